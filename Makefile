@@ -1,0 +1,115 @@
+# hv86 — top-level Makefile.
+#
+#   make          build hv86.elf and the GRUB rescue ISO hv86.iso
+#   make run      boot hv86.iso in QEMU TCG, console on this terminal
+#   make test     unit tests (cmocka, host) + integration tests (QEMU TCG, Bochs)
+#   make bench    throughput and guest-speed ratios
+#   make deps     install the Debian packages the above need (run by all of them)
+#
+# Each directory contributes a fragment, <dir>/module.mk, that appends to:
+#   HV_SRCS          freestanding .c/.S files linked into hv86.elf
+#   UNIT_TESTS       names of host unit-test programs; for each NAME:
+#                      NAME_SRCS    sources (test + code under test)
+#                      NAME_LDLIBS  extra libraries (e.g. -lZydis)
+#                      NAME_CFLAGS  extra compiler flags
+#   INTEGRATION_TESTS  phony targets run by `make test` after the unit tests
+#   BENCHES          phony targets run by `make bench`
+#   ISO_MODULES      files copied into the ISO's /boot/modules (GRUB module2)
+
+.DEFAULT_GOAL := all
+B := build
+
+CC      := gcc
+HV_CFLAGS := -m32 -march=i686 -std=gnu11 -ffreestanding -fno-builtin -fno-pie -fno-pic \
+	-fno-stack-protector -fno-omit-frame-pointer -mgeneral-regs-only -mno-red-zone \
+	-O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -I. -MMD -MP
+HV_ASFLAGS := -m32 -g -I. -D__ASSEMBLER__ -MMD -MP
+HV_LDFLAGS := -m32 -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,linker.ld -Wl,-z,max-page-size=0x1000
+HOST_CFLAGS := -m32 -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+	-I. -DHV86_HOSTED -fno-omit-frame-pointer -MMD -MP
+HOST_LDLIBS := -lcmocka
+
+HV_SRCS :=
+UNIT_TESTS :=
+INTEGRATION_TESTS :=
+BENCHES :=
+ISO_MODULES :=
+
+include $(wildcard */module.mk)
+
+# ---------------------------------------------------------------- deps
+.PHONY: deps
+deps:
+	@sh scripts/install-deps.sh
+
+# ---------------------------------------------------------------- hypervisor
+HV_OBJS := $(patsubst %.c,$(B)/hv/%.o,$(patsubst %.S,$(B)/hv/%.o,$(HV_SRCS)))
+
+$(B)/hv/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(HV_CFLAGS) -c $< -o $@
+$(B)/hv/%.o: %.S | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(HV_ASFLAGS) -c $< -o $@
+
+hv86.elf: $(HV_OBJS) linker.ld
+	$(CC) $(HV_LDFLAGS) -o $@ $(HV_OBJS) -lgcc
+	@grub-file --is-x86-multiboot2 $@ || (echo "hv86.elf is not a Multiboot2 kernel"; rm -f $@; exit 1)
+
+hv86.iso: hv86.elf boot/grub.cfg $(ISO_MODULES)
+	@rm -rf $(B)/iso && mkdir -p $(B)/iso/boot/grub $(B)/iso/boot/modules
+	cp hv86.elf $(B)/iso/boot/hv86.elf
+	cp boot/grub.cfg $(B)/iso/boot/grub/grub.cfg
+	$(if $(ISO_MODULES),cp $(ISO_MODULES) $(B)/iso/boot/modules/)
+	grub-mkrescue -o $@ $(B)/iso 2>$(B)/grub-mkrescue.log || (cat $(B)/grub-mkrescue.log; exit 1)
+
+.PHONY: all
+all: hv86.iso
+
+# ---------------------------------------------------------------- disks for run/test
+DISK_GPT := $(B)/disk-gpt.img
+DISK_MBR := $(B)/disk-mbr.img
+$(DISK_GPT) $(DISK_MBR) &: scripts/mkdisks.sh | deps
+	@mkdir -p $(B)
+	sh scripts/mkdisks.sh $(DISK_GPT) $(DISK_MBR)
+
+QEMU := qemu-system-i386
+QEMU_MEM ?= 512
+QEMU_ARGS = -accel tcg -m $(QEMU_MEM) -cdrom hv86.iso -boot d \
+	-drive file=$(DISK_GPT),format=raw,if=ide,index=0 \
+	-drive file=$(DISK_MBR),format=raw,if=ide,index=1 \
+	-device isa-debug-exit,iobase=0xf4,iosize=4 -no-reboot
+
+.PHONY: run
+run: hv86.iso $(DISK_GPT) $(DISK_MBR)
+	$(QEMU) $(QEMU_ARGS) -display none -serial mon:stdio
+
+# ---------------------------------------------------------------- unit tests
+define unit_test_rule
+$(B)/unit/$(1): $$($(1)_SRCS) | deps
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(HOST_CFLAGS) $$($(1)_CFLAGS) -o $$@ $$($(1)_SRCS) $$(HOST_LDLIBS) $$($(1)_LDLIBS)
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call unit_test_rule,$(t))))
+
+UNIT_BINS := $(addprefix $(B)/unit/,$(UNIT_TESTS))
+
+.PHONY: unit
+unit: $(UNIT_BINS)
+	@sh scripts/run-unit.sh $(UNIT_BINS)
+
+.PHONY: test
+test: unit hv86.iso $(DISK_GPT) $(DISK_MBR)
+	@$(MAKE) --no-print-directory integration
+
+.PHONY: integration
+integration: $(INTEGRATION_TESTS)
+
+.PHONY: bench
+bench: $(BENCHES)
+
+.PHONY: clean
+clean:
+	rm -rf $(B) hv86.elf hv86.iso
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,47 @@
+/*
+ * Registry of host disks and their raw partitions: what `disks` shows and what
+ * guests will later be given as virtual disks. Filled at boot by the ATA
+ * driver (drivers/ata.c) and the partition parser (drivers/part.c).
+ */
+#ifndef HV86_DRIVERS_DISK_H
+#define HV86_DRIVERS_DISK_H
+#include <stdint.h>
+
+#define DISK_NAME_MAX 40
+#define DISK_MAX_PARTS 128
+
+enum part_scheme { PART_NONE, PART_MBR, PART_GPT };
+
+struct partition {
+    uint32_t index;        /* 1-based, as in the table (MBR: 1-4 primary, 5+ logical) */
+    uint64_t start_lba;    /* sectors */
+    uint64_t sectors;      /* size in sectors */
+    uint8_t mbr_type;      /* MBR system id (0 for GPT) */
+    uint8_t type_guid[16]; /* GPT partition type GUID (on-disk byte order) */
+    uint8_t uniq_guid[16]; /* GPT unique partition GUID */
+    char name[DISK_NAME_MAX]; /* GPT name (UTF-16LE converted to ASCII, '?' for others); "" for MBR */
+};
+
+struct disk {
+    char name[DISK_NAME_MAX]; /* "ata0" ... (channel*2 + drive) */
+    char model[DISK_NAME_MAX]; /* from IDENTIFY */
+    uint64_t sectors;      /* capacity in sectors */
+    uint32_t sector_size;  /* bytes, 512 */
+    enum part_scheme scheme;
+    const char *table_error; /* NULL, or why the partition table was rejected/suspect */
+    uint32_t nparts;
+    struct partition *parts; /* nparts entries, heap-allocated */
+    /* Read count sectors at lba into buf. Returns 0 or a negative E_* code. */
+    int (*read)(struct disk *d, uint64_t lba, uint32_t count, void *buf);
+    int (*write)(struct disk *d, uint64_t lba, uint32_t count, const void *buf);
+    void *priv;
+};
+
+/* Register a disk and parse its partition table; never fails the boot: a
+ * bad table is recorded in d->table_error and logged. Returns 0 or E_NOMEM. */
+int disk_register(struct disk *d);
+/* Number of registered disks; disk i (0-based) or NULL. */
+int disk_count(void);
+struct disk *disk_get(int i);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * Preemptive round-robin scheduler of kernel threads on one CPU.
+ * The PIT interrupts at TIMER_HZ; a thread runs for at most SCHED_SLICE_TICKS
+ * ticks before the next runnable thread takes over. Threads block on wait
+ * queues or sleep for a number of ticks. vCPUs are threads too.
+ */
+#ifndef HV86_KERNEL_SCHED_H
+#define HV86_KERNEL_SCHED_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "kernel/spinlock.h"
+
+#define TIMER_HZ          1000u /* PIT interrupts per second: 1 tick = 1 ms */
+#define SCHED_SLICE_TICKS 10u   /* time slice: 10 ms */
+#define THREAD_NAME_MAX   16
+#define THREAD_STACK_SIZE 16384u /* bytes of kernel stack per thread */
+
+enum thread_state { THREAD_RUNNABLE, THREAD_RUNNING, THREAD_BLOCKED, THREAD_SLEEPING, THREAD_DEAD };
+
+struct thread;
+struct wait_queue {
+    struct thread *head, *tail;
+};
+#define WAIT_QUEUE_INIT { 0, 0 }
+
+/* Snapshot of one thread for the console's `threads` command. */
+struct thread_info {
+    uint32_t id;
+    char name[THREAD_NAME_MAX];
+    enum thread_state state;
+    uint64_t cpu_ticks;   /* ticks spent running */
+    uint32_t switches;    /* times switched in */
+    const char *fault;    /* non-NULL if the thread was killed by an exception */
+};
+
+/* Thread entry point: arg is the value given to thread_create. Returning ends the thread. */
+typedef void (*thread_fn)(void *arg);
+
+void sched_init(void);
+/* Create a runnable thread. Returns its id (> 0), or E_NOMEM. The stack is
+ * THREAD_STACK_SIZE bytes from the heap with a guard canary at its bottom. */
+int thread_create(const char *name, thread_fn fn, void *arg);
+/* End the calling thread. Never returns. */
+void thread_exit(void) __attribute__((noreturn));
+/* Kill the calling thread because it faulted; reason is kept for `threads`. */
+void thread_kill_current(const char *reason) __attribute__((noreturn));
+/* Give the CPU to the next runnable thread. */
+void thread_yield(void);
+/* Block for at least ticks timer ticks. */
+void thread_sleep(uint32_t ticks);
+/* Block the caller on q. The caller may hold lock l (taken with
+ * spin_lock_irqsave, flags fl); it is released while asleep and re-taken. */
+void wait_queue_sleep(struct wait_queue *q, spinlock_t *l, uint32_t *fl);
+/* Wake the first / every thread blocked on q. Safe from interrupt handlers. */
+void wait_queue_wake_one(struct wait_queue *q);
+void wait_queue_wake_all(struct wait_queue *q);
+/* Ticks since boot (monotonic). */
+uint64_t timer_ticks(void);
+/* Called by the PIT interrupt handler once per tick. */
+void sched_tick(void);
+/* Fill out[0..max) with current threads; returns how many. */
+int sched_list(struct thread_info *out, int max);
+uint32_t thread_current_id(void);
+const char *thread_current_name(void);
+
+#endif
