@@ -9,6 +9,10 @@
 
 #define DISK_NAME_MAX 40
 #define DISK_MAX_PARTS 128
+#define DISK_MAX_DISKS 8     /* registry slots (4 legacy ATA drives, room for more) */
+#define DISK_LINE_MAX 192    /* bytes per line of disk_format_lines() */
+#define DISK_KIB 1024u
+#define DISK_MIB (1024u * 1024u)
 
 enum part_scheme { PART_NONE, PART_MBR, PART_GPT };
 
@@ -38,10 +42,28 @@ struct disk {
 };
 
 /* Register a disk and parse its partition table; never fails the boot: a
- * bad table is recorded in d->table_error and logged. Returns 0 or E_NOMEM. */
+ * bad table is recorded in d->table_error and logged. Returns 0 or E_NOMEM.
+ * d stays owned by the caller and must live forever; d->parts must be NULL.
+ * The disk is registered even on E_NOMEM (with no partitions); E_RANGE if
+ * DISK_MAX_DISKS disks are already registered (d is then not registered).
+ * Call from one thread at boot (drivers/ata.c: ata_init()). */
 int disk_register(struct disk *d);
 /* Number of registered disks; disk i (0-based) or NULL. */
 int disk_count(void);
 struct disk *disk_get(int i);
+
+/*
+ * disk_format_lines - the `disks` listing: call emit(line, ctx) once per line
+ * (no newline, at most DISK_LINE_MAX bytes) and return the number of lines.
+ * For each disk i, in registry order:
+ *   disk I NAME "MODEL" N sectors of 512 bytes (64.0 MiB) GPT, 3 partitions
+ *   then per partition (start and sectors in sectors; size rounded down):
+ *   part I P start S sectors N (8.0 MiB) type 0FC63DAF-8483-4772-8E79-3D69D8477DE4 name "mail"
+ *   part I P start S sectors N (8.0 MiB) type 0x83 name ""           (MBR)
+ *   and, if the table was rejected or is suspect:
+ *   table error I: WHY
+ * GPT type GUIDs are printed in the standard mixed-endian text form.
+ */
+int disk_format_lines(void (*emit)(const char *line, void *ctx), void *ctx);
 
 #endif

@@ -1,0 +1,104 @@
+/*
+ * Disk registry: a fixed table of the host disks found at boot, and the text
+ * listing behind the console's `disks` command. Disks are only added (at boot,
+ * by one thread), never removed, so readers need no lock: a slot is filled
+ * before the count that publishes it is raised.
+ */
+#include "drivers/disk.h"
+#include "drivers/part.h"
+#include "kernel/kernel.h"
+
+static struct disk *disk_table[DISK_MAX_DISKS];
+static int disk_table_count;
+
+static const char *const scheme_names[] = {
+    [PART_NONE] = "no partition table",
+    [PART_MBR] = "MBR",
+    [PART_GPT] = "GPT",
+};
+
+int disk_register(struct disk *d)
+{
+    int r;
+
+    if (disk_table_count >= DISK_MAX_DISKS) {
+        log_warn("%s: not registered, already %d disks", d->name, DISK_MAX_DISKS);
+        return E_RANGE;
+    }
+    r = part_scan(d);
+    disk_table[disk_table_count] = d;
+    disk_table_count++;
+    log_info("%s: %llu sectors, %s, %u partitions%s%s", d->name, (unsigned long long)d->sectors,
+             scheme_names[d->scheme], (unsigned)d->nparts, d->table_error ? ", table error: " : "",
+             d->table_error ? d->table_error : "");
+    return r == E_NOMEM ? E_NOMEM : 0;
+}
+
+int disk_count(void)
+{
+    return disk_table_count;
+}
+
+struct disk *disk_get(int i)
+{
+    if (i < 0 || i >= disk_table_count)
+        return NULL;
+    return disk_table[i];
+}
+
+/* "8.0 MiB" or "512 KiB": a human size for sectors of ss bytes, rounded down. */
+static void disk_format_size(char *buf, size_t len, uint64_t sectors, uint32_t ss)
+{
+    uint64_t bytes = sectors * ss;
+
+    if (bytes < DISK_MIB)
+        snprintf(buf, len, "%llu KiB", (unsigned long long)(bytes / DISK_KIB));
+    else
+        snprintf(buf, len, "%llu.%llu MiB", (unsigned long long)(bytes / DISK_MIB),
+                 (unsigned long long)(bytes % DISK_MIB * 10 / DISK_MIB));
+}
+
+static void disk_format_part(char *line, size_t len, int di, const struct disk *d, const struct partition *p)
+{
+    char size[24], type[PART_GUID_STR_LEN];
+
+    disk_format_size(size, sizeof(size), p->sectors, d->sector_size);
+    if (d->scheme == PART_GPT)
+        part_guid_format(p->type_guid, type);
+    else
+        snprintf(type, sizeof(type), "0x%02x", p->mbr_type);
+    snprintf(line, len, "  part %d %u start %llu sectors %llu (%s) type %s name \"%s\"", di,
+             (unsigned)p->index, (unsigned long long)p->start_lba, (unsigned long long)p->sectors, size,
+             type, p->name);
+}
+
+static void disk_format_head(char *line, size_t len, int di, const struct disk *d)
+{
+    char size[24];
+
+    disk_format_size(size, sizeof(size), d->sectors, d->sector_size);
+    snprintf(line, len, "disk %d %s \"%s\" %llu sectors of %u bytes (%s) %s, %u partitions", di, d->name,
+             d->model, (unsigned long long)d->sectors, (unsigned)d->sector_size, size,
+             scheme_names[d->scheme], (unsigned)d->nparts);
+}
+
+int disk_format_lines(void (*emit)(const char *line, void *ctx), void *ctx)
+{
+    char line[DISK_LINE_MAX];
+    int lines = 0;
+
+    for (int di = 0; di < disk_count(); di++) {
+        const struct disk *d = disk_get(di);
+        disk_format_head(line, sizeof(line), di, d);
+        emit(line, ctx), lines++;
+        for (uint32_t pi = 0; pi < d->nparts; pi++) {
+            disk_format_part(line, sizeof(line), di, d, &d->parts[pi]);
+            emit(line, ctx), lines++;
+        }
+        if (d->table_error) {
+            snprintf(line, sizeof(line), "  table error %d: %s", di, d->table_error);
+            emit(line, ctx), lines++;
+        }
+    }
+    return lines;
+}

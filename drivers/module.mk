@@ -1,0 +1,8 @@
+# drivers/: host device drivers and the disk layer.
+HV_SRCS += drivers/crc32.c
+HV_SRCS += drivers/disk.c
+HV_SRCS += drivers/part.c
+
+UNIT_TESTS += test_part
+test_part_SRCS := tests/unit/test_part.c drivers/part.c drivers/disk.c drivers/crc32.c
+HV_SRCS += drivers/serial.c drivers/pic.c drivers/pit.c drivers/rtc.c
