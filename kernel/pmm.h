@@ -13,6 +13,7 @@
  */
 #ifndef HV86_KERNEL_PMM_H
 #define HV86_KERNEL_PMM_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,23 +31,32 @@ struct pmm_stats {
 
 struct pmm {
     uint32_t *bitmap;          /* bit set = frame used or not RAM */
+    uint32_t *managed;         /* bit set = frame was free RAM at init (may be freed) */
     uint32_t nframes;          /* frames covered by the bitmap */
     uint32_t zone_split;       /* first frame number of ZONE_HIGH */
     uint32_t next[PMM_NZONES]; /* next-fit search hint per zone */
     struct pmm_stats stats;
 };
 
-/* Bytes of bitmap needed to cover physical addresses [0, max_addr). */
+/*
+ * Bytes of bitmap storage needed to cover physical addresses [0, max_addr)
+ * (clipped to 4 GiB): two bits per 4 KiB frame -- the used map and the managed
+ * map, which lets pmm_free refuse frames that were never free RAM. At most
+ * 256 KiB (4 GiB).
+ */
 size_t pmm_bitmap_bytes(uint64_t max_addr);
 
 /*
- * pmm_init - set up p over caller-owned bitmap storage. Frames are free only if
- * entirely inside some avail range and not touched by any reserved range;
+ * pmm_init - set up p over caller-owned bitmap storage (bitmap_bytes bytes,
+ * 4-byte aligned, kept by the caller for the life of p). Frames are free only
+ * if entirely inside some avail range and not touched by any reserved range;
  * ranges may overlap, be unsorted, zero-length or extend past 4 GiB (clipped).
- * zone_split_addr: first byte of ZONE_HIGH (DIRECTMAP_SIZE in the kernel).
- * Returns 0, or E_INVAL if bitmap_bytes is too small for the highest avail frame
- * below 4 GiB (frames past the bitmap are then ignored, not an error, only if
- * bitmap_bytes == 0 -- never).
+ * The bitmap covers frames up to the highest whole avail frame below 4 GiB.
+ * zone_split_addr: first byte of ZONE_HIGH (DIRECTMAP_SIZE in the kernel); a
+ * frame straddling it counts as ZONE_HIGH.
+ * Returns 0, or E_INVAL if bitmap_bytes < pmm_bitmap_bytes(highest avail
+ * address below 4 GiB) or a pointer is NULL with a nonzero count; p is then
+ * left unusable.
  */
 int pmm_init(struct pmm *p, void *bitmap, size_t bitmap_bytes, uint64_t zone_split_addr,
              const struct mem_range *avail, size_t navail, const struct mem_range *reserved,
@@ -61,18 +71,37 @@ int pmm_init(struct pmm *p, void *bitmap, size_t bitmap_bytes, uint64_t zone_spl
 int pmm_alloc(struct pmm *p, enum pmm_zone z, uint32_t nframes, uint32_t *pa);
 
 /*
- * pmm_free - free nframes frames starting at pa. Returns 0, or E_INVAL if pa is
- * unaligned, out of range, or any frame in the run is already free (double
- * free) -- in which case nothing is changed.
+ * pmm_free - free nframes frames starting at pa (bytes). Returns 0, or E_INVAL
+ * if pa is unaligned, nframes is 0, the run leaves the bitmap, any frame in it
+ * is already free (double free) or was never free RAM (reserved, hole) -- in
+ * which case nothing is changed.
  */
 int pmm_free(struct pmm *p, uint32_t pa, uint32_t nframes);
+
+/*
+ * pmm_reserve - take every free frame touched by [base, base+len) (bytes) out
+ * of the allocator for good, as if it had been in pmm_init's reserved list
+ * (e.g. firmware tables found after init). Frames already outside the pool
+ * are ignored. Returns 0, or E_BUSY if a touched frame is currently allocated
+ * (nothing is changed then).
+ */
+int pmm_reserve(struct pmm *p, uint64_t base, uint64_t len);
+
+/* True if the frame holding physical address pa (bytes) is free RAM. */
+bool pmm_is_free(const struct pmm *p, uint32_t pa);
 
 /* Copy the per-zone counters. */
 void pmm_get_stats(const struct pmm *p, struct pmm_stats *out);
 
 #ifndef HV86_HOSTED
-/* Kernel allocator, set up by boot from the Multiboot2 map. Locked wrappers; a
- * failing free of a kernel frame is a hypervisor bug and panics. */
+/*
+ * Kernel allocator, set up by boot from the Multiboot2 map. Its bitmaps live
+ * in .bss (256 KiB, all of 4 GiB), so the reserved list passed to
+ * pmm_boot_init must cover the whole hypervisor image including .bss; the
+ * first MiB is always reserved in addition. pmm_boot_init panics if the map
+ * cannot be used. Locked wrappers; a failing free of a kernel frame is a
+ * hypervisor bug and panics.
+ */
 extern struct pmm kernel_pmm;
 void pmm_boot_init(const struct mem_range *avail, size_t navail, const struct mem_range *reserved,
                    size_t nreserved);
