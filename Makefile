@@ -21,10 +21,10 @@ B := build
 
 CC      := gcc
 HV_CFLAGS := -m32 -march=i686 -std=gnu11 -ffreestanding -fno-builtin -fno-pie -fno-pic \
-	-fno-stack-protector -fno-omit-frame-pointer -mgeneral-regs-only -mno-red-zone \
+	-fno-stack-protector -fno-omit-frame-pointer -fno-tree-loop-distribute-patterns -mgeneral-regs-only -mno-red-zone \
 	-O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -I. -MMD -MP
 HV_ASFLAGS := -m32 -g -I. -D__ASSEMBLER__ -MMD -MP
-HV_LDFLAGS := -m32 -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,linker.ld -Wl,-z,max-page-size=0x1000
+HV_LDFLAGS := -m32 -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,linker.ld -Wl,-z,max-page-size=0x1000 -Wl,--no-warn-rwx-segments
 HOST_CFLAGS := -m32 -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-I. -DHV86_HOSTED -fno-omit-frame-pointer -MMD -MP
 HOST_LDLIBS := -lcmocka
@@ -112,4 +112,4 @@ bench: $(BENCHES)
 clean:
 	rm -rf $(B) hv86.elf hv86.iso
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/hv $(B)/unit -type f -name '*.d' 2>/dev/null)

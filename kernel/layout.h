@@ -12,28 +12,35 @@
 #ifndef HV86_KERNEL_LAYOUT_H
 #define HV86_KERNEL_LAYOUT_H
 
-#define PAGE_SIZE        0x1000u      /* bytes in a 4 KiB page */
+/* Unsigned constants that the assembler can read too. */
+#ifdef __ASSEMBLER__
+#define U32(x) x
+#else
+#define U32(x) x##u
+#endif
+
+#define PAGE_SIZE        U32(0x1000)      /* bytes in a 4 KiB page */
 #define PAGE_SHIFT       12
 #define PAGE_MASK        (~(PAGE_SIZE - 1))
-#define LARGE_PAGE_SIZE  0x400000u    /* bytes in a 4 MiB PSE page */
+#define LARGE_PAGE_SIZE  U32(0x400000)    /* bytes in a 4 MiB PSE page */
 
-#define MONITOR_BASE     0xFC000000u  /* first linear address of the monitor */
+#define MONITOR_BASE     U32(0xFC000000)  /* first linear address of the monitor */
 #define MONITOR_PDE_FIRST (MONITOR_BASE >> 22)  /* = 1008 */
-#define MONITOR_PDES     16u          /* PDEs 1008..1023 */
+#define MONITOR_PDES     U32(16)          /* PDEs 1008..1023 */
 
 /* Direct map: linear MONITOR_BASE + pa for host physical pa < DIRECTMAP_SIZE. */
 #define DIRECTMAP_BASE   MONITOR_BASE
-#define DIRECTMAP_SIZE   0x03800000u  /* 56 MiB */
+#define DIRECTMAP_SIZE   U32(0x03800000)  /* 56 MiB */
 
 /* Temporary per-slot mappings of arbitrary host frames (guest RAM, high frames). */
-#define KMAP_BASE        0xFF800000u
-#define KMAP_SLOTS       1024u        /* one page table of 4 KiB slots */
+#define KMAP_BASE        U32(0xFF800000)
+#define KMAP_SLOTS       U32(1024)        /* one page table of 4 KiB slots */
 
 /* Reserved for the per-VM monitor area (shadow GDT/IDT/TSS of the running vCPU). */
-#define VMAREA_BASE      0xFFC00000u
+#define VMAREA_BASE      U32(0xFFC00000)
 
 /* Physical load address of the hypervisor image (GRUB puts it here). */
-#define KERNEL_PHYS_BASE 0x00100000u
+#define KERNEL_PHYS_BASE U32(0x00100000)
 #define KERNEL_VIRT_BASE (MONITOR_BASE + KERNEL_PHYS_BASE)
 
 #ifndef __ASSEMBLER__

@@ -30,7 +30,8 @@ struct thread_info {
     enum thread_state state;
     uint64_t cpu_ticks;   /* ticks spent running */
     uint32_t switches;    /* times switched in */
-    const char *fault;    /* non-NULL if the thread was killed by an exception */
+    const char *fault;    /* non-NULL if the thread was killed by an exception (points to fault_buf) */
+    char fault_buf[64];
 };
 
 /* Thread entry point: arg is the value given to thread_create. Returning ends the thread. */
@@ -61,6 +62,14 @@ void sched_tick(void);
 /* Fill out[0..max) with current threads; returns how many. */
 int sched_list(struct thread_info *out, int max);
 uint32_t thread_current_id(void);
+/* True if the current context is a thread that may be killed on a fault
+ * (not the idle/boot context, scheduler running). */
+bool sched_can_kill_current(void);
+/* Switch threads if the timer or a wakeup asked for it; called at the end of
+ * every IRQ, interrupts disabled. */
+void sched_preempt_point(void);
+/* Turn the calling boot context into the idle thread. Never returns. */
+void sched_idle_loop(void) __attribute__((noreturn));
 const char *thread_current_name(void);
 
 #endif

@@ -1,0 +1,88 @@
+/*
+ * Host GDT and TSS. Flat 4 GiB ring-0 code/data for the monitor, ring-3
+ * code/data, the main TSS (esp0 for traps from outer rings) and a second TSS
+ * that the #DF task gate switches to, so that a double fault caused by a
+ * blown kernel stack still gets a good stack to print its dump on.
+ * Source: Intel SDM Vol. 3A §3.4.5 (segment descriptors), §7.2 (TSS), §6.14 (#DF).
+ */
+#include "kernel/kernel.h"
+#include "kernel/traps.h"
+#include "kernel/x86.h"
+
+#define SEG_P       0x80  /* present */
+#define SEG_S       0x10  /* code/data (not system) */
+#define SEG_CODE_RX 0x0A  /* execute/read */
+#define SEG_DATA_RW 0x02  /* read/write */
+#define SEG_TSS32   0x09  /* available 32-bit TSS */
+#define SEG_DPL(n)  ((n) << 5)
+#define FLAG_G      0x8   /* limit in 4 KiB units */
+#define FLAG_D      0x4   /* 32-bit default size */
+
+struct __attribute__((packed)) tss {
+    uint16_t link, r0;
+    uint32_t esp0; uint16_t ss0, r1;
+    uint32_t esp1; uint16_t ss1, r2;
+    uint32_t esp2; uint16_t ss2, r3;
+    uint32_t cr3, eip, eflags, eax, ecx, edx, ebx, esp, ebp, esi, edi;
+    uint16_t es, r4, cs, r5, ss, r6, ds, r7, fs, r8, gs, r9, ldt, r10;
+    uint16_t trap, iomap_base;
+};
+
+static uint64_t gdt[GDT_ENTRIES] __attribute__((aligned(8)));
+static struct tss tss_main;
+static struct tss tss_df;
+static uint8_t df_stack[8192] __attribute__((aligned(16)));
+
+static uint64_t seg_desc(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags)
+{
+    uint64_t d = limit & 0xFFFF;
+    d |= (uint64_t)(base & 0xFFFFFF) << 16;
+    d |= (uint64_t)access << 40;
+    d |= (uint64_t)((limit >> 16) & 0xF) << 48;
+    d |= (uint64_t)(flags & 0xF) << 52;
+    d |= (uint64_t)(base >> 24) << 56;
+    return d;
+}
+
+void double_fault_task(void); /* kernel/traps.c */
+
+void gdt_init(void)
+{
+    gdt[0] = 0;
+    gdt[SEL_KCODE >> 3] = seg_desc(0, 0xFFFFF, SEG_P | SEG_S | SEG_CODE_RX | SEG_DPL(0), FLAG_G | FLAG_D);
+    gdt[SEL_KDATA >> 3] = seg_desc(0, 0xFFFFF, SEG_P | SEG_S | SEG_DATA_RW | SEG_DPL(0), FLAG_G | FLAG_D);
+    gdt[SEL_UCODE >> 3] = seg_desc(0, 0xFFFFF, SEG_P | SEG_S | SEG_CODE_RX | SEG_DPL(3), FLAG_G | FLAG_D);
+    gdt[SEL_UDATA >> 3] = seg_desc(0, 0xFFFFF, SEG_P | SEG_S | SEG_DATA_RW | SEG_DPL(3), FLAG_G | FLAG_D);
+
+    tss_main.ss0 = SEL_KDATA;
+    tss_main.iomap_base = sizeof(struct tss); /* no I/O bitmap: all ports fault outside ring 0 */
+    gdt[SEL_TSS >> 3] = seg_desc((uint32_t)&tss_main, sizeof(tss_main) - 1, SEG_P | SEG_TSS32, 0);
+
+    /* The #DF task runs double_fault_task on df_stack with the kernel's CR3. */
+    tss_df.esp0 = tss_df.esp = (uint32_t)(df_stack + sizeof(df_stack));
+    tss_df.ss0 = tss_df.ss = tss_df.ds = tss_df.es = tss_df.fs = tss_df.gs = SEL_KDATA;
+    tss_df.cs = SEL_KCODE;
+    tss_df.eip = (uint32_t)double_fault_task;
+    tss_df.eflags = EFLAGS_FIXED;
+    tss_df.cr3 = read_cr3();
+    tss_df.iomap_base = sizeof(struct tss);
+    gdt[SEL_DFTSS >> 3] = seg_desc((uint32_t)&tss_df, sizeof(tss_df) - 1, SEG_P | SEG_TSS32, 0);
+
+    struct desc_ptr p = { sizeof(gdt) - 1, (uint32_t)gdt };
+    lgdt(&p);
+    __asm__ volatile("ljmp %0, $1f\n1:\n"
+                     "mov %1, %%ds\nmov %1, %%es\nmov %1, %%fs\nmov %1, %%gs\nmov %1, %%ss\n"
+                     : : "i"(SEL_KCODE), "r"(SEL_KDATA) : "memory");
+    ltr(SEL_TSS);
+}
+
+void tss_set_kernel_stack(uint32_t esp0) { tss_main.esp0 = esp0; }
+
+/* Registers of the task that double-faulted, saved in tss_main by the task switch. */
+void tss_main_regs(uint32_t *eip, uint32_t *esp, uint32_t *ebp, uint32_t *cr3)
+{
+    *eip = tss_main.eip;
+    *esp = tss_main.esp;
+    *ebp = tss_main.ebp;
+    *cr3 = tss_main.cr3;
+}

@@ -1,0 +1,95 @@
+/* Freestanding subset of the C library used by the hypervisor. */
+#include "kernel/kernel.h"
+#include "kernel/x86.h"
+
+void *memset(void *d, int c, size_t n)
+{
+    uint8_t *p = d;
+    while (n--)
+        *p++ = (uint8_t)c;
+    return d;
+}
+
+void *memcpy(void *d, const void *s, size_t n)
+{
+    rep_movsb(d, s, n);
+    return d;
+}
+
+void *memmove(void *d, const void *s, size_t n)
+{
+    uint8_t *dp = d;
+    const uint8_t *sp = s;
+    if (dp < sp) {
+        while (n--)
+            *dp++ = *sp++;
+    } else {
+        while (n--)
+            dp[n] = sp[n];
+    }
+    return d;
+}
+
+int memcmp(const void *a, const void *b, size_t n)
+{
+    const uint8_t *x = a, *y = b;
+    for (; n; n--, x++, y++)
+        if (*x != *y)
+            return *x - *y;
+    return 0;
+}
+
+size_t strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+size_t strnlen(const char *s, size_t max)
+{
+    size_t n = 0;
+    while (n < max && s[n])
+        n++;
+    return n;
+}
+
+int strcmp(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return (uint8_t)*a - (uint8_t)*b;
+}
+
+int strncmp(const char *a, const char *b, size_t n)
+{
+    for (; n; n--, a++, b++) {
+        if (*a != *b)
+            return (uint8_t)*a - (uint8_t)*b;
+        if (!*a)
+            return 0;
+    }
+    return 0;
+}
+
+char *strchr(const char *s, int c)
+{
+    for (;; s++) {
+        if (*s == (char)c)
+            return (char *)s;
+        if (!*s)
+            return NULL;
+    }
+}
+
+const char *err_name(int err)
+{
+    static const char *const names[] = {
+        [0] = "OK",         [1] = "E_NOMEM",   [2] = "E_INVAL",  [3] = "E_IO",
+        [4] = "E_NODEV",    [5] = "E_TIMEOUT", [6] = "E_RANGE",  [7] = "E_EXIST",
+        [8] = "E_NOENT",    [9] = "E_CORRUPT", [10] = "E_BUSY",  [11] = "E_TOOBIG",
+    };
+    unsigned i = (unsigned)-err;
+    return (err <= 0 && i < ARRAY_SIZE(names) && names[i]) ? names[i] : "E_UNKNOWN";
+}

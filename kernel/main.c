@@ -1,0 +1,99 @@
+/*
+ * kmain: the hypervisor's boot sequence, in dependency order. Entered from
+ * boot/entry.S on the boot stack with paging on and interrupts off.
+ * docs/boot.md tells the same story in prose.
+ */
+#include "drivers/pic.h"
+#include "drivers/pit.h"
+#include "drivers/serial.h"
+#include "kernel/boot.h"
+#include "kernel/heap.h"
+#include "kernel/irq.h"
+#include "kernel/kernel.h"
+#include "kernel/layout.h"
+#include "kernel/paging.h"
+#include "kernel/pmm.h"
+#include "kernel/sched.h"
+#include "kernel/traps.h"
+#include "kernel/version.h"
+#include "kernel/x86.h"
+
+extern char _kernel_phys_start[], _kernel_phys_end[]; /* linker.ld */
+
+/* Hooks of later subsystems; weak until they are linked in. */
+void ata_init(void) __attribute__((weak));
+void pci_init(void) __attribute__((weak));
+void console_start(void) __attribute__((weak));
+
+#define LOW_MEMORY_END 0x100000u /* real-mode IVT, BDA, EBDA, VGA, BIOS: never ours */
+#define MAX_RESERVED (BOOT_MAX_MMAP + BOOT_MAX_MODULES + 3)
+
+static void memory_init(void)
+{
+    static struct mem_range reserved[MAX_RESERVED];
+    size_t n = 0;
+    reserved[n++] = (struct mem_range){ 0, LOW_MEMORY_END };
+    reserved[n++] = (struct mem_range){ (uint32_t)_kernel_phys_start,
+                                        (uint32_t)_kernel_phys_end - (uint32_t)_kernel_phys_start };
+    reserved[n++] = (struct mem_range){ boot_info.mbi_phys, boot_info.mbi_size };
+    for (uint32_t i = 0; i < boot_info.nmodules; i++)
+        reserved[n++] = (struct mem_range){ boot_info.modules[i].start,
+                                            boot_info.modules[i].end - boot_info.modules[i].start };
+    /* Some firmware lists overlapping available and reserved entries: reserved wins. */
+    for (uint32_t i = 0; i < boot_info.nreserved_mmap; i++)
+        reserved[n++] = boot_info.reserved_mmap[i];
+    pmm_boot_init(boot_info.avail, boot_info.nmmap, reserved, n);
+    kheap_init();
+
+    struct pmm_stats st;
+    frame_stats(&st);
+    log_info("memory: %u KiB free direct-mapped, %u KiB free high, kernel image %u KiB",
+             st.free[ZONE_DIRECT] * 4, st.free[ZONE_HIGH] * 4,
+             ((uint32_t)_kernel_phys_end - (uint32_t)_kernel_phys_start) / 1024);
+}
+
+static void timer_irq(int irq, void *ctx) { sched_tick(); }
+
+static void interrupts_init(void)
+{
+    pic_init(IRQ_BASE_VECTOR);
+    pit_init(TIMER_HZ);
+    int err = irq_register(IRQ_TIMER, timer_irq, NULL);
+    if (err)
+        panic("cannot register the timer IRQ: %s", err_name(err));
+    sched_init();
+    serial_irq_init();
+    cpu_sti();
+}
+
+static void log_modules(void)
+{
+    for (uint32_t i = 0; i < boot_info.nmodules; i++) {
+        const struct boot_module *m = &boot_info.modules[i];
+        log_info("module %u: '%s' at %08x, %u bytes%s%s", i, m->name, m->start, m->end - m->start,
+                 m->args[0] ? ", args: " : "", m->args);
+    }
+}
+
+void kmain(uint32_t magic, uint32_t mbi_phys)
+{
+    serial_early_init();
+    kprintf("\nhv86 %s starting\n", HV86_VERSION);
+    gdt_init();
+    idt_init();
+    paging_init();
+    int err = boot_info_parse(magic, mbi_phys);
+    if (err)
+        panic("bad Multiboot2 information (magic %08x, at %08x): %s", magic, mbi_phys, err_name(err));
+    memory_init();
+    interrupts_init();
+    log_info("boot: loader '%s', command line '%s'", boot_info.loader, boot_info.cmdline);
+    log_modules();
+    if (pci_init)
+        pci_init();
+    if (ata_init)
+        ata_init();
+    if (console_start)
+        console_start();
+    sched_idle_loop();
+}

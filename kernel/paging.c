@@ -1,0 +1,64 @@
+/*
+ * Host paging. boot/entry.S left boot_pd with an identity map of 0-8 MiB and
+ * the 56 MiB direct map at MONITOR_BASE in global 4 MiB pages. Here we drop
+ * the identity map (nothing below MONITOR_BASE belongs to the hypervisor: it
+ * is the guests' half) and hang the kmap page table at KMAP_BASE.
+ * Source: Intel SDM Vol. 3A §4.3, §4.10.4 (TLB invalidation).
+ */
+#include "kernel/paging.h"
+#include "kernel/kernel.h"
+#include "kernel/layout.h"
+#include "kernel/spinlock.h"
+#include "kernel/x86.h"
+
+extern uint32_t boot_pd[1024]; /* boot/entry.S; linked low, reached via the direct map */
+static uint32_t kmap_pt[KMAP_SLOTS] __attribute__((aligned(PAGE_SIZE)));
+static uint32_t kmap_used[KMAP_SLOTS / 32];
+static uint32_t kmap_count;
+static spinlock_t kmap_lock = SPINLOCK_INIT("kmap");
+
+static uint32_t *host_pd(void) { return phys_to_virt((uint32_t)(uintptr_t)boot_pd); }
+
+void paging_init(void)
+{
+    uint32_t *pd = host_pd();
+    pd[0] = pd[1] = 0;
+    pd[KMAP_BASE >> 22] = virt_to_phys(kmap_pt) | PTE_P | PTE_RW | PTE_G;
+    write_cr3(read_cr3()); /* flush the identity translations (non-global) */
+}
+
+uint32_t paging_host_pd(void) { return (uint32_t)(uintptr_t)boot_pd; }
+
+const uint32_t *paging_monitor_pdes(void) { return host_pd() + MONITOR_PDE_FIRST; }
+
+void *kmap(uint32_t pa)
+{
+    uint32_t fl = spin_lock_irqsave(&kmap_lock);
+    for (uint32_t w = 0; w < ARRAY_SIZE(kmap_used); w++) {
+        if (kmap_used[w] == 0xFFFFFFFFu)
+            continue;
+        uint32_t bit = (uint32_t)__builtin_ctz(~kmap_used[w]);
+        uint32_t slot = w * 32 + bit;
+        kmap_used[w] |= 1u << bit;
+        kmap_count++;
+        kmap_pt[slot] = (pa & PTE_FRAME) | PTE_P | PTE_RW | PTE_G;
+        spin_unlock_irqrestore(&kmap_lock, fl);
+        return (void *)(uintptr_t)(KMAP_BASE + slot * PAGE_SIZE);
+    }
+    spin_unlock_irqrestore(&kmap_lock, fl);
+    return NULL;
+}
+
+void kunmap(void *va)
+{
+    uint32_t slot = ((uint32_t)(uintptr_t)va - KMAP_BASE) / PAGE_SIZE;
+    KASSERT(slot < KMAP_SLOTS && (kmap_used[slot / 32] & (1u << (slot % 32))));
+    uint32_t fl = spin_lock_irqsave(&kmap_lock);
+    kmap_pt[slot] = 0;
+    invlpg((uint32_t)(uintptr_t)va);
+    kmap_used[slot / 32] &= ~(1u << (slot % 32));
+    kmap_count--;
+    spin_unlock_irqrestore(&kmap_lock, fl);
+}
+
+uint32_t kmap_in_use(void) { return kmap_count; }

@@ -1,0 +1,37 @@
+/*
+ * The hypervisor's own address space (docs/memory-layout.md): the 16 monitor
+ * PDEs shared by every page directory, and kmap windows for host frames
+ * outside the direct map. Source: Intel SDM Vol. 3A §4.3 (32-bit paging).
+ */
+#ifndef HV86_KERNEL_PAGING_H
+#define HV86_KERNEL_PAGING_H
+#include <stdint.h>
+
+#define PTE_P   0x001u /* present */
+#define PTE_RW  0x002u /* writable */
+#define PTE_US  0x004u /* user */
+#define PTE_PWT 0x008u
+#define PTE_PCD 0x010u
+#define PTE_A   0x020u /* accessed */
+#define PTE_D   0x040u /* dirty */
+#define PDE_PS  0x080u /* 4 MiB page (CR4.PSE) */
+#define PTE_G   0x100u /* global: survives CR3 loads (CR4.PGE) */
+#define PTE_FRAME 0xFFFFF000u
+
+/* Drop the boot identity map, install the kmap page table. Call once, early. */
+void paging_init(void);
+/* Host physical address of the hypervisor's page directory. */
+uint32_t paging_host_pd(void);
+/* The MONITOR_PDES entries every page directory must carry at MONITOR_PDE_FIRST. */
+const uint32_t *paging_monitor_pdes(void);
+/*
+ * kmap - map host frame pa (4 KiB aligned) at a free kmap slot; returns its
+ * linear address, or NULL if all KMAP_SLOTS slots are in use. Interrupt-safe.
+ */
+void *kmap(uint32_t pa);
+/* Release a slot returned by kmap and flush its TLB entry. */
+void kunmap(void *va);
+/* Slots currently in use. */
+uint32_t kmap_in_use(void);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * Exception and interrupt vectors, selectors, and the trap frame.
+ * Source: Intel SDM Vol. 3A §6.3.1 (vectors), §6.12 (exception/interrupt
+ * handling), §3.4.2 (selectors), §7.2 (TSS).
+ */
+#ifndef HV86_KERNEL_TRAPS_H
+#define HV86_KERNEL_TRAPS_H
+
+#define T_DE   0   /* divide error */
+#define T_DB   1   /* debug */
+#define T_NMI  2   /* non-maskable interrupt */
+#define T_BP   3   /* breakpoint (int3) */
+#define T_OF   4   /* overflow (into) */
+#define T_BR   5   /* bound range exceeded */
+#define T_UD   6   /* invalid opcode */
+#define T_NM   7   /* device not available */
+#define T_DF   8   /* double fault */
+#define T_CSO  9   /* coprocessor segment overrun */
+#define T_TS   10  /* invalid TSS */
+#define T_NP   11  /* segment not present */
+#define T_SS   12  /* stack-segment fault */
+#define T_GP   13  /* general protection */
+#define T_PF   14  /* page fault */
+#define T_MF   16  /* x87 floating-point error */
+#define T_AC   17  /* alignment check */
+#define T_MC   18  /* machine check */
+#define T_XM   19  /* SIMD floating-point */
+#define T_NEXC 32  /* vectors 0-31 are reserved for exceptions */
+
+#define IRQ_BASE_VECTOR 0x20 /* PIC master remapped to 0x20-0x27, slave 0x28-0x2F */
+
+/* Page-fault error code bits (SDM Vol. 3A §4.7) */
+#define PFEC_P    0x1 /* 0: not present, 1: protection violation */
+#define PFEC_W    0x2 /* write access */
+#define PFEC_U    0x4 /* CPL 3 access */
+#define PFEC_RSVD 0x8 /* reserved bit set in a paging structure */
+
+/* Host GDT selectors (kernel/gdt.c) */
+#define SEL_KCODE  0x08
+#define SEL_KDATA  0x10
+#define SEL_UCODE  0x1B /* ring 3 code, RPL 3 */
+#define SEL_UDATA  0x23 /* ring 3 data, RPL 3 */
+#define SEL_TSS    0x28
+#define SEL_DFTSS  0x30 /* task gate target for #DF: runs on its own stack */
+#define GDT_ENTRIES 7
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+
+/* What boot/isr.S pushes, lowest address first. esp/ss are only valid when
+ * the trap came from a less privileged ring (cs & 3 != 0). */
+struct trap_frame {
+    uint32_t gs, fs, es, ds;
+    uint32_t edi, esi, ebp, esp_at_pusha, ebx, edx, ecx, eax;
+    uint32_t vector, error;
+    uint32_t eip, cs, eflags;
+    uint32_t esp, ss;
+};
+
+/* Set up the GDT, the TSS (and the #DF task), and load them. */
+void gdt_init(void);
+/* Build the IDT (all 256 vectors go to trap_dispatch) and load it. */
+void idt_init(void);
+/* Ring-0 stack the CPU switches to on a trap from ring 1-3 (TSS.esp0). */
+void tss_set_kernel_stack(uint32_t esp0);
+/* Called by boot/isr.S for every vector. */
+void trap_dispatch(struct trap_frame *tf);
+/* Print a full register dump of tf on COM1 (polled). */
+void trap_dump(const struct trap_frame *tf);
+/* Print return addresses by walking saved frame pointers from ebp, while
+ * they stay inside the monitor region (at most 16 frames). */
+void backtrace_print(uint32_t ebp);
+/* Name of an exception vector ("#PF"...), "IRQ" or "INT". */
+const char *trap_name(uint32_t vector);
+/* Nesting depth of hardware-interrupt handlers (0 in thread context). */
+extern volatile int irq_depth;
+#endif
+
+#endif
