@@ -1,9 +1,12 @@
 # mgmt/: the serial management console (line editor, command table, commands).
-HV_SRCS += mgmt/lineedit.c mgmt/cmd.c mgmt/format.c
+HV_SRCS += mgmt/lineedit.c mgmt/cmd.c mgmt/format.c mgmt/console.c mgmt/syscmds.c
 
-# `version` shows the git revision; recompile syscmds.o when HEAD moves.
-HV86_GIT_REV := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
-$(B)/hv/mgmt/syscmds.o: HV_CFLAGS += -DHV86_GIT_REV='"$(HV86_GIT_REV)"'
+# `version` shows the git revision (kernel/version.h HV86_GIT); unless the
+# top-level Makefile passes it to everyone, pass it here, and recompile
+# syscmds.o when HEAD moves.
+ifeq ($(findstring HV86_GIT,$(HV_CFLAGS)),)
+$(B)/hv/mgmt/syscmds.o: HV_CFLAGS += -DHV86_GIT='"$(shell git describe --always --dirty 2>/dev/null || echo unknown)"'
+endif
 $(B)/hv/mgmt/syscmds.o: $(wildcard .git/logs/HEAD)
 
 UNIT_TESTS += test_lineedit test_cmd
