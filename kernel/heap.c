@@ -207,6 +207,30 @@ static void list_del(struct heap_slab **head, struct heap_slab *s)
         s->next->prev = s->prev;
 }
 
+/* ---------------------------------------------------------------- pages */
+
+static void pages_put(struct heap *h, void *p, size_t npages)
+{
+    h->stats.bytes_reserved -= npages * PAGE_SIZE;
+    h->ops.page_free(h->ops.ctx, p, npages);
+}
+
+/* npages from ops.page_alloc; when the source is dry, the spare slab page is
+ * handed back first, since it may be exactly what a large request lacks. */
+static void *pages_get(struct heap *h, size_t npages)
+{
+    void *p = h->ops.page_alloc(h->ops.ctx, npages);
+
+    if (!p && h->spare) {
+        pages_put(h, h->spare, 1);
+        h->spare = NULL;
+        p = h->ops.page_alloc(h->ops.ctx, npages);
+    }
+    if (p)
+        h->stats.bytes_reserved += npages * PAGE_SIZE;
+    return p;
+}
+
 /* ---------------------------------------------------------------- slabs */
 
 /* A slab of class c with every slot free and poisoned, on partial[c]; NULL if
@@ -215,14 +239,10 @@ static struct heap_slab *slab_new(struct heap *h, unsigned c)
 {
     struct heap_slab *s = h->spare;
 
-    if (s) {
+    if (s)
         h->spare = NULL;
-    } else {
-        s = h->ops.page_alloc(h->ops.ctx, 1);
-        if (!s)
-            return NULL;
-        h->stats.bytes_reserved += PAGE_SIZE;
-    }
+    else if (!(s = pages_get(h, 1)))
+        return NULL;
     memset(s, HEAP_POISON, PAGE_SIZE);
     *s = (struct heap_slab){ .magic = SLAB_LIVE, .owner = h, .cls = c, .npages = 1 };
     s->nslots = s->nfree = class_slots(c);
@@ -297,8 +317,7 @@ static void slab_release(struct heap *h, struct heap_slab *s)
         h->spare = s;
         return;
     }
-    h->stats.bytes_reserved -= PAGE_SIZE;
-    h->ops.page_free(h->ops.ctx, s, 1);
+    pages_put(h, s, 1);
 }
 
 /* Return the intact allocated object o to its slab s. */
@@ -322,13 +341,12 @@ static void slab_put(struct heap *h, struct heap_slab *s, struct obj_hdr *o)
 static void *large_alloc(struct heap *h, size_t bytes)
 {
     size_t npages = large_pages(bytes);
-    struct heap_slab *s = h->ops.page_alloc(h->ops.ctx, npages);
+    struct heap_slab *s = pages_get(h, npages);
 
     if (!s)
         return NULL;
     *s = (struct heap_slab){ .magic = LARGE_LIVE, .owner = h, .cls = CLASS_LARGE, .npages = npages };
     list_push(&h->large, s);
-    h->stats.bytes_reserved += npages * PAGE_SIZE;
     return obj_arm((struct obj_hdr *)((char *)s + HEAP_SLAB_FIRST), bytes);
 }
 
@@ -336,8 +354,7 @@ static void large_release(struct heap *h, struct heap_slab *s)
 {
     list_del(&h->large, s);
     s->magic = PAGE_DEAD;
-    h->stats.bytes_reserved -= (size_t)s->npages * PAGE_SIZE;
-    h->ops.page_free(h->ops.ctx, s, s->npages);
+    pages_put(h, s, s->npages);
 }
 
 /* ---------------------------------------------------------------- heap_* */
