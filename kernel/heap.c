@@ -49,7 +49,6 @@ enum obj_state {
 
 #define CLASS_LARGE    0xffffu /* heap_slab.cls of a large object */
 #define SLAB_MAP_WORDS 3       /* freemap words: up to 96 slots per slab */
-#define HEAP_MAX_BYTES 0x40000000u /* larger requests fail: no 1 GiB objects */
 
 struct heap_slab {
     uint32_t magic; /* SLAB_LIVE, LARGE_LIVE or PAGE_DEAD */

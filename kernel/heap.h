@@ -39,6 +39,7 @@ struct heap_stats {
 #define HEAP_SLAB_FIRST   48u   /* bytes of descriptor at the start of a heap page */
 #define HEAP_LARGE_OFFSET 64u   /* payload offset of a large object in its first page */
 #define HEAP_POISON       0x6b  /* fill byte of freed slab objects */
+#define HEAP_MAX_BYTES    0x40000000u /* larger requests fail (1 GiB) */
 
 struct heap_ops {
     /* Return npages contiguous 4 KiB-aligned pages, or NULL. */
@@ -62,8 +63,8 @@ struct heap {
 void heap_init(struct heap *h, const struct heap_ops *ops);
 /*
  * heap_alloc - returns a 16-byte aligned block of at least bytes bytes, not
- * zeroed (slab objects hold HEAP_POISON), or NULL (bytes 0, bytes absurdly
- * large, or ops.page_alloc failed); NULL counts in stats.failed_allocs.
+ * zeroed (slab objects hold HEAP_POISON), or NULL (bytes 0, bytes above
+ * HEAP_MAX_BYTES, or ops.page_alloc failed); NULL counts in stats.failed_allocs.
  * Requests up to HEAP_MAX_CLASS come from the smallest class that holds them,
  * larger ones from a fresh run of whole pages. A freed object found written
  * to is quarantined (never handed out again, counted in stats.poison_faults,

@@ -97,7 +97,8 @@ static void test_zero_and_absurd_sizes(void **state)
     assert_null(heap_alloc(&heap, 0));
     assert_null(heap_alloc(&heap, SIZE_MAX));
     assert_null(heap_alloc(&heap, SIZE_MAX - PAGE_SIZE));
-    assert_int_equal(stats().failed_allocs, 3);
+    assert_null(heap_alloc(&heap, HEAP_MAX_BYTES + 1));
+    assert_int_equal(stats().failed_allocs, 4);
     assert_int_equal(stats().total_allocs, 0);
     assert_int_equal(src.nallocs, 0);
     assert_int_equal(heap_free(&heap, NULL), 0);
@@ -328,6 +329,35 @@ static void test_foreign_and_middle_pointers(void **state)
     assert_int_equal(heap_free(&heap, big), 0);
 }
 
+/* A rewritten size whose new canary position happens to hold canary bytes
+ * (the owner copied them there) is still caught: the checksum covers it. */
+static void test_header_checksum_covers_size(void **state)
+{
+    uint8_t *p = heap_alloc(&heap, 64);
+    uint32_t *hdr = (uint32_t *)p - 4;
+
+    memcpy(p + 32, p + 64, HEAP_CANARY_BYTES);
+    hdr[2] = 32;
+    assert_int_equal(heap_check(&heap), E_CORRUPT);
+    assert_int_equal(heap_free(&heap, p), E_CORRUPT);
+    hdr[2] = 64;
+    assert_int_equal(heap_free(&heap, p), 0);
+}
+
+/* A live slab that fell off its list is found by the count of live objects. */
+static void test_lost_slab_found_by_check(void **state)
+{
+    void *p = heap_alloc(&heap, 16);
+    struct heap_slab *s = heap.partial[0];
+
+    assert_non_null(s);
+    heap.partial[0] = NULL;
+    assert_int_equal(heap_check(&heap), E_CORRUPT);
+    heap.partial[0] = s;
+    assert_int_equal(heap_check(&heap), 0);
+    assert_int_equal(heap_free(&heap, p), 0);
+}
+
 static void test_descriptor_damage(void **state)
 {
     uint8_t *p = heap_alloc(&heap, 100);
@@ -523,6 +553,8 @@ int main(void)
         T(test_overflow_by_one_byte),
         T(test_header_damage),
         T(test_foreign_and_middle_pointers),
+        T(test_header_checksum_covers_size),
+        T(test_lost_slab_found_by_check),
         T(test_descriptor_damage),
         T(test_use_after_free_write),
         T(test_page_source_exhaustion),
