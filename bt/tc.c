@@ -1,0 +1,241 @@
+/*
+ * Translation cache: arenas, block hash, chaining, invalidation, eviction,
+ * TC-address -> guest-EIP map. See bt/tc.h for the contracts.
+ *
+ * Map of this file:
+ *   arenas     tc_init, tc_flush, tc_reserve_code, tc_begin_block,
+ *              tc_alloc_exit, tc_commit_block
+ *   lookup     tc_lookup (hash of guest eip), tc_ibl_insert
+ *   links      tc_chain, unchain_inputs (stub patching)
+ *   SMC        tc_invalidate_page, kill_block
+ *   fault map  tc_lookup_guest_eip (binary search over blocks, then imap)
+ *
+ * Invariants:
+ *   - blocks[0..nblocks) are in ascending tca order (bump allocation);
+ *   - a live block is in exactly one hash chain; a dead block in none, has
+ *     no IBL entry and no chained exit pointing at it;
+ *   - an exit stub is either pristine (stub_orig bytes) or "jmp rel32" to
+ *     e->to->tca, and then e is on e->to->in_links.
+ */
+#include "bt/tc.h"
+#include "kernel/kernel.h"
+
+#define X86_JMP_REL32 0xE9   /* JMP rel32 (SDM Vol. 2A JMP) */
+#define JMP_REL32_LEN 5
+
+static uint32_t hash_eip(uint32_t eip)
+{
+    return (eip ^ (eip >> 12)) & (TC_HASH_BUCKETS - 1);
+}
+
+static void ibl_reset(struct bt_vcpu *v)
+{
+    for (uint32_t i = 0; i < BT_IBL_ENTRIES; i++) {
+        v->ibl[i][0] = BT_IBL_EMPTY;
+        v->ibl[i][1] = 0;
+    }
+}
+
+int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32_t meta_size,
+            struct bt_vcpu *vcpu)
+{
+    uint32_t per_block = sizeof(struct tc_block) + TC_BLOCK_MAX_INSNS * sizeof(struct tc_imap) +
+                         TC_BLOCK_MAX_EXITS * sizeof(struct bt_exit);
+    if (code_size < 2 * TC_BLOCK_MAX_CODE || meta_size < 4 * per_block)
+        return E_INVAL;
+    memset(tc, 0, sizeof(*tc));
+    tc->code = code;
+    tc->code_size = code_size;
+    /* Blocks get a quarter of the average per-block need: most blocks are
+     * far below the worst case, which tc_begin_block still checks. */
+    tc->max_blocks = meta_size / (sizeof(struct tc_block) + per_block / 4);
+    tc->blocks = meta;
+    tc->meta = (uint8_t *)meta + tc->max_blocks * sizeof(struct tc_block);
+    tc->meta_size = meta_size - tc->max_blocks * sizeof(struct tc_block);
+    tc->vcpu = vcpu;
+    ibl_reset(vcpu);
+    return 0;
+}
+
+void tc_flush(struct tc *tc)
+{
+    memset(tc->hash, 0, sizeof(tc->hash));
+    tc->nblocks = 0;
+    tc->code_used = tc->reserved;
+    tc->meta_used = 0;
+    tc->generation++;
+    tc->stats.flushes++;
+    ibl_reset(tc->vcpu);
+}
+
+uint8_t *tc_reserve_code(struct tc *tc, uint32_t bytes)
+{
+    if (tc->nblocks != 0 || tc->code_used + bytes + TC_BLOCK_MAX_CODE > tc->code_size)
+        return NULL;
+    uint8_t *p = tc->code + tc->code_used;
+    tc->code_used += bytes;
+    tc->reserved = tc->code_used;
+    return p;
+}
+
+static void *meta_alloc(struct tc *tc, uint32_t bytes)
+{
+    bytes = ALIGN_UP(bytes, 4u);
+    KASSERT(tc->meta_used + bytes <= tc->meta_size);
+    void *p = tc->meta + tc->meta_used;
+    tc->meta_used += bytes;
+    memset(p, 0, bytes);
+    return p;
+}
+
+static bool block_fits(const struct tc *tc)
+{
+    uint32_t meta_need = TC_BLOCK_MAX_INSNS * sizeof(struct tc_imap) +
+                         TC_BLOCK_MAX_EXITS * ALIGN_UP(sizeof(struct bt_exit), 4u);
+    return tc->nblocks < tc->max_blocks && tc->code_used + TC_BLOCK_MAX_CODE <= tc->code_size &&
+           tc->meta_used + meta_need <= tc->meta_size;
+}
+
+struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip)
+{
+    if (!block_fits(tc))
+        tc_flush(tc);
+    struct tc_block *b = &tc->blocks[tc->nblocks];
+    memset(b, 0, sizeof(*b));
+    b->guest_eip = guest_eip;
+    b->tca = tc->code + tc->code_used;
+    b->imap = meta_alloc(tc, TC_BLOCK_MAX_INSNS * sizeof(struct tc_imap));
+    return b;
+}
+
+struct bt_exit *tc_alloc_exit(struct tc *tc)
+{
+    return meta_alloc(tc, sizeof(struct bt_exit));
+}
+
+void tc_commit_block(struct tc *tc, struct tc_block *b, uint32_t tc_len)
+{
+    KASSERT(b == &tc->blocks[tc->nblocks] && tc_len <= TC_BLOCK_MAX_CODE);
+    uint32_t h = hash_eip(b->guest_eip);
+    b->tc_len = tc_len;
+    b->hash_next = tc->hash[h];
+    tc->hash[h] = b;
+    tc->nblocks++;
+    tc->code_used += ALIGN_UP(tc_len, 16u);
+    tc->stats.blocks++;
+    tc->stats.guest_bytes += b->guest_len;
+    tc->stats.tc_bytes += tc_len;
+}
+
+struct tc_block *tc_lookup(const struct tc *tc, uint32_t guest_eip)
+{
+    for (struct tc_block *b = tc->hash[hash_eip(guest_eip)]; b; b = b->hash_next)
+        if (b->guest_eip == guest_eip)
+            return b;
+    return NULL;
+}
+
+void tc_ibl_insert(struct tc *tc, struct tc_block *b)
+{
+    uint32_t *slot = tc->vcpu->ibl[tc_ibl_slot(b->guest_eip)];
+    slot[0] = b->guest_eip;
+    slot[1] = (uint32_t)(uintptr_t)b->tca;
+}
+
+/* ---------------------------------------------------------------- links */
+
+void tc_chain(struct tc *tc, struct bt_exit *e, struct tc_block *to)
+{
+    if (e->to || e->from->dead || to->dead)
+        return;
+    int32_t rel = (int32_t)((uintptr_t)to->tca - ((uintptr_t)e->stub_tca + JMP_REL32_LEN));
+    e->stub_tca[0] = X86_JMP_REL32;
+    memcpy(e->stub_tca + 1, &rel, sizeof(rel));
+    e->to = to;
+    e->next_in = to->in_links;
+    to->in_links = e;
+    tc->stats.chains++;
+}
+
+/* Restore every stub chained into b, so those exits reach the dispatcher. */
+static void unchain_inputs(struct tc *tc, struct tc_block *b)
+{
+    struct bt_exit *e = b->in_links;
+    while (e) {
+        struct bt_exit *next = e->next_in;
+        memcpy(e->stub_tca, e->stub_orig, JMP_REL32_LEN);
+        e->to = NULL;
+        e->next_in = NULL;
+        tc->stats.unchains++;
+        e = next;
+    }
+    b->in_links = NULL;
+}
+
+/* ---------------------------------------------------------------- SMC */
+
+static void hash_remove(struct tc *tc, struct tc_block *b)
+{
+    struct tc_block **pp = &tc->hash[hash_eip(b->guest_eip)];
+    while (*pp && *pp != b)
+        pp = &(*pp)->hash_next;
+    if (*pp)
+        *pp = b->hash_next;
+}
+
+static void kill_block(struct tc *tc, struct tc_block *b)
+{
+    uint32_t *slot = tc->vcpu->ibl[tc_ibl_slot(b->guest_eip)];
+    if (slot[0] == b->guest_eip && slot[1] == (uint32_t)(uintptr_t)b->tca) {
+        slot[0] = BT_IBL_EMPTY;
+        slot[1] = 0;
+    }
+    hash_remove(tc, b);
+    unchain_inputs(tc, b);
+    b->dead = true;
+    tc->stats.invalidated++;
+}
+
+uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva)
+{
+    uint32_t page = page_gva & ~0xFFFu, killed = 0;
+    for (uint32_t i = 0; i < tc->nblocks; i++) {
+        struct tc_block *b = &tc->blocks[i];
+        if (!b->dead && (b->page[0] == page || b->page[1] == page)) {
+            kill_block(tc, b);
+            killed++;
+        }
+    }
+    return killed;
+}
+
+/* ---------------------------------------------------------------- fault map */
+
+static const struct tc_block *block_at(const struct tc *tc, uint32_t tca)
+{
+    uint32_t lo = 0, hi = tc->nblocks;
+    while (lo < hi) { /* first block with tca > wanted */
+        uint32_t mid = (lo + hi) / 2;
+        if ((uint32_t)(uintptr_t)tc->blocks[mid].tca <= tca)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    const struct tc_block *b = &tc->blocks[lo - 1];
+    return tca - (uint32_t)(uintptr_t)b->tca < b->body_len ? b : NULL;
+}
+
+int tc_lookup_guest_eip(const struct tc *tc, uint32_t tca, uint32_t *guest_eip)
+{
+    const struct tc_block *b = block_at(tc, tca);
+    if (!b || b->ninsns == 0)
+        return E_NOENT;
+    uint32_t off = tca - (uint32_t)(uintptr_t)b->tca;
+    uint32_t i = 0;
+    while (i + 1 < b->ninsns && b->imap[i + 1].tca_off <= off)
+        i++;
+    *guest_eip = b->guest_eip + b->imap[i].eip_off;
+    return 0;
+}

@@ -1,0 +1,152 @@
+/*
+ * Translation cache (TC): where translated blocks live, how they are found
+ * by guest address, chained to each other, invalidated when their guest code
+ * is written, evicted when the cache is full, and mapped back from a TC
+ * address to a guest EIP when translated code faults.
+ *
+ * Memory is given by the caller (no allocation here): a code arena that must
+ * be executable by the translated code's CS, and a metadata arena (blocks,
+ * exit descriptors, per-instruction maps) that only the monitor reads.
+ * Both are bump-allocated; blocks are therefore sorted by tca, which is what
+ * tc_lookup_guest_eip()'s binary search relies on.
+ *
+ * Eviction policy: flush-all. When a new block might not fit (code or
+ * metadata), everything is dropped (tc_flush) and translation restarts from
+ * an empty cache; the generation counter tells holders of old pointers.
+ */
+#ifndef HV86_BT_TC_H
+#define HV86_BT_TC_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "bt/vcpu_state.h"
+
+#define TC_HASH_BUCKETS 4096u  /* guest-EIP -> block hash buckets (power of two) */
+#define TC_BLOCK_MAX_CODE 4096u  /* bytes of TC one block may use, stubs included */
+#define TC_BLOCK_MAX_INSNS 64u   /* guest instructions per block */
+#define TC_BLOCK_MAX_EXITS (TC_BLOCK_MAX_INSNS + 4u)
+
+/* One guest instruction's place in a block: fault at tca in
+ * [block->tca + tca_off, next entry's tca_off) is a fault of guest eip
+ * block->guest_eip + eip_off. */
+struct tc_imap {
+    uint16_t tca_off;  /* bytes from block->tca */
+    uint16_t eip_off;  /* bytes from block->guest_eip */
+};
+
+struct tc_block {
+    uint32_t guest_eip;     /* gva of the first guest instruction */
+    uint32_t guest_len;     /* bytes of guest code translated */
+    uint32_t page[2];       /* gva pages covered (page[1] == page[0] when one) */
+    uint8_t *tca;           /* first byte of the translation (entry point) */
+    uint32_t body_len;      /* bytes of translated instructions (stubs follow) */
+    uint32_t tc_len;        /* bytes used in the code arena, stubs included */
+    struct tc_imap *imap;   /* ninsns entries, ascending tca_off */
+    uint16_t ninsns;
+    bool dead;              /* invalidated: unreachable, space reclaimed at flush */
+    struct tc_block *hash_next;
+    struct bt_exit *in_links; /* exits of other blocks chained to this one */
+};
+
+struct tc_stats {
+    uint32_t blocks;        /* blocks committed since init */
+    uint32_t flushes;       /* full flushes (eviction) */
+    uint32_t invalidated;   /* blocks killed by tc_invalidate_page */
+    uint32_t chains;        /* exit stubs patched */
+    uint32_t unchains;      /* exit stubs restored */
+    uint32_t guest_bytes;   /* guest code bytes translated */
+    uint32_t tc_bytes;      /* TC bytes emitted */
+};
+
+struct tc {
+    uint8_t *code;          /* code arena */
+    uint32_t code_size, code_used;     /* bytes */
+    uint8_t *meta;          /* metadata bump arena (after the block array) */
+    uint32_t meta_size, meta_used;     /* bytes */
+    struct tc_block *blocks;
+    uint32_t max_blocks, nblocks;
+    uint32_t generation;    /* incremented by every tc_flush */
+    struct bt_vcpu *vcpu;   /* owner of the IBL table kept in step with the TC */
+    uint32_t reserved;      /* bytes of shared stubs at the start of the code arena */
+    struct tc_block *hash[TC_HASH_BUCKETS];
+    struct tc_stats stats;
+};
+
+/*
+ * tc_init - set up an empty TC over caller memory.
+ *   code/code_size: code arena (bytes, >= 2 * TC_BLOCK_MAX_CODE);
+ *   meta/meta_size: metadata arena (bytes, 4-byte aligned); max_blocks is
+ *   derived from it. vcpu: whose IBL table follows the TC.
+ * Returns 0, or E_INVAL if an arena is too small. Nothing is allocated.
+ */
+int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32_t meta_size,
+            struct bt_vcpu *vcpu);
+
+/* tc_flush - drop every block, reset the arenas and the IBL table, bump
+ * tc->generation. Code bytes reserved with tc_reserve_code() before the
+ * first block (the shared stubs) survive. */
+void tc_flush(struct tc *tc);
+
+/*
+ * tc_reserve_code - permanently reserve bytes at the start of the code arena
+ * (shared stubs). Only valid on an empty TC. Returns the tca or NULL.
+ */
+uint8_t *tc_reserve_code(struct tc *tc, uint32_t bytes);
+
+/*
+ * tc_begin_block - make room for one new block: at most TC_BLOCK_MAX_CODE
+ * code bytes, TC_BLOCK_MAX_INSNS map entries and TC_BLOCK_MAX_EXITS exits.
+ * Flushes the whole TC first if they might not fit (eviction). Returns the
+ * block being built (tca set, imap allocated) — finish with tc_commit_block.
+ */
+struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip);
+
+/* tc_alloc_exit - a zeroed exit descriptor for the block being built. Never
+ * fails between tc_begin_block and tc_commit_block (space was reserved). */
+struct bt_exit *tc_alloc_exit(struct tc *tc);
+
+/* tc_commit_block - publish the block being built: tc_len code bytes used,
+ * reachable by tc_lookup from now on. */
+void tc_commit_block(struct tc *tc, struct tc_block *b, uint32_t tc_len);
+
+/* tc_lookup - the live block translated from guest_eip, or NULL. O(1). */
+struct tc_block *tc_lookup(const struct tc *tc, uint32_t guest_eip);
+
+/*
+ * tc_chain - patch exit stub e (a BRANCH exit) into "jmp rel32 to->tca" so
+ * control passes block to block without the dispatcher. No-op if e is
+ * already chained or either block is dead.
+ */
+void tc_chain(struct tc *tc, struct bt_exit *e, struct tc_block *to);
+
+/*
+ * tc_ibl_insert - enter guest_eip -> b->tca into the vCPU's IBL table (the
+ * inline indirect-branch lookup), replacing whatever the slot held.
+ */
+void tc_ibl_insert(struct tc *tc, struct tc_block *b);
+
+/* tc_ibl_slot - IBL table index of a guest eip (shared with emitted code). */
+static inline uint32_t tc_ibl_slot(uint32_t guest_eip) { return guest_eip & (BT_IBL_ENTRIES - 1); }
+
+/*
+ * tc_invalidate_page - kill every block with guest code on the gva page
+ * containing page_gva (self-modifying code: the monitor calls this when a
+ * write hits a write-protected page holding translated code). Chains into
+ * killed blocks are undone and their IBL entries cleared. Returns how many
+ * blocks were killed.
+ */
+uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva);
+
+/*
+ * tc_lookup_guest_eip - map a TC address inside translated code back to the
+ * guest instruction it belongs to (precise fault delivery). Translations
+ * are built so that a fault can only happen before any guest-visible state
+ * of that instruction changed (docs/bt.md "Precise faults"), so the guest
+ * registers at the fault are exactly those before the instruction.
+ * Returns 0 and sets *guest_eip, or E_NOENT when tca is not inside the body
+ * of a block translated since the last flush (stubs, outside the TC).
+ * Invalidated blocks still answer, so the monitor may map a write fault
+ * before or after it invalidates the written page.
+ */
+int tc_lookup_guest_eip(const struct tc *tc, uint32_t tca, uint32_t *guest_eip);
+
+#endif

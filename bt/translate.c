@@ -1,0 +1,827 @@
+/*
+ * Binary translator: guest CPL0 basic blocks -> translation cache.
+ *
+ * Map of this file:
+ *   emitter      e8/e32, e_state (an instruction with a [state] operand),
+ *                e_stub (exit stub), e_flags_save/e_flags_restore
+ *   rules        the opcode table: what each opcode becomes (enum rule)
+ *   handlers     one per rule: ident, branches, indirect, cli/sti,
+ *                pushf/popf, segment and CR reads, exits
+ *   blocks       bt_translate: decode, pick a rule, emit, record imap
+ *   shared stub  the indirect-branch lookup (emit_ibl_stub)
+ *   dispatcher   bt_run
+ *
+ * Invariants every expansion keeps (docs/bt.md "Precise faults"):
+ *   1. guest registers and guest arithmetic flags are live in the real ones
+ *      between guest instructions; an expansion that needs a register saves
+ *      it in struct bt_vcpu and restores it before the next guest insn;
+ *   2. only ONE emitted instruction of an expansion touches guest memory,
+ *      and it comes before any guest-visible change (so a fault there is a
+ *      fault of the guest instruction with the registers untouched), or the
+ *      guest memory it touches was just accessed by that instruction
+ *      (PUSHF's read-modify-write of the slot it pushed);
+ *   3. helper code changes real EFLAGS only between a save and a restore
+ *      (LAHF/SETO ... ADD AL,7Fh/SAHF) or where the guest insn itself
+ *      replaces them (POPF); DF is never touched except by POPF;
+ *   4. every exit stub is [pfx] C7 05 <exit_desc> <desc>; [pfx] FF 25
+ *      <exit_entry>: its first 5 bytes are patchable into JMP rel32.
+ */
+#include "bt/translate.h"
+#include "bt/decode.h"
+#include "kernel/kernel.h"
+#include "kernel/layout.h"
+
+_Static_assert(offsetof(struct bt_vcpu, gpr) == BT_OFF_GPR, "BT_OFF_GPR");
+_Static_assert(offsetof(struct bt_vcpu, eflags) == BT_OFF_EFLAGS, "BT_OFF_EFLAGS");
+_Static_assert(offsetof(struct bt_vcpu, eip) == BT_OFF_EIP, "BT_OFF_EIP");
+_Static_assert(offsetof(struct bt_vcpu, exit_entry) == BT_OFF_EXIT_ENTRY, "BT_OFF_EXIT_ENTRY");
+_Static_assert(offsetof(struct bt_vcpu, exit_desc) == BT_OFF_EXIT_DESC, "BT_OFF_EXIT_DESC");
+_Static_assert(offsetof(struct bt_vcpu, entry_tca) == BT_OFF_ENTRY_TCA, "BT_OFF_ENTRY_TCA");
+_Static_assert(offsetof(struct bt_vcpu, host_esp) == BT_OFF_HOST_ESP, "BT_OFF_HOST_ESP");
+
+/* x86 encodings used by the emitter (SDM Vol. 2). */
+enum {
+    R_EAX = 0, R_ECX = 1, R_ESP = 4, R_AH = 4, /* ModRM.reg numbers */
+    OP_ADD_AL_IMM8 = 0x04, OP_AND_EAX_IMM32 = 0x25, OP_JCC8 = 0x70, OP_JNE8 = 0x75,
+    OP_MOV_RM_R = 0x89, OP_MOV_R8_RM = 0x8A, OP_MOV_R_RM = 0x8B, OP_OR_R_RM = 0x0B,
+    OP_CMP_R_RM = 0x3B, OP_LEA = 0x8D, OP_POP_RM = 0x8F, OP_PUSHF = 0x9C, OP_SAHF = 0x9E,
+    OP_LAHF = 0x9F, OP_MOV_RM_IMM32 = 0xC7, OP_JECXZ = 0xE3, OP_JMP32 = 0xE9,
+    OP_JMP8 = 0xEB, OP_PUSH_IMM32 = 0x68, OP_GRP_FF = 0xFF, OP_GRP_F6 = 0xF6,
+    OP_STD = 0xFD, OP_CLD = 0xFC, OP_2BYTE = 0x0F, OP_SETO = 0x90, OP_MOVZX8 = 0xB6,
+    OP_MOVZX16 = 0xB7, OP_SHIFT_IMM = 0xC1, OP_GRP1_IMM8 = 0x83,
+    PFX_OPSIZE = 0x66, PFX_ADSIZE = 0x67, PFX_CS = 0x2E, PFX_DS = 0x3E, PFX_GS = 0x65,
+    FF_PUSH = 6, FF_JMP = 4, MODRM_DISP32 = 0x05, SIB_NOBASE_X8_EAX = 0xC5,
+};
+
+#define SF(field) ((uint32_t)offsetof(struct bt_vcpu, field))
+#define BLOCK_CODE_SLACK 256u /* bytes kept free for the largest expansion */
+
+/* ---------------------------------------------------------------- emitter */
+
+struct emit {
+    uint8_t *p;        /* next byte */
+    uint8_t *start;    /* tca of the block */
+    const struct bt *bt;
+};
+
+static void e8(struct emit *e, uint8_t b) { *e->p++ = b; }
+static void e32(struct emit *e, uint32_t v)
+{
+    memcpy(e->p, &v, sizeof(v));
+    e->p += sizeof(v);
+}
+
+static void e_pfx(struct emit *e)
+{
+    if (e->bt->cfg.state_seg_prefix)
+        e8(e, e->bt->cfg.state_seg_prefix);
+}
+
+/* [pfx] op modrm(00, reg, disp32) disp32 — one operand is a state field. */
+static void e_state(struct emit *e, uint8_t op, uint8_t reg, uint32_t off)
+{
+    e_pfx(e);
+    e8(e, op);
+    e8(e, (uint8_t)(reg << 3 | MODRM_DISP32));
+    e32(e, e->bt->cfg.state_base + off);
+}
+
+/* Same with a two-byte (0F xx) opcode. */
+static void e_state0f(struct emit *e, uint8_t op, uint8_t reg, uint32_t off)
+{
+    e_pfx(e);
+    e8(e, OP_2BYTE);
+    e8(e, op);
+    e8(e, (uint8_t)(reg << 3 | MODRM_DISP32));
+    e32(e, e->bt->cfg.state_base + off);
+}
+
+static void e_store_imm(struct emit *e, uint32_t off, uint32_t imm)
+{
+    e_state(e, OP_MOV_RM_IMM32, 0, off);
+    e32(e, imm);
+}
+
+/* Bytes of one exit stub (invariant 4). */
+static uint32_t stub_len(const struct bt *bt)
+{
+    return 16u + (bt->cfg.state_seg_prefix ? 2u : 0u);
+}
+
+static void e_stub(struct emit *e, struct bt_exit *x)
+{
+    uint8_t *s = e->p;
+    e_store_imm(e, SF(exit_desc), (uint32_t)(uintptr_t)x);
+    e_state(e, OP_GRP_FF, FF_JMP, SF(exit_entry));
+    x->stub_tca = s;
+    memcpy(x->stub_orig, s, sizeof(x->stub_orig));
+}
+
+/* Save EAX and the arithmetic flags (AH <- SF ZF AF PF CF, AL <- OF). */
+static void e_flags_save(struct emit *e)
+{
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(save_eax));
+    e8(e, OP_LAHF);
+    e8(e, OP_2BYTE), e8(e, OP_SETO), e8(e, 0xC0); /* seto al */
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(save_flags));
+}
+
+/* Load the arithmetic flags from save_flags (OF: 1 + 7Fh overflows), then EAX. */
+static void e_flags_restore(struct emit *e)
+{
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(save_flags));
+    e8(e, OP_ADD_AL_IMM8), e8(e, 0x7F);
+    e8(e, OP_SAHF);
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
+}
+
+static void e_jmp_to(struct emit *e, const uint8_t *target)
+{
+    e8(e, OP_JMP32);
+    e32(e, (uint32_t)((uintptr_t)target - ((uintptr_t)e->p + 4)));
+}
+
+/* ---------------------------------------------------------------- rules */
+
+enum rule {
+    RULE_IDENT = 0,   /* copy as is */
+    RULE_JMP,         /* JMP rel */
+    RULE_JCC,         /* Jcc rel */
+    RULE_CALL,        /* CALL rel */
+    RULE_LOOP,        /* LOOP/LOOPcc/JECXZ rel8 */
+    RULE_RET,         /* RET / RET imm16 */
+    RULE_GRP_FF,      /* FF /2 /3 /4 /5 indirect near/far, else ident */
+    RULE_CLI,
+    RULE_STI,
+    RULE_PUSHF,
+    RULE_POPF,
+    RULE_PUSH_SREG,   /* PUSH Sreg: virtual selector */
+    RULE_MOV_FROM_SREG, /* 8C: register form inline, memory form exits */
+    RULE_MOV_FROM_CR, /* 0F 20: virtual CRn */
+    RULE_MOV_TO_CR,   /* 0F 22: exit, CR3 with its own reason */
+    RULE_GRP_0F01,    /* 0F 01 group */
+    RULE_EXIT,        /* end the block, exit with the table's reason */
+};
+
+struct rule_entry {
+    uint8_t rule;     /* enum rule */
+    uint8_t reason;   /* enum bt_exit_reason for RULE_EXIT */
+    uint8_t aux;      /* RULE_EXIT: bt_exit.aux (INT vector); sreg number */
+};
+
+#define EXIT(r) { RULE_EXIT, BT_EXIT_##r, 0 }
+
+/* One-byte map (SDM Vol. 2D Table A-2). */
+static const struct rule_entry rules_primary[256] = {
+    [0x06] = { RULE_PUSH_SREG, 0, BT_ES }, [0x0E] = { RULE_PUSH_SREG, 0, BT_CS },
+    [0x16] = { RULE_PUSH_SREG, 0, BT_SS }, [0x1E] = { RULE_PUSH_SREG, 0, BT_DS },
+    [0x07] = EXIT(SEG), [0x17] = EXIT(SEG), [0x1F] = EXIT(SEG),        /* POP Sreg */
+    [0x6C ... 0x6F] = EXIT(IO),                                           /* INS/OUTS */
+    [0x70 ... 0x7F] = { RULE_JCC, 0, 0 },
+    [0x8C] = { RULE_MOV_FROM_SREG, BT_EXIT_SEG, 0 }, [0x8E] = EXIT(SEG),
+    [0x9A] = EXIT(FAR), [0x9C] = { RULE_PUSHF, 0, 0 }, [0x9D] = { RULE_POPF, 0, 0 },
+    [0xC2] = { RULE_RET, 0, 0 }, [0xC3] = { RULE_RET, 0, 0 },
+    [0xC4] = EXIT(SEG), [0xC5] = EXIT(SEG),                              /* LES/LDS */
+    [0xCA] = EXIT(FAR), [0xCB] = EXIT(FAR),                              /* RETF */
+    [0xCC] = { RULE_EXIT, BT_EXIT_INT, 3 }, [0xCD] = EXIT(INT),
+    [0xCE] = { RULE_EXIT, BT_EXIT_INT, 4 }, [0xF1] = { RULE_EXIT, BT_EXIT_INT, 1 },
+    [0xCF] = EXIT(IRET),
+    [0xE0 ... 0xE3] = { RULE_LOOP, 0, 0 },
+    [0xE4 ... 0xE7] = EXIT(IO), [0xEC ... 0xEF] = EXIT(IO),
+    [0xE8] = { RULE_CALL, 0, 0 }, [0xE9] = { RULE_JMP, 0, 0 }, [0xEA] = EXIT(FAR),
+    [0xEB] = { RULE_JMP, 0, 0 },
+    [0xF4] = EXIT(HLT), [0xFA] = { RULE_CLI, 0, 0 }, [0xFB] = { RULE_STI, 0, 0 },
+    [0xFF] = { RULE_GRP_FF, 0, 0 },
+};
+
+/* Two-byte map 0F xx (SDM Vol. 2D Table A-3). */
+static const struct rule_entry rules_0f[256] = {
+    [0x00] = EXIT(DESC), [0x01] = { RULE_GRP_0F01, 0, 0 },
+    [0x02] = EXIT(DESC), [0x03] = EXIT(DESC),                           /* LAR/LSL */
+    [0x05] = EXIT(SYSENTER), [0x07] = EXIT(SYSENTER),                   /* SYSCALL/SYSRET */
+    [0x06] = EXIT(MOV_CR),                                               /* CLTS */
+    [0x08] = EXIT(EMULATE), [0x09] = EXIT(EMULATE),                     /* INVD/WBINVD */
+    [0x20] = { RULE_MOV_FROM_CR, 0, 0 }, [0x22] = { RULE_MOV_TO_CR, 0, 0 },
+    [0x21] = EXIT(EMULATE), [0x23] = EXIT(EMULATE),                     /* MOV DRn */
+    [0x30] = EXIT(MSR), [0x31] = EXIT(RDTSC), [0x32] = EXIT(MSR), [0x33] = EXIT(RDTSC),
+    [0x34] = EXIT(SYSENTER), [0x35] = EXIT(SYSENTER),
+    [0x80 ... 0x8F] = { RULE_JCC, 0, 0 },
+    [0xA0] = { RULE_PUSH_SREG, 0, BT_FS }, [0xA8] = { RULE_PUSH_SREG, 0, BT_GS },
+    [0xA1] = EXIT(SEG), [0xA9] = EXIT(SEG),                              /* POP FS/GS */
+    [0xA2] = EXIT(CPUID), [0xAA] = EXIT(EMULATE),                       /* RSM */
+    [0xB2] = EXIT(SEG), [0xB4] = EXIT(SEG), [0xB5] = EXIT(SEG),         /* LSS/LFS/LGS */
+};
+
+/* 0F 01 memory forms by ModRM.reg (SDM Vol. 2D Table A-6, group 7). */
+static const struct rule_entry rules_grp7_mem[8] = {
+    [0] = EXIT(DESC), [1] = EXIT(DESC), [2] = EXIT(DESC), [3] = EXIT(DESC),
+    [4] = EXIT(MOV_CR), [5] = EXIT(EMULATE), [6] = EXIT(MOV_CR), [7] = EXIT(INVLPG),
+};
+
+#define INSN_NEEDS_MONITOR (DEC_A_PRIV | DEC_A_SENSITIVE | DEC_A_IO | DEC_A_SEGLOAD)
+
+/* ---------------------------------------------------------------- handlers */
+
+struct xlate {
+    struct bt *bt;
+    struct emit e;
+    struct tc_block *b;
+    struct dec_insn insn;
+    const uint8_t *bytes;  /* the instruction's bytes */
+    uint32_t eip;          /* gva of the instruction */
+    uint32_t next;         /* gva of the following one */
+    bool sti_shadow;       /* previous insn was STI: check interrupts after this one */
+    bool fault;            /* first instruction not fetchable */
+};
+
+enum { CONTINUE = 0, END_BLOCK = 1 };
+
+static struct bt_exit *new_exit(struct xlate *x, uint8_t reason, uint32_t eip)
+{
+    struct bt_exit *ex = tc_alloc_exit(&x->bt->tc);
+    ex->reason = reason;
+    ex->eip = eip;
+    ex->from = x->b;
+    return ex;
+}
+
+/* Exit stub to the dispatcher for a direct branch to target (chainable). */
+static void e_branch_stub(struct xlate *x, uint32_t target)
+{
+    struct bt_exit *ex = new_exit(x, BT_EXIT_BRANCH, x->eip);
+    ex->target = target;
+    e_stub(&x->e, ex);
+}
+
+/* Copy the ModRM, SIB and displacement bytes with ModRM.reg replaced. */
+static void e_modrm_copy(struct xlate *x, uint8_t reg)
+{
+    const struct dec_insn *in = &x->insn;
+    e8(&x->e, (uint8_t)((in->modrm & 0xC7) | reg << 3));
+    if (in->has_sib)
+        e8(&x->e, in->sib);
+    for (uint8_t i = 0; i < in->disp_size; i++)
+        e8(&x->e, x->bytes[in->disp_off + i]);
+}
+
+/* Segment-override prefix bytes by Sreg number (SDM Vol. 2A §2.1.1). */
+static const uint8_t seg_prefix_byte[BT_NSREG] = { 0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65 };
+
+/* The guest's segment-override and address-size prefixes of its memory
+ * operand, for an instruction re-encoded around that operand. */
+static void e_mem_prefixes(struct xlate *x)
+{
+    const struct dec_insn *in = &x->insn;
+    if (in->has_mem && (in->prefixes & DEC_PFX_SEG)) {
+        uint8_t p = seg_prefix_byte[in->seg - DEC_REG_ES];
+        e8(&x->e, p == PFX_CS && x->bt->cfg.rewrite_cs_override ? PFX_DS : p);
+    }
+    if (in->prefixes & DEC_PFX_ADSIZE)
+        e8(&x->e, PFX_ADSIZE);
+}
+
+static int h_ident(struct xlate *x)
+{
+    const struct dec_insn *in = &x->insn;
+    memcpy(x->e.p, x->bytes, in->len);
+    if (x->bt->cfg.rewrite_cs_override) /* CS is the TC segment in the monitor */
+        for (uint8_t i = 0; i < in->num_prefixes; i++)
+            if (x->e.p[i] == PFX_CS)
+                x->e.p[i] = PFX_DS;
+    x->e.p += in->len;
+    return in->cf == DEC_CF_UD ? END_BLOCK : CONTINUE;
+}
+
+/* Exit to the monitor at this instruction; computes its memory operand's
+ * offset into exit_ea with LEA (never faults, changes no flags). */
+static int exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
+{
+    const struct dec_insn *in = &x->insn;
+    if (in->has_mem && in->has_modrm) {
+        e_state(&x->e, OP_MOV_RM_R, R_EAX, SF(save_eax));
+        if (in->prefixes & DEC_PFX_ADSIZE)
+            e8(&x->e, PFX_ADSIZE);
+        e8(&x->e, OP_LEA);
+        e_modrm_copy(x, R_EAX);
+        e_state(&x->e, OP_MOV_RM_R, R_EAX, SF(exit_ea));
+        e_state(&x->e, OP_MOV_R_RM, R_EAX, SF(save_eax));
+    }
+    struct bt_exit *ex = new_exit(x, reason, x->eip);
+    ex->len = in->len;
+    ex->aux = aux;
+    ex->rm_reg = (in->has_modrm && in->mod == 3) ? (uint8_t)(DEC_REG_EAX + in->rm) : DEC_REG_NONE;
+    e_stub(&x->e, ex);
+    return END_BLOCK;
+}
+
+static int h_exit(struct xlate *x, const struct rule_entry *r)
+{
+    const struct dec_insn *in = &x->insn;
+    uint8_t aux = r->aux;
+    if (in->has_modrm)
+        aux = in->reg;                      /* group member, CR or Sreg number */
+    else if (in->imm_size == 1)
+        aux = x->bytes[in->imm_off];        /* INT n vector, IN/OUT port */
+    return exit_insn(x, r->reason, aux);
+}
+
+static int h_jmp(struct xlate *x)
+{
+    uint32_t target;
+    decode_branch_target(&x->insn, &target);
+    e_branch_stub(x, target);
+    return END_BLOCK;
+}
+
+/* jcc +stub_len; <fall-through stub>; <taken stub> */
+static int h_jcc(struct xlate *x)
+{
+    uint32_t target;
+    decode_branch_target(&x->insn, &target);
+    e8(&x->e, (uint8_t)(OP_JCC8 | (x->insn.opcode & 0x0F)));
+    e8(&x->e, (uint8_t)stub_len(x->bt));
+    e_branch_stub(x, x->next);
+    e_branch_stub(x, target);
+    return END_BLOCK;
+}
+
+/* [67] loop/jecxz +2; jmp short +stub_len; <taken stub>; <fall-through stub> */
+static int h_loop(struct xlate *x)
+{
+    uint32_t target;
+    decode_branch_target(&x->insn, &target);
+    if (x->insn.prefixes & DEC_PFX_ADSIZE)
+        e8(&x->e, PFX_ADSIZE);
+    e8(&x->e, x->insn.opcode);
+    e8(&x->e, 2);
+    e8(&x->e, OP_JMP8);
+    e8(&x->e, (uint8_t)stub_len(x->bt));
+    e_branch_stub(x, target);
+    e_branch_stub(x, x->next);
+    return END_BLOCK;
+}
+
+/* push imm32 <return gva>; <stub to target>. PUSH is the only access. */
+static int h_call(struct xlate *x)
+{
+    if (x->insn.opsize != 4)
+        return exit_insn(x, BT_EXIT_EMULATE, 0);
+    e8(&x->e, OP_PUSH_IMM32);
+    e32(&x->e, x->next);
+    return h_jmp(x);
+}
+
+static int e_to_ibl(struct xlate *x)
+{
+    e_jmp_to(&x->e, x->bt->ibl_stub);
+    return END_BLOCK;
+}
+
+/* pop [ibl_target]; (lea esp,[esp+imm16]); jmp ibl_stub */
+static int h_ret(struct xlate *x)
+{
+    if (x->insn.opsize != 4)
+        return exit_insn(x, BT_EXIT_EMULATE, 0);
+    e_state(&x->e, OP_POP_RM, 0, SF(ibl_target));
+    if (x->insn.opcode == 0xC2) {
+        e8(&x->e, OP_LEA), e8(&x->e, 0xA4), e8(&x->e, 0x24); /* lea esp,[esp+disp32] */
+        e32(&x->e, x->insn.ops[0].imm & 0xFFFF);
+    }
+    return e_to_ibl(x);
+}
+
+/*
+ * mov [save_ecx],ecx; mov ecx,r/m32 (the only guest access); mov
+ * [ibl_target],ecx; mov ecx,[save_ecx]; (push imm32 <return>); jmp ibl_stub
+ */
+static int h_indirect(struct xlate *x, bool is_call)
+{
+    const struct dec_insn *in = &x->insn;
+    if (in->opsize != 4)
+        return exit_insn(x, BT_EXIT_EMULATE, 0);
+    e_state(&x->e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
+    e_mem_prefixes(x);
+    e8(&x->e, OP_MOV_R_RM);
+    e_modrm_copy(x, R_ECX);
+    e_state(&x->e, OP_MOV_RM_R, R_ECX, SF(ibl_target));
+    e_state(&x->e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    if (is_call) {
+        e8(&x->e, OP_PUSH_IMM32);
+        e32(&x->e, x->next);
+    }
+    return e_to_ibl(x);
+}
+
+static int h_grp_ff(struct xlate *x)
+{
+    switch (x->insn.reg) {
+    case 2: return h_indirect(x, true);
+    case 4: return h_indirect(x, false);
+    case 3:
+    case 5: return exit_insn(x, BT_EXIT_FAR, 0);
+    default: return h_ident(x);
+    }
+}
+
+static int h_grp_0f01(struct xlate *x)
+{
+    if (x->insn.mod != 3)
+        return h_exit(x, &rules_grp7_mem[x->insn.reg]);
+    if (x->insn.modrm == 0xF9) /* RDTSCP */
+        return exit_insn(x, BT_EXIT_RDTSC, 0);
+    if (x->insn.attr & INSN_NEEDS_MONITOR)
+        return exit_insn(x, BT_EXIT_EMULATE, 0);
+    return h_ident(x);
+}
+
+/*
+ * Pending-interrupt check after STI/POPF (flag-free: JECXZ):
+ *   mov [save_ecx],ecx; movzx ecx,byte [irq_pending]; jecxz skip;
+ *   mov ecx,[save_ecx]; <exit IRQ_WINDOW at resume_eip>; skip: mov ecx,[save_ecx]
+ */
+static void e_irq_check(struct xlate *x, uint32_t resume_eip)
+{
+    struct emit *e = &x->e;
+    e_state(e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
+    e_state0f(e, OP_MOVZX8, R_ECX, SF(irq_pending));
+    uint32_t skip = stub_len(x->bt) + 6u + (x->bt->cfg.state_seg_prefix ? 1u : 0u);
+    e8(e, OP_JECXZ);
+    e8(e, (uint8_t)skip);
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    e_stub(e, new_exit(x, BT_EXIT_IRQ_WINDOW, resume_eip));
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+}
+
+static int h_cli(struct xlate *x)
+{
+    e_store_imm(&x->e, SF(vflags_if), 0);
+    return CONTINUE;
+}
+
+/* STI: IF=1; the interrupt window opens after the NEXT instruction
+ * (SDM Vol. 3A §6.8.3), so the check is emitted after it (bt_translate). */
+static int h_sti(struct xlate *x)
+{
+    e_store_imm(&x->e, SF(vflags_if), BT_FLAGS_IF);
+    x->sti_shadow = true;
+    return CONTINUE;
+}
+
+/*
+ * PUSHF: pushf (the guest access); then, flags saved, rewrite the pushed
+ * image in place: real CF PF AF ZF SF DF OF + virtual IF, IOPL, ...
+ */
+static int h_pushf(struct xlate *x)
+{
+    struct emit *e = &x->e;
+    if (x->insn.opsize != 4)
+        return exit_insn(x, BT_EXIT_EMULATE, 0);
+    e8(e, OP_PUSHF);
+    e_flags_save(e);
+    e8(e, OP_MOV_R_RM), e8(e, 0x04), e8(e, 0x24); /* mov eax,[esp] */
+    e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_REAL | BT_FLAGS_FIXED1);
+    e_state(e, OP_OR_R_RM, R_EAX, SF(vflags_if));
+    e_state(e, OP_OR_R_RM, R_EAX, SF(vflags_sys));
+    e8(e, OP_MOV_RM_R), e8(e, 0x04), e8(e, 0x24); /* mov [esp],eax */
+    e_flags_restore(e);
+    return CONTINUE;
+}
+
+/*
+ * POPF: pop [tmp] (the guest access); virtual IF and system bits from the
+ * image; DF with STD/CLD; CF PF AF ZF SF from AH via SAHF, OF via ADD.
+ */
+static int h_popf(struct xlate *x)
+{
+    struct emit *e = &x->e;
+    if (x->insn.opsize != 4)
+        return exit_insn(x, BT_EXIT_EMULATE, 0);
+    e_state(e, OP_POP_RM, 0, SF(tmp));
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(save_eax));
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(tmp));
+    e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_VIRT_SYS);
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(vflags_sys));
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(tmp));
+    e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_IF);
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(vflags_if));
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(tmp));
+    e8(e, OP_GRP_F6), e8(e, 0xC4), e8(e, 0x04);   /* test ah,4 (DF = bit 10) */
+    e8(e, 0x74), e8(e, 3);                         /* jz +3 */
+    e8(e, OP_STD), e8(e, OP_JMP8), e8(e, 1);       /* std; jmp +1 */
+    e8(e, OP_CLD);
+    e8(e, OP_SHIFT_IMM), e8(e, 0xE8), e8(e, 11);   /* shr eax,11 */
+    e8(e, OP_GRP1_IMM8), e8(e, 0xE0), e8(e, 1);    /* and eax,1: AL = OF */
+    e_state(e, OP_MOV_R8_RM, R_AH, SF(tmp));       /* AH = SF ZF AF PF CF */
+    e8(e, OP_ADD_AL_IMM8), e8(e, 0x7F);
+    e8(e, OP_SAHF);
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
+    e_irq_check(x, x->next);
+    return CONTINUE;
+}
+
+/* PUSH Sreg: push [sel[n]] with the guest's operand size. */
+static int h_push_sreg(struct xlate *x, uint8_t sreg)
+{
+    if (x->insn.opsize == 2)
+        e8(&x->e, PFX_OPSIZE);
+    e_state(&x->e, OP_GRP_FF, FF_PUSH, SF(sel) + 4u * sreg);
+    return CONTINUE;
+}
+
+/* MOV r, Sreg: movzx r32,word [sel[n]] (or mov r16); memory form exits. */
+static int h_mov_from_sreg(struct xlate *x)
+{
+    const struct dec_insn *in = &x->insn;
+    if (in->mod != 3)
+        return exit_insn(x, BT_EXIT_SEG, in->reg);
+    if (in->opsize == 2) {
+        e8(&x->e, PFX_OPSIZE);
+        e_state(&x->e, OP_MOV_R_RM, in->rm, SF(sel) + 4u * in->reg);
+    } else {
+        e_state0f(&x->e, OP_MOVZX16, in->rm, SF(sel) + 4u * in->reg);
+    }
+    return CONTINUE;
+}
+
+/* MOV r32, CRn: mov r32,[cr[n]]. */
+static int h_mov_from_cr(struct xlate *x)
+{
+    e_state(&x->e, OP_MOV_R_RM, x->insn.rm, SF(cr) + 4u * x->insn.reg);
+    return CONTINUE;
+}
+
+static int h_mov_to_cr(struct xlate *x)
+{
+    return exit_insn(x, x->insn.reg == 3 ? BT_EXIT_CR3_WRITE : BT_EXIT_MOV_CR, x->insn.reg);
+}
+
+static const struct rule_entry *rule_of(const struct dec_insn *in)
+{
+    static const struct rule_entry ident = { RULE_IDENT, 0, 0 };
+    if (in->map == DEC_MAP_PRIMARY)
+        return &rules_primary[in->opcode];
+    if (in->map == DEC_MAP_0F)
+        return &rules_0f[in->opcode];
+    return &ident;
+}
+
+static int translate_insn(struct xlate *x)
+{
+    const struct rule_entry *r = rule_of(&x->insn);
+    switch (r->rule) {
+    case RULE_JMP: return h_jmp(x);
+    case RULE_JCC: return h_jcc(x);
+    case RULE_CALL: return h_call(x);
+    case RULE_LOOP: return h_loop(x);
+    case RULE_RET: return h_ret(x);
+    case RULE_GRP_FF: return h_grp_ff(x);
+    case RULE_CLI: return h_cli(x);
+    case RULE_STI: return h_sti(x);
+    case RULE_PUSHF: return h_pushf(x);
+    case RULE_POPF: return h_popf(x);
+    case RULE_PUSH_SREG: return h_push_sreg(x, r->aux);
+    case RULE_MOV_FROM_SREG: return h_mov_from_sreg(x);
+    case RULE_MOV_FROM_CR: return h_mov_from_cr(x);
+    case RULE_MOV_TO_CR: return h_mov_to_cr(x);
+    case RULE_GRP_0F01: return h_grp_0f01(x);
+    case RULE_EXIT: return h_exit(x, r);
+    default: break;
+    }
+    /* Safety net: anything the table calls innocuous but the decoder marks
+     * privileged, sensitive or control flow is left to the monitor. */
+    if ((x->insn.attr & INSN_NEEDS_MONITOR) ||
+        (x->insn.cf != DEC_CF_NONE && x->insn.cf != DEC_CF_UD))
+        return exit_insn(x, BT_EXIT_EMULATE, 0);
+    if (x->bt->cfg.state_seg_prefix == PFX_GS && x->insn.seg == DEC_REG_GS)
+        return exit_insn(x, BT_EXIT_EMULATE, 0); /* GS belongs to the monitor */
+    return h_ident(x);
+}
+
+/* ---------------------------------------------------------------- blocks */
+
+/* Decode the instruction at x->eip. Returns 1 ok, 0 not fetchable/decodable
+ * as a whole (the block must end before it), -1 #UD-like (exit). */
+static int fetch_decode(struct xlate *x, uint8_t *buf)
+{
+    uint32_t got = x->bt->fetch(x->bt->fetch_ctx, x->eip, buf, DEC_MAX_LEN);
+    if (got == 0)
+        return 0;
+    int r = dec_decode(buf, got, x->eip, DEC_MODE_32, &x->insn);
+    if (r == DEC_ERR_TRUNCATED)
+        return got == DEC_MAX_LEN ? -1 : 0;
+    if (r < 0)
+        return -1;
+    x->bytes = buf;
+    x->next = x->eip + x->insn.len;
+    return 1;
+}
+
+static void record_insn(struct xlate *x)
+{
+    struct tc_block *b = x->b;
+    KASSERT(b->ninsns < TC_BLOCK_MAX_INSNS);
+    b->imap[b->ninsns].tca_off = (uint16_t)(x->e.p - x->e.start);
+    b->imap[b->ninsns].eip_off = (uint16_t)(x->eip - b->guest_eip);
+    b->ninsns++;
+}
+
+/* Translate instructions until one ends the block; returns with x->eip at
+ * the first guest byte not translated. */
+static void translate_body(struct xlate *x)
+{
+    uint8_t buf[DEC_MAX_LEN];
+    uint32_t page0 = x->b->guest_eip & PAGE_MASK;
+    for (;;) {
+        bool full = x->b->ninsns == TC_BLOCK_MAX_INSNS ||
+                    (uint32_t)(x->e.p - x->e.start) > TC_BLOCK_MAX_CODE - BLOCK_CODE_SLACK;
+        bool new_page = x->b->ninsns > 0 && (x->eip & PAGE_MASK) != page0;
+        int d = (full || new_page) ? 0 : fetch_decode(x, buf);
+        if (d == 0 && x->b->ninsns == 0) {
+            x->fault = true; /* the block's first instruction is not readable */
+            return;
+        }
+        if (d == 0) {
+            if (x->sti_shadow)
+                e_irq_check(x, x->eip);
+            e_branch_stub(x, x->eip);
+            return;
+        }
+        record_insn(x);
+        if (d < 0) {
+            x->insn.len = 0, x->insn.has_mem = false, x->insn.has_modrm = false;
+            exit_insn(x, BT_EXIT_UD, 0);
+            return;
+        }
+        bool shadow = x->sti_shadow;
+        x->sti_shadow = false;
+        if (shadow && x->insn.cf != DEC_CF_NONE && rule_of(&x->insn)->rule != RULE_EXIT) {
+            e_irq_check(x, x->eip); /* one insn early: chained branches skip the dispatcher */
+            shadow = false;
+        }
+        int r = translate_insn(x);
+        x->eip = x->next;
+        if (r == END_BLOCK)
+            return;
+        if (shadow)
+            e_irq_check(x, x->eip);
+    }
+}
+
+int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
+{
+    uint8_t probe;
+    if (bt->fetch(bt->fetch_ctx, guest_eip, &probe, 1) == 0)
+        return E_NOENT;
+    struct xlate x = { .bt = bt, .eip = guest_eip };
+    x.b = tc_begin_block(&bt->tc, guest_eip);
+    uint32_t meta_mark = bt->tc.meta_used;
+    x.e = (struct emit){ .p = x.b->tca, .start = x.b->tca, .bt = bt };
+    translate_body(&x);
+    if (x.fault) {
+        bt->tc.meta_used = meta_mark; /* block not committed; its imap stays reserved */
+        return E_NOENT;
+    }
+    struct tc_block *b = x.b;
+    b->guest_len = x.eip - guest_eip;
+    b->page[0] = guest_eip & PAGE_MASK;
+    b->page[1] = (guest_eip + (b->guest_len ? b->guest_len - 1 : 0)) & PAGE_MASK;
+    b->body_len = (uint32_t)(x.e.p - x.e.start);
+    tc_commit_block(&bt->tc, b, b->body_len);
+    bt->stats.translations++;
+    bt->stats.insns += b->ninsns;
+    *out = b;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- shared stub */
+
+/*
+ * Indirect-branch lookup, entered by JMP with the target gva in ibl_target
+ * and all guest state live:
+ *   save eax, flags, ecx; ecx = target; eax = slot(target);
+ *   cmp ecx,[ibl + eax*8]; jne miss; [ibl_tca] = [ibl + eax*8 + 4];
+ *   restore; jmp [ibl_tca]
+ *   miss: restore; exit IBL_MISS (the dispatcher reads ibl_target)
+ */
+static void e_ibl_restore(struct emit *e)
+{
+    e_flags_restore(e);
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+}
+
+static void e_ibl_table_op(struct emit *e, uint8_t op, uint8_t reg, uint32_t extra)
+{
+    e_pfx(e);
+    e8(e, op);
+    e8(e, (uint8_t)(reg << 3 | 0x04)); /* SIB follows */
+    e8(e, SIB_NOBASE_X8_EAX);           /* [disp32 + eax*8] */
+    e32(e, e->bt->cfg.state_base + SF(ibl) + extra);
+}
+
+static void emit_ibl_stub(struct bt *bt, uint8_t *at)
+{
+    struct emit e = { .p = at, .start = at, .bt = bt };
+    e_flags_save(&e);
+    e_state(&e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
+    e_state(&e, OP_MOV_R_RM, R_ECX, SF(ibl_target));
+    e8(&e, OP_MOV_RM_R), e8(&e, 0xC8);                      /* mov eax,ecx */
+    e8(&e, OP_AND_EAX_IMM32), e32(&e, BT_IBL_ENTRIES - 1);  /* = tc_ibl_slot() */
+    e_ibl_table_op(&e, OP_CMP_R_RM, R_ECX, 0);
+    e8(&e, OP_JNE8);
+    uint8_t *jne_rel = e.p;
+    e8(&e, 0);
+    e_ibl_table_op(&e, OP_MOV_R_RM, R_EAX, 4);
+    e_state(&e, OP_MOV_RM_R, R_EAX, SF(ibl_tca));
+    e_ibl_restore(&e);
+    e_state(&e, OP_GRP_FF, FF_JMP, SF(ibl_tca));
+    *jne_rel = (uint8_t)(e.p - (jne_rel + 1));
+    e_ibl_restore(&e);
+    e_stub(&e, &bt->ibl_miss_exit);
+}
+
+#define IBL_STUB_BYTES 160u
+
+int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, uint8_t *code,
+            uint32_t code_size, void *meta, uint32_t meta_size, bt_fetch_fn fetch,
+            void *fetch_ctx, bt_enter_fn enter)
+{
+    memset(bt, 0, sizeof(*bt));
+    int r = tc_init(&bt->tc, code, code_size, meta, meta_size, vcpu);
+    if (r < 0)
+        return r;
+    bt->vcpu = vcpu;
+    bt->cfg = *cfg;
+    bt->fetch = fetch;
+    bt->fetch_ctx = fetch_ctx;
+    bt->enter = enter;
+    bt->chaining = true;
+    bt->ibl_miss_exit.reason = BT_EXIT_IBL_MISS;
+    bt->fault_exit.reason = BT_EXIT_CODE_FAULT;
+    bt->ibl_stub = tc_reserve_code(&bt->tc, IBL_STUB_BYTES);
+    if (!bt->ibl_stub)
+        return E_INVAL;
+    emit_ibl_stub(bt, bt->ibl_stub);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- dispatcher */
+
+static struct tc_block *block_for(struct bt *bt, uint32_t eip)
+{
+    struct tc_block *b = tc_lookup(&bt->tc, eip);
+    if (!b && bt_translate(bt, eip, &b) < 0)
+        return NULL;
+    if (bt->chain_from && bt->chain_gen == bt->tc.generation && bt->chaining)
+        tc_chain(&bt->tc, bt->chain_from, b);
+    if (bt->ibl_insert)
+        tc_ibl_insert(&bt->tc, b);
+    bt->chain_from = NULL;
+    bt->ibl_insert = false;
+    return b;
+}
+
+int bt_run(struct bt *bt, uint32_t max_dispatch)
+{
+    struct bt_vcpu *v = bt->vcpu;
+    for (uint32_t n = 0; max_dispatch == 0 || n < max_dispatch; n++) {
+        struct tc_block *b = block_for(bt, v->eip);
+        if (!b) {
+            bt->fault_exit.eip = v->eip;
+            bt->exit = &bt->fault_exit;
+            return BT_EXIT_CODE_FAULT;
+        }
+        bt->stats.dispatches++;
+        bt->enter(v, (uint32_t)(uintptr_t)b->tca);
+        struct bt_exit *e = (struct bt_exit *)(uintptr_t)v->exit_desc;
+        if (e->reason == BT_EXIT_BRANCH) {
+            v->eip = e->target;
+            bt->chain_from = e;
+            bt->chain_gen = bt->tc.generation;
+            bt->stats.branch_exits++;
+        } else if (e->reason == BT_EXIT_IBL_MISS) {
+            v->eip = v->ibl_target;
+            bt->ibl_insert = true;
+            bt->stats.ibl_misses++;
+        } else {
+            v->eip = e->eip;
+            bt->exit = e;
+            return e->reason;
+        }
+    }
+    return BT_EXIT_NONE;
+}
+
+static const char *const exit_names[BT_EXIT_COUNT] = {
+    [BT_EXIT_NONE] = "none", [BT_EXIT_BRANCH] = "branch", [BT_EXIT_IBL_MISS] = "ibl-miss",
+    [BT_EXIT_IRQ_WINDOW] = "irq-window", [BT_EXIT_HLT] = "hlt", [BT_EXIT_INT] = "int",
+    [BT_EXIT_IRET] = "iret", [BT_EXIT_FAR] = "far", [BT_EXIT_SYSENTER] = "sysenter",
+    [BT_EXIT_IO] = "io", [BT_EXIT_CPUID] = "cpuid", [BT_EXIT_RDTSC] = "rdtsc",
+    [BT_EXIT_MSR] = "msr", [BT_EXIT_MOV_CR] = "mov-cr", [BT_EXIT_CR3_WRITE] = "cr3-write",
+    [BT_EXIT_DESC] = "desc", [BT_EXIT_SEG] = "seg", [BT_EXIT_INVLPG] = "invlpg",
+    [BT_EXIT_EMULATE] = "emulate", [BT_EXIT_UD] = "ud", [BT_EXIT_CODE_FAULT] = "code-fault",
+};
+
+const char *bt_exit_name(unsigned reason)
+{
+    return reason < BT_EXIT_COUNT && exit_names[reason] ? exit_names[reason] : "?";
+}

@@ -1,0 +1,98 @@
+/*
+ * Binary translator core: translates guest CPL0 code one basic block at a
+ * time into the translation cache (bt/tc.h) and runs it (bt_run).
+ *
+ * The monitor owns a struct bt per vCPU. It gives:
+ *   - a fetch callback reading guest code by gva (through the guest's page
+ *     tables in the hypervisor; plain memory in the host tests);
+ *   - an enter routine that loads struct bt_vcpu into the real registers
+ *     and jumps to a tca, and whose counterpart at bt_vcpu.exit_entry saves
+ *     them again and returns (hosted: tests/unit/bt_harness_asm.S; in the
+ *     hypervisor: the ring-1 <-> ring-0 world switch, issue #4);
+ *   - the place emitted code finds struct bt_vcpu (struct bt_config).
+ * bt_run() then loops: look up or translate the block at vcpu->eip, chain
+ * the exit that led here, enter; it returns only for exits the monitor must
+ * handle (enum bt_exit_reason >= BT_EXIT_IRQ_WINDOW). Translation rules:
+ * docs/bt.md "Translation rules".
+ */
+#ifndef HV86_BT_TRANSLATE_H
+#define HV86_BT_TRANSLATE_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "bt/tc.h"
+#include "bt/vcpu_state.h"
+
+#define BT_SEG_NONE 0x00 /* state_seg_prefix: plain [disp32] (host tests) */
+#define BT_SEG_GS   0x65 /* GS override prefix (SDM Vol. 2A §2.1.1) */
+
+struct bt_config {
+    uint8_t  state_seg_prefix; /* BT_SEG_NONE or a segment-override prefix byte */
+    bool     rewrite_cs_override; /* CS: data accesses become DS: (CS is the TC segment) */
+    uint32_t state_base;       /* disp32 emitted code uses for offset 0 of struct bt_vcpu */
+};
+
+/* Copy up to len bytes of guest code at gva into buf; return how many were
+ * readable (fewer at the first unmapped byte). */
+typedef uint32_t (*bt_fetch_fn)(void *ctx, uint32_t gva, uint8_t *buf, uint32_t len);
+/* Run translated code at tca with v loaded; return when it exits. */
+typedef void (*bt_enter_fn)(struct bt_vcpu *v, uint32_t tca);
+
+struct bt_stats {
+    uint32_t dispatches;    /* entries into translated code from bt_run */
+    uint32_t translations;  /* blocks translated */
+    uint32_t insns;         /* guest instructions translated */
+    uint32_t ibl_misses;    /* indirect branches that reached the dispatcher */
+    uint32_t branch_exits;  /* unchained direct-branch exits */
+};
+
+struct bt {
+    struct tc tc;
+    struct bt_vcpu *vcpu;
+    struct bt_config cfg;
+    bt_fetch_fn fetch;
+    void *fetch_ctx;
+    bt_enter_fn enter;
+    bool chaining;              /* patch exits block to block (default true) */
+    uint8_t *ibl_stub;          /* shared inline-lookup stub (in the TC) */
+    struct bt_exit ibl_miss_exit;   /* exit descriptor of its miss path */
+    struct bt_exit fault_exit;  /* descriptor returned with BT_EXIT_CODE_FAULT */
+    struct bt_exit *chain_from; /* BRANCH exit that led to the dispatcher */
+    uint32_t chain_gen;         /* tc.generation chain_from belongs to */
+    bool ibl_insert;            /* enter the next block into the IBL table */
+    const struct bt_exit *exit; /* the exit bt_run returned for */
+    struct bt_stats stats;
+};
+
+/*
+ * bt_init - set up a translator for one vCPU over caller memory (see
+ * tc_init for the arenas; code must be executable). Emits the shared stubs.
+ * Returns 0 or E_INVAL (arenas too small).
+ */
+int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, uint8_t *code,
+            uint32_t code_size, void *meta, uint32_t meta_size, bt_fetch_fn fetch,
+            void *fetch_ctx, bt_enter_fn enter);
+
+/*
+ * bt_translate - translate the basic block starting at guest_eip (32-bit
+ * code) and commit it to the TC (may flush the TC first: eviction).
+ * Returns 0 and *out, or E_NOENT if not one byte of code could be fetched.
+ * A block ends at any control transfer or monitor exit, at a page crossing,
+ * or after TC_BLOCK_MAX_INSNS instructions.
+ */
+int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out);
+
+/*
+ * bt_run - run the guest from vcpu->eip until an exit the monitor must
+ * handle, or until max_dispatch entries into translated code (0: no limit).
+ * Returns the enum bt_exit_reason (BT_EXIT_NONE when the budget ran out);
+ * vcpu->gpr/eflags hold the guest registers, vcpu->eip the guest EIP the
+ * reason is about (see enum bt_exit_reason), bt->exit the descriptor
+ * (reason, len, aux, rm_reg), vcpu->exit_ea the memory operand's offset.
+ * Chains direct-branch exits and fills the IBL table on the way.
+ */
+int bt_run(struct bt *bt, uint32_t max_dispatch);
+
+/* bt_exit_name - "hlt", "io", ...; "?" if out of range. */
+const char *bt_exit_name(unsigned reason);
+
+#endif

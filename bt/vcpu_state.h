@@ -1,0 +1,141 @@
+/*
+ * The virtual-CPU state that translated guest code acts on, and the exit
+ * reasons with which translated code returns to the monitor.
+ *
+ * Register convention while translated code runs (docs/bt.md "Interface"):
+ *   - guest EAX..EDI, ESP are in the real registers;
+ *   - guest CF PF AF ZF SF OF DF are in the real EFLAGS;
+ *   - everything else the guest believes it owns (IF, IOPL, TF, AC, NT, ID,
+ *     CR0/2/3/4, GDTR/IDTR/LDTR/TR, segment selectors) lives in struct bt_vcpu.
+ *
+ * Emitted code reaches struct bt_vcpu with absolute [disp32] operands,
+ * optionally behind a segment-override prefix (struct bt_config):
+ *   - host unit tests: no prefix, disp32 = linear address of a static struct;
+ *   - hypervisor (issue #4): a GS-override with GS.base = the per-vCPU area in
+ *     the monitor (above MONITOR_BASE, out of reach of the truncated guest
+ *     segments), disp32 = offsetof(struct bt_vcpu, field).
+ * Every field translated code touches is therefore at a fixed offset; the
+ * BT_OFF_* numbers below are those offsets for assembly (checked by
+ * _Static_assert in bt/translate.c).
+ *
+ * Sources: Intel SDM Vol. 1 §3.4.3 (EFLAGS), Vol. 3A §2.4-2.5 (system
+ * registers), Vol. 3A §6.8.3 (STI interrupt shadow).
+ */
+#ifndef HV86_BT_VCPU_STATE_H
+#define HV86_BT_VCPU_STATE_H
+
+/* Offsets for assembly (asserted against offsetof in bt/translate.c). */
+#define BT_OFF_GPR        0x00
+#define BT_OFF_EFLAGS     0x20
+#define BT_OFF_EIP        0x24
+#define BT_OFF_EXIT_ENTRY 0x28
+#define BT_OFF_EXIT_DESC  0x2C
+#define BT_OFF_ENTRY_TCA  0x30
+#define BT_OFF_HOST_ESP   0x34
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+
+/* EFLAGS bits kept in the real EFLAGS while translated code runs. */
+#define BT_FLAGS_REAL    0x00000CD5u /* CF PF AF ZF SF DF OF */
+/* EFLAGS bits kept only in bt_vcpu.vflags_sys (never loaded into EFLAGS). */
+#define BT_FLAGS_VIRT_SYS 0x003F7100u /* TF IOPL NT RF VM AC VIF VIP ID */
+#define BT_FLAGS_IF      0x00000200u /* kept in bt_vcpu.vflags_if */
+#define BT_FLAGS_FIXED1  0x00000002u /* bit 1 always reads as 1 */
+
+/* Exit reasons: why translated code returned to the dispatcher (bt_run). */
+enum bt_exit_reason {
+    BT_EXIT_NONE = 0,
+    /* Handled inside bt_run(), never returned to the monitor: */
+    BT_EXIT_BRANCH,      /* unchained direct branch; target in bt_exit.target */
+    BT_EXIT_IBL_MISS,    /* indirect branch/ret not in the lookup table; target in vcpu.ibl_target */
+    /* Returned to the monitor; vcpu.eip = the instruction (not executed) unless noted: */
+    BT_EXIT_IRQ_WINDOW,  /* STI/POPF set IF with an interrupt pending; eip = next instruction */
+    BT_EXIT_HLT,         /* HLT */
+    BT_EXIT_INT,         /* INT n / INT3 / INTO / INT1; vector in bt_exit.aux */
+    BT_EXIT_IRET,        /* IRET/IRETD */
+    BT_EXIT_FAR,         /* far JMP/CALL/RET */
+    BT_EXIT_SYSENTER,    /* SYSENTER, SYSEXIT, SYSCALL, SYSRET (bt_exit.aux = dec_cf) */
+    BT_EXIT_IO,          /* IN/OUT/INS/OUTS: the I/O callout */
+    BT_EXIT_CPUID,       /* CPUID */
+    BT_EXIT_RDTSC,       /* RDTSC / RDTSCP / RDPMC */
+    BT_EXIT_MSR,         /* RDMSR / WRMSR */
+    BT_EXIT_MOV_CR,      /* MOV to CRn (read is inline), CLTS, LMSW, SMSW */
+    BT_EXIT_CR3_WRITE,   /* MOV CR3, r32: switch shadow page tables */
+    BT_EXIT_DESC,        /* LGDT/LIDT/SGDT/SIDT/LLDT/SLDT/LTR/STR/LAR/LSL/VERR/VERW */
+    BT_EXIT_SEG,         /* MOV Sreg / POP Sreg / LDS.. / MOV r/m16,Sreg to memory */
+    BT_EXIT_INVLPG,      /* INVLPG m */
+    BT_EXIT_EMULATE,     /* other privileged/sensitive instruction: emulate it */
+    BT_EXIT_UD,          /* decoder says #UD: inject #UD at eip */
+    BT_EXIT_CODE_FAULT,  /* the first instruction of a block could not be fetched */
+    BT_EXIT_COUNT
+};
+
+/*
+ * One exit of translated code (an "exit descriptor"): translated code stores
+ * its address in bt_vcpu.exit_desc and jumps to bt_vcpu.exit_entry. Lives in
+ * the TC metadata arena; valid until the next tc_flush().
+ */
+struct tc_block;
+struct bt_exit {
+    uint8_t  reason;      /* enum bt_exit_reason */
+    uint8_t  len;         /* bytes of the guest instruction (0 for BRANCH) */
+    uint8_t  aux;         /* reason-specific: INT vector, CR/Sreg number, ... */
+    uint8_t  rm_reg;      /* register operand (enum dec_reg), 0 = memory (see exit_ea) or none */
+    uint32_t eip;         /* gva of the instruction causing the exit */
+    uint32_t target;      /* BRANCH: gva of the branch target */
+    uint8_t *stub_tca;    /* BRANCH: first byte of the patchable exit stub */
+    uint8_t stub_orig[5]; /* BRANCH: the stub's first bytes, restored by unchaining */
+    struct tc_block *from;    /* block containing the stub */
+    struct tc_block *to;      /* chained target block, or NULL */
+    struct bt_exit *next_in;  /* next exit chained into the same target block */
+};
+
+#define BT_IBL_ENTRIES 1024u /* indirect-branch lookup table size (power of two) */
+#define BT_IBL_EMPTY   0xFFFFFFFFu /* key of an empty IBL slot (never a guest code gva) */
+
+/* Segment register order = Sreg encoding (SDM Vol. 2A Table 3-6 / ModRM.reg). */
+enum bt_sreg { BT_ES, BT_CS, BT_SS, BT_DS, BT_FS, BT_GS, BT_NSREG };
+
+struct bt_desc_table {
+    uint32_t base;        /* linear address */
+    uint32_t limit;       /* bytes - 1 */
+};
+
+struct bt_vcpu {
+    /* Saved at every exit, loaded at every entry (harness/world switch). */
+    uint32_t gpr[8];          /* 0x00: EAX ECX EDX EBX ESP EBP ESI EDI */
+    uint32_t eflags;          /* 0x20: real part (BT_FLAGS_REAL) of guest EFLAGS */
+    uint32_t eip;             /* 0x24: guest EIP where execution resumes */
+    /* Entry/exit linkage used by emitted code. */
+    uint32_t exit_entry;      /* 0x28: tca of the exit routine (harness / world switch) */
+    uint32_t exit_desc;       /* 0x2C: struct bt_exit * of the last exit */
+    uint32_t entry_tca;       /* 0x30: tca the entry routine jumps to */
+    uint32_t host_esp;        /* 0x34: hosted harness: host ESP across guest runs */
+    /* Scratch slots of the inline sequences (never live across guest insns). */
+    uint32_t save_eax;        /* 0x38 */
+    uint32_t save_ecx;        /* 0x3C */
+    uint32_t save_flags;      /* 0x40: LAHF/SETO image (AH = flags, AL = OF) */
+    uint32_t tmp;             /* 0x44: POPF image, PUSHF real image */
+    uint32_t ibl_target;      /* 0x48: gva of an indirect branch target */
+    uint32_t ibl_tca;         /* 0x4C: its tca on a lookup hit */
+    uint32_t exit_ea;         /* 0x50: effective address (offset) of the exiting insn's memory operand */
+    /* Virtual system state. */
+    uint32_t vflags_if;       /* 0x54: 0 or BT_FLAGS_IF */
+    uint32_t vflags_sys;      /* 0x58: virtual TF IOPL NT RF VM AC VIF VIP ID */
+    uint32_t irq_pending;     /* 0x5C: nonzero: monitor has an interrupt to inject (byte 0 read) */
+    uint32_t cr[5];           /* 0x60: CR0..CR4 (CR1 unused) */
+    uint32_t sel[8];          /* 0x74: ES CS SS DS FS GS selectors, zero-extended */
+    struct bt_desc_table gdtr, idtr;
+    uint32_t ldtr, tr;        /* selectors */
+    uint32_t ibl[BT_IBL_ENTRIES][2]; /* {guest eip, tca} indirect-branch lookup table */
+};
+
+/* Full guest-visible EFLAGS image: real arithmetic part + virtual parts. */
+static inline uint32_t bt_vcpu_eflags(const struct bt_vcpu *v)
+{
+    return (v->eflags & BT_FLAGS_REAL) | v->vflags_if | v->vflags_sys | BT_FLAGS_FIXED1;
+}
+
+#endif /* __ASSEMBLER__ */
+#endif
