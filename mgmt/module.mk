@@ -12,3 +12,10 @@ $(B)/hv/mgmt/syscmds.o: $(wildcard .git/logs/HEAD)
 UNIT_TESTS += test_lineedit test_cmd
 test_lineedit_SRCS := tests/unit/test_lineedit.c mgmt/lineedit.c
 test_cmd_SRCS := tests/unit/test_cmd.c mgmt/cmd.c mgmt/format.c
+
+# Boots hv86.iso in QEMU (with the test disks `make test` builds first) and
+# drives the console over COM1: every command, editing, errors, faults, attach.
+INTEGRATION_TESTS += integration-console
+.PHONY: integration-console
+integration-console: hv86.iso
+	python3 tests/integration/console.py "$(QEMU) $(QEMU_ARGS) -display none -serial stdio -monitor none"

@@ -1,7 +1,8 @@
 /*
  * Built-in console commands: each handler gathers numbers from one kernel
  * service and prints them; the text formats shared with the unit tests are
- * in mgmt/format.c. The table at the end is the list of commands.
+ * in mgmt/format.c. The table at the end is the list of commands; the
+ * hidden ones (echo, debug attach) are hooks for the integration tests.
  */
 #include "mgmt/syscmds.h"
 #include "drivers/disk.h"
@@ -15,6 +16,7 @@
 #include "kernel/sched.h"
 #include "kernel/version.h"
 #include "mgmt/cmd.h"
+#include "mgmt/console.h"
 #include "mgmt/format.h"
 
 
@@ -271,6 +273,47 @@ static int cmd_debug_fault(struct cmd_ctx *c)
     return 0;
 }
 
+/* ---------------------------------------------------------------- debug attach */
+
+/* A loop-back client for the attach hook (console.h): every byte typed comes
+ * back, CR as CRLF, until ^] or the optional timer detaches it. */
+static void loop_input(uint8_t b, void *ctx)
+{
+    char ch = (char)b;
+
+    if (b == '\r')
+        serial_write("\r\n", 2);
+    else
+        serial_write(&ch, 1);
+}
+
+static const struct console_client loop_client = { "loopback", loop_input, NULL, NULL };
+
+/* Detach loop_client from another thread after arg milliseconds. */
+static void loop_timer(void *arg)
+{
+    thread_sleep((uint32_t)(uintptr_t)arg * TIMER_HZ / 1000);
+    console_detach(&loop_client);
+}
+
+static int cmd_debug_attach(struct cmd_ctx *c)
+{
+    uint32_t ms = 0;
+    int err;
+
+    if (c->argc && cmd_parse_u32(c->argv[0], &ms)) {
+        cmd_error(c->out, "debug attach: '%s' is not a number of milliseconds", c->argv[0]);
+        return E_INVAL;
+    }
+    if ((err = console_attach(&loop_client)))
+        return err;
+    if (ms && (err = thread_create("detach-timer", loop_timer, (void *)(uintptr_t)ms)) < 0) {
+        console_detach(&loop_client);
+        return err;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- echo (test hook) */
 
 /* Each argument in brackets, as the tokenizer saw it: for integration tests. */
@@ -296,6 +339,8 @@ static const struct cmd_def sys_defs[] = {
     { "stats", NULL, "", "serial and interrupt counters", 0, 0, cmd_stats, 0 },
     { "debug", "fault", "pf|gp|ud|de", "start a thread that takes this exception", 1, 1,
       cmd_debug_fault, 0 },
+    { "debug", "attach", "[MS]", "attach a loop-back client; ^] or MS ms detach it", 0, 1,
+      cmd_debug_attach, CMD_HIDDEN },
     { "echo", NULL, "[ARG...]", "print the arguments in brackets", 0, CMD_ARGS_ANY, cmd_echo,
       CMD_HIDDEN },
 };
