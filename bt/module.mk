@@ -31,3 +31,4 @@ $(B)/bench/decode_bench: bench/decode_bench.c $(BT_DECODER_SRCS) $(DEBIAN_DIR)/v
 	$(CC) $(HOST_CFLAGS) -O2 -o $@ bench/decode_bench.c $(BT_DECODER_SRCS) -lZydis
 bench-decode: $(B)/bench/decode_bench
 	$(B)/bench/decode_bench $(DEBIAN_DIR)/vmlinux
+include bt/translate.mk

@@ -1,0 +1,635 @@
+/*
+ * Execution tests of the binary translator on the host: guest snippets are
+ * run natively and translated, and registers, flags and memory compared;
+ * sensitive instructions are checked against a reference model of the
+ * virtual CPU (monitor_run below); plus a randomized program generator,
+ * TC eviction, self-modifying code, chaining and the fault map.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <cmocka.h>
+#include "bt/decode.h"
+#include "bt/translate.h"
+#include "kernel/kernel.h"
+#include "tests/unit/bt_harness.h"
+
+#define GUEST_BYTES   (256u * 1024u)
+#define DATA_OFF      (128u * 1024u)   /* guest data area offset in the guest region */
+#define DATA_BYTES    256u
+#define STACK_WINDOW  256u             /* bytes below the initial ESP compared */
+#define EFLAGS_CMP    BT_FLAGS_REAL
+
+static struct bt_harness H;
+
+/* ------------------------------------------------------------ snippets */
+
+/* A guest snippet assembled into .rodata; it must end with its HLT. */
+#define SNIPPET(name, body)                                                              \
+    extern const uint8_t name##_start[], name##_end[];                                   \
+    __asm__(".pushsection .rodata\n" #name "_start:\n" body "\n" #name "_end:\n"          \
+            ".popsection\n")
+
+SNIPPET(sn_straight,
+        "mov $0x12345678, %eax\n mov $0x9abcdef0, %ebx\n add %ebx, %eax\n adc $7, %eax\n"
+        "imul %eax, %ebx\n lea 0x10(%eax,%ebx,4), %edx\n shl $3, %edx\n sar $1, %ebx\n"
+        "xor %edx, %eax\n movzbl %al, %esi\n setc %cl\n cmovz %esi, %edi\n bswap %edx\n"
+        "not %ebp\n neg %eax\n sbb %edx, %ebp\n rcl $5, %ebx\n bt $3, %eax\n hlt");
+SNIPPET(sn_loops,
+        "xor %eax, %eax\n mov $100, %ecx\n1: add %ecx, %eax\n loop 1b\n"
+        "mov $50, %ebx\n2: add $3, %edx\n dec %ebx\n jnz 2b\n"
+        "xor %ecx, %ecx\n jecxz 3f\n mov $1, %esi\n3: mov $5, %ecx\n"
+        "4: inc %edi\n cmp $1, %ecx\n loopne 4b\n hlt");
+SNIPPET(sn_calls,
+        "mov $12, %eax\n call 1f\n mov %eax, %ebx\n jmp 9f\n"
+        /* fib(eax) recursively, result in eax */
+        "1: cmp $2, %eax\n jb 2f\n push %eax\n dec %eax\n call 1b\n"
+        "xchg %eax, (%esp)\n sub $2, %eax\n call 1b\n pop %edx\n add %edx, %eax\n"
+        "2: ret\n 9: push $0x55\n call 3f\n jmp 4f\n3: ret $0\n4: pop %ecx\n hlt");
+/* Indirect: esi -> table of 4 guest code addresses written by the test. */
+SNIPPET(sn_indirect,
+        "xor %ebx, %ebx\n mov $7, %ecx\n"
+        "1: mov %ecx, %eax\n and $3, %eax\n jmp *(%esi,%eax,4)\n"
+        "sn_indirect_t0: add $1, %ebx\n jmp 2f\n sn_indirect_t1: add $10, %ebx\n jmp 2f\n"
+        "sn_indirect_t2: add $100, %ebx\n jmp 2f\n sn_indirect_t3: add $1000, %ebx\n"
+        "2: mov 16(%esi), %edx\n call *%edx\n call *20(%esi)\n loop 1b\n hlt\n"
+        "sn_indirect_f0: inc %edi\n ret\n sn_indirect_f1: add $2, %edi\n ret");
+extern const uint8_t sn_indirect_t0[], sn_indirect_t1[], sn_indirect_t2[], sn_indirect_t3[],
+    sn_indirect_f0[], sn_indirect_f1[];
+/* Strings: esi = data, edi = data + 128. */
+SNIPPET(sn_strings,
+        "mov $16, %ecx\n rep movsb\n mov $0x41424344, %eax\n mov $4, %ecx\n rep stosl\n"
+        "std\n lea 20(%esi), %esi\n lea 40(%edi), %edi\n mov $5, %ecx\n rep movsl\n cld\n"
+        "lea -60(%edi), %edi\n mov $0x44, %al\n mov $32, %ecx\n repne scasb\n"
+        "pushf\n pop %ebx\n mov %ecx, %edx\n hlt");
+/* pushf/popf used for arithmetic flags only (same image natively). */
+SNIPPET(sn_flags,
+        "stc\n pushf\n pop %eax\n mov $0xad5, %ebx\n push %ebx\n popf\n pushf\n pop %ecx\n"
+        "mov $0x200, %edx\n push %edx\n popf\n setz %dl\n cmc\n pushf\n pop %esi\n hlt");
+/* (IF stays set in the images: at CPL3 the native POPF cannot clear it.) */
+
+/* Copy a snippet to the start of the guest region; returns its gva. Its
+ * HLT is its last byte, or the first F4 byte found from the end when the
+ * snippet ends in subroutines (snippets avoid other F4 bytes there). */
+static uint32_t load_snippet(const uint8_t *start, const uint8_t *end, uint32_t *hlt_gva)
+{
+    uint32_t len = (uint32_t)(end - start), at = len - 1;
+    memset(H.guest, 0xCC, DATA_OFF);
+    memcpy(H.guest, start, len);
+    while (at > 0 && H.guest[at] != 0xF4)
+        at--;
+    assert_int_equal(H.guest[at], 0xF4);
+    *hlt_gva = (uint32_t)(uintptr_t)H.guest + at;
+    tc_flush(&H.bt.tc);
+    return (uint32_t)(uintptr_t)H.guest;
+}
+
+static uint32_t gva_of_label(const uint8_t *snippet_start, const uint8_t *label)
+{
+    return (uint32_t)(uintptr_t)H.guest + (uint32_t)(label - snippet_start);
+}
+
+static uint8_t *data_area(void) { return H.guest + DATA_OFF; }
+
+struct snapshot {
+    uint32_t gpr[8];
+    uint32_t eflags;
+    uint8_t data[DATA_BYTES];
+    uint8_t stack[STACK_WINDOW];
+};
+
+static void snap(struct snapshot *s)
+{
+    memcpy(s->gpr, bt_host_vcpu.gpr, sizeof(s->gpr));
+    s->eflags = bt_host_vcpu.eflags & EFLAGS_CMP;
+    memcpy(s->data, data_area(), DATA_BYTES);
+    memcpy(s->stack, H.stack + H.stack_size - 64 - STACK_WINDOW, STACK_WINDOW);
+}
+
+static void set_regs(const uint32_t init[8], const uint8_t *data)
+{
+    bt_harness_reset_vcpu(&H);
+    for (int i = 0; i < 8; i++)
+        if (i != 4)
+            bt_host_vcpu.gpr[i] = init[i];
+    memcpy(data_area(), data, DATA_BYTES);
+    memset(H.stack + H.stack_size - 64 - STACK_WINDOW, 0, STACK_WINDOW);
+}
+
+/* Run natively then translated from the same state; compare. Returns the
+ * translated snapshot in *out when non-NULL. */
+static void run_both(uint32_t entry, uint32_t hlt, const uint32_t init[8], const uint8_t *data,
+                     struct snapshot *out)
+{
+    struct snapshot nat, xl;
+    set_regs(init, data);
+    assert_int_equal(bt_harness_run_native(&H, entry, hlt), 0);
+    snap(&nat);
+    set_regs(init, data);
+    bt_host_vcpu.eip = entry;
+    int r = bt_harness_run(&H, 0);
+    assert_int_equal(r, BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.eip, hlt);
+    snap(&xl);
+    for (int i = 0; i < 8; i++)
+        if (nat.gpr[i] != xl.gpr[i])
+            fail_msg("gpr %d: native %08x translated %08x", i, nat.gpr[i], xl.gpr[i]);
+    assert_int_equal(nat.eflags, xl.eflags);
+    assert_memory_equal(nat.data, xl.data, DATA_BYTES);
+    assert_memory_equal(nat.stack, xl.stack, STACK_WINDOW);
+    if (out)
+        *out = xl;
+}
+
+static void run_snippet(const uint8_t *start, const uint8_t *end, const uint32_t init[8],
+                        const uint8_t *data)
+{
+    static const uint8_t zero[DATA_BYTES];
+    static const uint32_t zregs[8];
+    uint32_t hlt, entry = load_snippet(start, end, &hlt);
+    run_both(entry, hlt, init ? init : zregs, data ? data : zero, NULL);
+}
+
+static void test_straight_line(void **state)
+{
+    uint32_t init[8] = { 1, 2, 3, 4, 0, 6, 7, 8 };
+    run_snippet(sn_straight_start, sn_straight_end, init, NULL);
+}
+
+static void test_loops(void **state)
+{
+    run_snippet(sn_loops_start, sn_loops_end, NULL, NULL);
+    assert_int_equal(bt_host_vcpu.gpr[0], 5050);
+}
+
+static void test_calls(void **state)
+{
+    run_snippet(sn_calls_start, sn_calls_end, NULL, NULL);
+    assert_int_equal(bt_host_vcpu.gpr[3], 144); /* fib(12) */
+}
+
+static void test_indirect(void **state)
+{
+    uint8_t data[DATA_BYTES] = { 0 };
+    uint32_t hlt, entry = load_snippet(sn_indirect_start, sn_indirect_end, &hlt);
+    const uint8_t *labels[6] = { sn_indirect_t0, sn_indirect_t1, sn_indirect_t2,
+                                 sn_indirect_t3, sn_indirect_f0, sn_indirect_f1 };
+    for (int i = 0; i < 6; i++) {
+        uint32_t gva = gva_of_label(sn_indirect_start, labels[i]);
+        memcpy(data + 4 * i, &gva, 4);
+    }
+    uint32_t init[8] = { 0 };
+    init[6] = (uint32_t)(uintptr_t)data_area();
+    run_both(entry, hlt, init, data, NULL);
+    assert_int_equal(bt_host_vcpu.gpr[7], 21);  /* 7 calls of each: 7*1 + 7*2 */
+    /* Second run: the IBL table now holds the targets; few misses. */
+    uint32_t misses = H.bt.stats.ibl_misses;
+    run_both(entry, hlt, init, data, NULL);
+    assert_true(H.bt.stats.ibl_misses - misses <= 2);
+}
+
+static void test_strings(void **state)
+{
+    uint8_t data[DATA_BYTES];
+    for (unsigned i = 0; i < DATA_BYTES; i++)
+        data[i] = (uint8_t)(i * 7 + 1);
+    uint32_t init[8] = { 0 };
+    init[6] = (uint32_t)(uintptr_t)data_area();
+    init[7] = init[6] + 128;
+    run_snippet(sn_strings_start, sn_strings_end, init, data);
+}
+
+static void test_flags(void **state)
+{
+    run_snippet(sn_flags_start, sn_flags_end, NULL, NULL);
+}
+
+/* ------------------------------------------------------------ reference monitor */
+
+/* What the reference model of the virtual CPU saw and answered. */
+struct model {
+    uint32_t exits[BT_EXIT_COUNT];
+    uint32_t io_out[16];     /* values written, in order */
+    uint16_t io_out_port[16];
+    uint32_t n_out;
+    uint32_t io_in_value;    /* what every IN returns */
+    uint32_t cr3_writes;
+    uint32_t int_vector;
+    uint32_t irq_windows;
+    uint32_t irq_window_eip;
+};
+
+static struct model M;
+
+static uint32_t *gpr(unsigned dec_reg) { return &bt_host_vcpu.gpr[dec_reg - DEC_REG_EAX]; }
+
+static void emulate_io(const struct dec_insn *in)
+{
+    struct bt_vcpu *v = &bt_host_vcpu;
+    bool imm = in->opcode <= 0xE7, out = (in->opcode & 2) != 0;
+    const uint8_t *bytes = (const uint8_t *)(uintptr_t)v->eip;
+    uint16_t port = imm ? bytes[in->imm_off] : (uint16_t)v->gpr[2];
+    uint32_t mask = (in->opcode & 1) ? (in->opsize == 4 ? 0xFFFFFFFFu : 0xFFFFu) : 0xFFu;
+    if (out) {
+        M.io_out_port[M.n_out & 15] = port;
+        M.io_out[M.n_out++ & 15] = v->gpr[0] & mask;
+    } else {
+        v->gpr[0] = (v->gpr[0] & ~mask) | (M.io_in_value & mask);
+    }
+}
+
+static void emulate_desc(const struct dec_insn *in)
+{
+    struct bt_vcpu *v = &bt_host_vcpu;
+    uint8_t *ea = (uint8_t *)(uintptr_t)v->exit_ea;
+    struct bt_desc_table *t = (in->reg & 1) ? &v->idtr : &v->gdtr;
+    uint16_t lim;
+    if (in->map != DEC_MAP_0F || in->opcode != 0x01)
+        fail_msg("desc exit for unexpected opcode %02x", in->opcode);
+    if (in->reg >= 2) { /* LGDT/LIDT */
+        memcpy(&lim, ea, 2);
+        memcpy(&t->base, ea + 2, 4);
+        t->limit = lim;
+    } else { /* SGDT/SIDT */
+        lim = (uint16_t)t->limit;
+        memcpy(ea, &lim, 2);
+        memcpy(ea + 2, &t->base, 4);
+    }
+}
+
+/* Emulate one monitor exit the way the reference model says; false = stop. */
+static bool emulate_exit(int reason)
+{
+    struct bt_vcpu *v = &bt_host_vcpu;
+    const struct bt_exit *e = H.bt.exit;
+    struct dec_insn in;
+    M.exits[reason]++;
+    if (reason == BT_EXIT_IRQ_WINDOW) {
+        M.irq_windows++;
+        M.irq_window_eip = v->eip;
+        v->irq_pending = 0; /* "delivered" */
+        return true;
+    }
+    if (reason == BT_EXIT_HLT || reason < 0)
+        return false;
+    assert_true(dec_decode((const uint8_t *)(uintptr_t)v->eip, 15, v->eip, DEC_MODE_32, &in) > 0);
+    switch (reason) {
+    case BT_EXIT_CPUID: v->gpr[0] = 0x11, v->gpr[3] = 0x22, v->gpr[1] = 0x33, v->gpr[2] = 0x44;
+        break;
+    case BT_EXIT_RDTSC: v->gpr[0] = 0x1000, v->gpr[2] = 0x2; break;
+    case BT_EXIT_IO: emulate_io(&in); break;
+    case BT_EXIT_CR3_WRITE: M.cr3_writes++; /* fall through */
+    case BT_EXIT_MOV_CR: v->cr[e->aux] = *gpr(e->rm_reg); break;
+    case BT_EXIT_DESC: emulate_desc(&in); break;
+    case BT_EXIT_SEG: v->sel[e->aux] = *gpr(e->rm_reg) & 0xFFFF; break;
+    case BT_EXIT_INT: M.int_vector = e->aux; break;
+    default: fail_msg("unexpected exit %s", bt_exit_name((unsigned)reason));
+    }
+    v->eip += e->len;
+    return true;
+}
+
+/* Run the loaded snippet translated under the reference monitor until HLT. */
+static void monitor_run(uint32_t entry)
+{
+    memset(&M, 0, sizeof(M));
+    M.io_in_value = 0xA5A5A5A5;
+    bt_host_vcpu.eip = entry;
+    for (int guard = 0; guard < 1000; guard++) {
+        int r = bt_harness_run(&H, 0);
+        assert_true(r != BT_HARNESS_FAULT);
+        if (!emulate_exit(r))
+            return;
+    }
+    fail_msg("monitor loop did not reach HLT");
+}
+
+static void load_and_monitor(const uint8_t *start, const uint8_t *end)
+{
+    uint32_t hlt, entry = load_snippet(start, end, &hlt);
+    monitor_run(entry);
+    assert_int_equal(bt_host_vcpu.eip, hlt);
+}
+
+SNIPPET(sn_cli, "cli\n pushf\n pop %eax\n sti\n pushf\n pop %ebx\n cli\n hlt");
+
+static void test_cli_sti_pushf(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    load_and_monitor(sn_cli_start, sn_cli_end);
+    assert_int_equal(bt_host_vcpu.gpr[0] & BT_FLAGS_IF, 0);
+    assert_int_equal(bt_host_vcpu.gpr[3] & BT_FLAGS_IF, BT_FLAGS_IF);
+    assert_int_equal(bt_host_vcpu.vflags_if, 0);
+    /* The real IF stayed 1: we are still a normal host process. */
+    uint32_t real;
+    __asm__ volatile("pushf; pop %0" : "=r"(real));
+    assert_true(real & BT_FLAGS_IF);
+}
+
+SNIPPET(sn_popf,
+        "push $0x3201\n popf\n pushf\n pop %eax\n setc %cl\n"  /* IOPL=3 IF CF */
+        "push $0x0\n popf\n pushf\n pop %ebx\n setc %dl\n hlt");
+
+static void test_popf_virtual(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.vflags_if = 0;
+    load_and_monitor(sn_popf_start, sn_popf_end);
+    struct bt_vcpu *v = &bt_host_vcpu;
+    assert_int_equal(v->gpr[0] & 0x3201u, 0x3201u);
+    assert_int_equal(v->gpr[1] & 0xFF, 1);
+    assert_int_equal(v->gpr[3] & 0x3201u, 0);
+    assert_int_equal(v->gpr[2] & 0xFF, 0);
+    assert_int_equal(v->vflags_if, 0);
+    assert_int_equal(M.irq_windows, 0);
+}
+
+SNIPPET(sn_irq,
+        "cli\n push $0x202\n popf\n mov $1, %eax\n"  /* popf sets IF: window after it */
+        "cli\n sti\n mov $2, %ebx\n mov $3, %ecx\n hlt");   /* sti: window after the next insn */
+
+static void test_pending_irq(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    uint32_t hlt, entry = load_snippet(sn_irq_start, sn_irq_end, &hlt);
+    bt_host_vcpu.irq_pending = 1;
+    memset(&M, 0, sizeof(M));
+    bt_host_vcpu.eip = entry;
+    int r = bt_harness_run(&H, 0);
+    assert_int_equal(r, BT_EXIT_IRQ_WINDOW);
+    assert_int_equal(bt_host_vcpu.eip, entry + 1 + 5 + 1); /* after popf */
+    assert_int_equal(bt_host_vcpu.gpr[0], 0);
+    r = bt_harness_run(&H, 0); /* still pending: cli ... sti; mov; exit */
+    assert_int_equal(r, BT_EXIT_IRQ_WINDOW);
+    assert_int_equal(bt_host_vcpu.eip, entry + 7 + 5 + 1 + 1 + 5); /* after "mov $2,%ebx" */
+    assert_int_equal(bt_host_vcpu.gpr[3], 2);
+    assert_int_equal(bt_host_vcpu.gpr[1], 0);
+    bt_host_vcpu.irq_pending = 0;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.gpr[1], 3);
+}
+
+SNIPPET(sn_cr,
+        "mov %cr0, %eax\n mov %cr4, %ebx\n or $0x10, %ebx\n mov %ebx, %cr4\n"
+        "mov $0x5000, %ecx\n mov %ecx, %cr3\n mov %cr3, %edx\n mov %cr2, %esi\n hlt");
+
+static void test_mov_cr(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.cr[0] = 0x80000011;
+    bt_host_vcpu.cr[2] = 0xdeadb000;
+    bt_host_vcpu.cr[4] = 0x80;
+    load_and_monitor(sn_cr_start, sn_cr_end);
+    struct bt_vcpu *v = &bt_host_vcpu;
+    assert_int_equal(v->gpr[0], 0x80000011);
+    assert_int_equal(v->cr[4], 0x90);
+    assert_int_equal(v->cr[3], 0x5000);
+    assert_int_equal(v->gpr[2], 0x5000);
+    assert_int_equal(v->gpr[6], 0xdeadb000);
+    assert_int_equal(M.cr3_writes, 1);
+    assert_int_equal(M.exits[BT_EXIT_MOV_CR], 1);
+}
+
+/* esi -> 6-byte GDT pseudo-descriptor, edi -> where SGDT/SIDT store. */
+SNIPPET(sn_desc, "lgdt (%esi)\n lidt 6(%esi)\n sgdt (%edi)\n sidt 8(%edi)\n hlt");
+
+static void test_desc_tables(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    uint8_t *d = data_area();
+    memset(d, 0, DATA_BYTES);
+    const uint8_t pd[12] = { 0xff, 0x00, 0x00, 0x10, 0x20, 0x30, 0x7f, 0x01, 0x00, 0x40, 0x50, 0x60 };
+    memcpy(d, pd, sizeof(pd));
+    uint32_t hlt, entry = load_snippet(sn_desc_start, sn_desc_end, &hlt);
+    bt_host_vcpu.gpr[6] = (uint32_t)(uintptr_t)d;
+    bt_host_vcpu.gpr[7] = (uint32_t)(uintptr_t)d + 32;
+    monitor_run(entry);
+    assert_int_equal(bt_host_vcpu.gdtr.base, 0x30201000);
+    assert_int_equal(bt_host_vcpu.gdtr.limit, 0xff);
+    assert_int_equal(bt_host_vcpu.idtr.base, 0x60504000);
+    assert_memory_equal(d + 32, pd, 6);
+    assert_memory_equal(d + 40, pd + 6, 6);
+    assert_int_equal(M.exits[BT_EXIT_DESC], 4);
+}
+
+SNIPPET(sn_io,
+        "mov $0x3f8, %edx\n mov $0x41, %al\n out %al, %dx\n mov $0x12345678, %eax\n"
+        "out %eax, $0x80\n in $0x60, %al\n mov %eax, %esi\n in %dx, %eax\n"
+        "cpuid\n rdtsc\n int $0x80\n hlt");
+
+static void test_io_cpuid_int(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.gpr[0] = 0xFFFFFF00;
+    load_and_monitor(sn_io_start, sn_io_end);
+    assert_int_equal(M.n_out, 2);
+    assert_int_equal(M.io_out_port[0], 0x3f8);
+    assert_int_equal(M.io_out[0], 0x41);
+    assert_int_equal(M.io_out_port[1], 0x80);
+    assert_int_equal(M.io_out[1], 0x12345678);
+    assert_int_equal(bt_host_vcpu.gpr[6], 0x123456A5);
+    assert_int_equal(bt_host_vcpu.gpr[0], 0x1000);  /* rdtsc after cpuid */
+    assert_int_equal(bt_host_vcpu.gpr[3], 0x22);
+    assert_int_equal(bt_host_vcpu.gpr[1], 0x33);
+    assert_int_equal(M.int_vector, 0x80);
+    assert_int_equal(M.exits[BT_EXIT_IO], 4);
+}
+
+SNIPPET(sn_seg,
+        "mov %ds, %eax\n mov %cs, %bx\n push %ss\n pop %ecx\n mov $0x2b, %edx\n"
+        "mov %edx, %es\n mov %es, %esi\n hlt");
+
+static void test_segments(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    struct bt_vcpu *v = &bt_host_vcpu;
+    v->sel[BT_CS] = 0x10, v->sel[BT_DS] = 0x18, v->sel[BT_SS] = 0x18, v->sel[BT_ES] = 0;
+    v->gpr[3] = 0xAAAA0000;
+    load_and_monitor(sn_seg_start, sn_seg_end);
+    assert_int_equal(v->gpr[0], 0x18);
+    assert_int_equal(v->gpr[3], 0xAAAA0010);
+    assert_int_equal(v->gpr[1], 0x18);
+    assert_int_equal(v->sel[BT_ES], 0x2b);
+    assert_int_equal(v->gpr[6], 0x2b);
+    assert_int_equal(M.exits[BT_EXIT_SEG], 1);
+}
+
+/* ------------------------------------------------------------ faults */
+
+/* esi = unmapped page. */
+SNIPPET(sn_fault_load, "mov $0x11, %eax\n mov $0x22, %ebx\n nop\n mov 8(%esi), %ecx\n hlt");
+SNIPPET(sn_fault_ret, "mov $0x33, %eax\n mov %esi, %esp\n ret\n hlt");
+SNIPPET(sn_fault_icall, "mov $0x44, %ecx\n call *4(%esi)\n hlt");
+SNIPPET(sn_fault_popf, "mov $0x55, %eax\n stc\n mov %esi, %esp\n popf\n hlt");
+
+static void expect_fault(const uint8_t *start, const uint8_t *end, uint32_t fault_off,
+                         const uint32_t expect[8])
+{
+    bt_harness_reset_vcpu(&H);
+    uint32_t hlt, entry = load_snippet(start, end, &hlt);
+    uint32_t hole = (uint32_t)(uintptr_t)H.hole;
+    bt_host_vcpu.gpr[6] = hole;
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_HARNESS_FAULT);
+    assert_int_equal(H.fault_eip_ok, 0);
+    assert_int_equal(bt_host_vcpu.eip, entry + fault_off);
+    assert_true(H.fault_addr >= hole && H.fault_addr < hole + 4096);
+    for (int i = 0; i < 8; i++)
+        if (expect[i] != 0xFFFFFFFFu && bt_host_vcpu.gpr[i] != expect[i])
+            fail_msg("gpr %d at fault: %08x, expected %08x", i, bt_host_vcpu.gpr[i], expect[i]);
+}
+
+static void test_precise_faults(void **state)
+{
+    const uint32_t any = 0xFFFFFFFFu, hole = (uint32_t)(uintptr_t)H.hole;
+    uint32_t e1[8] = { 0x11, 0, 0, 0x22, any, 0, hole, 0 };
+    expect_fault(sn_fault_load_start, sn_fault_load_end, 11, e1);
+    uint32_t e2[8] = { 0x33, 0, 0, 0, hole, 0, hole, 0 };
+    expect_fault(sn_fault_ret_start, sn_fault_ret_end, 7, e2);
+    uint32_t e3[8] = { 0, 0x44, 0, 0, any, 0, hole, 0 };
+    expect_fault(sn_fault_icall_start, sn_fault_icall_end, 5, e3);
+    uint32_t e4[8] = { 0x55, 0, 0, 0, hole, 0, hole, 0 };
+    expect_fault(sn_fault_popf_start, sn_fault_popf_end, 8, e4);
+    assert_true(bt_host_vcpu.eflags & 1); /* CF from stc still there */
+}
+
+/* ------------------------------------------------------------ SMC, chaining, eviction */
+
+SNIPPET(sn_smc,
+        "call 1f\n1: pop %esi\n call 2f\n mov %eax, %ebx\n movb $2, (2f + 1 - 1b)(%esi)\n"
+        "call 2f\n hlt\n2: mov $1, %eax\n ret");
+
+static void test_self_modifying(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    uint32_t hlt, entry = load_snippet(sn_smc_start, sn_smc_end, &hlt);
+    uint8_t *page = (uint8_t *)((uintptr_t)entry & ~0xFFFu);
+    /* The monitor write-protects guest pages it translated from. */
+    assert_int_equal(mprotect(page, 4096, PROT_READ | PROT_EXEC), 0);
+    bt_host_vcpu.eip = entry;
+    int r = bt_harness_run(&H, 0);
+    assert_int_equal(r, BT_HARNESS_FAULT);
+    assert_int_equal(H.fault_addr, entry + (uint32_t)(sn_smc_end - sn_smc_start) - 6 + 1);
+    assert_int_equal(bt_host_vcpu.gpr[3], 1);
+    uint32_t killed = tc_invalidate_page(&H.bt.tc, H.fault_addr);
+    assert_true(killed >= 3);
+    assert_null(tc_lookup(&H.bt.tc, entry));
+    assert_int_equal(mprotect(page, 4096, PROT_READ | PROT_WRITE | PROT_EXEC), 0);
+    r = bt_harness_run(&H, 0);
+    assert_int_equal(r, BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.gpr[0], 2); /* the patched immediate, not the stale one */
+    assert_int_equal(bt_host_vcpu.gpr[3], 1);
+}
+
+SNIPPET(sn_chain, "xor %eax, %eax\n mov $2000, %ecx\n1: add %ecx, %eax\n dec %ecx\n jnz 1b\n hlt");
+
+static void test_chaining(void **state)
+{
+    uint32_t hlt, entry = load_snippet(sn_chain_start, sn_chain_end, &hlt);
+    H.bt.chaining = false;
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.eip = entry;
+    uint32_t d0 = H.bt.stats.dispatches;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+    uint32_t unchained = H.bt.stats.dispatches - d0;
+    H.bt.chaining = true;
+    tc_flush(&H.bt.tc);
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.eip = entry;
+    d0 = H.bt.stats.dispatches;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+    uint32_t chained = H.bt.stats.dispatches - d0;
+    assert_int_equal(bt_host_vcpu.gpr[0], 2001000);
+    print_message("dispatcher entries: %u unchained, %u chained\n", unchained, chained);
+    assert_true(unchained >= 2000);
+    assert_true(chained <= 5);
+}
+
+static void test_eviction(void **state)
+{
+    /* 40 blocks "add $i,%eax; jmp +1; nop" in a TC with metadata for ~20. */
+    static uint8_t prog[40 * 9 + 1];
+    static uint8_t meta[16 * 1024];
+    uint8_t *p = prog;
+    for (int i = 0; i < 40; i++) {
+        const uint8_t unit[9] = { 0x83, 0xC0, (uint8_t)i, 0xE9, 1, 0, 0, 0, 0x90 };
+        memcpy(p, unit, sizeof(unit));
+        p += sizeof(unit);
+    }
+    *p++ = 0xF4;
+    uint32_t hlt, entry = load_snippet(prog, p, &hlt);
+    struct bt saved = H.bt;
+    struct bt_config cfg = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
+    assert_int_equal(bt_init(&H.bt, &cfg, &bt_host_vcpu, H.tc_code, 3 * TC_BLOCK_MAX_CODE, meta,
+                             sizeof(meta), saved.fetch, saved.fetch_ctx, saved.enter), 0);
+    for (int run = 0; run < 2; run++) {
+        bt_harness_reset_vcpu(&H);
+        bt_host_vcpu.eip = entry;
+        assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+        assert_int_equal(bt_host_vcpu.gpr[0], 780); /* sum 0..39 */
+    }
+    print_message("eviction: %u blocks translated, %u flushes, max %u blocks\n",
+                  H.bt.tc.stats.blocks, H.bt.tc.stats.flushes, H.bt.tc.max_blocks);
+    assert_true(H.bt.tc.stats.flushes >= 2);
+    assert_true(H.bt.tc.nblocks <= H.bt.tc.max_blocks);
+    H.bt = saved;
+    tc_flush(&H.bt.tc); /* its arena was reused above */
+}
+
+/* ------------------------------------------------------------ random programs */
+
+#include "tests/unit/test_translate_gen.h"
+
+static void test_random_programs(void **state)
+{
+    unsigned seed = 20261121u, n = 3000;
+    print_message("random programs: seed %u, %u programs\n", seed, n);
+    struct gen g;
+    gen_init(&g, seed);
+    uint8_t data[DATA_BYTES];
+    uint32_t insns = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t hlt, len;
+        uint8_t *code = H.guest;
+        memset(H.guest, 0xCC, DATA_OFF);
+        len = gen_program(&g, code, DATA_OFF - 64, (uint32_t)(uintptr_t)data_area(), &hlt, data,
+                          sizeof(data));
+        (void)len;
+        tc_flush(&H.bt.tc);
+        uint32_t init[8];
+        for (int r = 0; r < 8; r++)
+            init[r] = gen_rand(&g);
+        init[7] = (uint32_t)(uintptr_t)data_area(); /* EDI: data base */
+        uint32_t before = H.bt.stats.insns;
+        run_both((uint32_t)(uintptr_t)code, hlt, init, data, NULL);
+        insns += H.bt.stats.insns - before;
+    }
+    print_message("random programs: %u guest instructions translated\n", insns);
+}
+
+int main(void)
+{
+    if (bt_harness_init(&H, 4u << 20, 4u << 20, GUEST_BYTES) < 0) {
+        fprintf(stderr, "harness init failed\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_straight_line), cmocka_unit_test(test_loops),
+        cmocka_unit_test(test_calls),         cmocka_unit_test(test_indirect),
+        cmocka_unit_test(test_strings),       cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_cli_sti_pushf), cmocka_unit_test(test_popf_virtual),
+        cmocka_unit_test(test_pending_irq),   cmocka_unit_test(test_mov_cr),
+        cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
+        cmocka_unit_test(test_segments),      cmocka_unit_test(test_precise_faults),
+        cmocka_unit_test(test_self_modifying), cmocka_unit_test(test_chaining),
+        cmocka_unit_test(test_eviction),      cmocka_unit_test(test_random_programs),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    bt_harness_free(&H);
+    return failed;
+}
