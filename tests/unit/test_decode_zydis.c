@@ -33,6 +33,7 @@
 #include <Zydis/Zydis.h>
 
 #include "bt/decode.h"
+#include "tests/unit/test_decode_elf.h"
 
 #define RANDOM_SEED        0x6876383621u  /* "hv86!" */
 #define RANDOM_COUNT       1000000
@@ -264,11 +265,11 @@ static enum accept accepted_difference(const struct pair *p)
             /* For VEX/EVEX/XOP/3DNow! we still promise the right length. */
             return d->len == p->zi.length ? ACC_NOT_IN_MODEL : ACC_NONE;
         }
-        if (isa_not_in_model(p->zi.meta.isa_ext))
-            return ACC_NOT_IN_MODEL;
         if (d->ud == DEC_UD_UNSUPPORTED && d->len == p->zi.length &&
             !strcmp(dec_mnemonic_name(d->mnemonic), ZydisMnemonicGetString(p->zi.mnemonic)))
             return ACC_UNSUP_ROW;
+        if (isa_not_in_model(p->zi.meta.isa_ext))
+            return ACC_NOT_IN_MODEL;
     }
     /* Hint NOPs: Zydis decodes MPX/CET/CLDEMOTE (or rejects bad MPX forms);
      * a CPU without those extensions executes them as NOP. */
@@ -284,7 +285,7 @@ static enum accept accepted_difference(const struct pair *p)
 
 static void report(struct stats *st, const struct pair *p, const char *what)
 {
-    if (st->reports++ >= MAX_REPORTS)
+    if (st->reports++ >= MAX_REPORTS && !getenv("HV86_DECODE_VERBOSE"))
         return;
     char hex[64] = "";
     size_t n = p->avail < 15 ? p->avail : 15;
@@ -297,7 +298,7 @@ static void report(struct stats *st, const struct pair *p, const char *what)
         ZydisFormatterFormatInstruction(&fmt, &p->zi, p->zops, p->zi.operand_count_visible,
                                         text, sizeof(text), 0, NULL);
     }
-    print_message("  MISMATCH[%s] mode %d: %s| zydis: %s (len %u, isa %s) | ours: rc %d %s len %u ud %u | %s\n",
+    print_message("  DIFF[%s] mode %d: %s| zydis: %s (len %u, isa %s) | ours: rc %d %s len %u ud %u | %s\n",
                   st->name, p->mode, hex, text, ZYAN_SUCCESS(p->zst) ? p->zi.length : 0,
                   ZYAN_SUCCESS(p->zst) ? ZydisISAExtGetString(p->zi.meta.isa_ext) : "-",
                   p->our_rc, dec_mnemonic_name(p->ours.mnemonic), p->ours.len, p->ours.ud, what);
@@ -325,6 +326,8 @@ static unsigned check_one(struct stats *st, const uint8_t *bytes, size_t avail, 
         enum accept a = accepted_difference(&p);
         if (a != ACC_NONE) {
             st->accepted[a]++;
+            if (getenv("HV86_DECODE_VERBOSE"))
+                report(st, &p, accept_names[a]);
         } else {
             st->mismatches++;
             report(st, &p, zok && ook ? why : zok ? "we reject, Zydis accepts"
@@ -347,71 +350,33 @@ static void print_stats(const struct stats *st)
 
 /* ------------------------------------------------------------------ corpus */
 
-struct elf_text {
-    uint8_t *file;
-    size_t size;
-};
-
-#define ELF_SHF_EXECINSTR 0x4
-#define ELF_SHT_PROGBITS  1
-
-/* Read a whole file; NULL if absent. */
-static uint8_t *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
 static const char *corpus_dir(void)
 {
     const char *d = getenv("HV86_DEBIAN_DIR");
     return d && *d ? d : "build/debian";
 }
 
-/* Sweep every executable PROGBITS section of an ELF32 file (ELF spec, Fig. 1-8). */
+static void sweep_section(const uint8_t *code, uint32_t size, void *ctx)
+{
+    for (uint32_t pos = 0; pos < size;)
+        pos += check_one(ctx, code + pos, size - pos, DEC_MODE_32);
+}
+
+/* Linear sweep of every executable section of one corpus file. */
 static void sweep_elf(const char *name, struct stats *st)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", corpus_dir(), name);
     size_t size = 0;
-    uint8_t *f = read_file(path, &size);
+    uint8_t *f = elf_read_file(path, &size);
     if (!f) {
         print_message("corpus file %s missing (run scripts/fetch-debian.sh): skipped\n", path);
         skip();
     }
-    assert_true(size > 52 && memcmp(f, "\177ELF\001", 5) == 0);
-    uint32_t shoff, shentsize, shnum;
-    memcpy(&shoff, f + 32, 4);
-    shentsize = (uint32_t)(f[46] | f[47] << 8);
-    shnum = (uint32_t)(f[48] | f[49] << 8);
-    unsigned long bytes = 0;
-    for (uint32_t i = 0; i < shnum; i++) {
-        const uint8_t *sh = f + shoff + i * shentsize;
-        uint32_t type, flags, off, sz;
-        memcpy(&type, sh + 4, 4);
-        memcpy(&flags, sh + 8, 4);
-        memcpy(&off, sh + 16, 4);
-        memcpy(&sz, sh + 20, 4);
-        if (type != ELF_SHT_PROGBITS || !(flags & ELF_SHF_EXECINSTR) || off + sz > size)
-            continue;
-        for (uint32_t pos = 0; pos < sz;)
-            pos += check_one(st, f + off + pos, sz - pos, DEC_MODE_32);
-        bytes += sz;
-    }
+    unsigned long bytes = elf_for_each_text(f, size, sweep_section, st);
     print_message("%s: %lu bytes of executable sections\n", path, bytes);
     free(f);
+    assert_true(bytes > 0);
 }
 
 static void corpus_test(const char *file, unsigned long min_insns)
