@@ -1,4 +1,5 @@
 # drivers/: host device drivers and the disk layer.
+HV_SRCS += drivers/ata.c
 HV_SRCS += drivers/crc32.c
 HV_SRCS += drivers/disk.c
 HV_SRCS += drivers/part.c
