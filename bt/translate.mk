@@ -8,8 +8,8 @@ HV_SRCS += $(BT_XLATE_SRCS)
 # absolute addresses: link the tests without PIE.
 BT_HARNESS_SRCS := tests/unit/bt_harness.c tests/unit/bt_harness_asm.S
 
-UNIT_TESTS += test_translate
-test_tc_SRCS := tests/unit/test_tc.c bt/tc.c tests/unit/bt_harness_kernel.c
+UNIT_TESTS += test_translate_tc test_translate
+test_translate_tc_SRCS := tests/unit/test_translate_tc.c bt/tc.c tests/unit/bt_harness_kernel.c
 test_translate_SRCS := tests/unit/test_translate.c $(BT_HARNESS_SRCS) \
 	tests/unit/bt_harness_kernel.c $(BT_XLATE_SRCS) $(BT_DECODER_SRCS)
 test_translate_CFLAGS := -no-pie

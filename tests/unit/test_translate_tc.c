@@ -1,0 +1,154 @@
+/*
+ * Unit tests of the translation cache alone (bt/tc.c): lookup, flush on
+ * full, chaining and unchaining of exit stubs, page invalidation, the IBL
+ * table and the TC-address -> guest-EIP map. No code is executed here
+ * (test_translate.c runs translated code).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include "bt/tc.h"
+#include "kernel/kernel.h"
+
+static uint8_t code[64 * 1024] __attribute__((aligned(16)));
+static uint32_t meta[64 * 1024 / 4];
+static struct bt_vcpu vcpu;
+static struct tc tc;
+
+static int setup(void **state)
+{
+    assert_int_equal(tc_init(&tc, code, sizeof(code), meta, sizeof(meta), &vcpu), 0);
+    return 0;
+}
+
+/* A fake block of ninsns instructions of 2 guest bytes and 10 TC bytes each,
+ * with one 16-byte exit stub at the end (looks like a translator's). */
+static struct tc_block *fake_block(uint32_t eip, uint16_t ninsns, struct bt_exit **exit_out)
+{
+    struct tc_block *b = tc_begin_block(&tc, eip);
+    for (uint16_t i = 0; i < ninsns; i++) {
+        b->imap[i].tca_off = (uint16_t)(10 * i);
+        b->imap[i].eip_off = (uint16_t)(2 * i);
+    }
+    b->ninsns = ninsns;
+    b->guest_len = 2u * ninsns;
+    b->page[0] = eip & ~0xFFFu;
+    b->page[1] = (eip + b->guest_len - 1) & ~0xFFFu;
+    struct bt_exit *e = tc_alloc_exit(&tc);
+    e->reason = BT_EXIT_BRANCH;
+    e->from = b;
+    e->stub_tca = b->tca + 10u * ninsns;
+    memset(e->stub_tca, 0xC7, 16);
+    memcpy(e->stub_orig, e->stub_tca, 5);
+    b->body_len = 10u * ninsns + 16;
+    tc_commit_block(&tc, b, b->body_len);
+    if (exit_out)
+        *exit_out = e;
+    return b;
+}
+
+static void test_lookup_and_flush(void **state)
+{
+    tc_flush(&tc);
+    struct tc_block *a = fake_block(0x1000, 3, NULL), *b = fake_block(0x2000, 3, NULL);
+    assert_ptr_equal(tc_lookup(&tc, 0x1000), a);
+    assert_ptr_equal(tc_lookup(&tc, 0x2000), b);
+    assert_null(tc_lookup(&tc, 0x1002));
+    uint32_t gen = tc.generation;
+    tc_flush(&tc);
+    assert_null(tc_lookup(&tc, 0x1000));
+    assert_int_equal(tc.generation, gen + 1);
+}
+
+static void test_flush_when_full(void **state)
+{
+    tc_flush(&tc);
+    uint32_t flushes = tc.stats.flushes;
+    for (uint32_t i = 0; i < 2000; i++)
+        fake_block(0x100000 + 64 * i, 4, NULL);
+    assert_true(tc.stats.flushes > flushes);
+    /* The last one survives the eviction it may have caused. */
+    assert_non_null(tc_lookup(&tc, 0x100000 + 64 * 1999));
+    assert_true(tc.nblocks <= tc.max_blocks);
+}
+
+static void test_chain_unchain(void **state)
+{
+    tc_flush(&tc);
+    struct bt_exit *e;
+    struct tc_block *from = fake_block(0x3000, 2, &e), *to = fake_block(0x4000, 2, NULL);
+    tc_chain(&tc, e, to);
+    assert_int_equal(e->stub_tca[0], 0xE9);
+    int32_t rel;
+    memcpy(&rel, e->stub_tca + 1, 4);
+    assert_ptr_equal(e->stub_tca + 5 + rel, to->tca);
+    assert_ptr_equal(to->in_links, e);
+    /* Writing the target's page kills it and restores the stub. */
+    assert_int_equal(tc_invalidate_page(&tc, 0x4abc), 1);
+    assert_true(to->dead);
+    assert_false(from->dead);
+    assert_memory_equal(e->stub_tca, e->stub_orig, 5);
+    assert_null(e->to);
+    assert_null(tc_lookup(&tc, 0x4000));
+    /* Chaining into a dead block is refused. */
+    tc_chain(&tc, e, to);
+    assert_null(e->to);
+}
+
+static void test_invalidate_straddling(void **state)
+{
+    tc_flush(&tc);
+    struct tc_block *b = fake_block(0x5FFC, 4, NULL); /* 0x5FFC..0x6003 */
+    assert_int_equal(b->page[1], 0x6000);
+    assert_int_equal(tc_invalidate_page(&tc, 0x6000), 1);
+    assert_int_equal(tc_invalidate_page(&tc, 0x5000), 0); /* already dead */
+}
+
+static void test_ibl_table(void **state)
+{
+    tc_flush(&tc);
+    struct tc_block *b = fake_block(0x7010, 1, NULL);
+    tc_ibl_insert(&tc, b);
+    uint32_t *slot = vcpu.ibl[tc_ibl_slot(0x7010)];
+    assert_int_equal(slot[0], 0x7010);
+    assert_int_equal(slot[1], (uint32_t)(uintptr_t)b->tca);
+    tc_invalidate_page(&tc, 0x7000);
+    assert_int_equal(slot[0], BT_IBL_EMPTY);
+    b = fake_block(0x8010, 1, NULL);
+    tc_ibl_insert(&tc, b);
+    tc_flush(&tc);
+    assert_int_equal(vcpu.ibl[tc_ibl_slot(0x8010)][0], BT_IBL_EMPTY);
+}
+
+static void test_guest_eip_map(void **state)
+{
+    tc_flush(&tc);
+    struct tc_block *a = fake_block(0x9000, 5, NULL), *b = fake_block(0xA000, 3, NULL);
+    uint32_t eip;
+    assert_int_equal(tc_lookup_guest_eip(&tc, (uint32_t)(uintptr_t)a->tca, &eip), 0);
+    assert_int_equal(eip, 0x9000);
+    assert_int_equal(tc_lookup_guest_eip(&tc, (uint32_t)(uintptr_t)a->tca + 29, &eip), 0);
+    assert_int_equal(eip, 0x9004); /* inside the third instruction's expansion */
+    assert_int_equal(tc_lookup_guest_eip(&tc, (uint32_t)(uintptr_t)b->tca + 20, &eip), 0);
+    assert_int_equal(eip, 0xA004);
+    assert_int_equal(tc_lookup_guest_eip(&tc, (uint32_t)(uintptr_t)code + sizeof(code) - 1, &eip),
+                     E_NOENT);
+    assert_int_equal(tc_lookup_guest_eip(&tc, 0x10, &eip), E_NOENT);
+    /* Invalidated blocks still answer (the monitor may map after invalidating). */
+    tc_invalidate_page(&tc, 0x9000);
+    assert_int_equal(tc_lookup_guest_eip(&tc, (uint32_t)(uintptr_t)a->tca + 12, &eip), 0);
+    assert_int_equal(eip, 0x9002);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lookup_and_flush), cmocka_unit_test(test_flush_when_full),
+        cmocka_unit_test(test_chain_unchain),    cmocka_unit_test(test_invalidate_straddling),
+        cmocka_unit_test(test_ibl_table),        cmocka_unit_test(test_guest_eip_map),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
