@@ -29,6 +29,12 @@ HOST_CFLAGS := -m32 -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-paramete
 	-I. -DHV86_HOSTED -fno-omit-frame-pointer -MMD -MP
 HOST_LDLIBS := -lcmocka
 
+# Disk images made by scripts/mkdisks.sh for `make run` and the tests.
+DISK_GPT := $(B)/disk-gpt.img
+DISK_MBR := $(B)/disk-mbr.img
+DISK_BAD := $(B)/disk-bad.img
+DISKS := $(DISK_GPT) $(DISK_MBR) $(DISK_BAD) $(B)/disks.expected
+
 HV_SRCS :=
 UNIT_TESTS :=
 INTEGRATION_TESTS :=
@@ -67,11 +73,9 @@ hv86.iso: hv86.elf boot/grub.cfg $(ISO_MODULES)
 all: hv86.iso
 
 # ---------------------------------------------------------------- disks for run/test
-DISK_GPT := $(B)/disk-gpt.img
-DISK_MBR := $(B)/disk-mbr.img
-$(DISK_GPT) $(DISK_MBR) &: scripts/mkdisks.sh | deps
+$(DISKS) &: scripts/mkdisks.sh | deps
 	@mkdir -p $(B)
-	sh scripts/mkdisks.sh $(DISK_GPT) $(DISK_MBR)
+	sh scripts/mkdisks.sh $(DISK_GPT) $(DISK_MBR) $(DISK_BAD)
 
 QEMU := qemu-system-i386
 QEMU_MEM ?= 512
@@ -81,7 +85,7 @@ QEMU_ARGS = -accel tcg -m $(QEMU_MEM) -cdrom hv86.iso -boot d \
 	-device isa-debug-exit,iobase=0xf4,iosize=4 -no-reboot
 
 .PHONY: run
-run: hv86.iso $(DISK_GPT) $(DISK_MBR)
+run: hv86.iso $(DISKS)
 	$(QEMU) $(QEMU_ARGS) -display none -serial mon:stdio
 
 # ---------------------------------------------------------------- unit tests
@@ -99,7 +103,7 @@ unit: $(UNIT_BINS)
 	@sh scripts/run-unit.sh $(UNIT_BINS)
 
 .PHONY: test
-test: unit hv86.iso $(DISK_GPT) $(DISK_MBR)
+test: unit hv86.iso $(DISKS)
 	@$(MAKE) --no-print-directory integration
 
 .PHONY: integration

@@ -3,6 +3,7 @@
  * boot/entry.S on the boot stack with paging on and interrupts off.
  * docs/boot.md tells the same story in prose.
  */
+#include "drivers/ata.h"
 #include "drivers/pic.h"
 #include "drivers/pit.h"
 #include "drivers/serial.h"
@@ -17,13 +18,12 @@
 #include "kernel/traps.h"
 #include "kernel/version.h"
 #include "kernel/x86.h"
+#include "mgmt/console.h"
 
 extern char _kernel_phys_start[], _kernel_phys_end[]; /* linker.ld */
 
-/* Hooks of later subsystems; weak until they are linked in. */
-void ata_init(void) __attribute__((weak));
+/* PCI enumeration; weak until drivers/pci.c provides it. */
 void pci_init(void) __attribute__((weak));
-void console_start(void) __attribute__((weak));
 
 #define LOW_MEMORY_END 0x100000u /* real-mode IVT, BDA, EBDA, VGA, BIOS: never ours */
 #define MAX_RESERVED (BOOT_MAX_MMAP + BOOT_MAX_MODULES + 3)
@@ -75,6 +75,17 @@ static void log_modules(void)
     }
 }
 
+/* Second half of the boot, in a thread: drivers may sleep on timeouts. */
+static void init_thread(void *arg)
+{
+    if (pci_init)
+        pci_init();
+    ata_init();
+    int err = console_start(); /* the console thread's id, or an E_* code */
+    if (err < 0)
+        panic("cannot start the management console: %s", err_name(err));
+}
+
 void kmain(uint32_t magic, uint32_t mbi_phys)
 {
     serial_early_init();
@@ -89,11 +100,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     interrupts_init();
     log_info("boot: loader '%s', command line '%s'", boot_info.loader, boot_info.cmdline);
     log_modules();
-    if (pci_init)
-        pci_init();
-    if (ata_init)
-        ata_init();
-    if (console_start)
-        console_start();
+    if (thread_create("init", init_thread, NULL) < 0)
+        panic("cannot create the init thread");
     sched_idle_loop();
 }

@@ -23,7 +23,7 @@ STEPS = [
     ("version", ["hv86 0.1.0 (git ", ", built "]),
     ("uptime", ["up 0 days, 0:0", " ticks at 1000 Hz)"]),
     ("date", ["-", "T", ":"]),
-    ("mem", ["zone", "direct", "high", "all", "heap: ", " bytes in use"]),
+    ("mem", ["direct  total ", " frames (", "high    total ", "all ", "heap: ", " bytes in use"]),
     ("threads", ["id name", "console", "running"]),
     ("disks", ["disk 0 ata0", "GPT, 3 partitions", 'name "mail"', "disk 1 ata1", "MBR",
                "type 0x83"]),
@@ -96,11 +96,11 @@ def main():
         attach_steps(p)
         failed = None
     except (pexpect.TIMEOUT, pexpect.EOF) as e:
-        print(f"\nconsole: FAILED at step {failed!r}: {type(e).__name__}")
+        print(f"\nmgmt_console: FAILED at step {failed!r}: {type(e).__name__}")
     finally:
         p.terminate(force=True)
     if failed is None:
-        print(f"\nconsole: {len(STEPS) + 1} steps passed")
+        print(f"\nmgmt_console: {len(STEPS) + 1} steps passed")
     return 0 if failed is None else 1
 
 

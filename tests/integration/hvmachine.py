@@ -1,0 +1,179 @@
+"""Drive hv86's serial console under QEMU TCG or Bochs with pexpect.
+
+Machine(backend).start() boots hv86.iso with the build's disk images and
+returns once the console prompt is up; cmd(line) sends one command line and
+returns what the console printed before the next prompt.
+QEMU: the serial line is QEMU's stdio. Bochs: the serial line is a TCP socket
+(com1 mode=socket-server) that we connect to, because Bochs' own stdio is its
+debugger.
+"""
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+
+import pexpect
+import pexpect.fdpexpect
+
+PROMPT = "hv86> "
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, "build")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def clean(text):
+    """Strip ANSI escapes and carriage returns from console output."""
+    return ANSI.sub("", text).replace("\r", "")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Machine:
+    def __init__(self, backend, disks=None, mem_mib=256, iso=None, extra_args=None, slave2=None):
+        self.backend = backend
+        self.iso = iso or os.path.join(ROOT, "hv86.iso")
+        self.disks = disks if disks is not None else [
+            os.path.join(BUILD, "disk-gpt.img"), os.path.join(BUILD, "disk-mbr.img")]
+        self.slave2 = slave2  # disk image on the secondary channel's slave (beside the CD-ROM)
+        self.mem_mib = mem_mib
+        self.extra_args = extra_args or []
+        self.child = None
+        self.proc = None
+        self.tmp = None
+        self.sock = None
+        self.log = ""        # everything received, cleaned
+        self.boot_seconds = None
+
+    # ------------------------------------------------------------ start/stop
+    def _private_disks(self):
+        """Work on sparse copies: a test must not change the build's images,
+        and Bochs leaves *.lock files behind when it is killed."""
+        self.tmp = tempfile.mkdtemp(prefix="hv86-%s-" % self.backend)
+        def copy(path):
+            dst = os.path.join(self.tmp, os.path.basename(path))
+            subprocess.run(["cp", "--sparse=always", path, dst], check=True)
+            return dst
+        self.disks = [copy(d) for d in self.disks]
+        if self.slave2:
+            self.slave2 = copy(self.slave2)
+
+    def start(self, timeout=None):
+        t0 = time.monotonic()
+        self._private_disks()
+        if self.backend == "qemu":
+            self._start_qemu()
+            timeout = timeout or 60
+        else:
+            self._start_bochs()
+            timeout = timeout or 300
+        self.expect_prompt(timeout)
+        self.boot_seconds = time.monotonic() - t0
+        return self
+
+    def _start_qemu(self):
+        args = ["-accel", "tcg", "-m", str(self.mem_mib), "-cdrom", self.iso, "-boot", "d",
+                "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+                "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
+        for i, d in enumerate(self.disks):
+            args += ["-drive", "file=%s,format=raw,if=ide,index=%d" % (d, i)]
+        if self.slave2:
+            args += ["-drive", "file=%s,format=raw,if=ide,index=3" % self.slave2]
+        self.child = pexpect.spawn("qemu-system-i386", args + self.extra_args,
+                                   encoding="latin-1", timeout=60)
+
+    def _bochs_config(self, port):
+        ata = ["ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14",
+               "ata1: enabled=1, ioaddr1=0x170, ioaddr2=0x370, irq=15"]
+        slots = ["ata0-master", "ata0-slave"]
+        for slot, d in zip(slots, self.disks):
+            ata.append("%s: type=disk, path=%s, mode=flat" % (slot, d))
+        ata.append("ata1-master: type=cdrom, path=%s, status=inserted" % self.iso)
+        if self.slave2:
+            ata.append("ata1-slave: type=disk, path=%s, mode=flat" % self.slave2)
+        return "\n".join([
+            "megs: %d" % self.mem_mib,
+            "romimage: file=/usr/share/bochs/BIOS-bochs-latest",
+            "vgaromimage: file=/usr/share/vgabios/vgabios.bin",
+            "cpu: count=1, ips=20000000, reset_on_triple_fault=0",
+            "clock: sync=none, time0=utc",
+            'display_library: rfb, options="timeout=0"',
+            *ata,
+            "boot: cdrom",
+            "com1: enabled=1, mode=socket-server, dev=127.0.0.1:%d" % port,
+            "port_e9_hack: enabled=1",
+            "speaker: enabled=0",
+            "sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy",
+            "log: %s" % os.path.join(self.tmp, "bochs.log"),
+            "panic: action=fatal",
+            "error: action=report",
+        ]) + "\n"
+
+    def _start_bochs(self):
+        port = free_port()
+        rc = os.path.join(self.tmp, "bochsrc")
+        with open(rc, "w") as f:
+            f.write(self._bochs_config(port))
+        cmds = os.path.join(self.tmp, "cmds")
+        with open(cmds, "w") as f:
+            f.write("c\n")
+        self.proc = subprocess.Popen(["bochs", "-q", "-f", rc, "-rc", cmds], cwd=self.tmp,
+                                     stdin=subprocess.DEVNULL, stdout=open(os.path.join(self.tmp, "stdout"), "w"),
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("bochs serial socket never came up (see %s)" % self.tmp)
+                time.sleep(0.2)
+        self.child = pexpect.fdpexpect.fdspawn(self.sock.fileno(), encoding="latin-1", timeout=60)
+
+    def stop(self):
+        if self.backend == "qemu" and self.child is not None:
+            self.child.terminate(force=True)
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if self.sock is not None:
+            self.sock.close()
+        if self.tmp and not os.environ.get("HV86_KEEP_TMP"):
+            subprocess.run(["rm", "-rf", self.tmp])
+
+    # ------------------------------------------------------------ I/O
+    def _record(self):
+        self.log += clean((self.child.before or "") + (self.child.after if isinstance(self.child.after, str) else ""))
+
+    def expect_prompt(self, timeout=60):
+        self.child.expect_exact(PROMPT, timeout=timeout)
+        out = clean(self.child.before)
+        self.log += out + PROMPT
+        return out
+
+    def expect(self, pattern, timeout=30):
+        self.child.expect(pattern, timeout=timeout)
+        out = clean(self.child.before + self.child.after)
+        self.log += out
+        return out
+
+    def send(self, data):
+        self.child.send(data)
+
+    def cmd(self, line, timeout=60):
+        """Run one console command; return its output without the echoed line."""
+        self.child.send(line + "\r")
+        out = self.expect_prompt(timeout)
+        lines = out.split("\n")
+        if lines and lines[0].strip() == line.strip():
+            lines = lines[1:]
+        return "\n".join(lines).strip("\n")
