@@ -3,6 +3,7 @@ HV_SRCS += drivers/ata.c
 HV_SRCS += drivers/crc32.c
 HV_SRCS += drivers/disk.c
 HV_SRCS += drivers/part.c
+HV_SRCS += drivers/pci.c
 
 UNIT_TESTS += test_part
 test_part_SRCS := tests/unit/test_part.c drivers/part.c drivers/disk.c drivers/crc32.c
