@@ -113,17 +113,21 @@ static void read_prefixes(struct cursor *c, struct dec_insn *insn)
     }
 }
 
-/*
- * VEX (C4/C5) in 16/32-bit mode is recognised when the next byte has
- * mod == 11b (otherwise it is LES/LDS; SDM Vol. 2A §2.3.5.6). We do not
- * execute AVX but still compute the length so that a caller skipping it
- * stays in sync: prefix, opcode, ModRM + addressing, imm8 for map 0F3A.
- */
 static int skip_vex(struct cursor *c, struct dec_insn *insn, uint8_t first);
+static int skip_3dnow(struct cursor *c, struct dec_insn *insn);
 static void read_modrm(struct cursor *c, struct dec_insn *insn, bool reg_only);
 
+/* C4/C5/62 with ModRM.mod == 11b, 8F with map bits >= 8: not LES/LDS/BOUND/POP
+ * but a VEX/EVEX/XOP prefix (SDM Vol. 2A §2.3.5.6, AMD APM Vol. 3 §1.8). */
+static bool is_vector_prefix(uint8_t b, uint8_t next)
+{
+    if (b == OP_XOP)
+        return (next & 0x1F) >= 8;
+    return (b == OP_VEX3 || b == OP_VEX2 || b == OP_EVEX) && MODRM_MOD(next) == MOD_REGISTER;
+}
+
 /* Read opcode bytes; sets insn->map/opcode. Returns 0 or DEC_ERR_*. */
-static int read_opcode(struct cursor *c, struct dec_insn *insn, enum dec_mode mode)
+static int read_opcode(struct cursor *c, struct dec_insn *insn)
 {
     uint8_t b = (uint8_t)fetch(c, 1);
     if (c->err)
@@ -131,10 +135,8 @@ static int read_opcode(struct cursor *c, struct dec_insn *insn, enum dec_mode mo
     insn->map = DEC_MAP_PRIMARY;
     if (b == OP_VEX3 || b == OP_VEX2 || b == OP_EVEX || b == OP_XOP) {
         if (c->pos >= c->avail)
-            return DEC_ERR_TRUNCATED;
-        uint8_t nb = c->buf[c->pos];
-        bool other = b == OP_XOP ? (nb & 0x1F) >= 8 : MODRM_MOD(nb) == MOD_REGISTER;
-        if (other)
+            return c->pos >= DEC_MAX_LEN ? DEC_ERR_TOO_LONG : DEC_ERR_TRUNCATED;
+        if (is_vector_prefix(b, c->buf[c->pos]))
             return skip_vex(c, insn, b);
     }
     if (b == OP_ESC_0F) {
@@ -144,21 +146,13 @@ static int read_opcode(struct cursor *c, struct dec_insn *insn, enum dec_mode mo
             insn->map = b == OP_ESC_0F38 ? DEC_MAP_0F38 : DEC_MAP_0F3A;
             b = (uint8_t)fetch(c, 1);
         } else if (b == OP_3DNOW && !c->err) {
-            /* 0F 0F modrm [sib] [disp] imm8-opcode (AMD APM Vol. 3 §1.2.7). */
-            insn->opcode = b;
-            insn->opcode_off = (uint8_t)(c->pos - 1);
-            read_modrm(c, insn, false);
-            fetch(c, 1);
-            insn->len = (uint8_t)c->pos;
-            insn->ud = DEC_UD_UNSUPPORTED;
-            return c->err ? c->err : DEC_ERR_UD;
+            return skip_3dnow(c, insn);
         }
         if (c->err)
             return c->err;
     }
     insn->opcode = b;
     insn->opcode_off = (uint8_t)(c->pos - 1);
-    (void)mode;
     return 0;
 }
 
@@ -251,6 +245,11 @@ static const bool vex_0f_imm8[256] = {
 #define XOP_MAP_IMM8  8
 #define XOP_MAP_IMM32 0xA
 
+/*
+ * VEX/EVEX/XOP: outside our CPU model (#UD), but the length is computed so a
+ * caller skipping the instruction stays in sync: prefix bytes, opcode, ModRM
+ * with SIB/displacement, then the immediate the map implies.
+ */
 static int skip_vex(struct cursor *c, struct dec_insn *insn, uint8_t first)
 {
     unsigned map = DEC_MAP_0F, imm = 0;
@@ -273,6 +272,19 @@ static int skip_vex(struct cursor *c, struct dec_insn *insn, uint8_t first)
         read_modrm(c, insn, false);
         fetch(c, imm);
     }
+    insn->len = (uint8_t)c->pos;
+    insn->ud = DEC_UD_UNSUPPORTED;
+    return c->err ? c->err : DEC_ERR_UD;
+}
+
+/* 3DNow!: 0F 0F ModRM [SIB] [disp] imm8, the imm8 being the real opcode
+ * (AMD APM Vol. 3 §1.2.7). #UD for us, length computed. */
+static int skip_3dnow(struct cursor *c, struct dec_insn *insn)
+{
+    insn->opcode = OP_3DNOW;
+    insn->opcode_off = (uint8_t)(c->pos - 1);
+    read_modrm(c, insn, false);
+    fetch(c, 1);
     insn->len = (uint8_t)c->pos;
     insn->ud = DEC_UD_UNSUPPORTED;
     return c->err ? c->err : DEC_ERR_UD;
@@ -318,7 +330,7 @@ static const struct dec_row *select_row(const struct dec_opinfo *oi, struct dec_
     insn->ud = DEC_UD_RESERVED;
     for (unsigned i = 0; i < oi->count; i++)
         if (row_matches(&rows[i], insn, pfx, false))
-            insn->ud = DEC_UD_NEEDS_MEM;
+            insn->ud = insn->mod == MOD_REGISTER ? DEC_UD_NEEDS_MEM : DEC_UD_NEEDS_REG;
     return NULL;
 }
 
@@ -562,7 +574,7 @@ int dec_decode(const uint8_t *buf, size_t avail, uint32_t addr, enum dec_mode mo
     insn->opsize = (uint8_t)(insn->prefixes & DEC_PFX_OPSIZE ? 6 - dflt : dflt);
     insn->addrsize = (uint8_t)(insn->prefixes & DEC_PFX_ADSIZE ? 6 - dflt : dflt);
 
-    int err = read_opcode(&c, insn, mode);
+    int err = read_opcode(&c, insn);
     if (err)
         return err;
     const struct dec_opinfo *oi = &dec_opinfo[insn->map][insn->opcode];

@@ -48,11 +48,12 @@ enum dec_err {
 /* Why an encoding raises #UD (valid when dec_decode() returned DEC_ERR_UD). */
 enum dec_ud {
     DEC_UD_NONE = 0,
-    DEC_UD_RESERVED,     /* opcode/group slot not defined (incl. UD0/UD1/UD2 are NOT here: they decode) */
+    DEC_UD_RESERVED,     /* opcode/group slot not defined (UD0/UD1/UD2 decode: cf == DEC_CF_UD) */
     DEC_UD_LOCK,         /* LOCK on a non-lockable instruction or a register destination */
     DEC_UD_NEEDS_MEM,    /* register form (ModRM.mod == 3) of a memory-only operand */
     DEC_UD_BAD_REG,      /* reserved register number (Sreg 6/7, MOV CS, CR1/CR5-7, ...) */
     DEC_UD_UNSUPPORTED,  /* valid on some CPU, not in our CPU model (VEX/EVEX/XOP/3DNow!, ...) */
+    DEC_UD_NEEDS_REG,    /* memory form (ModRM.mod != 3) of a register-only operand */
 };
 
 /* Opcode maps (Intel SDM Vol. 2D Appendix A.3). */

@@ -101,6 +101,12 @@ static const struct tcase cases[] = {
     { "cf",                   32, 1, DEC_M_IRETD, SENS | SEG, DEC_CF_IRET, 0 },
     { "66 cf",                32, 2, DEC_M_IRET, SENS | SEG, DEC_CF_IRET, 0 },
     { "cd 80",                32, 2, DEC_M_INT, SENS, DEC_CF_INT, 0 },
+    { "cc",                   32, 1, DEC_M_INT3, SENS, DEC_CF_INT3, 0 },         /* via the IDT too */
+    { "ce",                   32, 1, DEC_M_INTO, SENS, DEC_CF_INTO, 0 },
+    { "f1",                   32, 1, DEC_M_INT1, SENS, DEC_CF_INT1, 0 },
+    { "c5 06",                32, 2, DEC_M_LDS, SENS | SEG | MR, DEC_CF_NONE, 0 }, /* segment loads */
+    { "0f b2 06",             32, 3, DEC_M_LSS, SENS | SEG | MR, DEC_CF_NONE, 0 },
+    { "06",                   32, 1, DEC_M_PUSH, 0, DEC_CF_NONE, 0 },            /* push es: plain */
     { "ea 00 00 10 00 08 00", 32, 7, DEC_M_JMP, SENS | SEG, DEC_CF_JMP_FAR, 0 },
     { "9a 00 00 10 00 08 00", 32, 7, DEC_M_CALL, SENS | SEG, DEC_CF_CALL_FAR, 0 },
     { "ff 2d 00 20 00 00",    32, 6, DEC_M_JMP, SENS | SEG | IND | MR, DEC_CF_JMP_FAR, 0 },
@@ -117,8 +123,7 @@ static const struct tcase cases[] = {
     { "ff 24 85 00 10 00 00", 32, 7, DEC_M_JMP, IND | MR, DEC_CF_JMP, 0 },
     { "c3",                   32, 1, DEC_M_RET, 0, DEC_CF_RET, 0 },
     { "c2 04 00",             32, 3, DEC_M_RET, 0, DEC_CF_RET, 0 },
-    { "cc",                   32, 1, DEC_M_INT3, 0, DEC_CF_INT3, 0 },
-    { "ce",                   32, 1, DEC_M_INTO, 0, DEC_CF_INTO, 0 },
+
     { "e2 fe",                32, 2, DEC_M_LOOP, 0, DEC_CF_LOOP, 0 },
     { "e1 fe",                32, 2, DEC_M_LOOPE, 0, DEC_CF_LOOPCC, 0 },
     { "e3 fe",                32, 2, DEC_M_JECXZ, 0, DEC_CF_JCXZ, 0 },
@@ -141,6 +146,11 @@ static const struct tcase cases[] = {
     { "f0 89 00",             32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_LOCK },      /* lock mov */
     { "f0 90",                32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_LOCK },
     { "8d c0",                32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_NEEDS_MEM }, /* lea eax, eax */
+    { "0f 01 fc",             32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_UNSUPPORTED }, /* clzero */
+    { "0f 71 10 01",          32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_NEEDS_REG }, /* psrlw [eax], 1 */
+    { "66 0f 58 00",          32, 4, DEC_M_ADDPD, MR, DEC_CF_NONE, 0 },
+    { "f3 0f 54 c0",          32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_RESERVED },  /* andps + F3 */
+    { "f0 0f c7 0e",          32, 3 + 1, DEC_M_CMPXCHG8B, MR | MW, DEC_CF_NONE, 0 },
     { "0f 01 d8",             32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_UNSUPPORTED }, /* vmrun */
     { "8e c8",                32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_BAD_REG },   /* mov cs, eax */
     { "8c f0",                32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_BAD_REG },   /* sreg 6 */
