@@ -46,9 +46,9 @@ int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32
     memset(tc, 0, sizeof(*tc));
     tc->code = code;
     tc->code_size = code_size;
-    /* Blocks get a quarter of the average per-block need: most blocks are
-     * far below the worst case, which tc_begin_block still checks. */
-    tc->max_blocks = meta_size / (sizeof(struct tc_block) + per_block / 4);
+    /* Room in the block array for blocks of average metadata (about six
+     * instructions and two exits); the worst case is checked per block. */
+    tc->max_blocks = meta_size / (sizeof(struct tc_block) + TC_META_AVG_BLOCK);
     tc->blocks = meta;
     tc->meta = (uint8_t *)meta + tc->max_blocks * sizeof(struct tc_block);
     tc->meta_size = meta_size - tc->max_blocks * sizeof(struct tc_block);
@@ -104,7 +104,7 @@ struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip)
     memset(b, 0, sizeof(*b));
     b->guest_eip = guest_eip;
     b->tca = tc->code + tc->code_used;
-    b->imap = meta_alloc(tc, TC_BLOCK_MAX_INSNS * sizeof(struct tc_imap));
+    b->imap = tc->imap_build; /* copied to its exact size by tc_commit_block */
     return b;
 }
 
@@ -117,6 +117,8 @@ void tc_commit_block(struct tc *tc, struct tc_block *b, uint32_t tc_len)
 {
     KASSERT(b == &tc->blocks[tc->nblocks] && tc_len <= TC_BLOCK_MAX_CODE);
     uint32_t h = hash_eip(b->guest_eip);
+    b->imap = meta_alloc(tc, b->ninsns * (uint32_t)sizeof(struct tc_imap));
+    memcpy(b->imap, tc->imap_build, b->ninsns * sizeof(struct tc_imap));
     b->tc_len = tc_len;
     b->hash_next = tc->hash[h];
     tc->hash[h] = b;

@@ -24,6 +24,7 @@
 #define TC_BLOCK_MAX_CODE 4096u  /* bytes of TC one block may use, stubs included */
 #define TC_BLOCK_MAX_INSNS 64u   /* guest instructions per block */
 #define TC_BLOCK_MAX_EXITS (TC_BLOCK_MAX_INSNS + 4u)
+#define TC_META_AVG_BLOCK 96u    /* metadata bytes of an average block (sizing only) */
 
 /* One guest instruction's place in a block: fault at tca in
  * [block->tca + tca_off, next entry's tca_off) is a fault of guest eip
@@ -68,6 +69,7 @@ struct tc {
     struct bt_vcpu *vcpu;   /* owner of the IBL table kept in step with the TC */
     uint32_t reserved;      /* bytes of shared stubs at the start of the code arena */
     struct tc_block *hash[TC_HASH_BUCKETS];
+    struct tc_imap imap_build[TC_BLOCK_MAX_INSNS]; /* map of the block being built */
     struct tc_stats stats;
 };
 
@@ -96,7 +98,8 @@ uint8_t *tc_reserve_code(struct tc *tc, uint32_t bytes);
  * tc_begin_block - make room for one new block: at most TC_BLOCK_MAX_CODE
  * code bytes, TC_BLOCK_MAX_INSNS map entries and TC_BLOCK_MAX_EXITS exits.
  * Flushes the whole TC first if they might not fit (eviction). Returns the
- * block being built (tca set, imap allocated) — finish with tc_commit_block.
+ * block being built (tca set, imap pointing at a build area) — finish with
+ * tc_commit_block.
  */
 struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip);
 

@@ -678,7 +678,7 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
     x.e = (struct emit){ .p = x.b->tca, .start = x.b->tca, .bt = bt };
     translate_body(&x);
     if (x.fault) {
-        bt->tc.meta_used = meta_mark; /* block not committed; its imap stays reserved */
+        bt->tc.meta_used = meta_mark; /* block not committed: drop its exits */
         return E_NOENT;
     }
     struct tc_block *b = x.b;

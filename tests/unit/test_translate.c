@@ -552,14 +552,18 @@ static void test_chaining(void **state)
 
 static void test_eviction(void **state)
 {
-    /* 40 blocks "add $i,%eax; jmp +1; nop" in a TC with metadata for ~20. */
-    static uint8_t prog[40 * 9 + 1];
+    /* 100 blocks of 60 x "add $1,%eax" + "jmp +1; nop": ~20 KiB of TC in a
+     * 12 KiB code arena with 16 KiB of metadata. */
+    enum { UNITS = 100, ADDS = 60, UNIT_BYTES = ADDS * 3 + 6 };
+    static uint8_t prog[UNITS * UNIT_BYTES + 1];
     static uint8_t meta[16 * 1024];
     uint8_t *p = prog;
-    for (int i = 0; i < 40; i++) {
-        const uint8_t unit[9] = { 0x83, 0xC0, (uint8_t)i, 0xE9, 1, 0, 0, 0, 0x90 };
-        memcpy(p, unit, sizeof(unit));
-        p += sizeof(unit);
+    for (int i = 0; i < UNITS; i++) {
+        for (int k = 0; k < ADDS; k++)
+            *p++ = 0x83, *p++ = 0xC0, *p++ = 1;
+        const uint8_t tail[6] = { 0xE9, 1, 0, 0, 0, 0x90 };
+        memcpy(p, tail, sizeof(tail));
+        p += sizeof(tail);
     }
     *p++ = 0xF4;
     uint32_t hlt, entry = load_snippet(prog, p, &hlt);
@@ -571,7 +575,7 @@ static void test_eviction(void **state)
         bt_harness_reset_vcpu(&H);
         bt_host_vcpu.eip = entry;
         assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
-        assert_int_equal(bt_host_vcpu.gpr[0], 780); /* sum 0..39 */
+        assert_int_equal(bt_host_vcpu.gpr[0], UNITS * ADDS);
     }
     print_message("eviction: %u blocks translated, %u flushes, max %u blocks\n",
                   H.bt.tc.stats.blocks, H.bt.tc.stats.flushes, H.bt.tc.max_blocks);
