@@ -18,4 +18,4 @@ test_cmd_SRCS := tests/unit/test_cmd.c mgmt/cmd.c mgmt/format.c
 INTEGRATION_TESTS += integration-console
 .PHONY: integration-console
 integration-console: hv86.iso
-	python3 tests/integration/console.py "$(QEMU) $(QEMU_ARGS) -display none -serial stdio -monitor none"
+	python3 tests/integration/mgmt_console.py "$(QEMU) $(QEMU_ARGS) -display none -serial stdio -monitor none"

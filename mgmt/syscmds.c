@@ -61,6 +61,7 @@ static int cmd_date(struct cmd_ctx *c)
 
 /* ---------------------------------------------------------------- mem */
 
+/* One zone: "direct  total 13964 frames (54.5 MiB), free ..., used ...". */
 static void mem_row(struct cmd_out *out, const char *zone, uint32_t total, uint32_t free)
 {
     char t[24], f[24], u[24];
@@ -68,8 +69,8 @@ static void mem_row(struct cmd_out *out, const char *zone, uint32_t total, uint3
     fmt_mib(t, sizeof(t), (uint64_t)total * PAGE_BYTES);
     fmt_mib(f, sizeof(f), (uint64_t)free * PAGE_BYTES);
     fmt_mib(u, sizeof(u), (uint64_t)(total - free) * PAGE_BYTES);
-    cmd_printf(out, "%-7s %10u %10u %10u %12s %12s %12s\n", zone, total, free, total - free, t, f,
-               u);
+    cmd_printf(out, "%-7s total %6u frames (%s), free %6u frames (%s), used %6u frames (%s)\n",
+               zone, total, t, free, f, total - free, u);
 }
 
 static int cmd_mem(struct cmd_ctx *c)
@@ -79,16 +80,17 @@ static int cmd_mem(struct cmd_ctx *c)
     struct pmm_stats ps;
     struct heap_stats hs;
     uint32_t total = 0, free = 0;
+    char t[24];
 
     frame_stats(&ps);
-    cmd_printf(c->out, "%-7s %10s %10s %10s %12s %12s %12s\n", "zone", "frames", "free", "used",
-               "size", "free", "used");
     for (int z = 0; z < PMM_NZONES; z++) {
         mem_row(c->out, zone_names[z], ps.total[z], ps.free[z]);
         total += ps.total[z];
         free += ps.free[z];
     }
-    mem_row(c->out, "all", total, free);
+    fmt_mib(t, sizeof(t), (uint64_t)total * PAGE_BYTES);
+    cmd_printf(c->out, "all     %u frames of 4 KiB (%s): %u free, %u used\n", total, t, free,
+               total - free);
     kheap_stats(&hs);
     cmd_printf(c->out, "heap: %zu bytes in use, %zu KiB reserved, %zu live allocations, "
                        "%zu since boot, %zu failed\n",
