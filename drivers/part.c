@@ -555,7 +555,9 @@ static int gpt_scan(struct scan *s)
             backup_error = "GPT backup header invalid (primary used)";
         return gpt_finish(s, &h, backup_error);
     }
-    if (gpt_try(s, primary_hdr_ok ? h.alt_lba : s->d->sectors - 1, &b) == 0)
+    /* The backup: where the primary says, else (or if that fails) the last LBA. */
+    if ((primary_hdr_ok && gpt_try(s, h.alt_lba, &b) == 0) ||
+        ((!primary_hdr_ok || h.alt_lba != s->d->sectors - 1) && gpt_try(s, s->d->sectors - 1, &b) == 0))
         return gpt_finish(s, &b, primary_hdr_ok ? "GPT primary partition entries invalid, backup used"
                                                 : "GPT primary header invalid, backup used");
     s->n = 0;

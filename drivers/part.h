@@ -22,8 +22,9 @@
  *  - A sector 0 with 0x55AA and any 0xEE entry is a protective MBR: the GPT
  *    is used (no fallback to the MBR entries). A primary GPT whose header or
  *    entry array fails a check is replaced by the backup header (at the
- *    primary's AlternateLBA if the primary header was valid, else the last
- *    LBA) and the table error says so.
+ *    primary's AlternateLBA if the primary header was valid, then at the
+ *    disk's last LBA) and the table error says so. If the primary is good,
+ *    the backup header is still checked, and a bad one is reported.
  *  - An all-zero sector 0 is a blank disk: PART_NONE, no error.
  *  - The MBR extended container (type 0x05/0x0F/0x85) is itself listed, as
  *    sfdisk and Linux do; logical partitions are numbered from 5.

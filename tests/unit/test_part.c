@@ -506,6 +506,32 @@ static void test_ebr_bad_signature(void **st)
     md_free(m);
 }
 
+static void test_ebr_link_outside_extended(void **st)
+{
+    struct memdisk *m = mbr_logical_disk();
+
+    mbr_entry(m, 300, 1, 0, MBR_TYPE_EXT_LINUX, 900, 10); /* 100 + 900: just past the end */
+    assert_int_equal(scan(m), 0);
+    assert_string_equal(m->d.table_error, "EBR link outside the extended partition");
+    assert_int_equal(m->d.nparts, 5);
+    assert_part(&m->d, 4, 6, 301, 199);
+    md_free(m);
+}
+
+static void test_linux_extended_type(void **st)
+{
+    struct memdisk *m = mbr_logical_disk();
+
+    mbr_entry(m, 0, 1, 0, MBR_TYPE_EXT_LINUX, 100, 900);
+    mbr_entry(m, 300, 1, 0, MBR_TYPE_EXT_LINUX, 500, 400);
+    assert_int_equal(scan(m), 0);
+    assert_null(m->d.table_error);
+    assert_int_equal(m->d.nparts, 6);
+    assert_int_equal(m->d.parts[1].mbr_type, MBR_TYPE_EXT_LINUX);
+    assert_part(&m->d, 5, 7, 601, 399);
+    md_free(m);
+}
+
 /* ---------------------------------------------------------------- GPT */
 
 static void test_gpt_valid(void **st)
@@ -542,6 +568,32 @@ static void test_gpt_unicode_name(void **st)
     gpt_write_header(m, 1, g.last, 2, &g);
     assert_int_equal(scan(m), 0);
     assert_string_equal(m->d.parts[1].name, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    md_free(m);
+}
+
+static void test_gpt_hybrid_mbr(void **st)
+{
+    struct memdisk *m = gpt_disk();
+
+    mbr_entry(m, 0, 0, 0, 0x83, 40, 128);              /* hybrid: a legacy view first */
+    mbr_entry(m, 0, 1, 0, MBR_TYPE_GPT_PROT, 1, 39);
+    assert_int_equal(scan(m), 0);
+    assert_null(m->d.table_error);
+    assert_std_gpt(&m->d);
+    md_free(m);
+}
+
+static void test_protective_mbr_without_gpt(void **st)
+{
+    struct memdisk *m = md_new(1000);
+
+    mbr_entry(m, 0, 0, 0, MBR_TYPE_GPT_PROT, 1, 999);
+    assert_int_equal(scan(m), 0);
+    assert_int_equal(m->d.scheme, PART_GPT);
+    assert_string_equal(m->d.table_error, "GPT primary and backup both invalid");
+    assert_true(log_has("GPT header at LBA 1: no \"EFI PART\" signature"));
+    assert_true(log_has("GPT header at LBA 999: no \"EFI PART\" signature"));
+    assert_int_equal(m->d.nparts, 0);
     md_free(m);
 }
 
@@ -601,6 +653,18 @@ static void test_gpt_backup_bad(void **st)
     sec(m, GPT_DISK_SECTORS - 1)[16] ^= 1;
     assert_int_equal(scan(m), 0);
     assert_string_equal(m->d.table_error, "GPT backup header invalid (primary used)");
+    assert_std_gpt(&m->d);
+    sec(m, GPT_DISK_SECTORS - 1)[16] ^= 1;
+    put64(sec(m, 1) + 32, 1ull << 40); /* AlternateLBA far past the disk */
+    gpt_fix_header_crc(m, 1);
+    assert_int_equal(scan(m), 0);
+    assert_string_equal(m->d.table_error, "GPT backup header invalid (primary used)");
+    assert_std_gpt(&m->d);
+    /* the primary's entries now fail: AlternateLBA is unreadable, the last LBA serves */
+    sec(m, 2)[40] ^= 1;
+    assert_int_equal(scan(m), 0);
+    assert_string_equal(m->d.table_error, "GPT primary partition entries invalid, backup used");
+    assert_true(log_has("GPT header at LBA 1099511627776: unreadable"));
     assert_std_gpt(&m->d);
     md_free(m);
 }
@@ -677,6 +741,15 @@ static void test_gpt_bad_geometry(void **st)
     put64(sec(m, 1) + 72, 0xFFFFFFFFFFFFFFF0ull);
     gpt_fix_header_crc(m, 1);
     expect_primary_rejected(m, "partition entry array outside the disk");
+    put64(sec(m, 1) + 72, 2);
+    put64(sec(m, 1) + 40, 1); /* first usable LBA 1: the header's own sector */
+    gpt_fix_header_crc(m, 1);
+    expect_primary_rejected(m, "usable LBA range outside the disk");
+    put64(sec(m, 1) + 40, 34);
+    put64(sec(m, 1) + 72, 1); /* entry array on the header */
+    gpt_fix_header_crc(m, 1);
+    expect_primary_rejected(m, "partition entry array outside the disk");
+    put64(sec(m, 1) + 72, 2);
     put32(sec(m, 1) + 8, 0x00020000);
     gpt_fix_header_crc(m, 1);
     expect_primary_rejected(m, "unsupported revision");
@@ -781,6 +854,60 @@ static void test_bad_sector_size(void **st)
     md_free(m);
 }
 
+/* ---------------------------------------------------------------- fuzz */
+
+static uint32_t lcg_state = 12345;
+static uint32_t lcg(void)
+{
+    lcg_state = lcg_state * 1103515245u + 12345u;
+    return lcg_state >> 8;
+}
+
+/* Whatever the bytes, the result keeps the invariants the registry relies on. */
+static void assert_scan_invariants(const struct disk *d)
+{
+    assert_true(d->nparts <= DISK_MAX_PARTS);
+    assert_true((d->nparts == 0) == (d->parts == NULL));
+    for (uint32_t i = 0; i < d->nparts; i++) {
+        const struct partition *a = &d->parts[i];
+        assert_true(a->sectors > 0 && a->start_lba > 0 && a->start_lba < d->sectors);
+        assert_true(a->sectors <= d->sectors - a->start_lba);
+        assert_true(strlen(a->name) < DISK_NAME_MAX);
+        for (uint32_t j = i + 1; j < d->nparts && d->scheme == PART_GPT; j++) {
+            const struct partition *b = &d->parts[j];
+            assert_true(a->start_lba + a->sectors <= b->start_lba || b->start_lba + b->sectors <= a->start_lba);
+        }
+    }
+}
+
+/* Flip random bytes of the sectors that hold tables; 2000 seeded rounds per image. */
+static void fuzz_image(struct memdisk *(*make)(void), const uint64_t *lbas, int nlbas)
+{
+    for (int round = 0; round < 2000; round++) {
+        struct memdisk *m = make();
+        int flips = 1 + lcg() % 8;
+        for (int f = 0; f < flips; f++) {
+            uint64_t lba = lbas[lcg() % nlbas];
+            sec(m, lba)[lcg() % SS] ^= (uint8_t)(1u << (lcg() % 8));
+            if (lcg() % 4 == 0 && lba <= 1)
+                gpt_fix_header_crc(m, 1); /* let some mutations past the CRC */
+        }
+        m->readable = lcg() % 16 == 0 ? lcg() % m->d.sectors : m->d.sectors;
+        assert_int_equal(scan(m), 0);
+        assert_scan_invariants(&m->d);
+        md_free(m);
+    }
+}
+
+static void test_fuzz_tables(void **st)
+{
+    static const uint64_t gpt_lbas[] = {0, 1, 2, 3, GPT_DISK_SECTORS - 1, GPT_DISK_SECTORS - 33};
+    static const uint64_t mbr_lbas[] = {0, 100, 300, 600};
+
+    fuzz_image(gpt_disk, gpt_lbas, ARRAY_SIZE(gpt_lbas));
+    fuzz_image(mbr_logical_disk, mbr_lbas, ARRAY_SIZE(mbr_lbas));
+}
+
 /* ---------------------------------------------------------------- registry */
 
 static char out_lines[32][DISK_LINE_MAX];
@@ -845,8 +972,12 @@ int main(void)
         cmocka_unit_test(test_logical_overlaps_primary),
         cmocka_unit_test(test_truncated_mbr),
         cmocka_unit_test(test_ebr_bad_signature),
+        cmocka_unit_test(test_ebr_link_outside_extended),
+        cmocka_unit_test(test_linux_extended_type),
         cmocka_unit_test(test_gpt_valid),
         cmocka_unit_test(test_gpt_unicode_name),
+        cmocka_unit_test(test_gpt_hybrid_mbr),
+        cmocka_unit_test(test_protective_mbr_without_gpt),
         cmocka_unit_test(test_gpt_wide_entries),
         cmocka_unit_test(test_gpt_bad_primary_crc),
         cmocka_unit_test(test_gpt_both_bad),
@@ -861,6 +992,7 @@ int main(void)
         cmocka_unit_test(test_gpt_disk_smaller_than_table),
         cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_bad_sector_size),
+        cmocka_unit_test(test_fuzz_tables),
         cmocka_unit_test(test_registry_listing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
