@@ -11,7 +11,6 @@
  * Used by `make bench-translate` (bt/translate.mk).
  */
 #define _GNU_SOURCE
-#include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +19,6 @@
 #include "kernel/kernel.h"
 #include "tests/unit/bt_harness.h"
 
-struct text {
-    const uint8_t *bytes;
-    uint32_t addr, size;
-};
-
 static double now(void)
 {
     struct timespec ts;
@@ -32,57 +26,11 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(*len);
-    if (buf && fread(buf, 1, *len, f) != *len) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
-
-/* The .text section of an ELF32 file; 0 or -1. */
-static int find_text(const uint8_t *elf, size_t len, struct text *t)
-{
-    const Elf32_Ehdr *eh = (const void *)elf;
-    if (len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS32)
-        return -1;
-    const Elf32_Shdr *sh = (const void *)(elf + eh->e_shoff);
-    const char *names = (const char *)elf + sh[eh->e_shstrndx].sh_offset;
-    for (int i = 0; i < eh->e_shnum; i++) {
-        if (strcmp(names + sh[i].sh_name, ".text") == 0) {
-            t->bytes = elf + sh[i].sh_offset;
-            t->addr = sh[i].sh_addr;
-            t->size = sh[i].sh_size;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static uint32_t text_fetch(void *ctx, uint32_t gva, uint8_t *buf, uint32_t len)
-{
-    const struct text *t = ctx;
-    if (gva < t->addr || gva >= t->addr + t->size)
-        return 0;
-    uint32_t n = MIN(len, t->addr + t->size - gva);
-    memcpy(buf, t->bytes + (gva - t->addr), n);
-    return n;
-}
-
-static void bench_translation(struct text *t, uint8_t *code, void *meta, uint32_t arena)
+static void bench_translation(struct bt_elf_text *t, uint8_t *code, void *meta, uint32_t arena)
 {
     static struct bt bt;
     struct bt_config cfg = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
-    if (bt_init(&bt, &cfg, &bt_host_vcpu, code, arena, meta, arena, text_fetch, t, bt_host_enter)) {
+    if (bt_init(&bt, &cfg, &bt_host_vcpu, code, arena, meta, arena, bt_harness_text_fetch, t, bt_host_enter)) {
         fprintf(stderr, "bt_init failed\n");
         exit(1);
     }
@@ -164,10 +112,8 @@ static void bench_ratio(void)
 
 int main(int argc, char **argv)
 {
-    size_t len;
-    struct text t;
-    uint8_t *elf = argc > 1 ? read_file(argv[1], &len) : NULL;
-    if (!elf || find_text(elf, len, &t) < 0) {
+    struct bt_elf_text t;
+    if (argc < 2 || bt_harness_load_text(argv[1], &t) < 0) {
         printf("translate: no kernel ELF at %s (scripts/fetch-debian.sh); skipping\n",
                argc > 1 ? argv[1] : "(none)");
     } else {

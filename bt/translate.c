@@ -212,7 +212,7 @@ static const struct rule_entry rules_0f[256] = {
     [0xB2] = EXIT(SEG), [0xB4] = EXIT(SEG), [0xB5] = EXIT(SEG),         /* LSS/LFS/LGS */
 };
 
-/* 0F 01 memory forms by ModRM.reg (SDM Vol. 2D Table A-6, group 7). */
+/* 0F 01 by ModRM.reg, memory forms and SMSW/LMSW (SDM Vol. 2D Table A-6, group 7). */
 static const struct rule_entry rules_grp7_mem[8] = {
     [0] = EXIT(DESC), [1] = EXIT(DESC), [2] = EXIT(DESC), [3] = EXIT(DESC),
     [4] = EXIT(MOV_CR), [5] = EXIT(EMULATE), [6] = EXIT(MOV_CR), [7] = EXIT(INVLPG),
@@ -425,7 +425,7 @@ static int h_grp_ff(struct xlate *x)
 
 static int h_grp_0f01(struct xlate *x)
 {
-    if (x->insn.mod != 3)
+    if (x->insn.mod != 3 || x->insn.reg == 4 || x->insn.reg == 6) /* SMSW/LMSW have r forms */
         return h_exit(x, &rules_grp7_mem[x->insn.reg]);
     if (x->insn.modrm == 0xF9) /* RDTSCP */
         return exit_insn(x, BT_EXIT_RDTSC, 0);
@@ -555,6 +555,16 @@ static int h_mov_to_cr(struct xlate *x)
     return exit_insn(x, x->insn.reg == 3 ? BT_EXIT_CR3_WRITE : BT_EXIT_MOV_CR, x->insn.reg);
 }
 
+/* The segment register (enum dec_reg) emitted code reaches the state with,
+ * or DEC_REG_NONE; guest memory operands through it must be emulated. */
+static unsigned state_sreg(const struct bt *bt)
+{
+    for (unsigned i = 0; i < BT_NSREG; i++)
+        if (bt->cfg.state_seg_prefix && seg_prefix_byte[i] == bt->cfg.state_seg_prefix)
+            return DEC_REG_ES + i;
+    return DEC_REG_NONE;
+}
+
 static const struct rule_entry *rule_of(const struct dec_insn *in)
 {
     static const struct rule_entry ident = { RULE_IDENT, 0, 0 };
@@ -592,8 +602,8 @@ static int translate_insn(struct xlate *x)
     if ((x->insn.attr & INSN_NEEDS_MONITOR) ||
         (x->insn.cf != DEC_CF_NONE && x->insn.cf != DEC_CF_UD))
         return exit_insn(x, BT_EXIT_EMULATE, 0);
-    if (x->bt->cfg.state_seg_prefix == PFX_GS && x->insn.seg == DEC_REG_GS)
-        return exit_insn(x, BT_EXIT_EMULATE, 0); /* GS belongs to the monitor */
+    if (x->insn.has_mem && x->insn.seg != DEC_REG_NONE && x->insn.seg == state_sreg(x->bt))
+        return exit_insn(x, BT_EXIT_EMULATE, 0); /* that segment belongs to the monitor */
     return h_ident(x);
 }
 

@@ -23,10 +23,12 @@
 #include "bt/vcpu_state.h"
 
 #define BT_SEG_NONE 0x00 /* state_seg_prefix: plain [disp32] (host tests) */
-#define BT_SEG_GS   0x65 /* GS override prefix (SDM Vol. 2A §2.1.1) */
+#define BT_SEG_FS   0x64 /* FS override prefix (SDM Vol. 2A §2.1.1); host test of the mode */
+#define BT_SEG_GS   0x65 /* GS override prefix: the hypervisor's choice */
 
 struct bt_config {
-    uint8_t  state_seg_prefix; /* BT_SEG_NONE or a segment-override prefix byte */
+    uint8_t  state_seg_prefix; /* BT_SEG_NONE or BT_SEG_FS/GS; guest memory operands
+                                  through that segment then exit (BT_EXIT_EMULATE) */
     bool     rewrite_cs_override; /* CS: data accesses become DS: (CS is the TC segment) */
     uint32_t state_base;       /* disp32 emitted code uses for offset 0 of struct bt_vcpu */
 };

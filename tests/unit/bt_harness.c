@@ -3,7 +3,9 @@
  */
 #define _GNU_SOURCE
 #include "tests/unit/bt_harness.h"
+#include <elf.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -164,4 +166,43 @@ int bt_harness_run_native(struct bt_harness *h, uint32_t entry, uint32_t hlt_gva
     release_faults();
     *p = saved;
     return r;
+}
+
+int bt_harness_load_text(const char *path, struct bt_elf_text *t)
+{
+    memset(t, 0, sizeof(*t));
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return E_NOENT;
+    fseek(f, 0, SEEK_END);
+    size_t len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    t->file = malloc(len);
+    bool ok = t->file && fread(t->file, 1, len, f) == len;
+    fclose(f);
+    const Elf32_Ehdr *eh = (const void *)t->file;
+    if (!ok || len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+        eh->e_ident[EI_CLASS] != ELFCLASS32 || eh->e_shoff + eh->e_shnum * sizeof(Elf32_Shdr) > len)
+        return E_INVAL;
+    const Elf32_Shdr *sh = (const void *)(t->file + eh->e_shoff);
+    const char *names = (const char *)t->file + sh[eh->e_shstrndx].sh_offset;
+    for (int i = 0; i < eh->e_shnum; i++) {
+        if (strcmp(names + sh[i].sh_name, ".text") == 0 && sh[i].sh_offset + sh[i].sh_size <= len) {
+            t->bytes = t->file + sh[i].sh_offset;
+            t->addr = sh[i].sh_addr;
+            t->size = sh[i].sh_size;
+            return 0;
+        }
+    }
+    return E_INVAL;
+}
+
+uint32_t bt_harness_text_fetch(void *ctx, uint32_t gva, uint8_t *buf, uint32_t len)
+{
+    const struct bt_elf_text *t = ctx;
+    if (gva < t->addr || gva >= t->addr + t->size)
+        return 0;
+    uint32_t n = MIN(len, t->addr + t->size - gva);
+    memcpy(buf, t->bytes + (gva - t->addr), n);
+    return n;
 }

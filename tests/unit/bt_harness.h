@@ -63,4 +63,17 @@ int bt_harness_run(struct bt_harness *h, uint32_t max_dispatch);
  * Returns 0, or BT_HARNESS_FAULT for any other fault or trap. */
 int bt_harness_run_native(struct bt_harness *h, uint32_t entry, uint32_t hlt_gva);
 
+/* The .text section of a 32-bit ELF file (e.g. build/debian/vmlinux). */
+struct bt_elf_text {
+    uint8_t *file;          /* whole file (malloc; free it when done) */
+    const uint8_t *bytes;   /* .text contents */
+    uint32_t addr, size;    /* .text link address and bytes */
+};
+
+/* Read path and find its .text. Returns 0, or E_NOENT (no file) / E_INVAL. */
+int bt_harness_load_text(const char *path, struct bt_elf_text *t);
+
+/* bt_fetch_fn over a struct bt_elf_text (gva = link address). */
+uint32_t bt_harness_text_fetch(void *ctx, uint32_t gva, uint8_t *buf, uint32_t len);
+
 #endif

@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <asm/ldt.h>
 #include <cmocka.h>
 #include "bt/decode.h"
 #include "bt/translate.h"
@@ -459,6 +462,151 @@ static void test_segments(void **state)
     assert_int_equal(M.exits[BT_EXIT_SEG], 1);
 }
 
+/* ------------------------------------------------------------ exit table */
+
+/* One line per sensitive encoding: it must end its block with this exit,
+ * at its own EIP, with its length; aux checked unless -1. */
+struct exit_case {
+    const char *name;
+    uint8_t bytes[8];
+    uint8_t len;
+    uint8_t reason;
+    int aux;
+};
+
+#define X(name, reason, aux, len, ...) { name, { __VA_ARGS__ }, len, BT_EXIT_##reason, aux }
+static const struct exit_case exit_cases[] = {
+    X("hlt", HLT, -1, 1, 0xF4),
+    X("int3", INT, 3, 1, 0xCC),
+    X("int $0x80", INT, 0x80, 2, 0xCD, 0x80),
+    X("into", INT, 4, 1, 0xCE),
+    X("int1", INT, 1, 1, 0xF1),
+    X("iret", IRET, -1, 1, 0xCF),
+    X("lret", FAR, -1, 1, 0xCB),
+    X("lret $8", FAR, -1, 3, 0xCA, 8, 0),
+    X("ljmp $0x10,$0", FAR, -1, 7, 0xEA, 0, 0, 0, 0, 0x10, 0),
+    X("lcall $0x10,$0", FAR, -1, 7, 0x9A, 0, 0, 0, 0, 0x10, 0),
+    X("ljmp *(%eax)", FAR, -1, 2, 0xFF, 0x28),
+    X("lcall *(%eax)", FAR, -1, 2, 0xFF, 0x18),
+    X("sysenter", SYSENTER, -1, 2, 0x0F, 0x34),
+    X("sysexit", SYSENTER, -1, 2, 0x0F, 0x35),
+    X("in $0x60,%al", IO, 0x60, 2, 0xE4, 0x60),
+    X("out %eax,(%dx)", IO, -1, 1, 0xEF),
+    X("rep outsb", IO, -1, 2, 0xF3, 0x6E),
+    X("insl", IO, -1, 1, 0x6D),
+    X("cpuid", CPUID, -1, 2, 0x0F, 0xA2),
+    X("rdtsc", RDTSC, -1, 2, 0x0F, 0x31),
+    X("rdtscp", RDTSC, -1, 3, 0x0F, 0x01, 0xF9),
+    X("rdpmc", RDTSC, -1, 2, 0x0F, 0x33),
+    X("rdmsr", MSR, -1, 2, 0x0F, 0x32),
+    X("wrmsr", MSR, -1, 2, 0x0F, 0x30),
+    X("mov %eax,%cr0", MOV_CR, 0, 3, 0x0F, 0x22, 0xC0),
+    X("mov %eax,%cr3", CR3_WRITE, 3, 3, 0x0F, 0x22, 0xD8),
+    X("mov %eax,%cr4", MOV_CR, 4, 3, 0x0F, 0x22, 0xE0),
+    X("clts", MOV_CR, -1, 2, 0x0F, 0x06),
+    X("lmsw %ax", MOV_CR, 6, 3, 0x0F, 0x01, 0xF0),
+    X("smsw %eax", MOV_CR, 4, 3, 0x0F, 0x01, 0xE0),
+    X("smsw (%eax)", MOV_CR, 4, 3, 0x0F, 0x01, 0x20),
+    X("lgdt (%eax)", DESC, 2, 3, 0x0F, 0x01, 0x10),
+    X("sidt (%eax)", DESC, 1, 3, 0x0F, 0x01, 0x08),
+    X("lldt %ax", DESC, 2, 3, 0x0F, 0x00, 0xD0),
+    X("ltr %ax", DESC, 3, 3, 0x0F, 0x00, 0xD8),
+    X("str %eax", DESC, 1, 3, 0x0F, 0x00, 0xC8),
+    X("sldt (%eax)", DESC, 0, 3, 0x0F, 0x00, 0x00),
+    X("verr %ax", DESC, 4, 3, 0x0F, 0x00, 0xE0),
+    X("lar %eax,%eax", DESC, -1, 3, 0x0F, 0x02, 0xC0),
+    X("lsl %eax,%eax", DESC, -1, 3, 0x0F, 0x03, 0xC0),
+    X("invlpg (%eax)", INVLPG, 7, 3, 0x0F, 0x01, 0x38),
+    X("mov %eax,%ds", SEG, 3, 2, 0x8E, 0xD8),
+    X("mov (%eax),%ss", SEG, 2, 2, 0x8E, 0x10),
+    X("pop %ds", SEG, -1, 1, 0x1F),
+    X("pop %fs", SEG, -1, 2, 0x0F, 0xA1),
+    X("lds (%eax),%ebx", SEG, -1, 2, 0xC5, 0x18),
+    X("lss (%eax),%ebx", SEG, -1, 3, 0x0F, 0xB2, 0x18),
+    X("mov %ds,(%eax)", SEG, 3, 2, 0x8C, 0x18),
+    X("mov %dr7,%eax", EMULATE, -1, 3, 0x0F, 0x21, 0xF8),
+    X("wbinvd", EMULATE, -1, 2, 0x0F, 0x09),
+    X("invd", EMULATE, -1, 2, 0x0F, 0x08),
+    X("pushfw", EMULATE, -1, 2, 0x66, 0x9C),
+    X("popfw", EMULATE, -1, 2, 0x66, 0x9D),
+    X("callw *%ax", EMULATE, -1, 3, 0x66, 0xFF, 0xD0),
+};
+#undef X
+
+static void test_exit_table(void **state)
+{
+    for (unsigned i = 0; i < ARRAY_SIZE(exit_cases); i++) {
+        const struct exit_case *c = &exit_cases[i];
+        uint8_t code[16];
+        memcpy(code, c->bytes, c->len);
+        code[c->len] = 0xF4;
+        uint32_t hlt, entry = load_snippet(code, code + c->len + 1, &hlt);
+        bt_harness_reset_vcpu(&H);
+        bt_host_vcpu.gpr[0] = (uint32_t)(uintptr_t)data_area();
+        bt_host_vcpu.eip = entry;
+        int r = bt_harness_run(&H, 0);
+        if (r != c->reason || bt_host_vcpu.eip != entry || H.bt.exit->len != c->len ||
+            (c->aux >= 0 && H.bt.exit->aux != c->aux))
+            fail_msg("%s: exit %s eip +%d len %u aux %u, expected %s len %u aux %d", c->name,
+                     bt_exit_name((unsigned)r), (int)(bt_host_vcpu.eip - entry), H.bt.exit->len,
+                     H.bt.exit->aux, bt_exit_name(c->reason), c->len, c->aux);
+        struct dec_insn in;
+        assert_true(dec_decode(c->bytes, c->len, 0, DEC_MODE_32, &in) > 0);
+        if (in.has_mem && in.has_modrm)
+            assert_int_equal(bt_host_vcpu.exit_ea, bt_host_vcpu.gpr[0]);
+        if (in.has_modrm && in.mod == 3)
+            assert_int_equal(H.bt.exit->rm_reg, DEC_REG_EAX + in.rm);
+    }
+}
+
+static void test_undefined_opcode(void **state)
+{
+    static const uint8_t code[] = { 0x90, 0x0F, 0x04, 0xF4 }; /* nop; (reserved 0F 04) */
+    uint32_t hlt, entry = load_snippet(code, code + sizeof(code), &hlt);
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_UD);
+    assert_int_equal(bt_host_vcpu.eip, entry + 1);
+}
+
+/* ------------------------------------------------------------ kernel code */
+
+/* Translate (the first 4 MiB of) the Debian kernel .text block by block;
+ * every emitted body must decode back into whole instructions. */
+static void test_kernel_text(void **state)
+{
+    struct bt_elf_text t;
+    if (bt_harness_load_text("build/debian/vmlinux", &t) < 0) {
+        free(t.file);
+        skip();
+    }
+    static struct bt kbt;
+    static uint8_t meta[4u << 20];
+    struct bt_config cfg = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
+    assert_int_equal(bt_init(&kbt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, meta,
+                             sizeof(meta), bt_harness_text_fetch, &t, bt_host_enter), 0);
+    uint32_t end = t.addr + MIN(t.size, 4u << 20), blocks = 0;
+    for (uint32_t eip = t.addr; eip < end; blocks++) {
+        struct tc_block *b;
+        assert_int_equal(bt_translate(&kbt, eip, &b), 0);
+        uint32_t off = 0;
+        while (off < b->body_len) {
+            struct dec_insn in;
+            int n = dec_decode(b->tca + off, b->body_len - off, 0, DEC_MODE_32, &in);
+            if (n <= 0)
+                fail_msg("block %08x: emitted bytes at +%u do not decode (%d)", eip, off, n);
+            off += (uint32_t)n;
+        }
+        assert_int_equal(off, b->body_len);
+        eip += b->guest_len ? b->guest_len : 1;
+    }
+    print_message("kernel .text: %u blocks, %u instructions, %u TC bytes, %u flushes\n", blocks,
+                  kbt.stats.insns, kbt.tc.stats.tc_bytes, kbt.tc.stats.flushes);
+    free(t.file);
+    bt_init(&H.bt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, H.tc_meta, H.tc_meta_size,
+            H.bt.fetch, H.bt.fetch_ctx, H.bt.enter); /* the TC arena was shared */
+}
+
 /* ------------------------------------------------------------ faults */
 
 /* esi = unmapped page. */
@@ -591,7 +739,7 @@ static void test_eviction(void **state)
 
 static void test_random_programs(void **state)
 {
-    unsigned seed = 20261121u, n = 3000;
+    unsigned seed = 20261121u, n = 10000;
     print_message("random programs: seed %u, %u programs\n", seed, n);
     struct gen g;
     gen_init(&g, seed);
@@ -616,6 +764,60 @@ static void test_random_programs(void **state)
     print_message("random programs: %u guest instructions translated\n", insns);
 }
 
+/* ------------------------------------------------------------ segment mode */
+
+/*
+ * The hypervisor reaches struct bt_vcpu through a segment override (GS,
+ * base = the per-vCPU monitor area, disp32 = field offset). Rehearse that
+ * mode on the host with FS: an LDT data segment based at bt_host_vcpu,
+ * state_base 0, and rerun snippets natively vs translated.
+ */
+static bool load_fs_at_vcpu(void)
+{
+    struct user_desc d = {
+        .entry_number = 0, .base_addr = (unsigned)(uintptr_t)&bt_host_vcpu, .limit = 0xFFFF,
+        .seg_32bit = 1, .contents = 0, .read_exec_only = 0, .limit_in_pages = 0,
+        .seg_not_present = 0, .useable = 1,
+    };
+    if (syscall(SYS_modify_ldt, 1, &d, sizeof(d)) != 0)
+        return false;
+    uint16_t sel = 0 << 3 | 4 | 3; /* LDT entry 0, RPL 3 */
+    __asm__ volatile("mov %0, %%fs" : : "r"(sel));
+    return true;
+}
+
+static void test_segment_mode(void **state)
+{
+    if (!load_fs_at_vcpu())
+        skip();
+    struct bt saved = H.bt;
+    struct bt_config cfg = { .state_seg_prefix = BT_SEG_FS, .state_base = 0 };
+    assert_int_equal(bt_init(&H.bt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, H.tc_meta,
+                             H.tc_meta_size, saved.fetch, saved.fetch_ctx, saved.enter), 0);
+    assert_int_equal(H.bt.ibl_stub[0], BT_SEG_FS); /* state accesses carry the prefix */
+    test_straight_line(state);
+    test_loops(state);
+    test_calls(state);
+    test_indirect(state);
+    test_strings(state);
+    test_flags(state);
+    test_cli_sti_pushf(state);
+    test_popf_virtual(state);
+    test_pending_irq(state);
+    test_mov_cr(state);
+    test_segments(state);
+    test_precise_faults(state);
+    /* A guest memory operand through FS is the monitor's now. */
+    static const uint8_t fsload[] = { 0x64, 0x8B, 0x00, 0xF4 }; /* mov %fs:(%eax),%eax */
+    uint32_t hlt, entry = load_snippet(fsload, fsload + sizeof(fsload), &hlt);
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_EMULATE);
+    H.bt = saved;
+    tc_flush(&H.bt.tc);
+    __asm__ volatile("mov %0, %%fs" : : "r"(0));
+}
+
 int main(void)
 {
     if (bt_harness_init(&H, 4u << 20, 4u << 20, GUEST_BYTES) < 0) {
@@ -632,6 +834,8 @@ int main(void)
         cmocka_unit_test(test_segments),      cmocka_unit_test(test_precise_faults),
         cmocka_unit_test(test_self_modifying), cmocka_unit_test(test_chaining),
         cmocka_unit_test(test_eviction),      cmocka_unit_test(test_random_programs),
+        cmocka_unit_test(test_exit_table),    cmocka_unit_test(test_undefined_opcode),
+        cmocka_unit_test(test_kernel_text),   cmocka_unit_test(test_segment_mode),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     bt_harness_free(&H);
