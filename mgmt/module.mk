@@ -17,5 +17,5 @@ test_cmd_SRCS := tests/unit/test_cmd.c mgmt/cmd.c mgmt/format.c
 # drives the console over COM1: every command, editing, errors, faults, attach.
 INTEGRATION_TESTS += integration-console
 .PHONY: integration-console
-integration-console: hv86.iso
-	python3 tests/integration/mgmt_console.py "$(QEMU) $(QEMU_ARGS) -display none -serial stdio -monitor none"
+integration-console: hv86.iso $(DISKS)
+	$(PYTHON) tests/integration/mgmt_console.py "$(QEMU) $(QEMU_ARGS) -display none -serial stdio -monitor none"
