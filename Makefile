@@ -28,6 +28,8 @@ HV_LDFLAGS := -m32 -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,linker.l
 HOST_CFLAGS := -m32 -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-I. -DHV86_HOSTED -fno-omit-frame-pointer -MMD -MP
 HOST_LDLIBS := -lcmocka
+# Debian's python3, which has python3-pexpect (a pyenv python on PATH may not).
+PYTHON := /usr/bin/python3
 
 # Disk images made by scripts/mkdisks.sh for `make run` and the tests.
 DISK_GPT := $(B)/disk-gpt.img

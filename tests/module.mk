@@ -1,5 +1,4 @@
 # tests/: integration tests that boot hv86.iso and drive its serial console.
-PYTHON := /usr/bin/python3
 INTEGRATION_TESTS += integration-qemu integration-bochs
 
 .PHONY: integration-qemu integration-bochs
@@ -7,3 +6,5 @@ integration-qemu: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_console.py qemu
 integration-bochs: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_console.py bochs
+
+-include tests/guests/guests.mk
