@@ -38,7 +38,7 @@ struct console_client {
 
 /*
  * console_start - register the built-in commands (version, uptime, date, mem,
- * threads, disks, log, stats, debug fault, ...) and create the console
+ * threads, disks, pci, log, stats, debug fault, ...) and create the console
  * thread, which prints a banner and the prompt CONSOLE_PROMPT. Call once from
  * kernel main after sched_init(), serial_irq_init() and the drivers' init,
  * with interrupts on or about to be. Returns the thread id (> 0), E_BUSY on

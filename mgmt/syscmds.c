@@ -6,6 +6,7 @@
  */
 #include "mgmt/syscmds.h"
 #include "drivers/disk.h"
+#include "drivers/pci.h"
 #include "drivers/rtc.h"
 #include "drivers/serial.h"
 #include "kernel/heap.h"
@@ -129,7 +130,7 @@ static int cmd_threads(struct cmd_ctx *c)
     return 0;
 }
 
-/* ---------------------------------------------------------------- disks, log */
+/* ---------------------------------------------------------------- disks, pci, log */
 
 static void emit_line(const char *line, void *ctx) { cmd_printf(ctx, "%s\n", line); }
 
@@ -137,6 +138,13 @@ static int cmd_disks(struct cmd_ctx *c)
 {
     if (disk_format_lines(emit_line, c->out) == 0)
         cmd_printf(c->out, "no disks found (the ATA probe logs why: try 'log')\n");
+    return 0;
+}
+
+static int cmd_pci(struct cmd_ctx *c)
+{
+    if (pci_format_lines(emit_line, c->out) == 0)
+        cmd_printf(c->out, "no PCI functions found (see 'log' for the probe)\n");
     return 0;
 }
 
@@ -336,6 +344,7 @@ static const struct cmd_def sys_defs[] = {
     { "mem", NULL, "", "physical frames per zone, kernel heap", 0, 0, cmd_mem, 0 },
     { "threads", NULL, "", "kernel threads: state, CPU time, switches, fault", 0, 0, cmd_threads, 0 },
     { "disks", NULL, "", "disks and their partitions", 0, 0, cmd_disks, 0 },
+    { "pci", NULL, "", "PCI functions found at boot", 0, 0, cmd_pci, 0 },
     { "log", NULL, "[err|warn|info|debug]", "kernel log lines at this level and above (all)", 0, 1,
       cmd_log, 0 },
     { "stats", NULL, "", "serial and interrupt counters", 0, 0, cmd_stats, 0 },

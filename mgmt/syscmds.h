@@ -1,7 +1,7 @@
 /*
  * The console's built-in status and debug commands (kernel only): version,
- * uptime, date, mem, threads, disks, log, stats, pci (when drivers/pci.h
- * exists), debug fault, and the hidden test hook echo.
+ * uptime, date, mem, threads, disks, pci, log, stats, debug fault, and the
+ * hidden test hooks echo and debug attach.
  */
 #ifndef HV86_MGMT_SYSCMDS_H
 #define HV86_MGMT_SYSCMDS_H

@@ -27,6 +27,7 @@ STEPS = [
     ("threads", ["id name", "console", "running"]),
     ("disks", ["disk 0 ata0", "GPT, 3 partitions", 'name "mail"', "disk 1 ata1", "MBR",
                "type 0x83"]),
+    ("pci", ["00:00.0 8086:1237", "host bridge", "IDE controller"]),
     ("log info", ["ata: ", "lines shown (info and more severe)"]),
     ("log verbose", ["error: log: unknown level 'verbose' (one of: err, warn, info, debug)"]),
     ("stats", ["com1: ", " bytes received", "irqs: 0:"]),
