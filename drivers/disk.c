@@ -102,3 +102,75 @@ int disk_format_lines(void (*emit)(const char *line, void *ctx), void *ctx)
     }
     return lines;
 }
+
+/* Translate a partition-relative range to the disk; E_RANGE if it leaves p. */
+static int disk_part_range(const struct disk *d, const struct partition *p, uint64_t *lba, uint32_t count)
+{
+    uint64_t start = p ? p->start_lba : 0, size = p ? p->sectors : d->sectors;
+
+    if (*lba > size || count > size - *lba)
+        return E_RANGE;
+    *lba += start;
+    return 0;
+}
+
+int disk_part_read(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count, void *buf)
+{
+    int r = disk_part_range(d, p, &lba, count);
+
+    return r < 0 ? r : d->read(d, lba, count, buf);
+}
+
+int disk_part_write(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count, const void *buf)
+{
+    int r = disk_part_range(d, p, &lba, count);
+
+    if (r < 0)
+        return r;
+    return d->write ? d->write(d, lba, count, buf) : E_INVAL;
+}
+
+/* Parse a decimal partition number after 'p'; 0 if malformed. */
+static uint32_t disk_parse_index(const char *s)
+{
+    uint32_t v = 0;
+
+    if (!*s)
+        return 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > DISK_MAX_PARTS * 1000u)
+            return 0;
+        v = v * 10 + (uint32_t)(*s - '0');
+    }
+    return v;
+}
+
+static const struct partition *disk_find_part(const struct disk *d, uint32_t index)
+{
+    for (uint32_t i = 0; i < d->nparts; i++)
+        if (d->parts[i].index == index)
+            return &d->parts[i];
+    return NULL;
+}
+
+int disk_lookup(const char *spec, struct disk **disk, const struct partition **part)
+{
+    for (int i = 0; i < disk_table_count; i++) {
+        struct disk *d = disk_table[i];
+        size_t n = strlen(d->name);
+        uint32_t index;
+        if (strncmp(spec, d->name, n) != 0 || (spec[n] != '\0' && spec[n] != 'p'))
+            continue;
+        *disk = d;
+        if (part)
+            *part = NULL;
+        if (spec[n] == '\0')
+            return 0;
+        index = disk_parse_index(spec + n + 1);
+        if (!index || !part)
+            return E_INVAL;
+        *part = disk_find_part(d, index);
+        return *part ? 0 : E_NOENT;
+    }
+    return E_NOENT;
+}

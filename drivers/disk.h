@@ -66,4 +66,22 @@ struct disk *disk_get(int i);
  */
 int disk_format_lines(void (*emit)(const char *line, void *ctx), void *ctx);
 
+/*
+ * disk_lookup - find "ata0" (a whole disk: *part = NULL) or "ata0p2" (the
+ * partition whose table index is 2) among the registered disks, as a VM
+ * configuration names them. Returns 0, E_INVAL for a malformed spec, E_NOENT
+ * if no such disk or partition. part may be NULL when only disks are wanted.
+ */
+int disk_lookup(const char *spec, struct disk **disk, const struct partition **part);
+
+/*
+ * disk_part_read / disk_part_write - count sectors at lba, relative to the
+ * start of partition p of d (p NULL: the whole disk), through d->read/write.
+ * Returns 0, E_RANGE if any sector of [lba, lba + count) lies outside p (so
+ * a guest given p can never reach a neighbour's sectors), E_INVAL if d has no
+ * write method, or the driver's error.
+ */
+int disk_part_read(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count, void *buf);
+int disk_part_write(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count, const void *buf);
+
 #endif

@@ -918,6 +918,38 @@ static void collect(const char *line, void *ctx)
     snprintf(out_lines[out_n++], DISK_LINE_MAX, "%s", line);
 }
 
+/* disk_lookup and partition-relative I/O on the registered MBR disk mem1. */
+static void check_lookup_and_part_io(struct memdisk *b)
+{
+    struct disk *d = NULL;
+    const struct partition *p = NULL;
+    uint8_t buf[2 * SS];
+
+    assert_int_equal(disk_lookup("mem1p6", &d, &p), 0);
+    assert_ptr_equal(d, &b->d);
+    assert_int_equal(p->start_lba, 301);
+    assert_int_equal(disk_lookup("mem1", &d, &p), 0);
+    assert_null(p);
+    assert_int_equal(disk_lookup("mem1p4", &d, &p), E_NOENT);
+    assert_int_equal(disk_lookup("mem1p", &d, &p), E_INVAL);
+    assert_int_equal(disk_lookup("mem1p6x", &d, &p), E_INVAL);
+    assert_int_equal(disk_lookup("mem1p99999999999", &d, &p), E_INVAL);
+    assert_int_equal(disk_lookup("mem9", &d, &p), E_NOENT);
+    assert_int_equal(disk_lookup("mem1x", &d, &p), E_NOENT);
+    assert_int_equal(disk_lookup("mem1p6", &d, NULL), E_INVAL);
+
+    assert_int_equal(disk_lookup("mem1p6", &d, &p), 0);
+    memset(sec(b, 499), 0xA5, SS);
+    assert_int_equal(disk_part_read(d, p, 198, 1, buf), 0); /* the partition's last sector */
+    assert_memory_equal(buf, sec(b, 499), SS);
+    assert_int_equal(disk_part_read(d, p, 198, 2, buf), E_RANGE);
+    assert_int_equal(disk_part_read(d, p, 0xFFFFFFFFFFFFFFFFull, 2, buf), E_RANGE);
+    assert_int_equal(disk_part_read(d, NULL, 1999, 1, buf), 0);
+    assert_int_equal(disk_part_read(d, NULL, 1999, 2, buf), E_RANGE);
+    assert_int_equal(disk_part_write(d, p, 0, 1, buf), E_INVAL); /* no write method */
+    assert_int_equal(disk_part_write(d, p, 199, 1, buf), E_RANGE);
+}
+
 static void test_registry_listing(void **st)
 {
     struct memdisk *g = gpt_disk(), *b = mbr_logical_disk(), *bad = gpt_disk();
@@ -947,6 +979,7 @@ static void test_registry_listing(void **st)
     assert_string_equal(out_lines[10], "  part 1 7 start 601 sectors 399 (199 KiB) type 0x8e name \"\"");
     assert_string_equal(out_lines[11], "disk 2 mem2 \"\" 4096 sectors of 512 bytes (2.0 MiB) GPT, 0 partitions");
     assert_string_equal(out_lines[12], "  table error 2: GPT primary and backup both invalid");
+    check_lookup_and_part_io(b);
     for (int i = 3; i < DISK_MAX_DISKS; i++)
         assert_int_equal(disk_register(&md_new(10)->d), 0);
     assert_int_equal(disk_register(&bad->d), E_RANGE);
