@@ -6,7 +6,7 @@
  *   arenas     tc_init, tc_flush, tc_reserve_code, tc_begin_block,
  *              tc_alloc_exit, tc_commit_block
  *   lookup     tc_lookup (hash of guest eip), tc_ibl_insert
- *   links      tc_chain, unchain_inputs (stub patching)
+ *   links      tc_chain, unchain_inputs, tc_unchain_all (stub patching)
  *   SMC        tc_invalidate_page, kill_block
  *   fault map  tc_lookup_guest_eip (binary search over blocks, then imap)
  *
@@ -172,6 +172,13 @@ static void unchain_inputs(struct tc *tc, struct tc_block *b)
         e = next;
     }
     b->in_links = NULL;
+}
+
+void tc_unchain_all(struct tc *tc)
+{
+    for (uint32_t i = 0; i < tc->nblocks; i++)
+        unchain_inputs(tc, &tc->blocks[i]);
+    ibl_reset(tc->vcpu);
 }
 
 /* ---------------------------------------------------------------- SMC */

@@ -122,6 +122,14 @@ struct tc_block *tc_lookup(const struct tc *tc, uint32_t guest_eip);
 void tc_chain(struct tc *tc, struct bt_exit *e, struct tc_block *to);
 
 /*
+ * tc_unchain_all - restore every chained exit stub and empty the IBL table,
+ * so that translated code reaches the dispatcher at its next block end.
+ * Safe while translated code is interrupted anywhere (a stub is patched
+ * only in its first instruction, which is atomic to the interrupted CPU).
+ */
+void tc_unchain_all(struct tc *tc);
+
+/*
  * tc_ibl_insert - enter guest_eip -> b->tca into the vCPU's IBL table (the
  * inline indirect-branch lookup), replacing whatever the slot held.
  */

@@ -767,6 +767,7 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
     bt->chaining = true;
     bt->ibl_miss_exit.reason = BT_EXIT_IBL_MISS;
     bt->fault_exit.reason = BT_EXIT_CODE_FAULT;
+    bt->irq_exit.reason = BT_EXIT_IRQ_WINDOW;
     bt->ibl_stub = tc_reserve_code(&bt->tc, IBL_STUB_BYTES);
     if (!bt->ibl_stub)
         return E_INVAL;
@@ -790,10 +791,20 @@ static struct tc_block *block_for(struct bt *bt, uint32_t eip)
     return b;
 }
 
+void bt_request_exit(struct bt *bt)
+{
+    tc_unchain_all(&bt->tc);
+}
+
 int bt_run(struct bt *bt, uint32_t max_dispatch)
 {
     struct bt_vcpu *v = bt->vcpu;
     for (uint32_t n = 0; max_dispatch == 0 || n < max_dispatch; n++) {
+        if (v->irq_pending && v->vflags_if) { /* a block boundary is an insn boundary */
+            bt->irq_exit.eip = v->eip;
+            bt->exit = &bt->irq_exit;
+            return BT_EXIT_IRQ_WINDOW;
+        }
         struct tc_block *b = block_for(bt, v->eip);
         if (!b) {
             bt->fault_exit.eip = v->eip;

@@ -58,6 +58,7 @@ struct bt {
     uint8_t *ibl_stub;          /* shared inline-lookup stub (in the TC) */
     struct bt_exit ibl_miss_exit;   /* exit descriptor of its miss path */
     struct bt_exit fault_exit;  /* descriptor returned with BT_EXIT_CODE_FAULT */
+    struct bt_exit irq_exit;    /* BT_EXIT_IRQ_WINDOW found by the dispatcher */
     struct bt_exit *chain_from; /* BRANCH exit that led to the dispatcher */
     uint32_t chain_gen;         /* tc.generation chain_from belongs to */
     bool ibl_insert;            /* enter the next block into the IBL table */
@@ -86,6 +87,9 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out);
 /*
  * bt_run - run the guest from vcpu->eip until an exit the monitor must
  * handle, or until max_dispatch entries into translated code (0: no limit).
+ * Every dispatch first checks vcpu->irq_pending with the virtual IF set
+ * (BT_EXIT_IRQ_WINDOW at vcpu->eip): the monitor clears irq_pending when
+ * it delivers the interrupt.
  * Returns the enum bt_exit_reason (BT_EXIT_NONE when the budget ran out);
  * vcpu->gpr/eflags hold the guest registers, vcpu->eip the guest EIP the
  * reason is about (see enum bt_exit_reason), bt->exit the descriptor
@@ -93,6 +97,16 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out);
  * Chains direct-branch exits and fills the IBL table on the way.
  */
 int bt_run(struct bt *bt, uint32_t max_dispatch);
+
+/*
+ * bt_request_exit - make running translated code come back to bt_run at
+ * its next block end (unchains everything, empties the IBL table). For the
+ * monitor's interrupt handler when it makes a virtual interrupt pending
+ * while translated code runs: bt_run then returns BT_EXIT_IRQ_WINDOW at a
+ * guest instruction boundary if the virtual IF is set. Chains come back
+ * lazily as blocks are dispatched again.
+ */
+void bt_request_exit(struct bt *bt);
 
 /* bt_exit_name - "hlt", "io", ...; "?" if out of range. */
 const char *bt_exit_name(unsigned reason);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/time.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <asm/ldt.h>
@@ -361,20 +363,60 @@ static void test_pending_irq(void **state)
     bt_harness_reset_vcpu(&H);
     uint32_t hlt, entry = load_snippet(sn_irq_start, sn_irq_end, &hlt);
     bt_host_vcpu.irq_pending = 1;
-    memset(&M, 0, sizeof(M));
     bt_host_vcpu.eip = entry;
-    int r = bt_harness_run(&H, 0);
-    assert_int_equal(r, BT_EXIT_IRQ_WINDOW);
-    assert_int_equal(bt_host_vcpu.eip, entry + 1 + 5 + 1); /* after popf */
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_IRQ_WINDOW); /* IF=1 at entry */
+    assert_int_equal(bt_host_vcpu.eip, entry);
+    bt_host_vcpu.vflags_if = 0;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_IRQ_WINDOW);
+    assert_int_equal(bt_host_vcpu.eip, entry + 1 + 5 + 1); /* right after popf */
     assert_int_equal(bt_host_vcpu.gpr[0], 0);
-    r = bt_harness_run(&H, 0); /* still pending: cli ... sti; mov; exit */
-    assert_int_equal(r, BT_EXIT_IRQ_WINDOW);
-    assert_int_equal(bt_host_vcpu.eip, entry + 7 + 5 + 1 + 1 + 5); /* after "mov $2,%ebx" */
+    bt_host_vcpu.irq_pending = 0; /* delivered; its handler's IRET left IF set */
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.gpr[0], 1);
+    /* From the cli: sti's window opens after the next instruction. */
+    bt_host_vcpu.eip = entry + 12;
+    bt_host_vcpu.gpr[1] = bt_host_vcpu.gpr[3] = 0;
+    bt_host_vcpu.irq_pending = 1;
+    bt_host_vcpu.vflags_if = 0;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_IRQ_WINDOW);
+    assert_int_equal(bt_host_vcpu.eip, entry + 12 + 1 + 1 + 5); /* after "mov $2,%ebx" */
     assert_int_equal(bt_host_vcpu.gpr[3], 2);
     assert_int_equal(bt_host_vcpu.gpr[1], 0);
     bt_host_vcpu.irq_pending = 0;
     assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
     assert_int_equal(bt_host_vcpu.gpr[1], 3);
+}
+
+/* An endless chained loop; a timer "interrupt" makes a virtual interrupt
+ * pending and asks for an exit; the guest must leave at a boundary. */
+SNIPPET(sn_spin, "1: inc %eax\n add $2, %ebx\n jmp 1b\n hlt");
+
+static void on_alarm(int sig)
+{
+    bt_host_vcpu.irq_pending = 1;
+    bt_request_exit(&H.bt);
+}
+
+static void test_async_interrupt(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    uint32_t hlt, entry = load_snippet(sn_spin_start, sn_spin_end, &hlt);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_ONSTACK;
+    sigaction(SIGALRM, &sa, &old);
+    struct itimerval it = { .it_value = { .tv_usec = 20000 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    bt_host_vcpu.eip = entry;
+    int r = bt_harness_run(&H, 0);
+    sigaction(SIGALRM, &old, NULL);
+    assert_int_equal(r, BT_EXIT_IRQ_WINDOW);
+    assert_int_equal(bt_host_vcpu.eip, entry);               /* the loop head */
+    assert_int_equal(bt_host_vcpu.gpr[3], 2 * bt_host_vcpu.gpr[0]); /* whole iterations */
+    assert_true(bt_host_vcpu.gpr[0] > 1000);                 /* it did run chained */
+    print_message("async interrupt after %u chained iterations\n", bt_host_vcpu.gpr[0]);
+    bt_host_vcpu.irq_pending = 0;
 }
 
 SNIPPET(sn_cr,
@@ -829,7 +871,8 @@ int main(void)
         cmocka_unit_test(test_calls),         cmocka_unit_test(test_indirect),
         cmocka_unit_test(test_strings),       cmocka_unit_test(test_flags),
         cmocka_unit_test(test_cli_sti_pushf), cmocka_unit_test(test_popf_virtual),
-        cmocka_unit_test(test_pending_irq),   cmocka_unit_test(test_mov_cr),
+        cmocka_unit_test(test_pending_irq),   cmocka_unit_test(test_async_interrupt),
+        cmocka_unit_test(test_mov_cr),
         cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
         cmocka_unit_test(test_segments),      cmocka_unit_test(test_precise_faults),
         cmocka_unit_test(test_self_modifying), cmocka_unit_test(test_chaining),
