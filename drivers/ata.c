@@ -403,6 +403,10 @@ static int ata_rw(struct disk *d, uint64_t lba, uint32_t count, uint8_t *buf, in
         r = ata_rw_command(a, lba, n, buf, write);
         lba += n, count -= n, buf += (size_t)n * ATA_SECTOR_SIZE;
     }
+    /* A failed command may leave the drive mid-transfer (DRQ set), and it
+     * would ignore the next command: start the channel afresh. */
+    if (r < 0 && r != E_RANGE && ata_reset_channel(a->chan) < 0)
+        log_warn("%s: channel reset after an error failed", d->name);
     chan_unlock(a->chan);
     return r;
 }
