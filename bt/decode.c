@@ -136,8 +136,15 @@ static int read_opcode(struct cursor *c, struct dec_insn *insn)
     if (b == OP_VEX3 || b == OP_VEX2 || b == OP_EVEX || b == OP_XOP) {
         if (c->pos >= c->avail)
             return c->pos >= DEC_MAX_LEN ? DEC_ERR_TOO_LONG : DEC_ERR_TRUNCATED;
-        if (is_vector_prefix(b, c->buf[c->pos]))
+        if (is_vector_prefix(b, c->buf[c->pos])) {
+            /* 66/F2/F3/LOCK before VEX/EVEX/XOP: #UD (SDM Vol. 2A §2.3.2). */
+            if (insn->rep || (insn->prefixes & (DEC_PFX_OPSIZE | DEC_PFX_LOCK))) {
+                insn->len = (uint8_t)c->pos;
+                insn->ud = DEC_UD_RESERVED;
+                return DEC_ERR_UD;
+            }
             return skip_vex(c, insn, b);
+        }
     }
     if (b == OP_ESC_0F) {
         b = (uint8_t)fetch(c, 1);
@@ -340,6 +347,7 @@ static uint16_t size_bytes(uint8_t sz, const struct dec_insn *insn)
     static const uint8_t fixed[] = {
         [SZ_0] = 0, [SZ_B] = 1, [SZ_W] = 2, [SZ_D] = 4, [SZ_Q] = 8, [SZ_X] = 16,
         [SZ_T] = 10, [SZ_S] = 6, [SZ_VW] = 2, [SZ_DW] = 2, [SZ_DB] = 1,
+        [SZ_LINE] = 64, /* CLFLUSH & co. act on a cache line (CPUID.1:EBX[15:8]*8 = 64) */
     };
     switch (sz) {
     case SZ_V:  case SZ_Z: return insn->opsize;

@@ -41,7 +41,7 @@ enum dec_opm {
 /* Operand size codes (SDM Vol. 2D §A.2.2). */
 enum dec_osz {
     SZ_0 = 0, SZ_B, SZ_W, SZ_D, SZ_Q, SZ_X, SZ_T, SZ_V, SZ_Z, SZ_P, SZ_S, SZ_A,
-    SZ_E, SZ_F, SZ_FX, SZ_VW, SZ_DW, SZ_DB,
+    SZ_E, SZ_F, SZ_FX, SZ_VW, SZ_DW, SZ_DB, SZ_LINE,
 };
 
 /* Operand spec flags. */

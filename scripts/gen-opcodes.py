@@ -33,7 +33,7 @@ METHODS = [('STi', 'OPM_STI', 't'), ('Rf', 'OPM_RF', 'd'), ('Is', 'OPM_IS', 'b')
            ('X', 'OPM_X', None), ('Y', 'OPM_Y', None)]
 SIZES = {'0': 'SZ_0', 'b': 'SZ_B', 'w': 'SZ_W', 'd': 'SZ_D', 'q': 'SZ_Q', 'x': 'SZ_X',
          't': 'SZ_T', 'v': 'SZ_V', 'z': 'SZ_Z', 'p': 'SZ_P', 's': 'SZ_S', 'a': 'SZ_A',
-         'e': 'SZ_E', 'f': 'SZ_F', 'F': 'SZ_FX', 'vw': 'SZ_VW', 'dw': 'SZ_DW', 'db': 'SZ_DB'}
+         'e': 'SZ_E', 'f': 'SZ_F', 'F': 'SZ_FX', 'l': 'SZ_LINE', 'vw': 'SZ_VW', 'dw': 'SZ_DW', 'db': 'SZ_DB'}
 ACCESS = {'r': 'SPEC_READ', 'w': 'SPEC_WRITE', 'rw': 'SPEC_READ | SPEC_WRITE', 'n': 'SPEC_NOACCESS'}
 MEM_ONLY = {'OPM_M'}
 REG_ONLY = {'OPM_R', 'OPM_N', 'OPM_U', 'OPM_STI'}

@@ -161,6 +161,9 @@ static const struct tcase cases[] = {
     { "0f 0f c0 b4",          32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_UNSUPPORTED }, /* 3DNow! */
     { "c5 f8 58 c1",          32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_UNSUPPORTED }, /* vaddps */
     { "62 f1 7c 48 58 c1",    32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_UNSUPPORTED }, /* EVEX */
+    { "66 c5 f8 58 c1",       32, DEC_ERR_UD, DEC_M_INVALID, 0, 0, DEC_UD_RESERVED },  /* 66 + VEX */
+    { "0f ae 38",             32, 3, DEC_M_CLFLUSH, MR, DEC_CF_NONE, 0 },          /* faults as a load */
+    { "0f aa",                32, 2, DEC_M_RSM, PRIV, DEC_CF_UD, 0 },              /* #UD outside SMM */
     { "0f",                   32, DEC_ERR_TRUNCATED, DEC_M_INVALID, 0, 0, 0 },
     { "66 66 66 66 66 66 66 66 66 66 66 66 66 66 66 90", 32, DEC_ERR_TOO_LONG, DEC_M_INVALID, 0, 0, 0 },
 };
