@@ -6,6 +6,7 @@
  *   registry       the list of tables, iteration, cmd_register_table
  *   tokenizer      cmd_tokenize
  *   suggestions    edit distance, nearest name, joined name lists
+ *   completion     TAB: command words and subcommands
  *   dispatch       cmd_dispatch, cmd_run
  *   numbers        cmd_parse_u64/u32/size
  *   options        KEY=VALUE helpers
@@ -293,6 +294,90 @@ static void sub_list(const char *name, char *buf, size_t size)
         if (!strcmp(d->name, name) && d->sub && !(d->flags & CMD_HIDDEN))
             join(buf, size, d->sub);
     }
+}
+
+/* ---------------------------------------------------------------- completion */
+
+#define COMPLETE_MAX 64 /* distinct names one completion considers */
+
+struct matches {
+    const char *name[COMPLETE_MAX];
+    int n;
+};
+
+static void add_match(struct matches *m, const char *s)
+{
+    for (int i = 0; i < m->n; i++) {
+        if (!strcmp(m->name[i], s))
+            return;
+    }
+    if (m->n < COMPLETE_MAX)
+        m->name[m->n++] = s;
+}
+
+/* Visible names (of_name NULL) or subcommands of of_name starting with
+ * prefix[0..len). */
+static void find_matches(struct matches *m, const char *prefix, size_t len, const char *of_name)
+{
+    const struct cmd_def *d;
+
+    m->n = 0;
+    FOR_EACH_DEF(d, it) {
+        const char *cand = of_name ? d->sub : d->name;
+        if ((d->flags & CMD_HIDDEN) || !cand || (of_name && strcmp(d->name, of_name)))
+            continue;
+        if (!strncmp(cand, prefix, len))
+            add_match(m, cand);
+    }
+}
+
+/* Length of the prefix all matches share. */
+static size_t common_len(const struct matches *m)
+{
+    size_t n = strlen(m->name[0]);
+
+    for (int i = 1; i < m->n; i++) {
+        size_t k = 0;
+        while (k < n && m->name[i][k] == m->name[0][k])
+            k++;
+        n = k;
+    }
+    return n;
+}
+
+static void list_matches(const struct matches *m, struct cmd_out *list)
+{
+    cmd_printf(list, "\n");
+    for (int i = 0; i < m->n; i++)
+        cmd_printf(list, "%s%s", i ? "  " : "", m->name[i]);
+    cmd_printf(list, "\n");
+}
+
+int cmd_complete(const char *line, size_t cursor, char *ins, size_t size, struct cmd_out *list)
+{
+    char before[CMD_LINE_MAX + 1];
+    struct cmd_args words;
+    size_t start = cursor, common;
+    struct matches m;
+
+    ins[0] = 0;
+    while (start && !is_blank(line[start - 1]))
+        start--;
+    if ((line[cursor] && !is_blank(line[cursor])) || start > CMD_LINE_MAX)
+        return 0;
+    memcpy(before, line, start); /* the words before the one completed */
+    before[start] = 0;
+    if (cmd_tokenize(before, &words) || words.argc > 1)
+        return 0;
+    find_matches(&m, line + start, cursor - start, words.argc ? words.argv[0] : NULL);
+    if (!m.n)
+        return 0;
+    common = common_len(&m);
+    snprintf(ins, size, "%.*s%s", (int)(common - (cursor - start)), m.name[0] + cursor - start,
+             m.n == 1 ? " " : "");
+    if (m.n > 1 && !ins[0] && list)
+        list_matches(&m, list);
+    return m.n;
 }
 
 /* ---------------------------------------------------------------- dispatch */

@@ -147,6 +147,17 @@ const char *cmd_suggest(const char *word);
 unsigned cmd_edit_distance(const char *a, const char *b);
 
 /*
+ * cmd_complete - tab completion of the command word, or of the subcommand
+ * after a command that has subcommands, ending at cursor in line. Writes to
+ * ins (size bytes) what to insert: the rest of the only visible match and a
+ * blank, or what all matches share beyond the typed prefix. When several
+ * match and they share nothing more, writes them to list (if not NULL) as
+ * "\n" + one line of names + "\n". Returns the number of matches (0 when the
+ * cursor is not at the end of such a word).
+ */
+int cmd_complete(const char *line, size_t cursor, char *ins, size_t size, struct cmd_out *list);
+
+/*
  * cmd_parse_u64 - a number: decimal, or hex with 0x/0X. Returns 0 and *v;
  * E_INVAL for an empty string, junk or a sign; E_RANGE if it does not fit.
  */

@@ -48,6 +48,18 @@ static struct cmd_out term_out = { term_lines, NULL, 0 };
 
 static void prompt(void) { serial_write(CONSOLE_PROMPT, sizeof(CONSOLE_PROMPT) - 1); }
 
+/* TAB: complete command words; after listing choices, prompt again (the
+ * editor then writes the line again). */
+static bool complete(const char *line, size_t cursor, char *ins, size_t size, void *ctx)
+{
+    int n = cmd_complete(line, cursor, ins, size, &term_out);
+
+    if (n < 2 || ins[0])
+        return false;
+    prompt();
+    return true;
+}
+
 /* ---------------------------------------------------------------- attach */
 
 int console_attach(const struct console_client *c)
@@ -174,5 +186,6 @@ int console_start(void)
     if ((err = syscmds_register()))
         return err;
     le_init(&editor, term_raw, NULL);
+    le_set_completer(&editor, complete, NULL);
     return thread_create("console", console_thread, NULL);
 }

@@ -281,18 +281,36 @@ static enum le_event key_enter(struct lineedit *le)
     return LE_REFUSED;
 }
 
+/* TAB: insert what the completer proposes; beep if it has nothing. */
+static enum le_event key_tab(struct lineedit *le)
+{
+    char ins[LE_LINE_MAX + 1];
+
+    if (!le->complete)
+        return LE_PENDING;
+    ins[0] = 0;
+    if (le->complete(le->buf, le->cursor, ins, sizeof(ins), le->complete_ctx))
+        le_redraw(le);
+    else if (!ins[0])
+        beep(le);
+    for (const char *p = ins; *p; p++)
+        insert_byte(le, *p);
+    return LE_PENDING;
+}
+
 static enum le_event key_escape(struct lineedit *le)
 {
     le->esc = LE_ESC_START;
     return LE_PENDING;
 }
 
-/* Control bytes; those not listed (NUL, TAB, ^D, ...) are ignored. */
+/* Control bytes; those not listed (NUL, ^D, ^G, ...) are ignored. */
 static const le_action ctrl_keys[0x20] = {
     [CTRL('A')] = key_home,      [CTRL('B')] = key_left,      [CTRL('C')] = key_cancel,
     [CTRL('E')] = key_end,       [CTRL('F')] = key_right,     [CTRL('H')] = key_backspace,
     [CTRL('K')] = key_kill_end,  [CTRL('U')] = key_kill_line, [CTRL('W')] = key_kill_word,
     ['\r'] = key_enter,          ['\n'] = key_enter,          [ESC] = key_escape,
+    ['\t'] = key_tab,
 };
 
 /* Final bytes of ESC [ ... and ESC O ... (ANSI X3.64 cursor keys, xterm Home/End). */
@@ -383,6 +401,12 @@ enum le_event le_feed(struct lineedit *le, uint8_t b)
     if (b < 0x80)
         insert_byte(le, (char)b);
     return LE_PENDING;
+}
+
+void le_set_completer(struct lineedit *le, le_complete_fn fn, void *ctx)
+{
+    le->complete = fn;
+    le->complete_ctx = ctx;
 }
 
 const char *le_line(const struct lineedit *le) { return le->done; }

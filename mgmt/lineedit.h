@@ -16,6 +16,7 @@
  *   ^U                   delete the whole line
  *   ^W                   delete the word left of the cursor
  *   ^C                   cancel the line (prints ^C, returns LE_CANCEL)
+ *   TAB                  ask the completer (le_set_completer), if any
  *   Up / Down            browse the history (LE_HISTORY entries)
  *   CR, LF, CRLF         end the line (CRLF counts once)
  * Escape sequences are ESC [ params final or ESC O final; unknown or broken
@@ -39,6 +40,15 @@
 
 /* Terminal output: len bytes at buf, not NUL-terminated. */
 typedef void (*le_output_fn)(const char *buf, size_t len, void *ctx);
+
+/*
+ * Tab completion: line is the text (NUL-terminated), cursor the insertion
+ * point. Write the text to insert at the cursor into ins (size bytes,
+ * NUL-terminated; "" for nothing). Return true if the completer wrote lines
+ * of its own on the terminal (a list of choices) and ended with a fresh
+ * prompt, so that the editor must write the line again after it.
+ */
+typedef bool (*le_complete_fn)(const char *line, size_t cursor, char *ins, size_t size, void *ctx);
 
 /* What le_feed() reports after one byte. */
 enum le_event {
@@ -68,6 +78,8 @@ struct lineedit {
     bool saved_overlong;        /* ... and whether it had dropped bytes */
     le_output_fn out;
     void *ctx;
+    le_complete_fn complete;    /* NULL: TAB is ignored */
+    void *complete_ctx;
 };
 
 /*
@@ -85,6 +97,9 @@ void le_init(struct lineedit *le, le_output_fn out, void *ctx);
  * LE_REFUSED), so the caller prints its output and then the next prompt.
  */
 enum le_event le_feed(struct lineedit *le, uint8_t byte);
+
+/* le_set_completer - use fn (NULL: none) for TAB; ctx is passed to it. */
+void le_set_completer(struct lineedit *le, le_complete_fn fn, void *ctx);
 
 /* le_line - the last completed line (NUL-terminated, at most LE_LINE_MAX bytes). */
 const char *le_line(const struct lineedit *le);

@@ -45,6 +45,9 @@ STEPS = [
     ("ech a" + LEFT + LEFT + "o", ["[a]"]),
     (UP + "b", ["[ab]"]),
     ("junk\x15echo ok", ["[ok]"]),
+    ("upt\t", ["up 0 days"]),                      # TAB completes a unique command
+    ("d\t\x15", ["date  disks  debug"]),            # ... lists the choices
+    ("debug f\tzz", ["unknown kind 'zz'"]),          # ... and subcommands
     ("x" * 300, ["error: line longer than 255 bytes refused"]),
     ("echo after", ["[after]"]),
     # a fault in a kernel thread kills that thread only

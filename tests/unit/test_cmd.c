@@ -289,6 +289,45 @@ static void test_help_one_command(void **state)
     assert_string_equal(out_buf, "error: 'uptime' has no subcommands (try 'help uptime')\n");
 }
 
+/* ---------------------------------------------------------------- completion */
+
+struct complete_case {
+    const char *line;   /* cursor at the end, or at '|' */
+    int matches;
+    const char *insert;
+    const char *listed; /* what goes to the list output */
+};
+
+static const struct complete_case complete_cases[] = {
+    { "up", 1, "time ", "" },
+    { "  d", 1, "isks ", "" },               /* leading blanks; hidden "echo" not offered */
+    { "vm s", 2, "t", "" },                  /* start, stop share "st" */
+    { "vm st", 2, "", "\nstart  stop\n" },
+    { "vm  cr", 1, "eate ", "" },
+    { "vm", 1, " ", "" },
+    { "", 5, "", "\nhelp  uptime  disks  busy  vm\n" },
+    { "vm create x", 0, "", "" },            /* arguments are not completed */
+    { "uptime ", 0, "", "" },                /* no subcommands */
+    { "zz", 0, "", "" },
+    { "u|ptime", 0, "", "" },                /* cursor inside a word */
+};
+
+static void test_complete_table(void **state)
+{
+    for (size_t i = 0; i < sizeof(complete_cases) / sizeof(complete_cases[0]); i++) {
+        const struct complete_case *k = &complete_cases[i];
+        char line[64], ins[64];
+        const char *bar = strchr(k->line, '|');
+        size_t cursor = bar ? (size_t)(bar - k->line) : strlen(k->line);
+        snprintf(line, sizeof(line), "%.*s%s", (int)cursor, k->line, bar ? bar + 1 : "");
+        out_len = 0;
+        out_buf[0] = 0;
+        int n = cmd_complete(line, cursor, ins, sizeof(ins), &out);
+        if (n != k->matches || strcmp(ins, k->insert) || strcmp(out_buf, k->listed))
+            fail_msg("'%s': %d '%s' '%s'", k->line, n, ins, out_buf);
+    }
+}
+
 /* ---------------------------------------------------------------- distance */
 
 static void test_edit_distance(void **state)
@@ -420,6 +459,7 @@ int main(void)
         cmocka_unit_test_setup(test_register_extends_existing_name, setup),
         cmocka_unit_test_setup(test_help_lists_visible_commands, setup),
         cmocka_unit_test_setup(test_help_one_command, setup),
+        cmocka_unit_test_setup(test_complete_table, setup),
         cmocka_unit_test_setup(test_edit_distance, setup),
         cmocka_unit_test_setup(test_parse_size_table, setup),
         cmocka_unit_test_setup(test_parse_numbers, setup),

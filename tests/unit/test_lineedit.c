@@ -278,6 +278,50 @@ static void test_redraw_restores_cursor(void **state)
     assert_string_equal(out, "abc\x1b[K\b");
 }
 
+/* A completer that proposes "time " after "up", lists choices after "v",
+ * and knows nothing else. */
+static bool stub_complete(const char *line, size_t cursor, char *ins, size_t size, void *ctx)
+{
+    (*(int *)ctx)++;
+    if (!strncmp(line, "up", cursor) && cursor == 2)
+        snprintf(ins, size, "time ");
+    if (cursor == 1 && line[0] == 'v') {
+        capture("\r\nvm  version\r\nhv86> ", 21, NULL);
+        return true;
+    }
+    return false;
+}
+
+static void test_tab_completion(void **state)
+{
+    int calls = 0;
+    le_set_completer(&le, stub_complete, &calls);
+    feed("up\tx\r");
+    assert_string_equal(lines[0], "uptime x");
+    clear_out();
+    feed("v\t");
+    assert_string_equal(out, "v\r\nvm  version\r\nhv86> v\x1b[K"); /* the line written again */
+    feed("\x15zz\t");
+    assert_int_equal(out[outlen - 1], '\a'); /* nothing to offer */
+    assert_string_equal(le.buf, "zz");
+    assert_int_equal(calls, 3);
+}
+
+static void test_tab_completion_respects_limit(void **state)
+{
+    char big[LE_LINE_MAX - 4];
+    int calls = 0;
+    memset(big, 'a', sizeof(big));
+    le_set_completer(&le, stub_complete, &calls);
+    feed("up");
+    feed_bytes(big, sizeof(big)); /* 253 bytes */
+    feed("\x01\x06\x06\t");     /* cursor after "up": "time " does not fit */
+    assert_int_equal(calls, 1);
+    assert_int_equal(le.len, LE_LINE_MAX);
+    assert_memory_equal(le.buf, "upti", 4);
+    assert_true(le.overlong);
+}
+
 /* Random streams: no crash, invariants hold, no line over the limit. */
 static void test_random_streams(void **state)
 {
@@ -327,6 +371,8 @@ int main(void)
         cmocka_unit_test_setup(test_garbage_escapes_are_swallowed, setup),
         cmocka_unit_test_setup(test_nul_controls_and_high_bytes_ignored, setup),
         cmocka_unit_test_setup(test_redraw_restores_cursor, setup),
+        cmocka_unit_test_setup(test_tab_completion, setup),
+        cmocka_unit_test_setup(test_tab_completion_respects_limit, setup),
         cmocka_unit_test_setup(test_random_streams, setup),
     };
     return cmocka_run_group_tests_name("lineedit", tests, NULL, NULL);
