@@ -411,7 +411,7 @@ static void read_imm(struct cursor *c, struct dec_insn *insn, struct dec_operand
     op->imm = v;
 }
 
-/* Operands taken from ModRM.rm: register of class `base` or memory. */
+/* Operand from ModRM.rm: memory, or a register of the method's class. */
 static void rm_operand(struct dec_insn *insn, struct dec_operand *op, uint8_t method,
                        uint8_t sz)
 {
@@ -477,10 +477,15 @@ static void fill_operand(struct cursor *c, struct dec_insn *insn, const struct d
         op->imm = 1;
         op->size = 1;
         break;
-    case OPM_I: case OPM_IS:
-        op->size = size_bytes(sz == SZ_B && s->method == OPM_IS ? SZ_V : sz, insn);
-        read_imm(c, insn, op, sz == SZ_Z ? insn->opsize : size_bytes(sz, insn),
-                 s->method == OPM_IS);
+    case OPM_I:
+        op->size = size_bytes(sz, insn);
+        read_imm(c, insn, op, op->size, false);
+        break;
+    case OPM_IS: /* imm8 sign-extended to the operand size (SDM Vol. 2A §3.1.1.1 "ib") */
+        op->size = insn->opsize;
+        read_imm(c, insn, op, size_bytes(sz, insn), true);
+        if (op->size == 2)
+            op->imm &= 0xFFFFu;
         break;
     case OPM_J: {
         unsigned size = sz == SZ_B ? 1 : insn->opsize;
