@@ -563,6 +563,28 @@ int cmd_parse_size(const char *s, uint64_t *bytes)
     return 0;
 }
 
+int cmd_get_size(struct cmd_out *out, const char *what, const char *text, uint64_t *bytes)
+{
+    int err = cmd_parse_size(text, bytes);
+
+    if (err == E_RANGE)
+        cmd_error(out, "%s: '%s' is too large (at most 16777215T)", what, text);
+    else if (err)
+        cmd_error(out, "%s: '%s' is not a size (e.g. 64M, 512K, 1G, 0x100000)", what, text);
+    return err;
+}
+
+int cmd_get_u32(struct cmd_out *out, const char *what, const char *text, uint32_t *v)
+{
+    int err = cmd_parse_u32(text, v);
+
+    if (err == E_RANGE)
+        cmd_error(out, "%s: '%s' is too large (at most 4294967295)", what, text);
+    else if (err)
+        cmd_error(out, "%s: '%s' is not a number (decimal, or hex with 0x)", what, text);
+    return err;
+}
+
 /* ---------------------------------------------------------------- options */
 
 static bool is_alpha(char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }

@@ -174,6 +174,15 @@ int cmd_parse_u32(const char *s, uint32_t *v);
 int cmd_parse_size(const char *s, uint64_t *bytes);
 
 /*
+ * cmd_get_size, cmd_get_u32 - cmd_parse_size / cmd_parse_u32 for a handler:
+ * on failure print one error line naming what (e.g. "mem") with a hint, such
+ * as "error: mem: '64X' is not a size (e.g. 64M, 512K, 1G, 0x100000)", and
+ * return the E_* code; on success store the value and return 0.
+ */
+int cmd_get_size(struct cmd_out *out, const char *what, const char *text, uint64_t *bytes);
+int cmd_get_u32(struct cmd_out *out, const char *what, const char *text, uint32_t *v);
+
+/*
  * cmd_kv_split - if tok is KEY=VALUE with KEY made of letters, digits, '_'
  * and '-' (first a letter), return the length of KEY and set *value to the
  * text after the first '='; otherwise return 0.

@@ -385,6 +385,27 @@ static void test_parse_numbers(void **state)
     assert_true(v64 == 31);
 }
 
+static void test_get_with_messages(void **state)
+{
+    uint64_t bytes = 0;
+    uint32_t v = 0;
+    assert_int_equal(cmd_get_size(&out, "mem", "64M", &bytes), 0);
+    assert_true(bytes == 64ull << 20);
+    assert_int_equal(out_len, 0);
+    assert_int_equal(cmd_get_size(&out, "mem", "64X", &bytes), E_INVAL);
+    assert_string_equal(out_buf, "error: mem: '64X' is not a size (e.g. 64M, 512K, 1G, 0x100000)\n");
+    out_len = 0;
+    assert_int_equal(cmd_get_size(&out, "mem", "99999999T", &bytes), E_RANGE);
+    assert_string_equal(out_buf, "error: mem: '99999999T' is too large (at most 16777215T)\n");
+    out_len = 0;
+    assert_int_equal(cmd_get_u32(&out, "vcpus", "0x100000000", &v), E_RANGE);
+    assert_string_equal(out_buf, "error: vcpus: '0x100000000' is too large (at most 4294967295)\n");
+    out_len = 0;
+    assert_int_equal(cmd_get_u32(&out, "vcpus", "two", &v), E_INVAL);
+    assert_string_equal(out_buf, "error: vcpus: 'two' is not a number (decimal, or hex with 0x)\n");
+    assert_int_equal(out.errors, 4);
+}
+
 /* ---------------------------------------------------------------- options */
 
 static void test_kv_helpers(void **state)
@@ -415,6 +436,57 @@ static void test_kv_check(void **state)
     out_len = 0;
     assert_int_equal(cmd_kv_check(2, twice, keys, &out), E_INVAL);
     assert_string_equal(out_buf, "error: option 'mem' given twice (keep one)\n");
+}
+
+/* ---------------------------------------------------------------- a vmm-style handler */
+
+/* How the vmm's `vm create NAME [mem=SIZE] [cmdline="..."]` can use the helpers. */
+static uint64_t demo_mem;
+static const char *demo_cmdline;
+
+static int demo_create(struct cmd_ctx *c)
+{
+    static const char *const keys[] = { "mem", "cmdline", NULL };
+    const char *mem = cmd_kv_get(c->argc, c->argv, "mem");
+    const char *v;
+    int err;
+
+    if (cmd_kv_split(c->argv[0], &v)) {
+        cmd_error(c->out, "vm create: the first argument is the VM's NAME, not an option");
+        return E_INVAL;
+    }
+    if ((err = cmd_kv_check(c->argc - 1, c->argv + 1, keys, c->out)))
+        return err;
+    demo_mem = 32ull << 20;
+    if (mem && (err = cmd_get_size(c->out, "mem", mem, &demo_mem)))
+        return err;
+    demo_cmdline = cmd_kv_get(c->argc, c->argv, "cmdline");
+    cmd_printf(c->out, "created %s\n", c->argv[0]);
+    return 0;
+}
+
+static const struct cmd_def demo_defs[] = {
+    { "demo", "create", "NAME [mem=SIZE] [cmdline=\"...\"]", "create a VM", 1, 3, demo_create, 0 },
+};
+
+static void test_vmm_style_handler(void **state)
+{
+    static struct cmd_table demo = CMD_TABLE("demo", demo_defs);
+    assert_int_equal(cmd_register_table(&demo), 0);
+    assert_int_equal(cmd_run("demo create lin mem=64M cmdline=\"console=ttyS0 quiet\"", &out), 0);
+    assert_string_equal(out_buf, "created lin\n");
+    assert_true(demo_mem == 64ull << 20);
+    assert_string_equal(demo_cmdline, "console=ttyS0 quiet");
+    out_len = 0;
+    assert_int_equal(cmd_run("demo create lin mem=lots", &out), E_INVAL);
+    assert_string_equal(out_buf, "error: mem: 'lots' is not a size (e.g. 64M, 512K, 1G, 0x100000)\n");
+    out_len = 0;
+    assert_int_equal(cmd_run("demo create lin disk=ata0", &out), E_INVAL);
+    assert_string_equal(out_buf, "error: unknown option 'disk' (options: mem, cmdline)\n");
+    out_len = 0;
+    assert_int_equal(cmd_run("demo create mem=64M", &out), E_INVAL);
+    assert_string_equal(out_buf,
+                        "error: vm create: the first argument is the VM's NAME, not an option\n");
 }
 
 /* ---------------------------------------------------------------- formats */
@@ -463,8 +535,10 @@ int main(void)
         cmocka_unit_test_setup(test_edit_distance, setup),
         cmocka_unit_test_setup(test_parse_size_table, setup),
         cmocka_unit_test_setup(test_parse_numbers, setup),
+        cmocka_unit_test_setup(test_get_with_messages, setup),
         cmocka_unit_test_setup(test_kv_helpers, setup),
         cmocka_unit_test_setup(test_kv_check, setup),
+        cmocka_unit_test_setup(test_vmm_style_handler, setup),
         cmocka_unit_test_setup(test_formats, setup),
     };
     return cmocka_run_group_tests_name("cmd", tests, NULL, NULL);
