@@ -345,7 +345,7 @@ static const struct cmd_def sys_defs[] = {
     { "threads", NULL, "", "kernel threads: state, CPU time, switches, fault", 0, 0, cmd_threads, 0 },
     { "disks", NULL, "", "disks and their partitions", 0, 0, cmd_disks, 0 },
     { "pci", NULL, "", "PCI functions found at boot", 0, 0, cmd_pci, 0 },
-    { "log", NULL, "[err|warn|info|debug]", "kernel log lines at this level and above (all)", 0, 1,
+    { "log", NULL, "[err|warn|info|debug]", "kernel log lines this severe or worse (default: all)", 0, 1,
       cmd_log, 0 },
     { "stats", NULL, "", "serial and interrupt counters", 0, 0, cmd_stats, 0 },
     { "debug", "fault", "pf|gp|ud|de", "start a thread that takes this exception", 1, 1,
