@@ -220,7 +220,8 @@ int cmd_tokenize(const char *line, struct cmd_args *a)
         a->argv[a->argc++] = w;
         if ((open = scan_token(line, &p, &w)) >= 0)
             return tok_fail(a, E_INVAL,
-                            "unterminated quote at column %d (add a closing \", or \\\" for a quote)",
+                            "unterminated quote at column %d "
+                            "(add a closing \", or \\\" for a quote)",
                             open + 1);
     }
     a->argv[a->argc] = NULL;

@@ -162,14 +162,16 @@ static int cmd_log(struct cmd_ctx *c)
         for (i = 0; i < ARRAY_SIZE(level_names) && strcmp(c->argv[0], level_names[i]); i++)
             ;
         if (i == ARRAY_SIZE(level_names)) {
-            cmd_error(c->out, "log: unknown level '%s' (one of: err, warn, info, debug)", c->argv[0]);
+            cmd_error(c->out, "log: unknown level '%s' (one of: err, warn, info, debug)",
+                      c->argv[0]);
             return E_INVAL;
         }
         min = (enum log_level)i;
     }
     int n = log_dump(min, emit_line, c->out);
     log_counters(&written, &lost);
-    cmd_printf(c->out, "-- %d lines shown (%s and more severe); %u written since boot, %u overwritten\n",
+    cmd_printf(c->out,
+               "-- %d lines shown (%s and more severe); %u written since boot, %u overwritten\n",
                n, level_names[min], written, lost);
     return 0;
 }
@@ -181,7 +183,8 @@ static int cmd_stats(struct cmd_ctx *c)
     uint32_t rx, dropped, tx;
 
     serial_counters(&rx, &dropped, &tx);
-    cmd_printf(c->out, "com1: %u bytes received, %u dropped on overrun, %u sent\n", rx, dropped, tx);
+    cmd_printf(c->out, "com1: %u bytes received, %u dropped on overrun, %u sent\n", rx, dropped,
+               tx);
     cmd_printf(c->out, "irqs:");
     for (int irq = 0; irq < NR_IRQS; irq++) {
         uint64_t n = irq_count(irq);
@@ -342,11 +345,12 @@ static const struct cmd_def sys_defs[] = {
     { "uptime", NULL, "", "time since boot: days, h:mm:ss.mmm", 0, 0, cmd_uptime, 0 },
     { "date", NULL, "", "wall-clock time from the RTC, ISO 8601", 0, 0, cmd_date, 0 },
     { "mem", NULL, "", "physical frames per zone, kernel heap", 0, 0, cmd_mem, 0 },
-    { "threads", NULL, "", "kernel threads: state, CPU time, switches, fault", 0, 0, cmd_threads, 0 },
+    { "threads", NULL, "", "kernel threads: state, CPU time, switches, fault", 0, 0, cmd_threads,
+      0 },
     { "disks", NULL, "", "disks and their partitions", 0, 0, cmd_disks, 0 },
     { "pci", NULL, "", "PCI functions found at boot", 0, 0, cmd_pci, 0 },
-    { "log", NULL, "[err|warn|info|debug]", "kernel log lines this severe or worse (default: all)", 0, 1,
-      cmd_log, 0 },
+    { "log", NULL, "[err|warn|info|debug]", "kernel log lines this severe or worse (default: all)",
+      0, 1, cmd_log, 0 },
     { "stats", NULL, "", "serial and interrupt counters", 0, 0, cmd_stats, 0 },
     { "debug", "fault", "pf|gp|ud|de", "start a thread that takes this exception", 1, 1,
       cmd_debug_fault, 0 },
