@@ -93,7 +93,8 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out);
  * Returns the enum bt_exit_reason (BT_EXIT_NONE when the budget ran out);
  * vcpu->gpr/eflags hold the guest registers, vcpu->eip the guest EIP the
  * reason is about (see enum bt_exit_reason), bt->exit the descriptor
- * (reason, len, aux, rm_reg), vcpu->exit_ea the memory operand's offset.
+ * (reason, len, aux, rm_reg; valid until the next bt_run or tc_flush),
+ * vcpu->exit_ea the memory operand's offset.
  * Chains direct-branch exits and fills the IBL table on the way.
  */
 int bt_run(struct bt *bt, uint32_t max_dispatch);
