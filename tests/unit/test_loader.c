@@ -1,0 +1,366 @@
+/*
+ * Unit tests of the Multiboot guest loader (vmm/loader.c): well-formed v1/v2
+ * images built here byte by byte from the specifications, hv86.elf itself as
+ * a real linker-made Multiboot2 image, and hostile images.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <cmocka.h>
+#include "kernel/kernel.h"
+#include "vmm/loader.h"
+
+#define GUEST_MEM (8u << 20)
+static uint8_t *guest;
+
+static int g_write(void *ctx, uint32_t gpa, const void *buf, uint32_t len)
+{
+    if ((uint64_t)gpa + len > GUEST_MEM)
+        return E_RANGE;
+    memcpy(guest + gpa, buf, len);
+    return 0;
+}
+
+static int g_zero(void *ctx, uint32_t gpa, uint32_t len)
+{
+    if ((uint64_t)gpa + len > GUEST_MEM)
+        return E_RANGE;
+    memset(guest + gpa, 0, len);
+    return 0;
+}
+
+static const struct loader_ops ops = { g_write, g_zero, NULL };
+
+static int setup(void **state)
+{
+    guest = malloc(GUEST_MEM);
+    memset(guest, 0xCC, GUEST_MEM);
+    return guest ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    free(guest);
+    return 0;
+}
+
+static void w32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void w16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static uint32_t g32(uint32_t gpa) { uint32_t v; memcpy(&v, guest + gpa, 4); return v; }
+static uint64_t g64(uint32_t gpa) { uint64_t v; memcpy(&v, guest + gpa, 8); return v; }
+
+/*
+ * An ELF32 image: header, one PT_LOAD program header, then the segment's file
+ * bytes at offset 0x80 (the Multiboot header first, then code bytes).
+ * Segment: paddr 0x100000, filesz = 64, memsz = 0x2000 (bss after).
+ */
+#define SEG_OFF 0x80u
+#define SEG_PADDR 0x100000u
+static size_t make_elf(uint8_t *img, uint32_t vaddr, uint32_t paddr, uint32_t entry, uint32_t filesz, uint32_t memsz)
+{
+    memset(img, 0, SEG_OFF + filesz);
+    w32(img, 0x464C457F);
+    img[4] = 1; img[5] = 1; img[6] = 1;
+    w16(img + 16, 2);   /* ET_EXEC */
+    w16(img + 18, 3);   /* EM_386 */
+    w32(img + 20, 1);
+    w32(img + 24, entry);
+    w32(img + 28, 52);  /* phoff */
+    w16(img + 40, 52);
+    w16(img + 42, 32);
+    w16(img + 44, 1);
+    uint8_t *ph = img + 52;
+    w32(ph, 1);         /* PT_LOAD */
+    w32(ph + 4, SEG_OFF);
+    w32(ph + 8, vaddr);
+    w32(ph + 12, paddr);
+    w32(ph + 16, filesz);
+    w32(ph + 20, memsz);
+    for (uint32_t i = 0; i < filesz; i++)
+        img[SEG_OFF + i] = (uint8_t)(0x40 + i);
+    return SEG_OFF + filesz;
+}
+
+static void put_mb1(uint8_t *at, uint32_t flags)
+{
+    w32(at, MB1_HEADER_MAGIC);
+    w32(at + 4, flags);
+    w32(at + 8, -(MB1_HEADER_MAGIC + flags));
+}
+
+static void test_mb1_elf(void **state)
+{
+    uint8_t img[512];
+    size_t n = make_elf(img, SEG_PADDR, SEG_PADDR, SEG_PADDR + 12, 64, 0x2000);
+    put_mb1(img + SEG_OFF, 0x3); /* page-align + meminfo */
+    guest[SEG_PADDR + 64] = 0xAA;       /* bss must be zeroed */
+    struct loader_entry e;
+    char err[128];
+    assert_int_equal(loader_load_multiboot(img, n, GUEST_MEM, "root=/dev/x quiet", &ops, &e, err, sizeof err), 0);
+    assert_int_equal(e.version, 1);
+    assert_int_equal(e.eax, MB1_BOOT_MAGIC);
+    assert_int_equal(e.ebx, GUEST_MBI_GPA);
+    assert_int_equal(e.eip, SEG_PADDR + 12);
+    assert_int_equal(e.load_lo, SEG_PADDR);
+    assert_int_equal(e.load_hi, SEG_PADDR + 0x2000);
+    assert_memory_equal(guest + SEG_PADDR + 12, img + SEG_OFF + 12, 52);
+    assert_int_equal(guest[SEG_PADDR + 64], 0);
+    assert_int_equal(guest[SEG_PADDR + 0x1FFF], 0);
+    /* boot information (Multiboot 0.6.96 §3.3) */
+    uint32_t mbi = GUEST_MBI_GPA;
+    assert_int_equal(g32(mbi), 0x24D); /* mem, cmdline, mods, mmap, loader name; no boot device */
+    assert_int_equal(g32(mbi + 4), 639);
+    assert_int_equal(g32(mbi + 8), (GUEST_MEM - 0x100000) / 1024);
+    assert_string_equal((char *)guest + g32(mbi + 16), "root=/dev/x quiet");
+    assert_string_equal((char *)guest + g32(mbi + 64), "hv86");
+    assert_int_equal(g32(mbi + 20), 0);
+    uint32_t mlen = g32(mbi + 44), maddr = g32(mbi + 48);
+    assert_int_equal(mlen, 3 * 24);
+    /* entries: size, base, length, type */
+    assert_int_equal(g32(maddr), 20);
+    assert_int_equal(g64(maddr + 4), 0);
+    assert_int_equal(g64(maddr + 12), 0x9FC00);
+    assert_int_equal(g32(maddr + 20), 1);
+    assert_int_equal(g32(maddr + 24 + 20), 2);
+    assert_int_equal(g64(maddr + 48 + 4), 0x100000);
+    assert_int_equal(g64(maddr + 48 + 12), GUEST_MEM - 0x100000);
+    assert_int_equal(g32(maddr + 48 + 20), 1);
+}
+
+static void test_mb1_entry_virtual_translated(void **state)
+{
+    /* Linked high, loaded low: e_entry is virtual, translated through the segment. */
+    uint8_t img[512];
+    size_t n = make_elf(img, 0xC0100000u, SEG_PADDR, 0xC0100010u, 64, 64);
+    put_mb1(img + SEG_OFF, 0);
+    struct loader_entry e;
+    assert_int_equal(loader_load_multiboot(img, n, GUEST_MEM, NULL, &ops, &e, NULL, 0), 0);
+    assert_int_equal(e.eip, SEG_PADDR + 0x10);
+}
+
+static void test_mb1_aout_kludge(void **state)
+{
+    /* Flat binary: header at file offset 16, which lands at 0x200010. */
+    uint8_t img[256];
+    memset(img, 0x90, sizeof img);
+    uint8_t *h = img + 16;
+    put_mb1(h, 0x10000);
+    w32(h + 12, 0x200010); /* header_addr */
+    w32(h + 16, 0x200000); /* load_addr */
+    w32(h + 20, 0x200100); /* load_end_addr: the whole 256-byte file */
+    w32(h + 24, 0x204000); /* bss_end_addr */
+    w32(h + 28, 0x200040); /* entry */
+    struct loader_entry e;
+    char err[128];
+    assert_int_equal(loader_load_multiboot(img, sizeof img, GUEST_MEM, "", &ops, &e, err, sizeof err), 0);
+    assert_int_equal(e.eip, 0x200040);
+    assert_memory_equal(guest + 0x200000, img, sizeof img);
+    assert_int_equal(guest[0x203FFF], 0);
+    assert_int_equal(e.load_hi, 0x204000);
+}
+
+static size_t put_mb2(uint8_t *at, const uint32_t *tags, size_t ntag_words)
+{
+    uint32_t len = 16 + (uint32_t)ntag_words * 4 + 8;
+    w32(at, 0xE85250D6u);
+    w32(at + 4, 0);
+    w32(at + 8, len);
+    w32(at + 12, -(0xE85250D6u + len));
+    memcpy(at + 16, tags, ntag_words * 4);
+    w32(at + 16 + ntag_words * 4, 0);     /* end tag */
+    w32(at + 16 + ntag_words * 4 + 4, 8);
+    return len;
+}
+
+static void test_mb2_elf_with_tags(void **state)
+{
+    uint8_t img[512];
+    size_t n = make_elf(img, SEG_PADDR, SEG_PADDR, SEG_PADDR + 8, 120, 0x1000);
+    /* info request for cmdline(1) + mmap(6), then an entry tag (3) */
+    const uint32_t tags[] = { 1 | (0 << 16), 16, 1, 6, 3, 12, SEG_PADDR + 0x60, 0 };
+    put_mb2(img + SEG_OFF, tags, 8);
+    struct loader_entry e;
+    char err[128];
+    assert_int_equal(loader_load_multiboot(img, n, GUEST_MEM, "console=ttyS0", &ops, &e, err, sizeof err), 0);
+    assert_int_equal(e.version, 2);
+    assert_int_equal(e.eax, MB2_BOOT_MAGIC);
+    assert_int_equal(e.eip, SEG_PADDR + 0x60);
+    /* walk the tags (Multiboot2 §3.6) */
+    uint32_t mbi = GUEST_MBI_GPA, total = g32(mbi);
+    int seen_cmd = 0, seen_mmap = 0, seen_mem = 0, seen_end = 0;
+    for (uint32_t t = mbi + 8; t < mbi + total;) {
+        uint32_t type = g32(t), size = g32(t + 4);
+        assert_true(size >= 8);
+        if (type == 1) {
+            assert_string_equal((char *)guest + t + 8, "console=ttyS0");
+            seen_cmd = 1;
+        } else if (type == 4) {
+            assert_int_equal(g32(t + 8), 639);
+            assert_int_equal(g32(t + 12), (GUEST_MEM - 0x100000) / 1024);
+            seen_mem = 1;
+        } else if (type == 6) {
+            assert_int_equal(g32(t + 8), 24);
+            assert_int_equal(size, 16 + 3 * 24);
+            assert_int_equal(g64(t + 16 + 48), 0x100000);
+            assert_int_equal(g32(t + 16 + 48 + 16), 1);
+            seen_mmap = 1;
+        } else if (type == 0) {
+            assert_int_equal(size, 8);
+            seen_end = 1;
+            break;
+        }
+        t += (size + 7) & ~7u;
+    }
+    assert_true(seen_cmd && seen_mmap && seen_mem && seen_end);
+}
+
+static void test_mb2_required_unknown_refused(void **state)
+{
+    uint8_t img[512];
+    size_t n = make_elf(img, SEG_PADDR, SEG_PADDR, SEG_PADDR + 8, 120, 0x1000);
+    const uint32_t tags[] = { 1, 12, 8 /* framebuffer info, required */, 0 };
+    put_mb2(img + SEG_OFF, tags, 4);
+    struct loader_entry e;
+    char err[128];
+    assert_int_equal(loader_load_multiboot(img, n, GUEST_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_non_null(strstr(err, "requires boot information tag 8"));
+    /* the same request marked optional is fine */
+    const uint32_t opt[] = { 1 | (1u << 16), 12, 8, 0 };
+    put_mb2(img + SEG_OFF, opt, 4);
+    assert_int_equal(loader_load_multiboot(img, n, GUEST_MEM, "", &ops, &e, err, sizeof err), 0);
+}
+
+struct bad_case {
+    const char *name;
+    uint32_t vaddr, paddr, entry, filesz, memsz;
+    uint32_t mb_flags;
+    int expect;
+    const char *msg;
+};
+
+static void test_hostile_elf(void **state)
+{
+    static const struct bad_case cases[] = {
+        { "beyond RAM", 0x7FF000, 0x7FF000, 0x7FF000, 64, 0x2000, 0, E_RANGE, "outside guest RAM" },
+        { "over the MBI", 0x10000, 0x10000, 0x10000, 64, 64, 0, E_RANGE, "boot information" },
+        { "in the ROM hole", 0xA0000, 0xA0000, 0xA0000, 64, 64, 0, E_RANGE, "hole" },
+        { "memsz < filesz", SEG_PADDR, SEG_PADDR, SEG_PADDR, 64, 32, 0, E_INVAL, "memory size" },
+        { "entry outside", SEG_PADDR, SEG_PADDR, 0x500000, 64, 64, 0, E_INVAL, "entry point" },
+        { "wraps 4 GiB", 0xFFFFF000, 0xFFFFF000, 0xFFFFF000, 64, 0x2000, 0, E_RANGE, "outside guest RAM" },
+        { "video required", SEG_PADDR, SEG_PADDR, SEG_PADDR, 64, 64, 0x4, E_INVAL, "requires features" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        const struct bad_case *b = &cases[i];
+        uint8_t img[512];
+        size_t n = make_elf(img, b->vaddr, b->paddr, b->entry, b->filesz, b->memsz);
+        put_mb1(img + SEG_OFF, b->mb_flags);
+        struct loader_entry e;
+        char err[128] = "";
+        int rc = loader_load_multiboot(img, n, GUEST_MEM, "", &ops, &e, err, sizeof err);
+        if (rc != b->expect || !strstr(err, b->msg))
+            fail_msg("case '%s': rc %d err '%s'", b->name, rc, err);
+    }
+}
+
+static void test_hostile_structure(void **state)
+{
+    uint8_t img[512];
+    struct loader_entry e;
+    char err[128];
+    size_t n = make_elf(img, SEG_PADDR, SEG_PADDR, SEG_PADDR, 64, 64);
+    put_mb1(img + SEG_OFF, 0);
+
+    uint8_t bad[512];
+    memcpy(bad, img, n);
+    w32(bad + 28, 0xFFFFFFF0u); /* phoff past the end, and overflowing */
+    assert_int_equal(loader_load_multiboot(bad, n, GUEST_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_non_null(strstr(err, "program headers"));
+
+    memcpy(bad, img, n);
+    w32(bad + 52 + 4, 0xFFFFFFF0u); /* p_offset: offset + filesz overflows 32 bits */
+    assert_int_equal(loader_load_multiboot(bad, n, GUEST_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_non_null(strstr(err, "past the end"));
+
+    memcpy(bad, img, n);
+    w16(bad + 44, 0); /* no program headers */
+    assert_int_equal(loader_load_multiboot(bad, n, GUEST_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+
+    memcpy(bad, img, n);
+    w32(bad + SEG_OFF + 8, 0); /* checksum broken: no valid header anywhere */
+    assert_int_equal(loader_load_multiboot(bad, n, GUEST_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_non_null(strstr(err, "no Multiboot header"));
+
+    /* every truncation of a good image fails cleanly or loads what is there */
+    for (size_t len = 0; len < n; len++) {
+        int rc = loader_load_multiboot(img, len, GUEST_MEM, "", &ops, &e, err, sizeof err);
+        assert_true(rc == E_INVAL || rc == E_RANGE);
+    }
+    assert_int_equal(loader_load_multiboot(img, n, 1u << 20, "", &ops, &e, err, sizeof err), E_RANGE);
+    assert_non_null(strstr(err, "below the minimum"));
+}
+
+static void test_random_bytes_never_crash(void **state)
+{
+    /* Random images with a valid Multiboot header at a random place. */
+    srand(42);
+    static uint8_t img[4096];
+    for (int iter = 0; iter < 3000; iter++) {
+        for (size_t i = 0; i < sizeof img; i++)
+            img[i] = (uint8_t)rand();
+        if (iter & 1)
+            memcpy(img, "\x7f" "ELF\x01\x01\x01", 7);
+        size_t at = ((size_t)rand() % 2000) & ~3u;
+        put_mb1(img + at, (uint32_t)rand() & 0x10003);
+        struct loader_entry e;
+        char err[128];
+        int rc = loader_load_multiboot(img, sizeof img, GUEST_MEM, "x", &ops, &e, err, sizeof err);
+        if (rc == 0) {
+            assert_true(e.eip >= e.load_lo && e.eip < e.load_hi);
+            assert_true(e.load_hi <= GUEST_MEM);
+        } else {
+            assert_true(err[0] != '\0');
+        }
+    }
+}
+
+static void test_real_hv86_elf(void **state)
+{
+    /* hv86.elf is a Multiboot2 ELF made by GNU ld: it loads, with the ELF entry. */
+    FILE *f = fopen("hv86.elf", "rb");
+    if (!f)
+        fail_msg("hv86.elf not built (the unit tests run after `make hv86.elf`)");
+    static uint8_t buf[4 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    struct loader_entry e;
+    char err[160];
+    int rc = loader_load_multiboot(buf, n, GUEST_MEM, "", &ops, &e, err, sizeof err);
+    if (rc)
+        fail_msg("hv86.elf: %s", err);
+    uint32_t entry;
+    memcpy(&entry, buf + 24, 4);
+    assert_int_equal(e.version, 2);
+    assert_int_equal(e.eip, entry);
+    assert_int_equal(e.load_lo, 0x100000);
+    /* the Multiboot2 header is where the ELF puts it: first bytes at 1 MiB */
+    assert_int_equal(g32(0x100000), 0xE85250D6u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_mb1_elf, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mb1_entry_virtual_translated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mb1_aout_kludge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mb2_elf_with_tags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mb2_required_unknown_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_elf, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_structure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_bytes_never_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_real_hv86_elf, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("loader", tests, NULL, NULL);
+}

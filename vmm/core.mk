@@ -1,0 +1,5 @@
+# vmm/ core: VMs, vCPUs, guest memory, loader, world switch, console commands.
+HV_SRCS += vmm/loader.c
+
+UNIT_TESTS += test_loader
+test_loader_SRCS := tests/unit/test_loader.c vmm/loader.c

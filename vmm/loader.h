@@ -1,0 +1,62 @@
+/*
+ * Guest kernel loader: Multiboot v1 and v2 kernels (ELF32 or the a.out
+ * address kludge), with the Multiboot information structure and memory map
+ * the guest expects, written into guest-physical memory.
+ *
+ * Pure code: guest memory is reached through the write callback, so the
+ * loader is unit-tested on the host against real and hostile images.
+ * Sources: Multiboot Specification 0.6.96 §3.1 (header), §3.2 (machine
+ * state), §3.3 (boot information); Multiboot2 Specification 2.0 §3.1, §3.3,
+ * §3.6; System V ABI / ELF32 (TIS ELF 1.2) for program headers.
+ */
+#ifndef HV86_VMM_LOADER_H
+#define HV86_VMM_LOADER_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define MB1_HEADER_MAGIC 0x1BADB002u
+#define MB1_BOOT_MAGIC   0x2BADB002u /* EAX at guest entry, Multiboot v1 */
+#define MB2_BOOT_MAGIC   0x36D76289u /* EAX at guest entry, Multiboot2 */
+
+/* Guest-physical layout the loader gives every guest (bytes). */
+#define GUEST_LOWMEM_END 0x0009FC00u /* conventional memory ends (EBDA above) */
+#define GUEST_HIGHMEM    0x00100000u /* extended memory starts at 1 MiB */
+#define GUEST_MBI_GPA    0x00010000u /* where the boot information goes */
+#define GUEST_MBI_MAX    0x00008000u /* bytes reserved for it */
+#define GUEST_MIN_MEM    0x00200000u /* smallest guest RAM accepted: 2 MiB */
+
+struct loader_ops {
+    /* Copy len bytes to guest-physical gpa; returns 0 or E_RANGE if any byte
+     * falls outside guest RAM. */
+    int (*write)(void *ctx, uint32_t gpa, const void *buf, uint32_t len);
+    /* Fill len bytes at gpa with zeros; same errors. */
+    int (*zero)(void *ctx, uint32_t gpa, uint32_t len);
+    void *ctx;
+};
+
+/* What the guest's vCPU starts with (Multiboot §3.2 machine state). */
+struct loader_entry {
+    uint32_t eip;       /* entry point, guest-physical (paging is off) */
+    uint32_t eax;       /* MB1_BOOT_MAGIC or MB2_BOOT_MAGIC */
+    uint32_t ebx;       /* gpa of the boot information */
+    int version;        /* 1 or 2 */
+    uint32_t load_lo, load_hi; /* gpa range the image occupies (end exclusive) */
+};
+
+/*
+ * loader_load_multiboot - load the kernel image (size bytes at img, in host
+ * memory) into a guest with mem_bytes of RAM and write its boot information
+ * (command line cmdline, loader name "hv86", memory map) at GUEST_MBI_GPA.
+ * Prefers a Multiboot2 header when the image has both.
+ * Returns 0 and fills *entry; on error returns a negative E_* code and, if
+ * err is not NULL, a one-line reason in err[0..errlen) ("no Multiboot header
+ * in the first 8192 bytes", "segment 2 [0x100000, 0x5000000) outside guest
+ * RAM (16 MiB)", ...). Nothing is assumed about the image: every offset and
+ * size is checked. Not reentrant (one static 32 KiB assembly buffer): call
+ * from one thread at a time -- the console thread, in `vm create`/`vm start`.
+ */
+int loader_load_multiboot(const uint8_t *img, size_t size, uint32_t mem_bytes, const char *cmdline,
+                          const struct loader_ops *ops, struct loader_entry *entry, char *err,
+                          size_t errlen);
+
+#endif
