@@ -13,9 +13,9 @@ UNIT_TESTS += test_lineedit test_cmd
 test_lineedit_SRCS := tests/unit/test_lineedit.c mgmt/lineedit.c
 test_cmd_SRCS := tests/unit/test_cmd.c mgmt/cmd.c mgmt/format.c
 
-# Boots hv86.iso in QEMU (with the test disks `make test` builds first) and
-# drives the console over COM1: every command, editing, errors, faults, attach.
+# Boots hv86.iso in QEMU with the test disks and drives the console over
+# COM1: every command, editing, completion, errors, faults, attach.
 INTEGRATION_TESTS += integration-console
 .PHONY: integration-console
 integration-console: hv86.iso $(DISKS)
-	$(PYTHON) tests/integration/mgmt_console.py "$(QEMU) $(QEMU_ARGS) -display none -serial stdio -monitor none"
+	$(PYTHON) tests/integration/mgmt_console.py qemu

@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """Integration test of the serial management console (mgmt/).
 
-Boots hv86 in QEMU with COM1 on a pipe and types at it like an administrator:
-every command, line editing, errors, faults in kernel threads (the console
+Boots hv86 (tests/integration/hvmachine.py: QEMU TCG or Bochs, private copies
+of the test disks) and types at COM1 like an administrator: every command,
+line editing and completion, errors, faults in kernel threads (the console
 must survive each one) and the attach hook. Each step is one row of STEPS:
-what to type, then the texts that must appear before the next prompt, in
-order. Usage: console.py QEMU-COMMAND-LINE (one string; COM1 must be stdio).
-Exit status 0 if every step passed.
+what to type, then the texts that must appear, in order, before the prompt.
+Usage: mgmt_console.py [qemu|bochs] [ISO]. Exit status 0 if every step passed.
 """
+import os
 import sys
 import time
 
 import pexpect
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hvmachine import Machine  # noqa: E402
 
 PROMPT = "hv86> "
 UP, LEFT = "\x1b[A", "\x1b[D"
@@ -67,7 +71,7 @@ def run_step(p, keys, expected):
     p.expect_exact(PROMPT)
 
 
-def attach_steps(p):
+def attach_steps(p, detach_wait):
     """The attach hook: bytes go to the client until ^] or a detach from
     another thread, then the prompt comes back."""
     p.send("debug attach\r")
@@ -79,7 +83,7 @@ def attach_steps(p):
     p.expect_exact(PROMPT)
     p.send("debug attach 200\r")
     p.expect_exact("[attached to loopback")
-    time.sleep(1.0)
+    time.sleep(detach_wait)
     p.send("z")  # the console notices the detach at the next byte
     p.expect_exact("[detached from loopback]")
     p.expect_exact(PROMPT)
@@ -87,24 +91,26 @@ def attach_steps(p):
 
 
 def main():
-    p = pexpect.spawn(sys.argv[1], timeout=60, encoding="latin-1")
-    p.logfile_read = sys.stdout
-    failed = None
+    backend = sys.argv[1] if len(sys.argv) > 1 else "qemu"
+    m = Machine(backend, iso=sys.argv[2] if len(sys.argv) > 2 else None)
+    failed = "boot"
     try:
-        p.expect_exact(PROMPT, timeout=120)
-        p.timeout = 20
+        m.start()
+        p = m.child
+        p.logfile_read = sys.stdout
+        p.timeout = 20 if backend == "qemu" else 120
         for keys, expected in STEPS:
             failed = keys
             run_step(p, keys, expected)
         failed = "attach"
-        attach_steps(p)
+        attach_steps(p, 1.0 if backend == "qemu" else 10.0)
         failed = None
-    except (pexpect.TIMEOUT, pexpect.EOF) as e:
+    except (pexpect.TIMEOUT, pexpect.EOF, RuntimeError) as e:
         print(f"\nmgmt_console: FAILED at step {failed!r}: {type(e).__name__}")
     finally:
-        p.terminate(force=True)
+        m.stop()
     if failed is None:
-        print(f"\nmgmt_console: {len(STEPS) + 1} steps passed")
+        print(f"\nmgmt_console ({backend}): {len(STEPS) + 1} steps passed")
     return 0 if failed is None else 1
 
 
