@@ -214,10 +214,14 @@ def main():
     n = 0
     for key in sorted(by_op):
         modrm, rs = by_op[key][:2]
+        if len(rs) > 255:  # dec_opinfo.count is a uint8_t
+            sys.exit('%s: map %d opcode %02X: more than 255 rows' % (sys.argv[1], key[0], key[1]))
         index[key] = (n, len(rs), ' | '.join(['OPI_MODRM'] * modrm + by_op[key][2:3]) or '0')
         out.append('    /* map %d, opcode %02X */' % key)
         out.extend(c_row(r) for r in rs)
         n += len(rs)
+    if n > 0xFFFF:  # dec_opinfo.first is a uint16_t
+        sys.exit('%s: more than 65535 rows' % sys.argv[1])
     out.append('};')
     out.append('const unsigned dec_row_count = %d;' % n)
     out.append('')
