@@ -32,6 +32,7 @@ static uint64_t gdt[GDT_ENTRIES] __attribute__((aligned(8)));
 static struct tss tss_main;
 static struct tss tss_df;
 static uint8_t df_stack[8192] __attribute__((aligned(16)));
+struct desc_ptr host_gdtr;
 
 static uint64_t seg_desc(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags)
 {
@@ -51,8 +52,10 @@ void gdt_init(void)
     gdt[0] = 0;
     gdt[SEL_KCODE >> 3] = seg_desc(0, 0xFFFFF, SEG_P | SEG_S | SEG_CODE_RX | SEG_DPL(0), FLAG_G | FLAG_D);
     gdt[SEL_KDATA >> 3] = seg_desc(0, 0xFFFFF, SEG_P | SEG_S | SEG_DATA_RW | SEG_DPL(0), FLAG_G | FLAG_D);
-    gdt[SEL_UCODE >> 3] = seg_desc(0, 0xFFFFF, SEG_P | SEG_S | SEG_CODE_RX | SEG_DPL(3), FLAG_G | FLAG_D);
-    gdt[SEL_UDATA >> 3] = seg_desc(0, 0xFFFFF, SEG_P | SEG_S | SEG_DATA_RW | SEG_DPL(3), FLAG_G | FLAG_D);
+    /* Translated guest code runs at ring 1 from the translation cache, which
+     * lies in the monitor: its CS must reach it. Guest data segments are the
+     * ones truncated below MONITOR_BASE; this one is used for fetches only. */
+    gdt[SEL_R1CODE >> 3] = seg_desc(0, 0xFFFFF, SEG_P | SEG_S | SEG_CODE_RX | SEG_DPL(1), FLAG_G | FLAG_D);
 
     tss_main.ss0 = SEL_KDATA;
     tss_main.iomap_base = sizeof(struct tss); /* no I/O bitmap: all ports fault outside ring 0 */
@@ -68,8 +71,8 @@ void gdt_init(void)
     tss_df.iomap_base = sizeof(struct tss);
     gdt[SEL_DFTSS >> 3] = seg_desc((uint32_t)&tss_df, sizeof(tss_df) - 1, SEG_P | SEG_TSS32, 0);
 
-    struct desc_ptr p = { sizeof(gdt) - 1, (uint32_t)gdt };
-    lgdt(&p);
+    host_gdtr = (struct desc_ptr){ sizeof(gdt) - 1, (uint32_t)gdt };
+    lgdt(&host_gdtr);
     __asm__ volatile("ljmp %0, $1f\n1:\n"
                      "mov %1, %%ds\nmov %1, %%es\nmov %1, %%fs\nmov %1, %%gs\nmov %1, %%ss\n"
                      : : "i"(SEL_KCODE), "r"(SEL_KDATA) : "memory");
@@ -77,6 +80,14 @@ void gdt_init(void)
 }
 
 void tss_set_kernel_stack(uint32_t esp0) { tss_main.esp0 = esp0; }
+uint32_t tss_kernel_stack(void) { return tss_main.esp0; }
+
+const uint64_t *gdt_monitor_entries(void) { return &gdt[GDT_MONITOR_FIRST]; }
+
+uint64_t gdt_make_desc(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags)
+{
+    return seg_desc(base, limit, access, flags);
+}
 
 /* Registers of the task that double-faulted, saved in tss_main by the task switch. */
 void tss_main_regs(uint32_t *eip, uint32_t *esp, uint32_t *ebp, uint32_t *cr3)

@@ -36,12 +36,17 @@ struct thread {
     uint64_t cpu_ticks;
     uint32_t switches;
     char fault[64];           /* why it was killed, "" if not */
+    /* The world this thread runs in: a vCPU thread runs with its VM's shadow
+     * page directory, shadow GDT and a ring-0 stack for traps from the guest. */
+    uint32_t cr3;             /* host physical page directory */
+    const struct desc_ptr *gdtr;
+    uint32_t esp0;            /* TSS.esp0 while this thread runs */
     struct thread *all_next;  /* every thread, for sched_list */
 };
 
 void switch_context(uint32_t *save_sp, uint32_t load_sp); /* boot/switch.S */
 
-static struct thread boot_thread = { .id = 0, .name = "idle", .state = THREAD_RUNNING };
+static struct thread boot_thread = { .id = 0, .name = "idle", .state = THREAD_RUNNING, .gdtr = &host_gdtr };
 static struct thread *current = &boot_thread;
 static struct thread *all_threads = &boot_thread;
 static struct thread *zombie;          /* dead thread whose stack awaits freeing */
@@ -60,7 +65,31 @@ bool sched_can_kill_current(void) { return started && current != &boot_thread; }
 
 void sched_init(void)
 {
+    boot_thread.cr3 = read_cr3();
     started = true;
+}
+
+/* Load next's world if it differs from prev's. Interrupts disabled. */
+static void switch_world(const struct thread *prev, const struct thread *next)
+{
+    if (next->cr3 != prev->cr3)
+        write_cr3(next->cr3);
+    if (next->gdtr != prev->gdtr)
+        lgdt(next->gdtr);
+    if (next->esp0)
+        tss_set_kernel_stack(next->esp0);
+}
+
+void thread_set_world(uint32_t cr3, const struct desc_ptr *gdtr, uint32_t esp0)
+{
+    uint32_t fl = read_eflags();
+    cpu_cli();
+    struct thread old = *current;
+    current->cr3 = cr3;
+    current->gdtr = gdtr;
+    current->esp0 = esp0;
+    switch_world(&old, current);
+    write_eflags(fl);
 }
 
 static void unlink_from_all(struct thread *t)
@@ -115,6 +144,7 @@ static void schedule(void)
     if (prev->state == THREAD_DEAD)
         zombie = prev;
     next->switches++;
+    switch_world(prev, next);
     current = next;
     switch_context(&prev->sp, next->sp);
     finish_switch();
@@ -167,6 +197,8 @@ int thread_create(const char *name, thread_fn fn, void *arg)
     snprintf(t->name, sizeof(t->name), "%s", name);
     t->fn = fn;
     t->arg = arg;
+    t->cr3 = boot_thread.cr3;
+    t->gdtr = &host_gdtr;
     /* Initial stack as switch_context expects it: edi esi ebx ebp, return address. */
     uint32_t *sp = (uint32_t *)((uint8_t *)t->stack + THREAD_STACK_SIZE);
     *--sp = 0;                            /* fake return address of the trampoline */

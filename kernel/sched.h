@@ -62,6 +62,14 @@ void sched_tick(void);
 /* Fill out[0..max) with current threads; returns how many. */
 int sched_list(struct thread_info *out, int max);
 uint32_t thread_current_id(void);
+struct desc_ptr;
+/*
+ * thread_set_world - the calling thread from now on runs with page directory
+ * cr3 (host physical), GDT gdtr (must stay valid while in use) and TSS.esp0
+ * esp0 (0: leave as is); loaded now and at every switch back to this thread.
+ * vCPU threads use it around guest execution; host threads never change it.
+ */
+void thread_set_world(uint32_t cr3, const struct desc_ptr *gdtr, uint32_t esp0);
 /* True if the current context is a thread that may be killed on a fault
  * (not the idle/boot context, scheduler running). */
 bool sched_can_kill_current(void);

@@ -20,6 +20,7 @@
 #define IDT_ENTRIES   256
 #define GATE_INT32    0x8E /* present, DPL 0, 32-bit interrupt gate (clears IF) */
 #define GATE_TASK     0x85 /* present, DPL 0, task gate */
+#define GATE_DPL1     0x20 /* DPL field = 1: reachable by `int` from ring 1 */
 
 struct __attribute__((packed)) idt_gate {
     uint16_t off_lo, sel;
@@ -66,6 +67,10 @@ void idt_init(void)
         set_gate(v, isr_stub_table[v], SEL_KCODE, GATE_INT32);
     /* #DF goes through a task gate so it runs on a fresh stack (SDM Vol. 3A §6.14). */
     set_gate(T_DF, 0, SEL_DFTSS, GATE_TASK);
+    /* Translated guest code (ring 1) leaves through `int HV_EXIT_VECTOR`; every
+     * other gate keeps DPL 0, so a guest `int n` from ring 1 or 3 is a #GP the
+     * monitor emulates (SDM Vol. 3A §6.12.1.1). */
+    set_gate(HV_EXIT_VECTOR, isr_stub_table[HV_EXIT_VECTOR], SEL_KCODE, GATE_INT32 | GATE_DPL1);
     struct desc_ptr p = { sizeof(idt) - 1, (uint32_t)idt };
     lidt(&p);
 }

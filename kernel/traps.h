@@ -35,14 +35,21 @@
 #define PFEC_U    0x4 /* CPL 3 access */
 #define PFEC_RSVD 0x8 /* reserved bit set in a paging structure */
 
-/* Host GDT selectors (kernel/gdt.c) */
-#define SEL_KCODE  0x08
-#define SEL_KDATA  0x10
-#define SEL_UCODE  0x1B /* ring 3 code, RPL 3 */
-#define SEL_UDATA  0x23 /* ring 3 data, RPL 3 */
-#define SEL_TSS    0x28
-#define SEL_DFTSS  0x30 /* task gate target for #DF: runs on its own stack */
-#define GDT_ENTRIES 7
+/*
+ * Monitor selectors. They sit in the last 8 slots of a full-size GDT so that
+ * every VM's shadow GDT can hold the guest's own descriptors at the guest's
+ * own indices (Linux uses 1-31) and the monitor's at the same selectors as
+ * the host GDT: trap handlers never care which GDT is loaded.
+ */
+#define GDT_ENTRIES     8192   /* architectural maximum: 64 KiB */
+#define GDT_MONITOR_FIRST 8184 /* first monitor slot; guests get 0..8183 */
+#define SEL_KCODE  0xFFC0 /* 8184: ring-0 code, flat */
+#define SEL_KDATA  0xFFC8 /* 8185: ring-0 data, flat */
+#define SEL_TSS    0xFFD0 /* 8186: the main TSS */
+#define SEL_DFTSS  0xFFD8 /* 8187: task gate target for #DF: runs on its own stack */
+#define SEL_R1CODE 0xFFE1 /* 8188: ring-1 code for translated guest code (per-VM GDT), RPL 1 */
+#define SEL_R1VCPU 0xFFE9 /* 8189: ring-1 data over the running vCPU's BT state (GS), RPL 1 */
+#define HV_EXIT_VECTOR 0xF0 /* int gate (DPL 1) translated code leaves through */
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -61,8 +68,18 @@ struct trap_frame {
 void gdt_init(void);
 /* Build the IDT (all 256 vectors go to trap_dispatch) and load it. */
 void idt_init(void);
+/* The host GDT's GDT_ENTRIES - GDT_MONITOR_FIRST monitor descriptors, for
+ * copying into shadow GDTs (after gdt_init: the TSS descriptor is busy). */
+const uint64_t *gdt_monitor_entries(void);
+/* A segment descriptor (SDM Vol. 3A §3.4.5): limit in bytes or 4 KiB units
+ * (flags bit 3, G), access byte = P DPL S type, flags = G D/B L AVL. */
+uint64_t gdt_make_desc(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags);
 /* Ring-0 stack the CPU switches to on a trap from ring 1-3 (TSS.esp0). */
 void tss_set_kernel_stack(uint32_t esp0);
+uint32_t tss_kernel_stack(void);
+/* The host GDT's descriptor-table register image (loaded by gdt_init). */
+struct desc_ptr;
+extern struct desc_ptr host_gdtr;
 /* Called by boot/isr.S for every vector. */
 void trap_dispatch(struct trap_frame *tf);
 /* Print a full register dump of tf on COM1 (polled). */

@@ -3,3 +3,4 @@ HV_SRCS += vmm/loader.c
 
 UNIT_TESTS += test_loader
 test_loader_SRCS := tests/unit/test_loader.c vmm/loader.c
+build/unit/test_loader: hv86.elf
