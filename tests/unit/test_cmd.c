@@ -220,6 +220,36 @@ static void test_handler_error_without_message(void **state)
     assert_string_equal(out_buf, "error: busy: E_BUSY\n");
 }
 
+/* Random lines of words, quotes, backslashes and blanks: cmd_run never
+ * crashes, and every failure is exactly one line starting with "error: ". */
+static void test_run_random_lines(void **state)
+{
+    static const char *const pieces[] = { "vm", "start", "uptime", "echo", "\"", "\\", " ",
+                                          "\t", "x=", "\"a b\"", "=", "help", "64M", "zz" };
+    uint32_t seed = 4242;
+    int failures = 0;
+    for (int i = 0; i < 20000; i++) {
+        char line[CMD_LINE_MAX + 1] = "";
+        int n = (int)((seed >> 16) % 24);
+        for (int k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            const char *p = pieces[(seed >> 16) % (sizeof(pieces) / sizeof(pieces[0]))];
+            if (strlen(line) + strlen(p) < sizeof(line))
+                strcat(line, p);
+        }
+        seed = seed * 1103515245u + 12345u;
+        out_len = 0;
+        out_buf[0] = 0;
+        int err = cmd_run(line, &out);
+        if (err < 0) {
+            failures++;
+            assert_memory_equal(out_buf, "error: ", 7);
+            assert_ptr_equal(strchr(out_buf, '\n'), out_buf + out_len - 1);
+        }
+    }
+    assert_true(failures > 1000);
+}
+
 /* ---------------------------------------------------------------- registry */
 
 static const struct cmd_def dup_defs[] = {
@@ -527,6 +557,7 @@ int main(void)
         cmocka_unit_test_setup(test_run_bad_subcommand, setup),
         cmocka_unit_test_setup(test_run_tokenize_error, setup),
         cmocka_unit_test_setup(test_handler_error_without_message, setup),
+        cmocka_unit_test_setup(test_run_random_lines, setup),
         cmocka_unit_test_setup(test_register_rejects_conflicts, setup),
         cmocka_unit_test_setup(test_register_extends_existing_name, setup),
         cmocka_unit_test_setup(test_help_lists_visible_commands, setup),
