@@ -1,0 +1,804 @@
+/*
+ * Shadow paging core. Design and the reasons behind it: docs/vmm-shadow.md.
+ *
+ * Map of this file
+ *   1. guest walk      gwalk(), gset_ad(): the guest's 32-bit tables as the
+ *                      CPU reads them (SDM Vol. 3A §4.3, §4.6, §4.8), guest
+ *                      CR0.WP and CR4.PSE; results are guest error codes.
+ *   2. tracing index   which guest pages are page tables we derived a shadow
+ *                      from: shadow PTs by guest PT page (hash), shadow PDs
+ *                      by guest directory page (linear, <= SHADOW_MAX_PDS).
+ *   3. shadow tables   spte_write(), pt_alloc/pt_free (clock eviction),
+ *                      pd_alloc/pd_free (LRU cache keyed by guest CR3 page).
+ *   4. fill            shadow_handle_fault(): hidden fault -> spte.
+ *   5. sync            shadow_pt_write(), shadow_gpa_changed(), flood.
+ *   6. control regs    CR0/CR3/CR4 writes, INVLPG, flushes, init/destroy.
+ *
+ * Invariants
+ *   I1 A shadow PDE is present iff it points to a shadow PT owned by exactly
+ *      that PDE (pd->child). Shadow PDEs are P|RW|US|A: all rights live in
+ *      the shadow PTEs. PDEs MONITOR_PDE_FIRST.. are the monitor's, copied.
+ *   I2 Every present spte equals what spte_make() gives for the guest entries
+ *      as they are now in guest memory (traced writes zap the rest), except
+ *      that it may be less permissive (D set later; CR0.WP went 1->0).
+ *   I3 No present spte maps a traced guest page writable.
+ *   I4 A present spte implies A set in the guest PDE and PTE; a writable one
+ *      implies D set in the guest's last-level entry.
+ *   I5 No spte is global; no shadow maps a gva >= MONITOR_BASE from the guest.
+ */
+#include "kernel/kernel.h"
+#include "kernel/layout.h"
+#include "kernel/paging.h"
+#include "kernel/x86.h"
+#include "vmm/shadow.h"
+
+#define PDX(va) ((va) >> 22)
+#define PTX(va) (((va) >> 12) & 0x3FFu)
+#define LARGE_FRAME   0xFFC00000u /* frame bits of a 4 MiB PDE */
+/* Bits 21:13 of a 4 MiB PDE are reserved with MAXPHYADDR 32 and no PSE-36,
+ * which is the CPU hv86 presents (SDM Vol. 3A §4.3, Table 4-4). */
+#define PDE_PS_RSVD   0x003FE000u
+#define SPDE_FLAGS    (PTE_P | PTE_RW | PTE_US | PTE_A)
+#define NO_PT         0xFFFFu
+
+enum spt_kind {
+    SPT_FREE,
+    SPT_4K,   /* shadows a guest page table at gsrc (traced) */
+    SPT_4M,   /* shadows a guest 4 MiB page at gsrc, 4 KiB at a time */
+    SPT_PHYS, /* paging off: identity for the 4 MiB at gsrc */
+};
+
+static bool paging_on(const struct shadow *s) { return s->gcr0 & CR0_PG; }
+
+static int fail(struct shadow *s, int err, const char *why)
+{
+    s->why = why;
+    return err;
+}
+
+/* ---------------------------------------------------------------- 1. guest walk */
+
+/* One guest translation, as gwalk() found it. */
+struct gwalk {
+    uint32_t gpa;            /* translated address */
+    uint32_t pde_gpa, pde;   /* guest PDE and where it lives */
+    uint32_t pte_gpa, pte;   /* guest PTE (4 KiB pages only) */
+    bool large;              /* 4 MiB page (PDE.PS with CR4.PSE) */
+    bool rw, us;             /* rights of both levels combined (§4.6) */
+};
+
+/*
+ * Rights check of SDM Vol. 3A §4.6 for 32-bit paging without SMEP/SMAP:
+ * user accesses need U/S (and R/W for writes) at both levels; supervisor
+ * reads always pass; supervisor writes need R/W only when CR0.WP=1.
+ * Instruction fetches are reads (no XD in 32-bit paging).
+ */
+static bool gaccess_ok(const struct shadow *s, const struct gwalk *w, uint32_t acc)
+{
+    if (acc & PF_U)
+        return w->us && (!(acc & PF_W) || w->rw);
+    return !(acc & PF_W) || w->rw || !(s->gcr0 & CR0_WP);
+}
+
+/*
+ * gwalk - translate gva through the guest tables for an access acc (PF_W,
+ * PF_U). Returns 0 with *w, 1 with *err = the guest #PF error code (§4.7:
+ * P for present-entry violations, RSVD, W and U from the access; I/D is 0
+ * without XD or SMEP), or E_CORRUPT if a table lies outside guest RAM.
+ */
+static int gwalk(struct shadow *s, uint32_t gva, uint32_t acc, struct gwalk *w, uint32_t *err)
+{
+    uint32_t ecode = acc & (PF_W | PF_U);
+
+    w->pde_gpa = (s->gcr3 & PTE_FRAME) + PDX(gva) * 4;
+    if (s->ops.read_gpa32(s->ops.ctx, w->pde_gpa, &w->pde) < 0)
+        return fail(s, E_CORRUPT, "guest page directory outside guest RAM");
+    w->pte_gpa = w->pte = 0;
+    if (!(w->pde & PTE_P))
+        goto not_present;
+    w->large = (w->pde & PDE_PS) && (s->gcr4 & CR4_PSE);
+    if (w->large) {
+        if (w->pde & PDE_PS_RSVD) {
+            *err = ecode | PF_P | PF_RSVD;
+            return 1;
+        }
+        w->gpa = (w->pde & LARGE_FRAME) | (gva & ~LARGE_FRAME);
+        w->rw = w->pde & PTE_RW;
+        w->us = w->pde & PTE_US;
+    } else {
+        w->pte_gpa = (w->pde & PTE_FRAME) + PTX(gva) * 4;
+        if (s->ops.read_gpa32(s->ops.ctx, w->pte_gpa, &w->pte) < 0)
+            return fail(s, E_CORRUPT, "guest page table outside guest RAM");
+        if (!(w->pte & PTE_P))
+            goto not_present;
+        w->gpa = (w->pte & PTE_FRAME) | (gva & ~PTE_FRAME);
+        w->rw = w->pde & w->pte & PTE_RW;
+        w->us = w->pde & w->pte & PTE_US;
+    }
+    if (gaccess_ok(s, w, acc))
+        return 0;
+    *err = ecode | PF_P;
+    return 1;
+not_present:
+    *err = ecode;
+    return 1;
+}
+
+/* Write back one guest entry with A (and D) set, counting what was set. */
+static int gset_bits(struct shadow *s, uint32_t gpa, uint32_t *entry, uint32_t bits)
+{
+    uint32_t v = *entry | bits;
+
+    if (v == *entry)
+        return 0;
+    s->stats.a_sets += (bits & PTE_A) && !(*entry & PTE_A);
+    s->stats.d_sets += (bits & PTE_D) && !(*entry & PTE_D);
+    *entry = v;
+    if (s->ops.write_gpa32(s->ops.ctx, gpa, v) < 0)
+        return fail(s, E_CORRUPT, "guest paging entry not writable");
+    return 0;
+}
+
+/*
+ * gset_ad - set the accessed flags of a successful translation, and the dirty
+ * flag of its last level for a write (SDM §4.8). The model (also the tests'
+ * reference): flags are set only when the whole translation succeeds.
+ */
+static int gset_ad(struct shadow *s, struct gwalk *w, bool write)
+{
+    uint32_t d = write ? PTE_D : 0;
+
+    if (w->large)
+        return gset_bits(s, w->pde_gpa, &w->pde, PTE_A | d);
+    if (gset_bits(s, w->pde_gpa, &w->pde, PTE_A) < 0)
+        return E_CORRUPT;
+    return gset_bits(s, w->pte_gpa, &w->pte, PTE_A | d);
+}
+
+/* ---------------------------------------------------------------- 2. tracing index */
+
+static unsigned hash_of(uint32_t gpa) { return (gpa >> PAGE_SHIFT) % SHADOW_HASH; }
+
+static void hash_insert(struct shadow *s, uint16_t id)
+{
+    unsigned b = hash_of(s->pts[id].gsrc);
+
+    s->pts[id].hnext = s->hash[b];
+    s->hash[b] = id + 1;
+}
+
+static void hash_remove(struct shadow *s, uint16_t id)
+{
+    uint16_t *link = &s->hash[hash_of(s->pts[id].gsrc)];
+
+    while (*link && *link != id + 1)
+        link = &s->pts[*link - 1].hnext;
+    if (*link)
+        *link = s->pts[id].hnext;
+}
+
+/* Directory descriptor shadowing guest directory page gpd, or -1. */
+static int pd_find(const struct shadow *s, uint32_t key)
+{
+    for (int i = 0; i < SHADOW_MAX_PDS; i++)
+        if (s->pds[i].hpa && s->pds[i].gcr3 == key)
+            return i;
+    return -1;
+}
+
+/* true if page gpa (aligned) is a guest table some shadow was built from. */
+static bool traced(const struct shadow *s, uint32_t gpa)
+{
+    for (uint16_t id = s->hash[hash_of(gpa)]; id; id = s->pts[id - 1].hnext)
+        if (s->pts[id - 1].gsrc == gpa && s->pts[id - 1].kind == SPT_4K)
+            return true;
+    return pd_find(s, gpa) >= 0;
+}
+
+bool shadow_is_pt_gpa(struct shadow *s, uint32_t gpa) { return traced(s, gpa & PTE_FRAME); }
+
+/* ---------------------------------------------------------------- 3. shadow tables */
+
+static bool pd_is_active(const struct shadow *s, uint16_t pd) { return s->active == (int)pd; }
+
+/* Store one spte, keeping nwritable and the real TLB (I2, I3) right. */
+static void spte_write(struct shadow *s, struct shadow_pt *pt, unsigned i, uint32_t v)
+{
+    uint32_t old = pt->tbl[i];
+    const uint32_t prw = PTE_P | PTE_RW;
+
+    pt->nwritable -= (old & prw) == prw;
+    pt->nwritable += (v & prw) == prw;
+    pt->tbl[i] = v;
+    if ((old & PTE_P) && pd_is_active(s, pt->pd))
+        s->ops.flush_gva(s->ops.ctx, ((uint32_t)pt->pde << 22) | (i << 12));
+}
+
+/*
+ * write_protect - page gpa just became traced: make every writable spte that
+ * maps it read-only (I3). Scans only shadow PTs holding writable entries.
+ */
+static void write_protect(struct shadow *s, uint32_t gpa)
+{
+    uint32_t hpa;
+
+    if (s->ops.gpa_to_hpa(s->ops.ctx, gpa, &hpa) < 0)
+        return;
+    for (unsigned id = 0; id < s->cfg.max_pts; id++) {
+        struct shadow_pt *pt = &s->pts[id];
+
+        for (unsigned i = 0; pt->kind != SPT_FREE && pt->nwritable && i < 1024; i++)
+            if ((pt->tbl[i] & PTE_RW) && (pt->tbl[i] & PTE_FRAME) == hpa)
+                spte_write(s, pt, i, pt->tbl[i] & ~(PTE_RW | PTE_D));
+    }
+}
+
+/* Unlink shadow PT id from its directory and free it; flush if active and asked. */
+static void pt_free(struct shadow *s, uint16_t id, bool flush)
+{
+    struct shadow_pt *pt = &s->pts[id];
+    struct shadow_pd *pd = &s->pds[pt->pd];
+
+    pd->tbl[pt->pde] = 0;
+    pd->child[pt->pde] = 0;
+    if (flush && pd_is_active(s, pt->pd))
+        s->ops.flush_all(s->ops.ctx);
+    if (pt->kind == SPT_4K)
+        hash_remove(s, id);
+    s->ops.table_free(s->ops.ctx, pt->tbl, pt->hpa);
+    *pt = (struct shadow_pt){ .hnext = s->pt_free };
+    s->pt_free = id + 1;
+    s->stats.pts_in_use--;
+    s->stats.pages_in_use--;
+}
+
+/* Clock: drop the first shadow PT not filled since the hand last passed. */
+static void pt_evict(struct shadow *s)
+{
+    for (unsigned n = 0; n < 2 * s->cfg.max_pts; n++) {
+        uint16_t id = s->clock_hand;
+        struct shadow_pt *pt = &s->pts[id];
+
+        s->clock_hand = (s->clock_hand + 1) % s->cfg.max_pts;
+        if (pt->kind == SPT_FREE)
+            continue;
+        if (pt->ref) {
+            pt->ref = 0;
+            continue;
+        }
+        pt_free(s, id, true);
+        s->stats.pt_evictions++;
+        return;
+    }
+}
+
+static void pd_free(struct shadow *s, int i);
+
+/* Evict the least recently activated directory other than the active one. */
+static bool pd_evict(struct shadow *s)
+{
+    int victim = -1;
+
+    for (int i = 0; i < SHADOW_MAX_PDS; i++)
+        if (s->pds[i].hpa && i != s->active &&
+            (victim < 0 || s->pds[i].lru < s->pds[victim].lru))
+            victim = i;
+    if (victim < 0)
+        return false;
+    pd_free(s, victim);
+    s->stats.pd_evictions++;
+    return true;
+}
+
+/* A table frame; on exhaustion evict a shadow PT (or a directory) and retry. */
+static void *table_get(struct shadow *s, uint32_t *hpa)
+{
+    void *va = s->ops.table_alloc(s->ops.ctx, hpa);
+
+    if (!va && s->stats.pts_in_use) {
+        pt_evict(s);
+        va = s->ops.table_alloc(s->ops.ctx, hpa);
+    }
+    if (!va && pd_evict(s))
+        va = s->ops.table_alloc(s->ops.ctx, hpa);
+    return va;
+}
+
+/*
+ * pt_alloc - new empty shadow PT for PDE pde of directory pd, built from
+ * guest entry gpde; a SPT_4K one starts tracing gsrc (I3). Evicts by clock
+ * when the pool is full. Returns the index or E_NOMEM.
+ */
+static int pt_alloc(struct shadow *s, uint16_t pd, unsigned pde, uint8_t kind, uint32_t gsrc,
+                    uint32_t gpde)
+{
+    struct shadow_pt *pt;
+    uint32_t hpa;
+    uint16_t id;
+    void *tbl;
+
+    if (!s->pt_free)
+        pt_evict(s);
+    if (!s->pt_free)
+        return fail(s, E_NOMEM, "no shadow page table descriptor");
+    id = s->pt_free - 1;
+    pt = &s->pts[id];
+    s->pt_free = pt->hnext;
+    tbl = table_get(s, &hpa);
+    if (!tbl) {
+        pt->hnext = s->pt_free;
+        s->pt_free = id + 1;
+        return fail(s, E_NOMEM, "no frame for a shadow page table");
+    }
+    bool was_traced = kind == SPT_4K && traced(s, gsrc);
+    *pt = (struct shadow_pt){ .tbl = tbl, .hpa = hpa, .gsrc = gsrc, .gpde = gpde,
+                              .pd = pd, .pde = pde, .kind = kind, .ref = 1 };
+    if (kind == SPT_4K)
+        hash_insert(s, id);
+    s->pds[pd].tbl[pde] = pt->hpa | SPDE_FLAGS;
+    s->pds[pd].child[pde] = id + 1;
+    s->stats.pts_in_use++;
+    s->stats.pages_in_use++;
+    if (kind == SPT_4K && !was_traced)
+        write_protect(s, gsrc);
+    return id;
+}
+
+/* Guest PDEs present in the monitor range (recorded, never shadowed). */
+static uint16_t monitor_gpdes_of(struct shadow *s, uint32_t gpd)
+{
+    uint16_t mask = 0;
+    uint32_t v;
+
+    for (unsigned i = 0; gpd != SHADOW_GCR3_PHYS && i < MONITOR_PDES; i++)
+        if (s->ops.read_gpa32(s->ops.ctx, gpd + (MONITOR_PDE_FIRST + i) * 4, &v) == 0 && (v & PTE_P))
+            mask |= 1u << i;
+    return mask;
+}
+
+static void pd_free(struct shadow *s, int i)
+{
+    struct shadow_pd *pd = &s->pds[i];
+
+    for (unsigned pde = 0; pde < MONITOR_PDE_FIRST; pde++)
+        if (pd->child[pde])
+            pt_free(s, pd->child[pde] - 1, false);
+    s->ops.table_free(s->ops.ctx, pd->child, pd->child_hpa);
+    s->ops.table_free(s->ops.ctx, pd->tbl, pd->hpa);
+    *pd = (struct shadow_pd){ 0 };
+    if (s->active == i)
+        s->active = -1;
+    s->stats.pds_in_use--;
+    s->stats.pages_in_use -= 2;
+}
+
+/*
+ * pd_alloc - empty shadow directory for guest directory page key (or
+ * SHADOW_GCR3_PHYS) with the monitor PDEs, evicting the LRU one beyond
+ * cfg.max_pds; starts tracing key. Returns the index or E_NOMEM.
+ */
+static int pd_alloc(struct shadow *s, uint32_t key)
+{
+    struct shadow_pd *pd;
+    uint32_t hpa, child_hpa;
+    void *tbl, *child;
+    int i;
+
+    if (s->stats.pds_in_use >= s->cfg.max_pds && !pd_evict(s))
+        return fail(s, E_NOMEM, "no shadow directory to evict");
+    tbl = table_get(s, &hpa);
+    if (!tbl)
+        return fail(s, E_NOMEM, "no frame for a shadow directory");
+    child = table_get(s, &child_hpa);
+    if (!child)
+        goto err_free_dir;
+    /* Only now pick the slot: table_get may have evicted directories. */
+    for (i = 0; s->pds[i].hpa; i++)
+        ;
+    pd = &s->pds[i];
+    *pd = (struct shadow_pd){ .tbl = tbl, .child = child, .hpa = hpa, .child_hpa = child_hpa };
+    memcpy(&pd->tbl[MONITOR_PDE_FIRST], s->ops.monitor_pdes, MONITOR_PDES * 4);
+    bool was_traced = key != SHADOW_GCR3_PHYS && traced(s, key);
+    pd->gcr3 = key;
+    pd->monitor_gpdes = monitor_gpdes_of(s, key);
+    s->stats.pds_in_use++;
+    s->stats.pages_in_use += 2;
+    if (key != SHADOW_GCR3_PHYS && !was_traced)
+        write_protect(s, key);
+    return i;
+
+err_free_dir:
+    s->ops.table_free(s->ops.ctx, tbl, hpa);
+    return fail(s, E_NOMEM, "no frame for a shadow directory index");
+}
+
+/* Make the shadow of key (guest directory page or SHADOW_GCR3_PHYS) active. */
+static int activate(struct shadow *s, uint32_t key)
+{
+    int i = pd_find(s, key);
+
+    if (key != SHADOW_GCR3_PHYS) {
+        s->stats.cr3_hits += i >= 0;
+        s->stats.cr3_misses += i < 0;
+    }
+    if (i < 0)
+        i = pd_alloc(s, key);
+    if (i < 0)
+        return i;
+    s->active = i;
+    s->pds[i].lru = ++s->lru_clock;
+    s->pds[i].writes = 0;
+    return 0;
+}
+
+/* The key of the directory the current guest mode needs. */
+static uint32_t mode_key(const struct shadow *s)
+{
+    return paging_on(s) ? (s->gcr3 & PTE_FRAME) : SHADOW_GCR3_PHYS;
+}
+
+/* ---------------------------------------------------------------- 4. fill */
+
+/*
+ * spte_make - the shadow PTE for a guest translation w to host frame hpa,
+ * after an access acc the guest allowed (docs/vmm-shadow.md, "Rights"):
+ *  - U/S and R/W follow the guest's combined rights;
+ *  - writable only once the guest's D is set (dirty emulation, §4.8);
+ *  - never writable onto a traced guest page table (I3);
+ *  - guest CR0.WP=0: a supervisor-only page is writable (ring 1 is
+ *    supervisor); a read-only user page is either user read-only or, after a
+ *    supervisor write, supervisor-only writable; each access of the other kind
+ *    faults and flips it back (KVM's scheme).
+ */
+static uint32_t spte_make(const struct shadow *s, const struct gwalk *w, uint32_t hpa,
+                          uint32_t acc, bool is_traced)
+{
+    uint32_t last = w->large ? w->pde : w->pte;
+    uint32_t spte = hpa | PTE_P | PTE_A | (last & (PTE_PWT | PTE_PCD));
+    bool rw = w->rw, us = w->us;
+
+    if (!rw && !(s->gcr0 & CR0_WP)) {
+        if (!us)
+            rw = true;
+        else if ((acc & (PF_W | PF_U)) == PF_W)
+            rw = true, us = false;
+    }
+    if (us)
+        spte |= PTE_US;
+    if (rw && (last & PTE_D) && !is_traced)
+        spte |= PTE_RW | PTE_D;
+    return spte;
+}
+
+/*
+ * spt_for - the shadow PT under PDE pdx of the active directory for the
+ * given source, rebuilding it if it was built from another guest PDE.
+ */
+static int spt_for(struct shadow *s, unsigned pdx, uint8_t kind, uint32_t gsrc, uint32_t gpde)
+{
+    struct shadow_pd *pd = &s->pds[s->active];
+    uint16_t id = pd->child[pdx];
+
+    if (id) {
+        struct shadow_pt *pt = &s->pts[id - 1];
+
+        if (pt->kind == kind && pt->gsrc == gsrc && !((pt->gpde ^ gpde) & ~(PTE_A | PTE_D)))
+            return id - 1;
+        pt_free(s, id - 1, true);
+    }
+    return pt_alloc(s, s->active, pdx, kind, gsrc, gpde);
+}
+
+/* Install the spte for gva -> w (hpa); *is_traced tells if the page is a guest table. */
+static int fill(struct shadow *s, uint32_t gva, const struct gwalk *w, uint32_t hpa, uint32_t acc,
+                bool *is_traced)
+{
+    uint8_t kind = !paging_on(s) ? SPT_PHYS : w->large ? SPT_4M : SPT_4K;
+    uint32_t gsrc = kind == SPT_PHYS ? (gva & LARGE_FRAME)
+                    : kind == SPT_4M ? (w->pde & LARGE_FRAME) : (w->pde & PTE_FRAME);
+    int id = spt_for(s, PDX(gva), kind, gsrc, w->pde);
+
+    if (id < 0)
+        return id;
+    struct shadow_pt *pt = &s->pts[id];
+    pt->ref = 1;
+    pt->writes = 0;
+    pt->gpde = w->pde;
+    s->pds[s->active].writes = 0;
+    /* After spt_for: the table just made traced may be this very page. */
+    *is_traced = traced(s, w->gpa & PTE_FRAME);
+    spte_write(s, pt, PTX(gva), spte_make(s, w, hpa, acc, *is_traced));
+    return 0;
+}
+
+/* Paging off: gva is the gpa, and every RAM page is user-writable (§4.1.1). */
+static void gwalk_phys(uint32_t gva, struct gwalk *w)
+{
+    *w = (struct gwalk){ .gpa = gva, .pte = PTE_P | PTE_RW | PTE_US | PTE_D, .rw = true, .us = true };
+}
+
+static int emulate(struct shadow *s, int kind, uint32_t gpa, struct shadow_fault *out)
+{
+    out->gpa = gpa;
+    s->stats.emulated++;
+    return kind;
+}
+
+int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigned cpl,
+                        struct shadow_fault *out)
+{
+    uint32_t acc = (hw_err & PF_W) | (cpl == 3 ? PF_U : 0);
+    struct gwalk w;
+    uint32_t hpa;
+    bool is_traced;
+    int r;
+
+    *out = (struct shadow_fault){ .cr2 = gva };
+    if (s->active < 0 && activate(s, mode_key(s)) < 0)
+        return E_NOMEM;
+    if (!paging_on(s)) {
+        gwalk_phys(gva, &w);
+    } else {
+        r = gwalk(s, gva, acc, &w, &out->guest_err);
+        if (r == 1)
+            s->stats.reflected_faults++;
+        if (r != 0)
+            return r == 1 ? SHADOW_REFLECT : r;
+        if (gset_ad(s, &w, acc & PF_W) < 0)
+            return E_CORRUPT;
+    }
+    if (gva >= MONITOR_BASE)
+        return emulate(s, SHADOW_EMULATE_MONITOR, w.gpa, out);
+    if (s->ops.gpa_to_hpa(s->ops.ctx, w.gpa & PTE_FRAME, &hpa) < 0)
+        return emulate(s, SHADOW_MMIO, w.gpa, out);
+    r = fill(s, gva, &w, hpa, acc, &is_traced);
+    if (r < 0)
+        return r;
+    if (is_traced && (acc & PF_W))
+        return emulate(s, SHADOW_EMULATE_PT, w.gpa, out);
+    s->stats.hidden_faults++;
+    return SHADOW_FIXED;
+}
+
+int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool set_ad,
+                           uint32_t *gpa, uint32_t *err)
+{
+    struct gwalk w;
+    int r;
+
+    if (!paging_on(s)) {
+        *gpa = gva;
+        return 0;
+    }
+    r = gwalk(s, gva, acc, &w, err);
+    if (r != 0)
+        return r;
+    if (set_ad && gset_ad(s, &w, acc & PF_W) < 0)
+        return E_CORRUPT;
+    *gpa = w.gpa;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- 5. sync */
+
+/*
+ * zap_entry - guest entry at gpa (4-byte aligned) changed: drop what was
+ * built from it. As a directory entry: the whole shadow PT under it. As a
+ * page-table entry: the spte in every shadow PT built from that page.
+ */
+static void zap_entry(struct shadow *s, uint32_t gpa)
+{
+    uint32_t page = gpa & PTE_FRAME, idx = (gpa & ~PTE_FRAME) / 4;
+    int i = pd_find(s, page);
+
+    if (i >= 0 && idx >= MONITOR_PDE_FIRST) {
+        s->pds[i].monitor_gpdes = monitor_gpdes_of(s, page);
+    } else if (i >= 0 && s->pds[i].child[idx]) {
+        pt_free(s, s->pds[i].child[idx] - 1, true);
+        s->stats.zaps++;
+    }
+    for (uint16_t id = s->hash[hash_of(page)]; id; id = s->pts[id - 1].hnext) {
+        struct shadow_pt *pt = &s->pts[id - 1];
+
+        if (pt->gsrc == page && pt->kind == SPT_4K && (pt->tbl[idx] & PTE_P)) {
+            spte_write(s, pt, idx, 0);
+            s->stats.zaps++;
+        }
+    }
+}
+
+/*
+ * note_write - one traced store hit page: count it against every shadow
+ * built from the page, and unshadow the ones written SHADOW_FLOOD times with
+ * no fill through them in between (the page is likely no longer, or not yet,
+ * used as a table; the active directory is never dropped). Returns true if
+ * the page was traced.
+ */
+static bool note_write(struct shadow *s, uint32_t page)
+{
+    bool hit = false;
+    uint16_t id = s->hash[hash_of(page)];
+    int i = pd_find(s, page);
+
+    while (id) {
+        struct shadow_pt *pt = &s->pts[id - 1];
+        uint16_t next = pt->hnext;
+
+        if (pt->gsrc == page && pt->kind == SPT_4K) {
+            hit = true;
+            if (++pt->writes >= SHADOW_FLOOD) {
+                pt_free(s, id - 1, true);
+                s->stats.floods++;
+            }
+        }
+        id = next;
+    }
+    if (i >= 0) {
+        hit = true;
+        if (++s->pds[i].writes >= SHADOW_FLOOD && i != s->active) {
+            pd_free(s, i);
+            s->stats.floods++;
+        }
+    }
+    return hit;
+}
+
+int shadow_pt_write(struct shadow *s, uint32_t gpa, const void *bytes, uint32_t len)
+{
+    const uint8_t *src = bytes;
+    uint32_t first = gpa & ~3u, end = gpa + len;
+
+    if (len == 0 || len > 8 || end < gpa)
+        return fail(s, E_INVAL, "page-table store size");
+    for (uint32_t dw = first; dw < end; dw += 4) {
+        uint32_t old, new;
+
+        if (s->ops.read_gpa32(s->ops.ctx, dw, &old) < 0)
+            return fail(s, E_INVAL, "page-table store outside guest RAM");
+        new = old;
+        for (uint32_t b = MAX(dw, gpa); b < MIN(dw + 4, end); b++) {
+            new &= ~(0xFFu << (8 * (b - dw)));
+            new |= (uint32_t)src[b - gpa] << (8 * (b - dw));
+        }
+        if (s->ops.write_gpa32(s->ops.ctx, dw, new) < 0)
+            return fail(s, E_INVAL, "page-table store outside guest RAM");
+        if (new != old)
+            zap_entry(s, dw);
+    }
+    bool hit = note_write(s, gpa & PTE_FRAME);
+    if (((end - 1) & PTE_FRAME) != (gpa & PTE_FRAME))
+        hit |= note_write(s, (end - 1) & PTE_FRAME);
+    s->stats.pt_writes += hit;
+    return 0;
+}
+
+void shadow_gpa_changed(struct shadow *s, uint32_t gpa, uint32_t len)
+{
+    uint32_t end = gpa + len;
+
+    for (uint32_t page = gpa & PTE_FRAME; page < end && page >= (gpa & PTE_FRAME);
+         page += PAGE_SIZE) {
+        if (!traced(s, page))
+            continue;
+        for (uint32_t dw = MAX(page, gpa & ~3u); dw < MIN(page + PAGE_SIZE, end) && dw >= page; dw += 4)
+            zap_entry(s, dw);
+    }
+}
+
+/* ---------------------------------------------------------------- 6. control regs */
+
+void shadow_invlpg(struct shadow *s, uint32_t gva)
+{
+    uint32_t gpde;
+
+    if (s->active < 0 || gva >= MONITOR_BASE)
+        return;
+    struct shadow_pd *pd = &s->pds[s->active];
+    uint16_t id = pd->child[PDX(gva)];
+    if (!id)
+        return;
+    struct shadow_pt *pt = &s->pts[id - 1];
+    /* A 4 MiB page is one TLB entry; a changed PDE is a changed
+     * paging-structure cache entry (§4.10.4.1): both go whole. */
+    if (pt->kind == SPT_4M ||
+        (pt->kind == SPT_4K &&
+         (s->ops.read_gpa32(s->ops.ctx, (s->gcr3 & PTE_FRAME) + PDX(gva) * 4, &gpde) < 0 ||
+          ((gpde ^ pt->gpde) & ~(PTE_A | PTE_D))))) {
+        pt_free(s, id - 1, true);
+        return;
+    }
+    if (pt->tbl[PTX(gva)] & PTE_P)
+        spte_write(s, pt, PTX(gva), 0);
+}
+
+static void free_all(struct shadow *s)
+{
+    for (int i = 0; i < SHADOW_MAX_PDS; i++)
+        if (s->pds[i].hpa)
+            pd_free(s, i);
+    s->active = -1;
+}
+
+int shadow_flush_all(struct shadow *s)
+{
+    free_all(s);
+    s->stats.full_flushes++;
+    s->ops.flush_all(s->ops.ctx);
+    return activate(s, mode_key(s));
+}
+
+/* PAE paging (CR0.PG and CR4.PAE) is not shadowed: hv86 presents a non-PAE CPU. */
+static int check_mode(struct shadow *s)
+{
+    if (paging_on(s) && (s->gcr4 & CR4_PAE))
+        return fail(s, E_INVAL, "guest enabled PAE paging");
+    return 0;
+}
+
+int shadow_set_cr0(struct shadow *s, uint32_t gcr0)
+{
+    uint32_t old = s->gcr0;
+
+    s->gcr0 = gcr0;
+    if (check_mode(s) < 0)
+        return E_INVAL;
+    /* WP 0->1 takes rights away that shadows built under WP=0 gave; 1->0
+     * only gives, and the next fault re-walks. */
+    if ((gcr0 & ~old) & CR0_WP)
+        return shadow_flush_all(s);
+    if ((gcr0 ^ old) & CR0_PG)
+        return activate(s, mode_key(s));
+    return 0;
+}
+
+int shadow_set_cr4(struct shadow *s, uint32_t gcr4)
+{
+    uint32_t old = s->gcr4;
+
+    s->gcr4 = gcr4;
+    if (check_mode(s) < 0)
+        return E_INVAL;
+    if ((gcr4 ^ old) & CR4_PSE)
+        return shadow_flush_all(s);
+    return 0;
+}
+
+int shadow_set_cr3(struct shadow *s, uint32_t gcr3)
+{
+    s->gcr3 = gcr3;
+    if (!paging_on(s))
+        return 0;
+    return activate(s, gcr3 & PTE_FRAME);
+}
+
+uint32_t shadow_scr3(const struct shadow *s) { return s->active < 0 ? 0 : s->pds[s->active].hpa; }
+
+uint32_t shadow_monitor_gpdes(const struct shadow *s)
+{
+    return s->active < 0 ? 0 : s->pds[s->active].monitor_gpdes;
+}
+
+void shadow_get_stats(const struct shadow *s, struct shadow_stats *st) { *st = s->stats; }
+
+const char *shadow_why(const struct shadow *s) { return s->why ? s->why : ""; }
+
+int shadow_init(struct shadow *s, const struct shadow_ops *ops, const struct shadow_config *cfg)
+{
+    struct shadow_config def = { SHADOW_MAX_PDS, SHADOW_MAX_PTS };
+
+    if (!cfg)
+        cfg = &def;
+    if (cfg->max_pds < 2 || cfg->max_pds > SHADOW_MAX_PDS || cfg->max_pts < 8 ||
+        cfg->max_pts > SHADOW_MAX_PTS || !ops->monitor_pdes)
+        return E_INVAL;
+    memset(s, 0, sizeof(*s));
+    s->ops = *ops;
+    s->cfg = *cfg;
+    s->active = -1;
+    for (unsigned id = 0; id < cfg->max_pts; id++)
+        s->pts[id].hnext = id + 1 < cfg->max_pts ? id + 2 : 0;
+    s->pt_free = 1;
+    return activate(s, SHADOW_GCR3_PHYS);
+}
+
+void shadow_destroy(struct shadow *s) { free_all(s); }

@@ -1,0 +1,237 @@
+/*
+ * Shadow paging core: the page tables the CPU really walks while a guest runs.
+ *
+ * Guest user code runs at ring 3 and guest kernel code (translated) at ring 1,
+ * both under shadow page tables built here from the guest's own 32-bit page
+ * tables, which are only data (Intel SDM Vol. 3A §4.3). The design story is
+ * docs/vmm-shadow.md; the map of the implementation opens vmm/shadow.c.
+ *
+ * Policies in one paragraph:
+ *  - one shadow page directory per guest CR3, kept in a bounded LRU cache, so
+ *    process switches reuse what was built;
+ *  - shadow entries are filled lazily by hidden page faults;
+ *  - guest page-table pages are WRITE-PROTECTED AND TRACED: every shadow maps
+ *    them read-only, a guest store to one comes back as SHADOW_EMULATE_PT and
+ *    the VMM passes the store to shadow_pt_write(), which updates guest memory
+ *    and zaps the shadow entries built from the changed guest entries; pages
+ *    written too often are unshadowed ("flood"). This keeps every cached shadow
+ *    exactly in sync with the guest tables, which is what makes the CR3 cache
+ *    correct (SDM §4.10.4.1: a CR3 load flushes the guest's TLB);
+ *  - accessed/dirty bits are emulated exactly (§4.8): a shadow PTE is
+ *    installed only after A is set in the guest entries, and is writable only
+ *    once the guest's D is set;
+ *  - guest global pages: the G bit is never set in a shadow (only the monitor
+ *    PDEs are global); cached shadows are in sync, so guest G semantics hold;
+ *  - guest CR0.WP=0: see docs/vmm-shadow.md ("CR0.WP").
+ *
+ * One vCPU per struct shadow; not thread-safe. No allocation happens outside
+ * the table_alloc callback; struct shadow itself is embedded by the caller.
+ */
+#ifndef HV86_VMM_SHADOW_H
+#define HV86_VMM_SHADOW_H
+#include <stdbool.h>
+#include <stdint.h>
+
+/* #PF error code bits (SDM Vol. 3A §4.7), used both for access kinds and results. */
+#define PF_P    0x01u /* 1: protection violation; 0: not-present entry */
+#define PF_W    0x02u /* the access was a write */
+#define PF_U    0x04u /* the access was made at CPL 3 */
+#define PF_RSVD 0x08u /* a reserved bit was set in a paging-structure entry */
+
+/* Compile-time capacities; runtime limits (struct shadow_config) may be lower. */
+#define SHADOW_MAX_PDS 32   /* cached shadow page directories (incl. paging-off) */
+#define SHADOW_MAX_PTS 1024 /* shadow page tables (4 MiB of frames) */
+#define SHADOW_HASH    256  /* buckets of the guest-page-table index */
+#define SHADOW_FLOOD   8    /* traced writes without a fill before unshadowing */
+
+/*
+ * Environment the VMM provides. Every callback gets ops->ctx. Guest memory
+ * callbacks take guest-physical addresses (gpa); table callbacks deal in
+ * host-physical (hpa) page-table frames.
+ */
+struct shadow_ops {
+    void *ctx;
+    /* hpa of the 4 KiB host frame backing guest page gpa; 0, or negative if
+     * gpa is not guest RAM (MMIO or hole: never mapped by the shadow). */
+    int (*gpa_to_hpa)(void *ctx, uint32_t gpa, uint32_t *hpa);
+    /* Aligned 32-bit guest-physical read/write; negative if gpa is not RAM. */
+    int (*read_gpa32)(void *ctx, uint32_t gpa, uint32_t *val);
+    int (*write_gpa32)(void *ctx, uint32_t gpa, uint32_t val);
+    /* A zeroed 4 KiB host frame for a shadow table: returns a pointer the
+     * monitor can write through (hv86: frame_alloc(ZONE_DIRECT) +
+     * phys_to_virt) and its hpa in *hpa; NULL if none is left. */
+    void *(*table_alloc)(void *ctx, uint32_t *hpa);
+    void (*table_free)(void *ctx, void *va, uint32_t hpa);
+    /* The active shadow changed at gva (invlpg), or more than one page of it
+     * (reload CR3 with shadow_scr3()). Called only for the active shadow. */
+    void (*flush_gva)(void *ctx, uint32_t gva);
+    void (*flush_all)(void *ctx);
+    /* The MONITOR_PDES entries every directory carries from MONITOR_PDE_FIRST
+     * on (hv86: paging_monitor_pdes()). */
+    const uint32_t *monitor_pdes;
+};
+
+/* Runtime limits, for the VMM's memory budget and for the tests' pressure. */
+struct shadow_config {
+    uint32_t max_pds; /* 2..SHADOW_MAX_PDS; each takes 2 frames (directory + index) */
+    uint32_t max_pts; /* 8..SHADOW_MAX_PTS */
+};
+
+struct shadow_stats {
+    uint32_t pages_in_use;    /* host frames held now (directories, their indexes, tables) */
+    uint32_t pds_in_use;      /* shadow directories cached now */
+    uint32_t pts_in_use;      /* shadow page tables now */
+    uint32_t hidden_faults;   /* #PF fixed by filling the shadow */
+    uint32_t reflected_faults;/* #PF the guest's own tables give */
+    uint32_t emulated;        /* SHADOW_EMULATE_* and SHADOW_MMIO results */
+    uint32_t cr3_hits;        /* shadow_set_cr3 found a cached directory */
+    uint32_t cr3_misses;      /* ... had to build one */
+    uint32_t a_sets;          /* guest A bits set by the shadow (PDE or PTE) */
+    uint32_t d_sets;          /* guest D bits set */
+    uint32_t pd_evictions;    /* cached directories dropped for room */
+    uint32_t pt_evictions;    /* page tables dropped for room */
+    uint32_t pt_writes;       /* shadow_pt_write calls that hit a traced page */
+    uint32_t zaps;            /* shadow entries invalidated by traced writes */
+    uint32_t floods;          /* shadows dropped because their page was written too often */
+    uint32_t full_flushes;    /* shadow_flush_all (CR0.PG/WP, CR4.PSE changes) */
+};
+
+/* Per-shadow-page-table bookkeeping (private to shadow.c). */
+struct shadow_pt {
+    uint32_t *tbl;     /* the table, monitor-writable */
+    uint32_t hpa;      /* its frame; 0 = descriptor free */
+    uint32_t gsrc;     /* guest PT gpa (traced), or the 4 MiB gpa it covers */
+    uint32_t gpde;     /* guest PDE it was built from (A and D ignored) */
+    uint16_t pd;       /* owning directory (descriptor index) */
+    uint16_t pde;      /* index in the owner */
+    uint16_t hnext;    /* next in hash chain / free list, +1 (0 = end) */
+    uint16_t nwritable;/* present writable entries */
+    uint8_t kind;      /* enum in shadow.c */
+    uint8_t ref;       /* clock reference bit */
+    uint16_t writes;   /* traced writes since the last fill (flood) */
+};
+
+/* Per-shadow-directory bookkeeping (private to shadow.c). */
+struct shadow_pd {
+    uint32_t *tbl;     /* the directory */
+    uint16_t *child;   /* per PDE: shadow_pt index + 1, 0 = none (second frame) */
+    uint32_t hpa, child_hpa; /* 0 = descriptor free */
+    uint32_t gcr3;     /* guest directory gpa (page), or SHADOW_GCR3_PHYS */
+    uint32_t lru;      /* last activation stamp */
+    uint16_t writes;   /* traced writes since activation (flood) */
+    uint16_t monitor_gpdes; /* bit i: guest PDE MONITOR_PDE_FIRST+i is present */
+};
+
+#define SHADOW_GCR3_PHYS 0xFFFFFFFFu /* key of the paging-off (CR0.PG=0) directory */
+
+struct shadow {
+    struct shadow_ops ops;
+    struct shadow_config cfg;
+    struct shadow_stats stats;
+    uint32_t gcr0, gcr3, gcr4;   /* guest control registers as the guest wrote them */
+    int active;                  /* index in pds[] of the loaded directory, -1 none */
+    uint32_t lru_clock;
+    uint32_t clock_hand;         /* PT eviction */
+    uint16_t pt_free;            /* free-list head (+1) */
+    uint16_t hash[SHADOW_HASH];  /* traced guest PT page -> pts[] chain (+1) */
+    const char *why;             /* reason of the last negative return */
+    struct shadow_pd pds[SHADOW_MAX_PDS];
+    struct shadow_pt pts[SHADOW_MAX_PTS];
+};
+
+/* Result of shadow_handle_fault (non-negative) */
+enum shadow_result {
+    SHADOW_FIXED = 0,       /* hidden fault: shadow filled, re-run the instruction */
+    SHADOW_REFLECT,         /* guest's own fault: inject #PF, error out->guest_err, CR2 out->cr2 */
+    SHADOW_EMULATE_PT,      /* store to a traced guest page table at out->gpa: emulate the
+                             * instruction, give the store to shadow_pt_write() */
+    SHADOW_EMULATE_MONITOR, /* gva in [MONITOR_BASE, 4 GiB), guest-mapped to out->gpa: emulate */
+    SHADOW_MMIO,            /* out->gpa is not guest RAM: emulate the device access */
+};
+
+struct shadow_fault {
+    uint32_t guest_err; /* SHADOW_REFLECT: the #PF error code for the guest */
+    uint32_t cr2;       /* SHADOW_REFLECT: the faulting gva */
+    uint32_t gpa;       /* EMULATE_* / MMIO: the guest-physical address accessed */
+};
+
+/*
+ * shadow_init - set up an empty shadow for a new VM with guest CR0.PG=0,
+ * CR4=0, and build the paging-off directory. ops is copied; cfg may be NULL
+ * (capacities). Returns 0, E_INVAL (bad cfg/ops) or E_NOMEM.
+ */
+int shadow_init(struct shadow *s, const struct shadow_ops *ops, const struct shadow_config *cfg);
+/* shadow_destroy - free every frame the shadow holds (VM destruction). */
+void shadow_destroy(struct shadow *s);
+
+/* hpa of the shadow directory to load in the real CR3 while the guest runs. */
+uint32_t shadow_scr3(const struct shadow *s);
+
+/*
+ * shadow_set_cr3 - guest wrote CR3 (gcr3, PCD/PWT ignored). With paging on,
+ * switch to the cached shadow of that directory or build an empty one
+ * (evicting the least recently used); with paging off, only remember it.
+ * Returns 0 (load shadow_scr3()) or E_NOMEM. SDM Vol. 3A §4.10.4.1.
+ */
+int shadow_set_cr3(struct shadow *s, uint32_t gcr3);
+/*
+ * shadow_set_cr0 / shadow_set_cr4 - guest wrote CR0 / CR4. A change of
+ * CR0.PG, CR0.WP or CR4.PSE flushes every shadow (they encode those bits);
+ * CR4.PGE and other bits only get remembered (shadows are in sync and carry
+ * no G bit). Returns 0 (load shadow_scr3()) or E_NOMEM.
+ */
+int shadow_set_cr0(struct shadow *s, uint32_t gcr0);
+int shadow_set_cr4(struct shadow *s, uint32_t gcr4);
+/*
+ * shadow_invlpg - guest executed INVLPG gva (SDM §4.10.4.1): drop the shadow
+ * entry for gva, and the whole shadow table if the guest PDE changed behind
+ * the tracing (e.g. a page unshadowed by flood), so the next access resyncs.
+ */
+void shadow_invlpg(struct shadow *s, uint32_t gva);
+/* shadow_flush_all - drop every shadow; keep the current mode. 0 or E_NOMEM. */
+int shadow_flush_all(struct shadow *s);
+
+/*
+ * shadow_handle_fault - a #PF hit guest code (real CR2 = gva, real error code
+ * hw_err; only its W bit is used) while the guest ran at guest CPL cpl (0-3;
+ * guest CPL 0-2 run at rings 1-2 and are supervisor for paging). Walks the
+ * guest tables for the access (SDM §4.3, §4.6 with guest CR0.WP, §4.8 A/D) and
+ * returns a shadow_result with *out filled, or a negative E_* if the VM must
+ * be killed (E_CORRUPT: a guest paging structure outside guest RAM; E_NOMEM),
+ * with shadow_why() telling why.
+ */
+int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigned cpl,
+                        struct shadow_fault *out);
+
+/*
+ * shadow_guest_translate - walk the GUEST tables for any gva (also in the
+ * monitor range) as the instruction emulator's access of kind acc (PF_W,
+ * PF_U bits) would (guest CR0.WP); if set_ad, set A/D as the CPU would.
+ * Returns 0 with *gpa, 1 with *err = the guest #PF error code, or E_CORRUPT.
+ * With paging off, *gpa = gva.
+ */
+int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool set_ad,
+                           uint32_t *gpa, uint32_t *err);
+
+/*
+ * shadow_pt_write - the emulator's store of len bytes (1..8) at gpa, which
+ * shadow_handle_fault reported as SHADOW_EMULATE_PT (or any gpa for which
+ * shadow_is_pt_gpa() holds). Writes guest memory and zaps the shadow entries
+ * built from every changed guest PDE/PTE. Returns 0 or E_INVAL (gpa not RAM).
+ */
+int shadow_pt_write(struct shadow *s, uint32_t gpa, const void *bytes, uint32_t len);
+/*
+ * shadow_gpa_changed - guest memory [gpa, gpa+len) changed behind the CPU
+ * (device DMA); zaps every shadow built from it. Cheap when not traced.
+ */
+void shadow_gpa_changed(struct shadow *s, uint32_t gpa, uint32_t len);
+/* true if the page of gpa is a traced guest page table (mapped read-only). */
+bool shadow_is_pt_gpa(struct shadow *s, uint32_t gpa);
+/* Present guest PDEs in the monitor range of the active directory (bit i = PDE 1008+i). */
+uint32_t shadow_monitor_gpdes(const struct shadow *s);
+
+void shadow_get_stats(const struct shadow *s, struct shadow_stats *st);
+/* Reason of the last negative return ("" if none). */
+const char *shadow_why(const struct shadow *s);
+
+#endif
