@@ -134,4 +134,10 @@ bool wait_change(volatile uint32_t *p, uint32_t old, uint32_t spins);
 /* Poll the master IRR until irq is requested; true if it was. */
 bool wait_irr(int irq, uint32_t spins);
 
+
+
+/* ---------------------------------------------------------------- one-shot IRQ 0 (irq.c) */
+extern volatile uint32_t irq0_count, irq0_eip, irq0_isr;
+bool irq0_make_pending(void);
+void irq0_quiet(void);
 #endif
