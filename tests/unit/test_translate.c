@@ -55,7 +55,8 @@ SNIPPET(sn_calls,
         /* fib(eax) recursively, result in eax */
         "1: cmp $2, %eax\n jb 2f\n push %eax\n dec %eax\n call 1b\n"
         "xchg %eax, (%esp)\n sub $2, %eax\n call 1b\n pop %edx\n add %edx, %eax\n"
-        "2: ret\n 9: push $0x55\n call 3f\n jmp 4f\n3: ret $0\n4: pop %ecx\n hlt");
+        "2: ret\n 9: push $0x55\n call 3f\n jmp 4f\n3: ret $0\n4: pop %ecx\n"
+        "push $7\n push $9\n call 6f\n jmp 7f\n6: ret $8\n7: mov %esp, %esi\n hlt");
 /* Indirect: esi -> table of 4 guest code addresses written by the test. */
 SNIPPET(sn_indirect,
         "xor %ebx, %ebx\n mov $7, %ecx\n"
@@ -75,7 +76,8 @@ SNIPPET(sn_strings,
 /* pushf/popf used for arithmetic flags only (same image natively). */
 SNIPPET(sn_flags,
         "stc\n pushf\n pop %eax\n mov $0xad5, %ebx\n push %ebx\n popf\n pushf\n pop %ecx\n"
-        "mov $0x200, %edx\n push %edx\n popf\n setz %dl\n cmc\n pushf\n pop %esi\n hlt");
+        "mov $0x200, %edx\n push %edx\n popf\n setz %dl\n cmc\n pushf\n pop %esi\n"
+        "std\n pushf\n pop %ebp\n cld\n push $0x600\n popf\n pushf\n pop %edi\n cld\n hlt");
 /* (IF stays set in the images: at CPL3 the native POPF cannot clear it.) */
 
 /* Copy a snippet to the start of the guest region; returns its gva. Its
@@ -385,6 +387,22 @@ static void test_pending_irq(void **state)
     bt_host_vcpu.irq_pending = 0;
     assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
     assert_int_equal(bt_host_vcpu.gpr[1], 3);
+}
+
+/* STI followed by a branch: the window is checked before the branch. */
+SNIPPET(sn_sti_jmp, "sti\n jmp 1f\n nop\n1: hlt");
+
+static void test_sti_before_branch(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    uint32_t hlt, entry = load_snippet(sn_sti_jmp_start, sn_sti_jmp_end, &hlt);
+    bt_host_vcpu.vflags_if = 0;
+    bt_host_vcpu.irq_pending = 1;
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_IRQ_WINDOW);
+    assert_int_equal(bt_host_vcpu.eip, entry + 1); /* at the jmp */
+    bt_host_vcpu.irq_pending = 0;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
 }
 
 /* An endless chained loop; a timer "interrupt" makes a virtual interrupt
@@ -788,12 +806,10 @@ static void test_random_programs(void **state)
     uint8_t data[DATA_BYTES];
     uint32_t insns = 0;
     for (unsigned i = 0; i < n; i++) {
-        uint32_t hlt, len;
+        uint32_t hlt;
         uint8_t *code = H.guest;
         memset(H.guest, 0xCC, DATA_OFF);
-        len = gen_program(&g, code, DATA_OFF - 64, (uint32_t)(uintptr_t)data_area(), &hlt, data,
-                          sizeof(data));
-        (void)len;
+        gen_program(&g, code, &hlt, data, sizeof(data));
         tc_flush(&H.bt.tc);
         uint32_t init[8];
         for (int r = 0; r < 8; r++)
@@ -871,7 +887,8 @@ int main(void)
         cmocka_unit_test(test_calls),         cmocka_unit_test(test_indirect),
         cmocka_unit_test(test_strings),       cmocka_unit_test(test_flags),
         cmocka_unit_test(test_cli_sti_pushf), cmocka_unit_test(test_popf_virtual),
-        cmocka_unit_test(test_pending_irq),   cmocka_unit_test(test_async_interrupt),
+        cmocka_unit_test(test_pending_irq),   cmocka_unit_test(test_sti_before_branch),
+        cmocka_unit_test(test_async_interrupt),
         cmocka_unit_test(test_mov_cr),
         cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
         cmocka_unit_test(test_segments),      cmocka_unit_test(test_precise_faults),

@@ -3,9 +3,10 @@
  * integer, memory ([EDI + d8] only), flag and stack instructions; forward
  * conditional jumps; bounded backward loops (ECX counter); direct and
  * indirect calls of subroutines; indirect forward jumps through a table in
- * the data area. Registers: EAX EBX EDX ESI EBP are data, ECX the loop
- * counter, EDI the data base, ESP the stack; so every program terminates
- * and touches only the data area and the stack.
+ * the data area; rep string instructions both ways. Registers: EAX EBX
+ * EDX ESI EBP are data, ECX the loop/string counter, EDI the data base
+ * (saved around string instructions), ESP the stack; so every program
+ * terminates and touches only the data area and the stack.
  */
 #ifndef HV86_TESTS_TEST_TRANSLATE_GEN_H
 #define HV86_TESTS_TEST_TRANSLATE_GEN_H
@@ -201,6 +202,30 @@ static void gen_ind_jmp(struct gen *g)
     gen_place(g, l);
 }
 
+/*
+ * A (rep) string instruction over the data area [EDI+0, EDI+64), upward or
+ * downward (STD ... CLD): push edi; push esi; lea esi,[edi+s];
+ * lea edi,[edi+d]; mov ecx,n; (std) rep op; (cld) pop esi; pop edi.
+ */
+static void gen_string(struct gen *g)
+{
+    static const uint8_t ops[5] = { 0xA4, 0xAA, 0xAC, 0xA6, 0xAE }; /* movs stos lods cmps scas */
+    bool down = gen_rand(g) & 1, dword = gen_rand(g) & 1;
+    uint8_t op = ops[gen_below(g, 5)];
+    gb(g, 0x57), gb(g, 0x56);
+    gb(g, 0x8D), gb(g, 0x77), gb(g, (uint8_t)(down ? (dword ? 28 : 31) : 0));
+    gb(g, 0x8D), gb(g, 0x7F), gb(g, (uint8_t)(down ? (dword ? 60 : 63) : 32));
+    gb(g, 0xB9), gd(g, 1 + gen_below(g, dword ? 7 : 28));
+    if (down)
+        gb(g, 0xFD);
+    if (gen_below(g, 4))
+        gb(g, op >= 0xA6 && (gen_rand(g) & 1) ? 0xF2 : 0xF3);
+    gb(g, (uint8_t)(op + dword));
+    if (down)
+        gb(g, 0xFC);
+    gb(g, 0x5E), gb(g, 0x5F);
+}
+
 static void gen_resolve(struct gen *g)
 {
     for (int i = 0; i < g->nfix; i++) {
@@ -214,17 +239,15 @@ static void gen_resolve(struct gen *g)
 }
 
 /*
- * gen_program - write one random program at code (room bytes); data_gva
- * is where the data area will be; *hlt_gva receives the gva of the final
- * HLT; data (data_len >= 128 bytes) gets random contents plus the call and
- * jump tables. Returns the program length in bytes.
+ * gen_program - write one random program at code (a few KiB at most);
+ * *hlt_gva receives the gva of the final HLT; data (data_len >= 128 bytes,
+ * the initial data area the program's EDI will point at) gets random
+ * contents plus the call and jump tables. Returns the program length.
  */
-static uint32_t gen_program(struct gen *g, uint8_t *code, uint32_t room, uint32_t data_gva,
-                            uint32_t *hlt_gva, uint8_t *data, uint32_t data_len)
+static uint32_t gen_program(struct gen *g, uint8_t *code, uint32_t *hlt_gva, uint8_t *data,
+                            uint32_t data_len)
 {
     int subs[GEN_SUBS];
-    (void)room;
-    (void)data_gva;
     g->base = g->p = code;
     g->nlabels = g->nfix = g->jslot = 0;
     for (uint32_t i = 0; i < data_len; i++)
@@ -237,8 +260,10 @@ static uint32_t gen_program(struct gen *g, uint8_t *code, uint32_t room, uint32_
             gen_straight(g, 1 + gen_below(g, 4));
         else if (k < 7)
             gen_loop(g, subs);
-        else if (k < 9)
+        else if (k < 8)
             gen_call(g, subs);
+        else if (k < 9)
+            gen_string(g);
         else
             gen_ind_jmp(g);
     }
