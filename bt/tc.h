@@ -37,7 +37,7 @@ struct tc_imap {
 struct tc_block {
     uint32_t guest_eip;     /* gva of the first guest instruction */
     uint32_t guest_len;     /* bytes of guest code translated */
-    uint32_t page[2];       /* gva pages covered (page[1] == page[0] when one) */
+    uint32_t page[2];       /* pages covered (gva, or bt_set_page_fn's identity) */
     uint8_t *tca;           /* first byte of the translation (entry point) */
     uint32_t body_len;      /* bytes of translated instructions (stubs follow) */
     uint32_t tc_len;        /* bytes used in the code arena, stubs included */
@@ -139,9 +139,10 @@ void tc_ibl_insert(struct tc *tc, struct tc_block *b);
 static inline uint32_t tc_ibl_slot(uint32_t guest_eip) { return guest_eip & (BT_IBL_ENTRIES - 1); }
 
 /*
- * tc_invalidate_page - kill every block with guest code on the gva page
+ * tc_invalidate_page - kill every block with guest code on the page
  * containing page_gva (self-modifying code: the monitor calls this when a
- * write hits a write-protected page holding translated code). Chains into
+ * write hits a write-protected page holding translated code). Pages are
+ * gva pages, or whatever identity bt_set_page_fn() chose (gpa pages). Chains into
  * killed blocks are undone and their IBL entries cleared. Returns how many
  * blocks were killed.
  */

@@ -677,6 +677,16 @@ static void translate_body(struct xlate *x)
     }
 }
 
+void bt_set_page_fn(struct bt *bt, bt_page_fn page_of)
+{
+    bt->page_of = page_of;
+}
+
+static uint32_t page_id(const struct bt *bt, uint32_t gva)
+{
+    return (bt->page_of ? bt->page_of(bt->fetch_ctx, gva) : gva) & PAGE_MASK;
+}
+
 int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
 {
     uint8_t probe;
@@ -693,8 +703,8 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
     }
     struct tc_block *b = x.b;
     b->guest_len = x.eip - guest_eip;
-    b->page[0] = guest_eip & PAGE_MASK;
-    b->page[1] = (guest_eip + (b->guest_len ? b->guest_len - 1 : 0)) & PAGE_MASK;
+    b->page[0] = page_id(bt, guest_eip);
+    b->page[1] = page_id(bt, guest_eip + (b->guest_len ? b->guest_len - 1 : 0));
     b->body_len = (uint32_t)(x.e.p - x.e.start);
     tc_commit_block(&bt->tc, b, b->body_len);
     bt->stats.translations++;

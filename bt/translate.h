@@ -36,6 +36,9 @@ struct bt_config {
 /* Copy up to len bytes of guest code at gva into buf; return how many were
  * readable (fewer at the first unmapped byte). */
 typedef uint32_t (*bt_fetch_fn)(void *ctx, uint32_t gva, uint8_t *buf, uint32_t len);
+/* The page identity a block records for invalidation: e.g. the gpa page of
+ * gva, so that a write through any alias finds the block. */
+typedef uint32_t (*bt_page_fn)(void *ctx, uint32_t gva);
 /* Run translated code at tca with v loaded; return when it exits. */
 typedef void (*bt_enter_fn)(struct bt_vcpu *v, uint32_t tca);
 
@@ -54,6 +57,7 @@ struct bt {
     bt_fetch_fn fetch;
     void *fetch_ctx;
     bt_enter_fn enter;
+    bt_page_fn page_of;         /* NULL: blocks record gva pages (bt_set_page_fn) */
     bool chaining;              /* patch exits block to block (default true) */
     uint8_t *ibl_stub;          /* shared inline-lookup stub (in the TC) */
     struct bt_exit ibl_miss_exit;   /* exit descriptor of its miss path */
@@ -74,6 +78,13 @@ struct bt {
 int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, uint8_t *code,
             uint32_t code_size, void *meta, uint32_t meta_size, bt_fetch_fn fetch,
             void *fetch_ctx, bt_enter_fn enter);
+
+/*
+ * bt_set_page_fn - make blocks record page_of(fetch_ctx, gva) (4 KiB aligned,
+ * e.g. the guest-physical page) instead of the gva page, so that
+ * tc_invalidate_page() takes that identity. Set it before translating.
+ */
+void bt_set_page_fn(struct bt *bt, bt_page_fn page_of);
 
 /*
  * bt_translate - translate the basic block starting at guest_eip (32-bit

@@ -734,6 +734,23 @@ static void test_self_modifying(void **state)
     assert_int_equal(bt_host_vcpu.gpr[3], 1);
 }
 
+/* Blocks keyed by a page identity other than the gva (a "gpa"). */
+static uint32_t fake_gpa(void *ctx, uint32_t gva) { return gva ^ 0x40000000u; }
+
+static void test_page_identity(void **state)
+{
+    static const uint8_t code[] = { 0x40, 0xF4 }; /* inc %eax; hlt */
+    uint32_t hlt, entry = load_snippet(code, code + sizeof(code), &hlt);
+    bt_set_page_fn(&H.bt, fake_gpa);
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+    assert_int_equal(tc_invalidate_page(&H.bt.tc, entry), 0);
+    assert_int_equal(tc_invalidate_page(&H.bt.tc, fake_gpa(NULL, entry)), 1);
+    assert_null(tc_lookup(&H.bt.tc, entry));
+    bt_set_page_fn(&H.bt, NULL);
+}
+
 SNIPPET(sn_chain, "xor %eax, %eax\n mov $2000, %ecx\n1: add %ecx, %eax\n dec %ecx\n jnz 1b\n hlt");
 
 static void test_chaining(void **state)
@@ -892,7 +909,8 @@ int main(void)
         cmocka_unit_test(test_mov_cr),
         cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
         cmocka_unit_test(test_segments),      cmocka_unit_test(test_precise_faults),
-        cmocka_unit_test(test_self_modifying), cmocka_unit_test(test_chaining),
+        cmocka_unit_test(test_self_modifying), cmocka_unit_test(test_page_identity),
+        cmocka_unit_test(test_chaining),
         cmocka_unit_test(test_eviction),      cmocka_unit_test(test_random_programs),
         cmocka_unit_test(test_exit_table),    cmocka_unit_test(test_undefined_opcode),
         cmocka_unit_test(test_kernel_text),   cmocka_unit_test(test_segment_mode),
