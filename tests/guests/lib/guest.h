@@ -85,17 +85,25 @@ extern volatile uint32_t probe_resume;
 void trap_expect(void);             /* arm: the next trap is recorded, not fatal */
 void trap_disarm(void);
 
-/* Run `insn` (asm text) once with the trap recorder armed. `start`/`next` get
- * the addresses of the instruction and of the one after it (the saved EIP of a
- * fault and of a trap). Registers named in the trailing clobber list are free. */
-#define PROBE(start, next, insn, ...)                                   \
+/* Run `setup` then `insn` (asm text) once with the trap recorder armed.
+ * `start`/`next` get the addresses of insn's first instruction and of what
+ * follows it: the saved EIP of a fault and of a trap. Values reach the asm
+ * through probe_arg (e.g. "movl probe_arg, %%eax"); registers named in the
+ * trailing clobber list are free. After a trap, execution resumes at next. */
+extern volatile uint32_t probe_arg;
+#define PROBE(start, next, setup, insn, ...)                            \
     do {                                                               \
         trap_expect();                                                 \
-        asm volatile("movl $1f, %0\n\tmovl $2f, %1\n\tmovl $2f, probe_resume\n" \
-                     "1:\t" insn "\n2:\n"                              \
-                     : "=m"(start), "=m"(next) : : "memory", ##__VA_ARGS__); \
+        asm volatile("movl $1f, %0\n\tmovl $2f, %1\n\tmovl $2f, probe_resume\n\t" \
+                     setup "\n1:\t" insn "\n2:\n"                     \
+                     : "=m"(start), "=m"(next) : : "memory", "cc", ##__VA_ARGS__); \
         trap_disarm();                                                 \
     } while (0)
+
+/* A fault probe as data: run it, then check vector, error code and that the
+ * saved EIP is the faulting instruction (or the next one, for traps). */
+struct fault_want { int vector; uint32_t err; bool trap; };
+void check_fault(const char *name, uint32_t start, uint32_t next, struct fault_want w);
 
 /* ---------------------------------------------------------------- user mode (entry.S, user.c) */
 #define SYS_EXIT 0                  /* eax for int 0x80: back to user_run's caller */
@@ -140,4 +148,28 @@ bool wait_irr(int irq, uint32_t spins);
 extern volatile uint32_t irq0_count, irq0_eip, irq0_isr;
 bool irq0_make_pending(void);
 void irq0_quiet(void);
+
+/* ---------------------------------------------------------------- descriptor queries */
+/* lar/lsl/verr/verw: *ok gets ZF (the selector passed the checks). */
+static inline uint32_t lar(uint32_t sel, bool *ok)
+{
+    uint32_t v = 0; uint8_t z;
+    asm volatile("larl %2, %0; setz %1" : "+r"(v), "=q"(z) : "r"(sel) : "cc");
+    *ok = z; return v;
+}
+static inline uint32_t lsl(uint32_t sel, bool *ok)
+{
+    uint32_t v = 0; uint8_t z;
+    asm volatile("lsll %2, %0; setz %1" : "+r"(v), "=q"(z) : "r"(sel) : "cc");
+    *ok = z; return v;
+}
+static inline bool verr(uint16_t sel)
+{
+    uint8_t z; asm volatile("verr %1; setz %0" : "=q"(z) : "r"(sel) : "cc"); return z;
+}
+static inline bool verw(uint16_t sel)
+{
+    uint8_t z; asm volatile("verw %1; setz %0" : "=q"(z) : "r"(sel) : "cc"); return z;
+}
+#define LAR_MASK 0x00F0FF00u        /* bits lar defines (SDM 2A LAR) */
 #endif

@@ -4,6 +4,7 @@
 static trap_fn handlers[256];
 volatile struct trap_record last_trap;
 volatile uint32_t probe_resume;
+volatile uint32_t probe_arg;
 static volatile bool armed;
 
 void trap_set_handler(int vec, trap_fn fn)
@@ -48,4 +49,12 @@ void trap_dispatch(struct trapframe *tf)
     last_trap.cr2 = read_cr2();
     last_trap.eflags = tf->eflags;
     tf->eip = probe_resume;
+}
+
+void check_fault(const char *name, uint32_t start, uint32_t next, struct fault_want w)
+{
+    uint32_t want_eip = w.trap ? next : start;
+    check(name, last_trap.vector == w.vector && last_trap.err == w.err && last_trap.eip == want_eip,
+          "vector %d err 0x%x eip 0x%x; want vector %d err 0x%x eip 0x%x",
+          last_trap.vector, last_trap.err, last_trap.eip, w.vector, w.err, want_eip);
 }
