@@ -7,11 +7,13 @@
  *              tc_alloc_exit, tc_commit_block
  *   lookup     tc_lookup (hash of guest eip), tc_ibl_insert
  *   links      tc_chain, unchain_inputs, tc_unchain_all (stub patching)
- *   SMC        tc_invalidate_page, kill_block
+ *   SMC        tc_invalidate_page (page-bucket lists), kill_block
  *   fault map  tc_lookup_guest_eip (binary search over blocks, then imap)
  *
  * Invariants:
  *   - blocks[0..nblocks) are in ascending tca order (bump allocation);
+ *   - every block since the last flush is on the page-bucket list of each
+ *     of its (one or two) pages, dead or alive;
  *   - a live block is in exactly one hash chain; a dead block in none, has
  *     no IBL entry and no chained exit pointing at it;
  *   - an exit stub is either pristine (stub_orig bytes) or "jmp rel32" to
@@ -26,6 +28,11 @@
 static uint32_t hash_eip(uint32_t eip)
 {
     return (eip ^ (eip >> 12)) & (TC_HASH_BUCKETS - 1);
+}
+
+static uint32_t hash_page(uint32_t page)
+{
+    return (page >> 12) & (TC_PAGE_BUCKETS - 1);
 }
 
 static void ibl_reset(struct bt_vcpu *v)
@@ -60,6 +67,7 @@ int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32
 void tc_flush(struct tc *tc)
 {
     memset(tc->hash, 0, sizeof(tc->hash));
+    memset(tc->page_hash, 0, sizeof(tc->page_hash));
     tc->nblocks = 0;
     tc->code_used = tc->reserved;
     tc->meta_used = 0;
@@ -122,6 +130,11 @@ void tc_commit_block(struct tc *tc, struct tc_block *b, uint32_t tc_len)
     b->tc_len = tc_len;
     b->hash_next = tc->hash[h];
     tc->hash[h] = b;
+    for (int i = 0; i < (b->page[1] != b->page[0] ? 2 : 1); i++) {
+        uint32_t ph = hash_page(b->page[i]);
+        b->page_next[i] = tc->page_hash[ph];
+        tc->page_hash[ph] = b;
+    }
     tc->nblocks++;
     tc->code_used += ALIGN_UP(tc_len, 16u);
     tc->stats.blocks++;
@@ -205,15 +218,26 @@ static void kill_block(struct tc *tc, struct tc_block *b)
     tc->stats.invalidated++;
 }
 
+/* Next block after b in the bucket list of page (b covers page). */
+static struct tc_block *page_list_next(const struct tc_block *b, uint32_t page)
+{
+    return b->page[0] == page ? b->page_next[0] : b->page_next[1];
+}
+
 uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva)
 {
     uint32_t page = page_gva & ~0xFFFu, killed = 0;
-    for (uint32_t i = 0; i < tc->nblocks; i++) {
-        struct tc_block *b = &tc->blocks[i];
+    struct tc_block *b = tc->page_hash[hash_page(page)];
+    while (b) {
+        /* A bucket mixes pages: follow the link of the page b shares with
+         * the bucket (page[0] if it hashes here, else page[1]). */
+        uint32_t link_page = hash_page(b->page[0]) == hash_page(page) ? b->page[0] : b->page[1];
+        struct tc_block *next = page_list_next(b, link_page);
         if (!b->dead && (b->page[0] == page || b->page[1] == page)) {
             kill_block(tc, b);
             killed++;
         }
+        b = next;
     }
     return killed;
 }

@@ -21,6 +21,7 @@
 #include "bt/vcpu_state.h"
 
 #define TC_HASH_BUCKETS 4096u  /* guest-EIP -> block hash buckets (power of two) */
+#define TC_PAGE_BUCKETS 1024u  /* page -> blocks hash buckets (power of two) */
 #define TC_BLOCK_MAX_CODE 4096u  /* bytes of TC one block may use, stubs included */
 #define TC_BLOCK_MAX_INSNS 64u   /* guest instructions per block */
 #define TC_BLOCK_MAX_EXITS (TC_BLOCK_MAX_INSNS + 4u)
@@ -45,6 +46,7 @@ struct tc_block {
     uint16_t ninsns;
     bool dead;              /* invalidated: unreachable, space reclaimed at flush */
     struct tc_block *hash_next;
+    struct tc_block *page_next[2]; /* next block in the page bucket of page[i] */
     struct bt_exit *in_links; /* exits of other blocks chained to this one */
 };
 
@@ -69,6 +71,7 @@ struct tc {
     struct bt_vcpu *vcpu;   /* owner of the IBL table kept in step with the TC */
     uint32_t reserved;      /* bytes of shared stubs at the start of the code arena */
     struct tc_block *hash[TC_HASH_BUCKETS];
+    struct tc_block *page_hash[TC_PAGE_BUCKETS]; /* by page, dead blocks included */
     struct tc_imap imap_build[TC_BLOCK_MAX_INSNS]; /* map of the block being built */
     struct tc_stats stats;
 };

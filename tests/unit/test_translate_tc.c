@@ -107,6 +107,22 @@ static void test_invalidate_straddling(void **state)
     assert_int_equal(tc_invalidate_page(&tc, 0x5000), 0); /* already dead */
 }
 
+static void test_invalidate_bucket_sharing(void **state)
+{
+    tc_flush(&tc);
+    /* 0x1000 and 0x401000 share a page bucket; 0x1FFC straddles into 0x2000. */
+    struct tc_block *a = fake_block(0x1000, 2, NULL), *far = fake_block(0x401000, 2, NULL);
+    struct tc_block *s = fake_block(0x1FFC, 4, NULL), *c = fake_block(0x2000, 2, NULL);
+    assert_int_equal(tc_invalidate_page(&tc, 0x1000), 2);
+    assert_true(a->dead && s->dead);
+    assert_false(far->dead || c->dead);
+    assert_int_equal(tc_invalidate_page(&tc, 0x2000), 1);
+    assert_true(c->dead);
+    assert_int_equal(tc_invalidate_page(&tc, 0x401000), 1);
+    assert_true(far->dead);
+    assert_int_equal(tc_invalidate_page(&tc, 0x1000), 0);
+}
+
 static void test_ibl_table(void **state)
 {
     tc_flush(&tc);
@@ -148,7 +164,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookup_and_flush), cmocka_unit_test(test_flush_when_full),
         cmocka_unit_test(test_chain_unchain),    cmocka_unit_test(test_invalidate_straddling),
-        cmocka_unit_test(test_ibl_table),        cmocka_unit_test(test_guest_eip_map),
+        cmocka_unit_test(test_invalidate_bucket_sharing), cmocka_unit_test(test_ibl_table),        cmocka_unit_test(test_guest_eip_map),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
