@@ -759,6 +759,10 @@ static void test_chaining(void **state)
     H.bt.chaining = false;
     bt_harness_reset_vcpu(&H);
     bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 10), BT_EXIT_NONE); /* budget of 10 dispatches */
+    assert_int_equal(bt_host_vcpu.gpr[1], 2000 - 10); /* one iteration per block run */
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.eip = entry;
     uint32_t d0 = H.bt.stats.dispatches;
     assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
     uint32_t unchained = H.bt.stats.dispatches - d0;
