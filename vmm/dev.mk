@@ -1,0 +1,14 @@
+# vmm/dev/: emulated PC devices and the per-VM I/O port bus.
+VDEV_SRCS := vmm/dev/iobus.c vmm/dev/vpic.c vmm/dev/vpit.c vmm/dev/vuart.c \
+	vmm/dev/vrtc.c vmm/dev/vkbc.c vmm/dev/vpci.c vmm/dev/vdbg.c
+HV_SRCS += $(VDEV_SRCS)
+
+UNIT_TESTS += test_vdev_iobus
+test_vdev_iobus_SRCS := tests/unit/test_vdev_iobus.c vmm/dev/iobus.c
+test_vdev_pic_SRCS := tests/unit/test_vdev_pic.c vmm/dev/iobus.c vmm/dev/vpic.c
+test_vdev_pit_SRCS := tests/unit/test_vdev_pit.c vmm/dev/iobus.c vmm/dev/vpit.c
+test_vdev_uart_SRCS := tests/unit/test_vdev_uart.c vmm/dev/iobus.c vmm/dev/vuart.c
+test_vdev_rtc_SRCS := tests/unit/test_vdev_rtc.c vmm/dev/iobus.c vmm/dev/vrtc.c
+test_vdev_misc_SRCS := tests/unit/test_vdev_misc.c vmm/dev/iobus.c vmm/dev/vkbc.c \
+	vmm/dev/vpci.c vmm/dev/vdbg.c
+test_vdev_fuzz_SRCS := tests/unit/test_vdev_fuzz.c $(VDEV_SRCS)

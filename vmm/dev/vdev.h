@@ -1,0 +1,38 @@
+/*
+ * Types shared by the emulated devices of vmm/dev/: the callbacks an owner
+ * (the VMM) hands to a device. Devices never call into the rest of hv86;
+ * everything they need from the outside world comes through these.
+ */
+#ifndef HV86_VMM_DEV_VDEV_H
+#define HV86_VMM_DEV_VDEV_H
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Drive interrupt line irq (0-15, ISA numbering) to level (0 low, 1 high).
+ * Devices call it only when the level changes, except for pulses (1 then 0)
+ * by which edge-only sources (the PIT) signal one edge. */
+typedef void (*vdev_irq_fn)(void *opaque, int irq, int level);
+
+/* Where a device's interrupt line goes: usually { vpic_irq_sink, &pic }.
+ * A zero struct leaves the line unconnected. */
+struct vdev_irq {
+    vdev_irq_fn set;
+    void *opaque;
+};
+
+static inline void vdev_irq_set(const struct vdev_irq *line, int irq, int level)
+{
+    if (line->set)
+        line->set(line->opaque, irq, level);
+}
+
+/* Monotonic host time in nanoseconds; never goes backwards. */
+typedef uint64_t (*vdev_clock_fn)(void *opaque);
+
+/* "Never" for next-event functions, in ns. */
+#define VDEV_NEVER UINT64_MAX
+
+#define NS_PER_SEC 1000000000ull /* nanoseconds in a second */
+#define NS_PER_US  1000ull       /* nanoseconds in a microsecond */
+
+#endif

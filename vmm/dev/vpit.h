@@ -1,0 +1,83 @@
+/*
+ * Emulated 8254 programmable interval timer at 0x40-0x43 and the PC/AT
+ * system control port B at 0x61 (bit 0 gate of counter 2, bit 5 its OUT),
+ * which Linux uses to calibrate the TSC (pit_calibrate_tsc, quick_pit_calibrate).
+ * Source: Intel 8254 datasheet (modes 0-5, control word, read-back command,
+ * status byte); IBM PC/AT Technical Reference for port 0x61.
+ *
+ * Time: every channel counts the 1.193182 MHz input clock, derived from the
+ * owner's monotonic nanosecond clock; nothing happens between calls, all
+ * state is computed from "ticks since this count was loaded".
+ *
+ * IRQ0: counter 0's OUT rising edges. The owner calls vpit_update(now) when
+ * vpit_next_event_ns() has passed (and may sleep a halted vCPU until then);
+ * each port access also calls it first. If several edges have passed since
+ * the last update they are coalesced into one IRQ0 pulse and the surplus is
+ * counted in lost_ticks: the PIC latches a single request anyway, and Linux
+ * recovers elapsed time from its clocksource, not from the tick count.
+ */
+#ifndef HV86_VMM_DEV_VPIT_H
+#define HV86_VMM_DEV_VPIT_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "vmm/dev/iobus.h"
+#include "vmm/dev/vdev.h"
+
+#define VPIT_BASE      0x40       /* counters 0-2, control word at +3 */
+#define VPIT_PORT_B    0x61       /* system control port B */
+#define VPIT_HZ        1193182ull /* input clock, Hz */
+#define VPIT_CHANNELS  3
+#define VPIT_IRQ       0          /* counter 0 OUT drives IRQ0 */
+
+struct vpit_channel {
+    uint8_t mode_bits;       /* M2-M0 as written (status byte) */
+    uint8_t mode;            /* effective mode 0-5 */
+    uint8_t rw;              /* RW1-RW0: 1 LSB, 2 MSB, 3 LSB then MSB */
+    bool bcd;
+    bool gate;
+    uint32_t count;          /* count register: 1..65536 (1..10000 BCD); 0 = none */
+    uint32_t ce_init;        /* count the running cycle started from */
+    bool running;            /* counting element loaded */
+    bool paused;             /* gate low: counting held at paused_d */
+    uint64_t paused_d;       /* ticks since load when paused */
+    uint64_t load_ns;        /* when the running cycle started */
+    uint64_t last_tick;      /* counter 0: ticks since load already delivered */
+    bool null_count;
+    bool write_msb_next;     /* RW=3: LSB written, MSB expected */
+    uint8_t write_lsb;
+    bool read_msb_next;      /* RW=3: LSB read, MSB next */
+    bool count_latched;
+    uint16_t latched;
+    bool status_latched;
+    uint8_t status;
+};
+
+struct vpit {
+    struct vpit_channel ch[VPIT_CHANNELS];
+    uint8_t port_b;          /* writable bits of port 0x61 */
+    vdev_clock_fn clock;
+    struct vdev_irq irq;     /* IRQ0 */
+    void *opaque;            /* passed to clock */
+    uint64_t ticks;          /* IRQ0 pulses delivered */
+    uint64_t lost_ticks;     /* edges coalesced into an earlier pulse */
+};
+
+/* Power-on: counters unprogrammed (no OUT edges), gates of 0 and 1 high,
+ * gate 2 low. clock (called with opaque) is required. */
+void vpit_init(struct vpit *pit, vdev_clock_fn clock, void *opaque, struct vdev_irq irq);
+void vpit_reset(struct vpit *pit);
+
+/* Claim 0x40-0x43 and 0x61. Returns 0 or an iobus error. */
+int vpit_attach(struct vpit *pit, struct iobus *bus);
+
+/* Deliver the IRQ0 edge(s) due by now_ns (one pulse at most, see above). */
+void vpit_update(struct vpit *pit, uint64_t now_ns);
+
+/* Host time (ns) of the next IRQ0 edge, VDEV_NEVER if none is scheduled.
+ * May be in the past if vpit_update has not been called since. */
+uint64_t vpit_next_event_ns(const struct vpit *pit);
+
+/* Counter ch's OUT pin at now_ns (for tests and port 0x61). */
+bool vpit_out(const struct vpit *pit, int ch, uint64_t now_ns);
+
+#endif
