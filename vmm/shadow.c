@@ -417,6 +417,9 @@ static int activate(struct shadow *s, uint32_t key)
 {
     int i = pd_find(s, key);
 
+    /* Until this succeeds there is no directory to run on (shadow_scr3() is
+     * 0); the old one becomes evictable. */
+    s->active = -1;
     if (key != SHADOW_GCR3_PHYS) {
         s->stats.cr3_hits += i >= 0;
         s->stats.cr3_misses += i < 0;

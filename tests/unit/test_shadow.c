@@ -1,0 +1,1257 @@
+/*
+ * Unit tests of the shadow paging core (vmm/shadow.c) on the Linux host.
+ *
+ * The harness simulates:
+ *   - guest RAM: 16 MiB as 4096 separately allocated host pages whose fake
+ *     host-physical addresses are a seeded permutation (gpa -> hpa is never
+ *     contiguous), with the legacy hole [0xA0000, 0x100000) as MMIO;
+ *   - shadow table frames: calloc'ed pages at fake hpa 0x40000000 + n * 4 KiB,
+ *     with an optional limit to exhaust them;
+ *   - the CPU: mmu_walk() reads the SHADOW tables like 32-bit paging hardware
+ *     with CR0.WP=1 at ring 1 (guest CPL 0) or ring 3, and access() runs the
+ *     fault handler until the access completes, is reflected or emulated;
+ *   - the truth: ref_walk(), a reference walker of the GUEST tables written
+ *     from the SDM (Vol. 3A §4.3, §4.6 with CR0.WP, §4.7 error codes, §4.8
+ *     A/D), against which every access is checked (check_access()).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+#include "kernel/kernel.h"
+#include "kernel/layout.h"
+#include "kernel/paging.h"
+#include "kernel/x86.h"
+#include "vmm/shadow.h"
+
+#define MiB 0x100000u
+#define GRAM_SIZE   (16 * MiB)
+#define GRAM_FRAMES (GRAM_SIZE / PAGE_SIZE)
+#define HOLE_START  0xA0000u
+#define HOLE_END    0x100000u
+#define HRAM_HPA    0x10000000u /* fake hpa of host frame 0 backing guest RAM */
+#define TABLE_HPA   0x40000000u /* fake hpa of shadow table frame 0 */
+#define MAX_TABLES  4096
+
+/* ---------------------------------------------------------------- simulated machine */
+
+static uint8_t *hram[GRAM_FRAMES];     /* host frame n (hpa HRAM_HPA + n*4K) */
+static uint32_t gfn_to_hfn[GRAM_FRAMES];
+static uint32_t hfn_to_gfn[GRAM_FRAMES];
+static uint32_t *tables[MAX_TABLES];   /* shadow table frames by number */
+static unsigned tables_live, tables_limit, tables_allocs;
+static unsigned flush_gva_calls, flush_all_calls;
+static uint32_t monitor_pdes[MONITOR_PDES];
+static struct shadow S;
+static struct shadow_ops OPS;
+
+static bool is_ram(uint32_t gpa) { return gpa < GRAM_SIZE && !(gpa >= HOLE_START && gpa < HOLE_END); }
+
+static uint8_t *gptr(uint32_t gpa)
+{
+    assert_true(is_ram(gpa));
+    return hram[gfn_to_hfn[gpa >> 12]] + (gpa & 0xFFF);
+}
+
+static uint32_t gr32(uint32_t gpa) { return *(uint32_t *)gptr(gpa); }
+static void gw32(uint32_t gpa, uint32_t v) { *(uint32_t *)gptr(gpa) = v; }
+static uint32_t host_of(uint32_t gpa) { return HRAM_HPA + gfn_to_hfn[gpa >> 12] * PAGE_SIZE + (gpa & 0xFFF); }
+
+static int op_gpa_to_hpa(void *ctx, uint32_t gpa, uint32_t *hpa)
+{
+    if (!is_ram(gpa))
+        return E_NOENT;
+    *hpa = host_of(gpa) & PAGE_MASK;
+    return 0;
+}
+
+static int op_read32(void *ctx, uint32_t gpa, uint32_t *v)
+{
+    assert_int_equal(gpa & 3, 0);
+    if (!is_ram(gpa))
+        return E_NOENT;
+    *v = gr32(gpa);
+    return 0;
+}
+
+static int op_write32(void *ctx, uint32_t gpa, uint32_t v)
+{
+    assert_int_equal(gpa & 3, 0);
+    if (!is_ram(gpa))
+        return E_NOENT;
+    gw32(gpa, v);
+    return 0;
+}
+
+static void *op_table_alloc(void *ctx, uint32_t *hpa)
+{
+    if (tables_limit && tables_live >= tables_limit)
+        return NULL;
+    for (unsigned n = 0; n < MAX_TABLES; n++) {
+        if (!tables[n]) {
+            tables[n] = aligned_alloc(PAGE_SIZE, PAGE_SIZE);
+            memset(tables[n], 0, PAGE_SIZE);
+            *hpa = TABLE_HPA + n * PAGE_SIZE;
+            tables_live++;
+            tables_allocs++;
+            return tables[n];
+        }
+    }
+    fail_msg("out of test table frames");
+    return NULL;
+}
+
+static void op_table_free(void *ctx, void *va, uint32_t hpa)
+{
+    unsigned n = (hpa - TABLE_HPA) / PAGE_SIZE;
+
+    assert_true(n < MAX_TABLES && tables[n] == va);
+    free(tables[n]);
+    tables[n] = NULL;
+    tables_live--;
+}
+
+static void op_flush_gva(void *ctx, uint32_t gva) { flush_gva_calls++; }
+static void op_flush_all(void *ctx) { flush_all_calls++; }
+
+/* A shadow table frame by hpa; fails the test if hpa is not one. */
+static uint32_t *table_at(uint32_t hpa)
+{
+    unsigned n = (hpa - TABLE_HPA) / PAGE_SIZE;
+
+    assert_true(hpa >= TABLE_HPA && n < MAX_TABLES && (hpa & 0xFFF) == 0);
+    assert_non_null(tables[n]);
+    return tables[n];
+}
+
+/* Guest RAM with a seeded permutation of host frames; shadow with cfg. */
+static void machine_init(const struct shadow_config *cfg)
+{
+    srand(86);
+    for (unsigned i = 0; i < GRAM_FRAMES; i++)
+        gfn_to_hfn[i] = i;
+    for (unsigned i = GRAM_FRAMES - 1; i > 0; i--) {
+        unsigned j = (unsigned)rand() % (i + 1), t = gfn_to_hfn[i];
+        gfn_to_hfn[i] = gfn_to_hfn[j];
+        gfn_to_hfn[j] = t;
+    }
+    for (unsigned i = 0; i < GRAM_FRAMES; i++) {
+        hfn_to_gfn[gfn_to_hfn[i]] = i;
+        if (!hram[i])
+            hram[i] = aligned_alloc(PAGE_SIZE, PAGE_SIZE);
+        memset(hram[i], 0, PAGE_SIZE);
+    }
+    for (unsigned i = 0; i < MONITOR_PDES; i++)
+        monitor_pdes[i] = ((MONITOR_PDE_FIRST + i) << 22) | PDE_PS | PTE_G | PTE_RW | PTE_P;
+    tables_live = tables_limit = tables_allocs = 0;
+    flush_gva_calls = flush_all_calls = 0;
+    OPS = (struct shadow_ops){ NULL, op_gpa_to_hpa, op_read32, op_write32, op_table_alloc,
+                               op_table_free, op_flush_gva, op_flush_all, monitor_pdes };
+    assert_int_equal(shadow_init(&S, &OPS, cfg), 0);
+}
+
+static int setup(void **state)
+{
+    machine_init(NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    shadow_destroy(&S);
+    assert_int_equal(tables_live, 0); /* no frame leaked */
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the CPU */
+
+enum { ACC_R, ACC_W, ACC_X };
+
+/*
+ * mmu_walk - 32-bit paging hardware (CR0.WP=1, no PSE used by shadows) on
+ * the shadow tables at scr3. 0 with *hpa, or 1 with the hardware error code.
+ */
+static int mmu_walk(uint32_t scr3, uint32_t gva, int acc, int ring, uint32_t *hpa, uint32_t *err)
+{
+    uint32_t *pd = table_at(scr3);
+    uint32_t pde = pd[gva >> 22], pte;
+    bool w = acc == ACC_W, u = ring == 3;
+
+    *err = (w ? PF_W : 0) | (u ? PF_U : 0);
+    if (!(pde & PTE_P))
+        return 1;
+    assert_false(pde & (PDE_PS | PTE_G));
+    pte = table_at(pde & PTE_FRAME)[(gva >> 12) & 0x3FF];
+    if (!(pte & PTE_P))
+        return 1;
+    assert_false(pte & PTE_G);
+    bool rw = pde & pte & PTE_RW, us = pde & pte & PTE_US;
+    if ((u && !us) || (w && !rw)) {
+        *err |= PF_P;
+        return 1;
+    }
+    *hpa = (pte & PTE_FRAME) | (gva & 0xFFF);
+    return 0;
+}
+
+struct outcome {
+    int kind;      /* SHADOW_* (FIXED = the access completed), or negative E_* */
+    uint32_t addr; /* completed: hpa; emulate/MMIO: gpa */
+    uint32_t err, cr2;
+    unsigned hidden; /* hidden faults it took */
+};
+
+/* Run one access of guest code at guest CPL cpl to completion. */
+static struct outcome access_gva(uint32_t gva, int acc, int cpl)
+{
+    struct outcome o = { 0 };
+    struct shadow_fault f;
+    uint32_t err, hpa;
+
+    for (int tries = 0; tries < 3; tries++) {
+        if (gva >= MONITOR_BASE || !shadow_scr3(&S)) { /* emulator path; no directory */
+            err = (acc == ACC_W ? PF_W : 0) | (cpl == 3 ? PF_U : 0);
+        } else if (mmu_walk(shadow_scr3(&S), gva, acc, cpl == 3 ? 3 : 1, &hpa, &err) == 0) {
+            o.kind = SHADOW_FIXED;
+            o.addr = hpa;
+            return o;
+        }
+        int r = shadow_handle_fault(&S, gva, err, cpl, &f);
+        if (r != SHADOW_FIXED) {
+            o.kind = r;
+            o.addr = f.gpa;
+            o.err = f.guest_err;
+            o.cr2 = f.cr2;
+            return o;
+        }
+        o.hidden++;
+    }
+    fail_msg("access to %#x did not complete after 2 hidden faults", gva);
+    return o;
+}
+
+/* ---------------------------------------------------------------- the truth */
+
+/*
+ * SDM Vol. 3A §4.6 for 32-bit paging, no SMEP/SMAP, as data: may an access
+ * (user?, write?) go through with combined rights (R/W, U/S) under CR0.WP?
+ * Index: user<<4 | write<<3 | wp<<2 | rw<<1 | us.
+ */
+static const bool allowed[32] = {
+    /* supervisor read: always */
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+    /* supervisor write: WP=0 always; WP=1 needs R/W */
+    [0x08] = 1, [0x09] = 1, [0x0A] = 1, [0x0B] = 1, [0x0C] = 0, [0x0D] = 0, [0x0E] = 1, [0x0F] = 1,
+    /* user read: needs U/S */
+    [0x10] = 0, [0x11] = 1, [0x12] = 0, [0x13] = 1, [0x14] = 0, [0x15] = 1, [0x16] = 0, [0x17] = 1,
+    /* user write: needs U/S and R/W, whatever WP */
+    [0x18] = 0, [0x19] = 0, [0x1A] = 0, [0x1B] = 1, [0x1C] = 0, [0x1D] = 0, [0x1E] = 0, [0x1F] = 1,
+};
+
+struct ref {
+    bool fault, corrupt; /* corrupt: a paging structure outside guest RAM */
+    uint32_t err, gpa;
+    uint32_t pde_gpa, pde_after, pte_gpa, pte_after; /* pte_gpa 0: 4 MiB page */
+};
+
+/* The guest's own translation of gva under gcr3/cr0/cr4, and its A/D effect. */
+static struct ref ref_walk_in(uint32_t gcr3, uint32_t cr0, uint32_t cr4, uint32_t gva, int acc, int cpl)
+{
+    struct ref r = { 0 };
+    bool w = acc == ACC_W, u = cpl == 3;
+    uint32_t rights;
+
+    r.err = (w ? 2 : 0) | (u ? 4 : 0);
+    r.pde_gpa = (gcr3 & 0xFFFFF000u) | ((gva >> 20) & 0xFFC);
+    if (!is_ram(r.pde_gpa))
+        return r.corrupt = true, r;
+    uint32_t pde = gr32(r.pde_gpa);
+    r.pde_after = pde;
+    if (!(pde & 1))
+        return r.fault = true, r;
+    if ((cr4 & CR4_PSE) && (pde & 0x80)) {
+        if (pde & 0x003FE000u) /* bits 21:13 reserved */
+            return r.fault = true, r.err |= 1 | 8, r;
+        rights = pde & 6;
+        r.gpa = (pde & 0xFFC00000u) + (gva & 0x3FFFFF);
+        r.pde_after = pde | 0x20 | (w ? 0x40 : 0);
+    } else {
+        r.pte_gpa = (pde & 0xFFFFF000u) | ((gva >> 10) & 0xFFC);
+        if (!is_ram(r.pte_gpa))
+            return r.corrupt = true, r.pte_gpa = 0, r;
+        uint32_t pte = gr32(r.pte_gpa);
+        r.pte_after = pte;
+        if (!(pte & 1))
+            return r.fault = true, r;
+        rights = pde & pte & 6;
+        r.gpa = (pte & 0xFFFFF000u) + (gva & 0xFFF);
+        r.pde_after = pde | 0x20;
+        r.pte_after = pte | 0x20 | (w ? 0x40 : 0);
+    }
+    unsigned idx = u << 4 | w << 3 | !!(cr0 & CR0_WP) << 2 | (rights >> 1 & 1) << 1 | (rights >> 2 & 1);
+    if (!allowed[idx]) {
+        r.pde_after = pde;
+        r.pte_after = r.pte_gpa ? gr32(r.pte_gpa) : 0;
+        return r.fault = true, r.err |= 1, r;
+    }
+    return r;
+}
+
+static struct ref ref_walk(uint32_t gva, int acc, int cpl)
+{
+    if (!(S.gcr0 & CR0_PG))
+        return (struct ref){ .gpa = gva };
+    return ref_walk_in(S.gcr3, S.gcr0, S.gcr4, gva, acc, cpl);
+}
+
+/*
+ * check_access - run the access and compare with the reference: the result,
+ * the reflected error code and CR2, the translated frame, and the A/D bits
+ * left in the guest entries. Returns the outcome.
+ */
+static struct outcome check_access(uint32_t gva, int acc, int cpl)
+{
+    struct ref r = ref_walk(gva, acc, cpl);
+    bool paging = S.gcr0 & CR0_PG;
+    struct outcome o = access_gva(gva, acc, cpl);
+
+    if (r.corrupt) {
+        assert_int_equal(o.kind, E_CORRUPT);
+    } else if (r.fault) {
+        assert_int_equal(o.kind, SHADOW_REFLECT);
+        assert_int_equal(o.err, r.err);
+        assert_int_equal(o.cr2, gva);
+    } else if (gva >= MONITOR_BASE) {
+        assert_int_equal(o.kind, SHADOW_EMULATE_MONITOR);
+        assert_int_equal(o.addr, r.gpa);
+    } else if (!is_ram(r.gpa)) {
+        assert_int_equal(o.kind, SHADOW_MMIO);
+        assert_int_equal(o.addr, r.gpa);
+    } else if (o.kind == SHADOW_EMULATE_PT) {
+        assert_int_equal(acc, ACC_W);
+        assert_true(shadow_is_pt_gpa(&S, r.gpa));
+        assert_int_equal(o.addr, r.gpa);
+    } else {
+        assert_int_equal(o.kind, SHADOW_FIXED);
+        assert_int_equal(o.addr, host_of(r.gpa));
+        if (acc == ACC_W) /* I3: a direct store never hits a traced table */
+            assert_false(shadow_is_pt_gpa(&S, r.gpa));
+    }
+    if (paging && is_ram(r.pde_gpa)) {
+        assert_int_equal(gr32(r.pde_gpa), r.pde_after);
+        if (r.pte_gpa)
+            assert_int_equal(gr32(r.pte_gpa), r.pte_after);
+    }
+    return o;
+}
+
+/* ---------------------------------------------------------------- guest table builders */
+
+#define GPD_A  0x100000u /* process A's page directory */
+#define GPD_B  0x101000u
+#define GPT_0  0x110000u /* guest page tables are bump-allocated from here */
+static uint32_t next_gpt;
+
+static void guest_reset_tables(void) { next_gpt = GPT_0; }
+
+/* Map gva -> gpa with a 4 KiB page (flags incl. P); PDE gets pde_flags. */
+static uint32_t map4k_in(uint32_t gpd, uint32_t gva, uint32_t gpa, uint32_t flags, uint32_t pde_flags)
+{
+    uint32_t pde_gpa = gpd + (gva >> 22) * 4, pde = gr32(pde_gpa);
+
+    if (!(pde & PTE_P)) {
+        pde = next_gpt | PTE_P;
+        next_gpt += PAGE_SIZE;
+    }
+    gw32(pde_gpa, (pde & PTE_FRAME) | pde_flags);
+    uint32_t pte_gpa = (pde & PTE_FRAME) + ((gva >> 12) & 0x3FF) * 4;
+    gw32(pte_gpa, (gpa & PTE_FRAME) | flags);
+    return pte_gpa;
+}
+
+static uint32_t map4k(uint32_t gva, uint32_t gpa, uint32_t flags)
+{
+    return map4k_in(GPD_A, gva, gpa, flags, PTE_P | PTE_RW | PTE_US);
+}
+
+static void map4m_in(uint32_t gpd, uint32_t gva, uint32_t gpa, uint32_t flags)
+{
+    gw32(gpd + (gva >> 22) * 4, (gpa & 0xFFC00000u) | PDE_PS | flags);
+}
+
+/* Paging on with CR3 = gpd, CR4.PSE, CR0.WP = wp. */
+static void paging_on(uint32_t gpd, bool wp)
+{
+    assert_int_equal(shadow_set_cr4(&S, CR4_PSE | CR4_PGE), 0);
+    assert_int_equal(shadow_set_cr3(&S, gpd), 0);
+    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_PG | (wp ? CR0_WP : 0)), 0);
+}
+
+static struct shadow_stats stats(void)
+{
+    struct shadow_stats st;
+
+    shadow_get_stats(&S, &st);
+    return st;
+}
+
+/* The shadow PTE the CPU would use for gva now (0 if none). */
+static uint32_t spte_of(uint32_t gva)
+{
+    uint32_t pde = table_at(shadow_scr3(&S))[gva >> 22];
+
+    return (pde & PTE_P) ? table_at(pde & PTE_FRAME)[(gva >> 12) & 0x3FF] : 0;
+}
+
+/* Every directory of the cache carries the monitor PDEs. */
+static void assert_monitor_pdes(void)
+{
+    for (int i = 0; i < SHADOW_MAX_PDS; i++)
+        if (S.pds[i].hpa)
+            assert_memory_equal(&table_at(S.pds[i].hpa)[MONITOR_PDE_FIRST], monitor_pdes,
+                                sizeof(monitor_pdes));
+}
+
+/* ---------------------------------------------------------------- paging off */
+
+static void test_paging_off(void **state)
+{
+    struct outcome o;
+
+    assert_int_not_equal(host_of(0x1000), host_of(0) + 0x1000); /* RAM is scattered */
+    o = check_access(0x1234, ACC_R, 0);
+    assert_int_equal(o.hidden, 1);
+    o = check_access(0x1238, ACC_W, 0);
+    assert_int_equal(o.hidden, 0); /* identity entries are writable at once */
+    check_access(0x5678, ACC_W, 3);
+    check_access(0xFFF000, ACC_X, 0);
+    o = check_access(0xB8000, ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_MMIO);
+    o = check_access(0x2000000, ACC_R, 0); /* beyond RAM */
+    assert_int_equal(o.kind, SHADOW_MMIO);
+    o = check_access(0xFC001000, ACC_R, 0);
+    assert_int_equal(o.kind, SHADOW_EMULATE_MONITOR);
+    assert_int_equal(o.addr, 0xFC001000);
+    assert_int_equal(spte_of(0xB8000), 0);
+    assert_monitor_pdes();
+    struct shadow_stats st = stats();
+    assert_int_equal(st.hidden_faults, 3);
+    assert_int_equal(st.emulated, 3);
+    assert_int_equal(st.pds_in_use, 1);
+    assert_int_equal(st.pts_in_use, 2); /* 4 MiB regions 0 and 3 */
+    assert_int_equal(st.pages_in_use, 4);
+    assert_int_equal(tables_live, 4);
+    uint32_t gpa, err;
+    assert_int_equal(shadow_guest_translate(&S, 0x4321, PF_W | PF_U, true, &gpa, &err), 0);
+    assert_int_equal(gpa, 0x4321);
+}
+
+/* ---------------------------------------------------------------- rights, error codes, A/D */
+
+/* One row: guest PDE/PTE rights, CR0.WP, access, CPL -> reflected error or 0 (completes). */
+struct rights_case {
+    uint32_t pde, pte;
+    bool wp;
+    int acc, cpl;
+    int expect_err; /* -1: completes */
+};
+
+#define P_ PTE_P
+#define RW PTE_RW
+#define US PTE_US
+static const struct rights_case rights_cases[] = {
+    /* not present at either level */
+    { 0, P_ | RW | US, 1, ACC_R, 0, 0x0 },
+    { 0, P_ | RW | US, 1, ACC_W, 3, 0x6 },
+    { P_ | RW | US, 0, 1, ACC_W, 0, 0x2 },
+    { P_ | RW | US, 0, 1, ACC_X, 3, 0x4 },
+    /* user access to supervisor pages (either level) */
+    { P_ | RW, P_ | RW | US, 1, ACC_R, 3, 0x5 },
+    { P_ | RW | US, P_ | RW, 1, ACC_W, 3, 0x7 },
+    { P_ | RW | US, P_ | RW, 1, ACC_X, 3, 0x5 },
+    { P_ | RW | US, P_ | RW, 1, ACC_W, 0, -1 },
+    /* read-only at either level */
+    { P_ | US, P_ | RW | US, 1, ACC_W, 3, 0x7 },
+    { P_ | RW | US, P_ | US, 1, ACC_W, 3, 0x7 },
+    { P_ | RW | US, P_ | US, 1, ACC_R, 3, -1 },
+    { P_ | RW | US, P_ | US, 1, ACC_W, 0, 0x3 },
+    { P_ | RW, P_, 1, ACC_W, 0, 0x3 },
+    /* CR0.WP=0: supervisor writes anything, user still bound */
+    { P_ | RW, P_, 0, ACC_W, 0, -1 },
+    { P_ | US, P_ | US, 0, ACC_W, 0, -1 },
+    { P_ | US, P_ | US, 0, ACC_W, 3, 0x7 },
+    { P_ | RW | US, P_ | US, 0, ACC_R, 3, -1 },
+    /* full rights */
+    { P_ | RW | US, P_ | RW | US, 1, ACC_W, 3, -1 },
+    { P_ | RW | US, P_ | RW | US, 0, ACC_X, 0, -1 },
+};
+
+static void test_rights_table(void **state)
+{
+    guest_reset_tables();
+    for (unsigned i = 0; i < ARRAY_SIZE(rights_cases); i++) {
+        const struct rights_case *c = &rights_cases[i];
+        uint32_t gva = 0x400000 * (1 + i) + 0x3000 + i * 4, gpa = 0x800000 + i * PAGE_SIZE;
+
+        map4k_in(GPD_A, gva, gpa, c->pte, c->pde ? c->pde : PTE_RW | PTE_US);
+        if (!c->pde) /* keep the table, drop P */
+            gw32(GPD_A + (gva >> 22) * 4, gr32(GPD_A + (gva >> 22) * 4) & ~PTE_P);
+    }
+    paging_on(GPD_A, true);
+    for (unsigned i = 0; i < ARRAY_SIZE(rights_cases); i++) {
+        const struct rights_case *c = &rights_cases[i];
+        uint32_t gva = 0x400000 * (1 + i) + 0x3000 + i * 4;
+
+        assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_PG | (c->wp ? CR0_WP : 0)), 0);
+        struct outcome o = check_access(gva, c->acc, c->cpl);
+        if (c->expect_err < 0) {
+            assert_int_equal(o.kind, SHADOW_FIXED);
+            assert_int_equal(o.hidden, 1);
+        } else {
+            assert_int_equal(o.kind, SHADOW_REFLECT);
+            assert_int_equal(o.err, (uint32_t)c->expect_err);
+            assert_int_equal(o.cr2, gva);
+        }
+    }
+    assert_int_equal(stats().reflected_faults, 12);
+}
+
+static void test_dirty_emulation(void **state)
+{
+    uint32_t gva = 0x08048000, pte_gpa;
+    struct outcome o;
+
+    guest_reset_tables();
+    pte_gpa = map4k(gva, 0x500000, PTE_P | PTE_RW | PTE_US);
+    paging_on(GPD_A, true);
+    o = check_access(gva + 0x10, ACC_R, 3);
+    assert_int_equal(o.hidden, 1);
+    assert_int_equal(gr32(pte_gpa) & (PTE_A | PTE_D), PTE_A);
+    assert_int_equal(gr32(GPD_A + (gva >> 22) * 4) & PTE_A, PTE_A);
+    assert_int_equal(spte_of(gva) & (PTE_RW | PTE_US | PTE_P), PTE_US | PTE_P); /* read-only until D */
+    o = check_access(gva + 0x20, ACC_W, 3);
+    assert_int_equal(o.hidden, 1);
+    assert_int_equal(gr32(pte_gpa) & (PTE_A | PTE_D), PTE_A | PTE_D);
+    assert_int_equal(spte_of(gva) & PTE_RW, PTE_RW);
+    o = check_access(gva + 0x30, ACC_W, 0);
+    assert_int_equal(o.hidden, 0);
+    struct shadow_stats st = stats();
+    assert_int_equal(st.a_sets, 2); /* PDE and PTE */
+    assert_int_equal(st.d_sets, 1);
+    assert_int_equal(st.hidden_faults, 2);
+    /* A page already dirty in the guest is writable at the first fill. */
+    map4k(gva + PAGE_SIZE, 0x501000, PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);
+    o = check_access(gva + PAGE_SIZE, ACC_R, 3);
+    assert_int_equal(spte_of(gva + PAGE_SIZE) & PTE_RW, PTE_RW);
+    assert_int_equal(host_of(0x501000), o.addr);
+}
+
+static void test_wp0_user_readonly(void **state)
+{
+    uint32_t ugva = 0x10000000, sgva = 0xC0100000;
+    struct outcome o;
+
+    guest_reset_tables();
+    map4k(ugva, 0x600000, PTE_P | PTE_US);        /* user read-only */
+    map4k_in(GPD_A, sgva, 0x601000, PTE_P, PTE_P); /* supervisor read-only */
+    paging_on(GPD_A, false);
+    unsigned flushes = stats().full_flushes;
+    o = check_access(ugva, ACC_W, 0);              /* CPL0 write, WP=0: allowed */
+    assert_int_equal(o.kind, SHADOW_FIXED);
+    assert_int_equal(spte_of(ugva) & (PTE_US | PTE_RW), PTE_RW); /* supervisor-only writable */
+    o = check_access(ugva, ACC_R, 3);              /* user read flips it back */
+    assert_int_equal(o.hidden, 1);
+    assert_int_equal(spte_of(ugva) & (PTE_US | PTE_RW), PTE_US);
+    o = check_access(ugva, ACC_W, 3);
+    assert_int_equal(o.err, PF_P | PF_W | PF_U);
+    o = check_access(ugva, ACC_W, 0);
+    assert_int_equal(o.hidden, 1);
+    o = check_access(sgva, ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_FIXED);
+    assert_int_equal(spte_of(sgva) & (PTE_US | PTE_RW), PTE_RW);
+    o = check_access(sgva, ACC_R, 3);
+    assert_int_equal(o.err, PF_P | PF_U);
+    assert_int_equal(stats().full_flushes, flushes); /* 1 -> 0 took no flush */
+    /* WP 0 -> 1 flushes, and the same writes now fault in the guest. */
+    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_PG | CR0_WP), 0);
+    assert_int_equal(stats().full_flushes, flushes + 1);
+    o = check_access(sgva, ACC_W, 0);
+    assert_int_equal(o.err, PF_P | PF_W);
+    o = check_access(ugva, ACC_W, 0);
+    assert_int_equal(o.err, PF_P | PF_W);
+    check_access(ugva, ACC_R, 3);
+}
+
+/* ---------------------------------------------------------------- 4 MiB pages */
+
+static void test_large_pages(void **state)
+{
+    uint32_t gva = 0xC0000000, pde_gpa = GPD_A + (gva >> 22) * 4;
+    struct outcome o;
+
+    guest_reset_tables();
+    map4m_in(GPD_A, gva, 0x400000, PTE_P | PTE_RW);       /* supervisor 4 MiB */
+    map4m_in(GPD_A, 0x00000000, 0x000000, PTE_P | PTE_RW | PTE_US); /* covers the hole */
+    map4m_in(GPD_A, 0x00400000, 0x800000, PTE_P | PTE_RW | PTE_US | 0x2000); /* reserved bit 13 */
+    paging_on(GPD_A, true);
+    for (uint32_t off = 0; off < LARGE_PAGE_SIZE; off += 0x81000) {
+        o = check_access(gva + off, ACC_R, 0);
+        assert_int_equal(o.addr, host_of(0x400000 + off)); /* each 4 KiB piece on its own frame */
+    }
+    assert_int_equal(gr32(pde_gpa) & (PTE_A | PTE_D), PTE_A);
+    assert_int_equal(spte_of(gva) & PTE_RW, 0);
+    o = check_access(gva + 0x5000, ACC_W, 0);
+    assert_int_equal(gr32(pde_gpa) & (PTE_A | PTE_D), PTE_A | PTE_D);
+    o = check_access(gva, ACC_W, 0);                       /* another piece: D already set */
+    assert_int_equal(o.hidden, 1);
+    assert_int_equal(spte_of(gva) & PTE_RW, PTE_RW);
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.err, PF_P | PF_U);
+    o = check_access(0xB8000, ACC_W, 3);
+    assert_int_equal(o.kind, SHADOW_MMIO);
+    assert_int_equal(o.addr, 0xB8000);
+    o = check_access(0x00401000, ACC_R, 0);
+    assert_int_equal(o.err, PF_P | PF_RSVD);
+    o = check_access(0x00401000, ACC_W, 3);
+    assert_int_equal(o.err, PF_P | PF_RSVD | PF_W | PF_U);
+    assert_int_equal(stats().pts_in_use, 1); /* MMIO pieces are never mapped */
+    o = check_access(0x1000, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x1000));
+    assert_int_equal(stats().pts_in_use, 2); /* one 4 KiB shadow table per 4 MiB page */
+    /* CR4.PSE=0: PS is ignored, the PDE points to a page table (at 0x400000, zeroes). */
+    unsigned flushes = stats().full_flushes;
+    assert_int_equal(shadow_set_cr4(&S, 0), 0);
+    assert_int_equal(stats().full_flushes, flushes + 1);
+    o = check_access(gva + 0x5000, ACC_R, 0);
+    assert_int_equal(o.err, 0);
+    gw32(0x400000 + 5 * 4, 0x123000 | PTE_P);
+    o = check_access(gva + 0x5004, ACC_R, 0);
+    assert_int_equal(o.addr, host_of(0x123004));
+}
+
+/* ---------------------------------------------------------------- the monitor range */
+
+static void test_monitor_range(void **state)
+{
+    uint32_t gva4k = 0xFC800123, gva4m = 0xFF000456, gpa, err;
+    struct outcome o;
+
+    guest_reset_tables();
+    map4k_in(GPD_A, gva4k, 0x700000, PTE_P | PTE_RW, PTE_P | PTE_RW);  /* PDE 1010 */
+    map4m_in(GPD_A, gva4m, 0xC00000, PTE_P | PTE_RW);                   /* PDE 1020 */
+    map4k(0x1000, 0x701000, PTE_P | PTE_RW | PTE_US);
+    paging_on(GPD_A, true);
+    assert_int_equal(shadow_monitor_gpdes(&S), (1u << 2) | (1u << 12));
+    o = check_access(gva4k, ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_EMULATE_MONITOR);
+    assert_int_equal(o.addr, 0x700123);
+    o = check_access(gva4m, ACC_R, 0);
+    assert_int_equal(o.addr, 0xC00000 + (gva4m & 0x3FFFFF));
+    o = check_access(gva4m, ACC_R, 3);
+    assert_int_equal(o.err, PF_P | PF_U);
+    o = check_access(0xFD000000, ACC_R, 0);
+    assert_int_equal(o.kind, SHADOW_REFLECT);
+    assert_int_equal(o.err, 0);
+    check_access(0x1000, ACC_R, 0);
+    assert_monitor_pdes();
+    /* The emulator's walk: no A/D unless asked. */
+    gw32(GPD_A + 1020 * 4, gr32(GPD_A + 1020 * 4) & ~(PTE_A | PTE_D));
+    assert_int_equal(shadow_guest_translate(&S, gva4m, PF_W, false, &gpa, &err), 0);
+    assert_int_equal(gpa, 0xC00000 + (gva4m & 0x3FFFFF));
+    assert_int_equal(gr32(GPD_A + 1020 * 4) & (PTE_A | PTE_D), 0);
+    assert_int_equal(shadow_guest_translate(&S, gva4m, PF_W, true, &gpa, &err), 0);
+    assert_int_equal(gr32(GPD_A + 1020 * 4) & (PTE_A | PTE_D), PTE_A | PTE_D);
+    assert_int_equal(shadow_guest_translate(&S, gva4m, PF_U, true, &gpa, &err), 1);
+    assert_int_equal(err, PF_P | PF_U);
+    /* A traced store that adds a monitor-range PDE is recorded. */
+    uint32_t pde = 0x800000 | PDE_PS | PTE_P;
+    assert_int_equal(shadow_pt_write(&S, GPD_A + 1023 * 4, &pde, 4), 0);
+    assert_int_equal(shadow_monitor_gpdes(&S), (1u << 2) | (1u << 12) | (1u << 15));
+    assert_monitor_pdes();
+}
+
+/* ---------------------------------------------------------------- CR3 switches */
+
+static void test_cr3_cache(void **state)
+{
+    uint32_t gva = 0x08048000;
+    struct outcome o;
+
+    guest_reset_tables();
+    map4k_in(GPD_A, gva, 0x900000, PTE_P | PTE_RW | PTE_US, PTE_P | PTE_RW | PTE_US);
+    map4k_in(GPD_B, gva, 0x901000, PTE_P | PTE_RW | PTE_US, PTE_P | PTE_RW | PTE_US);
+    map4m_in(GPD_A, 0xC0000000, 0, PTE_P | PTE_RW | PTE_G);  /* shared kernel, global */
+    map4m_in(GPD_B, 0xC0000000, 0, PTE_P | PTE_RW | PTE_G);
+    paging_on(GPD_A, true);
+    uint32_t scr3_a = shadow_scr3(&S);
+    o = check_access(gva, ACC_W, 3);
+    assert_int_equal(o.addr, host_of(0x900000));
+    check_access(0xC0001000, ACC_R, 0);
+    assert_int_equal(shadow_set_cr3(&S, GPD_B), 0);
+    uint32_t scr3_b = shadow_scr3(&S);
+    assert_int_not_equal(scr3_a, scr3_b);
+    o = check_access(gva, ACC_W, 3);
+    assert_int_equal(o.addr, host_of(0x901000));
+    assert_int_equal(shadow_set_cr3(&S, GPD_A | 0x18), 0); /* PCD/PWT ignored */
+    assert_int_equal(shadow_scr3(&S), scr3_a);
+    unsigned hidden = stats().hidden_faults;
+    o = check_access(gva, ACC_W, 3);
+    assert_int_equal(o.hidden, 0);
+    o = check_access(0xC0001000, ACC_R, 0);
+    assert_int_equal(o.hidden, 0);
+    assert_int_equal(stats().hidden_faults, hidden);
+    assert_int_equal(shadow_set_cr3(&S, GPD_A), 0);       /* reload: a hit */
+    struct shadow_stats st = stats();
+    assert_int_equal(st.cr3_misses, 2);
+    assert_int_equal(st.cr3_hits, 2);
+    assert_int_equal(st.pds_in_use, 2); /* A, B (CR0.WP 0->1 dropped the paging-off one) */
+    /* No spte of any cache entry is global (the CPU keeps only the monitor's). */
+    assert_false(spte_of(0xC0001000) & PTE_G);
+    assert_monitor_pdes();
+}
+
+/* ---------------------------------------------------------------- traced page-table writes */
+
+/*
+ * Paging on with gva -> 0x900000 (user, writable, not yet accessed) and the
+ * guest's page table for it mapped, dirty and writable, at self. Returns
+ * the gpa of gva's PTE, its table in *gpt.
+ */
+static uint32_t self_mapped_table(uint32_t gva, uint32_t self, uint32_t *gpt)
+{
+    guest_reset_tables();
+    uint32_t pte_gpa = map4k(gva, 0x900000, PTE_P | PTE_RW | PTE_US);
+    *gpt = pte_gpa & PTE_FRAME;
+    map4k(self, *gpt, PTE_P | PTE_RW | PTE_A | PTE_D);
+    paging_on(GPD_A, true);
+    return pte_gpa;
+}
+
+static void test_pt_write_trace(void **state)
+{
+    uint32_t gva = 0x08048000, self = 0x3FF000, pte_gpa, gpt;
+    struct outcome o;
+
+    pte_gpa = self_mapped_table(gva, self, &gpt);
+    check_access(gva, ACC_R, 3);
+    assert_true(shadow_is_pt_gpa(&S, gpt));
+    assert_true(shadow_is_pt_gpa(&S, GPD_A + 0x84));
+    assert_false(shadow_is_pt_gpa(&S, 0x900000));
+    o = check_access(self + (pte_gpa & 0xFFF), ACC_R, 0);
+    assert_int_equal(spte_of(self) & PTE_RW, 0); /* D set, RW, but traced: read-only */
+    o = check_access(self + (pte_gpa & 0xFFF), ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_EMULATE_PT);
+    assert_int_equal(o.addr, pte_gpa);
+    /* The emulator performs the store: point the PTE elsewhere. */
+    uint32_t v = 0x902000 | PTE_P | PTE_RW | PTE_US;
+    unsigned flushes = flush_gva_calls;
+    assert_int_equal(shadow_pt_write(&S, pte_gpa, &v, 4), 0);
+    assert_int_equal(flush_gva_calls, flushes + 1); /* the active shadow lost gva */
+    assert_int_equal(gr32(pte_gpa), v);
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.hidden, 1);
+    assert_int_equal(o.addr, host_of(0x902000));
+    assert_int_equal(gr32(pte_gpa), v | PTE_A);
+    /* The guest clears A (page aging): the next access sets it again. */
+    v = gr32(pte_gpa) & ~PTE_A;
+    unsigned a_sets = stats().a_sets;
+    assert_int_equal(shadow_pt_write(&S, pte_gpa, &v, 4), 0);
+    check_access(gva, ACC_R, 3);
+    assert_int_equal(gr32(pte_gpa) & PTE_A, PTE_A);
+    assert_int_equal(stats().a_sets, a_sets + 1);
+    /* A 1-byte store clearing RW (bits 0-7) takes the write right away. */
+    check_access(gva, ACC_W, 3);
+    uint8_t low = (uint8_t)(gr32(pte_gpa) & ~PTE_RW);
+    assert_int_equal(shadow_pt_write(&S, pte_gpa, &low, 1), 0);
+    o = check_access(gva, ACC_W, 3);
+    assert_int_equal(o.err, PF_P | PF_W | PF_U);
+    /* An unchanged store zaps nothing. */
+    unsigned zaps = stats().zaps;
+    v = gr32(pte_gpa);
+    assert_int_equal(shadow_pt_write(&S, pte_gpa, &v, 4), 0);
+    assert_int_equal(stats().zaps, zaps);
+    /* Directory store: drop the PDE, the region faults in the guest. */
+    uint32_t zero = 0;
+    assert_int_equal(shadow_pt_write(&S, GPD_A + (gva >> 22) * 4, &zero, 4), 0);
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.err, PF_U);
+    assert_int_equal(shadow_pt_write(&S, 0, &zero, 0), E_INVAL);
+    assert_int_equal(shadow_pt_write(&S, 0, &zero, 9), E_INVAL);
+    assert_int_equal(shadow_pt_write(&S, 0xB8000, &zero, 4), E_INVAL);
+    assert_true(stats().pt_writes >= 4);
+}
+
+/* Stores to an inactive process's tables land in its cached shadow. */
+static void test_pt_write_inactive(void **state)
+{
+    uint32_t gva = 0x08048000, pte_a;
+
+    guest_reset_tables();
+    pte_a = map4k_in(GPD_A, gva, 0x900000, PTE_P | PTE_RW | PTE_US, PTE_P | PTE_RW | PTE_US);
+    map4k_in(GPD_B, gva, 0x901000, PTE_P | PTE_RW | PTE_US, PTE_P | PTE_RW | PTE_US);
+    paging_on(GPD_A, true);
+    check_access(gva, ACC_R, 3);
+    assert_int_equal(shadow_set_cr3(&S, GPD_B), 0);
+    check_access(gva, ACC_R, 3);
+    uint32_t v = 0x903000 | PTE_P | PTE_US, pde = 0;
+    unsigned flushes = flush_gva_calls + flush_all_calls;
+    assert_int_equal(shadow_pt_write(&S, pte_a, &v, 4), 0);
+    assert_int_equal(shadow_pt_write(&S, GPD_A + 4, &pde, 4), 0);
+    assert_int_equal(flush_gva_calls + flush_all_calls, flushes); /* not the active shadow */
+    assert_int_equal(shadow_set_cr3(&S, GPD_A), 0);
+    struct outcome o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x903000));
+    o = check_access(gva, ACC_W, 3);
+    assert_int_equal(o.err, PF_P | PF_W | PF_U);
+    assert_int_equal(stats().cr3_hits, 1);
+}
+
+/* A page mapped writable loses the right the moment it becomes a page table. */
+static void test_write_protect_new_table(void **state)
+{
+    uint32_t data_gva = 0x20000000, x = 0xA00000, region = 0x30000000;
+    struct outcome o;
+
+    guest_reset_tables();
+    map4k(data_gva, x, PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);
+    gw32(x + 5 * 4, 0x904000 | PTE_P | PTE_US); /* x will hold one PTE */
+    paging_on(GPD_A, true);
+    o = check_access(data_gva, ACC_W, 3);
+    assert_int_equal(o.kind, SHADOW_FIXED);
+    assert_int_equal(spte_of(data_gva) & PTE_RW, PTE_RW);
+    uint32_t pde = x | PTE_P | PTE_RW | PTE_US;
+    assert_int_equal(shadow_pt_write(&S, GPD_A + (region >> 22) * 4, &pde, 4), 0);
+    o = check_access(region + 5 * PAGE_SIZE, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x904000));
+    assert_true(shadow_is_pt_gpa(&S, x));
+    assert_int_equal(spte_of(data_gva) & PTE_RW, 0);
+    o = check_access(data_gva + 5 * 4, ACC_W, 3);
+    assert_int_equal(o.kind, SHADOW_EMULATE_PT);
+    assert_int_equal(o.addr, x + 5 * 4);
+}
+
+/* Written SHADOW_FLOOD times with no use: the table is unshadowed, then re-traced on use. */
+static void test_flood(void **state)
+{
+    uint32_t gva = 0x08048000, self = 0x3FF000, pte_gpa, gpt;
+    struct outcome o;
+
+    pte_gpa = self_mapped_table(gva, self, &gpt);
+    check_access(gva, ACC_R, 3);
+    check_access(self, ACC_R, 0);
+    for (unsigned i = 0; i < SHADOW_FLOOD; i++) {
+        uint32_t v = (0x910000 + i * PAGE_SIZE) | PTE_P | PTE_US;
+        assert_true(shadow_is_pt_gpa(&S, gpt));
+        assert_int_equal(shadow_pt_write(&S, gpt + 0x100 * 4 + i * 4, &v, 4), 0);
+    }
+    assert_false(shadow_is_pt_gpa(&S, gpt));
+    assert_int_equal(stats().floods, 1);
+    /* Untraced: the guest writes its table directly, no exit. */
+    o = check_access(self + (pte_gpa & 0xFFF), ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_FIXED);
+    uint32_t hpa = o.addr;
+    *(uint32_t *)(hram[(hpa - HRAM_HPA) >> 12] + (hpa & 0xFFF)) = 0x905000 | PTE_P | PTE_US;
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x905000));
+    assert_true(shadow_is_pt_gpa(&S, gpt)); /* traced again, and the self-map read-only */
+    o = check_access(self + (pte_gpa & 0xFFF), ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_EMULATE_PT);
+}
+
+/* ---------------------------------------------------------------- invlpg, DMA */
+
+static void test_invlpg(void **state)
+{
+    uint32_t gva = 0x08048000, big = 0xC0000000, pte_gpa;
+    struct outcome o;
+
+    guest_reset_tables();
+    pte_gpa = map4k(gva, 0x900000, PTE_P | PTE_RW | PTE_US);
+    map4m_in(GPD_A, big, 0x400000, PTE_P | PTE_RW);
+    paging_on(GPD_A, true);
+    check_access(gva, ACC_R, 3);
+    check_access(big + 0x1000, ACC_R, 0);
+    check_access(big + 0x2000, ACC_R, 0);
+    /* Behind the CPU's back (no traced store): the stale entry is allowed (§4.10.4.3)... */
+    gw32(pte_gpa, 0x906000 | PTE_P | PTE_US | PTE_A);
+    o = access_gva(gva, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x900000));
+    /* ... until INVLPG. */
+    shadow_invlpg(&S, gva);
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x906000));
+    /* A 4 MiB page goes whole with one INVLPG. */
+    gw32(GPD_A + (big >> 22) * 4, 0x800000 | PDE_PS | PTE_P | PTE_RW | PTE_A);
+    shadow_invlpg(&S, big + 0x1000);
+    o = check_access(big + 0x2000, ACC_R, 0);
+    assert_int_equal(o.addr, host_of(0x802000));
+    /* A changed PDE (a new page table) goes with INVLPG of any page under it. */
+    uint32_t gpt2 = next_gpt;
+    next_gpt += PAGE_SIZE;
+    gw32(gpt2 + ((gva >> 12) & 0x3FF) * 4, 0x907000 | PTE_P | PTE_US);
+    gw32(GPD_A + (gva >> 22) * 4, gpt2 | PTE_P | PTE_US);
+    shadow_invlpg(&S, gva);
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x907000));
+    shadow_invlpg(&S, 0xFC000000); /* monitor range: nothing to do */
+    shadow_invlpg(&S, 0x7000000);  /* no shadow table there */
+    /* DMA into a traced table: shadow_gpa_changed zaps at once. */
+    gw32(gpt2 + ((gva >> 12) & 0x3FF) * 4, 0x908000 | PTE_P | PTE_US);
+    shadow_gpa_changed(&S, gpt2, PAGE_SIZE);
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x908000));
+    shadow_gpa_changed(&S, 0x900000, 3 * PAGE_SIZE); /* untraced: nothing */
+}
+
+/* ---------------------------------------------------------------- control registers */
+
+static void test_control_registers(void **state)
+{
+    guest_reset_tables();
+    map4k(0x1000, 0x2000, PTE_P | PTE_RW | PTE_US);
+    assert_int_equal(shadow_set_cr4(&S, CR4_PSE), 0);
+    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_WP), 0);
+    assert_int_equal(stats().full_flushes, 2);
+    uint32_t scr3_phys = shadow_scr3(&S);
+    check_access(0x1000, ACC_R, 0);
+    assert_int_equal(shadow_set_cr3(&S, GPD_A), 0);
+    assert_int_equal(shadow_scr3(&S), scr3_phys); /* paging still off */
+    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_PG | CR0_WP), 0);
+    assert_int_not_equal(shadow_scr3(&S), scr3_phys);
+    struct outcome o = check_access(0x1000, ACC_R, 0);
+    assert_int_equal(o.addr, host_of(0x2000));
+    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_WP), 0); /* paging off again */
+    assert_int_equal(shadow_scr3(&S), scr3_phys);
+    o = check_access(0x1000, ACC_R, 0);
+    assert_int_equal(o.hidden, 0);                     /* the identity shadow was kept */
+    assert_int_equal(o.addr, host_of(0x1000));
+    assert_int_equal(shadow_set_cr3(&S, GPD_B), 0);   /* remembered only */
+    assert_int_equal(shadow_scr3(&S), scr3_phys);
+    assert_int_equal(shadow_set_cr3(&S, GPD_A), 0);
+    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_PG | CR0_WP), 0);
+    o = check_access(0x1000, ACC_R, 0);
+    assert_int_equal(o.hidden, 0);                     /* and the paging one too */
+    assert_int_equal(stats().full_flushes, 2);
+    assert_int_equal(shadow_set_cr4(&S, CR4_PSE | CR4_PGE | CR4_PAE), E_INVAL);
+    assert_string_equal(shadow_why(&S), "guest enabled PAE paging");
+    assert_int_equal(shadow_set_cr4(&S, CR4_PSE), 0);
+    assert_int_equal(shadow_flush_all(&S), 0);
+    assert_int_equal(stats().pds_in_use, 1);
+    o = check_access(0x1000, ACC_R, 0);
+    assert_int_equal(o.hidden, 1);
+    assert_true(flush_all_calls >= 1);
+}
+
+/* ---------------------------------------------------------------- misbehaving guests, pressure */
+
+static void test_bad_guest(void **state)
+{
+    struct shadow_fault f;
+
+    guest_reset_tables();
+    paging_on(0x3000000, true);                       /* CR3 beyond guest RAM */
+    assert_int_equal(shadow_handle_fault(&S, 0x1000, 0, 0, &f), E_CORRUPT);
+    assert_string_equal(shadow_why(&S), "guest page directory outside guest RAM");
+    gw32(GPD_A, 0xB0000 | PTE_P);                       /* page table in the hole */
+    assert_int_equal(shadow_set_cr3(&S, GPD_A), 0);
+    assert_int_equal(shadow_handle_fault(&S, 0x1000, 0, 0, &f), E_CORRUPT);
+    assert_string_equal(shadow_why(&S), "guest page table outside guest RAM");
+    struct shadow s2;
+    struct shadow_config bad = { 1, 8 };
+    assert_int_equal(shadow_init(&s2, &OPS, &bad), E_INVAL);
+}
+
+static void test_frame_exhaustion(void **state)
+{
+    struct shadow_fault f;
+
+    guest_reset_tables();
+    for (uint32_t i = 0; i < 8; i++)
+        map4k(i << 22, 0x900000 + i * PAGE_SIZE, PTE_P | PTE_RW | PTE_US);
+    assert_int_equal(shadow_set_cr4(&S, CR4_PSE), 0);
+    assert_int_equal(shadow_set_cr3(&S, GPD_A), 0);
+    tables_limit = 1; /* not even a directory and its index */
+    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_PG), E_NOMEM);
+    assert_string_equal(shadow_why(&S), "no frame for a shadow directory index");
+    assert_int_equal(shadow_scr3(&S), 0); /* nothing to run on: the VMM kills or retries */
+    assert_int_equal(tables_live, 0);     /* the paging-off directory was given up */
+    assert_int_equal(shadow_handle_fault(&S, 0x1000, 0, 0, &f), E_NOMEM);
+    tables_limit = 3; /* a directory (2) + one table (1): tables must be stolen */
+    for (uint32_t round = 0; round < 2; round++)
+        for (uint32_t i = 0; i < 8; i++) {
+            struct outcome o = check_access(i << 22, ACC_R, 3);
+            assert_int_equal(o.addr, host_of(0x900000 + i * PAGE_SIZE));
+        }
+    assert_int_equal(tables_live, 3);
+    assert_int_equal(stats().pt_evictions, 15);
+}
+
+static void test_eviction_pts(void **state)
+{
+    struct shadow_config cfg = { 4, 8 };
+
+    shadow_destroy(&S);
+    machine_init(&cfg);
+    guest_reset_tables();
+    for (uint32_t i = 0; i < 40; i++)
+        map4k(i << 22, 0x900000 + i * PAGE_SIZE, PTE_P | PTE_RW | PTE_US);
+    paging_on(GPD_A, true);
+    for (uint32_t round = 0; round < 3; round++)
+        for (uint32_t i = 0; i < 40; i++) {
+            struct outcome o = check_access((i << 22) + 0x10, round == 1 ? ACC_W : ACC_R, 3);
+            assert_int_equal(o.addr, host_of(0x900010 + i * PAGE_SIZE));
+            assert_true(stats().pts_in_use <= 8);
+        }
+    assert_true(stats().pt_evictions >= 3 * 40 - 8);
+    assert_int_equal(tables_live, stats().pages_in_use);
+}
+
+static void test_eviction_pds(void **state)
+{
+    struct shadow_config cfg = { 3, 64 };
+    uint32_t gva = 0x08048000;
+
+    shadow_destroy(&S);
+    machine_init(&cfg);
+    guest_reset_tables();
+    for (uint32_t p = 0; p < 6; p++)
+        map4k_in(0x180000 + p * PAGE_SIZE, gva, 0x900000 + p * PAGE_SIZE, PTE_P | PTE_US,
+                 PTE_P | PTE_US);
+    paging_on(0x180000, true);
+    for (uint32_t round = 0; round < 3; round++)
+        for (uint32_t p = 0; p < 6; p++) {
+            assert_int_equal(shadow_set_cr3(&S, 0x180000 + p * PAGE_SIZE), 0);
+            struct outcome o = check_access(gva, ACC_R, 3);
+            assert_int_equal(o.addr, host_of(0x900000 + p * PAGE_SIZE));
+            assert_true(stats().pds_in_use <= 3);
+            assert_monitor_pdes();
+        }
+    struct shadow_stats st = stats();
+    assert_int_equal(st.cr3_misses, 18);          /* 6 > 3 directories: LRU never hits */
+    assert_int_equal(st.cr3_hits, 1);             /* but the first switch to p0 */
+    assert_int_equal(st.pd_evictions, 15);
+    assert_false(shadow_is_pt_gpa(&S, 0x180000)); /* evicted: untraced */
+    assert_int_equal(tables_live, st.pages_in_use);
+}
+
+/* ---------------------------------------------------------------- randomized differential */
+
+static uint32_t rng_state;
+static uint32_t rnd(void)
+{
+    rng_state = rng_state * 1103515245u + 12345u;
+    return rng_state >> 8;
+}
+static uint32_t rnd_below(uint32_t n) { return rnd() % n; }
+
+#define R_PDS   4
+#define R_PTS   12
+#define R_PD0   0x200000u /* R_PDS directories, then R_PTS page tables */
+static const uint32_t r_pdx[] = { 0, 1, 2, 32, 33, 768, 769, 770, 1007, 1008, 1015 };
+
+/* Frames random entries point to: tables (self-maps), data, the hole, beyond RAM. */
+static uint32_t r_frame(void)
+{
+    switch (rnd_below(32)) {
+    case 0: return 0xA0000 + rnd_below(16) * PAGE_SIZE;
+    case 1: return 0x1800000 + rnd_below(4) * PAGE_SIZE;
+    case 2: case 3: case 4: case 5:
+        return R_PD0 + rnd_below(R_PDS + R_PTS) * PAGE_SIZE;
+    default: return 0x300000 + rnd_below(64) * PAGE_SIZE;
+    }
+}
+
+/* Mostly present, rights more often given than not. */
+static uint32_t r_flags(void)
+{
+    uint32_t f = rnd() & (PTE_A | PTE_D | PTE_G | PTE_PWT);
+
+    f |= rnd_below(4) ? PTE_RW : 0;
+    f |= rnd_below(4) ? PTE_US : 0;
+    return f | (rnd_below(8) ? PTE_P : 0);
+}
+
+static uint32_t r_pte(void) { return r_frame() | r_flags(); }
+
+static uint32_t r_pde(void)
+{
+    if (rnd_below(4) == 0) { /* 4 MiB page, sometimes with a reserved bit */
+        uint32_t base = (rnd_below(5) * 4 * MiB) | (rnd_below(10) == 0 ? 0x4000 : 0);
+        return base | PDE_PS | r_flags();
+    }
+    return (R_PD0 + (R_PDS + rnd_below(R_PTS)) * PAGE_SIZE) | (r_flags() & ~PTE_G);
+}
+
+/* A value for the entry at gpa: directory-like in directories, mostly. */
+static uint32_t r_value_for(uint32_t gpa)
+{
+    bool dir = gpa >= R_PD0 && gpa < R_PD0 + R_PDS * PAGE_SIZE;
+
+    return (dir ^ (rnd_below(10) == 0)) ? r_pde() : r_pte();
+}
+
+static uint32_t r_gva(void)
+{
+    uint32_t pdx = r_pdx[rnd_below(ARRAY_SIZE(r_pdx))];
+
+    return (pdx << 22) | (rnd_below(24) << 12) | (rnd_below(1024) * 4);
+}
+
+/* An entry of any random table (directories too). */
+static uint32_t r_entry_gpa(void)
+{
+    uint32_t table = R_PD0 + rnd_below(R_PDS + R_PTS) * PAGE_SIZE;
+
+    if (table < R_PD0 + R_PDS * PAGE_SIZE)
+        return table + r_pdx[rnd_below(ARRAY_SIZE(r_pdx))] * 4;
+    return table + rnd_below(24) * 4;
+}
+
+/*
+ * The shadow never grants what the guest would not (I2, I4), in every cached
+ * directory: each present spte is a translation the reference allows, with A
+ * (and D for writable ones) already set, onto the right frame; no traced page
+ * is writable (I3); the monitor PDEs are intact and nothing is global (I5).
+ */
+static void check_invariants(void)
+{
+    assert_monitor_pdes();
+    for (int i = 0; i < SHADOW_MAX_PDS; i++) {
+        struct shadow_pd *pd = &S.pds[i];
+
+        if (!pd->hpa)
+            continue;
+        for (uint32_t pdx = 0; pdx < MONITOR_PDE_FIRST; pdx++) {
+            uint32_t spde = pd->tbl[pdx];
+
+            if (!(spde & PTE_P))
+                continue;
+            uint32_t *spt = table_at(spde & PTE_FRAME);
+            for (uint32_t ptx = 0; ptx < 1024; ptx++) {
+                uint32_t spte = spt[ptx], gva = pdx << 22 | ptx << 12;
+
+                if (!(spte & PTE_P))
+                    continue;
+                assert_false(spte & PTE_G);
+                uint32_t hfn = ((spte & PTE_FRAME) - HRAM_HPA) >> 12;
+                assert_true(hfn < GRAM_FRAMES);
+                uint32_t gpa = hfn_to_gfn[hfn] << 12;
+                if (spte & PTE_RW)
+                    assert_false(shadow_is_pt_gpa(&S, gpa));
+                if (pd->gcr3 == SHADOW_GCR3_PHYS) {
+                    assert_int_equal(gpa, gva);
+                    continue;
+                }
+                int cpl = (spte & PTE_US) ? 3 : 0, acc = (spte & PTE_RW) ? ACC_W : ACC_R;
+                struct ref r = ref_walk_in(pd->gcr3, S.gcr0, S.gcr4, gva, acc, cpl);
+                assert_false(r.fault || r.corrupt);
+                assert_int_equal(r.gpa, gpa);
+                /* Already accessed (and dirty): the walk would change nothing. */
+                assert_int_equal(r.pde_after, gr32(r.pde_gpa));
+                if (r.pte_gpa)
+                    assert_int_equal(r.pte_after, gr32(r.pte_gpa));
+            }
+        }
+    }
+}
+
+static void r_store_through(const struct outcome *o)
+{
+    uint32_t gpa = hfn_to_gfn[(o->addr - HRAM_HPA) >> 12] << 12 | (o->addr & 0xFFC);
+
+    gw32(gpa, r_value_for(gpa));
+}
+
+static void test_random_differential(void **state)
+{
+    struct shadow_config cfg = { 3, 10 };
+    unsigned counts[6] = { 0 };
+
+    shadow_destroy(&S);
+    machine_init(&cfg);
+    rng_state = 20261121;
+    for (uint32_t t = 0; t < R_PDS + R_PTS; t++)
+        for (uint32_t i = 0; i < 1024; i++)
+            gw32(R_PD0 + t * PAGE_SIZE + i * 4, t < R_PDS ? r_pde() : r_pte());
+    for (uint32_t gpa = 0x300000; gpa < 0x340000; gpa += 4) /* data that may become tables */
+        gw32(gpa, r_pte());
+    paging_on(R_PD0, true);
+    for (unsigned step = 0; step < 40000; step++) {
+        uint32_t op = rnd_below(100);
+
+        if (op < 70) {
+            int acc = (int)rnd_below(3), cpl = rnd_below(2) ? 3 : 0;
+            struct outcome o = check_access(r_gva(), acc, cpl);
+            assert_true(o.kind >= E_CORRUPT && o.kind <= SHADOW_MMIO);
+            counts[o.kind < 0 ? 5 : o.kind]++;
+            if (o.kind == SHADOW_FIXED && acc == ACC_W)
+                r_store_through(&o); /* the CPU's store lands (maybe in a table) */
+            if (o.kind == SHADOW_EMULATE_PT) {
+                uint32_t v = r_value_for(o.addr & ~3u);
+                assert_int_equal(shadow_pt_write(&S, o.addr & ~3u, &v, 4), 0);
+            }
+        } else if (op < 84) {                       /* the emulator's store to a table */
+            uint32_t gpa = r_entry_gpa(), v = r_value_for(gpa);
+            uint32_t len = rnd_below(3) == 0 ? 2 : 4, off = len == 2 ? 2 * rnd_below(2) : 0;
+            assert_int_equal(shadow_pt_write(&S, gpa + off, (uint8_t *)&v + off, len), 0);
+        } else if (op < 85) {                       /* a burst on one page (fork, exit) */
+            uint32_t gpa = r_entry_gpa() & PTE_FRAME;
+            for (unsigned i = 0; i < SHADOW_FLOOD + 1; i++) {
+                uint32_t at = gpa + rnd_below(1024) * 4, v = r_value_for(at);
+                assert_int_equal(shadow_pt_write(&S, at, &v, 4), 0);
+            }
+        } else if (op < 92) {
+            assert_int_equal(shadow_set_cr3(&S, R_PD0 + rnd_below(R_PDS) * PAGE_SIZE), 0);
+        } else if (op < 95) {
+            shadow_invlpg(&S, r_gva());
+        } else if (op < 97) {                       /* DMA into a table */
+            uint32_t gpa = r_entry_gpa();
+            gw32(gpa, r_value_for(gpa));
+            shadow_gpa_changed(&S, gpa, 4);
+        } else if (op < 98) {
+            assert_int_equal(shadow_set_cr0(&S, S.gcr0 ^ CR0_WP), 0);
+        } else if (op < 99) {
+            assert_int_equal(shadow_set_cr4(&S, S.gcr4 ^ CR4_PSE), 0);
+        } else {
+            check_invariants();
+        }
+    }
+    check_invariants();
+    struct shadow_stats st = stats();
+    print_message("random: %u completed, %u reflected, %u pt-emulated, %u monitor, %u mmio, "
+                  "%u corrupt; %u hidden, %u zaps, %u floods, %u pt evictions, %u pd evictions, "
+                  "%u hits\n", counts[0], counts[1], counts[2], counts[3], counts[4], counts[5],
+                  st.hidden_faults, st.zaps,
+                  st.floods, st.pt_evictions, st.pd_evictions, st.cr3_hits);
+    for (int k = 0; k < 6; k++)
+        assert_true(counts[k] > 20);  /* every outcome was exercised */
+    assert_true(st.floods > 0 && st.zaps > 0 && st.pt_evictions > 0 && st.pd_evictions > 0);
+    assert_true(st.cr3_hits > 0 && st.a_sets > 0 && st.d_sets > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_paging_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rights_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dirty_emulation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wp0_user_readonly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_monitor_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cr3_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pt_write_trace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pt_write_inactive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_protect_new_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invlpg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_control_registers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_guest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_frame_exhaustion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eviction_pts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eviction_pds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_differential, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
