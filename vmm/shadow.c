@@ -651,7 +651,7 @@ int shadow_pt_write(struct shadow *s, uint32_t gpa, const void *bytes, uint32_t 
     const uint8_t *src = bytes;
     uint32_t first = gpa & ~3u, end = gpa + len;
 
-    if (len == 0 || len > 8 || end < gpa)
+    if (len == 0 || len > PAGE_SIZE || end < gpa)
         return fail(s, E_INVAL, "page-table store size");
     for (uint32_t dw = first; dw < end; dw += 4) {
         uint32_t old, new;

@@ -144,7 +144,8 @@ enum shadow_result {
     SHADOW_FIXED = 0,       /* hidden fault: shadow filled, re-run the instruction */
     SHADOW_REFLECT,         /* guest's own fault: inject #PF, error out->guest_err, CR2 out->cr2 */
     SHADOW_EMULATE_PT,      /* store to a traced guest page table at out->gpa: emulate the
-                             * instruction, give the store to shadow_pt_write() */
+                             * instruction, give the store to shadow_pt_write()
+                             * (A/D for it are already set in the guest) */
     SHADOW_EMULATE_MONITOR, /* gva in [MONITOR_BASE, 4 GiB), guest-mapped to out->gpa: emulate */
     SHADOW_MMIO,            /* out->gpa is not guest RAM: emulate the device access */
 };
@@ -164,7 +165,11 @@ int shadow_init(struct shadow *s, const struct shadow_ops *ops, const struct sha
 /* shadow_destroy - free every frame the shadow holds (VM destruction). */
 void shadow_destroy(struct shadow *s);
 
-/* hpa of the shadow directory to load in the real CR3 while the guest runs. */
+/*
+ * hpa of the shadow directory to load in the real CR3 while the guest runs;
+ * 0 after an E_NOMEM from a switch: do not run the guest (kill the VM, or
+ * free memory and call shadow_set_cr3 / shadow_handle_fault again).
+ */
 uint32_t shadow_scr3(const struct shadow *s);
 
 /*
@@ -175,10 +180,13 @@ uint32_t shadow_scr3(const struct shadow *s);
  */
 int shadow_set_cr3(struct shadow *s, uint32_t gcr3);
 /*
- * shadow_set_cr0 / shadow_set_cr4 - guest wrote CR0 / CR4. A change of
- * CR0.PG, CR0.WP or CR4.PSE flushes every shadow (they encode those bits);
- * CR4.PGE and other bits only get remembered (shadows are in sync and carry
- * no G bit). Returns 0 (load shadow_scr3()) or E_NOMEM.
+ * shadow_set_cr0 / shadow_set_cr4 - guest wrote CR0 / CR4. CR0.WP going
+ * 0 -> 1 and any CR4.PSE change flush every shadow (shadows encode them);
+ * WP 1 -> 0 flushes nothing (shadows are only stricter; faults re-walk);
+ * a CR0.PG change switches between the paging-off directory and the one of
+ * the current CR3, both kept. CR4.PGE is only remembered (no shadow carries
+ * G). Returns 0 (load shadow_scr3()), E_INVAL (PAE paging: not shadowed) or
+ * E_NOMEM.
  */
 int shadow_set_cr0(struct shadow *s, uint32_t gcr0);
 int shadow_set_cr4(struct shadow *s, uint32_t gcr4);
@@ -214,7 +222,7 @@ int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool se
                            uint32_t *gpa, uint32_t *err);
 
 /*
- * shadow_pt_write - the emulator's store of len bytes (1..8) at gpa, which
+ * shadow_pt_write - the emulator's store of len bytes (1..PAGE_SIZE) at gpa, which
  * shadow_handle_fault reported as SHADOW_EMULATE_PT (or any gpa for which
  * shadow_is_pt_gpa() holds). Writes guest memory and zaps the shadow entries
  * built from every changed guest PDE/PTE. Returns 0 or E_INVAL (gpa not RAM).

@@ -778,9 +778,38 @@ static void test_pt_write_trace(void **state)
     o = check_access(gva, ACC_R, 3);
     assert_int_equal(o.err, PF_U);
     assert_int_equal(shadow_pt_write(&S, 0, &zero, 0), E_INVAL);
-    assert_int_equal(shadow_pt_write(&S, 0, &zero, 9), E_INVAL);
+    assert_int_equal(shadow_pt_write(&S, 0, &zero, PAGE_SIZE + 1), E_INVAL);
     assert_int_equal(shadow_pt_write(&S, 0xB8000, &zero, 4), E_INVAL);
     assert_true(stats().pt_writes >= 4);
+}
+
+/* Stores wider than an entry: across two tables, and a whole-table clear. */
+static void test_pt_write_spans(void **state)
+{
+    uint32_t gva1 = 0x08BFF000, gva2 = 0x08C00000; /* last PTE of one table, first of the next */
+    uint32_t pte1, pte2, v[2] = { 0x920000 | PTE_P | PTE_US, 0x921000 | PTE_P | PTE_US };
+    struct outcome o;
+
+    guest_reset_tables();
+    pte1 = map4k(gva1, 0x900000, PTE_P | PTE_US);
+    pte2 = map4k(gva2, 0x901000, PTE_P | PTE_US);
+    assert_int_equal(pte1 + 4, pte2);                /* adjacent guest tables */
+    paging_on(GPD_A, true);
+    check_access(gva1, ACC_R, 3);
+    check_access(gva2, ACC_R, 3);
+    unsigned writes = stats().pt_writes;
+    assert_int_equal(shadow_pt_write(&S, pte1, v, 8), 0);
+    assert_int_equal(stats().pt_writes, writes + 1);
+    o = check_access(gva1, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x920000));
+    o = check_access(gva2, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x921000));
+    static const uint8_t zeros[PAGE_SIZE];
+    assert_int_equal(shadow_pt_write(&S, pte1 & PTE_FRAME, zeros, PAGE_SIZE), 0);
+    o = check_access(gva1, ACC_R, 3);
+    assert_int_equal(o.err, PF_U);
+    o = check_access(gva2, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x921000));
 }
 
 /* Stores to an inactive process's tables land in its cached shadow. */
@@ -1242,6 +1271,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_monitor_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cr3_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pt_write_trace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pt_write_spans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pt_write_inactive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_protect_new_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
