@@ -1,0 +1,152 @@
+/*
+ * pf — page faults delivered to the guest with the exact CR2, error code
+ * and saved EIP: not present (PTE and PDE), write to read-only at CPL 0
+ * with CR0.WP=1 (and none with WP=0), user access to supervisor pages,
+ * user write to read-only, instruction fetch, a split access.
+ *
+ * Hazard: with shadow paging most of these reach the monitor first, as
+ * faults on its shadow tables; it must tell the guest's own faults from its
+ * hidden ones and reflect them with the guest's CR2 and error code
+ * (SDM 3A 4.7), including the U bit of a guest CPL 0 running at ring 1.
+ */
+#include "guest.h"
+
+#define R        0x40000000u        /* base of the test pages below */
+#define PRESENT  (R + 0x0000)       /* P W: the page before NOTPRES */
+#define NOTPRES  (R + 0x1000)
+#define RO       (R + 0x2000)       /* P U, read-only */
+#define SUP      (R + 0x3000)       /* P W, supervisor */
+#define RO_SUP   (R + 0x4000)       /* P, read-only supervisor */
+#define USER     (R + 0x5000)       /* P W U */
+#define SUP_CODE (R + 0x6000)       /* code page mapped supervisor */
+#define USR_CODE (R + 0x7000)       /* the same code page mapped user */
+#define NO_PDE   0x50000000u        /* its page directory entry is empty */
+#define NONE     0xFFFFFFFFu        /* want: no fault */
+
+static volatile uint32_t data_page[1024] ALIGNED(PAGE_SIZE);
+/* Returns through EDX, so a fetch probe needs no stack (a fault after a
+ * call would leave the return address behind). */
+asm(".text\n.align 4096\npf_code_page:\n\tmovl $3, %eax\n\tjmp *%edx\n.align 4096\n");
+extern char pf_code_page[];
+
+enum access { READ, WRITE, FETCH };
+struct pf_case {
+    const char *name;
+    uint32_t addr;
+    enum access how;
+    uint32_t err;                   /* want: error code, or NONE */
+    uint32_t cr2;                   /* want: CR2 (the faulting linear address) */
+};
+
+static const struct pf_case kernel_cases[] = {
+    { "read-not-present",      NOTPRES + 0x10, READ,  0, NOTPRES + 0x10 },
+    { "write-not-present",     NOTPRES + 0x20, WRITE, PFE_W, NOTPRES + 0x20 },
+    { "read-no-pde",           NO_PDE + 0x30,  READ,  0, NO_PDE + 0x30 },
+    { "write-ro-wp",           RO + 0x40,      WRITE, PFE_P | PFE_W, RO + 0x40 },
+    { "write-ro-sup-wp",       RO_SUP + 0x44,  WRITE, PFE_P | PFE_W, RO_SUP + 0x44 },
+    { "read-sup-ok",           SUP + 0x48,     READ,  NONE, 0 },
+    { "fetch-not-present",     NOTPRES,        FETCH, 0, NOTPRES },
+    { "split-read-into-np",    NOTPRES - 2,    READ,  0, NOTPRES },
+};
+static const struct pf_case user_cases[] = {
+    { "user-read-sup",         SUP + 0x50,     READ,  PFE_P | PFE_U, SUP + 0x50 },
+    { "user-write-sup",        SUP + 0x54,     WRITE, PFE_P | PFE_W | PFE_U, SUP + 0x54 },
+    { "user-write-ro",         RO + 0x58,      WRITE, PFE_P | PFE_W | PFE_U, RO + 0x58 },
+    { "user-read-not-present", NOTPRES + 0x5C, READ,  PFE_U, NOTPRES + 0x5C },
+    { "user-write-not-present", NOTPRES + 0x60, WRITE, PFE_W | PFE_U, NOTPRES + 0x60 },
+    { "user-read-user-ok",     USER + 0x64,    READ,  NONE, 0 },
+    { "user-fetch-sup",        SUP_CODE,       FETCH, PFE_P | PFE_U, SUP_CODE },
+    { "user-fetch-user-ok",    USR_CODE,       FETCH, NONE, 0 },
+};
+static const struct pf_case wp0_cases[] = {
+    { "wp0-write-ro-ok",       RO + 0x68,      WRITE, NONE, 0 },
+    { "wp0-write-ro-sup-ok",   RO_SUP + 0x6C,  WRITE, NONE, 0 },
+};
+static const struct pf_case wp0_user_cases[] = {
+    { "wp0-user-write-ro",     RO + 0x70,      WRITE, PFE_P | PFE_W | PFE_U, RO + 0x70 },
+};
+
+struct pf_result { struct trap_record t; uint32_t start; };
+static struct pf_result results[ARRAY_SIZE(user_cases)];
+
+/* Contract: runs at CPL 0 or 3; records the trap (if any) of one access. */
+static void run_case(const struct pf_case *c, struct pf_result *r)
+{
+    uint32_t start = 0, next = 0;
+    probe_arg = c->addr;
+    switch (c->how) {
+    case READ:
+        PROBE(start, next, "movl probe_arg, %%eax", "movl (%%eax), %%ecx", "eax", "ecx");
+        break;
+    case WRITE:
+        PROBE(start, next, "movl probe_arg, %%eax", "movl $0x5EED, (%%eax)", "eax");
+        break;
+    case FETCH:
+        PROBE(start, next, "movl probe_arg, %%eax\n\tmovl $2f, %%edx", "jmp *%%eax",
+              "eax", "edx");
+        start = c->addr;
+        break;
+    }
+    r->start = start;
+    r->t = *(struct trap_record *)&last_trap;
+}
+
+static void report(const struct pf_case *c, const struct pf_result *r)
+{
+    if (c->err == NONE) {
+        check(c->name, r->t.vector == -1, "vector %d err 0x%x cr2 0x%x", r->t.vector, r->t.err, r->t.cr2);
+        return;
+    }
+    check(c->name, r->t.vector == T_PF && r->t.err == c->err && r->t.cr2 == c->cr2 && r->t.eip == r->start,
+          "vector %d err 0x%x cr2 0x%x eip 0x%x; want #PF err 0x%x cr2 0x%x eip 0x%x",
+          r->t.vector, r->t.err, r->t.cr2, r->t.eip, c->err, c->cr2, r->start);
+}
+
+static void run_kernel(const struct pf_case *cases, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct pf_result r;
+        run_case(&cases[i], &r);
+        report(&cases[i], &r);
+    }
+}
+
+static const struct pf_case *user_set;
+static unsigned user_n;
+static void user_body(void)
+{
+    for (unsigned i = 0; i < user_n; i++)
+        run_case(&user_set[i], &results[i]);
+}
+
+static void run_user(const struct pf_case *cases, unsigned n)
+{
+    user_set = cases;
+    user_n = n;
+    user_run(user_body, FL_RSVD1);
+    for (unsigned i = 0; i < n; i++)
+        report(&cases[i], &results[i]);
+}
+
+void guest_main(void)
+{
+    uint32_t dp = (uint32_t)data_page;
+    paging_identity();
+    paging_map(PRESENT, dp, PTE_P | PTE_W);
+    paging_map(RO, dp, PTE_P | PTE_U);
+    paging_map(SUP, dp, PTE_P | PTE_W);
+    paging_map(RO_SUP, dp, PTE_P);
+    paging_map(USER, dp, PTE_P | PTE_W | PTE_U);
+    paging_map(SUP_CODE, (uint32_t)pf_code_page, PTE_P);
+    paging_map(USR_CODE, (uint32_t)pf_code_page, PTE_P | PTE_U);
+    write_cr0(read_cr0() | CR0_WP);
+    paging_enable((uint32_t)kernel_pd);
+
+    run_kernel(kernel_cases, ARRAY_SIZE(kernel_cases));
+    run_user(user_cases, ARRAY_SIZE(user_cases));
+    write_cr0(read_cr0() & ~CR0_WP);
+    run_kernel(wp0_cases, ARRAY_SIZE(wp0_cases));
+    run_user(wp0_user_cases, ARRAY_SIZE(wp0_user_cases));
+    check_eq("wp0-write-landed", data_page[0x6C / 4], 0x5EED);
+    paging_disable();
+}
