@@ -1,0 +1,111 @@
+/*
+ * sysenter — SYSENTER from ring 3 to the guest's MSR-defined entry and
+ * SYSEXIT back, with the selectors, stack and flags each one sets.
+ *
+ * Hazard: SYSENTER's target comes from MSRs 0x174-0x176, which a monitor
+ * keeps pointing at itself while its guest runs (lguest and VMware both
+ * had to handle it): the guest's own values must read back, and a guest
+ * SYSENTER must land at the guest's entry at guest CPL 0 with the
+ * architectural state (SDM 2B SYSENTER/SYSEXIT).
+ */
+#include "guest.h"
+
+#define SYSENTER_RESULT 0x5E5E
+
+/* What the entry saw, written with the user's DS (flat, so any DS works). */
+volatile uint32_t se_cs, se_ss, se_esp, se_eflags, se_count;
+static uint8_t se_stack[1024] ALIGNED(16);
+
+/* The SYSENTER target: record, then SYSEXIT to EDX with ESP = ECX. The
+ * caller keeps its ESP in ECX and its return address in EDX. */
+asm(".text\n"
+    "sysenter_entry:\n"
+    "\tmovw %cs, se_cs\n"
+    "\tmovw %ss, se_ss\n"
+    "\tmovl %esp, se_esp\n"
+    "\tpushfl\n"
+    "\tpopl se_eflags\n"
+    "\tincl se_count\n"
+    "\tmovl $0x5E5E, %eax\n"
+    "\tsti\n"                       /* shadow: IF=1 takes effect in ring 3 */
+    "\tsysexit\n");
+extern char sysenter_entry[];
+
+static volatile uint32_t u_eax, u_cs, u_ss, u_esp_before, u_esp_after, u_eflags;
+
+static void user_sysenter(void)
+{
+    uint32_t eax, esp_before, esp_after;
+    asm volatile("movl %%esp, %%ecx\n\t"
+                 "movl %%esp, %1\n\t"
+                 "movl $1f, %%edx\n\t"
+                 "sysenter\n"
+                 "1:\tmovl %%esp, %2"
+                 : "=a"(eax), "=m"(esp_before), "=m"(esp_after) : : "ecx", "edx", "memory");
+    u_eax = eax;
+    u_esp_before = esp_before;
+    u_esp_after = esp_after;
+    u_cs = READ_SEG(cs);
+    u_ss = READ_SEG(ss);
+    u_eflags = read_eflags();
+}
+
+static struct trap_record u_trap;
+static uint32_t u_start;
+
+static void user_sysenter_faults(void)
+{
+    uint32_t s, n;
+    PROBE(s, n, "movl %%esp, %%ecx\n\tmovl $2f, %%edx", "sysenter", "ecx", "edx");
+    u_trap = *(struct trap_record *)&last_trap;
+    u_start = s;
+}
+
+static struct trap_record u_trap2;
+static uint32_t u_start2;
+static void user_sysexit(void)
+{
+    uint32_t s, n;
+    PROBE(s, n, "movl %%esp, %%ecx\n\tmovl $2f, %%edx", "sysexit", "ecx", "edx");
+    u_trap2 = *(struct trap_record *)&last_trap;
+    u_start2 = s;
+}
+
+void guest_main(void)
+{
+    uint32_t id[4];
+    cpuid(1, id);
+    check("cpuid-sep", id[3] & CPUID1_EDX_SEP, "CPUID.1:EDX 0x%x", id[3]);
+
+    uint32_t top = (uint32_t)se_stack + sizeof(se_stack);
+    wrmsr(MSR_SYSENTER_CS, SEL_KCODE);
+    wrmsr(MSR_SYSENTER_ESP, top);
+    wrmsr(MSR_SYSENTER_EIP, (uint32_t)sysenter_entry);
+    check_eq("msr-cs-readback", (uint32_t)rdmsr(MSR_SYSENTER_CS), SEL_KCODE);
+    check_eq("msr-esp-readback", (uint32_t)rdmsr(MSR_SYSENTER_ESP), top);
+    check_eq("msr-eip-readback", (uint32_t)rdmsr(MSR_SYSENTER_EIP), (uint32_t)sysenter_entry);
+
+    user_run(user_sysenter, FL_RSVD1 | FL_IF);
+    check_eq("entry-taken", se_count, 1);
+    check_eq("entry-cs", se_cs & 0xFFFF, SEL_KCODE);
+    check_eq("entry-ss", se_ss & 0xFFFF, SEL_KDATA);
+    check_eq("entry-esp", se_esp, top);
+    check_eq("entry-if-cleared", se_eflags & FL_IF, 0);
+    check_eq("exit-eax", u_eax, SYSENTER_RESULT);
+    check_eq("exit-cs", u_cs, SEL_UCODE | 3);
+    check_eq("exit-ss", u_ss, SEL_UDATA | 3);
+    check_eq("exit-esp", u_esp_after, u_esp_before);
+    check_eq("exit-if-set", u_eflags & FL_IF, FL_IF);
+
+    /* SYSENTER with SYSENTER_CS = 0 is #GP(0); so is SYSEXIT outside CPL 0. */
+    wrmsr(MSR_SYSENTER_CS, 0);
+    user_run(user_sysenter_faults, FL_RSVD1);
+    last_trap = u_trap;
+    check_fault("sysenter-cs0-gp", u_start, 0, (struct fault_want){ T_GP, 0, false });
+    wrmsr(MSR_SYSENTER_CS, SEL_KCODE);
+    user_run(user_sysexit, FL_RSVD1);
+    last_trap = u_trap2;
+    check_fault("user-sysexit-gp", u_start2, 0, (struct fault_want){ T_GP, 0, false });
+    check_eq("entry-count-after-faults", se_count, 1);
+    cli();
+}
