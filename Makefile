@@ -67,8 +67,10 @@ hv86.elf: $(HV_OBJS) linker.ld
 hv86.iso: hv86.elf boot/grub.cfg $(ISO_MODULES)
 	@rm -rf $(B)/iso && mkdir -p $(B)/iso/boot/grub $(B)/iso/boot/modules
 	cp hv86.elf $(B)/iso/boot/hv86.elf
-	cp boot/grub.cfg $(B)/iso/boot/grub/grub.cfg
 	$(if $(ISO_MODULES),cp $(ISO_MODULES) $(B)/iso/boot/modules/)
+	@# one `module2 FILE NAME` line per guest image; NAME is what `vm create kernel=` takes
+	sed 's|^@MODULES@$$|$(foreach m,$(ISO_MODULES),    module2 /boot/modules/$(notdir $(m)) $(basename $(notdir $(m)))\n)|' \
+		boot/grub.cfg > $(B)/iso/boot/grub/grub.cfg
 	grub-mkrescue -o $@ $(B)/iso 2>$(B)/grub-mkrescue.log || (cat $(B)/grub-mkrescue.log; exit 1)
 
 .PHONY: all

@@ -499,7 +499,7 @@ static int h_popf(struct xlate *x)
     e_state(e, OP_POP_RM, 0, SF(tmp));
     e_state(e, OP_MOV_RM_R, R_EAX, SF(save_eax));
     e_state(e, OP_MOV_R_RM, R_EAX, SF(tmp));
-    e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_VIRT_SYS);
+    e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_POPF_SYS);
     e_state(e, OP_MOV_RM_R, R_EAX, SF(vflags_sys));
     e_state(e, OP_MOV_R_RM, R_EAX, SF(tmp));
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_IF);

@@ -41,6 +41,10 @@
 /* EFLAGS bits kept only in bt_vcpu.vflags_sys (never loaded into EFLAGS). */
 #define BT_FLAGS_VIRT_SYS 0x003F7100u /* TF IOPL NT RF VM AC VIF VIP ID */
 #define BT_FLAGS_IF      0x00000200u /* kept in bt_vcpu.vflags_if */
+/* System bits POPF loads at CPL 0: TF IOPL NT AC ID. RF is cleared and VM,
+ * VIF, VIP are left alone (SDM Vol. 2B POPF); hv86 guests never have VM,
+ * VIF or VIP set, so the image is simply masked. */
+#define BT_FLAGS_POPF_SYS 0x00247100u
 #define BT_FLAGS_FIXED1  0x00000002u /* bit 1 always reads as 1 */
 
 /* Exit reasons: why translated code returned to the dispatcher (bt_run). */

@@ -77,6 +77,9 @@ void gdt_init(void)
                      "mov %1, %%ds\nmov %1, %%es\nmov %1, %%fs\nmov %1, %%gs\nmov %1, %%ss\n"
                      : : "i"(SEL_KCODE), "r"(SEL_KDATA) : "memory");
     ltr(SEL_TSS);
+    /* GRUB leaves LDTR undefined (Multiboot2 §3.3): without this, an LDT
+     * selector would index whatever table its stale LDTR points to. */
+    lldt(0);
 }
 
 void tss_set_kernel_stack(uint32_t esp0) { tss_main.esp0 = esp0; }

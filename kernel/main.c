@@ -8,6 +8,7 @@
 #include "drivers/pit.h"
 #include "drivers/serial.h"
 #include "kernel/boot.h"
+#include "kernel/clock.h"
 #include "kernel/heap.h"
 #include "kernel/irq.h"
 #include "kernel/kernel.h"
@@ -19,6 +20,7 @@
 #include "kernel/version.h"
 #include "kernel/x86.h"
 #include "mgmt/console.h"
+#include "vmm/vm.h"
 
 extern char _kernel_phys_start[], _kernel_phys_end[]; /* linker.ld */
 
@@ -81,7 +83,11 @@ static void init_thread(void *arg)
     if (pci_init)
         pci_init();
     ata_init();
-    int err = console_start(); /* the console thread's id, or an E_* code */
+    clock_init();
+    int err = vm_commands_init();
+    if (err)
+        panic("cannot register the vm commands: %s", err_name(err));
+    err = console_start(); /* the console thread's id, or an E_* code */
     if (err < 0)
         panic("cannot start the management console: %s", err_name(err));
 }

@@ -41,6 +41,7 @@ struct thread {
     uint32_t cr3;             /* host physical page directory */
     const struct desc_ptr *gdtr;
     uint32_t esp0;            /* TSS.esp0 while this thread runs */
+    void *local;              /* owner's per-thread pointer (the vCPU of a vCPU thread) */
     struct thread *all_next;  /* every thread, for sched_list */
 };
 
@@ -323,6 +324,15 @@ void wait_queue_wake_all(struct wait_queue *q)
         make_runnable(t);
     write_eflags(fl);
 }
+
+void thread_set_esp0(uint32_t esp0)
+{
+    current->esp0 = esp0;
+    tss_set_kernel_stack(esp0);
+}
+
+void thread_set_local(void *p) { current->local = p; }
+void *thread_local(void) { return current->local; }
 
 int sched_list(struct thread_info *out, int max)
 {

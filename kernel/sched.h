@@ -70,6 +70,11 @@ struct desc_ptr;
  * vCPU threads use it around guest execution; host threads never change it.
  */
 void thread_set_world(uint32_t cr3, const struct desc_ptr *gdtr, uint32_t esp0);
+/* Set only the calling thread's TSS.esp0 (interrupts must be off). */
+void thread_set_esp0(uint32_t esp0);
+/* A pointer the thread's owner keeps per thread (NULL by default). */
+void thread_set_local(void *p);
+void *thread_local(void);
 /* True if the current context is a thread that may be killed on a fault
  * (not the idle/boot context, scheduler running). */
 bool sched_can_kill_current(void);

@@ -127,8 +127,15 @@ static void fault_in_context(struct trap_frame *tf)
     thread_kill_current(reason);
 }
 
+void vmm_guest_trap(struct trap_frame *tf); /* vmm/vcpu.c */
+
 void trap_dispatch(struct trap_frame *tf)
 {
+    /* The monitor itself only runs at ring 0: anything from rings 1-3 is a guest's. */
+    if (tf->cs & 3) {
+        vmm_guest_trap(tf);
+        return;
+    }
     if (tf->vector >= IRQ_BASE_VECTOR && tf->vector < IRQ_BASE_VECTOR + 16) {
         irq_depth++;
         irq_handle(tf);

@@ -49,6 +49,7 @@
 #define SEL_DFTSS  0xFFD8 /* 8187: task gate target for #DF: runs on its own stack */
 #define SEL_R1CODE 0xFFE1 /* 8188: ring-1 code for translated guest code (per-VM GDT), RPL 1 */
 #define SEL_R1VCPU 0xFFE9 /* 8189: ring-1 data over the running vCPU's BT state (GS), RPL 1 */
+#define SEL_R1STACK 0xFFF1 /* 8190: ring-1 alias of the guest's stack segment while translated */
 #define HV_EXIT_VECTOR 0xF0 /* int gate (DPL 1) translated code leaves through */
 
 #ifndef __ASSEMBLER__

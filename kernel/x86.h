@@ -127,6 +127,8 @@ struct __attribute__((packed)) desc_ptr {
 };
 static inline void lgdt(const struct desc_ptr *p) { __asm__ volatile("lgdt %0" : : "m"(*p)); }
 static inline void lidt(const struct desc_ptr *p) { __asm__ volatile("lidt %0" : : "m"(*p)); }
+/* Load LDTR; 0 makes every LDT selector fault (SDM Vol. 3A §3.5.1). */
+static inline void lldt(uint16_t sel) { __asm__ volatile("lldt %0" : : "r"(sel)); }
 static inline void ltr(uint16_t sel) { __asm__ volatile("ltr %0" : : "r"(sel)); }
 
 static inline uint64_t rdtsc(void)

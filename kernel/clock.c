@@ -1,0 +1,55 @@
+/* TSC-based monotonic clock and wall clock (contract in kernel/clock.h). */
+#include "kernel/clock.h"
+#include "drivers/rtc.h"
+#include "kernel/kernel.h"
+#include "kernel/sched.h"
+#include "kernel/x86.h"
+
+#define CLOCK_CALIBRATE_TICKS 50u /* 50 ms at TIMER_HZ = 1000 */
+
+static uint64_t tsc0, tsc_hz, mult; /* ns = delta * mult / 2^32 */
+static uint64_t wall0;              /* wall seconds at tsc0 */
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's civil algorithm). */
+static int64_t days_from_civil(int y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+void clock_init(void)
+{
+    uint64_t t = timer_ticks();
+    while (timer_ticks() == t)
+        cpu_pause();
+    uint64_t a = rdtsc(), start = timer_ticks();
+    while (timer_ticks() < start + CLOCK_CALIBRATE_TICKS)
+        thread_yield();
+    uint64_t b = rdtsc();
+    tsc_hz = (b - a) * TIMER_HZ / CLOCK_CALIBRATE_TICKS;
+    if (tsc_hz == 0)
+        tsc_hz = 1;
+    mult = (1000000000ull << 32) / tsc_hz;
+    tsc0 = b;
+    struct rtc_time rt;
+    if (rtc_read(&rt) == 0)
+        wall0 = (uint64_t)days_from_civil(rt.year, rt.month, rt.day) * 86400 + rt.hour * 3600u + rt.minute * 60u + rt.second;
+    log_info("clock: TSC %u.%03u MHz", (uint32_t)(tsc_hz / 1000000), (uint32_t)(tsc_hz / 1000 % 1000));
+}
+
+uint64_t clock_ns(void)
+{
+    if (!mult)
+        return timer_ticks() * (1000000000ull / TIMER_HZ);
+    /* (d * mult) >> 32 without a 128-bit product: split both into 32-bit halves. */
+    uint64_t d = rdtsc() - tsc0;
+    uint64_t dh = d >> 32, dl = d & 0xFFFFFFFFull, mh = mult >> 32, ml = mult & 0xFFFFFFFFull;
+    return ((dh * mh) << 32) + dh * ml + dl * mh + ((dl * ml) >> 32);
+}
+
+uint64_t clock_tsc_hz(void) { return tsc_hz; }
+uint64_t clock_wall_seconds(void) { return wall0 + clock_ns() / 1000000000ull; }

@@ -1,0 +1,609 @@
+/*
+ * Trap-and-emulate for the vCPU: what the translator hands back to the
+ * monitor (enum bt_exit_reason), #GP from directly executed user code, and
+ * guest accesses the shadow cannot map (monitor range, page-table stores).
+ *
+ * Map:
+ *   1. operand plumbing: fetch+decode at the guest EIP, registers, effective
+ *      addresses, memory operands
+ *   2. one handler per exit reason, dispatched from emu_bt_exit()
+ *   3. privilege transitions: IRET, far transfers, SYSENTER/SYSEXIT, INT n
+ * Each handler returns 0 to go on (guest EIP advanced or an exception
+ * injected) or a negative value after vm_kill(): a guest doing something we
+ * do not emulate is stopped with the instruction's name, never the host.
+ * Sources: Intel SDM Vol. 2 (instruction pages), Vol. 3A §5.8 (control
+ * transfers), §6.12 (INT/IRET), §5.8.7 (SYSENTER/SYSEXIT).
+ */
+#include "vmm/vcpu_priv.h"
+#include "kernel/kernel.h"
+#include "kernel/layout.h"
+#include "vmm/vmdev.h"
+
+#define MSR_TSC          0x010
+#define MSR_APIC_BASE    0x01B
+#define MSR_SYSENTER_CS  0x174
+#define MSR_SYSENTER_ESP 0x175
+#define MSR_SYSENTER_EIP 0x176
+#define MSR_MISC_ENABLE  0x1A0
+#define MSR_PAT          0x277
+
+/* ---------------------------------------------------------------- 1. operands */
+
+static int fetch_decode(struct vcpu *c, struct dec_insn *in)
+{
+    uint8_t buf[16];
+    uint32_t lin = c->seg[SR_CS].base + c->bv.eip;
+    uint32_t n = 0;
+    while (n < sizeof buf) {
+        uint32_t chunk = MIN((uint32_t)sizeof buf - n, PAGE_SIZE - ((lin + n) & (PAGE_SIZE - 1)));
+        int rc = vmem_read(c, lin + n, buf + n, chunk, c->cpl == 3 ? PF_U : 0);
+        if (rc)
+            return n ? (int)n : (rc < 0 ? rc : 1);
+        n += chunk;
+    }
+    int len = dec_decode(buf, n, c->bv.eip, DEC_MODE_32, in);
+    if (len <= 0) {
+        vcpu_exception(c, T_UD, -1);
+        return 1;
+    }
+    return 0;
+}
+
+static uint32_t reg_read(const struct vcpu *c, unsigned r)
+{
+    const uint32_t *g = c->bv.gpr;
+    if (r >= DEC_REG_EAX && r <= DEC_REG_EDI)
+        return g[r - DEC_REG_EAX];
+    if (r >= DEC_REG_AX && r <= DEC_REG_DI)
+        return g[r - DEC_REG_AX] & 0xFFFF;
+    if (r >= DEC_REG_AL && r <= DEC_REG_BL)
+        return g[r - DEC_REG_AL] & 0xFF;
+    if (r >= DEC_REG_AH && r <= DEC_REG_BH)
+        return (g[r - DEC_REG_AH] >> 8) & 0xFF;
+    if (r >= DEC_REG_ES && r <= DEC_REG_GS)
+        return c->seg[r - DEC_REG_ES].sel;
+    return 0;
+}
+
+static void reg_write(struct vcpu *c, unsigned r, uint32_t v)
+{
+    uint32_t *g = c->bv.gpr;
+    if (r >= DEC_REG_EAX && r <= DEC_REG_EDI)
+        g[r - DEC_REG_EAX] = v;
+    else if (r >= DEC_REG_AX && r <= DEC_REG_DI)
+        g[r - DEC_REG_AX] = (g[r - DEC_REG_AX] & 0xFFFF0000u) | (v & 0xFFFF);
+    else if (r >= DEC_REG_AL && r <= DEC_REG_BL)
+        g[r - DEC_REG_AL] = (g[r - DEC_REG_AL] & 0xFFFFFF00u) | (v & 0xFF);
+    else if (r >= DEC_REG_AH && r <= DEC_REG_BH)
+        g[r - DEC_REG_AH] = (g[r - DEC_REG_AH] & 0xFFFF00FFu) | ((v & 0xFF) << 8);
+}
+
+/* Linear address of the memory operand (SDM Vol. 1 §3.7.5). */
+static uint32_t ea_linear(const struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t off = (uint32_t)in->mem.disp;
+    if (in->mem.base)
+        off += reg_read(c, in->mem.base);
+    if (in->mem.index)
+        off += reg_read(c, in->mem.index) * in->mem.scale;
+    if (in->addrsize == 2)
+        off &= 0xFFFF;
+    return c->seg[in->mem.seg - DEC_REG_ES].base + off;
+}
+
+static uint32_t user_kind(const struct vcpu *c) { return c->cpl == 3 ? PF_U : 0; }
+
+/* Read/write operand i (register or memory) of size bytes. 0 ok, 1 fault injected, <0 killed. */
+static int op_read(struct vcpu *c, const struct dec_insn *in, int i, uint32_t *v)
+{
+    const struct dec_operand *op = &in->ops[i];
+    if (op->kind == DEC_OP_REG) {
+        *v = reg_read(c, op->reg);
+        return 0;
+    }
+    if (op->kind == DEC_OP_IMM) {
+        *v = op->imm;
+        return 0;
+    }
+    *v = 0;
+    return vmem_read(c, ea_linear(c, in), v, op->size, user_kind(c));
+}
+
+static int op_write(struct vcpu *c, const struct dec_insn *in, int i, uint32_t v)
+{
+    const struct dec_operand *op = &in->ops[i];
+    if (op->kind == DEC_OP_REG) {
+        reg_write(c, op->reg, v);
+        return 0;
+    }
+    return vmem_write(c, ea_linear(c, in), &v, op->size, user_kind(c));
+}
+
+static int unsupported(struct vcpu *c, const struct dec_insn *in, const char *why)
+{
+    vm_kill(c->vm, "%s: %s at eip %08x", why, dec_mnemonic_name(in->mnemonic), c->bv.eip);
+    return -1;
+}
+
+static int next(struct vcpu *c, const struct dec_insn *in)
+{
+    c->bv.eip += in->len;
+    return 0;
+}
+
+/* The result of a helper that may have injected an exception. */
+#define TRY(x)                              \
+    do {                                    \
+        int rc_ = (x);                      \
+        if (rc_)                            \
+            return rc_ < 0 ? rc_ : 0;       \
+    } while (0)
+
+/* ---------------------------------------------------------------- 2. handlers */
+
+static bool io_allowed(const struct vcpu *c)
+{
+    return c->cpl <= ((c->bv.vflags_sys & EFLAGS_IOPL) >> 12); /* no I/O bitmap support */
+}
+
+static int emu_io(struct vcpu *c, const struct dec_insn *in)
+{
+    if (!io_allowed(c))
+        return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+    bool is_out = in->mnemonic == DEC_M_OUT || in->mnemonic == DEC_M_OUTSB || in->mnemonic == DEC_M_OUTSW ||
+                  in->mnemonic == DEC_M_OUTSD;
+    bool string = in->attr & DEC_A_STRING;
+    unsigned size = 1;
+    uint16_t port = (uint16_t)c->bv.gpr[2];
+    for (int i = 0; i < in->num_ops; i++) {
+        const struct dec_operand *op = &in->ops[i];
+        if (op->kind == DEC_OP_IMM)
+            port = (uint16_t)op->imm;
+        if (op->kind == DEC_OP_REG && op->reg != DEC_REG_DX)
+            size = op->reg >= DEC_REG_AL ? 1 : op->reg >= DEC_REG_AX ? 2 : 4;
+        if (op->kind == DEC_OP_MEM)
+            size = op->size;
+    }
+    if (!string) {
+        if (is_out) {
+            vmdev_out(c->vm, port, size, reg_read(c, size == 1 ? DEC_REG_AL : size == 2 ? DEC_REG_AX : DEC_REG_EAX));
+        } else {
+            uint32_t v = 0xFFFFFFFFu;
+            vmdev_in(c->vm, port, size, &v);
+            reg_write(c, size == 1 ? DEC_REG_AL : size == 2 ? DEC_REG_AX : DEC_REG_EAX, v);
+        }
+        return next(c, in);
+    }
+    /* INS/OUTS, with REP: ECX times, ESI/EDI stepping by DF (32-bit addressing). */
+    uint32_t *gpr = c->bv.gpr, count = in->rep ? gpr[1] : 1;
+    int32_t step = (c->bv.eflags & EFLAGS_DF) ? -(int32_t)size : (int32_t)size;
+    for (; count; count--) {
+        uint32_t v = 0;
+        if (is_out) {
+            uint32_t seg = in->mem.seg ? in->mem.seg - DEC_REG_ES : SR_DS;
+            TRY(vmem_read(c, c->seg[seg].base + gpr[6], &v, size, user_kind(c)));
+            vmdev_out(c->vm, port, size, v);
+            gpr[6] += (uint32_t)step;
+        } else {
+            vmdev_in(c->vm, port, size, &v);
+            TRY(vmem_write(c, c->seg[SR_ES].base + gpr[7], &v, size, user_kind(c)));
+            gpr[7] += (uint32_t)step;
+        }
+        if (in->rep)
+            gpr[1]--;
+    }
+    return next(c, in);
+}
+
+static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t *cr = c->bv.cr;
+    switch (in->mnemonic) {
+    case DEC_M_CLTS:
+        cr[0] &= ~CR0_TS;
+        return next(c, in);
+    case DEC_M_SMSW: {
+        TRY(op_write(c, in, 0, cr[0] & 0xFFFF));
+        return next(c, in);
+    }
+    case DEC_M_LMSW: {
+        uint32_t v;
+        TRY(op_read(c, in, 0, &v));
+        /* LMSW sets PE but never clears it; touches only PE MP EM TS. */
+        uint32_t n = (cr[0] & ~0xEu) | (v & 0xF) | (cr[0] & CR0_PE);
+        cr[0] = n;
+        return shadow_set_cr0(&c->sh, n) ? -1 : next(c, in);
+    }
+    default:
+        break;
+    }
+    const struct dec_operand *dst = &in->ops[0], *src = &in->ops[1];
+    if (dst->reg >= DEC_REG_CR0 && dst->reg <= DEC_REG_CR7) {
+        unsigned n = dst->reg - DEC_REG_CR0;
+        uint32_t v = reg_read(c, src->reg);
+        if (n == 0) {
+            if ((v & CR0_PG) && !(v & CR0_PE))
+                return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+            cr[0] = v | CR0_ET;
+            if (shadow_set_cr0(&c->sh, cr[0]))
+                return unsupported(c, in, "out of shadow page tables");
+            tc_flush(&c->bt.tc);
+        } else if (n == 2) {
+            cr[2] = v;
+        } else if (n == 3) {
+            cr[3] = v;
+            if (shadow_set_cr3(&c->sh, v))
+                return unsupported(c, in, "out of shadow page tables");
+        } else if (n == 4) {
+            cr[4] = v;
+            if (shadow_set_cr4(&c->sh, v))
+                return unsupported(c, in, "out of shadow page tables");
+        } else {
+            return vcpu_exception(c, T_UD, -1) < 0 ? -1 : 0;
+        }
+        thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
+        return next(c, in);
+    }
+    if (src->reg >= DEC_REG_CR0 && src->reg <= DEC_REG_CR7) {
+        unsigned n = src->reg - DEC_REG_CR0;
+        if (n == 1 || n > 4)
+            return vcpu_exception(c, T_UD, -1) < 0 ? -1 : 0;
+        reg_write(c, dst->reg, cr[n]);
+        return next(c, in);
+    }
+    /* MOV DRn: debug registers are kept but have no effect. */
+    return next(c, in);
+}
+
+static int emu_desc(struct vcpu *c, const struct dec_insn *in)
+{
+    struct bt_desc_table *t = NULL;
+    switch (in->mnemonic) {
+    case DEC_M_LGDT: case DEC_M_LIDT: {
+        uint16_t limit;
+        uint32_t base;
+        uint32_t lin = ea_linear(c, in);
+        TRY(vmem_read(c, lin, &limit, 2, 0));
+        TRY(vmem_read(c, lin + 2, &base, 4, 0));
+        if (in->opsize == 2)
+            base &= 0xFFFFFF;
+        t = in->mnemonic == DEC_M_LGDT ? &c->bv.gdtr : &c->bv.idtr;
+        t->base = base;
+        t->limit = limit;
+        if (in->mnemonic == DEC_M_LGDT)
+            vcpu_sync_gdt_all(c);
+        return next(c, in);
+    }
+    case DEC_M_SGDT: case DEC_M_SIDT: {
+        t = in->mnemonic == DEC_M_SGDT ? &c->bv.gdtr : &c->bv.idtr;
+        uint16_t limit = (uint16_t)t->limit;
+        uint32_t lin = ea_linear(c, in);
+        TRY(vmem_write(c, lin, &limit, 2, user_kind(c)));
+        TRY(vmem_write(c, lin + 2, &t->base, 4, user_kind(c)));
+        return next(c, in);
+    }
+    case DEC_M_SLDT: TRY(op_write(c, in, 0, c->bv.ldtr)); return next(c, in);
+    case DEC_M_STR: TRY(op_write(c, in, 0, c->bv.tr)); return next(c, in);
+    case DEC_M_LLDT: {
+        uint32_t v;
+        TRY(op_read(c, in, 0, &v));
+        if (v & ~3u)
+            return unsupported(c, in, "local descriptor tables are not supported");
+        c->bv.ldtr = v;
+        return next(c, in);
+    }
+    case DEC_M_LTR: {
+        uint32_t v;
+        TRY(op_read(c, in, 0, &v));
+        c->bv.tr = v & 0xFFFF;
+        return next(c, in);
+    }
+    default:
+        return unsupported(c, in, "descriptor instruction not emulated");
+    }
+}
+
+static int emu_seg(struct vcpu *c, const struct dec_insn *in)
+{
+    switch (in->mnemonic) {
+    case DEC_M_MOV: {
+        const struct dec_operand *dst = &in->ops[0];
+        if (dst->kind == DEC_OP_REG && dst->reg >= DEC_REG_ES && dst->reg <= DEC_REG_GS) {
+            uint32_t v;
+            TRY(op_read(c, in, 1, &v));
+            TRY(vcpu_load_seg(c, dst->reg - DEC_REG_ES, (uint16_t)v));
+            return next(c, in);
+        }
+        /* MOV r/m, Sreg: the guest's selector, not the ring-compressed one. */
+        uint32_t v = reg_read(c, in->ops[1].reg);
+        if (dst->kind == DEC_OP_REG && in->opsize == 4)
+            reg_write(c, dst->reg, v); /* zero-extended into r32 */
+        else
+            TRY(op_write(c, in, 0, v));
+        return next(c, in);
+    }
+    case DEC_M_POP: {
+        unsigned sr = in->ops[0].reg - DEC_REG_ES;
+        uint32_t v = 0, esp = c->bv.gpr[4];
+        TRY(vmem_read(c, c->seg[SR_SS].base + esp, &v, in->opsize, user_kind(c)));
+        TRY(vcpu_load_seg(c, (int)sr, (uint16_t)v));
+        c->bv.gpr[4] = esp + in->opsize;
+        return next(c, in);
+    }
+    case DEC_M_PUSH: {
+        uint32_t v = reg_read(c, in->ops[0].reg), esp = c->bv.gpr[4] - in->opsize;
+        TRY(vmem_write(c, c->seg[SR_SS].base + esp, &v, in->opsize, user_kind(c)));
+        c->bv.gpr[4] = esp;
+        return next(c, in);
+    }
+    case DEC_M_LDS: case DEC_M_LES: case DEC_M_LFS: case DEC_M_LGS: case DEC_M_LSS: {
+        int sr = in->mnemonic == DEC_M_LDS ? SR_DS : in->mnemonic == DEC_M_LES ? SR_ES :
+                 in->mnemonic == DEC_M_LFS ? SR_FS : in->mnemonic == DEC_M_LGS ? SR_GS : SR_SS;
+        uint32_t lin = ea_linear(c, in), off = 0;
+        uint16_t sel;
+        TRY(vmem_read(c, lin, &off, in->opsize, user_kind(c)));
+        TRY(vmem_read(c, lin + in->opsize, &sel, 2, user_kind(c)));
+        TRY(vcpu_load_seg(c, sr, sel));
+        reg_write(c, in->ops[0].reg, off);
+        return next(c, in);
+    }
+    default:
+        return unsupported(c, in, "segment instruction not emulated");
+    }
+}
+
+static int emu_msr(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t *g = c->bv.gpr, msr = g[1];
+    bool wr = in->mnemonic == DEC_M_WRMSR;
+    uint64_t v = ((uint64_t)g[2] << 32) | g[0];
+    switch (msr) {
+    case MSR_SYSENTER_CS: if (wr) c->sysenter_cs = (uint32_t)v; else v = c->sysenter_cs; break;
+    case MSR_SYSENTER_ESP: if (wr) c->sysenter_esp = (uint32_t)v; else v = c->sysenter_esp; break;
+    case MSR_SYSENTER_EIP: if (wr) c->sysenter_eip = (uint32_t)v; else v = c->sysenter_eip; break;
+    case MSR_TSC: if (!wr) v = rdtsc(); break;
+    case MSR_MISC_ENABLE: case MSR_PAT: if (!wr) v = 0; break;
+    default:
+        return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0; /* the policy: unknown MSRs #GP */
+    }
+    if (!wr) {
+        g[0] = (uint32_t)v;
+        g[2] = (uint32_t)(v >> 32);
+    }
+    return next(c, in);
+}
+
+static int emu_cpuid(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t *g = c->bv.gpr, a, b, cc, d, leaf = g[0];
+    cpuid(leaf, &a, &b, &cc, &d);
+    if (leaf == 1) {
+        cc &= ~(1u << 5 | 1u << 21 | 1u << 31); /* no VMX, no x2APIC; not "hypervisor"-flagged */
+        d &= ~(1u << 9);                         /* no local APIC: interrupts come from the PIC */
+    }
+    g[0] = a; g[3] = b; g[1] = cc; g[2] = d;
+    return next(c, in);
+}
+
+/* ---------------------------------------------------------------- 3. transitions */
+
+static int pop32(struct vcpu *c, uint32_t *esp, uint32_t *v)
+{
+    TRY(vmem_read(c, c->seg[SR_SS].base + *esp, v, 4, user_kind(c)));
+    *esp += 4;
+    return 0;
+}
+
+int emu_iret(struct vcpu *c)
+{
+    uint32_t esp = c->bv.gpr[4], eip, cs, fl;
+    if (c->bv.vflags_sys & EFLAGS_NT) {
+        vm_kill(c->vm, "IRET with NT set (task return) is not supported");
+        return -1;
+    }
+    if (pop32(c, &esp, &eip) || pop32(c, &esp, &cs) || pop32(c, &esp, &fl))
+        return c->vm->stop_req ? -1 : 0;
+    unsigned rpl = cs & 3;
+    if (rpl == 0) {
+        TRY(vcpu_load_seg(c, SR_CS, (uint16_t)cs));
+        c->bv.gpr[4] = esp;
+        vcpu_set_eflags(c, fl, true);
+        c->bv.eip = eip;
+        return 0;
+    }
+    if (rpl != 3) {
+        vm_kill(c->vm, "IRET to ring %u: guests may use rings 0 and 3 only", rpl);
+        return -1;
+    }
+    uint32_t uesp, uss;
+    if (pop32(c, &esp, &uesp) || pop32(c, &esp, &uss))
+        return c->vm->stop_req ? -1 : 0;
+    vcpu_set_cpl(c, 3);
+    if (vcpu_load_seg(c, SR_CS, (uint16_t)cs) || vcpu_load_seg(c, SR_SS, (uint16_t)uss)) {
+        vcpu_set_cpl(c, 0);
+        return c->vm->stop_req ? -1 : 0;
+    }
+    /* Data segments the user may not use are nulled (SDM Vol. 2A IRET). */
+    for (int sr = SR_ES; sr < SR_N; sr++) {
+        if (sr == SR_CS || sr == SR_SS)
+            continue;
+        const struct vseg *s = &c->seg[sr];
+        bool code_nc = (s->access & DESC_CODE) && !(s->access & DESC_CONFORM);
+        if ((s->sel & ~3u) && (DESC_DPL(s->access) < 3 && (!(s->access & DESC_CODE) || code_nc)))
+            c->seg[sr] = (struct vseg){ 0 }, c->bv.sel[sr] = 0;
+    }
+    vcpu_set_eflags(c, fl, true);
+    c->bv.gpr[4] = uesp;
+    c->bv.eip = eip;
+    return 0;
+}
+
+static int emu_far(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t target = 0;
+    uint16_t sel = 0;
+    if (in->cf == DEC_CF_RETF) {
+        uint32_t esp = c->bv.gpr[4], cs;
+        TRY(pop32(c, &esp, &target));
+        TRY(pop32(c, &esp, &cs));
+        if ((cs & 3) != c->cpl)
+            return unsupported(c, in, "far return to another ring");
+        TRY(vcpu_load_seg(c, SR_CS, (uint16_t)cs));
+        c->bv.gpr[4] = esp + in->stack_extra;
+        c->bv.eip = target;
+        return 0;
+    }
+    if (in->ops[0].kind == DEC_OP_FAR) {
+        sel = in->ops[0].sel;
+        target = in->ops[0].imm;
+    } else {
+        uint32_t lin = ea_linear(c, in);
+        TRY(vmem_read(c, lin, &target, in->opsize, user_kind(c)));
+        TRY(vmem_read(c, lin + in->opsize, &sel, 2, user_kind(c)));
+    }
+    uint32_t ret_eip = c->bv.eip + in->len;
+    uint16_t ret_cs = c->seg[SR_CS].sel;
+    TRY(vcpu_load_seg(c, SR_CS, sel));
+    if (in->cf == DEC_CF_CALL_FAR) {
+        uint32_t esp = c->bv.gpr[4] - 8, frame[2] = { ret_eip, ret_cs };
+        TRY(vmem_write(c, c->seg[SR_SS].base + esp, frame, 8, user_kind(c)));
+        c->bv.gpr[4] = esp;
+    }
+    c->bv.eip = target;
+    return 0;
+}
+
+static int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t cs = c->sysenter_cs & ~3u;
+    if (in->cf == DEC_CF_SYSENTER) {
+        if (!cs)
+            return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+        vcpu_set_cpl(c, 0);
+        TRY(vcpu_load_seg(c, SR_CS, (uint16_t)cs));
+        TRY(vcpu_load_seg(c, SR_SS, (uint16_t)(cs + 8)));
+        c->bv.vflags_if = 0;
+        c->bv.vflags_sys &= ~(EFLAGS_VM | EFLAGS_RF);
+        c->bv.gpr[4] = c->sysenter_esp;
+        c->bv.eip = c->sysenter_eip;
+        return 0;
+    }
+    if (in->cf == DEC_CF_SYSEXIT) {
+        if (!cs || c->cpl != 0)
+            return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+        vcpu_set_cpl(c, 3);
+        TRY(vcpu_load_seg(c, SR_CS, (uint16_t)((cs + 16) | 3)));
+        TRY(vcpu_load_seg(c, SR_SS, (uint16_t)((cs + 24) | 3)));
+        c->bv.gpr[4] = c->bv.gpr[1]; /* ECX */
+        c->bv.eip = c->bv.gpr[2];    /* EDX */
+        return 0;
+    }
+    return vcpu_exception(c, T_UD, -1) < 0 ? -1 : 0; /* SYSCALL/SYSRET: not in our CPU model */
+}
+
+/* MOV between a register and memory the shadow cannot map (monitor range,
+ * traced page tables, device memory): the one data move we emulate. */
+static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
+{
+    if (in->mnemonic != DEC_M_MOV || in->num_ops != 2)
+        return unsupported(c, in, "guest access to memory the monitor must emulate");
+    uint32_t v = 0;
+    TRY(op_read(c, in, 1, &v));
+    TRY(op_write(c, in, 0, v));
+    return next(c, in);
+}
+
+int emu_ring3_gp(struct vcpu *c)
+{
+    struct dec_insn in;
+    TRY(fetch_decode(c, &in));
+    /* INT n from ring 3 hits a DPL-0 monitor gate: #GP(n*8+2). Deliver it
+     * through the guest's IDT instead, with the guest gate's DPL check. */
+    if (in.cf == DEC_CF_INT || in.cf == DEC_CF_INT3 || in.cf == DEC_CF_INTO) {
+        unsigned vec = in.cf == DEC_CF_INT ? in.ops[0].imm & 0xFF : in.cf == DEC_CF_INT3 ? T_BP : T_OF;
+        if (in.cf == DEC_CF_INTO && !(c->bv.eflags & EFLAGS_OF))
+            return next(c, &in);
+        return vcpu_deliver(c, vec, -1, true, c->bv.eip + in.len) < 0 ? -1 : 0;
+    }
+    return vcpu_exception(c, T_GP, (int)c->tf.error) < 0 ? -1 : 0;
+}
+
+int emu_bt_exit(struct vcpu *c, int reason)
+{
+    struct vm *vm = c->vm;
+    struct dec_insn in;
+    if (reason == BT_EXIT_IRQ_WINDOW)
+        return 0; /* the run loop injects */
+    if (reason == BT_EXIT_CODE_FAULT) {
+        uint32_t gpa, err, lin = c->seg[SR_CS].base + c->bv.eip;
+        int rc = shadow_guest_translate(&c->sh, lin, 0, true, &gpa, &err);
+        if (rc == 1) {
+            c->bv.cr[2] = lin;
+            return vcpu_exception(c, T_PF, (int)err) < 0 ? -1 : 0;
+        }
+        vm_kill(vm, "guest code at %08x is not in guest RAM", lin);
+        return -1;
+    }
+    TRY(fetch_decode(c, &in));
+    vm->exits++;
+    if (c->cpl != 0 && (in.attr & DEC_A_PRIV)) /* CPL 3 code under translation (IOPL 3) */
+        return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+    switch (reason) {
+    case BT_EXIT_IO: vm->exits_by_cause[EXIT_IO]++; return emu_io(c, &in);
+    case BT_EXIT_HLT:
+        vm->exits_by_cause[EXIT_HLT]++;
+        c->halted = true;
+        if (!c->bv.vflags_if) {
+            vm_kill(vm, "guest halted with interrupts disabled at eip %08x", c->bv.eip);
+            return -1;
+        }
+        return next(c, &in);
+    case BT_EXIT_INT: {
+        vm->exits_by_cause[EXIT_INT]++;
+        if (in.cf == DEC_CF_INTO && !(c->bv.eflags & EFLAGS_OF))
+            return next(c, &in);
+        unsigned vec = in.cf == DEC_CF_INT ? in.ops[0].imm & 0xFF : in.cf == DEC_CF_INT3 ? T_BP : in.cf == DEC_CF_INT1 ? T_DB : T_OF;
+        return vcpu_deliver(c, vec, -1, true, c->bv.eip + in.len) < 0 ? -1 : 0;
+    }
+    case BT_EXIT_IRET: vm->exits_by_cause[EXIT_IRET]++; return emu_iret(c);
+    case BT_EXIT_FAR: vm->exits_by_cause[EXIT_PRIV]++; return emu_far(c, &in);
+    case BT_EXIT_SYSENTER: vm->exits_by_cause[EXIT_PRIV]++; return emu_sysenter(c, &in);
+    case BT_EXIT_CPUID: vm->exits_by_cause[EXIT_PRIV]++; return emu_cpuid(c, &in);
+    case BT_EXIT_RDTSC: {
+        vm->exits_by_cause[EXIT_PRIV]++;
+        uint64_t t = rdtsc();
+        c->bv.gpr[0] = (uint32_t)t;
+        c->bv.gpr[2] = (uint32_t)(t >> 32);
+        return next(c, &in);
+    }
+    case BT_EXIT_MSR: vm->exits_by_cause[EXIT_PRIV]++; return emu_msr(c, &in);
+    case BT_EXIT_MOV_CR:
+    case BT_EXIT_CR3_WRITE:
+        vm->exits_by_cause[reason == BT_EXIT_CR3_WRITE ? EXIT_CR3 : EXIT_PRIV]++;
+        return emu_mov_cr(c, &in);
+    case BT_EXIT_DESC: vm->exits_by_cause[EXIT_PRIV]++; return emu_desc(c, &in);
+    case BT_EXIT_SEG: vm->exits_by_cause[EXIT_PRIV]++; return emu_seg(c, &in);
+    case BT_EXIT_INVLPG:
+        vm->exits_by_cause[EXIT_PRIV]++;
+        shadow_invlpg(&c->sh, ea_linear(c, &in));
+        return next(c, &in);
+    case BT_EXIT_UD: vm->exits_by_cause[EXIT_EXCEPTION]++; return vcpu_exception(c, T_UD, -1) < 0 ? -1 : 0;
+    case -T_GP:
+        /* A #GP in translated code: a guest segment limit (the monitor
+         * range) or a genuine guest #GP. */
+        if (in.has_mem && ea_linear(c, &in) >= MONITOR_BASE - 16)
+            return emu_mov_mem(c, &in);
+        return vcpu_exception(c, T_GP, (int)c->tf.error) < 0 ? -1 : 0;
+    case -100 - SHADOW_EMULATE_PT:
+    case -100 - SHADOW_EMULATE_MONITOR:
+    case -100 - SHADOW_MMIO:
+        return emu_mov_mem(c, &in);
+    default:
+        vm->exits_by_cause[EXIT_BT]++;
+        if (in.mnemonic == DEC_M_WBINVD || in.mnemonic == DEC_M_INVD)
+            return next(c, &in);
+        if (in.has_mem && in.mem.seg == DEC_REG_GS)
+            return emu_mov_mem(c, &in);
+        return unsupported(c, &in, "instruction not emulated");
+    }
+}

@@ -1,0 +1,82 @@
+/* Guest-physical memory (contract in vmm/gmem.h). */
+#include "vmm/gmem.h"
+#include "kernel/heap.h"
+#include "kernel/kernel.h"
+#include "kernel/layout.h"
+#include "kernel/paging.h"
+#include "kernel/pmm.h"
+
+static void zero_frame(uint32_t hpa)
+{
+    void *p = kmap(hpa);
+    KASSERT(p);
+    memset(p, 0, PAGE_SIZE);
+    kunmap(p);
+}
+
+int gmem_init(struct gmem *m, uint32_t bytes)
+{
+    uint32_t npages = ALIGN_UP(bytes, PAGE_SIZE) / PAGE_SIZE;
+    *m = (struct gmem){ 0 };
+    m->hpa = kzalloc(npages * sizeof(uint32_t));
+    if (!m->hpa)
+        return E_NOMEM;
+    for (m->npages = 0; m->npages < npages; m->npages++) {
+        uint32_t hpa;
+        if (frame_alloc(ZONE_HIGH, 1, &hpa)) {
+            gmem_free(m);
+            return E_NOMEM;
+        }
+        zero_frame(hpa);
+        m->hpa[m->npages] = hpa;
+    }
+    return 0;
+}
+
+void gmem_free(struct gmem *m)
+{
+    for (uint32_t i = 0; i < m->npages; i++)
+        frame_free(m->hpa[i], 1);
+    kfree(m->hpa);
+    *m = (struct gmem){ 0 };
+}
+
+int gmem_gpa_to_hpa(const struct gmem *m, uint32_t gpa, uint32_t *hpa)
+{
+    if ((gpa >> PAGE_SHIFT) >= m->npages)
+        return E_RANGE;
+    *hpa = m->hpa[gpa >> PAGE_SHIFT] | (gpa & (PAGE_SIZE - 1));
+    return 0;
+}
+
+enum copy_dir { TO_GUEST, FROM_GUEST, ZERO_GUEST };
+
+/* Walk [gpa, gpa+len) page by page through kmap windows. */
+static int copy(const struct gmem *m, uint32_t gpa, void *buf, uint32_t len, enum copy_dir dir)
+{
+    if ((uint64_t)gpa + len > (uint64_t)m->npages * PAGE_SIZE)
+        return E_RANGE;
+    uint8_t *p = buf;
+    while (len) {
+        uint32_t off = gpa & (PAGE_SIZE - 1), n = MIN(len, PAGE_SIZE - off);
+        uint8_t *win = kmap(m->hpa[gpa >> PAGE_SHIFT]);
+        if (!win)
+            return E_NOMEM;
+        if (dir == TO_GUEST)
+            memcpy(win + off, p, n);
+        else if (dir == FROM_GUEST)
+            memcpy(p, win + off, n);
+        else
+            memset(win + off, 0, n);
+        kunmap(win);
+        gpa += n;
+        len -= n;
+        if (p)
+            p += n;
+    }
+    return 0;
+}
+
+int gmem_read(const struct gmem *m, uint32_t gpa, void *buf, uint32_t len) { return copy(m, gpa, buf, len, FROM_GUEST); }
+int gmem_write(const struct gmem *m, uint32_t gpa, const void *buf, uint32_t len) { return copy(m, gpa, (void *)buf, len, TO_GUEST); }
+int gmem_zero(const struct gmem *m, uint32_t gpa, uint32_t len) { return copy(m, gpa, NULL, len, ZERO_GUEST); }

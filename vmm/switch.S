@@ -1,0 +1,62 @@
+/*
+ * The world switch between the monitor (ring 0) and a guest (ring 1 for
+ * translated guest kernel code, ring 3 for directly executed guest user code).
+ *
+ * vmm_enter(const struct trap_frame *guest, uint32_t *host_esp)
+ *   Saves the monitor's callee-saved registers, stores ESP in *host_esp and
+ *   in TSS.esp0 (so every trap out of the guest lands just below this frame
+ *   on the vCPU thread's stack), copies *guest below and leaves through the
+ *   common trap_return path: segment registers, pusha image, iret.
+ *   Returns, with the value given to vmm_leave, when the monitor decides a
+ *   trap ends this stint in the guest.
+ *
+ * vmm_leave(uint32_t host_esp, int code)
+ *   Called from a trap handler running below the saved frame: drops the
+ *   trap frame and everything after it, returns from vmm_enter with code.
+ *
+ * vmm_bt_exit_stub: where translated code jumps to leave (bt_vcpu.exit_entry):
+ *   it runs at ring 1 and traps to the monitor through HV_EXIT_VECTOR, whose
+ *   gate is the only one with DPL 1.
+ * Source: Intel SDM Vol. 3A §6.12.1 (stack switch on privilege change), §7.2.1 (TSS.esp0).
+ */
+#include "kernel/traps.h"
+
+#define TF_SIZE 76 /* sizeof(struct trap_frame), checked in vmm/vcpu.c */
+
+    .text
+    .globl vmm_enter
+vmm_enter:
+    push %ebp
+    push %ebx
+    push %esi
+    push %edi
+    mov 20(%esp), %esi          /* guest frame */
+    mov 24(%esp), %eax          /* host_esp slot */
+    mov %esp, (%eax)
+    push %esp
+    call vmm_set_esp0           /* TSS.esp0 and the thread's world = this ESP */
+    add $4, %esp
+    sub $TF_SIZE, %esp
+    mov %esp, %edi
+    mov $(TF_SIZE / 4), %ecx
+    cld
+    rep movsl
+    jmp trap_return
+
+    .globl vmm_leave
+vmm_leave:
+    mov 8(%esp), %eax
+    mov 4(%esp), %esp
+    pop %edi
+    pop %esi
+    pop %ebx
+    pop %ebp
+    ret
+
+    .globl vmm_bt_exit_stub
+    .align 16
+vmm_bt_exit_stub:
+    int $HV_EXIT_VECTOR
+    ud2                         /* never resumed */
+
+    .section .note.GNU-stack, "", @progbits

@@ -1,0 +1,675 @@
+/*
+ * The execution engine: runs one vCPU the way the original VMware VMM did.
+ *
+ * Map:
+ *   1. creation/reset: struct vcpu, translation cache, shadow paging, shadow GDT
+ *   2. shadow GDT: guest descriptors with ring compression (DPL 0 -> 1) and
+ *      limits truncated below MONITOR_BASE; monitor descriptors at the top
+ *   3. guest memory by linear address (guest paging via vmm/shadow.c)
+ *   4. segment loads, EFLAGS, CPL changes
+ *   5. exception and interrupt delivery through the guest's IDT
+ *   6. world switch glue: building the entry frame, vmm_guest_trap()
+ *   7. the run loop: virtual interrupts, hlt, BT at CPL 0, direct execution at CPL 3
+ *
+ * Invariants:
+ *   - c->bv holds the guest registers whenever the guest is not running;
+ *     c->seg holds what the guest believes is in its segment registers;
+ *   - while the guest runs, the vCPU thread's world is (shadow CR3, shadow
+ *     GDT); every trap from ring 1 or 3 lands in vmm_guest_trap on this
+ *     thread's stack, just below the frame vmm_enter saved;
+ *   - guest code never runs at ring 0, and no guest segment reaches
+ *     [MONITOR_BASE, 4 GiB): only SEL_R1CODE (fetch-only, our translations)
+ *     and SEL_R1VCPU (c->bv) do.
+ * Sources: Intel SDM Vol. 3A §3.4-3.5 (segments), §5.5-5.8 (privilege
+ * checks), §6.12 (exception and interrupt handling), §7.2 (TSS).
+ */
+#include "vmm/vcpu_priv.h"
+#include "kernel/heap.h"
+#include "kernel/kernel.h"
+#include "kernel/layout.h"
+#include "kernel/paging.h"
+#include "kernel/pmm.h"
+#include "mgmt/cmd.h"
+#include "vmm/vmdev.h"
+
+#define TC_CODE_BYTES (1u << 20)  /* translation cache: code */
+#define TC_META_BYTES (512u << 10) /* translation cache: block/exit metadata */
+#define GDT_BYTES (GDT_ENTRIES * 8u)
+#define IDT_GATE_INT32  0xE
+#define IDT_GATE_TRAP32 0xF
+#define EFLAGS_GUEST_SYS (EFLAGS_TF | EFLAGS_IOPL | EFLAGS_NT | EFLAGS_RF | EFLAGS_AC | EFLAGS_ID)
+
+_Static_assert(sizeof(struct trap_frame) == 76, "vmm/switch.S TF_SIZE");
+
+int vmm_enter(const struct trap_frame *guest, uint32_t *host_esp); /* vmm/switch.S */
+void vmm_leave(uint32_t host_esp, int code) __attribute__((noreturn));
+extern const uint8_t vmm_bt_exit_stub[];
+void irq_handle(struct trap_frame *tf); /* kernel/irq.c */
+
+/* ---------------------------------------------------------------- 1. creation */
+
+static int sh_gpa_to_hpa(void *ctx, uint32_t gpa, uint32_t *hpa)
+{
+    struct vm *vm = ctx;
+    return gmem_gpa_to_hpa(&vm->mem, gpa & PAGE_MASK, hpa);
+}
+
+static int sh_read32(void *ctx, uint32_t gpa, uint32_t *val) { return gmem_read(&((struct vm *)ctx)->mem, gpa, val, 4); }
+static int sh_write32(void *ctx, uint32_t gpa, uint32_t val) { return gmem_write(&((struct vm *)ctx)->mem, gpa, &val, 4); }
+
+static void *sh_table_alloc(void *ctx, uint32_t *hpa)
+{
+    if (frame_alloc(ZONE_DIRECT, 1, hpa))
+        return NULL;
+    void *va = phys_to_virt(*hpa);
+    memset(va, 0, PAGE_SIZE);
+    return va;
+}
+
+static void sh_table_free(void *ctx, void *va, uint32_t hpa) { frame_free(hpa, 1); }
+static void sh_flush_gva(void *ctx, uint32_t gva) { invlpg(gva); }
+
+static void sh_flush_all(void *ctx)
+{
+    struct vm *vm = ctx;
+    struct vcpu *c = VCPU(vm);
+    if (thread_local() == c)
+        thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
+}
+
+static uint32_t bt_fetch(void *ctx, uint32_t gva, uint8_t *buf, uint32_t len)
+{
+    struct vcpu *c = ctx;
+    uint32_t done = 0;
+    while (done < len) {
+        uint32_t a = gva + done, n = MIN(len - done, PAGE_SIZE - (a & (PAGE_SIZE - 1))), gpa, err;
+        uint32_t lin = a + c->seg[SR_CS].base;
+        if (shadow_guest_translate(&c->sh, lin, 0, true, &gpa, &err) != 0)
+            break;
+        if (gmem_read(&c->vm->mem, gpa, buf + done, n))
+            break;
+        done += n;
+    }
+    return done;
+}
+
+static void bt_enter(struct bt_vcpu *v, uint32_t tca);
+
+int vcpu_create(struct vm *vm)
+{
+    struct vcpu *c = kzalloc(sizeof(*c));
+    if (!c)
+        return E_NOMEM;
+    vm->vcpu = c;
+    c->vm = vm;
+    c->tc_code = kmalloc(TC_CODE_BYTES);
+    c->tc_meta = kmalloc(TC_META_BYTES);
+    c->sgdt = kzalloc(GDT_BYTES);
+    if (!c->tc_code || !c->tc_meta || !c->sgdt)
+        goto err_free;
+    struct shadow_ops ops = { vm, sh_gpa_to_hpa, sh_read32, sh_write32, sh_table_alloc, sh_table_free,
+                              sh_flush_gva, sh_flush_all, paging_monitor_pdes() };
+    struct shadow_config cfg = { 8, 256 };
+    if (shadow_init(&c->sh, &ops, &cfg))
+        goto err_free;
+    return 0;
+
+err_free:
+    vcpu_destroy(vm);
+    return E_NOMEM;
+}
+
+void vcpu_destroy(struct vm *vm)
+{
+    struct vcpu *c = VCPU(vm);
+    if (!c)
+        return;
+    if (c->sh.ops.table_alloc)
+        shadow_destroy(&c->sh);
+    kfree(c->sgdt);
+    kfree(c->tc_meta);
+    kfree(c->tc_code);
+    kfree(c);
+    vm->vcpu = NULL;
+}
+
+/* ---------------------------------------------------------------- 2. shadow GDT */
+
+static uint32_t desc_base(uint64_t d) { return (uint32_t)((d >> 16) & 0xFFFFFF) | (uint32_t)((d >> 56) << 24); }
+static uint32_t desc_limit(uint64_t d)
+{
+    uint32_t lim = (uint32_t)(d & 0xFFFF) | (uint32_t)((d >> 32) & 0xF0000);
+    return ((d >> 55) & 1) ? (lim << 12) | 0xFFF : lim;
+}
+static uint8_t desc_access(uint64_t d) { return (uint8_t)(d >> 40); }
+static uint8_t desc_flags(uint64_t d) { return (uint8_t)((d >> 52) & 0xF); }
+
+/*
+ * The shadow of one guest descriptor. Code and data segments get DPL 0 -> 1
+ * (ring compression) and a limit that ends below MONITOR_BASE; what cannot
+ * be expressed safely (expand-down, base in the monitor, system descriptors,
+ * which the monitor emulates) becomes not-present, so that a load faults to
+ * the monitor instead of reaching it.
+ */
+static uint64_t shadow_desc(uint64_t g)
+{
+    uint8_t acc = desc_access(g), flags = desc_flags(g);
+    if (!(acc & DESC_P) || !(acc & DESC_S))
+        return 0;
+    if (!(acc & DESC_CODE) && (acc & DESC_DOWN))
+        return 0;
+    uint32_t base = desc_base(g), limit = desc_limit(g);
+    if (base >= MONITOR_BASE)
+        return 0;
+    limit = MIN(limit, MONITOR_BASE - 1 - base);
+    unsigned dpl = DESC_DPL(acc) ? DESC_DPL(acc) : 1;
+    acc = (uint8_t)((acc & ~(3u << 5)) | (dpl << 5) | DESC_ACCESSED);
+    flags &= ~DESC_FLAG_G;
+    if (limit > 0xFFFFF) {
+        flags |= DESC_FLAG_G;
+        limit >>= 12; /* rounds the end down to a page: never up into the monitor */
+    }
+    return gdt_make_desc(base, limit, acc, flags);
+}
+
+static int read_guest_desc(struct vcpu *c, uint32_t idx, uint64_t *d)
+{
+    struct bt_desc_table *g = &c->bv.gdtr;
+    if (idx == 0 || idx * 8 + 7 > g->limit)
+        return E_RANGE;
+    return vmem_read(c, g->base + idx * 8, d, 8, 0) ? E_RANGE : 0;
+}
+
+void vcpu_sync_gdt_entry(struct vcpu *c, uint32_t idx)
+{
+    uint64_t d;
+    if (idx == 0 || idx >= GDT_MONITOR_FIRST)
+        return;
+    c->sgdt[idx] = read_guest_desc(c, idx, &d) ? 0 : shadow_desc(d);
+}
+
+/* After LGDT: every guest entry the guest's limit covers. */
+void vcpu_sync_gdt_all(struct vcpu *c)
+{
+    uint32_t n = MIN((c->bv.gdtr.limit + 1) / 8, (uint32_t)GDT_MONITOR_FIRST);
+    for (uint32_t i = 1; i < GDT_MONITOR_FIRST; i++)
+        if (i < n || c->sgdt[i])
+            vcpu_sync_gdt_entry(c, i);
+}
+
+static void init_sgdt(struct vcpu *c)
+{
+    memset(c->sgdt, 0, GDT_BYTES);
+    memcpy(&c->sgdt[GDT_MONITOR_FIRST], gdt_monitor_entries(), (GDT_ENTRIES - GDT_MONITOR_FIRST) * 8);
+    /* GS for translated code: exactly struct bt_vcpu, writable at ring 1. */
+    c->sgdt[SEL_R1VCPU >> 3] = gdt_make_desc((uint32_t)&c->bv, sizeof(c->bv) - 1, DESC_P | DESC_S | 0x02 | (1 << 5), DESC_FLAG_D);
+    c->sgdtr = (struct desc_ptr){ GDT_BYTES - 1, (uint32_t)c->sgdt };
+}
+
+/* ---------------------------------------------------------------- 3. guest memory */
+
+static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, uint32_t kind, bool write)
+{
+    uint8_t *p = buf;
+    while (len) {
+        uint32_t n = MIN(len, PAGE_SIZE - (gva & (PAGE_SIZE - 1))), gpa, err;
+        int rc = shadow_guest_translate(&c->sh, gva, kind | (write ? PF_W : 0), true, &gpa, &err);
+        if (rc < 0) {
+            vm_kill(c->vm, "guest page tables outside guest RAM (at gva %08x)", gva);
+            return rc;
+        }
+        if (rc == 1) {
+            c->bv.cr[2] = gva;
+            vcpu_exception(c, T_PF, (int)err);
+            return 1;
+        }
+        if (write && shadow_is_pt_gpa(&c->sh, gpa))
+            rc = shadow_pt_write(&c->sh, gpa, p, n);
+        else
+            rc = write ? gmem_write(&c->vm->mem, gpa, p, n) : gmem_read(&c->vm->mem, gpa, p, n);
+        if (rc) {
+            vm_kill(c->vm, "guest %s of non-RAM gpa %08x by the monitor", write ? "write" : "read", gpa);
+            return E_RANGE;
+        }
+        if (write)
+            tc_invalidate_page(&c->bt.tc, gva & PAGE_MASK);
+        gva += n;
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int vmem_read(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, uint32_t kind)
+{
+    return vmem_access(c, gva, buf, len, kind, false);
+}
+
+int vmem_write(struct vcpu *c, uint32_t gva, const void *buf, uint32_t len, uint32_t kind)
+{
+    return vmem_access(c, gva, (void *)buf, len, kind, true);
+}
+
+/* ---------------------------------------------------------------- 4. segments, EFLAGS, CPL */
+
+uint32_t vcpu_eflags(const struct vcpu *c) { return bt_vcpu_eflags(&c->bv); }
+
+void vcpu_set_eflags(struct vcpu *c, uint32_t fl, bool cpl0)
+{
+    c->bv.eflags = fl & BT_FLAGS_REAL;
+    if (cpl0) {
+        c->bv.vflags_if = fl & EFLAGS_IF;
+        c->bv.vflags_sys = fl & EFLAGS_GUEST_SYS;
+    } else {
+        /* CPL 3 with IOPL < 3 cannot change IF or IOPL (SDM Vol. 2B POPF). */
+        c->bv.vflags_sys = (c->bv.vflags_sys & EFLAGS_IOPL) | (fl & EFLAGS_GUEST_SYS & ~EFLAGS_IOPL);
+    }
+}
+
+void vcpu_set_cpl(struct vcpu *c, unsigned cpl) { c->cpl = cpl; }
+
+int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
+{
+    uint32_t idx = sel >> 3;
+    if ((sel & ~3u) == 0) {
+        if (sr == SR_SS || sr == SR_CS)
+            return vcpu_exception(c, T_GP, 0) ? -1 : 1;
+        c->seg[sr] = (struct vseg){ .sel = sel };
+        c->bv.sel[sr] = sel;
+        return 0;
+    }
+    uint64_t d;
+    if ((sel & 4) || read_guest_desc(c, idx, &d) || idx >= GDT_MONITOR_FIRST)
+        return vcpu_exception(c, T_GP, sel & ~3u) ? -1 : 1; /* LDT selectors: no LDT support */
+    uint8_t acc = desc_access(d);
+    if (!(acc & DESC_S))
+        return vcpu_exception(c, T_GP, sel & ~3u) ? -1 : 1;
+    if (!(acc & DESC_P))
+        return vcpu_exception(c, sr == SR_SS ? T_SS : T_NP, sel & ~3u) ? -1 : 1;
+    c->sgdt[idx] = shadow_desc(d);
+    c->seg[sr] = (struct vseg){ sel, desc_base(d), desc_limit(d), acc, desc_flags(d) };
+    c->bv.sel[sr] = sel;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- 5. delivery */
+
+static int push32(struct vcpu *c, uint32_t *esp, uint32_t v)
+{
+    *esp -= 4;
+    return vmem_write(c, c->seg[SR_SS].base + *esp, &v, 4, 0);
+}
+
+/* Double fault rules simplified: a fault while delivering is fatal for the VM. */
+int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t next_eip)
+{
+    uint64_t gate;
+    struct bt_desc_table *idt = &c->bv.idtr;
+    if (vector * 8 + 7 > idt->limit || c->deliver_depth > 0) {
+        vm_kill(c->vm, "%s %s (vector %u) with no usable guest IDT entry: triple fault", c->deliver_depth ? "fault while delivering" : "exception",
+                trap_name(vector), vector);
+        return E_INVAL;
+    }
+    c->deliver_depth++;
+    int rc = vmem_read(c, idt->base + vector * 8, &gate, 8, 0);
+    c->deliver_depth--;
+    if (rc)
+        return rc < 0 ? rc : E_INVAL;
+    uint8_t type = (gate >> 40) & 0x1F, gdpl = (gate >> 45) & 3;
+    if (!((gate >> 47) & 1) || (type != IDT_GATE_INT32 && type != IDT_GATE_TRAP32)) {
+        vm_kill(c->vm, "guest IDT entry %u is not a present 32-bit interrupt/trap gate (type %#x)", vector, type);
+        return E_INVAL;
+    }
+    if (soft && gdpl < c->cpl)
+        return vcpu_deliver(c, T_GP, (int)(vector * 8 + 2), false, c->bv.eip);
+    uint16_t sel = (uint16_t)(gate >> 16);
+    uint32_t target = (uint32_t)(gate & 0xFFFF) | (uint32_t)((gate >> 48) << 16);
+    if (vector < T_NEXC || soft)
+        log_debug("vm %s: deliver vector %u err %d from cpl %u eip %08x -> %04x:%08x", c->vm->name, vector, err,
+                  c->cpl, next_eip, sel, target);
+    uint32_t old_fl = vcpu_eflags(c), old_esp = c->bv.gpr[4];
+    uint16_t old_cs = c->seg[SR_CS].sel, old_ss = c->seg[SR_SS].sel;
+    unsigned old_cpl = c->cpl;
+
+    if (old_cpl == 3) {
+        /* Stack switch to the guest TSS's ring-0 stack (SDM Vol. 3A §6.12.1). */
+        uint64_t tssd;
+        uint32_t tss_esp0 = 0, tss_ss0 = 0;
+        if (read_guest_desc(c, c->bv.tr >> 3, &tssd) || vmem_read(c, desc_base(tssd) + 4, &tss_esp0, 4, 0) ||
+            vmem_read(c, desc_base(tssd) + 8, &tss_ss0, 4, 0)) {
+            vm_kill(c->vm, "no usable guest TSS for a ring 3 -> 0 interrupt (TR %04x)", c->bv.tr);
+            return E_INVAL;
+        }
+        vcpu_set_cpl(c, 0);
+        if (vcpu_load_seg(c, SR_SS, (uint16_t)tss_ss0)) {
+            vm_kill(c->vm, "bad SS0 %04x in the guest TSS", tss_ss0 & 0xFFFF);
+            return E_INVAL;
+        }
+        c->bv.gpr[4] = tss_esp0;
+    }
+    uint32_t esp = c->bv.gpr[4];
+    c->deliver_depth++;
+    rc = 0;
+    if (old_cpl == 3)
+        rc = push32(c, &esp, old_ss) || push32(c, &esp, old_esp);
+    rc = rc || push32(c, &esp, old_fl) || push32(c, &esp, old_cs) || push32(c, &esp, next_eip);
+    if (!rc && err >= 0)
+        rc = push32(c, &esp, (uint32_t)err);
+    c->deliver_depth--;
+    if (rc) {
+        vm_kill(c->vm, "guest stack unusable while delivering vector %u (esp %08x)", vector, esp);
+        return E_INVAL;
+    }
+    c->bv.gpr[4] = esp;
+    if (vcpu_load_seg(c, SR_CS, sel)) {
+        vm_kill(c->vm, "guest IDT entry %u names a bad code selector %04x", vector, sel);
+        return E_INVAL;
+    }
+    vcpu_set_cpl(c, 0);
+    c->bv.eip = target;
+    c->bv.vflags_sys &= ~(EFLAGS_TF | EFLAGS_NT | EFLAGS_RF);
+    if (type == IDT_GATE_INT32)
+        c->bv.vflags_if = 0;
+    c->halted = false;
+    if (vector < T_NEXC)
+        c->guest_exceptions++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- 6. world switch */
+
+/* Called by vmm/switch.S with the ESP that traps from the guest must use. */
+void vmm_set_esp0(uint32_t esp0) { thread_set_esp0(esp0); }
+
+static int enter(struct vcpu *c, struct trap_frame *f)
+{
+    thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
+    return vmm_enter(f, &c->host_esp);
+}
+
+/* Real selector for a guest segment at ring `ring`: SS needs RPL = CPL. */
+static uint32_t real_sel(const struct vcpu *c, int sr, unsigned ring)
+{
+    uint16_t s = c->seg[sr].sel;
+    if (sr == SR_SS)
+        s = (uint16_t)((s & ~3u) | ring);
+    return s;
+}
+
+static void frame_gprs(struct trap_frame *f, const uint32_t *gpr)
+{
+    f->eax = gpr[0]; f->ecx = gpr[1]; f->edx = gpr[2]; f->ebx = gpr[3];
+    f->ebp = gpr[5]; f->esi = gpr[6]; f->edi = gpr[7];
+    f->esp = gpr[4];
+}
+
+static void save_gprs(uint32_t *gpr, const struct trap_frame *f)
+{
+    gpr[0] = f->eax; gpr[1] = f->ecx; gpr[2] = f->edx; gpr[3] = f->ebx;
+    gpr[4] = f->esp; gpr[5] = f->ebp; gpr[6] = f->esi; gpr[7] = f->edi;
+}
+
+/*
+ * SS for translated code: the CPU wants SS.DPL = RPL = 1 at ring 1, and the
+ * guest's stack descriptor may say DPL 0 (kernel) or 3 (user code run under
+ * translation because it has IOPL 3). A per-VM alias slot, rebuilt from the
+ * guest's SS cache at every entry, serves both.
+ */
+static void load_stack_alias(struct vcpu *c)
+{
+    const struct vseg *s = &c->seg[SR_SS];
+    uint32_t limit = (s->flags & DESC_FLAG_G) ? s->limit >> 12 : s->limit;
+    uint64_t raw = gdt_make_desc(s->base, limit, (uint8_t)(s->access | DESC_P), s->flags);
+    uint64_t d = shadow_desc(raw);
+    d = (d & ~(3ull << 45)) | (1ull << 45); /* DPL 1 */
+    c->sgdt[SEL_R1STACK >> 3] = d;
+}
+
+/* bt_enter_fn: run translated code at tca, ring 1, until it exits or traps. */
+static void bt_enter(struct bt_vcpu *v, uint32_t tca)
+{
+    struct vcpu *c = container_of(v, struct vcpu, bv);
+    struct trap_frame f = { 0 };
+    frame_gprs(&f, v->gpr);
+    f.ds = real_sel(c, SR_DS, 1);
+    f.es = real_sel(c, SR_ES, 1);
+    f.fs = real_sel(c, SR_FS, 1);
+    f.gs = SEL_R1VCPU;
+    load_stack_alias(c);
+    f.ss = SEL_R1STACK;
+    f.cs = SEL_R1CODE;
+    f.eip = tca;
+    f.eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
+    c->bt_trapped = false;
+    if (enter(c, &f) == WX_TRAP) {
+        /* A fault in translated code: only IDENT-copied instructions fault,
+         * so the TC address maps back to a guest instruction boundary. */
+        uint32_t geip;
+        save_gprs(v->gpr, &c->tf);
+        v->eflags = c->tf.eflags & BT_FLAGS_REAL;
+        if (tc_lookup_guest_eip(&c->bt.tc, c->tf.eip, &geip)) {
+            vm_kill(c->vm, "%s in the monitor's translation of the guest (tca %08x)", trap_name(c->tf.vector), c->tf.eip);
+            geip = v->eip;
+        }
+        c->bt_trapped = true;
+        c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = geip };
+        v->exit_desc = (uint32_t)&c->fault_desc;
+    }
+}
+
+/* Every trap from ring 1 or 3 comes here (kernel/traps.c), on the vCPU
+ * thread's stack below the frame vmm_enter saved. */
+void vmm_guest_trap(struct trap_frame *tf)
+{
+    struct vcpu *c = thread_local();
+    if (!c)
+        panic("trap from ring %u with no vCPU on this thread", tf->cs & 3);
+    if (tf->vector == HV_EXIT_VECTOR && (tf->cs & 3) == 1) {
+        save_gprs(c->bv.gpr, tf);
+        c->bv.eflags = tf->eflags & BT_FLAGS_REAL;
+        vmm_leave(c->host_esp, WX_BT_EXIT);
+    }
+    if (tf->vector >= IRQ_BASE_VECTOR && tf->vector < IRQ_BASE_VECTOR + 16) {
+        irq_depth++;
+        irq_handle(tf);
+        irq_depth--;
+        if ((tf->cs & 3) == 1) {
+            /* Mid-translation state is not a guest instruction boundary: let
+             * the translated code run on to its next block end if the monitor
+             * has something to do there, else just continue. */
+            if (c->vm->stop_req || c->vm->pause_req || vmdev_next_event_ns(c->vm) == 0)
+                bt_request_exit(&c->bt);
+            sched_preempt_point();
+            return;
+        }
+    }
+    c->tf = *tf;
+    c->cr2 = read_cr2();
+    vmm_leave(c->host_esp, WX_TRAP);
+}
+
+/* ---------------------------------------------------------------- 7. run loop */
+
+void vcpu_reset(struct vm *vm, const struct loader_entry *e)
+{
+    struct vcpu *c = VCPU(vm);
+    struct bt_config cfg = { BT_SEG_GS, true, 0 };
+    memset(&c->bv, 0, sizeof(c->bv));
+    bt_init(&c->bt, &cfg, &c->bv, c->tc_code, TC_CODE_BYTES, c->tc_meta, TC_META_BYTES, bt_fetch, c, bt_enter);
+    c->bv.exit_entry = (uint32_t)vmm_bt_exit_stub;
+    shadow_set_cr0(&c->sh, CR0_PE | CR0_ET);
+    shadow_set_cr4(&c->sh, 0);
+    init_sgdt(c);
+    /* Multiboot §3.2: flat 4 GiB code and data, paging off, IF clear. The
+     * guest must load its own GDT before it reloads a segment register; our
+     * shadow GDT holds flat descriptors at 0x08/0x10 meanwhile. */
+    c->sgdt[1] = gdt_make_desc(0, 0xFBFFF, DESC_P | DESC_S | DESC_CODE | 0x02 | (1 << 5) | DESC_ACCESSED, DESC_FLAG_G | DESC_FLAG_D);
+    c->sgdt[2] = gdt_make_desc(0, 0xFBFFF, DESC_P | DESC_S | 0x02 | (1 << 5) | DESC_ACCESSED, DESC_FLAG_G | DESC_FLAG_D);
+    struct vseg code = { 0x08, 0, 0xFFFFFFFFu, DESC_P | DESC_S | DESC_CODE | 0x0A, DESC_FLAG_G | DESC_FLAG_D };
+    struct vseg data = { 0x10, 0, 0xFFFFFFFFu, DESC_P | DESC_S | 0x03, DESC_FLAG_G | DESC_FLAG_D };
+    for (int i = 0; i < SR_N; i++) {
+        c->seg[i] = i == SR_CS ? code : data;
+        c->bv.sel[i] = c->seg[i].sel;
+    }
+    c->bv.cr[0] = CR0_PE | CR0_ET;
+    c->bv.eip = e->eip;
+    c->bv.gpr[0] = e->eax;
+    c->bv.gpr[3] = e->ebx;
+    c->bv.eflags = 0;
+    c->cpl = 0;
+    c->halted = false;
+}
+
+static void account(struct vm *vm, enum vm_exit_cause cause)
+{
+    vm->exits++;
+    vm->exits_by_cause[cause]++;
+}
+
+/* Deliver the PIC's interrupt if the guest can take it now. */
+static int inject_irq(struct vcpu *c)
+{
+    int vec = vmdev_poll_irq(c->vm);
+    c->bv.irq_pending = vec >= 0;
+    if (vec < 0 || !c->bv.vflags_if)
+        return 0;
+    vec = vmdev_ack_irq(c->vm);
+    if (vec < 0)
+        return 0;
+    c->bv.irq_pending = 0;
+    c->irqs_injected++;
+    return vcpu_deliver(c, (unsigned)vec, -1, false, c->bv.eip);
+}
+
+/* HLT: sleep until the next device event (timer) or console input. */
+static void halt_wait(struct vcpu *c)
+{
+    uint64_t ns = vmdev_next_event_ns(c->vm);
+    uint32_t ticks = ns == UINT64_MAX ? 10 : (uint32_t)MIN(ns / (1000000000u / TIMER_HZ) + 1, 10u);
+    thread_sleep(ticks);
+}
+
+/*
+ * An exception from guest code: directly executed (direct) or translated.
+ * c->bv holds the guest state at the faulting instruction.
+ */
+static int handle_guest_trap(struct vcpu *c, bool direct)
+{
+    uint32_t v = c->tf.vector;
+    if (v == T_PF) {
+        struct shadow_fault out;
+        int r = shadow_handle_fault(&c->sh, c->cr2, c->tf.error, c->cpl, &out);
+        if (r == SHADOW_FIXED) {
+            account(c->vm, EXIT_PF_HIDDEN);
+            return 0;
+        }
+        account(c->vm, EXIT_PF_GUEST);
+        if (r == SHADOW_REFLECT) {
+            c->bv.cr[2] = out.cr2;
+            return vcpu_exception(c, T_PF, (int)out.guest_err) < 0 ? -1 : 0;
+        }
+        if (r == SHADOW_EMULATE_PT || r == SHADOW_EMULATE_MONITOR || r == SHADOW_MMIO)
+            return emu_bt_exit(c, -(int)r - 100); /* emulate the faulting instruction */
+        vm_kill(c->vm, "shadow paging failed at gva %08x: %s", c->cr2, shadow_why(&c->sh));
+        return -1;
+    }
+    account(c->vm, EXIT_EXCEPTION);
+    if (v == T_GP)
+        return direct ? emu_ring3_gp(c) : emu_bt_exit(c, -T_GP);
+    bool has_err = v == T_DF || (v >= T_TS && v <= T_PF) || v == T_AC;
+    return vcpu_exception(c, v, has_err ? (int)c->tf.error : -1) < 0 ? -1 : 0;
+}
+
+/* A trap out of directly executed ring-3 code. */
+static int handle_ring3_trap(struct vcpu *c)
+{
+    struct trap_frame *tf = &c->tf;
+    save_gprs(c->bv.gpr, tf);
+    c->bv.eip = tf->eip;
+    vcpu_set_eflags(c, (tf->eflags & ~(EFLAGS_IF | EFLAGS_IOPL)) | c->bv.vflags_if | (c->bv.vflags_sys & EFLAGS_IOPL), true);
+    if (tf->vector >= IRQ_BASE_VECTOR && tf->vector < IRQ_BASE_VECTOR + 16) {
+        account(c->vm, EXIT_IRQ);
+        return 0;
+    }
+    return handle_guest_trap(c, true);
+}
+
+static int run_ring3(struct vcpu *c)
+{
+    struct trap_frame f = { 0 };
+    for (uint32_t i = 1; i < MIN((c->bv.gdtr.limit + 1) / 8, 64u); i++)
+        vcpu_sync_gdt_entry(c, i); /* e.g. TLS descriptors the kernel rewrote */
+    frame_gprs(&f, c->bv.gpr);
+    f.ds = real_sel(c, SR_DS, 3);
+    f.es = real_sel(c, SR_ES, 3);
+    f.fs = real_sel(c, SR_FS, 3);
+    f.gs = real_sel(c, SR_GS, 3);
+    f.ss = real_sel(c, SR_SS, 3);
+    f.cs = c->seg[SR_CS].sel | 3;
+    f.eip = c->bv.eip;
+    f.eflags = (c->bv.eflags & BT_FLAGS_REAL) | (c->bv.vflags_sys & (EFLAGS_TF | EFLAGS_AC)) | EFLAGS_IF | EFLAGS_FIXED;
+    enter(c, &f);
+    return handle_ring3_trap(c);
+}
+
+static int run_bt(struct vcpu *c)
+{
+    int reason = bt_run(&c->bt, 64);
+    if (reason == BT_EXIT_NONE)
+        return 0;
+    if (c->bt_trapped)
+        return handle_guest_trap(c, false);
+    return emu_bt_exit(c, reason);
+}
+
+void vcpu_thread(void *arg)
+{
+    struct vm *vm = arg;
+    struct vcpu *c = VCPU(vm);
+    thread_set_local(c);
+    uint64_t start = timer_ticks();
+    while (!vm->stop_req) {
+        if (vm->pause_req) {
+            thread_sleep(10);
+            continue;
+        }
+        if (inject_irq(c) < 0)
+            break;
+        if (c->halted) {
+            account(vm, EXIT_HLT);
+            halt_wait(c);
+            continue;
+        }
+        /* CPL 3 runs directly unless it has IOPL 3: then cli/sti/popf must act
+         * on the virtual IF, which only translation can give it (such a
+         * process can do port I/O anyway: translating it costs no isolation). */
+        bool direct = c->cpl == 3 && (c->bv.vflags_sys & EFLAGS_IOPL) != EFLAGS_IOPL;
+        int rc = direct ? run_ring3(c) : run_bt(c);
+        if (rc < 0)
+            break;
+        vm->cpu_ticks = timer_ticks() - start;
+    }
+    vm->cpu_ticks = timer_ticks() - start;
+    thread_set_world(paging_host_pd(), &host_gdtr, 0);
+    thread_set_local(NULL);
+}
+
+void vcpu_info(struct vm *vm, struct cmd_out *out)
+{
+    struct vcpu *c = VCPU(vm);
+    const uint32_t *g = c->bv.gpr;
+    struct shadow_stats ss;
+    shadow_get_stats(&c->sh, &ss);
+    cmd_printf(out, "EIP=%08x EFLAGS=%08x CPL=%u%s  CS=%04x SS=%04x DS=%04x ES=%04x FS=%04x GS=%04x\n",
+               c->bv.eip, vcpu_eflags(c), c->cpl, c->halted ? " halted" : "", c->seg[SR_CS].sel,
+               c->seg[SR_SS].sel, c->seg[SR_DS].sel, c->seg[SR_ES].sel, c->seg[SR_FS].sel, c->seg[SR_GS].sel);
+    cmd_printf(out, "EAX=%08x EBX=%08x ECX=%08x EDX=%08x ESI=%08x EDI=%08x EBP=%08x ESP=%08x\n", g[0], g[3],
+               g[1], g[2], g[6], g[7], g[5], g[4]);
+    cmd_printf(out, "CR0=%08x CR2=%08x CR3=%08x CR4=%08x GDTR=%08x/%x IDTR=%08x/%x\n", c->bv.cr[0], c->bv.cr[2],
+               c->bv.cr[3], c->bv.cr[4], c->bv.gdtr.base, c->bv.gdtr.limit, c->bv.idtr.base, c->bv.idtr.limit);
+    cmd_printf(out, "translation cache: %u blocks translated, %u guest insns, %u dispatches, %u ibl misses\n",
+               c->bt.stats.translations, c->bt.stats.insns, c->bt.stats.dispatches, c->bt.stats.ibl_misses);
+    cmd_printf(out, "shadow paging: %u pages, %u directories, %u hidden faults, %u reflected, cr3 %u hits %u misses\n",
+               ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.cr3_hits, ss.cr3_misses);
+    cmd_printf(out, "interrupts injected: %u, guest exceptions: %u\n", c->irqs_injected, c->guest_exceptions);
+}

@@ -1,0 +1,25 @@
+/*
+ * The virtual CPU and the execution engine that runs it (vmm/vcpu.c):
+ * guest CPL0 code through the binary translator at ring 1, guest CPL3 code
+ * by direct execution at ring 3, every trap landing in the monitor first.
+ */
+#ifndef HV86_VMM_VCPU_H
+#define HV86_VMM_VCPU_H
+#include <stdint.h>
+#include "vmm/loader.h"
+
+struct vm;
+
+/* Allocate vm->vcpu (state, translation cache, shadow GDT). Returns 0 or E_NOMEM. */
+int vcpu_create(struct vm *vm);
+void vcpu_destroy(struct vm *vm);
+/* Architectural state at a Multiboot entry (Multiboot §3.2): protected mode,
+ * paging off, flat segments, EAX/EBX/EIP from e; empties the TC. */
+void vcpu_reset(struct vm *vm, const struct loader_entry *e);
+/* Body of the VM's vCPU thread: runs the guest until the VM stops. */
+void vcpu_thread(void *vm);
+/* Print registers and engine statistics (for `vm info`). */
+struct cmd_out;
+void vcpu_info(struct vm *vm, struct cmd_out *out);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * The vCPU's private state, shared by the execution engine (vmm/vcpu.c) and
+ * the instruction emulation it calls (vmm/emulate.c).
+ */
+#ifndef HV86_VMM_VCPU_PRIV_H
+#define HV86_VMM_VCPU_PRIV_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "bt/decode.h"
+#include "bt/translate.h"
+#include "kernel/traps.h"
+#include "kernel/x86.h"
+#include "vmm/shadow.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+/* Segment registers in Sreg encoding order (SDM Vol. 2A Table 3-6). */
+enum { SR_ES, SR_CS, SR_SS, SR_DS, SR_FS, SR_GS, SR_N };
+
+/* The guest-visible ("hidden part") state of one segment register. */
+struct vseg {
+    uint16_t sel;
+    uint32_t base;   /* linear */
+    uint32_t limit;  /* bytes - 1, granularity applied */
+    uint8_t access;  /* P DPL S type */
+    uint8_t flags;   /* G D/B L AVL (high nibble of byte 6) */
+};
+
+/* Descriptor access-byte fields (SDM Vol. 3A §3.4.5) */
+#define DESC_P        0x80
+#define DESC_DPL(a)   (((a) >> 5) & 3)
+#define DESC_S        0x10
+#define DESC_CODE     0x08
+#define DESC_DOWN     0x04 /* data: expand-down */
+#define DESC_CONFORM  0x04 /* code: conforming */
+#define DESC_ACCESSED 0x01
+#define DESC_FLAG_G   0x8
+#define DESC_FLAG_D   0x4
+
+/* Why vmm_enter returned. */
+enum world_exit {
+    WX_BT_EXIT = 1, /* translated code left through HV_EXIT_VECTOR */
+    WX_TRAP,        /* exception or interrupt while in the guest: vcpu->tf, cr2 */
+};
+
+struct vcpu {
+    struct bt_vcpu bv;          /* what translated code reaches through GS; canonical guest registers */
+    struct vm *vm;
+    struct bt bt;
+    uint8_t *tc_code;
+    void *tc_meta;
+    struct shadow sh;
+    uint64_t *sgdt;             /* shadow GDT, GDT_ENTRIES descriptors */
+    struct desc_ptr sgdtr;
+    struct vseg seg[SR_N];
+    unsigned cpl;               /* guest CPL: 0 (translated) or 3 (direct) */
+    bool halted;
+    uint32_t sysenter_cs, sysenter_esp, sysenter_eip;
+    /* World switch. */
+    uint32_t host_esp;
+    struct trap_frame tf;       /* guest state at the last WX_TRAP */
+    uint32_t cr2;               /* real CR2 at that trap */
+    struct bt_exit fault_desc;  /* handed to bt_run when a trap hit translated code */
+    bool bt_trapped;            /* bt_run's return came from a trap, not an exit */
+    int deliver_depth;          /* nesting of vcpu_deliver: a fault inside is a triple fault */
+    /* Statistics. */
+    uint64_t injected[256 / 64];
+    uint32_t irqs_injected, guest_exceptions;
+};
+
+#define VCPU(vm) ((struct vcpu *)(vm)->vcpu)
+
+/* Guest linear-memory access with the guest's paging (kind: PF_W for writes,
+ * PF_U for user-privilege accesses). Returns 0, or 1 after injecting the
+ * guest's #PF, or a negative E_* after vm_kill. */
+int vmem_read(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, uint32_t kind);
+int vmem_write(struct vcpu *c, uint32_t gva, const void *buf, uint32_t len, uint32_t kind);
+
+/* Exception/interrupt delivery through the guest's IDT (SDM Vol. 3A §6.12).
+ * err < 0: no error code. soft: INT n (DPL checked, EIP = next insn).
+ * Returns 0, or negative after vm_kill. */
+int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t next_eip);
+static inline int vcpu_exception(struct vcpu *c, unsigned vector, int err)
+{
+    return vcpu_deliver(c, vector, err, false, c->bv.eip);
+}
+/* Load a segment register from the guest GDT (protected-mode rules,
+ * SDM Vol. 3A §5.5-5.8 simplified). Returns 0, 1 (exception injected), <0 (killed). */
+int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel);
+/* Re-read guest descriptor idx (or all the guest's GDT limit covers) into the shadow GDT. */
+void vcpu_sync_gdt_entry(struct vcpu *c, uint32_t idx);
+void vcpu_sync_gdt_all(struct vcpu *c);
+/* Guest EFLAGS image (arithmetic + virtual IF/IOPL/...) and its setter. */
+uint32_t vcpu_eflags(const struct vcpu *c);
+void vcpu_set_eflags(struct vcpu *c, uint32_t fl, bool cpl0);
+/* Switch the guest to CPL 0 or 3 (which engine runs it). */
+void vcpu_set_cpl(struct vcpu *c, unsigned cpl);
+
+/* vmm/emulate.c: handle one translated-code exit; 0 to go on, <0 stops. */
+int emu_bt_exit(struct vcpu *c, int reason);
+/* vmm/emulate.c: a #GP from direct-executed (ring 3) guest code. */
+int emu_ring3_gp(struct vcpu *c);
+/* vmm/emulate.c: IRET at CPL 0 from the guest stack. */
+int emu_iret(struct vcpu *c);
+
+#endif

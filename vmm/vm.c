@@ -1,0 +1,198 @@
+/*
+ * VM objects and their life cycle (contract in vmm/vm.h); the console
+ * commands that drive them are in vmm/vmcmds.c.
+ */
+#include "vmm/vm.h"
+#include "drivers/serial.h"
+#include "kernel/boot.h"
+#include "kernel/heap.h"
+#include "kernel/kernel.h"
+#include "kernel/layout.h"
+#include "kernel/paging.h"
+#include "vmm/vcpu.h"
+#include "vmm/vmdev.h"
+
+struct vm *vms[VM_MAX];
+static spinlock_t vm_lock = SPINLOCK_INIT("vm");
+
+const char *vm_state_name(enum vm_state s)
+{
+    static const char *const names[] = { "created", "running", "paused", "stopped" };
+    return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "?";
+}
+
+struct vm *vm_find(const char *name)
+{
+    for (int i = 0; i < VM_MAX; i++)
+        if (vms[i] && !strcmp(vms[i]->name, name))
+            return vms[i];
+    return NULL;
+}
+
+void vm_kill(struct vm *vm, const char *fmt, ...)
+{
+    uint32_t fl = spin_lock_irqsave(&vm_lock);
+    bool first = !vm->stop_reason[0];
+    if (first) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(vm->stop_reason, sizeof(vm->stop_reason), fmt, ap);
+        va_end(ap);
+    }
+    vm->stop_req = true;
+    spin_unlock_irqrestore(&vm_lock, fl);
+    if (first)
+        log_warn("vm %s: stopped: %s", vm->name, vm->stop_reason);
+    wait_queue_wake_all(&vm->state_wq);
+}
+
+void vm_console_output(struct vm *vm, const uint8_t *buf, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; i++)
+        vm->scroll[(vm->scroll_head + i) % VM_SCROLLBACK] = buf[i];
+    vm->scroll_head += len;
+    if (vm->attached)
+        serial_write((const char *)buf, len);
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+/* Load the kernel module into guest RAM and reset vCPU and devices. */
+static int vm_load(struct vm *vm, char *err, size_t errlen)
+{
+    const struct boot_module *m = boot_module_find(vm->kernel);
+    if (!m) {
+        snprintf(err, errlen, "no module named '%s' (see `modules`)", vm->kernel);
+        return E_NOENT;
+    }
+    if (m->end > DIRECTMAP_SIZE) {
+        snprintf(err, errlen, "module '%s' lies above the direct map", vm->kernel);
+        return E_RANGE;
+    }
+    int rc = gmem_zero(&vm->mem, 0, vm->mem_bytes);
+    if (rc)
+        return rc;
+    struct loader_ops ops = { (void *)gmem_write, (void *)gmem_zero, &vm->mem };
+    struct loader_entry e;
+    rc = loader_load_multiboot(phys_to_virt(m->start), m->end - m->start, vm->mem_bytes, vm->cmdline, &ops,
+                               &e, err, errlen);
+    if (rc)
+        return rc;
+    vcpu_reset(vm, &e);
+    vmdev_reset(vm);
+    return 0;
+}
+
+int vm_create(const char *name, const char *kernel, uint32_t mem_bytes, const char *cmdline, char *err,
+              size_t errlen)
+{
+    int slot = -1;
+    for (int i = 0; i < VM_MAX && slot < 0; i++)
+        if (!vms[i])
+            slot = i;
+    if (slot < 0) {
+        snprintf(err, errlen, "all %d VM slots in use (destroy one first)", VM_MAX);
+        return E_BUSY;
+    }
+    struct vm *vm = kzalloc(sizeof(*vm));
+    if (!vm)
+        return E_NOMEM;
+    snprintf(vm->name, sizeof(vm->name), "%s", name);
+    snprintf(vm->kernel, sizeof(vm->kernel), "%s", kernel);
+    snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", cmdline ? cmdline : "");
+    vm->id = slot;
+    vm->mem_bytes = ALIGN_UP(mem_bytes, PAGE_SIZE);
+    int rc = gmem_init(&vm->mem, vm->mem_bytes);
+    if (rc) {
+        snprintf(err, errlen, "not enough free memory for %u MiB of guest RAM", vm->mem_bytes >> 20);
+        goto err_free_vm;
+    }
+    if ((rc = vcpu_create(vm)) || (rc = vmdev_create(vm))) {
+        snprintf(err, errlen, "out of hypervisor memory");
+        goto err_free_vcpu;
+    }
+    if ((rc = vm_load(vm, err, errlen)))
+        goto err_free_vcpu;
+    vm->state = VM_CREATED;
+    vms[slot] = vm;
+    log_info("vm %s: created, %u MiB, kernel '%s'", vm->name, vm->mem_bytes >> 20, vm->kernel);
+    return 0;
+
+err_free_vcpu:
+    vmdev_destroy(vm);
+    vcpu_destroy(vm);
+    gmem_free(&vm->mem);
+err_free_vm:
+    kfree(vm);
+    return rc;
+}
+
+static void vm_thread_main(void *arg)
+{
+    struct vm *vm = arg;
+    vcpu_thread(vm);
+    uint32_t fl = spin_lock_irqsave(&vm_lock);
+    vm->state = VM_STOPPED;
+    vm->thread = 0;
+    spin_unlock_irqrestore(&vm_lock, fl);
+    wait_queue_wake_all(&vm->state_wq);
+}
+
+int vm_start(struct vm *vm, char *err, size_t errlen)
+{
+    if (vm->state == VM_RUNNING || vm->state == VM_PAUSED) {
+        snprintf(err, errlen, "%s is already %s", vm->name, vm_state_name(vm->state));
+        return E_BUSY;
+    }
+    if (vm->state == VM_STOPPED) {
+        int rc = vm_load(vm, err, errlen); /* a fresh boot, as after a reset */
+        if (rc)
+            return rc;
+    }
+    vm->stop_reason[0] = '\0';
+    vm->stop_req = vm->pause_req = false;
+    vm->state = VM_RUNNING;
+    int tid = thread_create(vm->name, vm_thread_main, vm);
+    if (tid < 0) {
+        vm->state = VM_STOPPED;
+        snprintf(err, errlen, "cannot create the vCPU thread");
+        return tid;
+    }
+    vm->thread = tid;
+    return 0;
+}
+
+/* Ask the vCPU to leave and wait until its thread has ended. */
+void vm_stop(struct vm *vm, const char *reason)
+{
+    if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
+        return;
+    vm_kill(vm, "%s", reason);
+    while (vm->thread)
+        thread_sleep(1);
+}
+
+int vm_pause(struct vm *vm, bool pause)
+{
+    if (pause && vm->state != VM_RUNNING)
+        return E_BUSY;
+    if (!pause && vm->state != VM_PAUSED)
+        return E_BUSY;
+    vm->pause_req = pause;
+    vm->state = pause ? VM_PAUSED : VM_RUNNING;
+    wait_queue_wake_all(&vm->state_wq);
+    return 0;
+}
+
+int vm_destroy(struct vm *vm)
+{
+    if (vm->state == VM_RUNNING || vm->state == VM_PAUSED)
+        return E_BUSY;
+    vms[vm->id] = NULL;
+    vmdev_destroy(vm);
+    vcpu_destroy(vm);
+    gmem_free(&vm->mem);
+    log_info("vm %s: destroyed", vm->name);
+    kfree(vm);
+    return 0;
+}

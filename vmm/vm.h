@@ -1,0 +1,92 @@
+/*
+ * Virtual machines: what `vm create` makes and the console manages.
+ * A VM has guest RAM (vmm/gmem.h), one vCPU run by one scheduler thread,
+ * its devices, and a virtual serial line whose output is kept in a
+ * scrollback buffer while nobody is attached.
+ *
+ * Life cycle (docs/vmm.md):
+ *   CREATED --start--> RUNNING <--pause/resume--> PAUSED
+ *   RUNNING/PAUSED --stop, guest fault, poweroff--> STOPPED --start--> RUNNING
+ *   any state but RUNNING/PAUSED --destroy--> gone
+ * A guest's misbehaviour stops only that VM, with the first reason kept
+ * (vm_kill, STYLE.md §4).
+ */
+#ifndef HV86_VMM_VM_H
+#define HV86_VMM_VM_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "kernel/sched.h"
+#include "kernel/spinlock.h"
+#include "vmm/gmem.h"
+
+#define VM_MAX          8
+#define VM_NAME_MAX     16
+#define VM_REASON_MAX   96
+#define VM_CMDLINE_MAX  256
+#define VM_SCROLLBACK   16384 /* bytes of guest console output kept */
+
+enum vm_state { VM_CREATED, VM_RUNNING, VM_PAUSED, VM_STOPPED };
+
+/* Why the vCPU left guest execution: counted per VM for `vm info`. */
+enum vm_exit_cause {
+    EXIT_IO, EXIT_HLT, EXIT_IRQ, EXIT_PF_HIDDEN, EXIT_PF_GUEST, EXIT_EXCEPTION, EXIT_INT,
+    EXIT_IRET, EXIT_PRIV, EXIT_CR3, EXIT_BT, EXIT_CAUSES
+};
+
+struct vcpu;
+struct vm_devices;
+
+struct vm {
+    char name[VM_NAME_MAX];
+    int id;
+    volatile enum vm_state state;
+    char stop_reason[VM_REASON_MAX];
+    char kernel[64];               /* GRUB module name of the kernel image */
+    char cmdline[VM_CMDLINE_MAX];
+    uint32_t mem_bytes;
+    struct gmem mem;
+    struct vcpu *vcpu;
+    struct vm_devices *dev;
+    int thread;                    /* vCPU thread id, 0 when not running */
+    volatile bool stop_req, pause_req;
+    struct wait_queue state_wq;    /* vCPU waits here while paused; stop waits for the thread */
+    /* Virtual serial line output. */
+    uint8_t scroll[VM_SCROLLBACK];
+    uint32_t scroll_head;          /* bytes ever written; ring index = head % size */
+    bool attached;
+    /* Statistics. */
+    uint64_t cpu_ticks;            /* ticks the vCPU thread ran */
+    uint64_t exits, exits_by_cause[EXIT_CAUSES];
+    uint64_t exits_at_last_list, ticks_at_last_list;
+};
+
+/* vm_kill - stop vm because of the guest: record the first reason (printf
+ * format), mark it STOPPED and make its vCPU leave. Callable from the vCPU
+ * thread or any other thread; the caller carries on. */
+void vm_kill(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Find a VM by name; NULL if none. */
+struct vm *vm_find(const char *name);
+/* Append guest console output to the scrollback (and to COM1 when attached). */
+void vm_console_output(struct vm *vm, const uint8_t *buf, uint32_t len);
+/* Register the `vm` and `console` commands. Call once before console_start. */
+int vm_commands_init(void);
+const char *vm_state_name(enum vm_state s);
+
+#endif
+
+#ifndef HV86_VMM_VM_OPS
+#define HV86_VMM_VM_OPS
+#include <stddef.h>
+extern struct vm *vms[VM_MAX];
+/* Life-cycle operations behind the console commands. Each returns 0 or an
+ * E_* code with a one-line reason in err[0..errlen) where it takes one. */
+int vm_create(const char *name, const char *kernel, uint32_t mem_bytes, const char *cmdline, char *err,
+              size_t errlen);
+int vm_start(struct vm *vm, char *err, size_t errlen);
+/* Stop a running or paused VM with reason and wait for its vCPU thread. */
+void vm_stop(struct vm *vm, const char *reason);
+/* Pause (true) or resume (false): E_BUSY if not running / not paused. */
+int vm_pause(struct vm *vm, bool pause);
+/* Free a VM that is not running: E_BUSY otherwise. */
+int vm_destroy(struct vm *vm);
+#endif

@@ -1,0 +1,212 @@
+/*
+ * Console commands for VMs: `vm create|start|stop|pause|resume|destroy|list|info`
+ * and `console NAME` (attach to the guest's serial line; ^] detaches).
+ */
+#include "kernel/boot.h"
+#include "kernel/kernel.h"
+#include "kernel/layout.h"
+#include "mgmt/cmd.h"
+#include "mgmt/console.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+#include "vmm/vmdev.h"
+
+#define DEFAULT_MEM (16u << 20)
+#define MAX_MEM     (1024u << 20)
+
+static struct vm *need_vm(struct cmd_ctx *c, const char *name)
+{
+    struct vm *vm = vm_find(name);
+    if (!vm)
+        cmd_error(c->out, "no VM named '%s' (see `vm list`)", name);
+    return vm;
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= VM_NAME_MAX || strchr(s, '='))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+            return false;
+    return true;
+}
+
+static int cmd_vm_create(struct cmd_ctx *c)
+{
+    static const char *const keys[] = { "kernel", "mem", "cmdline", NULL };
+    const char *name = c->argv[0];
+    if (!valid_name(name)) {
+        cmd_error(c->out, "vm create: bad name '%s' (1-%d letters, digits, '-', '_')", name, VM_NAME_MAX - 1);
+        return E_INVAL;
+    }
+    if (cmd_kv_check(c->argc - 1, c->argv + 1, keys, c->out))
+        return E_INVAL;
+    if (vm_find(name)) {
+        cmd_error(c->out, "vm create: a VM named '%s' exists (pick another name or `vm destroy %s`)", name, name);
+        return E_EXIST;
+    }
+    const char *kernel = cmd_kv_get(c->argc - 1, c->argv + 1, "kernel");
+    const char *memstr = cmd_kv_get(c->argc - 1, c->argv + 1, "mem");
+    if (!kernel) {
+        cmd_error(c->out, "vm create: kernel=MODULE is required (see `modules`)");
+        return E_INVAL;
+    }
+    uint64_t mem = DEFAULT_MEM;
+    if (memstr && (cmd_parse_size(memstr, &mem) || mem < GUEST_MIN_MEM || mem > MAX_MEM)) {
+        cmd_error(c->out, "vm create: mem=%s is not a size from 2M to 1G (e.g. mem=64M)", memstr);
+        return E_INVAL;
+    }
+    char err[128] = "";
+    int rc = vm_create(name, kernel, (uint32_t)mem, cmd_kv_get(c->argc - 1, c->argv + 1, "cmdline"), err, sizeof err);
+    if (rc) {
+        cmd_error(c->out, "vm create %s: %s", name, err[0] ? err : err_name(rc));
+        return rc;
+    }
+    cmd_printf(c->out, "created %s: %u MiB, kernel %s\n", name, (uint32_t)(mem >> 20), kernel);
+    return 0;
+}
+
+static int cmd_vm_start(struct cmd_ctx *c)
+{
+    struct vm *vm = need_vm(c, c->argv[0]);
+    if (!vm)
+        return E_NOENT;
+    char err[128] = "";
+    int rc = vm_start(vm, err, sizeof err);
+    if (rc)
+        cmd_error(c->out, "vm start %s: %s", vm->name, err[0] ? err : err_name(rc));
+    return rc;
+}
+
+static int cmd_vm_stop(struct cmd_ctx *c)
+{
+    struct vm *vm = need_vm(c, c->argv[0]);
+    if (!vm)
+        return E_NOENT;
+    if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
+        cmd_error(c->out, "vm stop: %s is %s, not running", vm->name, vm_state_name(vm->state));
+        return E_BUSY;
+    }
+    vm_stop(vm, "stopped by the administrator");
+    return 0;
+}
+
+static int pause_resume(struct cmd_ctx *c, bool pause)
+{
+    struct vm *vm = need_vm(c, c->argv[0]);
+    if (!vm)
+        return E_NOENT;
+    int rc = vm_pause(vm, pause);
+    if (rc)
+        cmd_error(c->out, "vm %s: %s is %s", pause ? "pause" : "resume", vm->name, vm_state_name(vm->state));
+    return rc;
+}
+
+static int cmd_vm_pause(struct cmd_ctx *c) { return pause_resume(c, true); }
+static int cmd_vm_resume(struct cmd_ctx *c) { return pause_resume(c, false); }
+
+static int cmd_vm_destroy(struct cmd_ctx *c)
+{
+    struct vm *vm = need_vm(c, c->argv[0]);
+    if (!vm)
+        return E_NOENT;
+    int rc = vm_destroy(vm);
+    if (rc)
+        cmd_error(c->out, "vm destroy: %s is %s (`vm stop` it first)", c->argv[0], vm_state_name(vm->state));
+    return rc;
+}
+
+static int cmd_vm_list(struct cmd_ctx *c)
+{
+    cmd_printf(c->out, "%-15s %-8s %6s %10s %9s  %s\n", "name", "state", "mem", "cpu ms", "exits/s", "reason");
+    uint64_t now = timer_ticks();
+    for (int i = 0; i < VM_MAX; i++) {
+        struct vm *vm = vms[i];
+        if (!vm)
+            continue;
+        uint64_t dt = now - vm->ticks_at_last_list, dx = vm->exits - vm->exits_at_last_list;
+        uint32_t rate = dt ? (uint32_t)(dx * TIMER_HZ / dt) : 0;
+        vm->ticks_at_last_list = now;
+        vm->exits_at_last_list = vm->exits;
+        cmd_printf(c->out, "%-15s %-8s %5uM %10u %9u  %s\n", vm->name, vm_state_name(vm->state),
+                   vm->mem_bytes >> 20, (uint32_t)(vm->cpu_ticks * 1000 / TIMER_HZ), rate,
+                   vm->stop_reason[0] ? vm->stop_reason : "-");
+    }
+    return 0;
+}
+
+static int cmd_vm_info(struct cmd_ctx *c)
+{
+    static const char *const causes[EXIT_CAUSES] = {
+        [EXIT_IO] = "io", [EXIT_HLT] = "hlt", [EXIT_IRQ] = "host-irq", [EXIT_PF_HIDDEN] = "pf-hidden",
+        [EXIT_PF_GUEST] = "pf-guest", [EXIT_EXCEPTION] = "exception", [EXIT_INT] = "int",
+        [EXIT_IRET] = "iret", [EXIT_PRIV] = "privileged", [EXIT_CR3] = "cr3", [EXIT_BT] = "bt-other",
+    };
+    struct vm *vm = need_vm(c, c->argv[0]);
+    if (!vm)
+        return E_NOENT;
+    cmd_printf(c->out, "vm %s: %s, %u MiB, kernel %s, cmdline \"%s\"\n", vm->name, vm_state_name(vm->state),
+               vm->mem_bytes >> 20, vm->kernel, vm->cmdline);
+    cmd_printf(c->out, "stop reason: %s\n", vm->stop_reason[0] ? vm->stop_reason : "-");
+    cmd_printf(c->out, "exits: %u total;", (uint32_t)vm->exits);
+    for (int i = 0; i < EXIT_CAUSES; i++)
+        if (vm->exits_by_cause[i])
+            cmd_printf(c->out, " %s %u", causes[i], (uint32_t)vm->exits_by_cause[i]);
+    cmd_printf(c->out, "\n");
+    vcpu_info(vm, c->out);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- console attach */
+
+static void attach_input(uint8_t byte, void *ctx) { vmdev_console_input(ctx, byte); }
+static void attach_gone(void *ctx) { ((struct vm *)ctx)->attached = false; }
+
+static int cmd_console(struct cmd_ctx *c)
+{
+    struct vm *vm = need_vm(c, c->argv[0]);
+    if (!vm)
+        return E_NOENT;
+    /* Replay what the guest printed while nobody was attached. */
+    uint32_t n = MIN(vm->scroll_head, (uint32_t)VM_SCROLLBACK);
+    for (uint32_t i = vm->scroll_head - n; i != vm->scroll_head; i++)
+        cmd_printf(c->out, "%c", vm->scroll[i % VM_SCROLLBACK]);
+    struct console_client cl = { vm->name, attach_input, attach_gone, vm };
+    int rc = console_attach(&cl);
+    if (rc) {
+        cmd_error(c->out, "console: cannot attach (%s)", err_name(rc));
+        return rc;
+    }
+    vm->attached = true;
+    return 0;
+}
+
+static int cmd_modules(struct cmd_ctx *c)
+{
+    for (uint32_t i = 0; i < boot_info.nmodules; i++) {
+        const struct boot_module *m = &boot_info.modules[i];
+        cmd_printf(c->out, "%-16s %8u bytes  %s\n", m->name, m->end - m->start, m->args);
+    }
+    if (!boot_info.nmodules)
+        cmd_printf(c->out, "no modules (add module2 lines to grub.cfg)\n");
+    return 0;
+}
+
+static const struct cmd_def vm_cmds[] = {
+    { "vm", "create", "NAME kernel=MODULE [mem=SIZE] [cmdline=\"...\"]", "create a VM from a Multiboot kernel module",
+      1, 4, cmd_vm_create, 0 },
+    { "vm", "start", "NAME", "boot a created or stopped VM", 1, 1, cmd_vm_start, 0 },
+    { "vm", "stop", "NAME", "stop a running VM", 1, 1, cmd_vm_stop, 0 },
+    { "vm", "pause", "NAME", "freeze a running VM", 1, 1, cmd_vm_pause, 0 },
+    { "vm", "resume", "NAME", "continue a paused VM", 1, 1, cmd_vm_resume, 0 },
+    { "vm", "destroy", "NAME", "free a stopped VM", 1, 1, cmd_vm_destroy, 0 },
+    { "vm", "list", "", "VMs: state, memory, CPU time, exits per second, stop reason", 0, 0, cmd_vm_list, 0 },
+    { "vm", "info", "NAME", "registers, exits by cause, translation cache, why it stopped", 1, 1, cmd_vm_info, 0 },
+    { "console", NULL, "NAME", "attach to a VM's serial line (^] detaches)", 1, 1, cmd_console, 0 },
+    { "modules", NULL, "", "guest images GRUB loaded (module2)", 0, 0, cmd_modules, 0 },
+};
+static struct cmd_table vm_table = CMD_TABLE("vm", vm_cmds);
+
+int vm_commands_init(void) { return cmd_register_table(&vm_table); }

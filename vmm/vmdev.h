@@ -1,0 +1,33 @@
+/*
+ * A VM's devices (vmm/vmdev.c): the I/O port bus and one instance each of
+ * the 8259A pair, 8254 PIT, 16550 UART (the guest console), CMOS RTC,
+ * i8042, PCI configuration mechanism #1 and the debug ports, wired together
+ * (PIT -> IRQ 0, UART -> IRQ 4, RTC -> IRQ 8, all through the PIC) and to
+ * the VM (console scrollback, reset line, exit port).
+ */
+#ifndef HV86_VMM_VMDEV_H
+#define HV86_VMM_VMDEV_H
+#include <stdint.h>
+
+struct vm;
+
+/* Allocate and wire vm->dev. Returns 0 or E_NOMEM. */
+int vmdev_create(struct vm *vm);
+void vmdev_destroy(struct vm *vm);
+/* Power-on state of every device. */
+void vmdev_reset(struct vm *vm);
+/* Guest port I/O, size 1, 2 or 4 bytes. Unclaimed ports read as all-ones. */
+void vmdev_in(struct vm *vm, uint16_t port, unsigned size, uint32_t *val);
+void vmdev_out(struct vm *vm, uint16_t port, unsigned size, uint32_t val);
+/* Advance device time to now; returns the vector of the highest-priority
+ * pending interrupt at the PIC, or -1. Does not acknowledge. */
+int vmdev_poll_irq(struct vm *vm);
+/* Acknowledge (INTA): returns the vector to deliver. */
+int vmdev_ack_irq(struct vm *vm);
+/* Nanoseconds of host time until the next device event (timer tick), or
+ * UINT64_MAX if none is armed: how long a halted vCPU may sleep. */
+uint64_t vmdev_next_event_ns(struct vm *vm);
+/* A byte typed by the attached administrator, for the guest's UART. */
+void vmdev_console_input(struct vm *vm, uint8_t byte);
+
+#endif
