@@ -16,7 +16,7 @@ GUEST_SRC := tests/guests
 GUEST_B := $(B)/guests
 GUEST_CFLAGS := -m32 -march=i686 -std=gnu11 -ffreestanding -nostdlib -fno-builtin \
 	-fno-pie -fno-pic -fno-stack-protector -fno-omit-frame-pointer -mgeneral-regs-only \
-	-O2 -Wall -Wextra -Werror -Wno-unused-parameter -I$(GUEST_SRC)/lib -MMD -MP
+	-O2 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -I$(GUEST_SRC)/lib -MMD -MP
 GUEST_LDFLAGS := -m32 -nostdlib -static -no-pie -Wl,--build-id=none \
 	-Wl,-T,$(GUEST_SRC)/guest.ld -Wl,-z,max-page-size=0x1000 -Wl,--no-warn-rwx-segments
 
