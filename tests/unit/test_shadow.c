@@ -774,6 +774,10 @@ static void test_pt_write_trace(void **state)
     assert_int_equal(stats().zaps, zaps);
     /* Directory store: drop the PDE, the region faults in the guest. */
     uint32_t zero = 0;
+    v = gr32(pte_gpa) | PTE_RW;
+    assert_int_equal(shadow_pt_write(&S, pte_gpa, &v, 4), 0);
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.kind, SHADOW_FIXED);
     assert_int_equal(shadow_pt_write(&S, GPD_A + (gva >> 22) * 4, &zero, 4), 0);
     o = check_access(gva, ACC_R, 3);
     assert_int_equal(o.err, PF_U);
