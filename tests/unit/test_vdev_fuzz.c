@@ -1,0 +1,216 @@
+/*
+ * Robustness: every device of vmm/dev/ on one bus, wired to one vpic, fed a
+ * fixed-seed stream of random port accesses (all sizes, including invalid
+ * ones and ports next to the devices), clock jumps, interrupt traffic and
+ * input. Nothing may crash, and each device's invariants must hold after
+ * every step.
+ */
+#include "tests/unit/test_vdev_common.h"
+#include "vmm/dev/devices.h"
+
+#define STEPS 200000
+#define SEED  0x5eed1234u
+
+static struct vpic pic;
+static struct vpit pit;
+static struct vuart uart;
+static struct vrtc rtc;
+static struct vkbc kbc;
+static struct vpci pci;
+static struct vdbg dbg;
+static uint32_t rng = SEED;
+static uint64_t valid_accesses;
+
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+static uint64_t wall(void *opaque) { return 4102444799ull; }  /* 2099-12-31 23:59:59 */
+static void sink_reset(void *opaque) { }
+static void sink_byte(void *opaque, uint8_t b) { }
+static void sink_exit(void *opaque, uint32_t code) { }
+
+/* Lines go to the PIC and to the recorder, so levels can be cross-checked. */
+static void to_pic(void *opaque, int irq, int level)
+{
+    record_irq(NULL, irq, level);
+    vpic_set_irq(&pic, irq, level);
+}
+
+static void build(void)
+{
+    struct vdev_irq line = { to_pic, NULL };
+    iobus_init(&test_bus);
+    reset_recorder();
+    fake_now_ns = 0;
+    vpic_init(&pic, NULL, NULL);
+    vpit_init(&pit, fake_clock, NULL, line);
+    vuart_init(&uart, VUART_COM1_BASE, VUART_COM1_IRQ, sink_byte, NULL, line);
+    vrtc_init(&rtc, fake_clock, wall, NULL, line, 256ull << 20);
+    vkbc_init(&kbc, sink_reset, NULL, line);
+    vpci_init(&pci);
+    vdbg_init(&dbg, sink_byte, sink_exit, NULL);
+    assert_int_equal(vpic_attach(&pic, &test_bus), 0);
+    assert_int_equal(vpit_attach(&pit, &test_bus), 0);
+    assert_int_equal(vuart_attach(&uart, &test_bus), 0);
+    assert_int_equal(vrtc_attach(&rtc, &test_bus), 0);
+    assert_int_equal(vkbc_attach(&kbc, &test_bus), 0);
+    assert_int_equal(vpci_attach(&pci, &test_bus), 0);
+    assert_int_equal(vdbg_attach(&dbg, &test_bus), 0);
+}
+
+/* Ports near the devices most of the time, anywhere sometimes. */
+static uint16_t pick_port(void)
+{
+    static const uint16_t bases[] = { 0x20, 0xA0, 0x4D0, 0x40, 0x61, 0x3F8, 0x70,
+                                      0x60, 0x64, 0xCF8, 0xCFC, 0x80, 0xE9, 0xF4 };
+    if (rnd() % 16 == 0)
+        return (uint16_t)rnd();
+    return (uint16_t)(bases[rnd() % ARRAY_SIZE(bases)] + rnd() % 10 - 2);
+}
+
+static unsigned pick_size(void)
+{
+    static const unsigned sizes[] = { 1, 1, 1, 1, 2, 4, 0, 3 };
+    return sizes[rnd() % ARRAY_SIZE(sizes)];
+}
+
+static void io_step(void)
+{
+    uint16_t port = pick_port();
+    unsigned size = pick_size();
+    uint32_t v = rnd();
+    bool ok = size == 1 || size == 2 || size == 4;
+    int err = rnd() & 1 ? iobus_in(&test_bus, port, size, &v) : iobus_out(&test_bus, port, size, v);
+    assert_int_equal(err, ok ? 0 : E_INVAL);
+    valid_accesses += ok;
+}
+
+static void out8(uint16_t port, uint32_t v)
+{
+    assert_int_equal(iobus_out(&test_bus, port, 1, v & 0xFF), 0);
+    valid_accesses++;
+}
+
+/* Well-formed driver snippets with random parameters, so that the random
+ * stream also reaches the devices' deeper states. */
+static void script_step(void)
+{
+    uint32_t r = rnd();
+    switch (rnd() % 5) {
+    case 0:  /* 8254: a control word and a small count */
+        out8(0x43, (r & 0xC0) | 0x30 | (r & 0x0F));
+        out8(0x40 + (r >> 6 & 3) % 3, r >> 8 & 0x3F);
+        out8(0x40 + (r >> 6 & 3) % 3, 0);
+        break;
+    case 1:  /* 8259A: Linux-style init with a random vector base */
+        out8(0x20, 0x11); out8(0x21, r & 0xF8); out8(0x21, 0x04); out8(0x21, 0x01 | (r >> 8 & 2));
+        out8(0xA0, 0x11); out8(0xA1, (r >> 16) & 0xF8); out8(0xA1, 0x02); out8(0xA1, 0x01);
+        out8(0x21, r >> 24 & 0xFB); out8(0xA1, r >> 20);
+        break;
+    case 2:  /* 16550A: DLAB off, interrupts on, a few bytes out */
+        out8(0x3FB, 0x03); out8(0x3FC, 0x08 | (r & 0x10)); out8(0x3F9, r >> 8 & 0x0F);
+        out8(0x3FA, r >> 12 & 0xC7);
+        for (unsigned i = 0; i < (r >> 16) % 20; i++)
+            out8(0x3F8, r >> i);
+        break;
+    case 3:  /* RTC: interrupts and a rate */
+        out8(0x70, 0x0A); out8(0x71, 0x20 | (r & 0x0F));
+        out8(0x70, 0x0B); out8(0x71, r >> 8 & 0x76);
+        break;
+    default: /* 8254 counter 2 gate via port 0x61 */
+        out8(0x61, r & 0x0F);
+        break;
+    }
+}
+
+static void other_step(void)
+{
+    uint8_t buf[24];
+    switch (rnd() % 8) {
+    case 0: fake_now_ns += rnd() % 3000000; break;
+    case 1: fake_now_ns += (uint64_t)(rnd() % 4) * NS_PER_SEC * 3600; break;
+    case 2: vpit_update(&pit, fake_now_ns); vrtc_update(&rtc, fake_now_ns); break;
+    case 3: if (vpic_pending(&pic) >= 0 || rnd() % 8 == 0) vpic_ack(&pic); break;
+    case 4: vpic_set_irq(&pic, (int)(rnd() % 20) - 2, (int)(rnd() % 2)); break;
+    case 5:
+        for (unsigned i = 0; i < sizeof(buf); i++)
+            buf[i] = (uint8_t)rnd();
+        vuart_receive(&uart, buf, rnd() % sizeof(buf));
+        break;
+    case 6: if (rnd() % 64 == 0) { vpit_reset(&pit); vuart_reset(&uart); vkbc_reset(&kbc); } break;
+    default: io_step(); break;
+    }
+}
+
+static void check_invariants(void)
+{
+    int vec = vpic_pending(&pic);
+    assert_true(vec >= -1 && vec <= 255);
+    if (vec >= 0)
+        assert_true((vec & 0xF8) == pic.chip[0].vector_base || (vec & 0xF8) == pic.chip[1].vector_base);
+    for (int c = 0; c < 2; c++)
+        assert_true(pic.chip[c].lowest < 8 && pic.chip[c].init_step <= 4);
+    assert_int_equal((pic.chip[0].elcr & ~0xF8) | (pic.chip[1].elcr & ~0xDE), 0);
+
+    for (int i = 0; i < VPIT_CHANNELS; i++) {
+        const struct vpit_channel *c = &pit.ch[i];
+        assert_true(c->mode <= 5 && c->count <= 0x10000);
+        assert_true(!c->running || (c->ce_init >= 1 && c->ce_init <= 0x10000));
+    }
+    uint64_t next = vpit_next_event_ns(&pit);
+    assert_true(next == VDEV_NEVER || next >= pit.ch[0].load_ns);
+
+    assert_true(uart.rx_count <= VUART_FIFO_SIZE && uart.rx_head < VUART_FIFO_SIZE);
+    assert_int_equal(uart.irq_level, irq_level[VUART_COM1_IRQ]);
+    assert_int_equal(uart.ier & 0xF0, 0);
+
+    assert_true(rtc.index < VRTC_BYTES);
+    if (!(rtc.cmos[0x0B] & 0x80) && (rtc.cmos[0x0A] & 0x60) != 0x60) {
+        struct vrtc_tm t = vrtc_time(&rtc, fake_now_ns);
+        assert_in_range(t.mon, 1, 12);
+        assert_in_range(t.mday, 1, 31);
+        assert_in_range(t.hour, 0, 23);
+        assert_in_range(t.min, 0, 59);
+        assert_in_range(t.sec, 0, 59);
+    }
+    assert_int_equal(rtc.irq_level, irq_level[VRTC_IRQ]);
+
+    assert_true(kbc.qcount <= VKBC_QUEUE && kbc.qhead < VKBC_QUEUE);
+    assert_int_equal(pci.address & ~0x80FFFFFCu, 0);
+}
+
+static void test_random_traffic(void **state)
+{
+    build();
+    for (int i = 0; i < STEPS; i++) {
+        if (rnd() % 64 == 0)
+            script_step();
+        else if (rnd() % 2)
+            io_step();
+        else
+            other_step();
+        check_invariants();
+    }
+    uint64_t counted = test_bus.unclaimed_reads + test_bus.unclaimed_writes;
+    for (unsigned i = 0; i < test_bus.nranges; i++)
+        counted += test_bus.range[i].reads + test_bus.range[i].writes;
+    assert_int_equal(counted, valid_accesses);
+    /* The stream did reach the devices' deeper states (device resets zero
+     * the devices' own counters, the recorder's survive). */
+    assert_true(irq_rises[VPIT_IRQ] > 100 && irq_rises[VUART_COM1_IRQ] > 100);
+    assert_true(irq_rises[VRTC_IRQ] > 0 && irq_rises[VKBC_IRQ_KBD] > 0);
+    assert_true(pic.acks > pic.spurious);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_traffic),
+    };
+    return cmocka_run_group_tests_name("vdev_fuzz", tests, NULL, NULL);
+}
