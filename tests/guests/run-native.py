@@ -73,34 +73,61 @@ error: action=report
 """
 
 
+BOCHS_TRIES = 3     # a Bochs that dies at once (e.g. racing another one for
+                    # its RFB port) is started again; a guest failure is not
+
+
 def run_bochs(guest, paths):
     """Bochs boots the guest's GRUB rescue ISO; COM1 goes to a file. The
     guest's "Shutdown" on port 0x8900 ends Bochs."""
+    for attempt in range(BOCHS_TRIES):
+        out, started = bochs_once(guest, paths)
+        if started:
+            break
+    return out
+
+
+def bochs_once(guest, paths):
+    """One Bochs run: (COM1 text, whether the guest produced any output)."""
     tmp = tempfile.mkdtemp(prefix="guest-bochs-%s-" % guest)
     com1 = os.path.join(tmp, "com1.txt")
     rc = os.path.join(tmp, "bochsrc")
+    log = os.path.join(tmp, "bochs.log")
     with open(rc, "w") as f:
-        f.write(BOCHSRC.format(iso=paths.iso, com1=com1, log=os.path.join(tmp, "bochs.log")))
+        f.write(BOCHSRC.format(iso=paths.iso, com1=com1, log=log))
     cmds = os.path.join(tmp, "cmds")
     with open(cmds, "w") as f:
         f.write("c\n")
     note = ""
     try:
-        subprocess.run(["bochs", "-q", "-f", rc, "-rc", cmds], cwd=tmp,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=BOCHS_TIMEOUT)
+        with open(os.path.join(tmp, "stdout"), "w") as so:
+            subprocess.run(["bochs", "-q", "-f", rc, "-rc", cmds], cwd=tmp,
+                           stdin=subprocess.DEVNULL, stdout=so, stderr=subprocess.STDOUT,
+                           timeout=BOCHS_TIMEOUT)
     except subprocess.TimeoutExpired:
         note = "\n(bochs timed out)\n"
     try:
         with open(com1, encoding="latin-1") as f:
-            out = f.read() + note
+            out = f.read()
     except OSError:
-        out = note or "(bochs wrote no COM1 output)\n"
+        out = ""
+    started = out.strip() != "" or note != ""
+    if not started:
+        out = "(bochs wrote no COM1 output; log tail:)\n" + tail(log) + tail(os.path.join(tmp, "stdout"))
+    out += note
     if os.environ.get("GUESTS_KEEP_TMP"):
-        out += "(bochs files kept in %s)\n" % tmp
+        out += "\n(bochs files kept in %s)\n" % tmp
     else:
         shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return out, started
+
+
+def tail(path, n=5):
+    try:
+        with open(path, encoding="latin-1") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return ""
 
 
 def run_hv86(guest, paths):

@@ -1,0 +1,100 @@
+/*
+ * smc — self-modifying code: new bytes written over code that already ran
+ * (an immediate, an opcode), over the very next instruction of the running
+ * block, inside a running loop, into a buffer executed as code, with rep
+ * movsb, and through a second virtual mapping of the code page.
+ *
+ * Hazard: guest kernel code runs from the translator's cache, so every
+ * guest write to translated code must invalidate the translation before
+ * the modified bytes next execute; x86 guarantees that even for the next
+ * instruction (SDM 3A 8.1.3). Writes through an alias must be caught by
+ * physical page, not by address.
+ */
+#include "guest.h"
+
+#define ALIAS_VA 0x40000000u        /* writable second view of smc_page */
+
+/* Each routine is data for the checks below: where it is patched and how. */
+asm(".text\n"
+    /* returns the imm32 at smc_imm+1 */
+    "smc_imm:\n\tmovl $1, %eax\n\tret\n"
+    /* eax = 0, then one inc (0x40) or dec (0x48) at smc_op+2 */
+    "smc_op:\n\txorl %eax, %eax\n\t.byte 0x40\n\tret\n"
+    /* writes AL into the immediate of the next instruction, then runs it */
+    "smc_next:\n\tmovb %al, 1f+1\n1:\tmovl $0, %eax\n\tret\n"
+    /* ten iterations of add $imm8; the sixth one first makes imm8 = 2 */
+    "smc_loop:\n\txorl %eax, %eax\n\tmovl $10, %ecx\n"
+    "1:\tcmpl $5, %ecx\n\tjne 2f\n\tmovb $2, 3f+2\n"
+    "2:\n3:\t.byte 0x83, 0xC0, 0x01\n"      /* addl $1, %eax */
+    "\tloop 1b\n\tmovb $1, 3b+2\n\tret\n"
+    /* a page of its own, for the alias mapping */
+    ".align 4096\nsmc_page:\n\tmovl $7, %eax\n\tret\n.align 4096\n");
+extern uint8_t smc_imm[], smc_op[], smc_next[], smc_loop[], smc_page[];
+
+#define OP_INC_EAX 0x40
+#define OP_DEC_EAX 0x48
+#define OP_MOV_EAX_IMM 0xB8
+#define OP_RET 0xC3
+
+static uint32_t call(const void *fn) { return ((uint32_t (*)(void))fn)(); }
+static uint32_t call_al(const void *fn, uint32_t al)
+{
+    uint32_t r;
+    asm volatile("call *%1" : "=a"(r) : "r"(fn), "a"(al) : "ecx", "edx", "memory");
+    return r;
+}
+static void put32(volatile uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint8_t jit[32] ALIGNED(16);
+
+static void jit_checks(void)
+{
+    jit[0] = OP_MOV_EAX_IMM;
+    put32(jit + 1, 100);
+    jit[5] = OP_RET;
+    check_eq("jit-first", call(jit), 100);
+    put32(jit + 1, 200);
+    check_eq("jit-rewritten", call(jit), 200);
+
+    static const uint8_t code[] = { OP_MOV_EAX_IMM, 0x2C, 0x01, 0, 0, OP_RET };   /* 300 */
+    asm volatile("rep movsb" : : "D"(jit), "S"(code), "c"(sizeof(code)) : "memory");
+    check_eq("jit-rep-movsb", call(jit), 300);
+}
+
+static void alias_checks(void)
+{
+    paging_enable(paging_identity());
+    paging_map(ALIAS_VA, (uint32_t)smc_page, PTE_P | PTE_W);
+    check_eq("alias-before", call(smc_page), 7);
+    put32((volatile uint8_t *)ALIAS_VA + 1, 8);
+    check_eq("alias-write-then-run-identity", call(smc_page), 8);
+    put32(smc_page + 1, 9);
+    check_eq("identity-write-then-run-alias", call((void *)ALIAS_VA), 9);
+    paging_disable();
+}
+
+void guest_main(void)
+{
+    check_eq("imm-original", call(smc_imm), 1);
+    for (uint32_t v = 2; v <= 4; v++) {
+        put32(smc_imm + 1, v);
+        check(v == 2 ? "imm-patched-2" : v == 3 ? "imm-patched-3" : "imm-patched-4",
+              call(smc_imm) == v, "got 0x%x", call(smc_imm));
+    }
+    check_eq("op-inc", call(smc_op), 1);
+    smc_op[2] = OP_DEC_EAX;
+    check_eq("op-patched-dec", call(smc_op), 0xFFFFFFFF);
+    smc_op[2] = OP_INC_EAX;
+    check_eq("op-back-to-inc", call(smc_op), 1);
+
+    check_eq("next-insn-0x42", call_al(smc_next, 0x42), 0x42);
+    check_eq("next-insn-0x43", call_al(smc_next, 0x43), 0x43);
+    check_eq("loop-self-patch", call(smc_loop), 15);
+    check_eq("loop-self-patch-again", call(smc_loop), 15);
+    jit_checks();
+    alias_checks();
+}
