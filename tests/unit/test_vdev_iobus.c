@@ -136,6 +136,32 @@ static void test_bad_size_and_wrap(void **state)
     assert_int_equal(inl(0xFFFE), 0x1110FFFFu);
 }
 
+static char lines[4][IOBUS_LINE_MAX];
+static int nlines;
+
+static void collect(const char *line, void *ctx)
+{
+    if (nlines < 4)
+        snprintf(lines[nlines], IOBUS_LINE_MAX, "%s", line);
+    nlines++;
+}
+
+static void test_format_lines(void **state)
+{
+    struct fake_dev d = { .base = 0x3F8 };
+    iobus_init(&test_bus);
+    assert_int_equal(iobus_register(&test_bus, 0x3F8, 8, IOBUS_SZ_1, fake_in, fake_out, &d, "uart"), 0);
+    inb(0x3FD);
+    outb(1, 0x3F8);
+    outb(1, 0x3F9);
+    inw(0x80);
+    nlines = 0;
+    assert_int_equal(iobus_format_lines(&test_bus, collect, NULL), 2);
+    assert_int_equal(nlines, 2);
+    assert_string_equal(lines[0], "io 03f8-03ff uart        in 1 out 2");
+    assert_string_equal(lines[1], "io unclaimed             in 1 out 0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +171,7 @@ int main(void)
         cmocka_unit_test(test_dword_only_range),
         cmocka_unit_test(test_register_errors),
         cmocka_unit_test(test_bad_size_and_wrap),
+        cmocka_unit_test(test_format_lines),
     };
     return cmocka_run_group_tests_name("vdev_iobus", tests, NULL, NULL);
 }

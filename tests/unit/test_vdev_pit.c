@@ -213,6 +213,36 @@ static void test_oneshot_and_shutdown(void **state)
     assert_int_equal(vpit_next_event_ns(&pit), t0 + 54925402);
 }
 
+/* A guest asking for a 2-tick period gets IRQ0 at VPIT_MIN_PERIOD_NS. */
+static void test_periodic_rate_limit(void **state)
+{
+    uint64_t t0 = fake_now_ns, prev = 0;
+    outb(0x34, PIT_MODE);
+    outb(2, PIT_CH0);
+    outb(0, PIT_CH0);
+    for (int i = 0; i < 50; i++) {
+        uint64_t next = vpit_next_event_ns(&pit);
+        assert_true(next != VDEV_NEVER && next >= fake_now_ns);
+        if (i > 0)
+            assert_true(next - prev >= VPIT_MIN_PERIOD_NS);
+        fake_now_ns = next;
+        vpit_update(&pit, fake_now_ns);
+        assert_int_equal(irq_rises[0], i + 1);
+        prev = next;
+    }
+    /* Updates in between deliver nothing. */
+    vpit_update(&pit, fake_now_ns + VPIT_MIN_PERIOD_NS / 2);
+    assert_int_equal(irq_rises[0], 50);
+    assert_true(fake_now_ns - t0 < 51 * VPIT_MIN_PERIOD_NS);
+    assert_true(pit.lost_ticks > 49 * 50);   /* ~59 edges (119 ticks / 2) per pulse */
+    /* The 100 Hz rate of a normal guest is untouched. */
+    outb(0x34, PIT_MODE);
+    outb(LATCH_100HZ & 0xFF, PIT_CH0);
+    t0 = fake_now_ns;
+    outb(LATCH_100HZ >> 8, PIT_CH0);
+    assert_int_equal(vpit_next_event_ns(&pit), t0 + 10000151);
+}
+
 static void test_port_b_and_junk(void **state)
 {
     outb(0xFF, PORT_B);
@@ -244,6 +274,7 @@ int main(void)
         cmocka_unit_test_setup(test_bcd_and_lsb_only, setup),
         cmocka_unit_test_setup(test_mode3_square_and_mode1, setup),
         cmocka_unit_test_setup(test_oneshot_and_shutdown, setup),
+        cmocka_unit_test_setup(test_periodic_rate_limit, setup),
         cmocka_unit_test_setup(test_port_b_and_junk, setup),
     };
     return cmocka_run_group_tests_name("vdev_pit", tests, NULL, NULL);

@@ -103,6 +103,22 @@ static void write_one(struct iobus *bus, uint16_t port, unsigned size, uint32_t 
         write_one(bus, (uint16_t)(port + i), 1, (val >> (i * BYTE_BITS)) & 0xFF);
 }
 
+int iobus_format_lines(const struct iobus *bus, void (*emit)(const char *line, void *ctx), void *ctx)
+{
+    char line[IOBUS_LINE_MAX];
+    for (unsigned i = 0; i < bus->nranges; i++) {
+        const struct iobus_range *r = &bus->range[i];
+        snprintf(line, sizeof(line), "io %04x-%04x %-11s in %llu out %llu", r->base,
+                 (unsigned)(r->base + r->len - 1), r->name, (unsigned long long)r->reads,
+                 (unsigned long long)r->writes);
+        emit(line, ctx);
+    }
+    snprintf(line, sizeof(line), "io unclaimed             in %llu out %llu",
+             (unsigned long long)bus->unclaimed_reads, (unsigned long long)bus->unclaimed_writes);
+    emit(line, ctx);
+    return (int)bus->nranges + 1;
+}
+
 int iobus_in(struct iobus *bus, uint16_t port, unsigned size, uint32_t *val)
 {
     if (!size_valid(size)) {

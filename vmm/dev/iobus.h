@@ -75,4 +75,14 @@ int iobus_out(struct iobus *bus, uint16_t port, unsigned size, uint32_t val);
 /* The range that claims port, or NULL. For statistics display (`vm info`). */
 const struct iobus_range *iobus_find(const struct iobus *bus, uint16_t port);
 
+/*
+ * iobus_format_lines - port I/O exits by device for `vm info`, one line per
+ * claimed range in registration order, then the unclaimed accesses, e.g.
+ *   io 03f8-03ff uart        in 1204 out 88231
+ *   io unclaimed             in 3 out 0
+ * via emit(line, ctx) without a newline. Returns the number of lines.
+ */
+#define IOBUS_LINE_MAX 64
+int iobus_format_lines(const struct iobus *bus, void (*emit)(const char *line, void *ctx), void *ctx);
+
 #endif

@@ -185,18 +185,30 @@ static void set_gate(struct vpit_channel *c, bool gate, uint64_t now)
 
 /* ---------------------------------------------------------------- irq0 */
 
+static bool periodic(const struct vpit_channel *c)
+{
+    return c->mode == MODE_RATE || c->mode == MODE_SQUARE;
+}
+
+/* Earliest time the rate limit lets the next periodic pulse out. */
+static uint64_t rate_limit_ns(const struct vpit *pit)
+{
+    return pit->ticks && periodic(&pit->ch[0]) ? pit->last_irq_ns + VPIT_MIN_PERIOD_NS : 0;
+}
+
 void vpit_update(struct vpit *pit, uint64_t now_ns)
 {
     struct vpit_channel *c = &pit->ch[0];
     uint64_t d = elapsed(c, now_ns);
     uint64_t e = next_edge(c, c->last_tick);
 
-    if (e == NO_EDGE || e > d)
+    if (e == NO_EDGE || e > d || now_ns < rate_limit_ns(pit))
         return;
-    if (c->mode == MODE_RATE || c->mode == MODE_SQUARE)
+    if (periodic(c))
         pit->lost_ticks += d / c->ce_init - c->last_tick / c->ce_init - 1;
     c->last_tick = d;
     pit->ticks++;
+    pit->last_irq_ns = now_ns;
     vdev_irq_set(&pit->irq, VPIT_IRQ, 1);
     vdev_irq_set(&pit->irq, VPIT_IRQ, 0);
 }
@@ -205,7 +217,7 @@ uint64_t vpit_next_event_ns(const struct vpit *pit)
 {
     const struct vpit_channel *c = &pit->ch[0];
     uint64_t e = next_edge(c, c->last_tick);
-    return e == NO_EDGE ? VDEV_NEVER : c->load_ns + ticks_to_ns_ceil(e);
+    return e == NO_EDGE ? VDEV_NEVER : MAX(c->load_ns + ticks_to_ns_ceil(e), rate_limit_ns(pit));
 }
 
 /* ---------------------------------------------------------------- ports */
@@ -355,7 +367,7 @@ void vpit_reset(struct vpit *pit)
     memset(pit->ch, 0, sizeof(pit->ch));
     pit->ch[0].gate = pit->ch[1].gate = true;  /* tied high on the PC */
     pit->port_b = 0;
-    pit->ticks = pit->lost_ticks = 0;
+    pit->ticks = pit->lost_ticks = pit->last_irq_ns = 0;
 }
 
 void vpit_init(struct vpit *pit, vdev_clock_fn clock, void *opaque, struct vdev_irq irq)

@@ -15,6 +15,11 @@
  * the last update they are coalesced into one IRQ0 pulse and the surplus is
  * counted in lost_ticks: the PIC latches a single request anyway, and Linux
  * recovers elapsed time from its clocksource, not from the tick count.
+ *
+ * Host protection: in the periodic modes (2, 3) IRQ0 pulses are at least
+ * VPIT_MIN_PERIOD_NS apart whatever the count (KVM limits its PIT the same
+ * way), so a guest programming count 2 cannot make the host wake at
+ * 600 kHz; the edges in between are coalesced as above.
  */
 #ifndef HV86_VMM_DEV_VPIT_H
 #define HV86_VMM_DEV_VPIT_H
@@ -28,6 +33,7 @@
 #define VPIT_HZ        1193182ull /* input clock, Hz */
 #define VPIT_CHANNELS  3
 #define VPIT_IRQ       0          /* counter 0 OUT drives IRQ0 */
+#define VPIT_MIN_PERIOD_NS 100000 /* periodic IRQ0 at most 10 kHz */
 
 struct vpit_channel {
     uint8_t mode_bits;       /* M2-M0 as written (status byte) */
@@ -59,6 +65,7 @@ struct vpit {
     struct vdev_irq irq;     /* IRQ0 */
     void *opaque;            /* passed to clock */
     uint64_t ticks;          /* IRQ0 pulses delivered */
+    uint64_t last_irq_ns;    /* when the last pulse was delivered */
     uint64_t lost_ticks;     /* edges coalesced into an earlier pulse */
 };
 
