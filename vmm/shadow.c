@@ -8,7 +8,9 @@
  *   2. tracing index   which guest pages are page tables we derived a shadow
  *                      from: shadow PTs by guest PT page (hash), shadow PDs
  *                      by guest directory page (linear, <= SHADOW_MAX_PDS).
- *   3. shadow tables   spte_write(), pt_alloc/pt_free (clock eviction),
+ *   3. shadow tables   spte_write() and the reverse map of writable sptes
+ *                      (by host frame, bounded, clock reclaim),
+ *                      pt_alloc/pt_free (clock eviction),
  *                      pd_alloc/pd_free (LRU cache keyed by guest CR3 page).
  *   4. fill            shadow_handle_fault(): hidden fault -> spte.
  *   5. sync            shadow_pt_write(), shadow_gpa_changed(), flood.
@@ -25,6 +27,7 @@
  *   I4 A present spte implies A set in the guest PDE and PTE; a writable one
  *      implies D set in the guest's last-level entry.
  *   I5 No spte is global; no shadow maps a gva >= MONITOR_BASE from the guest.
+ *   I6 The reverse map holds exactly the writable sptes, at most max_writable.
  */
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
@@ -201,14 +204,75 @@ bool shadow_is_pt_gpa(struct shadow *s, uint32_t gpa) { return traced(s, gpa & P
 
 static bool pd_is_active(const struct shadow *s, uint16_t pd) { return s->active == (int)pd; }
 
-/* Store one spte, keeping nwritable and the real TLB (I2, I3) right. */
+static bool spte_writable(uint32_t spte) { return (spte & (PTE_P | PTE_RW)) == (PTE_P | PTE_RW); }
+
+static uint16_t *rmap_bucket(struct shadow *s, uint32_t spte)
+{
+    return &s->rmap_hash[(spte >> PAGE_SHIFT) % SHADOW_RMAP_HASH];
+}
+
+/* Forget the reverse-map entry of writable spte (pt, idx) = value spte. */
+static void rmap_remove(struct shadow *s, uint32_t spte, uint16_t pt, uint16_t idx)
+{
+    uint16_t *link = rmap_bucket(s, spte);
+
+    while (*link && (s->rmap[*link - 1].pt != pt || s->rmap[*link - 1].idx != idx))
+        link = &s->rmap[*link - 1].next;
+    if (!*link)
+        panic("shadow: writable spte %u/%u missing from the reverse map", pt, idx);
+    uint16_t e = *link - 1;
+    *link = s->rmap[e].next;
+    s->rmap[e] = (struct shadow_rmap){ .next = s->rmap_free };
+    s->rmap_free = e + 1;
+    s->stats.writable--;
+}
+
+static void spte_write(struct shadow *s, struct shadow_pt *pt, unsigned i, uint32_t v);
+
+/*
+ * rmap_reclaim - all max_writable entries are in use: make one writable spte
+ * read-only (clock over the entries). Always safe: a later write faults,
+ * finds D set and makes it writable again.
+ */
+static void rmap_reclaim(struct shadow *s)
+{
+    struct shadow_rmap *e = &s->rmap[s->rmap_hand];
+    struct shadow_pt *pt = &s->pts[e->pt];
+
+    s->rmap_hand = (s->rmap_hand + 1) % s->max_writable;
+    spte_write(s, pt, e->idx, pt->tbl[e->idx] & ~(PTE_RW | PTE_D));
+    s->stats.wr_reclaims++;
+}
+
+static void rmap_add(struct shadow *s, uint32_t spte, uint16_t pt, uint16_t idx)
+{
+    if (!s->rmap_free)
+        rmap_reclaim(s);
+    uint16_t e = s->rmap_free - 1, *bucket = rmap_bucket(s, spte);
+
+    s->rmap_free = s->rmap[e].next;
+    s->rmap[e] = (struct shadow_rmap){ .pt = pt, .idx = idx, .next = *bucket, .used = 1 };
+    *bucket = e + 1;
+    s->stats.writable++;
+}
+
+/*
+ * spte_write - store one spte: the only way sptes change. Keeps the reverse
+ * map of writable sptes (I3 relies on it), nwritable, and the real TLB.
+ */
 static void spte_write(struct shadow *s, struct shadow_pt *pt, unsigned i, uint32_t v)
 {
+    uint16_t id = pt - s->pts;
     uint32_t old = pt->tbl[i];
-    const uint32_t prw = PTE_P | PTE_RW;
 
-    pt->nwritable -= (old & prw) == prw;
-    pt->nwritable += (v & prw) == prw;
+    if (spte_writable(old)) {
+        rmap_remove(s, old, id, i);
+        pt->nwritable--;
+    }
+    if (spte_writable(v)) {
+        rmap_add(s, v, id, i);
+        pt->nwritable++;
+    }
     pt->tbl[i] = v;
     if ((old & PTE_P) && pd_is_active(s, pt->pd))
         s->ops.flush_gva(s->ops.ctx, ((uint32_t)pt->pde << 22) | (i << 12));
@@ -216,7 +280,7 @@ static void spte_write(struct shadow *s, struct shadow_pt *pt, unsigned i, uint3
 
 /*
  * write_protect - page gpa just became traced: make every writable spte that
- * maps it read-only (I3). Scans only shadow PTs holding writable entries.
+ * maps it read-only (I3), found through the reverse map.
  */
 static void write_protect(struct shadow *s, uint32_t gpa)
 {
@@ -224,12 +288,14 @@ static void write_protect(struct shadow *s, uint32_t gpa)
 
     if (s->ops.gpa_to_hpa(s->ops.ctx, gpa, &hpa) < 0)
         return;
-    for (unsigned id = 0; id < s->cfg.max_pts; id++) {
-        struct shadow_pt *pt = &s->pts[id];
+    for (uint16_t e = *rmap_bucket(s, hpa); e;) {
+        struct shadow_rmap *r = &s->rmap[e - 1];
+        struct shadow_pt *pt = &s->pts[r->pt];
+        uint16_t next = r->next;
 
-        for (unsigned i = 0; pt->kind != SPT_FREE && pt->nwritable && i < 1024; i++)
-            if ((pt->tbl[i] & PTE_RW) && (pt->tbl[i] & PTE_FRAME) == hpa)
-                spte_write(s, pt, i, pt->tbl[i] & ~(PTE_RW | PTE_D));
+        if ((pt->tbl[r->idx] & PTE_FRAME) == hpa)
+            spte_write(s, pt, r->idx, pt->tbl[r->idx] & ~(PTE_RW | PTE_D));
+        e = next;
     }
 }
 
@@ -239,6 +305,11 @@ static void pt_free(struct shadow *s, uint16_t id, bool flush)
     struct shadow_pt *pt = &s->pts[id];
     struct shadow_pd *pd = &s->pds[pt->pd];
 
+    for (unsigned i = 0; pt->nwritable && i < 1024; i++)
+        if (spte_writable(pt->tbl[i])) {
+            rmap_remove(s, pt->tbl[i], id, i);
+            pt->nwritable--;
+        }
     pd->tbl[pt->pde] = 0;
     pd->child[pt->pde] = 0;
     if (flush && pd_is_active(s, pt->pd))
@@ -787,21 +858,36 @@ const char *shadow_why(const struct shadow *s) { return s->why ? s->why : ""; }
 
 int shadow_init(struct shadow *s, const struct shadow_ops *ops, const struct shadow_config *cfg)
 {
-    struct shadow_config def = { SHADOW_MAX_PDS, SHADOW_MAX_PTS };
+    struct shadow_config c = { SHADOW_MAX_PDS, SHADOW_MAX_PTS };
 
-    if (!cfg)
-        cfg = &def;
-    if (cfg->max_pds < 2 || cfg->max_pds > SHADOW_MAX_PDS || cfg->max_pts < 8 ||
-        cfg->max_pts > SHADOW_MAX_PTS || !ops->monitor_pdes)
+    if (cfg)
+        c = *cfg;
+    if (c.max_pds < 2 || c.max_pds > SHADOW_MAX_PDS || c.max_pts < 8 || c.max_pts > SHADOW_MAX_PTS ||
+        !ops->monitor_pdes)
         return E_INVAL;
     memset(s, 0, sizeof(*s));
     s->ops = *ops;
-    s->cfg = *cfg;
+    s->cfg = c;
     s->active = -1;
-    for (unsigned id = 0; id < cfg->max_pts; id++)
-        s->pts[id].hnext = id + 1 < cfg->max_pts ? id + 2 : 0;
+    for (unsigned id = 0; id < c.max_pts; id++)
+        s->pts[id].hnext = id + 1 < c.max_pts ? id + 2 : 0;
     s->pt_free = 1;
+    shadow_limit_writable(s, MIN(16 * c.max_pts, SHADOW_MAX_WRITABLE));
     return activate(s, SHADOW_GCR3_PHYS);
+}
+
+int shadow_limit_writable(struct shadow *s, uint32_t n)
+{
+    if (n < 8 || n > SHADOW_MAX_WRITABLE)
+        return E_INVAL;
+    if (s->stats.writable)
+        return E_BUSY;
+    s->max_writable = n;
+    s->rmap_hand = 0;
+    for (unsigned e = 0; e < n; e++)
+        s->rmap[e] = (struct shadow_rmap){ .next = e + 1 < n ? e + 2 : 0 };
+    s->rmap_free = 1;
+    return 0;
 }
 
 void shadow_destroy(struct shadow *s) { free_all(s); }

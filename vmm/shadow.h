@@ -43,6 +43,8 @@
 #define SHADOW_MAX_PTS 1024 /* shadow page tables (4 MiB of frames) */
 #define SHADOW_HASH    256  /* buckets of the guest-page-table index */
 #define SHADOW_FLOOD   8    /* traced writes without a fill before unshadowing */
+#define SHADOW_MAX_WRITABLE 4096 /* writable sptes at a time (reverse-mapped) */
+#define SHADOW_RMAP_HASH    1024 /* buckets of the reverse map, by host frame */
 
 /*
  * Environment the VMM provides. Every callback gets ops->ctx. Guest memory
@@ -74,7 +76,8 @@ struct shadow_ops {
 /* Runtime limits, for the VMM's memory budget and for the tests' pressure. */
 struct shadow_config {
     uint32_t max_pds; /* 2..SHADOW_MAX_PDS; each takes 2 frames (directory + index) */
-    uint32_t max_pts; /* 8..SHADOW_MAX_PTS */
+    uint32_t max_pts; /* 8..SHADOW_MAX_PTS; also bounds the writable sptes
+                       * at MIN(16 * max_pts, SHADOW_MAX_WRITABLE) */
 };
 
 struct shadow_stats {
@@ -94,6 +97,8 @@ struct shadow_stats {
     uint32_t zaps;            /* shadow entries invalidated by traced writes */
     uint32_t floods;          /* shadows dropped because their page was written too often */
     uint32_t full_flushes;    /* shadow_flush_all (CR0.PG/WP, CR4.PSE changes) */
+    uint32_t wr_reclaims;     /* writable sptes made read-only to stay under max_writable */
+    uint32_t writable;        /* writable sptes now */
 };
 
 /* Per-shadow-page-table bookkeeping (private to shadow.c). */
@@ -122,11 +127,20 @@ struct shadow_pd {
     uint16_t monitor_gpdes; /* bit i: guest PDE MONITOR_PDE_FIRST+i is present */
 };
 
+/* Reverse-map entry: one writable spte (private to shadow.c). */
+struct shadow_rmap {
+    uint16_t pt;   /* shadow_pt index */
+    uint16_t idx;  /* entry in it */
+    uint16_t next; /* next in bucket / free list, +1 (0 = end) */
+    uint16_t used;
+};
+
 #define SHADOW_GCR3_PHYS 0xFFFFFFFFu /* key of the paging-off (CR0.PG=0) directory */
 
 struct shadow {
     struct shadow_ops ops;
     struct shadow_config cfg;
+    uint32_t max_writable;       /* reverse-map entries in use (see shadow_config) */
     struct shadow_stats stats;
     uint32_t gcr0, gcr3, gcr4;   /* guest control registers as the guest wrote them */
     int active;                  /* index in pds[] of the loaded directory, -1 none */
@@ -134,9 +148,13 @@ struct shadow {
     uint32_t clock_hand;         /* PT eviction */
     uint16_t pt_free;            /* free-list head (+1) */
     uint16_t hash[SHADOW_HASH];  /* traced guest PT page -> pts[] chain (+1) */
+    uint16_t rmap_free;          /* free-list head (+1) */
+    uint16_t rmap_hand;          /* reclaim clock */
+    uint16_t rmap_hash[SHADOW_RMAP_HASH]; /* host frame -> writable sptes (+1) */
     const char *why;             /* reason of the last negative return */
     struct shadow_pd pds[SHADOW_MAX_PDS];
     struct shadow_pt pts[SHADOW_MAX_PTS];
+    struct shadow_rmap rmap[SHADOW_MAX_WRITABLE];
 };
 
 /* Result of shadow_handle_fault (non-negative) */
@@ -162,6 +180,12 @@ struct shadow_fault {
  * (capacities). Returns 0, E_INVAL (bad cfg/ops) or E_NOMEM.
  */
 int shadow_init(struct shadow *s, const struct shadow_ops *ops, const struct shadow_config *cfg);
+/*
+ * shadow_limit_writable - allow at most n (8..SHADOW_MAX_WRITABLE) writable
+ * sptes instead of MIN(16 * max_pts, SHADOW_MAX_WRITABLE). Only while none
+ * exists (right after shadow_init): 0, E_INVAL or E_BUSY.
+ */
+int shadow_limit_writable(struct shadow *s, uint32_t n);
 /* shadow_destroy - free every frame the shadow holds (VM destruction). */
 void shadow_destroy(struct shadow *s);
 

@@ -35,6 +35,18 @@
 #define TABLE_HPA   0x40000000u /* fake hpa of shadow table frame 0 */
 #define MAX_TABLES  4096
 
+/* A broken shadow invariant fails the running test (kernel: halts the machine). */
+void panic(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vprint_error(fmt, ap);
+    va_end(ap);
+    fail();
+    abort();
+}
+
 /* ---------------------------------------------------------------- simulated machine */
 
 static uint8_t *hram[GRAM_FRAMES];     /* host frame n (hpa HRAM_HPA + n*4K) */
@@ -412,6 +424,28 @@ static void assert_monitor_pdes(void)
         if (S.pds[i].hpa)
             assert_memory_equal(&table_at(S.pds[i].hpa)[MONITOR_PDE_FIRST], monitor_pdes,
                                 sizeof(monitor_pdes));
+}
+
+/* The reverse map holds exactly the writable sptes, within the limit. */
+static void check_rmap(void)
+{
+    uint32_t writable = 0, used = 0;
+
+    for (unsigned id = 0; id < SHADOW_MAX_PTS; id++)
+        for (unsigned i = 0; S.pts[id].kind && i < 1024; i++)
+            writable += (S.pts[id].tbl[i] & (PTE_P | PTE_RW)) == (PTE_P | PTE_RW);
+    for (unsigned e = 0; e < SHADOW_MAX_WRITABLE; e++) {
+        const struct shadow_rmap *r = &S.rmap[e];
+
+        if (!r->used)
+            continue;
+        used++;
+        assert_int_not_equal(S.pts[r->pt].kind, 0);
+        assert_int_equal(S.pts[r->pt].tbl[r->idx] & (PTE_P | PTE_RW), PTE_P | PTE_RW);
+    }
+    assert_int_equal(writable, used);
+    assert_int_equal(writable, stats().writable);
+    assert_true(writable <= S.max_writable);
 }
 
 /* ---------------------------------------------------------------- paging off */
@@ -1069,6 +1103,46 @@ static void test_eviction_pds(void **state)
     assert_int_equal(tables_live, st.pages_in_use);
 }
 
+/* At most 16 * max_pts writable sptes: the oldest lose the right, and get it back on a write. */
+static void test_writable_limit(void **state)
+{
+    struct shadow_config cfg = { 2, 8 };
+    uint32_t base = 0x00400000;
+    struct outcome o;
+
+    shadow_destroy(&S);
+    machine_init(&cfg);
+    guest_reset_tables();
+    for (uint32_t i = 0; i < 200; i++)
+        map4k(base + i * PAGE_SIZE, 0x900000 + i * PAGE_SIZE, PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);
+    paging_on(GPD_A, true);
+    for (uint32_t i = 0; i < 200; i++) {
+        o = check_access(base + i * PAGE_SIZE, ACC_W, 3);
+        assert_int_equal(o.hidden, 1);
+    }
+    struct shadow_stats st = stats();
+    assert_int_equal(S.max_writable, 128);
+    assert_int_equal(st.writable, 128);
+    assert_int_equal(st.wr_reclaims, 72);
+    assert_int_equal(spte_of(base) & (PTE_P | PTE_RW), PTE_P);  /* reclaimed: read-only */
+    o = check_access(base, ACC_W, 3);
+    assert_int_equal(o.hidden, 1);
+    o = check_access(base + 199 * PAGE_SIZE, ACC_W, 3);
+    assert_int_equal(o.hidden, 0);
+    check_rmap();
+    assert_int_equal(shadow_limit_writable(&S, 64), E_BUSY);
+    assert_int_equal(shadow_limit_writable(&S, 7), E_INVAL);
+    /* A page that becomes a table loses the right through the reverse map. */
+    uint32_t pde = (0x900000 + 199 * PAGE_SIZE) | PTE_P | PTE_RW | PTE_US;
+    gw32(0x900000 + 199 * PAGE_SIZE, 0x123000 | PTE_P);
+    assert_int_equal(shadow_pt_write(&S, GPD_A + 8 * 4, &pde, 4), 0);
+    check_access(8u << 22, ACC_R, 0);
+    assert_true(shadow_is_pt_gpa(&S, 0x900000 + 199 * PAGE_SIZE));
+    o = check_access(base + 199 * PAGE_SIZE, ACC_W, 3);
+    assert_int_equal(o.kind, SHADOW_EMULATE_PT);
+    check_rmap();
+}
+
 /* ---------------------------------------------------------------- randomized differential */
 
 static uint32_t rng_state;
@@ -1082,6 +1156,7 @@ static uint32_t rnd_below(uint32_t n) { return rnd() % n; }
 #define R_PDS   4
 #define R_PTS   12
 #define R_PD0   0x200000u /* R_PDS directories, then R_PTS page tables */
+#define R_PTX   40        /* entries used in each table */
 static const uint32_t r_pdx[] = { 0, 1, 2, 32, 33, 768, 769, 770, 1007, 1008, 1015 };
 
 /* Frames random entries point to: tables (self-maps), data, the hole, beyond RAM. */
@@ -1129,7 +1204,7 @@ static uint32_t r_gva(void)
 {
     uint32_t pdx = r_pdx[rnd_below(ARRAY_SIZE(r_pdx))];
 
-    return (pdx << 22) | (rnd_below(24) << 12) | (rnd_below(1024) * 4);
+    return (pdx << 22) | (rnd_below(R_PTX) << 12) | (rnd_below(1024) * 4);
 }
 
 /* An entry of any random table (directories too). */
@@ -1139,7 +1214,7 @@ static uint32_t r_entry_gpa(void)
 
     if (table < R_PD0 + R_PDS * PAGE_SIZE)
         return table + r_pdx[rnd_below(ARRAY_SIZE(r_pdx))] * 4;
-    return table + rnd_below(24) * 4;
+    return table + rnd_below(R_PTX) * 4;
 }
 
 /*
@@ -1150,6 +1225,7 @@ static uint32_t r_entry_gpa(void)
  */
 static void check_invariants(void)
 {
+    check_rmap();
     assert_monitor_pdes();
     for (int i = 0; i < SHADOW_MAX_PDS; i++) {
         struct shadow_pd *pd = &S.pds[i];
@@ -1204,6 +1280,7 @@ static void test_random_differential(void **state)
 
     shadow_destroy(&S);
     machine_init(&cfg);
+    assert_int_equal(shadow_limit_writable(&S, 8), 0);
     rng_state = 20261121;
     for (uint32_t t = 0; t < R_PDS + R_PTS; t++)
         for (uint32_t i = 0; i < 1024; i++)
@@ -1255,13 +1332,13 @@ static void test_random_differential(void **state)
     struct shadow_stats st = stats();
     print_message("random: %u completed, %u reflected, %u pt-emulated, %u monitor, %u mmio, "
                   "%u corrupt; %u hidden, %u zaps, %u floods, %u pt evictions, %u pd evictions, "
-                  "%u hits\n", counts[0], counts[1], counts[2], counts[3], counts[4], counts[5],
-                  st.hidden_faults, st.zaps,
-                  st.floods, st.pt_evictions, st.pd_evictions, st.cr3_hits);
+                  "%u hits, %u write-right reclaims\n", counts[0], counts[1], counts[2], counts[3],
+                  counts[4], counts[5], st.hidden_faults, st.zaps, st.floods, st.pt_evictions,
+                  st.pd_evictions, st.cr3_hits, st.wr_reclaims);
     for (int k = 0; k < 6; k++)
         assert_true(counts[k] > 20);  /* every outcome was exercised */
     assert_true(st.floods > 0 && st.zaps > 0 && st.pt_evictions > 0 && st.pd_evictions > 0);
-    assert_true(st.cr3_hits > 0 && st.a_sets > 0 && st.d_sets > 0);
+    assert_true(st.cr3_hits > 0 && st.a_sets > 0 && st.d_sets > 0 && st.wr_reclaims > 0);
 }
 
 int main(void)
@@ -1285,6 +1362,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_frame_exhaustion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction_pts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction_pds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writable_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_differential, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
