@@ -128,6 +128,14 @@ static void selector_checks(void)
     uint16_t m;
     asm volatile("movw %%cs, %0" : "=m"(m));
     check_eq("mov-cs-mem16", m, SEL_KCODE);
+    /* Register forms: the 32-bit one zero-extends (P6 and later), the
+     * 16-bit one leaves EAX[31:16] alone. A translator emulating them must too. */
+    v = 0xFFFFFFFF;
+    asm volatile("movl %%cs, %0" : "+r"(v));
+    check_eq("mov-cs-r32-zero-extends", v, SEL_KCODE);
+    v = 0xABCD0000;
+    asm volatile("movw %%ss, %w0" : "+r"(v));
+    check_eq("mov-ss-r16-keeps-high", v, 0xABCD0000 | SEL_KDATA);
 
     /* Loaded selectors keep their RPL, whatever ring the monitor uses. */
     uint16_t rpl3 = SEL_UDATA | 3, rpl0 = SEL_UDATA;
