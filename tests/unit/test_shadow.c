@@ -1143,6 +1143,98 @@ static void test_writable_limit(void **state)
     check_rmap();
 }
 
+/* ---------------------------------------------------------------- a Linux-like run */
+
+static void check_invariants(void);
+
+#define PAGE_OFFSET 0xC0000000u /* Debian i386: 3G/1G split, lowmem direct-mapped */
+
+/* A guest kernel store of v at gva (CPL 0), done as the CPU or the emulator would. */
+static int kernel_store(uint32_t gva, uint32_t v)
+{
+    struct outcome o = check_access(gva, ACC_W, 0);
+
+    if (o.kind == SHADOW_FIXED)
+        *(uint32_t *)(hram[(o.addr - HRAM_HPA) >> 12] + (o.addr & 0xFFF)) = v;
+    else if (o.kind == SHADOW_EMULATE_PT)
+        assert_int_equal(shadow_pt_write(&S, o.addr, &v, 4), 0);
+    else
+        fail_msg("kernel store at %#x: outcome %d", gva, o.kind);
+    return o.kind;
+}
+
+/* A process: directory with the kernel's 4 MiB direct map, one user table. */
+static void linux_process(uint32_t gpd, uint32_t gpt, uint32_t data, unsigned pages)
+{
+    for (uint32_t i = 0; i < 4; i++)
+        map4m_in(gpd, PAGE_OFFSET + i * LARGE_PAGE_SIZE, i * LARGE_PAGE_SIZE,
+                 PTE_P | PTE_RW | PTE_A | PTE_D | PTE_G);
+    gw32(gpd + (0x08048000 >> 22) * 4, gpt | PTE_P | PTE_RW | PTE_US | PTE_A);
+    for (uint32_t i = 0; i < pages; i++)
+        gw32(gpt + (((0x08048000 >> 12) & 0x3FF) + i) * 4, (data + i * PAGE_SIZE) | PTE_P | PTE_RW | PTE_US);
+}
+
+/* Demand paging, process switches, a fork-style write-protect burst. */
+static void test_linux_like(void **state)
+{
+    uint32_t user = 0x08048000, p1 = 0x100000, p2 = 0x101000, pt1 = 0x110000, pt2 = 0x111000;
+    uint32_t pte1 = pt1 + ((user >> 12) & 0x3FF) * 4;
+    struct outcome o;
+
+    linux_process(p1, pt1, 0x900000, 16);
+    linux_process(p2, pt2, 0xA00000, 16);
+    paging_on(p1, true);
+    for (uint32_t i = 0; i < 16; i++) {
+        check_access(user + i * PAGE_SIZE, ACC_R, 3);
+        check_access(user + i * PAGE_SIZE, ACC_W, 3);
+        check_access(PAGE_OFFSET + 0x900000 + i * PAGE_SIZE, ACC_R, 0); /* the same page, kernel view */
+    }
+    struct shadow_stats st = stats();
+    assert_int_equal(st.hidden_faults, 48);   /* read, dirty, kernel view */
+    assert_int_equal(st.d_sets, 16);
+    /* A page fault in the guest: the kernel installs a PTE (one emulated store). */
+    o = check_access(user + 16 * PAGE_SIZE, ACC_R, 3);
+    assert_int_equal(o.err, PF_U);
+    check_access(PAGE_OFFSET + 0x910000, ACC_W, 0); /* clear_page() of the new page */
+    assert_int_equal(kernel_store(PAGE_OFFSET + pte1 + 16 * 4, 0x910000 | PTE_P | PTE_RW | PTE_US),
+                     SHADOW_EMULATE_PT);
+    o = check_access(user + 16 * PAGE_SIZE, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x910000));
+    /* Switch to p2 and back: p1's shadow is reused as it was. */
+    assert_int_equal(shadow_set_cr3(&S, p2), 0);
+    for (uint32_t i = 0; i < 16; i++)
+        check_access(user + i * PAGE_SIZE, ACC_W, 3);
+    assert_int_equal(shadow_set_cr3(&S, p1), 0);
+    unsigned hidden = stats().hidden_faults;
+    for (uint32_t i = 0; i < 17; i++) {
+        check_access(user + i * PAGE_SIZE, ACC_R, 3);
+        check_access(PAGE_OFFSET + 0x900000 + i * PAGE_SIZE, ACC_W, 0);
+    }
+    assert_int_equal(stats().hidden_faults, hidden);
+    /* fork: write-protect p1's 17 PTEs through the direct map. The first
+     * SHADOW_FLOOD are emulated; then the table is unshadowed and the rest
+     * are plain stores (after one hidden fault to make the page writable). */
+    unsigned emulated = 0, direct = 0;
+    for (uint32_t i = 0; i < 17; i++) {
+        uint32_t gva = PAGE_OFFSET + pte1 + i * 4;
+        int kind = kernel_store(gva, gr32(pte1 + i * 4) & ~PTE_RW);
+        emulated += kind == SHADOW_EMULATE_PT;
+        direct += kind == SHADOW_FIXED;
+    }
+    assert_int_equal(emulated, SHADOW_FLOOD);
+    assert_int_equal(direct, 17 - SHADOW_FLOOD);
+    assert_int_equal(stats().floods, 1);
+    assert_int_equal(shadow_set_cr3(&S, p1), 0); /* Linux flushes the mm: CR3 reload */
+    for (uint32_t i = 0; i < 17; i++) {
+        o = check_access(user + i * PAGE_SIZE, ACC_W, 3); /* copy-on-write faults */
+        assert_int_equal(o.err, PF_P | PF_W | PF_U);
+    }
+    assert_false(shadow_is_pt_gpa(&S, pt1));
+    check_access(user, ACC_R, 3);
+    assert_true(shadow_is_pt_gpa(&S, pt1)); /* used again: traced again */
+    check_invariants();
+}
+
 /* ---------------------------------------------------------------- randomized differential */
 
 static uint32_t rng_state;
@@ -1363,6 +1455,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eviction_pts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction_pds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writable_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_linux_like, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_differential, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
