@@ -792,7 +792,10 @@ static struct tc_block *block_for(struct bt *bt, uint32_t eip)
     struct tc_block *b = tc_lookup(&bt->tc, eip);
     if (!b && bt_translate(bt, eip, &b) < 0)
         return NULL;
-    if (bt->chain_from && bt->chain_gen == bt->tc.generation && bt->chaining)
+    /* Chain only the branch whose target this really is: between the exit
+     * and this dispatch the monitor may have moved EIP (an interrupt
+     * delivered after bt_run returned for its budget or an IRQ window). */
+    if (bt->chain_from && bt->chain_from->target == eip && bt->chain_gen == bt->tc.generation && bt->chaining)
         tc_chain(&bt->tc, bt->chain_from, b);
     if (bt->ibl_insert)
         tc_ibl_insert(&bt->tc, b);
@@ -811,6 +814,11 @@ int bt_run(struct bt *bt, uint32_t max_dispatch)
     struct bt_vcpu *v = bt->vcpu;
     for (uint32_t n = 0; max_dispatch == 0 || n < max_dispatch; n++) {
         if (v->irq_pending && v->vflags_if) { /* a block boundary is an insn boundary */
+            /* The monitor will move EIP (to the interrupt handler): the
+             * branch that led here must not be chained to whatever block
+             * runs next. */
+            bt->chain_from = NULL;
+            bt->ibl_insert = false;
             bt->irq_exit.eip = v->eip;
             bt->exit = &bt->irq_exit;
             return BT_EXIT_IRQ_WINDOW;

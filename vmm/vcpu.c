@@ -69,12 +69,18 @@ static void *sh_table_alloc(void *ctx, uint32_t *hpa)
 static void sh_table_free(void *ctx, void *va, uint32_t hpa) { frame_free(hpa, 1); }
 static void sh_flush_gva(void *ctx, uint32_t gva) { invlpg(gva); }
 
+/*
+ * The shadow pager is dropping every directory, the loaded one included,
+ * and may hand its frame out again at once, zeroed. Move CR3 to the host's
+ * page directory (it maps the monitor, nothing else) until the caller loads
+ * the rebuilt shadow: running on a freed directory would triple-fault.
+ */
 static void sh_flush_all(void *ctx)
 {
     struct vm *vm = ctx;
     struct vcpu *c = VCPU(vm);
     if (thread_local() == c)
-        thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
+        thread_set_world(paging_host_pd(), &c->sgdtr, 0);
 }
 
 static uint32_t bt_fetch(void *ctx, uint32_t gva, uint8_t *buf, uint32_t len)
@@ -324,9 +330,9 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
         return vcpu_deliver(c, T_GP, (int)(vector * 8 + 2), false, c->bv.eip);
     uint16_t sel = (uint16_t)(gate >> 16);
     uint32_t target = (uint32_t)(gate & 0xFFFF) | (uint32_t)((gate >> 48) << 16);
-    if (vector < T_NEXC || soft)
-        log_debug("vm %s: deliver vector %u err %d from cpl %u eip %08x -> %04x:%08x", c->vm->name, vector, err,
-                  c->cpl, next_eip, sel, target);
+    if (vector < T_NEXC)
+        log_debug("vm %s: deliver vector %u err %d from cpl %u eip %08x esp %08x -> %04x:%08x", c->vm->name, vector,
+                  err, c->cpl, next_eip, c->bv.gpr[4], sel, target);
     uint32_t old_fl = vcpu_eflags(c), old_esp = c->bv.gpr[4];
     uint16_t old_cs = c->seg[SR_CS].sel, old_ss = c->seg[SR_SS].sel;
     unsigned old_cpl = c->cpl;
@@ -440,7 +446,6 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     f.cs = SEL_R1CODE;
     f.eip = tca;
     f.eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
-    c->bt_trapped = false;
     if (enter(c, &f) == WX_TRAP) {
         /* A fault in translated code: only IDENT-copied instructions fault,
          * so the TC address maps back to a guest instruction boundary. */
@@ -614,6 +619,7 @@ static int run_ring3(struct vcpu *c)
 
 static int run_bt(struct vcpu *c)
 {
+    c->bt_trapped = false; /* bt_run may return without entering (IRQ window) */
     int reason = bt_run(&c->bt, 64);
     if (reason == BT_EXIT_NONE)
         return 0;
