@@ -207,14 +207,35 @@ static void test_set_time_and_calendar(void **state)
     assert_in_range(t.hour, 0, 23);
 }
 
+/* mc146818_set_time: SET, divider reset, fields, SET off, divider on; the
+ * first update comes 500 ms after the divider restarts. */
 static void test_divider_reset(void **state)
 {
-    cmos_write(0x0A, 0x70);                    /* divider held in reset */
+    uint64_t t1;
+    cmos_write(0x0B, 0x82);
+    cmos_write(0x0A, 0x70);                    /* RTC_DIV_RESET2 */
+    cmos_write(0x00, 0x10);
     fake_now_ns += 3 * NS_PER_SEC;
-    assert_int_equal(cmos_read(0x00), 0x59);
-    cmos_write(0x0A, 0x26);
+    assert_int_equal(cmos_read(0x00), 0x10);
+    cmos_write(0x0B, 0x02);                    /* still halted by the divider */
     fake_now_ns += NS_PER_SEC;
-    assert_int_equal(cmos_read(0x00), 0x00);
+    assert_int_equal(cmos_read(0x00), 0x10);
+    t1 = fake_now_ns;
+    cmos_write(0x0A, 0x26);
+    fake_now_ns = t1 + NS_PER_SEC / 2 - 1;
+    assert_int_equal(cmos_read(0x00), 0x10);
+    fake_now_ns = t1 + NS_PER_SEC / 2;
+    assert_int_equal(cmos_read(0x00), 0x11);
+    /* SET alone keeps the update phase: updates stay on t1 + k/2 s. */
+    fake_now_ns = t1 + 2 * NS_PER_SEC;         /* 0x12 since t1 + 1.5 s */
+    cmos_write(0x0B, 0x82);
+    cmos_write(0x00, 0x30);
+    fake_now_ns = t1 + 2 * NS_PER_SEC + NS_PER_SEC / 4;
+    cmos_write(0x0B, 0x02);
+    fake_now_ns = t1 + 2 * NS_PER_SEC + NS_PER_SEC / 2 - 1;
+    assert_int_equal(cmos_read(0x00), 0x30);
+    fake_now_ns = t1 + 2 * NS_PER_SEC + NS_PER_SEC / 2;
+    assert_int_equal(cmos_read(0x00), 0x31);
 }
 
 static void test_memory_bytes(void **state)

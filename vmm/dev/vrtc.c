@@ -55,6 +55,7 @@ enum {
 #define RESET_REG_B B_24H
 #define TIMEBASE_HZ 32768ull
 #define UIP_NS      244000ull  /* t_BUC: UIP rises this long before an update */
+#define DV_FIRST_UPDATE_NS 500000000ull  /* divider out of reset -> first update */
 #define EQUIP_FPU   0x02       /* equipment byte: math coprocessor present */
 #define BASE_MEM_KIB 640u
 #define KIB_1M      1024u
@@ -279,11 +280,19 @@ uint64_t vrtc_next_event_ns(const struct vrtc *rtc)
     return next;
 }
 
-/* Restart counting from the held registers when SET / divider reset ends. */
-static void resume(struct vrtc *rtc, uint64_t now)
+/*
+ * Restart counting from the held registers when SET / divider reset ends.
+ * Leaving divider reset, the first update comes 500 ms later (datasheet,
+ * "Divider control"; Linux times its RTC writes for it). Leaving SET alone,
+ * the divider kept running, so the update phase is unchanged.
+ */
+static void resume(struct vrtc *rtc, uint64_t now, bool divider_restarted)
 {
+    if (divider_restarted)
+        rtc->origin_ns = now > DV_FIRST_UPDATE_NS ? now - DV_FIRST_UPDATE_NS : 0;
+    else
+        rtc->origin_ns += since(now, rtc->origin_ns) / NS_PER_SEC * NS_PER_SEC;
     rtc->origin_s = tm_to_seconds(rtc->held);
-    rtc->origin_ns = now;
     rtc->updates_seen = 0;
 }
 
@@ -341,7 +350,7 @@ static void write_time(struct vrtc *rtc, uint8_t i, uint8_t v, uint64_t now)
 /* Register A or B written: handle entering and leaving the halted state. */
 static void write_control(struct vrtc *rtc, uint8_t i, uint8_t v, uint64_t now)
 {
-    bool was = halted(rtc);
+    bool was = halted(rtc), was_dv_reset = divider_reset(rtc);
     uint8_t old_a = rtc->cmos[RTC_REG_A];
     struct vrtc_tm t = current_tm(rtc, now);
 
@@ -356,7 +365,7 @@ static void write_control(struct vrtc *rtc, uint8_t i, uint8_t v, uint64_t now)
     if (!was && halted(rtc))
         rtc->held = t;
     else if (was && !halted(rtc))
-        resume(rtc, now);
+        resume(rtc, now, was_dv_reset);
 }
 
 static void write_reg(struct vrtc *rtc, uint8_t i, uint8_t v, uint64_t now)

@@ -10,7 +10,8 @@
  * itself is instantaneous, so a read while UIP=1 still sees consistent time.
  * A guest that sets the clock (SET bit, or direct register writes) moves the
  * origin; while SET=1 (or the divider is held in reset) the time registers
- * are plain storage and nothing updates.
+ * are plain storage and nothing updates. Out of SET the update phase is
+ * kept; out of divider reset the first update comes 500 ms later.
  *
  * Interrupts: UF (update ended), AF (alarm, with "don't care" 0xC0-0xFF
  * alarm bytes) and PF (periodic, rate from register A) set register C flags;
