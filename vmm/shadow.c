@@ -28,6 +28,9 @@
  *      implies D set in the guest's last-level entry.
  *   I5 No spte is global; no shadow maps a gva >= MONITOR_BASE from the guest.
  *   I6 The reverse map holds exactly the writable sptes, at most max_writable.
+ *   I7 The active directory is the one the CPU uses (the VMM loads
+ *      shadow_scr3() after every call that may change it): it is never
+ *      freed (only emptied) before shadow_destroy, even when a switch fails.
  */
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
@@ -488,13 +491,12 @@ static int activate(struct shadow *s, uint32_t key)
 {
     int i = pd_find(s, key);
 
-    /* Until this succeeds there is no directory to run on (shadow_scr3() is
-     * 0); the old one becomes evictable. */
-    s->active = -1;
     if (key != SHADOW_GCR3_PHYS) {
         s->stats.cr3_hits += i >= 0;
         s->stats.cr3_misses += i < 0;
     }
+    /* On failure the old directory stays active: it is the one the CPU may
+     * still be using, so it must stay allocated (I7). */
     if (i < 0)
         i = pd_alloc(s, key);
     if (i < 0)
@@ -509,6 +511,20 @@ static int activate(struct shadow *s, uint32_t key)
 static uint32_t mode_key(const struct shadow *s)
 {
     return paging_on(s) ? (s->gcr3 & PTE_FRAME) : SHADOW_GCR3_PHYS;
+}
+
+/*
+ * Make the active directory the one of the current mode (after E_NOMEM it
+ * may not be), and have the VMM load it before anything can free the old one.
+ */
+static int ensure_mode(struct shadow *s)
+{
+    if (s->active >= 0 && s->pds[s->active].gcr3 == mode_key(s))
+        return 0;
+    int r = activate(s, mode_key(s));
+    if (r == 0)
+        s->ops.flush_all(s->ops.ctx);
+    return r;
 }
 
 /* ---------------------------------------------------------------- 4. fill */
@@ -608,7 +624,7 @@ int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigne
     int r;
 
     *out = (struct shadow_fault){ .cr2 = gva };
-    if (s->active < 0 && activate(s, mode_key(s)) < 0)
+    if (ensure_mode(s) < 0)
         return E_NOMEM;
     if (!paging_on(s)) {
         gwalk_phys(gva, &w);
@@ -765,7 +781,7 @@ void shadow_invlpg(struct shadow *s, uint32_t gva)
 {
     uint32_t gpde;
 
-    if (s->active < 0 || gva >= MONITOR_BASE)
+    if (s->active < 0 || s->pds[s->active].gcr3 != mode_key(s) || gva >= MONITOR_BASE)
         return;
     struct shadow_pd *pd = &s->pds[s->active];
     uint16_t id = pd->child[PDX(gva)];
@@ -785,20 +801,29 @@ void shadow_invlpg(struct shadow *s, uint32_t gva)
         spte_write(s, pt, PTX(gva), 0);
 }
 
-static void free_all(struct shadow *s)
+/* Drop every shadow; the active directory only loses its tables (I7) unless all. */
+static void free_all(struct shadow *s, bool all)
 {
-    for (int i = 0; i < SHADOW_MAX_PDS; i++)
-        if (s->pds[i].hpa)
+    for (int i = 0; i < SHADOW_MAX_PDS; i++) {
+        if (!s->pds[i].hpa)
+            continue;
+        if (all || i != s->active) {
             pd_free(s, i);
-    s->active = -1;
+            continue;
+        }
+        for (unsigned pde = 0; pde < MONITOR_PDE_FIRST; pde++)
+            if (s->pds[i].child[pde])
+                pt_free(s, s->pds[i].child[pde] - 1, false);
+    }
 }
 
 int shadow_flush_all(struct shadow *s)
 {
-    free_all(s);
+    free_all(s, false);
     s->stats.full_flushes++;
+    int r = activate(s, mode_key(s));
     s->ops.flush_all(s->ops.ctx);
-    return activate(s, mode_key(s));
+    return r;
 }
 
 /* PAE paging (CR0.PG and CR4.PAE) is not shadowed: hv86 presents a non-PAE CPU. */
@@ -890,4 +915,8 @@ int shadow_limit_writable(struct shadow *s, uint32_t n)
     return 0;
 }
 
-void shadow_destroy(struct shadow *s) { free_all(s); }
+void shadow_destroy(struct shadow *s)
+{
+    free_all(s, true);
+    s->active = -1;
+}

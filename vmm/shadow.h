@@ -186,13 +186,18 @@ int shadow_init(struct shadow *s, const struct shadow_ops *ops, const struct sha
  * exists (right after shadow_init): 0, E_INVAL or E_BUSY.
  */
 int shadow_limit_writable(struct shadow *s, uint32_t n);
-/* shadow_destroy - free every frame the shadow holds (VM destruction). */
+/*
+ * shadow_destroy - free every frame the shadow holds (VM destruction). The
+ * CPU must not be using shadow_scr3() any more (load the host CR3 first).
+ */
 void shadow_destroy(struct shadow *s);
 
 /*
- * hpa of the shadow directory to load in the real CR3 while the guest runs;
- * 0 after an E_NOMEM from a switch: do not run the guest (kill the VM, or
- * free memory and call shadow_set_cr3 / shadow_handle_fault again).
+ * hpa of the shadow directory to load in the real CR3 while the guest runs
+ * (0 only before shadow_init / after shadow_destroy). After an E_NOMEM from
+ * a switch it is still the previous, valid directory, but not the guest's
+ * current one: do not run the guest (kill the VM, or free memory and call
+ * shadow_handle_fault, which retries the switch).
  */
 uint32_t shadow_scr3(const struct shadow *s);
 

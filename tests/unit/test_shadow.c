@@ -53,6 +53,7 @@ static uint8_t *hram[GRAM_FRAMES];     /* host frame n (hpa HRAM_HPA + n*4K) */
 static uint32_t gfn_to_hfn[GRAM_FRAMES];
 static uint32_t hfn_to_gfn[GRAM_FRAMES];
 static uint32_t *tables[MAX_TABLES];   /* shadow table frames by number */
+static uint32_t loaded_cr3;            /* what the simulated CPU's CR3 holds */
 static unsigned tables_live, tables_limit, tables_allocs;
 static unsigned flush_gva_calls, flush_all_calls;
 static uint32_t monitor_pdes[MONITOR_PDES];
@@ -119,6 +120,7 @@ static void op_table_free(void *ctx, void *va, uint32_t hpa)
 {
     unsigned n = (hpa - TABLE_HPA) / PAGE_SIZE;
 
+    assert_int_not_equal(hpa, loaded_cr3); /* I7: never free the directory in use */
     assert_true(n < MAX_TABLES && tables[n] == va);
     free(tables[n]);
     tables[n] = NULL;
@@ -126,7 +128,12 @@ static void op_table_free(void *ctx, void *va, uint32_t hpa)
 }
 
 static void op_flush_gva(void *ctx, uint32_t gva) { flush_gva_calls++; }
-static void op_flush_all(void *ctx) { flush_all_calls++; }
+static void op_flush_all(void *ctx)
+{
+    flush_all_calls++;
+    loaded_cr3 = shadow_scr3(&S); /* the VMM reloads CR3 */
+    assert_int_not_equal(loaded_cr3, 0);
+}
 
 /* A shadow table frame by hpa; fails the test if hpa is not one. */
 static uint32_t *table_at(uint32_t hpa)
@@ -161,7 +168,38 @@ static void machine_init(const struct shadow_config *cfg)
     flush_gva_calls = flush_all_calls = 0;
     OPS = (struct shadow_ops){ NULL, op_gpa_to_hpa, op_read32, op_write32, op_table_alloc,
                                op_table_free, op_flush_gva, op_flush_all, monitor_pdes };
+    loaded_cr3 = 0;
     assert_int_equal(shadow_init(&S, &OPS, cfg), 0);
+    loaded_cr3 = shadow_scr3(&S);
+}
+
+/* The VMM's side of a control-register write: update the shadow, load CR3. */
+static int vmm_set_cr0(uint32_t v)
+{
+    int r = shadow_set_cr0(&S, v);
+    loaded_cr3 = shadow_scr3(&S);
+    return r;
+}
+
+static int vmm_set_cr3(uint32_t v)
+{
+    int r = shadow_set_cr3(&S, v);
+    loaded_cr3 = shadow_scr3(&S);
+    return r;
+}
+
+static int vmm_set_cr4(uint32_t v)
+{
+    int r = shadow_set_cr4(&S, v);
+    loaded_cr3 = shadow_scr3(&S);
+    return r;
+}
+
+static int vmm_flush_all(void)
+{
+    int r = shadow_flush_all(&S);
+    loaded_cr3 = shadow_scr3(&S);
+    return r;
 }
 
 static int setup(void **state)
@@ -172,6 +210,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    loaded_cr3 = 0; /* the VMM loads the host CR3 first */
     shadow_destroy(&S);
     assert_int_equal(tables_live, 0); /* no frame leaked */
     return 0;
@@ -223,7 +262,7 @@ static struct outcome access_gva(uint32_t gva, int acc, int cpl)
     uint32_t err, hpa;
 
     for (int tries = 0; tries < 3; tries++) {
-        if (gva >= MONITOR_BASE || !shadow_scr3(&S)) { /* emulator path; no directory */
+        if (gva >= MONITOR_BASE) { /* the emulator's path */
             err = (acc == ACC_W ? PF_W : 0) | (cpl == 3 ? PF_U : 0);
         } else if (mmu_walk(shadow_scr3(&S), gva, acc, cpl == 3 ? 3 : 1, &hpa, &err) == 0) {
             o.kind = SHADOW_FIXED;
@@ -396,9 +435,9 @@ static void map4m_in(uint32_t gpd, uint32_t gva, uint32_t gpa, uint32_t flags)
 /* Paging on with CR3 = gpd, CR4.PSE, CR0.WP = wp. */
 static void paging_on(uint32_t gpd, bool wp)
 {
-    assert_int_equal(shadow_set_cr4(&S, CR4_PSE | CR4_PGE), 0);
-    assert_int_equal(shadow_set_cr3(&S, gpd), 0);
-    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_PG | (wp ? CR0_WP : 0)), 0);
+    assert_int_equal(vmm_set_cr4(CR4_PSE | CR4_PGE), 0);
+    assert_int_equal(vmm_set_cr3(gpd), 0);
+    assert_int_equal(vmm_set_cr0(CR0_PE | CR0_PG | (wp ? CR0_WP : 0)), 0);
 }
 
 static struct shadow_stats stats(void)
@@ -538,7 +577,7 @@ static void test_rights_table(void **state)
         const struct rights_case *c = &rights_cases[i];
         uint32_t gva = 0x400000 * (1 + i) + 0x3000 + i * 4;
 
-        assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_PG | (c->wp ? CR0_WP : 0)), 0);
+        assert_int_equal(vmm_set_cr0(CR0_PE | CR0_PG | (c->wp ? CR0_WP : 0)), 0);
         struct outcome o = check_access(gva, c->acc, c->cpl);
         if (c->expect_err < 0) {
             assert_int_equal(o.kind, SHADOW_FIXED);
@@ -609,7 +648,7 @@ static void test_wp0_user_readonly(void **state)
     assert_int_equal(o.err, PF_P | PF_U);
     assert_int_equal(stats().full_flushes, flushes); /* 1 -> 0 took no flush */
     /* WP 0 -> 1 flushes, and the same writes now fault in the guest. */
-    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_PG | CR0_WP), 0);
+    assert_int_equal(vmm_set_cr0(CR0_PE | CR0_PG | CR0_WP), 0);
     assert_int_equal(stats().full_flushes, flushes + 1);
     o = check_access(sgva, ACC_W, 0);
     assert_int_equal(o.err, PF_P | PF_W);
@@ -656,7 +695,7 @@ static void test_large_pages(void **state)
     assert_int_equal(stats().pts_in_use, 2); /* one 4 KiB shadow table per 4 MiB page */
     /* CR4.PSE=0: PS is ignored, the PDE points to a page table (at 0x400000, zeroes). */
     unsigned flushes = stats().full_flushes;
-    assert_int_equal(shadow_set_cr4(&S, 0), 0);
+    assert_int_equal(vmm_set_cr4(0), 0);
     assert_int_equal(stats().full_flushes, flushes + 1);
     o = check_access(gva + 0x5000, ACC_R, 0);
     assert_int_equal(o.err, 0);
@@ -723,12 +762,12 @@ static void test_cr3_cache(void **state)
     o = check_access(gva, ACC_W, 3);
     assert_int_equal(o.addr, host_of(0x900000));
     check_access(0xC0001000, ACC_R, 0);
-    assert_int_equal(shadow_set_cr3(&S, GPD_B), 0);
+    assert_int_equal(vmm_set_cr3(GPD_B), 0);
     uint32_t scr3_b = shadow_scr3(&S);
     assert_int_not_equal(scr3_a, scr3_b);
     o = check_access(gva, ACC_W, 3);
     assert_int_equal(o.addr, host_of(0x901000));
-    assert_int_equal(shadow_set_cr3(&S, GPD_A | 0x18), 0); /* PCD/PWT ignored */
+    assert_int_equal(vmm_set_cr3(GPD_A | 0x18), 0); /* PCD/PWT ignored */
     assert_int_equal(shadow_scr3(&S), scr3_a);
     unsigned hidden = stats().hidden_faults;
     o = check_access(gva, ACC_W, 3);
@@ -736,11 +775,11 @@ static void test_cr3_cache(void **state)
     o = check_access(0xC0001000, ACC_R, 0);
     assert_int_equal(o.hidden, 0);
     assert_int_equal(stats().hidden_faults, hidden);
-    assert_int_equal(shadow_set_cr3(&S, GPD_A), 0);       /* reload: a hit */
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);       /* reload: a hit */
     struct shadow_stats st = stats();
     assert_int_equal(st.cr3_misses, 2);
     assert_int_equal(st.cr3_hits, 2);
-    assert_int_equal(st.pds_in_use, 2); /* A, B (CR0.WP 0->1 dropped the paging-off one) */
+    assert_int_equal(st.pds_in_use, 3); /* A, B, paging-off (emptied by the CR0.WP flush) */
     /* No spte of any cache entry is global (the CPU keeps only the monitor's). */
     assert_false(spte_of(0xC0001000) & PTE_G);
     assert_monitor_pdes();
@@ -860,14 +899,14 @@ static void test_pt_write_inactive(void **state)
     map4k_in(GPD_B, gva, 0x901000, PTE_P | PTE_RW | PTE_US, PTE_P | PTE_RW | PTE_US);
     paging_on(GPD_A, true);
     check_access(gva, ACC_R, 3);
-    assert_int_equal(shadow_set_cr3(&S, GPD_B), 0);
+    assert_int_equal(vmm_set_cr3(GPD_B), 0);
     check_access(gva, ACC_R, 3);
     uint32_t v = 0x903000 | PTE_P | PTE_US, pde = 0;
     unsigned flushes = flush_gva_calls + flush_all_calls;
     assert_int_equal(shadow_pt_write(&S, pte_a, &v, 4), 0);
     assert_int_equal(shadow_pt_write(&S, GPD_A + 4, &pde, 4), 0);
     assert_int_equal(flush_gva_calls + flush_all_calls, flushes); /* not the active shadow */
-    assert_int_equal(shadow_set_cr3(&S, GPD_A), 0);
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
     struct outcome o = check_access(gva, ACC_R, 3);
     assert_int_equal(o.addr, host_of(0x903000));
     o = check_access(gva, ACC_W, 3);
@@ -978,33 +1017,33 @@ static void test_control_registers(void **state)
 {
     guest_reset_tables();
     map4k(0x1000, 0x2000, PTE_P | PTE_RW | PTE_US);
-    assert_int_equal(shadow_set_cr4(&S, CR4_PSE), 0);
-    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_WP), 0);
+    assert_int_equal(vmm_set_cr4(CR4_PSE), 0);
+    assert_int_equal(vmm_set_cr0(CR0_PE | CR0_WP), 0);
     assert_int_equal(stats().full_flushes, 2);
     uint32_t scr3_phys = shadow_scr3(&S);
     check_access(0x1000, ACC_R, 0);
-    assert_int_equal(shadow_set_cr3(&S, GPD_A), 0);
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
     assert_int_equal(shadow_scr3(&S), scr3_phys); /* paging still off */
-    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_PG | CR0_WP), 0);
+    assert_int_equal(vmm_set_cr0(CR0_PE | CR0_PG | CR0_WP), 0);
     assert_int_not_equal(shadow_scr3(&S), scr3_phys);
     struct outcome o = check_access(0x1000, ACC_R, 0);
     assert_int_equal(o.addr, host_of(0x2000));
-    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_WP), 0); /* paging off again */
+    assert_int_equal(vmm_set_cr0(CR0_PE | CR0_WP), 0); /* paging off again */
     assert_int_equal(shadow_scr3(&S), scr3_phys);
     o = check_access(0x1000, ACC_R, 0);
     assert_int_equal(o.hidden, 0);                     /* the identity shadow was kept */
     assert_int_equal(o.addr, host_of(0x1000));
-    assert_int_equal(shadow_set_cr3(&S, GPD_B), 0);   /* remembered only */
+    assert_int_equal(vmm_set_cr3(GPD_B), 0);   /* remembered only */
     assert_int_equal(shadow_scr3(&S), scr3_phys);
-    assert_int_equal(shadow_set_cr3(&S, GPD_A), 0);
-    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_PG | CR0_WP), 0);
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
+    assert_int_equal(vmm_set_cr0(CR0_PE | CR0_PG | CR0_WP), 0);
     o = check_access(0x1000, ACC_R, 0);
     assert_int_equal(o.hidden, 0);                     /* and the paging one too */
     assert_int_equal(stats().full_flushes, 2);
-    assert_int_equal(shadow_set_cr4(&S, CR4_PSE | CR4_PGE | CR4_PAE), E_INVAL);
+    assert_int_equal(vmm_set_cr4(CR4_PSE | CR4_PGE | CR4_PAE), E_INVAL);
     assert_string_equal(shadow_why(&S), "guest enabled PAE paging");
-    assert_int_equal(shadow_set_cr4(&S, CR4_PSE), 0);
-    assert_int_equal(shadow_flush_all(&S), 0);
+    assert_int_equal(vmm_set_cr4(CR4_PSE), 0);
+    assert_int_equal(vmm_flush_all(), 0);
     assert_int_equal(stats().pds_in_use, 1);
     o = check_access(0x1000, ACC_R, 0);
     assert_int_equal(o.hidden, 1);
@@ -1022,7 +1061,7 @@ static void test_bad_guest(void **state)
     assert_int_equal(shadow_handle_fault(&S, 0x1000, 0, 0, &f), E_CORRUPT);
     assert_string_equal(shadow_why(&S), "guest page directory outside guest RAM");
     gw32(GPD_A, 0xB0000 | PTE_P);                       /* page table in the hole */
-    assert_int_equal(shadow_set_cr3(&S, GPD_A), 0);
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
     assert_int_equal(shadow_handle_fault(&S, 0x1000, 0, 0, &f), E_CORRUPT);
     assert_string_equal(shadow_why(&S), "guest page table outside guest RAM");
     struct shadow s2;
@@ -1037,28 +1076,31 @@ static void test_frame_exhaustion(void **state)
     guest_reset_tables();
     for (uint32_t i = 0; i < 8; i++)
         map4k(i << 22, 0x900000 + i * PAGE_SIZE, PTE_P | PTE_RW | PTE_US);
-    assert_int_equal(shadow_set_cr4(&S, CR4_PSE), 0);
-    assert_int_equal(shadow_set_cr3(&S, GPD_A), 0);
-    tables_limit = 1; /* not even a directory and its index */
-    assert_int_equal(shadow_set_cr0(&S, CR0_PE | CR0_PG), E_NOMEM);
+    assert_int_equal(vmm_set_cr4(CR4_PSE), 0);
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
+    uint32_t scr3_phys = shadow_scr3(&S);
+    tables_limit = 3; /* the paging-off directory (2) stays while active */
+    assert_int_equal(vmm_set_cr0(CR0_PE | CR0_PG), E_NOMEM);
     assert_string_equal(shadow_why(&S), "no frame for a shadow directory index");
-    assert_int_equal(shadow_scr3(&S), 0); /* nothing to run on: the VMM kills or retries */
-    assert_int_equal(tables_live, 0);     /* the paging-off directory was given up */
-    assert_int_equal(shadow_handle_fault(&S, 0x1000, 0, 0, &f), E_NOMEM);
-    tables_limit = 3; /* a directory (2) + one table (1): tables must be stolen */
+    assert_int_equal(shadow_scr3(&S), scr3_phys); /* still valid to load, but do not run */
+    assert_int_equal(tables_live, 2);
+    assert_int_equal(shadow_handle_fault(&S, 0x1000, 0, 0, &f), E_NOMEM); /* retried */
+    tables_limit = 4; /* a directory (2) + the paging-off one, then one table */
     for (uint32_t round = 0; round < 2; round++)
         for (uint32_t i = 0; i < 8; i++) {
             struct outcome o = check_access(i << 22, ACC_R, 3);
             assert_int_equal(o.addr, host_of(0x900000 + i * PAGE_SIZE));
         }
-    assert_int_equal(tables_live, 3);
-    assert_int_equal(stats().pt_evictions, 15);
+    assert_int_equal(tables_live, 4);
+    assert_int_equal(stats().pd_evictions, 1); /* the paging-off one, for the first table */
+    assert_int_equal(stats().pt_evictions, 14);
 }
 
 static void test_eviction_pts(void **state)
 {
     struct shadow_config cfg = { 4, 8 };
 
+    loaded_cr3 = 0;
     shadow_destroy(&S);
     machine_init(&cfg);
     guest_reset_tables();
@@ -1080,6 +1122,7 @@ static void test_eviction_pds(void **state)
     struct shadow_config cfg = { 3, 64 };
     uint32_t gva = 0x08048000;
 
+    loaded_cr3 = 0;
     shadow_destroy(&S);
     machine_init(&cfg);
     guest_reset_tables();
@@ -1089,7 +1132,7 @@ static void test_eviction_pds(void **state)
     paging_on(0x180000, true);
     for (uint32_t round = 0; round < 3; round++)
         for (uint32_t p = 0; p < 6; p++) {
-            assert_int_equal(shadow_set_cr3(&S, 0x180000 + p * PAGE_SIZE), 0);
+            assert_int_equal(vmm_set_cr3(0x180000 + p * PAGE_SIZE), 0);
             struct outcome o = check_access(gva, ACC_R, 3);
             assert_int_equal(o.addr, host_of(0x900000 + p * PAGE_SIZE));
             assert_true(stats().pds_in_use <= 3);
@@ -1098,7 +1141,7 @@ static void test_eviction_pds(void **state)
     struct shadow_stats st = stats();
     assert_int_equal(st.cr3_misses, 18);          /* 6 > 3 directories: LRU never hits */
     assert_int_equal(st.cr3_hits, 1);             /* but the first switch to p0 */
-    assert_int_equal(st.pd_evictions, 15);
+    assert_int_equal(st.pd_evictions, 16);        /* incl. the (emptied) paging-off one */
     assert_false(shadow_is_pt_gpa(&S, 0x180000)); /* evicted: untraced */
     assert_int_equal(tables_live, st.pages_in_use);
 }
@@ -1110,6 +1153,7 @@ static void test_writable_limit(void **state)
     uint32_t base = 0x00400000;
     struct outcome o;
 
+    loaded_cr3 = 0;
     shadow_destroy(&S);
     machine_init(&cfg);
     guest_reset_tables();
@@ -1201,10 +1245,10 @@ static void test_linux_like(void **state)
     o = check_access(user + 16 * PAGE_SIZE, ACC_R, 3);
     assert_int_equal(o.addr, host_of(0x910000));
     /* Switch to p2 and back: p1's shadow is reused as it was. */
-    assert_int_equal(shadow_set_cr3(&S, p2), 0);
+    assert_int_equal(vmm_set_cr3(p2), 0);
     for (uint32_t i = 0; i < 16; i++)
         check_access(user + i * PAGE_SIZE, ACC_W, 3);
-    assert_int_equal(shadow_set_cr3(&S, p1), 0);
+    assert_int_equal(vmm_set_cr3(p1), 0);
     unsigned hidden = stats().hidden_faults;
     for (uint32_t i = 0; i < 17; i++) {
         check_access(user + i * PAGE_SIZE, ACC_R, 3);
@@ -1224,7 +1268,7 @@ static void test_linux_like(void **state)
     assert_int_equal(emulated, SHADOW_FLOOD);
     assert_int_equal(direct, 17 - SHADOW_FLOOD);
     assert_int_equal(stats().floods, 1);
-    assert_int_equal(shadow_set_cr3(&S, p1), 0); /* Linux flushes the mm: CR3 reload */
+    assert_int_equal(vmm_set_cr3(p1), 0); /* Linux flushes the mm: CR3 reload */
     for (uint32_t i = 0; i < 17; i++) {
         o = check_access(user + i * PAGE_SIZE, ACC_W, 3); /* copy-on-write faults */
         assert_int_equal(o.err, PF_P | PF_W | PF_U);
@@ -1370,6 +1414,7 @@ static void test_random_differential(void **state)
     struct shadow_config cfg = { 3, 10 };
     unsigned counts[6] = { 0 };
 
+    loaded_cr3 = 0;
     shadow_destroy(&S);
     machine_init(&cfg);
     assert_int_equal(shadow_limit_writable(&S, 8), 0);
@@ -1405,7 +1450,7 @@ static void test_random_differential(void **state)
                 assert_int_equal(shadow_pt_write(&S, at, &v, 4), 0);
             }
         } else if (op < 92) {
-            assert_int_equal(shadow_set_cr3(&S, R_PD0 + rnd_below(R_PDS) * PAGE_SIZE), 0);
+            assert_int_equal(vmm_set_cr3(R_PD0 + rnd_below(R_PDS) * PAGE_SIZE), 0);
         } else if (op < 95) {
             shadow_invlpg(&S, r_gva());
         } else if (op < 97) {                       /* DMA into a table */
@@ -1413,9 +1458,9 @@ static void test_random_differential(void **state)
             gw32(gpa, r_value_for(gpa));
             shadow_gpa_changed(&S, gpa, 4);
         } else if (op < 98) {
-            assert_int_equal(shadow_set_cr0(&S, S.gcr0 ^ CR0_WP), 0);
+            assert_int_equal(vmm_set_cr0(S.gcr0 ^ CR0_WP), 0);
         } else if (op < 99) {
-            assert_int_equal(shadow_set_cr4(&S, S.gcr4 ^ CR4_PSE), 0);
+            assert_int_equal(vmm_set_cr4(S.gcr4 ^ CR4_PSE), 0);
         } else {
             check_invariants();
         }
