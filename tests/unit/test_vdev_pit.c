@@ -243,6 +243,32 @@ static void test_periodic_rate_limit(void **state)
     assert_int_equal(vpit_next_event_ns(&pit), t0 + 10000151);
 }
 
+/* Mode 2: a count written while counting waits for the end of the period. */
+static void test_mode2_new_count_at_period_end(void **state)
+{
+    uint64_t t0 = fake_now_ns;
+    outb(0x34, PIT_MODE);
+    outb(1000 & 0xFF, PIT_CH0);
+    outb(1000 >> 8, PIT_CH0);
+    at(251429, t0);                        /* 300 ticks */
+    outb(500 & 0xFF, PIT_CH0);
+    outb(500 >> 8, PIT_CH0);
+    outb(0xE2, PIT_MODE);
+    assert_int_equal(inb(PIT_CH0) & 0x40, 0x40);   /* null count: not loaded yet */
+    at(502858, t0);                        /* 600 ticks: still the old period */
+    assert_int_equal(read16(PIT_CH0), 400);
+    assert_int_equal(vpit_next_event_ns(&pit), t0 + 838096);
+    at(838096, t0);                        /* the old period ends: edge, reload */
+    vpit_update(&pit, fake_now_ns);
+    assert_int_equal(irq_rises[0], 1);
+    assert_int_equal(pit.lost_ticks, 0);
+    assert_int_equal(vpit_next_event_ns(&pit), t0 + 838096 + 419048);  /* ceil(500 ticks) */
+    at(838096 + 83810, t0);                /* 100 ticks into the new period */
+    assert_int_equal(read16(PIT_CH0), 400);
+    outb(0xE2, PIT_MODE);
+    assert_int_equal(inb(PIT_CH0) & 0x40, 0);
+}
+
 static void test_port_b_and_junk(void **state)
 {
     outb(0xFF, PORT_B);
@@ -275,6 +301,7 @@ int main(void)
         cmocka_unit_test_setup(test_mode3_square_and_mode1, setup),
         cmocka_unit_test_setup(test_oneshot_and_shutdown, setup),
         cmocka_unit_test_setup(test_periodic_rate_limit, setup),
+        cmocka_unit_test_setup(test_mode2_new_count_at_period_end, setup),
         cmocka_unit_test_setup(test_port_b_and_junk, setup),
     };
     return cmocka_run_group_tests_name("vdev_pit", tests, NULL, NULL);

@@ -57,6 +57,11 @@ static uint64_t ticks_to_ns_ceil(uint64_t t)
 
 /* ---------------------------------------------------------------- counting */
 
+static bool periodic(const struct vpit_channel *c)
+{
+    return c->mode == MODE_RATE || c->mode == MODE_SQUARE;
+}
+
 static uint32_t modulus(const struct vpit_channel *c)
 {
     return c->bcd ? MOD_BCD : MOD_BINARY;
@@ -130,6 +135,26 @@ static void start(struct vpit_channel *c, uint64_t now)
     c->paused_d = 0;
     c->last_tick = 0;
     c->null_count = false;
+    c->reload_pending = false;
+}
+
+/* Modes 2/3: a count written while counting is loaded when the current
+ * period ends (8254 datasheet, mode 2 "Writing a new count while counting"). */
+static void schedule_reload(struct vpit_channel *c, uint64_t now)
+{
+    uint64_t n = c->ce_init, end = (elapsed(c, now) / n + 1) * n;
+    c->reload_ns = c->load_ns + ticks_to_ns_ceil(end);
+    c->reload_pending = true;
+}
+
+/* Apply a scheduled reload that is due; true if it happened (the old
+ * period's last edge has passed). */
+static bool sync_reload(struct vpit_channel *c, uint64_t now)
+{
+    if (!c->reload_pending || now < c->reload_ns)
+        return false;
+    start(c, c->reload_ns);
+    return true;
 }
 
 static uint32_t bcd_to_bin(uint32_t v)
@@ -148,10 +173,11 @@ static void load_count(struct vpit_channel *c, uint32_t raw, uint64_t now)
     uint32_t v = c->bcd ? bcd_to_bin(raw) % MOD_BCD : raw;
     c->count = v ? v : modulus(c);  /* 0 counts the full range */
     c->null_count = true;
-    /* Modes 1 and 5 load on the next gate trigger; the others now (for
-     * modes 2/3 the datasheet loads at the end of the current period - we
-     * restart at once, which Linux never observes: it rewrites the mode). */
-    if (c->mode != MODE_ONESHOT && c->mode != MODE_HW_STROBE)
+    if (c->mode == MODE_ONESHOT || c->mode == MODE_HW_STROBE)
+        return;  /* loaded by the next gate trigger */
+    if (periodic(c) && c->running && !c->paused)
+        schedule_reload(c, now);
+    else
         start(c, now);
 }
 
@@ -185,11 +211,6 @@ static void set_gate(struct vpit_channel *c, bool gate, uint64_t now)
 
 /* ---------------------------------------------------------------- irq0 */
 
-static bool periodic(const struct vpit_channel *c)
-{
-    return c->mode == MODE_RATE || c->mode == MODE_SQUARE;
-}
-
 /* Earliest time the rate limit lets the next periodic pulse out. */
 static uint64_t rate_limit_ns(const struct vpit *pit)
 {
@@ -199,13 +220,15 @@ static uint64_t rate_limit_ns(const struct vpit *pit)
 void vpit_update(struct vpit *pit, uint64_t now_ns)
 {
     struct vpit_channel *c = &pit->ch[0];
+    uint64_t edges = sync_reload(c, now_ns);  /* the old period's last edge */
     uint64_t d = elapsed(c, now_ns);
     uint64_t e = next_edge(c, c->last_tick);
 
-    if (e == NO_EDGE || e > d || now_ns < rate_limit_ns(pit))
+    if (e != NO_EDGE && e <= d)
+        edges += periodic(c) ? d / c->ce_init - c->last_tick / c->ce_init : 1;
+    if (!edges || now_ns < rate_limit_ns(pit))
         return;
-    if (periodic(c))
-        pit->lost_ticks += d / c->ce_init - c->last_tick / c->ce_init - 1;
+    pit->lost_ticks += edges - 1;
     c->last_tick = d;
     pit->ticks++;
     pit->last_irq_ns = now_ns;
@@ -270,7 +293,7 @@ static void write_control(struct vpit *pit, uint8_t cw, uint64_t now)
     c->mode = c->mode_bits > MODE_HW_STROBE ? c->mode_bits & 3 : c->mode_bits;
     c->rw = (uint8_t)rw;
     c->bcd = cw & CW_BCD;
-    c->running = c->paused = false;
+    c->running = c->paused = c->reload_pending = false;
     c->count = 0;
     c->null_count = true;
     c->write_msb_next = c->read_msb_next = false;
@@ -333,12 +356,20 @@ static uint8_t port_b_read(struct vpit *pit, uint64_t now)
                      (out_pin(&pit->ch[2], now) ? PORTB_OUT2 : 0));
 }
 
+/* Before any port access: IRQ0 edges and due reloads up to now. */
+static void catch_up(struct vpit *pit, uint64_t now)
+{
+    vpit_update(pit, now);
+    for (int i = 1; i < VPIT_CHANNELS; i++)
+        sync_reload(&pit->ch[i], now);
+}
+
 static uint32_t pit_in(void *opaque, uint16_t port, unsigned size)
 {
     struct vpit *pit = opaque;
     uint64_t now = pit->clock(pit->opaque);
 
-    vpit_update(pit, now);
+    catch_up(pit, now);
     if (port == VPIT_PORT_B)
         return port_b_read(pit, now);
     if (port == PIT_CTRL)
@@ -351,7 +382,7 @@ static void pit_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
     struct vpit *pit = opaque;
     uint64_t now = pit->clock(pit->opaque);
 
-    vpit_update(pit, now);
+    catch_up(pit, now);
     if (port == VPIT_PORT_B) {
         pit->port_b = val & PORTB_RW_MASK;
         set_gate(&pit->ch[2], val & PORTB_GATE2, now);

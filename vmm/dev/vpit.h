@@ -48,6 +48,8 @@ struct vpit_channel {
     uint64_t paused_d;       /* ticks since load when paused */
     uint64_t load_ns;        /* when the running cycle started */
     uint64_t last_tick;      /* counter 0: ticks since load already delivered */
+    bool reload_pending;     /* modes 2/3: new count waits for the period end */
+    uint64_t reload_ns;      /* when that period ends */
     bool null_count;
     bool write_msb_next;     /* RW=3: LSB written, MSB expected */
     uint8_t write_lsb;
