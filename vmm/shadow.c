@@ -819,10 +819,16 @@ static void free_all(struct shadow *s, bool all)
 
 int shadow_flush_all(struct shadow *s)
 {
+    int old = s->active, r;
+
     free_all(s, false);
     s->stats.full_flushes++;
-    int r = activate(s, mode_key(s));
-    s->ops.flush_all(s->ops.ctx);
+    /* The emptied directory is reloaded before its tables' frames are reused. */
+    if (old >= 0)
+        s->ops.flush_all(s->ops.ctx);
+    r = activate(s, mode_key(s));
+    if (s->active != old && s->active >= 0)
+        s->ops.flush_all(s->ops.ctx);
     return r;
 }
 
