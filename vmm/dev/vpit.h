@@ -7,7 +7,11 @@
  *
  * Time: every channel counts the 1.193182 MHz input clock, derived from the
  * owner's monotonic nanosecond clock; nothing happens between calls, all
- * state is computed from "ticks since this count was loaded".
+ * state is computed from "ticks since this count was loaded". A count is
+ * loaded at once where the datasheet says "on the next CLK pulse" (838 ns).
+ * Simplifications: mode 3 with an odd count keeps OUT high for (N+1)/2
+ * ticks and counts by two without the odd-count extra tick; counter 1 is an
+ * ordinary counter (nothing is refreshed) and counter 2 drives no speaker.
  *
  * IRQ0: counter 0's OUT rising edges. The owner calls vpit_update(now) when
  * vpit_next_event_ns() has passed (and may sleep a halted vCPU until then);
