@@ -66,6 +66,8 @@ enum {
 #define SECS_PER_DAY 86400
 #define DAYS_1970_FROM_0000_03_01 719468  /* civil-day origin shift */
 #define DAYS_PER_ERA 146097               /* 400 Gregorian years */
+#define SECS_PER_HOUR 3600
+#define SECS_PER_MIN  60
 
 /* ---------------------------------------------------------------- calendar */
 
@@ -102,12 +104,14 @@ static struct vrtc_tm tm_from_seconds(int64_t s)
     int64_t days = floor_div(s, SECS_PER_DAY), rem = s - days * SECS_PER_DAY;
     int64_t z = days + DAYS_1970_FROM_0000_03_01;
     int64_t era = floor_div(z, DAYS_PER_ERA), doe = z - era * DAYS_PER_ERA;
+    /* Year of era: remove the leap days before doe (one per 1460 days,
+     * none per 36524, one per 146096), then whole 365-day years. */
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
     int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
 
-    t.sec = (int)(rem % 60);
-    t.min = (int)(rem / 60 % 60);
-    t.hour = (int)(rem / 3600);
+    t.sec = (int)(rem % SECS_PER_MIN);
+    t.min = (int)(rem / SECS_PER_MIN % 60);
+    t.hour = (int)(rem / SECS_PER_HOUR);
     t.mday = (int)(doy - (153 * mp + 2) / 5 + 1);
     t.mon = (int)(mp < 10 ? mp + 3 : mp - 9);
     t.year = (int)(yoe + era * 400 + (t.mon <= 2));
@@ -127,7 +131,7 @@ static int64_t tm_to_seconds(struct vrtc_tm t)
     t.mon = clamp(t.mon, 1, 12);
     t.mday = clamp(t.mday, 1, days_in_month(t.year, t.mon));
     return days_from_civil(t.year, t.mon, t.mday) * SECS_PER_DAY +
-           clamp(t.hour, 0, 23) * 3600 + clamp(t.min, 0, 59) * 60 + clamp(t.sec, 0, 59);
+           clamp(t.hour, 0, 23) * SECS_PER_HOUR + clamp(t.min, 0, 59) * SECS_PER_MIN + clamp(t.sec, 0, 59);
 }
 
 /* Register 6: 1 = Sunday. 1970-01-01 was a Thursday. */
