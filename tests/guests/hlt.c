@@ -8,8 +8,6 @@
  */
 #include "guest.h"
 
-#define IRQ_TIMER 0
-#define PIT_DIV_1KHZ 1193
 #define WAKES 5
 
 extern char hlt_next[], hlt2_next[];

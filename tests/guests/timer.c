@@ -8,17 +8,10 @@
  * are printed, never counts that depend on speed.
  */
 #include "guest.h"
+#include "pic.h"
 
-#define IRQ_TIMER 0
-#define PIT_DIV_1KHZ 1193
 #define TICKS 10
 #define SPINS 50000000u
-#define PIT_CH0   0x40
-#define PIT_CMD   0x43
-#define PIT_LATCH_CH0 0x00          /* counter latch command, channel 0 */
-#define PIT_READBACK_STATUS_CH0 0xE2 /* read-back: status only, channel 0 */
-#define PIT_STATUS_PROGRAM 0x3F     /* access mode, operating mode, BCD */
-#define PIC1_DATA 0x21
 
 static volatile uint32_t ticks, isr_in_handler;
 static volatile bool eoi_in_handler = true;
@@ -41,7 +34,7 @@ static bool wait_ticks(uint32_t n)
 static void pit_checks(void)
 {
     outb(PIT_CMD, PIT_READBACK_STATUS_CH0);
-    check_eq("pit-readback-status", inb(PIT_CH0) & PIT_STATUS_PROGRAM, 0x34);
+    check_eq("pit-readback-status", inb(PIT_CH0) & PIT_STATUS_PROGRAM, PIT_CH0_LOHI_MODE2 & PIT_STATUS_PROGRAM);
     outb(PIT_CMD, PIT_LATCH_CH0);
     uint32_t c = inb(PIT_CH0);
     c |= (uint32_t)inb(PIT_CH0) << 8;

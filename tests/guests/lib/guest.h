@@ -108,8 +108,9 @@ void check_fault(const char *name, uint32_t start, uint32_t next, struct fault_w
 /* ---------------------------------------------------------------- user mode (entry.S, user.c) */
 #define SYS_EXIT 0                  /* eax for int 0x80: back to user_run's caller */
 /* Run fn at CPL 3 with eflags (IF/IOPL as given) on the user stack; returns
- * when fn returns (it returns into a stub doing SYS_EXIT) or a handler calls
- * user_abort(). Other int 0x80 calls go to the handler set by user_set_syscall. */
+ * when fn returns (it returns into a stub doing SYS_EXIT). Traps at CPL 3 go
+ * through trap_dispatch like any other and return to ring 3; other int 0x80
+ * calls go to the handler set by user_set_syscall(). */
 void user_run(void (*fn)(void), uint32_t eflags);
 void user_set_syscall(trap_fn fn);
 void user_resume(void) __attribute__((noreturn));   /* entry.S */
@@ -129,6 +130,8 @@ void paging_disable(void);
 
 /* ---------------------------------------------------------------- PIC and PIT (pic.c) */
 #define PIT_HZ 1193182u             /* PIT input clock */
+#define PIT_DIV_1KHZ 1193           /* ~1 ms period: quick under both emulators */
+#define IRQ_TIMER 0                 /* PIT channel 0 on the master 8259 */
 void pic_init(void);                /* remap to T_IRQ0/T_IRQ8, mask all */
 void pic_unmask(int irq);
 void pic_mask(int irq);

@@ -1,8 +1,6 @@
 /* irq.c — a one-shot IRQ 0 the interrupt guests can make pending at will. */
 #include "guest.h"
 
-#define IRQ_TIMER 0
-#define PIT_DIV_1KHZ 1193           /* ~1 ms period: fast under both emulators */
 #define IRR_SPINS 50000000u         /* bounded wait; far longer than one period */
 
 volatile uint32_t irq0_count;
