@@ -12,7 +12,8 @@
  *                      (by host frame, bounded, clock reclaim),
  *                      pt_alloc/pt_free (clock eviction),
  *                      pd_alloc/pd_free (LRU cache keyed by guest CR3 page).
- *   4. fill            shadow_handle_fault(): hidden fault -> spte.
+ *   4. fill            shadow_handle_fault(): hidden fault -> spte, and
+ *                      prefetch of neighbours that need no A/D update.
  *   5. sync            shadow_pt_write(), shadow_gpa_changed(), flood.
  *   6. control regs    CR0/CR3/CR4 writes, INVLPG, flushes, init/destroy.
  *
@@ -579,6 +580,52 @@ static int spt_for(struct shadow *s, unsigned pdx, uint8_t kind, uint32_t gsrc, 
     return pt_alloc(s, s->active, pdx, kind, gsrc, gpde);
 }
 
+/*
+ * neighbour_walk - the guest translation of entry j of shadow PT pt, from the
+ * faulting walk w under the same guest PDE, without touching guest memory.
+ * false unless it needs no A/D update and is present: then the spte is the
+ * one a fault would install for a supervisor read (KVM's PTE prefetch).
+ */
+static bool neighbour_walk(struct shadow *s, const struct shadow_pt *pt, const struct gwalk *w,
+                           unsigned j, struct gwalk *n)
+{
+    *n = *w;
+    if (pt->kind != SPT_4K) {  /* identity or a 4 MiB page: the PDE's A/D cover all */
+        n->gpa = pt->gsrc | (j << 12);
+        return true;
+    }
+    if (s->ops.read_gpa32(s->ops.ctx, (w->pde & PTE_FRAME) + j * 4, &n->pte) < 0 ||
+        (n->pte & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
+        return false;
+    n->gpa = n->pte & PTE_FRAME;
+    n->rw = w->pde & n->pte & PTE_RW;
+    n->us = w->pde & n->pte & PTE_US;
+    return true;
+}
+
+/*
+ * prefetch - after a fill at ptx, fill the empty entries of its aligned
+ * block of s->prefetch that need no guest A/D update. Writable ones only
+ * while the reverse map has room (a prefetch never reclaims).
+ */
+static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk *w, unsigned ptx)
+{
+    unsigned first = ptx & ~(s->prefetch - 1);
+    struct gwalk n;
+    uint32_t hpa, spte;
+
+    for (unsigned j = first; j < first + s->prefetch; j++) {
+        if (j == ptx || (pt->tbl[j] & PTE_P) || !neighbour_walk(s, pt, w, j, &n) ||
+            s->ops.gpa_to_hpa(s->ops.ctx, n.gpa, &hpa) < 0)
+            continue;
+        spte = spte_make(s, &n, hpa, 0, traced(s, n.gpa));
+        if (!s->rmap_free)
+            spte &= ~(PTE_RW | PTE_D);
+        spte_write(s, pt, j, spte);
+        s->stats.prefetched++;
+    }
+}
+
 /* Install the spte for gva -> w (hpa); *is_traced tells if the page is a guest table. */
 static int fill(struct shadow *s, uint32_t gva, const struct gwalk *w, uint32_t hpa, uint32_t acc,
                 bool *is_traced)
@@ -598,6 +645,8 @@ static int fill(struct shadow *s, uint32_t gva, const struct gwalk *w, uint32_t 
     /* After spt_for: the table just made traced may be this very page. */
     *is_traced = traced(s, w->gpa & PTE_FRAME);
     spte_write(s, pt, PTX(gva), spte_make(s, w, hpa, acc, *is_traced));
+    if (s->prefetch)
+        prefetch(s, pt, w, PTX(gva));
     return 0;
 }
 
@@ -904,7 +953,16 @@ int shadow_init(struct shadow *s, const struct shadow_ops *ops, const struct sha
         s->pts[id].hnext = id + 1 < c.max_pts ? id + 2 : 0;
     s->pt_free = 1;
     shadow_limit_writable(s, MIN(16 * c.max_pts, SHADOW_MAX_WRITABLE));
+    s->prefetch = SHADOW_PREFETCH;
     return activate(s, SHADOW_GCR3_PHYS);
+}
+
+int shadow_set_prefetch(struct shadow *s, uint32_t n)
+{
+    if (n > 64 || (n & (n - 1)))
+        return E_INVAL;
+    s->prefetch = n;
+    return 0;
 }
 
 int shadow_limit_writable(struct shadow *s, uint32_t n)

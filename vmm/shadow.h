@@ -45,6 +45,7 @@
 #define SHADOW_FLOOD   8    /* traced writes without a fill before unshadowing */
 #define SHADOW_MAX_WRITABLE 4096 /* writable sptes at a time (reverse-mapped) */
 #define SHADOW_RMAP_HASH    1024 /* buckets of the reverse map, by host frame */
+#define SHADOW_PREFETCH     8    /* default: entries filled around a hidden fault */
 
 /*
  * Environment the VMM provides. Every callback gets ops->ctx. Guest memory
@@ -97,6 +98,7 @@ struct shadow_stats {
     uint32_t zaps;            /* shadow entries invalidated by traced writes */
     uint32_t floods;          /* shadows dropped because their page was written too often */
     uint32_t full_flushes;    /* shadow_flush_all (CR0.PG/WP, CR4.PSE changes) */
+    uint32_t prefetched;      /* sptes filled next to a hidden fault */
     uint32_t wr_reclaims;     /* writable sptes made read-only to stay under max_writable */
     uint32_t writable;        /* writable sptes now */
 };
@@ -141,6 +143,7 @@ struct shadow {
     struct shadow_ops ops;
     struct shadow_config cfg;
     uint32_t max_writable;       /* reverse-map entries in use (see shadow_config) */
+    uint32_t prefetch;           /* block filled around a hidden fault (power of 2, 0 = off) */
     struct shadow_stats stats;
     uint32_t gcr0, gcr3, gcr4;   /* guest control registers as the guest wrote them */
     int active;                  /* index in pds[] of the loaded directory, -1 none */
@@ -186,6 +189,13 @@ int shadow_init(struct shadow *s, const struct shadow_ops *ops, const struct sha
  * exists (right after shadow_init): 0, E_INVAL or E_BUSY.
  */
 int shadow_limit_writable(struct shadow *s, uint32_t n);
+/*
+ * shadow_set_prefetch - on a hidden fault also fill the other entries of its
+ * aligned block of n (0 = off, or a power of 2 up to 64; default
+ * SHADOW_PREFETCH) whose guest entries need no A/D update, exactly as later
+ * faults would (so A/D stay exact). 0 or E_INVAL.
+ */
+int shadow_set_prefetch(struct shadow *s, uint32_t n);
 /*
  * shadow_destroy - free every frame the shadow holds (VM destruction). The
  * CPU must not be using shadow_scr3() any more (load the host CR3 first).

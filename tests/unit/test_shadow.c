@@ -170,6 +170,8 @@ static void machine_init(const struct shadow_config *cfg)
                                op_table_free, op_flush_gva, op_flush_all, monitor_pdes };
     loaded_cr3 = 0;
     assert_int_equal(shadow_init(&S, &OPS, cfg), 0);
+    assert_int_equal(S.prefetch, SHADOW_PREFETCH);
+    assert_int_equal(shadow_set_prefetch(&S, 0), 0); /* exact fault counts; tests opt in */
     loaded_cr3 = shadow_scr3(&S);
 }
 
@@ -1187,6 +1189,55 @@ static void test_writable_limit(void **state)
     check_rmap();
 }
 
+/* ---------------------------------------------------------------- prefetch */
+
+/* A hidden fault fills its block of 8, but only entries that need no A/D update. */
+static void test_prefetch(void **state)
+{
+    uint32_t gva = 0x08048000, pte0, gpt, big = 0xC0000000;
+    struct outcome o;
+
+    guest_reset_tables();
+    pte0 = map4k(gva, 0x900000, PTE_P | PTE_RW | PTE_US);
+    gpt = pte0 & PTE_FRAME;
+    map4k(gva + 1 * PAGE_SIZE, 0x901000, PTE_P | PTE_RW | PTE_US | PTE_A);          /* RO until D */
+    map4k(gva + 2 * PAGE_SIZE, 0x902000, PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);  /* writable */
+    map4k(gva + 3 * PAGE_SIZE, 0x903000, PTE_P | PTE_RW | PTE_US);                  /* A clear */
+    map4k(gva + 4 * PAGE_SIZE, 0x904000, PTE_RW | PTE_US | PTE_A);                  /* not present */
+    map4k(gva + 5 * PAGE_SIZE, 0x0B8000, PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);  /* MMIO */
+    map4k(gva + 6 * PAGE_SIZE, gpt, PTE_P | PTE_RW | PTE_A | PTE_D);                /* its table */
+    map4k(gva + 7 * PAGE_SIZE, 0x907000, PTE_P | PTE_US | PTE_A);                   /* read-only */
+    map4k(gva + 8 * PAGE_SIZE, 0x908000, PTE_P | PTE_US | PTE_A);                   /* next block */
+    map4m_in(GPD_A, big, 0x400000, PTE_P | PTE_RW | PTE_A | PTE_D);
+    paging_on(GPD_A, true);
+    assert_int_equal(shadow_set_prefetch(&S, 6), E_INVAL);
+    assert_int_equal(shadow_set_prefetch(&S, 8), 0);
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.hidden, 1);
+    assert_int_equal(stats().prefetched, 4); /* entries 1, 2, 6, 7 */
+    assert_int_equal(spte_of(gva + 1 * PAGE_SIZE) & (PTE_P | PTE_RW | PTE_US), PTE_P | PTE_US);
+    assert_int_equal(spte_of(gva + 2 * PAGE_SIZE) & (PTE_P | PTE_RW | PTE_US), PTE_P | PTE_RW | PTE_US);
+    assert_int_equal(spte_of(gva + 3 * PAGE_SIZE), 0);
+    assert_int_equal(gr32(pte0 + 3 * 4) & PTE_A, 0); /* A stays exact */
+    assert_int_equal(spte_of(gva + 5 * PAGE_SIZE), 0);
+    assert_int_equal(spte_of(gva + 6 * PAGE_SIZE) & (PTE_P | PTE_RW | PTE_US), PTE_P); /* traced */
+    assert_int_equal(spte_of(gva + 8 * PAGE_SIZE), 0);
+    for (uint32_t i = 0; i < 9; i++)   /* every access still as the guest's tables say */
+        for (int acc = ACC_R; acc <= ACC_W; acc++) {
+            o = check_access(gva + i * PAGE_SIZE, acc, i == 6 ? 0 : 3);
+            if (i == 2 || (i == 7 && acc == ACC_R))
+                assert_int_equal(o.hidden, 0);
+        }
+    /* A 4 MiB page: the block's pieces need nothing from the guest. */
+    unsigned prefetched = stats().prefetched;
+    check_access(big + 3 * PAGE_SIZE, ACC_R, 0);
+    assert_int_equal(stats().prefetched, prefetched + 7);
+    o = check_access(big + 7 * PAGE_SIZE, ACC_W, 0);
+    assert_int_equal(o.hidden, 0);
+    o = check_access(big + 8 * PAGE_SIZE, ACC_W, 0);
+    assert_int_equal(o.hidden, 1);
+}
+
 /* ---------------------------------------------------------------- a Linux-like run */
 
 static void check_invariants(void);
@@ -1412,11 +1463,12 @@ static void r_store_through(const struct outcome *o)
 static void test_random_differential(void **state)
 {
     struct shadow_config cfg = { 3, 10 };
-    unsigned counts[6] = { 0 };
+    unsigned counts[6] = { 0 }, prefetch = *(unsigned *)*state;
 
     loaded_cr3 = 0;
     shadow_destroy(&S);
     machine_init(&cfg);
+    assert_int_equal(shadow_set_prefetch(&S, prefetch), 0);
     assert_int_equal(shadow_limit_writable(&S, 8), 0);
     rng_state = 20261121;
     for (uint32_t t = 0; t < R_PDS + R_PTS; t++)
@@ -1467,16 +1519,19 @@ static void test_random_differential(void **state)
     }
     check_invariants();
     struct shadow_stats st = stats();
-    print_message("random: %u completed, %u reflected, %u pt-emulated, %u monitor, %u mmio, "
+    print_message("random (prefetch %u): %u completed, %u reflected, %u pt-emulated, %u monitor, %u mmio, "
                   "%u corrupt; %u hidden, %u zaps, %u floods, %u pt evictions, %u pd evictions, "
-                  "%u hits, %u write-right reclaims\n", counts[0], counts[1], counts[2], counts[3],
+                  "%u hits, %u write-right reclaims, %u prefetched\n", prefetch, counts[0], counts[1], counts[2], counts[3],
                   counts[4], counts[5], st.hidden_faults, st.zaps, st.floods, st.pt_evictions,
-                  st.pd_evictions, st.cr3_hits, st.wr_reclaims);
+                  st.pd_evictions, st.cr3_hits, st.wr_reclaims, st.prefetched);
     for (int k = 0; k < 6; k++)
         assert_true(counts[k] > 20);  /* every outcome was exercised */
     assert_true(st.floods > 0 && st.zaps > 0 && st.pt_evictions > 0 && st.pd_evictions > 0);
     assert_true(st.cr3_hits > 0 && st.a_sets > 0 && st.d_sets > 0 && st.wr_reclaims > 0);
+    assert_true(prefetch ? st.prefetched > 1000 : st.prefetched == 0);
 }
+
+static unsigned prefetch_off = 0, prefetch_on = SHADOW_PREFETCH;
 
 int main(void)
 {
@@ -1500,8 +1555,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eviction_pts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction_pds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writable_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linux_like, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_random_differential, setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_random_differential, setup, teardown,
+                                                 &prefetch_off),
+        cmocka_unit_test_prestate_setup_teardown(test_random_differential, setup, teardown,
+                                                 &prefetch_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
