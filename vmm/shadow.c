@@ -813,14 +813,13 @@ int shadow_pt_write(struct shadow *s, uint32_t gpa, const void *bytes, uint32_t 
 
 void shadow_gpa_changed(struct shadow *s, uint32_t gpa, uint32_t len)
 {
-    uint32_t end = gpa + len;
+    uint64_t end = (uint64_t)gpa + len;
 
-    for (uint32_t page = gpa & PTE_FRAME; page < end && page >= (gpa & PTE_FRAME);
-         page += PAGE_SIZE) {
-        if (!traced(s, page))
+    for (uint64_t page = gpa & PTE_FRAME; page < end; page += PAGE_SIZE) {
+        if (!traced(s, (uint32_t)page))
             continue;
-        for (uint32_t dw = MAX(page, gpa & ~3u); dw < MIN(page + PAGE_SIZE, end) && dw >= page; dw += 4)
-            zap_entry(s, dw);
+        for (uint64_t dw = MAX(page, gpa & ~3u); dw < MIN(page + PAGE_SIZE, end); dw += 4)
+            zap_entry(s, (uint32_t)dw);
     }
 }
 
