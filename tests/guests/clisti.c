@@ -8,7 +8,7 @@
  */
 #include "guest.h"
 
-extern char sti_nop1[], sti_nop2[], popf_next[], after_sti_cli[];
+extern char sti_nop1[], sti_nop2[], popf_next[], after_sti_cli[], iret_target[];
 
 static void shadow_checks(void)
 {
@@ -35,6 +35,14 @@ static void shadow_checks(void)
     asm volatile("pushl %0\npopfl\n.globl popf_next\npopf_next: nop\ncli" : : "r"(fl) : "memory", "cc");
     check_eq("popf-if-taken-once", irq0_count - before, 1);
     check_eq("popf-if-eip", irq0_eip, (uint32_t)popf_next);
+
+    /* iret setting IF: no shadow either, taken at the iret's target. */
+    check("pending-iret", irq0_make_pending(), "IRQ 0 never requested");
+    before = irq0_count;
+    asm volatile("pushl %0\npushl %%cs\npushl $iret_target\niret\n"
+                 ".globl iret_target\niret_target: nop\ncli" : : "r"(fl) : "memory", "cc");
+    check_eq("iret-if-taken-once", irq0_count - before, 1);
+    check_eq("iret-if-eip", irq0_eip, (uint32_t)iret_target);
 
     /* With IF=0 a pending interrupt waits. */
     check("pending-4", irq0_make_pending(), "IRQ 0 never requested");

@@ -115,11 +115,74 @@ static void run(const struct exc_case *c)
         check_eq("pf-cr2", last_trap.cr2, NP_PAGE);
 }
 
+/* Gate types: an interrupt gate clears IF on entry, a trap gate keeps it
+ * (SDM 3A 6.12.1.3). The monitor delivering through the guest's IDT must
+ * honour the guest's choice. */
+#define INT_GATE_VEC  0x52
+#define TRAP_GATE_VEC 0x53
+static volatile uint32_t gate_if;
+static void on_gate(struct trapframe *tf) { gate_if = read_eflags() & FL_IF; }
+
+static void gate_checks(void)
+{
+    trap_set_handler(INT_GATE_VEC, on_gate);
+    trap_set_handler(TRAP_GATE_VEC, on_gate);
+    idt[TRAP_GATE_VEC] = gate_make(SEL_KCODE, stub_table[TRAP_GATE_VEC], DA_TRAPGATE, 0);
+    sti();
+    asm volatile("int %0" : : "i"(INT_GATE_VEC) : "memory");
+    uint32_t int_if = gate_if;
+    asm volatile("int %0" : : "i"(TRAP_GATE_VEC) : "memory");
+    uint32_t trap_if = gate_if;
+    cli();
+    check_eq("interrupt-gate-clears-if", int_if, 0);
+    check_eq("trap-gate-keeps-if", trap_if, FL_IF);
+}
+
+/* Debug registers: values read back, and an execution breakpoint in DR0
+ * is a fault on the instruction with B0 in DR6 (SDM 3A 17.2-17.3). */
+#define DR7_L0      (1u << 0)       /* local enable of DR0; R/W0 = LEN0 = 0: execution */
+#define DR7_FIXED1  (1u << 10)      /* reserved, reads as 1 */
+#define DR6_B0      (1u << 0)
+static uint32_t read_dr6(void) { uint32_t v; asm volatile("mov %%db6, %0" : "=r"(v)); return v; }
+static uint32_t read_dr7(void) { uint32_t v; asm volatile("mov %%db7, %0" : "=r"(v)); return v; }
+static void write_dr6(uint32_t v) { asm volatile("mov %0, %%db6" : : "r"(v)); }
+static void write_dr7(uint32_t v) { asm volatile("mov %0, %%db7" : : "r"(v)); }
+static uint32_t read_dr0(void) { uint32_t v; asm volatile("mov %%db0, %0" : "=r"(v)); return v; }
+static void write_dr0(uint32_t v) { asm volatile("mov %0, %%db0" : : "r"(v)); }
+static uint32_t read_dr3(void) { uint32_t v; asm volatile("mov %%db3, %0" : "=r"(v)); return v; }
+static void write_dr3(uint32_t v) { asm volatile("mov %0, %%db3" : : "r"(v)); }
+
+extern char bp_target[];
+static void debug_reg_checks(void)
+{
+    write_dr0(0x12345678);
+    check_eq("dr0-readback", read_dr0(), 0x12345678);
+    write_dr3(0xCAFEF00D);
+    check_eq("dr3-readback", read_dr3(), 0xCAFEF00D);
+    write_dr7(0);
+    check_eq("dr7-zero-reads-fixed", read_dr7(), DR7_FIXED1);
+
+    write_dr6(0);
+    write_dr0((uint32_t)bp_target);
+    uint32_t start, next;
+    trap_expect();
+    asm volatile("movl $bp_target, %0\n\tmovl $1f, %1\n\tmovl $1f, probe_resume\n\t"
+                 "movl %2, %%eax\n\tmovl %%eax, %%db7\n\tnop\n"
+                 ".globl bp_target\nbp_target:\tnop\n1:"
+                 : "=m"(start), "=m"(next) : "i"(DR7_L0 | DR7_FIXED1) : "eax", "memory");
+    trap_disarm();
+    write_dr7(0);
+    check_fault("dr0-exec-breakpoint", start, next, (struct fault_want){ T_DB, 0, false });
+    check_eq("dr6-b0", read_dr6() & DR6_B0, DR6_B0);
+}
+
 void guest_main(void)
 {
     setup();
     for (unsigned i = 0; i < ARRAY_SIZE(cases); i++)
         run(&cases[i]);
+    gate_checks();
+    debug_reg_checks();
     /* Rows with no native reference: the emulators disagree. */
     skip("db-icebp", "QEMU 7.2 TCG raises #UD for INT1 (0xF1), Bochs #DB");
     skip("ac-misaligned-cpl3", "QEMU TCG does not raise #AC");

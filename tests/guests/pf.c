@@ -128,6 +128,27 @@ static void run_user(const struct pf_case *cases, unsigned n)
         report(&cases[i], &results[i]);
 }
 
+/* A rep movsb that runs into a not-present page faults with the copy
+ * half done and ECX/ESI/EDI saying exactly how far (SDM 2B REP): a
+ * translator must keep string instructions restartable. */
+static uint8_t rep_dst[32] __attribute__((used));     /* named in the asm */
+
+static void string_checks(void)
+{
+    uint32_t start, next;
+    data_page[1023] = 0xA1B2C3D4;       /* the last 4 bytes before NOTPRES */
+    probe_arg = NOTPRES - 8;
+    PROBE(start, next, "movl probe_arg, %%esi\n\tmovl $rep_dst, %%edi\n\tmovl $16, %%ecx\n\tcld",
+          "rep movsb", "ecx", "esi", "edi");
+    check(
+        "rep-movsb-fault-progress",
+        last_trap.vector == T_PF && last_trap.cr2 == NOTPRES && last_trap.eip == start &&
+            last_trap.ecx == 8 && last_trap.esi == NOTPRES && last_trap.edi == (uint32_t)rep_dst + 8,
+        "vector %d cr2 0x%x eip 0x%x ecx %u esi 0x%x edi 0x%x", last_trap.vector, last_trap.cr2,
+        last_trap.eip, last_trap.ecx, last_trap.esi, last_trap.edi);
+    check_eq("rep-movsb-copied-half", rep_dst[7], 0xA1);
+}
+
 void guest_main(void)
 {
     uint32_t dp = (uint32_t)data_page;
@@ -148,5 +169,6 @@ void guest_main(void)
     run_kernel(wp0_cases, ARRAY_SIZE(wp0_cases));
     run_user(wp0_user_cases, ARRAY_SIZE(wp0_user_cases));
     check_eq("wp0-write-landed", data_page[0x6C / 4], 0x5EED);
+    string_checks();
     paging_disable();
 }

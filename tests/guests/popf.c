@@ -37,6 +37,34 @@ static void user_cli(void)
     sti();
 }
 
+/* The operand-size prefixed forms touch FLAGS[15:0] only. */
+static void size16_checks(uint32_t fl)
+{
+    uint16_t w;
+    write_eflags(fl | FL_AC);
+    asm volatile("pushfw; popw %0" : "=r"(w));
+    check_eq("pushfw-low-half", w, (fl | FL_AC) & 0xFFFF);
+    uint16_t nw = (uint16_t)((fl & 0xFFFF) | FL_IF | FL_IOPL3);
+    asm volatile("pushw %0; popfw" : : "r"(nw) : "memory", "cc");
+    uint32_t after = read_eflags();
+    check_eq("popfw-sets-if-iopl", after & (FL_IF | FL_IOPL), FL_IF | FL_IOPL3);
+    check_eq("popfw-keeps-ac", after & FL_AC, FL_AC);
+    write_eflags(fl);
+}
+
+/* IRET to the same privilege level restores IF and IOPL too (SDM 2A IRET). */
+static void iret_checks(uint32_t fl)
+{
+    uint32_t after;
+    asm volatile("pushl %1\n\tpushl %%cs\n\tpushl $1f\n\tiret\n1:\tpushfl\n\tpopl %0"
+                 : "=r"(after) : "r"(fl | FL_IF | FL_IOPL3) : "memory", "cc");
+    check_eq("iret-cpl0-sets-if-iopl", after & (FL_IF | FL_IOPL), FL_IF | FL_IOPL3);
+    asm volatile("pushl %1\n\tpushl %%cs\n\tpushl $1f\n\tiret\n1:\tpushfl\n\tpopl %0"
+                 : "=r"(after) : "r"(fl & ~(FL_IF | FL_IOPL)) : "memory", "cc");
+    check_eq("iret-cpl0-clears-if-iopl", after & (FL_IF | FL_IOPL), 0);
+    write_eflags(fl);
+}
+
 static void kernel_checks(void)
 {
     uint32_t fl = read_eflags();
@@ -58,6 +86,8 @@ static void kernel_checks(void)
     check_eq("popf-nt-set", popf_readback(fl | FL_NT) & FL_NT, FL_NT);
     check_eq("popf-df-tf-off", popf_readback(fl) & (FL_DF | FL_TF), 0);
     write_eflags(fl);
+    size16_checks(fl);
+    iret_checks(fl);
 }
 
 static void user_checks(void)

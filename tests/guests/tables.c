@@ -58,6 +58,9 @@ static void build_tables(void)
         based_area[i] = (uint8_t)(i * 7 + 1);
 }
 
+/* Far call target: returns the CS image the far call pushed. */
+asm(".text\nfar_peek:\n\tmovl 4(%esp), %eax\n\tlret\n");
+
 static void gdt_checks(void)
 {
     struct dtr g = { sizeof(new_gdt) - 1, (uint32_t)new_gdt }, d;
@@ -70,6 +73,9 @@ static void gdt_checks(void)
     check_eq("reload-ds", READ_SEG(ds), NEW_DATA);
     check_eq("reload-ss", READ_SEG(ss), NEW_DATA);
     check_eq("reload-gs", READ_SEG(gs), NEW_DATA);
+    uint32_t pushed;
+    asm volatile("lcall %1, $far_peek" : "=a"(pushed) : "i"(NEW_CODE) : "memory");
+    check_eq("lcall-pushes-cs", pushed & 0xFFFF, NEW_CODE);
 
     uint32_t v;
     asm volatile("movw %w1, %%fs\n\tmovzbl %%fs:0x20, %0" : "=r"(v) : "r"(BASED));

@@ -166,9 +166,33 @@ static void priv_checks(void)
     check_eq("fault-frame-cs-user", priv_res[0].t.cs, SEL_UCODE | 3);
 }
 
+/* An external interrupt arriving while ring 3 runs: the frame carries the
+ * user CS/SS/ESP and the handler runs on ESP0. The monitor injecting a
+ * virtual IRQ into guest user mode must build exactly this. */
+static void user_irq_body(void)
+{
+    asm volatile("nop\nnop" ::: "memory");
+}
+
+static void irq_checks(void)
+{
+    check("irq-pending", irq0_make_pending(), "IRQ 0 never requested");
+    uint32_t before = irq0_count;
+    user_run(user_irq_body, FL_RSVD1 | FL_IF);
+    irq0_quiet();
+    check_eq("irq-at-cpl3-taken", irq0_count - before, 1);
+    check_eq("irq-at-cpl3-frame-cs", irq0_frame.cs, SEL_UCODE | 3);
+    check_eq("irq-at-cpl3-frame-ss", irq0_frame.ss, SEL_UDATA | 3);
+    check_eq("irq-at-cpl3-frame-if", irq0_frame.eflags & FL_IF, FL_IF);
+    /* iret has no interrupt shadow: the pending IRQ comes before the
+     * first user instruction. */
+    check_eq("irq-at-cpl3-eip-first-insn", irq0_frame.eip, (uint32_t)user_irq_body);
+}
+
 void guest_main(void)
 {
     syscall_checks();
     priv_checks();
+    irq_checks();
     check_eq("back-at-cpl0", READ_SEG(cs), SEL_KCODE);
 }

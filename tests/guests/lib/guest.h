@@ -79,6 +79,7 @@ void trap_set_handler(int vec, trap_fn fn);
 struct trap_record {
     int vector;                     /* -1 if nothing was taken */
     uint32_t err, eip, cs, cr2, eflags;
+    uint32_t ecx, esi, edi;         /* for string instructions: progress at the trap */
 };
 extern volatile struct trap_record last_trap;
 extern volatile uint32_t probe_resume;
@@ -149,6 +150,7 @@ bool wait_irr(int irq, uint32_t spins);
 
 /* ---------------------------------------------------------------- one-shot IRQ 0 (irq.c) */
 extern volatile uint32_t irq0_count, irq0_eip, irq0_isr;
+extern volatile struct trapframe irq0_frame;   /* the last IRQ 0's frame */
 bool irq0_make_pending(void);
 void irq0_quiet(void);
 

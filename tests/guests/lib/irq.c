@@ -6,6 +6,7 @@
 volatile uint32_t irq0_count;
 volatile uint32_t irq0_eip;         /* saved EIP of the last IRQ 0 */
 volatile uint32_t irq0_isr;         /* master ISR seen inside the handler */
+volatile struct trapframe irq0_frame;
 
 /* Masks IRQ 0 again before the EOI, so exactly one interrupt is taken per
  * irq0_make_pending(), whatever the emulator's timer does meanwhile. */
@@ -13,6 +14,7 @@ static void irq0_once(struct trapframe *tf)
 {
     irq0_count++;
     irq0_eip = tf->eip;
+    irq0_frame = *tf;
     irq0_isr = pic_isr();
     pic_mask(IRQ_TIMER);
     pic_eoi(IRQ_TIMER);

@@ -48,6 +48,9 @@ void trap_dispatch(struct trapframe *tf)
     last_trap.cs = tf->cs;
     last_trap.cr2 = read_cr2();
     last_trap.eflags = tf->eflags;
+    last_trap.ecx = tf->ecx;
+    last_trap.esi = tf->esi;
+    last_trap.edi = tf->edi;
     /* A single-step probe leaves TF set; resuming with it would trap again. */
     tf->eflags &= ~FL_TF;
     tf->eip = probe_resume;
