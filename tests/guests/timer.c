@@ -41,6 +41,59 @@ static void pit_checks(void)
     check("pit-latch-in-range", c >= 1 && c <= PIT_DIV_1KHZ, "count %u", c);
 }
 
+/* The RTC's periodic interrupt comes through the slave 8259 (IRQ 8), so it
+ * exercises the cascade: vector T_IRQ8, in service on the slave and (as
+ * IRQ 2) on the master, EOI to both. MC146818 data sheet; regs A-C. */
+#define CMOS_INDEX 0x70
+#define CMOS_DATA  0x71
+#define CMOS_NMI_OFF 0x80           /* index bit 7: keep NMI masked while we talk */
+#define RTC_REG_A  0x0A
+#define RTC_REG_B  0x0B
+#define RTC_REG_C  0x0C
+#define RTC_A_1024HZ 0x26           /* 32.768 kHz divider, rate 6 */
+#define RTC_B_PIE  0x40             /* periodic interrupt enable */
+#define RTC_C_PF   0x40             /* periodic interrupt flag */
+#define RTC_C_IRQF 0x80             /* an enabled flag is set */
+#define IRQ_RTC    8
+
+static uint8_t cmos_read(uint8_t reg) { outb(CMOS_INDEX, CMOS_NMI_OFF | reg); return inb(CMOS_DATA); }
+static void cmos_write(uint8_t reg, uint8_t v) { outb(CMOS_INDEX, CMOS_NMI_OFF | reg); outb(CMOS_DATA, v); }
+
+static volatile uint32_t rtc_count, rtc_vector, rtc_regc, rtc_slave_isr, rtc_master_isr;
+
+static void on_rtc(struct trapframe *tf)
+{
+    rtc_count++;
+    rtc_vector = tf->vector;
+    rtc_regc = cmos_read(RTC_REG_C);    /* reading C re-arms the RTC */
+    rtc_slave_isr = pic_slave_isr();
+    rtc_master_isr = pic_isr();
+    pic_eoi(IRQ_RTC);
+}
+
+static void rtc_checks(void)
+{
+    trap_set_handler(T_IRQ8, on_rtc);
+    uint8_t a = cmos_read(RTC_REG_A), b = cmos_read(RTC_REG_B);
+    cmos_write(RTC_REG_A, RTC_A_1024HZ);
+    cmos_read(RTC_REG_C);
+    cmos_write(RTC_REG_B, b | RTC_B_PIE);
+    pic_unmask(IRQ_RTC);
+    sti();
+    bool got = wait_change(&rtc_count, 0, SPINS);
+    cli();
+    pic_mask(IRQ_RTC);
+    cmos_write(RTC_REG_B, b);
+    cmos_write(RTC_REG_A, a);
+    cmos_read(RTC_REG_C);
+    check("rtc-irq8-arrives", got, "no RTC interrupt");
+    check_eq("rtc-irq8-vector", rtc_vector, T_IRQ8);
+    check_eq("rtc-regc-pf-irqf", rtc_regc & (RTC_C_PF | RTC_C_IRQF), RTC_C_PF | RTC_C_IRQF);
+    check_eq("rtc-slave-in-service", rtc_slave_isr & 1, 1);
+    check_eq("rtc-master-cascade-in-service", rtc_master_isr & (1u << 2), 1u << 2);
+    check_eq("rtc-eoi-both", (pic_slave_isr() & 1) | (pic_isr() & (1u << 2)), 0);
+}
+
 void guest_main(void)
 {
     outb(PIC1_DATA, 0xA5);
@@ -87,4 +140,5 @@ void guest_main(void)
     sti();
     check("unmask-delivers", wait_ticks(base + 1), "no tick after unmask");
     irq0_quiet();
+    rtc_checks();
 }

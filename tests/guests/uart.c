@@ -100,12 +100,45 @@ static void loopback_checks(void)
     wait_lsr(LSR_THRE | LSR_TEMT);
 }
 
+/* The THRE interrupt through IRQ 4 (MCR.OUT2 gates it onto the bus on a
+ * PC). The handler acknowledges by reading IIR and turns it off again,
+ * so the runtime's own output does not re-raise it. */
+#define IRQ_COM1 4
+static volatile uint32_t com_count, com_vector, com_iir;
+
+static void on_com1(struct trapframe *tf)
+{
+    com_count++;
+    com_vector = tf->vector;
+    com_iir = rd(UART_IIR);
+    wr(UART_IER, 0);
+    pic_eoi(IRQ_COM1);
+}
+
+static void irq_checks(void)
+{
+    trap_set_handler(T_IRQ0 + IRQ_COM1, on_com1);
+    wait_lsr(LSR_THRE | LSR_TEMT);
+    wr(UART_MCR, MCR_DTR | MCR_RTS | MCR_OUT2);
+    pic_unmask(IRQ_COM1);
+    wr(UART_IER, IER_THRI);
+    sti();
+    bool got = wait_change(&com_count, 0, SPINS);
+    cli();
+    pic_mask(IRQ_COM1);
+    note("irq4-arrives", got, 1);
+    note("irq4-vector", (uint8_t)com_vector, T_IRQ0 + IRQ_COM1);
+    note("irq4-iir-thre", com_iir & 0x0F, IIR_THRI);
+    note("irq4-once", (uint8_t)com_count, 1);
+}
+
 void guest_main(void)
 {
     register_checks();
     fifo_checks();
     loopback_checks();
     serial_init();
+    irq_checks();
     for (unsigned i = 0; i < nres; i++)
         check(res[i].name, res[i].got == res[i].want, "got 0x%x want 0x%x", res[i].got, res[i].want);
     check_eq("scratch-after-init", rd(UART_SCR), 0xA5);

@@ -139,6 +139,7 @@ void pic_mask(int irq);
 void pic_eoi(int irq);
 uint8_t pic_irr(void);              /* master's interrupt request register */
 uint8_t pic_isr(void);              /* master's in-service register */
+uint8_t pic_slave_isr(void);
 void pit_periodic(uint16_t divisor); /* channel 0, mode 2 (rate generator) */
 void pit_stop(void);
 /* Poll until (*p != old) or spins run out; true if it changed. */

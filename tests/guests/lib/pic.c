@@ -17,10 +17,39 @@ void pic_init(void)
     outb(PIC1_CMD, OCW3_READ_IRR);
 }
 
-void pic_unmask(int irq) { outb(PIC1_DATA, inb(PIC1_DATA) & ~(1u << irq)); }
-void pic_mask(int irq) { outb(PIC1_DATA, inb(PIC1_DATA) | (1u << irq)); }
-/* Every IRQ the guests use is on the master, so the slave never needs one. */
-void pic_eoi(int irq) { (void)irq; outb(PIC1_CMD, OCW2_EOI); }
+/* IRQs 8-15 are the slave's; its output is the master's IRQ_CASCADE, which
+ * pic_init() leaves unmasked. */
+void pic_unmask(int irq)
+{
+    if (irq >= 8)
+        outb(PIC2_DATA, inb(PIC2_DATA) & ~(1u << (irq - 8)));
+    else
+        outb(PIC1_DATA, inb(PIC1_DATA) & ~(1u << irq));
+}
+
+void pic_mask(int irq)
+{
+    if (irq >= 8)
+        outb(PIC2_DATA, inb(PIC2_DATA) | (1u << (irq - 8)));
+    else
+        outb(PIC1_DATA, inb(PIC1_DATA) | (1u << irq));
+}
+
+/* A slave IRQ is in service on both chips (the master sees the cascade). */
+void pic_eoi(int irq)
+{
+    if (irq >= 8)
+        outb(PIC2_CMD, OCW2_EOI);
+    outb(PIC1_CMD, OCW2_EOI);
+}
+
+uint8_t pic_slave_isr(void)
+{
+    outb(PIC2_CMD, OCW3_READ_ISR);
+    uint8_t v = inb(PIC2_CMD);
+    outb(PIC2_CMD, OCW3_READ_IRR);
+    return v;
+}
 
 uint8_t pic_irr(void)
 {
