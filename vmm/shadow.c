@@ -18,9 +18,12 @@
  *   6. control regs    CR0/CR3/CR4 writes, INVLPG, flushes, init/destroy.
  *
  * Invariants
- *   I1 A shadow PDE is present iff it points to a shadow PT owned by exactly
- *      that PDE (pd->child). Shadow PDEs are P|RW|US|A: all rights live in
- *      the shadow PTEs. PDEs MONITOR_PDE_FIRST.. are the monitor's, copied.
+ *   I1 A shadow PDE is present iff it points to a shadow PT (pd->child) whose
+ *      parents mask holds that directory; a PT is linked at the same PDE
+ *      index in all its parents, which all have the same guest PDE (A/D
+ *      aside; for 4 MiB pages D set in all). Shadow PDEs are P|RW|US|A: all
+ *      rights live in the shadow PTEs. PDEs MONITOR_PDE_FIRST.. are the
+ *      monitor's, copied.
  *   I2 Every present spte equals what spte_make() gives for the guest entries
  *      as they are now in guest memory (traced writes zap the rest), except
  *      that it may be less permissive (D set later; CR0.WP went 1->0).
@@ -206,7 +209,11 @@ bool shadow_is_pt_gpa(struct shadow *s, uint32_t gpa) { return traced(s, gpa & P
 
 /* ---------------------------------------------------------------- 3. shadow tables */
 
-static bool pd_is_active(const struct shadow *s, uint16_t pd) { return s->active == (int)pd; }
+/* true if the directory the CPU uses links shadow PT pt. */
+static bool pt_in_active(const struct shadow *s, const struct shadow_pt *pt)
+{
+    return s->active >= 0 && (pt->parents & (1u << s->active));
+}
 
 static bool spte_writable(uint32_t spte) { return (spte & (PTE_P | PTE_RW)) == (PTE_P | PTE_RW); }
 
@@ -278,7 +285,7 @@ static void spte_write(struct shadow *s, struct shadow_pt *pt, unsigned i, uint3
         pt->nwritable++;
     }
     pt->tbl[i] = v;
-    if ((old & PTE_P) && pd_is_active(s, pt->pd))
+    if ((old & PTE_P) && pt_in_active(s, pt))
         s->ops.flush_gva(s->ops.ctx, ((uint32_t)pt->pde << 22) | (i << 12));
 }
 
@@ -303,28 +310,45 @@ static void write_protect(struct shadow *s, uint32_t gpa)
     }
 }
 
-/* Unlink shadow PT id from its directory and free it; flush if active and asked. */
+/* Unlink shadow PT id from every directory and free it; flush if active and asked. */
 static void pt_free(struct shadow *s, uint16_t id, bool flush)
 {
     struct shadow_pt *pt = &s->pts[id];
-    struct shadow_pd *pd = &s->pds[pt->pd];
 
     for (unsigned i = 0; pt->nwritable && i < 1024; i++)
         if (spte_writable(pt->tbl[i])) {
             rmap_remove(s, pt->tbl[i], id, i);
             pt->nwritable--;
         }
-    pd->tbl[pt->pde] = 0;
-    pd->child[pt->pde] = 0;
-    if (flush && pd_is_active(s, pt->pd))
+    for (unsigned pd = 0; pd < SHADOW_MAX_PDS; pd++)
+        if (pt->parents & (1u << pd)) {
+            s->pds[pd].tbl[pt->pde] = 0;
+            s->pds[pd].child[pt->pde] = 0;
+        }
+    if (flush && pt_in_active(s, pt))
         s->ops.flush_all(s->ops.ctx);
-    if (pt->kind == SPT_4K)
-        hash_remove(s, id);
+    hash_remove(s, id);
     s->ops.table_free(s->ops.ctx, pt->tbl, pt->hpa);
     *pt = (struct shadow_pt){ .hnext = s->pt_free };
     s->pt_free = id + 1;
     s->stats.pts_in_use--;
     s->stats.pages_in_use--;
+}
+
+/* Unlink shadow PT id from directory pd only; free it when no parent is left. */
+static void pt_unlink(struct shadow *s, uint16_t id, int pd, bool flush)
+{
+    struct shadow_pt *pt = &s->pts[id];
+
+    if (pt->parents == (1u << pd)) {
+        pt_free(s, id, flush);
+        return;
+    }
+    s->pds[pd].tbl[pt->pde] = 0;
+    s->pds[pd].child[pt->pde] = 0;
+    if (flush && pd == s->active)
+        s->ops.flush_all(s->ops.ctx);
+    pt->parents &= ~(1u << pd);
 }
 
 /* Clock: drop the first shadow PT not filled since the hand last passed. */
@@ -407,9 +431,8 @@ static int pt_alloc(struct shadow *s, uint16_t pd, unsigned pde, uint8_t kind, u
     }
     bool was_traced = kind == SPT_4K && traced(s, gsrc);
     *pt = (struct shadow_pt){ .tbl = tbl, .hpa = hpa, .gsrc = gsrc, .gpde = gpde,
-                              .pd = pd, .pde = pde, .kind = kind, .ref = 1 };
-    if (kind == SPT_4K)
-        hash_insert(s, id);
+                              .parents = 1u << pd, .pde = pde, .kind = kind, .ref = 1 };
+    hash_insert(s, id); /* every kind: the index of tables to share, by gsrc */
     s->pds[pd].tbl[pde] = pt->hpa | SPDE_FLAGS;
     s->pds[pd].child[pde] = id + 1;
     s->stats.pts_in_use++;
@@ -437,7 +460,7 @@ static void pd_free(struct shadow *s, int i)
 
     for (unsigned pde = 0; pde < MONITOR_PDE_FIRST; pde++)
         if (pd->child[pde])
-            pt_free(s, pd->child[pde] - 1, false);
+            pt_unlink(s, pd->child[pde] - 1, i, false);
     s->ops.table_free(s->ops.ctx, pd->child, pd->child_hpa);
     s->ops.table_free(s->ops.ctx, pd->tbl, pd->hpa);
     *pd = (struct shadow_pd){ 0 };
@@ -561,23 +584,56 @@ static uint32_t spte_make(const struct shadow *s, const struct gwalk *w, uint32_
     return spte;
 }
 
+/* Same guest PDE apart from A/D: the shadow PT built from one serves the other. */
+static bool same_gpde(uint32_t a, uint32_t b) { return !((a ^ b) & ~(PTE_A | PTE_D)); }
+
+/*
+ * pt_share - a shadow PT some other directory built at PDE pdx from the same
+ * guest PDE, to link here too (the Linux kernel half is the same in every
+ * process). A 4 MiB page's D lives in each directory's PDE, so its table is
+ * shared only between PDEs with D set: no write through it needs a D update.
+ */
+static int pt_share(struct shadow *s, unsigned pdx, uint8_t kind, uint32_t gsrc, uint32_t gpde)
+{
+    if (kind == SPT_PHYS || (kind == SPT_4M && !(gpde & PTE_D)))
+        return -1;
+    for (uint16_t id = s->hash[hash_of(gsrc)]; id; id = s->pts[id - 1].hnext) {
+        struct shadow_pt *pt = &s->pts[id - 1];
+
+        if (pt->gsrc == gsrc && pt->kind == kind && pt->pde == pdx && same_gpde(pt->gpde, gpde) &&
+            (kind == SPT_4K || (pt->gpde & PTE_D)))
+            return id - 1;
+    }
+    return -1;
+}
+
 /*
  * spt_for - the shadow PT under PDE pdx of the active directory for the
- * given source, rebuilding it if it was built from another guest PDE.
+ * given source: the linked one if it was built from this guest PDE, else
+ * a shared one, else a new one.
  */
 static int spt_for(struct shadow *s, unsigned pdx, uint8_t kind, uint32_t gsrc, uint32_t gpde)
 {
     struct shadow_pd *pd = &s->pds[s->active];
     uint16_t id = pd->child[pdx];
+    int shared;
 
     if (id) {
         struct shadow_pt *pt = &s->pts[id - 1];
 
-        if (pt->kind == kind && pt->gsrc == gsrc && !((pt->gpde ^ gpde) & ~(PTE_A | PTE_D)))
+        if (pt->kind == kind && pt->gsrc == gsrc && same_gpde(pt->gpde, gpde) &&
+            (kind != SPT_4M || !(pt->parents & ~(1u << s->active)) || (gpde & PTE_D)))
             return id - 1;
-        pt_free(s, id - 1, true);
+        pt_unlink(s, id - 1, s->active, true);
     }
-    return pt_alloc(s, s->active, pdx, kind, gsrc, gpde);
+    shared = pt_share(s, pdx, kind, gsrc, gpde);
+    if (shared < 0)
+        return pt_alloc(s, s->active, pdx, kind, gsrc, gpde);
+    s->pts[shared].parents |= 1u << s->active;
+    pd->tbl[pdx] = s->pts[shared].hpa | SPDE_FLAGS;
+    pd->child[pdx] = shared + 1;
+    s->stats.pt_shares++;
+    return shared;
 }
 
 /*
@@ -733,7 +789,7 @@ static void zap_entry(struct shadow *s, uint32_t gpa)
     if (i >= 0 && idx >= MONITOR_PDE_FIRST) {
         s->pds[i].monitor_gpdes = monitor_gpdes_of(s, page);
     } else if (i >= 0 && s->pds[i].child[idx]) {
-        pt_free(s, s->pds[i].child[idx] - 1, true);
+        pt_unlink(s, s->pds[i].child[idx] - 1, i, true);
         s->stats.zaps++;
     }
     for (uint16_t id = s->hash[hash_of(page)]; id; id = s->pts[id - 1].hnext) {
@@ -841,8 +897,8 @@ void shadow_invlpg(struct shadow *s, uint32_t gva)
     if (pt->kind == SPT_4M ||
         (pt->kind == SPT_4K &&
          (s->ops.read_gpa32(s->ops.ctx, (s->gcr3 & PTE_FRAME) + PDX(gva) * 4, &gpde) < 0 ||
-          ((gpde ^ pt->gpde) & ~(PTE_A | PTE_D))))) {
-        pt_free(s, id - 1, true);
+          !same_gpde(gpde, pt->gpde)))) {
+        pt_unlink(s, id - 1, s->active, true);
         return;
     }
     if (pt->tbl[PTX(gva)] & PTE_P)
@@ -861,7 +917,7 @@ static void free_all(struct shadow *s, bool all)
         }
         for (unsigned pde = 0; pde < MONITOR_PDE_FIRST; pde++)
             if (s->pds[i].child[pde])
-                pt_free(s, s->pds[i].child[pde] - 1, false);
+                pt_unlink(s, s->pds[i].child[pde] - 1, i, false);
     }
 }
 

@@ -8,7 +8,8 @@
  *
  * Policies in one paragraph:
  *  - one shadow page directory per guest CR3, kept in a bounded LRU cache, so
- *    process switches reuse what was built;
+ *    process switches reuse what was built; shadow page tables are shared
+ *    by the directories whose guest PDEs are equal (the kernel half);
  *  - shadow entries are filled lazily by hidden page faults;
  *  - guest page-table pages are WRITE-PROTECTED AND TRACED: every shadow maps
  *    them read-only, a guest store to one comes back as SHADOW_EMULATE_PT and
@@ -99,6 +100,7 @@ struct shadow_stats {
     uint32_t floods;          /* shadows dropped because their page was written too often */
     uint32_t full_flushes;    /* shadow_flush_all (CR0.PG/WP, CR4.PSE changes) */
     uint32_t prefetched;      /* sptes filled next to a hidden fault */
+    uint32_t pt_shares;       /* shadow PTs linked into one more directory */
     uint32_t wr_reclaims;     /* writable sptes made read-only to stay under max_writable */
     uint32_t writable;        /* writable sptes now */
 };
@@ -109,8 +111,8 @@ struct shadow_pt {
     uint32_t hpa;      /* its frame; 0 = descriptor free */
     uint32_t gsrc;     /* guest PT gpa (traced), or the 4 MiB gpa it covers */
     uint32_t gpde;     /* guest PDE it was built from (A and D ignored) */
-    uint16_t pd;       /* owning directory (descriptor index) */
-    uint16_t pde;      /* index in the owner */
+    uint32_t parents;  /* bit i: linked from directory pds[i] (at the same pde) */
+    uint16_t pde;      /* directory index it is linked at in every parent */
     uint16_t hnext;    /* next in hash chain / free list, +1 (0 = end) */
     uint16_t nwritable;/* present writable entries */
     uint8_t kind;      /* enum in shadow.c */

@@ -1189,6 +1189,69 @@ static void test_writable_limit(void **state)
     check_rmap();
 }
 
+/* ---------------------------------------------------------------- shared shadow tables */
+
+static void check_invariants(void);
+
+/* Directories with the same guest PDE share its shadow PT, and A/D stay exact. */
+static void test_shared_tables(void **state)
+{
+    uint32_t k4 = 0xC0400000, k4m = 0xC0800000, k4m_clean = 0xC0C00000, pde4;
+    struct outcome o;
+
+    guest_reset_tables();
+    map4k_in(GPD_A, k4, 0x900000, PTE_P | PTE_RW, PTE_P | PTE_RW);
+    map4k_in(GPD_A, k4 + PAGE_SIZE, 0x901000, PTE_P | PTE_RW, PTE_P | PTE_RW);
+    pde4 = gr32(GPD_A + (k4 >> 22) * 4);
+    gw32(GPD_B + (k4 >> 22) * 4, pde4);                         /* the same kernel table */
+    map4m_in(GPD_A, k4m, 0x400000, PTE_P | PTE_RW | PTE_A | PTE_D);
+    map4m_in(GPD_B, k4m, 0x400000, PTE_P | PTE_RW | PTE_A | PTE_D);
+    map4m_in(GPD_A, k4m_clean, 0x800000, PTE_P | PTE_RW | PTE_A); /* D clear in A... */
+    map4m_in(GPD_B, k4m_clean, 0x800000, PTE_P | PTE_RW | PTE_A | PTE_D); /* ... set in B */
+    paging_on(GPD_A, true);
+    check_access(k4, ACC_R, 0);
+    check_access(k4m, ACC_W, 0);
+    check_access(k4m_clean, ACC_R, 0);
+    assert_int_equal(stats().pts_in_use, 3);
+    assert_int_equal(vmm_set_cr3(GPD_B), 0);
+    o = check_access(k4, ACC_R, 0);          /* one fault links A's table (and sets B's PDE.A) */
+    assert_int_equal(o.hidden, 1);
+    assert_int_equal(gr32(GPD_B + (k4 >> 22) * 4) & PTE_A, PTE_A);
+    o = check_access(k4 + 0x10, ACC_R, 0);
+    assert_int_equal(o.hidden, 0);
+    o = check_access(k4m, ACC_W, 0);
+    assert_int_equal(o.hidden, 1);
+    assert_int_equal(stats().pts_in_use, 3);
+    check_access(k4m_clean, ACC_W, 0);       /* A's table has D clear: B gets its own */
+    struct shadow_stats st = stats();
+    assert_int_equal(st.pt_shares, 2);
+    assert_int_equal(st.pts_in_use, 4);
+    /* A write through B sets D in the shared guest PTE; A sees it dirty too. */
+    check_access(k4 + PAGE_SIZE, ACC_W, 0);
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
+    o = check_access(k4 + PAGE_SIZE, ACC_W, 0);
+    assert_int_equal(o.hidden, 0);
+    o = check_access(k4m_clean, ACC_W, 0);  /* A's PDE gets its own D */
+    assert_int_equal(o.hidden, 1);
+    /* B's PDE changes: only B leaves the shared table. */
+    uint32_t v = pde4 & ~PTE_RW;
+    assert_int_equal(shadow_pt_write(&S, GPD_B + (k4 >> 22) * 4, &v, 4), 0);
+    assert_int_equal(stats().pts_in_use, 4);
+    o = check_access(k4, ACC_R, 0);         /* A keeps the table and its entries */
+    assert_int_equal(o.hidden, 0);
+    assert_int_equal(vmm_set_cr3(GPD_B), 0);
+    o = check_access(k4, ACC_W, 0);
+    assert_int_equal(o.err, PF_P | PF_W);
+    /* A guest PTE store reaches every directory through the one table. */
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
+    uint32_t pte = (pde4 & PTE_FRAME) + ((k4 >> 12) & 0x3FF) * 4;
+    v = 0x905000 | PTE_P | PTE_RW;
+    assert_int_equal(shadow_pt_write(&S, pte, &v, 4), 0);
+    o = check_access(k4, ACC_R, 0);
+    assert_int_equal(o.addr, host_of(0x905000));
+    check_invariants();
+}
+
 /* ---------------------------------------------------------------- prefetch */
 
 /* A hidden fault fills its block of 8, but only entries that need no A/D update. */
@@ -1240,7 +1303,6 @@ static void test_prefetch(void **state)
 
 /* ---------------------------------------------------------------- a Linux-like run */
 
-static void check_invariants(void);
 
 #define PAGE_OFFSET 0xC0000000u /* Debian i386: 3G/1G split, lowmem direct-mapped */
 
@@ -1476,6 +1538,9 @@ static void test_random_differential(void **state)
             gw32(R_PD0 + t * PAGE_SIZE + i * 4, t < R_PDS ? r_pde() : r_pte());
     for (uint32_t gpa = 0x300000; gpa < 0x340000; gpa += 4) /* data that may become tables */
         gw32(gpa, r_pte());
+    for (uint32_t i = 768; i < 1024; i++)                  /* a kernel half common to all */
+        for (uint32_t t = 1; t < R_PDS; t++)
+            gw32(R_PD0 + t * PAGE_SIZE + i * 4, gr32(R_PD0 + i * 4));
     paging_on(R_PD0, true);
     for (unsigned step = 0; step < 40000; step++) {
         uint32_t op = rnd_below(100);
@@ -1491,6 +1556,10 @@ static void test_random_differential(void **state)
                 uint32_t v = r_value_for(o.addr & ~3u);
                 assert_int_equal(shadow_pt_write(&S, o.addr & ~3u, &v, 4), 0);
             }
+        } else if (op < 82) {                       /* a kernel PDE set in every directory */
+            uint32_t pdx = 768 + rnd_below(3), v = r_pde();
+            for (uint32_t t = 0; t < R_PDS; t++)
+                assert_int_equal(shadow_pt_write(&S, R_PD0 + t * PAGE_SIZE + pdx * 4, &v, 4), 0);
         } else if (op < 84) {                       /* the emulator's store to a table */
             uint32_t gpa = r_entry_gpa(), v = r_value_for(gpa);
             uint32_t len = rnd_below(3) == 0 ? 2 : 4, off = len == 2 ? 2 * rnd_below(2) : 0;
@@ -1521,14 +1590,15 @@ static void test_random_differential(void **state)
     struct shadow_stats st = stats();
     print_message("random (prefetch %u): %u completed, %u reflected, %u pt-emulated, %u monitor, %u mmio, "
                   "%u corrupt; %u hidden, %u zaps, %u floods, %u pt evictions, %u pd evictions, "
-                  "%u hits, %u write-right reclaims, %u prefetched\n", prefetch, counts[0], counts[1], counts[2], counts[3],
+                  "%u hits, %u write-right reclaims, %u prefetched, %u shares\n", prefetch, counts[0], counts[1], counts[2], counts[3],
                   counts[4], counts[5], st.hidden_faults, st.zaps, st.floods, st.pt_evictions,
-                  st.pd_evictions, st.cr3_hits, st.wr_reclaims, st.prefetched);
+                  st.pd_evictions, st.cr3_hits, st.wr_reclaims, st.prefetched, st.pt_shares);
     for (int k = 0; k < 6; k++)
         assert_true(counts[k] > 20);  /* every outcome was exercised */
     assert_true(st.floods > 0 && st.zaps > 0 && st.pt_evictions > 0 && st.pd_evictions > 0);
     assert_true(st.cr3_hits > 0 && st.a_sets > 0 && st.d_sets > 0 && st.wr_reclaims > 0);
     assert_true(prefetch ? st.prefetched > 1000 : st.prefetched == 0);
+    assert_true(st.pt_shares > 300);
 }
 
 static unsigned prefetch_off = 0, prefetch_on = SHADOW_PREFETCH;
@@ -1555,6 +1625,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eviction_pts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction_pds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writable_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linux_like, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_random_differential, setup, teardown,
