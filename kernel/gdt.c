@@ -46,6 +46,7 @@ static uint64_t seg_desc(uint32_t base, uint32_t limit, uint8_t access, uint8_t 
 }
 
 void double_fault_task(void); /* kernel/traps.c */
+void fpu_host_init(void);
 
 void gdt_init(void)
 {
@@ -80,6 +81,28 @@ void gdt_init(void)
     /* GRUB leaves LDTR undefined (Multiboot2 §3.3): without this, an LDT
      * selector would index whatever table its stale LDTR points to. */
     lldt(0);
+    /* Guest user code runs directly at ring 3 and may execute SYSENTER: with
+     * SYSENTER_CS = 0 the CPU raises #GP instead of jumping into whatever
+     * the firmware left there, and the monitor emulates the guest's own
+     * SYSENTER (SDM Vol. 2B SYSENTER: "IF IA32_SYSENTER_CS = 0 THEN #GP(0)"). */
+    wrmsr(MSR_IA32_SYSENTER_CS, 0);
+    fpu_host_init();
+}
+
+/*
+ * The FPU belongs to the guests (the hypervisor is built -mgeneral-regs-only):
+ * native error reporting (NE), WAIT honours TS (MP), no emulation (EM), and
+ * TS set so that the first FPU instruction of any vCPU traps (#NM) and the
+ * monitor can switch the FPU state lazily. FXSAVE and SSE are enabled for the
+ * guests when the CPU has them. SDM Vol. 3A §2.5, §13.1.
+ */
+void fpu_host_init(void)
+{
+    uint32_t a, b, c, d;
+    cpuid(1, &a, &b, &c, &d);
+    write_cr0((read_cr0() | CR0_MP | CR0_NE | CR0_TS) & ~CR0_EM);
+    if ((d & CPUID1_EDX_FXSR) && (d & CPUID1_EDX_SSE))
+        write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
 }
 
 void tss_set_kernel_stack(uint32_t esp0) { tss_main.esp0 = esp0; }

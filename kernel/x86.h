@@ -50,6 +50,8 @@
 #define CR4_PGE 0x00000080u
 #define CR4_OSFXSR 0x00000200u
 #define CR4_OSXMMEXCPT 0x00000400u
+#define CPUID1_EDX_FXSR (1u << 24)
+#define CPUID1_EDX_SSE  (1u << 25)
 
 #ifndef HV86_HOSTED /* host unit tests compile the pure logic without these */
 static inline uint8_t inb(uint16_t port)
@@ -119,6 +121,12 @@ DEFINE_CR_ACCESS(3)
 DEFINE_CR_ACCESS(4)
 #undef DEFINE_CR_ACCESS
 
+/* FPU context (SDM Vol. 1 §8.1, §10.5): the 512-byte FXSAVE image must be 16-aligned. */
+static inline void clts(void) { __asm__ volatile("clts"); }
+static inline void fninit(void) { __asm__ volatile("fninit"); }
+static inline void fxsave(void *area) { __asm__ volatile("fxsave %0" : "=m"(*(uint8_t(*)[512])area)); }
+static inline void fxrstor(const void *area) { __asm__ volatile("fxrstor %0" : : "m"(*(const uint8_t(*)[512])area)); }
+
 static inline void invlpg(uint32_t va) { __asm__ volatile("invlpg (%0)" : : "r"(va) : "memory"); }
 
 struct __attribute__((packed)) desc_ptr {
@@ -131,6 +139,11 @@ static inline void lidt(const struct desc_ptr *p) { __asm__ volatile("lidt %0" :
 static inline void lldt(uint16_t sel) { __asm__ volatile("lldt %0" : : "r"(sel)); }
 static inline void ltr(uint16_t sel) { __asm__ volatile("ltr %0" : : "r"(sel)); }
 
+#define MSR_IA32_SYSENTER_CS 0x174u /* SDM Vol. 4 Table 2-2 */
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+    __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
 static inline uint64_t rdtsc(void)
 {
     uint32_t lo, hi;

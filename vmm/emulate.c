@@ -141,15 +141,29 @@ static int next(struct vcpu *c, const struct dec_insn *in)
 
 /* ---------------------------------------------------------------- 2. handlers */
 
-static bool io_allowed(const struct vcpu *c)
+/* CPL <= IOPL, or else every bit for the port's bytes clear in the guest
+ * TSS's I/O permission bitmap (SDM Vol. 1 §19.5.2). */
+static bool io_allowed(struct vcpu *c, uint16_t port, unsigned size)
 {
-    return c->cpl <= ((c->bv.vflags_sys & EFLAGS_IOPL) >> 12); /* no I/O bitmap support */
+    if (c->cpl <= ((c->bv.vflags_sys & EFLAGS_IOPL) >> 12))
+        return true;
+    uint64_t tssd = 0;
+    uint32_t tr = c->bv.tr >> 3;
+    if (!tr || tr * 8 + 7 > c->bv.gdtr.limit || vmem_read(c, c->bv.gdtr.base + tr * 8, &tssd, 8, 0))
+        return false;
+    uint32_t base = (uint32_t)((tssd >> 16) & 0xFFFFFF) | (uint32_t)((tssd >> 56) << 24);
+    uint32_t limit = (uint32_t)(tssd & 0xFFFF) | (uint32_t)((tssd >> 32) & 0xF0000);
+    uint16_t iomap = 0, bits = 0;
+    if (limit < 0x67 || vmem_read(c, base + 0x66, &iomap, 2, 0))
+        return false;
+    uint32_t at = iomap + port / 8u;
+    if (at + 1 > limit || vmem_read(c, base + at, &bits, 2, 0))
+        return false;
+    return !((bits >> (port % 8)) & ((1u << size) - 1));
 }
 
 static int emu_io(struct vcpu *c, const struct dec_insn *in)
 {
-    if (!io_allowed(c))
-        return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
     bool is_out = in->mnemonic == DEC_M_OUT || in->mnemonic == DEC_M_OUTSB || in->mnemonic == DEC_M_OUTSW ||
                   in->mnemonic == DEC_M_OUTSD;
     bool string = in->attr & DEC_A_STRING;
@@ -164,6 +178,8 @@ static int emu_io(struct vcpu *c, const struct dec_insn *in)
         if (op->kind == DEC_OP_MEM)
             size = op->size;
     }
+    if (!io_allowed(c, port, size))
+        return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
     if (!string) {
         if (is_out) {
             vmdev_out(c->vm, port, size, reg_read(c, size == 1 ? DEC_REG_AL : size == 2 ? DEC_REG_AX : DEC_REG_EAX));
@@ -251,7 +267,29 @@ static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
         reg_write(c, dst->reg, cr[n]);
         return next(c, in);
     }
-    /* MOV DRn: debug registers are kept but have no effect. */
+    return next(c, in);
+}
+
+/* MOV to/from DRn at CPL 0: values kept, breakpoints not armed. DR4/DR5
+ * alias DR6/DR7 (CR4.DE = 0); DR6 and DR7 read with their fixed bits
+ * (SDM Vol. 3B §17.2). */
+static int emu_mov_dr(struct vcpu *c, const struct dec_insn *in)
+{
+    const struct dec_operand *dst = &in->ops[0], *src = &in->ops[1];
+    bool to_dr = dst->reg >= DEC_REG_DR0 && dst->reg <= DEC_REG_DR7;
+    unsigned n = (to_dr ? dst->reg : src->reg) - DEC_REG_DR0;
+    if (n == 4 || n == 5)
+        n += 2;
+    if (to_dr) {
+        c->dr[n] = reg_read(c, src->reg);
+        return next(c, in);
+    }
+    uint32_t v = c->dr[n];
+    if (n == 6)
+        v = (v & 0x0000E00Fu) | 0xFFFF0FF0u;
+    else if (n == 7)
+        v = (v & ~0x0000D800u) | 0x00000400u;
+    reg_write(c, dst->reg, v);
     return next(c, in);
 }
 
@@ -513,12 +551,36 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
     return next(c, in);
 }
 
+int emu_fwait_len(struct vcpu *c)
+{
+    struct dec_insn in;
+    return fetch_decode(c, &in) == 0 && in.mnemonic == DEC_M_FWAIT ? in.len : 0;
+}
+
+/* BOUND r, m: signed bounds check, #BR outside (SDM Vol. 2A BOUND). */
+static int emu_bound(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t lin = ea_linear(c, in), lo = 0, hi = 0;
+    TRY(vmem_read(c, lin, &lo, in->opsize, user_kind(c)));
+    TRY(vmem_read(c, lin + in->opsize, &hi, in->opsize, user_kind(c)));
+    int32_t idx = (int32_t)reg_read(c, in->ops[0].reg), l = (int32_t)lo, h = (int32_t)hi;
+    if (in->opsize == 2)
+        idx = (int16_t)idx, l = (int16_t)l, h = (int16_t)h;
+    if (idx < l || idx > h)
+        return vcpu_exception(c, T_BR, -1) < 0 ? -1 : 0;
+    return next(c, in);
+}
+
 int emu_ring3_gp(struct vcpu *c)
 {
     struct dec_insn in;
     TRY(fetch_decode(c, &in));
     /* INT n from ring 3 hits a DPL-0 monitor gate: #GP(n*8+2). Deliver it
      * through the guest's IDT instead, with the guest gate's DPL check. */
+    if (in.cf == DEC_CF_SYSENTER || in.cf == DEC_CF_SYSEXIT)
+        return emu_sysenter(c, &in); /* host SYSENTER_CS is 0: the real one #GPs */
+    if (in.attr & DEC_A_IO) /* the real TSS has no bitmap: the guest's may allow it */
+        return emu_io(c, &in);
     if (in.cf == DEC_CF_INT || in.cf == DEC_CF_INT3 || in.cf == DEC_CF_INTO) {
         unsigned vec = in.cf == DEC_CF_INT ? in.ops[0].imm & 0xFF : in.cf == DEC_CF_INT3 ? T_BP : T_OF;
         if (in.cf == DEC_CF_INTO && !(c->bv.eflags & EFLAGS_OF))
@@ -602,6 +664,12 @@ int emu_bt_exit(struct vcpu *c, int reason)
         vm->exits_by_cause[EXIT_BT]++;
         if (in.mnemonic == DEC_M_WBINVD || in.mnemonic == DEC_M_INVD)
             return next(c, &in);
+        if (in.mnemonic == DEC_M_BOUND)
+            return emu_bound(c, &in);
+        if (in.mnemonic == DEC_M_MOV && in.num_ops == 2 &&
+            ((in.ops[0].reg >= DEC_REG_DR0 && in.ops[0].reg <= DEC_REG_DR7) ||
+             (in.ops[1].reg >= DEC_REG_DR0 && in.ops[1].reg <= DEC_REG_DR7)))
+            return emu_mov_dr(c, &in);
         if (in.has_mem && in.mem.seg == DEC_REG_GS)
             return emu_mov_mem(c, &in);
         return unsupported(c, &in, "instruction not emulated");

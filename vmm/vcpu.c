@@ -42,6 +42,7 @@
 _Static_assert(sizeof(struct trap_frame) == 76, "vmm/switch.S TF_SIZE");
 
 int vmm_enter(const struct trap_frame *guest, uint32_t *host_esp); /* vmm/switch.S */
+static struct vcpu *fpu_owner; /* the vCPU whose state the FPU registers hold (lazy FPU) */
 void vmm_leave(uint32_t host_esp, int code) __attribute__((noreturn));
 extern const uint8_t vmm_bt_exit_stub[];
 void irq_handle(struct trap_frame *tf); /* kernel/irq.c */
@@ -130,6 +131,8 @@ void vcpu_destroy(struct vm *vm)
     struct vcpu *c = VCPU(vm);
     if (!c)
         return;
+    if (fpu_owner == c)
+        fpu_owner = NULL;
     if (c->sh.ops.table_alloc)
         shadow_destroy(&c->sh);
     kfree(c->sgdt);
@@ -306,28 +309,53 @@ static int push32(struct vcpu *c, uint32_t *esp, uint32_t v)
     return vmem_write(c, c->seg[SR_SS].base + *esp, &v, 4, 0);
 }
 
-/* Double fault rules simplified: a fault while delivering is fatal for the VM. */
+/* A fault raised by the delivery of vector itself (SDM Vol. 3A Table 6-5):
+ * contributory-on-contributory becomes #DF; a fault delivering #DF kills. */
+static int gate_fault(struct vcpu *c, unsigned vector, unsigned fault, uint32_t err, uint32_t next_eip)
+{
+    (void)next_eip;
+    if (vector == T_DF) {
+        vm_kill(c->vm, "no usable guest handler for a double fault: triple fault");
+        return E_INVAL;
+    }
+    if (vector == T_GP || vector == T_NP || vector == T_TS || vector == T_SS || vector == T_DE)
+        return vcpu_deliver(c, T_DF, 0, false, c->bv.eip);
+    return vcpu_deliver(c, fault, (int)err, false, c->bv.eip);
+}
+
+/* Double fault rules simplified: a fault while writing the frame is fatal for the VM. */
 int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t next_eip)
 {
     uint64_t gate;
     struct bt_desc_table *idt = &c->bv.idtr;
-    if (vector * 8 + 7 > idt->limit || c->deliver_depth > 0) {
-        vm_kill(c->vm, "%s %s (vector %u) with no usable guest IDT entry: triple fault", c->deliver_depth ? "fault while delivering" : "exception",
-                trap_name(vector), vector);
+    if (c->deliver_depth > 0) {
+        vm_kill(c->vm, "fault while delivering %s (vector %u): triple fault", trap_name(vector), vector);
         return E_INVAL;
     }
+    /* Beyond the IDT limit or not a usable gate: #GP / #NP with an error
+     * code naming the IDT entry (SDM Vol. 3A §6.13: IDT bit = 2); a second
+     * failure while delivering that #GP is a double fault, and a guest with
+     * no usable #DF handler dies (triple fault). */
+    uint32_t idt_err = vector * 8 + 2 + (soft ? 0 : 1);
+    if (vector * 8 + 7 > idt->limit)
+        return gate_fault(c, vector, T_GP, idt_err, next_eip);
     c->deliver_depth++;
     int rc = vmem_read(c, idt->base + vector * 8, &gate, 8, 0);
     c->deliver_depth--;
     if (rc)
         return rc < 0 ? rc : E_INVAL;
     uint8_t type = (gate >> 40) & 0x1F, gdpl = (gate >> 45) & 3;
-    if (!((gate >> 47) & 1) || (type != IDT_GATE_INT32 && type != IDT_GATE_TRAP32)) {
-        vm_kill(c->vm, "guest IDT entry %u is not a present 32-bit interrupt/trap gate (type %#x)", vector, type);
-        return E_INVAL;
+    if (type != IDT_GATE_INT32 && type != IDT_GATE_TRAP32) {
+        if ((type & 0xF) == 0x5) {
+            vm_kill(c->vm, "guest IDT entry %u is a task gate: task switches are not supported", vector);
+            return E_INVAL;
+        }
+        return gate_fault(c, vector, T_GP, idt_err, next_eip);
     }
     if (soft && gdpl < c->cpl)
         return vcpu_deliver(c, T_GP, (int)(vector * 8 + 2), false, c->bv.eip);
+    if (!((gate >> 47) & 1))
+        return gate_fault(c, vector, T_NP, idt_err, next_eip);
     uint16_t sel = (uint16_t)(gate >> 16);
     uint32_t target = (uint32_t)(gate & 0xFFFF) | (uint32_t)((gate >> 48) << 16);
     if (vector < T_NEXC)
@@ -384,12 +412,58 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
 
 /* ---------------------------------------------------------------- 6. world switch */
 
+/*
+ * Lazy FPU switching. One vCPU at a time owns the real FPU registers; every
+ * other vCPU enters its guest with CR0.TS set, so its first FPU instruction
+ * raises #NM, and only then is the owner's state saved and this one's
+ * loaded. The guest's own CR0.TS/EM/MP are virtual and decide whether that
+ * #NM is really the guest's. SDM Vol. 3A §13.4, §2.5 (TS, MP, EM).
+ */
+static void fpu_prepare_entry(struct vcpu *c)
+{
+    if (fpu_owner == c && !(c->bv.cr[0] & (CR0_TS | CR0_EM)))
+        clts();
+    else
+        write_cr0(read_cr0() | CR0_TS);
+}
+
+int vcpu_fpu_trap(struct vcpu *c)
+{
+    uint32_t gcr0 = c->bv.cr[0];
+    int wait_len = emu_fwait_len(c);
+    bool fwait = wait_len > 0;
+    /* x87 and SSE: #NM on EM or TS; WAIT/FWAIT: only on TS with MP (SDM Vol. 3A Table 2-2). */
+    bool guest_nm = fwait ? (gcr0 & CR0_TS) && (gcr0 & CR0_MP) : (gcr0 & (CR0_EM | CR0_TS)) != 0;
+    if (guest_nm)
+        return vcpu_exception(c, T_NM, -1) < 0 ? -1 : 0;
+    clts();
+    if (fpu_owner != c) {
+        if (fpu_owner) {
+            fxsave(fpu_owner->fpu);
+            fpu_owner->fpu_valid = true;
+        }
+        if (c->fpu_valid)
+            fxrstor(c->fpu);
+        else
+            fninit();
+        fpu_owner = c;
+    }
+    /* With the guest's TS still set, the real TS comes back at every entry:
+     * a WAIT the guest may run must be stepped over here (no x87 error is
+     * pending in the state just loaded unless the guest left one, which we
+     * do not model), anything else is re-run with the FPU. */
+    if (fwait && (gcr0 & (CR0_TS | CR0_EM)))
+        c->bv.eip += (uint32_t)wait_len;
+    return 0;
+}
+
 /* Called by vmm/switch.S with the ESP that traps from the guest must use. */
 void vmm_set_esp0(uint32_t esp0) { thread_set_esp0(esp0); }
 
 static int enter(struct vcpu *c, struct trap_frame *f)
 {
     thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
+    fpu_prepare_entry(c);
     return vmm_enter(f, &c->host_esp);
 }
 
@@ -523,6 +597,9 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     c->bv.eflags = 0;
     c->cpl = 0;
     c->halted = false;
+    c->fpu_valid = false;
+    if (fpu_owner == c)
+        fpu_owner = NULL; /* a reset guest starts from FNINIT state */
 }
 
 static void account(struct vm *vm, enum vm_exit_cause cause)
@@ -579,6 +656,8 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
         return -1;
     }
     account(c->vm, EXIT_EXCEPTION);
+    if (v == T_NM)
+        return vcpu_fpu_trap(c);
     if (v == T_GP)
         return direct ? emu_ring3_gp(c) : emu_bt_exit(c, -T_GP);
     bool has_err = v == T_DF || (v >= T_TS && v <= T_PF) || v == T_AC;

@@ -44,6 +44,7 @@ enum world_exit {
 };
 
 struct vcpu {
+    uint8_t fpu[512] __attribute__((aligned(16))); /* FXSAVE image while another vCPU owns the FPU */
     struct bt_vcpu bv;          /* what translated code reaches through GS; canonical guest registers */
     struct vm *vm;
     struct bt bt;
@@ -63,6 +64,8 @@ struct vcpu {
     struct bt_exit fault_desc;  /* handed to bt_run when a trap hit translated code */
     bool bt_trapped;            /* bt_run's return came from a trap, not an exit */
     int deliver_depth;          /* nesting of vcpu_deliver: a fault inside is a triple fault */
+    uint32_t dr[8];             /* debug registers: kept, not armed (no hardware breakpoints) */
+    bool fpu_valid;             /* fpu[] holds state (else the first use starts from FNINIT) */
     /* Statistics. */
     uint64_t injected[256 / 64];
     uint32_t irqs_injected, guest_exceptions;
@@ -100,6 +103,10 @@ void vcpu_set_cpl(struct vcpu *c, unsigned cpl);
 int emu_bt_exit(struct vcpu *c, int reason);
 /* vmm/emulate.c: a #GP from direct-executed (ring 3) guest code. */
 int emu_ring3_gp(struct vcpu *c);
+/* vmm/vcpu.c: a #NM from guest code: lazy FPU switch or the guest's own #NM. */
+int vcpu_fpu_trap(struct vcpu *c);
+/* vmm/emulate.c: length of the WAIT/FWAIT at the guest EIP, or 0 if it is something else. */
+int emu_fwait_len(struct vcpu *c);
 /* vmm/emulate.c: IRET at CPL 0 from the guest stack. */
 int emu_iret(struct vcpu *c);
 
