@@ -49,7 +49,9 @@
  * which is the CPU hv86 presents (SDM Vol. 3A §4.3, Table 4-4). */
 #define PDE_PS_RSVD   0x003FE000u
 #define SPDE_FLAGS    (PTE_P | PTE_RW | PTE_US | PTE_A)
-#define NO_PT         0xFFFFu
+
+_Static_assert(SHADOW_MAX_PDS <= 32, "shadow_pt.parents is a 32-bit mask of directories");
+_Static_assert(SHADOW_MAX_PTS < 0xFFFF && SHADOW_MAX_WRITABLE < 0xFFFF, "16-bit indexes + 1");
 
 enum spt_kind {
     SPT_FREE,
