@@ -494,7 +494,7 @@ static int h_pushf(struct xlate *x)
 static int h_popf(struct xlate *x)
 {
     struct emit *e = &x->e;
-    if (x->insn.opsize != 4)
+    if (x->insn.opsize != 4 || x->bt->cpl3)
         return exit_insn(x, BT_EXIT_EMULATE, 0);
     e_state(e, OP_POP_RM, 0, SF(tmp));
     e_state(e, OP_MOV_RM_R, R_EAX, SF(save_eax));

@@ -571,6 +571,30 @@ static int emu_bound(struct vcpu *c, const struct dec_insn *in)
     return next(c, in);
 }
 
+/* PUSHF/POPF the translator leaves to us: 16-bit operands, and POPF at
+ * CPL 3 (SDM Vol. 2B POPF: IOPL changes only at CPL 0, IF only if CPL <= IOPL). */
+static int emu_pushf_popf(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t esp = c->bv.gpr[4], n = in->opsize, img = 0;
+    if (in->mnemonic == DEC_M_PUSHF || in->mnemonic == DEC_M_PUSHFD) {
+        img = vcpu_eflags(c) & ~(EFLAGS_RF | EFLAGS_VM);
+        esp -= n;
+        TRY(vmem_write(c, c->seg[SR_SS].base + esp, &img, n, user_kind(c)));
+    } else {
+        TRY(vmem_read(c, c->seg[SR_SS].base + esp, &img, n, user_kind(c)));
+        esp += n;
+        uint32_t fl = n == 2 ? (vcpu_eflags(c) & 0xFFFF0000u) | img : img;
+        fl &= ~(EFLAGS_RF | EFLAGS_VM); /* POPF clears RF, never sets VM */
+        if (c->cpl > ((c->bv.vflags_sys & EFLAGS_IOPL) >> 12))
+            fl = (fl & ~EFLAGS_IF) | c->bv.vflags_if; /* IF kept when CPL > IOPL */
+        vcpu_set_eflags(c, fl, c->cpl == 0);
+        if (c->cpl != 0 && (vcpu_eflags(c) & EFLAGS_IOPL) >> 12 >= c->cpl)
+            c->bv.vflags_if = fl & EFLAGS_IF;
+    }
+    c->bv.gpr[4] = esp;
+    return next(c, in);
+}
+
 int emu_ring3_gp(struct vcpu *c)
 {
     struct dec_insn in;
@@ -666,6 +690,9 @@ int emu_bt_exit(struct vcpu *c, int reason)
             return next(c, &in);
         if (in.mnemonic == DEC_M_BOUND)
             return emu_bound(c, &in);
+        if (in.mnemonic == DEC_M_PUSHF || in.mnemonic == DEC_M_POPF || in.mnemonic == DEC_M_PUSHFD ||
+            in.mnemonic == DEC_M_POPFD)
+            return emu_pushf_popf(c, &in);
         if (in.mnemonic == DEC_M_MOV && in.num_ops == 2 &&
             ((in.ops[0].reg >= DEC_REG_DR0 && in.ops[0].reg <= DEC_REG_DR7) ||
              (in.ops[1].reg >= DEC_REG_DR0 && in.ops[1].reg <= DEC_REG_DR7)))

@@ -698,6 +698,11 @@ static int run_ring3(struct vcpu *c)
 
 static int run_bt(struct vcpu *c)
 {
+    bool cpl3 = c->cpl != 0;
+    if (c->bt.cpl3 != cpl3) { /* translations of one mode are wrong in the other (POPF) */
+        tc_flush(&c->bt.tc);
+        c->bt.cpl3 = cpl3;
+    }
     c->bt_trapped = false; /* bt_run may return without entering (IRQ window) */
     int reason = bt_run(&c->bt, 64);
     if (reason == BT_EXIT_NONE)
