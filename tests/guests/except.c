@@ -140,18 +140,6 @@ static void gate_checks(void)
 
 /* Debug registers: values read back, and an execution breakpoint in DR0
  * is a fault on the instruction with B0 in DR6 (SDM 3A 17.2-17.3). */
-#define DR7_L0      (1u << 0)       /* local enable of DR0; R/W0 = LEN0 = 0: execution */
-#define DR7_FIXED1  (1u << 10)      /* reserved, reads as 1 */
-#define DR6_B0      (1u << 0)
-static uint32_t read_dr6(void) { uint32_t v; asm volatile("mov %%db6, %0" : "=r"(v)); return v; }
-static uint32_t read_dr7(void) { uint32_t v; asm volatile("mov %%db7, %0" : "=r"(v)); return v; }
-static void write_dr6(uint32_t v) { asm volatile("mov %0, %%db6" : : "r"(v)); }
-static void write_dr7(uint32_t v) { asm volatile("mov %0, %%db7" : : "r"(v)); }
-static uint32_t read_dr0(void) { uint32_t v; asm volatile("mov %%db0, %0" : "=r"(v)); return v; }
-static void write_dr0(uint32_t v) { asm volatile("mov %0, %%db0" : : "r"(v)); }
-static uint32_t read_dr3(void) { uint32_t v; asm volatile("mov %%db3, %0" : "=r"(v)); return v; }
-static void write_dr3(uint32_t v) { asm volatile("mov %0, %%db3" : : "r"(v)); }
-
 extern char bp_target[];
 static void debug_reg_checks(void)
 {

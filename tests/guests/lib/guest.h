@@ -74,8 +74,9 @@ struct trapframe {
 typedef void (*trap_fn)(struct trapframe *tf);
 void trap_set_handler(int vec, trap_fn fn);
 
-/* A probe: run code expected to trap once. The default handler records the
- * trap and resumes at `resume`. Use PROBE() below from C. */
+/* A probe runs code expected to trap once: with no handler registered for
+ * the vector, trap_dispatch records the trap in last_trap and resumes at
+ * probe_resume. Use PROBE() below from C. */
 struct trap_record {
     int vector;                     /* -1 if nothing was taken */
     uint32_t err, eip, cs, cr2, eflags;
@@ -130,7 +131,6 @@ void paging_enable(uint32_t cr3);
 void paging_disable(void);
 
 /* ---------------------------------------------------------------- PIC and PIT (pic.c) */
-#define PIT_HZ 1193182u             /* PIT input clock */
 #define PIT_DIV_1KHZ 1193           /* ~1 ms period: quick under both emulators */
 #define IRQ_TIMER 0                 /* PIT channel 0 on the master 8259 */
 void pic_init(void);                /* remap to T_IRQ0/T_IRQ8, mask all */
@@ -139,7 +139,7 @@ void pic_mask(int irq);
 void pic_eoi(int irq);
 uint8_t pic_irr(void);              /* master's interrupt request register */
 uint8_t pic_isr(void);              /* master's in-service register */
-uint8_t pic_slave_isr(void);
+uint8_t pic_slave_isr(void);        /* slave's in-service register */
 void pit_periodic(uint16_t divisor); /* channel 0, mode 2 (rate generator) */
 void pit_stop(void);
 /* Poll until (*p != old) or spins run out; true if it changed. */
@@ -147,35 +147,13 @@ bool wait_change(volatile uint32_t *p, uint32_t old, uint32_t spins);
 /* Poll the master IRR until irq is requested; true if it was. */
 bool wait_irr(int irq, uint32_t spins);
 
-
-
 /* ---------------------------------------------------------------- one-shot IRQ 0 (irq.c) */
 extern volatile uint32_t irq0_count, irq0_eip, irq0_isr;
 extern volatile struct trapframe irq0_frame;   /* the last IRQ 0's frame */
+/* With IF=0, leave IRQ 0 requested at the CPU so that the next instruction
+ * boundary with IF=1 takes it, exactly once (the handler masks IRQ 0 again).
+ * Returns false if the PIT never raised it. */
 bool irq0_make_pending(void);
-void irq0_quiet(void);
+void irq0_quiet(void);              /* IF=0, IRQ 0 masked, PIT quiet */
 
-/* ---------------------------------------------------------------- descriptor queries */
-/* lar/lsl/verr/verw: *ok gets ZF (the selector passed the checks). */
-static inline uint32_t lar(uint32_t sel, bool *ok)
-{
-    uint32_t v = 0; uint8_t z;
-    asm volatile("larl %2, %0; setz %1" : "+r"(v), "=q"(z) : "r"(sel) : "cc");
-    *ok = z; return v;
-}
-static inline uint32_t lsl(uint32_t sel, bool *ok)
-{
-    uint32_t v = 0; uint8_t z;
-    asm volatile("lsll %2, %0; setz %1" : "+r"(v), "=q"(z) : "r"(sel) : "cc");
-    *ok = z; return v;
-}
-static inline bool verr(uint16_t sel)
-{
-    uint8_t z; asm volatile("verr %1; setz %0" : "=q"(z) : "r"(sel) : "cc"); return z;
-}
-static inline bool verw(uint16_t sel)
-{
-    uint8_t z; asm volatile("verw %1; setz %0" : "=q"(z) : "r"(sel) : "cc"); return z;
-}
-#define LAR_MASK 0x00F0FF00u        /* bits lar defines (SDM 2A LAR) */
 #endif

@@ -10,6 +10,7 @@
 #define GUEST_X86_H
 
 #ifndef __ASSEMBLER__
+#include <stdbool.h>
 #include <stdint.h>
 #endif
 
@@ -149,6 +150,43 @@ static inline void lldt(uint16_t sel) { asm volatile("lldt %0" : : "r"(sel)); }
 static inline uint16_t str(void) { uint16_t v; asm volatile("str %0" : "=r"(v)); return v; }
 static inline uint16_t sldt(void) { uint16_t v; asm volatile("sldt %0" : "=r"(v)); return v; }
 static inline uint32_t smsw(void) { uint32_t v; asm volatile("smsw %0" : "=r"(v)); return v; }
+
+/* ---------------------------------------------------------------- descriptor queries */
+#define LAR_MASK 0x00F0FF00u        /* bits lar defines (SDM 2A LAR) */
+/* lar/lsl/verr/verw: *ok gets ZF (the selector passed the checks). */
+static inline uint32_t lar(uint32_t sel, bool *ok)
+{
+    uint32_t v = 0; uint8_t z;
+    asm volatile("larl %2, %0; setz %1" : "+r"(v), "=q"(z) : "r"(sel) : "cc");
+    *ok = z; return v;
+}
+static inline uint32_t lsl(uint32_t sel, bool *ok)
+{
+    uint32_t v = 0; uint8_t z;
+    asm volatile("lsll %2, %0; setz %1" : "+r"(v), "=q"(z) : "r"(sel) : "cc");
+    *ok = z; return v;
+}
+static inline bool verr(uint16_t sel)
+{
+    uint8_t z; asm volatile("verr %1; setz %0" : "=q"(z) : "r"(sel) : "cc"); return z;
+}
+static inline bool verw(uint16_t sel)
+{
+    uint8_t z; asm volatile("verw %1; setz %0" : "=q"(z) : "r"(sel) : "cc"); return z;
+}
+
+/* ---------------------------------------------------------------- debug registers (SDM 3A 17.2) */
+#define DR7_L0      (1u << 0)       /* local enable of DR0; R/W0 = LEN0 = 0: execution */
+#define DR7_FIXED1  (1u << 10)      /* reserved, reads as 1 */
+#define DR6_B0      (1u << 0)       /* DR0's condition was met */
+#define DEBUG_REG(n) \
+    static inline uint32_t read_dr##n(void) { uint32_t v; asm volatile("mov %%db" #n ", %0" : "=r"(v)); return v; } \
+    static inline void write_dr##n(uint32_t v) { asm volatile("mov %0, %%db" #n : : "r"(v)); }
+DEBUG_REG(0)
+DEBUG_REG(3)
+DEBUG_REG(6)
+DEBUG_REG(7)
+#undef DEBUG_REG
 #endif /* __ASSEMBLER__ */
 
 #endif
