@@ -1,7 +1,7 @@
 /*
  * smc — self-modifying code: new bytes written over code that already ran
  * (an immediate, an opcode), over the very next instruction of the running
- * block, inside a running loop, into a buffer executed as code, with rep
+ * block and one a few bytes further, inside a running loop, into a buffer executed as code, with rep
  * movsb, and through a second virtual mapping of the code page.
  *
  * Hazard: guest kernel code runs from the translator's cache, so every
@@ -22,6 +22,8 @@ asm(".text\n"
     "smc_op:\n\txorl %eax, %eax\n\t.byte 0x40\n\tret\n"
     /* writes AL into the immediate of the next instruction, then runs it */
     "smc_next:\n\tmovb %al, 1f+1\n1:\tmovl $0, %eax\n\tret\n"
+    /* the same, with the patched instruction three instructions ahead */
+    "smc_ahead:\n\tmovb %al, 1f+1\n\tnop\n\txchgl %ecx, %ecx\n\tnop\n1:\tmovl $0, %eax\n\tret\n"
     /* ten iterations of add $imm8; the sixth one first makes imm8 = 2 */
     "smc_loop:\n\txorl %eax, %eax\n\tmovl $10, %ecx\n"
     "1:\tcmpl $5, %ecx\n\tjne 2f\n\tmovb $2, 3f+2\n"
@@ -29,7 +31,7 @@ asm(".text\n"
     "\tloop 1b\n\tmovb $1, 3b+2\n\tret\n"
     /* a page of its own, for the alias mapping */
     ".align 4096\nsmc_page:\n\tmovl $7, %eax\n\tret\n.align 4096\n");
-extern uint8_t smc_imm[], smc_op[], smc_next[], smc_loop[], smc_page[];
+extern uint8_t smc_imm[], smc_op[], smc_next[], smc_ahead[], smc_loop[], smc_page[];
 
 #define OP_INC_EAX 0x40
 #define OP_DEC_EAX 0x48
@@ -93,6 +95,8 @@ void guest_main(void)
 
     check_eq("next-insn-0x42", call_al(smc_next, 0x42), 0x42);
     check_eq("next-insn-0x43", call_al(smc_next, 0x43), 0x43);
+    check_eq("ahead-insn-0x44", call_al(smc_ahead, 0x44), 0x44);
+    check_eq("ahead-insn-0x45", call_al(smc_ahead, 0x45), 0x45);
     check_eq("loop-self-patch", call(smc_loop), 15);
     check_eq("loop-self-patch-again", call(smc_loop), 15);
     jit_checks();
