@@ -35,12 +35,21 @@ static uint32_t hash_page(uint32_t page)
     return (page >> 12) & (TC_PAGE_BUCKETS - 1);
 }
 
-static void ibl_reset(struct bt_vcpu *v)
+/* Key first, then target: a lookup racing with this (an interrupt handler's
+ * bt_request_exit) sees either the old pair or a miss. */
+static void ibl_reset(struct tc *tc)
 {
+    struct bt_vcpu *v = tc->vcpu;
     for (uint32_t i = 0; i < BT_IBL_ENTRIES; i++) {
         v->ibl[i][0] = BT_IBL_EMPTY;
-        v->ibl[i][1] = 0;
+        v->ibl[i][1] = tc->ibl_miss_tca;
     }
+}
+
+void tc_set_ibl_miss(struct tc *tc, uint32_t tca)
+{
+    tc->ibl_miss_tca = tca;
+    ibl_reset(tc);
 }
 
 int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32_t meta_size,
@@ -60,7 +69,7 @@ int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32
     tc->meta = (uint8_t *)meta + tc->max_blocks * sizeof(struct tc_block);
     tc->meta_size = meta_size - tc->max_blocks * sizeof(struct tc_block);
     tc->vcpu = vcpu;
-    ibl_reset(vcpu);
+    ibl_reset(tc);
     return 0;
 }
 
@@ -73,7 +82,7 @@ void tc_flush(struct tc *tc)
     tc->meta_used = 0;
     tc->generation++;
     tc->stats.flushes++;
-    ibl_reset(tc->vcpu);
+    ibl_reset(tc);
 }
 
 uint8_t *tc_reserve_code(struct tc *tc, uint32_t bytes)
@@ -191,7 +200,7 @@ void tc_unchain_all(struct tc *tc)
 {
     for (uint32_t i = 0; i < tc->nblocks; i++)
         unchain_inputs(tc, &tc->blocks[i]);
-    ibl_reset(tc->vcpu);
+    ibl_reset(tc);
 }
 
 /* ---------------------------------------------------------------- SMC */
@@ -210,6 +219,7 @@ static void kill_block(struct tc *tc, struct tc_block *b)
     uint32_t *slot = tc->vcpu->ibl[tc_ibl_slot(b->guest_eip)];
     if (slot[0] == b->guest_eip && slot[1] == (uint32_t)(uintptr_t)b->tca) {
         slot[0] = BT_IBL_EMPTY;
+        slot[1] = tc->ibl_miss_tca;
         slot[1] = 0;
     }
     hash_remove(tc, b);

@@ -70,11 +70,20 @@ struct tc {
     uint32_t generation;    /* incremented by every tc_flush */
     struct bt_vcpu *vcpu;   /* owner of the IBL table kept in step with the TC */
     uint32_t reserved;      /* bytes of shared stubs at the start of the code arena */
+    uint32_t ibl_miss_tca;  /* target stored in empty IBL slots (see tc_set_ibl_miss) */
     struct tc_block *hash[TC_HASH_BUCKETS];
     struct tc_block *page_hash[TC_PAGE_BUCKETS]; /* by page, dead blocks included */
     struct tc_imap imap_build[TC_BLOCK_MAX_INSNS]; /* map of the block being built */
     struct tc_stats stats;
 };
+
+/*
+ * tc_set_ibl_miss - make every empty IBL slot hold tca as its target, and
+ * clear the table. The lookup stub compares a slot's key, then loads its
+ * target: an interrupt handler that empties the table between the two
+ * (bt_request_exit) must leave a target that goes to the dispatcher, never 0.
+ */
+void tc_set_ibl_miss(struct tc *tc, uint32_t tca);
 
 /*
  * tc_init - set up an empty TC over caller memory.

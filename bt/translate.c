@@ -760,6 +760,7 @@ static void emit_ibl_stub(struct bt *bt, uint8_t *at)
 }
 
 #define IBL_STUB_BYTES 160u
+#define IBL_MISS_BYTES 32u
 
 int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, uint8_t *code,
             uint32_t code_size, void *meta, uint32_t meta_size, bt_fetch_fn fetch,
@@ -782,6 +783,14 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
     if (!bt->ibl_stub)
         return E_INVAL;
     emit_ibl_stub(bt, bt->ibl_stub);
+    /* Target of empty IBL slots: straight to the miss exit (registers and
+     * flags are already the guest's when the stub jumps through a slot). */
+    uint8_t *miss = tc_reserve_code(&bt->tc, IBL_MISS_BYTES);
+    if (!miss)
+        return E_INVAL;
+    struct emit e = { .p = miss, .start = miss, .bt = bt };
+    e_stub(&e, &bt->ibl_miss_exit);
+    tc_set_ibl_miss(&bt->tc, (uint32_t)(uintptr_t)miss);
     return 0;
 }
 

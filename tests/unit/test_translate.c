@@ -437,6 +437,44 @@ static void test_async_interrupt(void **state)
     bt_host_vcpu.irq_pending = 0;
 }
 
+/* Regression: bt_request_exit from an interrupt handler empties the IBL
+ * table; a lookup caught between its key compare and its target load must
+ * reach the dispatcher, not address 0. A call/ret loop (ret goes through
+ * the IBL) under a rapid timer that only requests exits. */
+SNIPPET(sn_ret_loop, "mov $4000000, %ecx\n 1: call 2f\n loop 1b\n hlt\n 2: inc %eax\n ret");
+
+static volatile uint32_t storm_signals;
+
+static void on_storm(int sig)
+{
+    storm_signals++;
+    bt_request_exit(&H.bt);
+}
+
+static void test_ibl_reset_race(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    uint32_t hlt, entry = load_snippet(sn_ret_loop_start, sn_ret_loop_end, &hlt);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_storm;
+    sa.sa_flags = SA_ONSTACK | SA_RESTART;
+    sigaction(SIGALRM, &sa, &old);
+    struct itimerval it = { .it_value = { .tv_usec = 50 }, .it_interval = { .tv_usec = 50 } };
+    storm_signals = 0;
+    setitimer(ITIMER_REAL, &it, NULL);
+    bt_host_vcpu.eip = entry;
+    bt_host_vcpu.gpr[0] = 0;
+    int r = bt_harness_run(&H, 0);
+    struct itimerval off = { 0 };
+    setitimer(ITIMER_REAL, &off, NULL);
+    sigaction(SIGALRM, &old, NULL);
+    print_message("ibl race: %u exit requests during the loop\n", storm_signals);
+    assert_int_equal(r, BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.gpr[0], 4000000);
+    assert_true(storm_signals > 100);
+}
+
 SNIPPET(sn_cr,
         "mov %cr0, %eax\n mov %cr4, %ebx\n or $0x10, %ebx\n mov %ebx, %cr4\n"
         "mov $0x5000, %ecx\n mov %ecx, %cr3\n mov %cr3, %edx\n mov %cr2, %esi\n hlt");
@@ -910,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_cli_sti_pushf), cmocka_unit_test(test_popf_virtual),
         cmocka_unit_test(test_pending_irq),   cmocka_unit_test(test_sti_before_branch),
         cmocka_unit_test(test_async_interrupt),
+        cmocka_unit_test(test_ibl_reset_race),
         cmocka_unit_test(test_mov_cr),
         cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
         cmocka_unit_test(test_segments),      cmocka_unit_test(test_precise_faults),
