@@ -65,5 +65,7 @@ trap_return:
     popa
     add $8, %esp                    /* vector, error code */
     iret
+    .globl trap_return_end
+trap_return_end:
 
     .section .note.GNU-stack, "", @progbits

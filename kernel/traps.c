@@ -115,6 +115,10 @@ void trap_dump(const struct trap_frame *tf)
     backtrace_print(tf->ebp);
 }
 
+void vmm_guest_trap(struct trap_frame *tf);      /* vmm/vcpu.c */
+bool vmm_entry_fault(const struct trap_frame *tf); /* vmm/vcpu.c */
+void vmm_thread_faulted(const char *reason);       /* vmm/vcpu.c */
+
 /* The single fatal path for an unhandled exception. */
 static void fault_in_context(struct trap_frame *tf)
 {
@@ -124,10 +128,10 @@ static void fault_in_context(struct trap_frame *tf)
     static char reason[64];
     snprintf(reason, sizeof(reason), "%s at eip %08x", trap_name(tf->vector), tf->eip);
     kprintf("*** thread %u stopped; the hypervisor continues\n", thread_current_id());
+    vmm_thread_faulted(reason);
     thread_kill_current(reason);
 }
 
-void vmm_guest_trap(struct trap_frame *tf); /* vmm/vcpu.c */
 
 void trap_dispatch(struct trap_frame *tf)
 {
@@ -136,6 +140,10 @@ void trap_dispatch(struct trap_frame *tf)
         vmm_guest_trap(tf);
         return;
     }
+    /* A fault while loading a guest's state on the way into it is the
+     * guest's problem: that VM stops, the monitor goes on. */
+    if (tf->vector < T_NEXC && vmm_entry_fault(tf))
+        return;
     if (tf->vector >= IRQ_BASE_VECTOR && tf->vector < IRQ_BASE_VECTOR + 16) {
         irq_depth++;
         irq_handle(tf);

@@ -42,7 +42,7 @@
  * the host GDT: trap handlers never care which GDT is loaded.
  */
 #define GDT_ENTRIES     8192   /* architectural maximum: 64 KiB */
-#define GDT_MONITOR_FIRST 8184 /* first monitor slot; guests get 0..8183 */
+#define GDT_MONITOR_FIRST 8176 /* first monitor slot; guests get 0..8175 */
 #define SEL_KCODE  0xFFC0 /* 8184: ring-0 code, flat */
 #define SEL_KDATA  0xFFC8 /* 8185: ring-0 data, flat */
 #define SEL_TSS    0xFFD0 /* 8186: the main TSS */
@@ -50,6 +50,12 @@
 #define SEL_R1CODE 0xFFE1 /* 8188: ring-1 code for translated guest code (per-VM GDT), RPL 1 */
 #define SEL_R1VCPU 0xFFE9 /* 8189: ring-1 data over the running vCPU's BT state (GS), RPL 1 */
 #define SEL_R1STACK 0xFFF1 /* 8190: ring-1 alias of the guest's stack segment while translated */
+#define SEL_GLDT   0xFFF8 /* 8191: the running VM's shadow LDT (system descriptor) */
+/* 8180-8182: ring-1 aliases of the guest's cached DS, ES, FS descriptors
+ * while translated (the guest's GDT may have changed since it loaded them). */
+#define SEL_R1DS   0xFFA1
+#define SEL_R1ES   0xFFA9
+#define SEL_R1FS   0xFFB1
 #define HV_EXIT_VECTOR 0xF0 /* int gate (DPL 1) translated code leaves through */
 
 #ifndef __ASSEMBLER__

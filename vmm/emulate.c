@@ -293,6 +293,49 @@ static int emu_mov_dr(struct vcpu *c, const struct dec_insn *in)
     return next(c, in);
 }
 
+/*
+ * LAR/LSL/VERR/VERW on the guest's own descriptors (not the shadows, whose
+ * DPL and limits differ): ZF says whether the selector is visible at
+ * max(CPL, RPL). SDM Vol. 2A LAR, LSL; Vol. 2B VERR/VERW.
+ */
+static int emu_desc_query(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t selv;
+    int src = in->mnemonic == DEC_M_VERR || in->mnemonic == DEC_M_VERW ? 0 : 1;
+    TRY(op_read(c, in, src, &selv));
+    uint16_t sel = (uint16_t)selv;
+    uint64_t d = 0;
+    bool ok = (sel & ~3u) && vcpu_read_desc(c, sel, &d) == 0;
+    uint8_t acc = (uint8_t)(d >> 40), type = acc & 0x0F;
+    bool sys = !(acc & DESC_S), code = acc & DESC_CODE, conforming = code && (acc & DESC_CONFORM);
+    unsigned eff = MAX(c->cpl, sel & 3u);
+    if (ok && !conforming && DESC_DPL(acc) < eff)
+        ok = false;
+    switch (in->mnemonic) {
+    case DEC_M_LAR: /* system types LAR accepts: TSS, LDT, call/task gates (32- and 16-bit) */
+        if (ok && sys && !(type == 1 || type == 2 || type == 3 || type == 4 || type == 5 || type == 9 ||
+                           type == 11 || type == 12))
+            ok = false;
+        if (ok)
+            reg_write(c, in->ops[0].reg, (uint32_t)(d >> 32) & (in->opsize == 4 ? 0x00F0FF00u : 0xFF00u));
+        break;
+    case DEC_M_LSL:
+        if (ok && sys && !(type == 1 || type == 2 || type == 3 || type == 9 || type == 11))
+            ok = false;
+        if (ok)
+            reg_write(c, in->ops[0].reg, desc_limit_bytes(d));
+        break;
+    case DEC_M_VERR:
+        ok = ok && !sys && (!code || (acc & 0x02));
+        break;
+    default: /* VERW */
+        ok = ok && !sys && !code && (acc & 0x02);
+        break;
+    }
+    c->bv.eflags = ok ? c->bv.eflags | EFLAGS_ZF : c->bv.eflags & ~EFLAGS_ZF;
+    return next(c, in);
+}
+
 static int emu_desc(struct vcpu *c, const struct dec_insn *in)
 {
     struct bt_desc_table *t = NULL;
@@ -325,15 +368,25 @@ static int emu_desc(struct vcpu *c, const struct dec_insn *in)
     case DEC_M_LLDT: {
         uint32_t v;
         TRY(op_read(c, in, 0, &v));
-        if (v & ~3u)
-            return unsupported(c, in, "local descriptor tables are not supported");
-        c->bv.ldtr = v;
+        TRY(vcpu_load_ldt(c, (uint16_t)v));
         return next(c, in);
     }
+    case DEC_M_LAR: case DEC_M_LSL: case DEC_M_VERR: case DEC_M_VERW:
+        return emu_desc_query(c, in);
     case DEC_M_LTR: {
+        /* An available 32-bit TSS in the GDT; the CPU marks it busy in the
+         * guest's own table (SDM Vol. 2A LTR). */
         uint32_t v;
+        uint64_t d;
         TRY(op_read(c, in, 0, &v));
-        c->bv.tr = v & 0xFFFF;
+        uint16_t sel = (uint16_t)v;
+        if (!(sel & ~3u) || (sel & 4) || vcpu_read_desc(c, sel, &d) || ((d >> 40) & 0x1F) != 0x09)
+            return vcpu_exception(c, T_GP, sel & ~3u) < 0 ? -1 : 0;
+        if (!((d >> 47) & 1))
+            return vcpu_exception(c, T_NP, sel & ~3u) < 0 ? -1 : 0;
+        d |= 2ull << 40; /* type 9 -> 11: busy */
+        TRY(vmem_write(c, c->bv.gdtr.base + (sel & ~7u), &d, 8, 0));
+        c->bv.tr = sel;
         return next(c, in);
     }
     default:
@@ -543,10 +596,13 @@ static int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
  * traced page tables, device memory): the one data move we emulate. */
 static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
 {
-    if (in->mnemonic != DEC_M_MOV || in->num_ops != 2)
+    bool zx = in->mnemonic == DEC_M_MOVZX, sx = in->mnemonic == DEC_M_MOVSX;
+    if ((in->mnemonic != DEC_M_MOV && !zx && !sx) || in->num_ops != 2)
         return unsupported(c, in, "guest access to memory the monitor must emulate");
     uint32_t v = 0;
     TRY(op_read(c, in, 1, &v));
+    if (sx)
+        v = in->ops[1].size == 1 ? (uint32_t)(int32_t)(int8_t)v : (uint32_t)(int32_t)(int16_t)v;
     TRY(op_write(c, in, 0, v));
     return next(c, in);
 }

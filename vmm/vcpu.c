@@ -136,6 +136,7 @@ void vcpu_destroy(struct vm *vm)
     if (c->sh.ops.table_alloc)
         shadow_destroy(&c->sh);
     kfree(c->sgdt);
+    kfree(c->sldt);
     kfree(c->tc_meta);
     kfree(c->tc_code);
     kfree(c);
@@ -144,12 +145,6 @@ void vcpu_destroy(struct vm *vm)
 
 /* ---------------------------------------------------------------- 2. shadow GDT */
 
-static uint32_t desc_base(uint64_t d) { return (uint32_t)((d >> 16) & 0xFFFFFF) | (uint32_t)((d >> 56) << 24); }
-static uint32_t desc_limit(uint64_t d)
-{
-    uint32_t lim = (uint32_t)(d & 0xFFFF) | (uint32_t)((d >> 32) & 0xF0000);
-    return ((d >> 55) & 1) ? (lim << 12) | 0xFFF : lim;
-}
 static uint8_t desc_access(uint64_t d) { return (uint8_t)(d >> 40); }
 static uint8_t desc_flags(uint64_t d) { return (uint8_t)((d >> 52) & 0xF); }
 
@@ -167,7 +162,7 @@ static uint64_t shadow_desc(uint64_t g)
         return 0;
     if (!(acc & DESC_CODE) && (acc & DESC_DOWN))
         return 0;
-    uint32_t base = desc_base(g), limit = desc_limit(g);
+    uint32_t base = desc_base_of(g), limit = desc_limit_bytes(g);
     if (base >= MONITOR_BASE)
         return 0;
     limit = MIN(limit, MONITOR_BASE - 1 - base);
@@ -187,6 +182,52 @@ static int read_guest_desc(struct vcpu *c, uint32_t idx, uint64_t *d)
     if (idx == 0 || idx * 8 + 7 > g->limit)
         return E_RANGE;
     return vmem_read(c, g->base + idx * 8, d, 8, 0) ? E_RANGE : 0;
+}
+
+int vcpu_read_desc(struct vcpu *c, uint16_t sel, uint64_t *d)
+{
+    uint32_t idx = sel >> 3;
+    if (!(sel & 4))
+        return read_guest_desc(c, idx, d);
+    if (!c->ldt_limit || idx * 8 + 7 > c->ldt_limit)
+        return E_RANGE;
+    return vmem_read(c, c->ldt_base + idx * 8, d, 8, 0) ? E_RANGE : 0;
+}
+
+#define DESC_TYPE_LDT 0x02 /* system descriptor type: LDT (SDM Vol. 3A Table 3-2) */
+
+/*
+ * The shadow LDT mirrors the guest's like the shadow GDT does (ring
+ * compression, truncated limits), at the same indices; the CPU finds it
+ * through SEL_GLDT, which every entry into the guest loads into LDTR.
+ */
+int vcpu_load_ldt(struct vcpu *c, uint16_t sel)
+{
+    uint64_t d;
+    if ((sel & ~3u) == 0) {
+        c->ldt_limit = 0;
+        c->bv.ldtr = sel;
+        c->sgdt[SEL_GLDT >> 3] = 0;
+        return 0;
+    }
+    if ((sel & 4) || read_guest_desc(c, sel >> 3, &d) || (desc_access(d) & (DESC_S | 0x0F)) != DESC_TYPE_LDT)
+        return vcpu_exception(c, T_GP, sel & ~3u) ? -1 : 1;
+    if (!(desc_access(d) & DESC_P))
+        return vcpu_exception(c, T_NP, sel & ~3u) ? -1 : 1;
+    if (!c->sldt && !(c->sldt = kzalloc(GDT_BYTES))) {
+        vm_kill(c->vm, "out of hypervisor memory for a shadow LDT");
+        return E_NOMEM;
+    }
+    c->ldt_base = desc_base_of(d);
+    c->ldt_limit = MIN(desc_limit_bytes(d), GDT_BYTES - 1);
+    c->bv.ldtr = sel;
+    memset(c->sldt, 0, GDT_BYTES);
+    for (uint32_t i = 0; i * 8 + 7 <= c->ldt_limit; i++) {
+        uint64_t g;
+        c->sldt[i] = vcpu_read_desc(c, (uint16_t)(i << 3 | 4), &g) ? 0 : shadow_desc(g);
+    }
+    c->sgdt[SEL_GLDT >> 3] = gdt_make_desc((uint32_t)c->sldt, c->ldt_limit, DESC_P | DESC_TYPE_LDT, 0);
+    return 0;
 }
 
 void vcpu_sync_gdt_entry(struct vcpu *c, uint32_t idx)
@@ -277,6 +318,29 @@ void vcpu_set_eflags(struct vcpu *c, uint32_t fl, bool cpl0)
 
 void vcpu_set_cpl(struct vcpu *c, unsigned cpl) { c->cpl = cpl; }
 
+/*
+ * Type and privilege rules of a segment load (SDM Vol. 2A MOV "Operation",
+ * Vol. 3A §5.6-5.8): SS takes a writable data segment with RPL = DPL = CPL;
+ * DS/ES/FS/GS take data or readable code, visible at max(CPL, RPL) unless
+ * conforming code; CS takes code (far transfers check the rest).
+ */
+#define DESC_WRITABLE 0x02 /* data: W; code: R */
+static bool seg_type_ok(const struct vcpu *c, int sr, uint16_t sel, uint8_t acc)
+{
+    unsigned rpl = sel & 3u, dpl = DESC_DPL(acc);
+    bool code = acc & DESC_CODE, rw = acc & DESC_WRITABLE;
+    if (!(acc & DESC_S))
+        return false;
+    if (sr == SR_SS)
+        return !code && rw && rpl == c->cpl && dpl == c->cpl;
+    if (sr == SR_CS)
+        return code;
+    if (code && !rw)
+        return false;
+    bool conforming = code && (acc & DESC_CONFORM);
+    return conforming || dpl >= MAX(c->cpl, rpl);
+}
+
 int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
 {
     uint32_t idx = sel >> 3;
@@ -288,15 +352,18 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
         return 0;
     }
     uint64_t d;
-    if ((sel & 4) || read_guest_desc(c, idx, &d) || idx >= GDT_MONITOR_FIRST)
-        return vcpu_exception(c, T_GP, sel & ~3u) ? -1 : 1; /* LDT selectors: no LDT support */
+    if (vcpu_read_desc(c, sel, &d) || (!(sel & 4) && idx >= GDT_MONITOR_FIRST))
+        return vcpu_exception(c, T_GP, sel & ~3u) ? -1 : 1;
     uint8_t acc = desc_access(d);
-    if (!(acc & DESC_S))
+    if (!seg_type_ok(c, sr, sel, acc))
         return vcpu_exception(c, T_GP, sel & ~3u) ? -1 : 1;
     if (!(acc & DESC_P))
         return vcpu_exception(c, sr == SR_SS ? T_SS : T_NP, sel & ~3u) ? -1 : 1;
-    c->sgdt[idx] = shadow_desc(d);
-    c->seg[sr] = (struct vseg){ sel, desc_base(d), desc_limit(d), acc, desc_flags(d) };
+    if (sel & 4)
+        c->sldt[idx] = shadow_desc(d);
+    else
+        c->sgdt[idx] = shadow_desc(d);
+    c->seg[sr] = (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), acc, desc_flags(d) };
     c->bv.sel[sr] = sel;
     return 0;
 }
@@ -369,8 +436,8 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
         /* Stack switch to the guest TSS's ring-0 stack (SDM Vol. 3A §6.12.1). */
         uint64_t tssd;
         uint32_t tss_esp0 = 0, tss_ss0 = 0;
-        if (read_guest_desc(c, c->bv.tr >> 3, &tssd) || vmem_read(c, desc_base(tssd) + 4, &tss_esp0, 4, 0) ||
-            vmem_read(c, desc_base(tssd) + 8, &tss_ss0, 4, 0)) {
+        if (read_guest_desc(c, c->bv.tr >> 3, &tssd) || vmem_read(c, desc_base_of(tssd) + 4, &tss_esp0, 4, 0) ||
+            vmem_read(c, desc_base_of(tssd) + 8, &tss_ss0, 4, 0)) {
             vm_kill(c->vm, "no usable guest TSS for a ring 3 -> 0 interrupt (TR %04x)", c->bv.tr);
             return E_INVAL;
         }
@@ -464,6 +531,7 @@ static int enter(struct vcpu *c, struct trap_frame *f)
 {
     thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
     fpu_prepare_entry(c);
+    lldt(c->ldt_limit ? SEL_GLDT : 0); /* LDTR's hidden part may be another VM's */
     return vmm_enter(f, &c->host_esp);
 }
 
@@ -490,19 +558,22 @@ static void save_gprs(uint32_t *gpr, const struct trap_frame *f)
 }
 
 /*
- * SS for translated code: the CPU wants SS.DPL = RPL = 1 at ring 1, and the
- * guest's stack descriptor may say DPL 0 (kernel) or 3 (user code run under
- * translation because it has IOPL 3). A per-VM alias slot, rebuilt from the
- * guest's SS cache at every entry, serves both.
+ * Segment registers for translated code come from per-register monitor
+ * slots holding ring-1 copies of the vCPU's cached descriptors, never from
+ * the guest's indices: the CPU wants SS.DPL = RPL = 1 at ring 1 while the
+ * guest's stack may be DPL 0 (kernel) or 3 (user code translated for IOPL 3),
+ * and a guest may rewrite or drop a GDT entry after loading it -- real
+ * hardware keeps using the cached descriptor, and so do we.
  */
-static void load_stack_alias(struct vcpu *c)
+static uint32_t load_alias(struct vcpu *c, int sr, uint16_t slot)
 {
-    const struct vseg *s = &c->seg[SR_SS];
+    const struct vseg *s = &c->seg[sr];
+    if (!(s->sel & ~3u) && sr != SR_SS)
+        return 0; /* null stays null: a use faults, as in the guest */
     uint32_t limit = (s->flags & DESC_FLAG_G) ? s->limit >> 12 : s->limit;
-    uint64_t raw = gdt_make_desc(s->base, limit, (uint8_t)(s->access | DESC_P), s->flags);
-    uint64_t d = shadow_desc(raw);
-    d = (d & ~(3ull << 45)) | (1ull << 45); /* DPL 1 */
-    c->sgdt[SEL_R1STACK >> 3] = d;
+    uint64_t d = shadow_desc(gdt_make_desc(s->base, limit, (uint8_t)(s->access | DESC_P), s->flags));
+    c->sgdt[slot >> 3] = (d & ~(3ull << 45)) | (1ull << 45); /* DPL 1 */
+    return slot;
 }
 
 /* bt_enter_fn: run translated code at tca, ring 1, until it exits or traps. */
@@ -511,16 +582,22 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     struct vcpu *c = container_of(v, struct vcpu, bv);
     struct trap_frame f = { 0 };
     frame_gprs(&f, v->gpr);
-    f.ds = real_sel(c, SR_DS, 1);
-    f.es = real_sel(c, SR_ES, 1);
-    f.fs = real_sel(c, SR_FS, 1);
+    f.ds = load_alias(c, SR_DS, SEL_R1DS);
+    f.es = load_alias(c, SR_ES, SEL_R1ES);
+    f.fs = load_alias(c, SR_FS, SEL_R1FS);
     f.gs = SEL_R1VCPU;
-    load_stack_alias(c);
-    f.ss = SEL_R1STACK;
+    f.ss = load_alias(c, SR_SS, SEL_R1STACK);
     f.cs = SEL_R1CODE;
     f.eip = tca;
     f.eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
-    if (enter(c, &f) == WX_TRAP) {
+    int wx = enter(c, &f);
+    if (wx == WX_ENTRY_FAIL) {
+        c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = v->eip };
+        v->exit_desc = (uint32_t)&c->fault_desc;
+        c->bt_trapped = false;
+        return;
+    }
+    if (wx == WX_TRAP) {
         /* A fault in translated code: only IDENT-copied instructions fault,
          * so the TC address maps back to a guest instruction boundary. */
         uint32_t geip;
@@ -534,6 +611,31 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
         c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = geip };
         v->exit_desc = (uint32_t)&c->fault_desc;
     }
+}
+
+extern const uint8_t trap_return[], trap_return_end[]; /* boot/isr.S */
+
+/* A fault at ring 0 between trap_return and its iret, on a vCPU thread that
+ * is entering its guest: the guest state we tried to load is unusable. */
+bool vmm_entry_fault(const struct trap_frame *tf)
+{
+    struct vcpu *c = thread_local();
+    if (!c || tf->eip < (uint32_t)trap_return || tf->eip >= (uint32_t)trap_return_end)
+        return false;
+    vm_kill(c->vm, "the monitor could not enter the guest: %s (error %04x) loading its state at eip %08x",
+            trap_name(tf->vector), tf->error, c->bv.eip);
+    vmm_leave(c->host_esp, WX_ENTRY_FAIL);
+}
+
+/* A monitor bug killed this vCPU thread: its VM stops with the reason, and
+ * `vm stop`/`vm destroy` still work on it. */
+void vmm_thread_faulted(const char *reason)
+{
+    struct vcpu *c = thread_local();
+    if (!c)
+        return;
+    vm_kill(c->vm, "hypervisor fault in the vCPU thread (%s)", reason);
+    vm_thread_died(c->vm);
 }
 
 /* Every trap from ring 1 or 3 comes here (kernel/traps.c), on the vCPU
@@ -598,6 +700,7 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     c->cpl = 0;
     c->halted = false;
     c->fpu_valid = false;
+    c->ldt_limit = 0;
     if (fpu_owner == c)
         fpu_owner = NULL; /* a reset guest starts from FNINIT state */
 }
@@ -692,7 +795,8 @@ static int run_ring3(struct vcpu *c)
     f.cs = c->seg[SR_CS].sel | 3;
     f.eip = c->bv.eip;
     f.eflags = (c->bv.eflags & BT_FLAGS_REAL) | (c->bv.vflags_sys & (EFLAGS_TF | EFLAGS_AC)) | EFLAGS_IF | EFLAGS_FIXED;
-    enter(c, &f);
+    if (enter(c, &f) == WX_ENTRY_FAIL)
+        return -1;
     return handle_ring3_trap(c);
 }
 
@@ -705,6 +809,8 @@ static int run_bt(struct vcpu *c)
     }
     c->bt_trapped = false; /* bt_run may return without entering (IRQ window) */
     int reason = bt_run(&c->bt, 64);
+    if (c->vm->stop_req)
+        return -1;
     if (reason == BT_EXIT_NONE)
         return 0;
     if (c->bt_trapped)

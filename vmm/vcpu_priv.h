@@ -37,10 +37,23 @@ struct vseg {
 #define DESC_FLAG_G   0x8
 #define DESC_FLAG_D   0x4
 
+/* Fields of a raw segment descriptor (SDM Vol. 3A Figure 3-8). */
+static inline uint32_t desc_base_of(uint64_t d)
+{
+    return (uint32_t)((d >> 16) & 0xFFFFFF) | (uint32_t)((d >> 56) << 24);
+}
+/* Limit in bytes - 1, granularity applied. */
+static inline uint32_t desc_limit_bytes(uint64_t d)
+{
+    uint32_t lim = (uint32_t)(d & 0xFFFF) | (uint32_t)((d >> 32) & 0xF0000);
+    return ((d >> 55) & 1) ? (lim << 12) | 0xFFF : lim;
+}
+
 /* Why vmm_enter returned. */
 enum world_exit {
     WX_BT_EXIT = 1, /* translated code left through HV_EXIT_VECTOR */
     WX_TRAP,        /* exception or interrupt while in the guest: vcpu->tf, cr2 */
+    WX_ENTRY_FAIL,  /* loading the guest's state faulted: the VM is being killed */
 };
 
 struct vcpu {
@@ -64,6 +77,8 @@ struct vcpu {
     struct bt_exit fault_desc;  /* handed to bt_run when a trap hit translated code */
     bool bt_trapped;            /* bt_run's return came from a trap, not an exit */
     int deliver_depth;          /* nesting of vcpu_deliver: a fault inside is a triple fault */
+    uint64_t *sldt;             /* shadow LDT (GDT_ENTRIES slots), allocated at the first LLDT */
+    uint32_t ldt_base, ldt_limit; /* the guest LDT (linear, bytes - 1); ldt_limit 0: none */
     uint32_t dr[8];             /* debug registers: kept, not armed (no hardware breakpoints) */
     bool fpu_valid;             /* fpu[] holds state (else the first use starts from FNINIT) */
     /* Statistics. */
@@ -90,6 +105,12 @@ static inline int vcpu_exception(struct vcpu *c, unsigned vector, int err)
 /* Load a segment register from the guest GDT (protected-mode rules,
  * SDM Vol. 3A §5.5-5.8 simplified). Returns 0, 1 (exception injected), <0 (killed). */
 int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel);
+/* Read the guest descriptor a selector names (GDT or LDT by its TI bit).
+ * Returns 0, or E_RANGE (null, beyond the table's limit, unreadable). */
+int vcpu_read_desc(struct vcpu *c, uint16_t sel, uint64_t *d);
+/* LLDT: the guest LDT becomes the one a GDT selector names (0: none).
+ * Returns 0, 1 (exception injected), <0 (killed). */
+int vcpu_load_ldt(struct vcpu *c, uint16_t sel);
 /* Re-read guest descriptor idx (or all the guest's GDT limit covers) into the shadow GDT. */
 void vcpu_sync_gdt_entry(struct vcpu *c, uint32_t idx);
 void vcpu_sync_gdt_all(struct vcpu *c);

@@ -127,15 +127,20 @@ err_free_vm:
     return rc;
 }
 
-static void vm_thread_main(void *arg)
+void vm_thread_died(struct vm *vm)
 {
-    struct vm *vm = arg;
-    vcpu_thread(vm);
     uint32_t fl = spin_lock_irqsave(&vm_lock);
     vm->state = VM_STOPPED;
     vm->thread = 0;
     spin_unlock_irqrestore(&vm_lock, fl);
     wait_queue_wake_all(&vm->state_wq);
+}
+
+static void vm_thread_main(void *arg)
+{
+    struct vm *vm = arg;
+    vcpu_thread(vm);
+    vm_thread_died(vm);
 }
 
 int vm_start(struct vm *vm, char *err, size_t errlen)

@@ -64,6 +64,9 @@ struct vm {
  * format), mark it STOPPED and make its vCPU leave. Callable from the vCPU
  * thread or any other thread; the caller carries on. */
 void vm_kill(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The VM's vCPU thread is ending (normally or killed by a fault): mark the
+ * VM stopped and wake whoever waits for that. */
+void vm_thread_died(struct vm *vm);
 /* Find a VM by name; NULL if none. */
 struct vm *vm_find(const char *name);
 /* Append guest console output to the scrollback (and to COM1 when attached). */
