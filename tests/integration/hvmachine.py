@@ -100,7 +100,7 @@ class Machine:
             "megs: %d" % self.mem_mib,
             "romimage: file=/usr/share/bochs/BIOS-bochs-latest",
             "vgaromimage: file=/usr/share/vgabios/vgabios.bin",
-            "cpu: count=1, ips=20000000, reset_on_triple_fault=0",
+            "cpu: count=1, ips=200000000, reset_on_triple_fault=0",  # a realistic virtual CPU speed: per-tick monitor work must fit in a tick
             "clock: sync=none, time0=utc",
             'display_library: rfb, options="timeout=0"',
             *ata,
