@@ -642,7 +642,7 @@ static void translate_body(struct xlate *x)
     uint8_t buf[DEC_MAX_LEN];
     uint32_t page0 = x->b->guest_eip & PAGE_MASK;
     for (;;) {
-        bool full = x->b->ninsns == TC_BLOCK_MAX_INSNS ||
+        bool full = x->b->ninsns == TC_BLOCK_MAX_INSNS || (x->bt->one_insn && x->b->ninsns == 1) ||
                     (uint32_t)(x->e.p - x->e.start) > TC_BLOCK_MAX_CODE - BLOCK_CODE_SLACK;
         bool new_page = x->b->ninsns > 0 && (x->eip & PAGE_MASK) != page0;
         int d = (full || new_page) ? 0 : fetch_decode(x, buf);
@@ -698,6 +698,7 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
     x.e = (struct emit){ .p = x.b->tca, .start = x.b->tca, .bt = bt };
     translate_body(&x);
     if (x.fault) {
+        bt->one_insn = false;
         bt->tc.meta_used = meta_mark; /* block not committed: drop its exits */
         return E_NOENT;
     }
@@ -705,6 +706,7 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
     b->guest_len = x.eip - guest_eip;
     b->page[0] = page_id(bt, guest_eip);
     b->page[1] = page_id(bt, guest_eip + (b->guest_len ? b->guest_len - 1 : 0));
+    bt->one_insn = false; /* after page_id: the monitor's page_of sees which block it serves */
     b->body_len = (uint32_t)(x.e.p - x.e.start);
     tc_commit_block(&bt->tc, b, b->body_len);
     bt->stats.translations++;

@@ -59,6 +59,8 @@ struct bt {
     bt_enter_fn enter;
     bt_page_fn page_of;         /* NULL: blocks record gva pages (bt_set_page_fn) */
     bool chaining;              /* patch exits block to block (default true) */
+    bool one_insn;              /* the next block translated holds one instruction only (set by the
+                                   monitor to re-run a store into code; cleared when used) */
     bool cpl3;                  /* translating guest CPL 3 code (IOPL 3): POPF exits, since it must
                                    keep IOPL; the monitor flushes the TC when it changes this */
     uint8_t *ibl_stub;          /* shared inline-lookup stub (in the TC) */

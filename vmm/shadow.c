@@ -209,6 +209,12 @@ static bool traced(const struct shadow *s, uint32_t gpa)
 
 bool shadow_is_pt_gpa(struct shadow *s, uint32_t gpa) { return traced(s, gpa & PTE_FRAME); }
 
+/* true if the page of gpa holds code the VMM translated (self-modifying code). */
+static bool code_page(const struct shadow *s, uint32_t gpa)
+{
+    return s->ops.is_code && s->ops.is_code(s->ops.ctx, gpa & PTE_FRAME);
+}
+
 /* ---------------------------------------------------------------- 3. shadow tables */
 
 /* true if the directory the CPU uses links shadow PT pt. */
@@ -310,6 +316,11 @@ static void write_protect(struct shadow *s, uint32_t gpa)
             spte_write(s, pt, r->idx, pt->tbl[r->idx] & ~(PTE_RW | PTE_D));
         e = next;
     }
+}
+
+void shadow_write_protect_gpa(struct shadow *s, uint32_t gpa)
+{
+    write_protect(s, gpa & PTE_FRAME);
 }
 
 /* Unlink shadow PT id from every directory and free it; flush if active and asked. */
@@ -676,7 +687,7 @@ static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk 
         if (j == ptx || (pt->tbl[j] & PTE_P) || !neighbour_walk(s, pt, w, j, &n) ||
             s->ops.gpa_to_hpa(s->ops.ctx, n.gpa, &hpa) < 0)
             continue;
-        spte = spte_make(s, &n, hpa, 0, traced(s, n.gpa));
+        spte = spte_make(s, &n, hpa, 0, traced(s, n.gpa) || code_page(s, n.gpa));
         if (!s->rmap_free)
             spte &= ~(PTE_RW | PTE_D);
         spte_write(s, pt, j, spte);
@@ -702,7 +713,7 @@ static int fill(struct shadow *s, uint32_t gva, const struct gwalk *w, uint32_t 
     s->pds[s->active].writes = 0;
     /* After spt_for: the table just made traced may be this very page. */
     *is_traced = traced(s, w->gpa & PTE_FRAME);
-    spte_write(s, pt, PTX(gva), spte_make(s, w, hpa, acc, *is_traced));
+    spte_write(s, pt, PTX(gva), spte_make(s, w, hpa, acc, *is_traced || code_page(s, w->gpa)));
     if (s->prefetch)
         prefetch(s, pt, w, PTX(gva));
     return 0;
@@ -753,6 +764,8 @@ int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigne
         return r;
     if (is_traced && (acc & PF_W))
         return emulate(s, SHADOW_EMULATE_PT, w.gpa, out);
+    if ((acc & PF_W) && code_page(s, w.gpa))
+        return emulate(s, SHADOW_CODE_WRITE, w.gpa, out);
     s->stats.hidden_faults++;
     return SHADOW_FIXED;
 }

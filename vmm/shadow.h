@@ -73,6 +73,10 @@ struct shadow_ops {
     /* The MONITOR_PDES entries every directory carries from MONITOR_PDE_FIRST
      * on (hv86: paging_monitor_pdes()). */
     const uint32_t *monitor_pdes;
+    /* Optional: true if guest page gpa holds code the monitor translated, so
+     * that every shadow maps it read-only and a store to it comes back as
+     * SHADOW_CODE_WRITE (self-modifying code). NULL: no such pages. */
+    bool (*is_code)(void *ctx, uint32_t gpa);
 };
 
 /* Runtime limits, for the VMM's memory budget and for the tests' pressure. */
@@ -171,6 +175,8 @@ enum shadow_result {
                              * (A/D for it are already set in the guest) */
     SHADOW_EMULATE_MONITOR, /* gva in [MONITOR_BASE, 4 GiB), guest-mapped to out->gpa: emulate */
     SHADOW_MMIO,            /* out->gpa is not guest RAM: emulate the device access */
+    SHADOW_CODE_WRITE,      /* store to a page ops->is_code() claims, at out->gpa: drop the
+                             * translations of that page, stop claiming it, re-run the store */
 };
 
 struct shadow_fault {
@@ -274,6 +280,13 @@ int shadow_pt_write(struct shadow *s, uint32_t gpa, const void *bytes, uint32_t 
  * (device DMA); zaps every shadow built from it. Cheap when not traced.
  */
 void shadow_gpa_changed(struct shadow *s, uint32_t gpa, uint32_t len);
+/*
+ * shadow_write_protect_gpa - from now on the page of gpa is mapped read-only
+ * in every shadow: removes write permission from every spte that maps it
+ * (through the reverse map of writable sptes). Call after ops->is_code()
+ * starts claiming the page.
+ */
+void shadow_write_protect_gpa(struct shadow *s, uint32_t gpa);
 /* true if the page of gpa is a traced guest page table (mapped read-only). */
 bool shadow_is_pt_gpa(struct shadow *s, uint32_t gpa);
 /* Present guest PDEs in the monitor range of the active directory (bit i = PDE 1008+i). */

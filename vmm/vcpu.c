@@ -84,6 +84,58 @@ static void sh_flush_all(void *ctx)
         thread_set_world(paging_host_pd(), &c->sgdtr, 0);
 }
 
+/*
+ * Self-modifying code (docs/vmm.md): every guest page a translation comes
+ * from is marked in code_bits and mapped read-only in every shadow. A store
+ * to it faults (SHADOW_CODE_WRITE): its translations are dropped, the mark
+ * is cleared, and the store re-runs as a one-instruction block; the next
+ * translation from the page marks it again. Keyed by gpa, so writes
+ * through an alias mapping are caught too.
+ */
+static bool sh_is_code(void *ctx, uint32_t gpa)
+{
+    struct vcpu *c = VCPU((struct vm *)ctx);
+    uint32_t pg = gpa >> PAGE_SHIFT;
+    return c && c->code_bits && pg < c->vm->mem.npages && (c->code_bits[pg / 32] >> (pg % 32)) & 1;
+}
+
+static void code_mark(struct vcpu *c, uint32_t gpa, bool on)
+{
+    uint32_t pg = gpa >> PAGE_SHIFT;
+    if (pg >= c->vm->mem.npages)
+        return;
+    if (on)
+        c->code_bits[pg / 32] |= 1u << (pg % 32);
+    else
+        c->code_bits[pg / 32] &= ~(1u << (pg % 32));
+}
+
+/* bt_page_fn: the gpa page of a block's code, which from now on is protected
+ * -- except for the one-instruction block that re-runs a store into it. */
+static uint32_t bt_page_of(void *ctx, uint32_t gva)
+{
+    struct vcpu *c = ctx;
+    uint32_t lin = gva + c->seg[SR_CS].base, gpa, err;
+    if (shadow_guest_translate(&c->sh, lin, 0, false, &gpa, &err) != 0)
+        return lin | 1; /* unreadable: never matches a gpa page */
+    if (!c->bt.one_insn && !sh_is_code(c->vm, gpa)) {
+        code_mark(c, gpa, true);
+        shadow_write_protect_gpa(&c->sh, gpa);
+    }
+    return gpa & PAGE_MASK;
+}
+
+/* A store hit translated code at gpa: see sh_is_code. */
+static int handle_code_write(struct vcpu *c, uint32_t gpa)
+{
+    tc_invalidate_page(&c->bt.tc, gpa & PAGE_MASK);
+    code_mark(c, gpa, false);
+    c->smc_writes++;
+    if (c->cpl == 0 || c->bt.cpl3)
+        c->bt.one_insn = true;
+    return 0; /* re-run the store: the page is writable again */
+}
+
 static uint32_t bt_fetch(void *ctx, uint32_t gva, uint8_t *buf, uint32_t len)
 {
     struct vcpu *c = ctx;
@@ -114,8 +166,11 @@ int vcpu_create(struct vm *vm)
     c->sgdt = kzalloc(GDT_BYTES);
     if (!c->tc_code || !c->tc_meta || !c->sgdt)
         goto err_free;
+    c->code_bits = kzalloc(ALIGN_UP(vm->mem.npages, 32u) / 8);
+    if (!c->code_bits)
+        goto err_free;
     struct shadow_ops ops = { vm, sh_gpa_to_hpa, sh_read32, sh_write32, sh_table_alloc, sh_table_free,
-                              sh_flush_gva, sh_flush_all, paging_monitor_pdes() };
+                              sh_flush_gva, sh_flush_all, paging_monitor_pdes(), sh_is_code };
     struct shadow_config cfg = { 8, 256 };
     if (shadow_init(&c->sh, &ops, &cfg))
         goto err_free;
@@ -137,6 +192,7 @@ void vcpu_destroy(struct vm *vm)
         shadow_destroy(&c->sh);
     kfree(c->sgdt);
     kfree(c->sldt);
+    kfree(c->code_bits);
     kfree(c->tc_meta);
     kfree(c->tc_code);
     kfree(c);
@@ -281,8 +337,10 @@ static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, ui
             vm_kill(c->vm, "guest %s of non-RAM gpa %08x by the monitor", write ? "write" : "read", gpa);
             return E_RANGE;
         }
-        if (write)
-            tc_invalidate_page(&c->bt.tc, gva & PAGE_MASK);
+        if (write && sh_is_code(c->vm, gpa)) {
+            tc_invalidate_page(&c->bt.tc, gpa & PAGE_MASK); /* the monitor wrote translated code */
+            code_mark(c, gpa, false);
+        }
         gva += n;
         p += n;
         len -= n;
@@ -677,6 +735,9 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     struct bt_config cfg = { BT_SEG_GS, true, 0 };
     memset(&c->bv, 0, sizeof(c->bv));
     bt_init(&c->bt, &cfg, &c->bv, c->tc_code, TC_CODE_BYTES, c->tc_meta, TC_META_BYTES, bt_fetch, c, bt_enter);
+    bt_set_page_fn(&c->bt, bt_page_of);
+    memset(c->code_bits, 0, ALIGN_UP(vm->mem.npages, 32u) / 8);
+    shadow_flush_all(&c->sh); /* forget write protection of the previous run's code */
     c->bv.exit_entry = (uint32_t)vmm_bt_exit_stub;
     shadow_set_cr0(&c->sh, CR0_PE | CR0_ET);
     shadow_set_cr4(&c->sh, 0);
@@ -753,6 +814,8 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
             c->bv.cr[2] = out.cr2;
             return vcpu_exception(c, T_PF, (int)out.guest_err) < 0 ? -1 : 0;
         }
+        if (r == SHADOW_CODE_WRITE)
+            return handle_code_write(c, out.gpa);
         if (r == SHADOW_EMULATE_PT || r == SHADOW_EMULATE_MONITOR || r == SHADOW_MMIO)
             return emu_bt_exit(c, -(int)r - 100); /* emulate the faulting instruction */
         vm_kill(c->vm, "shadow paging failed at gva %08x: %s", c->cr2, shadow_why(&c->sh));
@@ -867,5 +930,6 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                c->bt.stats.translations, c->bt.stats.insns, c->bt.stats.dispatches, c->bt.stats.ibl_misses);
     cmd_printf(out, "shadow paging: %u pages, %u directories, %u hidden faults, %u reflected, cr3 %u hits %u misses\n",
                ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.cr3_hits, ss.cr3_misses);
-    cmd_printf(out, "interrupts injected: %u, guest exceptions: %u\n", c->irqs_injected, c->guest_exceptions);
+    cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u\n",
+               c->irqs_injected, c->guest_exceptions, c->smc_writes);
 }

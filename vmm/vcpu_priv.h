@@ -79,6 +79,8 @@ struct vcpu {
     int deliver_depth;          /* nesting of vcpu_deliver: a fault inside is a triple fault */
     uint64_t *sldt;             /* shadow LDT (GDT_ENTRIES slots), allocated at the first LLDT */
     uint32_t ldt_base, ldt_limit; /* the guest LDT (linear, bytes - 1); ldt_limit 0: none */
+    uint32_t *code_bits;        /* guest RAM pages we translated from (1 bit per page): write-protected */
+    uint32_t smc_writes;        /* stores into translated code caught */
     uint32_t dr[8];             /* debug registers: kept, not armed (no hardware breakpoints) */
     bool fpu_valid;             /* fpu[] holds state (else the first use starts from FNINIT) */
     /* Statistics. */

@@ -72,6 +72,10 @@ static uint32_t gr32(uint32_t gpa) { return *(uint32_t *)gptr(gpa); }
 static void gw32(uint32_t gpa, uint32_t v) { *(uint32_t *)gptr(gpa) = v; }
 static uint32_t host_of(uint32_t gpa) { return HRAM_HPA + gfn_to_hfn[gpa >> 12] * PAGE_SIZE + (gpa & 0xFFF); }
 
+/* The VMM's set of translated code pages (one page is enough for the tests). */
+static uint32_t code_gpa = 0xFFFFFFFFu;
+static bool op_is_code(void *ctx, uint32_t gpa) { return (gpa & ~0xFFFu) == code_gpa; }
+
 static int op_gpa_to_hpa(void *ctx, uint32_t gpa, uint32_t *hpa)
 {
     if (!is_ram(gpa))
@@ -167,7 +171,8 @@ static void machine_init(const struct shadow_config *cfg)
     tables_live = tables_limit = tables_allocs = 0;
     flush_gva_calls = flush_all_calls = 0;
     OPS = (struct shadow_ops){ NULL, op_gpa_to_hpa, op_read32, op_write32, op_table_alloc,
-                               op_table_free, op_flush_gva, op_flush_all, monitor_pdes };
+                               op_table_free, op_flush_gva, op_flush_all, monitor_pdes, op_is_code };
+    code_gpa = 0xFFFFFFFFu;
     loaded_cr3 = 0;
     assert_int_equal(shadow_init(&S, &OPS, cfg), 0);
     assert_int_equal(S.prefetch, SHADOW_PREFETCH);
@@ -621,6 +626,42 @@ static void test_dirty_emulation(void **state)
     o = check_access(gva + PAGE_SIZE, ACC_R, 3);
     assert_int_equal(spte_of(gva + PAGE_SIZE) & PTE_RW, PTE_RW);
     assert_int_equal(host_of(0x501000), o.addr);
+}
+
+/*
+ * Self-modifying code: a page the VMM translated from is read-only in every
+ * shadow, an existing writable mapping and an alias included; stores come
+ * back as SHADOW_CODE_WRITE; reads and fetches stay hidden faults; once the
+ * VMM stops claiming it, a store makes it writable again.
+ */
+static void test_code_pages(void **state)
+{
+    uint32_t gva = 0x00401000, alias = 0x00801000, x = 0x600000;
+    struct outcome o;
+
+    guest_reset_tables();
+    map4k(gva, x, PTE_P | PTE_RW | PTE_A | PTE_D);
+    map4k(alias, x, PTE_P | PTE_RW | PTE_A | PTE_D);
+    paging_on(GPD_A, true);
+    o = check_access(gva, ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_FIXED);
+    assert_int_equal(spte_of(gva) & PTE_RW, PTE_RW);
+    code_gpa = x; /* the VMM translated code from x */
+    shadow_write_protect_gpa(&S, x + 0x123);
+    assert_int_equal(spte_of(gva) & (PTE_RW | PTE_P), PTE_P);
+    o = access_gva(gva + 8, ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_CODE_WRITE);
+    assert_int_equal(o.addr, x + 8);
+    o = access_gva(alias + 16, ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_CODE_WRITE);
+    assert_int_equal(o.addr, x + 16);
+    assert_int_equal(spte_of(alias) & PTE_RW, 0);
+    o = access_gva(alias + 4, ACC_X, 0);
+    assert_int_equal(o.kind, SHADOW_FIXED);
+    code_gpa = 0xFFFFFFFFu; /* translations dropped: no longer claimed */
+    o = access_gva(gva + 8, ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_FIXED);
+    assert_int_equal(spte_of(gva) & PTE_RW, PTE_RW);
 }
 
 static void test_wp0_user_readonly(void **state)
@@ -1609,6 +1650,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_paging_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rights_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dirty_emulation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_code_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wp0_user_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_monitor_range, setup, teardown),
