@@ -103,6 +103,14 @@ void fpu_host_init(void)
     write_cr0((read_cr0() | CR0_MP | CR0_NE | CR0_TS) & ~CR0_EM);
     if ((d & CPUID1_EDX_FXSR) && (d & CPUID1_EDX_SSE))
         write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
+    /* Ring-3 SGDT/SIDT/SLDT/STR/SMSW would show the monitor's own registers
+     * to directly executed guest code; with UMIP they fault and are emulated. */
+    cpuid(0, &a, &b, &c, &d);
+    if (a >= 7) {
+        cpuid(7, &a, &b, &c, &d);
+        if (c & CPUID7_ECX_UMIP)
+            write_cr4(read_cr4() | CR4_UMIP);
+    }
 }
 
 void tss_set_kernel_stack(uint32_t esp0) { tss_main.esp0 = esp0; }

@@ -50,6 +50,8 @@
 #define CR4_PGE 0x00000080u
 #define CR4_OSFXSR 0x00000200u
 #define CR4_OSXMMEXCPT 0x00000400u
+#define CR4_UMIP 0x00000800u /* SGDT/SIDT/SLDT/SMSW/STR fault at CPL > 0 */
+#define CPUID7_ECX_UMIP (1u << 2)
 #define CPUID1_EDX_FXSR (1u << 24)
 #define CPUID1_EDX_SSE  (1u << 25)
 

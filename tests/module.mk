@@ -1,7 +1,13 @@
 # tests/: integration tests that boot hv86.iso and drive its serial console.
-INTEGRATION_TESTS += integration-qemu integration-bochs
+INTEGRATION_TESTS += integration-qemu integration-bochs guests-hv86-qemu guests-hv86-bochs
 
-.PHONY: integration-qemu integration-bochs
+.PHONY: integration-qemu integration-bochs guests-hv86-qemu guests-hv86-bochs
+# The test guests as VMs under hv86, compared with their native runs
+# (guests-native makes build/guests/out/*.txt, the references).
+guests-hv86-qemu: hv86.iso $(DISKS) guests-native
+	$(PYTHON) tests/integration/test_guests_hv86.py qemu
+guests-hv86-bochs: hv86.iso $(DISKS) guests-native
+	$(PYTHON) tests/integration/test_guests_hv86.py bochs
 integration-qemu: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_console.py qemu
 integration-bochs: hv86.iso $(DISKS)

@@ -661,6 +661,11 @@ int emu_ring3_gp(struct vcpu *c)
         return emu_sysenter(c, &in); /* host SYSENTER_CS is 0: the real one #GPs */
     if (in.attr & DEC_A_IO) /* the real TSS has no bitmap: the guest's may allow it */
         return emu_io(c, &in);
+    /* With CR4.UMIP these fault at ring 3: answer with the guest's values. */
+    if (in.mnemonic == DEC_M_SGDT || in.mnemonic == DEC_M_SIDT || in.mnemonic == DEC_M_SLDT || in.mnemonic == DEC_M_STR)
+        return emu_desc(c, &in);
+    if (in.mnemonic == DEC_M_SMSW)
+        return emu_mov_cr(c, &in);
     if (in.cf == DEC_CF_INT || in.cf == DEC_CF_INT3 || in.cf == DEC_CF_INTO) {
         unsigned vec = in.cf == DEC_CF_INT ? in.ops[0].imm & 0xFF : in.cf == DEC_CF_INT3 ? T_BP : T_OF;
         if (in.cf == DEC_CF_INTO && !(c->bv.eflags & EFLAGS_OF))

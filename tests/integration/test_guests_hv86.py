@@ -21,6 +21,49 @@ from hvmachine import BUILD, Machine, clean  # noqa: E402
 
 PROTOCOL = re.compile(r"^(PASS|FAIL|SKIP|DONE)\b.*$", re.M)
 BATCH = 4
+
+# Checks whose result under hv86 differs from the hardware's for a reason we
+# accept and document (docs/vmm.md, "Known differences"). Only these exact
+# checks may differ; any other difference in the same guest still fails.
+KNOWN = {
+    "user-desc-ucode": "ring-3 LSL reads the shadow descriptor, whose limit is truncated below the monitor",
+    "user-desc-udata": "ring-3 LSL reads the shadow descriptor, whose limit is truncated below the monitor",
+    # Without UMIP (not on QEMU's or Bochs' default CPU), ring-3 SMSW/SGDT/
+    # SIDT/SLDT/STR read the real registers: the "Red Pill" of every monitor
+    # before hardware virtualization. hv86 enables UMIP where the CPU has it.
+    "user-smsw": "ring-3 SMSW reads the real CR0 (no UMIP)",
+    "user-str": "ring-3 STR reads the real TR (no UMIP)",
+    "user-sldt": "ring-3 SLDT reads the real LDTR (no UMIP)",
+    "user-sgdt-base": "ring-3 SGDT reads the real GDTR (no UMIP)",
+    "user-sgdt-limit": "ring-3 SGDT reads the real GDTR (no UMIP)",
+    "user-sidt-base": "ring-3 SIDT reads the real IDTR (no UMIP)",
+    "user-sidt-limit": "ring-3 SIDT reads the real IDTR (no UMIP)",
+    "db-single-step": "guest EFLAGS.TF is kept but not acted on in translated code",
+    "dr0-exec-breakpoint": "guest debug registers are kept but not armed",
+    "dr6-b0": "guest debug registers are kept but not armed",
+}
+
+
+def check_name(line):
+    return line.split()[1].rstrip(":") if len(line.split()) > 1 else ""
+
+
+def compare(got, want):
+    """(ok, known, other): lines equal except for KNOWN checks."""
+    if len(got) != len(want):
+        return False, [], ["%d lines vs %d native" % (len(got), len(want))]
+    known, other = [], []
+    for g, w in zip(got, want):
+        if g == w:
+            continue
+        name = check_name(w)
+        if name in KNOWN and check_name(g) == name:
+            known.append(name)
+        elif w.startswith("DONE") and g.startswith("DONE"):
+            continue  # the pass/fail counts follow from the known differences
+        else:
+            other.append((w, g))
+    return not other, known, other
 ESCAPE = "\x1d"  # ^] detaches from a guest console
 
 
@@ -79,14 +122,14 @@ def main():
                 m.cmd("vm stop %s" % n)
             got = [l for l in guest_output(m, n).split("\n") if PROTOCOL.match(l)]
             want = reference(n, emulator)
-            if got == want:
+            ok, known, other = compare(got, want)
+            if ok:
                 passed += 1
-                print("PASS %s (%d lines, %s)" % (n, len(want), reason))
+                print("PASS %s (%d lines, %s)%s" % (n, len(want), reason,
+                      "; known differences: " + ", ".join(known) if known else ""))
             else:
                 failed += 1
-                diff = [("-" + w, "+" + g) for w, g in zip(want, got) if w != g][:3]
-                print("FAIL %s: %s; %d lines vs %d native; first differences %s"
-                      % (n, reason or state, len(got), len(want), diff))
+                print("FAIL %s: %s; first differences %s" % (n, reason or state, other[:3]))
             m.cmd("vm destroy %s" % n)
     print(m.cmd("vm list"))
     m.stop()
