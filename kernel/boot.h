@@ -11,7 +11,7 @@
 #include "kernel/pmm.h"
 
 #define BOOT_MAX_MMAP    64
-#define BOOT_MAX_MODULES 16
+#define BOOT_MAX_MODULES 64
 #define BOOT_CMDLINE_MAX 256
 #define BOOT_MODNAME_MAX 64
 

@@ -332,6 +332,7 @@ void thread_set_esp0(uint32_t esp0)
 }
 
 void thread_set_local(void *p) { current->local = p; }
+uint64_t thread_cpu_ticks(void) { return current->cpu_ticks; }
 void *thread_local(void) { return current->local; }
 
 int sched_list(struct thread_info *out, int max)

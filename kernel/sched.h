@@ -75,6 +75,8 @@ void thread_set_esp0(uint32_t esp0);
 /* A pointer the thread's owner keeps per thread (NULL by default). */
 void thread_set_local(void *p);
 void *thread_local(void);
+/* Ticks the calling thread has spent running. */
+uint64_t thread_cpu_ticks(void);
 /* True if the current context is a thread that may be killed on a fault
  * (not the idle/boot context, scheduler running). */
 bool sched_can_kill_current(void);

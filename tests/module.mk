@@ -1,7 +1,14 @@
 # tests/: integration tests that boot hv86.iso and drive its serial console.
-INTEGRATION_TESTS += integration-qemu integration-bochs guests-hv86-qemu guests-hv86-bochs
+INTEGRATION_TESTS += integration-qemu integration-bochs guests-hv86-qemu guests-hv86-bochs \
+	vms-fairness vms-isolation
 
-.PHONY: integration-qemu integration-bochs guests-hv86-qemu guests-hv86-bochs
+.PHONY: integration-qemu integration-bochs guests-hv86-qemu guests-hv86-bochs vms-fairness vms-isolation
+# Several VMs at once: fair shares and misbehaving guests (QEMU), and the
+# monitor's isolation from a hostile guest (Bochs enforces segment limits).
+vms-fairness: hv86.iso $(DISKS)
+	$(PYTHON) tests/integration/test_vms.py fairness
+vms-isolation: hv86.iso $(DISKS) guests-native
+	$(PYTHON) tests/integration/test_vms.py isolation
 # The test guests as VMs under hv86, compared with their native runs
 # (guests-native makes build/guests/out/*.txt, the references).
 guests-hv86-qemu: hv86.iso $(DISKS) guests-native

@@ -597,6 +597,14 @@ static int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
 static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
 {
     bool zx = in->mnemonic == DEC_M_MOVZX, sx = in->mnemonic == DEC_M_MOVSX;
+    if (in->mnemonic == DEC_M_XCHG && in->num_ops == 2) { /* atomic on one vCPU */
+        uint32_t a = 0, b = 0;
+        TRY(op_read(c, in, 0, &a));
+        TRY(op_read(c, in, 1, &b));
+        TRY(op_write(c, in, 0, b));
+        TRY(op_write(c, in, 1, a));
+        return next(c, in);
+    }
     if ((in->mnemonic != DEC_M_MOV && !zx && !sx) || in->num_ops != 2)
         return unsupported(c, in, "guest access to memory the monitor must emulate");
     uint32_t v = 0;

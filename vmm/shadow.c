@@ -1,5 +1,5 @@
 /*
- * Shadow paging core. Design and the reasons behind it: docs/vmm-shadow.md.
+ * Shadow paging core. Design and the reasons behind it: docs/vmm.md ("Shadow paging").
  *
  * Map of this file
  *   1. guest walk      gwalk(), gset_ad(): the guest's 32-bit tables as the
@@ -568,7 +568,7 @@ static int ensure_mode(struct shadow *s)
 
 /*
  * spte_make - the shadow PTE for a guest translation w to host frame hpa,
- * after an access acc the guest allowed (docs/vmm-shadow.md, "Rights"):
+ * after an access acc the guest allowed (docs/vmm.md, "Rights"):
  *  - U/S and R/W follow the guest's combined rights;
  *  - writable only once the guest's D is set (dirty emulation, §4.8);
  *  - never writable onto a traced guest page table (I3);

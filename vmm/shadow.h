@@ -4,7 +4,7 @@
  * Guest user code runs at ring 3 and guest kernel code (translated) at ring 1,
  * both under shadow page tables built here from the guest's own 32-bit page
  * tables, which are only data (Intel SDM Vol. 3A §4.3). The design story is
- * docs/vmm-shadow.md; the map of the implementation opens vmm/shadow.c.
+ * docs/vmm.md ("Shadow paging"); the map of the implementation opens vmm/shadow.c.
  *
  * Policies in one paragraph:
  *  - one shadow page directory per guest CR3, kept in a bounded LRU cache, so
@@ -23,7 +23,7 @@
  *    once the guest's D is set;
  *  - guest global pages: the G bit is never set in a shadow (only the monitor
  *    PDEs are global); cached shadows are in sync, so guest G semantics hold;
- *  - guest CR0.WP=0: see docs/vmm-shadow.md ("CR0.WP").
+ *  - guest CR0.WP=0: see docs/vmm.md ("CR0.WP").
  *
  * One vCPU per struct shadow; not thread-safe. No allocation happens outside
  * the table_alloc callback; struct shadow itself is embedded by the caller.

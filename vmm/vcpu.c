@@ -333,10 +333,8 @@ static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, ui
             rc = shadow_pt_write(&c->sh, gpa, p, n);
         else
             rc = write ? gmem_write(&c->vm->mem, gpa, p, n) : gmem_read(&c->vm->mem, gpa, p, n);
-        if (rc) {
-            vm_kill(c->vm, "guest %s of non-RAM gpa %08x by the monitor", write ? "write" : "read", gpa);
-            return E_RANGE;
-        }
+        if (rc && !write)
+            memset(p, 0xFF, n); /* no RAM, no device: the bus floats high, writes vanish */
         if (write && sh_is_code(c->vm, gpa)) {
             tc_invalidate_page(&c->bt.tc, gpa & PAGE_MASK); /* the monitor wrote translated code */
             code_mark(c, gpa, false);
@@ -382,7 +380,6 @@ void vcpu_set_cpl(struct vcpu *c, unsigned cpl) { c->cpl = cpl; }
  * DS/ES/FS/GS take data or readable code, visible at max(CPL, RPL) unless
  * conforming code; CS takes code (far transfers check the rest).
  */
-#define DESC_WRITABLE 0x02 /* data: W; code: R */
 static bool seg_type_ok(const struct vcpu *c, int sr, uint16_t sel, uint8_t acc)
 {
     unsigned rpl = sel & 3u, dpl = DESC_DPL(acc);
@@ -630,6 +627,10 @@ static uint32_t load_alias(struct vcpu *c, int sr, uint16_t slot)
         return 0; /* null stays null: a use faults, as in the guest */
     uint32_t limit = (s->flags & DESC_FLAG_G) ? s->limit >> 12 : s->limit;
     uint64_t d = shadow_desc(gdt_make_desc(s->base, limit, (uint8_t)(s->access | DESC_P), s->flags));
+    if (!d) /* cannot be expressed below the monitor (based in it, expand-down): */
+        d = gdt_make_desc(0, 0xFFFFF, DESC_P | DESC_S | DESC_DOWN | DESC_WRITABLE, DESC_FLAG_G | DESC_FLAG_D);
+    /* ... an expand-down segment with the maximal limit has no valid offset:
+     * every access faults and is emulated with the guest's own base and limit. */
     c->sgdt[slot >> 3] = (d & ~(3ull << 45)) | (1ull << 45); /* DPL 1 */
     return slot;
 }
@@ -886,7 +887,7 @@ void vcpu_thread(void *arg)
     struct vm *vm = arg;
     struct vcpu *c = VCPU(vm);
     thread_set_local(c);
-    uint64_t start = timer_ticks();
+    uint64_t start = vm->cpu_ticks - thread_cpu_ticks(); /* CPU time of earlier runs carries on */
     while (!vm->stop_req) {
         if (vm->pause_req) {
             thread_sleep(10);
@@ -906,9 +907,9 @@ void vcpu_thread(void *arg)
         int rc = direct ? run_ring3(c) : run_bt(c);
         if (rc < 0)
             break;
-        vm->cpu_ticks = timer_ticks() - start;
+        vm->cpu_ticks = start + thread_cpu_ticks();
     }
-    vm->cpu_ticks = timer_ticks() - start;
+    vm->cpu_ticks = start + thread_cpu_ticks();
     thread_set_world(paging_host_pd(), &host_gdtr, 0);
     thread_set_local(NULL);
 }

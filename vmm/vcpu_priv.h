@@ -34,6 +34,7 @@ struct vseg {
 #define DESC_DOWN     0x04 /* data: expand-down */
 #define DESC_CONFORM  0x04 /* code: conforming */
 #define DESC_ACCESSED 0x01
+#define DESC_WRITABLE 0x02 /* data: W; code: R */
 #define DESC_FLAG_G   0x8
 #define DESC_FLAG_D   0x4
 

@@ -2,6 +2,7 @@
  * Console commands for VMs: `vm create|start|stop|pause|resume|destroy|list|info`
  * and `console NAME` (attach to the guest's serial line; ^] detaches).
  */
+#include "drivers/crc32.h"
 #include "kernel/boot.h"
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
@@ -194,6 +195,18 @@ static int cmd_modules(struct cmd_ctx *c)
     return 0;
 }
 
+/* A checksum of the monitor's code and read-only data: tests run it before
+ * and after a hostile guest to show the monitor was not touched. */
+extern const uint8_t _text_start[], _text_end[], _rodata_start[], _rodata_end[];
+static int cmd_monsum(struct cmd_ctx *c)
+{
+    uint32_t t = crc32(_text_start, (size_t)(_text_end - _text_start));
+    uint32_t r = crc32(_rodata_start, (size_t)(_rodata_end - _rodata_start));
+    cmd_printf(c->out, "monitor text %08x rodata %08x (%u + %u bytes)\n", t, r,
+               (uint32_t)(_text_end - _text_start), (uint32_t)(_rodata_end - _rodata_start));
+    return 0;
+}
+
 static const struct cmd_def vm_cmds[] = {
     { "vm", "create", "NAME kernel=MODULE [mem=SIZE] [cmdline=\"...\"]", "create a VM from a Multiboot kernel module",
       1, 4, cmd_vm_create, 0 },
@@ -206,6 +219,7 @@ static const struct cmd_def vm_cmds[] = {
     { "vm", "info", "NAME", "registers, exits by cause, translation cache, why it stopped", 1, 1, cmd_vm_info, 0 },
     { "console", NULL, "NAME", "attach to a VM's serial line (^] detaches)", 1, 1, cmd_console, 0 },
     { "modules", NULL, "", "guest images GRUB loaded (module2)", 0, 0, cmd_modules, 0 },
+    { "monsum", NULL, "", "checksum of the monitor's code and read-only data (tests)", 0, 0, cmd_monsum, CMD_HIDDEN },
 };
 static struct cmd_table vm_table = CMD_TABLE("vm", vm_cmds);
 

@@ -7,7 +7,10 @@
 # See tests/guests/README.md for the output protocol and the hv86 backend hook.
 
 GUESTS := popf clisti segread tables cregs pgonoff pages adbits pf user \
-	sysenter timer except smc hlt uart
+	sysenter timer except smc hlt uart hostile
+# Guests for hv86 only (no native reference: their point is how hv86 copes):
+# a CPU hog for fairness, a triple fault, random bytes.
+HV_GUESTS := spin tfault randbytes
 # Guests GRUB boots with `multiboot2` in their Bochs ISO (QEMU -kernel is
 # always Multiboot v1), so the runtime's Multiboot2 entry is exercised too.
 GUESTS_MB2 := segread timer
@@ -22,7 +25,7 @@ GUEST_LDFLAGS := -m32 -nostdlib -static -no-pie -Wl,--build-id=none \
 
 GUEST_LIB_SRCS := $(wildcard $(GUEST_SRC)/lib/*.c $(GUEST_SRC)/lib/*.S)
 GUEST_LIB_OBJS := $(patsubst $(GUEST_SRC)/lib/%,$(GUEST_B)/lib/%.o,$(GUEST_LIB_SRCS))
-GUEST_ELFS := $(addprefix $(GUEST_B)/,$(addsuffix .elf,$(GUESTS)))
+GUEST_ELFS := $(addprefix $(GUEST_B)/,$(addsuffix .elf,$(GUESTS) $(HV_GUESTS)))
 GUEST_ISOS := $(addprefix $(GUEST_B)/iso/,$(addsuffix .iso,$(GUESTS)))
 
 $(GUEST_B)/lib/%.c.o: $(GUEST_SRC)/lib/%.c | deps

@@ -44,6 +44,13 @@ KNOWN = {
 }
 
 
+# Guests that cannot be run under an emulator that lacks what they test.
+NOT_UNDER = {
+    ("hostile", "qemu"): "its containment rests on segment limits, which QEMU TCG does not enforce "
+                         "(it would write host memory); tests/integration/test_vms.py runs it under Bochs",
+}
+
+
 def check_name(line):
     return line.split()[1].rstrip(":") if len(line.split()) > 1 else ""
 
@@ -67,9 +74,12 @@ def compare(got, want):
 ESCAPE = "\x1d"  # ^] detaches from a guest console
 
 
-def guests_on_iso():
+def guests_on_iso(emulator):
+    """The guests on the ISO that have a native reference run."""
     cfg = open(os.path.join(BUILD, "iso", "boot", "grub", "grub.cfg")).read()
-    return re.findall(r"module2 \S+ (\S+)", cfg)
+    out = os.path.join(BUILD, "guests", "out")
+    return [n for n in re.findall(r"module2 \S+ (\S+)", cfg)
+            if os.path.exists(os.path.join(out, "%s.%s.txt" % (n, emulator)))]
 
 
 def reference(name, emulator):
@@ -77,13 +87,16 @@ def reference(name, emulator):
         return [l for l in f.read().split("\n") if PROTOCOL.match(l)]
 
 
+VM_ROW = re.compile(r"^(\S+)\s+(created|running|paused|stopped)\s+(\d+)M\s+(\d+)\s+(\d+)\s+(.*)$")
+
+
 def vm_states(m):
-    out = m.cmd("vm list")
+    """{name: (state, reason)} from `vm list`, rows matched by shape."""
     states = {}
-    for line in out.split("\n")[1:]:
-        f = line.split(None, 5)
-        if len(f) >= 5:
-            states[f[0]] = (f[1], f[5] if len(f) > 5 else "")
+    for line in m.cmd("vm list").split("\n"):
+        r = VM_ROW.match(line.strip())
+        if r:
+            states[r.group(1)] = (r.group(2), r.group(6))
     return states
 
 
@@ -100,7 +113,11 @@ def guest_output(m, name):
 
 def main():
     emulator = sys.argv[1] if len(sys.argv) > 1 else "qemu"
-    names = sys.argv[2:] or guests_on_iso()
+    names = sys.argv[2:] or guests_on_iso(emulator)
+    for n in list(names):
+        if (n, emulator) in NOT_UNDER:
+            print("SKIP %s: %s" % (n, NOT_UNDER[(n, emulator)]))
+            names.remove(n)
     m = Machine(emulator, mem_mib=256).start()
     passed = failed = 0
     for i in range(0, len(names), BATCH):

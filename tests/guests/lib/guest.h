@@ -39,6 +39,9 @@ bool check_eq(const char *name, uint32_t got, uint32_t want);
 void skip(const char *name, const char *why);
 /* Print DONE and leave the machine: isa-debug-exit (QEMU), 0x8900 (Bochs), hlt. */
 void guest_exit(void) __attribute__((noreturn));
+/* The loader's command line ("" if none), and the number after "key=" in it. */
+const char *boot_cmdline(void);
+uint32_t boot_arg(const char *key, uint32_t def);
 void guest_main(void);
 
 /* ---------------------------------------------------------------- descriptors (desc.c) */

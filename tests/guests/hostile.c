@@ -1,0 +1,82 @@
+/*
+ * hostile — a guest that goes after the monitor's linear range, the top
+ * 64 MiB of every address space hv86 lives in (kernel/layout.h): it maps its
+ * own RAM there and writes through flat segments, loads a segment based
+ * inside it, maps its page directory over it recursively, and writes to the
+ * same physical addresses with paging off. On hardware all of that is
+ * ordinary; under hv86 every access must be emulated against the guest's
+ * own memory, give the same results, and leave the monitor untouched (the
+ * integration test compares a checksum of the monitor before and after).
+ */
+#include "guest.h"
+
+#define MON_LO   0xFC000000u /* where the monitor starts in hv86 */
+#define MON_TOP  0xFFFFF000u
+#define MON_TEXT 0xFC103000u /* where hv86's own code is linked */
+#define SEL_MONSEG (SEL_SPARE + 8) /* data segment based at MON_LO */
+#define PATTERN  0x5EC0DE00u
+
+static uint8_t frames[4][PAGE_SIZE] __attribute__((aligned(4096)));
+
+static volatile uint32_t *at(uint32_t va) { return (volatile uint32_t *)va; }
+
+static void mapped_range(void)
+{
+    paging_map(MON_LO, (uint32_t)frames[0], PTE_P | PTE_W);
+    paging_map(MON_LO + PAGE_SIZE, (uint32_t)frames[1], PTE_P | PTE_W);
+    paging_map(MON_TOP, (uint32_t)frames[2], PTE_P | PTE_W);
+    for (uint32_t i = 0; i < 8; i++)
+        *at(MON_LO + i * 1020) = PATTERN + i; /* crosses into the second page */
+    bool ok = true;
+    for (uint32_t i = 0; i < 8; i++)
+        ok = ok && *at(MON_LO + i * 1020) == PATTERN + i;
+    check("monitor-range-roundtrip", ok, "mismatch");
+    check_eq("monitor-range-hits-own-ram", *(volatile uint32_t *)(frames[1] + 1020 * 5 - PAGE_SIZE), PATTERN + 5);
+    paging_map(MON_TEXT, (uint32_t)frames[3], PTE_P | PTE_W);
+    for (uint32_t off = 0; off < PAGE_SIZE; off += 4)
+        *at(MON_TEXT + off) = 0xCCCCCCCC; /* int3 all over hv86's code, were it reachable */
+    check_eq("monitor-code-address-hits-own-ram", *(volatile uint32_t *)(frames[3] + 0x800), 0xCCCCCCCC);
+    *at(0xFFFFFFF0u) = 0xC0FFEE;
+    check_eq("top-of-memory", *(volatile uint32_t *)(frames[2] + 0xFF0), 0xC0FFEE);
+    asm volatile("movl $0x12345678, %%eax\n\txchg %%eax, %0" : "+m"(*at(MON_LO + 64)) : : "eax");
+    check_eq("xchg-in-monitor-range", *(volatile uint32_t *)(frames[0] + 64), 0x12345678);
+}
+
+static void based_segment(void)
+{
+    gdt[SEL_MONSEG >> 3] = seg_make(MON_LO, 0xFFF, DA_P | DA_S | DA_W, DF_DB);
+    uint32_t v = 0;
+    asm volatile("push %%es\n\t"
+                 "mov %w1, %%es\n\t"
+                 "movl $0xB45ED, %%es:0x20\n\t"
+                 "movl %%es:0x20, %0\n\t"
+                 "pop %%es"
+                 : "=r"(v) : "r"(SEL_MONSEG) : "memory");
+    check_eq("segment-based-in-monitor", v, 0xB45ED);
+    check_eq("segment-write-lands-in-ram", *(volatile uint32_t *)(frames[0] + 0x20), 0xB45ED);
+}
+
+static void recursive_directory(uint32_t pd)
+{
+    /* PDE 1023 -> the directory itself: the page tables appear at 0xFFC00000
+     * and the directory at 0xFFFFF000 (replacing the top-of-memory page). */
+    ((volatile uint32_t *)pd)[1023] = pd | PTE_P | PTE_W;
+    write_cr3(pd);
+    check_eq("recursive-pde0", *at(0xFFFFF000u) & ~0xFFFu, ((volatile uint32_t *)pd)[0] & ~0xFFFu);
+    check_eq("recursive-pte-of-monlo", *at(0xFFC00000u + (MON_LO >> 10)) & ~0xFFFu, (uint32_t)frames[0]);
+}
+
+void guest_main(void)
+{
+    uint32_t pd = paging_identity();
+    paging_enable(pd);
+    mapped_range();
+    based_segment();
+    recursive_directory(pd);
+    paging_disable();
+    /* Paging off: these are physical addresses beyond RAM (nothing answers). */
+    *at(0xFC102000u) = 0xDEADBEEF;
+    *at(0xFFFFFFF0u) = 0xDEADBEEF;
+    (void)*at(0xFC102000u);
+    check("physical-high-survived", true, "%s", "unreachable");
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Several VMs at once: fairness, misbehaving guests, monitor isolation.
+
+usage: test_vms.py fairness [ROUNDS]    (QEMU TCG)
+       test_vms.py isolation             (Bochs: segment limits enforced)
+
+fairness: four CPU-bound `spin` guests each do ROUNDS rounds of work
+(default 4,000,000: about three minutes for the four together). Meanwhile a guest that triple-faults and guests that
+jump into random bytes are started; each must stop with a one-line reason
+in `vm list`, while the spinners go on. Sampled while all four spin, each
+one's CPU time must be within 10% of the mean; all four must finish with
+their state intact (DONE fail=0).
+
+isolation: the `hostile` guest attacks the monitor's linear range (maps its
+RAM there, writes through flat segments, bases a segment in it, maps its
+page directory over it, writes the same addresses physically). Its output
+must equal its native run under Bochs, it must stop normally, and the
+monitor's code and read-only data must have the same checksum before and
+after (`monsum`). A `spin` guest runs alongside and must not notice.
+"""
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hvmachine import BUILD, Machine, clean  # noqa: E402
+
+PROTOCOL = re.compile(r"^(PASS|FAIL|SKIP|DONE)\b.*$")
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print("%s %s%s" % ("PASS" if ok else "FAIL", name, "" if ok else ": " + detail))
+    return ok
+
+
+VM_ROW = re.compile(r"^(\S+)\s+(created|running|paused|stopped)\s+(\d+)M\s+(\d+)\s+(\d+)\s+(.*)$")
+
+
+def vm_list(m):
+    """{name: {state, cpu_ms, reason}} from `vm list` (rows matched by shape:
+    a log line may arrive in the middle of the output)."""
+    rows = {}
+    for line in m.cmd("vm list").split("\n"):
+        r = VM_ROW.match(line.strip())
+        if r:
+            rows[r.group(1)] = {"state": r.group(2), "cpu_ms": int(r.group(4)), "reason": r.group(6)}
+    return rows
+
+
+def wait_stopped(m, names, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = vm_list(m)
+        if all(rows.get(n, {}).get("state") == "stopped" for n in names):
+            return rows
+        time.sleep(2)
+    return vm_list(m)
+
+
+def console_lines(m, name):
+    m.send("console %s\r" % name)
+    m.expect(r"\[attached to %s" % re.escape(name), 30)
+    text = m.log
+    m.send("\x1d")
+    m.expect_prompt(30)
+    text = clean(text[text.rfind("console %s" % name):])
+    return [l for l in text.split("\n") if PROTOCOL.match(l)]
+
+
+def start(m, name, kernel, cmdline=""):
+    out = m.cmd('vm create %s kernel=%s mem=16M%s' % (name, kernel, ' cmdline="%s"' % cmdline if cmdline else ""))
+    assert "created" in out, out
+    out = m.cmd("vm start %s" % name)
+    assert "error" not in out, out
+
+
+def fairness(rounds):
+    m = Machine("qemu", mem_mib=256).start()
+    t0 = time.monotonic()
+    spinners = ["spin%d" % i for i in range(4)]
+    for n in spinners:
+        start(m, n, "spin", "rounds=%d" % rounds)
+    time.sleep(5)
+    start(m, "tfault", "tfault")
+    for seed in (1, 2, 3):
+        start(m, "rand%d" % seed, "randbytes", "seed=%d" % seed)
+    misbehaving = ["tfault", "rand1", "rand2", "rand3"]
+    rows = wait_stopped(m, misbehaving, 60)
+    check("triple fault stops only that VM",
+          rows["tfault"]["state"] == "stopped" and "triple fault" in rows["tfault"]["reason"],
+          str(rows.get("tfault")))
+    for n in misbehaving[1:]:
+        r = rows[n]
+        if r["state"] != "stopped":  # random code may spin forever: that must be stoppable
+            m.cmd("vm stop %s" % n)
+            r = vm_list(m)[n]
+        check("random bytes (%s) contained: %s" % (n, r["reason"]),
+              r["state"] == "stopped" and r["reason"] != "-", str(r))
+    # Sample the CPU shares once the spinners have run a while together.
+    while time.monotonic() - t0 < 75:
+        time.sleep(1)
+    rows = vm_list(m)
+    running = [n for n in spinners if rows[n]["state"] == "running"]
+    check("all four spinners still running at the sample", len(running) == 4, str(rows))
+    cpu = [rows[n]["cpu_ms"] for n in spinners]
+    mean = sum(cpu) / len(cpu)
+    print("    CPU ms after %.0f s: %s (mean %.0f, spread %.1f%%)"
+          % (time.monotonic() - t0, cpu, mean, 100 * (max(cpu) - min(cpu)) / mean if mean else 0))
+    check("fair shares: each within 10% of the mean",
+          mean > 0 and all(abs(x - mean) <= 0.10 * mean for x in cpu), str(cpu))
+    rows = wait_stopped(m, spinners, 900)
+    for n in spinners:
+        lines = console_lines(m, n)
+        check("%s finished intact (%s, %d ms CPU)" % (n, rows[n]["reason"], rows[n]["cpu_ms"]),
+              "DONE pass=3 fail=0" in lines and "exited with code 0" in rows[n]["reason"], str(lines[-3:]))
+    check("console still answers", "hv86" in m.cmd("version"))
+    print("    four guests ran together for %.0f s" % (time.monotonic() - t0))
+    m.stop()
+
+
+def monsum(m):
+    return re.search(r"monitor text \S+ rodata \S+", m.cmd("monsum")).group(0)
+
+
+def isolation():
+    m = Machine("bochs", mem_mib=256).start()
+    before = monsum(m)
+    start(m, "spin", "spin", "rounds=20000")
+    start(m, "hostile", "hostile")
+    rows = wait_stopped(m, ["hostile", "spin"], 240)
+    lines = console_lines(m, "hostile")
+    with open(os.path.join(BUILD, "guests", "out", "hostile.bochs.txt")) as f:
+        want = [l for l in f.read().split("\n") if PROTOCOL.match(l)]
+    check("hostile guest: same results as on hardware", lines == want,
+          "got %s want %s" % (lines, want))
+    check("hostile guest stopped normally", "exited with code 0" in rows["hostile"]["reason"], str(rows["hostile"]))
+    check("spin guest alongside finished intact", "DONE pass=3 fail=0" in console_lines(m, "spin"))
+    after = monsum(m)
+    check("monitor code and read-only data unchanged (%s)" % after, before == after, "%s -> %s" % (before, after))
+    m.stop()
+
+
+def main():
+    what = sys.argv[1] if len(sys.argv) > 1 else "fairness"
+    try:
+        if what == "fairness":
+            fairness(int(sys.argv[2]) if len(sys.argv) > 2 else 4000000)
+        else:
+            isolation()
+    except Exception as e:  # noqa: BLE001 -- a dead console is the failure we look for
+        check("hv86 kept answering on its console", False, "%s: %s" % (type(e).__name__, str(e)[:200]))
+    passed = sum(1 for r in results if r)
+    print("vms-%s: %d passed, %d failed" % (what, passed, len(results) - passed))
+    return 0 if results and all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
