@@ -42,7 +42,7 @@ _Static_assert(offsetof(struct bt_vcpu, host_esp) == BT_OFF_HOST_ESP, "BT_OFF_HO
 /* x86 encodings used by the emitter (SDM Vol. 2). */
 enum {
     R_EAX = 0, R_ECX = 1, R_ESP = 4, R_AH = 4, /* ModRM.reg numbers */
-    OP_ADD_AL_IMM8 = 0x04, OP_AND_EAX_IMM32 = 0x25, OP_JCC8 = 0x70, OP_JNE8 = 0x75,
+    OP_ADD_AL_IMM8 = 0x04, OP_AND_EAX_IMM32 = 0x25, OP_TEST_EAX_IMM32 = 0xA9, OP_JCC8 = 0x70, OP_JNE8 = 0x75,
     OP_MOV_RM_R = 0x89, OP_MOV_R8_RM = 0x8A, OP_MOV_R_RM = 0x8B, OP_OR_R_RM = 0x0B,
     OP_CMP_R_RM = 0x3B, OP_LEA = 0x8D, OP_POP_RM = 0x8F, OP_PUSHF = 0x9C, OP_SAHF = 0x9E,
     OP_LAHF = 0x9F, OP_MOV_RM_IMM32 = 0xC7, OP_JECXZ = 0xE3, OP_JMP32 = 0xE9,
@@ -501,6 +501,15 @@ static int h_popf(struct xlate *x)
     e_state(e, OP_MOV_R_RM, R_EAX, SF(tmp));
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_POPF_SYS);
     e_state(e, OP_MOV_RM_R, R_EAX, SF(vflags_sys));
+    /* TF set: the monitor must single-step from the next instruction on
+     * (SDM Vol. 3B §17.3.1.4): raise irq_pending so the check below leaves
+     * the block there; the monitor recomputes irq_pending at every exit. */
+    e8(e, OP_TEST_EAX_IMM32), e32(e, 0x100u);
+    e8(e, OP_JCC8 | 0x4);                          /* jz over the store */
+    uint8_t *jz_rel = e->p;
+    e8(e, 0);
+    e_store_imm(e, SF(irq_pending), 1);
+    *jz_rel = (uint8_t)(e->p - (jz_rel + 1));
     e_state(e, OP_MOV_R_RM, R_EAX, SF(tmp));
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_IF);
     e_state(e, OP_MOV_RM_R, R_EAX, SF(vflags_if));

@@ -762,6 +762,8 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     c->cpl = 0;
     c->halted = false;
     c->fpu_valid = false;
+    c->stepping = false;
+    memset(c->dr, 0, sizeof(c->dr));
     c->ldt_limit = 0;
     if (fpu_owner == c)
         fpu_owner = NULL; /* a reset guest starts from FNINIT state */
@@ -864,7 +866,77 @@ static int run_ring3(struct vcpu *c)
     return handle_ring3_trap(c);
 }
 
+/* ---------------------------------------------------------------- 7b. stepping */
+
+#define DR6_BS     0x4000u /* single step */
+#define DR7_RW_EXEC 0u     /* RWn = 00: instruction execution */
+
+/* Armed execute breakpoint n matching the instruction at the guest EIP
+ * (SDM Vol. 3B §17.2.4-17.2.5), or -1. RF suppresses it for one instruction. */
+static int exec_breakpoint(const struct vcpu *c)
+{
+    uint32_t dr7 = c->dr[7], lin = c->seg[SR_CS].base + c->bv.eip;
+    if (c->bv.vflags_sys & EFLAGS_RF)
+        return -1;
+    for (int n = 0; n < 4; n++)
+        if (((dr7 >> (2 * n)) & 3) && ((dr7 >> (16 + 4 * n)) & 3) == DR7_RW_EXEC && c->dr[n] == lin)
+            return n;
+    return -1;
+}
+
+static bool dr7_exec_armed(const struct vcpu *c)
+{
+    for (int n = 0; n < 4; n++)
+        if (((c->dr[7] >> (2 * n)) & 3) && ((c->dr[7] >> (16 + 4 * n)) & 3) == DR7_RW_EXEC)
+            return true;
+    return false;
+}
+
+static int run_bt_n(struct vcpu *c, uint32_t max_dispatch);
+
+/*
+ * Guest EFLAGS.TF or an execute breakpoint at CPL 0: translated code runs one
+ * guest instruction per dispatch (the TC is flushed when stepping starts and
+ * ends, so no longer block survives), breakpoints are checked before each
+ * instruction (a fault, DR6.Bn) and TF set before an instruction traps after
+ * it (DR6.BS). SDM Vol. 3B §17.3.1.
+ */
+static int run_step(struct vcpu *c)
+{
+    if (!c->stepping) {
+        tc_flush(&c->bt.tc);
+        c->stepping = true;
+    }
+    int bp = exec_breakpoint(c);
+    if (bp >= 0) {
+        c->dr[6] |= 1u << bp;
+        return vcpu_exception(c, T_DB, -1) < 0 ? -1 : 0;
+    }
+    bool tf = c->bv.vflags_sys & EFLAGS_TF;
+    uint32_t eip = c->bv.eip, exc = c->guest_exceptions, irqs = c->irqs_injected;
+    c->bt.one_insn = true;
+    int rc = run_bt_n(c, 1);
+    if (rc < 0)
+        return rc;
+    c->bv.vflags_sys &= ~EFLAGS_RF;
+    bool executed = c->bv.eip != eip && c->guest_exceptions == exc && c->irqs_injected == irqs;
+    if (tf && executed) {
+        c->dr[6] |= DR6_BS;
+        return vcpu_exception(c, T_DB, -1) < 0 ? -1 : 0;
+    }
+    return 0;
+}
+
 static int run_bt(struct vcpu *c)
+{
+    if (c->stepping) { /* back to whole blocks: drop the one-instruction ones */
+        tc_flush(&c->bt.tc);
+        c->stepping = false;
+    }
+    return run_bt_n(c, 64);
+}
+
+static int run_bt_n(struct vcpu *c, uint32_t max_dispatch)
 {
     bool cpl3 = c->cpl != 0;
     if (c->bt.cpl3 != cpl3) { /* translations of one mode are wrong in the other (POPF) */
@@ -872,7 +944,7 @@ static int run_bt(struct vcpu *c)
         c->bt.cpl3 = cpl3;
     }
     c->bt_trapped = false; /* bt_run may return without entering (IRQ window) */
-    int reason = bt_run(&c->bt, 64);
+    int reason = bt_run(&c->bt, max_dispatch);
     if (c->vm->stop_req)
         return -1;
     if (reason == BT_EXIT_NONE)
@@ -904,7 +976,8 @@ void vcpu_thread(void *arg)
          * on the virtual IF, which only translation can give it (such a
          * process can do port I/O anyway: translating it costs no isolation). */
         bool direct = c->cpl == 3 && (c->bv.vflags_sys & EFLAGS_IOPL) != EFLAGS_IOPL;
-        int rc = direct ? run_ring3(c) : run_bt(c);
+        bool step = !direct && ((c->bv.vflags_sys & EFLAGS_TF) || dr7_exec_armed(c));
+        int rc = direct ? run_ring3(c) : step ? run_step(c) : run_bt(c);
         if (rc < 0)
             break;
         vm->cpu_ticks = start + thread_cpu_ticks();

@@ -82,7 +82,8 @@ struct vcpu {
     uint32_t ldt_base, ldt_limit; /* the guest LDT (linear, bytes - 1); ldt_limit 0: none */
     uint32_t *code_bits;        /* guest RAM pages we translated from (1 bit per page): write-protected */
     uint32_t smc_writes;        /* stores into translated code caught */
-    uint32_t dr[8];             /* debug registers: kept, not armed (no hardware breakpoints) */
+    uint32_t dr[8];             /* debug registers (execute breakpoints are checked while stepping) */
+    bool stepping;              /* one instruction per dispatch: guest TF or an armed DR7 */
     bool fpu_valid;             /* fpu[] holds state (else the first use starts from FNINIT) */
     /* Statistics. */
     uint64_t injected[256 / 64];

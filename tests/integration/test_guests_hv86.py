@@ -38,9 +38,6 @@ KNOWN = {
     "user-sgdt-limit": "ring-3 SGDT reads the real GDTR (no UMIP)",
     "user-sidt-base": "ring-3 SIDT reads the real IDTR (no UMIP)",
     "user-sidt-limit": "ring-3 SIDT reads the real IDTR (no UMIP)",
-    "db-single-step": "guest EFLAGS.TF is kept but not acted on in translated code",
-    "dr0-exec-breakpoint": "guest debug registers are kept but not armed",
-    "dr6-b0": "guest debug registers are kept but not armed",
 }
 
 

@@ -405,6 +405,24 @@ static void test_sti_before_branch(void **state)
     assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
 }
 
+/* POPF setting TF leaves the block at the next instruction, so the monitor
+ * can single-step from there (SDM Vol. 3B §17.3.1.4). */
+SNIPPET(sn_popf_tf, "pushf\n orl $0x100, (%esp)\n popf\n nop\n nop\n hlt");
+
+static void test_popf_tf_exits(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    uint32_t hlt, entry = load_snippet(sn_popf_tf_start, sn_popf_tf_end, &hlt);
+    bt_host_vcpu.vflags_if = 0;
+    bt_host_vcpu.irq_pending = 0;
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_IRQ_WINDOW);
+    assert_int_equal(bt_host_vcpu.eip, entry + 1 + 7 + 1); /* pushf, orl imm32, popf: at the first nop */
+    assert_int_equal(bt_host_vcpu.vflags_sys & 0x100, 0x100);
+    bt_host_vcpu.irq_pending = 0;
+    bt_host_vcpu.vflags_sys = 0;
+}
+
 /* An endless chained loop; a timer "interrupt" makes a virtual interrupt
  * pending and asks for an exit; the guest must leave at a boundary. */
 SNIPPET(sn_spin, "1: inc %eax\n add $2, %ebx\n jmp 1b\n hlt");
@@ -948,6 +966,7 @@ int main(void)
         cmocka_unit_test(test_cli_sti_pushf), cmocka_unit_test(test_popf_virtual),
         cmocka_unit_test(test_pending_irq),   cmocka_unit_test(test_sti_before_branch),
         cmocka_unit_test(test_async_interrupt),
+        cmocka_unit_test(test_popf_tf_exits),
         cmocka_unit_test(test_ibl_reset_race),
         cmocka_unit_test(test_mov_cr),
         cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
