@@ -3,6 +3,7 @@ HV_SRCS += vmm/loader.c vmm/gmem.c
 
 UNIT_TESTS += test_loader
 test_loader_SRCS := tests/unit/test_loader.c vmm/loader.c
-build/unit/test_loader: hv86.elf
+# The loader tests load hv86.elf itself and Debian's i386 kernel.
+build/unit/test_loader: hv86.elf $(DEBIAN_DIR)/vmlinux
 HV_SRCS += vmm/vm.c vmm/vmcmds.c vmm/vcpu.c vmm/emulate.c vmm/switch.S
 HV_SRCS += vmm/vmdev.c

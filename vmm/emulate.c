@@ -605,8 +605,11 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
         TRY(op_write(c, in, 1, a));
         return next(c, in);
     }
-    if ((in->mnemonic != DEC_M_MOV && !zx && !sx) || in->num_ops != 2)
-        return unsupported(c, in, "guest access to memory the monitor must emulate");
+    if ((in->mnemonic != DEC_M_MOV && !zx && !sx) || in->num_ops != 2) {
+        vm_kill(c->vm, "%s at eip %08x touches linear %08x, which the monitor must emulate (not supported for it)",
+                dec_mnemonic_name(in->mnemonic), c->bv.eip, in->has_mem ? ea_linear(c, in) : 0);
+        return -1;
+    }
     uint32_t v = 0;
     TRY(op_read(c, in, 1, &v));
     if (sx)

@@ -61,6 +61,7 @@
 #define ELF_MAX_PHDRS  64
 
 #define LOADER_NAME "hv86"
+#define PAGE_SIZE_4K 4096u
 
 struct ctx {
     const uint8_t *img;
@@ -419,5 +420,124 @@ int loader_load_multiboot(const uint8_t *img, size_t size, uint32_t mem_bytes, c
     entry->ebx = GUEST_MBI_GPA;
     if (ops->write(ops->ctx, GUEST_MBI_GPA, mbi.b, mbi.len))
         return fail(&c, E_RANGE, "cannot write the boot information");
+    return 0;
+}
+
+/* ---------------------------------------------------------------- Linux bzImage */
+
+/* Setup header fields (boot.rst "The Real-Mode Kernel Header"), file offsets. */
+#define LX_SETUP_SECTS   0x1F1
+#define LX_HDR_END_REL   0x201 /* the header ends at 0x202 + this byte */
+#define LX_HEADER        0x202 /* "HdrS" */
+#define LX_VERSION       0x206
+#define LX_TYPE_OF_LOADER 0x210
+#define LX_LOADFLAGS     0x211
+#define LX_CODE32_START  0x214
+#define LX_RAMDISK_IMAGE 0x218
+#define LX_RAMDISK_SIZE  0x21C
+#define LX_CMD_LINE_PTR  0x228
+#define LX_INITRD_MAX    0x22C
+#define LX_CMDLINE_SIZE  0x238
+#define LX_INIT_SIZE     0x260
+#define LX_E820_ENTRIES  0x1E8 /* boot_params (zero page) offsets */
+#define LX_E820_TABLE    0x2D0
+#define LX_E820_MAX      128
+#define LX_MAGIC         0x53726448u /* "HdrS" */
+#define LX_MIN_VERSION   0x0204      /* 32-bit entry needs 2.04+ (initrd_addr_max etc.) */
+#define LX_LOADED_HIGH   0x01
+#define LX_TYPE_UNKNOWN  0xFF
+#define LX_KERNEL_GPA    0x00100000u
+#define LX_BOOT_CS       0x10
+#define LX_BOOT_DS       0x18
+
+int loader_is_linux(const uint8_t *img, size_t size)
+{
+    struct ctx c = { img, size, 0, NULL, NULL, 0 };
+    return size >= 0x260 && rd32(&c, LX_HEADER) == LX_MAGIC;
+}
+
+static void put_e820(uint8_t *bp, uint32_t mem)
+{
+    struct mmap_ent mm[3];
+    int n = guest_mmap(mem, mm);
+    bp[LX_E820_ENTRIES] = (uint8_t)n;
+    for (int i = 0; i < n; i++) {
+        uint8_t *e = bp + LX_E820_TABLE + 20 * i; /* boot_e820_entry: u64 addr, u64 size, u32 type, packed */
+        memcpy(e, &mm[i].base, 8);
+        memcpy(e + 8, &mm[i].len, 8);
+        memcpy(e + 16, &mm[i].type, 4);
+    }
+}
+
+int loader_load_linux(const uint8_t *img, size_t size, const uint8_t *initrd, size_t initrd_size,
+                      uint32_t mem_bytes, const char *cmdline, const struct loader_ops *ops,
+                      struct loader_entry *entry, char *err, size_t errlen)
+{
+    struct ctx c = { img, size, mem_bytes, ops, err, errlen };
+    if (err && errlen)
+        err[0] = '\0';
+    if (!loader_is_linux(img, size))
+        return fail(&c, E_INVAL, "not a bzImage: no HdrS signature at 0x202");
+    uint16_t version = rd16(&c, LX_VERSION);
+    if (version < LX_MIN_VERSION)
+        return fail(&c, E_INVAL, "boot protocol %u.%02u is older than 2.04", version >> 8, version & 0xFF);
+    if (!(img[LX_LOADFLAGS] & LX_LOADED_HIGH))
+        return fail(&c, E_INVAL, "not a bzImage (zImage kernels load below 1 MiB)");
+    unsigned setup_sects = img[LX_SETUP_SECTS] ? img[LX_SETUP_SECTS] : 4;
+    size_t pm_off = (size_t)(setup_sects + 1) * 512;
+    size_t hdr_end = 0x202 + img[LX_HDR_END_REL];
+    if (pm_off >= size || hdr_end > pm_off)
+        return fail(&c, E_INVAL, "bzImage truncated: %zu bytes, protected-mode code at %zu", size, pm_off);
+    uint32_t init_size = version >= 0x020A ? rd32(&c, LX_INIT_SIZE) : 0;
+    uint32_t need = LX_KERNEL_GPA + MAX((uint32_t)(size - pm_off), init_size);
+    if (mem_bytes < need + (16u << 20))
+        return fail(&c, E_RANGE, "guest RAM %u MiB is too small for this kernel (it needs %u MiB to unpack)",
+                    mem_bytes >> 20, (need >> 20) + 16);
+    if (!cmdline)
+        cmdline = "";
+    size_t cmd_max = version >= 0x0206 ? rd32(&c, LX_CMDLINE_SIZE) : 255;
+    if (strlen(cmdline) > MIN(cmd_max, (size_t)LINUX_CMDLINE_MAX - 1))
+        return fail(&c, E_TOOBIG, "command line longer than %zu bytes", MIN(cmd_max, (size_t)LINUX_CMDLINE_MAX - 1));
+
+    *entry = (struct loader_entry){ .version = LOADER_LINUX, .load_lo = 0xFFFFFFFFu };
+    int rc = place(&c, "kernel", 0, pm_off, size - pm_off, LX_KERNEL_GPA, size - pm_off, entry);
+    if (rc)
+        return rc;
+    /* The initrd: page aligned at the top of RAM, below initrd_addr_max. */
+    uint32_t rd_gpa = 0;
+    if (initrd && initrd_size) {
+        uint64_t top = MIN((uint64_t)mem_bytes, (uint64_t)rd32(&c, LX_INITRD_MAX) + 1);
+        if (initrd_size > top || ALIGN_DOWN(top - initrd_size, (uint64_t)PAGE_SIZE_4K) < need)
+            return fail(&c, E_RANGE, "initrd of %zu KiB does not fit above the kernel in %u MiB of RAM",
+                        initrd_size / 1024, mem_bytes >> 20);
+        rd_gpa = (uint32_t)ALIGN_DOWN(top - initrd_size, (uint64_t)PAGE_SIZE_4K);
+        if (ops->write(ops->ctx, rd_gpa, initrd, (uint32_t)initrd_size))
+            return fail(&c, E_RANGE, "cannot write the initrd");
+    }
+    /* The zero page: the setup header as the kernel carries it, plus ours. */
+    static uint8_t bp[4096];
+    memset(bp, 0, sizeof(bp));
+    memcpy(bp + LX_SETUP_SECTS, img + LX_SETUP_SECTS, hdr_end - LX_SETUP_SECTS);
+    bp[LX_TYPE_OF_LOADER] = LX_TYPE_UNKNOWN;
+    uint32_t v = LINUX_CMDLINE_GPA;
+    memcpy(bp + LX_CMD_LINE_PTR, &v, 4);
+    memcpy(bp + LX_RAMDISK_IMAGE, &rd_gpa, 4);
+    v = (uint32_t)initrd_size;
+    memcpy(bp + LX_RAMDISK_SIZE, &v, 4);
+    put_e820(bp, mem_bytes);
+    /* GDT: null, null, __BOOT_CS (0x10) flat code, __BOOT_DS (0x18) flat data. */
+    static const uint64_t gdt[4] = { 0, 0, 0x00CF9A000000FFFFull, 0x00CF92000000FFFFull };
+    if (ops->write(ops->ctx, LINUX_BOOT_PARAMS_GPA, bp, sizeof(bp)) ||
+        ops->write(ops->ctx, LINUX_CMDLINE_GPA, cmdline, (uint32_t)strlen(cmdline) + 1) ||
+        ops->write(ops->ctx, LINUX_GDT_GPA, gdt, sizeof(gdt)))
+        return fail(&c, E_RANGE, "cannot write the boot parameters");
+    entry->eip = version >= 0x0200 ? rd32(&c, LX_CODE32_START) : LX_KERNEL_GPA;
+    entry->esi = LINUX_BOOT_PARAMS_GPA;
+    entry->gdt_base = LINUX_GDT_GPA;
+    entry->gdt_limit = sizeof(gdt) - 1;
+    entry->cs = LX_BOOT_CS;
+    entry->ds = LX_BOOT_DS;
+    if (entry->eip != LX_KERNEL_GPA)
+        return fail(&c, E_INVAL, "code32_start %#x: only kernels entered at 1 MiB are supported", entry->eip);
     return 0;
 }

@@ -34,14 +34,26 @@ struct loader_ops {
     void *ctx;
 };
 
-/* What the guest's vCPU starts with (Multiboot §3.2 machine state). */
+/* What the guest's vCPU starts with (Multiboot §3.2 machine state, or the
+ * Linux 32-bit boot protocol). */
 struct loader_entry {
     uint32_t eip;       /* entry point, guest-physical (paging is off) */
-    uint32_t eax;       /* MB1_BOOT_MAGIC or MB2_BOOT_MAGIC */
-    uint32_t ebx;       /* gpa of the boot information */
-    int version;        /* 1 or 2 */
+    uint32_t eax;       /* MB1_BOOT_MAGIC or MB2_BOOT_MAGIC (Linux: 0) */
+    uint32_t ebx;       /* gpa of the boot information (Linux: 0) */
+    uint32_t esi;       /* Linux: gpa of struct boot_params */
+    int version;        /* Multiboot 1 or 2; LOADER_LINUX for a bzImage */
     uint32_t load_lo, load_hi; /* gpa range the image occupies (end exclusive) */
+    /* Linux: a GDT the loader wrote into guest memory, and the selectors to
+     * load from it (boot.rst: __BOOT_CS 0x10, __BOOT_DS 0x18). 0: none. */
+    uint32_t gdt_base, gdt_limit;
+    uint16_t cs, ds;
 };
+
+#define LOADER_LINUX 100    /* loader_entry.version for a Linux bzImage */
+#define LINUX_BOOT_PARAMS_GPA 0x00010000u /* the zero page */
+#define LINUX_CMDLINE_GPA     0x00011000u
+#define LINUX_GDT_GPA         0x00012000u
+#define LINUX_CMDLINE_MAX     2048u
 
 /*
  * loader_load_multiboot - load the kernel image (size bytes at img, in host
@@ -58,5 +70,23 @@ struct loader_entry {
 int loader_load_multiboot(const uint8_t *img, size_t size, uint32_t mem_bytes, const char *cmdline,
                           const struct loader_ops *ops, struct loader_entry *entry, char *err,
                           size_t errlen);
+
+/*
+ * loader_load_linux - load a bzImage (size bytes at img) and optionally an
+ * initrd (initrd_size bytes; NULL/0 for none) into a guest with mem_bytes of
+ * RAM, per the Linux x86 boot protocol, 32-bit entry (Documentation/arch/x86/
+ * boot.rst, "32-bit Boot Protocol"): the protected-mode kernel at 1 MiB,
+ * boot_params at LINUX_BOOT_PARAMS_GPA with the setup header copied, an e820
+ * map, the command line, the initrd at the top of RAM below the kernel's
+ * initrd_addr_max, and a GDT with __BOOT_CS/__BOOT_DS.
+ * Returns 0 and *entry, or E_INVAL/E_RANGE/E_TOOBIG with a one-line reason
+ * in err ("not a bzImage: no HdrS signature", "boot protocol 2.02 is older
+ * than 2.04", "initrd of 90 MiB does not fit ...").
+ */
+int loader_load_linux(const uint8_t *img, size_t size, const uint8_t *initrd, size_t initrd_size,
+                      uint32_t mem_bytes, const char *cmdline, const struct loader_ops *ops,
+                      struct loader_entry *entry, char *err, size_t errlen);
+/* True if img looks like a Linux bzImage (setup header signature "HdrS"). */
+int loader_is_linux(const uint8_t *img, size_t size);
 
 #endif

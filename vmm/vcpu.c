@@ -755,9 +755,21 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
         c->bv.sel[i] = c->seg[i].sel;
     }
     c->bv.cr[0] = CR0_PE | CR0_ET;
+    c->cpl = 0;
     c->bv.eip = e->eip;
     c->bv.gpr[0] = e->eax;
     c->bv.gpr[3] = e->ebx;
+    c->bv.gpr[6] = e->esi;
+    if (e->gdt_limit) { /* the Linux boot protocol: a real GDT and __BOOT_CS/__BOOT_DS */
+        c->bv.gdtr.base = e->gdt_base;
+        c->bv.gdtr.limit = e->gdt_limit;
+        vcpu_sync_gdt_all(c);
+        bool ok = !vcpu_load_seg(c, SR_CS, e->cs);
+        for (int sr = 0; sr < SR_N; sr++)
+            if (sr != SR_CS)
+                ok = ok && !vcpu_load_seg(c, sr, e->ds);
+        KASSERT(ok); /* our own GDT: a failure is a hypervisor bug */
+    }
     c->bv.eflags = 0;
     c->cpl = 0;
     c->halted = false;

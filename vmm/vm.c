@@ -57,25 +57,44 @@ void vm_console_output(struct vm *vm, const uint8_t *buf, uint32_t len)
 
 /* ---------------------------------------------------------------- life cycle */
 
-/* Load the kernel module into guest RAM and reset vCPU and devices. */
+static const struct boot_module *module_in_directmap(const char *name, char *err, size_t errlen, int *rc)
+{
+    const struct boot_module *m = boot_module_find(name);
+    *rc = 0;
+    if (!m) {
+        snprintf(err, errlen, "no module named '%s' (see `modules`)", name);
+        *rc = E_NOENT;
+    } else if (m->end > DIRECTMAP_SIZE) {
+        snprintf(err, errlen, "module '%s' lies above the direct map", name);
+        *rc = E_RANGE;
+    }
+    return *rc ? NULL : m;
+}
+
+/* Load the kernel (Multiboot or Linux bzImage) into guest RAM and reset
+ * vCPU and devices: what power-on does. */
 static int vm_load(struct vm *vm, char *err, size_t errlen)
 {
-    const struct boot_module *m = boot_module_find(vm->kernel);
-    if (!m) {
-        snprintf(err, errlen, "no module named '%s' (see `modules`)", vm->kernel);
-        return E_NOENT;
-    }
-    if (m->end > DIRECTMAP_SIZE) {
-        snprintf(err, errlen, "module '%s' lies above the direct map", vm->kernel);
-        return E_RANGE;
-    }
-    int rc = gmem_zero(&vm->mem, 0, vm->mem_bytes);
-    if (rc)
+    int rc;
+    const struct boot_module *k = module_in_directmap(vm->kernel, err, errlen, &rc), *rd = NULL;
+    if (!k)
+        return rc;
+    if (vm->initrd[0] && !(rd = module_in_directmap(vm->initrd, err, errlen, &rc)))
+        return rc;
+    if ((rc = gmem_zero(&vm->mem, 0, vm->mem_bytes)))
         return rc;
     struct loader_ops ops = { (void *)gmem_write, (void *)gmem_zero, &vm->mem };
     struct loader_entry e;
-    rc = loader_load_multiboot(phys_to_virt(m->start), m->end - m->start, vm->mem_bytes, vm->cmdline, &ops,
-                               &e, err, errlen);
+    const uint8_t *img = phys_to_virt(k->start);
+    size_t size = k->end - k->start;
+    if (loader_is_linux(img, size))
+        rc = loader_load_linux(img, size, rd ? phys_to_virt(rd->start) : NULL, rd ? rd->end - rd->start : 0,
+                               vm->mem_bytes, vm->cmdline, &ops, &e, err, errlen);
+    else if (rd) {
+        snprintf(err, errlen, "initrd= is for Linux kernels; '%s' is not a bzImage", vm->kernel);
+        rc = E_INVAL;
+    } else
+        rc = loader_load_multiboot(img, size, vm->mem_bytes, vm->cmdline, &ops, &e, err, errlen);
     if (rc)
         return rc;
     vcpu_reset(vm, &e);
@@ -83,8 +102,8 @@ static int vm_load(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
-int vm_create(const char *name, const char *kernel, uint32_t mem_bytes, const char *cmdline, char *err,
-              size_t errlen)
+int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t mem_bytes,
+              const char *cmdline, char *err, size_t errlen)
 {
     int slot = -1;
     for (int i = 0; i < VM_MAX && slot < 0; i++)
@@ -99,6 +118,7 @@ int vm_create(const char *name, const char *kernel, uint32_t mem_bytes, const ch
         return E_NOMEM;
     snprintf(vm->name, sizeof(vm->name), "%s", name);
     snprintf(vm->kernel, sizeof(vm->kernel), "%s", kernel);
+    snprintf(vm->initrd, sizeof(vm->initrd), "%s", initrd ? initrd : "");
     snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", cmdline ? cmdline : "");
     vm->id = slot;
     vm->mem_bytes = ALIGN_UP(mem_bytes, PAGE_SIZE);

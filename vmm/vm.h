@@ -42,6 +42,7 @@ struct vm {
     volatile enum vm_state state;
     char stop_reason[VM_REASON_MAX];
     char kernel[64];               /* GRUB module name of the kernel image */
+    char initrd[64];               /* GRUB module name of a Linux initrd, "" if none */
     char cmdline[VM_CMDLINE_MAX];
     uint32_t mem_bytes;
     struct gmem mem;
@@ -83,8 +84,8 @@ const char *vm_state_name(enum vm_state s);
 extern struct vm *vms[VM_MAX];
 /* Life-cycle operations behind the console commands. Each returns 0 or an
  * E_* code with a one-line reason in err[0..errlen) where it takes one. */
-int vm_create(const char *name, const char *kernel, uint32_t mem_bytes, const char *cmdline, char *err,
-              size_t errlen);
+int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t mem_bytes,
+              const char *cmdline, char *err, size_t errlen);
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Stop a running or paused VM with reason and wait for its vCPU thread. */
 void vm_stop(struct vm *vm, const char *reason);

@@ -36,7 +36,7 @@ static bool valid_name(const char *s)
 
 static int cmd_vm_create(struct cmd_ctx *c)
 {
-    static const char *const keys[] = { "kernel", "mem", "cmdline", NULL };
+    static const char *const keys[] = { "kernel", "initrd", "mem", "cmdline", NULL };
     const char *name = c->argv[0];
     if (!valid_name(name)) {
         cmd_error(c->out, "vm create: bad name '%s' (1-%d letters, digits, '-', '_')", name, VM_NAME_MAX - 1);
@@ -60,7 +60,8 @@ static int cmd_vm_create(struct cmd_ctx *c)
         return E_INVAL;
     }
     char err[128] = "";
-    int rc = vm_create(name, kernel, (uint32_t)mem, cmd_kv_get(c->argc - 1, c->argv + 1, "cmdline"), err, sizeof err);
+    int rc = vm_create(name, kernel, cmd_kv_get(c->argc - 1, c->argv + 1, "initrd"), (uint32_t)mem,
+                       cmd_kv_get(c->argc - 1, c->argv + 1, "cmdline"), err, sizeof err);
     if (rc) {
         cmd_error(c->out, "vm create %s: %s", name, err[0] ? err : err_name(rc));
         return rc;
@@ -148,8 +149,8 @@ static int cmd_vm_info(struct cmd_ctx *c)
     struct vm *vm = need_vm(c, c->argv[0]);
     if (!vm)
         return E_NOENT;
-    cmd_printf(c->out, "vm %s: %s, %u MiB, kernel %s, cmdline \"%s\"\n", vm->name, vm_state_name(vm->state),
-               vm->mem_bytes >> 20, vm->kernel, vm->cmdline);
+    cmd_printf(c->out, "vm %s: %s, %u MiB, kernel %s%s%s, cmdline \"%s\"\n", vm->name, vm_state_name(vm->state),
+               vm->mem_bytes >> 20, vm->kernel, vm->initrd[0] ? ", initrd " : "", vm->initrd, vm->cmdline);
     cmd_printf(c->out, "stop reason: %s\n", vm->stop_reason[0] ? vm->stop_reason : "-");
     cmd_printf(c->out, "exits: %u total;", (uint32_t)vm->exits);
     for (int i = 0; i < EXIT_CAUSES; i++)
@@ -208,8 +209,8 @@ static int cmd_monsum(struct cmd_ctx *c)
 }
 
 static const struct cmd_def vm_cmds[] = {
-    { "vm", "create", "NAME kernel=MODULE [mem=SIZE] [cmdline=\"...\"]", "create a VM from a Multiboot kernel module",
-      1, 4, cmd_vm_create, 0 },
+    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"]",
+      "create a VM from a Multiboot kernel or a Linux bzImage module", 1, 5, cmd_vm_create, 0 },
     { "vm", "start", "NAME", "boot a created or stopped VM", 1, 1, cmd_vm_start, 0 },
     { "vm", "stop", "NAME", "stop a running VM", 1, 1, cmd_vm_stop, 0 },
     { "vm", "pause", "NAME", "freeze a running VM", 1, 1, cmd_vm_pause, 0 },
