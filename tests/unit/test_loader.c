@@ -14,11 +14,12 @@
 #include "vmm/loader.h"
 
 #define GUEST_MEM (8u << 20)
-static uint8_t *guest;
+static uint8_t *guest;                 /* the fake guest RAM of the running test */
+static uint32_t guest_size = GUEST_MEM; /* its size, bytes */
 
 static int g_write(void *ctx, uint32_t gpa, const void *buf, uint32_t len)
 {
-    if ((uint64_t)gpa + len > GUEST_MEM)
+    if ((uint64_t)gpa + len > guest_size)
         return E_RANGE;
     memcpy(guest + gpa, buf, len);
     return 0;
@@ -26,7 +27,7 @@ static int g_write(void *ctx, uint32_t gpa, const void *buf, uint32_t len)
 
 static int g_zero(void *ctx, uint32_t gpa, uint32_t len)
 {
-    if ((uint64_t)gpa + len > GUEST_MEM)
+    if ((uint64_t)gpa + len > guest_size)
         return E_RANGE;
     memset(guest + gpa, 0, len);
     return 0;
@@ -369,24 +370,7 @@ static uint8_t *read_file(const char *path, size_t *n)
 }
 
 #define LINUX_MEM (64u << 20)
-static uint8_t *lguest;
-static int l_write(void *ctx, uint32_t gpa, const void *buf, uint32_t len)
-{
-    if ((uint64_t)gpa + len > LINUX_MEM)
-        return E_RANGE;
-    memcpy(lguest + gpa, buf, len);
-    return 0;
-}
-static int l_zero(void *ctx, uint32_t gpa, uint32_t len)
-{
-    if ((uint64_t)gpa + len > LINUX_MEM)
-        return E_RANGE;
-    memset(lguest + gpa, 0, len);
-    return 0;
-}
-static const struct loader_ops lops = { l_write, l_zero, NULL };
-
-static uint32_t l32(uint32_t gpa) { uint32_t v; memcpy(&v, lguest + gpa, 4); return v; }
+static uint32_t l32(uint32_t gpa) { uint32_t v; memcpy(&v, guest + gpa, 4); return v; }
 
 /* Debian's own i386 kernel, loaded as boot.rst says; every field checked
  * against the image's header or what we asked for. */
@@ -396,14 +380,16 @@ static void test_linux_real_kernel(void **state)
     uint8_t *img = read_file("build/debian/vmlinuz", &n);
     if (!img)
         fail_msg("build/debian/vmlinuz missing (scripts/fetch-debian.sh fetches it)");
-    lguest = calloc(1, LINUX_MEM);
+    uint8_t *small = guest;
+    guest = calloc(1, LINUX_MEM);
+    guest_size = LINUX_MEM;
     static uint8_t rd[300000];
     for (size_t i = 0; i < sizeof rd; i++)
         rd[i] = (uint8_t)(i * 13);
     struct loader_entry e;
     char err[160];
     assert_true(loader_is_linux(img, n));
-    int rc = loader_load_linux(img, n, rd, sizeof rd, LINUX_MEM, "console=ttyS0 quiet", &lops, &e, err, sizeof err);
+    int rc = loader_load_linux(img, n, rd, sizeof rd, LINUX_MEM, "console=ttyS0 quiet", &ops, &e, err, sizeof err);
     if (rc)
         fail_msg("%s", err);
     unsigned setup = img[0x1F1] ? img[0x1F1] : 4;
@@ -413,59 +399,61 @@ static void test_linux_real_kernel(void **state)
     assert_int_equal(e.esi, LINUX_BOOT_PARAMS_GPA);
     assert_int_equal(e.cs, 0x10);
     assert_int_equal(e.ds, 0x18);
-    assert_memory_equal(lguest + 0x100000, img + pm, n - pm);
+    assert_memory_equal(guest + 0x100000, img + pm, n - pm);
     uint32_t bp = LINUX_BOOT_PARAMS_GPA;
-    assert_memory_equal(lguest + bp + 0x202, "HdrS", 4);
-    assert_int_equal(lguest[bp + 0x1F1], img[0x1F1]);
-    assert_int_equal(lguest[bp + 0x210], 0xFF);                   /* type_of_loader */
-    assert_string_equal((char *)lguest + l32(bp + 0x228), "console=ttyS0 quiet");
+    assert_memory_equal(guest + bp + 0x202, "HdrS", 4);
+    assert_int_equal(guest[bp + 0x1F1], img[0x1F1]);
+    assert_int_equal(guest[bp + 0x210], 0xFF);                   /* type_of_loader */
+    assert_string_equal((char *)guest + l32(bp + 0x228), "console=ttyS0 quiet");
     uint32_t rd_gpa = l32(bp + 0x218);
     assert_int_equal(l32(bp + 0x21C), sizeof rd);
     assert_int_equal(rd_gpa % 4096, 0);
     assert_true(rd_gpa + sizeof rd <= LINUX_MEM && rd_gpa + sizeof rd > LINUX_MEM - 4096);
-    assert_memory_equal(lguest + rd_gpa, rd, sizeof rd);
-    assert_int_equal(lguest[bp + 0x1E8], 3);                       /* e820 entries */
+    assert_memory_equal(guest + rd_gpa, rd, sizeof rd);
+    assert_int_equal(guest[bp + 0x1E8], 3);                       /* e820 entries */
     uint64_t a, sz;
     uint32_t type;
-    memcpy(&a, lguest + bp + 0x2D0 + 40, 8);
-    memcpy(&sz, lguest + bp + 0x2D0 + 48, 8);
-    memcpy(&type, lguest + bp + 0x2D0 + 56, 4);
+    memcpy(&a, guest + bp + 0x2D0 + 40, 8);
+    memcpy(&sz, guest + bp + 0x2D0 + 48, 8);
+    memcpy(&type, guest + bp + 0x2D0 + 56, 4);
     assert_int_equal(a, 0x100000);
     assert_int_equal(sz, LINUX_MEM - 0x100000);
     assert_int_equal(type, 1);
     /* the GDT with __BOOT_CS / __BOOT_DS */
     uint64_t cs, ds;
-    memcpy(&cs, lguest + e.gdt_base + 0x10, 8);
-    memcpy(&ds, lguest + e.gdt_base + 0x18, 8);
+    memcpy(&cs, guest + e.gdt_base + 0x10, 8);
+    memcpy(&ds, guest + e.gdt_base + 0x18, 8);
     assert_int_equal((cs >> 40) & 0xFF, 0x9A);
     assert_int_equal((ds >> 40) & 0xFF, 0x92);
 
     /* hostile and impossible variants of the same image */
-    assert_int_equal(loader_load_linux(img, n, rd, sizeof rd, 16u << 20, "", &lops, &e, err, sizeof err), E_RANGE);
+    assert_int_equal(loader_load_linux(img, n, rd, sizeof rd, 16u << 20, "", &ops, &e, err, sizeof err), E_RANGE);
     assert_non_null(strstr(err, "too small"));
-    assert_int_equal(loader_load_linux(img, 1500, NULL, 0, LINUX_MEM, "", &lops, &e, err, sizeof err), E_INVAL);
+    assert_int_equal(loader_load_linux(img, 1500, NULL, 0, LINUX_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
     assert_non_null(strstr(err, "truncated"));
     static char longcmd[4000];
     memset(longcmd, 'x', sizeof longcmd - 1);
-    assert_int_equal(loader_load_linux(img, n, NULL, 0, LINUX_MEM, longcmd, &lops, &e, err, sizeof err), E_TOOBIG);
+    assert_int_equal(loader_load_linux(img, n, NULL, 0, LINUX_MEM, longcmd, &ops, &e, err, sizeof err), E_TOOBIG);
     uint8_t *big = malloc(60u << 20);
-    assert_int_equal(loader_load_linux(img, n, big, 60u << 20, LINUX_MEM, "", &lops, &e, err, sizeof err), E_RANGE);
+    assert_int_equal(loader_load_linux(img, n, big, 60u << 20, LINUX_MEM, "", &ops, &e, err, sizeof err), E_RANGE);
     assert_non_null(strstr(err, "does not fit"));
     free(big);
     uint8_t *bad = malloc(n);
     memcpy(bad, img, n);
     bad[0x206] = 0x02, bad[0x207] = 0x02; /* protocol 2.02 */
-    assert_int_equal(loader_load_linux(bad, n, NULL, 0, LINUX_MEM, "", &lops, &e, err, sizeof err), E_INVAL);
+    assert_int_equal(loader_load_linux(bad, n, NULL, 0, LINUX_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
     assert_non_null(strstr(err, "older than 2.04"));
     bad[0x202] = 'X';
     assert_false(loader_is_linux(bad, n));
-    assert_int_equal(loader_load_linux(bad, n, NULL, 0, LINUX_MEM, "", &lops, &e, err, sizeof err), E_INVAL);
+    assert_int_equal(loader_load_linux(bad, n, NULL, 0, LINUX_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
     memcpy(bad, img, n);
     bad[0x1F1] = 0xFF; /* setup_sects past the end of a small image */
-    assert_int_equal(loader_load_linux(bad, 0x20000, NULL, 0, LINUX_MEM, "", &lops, &e, err, sizeof err), E_INVAL);
+    assert_int_equal(loader_load_linux(bad, 0x20000, NULL, 0, LINUX_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
     free(bad);
     free(img);
-    free(lguest);
+    free(guest);
+    guest = small;
+    guest_size = GUEST_MEM;
 }
 
 int main(void)
