@@ -129,6 +129,46 @@ static inline void fninit(void) { __asm__ volatile("fninit"); }
 static inline void fxsave(void *area) { __asm__ volatile("fxsave %0" : "=m"(*(uint8_t(*)[512])area)); }
 static inline void fxrstor(const void *area) { __asm__ volatile("fxrstor %0" : : "m"(*(const uint8_t(*)[512])area)); }
 
+/* Two-operand ALU instructions the monitor emulates for a guest (on operands
+ * it had to fetch itself), run on the host CPU so that the arithmetic flags
+ * are exactly the hardware's. size: 1, 2 or 4 bytes; flags_in: the guest's
+ * CF (for ADC/SBB). Returns the result; *flags_out: EFLAGS after it. */
+enum alu_op { ALU_ADD, ALU_OR, ALU_ADC, ALU_SBB, ALU_AND, ALU_SUB, ALU_XOR, ALU_CMP, ALU_TEST };
+
+#define ALU_ASM(insn, sfx, reg_a, reg_b)                                                       \
+    __asm__ volatile("push %[fi]\n\tpopf\n\t" insn sfx " %" reg_b "[b], %" reg_a "[a]\n\t"     \
+                     "pushf\n\tpop %[fo]"                                                     \
+                     : [a] "+q"(a), [fo] "=r"(fo) : [b] "q"(b), [fi] "r"(flags_in) : "cc")
+
+#define ALU_CASES(sfx, ra, rb)                                                                  \
+    switch (op) {                                                                               \
+    case ALU_ADD: ALU_ASM("add", sfx, ra, rb); break;                                           \
+    case ALU_OR: ALU_ASM("or", sfx, ra, rb); break;                                             \
+    case ALU_ADC: ALU_ASM("adc", sfx, ra, rb); break;                                           \
+    case ALU_SBB: ALU_ASM("sbb", sfx, ra, rb); break;                                           \
+    case ALU_AND: ALU_ASM("and", sfx, ra, rb); break;                                           \
+    case ALU_SUB: case ALU_CMP: ALU_ASM("sub", sfx, ra, rb); break;                             \
+    case ALU_XOR: ALU_ASM("xor", sfx, ra, rb); break;                                           \
+    case ALU_TEST: ALU_ASM("and", sfx, ra, rb); break;                                          \
+    }
+
+static inline uint32_t alu_exec(enum alu_op op, unsigned size, uint32_t a, uint32_t b, uint32_t flags_in,
+                                uint32_t *flags_out)
+{
+    uint32_t fo = 0;
+    flags_in &= 0x1u; /* CF only: never load IF/TF/IOPL from guest data */
+    flags_in |= 0x2u;
+    if (size == 1) {
+        ALU_CASES("b", "b", "b")
+    } else if (size == 2) {
+        ALU_CASES("w", "w", "w")
+    } else {
+        ALU_CASES("l", "k", "k")
+    }
+    *flags_out = fo;
+    return a;
+}
+
 static inline void invlpg(uint32_t va) { __asm__ volatile("invlpg (%0)" : : "r"(va) : "memory"); }
 
 struct __attribute__((packed)) desc_ptr {

@@ -592,6 +592,71 @@ static int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
     return vcpu_exception(c, T_UD, -1) < 0 ? -1 : 0; /* SYSCALL/SYSRET: not in our CPU model */
 }
 
+#define ARITH_FLAGS (EFLAGS_CF | EFLAGS_PF | EFLAGS_AF | EFLAGS_ZF | EFLAGS_SF | EFLAGS_OF)
+
+static int alu_of(unsigned mnemonic)
+{
+    switch (mnemonic) {
+    case DEC_M_ADD: return ALU_ADD;
+    case DEC_M_OR: return ALU_OR;
+    case DEC_M_ADC: return ALU_ADC;
+    case DEC_M_SBB: return ALU_SBB;
+    case DEC_M_AND: return ALU_AND;
+    case DEC_M_SUB: return ALU_SUB;
+    case DEC_M_XOR: return ALU_XOR;
+    case DEC_M_CMP: return ALU_CMP;
+    case DEC_M_TEST: return ALU_TEST;
+    default: return -1;
+    }
+}
+
+/* A two-operand ALU instruction on an operand the shadow cannot map: the
+ * host CPU computes it (alu_exec), so result and flags are the hardware's. */
+static int emu_alu(struct vcpu *c, const struct dec_insn *in, enum alu_op op)
+{
+    unsigned size = in->ops[0].size;
+    uint32_t a = 0, b = 0, fl;
+    TRY(op_read(c, in, 0, &a));
+    TRY(op_read(c, in, 1, &b));
+    uint32_t r = alu_exec(op, size, a, b, c->bv.eflags, &fl);
+    if (op != ALU_CMP && op != ALU_TEST)
+        TRY(op_write(c, in, 0, size == 4 ? r : r & ((1u << (8 * size)) - 1)));
+    c->bv.eflags = (c->bv.eflags & ~ARITH_FLAGS) | (fl & ARITH_FLAGS);
+    return next(c, in);
+}
+
+#define STRING_BATCH 65536u /* iterations per exit: a long REP resumes, as on hardware */
+
+/* MOVS/STOS/LODS (with REP) touching memory the shadow cannot map: element by
+ * element through the guest's own tables (SDM Vol. 2B MOVS, STOS, LODS). */
+static int emu_string(struct vcpu *c, const struct dec_insn *in)
+{
+    unsigned m = in->mnemonic;
+    bool movs = m == DEC_M_MOVSB || m == DEC_M_MOVSW || m == DEC_M_MOVSD;
+    bool stos = m == DEC_M_STOSB || m == DEC_M_STOSW || m == DEC_M_STOSD;
+    unsigned size = (m == DEC_M_MOVSB || m == DEC_M_STOSB || m == DEC_M_LODSB) ? 1
+                  : (m == DEC_M_MOVSW || m == DEC_M_STOSW || m == DEC_M_LODSW) ? 2 : 4;
+    uint32_t *g = c->bv.gpr, count = in->rep ? g[1] : 1;
+    int32_t step = (c->bv.eflags & EFLAGS_DF) ? -(int32_t)size : (int32_t)size;
+    uint32_t src_base = c->seg[in->mem.seg ? in->mem.seg - DEC_REG_ES : SR_DS].base;
+    for (uint32_t i = 0; i < count && i < STRING_BATCH; i++) {
+        uint32_t v = g[0];
+        if (!stos)
+            TRY(vmem_read(c, src_base + g[6], &v, size, user_kind(c)));
+        if (movs || stos)
+            TRY(vmem_write(c, c->seg[SR_ES].base + g[7], &v, size, user_kind(c)));
+        else
+            reg_write(c, size == 1 ? DEC_REG_AL : size == 2 ? DEC_REG_AX : DEC_REG_EAX, v);
+        if (!stos)
+            g[6] += (uint32_t)step;
+        if (movs || stos)
+            g[7] += (uint32_t)step;
+        if (in->rep)
+            g[1]--;
+    }
+    return in->rep && g[1] ? 0 : next(c, in); /* not done: the same instruction resumes */
+}
+
 /* MOV between a register and memory the shadow cannot map (monitor range,
  * traced page tables, device memory): the one data move we emulate. */
 static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
@@ -605,6 +670,12 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
         TRY(op_write(c, in, 1, a));
         return next(c, in);
     }
+    int alu = alu_of(in->mnemonic);
+    if (alu >= 0 && in->num_ops == 2)
+        return emu_alu(c, in, (enum alu_op)alu);
+    if ((in->attr & DEC_A_STRING) && !(in->attr & DEC_A_IO) && in->mnemonic != DEC_M_CMPSB &&
+        in->mnemonic != DEC_M_CMPSW && in->mnemonic != DEC_M_CMPSD)
+        return emu_string(c, in);
     if ((in->mnemonic != DEC_M_MOV && !zx && !sx) || in->num_ops != 2) {
         vm_kill(c->vm, "%s at eip %08x touches linear %08x, which the monitor must emulate (not supported for it)",
                 dec_mnemonic_name(in->mnemonic), c->bv.eip, in->has_mem ? ea_linear(c, in) : 0);

@@ -23,7 +23,7 @@
 #define VM_NAME_MAX     16
 #define VM_REASON_MAX   96
 #define VM_CMDLINE_MAX  256
-#define VM_SCROLLBACK   16384 /* bytes of guest console output kept */
+#define VM_SCROLLBACK   65536 /* bytes of guest console output kept (a Linux boot log) */
 
 enum vm_state { VM_CREATED, VM_RUNNING, VM_PAUSED, VM_STOPPED };
 

@@ -42,6 +42,31 @@ static void mapped_range(void)
     check_eq("xchg-in-monitor-range", *(volatile uint32_t *)(frames[0] + 64), 0x12345678);
 }
 
+/* Arithmetic and string instructions on the monitor range: the monitor
+ * emulates them; results and flags must be the hardware's. */
+static void alu_and_strings(void)
+{
+    volatile uint32_t *cell = at(MON_LO + 128);
+    uint8_t zf, cf;
+    *cell = 100;
+    asm volatile("subl $30, %0" : "+m"(*cell));
+    asm volatile("addl $0xFFFFFFF0, %0\n\tsetc %1" : "+m"(*cell), "=q"(cf));
+    asm volatile("cmpl $54, %1\n\tsete %0" : "=q"(zf) : "m"(*cell));
+    check_eq("alu-sub-add-in-monitor-range", *(volatile uint32_t *)(frames[0] + 128), 54);
+    check_eq("alu-flags-carry", cf, 1);
+    check_eq("alu-flags-zero", zf, 1);
+    uint32_t dst = MON_LO + 512, n = 16;
+    asm volatile("cld\n\trep stosl" : "+D"(dst), "+c"(n) : "a"(0xA5A5A5A5u) : "memory");
+    static uint32_t copy[16];
+    uint32_t src = MON_LO + 512, to = (uint32_t)copy;
+    n = 16;
+    asm volatile("cld\n\trep movsl" : "+S"(src), "+D"(to), "+c"(n) : : "memory");
+    bool ok = true;
+    for (int i = 0; i < 16; i++)
+        ok = ok && copy[i] == 0xA5A5A5A5u && *(volatile uint32_t *)(frames[0] + 512 + 4 * i) == 0xA5A5A5A5u;
+    check("rep-stos-movs-in-monitor-range", ok, "mismatch");
+}
+
 static void based_segment(void)
 {
     gdt[SEL_MONSEG >> 3] = seg_make(MON_LO, 0xFFF, DA_P | DA_S | DA_W, DF_DB);
@@ -71,6 +96,7 @@ void guest_main(void)
     uint32_t pd = paging_identity();
     paging_enable(pd);
     mapped_range();
+    alu_and_strings();
     based_segment();
     recursive_directory(pd);
     paging_disable();
