@@ -156,8 +156,9 @@ static inline uint32_t alu_exec(enum alu_op op, unsigned size, uint32_t a, uint3
                                 uint32_t *flags_out)
 {
     uint32_t fo = 0;
-    flags_in &= 0x1u; /* CF only: never load IF/TF/IOPL from guest data */
-    flags_in |= 0x2u;
+    /* The guest's CF only, and the monitor's own IF and DF: never load
+     * guest IF/TF/IOPL, never change the monitor's interrupt state. */
+    flags_in = (flags_in & EFLAGS_CF) | (read_eflags() & (EFLAGS_IF | EFLAGS_DF)) | EFLAGS_FIXED;
     if (size == 1) {
         ALU_CASES("b", "b", "b")
     } else if (size == 2) {
