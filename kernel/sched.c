@@ -70,12 +70,13 @@ void sched_init(void)
     started = true;
 }
 
-/* Load next's world if it differs from prev's. Interrupts disabled. */
-static void switch_world(const struct thread *prev, const struct thread *next)
+/* Load next's world where it differs from the loaded one (CR3, GDT of
+ * prev_cr3/prev_gdtr). Interrupts disabled. */
+static void switch_world(uint32_t prev_cr3, const struct desc_ptr *prev_gdtr, const struct thread *next)
 {
-    if (next->cr3 != prev->cr3)
+    if (next->cr3 != prev_cr3)
         write_cr3(next->cr3);
-    if (next->gdtr != prev->gdtr)
+    if (next->gdtr != prev_gdtr)
         lgdt(next->gdtr);
     if (next->esp0)
         tss_set_kernel_stack(next->esp0);
@@ -85,11 +86,12 @@ void thread_set_world(uint32_t cr3, const struct desc_ptr *gdtr, uint32_t esp0)
 {
     uint32_t fl = read_eflags();
     cpu_cli();
-    struct thread old = *current;
+    uint32_t old_cr3 = current->cr3;
+    const struct desc_ptr *old_gdtr = current->gdtr;
     current->cr3 = cr3;
     current->gdtr = gdtr;
     current->esp0 = esp0;
-    switch_world(&old, current);
+    switch_world(old_cr3, old_gdtr, current);
     write_eflags(fl);
 }
 
@@ -145,7 +147,7 @@ static void schedule(void)
     if (prev->state == THREAD_DEAD)
         zombie = prev;
     next->switches++;
-    switch_world(prev, next);
+    switch_world(prev->cr3, prev->gdtr, next);
     current = next;
     switch_context(&prev->sp, next->sp);
     finish_switch();

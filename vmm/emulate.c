@@ -148,11 +148,9 @@ static bool io_allowed(struct vcpu *c, uint16_t port, unsigned size)
     if (c->cpl <= ((c->bv.vflags_sys & EFLAGS_IOPL) >> 12))
         return true;
     uint64_t tssd = 0;
-    uint32_t tr = c->bv.tr >> 3;
-    if (!tr || tr * 8 + 7 > c->bv.gdtr.limit || vmem_read(c, c->bv.gdtr.base + tr * 8, &tssd, 8, 0))
+    if (vcpu_read_desc(c, (uint16_t)(c->bv.tr & ~7u), &tssd))
         return false;
-    uint32_t base = (uint32_t)((tssd >> 16) & 0xFFFFFF) | (uint32_t)((tssd >> 56) << 24);
-    uint32_t limit = (uint32_t)(tssd & 0xFFFF) | (uint32_t)((tssd >> 32) & 0xF0000);
+    uint32_t base = desc_base_of(tssd), limit = desc_limit_bytes(tssd);
     uint16_t iomap = 0, bits = 0;
     if (limit < 0x67 || vmem_read(c, base + 0x66, &iomap, 2, 0))
         return false;

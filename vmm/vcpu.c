@@ -590,13 +590,11 @@ static int enter(struct vcpu *c, struct trap_frame *f)
     return vmm_enter(f, &c->host_esp);
 }
 
-/* Real selector for a guest segment at ring `ring`: SS needs RPL = CPL. */
-static uint32_t real_sel(const struct vcpu *c, int sr, unsigned ring)
+/* Hardware selector for a guest segment register at ring 3 (direct
+ * execution): the guest's own, SS with RPL 3 as the CPU requires. */
+static uint32_t ring3_sel(const struct vcpu *c, int sr)
 {
-    uint16_t s = c->seg[sr].sel;
-    if (sr == SR_SS)
-        s = (uint16_t)((s & ~3u) | ring);
-    return s;
+    return sr == SR_SS ? (uint32_t)(c->seg[sr].sel | 3) : c->seg[sr].sel;
 }
 
 static void frame_gprs(struct trap_frame *f, const uint32_t *gpr)
@@ -865,11 +863,11 @@ static int run_ring3(struct vcpu *c)
     for (uint32_t i = 1; i < MIN((c->bv.gdtr.limit + 1) / 8, 64u); i++)
         vcpu_sync_gdt_entry(c, i); /* e.g. TLS descriptors the kernel rewrote */
     frame_gprs(&f, c->bv.gpr);
-    f.ds = real_sel(c, SR_DS, 3);
-    f.es = real_sel(c, SR_ES, 3);
-    f.fs = real_sel(c, SR_FS, 3);
-    f.gs = real_sel(c, SR_GS, 3);
-    f.ss = real_sel(c, SR_SS, 3);
+    f.ds = ring3_sel(c, SR_DS);
+    f.es = ring3_sel(c, SR_ES);
+    f.fs = ring3_sel(c, SR_FS);
+    f.gs = ring3_sel(c, SR_GS);
+    f.ss = ring3_sel(c, SR_SS);
     f.cs = c->seg[SR_CS].sel | 3;
     f.eip = c->bv.eip;
     f.eflags = (c->bv.eflags & BT_FLAGS_REAL) | (c->bv.vflags_sys & (EFLAGS_TF | EFLAGS_AC)) | EFLAGS_IF | EFLAGS_FIXED;

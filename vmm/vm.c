@@ -71,6 +71,10 @@ static const struct boot_module *module_in_directmap(const char *name, char *err
     return *rc ? NULL : m;
 }
 
+/* struct loader_ops over a VM's guest RAM. */
+static int load_write(void *ctx, uint32_t gpa, const void *buf, uint32_t len) { return gmem_write(ctx, gpa, buf, len); }
+static int load_zero(void *ctx, uint32_t gpa, uint32_t len) { return gmem_zero(ctx, gpa, len); }
+
 /* Load the kernel (Multiboot or Linux bzImage) into guest RAM and reset
  * vCPU and devices: what power-on does. */
 static int vm_load(struct vm *vm, char *err, size_t errlen)
@@ -83,7 +87,7 @@ static int vm_load(struct vm *vm, char *err, size_t errlen)
         return rc;
     if ((rc = gmem_zero(&vm->mem, 0, vm->mem_bytes)))
         return rc;
-    struct loader_ops ops = { (void *)gmem_write, (void *)gmem_zero, &vm->mem };
+    struct loader_ops ops = { load_write, load_zero, &vm->mem };
     struct loader_entry e;
     const uint8_t *img = phys_to_virt(k->start);
     size_t size = k->end - k->start;

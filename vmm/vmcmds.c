@@ -173,8 +173,10 @@ static int cmd_console(struct cmd_ctx *c)
         return E_NOENT;
     /* Replay what the guest printed while nobody was attached. */
     uint32_t n = MIN(vm->scroll_head, (uint32_t)VM_SCROLLBACK);
-    for (uint32_t i = vm->scroll_head - n; i != vm->scroll_head; i++)
-        cmd_printf(c->out, "%c", vm->scroll[i % VM_SCROLLBACK]);
+    uint32_t start = (vm->scroll_head - n) % VM_SCROLLBACK, first = MIN(n, VM_SCROLLBACK - start);
+    c->out->write((const char *)vm->scroll + start, first, c->out->ctx); /* the ring in two pieces */
+    if (n > first)
+        c->out->write((const char *)vm->scroll, n - first, c->out->ctx);
     struct console_client cl = { vm->name, attach_input, attach_gone, vm };
     int rc = console_attach(&cl);
     if (rc) {
