@@ -292,6 +292,24 @@ static int h_ident(struct xlate *x)
     return in->cf == DEC_CF_UD ? END_BLOCK : CONTINUE;
 }
 
+/*
+ * CMPXCHG8B, copied, then its flags rewritten through LAHF/SETO ... SAHF.
+ * QEMU 7.2's TCG leaves junk above the arithmetic flags in its lazy flags
+ * state after CMPXCHG8B; the next EFLAGS image the CPU builds (the INT of
+ * an exit stub, an interrupt frame) carries it, DF and TF included, and
+ * the iret that resumes the guest then loads them: Linux's SLUB fast path
+ * ran on with DF=1 and wiped its stack with a backwards memset. Reading
+ * and reloading the flags normalizes that state (ZF, which CMPXCHG8B
+ * defines, is kept; on hardware this is a no-op).
+ */
+static int h_cmpxchg8b(struct xlate *x)
+{
+    int r = h_ident(x);
+    e_flags_save(&x->e);
+    e_flags_restore(&x->e);
+    return r;
+}
+
 /* Exit to the monitor at this instruction; computes its memory operand's
  * offset into exit_ea with LEA (never faults, changes no flags). */
 static int exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
@@ -613,6 +631,8 @@ static int translate_insn(struct xlate *x)
         return exit_insn(x, BT_EXIT_EMULATE, 0);
     if (x->insn.has_mem && x->insn.seg != DEC_REG_NONE && x->insn.seg == state_sreg(x->bt))
         return exit_insn(x, BT_EXIT_EMULATE, 0); /* that segment belongs to the monitor */
+    if (x->insn.map == DEC_MAP_0F && x->insn.opcode == 0xC7 && x->insn.reg == 1)
+        return h_cmpxchg8b(x);
     return h_ident(x);
 }
 

@@ -22,15 +22,15 @@
  *      parents mask holds that directory; a PT is linked at the same PDE
  *      index in all its parents, which all have the same guest PDE (A/D
  *      aside; for 4 MiB pages D set in all). Shadow PDEs are P|RW|US|A: all
- *      rights live in the shadow PTEs. PDEs MONITOR_PDE_FIRST.. are the
- *      monitor's, copied.
+ *      rights live in the shadow PTEs. PDEs MONITOR_PDE_FIRST..MONITOR_PDE_END-1
+ *      are the monitor's, copied; the ones above are the guest's as any other.
  *   I2 Every present spte equals what spte_make() gives for the guest entries
  *      as they are now in guest memory (traced writes zap the rest), except
  *      that it may be less permissive (D set later; CR0.WP went 1->0).
  *   I3 No present spte maps a traced guest page writable.
  *   I4 A present spte implies A set in the guest PDE and PTE; a writable one
  *      implies D set in the guest's last-level entry.
- *   I5 No spte is global; no shadow maps a gva >= MONITOR_BASE from the guest.
+ *   I5 No spte is global; no shadow maps a gva in_monitor() from the guest.
  *   I6 The reverse map holds exactly the writable sptes, at most max_writable.
  *   I7 The active directory is the one the CPU uses (the VMM loads
  *      shadow_scr3() after every call that may change it): it is never
@@ -471,7 +471,7 @@ static void pd_free(struct shadow *s, int i)
 {
     struct shadow_pd *pd = &s->pds[i];
 
-    for (unsigned pde = 0; pde < MONITOR_PDE_FIRST; pde++)
+    for (unsigned pde = 0; pde < 1024; pde++)
         if (pd->child[pde])
             pt_unlink(s, pd->child[pde] - 1, i, false);
     s->ops.table_free(s->ops.ctx, pd->child, pd->child_hpa);
@@ -755,7 +755,7 @@ int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigne
         if (gset_ad(s, &w, acc & PF_W) < 0)
             return E_CORRUPT;
     }
-    if (gva >= MONITOR_BASE)
+    if (in_monitor(gva))
         return emulate(s, SHADOW_EMULATE_MONITOR, w.gpa, out);
     if (s->ops.gpa_to_hpa(s->ops.ctx, w.gpa & PTE_FRAME, &hpa) < 0)
         return emulate(s, SHADOW_MMIO, w.gpa, out);
@@ -801,7 +801,7 @@ static void zap_entry(struct shadow *s, uint32_t gpa)
     uint32_t page = gpa & PTE_FRAME, idx = (gpa & ~PTE_FRAME) / 4;
     int i = pd_find(s, page);
 
-    if (i >= 0 && idx >= MONITOR_PDE_FIRST) {
+    if (i >= 0 && monitor_pde(idx)) {
         s->pds[i].monitor_gpdes = monitor_gpdes_of(s, page);
     } else if (i >= 0 && s->pds[i].child[idx]) {
         pt_unlink(s, s->pds[i].child[idx] - 1, i, true);
@@ -900,7 +900,7 @@ void shadow_invlpg(struct shadow *s, uint32_t gva)
 {
     uint32_t gpde;
 
-    if (s->active < 0 || s->pds[s->active].gcr3 != mode_key(s) || gva >= MONITOR_BASE)
+    if (s->active < 0 || s->pds[s->active].gcr3 != mode_key(s) || in_monitor(gva))
         return;
     struct shadow_pd *pd = &s->pds[s->active];
     uint16_t id = pd->child[PDX(gva)];
@@ -930,7 +930,7 @@ static void free_all(struct shadow *s, bool all)
             pd_free(s, i);
             continue;
         }
-        for (unsigned pde = 0; pde < MONITOR_PDE_FIRST; pde++)
+        for (unsigned pde = 0; pde < 1024; pde++)
             if (s->pds[i].child[pde])
                 pt_unlink(s, s->pds[i].child[pde] - 1, i, false);
     }

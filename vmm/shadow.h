@@ -173,7 +173,7 @@ enum shadow_result {
     SHADOW_EMULATE_PT,      /* store to a traced guest page table at out->gpa: emulate the
                              * instruction, give the store to shadow_pt_write()
                              * (A/D for it are already set in the guest) */
-    SHADOW_EMULATE_MONITOR, /* gva in [MONITOR_BASE, 4 GiB), guest-mapped to out->gpa: emulate */
+    SHADOW_EMULATE_MONITOR, /* gva in_monitor(), guest-mapped to out->gpa: emulate */
     SHADOW_MMIO,            /* out->gpa is not guest RAM: emulate the device access */
     SHADOW_CODE_WRITE,      /* store to a page ops->is_code() claims, at out->gpa: drop the
                              * translations of that page, stop claiming it, re-run the store */

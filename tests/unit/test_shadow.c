@@ -269,7 +269,7 @@ static struct outcome access_gva(uint32_t gva, int acc, int cpl)
     uint32_t err, hpa;
 
     for (int tries = 0; tries < 3; tries++) {
-        if (gva >= MONITOR_BASE) { /* the emulator's path */
+        if (in_monitor(gva)) { /* the emulator's path */
             err = (acc == ACC_W ? PF_W : 0) | (cpl == 3 ? PF_U : 0);
         } else if (mmu_walk(shadow_scr3(&S), gva, acc, cpl == 3 ? 3 : 1, &hpa, &err) == 0) {
             o.kind = SHADOW_FIXED;
@@ -381,7 +381,7 @@ static struct outcome check_access(uint32_t gva, int acc, int cpl)
         assert_int_equal(o.kind, SHADOW_REFLECT);
         assert_int_equal(o.err, r.err);
         assert_int_equal(o.cr2, gva);
-    } else if (gva >= MONITOR_BASE) {
+    } else if (in_monitor(gva)) {
         assert_int_equal(o.kind, SHADOW_EMULATE_MONITOR);
         assert_int_equal(o.addr, r.gpa);
     } else if (!is_ram(r.gpa)) {
@@ -783,8 +783,16 @@ static void test_monitor_range(void **state)
     assert_int_equal(err, PF_P | PF_U);
     /* A traced store that adds a monitor-range PDE is recorded. */
     uint32_t pde = 0x800000 | PDE_PS | PTE_P;
+    assert_int_equal(shadow_pt_write(&S, GPD_A + 1019 * 4, &pde, 4), 0);
+    assert_int_equal(shadow_monitor_gpdes(&S), (1u << 2) | (1u << 11) | (1u << 12));
+    assert_monitor_pdes();
+    /* Above MONITOR_END the guest's mappings are shadowed like any other
+     * (Linux's fixmap): a hidden fault, then the guest's own frame. */
     assert_int_equal(shadow_pt_write(&S, GPD_A + 1023 * 4, &pde, 4), 0);
-    assert_int_equal(shadow_monitor_gpdes(&S), (1u << 2) | (1u << 12) | (1u << 15));
+    assert_int_equal(shadow_monitor_gpdes(&S), (1u << 2) | (1u << 11) | (1u << 12));
+    o = check_access(0xFFC00123, ACC_R, 0);
+    assert_int_equal(o.kind, SHADOW_FIXED);
+    assert_int_equal(o.addr, host_of(0x800000) + 0x123);
     assert_monitor_pdes();
 }
 
@@ -1522,10 +1530,10 @@ static void check_invariants(void)
 
         if (!pd->hpa)
             continue;
-        for (uint32_t pdx = 0; pdx < MONITOR_PDE_FIRST; pdx++) {
+        for (uint32_t pdx = 0; pdx < 1024; pdx++) {
             uint32_t spde = pd->tbl[pdx];
 
-            if (!(spde & PTE_P))
+            if (monitor_pde(pdx) || !(spde & PTE_P))
                 continue;
             uint32_t *spt = table_at(spde & PTE_FRAME);
             for (uint32_t ptx = 0; ptx < 1024; ptx++) {
