@@ -127,7 +127,11 @@ struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip)
 
 struct bt_exit *tc_alloc_exit(struct tc *tc)
 {
-    return meta_alloc(tc, sizeof(struct bt_exit));
+    struct bt_exit *e = meta_alloc(tc, sizeof(struct bt_exit));
+    struct tc_block *b = &tc->blocks[tc->nblocks]; /* the block being built */
+    if (!b->nexits++)
+        b->exits = e;
+    return e;
 }
 
 void tc_commit_block(struct tc *tc, struct tc_block *b, uint32_t tc_len)
@@ -194,6 +198,42 @@ static void unchain_inputs(struct tc *tc, struct tc_block *b)
         e = next;
     }
     b->in_links = NULL;
+}
+
+/* Undo one chained exit: its stub leaves again; off its target's in-list. */
+static void unchain_exit(struct tc *tc, struct bt_exit *e)
+{
+    struct bt_exit **pp = &e->to->in_links;
+    while (*pp && *pp != e)
+        pp = &(*pp)->next_in;
+    if (*pp)
+        *pp = e->next_in;
+    memcpy(e->stub_tca, e->stub_orig, JMP_REL32_LEN);
+    e->to = NULL;
+    e->next_in = NULL;
+    tc->stats.unchains++;
+}
+
+int tc_stop_block_at(struct tc *tc, uint32_t tca)
+{
+    uint32_t lo = 0, hi = tc->nblocks;
+    while (lo < hi) { /* first block with tca > wanted */
+        uint32_t mid = (lo + hi) / 2;
+        if ((uint32_t)(uintptr_t)tc->blocks[mid].tca <= tca)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return E_NOENT;
+    struct tc_block *b = &tc->blocks[lo - 1];
+    if (tca - (uint32_t)(uintptr_t)b->tca >= b->tc_len)
+        return E_NOENT;
+    for (uint16_t i = 0; i < b->nexits; i++)
+        if (b->exits[i].to)
+            unchain_exit(tc, &b->exits[i]);
+    ibl_reset(tc);
+    return 0;
 }
 
 void tc_unchain_all(struct tc *tc)
@@ -268,6 +308,26 @@ static const struct tc_block *block_at(const struct tc *tc, uint32_t tca)
         return NULL;
     const struct tc_block *b = &tc->blocks[lo - 1];
     return tca - (uint32_t)(uintptr_t)b->tca < b->body_len ? b : NULL;
+}
+
+int tc_insn_boundary(const struct tc *tc, uint32_t tca, uint32_t *guest_eip)
+{
+    const struct tc_block *b = block_at(tc, tca);
+    if (!b)
+        return E_NOENT;
+    uint32_t off = tca - (uint32_t)(uintptr_t)b->tca;
+    uint32_t lo = 0, hi = b->ninsns;
+    while (lo < hi) { /* imap is sorted by tca_off */
+        uint32_t mid = (lo + hi) / 2;
+        if (b->imap[mid].tca_off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == b->ninsns || b->imap[lo].tca_off != off || (b->imap[lo].flags & TC_IMAP_IRQ_SHADOW))
+        return E_NOENT;
+    *guest_eip = b->guest_eip + b->imap[lo].eip_off;
+    return 0;
 }
 
 int tc_lookup_guest_eip(const struct tc *tc, uint32_t tca, uint32_t *guest_eip)

@@ -33,7 +33,9 @@
 struct tc_imap {
     uint16_t tca_off;  /* bytes from block->tca */
     uint16_t eip_off;  /* bytes from block->guest_eip */
+    uint8_t flags;     /* TC_IMAP_* */
 };
+#define TC_IMAP_IRQ_SHADOW 0x01 /* follows STI: no interrupt may be taken before it (SDM Vol. 3A §6.8.3) */
 
 struct tc_block {
     uint32_t guest_eip;     /* gva of the first guest instruction */
@@ -48,6 +50,8 @@ struct tc_block {
     struct tc_block *hash_next;
     struct tc_block *page_next[2]; /* next block in the page bucket of page[i] */
     struct bt_exit *in_links; /* exits of other blocks chained to this one */
+    struct bt_exit *exits;  /* this block's exit descriptors (consecutive) */
+    uint16_t nexits;
 };
 
 struct tc_stats {
@@ -172,5 +176,27 @@ uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva);
  * before or after it invalidates the written page.
  */
 int tc_lookup_guest_eip(const struct tc *tc, uint32_t tca, uint32_t *guest_eip);
+
+/*
+ * tc_insn_boundary - is tca exactly where the translation of a guest
+ * instruction starts, so that the real registers and flags are the guest's
+ * before that instruction (translate.c invariant 1) and an asynchronous
+ * interrupt taken there may leave translated code as if it came between two
+ * guest instructions? Returns 0 and sets *guest_eip if so; E_NOENT for any
+ * other address (inside an expansion, exit stubs, the shared lookup stub,
+ * after STI where the interrupt window is still shut).
+ */
+int tc_insn_boundary(const struct tc *tc, uint32_t tca, uint32_t *guest_eip);
+
+/*
+ * tc_stop_block_at - make the block whose code (body or exit stubs) holds
+ * tca leave translated code at its end: its chained exits are unchained and
+ * the indirect-branch table emptied (a block ending in RET/JMP r/m would
+ * otherwise run on through it). Cheaper than tc_unchain_all() when an
+ * interrupt wants the monitor back and tc_insn_boundary() said no.
+ * Returns 0, or E_NOENT when tca is in no block (the shared lookup stub,
+ * outside the TC): then only tc_unchain_all() stops the code in time.
+ */
+int tc_stop_block_at(struct tc *tc, uint32_t tca);
 
 #endif

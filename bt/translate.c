@@ -661,6 +661,7 @@ static void record_insn(struct xlate *x)
     KASSERT(b->ninsns < TC_BLOCK_MAX_INSNS);
     b->imap[b->ninsns].tca_off = (uint16_t)(x->e.p - x->e.start);
     b->imap[b->ninsns].eip_off = (uint16_t)(x->eip - b->guest_eip);
+    b->imap[b->ninsns].flags = x->sti_shadow ? TC_IMAP_IRQ_SHADOW : 0;
     b->ninsns++;
 }
 

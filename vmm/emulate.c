@@ -18,14 +18,9 @@
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
 #include "vmm/vmdev.h"
+#include "vmm/cpuid.h"
 
-#define MSR_TSC          0x010
-#define MSR_APIC_BASE    0x01B
-#define MSR_SYSENTER_CS  0x174
-#define MSR_SYSENTER_ESP 0x175
-#define MSR_SYSENTER_EIP 0x176
-#define MSR_MISC_ENABLE  0x1A0
-#define MSR_PAT          0x277
+#define PAT_POWER_ON 0x0007040600070406ull /* SDM Vol. 3A §11.12.4 */
 
 /* ---------------------------------------------------------------- 1. operands */
 
@@ -450,8 +445,16 @@ static int emu_msr(struct vcpu *c, const struct dec_insn *in)
     case MSR_SYSENTER_CS: if (wr) c->sysenter_cs = (uint32_t)v; else v = c->sysenter_cs; break;
     case MSR_SYSENTER_ESP: if (wr) c->sysenter_esp = (uint32_t)v; else v = c->sysenter_esp; break;
     case MSR_SYSENTER_EIP: if (wr) c->sysenter_eip = (uint32_t)v; else v = c->sysenter_eip; break;
-    case MSR_TSC: if (!wr) v = rdtsc(); break;
-    case MSR_MISC_ENABLE: case MSR_PAT: if (!wr) v = 0; break;
+    case MSR_TSC: if (!wr) v = rdtsc(); break; /* writes ignored: the TSC is the host's */
+    case MSR_MISC_ENABLE: case MSR_PLATFORM_ID: case MSR_BIOS_SIGN_ID: /* no microcode, nothing to tune */
+        if (!wr) v = 0;
+        break;
+    case MSR_PAT: if (!wr) v = PAT_POWER_ON; break;
+    case MSR_APIC_BASE: /* the xAPIC is hidden: it reads as disabled and stays so */
+        if (!wr) v = APIC_BASE_DEFAULT | APIC_BASE_BSP;
+        else if (v & APIC_BASE_ENABLE)
+            return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+        break;
     default:
         return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0; /* the policy: unknown MSRs #GP */
     }
@@ -462,15 +465,17 @@ static int emu_msr(struct vcpu *c, const struct dec_insn *in)
     return next(c, in);
 }
 
+static void host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+    cpuid_count(leaf, subleaf, &out[0], &out[1], &out[2], &out[3]);
+}
+
+/* CPUID: the policy in vmm/cpuid.c (EAX leaf, ECX subleaf). */
 static int emu_cpuid(struct vcpu *c, const struct dec_insn *in)
 {
-    uint32_t *g = c->bv.gpr, a, b, cc, d, leaf = g[0];
-    cpuid(leaf, &a, &b, &cc, &d);
-    if (leaf == 1) {
-        cc &= ~(1u << 5 | 1u << 21 | 1u << 31); /* no VMX, no x2APIC; not "hypervisor"-flagged */
-        d &= ~(1u << 9);                         /* no local APIC: interrupts come from the PIC */
-    }
-    g[0] = a; g[3] = b; g[1] = cc; g[2] = d;
+    uint32_t *g = c->bv.gpr, r[4];
+    cpuid_guest(host_cpuid, NULL, g[0], g[1], r);
+    g[0] = r[0]; g[3] = r[1]; g[1] = r[2]; g[2] = r[3];
     return next(c, in);
 }
 

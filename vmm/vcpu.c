@@ -32,8 +32,14 @@
 #include "mgmt/cmd.h"
 #include "vmm/vmdev.h"
 
-#define TC_CODE_BYTES (1u << 20)  /* translation cache: code */
-#define TC_META_BYTES (512u << 10) /* translation cache: block/exit metadata */
+/* Translation cache per vCPU, in bytes. A Linux boot runs through some
+ * 35,000 blocks of kernel code (about 160 bytes of metadata and 50 of code
+ * each); small test guests need a fraction of that. */
+#define TC_CODE_BYTES_SMALL (1u << 20)
+#define TC_META_BYTES_SMALL (512u << 10)
+#define TC_CODE_BYTES_LARGE (2u << 20)
+#define TC_META_BYTES_LARGE (6u << 20)
+#define TC_LARGE_MIN_PAGES  (32u << 8)  /* guests of 32 MiB and more get the large cache */
 #define GDT_BYTES (GDT_ENTRIES * 8u)
 #define IDT_GATE_INT32  0xE
 #define IDT_GATE_TRAP32 0xF
@@ -161,8 +167,11 @@ int vcpu_create(struct vm *vm)
         return E_NOMEM;
     vm->vcpu = c;
     c->vm = vm;
-    c->tc_code = kmalloc(TC_CODE_BYTES);
-    c->tc_meta = kmalloc(TC_META_BYTES);
+    bool large = vm->mem.npages >= TC_LARGE_MIN_PAGES;
+    c->tc_code_bytes = large ? TC_CODE_BYTES_LARGE : TC_CODE_BYTES_SMALL;
+    c->tc_meta_bytes = large ? TC_META_BYTES_LARGE : TC_META_BYTES_SMALL;
+    c->tc_code = kmalloc(c->tc_code_bytes);
+    c->tc_meta = kmalloc(c->tc_meta_bytes);
     c->sgdt = kzalloc(GDT_BYTES);
     if (!c->tc_code || !c->tc_meta || !c->sgdt)
         goto err_free;
@@ -660,7 +669,9 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
         uint32_t geip;
         save_gprs(v->gpr, &c->tf);
         v->eflags = c->tf.eflags & BT_FLAGS_REAL;
-        if (tc_lookup_guest_eip(&c->bt.tc, c->tf.eip, &geip)) {
+        if (is_irq_vector(c->tf.vector)) /* between two instructions: vmm_guest_trap found which */
+            geip = c->irq_geip;
+        else if (tc_lookup_guest_eip(&c->bt.tc, c->tf.eip, &geip)) {
             vm_kill(c->vm, "%s in the monitor's translation of the guest (tca %08x)", trap_name(c->tf.vector), c->tf.eip);
             geip = v->eip;
         }
@@ -707,16 +718,29 @@ void vmm_guest_trap(struct trap_frame *tf)
         c->bv.eflags = tf->eflags & BT_FLAGS_REAL;
         vmm_leave(c->host_esp, WX_BT_EXIT);
     }
-    if (tf->vector >= IRQ_BASE_VECTOR && tf->vector < IRQ_BASE_VECTOR + 16) {
+    if (is_irq_vector(tf->vector)) {
         irq_depth++;
         irq_handle(tf);
         irq_depth--;
         if ((tf->cs & 3) == 1) {
-            /* Mid-translation state is not a guest instruction boundary: let
-             * the translated code run on to its next block end if the monitor
-             * has something to do there, else just continue. */
-            if (c->vm->stop_req || c->vm->pause_req || vmdev_next_event_ns(c->vm) == 0)
-                bt_request_exit(&c->bt);
+            /* The monitor has something to do (a device event is due, a stop
+             * or pause): if the CPU stopped exactly between two translated
+             * guest instructions, leave now, as from a fault there; else let
+             * the translated code run on to its next block end. */
+            if (c->vm->stop_req || c->vm->pause_req || vmdev_next_event_ns(c->vm) == 0) {
+                if (tc_insn_boundary(&c->bt.tc, tf->eip, &c->irq_geip) == 0) {
+                    c->exit_req_boundary++;
+                    sched_preempt_point();
+                    c->tf = *tf;
+                    vmm_leave(c->host_esp, WX_TRAP);
+                }
+                if (tc_stop_block_at(&c->bt.tc, tf->eip) == 0) {
+                    c->exit_req_block++;
+                } else {
+                    c->exit_req_unchain++;
+                    bt_request_exit(&c->bt);
+                }
+            }
             sched_preempt_point();
             return;
         }
@@ -733,7 +757,7 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     struct vcpu *c = VCPU(vm);
     struct bt_config cfg = { BT_SEG_GS, true, 0 };
     memset(&c->bv, 0, sizeof(c->bv));
-    bt_init(&c->bt, &cfg, &c->bv, c->tc_code, TC_CODE_BYTES, c->tc_meta, TC_META_BYTES, bt_fetch, c, bt_enter);
+    bt_init(&c->bt, &cfg, &c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
     bt_set_page_fn(&c->bt, bt_page_of);
     memset(c->code_bits, 0, ALIGN_UP(vm->mem.npages, 32u) / 8);
     shadow_flush_all(&c->sh); /* forget write protection of the previous run's code */
@@ -815,6 +839,10 @@ static void halt_wait(struct vcpu *c)
 static int handle_guest_trap(struct vcpu *c, bool direct)
 {
     uint32_t v = c->tf.vector;
+    if (is_irq_vector(v)) { /* a host interrupt left translated code early: nothing to emulate */
+        account(c->vm, EXIT_IRQ);
+        return 0;
+    }
     if (v == T_PF) {
         struct shadow_fault out;
         int r = shadow_handle_fault(&c->sh, c->cr2, c->tf.error, c->cpl, &out);
@@ -844,13 +872,38 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
 }
 
 /* A trap out of directly executed ring-3 code. */
+/*
+ * Directly executed code may load DS/ES/FS/GS itself (MOV/POP Sreg are not
+ * privileged): Linux's C library loads GS with its TLS selector. What the
+ * CPU holds when the guest traps is the guest's state; the descriptor
+ * caches follow (the CPU checked the load against the shadow tables, which
+ * mirror the guest's, so the guest's descriptor loads too).
+ */
+static void ring3_resync_segs(struct vcpu *c, const struct trap_frame *tf)
+{
+    static const int srs[] = { SR_DS, SR_ES, SR_FS, SR_GS };
+    const uint32_t sels[] = { tf->ds, tf->es, tf->fs, tf->gs };
+    for (unsigned i = 0; i < 4; i++) {
+        uint16_t sel = (uint16_t)sels[i];
+        uint64_t d;
+        if (sel == c->seg[srs[i]].sel)
+            continue;
+        if ((sel & ~3u) == 0 || vcpu_read_desc(c, sel, &d) != 0)
+            c->seg[srs[i]] = (struct vseg){ .sel = sel }; /* null (or gone since): a use faults */
+        else
+            c->seg[srs[i]] = (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), desc_access(d), desc_flags(d) };
+        c->bv.sel[srs[i]] = sel;
+    }
+}
+
 static int handle_ring3_trap(struct vcpu *c)
 {
     struct trap_frame *tf = &c->tf;
     save_gprs(c->bv.gpr, tf);
+    ring3_resync_segs(c, tf);
     c->bv.eip = tf->eip;
     vcpu_set_eflags(c, (tf->eflags & ~(EFLAGS_IF | EFLAGS_IOPL)) | c->bv.vflags_if | (c->bv.vflags_sys & EFLAGS_IOPL), true);
-    if (tf->vector >= IRQ_BASE_VECTOR && tf->vector < IRQ_BASE_VECTOR + 16) {
+    if (is_irq_vector(tf->vector)) {
         account(c->vm, EXIT_IRQ);
         return 0;
     }
@@ -1012,6 +1065,11 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                c->bv.cr[3], c->bv.cr[4], c->bv.gdtr.base, c->bv.gdtr.limit, c->bv.idtr.base, c->bv.idtr.limit);
     cmd_printf(out, "translation cache: %u blocks translated, %u guest insns, %u dispatches, %u ibl misses\n",
                c->bt.stats.translations, c->bt.stats.insns, c->bt.stats.dispatches, c->bt.stats.ibl_misses);
+    cmd_printf(out, "  %u flushes, %u blocks invalidated by stores, %u chains, %u unchains, %u branch exits\n",
+               c->bt.tc.stats.flushes, c->bt.tc.stats.invalidated, c->bt.tc.stats.chains, c->bt.tc.stats.unchains,
+               c->bt.stats.branch_exits);
+    cmd_printf(out, "  exit requests from interrupts: %u left at an instruction boundary, %u at the block's end, "
+               "%u by unchaining all\n", c->exit_req_boundary, c->exit_req_block, c->exit_req_unchain);
     cmd_printf(out, "shadow paging: %u pages, %u directories, %u hidden faults, %u reflected, cr3 %u hits %u misses\n",
                ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.cr3_hits, ss.cr3_misses);
     cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u\n",

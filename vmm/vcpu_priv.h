@@ -57,11 +57,18 @@ enum world_exit {
     WX_ENTRY_FAIL,  /* loading the guest's state faulted: the VM is being killed */
 };
 
+/* A host interrupt line (the 8259A's vectors), as opposed to an exception. */
+static inline bool is_irq_vector(uint32_t vector)
+{
+    return vector >= IRQ_BASE_VECTOR && vector < IRQ_BASE_VECTOR + 16;
+}
+
 struct vcpu {
     uint8_t fpu[512] __attribute__((aligned(16))); /* FXSAVE image while another vCPU owns the FPU */
     struct bt_vcpu bv;          /* what translated code reaches through GS; canonical guest registers */
     struct vm *vm;
     struct bt bt;
+    uint32_t tc_code_bytes, tc_meta_bytes; /* sizes of the two translation-cache arenas */
     uint8_t *tc_code;
     void *tc_meta;
     struct shadow sh;
@@ -77,6 +84,8 @@ struct vcpu {
     uint32_t cr2;               /* real CR2 at that trap */
     struct bt_exit fault_desc;  /* handed to bt_run when a trap hit translated code */
     bool bt_trapped;            /* bt_run's return came from a trap, not an exit */
+    uint32_t exit_req_boundary, exit_req_block, exit_req_unchain; /* how interrupts got translated code to exit */
+    uint32_t irq_geip;          /* guest EIP where a host interrupt stopped translated code (WX_TRAP) */
     int deliver_depth;          /* nesting of vcpu_deliver: a fault inside is a triple fault */
     uint64_t *sldt;             /* shadow LDT (GDT_ENTRIES slots), allocated at the first LLDT */
     uint32_t ldt_base, ldt_limit; /* the guest LDT (linear, bytes - 1); ldt_limit 0: none */

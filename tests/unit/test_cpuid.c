@@ -1,0 +1,171 @@
+/*
+ * The guest CPUID policy (vmm/cpuid.c) against a synthetic host that sets
+ * every bit and against the CPU this test runs on.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include <cpuid.h>
+
+#include "vmm/cpuid.h"
+
+/* A host with every feature bit set, basic leaves up to max_basic, extended
+ * up to 80000008h; leaf 4 describes three caches (subleaves 0-2, then type 0). */
+struct fake_host {
+    uint32_t max_basic;
+};
+
+static void fake_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+    const struct fake_host *h = ctx;
+    out[0] = out[1] = out[2] = out[3] = 0xFFFFFFFFu;
+    if (leaf == 0) {
+        out[0] = h->max_basic;
+        memcpy(&out[1], "Genu", 4), memcpy(&out[3], "ineI", 4), memcpy(&out[2], "ntel", 4);
+    } else if (leaf == 0x80000000u) {
+        out[0] = 0x80000008u;
+    } else if (leaf == 4) {
+        out[0] = subleaf < 3 ? (0x3Fu << 26) | (0xFFFu << 14) | (subleaf + 1) : 0;
+        out[1] = 0x01C0003Fu + subleaf;
+    }
+}
+
+static void guest(struct fake_host *h, uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    cpuid_guest(fake_cpuid, h, leaf, sub, r);
+}
+
+static void test_basic_leaves(void **state)
+{
+    struct fake_host h = { 0x1F };
+    uint32_t r[4];
+
+    guest(&h, 0, 0, r);
+    assert_int_equal(r[0], CPUID_GUEST_MAX_BASIC);
+    assert_memory_equal(&r[1], "Genu", 4);
+    assert_memory_equal(&r[2], "ntel", 4);
+    assert_memory_equal(&r[3], "ineI", 4);
+
+    guest(&h, 1, 0, r);
+    assert_int_equal(r[0], 0xFFFFFFFFu);      /* signature passes */
+    assert_int_equal(r[1], 0x0001FFFFu);      /* one logical CPU, APIC ID 0 */
+    /* hidden: MONITOR, VMX, SMX, PCID, x2APIC, TSC-deadline, XSAVE, OSXSAVE, AVX, hypervisor */
+    for (int bit = 0; bit < 32; bit++) {
+        uint32_t m = 1u << bit;
+        int hidden_ecx = bit == 3 || bit == 5 || bit == 6 || bit == 17 || bit == 21 || bit == 24 ||
+                         bit == 26 || bit == 27 || bit == 28 || bit == 31;
+        if (hidden_ecx)
+            assert_int_equal(r[2] & m, 0);
+    }
+    assert_int_equal(r[2], 0x42D82203u);      /* exactly the whitelist */
+    /* hidden in EDX: VME DE PAE MCE APIC MTRR MCA PAT PSE36 HTT */
+    uint32_t edx_hidden = 1u << 1 | 1u << 2 | 1u << 6 | 1u << 7 | 1u << 9 | 1u << 12 | 1u << 14 |
+                          1u << 16 | 1u << 17 | 1u << 28;
+    assert_int_equal(r[3] & edx_hidden, 0);
+    assert_int_equal(r[3], 0x0F88A939u);
+    /* kept: FPU TSC MSR CX8 SEP PGE CMOV FXSR SSE SSE2 */
+    uint32_t edx_kept = 1u << 0 | 1u << 4 | 1u << 5 | 1u << 8 | 1u << 11 | 1u << 13 | 1u << 15 |
+                        1u << 24 | 1u << 25 | 1u << 26;
+    assert_int_equal(r[3] & edx_kept, edx_kept);
+
+    guest(&h, 7, 0, r);
+    assert_int_equal(r[0], 0);                /* no further subleaves */
+    assert_int_equal(r[1] & (1u << 7 | 1u << 20 | 1u << 10 | 1u << 11), 0); /* SMEP SMAP INVPCID RTM */
+    assert_int_equal(r[2], 0);
+    assert_int_equal(r[3], 0);
+    guest(&h, 7, 1, r);
+    assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+
+    guest(&h, 6, 0, r);                       /* thermal: hidden */
+    assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+    guest(&h, 0xB, 0, r);                     /* beyond the guest maximum */
+    assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+    guest(&h, 0x40000000u, 0, r);             /* no hypervisor leaves */
+    assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+}
+
+static void test_leaf4_subleaves(void **state)
+{
+    struct fake_host h = { 0x1F };
+    uint32_t r[4];
+    for (uint32_t sub = 0; sub < 3; sub++) {
+        guest(&h, 4, sub, r);
+        assert_int_equal(r[0], sub + 1);      /* type kept, core/thread counts zeroed */
+        assert_int_equal(r[1], 0x01C0003Fu + sub);
+    }
+    guest(&h, 4, 3, r);
+    assert_int_equal(r[0] & 0x1F, 0);         /* the enumeration ends where the host's does */
+}
+
+static void test_low_host_maximum(void **state)
+{
+    struct fake_host h = { 4 };
+    uint32_t r[4];
+    guest(&h, 0, 0, r);
+    assert_int_equal(r[0], 4);
+    guest(&h, 7, 0, r);
+    assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+}
+
+static void test_extended_leaves(void **state)
+{
+    struct fake_host h = { 0x1F };
+    uint32_t r[4];
+    guest(&h, 0x80000000u, 0, r);
+    assert_int_equal(r[0], 0x80000008u);
+    guest(&h, 0x80000001u, 0, r);
+    assert_int_equal(r[3], 0);                /* no SYSCALL, NX, RDTSCP, LM */
+    assert_int_equal(r[2], 1u << 0 | 1u << 5 | 1u << 8);
+    guest(&h, 0x80000002u, 0, r);
+    assert_int_equal(r[0] & r[1] & r[2] & r[3], 0xFFFFFFFFu); /* brand string passes */
+    guest(&h, 0x80000007u, 0, r);
+    assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+    guest(&h, 0x80000008u, 0, r);
+    assert_int_equal(r[0], 0xFFFFu);
+    guest(&h, 0x80000009u, 0, r);
+    assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+}
+
+/* ------------------------------------------------------------ the real CPU */
+
+static void real_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+    __cpuid_count(leaf, subleaf, out[0], out[1], out[2], out[3]);
+}
+
+static void test_this_cpu(void **state)
+{
+    uint32_t r[4], hst[4];
+    cpuid_guest(real_cpuid, NULL, 0, 0, r);
+    real_cpuid(NULL, 0, 0, hst);
+    assert_int_equal(r[0], hst[0] < CPUID_GUEST_MAX_BASIC ? hst[0] : CPUID_GUEST_MAX_BASIC);
+    assert_memory_equal(&r[1], &hst[1], 12);  /* the vendor is the host's */
+
+    cpuid_guest(real_cpuid, NULL, 1, 0, r);
+    real_cpuid(NULL, 1, 0, hst);
+    assert_int_equal(r[0], hst[0]);
+    assert_int_equal(r[2] & ~hst[2], 0);      /* never more than the host has */
+    assert_int_equal(r[3] & ~hst[3], 0);
+    assert_int_equal(r[2] & (1u << 31 | 1u << 5 | 1u << 21), 0);
+    assert_int_equal(r[3] & (1u << 9 | 1u << 12 | 1u << 6), 0);
+    /* what Linux needs of the host is still there (i686 kernels: CMOV, FXSR, TSC, CX8) */
+    uint32_t need = 1u << 4 | 1u << 8 | 1u << 15 | 1u << 24;
+    assert_int_equal(r[3] & need, hst[3] & need);
+    printf("this CPU: leaf 1 ECX %08x -> %08x, EDX %08x -> %08x\n", hst[2], r[2], hst[3], r[3]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic_leaves),
+        cmocka_unit_test(test_leaf4_subleaves),
+        cmocka_unit_test(test_low_host_maximum),
+        cmocka_unit_test(test_extended_leaves),
+        cmocka_unit_test(test_this_cpu),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,87 @@
+/*
+ * The guest CPUID policy: host values, feature bits whitelisted.
+ *
+ * A whitelist, not a blacklist: a feature bit a newer host CPU adds stays
+ * hidden until someone decides hv86 virtualizes it. Bit numbers: Intel SDM
+ * Vol. 2A, CPUID, Tables 3-10 (leaf 1 ECX), 3-11 (leaf 1 EDX), and the
+ * leaf 7 / 80000001h descriptions.
+ */
+#include "vmm/cpuid.h"
+#include "kernel/kernel.h"
+
+#define BIT(n) (1u << (n))
+
+/* Leaf 1 ECX: SSE3 PCLMULQDQ SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT AES RDRAND.
+ * Hidden: MONITOR (MWAIT would halt the host thread), VMX/SMX, EST/TM2
+ * (thermal MSRs), PDCM/PCID/x2APIC/TSC-deadline (not modelled), XSAVE,
+ * OSXSAVE, AVX, FMA, F16C (XCR0 is not virtualized), hypervisor bit. */
+#define LEAF1_ECX (BIT(0) | BIT(1) | BIT(9) | BIT(13) | BIT(19) | BIT(20) | BIT(22) | BIT(23) | \
+                   BIT(25) | BIT(30))
+/* Leaf 1 EDX: FPU PSE TSC MSR CX8 SEP PGE CMOV CLFSH MMX FXSR SSE SSE2 SS.
+ * Hidden: VME (no virtual-8086), DE, PAE/PSE36 (the shadow pager does 32-bit
+ * paging only), MCE/MCA, APIC (interrupts come from the 8259A), MTRR, PAT,
+ * PSN, DS, ACPI thermal control, HTT (one logical processor), TM, PBE. */
+#define LEAF1_EDX (BIT(0) | BIT(3) | BIT(4) | BIT(5) | BIT(8) | BIT(11) | BIT(13) | BIT(15) | \
+                   BIT(19) | BIT(23) | BIT(24) | BIT(25) | BIT(26) | BIT(27))
+/* Leaf 7.0 EBX: BMI1 BMI2 ERMS RDSEED ADX CLFLUSHOPT CLWB SHA (user-level
+ * instructions that need no monitor support). Hidden: SMEP/SMAP (CR4 bits
+ * the shadow pager does not implement), INVPCID, RTM/HLE, MPX, AVX2/AVX-512
+ * (XSAVE state), and every ECX/EDX bit (UMIP, PKU, speculation MSRs). */
+#define LEAF7_EBX (BIT(3) | BIT(8) | BIT(9) | BIT(18) | BIT(19) | BIT(23) | BIT(24) | BIT(29))
+/* 80000001h ECX: LAHF/SAHF in 64-bit mode, LZCNT, PREFETCHW. EDX: none of
+ * SYSCALL, NX (needs PAE), 1 GiB pages, RDTSCP (IA32_TSC_AUX), LM. */
+#define EXT1_ECX  (BIT(0) | BIT(5) | BIT(8))
+
+/* Leaf 1 EBX: brand index and CLFLUSH line size (bits 15:0) kept; one
+ * logical processor (23:16); initial APIC ID 0 (31:24). */
+#define LEAF1_EBX_KEEP 0x0000FFFFu
+#define LEAF1_EBX_ONE_CPU 0x00010000u
+
+void cpuid_guest(cpuid_host_fn host, void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+    uint32_t h[4] = { 0 }, max[4];
+    out[0] = out[1] = out[2] = out[3] = 0;
+    bool ext = leaf >= 0x80000000u;
+    host(ctx, ext ? 0x80000000u : 0, 0, max);
+    uint32_t gmax = ext ? MIN(max[0], CPUID_GUEST_MAX_EXT) : MIN(max[0], CPUID_GUEST_MAX_BASIC);
+    if (leaf > gmax || (ext && max[0] < 0x80000000u))
+        return;
+    host(ctx, leaf, subleaf, h);
+    switch (leaf) {
+    case 0: /* max leaf, vendor string in EBX EDX ECX */
+        out[0] = gmax; out[1] = h[1]; out[2] = h[2]; out[3] = h[3];
+        break;
+    case 1: /* signature, features */
+        out[0] = h[0];
+        out[1] = (h[1] & LEAF1_EBX_KEEP) | LEAF1_EBX_ONE_CPU;
+        out[2] = h[2] & LEAF1_ECX;
+        out[3] = h[3] & LEAF1_EDX;
+        break;
+    case 2: /* cache and TLB descriptors */
+        memcpy(out, h, sizeof(h));
+        break;
+    case 4: /* deterministic cache parameters, per subleaf: one core, one thread */
+        out[0] = h[0] & ~(0x3Fu << 26 | 0xFFFu << 14);
+        out[1] = h[1]; out[2] = h[2]; out[3] = h[3];
+        break;
+    case 7: /* structured extended features: subleaf 0 only, no further subleaves */
+        if (subleaf == 0)
+            out[1] = h[1] & LEAF7_EBX;
+        break;
+    case 0x80000000u:
+        out[0] = gmax;
+        break;
+    case 0x80000001u:
+        out[2] = h[2] & EXT1_ECX;
+        break;
+    case 0x80000002u: case 0x80000003u: case 0x80000004u: /* brand string */
+    case 0x80000005u: case 0x80000006u:                   /* caches */
+        memcpy(out, h, sizeof(h));
+        break;
+    case 0x80000008u: /* physical/linear address sizes */
+        out[0] = h[0] & 0xFFFFu;
+        break;
+    default: /* 3 (serial number), 5 (MONITOR), 6 (thermal), 80000007h (power): hidden */
+        break;
+    }
+}

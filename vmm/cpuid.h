@@ -1,0 +1,49 @@
+/*
+ * What a guest sees of the CPU: the CPUID policy and the MSR set.
+ *
+ * A guest gets the host processor's identity (vendor, family/model/stepping,
+ * brand string, caches) and only the features hv86 virtualizes; everything
+ * it would have to trap and model (local APIC, MTRRs, machine check, PAE,
+ * XSAVE/AVX state, VMX, performance monitoring, ...) is hidden. The table
+ * and the reasons are in docs/vmm.md "CPUID and MSR policy".
+ * Sources: Intel SDM Vol. 2A CPUID (Tables 3-8, 3-10, 3-11), Vol. 4 (MSRs).
+ */
+#ifndef HV86_VMM_CPUID_H
+#define HV86_VMM_CPUID_H
+#include <stdint.h>
+
+/* Highest leaves a guest is told about (CPUID.0:EAX, CPUID.80000000h:EAX). */
+#define CPUID_GUEST_MAX_BASIC 0x07u
+#define CPUID_GUEST_MAX_EXT   0x80000008u
+
+/*
+ * The host's answer for one leaf/subleaf: host(ctx, leaf, subleaf, out[4])
+ * fills out[] = { EAX, EBX, ECX, EDX }. In hv86 this runs CPUID; the unit
+ * tests give recorded answers.
+ */
+typedef void (*cpuid_host_fn)(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+
+/*
+ * cpuid_guest - the guest's CPUID(leaf, subleaf) into out[4] = EAX EBX ECX
+ * EDX: the host's values filtered by the policy. Leaves beyond the guest's
+ * maxima and leaves the policy does not expose read as all zeros (never
+ * the host's data for its highest leaf). Never fails.
+ */
+void cpuid_guest(cpuid_host_fn host, void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+
+/* MSRs a guest may read or write (SDM Vol. 4 Table 2-2). */
+#define MSR_PLATFORM_ID    0x017u
+#define MSR_APIC_BASE      0x01Bu
+#define MSR_BIOS_SIGN_ID   0x08Bu
+#define MSR_SYSENTER_CS    0x174u
+#define MSR_SYSENTER_ESP   0x175u
+#define MSR_SYSENTER_EIP   0x176u
+#define MSR_MISC_ENABLE    0x1A0u
+#define MSR_PAT            0x277u
+#define MSR_TSC            0x010u
+
+#define APIC_BASE_DEFAULT  0xFEE00000u /* xAPIC page, SDM Vol. 3A §11.4.4 */
+#define APIC_BASE_BSP      0x100u      /* bit 8: this is the bootstrap processor */
+#define APIC_BASE_ENABLE   0x800u      /* bit 11: xAPIC global enable */
+
+#endif
