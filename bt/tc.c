@@ -214,27 +214,6 @@ static void unchain_exit(struct tc *tc, struct bt_exit *e)
     tc->stats.unchains++;
 }
 
-int tc_stop_block_at(struct tc *tc, uint32_t tca)
-{
-    uint32_t lo = 0, hi = tc->nblocks;
-    while (lo < hi) { /* first block with tca > wanted */
-        uint32_t mid = (lo + hi) / 2;
-        if ((uint32_t)(uintptr_t)tc->blocks[mid].tca <= tca)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0)
-        return E_NOENT;
-    struct tc_block *b = &tc->blocks[lo - 1];
-    if (tca - (uint32_t)(uintptr_t)b->tca >= b->tc_len)
-        return E_NOENT;
-    for (uint16_t i = 0; i < b->nexits; i++)
-        if (b->exits[i].to)
-            unchain_exit(tc, &b->exits[i]);
-    ibl_reset(tc);
-    return 0;
-}
 
 void tc_unchain_all(struct tc *tc)
 {
@@ -294,7 +273,8 @@ uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva)
 
 /* ---------------------------------------------------------------- fault map */
 
-static const struct tc_block *block_at(const struct tc *tc, uint32_t tca)
+/* The last block starting at or below tca (blocks are sorted by tca), or NULL. */
+static struct tc_block *block_before(const struct tc *tc, uint32_t tca)
 {
     uint32_t lo = 0, hi = tc->nblocks;
     while (lo < hi) { /* first block with tca > wanted */
@@ -304,10 +284,26 @@ static const struct tc_block *block_at(const struct tc *tc, uint32_t tca)
         else
             hi = mid;
     }
-    if (lo == 0)
-        return NULL;
-    const struct tc_block *b = &tc->blocks[lo - 1];
-    return tca - (uint32_t)(uintptr_t)b->tca < b->body_len ? b : NULL;
+    return lo == 0 ? NULL : &tc->blocks[lo - 1];
+}
+
+/* The block whose translated instructions (not its stubs) hold tca, or NULL. */
+static const struct tc_block *block_at(const struct tc *tc, uint32_t tca)
+{
+    const struct tc_block *b = block_before(tc, tca);
+    return b && tca - (uint32_t)(uintptr_t)b->tca < b->body_len ? b : NULL;
+}
+
+int tc_stop_block_at(struct tc *tc, uint32_t tca)
+{
+    struct tc_block *b = block_before(tc, tca);
+    if (!b || tca - (uint32_t)(uintptr_t)b->tca >= b->tc_len)
+        return E_NOENT;
+    for (uint16_t i = 0; i < b->nexits; i++)
+        if (b->exits[i].to)
+            unchain_exit(tc, &b->exits[i]);
+    ibl_reset(tc);
+    return 0;
 }
 
 int tc_insn_boundary(const struct tc *tc, uint32_t tca, uint32_t *guest_eip)

@@ -32,6 +32,7 @@ static struct tc_block *fake_block(uint32_t eip, uint16_t ninsns, struct bt_exit
     for (uint16_t i = 0; i < ninsns; i++) {
         b->imap[i].tca_off = (uint16_t)(10 * i);
         b->imap[i].eip_off = (uint16_t)(2 * i);
+        b->imap[i].flags = 0;
     }
     b->ninsns = ninsns;
     b->guest_len = 2u * ninsns;
@@ -159,12 +160,52 @@ static void test_guest_eip_map(void **state)
     assert_int_equal(eip, 0x9002);
 }
 
+/* Where a host interrupt may leave translated code, and how it stops a block. */
+static void test_interrupt_exits(void **state)
+{
+    tc_flush(&tc);
+    struct bt_exit *ea, *ec;
+    struct tc_block *a = fake_block(0x5000, 4, &ea), *b = fake_block(0x6000, 2, NULL);
+    struct tc_block *c = fake_block(0x7000, 2, &ec);
+    uint32_t eip, atca = (uint32_t)(uintptr_t)a->tca;
+    tc_chain(&tc, ea, b);
+    tc_chain(&tc, ec, b);
+    tc_ibl_insert(&tc, b);
+
+    assert_int_equal(tc_insn_boundary(&tc, atca, &eip), 0);
+    assert_int_equal(eip, 0x5000);
+    assert_int_equal(tc_insn_boundary(&tc, atca + 30, &eip), 0);
+    assert_int_equal(eip, 0x5006);
+    assert_int_equal(tc_insn_boundary(&tc, atca + 15, &eip), E_NOENT); /* inside an expansion */
+    assert_int_equal(tc_insn_boundary(&tc, atca + 40, &eip), E_NOENT); /* the exit stub */
+    assert_int_equal(tc_insn_boundary(&tc, 0x10, &eip), E_NOENT);
+    a->imap[2].flags = TC_IMAP_IRQ_SHADOW;                                /* right after STI */
+    assert_int_equal(tc_insn_boundary(&tc, atca + 20, &eip), E_NOENT);
+
+    /* Stopping a: its own chained exit goes back to the dispatcher, c's stays. */
+    assert_int_equal(tc_stop_block_at(&tc, atca + 15), 0);
+    assert_null(ea->to);
+    assert_memory_equal(ea->stub_tca, ea->stub_orig, 5);
+    assert_ptr_equal(ec->to, b);
+    assert_ptr_equal(b->in_links, ec);
+    assert_null(ec->next_in);
+    assert_int_equal(ec->stub_tca[0], 0xE9);
+    assert_int_equal(vcpu.ibl[tc_ibl_slot(0x6000)][0], BT_IBL_EMPTY); /* RET/JMP r/m miss too */
+    /* An address in a block's stubs stops that block; outside every block: no. */
+    assert_int_equal(tc_stop_block_at(&tc, (uint32_t)(uintptr_t)ec->stub_tca + 2), 0);
+    assert_null(ec->to);
+    assert_null(b->in_links);
+    assert_false(c->dead);
+    assert_int_equal(tc_stop_block_at(&tc, 0x10), E_NOENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookup_and_flush), cmocka_unit_test(test_flush_when_full),
         cmocka_unit_test(test_chain_unchain),    cmocka_unit_test(test_invalidate_straddling),
         cmocka_unit_test(test_invalidate_bucket_sharing), cmocka_unit_test(test_ibl_table),        cmocka_unit_test(test_guest_eip_map),
+        cmocka_unit_test(test_interrupt_exits),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
