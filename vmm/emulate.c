@@ -786,7 +786,9 @@ int emu_bt_exit(struct vcpu *c, int reason)
         vm->exits_by_cause[EXIT_HLT]++;
         c->halted = true;
         if (!c->bv.vflags_if) {
-            vm_kill(vm, "guest halted with interrupts disabled at eip %08x", c->bv.eip);
+            /* Nothing can wake it (no NMI source here): the PC's way to power
+             * off without ACPI -- Linux's poweroff ends in exactly this. */
+            vm_kill(vm, "powered off (halted with interrupts disabled at eip %08x)", c->bv.eip);
             return -1;
         }
         return next(c, &in);
