@@ -37,7 +37,7 @@ static uint32_t hash_page(uint32_t page)
 
 /* Key first, then target: a lookup racing with this (an interrupt handler's
  * bt_request_exit) sees either the old pair or a miss. */
-static void ibl_reset(struct tc *tc)
+void tc_ibl_reset(struct tc *tc)
 {
     struct bt_vcpu *v = tc->vcpu;
     for (uint32_t i = 0; i < BT_IBL_ENTRIES; i++) {
@@ -49,7 +49,7 @@ static void ibl_reset(struct tc *tc)
 void tc_set_ibl_miss(struct tc *tc, uint32_t tca)
 {
     tc->ibl_miss_tca = tca;
-    ibl_reset(tc);
+    tc_ibl_reset(tc);
 }
 
 int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32_t meta_size,
@@ -69,7 +69,7 @@ int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32
     tc->meta = (uint8_t *)meta + tc->max_blocks * sizeof(struct tc_block);
     tc->meta_size = meta_size - tc->max_blocks * sizeof(struct tc_block);
     tc->vcpu = vcpu;
-    ibl_reset(tc);
+    tc_ibl_reset(tc);
     return 0;
 }
 
@@ -82,7 +82,7 @@ void tc_flush(struct tc *tc)
     tc->meta_used = 0;
     tc->generation++;
     tc->stats.flushes++;
-    ibl_reset(tc);
+    tc_ibl_reset(tc);
 }
 
 uint8_t *tc_reserve_code(struct tc *tc, uint32_t bytes)
@@ -219,7 +219,7 @@ void tc_unchain_all(struct tc *tc)
 {
     for (uint32_t i = 0; i < tc->nblocks; i++)
         unchain_inputs(tc, &tc->blocks[i]);
-    ibl_reset(tc);
+    tc_ibl_reset(tc);
 }
 
 /* ---------------------------------------------------------------- SMC */
@@ -302,7 +302,7 @@ int tc_stop_block_at(struct tc *tc, uint32_t tca)
     for (uint16_t i = 0; i < b->nexits; i++)
         if (b->exits[i].to)
             unchain_exit(tc, &b->exits[i]);
-    ibl_reset(tc);
+    tc_ibl_reset(tc);
     return 0;
 }
 

@@ -199,4 +199,8 @@ int tc_insn_boundary(const struct tc *tc, uint32_t tca, uint32_t *guest_eip);
  */
 int tc_stop_block_at(struct tc *tc, uint32_t tca);
 
+/* tc_ibl_reset - empty the indirect-branch lookup table: every slot's key
+ * is BT_IBL_EMPTY and its target the miss trampoline (tc_set_ibl_miss). */
+void tc_ibl_reset(struct tc *tc);
+
 #endif

@@ -160,6 +160,7 @@ enum rule {
     RULE_MOV_FROM_CR, /* 0F 20: virtual CRn */
     RULE_MOV_TO_CR,   /* 0F 22: exit, CR3 with its own reason */
     RULE_GRP_0F01,    /* 0F 01 group */
+    RULE_NATIVE,      /* sensitive, but what the CPU gives is what the guest gets: copied */
     RULE_EXIT,        /* end the block, exit with the table's reason */
 };
 
@@ -203,7 +204,7 @@ static const struct rule_entry rules_0f[256] = {
     [0x08] = EXIT(EMULATE), [0x09] = EXIT(EMULATE),                     /* INVD/WBINVD */
     [0x20] = { RULE_MOV_FROM_CR, 0, 0 }, [0x22] = { RULE_MOV_TO_CR, 0, 0 },
     [0x21] = EXIT(EMULATE), [0x23] = EXIT(EMULATE),                     /* MOV DRn */
-    [0x30] = EXIT(MSR), [0x31] = EXIT(RDTSC), [0x32] = EXIT(MSR), [0x33] = EXIT(RDTSC),
+    [0x30] = EXIT(MSR), [0x31] = { RULE_NATIVE, 0, 0 } /* RDTSC: the guest's TSC is the host's */, [0x32] = EXIT(MSR), [0x33] = EXIT(RDTSC),
     [0x34] = EXIT(SYSENTER), [0x35] = EXIT(SYSENTER),
     [0x80 ... 0x8F] = { RULE_JCC, 0, 0 },
     [0xA0] = { RULE_PUSH_SREG, 0, BT_FS }, [0xA8] = { RULE_PUSH_SREG, 0, BT_GS },
@@ -621,6 +622,7 @@ static int translate_insn(struct xlate *x)
     case RULE_MOV_FROM_CR: return h_mov_from_cr(x);
     case RULE_MOV_TO_CR: return h_mov_to_cr(x);
     case RULE_GRP_0F01: return h_grp_0f01(x);
+    case RULE_NATIVE: return h_ident(x);
     case RULE_EXIT: return h_exit(x, r);
     default: break;
     }
@@ -848,6 +850,22 @@ static struct tc_block *block_for(struct bt *bt, uint32_t eip)
 void bt_request_exit(struct bt *bt)
 {
     tc_unchain_all(&bt->tc);
+}
+
+int bt_stop_at(struct bt *bt, uint32_t tca)
+{
+    if (tc_stop_block_at(&bt->tc, tca) == 0)
+        return BT_STOP_BLOCK;
+    uint32_t stub = (uint32_t)(uintptr_t)bt->ibl_stub;
+    if (tca - stub < IBL_STUB_BYTES) {
+        /* Emptied slots lead to the miss exit; a target already loaded
+         * into ibl_tca is replaced by the miss exit too (ibl_target, the
+         * guest address, stays: the dispatcher resumes there). */
+        tc_ibl_reset(&bt->tc);
+        bt->vcpu->ibl_tca = bt->tc.ibl_miss_tca;
+        return BT_STOP_LOOKUP;
+    }
+    return BT_STOP_EXITING;
 }
 
 int bt_run(struct bt *bt, uint32_t max_dispatch)

@@ -124,6 +124,18 @@ int bt_run(struct bt *bt, uint32_t max_dispatch);
  */
 void bt_request_exit(struct bt *bt);
 
+/*
+ * bt_stop_at - an interrupt stopped translated code at tca, not at a guest
+ * instruction boundary (tc_insn_boundary), and the monitor wants it back:
+ * arrange for it to leave soon without unchaining the whole cache. The
+ * code at tca is a block's body or stubs (BT_STOP_BLOCK: that block exits
+ * at its end), the shared lookup stub (BT_STOP_LOOKUP: the lookup misses)
+ * or on its way out already (BT_STOP_EXITING: the miss exit, the exit
+ * routine). Call with the translated code interrupted, never running.
+ */
+enum { BT_STOP_BLOCK, BT_STOP_LOOKUP, BT_STOP_EXITING };
+int bt_stop_at(struct bt *bt, uint32_t tca);
+
 /* bt_exit_name - "hlt", "io", ...; "?" if out of range. */
 const char *bt_exit_name(unsigned reason);
 

@@ -778,6 +778,10 @@ int emu_bt_exit(struct vcpu *c, int reason)
     }
     TRY(fetch_decode(c, &in));
     vm->exits++;
+    if (reason >= 0 && reason < BT_EXIT_COUNT)
+        c->exits_by_reason[reason]++;
+    else if (reason < 0)
+        c->exits_by_reason[0]++; /* traps emulated as instructions (#GP, shadow-paging emulation) */
     if (c->cpl != 0 && (in.attr & DEC_A_PRIV)) /* CPL 3 code under translation (IOPL 3) */
         return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
     switch (reason) {

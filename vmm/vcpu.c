@@ -734,12 +734,9 @@ void vmm_guest_trap(struct trap_frame *tf)
                     c->tf = *tf;
                     vmm_leave(c->host_esp, WX_TRAP);
                 }
-                if (tc_stop_block_at(&c->bt.tc, tf->eip) == 0) {
-                    c->exit_req_block++;
-                } else {
-                    c->exit_req_unchain++;
-                    bt_request_exit(&c->bt);
-                }
+                int how = bt_stop_at(&c->bt, tf->eip);
+                c->exit_req_block += how == BT_STOP_BLOCK;
+                c->exit_req_lookup += how == BT_STOP_LOOKUP;
             }
             sched_preempt_point();
             return;
@@ -1068,8 +1065,13 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  %u flushes, %u blocks invalidated by stores, %u chains, %u unchains, %u branch exits\n",
                c->bt.tc.stats.flushes, c->bt.tc.stats.invalidated, c->bt.tc.stats.chains, c->bt.tc.stats.unchains,
                c->bt.stats.branch_exits);
+    cmd_printf(out, "  exits by reason:");
+    for (unsigned r = 0; r < BT_EXIT_COUNT; r++)
+        if (c->exits_by_reason[r])
+            cmd_printf(out, " %s %u", r ? bt_exit_name(r) : "trap", c->exits_by_reason[r]);
+    cmd_printf(out, "\n");
     cmd_printf(out, "  exit requests from interrupts: %u left at an instruction boundary, %u at the block's end, "
-               "%u by unchaining all\n", c->exit_req_boundary, c->exit_req_block, c->exit_req_unchain);
+               "%u from the lookup stub\n", c->exit_req_boundary, c->exit_req_block, c->exit_req_lookup);
     cmd_printf(out, "shadow paging: %u pages, %u directories, %u hidden faults, %u reflected, cr3 %u hits %u misses\n",
                ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.cr3_hits, ss.cr3_misses);
     cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u\n",

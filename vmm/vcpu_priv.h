@@ -84,7 +84,8 @@ struct vcpu {
     uint32_t cr2;               /* real CR2 at that trap */
     struct bt_exit fault_desc;  /* handed to bt_run when a trap hit translated code */
     bool bt_trapped;            /* bt_run's return came from a trap, not an exit */
-    uint32_t exit_req_boundary, exit_req_block, exit_req_unchain; /* how interrupts got translated code to exit */
+    uint32_t exit_req_boundary, exit_req_block, exit_req_lookup; /* how interrupts got translated code to exit */
+    uint32_t exits_by_reason[BT_EXIT_COUNT]; /* translator exits by bt_exit reason ([0]: emulated traps) */
     uint32_t irq_geip;          /* guest EIP where a host interrupt stopped translated code (WX_TRAP) */
     int deliver_depth;          /* nesting of vcpu_deliver: a fault inside is a triple fault */
     uint64_t *sldt;             /* shadow LDT (GDT_ENTRIES slots), allocated at the first LLDT */
