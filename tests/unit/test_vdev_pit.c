@@ -290,6 +290,194 @@ static void test_port_b_and_junk(void **state)
     assert_int_equal(pit.ch[1].count, 0);         /* 0x12 went to unprogrammed counter 1 */
 }
 
+/*
+ * Linux's TSC calibration (arch/x86/kernel/tsc.c, 6.1) run against the
+ * device, re-written here: a guest whose TSC counts nanoseconds (1 GHz, so
+ * kHz = 1000000) and whose port reads each take io_ns. The slow loop
+ * (pit_calibrate_tsc) needs >= loopmin turns of "inb 0x61, rdtsc" before
+ * OUT2 rises; the quick one (quick_pit_calibrate) needs each 214 us MSB of
+ * counter 2 seen > 5 times and two turns under 1/2048 of the time measured.
+ */
+#define CAL_TICK_RATE 1193182u
+
+/* Control word cw, then a count LSB and MSB to counter port. */
+static void program(uint8_t cw, uint16_t port, uint16_t count)
+{
+    outb(cw, PIT_MODE);
+    outb(count & 0xFF, port);
+    outb(count >> 8, port);
+}
+
+static uint8_t timed_inb(uint16_t port, uint64_t io_ns)
+{
+    fake_now_ns += io_ns;
+    return inb(port);
+}
+
+/* pit_calibrate_tsc(latch, ms, loopmin): kHz, or 0 where Linux returns
+ * ULONG_MAX (too few turns; tscmax > 10 * tscmin cannot happen here). */
+static uint64_t linux_pit_calibrate(uint32_t ms, uint32_t loopmin, uint64_t io_ns, uint32_t *loops)
+{
+    uint32_t latch = CAL_TICK_RATE / (1000 / ms);
+    outb((inb(PORT_B) & ~0x02) | 0x01, PORT_B);
+    program(0xB0, PIT_CH2, (uint16_t)latch);
+    uint64_t t1 = fake_now_ns, t2 = t1;
+    *loops = 0;
+    while (!(timed_inb(PORT_B, io_ns) & PORTB_OUT2)) {
+        t2 = fake_now_ns;
+        (*loops)++;
+        assert_true(*loops <= latch);   /* OUT2 must rise */
+    }
+    return *loops < loopmin ? 0 : (t2 - t1) / ms;
+}
+
+static void test_linux_pit_calibrate(void **state)
+{
+    static const struct {
+        uint64_t io_ns;     /* one turn of the loop */
+        uint32_t loops;     /* turns with OUT2 low: floor((9999313 - 1) / io_ns) */
+        bool ok;
+    } cases[] = {
+        { 1000, 9999, true },   /* real hardware: ~1 us per port read */
+        { 6900, 1449, true },   /* hv86 under QEMU TCG: inb $0x61 + rdtsc, two exits */
+        { 9900, 1010, true },
+        { 10000, 999, false },  /* 10 us per turn: below CAL_PIT_LOOPS (1000) */
+    };
+    for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+        uint32_t loops;
+        uint64_t khz = linux_pit_calibrate(10, 1000, cases[i].io_ns, &loops);
+        assert_int_equal(loops, cases[i].loops);
+        if (!cases[i].ok) {
+            assert_int_equal(khz, 0);
+            continue;
+        }
+        /* 11931 ticks = 9999.3 us, minus up to one turn before the edge. */
+        assert_true(khz <= 1000000 && khz >= 1000000 - 1000 - cases[i].io_ns / 10);
+    }
+    /* CAL2: 50 ms and 5000 turns, what Linux tries after two failures. */
+    uint32_t loops;
+    assert_true(linux_pit_calibrate(50, 5000, 6900, &loops) > 999000);
+    assert_int_equal(loops, 7246);
+}
+
+static bool linux_verify_msb(uint8_t msb, uint64_t io_ns)
+{
+    timed_inb(PIT_CH2, io_ns);              /* LSB, ignored */
+    return timed_inb(PIT_CH2, io_ns) == msb;
+}
+
+static bool linux_expect_msb(uint8_t msb, uint64_t io_ns, uint64_t *tsc, uint64_t *d)
+{
+    uint64_t t = 0, prev = 0;
+    int count;
+    for (count = 0; count < 50000; count++) {
+        if (!linux_verify_msb(msb, io_ns))
+            break;
+        prev = t;
+        t = fake_now_ns;
+    }
+    *d = fake_now_ns - prev;
+    *tsc = t;
+    return count > 5;
+}
+
+/* quick_pit_calibrate: kHz, or 0 where Linux says "Fast TSC calibration failed". */
+static uint64_t linux_quick_calibrate(uint64_t io_ns)
+{
+    const uint64_t max_iter = 50 * CAL_TICK_RATE / 1000 / 256;
+    uint64_t t0, t, d1, d2;
+    outb((inb(PORT_B) & ~0x02) | 0x01, PORT_B);
+    program(0xB0, PIT_CH2, 0xFFFF);
+    linux_verify_msb(0, io_ns);
+    if (!linux_expect_msb(0xFF, io_ns, &t0, &d1))
+        return 0;
+    for (uint64_t i = 1; i <= max_iter; i++) {
+        if (!linux_expect_msb((uint8_t)(0xFF - i), io_ns, &t, &d2))
+            return 0;
+        uint64_t delta = t - t0;
+        if (i == 1 && d1 + d2 >= (delta * max_iter) >> 11)
+            return 0;                       /* 500 ppm is out of reach */
+        if (d1 + d2 >= delta >> 11)
+            continue;
+        if (!linux_verify_msb((uint8_t)(0xFE - i), io_ns))
+            return 0;
+        return delta * CAL_TICK_RATE / (i * 256 * 1000);
+    }
+    return 0;
+}
+
+static void test_linux_quick_calibrate(void **state)
+{
+    /* ~1 us per port read: every MSB seen ~100 times, 500 ppm reached. */
+    uint64_t khz = linux_quick_calibrate(1000);
+    assert_true(khz > 1000000 - 500 && khz < 1000000 + 500);
+    /* 4 us per read (an hv86 exit under QEMU TCG): two turns of 16 us are
+     * more than 1/2048 of the 50 ms Linux allows, so it gives up at once. */
+    assert_int_equal(linux_quick_calibrate(4000), 0);
+}
+
+/* Port 0x61 bit 0 gates counter 2 (8254 datasheet, "GATE" per mode);
+ * bits 0-3 read back as written, bit 5 is OUT2. */
+static void test_port_b_gate_modes(void **state)
+{
+    uint64_t t0;
+    /* Mode 0, count written with the gate low: loaded, not counting. */
+    outb(0x02, PORT_B);                    /* speaker data on, gate off */
+    assert_int_equal(inb(PORT_B) & 0x0F, 0x02);
+    program(0xB0, PIT_CH2, 1000);
+    fake_now_ns += 1000000;
+    assert_int_equal(read16(PIT_CH2), 1000);
+    assert_int_equal(inb(PORT_B) & PORTB_OUT2, 0);
+    outb(0x03, PORT_B);                    /* gate up: counting starts */
+    t0 = fake_now_ns;
+    at(83810, t0);                         /* 100 ticks */
+    assert_int_equal(read16(PIT_CH2), 900);
+    assert_true(vpit_out(&pit, 2, t0 + 838096));  /* terminal count after 1000 ticks */
+    assert_false(vpit_out(&pit, 2, t0 + 838095));
+    /* Mode 2: gate low forces OUT high and stops; gate up reloads N. */
+    program(0xB4, PIT_CH2, 100);
+    t0 = fake_now_ns;
+    at(82972, t0);                         /* tick 99: count 1, OUT low */
+    assert_int_equal(inb(PORT_B) & PORTB_OUT2, 0);
+    outb(0x00, PORT_B);
+    assert_int_equal(inb(PORT_B) & PORTB_OUT2, PORTB_OUT2);
+    fake_now_ns += 1000000;
+    assert_int_equal(read16(PIT_CH2), 1);  /* held */
+    outb(0x01, PORT_B);
+    t0 = fake_now_ns;
+    assert_int_equal(read16(PIT_CH2), 100);
+    at(41905, t0);                         /* 50 ticks after the reload */
+    assert_int_equal(read16(PIT_CH2), 50);
+    at(82972, t0);
+    assert_int_equal(inb(PORT_B) & PORTB_OUT2, 0);
+    /* Mode 3: gate low sets OUT high at once, even in the low half. */
+    program(0xB6, PIT_CH2, 100);
+    t0 = fake_now_ns;
+    at(62858, t0);                         /* 75 ticks: low half */
+    assert_int_equal(inb(PORT_B) & PORTB_OUT2, 0);
+    outb(0x00, PORT_B);
+    assert_int_equal(inb(PORT_B) & PORTB_OUT2, PORTB_OUT2);
+}
+
+/* Port 0x61 and counter 2 reads leave IRQ0 to the owner's vpit_update
+ * (they are the calibration loop's hot path); counter 0 accesses deliver
+ * due edges first. No edge is lost either way. */
+static void test_irq0_not_on_port_b(void **state)
+{
+    uint64_t t0 = fake_now_ns;
+    program(0x34, PIT_CH0, LATCH_100HZ);
+    at(10000151, t0);
+    inb(PORT_B);
+    inb(PIT_CH2);
+    assert_int_equal(irq_rises[0], 0);
+    vpit_update(&pit, fake_now_ns);
+    assert_int_equal(irq_rises[0], 1);
+    at(20000302, t0);
+    inb(PIT_CH0);
+    assert_int_equal(irq_rises[0], 2);
+    assert_int_equal(pit.lost_ticks, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +491,10 @@ int main(void)
         cmocka_unit_test_setup(test_periodic_rate_limit, setup),
         cmocka_unit_test_setup(test_mode2_new_count_at_period_end, setup),
         cmocka_unit_test_setup(test_port_b_and_junk, setup),
+        cmocka_unit_test_setup(test_linux_pit_calibrate, setup),
+        cmocka_unit_test_setup(test_linux_quick_calibrate, setup),
+        cmocka_unit_test_setup(test_port_b_gate_modes, setup),
+        cmocka_unit_test_setup(test_irq0_not_on_port_b, setup),
     };
     return cmocka_run_group_tests_name("vdev_pit", tests, NULL, NULL);
 }

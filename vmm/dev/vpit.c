@@ -46,6 +46,8 @@ enum pit_mode { MODE_INT_ON_TC, MODE_ONESHOT, MODE_RATE, MODE_SQUARE, MODE_SW_ST
 
 static uint64_t ns_to_ticks(uint64_t ns)
 {
+    if (ns < NS_PER_SEC)  /* the usual case: one 64-bit division, not three */
+        return ns * VPIT_HZ / NS_PER_SEC;
     return ns / NS_PER_SEC * VPIT_HZ + ns % NS_PER_SEC * VPIT_HZ / NS_PER_SEC;
 }
 
@@ -356,9 +358,16 @@ static uint8_t port_b_read(struct vpit *pit, uint64_t now)
                      (out_pin(&pit->ch[2], now) ? PORTB_OUT2 : 0));
 }
 
-/* Before any port access: IRQ0 edges and due reloads up to now. */
-static void catch_up(struct vpit *pit, uint64_t now)
+/* Before a port access: due reloads of the counters it can see, and IRQ0
+ * edges up to now when it can see or change counter 0. Port 0x61 and
+ * counter 2 leave IRQ0 to the owner's vpit_update: they are what Linux's
+ * TSC calibration polls, where time spent here is loop turns lost. */
+static void catch_up(struct vpit *pit, uint16_t port, uint64_t now)
 {
+    if (port == VPIT_PORT_B || port == VPIT_BASE + 2) {
+        sync_reload(&pit->ch[2], now);
+        return;
+    }
     vpit_update(pit, now);
     for (int i = 1; i < VPIT_CHANNELS; i++)
         sync_reload(&pit->ch[i], now);
@@ -369,7 +378,7 @@ static uint32_t pit_in(void *opaque, uint16_t port, unsigned size)
     struct vpit *pit = opaque;
     uint64_t now = pit->clock(pit->opaque);
 
-    catch_up(pit, now);
+    catch_up(pit, port, now);
     if (port == VPIT_PORT_B)
         return port_b_read(pit, now);
     if (port == PIT_CTRL)
@@ -382,7 +391,7 @@ static void pit_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
     struct vpit *pit = opaque;
     uint64_t now = pit->clock(pit->opaque);
 
-    catch_up(pit, now);
+    catch_up(pit, port, now);
     if (port == VPIT_PORT_B) {
         pit->port_b = val & PORTB_RW_MASK;
         set_gate(&pit->ch[2], val & PORTB_GATE2, now);

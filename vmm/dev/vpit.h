@@ -15,7 +15,9 @@
  *
  * IRQ0: counter 0's OUT rising edges. The owner calls vpit_update(now) when
  * vpit_next_event_ns() has passed (and may sleep a halted vCPU until then);
- * each port access also calls it first. If several edges have passed since
+ * each access to counter 0 or the control word also calls it first (not
+ * port 0x61 or counter 2: the guest cannot see IRQ0 there, and Linux's TSC
+ * calibration polls them as fast as it can). If several edges have passed since
  * the last update they are coalesced into one IRQ0 pulse and the surplus is
  * counted in lost_ticks: the PIC latches a single request anyway, and Linux
  * recovers elapsed time from its clocksource, not from the tick count.
@@ -75,22 +77,37 @@ struct vpit {
     uint64_t lost_ticks;     /* edges coalesced into an earlier pulse */
 };
 
-/* Power-on: counters unprogrammed (no OUT edges), gates of 0 and 1 high,
- * gate 2 low. clock (called with opaque) is required. */
+/* vpit_init - power-on state: counters unprogrammed, so no OUT edges (8254
+ * datasheet); gates 0 and 1 tied high and gate 2 low (port 0x61 bit 0 = 0,
+ * IBM PC/AT Technical Reference). clock (called with opaque) gives host
+ * time in ns and is required; irq carries IRQ0 (a zero struct leaves it
+ * unconnected). Allocates nothing; cannot fail. */
 void vpit_init(struct vpit *pit, vdev_clock_fn clock, void *opaque, struct vdev_irq irq);
+/* vpit_reset - the power-on state of vpit_init again, clock and irq kept
+ * (a machine reset). Cannot fail. */
 void vpit_reset(struct vpit *pit);
 
-/* Claim 0x40-0x43 and 0x61. Returns 0 or an iobus error. */
+/* vpit_attach - claim ports 0x40-0x43 (counters 0-2, control word) and
+ * 0x61 (port B), byte accesses. Returns 0 or iobus_register's E_EXIST
+ * (a port already claimed) or E_NOMEM (the bus has no range left). */
 int vpit_attach(struct vpit *pit, struct iobus *bus);
 
-/* Deliver the IRQ0 edge(s) due by now_ns (one pulse at most, see above). */
+/* vpit_update - deliver counter 0's OUT rising edges due by now_ns (host
+ * ns): one IRQ0 pulse (level 1 then 0) at most, the surplus counted in
+ * lost_ticks, periodic pulses at least VPIT_MIN_PERIOD_NS apart; applies a
+ * mode 2/3 reload of counter 0 whose period has ended. now_ns may repeat;
+ * it must not go backwards. */
 void vpit_update(struct vpit *pit, uint64_t now_ns);
 
-/* Host time (ns) of the next IRQ0 edge, VDEV_NEVER if none is scheduled.
- * May be in the past if vpit_update has not been called since. */
+/* vpit_next_event_ns - host time (ns) of the next IRQ0 edge, rate limit
+ * included; VDEV_NEVER if counter 0 will produce none (unprogrammed, or a
+ * one-shot mode done). May be in the past if vpit_update has not been
+ * called since. Pure. */
 uint64_t vpit_next_event_ns(const struct vpit *pit);
 
-/* Counter ch's OUT pin at now_ns (for tests and port 0x61). */
+/* vpit_out - counter ch's OUT pin (ch 0-2; false for any other) at now_ns,
+ * per the 8254 datasheet's mode waveforms: what port 0x61 bit 5 shows for
+ * counter 2 (IBM PC/AT Technical Reference). Pure: changes no state. */
 bool vpit_out(const struct vpit *pit, int ch, uint64_t now_ns);
 
 #endif
