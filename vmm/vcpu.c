@@ -1021,6 +1021,8 @@ void vcpu_thread(void *arg)
     thread_set_local(c);
     uint64_t start = vm->cpu_ticks - thread_cpu_ticks(); /* CPU time of earlier runs carries on */
     while (!vm->stop_req) {
+        if (vm->reset_req) /* the guest pulsed its reset line (vm_request_reset) */
+            vm_reboot(vm);
         if (vm->pause_req) {
             thread_sleep(10);
             continue;

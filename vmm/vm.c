@@ -179,7 +179,7 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
             return rc;
     }
     vm->stop_reason[0] = '\0';
-    vm->stop_req = vm->pause_req = false;
+    vm->stop_req = vm->pause_req = vm->reset_req = false;
     vm->state = VM_RUNNING;
     int tid = thread_create(vm->name, vm_thread_main, vm);
     if (tid < 0) {
@@ -189,6 +189,24 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
     }
     vm->thread = tid;
     return 0;
+}
+
+void vm_request_reset(struct vm *vm, const char *why)
+{
+    vm->reset_why = why;
+    vm->reset_req = true;
+}
+
+void vm_reboot(struct vm *vm)
+{
+    char err[VM_REASON_MAX] = "";
+    vm->reset_req = false;
+    vm->resets++;
+    if (!(vm->resets & (vm->resets - 1))) /* #1, 2, 4, 8...: a reset loop cannot flood the log */
+        log_info("vm %s: guest reset #%u (%s), booting again", vm->name, vm->resets, vm->reset_why ? vm->reset_why : "?");
+    int rc = vm_load(vm, err, sizeof(err));
+    if (rc)
+        vm_kill(vm, "reboot failed: %s", err[0] ? err : err_name(rc));
 }
 
 /* Ask the vCPU to leave and wait until its thread has ended. */

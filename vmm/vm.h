@@ -7,6 +7,7 @@
  * Life cycle (docs/vmm.md):
  *   CREATED --start--> RUNNING <--pause/resume--> PAUSED
  *   RUNNING/PAUSED --stop, guest fault, poweroff--> STOPPED --start--> RUNNING
+ *   RUNNING --guest reset (i8042 0xFE)--> RUNNING, from the kernel entry again
  *   any state but RUNNING/PAUSED --destroy--> gone
  * A guest's misbehaviour stops only that VM, with the first reason kept
  * (vm_kill, STYLE.md §4).
@@ -50,6 +51,8 @@ struct vm {
     struct vm_devices *dev;
     int thread;                    /* vCPU thread id, 0 when not running */
     volatile bool stop_req, pause_req;
+    volatile bool reset_req;       /* the guest pulsed its reset line: reboot at the next loop turn */
+    const char *reset_why;         /* which line (static string), for the log */
     struct wait_queue state_wq;    /* vCPU waits here while paused; stop waits for the thread */
     /* Virtual serial line output. */
     uint8_t scroll[VM_SCROLLBACK];
@@ -59,6 +62,7 @@ struct vm {
     uint64_t cpu_ticks;            /* ticks the vCPU thread ran */
     uint64_t exits, exits_by_cause[EXIT_CAUSES];
     uint64_t exits_at_last_list, ticks_at_last_list;
+    uint32_t resets;               /* guest-requested reboots since `vm create` */
 };
 
 /* vm_kill - stop vm because of the guest: record the first reason (printf
@@ -68,6 +72,20 @@ void vm_kill(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 
 /* The VM's vCPU thread is ending (normally or killed by a fault): mark the
  * VM stopped and wake whoever waits for that. */
 void vm_thread_died(struct vm *vm);
+/* vm_request_reset - the guest asked for a machine reset (the i8042's
+ * 0xFE pulse of the CPU reset line: IBM PC/AT Technical Reference). Only
+ * records the request in vm->reset_req, with why (a static string) for the
+ * log: the caller is a device in the middle of a port access, which must
+ * finish before the vCPU and devices are reset. The vCPU thread honours it
+ * at its next loop turn with vm_reboot. Any thread; cannot fail. */
+void vm_request_reset(struct vm *vm, const char *why);
+/* vm_reboot - honour reset_req on the vCPU thread (vcpu_thread, between
+ * guest instructions): guest RAM zeroed, kernel and initrd loaded again and
+ * vCPU and devices at power-on state, exactly as `vm start` of a stopped VM
+ * (the VM stays RUNNING; statistics and console scrollback carry on). If the
+ * reload fails (E_NOENT, E_RANGE, E_NOMEM: see vm_create) the VM is stopped
+ * with vm_kill and the reason. */
+void vm_reboot(struct vm *vm);
 /* Find a VM by name; NULL if none. */
 struct vm *vm_find(const char *name);
 /* Append guest console output to the scrollback (and to COM1 when attached). */

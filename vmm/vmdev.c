@@ -35,10 +35,9 @@ static void dbg_exit(void *opaque, uint32_t code)
     vm_kill(opaque, "guest exited with code %u (debug exit port)", code);
 }
 
-static void kbc_reset(void *opaque)
-{
-    vm_kill(opaque, "guest reset the machine (i8042 reset line)");
-}
+/* The i8042 pulsed the CPU reset line: Linux's `reboot` (BOOT_KBD) and
+ * panic=N. The vCPU thread reboots the VM once this port access is done. */
+static void kbc_reset(void *opaque) { vm_request_reset(opaque, "i8042 reset line"); }
 
 int vmdev_create(struct vm *vm)
 {

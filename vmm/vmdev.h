@@ -3,7 +3,8 @@
  * the 8259A pair, 8254 PIT, 16550 UART (the guest console), CMOS RTC,
  * i8042, PCI configuration mechanism #1 and the debug ports, wired together
  * (PIT -> IRQ 0, UART -> IRQ 4, RTC -> IRQ 8, all through the PIC) and to
- * the VM (console scrollback, reset line, exit port).
+ * the VM (console scrollback, reset line -> vm_request_reset, exit port ->
+ * vm_kill).
  */
 #ifndef HV86_VMM_VMDEV_H
 #define HV86_VMM_VMDEV_H
@@ -11,12 +12,18 @@
 
 struct vm;
 
-/* Allocate and wire vm->dev. Returns 0 or E_NOMEM. */
+/* vmdev_create - allocate vm->dev (heap; vmdev_destroy frees it) and wire
+ * the devices at power-on state. Returns 0 or E_NOMEM. */
 int vmdev_create(struct vm *vm);
+/* vmdev_destroy - free vm->dev and set it NULL. The vCPU must not run. */
 void vmdev_destroy(struct vm *vm);
-/* Power-on state of every device. */
+/* vmdev_reset - power-on state of every device (what `vm start` and a guest
+ * reset do after loading the kernel). Called on the vCPU's thread or while
+ * it does not run; never from inside a device callback. Cannot fail. */
 void vmdev_reset(struct vm *vm);
-/* Guest port I/O, size 1, 2 or 4 bytes. Unclaimed ports read as all-ones. */
+/* Guest port I/O, size 1, 2 or 4 bytes. Unclaimed ports read as all-ones.
+ * A write may leave vm->reset_req set (the i8042 reset pulse): the caller
+ * completes the instruction and the run loop then reboots (vm_reboot). */
 void vmdev_in(struct vm *vm, uint16_t port, unsigned size, uint32_t *val);
 void vmdev_out(struct vm *vm, uint16_t port, unsigned size, uint32_t val);
 /* Advance device time to now; returns the vector of the highest-priority

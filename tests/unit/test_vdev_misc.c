@@ -152,6 +152,89 @@ static void test_kbc_reset_lines(void **state)
     assert_int_equal(kbc.ctr & 0x10, 0x10);
 }
 
+/* i8042_check_aux and i8042_toggle_aux (drivers/input/serio/i8042.c, 6.1):
+ * LOOP echo, AUX disable/enable seen in the CTR, then the AUX IRQ delivery
+ * test, whose LOOP command (0x10d3) reads nothing back: the IRQ12 handler
+ * (i8042_aux_test_irq) must find OBF and AUXDATA with the byte. */
+static void test_kbc_linux_check_aux(void **state)
+{
+    uint8_t v = 0x5A, ctr;
+    assert_int_equal(i8042_command(0xD3, 1, &v, 1, &v), 0);
+    assert_int_equal(v, 0x5A);
+    for (int on = 1; on >= 0; on--) {              /* POST left AUXDIS set: on, off, on */
+        assert_int_equal(i8042_command(on ? 0xA8 : 0xA7, 0, NULL, 0, NULL), 0);
+        assert_int_equal(i8042_command(0x20, 0, NULL, 1, &ctr), 0);
+        assert_int_equal(ctr & 0x20, on ? 0 : 0x20);
+    }
+    assert_int_equal(i8042_command(0xA8, 0, NULL, 0, NULL), 0);
+    assert_int_equal(i8042_command(0x20, 0, NULL, 1, &ctr), 0);
+    assert_int_equal(ctr & 0x20, 0);
+    /* i8042_enable_aux_port: AUXINT on, AUXDIS off. */
+    ctr = (uint8_t)((ctr & ~0x20) | 0x02);
+    assert_int_equal(i8042_command(0x60, 1, &ctr, 0, NULL), 0);
+    int rises = irq_rises[12];
+    v = 0xA5;
+    assert_int_equal(i8042_command(0xD3, 1, &v, 0, NULL), 0);
+    assert_int_equal(irq_rises[12], rises + 1);
+    uint8_t str = inb(KBD_CMD);
+    assert_int_equal(str & (STR_OBF | STR_AUXDATA), STR_OBF | STR_AUXDATA);
+    assert_int_equal(inb(KBD_DATA), 0xA5);
+    assert_int_equal(irq_level[12], 0);
+    assert_int_equal(inb(KBD_CMD) & STR_OBF, 0);   /* i8042_flush finds nothing */
+}
+
+/* native_machine_emergency_restart, BOOT_KBD: ten times kb_wait() (status
+ * bit 1, input buffer full, clear) then 0xFE to 0x64. Each pulse calls the
+ * hook once and nothing else: the owner resets the machine afterwards. */
+static void test_kbc_reboot_request(void **state)
+{
+    uint8_t ctr = 0x47;
+    i8042_command(0x60, 1, &ctr, 0, NULL);
+    outb(0xD2, KBD_CMD);
+    outb(0x1C, KBD_DATA);                          /* a byte waiting in OBF */
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(inb(KBD_CMD) & 0x02, 0);  /* kb_wait never spins */
+        outb(0xFE, KBD_CMD);
+        assert_int_equal(resets, i + 1);
+    }
+    assert_int_equal(kbc.ctr, 0x47);               /* the controller carries on */
+    assert_int_equal(kbc.outport & 0x01, 0x01);    /* reset is a pulse */
+    assert_int_equal(inb(KBD_CMD) & STR_OBF, STR_OBF);
+    assert_int_equal(inb(KBD_DATA), 0x1C);
+    outb(0xD1, KBD_CMD);                           /* a pending command byte */
+    assert_int_equal(inb(KBD_CMD) & 0x02, 0);
+    outb(0xDF, KBD_DATA);
+    /* No hook: pulses are counted and dropped. */
+    vkbc_init(&kbc, NULL, NULL, recorder());
+    outb(0xFE, KBD_CMD);
+    assert_int_equal(kbc.resets, 1);
+    assert_int_equal(resets, 10);
+}
+
+/* What a machine reset does to the controller (vmdev_reset): POST state,
+ * buffer emptied, a raised IRQ1 lowered, the hook and its count kept. */
+static void test_kbc_machine_reset(void **state)
+{
+    outb(0xFE, KBD_CMD);
+    outb(0xAA, KBD_CMD);                           /* answer queued, IRQ1 up */
+    uint8_t ctr = 0x30;
+    outb(0x60, KBD_CMD);                           /* CTR write pending... */
+    assert_int_equal(irq_level[1], 1);
+    vkbc_reset(&kbc);
+    assert_int_equal(irq_level[1], 0);
+    assert_int_equal(inb(KBD_CMD), 0x14);          /* empty, key lock off, system flag */
+    outb(ctr, KBD_DATA);                           /* ...dropped: this byte goes to the keyboard */
+    assert_int_equal(inb(KBD_CMD) & STR_TIMEOUT, STR_TIMEOUT);
+    assert_int_equal(inb(KBD_DATA), 0xFE);
+    assert_int_equal(i8042_command(0x20, 0, NULL, 1, &ctr), 0);
+    assert_int_equal(ctr, 0x65);
+    assert_int_equal(i8042_command(0xD0, 0, NULL, 1, &ctr), 0);
+    assert_int_equal(ctr, 0x03);
+    assert_int_equal(kbc.resets, 1);
+    outb(0xFE, KBD_CMD);
+    assert_int_equal(resets, 2);
+}
+
 #define CFG(bus, dev, fn, reg) (0x80000000u | (bus) << 16 | (dev) << 11 | (fn) << 8 | (reg))
 
 static uint32_t cfg_read(uint32_t addr)
@@ -250,6 +333,9 @@ int main(void)
         cmocka_unit_test_setup(test_kbc_linux_probe, setup),
         cmocka_unit_test_setup(test_kbc_no_devices, setup),
         cmocka_unit_test_setup(test_kbc_reset_lines, setup),
+        cmocka_unit_test_setup(test_kbc_linux_check_aux, setup),
+        cmocka_unit_test_setup(test_kbc_reboot_request, setup),
+        cmocka_unit_test_setup(test_kbc_machine_reset, setup),
         cmocka_unit_test_setup(test_pci_mechanisms, setup),
         cmocka_unit_test_setup(test_pci_host_bridge, setup),
         cmocka_unit_test_setup(test_pci_absent, setup),

@@ -26,6 +26,13 @@ static inline void vdev_irq_set(const struct vdev_irq *line, int irq, int level)
         line->set(line->opaque, irq, level);
 }
 
+/* The guest asked for a machine reset (a pulse of the CPU reset line: the
+ * i8042's 0xFE command). The owner only records the request: the device is
+ * in the middle of a port access, so resetting the vCPU or the devices
+ * from inside the callback would pull state from under it. hv86's owner is
+ * vm_request_reset (vmm/vm.h); the vCPU thread reboots at its next turn. */
+typedef void (*vdev_reset_fn)(void *opaque);
+
 /* Monotonic host time in nanoseconds; never goes backwards. */
 typedef uint64_t (*vdev_clock_fn)(void *opaque);
 

@@ -200,7 +200,7 @@ void vkbc_reset(struct vkbc *kbc)
     update_irq(kbc);
 }
 
-void vkbc_init(struct vkbc *kbc, vkbc_reset_fn reset, void *opaque, struct vdev_irq irq)
+void vkbc_init(struct vkbc *kbc, vdev_reset_fn reset, void *opaque, struct vdev_irq irq)
 {
     memset(kbc, 0, sizeof(*kbc));
     kbc->reset = reset;

@@ -15,7 +15,9 @@
  * 0xD3 and its IRQ12 test) succeeds: Linux ends with an idle KBD and AUX port.
  *
  * Reset: command 0xFE (any 0xF0-0xFF pulse with bit 0 clear) and command
- * 0xD1 writing an output port with bit 0 clear call the owner's reset hook.
+ * 0xD1 writing an output port with bit 0 clear call the owner's reset hook
+ * (in hv86 vm_request_reset: the VM reboots once the OUT is done). Nothing
+ * else about the controller changes: the owner resets it with the machine.
  */
 #ifndef HV86_VMM_DEV_VKBC_H
 #define HV86_VMM_DEV_VKBC_H
@@ -30,9 +32,6 @@
 #define VKBC_IRQ_AUX   12
 #define VKBC_QUEUE     16     /* output bytes queued, the head is in OBF */
 
-/* The guest pulsed the CPU reset line. */
-typedef void (*vkbc_reset_fn)(void *opaque);
-
 struct vkbc {
     uint8_t ctr;                 /* controller command byte ("CTR") */
     uint8_t outport;             /* output port (bit 0 reset, bit 1 A20) */
@@ -42,19 +41,25 @@ struct vkbc {
     uint8_t qflags[VKBC_QUEUE];  /* status bits (AUX, time-out) for each byte */
     unsigned qhead, qcount;
     bool irq1, irq12;            /* line levels given to irq */
-    vkbc_reset_fn reset;
+    vdev_reset_fn reset;
     struct vdev_irq irq;         /* IRQ1 and IRQ12 */
     void *opaque;                /* passed to reset */
     uint64_t resets;             /* reset pulses requested */
 };
 
-/* Controller after POST: CTR 0x65 (translate, system flag, keyboard IRQ on,
- * AUX off), output port 0x03 (reset inactive, A20 on), empty buffer.
- * reset may be NULL. */
-void vkbc_init(struct vkbc *kbc, vkbc_reset_fn reset, void *opaque, struct vdev_irq irq);
+/* vkbc_init - the controller after POST: CTR 0x65 (translate, system flag,
+ * keyboard IRQ on, AUX off), output port 0x03 (reset inactive, A20 on),
+ * empty buffer, IRQ1 and IRQ12 low. reset (may be NULL) is called with
+ * opaque, from inside the port write, on each pulse of the CPU reset line;
+ * it must only record the request (vdev_reset_fn). irq carries IRQ1 and
+ * IRQ12. Allocates nothing; cannot fail. */
+void vkbc_init(struct vkbc *kbc, vdev_reset_fn reset, void *opaque, struct vdev_irq irq);
+/* vkbc_reset - the POST state of vkbc_init again, reset hook, irq and the
+ * resets count kept (a machine reset). Lowers a raised IRQ1/IRQ12. */
 void vkbc_reset(struct vkbc *kbc);
 
-/* Claim 0x60 and 0x64. Returns 0 or an iobus error. */
+/* vkbc_attach - claim ports 0x60 (data) and 0x64 (status/command), byte
+ * accesses. Returns 0 or iobus_register's E_EXIST or E_NOMEM. */
 int vkbc_attach(struct vkbc *kbc, struct iobus *bus);
 
 #endif
