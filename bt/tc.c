@@ -302,7 +302,6 @@ int tc_stop_block_at(struct tc *tc, uint32_t tca)
     for (uint16_t i = 0; i < b->nexits; i++)
         if (b->exits[i].to)
             unchain_exit(tc, &b->exits[i]);
-    tc_ibl_reset(tc);
     return 0;
 }
 

@@ -190,9 +190,9 @@ int tc_insn_boundary(const struct tc *tc, uint32_t tca, uint32_t *guest_eip);
 
 /*
  * tc_stop_block_at - make the block whose code (body or exit stubs) holds
- * tca leave translated code at its end: its chained exits are unchained and
- * the indirect-branch table emptied (a block ending in RET/JMP r/m would
- * otherwise run on through it). Cheaper than tc_unchain_all() when an
+ * tca leave translated code at its end: its chained exits are unchained (a
+ * block ending in RET/JMP r/m goes through the lookup stub, which
+ * bt_stop_at's exit_req makes miss). Cheaper than tc_unchain_all() when an
  * interrupt wants the monitor back and tc_insn_boundary() said no.
  * Returns 0, or E_NOENT when tca is in no block (the shared lookup stub,
  * outside the TC): then only tc_unchain_all() stops the code in time.

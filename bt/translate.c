@@ -44,7 +44,7 @@ enum {
     R_EAX = 0, R_ECX = 1, R_ESP = 4, R_AH = 4, /* ModRM.reg numbers */
     OP_ADD_AL_IMM8 = 0x04, OP_AND_EAX_IMM32 = 0x25, OP_TEST_EAX_IMM32 = 0xA9, OP_JCC8 = 0x70, OP_JNE8 = 0x75,
     OP_MOV_RM_R = 0x89, OP_MOV_R8_RM = 0x8A, OP_MOV_R_RM = 0x8B, OP_OR_R_RM = 0x0B,
-    OP_CMP_R_RM = 0x3B, OP_LEA = 0x8D, OP_POP_RM = 0x8F, OP_PUSHF = 0x9C, OP_SAHF = 0x9E,
+    OP_CMP_R_RM = 0x3B, OP_TEST_R_RM = 0x85, OP_LEA = 0x8D, OP_POP_RM = 0x8F, OP_PUSHF = 0x9C, OP_SAHF = 0x9E,
     OP_LAHF = 0x9F, OP_MOV_RM_IMM32 = 0xC7, OP_JECXZ = 0xE3, OP_JMP32 = 0xE9,
     OP_JMP8 = 0xEB, OP_PUSH_IMM32 = 0x68, OP_GRP_FF = 0xFF, OP_GRP_F6 = 0xF6,
     OP_STD = 0xFD, OP_CLD = 0xFC, OP_2BYTE = 0x0F, OP_SETO = 0x90, OP_MOVZX8 = 0xB6,
@@ -786,9 +786,18 @@ static void emit_ibl_stub(struct bt *bt, uint8_t *at)
     e8(&e, 0);
     e_ibl_table_op(&e, OP_MOV_R_RM, R_EAX, 4);
     e_state(&e, OP_MOV_RM_R, R_EAX, SF(ibl_tca));
+    /* A hit still misses when the monitor asked for control (bt_stop_at):
+     * checked after ibl_tca is stored, so an interrupt anywhere in the stub
+     * either sees the check to come or can redirect ibl_tca itself. */
+    e_state0f(&e, OP_MOVZX8, R_ECX, SF(exit_req));
+    e8(&e, OP_TEST_R_RM), e8(&e, 0xC9);                     /* test ecx,ecx */
+    e8(&e, OP_JNE8);
+    uint8_t *req_rel = e.p;
+    e8(&e, 0);
     e_ibl_restore(&e);
     e_state(&e, OP_GRP_FF, FF_JMP, SF(ibl_tca));
     *jne_rel = (uint8_t)(e.p - (jne_rel + 1));
+    *req_rel = (uint8_t)(e.p - (req_rel + 1));
     e_ibl_restore(&e);
     e_stub(&e, &bt->ibl_miss_exit);
 }
@@ -854,14 +863,14 @@ void bt_request_exit(struct bt *bt)
 
 int bt_stop_at(struct bt *bt, uint32_t tca)
 {
+    bt->vcpu->exit_req = 1; /* lookups miss, bt_run returns at its next dispatch */
     if (tc_stop_block_at(&bt->tc, tca) == 0)
         return BT_STOP_BLOCK;
     uint32_t stub = (uint32_t)(uintptr_t)bt->ibl_stub;
     if (tca - stub < IBL_STUB_BYTES) {
-        /* Emptied slots lead to the miss exit; a target already loaded
-         * into ibl_tca is replaced by the miss exit too (ibl_target, the
-         * guest address, stays: the dispatcher resumes there). */
-        tc_ibl_reset(&bt->tc);
+        /* Past the exit_req check: the target it loaded into ibl_tca is
+         * replaced by the miss exit (ibl_target, the guest address, stays:
+         * the dispatcher resumes there). Before it: the check misses. */
         bt->vcpu->ibl_tca = bt->tc.ibl_miss_tca;
         return BT_STOP_LOOKUP;
     }
@@ -872,6 +881,10 @@ int bt_run(struct bt *bt, uint32_t max_dispatch)
 {
     struct bt_vcpu *v = bt->vcpu;
     for (uint32_t n = 0; max_dispatch == 0 || n < max_dispatch; n++) {
+        if (v->exit_req) { /* bt_stop_at: the monitor has something to do */
+            v->exit_req = 0;
+            return BT_EXIT_NONE;
+        }
         if (v->irq_pending && v->vflags_if) { /* a block boundary is an insn boundary */
             /* The monitor will move EIP (to the interrupt handler): the
              * branch that led here must not be chained to whatever block

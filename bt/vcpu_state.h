@@ -132,6 +132,8 @@ struct bt_vcpu {
     uint32_t sel[8];          /* 0x74: ES CS SS DS FS GS selectors, zero-extended */
     struct bt_desc_table gdtr, idtr;
     uint32_t ldtr, tr;        /* selectors */
+    uint32_t exit_req;        /* nonzero: the monitor wants control back soon (byte 0 read by the
+                                 lookup stub, which then misses; bt_run returns before dispatching) */
     uint32_t ibl[BT_IBL_ENTRIES][2]; /* {guest eip, tca} indirect-branch lookup table */
 };
 

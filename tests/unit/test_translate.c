@@ -16,6 +16,7 @@
 #include <sys/time.h>
 #include <signal.h>
 #include <x86intrin.h>
+#include <ucontext.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <asm/ldt.h>
@@ -494,6 +495,50 @@ static void test_ibl_reset_race(void **state)
     assert_true(storm_signals > 100);
 }
 
+/* bt_stop_at from an interrupt at whatever TC address it hit: the call/ret
+ * loop (chained call, RET through the lookup stub) comes back to the
+ * caller of bt_run well before its end, and then runs on unharmed. */
+static volatile uint32_t stop_signals;
+static volatile int stop_how[3];
+
+static void on_stop(int sig, siginfo_t *si, void *uc)
+{
+    uint32_t eip = (uint32_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_EIP];
+    stop_signals++;
+    stop_how[bt_stop_at(&H.bt, eip)]++;
+}
+
+static void test_stop_at(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    uint32_t hlt, entry = load_snippet(sn_ret_loop_start, sn_ret_loop_end, &hlt);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_stop;
+    sa.sa_flags = SA_ONSTACK | SA_RESTART | SA_SIGINFO;
+    sigaction(SIGALRM, &sa, &old);
+    bt_host_vcpu.eip = entry;
+    bt_host_vcpu.gpr[0] = 0;
+    int r, returns = 0;
+    do {
+        struct itimerval it = { .it_value = { .tv_usec = 2000 } };
+        setitimer(ITIMER_REAL, &it, NULL);
+        r = bt_harness_run(&H, 0);
+        struct itimerval off = { 0 };
+        setitimer(ITIMER_REAL, &off, NULL);
+        if (r == BT_EXIT_NONE) {
+            returns++;
+            assert_true(bt_host_vcpu.gpr[0] < 4000000);
+        }
+    } while (r == BT_EXIT_NONE);
+    sigaction(SIGALRM, &old, NULL);
+    print_message("stop_at: %d early returns; %d in a block, %d in the lookup stub, %d exiting\n", returns,
+                  stop_how[BT_STOP_BLOCK], stop_how[BT_STOP_LOOKUP], stop_how[BT_STOP_EXITING]);
+    assert_int_equal(r, BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.gpr[0], 4000000);
+    assert_true(returns >= 1);
+}
+
 SNIPPET(sn_cr,
         "mov %cr0, %eax\n mov %cr4, %ebx\n or $0x10, %ebx\n mov %ebx, %cr4\n"
         "mov $0x5000, %ecx\n mov %ecx, %cr3\n mov %cr3, %edx\n mov %cr2, %esi\n hlt");
@@ -970,6 +1015,7 @@ int main(void)
         cmocka_unit_test(test_async_interrupt),
         cmocka_unit_test(test_popf_tf_exits),
         cmocka_unit_test(test_ibl_reset_race),
+        cmocka_unit_test(test_stop_at),
         cmocka_unit_test(test_mov_cr),
         cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
         cmocka_unit_test(test_segments),      cmocka_unit_test(test_precise_faults),
