@@ -119,5 +119,5 @@ uint64_t vmdev_next_event_ns(struct vm *vm)
 void vmdev_console_input(struct vm *vm, uint8_t byte)
 {
     if (vm->dev)
-        vuart_receive(&vm->dev->uart, &byte, 1);
+        vuart_feed(&vm->dev->uart, &byte, 1); /* paced: typed-ahead bytes wait for room */
 }

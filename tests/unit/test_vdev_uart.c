@@ -215,6 +215,33 @@ static void test_other_base_and_reset(void **state)
     assert_int_equal(inb(0x2FA), 0x01);
 }
 
+/* A paste on the paced console line: all of it arrives, in order, with no
+ * overrun, however little the FIFO holds at a time; FIFO mode switched on
+ * later takes up to 16 at once; the line queue's bound is reported. */
+static void test_console_type_ahead(void **state)
+{
+    uint8_t paste[300];
+    for (unsigned i = 0; i < sizeof(paste); i++)
+        paste[i] = (uint8_t)(i * 7);
+    assert_int_equal(vuart_feed(&uart, paste, 1), 1);
+    assert_int_equal(vuart_rx_space(&uart), 0);   /* FIFO off: one byte in RBR */
+    outb(0x07, FCR);                                /* FIFO on: cleared, as the 16550A does */
+    assert_int_equal(uart.rx_count, 0);
+    assert_int_equal(vuart_feed(&uart, paste, sizeof(paste)), sizeof(paste));
+    assert_int_equal(uart.rx_count, VUART_FIFO_SIZE);
+    unsigned got = 0;
+    while ((inb(LSR) & 0x01) && got < 1000) {
+        assert_int_equal(inb(RBR), (uint8_t)(got * 7));
+        got++;
+    }
+    assert_int_equal(got, sizeof(paste));
+    assert_int_equal(uart.rx_overruns, 0);
+    assert_int_equal(inb(LSR) & 0x02, 0);           /* no OE */
+    static uint8_t flood[VUART_LINE_QUEUE + 100];
+    size_t took = vuart_feed(&uart, flood, sizeof(flood));
+    assert_int_equal(took, VUART_LINE_QUEUE); /* queue full: the rest refused */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +252,7 @@ int main(void)
         cmocka_unit_test_setup(test_rx_fifo_levels, setup),
         cmocka_unit_test_setup(test_line_status_priority, setup),
         cmocka_unit_test_setup(test_other_base_and_reset, setup),
+        cmocka_unit_test_setup(test_console_type_ahead, setup),
     };
     return cmocka_run_group_tests_name("vdev_uart", tests, NULL, NULL);
 }

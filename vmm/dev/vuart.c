@@ -121,6 +121,16 @@ static bool rx_push(struct vuart *u, uint8_t b)
     return true;
 }
 
+/* Move type-ahead from the line queue into the receiver while it has room. */
+static void line_drain(struct vuart *u)
+{
+    while (u->line_count && u->rx_count < rx_capacity(u)) {
+        rx_push(u, u->line[u->line_head]);
+        u->line_head = (u->line_head + 1) & (VUART_LINE_QUEUE - 1);
+        u->line_count--;
+    }
+}
+
 static uint8_t rx_pop(struct vuart *u)
 {
     if (!u->rx_count)
@@ -128,6 +138,7 @@ static uint8_t rx_pop(struct vuart *u)
     uint8_t b = u->rx[u->rx_head];
     u->rx_head = (u->rx_head + 1) % VUART_FIFO_SIZE;
     u->rx_count--;
+    line_drain(u);
     return b;
 }
 
@@ -182,6 +193,7 @@ static void write_fcr(struct vuart *u, uint8_t v)
         rx_clear(u);
     /* FCR_CLEAR_TX: the transmitter is always empty. Other bits need FCR0. */
     u->fcr = v & FCR_ENABLE ? v & FCR_KEPT : 0;
+    line_drain(u); /* room again (or more of it): type-ahead moves in */
 }
 
 static void write_mcr(struct vuart *u, uint8_t v)
@@ -276,6 +288,7 @@ void vuart_reset(struct vuart *u)
     u->msr = MSR_TERMINAL;
     u->divisor = RESET_DIVISOR;
     rx_clear(u);
+    u->line_head = u->line_count = 0;
     u->thre_pending = false;
     u->tx_bytes = u->rx_bytes = u->rx_overruns = 0;
     update_irq(u);
@@ -305,6 +318,18 @@ size_t vuart_receive(struct vuart *u, const uint8_t *buf, size_t len)
         stored += rx_push(u, buf[i]);
     update_irq(u);
     return stored;
+}
+
+size_t vuart_feed(struct vuart *u, const uint8_t *buf, size_t len)
+{
+    size_t n = 0;
+    for (; n < len && u->line_count < VUART_LINE_QUEUE; n++) {
+        u->line[(u->line_head + u->line_count) & (VUART_LINE_QUEUE - 1)] = buf[n];
+        u->line_count++;
+    }
+    line_drain(u);
+    update_irq(u);
+    return n;
 }
 
 size_t vuart_rx_space(const struct vuart *u)

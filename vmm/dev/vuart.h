@@ -31,6 +31,7 @@
 #define VUART_COM1_IRQ  4
 #define VUART_PORTS     8     /* registers at base..base+7 */
 #define VUART_FIFO_SIZE 16    /* bytes, 16550A */
+#define VUART_LINE_QUEUE 4096 /* bytes typed ahead on the console line (power of two) */
 
 /* A byte the guest transmitted (outside loopback). */
 typedef void (*vuart_tx_fn)(void *opaque, uint8_t byte);
@@ -48,6 +49,10 @@ struct vuart {
     struct vdev_irq irq;
     void *opaque;            /* passed to tx */
     uint64_t tx_bytes, rx_bytes, rx_overruns;
+    /* The console line's type-ahead: bytes vuart_feed() accepted that the
+     * receiver has no room for yet; they move in as the guest reads RBR. */
+    uint8_t line[VUART_LINE_QUEUE];
+    unsigned line_head, line_count;
 };
 
 /* Reset state (datasheet "Reset" table) at base/irq_no; the modem inputs
@@ -62,6 +67,16 @@ int vuart_attach(struct vuart *u, struct iobus *bus);
 /* Bytes typed at the guest's console. Returns how many were stored; the rest
  * were lost to overrun (counted, LSR.OE set). */
 size_t vuart_receive(struct vuart *u, const uint8_t *buf, size_t len);
+
+/*
+ * Bytes typed at the guest's console through a paced line (the hv86 console,
+ * like a terminal server with flow control): what does not fit in the
+ * receiver waits in the line queue (VUART_LINE_QUEUE bytes) and moves in as
+ * the guest reads, so nothing is lost to overrun while the guest keeps up
+ * eventually. Returns how many bytes were accepted (fewer only when the
+ * queue is full).
+ */
+size_t vuart_feed(struct vuart *u, const uint8_t *buf, size_t len);
 
 /* Free room in the receiver, bytes (lets the owner pace a paste). */
 size_t vuart_rx_space(const struct vuart *u);
