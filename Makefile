@@ -73,6 +73,13 @@ hv86.iso: hv86.elf boot/grub.cfg $(ISO_MODULES)
 		boot/grub.cfg > $(B)/iso/boot/grub/grub.cfg
 	grub-mkrescue -o $@ $(B)/iso 2>$(B)/grub-mkrescue.log || (cat $(B)/grub-mkrescue.log; exit 1)
 
+# `make run`'s ISO: the same, plus the startup script boot/hv86.rc (GRUB module "rc")
+hv86-run.iso: hv86.iso boot/hv86.rc
+	@rm -rf $(B)/iso-run && cp -r $(B)/iso $(B)/iso-run
+	cp boot/hv86.rc $(B)/iso-run/boot/hv86.rc
+	sed -i 's|^\(\s*multiboot2 .*\)$$|\1\n    module2 /boot/hv86.rc rc|' $(B)/iso-run/boot/grub/grub.cfg
+	grub-mkrescue -o $@ $(B)/iso-run 2>$(B)/grub-mkrescue.log || (cat $(B)/grub-mkrescue.log; exit 1)
+
 .PHONY: all
 all: hv86.iso
 
@@ -89,8 +96,8 @@ QEMU_ARGS = -accel tcg -m $(QEMU_MEM) -cdrom hv86.iso -boot d \
 	-device isa-debug-exit,iobase=0xf4,iosize=4 -no-reboot
 
 .PHONY: run
-run: hv86.iso $(DISKS)
-	$(QEMU) $(QEMU_ARGS) -display none -serial mon:stdio
+run: hv86-run.iso $(DISKS)
+	$(QEMU) $(QEMU_ARGS:hv86.iso=hv86-run.iso) -display none -serial mon:stdio
 
 # ---------------------------------------------------------------- unit tests
 define unit_test_rule

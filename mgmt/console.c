@@ -10,7 +10,9 @@
  */
 #include "mgmt/console.h"
 #include "drivers/serial.h"
+#include "kernel/boot.h"
 #include "kernel/kernel.h"
+#include "kernel/layout.h"
 #include "kernel/sched.h"
 #include "kernel/spinlock.h"
 #include "mgmt/cmd.h"
@@ -162,9 +164,55 @@ static void edit_byte(uint8_t b)
         prompt();
 }
 
+/*
+ * The startup script: a GRUB module named "rc" (`module2 /boot/hv86.rc rc`)
+ * holding console command lines, run in order at boot as if typed, each
+ * echoed after "rc: " (not the prompt: scripts driving the console wait for
+ * that); blank lines and lines starting with '#' are
+ * skipped. A failing line prints its error and the script goes on.
+ */
+static void run_startup_script(void)
+{
+    const struct boot_module *m = boot_module_find("rc");
+    if (!m)
+        return;
+    if (m->end > DIRECTMAP_SIZE || m->end < m->start) {
+        cmd_printf(&term_out, "startup script: module 'rc' lies outside the direct map; not run\n");
+        return;
+    }
+    const char *p = phys_to_virt(m->start), *end = phys_to_virt(m->end);
+    char line[CMD_LINE_MAX + 1];
+    while (p < end) {
+        size_t n = 0;
+        bool too_long = false;
+        for (; p < end && *p != '\n'; p++) {
+            if (*p == '\r')
+                continue;
+            if (n + 1 < sizeof(line))
+                line[n++] = *p;
+            else
+                too_long = true;
+        }
+        p++;
+        line[n] = 0;
+        if (too_long) {
+            cmd_printf(&term_out, "startup script: line over %u bytes skipped: %.40s...\n", CMD_LINE_MAX, line);
+            continue;
+        }
+        size_t i = 0;
+        while (line[i] == ' ' || line[i] == '\t')
+            i++;
+        if (!line[i] || line[i] == '#')
+            continue;
+        cmd_printf(&term_out, "rc: %s\n", line + i);
+        cmd_run(line + i, &term_out);
+    }
+}
+
 static void console_thread(void *arg)
 {
     cmd_printf(&term_out, "\nhv86 management console; type 'help' for commands\n");
+    run_startup_script();
     prompt();
     for (;;) {
         int c = serial_getc();

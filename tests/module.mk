@@ -19,6 +19,11 @@ integration-qemu: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_console.py qemu
 integration-bochs: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_console.py bochs
+# `make run`'s ISO: the startup script's Linux guests, the README's first session.
+INTEGRATION_TESTS += run-iso
+.PHONY: run-iso
+run-iso: hv86-run.iso $(DISKS)
+	$(PYTHON) tests/integration/test_run_iso.py
 
 -include tests/guests/guests.mk
 
