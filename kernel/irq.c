@@ -5,6 +5,7 @@
 #include "kernel/irq.h"
 #include "drivers/pic.h"
 #include "kernel/kernel.h"
+#include "kernel/profile.h"
 #include "kernel/traps.h"
 
 static struct {
@@ -36,6 +37,8 @@ void irq_handle(struct trap_frame *tf)
         return;
     }
     irqs[irq].count++;
+    if (irq == 0)
+        profile_sample(tf); /* where the timer found the CPU: `debug profile` */
     /* EOI first: the handler may switch threads (the timer does, via the
      * preemption point), and the PIC must not stay blocked meanwhile. */
     pic_eoi(irq);

@@ -73,6 +73,11 @@ size_t strlen(const char *s);
 size_t strnlen(const char *s, size_t max);
 int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, size_t n);
+/* Copies and fills of a size known at compile time become plain moves (the
+ * kernel is built with -fno-builtin, which would otherwise call out even for
+ * a 4-byte copy); the rest call the functions above. */
+#define memcpy(d, s, n) __builtin_memcpy(d, s, n)
+#define memset(d, c, n) __builtin_memset(d, c, n)
 char *strchr(const char *s, int c);
 /* Formatted output (%d %i %u %x %X %o %c %s %p %%, flags -0+ space #, width, precision,
  * length hh h l ll z). Returns the length the full output would have had. */

@@ -86,11 +86,6 @@ static inline void outsw(uint16_t port, const void *buf, uint32_t count)
 {
     __asm__ volatile("cld; rep outsw" : "+S"(buf), "+c"(count) : "d"(port) : "memory");
 }
-/* Copy n bytes forward (memcpy's engine; fast on every IA-32 CPU since P6). */
-static inline void rep_movsb(void *d, const void *s, uint32_t n)
-{
-    __asm__ volatile("cld; rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
-}
 /* A write to the unused POST port: ~1 us of delay on PC hardware. */
 static inline void io_delay(void) { outb(0x80, 0); }
 

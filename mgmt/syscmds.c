@@ -12,6 +12,7 @@
 #include "kernel/heap.h"
 #include "kernel/irq.h"
 #include "kernel/kernel.h"
+#include "kernel/profile.h"
 #include "kernel/log.h"
 #include "kernel/pmm.h"
 #include "kernel/sched.h"
@@ -327,6 +328,35 @@ static int cmd_debug_attach(struct cmd_ctx *c)
     return 0;
 }
 
+/* ---------------------------------------------------------------- debug profile */
+
+/* Where the timer interrupts found the CPU since boot or the last reset. */
+static int cmd_debug_profile(struct cmd_ctx *c)
+{
+    static struct profile_entry top[30];
+    uint32_t rings[4];
+    if (c->argc && strcmp(c->argv[0], "reset") == 0) {
+        profile_reset();
+        cmd_printf(c->out, "profile reset\n");
+        return 0;
+    }
+    if (c->argc) {
+        cmd_error(c->out, "debug profile: '%s' is not 'reset'", c->argv[0]);
+        return E_INVAL;
+    }
+    uint32_t n = profile_top(top, ARRAY_SIZE(top), rings, false);
+    uint32_t all = rings[0] + rings[1] + rings[2] + rings[3];
+    cmd_printf(c->out, "%u timer samples: monitor %u, translated guest code (ring 1) %u, guest user code %u\n",
+               all, rings[0], rings[1], rings[3]);
+    for (uint32_t i = 0; i < n; i++)
+        cmd_printf(c->out, "  %08x %6u\n", top[i].eip, top[i].count);
+    n = profile_top(top, ARRAY_SIZE(top), rings, true);
+    cmd_printf(c->out, "callers of the interrupted functions:\n");
+    for (uint32_t i = 0; i < n; i++)
+        cmd_printf(c->out, "  %08x %6u\n", top[i].eip, top[i].count);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- echo (test hook) */
 
 /* Each argument in brackets, as the tokenizer saw it: for integration tests. */
@@ -356,6 +386,8 @@ static const struct cmd_def sys_defs[] = {
       cmd_debug_fault, 0 },
     { "debug", "attach", "[MS]", "attach a loop-back client; ^] or MS ms detach it", 0, 1,
       cmd_debug_attach, CMD_HIDDEN },
+    { "debug", "profile", "[reset]", "monitor EIPs the timer interrupted most (addr2line -e hv86.elf)", 0,
+      1, cmd_debug_profile, CMD_HIDDEN },
     { "echo", NULL, "[ARG...]", "print the arguments in brackets", 0, CMD_ARGS_ANY, cmd_echo,
       CMD_HIDDEN },
 };

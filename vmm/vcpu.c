@@ -25,6 +25,7 @@
  */
 #include "vmm/vcpu_priv.h"
 #include "kernel/heap.h"
+#include "kernel/clock.h"
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
 #include "kernel/paging.h"
@@ -159,6 +160,7 @@ static uint32_t bt_fetch(void *ctx, uint32_t gva, uint8_t *buf, uint32_t len)
 }
 
 static void bt_enter(struct bt_vcpu *v, uint32_t tca);
+static struct vcpu *ldt_loaded_for; /* whose shadow LDT the CPU's LDTR holds */
 
 int vcpu_create(struct vm *vm)
 {
@@ -197,6 +199,8 @@ void vcpu_destroy(struct vm *vm)
         return;
     if (fpu_owner == c)
         fpu_owner = NULL;
+    if (ldt_loaded_for == c)
+        ldt_loaded_for = NULL;
     if (c->sh.ops.table_alloc)
         shadow_destroy(&c->sh);
     kfree(c->sgdt);
@@ -273,6 +277,7 @@ int vcpu_load_ldt(struct vcpu *c, uint16_t sel)
         c->ldt_limit = 0;
         c->bv.ldtr = sel;
         c->sgdt[SEL_GLDT >> 3] = 0;
+        c->ldt_stale = true;
         return 0;
     }
     if ((sel & 4) || read_guest_desc(c, sel >> 3, &d) || (desc_access(d) & (DESC_S | 0x0F)) != DESC_TYPE_LDT)
@@ -292,6 +297,7 @@ int vcpu_load_ldt(struct vcpu *c, uint16_t sel)
         c->sldt[i] = vcpu_read_desc(c, (uint16_t)(i << 3 | 4), &g) ? 0 : shadow_desc(g);
     }
     c->sgdt[SEL_GLDT >> 3] = gdt_make_desc((uint32_t)c->sldt, c->ldt_limit, DESC_P | DESC_TYPE_LDT, 0);
+    c->ldt_stale = true;
     return 0;
 }
 
@@ -315,6 +321,7 @@ void vcpu_sync_gdt_all(struct vcpu *c)
 static void init_sgdt(struct vcpu *c)
 {
     memset(c->sgdt, 0, GDT_BYTES);
+    c->alias_valid = 0;
     memcpy(&c->sgdt[GDT_MONITOR_FIRST], gdt_monitor_entries(), (GDT_ENTRIES - GDT_MONITOR_FIRST) * 8);
     /* GS for translated code: exactly struct bt_vcpu, writable at ring 1. */
     c->sgdt[SEL_R1VCPU >> 3] = gdt_make_desc((uint32_t)&c->bv, sizeof(c->bv) - 1, DESC_P | DESC_S | 0x02 | (1 << 5), DESC_FLAG_D);
@@ -552,10 +559,13 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
  */
 static void fpu_prepare_entry(struct vcpu *c)
 {
-    if (fpu_owner == c && !(c->bv.cr[0] & (CR0_TS | CR0_EM)))
-        clts();
-    else
-        write_cr0(read_cr0() | CR0_TS);
+    uint32_t cr0 = read_cr0();
+    if (fpu_owner == c && !(c->bv.cr[0] & (CR0_TS | CR0_EM))) {
+        if (cr0 & CR0_TS)
+            clts();
+    } else if (!(cr0 & CR0_TS)) {
+        write_cr0(cr0 | CR0_TS);
+    }
 }
 
 int vcpu_fpu_trap(struct vcpu *c)
@@ -593,10 +603,23 @@ void vmm_set_esp0(uint32_t esp0) { thread_set_esp0(esp0); }
 
 static int enter(struct vcpu *c, struct trap_frame *f)
 {
+    c->enter_tsc = rdtsc();
     thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
     fpu_prepare_entry(c);
-    lldt(c->ldt_limit ? SEL_GLDT : 0); /* LDTR's hidden part may be another VM's */
-    return vmm_enter(f, &c->host_esp);
+    /* LDTR's hidden part may be another VM's, or this one's before its last LLDT. */
+    if (ldt_loaded_for != c || c->ldt_stale) {
+        lldt(c->ldt_limit ? SEL_GLDT : 0);
+        ldt_loaded_for = c;
+        c->ldt_stale = false;
+    }
+    int wx = vmm_enter(f, &c->host_esp);
+    /* Out of the guest through an interrupt gate: IF is clear. The monitor's
+     * work on this exit (emulation, translation, shadow paging) is ordinary
+     * thread code: host interrupts and preemption stay on for it. */
+    cpu_sti();
+    c->guest_tsc += rdtsc() - c->enter_tsc;
+    c->entries++;
+    return wx;
 }
 
 /* Hardware selector for a guest segment register at ring 3 (direct
@@ -632,6 +655,10 @@ static uint32_t load_alias(struct vcpu *c, int sr, uint16_t slot)
     const struct vseg *s = &c->seg[sr];
     if (!(s->sel & ~3u) && sr != SR_SS)
         return 0; /* null stays null: a use faults, as in the guest */
+    if (c->alias_valid & (1u << sr) && !memcmp(&c->alias_src[sr], s, sizeof(*s)))
+        return slot; /* built from this very cache at an earlier entry */
+    c->alias_src[sr] = *s;
+    c->alias_valid |= 1u << sr;
     uint32_t limit = (s->flags & DESC_FLAG_G) ? s->limit >> 12 : s->limit;
     uint64_t d = shadow_desc(gdt_make_desc(s->base, limit, (uint8_t)(s->access | DESC_P), s->flags));
     if (!d) /* cannot be expressed below the monitor (based in it, expand-down): */
@@ -796,6 +823,7 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     c->stepping = false;
     memset(c->dr, 0, sizeof(c->dr));
     c->ldt_limit = 0;
+    c->ldt_stale = true;
     if (fpu_owner == c)
         fpu_owner = NULL; /* a reset guest starts from FNINIT state */
 }
@@ -1067,6 +1095,9 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  %u flushes, %u blocks invalidated by stores, %u chains, %u unchains, %u branch exits\n",
                c->bt.tc.stats.flushes, c->bt.tc.stats.invalidated, c->bt.tc.stats.chains, c->bt.tc.stats.unchains,
                c->bt.stats.branch_exits);
+    uint64_t in_guest_ms = c->guest_tsc / (clock_tsc_hz() / 1000 ? clock_tsc_hz() / 1000 : 1);
+    cmd_printf(out, "  %llu entries into the guest, %llu ms between entry and exit (world switches included)\n",
+               (unsigned long long)c->entries, (unsigned long long)in_guest_ms);
     cmd_printf(out, "  exits by reason:");
     for (unsigned r = 0; r < BT_EXIT_COUNT; r++)
         if (c->exits_by_reason[r])

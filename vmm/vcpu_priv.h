@@ -86,6 +86,10 @@ struct vcpu {
     bool bt_trapped;            /* bt_run's return came from a trap, not an exit */
     uint32_t exit_req_boundary, exit_req_block, exit_req_lookup; /* how interrupts got translated code to exit */
     uint32_t exits_by_reason[BT_EXIT_COUNT]; /* translator exits by bt_exit reason ([0]: emulated traps) */
+    struct vseg alias_src[SR_N]; /* the descriptor caches the ring-1 alias slots were built from */
+    uint32_t alias_valid;       /* bit sr: alias_src[sr] and its slot are current */
+    uint64_t enter_tsc, guest_tsc, entries; /* TSC spent from world switch in to out, and how often */
+    bool ldt_stale;             /* the shadow LDT descriptor changed since LDTR was loaded */
     uint32_t irq_geip;          /* guest EIP where a host interrupt stopped translated code (WX_TRAP) */
     int deliver_depth;          /* nesting of vcpu_deliver: a fault inside is a triple fault */
     uint64_t *sldt;             /* shadow LDT (GDT_ENTRIES slots), allocated at the first LLDT */
