@@ -233,10 +233,15 @@ static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
         if (n == 0) {
             if ((v & CR0_PG) && !(v & CR0_PE))
                 return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+            uint32_t changed = (v | CR0_ET) ^ cr[0];
             cr[0] = v | CR0_ET;
             if (shadow_set_cr0(&c->sh, cr[0]))
                 return unsupported(c, in, "out of shadow page tables");
-            tc_flush(&c->bt.tc);
+            /* Translations are keyed by linear address: turning paging or
+             * protection on or off remaps them all. TS, MP, EM, WP, NE, AM,
+             * CD, NW change nothing in translated code. */
+            if (changed & (CR0_PG | CR0_PE))
+                tc_flush(&c->bt.tc);
         } else if (n == 2) {
             cr[2] = v;
         } else if (n == 3) {
