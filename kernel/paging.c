@@ -19,9 +19,15 @@ static spinlock_t kmap_lock = SPINLOCK_INIT("kmap");
 
 static uint32_t *host_pd(void) { return phys_to_virt((uint32_t)(uintptr_t)boot_pd); }
 
+/* The last KMAP_CACHE_SLOTS slots are kmap_cached()'s, never kmap()'s. */
+#define KMAP_CACHE_SLOTS 256u
+#define KMAP_CACHE_FIRST (KMAP_SLOTS - KMAP_CACHE_SLOTS)
+
 void paging_init(void)
 {
     uint32_t *pd = host_pd();
+    for (uint32_t s = KMAP_CACHE_FIRST; s < KMAP_SLOTS; s++)
+        kmap_used[s / 32] |= 1u << (s % 32);
     pd[0] = pd[1] = 0;
     pd[KMAP_BASE >> 22] = virt_to_phys(kmap_pt) | PTE_P | PTE_RW | PTE_G;
     write_cr3(read_cr3()); /* flush the identity translations (non-global) */
@@ -62,3 +68,15 @@ void kunmap(void *va)
 }
 
 uint32_t kmap_in_use(void) { return kmap_count; }
+
+void *kmap_cached(uint32_t pa)
+{
+    uint32_t frame = pa & PTE_FRAME;
+    uint32_t slot = KMAP_CACHE_FIRST + ((frame >> PAGE_SHIFT) & (KMAP_CACHE_SLOTS - 1));
+    uint32_t va = KMAP_BASE + slot * PAGE_SIZE;
+    if ((kmap_pt[slot] & (PTE_FRAME | PTE_P)) != (frame | PTE_P)) {
+        kmap_pt[slot] = frame | PTE_P | PTE_RW | PTE_G;
+        invlpg(va);
+    }
+    return (void *)(uintptr_t)va;
+}

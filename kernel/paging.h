@@ -34,4 +34,13 @@ void kunmap(void *va);
 /* Slots currently in use. */
 uint32_t kmap_in_use(void);
 
+/*
+ * kmap_cached - a window onto host frame pa (4 KiB aligned) from a small
+ * direct-mapped cache of windows that stay mapped: no PTE write and no TLB
+ * flush when the frame is the one its slot already shows. The window is
+ * only good while nothing else calls kmap_cached: call with interrupts off
+ * (no preemption) and keep no two windows at once. Never fails.
+ */
+void *kmap_cached(uint32_t pa);
+
 #endif

@@ -5,6 +5,7 @@
 #include "kernel/layout.h"
 #include "kernel/paging.h"
 #include "kernel/pmm.h"
+#include "kernel/x86.h"
 
 static void zero_frame(uint32_t hpa)
 {
@@ -59,16 +60,16 @@ static int copy(const struct gmem *m, uint32_t gpa, void *buf, uint32_t len, enu
     uint8_t *p = buf;
     while (len) {
         uint32_t off = gpa & (PAGE_SIZE - 1), n = MIN(len, PAGE_SIZE - off);
-        uint8_t *win = kmap(m->hpa[gpa >> PAGE_SHIFT]);
-        if (!win)
-            return E_NOMEM;
+        uint32_t fl = read_eflags(); /* kmap_cached: one window, no preemption while in use */
+        cpu_cli();
+        uint8_t *win = kmap_cached(m->hpa[gpa >> PAGE_SHIFT]);
         if (dir == TO_GUEST)
             memcpy(win + off, p, n);
         else if (dir == FROM_GUEST)
             memcpy(p, win + off, n);
         else
             memset(win + off, 0, n);
-        kunmap(win);
+        write_eflags(fl);
         gpa += n;
         len -= n;
         if (p)

@@ -655,7 +655,9 @@ static uint32_t load_alias(struct vcpu *c, int sr, uint16_t slot)
     const struct vseg *s = &c->seg[sr];
     if (!(s->sel & ~3u) && sr != SR_SS)
         return 0; /* null stays null: a use faults, as in the guest */
-    if (c->alias_valid & (1u << sr) && !memcmp(&c->alias_src[sr], s, sizeof(*s)))
+    const struct vseg *a = &c->alias_src[sr];
+    if ((c->alias_valid & (1u << sr)) && a->sel == s->sel && a->base == s->base && a->limit == s->limit &&
+        a->access == s->access && a->flags == s->flags)
         return slot; /* built from this very cache at an earlier entry */
     c->alias_src[sr] = *s;
     c->alias_valid |= 1u << sr;
