@@ -95,7 +95,7 @@ struct bt_exit {
     struct bt_exit *next_in;  /* next exit chained into the same target block */
 };
 
-#define BT_IBL_ENTRIES 8192u /* indirect-branch lookup table size (power of two) */
+#define BT_IBL_ENTRIES 32768u /* indirect-branch lookup table size (power of two) */
 #define BT_IBL_EMPTY   0xFFFFFFFFu /* key of an empty IBL slot (never a guest code gva) */
 
 /* Segment register order = Sreg encoding (SDM Vol. 2A Table 3-6 / ModRM.reg). */
