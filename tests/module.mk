@@ -30,3 +30,14 @@ run-iso: hv86-run.iso $(DISKS)
 # The test guests go on the ISO as GRUB modules, so that `vm create` can run them.
 # (Only guests whose source exists: the list in guests.mk may run ahead of them.)
 ISO_MODULES += $(filter $(patsubst tests/guests/%.c,$(GUEST_B)/%.elf,$(wildcard tests/guests/*.c)),$(GUEST_ELFS))
+
+# Debian's i386 Linux natively and as hv86 guests (issue 5): the shell image's
+# commands and the workload compared with QEMU alone, three Linux guests and
+# a test guest at once (10-15 minutes); bench: boot and workload times.
+INTEGRATION_TESTS += linux-hv86
+BENCHES += bench-linux
+.PHONY: linux-hv86 bench-linux
+linux-hv86: hv86.iso $(DISKS)
+	$(PYTHON) tests/integration/test_linux.py
+bench-linux: hv86.iso $(DISKS)
+	$(PYTHON) bench/linux_bench.py
