@@ -765,6 +765,57 @@ int emu_ring3_gp(struct vcpu *c)
     return vcpu_exception(c, T_GP, (int)c->tf.error) < 0 ? -1 : 0;
 }
 
+/*
+ * Run-ahead after a segment load: Linux's kernel entry and exit load three
+ * or four segment registers in a row (SAVE_ALL: MOV DS/ES, MOV r32,imm32,
+ * MOV FS; RESTORE_REGS: POP DS/ES/FS), each an exit of its own. The
+ * instructions that follow one are looked at here and, while they are more
+ * of the same (DS/ES/FS/GS only: SS has an interrupt shadow) or a
+ * MOV r32,imm32 between them, emulated in the same exit. Stops at anything
+ * else, at CPL 3, before an interrupt the guest would take, and while
+ * single-stepping or with breakpoints armed. Fetches never fault: code not
+ * readable just ends the run.
+ */
+static bool run_ahead_insn(const struct dec_insn *in)
+{
+    if (in->mnemonic == DEC_M_MOV && in->num_ops == 2 && in->ops[0].kind == DEC_OP_REG) {
+        unsigned d = in->ops[0].reg;
+        if (d == DEC_REG_DS || d == DEC_REG_ES || d == DEC_REG_FS || d == DEC_REG_GS)
+            return in->ops[1].kind == DEC_OP_REG || in->ops[1].kind == DEC_OP_MEM;
+        return in->opsize == 4 && d >= DEC_REG_EAX && d <= DEC_REG_EDI && in->ops[1].kind == DEC_OP_IMM;
+    }
+    if (in->mnemonic == DEC_M_POP && in->num_ops == 1 && in->ops[0].kind == DEC_OP_REG) {
+        unsigned d = in->ops[0].reg;
+        return d == DEC_REG_DS || d == DEC_REG_ES || d == DEC_REG_FS || d == DEC_REG_GS;
+    }
+    return false;
+}
+
+static int seg_run_ahead(struct vcpu *c)
+{
+    for (unsigned n = 0; n < 8; n++) {
+        if (c->cpl != 0 || c->stepping || (c->bv.vflags_sys & EFLAGS_TF) || (c->dr[7] & 0xFF) ||
+            (c->bv.irq_pending && c->bv.vflags_if) || c->vm->stop_req)
+            return 0;
+        uint8_t buf[16];
+        struct dec_insn in;
+        uint32_t got = c->bt.fetch(c->bt.fetch_ctx, c->bv.eip, buf, sizeof(buf));
+        if (got == 0 || dec_decode(buf, got, c->bv.eip, DEC_MODE_32, &in) <= 0 || !run_ahead_insn(&in))
+            return 0;
+        c->run_ahead++;
+        int rc;
+        if (in.ops[0].reg >= DEC_REG_EAX && in.ops[0].reg <= DEC_REG_EDI) {
+            reg_write(c, in.ops[0].reg, (uint32_t)in.ops[1].imm);
+            rc = next(c, &in);
+        } else {
+            rc = emu_seg(c, &in);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int emu_bt_exit(struct vcpu *c, int reason)
 {
     struct vm *vm = c->vm;
@@ -825,7 +876,11 @@ int emu_bt_exit(struct vcpu *c, int reason)
         vm->exits_by_cause[reason == BT_EXIT_CR3_WRITE ? EXIT_CR3 : EXIT_PRIV]++;
         return emu_mov_cr(c, &in);
     case BT_EXIT_DESC: vm->exits_by_cause[EXIT_PRIV]++; return emu_desc(c, &in);
-    case BT_EXIT_SEG: vm->exits_by_cause[EXIT_PRIV]++; return emu_seg(c, &in);
+    case BT_EXIT_SEG: {
+        vm->exits_by_cause[EXIT_PRIV]++;
+        int rc = emu_seg(c, &in);
+        return rc ? rc : seg_run_ahead(c);
+    }
     case BT_EXIT_INVLPG:
         vm->exits_by_cause[EXIT_PRIV]++;
         shadow_invlpg(&c->sh, ea_linear(c, &in));
