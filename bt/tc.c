@@ -41,7 +41,7 @@ void tc_ibl_reset(struct tc *tc)
 {
     struct bt_vcpu *v = tc->vcpu;
     for (uint32_t i = 0; i < BT_IBL_ENTRIES; i++) {
-        v->ibl[i][0] = BT_IBL_EMPTY;
+        v->ibl[i][0] = bt_ibl_key(BT_IBL_EMPTY);
         v->ibl[i][1] = tc->ibl_miss_tca;
     }
 }
@@ -166,7 +166,7 @@ struct tc_block *tc_lookup(const struct tc *tc, uint32_t guest_eip)
 void tc_ibl_insert(struct tc *tc, struct tc_block *b)
 {
     uint32_t *slot = tc->vcpu->ibl[tc_ibl_slot(b->guest_eip)];
-    slot[0] = b->guest_eip;
+    slot[0] = bt_ibl_key(b->guest_eip);
     slot[1] = (uint32_t)(uintptr_t)b->tca;
 }
 
@@ -236,10 +236,9 @@ static void hash_remove(struct tc *tc, struct tc_block *b)
 static void kill_block(struct tc *tc, struct tc_block *b)
 {
     uint32_t *slot = tc->vcpu->ibl[tc_ibl_slot(b->guest_eip)];
-    if (slot[0] == b->guest_eip && slot[1] == (uint32_t)(uintptr_t)b->tca) {
-        slot[0] = BT_IBL_EMPTY;
+    if (slot[0] == bt_ibl_key(b->guest_eip) && slot[1] == (uint32_t)(uintptr_t)b->tca) {
+        slot[0] = bt_ibl_key(BT_IBL_EMPTY);
         slot[1] = tc->ibl_miss_tca;
-        slot[1] = 0;
     }
     hash_remove(tc, b);
     unchain_inputs(tc, b);

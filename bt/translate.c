@@ -50,7 +50,7 @@ enum {
     OP_STD = 0xFD, OP_CLD = 0xFC, OP_2BYTE = 0x0F, OP_SETO = 0x90, OP_MOVZX8 = 0xB6,
     OP_MOVZX16 = 0xB7, OP_SHIFT_IMM = 0xC1, OP_GRP1_IMM8 = 0x83,
     PFX_OPSIZE = 0x66, PFX_ADSIZE = 0x67, PFX_CS = 0x2E, PFX_DS = 0x3E, PFX_GS = 0x65,
-    FF_PUSH = 6, FF_JMP = 4, MODRM_DISP32 = 0x05, SIB_NOBASE_X8_EAX = 0xC5,
+    FF_PUSH = 6, FF_JMP = 4, MODRM_DISP32 = 0x05, SIB_NOBASE_X8_ECX = 0xCD,
 };
 
 #define SF(field) ((uint32_t)offsetof(struct bt_vcpu, field))
@@ -751,55 +751,59 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
 
 /*
  * Indirect-branch lookup, entered by JMP with the target gva in ibl_target
- * and all guest state live:
- *   save eax, flags, ecx; ecx = target; eax = slot(target);
- *   cmp ecx,[ibl + eax*8]; jne miss; [ibl_tca] = [ibl + eax*8 + 4];
+ * and all guest state live. No instruction in it touches the flags (MOV,
+ * MOVZX, LEA, JECXZ, JMP), so there is nothing to save and restore:
+ *   save eax, ecx; eax = target; ecx = target & 0xFFFF;
+ *   ecx = [ibl + ecx*8] + eax  (the key is the negated eip: 0 on a hit)
+ *   jecxz hit; miss: restore; exit IBL_MISS (the dispatcher reads ibl_target)
+ *   hit: [ibl_tca] = [ibl + slot*8 + 4]; exit_req set? -> miss;
  *   restore; jmp [ibl_tca]
- *   miss: restore; exit IBL_MISS (the dispatcher reads ibl_target)
  */
-static void e_ibl_restore(struct emit *e)
-{
-    e_flags_restore(e);
-    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
-}
-
+_Static_assert(BT_IBL_ENTRIES == 65536u, "the lookup stub indexes with MOVZX r32,r16");
+/* [pfx] op reg, [ibl + ecx*8 + extra] */
 static void e_ibl_table_op(struct emit *e, uint8_t op, uint8_t reg, uint32_t extra)
 {
     e_pfx(e);
     e8(e, op);
     e8(e, (uint8_t)(reg << 3 | 0x04)); /* SIB follows */
-    e8(e, SIB_NOBASE_X8_EAX);           /* [disp32 + eax*8] */
+    e8(e, SIB_NOBASE_X8_ECX);           /* [disp32 + ecx*8] */
     e32(e, e->bt->cfg.state_base + SF(ibl) + extra);
+}
+
+/* mov ecx,[save_ecx]; mov eax,[save_eax] */
+static void e_ibl_restore(struct emit *e)
+{
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
 }
 
 static void emit_ibl_stub(struct bt *bt, uint8_t *at)
 {
     struct emit e = { .p = at, .start = at, .bt = bt };
-    e_flags_save(&e);
+    e_state(&e, OP_MOV_RM_R, R_EAX, SF(save_eax));
     e_state(&e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
-    e_state(&e, OP_MOV_R_RM, R_ECX, SF(ibl_target));
-    e8(&e, OP_MOV_RM_R), e8(&e, 0xC8);                      /* mov eax,ecx */
-    e8(&e, OP_AND_EAX_IMM32), e32(&e, BT_IBL_ENTRIES - 1);  /* = tc_ibl_slot() */
-    e_ibl_table_op(&e, OP_CMP_R_RM, R_ECX, 0);
-    e8(&e, OP_JNE8);
-    uint8_t *jne_rel = e.p;
+    e_state(&e, OP_MOV_R_RM, R_EAX, SF(ibl_target));
+    e8(&e, OP_2BYTE), e8(&e, OP_MOVZX16), e8(&e, 0xC8);     /* movzx ecx,ax: the slot */
+    e_ibl_table_op(&e, OP_MOV_R_RM, R_ECX, 0);              /* ecx = -key */
+    e8(&e, OP_LEA), e8(&e, 0x0C), e8(&e, 0x01);             /* lea ecx,[ecx+eax]: 0 on a hit */
+    e8(&e, OP_JECXZ);
+    uint8_t *hit_rel = e.p;
     e8(&e, 0);
+    uint8_t *miss = e.p;
+    e_ibl_restore(&e);
+    e_stub(&e, &bt->ibl_miss_exit);
+    *hit_rel = (uint8_t)(e.p - (hit_rel + 1));
+    e8(&e, OP_2BYTE), e8(&e, OP_MOVZX16), e8(&e, 0xC8);     /* movzx ecx,ax again */
     e_ibl_table_op(&e, OP_MOV_R_RM, R_EAX, 4);
     e_state(&e, OP_MOV_RM_R, R_EAX, SF(ibl_tca));
     /* A hit still misses when the monitor asked for control (bt_stop_at):
      * checked after ibl_tca is stored, so an interrupt anywhere in the stub
      * either sees the check to come or can redirect ibl_tca itself. */
     e_state0f(&e, OP_MOVZX8, R_ECX, SF(exit_req));
-    e8(&e, OP_TEST_R_RM), e8(&e, 0xC9);                     /* test ecx,ecx */
-    e8(&e, OP_JNE8);
-    uint8_t *req_rel = e.p;
-    e8(&e, 0);
-    e_ibl_restore(&e);
+    e8(&e, OP_JECXZ), e8(&e, 2);                            /* jecxz go */
+    e8(&e, OP_JMP8), e8(&e, (uint8_t)(miss - (e.p + 1)));   /* jmp miss */
+    e_ibl_restore(&e);                                      /* go: */
     e_state(&e, OP_GRP_FF, FF_JMP, SF(ibl_tca));
-    *jne_rel = (uint8_t)(e.p - (jne_rel + 1));
-    *req_rel = (uint8_t)(e.p - (req_rel + 1));
-    e_ibl_restore(&e);
-    e_stub(&e, &bt->ibl_miss_exit);
 }
 
 #define IBL_STUB_BYTES 160u

@@ -95,8 +95,12 @@ struct bt_exit {
     struct bt_exit *next_in;  /* next exit chained into the same target block */
 };
 
-#define BT_IBL_ENTRIES 32768u /* indirect-branch lookup table size (power of two) */
-#define BT_IBL_EMPTY   0xFFFFFFFFu /* key of an empty IBL slot (never a guest code gva) */
+#define BT_IBL_ENTRIES 65536u /* indirect-branch lookup table: indexed by the target's low 16 bits
+                                 (MOVZX, which leaves the flags alone) */
+#define BT_IBL_EMPTY   0xFFFFFFFFu /* guest eip an empty slot stands for (never a code gva) */
+/* What a slot holds as its key: the negated guest eip, so that the lookup
+ * stub tests for a hit with LEA and JECXZ instead of a flag-setting CMP. */
+static inline uint32_t bt_ibl_key(uint32_t eip) { return 0u - eip; }
 
 /* Segment register order = Sreg encoding (SDM Vol. 2A Table 3-6 / ModRM.reg). */
 enum bt_sreg { BT_ES, BT_CS, BT_SS, BT_DS, BT_FS, BT_GS, BT_NSREG };
@@ -134,7 +138,7 @@ struct bt_vcpu {
     uint32_t ldtr, tr;        /* selectors */
     uint32_t exit_req;        /* nonzero: the monitor wants control back soon (byte 0 read by the
                                  lookup stub, which then misses; bt_run returns before dispatching) */
-    uint32_t ibl[BT_IBL_ENTRIES][2]; /* {guest eip, tca} indirect-branch lookup table */
+    uint32_t ibl[BT_IBL_ENTRIES][2]; /* {bt_ibl_key(guest eip), tca} indirect-branch lookup table */
 };
 
 /* Full guest-visible EFLAGS image: real arithmetic part + virtual parts. */

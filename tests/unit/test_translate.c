@@ -957,8 +957,9 @@ static void test_random_programs(void **state)
 static bool load_fs_at_vcpu(void)
 {
     struct user_desc d = {
-        .entry_number = 0, .base_addr = (unsigned)(uintptr_t)&bt_host_vcpu, .limit = 0xFFFF,
-        .seg_32bit = 1, .contents = 0, .read_exec_only = 0, .limit_in_pages = 0,
+        .entry_number = 0, .base_addr = (unsigned)(uintptr_t)&bt_host_vcpu,
+        .limit = (sizeof(bt_host_vcpu) + 4095) / 4096 - 1, /* the whole state, lookup table included */
+        .seg_32bit = 1, .contents = 0, .read_exec_only = 0, .limit_in_pages = 1,
         .seg_not_present = 0, .useable = 1,
     };
     if (syscall(SYS_modify_ldt, 1, &d, sizeof(d)) != 0)
