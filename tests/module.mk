@@ -40,4 +40,4 @@ BENCHES += bench-linux
 linux-hv86: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_linux.py
 bench-linux: hv86.iso $(DISKS)
-	$(PYTHON) bench/linux_bench.py
+	$(PYTHON) bench/linux_bench.py 3
