@@ -498,7 +498,9 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
         return gate_fault(c, vector, T_NP, idt_err, next_eip);
     uint16_t sel = (uint16_t)(gate >> 16);
     uint32_t target = (uint32_t)(gate & 0xFFFF) | (uint32_t)((gate >> 48) << 16);
-    if (vector < T_NEXC)
+    /* Page faults and device-not-available are how a guest OS runs (demand
+     * paging, copy on write, lazy FPU): thousands a second, not news. */
+    if (vector < T_NEXC && vector != T_PF && vector != T_NM)
         log_debug("vm %s: deliver vector %u err %d from cpl %u eip %08x esp %08x -> %04x:%08x", c->vm->name, vector,
                   err, c->cpl, next_eip, c->bv.gpr[4], sel, target);
     uint32_t old_fl = vcpu_eflags(c), old_esp = c->bv.gpr[4];

@@ -2,7 +2,7 @@
 """`make run`'s ISO (hv86-run.iso): the startup script boot/hv86.rc has created
 the Linux guests before the first prompt, and the first session of the README
 works on it: start a guest, talk to its busybox shell through `console`,
-detach, stop it, and the console lives on.
+reboot it from inside, detach, stop it, and the console lives on.
 
 Checks against things nobody here wrote: the kernel release the guest reports
 is the one in Debian's package (build/debian/root/boot/config-*), and `ls /`
@@ -68,6 +68,14 @@ def main():
             if entry not in ls:
                 fail("ls / lacks %s: %r" % (entry, ls))
         print("ok: ls / = %s" % " ".join(ls))
+        # reboot: Linux pulses the i8042's reset line; the VM starts over
+        t0 = time.monotonic()
+        m.send("reboot -f\r")
+        m.child.expect("Linux version", timeout=120)
+        m.child.expect(SHELL_PROMPT, timeout=600)
+        if shell_cmd(m, "uname -r").strip() != release:
+            fail("after reboot, uname -r is not %r" % release)
+        print("ok: reboot -f restarted web to its shell in %.1f s" % (time.monotonic() - t0))
         m.send("\x1d")
         m.child.expect_exact("[detached from web]", timeout=30)
         m.expect_prompt(30)
