@@ -37,15 +37,47 @@
 #define LEAF1_EBX_KEEP 0x0000FFFFu
 #define LEAF1_EBX_ONE_CPU 0x00010000u
 
-void cpuid_guest(cpuid_host_fn host, void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+/* The TSC-frequency leaves, 15h and 16h, exist for Intel CPUs only. */
+static bool intel_host(cpuid_host_fn host, void *ctx)
+{
+    uint32_t v[4];
+    host(ctx, 0, 0, v);
+    return v[1] == 0x756E6547u && v[3] == 0x49656E69u && v[2] == 0x6C65746Eu; /* "GenuineIntel" */
+}
+
+/* Highest basic leaf: the host's, capped; raised to 16h to report the TSC. */
+static uint32_t guest_max_basic(cpuid_host_fn host, void *ctx, uint64_t tsc_hz, uint32_t host_max)
+{
+    if (tsc_hz && intel_host(host, ctx))
+        return CPUID_GUEST_MAX_BASIC;
+    return MIN(host_max, 7u);
+}
+
+#define TSC_CRYSTAL_HZ 10000u /* leaf 15h's crystal: the TSC is reported in steps of it */
+
+void cpuid_guest(cpuid_host_fn host, void *ctx, uint64_t tsc_hz, uint32_t leaf, uint32_t subleaf,
+                 uint32_t out[4])
 {
     uint32_t h[4] = { 0 }, max[4];
     out[0] = out[1] = out[2] = out[3] = 0;
     bool ext = leaf >= 0x80000000u;
     host(ctx, ext ? 0x80000000u : 0, 0, max);
-    uint32_t gmax = ext ? MIN(max[0], CPUID_GUEST_MAX_EXT) : MIN(max[0], CPUID_GUEST_MAX_BASIC);
+    uint32_t gmax = ext ? MIN(max[0], CPUID_GUEST_MAX_EXT) : guest_max_basic(host, ctx, tsc_hz, max[0]);
     if (leaf > gmax || (ext && max[0] < 0x80000000u))
         return;
+    if (leaf == 0x15) { /* TSC = crystal * EBX / EAX (SDM Vol. 2A CPUID, leaf 15h) */
+        out[0] = 1;
+        out[1] = (uint32_t)((tsc_hz + TSC_CRYSTAL_HZ / 2) / TSC_CRYSTAL_HZ);
+        out[2] = TSC_CRYSTAL_HZ;
+        return;
+    }
+    if (leaf == 0x16) { /* base, maximum and bus frequencies, MHz */
+        out[0] = out[1] = (uint32_t)((tsc_hz + 500000) / 1000000);
+        out[2] = 100;
+        return;
+    }
+    if (!ext && (leaf > 7 || leaf > max[0]))
+        return; /* 8-14h (perfmon, topology, XSAVE, trace...) hidden; none the host lacks */
     host(ctx, leaf, subleaf, h);
     switch (leaf) {
     case 0: /* max leaf, vendor string in EBX EDX ECX */

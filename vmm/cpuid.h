@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 /* Highest leaves a guest is told about (CPUID.0:EAX, CPUID.80000000h:EAX). */
-#define CPUID_GUEST_MAX_BASIC 0x07u
+#define CPUID_GUEST_MAX_BASIC 0x16u
 #define CPUID_GUEST_MAX_EXT   0x80000008u
 
 /*
@@ -27,9 +27,14 @@ typedef void (*cpuid_host_fn)(void *ctx, uint32_t leaf, uint32_t subleaf, uint32
  * cpuid_guest - the guest's CPUID(leaf, subleaf) into out[4] = EAX EBX ECX
  * EDX: the host's values filtered by the policy. Leaves beyond the guest's
  * maxima and leaves the policy does not expose read as all zeros (never
- * the host's data for its highest leaf). Never fails.
+ * the host's data for its highest leaf). tsc_hz, the TSC frequency hv86
+ * measured against the PIT at boot (Hz; 0: unknown), is reported in leaves
+ * 15h (as a 10 kHz "crystal" times a ratio: 10 kHz resolution) and 16h (MHz)
+ * when the host is an Intel CPU, whose Linux code reads them there instead
+ * of timing the PIT. Never fails.
  */
-void cpuid_guest(cpuid_host_fn host, void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+void cpuid_guest(cpuid_host_fn host, void *ctx, uint64_t tsc_hz, uint32_t leaf, uint32_t subleaf,
+                 uint32_t out[4]);
 
 /* MSRs a guest may read or write (SDM Vol. 4 Table 2-2). */
 #define MSR_PLATFORM_ID    0x017u

@@ -15,6 +15,7 @@
  * transfers), §6.12 (INT/IRET), §5.8.7 (SYSENTER/SYSEXIT).
  */
 #include "vmm/vcpu_priv.h"
+#include "kernel/clock.h"
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
 #include "vmm/vmdev.h"
@@ -479,7 +480,7 @@ static void host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[
 static int emu_cpuid(struct vcpu *c, const struct dec_insn *in)
 {
     uint32_t *g = c->bv.gpr, r[4];
-    cpuid_guest(host_cpuid, NULL, g[0], g[1], r);
+    cpuid_guest(host_cpuid, NULL, clock_tsc_hz(), g[0], g[1], r);
     g[0] = r[0]; g[3] = r[1]; g[1] = r[2]; g[2] = r[3];
     return next(c, in);
 }

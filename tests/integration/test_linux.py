@@ -35,8 +35,9 @@ How each output is compared, and the differences that are legitimate:
   - CPUINFO_ABSENT (`microcode`): hv86 reports revision 0, and Linux
     leaves the line out then.
   - `flags`: exactly the native set minus HIDDEN_FLAGS, the CPUID bits
-    hv86's policy hides (docs/vmm.md "CPUID and MSR policy"); that none of them is present is a
-    check of its own.
+    hv86's policy hides (docs/vmm.md "CPUID and MSR policy"), plus
+    ADDED_FLAGS, what Linux derives from leaves the policy adds; that none
+    of the hidden ones is present is a check of its own.
   - `bugs`: exactly the native set minus BUGS_FROM_HYPERVISOR, the bugs
     Linux assumes only because CPUID says "hypervisor" (hidden). Found by
     booting natively with `-cpu qemu32,-apic,-hypervisor`: that cpuinfo
@@ -86,6 +87,10 @@ CPUINFO_ABSENT = {
     "microcode": "IA32_BIOS_SIGN_ID reads 0 under hv86 (no microcode revision to report) "
                  "and Linux prints the line only for a non-zero revision",
 }
+# Flags Linux sets from what hv86's CPUID adds: leaf 15h gives the TSC
+# frequency hv86 measured against the PIT, so Linux need not time the PIT
+# itself (arch/x86/kernel/tsc.c native_calibrate_tsc, X86_FEATURE_TSC_KNOWN_FREQ).
+ADDED_FLAGS = {"tsc_known_freq": "CPUID 15h reports the TSC frequency"}
 # The CPUID policy (vmm/cpuid.c, a whitelist; docs/vmm.md): /proc/cpuinfo
 # names of the feature bits it hides. Only those the native CPU has matter;
 # the list is complete for leaf 1, the rest names what a bigger -cpu shows.
@@ -196,8 +201,10 @@ def compare_cpuinfo(native, hv86):
     nf, hf, hidden = set(nd["flags"].split()), set(hd["flags"].split()), set(HIDDEN_FLAGS)
     out.append(("cpuinfo: flags hidden by policy are absent (native had %s)" % " ".join(sorted(nf & hidden)),
                 not hf & hidden, "present: %s" % sorted(hf & hidden)))
-    out.append(("cpuinfo: flags = native minus hidden (%s)" % " ".join(sorted(hf)), hf == nf - hidden,
-                "missing %s, extra %s" % (sorted(nf - hidden - hf), sorted(hf - nf))))
+    added = set(ADDED_FLAGS)
+    out.append(("cpuinfo: flags = native minus hidden plus added (%s)" % " ".join(sorted(hf)),
+                hf == (nf - hidden) | added,
+                "missing %s, extra %s" % (sorted((nf - hidden) | added - hf), sorted(hf - nf - added))))
     nb, hb = set(nd["bugs"].split()), set(hd["bugs"].split())
     want = nb - set(BUGS_FROM_HYPERVISOR)
     out.append(("cpuinfo: bugs = native minus those assumed under a hypervisor (%s)" % " ".join(sorted(hb)),

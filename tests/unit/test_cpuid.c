@@ -34,9 +34,11 @@ static void fake_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[
     }
 }
 
+#define HOST_TSC_HZ 2596144000ull /* what hv86 measured against the PIT, say */
+
 static void guest(struct fake_host *h, uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
-    cpuid_guest(fake_cpuid, h, leaf, sub, r);
+    cpuid_guest(fake_cpuid, h, HOST_TSC_HZ, leaf, sub, r);
 }
 
 static void test_basic_leaves(void **state)
@@ -82,9 +84,52 @@ static void test_basic_leaves(void **state)
 
     guest(&h, 6, 0, r);                       /* thermal: hidden */
     assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
-    guest(&h, 0xB, 0, r);                     /* beyond the guest maximum */
+    for (uint32_t leaf = 8; leaf < 0x15; leaf++) { /* perfmon, topology, XSAVE, ...: hidden */
+        guest(&h, leaf, 0, r);
+        assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+    }
+    guest(&h, 0x17, 0, r);                    /* beyond the guest maximum */
     assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
     guest(&h, 0x40000000u, 0, r);             /* no hypervisor leaves */
+    assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+}
+
+/* The TSC frequency as Linux's native_calibrate_tsc and cpu_khz_from_cpuid
+ * compute it from leaves 15h and 16h (arch/x86/kernel/tsc.c). */
+static void test_tsc_leaves(void **state)
+{
+    struct fake_host h = { 0x1F };
+    uint32_t r[4];
+    guest(&h, 0, 0, r);
+    assert_int_equal(r[0], 0x16);
+    guest(&h, 0x15, 0, r);
+    uint32_t crystal_khz = r[2] / 1000, tsc_khz = crystal_khz * r[1] / r[0];
+    assert_true(tsc_khz >= HOST_TSC_HZ / 1000 - 10 && tsc_khz <= HOST_TSC_HZ / 1000 + 10);
+    guest(&h, 0x16, 0, r);
+    assert_int_equal(r[0], 2596);             /* base MHz: Linux's cpu_khz */
+    assert_int_equal(r[2], 100);
+    /* Unknown TSC frequency, or not an Intel host: no leaves 15h/16h. */
+    uint32_t out[4];
+    cpuid_guest(fake_cpuid, &h, 0, 0, 0, out);
+    assert_int_equal(out[0], 7);
+    cpuid_guest(fake_cpuid, &h, 0, 0x15, 0, out);
+    assert_int_equal(out[0] | out[1] | out[2] | out[3], 0);
+}
+
+static void amd_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+    fake_cpuid(ctx, leaf, subleaf, out);
+    if (leaf == 0)
+        memcpy(&out[1], "Auth", 4), memcpy(&out[3], "enti", 4), memcpy(&out[2], "cAMD", 4);
+}
+
+static void test_tsc_leaves_intel_only(void **state)
+{
+    struct fake_host h = { 0x1F };
+    uint32_t r[4];
+    cpuid_guest(amd_cpuid, &h, HOST_TSC_HZ, 0, 0, r);
+    assert_int_equal(r[0], 7);
+    cpuid_guest(amd_cpuid, &h, HOST_TSC_HZ, 0x16, 0, r);
     assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
 }
 
@@ -105,7 +150,7 @@ static void test_low_host_maximum(void **state)
 {
     struct fake_host h = { 4 };
     uint32_t r[4];
-    guest(&h, 0, 0, r);
+    cpuid_guest(fake_cpuid, &h, 0, 0, 0, r);
     assert_int_equal(r[0], 4);
     guest(&h, 7, 0, r);
     assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
@@ -140,12 +185,12 @@ static void real_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[
 static void test_this_cpu(void **state)
 {
     uint32_t r[4], hst[4];
-    cpuid_guest(real_cpuid, NULL, 0, 0, r);
+    cpuid_guest(real_cpuid, NULL, 0, 0, 0, r);
     real_cpuid(NULL, 0, 0, hst);
-    assert_int_equal(r[0], hst[0] < CPUID_GUEST_MAX_BASIC ? hst[0] : CPUID_GUEST_MAX_BASIC);
+    assert_int_equal(r[0], hst[0] < 7 ? hst[0] : 7);
     assert_memory_equal(&r[1], &hst[1], 12);  /* the vendor is the host's */
 
-    cpuid_guest(real_cpuid, NULL, 1, 0, r);
+    cpuid_guest(real_cpuid, NULL, 0, 1, 0, r);
     real_cpuid(NULL, 1, 0, hst);
     assert_int_equal(r[0], hst[0]);
     assert_int_equal(r[2] & ~hst[2], 0);      /* never more than the host has */
@@ -162,6 +207,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic_leaves),
+        cmocka_unit_test(test_tsc_leaves),
+        cmocka_unit_test(test_tsc_leaves_intel_only),
         cmocka_unit_test(test_leaf4_subleaves),
         cmocka_unit_test(test_low_host_maximum),
         cmocka_unit_test(test_extended_leaves),
