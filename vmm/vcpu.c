@@ -35,14 +35,14 @@
 
 /* Translation cache per vCPU, in bytes. A Linux boot runs through some
  * 75,000 blocks of kernel code (about 160 bytes of metadata and 50 of code
- * each): 6 MiB of metadata keeps 40,000 of them (2 flushes per boot; with
- * 4 MiB, 4 flushes cost 15% more boot time). Three Linux guests and a test
- * guest still fit in the 48 MiB direct map (test_linux.py many). Small test
- * guests need a fraction. */
+ * each): 4 MiB of metadata keeps 26,000 of them (4 flushes per boot; 6 MiB
+ * would halve that, but then three Linux guests and a test guest do not
+ * reliably fit in the 48 MiB direct map beside everything else, see
+ * test_linux.py many). Small test guests need a fraction. */
 #define TC_CODE_BYTES_SMALL (1u << 20)
 #define TC_META_BYTES_SMALL (512u << 10)
 #define TC_CODE_BYTES_LARGE (2u << 20)
-#define TC_META_BYTES_LARGE (6u << 20)
+#define TC_META_BYTES_LARGE (4u << 20)
 #define TC_LARGE_MIN_PAGES  (32u << 8)  /* guests of 32 MiB and more get the large cache */
 #define GDT_BYTES (GDT_ENTRIES * 8u)
 #define IDT_GATE_INT32  0xE

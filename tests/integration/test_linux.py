@@ -44,6 +44,8 @@ How each output is compared, and the differences that are legitimate:
     lacks exactly these bugs.
   - `address sizes`: 36 bits physical natively becomes 32 (PAE and PSE-36
     hidden, expected_address_sizes()).
+  - `cpuid level`: 22 (16h) on an Intel host, where leaves 15h and 16h give
+    the TSC frequency; else the native level capped at 7.
   These rules are for the CPU QEMU gives both runs (its default, qemu32);
   a CPU with more features would show more Linux-derived differences.
 * Workload: the text between the markers, line by line, after dropping
@@ -184,8 +186,14 @@ def compare_cpuinfo(native, hv86):
             "native %s, hv86 %s" % ([k for k, _ in n], [k for k, _ in h]))]
     if not out[0][1]:
         return out
-    special = set(CPUINFO_MEASURED) | {"flags", "bugs", "address sizes"}
+    special = set(CPUINFO_MEASURED) | {"flags", "bugs", "address sizes", "cpuid level"}
     same = [k for k, _ in n if k not in special]
+    # hv86 reports basic leaves up to 16h on an Intel host (15h/16h: the TSC
+    # frequency), else up to 7 or the host's own maximum (vmm/cpuid.c).
+    intel = nd.get("vendor_id") == "GenuineIntel"
+    want_level = "22" if intel else str(min(int(nd["cpuid level"]), 7))
+    out.append(("cpuinfo: cpuid level %s (native %s)" % (hd["cpuid level"], nd["cpuid level"]),
+                hd["cpuid level"] == want_level, "want %s" % want_level))
     differ = [(k, nd[k], hd[k]) for k in same if nd[k] != hd[k]]
     out.append(("cpuinfo: %d fields equal" % len(same), not differ,
                 "differ (field, native, hv86): %s" % differ))
