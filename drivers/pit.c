@@ -3,7 +3,11 @@
 #include "kernel/x86.h"
 
 #define PIT_CH0  0x40
+#define PIT_CH2  0x42
 #define PIT_CTRL 0x43
+#define PORT_B   0x61          /* bit 0: channel 2 gate, bit 1: speaker, bit 5: channel 2 OUT */
+#define PIT_SEL_CH2    0x80
+#define PIT_MODE_ONESHOT 0x00  /* mode 0: OUT rises at terminal count */
 #define PIT_SEL_CH0    0x00
 #define PIT_RW_LOHI    0x30
 #define PIT_MODE_RATE  0x04 /* mode 2 */
@@ -16,4 +20,23 @@ void pit_init(uint32_t hz)
     outb(PIT_CTRL, PIT_SEL_CH0 | PIT_RW_LOHI | PIT_MODE_RATE);
     outb(PIT_CH0, div & 0xFF);
     outb(PIT_CH0, (div >> 8) & 0xFF);
+}
+
+uint64_t pit_measure_tsc(uint32_t ms)
+{
+    uint32_t count = PIT_INPUT_HZ / 1000u * ms;
+    if (count > 0xFFFF)
+        count = 0xFFFF;
+    uint8_t b = inb(PORT_B);
+    outb(PORT_B, (uint8_t)((b & ~0x02u) | 0x01u)); /* gate high, speaker off */
+    outb(PIT_CTRL, PIT_SEL_CH2 | PIT_RW_LOHI | PIT_MODE_ONESHOT);
+    outb(PIT_CH2, count & 0xFF);
+    outb(PIT_CH2, (count >> 8) & 0xFF);
+    uint64_t t0 = rdtsc();
+    while (!(inb(PORT_B) & 0x20))
+        ;
+    uint64_t t1 = rdtsc();
+    outb(PORT_B, b);
+    /* TSC ticks per second: count PIT periods of 1/PIT_INPUT_HZ each. */
+    return (t1 - t0) * PIT_INPUT_HZ / count;
 }

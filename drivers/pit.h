@@ -11,4 +11,13 @@
 /* Program channel 0 as a rate generator at hz interrupts per second (19..1193182). */
 void pit_init(uint32_t hz);
 
+/*
+ * pit_measure_tsc - TSC ticks per second, timed against channel 2 in mode 0
+ * over ms milliseconds (<= 54) by polling its OUT in port 61h, as PC BIOSes
+ * and Linux do. Unlike counting IRQ0s this holds when an emulator delivers
+ * timer interrupts late. Call with interrupts off; an interrupt inside the
+ * window only lengthens it (take the least of several).
+ */
+uint64_t pit_measure_tsc(uint32_t ms);
+
 #endif
