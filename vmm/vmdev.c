@@ -49,6 +49,7 @@ int vmdev_create(struct vm *vm)
     iobus_init(&d->bus);
     vpic_init(&d->pic, pic_intr, vm);
     vpit_init(&d->pit, dev_clock, vm, line);
+    vpit_set_pace(&d->pit, VPIT_PORT_B_PACE_NS);
     vuart_init(&d->uart, COM1_BASE, COM1_IRQ, uart_tx, vm, line);
     vrtc_init(&d->rtc, dev_clock, dev_wall, vm, line, vm->mem_bytes);
     vkbc_init(&d->kbc, kbc_reset, vm, line);

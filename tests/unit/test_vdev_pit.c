@@ -295,8 +295,9 @@ static void test_port_b_and_junk(void **state)
  * device, re-written here: a guest whose TSC counts nanoseconds (1 GHz, so
  * kHz = 1000000) and whose port reads each take io_ns. The slow loop
  * (pit_calibrate_tsc) needs >= loopmin turns of "inb 0x61, rdtsc" before
- * OUT2 rises; the quick one (quick_pit_calibrate) needs each 214 us MSB of
- * counter 2 seen > 5 times and two turns under 1/2048 of the time measured.
+ * OUT2 rises, the slowest no more than ten times the fastest; the quick one
+ * (quick_pit_calibrate) needs each 214 us MSB of counter 2 seen > 5 times
+ * and two turns under 1/2048 of the time measured.
  */
 #define CAL_TICK_RATE 1193182u
 
@@ -314,21 +315,48 @@ static uint8_t timed_inb(uint16_t port, uint64_t io_ns)
     return inb(port);
 }
 
-/* pit_calibrate_tsc(latch, ms, loopmin): kHz, or 0 where Linux returns
- * ULONG_MAX (too few turns; tscmax > 10 * tscmin cannot happen here). */
-static uint64_t linux_pit_calibrate(uint32_t ms, uint32_t loopmin, uint64_t io_ns, uint32_t *loops)
+/* What the guest sees of one pit_calibrate_tsc(latch, ms, loopmin). */
+struct cal_run {
+    uint32_t loops;         /* turns with OUT2 low (pitcnt) */
+    uint64_t tmin, tmax;    /* its fastest and slowest turn (TSC = ns) */
+    uint64_t khz;           /* what Linux computes; 0 where it returns ULONG_MAX */
+};
+
+/* Each turn costs io_ns (the guest's loop and the exit; io_jitter_ns more
+ * every other turn) plus what the device holds it; every 1 ms a host
+ * interrupt of stall_ns lands between a read's return and the RDTSC after
+ * it; the first turn, in code not yet warm, takes cold_ns more before the
+ * read and again after it. */
+static uint64_t io_jitter_ns;  /* added to every other turn */
+static uint64_t cold_ns;       /* added before and after the first read */
+
+static struct cal_run linux_pit_calibrate(uint32_t ms, uint32_t loopmin, uint64_t io_ns, uint64_t stall_ns)
 {
     uint32_t latch = CAL_TICK_RATE / (1000 / ms);
     outb((inb(PORT_B) & ~0x02) | 0x01, PORT_B);
     program(0xB0, PIT_CH2, (uint16_t)latch);
-    uint64_t t1 = fake_now_ns, t2 = t1;
-    *loops = 0;
-    while (!(timed_inb(PORT_B, io_ns) & PORTB_OUT2)) {
+    uint64_t t1 = fake_now_ns, t = t1, t2 = t1, tick = t1 + 1000000;
+    struct cal_run r = { 0, UINT64_MAX, 0, 0 };
+    for (;;) {
+        bool out = timed_inb(PORT_B, io_ns + (r.loops & 1 ? io_jitter_ns : 0) + (r.loops ? 0 : cold_ns)) & PORTB_OUT2;
+        if (fake_now_ns >= tick) {
+            fake_now_ns += stall_ns;
+            tick += 1000000;
+        }
+        if (!r.loops)
+            fake_now_ns += cold_ns;
+        if (out)
+            break;
         t2 = fake_now_ns;
-        (*loops)++;
-        assert_true(*loops <= latch);   /* OUT2 must rise */
+        r.tmin = MIN(r.tmin, t2 - t);
+        r.tmax = MAX(r.tmax, t2 - t);
+        t = t2;
+        r.loops++;
+        assert_true(r.loops <= latch);      /* OUT2 must rise */
     }
-    return *loops < loopmin ? 0 : (t2 - t1) / ms;
+    if (r.loops >= loopmin && r.tmax <= 10 * r.tmin)
+        r.khz = (t2 - t1) / ms;
+    return r;
 }
 
 static void test_linux_pit_calibrate(void **state)
@@ -339,25 +367,92 @@ static void test_linux_pit_calibrate(void **state)
         bool ok;
     } cases[] = {
         { 1000, 9999, true },   /* real hardware: ~1 us per port read */
-        { 6900, 1449, true },   /* hv86 under QEMU TCG: inb $0x61 + rdtsc, two exits */
+        { 6900, 1449, true },   /* hv86 under QEMU TCG, inb $0x61 and RDTSC both exits */
+        { 5200, 1922, true },   /* the same with RDTSC run natively: one exit a turn */
         { 9900, 1010, true },
         { 10000, 999, false },  /* 10 us per turn: below CAL_PIT_LOOPS (1000) */
     };
     for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
-        uint32_t loops;
-        uint64_t khz = linux_pit_calibrate(10, 1000, cases[i].io_ns, &loops);
-        assert_int_equal(loops, cases[i].loops);
+        struct cal_run r = linux_pit_calibrate(10, 1000, cases[i].io_ns, 0);
+        assert_int_equal(r.loops, cases[i].loops);
         if (!cases[i].ok) {
-            assert_int_equal(khz, 0);
+            assert_int_equal(r.khz, 0);
             continue;
         }
         /* 11931 ticks = 9999.3 us, minus up to one turn before the edge. */
-        assert_true(khz <= 1000000 && khz >= 1000000 - 1000 - cases[i].io_ns / 10);
+        assert_true(r.khz <= 1000000 && r.khz >= 1000000 - 1000 - cases[i].io_ns / 10);
     }
-    /* CAL2: 50 ms and 5000 turns, what Linux tries after two failures. */
-    uint32_t loops;
-    assert_true(linux_pit_calibrate(50, 5000, 6900, &loops) > 999000);
-    assert_int_equal(loops, 7246);
+    /* CAL2: 50 ms and 5000 turns, Linux's third try after two failures
+     * when it has an HPET or ACPI PM timer (hv86 has neither: 3 x 10 ms). */
+    struct cal_run r = linux_pit_calibrate(50, 5000, 5200, 0);
+    assert_true(r.khz > 999000);
+    assert_int_equal(r.loops, 9615);
+}
+
+/* A clock that moves on at each reading, so that the device can wait on it. */
+static uint64_t clock_step_ns;
+static uint64_t stepping_clock(void *opaque)
+{
+    (void)opaque;
+    return fake_now_ns += clock_step_ns;
+}
+
+/* vpit_set_pace against the host's timer interrupt, with the turn cost and
+ * interrupt cost measured under QEMU TCG (3.7 us; 25-100 us every 1 ms). */
+static void test_port_b_pacing(void **state)
+{
+    /* Unpaced, every window is lost: the interrupt is 16 turns. */
+    struct cal_run r = linux_pit_calibrate(10, 1000, 3700, 60000);
+    assert_int_equal(r.khz, 0);
+    assert_int_equal(r.tmin, 3700);
+    /* Paced at 8 us: turns of 8 us; the one with the interrupt 68 us, the
+     * one after it 7 us (the floor, 7/8 of the pace): 68 <= 10 * 7. */
+    clock_step_ns = 100;
+    vpit_init(&pit, stepping_clock, NULL, recorder());
+    vpit_set_pace(&pit, 8000);
+    r = linux_pit_calibrate(10, 1000, 3700, 60000);
+    assert_true(r.tmin >= 7000 - 2 * clock_step_ns && r.tmin <= 7000 + 2 * clock_step_ns);
+    assert_true(r.tmax <= 10 * r.tmin);
+    assert_true(r.loops >= 1150 && r.loops <= 1250);
+    assert_true(r.khz > 999000 && r.khz <= 1000000);
+    /* Turns of 3.7 and 5.7 us by turns: 8 and 9 us, not 8 and 10. */
+    io_jitter_ns = 2000;
+    r = linux_pit_calibrate(10, 1000, 3700, 60000);
+    io_jitter_ns = 0;
+    assert_true(r.tmin >= 7000 - 2 * clock_step_ns && r.khz > 0);
+    assert_true(r.loops >= 1100);
+    /* The same in the 50 ms window: 5000 turns needed. */
+    r = linux_pit_calibrate(50, 5000, 3700, 60000);
+    assert_true(r.khz > 999000 && r.loops >= 5500);
+    /* The shortest gap is kept from one wait to the next: a first turn
+     * slow in code not yet warm does not shorten the second. */
+    cold_ns = 5000;
+    r = linux_pit_calibrate(10, 1000, 3700, 60000);
+    assert_true(r.tmin >= 7000 - 2 * clock_step_ns && r.khz > 0);
+    vpit_set_pace(&pit, 8000);              /* forgets it: the first wait after is short */
+    r = linux_pit_calibrate(10, 1000, 3700, 60000);
+    assert_true(r.tmin < 4000);
+    cold_ns = 0;
+    /* Turns slower than the pace are not held at all. */
+    vpit_set_pace(&pit, 8000);
+    r = linux_pit_calibrate(10, 1000, 9000, 0);
+    assert_true(r.tmin >= 9000 && r.tmin <= 9000 + 2 * clock_step_ns);
+    assert_true(r.khz > 0 && r.loops >= 1090);
+    /* A stall longer than ten paced turns still loses the window. */
+    r = linux_pit_calibrate(10, 1000, 3700, 100000);
+    assert_int_equal(r.khz, 0);
+    /* Not waiting for OUT2 (it is high now): one clock reading, no hold. */
+    uint64_t before = fake_now_ns;
+    assert_int_equal(inb(PORT_B) & PORTB_OUT2, PORTB_OUT2);
+    assert_int_equal(fake_now_ns - before, clock_step_ns);
+    /* Nor in a periodic mode (a tone on the speaker), OUT2 low or not. */
+    program(0xB6, PIT_CH2, 1000);
+    fake_now_ns += 600000;                  /* 716 ticks: OUT2 low */
+    for (int i = 0; i < 3; i++) {
+        before = fake_now_ns;
+        assert_int_equal(inb(PORT_B) & PORTB_OUT2, 0);
+        assert_int_equal(fake_now_ns - before, clock_step_ns);
+    }
 }
 
 static bool linux_verify_msb(uint8_t msb, uint64_t io_ns)
@@ -408,12 +503,23 @@ static uint64_t linux_quick_calibrate(uint64_t io_ns)
 
 static void test_linux_quick_calibrate(void **state)
 {
-    /* ~1 us per port read: every MSB seen ~100 times, 500 ppm reached. */
-    uint64_t khz = linux_quick_calibrate(1000);
-    assert_true(khz > 1000000 - 500 && khz < 1000000 + 500);
-    /* 4 us per read (an hv86 exit under QEMU TCG): two turns of 16 us are
-     * more than 1/2048 of the 50 ms Linux allows, so it gives up at once. */
-    assert_int_equal(linux_quick_calibrate(4000), 0);
+    static const struct {
+        uint64_t io_ns;     /* one port read */
+        bool ok;
+    } cases[] = {
+        { 1000, true },     /* real hardware: every MSB seen ~100 times */
+        { 3000, true },
+        { 3100, false },    /* two turns of 4 reads pass 1/2048 of 50 ms: */
+        { 5200, false },    /* hv86 under QEMU TCG gives up at the first MSB */
+    };
+    for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+        setup(NULL);
+        uint64_t khz = linux_quick_calibrate(cases[i].io_ns);
+        if (cases[i].ok)
+            assert_true(khz > 1000000 - 500 && khz < 1000000 + 500);   /* 500 ppm */
+        else
+            assert_int_equal(khz, 0);
+    }
 }
 
 /* Port 0x61 bit 0 gates counter 2 (8254 datasheet, "GATE" per mode);
@@ -495,6 +601,7 @@ int main(void)
         cmocka_unit_test_setup(test_linux_quick_calibrate, setup),
         cmocka_unit_test_setup(test_port_b_gate_modes, setup),
         cmocka_unit_test_setup(test_irq0_not_on_port_b, setup),
+        cmocka_unit_test_setup(test_port_b_pacing, setup),
     };
     return cmocka_run_group_tests_name("vdev_pit", tests, NULL, NULL);
 }

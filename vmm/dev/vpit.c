@@ -39,6 +39,7 @@
 #define PORTB_REFRESH    0x10   /* toggles with each DRAM refresh request */
 #define PORTB_OUT2       0x20   /* counter 2 OUT */
 #define REFRESH_NS       15085  /* refresh toggle half-period on the AT, ns */
+#define PACE_SLACK       8      /* paced turns: pace_ns, none under (1 - 1/8) of it */
 
 enum pit_mode { MODE_INT_ON_TC, MODE_ONESHOT, MODE_RATE, MODE_SQUARE, MODE_SW_STROBE, MODE_HW_STROBE };
 
@@ -373,6 +374,52 @@ static void catch_up(struct vpit *pit, uint16_t port, uint64_t now)
         sync_reload(&pit->ch[i], now);
 }
 
+/*
+ * Pacing of port 0x61 while the guest waits for OUT2 to rise at counter
+ * 2's terminal count, in mode 0 or 1 (vpit_set_pace).
+ * Linux's pit_calibrate_tsc throws away a window whose slowest turn of
+ * "inb $0x61; rdtsc" took more than ten times its fastest. Under hv86 the
+ * host's own timer interrupt lands in every window (every 1 ms; 25-100 us
+ * under QEMU TCG) while a turn is one exit (3.6 us there): the window is
+ * lost although nothing went wrong. So reads are held in the device, to
+ * make the guest's turns pace_ns long and none shorter than 7/8 of it:
+ * such an interrupt is then no more than ten turns.
+ *
+ * The guest's turn runs from one read's return (plus the way back to its
+ * RDTSC) to the next's. A read is released pace_ns after the last one
+ * returned, or, if it arrives so late that this has passed, "floor less
+ * the shortest gap seen" after its arrival (a gap: from an access's return
+ * to the next read's arrival, the exits and the guest's loop). The second
+ * rule is for an interrupt that struck between the last read's return and
+ * the guest's RDTSC: the guest counted it in its last turn, and without
+ * the hold this turn would be one bare exit. A return path a little slower
+ * than usual (within pace_ns/8) only shortens the next turn that much.
+ * The shortest gap is kept from one wait to the next: Linux polls three
+ * times in the same loop, and the first turns of a wait run colder code
+ * (blocks being chained), whose long gaps would make short holds.
+ * None of this costs the guest time: its wait ends when OUT2 rises,
+ * however often it looks.
+ */
+static uint64_t pace_port_b(struct vpit *pit, uint64_t now)
+{
+    const struct vpit_channel *c = &pit->ch[2];
+    bool one_shot = c->mode == MODE_INT_ON_TC || c->mode == MODE_ONESHOT;
+    if (!pit->pace_ns || !one_shot || !c->running || c->paused || out_pin(c, now)) {
+        pit->port_b_ns = 0;  /* not a wait for OUT2 */
+        return now;
+    }
+    if (pit->port_b_ns) {
+        uint64_t floor = pit->pace_ns - pit->pace_ns / PACE_SLACK;
+        pit->turn_min_ns = MIN(pit->turn_min_ns, now - pit->port_b_ns);
+        uint64_t hold = floor > pit->turn_min_ns ? floor - pit->turn_min_ns : 0;
+        uint64_t until = MAX(pit->port_b_ns + pit->pace_ns, now + hold);
+        while (now < until)
+            now = pit->clock(pit->opaque);
+    }
+    pit->port_b_ns = now;
+    return now;
+}
+
 static uint32_t pit_in(void *opaque, uint16_t port, unsigned size)
 {
     struct vpit *pit = opaque;
@@ -380,7 +427,7 @@ static uint32_t pit_in(void *opaque, uint16_t port, unsigned size)
 
     catch_up(pit, port, now);
     if (port == VPIT_PORT_B)
-        return port_b_read(pit, now);
+        return port_b_read(pit, pace_port_b(pit, now));
     if (port == PIT_CTRL)
         return 0xFF;  /* the control word register is write-only */
     return read_counter(&pit->ch[port - VPIT_BASE], now);
@@ -400,6 +447,9 @@ static void pit_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
     } else {
         write_counter(&pit->ch[port - VPIT_BASE], (uint8_t)val, now);
     }
+    /* A wait for OUT2 may start here: its first turn counts from the
+     * write's end (the next read's gap is then one guest turn, as others). */
+    pit->port_b_ns = pit->clock(pit->opaque);
 }
 
 void vpit_reset(struct vpit *pit)
@@ -408,10 +458,19 @@ void vpit_reset(struct vpit *pit)
     pit->ch[0].gate = pit->ch[1].gate = true;  /* tied high on the PC */
     pit->port_b = 0;
     pit->ticks = pit->lost_ticks = pit->last_irq_ns = 0;
+    pit->port_b_ns = 0;
+    pit->turn_min_ns = UINT64_MAX;
+}
+
+void vpit_set_pace(struct vpit *pit, uint64_t pace_ns)
+{
+    pit->pace_ns = pace_ns;
+    pit->turn_min_ns = UINT64_MAX;
 }
 
 void vpit_init(struct vpit *pit, vdev_clock_fn clock, void *opaque, struct vdev_irq irq)
 {
+    pit->pace_ns = 0;
     pit->clock = clock;
     pit->irq = irq;
     pit->opaque = opaque;

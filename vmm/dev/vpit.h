@@ -40,6 +40,7 @@
 #define VPIT_CHANNELS  3
 #define VPIT_IRQ       0          /* counter 0 OUT drives IRQ0 */
 #define VPIT_MIN_PERIOD_NS 100000 /* periodic IRQ0 at most 10 kHz */
+#define VPIT_PORT_B_PACE_NS 8000  /* vpit_set_pace for hv86: Linux's 10 ms window in <= 1250 turns */
 
 struct vpit_channel {
     uint8_t mode_bits;       /* M2-M0 as written (status byte) */
@@ -75,6 +76,9 @@ struct vpit {
     uint64_t ticks;          /* IRQ0 pulses delivered */
     uint64_t last_irq_ns;    /* when the last pulse was delivered */
     uint64_t lost_ticks;     /* edges coalesced into an earlier pulse */
+    uint64_t pace_ns;        /* vpit_set_pace; 0 = off */
+    uint64_t port_b_ns;      /* last PIT write or paced port 0x61 read, 0 = none */
+    uint64_t turn_min_ns;    /* shortest gap seen from that to the next paced read */
 };
 
 /* vpit_init - power-on state: counters unprogrammed, so no OUT edges (8254
@@ -86,6 +90,15 @@ void vpit_init(struct vpit *pit, vdev_clock_fn clock, void *opaque, struct vdev_
 /* vpit_reset - the power-on state of vpit_init again, clock and irq kept
  * (a machine reset). Cannot fail. */
 void vpit_reset(struct vpit *pit);
+
+/* vpit_set_pace - while counter 2 counts towards OUT2 going high (mode 0
+ * or 1, gate up, OUT2 low), reads of port 0x61 wait on the clock so that
+ * the guest's polling turns (read to read) last pace_ns (host ns), none
+ * less than 7/8 of it; turns slower than that are not held. 0 turns it off (the
+ * default: tests with a clock that stands still need that). Also forgets
+ * the turns seen so far. Why: vpit.c, pace_port_b, and Linux
+ * arch/x86/kernel/tsc.c pit_calibrate_tsc. Cannot fail. */
+void vpit_set_pace(struct vpit *pit, uint64_t pace_ns);
 
 /* vpit_attach - claim ports 0x40-0x43 (counters 0-2, control word) and
  * 0x61 (port B), byte accesses. Returns 0 or iobus_register's E_EXIST
