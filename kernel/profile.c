@@ -35,22 +35,21 @@ void profile_sample(const struct trap_frame *tf)
 
 uint32_t profile_top(struct profile_entry *out, uint32_t n, uint32_t ring_samples[4], bool by_caller)
 {
-    const struct profile_entry *slots_ = by_caller ? callers : slots;
+    const struct profile_entry *table = by_caller ? callers : slots;
     uint32_t got = 0;
     for (uint32_t i = 0; i < PROFILE_SLOTS; i++) {
-        const struct profile_entry *slots = slots_;
-        if (!slots[i].count)
+        if (!table[i].count)
             continue;
         uint32_t j = got < n ? got++ : n;
-        if (j == n && slots[i].count <= out[n - 1].count)
+        if (j == n && table[i].count <= out[n - 1].count)
             continue;
         if (j == n)
             j = n - 1;
-        while (j > 0 && out[j - 1].count < slots[i].count) {
+        while (j > 0 && out[j - 1].count < table[i].count) {
             out[j] = out[j - 1];
             j--;
         }
-        out[j] = slots[i];
+        out[j] = table[i];
     }
     for (int r = 0; r < 4; r++)
         ring_samples[r] = rings[r];

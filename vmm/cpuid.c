@@ -37,20 +37,17 @@
 #define LEAF1_EBX_KEEP 0x0000FFFFu
 #define LEAF1_EBX_ONE_CPU 0x00010000u
 
-/* The TSC-frequency leaves, 15h and 16h, exist for Intel CPUs only. */
-static bool intel_host(cpuid_host_fn host, void *ctx)
+/* The TSC-frequency leaves, 15h and 16h, exist for Intel CPUs only; leaf0 is
+ * the host's CPUID.0 (vendor in EBX EDX ECX). */
+static bool intel_host(const uint32_t leaf0[4])
 {
-    uint32_t v[4];
-    host(ctx, 0, 0, v);
-    return v[1] == 0x756E6547u && v[3] == 0x49656E69u && v[2] == 0x6C65746Eu; /* "GenuineIntel" */
+    return leaf0[1] == 0x756E6547u && leaf0[3] == 0x49656E69u && leaf0[2] == 0x6C65746Eu; /* "GenuineIntel" */
 }
 
 /* Highest basic leaf: the host's, capped; raised to 16h to report the TSC. */
-static uint32_t guest_max_basic(cpuid_host_fn host, void *ctx, uint64_t tsc_hz, uint32_t host_max)
+static uint32_t guest_max_basic(const uint32_t leaf0[4], uint64_t tsc_hz)
 {
-    if (tsc_hz && intel_host(host, ctx))
-        return CPUID_GUEST_MAX_BASIC;
-    return MIN(host_max, 7u);
+    return tsc_hz && intel_host(leaf0) ? CPUID_GUEST_MAX_BASIC : MIN(leaf0[0], 7u);
 }
 
 #define TSC_CRYSTAL_HZ 10000u /* leaf 15h's crystal: the TSC is reported in steps of it */
@@ -62,7 +59,7 @@ void cpuid_guest(cpuid_host_fn host, void *ctx, uint64_t tsc_hz, uint32_t leaf, 
     out[0] = out[1] = out[2] = out[3] = 0;
     bool ext = leaf >= 0x80000000u;
     host(ctx, ext ? 0x80000000u : 0, 0, max);
-    uint32_t gmax = ext ? MIN(max[0], CPUID_GUEST_MAX_EXT) : guest_max_basic(host, ctx, tsc_hz, max[0]);
+    uint32_t gmax = ext ? MIN(max[0], CPUID_GUEST_MAX_EXT) : guest_max_basic(max, tsc_hz);
     if (leaf > gmax || (ext && max[0] < 0x80000000u))
         return;
     if (leaf == 0x15) { /* TSC = crystal * EBX / EAX (SDM Vol. 2A CPUID, leaf 15h) */
