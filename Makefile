@@ -22,6 +22,7 @@ B := build
 CC      := gcc
 HV_CFLAGS := -m32 -march=i686 -std=gnu11 -ffreestanding -fno-builtin -fno-pie -fno-pic \
 	-fno-stack-protector -fno-omit-frame-pointer -fno-tree-loop-distribute-patterns -mgeneral-regs-only -mno-red-zone \
+	-mstringop-strategy=libcall \
 	-O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -I. -MMD -MP
 HV_ASFLAGS := -m32 -g -I. -D__ASSEMBLER__ -MMD -MP
 HV_LDFLAGS := -m32 -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,linker.ld -Wl,-z,max-page-size=0x1000 -Wl,--no-warn-rwx-segments

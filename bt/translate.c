@@ -59,10 +59,14 @@ enum {
 /* ---------------------------------------------------------------- emitter */
 
 struct emit {
-    uint8_t *p;        /* next byte */
-    uint8_t *start;    /* tca of the block */
+    uint8_t *p;        /* next byte (in the scratch buffer while a block is built) */
+    uint8_t *start;    /* where the code being emitted starts */
+    uint8_t *tca;      /* where start will be executed from */
     const struct bt *bt;
 };
+
+/* The address p will have once the code is in place (for rel32 and stubs). */
+static uint8_t *e_final(const struct emit *e, const uint8_t *p) { return e->tca + (p - e->start); }
 
 static void e8(struct emit *e, uint8_t b) { *e->p++ = b; }
 static void e32(struct emit *e, uint32_t v)
@@ -113,7 +117,7 @@ static void e_stub(struct emit *e, struct bt_exit *x)
     uint8_t *s = e->p;
     e_store_imm(e, SF(exit_desc), (uint32_t)(uintptr_t)x);
     e_state(e, OP_GRP_FF, FF_JMP, SF(exit_entry));
-    x->stub_tca = s;
+    x->stub_tca = e_final(e, s);
     memcpy(x->stub_orig, s, sizeof(x->stub_orig));
 }
 
@@ -138,7 +142,7 @@ static void e_flags_restore(struct emit *e)
 static void e_jmp_to(struct emit *e, const uint8_t *target)
 {
     e8(e, OP_JMP32);
-    e32(e, (uint32_t)((uintptr_t)target - ((uintptr_t)e->p + 4)));
+    e32(e, (uint32_t)((uintptr_t)target - ((uintptr_t)e_final(e, e->p) + 4)));
 }
 
 /* ---------------------------------------------------------------- rules */
@@ -444,6 +448,14 @@ static int h_grp_ff(struct xlate *x)
 
 static int h_grp_0f01(struct xlate *x)
 {
+    /* INVLPG at CPL 0 needs nothing from the monitor: the shadow page
+     * tables never hold an entry that differs from the guest's tables as
+     * they are in memory (traced writes zap it at once and flush the real
+     * TLB; vmm/shadow.c invariant I2), so there is no stale translation for
+     * INVLPG to drop. Linux's early_memremap() runs it some 70,000 times
+     * while it scans the BIOS area for an MP table. At CPL 3 it exits (#GP). */
+    if (x->insn.mod != 3 && x->insn.reg == 7 && !x->bt->cpl3 && x->insn.cf != DEC_CF_UD)
+        return CONTINUE;
     if (x->insn.mod != 3 || x->insn.reg == 4 || x->insn.reg == 6) /* SMSW/LMSW have r forms */
         return h_exit(x, &rules_grp7_mem[x->insn.reg]);
     if (x->insn.modrm == 0xF9) /* RDTSCP */
@@ -727,7 +739,7 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
     struct xlate x = { .bt = bt, .eip = guest_eip };
     x.b = tc_begin_block(&bt->tc, guest_eip);
     uint32_t meta_mark = bt->tc.meta_used;
-    x.e = (struct emit){ .p = x.b->tca, .start = x.b->tca, .bt = bt };
+    x.e = (struct emit){ .p = bt->scratch, .start = bt->scratch, .tca = x.b->tca, .bt = bt };
     translate_body(&x);
     if (x.fault) {
         bt->one_insn = false;
@@ -740,6 +752,9 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
     b->page[1] = page_id(bt, guest_eip + (b->guest_len ? b->guest_len - 1 : 0));
     bt->one_insn = false; /* after page_id: the monitor's page_of sees which block it serves */
     b->body_len = (uint32_t)(x.e.p - x.e.start);
+    /* Whole words (the arena keeps blocks 16-byte aligned, so the padding
+     * stays inside this block's space). */
+    memcpy(b->tca, bt->scratch, ALIGN_UP(b->body_len, 4u));
     tc_commit_block(&bt->tc, b, b->body_len);
     bt->stats.translations++;
     bt->stats.insns += b->ninsns;
@@ -779,7 +794,7 @@ static void e_ibl_restore(struct emit *e)
 
 static void emit_ibl_stub(struct bt *bt, uint8_t *at)
 {
-    struct emit e = { .p = at, .start = at, .bt = bt };
+    struct emit e = { .p = at, .start = at, .tca = at, .bt = bt };
     e_state(&e, OP_MOV_RM_R, R_EAX, SF(save_eax));
     e_state(&e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
     e_state(&e, OP_MOV_R_RM, R_EAX, SF(ibl_target));
@@ -835,7 +850,7 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
     uint8_t *miss = tc_reserve_code(&bt->tc, IBL_MISS_BYTES);
     if (!miss)
         return E_INVAL;
-    struct emit e = { .p = miss, .start = miss, .bt = bt };
+    struct emit e = { .p = miss, .start = miss, .tca = miss, .bt = bt };
     e_stub(&e, &bt->ibl_miss_exit);
     tc_set_ibl_miss(&bt->tc, (uint32_t)(uintptr_t)miss);
     return 0;

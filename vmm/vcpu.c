@@ -1102,6 +1102,11 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  %u flushes, %u blocks invalidated by stores, %u chains, %u unchains, %u branch exits\n",
                c->bt.tc.stats.flushes, c->bt.tc.stats.invalidated, c->bt.tc.stats.chains, c->bt.tc.stats.unchains,
                c->bt.stats.branch_exits);
+    const struct tc *tc = &c->bt.tc;
+    cmd_printf(out, "  in use since the last flush: %u blocks, code %u of %u KiB, metadata %u of %u KiB\n",
+               tc->nblocks, tc->code_used >> 10, tc->code_size >> 10,
+               (uint32_t)((tc->meta + tc->meta_used) - (uint8_t *)tc->blocks) >> 10,
+               (uint32_t)((tc->meta + tc->meta_size) - (uint8_t *)tc->blocks) >> 10);
     uint64_t in_guest_ms = c->guest_tsc / (clock_tsc_hz() / 1000 ? clock_tsc_hz() / 1000 : 1);
     cmd_printf(out, "  %llu entries into the guest, %llu ms between entry and exit (world switches included)\n",
                (unsigned long long)c->entries, (unsigned long long)in_guest_ms);
