@@ -42,6 +42,10 @@ static void parse_module(const struct mb2_tag_module *t)
         log_warn("boot: more than %d modules, ignoring the rest", BOOT_MAX_MODULES);
         return;
     }
+    if (t->mod_end < t->mod_start) {
+        log_warn("boot: module at %08x ends before it starts (%08x), ignored", t->mod_start, t->mod_end);
+        return;
+    }
     struct boot_module *m = &boot_info.modules[boot_info.nmodules++];
     size_t maxlen = t->size - sizeof(*t);
     const char *s = t->cmdline;
@@ -55,8 +59,9 @@ static void parse_module(const struct mb2_tag_module *t)
     while (w < maxlen && s[w] == ' ')
         w++;
     copy_str(m->args, sizeof(m->args), s + w, maxlen - w);
-    m->start = t->mod_start;
-    m->end = t->mod_end;
+    m->grub_pa = t->mod_start;
+    m->size = t->mod_end - t->mod_start;
+    m->frames = NULL;
 }
 
 int boot_info_parse(uint32_t magic, uint32_t mbi_phys)

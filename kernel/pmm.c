@@ -7,7 +7,7 @@
  *   3. pmm_init: everything used, then avail frames cleared, then reserved
  *      frames set again -- so reserved always wins, whatever the order
  *   4. next-fit search for a run of free frames inside one zone
- *   5. pmm_alloc / pmm_free / pmm_reserve
+ *   5. pmm_alloc / pmm_free / pmm_reserve / pmm_unreserve
  *   6. the kernel instance (locked wrappers)
  *
  * Invariants kept by every function:
@@ -281,6 +281,43 @@ int pmm_reserve(struct pmm *p, uint64_t base, uint64_t len)
     return 0;
 }
 
+/* True if frame f lies in one of ranges[0..n): wholly (inner) or touched (!inner). */
+static bool frame_in_ranges(uint32_t f, const struct mem_range *ranges, size_t n, bool inner)
+{
+    uint32_t first, end;
+
+    for (size_t i = 0; i < n; i++) {
+        if (inner)
+            range_inner(&ranges[i], &first, &end);
+        else
+            range_outer(&ranges[i], &first, &end);
+        if (f >= first && f < end)
+            return true;
+    }
+    return false;
+}
+
+uint32_t pmm_unreserve(struct pmm *p, const struct mem_range *r, const struct mem_range *avail, size_t navail,
+                       const struct mem_range *reserved, size_t nreserved)
+{
+    uint32_t first, end, added = 0;
+
+    range_outer(r, &first, &end);
+    end = MIN(end, p->nframes);
+    for (uint32_t f = first; f < end; f++) {
+        /* pmm_init's rule, frame by frame: reserved wins. */
+        if (bit_test(p->managed, f) || !frame_in_ranges(f, avail, navail, true) ||
+            frame_in_ranges(f, reserved, nreserved, false))
+            continue;
+        p->managed[f / 32] |= 1u << (f % 32);
+        p->bitmap[f / 32] &= ~(1u << (f % 32));
+        p->stats.free[f < p->zone_split ? ZONE_DIRECT : ZONE_HIGH]++;
+        p->stats.total[f < p->zone_split ? ZONE_DIRECT : ZONE_HIGH]++;
+        added++;
+    }
+    return added;
+}
+
 bool pmm_is_free(const struct pmm *p, uint32_t pa)
 {
     uint32_t f = pa >> PAGE_SHIFT;
@@ -332,6 +369,17 @@ int frame_alloc(enum pmm_zone z, uint32_t nframes, uint32_t *pa)
 
     spin_unlock_irqrestore(&pmm_lock, flags);
     return err;
+}
+
+/* frame_unreserve - locked pmm_unreserve on kernel_pmm; same contract. */
+uint32_t frame_unreserve(const struct mem_range *r, const struct mem_range *avail, size_t navail,
+                         const struct mem_range *reserved, size_t nreserved)
+{
+    uint32_t flags = spin_lock_irqsave(&pmm_lock);
+    uint32_t added = pmm_unreserve(&kernel_pmm, r, avail, navail, reserved, nreserved);
+
+    spin_unlock_irqrestore(&pmm_lock, flags);
+    return added;
 }
 
 /* frame_free - locked pmm_free; panics on a bad free (a hypervisor bug). */

@@ -1,7 +1,8 @@
 /*
  * Physical frame allocator: one bit per 4 KiB host frame, built from the
  * Multiboot2 memory map (Multiboot2 spec §3.6.8) minus reserved ranges (the
- * hypervisor image, GRUB modules, the Multiboot info, the first MiB).
+ * hypervisor image, GRUB modules until boot has copied them to high memory,
+ * the Multiboot info, the first MiB).
  *
  * Two zones: ZONE_DIRECT frames lie below DIRECTMAP_SIZE and are reachable
  * through the direct map (page tables, heap, translation caches); ZONE_HIGH
@@ -87,6 +88,20 @@ int pmm_free(struct pmm *p, uint32_t pa, uint32_t nframes);
  */
 int pmm_reserve(struct pmm *p, uint64_t base, uint64_t len);
 
+/*
+ * pmm_unreserve - give back to the pool the frames touched by r (bytes) that
+ * pmm_init would have made free had it been given avail and reserved: wholly
+ * inside some avail range and touched by no reserved range. The undo of a
+ * boot-time reservation, e.g. of GRUB modules once their bytes have been
+ * copied elsewhere: the caller lists in reserved everything still in use
+ * (the same list as at init, minus r), so that a frame r shares with
+ * something else stays out. Frames already in the pool or past the bitmap
+ * are left alone. Returns the number of frames added (free, and counted in
+ * their zone's total).
+ */
+uint32_t pmm_unreserve(struct pmm *p, const struct mem_range *r, const struct mem_range *avail, size_t navail,
+                       const struct mem_range *reserved, size_t nreserved);
+
 /* True if the frame holding physical address pa (bytes) is free RAM. */
 bool pmm_is_free(const struct pmm *p, uint32_t pa);
 
@@ -106,6 +121,9 @@ extern struct pmm kernel_pmm;
 void pmm_boot_init(const struct mem_range *avail, size_t navail, const struct mem_range *reserved,
                    size_t nreserved);
 int frame_alloc(enum pmm_zone z, uint32_t nframes, uint32_t *pa);
+/* frame_unreserve - locked pmm_unreserve on kernel_pmm; same contract. */
+uint32_t frame_unreserve(const struct mem_range *r, const struct mem_range *avail, size_t navail,
+                         const struct mem_range *reserved, size_t nreserved);
 void frame_free(uint32_t pa, uint32_t nframes);
 void frame_stats(struct pmm_stats *out);
 #endif

@@ -12,7 +12,6 @@
 #include "drivers/serial.h"
 #include "kernel/boot.h"
 #include "kernel/kernel.h"
-#include "kernel/layout.h"
 #include "kernel/sched.h"
 #include "kernel/spinlock.h"
 #include "mgmt/cmd.h"
@@ -176,24 +175,23 @@ static void run_startup_script(void)
     const struct boot_module *m = boot_module_find("rc");
     if (!m)
         return;
-    if (m->end > DIRECTMAP_SIZE || m->end < m->start) {
-        cmd_printf(&term_out, "startup script: module 'rc' lies outside the direct map; not run\n");
-        return;
-    }
-    const char *p = phys_to_virt(m->start), *end = phys_to_virt(m->end);
+    uint32_t off = 0;
     char line[CMD_LINE_MAX + 1];
-    while (p < end) {
+    while (off < m->size) {
         size_t n = 0;
         bool too_long = false;
-        for (; p < end && *p != '\n'; p++) {
-            if (*p == '\r')
+        char ch = 0;
+        /* A byte at a time: scripts are a few KiB, and the module is not
+         * contiguous anywhere (kernel/bootmod.c). */
+        for (; off < m->size && !boot_module_read(m, off, &ch, 1) && ch != '\n'; off++) {
+            if (ch == '\r')
                 continue;
             if (n + 1 < sizeof(line))
-                line[n++] = *p;
+                line[n++] = ch;
             else
                 too_long = true;
         }
-        p++;
+        off++;
         line[n] = 0;
         if (too_long) {
             cmd_printf(&term_out, "startup script: line over %u bytes skipped: %.40s...\n", CMD_LINE_MAX, line);

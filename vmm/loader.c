@@ -2,13 +2,17 @@
  * Multiboot v1/v2 guest loader (contract in vmm/loader.h).
  *
  * Map:
- *   1. bounds-checked readers over the untrusted image
+ *   1. bounds-checked readers over the untrusted image: header fields through
+ *      a small window the image's read callback refills, bulk bytes straight
+ *      into guest RAM a chunk at a time
  *   2. header search: Multiboot2 (first 32 KiB, 8-aligned), then v1 (first
  *      8 KiB, 4-aligned)
  *   3. image placement: ELF32 PT_LOAD segments, or the a.out address kludge
  *   4. boot information: v1 struct + mmap, or v2 tags, at GUEST_MBI_GPA
  * Every failure returns E_INVAL/E_RANGE with a one-line reason; nothing in
  * the image is trusted (offsets, sizes, counts all checked for overflow).
+ * A failed image read wins over every later reason: the checks after it saw
+ * zeros, not the image.
  */
 #include "vmm/loader.h"
 #include "kernel/kernel.h"
@@ -63,18 +67,42 @@
 #define LOADER_NAME "hv86"
 #define PAGE_SIZE_4K 4096u
 
+/* Image bytes per header-window refill, and per bulk copy step. Both on the
+ * stack, not static: a vCPU thread reloads its guest on reset while the
+ * console may be loading another. */
+#define WINDOW_SIZE 256u
+#define CHUNK_SIZE  1024u
+
 struct ctx {
-    const uint8_t *img;
-    size_t size;
+    const struct loader_image *img;
+    size_t size;             /* img->size */
     uint32_t mem;
     const struct loader_ops *ops;
     char *err;
     size_t errlen;
+    int read_err;            /* first failed image read, 0 if none */
+    size_t win_off, win_len; /* image bytes [win_off, win_off + win_len) are in win */
+    uint8_t win[WINDOW_SIZE];
 };
+
+static void ctx_init(struct ctx *c, const struct loader_image *img, uint32_t mem, const struct loader_ops *ops,
+                     char *err, size_t errlen)
+{
+    c->img = img;
+    c->size = img->size;
+    c->mem = mem;
+    c->ops = ops;
+    c->err = err;
+    c->errlen = errlen;
+    c->read_err = 0;
+    c->win_off = c->win_len = 0;
+}
 
 static int fail(struct ctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(struct ctx *c, int code, const char *fmt, ...)
 {
+    if (c->read_err)
+        return c->read_err; /* its reason stands */
     if (c->err && c->errlen) {
         va_list ap;
         va_start(ap, fmt);
@@ -88,15 +116,71 @@ static int fail(struct ctx *c, int code, const char *fmt, ...)
 
 static bool in_image(const struct ctx *c, uint64_t off, uint64_t len) { return off + len <= c->size; }
 
-static uint32_t rd32(const struct ctx *c, size_t off)
+/* Read image bytes [off, off+len) of src with the callback; a failure is
+ * recorded as the load's reason. */
+static int image_read(struct ctx *c, const struct loader_image *src, const char *what, uint64_t off, void *buf,
+                      uint32_t len)
 {
-    const uint8_t *p = c->img + off;
+    int rc = src->read(src->ctx, (uint32_t)off, buf, len);
+    if (!rc)
+        return 0;
+    rc = rc < 0 ? rc : E_IO;
+    fail(c, rc, "cannot read %s at byte %llu (error %d)", what, (unsigned long long)off, rc);
+    c->read_err = rc;
+    return rc;
+}
+
+/* Image bytes [off, off+len), len <= 4, through the window; zeros past the
+ * end (callers check in_image first) or after a failed read. */
+static const uint8_t *peek(struct ctx *c, size_t off, uint32_t len)
+{
+    static const uint8_t zeros[4];
+    if (off >= c->win_off && off + len <= c->win_off + c->win_len)
+        return c->win + (off - c->win_off);
+    if (c->read_err || !in_image(c, off, len))
+        return zeros;
+    uint32_t n = (uint32_t)MIN((size_t)WINDOW_SIZE, c->size - off);
+    c->win_len = 0;
+    if (image_read(c, c->img, "the image", off, c->win, n))
+        return zeros;
+    c->win_off = off;
+    c->win_len = n;
+    return c->win;
+}
+
+static uint8_t rd8(struct ctx *c, size_t off) { return *peek(c, off, 1); }
+
+static uint32_t rd32(struct ctx *c, size_t off)
+{
+    const uint8_t *p = peek(c, off, 4);
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint16_t rd16(const struct ctx *c, size_t off)
+static uint16_t rd16(struct ctx *c, size_t off)
 {
-    return (uint16_t)(c->img[off] | c->img[off + 1] << 8);
+    const uint8_t *p = peek(c, off, 2);
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/* Copy bytes [off, off+len) of src to guest-physical gpa, CHUNK_SIZE at a
+ * time. Returns 0, the read's code (reason recorded) or E_RANGE when the
+ * guest write fails (the caller gives the reason). */
+static int copy_to_guest(struct ctx *c, const struct loader_image *src, const char *what, uint64_t off,
+                         uint64_t len, uint32_t gpa)
+{
+    uint8_t chunk[CHUNK_SIZE];
+    while (len) {
+        uint32_t n = (uint32_t)MIN(len, (uint64_t)CHUNK_SIZE);
+        int rc = image_read(c, src, what, off, chunk, n);
+        if (rc)
+            return rc;
+        if (c->ops->write(c->ops->ctx, gpa, chunk, n))
+            return E_RANGE;
+        off += n;
+        gpa += n;
+        len -= n;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- placement */
@@ -130,7 +214,7 @@ static int place(struct ctx *c, const char *what, int idx, uint64_t off, uint64_
     int err = check_range(c, what, idx, gpa, memsz);
     if (err)
         return err;
-    if (filesz && c->ops->write(c->ops->ctx, (uint32_t)gpa, c->img + off, (uint32_t)filesz))
+    if (copy_to_guest(c, c->img, "the image", off, filesz, (uint32_t)gpa))
         return fail(c, E_RANGE, "%s %d: guest write failed", what, idx);
     if (memsz > filesz && c->ops->zero(c->ops->ctx, (uint32_t)(gpa + filesz), (uint32_t)(memsz - filesz)))
         return fail(c, E_RANGE, "%s %d: guest zero-fill failed", what, idx);
@@ -145,7 +229,7 @@ static int load_elf(struct ctx *c, struct loader_entry *e)
 {
     if (c->size < 52 || rd32(c, 0) != ELF_MAGIC)
         return fail(c, E_INVAL, "not an ELF image and no a.out address fields in the Multiboot header");
-    if (c->img[4] != ELFCLASS32 || c->img[5] != ELFDATA2LSB || rd16(c, 16) != ET_EXEC || rd16(c, 18) != EM_386)
+    if (rd8(c, 4) != ELFCLASS32 || rd8(c, 5) != ELFDATA2LSB || rd16(c, 16) != ET_EXEC || rd16(c, 18) != EM_386)
         return fail(c, E_INVAL, "ELF image is not a 32-bit little-endian i386 executable");
     uint32_t entry = rd32(c, 24), phoff = rd32(c, 28);
     uint16_t phentsize = rd16(c, 42), phnum = rd16(c, 44);
@@ -301,7 +385,7 @@ static void build_mbi2(struct mbi_buf *m, uint32_t mem, const char *cmdline)
 
 /* ---------------------------------------------------------------- headers */
 
-static int find_header(const struct ctx *c, uint32_t magic, uint32_t window, uint32_t align, size_t *at)
+static int find_header(struct ctx *c, uint32_t magic, uint32_t window, uint32_t align, size_t *at)
 {
     for (size_t off = 0; off + 12 <= c->size && off < window; off += align) {
         if (rd32(c, off) != magic)
@@ -383,11 +467,12 @@ static int load_v2(struct ctx *c, size_t h, struct loader_entry *e)
     return 0;
 }
 
-int loader_load_multiboot(const uint8_t *img, size_t size, uint32_t mem_bytes, const char *cmdline,
+int loader_load_multiboot(const struct loader_image *img, uint32_t mem_bytes, const char *cmdline,
                           const struct loader_ops *ops, struct loader_entry *entry, char *err,
                           size_t errlen)
 {
-    struct ctx c = { img, size, mem_bytes, ops, err, errlen };
+    struct ctx c;
+    ctx_init(&c, img, mem_bytes, ops, err, errlen);
     if (err && errlen)
         err[0] = '\0';
     if (mem_bytes < GUEST_MIN_MEM)
@@ -415,8 +500,8 @@ int loader_load_multiboot(const uint8_t *img, size_t size, uint32_t mem_bytes, c
     } else {
         return fail(&c, E_INVAL, "no Multiboot header in the first %u bytes", MB1_SEARCH);
     }
-    if (rc)
-        return rc;
+    if (rc || c.read_err)
+        return rc ? rc : c.read_err;
     entry->ebx = GUEST_MBI_GPA;
     if (ops->write(ops->ctx, GUEST_MBI_GPA, mbi.b, mbi.len))
         return fail(&c, E_RANGE, "cannot write the boot information");
@@ -450,10 +535,13 @@ int loader_load_multiboot(const uint8_t *img, size_t size, uint32_t mem_bytes, c
 #define LX_BOOT_CS       0x10
 #define LX_BOOT_DS       0x18
 
-int loader_is_linux(const uint8_t *img, size_t size)
+static bool is_linux(struct ctx *c) { return c->size >= 0x260 && rd32(c, LX_HEADER) == LX_MAGIC; }
+
+int loader_is_linux(const struct loader_image *img)
 {
-    struct ctx c = { img, size, 0, NULL, NULL, 0 };
-    return size >= 0x260 && rd32(&c, LX_HEADER) == LX_MAGIC;
+    struct ctx c;
+    ctx_init(&c, img, 0, NULL, NULL, 0);
+    return is_linux(&c);
 }
 
 static void put_e820(uint8_t *bp, uint32_t mem)
@@ -469,23 +557,25 @@ static void put_e820(uint8_t *bp, uint32_t mem)
     }
 }
 
-int loader_load_linux(const uint8_t *img, size_t size, const uint8_t *initrd, size_t initrd_size,
-                      uint32_t mem_bytes, const char *cmdline, const struct loader_ops *ops,
-                      struct loader_entry *entry, char *err, size_t errlen)
+int loader_load_linux(const struct loader_image *img, const struct loader_image *initrd, uint32_t mem_bytes,
+                      const char *cmdline, const struct loader_ops *ops, struct loader_entry *entry, char *err,
+                      size_t errlen)
 {
-    struct ctx c = { img, size, mem_bytes, ops, err, errlen };
+    struct ctx c;
+    ctx_init(&c, img, mem_bytes, ops, err, errlen);
+    size_t size = c.size, initrd_size = initrd ? initrd->size : 0;
     if (err && errlen)
         err[0] = '\0';
-    if (!loader_is_linux(img, size))
+    if (!is_linux(&c))
         return fail(&c, E_INVAL, "not a bzImage: no HdrS signature at 0x202");
     uint16_t version = rd16(&c, LX_VERSION);
     if (version < LX_MIN_VERSION)
         return fail(&c, E_INVAL, "boot protocol %u.%02u is older than 2.04", version >> 8, version & 0xFF);
-    if (!(img[LX_LOADFLAGS] & LX_LOADED_HIGH))
+    if (!(rd8(&c, LX_LOADFLAGS) & LX_LOADED_HIGH))
         return fail(&c, E_INVAL, "not a bzImage (zImage kernels load below 1 MiB)");
-    unsigned setup_sects = img[LX_SETUP_SECTS] ? img[LX_SETUP_SECTS] : 4;
+    unsigned setup_sects = rd8(&c, LX_SETUP_SECTS) ? rd8(&c, LX_SETUP_SECTS) : 4;
     size_t pm_off = (size_t)(setup_sects + 1) * 512;
-    size_t hdr_end = 0x202 + img[LX_HDR_END_REL];
+    size_t hdr_end = 0x202 + rd8(&c, LX_HDR_END_REL);
     if (pm_off >= size || hdr_end > pm_off)
         return fail(&c, E_INVAL, "bzImage truncated: %zu bytes, protected-mode code at %zu", size, pm_off);
     uint32_t init_size = version >= 0x020A ? rd32(&c, LX_INIT_SIZE) : 0;
@@ -505,19 +595,20 @@ int loader_load_linux(const uint8_t *img, size_t size, const uint8_t *initrd, si
         return rc;
     /* The initrd: page aligned at the top of RAM, below initrd_addr_max. */
     uint32_t rd_gpa = 0;
-    if (initrd && initrd_size) {
+    if (initrd_size) {
         uint64_t top = MIN((uint64_t)mem_bytes, (uint64_t)rd32(&c, LX_INITRD_MAX) + 1);
         if (initrd_size > top || ALIGN_DOWN(top - initrd_size, (uint64_t)PAGE_SIZE_4K) < need)
             return fail(&c, E_RANGE, "initrd of %zu KiB does not fit above the kernel in %u MiB of RAM",
                         initrd_size / 1024, mem_bytes >> 20);
         rd_gpa = (uint32_t)ALIGN_DOWN(top - initrd_size, (uint64_t)PAGE_SIZE_4K);
-        if (ops->write(ops->ctx, rd_gpa, initrd, (uint32_t)initrd_size))
+        if (copy_to_guest(&c, initrd, "the initrd", 0, initrd_size, rd_gpa))
             return fail(&c, E_RANGE, "cannot write the initrd");
     }
     /* The zero page: the setup header as the kernel carries it, plus ours. */
     static uint8_t bp[4096];
     memset(bp, 0, sizeof(bp));
-    memcpy(bp + LX_SETUP_SECTS, img + LX_SETUP_SECTS, hdr_end - LX_SETUP_SECTS);
+    if (image_read(&c, c.img, "the image", LX_SETUP_SECTS, bp + LX_SETUP_SECTS, (uint32_t)(hdr_end - LX_SETUP_SECTS)))
+        return c.read_err;
     bp[LX_TYPE_OF_LOADER] = LX_TYPE_UNKNOWN;
     uint32_t v = LINUX_CMDLINE_GPA;
     memcpy(bp + LX_CMD_LINE_PTR, &v, 4);
@@ -539,5 +630,5 @@ int loader_load_linux(const uint8_t *img, size_t size, const uint8_t *initrd, si
     entry->ds = LX_BOOT_DS;
     if (entry->eip != LX_KERNEL_GPA)
         return fail(&c, E_INVAL, "code32_start %#x: only kernels entered at 1 MiB are supported", entry->eip);
-    return 0;
+    return c.read_err;
 }

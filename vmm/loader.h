@@ -3,8 +3,10 @@
  * address kludge), with the Multiboot information structure and memory map
  * the guest expects, written into guest-physical memory.
  *
- * Pure code: guest memory is reached through the write callback, so the
- * loader is unit-tested on the host against real and hostile images.
+ * Pure code: the image is read and guest memory written through callbacks,
+ * so the loader is unit-tested on the host against real and hostile images,
+ * and in the hypervisor reads GRUB modules that are not contiguous in any
+ * address space (kernel/boot.h boot_module_read).
  * Sources: Multiboot Specification 0.6.96 §3.1 (header), §3.2 (machine
  * state), §3.3 (boot information); Multiboot2 Specification 2.0 §3.1, §3.3,
  * §3.6; System V ABI / ELF32 (TIS ELF 1.2) for program headers.
@@ -34,6 +36,20 @@ struct loader_ops {
     void *ctx;
 };
 
+/*
+ * An image to load (kernel or initrd), read through a callback: headers are
+ * read into small buffers, bulk data (segments, the protected-mode kernel,
+ * the initrd) a chunk at a time on its way into guest RAM.
+ */
+struct loader_image {
+    size_t size; /* bytes */
+    /* Copy image bytes [off, off+len) into buf; returns 0 or an E_* code,
+     * which the load then fails with. The loader only asks for 0 < len and
+     * off + len <= size. */
+    int (*read)(void *ctx, uint32_t off, void *buf, uint32_t len);
+    void *ctx;
+};
+
 /* What the guest's vCPU starts with (Multiboot §3.2 machine state, or the
  * Linux 32-bit boot protocol). */
 struct loader_entry {
@@ -56,37 +72,40 @@ struct loader_entry {
 #define LINUX_CMDLINE_MAX     2048u
 
 /*
- * loader_load_multiboot - load the kernel image (size bytes at img, in host
- * memory) into a guest with mem_bytes of RAM and write its boot information
- * (command line cmdline, loader name "hv86", memory map) at GUEST_MBI_GPA.
+ * loader_load_multiboot - load the kernel image img into a guest with
+ * mem_bytes of RAM and write its boot information (command line cmdline,
+ * loader name "hv86", memory map) at GUEST_MBI_GPA.
  * Prefers a Multiboot2 header when the image has both.
  * Returns 0 and fills *entry; on error returns a negative E_* code and, if
  * err is not NULL, a one-line reason in err[0..errlen) ("no Multiboot header
  * in the first 8192 bytes", "segment 2 [0x100000, 0x5000000) outside guest
- * RAM (16 MiB)", ...). Nothing is assumed about the image: every offset and
- * size is checked. Not reentrant (one static 32 KiB assembly buffer): call
- * from one thread at a time -- the console thread, in `vm create`/`vm start`.
+ * RAM (16 MiB)", "cannot read the image at byte 4096 (error -3)", ...).
+ * Nothing is assumed about the image: every offset and size is checked.
+ * Not reentrant (one static 32 KiB assembly buffer): call from one thread at
+ * a time -- the console thread, in `vm create`/`vm start`.
  */
-int loader_load_multiboot(const uint8_t *img, size_t size, uint32_t mem_bytes, const char *cmdline,
+int loader_load_multiboot(const struct loader_image *img, uint32_t mem_bytes, const char *cmdline,
                           const struct loader_ops *ops, struct loader_entry *entry, char *err,
                           size_t errlen);
 
 /*
- * loader_load_linux - load a bzImage (size bytes at img) and optionally an
- * initrd (initrd_size bytes; NULL/0 for none) into a guest with mem_bytes of
- * RAM, per the Linux x86 boot protocol, 32-bit entry (Documentation/arch/x86/
- * boot.rst, "32-bit Boot Protocol"): the protected-mode kernel at 1 MiB,
- * boot_params at LINUX_BOOT_PARAMS_GPA with the setup header copied, an e820
- * map, the command line, the initrd at the top of RAM below the kernel's
+ * loader_load_linux - load a bzImage img and optionally an initrd (NULL or
+ * size 0 for none) into a guest with mem_bytes of RAM, per the Linux x86
+ * boot protocol, 32-bit entry (Documentation/arch/x86/boot.rst, "32-bit Boot
+ * Protocol"): the protected-mode kernel at 1 MiB, boot_params at
+ * LINUX_BOOT_PARAMS_GPA with the setup header copied, an e820 map, the
+ * command line, the initrd at the top of RAM below the kernel's
  * initrd_addr_max, and a GDT with __BOOT_CS/__BOOT_DS.
- * Returns 0 and *entry, or E_INVAL/E_RANGE/E_TOOBIG with a one-line reason
- * in err ("not a bzImage: no HdrS signature", "boot protocol 2.02 is older
- * than 2.04", "initrd of 90 MiB does not fit ...").
+ * Returns 0 and *entry, or E_INVAL/E_RANGE/E_TOOBIG (or a read callback's
+ * code) with a one-line reason in err ("not a bzImage: no HdrS signature",
+ * "boot protocol 2.02 is older than 2.04", "initrd of 90 MiB does not fit
+ * ..."). Not reentrant (one static 4 KiB zero page), like the above.
  */
-int loader_load_linux(const uint8_t *img, size_t size, const uint8_t *initrd, size_t initrd_size,
-                      uint32_t mem_bytes, const char *cmdline, const struct loader_ops *ops,
-                      struct loader_entry *entry, char *err, size_t errlen);
-/* True if img looks like a Linux bzImage (setup header signature "HdrS"). */
-int loader_is_linux(const uint8_t *img, size_t size);
+int loader_load_linux(const struct loader_image *img, const struct loader_image *initrd, uint32_t mem_bytes,
+                      const char *cmdline, const struct loader_ops *ops, struct loader_entry *entry, char *err,
+                      size_t errlen);
+/* True if img looks like a Linux bzImage (setup header signature "HdrS" at
+ * 0x202); reads only the setup header. False if that read fails. */
+int loader_is_linux(const struct loader_image *img);
 
 #endif

@@ -57,18 +57,19 @@ void vm_console_output(struct vm *vm, const uint8_t *buf, uint32_t len)
 
 /* ---------------------------------------------------------------- life cycle */
 
-static const struct boot_module *module_in_directmap(const char *name, char *err, size_t errlen, int *rc)
+static const struct boot_module *module_find(const char *name, char *err, size_t errlen)
 {
     const struct boot_module *m = boot_module_find(name);
-    *rc = 0;
-    if (!m) {
+    if (!m)
         snprintf(err, errlen, "no module named '%s' (see `modules`)", name);
-        *rc = E_NOENT;
-    } else if (m->end > DIRECTMAP_SIZE) {
-        snprintf(err, errlen, "module '%s' lies above the direct map", name);
-        *rc = E_RANGE;
-    }
-    return *rc ? NULL : m;
+    return m;
+}
+
+/* struct loader_image over a GRUB module, wherever boot put its bytes. */
+static int module_read(void *ctx, uint32_t off, void *buf, uint32_t len) { return boot_module_read(ctx, off, buf, len); }
+static struct loader_image module_image(const struct boot_module *m)
+{
+    return (struct loader_image){ m->size, module_read, (void *)m };
 }
 
 /* struct loader_ops over a VM's guest RAM. */
@@ -79,26 +80,24 @@ static int load_zero(void *ctx, uint32_t gpa, uint32_t len) { return gmem_zero(c
  * vCPU and devices: what power-on does. */
 static int vm_load(struct vm *vm, char *err, size_t errlen)
 {
-    int rc;
-    const struct boot_module *k = module_in_directmap(vm->kernel, err, errlen, &rc), *rd = NULL;
+    const struct boot_module *k = module_find(vm->kernel, err, errlen), *rd = NULL;
     if (!k)
-        return rc;
-    if (vm->initrd[0] && !(rd = module_in_directmap(vm->initrd, err, errlen, &rc)))
-        return rc;
-    if ((rc = gmem_zero(&vm->mem, 0, vm->mem_bytes)))
+        return E_NOENT;
+    if (vm->initrd[0] && !(rd = module_find(vm->initrd, err, errlen)))
+        return E_NOENT;
+    int rc = gmem_zero(&vm->mem, 0, vm->mem_bytes);
+    if (rc)
         return rc;
     struct loader_ops ops = { load_write, load_zero, &vm->mem };
     struct loader_entry e;
-    const uint8_t *img = phys_to_virt(k->start);
-    size_t size = k->end - k->start;
-    if (loader_is_linux(img, size))
-        rc = loader_load_linux(img, size, rd ? phys_to_virt(rd->start) : NULL, rd ? rd->end - rd->start : 0,
-                               vm->mem_bytes, vm->cmdline, &ops, &e, err, errlen);
+    struct loader_image img = module_image(k), initrd = rd ? module_image(rd) : (struct loader_image){ 0 };
+    if (loader_is_linux(&img))
+        rc = loader_load_linux(&img, rd ? &initrd : NULL, vm->mem_bytes, vm->cmdline, &ops, &e, err, errlen);
     else if (rd) {
         snprintf(err, errlen, "initrd= is for Linux kernels; '%s' is not a bzImage", vm->kernel);
         rc = E_INVAL;
     } else
-        rc = loader_load_multiboot(img, size, vm->mem_bytes, vm->cmdline, &ops, &e, err, errlen);
+        rc = loader_load_multiboot(&img, vm->mem_bytes, vm->cmdline, &ops, &e, err, errlen);
     if (rc)
         return rc;
     vcpu_reset(vm, &e);

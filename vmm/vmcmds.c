@@ -191,7 +191,7 @@ static int cmd_modules(struct cmd_ctx *c)
 {
     for (uint32_t i = 0; i < boot_info.nmodules; i++) {
         const struct boot_module *m = &boot_info.modules[i];
-        cmd_printf(c->out, "%-16s %8u bytes  %s\n", m->name, m->end - m->start, m->args);
+        cmd_printf(c->out, "%-16s %8u bytes  %s\n", m->name, m->size, m->args);
     }
     if (!boot_info.nmodules)
         cmd_printf(c->out, "no modules (add module2 lines to grub.cfg)\n");

@@ -35,6 +35,46 @@ static int g_zero(void *ctx, uint32_t gpa, uint32_t len)
 
 static const struct loader_ops ops = { g_write, g_zero, NULL };
 
+/* A loader_image over a buffer in host memory. The loader must only ask for
+ * bytes inside the image, and never for none. */
+struct buf_image {
+    const uint8_t *p;
+    size_t size;
+};
+
+static int buf_read(void *ctx, uint32_t off, void *out, uint32_t len)
+{
+    const struct buf_image *b = ctx;
+    if (len == 0 || (uint64_t)off + len > b->size)
+        fail_msg("read of [%u, +%u) outside the %zu-byte image", off, len, b->size);
+    memcpy(out, b->p + off, len);
+    return 0;
+}
+
+/* The loader's entry points over images in host memory (rd NULL: no initrd). */
+static int load_mb(const uint8_t *img, size_t n, uint32_t mem, const char *cmdline, struct loader_entry *e,
+                   char *err, size_t errlen)
+{
+    struct buf_image b = { img, n };
+    struct loader_image li = { n, buf_read, &b };
+    return loader_load_multiboot(&li, mem, cmdline, &ops, e, err, errlen);
+}
+
+static int load_lx(const uint8_t *img, size_t n, const uint8_t *rd, size_t rdn, uint32_t mem, const char *cmdline,
+                   struct loader_entry *e, char *err, size_t errlen)
+{
+    struct buf_image b = { img, n }, r = { rd, rdn };
+    struct loader_image li = { n, buf_read, &b }, ri = { rdn, buf_read, &r };
+    return loader_load_linux(&li, rd ? &ri : NULL, mem, cmdline, &ops, e, err, errlen);
+}
+
+static int is_linux(const uint8_t *img, size_t n)
+{
+    struct buf_image b = { img, n };
+    struct loader_image li = { n, buf_read, &b };
+    return loader_is_linux(&li);
+}
+
 static int setup(void **state)
 {
     guest = malloc(GUEST_MEM);
@@ -45,6 +85,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     free(guest);
+    guest_size = GUEST_MEM;
     return 0;
 }
 
@@ -100,7 +141,7 @@ static void test_mb1_elf(void **state)
     guest[SEG_PADDR + 64] = 0xAA;       /* bss must be zeroed */
     struct loader_entry e;
     char err[128];
-    assert_int_equal(loader_load_multiboot(img, n, GUEST_MEM, "root=/dev/x quiet", &ops, &e, err, sizeof err), 0);
+    assert_int_equal(load_mb(img, n, GUEST_MEM, "root=/dev/x quiet", &e, err, sizeof err), 0);
     assert_int_equal(e.version, 1);
     assert_int_equal(e.eax, MB1_BOOT_MAGIC);
     assert_int_equal(e.ebx, GUEST_MBI_GPA);
@@ -138,7 +179,7 @@ static void test_mb1_entry_virtual_translated(void **state)
     size_t n = make_elf(img, 0xC0100000u, SEG_PADDR, 0xC0100010u, 64, 64);
     put_mb1(img + SEG_OFF, 0);
     struct loader_entry e;
-    assert_int_equal(loader_load_multiboot(img, n, GUEST_MEM, NULL, &ops, &e, NULL, 0), 0);
+    assert_int_equal(load_mb(img, n, GUEST_MEM, NULL, &e, NULL, 0), 0);
     assert_int_equal(e.eip, SEG_PADDR + 0x10);
 }
 
@@ -156,7 +197,7 @@ static void test_mb1_aout_kludge(void **state)
     w32(h + 28, 0x200040); /* entry */
     struct loader_entry e;
     char err[128];
-    assert_int_equal(loader_load_multiboot(img, sizeof img, GUEST_MEM, "", &ops, &e, err, sizeof err), 0);
+    assert_int_equal(load_mb(img, sizeof img, GUEST_MEM, "", &e, err, sizeof err), 0);
     assert_int_equal(e.eip, 0x200040);
     assert_memory_equal(guest + 0x200000, img, sizeof img);
     assert_int_equal(guest[0x203FFF], 0);
@@ -185,7 +226,7 @@ static void test_mb2_elf_with_tags(void **state)
     put_mb2(img + SEG_OFF, tags, 8);
     struct loader_entry e;
     char err[128];
-    assert_int_equal(loader_load_multiboot(img, n, GUEST_MEM, "console=ttyS0", &ops, &e, err, sizeof err), 0);
+    assert_int_equal(load_mb(img, n, GUEST_MEM, "console=ttyS0", &e, err, sizeof err), 0);
     assert_int_equal(e.version, 2);
     assert_int_equal(e.eax, MB2_BOOT_MAGIC);
     assert_int_equal(e.eip, SEG_PADDR + 0x60);
@@ -226,12 +267,12 @@ static void test_mb2_required_unknown_refused(void **state)
     put_mb2(img + SEG_OFF, tags, 4);
     struct loader_entry e;
     char err[128];
-    assert_int_equal(loader_load_multiboot(img, n, GUEST_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_int_equal(load_mb(img, n, GUEST_MEM, "", &e, err, sizeof err), E_INVAL);
     assert_non_null(strstr(err, "requires boot information tag 8"));
     /* the same request marked optional is fine */
     const uint32_t opt[] = { 1 | (1u << 16), 12, 8, 0 };
     put_mb2(img + SEG_OFF, opt, 4);
-    assert_int_equal(loader_load_multiboot(img, n, GUEST_MEM, "", &ops, &e, err, sizeof err), 0);
+    assert_int_equal(load_mb(img, n, GUEST_MEM, "", &e, err, sizeof err), 0);
 }
 
 struct bad_case {
@@ -260,7 +301,7 @@ static void test_hostile_elf(void **state)
         put_mb1(img + SEG_OFF, b->mb_flags);
         struct loader_entry e;
         char err[128] = "";
-        int rc = loader_load_multiboot(img, n, GUEST_MEM, "", &ops, &e, err, sizeof err);
+        int rc = load_mb(img, n, GUEST_MEM, "", &e, err, sizeof err);
         if (rc != b->expect || !strstr(err, b->msg))
             fail_msg("case '%s': rc %d err '%s'", b->name, rc, err);
     }
@@ -277,29 +318,29 @@ static void test_hostile_structure(void **state)
     uint8_t bad[512];
     memcpy(bad, img, n);
     w32(bad + 28, 0xFFFFFFF0u); /* phoff past the end, and overflowing */
-    assert_int_equal(loader_load_multiboot(bad, n, GUEST_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_int_equal(load_mb(bad, n, GUEST_MEM, "", &e, err, sizeof err), E_INVAL);
     assert_non_null(strstr(err, "program headers"));
 
     memcpy(bad, img, n);
     w32(bad + 52 + 4, 0xFFFFFFF0u); /* p_offset: offset + filesz overflows 32 bits */
-    assert_int_equal(loader_load_multiboot(bad, n, GUEST_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_int_equal(load_mb(bad, n, GUEST_MEM, "", &e, err, sizeof err), E_INVAL);
     assert_non_null(strstr(err, "past the end"));
 
     memcpy(bad, img, n);
     w16(bad + 44, 0); /* no program headers */
-    assert_int_equal(loader_load_multiboot(bad, n, GUEST_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_int_equal(load_mb(bad, n, GUEST_MEM, "", &e, err, sizeof err), E_INVAL);
 
     memcpy(bad, img, n);
     w32(bad + SEG_OFF + 8, 0); /* checksum broken: no valid header anywhere */
-    assert_int_equal(loader_load_multiboot(bad, n, GUEST_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_int_equal(load_mb(bad, n, GUEST_MEM, "", &e, err, sizeof err), E_INVAL);
     assert_non_null(strstr(err, "no Multiboot header"));
 
     /* every truncation of a good image fails cleanly or loads what is there */
     for (size_t len = 0; len < n; len++) {
-        int rc = loader_load_multiboot(img, len, GUEST_MEM, "", &ops, &e, err, sizeof err);
+        int rc = load_mb(img, len, GUEST_MEM, "", &e, err, sizeof err);
         assert_true(rc == E_INVAL || rc == E_RANGE);
     }
-    assert_int_equal(loader_load_multiboot(img, n, 1u << 20, "", &ops, &e, err, sizeof err), E_RANGE);
+    assert_int_equal(load_mb(img, n, 1u << 20, "", &e, err, sizeof err), E_RANGE);
     assert_non_null(strstr(err, "below the minimum"));
 }
 
@@ -317,7 +358,7 @@ static void test_random_bytes_never_crash(void **state)
         put_mb1(img + at, (uint32_t)rand() & 0x10003);
         struct loader_entry e;
         char err[128];
-        int rc = loader_load_multiboot(img, sizeof img, GUEST_MEM, "x", &ops, &e, err, sizeof err);
+        int rc = load_mb(img, sizeof img, GUEST_MEM, "x", &e, err, sizeof err);
         if (rc == 0) {
             assert_true(e.eip >= e.load_lo && e.eip < e.load_hi);
             assert_true(e.load_hi <= GUEST_MEM);
@@ -338,7 +379,7 @@ static void test_real_hv86_elf(void **state)
     fclose(f);
     struct loader_entry e;
     char err[160];
-    int rc = loader_load_multiboot(buf, n, GUEST_MEM, "", &ops, &e, err, sizeof err);
+    int rc = load_mb(buf, n, GUEST_MEM, "", &e, err, sizeof err);
     if (rc)
         fail_msg("hv86.elf: %s", err);
     uint32_t entry;
@@ -369,7 +410,24 @@ static uint8_t *read_file(const char *path, size_t *n)
     return b;
 }
 
+/* A file the tests need, read whole (malloc'd); the test fails if it is missing. */
+static uint8_t *must_read(const char *path, size_t *n)
+{
+    uint8_t *b = read_file(path, n);
+    if (!b)
+        fail_msg("%s missing (hv86.elf: make hv86.elf; vmlinuz: scripts/fetch-debian.sh)", path);
+    return b;
+}
+
+/* Guest RAM big enough for Debian's kernel. */
 #define LINUX_MEM (64u << 20)
+static int setup_linux(void **state)
+{
+    guest = calloc(1, LINUX_MEM);
+    guest_size = LINUX_MEM;
+    return guest ? 0 : -1;
+}
+
 static uint32_t l32(uint32_t gpa) { uint32_t v; memcpy(&v, guest + gpa, 4); return v; }
 
 /* Debian's own i386 kernel, loaded as boot.rst says; every field checked
@@ -377,19 +435,14 @@ static uint32_t l32(uint32_t gpa) { uint32_t v; memcpy(&v, guest + gpa, 4); retu
 static void test_linux_real_kernel(void **state)
 {
     size_t n = 0;
-    uint8_t *img = read_file("build/debian/vmlinuz", &n);
-    if (!img)
-        fail_msg("build/debian/vmlinuz missing (scripts/fetch-debian.sh fetches it)");
-    uint8_t *small = guest;
-    guest = calloc(1, LINUX_MEM);
-    guest_size = LINUX_MEM;
+    uint8_t *img = must_read("build/debian/vmlinuz", &n);
     static uint8_t rd[300000];
     for (size_t i = 0; i < sizeof rd; i++)
         rd[i] = (uint8_t)(i * 13);
     struct loader_entry e;
     char err[160];
-    assert_true(loader_is_linux(img, n));
-    int rc = loader_load_linux(img, n, rd, sizeof rd, LINUX_MEM, "console=ttyS0 quiet", &ops, &e, err, sizeof err);
+    assert_true(is_linux(img, n));
+    int rc = load_lx(img, n, rd, sizeof rd, LINUX_MEM, "console=ttyS0 quiet", &e, err, sizeof err);
     if (rc)
         fail_msg("%s", err);
     unsigned setup = img[0x1F1] ? img[0x1F1] : 4;
@@ -427,33 +480,206 @@ static void test_linux_real_kernel(void **state)
     assert_int_equal((ds >> 40) & 0xFF, 0x92);
 
     /* hostile and impossible variants of the same image */
-    assert_int_equal(loader_load_linux(img, n, rd, sizeof rd, 16u << 20, "", &ops, &e, err, sizeof err), E_RANGE);
+    assert_int_equal(load_lx(img, n, rd, sizeof rd, 16u << 20, "", &e, err, sizeof err), E_RANGE);
     assert_non_null(strstr(err, "too small"));
-    assert_int_equal(loader_load_linux(img, 1500, NULL, 0, LINUX_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_int_equal(load_lx(img, 1500, NULL, 0, LINUX_MEM, "", &e, err, sizeof err), E_INVAL);
     assert_non_null(strstr(err, "truncated"));
     static char longcmd[4000];
     memset(longcmd, 'x', sizeof longcmd - 1);
-    assert_int_equal(loader_load_linux(img, n, NULL, 0, LINUX_MEM, longcmd, &ops, &e, err, sizeof err), E_TOOBIG);
+    assert_int_equal(load_lx(img, n, NULL, 0, LINUX_MEM, longcmd, &e, err, sizeof err), E_TOOBIG);
     uint8_t *big = malloc(60u << 20);
-    assert_int_equal(loader_load_linux(img, n, big, 60u << 20, LINUX_MEM, "", &ops, &e, err, sizeof err), E_RANGE);
+    assert_int_equal(load_lx(img, n, big, 60u << 20, LINUX_MEM, "", &e, err, sizeof err), E_RANGE);
     assert_non_null(strstr(err, "does not fit"));
     free(big);
     uint8_t *bad = malloc(n);
     memcpy(bad, img, n);
     bad[0x206] = 0x02, bad[0x207] = 0x02; /* protocol 2.02 */
-    assert_int_equal(loader_load_linux(bad, n, NULL, 0, LINUX_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_int_equal(load_lx(bad, n, NULL, 0, LINUX_MEM, "", &e, err, sizeof err), E_INVAL);
     assert_non_null(strstr(err, "older than 2.04"));
     bad[0x202] = 'X';
-    assert_false(loader_is_linux(bad, n));
-    assert_int_equal(loader_load_linux(bad, n, NULL, 0, LINUX_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_false(is_linux(bad, n));
+    assert_int_equal(load_lx(bad, n, NULL, 0, LINUX_MEM, "", &e, err, sizeof err), E_INVAL);
     memcpy(bad, img, n);
     bad[0x1F1] = 0xFF; /* setup_sects past the end of a small image */
-    assert_int_equal(loader_load_linux(bad, 0x20000, NULL, 0, LINUX_MEM, "", &ops, &e, err, sizeof err), E_INVAL);
+    assert_int_equal(load_lx(bad, 0x20000, NULL, 0, LINUX_MEM, "", &e, err, sizeof err), E_INVAL);
     free(bad);
     free(img);
-    free(guest);
-    guest = small;
-    guest_size = GUEST_MEM;
+}
+
+/* ---------------------------------------------------------------- images read in pieces */
+
+/*
+ * The same image scattered over separately allocated pieces of `piece` bytes
+ * (the last one shorter), allocated last piece first so that no two are
+ * adjacent: what a GRUB module moved into high frames looks like, with any
+ * piece size. Reads crossing a piece boundary are counted.
+ */
+struct pieces {
+    uint8_t **p;
+    size_t npieces, piece, size;
+    unsigned crossings;
+};
+
+static struct pieces *pieces_new(const uint8_t *img, size_t n, size_t piece)
+{
+    struct pieces *ps = calloc(1, sizeof(*ps));
+    ps->piece = piece;
+    ps->size = n;
+    ps->npieces = (n + piece - 1) / piece;
+    ps->p = calloc(ps->npieces, sizeof(*ps->p));
+    for (size_t i = ps->npieces; i-- > 0;) {
+        size_t len = MIN(piece, n - i * piece);
+        ps->p[i] = malloc(len);
+        memcpy(ps->p[i], img + i * piece, len);
+    }
+    return ps;
+}
+
+static void pieces_free(struct pieces *ps)
+{
+    for (size_t i = 0; i < ps->npieces; i++)
+        free(ps->p[i]);
+    free(ps->p);
+    free(ps);
+}
+
+static int pieces_read(void *ctx, uint32_t off, void *out, uint32_t len)
+{
+    struct pieces *ps = ctx;
+    if (len == 0 || (uint64_t)off + len > ps->size)
+        fail_msg("read of [%u, +%u) outside the %zu-byte image", off, len, ps->size);
+    ps->crossings += off / ps->piece != (off + len - 1) / ps->piece;
+    for (uint8_t *o = out; len;) {
+        size_t i = off / ps->piece, at = off % ps->piece, n = MIN((size_t)len, ps->piece - at);
+        memcpy(o, ps->p[i] + at, n);
+        o += n;
+        off += (uint32_t)n;
+        len -= (uint32_t)n;
+    }
+    return 0;
+}
+
+/* One load; guest RAM starts as 0xCC, so untouched bytes compare too. */
+static int load_image(const struct loader_image *img, const struct loader_image *rd, uint32_t mem,
+                      struct loader_entry *e, char *err, size_t errlen)
+{
+    memset(guest, 0xCC, guest_size);
+    if (loader_is_linux(img))
+        return loader_load_linux(img, rd, mem, "console=ttyS0", &ops, e, err, errlen);
+    return loader_load_multiboot(img, mem, "console=ttyS0", &ops, e, err, errlen);
+}
+
+/* Load img (and rd) from whole buffers, then scattered in pieces of each
+ * size in piece_sizes: guest RAM and entry state must not differ by a byte. */
+static void check_pieces_same(const char *what, const uint8_t *img, size_t n, const uint8_t *rd, size_t rdn,
+                              const size_t *piece_sizes, size_t nsizes)
+{
+    struct buf_image b = { img, n }, r = { rd, rdn };
+    struct loader_image whole = { n, buf_read, &b }, whole_rd = { rdn, buf_read, &r };
+    struct loader_entry want, got;
+    char err[160];
+    if (load_image(&whole, rd ? &whole_rd : NULL, guest_size, &want, err, sizeof err))
+        fail_msg("%s: %s", what, err);
+    uint8_t *ref = malloc(guest_size);
+    memcpy(ref, guest, guest_size);
+    for (size_t k = 0; k < nsizes; k++) {
+        struct pieces *pi = pieces_new(img, n, piece_sizes[k]), *pr = rd ? pieces_new(rd, rdn, piece_sizes[k]) : NULL;
+        struct loader_image scattered = { n, pieces_read, pi }, scattered_rd = { rdn, pieces_read, pr };
+        if (load_image(&scattered, pr ? &scattered_rd : NULL, guest_size, &got, err, sizeof err))
+            fail_msg("%s in %zu-byte pieces: %s", what, piece_sizes[k], err);
+        if (memcmp(guest, ref, guest_size)) {
+            size_t at = 0;
+            while (guest[at] == ref[at])
+                at++;
+            fail_msg("%s in %zu-byte pieces: guest RAM differs at %#zx", what, piece_sizes[k], at);
+        }
+        if (got.eip != want.eip || got.eax != want.eax || got.ebx != want.ebx || got.esi != want.esi ||
+            got.version != want.version || got.load_lo != want.load_lo || got.load_hi != want.load_hi ||
+            got.gdt_base != want.gdt_base || got.gdt_limit != want.gdt_limit || got.cs != want.cs || got.ds != want.ds)
+            fail_msg("%s in %zu-byte pieces: another entry state (eip %#x, want %#x)", what, piece_sizes[k],
+                     got.eip, want.eip);
+        if (piece_sizes[k] % 256 && n > piece_sizes[k]) /* odd sizes: reads were cut by piece boundaries */
+            assert_true(pi->crossings > 0);
+        pieces_free(pi);
+        if (pr)
+            pieces_free(pr);
+    }
+    free(ref);
+}
+
+static void test_pieces_multiboot(void **state)
+{
+    static const size_t sizes[] = { 4096, 1021, 7, 1 };
+    uint8_t img[512];
+    size_t n = make_elf(img, SEG_PADDR, SEG_PADDR, SEG_PADDR + 12, 300, 0x2000);
+    put_mb1(img + SEG_OFF, 0x3);
+    check_pieces_same("ELF with bss", img, n, NULL, 0, sizes, ARRAY_SIZE(sizes));
+
+    size_t hn = 0;
+    uint8_t *hv = must_read("hv86.elf", &hn);
+    check_pieces_same("hv86.elf", hv, hn, NULL, 0, sizes, 3);
+    free(hv);
+}
+
+static void test_pieces_linux(void **state)
+{
+    static const size_t sizes[] = { 4096, 1021 };
+    size_t n = 0;
+    uint8_t *img = must_read("build/debian/vmlinuz", &n);
+    size_t rdn = 1234567; /* not a multiple of anything the loader uses */
+    uint8_t *rd = malloc(rdn);
+    for (size_t i = 0; i < rdn; i++)
+        rd[i] = (uint8_t)(i * 7 + (i >> 12));
+    check_pieces_same("vmlinuz + initrd", img, n, rd, rdn, sizes, ARRAY_SIZE(sizes));
+    free(rd);
+    free(img);
+}
+
+/* A reader that fails from byte fail_at on, as a broken module store would. */
+struct failing {
+    struct buf_image b;
+    uint32_t fail_at;
+};
+
+static int failing_read(void *ctx, uint32_t off, void *out, uint32_t len)
+{
+    struct failing *f = ctx;
+    if ((uint64_t)off + len > f->fail_at)
+        return E_IO;
+    return buf_read(&f->b, off, out, len);
+}
+
+static void test_read_errors(void **state)
+{
+    size_t n = 0;
+    uint8_t *hv = must_read("hv86.elf", &n);
+    struct loader_entry e;
+    char err[160];
+    /* in the header search, in a segment: the read's error and reason win */
+    static const uint32_t at[] = { 0, 4096 + 100, 200000 };
+    for (size_t i = 0; i < ARRAY_SIZE(at); i++) {
+        struct failing f = { { hv, n }, at[i] };
+        struct loader_image li = { n, failing_read, &f };
+        err[0] = 0;
+        assert_int_equal(loader_load_multiboot(&li, GUEST_MEM, "", &ops, &e, err, sizeof err), E_IO);
+        if (!strstr(err, "cannot read the image at byte"))
+            fail_msg("failing at %u: '%s'", at[i], err);
+    }
+    free(hv);
+
+    uint8_t *img = must_read("build/debian/vmlinuz", &n);
+    struct failing fk = { { img, n }, (uint32_t)n / 2 }, fr = { { img, n }, 5000 };
+    struct buf_image bk = { img, n };
+    struct loader_image kbad = { n, failing_read, &fk }, kgood = { n, buf_read, &bk }, rbad = { n, failing_read, &fr };
+    assert_int_equal(loader_load_linux(&kbad, NULL, LINUX_MEM, "", &ops, &e, err, sizeof err), E_IO);
+    assert_non_null(strstr(err, "cannot read the image at byte"));
+    assert_int_equal(loader_load_linux(&kgood, &rbad, LINUX_MEM, "", &ops, &e, err, sizeof err), E_IO);
+    assert_non_null(strstr(err, "cannot read the initrd at byte 4096"));
+    fk.fail_at = 0x100; /* the header itself cannot be read */
+    assert_false(loader_is_linux(&kbad));
+    assert_int_equal(loader_load_linux(&kbad, NULL, LINUX_MEM, "", &ops, &e, err, sizeof err), E_IO);
+    assert_non_null(strstr(err, "cannot read the image at byte 514")); /* the signature, 0x202 */
+    free(img);
 }
 
 int main(void)
@@ -468,7 +694,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_structure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_bytes_never_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_hv86_elf, setup, teardown),
-        cmocka_unit_test(test_linux_real_kernel),
+        cmocka_unit_test_setup_teardown(test_linux_real_kernel, setup_linux, teardown),
+        cmocka_unit_test_setup_teardown(test_pieces_multiboot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pieces_linux, setup_linux, teardown),
+        cmocka_unit_test_setup_teardown(test_read_errors, setup_linux, teardown),
     };
     return cmocka_run_group_tests_name("loader", tests, NULL, NULL);
 }

@@ -176,6 +176,45 @@ static void test_reserve_after_init(void **state)
     assert_stats(254, 254, 0, 0);
 }
 
+static void test_unreserve_moved_modules(void **state)
+{
+    /* Boot with three modules reserved; the first two are copied away and
+     * given back, the third stays. Module 1 ends in a frame that also holds
+     * the start of the Multiboot info, module 2 in a frame that module 3
+     * starts in; one page of module 1 lies in a firmware hole. */
+    const struct mem_range avail[] = { { 0, 20 * MiB }, { 20 * MiB + 8 * KiB, 60 * MiB } };
+    const struct mem_range low = { 0, 1 * MiB }, mbi = { 4 * MiB + 2 * KiB, 1 * KiB };
+    const struct mem_range mod1 = { 2 * MiB, 2 * MiB + 2 * KiB }; /* frames 512..1024 */
+    const struct mem_range mod2 = { 20 * MiB - 8 * KiB, 20 * KiB + 100 }; /* frames 5118..5123 */
+    const struct mem_range mod3 = { 20 * MiB + 12 * KiB + 100, 40 * MiB }; /* frames 5123..15363 */
+    const struct mem_range boot[] = { low, mbi, mod1, mod2, mod3 }, kept[] = { low, mbi, mod3 };
+    uint32_t pa;
+
+    init(avail, 2, boot, 5, 16 * MiB);
+    assert_stats(4096 - 256 - 513, 4096 - 256 - 513, 16384 - 3 - 10241, 16384 - 3 - 10241);
+    assert_int_equal(pmm_alloc(&pm, ZONE_DIRECT, 1, &pa), 0); /* a heap page, before the move */
+    /* mod1: 512 whole frames; frame 1024 holds the MBI too. */
+    assert_int_equal(pmm_unreserve(&pm, &mod1, avail, 2, kept, 3), 512);
+    assert_int_equal(count_free(512, 1024), 512);
+    assert_false(pmm_is_free(&pm, FRAME(1024)));
+    /* mod2: frames 5118..5119 are RAM, 5120..5121 a hole, 5122 RAM; 5123 is mod3's. */
+    assert_int_equal(pmm_unreserve(&pm, &mod2, avail, 2, kept, 3), 3);
+    assert_true(pmm_is_free(&pm, FRAME(5118)) && pmm_is_free(&pm, FRAME(5122)));
+    assert_false(pmm_is_free(&pm, FRAME(5120)) || pmm_is_free(&pm, FRAME(5123)));
+    assert_int_equal(pmm_free(&pm, FRAME(5120), 1), E_INVAL); /* the hole never becomes RAM */
+    /* Twice is harmless: nothing more to add, the heap page untouched. */
+    assert_int_equal(pmm_unreserve(&pm, &mod1, avail, 2, kept, 3), 0);
+    assert_false(pmm_is_free(&pm, pa));
+    assert_stats(4096 - 256 - 1, 4096 - 256 - 2, 16384 - 10241, 16384 - 10241);
+    /* Given-back frames are ordinary frames: allocated and freed again. */
+    assert_int_equal(pmm_free(&pm, pa, 1), 0);
+    assert_int_equal(pmm_alloc(&pm, ZONE_DIRECT, 4096 - 1025, &pa), 0); /* above the MBI's frame */
+    assert_int_equal(pa, FRAME(1025));
+    assert_int_equal(pmm_alloc(&pm, ZONE_DIRECT, 1024 - 256, &pa), 0); /* below it */
+    assert_int_equal(pa, FRAME(256));
+    assert_int_equal(pmm_alloc(&pm, ZONE_DIRECT, 1, &pa), E_NOMEM);
+}
+
 /* ---------------------------------------------------------------- zones */
 
 static void test_zone_split_and_fallback(void **state)
@@ -455,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_zero_length_ranges),
         cmocka_unit_test(test_clip_at_4g),
         cmocka_unit_test(test_reserve_after_init),
+        cmocka_unit_test(test_unreserve_moved_modules),
         cmocka_unit_test(test_zone_split_and_fallback),
         cmocka_unit_test(test_split_straddling_frame_is_high),
         cmocka_unit_test(test_run_never_spans_zones),
