@@ -16,7 +16,7 @@
  *     of its (one or two) pages, dead or alive;
  *   - a live block is in exactly one hash chain; a dead block in none, has
  *     no IBL entry and no chained exit pointing at it;
- *   - an exit stub is either pristine (stub_orig bytes) or "jmp rel32" to
+ *   - an exit stub is either pristine (tc->stub_head bytes) or "jmp rel32" to
  *     e->to->tca, and then e is on e->to->in_links.
  */
 #include "bt/tc.h"
@@ -125,6 +125,11 @@ struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip)
     return b;
 }
 
+void tc_set_stub_head(struct tc *tc, const uint8_t head[5])
+{
+    memcpy(tc->stub_head, head, sizeof(tc->stub_head));
+}
+
 struct bt_exit *tc_alloc_exit(struct tc *tc)
 {
     struct bt_exit *e = meta_alloc(tc, sizeof(struct bt_exit));
@@ -134,13 +139,12 @@ struct bt_exit *tc_alloc_exit(struct tc *tc)
     return e;
 }
 
-void tc_commit_block(struct tc *tc, struct tc_block *b, uint32_t tc_len)
+void tc_commit_block(struct tc *tc, struct tc_block *b)
 {
-    KASSERT(b == &tc->blocks[tc->nblocks] && tc_len <= TC_BLOCK_MAX_CODE);
+    KASSERT(b == &tc->blocks[tc->nblocks] && b->body_len <= TC_BLOCK_MAX_CODE);
     uint32_t h = hash_eip(b->guest_eip);
     b->imap = meta_alloc(tc, b->ninsns * (uint32_t)sizeof(struct tc_imap));
     memcpy(b->imap, tc->imap_build, b->ninsns * sizeof(struct tc_imap));
-    b->tc_len = tc_len;
     b->hash_next = tc->hash[h];
     tc->hash[h] = b;
     for (int i = 0; i < (b->page[1] != b->page[0] ? 2 : 1); i++) {
@@ -149,10 +153,10 @@ void tc_commit_block(struct tc *tc, struct tc_block *b, uint32_t tc_len)
         tc->page_hash[ph] = b;
     }
     tc->nblocks++;
-    tc->code_used += ALIGN_UP(tc_len, 16u);
+    tc->code_used += ALIGN_UP((uint32_t)b->body_len, 16u);
     tc->stats.blocks++;
     tc->stats.guest_bytes += b->guest_len;
-    tc->stats.tc_bytes += tc_len;
+    tc->stats.tc_bytes += b->body_len;
 }
 
 struct tc_block *tc_lookup(const struct tc *tc, uint32_t guest_eip)
@@ -191,7 +195,7 @@ static void unchain_inputs(struct tc *tc, struct tc_block *b)
     struct bt_exit *e = b->in_links;
     while (e) {
         struct bt_exit *next = e->next_in;
-        memcpy(e->stub_tca, e->stub_orig, JMP_REL32_LEN);
+        memcpy(e->stub_tca, tc->stub_head, JMP_REL32_LEN);
         e->to = NULL;
         e->next_in = NULL;
         tc->stats.unchains++;
@@ -208,7 +212,7 @@ static void unchain_exit(struct tc *tc, struct bt_exit *e)
         pp = &(*pp)->next_in;
     if (*pp)
         *pp = e->next_in;
-    memcpy(e->stub_tca, e->stub_orig, JMP_REL32_LEN);
+    memcpy(e->stub_tca, tc->stub_head, JMP_REL32_LEN);
     e->to = NULL;
     e->next_in = NULL;
     tc->stats.unchains++;
@@ -296,7 +300,7 @@ static const struct tc_block *block_at(const struct tc *tc, uint32_t tca)
 int tc_stop_block_at(struct tc *tc, uint32_t tca)
 {
     struct tc_block *b = block_before(tc, tca);
-    if (!b || tca - (uint32_t)(uintptr_t)b->tca >= b->tc_len)
+    if (!b || tca - (uint32_t)(uintptr_t)b->tca >= b->body_len)
         return E_NOENT;
     for (uint16_t i = 0; i < b->nexits; i++)
         if (b->exits[i].to)

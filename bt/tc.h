@@ -25,34 +25,37 @@
 #define TC_BLOCK_MAX_CODE 4096u  /* bytes of TC one block may use, stubs included */
 #define TC_BLOCK_MAX_INSNS 64u   /* guest instructions per block */
 #define TC_BLOCK_MAX_EXITS (TC_BLOCK_MAX_INSNS + 4u)
-#define TC_META_AVG_BLOCK 96u    /* metadata bytes of an average block (sizing only) */
+#define TC_META_AVG_BLOCK 60u    /* exit and map bytes of an average block (sizing only) */
 
 /* One guest instruction's place in a block: fault at tca in
  * [block->tca + tca_off, next entry's tca_off) is a fault of guest eip
  * block->guest_eip + eip_off. */
 struct tc_imap {
-    uint16_t tca_off;  /* bytes from block->tca */
-    uint16_t eip_off;  /* bytes from block->guest_eip */
-    uint8_t flags;     /* TC_IMAP_* */
+    uint16_t tca_off;      /* bytes from block->tca */
+    uint16_t eip_off : 15; /* bytes from block->guest_eip (< a page plus one instruction) */
+    uint16_t flags : 1;    /* TC_IMAP_* */
 };
 #define TC_IMAP_IRQ_SHADOW 0x01 /* follows STI: no interrupt may be taken before it (SDM Vol. 3A §6.8.3) */
 
+/* Metadata is what limits how many blocks the TC holds (a Linux boot
+ * translates some 60,000), so the fields are as narrow as their ranges. */
 struct tc_block {
     uint32_t guest_eip;     /* gva of the first guest instruction */
-    uint32_t guest_len;     /* bytes of guest code translated */
     uint32_t page[2];       /* pages covered (gva, or bt_set_page_fn's identity) */
     uint8_t *tca;           /* first byte of the translation (entry point) */
-    uint32_t body_len;      /* bytes of translated instructions (stubs follow) */
-    uint32_t tc_len;        /* bytes used in the code arena, stubs included */
     struct tc_imap *imap;   /* ninsns entries, ascending tca_off */
-    uint16_t ninsns;
-    bool dead;              /* invalidated: unreachable, space reclaimed at flush */
     struct tc_block *hash_next;
     struct tc_block *page_next[2]; /* next block in the page bucket of page[i] */
     struct bt_exit *in_links; /* exits of other blocks chained to this one */
     struct bt_exit *exits;  /* this block's exit descriptors (consecutive) */
-    uint16_t nexits;
+    uint16_t guest_len;     /* bytes of guest code translated */
+    uint16_t body_len;      /* bytes of the translation in the code arena, exit stubs included */
+    uint8_t ninsns;         /* <= TC_BLOCK_MAX_INSNS */
+    uint8_t nexits;         /* <= TC_BLOCK_MAX_EXITS */
+    bool dead;              /* invalidated: unreachable, space reclaimed at flush */
 };
+_Static_assert(TC_BLOCK_MAX_INSNS <= 255 && TC_BLOCK_MAX_EXITS <= 255, "tc_block counts are 8-bit");
+_Static_assert(TC_BLOCK_MAX_CODE <= 0xFFFF, "tc_block.body_len is 16-bit");
 
 struct tc_stats {
     uint32_t blocks;        /* blocks committed since init */
@@ -75,6 +78,7 @@ struct tc {
     struct bt_vcpu *vcpu;   /* owner of the IBL table kept in step with the TC */
     uint32_t reserved;      /* bytes of shared stubs at the start of the code arena */
     uint32_t ibl_miss_tca;  /* target stored in empty IBL slots (see tc_set_ibl_miss) */
+    uint8_t stub_head[5];   /* first bytes of every pristine exit stub (tc_set_stub_head) */
     struct tc_block *hash[TC_HASH_BUCKETS];
     struct tc_block *page_hash[TC_PAGE_BUCKETS]; /* by page, dead blocks included */
     struct tc_imap imap_build[TC_BLOCK_MAX_INSNS]; /* map of the block being built */
@@ -119,13 +123,22 @@ uint8_t *tc_reserve_code(struct tc *tc, uint32_t bytes);
  */
 struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip);
 
+/*
+ * tc_set_stub_head - the first 5 bytes that every exit stub starts with
+ * while unchained (the translator's stubs all begin with the same
+ * instruction); unchaining writes them back over the "jmp rel32". Set it
+ * before the first tc_chain.
+ */
+void tc_set_stub_head(struct tc *tc, const uint8_t head[5]);
+
 /* tc_alloc_exit - a zeroed exit descriptor for the block being built. Never
  * fails between tc_begin_block and tc_commit_block (space was reserved). */
 struct bt_exit *tc_alloc_exit(struct tc *tc);
 
-/* tc_commit_block - publish the block being built: tc_len code bytes used,
- * reachable by tc_lookup from now on. */
-void tc_commit_block(struct tc *tc, struct tc_block *b, uint32_t tc_len);
+/* tc_commit_block - publish the block being built (b->body_len code bytes,
+ * at most TC_BLOCK_MAX_CODE, already in place at b->tca): reachable by
+ * tc_lookup from now on. */
+void tc_commit_block(struct tc *tc, struct tc_block *b);
 
 /* tc_lookup - the live block translated from guest_eip, or NULL. O(1). */
 struct tc_block *tc_lookup(const struct tc *tc, uint32_t guest_eip);

@@ -118,7 +118,8 @@ static void e_stub(struct emit *e, struct bt_exit *x)
     e_store_imm(e, SF(exit_desc), (uint32_t)(uintptr_t)x);
     e_state(e, OP_GRP_FF, FF_JMP, SF(exit_entry));
     x->stub_tca = e_final(e, s);
-    memcpy(x->stub_orig, s, sizeof(x->stub_orig));
+    /* Unchaining restores the head all stubs share (tc_set_stub_head in bt_init). */
+    KASSERT(!memcmp(s, e->bt->tc.stub_head, sizeof(e->bt->tc.stub_head)));
 }
 
 /* Save EAX and the arithmetic flags (AH <- SF ZF AF PF CF, AL <- OF). */
@@ -754,8 +755,8 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
     b->body_len = (uint32_t)(x.e.p - x.e.start);
     /* Whole words (the arena keeps blocks 16-byte aligned, so the padding
      * stays inside this block's space). */
-    memcpy(b->tca, bt->scratch, ALIGN_UP(b->body_len, 4u));
-    tc_commit_block(&bt->tc, b, b->body_len);
+    memcpy(b->tca, bt->scratch, ALIGN_UP((uint32_t)b->body_len, 4u));
+    tc_commit_block(&bt->tc, b);
     bt->stats.translations++;
     bt->stats.insns += b->ninsns;
     *out = b;
@@ -841,6 +842,11 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
     bt->ibl_miss_exit.reason = BT_EXIT_IBL_MISS;
     bt->fault_exit.reason = BT_EXIT_CODE_FAULT;
     bt->irq_exit.reason = BT_EXIT_IRQ_WINDOW;
+    /* Every stub starts with the same store to exit_desc; its first bytes
+     * are what unchaining puts back. */
+    struct emit head = { .p = bt->scratch, .start = bt->scratch, .tca = bt->scratch, .bt = bt };
+    e_store_imm(&head, SF(exit_desc), 0);
+    tc_set_stub_head(&bt->tc, bt->scratch);
     bt->ibl_stub = tc_reserve_code(&bt->tc, IBL_STUB_BYTES);
     if (!bt->ibl_stub)
         return E_INVAL;

@@ -89,7 +89,6 @@ struct bt_exit {
     uint32_t eip;         /* gva of the instruction causing the exit */
     uint32_t target;      /* BRANCH: gva of the branch target */
     uint8_t *stub_tca;    /* BRANCH: first byte of the patchable exit stub */
-    uint8_t stub_orig[5]; /* BRANCH: the stub's first bytes, restored by unchaining */
     struct tc_block *from;    /* block containing the stub */
     struct tc_block *to;      /* chained target block, or NULL */
     struct bt_exit *next_in;  /* next exit chained into the same target block */

@@ -33,17 +33,22 @@
 #include "mgmt/cmd.h"
 #include "vmm/vmdev.h"
 
-/* Translation cache per vCPU, in bytes. A Linux boot runs through some
- * 75,000 blocks of kernel code (about 160 bytes of metadata and 50 of code
- * each): 4 MiB of metadata keeps 26,000 of them (4 flushes per boot; 6 MiB
- * would halve that, but then three Linux guests and a test guest do not
- * reliably fit in the 48 MiB direct map beside everything else, see
- * test_linux.py many). Small test guests need a fraction. */
-#define TC_CODE_BYTES_SMALL (1u << 20)
-#define TC_META_BYTES_SMALL (512u << 10)
-#define TC_CODE_BYTES_LARGE (2u << 20)
-#define TC_META_BYTES_LARGE (4u << 20)
-#define TC_LARGE_MIN_PAGES  (32u << 8)  /* guests of 32 MiB and more get the large cache */
+/* Translation cache per vCPU, in bytes, largest first. A Linux boot to its
+ * shell translates some 60,000 blocks (48 bytes of code and about 115 of
+ * metadata each, a third of them killed by the kernel patching itself):
+ * the first size holds them all, the second flushes about four times per
+ * boot (each flush costs a Linux boot over a second under QEMU TCG). A
+ * guest of TC_LARGE_MIN_PAGES or more gets the first size that leaves
+ * TC_DIRECT_RESERVE of the direct map free (shadow page tables of running
+ * guests come from there too), or else the largest that can be allocated;
+ * smaller guests (the test guests) get the last. */
+static const struct { uint32_t code, meta; } tc_sizes[] = {
+    { 3u << 20, 7u << 20 },
+    { 2u << 20, 4u << 20 },
+    { 1u << 20, 512u << 10 },
+};
+#define TC_LARGE_MIN_PAGES  (32u << 8)  /* 32 MiB */
+#define TC_DIRECT_RESERVE   (6u << 20)
 #define GDT_BYTES (GDT_ENTRIES * 8u)
 #define IDT_GATE_INT32  0xE
 #define IDT_GATE_TRAP32 0xF
@@ -165,6 +170,28 @@ static uint32_t bt_fetch(void *ctx, uint32_t gva, uint8_t *buf, uint32_t len)
 static void bt_enter(struct bt_vcpu *v, uint32_t tca);
 static struct vcpu *ldt_loaded_for; /* whose shadow LDT the CPU's LDTR holds */
 
+/* The translation-cache arenas: tc_sizes[first] or a smaller entry (see
+ * there). Leaves tc_code/tc_meta NULL if even the last does not fit. */
+static void tc_alloc(struct vcpu *c, size_t first)
+{
+    for (size_t i = first; i < ARRAY_SIZE(tc_sizes); i++) {
+        struct pmm_stats st;
+        frame_stats(&st);
+        uint64_t free_bytes = (uint64_t)st.free[ZONE_DIRECT] * PAGE_SIZE, want = tc_sizes[i].code + tc_sizes[i].meta;
+        if (i + 1 < ARRAY_SIZE(tc_sizes) && free_bytes < want + TC_DIRECT_RESERVE)
+            continue;
+        c->tc_code = kmalloc(tc_sizes[i].code);
+        c->tc_meta = c->tc_code ? kmalloc(tc_sizes[i].meta) : NULL;
+        if (c->tc_code && c->tc_meta) {
+            c->tc_code_bytes = tc_sizes[i].code;
+            c->tc_meta_bytes = tc_sizes[i].meta;
+            return;
+        }
+        kfree(c->tc_code); /* fragmented: try a smaller size */
+        c->tc_code = NULL;
+    }
+}
+
 int vcpu_create(struct vm *vm)
 {
     struct vcpu *c = kzalloc(sizeof(*c));
@@ -172,11 +199,7 @@ int vcpu_create(struct vm *vm)
         return E_NOMEM;
     vm->vcpu = c;
     c->vm = vm;
-    bool large = vm->mem.npages >= TC_LARGE_MIN_PAGES;
-    c->tc_code_bytes = large ? TC_CODE_BYTES_LARGE : TC_CODE_BYTES_SMALL;
-    c->tc_meta_bytes = large ? TC_META_BYTES_LARGE : TC_META_BYTES_SMALL;
-    c->tc_code = kmalloc(c->tc_code_bytes);
-    c->tc_meta = kmalloc(c->tc_meta_bytes);
+    tc_alloc(c, vm->mem.npages >= TC_LARGE_MIN_PAGES ? 0 : ARRAY_SIZE(tc_sizes) - 1);
     c->sgdt = kzalloc(GDT_BYTES);
     if (!c->tc_code || !c->tc_meta || !c->sgdt)
         goto err_free;
@@ -1103,10 +1126,9 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                c->bt.tc.stats.flushes, c->bt.tc.stats.invalidated, c->bt.tc.stats.chains, c->bt.tc.stats.unchains,
                c->bt.stats.branch_exits);
     const struct tc *tc = &c->bt.tc;
-    cmd_printf(out, "  in use since the last flush: %u blocks, code %u of %u KiB, metadata %u of %u KiB\n",
-               tc->nblocks, tc->code_used >> 10, tc->code_size >> 10,
-               (uint32_t)((tc->meta + tc->meta_used) - (uint8_t *)tc->blocks) >> 10,
-               (uint32_t)((tc->meta + tc->meta_size) - (uint8_t *)tc->blocks) >> 10);
+    cmd_printf(out, "  in use since the last flush: %u of %u blocks, code %u of %u KiB, exits and maps %u of %u KiB\n",
+               tc->nblocks, tc->max_blocks, tc->code_used >> 10, tc->code_size >> 10, tc->meta_used >> 10,
+               tc->meta_size >> 10);
     uint64_t in_guest_ms = c->guest_tsc / (clock_tsc_hz() / 1000 ? clock_tsc_hz() / 1000 : 1);
     cmd_printf(out, "  %llu entries into the guest, %llu ms between entry and exit (world switches included)\n",
                (unsigned long long)c->entries, (unsigned long long)in_guest_ms);

@@ -21,6 +21,8 @@ static struct tc tc;
 static int setup(void **state)
 {
     assert_int_equal(tc_init(&tc, code, sizeof(code), meta, sizeof(meta), &vcpu), 0);
+    static const uint8_t head[5] = { 0xC7, 0xC7, 0xC7, 0xC7, 0xC7 }; /* fake_block's stubs */
+    tc_set_stub_head(&tc, head);
     return 0;
 }
 
@@ -43,9 +45,8 @@ static struct tc_block *fake_block(uint32_t eip, uint16_t ninsns, struct bt_exit
     e->from = b;
     e->stub_tca = b->tca + 10u * ninsns;
     memset(e->stub_tca, 0xC7, 16);
-    memcpy(e->stub_orig, e->stub_tca, 5);
     b->body_len = 10u * ninsns + 16;
-    tc_commit_block(&tc, b, b->body_len);
+    tc_commit_block(&tc, b);
     if (exit_out)
         *exit_out = e;
     return b;
@@ -91,7 +92,7 @@ static void test_chain_unchain(void **state)
     assert_int_equal(tc_invalidate_page(&tc, 0x4abc), 1);
     assert_true(to->dead);
     assert_false(from->dead);
-    assert_memory_equal(e->stub_tca, e->stub_orig, 5);
+    assert_memory_equal(e->stub_tca, tc.stub_head, 5);
     assert_null(e->to);
     assert_null(tc_lookup(&tc, 0x4000));
     /* Chaining into a dead block is refused. */
@@ -186,7 +187,7 @@ static void test_interrupt_exits(void **state)
     /* Stopping a: its own chained exit goes back to the dispatcher, c's stays. */
     assert_int_equal(tc_stop_block_at(&tc, atca + 15), 0);
     assert_null(ea->to);
-    assert_memory_equal(ea->stub_tca, ea->stub_orig, 5);
+    assert_memory_equal(ea->stub_tca, tc.stub_head, 5);
     assert_ptr_equal(ec->to, b);
     assert_ptr_equal(b->in_links, ec);
     assert_null(ec->next_in);
