@@ -346,7 +346,11 @@ void vcpu_sync_gdt_all(struct vcpu *c)
 
 static void init_sgdt(struct vcpu *c)
 {
-    memset(c->sgdt, 0, GDT_BYTES);
+    /* On a guest reset (vm_reboot on the vCPU thread) this is the GDT the
+     * CPU is using, with interrupts on: the monitor's entries are rewritten
+     * in place and never cleared, or an interrupt taken meanwhile finds no
+     * code descriptor, and #GP, #DF and the host go down with it. */
+    memset(c->sgdt, 0, GDT_MONITOR_FIRST * 8u);
     c->alias_valid = 0;
     memcpy(&c->sgdt[GDT_MONITOR_FIRST], gdt_monitor_entries(), (GDT_ENTRIES - GDT_MONITOR_FIRST) * 8);
     /* GS for translated code: exactly struct bt_vcpu, writable at ring 1. */
