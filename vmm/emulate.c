@@ -767,49 +767,114 @@ int emu_ring3_gp(struct vcpu *c)
 }
 
 /*
- * Run-ahead after a segment load: Linux's kernel entry and exit load three
- * or four segment registers in a row (SAVE_ALL: MOV DS/ES, MOV r32,imm32,
- * MOV FS; RESTORE_REGS: POP DS/ES/FS), each an exit of its own. The
- * instructions that follow one are looked at here and, while they are more
- * of the same (DS/ES/FS/GS only: SS has an interrupt shadow) or a
- * MOV r32,imm32 between them, emulated in the same exit. Stops at anything
- * else, at CPL 3, before an interrupt the guest would take, and while
- * single-stepping or with breakpoints armed. Fetches never fault: code not
- * readable just ends the run.
+ * Run-ahead after a segment load or VERW: Linux's kernel entry and exit are
+ * runs of instructions that each need the monitor. SAVE_ALL loads DS, ES
+ * (MOV r32,imm32 between) and FS; the return to user mode pops DS, ES, FS,
+ * adds to ESP, runs VERW (CLEAR_CPU_BUFFERS, its MDS mitigation) and IRET,
+ * or runs VERW, STI and SYSEXIT. The instructions that follow an exit of
+ * that kind are looked at here and, while they are of these kinds,
+ * emulated in the same exit:
+ *   POP/MOV DS/ES/FS/GS (not SS: it has an interrupt shadow), MOV r32,imm32,
+ *   ADD ESP,imm (flags computed), VERR/VERW, IRET (ends the run), and STI
+ *   only when SYSEXIT follows it (both, which ends the run: the interrupt
+ *   STI lets in is taken after SYSEXIT, SDM Vol. 3A §6.8.3).
+ * Stops at anything else, at CPL 3, before an interrupt the guest would take,
+ * and while single-stepping or with breakpoints armed. Fetches never fault:
+ * code not readable just ends the run.
  */
-static bool run_ahead_insn(const struct dec_insn *in)
+enum ahead { AHEAD_NO, AHEAD_SEG, AHEAD_MOV_IMM, AHEAD_ADD_ESP, AHEAD_VERX, AHEAD_IRET, AHEAD_STI };
+
+static enum ahead run_ahead_kind(const struct dec_insn *in)
 {
+    if (in->prefixes & DEC_PFX_LOCK)
+        return AHEAD_NO;
     if (in->mnemonic == DEC_M_MOV && in->num_ops == 2 && in->ops[0].kind == DEC_OP_REG) {
         unsigned d = in->ops[0].reg;
         if (d == DEC_REG_DS || d == DEC_REG_ES || d == DEC_REG_FS || d == DEC_REG_GS)
-            return in->ops[1].kind == DEC_OP_REG || in->ops[1].kind == DEC_OP_MEM;
-        return in->opsize == 4 && d >= DEC_REG_EAX && d <= DEC_REG_EDI && in->ops[1].kind == DEC_OP_IMM;
+            return in->ops[1].kind == DEC_OP_REG || in->ops[1].kind == DEC_OP_MEM ? AHEAD_SEG : AHEAD_NO;
+        return in->opsize == 4 && d >= DEC_REG_EAX && d <= DEC_REG_EDI && in->ops[1].kind == DEC_OP_IMM
+                   ? AHEAD_MOV_IMM : AHEAD_NO;
     }
     if (in->mnemonic == DEC_M_POP && in->num_ops == 1 && in->ops[0].kind == DEC_OP_REG) {
         unsigned d = in->ops[0].reg;
-        return d == DEC_REG_DS || d == DEC_REG_ES || d == DEC_REG_FS || d == DEC_REG_GS;
+        return d == DEC_REG_DS || d == DEC_REG_ES || d == DEC_REG_FS || d == DEC_REG_GS ? AHEAD_SEG : AHEAD_NO;
     }
-    return false;
+    if (in->mnemonic == DEC_M_ADD && in->num_ops == 2 && in->opsize == 4 && in->ops[0].kind == DEC_OP_REG &&
+        in->ops[0].reg == DEC_REG_ESP && in->ops[1].kind == DEC_OP_IMM)
+        return AHEAD_ADD_ESP;
+    if (in->mnemonic == DEC_M_VERR || in->mnemonic == DEC_M_VERW)
+        return AHEAD_VERX;
+    if (in->cf == DEC_CF_IRET && in->opsize == 4)
+        return AHEAD_IRET;
+    if (in->mnemonic == DEC_M_STI)
+        return AHEAD_STI;
+    return AHEAD_NO;
 }
 
-static int seg_run_ahead(struct vcpu *c)
+/* EFLAGS after ADD r = a + b (32-bit): CF OF SF ZF AF PF (SDM Vol. 1 §3.4.3.1). */
+static uint32_t add_flags(uint32_t eflags, uint32_t a, uint32_t b, uint32_t r)
 {
-    for (unsigned n = 0; n < 8; n++) {
+    uint32_t f = eflags & ~(EFLAGS_CF | EFLAGS_PF | EFLAGS_AF | EFLAGS_ZF | EFLAGS_SF | EFLAGS_OF);
+    if (r < a)
+        f |= EFLAGS_CF;
+    if (((a ^ r) & (b ^ r)) >> 31)
+        f |= EFLAGS_OF;
+    if (r >> 31)
+        f |= EFLAGS_SF;
+    if (r == 0)
+        f |= EFLAGS_ZF;
+    if ((a ^ b ^ r) & 0x10)
+        f |= EFLAGS_AF;
+    if (!(__builtin_popcount(r & 0xFF) & 1))
+        f |= EFLAGS_PF;
+    return f;
+}
+
+/* Decode the instruction at eip without faulting; false if there is none. */
+static bool peek(struct vcpu *c, uint32_t eip, struct dec_insn *in)
+{
+    uint8_t buf[16];
+    uint32_t got = c->bt.fetch(c->bt.fetch_ctx, eip, buf, sizeof(buf));
+    return got && dec_decode(buf, got, eip, DEC_MODE_32, in) > 0;
+}
+
+static int run_ahead(struct vcpu *c)
+{
+    for (unsigned n = 0; n < 12; n++) {
         if (c->cpl != 0 || c->stepping || (c->bv.vflags_sys & EFLAGS_TF) || (c->dr[7] & 0xFF) ||
             (c->bv.irq_pending && c->bv.vflags_if) || c->vm->stop_req)
             return 0;
-        uint8_t buf[16];
-        struct dec_insn in;
-        uint32_t got = c->bt.fetch(c->bt.fetch_ctx, c->bv.eip, buf, sizeof(buf));
-        if (got == 0 || dec_decode(buf, got, c->bv.eip, DEC_MODE_32, &in) <= 0 || !run_ahead_insn(&in))
+        struct dec_insn in, then;
+        if (!peek(c, c->bv.eip, &in))
+            return 0;
+        enum ahead kind = run_ahead_kind(&in);
+        if (kind == AHEAD_STI && !(peek(c, c->bv.eip + in.len, &then) && then.cf == DEC_CF_SYSEXIT))
+            return 0;
+        if (kind == AHEAD_NO)
             return 0;
         c->run_ahead++;
-        int rc;
-        if (in.ops[0].reg >= DEC_REG_EAX && in.ops[0].reg <= DEC_REG_EDI) {
-            reg_write(c, in.ops[0].reg, (uint32_t)in.ops[1].imm);
+        int rc = 0;
+        switch (kind) {
+        case AHEAD_SEG: rc = emu_seg(c, &in); break;
+        case AHEAD_MOV_IMM:
+            reg_write(c, in.ops[0].reg, in.ops[1].imm);
             rc = next(c, &in);
-        } else {
-            rc = emu_seg(c, &in);
+            break;
+        case AHEAD_ADD_ESP: {
+            uint32_t a = c->bv.gpr[4], r = a + in.ops[1].imm;
+            c->bv.eflags = add_flags(c->bv.eflags, a, in.ops[1].imm, r);
+            c->bv.gpr[4] = r;
+            rc = next(c, &in);
+            break;
+        }
+        case AHEAD_VERX: rc = emu_desc(c, &in); break;
+        case AHEAD_IRET: return emu_iret(c);
+        case AHEAD_STI:
+            c->bv.vflags_if = 1;
+            next(c, &in);
+            c->run_ahead++;
+            return emu_sysenter(c, &then);
+        default: return 0;
         }
         if (rc)
             return rc;
@@ -876,11 +941,15 @@ int emu_bt_exit(struct vcpu *c, int reason)
     case BT_EXIT_CR3_WRITE:
         vm->exits_by_cause[reason == BT_EXIT_CR3_WRITE ? EXIT_CR3 : EXIT_PRIV]++;
         return emu_mov_cr(c, &in);
-    case BT_EXIT_DESC: vm->exits_by_cause[EXIT_PRIV]++; return emu_desc(c, &in);
+    case BT_EXIT_DESC: {
+        vm->exits_by_cause[EXIT_PRIV]++;
+        int rc = emu_desc(c, &in);
+        return rc ? rc : run_ahead(c);
+    }
     case BT_EXIT_SEG: {
         vm->exits_by_cause[EXIT_PRIV]++;
         int rc = emu_seg(c, &in);
-        return rc ? rc : seg_run_ahead(c);
+        return rc ? rc : run_ahead(c);
     }
     case BT_EXIT_INVLPG:
         vm->exits_by_cause[EXIT_PRIV]++;

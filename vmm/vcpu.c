@@ -1136,7 +1136,7 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     uint64_t in_guest_ms = c->guest_tsc / (clock_tsc_hz() / 1000 ? clock_tsc_hz() / 1000 : 1);
     cmd_printf(out, "  %llu entries into the guest, %llu ms between entry and exit (world switches included)\n",
                (unsigned long long)c->entries, (unsigned long long)in_guest_ms);
-    cmd_printf(out, "  %u instructions emulated ahead after segment loads\n", c->run_ahead);
+    cmd_printf(out, "  %u instructions emulated ahead after segment loads and VERW\n", c->run_ahead);
     cmd_printf(out, "  exits by reason:");
     for (unsigned r = 0; r < BT_EXIT_COUNT; r++)
         if (c->exits_by_reason[r])

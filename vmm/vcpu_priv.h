@@ -89,7 +89,7 @@ struct vcpu {
     struct vseg alias_src[SR_N]; /* the descriptor caches the ring-1 alias slots were built from */
     uint32_t alias_valid;       /* bit sr: alias_src[sr] and its slot are current */
     uint64_t enter_tsc, guest_tsc, entries; /* TSC spent from world switch in to out, and how often */
-    uint32_t run_ahead;         /* instructions emulated after a segment-load exit, in the same exit */
+    uint32_t run_ahead;         /* instructions emulated after a segment-load or VERW exit, in the same exit */
     bool ldt_stale;             /* the shadow LDT descriptor changed since LDTR was loaded */
     uint32_t irq_geip;          /* guest EIP where a host interrupt stopped translated code (WX_TRAP) */
     int deliver_depth;          /* nesting of vcpu_deliver: a fault inside is a triple fault */

@@ -8,6 +8,11 @@
  * here must be what the guest itself loaded. At CPL 3 the guest's code runs
  * directly, where sgdt/sidt/str/sldt/smsw are not privileged (no UMIP): the
  * `user-*` checks show whether the monitor's tables leak (README.md).
+ *
+ * The `exit-path-*` checks run Linux's return-to-user sequence at CPL 0
+ * (segment pops, ADD ESP, VERW, IRET): hv86 emulates what follows a
+ * segment load in the same exit (vmm/emulate.c run_ahead), so the flags
+ * of ADD and the frame IRET pops must come out as the CPU's.
  */
 #include "guest.h"
 
@@ -183,9 +188,77 @@ static void table_checks(void)
     }
 }
 
+/* EFLAGS arithmetic bits after a 32-bit ADD r = a + b (SDM Vol. 1 §3.4.3.1). */
+static uint32_t add_flags(uint32_t a, uint32_t b)
+{
+    uint32_t r = a + b, f = 0, low = r & 0xFF;
+    f |= r < a ? FL_CF : 0;
+    f |= ((a ^ r) & (b ^ r)) >> 31 ? FL_OF : 0;
+    f |= r >> 31 ? 1u << 7 : 0;          /* SF */
+    f |= r == 0 ? FL_ZF : 0;
+    f |= (a ^ b ^ r) & 0x10 ? 1u << 4 : 0; /* AF */
+    low ^= low >> 4;
+    low ^= low >> 2;
+    low ^= low >> 1;
+    f |= low & 1 ? 0 : 1u << 2;          /* PF: even parity of the low byte */
+    return f;
+}
+
+#define ARITH_FLAGS (FL_CF | 1u << 2 | 1u << 4 | FL_ZF | 1u << 7 | FL_OF)
+
+/* ESP = a; a segment load; ADD ESP,imm (imm8 or imm32 form by value); the
+ * resulting ESP and flags, interrupts off while ESP is not a stack. */
+#define ADD_ESP_CASE(name, a, imm)                                                              \
+    do {                                                                                        \
+        uint32_t res_, fl_, if_ = read_eflags() & FL_IF;                                        \
+        asm volatile("cli\n\tmovl %%esp, %%edi\n\tmovl %[av], %%esp\n\tmovl %%eax, %%ds\n\t"   \
+                     "addl $" #imm ", %%esp\n\tmovl %%esp, %%ebx\n\tmovl %%edi, %%esp\n\t"      \
+                     "pushfl\n\tpopl %%ecx"                                                     \
+                     : "=&b"(res_), "=&c"(fl_)                                                  \
+                     : [av] "r"((uint32_t)(a)), "a"(SEL_KDATA)                                  \
+                     : "edi", "cc", "memory");                                                  \
+        if (if_)                                                                                \
+            sti();                                                                              \
+        uint32_t want_ = add_flags((uint32_t)(a), (uint32_t)(imm));                             \
+        check(name, res_ == (uint32_t)(a) + (uint32_t)(imm) && (fl_ & ARITH_FLAGS) == want_,     \
+              "esp %08x flags %03x, want %08x %03x", res_, fl_ & ARITH_FLAGS,                   \
+              (uint32_t)(a) + (uint32_t)(imm), want_);                                          \
+    } while (0)
+
+static void exit_path_checks(void)
+{
+    ADD_ESP_CASE("exit-path-add-zero-carry", 0xFFFFFFF0u, 0x10);
+    ADD_ESP_CASE("exit-path-add-overflow", 0x7FFFFFF8u, 8);
+    ADD_ESP_CASE("exit-path-add-imm8-max", 0x00001009u, 0x7F);
+    ADD_ESP_CASE("exit-path-add-imm32", 0x00002000u, 0x100);
+    ADD_ESP_CASE("exit-path-add-negative", 0x00001000u, -4);
+
+    /* Linux's restore_all: pop ES, FS, drop a word, VERW, IRET to CPL 0. */
+    static uint16_t verw_sel = SEL_KDATA;
+    uint32_t if_ = read_eflags() & FL_IF;
+    uint32_t fl = if_ | FL_RSVD1 | FL_CF | FL_OF | (1u << 2), got_fl, esp0, esp1;
+    uint16_t es, fs;
+    asm volatile("movl %0, %%es\n\tmovl %0, %%fs" : : "r"(0u)); /* null: the pops must load them */
+    asm volatile("cli\n\tmovl %%esp, %[e0]\n\t"
+                 "pushl %[fl]\n\tpushl %%cs\n\tpushl $1f\n\tpushl $0\n\t"
+                 "pushl %[kd]\n\tpushl %[kd]\n\t"
+                 "movl %[kd], %%eax\n\tmovl %%eax, %%ds\n\t"
+                 "popl %%es\n\tpopl %%fs\n\taddl $4, %%esp\n\tverw %[vs]\n\tiret\n"
+                 "1:\tpushfl\n\tpopl %[gf]\n\tmovl %%esp, %[e1]"
+                 : [e0] "=&m"(esp0), [e1] "=&m"(esp1), [gf] "=&r"(got_fl)
+                 : [fl] "r"(fl), [kd] "i"(SEL_KDATA), [vs] "m"(verw_sel)
+                 : "eax", "cc", "memory");
+    es = READ_SEG(es);
+    fs = READ_SEG(fs);
+    check("exit-path-iret-flags", got_fl == fl, "flags %08x, want %08x", got_fl, fl);
+    check("exit-path-iret-esp", esp1 == esp0, "esp %08x, want %08x", esp1, esp0);
+    check("exit-path-popped-segs", es == SEL_KDATA && fs == SEL_KDATA, "es %04x fs %04x", es, fs);
+}
+
 void guest_main(void)
 {
     selector_checks();
     table_checks();
+    exit_path_checks();
     user_checks();
 }
