@@ -9,6 +9,8 @@
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
 #include "kernel/paging.h"
+#include "kernel/sched.h"
+#include "kernel/x86.h"
 #include "vmm/vcpu.h"
 #include "vmm/vmdev.h"
 
@@ -76,6 +78,40 @@ static struct loader_image module_image(const struct boot_module *m)
 static int load_write(void *ctx, uint32_t gpa, const void *buf, uint32_t len) { return gmem_write(ctx, gpa, buf, len); }
 static int load_zero(void *ctx, uint32_t gpa, uint32_t len) { return gmem_zero(ctx, gpa, len); }
 
+/* One load at a time: the loader assembles boot information in static
+ * buffers (too big for a thread stack), and a guest reset loads on its
+ * vCPU thread while the console may be loading another VM. */
+static volatile bool loader_busy;
+
+static void loader_lock(void)
+{
+    for (;;) {
+        uint32_t fl = read_eflags();
+        cpu_cli();
+        bool mine = !loader_busy;
+        loader_busy = true;
+        write_eflags(fl);
+        if (mine)
+            return;
+        thread_sleep(1);
+    }
+}
+
+/* The loader proper, under loader_lock. */
+static int load_image(struct vm *vm, const struct boot_module *k, const struct boot_module *rd,
+                      struct loader_entry *e, char *err, size_t errlen)
+{
+    struct loader_ops ops = { load_write, load_zero, &vm->mem };
+    struct loader_image img = module_image(k), initrd = rd ? module_image(rd) : (struct loader_image){ 0 };
+    if (loader_is_linux(&img))
+        return loader_load_linux(&img, rd ? &initrd : NULL, vm->mem_bytes, vm->cmdline, &ops, e, err, errlen);
+    if (rd) {
+        snprintf(err, errlen, "initrd= is for Linux kernels; '%s' is not a bzImage", vm->kernel);
+        return E_INVAL;
+    }
+    return loader_load_multiboot(&img, vm->mem_bytes, vm->cmdline, &ops, e, err, errlen);
+}
+
 /* Load the kernel (Multiboot or Linux bzImage) into guest RAM and reset
  * vCPU and devices: what power-on does. */
 static int vm_load(struct vm *vm, char *err, size_t errlen)
@@ -88,16 +124,10 @@ static int vm_load(struct vm *vm, char *err, size_t errlen)
     int rc = gmem_zero(&vm->mem, 0, vm->mem_bytes);
     if (rc)
         return rc;
-    struct loader_ops ops = { load_write, load_zero, &vm->mem };
     struct loader_entry e;
-    struct loader_image img = module_image(k), initrd = rd ? module_image(rd) : (struct loader_image){ 0 };
-    if (loader_is_linux(&img))
-        rc = loader_load_linux(&img, rd ? &initrd : NULL, vm->mem_bytes, vm->cmdline, &ops, &e, err, errlen);
-    else if (rd) {
-        snprintf(err, errlen, "initrd= is for Linux kernels; '%s' is not a bzImage", vm->kernel);
-        rc = E_INVAL;
-    } else
-        rc = loader_load_multiboot(&img, vm->mem_bytes, vm->cmdline, &ops, &e, err, errlen);
+    loader_lock();
+    rc = load_image(vm, k, rd, &e, err, errlen);
+    loader_busy = false;
     if (rc)
         return rc;
     vcpu_reset(vm, &e);
