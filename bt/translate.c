@@ -455,7 +455,7 @@ static int h_grp_0f01(struct xlate *x)
      * TLB; vmm/shadow.c invariant I2), so there is no stale translation for
      * INVLPG to drop. Linux's early_memremap() runs it some 70,000 times
      * while it scans the BIOS area for an MP table. At CPL 3 it exits (#GP). */
-    if (x->insn.mod != 3 && x->insn.reg == 7 && !x->bt->cpl3 && x->insn.cf != DEC_CF_UD)
+    if (x->insn.mod != 3 && x->insn.reg == 7 && !x->bt->cpl3)
         return CONTINUE;
     if (x->insn.mod != 3 || x->insn.reg == 4 || x->insn.reg == 6) /* SMSW/LMSW have r forms */
         return h_exit(x, &rules_grp7_mem[x->insn.reg]);

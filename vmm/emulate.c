@@ -904,7 +904,9 @@ int emu_bt_exit(struct vcpu *c, int reason)
         c->exits_by_reason[reason]++;
     else if (reason < 0)
         c->exits_by_reason[0]++; /* traps emulated as instructions (#GP, shadow-paging emulation) */
-    if (c->cpl != 0 && (in.attr & DEC_A_PRIV)) /* CPL 3 code under translation (IOPL 3) */
+    /* CPL 3 code under translation (IOPL 3). This is also the only way to a
+     * BT_EXIT_INVLPG: at CPL 0 the translator drops INVLPG (bt/translate.c). */
+    if (c->cpl != 0 && (in.attr & DEC_A_PRIV))
         return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
     switch (reason) {
     case BT_EXIT_IO: vm->exits_by_cause[EXIT_IO]++; return emu_io(c, &in);
@@ -951,10 +953,6 @@ int emu_bt_exit(struct vcpu *c, int reason)
         int rc = emu_seg(c, &in);
         return rc ? rc : run_ahead(c);
     }
-    case BT_EXIT_INVLPG:
-        vm->exits_by_cause[EXIT_PRIV]++;
-        shadow_invlpg(&c->sh, ea_linear(c, &in));
-        return next(c, &in);
     case BT_EXIT_UD: vm->exits_by_cause[EXIT_EXCEPTION]++; return vcpu_exception(c, T_UD, -1) < 0 ? -1 : 0;
     case -T_GP:
         /* A #GP in translated code: a guest segment limit (the monitor
