@@ -32,11 +32,16 @@ uint64_t pit_measure_tsc(uint32_t ms)
     outb(PIT_CTRL, PIT_SEL_CH2 | PIT_RW_LOHI | PIT_MODE_ONESHOT);
     outb(PIT_CH2, count & 0xFF);
     outb(PIT_CH2, (count >> 8) & 0xFF);
-    uint64_t t0 = rdtsc();
-    while (!(inb(PORT_B) & 0x20))
+    uint64_t t0 = rdtsc(), t1;
+    /* OUT2 never rising (no port 61h status, a broken counter) must not
+     * hang the boot with interrupts off: give up after 2^32 TSC ticks, over
+     * a second on anything that runs hv86 at a useful speed. */
+    while (!(inb(PORT_B) & 0x20) && (t1 = rdtsc()) - t0 < (1ull << 32))
         ;
-    uint64_t t1 = rdtsc();
+    t1 = rdtsc();
     outb(PORT_B, b);
+    if (t1 - t0 >= (1ull << 32))
+        return 0;
     /* TSC ticks per second: count PIT periods of 1/PIT_INPUT_HZ each. */
     return (t1 - t0) * PIT_INPUT_HZ / count;
 }

@@ -16,7 +16,8 @@ void pit_init(uint32_t hz);
  * over ms milliseconds (<= 54) by polling its OUT in port 61h, as PC BIOSes
  * and Linux do. Unlike counting IRQ0s this holds when an emulator delivers
  * timer interrupts late. Call with interrupts off; an interrupt inside the
- * window only lengthens it (take the least of several).
+ * window only lengthens it (take the least of several). Returns 0 if OUT
+ * did not rise within 2^32 TSC ticks (no usable channel 2).
  */
 uint64_t pit_measure_tsc(uint32_t ms);
 

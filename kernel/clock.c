@@ -34,11 +34,12 @@ void clock_init(void)
         cpu_cli();
         uint64_t hz = pit_measure_tsc(CLOCK_CALIBRATE_MS);
         write_eflags(fl);
-        tsc_hz = MIN(tsc_hz, hz);
+        if (hz)
+            tsc_hz = MIN(tsc_hz, hz);
     }
+    if (tsc_hz == UINT64_MAX)
+        panic("clock: PIT channel 2 never reached its terminal count (port 61h bit 5): cannot time the TSC");
     uint64_t b = rdtsc();
-    if (tsc_hz == 0)
-        tsc_hz = 1;
     mult = (1000000000ull << 32) / tsc_hz;
     tsc0 = b;
     struct rtc_time rt;
