@@ -609,6 +609,10 @@ int vcpu_fpu_trap(struct vcpu *c)
     bool guest_nm = fwait ? (gcr0 & CR0_TS) && (gcr0 & CR0_MP) : (gcr0 & (CR0_EM | CR0_TS)) != 0;
     if (guest_nm)
         return vcpu_exception(c, T_NM, -1) < 0 ? -1 : 0;
+    /* Not preemptible: another vCPU thread would set TS again (its own
+     * entry) or take the FPU between the save and the restore. */
+    uint32_t fl = read_eflags();
+    cpu_cli();
     clts();
     if (fpu_owner != c) {
         if (fpu_owner) {
@@ -621,6 +625,7 @@ int vcpu_fpu_trap(struct vcpu *c)
             fninit();
         fpu_owner = c;
     }
+    write_eflags(fl);
     /* With the guest's TS still set, the real TS comes back at every entry:
      * a WAIT the guest may run must be stepped over here (no x87 error is
      * pending in the state just loaded unless the guest left one, which we
@@ -635,6 +640,11 @@ void vmm_set_esp0(uint32_t esp0) { thread_set_esp0(esp0); }
 
 static int enter(struct vcpu *c, struct trap_frame *f)
 {
+    /* From here to the IRET into the guest nothing may be preempted: CR0.TS
+     * and LDTR are the CPU's, not the thread's, and another vCPU thread
+     * running in between would leave its own (a guest entered with another
+     * VM's FPU registers or LDT). The IRET turns interrupts back on. */
+    cpu_cli();
     c->enter_tsc = rdtsc();
     thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
     fpu_prepare_entry(c);
