@@ -38,6 +38,13 @@ DISK_MBR := $(B)/disk-mbr.img
 DISK_BAD := $(B)/disk-bad.img
 DISKS := $(DISK_GPT) $(DISK_MBR) $(DISK_BAD) $(B)/disks.expected
 
+# The unit tests and benches are i386 programs; a host kernel without IA32
+# emulation runs them under qemu-i386. I386_PROBE, built like them, tells
+# scripts/i386-exec.sh which (docs/testing.md). RUN_I386 PROG ARGS runs one
+# such program (the bench rules use it).
+I386_PROBE := $(B)/unit/i386_probe
+RUN_I386 := sh scripts/run-i386.sh $(I386_PROBE)
+
 HV_SRCS :=
 UNIT_TESTS :=
 INTEGRATION_TESTS :=
@@ -110,9 +117,13 @@ $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test_rule,$(t))))
 
 UNIT_BINS := $(addprefix $(B)/unit/,$(UNIT_TESTS))
 
+$(I386_PROBE): tests/unit/i386_probe.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -o $@ $<
+
 .PHONY: unit
-unit: $(UNIT_BINS)
-	@sh scripts/run-unit.sh $(UNIT_BINS)
+unit: $(UNIT_BINS) $(I386_PROBE)
+	@sh scripts/run-unit.sh $(I386_PROBE) $(UNIT_BINS)
 
 .PHONY: test
 test: unit hv86.iso $(DISKS)

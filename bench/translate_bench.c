@@ -135,14 +135,14 @@ int main(int argc, char **argv)
 {
     struct bt_elf_text t;
     if (argc < 2 || bt_harness_load_text(argv[1], &t) < 0) {
-        printf("translate: no kernel ELF at %s (scripts/fetch-debian.sh); skipping\n",
-               argc > 1 ? argv[1] : "(none)");
-    } else {
-        static struct bt_harness arena_owner; /* for an RWX TC of 16 MiB */
-        if (bt_harness_init(&arena_owner, 16u << 20, 16u << 20, 4096) < 0)
-            return 1;
-        bench_translation(&t, arena_owner.tc_code, arena_owner.tc_meta, 16u << 20);
+        fprintf(stderr, "translate_bench: no kernel ELF at %s (scripts/fetch-debian.sh)\n",
+                argc > 1 ? argv[1] : "(none given)");
+        return 1;
     }
+    static struct bt_harness arena_owner; /* for an RWX TC of 16 MiB */
+    if (bt_harness_init(&arena_owner, 16u << 20, 16u << 20, 4096) < 0)
+        return 1;
+    bench_translation(&t, arena_owner.tc_code, arena_owner.tc_meta, 16u << 20);
     bench_ratio();
     return 0;
 }

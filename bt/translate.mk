@@ -22,5 +22,5 @@ $(B)/bench/translate_bench: bench/translate_bench.c $(BT_HARNESS_SRCS) tests/uni
 		$(BT_XLATE_SRCS) $(BT_DECODER_SRCS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -O2 -no-pie -o $@ $^ $(HOST_LDLIBS)
-bench-translate: $(B)/bench/translate_bench $(DEBIAN_DIR)/vmlinux
-	$(B)/bench/translate_bench $(DEBIAN_DIR)/vmlinux
+bench-translate: $(B)/bench/translate_bench $(DEBIAN_DIR)/vmlinux $(I386_PROBE)
+	@$(RUN_I386) $(B)/bench/translate_bench $(DEBIAN_DIR)/vmlinux

@@ -452,10 +452,8 @@ static void sweep_elf(const char *name, struct stats *st)
     snprintf(path, sizeof(path), "%s/%s", corpus_dir(), name);
     size_t size = 0;
     uint8_t *f = elf_read_file(path, &size);
-    if (!f) {
-        print_message("corpus file %s missing (run scripts/fetch-debian.sh): skipped\n", path);
-        skip();
-    }
+    if (!f)
+        fail_msg("corpus file %s missing: `make test` fetches it (scripts/fetch-debian.sh)", path);
     unsigned long bytes = elf_for_each_text(f, size, sweep_section, st);
     print_message("%s: %lu bytes of executable sections\n", path, bytes);
     free(f);
