@@ -5,6 +5,7 @@
  * blown kernel stack still gets a good stack to print its dump on.
  * Source: Intel SDM Vol. 3A §3.4.5 (segment descriptors), §7.2 (TSS), §6.14 (#DF).
  */
+#include "kernel/desc.h"
 #include "kernel/kernel.h"
 #include "kernel/traps.h"
 #include "kernel/x86.h"
@@ -34,33 +35,22 @@ static struct tss tss_df;
 static uint8_t df_stack[8192] __attribute__((aligned(16)));
 struct desc_ptr host_gdtr;
 
-static uint64_t seg_desc(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags)
-{
-    uint64_t d = limit & 0xFFFF;
-    d |= (uint64_t)(base & 0xFFFFFF) << 16;
-    d |= (uint64_t)access << 40;
-    d |= (uint64_t)((limit >> 16) & 0xF) << 48;
-    d |= (uint64_t)(flags & 0xF) << 52;
-    d |= (uint64_t)(base >> 24) << 56;
-    return d;
-}
-
 void double_fault_task(void); /* kernel/traps.c */
 void fpu_host_init(void);
 
 void gdt_init(void)
 {
     gdt[0] = 0;
-    gdt[SEL_KCODE >> 3] = seg_desc(0, 0xFFFFF, SEG_P | SEG_S | SEG_CODE_RX | SEG_DPL(0), FLAG_G | FLAG_D);
-    gdt[SEL_KDATA >> 3] = seg_desc(0, 0xFFFFF, SEG_P | SEG_S | SEG_DATA_RW | SEG_DPL(0), FLAG_G | FLAG_D);
+    gdt[SEL_KCODE >> 3] = desc_make(0, 0xFFFFF, SEG_P | SEG_S | SEG_CODE_RX | SEG_DPL(0), FLAG_G | FLAG_D);
+    gdt[SEL_KDATA >> 3] = desc_make(0, 0xFFFFF, SEG_P | SEG_S | SEG_DATA_RW | SEG_DPL(0), FLAG_G | FLAG_D);
     /* Translated guest code runs at ring 1 from the translation cache, which
      * lies in the monitor: its CS must reach it. Guest data segments are the
      * ones truncated below MONITOR_BASE; this one is used for fetches only. */
-    gdt[SEL_R1CODE >> 3] = seg_desc(0, 0xFFFFF, SEG_P | SEG_S | SEG_CODE_RX | SEG_DPL(1), FLAG_G | FLAG_D);
+    gdt[SEL_R1CODE >> 3] = desc_make(0, 0xFFFFF, SEG_P | SEG_S | SEG_CODE_RX | SEG_DPL(1), FLAG_G | FLAG_D);
 
     tss_main.ss0 = SEL_KDATA;
     tss_main.iomap_base = sizeof(struct tss); /* no I/O bitmap: all ports fault outside ring 0 */
-    gdt[SEL_TSS >> 3] = seg_desc((uint32_t)&tss_main, sizeof(tss_main) - 1, SEG_P | SEG_TSS32, 0);
+    gdt[SEL_TSS >> 3] = desc_make((uint32_t)&tss_main, sizeof(tss_main) - 1, SEG_P | SEG_TSS32, 0);
 
     /* The #DF task runs double_fault_task on df_stack with the kernel's CR3. */
     tss_df.esp0 = tss_df.esp = (uint32_t)(df_stack + sizeof(df_stack));
@@ -70,7 +60,7 @@ void gdt_init(void)
     tss_df.eflags = EFLAGS_FIXED;
     tss_df.cr3 = read_cr3();
     tss_df.iomap_base = sizeof(struct tss);
-    gdt[SEL_DFTSS >> 3] = seg_desc((uint32_t)&tss_df, sizeof(tss_df) - 1, SEG_P | SEG_TSS32, 0);
+    gdt[SEL_DFTSS >> 3] = desc_make((uint32_t)&tss_df, sizeof(tss_df) - 1, SEG_P | SEG_TSS32, 0);
 
     host_gdtr = (struct desc_ptr){ sizeof(gdt) - 1, (uint32_t)gdt };
     lgdt(&host_gdtr);
@@ -120,7 +110,7 @@ const uint64_t *gdt_monitor_entries(void) { return &gdt[GDT_MONITOR_FIRST]; }
 
 uint64_t gdt_make_desc(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags)
 {
-    return seg_desc(base, limit, access, flags);
+    return desc_make(base, limit, access, flags);
 }
 
 /* Registers of the task that double-faulted, saved in tss_main by the task switch. */

@@ -74,8 +74,8 @@ static void reg_write(struct vcpu *c, unsigned r, uint32_t v)
         g[r - DEC_REG_AH] = (g[r - DEC_REG_AH] & 0xFFFF00FFu) | ((v & 0xFF) << 8);
 }
 
-/* Linear address of the memory operand (SDM Vol. 1 §3.7.5). */
-static uint32_t ea_linear(const struct vcpu *c, const struct dec_insn *in)
+/* Offset of the memory operand in its segment (SDM Vol. 1 §3.7.5). */
+static uint32_t ea_offset(const struct vcpu *c, const struct dec_insn *in)
 {
     uint32_t off = (uint32_t)in->mem.disp;
     if (in->mem.base)
@@ -84,7 +84,13 @@ static uint32_t ea_linear(const struct vcpu *c, const struct dec_insn *in)
         off += reg_read(c, in->mem.index) * in->mem.scale;
     if (in->addrsize == 2)
         off &= 0xFFFF;
-    return c->seg[in->mem.seg - DEC_REG_ES].base + off;
+    return off;
+}
+
+/* Linear address of the memory operand. */
+static uint32_t ea_linear(const struct vcpu *c, const struct dec_insn *in)
+{
+    return c->seg[in->mem.seg - DEC_REG_ES].base + ea_offset(c, in);
 }
 
 static uint32_t user_kind(const struct vcpu *c) { return c->cpl == 3 ? PF_U : 0; }
@@ -636,34 +642,66 @@ static int emu_alu(struct vcpu *c, const struct dec_insn *in, enum alu_op op)
 
 #define STRING_BATCH 65536u /* iterations per exit: a long REP resumes, as on hardware */
 
+/* Element size of MOVS/STOS/LODS in bytes; 0 for anything else. */
+static unsigned string_size(unsigned m)
+{
+    switch (m) {
+    case DEC_M_MOVSB: case DEC_M_STOSB: case DEC_M_LODSB: return 1;
+    case DEC_M_MOVSW: case DEC_M_STOSW: case DEC_M_LODSW: return 2;
+    case DEC_M_MOVSD: case DEC_M_STOSD: case DEC_M_LODSD: return 4;
+    default: return 0;
+    }
+}
+
+static bool is_movs(unsigned m) { return m == DEC_M_MOVSB || m == DEC_M_MOVSW || m == DEC_M_MOVSD; }
+static bool is_stos(unsigned m) { return m == DEC_M_STOSB || m == DEC_M_STOSW || m == DEC_M_STOSD; }
+static unsigned string_src_sr(const struct dec_insn *in) { return in->mem.seg ? in->mem.seg - DEC_REG_ES : SR_DS; }
+
+/* The guest's own limit and type check (SDM Vol. 3A §5.3) of size bytes at
+ * off through segment register sr, which hardware makes but the narrower
+ * shadow cannot make for accesses the monitor emulates. 0: allowed;
+ * 1: #GP(0), or #SS(0) for SS, injected; < 0: the VM was killed. */
+static int seg_check(struct vcpu *c, unsigned sr, uint32_t off, uint32_t size, bool write)
+{
+    const struct vseg *s = &c->seg[sr];
+    bool null = !(s->sel & ~3u) && sr != SR_SS;
+    if (!null && seg_access_ok(s->limit, s->access, s->flags, off, size, write))
+        return 0;
+    return vcpu_exception(c, sr == SR_SS ? T_SS : T_GP, 0) < 0 ? -1 : 1;
+}
+
 /* MOVS/STOS/LODS (with REP) touching memory the shadow cannot map: element by
- * element through the guest's own tables (SDM Vol. 2B MOVS, STOS, LODS). */
+ * element through the guest's own segments and tables (SDM Vol. 2B MOVS,
+ * STOS, LODS, REP). With the 0x67 prefix SI, DI and CX are 16 bits and wrap
+ * in their low halves; the upper halves stay. A fault at an element leaves
+ * the registers as they were before it, as on hardware. */
 static int emu_string(struct vcpu *c, const struct dec_insn *in)
 {
-    unsigned m = in->mnemonic;
-    bool movs = m == DEC_M_MOVSB || m == DEC_M_MOVSW || m == DEC_M_MOVSD;
-    bool stos = m == DEC_M_STOSB || m == DEC_M_STOSW || m == DEC_M_STOSD;
-    unsigned size = (m == DEC_M_MOVSB || m == DEC_M_STOSB || m == DEC_M_LODSB) ? 1
-                  : (m == DEC_M_MOVSW || m == DEC_M_STOSW || m == DEC_M_LODSW) ? 2 : 4;
-    uint32_t *g = c->bv.gpr, count = in->rep ? g[1] : 1;
-    int32_t step = (c->bv.eflags & EFLAGS_DF) ? -(int32_t)size : (int32_t)size;
-    uint32_t src_base = c->seg[in->mem.seg ? in->mem.seg - DEC_REG_ES : SR_DS].base;
+    unsigned m = in->mnemonic, size = string_size(m), src = string_src_sr(in);
+    bool movs = is_movs(m), stos = is_stos(m);
+    uint32_t mask = in->addrsize == 2 ? 0xFFFFu : 0xFFFFFFFFu;
+    uint32_t *g = c->bv.gpr, count = in->rep ? g[1] & mask : 1;
+    uint32_t step = (c->bv.eflags & EFLAGS_DF) ? (uint32_t)-size : size;
     for (uint32_t i = 0; i < count && i < STRING_BATCH; i++) {
-        uint32_t v = g[0];
-        if (!stos)
-            TRY(vmem_read(c, src_base + g[6], &v, size, user_kind(c)));
-        if (movs || stos)
-            TRY(vmem_write(c, c->seg[SR_ES].base + g[7], &v, size, user_kind(c)));
-        else
+        uint32_t v = g[0], si = g[6] & mask, di = g[7] & mask;
+        if (!stos) {
+            TRY(seg_check(c, src, si, size, false));
+            TRY(vmem_read(c, c->seg[src].base + si, &v, size, user_kind(c)));
+        }
+        if (movs || stos) {
+            TRY(seg_check(c, SR_ES, di, size, true));
+            TRY(vmem_write(c, c->seg[SR_ES].base + di, &v, size, user_kind(c)));
+        } else {
             reg_write(c, size == 1 ? DEC_REG_AL : size == 2 ? DEC_REG_AX : DEC_REG_EAX, v);
+        }
         if (!stos)
-            g[6] += (uint32_t)step;
+            g[6] = (g[6] & ~mask) | ((si + step) & mask);
         if (movs || stos)
-            g[7] += (uint32_t)step;
+            g[7] = (g[7] & ~mask) | ((di + step) & mask);
         if (in->rep)
-            g[1]--;
+            g[1] = (g[1] & ~mask) | ((g[1] - 1) & mask);
     }
-    return in->rep && g[1] ? 0 : next(c, in); /* not done: the same instruction resumes */
+    return in->rep && (g[1] & mask) ? 0 : next(c, in); /* not done: the same instruction resumes */
 }
 
 /* MOV between a register and memory the shadow cannot map (monitor range,
@@ -682,8 +720,7 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
     int alu = alu_of(in->mnemonic);
     if (alu >= 0 && in->num_ops == 2)
         return emu_alu(c, in, (enum alu_op)alu);
-    if ((in->attr & DEC_A_STRING) && !(in->attr & DEC_A_IO) && in->mnemonic != DEC_M_CMPSB &&
-        in->mnemonic != DEC_M_CMPSW && in->mnemonic != DEC_M_CMPSD)
+    if ((in->attr & DEC_A_STRING) && !(in->attr & DEC_A_IO) && string_size(in->mnemonic))
         return emu_string(c, in);
     if ((in->mnemonic != DEC_M_MOV && !zx && !sx) || in->num_ops != 2) {
         vm_kill(c->vm, "%s at eip %08x touches linear %08x, which the monitor must emulate (not supported for it)",
@@ -696,6 +733,66 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
         v = in->ops[1].size == 1 ? (uint32_t)(int32_t)(int8_t)v : (uint32_t)(int32_t)(int16_t)v;
     TRY(op_write(c, in, 0, v));
     return next(c, in);
+}
+
+/* Whether the CPU, holding the shadow of segment register sr, accepts size
+ * bytes at off: what the monitor's shadow (vmm/segment.c) lets through. */
+static bool shadow_allows(const struct vcpu *c, unsigned sr, uint32_t off, uint32_t size)
+{
+    const struct vseg *s = &c->seg[sr];
+    uint32_t field = (s->flags & DESC_FLAG_G) ? s->limit >> 12 : s->limit;
+    uint64_t d = seg_shadow_desc(desc_make(s->base, field, (uint8_t)(s->access | DESC_P), s->flags));
+    return d && seg_access_ok(desc_limit_bytes(d), desc_access(d), desc_flags(d), off, size, false);
+}
+
+/* One memory access of an instruction: segment register, offset, bytes. */
+struct seg_access { unsigned sr; uint32_t off, size; bool write; };
+
+/* The segment accesses in (a MOVS/STOS/LODS element, or its memory operand)
+ * makes next; returns how many (0-2). */
+static int insn_accesses(const struct vcpu *c, const struct dec_insn *in, struct seg_access a[2])
+{
+    unsigned m = in->mnemonic, size = string_size(m), n = 0;
+    uint32_t mask = in->addrsize == 2 ? 0xFFFFu : 0xFFFFFFFFu;
+    if (size) {
+        if (!is_stos(m))
+            a[n++] = (struct seg_access){ string_src_sr(in), c->bv.gpr[6] & mask, size, false };
+        if (is_stos(m) || is_movs(m))
+            a[n++] = (struct seg_access){ SR_ES, c->bv.gpr[7] & mask, size, true };
+        return (int)n;
+    }
+    for (int i = 0; i < in->num_ops && i < 2; i++) {
+        if (in->ops[i].kind != DEC_OP_MEM)
+            continue;
+        bool write = i == 0 && m != DEC_M_CMP && m != DEC_M_TEST;
+        a[n++] = (struct seg_access){ in->mem.seg - DEC_REG_ES, ea_offset(c, in), in->ops[i].size, write };
+        break;
+    }
+    return (int)n;
+}
+
+/*
+ * A #GP from guest code (translated, or ring 3 run directly) at an
+ * instruction with a memory operand. The shadow of a segment may accept
+ * less than the guest's own descriptor: its limit stops below MONITOR_BASE
+ * and is rounded down to a page with G=1, and an expand-down segment has no
+ * valid offset at all (vmm/segment.h). An access the shadow refused is
+ * checked against the guest's own segment -- #GP(0)/#SS(0) past its limit,
+ * as on hardware -- and otherwise emulated. Any other #GP is the guest's own,
+ * with the CPU's error code.
+ */
+static int emu_gp_mem(struct vcpu *c, const struct dec_insn *in)
+{
+    struct seg_access a[2];
+    int n = in->has_mem ? insn_accesses(c, in, a) : 0;
+    bool refused = false;
+    for (int i = 0; i < n; i++)
+        refused = refused || !shadow_allows(c, a[i].sr, a[i].off, a[i].size);
+    if (!refused)
+        return vcpu_exception(c, T_GP, (int)c->tf.error) < 0 ? -1 : 0;
+    for (int i = 0; i < n; i++)
+        TRY(seg_check(c, a[i].sr, a[i].off, a[i].size, a[i].write));
+    return emu_mov_mem(c, in);
 }
 
 int emu_fwait_len(struct vcpu *c)
@@ -763,7 +860,7 @@ int emu_ring3_gp(struct vcpu *c)
             return next(c, &in);
         return vcpu_deliver(c, vec, -1, true, c->bv.eip + in.len) < 0 ? -1 : 0;
     }
-    return vcpu_exception(c, T_GP, (int)c->tf.error) < 0 ? -1 : 0;
+    return emu_gp_mem(c, &in); /* the shadow's narrower limit, or the guest's own #GP */
 }
 
 /*
@@ -955,11 +1052,9 @@ int emu_bt_exit(struct vcpu *c, int reason)
     }
     case BT_EXIT_UD: vm->exits_by_cause[EXIT_EXCEPTION]++; return vcpu_exception(c, T_UD, -1) < 0 ? -1 : 0;
     case -T_GP:
-        /* A #GP in translated code: a guest segment limit (the monitor
-         * range) or a genuine guest #GP. */
-        if (in.has_mem && ea_linear(c, &in) >= MONITOR_BASE - 16)
-            return emu_mov_mem(c, &in);
-        return vcpu_exception(c, T_GP, (int)c->tf.error) < 0 ? -1 : 0;
+        /* A #GP in translated code: the shadow's narrower limit, or a
+         * genuine guest #GP. */
+        return emu_gp_mem(c, &in);
     case -100 - SHADOW_EMULATE_PT:
     case -100 - SHADOW_EMULATE_MONITOR:
     case -100 - SHADOW_MMIO:

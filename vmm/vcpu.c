@@ -4,7 +4,8 @@
  * Map:
  *   1. creation/reset: struct vcpu, translation cache, shadow paging, shadow GDT
  *   2. shadow GDT: guest descriptors with ring compression (DPL 0 -> 1) and
- *      limits truncated below MONITOR_BASE; monitor descriptors at the top
+ *      limits truncated below MONITOR_BASE (vmm/segment.c); monitor
+ *      descriptors at the top
  *   3. guest memory by linear address (guest paging via vmm/shadow.c)
  *   4. segment loads, EFLAGS, CPL changes
  *   5. exception and interrupt delivery through the guest's IDT
@@ -240,37 +241,6 @@ void vcpu_destroy(struct vm *vm)
 
 /* ---------------------------------------------------------------- 2. shadow GDT */
 
-static uint8_t desc_access(uint64_t d) { return (uint8_t)(d >> 40); }
-static uint8_t desc_flags(uint64_t d) { return (uint8_t)((d >> 52) & 0xF); }
-
-/*
- * The shadow of one guest descriptor. Code and data segments get DPL 0 -> 1
- * (ring compression) and a limit that ends below MONITOR_BASE; what cannot
- * be expressed safely (expand-down, base in the monitor, system descriptors,
- * which the monitor emulates) becomes not-present, so that a load faults to
- * the monitor instead of reaching it.
- */
-static uint64_t shadow_desc(uint64_t g)
-{
-    uint8_t acc = desc_access(g), flags = desc_flags(g);
-    if (!(acc & DESC_P) || !(acc & DESC_S))
-        return 0;
-    if (!(acc & DESC_CODE) && (acc & DESC_DOWN))
-        return 0;
-    uint32_t base = desc_base_of(g), limit = desc_limit_bytes(g);
-    if (base >= MONITOR_BASE)
-        return 0;
-    limit = MIN(limit, MONITOR_BASE - 1 - base);
-    unsigned dpl = DESC_DPL(acc) ? DESC_DPL(acc) : 1;
-    acc = (uint8_t)((acc & ~(3u << 5)) | (dpl << 5) | DESC_ACCESSED);
-    flags &= ~DESC_FLAG_G;
-    if (limit > 0xFFFFF) {
-        flags |= DESC_FLAG_G;
-        limit >>= 12; /* rounds the end down to a page: never up into the monitor */
-    }
-    return gdt_make_desc(base, limit, acc, flags);
-}
-
 static int read_guest_desc(struct vcpu *c, uint32_t idx, uint64_t *d)
 {
     struct bt_desc_table *g = &c->bv.gdtr;
@@ -320,7 +290,7 @@ int vcpu_load_ldt(struct vcpu *c, uint16_t sel)
     memset(c->sldt, 0, GDT_BYTES);
     for (uint32_t i = 0; i * 8 + 7 <= c->ldt_limit; i++) {
         uint64_t g;
-        c->sldt[i] = vcpu_read_desc(c, (uint16_t)(i << 3 | 4), &g) ? 0 : shadow_desc(g);
+        c->sldt[i] = vcpu_read_desc(c, (uint16_t)(i << 3 | 4), &g) ? 0 : seg_shadow_desc(g);
     }
     c->sgdt[SEL_GLDT >> 3] = gdt_make_desc((uint32_t)c->sldt, c->ldt_limit, DESC_P | DESC_TYPE_LDT, 0);
     c->ldt_stale = true;
@@ -332,7 +302,7 @@ void vcpu_sync_gdt_entry(struct vcpu *c, uint32_t idx)
     uint64_t d;
     if (idx == 0 || idx >= GDT_MONITOR_FIRST)
         return;
-    c->sgdt[idx] = read_guest_desc(c, idx, &d) ? 0 : shadow_desc(d);
+    c->sgdt[idx] = read_guest_desc(c, idx, &d) ? 0 : seg_shadow_desc(d);
 }
 
 /* After LGDT: every guest entry the guest's limit covers. */
@@ -461,9 +431,9 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
     if (!(acc & DESC_P))
         return vcpu_exception(c, sr == SR_SS ? T_SS : T_NP, sel & ~3u) ? -1 : 1;
     if (sel & 4)
-        c->sldt[idx] = shadow_desc(d);
+        c->sldt[idx] = seg_shadow_desc(d);
     else
-        c->sgdt[idx] = shadow_desc(d);
+        c->sgdt[idx] = seg_shadow_desc(d);
     c->seg[sr] = (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), acc, desc_flags(d) };
     c->bv.sel[sr] = sel;
     return 0;
@@ -704,7 +674,7 @@ static uint32_t load_alias(struct vcpu *c, int sr, uint16_t slot)
     c->alias_src[sr] = *s;
     c->alias_valid |= 1u << sr;
     uint32_t limit = (s->flags & DESC_FLAG_G) ? s->limit >> 12 : s->limit;
-    uint64_t d = shadow_desc(gdt_make_desc(s->base, limit, (uint8_t)(s->access | DESC_P), s->flags));
+    uint64_t d = seg_shadow_desc(gdt_make_desc(s->base, limit, (uint8_t)(s->access | DESC_P), s->flags));
     if (!d) /* cannot be expressed below the monitor (based in it, expand-down): */
         d = gdt_make_desc(0, 0xFFFFF, DESC_P | DESC_S | DESC_DOWN | DESC_WRITABLE, DESC_FLAG_G | DESC_FLAG_D);
     /* ... an expand-down segment with the maximal limit has no valid offset:

@@ -10,6 +10,7 @@
 #include "bt/translate.h"
 #include "kernel/traps.h"
 #include "kernel/x86.h"
+#include "vmm/segment.h"
 #include "vmm/shadow.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -25,30 +26,6 @@ struct vseg {
     uint8_t access;  /* P DPL S type */
     uint8_t flags;   /* G D/B L AVL (high nibble of byte 6) */
 };
-
-/* Descriptor access-byte fields (SDM Vol. 3A §3.4.5) */
-#define DESC_P        0x80
-#define DESC_DPL(a)   (((a) >> 5) & 3)
-#define DESC_S        0x10
-#define DESC_CODE     0x08
-#define DESC_DOWN     0x04 /* data: expand-down */
-#define DESC_CONFORM  0x04 /* code: conforming */
-#define DESC_ACCESSED 0x01
-#define DESC_WRITABLE 0x02 /* data: W; code: R */
-#define DESC_FLAG_G   0x8
-#define DESC_FLAG_D   0x4
-
-/* Fields of a raw segment descriptor (SDM Vol. 3A Figure 3-8). */
-static inline uint32_t desc_base_of(uint64_t d)
-{
-    return (uint32_t)((d >> 16) & 0xFFFFFF) | (uint32_t)((d >> 56) << 24);
-}
-/* Limit in bytes - 1, granularity applied. */
-static inline uint32_t desc_limit_bytes(uint64_t d)
-{
-    uint32_t lim = (uint32_t)(d & 0xFFFF) | (uint32_t)((d >> 32) & 0xF0000);
-    return ((d >> 55) & 1) ? (lim << 12) | 0xFFF : lim;
-}
 
 /* Why vmm_enter returned. */
 enum world_exit {

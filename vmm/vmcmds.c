@@ -198,14 +198,17 @@ static int cmd_modules(struct cmd_ctx *c)
     return 0;
 }
 
-/* A checksum of the monitor's code and read-only data: tests run it before
- * and after a hostile guest to show the monitor was not touched. */
+/* Checksums of the monitor's code and read-only data, and of host physical
+ * page 0 (at MONITOR_BASE through the direct map, so the first page a guest
+ * segment overrunning the monitor would reach): tests run it before and
+ * after hostile guests to show none of it was touched. */
 extern const uint8_t _text_start[], _text_end[], _rodata_start[], _rodata_end[];
 static int cmd_monsum(struct cmd_ctx *c)
 {
     uint32_t t = crc32(_text_start, (size_t)(_text_end - _text_start));
     uint32_t r = crc32(_rodata_start, (size_t)(_rodata_end - _rodata_start));
-    cmd_printf(c->out, "monitor text %08x rodata %08x (%u + %u bytes)\n", t, r,
+    uint32_t p0 = crc32(phys_to_virt(0), PAGE_SIZE);
+    cmd_printf(c->out, "monitor text %08x rodata %08x host-page0 %08x (%u + %u bytes)\n", t, r, p0,
                (uint32_t)(_text_end - _text_start), (uint32_t)(_rodata_end - _rodata_start));
     return 0;
 }
