@@ -704,12 +704,31 @@ static int emu_string(struct vcpu *c, const struct dec_insn *in)
     return in->rep && (g[1] & mask) ? 0 : next(c, in); /* not done: the same instruction resumes */
 }
 
+/* Whether emu_mov_mem emulates in: XCHG, two-operand ALU, MOV/MOVZX/MOVSX
+ * (not to a segment register), MOVS/STOS/LODS. */
+static bool mem_emulable(const struct dec_insn *in)
+{
+    unsigned m = in->mnemonic;
+    if ((in->attr & DEC_A_STRING) && !(in->attr & DEC_A_IO))
+        return string_size(m) != 0;
+    if (in->num_ops != 2)
+        return false;
+    if (m == DEC_M_MOV && in->ops[0].kind == DEC_OP_REG)
+        return !(in->ops[0].reg >= DEC_REG_ES && in->ops[0].reg <= DEC_REG_GS);
+    return m == DEC_M_XCHG || alu_of(m) >= 0 || m == DEC_M_MOV || m == DEC_M_MOVZX || m == DEC_M_MOVSX;
+}
+
 /* MOV between a register and memory the shadow cannot map (monitor range,
  * traced page tables, device memory): the one data move we emulate. */
 static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
 {
-    bool zx = in->mnemonic == DEC_M_MOVZX, sx = in->mnemonic == DEC_M_MOVSX;
-    if (in->mnemonic == DEC_M_XCHG && in->num_ops == 2) { /* atomic on one vCPU */
+    bool sx = in->mnemonic == DEC_M_MOVSX;
+    if (!mem_emulable(in)) {
+        vm_kill(c->vm, "%s at eip %08x touches linear %08x, which the monitor must emulate (not supported for it)",
+                dec_mnemonic_name(in->mnemonic), c->bv.eip, in->has_mem ? ea_linear(c, in) : 0);
+        return -1;
+    }
+    if (in->mnemonic == DEC_M_XCHG) { /* atomic on one vCPU */
         uint32_t a = 0, b = 0;
         TRY(op_read(c, in, 0, &a));
         TRY(op_read(c, in, 1, &b));
@@ -718,15 +737,10 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
         return next(c, in);
     }
     int alu = alu_of(in->mnemonic);
-    if (alu >= 0 && in->num_ops == 2)
+    if (alu >= 0)
         return emu_alu(c, in, (enum alu_op)alu);
-    if ((in->attr & DEC_A_STRING) && !(in->attr & DEC_A_IO) && string_size(in->mnemonic))
+    if (string_size(in->mnemonic))
         return emu_string(c, in);
-    if ((in->mnemonic != DEC_M_MOV && !zx && !sx) || in->num_ops != 2) {
-        vm_kill(c->vm, "%s at eip %08x touches linear %08x, which the monitor must emulate (not supported for it)",
-                dec_mnemonic_name(in->mnemonic), c->bv.eip, in->has_mem ? ea_linear(c, in) : 0);
-        return -1;
-    }
     uint32_t v = 0;
     TRY(op_read(c, in, 1, &v));
     if (sx)
@@ -788,7 +802,9 @@ static int emu_gp_mem(struct vcpu *c, const struct dec_insn *in)
     bool refused = false;
     for (int i = 0; i < n; i++)
         refused = refused || !shadow_allows(c, a[i].sr, a[i].off, a[i].size);
-    if (!refused)
+    /* Ring-3 code must not stop its VM with an instruction we do not
+     * emulate there: it gets the #GP (a documented difference). */
+    if (!refused || (c->cpl == 3 && (!mem_emulable(in) || (in->attr & DEC_A_PRIV))))
         return vcpu_exception(c, T_GP, (int)c->tf.error) < 0 ? -1 : 0;
     for (int i = 0; i < n; i++)
         TRY(seg_check(c, a[i].sr, a[i].off, a[i].size, a[i].write));

@@ -9,7 +9,9 @@ console, so several run concurrently; when each has stopped, its serial
 output is read back through `console NAME` and its protocol lines
 (PASS/FAIL/SKIP/DONE) are compared with what the same guest printed running
 natively on the same emulator (build/guests/out/NAME.<emulator>.txt, made by
-`make guests-native`). A guest passes when the lines are identical.
+`make guests-native`). A guest passes when the lines are identical. When
+they are not, the guest's lines under hv86 are kept in
+build/guests/out/NAME.hv86-<emulator>.txt for a diff with the native ones.
 """
 import os
 import re
