@@ -72,6 +72,8 @@ enum bt_exit_reason {
     BT_EXIT_EMULATE,     /* other privileged/sensitive instruction: emulate it */
     BT_EXIT_UD,          /* decoder says #UD: inject #UD at eip */
     BT_EXIT_CODE_FAULT,  /* the first instruction of a block could not be fetched */
+    BT_EXIT_BAD_DESC,    /* bt_vcpu.exit_desc is no descriptor of ours (ring-1 code forged it):
+                            the monitor stops the VM; vcpu.eip unchanged */
     BT_EXIT_COUNT
 };
 
@@ -116,7 +118,7 @@ struct bt_vcpu {
     uint32_t eip;             /* 0x24: guest EIP where execution resumes */
     /* Entry/exit linkage used by emitted code. */
     uint32_t exit_entry;      /* 0x28: tca of the exit routine (harness / world switch) */
-    uint32_t exit_desc;       /* 0x2C: struct bt_exit * of the last exit */
+    uint32_t exit_desc;       /* 0x2C: struct bt_exit * of the last exit (checked by bt_run) */
     uint32_t entry_tca;       /* 0x30: tca the entry routine jumps to */
     uint32_t host_esp;        /* 0x34: hosted harness: host ESP across guest runs */
     /* Scratch slots of the inline sequences (never live across guest insns). */
