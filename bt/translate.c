@@ -640,13 +640,33 @@ static bool uses_state_seg(const struct xlate *x)
     return (in->attr & (DEC_A_MEM_READ | DEC_A_MEM_WRITE)) || in->cf != DEC_CF_NONE;
 }
 
+/* Does rule r only ever exit for this memory-operand instruction? Its
+ * handler then emits nothing of the guest's but a prefix-less LEA of the
+ * operand (exit_insn), and the monitor emulates it, reason and all, with
+ * the guest's own segments: LGDT/SGDT.. (DESC), MOV m,Sreg / LDS.. (SEG),
+ * SMSW/LMSW m (MOV_CR), far JMP/CALL m (FAR). */
+static bool rule_only_exits(const struct xlate *x, const struct rule_entry *r)
+{
+    switch (r->rule) {
+    case RULE_EXIT:
+    case RULE_MOV_FROM_SREG: /* memory form: BT_EXIT_SEG */
+    case RULE_GRP_0F01:      /* memory forms: exits, INVLPG: nothing */
+        return true;
+    case RULE_GRP_FF:
+        return x->insn.reg == 3 || x->insn.reg == 5;
+    default:
+        return false;
+    }
+}
+
 static int translate_insn(struct xlate *x)
 {
-    /* Before any rule: a rule that copies or re-encodes the guest's memory
-     * operand would carry the guest's GS prefix into the monitor's segment. */
-    if (uses_state_seg(x))
-        return exit_insn(x, BT_EXIT_EMULATE, 0);
     const struct rule_entry *r = rule_of(&x->insn);
+    /* Before any rule runs: a rule that copies or re-encodes the guest's
+     * memory operand would carry the guest's GS prefix into the monitor's
+     * segment. Only rules that always exit for it may see it. */
+    if (uses_state_seg(x) && !rule_only_exits(x, r))
+        return exit_insn(x, BT_EXIT_EMULATE, 0);
     switch (r->rule) {
     case RULE_JMP: return h_jmp(x);
     case RULE_JCC: return h_jcc(x);

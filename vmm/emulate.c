@@ -820,10 +820,11 @@ static int emu_gs_mem(struct vcpu *c, const struct dec_insn *in)
         uint32_t esp = c->bv.gpr[4];
         TRY(vmem_read(c, c->seg[SR_SS].base + esp, &v, in->opsize, user_kind(c)));
         c->bv.gpr[4] = esp + in->opsize; /* the address is computed with ESP incremented */
-        int rc = gs_access(c, mem_offset(c, in), &v, in->opsize, true);
-        if (rc)
-            c->bv.gpr[4] = esp;
-        return rc ? rc : next(c, in);
+        off = mem_offset(c, in);
+        c->bv.gpr[4] = esp;              /* ... but a fault must see the old ESP */
+        TRY(gs_access(c, off, &v, in->opsize, true));
+        c->bv.gpr[4] = esp + in->opsize;
+        return next(c, in);
     }
     case DEC_M_CALL: case DEC_M_JMP:
         if (in->cf != DEC_CF_CALL && in->cf != DEC_CF_JMP)
