@@ -549,8 +549,30 @@ static int check_operands(struct dec_insn *insn, const struct dec_row *row)
     return DEC_UD_NONE;
 }
 
+/* XLAT reads DS:[eBX + unsigned AL] and MASKMOVQ/MASKMOVDQU write DS:[eDI]
+ * (SDM Vol. 2B XLAT, MASKMOVQ, MASKMOVDQU), both segment-overridable, with
+ * no memory operand in their encoding. They are described in insn->mem like
+ * a string source, so that a user of has_mem and mem.seg (the translator's
+ * "GS belongs to the monitor" test, the monitor's emulation) sees them. */
+static void implicit_mem(struct dec_insn *insn, const struct dec_row *row)
+{
+    if (insn->has_mem || !(row->attr & (DEC_A_MEM_READ | DEC_A_MEM_WRITE)))
+        return;
+    bool a16 = insn->addrsize == 2;
+    insn->has_mem = true;
+    insn->mem.scale = 1;
+    if (row->mnemonic == DEC_M_XLAT) {
+        insn->mem.base = a16 ? DEC_REG_BX : DEC_REG_EBX;
+        insn->mem.index = DEC_REG_AL;
+    } else {
+        insn->mem.base = a16 ? DEC_REG_DI : DEC_REG_EDI;
+    }
+    insn->mem.seg = insn->seg ? insn->seg : DEC_REG_DS;
+}
+
 static void finish(struct dec_insn *insn, const struct dec_row *row)
 {
+    implicit_mem(insn, row);
     insn->mnemonic = row->mnemonic;
     insn->cf = row->cf;
     insn->stack_slots = row->stack;

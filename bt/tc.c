@@ -139,6 +139,23 @@ struct bt_exit *tc_alloc_exit(struct tc *tc)
     return e;
 }
 
+bool tc_exit_valid(const struct tc *tc, const struct bt_exit *e)
+{
+    uintptr_t p = (uintptr_t)e, lo = (uintptr_t)tc->meta;
+    /* Bounds and alignment first: only then is *e ours to read. */
+    if (p < lo || p - lo > tc->meta_used || tc->meta_used - (p - lo) < sizeof(*e) || (p - lo) % 4)
+        return false;
+    const struct tc_block *b = e->from;
+    uintptr_t bi = (uintptr_t)b - (uintptr_t)tc->blocks;
+    if ((uintptr_t)b < (uintptr_t)tc->blocks || bi % sizeof(*b) || bi / sizeof(*b) >= tc->nblocks)
+        return false;
+    /* The block's exits are consecutive: e must be exactly one of them. */
+    for (uint8_t i = 0; i < b->nexits; i++)
+        if (&b->exits[i] == e)
+            return true;
+    return false;
+}
+
 void tc_commit_block(struct tc *tc, struct tc_block *b)
 {
     KASSERT(b == &tc->blocks[tc->nblocks] && b->body_len <= TC_BLOCK_MAX_CODE);

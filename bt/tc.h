@@ -151,6 +151,17 @@ struct tc_block *tc_lookup(const struct tc *tc, uint32_t guest_eip);
 void tc_chain(struct tc *tc, struct bt_exit *e, struct tc_block *to);
 
 /*
+ * tc_exit_valid - is e one of the exit descriptors the translator made for a
+ * block committed since the last tc_flush()? e comes from bt_vcpu.exit_desc,
+ * which ring-1 code can write in principle: nothing is read through e before
+ * its range (the metadata arena in use) and alignment are checked, then its
+ * block (in blocks[0..nblocks)) must list e among its exits. O(exits of one
+ * block). Returns false for anything else, including the dispatcher's own
+ * descriptors (bt_run checks those by address).
+ */
+bool tc_exit_valid(const struct tc *tc, const struct bt_exit *e);
+
+/*
  * tc_unchain_all - restore every chained exit stub and empty the IBL table,
  * so that translated code reaches the dispatcher at its next block end.
  * Safe while translated code is interrupted anywhere (a stub is patched

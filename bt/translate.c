@@ -290,10 +290,16 @@ static int h_ident(struct xlate *x)
 {
     const struct dec_insn *in = &x->insn;
     memcpy(x->e.p, x->bytes, in->len);
-    if (x->bt->cfg.rewrite_cs_override) /* CS is the TC segment in the monitor */
-        for (uint8_t i = 0; i < in->num_prefixes; i++)
-            if (x->e.p[i] == PFX_CS)
-                x->e.p[i] = PFX_DS;
+    /* CS is the TC segment in the monitor; the state segment is the
+     * monitor's vCPU area. Neither prefix reaches a copied instruction: one
+     * whose memory access goes through the state segment never gets here
+     * (translate_insn), so a state prefix left is one a later override
+     * replaced or one of an instruction that addresses nothing (LEA, NOP,
+     * PREFETCH), and DS means the same to it. */
+    uint8_t state_pfx = x->bt->cfg.state_seg_prefix;
+    for (uint8_t i = 0; i < in->num_prefixes; i++)
+        if ((x->e.p[i] == PFX_CS && x->bt->cfg.rewrite_cs_override) || (state_pfx && x->e.p[i] == state_pfx))
+            x->e.p[i] = PFX_DS;
     x->e.p += in->len;
     return in->cf == DEC_CF_UD ? END_BLOCK : CONTINUE;
 }
@@ -321,7 +327,7 @@ static int h_cmpxchg8b(struct xlate *x)
 static int exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
 {
     const struct dec_insn *in = &x->insn;
-    if (in->has_mem && in->has_modrm) {
+    if (in->has_mem && in->has_modrm && in->mod != 3) { /* not XLAT, MASKMOVQ: no ModRM memory */
         e_state(&x->e, OP_MOV_RM_R, R_EAX, SF(save_eax));
         if (in->prefixes & DEC_PFX_ADSIZE)
             e8(&x->e, PFX_ADSIZE);
@@ -616,9 +622,51 @@ static const struct rule_entry *rule_of(const struct dec_insn *in)
     return &ident;
 }
 
+/*
+ * Does the guest instruction access memory through the segment register
+ * that emitted code uses for struct bt_vcpu? Explicitly (a GS prefix on a
+ * ModRM operand, an indirect branch through memory, PUSH/POP m) or
+ * implicitly (XLAT, MASKMOVQ/MASKMOVDQU, the source of a string
+ * instruction: the decoder describes all of them in insn.mem). Such an
+ * instruction must never run at ring 1: there GS is the monitor's vCPU
+ * area, not the guest's segment (docs/bt.md "The state segment").
+ */
+static bool uses_state_seg(const struct xlate *x)
+{
+    const struct dec_insn *in = &x->insn;
+    unsigned sreg = state_sreg(x->bt);
+    if (sreg == DEC_REG_NONE || !in->has_mem || in->mem.seg != sreg)
+        return false;
+    return (in->attr & (DEC_A_MEM_READ | DEC_A_MEM_WRITE)) || in->cf != DEC_CF_NONE;
+}
+
+/* Does rule r only ever exit for this memory-operand instruction? Its
+ * handler then emits nothing of the guest's but a prefix-less LEA of the
+ * operand (exit_insn), and the monitor emulates it, reason and all, with
+ * the guest's own segments: LGDT/SGDT.. (DESC), MOV m,Sreg / LDS.. (SEG),
+ * SMSW/LMSW m (MOV_CR), far JMP/CALL m (FAR). */
+static bool rule_only_exits(const struct xlate *x, const struct rule_entry *r)
+{
+    switch (r->rule) {
+    case RULE_EXIT:
+    case RULE_MOV_FROM_SREG: /* memory form: BT_EXIT_SEG */
+    case RULE_GRP_0F01:      /* memory forms: exits, INVLPG: nothing */
+        return true;
+    case RULE_GRP_FF:
+        return x->insn.reg == 3 || x->insn.reg == 5;
+    default:
+        return false;
+    }
+}
+
 static int translate_insn(struct xlate *x)
 {
     const struct rule_entry *r = rule_of(&x->insn);
+    /* Before any rule runs: a rule that copies or re-encodes the guest's
+     * memory operand would carry the guest's GS prefix into the monitor's
+     * segment. Only rules that always exit for it may see it. */
+    if (uses_state_seg(x) && !rule_only_exits(x, r))
+        return exit_insn(x, BT_EXIT_EMULATE, 0);
     switch (r->rule) {
     case RULE_JMP: return h_jmp(x);
     case RULE_JCC: return h_jcc(x);
@@ -644,8 +692,6 @@ static int translate_insn(struct xlate *x)
     if ((x->insn.attr & INSN_NEEDS_MONITOR) ||
         (x->insn.cf != DEC_CF_NONE && x->insn.cf != DEC_CF_UD))
         return exit_insn(x, BT_EXIT_EMULATE, 0);
-    if (x->insn.has_mem && x->insn.seg != DEC_REG_NONE && x->insn.seg == state_sreg(x->bt))
-        return exit_insn(x, BT_EXIT_EMULATE, 0); /* that segment belongs to the monitor */
     if (x->insn.map == DEC_MAP_0F && x->insn.opcode == 0xC7 && x->insn.reg == 1)
         return h_cmpxchg8b(x);
     return h_ident(x);
@@ -902,6 +948,22 @@ int bt_stop_at(struct bt *bt, uint32_t tca)
     return BT_STOP_EXITING;
 }
 
+/*
+ * The exit descriptor ring-1 code left in exit_desc, or NULL. bt_vcpu is
+ * writable from ring 1 (GS), so exit_desc is a claim, not a fact: it must
+ * be one of the descriptors this translator made in the current TC
+ * generation (tc_exit_valid), the lookup stub's miss exit, or the enter
+ * function's trap descriptor. A forged one would make tc_chain patch a
+ * "stub" anywhere the guest likes, at ring 0 (issue 11).
+ */
+static struct bt_exit *exit_of(struct bt *bt, uint32_t desc)
+{
+    struct bt_exit *e = (struct bt_exit *)(uintptr_t)desc;
+    if (e == &bt->ibl_miss_exit || (bt->monitor_exit && e == bt->monitor_exit) || tc_exit_valid(&bt->tc, e))
+        return e;
+    return NULL;
+}
+
 int bt_run(struct bt *bt, uint32_t max_dispatch)
 {
     struct bt_vcpu *v = bt->vcpu;
@@ -928,7 +990,15 @@ int bt_run(struct bt *bt, uint32_t max_dispatch)
         }
         bt->stats.dispatches++;
         bt->enter(v, (uint32_t)(uintptr_t)b->tca);
-        struct bt_exit *e = (struct bt_exit *)(uintptr_t)v->exit_desc;
+        struct bt_exit *e = exit_of(bt, v->exit_desc);
+        if (!e) {
+            bt->chain_from = NULL;
+            bt->ibl_insert = false;
+            bt->bad_exit.eip = v->eip;
+            bt->bad_exit.target = v->exit_desc;
+            bt->exit = &bt->bad_exit;
+            return BT_EXIT_BAD_DESC;
+        }
         if (e->reason == BT_EXIT_BRANCH) {
             v->eip = e->target;
             bt->chain_from = e;
@@ -955,6 +1025,7 @@ static const char *const exit_names[BT_EXIT_COUNT] = {
     [BT_EXIT_MSR] = "msr", [BT_EXIT_MOV_CR] = "mov-cr", [BT_EXIT_CR3_WRITE] = "cr3-write",
     [BT_EXIT_DESC] = "desc", [BT_EXIT_SEG] = "seg", [BT_EXIT_INVLPG] = "invlpg",
     [BT_EXIT_EMULATE] = "emulate", [BT_EXIT_UD] = "ud", [BT_EXIT_CODE_FAULT] = "code-fault",
+    [BT_EXIT_BAD_DESC] = "bad-exit-desc",
 };
 
 const char *bt_exit_name(unsigned reason)

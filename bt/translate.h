@@ -67,6 +67,10 @@ struct bt {
     struct bt_exit ibl_miss_exit;   /* exit descriptor of its miss path */
     struct bt_exit fault_exit;  /* descriptor returned with BT_EXIT_CODE_FAULT */
     struct bt_exit irq_exit;    /* BT_EXIT_IRQ_WINDOW found by the dispatcher */
+    const struct bt_exit *monitor_exit; /* the enter function's own descriptor (a trap in
+                                   translated code), the only exit_desc bt_run accepts besides
+                                   the TC's and ibl_miss_exit; NULL: none */
+    struct bt_exit bad_exit;    /* BT_EXIT_BAD_DESC: exit_desc failed the check */
     struct bt_exit *chain_from; /* BRANCH exit that led to the dispatcher */
     uint32_t chain_gen;         /* tc.generation chain_from belongs to */
     bool ibl_insert;            /* enter the next block into the IBL table */
@@ -117,6 +121,12 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out);
  * (reason, len, aux, rm_reg; valid until the next bt_run or tc_flush),
  * vcpu->exit_ea the memory operand's offset.
  * Chains direct-branch exits and fills the IBL table on the way.
+ * vcpu->exit_desc is checked before use (ring-1 code can write bt_vcpu):
+ * anything but a descriptor of the current TC generation, ibl_miss_exit or
+ * bt->monitor_exit returns BT_EXIT_BAD_DESC (the forged value in
+ * bt->exit->target), a guest fault for the monitor to stop the VM with.
+ * Other bt_vcpu fields it reads are guest values (eip, ibl_target: guest
+ * addresses to translate) or monitor requests (exit_req, irq_pending).
  */
 int bt_run(struct bt *bt, uint32_t max_dispatch);
 

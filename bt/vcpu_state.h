@@ -72,6 +72,8 @@ enum bt_exit_reason {
     BT_EXIT_EMULATE,     /* other privileged/sensitive instruction: emulate it */
     BT_EXIT_UD,          /* decoder says #UD: inject #UD at eip */
     BT_EXIT_CODE_FAULT,  /* the first instruction of a block could not be fetched */
+    BT_EXIT_BAD_DESC,    /* bt_vcpu.exit_desc is no descriptor of ours (ring-1 code forged it):
+                            the monitor stops the VM; vcpu.eip unchanged */
     BT_EXIT_COUNT
 };
 
@@ -109,6 +111,36 @@ struct bt_desc_table {
     uint32_t limit;       /* bytes - 1 */
 };
 
+/*
+ * Trust audit (issue 11). struct bt_vcpu is mapped writable at ring 1 (GS =
+ * SEL_R1VCPU), so the monitor must treat every field as something ring-1
+ * code could have written. Two defences: (1) the translator lets no guest
+ * instruction reach GS (bt/translate.c uses_state_seg, checked before any
+ * rule), so ring-1 code only ever performs the stores the translator
+ * emitted, at fixed offsets; (2) fields that ring 0 acts on are either
+ * plain guest state or validated before use:
+ *
+ *   field             ring-1 stores (emitted)    ring-0 readers          trust / check
+ *   gpr, eflags       - (world switch saves)     emulate, vcpu, bt_run   guest values only
+ *   eip               -                          bt_run, emulate         guest address: fetched through guest tables
+ *   exit_entry        -                          none (ring 1 jumps)     monitor-written at reset
+ *   exit_desc         every exit stub            bt_run                  exit_of/tc_exit_valid: one of the TC's
+ *                                                                        descriptors, ibl_miss_exit or the monitor's
+ *                                                                        trap descriptor, else BT_EXIT_BAD_DESC
+ *   entry_tca, host_esp -                        hosted harness only     not used by the hypervisor
+ *   save_*, tmp       inline sequences           none                    scratch
+ *   ibl_target        ret / indirect jmp, call   bt_run (IBL miss)       guest address: translated like any eip
+ *   ibl_tca           lookup stub                bt_stop_at writes only  ring 1 jumps through it (CS-confined)
+ *   exit_ea           exit_insn's LEA            (emulate recomputes)    guest offset: guest segment + guest tables
+ *   vflags_if         CLI/STI/POPF               vcpu, emulate           guest virtual IF
+ *   vflags_sys        POPF (BT_FLAGS_POPF_SYS)   vcpu, emulate           guest virtual bits; ring-3 entry loads only
+ *                                                                        TF and AC into EFLAGS, never IOPL
+ *   irq_pending       -                          bt_run, vcpu            a lie only costs an IRQ-window exit
+ *   exit_req          -                          bt_run                  a lie only costs an early return
+ *   cr, sel, gdtr..tr -                          vcpu, emulate           guest virtual state (the shadow keeps its own
+ *                                                                        CR3/CR0/CR4 and descriptor caches)
+ *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (CS-confined)
+ */
 struct bt_vcpu {
     /* Saved at every exit, loaded at every entry (harness/world switch). */
     uint32_t gpr[8];          /* 0x00: EAX ECX EDX EBX ESP EBP ESI EDI */
@@ -116,7 +148,7 @@ struct bt_vcpu {
     uint32_t eip;             /* 0x24: guest EIP where execution resumes */
     /* Entry/exit linkage used by emitted code. */
     uint32_t exit_entry;      /* 0x28: tca of the exit routine (harness / world switch) */
-    uint32_t exit_desc;       /* 0x2C: struct bt_exit * of the last exit */
+    uint32_t exit_desc;       /* 0x2C: struct bt_exit * of the last exit (checked by bt_run) */
     uint32_t entry_tca;       /* 0x30: tca the entry routine jumps to */
     uint32_t host_esp;        /* 0x34: hosted harness: host ESP across guest runs */
     /* Scratch slots of the inline sequences (never live across guest insns). */

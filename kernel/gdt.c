@@ -13,6 +13,7 @@
 #define SEG_P       0x80  /* present */
 #define SEG_S       0x10  /* code/data (not system) */
 #define SEG_CODE_RX 0x0A  /* execute/read */
+#define SEG_CODE_X  0x08  /* execute-only: reads through CS #GP (SDM Vol. 3A §3.4.5.1) */
 #define SEG_DATA_RW 0x02  /* read/write */
 #define SEG_TSS32   0x09  /* available 32-bit TSS */
 #define SEG_DPL(n)  ((n) << 5)
@@ -45,8 +46,11 @@ void gdt_init(void)
     gdt[SEL_KDATA >> 3] = desc_make(0, 0xFFFFF, SEG_P | SEG_S | SEG_DATA_RW | SEG_DPL(0), FLAG_G | FLAG_D);
     /* Translated guest code runs at ring 1 from the translation cache, which
      * lies in the monitor: its CS must reach it. Guest data segments are the
-     * ones truncated below MONITOR_BASE; this one is used for fetches only. */
-    gdt[SEL_R1CODE >> 3] = desc_make(0, 0xFFFFF, SEG_P | SEG_S | SEG_CODE_RX | SEG_DPL(1), FLAG_G | FLAG_D);
+     * ones truncated below MONITOR_BASE; this one is used for fetches only,
+     * so it is execute-only: a read through CS (a guest cs: prefix the
+     * translator missed, untranslated code) cannot see the monitor's image
+     * (issue 11). Still flat: narrowing it to the TC is open (docs/vmm.md). */
+    gdt[SEL_R1CODE >> 3] = desc_make(0, 0xFFFFF, SEG_P | SEG_S | SEG_CODE_X | SEG_DPL(1), FLAG_G | FLAG_D);
 
     tss_main.ss0 = SEL_KDATA;
     tss_main.iomap_base = sizeof(struct tss); /* no I/O bitmap: all ports fault outside ring 0 */

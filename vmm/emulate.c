@@ -855,6 +855,116 @@ static int emu_pushf_popf(struct vcpu *c, const struct dec_insn *in)
     return next(c, in);
 }
 
+/* ------------------------------------------------ guest memory through its GS */
+
+/* Is [off, off + size) inside segment sr's limit (expand-down included)?
+ * SDM Vol. 3A §5.3 (limit checking). */
+static bool seg_range_ok(const struct vcpu *c, unsigned sr, uint32_t off, unsigned size)
+{
+    const struct vseg *s = &c->seg[sr];
+    uint32_t last = off + size - 1;
+    if (!(s->access & DESC_P) || last < off)
+        return false;
+    if (!(s->access & DESC_CODE) && (s->access & DESC_DOWN)) {
+        uint32_t top = (s->flags & DESC_FLAG_D) ? 0xFFFFFFFFu : 0xFFFFu;
+        return off > s->limit && last <= top;
+    }
+    return last <= s->limit;
+}
+
+/* Read/write size bytes at GS:off with the guest's own GS base and limit
+ * (#GP(0) outside it). 0 ok, 1 fault injected, <0 killed. */
+static int gs_access(struct vcpu *c, uint32_t off, void *v, unsigned size, bool write)
+{
+    if (!seg_range_ok(c, SR_GS, off, size))
+        return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 1;
+    uint32_t lin = c->seg[SR_GS].base + off;
+    return write ? vmem_write(c, lin, v, size, user_kind(c)) : vmem_read(c, lin, v, size, user_kind(c));
+}
+
+static uint32_t mem_offset(const struct vcpu *c, const struct dec_insn *in)
+{
+    return ea_linear(c, in) - c->seg[in->mem.seg - DEC_REG_ES].base;
+}
+
+/* Push v (size bytes) on the guest stack; esp is updated only on success. */
+static int push_guest(struct vcpu *c, uint32_t v, unsigned size)
+{
+    uint32_t esp = c->bv.gpr[4] - size;
+    TRY(vmem_write(c, c->seg[SR_SS].base + esp, &v, size, user_kind(c)));
+    c->bv.gpr[4] = esp;
+    return 0;
+}
+
+/*
+ * A guest instruction whose memory operand is in the guest's own GS: the
+ * translator never runs one at ring 1, where GS is the monitor's vCPU area
+ * (bt/translate.c uses_state_seg), so a guest kernel keeping per-CPU data in
+ * GS is served here: INC/DEC/NOT/NEG m, PUSH/POP m, CALL/JMP near m, XLAT,
+ * and (through emu_mov_mem) MOV, MOVZX/MOVSX, XCHG, two-operand ALU, string
+ * moves. Anything else stops the VM with the instruction's name; it never
+ * runs natively. Sources: SDM Vol. 2A INC, DEC, CALL, JMP; Vol. 2B NEG,
+ * NOT, PUSH, POP, XLAT.
+ */
+static int emu_gs_mem(struct vcpu *c, const struct dec_insn *in)
+{
+    unsigned m = in->mnemonic, size = in->ops[0].size;
+    uint32_t v = 0, off = mem_offset(c, in), fl;
+    if (in->mem.seg != DEC_REG_GS)
+        return emu_mov_mem(c, in);
+    switch (m) {
+    case DEC_M_INC: case DEC_M_DEC: case DEC_M_NOT: case DEC_M_NEG: {
+        TRY(gs_access(c, off, &v, size, false));
+        uint32_t r = m == DEC_M_NOT ? ~v
+                   : alu_exec(m == DEC_M_INC ? ALU_ADD : ALU_SUB, size, m == DEC_M_NEG ? 0 : v,
+                              m == DEC_M_NEG ? v : 1, c->bv.eflags, &fl);
+        TRY(gs_access(c, off, &r, size, true));
+        if (m != DEC_M_NOT) { /* INC/DEC keep CF */
+            uint32_t keep = m == DEC_M_NEG ? 0 : EFLAGS_CF;
+            c->bv.eflags = (c->bv.eflags & (~ARITH_FLAGS | keep)) | (fl & ARITH_FLAGS & ~keep);
+        }
+        return next(c, in);
+    }
+    case DEC_M_PUSH:
+        TRY(gs_access(c, off, &v, in->opsize, false));
+        TRY(push_guest(c, v, in->opsize));
+        return next(c, in);
+    case DEC_M_POP: {
+        uint32_t esp = c->bv.gpr[4];
+        TRY(vmem_read(c, c->seg[SR_SS].base + esp, &v, in->opsize, user_kind(c)));
+        c->bv.gpr[4] = esp + in->opsize; /* the address is computed with ESP incremented */
+        off = mem_offset(c, in);
+        c->bv.gpr[4] = esp;              /* ... but a fault must see the old ESP */
+        TRY(gs_access(c, off, &v, in->opsize, true));
+        c->bv.gpr[4] = esp + in->opsize;
+        return next(c, in);
+    }
+    case DEC_M_CALL: case DEC_M_JMP:
+        if (in->cf != DEC_CF_CALL && in->cf != DEC_CF_JMP)
+            break; /* far forms */
+        TRY(gs_access(c, off, &v, in->opsize, false));
+        if (in->opsize == 2)
+            v &= 0xFFFF;
+        if (m == DEC_M_CALL)
+            TRY(push_guest(c, c->bv.eip + in->len, in->opsize));
+        c->bv.eip = v;
+        return 0;
+    case DEC_M_XLAT:
+        TRY(gs_access(c, off, &v, 1, false));
+        reg_write(c, DEC_REG_AL, v & 0xFF);
+        return next(c, in);
+    default:
+        break;
+    }
+    if (m == DEC_M_MOV || m == DEC_M_MOVZX || m == DEC_M_MOVSX || m == DEC_M_XCHG || alu_of(m) >= 0 ||
+        (in->attr & DEC_A_STRING)) {
+        if (!(in->attr & DEC_A_STRING) && !seg_range_ok(c, SR_GS, off, in->ops[0].kind == DEC_OP_MEM ? in->ops[0].size : in->ops[1].size))
+            return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+        return emu_mov_mem(c, in);
+    }
+    return unsupported(c, in, "guest GS access not emulated");
+}
+
 int emu_ring3_gp(struct vcpu *c)
 {
     struct dec_insn in;
@@ -1089,7 +1199,7 @@ int emu_bt_exit(struct vcpu *c, int reason)
              (in.ops[1].reg >= DEC_REG_DR0 && in.ops[1].reg <= DEC_REG_DR7)))
             return emu_mov_dr(c, &in);
         if (in.has_mem && in.mem.seg == DEC_REG_GS)
-            return emu_mov_mem(c, &in);
+            return emu_gs_mem(c, &in);
         return unsupported(c, &in, "instruction not emulated");
     }
 }

@@ -797,6 +797,7 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     memset(&c->bv, 0, sizeof(c->bv));
     bt_init(&c->bt, &cfg, &c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
     bt_set_page_fn(&c->bt, bt_page_of);
+    c->bt.monitor_exit = &c->fault_desc; /* bt_enter's own exit_desc, trusted by bt_run */
     memset(c->code_bits, 0, ALIGN_UP(vm->mem.npages, 32u) / 8);
     shadow_flush_all(&c->sh); /* forget write protection of the previous run's code */
     c->bv.exit_entry = (uint32_t)vmm_bt_exit_stub;
@@ -1051,6 +1052,11 @@ static int run_bt_n(struct vcpu *c, uint32_t max_dispatch)
         return -1;
     if (reason == BT_EXIT_NONE)
         return 0;
+    if (reason == BT_EXIT_BAD_DESC) { /* ring-1 code forged bt_vcpu.exit_desc */
+        vm_kill(c->vm, "translated code left a forged exit descriptor %08x (guest eip %08x)",
+                c->bt.exit->target, c->bv.eip);
+        return -1;
+    }
     if (c->bt_trapped)
         return handle_guest_trap(c, false);
     return emu_bt_exit(c, reason);

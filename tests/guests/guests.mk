@@ -7,7 +7,7 @@
 # See tests/guests/README.md for the output protocol and the hv86 backend hook.
 
 GUESTS := popf clisti segread tables cregs pgonoff pages adbits pf user \
-	sysenter timer except smc hlt uart hostile seglimit
+	sysenter timer except smc hlt uart hostile seglimit gsdata
 # Guests for hv86 only (no native reference: their point is how hv86 copes):
 # a CPU hog for fairness, a triple fault, random bytes.
 HV_GUESTS := spin tfault randbytes

@@ -295,6 +295,35 @@ static void test_field_offsets(void **state)
 }
 
 /* Stack effect and EFLAGS facts. */
+/* Implicit memory operands are described in insn.mem with the segment that
+ * applies, overrides included (issue 11: the translator keys on has_mem and
+ * mem.seg to keep guest accesses out of its state segment). One line per
+ * encoding: bytes, length, segment, base, index. */
+static void test_implicit_memory(void **state)
+{
+    static const struct { const char *hex; int len; uint8_t seg, base, index; } cases[] = {
+        { "d7",          1, DEC_REG_DS, DEC_REG_EBX, DEC_REG_AL }, /* xlat */
+        { "65 d7",       2, DEC_REG_GS, DEC_REG_EBX, DEC_REG_AL },
+        { "67 64 d7",    3, DEC_REG_FS, DEC_REG_BX, DEC_REG_AL },
+        { "65 0f f7 c1", 4, DEC_REG_GS, DEC_REG_EDI, DEC_REG_NONE },  /* maskmovq */
+        { "66 65 0f f7 c1", 5, DEC_REG_GS, DEC_REG_EDI, DEC_REG_NONE }, /* maskmovdqu */
+        { "0f f7 c1",    3, DEC_REG_DS, DEC_REG_EDI, DEC_REG_NONE },
+        { "65 ac",       2, DEC_REG_GS, DEC_REG_ESI, DEC_REG_NONE },  /* lodsb */
+        { "65 a4",       2, DEC_REG_GS, DEC_REG_ESI, DEC_REG_NONE },  /* movsb: source */
+        { "65 ff 30",    3, DEC_REG_GS, DEC_REG_EAX, DEC_REG_NONE },  /* push m */
+    };
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t b[16];
+        size_t n = parse_hex(cases[i].hex, b);
+        struct dec_insn d;
+        if (dec_decode(b, (uint32_t)n, 0, DEC_MODE_32, &d) != cases[i].len || !d.has_mem ||
+            d.mem.seg != cases[i].seg || d.mem.base != cases[i].base || d.mem.index != cases[i].index ||
+            !(d.attr & (DEC_A_MEM_READ | DEC_A_MEM_WRITE)))
+            fail_msg("%s: has_mem %d seg %u base %u index %u", cases[i].hex, d.has_mem, d.mem.seg,
+                     d.mem.base, d.mem.index);
+    }
+}
+
 static void test_stack_and_flags(void **state)
 {
     static const struct { const char *hex; int32_t bytes; uint32_t fr, fw; } s[] = {
@@ -331,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_vex_lengths),
         cmocka_unit_test(test_field_offsets),
         cmocka_unit_test(test_stack_and_flags),
+        cmocka_unit_test(test_implicit_memory),
     };
     return cmocka_run_group_tests_name("decode", tests, NULL, NULL);
 }

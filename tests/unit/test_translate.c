@@ -1052,9 +1052,200 @@ static void test_segment_mode(void **state)
     bt_harness_reset_vcpu(&H);
     bt_host_vcpu.eip = entry;
     assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_EMULATE);
+    /* ... and so is every form the per-opcode rules used to copy or
+     * re-encode with the guest's prefix (issue 11): inc/dec/push m,
+     * call/jmp m, pop m, xlat, maskmovq, a string source. */
+    static const uint8_t forms[][6] = {
+        { 3, 0x64, 0xFF, 0x00 }, { 3, 0x64, 0xFF, 0x08 }, { 3, 0x64, 0xFF, 0x30 }, { 3, 0x64, 0xFF, 0x10 },
+        { 3, 0x64, 0xFF, 0x20 }, { 3, 0x64, 0x8F, 0x00 }, { 2, 0x64, 0xD7 }, { 4, 0x64, 0x0F, 0xF7, 0xC1 },
+        { 2, 0x64, 0xAC },
+    };
+    for (unsigned i = 0; i < ARRAY_SIZE(forms); i++) {
+        uint8_t code[8];
+        memcpy(code, forms[i] + 1, forms[i][0]);
+        code[forms[i][0]] = 0xF4;
+        entry = load_snippet(code, code + forms[i][0] + 1, &hlt);
+        bt_harness_reset_vcpu(&H);
+        struct bt_vcpu before = bt_host_vcpu;
+        bt_host_vcpu.eip = entry;
+        int r = bt_harness_run(&H, 0);
+        if (r != BT_EXIT_EMULATE || bt_host_vcpu.eip != entry)
+            fail_msg("form %u (%02x %02x): exit %s at +%d, expected emulate at +0", i, forms[i][1], forms[i][2],
+                     bt_exit_name((unsigned)r), (int)(bt_host_vcpu.eip - entry));
+        assert_int_equal(bt_host_vcpu.vflags_if, before.vflags_if);
+        assert_int_equal(bt_host_vcpu.gpr[4], before.gpr[4]);
+    }
     H.bt = saved;
     tc_flush(&H.bt.tc);
     __asm__ volatile("mov %0, %%fs" : : "r"(0));
+}
+
+/* ------------------------------------------------------------ the state segment (issue 11) */
+
+#define STATE_MARK 0x5A5A0000u /* state_base of the property tests: no guest disp comes near it */
+
+/* Is the emitted instruction at p a legal use of the state segment (GS)?
+ * Only the translator's own [disp32] operands inside struct bt_vcpu may go
+ * through it; a guest memory access through GS, or a GS prefix left on a
+ * guest instruction, is the issue 11 escape. */
+static bool state_use_ok(const struct dec_insn *in)
+{
+    bool gs_pfx = (in->prefixes & DEC_PFX_SEG) && in->seg == DEC_REG_GS;
+    if (!gs_pfx && !(in->has_mem && in->mem.seg == DEC_REG_GS))
+        return true;
+    return in->has_mem && in->mem.base == DEC_REG_NONE && in->mem.index == DEC_REG_NONE &&
+           (uint32_t)in->mem.disp - STATE_MARK < sizeof(struct bt_vcpu);
+}
+
+/* Translate the block at code (as gva 0x1000) with GS as the state segment
+ * and check every emitted instruction; returns false with a message. */
+static bool translate_checked(struct bt *b, const uint8_t *code, uint32_t len)
+{
+    struct bt_elf_text t = { .bytes = code, .addr = 0x1000, .size = len };
+    b->fetch_ctx = &t;
+    struct tc_block *blk;
+    if (bt_translate(b, 0x1000, &blk) < 0)
+        return true; /* nothing translated, nothing emitted */
+    for (uint32_t off = 0; off < blk->body_len;) {
+        struct dec_insn in;
+        int n = dec_decode(blk->tca + off, blk->body_len - off, 0, DEC_MODE_32, &in);
+        if (n <= 0) {
+            print_message("emitted bytes at +%u do not decode\n", off);
+            return false;
+        }
+        if (!state_use_ok(&in)) {
+            char hex[64] = "";
+            for (uint32_t i = 0; i < len && i < 12; i++)
+                sprintf(hex + 3 * i, "%02x ", code[i]);
+            print_message("guest %s: emitted %s at +%u reaches GS\n", hex, dec_mnemonic_name(in.mnemonic), off);
+            return false;
+        }
+        off += (uint32_t)n;
+    }
+    return true;
+}
+
+static void init_state_bt(struct bt *b, void *meta, uint32_t meta_size)
+{
+    struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .state_base = STATE_MARK };
+    assert_int_equal(bt_init(b, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, meta, meta_size,
+                             bt_harness_text_fetch, NULL, bt_host_enter), 0);
+}
+
+/* Every GS-prefixed form the review used, and every opcode of both maps
+ * behind a GS prefix with several ModRM shapes: no emitted block may keep a
+ * guest access through GS (FF /0 /1 /2 /4 /6, XLAT, MASKMOVQ/MASKMOVDQU,
+ * string sources, PUSH/POP m, ALU, MOV, ...). Only translates; nothing runs. */
+static void test_state_segment_never_guest(void **state)
+{
+    static struct bt kbt;
+    static uint8_t meta[1u << 20];
+    init_state_bt(&kbt, meta, sizeof(meta));
+    static const uint8_t named[][8] = {
+        { 3, 0x65, 0xFF, 0x00 }, { 3, 0x65, 0xFF, 0x08 }, { 3, 0x65, 0xFF, 0x30 },          /* inc dec push m */
+        { 3, 0x65, 0xFF, 0x10 }, { 3, 0x65, 0xFF, 0x20 }, { 3, 0x65, 0x8F, 0x00 },          /* call jmp pop m */
+        { 2, 0x65, 0xD7 }, { 4, 0x65, 0x0F, 0xF7, 0xC1 }, { 5, 0x66, 0x65, 0x0F, 0xF7, 0xC1 }, /* xlat maskmov */
+        { 2, 0x65, 0xA4 }, { 3, 0xF3, 0x65, 0xA5 }, { 2, 0x65, 0xAC }, { 2, 0x65, 0xA6 },     /* strings */
+        { 7, 0x65, 0xFF, 0x05, 0x2C, 0x00, 0x00, 0x00 },                                    /* inc gs:[exit_desc] */
+    };
+    unsigned bad = 0, blocks = 0;
+    for (unsigned i = 0; i < ARRAY_SIZE(named); i++) {
+        uint8_t code[32];
+        memset(code, 0xF4, sizeof(code));
+        memcpy(code, named[i] + 1, named[i][0]);
+        bad += !translate_checked(&kbt, code, sizeof(code));
+        blocks++;
+    }
+    static const uint8_t modrms[] = { 0x00, 0x05, 0x44, 0x80, 0xC0, 0x0C, 0x14, 0x34 };
+    static const uint8_t pfx2[] = { 0x00, 0x66, 0xF3, 0xF2, 0x67 };
+    for (unsigned map = 0; map < 2; map++)
+        for (unsigned op = 0; op < 256; op++)
+            for (unsigned m = 0; m < ARRAY_SIZE(modrms); m++)
+                for (unsigned p = 0; p < ARRAY_SIZE(pfx2); p++) {
+                    uint8_t code[32], *q = code;
+                    memset(code, 0x01, sizeof(code)); /* disp/imm bytes, then more guest code */
+                    if (pfx2[p])
+                        *q++ = pfx2[p];
+                    *q++ = 0x65;
+                    if (map)
+                        *q++ = 0x0F;
+                    *q++ = (uint8_t)op;
+                    *q++ = modrms[m];
+                    code[24] = 0xF4;
+                    bad += !translate_checked(&kbt, code, sizeof(code));
+                    blocks++;
+                }
+    /* Random byte strings with GS prefixes sprinkled in (seed printed). */
+    unsigned seed = 20261202;
+    srand(seed);
+    for (unsigned i = 0; i < 20000; i++) {
+        uint8_t code[48];
+        for (unsigned k = 0; k < sizeof(code); k++)
+            code[k] = (rand() % 6 == 0) ? 0x65 : (uint8_t)rand();
+        bad += !translate_checked(&kbt, code, sizeof(code));
+        blocks++;
+    }
+    print_message("state segment: %u blocks checked (random seed %u), %u bad\n", blocks, seed, bad);
+    assert_int_equal(bad, 0);
+    struct bt_config cfg = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
+    bt_init(&H.bt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, H.tc_meta, H.tc_meta_size,
+            H.bt.fetch, H.bt.fetch_ctx, H.bt.enter); /* the TC arena was shared */
+}
+
+/*
+ * The review's last step: code that can write bt_vcpu (here: the guest, as
+ * gva == host address and no state segment) plants an IBL entry that sends
+ * an indirect jump to its own untranslated code, which stores a forged
+ * exit descriptor in exit_desc and jumps to exit_entry. The forged
+ * descriptor asks bt_run to chain a "stub" at victim[]: without the check
+ * tc_chain writes a JMP there. bt_run must refuse it (BT_EXIT_BAD_DESC).
+ */
+static void test_forged_exit_desc(void **state)
+{
+    static uint8_t victim[16];
+    static struct tc_block fake_from; /* not dead: tc_chain would go ahead */
+    static struct bt_exit forged;
+    memset(victim, 0xCC, sizeof(victim));
+    /* Guest: mov $0x77770000, %eax; jmp *%eax; and a HLT block at +8 as the
+     * forged branch target. */
+    static const uint8_t code[] = { 0xB8, 0x00, 0x00, 0x77, 0x77, 0xFF, 0xE0, 0x90, 0xF4 };
+    uint32_t hlt, entry = load_snippet(code, code + sizeof(code), &hlt);
+    /* Untranslated "guest" code: movl $forged, exit_desc; jmp *exit_entry. */
+    uint8_t *raw = (uint8_t *)data_area() + 128;
+    raw[0] = 0xC7, raw[1] = 0x05;
+    uint32_t a = (uint32_t)(uintptr_t)&bt_host_vcpu.exit_desc, f = (uint32_t)(uintptr_t)&forged;
+    uint32_t x = (uint32_t)(uintptr_t)&bt_host_vcpu.exit_entry;
+    memcpy(raw + 2, &a, 4), memcpy(raw + 6, &f, 4);
+    raw[10] = 0xFF, raw[11] = 0x25;
+    memcpy(raw + 12, &x, 4);
+    forged = (struct bt_exit){ .reason = BT_EXIT_BRANCH, .eip = entry, .target = entry + 8,
+                               .stub_tca = victim, .from = &fake_from };
+    tc_flush(&H.bt.tc);
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.ibl[0][0] = bt_ibl_key(0x77770000u); /* the planted entry */
+    bt_host_vcpu.ibl[0][1] = (uint32_t)(uintptr_t)raw;
+    bt_host_vcpu.eip = entry;
+    int r = bt_harness_run(&H, 0);
+    tc_flush(&H.bt.tc);
+    for (unsigned i = 0; i < sizeof(victim); i++)
+        if (victim[i] != 0xCC)
+            fail_msg("the forged descriptor made the dispatcher write victim[%u] = %02x", i, victim[i]);
+    assert_int_equal(r, BT_EXIT_BAD_DESC);
+    assert_int_equal(H.bt.exit->target, f);
+
+    /* tc_exit_valid by itself: an exit of a committed block, nothing else. */
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.eip = entry + 7;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+    const struct bt_exit *e = H.bt.exit;
+    assert_true(tc_exit_valid(&H.bt.tc, e));
+    assert_false(tc_exit_valid(&H.bt.tc, (const struct bt_exit *)((const uint8_t *)e + 4)));
+    assert_false(tc_exit_valid(&H.bt.tc, (const struct bt_exit *)(const void *)H.bt.tc.blocks[0].imap));
+    assert_false(tc_exit_valid(&H.bt.tc, (const struct bt_exit *)(const void *)&H.bt.tc.blocks[0]));
+    assert_false(tc_exit_valid(&H.bt.tc, &forged));
+    assert_false(tc_exit_valid(&H.bt.tc, NULL));
+    tc_flush(&H.bt.tc);
+    assert_false(tc_exit_valid(&H.bt.tc, e)); /* an earlier generation's */
 }
 
 int main(void)
@@ -1083,6 +1274,8 @@ int main(void)
         cmocka_unit_test(test_invlpg),
         cmocka_unit_test(test_undefined_opcode),
         cmocka_unit_test(test_kernel_text),   cmocka_unit_test(test_segment_mode),
+        cmocka_unit_test(test_state_segment_never_guest),
+        cmocka_unit_test(test_forged_exit_desc),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     bt_harness_free(&H);
