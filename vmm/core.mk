@@ -10,3 +10,6 @@ HV_SRCS += vmm/vmdev.c vmm/cpuid.c
 
 UNIT_TESTS += test_cpuid
 test_cpuid_SRCS := tests/unit/test_cpuid.c vmm/cpuid.c
+
+UNIT_TESTS += test_vmconsole
+test_vmconsole_SRCS := tests/unit/test_vmconsole.c vmm/vmconsole.c mgmt/cmd.c mgmt/format.c

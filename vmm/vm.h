@@ -56,9 +56,9 @@ struct vm {
     struct wait_queue state_wq;    /* vCPU waits here while paused; stop waits for the thread */
     /* Virtual serial line output. */
     uint8_t scroll[VM_SCROLLBACK];
-    uint32_t scroll_head;          /* bytes ever written; ring index = head % size */
-    uint32_t scroll_sent;          /* bytes given to COM1 (replay, then live); <= head */
-    uint32_t scroll_lost;          /* bytes overwritten before COM1 took them (vmconsole.c) */
+    uint64_t scroll_head;          /* bytes ever written; ring index = head % size */
+    uint64_t scroll_sent;          /* bytes given to COM1 (replay, then live); <= head */
+    uint64_t scroll_lost;          /* bytes overwritten before COM1 took them (vmconsole.c) */
     /* Statistics. */
     uint64_t cpu_ticks;            /* ticks the vCPU thread ran */
     uint64_t exits, exits_by_cause[EXIT_CAUSES];

@@ -152,6 +152,8 @@ static int cmd_vm_info(struct cmd_ctx *c)
     cmd_printf(c->out, "vm %s: %s, %u MiB, kernel %s%s%s, cmdline \"%s\"\n", vm->name, vm_state_name(vm->state),
                vm->mem_bytes >> 20, vm->kernel, vm->initrd[0] ? ", initrd " : "", vm->initrd, vm->cmdline);
     cmd_printf(c->out, "stop reason: %s\n", vm->stop_reason[0] ? vm->stop_reason : "-");
+    cmd_printf(c->out, "console: %llu bytes of output, %llu lost while attached (the guest outran COM1)\n",
+               (unsigned long long)vm->scroll_head, (unsigned long long)vm->scroll_lost);
     cmd_printf(c->out, "exits: %u total;", (uint32_t)vm->exits);
     for (int i = 0; i < EXIT_CAUSES; i++)
         if (vm->exits_by_cause[i])

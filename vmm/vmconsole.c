@@ -48,7 +48,7 @@ void vm_console_output(struct vm *vm, const uint8_t *buf, uint32_t len)
 /* Copy the next unsent bytes of vm (before `until`) into buf; bytes the
  * guest overwrote before they were sent are skipped and counted in *lost.
  * Returns the bytes copied (at most FORWARD_CHUNK). out_lock held. */
-static uint32_t take_locked(struct vm *vm, uint32_t until, uint8_t *buf, uint32_t *lost)
+static uint32_t take_locked(struct vm *vm, uint64_t until, uint8_t *buf, uint64_t *lost)
 {
     *lost = 0;
     if (vm->scroll_head - vm->scroll_sent > VM_SCROLLBACK) {
@@ -56,20 +56,20 @@ static uint32_t take_locked(struct vm *vm, uint32_t until, uint8_t *buf, uint32_
         vm->scroll_sent += *lost;
         vm->scroll_lost += *lost;
     }
-    if ((int32_t)(until - vm->scroll_sent) <= 0)
+    if (until <= vm->scroll_sent)
         return 0;
-    uint32_t at = vm->scroll_sent % VM_SCROLLBACK;
-    uint32_t n = MIN(MIN(until - vm->scroll_sent, (uint32_t)FORWARD_CHUNK), VM_SCROLLBACK - at);
+    uint32_t at = (uint32_t)(vm->scroll_sent % VM_SCROLLBACK);
+    uint32_t n = (uint32_t)MIN(MIN(until - vm->scroll_sent, (uint64_t)FORWARD_CHUNK), (uint64_t)(VM_SCROLLBACK - at));
     memcpy(buf, vm->scroll + at, n);
     vm->scroll_sent += n;
     return n;
 }
 
-static void write_chunk(struct cmd_out *out, const uint8_t *buf, uint32_t n, uint32_t lost)
+static void write_chunk(struct cmd_out *out, const uint8_t *buf, uint32_t n, uint64_t lost)
 {
     if (lost)
-        cmd_printf(out, "\n[hv86: %u bytes of output lost: the guest outran the console line]\n",
-                   lost);
+        cmd_printf(out, "\n[hv86: %llu bytes of output lost: the guest outran the console line]\n",
+                   (unsigned long long)lost);
     if (n)
         out->write((const char *)buf, n, out->ctx);
 }
@@ -83,7 +83,8 @@ static void forward_thread(void *arg)
 {
     uint8_t buf[FORWARD_CHUNK];
     for (;;) {
-        uint32_t fl = spin_lock_irqsave(&out_lock), lost = 0, n = 0;
+        uint32_t fl = spin_lock_irqsave(&out_lock), n = 0;
+        uint64_t lost = 0;
         if (live)
             n = take_locked(live, live->scroll_head, buf, &lost);
         forwarding = n || lost;
@@ -101,10 +102,10 @@ void vm_console_replay(struct vm *vm, struct cmd_out *out)
 {
     uint8_t buf[FORWARD_CHUNK];
     uint32_t fl = spin_lock_irqsave(&out_lock);
-    uint32_t until = vm->scroll_head;
-    vm->scroll_sent = until - MIN(until, (uint32_t)VM_SCROLLBACK);
+    uint64_t until = vm->scroll_head, lost;
+    vm->scroll_sent = until - MIN(until, (uint64_t)VM_SCROLLBACK);
     for (;;) {
-        uint32_t lost, n = take_locked(vm, until, buf, &lost);
+        uint32_t n = take_locked(vm, until, buf, &lost);
         if (!n && !lost)
             break;
         spin_unlock_irqrestore(&out_lock, fl);

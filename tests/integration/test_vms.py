@@ -183,6 +183,12 @@ def flood_steps(m):
         return
     lines = out.count("flood pass")
     check("console flood: live output flows (%d status lines in 3 s)" % lines, lines >= 100, repr(out[-200:]))
+    lost = [int(n) for n in re.findall(r"\[hv86: (\d+) bytes of output lost", out)]
+    print("    %d lost-output markers while attached (%d bytes): the guest %s the line"
+          % (len(lost), sum(lost), "outran" if lost else "did not outrun"))
+    check("lost-output markers count something", all(n > 0 for n in lost), str(lost))
+    info = m.cmd("vm info flood")
+    check("vm info counts the console output", bool(re.search(r"console: \d+ bytes of output, \d+ lost", info)), info)
     rows = vm_list(m)
     check("console answers after the flood: vm list",
           rows.get("flood", {}).get("state") == "running" and "spin" in rows, str(rows))
