@@ -7,6 +7,13 @@
  * interrupt refills the 16-byte FIFO. With interrupts disabled (early boot,
  * panics, fault dumps) output is polled instead so that it is never lost.
  * Source: TI PC16550D datasheet (registers, IIR priorities, FIFO).
+ *
+ * The THRE interrupt comes only when the transmitter empties: a UART that
+ * was never given a byte, or that drained its FIFO while tx_ring was empty,
+ * stays silent however full tx_ring gets. So a writer that finds tx_ring
+ * full primes the transmitter (tx_kick) before it sleeps on tx_wait; it
+ * used to sleep unprimed when one call queued more than TX_SIZE bytes (a
+ * guest's scrollback without a newline), and nothing ever woke it.
  */
 #include "drivers/serial.h"
 #include "kernel/irq.h"
@@ -140,9 +147,20 @@ void serial_irq_init(void)
     reg_write(UART_IER, IER_RDA | IER_THRE);
 }
 
+/* Start the transmitter if it is idle, so that a THRE interrupt will come:
+ * the FIFO empty (LSR.THRE) with bytes queued. tx_lock held, interrupts off. */
+static void tx_kick(void)
+{
+    if (!tx_busy || (reg_read(UART_LSR) & LSR_THRE))
+        tx_fill();
+}
+
 static void put_byte_locked(uint8_t c, uint32_t *fl)
 {
     while (tx_head - tx_tail >= TX_SIZE) {
+        tx_kick(); /* the interrupt we are about to wait for */
+        if (tx_head - tx_tail < TX_SIZE)
+            break;
         if (!(*fl & EFLAGS_IF) || !sched_can_kill_current()) {
             /* Cannot sleep here: push one byte out by hand. */
             while (!(reg_read(UART_LSR) & LSR_THRE))
@@ -169,8 +187,7 @@ void serial_write(const char *buf, size_t len)
             put_byte_locked('\r', &fl);
         put_byte_locked((uint8_t)buf[i], &fl);
     }
-    if (!tx_busy || (reg_read(UART_LSR) & LSR_THRE))
-        tx_fill();
+    tx_kick();
     spin_unlock_irqrestore(&tx_lock, fl);
 }
 

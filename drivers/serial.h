@@ -14,8 +14,11 @@
 void serial_early_init(void);
 /* Switch COM1 to interrupt mode (after the PIC and the IDT are ready). */
 void serial_irq_init(void);
-/* Queue bytes for output. Blocks (yielding) while the transmit buffer is full,
- * unless called with interrupts disabled, when it polls the UART instead. */
+/* Queue len bytes for output, LF as CRLF. While the 8 KiB transmit ring is
+ * full it starts the transmitter if idle (a 16550 raises THRE only when its
+ * FIFO empties: PC16550D) and sleeps until the THRE interrupt makes room;
+ * called with interrupts disabled or outside a thread, it polls the UART
+ * instead. Returns when the last byte is queued, not sent. */
 void serial_write(const char *buf, size_t len);
 /* Polled, lock-free output for panics and fault dumps. */
 void serial_write_polled(const char *buf, size_t len);

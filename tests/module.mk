@@ -1,14 +1,19 @@
 # tests/: integration tests that boot hv86.iso and drive its serial console.
 INTEGRATION_TESTS += integration-qemu integration-bochs guests-hv86-qemu guests-hv86-bochs \
-	vms-fairness vms-isolation
+	vms-fairness vms-isolation vms-console-flood
 
-.PHONY: integration-qemu integration-bochs guests-hv86-qemu guests-hv86-bochs vms-fairness vms-isolation
+.PHONY: integration-qemu integration-bochs guests-hv86-qemu guests-hv86-bochs vms-fairness vms-isolation \
+	vms-console-flood
 # Several VMs at once: fair shares and misbehaving guests (QEMU), and the
 # monitor's isolation from a hostile guest (Bochs enforces segment limits).
 vms-fairness: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_vms.py fairness
 vms-isolation: hv86.iso $(DISKS) guests-native
 	$(PYTHON) tests/integration/test_vms.py isolation
+# A guest printing megabytes without a newline must stall neither the
+# console nor the other VMs (issue 11).
+vms-console-flood: hv86.iso $(DISKS)
+	$(PYTHON) tests/integration/test_vms.py console-flood
 # The test guests as VMs under hv86, compared with their native runs
 # (guests-native makes build/guests/out/*.txt, the references).
 guests-hv86-qemu: hv86.iso $(DISKS) guests-native

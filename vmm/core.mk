@@ -5,7 +5,7 @@ UNIT_TESTS += test_loader
 test_loader_SRCS := tests/unit/test_loader.c vmm/loader.c
 # The loader tests load hv86.elf itself and Debian's i386 kernel.
 build/unit/test_loader: hv86.elf $(DEBIAN_DIR)/vmlinux
-HV_SRCS += vmm/vm.c vmm/vmcmds.c vmm/vcpu.c vmm/emulate.c vmm/segment.c vmm/switch.S
+HV_SRCS += vmm/vm.c vmm/vmconsole.c vmm/vmcmds.c vmm/vcpu.c vmm/emulate.c vmm/segment.c vmm/switch.S
 HV_SRCS += vmm/vmdev.c vmm/cpuid.c
 
 UNIT_TESTS += test_cpuid
@@ -14,3 +14,7 @@ test_cpuid_SRCS := tests/unit/test_cpuid.c vmm/cpuid.c
 # Shadow segment descriptors against a model of the SDM's limit rules.
 UNIT_TESTS += test_segment
 test_segment_SRCS := tests/unit/test_segment.c vmm/segment.c
+
+# The console output ring of each VM (scrollback, drop-oldest, replay).
+UNIT_TESTS += test_vmconsole
+test_vmconsole_SRCS := tests/unit/test_vmconsole.c vmm/vmconsole.c mgmt/cmd.c mgmt/format.c

@@ -3,7 +3,6 @@
  * commands that drive them are in vmm/vmcmds.c.
  */
 #include "vmm/vm.h"
-#include "drivers/serial.h"
 #include "kernel/boot.h"
 #include "kernel/heap.h"
 #include "kernel/kernel.h"
@@ -46,15 +45,6 @@ void vm_kill(struct vm *vm, const char *fmt, ...)
     if (first)
         log_warn("vm %s: stopped: %s", vm->name, vm->stop_reason);
     wait_queue_wake_all(&vm->state_wq);
-}
-
-void vm_console_output(struct vm *vm, const uint8_t *buf, uint32_t len)
-{
-    for (uint32_t i = 0; i < len; i++)
-        vm->scroll[(vm->scroll_head + i) % VM_SCROLLBACK] = buf[i];
-    vm->scroll_head += len;
-    if (vm->attached)
-        serial_write((const char *)buf, len);
 }
 
 /* ---------------------------------------------------------------- life cycle */
@@ -264,6 +254,7 @@ int vm_destroy(struct vm *vm)
 {
     if (vm->state == VM_RUNNING || vm->state == VM_PAUSED)
         return E_BUSY;
+    vm_console_unlive(vm); /* the console detaches first; this only makes sure */
     vms[vm->id] = NULL;
     vmdev_destroy(vm);
     vcpu_destroy(vm);

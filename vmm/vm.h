@@ -2,7 +2,7 @@
  * Virtual machines: what `vm create` makes and the console manages.
  * A VM has guest RAM (vmm/gmem.h), one vCPU run by one scheduler thread,
  * its devices, and a virtual serial line whose output is kept in a
- * scrollback buffer while nobody is attached.
+ * scrollback ring on its way to COM1 (vmm/vmconsole.c).
  *
  * Life cycle (docs/vmm.md):
  *   CREATED --start--> RUNNING <--pause/resume--> PAUSED
@@ -56,8 +56,9 @@ struct vm {
     struct wait_queue state_wq;    /* vCPU waits here while paused; stop waits for the thread */
     /* Virtual serial line output. */
     uint8_t scroll[VM_SCROLLBACK];
-    uint32_t scroll_head;          /* bytes ever written; ring index = head % size */
-    bool attached;
+    uint64_t scroll_head;          /* bytes ever written; ring index = head % size */
+    uint64_t scroll_sent;          /* bytes given to COM1 (replay, then live); <= head */
+    uint64_t scroll_lost;          /* bytes overwritten before COM1 took them (vmconsole.c) */
     /* Statistics. */
     uint64_t cpu_ticks;            /* ticks the vCPU thread ran */
     uint64_t exits, exits_by_cause[EXIT_CAUSES];
@@ -88,8 +89,36 @@ void vm_request_reset(struct vm *vm, const char *why);
 void vm_reboot(struct vm *vm);
 /* Find a VM by name; NULL if none. */
 struct vm *vm_find(const char *name);
-/* Append guest console output to the scrollback (and to COM1 when attached). */
+/*
+ * The VM's serial line output (vmm/vmconsole.c, docs/vmm.md "Console
+ * output"): a ring of VM_SCROLLBACK bytes between the guest and COM1.
+ *
+ * vm_console_output - append len bytes the guest transmitted (its UART, the
+ * debug port) to the scrollback; if vm is live, wake the forwarder. Never
+ * waits: the guest's UART sends instantly (vmm/dev/vuart.h) whatever COM1
+ * does. Any thread, interrupts on or off.
+ *
+ * vm_console_replay - write the scrollback (at most VM_SCROLLBACK bytes, the
+ * oldest first) to out, and remember how far it got. Console thread; waits
+ * for the line, so it takes as long as one scrollback at COM1's speed
+ * (5.7 s at 115200 baud) however much the guest prints meanwhile.
+ *
+ * vm_console_live - from where the replay stopped, forward vm's output to
+ * COM1 from the "vm-console" thread (created at the first call) until
+ * vm_console_unlive. Bytes the guest overwrites before COM1 takes them are
+ * dropped, oldest first, and reported by one line "[hv86: N bytes of output
+ * lost: ...]"; their total is vm->scroll_lost. Returns 0, or E_NOMEM if the
+ * thread cannot be created. One VM is live at a time (the attached one).
+ *
+ * vm_console_unlive - stop forwarding vm (no-op if it is not live); returns
+ * once the forwarder has written the chunk it was on, so that nothing of vm
+ * follows the caller's next output. Any thread that may sleep.
+ */
 void vm_console_output(struct vm *vm, const uint8_t *buf, uint32_t len);
+struct cmd_out;
+void vm_console_replay(struct vm *vm, struct cmd_out *out);
+int vm_console_live(struct vm *vm);
+void vm_console_unlive(struct vm *vm);
 /* Register the `vm` and `console` commands. Call once before console_start. */
 int vm_commands_init(void);
 const char *vm_state_name(enum vm_state s);

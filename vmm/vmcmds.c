@@ -152,6 +152,8 @@ static int cmd_vm_info(struct cmd_ctx *c)
     cmd_printf(c->out, "vm %s: %s, %u MiB, kernel %s%s%s, cmdline \"%s\"\n", vm->name, vm_state_name(vm->state),
                vm->mem_bytes >> 20, vm->kernel, vm->initrd[0] ? ", initrd " : "", vm->initrd, vm->cmdline);
     cmd_printf(c->out, "stop reason: %s\n", vm->stop_reason[0] ? vm->stop_reason : "-");
+    cmd_printf(c->out, "console: %llu bytes of output, %llu lost while attached (the guest outran COM1)\n",
+               (unsigned long long)vm->scroll_head, (unsigned long long)vm->scroll_lost);
     cmd_printf(c->out, "exits: %u total;", (uint32_t)vm->exits);
     for (int i = 0; i < EXIT_CAUSES; i++)
         if (vm->exits_by_cause[i])
@@ -164,26 +166,28 @@ static int cmd_vm_info(struct cmd_ctx *c)
 /* ---------------------------------------------------------------- console attach */
 
 static void attach_input(uint8_t byte, void *ctx) { vmdev_console_input(ctx, byte); }
-static void attach_gone(void *ctx) { ((struct vm *)ctx)->attached = false; }
+static void attach_gone(void *ctx) { vm_console_unlive(ctx); }
 
+/* Replay what the guest printed, attach, then let the forwarder carry on
+ * from there (vm.h: vm_console_*): the notice is printed before any live
+ * output can come between its bytes. */
 static int cmd_console(struct cmd_ctx *c)
 {
     struct vm *vm = need_vm(c, c->argv[0]);
     if (!vm)
         return E_NOENT;
-    /* Replay what the guest printed while nobody was attached. */
-    uint32_t n = MIN(vm->scroll_head, (uint32_t)VM_SCROLLBACK);
-    uint32_t start = (vm->scroll_head - n) % VM_SCROLLBACK, first = MIN(n, VM_SCROLLBACK - start);
-    c->out->write((const char *)vm->scroll + start, first, c->out->ctx); /* the ring in two pieces */
-    if (n > first)
-        c->out->write((const char *)vm->scroll, n - first, c->out->ctx);
+    vm_console_replay(vm, c->out);
     struct console_client cl = { vm->name, attach_input, attach_gone, vm };
     int rc = console_attach(&cl);
     if (rc) {
         cmd_error(c->out, "console: cannot attach (%s)", err_name(rc));
         return rc;
     }
-    vm->attached = true;
+    if ((rc = vm_console_live(vm))) {
+        console_detach(&cl);
+        cmd_error(c->out, "console: cannot forward output (%s)", err_name(rc));
+        return rc;
+    }
     return 0;
 }
 

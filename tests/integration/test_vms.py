@@ -3,6 +3,7 @@
 
 usage: test_vms.py fairness [ROUNDS]    (QEMU TCG)
        test_vms.py isolation             (Bochs: segment limits enforced)
+       test_vms.py console-flood         (QEMU TCG)
 
 fairness: four CPU-bound `spin` guests each do ROUNDS rounds of work
 (default 4,000,000: about three minutes for the four together). Meanwhile a guest that triple-faults and guests that
@@ -26,11 +27,22 @@ physical page 0, where an overrunning segment would land (the direct map
 starts at MONITOR_BASE), must keep its checksum: no VM reads or writes it,
 so none can pass data to another through it. A `spin` guest runs alongside
 and must not notice.
+
+console-flood: a `flood` guest prints forever without a newline, binary
+junk included (a memory tester redrawing its status line did this to the
+console), next to a `spin` guest and a finite `flood` (1 MiB). `console
+flood` must replay its scrollback and then pass its live output (it
+flows: many status lines in a few seconds), ^] must detach in the middle
+of the flood, again several times, and the console must keep answering
+(`vm list`). The spinner and the finite flood must finish intact (the
+guest is never held up by the host line) and their consoles must show it.
 """
 import os
 import re
 import sys
 import time
+
+import pexpect
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hvmachine import BUILD, Machine, clean  # noqa: E402
@@ -130,6 +142,77 @@ def fairness(rounds):
     m.stop()
 
 
+def read_for(m, seconds):
+    """Everything the serial line brings in `seconds` (raw: junk included)."""
+    got = [m.child.buffer]
+    m.child.buffer = ""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            got.append(m.child.read_nonblocking(65536, timeout=0.5))
+        except pexpect.TIMEOUT:
+            pass
+    return "".join(got)
+
+
+def attach_flood(m, name, seconds):
+    """`console NAME`, read for `seconds`, ^]; returns the output or None if
+    the attach or the detach never came."""
+    m.send("console %s\r" % name)
+    try:
+        m.expect(r"\[attached to %s" % re.escape(name), 30)
+    except pexpect.TIMEOUT:
+        return None
+    out = read_for(m, seconds)
+    m.send("\x1d")
+    try:
+        m.expect(r"\[detached from %s\]" % re.escape(name), 30)
+        m.expect_prompt(30)
+    except pexpect.TIMEOUT:
+        return None
+    return out
+
+
+def console_flood():
+    m = Machine("qemu", mem_mib=256).start()
+    try:
+        flood_steps(m)
+    finally:
+        m.stop()
+
+
+def flood_steps(m):
+    start(m, "spin", "spin", "rounds=3000")
+    start(m, "flood", "flood", "kib=0")
+    start(m, "burst", "flood", "kib=1024")
+    time.sleep(5)  # scrollback full of one line with no newline
+    out = attach_flood(m, "flood", 3)
+    if not check("console flood: attach and ^] answer during the flood", out is not None,
+                 "no [attached]/[detached] within 30 s: %r" % clean(m.child.before or "")[-200:]):
+        return
+    lines = out.count("flood pass")
+    check("console flood: live output flows (%d status lines in 3 s)" % lines, lines >= 100, repr(out[-200:]))
+    lost = [int(n) for n in re.findall(r"\[hv86: (\d+) bytes of output lost", out)]
+    print("    %d lost-output markers while attached (%d bytes): the guest %s the line"
+          % (len(lost), sum(lost), "outran" if lost else "did not outrun"))
+    check("lost-output markers count something", all(n > 0 for n in lost), str(lost))
+    info = m.cmd("vm info flood")
+    check("vm info counts the console output", bool(re.search(r"console: \d+ bytes of output, \d+ lost", info)), info)
+    rows = vm_list(m)
+    check("console answers after the flood: vm list",
+          rows.get("flood", {}).get("state") == "running" and "spin" in rows, str(rows))
+    ok = all(attach_flood(m, "flood", 0.2) is not None for _ in range(5))
+    check("attach and detach five times more during the flood", ok)
+    rows = wait_stopped(m, ["spin", "burst"], 300)
+    check("spin beside the flood finished intact", "DONE pass=3 fail=0" in console_lines(m, "spin"))
+    lines = console_lines(m, "burst")
+    check("1 MiB flood without newline finished (%s)" % rows["burst"]["reason"],
+          "exited with code 0" in rows["burst"]["reason"] and "DONE pass=2 fail=0" in lines, str(lines[-3:]))
+    m.cmd("vm stop flood")
+    check("flood guest stops on demand", vm_list(m).get("flood", {}).get("state") == "stopped")
+    check("console still answers", "hv86" in m.cmd("version"))
+
+
 def monsum(m):
     return re.search(r"monitor text \S+ rodata \S+ host-page0 \S+", m.cmd("monsum")).group(0)
 
@@ -168,6 +251,8 @@ def main():
     try:
         if what == "fairness":
             fairness(int(sys.argv[2]) if len(sys.argv) > 2 else 4000000)
+        elif what == "console-flood":
+            console_flood()
         else:
             isolation()
     except Exception as e:  # noqa: BLE001 -- a dead console is the failure we look for
