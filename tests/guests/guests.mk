@@ -10,7 +10,7 @@ GUESTS := popf clisti segread tables cregs pgonoff pages adbits pf user \
 	sysenter timer except smc hlt uart hostile
 # Guests for hv86 only (no native reference: their point is how hv86 copes):
 # a CPU hog for fairness, a triple fault, random bytes.
-HV_GUESTS := spin tfault randbytes
+HV_GUESTS := spin tfault randbytes fuzz
 # Guests GRUB boots with `multiboot2` in their Bochs ISO (QEMU -kernel is
 # always Multiboot v1), so the runtime's Multiboot2 entry is exercised too.
 GUESTS_MB2 := segread timer
