@@ -10,13 +10,15 @@
  *   descriptors, initial and final state in full (one `FZD` line each).
  *
  * Output, one line per program (hex fields):
- *   FZ <n> v=<vector> e=<error code> r=<regs> m=<memory> g=<descriptors>
+ *   FZ <n> v=<vector> e=<error code> r=<regs> m=<memory> g=<descriptors> a=<acc>
  *     vector   the exception that ended the program; 40 = it reached its
  *              end marker (`int $0x40`), i.e. no fault
  *     regs     FNV-1a of EAX..EDI, EFLAGS, CS:EIP, DS ES FS GS and CR2 (#PF)
  *              as the trap frame holds them
  *     memory   FNV-1a of the sandbox pages and the program's stack window
- *     descriptors  FNV-1a of the GDT slots 7-15 and the 4 LDT entries
+ *     descriptors  FNV-1a of the GDT slots 7-15 and the 4 LDT entries,
+ *              accessed bits cleared; a= FNV-1a of those accessed bits
+ *   (memory covers the stack from the final ESP up, not the trap frame)
  *   and `FZ-END first=F count=C` when the range is done.
  *
  * Memory (physical; identity-mapped in both page directories unless said):
@@ -707,9 +709,23 @@ static void run_one(uint32_t seed, uint32_t n, bool dump)
                         r->eflags, r->cs, r->eip, r->ds & 0xFFFF, r->es & 0xFFFF, r->fs & 0xFFFF,
                         r->gs & 0xFFFF, result_cr2 };
     uint32_t hr = fnv(FNV0, regs, sizeof regs);
-    uint32_t hm = fnv(fnv(FNV0, (void *)SB_PHYS, SB_PAGES * PAGE_SIZE), (void *)(PROG_ESP - 256), 320);
-    uint32_t hg = fnv(fnv(FNV0, &RW->gdt[7], 9 * 8), RW->ldt, sizeof RW->ldt);
-    printf("FZ %u v=%x e=%x r=%08x m=%08x g=%08x\n", n, r->vector, r->err, hr, hm, hg);
+    /* The stack from the program's final ESP up: below it lie the trap
+     * frame and the handler's, whose `push %ds` images are implementation
+     * specific in their upper half (SDM 2B PUSH). */
+    uint32_t esp = r->esp_pusha + 5 * 4;                    /* above vector, error, EIP, CS, EFLAGS */
+    uint32_t hm = fnv(FNV0, (void *)SB_PHYS, SB_PAGES * PAGE_SIZE);
+    if (esp >= PROG_ESP - 256 && esp <= PROG_ESP + 64)
+        hm = fnv(hm, (void *)esp, PROG_ESP + 64 - esp);
+    /* descriptors apart from their accessed bits, and the accessed bits */
+    uint32_t hg = FNV0, ha = FNV0;
+    const struct seg_desc *all = (const struct seg_desc *)RW;  /* the LDT follows the GDT */
+    for (int i = 7; i < NSLOT + NLDT; i++) {
+        struct seg_desc d = all[i];
+        ha = fnv(ha, &(uint8_t){ (d.hi >> 8) & DA_A }, 1);
+        d.hi &= ~((uint32_t)DA_A << 8);
+        hg = fnv(hg, &d, sizeof d);
+    }
+    printf("FZ %u v=%x e=%x r=%08x m=%08x g=%08x a=%08x\n", n, r->vector, r->err, hr, hm, hg, ha);
     if (dump) {
         printf("FZD %u final eax=%x ecx=%x edx=%x ebx=%x ebp=%x esi=%x edi=%x esp=%x\n", n,
                r->eax, r->ecx, r->edx, r->ebx, r->ebp, r->esi, r->edi, r->esp_pusha);
