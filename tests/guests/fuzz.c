@@ -18,6 +18,7 @@
  *     memory   FNV-1a of the sandbox pages and the program's stack window
  *     descriptors  FNV-1a of the GDT slots 7-15 and the 4 LDT entries,
  *              accessed bits cleared; a= FNV-1a of those accessed bits
+ *   rf= EFLAGS.RF in the frame (apart from the regs hash)
  *   (memory covers the stack from the final ESP up, not the trap frame)
  *   and `FZ-END first=F count=C` when the range is done.
  *
@@ -706,7 +707,7 @@ static void run_one(uint32_t seed, uint32_t n, bool dump)
     seg_reload(SEL_KCODE, SEL_KDATA);
     struct trapframe *r = &result;
     uint32_t regs[] = { r->eax, r->ecx, r->edx, r->ebx, r->ebp, r->esi, r->edi, r->esp_pusha,
-                        r->eflags, r->cs, r->eip, r->ds & 0xFFFF, r->es & 0xFFFF, r->fs & 0xFFFF,
+                        r->eflags & ~FL_RF, r->cs, r->eip, r->ds & 0xFFFF, r->es & 0xFFFF, r->fs & 0xFFFF,
                         r->gs & 0xFFFF, result_cr2 };
     uint32_t hr = fnv(FNV0, regs, sizeof regs);
     /* The stack from the program's final ESP up: below it lie the trap
@@ -725,7 +726,8 @@ static void run_one(uint32_t seed, uint32_t n, bool dump)
         d.hi &= ~((uint32_t)DA_A << 8);
         hg = fnv(hg, &d, sizeof d);
     }
-    printf("FZ %u v=%x e=%x r=%08x m=%08x g=%08x a=%08x\n", n, r->vector, r->err, hr, hm, hg, ha);
+    printf("FZ %u v=%x e=%x r=%08x m=%08x g=%08x a=%08x rf=%u\n", n, r->vector, r->err, hr, hm, hg, ha,
+           (r->eflags & FL_RF) != 0);
     if (dump) {
         printf("FZD %u final eax=%x ecx=%x edx=%x ebx=%x ebp=%x esi=%x edi=%x esp=%x\n", n,
                r->eax, r->ecx, r->edx, r->ebx, r->ebp, r->esi, r->edi, r->esp_pusha);

@@ -20,7 +20,7 @@ guest's own exit (the rest of that batch then runs in a new VM).
 
 Prints `fuzz: P programs, D divergences (X explained, U unexplained), E
 escapes` and the programs per minute of each side. A `field F -- reason` line in FILE
-explains every divergence in which digest field F alone differs; exits 1 on any escape or
+explains a divergence in which only such fields differ; exits 1 on any escape or
 unexplained divergence when --expect-clean is given.
 """
 import argparse
@@ -39,7 +39,7 @@ from hvmachine import BUILD, ROOT, Machine, clean  # noqa: E402
 ELF = os.path.join(BUILD, "guests", "fuzz.elf")
 WORK = os.path.join(BUILD, "fuzz")
 MAX_BATCH = 1000    # programs per boot/VM: ~46 KB of lines, within hv86's 64 KiB console scrollback
-LINE = re.compile(r"^FZ (\d+) (v=\S+ e=\S+ r=\S+ m=\S+ g=\S+ a=\S+)\s*$", re.M)
+LINE = re.compile(r"^FZ (\d+) (v=\S+ e=\S+ r=\S+ m=\S+ g=\S+ a=\S+ rf=\S+)\s*$", re.M)
 END = re.compile(r"FZ-END first=(\d+) count=(\d+)")
 VM_ROW = re.compile(r"^(\S+)\s+(created|running|paused|stopped)\s+(\d+)M\s+(\d+)\s+(\d+)\s+(.*)$")
 # Bochs configuration and runner conventions: run-native.py's (one boot per batch).
@@ -247,8 +247,8 @@ def main():
                 if w != g:
                     why = known.get((a.seed, p))
                     diff = differing(w, g)
-                    if not why and diff and len(diff) == 1 and diff[0] in fields:
-                        why = fields[diff[0]]
+                    if not why and diff and all(f in fields for f in diff):
+                        why = "; ".join(fields[f] for f in diff)
                     (div_x if why else div_u).append("seed %d program %d: native %s / hv86 %s%s" %
                                                      (a.seed, p, w, g, " -- " + why if why else ""))
             programs += count
