@@ -9,8 +9,9 @@
 GUESTS := popf clisti segread tables cregs pgonoff pages adbits pf user \
 	sysenter timer except smc hlt uart hostile seglimit gsdata
 # Guests for hv86 only (no native reference: their point is how hv86 copes):
-# a CPU hog for fairness, a triple fault, random bytes, a console flood.
-HV_GUESTS := spin tfault randbytes flood
+# a CPU hog for fairness, a triple fault, random bytes, a console flood, the
+# differential fuzzer (its reference is native Bochs running the same programs).
+HV_GUESTS := spin tfault randbytes flood fuzz
 # Guests GRUB boots with `multiboot2` in their Bochs ISO (QEMU -kernel is
 # always Multiboot v1), so the runtime's Multiboot2 entry is exercised too.
 GUESTS_MB2 := segread timer
