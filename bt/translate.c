@@ -48,7 +48,8 @@ enum {
     OP_LAHF = 0x9F, OP_MOV_RM_IMM32 = 0xC7, OP_JECXZ = 0xE3, OP_JMP32 = 0xE9,
     OP_JMP8 = 0xEB, OP_PUSH_IMM32 = 0x68, OP_GRP_FF = 0xFF, OP_GRP_F6 = 0xF6,
     OP_STD = 0xFD, OP_CLD = 0xFC, OP_2BYTE = 0x0F, OP_SETO = 0x90, OP_MOVZX8 = 0xB6,
-    OP_MOVZX16 = 0xB7, OP_SHIFT_IMM = 0xC1, OP_GRP1_IMM8 = 0x83,
+    OP_MOVZX16 = 0xB7, OP_SHIFT_IMM = 0xC1, OP_GRP1_IMM8 = 0x83, OP_MOV_RM_SREG = 0x8C, OP_MOV_SREG_RM = 0x8E,
+    SREG_DS = 3,
     PFX_OPSIZE = 0x66, PFX_ADSIZE = 0x67, PFX_CS = 0x2E, PFX_DS = 0x3E, PFX_GS = 0x65,
     FF_PUSH = 6, FF_JMP = 4, MODRM_DISP32 = 0x05, SIB_NOBASE_X8_ECX = 0xCD,
 };
@@ -659,14 +660,58 @@ static bool rule_only_exits(const struct xlate *x, const struct rule_entry *r)
     }
 }
 
+/* Would rule r copy this instruction as it is (h_ident), with no exit and
+ * no rewriting of its operands? Then it may run with DS swapped for the
+ * guest's segment (h_seg_alias). Control flow, privileged, sensitive and
+ * I/O instructions are not copied: they exit and the monitor emulates them. */
+static bool copied_as_is(const struct xlate *x, const struct rule_entry *r)
+{
+    const struct dec_insn *in = &x->insn;
+    bool copy = r->rule == RULE_IDENT || r->rule == RULE_NATIVE ||
+                (r->rule == RULE_GRP_FF && in->reg != 2 && in->reg != 3 && in->reg != 4 && in->reg != 5);
+    return copy && !(in->attr & INSN_NEEDS_MONITOR) && (in->cf == DEC_CF_NONE || in->cf == DEC_CF_UD);
+}
+
+/*
+ * A guest access through its own GS, which at ring 1 is the state segment:
+ *
+ *     mov %ds, [state:ds_save]
+ *     mov [state:seg_alias], %ds      ; ring-1 alias of the guest's GS cache
+ *     <the instruction, GS prefix rewritten to DS by h_ident>
+ *     mov [state:ds_save], %ds
+ *
+ * MOV Sreg leaves the flags alone, and neither load can fault (seg_alias is
+ * a descriptor the monitor built, or null; ds_save was just valid), so a
+ * fault can only be the instruction's own, before it changed anything: the
+ * whole expansion maps back to it (precise faults), and the world switch
+ * loads DS afresh at the next entry. The access is checked by the CPU
+ * against the alias, which seg_shadow_desc keeps below MONITOR_BASE; what
+ * the alias refuses faults into the monitor and is emulated with the
+ * guest's own GS base and limit. Intel SDM Vol. 2B MOV (Sreg forms).
+ */
+static int h_seg_alias(struct xlate *x)
+{
+    e_state(&x->e, OP_MOV_RM_SREG, SREG_DS, SF(ds_save));
+    e_state(&x->e, OP_MOV_SREG_RM, SREG_DS, SF(seg_alias));
+    bool cmpxchg8b = x->insn.map == DEC_MAP_0F && x->insn.opcode == 0xC7 && x->insn.reg == 1;
+    int rc = cmpxchg8b ? h_cmpxchg8b(x) : h_ident(x);
+    e_state(&x->e, OP_MOV_SREG_RM, SREG_DS, SF(ds_save));
+    return rc;
+}
+
 static int translate_insn(struct xlate *x)
 {
     const struct rule_entry *r = rule_of(&x->insn);
     /* Before any rule runs: a rule that copies or re-encodes the guest's
      * memory operand would carry the guest's GS prefix into the monitor's
-     * segment. Only rules that always exit for it may see it. */
-    if (uses_state_seg(x) && !rule_only_exits(x, r))
+     * segment. Only rules that always exit for it may see it; one that
+     * would copy it runs it with DS swapped for the guest's GS (where the
+     * world switch provides the alias); every other one is emulated. */
+    if (uses_state_seg(x) && !rule_only_exits(x, r)) {
+        if (x->bt->cfg.guest_seg_alias && copied_as_is(x, r))
+            return h_seg_alias(x);
         return exit_insn(x, BT_EXIT_EMULATE, 0);
+    }
     switch (r->rule) {
     case RULE_JMP: return h_jmp(x);
     case RULE_JCC: return h_jcc(x);

@@ -137,6 +137,9 @@ struct bt_desc_table {
  *                                                                        TF and AC into EFLAGS, never IOPL
  *   irq_pending       -                          bt_run, vcpu            a lie only costs an IRQ-window exit
  *   exit_req          -                          bt_run                  a lie only costs an early return
+ *   seg_alias         -                          none (monitor writes    ring 1 loads it into DS: the CPU checks it
+ *                                                it at every entry)      against the shadow GDT (DPL 1 data only)
+ *   ds_save           the DS swap                none                    scratch; ring 1 reloads DS from it
  *   cr, sel, gdtr..tr -                          vcpu, emulate           guest virtual state (the shadow keeps its own
  *                                                                        CR3/CR0/CR4 and descriptor caches)
  *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (CS-confined)
@@ -169,6 +172,11 @@ struct bt_vcpu {
     uint32_t ldtr, tr;        /* selectors */
     uint32_t exit_req;        /* nonzero: the monitor wants control back soon (byte 0 read by the
                                  lookup stub, which then misses; bt_run returns before dispatching) */
+    /* A guest memory access through the state segment's register (the
+     * guest's own GS) runs with DS swapped (bt_config.guest_seg_alias). */
+    uint32_t seg_alias;       /* selector loaded into DS for it: a ring-1 alias of the guest's
+                                 cached GS descriptor, or 0 (null GS: the access faults) */
+    uint32_t ds_save;         /* DS across that access (16 bits stored) */
     uint32_t ibl[BT_IBL_ENTRIES][2]; /* {bt_ibl_key(guest eip), tca} indirect-branch lookup table */
 };
 

@@ -51,11 +51,14 @@
 #define SEL_R1VCPU 0xFFE9 /* 8189: ring-1 data over the running vCPU's BT state (GS), RPL 1 */
 #define SEL_R1STACK 0xFFF1 /* 8190: ring-1 alias of the guest's stack segment while translated */
 #define SEL_GLDT   0xFFF8 /* 8191: the running VM's shadow LDT (system descriptor) */
-/* 8180-8182: ring-1 aliases of the guest's cached DS, ES, FS descriptors
- * while translated (the guest's GDT may have changed since it loaded them). */
+/* 8180-8183: ring-1 aliases of the guest's cached DS, ES, FS, GS descriptors
+ * while translated (the guest's GDT may have changed since it loaded them).
+ * GS itself is the state segment there; its alias is loaded into DS around a
+ * guest access through GS (bt/translate.c h_seg_alias). */
 #define SEL_R1DS   0xFFA1
 #define SEL_R1ES   0xFFA9
 #define SEL_R1FS   0xFFB1
+#define SEL_R1GS   0xFFB9
 #define HV_EXIT_VECTOR 0xF0 /* int gate (DPL 1) translated code leaves through */
 
 #ifndef __ASSEMBLER__

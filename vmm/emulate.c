@@ -500,6 +500,21 @@ static int pop32(struct vcpu *c, uint32_t *esp, uint32_t *v)
     return 0;
 }
 
+/* After a return to the outer ring cpl: DS, ES, FS and GS holding a data
+ * or nonconforming code segment with DPL < cpl are loaded with null, so the
+ * outer ring cannot use them (SDM Vol. 2A IRET, RET "Operation"). */
+static void null_outer_segs(struct vcpu *c, unsigned cpl)
+{
+    for (int sr = SR_ES; sr < SR_N; sr++) {
+        if (sr == SR_CS || sr == SR_SS)
+            continue;
+        const struct vseg *s = &c->seg[sr];
+        bool code_nc = (s->access & DESC_CODE) && !(s->access & DESC_CONFORM);
+        if ((s->sel & ~3u) && DESC_DPL(s->access) < cpl && (!(s->access & DESC_CODE) || code_nc))
+            c->seg[sr] = (struct vseg){ 0 }, c->bv.sel[sr] = 0;
+    }
+}
+
 int emu_iret(struct vcpu *c)
 {
     uint32_t esp = c->bv.gpr[4], eip, cs, fl;
@@ -529,32 +544,111 @@ int emu_iret(struct vcpu *c)
         vcpu_set_cpl(c, 0);
         return c->vm->stop_req ? -1 : 0;
     }
-    /* Data segments the user may not use are nulled (SDM Vol. 2A IRET). */
-    for (int sr = SR_ES; sr < SR_N; sr++) {
-        if (sr == SR_CS || sr == SR_SS)
-            continue;
-        const struct vseg *s = &c->seg[sr];
-        bool code_nc = (s->access & DESC_CODE) && !(s->access & DESC_CONFORM);
-        if ((s->sel & ~3u) && (DESC_DPL(s->access) < 3 && (!(s->access & DESC_CODE) || code_nc)))
-            c->seg[sr] = (struct vseg){ 0 }, c->bv.sel[sr] = 0;
-    }
+    null_outer_segs(c, 3);
     vcpu_set_eflags(c, fl, true);
     c->bv.gpr[4] = uesp;
     c->bv.eip = eip;
     return 0;
 }
 
+/* Inject exception vector with error code err; the emulated instruction
+ * then does nothing more (0), or the VM was stopped (-1). */
+static int raise(struct vcpu *c, unsigned vector, int err)
+{
+    return vcpu_exception(c, vector, err) < 0 ? -1 : 0;
+}
+
+/*
+ * The checks of a far transfer to a code segment, before anything changes
+ * (Intel SDM Vol. 2A JMP, CALL, RET "Operation", protected mode; Vol. 3A
+ * §5.8.1-5.8.2): sel names a present code segment, nonconforming with DPL ==
+ * rpl (the CPL the transfer runs at), conforming with DPL <= rpl, and eip
+ * lies inside its limit. JMP/CALL pass rpl = CPL (and a nonconforming
+ * target's selector must have RPL <= CPL); RET passes the RPL it popped.
+ * Call gates and task switches are not part of the guest CPU model:
+ * #GP(sel), as for any other system descriptor. Returns 1 when the
+ * transfer may go on, else the result of the fault.
+ */
+static int far_code_ok(struct vcpu *c, uint16_t sel, unsigned rpl, uint32_t eip)
+{
+    uint64_t d;
+    uint32_t idx = sel >> 3;
+    if (!(sel & ~3u))
+        return raise(c, T_GP, 0);
+    if (vcpu_read_desc(c, sel, &d) || (!(sel & 4) && idx >= GDT_MONITOR_FIRST))
+        return raise(c, T_GP, sel & ~3u);
+    uint8_t acc = desc_access(d);
+    if (!(acc & DESC_S) || !(acc & DESC_CODE))
+        return raise(c, T_GP, sel & ~3u);
+    unsigned dpl = DESC_DPL(acc);
+    if ((acc & DESC_CONFORM) ? dpl > rpl : dpl != rpl || (sel & 3u) > rpl)
+        return raise(c, T_GP, sel & ~3u);
+    if (!(acc & DESC_P))
+        return raise(c, T_NP, sel & ~3u);
+    if (eip > desc_limit_bytes(d))
+        return raise(c, T_GP, 0);
+    return 1;
+}
+
+/* RET far to an outer ring (RPL of the popped CS > CPL): the new stack's
+ * SS:ESP follow the return address on the old one (after imm16 bytes of
+ * parameters), SS must be a present writable data segment with RPL = DPL =
+ * the new CPL; data segments the outer ring may not use are nulled (SDM
+ * Vol. 2A RET "RETURN-TO-OUTER-PRIVILEGE-LEVEL"). Guests use rings 0 and 3
+ * only (ring compression: translated code runs at ring 1). */
+static int retf_outer(struct vcpu *c, const struct dec_insn *in, uint32_t esp, uint16_t cs, uint32_t eip)
+{
+    unsigned rpl = cs & 3u, os = in->opsize;
+    if (rpl != 3) {
+        vm_kill(c->vm, "far return to ring %u: guests may use rings 0 and 3 only", rpl);
+        return -1;
+    }
+    uint32_t nesp = 0, nss = 0;
+    esp += in->stack_extra;
+    TRY(vmem_read(c, c->seg[SR_SS].base + esp, &nesp, os, user_kind(c)));
+    TRY(vmem_read(c, c->seg[SR_SS].base + esp + os, &nss, os, user_kind(c)));
+    uint16_t ss = (uint16_t)nss;
+    uint64_t d;
+    if (!(ss & ~3u))
+        return raise(c, T_GP, 0);
+    if (vcpu_read_desc(c, ss, &d) || (!(ss & 4) && (ss >> 3) >= GDT_MONITOR_FIRST))
+        return raise(c, T_GP, ss & ~3u);
+    uint8_t acc = desc_access(d);
+    if ((ss & 3u) != rpl || !(acc & DESC_S) || (acc & DESC_CODE) || !(acc & DESC_WRITABLE) || DESC_DPL(acc) != rpl)
+        return raise(c, T_GP, ss & ~3u);
+    if (!(acc & DESC_P))
+        return raise(c, T_SS, ss & ~3u);
+    unsigned old_cpl = c->cpl;
+    vcpu_set_cpl(c, rpl);
+    if (vcpu_load_seg(c, SR_CS, cs) || vcpu_load_seg(c, SR_SS, ss)) {
+        vcpu_set_cpl(c, old_cpl);
+        return c->vm->stop_req ? -1 : 0;
+    }
+    null_outer_segs(c, rpl);
+    c->bv.gpr[4] = (os == 2 ? (c->bv.gpr[4] & 0xFFFF0000u) | (nesp & 0xFFFF) : nesp) + in->stack_extra;
+    c->bv.eip = eip;
+    return 0;
+}
+
 static int emu_far(struct vcpu *c, const struct dec_insn *in)
 {
-    uint32_t target = 0;
+    uint32_t target = 0, os = in->opsize;
     uint16_t sel = 0;
     if (in->cf == DEC_CF_RETF) {
-        uint32_t esp = c->bv.gpr[4], cs;
-        TRY(pop32(c, &esp, &target));
-        TRY(pop32(c, &esp, &cs));
-        if ((cs & 3) != c->cpl)
-            return unsupported(c, in, "far return to another ring");
-        TRY(vcpu_load_seg(c, SR_CS, (uint16_t)cs));
+        uint32_t esp = c->bv.gpr[4], cs = 0;
+        TRY(vmem_read(c, c->seg[SR_SS].base + esp, &target, os, user_kind(c)));
+        TRY(vmem_read(c, c->seg[SR_SS].base + esp + os, &cs, os, user_kind(c)));
+        esp += 2 * os;
+        sel = (uint16_t)cs;
+        unsigned rpl = sel & 3u;
+        if (sel & ~3u && rpl < c->cpl)
+            return raise(c, T_GP, sel & ~3u);
+        int ok = far_code_ok(c, sel, rpl, target);
+        if (ok != 1)
+            return ok;
+        if (rpl > c->cpl)
+            return retf_outer(c, in, esp, sel, target);
+        TRY(vcpu_load_seg(c, SR_CS, sel));
         c->bv.gpr[4] = esp + in->stack_extra;
         c->bv.eip = target;
         return 0;
@@ -564,16 +658,29 @@ static int emu_far(struct vcpu *c, const struct dec_insn *in)
         target = in->ops[0].imm;
     } else {
         uint32_t lin = ea_linear(c, in);
-        TRY(vmem_read(c, lin, &target, in->opsize, user_kind(c)));
-        TRY(vmem_read(c, lin + in->opsize, &sel, 2, user_kind(c)));
+        TRY(vmem_read(c, lin, &target, os, user_kind(c)));
+        TRY(vmem_read(c, lin + os, &sel, 2, user_kind(c)));
     }
+    if (os == 2)
+        target &= 0xFFFF;
+    int ok = far_code_ok(c, sel, c->cpl, target);
+    if (ok != 1)
+        return ok;
+    sel = (uint16_t)((sel & ~3u) | c->cpl); /* CS.RPL := CPL */
     uint32_t ret_eip = c->bv.eip + in->len;
     uint16_t ret_cs = c->seg[SR_CS].sel;
-    TRY(vcpu_load_seg(c, SR_CS, sel));
     if (in->cf == DEC_CF_CALL_FAR) {
-        uint32_t esp = c->bv.gpr[4] - 8, frame[2] = { ret_eip, ret_cs };
-        TRY(vmem_write(c, c->seg[SR_SS].base + esp, frame, 8, user_kind(c)));
+        uint32_t esp = c->bv.gpr[4] - 2 * os, frame[2] = { ret_eip, ret_cs };
+        if (os == 2) {
+            uint16_t f16[2] = { (uint16_t)ret_eip, ret_cs };
+            TRY(vmem_write(c, c->seg[SR_SS].base + esp, f16, 4, user_kind(c)));
+        } else {
+            TRY(vmem_write(c, c->seg[SR_SS].base + esp, frame, 8, user_kind(c)));
+        }
+        TRY(vcpu_load_seg(c, SR_CS, sel));
         c->bv.gpr[4] = esp;
+    } else {
+        TRY(vcpu_load_seg(c, SR_CS, sel));
     }
     c->bv.eip = target;
     return 0;

@@ -430,6 +430,18 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
         return vcpu_exception(c, T_GP, sel & ~3u) ? -1 : 1;
     if (!(acc & DESC_P))
         return vcpu_exception(c, sr == SR_SS ? T_SS : T_NP, sel & ~3u) ? -1 : 1;
+    if (!(acc & DESC_ACCESSED)) {
+        /* The CPU sets the accessed bit of the guest's own descriptor when
+         * it loads it (SDM Vol. 3A §3.4.5.1); the shadow's is always set, so
+         * the monitor writes the guest's, through the guest's paging like
+         * the CPU's implicit supervisor write (a #PF ends the load). */
+        uint32_t at = (sel & 4 ? c->ldt_base : c->bv.gdtr.base) + idx * 8 + 5;
+        uint8_t b = (uint8_t)(acc | DESC_ACCESSED);
+        int rc = vmem_write(c, at, &b, 1, 0);
+        if (rc)
+            return rc < 0 ? -1 : 1;
+        acc = b;
+    }
     if (sel & 4)
         c->sldt[idx] = seg_shadow_desc(d);
     else
@@ -459,6 +471,21 @@ static int gate_fault(struct vcpu *c, unsigned vector, unsigned fault, uint32_t 
     if (vector == T_GP || vector == T_NP || vector == T_TS || vector == T_SS || vector == T_DE)
         return vcpu_deliver(c, T_DF, 0, false, c->bv.eip);
     return vcpu_deliver(c, fault, (int)err, false, c->bv.eip);
+}
+
+/* Fault-class exceptions, whose saved EFLAGS image has RF set so that the
+ * faulting instruction can be restarted past an execute breakpoint (SDM
+ * Vol. 3A Table 6-1, Vol. 3B §17.3.1.1). #DB is left out: only its
+ * instruction-breakpoint form is a fault, and that one pushes RF as it is. */
+static bool fault_sets_rf(unsigned vector)
+{
+    switch (vector) {
+    case T_DE: case T_BR: case T_UD: case T_NM: case T_TS: case T_NP:
+    case T_SS: case T_GP: case T_PF: case T_MF: case T_AC: case T_XM:
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* Double fault rules simplified: a fault while writing the frame is fatal for the VM. */
@@ -502,6 +529,8 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
         log_debug("vm %s: deliver vector %u err %d from cpl %u eip %08x esp %08x -> %04x:%08x", c->vm->name, vector,
                   err, c->cpl, next_eip, c->bv.gpr[4], sel, target);
     uint32_t old_fl = vcpu_eflags(c), old_esp = c->bv.gpr[4];
+    if (!soft && fault_sets_rf(vector))
+        old_fl |= EFLAGS_RF;
     uint16_t old_cs = c->seg[SR_CS].sel, old_ss = c->seg[SR_SS].sel;
     unsigned old_cpl = c->cpl;
 
@@ -693,6 +722,7 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     f.es = load_alias(c, SR_ES, SEL_R1ES);
     f.fs = load_alias(c, SR_FS, SEL_R1FS);
     f.gs = SEL_R1VCPU;
+    v->seg_alias = load_alias(c, SR_GS, SEL_R1GS); /* DS while a guest GS access runs (h_seg_alias) */
     f.ss = load_alias(c, SR_SS, SEL_R1STACK);
     f.cs = SEL_R1CODE;
     f.eip = tca;
@@ -793,7 +823,7 @@ void vmm_guest_trap(struct trap_frame *tf)
 void vcpu_reset(struct vm *vm, const struct loader_entry *e)
 {
     struct vcpu *c = VCPU(vm);
-    struct bt_config cfg = { BT_SEG_GS, true, 0 };
+    struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true };
     memset(&c->bv, 0, sizeof(c->bv));
     bt_init(&c->bt, &cfg, &c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
     bt_set_page_fn(&c->bt, bt_page_of);

@@ -98,8 +98,10 @@ static inline int vcpu_exception(struct vcpu *c, unsigned vector, int err)
 {
     return vcpu_deliver(c, vector, err, false, c->bv.eip);
 }
-/* Load a segment register from the guest GDT (protected-mode rules,
- * SDM Vol. 3A §5.5-5.8 simplified). Returns 0, 1 (exception injected), <0 (killed). */
+/* Load a segment register from the guest GDT or LDT (protected-mode rules,
+ * SDM Vol. 3A §5.5-5.8 simplified) and set the accessed bit of the guest's
+ * descriptor in guest memory (§3.4.5.1). Returns 0, 1 (exception injected),
+ * <0 (killed). */
 int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel);
 /* Read the guest descriptor a selector names (GDT or LDT by its TI bit).
  * Returns 0, or E_RANGE (null, beyond the table's limit, unreadable). */

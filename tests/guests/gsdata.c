@@ -89,6 +89,52 @@ static void gs_branches(void)
     check_eq("gs-lods", s, 0x01 ^ 0x5A);
 }
 
+/* What per-CPU code does besides MOV and ALU (this_cpu_cmpxchg, _xchg,
+ * _add_return, flags of per-CPU counters): CMPXCHG, XADD with LOCK,
+ * CMPXCHG8B, SETcc and CMOVcc, DIV, BTS/BTR, MOVS with a GS source. hv86
+ * runs these with DS swapped for the guest's GS; DS must be the guest's
+ * own again right after (the flat-DS global below). */
+static volatile uint32_t flat_cell;
+
+static void gs_percpu_ops(void)
+{
+    uint32_t v = 7;
+    uint8_t z;
+    *(volatile uint32_t *)(percpu + 0x40) = 7;
+    asm volatile("lock cmpxchgl %2, %%gs:0x40\n\tsetz %1" : "+a"(v), "=q"(z) : "r"(9u) : "memory", "cc");
+    check_eq("gs-cmpxchg-hit", pc32(0x40) * 16 + z, 9 * 16 + 1);
+    v = 7;
+    asm volatile("lock cmpxchgl %1, %%gs:0x40" : "+a"(v) : "r"(11u) : "memory", "cc");
+    check_eq("gs-cmpxchg-miss-loads-eax", v, 9);
+    flat_cell = 0x5150;
+    check_eq("ds-is-the-guests-after-gs-op", *(volatile uint32_t *)&flat_cell, 0x5150);
+    v = 5;
+    asm volatile("lock xaddl %0, %%gs:0x40" : "+r"(v) : : "memory", "cc");
+    check_eq("gs-xadd-old", v, 9);
+    check_eq("gs-xadd-new", pc32(0x40), 14);
+    uint32_t lo = 14, hi = 0;
+    *(volatile uint32_t *)(percpu + 0x44) = 0;
+    asm volatile("lock cmpxchg8b %%gs:0x40" : "+a"(lo), "+d"(hi) : "b"(0x11u), "c"(0x22u) : "memory", "cc");
+    check_eq("gs-cmpxchg8b", pc32(0x40) * 256 + pc32(0x44), 0x11 * 256 + 0x22);
+    asm volatile("cmpl $1, %%eax\n\tsetne %%gs:0x48" : : "a"(2u) : "memory", "cc");
+    check_eq("gs-setcc", percpu[0x48], 1);
+    *(volatile uint32_t *)(percpu + 0x4C) = 0xABCD;
+    v = 0;
+    asm volatile("cmpl $1, %%eax\n\tcmovnel %%gs:0x4C, %0" : "+r"(v) : "a"(2u) : "cc");
+    check_eq("gs-cmov", v, 0xABCD);
+    *(volatile uint32_t *)(percpu + 0x50) = 7;
+    asm volatile("xorl %%edx, %%edx\n\tdivl %%gs:0x50" : "=a"(v) : "a"(100u) : "edx", "cc");
+    check_eq("gs-div", v, 14);
+    *(volatile uint32_t *)(percpu + 0x54) = 0;
+    asm volatile("btsl $5, %%gs:0x54\n\tbtsl $9, %%gs:0x54\n\tbtrl $5, %%gs:0x54" : : : "memory", "cc");
+    check_eq("gs-bts-btr", pc32(0x54), 1u << 9);
+    static volatile uint32_t dst[2];
+    *(volatile uint32_t *)(percpu + 0x58) = 0x5EED;
+    asm volatile("cld\n\tmovl $0x58, %%esi\n\tmovl %0, %%edi\n\tmovsl %%gs:(%%esi), %%es:(%%edi)"
+                 : : "r"(dst) : "esi", "edi", "memory");
+    check_eq("gs-movs-source", dst[0], 0x5EED);
+}
+
 static void landing(void) { landed = 0x1A; }
 
 /* The review's chain: plant an IBL entry (key = -target, tca = our own
@@ -125,6 +171,7 @@ void guest_main(void)
     gs_arith();
     gs_stack();
     gs_branches();
+    gs_percpu_ops();
     gs_forge();
     cs_reads();
 }

@@ -1127,7 +1127,8 @@ static bool translate_checked(struct bt *b, const uint8_t *code, uint32_t len)
 
 static void init_state_bt(struct bt *b, void *meta, uint32_t meta_size)
 {
-    struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .state_base = STATE_MARK };
+    struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
+                             .state_base = STATE_MARK };
     assert_int_equal(bt_init(b, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, meta, meta_size,
                              bt_harness_text_fetch, NULL, bt_host_enter), 0);
 }
@@ -1187,6 +1188,66 @@ static void test_state_segment_never_guest(void **state)
     }
     print_message("state segment: %u blocks checked (random seed %u), %u bad\n", blocks, seed, bad);
     assert_int_equal(bad, 0);
+    struct bt_config cfg = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
+    bt_init(&H.bt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, H.tc_meta, H.tc_meta_size,
+            H.bt.fetch, H.bt.fetch_ctx, H.bt.enter); /* the TC arena was shared */
+}
+
+/* A guest access through GS that would be copied (CMPXCHG, XADD, SETcc,
+ * CMOVcc, DIV, BTR, INC: what per-CPU code does) runs with DS swapped for
+ * the guest's GS alias: save DS, load seg_alias, the instruction with a DS
+ * prefix, reload DS, and nothing else; control flow through GS still exits. */
+static void test_gs_alias_swap(void **state)
+{
+    static struct bt kbt;
+    static uint8_t meta[1u << 16];
+    init_state_bt(&kbt, meta, sizeof(meta));
+    static const uint8_t forms[][8] = {
+        { 4, 0x65, 0x0F, 0xB1, 0x08 }, { 4, 0x65, 0x0F, 0xC1, 0x08 }, { 4, 0x65, 0x0F, 0x9F, 0x00 },
+        { 4, 0x65, 0x0F, 0x4F, 0x00 }, { 3, 0x65, 0xF7, 0x30 }, { 5, 0x65, 0x0F, 0xBA, 0x30, 0x05 },
+        { 3, 0x65, 0xFF, 0x00 }, { 5, 0xF0, 0x65, 0x0F, 0xC1, 0x08 },
+    };
+    for (unsigned i = 0; i < ARRAY_SIZE(forms); i++) {
+        uint8_t code[32];
+        memset(code, 0xF4, sizeof(code));
+        memcpy(code, forms[i] + 1, forms[i][0]);
+        struct bt_elf_text t = { .bytes = code, .addr = 0x1000, .size = sizeof(code) };
+        kbt.fetch_ctx = &t;
+        struct tc_block *blk;
+        assert_int_equal(bt_translate(&kbt, 0x1000, &blk), 0);
+        struct dec_insn in[4];
+        uint32_t off = 0, at[4];
+        for (int k = 0; k < 4; k++) {
+            int n = dec_decode(blk->tca + off, blk->body_len - off, 0, DEC_MODE_32, &in[k]);
+            assert_true(n > 0);
+            at[k] = off;
+            off += (uint32_t)n;
+        }
+        assert_int_equal(in[0].mnemonic, DEC_M_MOV);       /* mov [state:ds_save], ds */
+        assert_int_equal(in[0].mem.disp, STATE_MARK + offsetof(struct bt_vcpu, ds_save));
+        assert_int_equal(in[1].mnemonic, DEC_M_MOV);       /* mov ds, [state:seg_alias] */
+        assert_int_equal(in[1].mem.disp, STATE_MARK + offsetof(struct bt_vcpu, seg_alias));
+        assert_int_equal(in[2].mem.seg, DEC_REG_DS);       /* the guest's instruction */
+        uint8_t want[8];                                   /* ... copied, GS prefix now DS */
+        memcpy(want, forms[i] + 1, forms[i][0]);
+        for (unsigned k = 0; k < forms[i][0]; k++)
+            want[k] = want[k] == 0x65 ? 0x3E : want[k];
+        assert_int_equal(in[2].len, forms[i][0]);
+        assert_memory_equal(blk->tca + at[2], want, forms[i][0]);
+        assert_int_equal(in[3].mnemonic, DEC_M_MOV);       /* mov ds, [state:ds_save] */
+        assert_int_equal(in[3].mem.disp, STATE_MARK + offsetof(struct bt_vcpu, ds_save));
+    }
+    /* CALL/JMP through GS (FF /2 /4) still leave the block for the monitor. */
+    uint8_t call[32];
+    memset(call, 0xF4, sizeof(call));
+    memcpy(call, (const uint8_t[]){ 0x65, 0xFF, 0x10 }, 3);
+    struct bt_elf_text t = { .bytes = call, .addr = 0x1000, .size = sizeof(call) };
+    kbt.fetch_ctx = &t;
+    struct tc_block *blk;
+    assert_int_equal(bt_translate(&kbt, 0x1000, &blk), 0);
+    struct dec_insn in;
+    assert_true(dec_decode(blk->tca, blk->body_len, 0, DEC_MODE_32, &in) > 0);
+    assert_int_not_equal(in.mem.disp, STATE_MARK + offsetof(struct bt_vcpu, seg_alias));
     struct bt_config cfg = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
     bt_init(&H.bt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, H.tc_meta, H.tc_meta_size,
             H.bt.fetch, H.bt.fetch_ctx, H.bt.enter); /* the TC arena was shared */
@@ -1275,6 +1336,7 @@ int main(void)
         cmocka_unit_test(test_undefined_opcode),
         cmocka_unit_test(test_kernel_text),   cmocka_unit_test(test_segment_mode),
         cmocka_unit_test(test_state_segment_never_guest),
+        cmocka_unit_test(test_gs_alias_swap),
         cmocka_unit_test(test_forged_exit_desc),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
