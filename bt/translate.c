@@ -323,6 +323,14 @@ static int h_cmpxchg8b(struct xlate *x)
     return r;
 }
 
+uint32_t bt_insn_sum(const uint8_t *bytes, uint32_t len)
+{
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < len; i++)
+        h = (h ^ bytes[i]) * 16777619u;
+    return h;
+}
+
 /* Exit to the monitor at this instruction; computes its memory operand's
  * offset into exit_ea with LEA (never faults, changes no flags). */
 static int exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
@@ -339,6 +347,7 @@ static int exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
     }
     struct bt_exit *ex = new_exit(x, reason, x->eip);
     ex->len = in->len;
+    ex->insn_sum = bt_insn_sum(x->bytes, in->len);
     ex->aux = aux;
     ex->rm_reg = (in->has_modrm && in->mod == 3) ? (uint8_t)(DEC_REG_EAX + in->rm) : DEC_REG_NONE;
     e_stub(&x->e, ex);
@@ -958,6 +967,13 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
 static struct tc_block *block_for(struct bt *bt, uint32_t eip)
 {
     struct tc_block *b = tc_lookup(&bt->tc, eip);
+    /* one_insn serves this dispatch only, and only the instruction it was
+     * armed for: left armed past a block that already existed there, it
+     * once made the next block translated anywhere -- a fuzz program's
+     * first, on a page the guest rewrote for the next program -- a
+     * one-instruction block whose page was never write-protected, which
+     * then ran as stale code after the rewrite. */
+    bt->one_insn = bt->one_insn && !b && eip == bt->one_insn_eip;
     if (!b && bt_translate(bt, eip, &b) < 0)
         return NULL;
     /* Chain only the branch whose target this really is: between the exit

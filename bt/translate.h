@@ -62,8 +62,10 @@ struct bt {
     bt_enter_fn enter;
     bt_page_fn page_of;         /* NULL: blocks record gva pages (bt_set_page_fn) */
     bool chaining;              /* patch exits block to block (default true) */
-    bool one_insn;              /* the next block translated holds one instruction only (set by the
-                                   monitor to re-run a store into code; cleared when used) */
+    bool one_insn;              /* the next dispatch, if it is at one_insn_eip and finds no block
+                                   there, translates one instruction only (set by the monitor to
+                                   re-run a store into code); cleared by the next dispatch */
+    uint32_t one_insn_eip;
     bool cpl3;                  /* translating guest CPL 3 code (IOPL 3): POPF exits, since it must
                                    keep IOPL; the monitor flushes the TC when it changes this */
     uint8_t *ibl_stub;          /* shared inline-lookup stub (in the TC) */
@@ -102,6 +104,15 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
  * tc_invalidate_page() takes that identity. Set it before translating.
  */
 void bt_set_page_fn(struct bt *bt, bt_page_fn page_of);
+
+/*
+ * bt_insn_sum - FNV-1a checksum of len bytes of guest instruction (len <=
+ * 15). exit_insn() records it in the exit descriptor; the monitor compares
+ * it with the bytes it re-fetches before it emulates, since the guest can
+ * change the bytes, or their mapping, behind a translation (a stale
+ * translation's exit reason says nothing about the new instruction).
+ */
+uint32_t bt_insn_sum(const uint8_t *bytes, uint32_t len);
 
 /*
  * bt_translate - translate the basic block starting at guest_eip (32-bit

@@ -89,6 +89,8 @@ struct bt_exit {
     uint8_t  aux;         /* reason-specific: INT vector, CR/Sreg number, ... */
     uint8_t  rm_reg;      /* register operand (enum dec_reg), 0 = memory (see exit_ea) or none */
     uint32_t eip;         /* gva of the instruction causing the exit */
+    uint32_t insn_sum;    /* bt_insn_sum() of its len bytes when translated: the monitor
+                             emulates only the instruction the translator classified */
     uint32_t target;      /* BRANCH: gva of the branch target */
     uint8_t *stub_tca;    /* BRANCH: first byte of the patchable exit stub */
     struct tc_block *from;    /* block containing the stub */
@@ -130,19 +132,20 @@ struct bt_desc_table {
  *   entry_tca, host_esp -                        hosted harness only     not used by the hypervisor
  *   save_*, tmp       inline sequences           none                    scratch
  *   ibl_target        ret / indirect jmp, call   bt_run (IBL miss)       guest address: translated like any eip
- *   ibl_tca           lookup stub                bt_stop_at writes only  ring 1 jumps through it (CS-confined)
+ *   ibl_tca           lookup stub                bt_stop_at writes only  ring 1 jumps through it (SEL_R1CODE: still
+ *                                                                        flat, execute-only; see docs/vmm.md)
  *   exit_ea           exit_insn's LEA            (emulate recomputes)    guest offset: guest segment + guest tables
  *   vflags_if         CLI/STI/POPF               vcpu, emulate           guest virtual IF
  *   vflags_sys        POPF (BT_FLAGS_POPF_SYS)   vcpu, emulate           guest virtual bits; ring-3 entry loads only
  *                                                                        TF and AC into EFLAGS, never IOPL
- *   irq_pending       -                          bt_run, vcpu            a lie only costs an IRQ-window exit
+ *   irq_pending       POPF setting TF (1)        bt_run, vcpu            a lie only costs an IRQ-window exit
  *   exit_req          -                          bt_run                  a lie only costs an early return
  *   seg_alias         -                          none (monitor writes    ring 1 loads it into DS: the CPU checks it
  *                                                it at every entry)      against the shadow GDT (DPL 1 data only)
  *   ds_save           the DS swap                none                    scratch; ring 1 reloads DS from it
  *   cr, sel, gdtr..tr -                          vcpu, emulate           guest virtual state (the shadow keeps its own
  *                                                                        CR3/CR0/CR4 and descriptor caches)
- *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (CS-confined)
+ *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (as ibl_tca)
  */
 struct bt_vcpu {
     /* Saved at every exit, loaded at every entry (harness/world switch). */

@@ -25,13 +25,14 @@
 
 /* ---------------------------------------------------------------- 1. operands */
 
-static int fetch_decode(struct vcpu *c, struct dec_insn *in)
+/* Fetch and decode the instruction at the guest's CS:EIP; its bytes are
+ * left in buf (16 bytes: as many as were readable, the rest as they were). */
+static int fetch_decode_bytes(struct vcpu *c, struct dec_insn *in, uint8_t buf[16])
 {
-    uint8_t buf[16];
     uint32_t lin = c->seg[SR_CS].base + c->bv.eip;
     uint32_t n = 0;
-    while (n < sizeof buf) {
-        uint32_t chunk = MIN((uint32_t)sizeof buf - n, PAGE_SIZE - ((lin + n) & (PAGE_SIZE - 1)));
+    while (n < 16) {
+        uint32_t chunk = MIN(16u - n, PAGE_SIZE - ((lin + n) & (PAGE_SIZE - 1)));
         int rc = vmem_read(c, lin + n, buf + n, chunk, c->cpl == 3 ? PF_U : 0);
         if (rc)
             return n ? (int)n : (rc < 0 ? rc : 1);
@@ -43,6 +44,12 @@ static int fetch_decode(struct vcpu *c, struct dec_insn *in)
         return 1;
     }
     return 0;
+}
+
+static int fetch_decode(struct vcpu *c, struct dec_insn *in)
+{
+    uint8_t buf[16];
+    return fetch_decode_bytes(c, in, buf);
 }
 
 static uint32_t reg_read(const struct vcpu *c, unsigned r)
@@ -87,10 +94,18 @@ static uint32_t ea_offset(const struct vcpu *c, const struct dec_insn *in)
     return off;
 }
 
+/* The segment register (enum sr) of the memory operand: DS when the
+ * decoder named none (no memory operand: a caller's bug, never an index
+ * outside c->seg). */
+static unsigned mem_sr(const struct dec_insn *in)
+{
+    return in->mem.seg >= DEC_REG_ES && in->mem.seg <= DEC_REG_GS ? in->mem.seg - DEC_REG_ES : SR_DS;
+}
+
 /* Linear address of the memory operand. */
 static uint32_t ea_linear(const struct vcpu *c, const struct dec_insn *in)
 {
-    return c->seg[in->mem.seg - DEC_REG_ES].base + ea_offset(c, in);
+    return c->seg[mem_sr(in)].base + ea_offset(c, in);
 }
 
 static uint32_t user_kind(const struct vcpu *c) { return c->cpl == 3 ? PF_U : 0; }
@@ -162,6 +177,31 @@ static bool io_allowed(struct vcpu *c, uint16_t port, unsigned size)
     return !((bits >> (port % 8)) & ((1u << size) - 1));
 }
 
+/* One INS/OUTS element: ESI or EDI stepped, ECX counted down under REP.
+ * Returns 0, 1 (a fault was injected: nothing stepped) or <0 (VM stopped). */
+static int io_element(struct vcpu *c, const struct dec_insn *in, uint16_t port, unsigned size, bool is_out,
+                      int32_t step)
+{
+    uint32_t *gpr = c->bv.gpr, v = 0;
+    int rc;
+    if (is_out) {
+        if ((rc = vmem_read(c, c->seg[mem_sr(in)].base + gpr[6], &v, size, user_kind(c))) != 0)
+            return rc;
+        vmdev_out(c->vm, port, size, v);
+        gpr[6] += (uint32_t)step;
+    } else {
+        vmdev_in(c->vm, port, size, &v);
+        if ((rc = vmem_write(c, c->seg[SR_ES].base + gpr[7], &v, size, user_kind(c))) != 0)
+            return rc;
+        gpr[7] += (uint32_t)step;
+    }
+    if (in->rep)
+        gpr[1]--;
+    return 0;
+}
+
+#define REP_IO_BURST 4096u /* INS/OUTS elements per exit */
+
 static int emu_io(struct vcpu *c, const struct dec_insn *in)
 {
     bool is_out = in->mnemonic == DEC_M_OUT || in->mnemonic == DEC_M_OUTSB || in->mnemonic == DEC_M_OUTSW ||
@@ -190,24 +230,21 @@ static int emu_io(struct vcpu *c, const struct dec_insn *in)
         }
         return next(c, in);
     }
-    /* INS/OUTS, with REP: ECX times, ESI/EDI stepping by DF (32-bit addressing). */
+    /* INS/OUTS, with REP: ECX times, ESI/EDI stepping by DF (32-bit
+     * addressing). At most REP_IO_BURST elements per exit: the instruction
+     * is then left with ECX counted down and EIP on it, as when hardware
+     * takes an interrupt between iterations (SDM Vol. 2B REP), so a guest's
+     * REP OUTS with ECX = 2^32 - 1 cannot hold its vCPU thread, and with it
+     * `vm stop`, for hours. */
     uint32_t *gpr = c->bv.gpr, count = in->rep ? gpr[1] : 1;
     int32_t step = (c->bv.eflags & EFLAGS_DF) ? -(int32_t)size : (int32_t)size;
-    for (; count; count--) {
-        uint32_t v = 0;
-        if (is_out) {
-            uint32_t seg = in->mem.seg ? in->mem.seg - DEC_REG_ES : SR_DS;
-            TRY(vmem_read(c, c->seg[seg].base + gpr[6], &v, size, user_kind(c)));
-            vmdev_out(c->vm, port, size, v);
-            gpr[6] += (uint32_t)step;
-        } else {
-            vmdev_in(c->vm, port, size, &v);
-            TRY(vmem_write(c, c->seg[SR_ES].base + gpr[7], &v, size, user_kind(c)));
-            gpr[7] += (uint32_t)step;
-        }
-        if (in->rep)
-            gpr[1]--;
+    if (count > REP_IO_BURST) {
+        for (uint32_t k = 0; k < REP_IO_BURST; k++)
+            TRY(io_element(c, in, port, size, is_out, step));
+        return 0; /* EIP stays: the rest at the next entry */
     }
+    for (; count; count--)
+        TRY(io_element(c, in, port, size, is_out, step));
     return next(c, in);
 }
 
@@ -419,6 +456,8 @@ static int emu_seg(struct vcpu *c, const struct dec_insn *in)
         return next(c, in);
     }
     case DEC_M_POP: {
+        if (in->ops[0].kind != DEC_OP_REG || in->ops[0].reg < DEC_REG_ES || in->ops[0].reg > DEC_REG_GS)
+            return unsupported(c, in, "segment instruction not emulated"); /* not POP Sreg */
         unsigned sr = in->ops[0].reg - DEC_REG_ES;
         uint32_t v = 0, esp = c->bv.gpr[4];
         TRY(vmem_read(c, c->seg[SR_SS].base + esp, &v, in->opsize, user_kind(c)));
@@ -525,6 +564,8 @@ int emu_iret(struct vcpu *c)
     if (pop32(c, &esp, &eip) || pop32(c, &esp, &cs) || pop32(c, &esp, &fl))
         return c->vm->stop_req ? -1 : 0;
     unsigned rpl = cs & 3;
+    if (rpl < c->cpl) /* to an inner ring: #GP(selector) (SDM Vol. 2A IRET) */
+        return vcpu_exception(c, T_GP, (int)(cs & 0xFFFC)) < 0 ? -1 : 0;
     if (rpl == 0) {
         TRY(vcpu_load_seg(c, SR_CS, (uint16_t)cs));
         c->bv.gpr[4] = esp;
@@ -749,19 +790,29 @@ static int emu_alu(struct vcpu *c, const struct dec_insn *in, enum alu_op op)
 
 #define STRING_BATCH 65536u /* iterations per exit: a long REP resumes, as on hardware */
 
-/* Element size of MOVS/STOS/LODS in bytes; 0 for anything else. */
-static unsigned string_size(unsigned m)
+/* Element size in bytes of a MOVS/STOS/LODS/CMPS/SCAS string instruction;
+ * 0 for anything else (the SSE MOVSD shares the string MOVSD's mnemonic:
+ * the decoder's string attribute tells them apart). */
+static unsigned string_size(const struct dec_insn *in)
 {
-    switch (m) {
-    case DEC_M_MOVSB: case DEC_M_STOSB: case DEC_M_LODSB: return 1;
-    case DEC_M_MOVSW: case DEC_M_STOSW: case DEC_M_LODSW: return 2;
-    case DEC_M_MOVSD: case DEC_M_STOSD: case DEC_M_LODSD: return 4;
+    if (!(in->attr & DEC_A_STRING) || (in->attr & DEC_A_IO))
+        return 0;
+    switch (in->mnemonic) {
+    case DEC_M_MOVSB: case DEC_M_STOSB: case DEC_M_LODSB: case DEC_M_CMPSB: case DEC_M_SCASB: return 1;
+    case DEC_M_MOVSW: case DEC_M_STOSW: case DEC_M_LODSW: case DEC_M_CMPSW: case DEC_M_SCASW: return 2;
+    case DEC_M_MOVSD: case DEC_M_STOSD: case DEC_M_LODSD: case DEC_M_CMPSD: case DEC_M_SCASD: return 4;
     default: return 0;
     }
 }
 
 static bool is_movs(unsigned m) { return m == DEC_M_MOVSB || m == DEC_M_MOVSW || m == DEC_M_MOVSD; }
 static bool is_stos(unsigned m) { return m == DEC_M_STOSB || m == DEC_M_STOSW || m == DEC_M_STOSD; }
+static bool is_cmps(unsigned m) { return m == DEC_M_CMPSB || m == DEC_M_CMPSW || m == DEC_M_CMPSD; }
+static bool is_scas(unsigned m) { return m == DEC_M_SCASB || m == DEC_M_SCASW || m == DEC_M_SCASD; }
+/* Does the instruction read [src:eSI] (MOVS, LODS, CMPS) / touch [ES:eDI]
+ * (MOVS, STOS write; CMPS, SCAS read)? */
+static bool reads_si(unsigned m) { return !is_stos(m) && !is_scas(m); }
+static bool uses_di(unsigned m) { return is_movs(m) || is_stos(m) || is_cmps(m) || is_scas(m); }
 static unsigned string_src_sr(const struct dec_insn *in) { return in->mem.seg ? in->mem.seg - DEC_REG_ES : SR_DS; }
 
 /* The guest's own limit and type check (SDM Vol. 3A §5.3) of size bytes at
@@ -777,38 +828,52 @@ static int seg_check(struct vcpu *c, unsigned sr, uint32_t off, uint32_t size, b
     return vcpu_exception(c, sr == SR_SS ? T_SS : T_GP, 0) < 0 ? -1 : 1;
 }
 
-/* MOVS/STOS/LODS (with REP) touching memory the shadow cannot map: element by
- * element through the guest's own segments and tables (SDM Vol. 2B MOVS,
- * STOS, LODS, REP). With the 0x67 prefix SI, DI and CX are 16 bits and wrap
- * in their low halves; the upper halves stay. A fault at an element leaves
- * the registers as they were before it, as on hardware. */
+/* MOVS/STOS/LODS/CMPS/SCAS (with REP, REPE, REPNE) touching memory the
+ * shadow cannot map: element by element through the guest's own segments
+ * and tables (SDM Vol. 2B MOVS, STOS, LODS, CMPS, SCAS, REP). CMPS and SCAS
+ * set the flags of [src] - [ES:DI] and AL/AX/EAX - [ES:DI] as CMP does
+ * (alu_exec), and REPE/REPNE also end when ZF says so. With the 0x67
+ * prefix SI, DI and CX are 16 bits and wrap in their low halves; the upper
+ * halves stay. A fault at an element leaves the registers as they were
+ * before it, as on hardware. */
 static int emu_string(struct vcpu *c, const struct dec_insn *in)
 {
-    unsigned m = in->mnemonic, size = string_size(m), src = string_src_sr(in);
-    bool movs = is_movs(m), stos = is_stos(m);
+    unsigned m = in->mnemonic, size = string_size(in), src = string_src_sr(in);
+    bool movs = is_movs(m), stos = is_stos(m), cmp = is_cmps(m) || is_scas(m);
     uint32_t mask = in->addrsize == 2 ? 0xFFFFu : 0xFFFFFFFFu;
     uint32_t *g = c->bv.gpr, count = in->rep ? g[1] & mask : 1;
     uint32_t step = (c->bv.eflags & EFLAGS_DF) ? (uint32_t)-size : size;
-    for (uint32_t i = 0; i < count && i < STRING_BATCH; i++) {
-        uint32_t v = g[0], si = g[6] & mask, di = g[7] & mask;
-        if (!stos) {
+    uint32_t vmask = size == 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1;
+    bool ended = false;
+    for (uint32_t i = 0; i < count && i < STRING_BATCH && !ended; i++) {
+        uint32_t v = g[0], d = 0, si = g[6] & mask, di = g[7] & mask;
+        if (reads_si(m)) {
             TRY(seg_check(c, src, si, size, false));
             TRY(vmem_read(c, c->seg[src].base + si, &v, size, user_kind(c)));
         }
-        if (movs || stos) {
+        if (cmp) {
+            TRY(seg_check(c, SR_ES, di, size, false));
+            TRY(vmem_read(c, c->seg[SR_ES].base + di, &d, size, user_kind(c)));
+            uint32_t fl;
+            alu_exec(ALU_CMP, size, v & vmask, d, c->bv.eflags, &fl);
+            c->bv.eflags = (c->bv.eflags & ~ARITH_FLAGS) | (fl & ARITH_FLAGS);
+            bool zf = c->bv.eflags & EFLAGS_ZF;
+            ended = in->rep && (in->rep == DEC_REP_REP ? !zf : zf);
+        } else if (movs || stos) {
             TRY(seg_check(c, SR_ES, di, size, true));
             TRY(vmem_write(c, c->seg[SR_ES].base + di, &v, size, user_kind(c)));
         } else {
             reg_write(c, size == 1 ? DEC_REG_AL : size == 2 ? DEC_REG_AX : DEC_REG_EAX, v);
         }
-        if (!stos)
+        if (reads_si(m))
             g[6] = (g[6] & ~mask) | ((si + step) & mask);
-        if (movs || stos)
+        if (uses_di(m))
             g[7] = (g[7] & ~mask) | ((di + step) & mask);
         if (in->rep)
             g[1] = (g[1] & ~mask) | ((g[1] - 1) & mask);
     }
-    return in->rep && (g[1] & mask) ? 0 : next(c, in); /* not done: the same instruction resumes */
+    /* not done: the same instruction resumes */
+    return in->rep && (g[1] & mask) && !ended ? 0 : next(c, in);
 }
 
 /* Whether emu_mov_mem emulates in: XCHG, two-operand ALU, MOV/MOVZX/MOVSX
@@ -817,7 +882,7 @@ static bool mem_emulable(const struct dec_insn *in)
 {
     unsigned m = in->mnemonic;
     if ((in->attr & DEC_A_STRING) && !(in->attr & DEC_A_IO))
-        return string_size(m) != 0;
+        return string_size(in) != 0;
     if (in->num_ops != 2)
         return false;
     if (m == DEC_M_MOV && in->ops[0].kind == DEC_OP_REG)
@@ -846,7 +911,7 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
     int alu = alu_of(in->mnemonic);
     if (alu >= 0)
         return emu_alu(c, in, (enum alu_op)alu);
-    if (string_size(in->mnemonic))
+    if (string_size(in))
         return emu_string(c, in);
     uint32_t v = 0;
     TRY(op_read(c, in, 1, &v));
@@ -873,20 +938,20 @@ struct seg_access { unsigned sr; uint32_t off, size; bool write; };
  * makes next; returns how many (0-2). */
 static int insn_accesses(const struct vcpu *c, const struct dec_insn *in, struct seg_access a[2])
 {
-    unsigned m = in->mnemonic, size = string_size(m), n = 0;
+    unsigned m = in->mnemonic, size = string_size(in), n = 0;
     uint32_t mask = in->addrsize == 2 ? 0xFFFFu : 0xFFFFFFFFu;
     if (size) {
-        if (!is_stos(m))
+        if (reads_si(m))
             a[n++] = (struct seg_access){ string_src_sr(in), c->bv.gpr[6] & mask, size, false };
-        if (is_stos(m) || is_movs(m))
-            a[n++] = (struct seg_access){ SR_ES, c->bv.gpr[7] & mask, size, true };
+        if (uses_di(m))
+            a[n++] = (struct seg_access){ SR_ES, c->bv.gpr[7] & mask, size, is_stos(m) || is_movs(m) };
         return (int)n;
     }
     for (int i = 0; i < in->num_ops && i < 2; i++) {
         if (in->ops[i].kind != DEC_OP_MEM)
             continue;
         bool write = i == 0 && m != DEC_M_CMP && m != DEC_M_TEST;
-        a[n++] = (struct seg_access){ in->mem.seg - DEC_REG_ES, ea_offset(c, in), in->ops[i].size, write };
+        a[n++] = (struct seg_access){ mem_sr(in), ea_offset(c, in), in->ops[i].size, write };
         break;
     }
     return (int)n;
@@ -1228,7 +1293,20 @@ int emu_bt_exit(struct vcpu *c, int reason)
         vm_kill(vm, "guest code at %08x is not in guest RAM", lin);
         return -1;
     }
-    TRY(fetch_decode(c, &in));
+    uint8_t bytes[16];
+    TRY(fetch_decode_bytes(c, &in, bytes));
+    /* The exit reason is the translator's verdict on the bytes it saw. The
+     * guest may since have changed them or their mapping (the TC is looked
+     * up by EIP): emulating what is there now under the old reason once let
+     * POP EAX be taken for POP Sreg and index c->seg[] out of range. A stale
+     * translation is dropped and the instruction translated afresh. */
+    const struct bt_exit *ex = c->bt.exit;
+    if (reason >= 0 && ex && ex->len && (in.len != ex->len || bt_insn_sum(bytes, in.len) != ex->insn_sum)) {
+        c->stale_exits++;
+        tc_invalidate_page(&c->bt.tc, ex->from->page[0]);
+        tc_invalidate_page(&c->bt.tc, ex->from->page[1]);
+        return 0;
+    }
     vm->exits++;
     if (reason >= 0 && reason < BT_EXIT_COUNT)
         c->exits_by_reason[reason]++;

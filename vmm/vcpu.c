@@ -147,8 +147,10 @@ static int handle_code_write(struct vcpu *c, uint32_t gpa)
     tc_invalidate_page(&c->bt.tc, gpa & PAGE_MASK);
     code_mark(c, gpa, false);
     c->smc_writes++;
-    if (c->cpl == 0 || c->bt.cpl3)
+    if (c->cpl == 0 || c->bt.cpl3) {
         c->bt.one_insn = true;
+        c->bt.one_insn_eip = c->bv.eip;
+    }
     return 0; /* re-run the store: the page is writable again */
 }
 
@@ -1048,6 +1050,7 @@ static int run_step(struct vcpu *c)
     bool tf = c->bv.vflags_sys & EFLAGS_TF;
     uint32_t eip = c->bv.eip, exc = c->guest_exceptions, irqs = c->irqs_injected;
     c->bt.one_insn = true;
+    c->bt.one_insn_eip = eip;
     int rc = run_bt_n(c, 1);
     if (rc < 0)
         return rc;
@@ -1162,6 +1165,7 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                "%u from the lookup stub\n", c->exit_req_boundary, c->exit_req_block, c->exit_req_lookup);
     cmd_printf(out, "shadow paging: %u pages, %u directories, %u hidden faults, %u reflected, cr3 %u hits %u misses\n",
                ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.cr3_hits, ss.cr3_misses);
-    cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u\n",
-               c->irqs_injected, c->guest_exceptions, c->smc_writes);
+    cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u, "
+               "stale translations dropped at an exit: %u\n",
+               c->irqs_injected, c->guest_exceptions, c->smc_writes, c->stale_exits);
 }

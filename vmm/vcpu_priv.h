@@ -74,6 +74,7 @@ struct vcpu {
     uint32_t ldt_base, ldt_limit; /* the guest LDT (linear, bytes - 1); ldt_limit 0: none */
     uint32_t *code_bits;        /* guest RAM pages we translated from (1 bit per page): write-protected */
     uint32_t smc_writes;        /* stores into translated code caught */
+    uint32_t stale_exits;       /* exits whose instruction had changed since translation (emu_bt_exit) */
     uint32_t dr[8];             /* debug registers (execute breakpoints are checked while stepping) */
     bool stepping;              /* one instruction per dispatch: guest TF or an armed DR7 */
     bool fpu_valid;             /* fpu[] holds state (else the first use starts from FNINIT) */

@@ -6,7 +6,8 @@
  *
  * Command line (boot_arg): seed=S first=F count=C [dump=N]
  *   programs F .. F+C-1 of seed S run; program n depends only on (S, n), so
- *   any range can be re-run alone. dump=N prints program N's bytes,
+ *   any range can be re-run alone. dump=N [first=F] runs F..N (F = N by
+ *   default) and prints program N's bytes,
  *   descriptors, initial and final state in full (one `FZD` line each).
  *
  * Output, one line per program (hex fields):
@@ -692,19 +693,20 @@ static void run_one(uint32_t seed, uint32_t n, bool dump)
     s->ebp = reg_value(); s->esi = reg_value(); s->edi = reg_value();
     s->eflags = FL_RSVD1 | (rnd() & (FL_CF | 4 | 0x10 | FL_ZF | 0x80 | FL_OF | FL_DF));
     s->ds = initial_selector(); s->es = initial_selector(); s->fs = initial_selector(); s->gs = initial_selector();
+    struct rw before = *RW;           /* dump: printed after the run, which must */
+    fuzz_enter();                     /* start as in a batch (no output first) */
+    /* back at PD_run, flat segments, IF=0 */
+    write_eflags(FL_RSVD1);
+    seg_reload(SEL_KCODE, SEL_KDATA);
     if (dump) {
         printf("FZD %u init eax=%x ecx=%x edx=%x ebx=%x ebp=%x esi=%x edi=%x efl=%x ds=%x es=%x fs=%x gs=%x\n", n,
                s->eax, s->ecx, s->edx, s->ebx, s->ebp, s->esi, s->edi, s->eflags, s->ds, s->es, s->fs, s->gs);
         for (int i = 7; i < NSLOT; i++)
-            printf("FZD gdt %02x %08x %08x\n", i * 8, RW->gdt[i].hi, RW->gdt[i].lo);
+            printf("FZD gdt %02x %08x %08x\n", i * 8, before.gdt[i].hi, before.gdt[i].lo);
         for (int i = 0; i < NLDT; i++)
-            printf("FZD ldt %02x %08x %08x\n", i * 8 + 4, RW->ldt[i].hi, RW->ldt[i].lo);
+            printf("FZD ldt %02x %08x %08x\n", i * 8 + 4, before.ldt[i].hi, before.ldt[i].lo);
         dump_bytes("code", code, g.len);
     }
-    fuzz_enter();
-    /* back at PD_run, flat segments, IF=0 */
-    write_eflags(FL_RSVD1);
-    seg_reload(SEL_KCODE, SEL_KDATA);
     struct trapframe *r = &result;
     uint32_t regs[] = { r->eax, r->ecx, r->edx, r->ebx, r->ebp, r->esi, r->edi, r->esp_pusha,
                         r->eflags & ~FL_RF, r->cs, r->eip, r->ds & 0xFFFF, r->es & 0xFFFF, r->fs & 0xFFFF,
@@ -728,11 +730,13 @@ static void run_one(uint32_t seed, uint32_t n, bool dump)
     }
     printf("FZ %u v=%x e=%x r=%08x m=%08x g=%08x a=%08x rf=%u\n", n, r->vector, r->err, hr, hm, hg, ha,
            (r->eflags & FL_RF) != 0);
-    if (dump) {
+    if (dump || boot_arg("finals", 0)) {
         printf("FZD %u final eax=%x ecx=%x edx=%x ebx=%x ebp=%x esi=%x edi=%x esp=%x\n", n,
                r->eax, r->ecx, r->edx, r->ebx, r->ebp, r->esi, r->edi, r->esp_pusha);
         printf("FZD %u final efl=%x cs=%x eip=%x ds=%x es=%x fs=%x gs=%x cr2=%x\n", n,
                r->eflags, r->cs, r->eip, r->ds & 0xFFFF, r->es & 0xFFFF, r->fs & 0xFFFF, r->gs & 0xFFFF, result_cr2);
+    }
+    if (dump) {
         for (int i = 7; i < NSLOT; i++)
             printf("FZD gdt' %02x %08x %08x\n", i * 8, RW->gdt[i].hi, RW->gdt[i].lo);
         for (uint32_t p = 0; p < SB_PAGES; p++)
@@ -753,7 +757,10 @@ void guest_main(void)
     fuzz_pd_prog = (uint32_t)pd_prog;
     printf("FZ-BEGIN seed=%u first=%u count=%u\n", seed, first, count);
     if (dump != 0xFFFFFFFFu) {
-        run_one(seed, dump, true);
+        /* first= before it: the programs that ran before N in a batch, for
+         * a divergence that depends on what they left behind. */
+        for (uint32_t n = boot_arg("first", dump); n <= dump; n++)
+            run_one(seed, n, n == dump);
     } else {
         for (uint32_t n = first; n < first + count; n++)
             run_one(seed, n, false);

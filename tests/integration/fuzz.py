@@ -4,7 +4,8 @@ same guest as an hv86 VM under Bochs (docs/testing.md, "Differential fuzzer").
 
 usage: fuzz.py [--seed S] [--first F] [--count N | --seconds T] [--batch B]
                [--explained FILE] [--expect-clean]
-       fuzz.py --dump N [--seed S]      # one program, verbosely, both sides
+       fuzz.py --dump N [--seed S] [--first F]
+                         # program N verbosely on both sides, after F..N-1
 
 The guest (tests/guests/fuzz.c) runs programs F.. of seed S and prints one
 `FZ n v= e= r= m= g=` digest line per program. Natively, each batch of B
@@ -51,7 +52,7 @@ BOCHSRC = run_native_mod.BOCHSRC
 
 def args_line(seed, first, count, dump=None):
     if dump is not None:
-        return "seed=%d dump=%d" % (seed, dump)
+        return "seed=%d first=%d dump=%d" % (seed, min(first, dump), dump)
     return "seed=%d first=%d count=%d" % (seed, first, count)
 
 
@@ -177,12 +178,12 @@ def differing(w, g):
     return sorted(k for k in dw if dw[k] != dg.get(k))
 
 
-def dump(seed, n):
+def dump(seed, n, first):
     print("== native Bochs ==")
-    print("\n".join(l for l in clean(run_native(args_line(seed, 0, 0, n), 120)).split("\n") if l.startswith("FZ")))
+    print("\n".join(l for l in clean(run_native(args_line(seed, first, 0, n), 120)).split("\n") if l.startswith("FZ")))
     h = Hv86()
     try:
-        text, why = h.run(seed, 0, 0, dump=n)
+        text, why = h.run(seed, first, 0, dump=n)
         print("== hv86 under Bochs (%s) ==" % (why or "finished"))
         print("\n".join(l for l in text.split("\n") if l.startswith("FZ")))
     finally:
@@ -202,7 +203,7 @@ def main():
     a = ap.parse_args()
     os.makedirs(WORK, exist_ok=True)
     if a.dump is not None:
-        dump(a.seed, a.dump)
+        dump(a.seed, a.dump, a.first if a.first else a.dump)
         return 0
     if not a.count and not a.seconds:
         a.count = 1000

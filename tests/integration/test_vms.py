@@ -8,7 +8,9 @@ usage: test_vms.py fairness [ROUNDS]    (QEMU TCG)
 fairness: four CPU-bound `spin` guests each do ROUNDS rounds of work
 (default 4,000,000: about three minutes for the four together). Meanwhile a guest that triple-faults and guests that
 jump into random bytes are started; each must stop with a one-line reason
-in `vm list`, while the spinners go on. Sampled while all four spin, each
+in `vm list`, while the spinners go on; a `repio` guest (REP OUTS with
+ECX = 2^32 - 1, forever) must stop within seconds of `vm stop` with the
+console answering. Sampled while all four spin, each
 one's CPU time must be within 10% of the mean; all four must finish with
 their state intact (DONE fail=0).
 
@@ -120,6 +122,18 @@ def fairness(rounds):
             r = vm_list(m)[n]
         check("random bytes (%s) contained: %s" % (n, r["reason"]),
               r["state"] == "stopped" and r["reason"] != "-", str(r))
+    for n in misbehaving:   # their slots (8 VMs at most) for the next one
+        m.cmd("vm destroy %s" % n)
+    # REP OUTS with ECX = 2^32 - 1: emulated in bursts, so `vm stop` gets
+    # its vCPU thread back at once and the console keeps answering.
+    start(m, "repio", "repio")
+    time.sleep(3)
+    t_stop = time.monotonic()
+    m.cmd("vm stop repio", timeout=60)
+    took = time.monotonic() - t_stop
+    r = vm_list(m).get("repio", {})
+    check("endless REP OUTS stopped by vm stop in %.1f s" % took,
+          r.get("state") == "stopped" and took < 20, str(r))
     # Sample the CPU shares once the spinners have run a while together.
     while time.monotonic() - t0 < 75:
         time.sleep(1)
