@@ -697,11 +697,14 @@ static bool copied_as_is(const struct xlate *x, const struct rule_entry *r)
  * against the alias, which seg_shadow_desc keeps below MONITOR_BASE; what
  * the alias refuses faults into the monitor and is emulated with the
  * guest's own GS base and limit. Intel SDM Vol. 2B MOV (Sreg forms).
+ * A CS-prefixed data access is the same with the guest's CS: at ring 1 CS
+ * is the translation cache's, and DS (what h_ident makes of the prefix)
+ * may have another base and limit than the guest's CS.
  */
-static int h_seg_alias(struct xlate *x)
+static int h_seg_alias(struct xlate *x, uint32_t alias)
 {
     e_state(&x->e, OP_MOV_RM_SREG, SREG_DS, SF(ds_save));
-    e_state(&x->e, OP_MOV_SREG_RM, SREG_DS, SF(seg_alias));
+    e_state(&x->e, OP_MOV_SREG_RM, SREG_DS, alias);
     bool cmpxchg8b = x->insn.map == DEC_MAP_0F && x->insn.opcode == 0xC7 && x->insn.reg == 1;
     int rc = cmpxchg8b ? h_cmpxchg8b(x) : h_ident(x);
     e_state(&x->e, OP_MOV_SREG_RM, SREG_DS, SF(ds_save));
@@ -718,9 +721,17 @@ static int translate_insn(struct xlate *x)
      * world switch provides the alias); every other one is emulated. */
     if (uses_state_seg(x) && !rule_only_exits(x, r)) {
         if (x->bt->cfg.guest_seg_alias && copied_as_is(x, r))
-            return h_seg_alias(x);
+            return h_seg_alias(x, SF(seg_alias));
         return exit_insn(x, BT_EXIT_EMULATE, 0);
     }
+    /* Through the guest's CS: copied forms swap DS for its alias; the
+     * rules that re-encode an operand (indirect CALL/JMP) keep the DS
+     * rewrite, right wherever DS and CS share a base and limit, as in
+     * every flat-model OS. */
+    if (x->bt->cfg.guest_seg_alias && x->bt->cfg.rewrite_cs_override && x->insn.has_mem &&
+        x->insn.mem.seg == DEC_REG_CS && (x->insn.attr & (DEC_A_MEM_READ | DEC_A_MEM_WRITE)) &&
+        copied_as_is(x, r))
+        return h_seg_alias(x, SF(cs_alias));
     switch (r->rule) {
     case RULE_JMP: return h_jmp(x);
     case RULE_JCC: return h_jcc(x);

@@ -31,8 +31,9 @@ struct bt_config {
                                   through that segment then exit (BT_EXIT_EMULATE) */
     bool     rewrite_cs_override; /* CS: data accesses become DS: (CS is the TC segment) */
     bool     guest_seg_alias;  /* a guest access through the state segment's register that
-                                  would otherwise be copied runs with DS = bt_vcpu.seg_alias
-                                  (the world switch keeps it valid); else it exits */
+                                  would otherwise be copied runs with DS = bt_vcpu.seg_alias,
+                                  one through CS (rewrite_cs_override) with DS =
+                                  bt_vcpu.cs_alias (the world switch keeps both valid) */
     uint32_t state_base;       /* disp32 emitted code uses for offset 0 of struct bt_vcpu */
 };
 

@@ -143,6 +143,7 @@ struct bt_desc_table {
  *   seg_alias         -                          none (monitor writes    ring 1 loads it into DS: the CPU checks it
  *                                                it at every entry)      against the shadow GDT (DPL 1 data only)
  *   ds_save           the DS swap                none                    scratch; ring 1 reloads DS from it
+ *   cs_alias          -                          none (as seg_alias)     as seg_alias
  *   cr, sel, gdtr..tr -                          vcpu, emulate           guest virtual state (the shadow keeps its own
  *                                                                        CR3/CR0/CR4 and descriptor caches)
  *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (as ibl_tca)
@@ -180,6 +181,8 @@ struct bt_vcpu {
     uint32_t seg_alias;       /* selector loaded into DS for it: a ring-1 alias of the guest's
                                  cached GS descriptor, or 0 (null GS: the access faults) */
     uint32_t ds_save;         /* DS across that access (16 bits stored) */
+    uint32_t cs_alias;        /* the same for a guest CS-prefixed access: a ring-1 data alias of
+                                 the guest's cached CS descriptor, or 0 (execute-only CS) */
     uint32_t ibl[BT_IBL_ENTRIES][2]; /* {bt_ibl_key(guest eip), tca} indirect-branch lookup table */
 };
 

@@ -59,6 +59,9 @@
 #define SEL_R1ES   0xFFA9
 #define SEL_R1FS   0xFFB1
 #define SEL_R1GS   0xFFB9
+/* 8179: ring-1 data alias of the guest's cached CS (readable code), loaded
+ * into DS around a guest CS-prefixed data access (h_seg_alias). */
+#define SEL_R1CSD  0xFF99
 #define HV_EXIT_VECTOR 0xF0 /* int gate (DPL 1) translated code leaves through */
 
 #ifndef __ASSEMBLER__

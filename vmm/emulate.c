@@ -110,6 +110,24 @@ static uint32_t ea_linear(const struct vcpu *c, const struct dec_insn *in)
 
 static uint32_t user_kind(const struct vcpu *c) { return c->cpl == 3 ? PF_U : 0; }
 
+static int seg_check(struct vcpu *c, unsigned sr, uint32_t off, uint32_t size, bool write);
+
+/* size bytes at the memory operand's offset + disp, read into or written
+ * from buf, after the guest's own segment check (limit, type, null: #GP(0),
+ * #SS(0) through SS; SDM Vol. 3A §5.3) that hardware makes before any
+ * access: the shadow segments only ever narrow it, and what the monitor
+ * emulates never ran on them. Returns 0, 1 (fault injected), <0 (killed). */
+static int mem_rw(struct vcpu *c, const struct dec_insn *in, uint32_t disp, void *buf, uint32_t size, bool write)
+{
+    unsigned sr = mem_sr(in);
+    uint32_t off = ea_offset(c, in) + disp; /* the second part of a far pointer is not wrapped */
+    int rc = seg_check(c, sr, off, size, write);
+    if (rc)
+        return rc;
+    uint32_t lin = c->seg[sr].base + off;
+    return write ? vmem_write(c, lin, buf, size, user_kind(c)) : vmem_read(c, lin, buf, size, user_kind(c));
+}
+
 /* Read/write operand i (register or memory) of size bytes. 0 ok, 1 fault injected, <0 killed. */
 static int op_read(struct vcpu *c, const struct dec_insn *in, int i, uint32_t *v)
 {
@@ -123,7 +141,7 @@ static int op_read(struct vcpu *c, const struct dec_insn *in, int i, uint32_t *v
         return 0;
     }
     *v = 0;
-    return vmem_read(c, ea_linear(c, in), v, op->size, user_kind(c));
+    return mem_rw(c, in, 0, v, op->size, false);
 }
 
 static int op_write(struct vcpu *c, const struct dec_insn *in, int i, uint32_t v)
@@ -133,7 +151,7 @@ static int op_write(struct vcpu *c, const struct dec_insn *in, int i, uint32_t v
         reg_write(c, op->reg, v);
         return 0;
     }
-    return vmem_write(c, ea_linear(c, in), &v, op->size, user_kind(c));
+    return mem_rw(c, in, 0, &v, op->size, true);
 }
 
 static int unsupported(struct vcpu *c, const struct dec_insn *in, const char *why)
@@ -385,9 +403,8 @@ static int emu_desc(struct vcpu *c, const struct dec_insn *in)
     case DEC_M_LGDT: case DEC_M_LIDT: {
         uint16_t limit;
         uint32_t base;
-        uint32_t lin = ea_linear(c, in);
-        TRY(vmem_read(c, lin, &limit, 2, 0));
-        TRY(vmem_read(c, lin + 2, &base, 4, 0));
+        TRY(mem_rw(c, in, 0, &limit, 2, false));
+        TRY(mem_rw(c, in, 2, &base, 4, false));
         if (in->opsize == 2)
             base &= 0xFFFFFF;
         t = in->mnemonic == DEC_M_LGDT ? &c->bv.gdtr : &c->bv.idtr;
@@ -400,9 +417,8 @@ static int emu_desc(struct vcpu *c, const struct dec_insn *in)
     case DEC_M_SGDT: case DEC_M_SIDT: {
         t = in->mnemonic == DEC_M_SGDT ? &c->bv.gdtr : &c->bv.idtr;
         uint16_t limit = (uint16_t)t->limit;
-        uint32_t lin = ea_linear(c, in);
-        TRY(vmem_write(c, lin, &limit, 2, user_kind(c)));
-        TRY(vmem_write(c, lin + 2, &t->base, 4, user_kind(c)));
+        TRY(mem_rw(c, in, 0, &limit, 2, true));
+        TRY(mem_rw(c, in, 2, &t->base, 4, true));
         return next(c, in);
     }
     case DEC_M_SLDT: TRY(op_write(c, in, 0, c->bv.ldtr)); return next(c, in);
@@ -474,10 +490,10 @@ static int emu_seg(struct vcpu *c, const struct dec_insn *in)
     case DEC_M_LDS: case DEC_M_LES: case DEC_M_LFS: case DEC_M_LGS: case DEC_M_LSS: {
         int sr = in->mnemonic == DEC_M_LDS ? SR_DS : in->mnemonic == DEC_M_LES ? SR_ES :
                  in->mnemonic == DEC_M_LFS ? SR_FS : in->mnemonic == DEC_M_LGS ? SR_GS : SR_SS;
-        uint32_t lin = ea_linear(c, in), off = 0;
+        uint32_t off = 0;
         uint16_t sel;
-        TRY(vmem_read(c, lin, &off, in->opsize, user_kind(c)));
-        TRY(vmem_read(c, lin + in->opsize, &sel, 2, user_kind(c)));
+        TRY(mem_rw(c, in, 0, &off, in->opsize, false));
+        TRY(mem_rw(c, in, in->opsize, &sel, 2, false));
         TRY(vcpu_load_seg(c, sr, sel));
         reg_write(c, in->ops[0].reg, off);
         return next(c, in);
@@ -698,9 +714,8 @@ static int emu_far(struct vcpu *c, const struct dec_insn *in)
         sel = in->ops[0].sel;
         target = in->ops[0].imm;
     } else {
-        uint32_t lin = ea_linear(c, in);
-        TRY(vmem_read(c, lin, &target, os, user_kind(c)));
-        TRY(vmem_read(c, lin + os, &sel, 2, user_kind(c)));
+        TRY(mem_rw(c, in, 0, &target, os, false));
+        TRY(mem_rw(c, in, os, &sel, 2, false));
     }
     if (os == 2)
         target &= 0xFFFF;
@@ -992,9 +1007,9 @@ int emu_fwait_len(struct vcpu *c)
 /* BOUND r, m: signed bounds check, #BR outside (SDM Vol. 2A BOUND). */
 static int emu_bound(struct vcpu *c, const struct dec_insn *in)
 {
-    uint32_t lin = ea_linear(c, in), lo = 0, hi = 0;
-    TRY(vmem_read(c, lin, &lo, in->opsize, user_kind(c)));
-    TRY(vmem_read(c, lin + in->opsize, &hi, in->opsize, user_kind(c)));
+    uint32_t lo = 0, hi = 0;
+    TRY(mem_rw(c, in, 0, &lo, in->opsize, false));
+    TRY(mem_rw(c, in, in->opsize, &hi, in->opsize, false));
     int32_t idx = (int32_t)reg_read(c, in->ops[0].reg), l = (int32_t)lo, h = (int32_t)hi;
     if (in->opsize == 2)
         idx = (int16_t)idx, l = (int16_t)l, h = (int16_t)h;
@@ -1056,7 +1071,7 @@ static int gs_access(struct vcpu *c, uint32_t off, void *v, unsigned size, bool 
 
 static uint32_t mem_offset(const struct vcpu *c, const struct dec_insn *in)
 {
-    return ea_linear(c, in) - c->seg[in->mem.seg - DEC_REG_ES].base;
+    return ea_linear(c, in) - c->seg[mem_sr(in)].base;
 }
 
 /* Push v (size bytes) on the guest stack; esp is updated only on success. */

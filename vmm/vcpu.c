@@ -725,6 +725,10 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     f.fs = load_alias(c, SR_FS, SEL_R1FS);
     f.gs = SEL_R1VCPU;
     v->seg_alias = load_alias(c, SR_GS, SEL_R1GS); /* DS while a guest GS access runs (h_seg_alias) */
+    /* ... and while a guest CS-prefixed access runs: an execute-only CS
+     * cannot be read through, so its alias is null (the read #GPs). */
+    bool cs_readable = (c->seg[SR_CS].access & DESC_CODE) && (c->seg[SR_CS].access & DESC_WRITABLE);
+    v->cs_alias = cs_readable ? load_alias(c, SR_CS, SEL_R1CSD) : 0;
     f.ss = load_alias(c, SR_SS, SEL_R1STACK);
     f.cs = SEL_R1CODE;
     f.eip = tca;
