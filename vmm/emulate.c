@@ -128,6 +128,20 @@ static int mem_rw(struct vcpu *c, const struct dec_insn *in, uint32_t disp, void
     return write ? vmem_write(c, lin, buf, size, user_kind(c)) : vmem_read(c, lin, buf, size, user_kind(c));
 }
 
+/* The read of a read-modify-write operand (XCHG, ADD m,r ...): checked as
+ * the write it leads to, segment and paging, so that a fault is the one
+ * hardware reports for it (#PF with W set in the error code). */
+static int mem_read_for_write(struct vcpu *c, const struct dec_insn *in, uint32_t *v, uint32_t size)
+{
+    unsigned sr = mem_sr(in);
+    uint32_t off = ea_offset(c, in);
+    int rc = seg_check(c, sr, off, size, true);
+    if (rc)
+        return rc;
+    *v = 0;
+    return vmem_read(c, c->seg[sr].base + off, v, size, user_kind(c) | PF_W);
+}
+
 /* Read/write operand i (register or memory) of size bytes. 0 ok, 1 fault injected, <0 killed. */
 static int op_read(struct vcpu *c, const struct dec_insn *in, int i, uint32_t *v)
 {
@@ -492,8 +506,8 @@ static int emu_seg(struct vcpu *c, const struct dec_insn *in)
                  in->mnemonic == DEC_M_LFS ? SR_FS : in->mnemonic == DEC_M_LGS ? SR_GS : SR_SS;
         uint32_t off = 0;
         uint16_t sel;
+        TRY(mem_rw(c, in, in->opsize, &sel, 2, false)); /* selector first, as Bochs reads it */
         TRY(mem_rw(c, in, 0, &off, in->opsize, false));
-        TRY(mem_rw(c, in, in->opsize, &sel, 2, false));
         TRY(vcpu_load_seg(c, sr, sel));
         reg_write(c, in->ops[0].reg, off);
         return next(c, in);
@@ -714,8 +728,8 @@ static int emu_far(struct vcpu *c, const struct dec_insn *in)
         sel = in->ops[0].sel;
         target = in->ops[0].imm;
     } else {
+        TRY(mem_rw(c, in, os, &sel, 2, false)); /* selector first, as Bochs reads it */
         TRY(mem_rw(c, in, 0, &target, os, false));
-        TRY(mem_rw(c, in, os, &sel, 2, false));
     }
     if (os == 2)
         target &= 0xFFFF;
@@ -794,7 +808,10 @@ static int emu_alu(struct vcpu *c, const struct dec_insn *in, enum alu_op op)
 {
     unsigned size = in->ops[0].size;
     uint32_t a = 0, b = 0, fl;
-    TRY(op_read(c, in, 0, &a));
+    if (in->ops[0].kind == DEC_OP_MEM && op != ALU_CMP && op != ALU_TEST)
+        TRY(mem_read_for_write(c, in, &a, size));
+    else
+        TRY(op_read(c, in, 0, &a));
     TRY(op_read(c, in, 1, &b));
     uint32_t r = alu_exec(op, size, a, b, c->bv.eflags, &fl);
     if (op != ALU_CMP && op != ALU_TEST)
@@ -917,8 +934,14 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
     }
     if (in->mnemonic == DEC_M_XCHG) { /* atomic on one vCPU */
         uint32_t a = 0, b = 0;
-        TRY(op_read(c, in, 0, &a));
-        TRY(op_read(c, in, 1, &b));
+        if (in->ops[0].kind == DEC_OP_MEM)
+            TRY(mem_read_for_write(c, in, &a, in->ops[0].size));
+        else
+            TRY(op_read(c, in, 0, &a));
+        if (in->ops[1].kind == DEC_OP_MEM)
+            TRY(mem_read_for_write(c, in, &b, in->ops[1].size));
+        else
+            TRY(op_read(c, in, 1, &b));
         TRY(op_write(c, in, 0, b));
         TRY(op_write(c, in, 1, a));
         return next(c, in);
@@ -965,7 +988,7 @@ static int insn_accesses(const struct vcpu *c, const struct dec_insn *in, struct
     for (int i = 0; i < in->num_ops && i < 2; i++) {
         if (in->ops[i].kind != DEC_OP_MEM)
             continue;
-        bool write = i == 0 && m != DEC_M_CMP && m != DEC_M_TEST;
+        bool write = in->attr & DEC_A_MEM_WRITE; /* the decoder's word: IDIV m, CMP m, TEST m only read */
         a[n++] = (struct seg_access){ mem_sr(in), ea_offset(c, in), in->ops[i].size, write };
         break;
     }
@@ -993,7 +1016,11 @@ static int emu_gp_mem(struct vcpu *c, const struct dec_insn *in)
      * emulate there: it gets the #GP (a documented difference). */
     if (!refused || (c->cpl == 3 && (!mem_emulable(in) || (in->attr & DEC_A_PRIV))))
         return vcpu_exception(c, T_GP, (int)c->tf.error) < 0 ? -1 : 0;
-    for (int i = 0; i < n; i++)
+    /* A string instruction checks each element's source, then destination,
+     * in emu_string (a #PF on the source comes before a #GP on the
+     * destination); one memory operand is checked here, as a write if it
+     * will be written. */
+    for (int i = 0; i < n && !string_size(in); i++)
         TRY(seg_check(c, a[i].sr, a[i].off, a[i].size, a[i].write));
     return emu_mov_mem(c, in);
 }
