@@ -48,7 +48,7 @@ void tc_ibl_reset(struct tc *tc)
 
 void tc_set_ibl_miss(struct tc *tc, uint32_t tca)
 {
-    tc->ibl_miss_tca = tca;
+    tc->ibl_miss_tca = tca - tc->cs_base;
     tc_ibl_reset(tc);
 }
 
@@ -188,7 +188,7 @@ void tc_ibl_insert(struct tc *tc, struct tc_block *b)
 {
     uint32_t *slot = tc->vcpu->ibl[tc_ibl_slot(b->guest_eip)];
     slot[0] = bt_ibl_key(b->guest_eip);
-    slot[1] = (uint32_t)(uintptr_t)b->tca;
+    slot[1] = (uint32_t)(uintptr_t)b->tca - tc->cs_base;
 }
 
 /* ---------------------------------------------------------------- links */
@@ -257,7 +257,7 @@ static void hash_remove(struct tc *tc, struct tc_block *b)
 static void kill_block(struct tc *tc, struct tc_block *b)
 {
     uint32_t *slot = tc->vcpu->ibl[tc_ibl_slot(b->guest_eip)];
-    if (slot[0] == bt_ibl_key(b->guest_eip) && slot[1] == (uint32_t)(uintptr_t)b->tca) {
+    if (slot[0] == bt_ibl_key(b->guest_eip) && slot[1] == (uint32_t)(uintptr_t)b->tca - tc->cs_base) {
         slot[0] = bt_ibl_key(BT_IBL_EMPTY);
         slot[1] = tc->ibl_miss_tca;
     }

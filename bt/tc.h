@@ -77,7 +77,10 @@ struct tc {
     uint32_t generation;    /* incremented by every tc_flush */
     struct bt_vcpu *vcpu;   /* owner of the IBL table kept in step with the TC */
     uint32_t reserved;      /* bytes of shared stubs at the start of the code arena */
-    uint32_t ibl_miss_tca;  /* target stored in empty IBL slots (see tc_set_ibl_miss) */
+    uint32_t ibl_miss_tca;  /* target stored in empty IBL slots (see tc_set_ibl_miss), CS-relative */
+    uint32_t cs_base;       /* base of the CS ring-1 code runs with: the TC addresses it jumps
+                               through (IBL slots, ibl_tca, exit_entry) are stored relative to
+                               it; 0 = a flat CS (bt_config.cs_base) */
     uint8_t stub_head[5];   /* first bytes of every pristine exit stub (tc_set_stub_head) */
     struct tc_block *hash[TC_HASH_BUCKETS];
     struct tc_block *page_hash[TC_PAGE_BUCKETS]; /* by page, dead blocks included */

@@ -946,6 +946,7 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
         return r;
     bt->vcpu = vcpu;
     bt->cfg = *cfg;
+    bt->tc.cs_base = cfg->cs_base;
     bt->fetch = fetch;
     bt->fetch_ctx = fetch_ctx;
     bt->enter = enter;
@@ -970,6 +971,16 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
     struct emit e = { .p = miss, .start = miss, .tca = miss, .bt = bt };
     e_stub(&e, &bt->ibl_miss_exit);
     tc_set_ibl_miss(&bt->tc, (uint32_t)(uintptr_t)miss);
+    if (cfg->exit_vector) {
+        /* The routine exit stubs jump to through exit_entry: a software
+         * interrupt through the one gate ring 1 may use (SDM Vol. 3A
+         * §6.12.1.1); UD2 after it, never resumed. */
+        uint8_t *x = tc_reserve_code(&bt->tc, 4);
+        if (!x)
+            return E_INVAL;
+        x[0] = 0xCD, x[1] = cfg->exit_vector, x[2] = 0x0F, x[3] = 0x0B;
+        vcpu->exit_entry = (uint32_t)(uintptr_t)x - cfg->cs_base;
+    }
     return 0;
 }
 

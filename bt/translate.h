@@ -35,6 +35,11 @@ struct bt_config {
                                   one through CS (rewrite_cs_override) with DS =
                                   bt_vcpu.cs_alias (the world switch keeps both valid) */
     uint32_t state_base;       /* disp32 emitted code uses for offset 0 of struct bt_vcpu */
+    uint32_t cs_base;          /* base of ring-1 CS: the TC arena's start when CS covers the TC
+                                  alone (issue 11 (c)), 0 when flat; TC addresses that emitted
+                                  code jumps through are stored relative to it */
+    uint8_t  exit_vector;      /* nonzero: bt_init puts `int exit_vector; ud2` in the TC and
+                                  points exit_entry at it (the exit routine must lie inside CS) */
 };
 
 /* Copy up to len bytes of guest code at gva into buf; return how many were

@@ -125,15 +125,15 @@ struct bt_desc_table {
  *   field             ring-1 stores (emitted)    ring-0 readers          trust / check
  *   gpr, eflags       - (world switch saves)     emulate, vcpu, bt_run   guest values only
  *   eip               -                          bt_run, emulate         guest address: fetched through guest tables
- *   exit_entry        -                          none (ring 1 jumps)     monitor-written at reset
+ *   exit_entry        -                          none (ring 1 jumps)     bt_init writes it (an offset in CS)
  *   exit_desc         every exit stub            bt_run                  exit_of/tc_exit_valid: one of the TC's
  *                                                                        descriptors, ibl_miss_exit or the monitor's
  *                                                                        trap descriptor, else BT_EXIT_BAD_DESC
  *   entry_tca, host_esp -                        hosted harness only     not used by the hypervisor
  *   save_*, tmp       inline sequences           none                    scratch
  *   ibl_target        ret / indirect jmp, call   bt_run (IBL miss)       guest address: translated like any eip
- *   ibl_tca           lookup stub                bt_stop_at writes only  ring 1 jumps through it (SEL_R1CODE: still
- *                                                                        flat, execute-only; see docs/vmm.md)
+ *   ibl_tca           lookup stub                bt_stop_at writes only  ring 1 jumps through it: an offset in CS,
+ *                                                                        which covers the TC alone (#GP outside)
  *   exit_ea           exit_insn's LEA            (emulate recomputes)    guest offset: guest segment + guest tables
  *   vflags_if         CLI/STI/POPF               vcpu, emulate           guest virtual IF
  *   vflags_sys        POPF (BT_FLAGS_POPF_SYS)   vcpu, emulate           guest virtual bits; ring-3 entry loads only

@@ -49,7 +49,8 @@ void gdt_init(void)
      * ones truncated below MONITOR_BASE; this one is used for fetches only,
      * so it is execute-only: a read through CS (a guest cs: prefix the
      * translator missed, untranslated code) cannot see the monitor's image
-     * (issue 11). Still flat: narrowing it to the TC is open (docs/vmm.md). */
+     * (issue 11). Each vCPU's shadow GDT narrows it to its own translation
+     * cache (vmm/vcpu.c init_sgdt); this flat one is never loaded. */
     gdt[SEL_R1CODE >> 3] = desc_make(0, 0xFFFFF, SEG_P | SEG_S | SEG_CODE_X | SEG_DPL(1), FLAG_G | FLAG_D);
 
     tss_main.ss0 = SEL_KDATA;

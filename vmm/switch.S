@@ -14,9 +14,9 @@
  *   Called from a trap handler running below the saved frame: drops the
  *   trap frame and everything after it, returns from vmm_enter with code.
  *
- * vmm_bt_exit_stub: where translated code jumps to leave (bt_vcpu.exit_entry):
- *   it runs at ring 1 and traps to the monitor through HV_EXIT_VECTOR, whose
- *   gate is the only one with DPL 1.
+ * Translated code leaves through `int HV_EXIT_VECTOR` (the one gate with
+ *   DPL 1), a routine bt_init puts inside the TC (bt_config.exit_vector):
+ *   ring-1 CS covers the TC alone.
  * Source: Intel SDM Vol. 3A §6.12.1 (stack switch on privilege change), §7.2.1 (TSS.esp0).
  */
 #include "kernel/traps.h"
@@ -54,11 +54,5 @@ vmm_leave:
     pop %ebx
     pop %ebp
     ret
-
-    .globl vmm_bt_exit_stub
-    .align 16
-vmm_bt_exit_stub:
-    int $HV_EXIT_VECTOR
-    ud2                         /* never resumed */
 
     .section .note.GNU-stack, "", @progbits

@@ -60,7 +60,6 @@ _Static_assert(sizeof(struct trap_frame) == 76, "vmm/switch.S TF_SIZE");
 int vmm_enter(const struct trap_frame *guest, uint32_t *host_esp); /* vmm/switch.S */
 static struct vcpu *fpu_owner; /* the vCPU whose state the FPU registers hold (lazy FPU) */
 void vmm_leave(uint32_t host_esp, int code) __attribute__((noreturn));
-extern const uint8_t vmm_bt_exit_stub[];
 void irq_handle(struct trap_frame *tf); /* kernel/irq.c */
 
 /* ---------------------------------------------------------------- 1. creation */
@@ -325,6 +324,11 @@ static void init_sgdt(struct vcpu *c)
     memset(c->sgdt, 0, GDT_MONITOR_FIRST * 8u);
     c->alias_valid = 0;
     memcpy(&c->sgdt[GDT_MONITOR_FIRST], gdt_monitor_entries(), (GDT_ENTRIES - GDT_MONITOR_FIRST) * 8);
+    /* CS for translated code: the TC arena alone, execute-only (issue 11
+     * (c)): ring-1 code can reach nothing else of the monitor through CS,
+     * nor read even the TC. The host GDT's flat SEL_R1CODE is never used. */
+    c->sgdt[SEL_R1CODE >> 3] = gdt_make_desc((uint32_t)c->tc_code, (c->tc_code_bytes >> PAGE_SHIFT) - 1,
+                                             DESC_P | DESC_S | DESC_CODE | (1 << 5), DESC_FLAG_G | DESC_FLAG_D);
     /* GS for translated code: exactly struct bt_vcpu, writable at ring 1. */
     c->sgdt[SEL_R1VCPU >> 3] = gdt_make_desc((uint32_t)&c->bv, sizeof(c->bv) - 1, DESC_P | DESC_S | 0x02 | (1 << 5), DESC_FLAG_D);
     c->sgdtr = (struct desc_ptr){ GDT_BYTES - 1, (uint32_t)c->sgdt };
@@ -731,7 +735,7 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     v->cs_alias = cs_readable ? load_alias(c, SR_CS, SEL_R1CSD) : 0;
     f.ss = load_alias(c, SR_SS, SEL_R1STACK);
     f.cs = SEL_R1CODE;
-    f.eip = tca;
+    f.eip = tca - c->bt.tc.cs_base; /* CS covers the TC alone */
     f.eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
     int wx = enter(c, &f);
     if (wx == WX_ENTRY_FAIL) {
@@ -748,8 +752,8 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
         v->eflags = c->tf.eflags & BT_FLAGS_REAL;
         if (is_irq_vector(c->tf.vector)) /* between two instructions: vmm_guest_trap found which */
             geip = c->irq_geip;
-        else if (tc_lookup_guest_eip(&c->bt.tc, c->tf.eip, &geip)) {
-            vm_kill(c->vm, "%s in the monitor's translation of the guest (tca %08x)", trap_name(c->tf.vector), c->tf.eip);
+        else if (tc_lookup_guest_eip(&c->bt.tc, c->tf.eip + c->bt.tc.cs_base, &geip)) {
+            vm_kill(c->vm, "%s in the monitor's translation of the guest (tca %08x)", trap_name(c->tf.vector), c->tf.eip + c->bt.tc.cs_base);
             geip = v->eip;
         }
         c->bt_trapped = true;
@@ -805,13 +809,14 @@ void vmm_guest_trap(struct trap_frame *tf)
              * guest instructions, leave now, as from a fault there; else let
              * the translated code run on to its next block end. */
             if (c->vm->stop_req || c->vm->pause_req || vmdev_next_event_ns(c->vm) == 0) {
-                if (tc_insn_boundary(&c->bt.tc, tf->eip, &c->irq_geip) == 0) {
+                uint32_t tca = tf->eip + c->bt.tc.cs_base; /* EIP is an offset in ring-1 CS */
+                if (tc_insn_boundary(&c->bt.tc, tca, &c->irq_geip) == 0) {
                     c->exit_req_boundary++;
                     sched_preempt_point();
                     c->tf = *tf;
                     vmm_leave(c->host_esp, WX_TRAP);
                 }
-                int how = bt_stop_at(&c->bt, tf->eip);
+                int how = bt_stop_at(&c->bt, tca);
                 c->exit_req_block += how == BT_STOP_BLOCK;
                 c->exit_req_lookup += how == BT_STOP_LOOKUP;
             }
@@ -829,14 +834,16 @@ void vmm_guest_trap(struct trap_frame *tf)
 void vcpu_reset(struct vm *vm, const struct loader_entry *e)
 {
     struct vcpu *c = VCPU(vm);
-    struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true };
+    /* Ring-1 CS covers the TC alone (init_sgdt): the addresses translated
+     * code jumps through are offsets in it, and its exit routine lies in it. */
+    struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
+                             .cs_base = (uint32_t)c->tc_code, .exit_vector = HV_EXIT_VECTOR };
     memset(&c->bv, 0, sizeof(c->bv));
     bt_init(&c->bt, &cfg, &c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
     bt_set_page_fn(&c->bt, bt_page_of);
     c->bt.monitor_exit = &c->fault_desc; /* bt_enter's own exit_desc, trusted by bt_run */
     memset(c->code_bits, 0, ALIGN_UP(vm->mem.npages, 32u) / 8);
     shadow_flush_all(&c->sh); /* forget write protection of the previous run's code */
-    c->bv.exit_entry = (uint32_t)vmm_bt_exit_stub;
     shadow_set_cr0(&c->sh, CR0_PE | CR0_ET);
     shadow_set_cr4(&c->sh, 0);
     init_sgdt(c);

@@ -1253,6 +1253,45 @@ static void test_gs_alias_swap(void **state)
             H.bt.fetch, H.bt.fetch_ctx, H.bt.enter); /* the TC arena was shared */
 }
 
+/* Ring-1 CS covering the TC alone (issue 11 (c)): with cs_base set, every
+ * TC address ring-1 code jumps through is an offset from it -- exit_entry
+ * (the exit routine bt_init puts in the TC: INT exit_vector; UD2), empty
+ * IBL slots (the miss trampoline) and filled ones -- and lies inside the
+ * arena, so a CS with that base and the arena's size reaches it all. */
+static void test_cs_relative(void **state)
+{
+    static struct bt kbt;
+    static uint8_t meta[1u << 16];
+    static struct bt_vcpu v;
+    uint32_t base = (uint32_t)(uintptr_t)H.tc_code, size = H.tc_code_size;
+    struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
+                             .state_base = STATE_MARK, .cs_base = base, .exit_vector = 0xF0 };
+    assert_int_equal(bt_init(&kbt, &cfg, &v, H.tc_code, size, meta, sizeof(meta), bt_harness_text_fetch, NULL,
+                             bt_host_enter), 0);
+    assert_true(v.exit_entry < size - 4);
+    assert_memory_equal(H.tc_code + v.exit_entry, ((const uint8_t[]){ 0xCD, 0xF0, 0x0F, 0x0B }), 4);
+    for (uint32_t i = 0; i < BT_IBL_ENTRIES; i += 4099)
+        assert_true(v.ibl[i][1] < size);
+    uint8_t code[32];
+    memset(code, 0xF4, sizeof(code));
+    code[0] = 0xC3; /* ret: a block whose exit goes through the lookup stub */
+    struct bt_elf_text t = { .bytes = code, .addr = 0x1000, .size = sizeof(code) };
+    kbt.fetch_ctx = &t;
+    struct tc_block *blk;
+    assert_int_equal(bt_translate(&kbt, 0x1000, &blk), 0);
+    tc_ibl_insert(&kbt.tc, blk);
+    int hits = 0;
+    for (uint32_t i = 0; i < BT_IBL_ENTRIES; i++)
+        if (v.ibl[i][0] == bt_ibl_key(0x1000)) {
+            assert_int_equal(v.ibl[i][1], (uint32_t)(uintptr_t)blk->tca - base);
+            hits++;
+        }
+    assert_int_equal(hits, 1);
+    struct bt_config flat = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
+    bt_init(&H.bt, &flat, &bt_host_vcpu, H.tc_code, H.tc_code_size, H.tc_meta, H.tc_meta_size,
+            H.bt.fetch, H.bt.fetch_ctx, H.bt.enter); /* the TC arena was shared */
+}
+
 /*
  * The review's last step: code that can write bt_vcpu (here: the guest, as
  * gva == host address and no state segment) plants an IBL entry that sends
@@ -1337,6 +1376,7 @@ int main(void)
         cmocka_unit_test(test_kernel_text),   cmocka_unit_test(test_segment_mode),
         cmocka_unit_test(test_state_segment_never_guest),
         cmocka_unit_test(test_gs_alias_swap),
+        cmocka_unit_test(test_cs_relative),
         cmocka_unit_test(test_forged_exit_desc),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
