@@ -129,6 +129,10 @@ void bt_harness_reset_vcpu(struct bt_harness *h)
     v->vflags_if = BT_FLAGS_IF;
     v->vflags_sys = 0;
     v->irq_pending = 0;
+    /* A timer signal of the previous test (test_stop_at, the IBL storm)
+     * may land after its last run and before it disarms the timer: its
+     * exit request must not end this test's first dispatch. */
+    v->exit_req = 0;
     v->exit_entry = (uint32_t)(uintptr_t)bt_host_exit;
 }
 
