@@ -143,6 +143,7 @@ static int mem_read_for_write(struct vcpu *c, const struct dec_insn *in, uint32_
 }
 
 /* Read/write operand i (register or memory) of size bytes. 0 ok, 1 fault injected, <0 killed. */
+
 static int op_read(struct vcpu *c, const struct dec_insn *in, int i, uint32_t *v)
 {
     const struct dec_operand *op = &in->ops[i];
@@ -168,6 +169,15 @@ static int op_write(struct vcpu *c, const struct dec_insn *in, int i, uint32_t v
     return mem_rw(c, in, 0, &v, op->size, true);
 }
 
+/* Operand i of a read-modify-write instruction: a memory operand is read
+ * with write intent (mem_read_for_write), a register as it is. */
+static int op_read_rmw(struct vcpu *c, const struct dec_insn *in, int i, uint32_t *v)
+{
+    if (in->ops[i].kind == DEC_OP_MEM)
+        return mem_read_for_write(c, in, v, in->ops[i].size);
+    return op_read(c, in, i, v);
+}
+
 static int unsupported(struct vcpu *c, const struct dec_insn *in, const char *why)
 {
     vm_kill(c->vm, "%s: %s at eip %08x", why, dec_mnemonic_name(in->mnemonic), c->bv.eip);
@@ -178,6 +188,13 @@ static int next(struct vcpu *c, const struct dec_insn *in)
 {
     c->bv.eip += in->len;
     return 0;
+}
+
+/* Inject exception vector with error code err; the emulated instruction
+ * then does nothing more (0), or the VM was stopped (-1). */
+static int raise(struct vcpu *c, unsigned vector, int err)
+{
+    return vcpu_exception(c, vector, err) < 0 ? -1 : 0;
 }
 
 /* The result of a helper that may have injected an exception. */
@@ -251,7 +268,7 @@ static int emu_io(struct vcpu *c, const struct dec_insn *in)
             size = op->size;
     }
     if (!io_allowed(c, port, size))
-        return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+        return raise(c, T_GP, 0);
     if (!string) {
         if (is_out) {
             vmdev_out(c->vm, port, size, reg_read(c, size == 1 ? DEC_REG_AL : size == 2 ? DEC_REG_AX : DEC_REG_EAX));
@@ -308,7 +325,7 @@ static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
         uint32_t v = reg_read(c, src->reg);
         if (n == 0) {
             if ((v & CR0_PG) && !(v & CR0_PE))
-                return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+                return raise(c, T_GP, 0);
             uint32_t changed = (v | CR0_ET) ^ cr[0];
             cr[0] = v | CR0_ET;
             if (shadow_set_cr0(&c->sh, cr[0]))
@@ -329,7 +346,7 @@ static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
             if (shadow_set_cr4(&c->sh, v))
                 return unsupported(c, in, "out of shadow page tables");
         } else {
-            return vcpu_exception(c, T_UD, -1) < 0 ? -1 : 0;
+            return raise(c, T_UD, -1);
         }
         thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
         return next(c, in);
@@ -337,7 +354,7 @@ static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
     if (src->reg >= DEC_REG_CR0 && src->reg <= DEC_REG_CR7) {
         unsigned n = src->reg - DEC_REG_CR0;
         if (n == 1 || n > 4)
-            return vcpu_exception(c, T_UD, -1) < 0 ? -1 : 0;
+            return raise(c, T_UD, -1);
         reg_write(c, dst->reg, cr[n]);
         return next(c, in);
     }
@@ -453,9 +470,9 @@ static int emu_desc(struct vcpu *c, const struct dec_insn *in)
         TRY(op_read(c, in, 0, &v));
         uint16_t sel = (uint16_t)v;
         if (!(sel & ~3u) || (sel & 4) || vcpu_read_desc(c, sel, &d) || ((d >> 40) & 0x1F) != 0x09)
-            return vcpu_exception(c, T_GP, sel & ~3u) < 0 ? -1 : 0;
+            return raise(c, T_GP, sel & ~3u);
         if (!((d >> 47) & 1))
-            return vcpu_exception(c, T_NP, sel & ~3u) < 0 ? -1 : 0;
+            return raise(c, T_NP, sel & ~3u);
         d |= 2ull << 40; /* type 9 -> 11: busy */
         TRY(vmem_write(c, c->bv.gdtr.base + (sel & ~7u), &d, 8, 0));
         c->bv.tr = sel;
@@ -534,10 +551,10 @@ static int emu_msr(struct vcpu *c, const struct dec_insn *in)
     case MSR_APIC_BASE: /* the xAPIC is hidden: it reads as disabled and stays so */
         if (!wr) v = APIC_BASE_DEFAULT | APIC_BASE_BSP;
         else if (v & APIC_BASE_ENABLE)
-            return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+            return raise(c, T_GP, 0);
         break;
     default:
-        return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0; /* the policy: unknown MSRs #GP */
+        return raise(c, T_GP, 0); /* the policy: unknown MSRs #GP */
     }
     if (!wr) {
         g[0] = (uint32_t)v;
@@ -595,7 +612,7 @@ int emu_iret(struct vcpu *c)
         return c->vm->stop_req ? -1 : 0;
     unsigned rpl = cs & 3;
     if (rpl < c->cpl) /* to an inner ring: #GP(selector) (SDM Vol. 2A IRET) */
-        return vcpu_exception(c, T_GP, (int)(cs & 0xFFFC)) < 0 ? -1 : 0;
+        return raise(c, T_GP, (int)(cs & 0xFFFC));
     if (rpl == 0) {
         TRY(vcpu_load_seg(c, SR_CS, (uint16_t)cs));
         c->bv.gpr[4] = esp;
@@ -620,13 +637,6 @@ int emu_iret(struct vcpu *c)
     c->bv.gpr[4] = uesp;
     c->bv.eip = eip;
     return 0;
-}
-
-/* Inject exception vector with error code err; the emulated instruction
- * then does nothing more (0), or the VM was stopped (-1). */
-static int raise(struct vcpu *c, unsigned vector, int err)
-{
-    return vcpu_exception(c, vector, err) < 0 ? -1 : 0;
 }
 
 /*
@@ -761,7 +771,7 @@ static int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
     uint32_t cs = c->sysenter_cs & ~3u;
     if (in->cf == DEC_CF_SYSENTER) {
         if (!cs)
-            return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+            return raise(c, T_GP, 0);
         vcpu_set_cpl(c, 0);
         TRY(vcpu_load_seg(c, SR_CS, (uint16_t)cs));
         TRY(vcpu_load_seg(c, SR_SS, (uint16_t)(cs + 8)));
@@ -773,7 +783,7 @@ static int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
     }
     if (in->cf == DEC_CF_SYSEXIT) {
         if (!cs || c->cpl != 0)
-            return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+            return raise(c, T_GP, 0);
         vcpu_set_cpl(c, 3);
         TRY(vcpu_load_seg(c, SR_CS, (uint16_t)((cs + 16) | 3)));
         TRY(vcpu_load_seg(c, SR_SS, (uint16_t)((cs + 24) | 3)));
@@ -781,7 +791,7 @@ static int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
         c->bv.eip = c->bv.gpr[2];    /* EDX */
         return 0;
     }
-    return vcpu_exception(c, T_UD, -1) < 0 ? -1 : 0; /* SYSCALL/SYSRET: not in our CPU model */
+    return raise(c, T_UD, -1); /* SYSCALL/SYSRET: not in our CPU model */
 }
 
 #define ARITH_FLAGS (EFLAGS_CF | EFLAGS_PF | EFLAGS_AF | EFLAGS_ZF | EFLAGS_SF | EFLAGS_OF)
@@ -808,8 +818,8 @@ static int emu_alu(struct vcpu *c, const struct dec_insn *in, enum alu_op op)
 {
     unsigned size = in->ops[0].size;
     uint32_t a = 0, b = 0, fl;
-    if (in->ops[0].kind == DEC_OP_MEM && op != ALU_CMP && op != ALU_TEST)
-        TRY(mem_read_for_write(c, in, &a, size));
+    if (op != ALU_CMP && op != ALU_TEST)
+        TRY(op_read_rmw(c, in, 0, &a));
     else
         TRY(op_read(c, in, 0, &a));
     TRY(op_read(c, in, 1, &b));
@@ -845,7 +855,6 @@ static bool is_scas(unsigned m) { return m == DEC_M_SCASB || m == DEC_M_SCASW ||
  * (MOVS, STOS write; CMPS, SCAS read)? */
 static bool reads_si(unsigned m) { return !is_stos(m) && !is_scas(m); }
 static bool uses_di(unsigned m) { return is_movs(m) || is_stos(m) || is_cmps(m) || is_scas(m); }
-static unsigned string_src_sr(const struct dec_insn *in) { return in->mem.seg ? in->mem.seg - DEC_REG_ES : SR_DS; }
 
 /* The guest's own limit and type check (SDM Vol. 3A §5.3) of size bytes at
  * off through segment register sr, which hardware makes but the narrower
@@ -870,7 +879,7 @@ static int seg_check(struct vcpu *c, unsigned sr, uint32_t off, uint32_t size, b
  * before it, as on hardware. */
 static int emu_string(struct vcpu *c, const struct dec_insn *in)
 {
-    unsigned m = in->mnemonic, size = string_size(in), src = string_src_sr(in);
+    unsigned m = in->mnemonic, size = string_size(in), src = mem_sr(in);
     bool movs = is_movs(m), stos = is_stos(m), cmp = is_cmps(m) || is_scas(m);
     uint32_t mask = in->addrsize == 2 ? 0xFFFFu : 0xFFFFFFFFu;
     uint32_t *g = c->bv.gpr, count = in->rep ? g[1] & mask : 1;
@@ -934,14 +943,8 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
     }
     if (in->mnemonic == DEC_M_XCHG) { /* atomic on one vCPU */
         uint32_t a = 0, b = 0;
-        if (in->ops[0].kind == DEC_OP_MEM)
-            TRY(mem_read_for_write(c, in, &a, in->ops[0].size));
-        else
-            TRY(op_read(c, in, 0, &a));
-        if (in->ops[1].kind == DEC_OP_MEM)
-            TRY(mem_read_for_write(c, in, &b, in->ops[1].size));
-        else
-            TRY(op_read(c, in, 1, &b));
+        TRY(op_read_rmw(c, in, 0, &a));
+        TRY(op_read_rmw(c, in, 1, &b));
         TRY(op_write(c, in, 0, b));
         TRY(op_write(c, in, 1, a));
         return next(c, in);
@@ -980,7 +983,7 @@ static int insn_accesses(const struct vcpu *c, const struct dec_insn *in, struct
     uint32_t mask = in->addrsize == 2 ? 0xFFFFu : 0xFFFFFFFFu;
     if (size) {
         if (reads_si(m))
-            a[n++] = (struct seg_access){ string_src_sr(in), c->bv.gpr[6] & mask, size, false };
+            a[n++] = (struct seg_access){ mem_sr(in), c->bv.gpr[6] & mask, size, false };
         if (uses_di(m))
             a[n++] = (struct seg_access){ SR_ES, c->bv.gpr[7] & mask, size, is_stos(m) || is_movs(m) };
         return (int)n;
@@ -1015,7 +1018,7 @@ static int emu_gp_mem(struct vcpu *c, const struct dec_insn *in)
     /* Ring-3 code must not stop its VM with an instruction we do not
      * emulate there: it gets the #GP (a documented difference). */
     if (!refused || (c->cpl == 3 && (!mem_emulable(in) || (in->attr & DEC_A_PRIV))))
-        return vcpu_exception(c, T_GP, (int)c->tf.error) < 0 ? -1 : 0;
+        return raise(c, T_GP, (int)c->tf.error);
     /* A string instruction checks each element's source, then destination,
      * in emu_string (a #PF on the source comes before a #GP on the
      * destination); one memory operand is checked here, as a write if it
@@ -1041,7 +1044,7 @@ static int emu_bound(struct vcpu *c, const struct dec_insn *in)
     if (in->opsize == 2)
         idx = (int16_t)idx, l = (int16_t)l, h = (int16_t)h;
     if (idx < l || idx > h)
-        return vcpu_exception(c, T_BR, -1) < 0 ? -1 : 0;
+        return raise(c, T_BR, -1);
     return next(c, in);
 }
 
@@ -1096,11 +1099,6 @@ static int gs_access(struct vcpu *c, uint32_t off, void *v, unsigned size, bool 
     return write ? vmem_write(c, lin, v, size, user_kind(c)) : vmem_read(c, lin, v, size, user_kind(c));
 }
 
-static uint32_t mem_offset(const struct vcpu *c, const struct dec_insn *in)
-{
-    return ea_linear(c, in) - c->seg[mem_sr(in)].base;
-}
-
 /* Push v (size bytes) on the guest stack; esp is updated only on success. */
 static int push_guest(struct vcpu *c, uint32_t v, unsigned size)
 {
@@ -1123,7 +1121,7 @@ static int push_guest(struct vcpu *c, uint32_t v, unsigned size)
 static int emu_gs_mem(struct vcpu *c, const struct dec_insn *in)
 {
     unsigned m = in->mnemonic, size = in->ops[0].size;
-    uint32_t v = 0, off = mem_offset(c, in), fl;
+    uint32_t v = 0, off = ea_offset(c, in), fl;
     if (in->mem.seg != DEC_REG_GS)
         return emu_mov_mem(c, in);
     switch (m) {
@@ -1147,7 +1145,7 @@ static int emu_gs_mem(struct vcpu *c, const struct dec_insn *in)
         uint32_t esp = c->bv.gpr[4];
         TRY(vmem_read(c, c->seg[SR_SS].base + esp, &v, in->opsize, user_kind(c)));
         c->bv.gpr[4] = esp + in->opsize; /* the address is computed with ESP incremented */
-        off = mem_offset(c, in);
+        off = ea_offset(c, in);
         c->bv.gpr[4] = esp;              /* ... but a fault must see the old ESP */
         TRY(gs_access(c, off, &v, in->opsize, true));
         c->bv.gpr[4] = esp + in->opsize;
@@ -1173,7 +1171,7 @@ static int emu_gs_mem(struct vcpu *c, const struct dec_insn *in)
     if (m == DEC_M_MOV || m == DEC_M_MOVZX || m == DEC_M_MOVSX || m == DEC_M_XCHG || alu_of(m) >= 0 ||
         (in->attr & DEC_A_STRING)) {
         if (!(in->attr & DEC_A_STRING) && !seg_range_ok(c, SR_GS, off, in->ops[0].kind == DEC_OP_MEM ? in->ops[0].size : in->ops[1].size))
-            return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+            return raise(c, T_GP, 0);
         return emu_mov_mem(c, in);
     }
     return unsupported(c, in, "guest GS access not emulated");
@@ -1330,7 +1328,7 @@ int emu_bt_exit(struct vcpu *c, int reason)
         int rc = shadow_guest_translate(&c->sh, lin, 0, true, &gpa, &err);
         if (rc == 1) {
             c->bv.cr[2] = lin;
-            return vcpu_exception(c, T_PF, (int)err) < 0 ? -1 : 0;
+            return raise(c, T_PF, (int)err);
         }
         vm_kill(vm, "guest code at %08x is not in guest RAM", lin);
         return -1;
@@ -1357,7 +1355,7 @@ int emu_bt_exit(struct vcpu *c, int reason)
     /* CPL 3 code under translation (IOPL 3). This is also the only way to a
      * BT_EXIT_INVLPG: at CPL 0 the translator drops INVLPG (bt/translate.c). */
     if (c->cpl != 0 && (in.attr & DEC_A_PRIV))
-        return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 0;
+        return raise(c, T_GP, 0);
     switch (reason) {
     case BT_EXIT_IO: vm->exits_by_cause[EXIT_IO]++; return emu_io(c, &in);
     case BT_EXIT_HLT:
@@ -1403,7 +1401,7 @@ int emu_bt_exit(struct vcpu *c, int reason)
         int rc = emu_seg(c, &in);
         return rc ? rc : run_ahead(c);
     }
-    case BT_EXIT_UD: vm->exits_by_cause[EXIT_EXCEPTION]++; return vcpu_exception(c, T_UD, -1) < 0 ? -1 : 0;
+    case BT_EXIT_UD: vm->exits_by_cause[EXIT_EXCEPTION]++; return raise(c, T_UD, -1);
     case -T_GP:
         /* A #GP in translated code: the shadow's narrower limit, or a
          * genuine guest #GP. */

@@ -718,6 +718,10 @@ static uint32_t load_alias(struct vcpu *c, int sr, uint16_t slot)
     return slot;
 }
 
+/* The TC address of an EIP of ring-1 code: an offset in its CS, which
+ * covers the TC alone (init_sgdt). */
+static uint32_t ring1_tca(const struct vcpu *c, uint32_t eip) { return eip + c->bt.tc.cs_base; }
+
 /* bt_enter_fn: run translated code at tca, ring 1, until it exits or traps. */
 static void bt_enter(struct bt_vcpu *v, uint32_t tca)
 {
@@ -752,8 +756,9 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
         v->eflags = c->tf.eflags & BT_FLAGS_REAL;
         if (is_irq_vector(c->tf.vector)) /* between two instructions: vmm_guest_trap found which */
             geip = c->irq_geip;
-        else if (tc_lookup_guest_eip(&c->bt.tc, c->tf.eip + c->bt.tc.cs_base, &geip)) {
-            vm_kill(c->vm, "%s in the monitor's translation of the guest (tca %08x)", trap_name(c->tf.vector), c->tf.eip + c->bt.tc.cs_base);
+        else if (tc_lookup_guest_eip(&c->bt.tc, ring1_tca(c, c->tf.eip), &geip)) {
+            vm_kill(c->vm, "%s in the monitor's translation of the guest (tca %08x)", trap_name(c->tf.vector),
+                    ring1_tca(c, c->tf.eip));
             geip = v->eip;
         }
         c->bt_trapped = true;
@@ -809,7 +814,7 @@ void vmm_guest_trap(struct trap_frame *tf)
              * guest instructions, leave now, as from a fault there; else let
              * the translated code run on to its next block end. */
             if (c->vm->stop_req || c->vm->pause_req || vmdev_next_event_ns(c->vm) == 0) {
-                uint32_t tca = tf->eip + c->bt.tc.cs_base; /* EIP is an offset in ring-1 CS */
+                uint32_t tca = ring1_tca(c, tf->eip);
                 if (tc_insn_boundary(&c->bt.tc, tca, &c->irq_geip) == 0) {
                     c->exit_req_boundary++;
                     sched_preempt_point();

@@ -798,6 +798,26 @@ static void test_undefined_opcode(void **state)
     assert_int_equal(bt_host_vcpu.eip, entry + 1);
 }
 
+/* Hand the TC arena, which a test's own struct bt shared, back to the
+ * harness's (flat, host-state) translator for the tests after it. */
+static void restore_host_bt(void)
+{
+    struct bt_config cfg = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
+    bt_init(&H.bt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, H.tc_meta, H.tc_meta_size,
+            H.bt.fetch, H.bt.fetch_ctx, H.bt.enter);
+}
+
+/* Translate len bytes of code as the block at gva 0x1000 with b; returns
+ * what bt_translate returns (the fetch context does not outlive the call). */
+static int translate_bytes(struct bt *b, const uint8_t *code, uint32_t len, struct tc_block **blk)
+{
+    struct bt_elf_text t = { .bytes = code, .addr = 0x1000, .size = len };
+    b->fetch_ctx = &t;
+    int rc = bt_translate(b, 0x1000, blk);
+    b->fetch_ctx = NULL;
+    return rc;
+}
+
 /* ------------------------------------------------------------ kernel code */
 
 /* Translate (the first 4 MiB of) the Debian kernel .text block by block;
@@ -831,8 +851,7 @@ static void test_kernel_text(void **state)
     print_message("kernel .text: %u blocks, %u instructions, %u TC bytes, %u flushes\n", blocks,
                   kbt.stats.insns, kbt.tc.stats.tc_bytes, kbt.tc.stats.flushes);
     free(t.file);
-    bt_init(&H.bt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, H.tc_meta, H.tc_meta_size,
-            H.bt.fetch, H.bt.fetch_ctx, H.bt.enter); /* the TC arena was shared */
+    restore_host_bt();
 }
 
 /* ------------------------------------------------------------ faults */
@@ -1110,10 +1129,8 @@ static bool state_use_ok(const struct dec_insn *in)
  * and check every emitted instruction; returns false with a message. */
 static bool translate_checked(struct bt *b, const uint8_t *code, uint32_t len)
 {
-    struct bt_elf_text t = { .bytes = code, .addr = 0x1000, .size = len };
-    b->fetch_ctx = &t;
     struct tc_block *blk;
-    if (bt_translate(b, 0x1000, &blk) < 0)
+    if (translate_bytes(b, code, len, &blk) < 0)
         return true; /* nothing translated, nothing emitted */
     for (uint32_t off = 0; off < blk->body_len;) {
         struct dec_insn in;
@@ -1197,9 +1214,7 @@ static void test_state_segment_never_guest(void **state)
     }
     print_message("state segment: %u blocks checked (random seed %u), %u bad\n", blocks, seed, bad);
     assert_int_equal(bad, 0);
-    struct bt_config cfg = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
-    bt_init(&H.bt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, H.tc_meta, H.tc_meta_size,
-            H.bt.fetch, H.bt.fetch_ctx, H.bt.enter); /* the TC arena was shared */
+    restore_host_bt();
 }
 
 /* A guest access through GS that would be copied (CMPXCHG, XADD, SETcc,
@@ -1220,10 +1235,8 @@ static void test_gs_alias_swap(void **state)
         uint8_t code[32];
         memset(code, 0xF4, sizeof(code));
         memcpy(code, forms[i] + 1, forms[i][0]);
-        struct bt_elf_text t = { .bytes = code, .addr = 0x1000, .size = sizeof(code) };
-        kbt.fetch_ctx = &t;
         struct tc_block *blk;
-        assert_int_equal(bt_translate(&kbt, 0x1000, &blk), 0);
+        assert_int_equal(translate_bytes(&kbt, code, sizeof(code), &blk), 0);
         struct dec_insn in[4];
         uint32_t off = 0, at[4];
         for (int k = 0; k < 4; k++) {
@@ -1250,16 +1263,12 @@ static void test_gs_alias_swap(void **state)
     uint8_t call[32];
     memset(call, 0xF4, sizeof(call));
     memcpy(call, (const uint8_t[]){ 0x65, 0xFF, 0x10 }, 3);
-    struct bt_elf_text t = { .bytes = call, .addr = 0x1000, .size = sizeof(call) };
-    kbt.fetch_ctx = &t;
     struct tc_block *blk;
-    assert_int_equal(bt_translate(&kbt, 0x1000, &blk), 0);
+    assert_int_equal(translate_bytes(&kbt, call, sizeof(call), &blk), 0);
     struct dec_insn in;
     assert_true(dec_decode(blk->tca, blk->body_len, 0, DEC_MODE_32, &in) > 0);
     assert_int_not_equal(in.mem.disp, STATE_MARK + offsetof(struct bt_vcpu, seg_alias));
-    struct bt_config cfg = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
-    bt_init(&H.bt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, H.tc_meta, H.tc_meta_size,
-            H.bt.fetch, H.bt.fetch_ctx, H.bt.enter); /* the TC arena was shared */
+    restore_host_bt();
 }
 
 /* Ring-1 CS covering the TC alone (issue 11 (c)): with cs_base set, every
@@ -1284,10 +1293,8 @@ static void test_cs_relative(void **state)
     uint8_t code[32];
     memset(code, 0xF4, sizeof(code));
     code[0] = 0xC3; /* ret: a block whose exit goes through the lookup stub */
-    struct bt_elf_text t = { .bytes = code, .addr = 0x1000, .size = sizeof(code) };
-    kbt.fetch_ctx = &t;
     struct tc_block *blk;
-    assert_int_equal(bt_translate(&kbt, 0x1000, &blk), 0);
+    assert_int_equal(translate_bytes(&kbt, code, sizeof(code), &blk), 0);
     tc_ibl_insert(&kbt.tc, blk);
     int hits = 0;
     for (uint32_t i = 0; i < BT_IBL_ENTRIES; i++)
@@ -1296,9 +1303,7 @@ static void test_cs_relative(void **state)
             hits++;
         }
     assert_int_equal(hits, 1);
-    struct bt_config flat = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
-    bt_init(&H.bt, &flat, &bt_host_vcpu, H.tc_code, H.tc_code_size, H.tc_meta, H.tc_meta_size,
-            H.bt.fetch, H.bt.fetch_ctx, H.bt.enter); /* the TC arena was shared */
+    restore_host_bt();
 }
 
 /*
