@@ -142,6 +142,24 @@ static int mem_read_for_write(struct vcpu *c, const struct dec_insn *in, uint32_
     return vmem_read(c, c->seg[sr].base + off, v, size, user_kind(c) | PF_W);
 }
 
+static bool is_bt(unsigned m) { return m == DEC_M_BT || m == DEC_M_BTS || m == DEC_M_BTR || m == DEC_M_BTC; }
+
+/* The offset of the word or dword BT/BTS/BTR/BTC m, r touches: the bit
+ * offset in the register is signed and selects a unit beyond the operand,
+ * EA + 4 * (offset SAR 5), or EA + 2 * (offset SAR 4) for 16 bits, wrapped
+ * to the address size (SDM Vol. 2A BT "bit offset operand"; Bochs 2.7
+ * BT_EdGdM). With an immediate bit offset it is the operand's own. */
+static uint32_t bt_offset(const struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t off = ea_offset(c, in);
+    if (in->ops[1].kind == DEC_OP_REG) {
+        uint32_t r = reg_read(c, in->ops[1].reg);
+        int32_t units = in->ops[0].size == 2 ? (int16_t)r >> 4 : (int32_t)r >> 5;
+        off += (uint32_t)units * in->ops[0].size;
+    }
+    return in->addrsize == 2 ? off & 0xFFFF : off;
+}
+
 /* Read/write operand i (register or memory) of size bytes. 0 ok, 1 fault injected, <0 killed. */
 
 static int op_read(struct vcpu *c, const struct dec_insn *in, int i, uint32_t *v)
@@ -864,7 +882,7 @@ static int seg_check(struct vcpu *c, unsigned sr, uint32_t off, uint32_t size, b
 {
     const struct vseg *s = &c->seg[sr];
     bool null = !(s->sel & ~3u) && sr != SR_SS;
-    if (!null && seg_access_ok(s->limit, s->access, s->flags, off, size, write))
+    if (!null && seg_access_ok(s->base, s->limit, s->access, s->flags, off, size, write))
         return 0;
     return vcpu_exception(c, sr == SR_SS ? T_SS : T_GP, 0) < 0 ? -1 : 1;
 }
@@ -917,11 +935,20 @@ static int emu_string(struct vcpu *c, const struct dec_insn *in)
     return in->rep && (g[1] & mask) && !ended ? 0 : next(c, in);
 }
 
+/* Bytes of the memory operand an instruction names in no operand: XLAT's
+ * [eBX + AL] byte, MASKMOVQ's 8 and MASKMOVDQU's 16 at [eDI] (SDM Vol. 2B). */
+static uint32_t implicit_size(const struct dec_insn *in)
+{
+    return in->mnemonic == DEC_M_XLAT ? 1 : in->mnemonic == DEC_M_MASKMOVQ ? 8 : 16;
+}
+
 /* Whether emu_mov_mem emulates in: XCHG, two-operand ALU, MOV/MOVZX/MOVSX
- * (not to a segment register), MOVS/STOS/LODS. */
+ * (not to a segment register), XLAT, MOVS/STOS/LODS/CMPS/SCAS. */
 static bool mem_emulable(const struct dec_insn *in)
 {
     unsigned m = in->mnemonic;
+    if (m == DEC_M_XLAT || (is_bt(m) && in->ops[0].kind == DEC_OP_MEM))
+        return true;
     if ((in->attr & DEC_A_STRING) && !(in->attr & DEC_A_IO))
         return string_size(in) != 0;
     if (in->num_ops != 2)
@@ -929,6 +956,27 @@ static bool mem_emulable(const struct dec_insn *in)
     if (m == DEC_M_MOV && in->ops[0].kind == DEC_OP_REG)
         return !(in->ops[0].reg >= DEC_REG_ES && in->ops[0].reg <= DEC_REG_GS);
     return m == DEC_M_XCHG || alu_of(m) >= 0 || m == DEC_M_MOV || m == DEC_M_MOVZX || m == DEC_M_MOVSX;
+}
+
+/* BT/BTS/BTR/BTC m, r/imm8: CF = the selected bit, which BTS sets, BTR
+ * clears and BTC flips (SDM Vol. 2A BT..BTS); the other flags are left as
+ * they were, as Bochs 2.7 does (the SDM leaves OF, SF, AF, PF undefined).
+ * The unit is read with write intent for the three that write it. */
+static int emu_bt(struct vcpu *c, const struct dec_insn *in)
+{
+    unsigned m = in->mnemonic, sr = mem_sr(in), size = in->ops[0].size;
+    bool write = m != DEC_M_BT;
+    uint32_t off = bt_offset(c, in), lin = c->seg[sr].base + off, v = 0;
+    uint32_t bit = (in->ops[1].kind == DEC_OP_REG ? reg_read(c, in->ops[1].reg) : in->ops[1].imm) & (size * 8 - 1);
+    TRY(seg_check(c, sr, off, size, write));
+    TRY(vmem_read(c, lin, &v, size, user_kind(c) | (write ? PF_W : 0)));
+    bool cf = (v >> bit) & 1;
+    if (write) {
+        v = m == DEC_M_BTS ? v | 1u << bit : m == DEC_M_BTR ? v & ~(1u << bit) : v ^ 1u << bit;
+        TRY(vmem_write(c, lin, &v, size, user_kind(c)));
+    }
+    c->bv.eflags = (c->bv.eflags & ~EFLAGS_CF) | (cf ? EFLAGS_CF : 0);
+    return next(c, in);
 }
 
 /* MOV between a register and memory the shadow cannot map (monitor range,
@@ -952,9 +1000,16 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
     int alu = alu_of(in->mnemonic);
     if (alu >= 0)
         return emu_alu(c, in, (enum alu_op)alu);
+    if (is_bt(in->mnemonic))
+        return emu_bt(c, in);
     if (string_size(in))
         return emu_string(c, in);
     uint32_t v = 0;
+    if (in->mnemonic == DEC_M_XLAT) { /* AL = [seg:eBX + AL] */
+        TRY(mem_rw(c, in, 0, &v, 1, false));
+        reg_write(c, DEC_REG_AL, v);
+        return next(c, in);
+    }
     TRY(op_read(c, in, 1, &v));
     if (sx)
         v = in->ops[1].size == 1 ? (uint32_t)(int32_t)(int8_t)v : (uint32_t)(int32_t)(int16_t)v;
@@ -969,7 +1024,7 @@ static bool shadow_allows(const struct vcpu *c, unsigned sr, uint32_t off, uint3
     const struct vseg *s = &c->seg[sr];
     uint32_t field = (s->flags & DESC_FLAG_G) ? s->limit >> 12 : s->limit;
     uint64_t d = seg_shadow_desc(desc_make(s->base, field, (uint8_t)(s->access | DESC_P), s->flags));
-    return d && seg_access_ok(desc_limit_bytes(d), desc_access(d), desc_flags(d), off, size, false);
+    return d && seg_access_ok(desc_base_of(d), desc_limit_bytes(d), desc_access(d), desc_flags(d), off, size, false);
 }
 
 /* One memory access of an instruction: segment register, offset, bytes. */
@@ -988,27 +1043,32 @@ static int insn_accesses(const struct vcpu *c, const struct dec_insn *in, struct
             a[n++] = (struct seg_access){ SR_ES, c->bv.gpr[7] & mask, size, is_stos(m) || is_movs(m) };
         return (int)n;
     }
+    bool write = in->attr & DEC_A_MEM_WRITE; /* the decoder's word: IDIV m, CMP m, TEST m only read */
     for (int i = 0; i < in->num_ops && i < 2; i++) {
         if (in->ops[i].kind != DEC_OP_MEM)
             continue;
-        bool write = in->attr & DEC_A_MEM_WRITE; /* the decoder's word: IDIV m, CMP m, TEST m only read */
-        a[n++] = (struct seg_access){ mem_sr(in), ea_offset(c, in), in->ops[i].size, write };
+        uint32_t off = is_bt(in->mnemonic) ? bt_offset(c, in) : ea_offset(c, in);
+        a[n++] = (struct seg_access){ mem_sr(in), off, in->ops[i].size, write };
         break;
     }
+    if (!n && in->has_mem) /* implicit (bt/decode.c implicit_mem): XLAT, MASKMOVQ, MASKMOVDQU */
+        a[n++] = (struct seg_access){ mem_sr(in), ea_offset(c, in), implicit_size(in), write };
     return (int)n;
 }
 
 /*
- * A #GP from guest code (translated, or ring 3 run directly) at an
- * instruction with a memory operand. The shadow of a segment may accept
- * less than the guest's own descriptor: its limit stops below MONITOR_BASE
- * and is rounded down to a page with G=1, and an expand-down segment has no
- * valid offset at all (vmm/segment.h). An access the shadow refused is
- * checked against the guest's own segment -- #GP(0)/#SS(0) past its limit,
- * as on hardware -- and otherwise emulated. Any other #GP is the guest's own,
- * with the CPU's error code.
+ * A #GP, or a #SS for an access through SS, from guest code (translated, or
+ * ring 3 run directly) at an instruction with a memory operand (vector:
+ * T_GP or T_SS). The shadow of a segment may accept less than the guest's
+ * own descriptor: its limit stops below MONITOR_BASE and is rounded down to
+ * a page with G=1, and an expand-down segment has no valid offset at all
+ * (vmm/segment.h). An access the shadow refused is checked against the
+ * guest's own segment -- #GP(0)/#SS(0) past its limit, as on hardware --
+ * and otherwise emulated. Any other fault is the guest's own, with the
+ * CPU's error code. Implicit stack accesses (PUSH, POP, CALL...) name no
+ * memory operand: their #SS is always the guest's (docs/vmm.md).
  */
-static int emu_gp_mem(struct vcpu *c, const struct dec_insn *in)
+static int emu_seg_fault(struct vcpu *c, const struct dec_insn *in, unsigned vector)
 {
     struct seg_access a[2];
     int n = in->has_mem ? insn_accesses(c, in, a) : 0;
@@ -1018,7 +1078,7 @@ static int emu_gp_mem(struct vcpu *c, const struct dec_insn *in)
     /* Ring-3 code must not stop its VM with an instruction we do not
      * emulate there: it gets the #GP (a documented difference). */
     if (!refused || (c->cpl == 3 && (!mem_emulable(in) || (in->attr & DEC_A_PRIV))))
-        return raise(c, T_GP, (int)c->tf.error);
+        return raise(c, vector, (int)c->tf.error);
     /* A string instruction checks each element's source, then destination,
      * in emu_string (a #PF on the source comes before a #GP on the
      * destination); one memory operand is checked here, as a write if it
@@ -1198,7 +1258,14 @@ int emu_ring3_gp(struct vcpu *c)
             return next(c, &in);
         return vcpu_deliver(c, vec, -1, true, c->bv.eip + in.len) < 0 ? -1 : 0;
     }
-    return emu_gp_mem(c, &in); /* the shadow's narrower limit, or the guest's own #GP */
+    return emu_seg_fault(c, &in, T_GP); /* the shadow's narrower limit, or the guest's own #GP */
+}
+
+int emu_ring3_ss(struct vcpu *c)
+{
+    struct dec_insn in;
+    TRY(fetch_decode(c, &in));
+    return emu_seg_fault(c, &in, T_SS);
 }
 
 /*
@@ -1403,9 +1470,10 @@ int emu_bt_exit(struct vcpu *c, int reason)
     }
     case BT_EXIT_UD: vm->exits_by_cause[EXIT_EXCEPTION]++; return raise(c, T_UD, -1);
     case -T_GP:
-        /* A #GP in translated code: the shadow's narrower limit, or a
-         * genuine guest #GP. */
-        return emu_gp_mem(c, &in);
+    case -T_SS:
+        /* A #GP or #SS in translated code: the shadow's narrower limit, or
+         * a genuine guest fault. */
+        return emu_seg_fault(c, &in, reason == -T_GP ? T_GP : T_SS);
     case -100 - SHADOW_EMULATE_PT:
     case -100 - SHADOW_EMULATE_MONITOR:
     case -100 - SHADOW_MMIO:

@@ -15,7 +15,8 @@
 #define LIMIT_FIELD_MAX 0xFFFFFu /* 20-bit limit field (SDM Vol. 3A Figure 3-8) */
 #define PAGE_LOW        0xFFFu   /* what G=1 appends to the limit field */
 
-bool seg_access_ok(uint32_t limit, uint8_t access, uint8_t flags, uint32_t off, uint32_t size, bool write)
+bool seg_access_ok(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags, uint32_t off, uint32_t size,
+                   bool write)
 {
     uint64_t first = off, last = (uint64_t)off + size - 1;
     if (access & DESC_CODE) {
@@ -28,6 +29,8 @@ bool seg_access_ok(uint32_t limit, uint8_t access, uint8_t flags, uint32_t off, 
         uint64_t top = (flags & DESC_FLAG_D) ? 0xFFFFFFFFull : 0xFFFFull;
         return first > limit && last <= top;
     }
+    if (base == 0 && limit == 0xFFFFFFFFu)
+        return true; /* flat: the offset wraps, as on Bochs 2.7 */
     return last <= limit;
 }
 

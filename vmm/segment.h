@@ -42,11 +42,16 @@ static inline uint32_t desc_limit_bytes(uint64_t d)
  * check of a segment with the given limit (bytes - 1, granularity applied),
  * access byte and flags (SDM Vol. 3A §5.3): expand-up, every byte in
  * [0, limit]; expand-down data, every byte in [limit + 1, 0xFFFF] or, with
- * D/B, [limit + 1, 0xFFFFFFFF]. An access that wraps past 4 GiB fails.
+ * D/B, [limit + 1, 0xFFFFFFFF]. An access that wraps past 4 GiB fails,
+ * except in a flat expand-up segment (base 0, limit 0xFFFFFFFF), where the
+ * offset wraps to 0 with no check, as on Bochs 2.7 (its flat-segment fast
+ * path); the SDM's "Segment Wraparound" section (Vol. 3A, architecture
+ * compatibility chapter) says such wraps differ between processor families.
  * write: data segments need W; code segments are never written and read
  * only with R. Presence and privilege are the caller's.
  */
-bool seg_access_ok(uint32_t limit, uint8_t access, uint8_t flags, uint32_t off, uint32_t size, bool write);
+bool seg_access_ok(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags, uint32_t off, uint32_t size,
+                   bool write);
 
 /*
  * The descriptor the CPU gets in place of guest descriptor g: the same base

@@ -336,21 +336,47 @@ static void init_sgdt(struct vcpu *c)
 
 /* ---------------------------------------------------------------- 3. guest memory */
 
+/* The gpa of gva for an emulated access of kind (PF_W, PF_U), A/D set as
+ * the CPU would: 0, 1 after injecting the guest's #PF, <0 after vm_kill. */
+static int vmem_translate(struct vcpu *c, uint32_t gva, uint32_t kind, uint32_t *gpa)
+{
+    uint32_t err;
+    int rc = shadow_guest_translate(&c->sh, gva, kind, true, gpa, &err);
+    if (rc < 0) {
+        vm_kill(c->vm, "guest page tables outside guest RAM (at gva %08x)", gva);
+        return rc;
+    }
+    if (rc == 1) {
+        c->bv.cr[2] = gva;
+        vcpu_exception(c, T_PF, (int)err);
+    }
+    return rc;
+}
+
 static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, uint32_t kind, bool write)
 {
     uint8_t *p = buf;
+    if (write)
+        kind |= PF_W;
+    /* A write that crosses a page boundary changes nothing unless every
+     * page of it translates: the CPU checks all pages first, and a #PF on
+     * the second leaves the first as it was (Bochs 2.7's access_write_linear
+     * does the same); A/D of the pages before it are set, as there. */
+    if (write && len > PAGE_SIZE - (gva & (PAGE_SIZE - 1))) {
+        for (uint32_t at = gva, left = len, gpa; left;) {
+            uint32_t n = MIN(left, PAGE_SIZE - (at & (PAGE_SIZE - 1)));
+            int rc = vmem_translate(c, at, kind, &gpa);
+            if (rc)
+                return rc;
+            at += n;
+            left -= n;
+        }
+    }
     while (len) {
-        uint32_t n = MIN(len, PAGE_SIZE - (gva & (PAGE_SIZE - 1))), gpa, err;
-        int rc = shadow_guest_translate(&c->sh, gva, kind | (write ? PF_W : 0), true, &gpa, &err);
-        if (rc < 0) {
-            vm_kill(c->vm, "guest page tables outside guest RAM (at gva %08x)", gva);
+        uint32_t n = MIN(len, PAGE_SIZE - (gva & (PAGE_SIZE - 1))), gpa;
+        int rc = vmem_translate(c, gva, kind, &gpa);
+        if (rc)
             return rc;
-        }
-        if (rc == 1) {
-            c->bv.cr[2] = gva;
-            vcpu_exception(c, T_PF, (int)err);
-            return 1;
-        }
         if (write && shadow_is_pt_gpa(&c->sh, gpa))
             rc = shadow_pt_write(&c->sh, gpa, p, n);
         else
@@ -955,6 +981,8 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
         return vcpu_fpu_trap(c);
     if (v == T_GP)
         return direct ? emu_ring3_gp(c) : emu_bt_exit(c, -T_GP);
+    if (v == T_SS)
+        return direct ? emu_ring3_ss(c) : emu_bt_exit(c, -T_SS);
     bool has_err = v == T_DF || (v >= T_TS && v <= T_PF) || v == T_AC;
     return vcpu_exception(c, v, has_err ? (int)c->tf.error : -1) < 0 ? -1 : 0;
 }

@@ -121,8 +121,10 @@ void vcpu_set_cpl(struct vcpu *c, unsigned cpl);
 
 /* vmm/emulate.c: handle one translated-code exit; 0 to go on, <0 stops. */
 int emu_bt_exit(struct vcpu *c, int reason);
-/* vmm/emulate.c: a #GP from direct-executed (ring 3) guest code. */
+/* vmm/emulate.c: a #GP / #SS from direct-executed (ring 3) guest code;
+ * 0 to go on, <0 stops. */
 int emu_ring3_gp(struct vcpu *c);
+int emu_ring3_ss(struct vcpu *c);
 /* vmm/vcpu.c: a #NM from guest code: lazy FPU switch or the guest's own #NM. */
 int vcpu_fpu_trap(struct vcpu *c);
 /* vmm/emulate.c: length of the WAIT/FWAIT at the guest EIP, or 0 if it is something else. */
