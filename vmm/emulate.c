@@ -20,27 +20,41 @@
 #include "kernel/layout.h"
 #include "vmm/vmdev.h"
 #include "vmm/cpuid.h"
+#include "vmm/hostexec.h"
 
 #define PAT_POWER_ON 0x0007040600070406ull /* SDM Vol. 3A §11.12.4 */
 
 /* ---------------------------------------------------------------- 1. operands */
 
 /* Fetch and decode the instruction at the guest's CS:EIP; its bytes are
- * left in buf (16 bytes: as many as were readable, the rest as they were). */
+ * left in buf (16 bytes: as many as were readable, the rest as they were).
+ * The bytes past a page boundary are read only if that page translates: an
+ * instruction that ends before it decodes without them, and only one that
+ * runs into it takes the #PF (at the first byte of that page), as on
+ * hardware. An encoding longer than 15 bytes is #GP(0), an invalid one #UD
+ * (SDM Vol. 2A §2.3.11). Returns 0, 1 (exception injected), <0 (killed). */
 static int fetch_decode_bytes(struct vcpu *c, struct dec_insn *in, uint8_t buf[16])
 {
-    uint32_t lin = c->seg[SR_CS].base + c->bv.eip;
-    uint32_t n = 0;
+    uint32_t lin = c->seg[SR_CS].base + c->bv.eip, kind = c->cpl == 3 ? PF_U : 0;
+    uint32_t n = 0, gpa, err;
     while (n < 16) {
         uint32_t chunk = MIN(16u - n, PAGE_SIZE - ((lin + n) & (PAGE_SIZE - 1)));
-        int rc = vmem_read(c, lin + n, buf + n, chunk, c->cpl == 3 ? PF_U : 0);
+        if (n && shadow_guest_translate(&c->sh, lin + n, kind, false, &gpa, &err) != 0)
+            break; /* decode what there is; vmem_read below faults if it is needed */
+        int rc = vmem_read(c, lin + n, buf + n, chunk, kind);
         if (rc)
-            return n ? (int)n : (rc < 0 ? rc : 1);
+            return rc;
         n += chunk;
     }
     int len = dec_decode(buf, n, c->bv.eip, DEC_MODE_32, in);
+    if (len == DEC_ERR_TRUNCATED && n < 16) { /* needs the next page: read it, or take its #PF */
+        int rc = vmem_read(c, lin + n, buf + n, 16 - n, kind);
+        if (rc)
+            return rc;
+        len = dec_decode(buf, 16, c->bv.eip, DEC_MODE_32, in);
+    }
     if (len <= 0) {
-        vcpu_exception(c, T_UD, -1);
+        vcpu_exception(c, len == DEC_ERR_TOO_LONG ? T_GP : T_UD, len == DEC_ERR_TOO_LONG ? 0 : -1);
         return 1;
     }
     return 0;
@@ -947,7 +961,7 @@ static uint32_t implicit_size(const struct dec_insn *in)
 static bool mem_emulable(const struct dec_insn *in)
 {
     unsigned m = in->mnemonic;
-    if (m == DEC_M_XLAT || (is_bt(m) && in->ops[0].kind == DEC_OP_MEM))
+    if (m == DEC_M_XLAT || (is_bt(m) && in->ops[0].kind == DEC_OP_MEM) || hostexec_allowed(in))
         return true;
     if ((in->attr & DEC_A_STRING) && !(in->attr & DEC_A_IO))
         return string_size(in) != 0;
@@ -979,6 +993,45 @@ static int emu_bt(struct vcpu *c, const struct dec_insn *in)
     return next(c, in);
 }
 
+/* An instruction of the host-execution whitelist (vmm/hostexec.h) on memory
+ * the shadow cannot map: the guest's operand is checked against its segment
+ * and read (with write intent if the instruction writes it; not at all if
+ * it only writes, as SETcc), the host CPU runs the instruction on a copy,
+ * the bytes are written back, and only then are registers and flags
+ * committed, so that a fault leaves the guest as it was. DIV/IDIV that
+ * would divide by zero or overflow get their #DE here (SDM Vol. 2A DIV). */
+static int emu_hostexec(struct vcpu *c)
+{
+    struct dec_insn in;
+    struct hostexec h;
+    uint8_t bytes[16];
+    TRY(fetch_decode_bytes(c, &in, bytes));
+    int size = hostexec_build(&in, bytes, &h);
+    if (size < 0)
+        return unsupported(c, &in, "instruction changed while emulated");
+    int i = in.ops[0].kind == DEC_OP_MEM ? 0 : 1;
+    bool rd = in.ops[i].flags & DEC_OPF_READ, wr = in.ops[i].flags & DEC_OPF_WRITE;
+    unsigned sr = mem_sr(&in);
+    uint32_t off = ea_offset(c, &in), lin = c->seg[sr].base + off, divisor = 0;
+    TRY(seg_check(c, sr, off, (uint32_t)size, wr));
+    memset(h.mem, 0, sizeof(h.mem));
+    if (rd)
+        TRY(vmem_read(c, lin, h.mem, (uint32_t)size, user_kind(c) | (wr ? PF_W : 0)));
+    memcpy(&divisor, h.mem, sizeof(divisor));
+    if ((in.mnemonic == DEC_M_DIV || in.mnemonic == DEC_M_IDIV) &&
+        hostexec_div_faults((unsigned)size, in.mnemonic == DEC_M_IDIV, c->bv.gpr[0], c->bv.gpr[2], divisor))
+        return raise(c, T_DE, -1);
+    memcpy(h.gpr, c->bv.gpr, sizeof(h.gpr));
+    h.eflags = c->bv.eflags;
+    hostexec_run(&h);
+    if (wr)
+        TRY(vmem_write(c, lin, h.mem, (uint32_t)size, user_kind(c)));
+    h.gpr[4] = c->bv.gpr[4];
+    memcpy(c->bv.gpr, h.gpr, sizeof(h.gpr));
+    c->bv.eflags = (c->bv.eflags & ~ARITH_FLAGS) | (h.eflags & ARITH_FLAGS);
+    return next(c, &in);
+}
+
 /* MOV between a register and memory the shadow cannot map (monitor range,
  * traced page tables, device memory): the one data move we emulate. */
 static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
@@ -1002,6 +1055,8 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
         return emu_alu(c, in, (enum alu_op)alu);
     if (is_bt(in->mnemonic))
         return emu_bt(c, in);
+    if (hostexec_allowed(in))
+        return emu_hostexec(c);
     if (string_size(in))
         return emu_string(c, in);
     uint32_t v = 0;
