@@ -18,3 +18,7 @@ test_segment_SRCS := tests/unit/test_segment.c vmm/segment.c
 # The console output ring of each VM (scrollback, drop-oldest, replay).
 UNIT_TESTS += test_vmconsole
 test_vmconsole_SRCS := tests/unit/test_vmconsole.c vmm/vmconsole.c mgmt/cmd.c mgmt/format.c
+
+# Host execution of guest data instructions: the stub's trust property, #DE, runs.
+UNIT_TESTS += test_hostexec
+test_hostexec_SRCS := tests/unit/test_hostexec.c vmm/hostexec.c vmm/hostexec_run.S $(BT_DECODER_SRCS)

@@ -134,7 +134,9 @@ static int seg_check(struct vcpu *c, unsigned sr, uint32_t off, uint32_t size, b
 static int mem_rw(struct vcpu *c, const struct dec_insn *in, uint32_t disp, void *buf, uint32_t size, bool write)
 {
     unsigned sr = mem_sr(in);
-    uint32_t off = ea_offset(c, in) + disp; /* the second part of a far pointer is not wrapped */
+    uint32_t off = ea_offset(c, in) + disp;
+    if (in->addrsize == 2) /* a16: the later parts of a far pointer or descriptor wrap at 64 KiB, as on Bochs */
+        off &= 0xFFFF;
     int rc = seg_check(c, sr, off, size, write);
     if (rc)
         return rc;
@@ -439,8 +441,10 @@ static int emu_desc_query(struct vcpu *c, const struct dec_insn *in)
         if (ok && sys && !(type == 1 || type == 2 || type == 3 || type == 4 || type == 5 || type == 9 ||
                            type == 11 || type == 12))
             ok = false;
+        /* The SDM's mask is 00FxFF00H, bits 19:16 undefined; Bochs 2.7
+         * leaves the limit's bits 19:16 there, and so do we. */
         if (ok)
-            reg_write(c, in->ops[0].reg, (uint32_t)(d >> 32) & (in->opsize == 4 ? 0x00F0FF00u : 0xFF00u));
+            reg_write(c, in->ops[0].reg, (uint32_t)(d >> 32) & (in->opsize == 4 ? 0x00FFFF00u : 0xFF00u));
         break;
     case DEC_M_LSL:
         if (ok && sys && !(type == 1 || type == 2 || type == 3 || type == 9 || type == 11))
@@ -633,44 +637,6 @@ static void null_outer_segs(struct vcpu *c, unsigned cpl)
     }
 }
 
-int emu_iret(struct vcpu *c)
-{
-    uint32_t esp = c->bv.gpr[4], eip, cs, fl;
-    if (c->bv.vflags_sys & EFLAGS_NT) {
-        vm_kill(c->vm, "IRET with NT set (task return) is not supported");
-        return -1;
-    }
-    if (pop32(c, &esp, &eip) || pop32(c, &esp, &cs) || pop32(c, &esp, &fl))
-        return c->vm->stop_req ? -1 : 0;
-    unsigned rpl = cs & 3;
-    if (rpl < c->cpl) /* to an inner ring: #GP(selector) (SDM Vol. 2A IRET) */
-        return raise(c, T_GP, (int)(cs & 0xFFFC));
-    if (rpl == 0) {
-        TRY(vcpu_load_seg(c, SR_CS, (uint16_t)cs));
-        c->bv.gpr[4] = esp;
-        vcpu_set_eflags(c, fl, true);
-        c->bv.eip = eip;
-        return 0;
-    }
-    if (rpl != 3) {
-        vm_kill(c->vm, "IRET to ring %u: guests may use rings 0 and 3 only", rpl);
-        return -1;
-    }
-    uint32_t uesp, uss;
-    if (pop32(c, &esp, &uesp) || pop32(c, &esp, &uss))
-        return c->vm->stop_req ? -1 : 0;
-    vcpu_set_cpl(c, 3);
-    if (vcpu_load_seg(c, SR_CS, (uint16_t)cs) || vcpu_load_seg(c, SR_SS, (uint16_t)uss)) {
-        vcpu_set_cpl(c, 0);
-        return c->vm->stop_req ? -1 : 0;
-    }
-    null_outer_segs(c, 3);
-    vcpu_set_eflags(c, fl, true);
-    c->bv.gpr[4] = uesp;
-    c->bv.eip = eip;
-    return 0;
-}
-
 /*
  * The checks of a far transfer to a code segment, before anything changes
  * (Intel SDM Vol. 2A JMP, CALL, RET "Operation", protected mode; Vol. 3A
@@ -703,24 +669,12 @@ static int far_code_ok(struct vcpu *c, uint16_t sel, unsigned rpl, uint32_t eip)
     return 1;
 }
 
-/* RET far to an outer ring (RPL of the popped CS > CPL): the new stack's
- * SS:ESP follow the return address on the old one (after imm16 bytes of
- * parameters), SS must be a present writable data segment with RPL = DPL =
- * the new CPL; data segments the outer ring may not use are nulled (SDM
- * Vol. 2A RET "RETURN-TO-OUTER-PRIVILEGE-LEVEL"). Guests use rings 0 and 3
- * only (ring compression: translated code runs at ring 1). */
-static int retf_outer(struct vcpu *c, const struct dec_insn *in, uint32_t esp, uint16_t cs, uint32_t eip)
+/* The checks of the SS a return to outer ring rpl loads (SDM Vol. 2A IRET,
+ * RET "RETURN-TO-OUTER-PRIVILEGE-LEVEL"): not null, in its table, RPL = DPL
+ * = rpl, a writable data segment, present (#SS(ss) if not). Returns 1 when
+ * the return may go on, else the result of the fault. */
+static int outer_ss_ok(struct vcpu *c, uint16_t ss, unsigned rpl)
 {
-    unsigned rpl = cs & 3u, os = in->opsize;
-    if (rpl != 3) {
-        vm_kill(c->vm, "far return to ring %u: guests may use rings 0 and 3 only", rpl);
-        return -1;
-    }
-    uint32_t nesp = 0, nss = 0;
-    esp += in->stack_extra;
-    TRY(vmem_read(c, c->seg[SR_SS].base + esp, &nesp, os, user_kind(c)));
-    TRY(vmem_read(c, c->seg[SR_SS].base + esp + os, &nss, os, user_kind(c)));
-    uint16_t ss = (uint16_t)nss;
     uint64_t d;
     if (!(ss & ~3u))
         return raise(c, T_GP, 0);
@@ -731,6 +685,35 @@ static int retf_outer(struct vcpu *c, const struct dec_insn *in, uint32_t esp, u
         return raise(c, T_GP, ss & ~3u);
     if (!(acc & DESC_P))
         return raise(c, T_SS, ss & ~3u);
+    return 1;
+}
+
+/* A return to guest ring 1 or 2 that hardware would take: guests use rings
+ * 0 and 3 only (ring compression: translated code runs at ring 1), so the
+ * VM stops, after every check that could have faulted instead. */
+static int inner_ring_stop(struct vcpu *c, const char *what, unsigned rpl)
+{
+    vm_kill(c->vm, "%s to ring %u: guests may use rings 0 and 3 only", what, rpl);
+    return -1;
+}
+
+/* RET far to an outer ring (RPL of the popped CS > CPL): the new stack's
+ * SS:ESP follow the return address on the old one (after imm16 bytes of
+ * parameters); data segments the outer ring may not use are nulled (SDM
+ * Vol. 2A RET "RETURN-TO-OUTER-PRIVILEGE-LEVEL"). */
+static int retf_outer(struct vcpu *c, const struct dec_insn *in, uint32_t esp, uint16_t cs, uint32_t eip)
+{
+    unsigned rpl = cs & 3u, os = in->opsize;
+    uint32_t nesp = 0, nss = 0;
+    esp += in->stack_extra;
+    TRY(vmem_read(c, c->seg[SR_SS].base + esp, &nesp, os, user_kind(c)));
+    TRY(vmem_read(c, c->seg[SR_SS].base + esp + os, &nss, os, user_kind(c)));
+    uint16_t ss = (uint16_t)nss;
+    int ok = outer_ss_ok(c, ss, rpl);
+    if (ok != 1)
+        return ok;
+    if (rpl != 3)
+        return inner_ring_stop(c, "far return", rpl);
     unsigned old_cpl = c->cpl;
     vcpu_set_cpl(c, rpl);
     if (vcpu_load_seg(c, SR_CS, cs) || vcpu_load_seg(c, SR_SS, ss)) {
@@ -739,6 +722,46 @@ static int retf_outer(struct vcpu *c, const struct dec_insn *in, uint32_t esp, u
     }
     null_outer_segs(c, rpl);
     c->bv.gpr[4] = (os == 2 ? (c->bv.gpr[4] & 0xFFFF0000u) | (nesp & 0xFFFF) : nesp) + in->stack_extra;
+    c->bv.eip = eip;
+    return 0;
+}
+
+int emu_iret(struct vcpu *c)
+{
+    uint32_t esp = c->bv.gpr[4], eip, cs, fl;
+    if (c->bv.vflags_sys & EFLAGS_NT) {
+        vm_kill(c->vm, "IRET with NT set (task return) is not supported");
+        return -1;
+    }
+    if (pop32(c, &esp, &eip) || pop32(c, &esp, &cs) || pop32(c, &esp, &fl))
+        return c->vm->stop_req ? -1 : 0;
+    unsigned rpl = cs & 3;
+    if (rpl < c->cpl) /* to an inner ring: #GP(selector) (SDM Vol. 2A IRET) */
+        return raise(c, T_GP, (int)(cs & 0xFFFC));
+    if (rpl == 0) {
+        TRY(vcpu_load_seg(c, SR_CS, (uint16_t)cs));
+        c->bv.gpr[4] = esp;
+        vcpu_set_eflags(c, fl, true);
+        c->bv.eip = eip;
+        return 0;
+    }
+    uint32_t uesp, uss;
+    if (pop32(c, &esp, &uesp) || pop32(c, &esp, &uss))
+        return c->vm->stop_req ? -1 : 0;
+    if (rpl != 3) {
+        int ok = far_code_ok(c, (uint16_t)cs, rpl, eip);
+        if (ok == 1)
+            ok = outer_ss_ok(c, (uint16_t)uss, rpl);
+        return ok != 1 ? ok : inner_ring_stop(c, "IRET", rpl);
+    }
+    vcpu_set_cpl(c, 3);
+    if (vcpu_load_seg(c, SR_CS, (uint16_t)cs) || vcpu_load_seg(c, SR_SS, (uint16_t)uss)) {
+        vcpu_set_cpl(c, 0);
+        return c->vm->stop_req ? -1 : 0;
+    }
+    null_outer_segs(c, 3);
+    vcpu_set_eflags(c, fl, true);
+    c->bv.gpr[4] = uesp;
     c->bv.eip = eip;
     return 0;
 }
@@ -963,6 +986,8 @@ static bool mem_emulable(const struct dec_insn *in)
     unsigned m = in->mnemonic;
     if (m == DEC_M_XLAT || (is_bt(m) && in->ops[0].kind == DEC_OP_MEM) || hostexec_allowed(in))
         return true;
+    if ((m == DEC_M_PUSH || m == DEC_M_POP) && in->num_ops == 1)
+        return in->ops[0].kind == DEC_OP_MEM;
     if ((in->attr & DEC_A_STRING) && !(in->attr & DEC_A_IO))
         return string_size(in) != 0;
     if (in->num_ops != 2)
@@ -990,6 +1015,43 @@ static int emu_bt(struct vcpu *c, const struct dec_insn *in)
         TRY(vmem_write(c, lin, &v, size, user_kind(c)));
     }
     c->bv.eflags = (c->bv.eflags & ~EFLAGS_CF) | (cf ? EFLAGS_CF : 0);
+    return next(c, in);
+}
+
+/* The stack slot of a PUSH (-os) or POP at SS:eSP, checked against the
+ * guest's SS (#SS(0)); eSP is ESP, or SP when SS.B is clear. */
+static int stack_slot(struct vcpu *c, int32_t delta, uint32_t os, bool write, uint32_t *lin)
+{
+    uint32_t mask = (c->seg[SR_SS].flags & DESC_FLAG_D) ? 0xFFFFFFFFu : 0xFFFFu;
+    uint32_t sp = (c->bv.gpr[4] + (uint32_t)(delta < 0 ? delta : 0)) & mask;
+    TRY(seg_check(c, SR_SS, sp, os, write));
+    *lin = c->seg[SR_SS].base + sp;
+    return 0;
+}
+
+/* PUSH m / POP m on memory the shadow cannot map (SDM Vol. 2B PUSH, POP):
+ * POP computes an ESP-based destination address after the increment, and
+ * changes ESP only when both accesses succeed. */
+static int emu_push_pop_m(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t os = in->opsize, mask = (c->seg[SR_SS].flags & DESC_FLAG_D) ? 0xFFFFFFFFu : 0xFFFFu;
+    uint32_t v = 0, lin = 0, esp = c->bv.gpr[4];
+    if (in->mnemonic == DEC_M_PUSH) {
+        TRY(mem_rw(c, in, 0, &v, os, false));
+        TRY(stack_slot(c, -(int32_t)os, os, true, &lin));
+        TRY(vmem_write(c, lin, &v, os, user_kind(c)));
+        c->bv.gpr[4] = (esp & ~mask) | ((esp - os) & mask);
+        return next(c, in);
+    }
+    TRY(stack_slot(c, 0, os, false, &lin));
+    TRY(vmem_read(c, lin, &v, os, user_kind(c)));
+    uint32_t new_esp = (esp & ~mask) | ((esp + os) & mask), sr = mem_sr(in);
+    c->bv.gpr[4] = new_esp; /* for the address only: a fault below is taken with the old ESP */
+    uint32_t off = ea_offset(c, in);
+    c->bv.gpr[4] = esp;
+    TRY(seg_check(c, sr, off, os, true));
+    TRY(vmem_write(c, c->seg[sr].base + off, &v, os, user_kind(c)));
+    c->bv.gpr[4] = new_esp;
     return next(c, in);
 }
 
@@ -1057,6 +1119,8 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
         return emu_bt(c, in);
     if (hostexec_allowed(in))
         return emu_hostexec(c);
+    if ((in->mnemonic == DEC_M_PUSH || in->mnemonic == DEC_M_POP) && in->num_ops == 1)
+        return emu_push_pop_m(c, in);
     if (string_size(in))
         return emu_string(c, in);
     uint32_t v = 0;

@@ -40,7 +40,7 @@ from hvmachine import BUILD, ROOT, Machine, clean  # noqa: E402
 
 ELF = os.path.join(BUILD, "guests", "fuzz.elf")
 WORK = os.path.join(BUILD, "fuzz")
-MAX_BATCH = 1000    # programs per boot/VM: ~46 KB of lines, within hv86's 64 KiB console scrollback
+MAX_BATCH = 800     # programs per boot/VM: ~56 KB of 70-byte lines, within hv86's 64 KiB console scrollback
 LINE = re.compile(r"^FZ (\d+) (v=\S+ e=\S+ r=\S+ m=\S+ g=\S+ a=\S+ rf=\S+)\s*$", re.M)
 END = re.compile(r"FZ-END first=(\d+) count=(\d+)")
 VM_ROW = re.compile(r"^(\S+)\s+(created|running|paused|stopped)\s+(\d+)M\s+(\d+)\s+(\d+)\s+(.*)$")
