@@ -608,9 +608,26 @@ size_t cmd_kv_split(const char *tok, const char **value)
     return n;
 }
 
+/* Does the n-byte key of tok name key? A trailing '+' in key (repeatable)
+ * is not part of its name. */
 static bool key_is(const char *tok, size_t n, const char *key)
 {
-    return strlen(key) == n && !strncmp(tok, key, n);
+    size_t len = strlen(key);
+    if (len && key[len - 1] == '+')
+        len--;
+    return len == n && !strncmp(tok, key, n);
+}
+
+const char *cmd_kv_get_nth(int argc, char **argv, const char *key, int nth)
+{
+    const char *v;
+    size_t n;
+
+    for (int i = 0; i < argc; i++) {
+        if ((n = cmd_kv_split(argv[i], &v)) && key_is(argv[i], n, key) && nth-- == 0)
+            return v;
+    }
+    return NULL;
 }
 
 const char *cmd_kv_get(int argc, char **argv, const char *key)
@@ -625,13 +642,14 @@ const char *cmd_kv_get(int argc, char **argv, const char *key)
     return found;
 }
 
-static bool key_known(const char *tok, size_t n, const char *const *keys)
+/* The entry of keys that tok's n-byte key names, or NULL. */
+static const char *key_known(const char *tok, size_t n, const char *const *keys)
 {
     for (; *keys; keys++) {
         if (key_is(tok, n, *keys))
-            return true;
+            return *keys;
     }
-    return false;
+    return NULL;
 }
 
 int cmd_kv_check(int argc, char **argv, const char *const *keys, struct cmd_out *out)
@@ -643,13 +661,14 @@ int cmd_kv_check(int argc, char **argv, const char *const *keys, struct cmd_out 
     for (int i = 0; i < argc; i++) {
         if (!(n = cmd_kv_split(argv[i], &v)))
             continue;
-        if (!key_known(argv[i], n, keys)) {
+        const char *key = key_known(argv[i], n, keys);
+        if (!key) {
             for (const char *const *k = keys; *k; k++)
                 join(list, sizeof(list), *k);
             cmd_error(out, "unknown option '%.*s' (options: %s)", (int)n, argv[i], list);
             return E_INVAL;
         }
-        for (int j = 0; j < i; j++) {
+        for (int j = 0; j < i && key[strlen(key) - 1] != '+'; j++) {
             if (!strncmp(argv[j], argv[i], n + 1)) {
                 cmd_error(out, "option '%.*s' given twice (keep one)", (int)n, argv[i]);
                 return E_INVAL;

@@ -191,10 +191,14 @@ size_t cmd_kv_split(const char *tok, const char **value);
 /* cmd_kv_get - the value of the last argument KEY=... among argv[0..argc),
  * or NULL if there is none. */
 const char *cmd_kv_get(int argc, char **argv, const char *key);
+/* cmd_kv_get_nth - the value of the nth (0-based) argument KEY=..., or NULL. */
+const char *cmd_kv_get_nth(int argc, char **argv, const char *key, int nth);
 /*
  * cmd_kv_check - every KEY=VALUE among argv[0..argc) must have a key listed in
- * keys (NULL-terminated) and appear once. Returns 0, or prints one error line
- * ("unknown option 'x' (options: mem, cmdline)") and returns E_INVAL.
+ * keys (NULL-terminated) and appear once, unless the listed key ends in '+'
+ * ("disk+": may repeat; the '+' is not part of the name). Returns 0, or
+ * prints one error line ("unknown option 'x' (options: mem, cmdline)") and
+ * returns E_INVAL.
  */
 int cmd_kv_check(int argc, char **argv, const char *const *keys, struct cmd_out *out);
 

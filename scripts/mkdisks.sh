@@ -3,7 +3,9 @@
 #
 # Build the raw disk images QEMU/Bochs attach for `make run` and the tests:
 #   GPT_IMG  64 MiB, GPT (sgdisk): 1 "mail" 8 MiB Linux fs, 2 "web" 16 MiB
-#            Microsoft basic data, 3 "ftp" 24 MiB Linux swap.
+#            Microsoft basic data, 3 "ftp" 24 MiB Linux swap. "mail" holds
+#            an ext4 file system (mke2fs -d) with hello.txt ("hello from
+#            mail") and seq.txt (seq 1 100000): a guest disk's first files.
 #   MBR_IMG  48 MiB, MBR (sfdisk): 1 8 MiB 0x83, 2 12 MiB 0x0c, 3 extended
 #            0x05 (rest) holding logicals 5 (8 MiB, 0x82) and 6 (rest, 0x83).
 #   BAD_IMG  (optional) 8 MiB GPT whose primary AND backup header CRCs are
@@ -47,6 +49,12 @@ make_gpt() {
         --new=2:0:+16M --typecode=2:0700 --change-name=2:web \
         --new=3:0:+24M --typecode=3:8200 --change-name=3:ftp \
         "$1" >/dev/null
+    files=$(mktemp -d)
+    echo "hello from mail" > "$files/hello.txt"
+    seq 1 100000 > "$files/seq.txt"
+    start=$("$SGDISK" --info=1 "$1" | awk '/^First sector:/ {print $3}')
+    /usr/sbin/mke2fs -q -F -t ext4 -L mail -d "$files" -E offset=$((start * 512)) "$1" 8M
+    rm -rf "$files"
 }
 
 make_mbr() {

@@ -1,17 +1,40 @@
 #!/bin/sh
-# mkinitramfs.sh OUT KIND BUSYBOX
+# mkinitramfs.sh OUT KIND BUSYBOX [ROOT MODULE...]
 # Build a gzip'ed newc initramfs around Debian's static i386 busybox.
 #   KIND=shell     init mounts /proc, /sys, /dev and runs a shell on ttyS0
 #   KIND=workload  init runs a fixed list of commands, prints their results
 #                  between WORKLOAD-BEGIN/WORKLOAD-END and powers off
+# ROOT MODULE...: kernel modules from ROOT/lib/modules/VERSION (Debian's
+# package, unpacked), with every module they depend on as `depmod` computes
+# it from the package's own files; init loads them when the VM has a virtio
+# PCI device (vendor 1af4), e.g. a disk from `vm create ... disk=`.
 # Needs root for the device nodes (the build runs as root; see README).
 set -eu
-[ $# -eq 3 ] || { echo "usage: $0 OUT shell|workload BUSYBOX" >&2; exit 2; }
+[ $# -ge 3 ] || { echo "usage: $0 OUT shell|workload BUSYBOX [ROOT MODULE...]" >&2; exit 2; }
 OUT=$(realpath -m "$1"); KIND=$2; BUSYBOX=$3
+shift 3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-mkdir -p "$T/bin" "$T/dev" "$T/proc" "$T/sys" "$T/etc" "$T/tmp" "$T/root"
+mkdir -p "$T/bin" "$T/dev" "$T/proc" "$T/sys" "$T/etc" "$T/tmp" "$T/root" "$T/mnt"
 cp "$BUSYBOX" "$T/bin/busybox"
+MODULES=""
+if [ $# -gt 0 ]; then
+    ROOT=$1; shift
+    VER=$(ls "$ROOT/lib/modules")
+    depmod -b "$ROOT" "$VER"
+    DEP="$ROOT/lib/modules/$VER/modules.dep"
+    mkdir -p "$T/lib/modules/$VER"
+    for m in "$@"; do
+        line=$(grep -E "/$m\.ko:" "$DEP") || { echo "mkinitramfs: no module $m in $DEP" >&2; exit 1; }
+        for f in $(echo "$line" | tr -d :); do
+            mkdir -p "$T/lib/modules/$VER/$(dirname "$f")"
+            cp "$ROOT/lib/modules/$VER/$f" "$T/lib/modules/$VER/$f"
+            grep -E "^$f:" "$DEP" >> "$T/lib/modules/$VER/modules.dep"
+        done
+    done
+    sort -u -o "$T/lib/modules/$VER/modules.dep" "$T/lib/modules/$VER/modules.dep"
+    MODULES="$*"
+fi
 mknod -m 600 "$T/dev/console" c 5 1
 mknod -m 666 "$T/dev/null" c 1 3
 mknod -m 660 "$T/dev/ttyS0" c 4 64
@@ -27,7 +50,12 @@ INIT
 }
 
 if [ "$KIND" = shell ]; then
-    { common; cat <<'INIT'
+    { common; [ -z "$MODULES" ] || cat <<INIT
+if grep -qs 0x1af4 /sys/bus/pci/devices/*/vendor; then
+    for m in $MODULES; do modprobe \$m || echo "init: modprobe \$m failed"; done
+fi
+INIT
+    cat <<'INIT'
 echo "hv86 guest shell ready"
 while true; do setsid cttyhack sh -l; done
 INIT

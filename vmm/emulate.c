@@ -979,6 +979,13 @@ static uint32_t implicit_size(const struct dec_insn *in)
     return in->mnemonic == DEC_M_XLAT ? 1 : in->mnemonic == DEC_M_MASKMOVQ ? 8 : 16;
 }
 
+/* CALL/JMP near through a memory operand (not the far forms). */
+static bool is_near_indirect(const struct dec_insn *in)
+{
+    return ((in->mnemonic == DEC_M_CALL && in->cf == DEC_CF_CALL) || (in->mnemonic == DEC_M_JMP && in->cf == DEC_CF_JMP)) &&
+           in->num_ops == 1 && in->ops[0].kind == DEC_OP_MEM;
+}
+
 /* Whether emu_mov_mem emulates in: XCHG, two-operand ALU, MOV/MOVZX/MOVSX
  * (not to a segment register), XLAT, MOVS/STOS/LODS/CMPS/SCAS. */
 static bool mem_emulable(const struct dec_insn *in)
@@ -988,6 +995,8 @@ static bool mem_emulable(const struct dec_insn *in)
         return true;
     if ((m == DEC_M_PUSH || m == DEC_M_POP) && in->num_ops == 1)
         return in->ops[0].kind == DEC_OP_MEM;
+    if (is_near_indirect(in))
+        return true;
     if ((in->attr & DEC_A_STRING) && !(in->attr & DEC_A_IO))
         return string_size(in) != 0;
     if (in->num_ops != 2)
@@ -1018,14 +1027,30 @@ static int emu_bt(struct vcpu *c, const struct dec_insn *in)
     return next(c, in);
 }
 
+/* eSP's width: ESP, or SP when the guest's SS.B is clear (SDM Vol. 3A §3.4.5). */
+static uint32_t stack_mask(const struct vcpu *c)
+{
+    return (c->seg[SR_SS].flags & DESC_FLAG_D) ? 0xFFFFFFFFu : 0xFFFFu;
+}
+
 /* The stack slot of a PUSH (-os) or POP at SS:eSP, checked against the
  * guest's SS (#SS(0)); eSP is ESP, or SP when SS.B is clear. */
 static int stack_slot(struct vcpu *c, int32_t delta, uint32_t os, bool write, uint32_t *lin)
 {
-    uint32_t mask = (c->seg[SR_SS].flags & DESC_FLAG_D) ? 0xFFFFFFFFu : 0xFFFFu;
-    uint32_t sp = (c->bv.gpr[4] + (uint32_t)(delta < 0 ? delta : 0)) & mask;
+    uint32_t sp = (c->bv.gpr[4] + (uint32_t)(delta < 0 ? delta : 0)) & stack_mask(c);
     TRY(seg_check(c, SR_SS, sp, os, write));
     *lin = c->seg[SR_SS].base + sp;
+    return 0;
+}
+
+/* Push v (size bytes) on the guest stack, checked against its SS; eSP is
+ * updated only on success. */
+static int push_guest(struct vcpu *c, uint32_t v, unsigned size)
+{
+    uint32_t mask = stack_mask(c), esp = c->bv.gpr[4], lin = 0;
+    TRY(stack_slot(c, -(int32_t)size, size, true, &lin));
+    TRY(vmem_write(c, lin, &v, size, user_kind(c)));
+    c->bv.gpr[4] = (esp & ~mask) | ((esp - size) & mask);
     return 0;
 }
 
@@ -1034,13 +1059,11 @@ static int stack_slot(struct vcpu *c, int32_t delta, uint32_t os, bool write, ui
  * changes ESP only when both accesses succeed. */
 static int emu_push_pop_m(struct vcpu *c, const struct dec_insn *in)
 {
-    uint32_t os = in->opsize, mask = (c->seg[SR_SS].flags & DESC_FLAG_D) ? 0xFFFFFFFFu : 0xFFFFu;
+    uint32_t os = in->opsize, mask = stack_mask(c);
     uint32_t v = 0, lin = 0, esp = c->bv.gpr[4];
     if (in->mnemonic == DEC_M_PUSH) {
         TRY(mem_rw(c, in, 0, &v, os, false));
-        TRY(stack_slot(c, -(int32_t)os, os, true, &lin));
-        TRY(vmem_write(c, lin, &v, os, user_kind(c)));
-        c->bv.gpr[4] = (esp & ~mask) | ((esp - os) & mask);
+        TRY(push_guest(c, v, os));
         return next(c, in);
     }
     TRY(stack_slot(c, 0, os, false, &lin));
@@ -1053,6 +1076,20 @@ static int emu_push_pop_m(struct vcpu *c, const struct dec_insn *in)
     TRY(vmem_write(c, c->seg[sr].base + off, &v, os, user_kind(c)));
     c->bv.gpr[4] = new_esp;
     return next(c, in);
+}
+
+/* CALL/JMP near m (SDM Vol. 2A CALL, JMP): the target read through the
+ * operand's segment, 16 bits with a 16-bit operand size; CALL pushes the
+ * next EIP first. The guest's GS (translated code never uses it at ring 1,
+ * bt/translate.c uses_state_seg) and operands the shadow refuses come here. */
+static int emu_near_indirect(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t target = 0;
+    TRY(mem_rw(c, in, 0, &target, in->opsize, false));
+    if (in->mnemonic == DEC_M_CALL)
+        TRY(push_guest(c, c->bv.eip + in->len, in->opsize));
+    c->bv.eip = in->opsize == 2 ? target & 0xFFFF : target;
+    return 0;
 }
 
 /* An instruction of the host-execution whitelist (vmm/hostexec.h) on memory
@@ -1121,6 +1158,8 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
         return emu_hostexec(c);
     if ((in->mnemonic == DEC_M_PUSH || in->mnemonic == DEC_M_POP) && in->num_ops == 1)
         return emu_push_pop_m(c, in);
+    if (is_near_indirect(in))
+        return emu_near_indirect(c, in);
     if (string_size(in))
         return emu_string(c, in);
     uint32_t v = 0;
@@ -1253,108 +1292,6 @@ static int emu_pushf_popf(struct vcpu *c, const struct dec_insn *in)
 
 /* ------------------------------------------------ guest memory through its GS */
 
-/* Is [off, off + size) inside segment sr's limit (expand-down included)?
- * SDM Vol. 3A §5.3 (limit checking). */
-static bool seg_range_ok(const struct vcpu *c, unsigned sr, uint32_t off, unsigned size)
-{
-    const struct vseg *s = &c->seg[sr];
-    uint32_t last = off + size - 1;
-    if (!(s->access & DESC_P) || last < off)
-        return false;
-    if (!(s->access & DESC_CODE) && (s->access & DESC_DOWN)) {
-        uint32_t top = (s->flags & DESC_FLAG_D) ? 0xFFFFFFFFu : 0xFFFFu;
-        return off > s->limit && last <= top;
-    }
-    return last <= s->limit;
-}
-
-/* Read/write size bytes at GS:off with the guest's own GS base and limit
- * (#GP(0) outside it). 0 ok, 1 fault injected, <0 killed. */
-static int gs_access(struct vcpu *c, uint32_t off, void *v, unsigned size, bool write)
-{
-    if (!seg_range_ok(c, SR_GS, off, size))
-        return vcpu_exception(c, T_GP, 0) < 0 ? -1 : 1;
-    uint32_t lin = c->seg[SR_GS].base + off;
-    return write ? vmem_write(c, lin, v, size, user_kind(c)) : vmem_read(c, lin, v, size, user_kind(c));
-}
-
-/* Push v (size bytes) on the guest stack; esp is updated only on success. */
-static int push_guest(struct vcpu *c, uint32_t v, unsigned size)
-{
-    uint32_t esp = c->bv.gpr[4] - size;
-    TRY(vmem_write(c, c->seg[SR_SS].base + esp, &v, size, user_kind(c)));
-    c->bv.gpr[4] = esp;
-    return 0;
-}
-
-/*
- * A guest instruction whose memory operand is in the guest's own GS: the
- * translator never runs one at ring 1, where GS is the monitor's vCPU area
- * (bt/translate.c uses_state_seg), so a guest kernel keeping per-CPU data in
- * GS is served here: INC/DEC/NOT/NEG m, PUSH/POP m, CALL/JMP near m, XLAT,
- * and (through emu_mov_mem) MOV, MOVZX/MOVSX, XCHG, two-operand ALU, string
- * moves. Anything else stops the VM with the instruction's name; it never
- * runs natively. Sources: SDM Vol. 2A INC, DEC, CALL, JMP; Vol. 2B NEG,
- * NOT, PUSH, POP, XLAT.
- */
-static int emu_gs_mem(struct vcpu *c, const struct dec_insn *in)
-{
-    unsigned m = in->mnemonic, size = in->ops[0].size;
-    uint32_t v = 0, off = ea_offset(c, in), fl;
-    if (in->mem.seg != DEC_REG_GS)
-        return emu_mov_mem(c, in);
-    switch (m) {
-    case DEC_M_INC: case DEC_M_DEC: case DEC_M_NOT: case DEC_M_NEG: {
-        TRY(gs_access(c, off, &v, size, false));
-        uint32_t r = m == DEC_M_NOT ? ~v
-                   : alu_exec(m == DEC_M_INC ? ALU_ADD : ALU_SUB, size, m == DEC_M_NEG ? 0 : v,
-                              m == DEC_M_NEG ? v : 1, c->bv.eflags, &fl);
-        TRY(gs_access(c, off, &r, size, true));
-        if (m != DEC_M_NOT) { /* INC/DEC keep CF */
-            uint32_t keep = m == DEC_M_NEG ? 0 : EFLAGS_CF;
-            c->bv.eflags = (c->bv.eflags & (~ARITH_FLAGS | keep)) | (fl & ARITH_FLAGS & ~keep);
-        }
-        return next(c, in);
-    }
-    case DEC_M_PUSH:
-        TRY(gs_access(c, off, &v, in->opsize, false));
-        TRY(push_guest(c, v, in->opsize));
-        return next(c, in);
-    case DEC_M_POP: {
-        uint32_t esp = c->bv.gpr[4];
-        TRY(vmem_read(c, c->seg[SR_SS].base + esp, &v, in->opsize, user_kind(c)));
-        c->bv.gpr[4] = esp + in->opsize; /* the address is computed with ESP incremented */
-        off = ea_offset(c, in);
-        c->bv.gpr[4] = esp;              /* ... but a fault must see the old ESP */
-        TRY(gs_access(c, off, &v, in->opsize, true));
-        c->bv.gpr[4] = esp + in->opsize;
-        return next(c, in);
-    }
-    case DEC_M_CALL: case DEC_M_JMP:
-        if (in->cf != DEC_CF_CALL && in->cf != DEC_CF_JMP)
-            break; /* far forms */
-        TRY(gs_access(c, off, &v, in->opsize, false));
-        if (in->opsize == 2)
-            v &= 0xFFFF;
-        if (m == DEC_M_CALL)
-            TRY(push_guest(c, c->bv.eip + in->len, in->opsize));
-        c->bv.eip = v;
-        return 0;
-    case DEC_M_XLAT:
-        TRY(gs_access(c, off, &v, 1, false));
-        reg_write(c, DEC_REG_AL, v & 0xFF);
-        return next(c, in);
-    default:
-        break;
-    }
-    if (m == DEC_M_MOV || m == DEC_M_MOVZX || m == DEC_M_MOVSX || m == DEC_M_XCHG || alu_of(m) >= 0 ||
-        (in->attr & DEC_A_STRING)) {
-        if (!(in->attr & DEC_A_STRING) && !seg_range_ok(c, SR_GS, off, in->ops[0].kind == DEC_OP_MEM ? in->ops[0].size : in->ops[1].size))
-            return raise(c, T_GP, 0);
-        return emu_mov_mem(c, in);
-    }
-    return unsupported(c, in, "guest GS access not emulated");
-}
 
 int emu_ring3_gp(struct vcpu *c)
 {
@@ -1610,8 +1547,10 @@ int emu_bt_exit(struct vcpu *c, int reason)
             ((in.ops[0].reg >= DEC_REG_DR0 && in.ops[0].reg <= DEC_REG_DR7) ||
              (in.ops[1].reg >= DEC_REG_DR0 && in.ops[1].reg <= DEC_REG_DR7)))
             return emu_mov_dr(c, &in);
+        /* The guest's own GS, which translated code never uses at ring 1
+         * (bt/translate.c uses_state_seg): anything emu_mov_mem emulates. */
         if (in.has_mem && in.mem.seg == DEC_REG_GS)
-            return emu_gs_mem(c, &in);
+            return emu_mov_mem(c, &in);
         return unsupported(c, &in, "instruction not emulated");
     }
 }

@@ -18,6 +18,15 @@ void vcpu_destroy(struct vm *vm);
 void vcpu_reset(struct vm *vm, const struct loader_entry *e);
 /* Body of the VM's vCPU thread: runs the guest until the VM stops. */
 void vcpu_thread(void *vm);
+/*
+ * vcpu_dma_write - a device wrote len bytes at guest-physical gpa (DMA):
+ * gmem_write, then every cache the monitor keeps of that memory is dropped
+ * -- shadows built from a guest page table there (shadow_gpa_changed) and
+ * translations of code there -- as a CPU store would have done through the
+ * write protection. Returns 0, or E_RANGE (outside guest RAM; nothing
+ * written). vCPU thread only: the shadow is the current one.
+ */
+int vcpu_dma_write(struct vm *vm, uint32_t gpa, const void *buf, uint32_t len);
 /* Print registers and engine statistics (for `vm info`). */
 struct cmd_out;
 void vcpu_info(struct vm *vm, struct cmd_out *out);

@@ -126,7 +126,7 @@ static int vm_load(struct vm *vm, char *err, size_t errlen)
 }
 
 int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t mem_bytes,
-              const char *cmdline, char *err, size_t errlen)
+              const char *cmdline, const struct vdisk *disks, unsigned ndisks, char *err, size_t errlen)
 {
     int slot = -1;
     for (int i = 0; i < VM_MAX && slot < 0; i++)
@@ -137,6 +137,7 @@ int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t
         return E_BUSY;
     }
     struct vm *vm = kzalloc(sizeof(*vm));
+    int rc;
     if (!vm)
         return E_NOMEM;
     snprintf(vm->name, sizeof(vm->name), "%s", name);
@@ -144,8 +145,18 @@ int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t
     snprintf(vm->initrd, sizeof(vm->initrd), "%s", initrd ? initrd : "");
     snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", cmdline ? cmdline : "");
     vm->id = slot;
+    for (unsigned i = 0; i < ndisks && i < VM_MAX_DISKS; i++) {
+        const char *holder = vdisk_conflict(vm, &disks[i], i);
+        vm->disks[i] = disks[i];
+        if (holder) {
+            snprintf(err, errlen, "%s is in use by VM %s (one writer, or readers only)", disks[i].spec, holder);
+            rc = E_BUSY;
+            goto err_free_vm;
+        }
+    }
+    vm->ndisks = MIN(ndisks, (unsigned)VM_MAX_DISKS);
     vm->mem_bytes = ALIGN_UP(mem_bytes, PAGE_SIZE);
-    int rc = gmem_init(&vm->mem, vm->mem_bytes);
+    rc = gmem_init(&vm->mem, vm->mem_bytes);
     if (rc) {
         snprintf(err, errlen, "not enough free memory for %u MiB of guest RAM", vm->mem_bytes >> 20);
         goto err_free_vm;

@@ -19,6 +19,7 @@
 #include "kernel/sched.h"
 #include "kernel/spinlock.h"
 #include "vmm/gmem.h"
+#include "vmm/vdisk.h"
 
 #define VM_MAX          8
 #define VM_NAME_MAX     16
@@ -47,6 +48,8 @@ struct vm {
     char cmdline[VM_CMDLINE_MAX];
     uint32_t mem_bytes;
     struct gmem mem;
+    struct vdisk disks[VM_MAX_DISKS]; /* held from create to destroy (vmm/vdisk.h) */
+    unsigned ndisks;
     struct vcpu *vcpu;
     struct vm_devices *dev;
     int thread;                    /* vCPU thread id, 0 when not running */
@@ -130,9 +133,12 @@ const char *vm_state_name(enum vm_state s);
 #include <stddef.h>
 extern struct vm *vms[VM_MAX];
 /* Life-cycle operations behind the console commands. Each returns 0 or an
- * E_* code with a one-line reason in err[0..errlen) where it takes one. */
+ * E_* code with a one-line reason in err[0..errlen) where it takes one.
+ * vm_create: disks (ndisks <= VM_MAX_DISKS, parsed by vdisk_parse) are
+ * claimed for the VM until vm_destroy; E_BUSY if another VM holds one of
+ * them in a conflicting way (vdisk_conflict). */
 int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t mem_bytes,
-              const char *cmdline, char *err, size_t errlen);
+              const char *cmdline, const struct vdisk *disks, unsigned ndisks, char *err, size_t errlen);
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Stop a running or paused VM with reason and wait for its vCPU thread. */
 void vm_stop(struct vm *vm, const char *reason);

@@ -36,7 +36,7 @@ static bool valid_name(const char *s)
 
 static int cmd_vm_create(struct cmd_ctx *c)
 {
-    static const char *const keys[] = { "kernel", "initrd", "mem", "cmdline", NULL };
+    static const char *const keys[] = { "kernel", "initrd", "mem", "cmdline", "disk+", NULL };
     const char *name = c->argv[0];
     if (!valid_name(name)) {
         cmd_error(c->out, "vm create: bad name '%s' (1-%d letters, digits, '-', '_')", name, VM_NAME_MAX - 1);
@@ -60,8 +60,21 @@ static int cmd_vm_create(struct cmd_ctx *c)
         return E_INVAL;
     }
     char err[128] = "";
+    struct vdisk disks[VM_MAX_DISKS];
+    unsigned ndisks = 0;
+    for (const char *d; (d = cmd_kv_get_nth(c->argc - 1, c->argv + 1, "disk", (int)ndisks));) {
+        if (ndisks == VM_MAX_DISKS) {
+            cmd_error(c->out, "vm create: at most %d disk= options", VM_MAX_DISKS);
+            return E_INVAL;
+        }
+        int rc = vdisk_parse(d, &disks[ndisks++], err, sizeof err);
+        if (rc) {
+            cmd_error(c->out, "vm create %s: %s", name, err);
+            return rc;
+        }
+    }
     int rc = vm_create(name, kernel, cmd_kv_get(c->argc - 1, c->argv + 1, "initrd"), (uint32_t)mem,
-                       cmd_kv_get(c->argc - 1, c->argv + 1, "cmdline"), err, sizeof err);
+                       cmd_kv_get(c->argc - 1, c->argv + 1, "cmdline"), disks, ndisks, err, sizeof err);
     if (rc) {
         cmd_error(c->out, "vm create %s: %s", name, err[0] ? err : err_name(rc));
         return rc;
@@ -152,6 +165,8 @@ static int cmd_vm_info(struct cmd_ctx *c)
     cmd_printf(c->out, "vm %s: %s, %u MiB, kernel %s%s%s, cmdline \"%s\"\n", vm->name, vm_state_name(vm->state),
                vm->mem_bytes >> 20, vm->kernel, vm->initrd[0] ? ", initrd " : "", vm->initrd, vm->cmdline);
     cmd_printf(c->out, "stop reason: %s\n", vm->stop_reason[0] ? vm->stop_reason : "-");
+    for (unsigned i = 0; i < vm->ndisks; i++)
+        vmdev_disk_info(vm, i, c->out);
     cmd_printf(c->out, "console: %llu bytes of output, %llu lost while attached (the guest outran COM1)\n",
                (unsigned long long)vm->scroll_head, (unsigned long long)vm->scroll_lost);
     cmd_printf(c->out, "exits: %u total;", (uint32_t)vm->exits);
@@ -218,8 +233,8 @@ static int cmd_monsum(struct cmd_ctx *c)
 }
 
 static const struct cmd_def vm_cmds[] = {
-    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"]",
-      "create a VM from a Multiboot kernel or a Linux bzImage module", 1, 5, cmd_vm_create, 0 },
+    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=persistent|ro]]...",
+      "create a VM from a Multiboot kernel or a Linux bzImage module", 1, 5 + VM_MAX_DISKS, cmd_vm_create, 0 },
     { "vm", "start", "NAME", "boot a created or stopped VM", 1, 1, cmd_vm_start, 0 },
     { "vm", "stop", "NAME", "stop a running VM", 1, 1, cmd_vm_stop, 0 },
     { "vm", "pause", "NAME", "freeze a running VM", 1, 1, cmd_vm_pause, 0 },

@@ -7,10 +7,19 @@
 #include "kernel/heap.h"
 #include "kernel/kernel.h"
 #include "vmm/dev/devices.h"
+#include "vmm/vcpu.h"
 #include "vmm/vm.h"
+#include "mgmt/cmd.h"
 
 #define COM1_BASE 0x3F8
 #define COM1_IRQ  4
+
+/* Guest disks as firmware would have left them (there is no guest BIOS):
+ * disk i is PCI device 3 + i, BAR0 at VDISK_IO_BASE + i * VBLK_BAR_BYTES,
+ * Interrupt Line vdisk_irq[i] (ISA IRQs the PC leaves to PCI). */
+#define VDISK_FIRST_SLOT 3
+#define VDISK_IO_BASE    0xC000
+static const uint8_t vdisk_irq[VM_MAX_DISKS] = { 11, 10, 9, 5 };
 
 struct vm_devices {
     struct iobus bus;
@@ -21,11 +30,39 @@ struct vm_devices {
     struct vkbc kbc;
     struct vpci pci;
     struct vdbg dbg;
+    struct vblk *blk[VM_MAX_DISKS];
 };
 
 static uint64_t dev_clock(void *opaque) { return clock_ns(); }
 static uint64_t dev_wall(void *opaque) { return clock_wall_seconds(); }
 static void pic_intr(void *opaque, bool asserted) { }
+
+/* DMA for the disk devices: reads straight from guest RAM, writes through
+ * vcpu_dma_write, which keeps shadows and translations coherent. */
+static int dma_read(void *opaque, uint32_t gpa, void *buf, uint32_t len)
+{
+    return gmem_read(&((struct vm *)opaque)->mem, gpa, buf, len);
+}
+static int dma_write(void *opaque, uint32_t gpa, const void *buf, uint32_t len)
+{
+    return vcpu_dma_write(opaque, gpa, buf, len);
+}
+
+/* The virtio-blk function of vm's disk i. */
+static int disk_create(struct vm *vm, unsigned i, struct vdev_irq line)
+{
+    struct vm_devices *d = vm->dev;
+    struct vdisk *vd = &vm->disks[i];
+    struct vblk_backend be = { vdisk_read, vdisk_write, vdisk_flush, vd, vd->sectors, vd->mode == VDISK_RO, "" };
+    snprintf(be.serial, sizeof(be.serial), "hv86-%s", vd->spec);
+    d->blk[i] = kzalloc(sizeof(struct vblk));
+    if (!d->blk[i])
+        return E_NOMEM;
+    struct vdev_mem mem = { dma_read, dma_write, vm };
+    vblk_init(d->blk[i], (uint8_t)((VDISK_FIRST_SLOT + i) << 3), (uint16_t)(VDISK_IO_BASE + i * VBLK_BAR_BYTES),
+              vdisk_irq[i], line, mem, &be);
+    return vblk_attach(d->blk[i], &d->pci, &d->bus);
+}
 
 static void uart_tx(void *opaque, uint8_t byte) { vm_console_output(opaque, &byte, 1); }
 static void dbg_console(void *opaque, uint8_t byte) { vm_console_output(opaque, &byte, 1); }
@@ -64,13 +101,37 @@ int vmdev_create(struct vm *vm)
     rc = rc ? rc : vdbg_attach(&d->dbg, &d->bus);
     if (rc)
         panic("vmdev: device ports overlap (%s)", err_name(rc)); /* a build mistake, not guest input */
+    for (unsigned i = 0; i < vm->ndisks; i++) {
+        if ((rc = disk_create(vm, i, line))) {
+            vmdev_destroy(vm);
+            return rc;
+        }
+    }
     return 0;
 }
 
 void vmdev_destroy(struct vm *vm)
 {
+    if (!vm->dev)
+        return;
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+        kfree(vm->dev->blk[i]);
     kfree(vm->dev);
     vm->dev = NULL;
+}
+
+void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out)
+{
+    const struct vblk *b = vm->dev ? vm->dev->blk[i] : NULL;
+    const struct vdisk *vd = &vm->disks[i];
+    if (!b)
+        return;
+    cmd_printf(out, "disk %u: %s, %s, %llu sectors; virtio-blk 00:%02x.0 io %04x irq %u: reads %llu (%llu sectors), "
+               "writes %llu (%llu sectors), flushes %llu, errors %llu, bad chains %u\n", i, vd->spec,
+               vdisk_mode_name(vd->mode), (unsigned long long)vd->sectors, b->vp.fn.devfn >> 3, b->vp.decode_base,
+               b->vp.irq, (unsigned long long)b->st.reads, (unsigned long long)b->st.sectors_read,
+               (unsigned long long)b->st.writes, (unsigned long long)b->st.sectors_written,
+               (unsigned long long)b->st.flushes, (unsigned long long)b->st.errors, b->vp.bad_chains);
 }
 
 void vmdev_reset(struct vm *vm)
@@ -82,6 +143,9 @@ void vmdev_reset(struct vm *vm)
     vrtc_reset(&d->rtc);
     vkbc_reset(&d->kbc);
     vpci_reset(&d->pci);
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+        if (d->blk[i])
+            vblk_reset(d->blk[i]);
 }
 
 void vmdev_in(struct vm *vm, uint16_t port, unsigned size, uint32_t *val)

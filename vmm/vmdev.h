@@ -17,6 +17,10 @@ struct vm;
 int vmdev_create(struct vm *vm);
 /* vmdev_destroy - free vm->dev and set it NULL. The vCPU must not run. */
 void vmdev_destroy(struct vm *vm);
+/* One line of `vm info` about the VM's disk i (vmm/vdisk.h): backing,
+ * mode, the virtio-blk function and its statistics. */
+struct cmd_out;
+void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out);
 /* vmdev_reset - power-on state of every device (what `vm start` and a guest
  * reset do after loading the kernel). Called on the vCPU's thread or while
  * it does not run; never from inside a device callback. Cannot fail. */

@@ -26,4 +26,6 @@
 #include "vmm/dev/vpit.h"
 #include "vmm/dev/vrtc.h"
 #include "vmm/dev/vuart.h"
+#include "vmm/dev/vblk.h"
+#include "vmm/dev/virtio.h"
 #endif

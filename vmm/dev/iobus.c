@@ -51,6 +51,30 @@ int iobus_register(struct iobus *bus, uint16_t base, uint32_t len, unsigned size
     return 0;
 }
 
+int iobus_move(struct iobus *bus, void *opaque, uint16_t base, bool decode)
+{
+    unsigned i = 0;
+    while (i < bus->nranges && bus->range[i].opaque != opaque)
+        i++;
+    if (i == bus->nranges)
+        return E_NOENT;
+    struct iobus_range *r = &bus->range[i];
+    for (uint32_t p = 0; p < IOBUS_PORTS; p++) /* unmap wherever it was */
+        if (bus->map[p] == i + 1)
+            bus->map[p] = 0;
+    if (!decode)
+        return 0;
+    if ((uint32_t)base + r->len > IOBUS_PORTS)
+        return E_INVAL;
+    for (uint32_t p = base; p < (uint32_t)base + r->len; p++)
+        if (bus->map[p])
+            return E_EXIST;
+    r->base = base;
+    for (uint32_t p = base; p < (uint32_t)base + r->len; p++)
+        bus->map[p] = (uint8_t)(i + 1);
+    return 0;
+}
+
 static struct iobus_range *range_at(struct iobus *bus, uint16_t port)
 {
     uint8_t i = bus->map[port];

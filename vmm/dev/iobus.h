@@ -64,6 +64,16 @@ int iobus_register(struct iobus *bus, uint16_t base, uint32_t len, unsigned size
                    iobus_in_fn in, iobus_out_fn out, void *opaque, const char *name);
 
 /*
+ * iobus_move - the range registered with opaque (its first, e.g. a PCI
+ * I/O BAR) now decodes [base, base+len) if decode is set, nothing if not:
+ * a guest reprogramming a BAR or its command register. Returns 0, E_NOENT
+ * (no range has opaque), E_INVAL (past port 0xFFFF) or E_EXIST (overlaps
+ * another claimed port: the range then decodes nothing, as two devices
+ * answering one port is a guest's mistake hardware does not resolve either).
+ */
+int iobus_move(struct iobus *bus, void *opaque, uint16_t base, bool decode);
+
+/*
  * iobus_in / iobus_out - one guest IN or OUT of size bytes (1, 2 or 4) at port.
  * Any other size is refused: iobus_in stores all ones and returns E_INVAL.
  * Ports above 0xFFFF in a multi-byte access wrap to 0 (16-bit port address).

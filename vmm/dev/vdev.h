@@ -33,6 +33,16 @@ static inline void vdev_irq_set(const struct vdev_irq *line, int irq, int level)
  * vm_request_reset (vmm/vm.h); the vCPU thread reboots at its next turn. */
 typedef void (*vdev_reset_fn)(void *opaque);
 
+/* Guest physical memory as a device that does DMA sees it: read or write
+ * len bytes at gpa. Returns 0, or E_RANGE if any byte lies outside guest
+ * RAM (nothing is copied then). The owner keeps the monitor's caches of
+ * guest memory (shadow page tables, translated code) coherent on writes. */
+struct vdev_mem {
+    int (*read)(void *opaque, uint32_t gpa, void *buf, uint32_t len);
+    int (*write)(void *opaque, uint32_t gpa, const void *buf, uint32_t len);
+    void *opaque;
+};
+
 /* Monotonic host time in nanoseconds; never goes backwards. */
 typedef uint64_t (*vdev_clock_fn)(void *opaque);
 

@@ -14,13 +14,6 @@
 #define BRIDGE_BUS     0
 #define BRIDGE_DEVFN   0            /* device 0, function 0 */
 
-/* Type 0 header offsets (§6.1). */
-enum {
-    CFG_VENDOR = 0x00, CFG_DEVICE = 0x02, CFG_COMMAND = 0x04, CFG_STATUS = 0x06,
-    CFG_REVISION = 0x08, CFG_PROG_IF = 0x09, CFG_SUBCLASS = 0x0A, CFG_CLASS = 0x0B,
-    CFG_LATENCY = 0x0D, CFG_HEADER_TYPE = 0x0E, CFG_INTERRUPT_LINE = 0x3C,
-};
-
 #define VENDOR_INTEL      0x8086
 #define DEVICE_440FX      0x1237
 #define REVISION_440FX    0x02
@@ -31,50 +24,78 @@ enum {
 #define STATUS_RESET      0x0280     /* fast back-to-back capable, medium DEVSEL */
 #define LATENCY_RESET     0x00
 
-/* Writable bits per config byte, zero elsewhere. */
-static uint8_t writable(unsigned off)
+uint32_t vpci_get(const struct vpci_func *f, unsigned off, unsigned size)
 {
-    switch (off) {
-    case CFG_COMMAND:        return CMD_IO_MEM_MASTER;
-    case CFG_LATENCY:        return 0xF8;   /* latency timer, 8-clock granular */
-    case CFG_INTERRUPT_LINE: return 0xFF;
-    default:                 return 0;
-    }
+    uint32_t v = 0;
+    for (unsigned i = 0; i < size; i++)
+        v |= (uint32_t)f->cfg[(off + i) % VPCI_CONFIG_BYTES] << (8 * i);
+    return v;
 }
 
-static void put16(uint8_t *cfg, unsigned off, uint16_t v)
+void vpci_put(struct vpci_func *f, unsigned off, unsigned size, uint32_t v)
 {
-    cfg[off] = (uint8_t)v;
-    cfg[off + 1] = (uint8_t)(v >> 8);
+    for (unsigned i = 0; i < size; i++)
+        f->cfg[(off + i) % VPCI_CONFIG_BYTES] = (uint8_t)(v >> (8 * i));
+}
+
+void vpci_io_bar(struct vpci_func *f, unsigned bar, uint16_t base, uint32_t size)
+{
+    unsigned off = VPCI_BAR0 + 4 * bar;
+    uint32_t mask = ~(size - 1) & ~3u;
+    vpci_put(f, off, 4, (base & mask) | VPCI_BAR_IO);
+    for (unsigned i = 0; i < 4; i++)
+        f->wmask[off + i] = (uint8_t)(mask >> (8 * i));
 }
 
 void vpci_reset(struct vpci *pci)
 {
-    uint8_t *c = pci->host_bridge;
-    memset(c, 0, VPCI_CONFIG_BYTES);
-    put16(c, CFG_VENDOR, VENDOR_INTEL);
-    put16(c, CFG_DEVICE, DEVICE_440FX);
-    put16(c, CFG_COMMAND, CMD_RESET);
-    put16(c, CFG_STATUS, STATUS_RESET);
-    c[CFG_REVISION] = REVISION_440FX;
-    c[CFG_SUBCLASS] = SUBCLASS_HOST;
-    c[CFG_CLASS] = CLASS_BRIDGE;
-    c[CFG_LATENCY] = LATENCY_RESET;
+    struct vpci_func *b = &pci->bridge;
+    memset(b, 0, sizeof(*b));
+    vpci_put(b, VPCI_VENDOR, 2, VENDOR_INTEL);
+    vpci_put(b, VPCI_DEVICE, 2, DEVICE_440FX);
+    vpci_put(b, VPCI_COMMAND, 2, CMD_RESET);
+    vpci_put(b, VPCI_STATUS, 2, STATUS_RESET);
+    b->cfg[VPCI_REVISION] = REVISION_440FX;
+    b->cfg[VPCI_SUBCLASS] = SUBCLASS_HOST;
+    b->cfg[VPCI_CLASS] = CLASS_BRIDGE;
+    b->cfg[VPCI_LATENCY] = LATENCY_RESET;
+    b->wmask[VPCI_COMMAND] = CMD_IO_MEM_MASTER;
+    b->wmask[VPCI_LATENCY] = 0xF8;          /* latency timer, 8-clock granular */
+    b->wmask[VPCI_INTERRUPT_LINE] = 0xFF;
     pci->address = 0;
 }
 
 void vpci_init(struct vpci *pci)
 {
+    pci->nfuncs = 0;
     vpci_reset(pci);
 }
 
-/* The selected function's config space, or NULL (nothing answers). */
-static uint8_t *selected(struct vpci *pci)
+int vpci_add(struct vpci *pci, struct vpci_func *f)
+{
+    if (f->devfn == BRIDGE_DEVFN)
+        return E_INVAL;
+    for (unsigned i = 0; i < pci->nfuncs; i++)
+        if (pci->func[i]->devfn == f->devfn)
+            return E_EXIST;
+    if (pci->nfuncs >= VPCI_MAX_FUNCS)
+        return E_NOMEM;
+    pci->func[pci->nfuncs++] = f;
+    return 0;
+}
+
+/* The selected function, or NULL (nothing answers). */
+static struct vpci_func *selected(struct vpci *pci)
 {
     uint32_t a = pci->address;
-    if (!(a & ADDR_ENABLE) || ADDR_BUS(a) != BRIDGE_BUS || ADDR_DEVFN(a) != BRIDGE_DEVFN)
+    if (!(a & ADDR_ENABLE) || ADDR_BUS(a) != BRIDGE_BUS)
         return NULL;
-    return pci->host_bridge;
+    if (ADDR_DEVFN(a) == BRIDGE_DEVFN)
+        return &pci->bridge;
+    for (unsigned i = 0; i < pci->nfuncs; i++)
+        if (pci->func[i]->devfn == ADDR_DEVFN(a))
+            return pci->func[i];
+    return NULL;
 }
 
 static uint32_t addr_in(void *opaque, uint16_t port, unsigned size)
@@ -91,30 +112,27 @@ static void addr_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 static uint32_t data_in(void *opaque, uint16_t port, unsigned size)
 {
     struct vpci *pci = opaque;
-    uint8_t *cfg = selected(pci);
-    unsigned off = ADDR_REG(pci->address) + (port - VPCI_CONFIG_DATA);
-    uint32_t val = 0;
-
-    if (!cfg)
+    struct vpci_func *f = selected(pci);
+    if (!f)
         return 0xFFFFFFFFu;
-    for (unsigned i = 0; i < size; i++)
-        val |= (uint32_t)cfg[(off + i) % VPCI_CONFIG_BYTES] << (8 * i);
-    return val;
+    return vpci_get(f, ADDR_REG(pci->address) + (port - VPCI_CONFIG_DATA), size);
 }
 
 static void data_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 {
     struct vpci *pci = opaque;
-    uint8_t *cfg = selected(pci);
+    struct vpci_func *f = selected(pci);
     unsigned off = ADDR_REG(pci->address) + (port - VPCI_CONFIG_DATA);
 
-    if (!cfg)
+    if (!f)
         return;
     for (unsigned i = 0; i < size; i++) {
         unsigned o = (off + i) % VPCI_CONFIG_BYTES;
-        uint8_t w = writable(o), b = (uint8_t)(val >> (8 * i));
-        cfg[o] = (uint8_t)((cfg[o] & ~w) | (b & w));
+        uint8_t w = f->wmask[o], b = (uint8_t)(val >> (8 * i));
+        f->cfg[o] = (uint8_t)((f->cfg[o] & ~w) | (b & w));
     }
+    if (f->written)
+        f->written(f->opaque);
 }
 
 int vpci_attach(struct vpci *pci, struct iobus *bus)

@@ -1,0 +1,341 @@
+/*
+ * virtio-blk over the legacy virtio PCI transport (vmm/dev/vblk.c,
+ * vmm/dev/virtio.c), driven through the PCI bus and BAR0 as Linux's
+ * virtio_pci_legacy and virtio_blk drivers do, against a fake guest RAM and
+ * a disk in memory with guard sectors on both sides:
+ *   - discovery: IDs, class, BAR0 sizing, Interrupt Line/Pin, features,
+ *     capacity; BAR0 moved by the guest decodes at the new place only;
+ *   - requests: OUT then IN round trip, FLUSH, GET_ID, an unknown type;
+ *     used ring, status byte, ISR and the INTx line;
+ *   - bad input: a sector past the end, a length that is not whole
+ *     sectors, a write to a read-only disk, a request beyond
+ *     VBLK_MAX_REQUEST (IOERR, the backend never called); a descriptor loop,
+ *     an index beyond the queue, a buffer outside guest RAM, a readable
+ *     descriptor after a writable one, the available index jumping ahead
+ *     (the queue is refused and NEEDS_RESET set); the guard sectors and
+ *     the RAM outside the request's buffers untouched throughout;
+ *   - random traffic: 20,000 random descriptor tables and rings; the
+ *     backend only ever sees sectors inside the disk.
+ * Source: OASIS virtio v1.2 §2.7, §4.1.4.10, §5.2.
+ */
+#include "tests/unit/test_vdev_common.h"
+#include "vmm/dev/vblk.h"
+#include "vmm/dev/vpci.h"
+
+#define RAM_BYTES   (1u << 20)
+#define DISK_SECT   64u
+#define GUARD_SECT  8u
+#define IO_BASE     0xC000
+#define IRQ         11
+#define QUEUE_PFN   0x10       /* rings at 0x10000 */
+#define DESC_GPA    (QUEUE_PFN * 4096u)
+#define AVAIL_GPA   (DESC_GPA + 16u * VIRTIO_QUEUE_SIZE)
+#define USED_GPA    (DESC_GPA + 4096u)  /* 16*128 + 4 + 256 + 2 rounds up to one page */
+
+static uint8_t ram[RAM_BYTES];
+static uint8_t disk[(DISK_SECT + 2 * GUARD_SECT) * 512];
+static struct vpci pci;
+static struct vblk *blk;
+static int line_level, line_raises;
+static unsigned long backend_calls;
+static bool read_only;
+static uint16_t avail_idx, used_seen; /* the driver's side of the rings */
+
+static int mem_read(void *o, uint32_t gpa, void *buf, uint32_t len)
+{
+    if ((uint64_t)gpa + len > RAM_BYTES)
+        return E_RANGE;
+    memcpy(buf, ram + gpa, len);
+    return 0;
+}
+static int mem_write(void *o, uint32_t gpa, const void *buf, uint32_t len)
+{
+    if ((uint64_t)gpa + len > RAM_BYTES)
+        return E_RANGE;
+    memcpy(ram + gpa, buf, len);
+    return 0;
+}
+static uint8_t *sector(uint64_t s) { return disk + (GUARD_SECT + s) * 512; }
+static int be_read(void *o, uint64_t s, uint32_t n, void *buf)
+{
+    backend_calls++;
+    assert_true(s + n <= DISK_SECT);
+    memcpy(buf, sector(s), n * 512u);
+    return 0;
+}
+static int be_write(void *o, uint64_t s, uint32_t n, const void *buf)
+{
+    backend_calls++;
+    assert_true(s + n <= DISK_SECT);
+    memcpy(sector(s), buf, n * 512u);
+    return 0;
+}
+static int be_flush(void *o) { backend_calls++; return 0; }
+static void irq_set(void *o, int irq, int level)
+{
+    assert_int_equal(irq, IRQ);
+    line_raises += level && !line_level;
+    line_level = level;
+}
+
+static uint32_t cfg(unsigned devfn, unsigned off)
+{
+    outl(0x80000000u | devfn << 8 | off, 0xCF8);
+    return inl(0xCFC);
+}
+static void cfg_write(unsigned devfn, unsigned off, uint32_t v)
+{
+    outl(0x80000000u | devfn << 8 | off, 0xCF8);
+    outl(v, 0xCFC);
+}
+
+static int setup(void **state)
+{
+    memset(ram, 0, sizeof ram);
+    for (unsigned i = 0; i < sizeof disk; i++)
+        disk[i] = (uint8_t)(i * 7 + 3);
+    iobus_init(&test_bus);
+    vpci_init(&pci);
+    assert_int_equal(vpci_attach(&pci, &test_bus), 0);
+    blk = calloc(1, sizeof(*blk));
+    struct vblk_backend be = { be_read, be_write, be_flush, NULL, DISK_SECT, read_only, "hv86-test" };
+    struct vdev_irq line = { irq_set, NULL };
+    struct vdev_mem mem = { mem_read, mem_write, NULL };
+    vblk_init(blk, 3 << 3, IO_BASE, IRQ, line, mem, &be);
+    assert_int_equal(vblk_attach(blk, &pci, &test_bus), 0);
+    line_level = 0;
+    vblk_reset(blk);
+    line_raises = 0;
+    backend_calls = 0;
+    avail_idx = used_seen = 0;
+    return 0;
+}
+static int teardown(void **state)
+{
+    free(blk);
+    read_only = false;
+    return 0;
+}
+
+/* The legacy driver's bring-up (virtio_pci_legacy.c, virtio_blk.c). */
+static void driver_up(void)
+{
+    outb(0, IO_BASE + 0x12);                       /* reset */
+    outb(1, IO_BASE + 0x12);                       /* ACKNOWLEDGE */
+    outb(3, IO_BASE + 0x12);                       /* DRIVER */
+    uint32_t f = inl(IO_BASE + 0x00);
+    outl(f, IO_BASE + 0x04);
+    outw(0, IO_BASE + 0x0E);                       /* queue 0 */
+    assert_int_equal(inw(IO_BASE + 0x0C), VIRTIO_QUEUE_SIZE);
+    outl(QUEUE_PFN, IO_BASE + 0x08);
+    outb(7, IO_BASE + 0x12);                       /* DRIVER_OK */
+}
+
+static void put_desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+    uint8_t *d = ram + DESC_GPA + 16 * i;
+    memcpy(d, &addr, 8), memcpy(d + 8, &len, 4), memcpy(d + 12, &flags, 2), memcpy(d + 14, &next, 2);
+}
+static void make_avail(uint16_t head)
+{
+    memcpy(ram + AVAIL_GPA + 4 + 2 * (avail_idx % VIRTIO_QUEUE_SIZE), &head, 2);
+    avail_idx++;
+    memcpy(ram + AVAIL_GPA + 2, &avail_idx, 2);
+}
+static uint16_t used_idx(void) { uint16_t v; memcpy(&v, ram + USED_GPA + 2, 2); return v; }
+
+/* Submit header (type, sector), a data buffer at 0x40000 of len bytes and a
+ * status byte at 0x30000, as three descriptors; kick; return the status. */
+static uint8_t request(uint32_t type, uint64_t sect, uint32_t len, bool data_writable)
+{
+    uint8_t hdr[16] = { 0 };
+    memcpy(hdr, &type, 4), memcpy(hdr + 8, &sect, 8);
+    memcpy(ram + 0x20000, hdr, 16);
+    ram[0x30000] = 0xEE;
+    put_desc(0, 0x20000, 16, 1, 1);
+    if (len) {
+        put_desc(1, 0x40000, len, 1 | (data_writable ? 2 : 0), 2);
+        put_desc(2, 0x30000, 1, 2, 0);
+    } else {
+        put_desc(1, 0x30000, 1, 2, 0);
+    }
+    make_avail(0);
+    outw(0, IO_BASE + 0x10);
+    assert_int_equal(used_idx(), ++used_seen);
+    return ram[0x30000];
+}
+
+static void test_discovery(void **state)
+{
+    unsigned f = 3 << 3;
+    assert_int_equal(cfg(f, 0x00), 0x10011AF4u);
+    assert_int_equal(cfg(f, 0x08) & 0xFFFFFF00u, 0x01000000u);   /* class 01/00, revision 0 */
+    assert_int_equal(cfg(f, 0x08) & 0xFF, 0);
+    assert_int_equal(cfg(f, 0x2C), 0x00021AF4u);                 /* subsystem 2 */
+    assert_int_equal(cfg(f, 0x3C) & 0xFFFF, 0x0100 | IRQ);       /* pin A, line 11 */
+    assert_int_equal(cfg(f, 0x10), IO_BASE | 1);
+    cfg_write(f, 0x04, 0);                                       /* decode off for sizing */
+    cfg_write(f, 0x10, 0xFFFFFFFFu);
+    assert_int_equal(cfg(f, 0x10), ~(VBLK_BAR_BYTES - 1u) | 1u);
+    assert_int_equal(inl(IO_BASE), 0xFFFFFFFFu);                 /* not decoding */
+    cfg_write(f, 0x10, 0xD000);                                  /* moved */
+    cfg_write(f, 0x04, 1);
+    assert_int_equal(inl(0xD000) & (1u << 9), 1u << 9);          /* FLUSH offered, at the new place */
+    assert_int_equal(inl(IO_BASE), 0xFFFFFFFFu);                 /* and not at the old one */
+    cfg_write(f, 0x10, IO_BASE);
+    uint32_t feat = inl(IO_BASE);
+    assert_true((feat & (1u << 2)) && (feat & (1u << 6)) && !(feat & (1u << 5)));
+    assert_int_equal(inl(IO_BASE + 0x14), DISK_SECT);            /* capacity */
+    assert_int_equal(inl(IO_BASE + 0x14 + 20), 512);             /* blk_size */
+    assert_int_equal(cfg(4 << 3, 0), 0xFFFFFFFFu);               /* nothing at 00:04.0 */
+}
+
+static void test_requests(void **state)
+{
+    driver_up();
+    for (unsigned i = 0; i < 1024; i++)
+        ram[0x40000 + i] = (uint8_t)(i ^ 0x5A);
+    assert_int_equal(request(1, 5, 1024, false), 0);             /* OUT 2 sectors at 5 */
+    assert_memory_equal(sector(5), ram + 0x40000, 1024);
+    assert_true(line_level && line_raises == 1);
+    assert_int_equal(inb(IO_BASE + 0x13), 1);                    /* ISR: queue interrupt, read clears */
+    assert_false(line_level);
+    memset(ram + 0x40000, 0, 1024);
+    assert_int_equal(request(0, 5, 1024, true), 0);              /* IN */
+    assert_memory_equal(sector(5), ram + 0x40000, 1024);
+    uint32_t used_len;
+    memcpy(&used_len, ram + USED_GPA + 4 + 8 * 1 + 4, 4);
+    assert_int_equal(used_len, 1025);                            /* data + status */
+    assert_int_equal(request(4, 0, 0, false), 0);                /* FLUSH */
+    assert_int_equal(request(8, 0, 20, true), 0);                /* GET_ID */
+    assert_string_equal((char *)ram + 0x40000, "hv86-test");
+    assert_int_equal(request(99, 0, 0, false), 2);               /* UNSUPP */
+    assert_int_equal(blk->st.reads, 1);
+    assert_int_equal(blk->st.writes, 1);
+}
+
+static void test_bad_requests(void **state)
+{
+    driver_up();
+    uint8_t before[sizeof disk];
+    memcpy(before, disk, sizeof disk);
+    unsigned long calls = backend_calls;
+    assert_int_equal(request(1, DISK_SECT, 512, false), 1);      /* past the end */
+    assert_int_equal(request(1, DISK_SECT - 1, 1024, false), 1); /* runs past the end */
+    assert_int_equal(request(1, UINT64_MAX, 512, false), 1);     /* wraps */
+    assert_int_equal(request(0, 0, 100, true), 1);               /* not whole sectors */
+    put_desc(1, 0, VBLK_MAX_REQUEST + 512, 3, 2);                /* too big (IN) */
+    put_desc(0, 0x20000, 16, 1, 1);
+    put_desc(2, 0x30000, 1, 2, 0);
+    uint32_t in = 0;
+    memcpy(ram + 0x20000, &in, 4);
+    make_avail(0);
+    outw(0, IO_BASE + 0x10);
+    assert_int_equal(ram[0x30000], 1);
+    assert_int_equal(used_idx(), ++used_seen);
+    put_desc(1, 0xFFFFF000u, 512, 3, 2);                         /* data outside RAM: IOERR */
+    make_avail(0);
+    outw(0, IO_BASE + 0x10);
+    assert_int_equal(ram[0x30000], 1);
+    assert_int_equal(used_idx(), ++used_seen);
+    calls = backend_calls - 1;                                   /* that IN read the disk */
+    assert_int_equal(backend_calls, calls + 1);                      /* the backend never saw one */
+    assert_memory_equal(before, disk, sizeof disk);
+    assert_int_equal(inb(IO_BASE + 0x12) & VIRTIO_STATUS_NEEDS_RESET, 0);
+}
+
+static void test_read_only(void **state)
+{
+    teardown(state);
+    read_only = true;
+    setup(state);
+    assert_true(inl(IO_BASE) & (1u << 5));                       /* RO offered */
+    driver_up();
+    uint8_t before[sizeof disk];
+    memcpy(before, disk, sizeof disk);
+    assert_int_equal(request(1, 0, 512, false), 1);
+    assert_memory_equal(before, disk, sizeof disk);
+    assert_int_equal(request(0, 0, 512, true), 0);               /* reads work */
+}
+
+/* A malformed chain: the queue is refused, NEEDS_RESET and ISR bit 1 set,
+ * nothing written; a reset brings it back. */
+static void broken_case(void (*make)(void))
+{
+    memset(ram + DESC_GPA, 0, 3 * 4096);
+    driver_up();
+    used_seen = avail_idx = 0;
+    uint8_t before[sizeof disk];
+    memcpy(before, disk, sizeof disk);
+    uint8_t ram_before[0x10000];
+    memcpy(ram_before, ram + 0x40000, sizeof ram_before);
+    make();
+    outw(0, IO_BASE + 0x10);
+    assert_true(inb(IO_BASE + 0x12) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_int_equal(inb(IO_BASE + 0x13), 2);
+    assert_int_equal(used_idx(), 0);
+    assert_memory_equal(before, disk, sizeof disk);
+    assert_memory_equal(ram_before, ram + 0x40000, sizeof ram_before);
+    outw(0, IO_BASE + 0x10);                                     /* ignored while broken */
+    assert_int_equal(used_idx(), 0);
+    memset(ram + DESC_GPA, 0, 3 * 4096);
+    avail_idx = used_seen = 0;
+    driver_up();                                                 /* reset: usable again */
+    assert_int_equal(request(4, 0, 0, false), 0);
+}
+static void make_loop(void) { put_desc(0, 0x20000, 16, 1, 1); put_desc(1, 0x40000, 512, 3, 0); make_avail(0); }
+static void make_bad_index(void) { put_desc(0, 0x20000, 16, 1, 200); make_avail(0); }
+static void make_bad_head(void) { memset(ram + AVAIL_GPA + 4, 0xFF, 2); avail_idx = 1; memcpy(ram + AVAIL_GPA + 2, &avail_idx, 2); }
+static void make_outside_ram(void) { memset(ram + 0x20000, 0, 16); put_desc(0, 0x20000, 16, 1, 1); put_desc(1, 0xFFFFF000u, 1, 2, 0); make_avail(0); } /* no byte for the status */
+static void make_read_after_write(void) { put_desc(0, 0x30000, 1, 3, 1); put_desc(1, 0x20000, 16, 0, 0); make_avail(0); }
+static void make_jump(void) { put_desc(0, 0x20000, 16, 0, 0); avail_idx = VIRTIO_QUEUE_SIZE + 1; memcpy(ram + AVAIL_GPA + 2, &avail_idx, 2); }
+static void test_broken_chains(void **state)
+{
+    void (*cases[])(void) = { make_loop, make_bad_index, make_bad_head, make_outside_ram, make_read_after_write, make_jump };
+    for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        broken_case(cases[i]);
+    assert_int_equal(blk->vp.bad_chains, 6);
+}
+
+/* Random descriptor tables and rings: the backend's asserts check every
+ * sector it is given, the guards stay, and nothing outside RAM is hit. */
+static void test_random_rings(void **state)
+{
+    uint32_t rs = 0x7e57b10c;
+    uint8_t guard_lo[GUARD_SECT * 512], guard_hi[GUARD_SECT * 512];
+    memcpy(guard_lo, disk, sizeof guard_lo);
+    memcpy(guard_hi, disk + (GUARD_SECT + DISK_SECT) * 512, sizeof guard_hi);
+    for (int i = 0; i < 20000; i++) {
+        if (i % 50 == 0) {
+            driver_up();
+            avail_idx = used_seen = 0;
+        }
+        for (unsigned j = 0; j < 8; j++) {
+            rs ^= rs << 13, rs ^= rs >> 17, rs ^= rs << 5;
+            unsigned k = rs % 8;
+            uint32_t addr = (rs >> 8) % 3 == 0 ? rs : 0x20000 + (rs % 0x30000);
+            put_desc(k, addr, (rs >> 3) % 3 == 0 ? 16 : (rs >> 5) % 4096, (uint16_t)((rs >> 11) & 7), (uint16_t)((rs >> 14) % 10));
+        }
+        uint32_t hdr[4] = { rs % 10, 0, rs % (DISK_SECT + 4), 0 };
+        if (rs & 1)
+            hdr[2] = (uint32_t)-1;
+        memcpy(ram + 0x20000, hdr, sizeof hdr);
+        make_avail((uint16_t)(rs % 9));
+        outw(0, IO_BASE + 0x10);
+    }
+    assert_memory_equal(guard_lo, disk, sizeof guard_lo);
+    assert_memory_equal(guard_hi, disk + (GUARD_SECT + DISK_SECT) * 512, sizeof guard_hi);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_discovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broken_chains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_rings, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,157 @@
+/*
+ * virtio-blk (vmm/dev/vblk.h): configuration space and request service.
+ * Trust: see vblk.h; a request's sector and length are checked against
+ * the backend's size before the backend sees them.
+ * Source: OASIS virtio v1.2 §5.2.
+ */
+#include "kernel/kernel.h"
+#include "vmm/dev/vblk.h"
+
+#define VIRTIO_ID_BLOCK      2      /* subsystem ID of a legacy block device (§5.2.1) */
+#define DEVICE_ID_BLOCK      0x1001 /* transitional PCI device ID (§4.1.2.1) */
+#define CLASS_STORAGE        0x01
+#define SUBCLASS_SCSI        0x00
+
+/* Feature bits (§5.2.3). */
+#define VIRTIO_BLK_F_SEG_MAX  (1u << 2)
+#define VIRTIO_BLK_F_RO       (1u << 5)
+#define VIRTIO_BLK_F_BLK_SIZE (1u << 6)
+#define VIRTIO_BLK_F_FLUSH    (1u << 9)
+
+/* Request types and status values (§5.2.6). */
+#define VIRTIO_BLK_T_IN     0
+#define VIRTIO_BLK_T_OUT    1
+#define VIRTIO_BLK_T_FLUSH  4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_S_OK     0
+#define VIRTIO_BLK_S_IOERR  1
+#define VIRTIO_BLK_S_UNSUPP 2
+
+#define HDR_BYTES 16 /* le32 type, le32 reserved, le64 sector */
+
+/* struct virtio_blk_config (§5.2.4) up to blk_size: capacity, size_max,
+ * seg_max, geometry, blk_size. Later fields read as 0. */
+static uint32_t cfg_read(void *dev, unsigned off, unsigned size)
+{
+    struct vblk *b = dev;
+    uint8_t cfg[24] = { 0 };
+    for (unsigned i = 0; i < 8; i++)
+        cfg[i] = (uint8_t)(b->be.sectors >> (8 * i));
+    cfg[12] = VBLK_SEG_MAX;
+    cfg[20] = (uint8_t)VBLK_SECTOR, cfg[21] = (uint8_t)(VBLK_SECTOR >> 8);
+    uint32_t v = 0;
+    for (unsigned i = 0; i < size; i++)
+        v |= (uint32_t)(off + i < sizeof(cfg) ? cfg[off + i] : 0) << (8 * i);
+    return v;
+}
+
+static void cfg_write(void *dev, unsigned off, unsigned size, uint32_t v) { } /* nothing writable offered */
+
+/* IN or OUT of data bytes at sector, through the bounce buffer. */
+static uint8_t rw(struct vblk *b, const struct virtq_chain *c, bool out, uint64_t sector, uint64_t data)
+{
+    if (data % VBLK_SECTOR || data > VBLK_MAX_REQUEST || sector > b->be.sectors ||
+        data / VBLK_SECTOR > b->be.sectors - sector || (out && b->be.read_only))
+        return VIRTIO_BLK_S_IOERR;
+    for (uint64_t done = 0; done < data;) {
+        uint32_t n = (uint32_t)MIN(data - done, (uint64_t)VBLK_BUF_BYTES), count = n / VBLK_SECTOR;
+        uint64_t at = sector + done / VBLK_SECTOR;
+        int rc = out ? virtq_copy(c, &b->vp.mem, false, HDR_BYTES + done, b->buf, n) : b->be.read(b->be.opaque, at, count, b->buf);
+        rc = rc ? rc : out ? b->be.write(b->be.opaque, at, count, b->buf) : virtq_copy(c, &b->vp.mem, true, done, b->buf, n);
+        if (rc)
+            return VIRTIO_BLK_S_IOERR;
+        done += n;
+    }
+    if (out)
+        b->st.writes++, b->st.sectors_written += data / VBLK_SECTOR;
+    else
+        b->st.reads++, b->st.sectors_read += data / VBLK_SECTOR;
+    return VIRTIO_BLK_S_OK;
+}
+
+/* One request (§5.2.6): its status, and in *written the data bytes put
+ * into the driver's buffers (the status byte not counted). */
+static uint8_t request(struct vblk *b, const struct virtq_chain *c, uint32_t *written)
+{
+    struct { uint32_t type, reserved; uint64_t sector; } h;
+    *written = 0;
+    if (c->readable < HDR_BYTES || virtq_copy(c, &b->vp.mem, false, 0, &h, HDR_BYTES))
+        return VIRTIO_BLK_S_IOERR;
+    uint64_t in_bytes = c->writable - 1; /* the last writable byte is the status */
+    switch (h.type) {
+    case VIRTIO_BLK_T_IN: {
+        uint8_t s = rw(b, c, false, h.sector, in_bytes);
+        *written = s == VIRTIO_BLK_S_OK ? (uint32_t)in_bytes : 0;
+        return s;
+    }
+    case VIRTIO_BLK_T_OUT:
+        return rw(b, c, true, h.sector, c->readable - HDR_BYTES);
+    case VIRTIO_BLK_T_FLUSH:
+        b->st.flushes++;
+        return b->be.flush(b->be.opaque) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+    case VIRTIO_BLK_T_GET_ID: {
+        uint32_t n = (uint32_t)MIN(in_bytes, (uint64_t)VBLK_ID_BYTES);
+        if (virtq_copy(c, &b->vp.mem, true, 0, b->be.serial, n))
+            return VIRTIO_BLK_S_IOERR;
+        *written = n;
+        return VIRTIO_BLK_S_OK;
+    }
+    default:
+        return VIRTIO_BLK_S_UNSUPP;
+    }
+}
+
+/* The driver kicked the queue: serve every available request, at most a
+ * queue's worth per kick (one exit does bounded work), then interrupt. */
+static void notify(void *dev, unsigned qi)
+{
+    struct vblk *b = dev;
+    struct virtio_pci *v = &b->vp;
+    struct virtq_chain *chain = &b->chain;
+    bool pushed = false;
+    for (unsigned i = 0; i < VIRTIO_QUEUE_SIZE; i++) {
+        int rc = virtq_pop(&v->q[qi], &v->mem, chain);
+        if (rc == 0)
+            break;
+        if (rc < 0 || chain->writable == 0) { /* malformed, or no byte for the status */
+            virtio_queue_broken(v, qi);
+            break;
+        }
+        uint32_t written;
+        uint8_t status = request(b, chain, &written);
+        b->st.errors += status != VIRTIO_BLK_S_OK;
+        if (virtq_copy(chain, &v->mem, true, chain->writable - 1, &status, 1) ||
+            virtq_push(&v->q[qi], &v->mem, chain->head, written + 1)) {
+            virtio_queue_broken(v, qi);
+            break;
+        }
+        pushed = true;
+    }
+    if (pushed)
+        virtio_interrupt(v);
+}
+
+static void dev_reset(void *dev) { }
+
+static const struct virtio_ops vblk_ops = { cfg_read, cfg_write, notify, dev_reset };
+
+void vblk_init(struct vblk *b, uint8_t devfn, uint16_t io_base, uint8_t irq, struct vdev_irq line,
+               struct vdev_mem mem, const struct vblk_backend *be)
+{
+    uint32_t features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH |
+                        (be->read_only ? VIRTIO_BLK_F_RO : 0);
+    b->be = *be;
+    memset(&b->st, 0, sizeof(b->st));
+    virtio_pci_init(&b->vp, devfn, DEVICE_ID_BLOCK, VIRTIO_ID_BLOCK, CLASS_STORAGE, SUBCLASS_SCSI, io_base,
+                    VBLK_BAR_BYTES, irq, 1, features, line, mem, &vblk_ops, b);
+}
+
+int vblk_attach(struct vblk *b, struct vpci *pci, struct iobus *bus)
+{
+    return virtio_pci_attach(&b->vp, pci, bus);
+}
+
+void vblk_reset(struct vblk *b)
+{
+    virtio_pci_reset(&b->vp);
+}

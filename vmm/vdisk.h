@@ -1,0 +1,68 @@
+/*
+ * A VM's disks: what `vm create ... disk=SPEC[,mode=M][,type=T]` names, who
+ * holds which host sectors, and the sector backend a guest disk device
+ * reads and writes through (docs/storage.md, "Guest disks").
+ *
+ *   SPEC   a whole disk or a partition as `disks` lists it: ata0, ata0p2
+ *   mode   persistent (default): writes go to the partition;
+ *          ro: the guest sees a read-only disk (virtio-blk RO feature)
+ *   type   virtio (default): a virtio-blk PCI function (vmm/dev/vblk.h)
+ *
+ * A range of host sectors is writable by at most one VM at a time, and
+ * read-only by any number while nobody writes it: a partition and the whole
+ * disk it lies on overlap. The claim lasts from `vm create` to `vm destroy`.
+ *
+ * Trust: the spec is the administrator's; the guest only ever names
+ * sectors relative to its own disk, and disk_part_read/write refuse any
+ * that leave the partition.
+ */
+#ifndef HV86_VMM_VDISK_H
+#define HV86_VMM_VDISK_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "drivers/disk.h"
+
+#define VM_MAX_DISKS  4
+#define VDISK_SPEC_MAX 16
+
+enum vdisk_mode { VDISK_PERSISTENT, VDISK_RO };
+enum vdisk_type { VDISK_VIRTIO };
+
+struct vdisk {
+    char spec[VDISK_SPEC_MAX];       /* as given: "ata0p2" */
+    struct disk *disk;
+    const struct partition *part;    /* NULL: the whole disk */
+    uint64_t first, sectors;         /* host LBA range held */
+    enum vdisk_mode mode;
+    enum vdisk_type type;
+};
+
+struct vm;
+
+/*
+ * vdisk_parse - one `disk=` value into *d (looked up among the host's
+ * disks). Returns 0, or E_INVAL / E_NOENT with a one-line reason in err:
+ * unknown disk or partition, unknown key or value, a mode or type not
+ * supported yet (nonpersistent, undoable, ide).
+ */
+int vdisk_parse(const char *value, struct vdisk *d, char *err, size_t errlen);
+
+/*
+ * vdisk_conflict - whether d may be held by vm given every other VM's
+ * disks (and vm's own ones before it): NULL if so, else the name of the VM
+ * holding an overlapping range in a way that conflicts (either side
+ * writes). The caller holds no lock; VMs are created and destroyed on the
+ * console thread only.
+ */
+const char *vdisk_conflict(const struct vm *vm, const struct vdisk *d, unsigned index);
+
+/* Backend callbacks for vmm/dev/vblk.h, opaque = struct vdisk *: sectors
+ * relative to the disk, 512 bytes each; the buffer is monitor memory. */
+int vdisk_read(void *opaque, uint64_t sector, uint32_t count, void *buf);
+int vdisk_write(void *opaque, uint64_t sector, uint32_t count, const void *buf);
+int vdisk_flush(void *opaque);
+
+const char *vdisk_mode_name(enum vdisk_mode m);
+
+#endif
