@@ -39,6 +39,13 @@ ISO_MODULES += $(filter $(patsubst tests/guests/%.c,$(GUEST_B)/%.elf,$(wildcard 
 # Debian's i386 Linux natively and as hv86 guests (issue 5): the shell image's
 # commands and the workload compared with QEMU alone, three Linux guests and
 # a test guest at once (10-15 minutes); bench: boot and workload times.
+# Guest disks on raw partitions, checked from the host with e2fsck and
+# debugfs (tests/integration/test_disk.py).
+INTEGRATION_TESTS += linux-disk
+.PHONY: linux-disk
+linux-disk: hv86.iso $(DISKS)
+	$(PYTHON) tests/integration/test_disk.py
+
 INTEGRATION_TESTS += linux-hv86
 BENCHES += bench-linux
 .PHONY: linux-hv86 bench-linux

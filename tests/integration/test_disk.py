@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Guest disks on raw partitions (docs/storage.md "Guest disks"), checked
+from outside with e2fsprogs, under QEMU TCG.
+
+hv86 boots with the build's disks (a private copy each run): ata0p1 "mail"
+holds an ext4 file system that scripts/mkdisks.sh made with mke2fs -d
+(hello.txt, seq.txt).
+
+console   Bad `disk=` values get a one-line reason and create nothing: no
+          such partition, an unknown option, modes and types not supported
+          yet. Sharing: a second writer of ata0p1, the whole disk ata0 over
+          it, a reader while it has a writer are refused naming the holder;
+          two readers of ata0p2 are allowed; destroying the writer frees it.
+guest     Linux VM `mail` with disk=ata0p1: virtio_blk finds vda of the
+          partition's size; ext4 mounts; hello.txt and seq.txt read back as
+          debugfs reads them from the host's image; the guest writes new.txt
+          and big.txt (`seq 1 50000`), syncs and unmounts; a write past the
+          end fails. Then from the host (the VM destroyed): e2fsck -fn finds
+          the file system clean, and debugfs reads new.txt and big.txt with
+          the guest's contents and md5. A second VM on the same partition
+          (after destroy) reads them back: persistent. A read-only VM
+          (mode=ro) mounts it, and its writes fail.
+"""
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hvmachine import Machine  # noqa: E402
+import linuxguest as lg  # noqa: E402
+
+MAIL_START, MAIL_SECTORS = 2048, 16384  # scripts/mkdisks.sh: GPT p1 "mail"
+failures = []
+
+
+def check(ok, what):
+    print("%s %s" % ("ok  " if ok else "FAIL", what), flush=True)
+    if not ok:
+        failures.append(what)
+
+
+def partition(image, start, sectors):
+    """A copy of the partition's bytes in a temporary file (its path)."""
+    fd, path = tempfile.mkstemp(prefix="hv86-part-")
+    with open(image, "rb") as f, os.fdopen(fd, "wb") as out:
+        f.seek(start * 512)
+        out.write(f.read(sectors * 512))
+    return path
+
+
+def debugfs_cat(path, name):
+    r = subprocess.run(["debugfs", "-R", "cat /%s" % name, path], capture_output=True)
+    return r.stdout
+
+
+def console_checks(m):
+    bad = [
+        ("disk=ata0p9", "no disk or partition 'ata0p9'"),
+        ("disk=ata0p1,mode=undoable", "not supported yet"),
+        ("disk=ata0p1,type=ide", "not supported yet"),
+        ("disk=ata0p1,colour=red", "unknown disk option 'colour=red'"),
+        ("disk=", "disk= needs a disk or partition"),
+    ]
+    for arg, reason in bad:
+        out = m.cmd('vm create bad kernel=linux initrd=shell mem=64M %s' % arg)
+        check(reason in out and "created" not in out, "vm create ... %s: %r" % (arg, out.strip()[:100]))
+    check("bad " not in m.cmd("vm list"), "no VM left behind by the refused creates")
+    check("created" in m.cmd("vm create w1 kernel=linux initrd=shell mem=64M disk=ata0p1"), "w1 holds ata0p1")
+    for name, arg in (("w2", "disk=ata0p1"), ("w3", "disk=ata0"), ("r0", "disk=ata0p1,mode=ro")):
+        out = m.cmd("vm create %s kernel=linux initrd=shell mem=64M %s" % (name, arg))
+        check("in use by VM w1" in out, "%s with %s refused: %r" % (name, arg, out.strip()[:100]))
+    for name in ("r1", "r2"):
+        out = m.cmd("vm create %s kernel=linux initrd=shell mem=64M disk=ata0p2,mode=ro" % name)
+        check("created" in out, "%s reads ata0p2 beside the other reader" % name)
+    out = m.cmd("vm create w4 kernel=linux initrd=shell mem=64M disk=ata0p2")
+    check("in use by VM r1" in out, "a writer of ata0p2 refused while it has readers: %r" % out.strip()[:100])
+    for name in ("w1", "r1", "r2"):
+        m.cmd("vm destroy %s" % name)
+    out = m.cmd("vm create w5 kernel=linux initrd=shell mem=64M disk=ata0p1 disk=ata0p2,mode=ro")
+    check("created" in out, "ata0p1 free again once w1 is destroyed; two disks on one VM")
+    info = m.cmd("vm info w5")
+    check(re.search(r"disk 0: ata0p1, persistent, 16384 sectors; virtio-blk 00:03\.0 io c000 irq 11", info) and
+          re.search(r"disk 1: ata0p2, ro, 32768 sectors; virtio-blk 00:04\.0 io c040 irq 10", info),
+          "vm info lists both disks")
+    m.cmd("vm destroy w5")
+
+
+def boot(m, name, disk):
+    out = m.cmd('vm create %s kernel=linux initrd=shell mem=64M cmdline="console=ttyS0" disk=%s' % (name, disk))
+    check("created" in out, "vm create %s disk=%s" % (name, disk))
+    m.cmd("vm start %s" % name)
+    con = lg.attach(m, name)
+    con.wait_ready(600)
+    return con
+
+
+def run(con, cmd, what, want_status=0):
+    status, out = con.run(cmd, 600)
+    check(status == want_status, "%s (status %s)" % (what, status))
+    return out
+
+
+def guest_checks(m):
+    image = m.disks[0]
+    orig = partition(image, MAIL_START, MAIL_SECTORS)
+    hello, seq = debugfs_cat(orig, "hello.txt"), debugfs_cat(orig, "seq.txt")
+    os.remove(orig)
+    check(hello == b"hello from mail\n" and len(seq) > 500000, "debugfs reads the build's files from the image")
+
+    con = boot(m, "mail", "ata0p1")
+    out = run(con, "cat /sys/block/vda/size", "vda exists")
+    check(out.strip() == str(MAIL_SECTORS), "vda has the partition's %d sectors (%r)" % (MAIL_SECTORS, out.strip()))
+    run(con, "mount -t ext4 /dev/vda /mnt", "mount ext4")
+    out = run(con, "cat /mnt/hello.txt; md5sum /mnt/seq.txt", "read the build's files")
+    check("hello from mail" in out and hashlib.md5(seq).hexdigest() in out, "guest reads what debugfs reads")
+    run(con, "echo written-by-guest > /mnt/new.txt && seq 1 50000 > /mnt/big.txt && sync", "write two files")
+    out = run(con, "md5sum /mnt/big.txt", "md5 of big.txt")
+    big_md5 = hashlib.md5("".join("%d\n" % i for i in range(1, 50001)).encode()).hexdigest()
+    check(big_md5 in out, "the guest's big.txt is seq 1 50000")
+    run(con, "umount /mnt", "umount")
+    out = run(con, "dd if=/dev/zero of=/dev/vda bs=512 seek=%d count=1 2>&1" % MAIL_SECTORS,
+              "a write past the end fails", want_status=1)
+    lg.detach(m)
+    info = m.cmd("vm info mail")
+    check(re.search(r"disk 0: ata0p1, persistent, 16384 sectors; .*writes [1-9]", info) is not None,
+          "vm info counts the writes")
+    m.cmd("vm stop mail")
+    m.cmd("vm destroy mail")
+
+    part = partition(image, MAIL_START, MAIL_SECTORS)
+    fsck = subprocess.run(["e2fsck", "-fn", part], capture_output=True, text=True)
+    check(fsck.returncode == 0, "e2fsck -fn: clean after the guest (%s)" % fsck.stdout.strip().split("\n")[-1])
+    check(debugfs_cat(part, "new.txt") == b"written-by-guest\n", "debugfs reads the guest's new.txt")
+    check(hashlib.md5(debugfs_cat(part, "big.txt")).hexdigest() == big_md5, "debugfs reads the guest's big.txt")
+    os.remove(part)
+
+    con = boot(m, "mail2", "ata0p1")
+    run(con, "mount -t ext4 /dev/vda /mnt", "mount again in a new VM")
+    out = run(con, "cat /mnt/new.txt; md5sum /mnt/big.txt; umount /mnt", "read back")
+    check("written-by-guest" in out and big_md5 in out, "persistent: a new VM reads the files back")
+    lg.detach(m)
+    m.cmd("vm stop mail2")
+    m.cmd("vm destroy mail2")
+
+    con = boot(m, "reader", "ata0p1,mode=ro")
+    run(con, "mount -t ext4 -o ro /dev/vda /mnt && cat /mnt/new.txt", "mount read-only")
+    run(con, "dd if=/dev/zero of=/dev/vda bs=512 count=1 conv=fsync 2>&1", "a write to a ro disk fails",
+        want_status=1)
+    lg.detach(m)
+    m.cmd("vm stop reader")
+    part = partition(image, MAIL_START, MAIL_SECTORS)
+    check(debugfs_cat(part, "new.txt") == b"written-by-guest\n", "the read-only VM changed nothing")
+    os.remove(part)
+
+
+def main():
+    parts = sys.argv[1:] or ["console", "guest"]
+    m = Machine("qemu", mem_mib=512).start()
+    try:
+        if "console" in parts:
+            console_checks(m)
+        if "guest" in parts:
+            guest_checks(m)
+            out = m.cmd("vm list")
+            check(re.search(r"^reader\s+stopped", out, re.M) is not None, "the console answers, `vm list` shows reader")
+    finally:
+        m.stop()
+    print("test_disk: %d failure(s)" % len(failures))
+    for f in failures:
+        print("  FAIL " + f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
