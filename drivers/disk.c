@@ -82,6 +82,21 @@ static void disk_format_head(char *line, size_t len, int di, const struct disk *
              scheme_names[d->scheme], (unsigned)d->nparts);
 }
 
+static disk_holder_fn holder_fn;
+
+void disk_set_holder_fn(disk_holder_fn fn) { holder_fn = fn; }
+
+/* Append "  WHO" to line if the holder function names a user of d/part. */
+static void disk_append_holder(char *line, size_t len, const struct disk *d, const struct partition *part)
+{
+    char who[64] = "";
+    size_t n = strlen(line);
+    if (holder_fn)
+        holder_fn(d, part, who, sizeof(who));
+    if (who[0] && n + 2 < len)
+        snprintf(line + n, len - n, "  %s", who);
+}
+
 int disk_format_lines(void (*emit)(const char *line, void *ctx), void *ctx)
 {
     char line[DISK_LINE_MAX];
@@ -90,9 +105,11 @@ int disk_format_lines(void (*emit)(const char *line, void *ctx), void *ctx)
     for (int di = 0; di < disk_count(); di++) {
         const struct disk *d = disk_get(di);
         disk_format_head(line, sizeof(line), di, d);
+        disk_append_holder(line, sizeof(line), d, NULL);
         emit(line, ctx), lines++;
         for (uint32_t pi = 0; pi < d->nparts; pi++) {
             disk_format_part(line, sizeof(line), di, d, &d->parts[pi]);
+            disk_append_holder(line, sizeof(line), d, &d->parts[pi]);
             emit(line, ctx), lines++;
         }
         if (d->table_error) {

@@ -5,6 +5,7 @@
  */
 #ifndef HV86_DRIVERS_DISK_H
 #define HV86_DRIVERS_DISK_H
+#include <stddef.h>
 #include <stdint.h>
 
 #define DISK_NAME_MAX 40
@@ -65,6 +66,14 @@ struct disk *disk_get(int i);
  * GPT type GUIDs are printed in the standard mixed-endian text form.
  */
 int disk_format_lines(void (*emit)(const char *line, void *ctx), void *ctx);
+/*
+ * disk_set_holder_fn - who uses a disk or partition, for the listing: fn
+ * (the VMM's, vmm/vdisk.c) writes e.g. "held by mail (persistent)" into
+ * buf, or nothing; disk_format_lines appends it to that disk's or
+ * partition's line after two spaces. part is NULL for the whole disk.
+ */
+typedef void (*disk_holder_fn)(const struct disk *d, const struct partition *part, char *buf, size_t len);
+void disk_set_holder_fn(disk_holder_fn fn);
 
 /*
  * disk_lookup - find "ata0" (a whole disk: *part = NULL) or "ata0p2" (the

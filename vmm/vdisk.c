@@ -109,3 +109,18 @@ int vdisk_write(void *opaque, uint64_t sector, uint32_t count, const void *buf)
  * ata_rw): what a guest was told is written is on the platter, so a
  * guest's FLUSH has nothing left to wait for. */
 int vdisk_flush(void *opaque) { return 0; }
+
+void vdisk_holders(const struct disk *d, const struct partition *part, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < VM_MAX; i++) {
+        const struct vm *vm = vms[i];
+        for (unsigned j = 0; vm && j < vm->ndisks && n + 1 < len; j++) {
+            const struct vdisk *v = &vm->disks[j];
+            if (v->disk == d && v->part == part)
+                n += (size_t)snprintf(buf + n, len - n, "%s%s (%s)", n ? ", " : "held by ", vm->name,
+                                      vdisk_mode_name(v->mode));
+        }
+    }
+}

@@ -65,4 +65,9 @@ int vdisk_flush(void *opaque);
 
 const char *vdisk_mode_name(enum vdisk_mode m);
 
+/* disk_holder_fn for `disks` (drivers/disk.h): "held by NAME (MODE)" for
+ * every VM holding exactly that disk or partition. Install with
+ * disk_set_holder_fn(vdisk_holders) at boot. */
+void vdisk_holders(const struct disk *d, const struct partition *part, char *buf, size_t len);
+
 #endif

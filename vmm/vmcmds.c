@@ -248,4 +248,8 @@ static const struct cmd_def vm_cmds[] = {
 };
 static struct cmd_table vm_table = CMD_TABLE("vm", vm_cmds);
 
-int vm_commands_init(void) { return cmd_register_table(&vm_table); }
+int vm_commands_init(void)
+{
+    disk_set_holder_fn(vdisk_holders); /* `disks` says which VM holds what */
+    return cmd_register_table(&vm_table);
+}

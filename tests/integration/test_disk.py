@@ -10,7 +10,8 @@ console   Bad `disk=` values get a one-line reason and create nothing: no
           such partition, an unknown option, modes and types not supported
           yet. Sharing: a second writer of ata0p1, the whole disk ata0 over
           it, a reader while it has a writer are refused naming the holder;
-          two readers of ata0p2 are allowed; destroying the writer frees it.
+          two readers of ata0p2 are allowed; `disks` names the holders;
+          destroying the writer frees it.
 guest     Linux VM `mail` with disk=ata0p1: virtio_blk finds vda of the
           partition's size; ext4 mounts; hello.txt and seq.txt read back as
           debugfs reads them from the host's image; the guest writes new.txt
@@ -75,6 +76,10 @@ def console_checks(m):
     for name in ("r1", "r2"):
         out = m.cmd("vm create %s kernel=linux initrd=shell mem=64M disk=ata0p2,mode=ro" % name)
         check("created" in out, "%s reads ata0p2 beside the other reader" % name)
+    out = m.cmd("disks")
+    check(re.search(r'part 0 1 start 2048 .*name "mail"  held by w1 \(persistent\)', out) and
+          re.search(r'part 0 2 start .*name "web"  held by r1 \(ro\), r2 \(ro\)', out) and
+          not re.search(r'name "ftp"  held', out), "disks shows who holds each partition")
     out = m.cmd("vm create w4 kernel=linux initrd=shell mem=64M disk=ata0p2")
     check("in use by VM r1" in out, "a writer of ata0p2 refused while it has readers: %r" % out.strip()[:100])
     for name in ("w1", "r1", "r2"):
