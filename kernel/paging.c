@@ -80,3 +80,17 @@ void *kmap_cached(uint32_t pa)
     }
     return (void *)(uintptr_t)va;
 }
+
+void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir dir)
+{
+    uint32_t fl = read_eflags(); /* kmap_cached: one window, no preemption while in use */
+    cpu_cli();
+    uint8_t *win = kmap_cached(pa);
+    if (dir == KMAP_WRITE)
+        memcpy(win + off, buf, len);
+    else if (dir == KMAP_READ)
+        memcpy(buf, win + off, len);
+    else
+        memset(win + off, 0, len);
+    write_eflags(fl);
+}

@@ -43,4 +43,13 @@ uint32_t kmap_in_use(void);
  */
 void *kmap_cached(uint32_t pa);
 
+/*
+ * kmap_copy - len bytes at offset off of host frame pa (off + len <= 4 KiB)
+ * copied to buf (KMAP_READ), from buf (KMAP_WRITE) or set to zero
+ * (KMAP_ZERO, buf unused), through kmap_cached with interrupts off. Any
+ * thread.
+ */
+enum kmap_dir { KMAP_READ, KMAP_WRITE, KMAP_ZERO };
+void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir dir);
+
 #endif

@@ -6,7 +6,7 @@ test_loader_SRCS := tests/unit/test_loader.c vmm/loader.c
 # The loader tests load hv86.elf itself and Debian's i386 kernel.
 build/unit/test_loader: hv86.elf $(DEBIAN_DIR)/vmlinux
 HV_SRCS += vmm/vm.c vmm/vmconsole.c vmm/vmcmds.c vmm/vcpu.c vmm/emulate.c vmm/segment.c vmm/switch.S vmm/hostexec.c vmm/hostexec_run.S
-HV_SRCS += vmm/vmdev.c vmm/cpuid.c vmm/vdisk.c
+HV_SRCS += vmm/vmdev.c vmm/cpuid.c vmm/vdisk.c vmm/redo.c
 
 UNIT_TESTS += test_cpuid
 test_cpuid_SRCS := tests/unit/test_cpuid.c vmm/cpuid.c
@@ -22,3 +22,8 @@ test_vmconsole_SRCS := tests/unit/test_vmconsole.c vmm/vmconsole.c mgmt/cmd.c mg
 # Host execution of guest data instructions: the stub's trust property, #DE, runs.
 UNIT_TESTS += test_hostexec
 test_hostexec_SRCS := tests/unit/test_hostexec.c vmm/hostexec.c vmm/hostexec_run.S $(BT_DECODER_SRCS)
+
+# A VM's disks and redo logs against a model (kernel services stubbed).
+UNIT_TESTS += test_vdisk
+test_vdisk_SRCS := tests/unit/test_vdisk.c vmm/vdisk.c vmm/redo.c
+test_vdisk_CFLAGS := -include tests/unit/hosted_kernel.h

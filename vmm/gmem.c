@@ -50,26 +50,16 @@ int gmem_gpa_to_hpa(const struct gmem *m, uint32_t gpa, uint32_t *hpa)
     return 0;
 }
 
-enum copy_dir { TO_GUEST, FROM_GUEST, ZERO_GUEST };
-
-/* Walk [gpa, gpa+len) page by page through kmap windows. */
-static int copy(const struct gmem *m, uint32_t gpa, void *buf, uint32_t len, enum copy_dir dir)
+/* Walk [gpa, gpa+len) page by page through kmap windows (KMAP_WRITE: to
+ * the guest, KMAP_READ: from it, KMAP_ZERO). */
+static int copy(const struct gmem *m, uint32_t gpa, void *buf, uint32_t len, enum kmap_dir dir)
 {
     if ((uint64_t)gpa + len > (uint64_t)m->npages * PAGE_SIZE)
         return E_RANGE;
     uint8_t *p = buf;
     while (len) {
         uint32_t off = gpa & (PAGE_SIZE - 1), n = MIN(len, PAGE_SIZE - off);
-        uint32_t fl = read_eflags(); /* kmap_cached: one window, no preemption while in use */
-        cpu_cli();
-        uint8_t *win = kmap_cached(m->hpa[gpa >> PAGE_SHIFT]);
-        if (dir == TO_GUEST)
-            memcpy(win + off, p, n);
-        else if (dir == FROM_GUEST)
-            memcpy(p, win + off, n);
-        else
-            memset(win + off, 0, n);
-        write_eflags(fl);
+        kmap_copy(m->hpa[gpa >> PAGE_SHIFT], off, p, n, dir);
         gpa += n;
         len -= n;
         if (p)
@@ -78,6 +68,6 @@ static int copy(const struct gmem *m, uint32_t gpa, void *buf, uint32_t len, enu
     return 0;
 }
 
-int gmem_read(const struct gmem *m, uint32_t gpa, void *buf, uint32_t len) { return copy(m, gpa, buf, len, FROM_GUEST); }
-int gmem_write(const struct gmem *m, uint32_t gpa, const void *buf, uint32_t len) { return copy(m, gpa, (void *)buf, len, TO_GUEST); }
-int gmem_zero(const struct gmem *m, uint32_t gpa, uint32_t len) { return copy(m, gpa, NULL, len, ZERO_GUEST); }
+int gmem_read(const struct gmem *m, uint32_t gpa, void *buf, uint32_t len) { return copy(m, gpa, buf, len, KMAP_READ); }
+int gmem_write(const struct gmem *m, uint32_t gpa, const void *buf, uint32_t len) { return copy(m, gpa, (void *)buf, len, KMAP_WRITE); }
+int gmem_zero(const struct gmem *m, uint32_t gpa, uint32_t len) { return copy(m, gpa, NULL, len, KMAP_ZERO); }

@@ -5,6 +5,9 @@
 #include "vmm/vdisk.h"
 #include "kernel/kernel.h"
 #include "vmm/vm.h"
+#include "vmm/redo.h"
+#include "kernel/paging.h"
+#include "mgmt/cmd.h"
 
 /* Bytes of s up to the next ',' or its end. */
 static size_t field_len(const char *s)
@@ -15,14 +18,34 @@ static size_t field_len(const char *s)
     return n;
 }
 
-const char *vdisk_mode_name(enum vdisk_mode m) { return m == VDISK_RO ? "ro" : "persistent"; }
+const char *vdisk_mode_name(enum vdisk_mode m)
+{
+    static const char *const names[] = { "persistent", "ro", "nonpersistent", "undoable" };
+    return names[m];
+}
+
+/* Whether a VM holding d may change the partition's sectors. */
+static bool writes_partition(const struct vdisk *d) { return d->mode == VDISK_PERSISTENT || d->mode == VDISK_UNDOABLE; }
 
 /* One `key=value` field of a disk= value: mode or type. */
 static int parse_field(const char *f, size_t n, struct vdisk *d, char *err, size_t errlen)
 {
     static const struct { const char *text; int mode, type; } vals[] = {
-        { "mode=persistent", VDISK_PERSISTENT, -1 }, { "mode=ro", VDISK_RO, -1 }, { "type=virtio", -1, VDISK_VIRTIO },
+        { "mode=persistent", VDISK_PERSISTENT, -1 }, { "mode=ro", VDISK_RO, -1 },
+        { "mode=nonpersistent", VDISK_NONPERSISTENT, -1 }, { "mode=undoable", VDISK_UNDOABLE, -1 },
+        { "type=virtio", -1, VDISK_VIRTIO },
     };
+    if (n > 5 && !strncmp(f, "redo=", 5)) {
+        char size[24];
+        uint64_t bytes;
+        snprintf(size, sizeof(size), "%.*s", (int)(n - 5), f + 5);
+        if (n - 5 >= sizeof(size) || cmd_parse_size(size, &bytes) || bytes < REDO_CHUNK_BYTES) {
+            snprintf(err, errlen, "disk option '%.*s' is not a size of at least 4K (e.g. redo=64M)", (int)n, f);
+            return E_INVAL;
+        }
+        d->redo_cap = bytes;
+        return 0;
+    }
     for (unsigned i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
         if (strlen(vals[i].text) == n && !strncmp(f, vals[i].text, n)) {
             if (vals[i].mode >= 0)
@@ -32,17 +55,18 @@ static int parse_field(const char *f, size_t n, struct vdisk *d, char *err, size
             return 0;
         }
     }
-    if ((n == 18 && !strncmp(f, "mode=nonpersistent", n)) || (n == 13 && !strncmp(f, "mode=undoable", n)) ||
-        (n == 8 && !strncmp(f, "type=ide", n)))
-        snprintf(err, errlen, "disk option '%.*s' is not supported yet (mode=persistent|ro, type=virtio)", (int)n, f);
+    if (n == 8 && !strncmp(f, "type=ide", n))
+        snprintf(err, errlen, "disk option '%.*s' is not supported yet (type=virtio)", (int)n, f);
     else
-        snprintf(err, errlen, "unknown disk option '%.*s' (mode=persistent|ro, type=virtio)", (int)n, f);
+        snprintf(err, errlen, "unknown disk option '%.*s' (mode=persistent|ro|nonpersistent|undoable, "
+                 "redo=SIZE, type=virtio)", (int)n, f);
     return E_INVAL;
 }
 
 int vdisk_parse(const char *value, struct vdisk *d, char *err, size_t errlen)
 {
     memset(d, 0, sizeof(*d));
+    d->redo_cap = VDISK_REDO_DEFAULT;
     size_t n = field_len(value);
     if (n == 0 || n >= VDISK_SPEC_MAX) {
         snprintf(err, errlen, "disk= needs a disk or partition as `disks` names it (ata0, ata0p2)");
@@ -74,7 +98,7 @@ int vdisk_parse(const char *value, struct vdisk *d, char *err, size_t errlen)
 static bool clash(const struct vdisk *a, const struct vdisk *b)
 {
     bool overlap = a->disk == b->disk && a->first < b->first + b->sectors && b->first < a->first + a->sectors;
-    return overlap && (a->mode != VDISK_RO || b->mode != VDISK_RO);
+    return overlap && (writes_partition(a) || writes_partition(b));
 }
 
 const char *vdisk_conflict(const struct vm *vm, const struct vdisk *d, unsigned index)
@@ -91,10 +115,58 @@ const char *vdisk_conflict(const struct vm *vm, const struct vdisk *d, unsigned 
     return NULL;
 }
 
+/* The sectors of chunk c that lie inside the disk. */
+static uint32_t chunk_sectors(const struct vdisk *d, uint32_t c)
+{
+    uint64_t first = (uint64_t)c * REDO_CHUNK_SECTORS;
+    return (uint32_t)MIN((uint64_t)REDO_CHUNK_SECTORS, d->sectors - first);
+}
+
 int vdisk_read(void *opaque, uint64_t sector, uint32_t count, void *buf)
 {
     struct vdisk *d = opaque;
-    return disk_part_read(d->disk, d->part, sector, count, buf);
+    int rc = disk_part_read(d->disk, d->part, sector, count, buf);
+    if (rc || !d->redo || !d->redo->used)
+        return rc;
+    /* What the log holds replaces what the partition says. */
+    for (uint64_t s = sector; s < sector + count;) {
+        uint32_t c = (uint32_t)(s / REDO_CHUNK_SECTORS), hpa = redo_find(d->redo, c);
+        uint64_t end = MIN(sector + count, ((uint64_t)c + 1) * REDO_CHUNK_SECTORS);
+        if (hpa)
+            kmap_copy(hpa, (uint32_t)(s % REDO_CHUNK_SECTORS) * 512, (uint8_t *)buf + (s - sector) * 512,
+                      (uint32_t)(end - s) * 512, KMAP_READ);
+        s = end;
+    }
+    return 0;
+}
+
+/* Write count sectors at sector into the redo log, chunk by chunk; a chunk
+ * the log does not hold yet starts as the partition's (read first unless
+ * the write covers it whole). E_NOSPC when the log is full. */
+static int redo_write(struct vdisk *d, uint64_t sector, uint32_t count, const uint8_t *buf)
+{
+    if (sector > d->sectors || count > d->sectors - sector)
+        return E_RANGE;
+    for (uint64_t s = sector; s < sector + count;) {
+        uint32_t c = (uint32_t)(s / REDO_CHUNK_SECTORS), hpa = redo_find(d->redo, c);
+        uint64_t end = MIN(sector + count, ((uint64_t)c + 1) * REDO_CHUNK_SECTORS);
+        if (!hpa) {
+            int rc = redo_add(d->redo, c, &hpa);
+            if (rc)
+                return rc;
+            uint32_t n = chunk_sectors(d, c);
+            if (end - s < n) {
+                rc = disk_part_read(d->disk, d->part, (uint64_t)c * REDO_CHUNK_SECTORS, n, d->redo->buf);
+                if (rc)
+                    return rc;
+                kmap_copy(hpa, 0, d->redo->buf, n * 512, KMAP_WRITE);
+            }
+        }
+        kmap_copy(hpa, (uint32_t)(s % REDO_CHUNK_SECTORS) * 512, (void *)(buf + (s - sector) * 512),
+                  (uint32_t)(end - s) * 512, KMAP_WRITE);
+        s = end;
+    }
+    return 0;
 }
 
 int vdisk_write(void *opaque, uint64_t sector, uint32_t count, const void *buf)
@@ -102,13 +174,63 @@ int vdisk_write(void *opaque, uint64_t sector, uint32_t count, const void *buf)
     struct vdisk *d = opaque;
     if (d->mode == VDISK_RO)
         return E_INVAL;
+    if (d->redo)
+        return redo_write(d, sector, count, buf);
     return disk_part_write(d->disk, d->part, sector, count, buf);
 }
 
 /* Every write already ended with the disk's FLUSH CACHE (drivers/ata.c
- * ata_rw): what a guest was told is written is on the platter, so a
- * guest's FLUSH has nothing left to wait for. */
+ * ata_rw), or went to a redo log that power-off loses by design: what a
+ * guest was told is written is where its mode says, so a guest's FLUSH
+ * has nothing left to wait for. */
 int vdisk_flush(void *opaque) { return 0; }
+
+int vdisk_open(struct vdisk *d)
+{
+    if (d->mode != VDISK_NONPERSISTENT && d->mode != VDISK_UNDOABLE)
+        return 0;
+    d->redo = redo_create(d->redo_cap);
+    return d->redo ? 0 : E_NOMEM;
+}
+
+void vdisk_close(struct vdisk *d)
+{
+    redo_free(d->redo);
+    d->redo = NULL;
+}
+
+void vdisk_power_on(struct vdisk *d)
+{
+    if (d->mode == VDISK_NONPERSISTENT)
+        redo_discard(d->redo);
+}
+
+/* One chunk of the log to the partition (commit). */
+static int commit_chunk(uint32_t c, uint32_t hpa, void *ctx)
+{
+    struct vdisk *d = ctx;
+    uint32_t n = chunk_sectors(d, c);
+    kmap_copy(hpa, 0, d->redo->buf, n * 512, KMAP_READ);
+    return disk_part_write(d->disk, d->part, (uint64_t)c * REDO_CHUNK_SECTORS, n, d->redo->buf);
+}
+
+int vdisk_commit(struct vdisk *d)
+{
+    if (d->mode != VDISK_UNDOABLE)
+        return E_INVAL;
+    int rc = redo_each(d->redo, commit_chunk, d);
+    if (!rc)
+        redo_discard(d->redo);
+    return rc;
+}
+
+int vdisk_discard(struct vdisk *d)
+{
+    if (d->mode != VDISK_UNDOABLE)
+        return E_INVAL;
+    redo_discard(d->redo);
+    return 0;
+}
 
 void vdisk_holders(const struct disk *d, const struct partition *part, char *buf, size_t len)
 {

@@ -5,12 +5,20 @@
  *
  *   SPEC   a whole disk or a partition as `disks` lists it: ata0, ata0p2
  *   mode   persistent (default): writes go to the partition;
- *          ro: the guest sees a read-only disk (virtio-blk RO feature)
+ *          ro: the guest sees a read-only disk (virtio-blk RO feature);
+ *          nonpersistent: writes go to a redo log in host RAM (vmm/redo.h)
+ *          that is thrown away at every power-on (start, guest reset);
+ *          undoable: the redo log survives power-off until `vm commit`
+ *          writes it to the partition or `vm discard` drops it
+ *   redo   the redo log's cap (a size, default VDISK_REDO_DEFAULT): a write
+ *          that needs more is an I/O error to the guest
  *   type   virtio (default): a virtio-blk PCI function (vmm/dev/vblk.h)
  *
  * A range of host sectors is writable by at most one VM at a time, and
- * read-only by any number while nobody writes it: a partition and the whole
- * disk it lies on overlap. The claim lasts from `vm create` to `vm destroy`.
+ * read by any number while nobody writes it: a partition and the whole
+ * disk it lies on overlap. persistent and undoable (its commit) write;
+ * ro and nonpersistent only read the partition. The claim lasts from
+ * `vm create` to `vm destroy`.
  *
  * Trust: the spec is the administrator's; the guest only ever names
  * sectors relative to its own disk, and disk_part_read/write refuse any
@@ -25,8 +33,9 @@
 
 #define VM_MAX_DISKS  4
 #define VDISK_SPEC_MAX 16
+#define VDISK_REDO_DEFAULT (64ull << 20) /* bytes of redo log per disk unless redo= says */
 
-enum vdisk_mode { VDISK_PERSISTENT, VDISK_RO };
+enum vdisk_mode { VDISK_PERSISTENT, VDISK_RO, VDISK_NONPERSISTENT, VDISK_UNDOABLE };
 enum vdisk_type { VDISK_VIRTIO };
 
 struct vdisk {
@@ -36,6 +45,8 @@ struct vdisk {
     uint64_t first, sectors;         /* host LBA range held */
     enum vdisk_mode mode;
     enum vdisk_type type;
+    uint64_t redo_cap;               /* bytes */
+    struct redo *redo;               /* nonpersistent, undoable: from vm_create (vdisk_open) */
 };
 
 struct vm;
@@ -64,6 +75,22 @@ int vdisk_write(void *opaque, uint64_t sector, uint32_t count, const void *buf);
 int vdisk_flush(void *opaque);
 
 const char *vdisk_mode_name(enum vdisk_mode m);
+
+/* vdisk_open - what d needs while a VM holds it: the redo log of a
+ * nonpersistent or undoable disk. Returns 0 or E_NOMEM. vdisk_close frees
+ * it (the log's contents are lost). */
+int vdisk_open(struct vdisk *d);
+void vdisk_close(struct vdisk *d);
+/* Power-on: a nonpersistent disk's log is thrown away. */
+void vdisk_power_on(struct vdisk *d);
+/*
+ * vdisk_commit - write an undoable disk's redo log to the partition, then
+ * empty it; vdisk_discard - empty it. Return 0, E_INVAL (not undoable) or
+ * the disk's error (the log is kept then, and so is what was written).
+ * The VM must not be running.
+ */
+int vdisk_commit(struct vdisk *d);
+int vdisk_discard(struct vdisk *d);
 
 /* disk_holder_fn for `disks` (drivers/disk.h): "held by NAME (MODE)" for
  * every VM holding exactly that disk or partition. Install with

@@ -3,6 +3,7 @@
  * commands that drive them are in vmm/vmcmds.c.
  */
 #include "vmm/vm.h"
+#include "vmm/redo.h"
 #include "kernel/boot.h"
 #include "kernel/heap.h"
 #include "kernel/kernel.h"
@@ -122,6 +123,8 @@ static int vm_load(struct vm *vm, char *err, size_t errlen)
         return rc;
     vcpu_reset(vm, &e);
     vmdev_reset(vm);
+    for (unsigned i = 0; i < vm->ndisks; i++)
+        vdisk_power_on(&vm->disks[i]); /* a nonpersistent disk is the partition again */
     return 0;
 }
 
@@ -155,11 +158,17 @@ int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t
         }
     }
     vm->ndisks = MIN(ndisks, (unsigned)VM_MAX_DISKS);
+    for (unsigned i = 0; i < vm->ndisks; i++) {
+        if ((rc = vdisk_open(&vm->disks[i]))) {
+            snprintf(err, errlen, "out of hypervisor memory for the redo log of %s", vm->disks[i].spec);
+            goto err_close_disks;
+        }
+    }
     vm->mem_bytes = ALIGN_UP(mem_bytes, PAGE_SIZE);
     rc = gmem_init(&vm->mem, vm->mem_bytes);
     if (rc) {
         snprintf(err, errlen, "not enough free memory for %u MiB of guest RAM", vm->mem_bytes >> 20);
-        goto err_free_vm;
+        goto err_close_disks;
     }
     if ((rc = vcpu_create(vm)) || (rc = vmdev_create(vm))) {
         snprintf(err, errlen, "out of hypervisor memory");
@@ -176,6 +185,9 @@ err_free_vcpu:
     vmdev_destroy(vm);
     vcpu_destroy(vm);
     gmem_free(&vm->mem);
+err_close_disks:
+    for (unsigned i = 0; i < vm->ndisks; i++)
+        vdisk_close(&vm->disks[i]);
 err_free_vm:
     kfree(vm);
     return rc;
@@ -270,6 +282,12 @@ int vm_destroy(struct vm *vm)
     vmdev_destroy(vm);
     vcpu_destroy(vm);
     gmem_free(&vm->mem);
+    for (unsigned i = 0; i < vm->ndisks; i++) {
+        if (vm->disks[i].mode == VDISK_UNDOABLE && vm->disks[i].redo->used)
+            log_warn("vm %s: undoable %s: %u KiB of redo log discarded with the VM", vm->name, vm->disks[i].spec,
+                     vm->disks[i].redo->used * (REDO_CHUNK_BYTES / 1024));
+        vdisk_close(&vm->disks[i]);
+    }
     log_info("vm %s: destroyed", vm->name);
     kfree(vm);
     return 0;

@@ -10,6 +10,7 @@
 #include "mgmt/console.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
+#include "vmm/redo.h"
 #include "vmm/vmdev.h"
 
 #define DEFAULT_MEM (16u << 20)
@@ -133,6 +134,42 @@ static int cmd_vm_destroy(struct cmd_ctx *c)
     return rc;
 }
 
+/* `vm commit` / `vm discard`: every undoable disk of a VM that is not
+ * running (docs/storage.md "Guest disks"). */
+static int redo_cmd(struct cmd_ctx *c, bool commit)
+{
+    struct vm *vm = need_vm(c, c->argv[0]);
+    const char *what = commit ? "commit" : "discard";
+    if (!vm)
+        return E_NOENT;
+    if (vm->state == VM_RUNNING || vm->state == VM_PAUSED) {
+        cmd_error(c->out, "vm %s: %s is %s (`vm stop` it first)", what, vm->name, vm_state_name(vm->state));
+        return E_BUSY;
+    }
+    unsigned done = 0;
+    for (unsigned i = 0; i < vm->ndisks; i++) {
+        struct vdisk *d = &vm->disks[i];
+        if (d->mode != VDISK_UNDOABLE)
+            continue;
+        uint32_t kib = d->redo->used * (REDO_CHUNK_BYTES / 1024);
+        int rc = commit ? vdisk_commit(d) : vdisk_discard(d);
+        if (rc) {
+            cmd_error(c->out, "vm %s %s: %s: %s (the redo log is kept)", what, vm->name, d->spec, err_name(rc));
+            return rc;
+        }
+        cmd_printf(c->out, "%s: %u KiB of redo log %s\n", d->spec, kib, commit ? "written to the partition" : "dropped");
+        done++;
+    }
+    if (!done) {
+        cmd_error(c->out, "vm %s: %s has no undoable disk", what, vm->name);
+        return E_INVAL;
+    }
+    return 0;
+}
+
+static int cmd_vm_commit(struct cmd_ctx *c) { return redo_cmd(c, true); }
+static int cmd_vm_discard(struct cmd_ctx *c) { return redo_cmd(c, false); }
+
 static int cmd_vm_list(struct cmd_ctx *c)
 {
     cmd_printf(c->out, "%-15s %-8s %6s %10s %9s  %s\n", "name", "state", "mem", "cpu ms", "exits/s", "reason");
@@ -233,13 +270,16 @@ static int cmd_monsum(struct cmd_ctx *c)
 }
 
 static const struct cmd_def vm_cmds[] = {
-    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=persistent|ro]]...",
+    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=M][,redo=SIZE]]...",
       "create a VM from a Multiboot kernel or a Linux bzImage module", 1, 5 + VM_MAX_DISKS, cmd_vm_create, 0 },
     { "vm", "start", "NAME", "boot a created or stopped VM", 1, 1, cmd_vm_start, 0 },
     { "vm", "stop", "NAME", "stop a running VM", 1, 1, cmd_vm_stop, 0 },
     { "vm", "pause", "NAME", "freeze a running VM", 1, 1, cmd_vm_pause, 0 },
     { "vm", "resume", "NAME", "continue a paused VM", 1, 1, cmd_vm_resume, 0 },
     { "vm", "destroy", "NAME", "free a stopped VM", 1, 1, cmd_vm_destroy, 0 },
+    { "vm", "commit", "NAME", "write a stopped VM's undoable disks' redo logs to their partitions", 1, 1,
+      cmd_vm_commit, 0 },
+    { "vm", "discard", "NAME", "drop a stopped VM's undoable disks' redo logs", 1, 1, cmd_vm_discard, 0 },
     { "vm", "list", "", "VMs: state, memory, CPU time, exits per second, stop reason", 0, 0, cmd_vm_list, 0 },
     { "vm", "info", "NAME", "registers, exits by cause, translation cache, why it stopped", 1, 1, cmd_vm_info, 0 },
     { "console", NULL, "NAME", "attach to a VM's serial line (^] detaches)", 1, 1, cmd_console, 0 },

@@ -9,6 +9,7 @@
 #include "vmm/dev/devices.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
+#include "vmm/redo.h"
 #include "mgmt/cmd.h"
 
 #define COM1_BASE 0x3F8
@@ -126,6 +127,9 @@ void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out)
     const struct vdisk *vd = &vm->disks[i];
     if (!b)
         return;
+    if (vd->redo)
+        cmd_printf(out, "disk %u: redo log %u of %u KiB\n", i, vd->redo->used * (REDO_CHUNK_BYTES / 1024),
+                   vd->redo->cap * (REDO_CHUNK_BYTES / 1024));
     cmd_printf(out, "disk %u: %s, %s, %llu sectors; virtio-blk 00:%02x.0 io %04x irq %u: reads %llu (%llu sectors), "
                "writes %llu (%llu sectors), flushes %llu, errors %llu, bad chains %u\n", i, vd->spec,
                vdisk_mode_name(vd->mode), (unsigned long long)vd->sectors, b->vp.fn.devfn >> 3, b->vp.decode_base,

@@ -21,6 +21,13 @@ guest     Linux VM `mail` with disk=ata0p1: virtio_blk finds vda of the
           the guest's contents and md5. A second VM on the same partition
           (after destroy) reads them back: persistent. A read-only VM
           (mode=ro) mounts it, and its writes fail.
+modes     nonpersistent: the guest's writes read back while it runs, the
+          partition is unchanged (e2fsck, debugfs), and they are gone after
+          `vm stop` and `vm start`. undoable: they survive the power cycle;
+          `vm discard` drops them; `vm commit` (refused while running)
+          writes them, and the host's e2fsck and debugfs see them. A redo
+          log at its cap (redo=64K) makes the guest's write fail with an
+          I/O error; the guest and hv86 go on.
 """
 import hashlib
 import os
@@ -60,7 +67,7 @@ def debugfs_cat(path, name):
 def console_checks(m):
     bad = [
         ("disk=ata0p9", "no disk or partition 'ata0p9'"),
-        ("disk=ata0p1,mode=undoable", "not supported yet"),
+        ("disk=ata0p1,mode=undoable,redo=12", "is not a size of at least 4K"),
         ("disk=ata0p1,type=ide", "not supported yet"),
         ("disk=ata0p1,colour=red", "unknown disk option 'colour=red'"),
         ("disk=", "disk= needs a disk or partition"),
@@ -161,12 +168,102 @@ def guest_checks(m):
     os.remove(part)
 
 
+def fs_files(image):
+    """(e2fsck return code, {name: bytes}) of the mail partition in image."""
+    part = partition(image, MAIL_START, MAIL_SECTORS)
+    rc = subprocess.run(["e2fsck", "-fn", part], capture_output=True).returncode
+    ls = subprocess.run(["debugfs", "-R", "ls -p /", part], capture_output=True, text=True).stdout
+    names = [f.split("/")[5] for f in ls.split("\n") if f.count("/") >= 6 and f.split("/")[5] not in (".", "..")]
+    files = {n: debugfs_cat(part, n) for n in names if n.endswith(".txt")}
+    os.remove(part)
+    return rc, files
+
+
+def reattach(m, name, boots):
+    """Attach to a VM the console has seen boot `boots` times before this
+    boot: the replay holds the earlier shells' READY lines, which must not
+    count as this boot's."""
+    con = lg.attach(m, name)
+    if con.replay.count(lg.READY) <= boots:
+        con.replay = ""                      # this boot's READY is still to come
+    else:
+        con.replay = con.replay[con.replay.rfind(lg.READY):]
+    con.wait_ready(600)
+    return con
+
+
+def power_cycle(m, name, boots=1):
+    """`vm stop`, `vm start`, attach: a power-off and a power-on."""
+    lg.detach(m)
+    m.cmd("vm stop %s" % name)
+    m.cmd("vm start %s" % name)
+    return reattach(m, name, boots)
+
+
+def mode_checks(m):
+    image = m.disks[0]
+    rc, before = fs_files(image)
+    check(rc == 0 and "hello.txt" in before, "the mail file system before: %s" % sorted(before))
+
+    con = boot(m, "np", "ata0p1,mode=nonpersistent")
+    run(con, "mount -t ext4 /dev/vda /mnt && echo np-data > /mnt/np.txt && sync && umount /mnt", "np writes np.txt")
+    out = run(con, "mount -t ext4 /dev/vda /mnt && cat /mnt/np.txt; umount /mnt", "np reads it back")
+    check("np-data" in out, "nonpersistent: the guest reads its write back while powered on")
+    check(fs_files(image) == (0, before), "nonpersistent: the partition unchanged, e2fsck clean")
+    con = power_cycle(m, "np")
+    out = run(con, "mount -t ext4 /dev/vda /mnt && ls /mnt; umount /mnt", "np after power-on")
+    check("np.txt" not in out and "hello.txt" in out, "nonpersistent: gone after power-off and on")
+    lg.detach(m)
+    m.cmd("vm stop np")
+    m.cmd("vm destroy np")
+
+    con = boot(m, "ud", "ata0p1,mode=undoable")
+    run(con, "mount -t ext4 /dev/vda /mnt && echo ud-one > /mnt/ud1.txt && sync && umount /mnt", "ud writes ud1.txt")
+    con = power_cycle(m, "ud")
+    out = run(con, "mount -t ext4 /dev/vda /mnt && cat /mnt/ud1.txt; umount /mnt", "ud after power-on")
+    check("ud-one" in out, "undoable: the redo log survives power-off")
+    check(fs_files(image) == (0, before), "undoable: the partition unchanged before commit")
+    lg.detach(m)
+    m.cmd("vm stop ud")
+    out = m.cmd("vm discard ud")
+    check("KiB of redo log dropped" in out, "vm discard: %r" % out.strip()[:80])
+    m.cmd("vm start ud")
+    con = reattach(m, "ud", 2)
+    out = run(con, "mount -t ext4 /dev/vda /mnt && ls /mnt && echo ud-two > /mnt/ud2.txt && sync && umount /mnt",
+              "ud after discard")
+    check("ud1.txt" not in out, "undoable: discarded writes are gone")
+    lg.detach(m)
+    out = m.cmd("vm commit ud")
+    check("vm commit: ud is running" in out, "vm commit refuses a running VM: %r" % out.strip()[:80])
+    m.cmd("vm stop ud")
+    out = m.cmd("vm commit ud")
+    check("KiB of redo log written to the partition" in out, "vm commit: %r" % out.strip()[:80])
+    rc, after = fs_files(image)
+    check(rc == 0 and after.get("ud2.txt") == b"ud-two\n" and "ud1.txt" not in after,
+          "undoable: after commit the host's e2fsck is clean and debugfs reads ud2.txt")
+    out = m.cmd("vm commit ud")
+    check("0 KiB of redo log written" in out, "a second commit has nothing left: %r" % out.strip()[:80])
+    m.cmd("vm destroy ud")
+
+    con = boot(m, "tiny", "ata0p2,mode=nonpersistent,redo=64K")
+    out = run(con, "dd if=/dev/zero of=/dev/vda bs=4096 count=64 conv=fsync 2>&1", "a write beyond the redo cap fails",
+              want_status=1)
+    out = run(con, "dd if=/dev/vda bs=4096 count=1 2>/dev/null | md5sum", "tiny still reads")
+    lg.detach(m)
+    info = m.cmd("vm info tiny")
+    check("disk 0: redo log 64 of 64 KiB" in info, "vm info: the redo log is full at its cap")
+    m.cmd("vm stop tiny")
+    m.cmd("vm destroy tiny")
+
+
 def main():
-    parts = sys.argv[1:] or ["console", "guest"]
+    parts = sys.argv[1:] or ["console", "guest", "modes"]
     m = Machine("qemu", mem_mib=512).start()
     try:
         if "console" in parts:
             console_checks(m)
+        if "modes" in parts:
+            mode_checks(m)
         if "guest" in parts:
             guest_checks(m)
             out = m.cmd("vm list")

@@ -1,0 +1,242 @@
+/*
+ * A VM's disks (vmm/vdisk.c) and redo logs (vmm/redo.c), on the host: the
+ * kernel's frame allocator, kmap and the disk registry are stubbed with
+ * plain memory; a partition of 101 sectors (not a whole number of chunks)
+ * sits between guard sectors on a fake disk.
+ *   - disk= parsing: modes, redo=, errors;
+ *   - sharing rules (vdisk_conflict) for every pair of modes, partition
+ *     against whole disk;
+ *   - nonpersistent and undoable against a model: 20,000 random writes and
+ *     reads of random ranges (chunk-straddling, the partial last chunk);
+ *     the partition unchanged until commit, equal to the model after it;
+ *     discard brings the partition back; guards never touched;
+ *   - a full log: E_NOSPC, the chunks already held still read back.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "kernel/kernel.h"
+#include "kernel/paging.h"
+#include "mgmt/cmd.h"
+#include "vmm/redo.h"
+#include "vmm/vdisk.h"
+#include "vmm/vm.h"
+
+/* ---------------------------------------------------------------- stubs of the kernel */
+
+#define PART_START 40u
+#define PART_SECT  101u
+#define DISK_SECT  200u
+
+static uint8_t disk_bytes[DISK_SECT * 512];
+static struct partition parts[2] = {
+    { .index = 1, .start_lba = PART_START, .sectors = PART_SECT },
+    { .index = 2, .start_lba = PART_START + PART_SECT, .sectors = 30 },
+};
+static struct disk fake_disk = { .name = "ata0", .sectors = DISK_SECT, .sector_size = 512, .nparts = 2, .parts = parts };
+struct vm *vms[VM_MAX];
+static unsigned long frames_out;
+
+void *kzalloc(size_t n) { return calloc(1, n); }
+void kfree(void *p) { free(p); }
+int frame_alloc(enum pmm_zone z, uint32_t n, uint32_t *pa)
+{
+    void *p = aligned_alloc(4096, 4096);
+    *pa = (uint32_t)(uintptr_t)p;
+    frames_out++;
+    return p ? 0 : E_NOMEM;
+}
+void frame_free(uint32_t pa, uint32_t n) { free((void *)(uintptr_t)pa); frames_out--; }
+void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir dir)
+{
+    uint8_t *p = (uint8_t *)(uintptr_t)pa + off;
+    assert_true(off + len <= 4096);
+    if (dir == KMAP_READ)
+        memcpy(buf, p, len);
+    else if (dir == KMAP_WRITE)
+        memcpy(p, buf, len);
+    else
+        memset(p, 0, len);
+}
+int disk_lookup(const char *spec, struct disk **d, const struct partition **p)
+{
+    *d = &fake_disk;
+    if (!strcmp(spec, "ata0"))
+        *p = NULL;
+    else if (!strcmp(spec, "ata0p1") || !strcmp(spec, "ata0p2"))
+        *p = &parts[spec[5] - '1'];
+    else
+        return E_NOENT;
+    return 0;
+}
+static uint64_t part_first(const struct partition *p) { return p ? p->start_lba : 0; }
+static uint64_t part_size(const struct partition *p) { return p ? p->sectors : DISK_SECT; }
+int disk_part_read(struct disk *d, const struct partition *p, uint64_t lba, uint32_t n, void *buf)
+{
+    assert_true(lba + n <= part_size(p));
+    memcpy(buf, disk_bytes + (part_first(p) + lba) * 512, n * 512u);
+    return 0;
+}
+int disk_part_write(struct disk *d, const struct partition *p, uint64_t lba, uint32_t n, const void *buf)
+{
+    assert_true(lba + n <= part_size(p));
+    memcpy(disk_bytes + (part_first(p) + lba) * 512, buf, n * 512u);
+    return 0;
+}
+int cmd_parse_size(const char *text, uint64_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text)
+        return E_INVAL;
+    *out = v << (*end == 'K' ? 10 : *end == 'M' ? 20 : 0);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static uint32_t rs = 0x2ed0106u;
+static uint32_t rnd(void) { rs ^= rs << 13, rs ^= rs >> 17, rs ^= rs << 5; return rs; }
+
+static void fill_disk(void)
+{
+    for (unsigned i = 0; i < sizeof disk_bytes; i++)
+        disk_bytes[i] = (uint8_t)(i * 13 + 7);
+}
+
+static void test_parse(void **state)
+{
+    struct vdisk d;
+    char err[128];
+    assert_int_equal(vdisk_parse("ata0p1", &d, err, sizeof err), 0);
+    assert_true(d.mode == VDISK_PERSISTENT && d.sectors == PART_SECT && d.first == PART_START);
+    assert_int_equal(vdisk_parse("ata0p1,mode=undoable,redo=128K", &d, err, sizeof err), 0);
+    assert_true(d.mode == VDISK_UNDOABLE && d.redo_cap == 128 * 1024);
+    assert_int_equal(vdisk_parse("ata0,mode=nonpersistent", &d, err, sizeof err), 0);
+    assert_true(d.mode == VDISK_NONPERSISTENT && !d.part && d.sectors == DISK_SECT);
+    assert_int_equal(vdisk_parse("ata0p3", &d, err, sizeof err), E_NOENT);
+    assert_int_equal(vdisk_parse("ata0p1,redo=1", &d, err, sizeof err), E_INVAL);
+    assert_non_null(strstr(err, "at least 4K"));
+    assert_int_equal(vdisk_parse("ata0p1,mode=wild", &d, err, sizeof err), E_INVAL);
+    assert_non_null(strstr(err, "unknown disk option 'mode=wild'"));
+    assert_int_equal(vdisk_parse("ata0p1,type=ide", &d, err, sizeof err), E_INVAL);
+    assert_int_equal(vdisk_parse(",mode=ro", &d, err, sizeof err), E_INVAL);
+}
+
+/* Every pair of modes on the same partition, and partition 1 against the
+ * whole disk: writers are persistent and undoable. */
+static void test_conflicts(void **state)
+{
+    static const char *const modes[] = { "persistent", "ro", "nonpersistent", "undoable" };
+    static struct vm holder = { .name = "holder", .ndisks = 1 };
+    struct vm newcomer = { .name = "new" };
+    char spec[64], err[128];
+    vms[0] = &holder;
+    for (unsigned a = 0; a < 4; a++) {
+        for (unsigned b = 0; b < 4; b++) {
+            for (unsigned whole = 0; whole < 2; whole++) {
+                struct vdisk d;
+                snprintf(spec, sizeof spec, "ata0p1,mode=%s", modes[a]);
+                assert_int_equal(vdisk_parse(spec, &holder.disks[0], err, sizeof err), 0);
+                snprintf(spec, sizeof spec, "%s,mode=%s", whole ? "ata0" : "ata0p1", modes[b]);
+                assert_int_equal(vdisk_parse(spec, &d, err, sizeof err), 0);
+                bool writes_a = a == 0 || a == 3, writes_b = b == 0 || b == 3;
+                const char *who = vdisk_conflict(&newcomer, &d, 0);
+                if ((writes_a || writes_b) != (who != NULL))
+                    fail_msg("%s held, %s%s asked: got %s", modes[a], whole ? "whole disk " : "", modes[b], who);
+            }
+        }
+    }
+    struct vdisk d;
+    assert_int_equal(vdisk_parse("ata0p2", &d, err, sizeof err), 0);
+    assert_null(vdisk_conflict(&newcomer, &d, 0)); /* the neighbour partition */
+    vms[0] = NULL;
+}
+
+/* Random writes and reads against a model. */
+static void model_run(enum vdisk_mode mode)
+{
+    struct vdisk d;
+    char err[128];
+    static uint8_t model[PART_SECT * 512], orig[sizeof disk_bytes], buf[PART_SECT * 512];
+    assert_int_equal(vdisk_parse(mode == VDISK_UNDOABLE ? "ata0p1,mode=undoable" : "ata0p1,mode=nonpersistent", &d,
+                                 err, sizeof err), 0);
+    assert_int_equal(vdisk_open(&d), 0);
+    fill_disk();
+    memcpy(orig, disk_bytes, sizeof orig);
+    memcpy(model, disk_bytes + PART_START * 512, sizeof model);
+    for (int i = 0; i < 20000; i++) {
+        uint32_t s = rnd() % PART_SECT, n = 1 + rnd() % MIN(20u, PART_SECT - s);
+        if (rnd() & 1) {
+            for (uint32_t k = 0; k < n * 512; k++)
+                buf[k] = (uint8_t)rnd();
+            assert_int_equal(vdisk_write(&d, s, n, buf), 0);
+            memcpy(model + s * 512, buf, n * 512);
+        } else {
+            assert_int_equal(vdisk_read(&d, s, n, buf), 0);
+            assert_memory_equal(buf, model + s * 512, n * 512);
+        }
+    }
+    assert_memory_equal(orig, disk_bytes, sizeof orig);                 /* the partition untouched */
+    assert_int_equal(vdisk_write(&d, PART_SECT, 1, buf), E_RANGE);      /* past the end */
+    if (mode == VDISK_UNDOABLE) {
+        assert_int_equal(vdisk_commit(&d), 0);
+        assert_memory_equal(disk_bytes + PART_START * 512, model, sizeof model);
+        assert_memory_equal(orig, disk_bytes, PART_START * 512);       /* guards */
+        assert_memory_equal(orig + (PART_START + PART_SECT) * 512, disk_bytes + (PART_START + PART_SECT) * 512,
+                            sizeof orig - (PART_START + PART_SECT) * 512);
+        assert_int_equal(d.redo->used, 0);
+    } else {
+        assert_int_equal(vdisk_commit(&d), E_INVAL);
+        vdisk_power_on(&d);                                             /* a nonpersistent disk forgets */
+        assert_int_equal(vdisk_read(&d, 0, PART_SECT, buf), 0);
+        assert_memory_equal(buf, orig + PART_START * 512, PART_SECT * 512);
+    }
+    vdisk_close(&d);
+    assert_int_equal(frames_out, 0);
+}
+
+static void test_nonpersistent(void **state) { model_run(VDISK_NONPERSISTENT); }
+static void test_undoable(void **state) { model_run(VDISK_UNDOABLE); }
+
+static void test_discard_and_full(void **state)
+{
+    struct vdisk d;
+    char err[128];
+    uint8_t buf[4096], back[4096];
+    fill_disk();
+    assert_int_equal(vdisk_parse("ata0p1,mode=undoable,redo=16K", &d, err, sizeof err), 0);
+    assert_int_equal(vdisk_open(&d), 0);
+    memset(buf, 0xAB, sizeof buf);
+    for (uint32_t c = 0; c < 4; c++)
+        assert_int_equal(vdisk_write(&d, c * 8 + 3, 1, buf), 0);        /* 4 chunks: the cap */
+    assert_int_equal(vdisk_write(&d, 40, 1, buf), E_NOSPC);
+    assert_int_equal(vdisk_write(&d, 3, 2, buf), 0);                    /* a held chunk still takes writes */
+    assert_int_equal(vdisk_read(&d, 24, 8, back), 0);
+    assert_memory_equal(back + 3 * 512, buf, 512);
+    assert_memory_equal(back, disk_bytes + (PART_START + 24) * 512, 3 * 512); /* the rest from the partition */
+    assert_int_equal(vdisk_discard(&d), 0);
+    assert_int_equal(vdisk_read(&d, 24, 8, back), 0);
+    assert_memory_equal(back, disk_bytes + (PART_START + 24) * 512, sizeof back);
+    assert_int_equal(vdisk_write(&d, 40, 1, buf), 0);                   /* room again */
+    vdisk_close(&d);
+    assert_int_equal(frames_out, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_conflicts),
+        cmocka_unit_test(test_nonpersistent),
+        cmocka_unit_test(test_undoable),
+        cmocka_unit_test(test_discard_and_full),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
