@@ -644,11 +644,12 @@ static void null_outer_segs(struct vcpu *c, unsigned cpl)
  * rpl (the CPL the transfer runs at), conforming with DPL <= rpl, and eip
  * lies inside its limit. JMP/CALL pass rpl = CPL (and a nonconforming
  * target's selector must have RPL <= CPL); RET passes the RPL it popped.
- * Call gates and task switches are not part of the guest CPU model:
- * #GP(sel), as for any other system descriptor. Returns 1 when the
- * transfer may go on, else the result of the fault.
+ * Other system descriptors are #GP(sel) (call gates, TSSs and task gates
+ * are far_system_target's). A return to an outer ring checks EIP last
+ * (check_eip false, then outer_eip_ok). Returns 1 when the transfer may go
+ * on, else the result of the fault.
  */
-static int far_code_ok(struct vcpu *c, uint16_t sel, unsigned rpl, uint32_t eip)
+static int far_code_ok(struct vcpu *c, uint16_t sel, unsigned rpl, uint32_t eip, bool check_eip)
 {
     uint64_t d;
     uint32_t idx = sel >> 3;
@@ -664,9 +665,47 @@ static int far_code_ok(struct vcpu *c, uint16_t sel, unsigned rpl, uint32_t eip)
         return raise(c, T_GP, sel & ~3u);
     if (!(acc & DESC_P))
         return raise(c, T_NP, sel & ~3u);
-    if (eip > desc_limit_bytes(d))
+    if (check_eip && eip > desc_limit_bytes(d))
         return raise(c, T_GP, 0);
     return 1;
+}
+
+/* The EIP check a return to an outer ring makes last, after the new SS's
+ * (SDM Vol. 2A RET, IRET "RETURN-TO-OUTER-PRIVILEGE-LEVEL"): 1 if eip is
+ * inside the limit of code segment sel (checked by far_code_ok), else #GP(0). */
+static int outer_eip_ok(struct vcpu *c, uint16_t sel, uint32_t eip)
+{
+    uint64_t d;
+    if (vcpu_read_desc(c, sel, &d) == 0 && eip <= desc_limit_bytes(d))
+        return 1;
+    return raise(c, T_GP, 0);
+}
+
+/*
+ * JMP/CALL far to a TSS, a task gate or a call gate (SDM Vol. 2A JMP, CALL
+ * "Operation"): hardware checks the target's DPL against CPL and the
+ * selector's RPL (#GP(sel)) and its presence (#NP(sel)), then switches
+ * tasks or calls through the gate. Neither is in hv86's guest CPU model, so
+ * the VM stops there, after those checks (docs/vmm.md). Returns 1 when sel
+ * is not such a target (far_code_ok decides), else the result.
+ */
+static int far_system_target(struct vcpu *c, uint16_t sel)
+{
+    uint64_t d;
+    if (!(sel & ~3u) || vcpu_read_desc(c, sel, &d) || (!(sel & 4) && (sel >> 3) >= GDT_MONITOR_FIRST))
+        return 1;
+    uint8_t acc = desc_access(d), type = acc & 0xF;
+    bool tss = type == 0x1 || type == 0x9, gate = type == 0x4 || type == 0x5 || type == 0xC;
+    if ((acc & DESC_S) || (!tss && !gate))
+        return 1;
+    unsigned dpl = DESC_DPL(acc);
+    if (dpl < c->cpl || dpl < (sel & 3u))
+        return raise(c, T_GP, sel & ~3u);
+    if (!(acc & DESC_P))
+        return raise(c, T_NP, sel & ~3u);
+    vm_kill(c->vm, "far JMP/CALL to %s %04x: task switches and call gates are not supported",
+            tss ? "a TSS" : type == 0x5 ? "a task gate" : "a call gate", sel);
+    return -1;
 }
 
 /* The checks of the SS a return to outer ring rpl loads (SDM Vol. 2A IRET,
@@ -710,6 +749,8 @@ static int retf_outer(struct vcpu *c, const struct dec_insn *in, uint32_t esp, u
     TRY(vmem_read(c, c->seg[SR_SS].base + esp + os, &nss, os, user_kind(c)));
     uint16_t ss = (uint16_t)nss;
     int ok = outer_ss_ok(c, ss, rpl);
+    if (ok == 1)
+        ok = outer_eip_ok(c, cs, eip);
     if (ok != 1)
         return ok;
     if (rpl != 3)
@@ -749,9 +790,11 @@ int emu_iret(struct vcpu *c)
     if (pop32(c, &esp, &uesp) || pop32(c, &esp, &uss))
         return c->vm->stop_req ? -1 : 0;
     if (rpl != 3) {
-        int ok = far_code_ok(c, (uint16_t)cs, rpl, eip);
+        int ok = far_code_ok(c, (uint16_t)cs, rpl, eip, false);
         if (ok == 1)
             ok = outer_ss_ok(c, (uint16_t)uss, rpl);
+        if (ok == 1)
+            ok = outer_eip_ok(c, (uint16_t)cs, eip);
         return ok != 1 ? ok : inner_ring_stop(c, "IRET", rpl);
     }
     vcpu_set_cpl(c, 3);
@@ -779,7 +822,7 @@ static int emu_far(struct vcpu *c, const struct dec_insn *in)
         unsigned rpl = sel & 3u;
         if (sel & ~3u && rpl < c->cpl)
             return raise(c, T_GP, sel & ~3u);
-        int ok = far_code_ok(c, sel, rpl, target);
+        int ok = far_code_ok(c, sel, rpl, target, rpl <= c->cpl);
         if (ok != 1)
             return ok;
         if (rpl > c->cpl)
@@ -798,7 +841,9 @@ static int emu_far(struct vcpu *c, const struct dec_insn *in)
     }
     if (os == 2)
         target &= 0xFFFF;
-    int ok = far_code_ok(c, sel, c->cpl, target);
+    int ok = far_system_target(c, sel);
+    if (ok == 1)
+        ok = far_code_ok(c, sel, c->cpl, target, true);
     if (ok != 1)
         return ok;
     sel = (uint16_t)((sel & ~3u) | c->cpl); /* CS.RPL := CPL */
@@ -1440,22 +1485,41 @@ static int run_ahead(struct vcpu *c)
     return 0;
 }
 
+/*
+ * The translator could not fetch the instruction at CS:EIP whole: its bytes
+ * end at the CS limit or at an unreadable page (bt_fetch). Past the limit is
+ * #GP(0), which comes before any #PF (SDM Vol. 3A §5.3); otherwise the #PF
+ * of the first byte it could not read, with the guest's error code.
+ */
+static int emu_code_fault(struct vcpu *c)
+{
+    uint8_t buf[DEC_MAX_LEN];
+    struct dec_insn in;
+    uint32_t lin = c->seg[SR_CS].base + c->bv.eip, b;
+    if (c->bv.eip > c->seg[SR_CS].limit)
+        return raise(c, T_GP, 0);
+    uint32_t got = c->bt.fetch(c->bt.fetch_ctx, c->bv.eip, buf, DEC_MAX_LEN);
+    uint64_t to_limit = (uint64_t)c->seg[SR_CS].limit - c->bv.eip + 1;
+    int len = dec_decode(buf, got, c->bv.eip, DEC_MODE_32, &in);
+    if (len > 0)
+        return 0; /* readable now (the guest changed its tables): translate again */
+    if (len == DEC_ERR_TRUNCATED && got == to_limit)
+        return raise(c, T_GP, 0);
+    int rc = vmem_read(c, lin + got, &b, 1, c->cpl == 3 ? PF_U : 0); /* injects that byte's #PF */
+    if (rc)
+        return rc < 0 ? rc : 0;
+    vm_kill(c->vm, "guest code at %08x is not in guest RAM", lin + got);
+    return -1;
+}
+
 int emu_bt_exit(struct vcpu *c, int reason)
 {
     struct vm *vm = c->vm;
     struct dec_insn in;
     if (reason == BT_EXIT_IRQ_WINDOW)
         return 0; /* the run loop injects */
-    if (reason == BT_EXIT_CODE_FAULT) {
-        uint32_t gpa, err, lin = c->seg[SR_CS].base + c->bv.eip;
-        int rc = shadow_guest_translate(&c->sh, lin, 0, true, &gpa, &err);
-        if (rc == 1) {
-            c->bv.cr[2] = lin;
-            return raise(c, T_PF, (int)err);
-        }
-        vm_kill(vm, "guest code at %08x is not in guest RAM", lin);
-        return -1;
-    }
+    if (reason == BT_EXIT_CODE_FAULT)
+        return emu_code_fault(c);
     uint8_t bytes[16];
     TRY(fetch_decode_bytes(c, &in, bytes));
     /* The exit reason is the translator's verdict on the bytes it saw. The

@@ -153,10 +153,16 @@ static int handle_code_write(struct vcpu *c, uint32_t gpa)
     return 0; /* re-run the store: the page is writable again */
 }
 
+/* bt_fetch_fn: guest code bytes at CS:gva, no further than the guest CS
+ * limit (an instruction running past it faults, emu_bt_exit's
+ * BT_EXIT_CODE_FAULT; SDM Vol. 3A §5.3) nor into an unreadable page. */
 static uint32_t bt_fetch(void *ctx, uint32_t gva, uint8_t *buf, uint32_t len)
 {
     struct vcpu *c = ctx;
     uint32_t done = 0;
+    if (gva > c->seg[SR_CS].limit)
+        return 0;
+    len = (uint32_t)MIN((uint64_t)len, (uint64_t)c->seg[SR_CS].limit - gva + 1);
     while (done < len) {
         uint32_t a = gva + done, n = MIN(len - done, PAGE_SIZE - (a & (PAGE_SIZE - 1))), gpa, err;
         uint32_t lin = a + c->seg[SR_CS].base;
@@ -1138,6 +1144,14 @@ static int run_bt_n(struct vcpu *c, uint32_t max_dispatch)
     if (c->bt.cpl3 != cpl3) { /* translations of one mode are wrong in the other (POPF) */
         tc_flush(&c->bt.tc);
         c->bt.cpl3 = cpl3;
+    }
+    /* Blocks are found by EIP alone, read through CS: under another CS base
+     * the same EIP is other code, under another limit other faults. Linux
+     * never changes them; a guest that does pays a flush. */
+    if (c->seg[SR_CS].base != c->tc_cs_base || c->seg[SR_CS].limit != c->tc_cs_limit) {
+        tc_flush(&c->bt.tc);
+        c->tc_cs_base = c->seg[SR_CS].base;
+        c->tc_cs_limit = c->seg[SR_CS].limit;
     }
     c->bt_trapped = false; /* bt_run may return without entering (IRQ window) */
     int reason = bt_run(&c->bt, max_dispatch);

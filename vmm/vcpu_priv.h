@@ -77,6 +77,7 @@ struct vcpu {
     uint32_t stale_exits;       /* exits whose instruction had changed since translation (emu_bt_exit) */
     uint32_t dr[8];             /* debug registers (execute breakpoints are checked while stepping) */
     bool stepping;              /* one instruction per dispatch: guest TF or an armed DR7 */
+    uint32_t tc_cs_base, tc_cs_limit; /* the guest CS the translation cache was made under */
     bool fpu_valid;             /* fpu[] holds state (else the first use starts from FNINIT) */
     /* Statistics. */
     uint64_t injected[256 / 64];
