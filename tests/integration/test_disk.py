@@ -15,8 +15,9 @@ console   Bad `disk=` values get a one-line reason and create nothing: no
 guest     Linux VM `mail` with disk=ata0p1: virtio_blk finds vda of the
           partition's size; ext4 mounts; hello.txt and seq.txt read back as
           debugfs reads them from the host's image; the guest writes new.txt
-          and big.txt (`seq 1 50000`), syncs and unmounts; a write past the
-          end fails. Then from the host (the VM destroyed): e2fsck -fn finds
+          and big.txt (`seq 1 50000`), syncs, runs a copy of busybox from
+          the disk after dropping the page cache (code arriving by DMA),
+          and unmounts; a write past the end fails. Then from the host (the VM destroyed): e2fsck -fn finds
           the file system clean, and debugfs reads new.txt and big.txt with
           the guest's contents and md5. A second VM on the same partition
           (after destroy) reads them back: persistent. A read-only VM
@@ -132,7 +133,13 @@ def guest_checks(m):
     out = run(con, "md5sum /mnt/big.txt", "md5 of big.txt")
     big_md5 = hashlib.md5("".join("%d\n" % i for i in range(1, 50001)).encode()).hexdigest()
     check(big_md5 in out, "the guest's big.txt is seq 1 50000")
-    run(con, "umount /mnt", "umount")
+    # Code read from the disk by DMA into pages that may have held
+    # translated code: drop the page cache, then run a copy of busybox
+    # from the disk (vcpu_dma_write must drop stale translations).
+    run(con, "cp /bin/busybox /mnt/busybox && sync && echo 3 > /proc/sys/vm/drop_caches", "busybox onto the disk")
+    out = run(con, "/mnt/busybox echo ran-from-disk; /mnt/busybox md5sum /mnt/seq.txt", "run busybox from the disk")
+    check("ran-from-disk" in out and hashlib.md5(seq).hexdigest() in out, "a program read from the disk runs")
+    run(con, "rm /mnt/busybox && umount /mnt", "umount")
     out = run(con, "dd if=/dev/zero of=/dev/vda bs=512 seek=%d count=1 2>&1" % MAIL_SECTORS,
               "a write past the end fails", want_status=1)
     lg.detach(m)
