@@ -8,6 +8,11 @@
 #include "tests/unit/test_vdev_common.h"
 #include "vmm/dev/devices.h"
 
+#define VBLK_IO    0xC000
+#define VBLK_IRQ   11
+#define RAM_BYTES  (64u << 10)       /* the virtio disk's guest RAM */
+#define DISK_SECT  64u
+
 #define STEPS 200000
 #ifndef SEED
 #define SEED  0x5eed1234u  /* fixed; -DSEED=... to explore others */
@@ -20,6 +25,8 @@ static struct vrtc rtc;
 static struct vkbc kbc;
 static struct vpci pci;
 static struct vdbg dbg;
+static struct vblk blk;
+static uint8_t ram[RAM_BYTES], disk[DISK_SECT * 512];
 static uint32_t rng = SEED;
 static uint64_t valid_accesses;
 
@@ -43,9 +50,40 @@ static void to_pic(void *opaque, int irq, int level)
     vpic_set_irq(&pic, irq, level);
 }
 
+static int ram_read(void *o, uint32_t gpa, void *buf, uint32_t len)
+{
+    if ((uint64_t)gpa + len > RAM_BYTES)
+        return E_RANGE;
+    memcpy(buf, ram + gpa, len);
+    return 0;
+}
+static int ram_write(void *o, uint32_t gpa, const void *buf, uint32_t len)
+{
+    if ((uint64_t)gpa + len > RAM_BYTES)
+        return E_RANGE;
+    memcpy(ram + gpa, buf, len);
+    return 0;
+}
+/* The disk: every sector the device asks for must be inside it. */
+static int disk_read(void *o, uint64_t s, uint32_t n, void *buf)
+{
+    assert_true(s + n <= DISK_SECT);
+    memcpy(buf, disk + s * 512, n * 512u);
+    return 0;
+}
+static int disk_write(void *o, uint64_t s, uint32_t n, const void *buf)
+{
+    assert_true(s + n <= DISK_SECT);
+    memcpy(disk + s * 512, buf, n * 512u);
+    return 0;
+}
+static int disk_flush(void *o) { return 0; }
+
 static void build(void)
 {
     struct vdev_irq line = { to_pic, NULL };
+    struct vdev_mem mem = { ram_read, ram_write, NULL };
+    struct vblk_backend be = { disk_read, disk_write, disk_flush, NULL, DISK_SECT, false, "fuzz" };
     iobus_init(&test_bus);
     reset_recorder();
     fake_now_ns = 0;
@@ -63,13 +101,18 @@ static void build(void)
     assert_int_equal(vkbc_attach(&kbc, &test_bus), 0);
     assert_int_equal(vpci_attach(&pci, &test_bus), 0);
     assert_int_equal(vdbg_attach(&dbg, &test_bus), 0);
+    vblk_init(&blk, 3 << 3, VBLK_IO, VBLK_IRQ, line, mem, &be);
+    assert_int_equal(vblk_attach(&blk, &pci, &test_bus), 0);
+    vblk_reset(&blk);
+    for (unsigned i = 0; i < RAM_BYTES; i++)
+        ram[i] = (uint8_t)rnd();
 }
 
 /* Ports near the devices most of the time, anywhere sometimes. */
 static uint16_t pick_port(void)
 {
     static const uint16_t bases[] = { 0x20, 0xA0, 0x4D0, 0x40, 0x61, 0x3F8, 0x70,
-                                      0x60, 0x64, 0xCF8, 0xCFC, 0x80, 0xE9, 0xF4 };
+                                      0x60, 0x64, 0xCF8, 0xCFC, 0x80, 0xE9, 0xF4, VBLK_IO, VBLK_IO + 0x10 };
     if (rnd() % 16 == 0)
         return (uint16_t)rnd();
     return (uint16_t)(bases[rnd() % ARRAY_SIZE(bases)] + rnd() % 10 - 2);
@@ -98,12 +141,32 @@ static void out8(uint16_t port, uint32_t v)
     valid_accesses++;
 }
 
+/* A plausible request in the queue at gpa q (just reset: available index
+ * 0): one available entry, eight descriptors of random shape inside RAM
+ * (or not), a header of a random type and sector (or not). */
+static void virtio_request(uint32_t q)
+{
+    static const uint32_t lens[] = { 16, 1, 512, 1024, 0, 4096 };
+    for (unsigned i = 0; i < 8; i++) {
+        uint8_t *d = ram + q + 16 * i;
+        uint32_t addr = rnd() % 8 ? rnd() % RAM_BYTES : rnd(), len = lens[rnd() % 6];
+        uint16_t flags = (uint16_t)(rnd() & 3), next = (uint16_t)(rnd() % 9);
+        memset(d, 0, 16), memcpy(d, &addr, 4), memcpy(d + 8, &len, 4), memcpy(d + 12, &flags, 2), memcpy(d + 14, &next, 2);
+        uint32_t hdr[4] = { rnd() % 3, 0, rnd() % (DISK_SECT + 8), 0 };
+        if (addr + 16 <= RAM_BYTES)
+            memcpy(ram + addr, hdr, sizeof hdr);
+    }
+    uint16_t idx = 1, head = (uint16_t)(rnd() % 8);
+    memcpy(ram + q + 16 * VIRTIO_QUEUE_SIZE + 2, &idx, 2);
+    memcpy(ram + q + 16 * VIRTIO_QUEUE_SIZE + 4, &head, 2);
+}
+
 /* Well-formed driver snippets with random parameters, so that the random
  * stream also reaches the devices' deeper states. */
 static void script_step(void)
 {
     uint32_t r = rnd();
-    switch (rnd() % 5) {
+    switch (rnd() % 6) {
     case 0:  /* 8254: a control word and a small count */
         out8(0x43, (r & 0xC0) | 0x30 | (r & 0x0F));
         out8(0x40 + (r >> 6 & 3) % 3, r >> 8 & 0x3F);
@@ -123,6 +186,16 @@ static void script_step(void)
     case 3:  /* RTC: interrupts and a rate */
         out8(0x70, 0x0A); out8(0x71, 0x20 | (r & 0x0F));
         out8(0x70, 0x0B); out8(0x71, r >> 8 & 0x76);
+        break;
+    case 5:  /* virtio-blk: driver up, a queue in RAM full of random bytes, a kick */
+        out8(VBLK_IO + 0x12, 0);
+        out8(VBLK_IO + 0x12, 7);
+        assert_int_equal(iobus_out(&test_bus, VBLK_IO + 0x0E, 2, 0), 0);
+        assert_int_equal(iobus_out(&test_bus, VBLK_IO + 0x08, 4, r % 16), 0);
+        valid_accesses += 2;
+        virtio_request(r % 16 * 4096u);
+        assert_int_equal(iobus_out(&test_bus, VBLK_IO + 0x10, 2, 0), 0);
+        valid_accesses++;
         break;
     default: /* 8254 counter 2 gate via port 0x61 */
         out8(0x61, r & 0x0F);
@@ -183,6 +256,9 @@ static void check_invariants(void)
     assert_int_equal(rtc.irq_level, irq_level[VRTC_IRQ]);
 
     assert_true(kbc.qcount <= VKBC_QUEUE && kbc.qhead < VKBC_QUEUE);
+
+    assert_int_equal(blk.vp.isr & ~3u, 0);
+    assert_int_equal(blk.vp.line_level, blk.vp.isr != 0);
     assert_int_equal(pci.address & ~0x80FFFFFCu, 0);
 }
 
@@ -207,6 +283,10 @@ static void test_random_traffic(void **state)
     assert_true(irq_rises[VPIT_IRQ] > 100 && irq_rises[VUART_COM1_IRQ] > 100);
     assert_true(irq_rises[VRTC_IRQ] > 0 && irq_rises[VKBC_IRQ_KBD] > 0);
     assert_true(pic.acks > pic.spurious);
+    assert_true(blk.vp.bad_chains > 0 && blk.st.reads + blk.st.writes + blk.st.errors > 0);
+    print_message("virtio-blk: %u malformed chains, %llu reads, %llu writes, %llu errors\n", blk.vp.bad_chains,
+                  (unsigned long long)blk.st.reads, (unsigned long long)blk.st.writes,
+                  (unsigned long long)blk.st.errors);
 }
 
 int main(void)

@@ -56,8 +56,14 @@ static uint8_t rw(struct vblk *b, const struct virtq_chain *c, bool out, uint64_
     for (uint64_t done = 0; done < data;) {
         uint32_t n = (uint32_t)MIN(data - done, (uint64_t)VBLK_BUF_BYTES), count = n / VBLK_SECTOR;
         uint64_t at = sector + done / VBLK_SECTOR;
-        int rc = out ? virtq_copy(c, &b->vp.mem, false, HDR_BYTES + done, b->buf, n) : b->be.read(b->be.opaque, at, count, b->buf);
-        rc = rc ? rc : out ? b->be.write(b->be.opaque, at, count, b->buf) : virtq_copy(c, &b->vp.mem, true, done, b->buf, n);
+        int rc;
+        if (out) { /* the driver's buffers after the header, then the disk */
+            rc = virtq_copy(c, &b->vp.mem, false, HDR_BYTES + done, b->buf, n);
+            rc = rc ? rc : b->be.write(b->be.opaque, at, count, b->buf);
+        } else {   /* the disk, then the driver's writable buffers */
+            rc = b->be.read(b->be.opaque, at, count, b->buf);
+            rc = rc ? rc : virtq_copy(c, &b->vp.mem, true, done, b->buf, n);
+        }
         if (rc)
             return VIRTIO_BLK_S_IOERR;
         done += n;
