@@ -5,9 +5,10 @@
  *   [66] [F2|F3]  opcode bytes  ModRM(mod=00, reg, r/m=101)  disp32=&h->mem  [imm] [imm2]  C3
  *
  * Trust: bytes and registers are the guest's. Only the decoder's verdict on
- * them is used, and only for whitelisted mnemonics in their memory form; a
- * test (tests/unit/test_hostexec.c) decodes every stub it can build from
- * random bytes and checks that it reads and writes nothing but h->mem.
+ * them is used, and only for whitelisted mnemonics in their memory form;
+ * every stub is decoded again before it runs (stub_ok), and a test
+ * (tests/unit/test_hostexec.c) decodes every stub it can build from random
+ * bytes and checks that it reads and writes nothing but h->mem.
  */
 #include <stddef.h>
 #include "vmm/hostexec.h"
@@ -74,6 +75,22 @@ static unsigned mem_operand_size(const struct dec_insn *in)
     return size == 1 || size == 2 || size == 4 || size == 8 ? size : 0;
 }
 
+/* The stub of n bytes, decoded again, is what it must be (invariant 13 of
+ * docs/security.md, checked on every build, not only by test_hostexec):
+ * in's mnemonic, its one memory operand at [disp32] = h->mem with no
+ * segment override and 32-bit addressing, registers reg_ok, then RET. */
+static bool stub_ok(const struct dec_insn *in, const struct hostexec *h, unsigned n)
+{
+    struct dec_insn out;
+    int len = dec_decode(h->code, n, (uint32_t)(uintptr_t)h->code, DEC_MODE_32, &out);
+    if (len <= 0 || (unsigned)len != n - 1 || h->code[len] != OP_RET || out.mnemonic != in->mnemonic)
+        return false;
+    if (!out.has_mem || out.mem.base || out.mem.index || out.seg || out.addrsize != 4 ||
+        (uint32_t)out.mem.disp != (uint32_t)(uintptr_t)h->mem)
+        return false;
+    return mem_operand_size(&out) == mem_operand_size(in);
+}
+
 bool hostexec_allowed(const struct dec_insn *in)
 {
     return mem_operand_size(in) && whitelisted(in->mnemonic) && in->modrm_off > in->num_prefixes;
@@ -98,7 +115,7 @@ int hostexec_build(const struct dec_insn *in, const uint8_t *bytes, struct hoste
     for (unsigned i = 0; i < in->imm2_size; i++)
         h->code[n++] = bytes[in->imm2_off + i];
     h->code[n++] = OP_RET;
-    return (int)size;
+    return stub_ok(in, h, n) ? (int)size : E_INVAL;
 }
 
 bool hostexec_div_faults(unsigned size, bool is_signed, uint32_t eax, uint32_t edx, uint32_t divisor)
