@@ -41,10 +41,13 @@ ISO_MODULES += $(filter $(patsubst tests/guests/%.c,$(GUEST_B)/%.elf,$(wildcard 
 # a test guest at once (10-15 minutes); bench: boot and workload times.
 # Guest disks on raw partitions, checked from the host with e2fsck and
 # debugfs (tests/integration/test_disk.py).
-INTEGRATION_TESTS += linux-disk
-.PHONY: linux-disk
+INTEGRATION_TESTS += linux-disk linux-powercut
+.PHONY: linux-disk linux-powercut
 linux-disk: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_disk.py
+# QEMU killed while a guest appends fsync'ed records: none acknowledged is lost.
+linux-powercut: hv86.iso $(DISKS)
+	$(PYTHON) tests/integration/test_powercut.py 3
 
 INTEGRATION_TESTS += linux-hv86
 BENCHES += bench-linux
