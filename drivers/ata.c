@@ -17,8 +17,11 @@
  */
 #include "drivers/ata.h"
 #include "drivers/disk.h"
+#include "drivers/pci.h"
 #include "kernel/heap.h"
 #include "kernel/kernel.h"
+#include "kernel/layout.h"
+#include "kernel/pmm.h"
 #include "kernel/sched.h"
 #include "kernel/spinlock.h"
 #include "kernel/x86.h"
@@ -34,6 +37,11 @@ struct ata_channel {
     spinlock_t lock;
     struct wait_queue waiters;
     int busy;
+    uint16_t bm;       /* bus-master registers (0: none, PIO only) */
+    uint32_t *prd;     /* PRD table (one frame), physical prd_pa */
+    uint32_t prd_pa;
+    uint8_t *dma;      /* ATA_DMA_BYTES bounce buffer, physically contiguous at dma_pa */
+    uint32_t dma_pa;
 };
 
 struct ata_drive {
@@ -41,11 +49,12 @@ struct ata_drive {
     struct ata_channel *chan;
     uint8_t drive;  /* 0 master, 1 slave */
     uint8_t lba48;  /* supports the 48-bit feature set */
+    uint8_t dma;    /* bus-master DMA in use (IDENTIFY says DMA, the channel has a bus master) */
 };
 
 static struct ata_channel ata_channels[ATA_CHANNELS] = {
-    {ATA_PRIMARY_IO, ATA_PRIMARY_CTL, SPINLOCK_INIT("ata0"), WAIT_QUEUE_INIT, 0},
-    {ATA_SECONDARY_IO, ATA_SECONDARY_CTL, SPINLOCK_INIT("ata1"), WAIT_QUEUE_INIT, 0},
+    {.io = ATA_PRIMARY_IO, .ctl = ATA_PRIMARY_CTL, .lock = SPINLOCK_INIT("ata0"), .waiters = WAIT_QUEUE_INIT},
+    {.io = ATA_SECONDARY_IO, .ctl = ATA_SECONDARY_CTL, .lock = SPINLOCK_INIT("ata1"), .waiters = WAIT_QUEUE_INIT},
 };
 
 /* ---------------------------------------------------------------- channel lock */
@@ -224,7 +233,8 @@ static const char *ata_id_unusable(const uint16_t *id)
 }
 
 static int ata_disk_read(struct disk *d, uint64_t lba, uint32_t count, void *buf);
-static int ata_disk_write(struct disk *d, uint64_t lba, uint32_t count, const void *buf);
+static int ata_disk_write(struct disk *d, uint64_t lba, uint32_t count, const void *buf, bool flush);
+static int ata_disk_flush(struct disk *d);
 
 /* Build, and register, the disk at channel ch drive drv from its IDENTIFY data. */
 static int ata_add_drive(int ch, uint8_t drv, const char *name, const uint16_t *id)
@@ -244,15 +254,17 @@ static int ata_add_drive(int ch, uint8_t drv, const char *name, const uint16_t *
     a->chan = &ata_channels[ch];
     a->drive = drv;
     a->lba48 = (id[ATA_ID_CMDSET2] & ATA_ID_CMDSET2_LBA48) != 0;
+    a->dma = a->chan->bm && (id[ATA_ID_CAPS] & ATA_ID_CAPS_DMA);
     snprintf(a->disk.name, sizeof(a->disk.name), "%s", name);
     ata_id_model(id, a->disk.model, sizeof(a->disk.model));
     a->disk.sectors = ata_id_sectors(id, a->lba48);
     a->disk.sector_size = ATA_SECTOR_SIZE;
     a->disk.read = ata_disk_read;
     a->disk.write = ata_disk_write;
+    a->disk.flush = ata_disk_flush;
     a->disk.priv = a;
-    log_info("%s: \"%s\", %llu sectors, LBA%d", name, a->disk.model, (unsigned long long)a->disk.sectors,
-             a->lba48 ? 48 : 28);
+    log_info("%s: \"%s\", %llu sectors, LBA%d, %s", name, a->disk.model, (unsigned long long)a->disk.sectors,
+             a->lba48 ? 48 : 28, a->dma ? "bus-master DMA" : "PIO");
     disk_register(&a->disk); /* a bad table is recorded in the disk, not fatal */
     return 0;
 }
@@ -290,10 +302,44 @@ static int ata_probe_channel(int ch)
     return found;
 }
 
+/*
+ * The PCI IDE controller's bus master (class 01/01, BAR4: SFF-8038i), if
+ * there is one: bus mastering and I/O decoding enabled, and per channel a
+ * PRD table and a 64 KiB bounce buffer in physically contiguous frames of
+ * the direct map. Without it (or without memory) the channels stay PIO.
+ */
+static void ata_dma_init(void)
+{
+    for (int i = 0; i < pci_count(); i++) {
+        const struct pci_func *f = pci_get(i);
+        if (f->class_code != 0x01 || f->subclass != 0x01)
+            continue;
+        uint32_t bar4 = pci_config_read32(f->bus, f->dev, f->fn, 0x20);
+        if (!(bar4 & 1) || !(bar4 & 0xFFFC))
+            return;
+        uint32_t cmd = pci_config_read32(f->bus, f->dev, f->fn, 0x04);
+        pci_config_write32(f->bus, f->dev, f->fn, 0x04, (cmd & 0xFFFF) | 0x0005); /* I/O, bus master */
+        for (int ch = 0; ch < ATA_CHANNELS; ch++) {
+            struct ata_channel *c = &ata_channels[ch];
+            if (frame_alloc(ZONE_DIRECT, 1, &c->prd_pa) ||
+                frame_alloc(ZONE_DIRECT, ATA_DMA_BYTES / PAGE_SIZE, &c->dma_pa)) {
+                log_warn("ata: no memory for DMA buffers: PIO");
+                return;
+            }
+            c->prd = phys_to_virt(c->prd_pa);
+            c->dma = phys_to_virt(c->dma_pa);
+            c->bm = (uint16_t)((bar4 & 0xFFFC) + 8 * ch);
+        }
+        log_info("ata: bus master at %x (%02x:%02x.%x)", bar4 & 0xFFFC, f->bus, f->dev, f->fn);
+        return;
+    }
+}
+
 void ata_init(void)
 {
     int found = 0;
 
+    ata_dma_init();
     for (int ch = 0; ch < ATA_CHANNELS; ch++)
         found += ata_probe_channel(ch);
     log_info("ata: %d disk(s)", found);
@@ -355,8 +401,9 @@ static int ata_flush(const struct ata_drive *a, int ext, uint64_t lba)
     return ata_expect(a, 0, "flush", lba);
 }
 
-/* One command of count sectors (count <= the command's limit). */
-static int ata_rw_command(struct ata_drive *a, uint64_t lba, uint32_t count, uint8_t *buf, int write)
+/* One command of count sectors (count <= the command's limit); a write
+ * ends with FLUSH CACHE when flush is set. */
+static int ata_rw_command(struct ata_drive *a, uint64_t lba, uint32_t count, uint8_t *buf, int write, bool flush)
 {
     static const uint8_t cmds[2][2] = {
         {ATA_CMD_READ_SECTORS, ATA_CMD_READ_SECTORS_EXT},
@@ -379,14 +426,94 @@ static int ata_rw_command(struct ata_drive *a, uint64_t lba, uint32_t count, uin
         else
             insw(data, buf, ATA_SECTOR_SIZE / 2);
     }
-    if (write)
+    if (write && flush)
         return ata_flush(a, ext, lba);
+    if (write)
+        return ata_expect(a, 0, "write", lba);
     (void)ata_inb(a->chan, ATA_REG_STATUS); /* acknowledge the command */
     return 0;
 }
 
+/* A PRD table for the first bytes of the bounce buffer: entries never
+ * cross a 64 KiB boundary (SFF-8038i §3.2); the last carries EOT. */
+static void ata_prd_build(struct ata_channel *c, uint32_t bytes)
+{
+    uint32_t pa = c->dma_pa, i = 0;
+    while (bytes) {
+        uint32_t n = MIN(bytes, 0x10000u - (pa & 0xFFFFu));
+        c->prd[2 * i] = pa;
+        c->prd[2 * i + 1] = (n & 0xFFFFu) | (n == bytes ? ATA_PRD_EOT : 0); /* 0 means 64 KiB */
+        pa += n, bytes -= n, i++;
+    }
+}
+
+/* Poll until the bus master stops and the drive is neither busy nor
+ * requesting data. Returns the drive's status or an E_* code. */
+static int ata_dma_wait(const struct ata_channel *c)
+{
+    uint64_t deadline = timer_ticks() + (uint64_t)ATA_IO_TIMEOUT_MS * TIMER_HZ / 1000 + 1;
+    for (uint32_t spins = 0;; spins++) {
+        uint8_t bs = inb((uint16_t)(c->bm + ATA_BM_STATUS)), st = ata_alt_status(c);
+        if (st == ATA_FLOATING_BUS)
+            return E_NODEV;
+        if ((bs & ATA_BM_ST_ERROR) || (st & (ATA_SR_ERR | ATA_SR_DF)))
+            return E_IO;
+        if (!(bs & ATA_BM_ST_ACTIVE) && !(st & (ATA_SR_BSY | ATA_SR_DRQ)))
+            return st;
+        if (timer_ticks() > deadline)
+            return E_TIMEOUT;
+        if (spins >= ATA_SPINS_BEFORE_YIELD)
+            thread_yield();
+        else
+            cpu_pause();
+    }
+}
+
+/*
+ * One READ/WRITE DMA (EXT) command of count sectors (at most the bounce
+ * buffer) through the channel's bus master (SFF-8038i §3; ATA-8 ACS §7.21,
+ * §7.60): the data goes through the bounce buffer. A write ends with FLUSH
+ * CACHE when flush is set. Returns 0 or an E_* code (the caller resets the
+ * channel).
+ */
+static int ata_dma_command(struct ata_drive *a, uint64_t lba, uint32_t count, uint8_t *buf, int write, bool flush)
+{
+    static const uint8_t cmds[2][2] = {
+        {ATA_CMD_READ_DMA, ATA_CMD_READ_DMA_EXT},
+        {ATA_CMD_WRITE_DMA, ATA_CMD_WRITE_DMA_EXT},
+    };
+    struct ata_channel *c = a->chan;
+    int ext = lba + count > ATA_LBA28_LIMIT || count > ATA_LBA28_MAX_COUNT;
+    uint32_t bytes = count * ATA_SECTOR_SIZE;
+    uint8_t dir = write ? 0 : ATA_BM_CMD_TO_MEM;
+    int r = ata_wait(c, ATA_SR_DRQ, 0, ATA_IO_TIMEOUT_MS, 1);
+    if (r < 0)
+        return ata_fail(a, write ? "write" : "read", lba, r);
+    if (write)
+        memcpy(c->dma, buf, bytes);
+    ata_prd_build(c, bytes);
+    outb((uint16_t)(c->bm + ATA_BM_CMD), dir); /* stopped */
+    outb((uint16_t)(c->bm + ATA_BM_STATUS),
+         (uint8_t)(inb((uint16_t)(c->bm + ATA_BM_STATUS)) | ATA_BM_ST_ERROR | ATA_BM_ST_IRQ));
+    outl((uint16_t)(c->bm + ATA_BM_PRD), c->prd_pa);
+    ata_issue(a, lba, count, ext, cmds[write][ext]);
+    outb((uint16_t)(c->bm + ATA_BM_CMD), dir | ATA_BM_CMD_START);
+    r = ata_dma_wait(c);
+    outb((uint16_t)(c->bm + ATA_BM_CMD), dir); /* stop the bus master */
+    (void)ata_inb(c, ATA_REG_STATUS);         /* acknowledge the command */
+    if (r < 0)
+        return ata_fail(a, write ? "write DMA" : "read DMA", lba, r);
+    if (!write)
+        memcpy(buf, c->dma, bytes);
+    if (write && flush) {
+        ata_outb(c, ATA_REG_COMMAND, ext ? ATA_CMD_FLUSH_CACHE_EXT : ATA_CMD_FLUSH_CACHE);
+        return ata_expect(a, 0, "flush", lba);
+    }
+    return 0;
+}
+
 /* Split [lba, lba+count) into commands; holds the channel throughout. */
-static int ata_rw(struct disk *d, uint64_t lba, uint32_t count, uint8_t *buf, int write)
+static int ata_rw(struct disk *d, uint64_t lba, uint32_t count, uint8_t *buf, int write, bool flush)
 {
     struct ata_drive *a = d->priv;
     int r = 0;
@@ -396,11 +523,23 @@ static int ata_rw(struct disk *d, uint64_t lba, uint32_t count, uint8_t *buf, in
     chan_lock(a->chan);
     while (count && r == 0) {
         uint32_t n = MIN(count, a->lba48 ? ATA_LBA48_MAX_COUNT : ATA_LBA28_MAX_COUNT);
+        if (a->dma)
+            n = MIN(n, ATA_DMA_BYTES / ATA_SECTOR_SIZE);
         if (!a->lba48 && lba + n > ATA_LBA28_LIMIT) {
             r = E_RANGE;
             break;
         }
-        r = ata_rw_command(a, lba, n, buf, write);
+        if (a->dma) {
+            r = ata_dma_command(a, lba, n, buf, write, flush && count == n);
+            if (r < 0 && r != E_RANGE) { /* the bus master failed us: PIO from now on */
+                log_warn("%s: DMA failed (%s): PIO from now on", d->name, err_name(r));
+                a->dma = 0;
+                if (ata_reset_channel(a->chan) == 0)
+                    r = ata_rw_command(a, lba, n, buf, write, flush && count == n);
+            }
+        } else {
+            r = ata_rw_command(a, lba, n, buf, write, flush && count == n); /* one flush, after the last */
+        }
         lba += n, count -= n, buf += (size_t)n * ATA_SECTOR_SIZE;
     }
     /* A failed command may leave the drive mid-transfer (DRQ set), and it
@@ -415,12 +554,31 @@ static int ata_rw(struct disk *d, uint64_t lba, uint32_t count, uint8_t *buf, in
  * E_IO (device error, logged), E_TIMEOUT or E_NODEV. Thread context only. */
 static int ata_disk_read(struct disk *d, uint64_t lba, uint32_t count, void *buf)
 {
-    return ata_rw(d, lba, count, buf, 0);
+    return ata_rw(d, lba, count, buf, 0, false);
 }
 
-/* disk->write: as ata_disk_read; the drive's write cache is flushed before
- * returning, so 0 means the data is on the medium. */
-static int ata_disk_write(struct disk *d, uint64_t lba, uint32_t count, const void *buf)
+/* disk->write: as ata_disk_read; with flush the drive's write cache is
+ * flushed before returning, so 0 means the data is on the medium. */
+static int ata_disk_write(struct disk *d, uint64_t lba, uint32_t count, const void *buf, bool flush)
 {
-    return ata_rw(d, lba, count, (uint8_t *)buf, 1);
+    return ata_rw(d, lba, count, (uint8_t *)buf, 1, flush);
+}
+
+/* disk->flush: FLUSH CACHE (EXT on LBA48 drives), ATA-8 ACS §7.10, §7.14. */
+static int ata_disk_flush(struct disk *d)
+{
+    struct ata_drive *a = d->priv;
+    chan_lock(a->chan);
+    int r = ata_wait(a->chan, ATA_SR_DRQ, 0, ATA_IO_TIMEOUT_MS, 1);
+    if (r < 0) {
+        r = ata_fail(a, "flush", 0, r);
+    } else {
+        ata_select(a->chan, a->drive, ATA_DEV_LBA);
+        ata_outb(a->chan, ATA_REG_COMMAND, a->lba48 ? ATA_CMD_FLUSH_CACHE_EXT : ATA_CMD_FLUSH_CACHE);
+        r = ata_expect(a, 0, "flush", 0);
+    }
+    if (r < 0 && ata_reset_channel(a->chan) < 0)
+        log_warn("%s: channel reset after an error failed", d->name);
+    chan_unlock(a->chan);
+    return r;
 }

@@ -70,6 +70,23 @@
 #define ATA_CMD_FLUSH_CACHE       0xE7
 #define ATA_CMD_FLUSH_CACHE_EXT   0xEA
 #define ATA_CMD_IDENTIFY          0xEC
+#define ATA_CMD_READ_DMA          0xC8
+#define ATA_CMD_READ_DMA_EXT      0x25
+#define ATA_CMD_WRITE_DMA         0xCA
+#define ATA_CMD_WRITE_DMA_EXT     0x35
+
+/* Bus-master IDE (PCI IDE controller BAR4, 8 bytes per channel; SFF-8038i
+ * rev 1.0 §3): command, status, PRD table address. */
+#define ATA_BM_CMD        0
+#define ATA_BM_STATUS     2
+#define ATA_BM_PRD        4
+#define ATA_BM_CMD_START  0x01 /* start/stop bus master */
+#define ATA_BM_CMD_TO_MEM 0x08 /* direction: the device's data to memory (a read) */
+#define ATA_BM_ST_ACTIVE  0x01
+#define ATA_BM_ST_ERROR   0x02 /* write 1 to clear */
+#define ATA_BM_ST_IRQ     0x04 /* write 1 to clear */
+#define ATA_PRD_EOT       0x80000000u /* last entry of a PRD table */
+#define ATA_DMA_BYTES     65536u      /* one DMA command's bounce buffer, per channel */
 
 /* Signatures left in LBA mid/high by reset or an aborted IDENTIFY (§9.12) */
 #define ATA_SIG_ATAPI_MID  0x14
@@ -84,7 +101,8 @@
 #define ATA_ID_CONFIG          0   /* bit 15: 1 = not an ATA device */
 #define ATA_ID_MODEL           27  /* 20 words, two ASCII bytes per word, high first */
 #define ATA_ID_MODEL_WORDS     20
-#define ATA_ID_CAPS            49  /* bit 9: LBA supported */
+#define ATA_ID_CAPS            49  /* bit 9: LBA supported; bit 8: DMA supported */
+#define ATA_ID_CAPS_DMA        0x0100
 #define ATA_ID_LBA28_SECTORS   60  /* 2 words */
 #define ATA_ID_CMDSET2         83  /* bit 10: 48-bit address feature set */
 #define ATA_ID_LBA48_SECTORS   100 /* 4 words */

@@ -138,13 +138,30 @@ int disk_part_read(struct disk *d, const struct partition *p, uint64_t lba, uint
     return r < 0 ? r : d->read(d, lba, count, buf);
 }
 
-int disk_part_write(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count, const void *buf)
+static int part_write(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count, const void *buf,
+                      bool flush)
 {
     int r = disk_part_range(d, p, &lba, count);
 
     if (r < 0)
         return r;
-    return d->write ? d->write(d, lba, count, buf) : E_INVAL;
+    return d->write ? d->write(d, lba, count, buf, flush) : E_INVAL;
+}
+
+int disk_part_write(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count, const void *buf)
+{
+    return part_write(d, p, lba, count, buf, true);
+}
+
+int disk_part_write_cached(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count,
+                           const void *buf)
+{
+    return part_write(d, p, lba, count, buf, false);
+}
+
+int disk_flush(struct disk *d)
+{
+    return d->flush ? d->flush(d) : E_INVAL;
 }
 
 /* Parse a decimal partition number after 'p'; 0 if malformed. */

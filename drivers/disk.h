@@ -5,6 +5,7 @@
  */
 #ifndef HV86_DRIVERS_DISK_H
 #define HV86_DRIVERS_DISK_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,7 +39,12 @@ struct disk {
     struct partition *parts; /* nparts entries, heap-allocated */
     /* Read count sectors at lba into buf. Returns 0 or a negative E_* code. */
     int (*read)(struct disk *d, uint64_t lba, uint32_t count, void *buf);
-    int (*write)(struct disk *d, uint64_t lba, uint32_t count, const void *buf);
+    /* Write count sectors; with flush, the drive's write cache is flushed
+     * before it returns (0 then means on the medium), else the data may
+     * still be in it until the next flush. */
+    int (*write)(struct disk *d, uint64_t lba, uint32_t count, const void *buf, bool flush);
+    /* The drive's write cache to the medium (ATA FLUSH CACHE [EXT]). */
+    int (*flush)(struct disk *d);
     void *priv;
 };
 
@@ -92,5 +98,12 @@ int disk_lookup(const char *spec, struct disk **disk, const struct partition **p
  */
 int disk_part_read(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count, void *buf);
 int disk_part_write(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count, const void *buf);
+/* disk_part_write_cached - as disk_part_write, but the data may stay in the
+ * drive's write cache until disk_flush (ATA-8 ACS §7.10, §7.14). */
+int disk_part_write_cached(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count,
+                           const void *buf);
+/* disk_flush - everything written so far to the medium. 0, E_INVAL (no
+ * flush method) or the driver's error. */
+int disk_flush(struct disk *d);
 
 #endif

@@ -50,12 +50,14 @@ linux-powercut: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_powercut.py 3
 
 INTEGRATION_TESTS += linux-hv86
-BENCHES += bench-linux
-.PHONY: linux-hv86 bench-linux
+BENCHES += bench-linux bench-disk
+.PHONY: linux-hv86 bench-linux bench-disk
 linux-hv86: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_linux.py
 bench-linux: hv86.iso $(DISKS)
 	$(PYTHON) bench/linux_bench.py 3
+bench-disk: hv86.iso $(DISKS)
+	$(PYTHON) bench/disk_bench.py 1
 
 # Differential fuzzer (tests/guests/fuzz.c, tests/integration/fuzz.py;
 # docs/testing.md): the fuzz guest natively under Bochs against the same

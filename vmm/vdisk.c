@@ -169,21 +169,26 @@ static int redo_write(struct vdisk *d, uint64_t sector, uint32_t count, const ui
     return 0;
 }
 
-int vdisk_write(void *opaque, uint64_t sector, uint32_t count, const void *buf)
+int vdisk_write(void *opaque, uint64_t sector, uint32_t count, const void *buf, bool cached)
 {
     struct vdisk *d = opaque;
     if (d->mode == VDISK_RO)
         return E_INVAL;
     if (d->redo)
         return redo_write(d, sector, count, buf);
+    if (cached) /* the guest flushes when it needs the data on the medium */
+        return disk_part_write_cached(d->disk, d->part, sector, count, buf);
     return disk_part_write(d->disk, d->part, sector, count, buf);
 }
 
-/* Every write already ended with the disk's FLUSH CACHE (drivers/ata.c
- * ata_rw), or went to a redo log that power-off loses by design: what a
- * guest was told is written is where its mode says, so a guest's FLUSH
- * has nothing left to wait for. */
-int vdisk_flush(void *opaque) { return 0; }
+/* A guest's FLUSH: a persistent disk's writes to the medium (the host
+ * disk's FLUSH CACHE) before the guest hears of it. A redo log needs none:
+ * power-off loses it by design, and `vm commit` writes through. */
+int vdisk_flush(void *opaque)
+{
+    struct vdisk *d = opaque;
+    return d->mode == VDISK_PERSISTENT ? disk_flush(d->disk) : 0;
+}
 
 int vdisk_open(struct vdisk *d)
 {

@@ -69,9 +69,12 @@ int vdisk_parse(const char *value, struct vdisk *d, char *err, size_t errlen);
 const char *vdisk_conflict(const struct vm *vm, const struct vdisk *d, unsigned index);
 
 /* Backend callbacks for vmm/dev/vblk.h, opaque = struct vdisk *: sectors
- * relative to the disk, 512 bytes each; the buffer is monitor memory. */
+ * relative to the disk, 512 bytes each; the buffer is monitor memory. A
+ * persistent disk's cached writes may sit in the host drive's write cache
+ * until vdisk_flush (ATA FLUSH CACHE); uncached ones are on the medium when
+ * vdisk_write returns. */
 int vdisk_read(void *opaque, uint64_t sector, uint32_t count, void *buf);
-int vdisk_write(void *opaque, uint64_t sector, uint32_t count, const void *buf);
+int vdisk_write(void *opaque, uint64_t sector, uint32_t count, const void *buf, bool cached);
 int vdisk_flush(void *opaque);
 
 const char *vdisk_mode_name(enum vdisk_mode m);

@@ -136,10 +136,10 @@ class NativeLinux:
     """The guest as QEMU TCG runs it natively: same kernel, image, memory,
     command line and (default) CPU model as hv86 gets under QEMU."""
 
-    def __init__(self, image, mem_mib=MEM_MIB, cmdline=CMDLINE):
+    def __init__(self, image, mem_mib=MEM_MIB, cmdline=CMDLINE, extra_args=()):
         self.args = ["-accel", "tcg", "-m", str(mem_mib), "-display", "none",
                      "-serial", "stdio", "-monitor", "none", "-no-reboot",
-                     "-kernel", KERNEL, "-initrd", IMAGES[image], "-append", cmdline]
+                     "-kernel", KERNEL, "-initrd", IMAGES[image], "-append", cmdline] + list(extra_args)
         self.child = None
         self.console = None
         self.t0 = None

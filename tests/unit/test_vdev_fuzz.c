@@ -71,7 +71,7 @@ static int disk_read(void *o, uint64_t s, uint32_t n, void *buf)
     memcpy(buf, disk + s * 512, n * 512u);
     return 0;
 }
-static int disk_write(void *o, uint64_t s, uint32_t n, const void *buf)
+static int disk_write(void *o, uint64_t s, uint32_t n, const void *buf, bool cached)
 {
     assert_true(s + n <= DISK_SECT);
     memcpy(disk + s * 512, buf, n * 512u);

@@ -63,9 +63,11 @@ static int be_read(void *o, uint64_t s, uint32_t n, void *buf)
     memcpy(buf, sector(s), n * 512u);
     return 0;
 }
-static int be_write(void *o, uint64_t s, uint32_t n, const void *buf)
+static bool last_cached;
+static int be_write(void *o, uint64_t s, uint32_t n, const void *buf, bool cached)
 {
     backend_calls++;
+    last_cached = cached;
     assert_true(s + n <= DISK_SECT);
     memcpy(sector(s), buf, n * 512u);
     return 0;
@@ -212,6 +214,10 @@ static void test_requests(void **state)
     assert_int_equal(request(99, 0, 0, false), 2);               /* UNSUPP */
     assert_int_equal(blk->st.reads, 1);
     assert_int_equal(blk->st.writes, 1);
+    assert_true(last_cached);                                    /* FLUSH negotiated: write-back */
+    outl(inl(IO_BASE) & ~(1u << 9), IO_BASE + 0x04);             /* a driver without FLUSH */
+    assert_int_equal(request(1, 7, 512, false), 0);
+    assert_false(last_cached);                                   /* gets write-through */
 }
 
 static void test_bad_requests(void **state)

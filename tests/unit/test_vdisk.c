@@ -89,6 +89,13 @@ int disk_part_write(struct disk *d, const struct partition *p, uint64_t lba, uin
     memcpy(disk_bytes + (part_first(p) + lba) * 512, buf, n * 512u);
     return 0;
 }
+static unsigned long cached_writes, flushes;
+int disk_part_write_cached(struct disk *d, const struct partition *p, uint64_t lba, uint32_t n, const void *buf)
+{
+    cached_writes++;
+    return disk_part_write(d, p, lba, n, buf);
+}
+int disk_flush(struct disk *d) { flushes++; return 0; }
 int cmd_parse_size(const char *text, uint64_t *out)
 {
     char *end;
@@ -176,7 +183,7 @@ static void model_run(enum vdisk_mode mode)
         if (rnd() & 1) {
             for (uint32_t k = 0; k < n * 512; k++)
                 buf[k] = (uint8_t)rnd();
-            assert_int_equal(vdisk_write(&d, s, n, buf), 0);
+            assert_int_equal(vdisk_write(&d, s, n, buf, rnd() & 1), 0);
             memcpy(model + s * 512, buf, n * 512);
         } else {
             assert_int_equal(vdisk_read(&d, s, n, buf), 0);
@@ -184,7 +191,7 @@ static void model_run(enum vdisk_mode mode)
         }
     }
     assert_memory_equal(orig, disk_bytes, sizeof orig);                 /* the partition untouched */
-    assert_int_equal(vdisk_write(&d, PART_SECT, 1, buf), E_RANGE);      /* past the end */
+    assert_int_equal(vdisk_write(&d, PART_SECT, 1, buf, false), E_RANGE); /* past the end */
     if (mode == VDISK_UNDOABLE) {
         assert_int_equal(vdisk_commit(&d), 0);
         assert_memory_equal(disk_bytes + PART_START * 512, model, sizeof model);
@@ -215,18 +222,42 @@ static void test_discard_and_full(void **state)
     assert_int_equal(vdisk_open(&d), 0);
     memset(buf, 0xAB, sizeof buf);
     for (uint32_t c = 0; c < 4; c++)
-        assert_int_equal(vdisk_write(&d, c * 8 + 3, 1, buf), 0);        /* 4 chunks: the cap */
-    assert_int_equal(vdisk_write(&d, 40, 1, buf), E_NOSPC);
-    assert_int_equal(vdisk_write(&d, 3, 2, buf), 0);                    /* a held chunk still takes writes */
+        assert_int_equal(vdisk_write(&d, c * 8 + 3, 1, buf, false), 0);        /* 4 chunks: the cap */
+    assert_int_equal(vdisk_write(&d, 40, 1, buf, false), E_NOSPC);
+    assert_int_equal(vdisk_write(&d, 3, 2, buf, false), 0);                    /* a held chunk still takes writes */
     assert_int_equal(vdisk_read(&d, 24, 8, back), 0);
     assert_memory_equal(back + 3 * 512, buf, 512);
     assert_memory_equal(back, disk_bytes + (PART_START + 24) * 512, 3 * 512); /* the rest from the partition */
     assert_int_equal(vdisk_discard(&d), 0);
     assert_int_equal(vdisk_read(&d, 24, 8, back), 0);
     assert_memory_equal(back, disk_bytes + (PART_START + 24) * 512, sizeof back);
-    assert_int_equal(vdisk_write(&d, 40, 1, buf), 0);                   /* room again */
+    assert_int_equal(vdisk_write(&d, 40, 1, buf, false), 0);                   /* room again */
     vdisk_close(&d);
     assert_int_equal(frames_out, 0);
+}
+
+/* Persistent: cached writes go to the disk's cache path, uncached ones
+ * write through; FLUSH reaches the disk; a redo log's FLUSH does not. */
+static void test_persistent_flush(void **state)
+{
+    struct vdisk d;
+    char err[128];
+    uint8_t buf[512] = { 1 };
+    assert_int_equal(vdisk_parse("ata0p1", &d, err, sizeof err), 0);
+    assert_int_equal(vdisk_open(&d), 0);
+    cached_writes = flushes = 0;
+    assert_int_equal(vdisk_write(&d, 0, 1, buf, true), 0);
+    assert_int_equal(vdisk_write(&d, 1, 1, buf, false), 0);
+    assert_int_equal(cached_writes, 1);
+    assert_int_equal(vdisk_flush(&d), 0);
+    assert_int_equal(flushes, 1);
+    assert_memory_equal(disk_bytes + (PART_START + 1) * 512, buf, 512);
+    vdisk_close(&d);
+    assert_int_equal(vdisk_parse("ata0p1,mode=nonpersistent", &d, err, sizeof err), 0);
+    assert_int_equal(vdisk_open(&d), 0);
+    assert_int_equal(vdisk_flush(&d), 0);
+    assert_int_equal(flushes, 1);
+    vdisk_close(&d);
 }
 
 int main(void)
@@ -237,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_nonpersistent),
         cmocka_unit_test(test_undoable),
         cmocka_unit_test(test_discard_and_full),
+        cmocka_unit_test(test_persistent_flush),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

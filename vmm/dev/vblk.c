@@ -59,7 +59,7 @@ static uint8_t rw(struct vblk *b, const struct virtq_chain *c, bool out, uint64_
         int rc;
         if (out) { /* the driver's buffers after the header, then the disk */
             rc = virtq_copy(c, &b->vp.mem, false, HDR_BYTES + done, b->buf, n);
-            rc = rc ? rc : b->be.write(b->be.opaque, at, count, b->buf);
+            rc = rc ? rc : b->be.write(b->be.opaque, at, count, b->buf, b->vp.driver_features & VIRTIO_BLK_F_FLUSH);
         } else {   /* the disk, then the driver's writable buffers */
             rc = b->be.read(b->be.opaque, at, count, b->buf);
             rc = rc ? rc : virtq_copy(c, &b->vp.mem, true, done, b->buf, n);

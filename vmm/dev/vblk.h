@@ -10,7 +10,8 @@
  * whose data is not whole sectors, a write to a read-only disk, or one with
  * more than VBLK_MAX_REQUEST bytes of data completes with IOERR; so does
  * one the backend fails. FLUSH completes only after the backend's flush
- * (the host disk's FLUSH CACHE) did.
+ * (the host disk's FLUSH CACHE) did; a driver that did not negotiate FLUSH
+ * gets write-through.
  * Source: OASIS virtio v1.2 §5.2 (block device), §5.2.6 (requests).
  *
  * Trust: the request header, data buffers and status byte are guest
@@ -32,10 +33,13 @@
 #define VBLK_ID_BYTES     20              /* GET_ID: the serial (§5.2.6) */
 
 /* Where a disk's sectors come from. Every call returns 0 or a negative
- * error; sector counts are 512-byte sectors within [0, sectors). */
+ * error; sector counts are 512-byte sectors within [0, sectors). write's
+ * cached: the driver negotiated FLUSH, so the data may wait in a write
+ * cache until flush; else it must be on the medium when write returns
+ * (write-through, virtio v1.2 §5.2.6.2). */
 struct vblk_backend {
     int (*read)(void *opaque, uint64_t sector, uint32_t count, void *buf);
-    int (*write)(void *opaque, uint64_t sector, uint32_t count, const void *buf);
+    int (*write)(void *opaque, uint64_t sector, uint32_t count, const void *buf, bool cached);
     int (*flush)(void *opaque);
     void *opaque;
     uint64_t sectors;
