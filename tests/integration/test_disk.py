@@ -263,20 +263,25 @@ def mode_checks(m):
     m.cmd("vm destroy tiny")
 
 
+def guest_part(m):
+    guest_checks(m)
+    out = m.cmd("vm list")
+    check(re.search(r"^reader\s+stopped", out, re.M) is not None, "the console answers, `vm list` shows reader")
+
+
 def main():
     parts = sys.argv[1:] or ["console", "guest", "modes"]
-    m = Machine("qemu", mem_mib=512).start()
-    try:
-        if "console" in parts:
-            console_checks(m)
-        if "modes" in parts:
-            mode_checks(m)
-        if "guest" in parts:
-            guest_checks(m)
-            out = m.cmd("vm list")
-            check(re.search(r"^reader\s+stopped", out, re.M) is not None, "the console answers, `vm list` shows reader")
-    finally:
-        m.stop()
+    # Each part boots its own hv86 with fresh copies of the disks. (Run in
+    # one hv86 after the console part, the modes part's last Linux boot
+    # stalled twice after "console enabled": an open bug, see docs/storage.md.)
+    for name, fn in (("console", console_checks), ("modes", mode_checks), ("guest", guest_part)):
+        if name not in parts:
+            continue
+        m = Machine("qemu", mem_mib=512).start()
+        try:
+            fn(m)
+        finally:
+            m.stop()
     print("test_disk: %d failure(s)" % len(failures))
     for f in failures:
         print("  FAIL " + f)
