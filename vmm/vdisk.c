@@ -33,7 +33,7 @@ static int parse_field(const char *f, size_t n, struct vdisk *d, char *err, size
     static const struct { const char *text; int mode, type; } vals[] = {
         { "mode=persistent", VDISK_PERSISTENT, -1 }, { "mode=ro", VDISK_RO, -1 },
         { "mode=nonpersistent", VDISK_NONPERSISTENT, -1 }, { "mode=undoable", VDISK_UNDOABLE, -1 },
-        { "type=virtio", -1, VDISK_VIRTIO },
+        { "type=virtio", -1, VDISK_VIRTIO }, { "type=ide", -1, VDISK_IDE },
     };
     if (n > 5 && !strncmp(f, "redo=", 5)) {
         char size[24];
@@ -55,11 +55,8 @@ static int parse_field(const char *f, size_t n, struct vdisk *d, char *err, size
             return 0;
         }
     }
-    if (n == 8 && !strncmp(f, "type=ide", n))
-        snprintf(err, errlen, "disk option '%.*s' is not supported yet (type=virtio)", (int)n, f);
-    else
-        snprintf(err, errlen, "unknown disk option '%.*s' (mode=persistent|ro|nonpersistent|undoable, "
-                 "redo=SIZE, type=virtio)", (int)n, f);
+    snprintf(err, errlen, "unknown disk option '%.*s' (mode=persistent|ro|nonpersistent|undoable, "
+             "redo=SIZE, type=virtio|ide)", (int)n, f);
     return E_INVAL;
 }
 

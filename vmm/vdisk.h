@@ -5,14 +5,18 @@
  *
  *   SPEC   a whole disk or a partition as `disks` lists it: ata0, ata0p2
  *   mode   persistent (default): writes go to the partition;
- *          ro: the guest sees a read-only disk (virtio-blk RO feature);
+ *          ro: the guest sees a read-only disk (virtio-blk RO feature;
+ *          an IDE disk has no such flag, its writes fail with ABRT);
  *          nonpersistent: writes go to a redo log in host RAM (vmm/redo.h)
  *          that is thrown away at every power-on (start, guest reset);
  *          undoable: the redo log survives power-off until `vm commit`
  *          writes it to the partition or `vm discard` drops it
  *   redo   the redo log's cap (a size, default VDISK_REDO_DEFAULT): a write
  *          that needs more is an I/O error to the guest
- *   type   virtio (default): a virtio-blk PCI function (vmm/dev/vblk.h)
+ *   type   virtio (default): a virtio-blk PCI function (vmm/dev/vblk.h);
+ *          ide: an ATA disk on the VM's PIIX3 IDE controller
+ *          (vmm/dev/vide.h), in the order given: primary master, primary
+ *          slave, secondary master, secondary slave
  *
  * A range of host sectors is writable by at most one VM at a time, and
  * read by any number while nobody writes it: a partition and the whole
@@ -36,7 +40,7 @@
 #define VDISK_REDO_DEFAULT (64ull << 20) /* bytes of redo log per disk unless redo= says */
 
 enum vdisk_mode { VDISK_PERSISTENT, VDISK_RO, VDISK_NONPERSISTENT, VDISK_UNDOABLE };
-enum vdisk_type { VDISK_VIRTIO };
+enum vdisk_type { VDISK_VIRTIO, VDISK_IDE };
 
 struct vdisk {
     char spec[VDISK_SPEC_MAX];       /* as given: "ata0p2" */
@@ -54,8 +58,7 @@ struct vm;
 /*
  * vdisk_parse - one `disk=` value into *d (looked up among the host's
  * disks). Returns 0, or E_INVAL / E_NOENT with a one-line reason in err:
- * unknown disk or partition, unknown key or value, a mode or type not
- * supported yet (nonpersistent, undoable, ide).
+ * unknown disk or partition, unknown key or value.
  */
 int vdisk_parse(const char *value, struct vdisk *d, char *err, size_t errlen);
 

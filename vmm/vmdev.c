@@ -21,6 +21,9 @@
 #define VDISK_FIRST_SLOT 3
 #define VDISK_IO_BASE    0xC000
 static const uint8_t vdisk_irq[VM_MAX_DISKS] = { 11, 10, 9, 5 };
+/* type=ide disks: drives of a PIIX3 (vmm/dev/vide.h) at 00:01, its bus
+ * master registers at VIDE_BM_IO, present only in a VM that has one. */
+#define VIDE_BM_IO       0xC100
 
 struct vm_devices {
     struct iobus bus;
@@ -31,7 +34,9 @@ struct vm_devices {
     struct vkbc kbc;
     struct vpci pci;
     struct vdbg dbg;
-    struct vblk *blk[VM_MAX_DISKS];
+    struct vblk *blk[VM_MAX_DISKS];     /* type=virtio disks by disk index */
+    struct vide *ide;                   /* type=ide disks */
+    uint8_t ide_slot[VM_MAX_DISKS];     /* IDE drive of disk i (vide_add_drive slot) */
 };
 
 static uint64_t dev_clock(void *opaque) { return clock_ns(); }
@@ -49,17 +54,37 @@ static int dma_write(void *opaque, uint32_t gpa, const void *buf, uint32_t len)
     return vcpu_dma_write(opaque, gpa, buf, len);
 }
 
-/* The virtio-blk function of vm's disk i. */
+/* What a device model sees of vm's disk i. */
+static struct vdev_disk disk_backend(struct vm *vm, unsigned i)
+{
+    struct vdisk *vd = &vm->disks[i];
+    struct vdev_disk be = { vdisk_read, vdisk_write, vdisk_flush, vd, vd->sectors, vd->mode == VDISK_RO, "" };
+    snprintf(be.serial, sizeof(be.serial), "hv86-%s", vd->spec);
+    return be;
+}
+
+/* The device of vm's disk i: a virtio-blk function, or the next drive of
+ * the PIIX3 (created with the first IDE disk). */
 static int disk_create(struct vm *vm, unsigned i, struct vdev_irq line)
 {
     struct vm_devices *d = vm->dev;
-    struct vdisk *vd = &vm->disks[i];
-    struct vblk_backend be = { vdisk_read, vdisk_write, vdisk_flush, vd, vd->sectors, vd->mode == VDISK_RO, "" };
-    snprintf(be.serial, sizeof(be.serial), "hv86-%s", vd->spec);
+    struct vdev_disk be = disk_backend(vm, i);
+    struct vdev_mem mem = { dma_read, dma_write, vm };
+    if (vm->disks[i].type == VDISK_IDE) {
+        if (!d->ide) {
+            if (!(d->ide = kzalloc(sizeof(struct vide))))
+                return E_NOMEM;
+            vide_init(d->ide, VIDE_BM_IO, line, mem);
+        }
+        unsigned slot = 0;
+        while (vide_drive(d->ide, slot))
+            slot++;
+        d->ide_slot[i] = (uint8_t)slot;
+        return vide_add_drive(d->ide, slot, &be);
+    }
     d->blk[i] = kzalloc(sizeof(struct vblk));
     if (!d->blk[i])
         return E_NOMEM;
-    struct vdev_mem mem = { dma_read, dma_write, vm };
     vblk_init(d->blk[i], (uint8_t)((VDISK_FIRST_SLOT + i) << 3), (uint16_t)(VDISK_IO_BASE + i * VBLK_BAR_BYTES),
               vdisk_irq[i], line, mem, &be);
     return vblk_attach(d->blk[i], &d->pci, &d->bus);
@@ -102,13 +127,13 @@ int vmdev_create(struct vm *vm)
     rc = rc ? rc : vdbg_attach(&d->dbg, &d->bus);
     if (rc)
         panic("vmdev: device ports overlap (%s)", err_name(rc)); /* a build mistake, not guest input */
-    for (unsigned i = 0; i < vm->ndisks; i++) {
-        if ((rc = disk_create(vm, i, line))) {
-            vmdev_destroy(vm);
-            return rc;
-        }
-    }
-    return 0;
+    for (unsigned i = 0; i < vm->ndisks && !rc; i++)
+        rc = disk_create(vm, i, line);
+    if (!rc && d->ide)
+        rc = vide_attach(d->ide, &d->pci, &d->bus);
+    if (rc)
+        vmdev_destroy(vm);
+    return rc;
 }
 
 void vmdev_destroy(struct vm *vm)
@@ -117,25 +142,49 @@ void vmdev_destroy(struct vm *vm)
         return;
     for (unsigned i = 0; i < VM_MAX_DISKS; i++)
         kfree(vm->dev->blk[i]);
+    kfree(vm->dev->ide);
     kfree(vm->dev);
     vm->dev = NULL;
 }
 
+/* "reads N (S sectors), writes ..., flushes F, errors E" */
+static void disk_stats(struct cmd_out *out, const struct vdev_disk_stats *st)
+{
+    cmd_printf(out, "reads %llu (%llu sectors), writes %llu (%llu sectors), flushes %llu, errors %llu",
+               (unsigned long long)st->reads, (unsigned long long)st->sectors_read, (unsigned long long)st->writes,
+               (unsigned long long)st->sectors_written, (unsigned long long)st->flushes,
+               (unsigned long long)st->errors);
+}
+
 void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out)
 {
-    const struct vblk *b = vm->dev ? vm->dev->blk[i] : NULL;
+    static const char *const ide_names[] = { "primary master", "primary slave", "secondary master",
+                                             "secondary slave" };
+    struct vm_devices *d = vm->dev;
     const struct vdisk *vd = &vm->disks[i];
-    if (!b)
+    if (!d)
         return;
     if (vd->redo)
         cmd_printf(out, "disk %u: redo log %u of %u KiB\n", i, vd->redo->used * (REDO_CHUNK_BYTES / 1024),
                    vd->redo->cap * (REDO_CHUNK_BYTES / 1024));
-    cmd_printf(out, "disk %u: %s, %s, %llu sectors; virtio-blk 00:%02x.0 io %04x irq %u: reads %llu (%llu sectors), "
-               "writes %llu (%llu sectors), flushes %llu, errors %llu, bad chains %u\n", i, vd->spec,
-               vdisk_mode_name(vd->mode), (unsigned long long)vd->sectors, b->vp.fn.devfn >> 3, b->vp.decode_base,
-               b->vp.irq, (unsigned long long)b->st.reads, (unsigned long long)b->st.sectors_read,
-               (unsigned long long)b->st.writes, (unsigned long long)b->st.sectors_written,
-               (unsigned long long)b->st.flushes, (unsigned long long)b->st.errors, b->vp.bad_chains);
+    cmd_printf(out, "disk %u: %s, %s, %llu sectors; ", i, vd->spec, vdisk_mode_name(vd->mode),
+               (unsigned long long)vd->sectors);
+    if (vd->type == VDISK_IDE) {
+        const struct vide_drive *drv = d->ide ? vide_drive(d->ide, d->ide_slot[i]) : NULL;
+        if (!drv)
+            return;
+        cmd_printf(out, "IDE %s (PIIX3 00:01.1) irq %u: ", ide_names[d->ide_slot[i]],
+                   d->ide_slot[i] < VIDE_DRIVES ? VIDE_PRIMARY_IRQ : VIDE_SECONDARY_IRQ);
+        disk_stats(out, &drv->st);
+        cmd_printf(out, ", bad PRD tables %llu\n", (unsigned long long)d->ide->bad_prd);
+        return;
+    }
+    const struct vblk *b = d->blk[i];
+    if (!b)
+        return;
+    cmd_printf(out, "virtio-blk 00:%02x.0 io %04x irq %u: ", b->vp.fn.devfn >> 3, b->vp.decode_base, b->vp.irq);
+    disk_stats(out, &b->st);
+    cmd_printf(out, ", bad chains %u\n", b->vp.bad_chains);
 }
 
 void vmdev_reset(struct vm *vm)
@@ -150,6 +199,8 @@ void vmdev_reset(struct vm *vm)
     for (unsigned i = 0; i < VM_MAX_DISKS; i++)
         if (d->blk[i])
             vblk_reset(d->blk[i]);
+    if (d->ide)
+        vide_reset(d->ide);
 }
 
 void vmdev_in(struct vm *vm, uint16_t port, unsigned size, uint32_t *val)

@@ -18,7 +18,7 @@ int vmdev_create(struct vm *vm);
 /* vmdev_destroy - free vm->dev and set it NULL. The vCPU must not run. */
 void vmdev_destroy(struct vm *vm);
 /* One line of `vm info` about the VM's disk i (vmm/vdisk.h): backing,
- * mode, the virtio-blk function and its statistics. */
+ * mode, the device (virtio-blk function or IDE drive) and its statistics. */
 struct cmd_out;
 void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out);
 /* vmdev_reset - power-on state of every device (what `vm start` and a guest

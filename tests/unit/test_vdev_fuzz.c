@@ -9,6 +9,7 @@
 #include "vmm/dev/devices.h"
 
 #define VBLK_IO    0xC000
+#define IDE_BM     0xC100
 #define VBLK_IRQ   11
 #define RAM_BYTES  (64u << 10)       /* the virtio disk's guest RAM */
 #define DISK_SECT  64u
@@ -26,6 +27,7 @@ static struct vkbc kbc;
 static struct vpci pci;
 static struct vdbg dbg;
 static struct vblk blk;
+static struct vide ide;
 static uint8_t ram[RAM_BYTES], disk[DISK_SECT * 512];
 static uint32_t rng = SEED;
 static uint64_t valid_accesses;
@@ -83,7 +85,7 @@ static void build(void)
 {
     struct vdev_irq line = { to_pic, NULL };
     struct vdev_mem mem = { ram_read, ram_write, NULL };
-    struct vblk_backend be = { disk_read, disk_write, disk_flush, NULL, DISK_SECT, false, "fuzz" };
+    struct vdev_disk be = { disk_read, disk_write, disk_flush, NULL, DISK_SECT, false, "fuzz" };
     iobus_init(&test_bus);
     reset_recorder();
     fake_now_ns = 0;
@@ -104,6 +106,11 @@ static void build(void)
     vblk_init(&blk, 3 << 3, VBLK_IO, VBLK_IRQ, line, mem, &be);
     assert_int_equal(vblk_attach(&blk, &pci, &test_bus), 0);
     vblk_reset(&blk);
+    vide_init(&ide, IDE_BM, line, mem);
+    assert_int_equal(vide_add_drive(&ide, 0, &be), 0);
+    assert_int_equal(vide_add_drive(&ide, 3, &be), 0);
+    assert_int_equal(vide_attach(&ide, &pci, &test_bus), 0);
+    vide_reset(&ide);
     for (unsigned i = 0; i < RAM_BYTES; i++)
         ram[i] = (uint8_t)rnd();
 }
@@ -112,7 +119,8 @@ static void build(void)
 static uint16_t pick_port(void)
 {
     static const uint16_t bases[] = { 0x20, 0xA0, 0x4D0, 0x40, 0x61, 0x3F8, 0x70,
-                                      0x60, 0x64, 0xCF8, 0xCFC, 0x80, 0xE9, 0xF4, VBLK_IO, VBLK_IO + 0x10 };
+                                      0x60, 0x64, 0xCF8, 0xCFC, 0x80, 0xE9, 0xF4, VBLK_IO, VBLK_IO + 0x10,
+                                      0x1F0, 0x1F5, 0x3F6, 0x170, 0x175, 0x376, IDE_BM, IDE_BM + 8 };
     if (rnd() % 16 == 0)
         return (uint16_t)rnd();
     return (uint16_t)(bases[rnd() % ARRAY_SIZE(bases)] + rnd() % 10 - 2);
@@ -166,7 +174,25 @@ static void virtio_request(uint32_t q)
 static void script_step(void)
 {
     uint32_t r = rnd();
-    switch (rnd() % 6) {
+    switch (rnd() % 7) {
+    case 6:  /* IDE: a random PRD table, a DMA or PIO command on either channel, start */
+        for (unsigned i = 0; i < 4; i++) {
+            uint32_t e[2] = { rnd() % RAM_BYTES, rnd() & 0x80000FFFu };
+            memcpy(ram + 0x100 + 8 * i, e, 8);
+        }
+        for (unsigned c = 0; c < 2; c++) {
+            uint16_t base = c ? 0x170 : 0x1F0, bm = (uint16_t)(IDE_BM + 8 * c);
+            static const uint8_t cmds[] = { 0xC8, 0xCA, 0x25, 0x35, 0x20, 0x30, 0xEC, 0xE7, 0xEF };
+            assert_int_equal(iobus_out(&test_bus, bm + 4, 4, 0x100), 0);
+            valid_accesses++;
+            out8(bm, r & 8);
+            out8(base + 2, r >> 4 & 7);
+            out8(base + 3, (r >> 8) % (DISK_SECT + 4));
+            out8(base + 6, 0xE0 | (r >> 12 & 0x10));
+            out8(base + 7, cmds[(r >> 16) % sizeof cmds]);
+            out8(bm, (r & 8) | 1);
+        }
+        break;
     case 0:  /* 8254: a control word and a small count */
         out8(0x43, (r & 0xC0) | 0x30 | (r & 0x0F));
         out8(0x40 + (r >> 6 & 3) % 3, r >> 8 & 0x3F);
@@ -260,6 +286,13 @@ static void check_invariants(void)
     assert_int_equal(blk.vp.isr & ~3u, 0);
     assert_int_equal(blk.vp.line_level, blk.vp.isr != 0);
     assert_int_equal(pci.address & ~0x80FFFFFCu, 0);
+
+    for (unsigned c = 0; c < VIDE_CHANNELS; c++) {
+        const struct vide_channel *ch = &ide.ch[c];
+        assert_int_equal(ch->line, irq_level[c ? VIDE_SECONDARY_IRQ : VIDE_PRIMARY_IRQ]);
+        assert_true(ch->pio_pos <= ch->pio_len && ch->pio_len <= VDEV_SECTOR);
+        assert_int_equal(ch->prd_addr & 3, 0);
+    }
 }
 
 static void test_random_traffic(void **state)
@@ -284,6 +317,10 @@ static void test_random_traffic(void **state)
     assert_true(irq_rises[VRTC_IRQ] > 0 && irq_rises[VKBC_IRQ_KBD] > 0);
     assert_true(pic.acks > pic.spurious);
     assert_true(blk.vp.bad_chains > 0 && blk.st.reads + blk.st.writes + blk.st.errors > 0);
+    const struct vdev_disk_stats *ist = &ide.ch[0].drive[0].st;
+    assert_true(ist->reads + ist->writes > 0 && ide.bad_prd > 0);
+    print_message("IDE: %llu reads, %llu writes, %llu errors, %llu bad PRD tables\n", (unsigned long long)ist->reads,
+                  (unsigned long long)ist->writes, (unsigned long long)ist->errors, (unsigned long long)ide.bad_prd);
     print_message("virtio-blk: %u malformed chains, %llu reads, %llu writes, %llu errors\n", blk.vp.bad_chains,
                   (unsigned long long)blk.st.reads, (unsigned long long)blk.st.writes,
                   (unsigned long long)blk.st.errors);

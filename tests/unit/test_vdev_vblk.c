@@ -100,7 +100,7 @@ static int setup(void **state)
     vpci_init(&pci);
     assert_int_equal(vpci_attach(&pci, &test_bus), 0);
     blk = calloc(1, sizeof(*blk));
-    struct vblk_backend be = { be_read, be_write, be_flush, NULL, DISK_SECT, read_only, "hv86-test" };
+    struct vdev_disk be = { be_read, be_write, be_flush, NULL, DISK_SECT, read_only, "hv86-test" };
     struct vdev_irq line = { irq_set, NULL };
     struct vdev_mem mem = { mem_read, mem_write, NULL };
     vblk_init(blk, 3 << 3, IO_BASE, IRQ, line, mem, &be);

@@ -132,7 +132,10 @@ static void test_parse(void **state)
     assert_non_null(strstr(err, "at least 4K"));
     assert_int_equal(vdisk_parse("ata0p1,mode=wild", &d, err, sizeof err), E_INVAL);
     assert_non_null(strstr(err, "unknown disk option 'mode=wild'"));
-    assert_int_equal(vdisk_parse("ata0p1,type=ide", &d, err, sizeof err), E_INVAL);
+    assert_int_equal(vdisk_parse("ata0p1,type=ide,mode=ro", &d, err, sizeof err), 0);
+    assert_true(d.type == VDISK_IDE && d.mode == VDISK_RO);
+    assert_int_equal(vdisk_parse("ata0p1,type=scsi", &d, err, sizeof err), E_INVAL);
+    assert_non_null(strstr(err, "type=virtio|ide"));
     assert_int_equal(vdisk_parse(",mode=ro", &d, err, sizeof err), E_INVAL);
 }
 

@@ -38,7 +38,7 @@ static uint32_t cfg_read(void *dev, unsigned off, unsigned size)
     for (unsigned i = 0; i < 8; i++)
         cfg[i] = (uint8_t)(b->be.sectors >> (8 * i));
     cfg[12] = VBLK_SEG_MAX;
-    cfg[20] = (uint8_t)VBLK_SECTOR, cfg[21] = (uint8_t)(VBLK_SECTOR >> 8);
+    cfg[20] = (uint8_t)VDEV_SECTOR, cfg[21] = (uint8_t)(VDEV_SECTOR >> 8);
     uint32_t v = 0;
     for (unsigned i = 0; i < size; i++)
         v |= (uint32_t)(off + i < sizeof(cfg) ? cfg[off + i] : 0) << (8 * i);
@@ -50,12 +50,12 @@ static void cfg_write(void *dev, unsigned off, unsigned size, uint32_t v) { } /*
 /* IN or OUT of data bytes at sector, through the bounce buffer. */
 static uint8_t rw(struct vblk *b, const struct virtq_chain *c, bool out, uint64_t sector, uint64_t data)
 {
-    if (data % VBLK_SECTOR || data > VBLK_MAX_REQUEST || sector > b->be.sectors ||
-        data / VBLK_SECTOR > b->be.sectors - sector || (out && b->be.read_only))
+    if (data % VDEV_SECTOR || data > VBLK_MAX_REQUEST || sector > b->be.sectors ||
+        data / VDEV_SECTOR > b->be.sectors - sector || (out && b->be.read_only))
         return VIRTIO_BLK_S_IOERR;
     for (uint64_t done = 0; done < data;) {
-        uint32_t n = (uint32_t)MIN(data - done, (uint64_t)VBLK_BUF_BYTES), count = n / VBLK_SECTOR;
-        uint64_t at = sector + done / VBLK_SECTOR;
+        uint32_t n = (uint32_t)MIN(data - done, (uint64_t)VBLK_BUF_BYTES), count = n / VDEV_SECTOR;
+        uint64_t at = sector + done / VDEV_SECTOR;
         int rc;
         if (out) { /* the driver's buffers after the header, then the disk */
             rc = virtq_copy(c, &b->vp.mem, false, HDR_BYTES + done, b->buf, n);
@@ -69,9 +69,9 @@ static uint8_t rw(struct vblk *b, const struct virtq_chain *c, bool out, uint64_
         done += n;
     }
     if (out)
-        b->st.writes++, b->st.sectors_written += data / VBLK_SECTOR;
+        b->st.writes++, b->st.sectors_written += data / VDEV_SECTOR;
     else
-        b->st.reads++, b->st.sectors_read += data / VBLK_SECTOR;
+        b->st.reads++, b->st.sectors_read += data / VDEV_SECTOR;
     return VIRTIO_BLK_S_OK;
 }
 
@@ -96,7 +96,7 @@ static uint8_t request(struct vblk *b, const struct virtq_chain *c, uint32_t *wr
         b->st.flushes++;
         return b->be.flush(b->be.opaque) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
     case VIRTIO_BLK_T_GET_ID: {
-        uint32_t n = (uint32_t)MIN(in_bytes, (uint64_t)VBLK_ID_BYTES);
+        uint32_t n = (uint32_t)MIN(in_bytes, (uint64_t)VDEV_DISK_SERIAL);
         if (virtq_copy(c, &b->vp.mem, true, 0, b->be.serial, n))
             return VIRTIO_BLK_S_IOERR;
         *written = n;
@@ -142,7 +142,7 @@ static void dev_reset(void *dev) { }
 static const struct virtio_ops vblk_ops = { cfg_read, cfg_write, notify, dev_reset };
 
 void vblk_init(struct vblk *b, uint8_t devfn, uint16_t io_base, uint8_t irq, struct vdev_irq line,
-               struct vdev_mem mem, const struct vblk_backend *be)
+               struct vdev_mem mem, const struct vdev_disk *be)
 {
     uint32_t features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH |
                         (be->read_only ? VIRTIO_BLK_F_RO : 0);

@@ -52,4 +52,28 @@ typedef uint64_t (*vdev_clock_fn)(void *opaque);
 #define NS_PER_SEC 1000000000ull /* nanoseconds in a second */
 #define NS_PER_US  1000ull       /* nanoseconds in a microsecond */
 
+/* A disk a storage device model serves (virtio-blk, IDE): 512-byte
+ * sectors [0, sectors). Every call returns 0 or a negative error, and the
+ * device has checked the range first. write's cached: the driver asked for
+ * write-back (virtio FLUSH negotiated, ATA write cache enabled), so the
+ * data may wait in a write cache until flush; else it must be on the
+ * medium when write returns. hv86's owner is vmm/vdisk.h. */
+#define VDEV_SECTOR        512u
+#define VDEV_DISK_SERIAL   20      /* serial number bytes (virtio GET_ID, ATA IDENTIFY words 10-19) */
+struct vdev_disk {
+    int (*read)(void *opaque, uint64_t sector, uint32_t count, void *buf);
+    int (*write)(void *opaque, uint64_t sector, uint32_t count, const void *buf, bool cached);
+    int (*flush)(void *opaque);
+    void *opaque;
+    uint64_t sectors;
+    bool read_only;
+    char serial[VDEV_DISK_SERIAL + 1];
+};
+
+/* What a storage device did, for `vm info`: requests and 512-byte sectors
+ * moved, flushes, and requests that completed with an error. */
+struct vdev_disk_stats {
+    uint64_t reads, writes, flushes, errors, sectors_read, sectors_written;
+};
+
 #endif

@@ -303,15 +303,8 @@ int virtio_pci_attach(struct virtio_pci *v, struct vpci *pci, struct iobus *bus)
 void virtio_pci_reset(struct virtio_pci *v)
 {
     struct vpci_func *f = &v->fn;
-    memset(f->cfg, 0, sizeof(f->cfg));
-    memset(f->wmask, 0, sizeof(f->wmask));
-    vpci_put(f, VPCI_VENDOR, 2, VIRTIO_VENDOR);
-    vpci_put(f, VPCI_DEVICE, 2, v->device_id);
-    vpci_put(f, VPCI_COMMAND, 2, VPCI_CMD_IO); /* firmware enabled its I/O decode */
-    vpci_put(f, VPCI_STATUS, 2, STATUS_RESET);
-    f->cfg[VPCI_REVISION] = 0;                 /* legacy/transitional (§4.1.2.1) */
-    f->cfg[VPCI_CLASS] = v->class_code;
-    f->cfg[VPCI_SUBCLASS] = v->subclass;
+    /* firmware enabled its I/O decode; revision 0: legacy/transitional (§4.1.2.1) */
+    vpci_header(f, VIRTIO_VENDOR, v->device_id, v->class_code, v->subclass, 0, VPCI_CMD_IO, STATUS_RESET);
     f->cfg[VPCI_HEADER_TYPE] = PCI_HEADER_NORMAL;
     vpci_put(f, VPCI_SUBSYS_VENDOR, 2, VIRTIO_VENDOR);
     vpci_put(f, VPCI_SUBSYS_ID, 2, v->subsys_id);

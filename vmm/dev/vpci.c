@@ -38,6 +38,20 @@ void vpci_put(struct vpci_func *f, unsigned off, unsigned size, uint32_t v)
         f->cfg[(off + i) % VPCI_CONFIG_BYTES] = (uint8_t)(v >> (8 * i));
 }
 
+void vpci_header(struct vpci_func *f, uint16_t vendor, uint16_t device, uint8_t class_code, uint8_t subclass,
+                 uint8_t prog_if, uint16_t command, uint16_t status)
+{
+    memset(f->cfg, 0, sizeof(f->cfg));
+    memset(f->wmask, 0, sizeof(f->wmask));
+    vpci_put(f, VPCI_VENDOR, 2, vendor);
+    vpci_put(f, VPCI_DEVICE, 2, device);
+    vpci_put(f, VPCI_COMMAND, 2, command);
+    vpci_put(f, VPCI_STATUS, 2, status);
+    f->cfg[VPCI_CLASS] = class_code;
+    f->cfg[VPCI_SUBCLASS] = subclass;
+    f->cfg[VPCI_PROG_IF] = prog_if;
+}
+
 void vpci_io_bar(struct vpci_func *f, unsigned bar, uint16_t base, uint32_t size)
 {
     unsigned off = VPCI_BAR0 + 4 * bar;
@@ -51,13 +65,8 @@ void vpci_reset(struct vpci *pci)
 {
     struct vpci_func *b = &pci->bridge;
     memset(b, 0, sizeof(*b));
-    vpci_put(b, VPCI_VENDOR, 2, VENDOR_INTEL);
-    vpci_put(b, VPCI_DEVICE, 2, DEVICE_440FX);
-    vpci_put(b, VPCI_COMMAND, 2, CMD_RESET);
-    vpci_put(b, VPCI_STATUS, 2, STATUS_RESET);
+    vpci_header(b, VENDOR_INTEL, DEVICE_440FX, CLASS_BRIDGE, SUBCLASS_HOST, 0, CMD_RESET, STATUS_RESET);
     b->cfg[VPCI_REVISION] = REVISION_440FX;
-    b->cfg[VPCI_SUBCLASS] = SUBCLASS_HOST;
-    b->cfg[VPCI_CLASS] = CLASS_BRIDGE;
     b->cfg[VPCI_LATENCY] = LATENCY_RESET;
     b->wmask[VPCI_COMMAND] = CMD_IO_MEM_MASTER;
     b->wmask[VPCI_LATENCY] = 0xF8;          /* latency timer, 8-clock granular */

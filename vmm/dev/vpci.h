@@ -71,6 +71,14 @@ uint32_t vpci_get(const struct vpci_func *f, unsigned off, unsigned size);
 void vpci_put(struct vpci_func *f, unsigned off, unsigned size, uint32_t v);
 
 /*
+ * vpci_header - f's configuration space as at power-on: all zero and
+ * read-only, then the IDs, class code (class, subclass, programming
+ * interface), command and status registers (PCI 3.0 §6.2.1-§6.2.3). The
+ * caller then sets what else reads non-zero and the writable bits.
+ */
+void vpci_header(struct vpci_func *f, uint16_t vendor, uint16_t device, uint8_t class_code, uint8_t subclass,
+                 uint8_t prog_if, uint16_t command, uint16_t status);
+/*
  * vpci_io_bar - BAR bar (0-5) of f becomes an I/O BAR of size bytes (a power
  * of two, 4-256) at base, as firmware leaves it: its address bits are the
  * guest's to write, so sizing (all ones, then the old value back) reads
