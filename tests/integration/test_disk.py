@@ -7,8 +7,8 @@ holds an ext4 file system that scripts/mkdisks.sh made with mke2fs -d
 (hello.txt, seq.txt).
 
 console   Bad `disk=` values get a one-line reason and create nothing: no
-          such partition, an unknown option, modes and types not supported
-          yet. Sharing: a second writer of ata0p1, the whole disk ata0 over
+          such partition, an unknown option or device type, a redo size
+          too small. Sharing: a second writer of ata0p1, the whole disk ata0 over
           it, a reader while it has a writer are refused naming the holder;
           two readers of ata0p2 are allowed; `disks` names the holders;
           destroying the writer frees it.
@@ -69,7 +69,7 @@ def console_checks(m):
     bad = [
         ("disk=ata0p9", "no disk or partition 'ata0p9'"),
         ("disk=ata0p1,mode=undoable,redo=12", "is not a size of at least 4K"),
-        ("disk=ata0p1,type=ide", "not supported yet"),
+        ("disk=ata0p1,type=scsi", "unknown disk option 'type=scsi'"),
         ("disk=ata0p1,colour=red", "unknown disk option 'colour=red'"),
         ("disk=", "disk= needs a disk or partition"),
     ]
