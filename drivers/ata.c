@@ -19,6 +19,7 @@
 #include "drivers/disk.h"
 #include "drivers/pci.h"
 #include "kernel/heap.h"
+#include "kernel/irq.h"
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
 #include "kernel/pmm.h"
@@ -42,6 +43,9 @@ struct ata_channel {
     uint32_t prd_pa;
     uint8_t *dma;      /* ATA_DMA_BYTES bounce buffer, physically contiguous at dma_pa */
     uint32_t dma_pa;
+    int irq;                  /* the channel's ISA IRQ */
+    bool irq_on;              /* ata_irq installed and nIEN clear: waits halt instead of polling */
+    volatile uint32_t intr;   /* interrupts taken (ata_irq) */
 };
 
 struct ata_drive {
@@ -53,8 +57,10 @@ struct ata_drive {
 };
 
 static struct ata_channel ata_channels[ATA_CHANNELS] = {
-    {.io = ATA_PRIMARY_IO, .ctl = ATA_PRIMARY_CTL, .lock = SPINLOCK_INIT("ata0"), .waiters = WAIT_QUEUE_INIT},
-    {.io = ATA_SECONDARY_IO, .ctl = ATA_SECONDARY_CTL, .lock = SPINLOCK_INIT("ata1"), .waiters = WAIT_QUEUE_INIT},
+    {.io = ATA_PRIMARY_IO, .ctl = ATA_PRIMARY_CTL, .lock = SPINLOCK_INIT("ata0"), .waiters = WAIT_QUEUE_INIT,
+     .irq = IRQ_ATA0},
+    {.io = ATA_SECONDARY_IO, .ctl = ATA_SECONDARY_CTL, .lock = SPINLOCK_INIT("ata1"), .waiters = WAIT_QUEUE_INIT,
+     .irq = IRQ_ATA1},
 };
 
 /* ---------------------------------------------------------------- channel lock */
@@ -98,6 +104,36 @@ static void ata_select(const struct ata_channel *c, uint8_t drive, uint8_t dev_b
         (void)ata_alt_status(c);
 }
 
+/* Between two polls of a busy channel: with interrupts on, another thread
+ * runs or the CPU halts until the next interrupt (the drive's or the
+ * timer's) unless one came since seen; without, another thread runs. */
+static void ata_idle(const struct ata_channel *c, uint32_t seen)
+{
+    if (c->irq_on)
+        thread_wait_interrupt(&c->intr, seen);
+    else
+        thread_yield();
+}
+
+/*
+ * The drive raised INTRQ (nIEN clear): acknowledge it at the bus master
+ * (its Interrupt bit, write 1 to clear, keeping the drive-capable bits and
+ * Error for the waiter) and at the drive (reading Status, ATA-6 §7.15),
+ * and count it. Whoever holds the channel finds out what happened from the
+ * registers; the count only ends its wait.
+ */
+static void ata_irq(int irq, void *ctx)
+{
+    struct ata_channel *c = ctx;
+    if (c->bm) {
+        uint8_t bs = inb((uint16_t)(c->bm + ATA_BM_STATUS));
+        if (bs & ATA_BM_ST_IRQ)
+            outb((uint16_t)(c->bm + ATA_BM_STATUS), (uint8_t)((bs & ATA_BM_ST_DRV_DMA) | ATA_BM_ST_IRQ));
+    }
+    (void)ata_inb(c, ATA_REG_STATUS);
+    c->intr++;
+}
+
 /*
  * Poll until BSY is clear and (status & mask) == want, or ERR/DF is set.
  * Returns the status (>= 0), E_NODEV on a floating bus, E_TIMEOUT after
@@ -109,15 +145,16 @@ static int ata_wait(const struct ata_channel *c, uint8_t mask, uint8_t want, uin
     uint32_t cap = timeout_ms * ATA_SPINS_PER_MS;
 
     for (uint32_t spins = 0;; spins++) {
+        uint32_t seen = c->intr;
         uint8_t st = ata_alt_status(c);
         if (st == ATA_FLOATING_BUS)
             return E_NODEV;
         if (!(st & ATA_SR_BSY) && ((st & (ATA_SR_ERR | ATA_SR_DF)) || (st & mask) == want))
             return st;
-        if (timer_ticks() > deadline || spins >= cap)
+        if (timer_ticks() > deadline || (spins >= cap && !c->irq_on))
             return E_TIMEOUT;
         if (may_yield && spins >= ATA_SPINS_BEFORE_YIELD)
-            thread_yield();
+            ata_idle(c, seen);
         else
             cpu_pause();
     }
@@ -147,6 +184,8 @@ static int ata_reset_channel(const struct ata_channel *c)
     ata_delay_us(ATA_RESET_SETTLE_US);
     ata_select(c, 0, 0);
     st = ata_wait(c, 0, 0, ATA_RESET_TIMEOUT_MS, 0);
+    if (c->irq_on)
+        outb(c->ctl, 0); /* interrupts back on */
     return st < 0 ? st : 0;
 }
 
@@ -340,8 +379,19 @@ void ata_init(void)
     int found = 0;
 
     ata_dma_init();
-    for (int ch = 0; ch < ATA_CHANNELS; ch++)
-        found += ata_probe_channel(ch);
+    for (int ch = 0; ch < ATA_CHANNELS; ch++) {
+        struct ata_channel *c = &ata_channels[ch];
+        int n = ata_probe_channel(ch);
+        found += n;
+        /* Interrupt completion for a channel with disks: waits halt until
+         * INTRQ instead of polling (and lend the CPU to other threads). */
+        if (n && irq_register(c->irq, ata_irq, c) == 0) {
+            chan_lock(c);
+            c->irq_on = true;
+            outb(c->ctl, 0);
+            chan_unlock(c);
+        }
+    }
     log_info("ata: %d disk(s)", found);
 }
 
@@ -453,6 +503,7 @@ static int ata_dma_wait(const struct ata_channel *c)
 {
     uint64_t deadline = timer_ticks() + (uint64_t)ATA_IO_TIMEOUT_MS * TIMER_HZ / 1000 + 1;
     for (uint32_t spins = 0;; spins++) {
+        uint32_t seen = c->intr;
         uint8_t bs = inb((uint16_t)(c->bm + ATA_BM_STATUS)), st = ata_alt_status(c);
         if (st == ATA_FLOATING_BUS)
             return E_NODEV;
@@ -462,8 +513,8 @@ static int ata_dma_wait(const struct ata_channel *c)
             return st;
         if (timer_ticks() > deadline)
             return E_TIMEOUT;
-        if (spins >= ATA_SPINS_BEFORE_YIELD)
-            thread_yield();
+        if (c->irq_on || spins >= ATA_SPINS_BEFORE_YIELD)
+            ata_idle(c, seen);
         else
             cpu_pause();
     }

@@ -11,8 +11,14 @@
  *   disk_register() (drivers/disk.c), which parses its partition table
  *   (drivers/part.c). Disks are named ata0..ata3 = channel * 2 + drive.
  *   Afterwards struct disk's read()/write() may be called from any thread
- *   (never from an interrupt handler): they poll, and a sleeping per-channel
- *   lock serialises requests. Interrupts from the drives are disabled (nIEN).
+ *   (never from an interrupt handler), and a sleeping per-channel lock
+ *   serialises requests. After the probe, a channel with disks gets its
+ *   IRQ (14, 15) and nIEN cleared: a thread waiting for a DMA transfer or a
+ *   slow command halts (or lends the CPU to another thread) until the
+ *   drive's interrupt instead of polling its registers; the registers
+ *   still say what happened, and the deadline still holds if an interrupt
+ *   is lost. During the probe, and on a channel whose IRQ is taken, the
+ *   driver polls with nIEN set.
  *
  * Sources: ATA/ATAPI-6 (T13/1410D rev 3b): §7 register set, §8.15 IDENTIFY
  * DEVICE, §8.23-8.24 READ SECTOR(S) (EXT), §8.59-8.60 WRITE SECTOR(S) (EXT),
@@ -85,6 +91,7 @@
 #define ATA_BM_ST_ACTIVE  0x01
 #define ATA_BM_ST_ERROR   0x02 /* write 1 to clear */
 #define ATA_BM_ST_IRQ     0x04 /* write 1 to clear */
+#define ATA_BM_ST_DRV_DMA 0x60 /* drive 0/1 DMA capable, read/write */
 #define ATA_PRD_EOT       0x80000000u /* last entry of a PRD table */
 #define ATA_DMA_BYTES     65536u      /* one DMA command's bounce buffer, per channel */
 

@@ -260,6 +260,19 @@ void thread_yield(void)
     write_eflags(fl);
 }
 
+void thread_wait_interrupt(const volatile uint32_t *count, uint32_t seen)
+{
+    uint32_t fl = read_eflags();
+    cpu_cli();
+    if (*count == seen) {
+        if (runq.len)
+            schedule();
+        else
+            cpu_sti_hlt(); /* sti's shadow: an interrupt pending now still ends the hlt */
+    }
+    write_eflags(fl);
+}
+
 void thread_sleep(uint32_t n)
 {
     uint32_t fl = read_eflags();

@@ -47,6 +47,15 @@ void thread_exit(void) __attribute__((noreturn));
 void thread_kill_current(const char *reason) __attribute__((noreturn));
 /* Give the CPU to the next runnable thread. */
 void thread_yield(void);
+/*
+ * thread_wait_interrupt - wait for a device that interrupts, unless *count
+ * (bumped by its IRQ handler) differs from seen already: give the CPU to
+ * another runnable thread if there is one, else halt until the next
+ * interrupt (the device's, or the timer's within 1 tick). The caller
+ * re-checks its device and its deadline after every return. Interrupts are
+ * as they were on return.
+ */
+void thread_wait_interrupt(const volatile uint32_t *count, uint32_t seen);
 /* Block for at least ticks timer ticks. */
 void thread_sleep(uint32_t ticks);
 /* Block the caller on q. The caller may hold lock l (taken with

@@ -37,7 +37,8 @@ def free_port():
 class Machine:
     def __init__(self, backend, disks=None, mem_mib=256, iso=None, extra_args=None, slave2=None):
         self.backend = backend
-        self.iso = iso or os.path.join(ROOT, "hv86.iso")
+        # HV86_ISO: another build's ISO (e.g. one made while the tree's is rebuilt)
+        self.iso = iso or os.environ.get("HV86_ISO") or os.path.join(ROOT, "hv86.iso")
         self.disks = disks if disks is not None else [
             os.path.join(BUILD, "disk-gpt.img"), os.path.join(BUILD, "disk-mbr.img")]
         self.slave2 = slave2  # disk image on the secondary channel's slave (beside the CD-ROM)
