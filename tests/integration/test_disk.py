@@ -36,6 +36,13 @@ ide       Linux VM with disk=ata0p1,type=ide: ata_piix drives the PIIX3 at
           fails; `vm info` counts IDE writes and flushes. From the host:
           e2fsck -fn clean, debugfs reads the file. A second VM (mode=ro)
           reads it back, and its writes fail.
+hostile   tests/guests/diskattack.c, a hostile guest kernel with a virtio
+          disk on ata0p2 and an IDE disk on ata0p3: sectors past the end,
+          buffers and PRD tables in the monitor's range and past RAM, a 2 GiB
+          length, a descriptor loop, a queue outside RAM, a DMA engine set
+          the wrong way; every one of its checks of hv86's answers passes,
+          `vm info` counts the errors, and from the host only the two
+          partitions' last sectors changed (to the guest's patterns).
 """
 import hashlib
 import os
@@ -43,12 +50,14 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hvmachine import Machine  # noqa: E402
 import linuxguest as lg  # noqa: E402
 
 MAIL_START, MAIL_SECTORS = 2048, 16384  # scripts/mkdisks.sh: GPT p1 "mail"
+WEB, FTP = (18432, 32768), (51200, 49152)  # GPT p2 "web", p3 "ftp": (start, sectors)
 failures = []
 
 
@@ -321,13 +330,62 @@ def ide_checks(m):
     m.cmd("vm destroy ide2")
 
 
+def sectors(image, start, count):
+    with open(image, "rb") as f:
+        f.seek(start * 512)
+        return f.read(count * 512)
+
+
+def hostile_checks(m):
+    """tests/guests/diskattack.c, a hostile guest kernel, against a virtio
+    disk on ata0p2 and an IDE disk on ata0p3: its own checks of hv86's
+    answers must all pass; from the host, the only sectors of the image
+    that changed are the two partitions' last ones, which hold the
+    guest's patterns; hv86 and its console carry on."""
+    from test_guests_hv86 import guest_output, vm_states
+    image = m.disks[0]
+    (p2, n2), (p3, n3) = WEB, FTP
+    before = sectors(image, 0, os.path.getsize(image) // 512)
+    out = m.cmd('vm create atk kernel=diskattack mem=16M cmdline="vsect=%d isect=%d" disk=ata0p2 disk=ata0p3,type=ide'
+                % (n2, n3))
+    check("created" in out, "vm create atk (diskattack, a virtio and an IDE disk)")
+    m.cmd("vm start atk")
+    for _ in range(120):
+        if vm_states(m).get("atk", ("?",))[0] == "stopped":
+            break
+        time.sleep(1)
+    state = vm_states(m).get("atk", ("?", ""))
+    check(state[0] == "stopped" and "code 0" in state[1], "diskattack ran to its end: %s" % (state,))
+    lines = [l for l in guest_output(m, "atk").split("\n") if re.match(r"^(PASS|FAIL|DONE)", l)]
+    for l in lines:
+        if l.startswith("FAIL"):
+            check(False, "diskattack: " + l)
+    check(any(re.match(r"DONE pass=(\d+) fail=0", l) and int(l.split("=")[1].split()[0]) >= 30 for l in lines),
+          "diskattack: every check passed (%s)" % (lines[-1] if lines else "no output"))
+    info = m.cmd("vm info atk")
+    check(re.search(r"disk 0: ata0p2.* errors [1-9].*bad chains [1-9]", info) is not None,
+          "vm info counts the virtio errors and bad chains")
+    check(re.search(r"disk 1: ata0p3.* errors [1-9].*bad PRD tables [1-9]", info) is not None,
+          "vm info counts the IDE errors and bad PRD tables")
+    m.cmd("vm destroy atk")
+    after = sectors(image, 0, os.path.getsize(image) // 512)
+    changed = [i for i in range(len(before) // 512) if before[i * 512:(i + 1) * 512] != after[i * 512:(i + 1) * 512]]
+    check(changed == [p2 + n2 - 1, p3 + n3 - 1], "only the partitions' last sectors changed: %s" % changed[:8])
+    want2 = bytes((0xA5 + i * 7) & 0xFF for i in range(512))
+    want3 = bytes((0x5A + i * 7) & 0xFF for i in range(512))
+    check(after[(p2 + n2 - 1) * 512:(p2 + n2) * 512] == want2, "ata0p2's last sector holds the virtio pattern")
+    check(after[(p3 + n3 - 1) * 512:(p3 + n3) * 512] == want3, "ata0p3's last sector holds the IDE pattern")
+    check("atk" not in m.cmd("vm list"), "the console carries on")
+
+
 def main():
-    parts = sys.argv[1:] or ["console", "guest", "modes", "ide"]
+    parts = sys.argv[1:] or ["console", "guest", "modes", "ide", "hostile"]
     # Each part boots its own hv86 with fresh copies of the disks, so that
     # one part's leftovers cannot hide another's bug. (Run in one hv86 after
     # the console part, the modes part's last Linux boot once stalled after
     # "console enabled", with the polled ATA driver; see docs/storage.md.)
-    for name, fn in (("console", console_checks), ("modes", mode_checks), ("guest", guest_part), ("ide", ide_checks)):
+    for name, fn in (("console", console_checks), ("modes", mode_checks), ("guest", guest_part), ("ide", ide_checks),
+                     ("hostile", hostile_checks)):
         if name not in parts:
             continue
         m = Machine("qemu", mem_mib=512).start()
