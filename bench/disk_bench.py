@@ -5,14 +5,15 @@ usage: disk_bench.py [REPEAT]        (REPEAT defaults to 1; each figure the best
 
 The same Linux guest (shell image, 64 MiB) reads and writes 8 MiB of a raw
 16 MiB disk with busybox dd in 64 KiB blocks, timed by the guest's
-/proc/uptime around each dd:
+/proc/uptime around each dd, once untimed and then ROUNDS times, the best
+counting:
   read   after dropping the page cache, dd if=/dev/vda of=/dev/null
   write  dd if=/dev/zero of=/dev/vda conv=fsync (the data on the disk
          before dd returns)
 natively: qemu-system-i386 -kernel ... with the disk as QEMU's virtio-blk
 (-drive if=virtio, its default cache); under hv86: hv86.iso in QEMU, the VM
 with disk=ata0p2 (the GPT test disk's 16 MiB "web" partition), served by
-hv86's virtio-blk over its polled PIO ATA driver. Prints MB/s of each and
+hv86's virtio-blk over its ATA driver (bus master DMA, interrupt completion). Prints MB/s of each and
 the ratios hv86/native. Exits 1 if a figure could not be taken.
 """
 import os
@@ -26,6 +27,7 @@ from hvmachine import Machine  # noqa: E402
 from linuxguest import NativeLinux, attach, detach  # noqa: E402
 
 MIB = 8
+ROUNDS = 3
 TIMED = 'read a x < /proc/uptime; %s; read b x < /proc/uptime; echo "T $a $b"'
 CMDS = {
     "read": "echo 3 > /proc/sys/vm/drop_caches; " + TIMED % ("dd if=/dev/vda of=/dev/null bs=64k count=%d 2>/dev/null" % (MIB * 16)),
@@ -34,15 +36,20 @@ CMDS = {
 
 
 def measure(con):
-    """{kind: MB/s} from one attached shell."""
+    """{kind: MB/s} from one attached shell: the best of ROUNDS runs of
+    each, after one untimed run (the steady state a server sees: under
+    hv86 the first run also pays for translating the guest kernel's I/O
+    path, natively for QEMU's own translation)."""
     out = {}
     for kind, cmd in CMDS.items():
-        status, text = con.run(cmd, 900)
-        m = re.search(r"T ([\d.]+) ([\d.]+)", text)
-        if status != 0 or not m:
-            raise RuntimeError("%s: %r" % (kind, text[-200:]))
-        secs = max(float(m.group(2)) - float(m.group(1)), 0.01)
-        out[kind] = MIB * 1.048576 / secs
+        for r in range(ROUNDS + 1):
+            status, text = con.run(cmd, 900)
+            m = re.search(r"T ([\d.]+) ([\d.]+)", text)
+            if status != 0 or not m:
+                raise RuntimeError("%s: %r" % (kind, text[-200:]))
+            secs = max(float(m.group(2)) - float(m.group(1)), 0.01)
+            if r:
+                out[kind] = max(out.get(kind, 0), MIB * 1.048576 / secs)
     return out
 
 

@@ -44,7 +44,7 @@
 #define SHADOW_MAX_PTS 1024 /* shadow page tables (4 MiB of frames) */
 #define SHADOW_HASH    256  /* buckets of the guest-page-table index */
 #define SHADOW_FLOOD   8    /* traced writes without a fill before unshadowing */
-#define SHADOW_MAX_WRITABLE 4096 /* writable sptes at a time (reverse-mapped) */
+#define SHADOW_MAX_WRITABLE 16384 /* writable sptes at a time (reverse-mapped) */
 #define SHADOW_RMAP_HASH    1024 /* buckets of the reverse map, by host frame */
 #define SHADOW_PREFETCH     8    /* default: entries filled around a hidden fault */
 

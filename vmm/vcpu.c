@@ -217,7 +217,8 @@ int vcpu_create(struct vm *vm)
     struct shadow_ops ops = { vm, sh_gpa_to_hpa, sh_read32, sh_write32, sh_table_alloc, sh_table_free,
                               sh_flush_gva, sh_flush_all, paging_monitor_pdes(), sh_is_code };
     struct shadow_config cfg = { 8, 256 };
-    if (shadow_init(&c->sh, &ops, &cfg))
+    if (shadow_init(&c->sh, &ops, &cfg) ||
+        shadow_limit_writable(&c->sh, MAX(8u, MIN(vm->mem.npages, (uint32_t)SHADOW_MAX_WRITABLE))))
         goto err_free;
     return 0;
 
