@@ -440,15 +440,20 @@ static int ata_expect(const struct ata_drive *a, uint8_t need, const char *what,
     return ata_fail(a, what, lba, st);
 }
 
-/* Write-back cache to the medium after a write command (§8.9, §8.10). */
+/* FLUSH CACHE (EXT) to the selected drive, and its completion (§8.9,
+ * §8.10); lba only names the request in a failure's log line. */
+static int ata_flush_cache(const struct ata_drive *a, int ext, uint64_t lba)
+{
+    ata_outb(a->chan, ATA_REG_COMMAND, ext ? ATA_CMD_FLUSH_CACHE_EXT : ATA_CMD_FLUSH_CACHE);
+    return ata_expect(a, 0, "flush", lba);
+}
+
+/* Write-back cache to the medium after a PIO write command. */
 static int ata_flush(const struct ata_drive *a, int ext, uint64_t lba)
 {
     int r = ata_expect(a, 0, "write", lba);
 
-    if (r < 0)
-        return r;
-    ata_outb(a->chan, ATA_REG_COMMAND, ext ? ATA_CMD_FLUSH_CACHE_EXT : ATA_CMD_FLUSH_CACHE);
-    return ata_expect(a, 0, "flush", lba);
+    return r < 0 ? r : ata_flush_cache(a, ext, lba);
 }
 
 /* One command of count sectors (count <= the command's limit); a write
@@ -556,11 +561,7 @@ static int ata_dma_command(struct ata_drive *a, uint64_t lba, uint32_t count, ui
         return ata_fail(a, write ? "write DMA" : "read DMA", lba, r);
     if (!write)
         memcpy(buf, c->dma, bytes);
-    if (write && flush) {
-        ata_outb(c, ATA_REG_COMMAND, ext ? ATA_CMD_FLUSH_CACHE_EXT : ATA_CMD_FLUSH_CACHE);
-        return ata_expect(a, 0, "flush", lba);
-    }
-    return 0;
+    return write && flush ? ata_flush_cache(a, ext, lba) : 0;
 }
 
 /* Split [lba, lba+count) into commands; holds the channel throughout. */
@@ -625,8 +626,7 @@ static int ata_disk_flush(struct disk *d)
         r = ata_fail(a, "flush", 0, r);
     } else {
         ata_select(a->chan, a->drive, ATA_DEV_LBA);
-        ata_outb(a->chan, ATA_REG_COMMAND, a->lba48 ? ATA_CMD_FLUSH_CACHE_EXT : ATA_CMD_FLUSH_CACHE);
-        r = ata_expect(a, 0, "flush", 0);
+        r = ata_flush_cache(a, a->lba48, 0);
     }
     if (r < 0 && ata_reset_channel(a->chan) < 0)
         log_warn("%s: channel reset after an error failed", d->name);

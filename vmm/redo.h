@@ -18,6 +18,9 @@
 #define REDO_CHUNK_SECTORS 8u                     /* 4 KiB: one frame */
 #define REDO_CHUNK_BYTES   (REDO_CHUNK_SECTORS * 512u)
 
+/* KiB in chunks chunks of a redo log (what the console shows). */
+static inline uint32_t redo_kib(uint32_t chunks) { return chunks * (REDO_CHUNK_BYTES / 1024); }
+
 struct redo_slot {
     uint32_t chunk;
     uint32_t hpa;      /* 0: empty (high-memory frames are never at 0) */

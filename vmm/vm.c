@@ -285,7 +285,7 @@ int vm_destroy(struct vm *vm)
     for (unsigned i = 0; i < vm->ndisks; i++) {
         if (vm->disks[i].mode == VDISK_UNDOABLE && vm->disks[i].redo->used)
             log_warn("vm %s: undoable %s: %u KiB of redo log discarded with the VM", vm->name, vm->disks[i].spec,
-                     vm->disks[i].redo->used * (REDO_CHUNK_BYTES / 1024));
+                     redo_kib(vm->disks[i].redo->used));
         vdisk_close(&vm->disks[i]);
     }
     log_info("vm %s: destroyed", vm->name);

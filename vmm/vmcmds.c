@@ -151,7 +151,7 @@ static int redo_cmd(struct cmd_ctx *c, bool commit)
         struct vdisk *d = &vm->disks[i];
         if (d->mode != VDISK_UNDOABLE)
             continue;
-        uint32_t kib = d->redo->used * (REDO_CHUNK_BYTES / 1024);
+        uint32_t kib = redo_kib(d->redo->used);
         int rc = commit ? vdisk_commit(d) : vdisk_discard(d);
         if (rc) {
             cmd_error(c->out, "vm %s %s: %s: %s (the redo log is kept)", what, vm->name, d->spec, err_name(rc));

@@ -165,8 +165,8 @@ void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out)
     if (!d)
         return;
     if (vd->redo)
-        cmd_printf(out, "disk %u: redo log %u of %u KiB\n", i, vd->redo->used * (REDO_CHUNK_BYTES / 1024),
-                   vd->redo->cap * (REDO_CHUNK_BYTES / 1024));
+        cmd_printf(out, "disk %u: redo log %u of %u KiB\n", i, redo_kib(vd->redo->used),
+                   redo_kib(vd->redo->cap));
     cmd_printf(out, "disk %u: %s, %s, %llu sectors; ", i, vd->spec, vdisk_mode_name(vd->mode),
                (unsigned long long)vd->sectors);
     if (vd->type == VDISK_IDE) {
