@@ -1,5 +1,5 @@
 #!/bin/sh
-# mkinitramfs.sh OUT KIND BUSYBOX [ROOT MODULE...]
+# mkinitramfs.sh OUT KIND BUSYBOX [ROOT [MODULE...] [-- PATH...]]
 # Build a gzip'ed newc initramfs around Debian's static i386 busybox.
 #   KIND=shell     init mounts /proc, /sys, /dev and runs a shell on ttyS0
 #   KIND=workload  init runs a fixed list of commands, prints their results
@@ -8,18 +8,27 @@
 # package, unpacked), with every module they depend on as `depmod` computes
 # it from the package's own files; init loads them when the VM has a virtio
 # PCI device (vendor 1af4), e.g. a disk from `vm create ... disk=`.
+# -- PATH...: files of ROOT (Debian's i386 packages, unpacked by
+# scripts/i386-progs.sh fetch), e.g. sbin/mkfs.ext4, put at the same place
+# with the dynamic loader and every shared library they need
+# (scripts/i386-progs.sh install). The shell's profile makes a program of
+# the same name as a busybox applet win over the applet.
 # Needs root for the device nodes (the build runs as root; see README).
 set -eu
-[ $# -ge 3 ] || { echo "usage: $0 OUT shell|workload BUSYBOX [ROOT MODULE...]" >&2; exit 2; }
+[ $# -ge 3 ] || { echo "usage: $0 OUT shell|workload BUSYBOX [ROOT [MODULE...] [-- PATH...]]" >&2; exit 2; }
 OUT=$(realpath -m "$1"); KIND=$2; BUSYBOX=$3
 shift 3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/bin" "$T/dev" "$T/proc" "$T/sys" "$T/etc" "$T/tmp" "$T/root" "$T/mnt"
 cp "$BUSYBOX" "$T/bin/busybox"
-MODULES=""
+MODULES="" PROGS=""
 if [ $# -gt 0 ]; then
     ROOT=$1; shift
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do MODULES="$MODULES $1"; shift; done
+    [ $# -eq 0 ] || { shift; PROGS="$*"; }
+    # shellcheck disable=SC2086
+    set -- $MODULES
     VER=$(ls "$ROOT/lib/modules")
     depmod -b "$ROOT" "$VER"
     DEP="$ROOT/lib/modules/$VER/modules.dep"
@@ -32,8 +41,27 @@ if [ $# -gt 0 ]; then
             grep -E "^$f:" "$DEP" >> "$T/lib/modules/$VER/modules.dep"
         done
     done
-    sort -u -o "$T/lib/modules/$VER/modules.dep" "$T/lib/modules/$VER/modules.dep"
-    MODULES="$*"
+    [ $# -eq 0 ] || sort -u -o "$T/lib/modules/$VER/modules.dep" "$T/lib/modules/$VER/modules.dep"
+fi
+if [ -n "$PROGS" ]; then
+    # shellcheck disable=SC2086
+    sh "$(dirname "$0")/i386-progs.sh" install "$T" "$ROOT" $PROGS
+    # This busybox runs its own applet for a bare command name before
+    # looking at PATH (FEATURE_SH_STANDALONE): `mke2fs` would be busybox's
+    # even with Debian's in /sbin. The login shell (`sh -l`) reads
+    # /etc/profile, which turns every such name into a function running the
+    # program. (Not needed for mkfs.ext4 or e2fsck, which are no applets.)
+    CMDS=""
+    for p in $PROGS; do
+        case "/${p#/}" in /bin/*|/sbin/*|/usr/bin/*|/usr/sbin/*) CMDS="$CMDS /${p#/}" ;; esac
+    done
+    { echo "for p in$CMDS; do"; cat <<'PROFILE'
+    n=${p##*/}
+    busybox --list | grep -qx "$n" && eval "$n() { $p \"\$@\"; }"
+done
+unset p n
+PROFILE
+    } > "$T/etc/profile"
 fi
 mknod -m 600 "$T/dev/console" c 5 1
 mknod -m 666 "$T/dev/null" c 1 3

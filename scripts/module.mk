@@ -10,8 +10,22 @@ $(LINUX_DIR)/linux.bz: $(DEBIAN_DIR)/vmlinux
 # Kernel modules of the shell image (loaded when the VM has a virtio disk),
 # with their dependencies from depmod (scripts/mkinitramfs.sh).
 GUEST_MODULES := crc32c_generic virtio_pci virtio_blk ext4
-$(LINUX_DIR)/%.img: scripts/mkinitramfs.sh $(DEBIAN_DIR)/vmlinux
+# Debian's i386 programs in the shell image, with their libraries and
+# ld-linux.so.2 (scripts/i386-progs.sh): e2fsprogs makes and checks file
+# systems.
+SHELL_PROGS := sbin/mke2fs sbin/mkfs.ext4 sbin/e2fsck sbin/fsck.ext4 etc/mke2fs.conf
+# The packages they come from, and the library packages those need, unpacked
+# into $(DEBIAN_DIR)/root beside the kernel's.
+$(DEBIAN_DIR)/%.fetched: scripts/i386-progs.sh | $(DEBIAN_DIR)/vmlinux
+	sh scripts/i386-progs.sh fetch $(DEBIAN_DIR) $*
+	@touch $@
+
+IMAGE_DEPS := scripts/mkinitramfs.sh $(DEBIAN_DIR)/vmlinux
+$(LINUX_DIR)/workload.img: $(IMAGE_DEPS)
 	@mkdir -p $(dir $@)
-	sh scripts/mkinitramfs.sh $@ $* $(DEBIAN_DIR)/busybox $(if $(filter shell,$*),$(DEBIAN_DIR)/root $(GUEST_MODULES))
+	sh scripts/mkinitramfs.sh $@ workload $(DEBIAN_DIR)/busybox
+$(LINUX_DIR)/shell.img: $(IMAGE_DEPS) scripts/i386-progs.sh $(DEBIAN_DIR)/e2fsprogs.fetched
+	@mkdir -p $(dir $@)
+	sh scripts/mkinitramfs.sh $@ shell $(DEBIAN_DIR)/busybox $(DEBIAN_DIR)/root $(GUEST_MODULES) -- $(SHELL_PROGS)
 
 ISO_MODULES += $(LINUX_MODULES)
