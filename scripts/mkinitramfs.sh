@@ -6,8 +6,9 @@
 #                  between WORKLOAD-BEGIN/WORKLOAD-END and powers off
 # ROOT MODULE...: kernel modules from ROOT/lib/modules/VERSION (Debian's
 # package, unpacked), with every module they depend on as `depmod` computes
-# it from the package's own files; init loads them when the VM has a virtio
-# PCI device (vendor 1af4), e.g. a disk from `vm create ... disk=`.
+# it from the package's own files; init loads them when the VM has a disk
+# controller from `vm create ... disk=`: a virtio PCI device (vendor 1af4)
+# or the PIIX3's IDE function (8086:7010).
 # -- PATH...: files of ROOT (Debian's i386 packages, unpacked by
 # scripts/i386-progs.sh fetch), e.g. sbin/mkfs.ext4, put at the same place
 # with the dynamic loader and every shared library they need
@@ -79,7 +80,11 @@ INIT
 
 if [ "$KIND" = shell ]; then
     { common; [ -z "$MODULES" ] || cat <<INIT
-if grep -qs 0x1af4 /sys/bus/pci/devices/*/vendor; then
+disks=
+for d in /sys/bus/pci/devices/*; do
+    case \$(cat \$d/vendor):\$(cat \$d/device) in 0x1af4:*|0x8086:0x7010) disks=1 ;; esac
+done
+if [ -n "\$disks" ]; then
     for m in $MODULES; do modprobe \$m || echo "init: modprobe \$m failed"; done
 fi
 INIT

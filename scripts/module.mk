@@ -7,9 +7,9 @@ LINUX_MODULES := $(LINUX_DIR)/linux.bz $(LINUX_DIR)/shell.img $(LINUX_DIR)/workl
 $(LINUX_DIR)/linux.bz: $(DEBIAN_DIR)/vmlinux
 	@mkdir -p $(dir $@)
 	cp $(DEBIAN_DIR)/vmlinuz $@
-# Kernel modules of the shell image (loaded when the VM has a virtio disk),
-# with their dependencies from depmod (scripts/mkinitramfs.sh).
-GUEST_MODULES := crc32c_generic virtio_pci virtio_blk ext4
+# Kernel modules of the shell image (loaded when the VM has a virtio or IDE
+# disk), with their dependencies from depmod (scripts/mkinitramfs.sh).
+GUEST_MODULES := crc32c_generic virtio_pci virtio_blk ata_piix sd_mod ext4
 # Debian's i386 programs in the shell image, with their libraries and
 # ld-linux.so.2 (scripts/i386-progs.sh): e2fsprogs makes and checks file
 # systems.
