@@ -296,11 +296,11 @@ def ide_checks(m):
     check(str(MAIL_SECTORS) in out and "XFER_MW_DMA_2" in out and "hv86 HARDDISK" in out,
           "sda: the partition's %d sectors, hv86's model, multiword DMA 2 (%r)" % (MAIL_SECTORS, out.strip()))
     run(con, "mkfs.ext4 -q -F -L idetest /dev/sda", "mkfs.ext4 on the IDE disk")
-    run(con, "mount -t ext4 /dev/sda /mnt && seq 1 60000 > /mnt/ide.txt && cp /bin/busybox /mnt/bb && sync",
+    run(con, "mount -t ext4 /dev/sda /mnt && seq 1 60000 > /mnt/ide.txt && cp /bin/busybox /mnt/busybox && sync",
         "write files")
     ide_md5 = hashlib.md5("".join("%d\n" % i for i in range(1, 60001)).encode()).hexdigest()
     run(con, "umount /mnt && echo 3 > /proc/sys/vm/drop_caches && mount -t ext4 /dev/sda /mnt", "remount")
-    out = run(con, "/mnt/bb md5sum /mnt/ide.txt; umount /mnt", "run busybox read back by DMA")
+    out = run(con, "/mnt/busybox md5sum /mnt/ide.txt; umount /mnt", "run busybox read back by DMA")
     check(ide_md5 in out, "the guest reads its file back, with a program read from the IDE disk")
     out = run(con, "e2fsck -fn /dev/sda 2>&1", "e2fsck in the guest")
     check("idetest: " in out, "the guest's e2fsck checks its new file system (%r)" % out[-80:])
