@@ -13,15 +13,20 @@ console   Bad `disk=` values get a one-line reason and create nothing: no
           two readers of ata0p2 are allowed; `disks` names the holders;
           destroying the writer frees it.
 guest     Linux VM `mail` with disk=ata0p1: virtio_blk finds vda of the
-          partition's size; ext4 mounts; hello.txt and seq.txt read back as
-          debugfs reads them from the host's image; the guest writes new.txt
-          and big.txt (`seq 1 50000`), syncs, runs a copy of busybox from
-          the disk after dropping the page cache (code arriving by DMA),
-          and unmounts; a write past the end fails. Then from the host (the VM destroyed): e2fsck -fn finds
-          the file system clean, and debugfs reads new.txt and big.txt with
-          the guest's contents and md5. A second VM on the same partition
-          (after destroy) reads them back: persistent. A read-only VM
-          (mode=ro) mounts it, and its writes fail.
+          partition's size; the build's ext4 mounts, hello.txt and seq.txt
+          read back as debugfs reads them from the host's image. Then the
+          guest makes its own file system with Debian's mkfs.ext4 (the
+          shell image's e2fsprogs, not busybox's), mounts it, writes
+          new.txt, big.txt (`seq 1 50000`) and yes.bin (1 MiB), checks
+          their md5s, runs a copy of busybox from the disk after dropping
+          the page cache (code arriving by DMA), unmounts, and its own
+          `e2fsck -fn` finds the file system clean; a write past the end
+          fails. Then from the host (the VM destroyed): e2fsck -fn finds
+          it clean, dumpe2fs shows the guest's label and UUID, debugfs
+          reads the three files with their contents. A second VM on the
+          same partition (after destroy) reads them back with their md5s:
+          persistent. A read-only VM (mode=ro) mounts it, and its writes
+          fail.
 modes     nonpersistent: the guest's writes read back while it runs, the
           partition is unchanged (e2fsck, debugfs), and they are gone after
           `vm stop` and `vm start`. undoable: they survive the power cycle;
@@ -51,6 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hvmachine import Machine  # noqa: E402
@@ -132,32 +138,59 @@ def run(con, cmd, what, want_status=0):
     return out
 
 
-def guest_checks(m):
-    image = m.disks[0]
-    orig = partition(image, MAIL_START, MAIL_SECTORS)
-    hello, seq = debugfs_cat(orig, "hello.txt"), debugfs_cat(orig, "seq.txt")
-    os.remove(orig)
-    check(hello == b"hello from mail\n" and len(seq) > 500000, "debugfs reads the build's files from the image")
+# The files the guest writes on the file system it makes, by name.
+GUEST_FILES = {
+    "new.txt": b"written-by-guest\n",
+    "big.txt": "".join("%d\n" % i for i in range(1, 50001)).encode(),   # seq 1 50000
+    "yes.bin": (b"hv86\n" * 209716)[:1 << 20],                          # yes hv86 | head -c 1048576
+}
+GUEST_WRITES = ("echo written-by-guest > /mnt/new.txt && seq 1 50000 > /mnt/big.txt && "
+                "yes hv86 | head -c 1048576 > /mnt/yes.bin && sync")
+GUEST_MD5S = "cd /mnt && md5sum %s; cd /" % " ".join(sorted(GUEST_FILES))
 
+
+def md5s_ok(out):
+    """Whether OUT (md5sum's) lists every guest file with its md5."""
+    return all(re.search(r"^%s\s+%s$" % (hashlib.md5(data).hexdigest(), re.escape(name)), out, re.M)
+               for name, data in GUEST_FILES.items())
+
+
+def guest_makes_fs(m, seq, fs_uuid):
+    """The first VM: reads the build's file system, makes its own with
+    Debian's mkfs.ext4 (label guestfs, UUID fs_uuid), writes GUEST_FILES,
+    checks it with e2fsck -fn."""
     con = boot(m, "mail", "ata0p1")
     out = run(con, "cat /sys/block/vda/size", "vda exists")
     check(out.strip() == str(MAIL_SECTORS), "vda has the partition's %d sectors (%r)" % (MAIL_SECTORS, out.strip()))
-    run(con, "mount -t ext4 /dev/vda /mnt", "mount ext4")
-    out = run(con, "cat /mnt/hello.txt; md5sum /mnt/seq.txt", "read the build's files")
+    run(con, "mount -t ext4 /dev/vda /mnt", "mount the build's ext4")
+    out = run(con, "cat /mnt/hello.txt; md5sum /mnt/seq.txt; umount /mnt", "read the build's files")
     check("hello from mail" in out and hashlib.md5(seq).hexdigest() in out, "guest reads what debugfs reads")
-    run(con, "echo written-by-guest > /mnt/new.txt && seq 1 50000 > /mnt/big.txt && sync", "write two files")
-    out = run(con, "md5sum /mnt/big.txt", "md5 of big.txt")
-    big_md5 = hashlib.md5("".join("%d\n" % i for i in range(1, 50001)).encode()).hexdigest()
-    check(big_md5 in out, "the guest's big.txt is seq 1 50000")
+
+    # Debian's e2fsprogs in the shell image, not busybox's mke2fs applet.
+    out = run(con, "command -v mkfs.ext4; command -v e2fsck; mkfs.ext4 -V 2>&1; e2fsck -V 2>&1",
+              "e2fsprogs in the guest")
+    check(out.split("\n")[:2] == ["/sbin/mkfs.ext4", "/sbin/e2fsck"] and
+          out.count("Using EXT2FS Library version 1.47") == 2, "mkfs.ext4 and e2fsck are Debian's: %r" % out[:200])
+    run(con, "mkfs.ext4 -q -F -L guestfs -U %s /dev/vda" % fs_uuid, "mkfs.ext4 /dev/vda in the guest")
+    run(con, "mount -t ext4 /dev/vda /mnt", "mount the guest's ext4")
+    out = run(con, "ls /mnt", "ls the new file system")
+    check(out.split() == ["lost+found"], "the new file system holds only lost+found (%r)" % out)
+    run(con, GUEST_WRITES, "write the files")
+    out = run(con, GUEST_MD5S, "md5 of the files")
+    check(md5s_ok(out), "the guest's files have their md5s")
     # Code read from the disk by DMA into pages that may have held
     # translated code: drop the page cache, then run a copy of busybox
     # from the disk (vcpu_dma_write must drop stale translations).
     run(con, "cp /bin/busybox /mnt/busybox && sync && echo 3 > /proc/sys/vm/drop_caches", "busybox onto the disk")
-    out = run(con, "/mnt/busybox echo ran-from-disk; /mnt/busybox md5sum /mnt/seq.txt", "run busybox from the disk")
-    check("ran-from-disk" in out and hashlib.md5(seq).hexdigest() in out, "a program read from the disk runs")
+    out = run(con, "/mnt/busybox echo ran-from-disk; /mnt/busybox md5sum /mnt/big.txt", "run busybox from the disk")
+    check("ran-from-disk" in out and hashlib.md5(GUEST_FILES["big.txt"]).hexdigest() in out,
+          "a program read from the disk runs")
     run(con, "rm /mnt/busybox && umount /mnt", "umount")
-    out = run(con, "dd if=/dev/zero of=/dev/vda bs=512 seek=%d count=1 2>&1" % MAIL_SECTORS,
-              "a write past the end fails", want_status=1)
+    out = run(con, "e2fsck -fn /dev/vda 2>&1", "e2fsck -fn in the guest")
+    check(re.search(r"^guestfs: \d+/\d+ files", out, re.M) is not None,
+          "the guest's e2fsck -fn finds its file system clean: %r" % out.strip().split("\n")[-1])
+    run(con, "dd if=/dev/zero of=/dev/vda bs=512 seek=%d count=1 2>&1" % MAIL_SECTORS,
+        "a write past the end fails", want_status=1)
     lg.detach(m)
     info = m.cmd("vm info mail")
     check(re.search(r"disk 0: ata0p1, persistent, 16384 sectors; .*writes [1-9]", info) is not None,
@@ -165,17 +198,32 @@ def guest_checks(m):
     m.cmd("vm stop mail")
     m.cmd("vm destroy mail")
 
+
+def guest_checks(m):
+    image = m.disks[0]
+    orig = partition(image, MAIL_START, MAIL_SECTORS)
+    hello, seq = debugfs_cat(orig, "hello.txt"), debugfs_cat(orig, "seq.txt")
+    os.remove(orig)
+    check(hello == b"hello from mail\n" and len(seq) > 500000, "debugfs reads the build's files from the image")
+
+    fs_uuid = str(uuid.uuid4())
+    guest_makes_fs(m, seq, fs_uuid)
     part = partition(image, MAIL_START, MAIL_SECTORS)
     fsck = subprocess.run(["e2fsck", "-fn", part], capture_output=True, text=True)
     check(fsck.returncode == 0, "e2fsck -fn: clean after the guest (%s)" % fsck.stdout.strip().split("\n")[-1])
-    check(debugfs_cat(part, "new.txt") == b"written-by-guest\n", "debugfs reads the guest's new.txt")
-    check(hashlib.md5(debugfs_cat(part, "big.txt")).hexdigest() == big_md5, "debugfs reads the guest's big.txt")
+    head = subprocess.run(["dumpe2fs", "-h", part], capture_output=True, text=True).stdout
+    check(re.search(r"^Filesystem volume name:\s+guestfs$", head, re.M) and
+          re.search(r"^Filesystem UUID:\s+%s$" % fs_uuid, head, re.M),
+          "the host sees the file system the guest made (guestfs, %s)" % fs_uuid)
+    for name, data in GUEST_FILES.items():
+        check(debugfs_cat(part, name) == data, "debugfs reads the guest's %s" % name)
+    check(debugfs_cat(part, "hello.txt") == b"", "the build's hello.txt is gone")
     os.remove(part)
 
     con = boot(m, "mail2", "ata0p1")
     run(con, "mount -t ext4 /dev/vda /mnt", "mount again in a new VM")
-    out = run(con, "cat /mnt/new.txt; md5sum /mnt/big.txt; umount /mnt", "read back")
-    check("written-by-guest" in out and big_md5 in out, "persistent: a new VM reads the files back")
+    out = run(con, GUEST_MD5S + "; umount /mnt", "read back")
+    check(md5s_ok(out), "persistent: a new VM reads the files back with their md5s")
     lg.detach(m)
     m.cmd("vm stop mail2")
     m.cmd("vm destroy mail2")
