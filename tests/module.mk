@@ -56,7 +56,7 @@ linux-hv86: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_linux.py
 bench-linux: hv86.iso $(DISKS)
 	$(PYTHON) bench/linux_bench.py 3
-bench-disk: hv86.iso $(DISKS)
+bench-disk: hv86-bench.iso $(DISKS)
 	$(PYTHON) bench/disk_bench.py 1
 
 # Differential fuzzer (tests/guests/fuzz.c, tests/integration/fuzz.py;
