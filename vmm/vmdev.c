@@ -182,7 +182,7 @@ void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out)
     const struct vblk *b = d->blk[i];
     if (!b)
         return;
-    cmd_printf(out, "virtio-blk 00:%02x.0 io %04x irq %u: ", b->vp.fn.devfn >> 3, b->vp.decode_base, b->vp.irq);
+    cmd_printf(out, "virtio-blk 00:%02x.0 io %04x irq %u: ", b->vp.fn.devfn >> 3, b->vp.bar0.base, b->vp.irq);
     disk_stats(out, &b->st);
     cmd_printf(out, ", bad chains %u\n", b->vp.bad_chains);
 }

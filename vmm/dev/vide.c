@@ -22,7 +22,7 @@
 #define IDETIM_DECODE  0x8000
 #define PIIX_TIMING_END 0x45            /* IDETIM x2, SIDETIM */
 #define PIRQ_ROUTE     0x60             /* PIRQRC[A:D], 80h = disabled */
-#define BMIBA          (VPCI_BAR0 + 4 * 4)
+#define BMIBA_BAR      4                /* BMIBA is BAR4 */
 
 static const uint16_t cmd_base[VIDE_CHANNELS] = { 0x1F0, 0x170 };
 static const uint16_t ctl_port[VIDE_CHANNELS] = { 0x3F6, 0x376 };
@@ -380,6 +380,15 @@ static int prd_move(struct vide_channel *ch, struct prd_walk *w, uint8_t *buf, u
     return 0;
 }
 
+/* The bus master could not move the data (a bad PRD table or region, the
+ * engine set the wrong way): its error bit, and ABRT for the command. */
+static void dma_fail(struct vide_channel *ch)
+{
+    ch->bm_status = (uint8_t)((ch->bm_status & ~BM_ACTIVE) | BM_ERROR);
+    ch->ide->bad_prd++;
+    end_error(ch, ERR_ABRT);
+}
+
 /* Run the pending DMA command now that it is issued and started. */
 static void dma_run(struct vide_channel *ch)
 {
@@ -388,9 +397,7 @@ static void dma_run(struct vide_channel *ch)
     bool in = ch->xfer == VIDE_DMA_IN;
     struct prd_walk w = { ch->prd_addr, 0, 0, false };
     if (!(ch->bm_cmd & BM_TO_MEM) != !in) {
-        ch->bm_status = (uint8_t)((ch->bm_status & ~BM_ACTIVE) | BM_ERROR);
-        ide->bad_prd++;
-        end_error(ch, ERR_ABRT);
+        dma_fail(ch);
         return;
     }
     while (ch->xfer_left) {
@@ -410,9 +417,7 @@ static void dma_run(struct vide_channel *ch)
             }
         }
         if (rc) {
-            ch->bm_status = (uint8_t)((ch->bm_status & ~BM_ACTIVE) | BM_ERROR);
-            ide->bad_prd++;
-            end_error(ch, ERR_ABRT);
+            dma_fail(ch);
             return;
         }
         if (in)
@@ -426,6 +431,15 @@ static void dma_run(struct vide_channel *ch)
     if (w.left == 0 && w.eot)
         ch->bm_status &= (uint8_t)~BM_ACTIVE;
     end_ok(ch);
+}
+
+/* A DMA command moves its data once it is issued, the engine is started
+ * and bus mastering is on, whichever comes last (SFF-8038i §3.1). */
+static void dma_try(struct vide_channel *ch)
+{
+    if ((ch->xfer == VIDE_DMA_IN || ch->xfer == VIDE_DMA_OUT) && (ch->bm_cmd & BM_START) &&
+        (vpci_get(&ch->ide->fn, VPCI_COMMAND, 2) & VPCI_CMD_MASTER))
+        dma_run(ch);
 }
 
 /* ------------------------------------------------------------ commands */
@@ -465,8 +479,7 @@ static void rw_command(struct vide_channel *ch, struct vide_drive *d, uint8_t cm
         break;
     default:
         ch->status = ST_READY | ST_DRQ;
-        if (ch->bm_cmd & BM_START && vpci_get(&ch->ide->fn, VPCI_COMMAND, 2) & VPCI_CMD_MASTER)
-            dma_run(ch);
+        dma_try(ch);
         break;
     }
 }
@@ -699,9 +712,7 @@ static void bm_write(struct vide_channel *ch, unsigned off, uint8_t v)
             ch->bm_status &= (uint8_t)~BM_ACTIVE;    /* stopped (§2.1.1) */
         if (start) {
             ch->bm_status |= BM_ACTIVE;
-            if ((ch->xfer == VIDE_DMA_IN || ch->xfer == VIDE_DMA_OUT) &&
-                vpci_get(&ch->ide->fn, VPCI_COMMAND, 2) & VPCI_CMD_MASTER)
-                dma_run(ch);
+            dma_try(ch);
         }
         break;
     }
@@ -721,7 +732,7 @@ static void bm_write(struct vide_channel *ch, unsigned off, uint8_t v)
 static uint32_t bmio_in(void *opaque, uint16_t port, unsigned size)
 {
     struct vide *ide = opaque;
-    unsigned off = (unsigned)(port - ide->bm_decode);
+    unsigned off = (unsigned)(port - ide->bm.base);
     uint32_t v = 0;
     for (unsigned i = 0; i < size; i++, off++)
         v |= (uint32_t)bm_read(&ide->ch[off / 8 % VIDE_CHANNELS], off % 8) << (8 * i);
@@ -731,7 +742,7 @@ static uint32_t bmio_in(void *opaque, uint16_t port, unsigned size)
 static void bmio_out(void *opaque, uint16_t port, unsigned size, uint32_t v)
 {
     struct vide *ide = opaque;
-    unsigned off = (unsigned)(port - ide->bm_decode);
+    unsigned off = (unsigned)(port - ide->bm.base);
     for (unsigned i = 0; i < size; i++, off++)
         bm_write(&ide->ch[off / 8 % VIDE_CHANNELS], off % 8, (uint8_t)(v >> (8 * i)));
 }
@@ -741,13 +752,7 @@ static void bmio_out(void *opaque, uint16_t port, unsigned size, uint32_t v)
 static void cfg_written(void *opaque)
 {
     struct vide *ide = opaque;
-    uint32_t bar = vpci_get(&ide->fn, BMIBA, 4) & ~3u;
-    bool decode = (vpci_get(&ide->fn, VPCI_COMMAND, 2) & VPCI_CMD_IO) && bar && bar + VIDE_BM_BYTES <= 0x10000;
-    if (decode == ide->bm_decoding && (!decode || bar == ide->bm_decode))
-        return;
-    ide->bm_decoding = iobus_move(ide->bus, ide, (uint16_t)bar, decode) == 0 && decode;
-    if (ide->bm_decoding)
-        ide->bm_decode = (uint16_t)bar;
+    vpci_decode_follow(&ide->bm, &ide->fn);
 }
 
 /* ------------------------------------------------------------ setup */
@@ -760,6 +765,7 @@ void vide_init(struct vide *ide, uint16_t bm_base, struct vdev_irq line, struct 
     ide->fn.written = cfg_written;
     ide->fn.opaque = ide;
     ide->bm_base = bm_base;
+    ide->bm = (struct vpci_io_decode){ .opaque = ide, .bar = BMIBA_BAR, .size = VIDE_BM_BYTES };
     ide->line = line;
     ide->mem = mem;
     for (unsigned c = 0; c < VIDE_CHANNELS; c++)
@@ -789,7 +795,6 @@ const struct vide_drive *vide_drive(const struct vide *ide, unsigned slot)
 
 int vide_attach(struct vide *ide, struct vpci *pci, struct iobus *bus)
 {
-    ide->bus = bus;
     int rc = vpci_add(pci, &ide->isa);
     rc = rc ? rc : vpci_add(pci, &ide->fn);
     rc = rc ? rc : iobus_register(bus, ide->bm_base, VIDE_BM_BYTES, IOBUS_SZ_ALL, bmio_in, bmio_out, ide, "ide-bm");
@@ -799,8 +804,8 @@ int vide_attach(struct vide *ide, struct vpci *pci, struct iobus *bus)
         rc = rc ? rc : iobus_register(bus, ctl_port[c], 1, IOBUS_SZ_1, ctl_in, ctl_out, ch, c ? "ide1-ctl" : "ide0-ctl");
     }
     if (!rc) {
-        ide->bm_decoding = true;
-        ide->bm_decode = ide->bm_base;
+        ide->bm.bus = bus;
+        vpci_decode_at(&ide->bm, ide->bm_base);
     }
     return rc;
 }
@@ -817,13 +822,12 @@ void vide_reset(struct vide *ide)
                 VPCI_CMD_IO | VPCI_CMD_MASTER, STATUS_MEDIUM_FBB);
     f->wmask[VPCI_COMMAND] = VPCI_CMD_IO | VPCI_CMD_MASTER;
     f->wmask[VPCI_LATENCY] = 0xF0;
-    vpci_io_bar(f, 4, ide->bm_base, VIDE_BM_BYTES);
+    vpci_io_bar(f, BMIBA_BAR, ide->bm_base, VIDE_BM_BYTES);
     for (unsigned o = IDETIM; o < PIIX_TIMING_END; o++)
         f->wmask[o] = 0xFF;
     vpci_put(f, IDETIM, 2, IDETIM_DECODE);
     vpci_put(f, IDETIM + 2, 2, IDETIM_DECODE);
-    ide->bm_decoding = !ide->bus || iobus_move(ide->bus, ide, ide->bm_base, true) == 0;
-    ide->bm_decode = ide->bm_base;
+    vpci_decode_at(&ide->bm, ide->bm_base);
 
     for (unsigned c = 0; c < VIDE_CHANNELS; c++) {
         struct vide_channel *ch = &ide->ch[c];

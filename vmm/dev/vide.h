@@ -101,9 +101,7 @@ struct vide {
     struct vpci_func isa, fn;            /* 00:01.0 and 00:01.1 */
     struct vide_channel ch[VIDE_CHANNELS];
     uint16_t bm_base;                    /* BAR4 as firmware left it */
-    uint16_t bm_decode;                  /* where BAR4 decodes now */
-    bool bm_decoding;
-    struct iobus *bus;
+    struct vpci_io_decode bm;            /* where BAR4 decodes now */
     struct vdev_irq line;
     struct vdev_mem mem;
     uint64_t bad_prd;                    /* DMA commands ended by a bad PRD table */

@@ -207,7 +207,7 @@ static uint8_t reg_byte(struct virtio_pci *v, unsigned off)
 static uint32_t bar_in(void *opaque, uint16_t port, unsigned size)
 {
     struct virtio_pci *v = opaque;
-    unsigned off = (uint16_t)(port - v->decode_base);
+    unsigned off = (uint16_t)(port - v->bar0.base);
     if (off >= VIRTIO_LEGACY_CONFIG)
         return v->ops->cfg_read(v->dev, off - VIRTIO_LEGACY_CONFIG, size);
     uint32_t val = 0;
@@ -219,7 +219,7 @@ static uint32_t bar_in(void *opaque, uint16_t port, unsigned size)
 static void bar_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 {
     struct virtio_pci *v = opaque;
-    unsigned off = (uint16_t)(port - v->decode_base);
+    unsigned off = (uint16_t)(port - v->bar0.base);
     struct virtq *q = v->queue_sel < v->nqueues ? &v->q[v->queue_sel] : NULL;
     if (off >= VIRTIO_LEGACY_CONFIG) {
         v->ops->cfg_write(v->dev, off - VIRTIO_LEGACY_CONFIG, size, val);
@@ -255,13 +255,7 @@ static void bar_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 static void cfg_written(void *opaque)
 {
     struct virtio_pci *v = opaque;
-    uint32_t bar = vpci_get(&v->fn, VPCI_BAR0, 4) & ~3u;
-    bool decode = (vpci_get(&v->fn, VPCI_COMMAND, 2) & VPCI_CMD_IO) && bar && bar + v->bar_size <= 0x10000;
-    if (decode == v->decoding && (!decode || bar == v->decode_base))
-        return;
-    v->decoding = iobus_move(v->bus, v, (uint16_t)bar, decode) == 0 && decode;
-    if (v->decoding)
-        v->decode_base = (uint16_t)bar;
+    vpci_decode_follow(&v->bar0, &v->fn);
 }
 
 void virtio_pci_init(struct virtio_pci *v, uint8_t devfn, uint16_t device_id, uint16_t subsys_id,
@@ -275,6 +269,7 @@ void virtio_pci_init(struct virtio_pci *v, uint8_t devfn, uint16_t device_id, ui
     v->fn.opaque = v;
     v->io_base = io_base;
     v->bar_size = bar_size;
+    v->bar0 = (struct vpci_io_decode){ .opaque = v, .bar = 0, .size = bar_size };
     v->irq = irq;
     v->device_id = device_id;
     v->subsys_id = subsys_id;
@@ -290,12 +285,11 @@ void virtio_pci_init(struct virtio_pci *v, uint8_t devfn, uint16_t device_id, ui
 
 int virtio_pci_attach(struct virtio_pci *v, struct vpci *pci, struct iobus *bus)
 {
-    v->bus = bus;
     int rc = vpci_add(pci, &v->fn);
     rc = rc ? rc : iobus_register(bus, v->io_base, v->bar_size, IOBUS_SZ_ALL, bar_in, bar_out, v, "virtio");
     if (!rc) {
-        v->decoding = true;
-        v->decode_base = v->io_base;
+        v->bar0.bus = bus;
+        vpci_decode_at(&v->bar0, v->io_base);
     }
     return rc;
 }
@@ -314,8 +308,7 @@ void virtio_pci_reset(struct virtio_pci *v)
     f->wmask[VPCI_LATENCY] = 0xF8;
     f->wmask[VPCI_INTERRUPT_LINE] = 0xFF;
     vpci_io_bar(f, 0, v->io_base, v->bar_size);
-    v->decoding = !v->bus || iobus_move(v->bus, v, v->io_base, true) == 0;
-    v->decode_base = v->io_base;
+    vpci_decode_at(&v->bar0, v->io_base);
     v->bad_chains = 0;
     v->line_level = true; /* forces the line low in device_reset */
     device_reset(v);

@@ -108,7 +108,6 @@ struct virtio_ops {
 
 struct virtio_pci {
     struct vpci_func fn;
-    struct iobus *bus;
     uint16_t io_base;        /* BAR0 as firmware programs it */
     uint32_t bar_size;       /* bytes, a power of two */
     uint8_t irq;             /* Interrupt Line */
@@ -125,8 +124,7 @@ struct virtio_pci {
     const struct virtio_ops *ops;
     void *dev;
     uint32_t bad_chains;     /* malformed chains seen (statistics) */
-    bool decoding;           /* BAR0 decodes (command I/O bit, a valid address) */
-    uint16_t decode_base;    /* where it decodes */
+    struct vpci_io_decode bar0; /* where BAR0 decodes now */
     bool line_level;         /* the INTx line as last driven */
 };
 

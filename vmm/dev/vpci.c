@@ -151,3 +151,20 @@ int vpci_attach(struct vpci *pci, struct iobus *bus)
         err = iobus_register(bus, VPCI_CONFIG_DATA, 4, IOBUS_SZ_ALL, data_in, data_out, pci, "pci-data");
     return err;
 }
+
+void vpci_decode_follow(struct vpci_io_decode *d, const struct vpci_func *f)
+{
+    uint32_t bar = vpci_get(f, VPCI_BAR0 + 4 * d->bar, 4) & ~3u;
+    bool decode = (vpci_get(f, VPCI_COMMAND, 2) & VPCI_CMD_IO) && bar && bar + d->size <= 0x10000;
+    if (decode == d->on && (!decode || bar == d->base))
+        return;
+    d->on = iobus_move(d->bus, d->opaque, (uint16_t)bar, decode) == 0 && decode;
+    if (d->on)
+        d->base = (uint16_t)bar;
+}
+
+void vpci_decode_at(struct vpci_io_decode *d, uint16_t base)
+{
+    d->on = !d->bus || iobus_move(d->bus, d->opaque, base, true) == 0;
+    d->base = base;
+}

@@ -14,6 +14,7 @@
  */
 #ifndef HV86_VMM_DEV_VPCI_H
 #define HV86_VMM_DEV_VPCI_H
+#include <stdbool.h>
 #include <stdint.h>
 #include "vmm/dev/iobus.h"
 
@@ -86,4 +87,24 @@ void vpci_header(struct vpci_func *f, uint16_t vendor, uint16_t device, uint8_t 
  */
 void vpci_io_bar(struct vpci_func *f, unsigned bar, uint16_t base, uint32_t size);
 
+
+/*
+ * An I/O BAR as the bus decodes it: the iobus range registered with opaque
+ * (its first), moved whenever the guest reprograms the BAR or the command
+ * register's I/O enable (PCI 3.0 §6.2.2, §6.2.5.1). A BAR that would run
+ * past port 0xFFFF or overlap another device's ports decodes nothing.
+ */
+struct vpci_io_decode {
+    struct iobus *bus;   /* NULL until the device is attached */
+    void *opaque;        /* the range's opaque, for iobus_move */
+    uint8_t bar;         /* 0-5 */
+    uint32_t size;       /* bytes */
+    uint16_t base;       /* where it decodes, while on */
+    bool on;
+};
+/* vpci_decode_follow - after a configuration write to f: decode where f's
+ * BAR now points, or nothing if I/O decoding is off. */
+void vpci_decode_follow(struct vpci_io_decode *d, const struct vpci_func *f);
+/* vpci_decode_at - decode at base (attach, power-on: firmware's place). */
+void vpci_decode_at(struct vpci_io_decode *d, uint16_t base);
 #endif
