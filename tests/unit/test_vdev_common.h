@@ -63,6 +63,37 @@ static inline uint64_t fake_clock(void *opaque)
     return fake_now_ns;
 }
 
+/* Guest RAM for a device that does DMA: size bytes at bytes. As with
+ * hv86's owner (vmm/dev/vdev.h), an access with any byte outside is
+ * E_RANGE and copies nothing. fake_ram_mem() is what the device gets. */
+struct fake_ram {
+    uint8_t *bytes;
+    uint32_t size;
+};
+
+static inline int fake_ram_read(void *opaque, uint32_t gpa, void *buf, uint32_t len)
+{
+    const struct fake_ram *r = opaque;
+    if ((uint64_t)gpa + len > r->size)
+        return E_RANGE;
+    memcpy(buf, r->bytes + gpa, len);
+    return 0;
+}
+
+static inline int fake_ram_write(void *opaque, uint32_t gpa, const void *buf, uint32_t len)
+{
+    const struct fake_ram *r = opaque;
+    if ((uint64_t)gpa + len > r->size)
+        return E_RANGE;
+    memcpy(r->bytes + gpa, buf, len);
+    return 0;
+}
+
+static inline struct vdev_mem fake_ram_mem(struct fake_ram *r)
+{
+    return (struct vdev_mem){ fake_ram_read, fake_ram_write, r };
+}
+
 /* IRQ recorder: current levels and rising-edge counts per line. */
 static int irq_level[16];
 static int irq_rises[16];

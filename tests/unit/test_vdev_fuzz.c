@@ -52,20 +52,7 @@ static void to_pic(void *opaque, int irq, int level)
     vpic_set_irq(&pic, irq, level);
 }
 
-static int ram_read(void *o, uint32_t gpa, void *buf, uint32_t len)
-{
-    if ((uint64_t)gpa + len > RAM_BYTES)
-        return E_RANGE;
-    memcpy(buf, ram + gpa, len);
-    return 0;
-}
-static int ram_write(void *o, uint32_t gpa, const void *buf, uint32_t len)
-{
-    if ((uint64_t)gpa + len > RAM_BYTES)
-        return E_RANGE;
-    memcpy(ram + gpa, buf, len);
-    return 0;
-}
+static struct fake_ram guest_ram = { ram, RAM_BYTES };
 /* The disk: every sector the device asks for must be inside it. */
 static int disk_read(void *o, uint64_t s, uint32_t n, void *buf)
 {
@@ -84,7 +71,7 @@ static int disk_flush(void *o) { return 0; }
 static void build(void)
 {
     struct vdev_irq line = { to_pic, NULL };
-    struct vdev_mem mem = { ram_read, ram_write, NULL };
+    struct vdev_mem mem = fake_ram_mem(&guest_ram);
     struct vdev_disk be = { disk_read, disk_write, disk_flush, NULL, DISK_SECT, false, "fuzz" };
     iobus_init(&test_bus);
     reset_recorder();

@@ -42,20 +42,7 @@ static int level[16], raises[16];
 static unsigned long backend_calls, flushes;
 static bool last_cached;
 
-static int mem_read(void *o, uint32_t gpa, void *buf, uint32_t len)
-{
-    if ((uint64_t)gpa + len > RAM_BYTES)
-        return E_RANGE;
-    memcpy(buf, ram + gpa, len);
-    return 0;
-}
-static int mem_write(void *o, uint32_t gpa, const void *buf, uint32_t len)
-{
-    if ((uint64_t)gpa + len > RAM_BYTES)
-        return E_RANGE;
-    memcpy(ram + gpa, buf, len);
-    return 0;
-}
+static struct fake_ram guest_ram = { ram, RAM_BYTES };
 static uint8_t *sector(unsigned d, uint64_t s) { return disk[d] + (GUARD_SECT + s) * 512; }
 static int be_read(void *o, uint64_t s, uint32_t n, void *buf)
 {
@@ -106,7 +93,7 @@ static void build(unsigned slot0, unsigned slot1, bool slave_ro)
     assert_int_equal(vpci_attach(&pci, &test_bus), 0);
     ide = calloc(1, sizeof(*ide));
     struct vdev_irq line = { irq_set, NULL };
-    struct vdev_mem mem = { mem_read, mem_write, NULL };
+    struct vdev_mem mem = fake_ram_mem(&guest_ram);
     vide_init(ide, BM_IO, line, mem);
     struct vdev_disk d0 = { be_read, be_write, be_flush, (void *)0, DISK_SECT, false, "hv86-ata0p1" };
     struct vdev_disk d1 = { be_read, be_write, be_flush, (void *)1, DISK_SECT, slave_ro, "hv86-ata0p2" };

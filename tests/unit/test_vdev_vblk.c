@@ -41,20 +41,7 @@ static unsigned long backend_calls;
 static bool read_only;
 static uint16_t avail_idx, used_seen; /* the driver's side of the rings */
 
-static int mem_read(void *o, uint32_t gpa, void *buf, uint32_t len)
-{
-    if ((uint64_t)gpa + len > RAM_BYTES)
-        return E_RANGE;
-    memcpy(buf, ram + gpa, len);
-    return 0;
-}
-static int mem_write(void *o, uint32_t gpa, const void *buf, uint32_t len)
-{
-    if ((uint64_t)gpa + len > RAM_BYTES)
-        return E_RANGE;
-    memcpy(ram + gpa, buf, len);
-    return 0;
-}
+static struct fake_ram guest_ram = { ram, RAM_BYTES };
 static uint8_t *sector(uint64_t s) { return disk + (GUARD_SECT + s) * 512; }
 static int be_read(void *o, uint64_t s, uint32_t n, void *buf)
 {
@@ -102,7 +89,7 @@ static int setup(void **state)
     blk = calloc(1, sizeof(*blk));
     struct vdev_disk be = { be_read, be_write, be_flush, NULL, DISK_SECT, read_only, "hv86-test" };
     struct vdev_irq line = { irq_set, NULL };
-    struct vdev_mem mem = { mem_read, mem_write, NULL };
+    struct vdev_mem mem = fake_ram_mem(&guest_ram);
     vblk_init(blk, 3 << 3, IO_BASE, IRQ, line, mem, &be);
     assert_int_equal(vblk_attach(blk, &pci, &test_bus), 0);
     line_level = 0;
