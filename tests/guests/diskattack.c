@@ -27,10 +27,6 @@
 #define RAM_LIMIT 0x01000000u           /* the VM has 16 MiB: everything above is outside */
 #define MONITOR_GPA 0xFFC00000u         /* where the monitor sits in every linear space */
 
-static inline void outw(uint16_t port, uint16_t v) { asm volatile("outw %0, %1" : : "a"(v), "Nd"(port)); }
-static inline uint16_t inw(uint16_t port) { uint16_t v; asm volatile("inw %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-static inline uint32_t inl(uint16_t port) { uint32_t v; asm volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-
 static uint32_t pci_read(unsigned dev, unsigned fn, unsigned off)
 {
     outl(PCI_ADDR, 0x80000000u | dev << 11 | fn << 8 | (off & 0xFC));
