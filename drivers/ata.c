@@ -1,17 +1,21 @@
 /*
- * Legacy ATA PIO driver (contract and sources: drivers/ata.h).
+ * Legacy ATA driver, bus-master DMA or PIO (contract and sources:
+ * drivers/ata.h).
  *
  * Map of this file:
  *   channel lock   - a sleeping lock per channel (spinlock + wait queue):
  *                    one command at a time on a channel, since both drives
- *                    share its registers.
- *   polling        - ata_wait() spins on the alternate status register until
- *                    a condition holds, with a deadline in timer ticks and a
- *                    spin cap in case the timer is not running.
+ *                    share its registers; waiters queue in FIFO order.
+ *   waiting        - ata_wait() and ata_dma_wait() read the status registers
+ *                    until a condition holds, with a deadline in timer ticks;
+ *                    between reads, once the channel's interrupt is on
+ *                    (ata_irq), the thread halts or lends the CPU until the
+ *                    next interrupt (ata_idle), else it spins, then yields.
  *   probe          - ata_probe_channel(): floating-bus test, software reset,
  *                    then ata_identify() per drive; ATAPI is skipped.
  *   transfers      - ata_rw() splits a request into commands (LBA28 when it
- *                    fits, else LBA48) and moves each sector with insw/outsw.
+ *                    fits, else LBA48): DMA through the channel's bounce
+ *                    buffer, or insw/outsw per sector.
  *
  * Every register access of a command happens with the channel lock held.
  */

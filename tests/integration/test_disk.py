@@ -73,12 +73,18 @@ def check(ok, what):
         failures.append(what)
 
 
-def partition(image, start, sectors):
+def sectors(image, start, count):
+    """count sectors of image from sector start, as bytes."""
+    with open(image, "rb") as f:
+        f.seek(start * 512)
+        return f.read(count * 512)
+
+
+def partition(image, start, count):
     """A copy of the partition's bytes in a temporary file (its path)."""
     fd, path = tempfile.mkstemp(prefix="hv86-part-")
-    with open(image, "rb") as f, os.fdopen(fd, "wb") as out:
-        f.seek(start * 512)
-        out.write(f.read(sectors * 512))
+    with os.fdopen(fd, "wb") as out:
+        out.write(sectors(image, start, count))
     return path
 
 
@@ -376,12 +382,6 @@ def ide_checks(m):
     lg.detach(m)
     m.cmd("vm stop ide2")
     m.cmd("vm destroy ide2")
-
-
-def sectors(image, start, count):
-    with open(image, "rb") as f:
-        f.seek(start * 512)
-        return f.read(count * 512)
 
 
 def hostile_checks(m):
