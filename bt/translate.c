@@ -167,6 +167,7 @@ enum rule {
     RULE_MOV_TO_CR,   /* 0F 22: exit, CR3 with its own reason */
     RULE_GRP_0F01,    /* 0F 01 group */
     RULE_NATIVE,      /* sensitive, but what the CPU gives is what the guest gets: copied */
+    RULE_SEG_LOAD,    /* MOV Sreg, r/m and POP Sreg: native for DS/ES/FS where allowed, else exit SEG */
     RULE_EXIT,        /* end the block, exit with the table's reason */
 };
 
@@ -182,10 +183,11 @@ struct rule_entry {
 static const struct rule_entry rules_primary[256] = {
     [0x06] = { RULE_PUSH_SREG, 0, BT_ES }, [0x0E] = { RULE_PUSH_SREG, 0, BT_CS },
     [0x16] = { RULE_PUSH_SREG, 0, BT_SS }, [0x1E] = { RULE_PUSH_SREG, 0, BT_DS },
-    [0x07] = EXIT(SEG), [0x17] = EXIT(SEG), [0x1F] = EXIT(SEG),        /* POP Sreg */
+    [0x07] = { RULE_SEG_LOAD, BT_EXIT_SEG, BT_ES }, [0x17] = EXIT(SEG), /* POP ES, POP SS */
+    [0x1F] = { RULE_SEG_LOAD, BT_EXIT_SEG, BT_DS },                     /* POP DS */
     [0x6C ... 0x6F] = EXIT(IO),                                           /* INS/OUTS */
     [0x70 ... 0x7F] = { RULE_JCC, 0, 0 },
-    [0x8C] = { RULE_MOV_FROM_SREG, BT_EXIT_SEG, 0 }, [0x8E] = EXIT(SEG),
+    [0x8C] = { RULE_MOV_FROM_SREG, BT_EXIT_SEG, 0 }, [0x8E] = { RULE_SEG_LOAD, BT_EXIT_SEG, 0 },
     [0x9A] = EXIT(FAR), [0x9C] = { RULE_PUSHF, 0, 0 }, [0x9D] = { RULE_POPF, 0, 0 },
     [0xC2] = { RULE_RET, 0, 0 }, [0xC3] = { RULE_RET, 0, 0 },
     [0xC4] = EXIT(SEG), [0xC5] = EXIT(SEG),                              /* LES/LDS */
@@ -214,7 +216,7 @@ static const struct rule_entry rules_0f[256] = {
     [0x34] = EXIT(SYSENTER), [0x35] = EXIT(SYSENTER),
     [0x80 ... 0x8F] = { RULE_JCC, 0, 0 },
     [0xA0] = { RULE_PUSH_SREG, 0, BT_FS }, [0xA8] = { RULE_PUSH_SREG, 0, BT_GS },
-    [0xA1] = EXIT(SEG), [0xA9] = EXIT(SEG),                              /* POP FS/GS */
+    [0xA1] = { RULE_SEG_LOAD, BT_EXIT_SEG, BT_FS }, [0xA9] = EXIT(SEG), /* POP FS/GS */
     [0xA2] = EXIT(CPUID), [0xAA] = EXIT(EMULATE),                       /* RSM */
     [0xB2] = EXIT(SEG), [0xB4] = EXIT(SEG), [0xB5] = EXIT(SEG),         /* LSS/LFS/LGS */
 };
@@ -600,6 +602,87 @@ static int h_mov_from_sreg(struct xlate *x)
     return CONTINUE;
 }
 
+/*
+ * MOV Sreg, r/m16 and POP Sreg into DS, ES or FS (bt_config.native_seg_loads):
+ *
+ *     mov [state:save_ecx], ecx
+ *     movzx ecx, word <r/m16>         ; POP: mov ecx,[esp]; movzx ecx,cx (the
+ *                                     ;   operand size's bytes, as emu_seg reads)
+ *     mov [state:tmp], ecx
+ *     movzx ecx, byte [state:seg_native + ecx]
+ *     jecxz slow
+ *     mov ecx, [state:save_ecx]
+ *     mov Sreg, [state:tmp]           ; from the shadow GDT, checked by the CPU
+ *     mov [state:sel + 4*Sreg], Sreg  ; the guest's virtual selector
+ *     lea esp, [esp + opsize]         ; POP only
+ *     jmp done
+ *   slow:
+ *     mov ecx, [state:save_ecx]
+ *     <exit SEG at this instruction>  ; the monitor emulates the load
+ *   done:
+ *
+ * Everything is MOV, MOVZX, LEA and JECXZ: no flag changes (invariant 3).
+ * The MOVZX of the source is the one guest access, made before anything
+ * the guest can see changed (invariant 2); the selector then comes from
+ * the state, so a device writing guest memory meanwhile cannot make the
+ * checked value and the loaded one differ. seg_native is nonzero only where
+ * the shadow descriptor is the guest's own, ring-compressed, and the
+ * guest's load would succeed (vmm/vcpu.c), so the load does not fault; if
+ * it did, ECX is already restored and the fault maps to this instruction.
+ * SS (interrupt shadow, RPL = CPL rules), GS (the state segment) and a
+ * source read through the state segment or CS always exit.
+ * Intel SDM Vol. 2B MOV and POP (segment register forms).
+ */
+static unsigned state_sreg(const struct bt *bt);
+
+static int h_seg_load(struct xlate *x, const struct rule_entry *r)
+{
+    const struct dec_insn *in = &x->insn;
+    struct emit *e = &x->e;
+    bool pop = in->mnemonic == DEC_M_POP;
+    uint8_t sreg = pop ? r->aux : in->reg;
+    const struct bt *bt = x->bt;
+    bool source_ok = !in->has_mem || pop || (in->mem.seg != DEC_REG_CS && in->mem.seg != state_sreg(bt));
+    bool stable = !bt->code_stable ||
+                  (bt->code_stable(bt->fetch_ctx, x->eip) && bt->code_stable(bt->fetch_ctx, x->next - 1));
+    /* seg_native describes CPL 0's loads: CPL 3 code translated for IOPL 3 exits. */
+    if (!bt->cfg.native_seg_loads || bt->cpl3 || (sreg != BT_DS && sreg != BT_ES && sreg != BT_FS) ||
+        !source_ok || !stable)
+        return exit_insn(x, BT_EXIT_SEG, sreg);
+    e_state(e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
+    if (pop && in->opsize == 4) {
+        e8(e, OP_MOV_R_RM), e8(e, 0x0C), e8(e, 0x24);               /* mov ecx,[esp] */
+        e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0xC9);            /* movzx ecx,cx */
+    } else if (pop) {
+        e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0x0C), e8(e, 0x24); /* movzx ecx,word [esp] */
+    } else {
+        e_mem_prefixes(x);
+        e8(e, OP_2BYTE), e8(e, OP_MOVZX16);
+        e_modrm_copy(x, R_ECX);
+    }
+    e_state(e, OP_MOV_RM_R, R_ECX, SF(tmp));
+    e_pfx(e);
+    e8(e, OP_2BYTE), e8(e, OP_MOVZX8), e8(e, 0x89);                 /* movzx ecx,byte [ecx+disp32] */
+    e32(e, e->bt->cfg.state_base + SF(seg_native));
+    e8(e, OP_JECXZ);
+    uint8_t *to_slow = e->p;
+    e8(e, 0);
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    e_state(e, OP_MOV_SREG_RM, sreg, SF(tmp));
+    e_state(e, OP_MOV_RM_SREG, sreg, SF(sel) + 4u * sreg);
+    if (pop)
+        e8(e, OP_LEA), e8(e, 0x64), e8(e, 0x24), e8(e, (uint8_t)in->opsize); /* lea esp,[esp+n] */
+    e8(e, OP_JMP8);
+    uint8_t *to_done = e->p;
+    e8(e, 0);
+    *to_slow = (uint8_t)(e->p - (to_slow + 1));
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    exit_insn(x, BT_EXIT_SEG, sreg);
+    KASSERT(e->p - (to_done + 1) <= 127);
+    *to_done = (uint8_t)(e->p - (to_done + 1));
+    return CONTINUE;
+}
+
 /* MOV r32, CRn: mov r32,[cr[n]]. */
 static int h_mov_from_cr(struct xlate *x)
 {
@@ -659,6 +742,7 @@ static bool rule_only_exits(const struct xlate *x, const struct rule_entry *r)
 {
     switch (r->rule) {
     case RULE_EXIT:
+    case RULE_SEG_LOAD:      /* h_seg_load exits for such a source */
     case RULE_MOV_FROM_SREG: /* memory form: BT_EXIT_SEG */
     case RULE_GRP_0F01:      /* memory forms: exits, INVLPG: nothing */
         return true;
@@ -749,6 +833,7 @@ static int translate_insn(struct xlate *x)
     case RULE_MOV_TO_CR: return h_mov_to_cr(x);
     case RULE_GRP_0F01: return h_grp_0f01(x);
     case RULE_NATIVE: return h_ident(x);
+    case RULE_SEG_LOAD: return h_seg_load(x, r);
     case RULE_EXIT: return h_exit(x, r);
     default: break;
     }
@@ -832,6 +917,8 @@ static void translate_body(struct xlate *x)
             e_irq_check(x, x->eip);
     }
 }
+
+void bt_set_stable_fn(struct bt *bt, bt_stable_fn stable) { bt->code_stable = stable; }
 
 void bt_set_page_fn(struct bt *bt, bt_page_fn page_of)
 {

@@ -38,6 +38,9 @@ struct bt_config {
     uint32_t cs_base;          /* base of ring-1 CS: the TC arena's start when CS covers the TC
                                   alone (issue 11 (c)), 0 when flat; TC addresses that emitted
                                   code jumps through are stored relative to it */
+    bool     native_seg_loads; /* MOV Sreg / POP Sreg into DS, ES, FS run at ring 1 from the
+                                  shadow tables where bt_vcpu.seg_native allows the selector,
+                                  storing it into bt_vcpu.sel[]; else they exit (SEG) */
     uint8_t  exit_vector;      /* nonzero: bt_init puts `int exit_vector; ud2` in the TC and
                                   points exit_entry at it (the exit routine must lie inside CS) */
 };
@@ -48,6 +51,10 @@ typedef uint32_t (*bt_fetch_fn)(void *ctx, uint32_t gva, uint8_t *buf, uint32_t 
 /* The page identity a block records for invalidation: e.g. the gpa page of
  * gva, so that a write through any alias finds the block. */
 typedef uint32_t (*bt_page_fn)(void *ctx, uint32_t gva);
+/* Does the guest's mapping of the code at gva outlive a CR3 write (a
+ * global page, or paging off)? Then only a store into the page (caught:
+ * self-modifying code) or an INVLPG can change what runs there. */
+typedef bool (*bt_stable_fn)(void *ctx, uint32_t gva);
 /* Run translated code at tca with v loaded; return when it exits. */
 typedef void (*bt_enter_fn)(struct bt_vcpu *v, uint32_t tca);
 
@@ -67,6 +74,7 @@ struct bt {
     void *fetch_ctx;
     bt_enter_fn enter;
     bt_page_fn page_of;         /* NULL: blocks record gva pages (bt_set_page_fn) */
+    bt_stable_fn code_stable;   /* NULL: every code mapping is (bt_set_stable_fn) */
     bool chaining;              /* patch exits block to block (default true) */
     bool one_insn;              /* the next dispatch, if it is at one_insn_eip and finds no block
                                    there, translates one instruction only (set by the monitor to
@@ -110,6 +118,18 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
  * tc_invalidate_page() takes that identity. Set it before translating.
  */
 void bt_set_page_fn(struct bt *bt, bt_page_fn page_of);
+
+/*
+ * bt_set_stable_fn - native segment loads (bt_config.native_seg_loads) are
+ * emitted only for an instruction whose bytes lie in code that stable(
+ * fetch_ctx, gva) calls stable. Blocks are found by EIP: an instruction
+ * that exits is re-checked against its bytes (bt_insn_sum), one that runs
+ * natively is not, so after a CR3 write that maps other code at that EIP
+ * it would run as translated from the old code. For a global page the
+ * architecture allows exactly that until an INVLPG (SDM Vol. 3A §4.10.4.1);
+ * for any other page it does not. Set it before translating.
+ */
+void bt_set_stable_fn(struct bt *bt, bt_stable_fn stable);
 
 /*
  * bt_insn_sum - FNV-1a checksum of len bytes of guest instruction (len <=

@@ -105,6 +105,8 @@ struct bt_exit {
  * stub tests for a hit with LEA and JECXZ instead of a flag-setting CMP. */
 static inline uint32_t bt_ibl_key(uint32_t eip) { return 0u - eip; }
 
+#define BT_SEG_NATIVE_SELECTORS 65536u /* bt_vcpu.seg_native: one byte per selector value */
+
 /* Segment register order = Sreg encoding (SDM Vol. 2A Table 3-6 / ModRM.reg). */
 enum bt_sreg { BT_ES, BT_CS, BT_SS, BT_DS, BT_FS, BT_GS, BT_NSREG };
 
@@ -144,8 +146,16 @@ struct bt_desc_table {
  *                                                it at every entry)      against the shadow GDT (DPL 1 data only)
  *   ds_save           the DS swap                none                    scratch; ring 1 reloads DS from it
  *   cs_alias          -                          none (as seg_alias)     as seg_alias
- *   cr, sel, gdtr..tr -                          vcpu, emulate           guest virtual state (the shadow keeps its own
+ *   sel               native DS/ES/FS loads      vcpu, emulate           guest virtual state; after a native load the
+ *                                                                        monitor takes the selector from the CPU's
+ *                                                                        segment register, not from sel[]
+ *   cr, gdtr..tr      -                          vcpu, emulate           guest virtual state (the shadow keeps its own
  *                                                                        CR3/CR0/CR4 and descriptor caches)
+ *   seg_native[]      -                          none (monitor writes)   ring 1 indexes it with a zero-extended
+ *                                                                        16-bit selector (always inside) and loads
+ *                                                                        that selector from the shadow tables: the
+ *                                                                        CPU checks it; a nonzero byte only where the
+ *                                                                        shadow entry is the guest's own descriptor
  *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (as ibl_tca)
  */
 struct bt_vcpu {
@@ -184,6 +194,11 @@ struct bt_vcpu {
     uint32_t cs_alias;        /* the same for a guest CS-prefixed access: a ring-1 data alias of
                                  the guest's cached CS descriptor, or 0 (execute-only CS) */
     uint32_t ibl[BT_IBL_ENTRIES][2]; /* {bt_ibl_key(guest eip), tca} indirect-branch lookup table */
+    /* Segment loads run natively (bt_config.native_seg_loads): nonzero at a
+     * selector that MOV/POP DS, ES or FS may load at ring 1 as it is, from
+     * the shadow descriptor tables, with the effect the guest's own load
+     * would have; zero sends the load to the monitor (BT_EXIT_SEG). */
+    uint8_t seg_native[BT_SEG_NATIVE_SELECTORS];
 };
 
 /* Full guest-visible EFLAGS image: real arithmetic part + virtual parts. */

@@ -1535,8 +1535,10 @@ int emu_bt_exit(struct vcpu *c, int reason)
         return 0;
     }
     vm->exits++;
-    if (reason >= 0 && reason < BT_EXIT_COUNT)
+    if (reason >= 0 && reason < BT_EXIT_COUNT) {
         c->exits_by_reason[reason]++;
+        vcpu_note_exit(c, (unsigned)reason);
+    }
     else if (reason < 0)
         c->exits_by_reason[0]++; /* traps emulated as instructions (#GP, shadow-paging emulation) */
     /* CPL 3 code under translation (IOPL 3). This is also the only way to a

@@ -789,6 +789,18 @@ int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool se
     return 0;
 }
 
+bool shadow_guest_global(struct shadow *s, uint32_t gva)
+{
+    struct gwalk w;
+    uint32_t err;
+
+    if (!paging_on(s))
+        return true;
+    if (!(s->gcr4 & CR4_PGE) || gwalk(s, gva, 0, &w, &err) != 0)
+        return false;
+    return ((w.large ? w.pde : w.pte) & PTE_G) != 0;
+}
+
 /* ---------------------------------------------------------------- 5. sync */
 
 /*

@@ -269,6 +269,15 @@ int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool se
                            uint32_t *gpa, uint32_t *err);
 
 /*
+ * shadow_guest_global - does the guest's translation of gva outlive a CR3
+ * write? True with paging off (nothing to reload), or when CR4.PGE is set
+ * and the leaf entry mapping gva (PTE, or PDE of a 4 MiB page) has G; false
+ * otherwise, and when gva is not mapped. Walks the guest tables without
+ * setting A/D. SDM Vol. 3A §4.10.2.4 (global pages).
+ */
+bool shadow_guest_global(struct shadow *s, uint32_t gva);
+
+/*
  * shadow_pt_write - the emulator's store of len bytes (1..PAGE_SIZE) at gpa, which
  * shadow_handle_fault reported as SHADOW_EMULATE_PT (or any gpa for which
  * shadow_is_pt_gpa() holds). Writes guest memory and zaps the shadow entries

@@ -140,6 +140,13 @@ static uint32_t bt_page_of(void *ctx, uint32_t gva)
     return gpa & PAGE_MASK;
 }
 
+/* bt_stable_fn: native segment loads only in code on global pages. */
+static bool bt_code_stable(void *ctx, uint32_t gva)
+{
+    struct vcpu *c = ctx;
+    return shadow_guest_global(&c->sh, gva + c->seg[SR_CS].base);
+}
+
 /* A store hit translated code at gpa: see sh_is_code. */
 static int handle_code_write(struct vcpu *c, uint32_t gpa)
 {
@@ -209,7 +216,8 @@ int vcpu_create(struct vm *vm)
     c->vm = vm;
     tc_alloc(c, vm->mem.npages >= TC_LARGE_MIN_PAGES ? 0 : ARRAY_SIZE(tc_sizes) - 1);
     c->sgdt = kzalloc(GDT_BYTES);
-    if (!c->tc_code || !c->tc_meta || !c->sgdt)
+    c->gdt_src = kzalloc(GDT_MONITOR_FIRST * sizeof(uint64_t));
+    if (!c->tc_code || !c->tc_meta || !c->sgdt || !c->gdt_src)
         goto err_free;
     c->code_bits = kzalloc(ALIGN_UP(vm->mem.npages, 32u) / 8);
     if (!c->code_bits)
@@ -239,6 +247,7 @@ void vcpu_destroy(struct vm *vm)
     if (c->sh.ops.table_alloc)
         shadow_destroy(&c->sh);
     kfree(c->sgdt);
+    kfree(c->gdt_src);
     kfree(c->sldt);
     kfree(c->code_bits);
     kfree(c->tc_meta);
@@ -305,12 +314,47 @@ int vcpu_load_ldt(struct vcpu *c, uint16_t sel)
     return 0;
 }
 
+/*
+ * May translated code load selector (idx << 3 | rpl) into DS, ES or FS
+ * natively at ring 1 (h_seg_load in bt/translate.c), given the guest
+ * descriptor d whose shadow s is in the hardware GDT? Only if the guest's
+ * own load at CPL 0 would succeed and leave nothing for the monitor to do:
+ * s exists (present, not expand-down, below the monitor), d is data or
+ * readable code with DPL >= RPL (or conforming), and d's accessed bit is
+ * already set (the CPU sets it in the guest's table, which the shadow's
+ * own set bit would not do). The ring compression of DPL 0 to 1 is why
+ * RPL 1 on a DPL-0 descriptor must not load natively: ring 1 would accept
+ * what the guest's ring 0 refuses. SDM Vol. 3A §5.6, §3.4.5.1.
+ */
+static bool seg_native_ok(uint64_t s, uint64_t d, unsigned rpl)
+{
+    uint8_t acc = desc_access(d);
+    if (!s || !(acc & DESC_ACCESSED))
+        return false;
+    if (acc & DESC_CODE)
+        return (acc & DESC_WRITABLE) && ((acc & DESC_CONFORM) || DESC_DPL(acc) >= rpl);
+    return DESC_DPL(acc) >= rpl;
+}
+
+/* Guest GDT entry idx takes guest descriptor d (valid false: none, or not
+ * readable): its shadow, the copy a native load caches, and the four
+ * selectors' bytes of bt_vcpu.seg_native, always together. */
+static void sgdt_set(struct vcpu *c, uint32_t idx, uint64_t d, bool valid)
+{
+    uint64_t s = valid ? seg_shadow_desc(d) : 0;
+    c->sgdt[idx] = s;
+    c->gdt_src[idx] = valid ? d : 0;
+    for (unsigned rpl = 0; rpl < 4; rpl++)
+        c->bv.seg_native[idx << 3 | rpl] = seg_native_ok(s, d, rpl);
+}
+
 void vcpu_sync_gdt_entry(struct vcpu *c, uint32_t idx)
 {
-    uint64_t d;
+    uint64_t d = 0;
     if (idx == 0 || idx >= GDT_MONITOR_FIRST)
         return;
-    c->sgdt[idx] = read_guest_desc(c, idx, &d) ? 0 : seg_shadow_desc(d);
+    bool valid = !read_guest_desc(c, idx, &d);
+    sgdt_set(c, idx, d, valid);
 }
 
 /* After LGDT: every guest entry the guest's limit covers. */
@@ -329,6 +373,11 @@ static void init_sgdt(struct vcpu *c)
      * in place and never cleared, or an interrupt taken meanwhile finds no
      * code descriptor, and #GP, #DF and the host go down with it. */
     memset(c->sgdt, 0, GDT_MONITOR_FIRST * 8u);
+    memset(c->gdt_src, 0, GDT_MONITOR_FIRST * 8u);
+    /* Null selectors load anywhere but SS; no LDT selector (TI = 1) and no
+     * monitor entry ever loads natively. */
+    memset(c->bv.seg_native, 0, sizeof(c->bv.seg_native));
+    memset(c->bv.seg_native, 1, 4);
     c->alias_valid = 0;
     memcpy(&c->sgdt[GDT_MONITOR_FIRST], gdt_monitor_entries(), (GDT_ENTRIES - GDT_MONITOR_FIRST) * 8);
     /* CS for translated code: the TC arena alone, execute-only (issue 11
@@ -497,10 +546,11 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
             return rc < 0 ? -1 : 1;
         acc = b;
     }
+    d = (d & ~(0xFFull << 40)) | (uint64_t)acc << 40;
     if (sel & 4)
         c->sldt[idx] = seg_shadow_desc(d);
     else
-        c->sgdt[idx] = seg_shadow_desc(d);
+        sgdt_set(c, idx, d, true);
     c->seg[sr] = (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), acc, desc_flags(d) };
     c->bv.sel[sr] = sel;
     return 0;
@@ -771,6 +821,39 @@ static uint32_t load_alias(struct vcpu *c, int sr, uint16_t slot)
  * covers the TC alone (init_sgdt). */
 static uint32_t ring1_tca(const struct vcpu *c, uint32_t eip) { return eip + c->bt.tc.cs_base; }
 
+/*
+ * Translated code may have loaded DS, ES or FS itself (h_seg_load in
+ * bt/translate.c): the CPU's selector then differs from the one the entry
+ * loaded, and the vCPU's descriptor cache becomes the guest descriptor that
+ * selector's shadow entry was made from -- exactly what the CPU cached, as
+ * nothing changes the shadow GDT while ring-1 code runs. The selector is
+ * taken from the CPU, not from bt_vcpu.sel[], which ring 1 can write.
+ */
+static void native_seg_resync(struct vcpu *c, const struct trap_frame *entered)
+{
+    static const int srs[3] = { SR_DS, SR_ES, SR_FS };
+    const uint32_t was[3] = { entered->ds, entered->es, entered->fs };
+    for (unsigned i = 0; i < 3; i++) {
+        uint16_t sel = c->r1_sel[i];
+        /* DS holding a monitor slot it was not entered with: a DS swap
+         * (h_seg_alias) was interrupted by a fault in its instruction, and
+         * the guest's DS is the one the swap saved. */
+        if (srs[i] == SR_DS && sel != (uint16_t)was[i] && !(sel & 4) && (sel >> 3) >= GDT_MONITOR_FIRST)
+            sel = (uint16_t)c->bv.ds_save;
+        if (sel == (uint16_t)was[i])
+            continue;
+        if ((sel & ~3u) == 0 || !c->bv.seg_native[sel]) {
+            /* Null, or (a monitor bug) a selector the fast path would not
+             * load: unusable, so that a use faults into the monitor. */
+            c->seg[srs[i]] = (struct vseg){ .sel = sel };
+        } else {
+            uint64_t d = c->gdt_src[sel >> 3];
+            c->seg[srs[i]] = (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), desc_access(d), desc_flags(d) };
+        }
+        c->bv.sel[srs[i]] = sel;
+    }
+}
+
 /* bt_enter_fn: run translated code at tca, ring 1, until it exits or traps. */
 static void bt_enter(struct bt_vcpu *v, uint32_t tca)
 {
@@ -791,6 +874,8 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     f.eip = tca - c->bt.tc.cs_base; /* CS covers the TC alone */
     f.eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
     int wx = enter(c, &f);
+    if (wx != WX_ENTRY_FAIL)
+        native_seg_resync(c, &f);
     if (wx == WX_ENTRY_FAIL) {
         c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = v->eip };
         v->exit_desc = (uint32_t)&c->fault_desc;
@@ -848,6 +933,11 @@ void vmm_guest_trap(struct trap_frame *tf)
     struct vcpu *c = thread_local();
     if (!c)
         panic("trap from ring %u with no vCPU on this thread", tf->cs & 3);
+    if ((tf->cs & 3) == 1) { /* native_seg_resync reads them once the world switch is over */
+        c->r1_sel[0] = (uint16_t)tf->ds;
+        c->r1_sel[1] = (uint16_t)tf->es;
+        c->r1_sel[2] = (uint16_t)tf->fs;
+    }
     if (tf->vector == HV_EXIT_VECTOR && (tf->cs & 3) == 1) {
         save_gprs(c->bv.gpr, tf);
         c->bv.eflags = tf->eflags & BT_FLAGS_REAL;
@@ -891,10 +981,12 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     /* Ring-1 CS covers the TC alone (init_sgdt): the addresses translated
      * code jumps through are offsets in it, and its exit routine lies in it. */
     struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
+                              .native_seg_loads = true,
                              .cs_base = (uint32_t)c->tc_code, .exit_vector = HV_EXIT_VECTOR };
     memset(&c->bv, 0, sizeof(c->bv));
     bt_init(&c->bt, &cfg, &c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
     bt_set_page_fn(&c->bt, bt_page_of);
+    bt_set_stable_fn(&c->bt, bt_code_stable);
     c->bt.monitor_exit = &c->fault_desc; /* bt_enter's own exit_desc, trusted by bt_run */
     memset(c->code_bits, 0, ALIGN_UP(vm->mem.npages, 32u) / 8);
     shadow_flush_all(&c->sh); /* forget write protection of the previous run's code */
@@ -946,6 +1038,69 @@ static void account(struct vm *vm, enum vm_exit_cause cause)
     vm->exits_by_cause[cause]++;
 }
 
+void vcpu_note_exit(struct vcpu *c, unsigned why)
+{
+    uint32_t eip = c->bv.eip, h = (eip * 2654435761u) ^ (why * 40503u);
+    for (unsigned i = 0; i < 16; i++) {
+        struct exit_site *s = &c->sites[(h + i) & (EXIT_SITES - 1)];
+        if (s->count && (s->eip != eip || s->why != why || s->cpl != c->cpl))
+            continue;
+        if (!s->count)
+            *s = (struct exit_site){ eip, 0, (uint16_t)why, (uint8_t)c->cpl };
+        s->count++;
+        return;
+    }
+    c->sites_untracked++;
+}
+
+static const char *exit_why_name(unsigned why)
+{
+    if (why == EXIT_WHY_PF_HIDDEN)
+        return "pf-hidden";
+    if (why == EXIT_WHY_PF_GUEST)
+        return "pf-guest";
+    if (why >= EXIT_WHY_TRAP)
+        return trap_name(why - EXIT_WHY_TRAP);
+    return bt_exit_name(why);
+}
+
+void vcpu_exit_sites(struct vm *vm, struct cmd_out *out, unsigned top, bool reset)
+{
+    struct vcpu *c = VCPU(vm);
+    uint64_t total = c->sites_untracked;
+    unsigned used = 0;
+    for (unsigned i = 0; i < EXIT_SITES; i++) {
+        total += c->sites[i].count;
+        used += c->sites[i].count != 0;
+    }
+    cmd_printf(out, "%10s  %-8s %3s  %s\n", "exits", "eip", "cpl", "why");
+    /* Selection of the top rows: at most top passes over the table, no copy. */
+    uint32_t below = UINT32_MAX;
+    unsigned shown = 0;
+    while (shown < top) {
+        uint32_t best = 0;
+        for (unsigned i = 0; i < EXIT_SITES; i++)
+            if (c->sites[i].count < below && c->sites[i].count > best)
+                best = c->sites[i].count;
+        if (!best)
+            break;
+        for (unsigned i = 0; i < EXIT_SITES && shown < top; i++) {
+            const struct exit_site *s = &c->sites[i];
+            if (s->count == best) {
+                cmd_printf(out, "%10u  %08x %3u  %s\n", s->count, s->eip, s->cpl, exit_why_name(s->why));
+                shown++;
+            }
+        }
+        below = best;
+    }
+    cmd_printf(out, "%llu exits at %u sites counted, %u not placed (table full)\n", (unsigned long long)total, used,
+               c->sites_untracked);
+    if (reset) {
+        memset(c->sites, 0, sizeof(c->sites));
+        c->sites_untracked = 0;
+    }
+}
+
 /* Deliver the PIC's interrupt if the guest can take it now. */
 static int inject_irq(struct vcpu *c)
 {
@@ -985,9 +1140,11 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
         int r = shadow_handle_fault(&c->sh, c->cr2, c->tf.error, c->cpl, &out);
         if (r == SHADOW_FIXED) {
             account(c->vm, EXIT_PF_HIDDEN);
+            vcpu_note_exit(c, EXIT_WHY_PF_HIDDEN);
             return 0;
         }
         account(c->vm, EXIT_PF_GUEST);
+        vcpu_note_exit(c, EXIT_WHY_PF_GUEST);
         if (r == SHADOW_REFLECT) {
             c->bv.cr[2] = out.cr2;
             return vcpu_exception(c, T_PF, (int)out.guest_err) < 0 ? -1 : 0;
@@ -1000,6 +1157,7 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
         return -1;
     }
     account(c->vm, EXIT_EXCEPTION);
+    vcpu_note_exit(c, EXIT_WHY_TRAP + v);
     if (v == T_NM)
         return vcpu_fpu_trap(c);
     if (v == T_GP)

@@ -5,6 +5,7 @@
  */
 #ifndef HV86_VMM_VCPU_H
 #define HV86_VMM_VCPU_H
+#include <stdbool.h>
 #include <stdint.h>
 #include "vmm/loader.h"
 
@@ -30,5 +31,14 @@ int vcpu_dma_write(struct vm *vm, uint32_t gpa, const void *buf, uint32_t len);
 /* Print registers and engine statistics (for `vm info`). */
 struct cmd_out;
 void vcpu_info(struct vm *vm, struct cmd_out *out);
+/*
+ * vcpu_exit_sites - print the guest instructions that exit most (for `vm
+ * exits`): up to `top` rows of count, guest EIP, CPL and why (translator
+ * exit reason, exception, hidden or guest page fault), most first, then
+ * the total and the exits the table could not place. reset: forget them
+ * afterwards. The table is written by the vCPU thread without a lock: a
+ * row read while it counts may be one exit behind.
+ */
+void vcpu_exit_sites(struct vm *vm, struct cmd_out *out, unsigned top, bool reset);
 
 #endif

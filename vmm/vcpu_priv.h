@@ -40,6 +40,21 @@ static inline bool is_irq_vector(uint32_t vector)
     return vector >= IRQ_BASE_VECTOR && vector < IRQ_BASE_VECTOR + 16;
 }
 
+/* One row of the exit-site table: exits at guest EIP eip, at CPL cpl, for
+ * one reason (why: EXIT_WHY_*). */
+#define EXIT_SITES 512 /* a power of two */
+struct exit_site {
+    uint32_t eip, count;
+    uint16_t why;
+    uint8_t cpl;
+};
+/* What `why` holds: a translator exit reason (enum bt_exit_reason) below
+ * EXIT_WHY_TRAP; EXIT_WHY_TRAP + vector for an exception, except page
+ * faults, which are split by outcome. */
+#define EXIT_WHY_TRAP      0x100
+#define EXIT_WHY_PF_HIDDEN 0x200 /* fixed by shadow paging, the guest never knew */
+#define EXIT_WHY_PF_GUEST  0x201 /* reflected to the guest, or emulated (traced page table, MMIO) */
+
 struct vcpu {
     uint8_t fpu[512] __attribute__((aligned(16))); /* FXSAVE image while another vCPU owns the FPU */
     struct bt_vcpu bv;          /* what translated code reaches through GS; canonical guest registers */
@@ -50,6 +65,8 @@ struct vcpu {
     void *tc_meta;
     struct shadow sh;
     uint64_t *sgdt;             /* shadow GDT, GDT_ENTRIES descriptors */
+    uint64_t *gdt_src;          /* the guest descriptor each guest entry of sgdt was made from
+                                   (GDT_MONITOR_FIRST; 0: none): what a native load cached */
     struct desc_ptr sgdtr;
     struct vseg seg[SR_N];
     unsigned cpl;               /* guest CPL: 0 (translated) or 3 (direct) */
@@ -58,6 +75,7 @@ struct vcpu {
     /* World switch. */
     uint32_t host_esp;
     struct trap_frame tf;       /* guest state at the last WX_TRAP */
+    uint16_t r1_sel[3];         /* DS, ES, FS as translated code left them (native loads) */
     uint32_t cr2;               /* real CR2 at that trap */
     struct bt_exit fault_desc;  /* handed to bt_run when a trap hit translated code */
     bool bt_trapped;            /* bt_run's return came from a trap, not an exit */
@@ -80,6 +98,8 @@ struct vcpu {
     uint32_t tc_cs_base, tc_cs_limit; /* the guest CS the translation cache was made under */
     bool fpu_valid;             /* fpu[] holds state (else the first use starts from FNINIT) */
     /* Statistics. */
+    struct exit_site sites[EXIT_SITES]; /* `vm exits`: where the guest exits most (vcpu_note_exit) */
+    uint32_t sites_untracked;   /* exits not counted there: the table was full */
     uint64_t injected[256 / 64];
     uint32_t irqs_injected, guest_exceptions;
 };
@@ -114,6 +134,11 @@ int vcpu_load_ldt(struct vcpu *c, uint16_t sel);
 /* Re-read guest descriptor idx (or all the guest's GDT limit covers) into the shadow GDT. */
 void vcpu_sync_gdt_entry(struct vcpu *c, uint32_t idx);
 void vcpu_sync_gdt_all(struct vcpu *c);
+/* vcpu_note_exit - count one exit at the guest's current EIP and CPL for
+ * why (EXIT_WHY_*) in c->sites, a bounded open-addressed table: an exit
+ * that finds no row within 16 probes adds to sites_untracked. Costs a
+ * hash and a few compares; vCPU thread only. */
+void vcpu_note_exit(struct vcpu *c, unsigned why);
 /* Guest EFLAGS image (arithmetic + virtual IF/IOPL/...) and its setter. */
 uint32_t vcpu_eflags(const struct vcpu *c);
 void vcpu_set_eflags(struct vcpu *c, uint32_t fl, bool cpl0);

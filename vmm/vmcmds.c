@@ -215,6 +215,26 @@ static int cmd_vm_info(struct cmd_ctx *c)
     return 0;
 }
 
+/* `vm exits NAME [reset]`: the guest instructions that exit most, the way
+ * `perf kvm stat` shows a KVM guest's exits by reason and address. */
+static int cmd_vm_exits(struct cmd_ctx *c)
+{
+    struct vm *vm = need_vm(c, c->argv[0]);
+    if (!vm)
+        return E_NOENT;
+    bool reset = c->argc > 1;
+    if (reset && strcmp(c->argv[1], "reset") != 0) {
+        cmd_error(c->out, "vm exits: '%s' is not 'reset' (vm exits NAME [reset])", c->argv[1]);
+        return E_INVAL;
+    }
+    if (!vm->vcpu) {
+        cmd_error(c->out, "vm exits: %s has no vCPU", vm->name);
+        return E_NOENT;
+    }
+    vcpu_exit_sites(vm, c->out, 24, reset);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- console attach */
 
 static void attach_input(uint8_t byte, void *ctx) { vmdev_console_input(ctx, byte); }
@@ -282,6 +302,8 @@ static const struct cmd_def vm_cmds[] = {
     { "vm", "discard", "NAME", "drop a stopped VM's undoable disks' redo logs", 1, 1, cmd_vm_discard, 0 },
     { "vm", "list", "", "VMs: state, memory, CPU time, exits per second, stop reason", 0, 0, cmd_vm_list, 0 },
     { "vm", "info", "NAME", "registers, exits by cause, translation cache, why it stopped", 1, 1, cmd_vm_info, 0 },
+    { "vm", "exits", "NAME [reset]", "the guest instructions that exit most, by reason (reset: start counting anew)",
+      1, 2, cmd_vm_exits, 0 },
     { "console", NULL, "NAME", "attach to a VM's serial line (^] detaches)", 1, 1, cmd_console, 0 },
     { "modules", NULL, "", "guest images GRUB loaded (module2)", 0, 0, cmd_modules, 0 },
     { "monsum", NULL, "", "checksum of the monitor's code and read-only data (tests)", 0, 0, cmd_monsum, CMD_HIDDEN },

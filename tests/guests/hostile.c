@@ -81,6 +81,46 @@ static void based_segment(void)
     check_eq("segment-write-lands-in-ram", *(volatile uint32_t *)(frames[0] + 0x20), 0xB45ED);
 }
 
+/* The last 16 GDT indices hold the monitor's own descriptors in hv86's
+ * hardware GDT, some of them loadable at ring 1 (the vCPU state segment
+ * among them); translated kernel code loads DS, ES and FS natively
+ * (bt/translate.c h_seg_load). Our GDT ends far below them, so on hardware
+ * every one of these loads is #GP(selector), whatever the RPL. */
+static void monitor_selectors(void)
+{
+    unsigned refused = 0, tried = 0;
+    uint16_t ds, es, fs;
+    asm volatile("mov %%ds, %0\n\tmov %%es, %1\n\tmov %%fs, %2" : "=r"(ds), "=r"(es), "=r"(fs));
+    for (uint32_t sel = 0xFF80; sel <= 0xFFFF; sel++) {
+        if (sel & 4)
+            continue; /* LDT selectors: we have no LDT, the same #GP */
+        for (int form = 0; form < 3; form++) {
+            uint32_t start, next;
+            probe_arg = sel;
+            if (form == 0) {
+                PROBE(start, next, "movl probe_arg, %%eax", "movw %%ax, %%ds", "eax");
+            } else if (form == 1) {
+                PROBE(start, next, "", "movw probe_arg, %%es");
+            } else { /* POP FS; the stack is the same after a fault and after a load */
+                trap_expect();
+                asm volatile("movl $1f, %0\n\tmovl $2f, %1\n\tmovl $2f, probe_resume\n\tpushl probe_arg\n"
+                             "1:\tpop %%fs\n\tsub $4, %%esp\n2:\tadd $4, %%esp"
+                             : "=m"(start), "=m"(next) : : "memory", "cc");
+                trap_disarm();
+            }
+            asm volatile("mov %0, %%ds\n\tmov %1, %%es\n\tmov %2, %%fs" : : "r"(ds), "r"(es), "r"(fs));
+            tried++;
+            if (last_trap.vector == T_GP && last_trap.err == (sel & ~3u) && last_trap.eip == start)
+                refused++;
+            else
+                printf("selector %04x, %s: vector %d error %x\n", sel,
+                       form == 0 ? "mov to ds" : form == 1 ? "mov m16 to es" : "pop fs", last_trap.vector,
+                       last_trap.err);
+        }
+    }
+    check_eq("monitor-selectors-refused", refused, tried);
+}
+
 static void recursive_directory(uint32_t pd)
 {
     /* PDE 1023 -> the directory itself: the page tables appear at 0xFFC00000
@@ -93,6 +133,7 @@ static void recursive_directory(uint32_t pd)
 
 void guest_main(void)
 {
+    monitor_selectors(); /* paging off: hv86 runs these loads natively at ring 1 */
     uint32_t pd = paging_identity();
     paging_enable(pd);
     mapped_range();

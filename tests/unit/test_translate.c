@@ -665,6 +665,50 @@ static void test_segments(void **state)
     assert_int_equal(M.exits[BT_EXIT_SEG], 1);
 }
 
+/* MOV/POP into DS, ES and FS with native_seg_loads: a selector that
+ * seg_native allows is loaded by the CPU at once -- the real register and
+ * the virtual selector both take it, the flags and the other registers are
+ * untouched, the stack moves as for POP -- and one it refuses exits SEG at
+ * that instruction. 0x23 and 0x2b are Linux i386's user code and data
+ * selectors, which the test process itself may load (code is readable). */
+SNIPPET(sn_native_seg,
+        "mov %ds, %eax\n mov $0x23, %edx\n stc\n mov %edx, %es\n mov %es, %ebx\n setc %cl\n"
+        "push %eax\n pop %fs\n mov %fs, %esi\n"
+        "sub $4, %esp\n mov %eax, (%esp)\n mov (%esp), %ds\n add $4, %esp\n mov %ds, %edi\n hlt");
+
+static void test_native_seg_loads(void **state)
+{
+    struct bt_vcpu *v = &bt_host_vcpu;
+    uint16_t host_ds, host_es, host_fs, es_after;
+    __asm__ volatile("mov %%ds, %0\n mov %%es, %1\n mov %%fs, %2" : "=r"(host_ds), "=r"(host_es), "=r"(host_fs));
+    assert_int_equal(host_ds, 0x2b);
+    H.bt.cfg.native_seg_loads = true;
+    for (int allowed = 1; allowed >= 0; allowed--) {
+        tc_flush(&H.bt.tc);
+        bt_harness_reset_vcpu(&H);
+        memset(v->seg_native, 0, sizeof(v->seg_native));
+        v->seg_native[0x2b] = 1;
+        v->seg_native[0x23] = (uint8_t)allowed;
+        v->sel[BT_DS] = 0x2b, v->sel[BT_ES] = v->sel[BT_FS] = 0;
+        uint32_t esp = v->gpr[4];
+        load_and_monitor(sn_native_seg_start, sn_native_seg_end);
+        __asm__ volatile("mov %%es, %0\n mov %1, %%es\n mov %2, %%fs" : "=r"(es_after) : "r"(host_es), "r"(host_fs));
+        assert_int_equal(M.exits[BT_EXIT_SEG], allowed ? 0 : 1);
+        if (allowed)
+            assert_int_equal(es_after, 0x23); /* the CPU's ES, loaded by translated code */
+        assert_int_equal(v->sel[BT_ES], 0x23);
+        assert_int_equal(v->gpr[3], 0x23);
+        assert_int_equal(v->gpr[1] & 0xFF, 1); /* CF survived */
+        assert_int_equal(v->sel[BT_FS], 0x2b);
+        assert_int_equal(v->gpr[6], 0x2b);
+        assert_int_equal(v->gpr[7], 0x2b);
+        assert_int_equal(v->gpr[4], esp);
+        assert_int_equal(v->gpr[2], 0x23);
+    }
+    H.bt.cfg.native_seg_loads = false;
+    tc_flush(&H.bt.tc);
+}
+
 /* ------------------------------------------------------------ exit table */
 
 /* One line per sensitive encoding: it must end its block with this exit,
@@ -1116,11 +1160,19 @@ static void test_segment_mode(void **state)
  * Only the translator's own [disp32] operands inside struct bt_vcpu may go
  * through it; a guest memory access through GS, or a GS prefix left on a
  * guest instruction, is the issue 11 escape. */
-static bool state_use_ok(const struct dec_insn *in)
+static bool state_use_ok(const struct dec_insn *in, const struct dec_insn *before)
 {
     bool gs_pfx = (in->prefixes & DEC_PFX_SEG) && in->seg == DEC_REG_GS;
     if (!gs_pfx && !(in->has_mem && in->mem.seg == DEC_REG_GS))
         return true;
+    /* h_seg_load's lookup, movzx ecx,byte [state:seg_native+ecx]: ECX holds
+     * a selector, zero-extended from 16 bits by the MOVZX two instructions
+     * back (a mov [state:tmp],ecx between), so it stays inside the table. */
+    if (in->mnemonic == DEC_M_MOVZX && in->ops[0].reg == DEC_REG_ECX && in->mem.base == DEC_REG_ECX &&
+        in->mem.index == DEC_REG_NONE && in->ops[1].size == 1 &&
+        (uint32_t)in->mem.disp == STATE_MARK + offsetof(struct bt_vcpu, seg_native))
+        return before && before->mnemonic == DEC_M_MOVZX && before->ops[0].reg == DEC_REG_ECX &&
+               before->ops[1].size == 2;
     return in->has_mem && in->mem.base == DEC_REG_NONE && in->mem.index == DEC_REG_NONE &&
            (uint32_t)in->mem.disp - STATE_MARK < sizeof(struct bt_vcpu);
 }
@@ -1132,6 +1184,8 @@ static bool translate_checked(struct bt *b, const uint8_t *code, uint32_t len)
     struct tc_block *blk;
     if (translate_bytes(b, code, len, &blk) < 0)
         return true; /* nothing translated, nothing emitted */
+    struct dec_insn prev[2];
+    unsigned seen = 0;
     for (uint32_t off = 0; off < blk->body_len;) {
         struct dec_insn in;
         int n = dec_decode(blk->tca + off, blk->body_len - off, 0, DEC_MODE_32, &in);
@@ -1139,13 +1193,14 @@ static bool translate_checked(struct bt *b, const uint8_t *code, uint32_t len)
             print_message("emitted bytes at +%u do not decode\n", off);
             return false;
         }
-        if (!state_use_ok(&in)) {
+        if (!state_use_ok(&in, seen >= 2 ? &prev[seen % 2] : NULL)) {
             char hex[64] = "";
             for (uint32_t i = 0; i < len && i < 12; i++)
                 sprintf(hex + 3 * i, "%02x ", code[i]);
             print_message("guest %s: emitted %s at +%u reaches GS\n", hex, dec_mnemonic_name(in.mnemonic), off);
             return false;
         }
+        prev[seen++ % 2] = in;
         off += (uint32_t)n;
     }
     return true;
@@ -1154,7 +1209,7 @@ static bool translate_checked(struct bt *b, const uint8_t *code, uint32_t len)
 static void init_state_bt(struct bt *b, void *meta, uint32_t meta_size)
 {
     struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
-                             .state_base = STATE_MARK };
+                             .native_seg_loads = true, .state_base = STATE_MARK };
     assert_int_equal(bt_init(b, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, meta, meta_size,
                              bt_harness_text_fetch, NULL, bt_host_enter), 0);
 }
@@ -1380,7 +1435,8 @@ int main(void)
         cmocka_unit_test(test_stop_at),
         cmocka_unit_test(test_mov_cr),
         cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
-        cmocka_unit_test(test_segments),      cmocka_unit_test(test_precise_faults),
+        cmocka_unit_test(test_segments),      cmocka_unit_test(test_native_seg_loads),
+        cmocka_unit_test(test_precise_faults),
         cmocka_unit_test(test_self_modifying), cmocka_unit_test(test_page_identity),
         cmocka_unit_test(test_chaining),
         cmocka_unit_test(test_eviction),      cmocka_unit_test(test_random_programs),
