@@ -48,7 +48,7 @@ enum {
     OP_LAHF = 0x9F, OP_MOV_RM_IMM32 = 0xC7, OP_JECXZ = 0xE3, OP_JMP32 = 0xE9,
     OP_JMP8 = 0xEB, OP_PUSH_IMM32 = 0x68, OP_GRP_FF = 0xFF, OP_GRP_F6 = 0xF6,
     OP_STD = 0xFD, OP_CLD = 0xFC, OP_2BYTE = 0x0F, OP_SETO = 0x90, OP_MOVZX8 = 0xB6,
-    OP_MOVZX16 = 0xB7, OP_SHIFT_IMM = 0xC1, OP_GRP1_IMM8 = 0x83, OP_MOV_RM_SREG = 0x8C, OP_MOV_SREG_RM = 0x8E,
+    OP_MOVZX16 = 0xB7, OP_SHIFT_IMM = 0xC1, OP_GRP1_IMM8 = 0x83, OP_GRP1_IMM8_RM8 = 0x80, OP_OR_R8_RM = 0x0A, OP_MOV_RM_SREG = 0x8C, OP_MOV_SREG_RM = 0x8E,
     SREG_DS = 3,
     PFX_OPSIZE = 0x66, PFX_ADSIZE = 0x67, PFX_CS = 0x2E, PFX_DS = 0x3E, PFX_GS = 0x65,
     FF_PUSH = 6, FF_JMP = 4, MODRM_DISP32 = 0x05, SIB_NOBASE_X8_ECX = 0xCD,
@@ -168,6 +168,7 @@ enum rule {
     RULE_GRP_0F01,    /* 0F 01 group */
     RULE_NATIVE,      /* sensitive, but what the CPU gives is what the guest gets: copied */
     RULE_SEG_LOAD,    /* MOV Sreg, r/m and POP Sreg: native for DS/ES/FS where allowed, else exit SEG */
+    RULE_GRP6,        /* 0F 00: VERW inline where seg_verw knows the answer, the rest exit DESC */
     RULE_EXIT,        /* end the block, exit with the table's reason */
 };
 
@@ -205,7 +206,7 @@ static const struct rule_entry rules_primary[256] = {
 
 /* Two-byte map 0F xx (SDM Vol. 2D Table A-3). */
 static const struct rule_entry rules_0f[256] = {
-    [0x00] = EXIT(DESC), [0x01] = { RULE_GRP_0F01, 0, 0 },
+    [0x00] = { RULE_GRP6, BT_EXIT_DESC, 0 }, [0x01] = { RULE_GRP_0F01, 0, 0 },
     [0x02] = EXIT(DESC), [0x03] = EXIT(DESC),                           /* LAR/LSL */
     [0x05] = EXIT(SYSENTER), [0x07] = EXIT(SYSENTER),                   /* SYSCALL/SYSRET */
     [0x06] = EXIT(MOV_CR),                                               /* CLTS */
@@ -602,6 +603,81 @@ static int h_mov_from_sreg(struct xlate *x)
     return CONTINUE;
 }
 
+static unsigned state_sreg(const struct bt *bt);
+
+/* May the selector operand of this MOV Sreg, POP Sreg or VERW be handled
+ * inline (h_seg_load, h_verw)? Not at CPL 3 (the tables describe CPL 0),
+ * not for a source read through the state segment, nor through CS without
+ * its alias, and only in code the monitor calls stable (bt_set_stable_fn). */
+static bool seg_inline_ok(const struct xlate *x)
+{
+    const struct dec_insn *in = &x->insn;
+    const struct bt *bt = x->bt;
+    bool cs_alias = bt->cfg.guest_seg_alias && bt->cfg.rewrite_cs_override;
+    bool source_ok = !in->has_mem || in->mnemonic == DEC_M_POP ||
+                     (in->mem.seg != state_sreg(bt) && (in->mem.seg != DEC_REG_CS || cs_alias));
+    bool stable = !bt->code_stable ||
+                  (bt->code_stable(bt->fetch_ctx, x->eip) && bt->code_stable(bt->fetch_ctx, x->next - 1));
+    return bt->cfg.native_seg_loads && !bt->cpl3 && source_ok && stable;
+}
+
+/* mov [state:save_ecx], ecx; ECX = the instruction's 16-bit selector
+ * operand, zero-extended (the one guest access; through CS with DS swapped
+ * for the guest CS's alias, as h_seg_alias does it: Linux's VERW reads
+ * its selector with a CS prefix); mov [state:tmp], ecx. */
+static void e_selector_to_ecx(struct xlate *x)
+{
+    const struct dec_insn *in = &x->insn;
+    struct emit *e = &x->e;
+    e_state(e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
+    if (in->mnemonic == DEC_M_POP && in->opsize == 4) {
+        e8(e, OP_MOV_R_RM), e8(e, 0x0C), e8(e, 0x24);                 /* mov ecx,[esp] */
+        e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0xC9);              /* movzx ecx,cx */
+    } else if (in->mnemonic == DEC_M_POP) {
+        e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0x0C), e8(e, 0x24); /* movzx ecx,word [esp] */
+    } else {
+        bool via_cs = in->has_mem && in->mem.seg == DEC_REG_CS;
+        if (via_cs) {
+            e_state(e, OP_MOV_RM_SREG, SREG_DS, SF(ds_save));
+            e_state(e, OP_MOV_SREG_RM, SREG_DS, SF(cs_alias));
+        }
+        e_mem_prefixes(x); /* a CS prefix becomes DS (rewrite_cs_override) */
+        e8(e, OP_2BYTE), e8(e, OP_MOVZX16);
+        e_modrm_copy(x, R_ECX);
+        if (via_cs)
+            e_state(e, OP_MOV_SREG_RM, SREG_DS, SF(ds_save));
+    }
+    e_state(e, OP_MOV_RM_R, R_ECX, SF(tmp));
+}
+
+/* movzx ecx, byte [state:table + ecx]; jecxz slow. Returns where the
+ * JECXZ displacement goes (e_slow_path fills it in). */
+static uint8_t *e_lookup_ecx(struct emit *e, uint32_t table)
+{
+    e_pfx(e);
+    e8(e, OP_2BYTE), e8(e, OP_MOVZX8), e8(e, 0x89);                   /* movzx ecx,byte [ecx+disp32] */
+    e32(e, e->bt->cfg.state_base + table);
+    e8(e, OP_JECXZ);
+    e8(e, 0);
+    return e->p - 1;
+}
+
+/* jmp done; slow: mov ecx,[state:save_ecx]; exit `reason` at this
+ * instruction; done: -- the end of h_seg_load and h_verw. */
+static void e_slow_path(struct xlate *x, uint8_t *to_slow, uint8_t reason, uint8_t aux)
+{
+    struct emit *e = &x->e;
+    e8(e, OP_JMP8);
+    uint8_t *to_done = e->p;
+    e8(e, 0);
+    KASSERT(e->p - (to_slow + 1) <= 127);
+    *to_slow = (uint8_t)(e->p - (to_slow + 1));
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    exit_insn(x, reason, aux);
+    KASSERT(e->p - (to_done + 1) <= 127);
+    *to_done = (uint8_t)(e->p - (to_done + 1));
+}
+
 /*
  * MOV Sreg, r/m16 and POP Sreg into DS, ES or FS (bt_config.native_seg_loads):
  *
@@ -633,54 +709,76 @@ static int h_mov_from_sreg(struct xlate *x)
  * source read through the state segment or CS always exit.
  * Intel SDM Vol. 2B MOV and POP (segment register forms).
  */
-static unsigned state_sreg(const struct bt *bt);
-
 static int h_seg_load(struct xlate *x, const struct rule_entry *r)
 {
     const struct dec_insn *in = &x->insn;
     struct emit *e = &x->e;
     bool pop = in->mnemonic == DEC_M_POP;
     uint8_t sreg = pop ? r->aux : in->reg;
-    const struct bt *bt = x->bt;
-    bool source_ok = !in->has_mem || pop || (in->mem.seg != DEC_REG_CS && in->mem.seg != state_sreg(bt));
-    bool stable = !bt->code_stable ||
-                  (bt->code_stable(bt->fetch_ctx, x->eip) && bt->code_stable(bt->fetch_ctx, x->next - 1));
-    /* seg_native describes CPL 0's loads: CPL 3 code translated for IOPL 3 exits. */
-    if (!bt->cfg.native_seg_loads || bt->cpl3 || (sreg != BT_DS && sreg != BT_ES && sreg != BT_FS) ||
-        !source_ok || !stable)
+    if ((sreg != BT_DS && sreg != BT_ES && sreg != BT_FS) || !seg_inline_ok(x))
         return exit_insn(x, BT_EXIT_SEG, sreg);
-    e_state(e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
-    if (pop && in->opsize == 4) {
-        e8(e, OP_MOV_R_RM), e8(e, 0x0C), e8(e, 0x24);               /* mov ecx,[esp] */
-        e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0xC9);            /* movzx ecx,cx */
-    } else if (pop) {
-        e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0x0C), e8(e, 0x24); /* movzx ecx,word [esp] */
-    } else {
-        e_mem_prefixes(x);
-        e8(e, OP_2BYTE), e8(e, OP_MOVZX16);
-        e_modrm_copy(x, R_ECX);
-    }
-    e_state(e, OP_MOV_RM_R, R_ECX, SF(tmp));
-    e_pfx(e);
-    e8(e, OP_2BYTE), e8(e, OP_MOVZX8), e8(e, 0x89);                 /* movzx ecx,byte [ecx+disp32] */
-    e32(e, e->bt->cfg.state_base + SF(seg_native));
-    e8(e, OP_JECXZ);
-    uint8_t *to_slow = e->p;
-    e8(e, 0);
+    e_selector_to_ecx(x);
+    uint8_t *to_slow = e_lookup_ecx(e, SF(seg_native));
     e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
     e_state(e, OP_MOV_SREG_RM, sreg, SF(tmp));
     e_state(e, OP_MOV_RM_SREG, sreg, SF(sel) + 4u * sreg);
     if (pop)
         e8(e, OP_LEA), e8(e, 0x64), e8(e, 0x24), e8(e, (uint8_t)in->opsize); /* lea esp,[esp+n] */
-    e8(e, OP_JMP8);
-    uint8_t *to_done = e->p;
-    e8(e, 0);
-    *to_slow = (uint8_t)(e->p - (to_slow + 1));
-    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
-    exit_insn(x, BT_EXIT_SEG, sreg);
-    KASSERT(e->p - (to_done + 1) <= 127);
-    *to_done = (uint8_t)(e->p - (to_done + 1));
+    e_slow_path(x, to_slow, BT_EXIT_SEG, sreg);
     return CONTINUE;
+}
+
+/*
+ * VERW r/m16 (0F 00 /5) where bt_vcpu.seg_verw knows the answer:
+ *
+ *     <ECX = selector, as h_seg_load>   ; the one guest access
+ *     movzx ecx, byte [state:seg_verw + ecx]
+ *     jecxz slow
+ *     mov [state:tmp2], ecx
+ *     mov ecx, [state:save_ecx]
+ *     mov [state:save_eax], eax
+ *     lahf; seto al                     ; the guest's flags
+ *     verw [state:tmp]                  ; the CPU's own VERW of the guest's
+ *                                       ;   selector, for what else it does
+ *                                       ;   (MDS buffer clearing)
+ *     and byte [state:tmp2], 40h
+ *     and ah, 0BFh; or ah, [state:tmp2] ; ZF is the table's, the rest kept
+ *     add al, 7Fh; sahf                 ; OF and the others back
+ *     mov eax, [state:save_eax]
+ *     jmp done
+ *   slow: mov ecx, [state:save_ecx]; <exit DESC>
+ *   done:
+ *
+ * VERW changes ZF only (SDM Vol. 2B VERR/VERW). Linux runs it on every
+ * return to user mode (CLEAR_CPU_BUFFERS) on CPUs with MDS. The rest of
+ * group 6 (SLDT STR LLDT LTR VERR) exits.
+ */
+static int h_verw(struct xlate *x)
+{
+    struct emit *e = &x->e;
+    e_selector_to_ecx(x);
+    uint8_t *to_slow = e_lookup_ecx(e, SF(seg_verw));
+    e_state(e, OP_MOV_RM_R, R_ECX, SF(tmp2));
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(save_eax));
+    e8(e, OP_LAHF);
+    e8(e, OP_2BYTE), e8(e, OP_SETO), e8(e, 0xC0);                      /* seto al */
+    e_state0f(e, 0x00, 5, SF(tmp));                                    /* verw [tmp] */
+    e_state(e, OP_GRP1_IMM8_RM8, 4, SF(tmp2)), e8(e, BT_VERW_ZF);      /* and byte [tmp2],40h */
+    e8(e, OP_GRP1_IMM8_RM8), e8(e, 0xE4), e8(e, (uint8_t)~BT_VERW_ZF); /* and ah,0BFh */
+    e_state(e, OP_OR_R8_RM, R_AH, SF(tmp2));                           /* or ah,[tmp2] */
+    e8(e, OP_ADD_AL_IMM8), e8(e, 0x7F);
+    e8(e, OP_SAHF);
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
+    e_slow_path(x, to_slow, BT_EXIT_DESC, 5);
+    return CONTINUE;
+}
+
+static int h_grp6(struct xlate *x, const struct rule_entry *r)
+{
+    if (x->insn.reg == 5 && seg_inline_ok(x))
+        return h_verw(x);
+    return h_exit(x, r);
 }
 
 /* MOV r32, CRn: mov r32,[cr[n]]. */
@@ -743,6 +841,7 @@ static bool rule_only_exits(const struct xlate *x, const struct rule_entry *r)
     switch (r->rule) {
     case RULE_EXIT:
     case RULE_SEG_LOAD:      /* h_seg_load exits for such a source */
+    case RULE_GRP6:          /* so does h_verw; the rest of group 6 always exits */
     case RULE_MOV_FROM_SREG: /* memory form: BT_EXIT_SEG */
     case RULE_GRP_0F01:      /* memory forms: exits, INVLPG: nothing */
         return true;
@@ -834,6 +933,7 @@ static int translate_insn(struct xlate *x)
     case RULE_GRP_0F01: return h_grp_0f01(x);
     case RULE_NATIVE: return h_ident(x);
     case RULE_SEG_LOAD: return h_seg_load(x, r);
+    case RULE_GRP6: return h_grp6(x, r);
     case RULE_EXIT: return h_exit(x, r);
     default: break;
     }

@@ -105,7 +105,9 @@ struct bt_exit {
  * stub tests for a hit with LEA and JECXZ instead of a flag-setting CMP. */
 static inline uint32_t bt_ibl_key(uint32_t eip) { return 0u - eip; }
 
-#define BT_SEG_NATIVE_SELECTORS 65536u /* bt_vcpu.seg_native: one byte per selector value */
+#define BT_SEG_NATIVE_SELECTORS 65536u /* bt_vcpu.seg_native, seg_verw: one byte per selector value */
+#define BT_VERW_KNOWN 0x01u /* seg_verw: the answer is known (zero: exit) */
+#define BT_VERW_ZF    0x40u /* seg_verw: VERW sets ZF (its bit in EFLAGS and in AH after LAHF) */
 
 /* Segment register order = Sreg encoding (SDM Vol. 2A Table 3-6 / ModRM.reg). */
 enum bt_sreg { BT_ES, BT_CS, BT_SS, BT_DS, BT_FS, BT_GS, BT_NSREG };
@@ -151,6 +153,9 @@ struct bt_desc_table {
  *                                                                        segment register, not from sel[]
  *   cr, gdtr..tr      -                          vcpu, emulate           guest virtual state (the shadow keeps its own
  *                                                                        CR3/CR0/CR4 and descriptor caches)
+ *   tmp2              inline VERW                none                    scratch
+ *   seg_verw[]        -                          none (monitor writes)   as seg_native; ring 1 copies its ZF bit
+ *                                                                        into the guest's flags, nothing more
  *   seg_native[]      -                          none (monitor writes)   ring 1 indexes it with a zero-extended
  *                                                                        16-bit selector (always inside) and loads
  *                                                                        that selector from the shadow tables: the
@@ -193,12 +198,17 @@ struct bt_vcpu {
     uint32_t ds_save;         /* DS across that access (16 bits stored) */
     uint32_t cs_alias;        /* the same for a guest CS-prefixed access: a ring-1 data alias of
                                  the guest's cached CS descriptor, or 0 (execute-only CS) */
+    uint32_t tmp2;            /* scratch of the inline VERW */
     uint32_t ibl[BT_IBL_ENTRIES][2]; /* {bt_ibl_key(guest eip), tca} indirect-branch lookup table */
     /* Segment loads run natively (bt_config.native_seg_loads): nonzero at a
      * selector that MOV/POP DS, ES or FS may load at ring 1 as it is, from
      * the shadow descriptor tables, with the effect the guest's own load
      * would have; zero sends the load to the monitor (BT_EXIT_SEG). */
     uint8_t seg_native[BT_SEG_NATIVE_SELECTORS];
+    /* What VERW of each selector answers at CPL 0, for translated VERW:
+     * 0 = ask the monitor (BT_EXIT_DESC), else BT_VERW_KNOWN with
+     * BT_VERW_ZF set if the segment is writable there. */
+    uint8_t seg_verw[BT_SEG_NATIVE_SELECTORS];
 };
 
 /* Full guest-visible EFLAGS image: real arithmetic part + virtual parts. */

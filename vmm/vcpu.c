@@ -336,16 +336,28 @@ static bool seg_native_ok(uint64_t s, uint64_t d, unsigned rpl)
     return DESC_DPL(acc) >= rpl;
 }
 
+/* VERW's answer at CPL 0 for a selector with RPL rpl naming guest
+ * descriptor d, as emu_desc_query gives it: a writable data segment with
+ * DPL >= RPL; VERW does not look at P. SDM Vol. 2B VERR/VERW. */
+static uint8_t verw_answer(uint64_t d, unsigned rpl)
+{
+    uint8_t acc = desc_access(d);
+    bool zf = (acc & DESC_S) && !(acc & DESC_CODE) && (acc & DESC_WRITABLE) && DESC_DPL(acc) >= rpl;
+    return (uint8_t)(BT_VERW_KNOWN | (zf ? BT_VERW_ZF : 0));
+}
+
 /* Guest GDT entry idx takes guest descriptor d (valid false: none, or not
  * readable): its shadow, the copy a native load caches, and the four
- * selectors' bytes of bt_vcpu.seg_native, always together. */
+ * selectors' bytes of bt_vcpu.seg_native and seg_verw, always together. */
 static void sgdt_set(struct vcpu *c, uint32_t idx, uint64_t d, bool valid)
 {
     uint64_t s = valid ? seg_shadow_desc(d) : 0;
     c->sgdt[idx] = s;
     c->gdt_src[idx] = valid ? d : 0;
-    for (unsigned rpl = 0; rpl < 4; rpl++)
+    for (unsigned rpl = 0; rpl < 4; rpl++) {
         c->bv.seg_native[idx << 3 | rpl] = seg_native_ok(s, d, rpl);
+        c->bv.seg_verw[idx << 3 | rpl] = valid ? verw_answer(d, rpl) : 0;
+    }
 }
 
 void vcpu_sync_gdt_entry(struct vcpu *c, uint32_t idx)
@@ -378,6 +390,8 @@ static void init_sgdt(struct vcpu *c)
      * monitor entry ever loads natively. */
     memset(c->bv.seg_native, 0, sizeof(c->bv.seg_native));
     memset(c->bv.seg_native, 1, 4);
+    memset(c->bv.seg_verw, 0, sizeof(c->bv.seg_verw)); /* VERW of a null selector: ZF = 0 */
+    memset(c->bv.seg_verw, BT_VERW_KNOWN, 4);
     c->alias_valid = 0;
     memcpy(&c->sgdt[GDT_MONITOR_FIRST], gdt_monitor_entries(), (GDT_ENTRIES - GDT_MONITOR_FIRST) * 8);
     /* CS for translated code: the TC arena alone, execute-only (issue 11

@@ -260,6 +260,11 @@ static void emulate_desc(const struct dec_insn *in)
     uint8_t *ea = (uint8_t *)(uintptr_t)v->exit_ea;
     struct bt_desc_table *t = (in->reg & 1) ? &v->idtr : &v->gdtr;
     uint16_t lim;
+    if (in->map == DEC_MAP_0F && in->opcode == 0x00 && in->reg == 5) { /* VERW: only 0x2b is writable */
+        uint32_t sel = in->mod == 3 ? v->gpr[in->rm] : *(uint16_t *)ea;
+        v->eflags = (sel & 0xFFFF) == 0x2b ? v->eflags | 0x40u : v->eflags & ~0x40u; /* ZF */
+        return;
+    }
     if (in->map != DEC_MAP_0F || in->opcode != 0x01)
         fail_msg("desc exit for unexpected opcode %02x", in->opcode);
     if (in->reg >= 2) { /* LGDT/LIDT */
@@ -709,6 +714,40 @@ static void test_native_seg_loads(void **state)
     tc_flush(&H.bt.tc);
 }
 
+/* VERW inline where seg_verw knows the answer: ZF from the table, every
+ * other flag (CF, OF, SF here) and register kept; an unknown selector
+ * exits DESC and the reference monitor answers. Run with every selector
+ * known (no exit) and with none known (three exits): same results. */
+SNIPPET(sn_verw,
+        "mov $0x7f, %dl\n add $1, %dl\n stc\n"              /* OF SF CF set, ZF clear */
+        "mov $0x2b, %eax\n verw %ax\n setz %bl\n setc %bh\n seto %cl\n sets %ch\n"
+        "mov $0x23, %eax\n push %eax\n verw (%esp)\n pop %eax\n setz %dh\n"
+        "mov $0, %eax\n verw %ax\n setz %al\n hlt");
+
+static void test_inline_verw(void **state)
+{
+    struct bt_vcpu *v = &bt_host_vcpu;
+    H.bt.cfg.native_seg_loads = true;
+    for (int known = 1; known >= 0; known--) {
+        tc_flush(&H.bt.tc);
+        bt_harness_reset_vcpu(&H);
+        memset(v->seg_verw, 0, sizeof(v->seg_verw));
+        if (known) {
+            v->seg_verw[0x2b] = BT_VERW_KNOWN | BT_VERW_ZF;
+            v->seg_verw[0x23] = BT_VERW_KNOWN;
+            v->seg_verw[0] = BT_VERW_KNOWN;
+        }
+        load_and_monitor(sn_verw_start, sn_verw_end);
+        assert_int_equal(M.exits[BT_EXIT_DESC], known ? 0 : 3);
+        assert_int_equal(v->gpr[3] & 0xFFFF, 0x0101); /* ZF set by VERW 0x2b, CF kept */
+        assert_int_equal(v->gpr[1] & 0xFFFF, 0x0101); /* OF, SF kept */
+        assert_int_equal((v->gpr[2] >> 8) & 0xFF, 0); /* VERW 0x23 (code): ZF clear */
+        assert_int_equal(v->gpr[0], 0);               /* VERW null: ZF clear */
+    }
+    H.bt.cfg.native_seg_loads = false;
+    tc_flush(&H.bt.tc);
+}
+
 /* ------------------------------------------------------------ exit table */
 
 /* One line per sensitive encoding: it must end its block with this exit,
@@ -760,6 +799,7 @@ static const struct exit_case exit_cases[] = {
     X("str %eax", DESC, 1, 3, 0x0F, 0x00, 0xC8),
     X("sldt (%eax)", DESC, 0, 3, 0x0F, 0x00, 0x00),
     X("verr %ax", DESC, 4, 3, 0x0F, 0x00, 0xE0),
+    X("verw (%eax)", DESC, 5, 3, 0x0F, 0x00, 0x28),
     X("lar %eax,%eax", DESC, -1, 3, 0x0F, 0x02, 0xC0),
     X("lsl %eax,%eax", DESC, -1, 3, 0x0F, 0x03, 0xC0),
     X("mov %eax,%ds", SEG, 3, 2, 0x8E, 0xD8),
@@ -1160,19 +1200,31 @@ static void test_segment_mode(void **state)
  * Only the translator's own [disp32] operands inside struct bt_vcpu may go
  * through it; a guest memory access through GS, or a GS prefix left on a
  * guest instruction, is the issue 11 escape. */
-static bool state_use_ok(const struct dec_insn *in, const struct dec_insn *before)
+/* Does emitted instruction in write ECX (or a part of it)? */
+static bool writes_ecx(const struct dec_insn *in)
+{
+    for (unsigned i = 0; i < in->num_ops; i++) {
+        const struct dec_operand *o = &in->ops[i];
+        if (o->kind == DEC_OP_REG && (o->flags & DEC_OPF_WRITE) &&
+            (o->reg == DEC_REG_ECX || o->reg == DEC_REG_CX || o->reg == DEC_REG_CL || o->reg == DEC_REG_CH))
+            return true;
+    }
+    return false;
+}
+
+static bool state_use_ok(const struct dec_insn *in, bool ecx_is_selector)
 {
     bool gs_pfx = (in->prefixes & DEC_PFX_SEG) && in->seg == DEC_REG_GS;
     if (!gs_pfx && !(in->has_mem && in->mem.seg == DEC_REG_GS))
         return true;
-    /* h_seg_load's lookup, movzx ecx,byte [state:seg_native+ecx]: ECX holds
-     * a selector, zero-extended from 16 bits by the MOVZX two instructions
-     * back (a mov [state:tmp],ecx between), so it stays inside the table. */
+    /* The lookup of h_seg_load and h_verw, movzx ecx,byte [state:table+ecx]:
+     * allowed only while ECX holds what a MOVZX from 16 bits left there
+     * (nothing emitted since wrote ECX), so it stays inside the 64 KiB table. */
     if (in->mnemonic == DEC_M_MOVZX && in->ops[0].reg == DEC_REG_ECX && in->mem.base == DEC_REG_ECX &&
         in->mem.index == DEC_REG_NONE && in->ops[1].size == 1 &&
-        (uint32_t)in->mem.disp == STATE_MARK + offsetof(struct bt_vcpu, seg_native))
-        return before && before->mnemonic == DEC_M_MOVZX && before->ops[0].reg == DEC_REG_ECX &&
-               before->ops[1].size == 2;
+        ((uint32_t)in->mem.disp == STATE_MARK + offsetof(struct bt_vcpu, seg_native) ||
+         (uint32_t)in->mem.disp == STATE_MARK + offsetof(struct bt_vcpu, seg_verw)))
+        return ecx_is_selector;
     return in->has_mem && in->mem.base == DEC_REG_NONE && in->mem.index == DEC_REG_NONE &&
            (uint32_t)in->mem.disp - STATE_MARK < sizeof(struct bt_vcpu);
 }
@@ -1184,8 +1236,7 @@ static bool translate_checked(struct bt *b, const uint8_t *code, uint32_t len)
     struct tc_block *blk;
     if (translate_bytes(b, code, len, &blk) < 0)
         return true; /* nothing translated, nothing emitted */
-    struct dec_insn prev[2];
-    unsigned seen = 0;
+    bool ecx_is_selector = false;
     for (uint32_t off = 0; off < blk->body_len;) {
         struct dec_insn in;
         int n = dec_decode(blk->tca + off, blk->body_len - off, 0, DEC_MODE_32, &in);
@@ -1193,14 +1244,15 @@ static bool translate_checked(struct bt *b, const uint8_t *code, uint32_t len)
             print_message("emitted bytes at +%u do not decode\n", off);
             return false;
         }
-        if (!state_use_ok(&in, seen >= 2 ? &prev[seen % 2] : NULL)) {
+        if (!state_use_ok(&in, ecx_is_selector)) {
             char hex[64] = "";
             for (uint32_t i = 0; i < len && i < 12; i++)
                 sprintf(hex + 3 * i, "%02x ", code[i]);
             print_message("guest %s: emitted %s at +%u reaches GS\n", hex, dec_mnemonic_name(in.mnemonic), off);
             return false;
         }
-        prev[seen++ % 2] = in;
+        if (writes_ecx(&in))
+            ecx_is_selector = in.mnemonic == DEC_M_MOVZX && in.ops[0].reg == DEC_REG_ECX && in.ops[1].size == 2;
         off += (uint32_t)n;
     }
     return true;
@@ -1229,6 +1281,9 @@ static void test_state_segment_never_guest(void **state)
         { 2, 0x65, 0xD7 }, { 4, 0x65, 0x0F, 0xF7, 0xC1 }, { 5, 0x66, 0x65, 0x0F, 0xF7, 0xC1 }, /* xlat maskmov */
         { 2, 0x65, 0xA4 }, { 3, 0xF3, 0x65, 0xA5 }, { 2, 0x65, 0xAC }, { 2, 0x65, 0xA6 },     /* strings */
         { 7, 0x65, 0xFF, 0x05, 0x2C, 0x00, 0x00, 0x00 },                                    /* inc gs:[exit_desc] */
+        { 2, 0x8E, 0xD8 }, { 2, 0x8E, 0x00 }, { 1, 0x1F }, { 2, 0x0F, 0xA1 }, { 2, 0x66, 0x1F },   /* native loads */
+        { 3, 0x0F, 0x00, 0xE8 }, { 3, 0x0F, 0x00, 0x28 }, { 4, 0x2E, 0x0F, 0x00, 0x28 },          /* verw */
+        { 4, 0x65, 0x0F, 0x00, 0x28 }, { 3, 0x65, 0x8E, 0x00 },                                   /* through GS */
     };
     unsigned bad = 0, blocks = 0;
     for (unsigned i = 0; i < ARRAY_SIZE(named); i++) {
@@ -1436,6 +1491,7 @@ int main(void)
         cmocka_unit_test(test_mov_cr),
         cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
         cmocka_unit_test(test_segments),      cmocka_unit_test(test_native_seg_loads),
+        cmocka_unit_test(test_inline_verw),
         cmocka_unit_test(test_precise_faults),
         cmocka_unit_test(test_self_modifying), cmocka_unit_test(test_page_identity),
         cmocka_unit_test(test_chaining),
