@@ -141,6 +141,22 @@ static void e_flags_restore(struct emit *e)
     e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
 }
 
+/* The DS swap of a guest access through a segment ring 1 cannot use as it
+ * is (h_seg_alias): DS saved in ds_save, in_swap set, DS loaded from the
+ * state field alias_off; e_ds_unswap undoes it. MOVs only: no flags. */
+static void e_ds_swap(struct emit *e, uint32_t alias_off)
+{
+    e_state(e, OP_MOV_RM_SREG, SREG_DS, SF(ds_save));
+    e_store_imm(e, SF(in_swap), 1);
+    e_state(e, OP_MOV_SREG_RM, SREG_DS, alias_off);
+}
+
+static void e_ds_unswap(struct emit *e)
+{
+    e_state(e, OP_MOV_SREG_RM, SREG_DS, SF(ds_save));
+    e_store_imm(e, SF(in_swap), 0);
+}
+
 static void e_jmp_to(struct emit *e, const uint8_t *target)
 {
     e8(e, OP_JMP32);
@@ -217,7 +233,7 @@ static const struct rule_entry rules_0f[256] = {
     [0x34] = EXIT(SYSENTER), [0x35] = EXIT(SYSENTER),
     [0x80 ... 0x8F] = { RULE_JCC, 0, 0 },
     [0xA0] = { RULE_PUSH_SREG, 0, BT_FS }, [0xA8] = { RULE_PUSH_SREG, 0, BT_GS },
-    [0xA1] = { RULE_SEG_LOAD, BT_EXIT_SEG, BT_FS }, [0xA9] = EXIT(SEG), /* POP FS/GS */
+    [0xA1] = { RULE_SEG_LOAD, BT_EXIT_SEG, BT_FS }, [0xA9] = { RULE_SEG_LOAD, BT_EXIT_SEG, BT_GS }, /* POP FS/GS */
     [0xA2] = EXIT(CPUID), [0xAA] = EXIT(EMULATE),                       /* RSM */
     [0xB2] = EXIT(SEG), [0xB4] = EXIT(SEG), [0xB5] = EXIT(SEG),         /* LSS/LFS/LGS */
 };
@@ -637,15 +653,13 @@ static void e_selector_to_ecx(struct xlate *x)
         e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0x0C), e8(e, 0x24); /* movzx ecx,word [esp] */
     } else {
         bool via_cs = in->has_mem && in->mem.seg == DEC_REG_CS;
-        if (via_cs) {
-            e_state(e, OP_MOV_RM_SREG, SREG_DS, SF(ds_save));
-            e_state(e, OP_MOV_SREG_RM, SREG_DS, SF(cs_alias));
-        }
+        if (via_cs)
+            e_ds_swap(e, SF(cs_alias));
         e_mem_prefixes(x); /* a CS prefix becomes DS (rewrite_cs_override) */
         e8(e, OP_2BYTE), e8(e, OP_MOVZX16);
         e_modrm_copy(x, R_ECX);
         if (via_cs)
-            e_state(e, OP_MOV_SREG_RM, SREG_DS, SF(ds_save));
+            e_ds_unswap(e);
     }
     e_state(e, OP_MOV_RM_R, R_ECX, SF(tmp));
 }
@@ -705,8 +719,12 @@ static void e_slow_path(struct xlate *x, uint8_t *to_slow, uint8_t reason, uint8
  * the shadow descriptor is the guest's own, ring-compressed, and the
  * guest's load would succeed (vmm/vcpu.c), so the load does not fault; if
  * it did, ECX is already restored and the fault maps to this instruction.
- * SS (interrupt shadow, RPL = CPL rules), GS (the state segment) and a
- * source read through the state segment or CS always exit.
+ * GS is the state segment at ring 1: its inline load only records the
+ * guest's selector in sel[GS] and in seg_alias, the selector a guest
+ * access through GS then loads into DS (h_seg_alias) -- the shadow entry,
+ * which seg_native vouches for; the monitor rebuilds its GS cache from
+ * sel[GS] at the exit (native_seg_resync). SS (interrupt shadow, RPL = CPL
+ * rules) and a source read through the state segment always exit.
  * Intel SDM Vol. 2B MOV and POP (segment register forms).
  */
 static int h_seg_load(struct xlate *x, const struct rule_entry *r)
@@ -715,13 +733,21 @@ static int h_seg_load(struct xlate *x, const struct rule_entry *r)
     struct emit *e = &x->e;
     bool pop = in->mnemonic == DEC_M_POP;
     uint8_t sreg = pop ? r->aux : in->reg;
-    if ((sreg != BT_DS && sreg != BT_ES && sreg != BT_FS) || !seg_inline_ok(x))
+    bool gs = sreg == BT_GS && x->bt->cfg.guest_seg_alias && state_sreg(x->bt) == DEC_REG_GS;
+    if ((sreg != BT_DS && sreg != BT_ES && sreg != BT_FS && !gs) || !seg_inline_ok(x))
         return exit_insn(x, BT_EXIT_SEG, sreg);
     e_selector_to_ecx(x);
     uint8_t *to_slow = e_lookup_ecx(e, SF(seg_native));
-    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
-    e_state(e, OP_MOV_SREG_RM, sreg, SF(tmp));
-    e_state(e, OP_MOV_RM_SREG, sreg, SF(sel) + 4u * sreg);
+    if (gs) { /* GS is the state segment: the guest's GS is its selector and seg_alias */
+        e_state(e, OP_MOV_R_RM, R_ECX, SF(tmp));
+        e_state(e, OP_MOV_RM_R, R_ECX, SF(sel) + 4u * sreg);
+        e_state(e, OP_MOV_RM_R, R_ECX, SF(seg_alias));
+        e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    } else {
+        e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+        e_state(e, OP_MOV_SREG_RM, sreg, SF(tmp));
+        e_state(e, OP_MOV_RM_SREG, sreg, SF(sel) + 4u * sreg);
+    }
     if (pop)
         e8(e, OP_LEA), e8(e, 0x64), e8(e, 0x24), e8(e, (uint8_t)in->opsize); /* lea esp,[esp+n] */
     e_slow_path(x, to_slow, BT_EXIT_SEG, sreg);
@@ -868,15 +894,19 @@ static bool copied_as_is(const struct xlate *x, const struct rule_entry *r)
  * A guest access through its own GS, which at ring 1 is the state segment:
  *
  *     mov %ds, [state:ds_save]
+ *     mov dword [state:in_swap], 1
  *     mov [state:seg_alias], %ds      ; ring-1 alias of the guest's GS cache
  *     <the instruction, GS prefix rewritten to DS by h_ident>
  *     mov [state:ds_save], %ds
+ *     mov dword [state:in_swap], 0
  *
  * MOV Sreg leaves the flags alone, and neither load can fault (seg_alias is
- * a descriptor the monitor built, or null; ds_save was just valid), so a
+ * a descriptor the monitor built, a guest selector seg_native allows (after
+ * an inline GS load), or null; ds_save was just valid), so a
  * fault can only be the instruction's own, before it changed anything: the
  * whole expansion maps back to it (precise faults), and the world switch
- * loads DS afresh at the next entry. The access is checked by the CPU
+ * loads DS afresh at the next entry (in_swap tells native_seg_resync that
+DS then holds the alias and the guest's own DS is in ds_save). The access is checked by the CPU
  * against the alias, which seg_shadow_desc keeps below MONITOR_BASE; what
  * the alias refuses faults into the monitor and is emulated with the
  * guest's own GS base and limit. Intel SDM Vol. 2B MOV (Sreg forms).
@@ -886,11 +916,10 @@ static bool copied_as_is(const struct xlate *x, const struct rule_entry *r)
  */
 static int h_seg_alias(struct xlate *x, uint32_t alias)
 {
-    e_state(&x->e, OP_MOV_RM_SREG, SREG_DS, SF(ds_save));
-    e_state(&x->e, OP_MOV_SREG_RM, SREG_DS, alias);
+    e_ds_swap(&x->e, alias);
     bool cmpxchg8b = x->insn.map == DEC_MAP_0F && x->insn.opcode == 0xC7 && x->insn.reg == 1;
     int rc = cmpxchg8b ? h_cmpxchg8b(x) : h_ident(x);
-    e_state(&x->e, OP_MOV_SREG_RM, SREG_DS, SF(ds_save));
+    e_ds_unswap(&x->e);
     return rc;
 }
 

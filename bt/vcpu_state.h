@@ -144,16 +144,21 @@ struct bt_desc_table {
  *                                                                        TF and AC into EFLAGS, never IOPL
  *   irq_pending       POPF setting TF (1)        bt_run, vcpu            a lie only costs an IRQ-window exit
  *   exit_req          -                          bt_run                  a lie only costs an early return
- *   seg_alias         -                          none (monitor writes    ring 1 loads it into DS: the CPU checks it
- *                                                it at every entry)      against the shadow GDT (DPL 1 data only)
+ *   seg_alias         inline GS loads (a         none (monitor writes    ring 1 loads it into DS: the CPU checks it
+ *                     selector seg_native        it at every entry)      against the shadow GDT (DPL 1 data only)
+ *                     allows)
  *   ds_save           the DS swap                none                    scratch; ring 1 reloads DS from it
  *   cs_alias          -                          none (as seg_alias)     as seg_alias
- *   sel               native DS/ES/FS loads      vcpu, emulate           guest virtual state; after a native load the
- *                                                                        monitor takes the selector from the CPU's
- *                                                                        segment register, not from sel[]
+ *   sel               native DS/ES/FS/GS loads   vcpu, emulate           guest virtual state; after a native load the
+ *                                                                        monitor takes DS/ES/FS from the CPU's
+ *                                                                        registers, not from sel[]; sel[GS] only
+ *                                                                        where seg_native allows it
  *   cr, gdtr..tr      -                          vcpu, emulate           guest virtual state (the shadow keeps its own
  *                                                                        CR3/CR0/CR4 and descriptor caches)
  *   tmp2              inline VERW                none                    scratch
+ *   in_swap           the DS swap (1, then 0)    native_seg_resync       a lie only makes the monitor take ds_save
+ *                                                                        as the guest's DS, which it accepts only
+ *                                                                        where seg_native allows that selector
  *   seg_verw[]        -                          none (monitor writes)   as seg_native; ring 1 copies its ZF bit
  *                                                                        into the guest's flags, nothing more
  *   seg_native[]      -                          none (monitor writes)   ring 1 indexes it with a zero-extended
@@ -199,6 +204,8 @@ struct bt_vcpu {
     uint32_t cs_alias;        /* the same for a guest CS-prefixed access: a ring-1 data alias of
                                  the guest's cached CS descriptor, or 0 (execute-only CS) */
     uint32_t tmp2;            /* scratch of the inline VERW */
+    uint32_t in_swap;         /* 1 while a DS swap runs (h_seg_alias, a selector read through CS):
+                                 a fault there leaves DS = the alias, the guest's DS in ds_save */
     uint32_t ibl[BT_IBL_ENTRIES][2]; /* {bt_ibl_key(guest eip), tca} indirect-branch lookup table */
     /* Segment loads run natively (bt_config.native_seg_loads): nonzero at a
      * selector that MOV/POP DS, ES or FS may load at ring 1 as it is, from

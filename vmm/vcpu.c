@@ -835,6 +835,22 @@ static uint32_t load_alias(struct vcpu *c, int sr, uint16_t slot)
  * covers the TC alone (init_sgdt). */
 static uint32_t ring1_tca(const struct vcpu *c, uint32_t eip) { return eip + c->bt.tc.cs_base; }
 
+/* Segment register sr now holds sel, loaded by translated code itself:
+ * the vCPU's cache becomes what the CPU cached, the guest descriptor the
+ * selector's shadow entry was made from. */
+static void seg_cache_from_native(struct vcpu *c, int sr, uint16_t sel)
+{
+    if ((sel & ~3u) == 0 || !c->bv.seg_native[sel]) {
+        /* Null, or (a monitor bug) a selector the fast path would not
+         * load: unusable, so that a use faults into the monitor. */
+        c->seg[sr] = (struct vseg){ .sel = sel };
+    } else {
+        uint64_t d = c->gdt_src[sel >> 3];
+        c->seg[sr] = (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), desc_access(d), desc_flags(d) };
+    }
+    c->bv.sel[sr] = sel;
+}
+
 /*
  * Translated code may have loaded DS, ES or FS itself (h_seg_load in
  * bt/translate.c): the CPU's selector then differs from the one the entry
@@ -849,22 +865,23 @@ static void native_seg_resync(struct vcpu *c, const struct trap_frame *entered)
     const uint32_t was[3] = { entered->ds, entered->es, entered->fs };
     for (unsigned i = 0; i < 3; i++) {
         uint16_t sel = c->r1_sel[i];
-        /* DS holding a monitor slot it was not entered with: a DS swap
-         * (h_seg_alias) was interrupted by a fault in its instruction, and
-         * the guest's DS is the one the swap saved. */
-        if (srs[i] == SR_DS && sel != (uint16_t)was[i] && !(sel & 4) && (sel >> 3) >= GDT_MONITOR_FIRST)
+        /* A fault inside a DS swap (h_seg_alias): DS holds the alias, the
+         * guest's own DS is the one the swap saved. */
+        if (srs[i] == SR_DS && c->bv.in_swap)
             sel = (uint16_t)c->bv.ds_save;
         if (sel == (uint16_t)was[i])
             continue;
-        if ((sel & ~3u) == 0 || !c->bv.seg_native[sel]) {
-            /* Null, or (a monitor bug) a selector the fast path would not
-             * load: unusable, so that a use faults into the monitor. */
-            c->seg[srs[i]] = (struct vseg){ .sel = sel };
-        } else {
-            uint64_t d = c->gdt_src[sel >> 3];
-            c->seg[srs[i]] = (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), desc_access(d), desc_flags(d) };
-        }
-        c->bv.sel[srs[i]] = sel;
+        seg_cache_from_native(c, srs[i], sel);
+    }
+    c->bv.in_swap = 0;
+    /* GS is the state segment at ring 1: an inline GS load leaves the
+     * guest's selector in sel[GS] (and seg_alias) alone. */
+    uint16_t gs = (uint16_t)c->bv.sel[SR_GS];
+    if (gs != c->seg[SR_GS].sel) {
+        if ((gs & ~3u) == 0 || c->bv.seg_native[gs])
+            seg_cache_from_native(c, SR_GS, gs);
+        else
+            c->bv.sel[SR_GS] = c->seg[SR_GS].sel; /* not a selector ring 1 may load: keep the cache */
     }
 }
 
@@ -884,6 +901,7 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     bool cs_readable = (c->seg[SR_CS].access & DESC_CODE) && (c->seg[SR_CS].access & DESC_WRITABLE);
     v->cs_alias = cs_readable ? load_alias(c, SR_CS, SEL_R1CSD) : 0;
     f.ss = load_alias(c, SR_SS, SEL_R1STACK);
+    v->in_swap = 0;
     f.cs = SEL_R1CODE;
     f.eip = tca - c->bt.tc.cs_base; /* CS covers the TC alone */
     f.eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
@@ -1073,6 +1091,12 @@ static const char *exit_why_name(unsigned why)
         return "pf-hidden";
     if (why == EXIT_WHY_PF_GUEST)
         return "pf-guest";
+    if (why == EXIT_WHY_PT_WRITE)
+        return "pt-write";
+    if (why == EXIT_WHY_CODE_WRITE)
+        return "code-write";
+    if (why == EXIT_WHY_PF_EMULATE)
+        return "pf-emulated";
     if (why >= EXIT_WHY_TRAP)
         return trap_name(why - EXIT_WHY_TRAP);
     return bt_exit_name(why);
@@ -1158,7 +1182,8 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
             return 0;
         }
         account(c->vm, EXIT_PF_GUEST);
-        vcpu_note_exit(c, EXIT_WHY_PF_GUEST);
+        vcpu_note_exit(c, r == SHADOW_REFLECT ? EXIT_WHY_PF_GUEST : r == SHADOW_EMULATE_PT ? EXIT_WHY_PT_WRITE :
+                          r == SHADOW_CODE_WRITE ? EXIT_WHY_CODE_WRITE : EXIT_WHY_PF_EMULATE);
         if (r == SHADOW_REFLECT) {
             c->bv.cr[2] = out.cr2;
             return vcpu_exception(c, T_PF, (int)out.guest_err) < 0 ? -1 : 0;

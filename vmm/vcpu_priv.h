@@ -53,7 +53,10 @@ struct exit_site {
  * faults, which are split by outcome. */
 #define EXIT_WHY_TRAP      0x100
 #define EXIT_WHY_PF_HIDDEN 0x200 /* fixed by shadow paging, the guest never knew */
-#define EXIT_WHY_PF_GUEST  0x201 /* reflected to the guest, or emulated (traced page table, MMIO) */
+#define EXIT_WHY_PF_GUEST  0x201 /* reflected to the guest: its own page fault */
+#define EXIT_WHY_PT_WRITE  0x202 /* a store into a traced guest page table, emulated */
+#define EXIT_WHY_CODE_WRITE 0x203 /* a store into translated code: its translations dropped */
+#define EXIT_WHY_PF_EMULATE 0x204 /* an access to the monitor range or to device memory, emulated */
 
 struct vcpu {
     uint8_t fpu[512] __attribute__((aligned(16))); /* FXSAVE image while another vCPU owns the FPU */

@@ -1329,8 +1329,9 @@ static void test_state_segment_never_guest(void **state)
 
 /* A guest access through GS that would be copied (CMPXCHG, XADD, SETcc,
  * CMOVcc, DIV, BTR, INC: what per-CPU code does) runs with DS swapped for
- * the guest's GS alias: save DS, load seg_alias, the instruction with a DS
- * prefix, reload DS, and nothing else; control flow through GS still exits. */
+ * the guest's GS alias: save DS, mark the swap, load seg_alias, the
+ * instruction with a DS prefix, reload DS, unmark, and nothing else;
+ * control flow through GS still exits. */
 static void test_gs_alias_swap(void **state)
 {
     static struct bt kbt;
@@ -1347,9 +1348,9 @@ static void test_gs_alias_swap(void **state)
         memcpy(code, forms[i] + 1, forms[i][0]);
         struct tc_block *blk;
         assert_int_equal(translate_bytes(&kbt, code, sizeof(code), &blk), 0);
-        struct dec_insn in[4];
-        uint32_t off = 0, at[4];
-        for (int k = 0; k < 4; k++) {
+        struct dec_insn in[6];
+        uint32_t off = 0, at[6];
+        for (int k = 0; k < 6; k++) {
             int n = dec_decode(blk->tca + off, blk->body_len - off, 0, DEC_MODE_32, &in[k]);
             assert_true(n > 0);
             at[k] = off;
@@ -1357,17 +1358,45 @@ static void test_gs_alias_swap(void **state)
         }
         assert_int_equal(in[0].mnemonic, DEC_M_MOV);       /* mov [state:ds_save], ds */
         assert_int_equal(in[0].mem.disp, STATE_MARK + offsetof(struct bt_vcpu, ds_save));
-        assert_int_equal(in[1].mnemonic, DEC_M_MOV);       /* mov ds, [state:seg_alias] */
-        assert_int_equal(in[1].mem.disp, STATE_MARK + offsetof(struct bt_vcpu, seg_alias));
-        assert_int_equal(in[2].mem.seg, DEC_REG_DS);       /* the guest's instruction */
+        assert_int_equal(in[1].mem.disp, STATE_MARK + offsetof(struct bt_vcpu, in_swap));
+        assert_int_equal(in[1].ops[1].imm, 1);             /* mov dword [state:in_swap], 1 */
+        assert_int_equal(in[2].mnemonic, DEC_M_MOV);       /* mov ds, [state:seg_alias] */
+        assert_int_equal(in[2].mem.disp, STATE_MARK + offsetof(struct bt_vcpu, seg_alias));
+        assert_int_equal(in[3].mem.seg, DEC_REG_DS);       /* the guest's instruction */
         uint8_t want[8];                                   /* ... copied, GS prefix now DS */
         memcpy(want, forms[i] + 1, forms[i][0]);
         for (unsigned k = 0; k < forms[i][0]; k++)
             want[k] = want[k] == 0x65 ? 0x3E : want[k];
-        assert_int_equal(in[2].len, forms[i][0]);
-        assert_memory_equal(blk->tca + at[2], want, forms[i][0]);
-        assert_int_equal(in[3].mnemonic, DEC_M_MOV);       /* mov ds, [state:ds_save] */
-        assert_int_equal(in[3].mem.disp, STATE_MARK + offsetof(struct bt_vcpu, ds_save));
+        assert_int_equal(in[3].len, forms[i][0]);
+        assert_memory_equal(blk->tca + at[3], want, forms[i][0]);
+        assert_int_equal(in[4].mnemonic, DEC_M_MOV);       /* mov ds, [state:ds_save] */
+        assert_int_equal(in[4].mem.disp, STATE_MARK + offsetof(struct bt_vcpu, ds_save));
+        assert_int_equal(in[5].mem.disp, STATE_MARK + offsetof(struct bt_vcpu, in_swap));
+        assert_int_equal(in[5].ops[1].imm, 0);             /* mov dword [state:in_swap], 0 */
+    }
+    /* MOV GS, r and POP GS never load the real GS (the state segment): the
+     * inline load stores the selector into sel[GS] and seg_alias. */
+    static const uint8_t gs_loads[][4] = { { 2, 0x8E, 0xE8 }, { 2, 0x0F, 0xA9 }, { 2, 0x8E, 0x28 } };
+    for (unsigned i = 0; i < ARRAY_SIZE(gs_loads); i++) {
+        uint8_t code[32];
+        memset(code, 0xF4, sizeof(code));
+        memcpy(code, gs_loads[i] + 1, gs_loads[i][0]);
+        struct tc_block *blk;
+        assert_int_equal(translate_bytes(&kbt, code, sizeof(code), &blk), 0);
+        bool to_sel = false, to_alias = false;
+        for (uint32_t off = 0; off < blk->body_len;) {
+            struct dec_insn d;
+            int n = dec_decode(blk->tca + off, blk->body_len - off, 0, DEC_MODE_32, &d);
+            assert_true(n > 0);
+            assert_false(d.mnemonic == DEC_M_MOV && d.ops[0].kind == DEC_OP_REG && d.ops[0].reg == DEC_REG_GS);
+            assert_false(d.mnemonic == DEC_M_POP && d.ops[0].kind == DEC_OP_REG && d.ops[0].reg == DEC_REG_GS);
+            if (d.has_mem && d.mem.seg == DEC_REG_GS && d.ops[0].kind == DEC_OP_MEM) {
+                to_sel |= (uint32_t)d.mem.disp == STATE_MARK + offsetof(struct bt_vcpu, sel) + 4u * BT_GS;
+                to_alias |= (uint32_t)d.mem.disp == STATE_MARK + offsetof(struct bt_vcpu, seg_alias);
+            }
+            off += (uint32_t)n;
+        }
+        assert_true(to_sel && to_alias);
     }
     /* CALL/JMP through GS (FF /2 /4) still leave the block for the monitor. */
     uint8_t call[32];
