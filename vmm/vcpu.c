@@ -1246,11 +1246,38 @@ static int handle_ring3_trap(struct vcpu *c)
     return handle_guest_trap(c, true);
 }
 
+/*
+ * Before ring 3 runs: guest GDT entries 1-63 as they are in guest memory
+ * now, since ring 3 loads them itself (the kernel may have rewritten its
+ * TLS descriptors). One read of the table instead of one page walk per
+ * entry; only entries that changed are shadowed again. If the table cannot
+ * be read whole (a page not mapped), entry by entry as before.
+ */
+#define SYNC_GDT_LOW 64u
+
+static void sync_gdt_low(struct vcpu *c)
+{
+    uint32_t n = MIN((c->bv.gdtr.limit + 1) / 8, SYNC_GDT_LOW), lin = c->bv.gdtr.base, got = 0;
+    uint64_t now[SYNC_GDT_LOW];
+    while (got < n * 8) {
+        uint32_t a = lin + got, len = MIN(n * 8 - got, PAGE_SIZE - (a & (PAGE_SIZE - 1))), gpa, err;
+        if (shadow_guest_translate(&c->sh, a, 0, false, &gpa, &err) != 0 ||
+            gmem_read(&c->vm->mem, gpa, (uint8_t *)now + got, len))
+            break;
+        got += len;
+    }
+    for (uint32_t i = 1; i < SYNC_GDT_LOW; i++) {
+        if (got < n * 8 && i < n)
+            vcpu_sync_gdt_entry(c, i);
+        else if (i < n ? now[i] != c->gdt_src[i] : c->sgdt[i] != 0) /* beyond the limit: none */
+            sgdt_set(c, i, i < n ? now[i] : 0, i < n);
+    }
+}
+
 static int run_ring3(struct vcpu *c)
 {
     struct trap_frame f = { 0 };
-    for (uint32_t i = 1; i < MIN((c->bv.gdtr.limit + 1) / 8, 64u); i++)
-        vcpu_sync_gdt_entry(c, i); /* e.g. TLS descriptors the kernel rewrote */
+    sync_gdt_low(c); /* e.g. TLS descriptors the kernel rewrote */
     frame_gprs(&f, c->bv.gpr);
     f.ds = ring3_sel(c, SR_DS);
     f.es = ring3_sel(c, SR_ES);
