@@ -204,6 +204,7 @@ static int cmd_vm_info(struct cmd_ctx *c)
     cmd_printf(c->out, "stop reason: %s\n", vm->stop_reason[0] ? vm->stop_reason : "-");
     for (unsigned i = 0; i < vm->ndisks; i++)
         vmdev_disk_info(vm, i, c->out);
+    vmdev_timer_info(vm, c->out);
     cmd_printf(c->out, "console: %llu bytes of output, %llu lost while attached (the guest outran COM1)\n",
                (unsigned long long)vm->scroll_head, (unsigned long long)vm->scroll_lost);
     cmd_printf(c->out, "exits: %u total;", (uint32_t)vm->exits);

@@ -156,6 +156,14 @@ static void disk_stats(struct cmd_out *out, const struct vdev_disk_stats *st)
                (unsigned long long)st->errors);
 }
 
+void vmdev_timer_info(struct vm *vm, struct cmd_out *out)
+{
+    const struct vpit *pit = &vm->dev->pit;
+    cmd_printf(out, "timer (8254 IRQ0): %llu ticks, %llu of them reinjected late, %llu waiting, %llu dropped\n",
+               (unsigned long long)pit->ticks, (unsigned long long)pit->reinjected,
+               (unsigned long long)pit->backlog, (unsigned long long)pit->lost_ticks);
+}
+
 void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out)
 {
     static const char *const ide_names[] = { "primary master", "primary slave", "secondary master",
@@ -219,6 +227,8 @@ int vmdev_poll_irq(struct vm *vm)
     uint64_t now = clock_ns();
     if (vpit_next_event_ns(&d->pit) <= now)
         vpit_update(&d->pit, now);
+    if (vpit_reinject_ns(&d->pit) <= now && vpic_irq_idle(&d->pic, VPIT_IRQ))
+        vpit_reinject(&d->pit, now); /* a tick coalesced earlier, now that the PIC took the last */
     if (vrtc_next_event_ns(&d->rtc) <= now)
         vrtc_update(&d->rtc, now);
     return vpic_pending(&d->pic);
@@ -230,6 +240,8 @@ uint64_t vmdev_next_event_ns(struct vm *vm)
 {
     struct vm_devices *d = vm->dev;
     uint64_t next = MIN(vpit_next_event_ns(&d->pit), vrtc_next_event_ns(&d->rtc));
+    if (vpic_irq_idle(&d->pic, VPIT_IRQ))
+        next = MIN(next, vpit_reinject_ns(&d->pit));
     if (next == VDEV_NEVER)
         return UINT64_MAX;
     uint64_t now = clock_ns();

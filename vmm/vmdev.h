@@ -21,6 +21,10 @@ void vmdev_destroy(struct vm *vm);
  * mode, the device (virtio-blk function or IDE drive) and its statistics. */
 struct cmd_out;
 void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out);
+/* One line of `vm info` about the timer: IRQ0 pulses, those reinjected
+ * from the backlog of ticks the guest was not run for, the backlog now,
+ * and ticks dropped (vmm/dev/vpit.h). */
+void vmdev_timer_info(struct vm *vm, struct cmd_out *out);
 /* vmdev_reset - power-on state of every device (what `vm start` and a guest
  * reset do after loading the kernel). Called on the vCPU's thread or while
  * it does not run; never from inside a device callback. Cannot fail. */

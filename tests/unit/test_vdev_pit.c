@@ -62,12 +62,55 @@ static void test_periodic_mode2(void **state)
     assert_int_equal(irq_level[0], 0);     /* a pulse: the PIC latched the edge */
     assert_int_equal(vpit_next_event_ns(&pit), t0 + 20000302);  /* ceil(2N ticks) */
 
-    /* A guest that was not run for 35 ms: one pulse, two edges coalesced. */
+    /* A guest that was not run for 35 ms: one pulse, two edges coalesced
+     * into the backlog, nothing lost. */
     at(45000000, t0);
     vpit_update(&pit, fake_now_ns);
     assert_int_equal(irq_rises[0], 2);
-    assert_int_equal(pit.lost_ticks, 2);
+    assert_int_equal(pit.backlog, 2);
+    assert_int_equal(pit.lost_ticks, 0);
     assert_true(vpit_next_event_ns(&pit) > fake_now_ns);
+}
+
+/* The backlog is reinjected one pulse at a time, no sooner than the rate
+ * limit after the last pulse; it is capped at VPIT_BACKLOG_MAX, the rest
+ * counted as lost; a new count for counter 0 empties it. */
+static void test_lost_ticks_reinjected(void **state)
+{
+    uint64_t t0 = fake_now_ns;
+    outb(0x34, PIT_MODE);
+    outb(LATCH_100HZ & 0xFF, PIT_CH0);
+    outb(LATCH_100HZ >> 8, PIT_CH0);
+    assert_int_equal(vpit_reinject_ns(&pit), VDEV_NEVER);
+    at(35000000, t0);                        /* edges at 10, 20, 30 ms: one pulse, two kept */
+    vpit_update(&pit, fake_now_ns);
+    assert_int_equal(irq_rises[0], 1);
+    assert_int_equal(pit.backlog, 2);
+    uint64_t due = vpit_reinject_ns(&pit);
+    assert_int_equal(due, fake_now_ns + VPIT_MIN_PERIOD_NS);
+    vpit_reinject(&pit, due - 1);            /* too soon: nothing */
+    assert_int_equal(irq_rises[0], 1);
+    vpit_reinject(&pit, due);
+    assert_int_equal(irq_rises[0], 2);
+    assert_int_equal(pit.backlog, 1);
+    vpit_reinject(&pit, vpit_reinject_ns(&pit));
+    assert_int_equal(irq_rises[0], 3);
+    assert_int_equal(pit.backlog, 0);
+    assert_int_equal(pit.reinjected, 2);
+    assert_int_equal(vpit_reinject_ns(&pit), VDEV_NEVER);
+    vpit_reinject(&pit, fake_now_ns + 1000000000);  /* empty: nothing */
+    assert_int_equal(irq_rises[0], 3);
+    /* Not run for 5 s: 500 edges (40 ms .. 5030 ms), one pulse, the backlog
+     * full, the rest lost. */
+    at(5035000000ull, t0);
+    vpit_update(&pit, fake_now_ns);
+    assert_int_equal(irq_rises[0], 4);
+    assert_int_equal(pit.backlog, VPIT_BACKLOG_MAX);
+    assert_int_equal(pit.lost_ticks, 500 - 1 - VPIT_BACKLOG_MAX);
+    /* Reprogramming counter 0 drops it. */
+    outb(LATCH_100HZ & 0xFF, PIT_CH0);
+    assert_int_equal(pit.backlog, 0);
+    assert_int_equal(vpit_reinject_ns(&pit), VDEV_NEVER);
 }
 
 static void test_readback_and_status(void **state)
@@ -588,6 +631,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_periodic_mode2, setup),
+        cmocka_unit_test_setup(test_lost_ticks_reinjected, setup),
         cmocka_unit_test_setup(test_readback_and_status, setup),
         cmocka_unit_test_setup(test_calibrate_tsc_mode0, setup),
         cmocka_unit_test_setup(test_quick_calibrate_msb, setup),

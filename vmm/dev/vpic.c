@@ -260,6 +260,13 @@ static uint8_t vector_of(const struct vpic_chip *c, int irq)
     return (uint8_t)(c->vector_base + irq);
 }
 
+bool vpic_irq_idle(const struct vpic *pic, int irq)
+{
+    const struct vpic_chip *c = &pic->chip[irq >> 3];
+    uint8_t bit = (uint8_t)(1u << (irq & 7));
+    return !(c->irr & bit) && !(c->isr & bit);
+}
+
 int vpic_pending(const struct vpic *pic)
 {
     const struct vpic_chip *m = &pic->chip[PIC_MASTER];

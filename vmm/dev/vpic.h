@@ -74,6 +74,10 @@ void vpic_irq_sink(void *pic, int irq, int level);
 
 /* Vector the CPU would get at INTA now, or -1 if INT is not asserted. */
 int vpic_pending(const struct vpic *pic);
+/* vpic_irq_idle - is input irq (0-15) neither requested (IRR) nor in
+ * service (ISR)? Then a new edge on it is a new interrupt, not one merged
+ * into the last (8259A datasheet: edge-triggered mode). Pure. */
+bool vpic_irq_idle(const struct vpic *pic, int irq);
 
 /* INTA cycle: returns the vector (0-255) and moves the request from IRR to
  * ISR (unless AEOI). If the request vanished, returns the spurious vector of

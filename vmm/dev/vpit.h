@@ -18,9 +18,16 @@
  * each access to counter 0 or the control word also calls it first (not
  * port 0x61 or counter 2: the guest cannot see IRQ0 there, and Linux's TSC
  * calibration polls them as fast as it can). If several edges have passed since
- * the last update they are coalesced into one IRQ0 pulse and the surplus is
- * counted in lost_ticks: the PIC latches a single request anyway, and Linux
- * recovers elapsed time from its clocksource, not from the tick count.
+ * the last update they are coalesced into one IRQ0 pulse (the PIC latches a
+ * single request anyway) and the surplus goes to a backlog, which the owner
+ * reinjects one pulse at a time once the PIC has taken the previous one
+ * (vpit_reinject), the "reinject" policy of KVM's PIT: a guest that was not
+ * run for a while still counts every tick. Linux's clocksource watchdog
+ * compares the TSC with jiffies early in boot; with ticks lost to slow
+ * exits, jiffies fell 12% behind, Linux declared the TSC unstable and read
+ * the PIT for every timestamp instead (six port exits each). The backlog
+ * holds at most VPIT_BACKLOG_MAX edges; beyond it, and for periods shorter
+ * than the rate limit below, edges are counted in lost_ticks and dropped.
  *
  * Host protection: in the periodic modes (2, 3) IRQ0 pulses are at least
  * VPIT_MIN_PERIOD_NS apart whatever the count (KVM limits its PIT the same
@@ -40,6 +47,7 @@
 #define VPIT_CHANNELS  3
 #define VPIT_IRQ       0          /* counter 0 OUT drives IRQ0 */
 #define VPIT_MIN_PERIOD_NS 100000 /* periodic IRQ0 at most 10 kHz */
+#define VPIT_BACKLOG_MAX   250    /* coalesced edges kept for reinjection: 1 s at Linux's 250 Hz */
 #define VPIT_PORT_B_PACE_NS 8000  /* vpit_set_pace for hv86: Linux's 10 ms window in <= 1250 turns */
 
 struct vpit_channel {
@@ -75,7 +83,9 @@ struct vpit {
     void *opaque;            /* passed to clock */
     uint64_t ticks;          /* IRQ0 pulses delivered */
     uint64_t last_irq_ns;    /* when the last pulse was delivered */
-    uint64_t lost_ticks;     /* edges coalesced into an earlier pulse */
+    uint64_t lost_ticks;     /* edges coalesced into an earlier pulse and dropped */
+    uint64_t backlog;        /* edges coalesced and not yet reinjected (vpit_reinject) */
+    uint64_t reinjected;     /* pulses delivered from the backlog */
     uint64_t pace_ns;        /* vpit_set_pace; 0 = off */
     uint64_t port_b_ns;      /* last PIT write or paced port 0x61 read, 0 = none */
     uint64_t turn_min_ns;    /* shortest gap seen from that to the next paced read */
@@ -106,11 +116,24 @@ void vpit_set_pace(struct vpit *pit, uint64_t pace_ns);
 int vpit_attach(struct vpit *pit, struct iobus *bus);
 
 /* vpit_update - deliver counter 0's OUT rising edges due by now_ns (host
- * ns): one IRQ0 pulse (level 1 then 0) at most, the surplus counted in
- * lost_ticks, periodic pulses at least VPIT_MIN_PERIOD_NS apart; applies a
- * mode 2/3 reload of counter 0 whose period has ended. now_ns may repeat;
- * it must not go backwards. */
+ * ns): one IRQ0 pulse (level 1 then 0) at most, the surplus added to the
+ * backlog (up to VPIT_BACKLOG_MAX; periodic modes with a period of at
+ * least VPIT_MIN_PERIOD_NS) or else counted in lost_ticks, periodic pulses
+ * at least VPIT_MIN_PERIOD_NS apart; applies a mode 2/3 reload of counter
+ * 0 whose period has ended. now_ns may repeat; it must not go backwards. */
 void vpit_update(struct vpit *pit, uint64_t now_ns);
+
+/* vpit_reinject_ns - host time (ns) from which vpit_reinject may deliver a
+ * pulse of the backlog (the rate limit after the last pulse); VDEV_NEVER
+ * if the backlog is empty. Pure.
+ * vpit_reinject - deliver one IRQ0 pulse from the backlog if it is due at
+ * now_ns. The owner calls it only when the PIC has taken the previous
+ * pulse (IRQ0 neither requested nor in service), or the pulse would merge
+ * into that one. Writing a new mode or count to counter 0 empties the
+ * backlog, as a new period makes the old ticks meaningless. KVM's PIT
+ * "reinject" lost-tick policy. */
+uint64_t vpit_reinject_ns(const struct vpit *pit);
+void vpit_reinject(struct vpit *pit, uint64_t now_ns);
 
 /* vpit_next_event_ns - host time (ns) of the next IRQ0 edge, rate limit
  * included; VDEV_NEVER if counter 0 will produce none (unprogrammed, or a
