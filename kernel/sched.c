@@ -284,6 +284,19 @@ void thread_sleep(uint32_t n)
     write_eflags(fl);
 }
 
+void thread_wake(uint32_t id)
+{
+    uint32_t fl = read_eflags();
+    cpu_cli();
+    for (struct thread *t = all_threads; t; t = t->all_next) {
+        if (t->id == id && t->state == THREAD_SLEEPING && runq_remove(&sleepq, &t->node)) {
+            make_runnable(t);
+            break;
+        }
+    }
+    write_eflags(fl);
+}
+
 void wait_queue_sleep(struct wait_queue *q, spinlock_t *l, uint32_t *fl)
 {
     uint32_t own = read_eflags();

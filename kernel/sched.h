@@ -58,6 +58,14 @@ void thread_yield(void);
 void thread_wait_interrupt(const volatile uint32_t *count, uint32_t seen);
 /* Block for at least ticks timer ticks. */
 void thread_sleep(uint32_t ticks);
+/*
+ * thread_wake - end thread id's thread_sleep now instead of at its tick (a
+ * no-op if it is not sleeping or does not exist; ids are never reused).
+ * Only for threads whose every sleep re-checks what it waits for, as a
+ * vCPU thread's halt does: a frame for its NIC (net/vswitch.h kick) wakes
+ * it before its next timer event. Any context, interrupts on or off.
+ */
+void thread_wake(uint32_t id);
 /* Block the caller on q. The caller may hold lock l (taken with
  * spin_lock_irqsave, flags fl); it is released while asleep and re-taken. */
 void wait_queue_sleep(struct wait_queue *q, spinlock_t *l, uint32_t *fl);

@@ -128,8 +128,31 @@ static int vm_load(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
+/* Whether nic i of vm may have its address: no other port of its switch
+ * (nor an earlier NIC of vm on it) has it. */
+static bool nic_mac_free(const struct vm *vm, const struct vnic *nic, unsigned i, char *err, size_t errlen)
+{
+    char mac[18];
+    vnic_mac_text(nic->mac, mac);
+    for (unsigned j = 0; j < VSW_PORTS; j++) {
+        const struct vsw_port *p = nic->sw->ports[j];
+        if (p && !memcmp(p->mac, nic->mac, VSW_MAC_BYTES)) {
+            snprintf(err, errlen, "address %s is in use on switch %s by port %s", mac, nic->sw->name, p->name);
+            return false;
+        }
+    }
+    for (unsigned j = 0; j < i; j++) {
+        if (vm->nics[j].sw == nic->sw && !memcmp(vm->nics[j].mac, nic->mac, VSW_MAC_BYTES)) {
+            snprintf(err, errlen, "net= %u and %u have the same address %s on switch %s", j, i, mac, nic->sw->name);
+            return false;
+        }
+    }
+    return true;
+}
+
 int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t mem_bytes,
-              const char *cmdline, const struct vdisk *disks, unsigned ndisks, char *err, size_t errlen)
+              const char *cmdline, const struct vdisk *disks, unsigned ndisks, const struct vnic *nics,
+              unsigned nnics, char *err, size_t errlen)
 {
     int slot = -1;
     for (int i = 0; i < VM_MAX && slot < 0; i++)
@@ -158,6 +181,14 @@ int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t
         }
     }
     vm->ndisks = MIN(ndisks, (unsigned)VM_MAX_DISKS);
+    for (unsigned i = 0; i < nnics && i < VM_MAX_NICS; i++) {
+        vm->nics[i] = nics[i];
+        if (!nic_mac_free(vm, &nics[i], i, err, errlen)) {
+            rc = E_EXIST;
+            goto err_free_vm;
+        }
+    }
+    vm->nnics = MIN(nnics, (unsigned)VM_MAX_NICS);
     for (unsigned i = 0; i < vm->ndisks; i++) {
         if ((rc = vdisk_open(&vm->disks[i]))) {
             snprintf(err, errlen, "out of hypervisor memory for the redo log of %s", vm->disks[i].spec);
@@ -171,7 +202,10 @@ int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t
         goto err_close_disks;
     }
     if ((rc = vcpu_create(vm)) || (rc = vmdev_create(vm))) {
-        snprintf(err, errlen, "out of hypervisor memory");
+        if (rc == E_BUSY)
+            snprintf(err, errlen, "the switch of a net= has all its %d ports in use", VSW_PORTS);
+        else
+            snprintf(err, errlen, "out of hypervisor memory");
         goto err_free_vcpu;
     }
     if ((rc = vm_load(vm, err, errlen)))

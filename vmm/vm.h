@@ -20,6 +20,7 @@
 #include "kernel/spinlock.h"
 #include "vmm/gmem.h"
 #include "vmm/vdisk.h"
+#include "vmm/vnic.h"
 
 #define VM_MAX          8
 #define VM_NAME_MAX     16
@@ -50,6 +51,8 @@ struct vm {
     struct gmem mem;
     struct vdisk disks[VM_MAX_DISKS]; /* held from create to destroy (vmm/vdisk.h) */
     unsigned ndisks;
+    struct vnic nics[VM_MAX_NICS]; /* ports held from create to destroy (vmm/vnic.h) */
+    unsigned nnics;
     struct vcpu *vcpu;
     struct vm_devices *dev;
     int thread;                    /* vCPU thread id, 0 when not running */
@@ -136,9 +139,12 @@ extern struct vm *vms[VM_MAX];
  * E_* code with a one-line reason in err[0..errlen) where it takes one.
  * vm_create: disks (ndisks <= VM_MAX_DISKS, parsed by vdisk_parse) are
  * claimed for the VM until vm_destroy; E_BUSY if another VM holds one of
- * them in a conflicting way (vdisk_conflict). */
+ * them in a conflicting way (vdisk_conflict). nics (nnics <= VM_MAX_NICS,
+ * parsed by vnic_parse) get a port each on their switch until vm_destroy;
+ * E_EXIST if a port there has the same address. */
 int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t mem_bytes,
-              const char *cmdline, const struct vdisk *disks, unsigned ndisks, char *err, size_t errlen);
+              const char *cmdline, const struct vdisk *disks, unsigned ndisks, const struct vnic *nics,
+              unsigned nnics, char *err, size_t errlen);
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Stop a running or paused VM with reason and wait for its vCPU thread. */
 void vm_stop(struct vm *vm, const char *reason);

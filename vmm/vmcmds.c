@@ -12,6 +12,7 @@
 #include "vmm/vm.h"
 #include "vmm/redo.h"
 #include "vmm/vmdev.h"
+#include "kernel/clock.h"
 
 #define DEFAULT_MEM (16u << 20)
 #define MAX_MEM     (1024u << 20)
@@ -37,7 +38,7 @@ static bool valid_name(const char *s)
 
 static int cmd_vm_create(struct cmd_ctx *c)
 {
-    static const char *const keys[] = { "kernel", "initrd", "mem", "cmdline", "disk+", NULL };
+    static const char *const keys[] = { "kernel", "initrd", "mem", "cmdline", "disk+", "net+", NULL };
     const char *name = c->argv[0];
     if (!valid_name(name)) {
         cmd_error(c->out, "vm create: bad name '%s' (1-%d letters, digits, '-', '_')", name, VM_NAME_MAX - 1);
@@ -74,8 +75,22 @@ static int cmd_vm_create(struct cmd_ctx *c)
             return rc;
         }
     }
+    struct vnic nics[VM_MAX_NICS];
+    unsigned nnics = 0;
+    for (const char *v; (v = cmd_kv_get_nth(c->argc - 1, c->argv + 1, "net", (int)nnics));) {
+        if (nnics == VM_MAX_NICS) {
+            cmd_error(c->out, "vm create: at most %d net= options", VM_MAX_NICS);
+            return E_INVAL;
+        }
+        int rc = vnic_parse(v, name, nnics, &nics[nnics], err, sizeof err);
+        nnics++;
+        if (rc) {
+            cmd_error(c->out, "vm create %s: %s", name, err);
+            return rc;
+        }
+    }
     int rc = vm_create(name, kernel, cmd_kv_get(c->argc - 1, c->argv + 1, "initrd"), (uint32_t)mem,
-                       cmd_kv_get(c->argc - 1, c->argv + 1, "cmdline"), disks, ndisks, err, sizeof err);
+                       cmd_kv_get(c->argc - 1, c->argv + 1, "cmdline"), disks, ndisks, nics, nnics, err, sizeof err);
     if (rc) {
         cmd_error(c->out, "vm create %s: %s", name, err[0] ? err : err_name(rc));
         return rc;
@@ -204,6 +219,8 @@ static int cmd_vm_info(struct cmd_ctx *c)
     cmd_printf(c->out, "stop reason: %s\n", vm->stop_reason[0] ? vm->stop_reason : "-");
     for (unsigned i = 0; i < vm->ndisks; i++)
         vmdev_disk_info(vm, i, c->out);
+    for (unsigned i = 0; i < vm->nnics; i++)
+        vmdev_nic_info(vm, i, c->out);
     vmdev_timer_info(vm, c->out);
     cmd_printf(c->out, "console: %llu bytes of output, %llu lost while attached (the guest outran COM1)\n",
                (unsigned long long)vm->scroll_head, (unsigned long long)vm->scroll_lost);
@@ -290,9 +307,50 @@ static int cmd_monsum(struct cmd_ctx *c)
     return 0;
 }
 
+/* `net`, `net create NAME`, `net destroy NAME` (docs/net.md): one row,
+ * since `net` alone lists. */
+static int cmd_net(struct cmd_ctx *c)
+{
+    struct vswitch *sw;
+    if (c->argc == 0) {
+        vnic_list(c->out);
+        return 0;
+    }
+    const char *verb = c->argv[0], *name = c->argc > 1 ? c->argv[1] : NULL;
+    bool create = !strcmp(verb, "create");
+    if ((!create && strcmp(verb, "destroy")) || !name) {
+        cmd_error(c->out, "net: '%s%s%s' is not `net`, `net create NAME` or `net destroy NAME`", verb,
+                  name ? " " : "", name ? name : "");
+        return E_INVAL;
+    }
+    if (create) {
+        int rc = vswitch_create(name, &sw);
+        if (rc == E_INVAL)
+            cmd_error(c->out, "net create: bad name '%s' (1-%d letters, digits, '-', '_')", name, VSW_NAME_MAX - 1);
+        else if (rc == E_EXIST)
+            cmd_error(c->out, "net create: a switch named '%s' exists", name);
+        else if (rc == E_BUSY)
+            cmd_error(c->out, "net create: all %d switches in use (`net destroy` one first)", VSW_MAX);
+        else if (rc)
+            cmd_error(c->out, "net create: %s", err_name(rc));
+        else
+            cmd_printf(c->out, "created switch %s (internal)\n", name);
+        return rc;
+    }
+    if (!(sw = vswitch_find(name))) {
+        cmd_error(c->out, "net destroy: no switch named '%s' (see `net`)", name);
+        return E_NOENT;
+    }
+    if (vswitch_destroy(sw)) {
+        cmd_error(c->out, "net destroy: switch %s has ports (`vm destroy` their VMs first)", name);
+        return E_BUSY;
+    }
+    return 0;
+}
+
 static const struct cmd_def vm_cmds[] = {
-    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=M][,redo=SIZE]]...",
-      "create a VM from a Multiboot kernel or a Linux bzImage module", 1, 5 + VM_MAX_DISKS, cmd_vm_create, 0 },
+    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=M][,redo=SIZE]]... [net=SWITCH[,mac=M]]...",
+      "create a VM from a Multiboot kernel or a Linux bzImage module", 1, 5 + VM_MAX_DISKS + VM_MAX_NICS, cmd_vm_create, 0 },
     { "vm", "start", "NAME", "boot a created or stopped VM", 1, 1, cmd_vm_start, 0 },
     { "vm", "stop", "NAME", "stop a running VM", 1, 1, cmd_vm_stop, 0 },
     { "vm", "pause", "NAME", "freeze a running VM", 1, 1, cmd_vm_pause, 0 },
@@ -306,6 +364,8 @@ static const struct cmd_def vm_cmds[] = {
     { "vm", "exits", "NAME [reset]", "the guest instructions that exit most, by reason (reset: start counting anew)",
       1, 2, cmd_vm_exits, 0 },
     { "console", NULL, "NAME", "attach to a VM's serial line (^] detaches)", 1, 1, cmd_console, 0 },
+    { "net", NULL, "[create NAME | destroy NAME]", "virtual switches: ports, addresses, counters; make or remove one",
+      0, 2, cmd_net, 0 },
     { "modules", NULL, "", "guest images GRUB loaded (module2)", 0, 0, cmd_modules, 0 },
     { "monsum", NULL, "", "checksum of the monitor's code and read-only data (tests)", 0, 0, cmd_monsum, CMD_HIDDEN },
 };
@@ -314,5 +374,6 @@ static struct cmd_table vm_table = CMD_TABLE("vm", vm_cmds);
 int vm_commands_init(void)
 {
     disk_set_holder_fn(vdisk_holders); /* `disks` says which VM holds what */
+    vswitch_init(clock_ns);
     return cmd_register_table(&vm_table);
 }

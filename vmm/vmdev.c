@@ -10,6 +10,7 @@
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 #include "vmm/redo.h"
+#include "kernel/sched.h"
 #include "mgmt/cmd.h"
 
 #define COM1_BASE 0x3F8
@@ -24,6 +25,13 @@ static const uint8_t vdisk_irq[VM_MAX_DISKS] = { 11, 10, 9, 5 };
 /* type=ide disks: drives of a PIIX3 (vmm/dev/vide.h) at 00:01, its bus
  * master registers at VIDE_BM_IO, present only in a VM that has one. */
 #define VIDE_BM_IO       0xC100
+/* NICs (net=, vmm/vnic.h): NIC i is PCI device VNIC_FIRST_SLOT + i, BAR0
+ * at VNIC_IO_BASE + i * VNET_BAR_BYTES, Interrupt Line vnic_irq[i]: ISA
+ * lines nothing of a VM uses (COM2, LPT1 and the floppy are absent), each
+ * its own, since the PIC's inputs are edge-triggered and not shared. */
+#define VNIC_FIRST_SLOT  (VDISK_FIRST_SLOT + VM_MAX_DISKS)
+#define VNIC_IO_BASE     0xC200
+static const uint8_t vnic_irq[VM_MAX_NICS] = { 7, 3, 6 };
 
 struct vm_devices {
     struct iobus bus;
@@ -37,6 +45,7 @@ struct vm_devices {
     struct vblk *blk[VM_MAX_DISKS];     /* type=virtio disks by disk index */
     struct vide *ide;                   /* type=ide disks */
     uint8_t ide_slot[VM_MAX_DISKS];     /* IDE drive of disk i (vide_add_drive slot) */
+    struct vnet *net[VM_MAX_NICS];      /* NICs by index */
 };
 
 static uint64_t dev_clock(void *opaque) { return clock_ns(); }
@@ -90,6 +99,42 @@ static int disk_create(struct vm *vm, unsigned i, struct vdev_irq line)
     return vblk_attach(d->blk[i], &d->pci, &d->bus);
 }
 
+/* A NIC's port is a switch port (net/vswitch.h). */
+static int port_send(void *o, const void *frame, uint32_t len) { return vswitch_port_send(o, frame, len); }
+static uint32_t port_recv(void *o, void *buf, uint32_t cap) { return vswitch_port_recv(o, buf, cap); }
+static bool port_pending(void *o) { return vswitch_port_pending(o); }
+static void port_link(void *o, bool up) { vswitch_port_link(o, up); }
+
+/* A frame landed in an empty queue of one of vm's ports, on the sender's
+ * thread with the switch locked: wake vm's vCPU if it sleeps in HLT; it
+ * moves the frame into its guest's RAM itself (vmdev_poll_irq). */
+static void port_kick(void *opaque)
+{
+    struct vm *vm = opaque;
+    int tid = vm->thread;
+    if (tid > 0)
+        thread_wake((uint32_t)tid);
+}
+
+/* NIC i of vm: a port on its switch, then the virtio-net function on it. */
+static int nic_create(struct vm *vm, unsigned i, struct vdev_irq line)
+{
+    struct vm_devices *d = vm->dev;
+    struct vnic *nic = &vm->nics[i];
+    char name[VSW_PORT_NAME_MAX];
+    snprintf(name, sizeof(name), "%s.%u", vm->name, i);
+    int rc = vswitch_port_add(nic->sw, name, nic->mac, port_kick, vm, &nic->port);
+    if (rc)
+        return rc;
+    if (!(d->net[i] = kzalloc(sizeof(struct vnet))))
+        return E_NOMEM;
+    struct vdev_net port = { port_send, port_recv, port_pending, port_link, nic->port };
+    struct vdev_mem mem = { dma_read, dma_write, vm };
+    vnet_init(d->net[i], (uint8_t)((VNIC_FIRST_SLOT + i) << 3), (uint16_t)(VNIC_IO_BASE + i * VNET_BAR_BYTES),
+              vnic_irq[i], line, mem, nic->mac, &port);
+    return vnet_attach(d->net[i], &d->pci, &d->bus);
+}
+
 static void uart_tx(void *opaque, uint8_t byte) { vm_console_output(opaque, &byte, 1); }
 static void dbg_console(void *opaque, uint8_t byte) { vm_console_output(opaque, &byte, 1); }
 
@@ -131,6 +176,8 @@ int vmdev_create(struct vm *vm)
         rc = disk_create(vm, i, line);
     if (!rc && d->ide)
         rc = vide_attach(d->ide, &d->pci, &d->bus);
+    for (unsigned i = 0; i < vm->nnics && !rc; i++)
+        rc = nic_create(vm, i, line);
     if (rc)
         vmdev_destroy(vm);
     return rc;
@@ -140,6 +187,12 @@ void vmdev_destroy(struct vm *vm)
 {
     if (!vm->dev)
         return;
+    for (unsigned i = 0; i < VM_MAX_NICS; i++) {
+        if (vm->nics[i].port) /* first: no sender reaches the device once the port is gone */
+            vswitch_port_remove(vm->nics[i].port);
+        vm->nics[i].port = NULL;
+        kfree(vm->dev->net[i]);
+    }
     for (unsigned i = 0; i < VM_MAX_DISKS; i++)
         kfree(vm->dev->blk[i]);
     kfree(vm->dev->ide);
@@ -195,6 +248,21 @@ void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out)
     cmd_printf(out, ", bad chains %u\n", b->vp.bad_chains);
 }
 
+void vmdev_nic_info(struct vm *vm, unsigned i, struct cmd_out *out)
+{
+    const struct vnet *n = vm->dev ? vm->dev->net[i] : NULL;
+    char mac[18];
+    if (!n)
+        return;
+    vnic_mac_text(n->mac, mac);
+    cmd_printf(out, "nic %u: %s on switch %s (port %s); virtio-net 00:%02x.0 io %04x irq %u\n", i, mac,
+               vm->nics[i].sw->name, vm->nics[i].port->name, n->vp.fn.devfn >> 3, n->vp.bar0.base, n->vp.irq);
+    cmd_printf(out, "nic %u: rx %llu frames %llu bytes, %llu dropped; tx %llu frames %llu bytes, %llu errors; "
+               "bad chains %u\n", i, (unsigned long long)n->st.rx_frames, (unsigned long long)n->st.rx_bytes,
+               (unsigned long long)n->st.rx_dropped, (unsigned long long)n->st.tx_frames,
+               (unsigned long long)n->st.tx_bytes, (unsigned long long)n->st.tx_errors, n->vp.bad_chains);
+}
+
 void vmdev_reset(struct vm *vm)
 {
     struct vm_devices *d = vm->dev;
@@ -209,6 +277,9 @@ void vmdev_reset(struct vm *vm)
             vblk_reset(d->blk[i]);
     if (d->ide)
         vide_reset(d->ide);
+    for (unsigned i = 0; i < VM_MAX_NICS; i++)
+        if (d->net[i])
+            vnet_reset(d->net[i]);
 }
 
 void vmdev_in(struct vm *vm, uint16_t port, unsigned size, uint32_t *val)
@@ -225,6 +296,9 @@ int vmdev_poll_irq(struct vm *vm)
 {
     struct vm_devices *d = vm->dev;
     uint64_t now = clock_ns();
+    for (unsigned i = 0; i < VM_MAX_NICS; i++)
+        if (d->net[i])
+            vnet_poll(d->net[i]); /* frames the switch queued, into this guest's RAM, on its own thread */
     if (vpit_next_event_ns(&d->pit) <= now)
         vpit_update(&d->pit, now);
     if (vpit_reinject_ns(&d->pit) <= now && vpic_irq_idle(&d->pic, VPIT_IRQ))
@@ -239,6 +313,9 @@ int vmdev_ack_irq(struct vm *vm) { return vpic_ack(&vm->dev->pic); }
 uint64_t vmdev_next_event_ns(struct vm *vm)
 {
     struct vm_devices *d = vm->dev;
+    for (unsigned i = 0; i < VM_MAX_NICS; i++)
+        if (d->net[i] && vnet_rx_ready(d->net[i]))
+            return 0; /* a frame waits for the guest (also read from interrupt handlers: lock-free) */
     uint64_t next = MIN(vpit_next_event_ns(&d->pit), vrtc_next_event_ns(&d->rtc));
     if (vpic_irq_idle(&d->pic, VPIT_IRQ))
         next = MIN(next, vpit_reinject_ns(&d->pit));

@@ -25,6 +25,9 @@ void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out);
  * from the backlog of ticks the guest was not run for, the backlog now,
  * and ticks dropped (vmm/dev/vpit.h). */
 void vmdev_timer_info(struct vm *vm, struct cmd_out *out);
+/* Two lines of `vm info` about the VM's NIC i (vmm/vnic.h): address,
+ * switch and port, the virtio-net function, its counters. */
+void vmdev_nic_info(struct vm *vm, unsigned i, struct cmd_out *out);
 /* vmdev_reset - power-on state of every device (what `vm start` and a guest
  * reset do after loading the kernel). Called on the vCPU's thread or while
  * it does not run; never from inside a device callback. Cannot fail. */

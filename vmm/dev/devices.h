@@ -27,6 +27,7 @@
 #include "vmm/dev/vrtc.h"
 #include "vmm/dev/vuart.h"
 #include "vmm/dev/vblk.h"
+#include "vmm/dev/vnet.h"
 #include "vmm/dev/vide.h"
 #include "vmm/dev/virtio.h"
 #endif

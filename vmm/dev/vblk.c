@@ -139,7 +139,7 @@ static void notify(void *dev, unsigned qi)
 
 static void dev_reset(void *dev) { }
 
-static const struct virtio_ops vblk_ops = { cfg_read, cfg_write, notify, dev_reset };
+static const struct virtio_ops vblk_ops = { cfg_read, cfg_write, notify, dev_reset, NULL };
 
 void vblk_init(struct vblk *b, uint8_t devfn, uint16_t io_base, uint8_t irq, struct vdev_irq line,
                struct vdev_mem mem, const struct vdev_disk *be)

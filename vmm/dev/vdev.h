@@ -76,4 +76,29 @@ struct vdev_disk_stats {
     uint64_t reads, writes, flushes, errors, sectors_read, sectors_written;
 };
 
+/* An Ethernet port a NIC model is plugged into; hv86's owner is a port of
+ * a virtual switch (net/vswitch.h). Frames are Ethernet frames without the
+ * FCS (destination, source, type/length, payload), VDEV_FRAME_MIN to
+ * VDEV_FRAME_MAX bytes (IEEE 802.3 §3.2, with an 802.1Q tag; no padding
+ * required: a 42-byte ARP frame is fine).
+ *   send     a frame the guest transmitted; the port copies it before it
+ *            returns. 0, or a negative error if it was dropped (the port
+ *            counts why).
+ *   recv     the next frame waiting for the guest, copied into buf (cap
+ *            >= VDEV_FRAME_MAX bytes): its length, or 0 if none waits.
+ *   pending  whether a frame waits: a lock-free read, callable from any
+ *            thread and from interrupt handlers.
+ *   link     the guest's driver came up (true) or the device was reset
+ *            (false); a port that is down is given no frames and forgets
+ *            the ones it held. */
+#define VDEV_FRAME_MIN 14u   /* destination, source, type: a header and nothing else */
+#define VDEV_FRAME_MAX 1518u /* 1500 bytes of payload behind a tagged header */
+struct vdev_net {
+    int (*send)(void *opaque, const void *frame, uint32_t len);
+    uint32_t (*recv)(void *opaque, void *buf, uint32_t cap);
+    bool (*pending)(void *opaque);
+    void (*link)(void *opaque, bool up);
+    void *opaque;
+};
+
 #endif

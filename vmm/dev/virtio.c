@@ -237,10 +237,13 @@ static void bar_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
         if (val < v->nqueues && v->q[val].pfn && !v->q[val].broken)
             v->ops->notify(v->dev, val);
     } else if (off == REG_STATUS && size == 1) {
-        if ((val & 0xFF) == 0)
+        if ((val & 0xFF) == 0) {
             device_reset(v);
-        else
+        } else {
             v->status = (uint8_t)val;
+            if (v->ops->status)
+                v->ops->status(v->dev, v->status);
+        }
     }
 }
 

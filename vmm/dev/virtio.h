@@ -104,6 +104,7 @@ struct virtio_ops {
     void (*cfg_write)(void *dev, unsigned off, unsigned size, uint32_t v);
     void (*notify)(void *dev, unsigned queue);                             /* the driver kicked it */
     void (*reset)(void *dev);
+    void (*status)(void *dev, uint8_t status); /* after a nonzero status write; may be NULL */
 };
 
 struct virtio_pci {

@@ -1,0 +1,2 @@
+# net/: virtual Ethernet switches (docs/net.md).
+HV_SRCS += net/vswitch.c
