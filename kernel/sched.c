@@ -291,6 +291,7 @@ void thread_wake(uint32_t id)
     for (struct thread *t = all_threads; t; t = t->all_next) {
         if (t->id == id && t->state == THREAD_SLEEPING && runq_remove(&sleepq, &t->node)) {
             make_runnable(t);
+            need_resched = true; /* run it at the end of the next interrupt, not of the waker's slice */
             break;
         }
     }

@@ -63,7 +63,9 @@ void thread_sleep(uint32_t ticks);
  * no-op if it is not sleeping or does not exist; ids are never reused).
  * Only for threads whose every sleep re-checks what it waits for, as a
  * vCPU thread's halt does: a frame for its NIC (net/vswitch.h kick) wakes
- * it before its next timer event. Any context, interrupts on or off.
+ * it before its next timer event. The caller's slice ends at the next
+ * interrupt, so the woken thread runs within a tick (a receiver drains
+ * its queue before a sender fills it). Any context, interrupts on or off.
  */
 void thread_wake(uint32_t id);
 /* Block the caller on q. The caller may hold lock l (taken with

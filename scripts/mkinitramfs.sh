@@ -7,8 +7,12 @@
 # ROOT MODULE...: kernel modules from ROOT/lib/modules/VERSION (Debian's
 # package, unpacked), with every module they depend on as `depmod` computes
 # it from the package's own files; init loads them when the VM has a disk
-# controller from `vm create ... disk=`: a virtio PCI device (vendor 1af4)
-# or the PIIX3's IDE function (8086:7010).
+# controller from `vm create ... disk=` or a NIC from `net=`: a virtio PCI
+# device (vendor 1af4: virtio-blk 1001, virtio-net 1000) or the PIIX3's IDE
+# function (8086:7010).
+# The shell image configures eth0 from the kernel command line (docs/net.md):
+#   ip=ADDR/PREFIX[:GATEWAY]   e.g. ip=10.0.0.1/24 or ip=10.0.0.1/24:10.0.0.254
+# (Debian's kernel has no CONFIG_IP_PNP, so the name is free for init.)
 # -- PATH...: files of ROOT (Debian's i386 packages, unpacked by
 # scripts/i386-progs.sh fetch), e.g. sbin/mkfs.ext4, put at the same place
 # with the dynamic loader and every shared library they need
@@ -89,6 +93,18 @@ if [ -n "\$disks" ]; then
 fi
 INIT
     cat <<'INIT'
+ip link set lo up
+for a in $(cat /proc/cmdline); do case $a in ip=*) cfg=${a#ip=} ;; esac; done
+if [ -n "$cfg" ]; then
+    addr=${cfg%%:*} gw=
+    case $cfg in *:*) gw=${cfg#*:} ;; esac
+    if ip link set eth0 up && ip addr add "$addr" dev eth0; then
+        echo "init: eth0 $addr $(cat /sys/class/net/eth0/address)"
+        [ -z "$gw" ] || ip route add default via "$gw" || echo "init: no route via $gw"
+    else
+        echo "init: cannot configure eth0 with ip=$cfg"
+    fi
+fi
 echo "hv86 guest shell ready"
 while true; do setsid cttyhack sh -l; done
 INIT

@@ -8,9 +8,10 @@ LINUX_MODULES := $(LINUX_DIR)/linux.bz $(LINUX_DIR)/shell.img $(LINUX_DIR)/workl
 $(LINUX_DIR)/linux.bz: $(DEBIAN_DIR)/vmlinux
 	@mkdir -p $(dir $@)
 	cp $(DEBIAN_DIR)/vmlinuz $@
-# Kernel modules of the shell image (loaded when the VM has a virtio or IDE
-# disk), with their dependencies from depmod (scripts/mkinitramfs.sh).
-GUEST_MODULES := crc32c_generic virtio_pci virtio_blk ata_piix sd_mod ext4
+# Kernel modules of the shell image (loaded when the VM has a virtio disk or
+# NIC or an IDE disk), with their dependencies from depmod
+# (scripts/mkinitramfs.sh): virtio_net brings net_failover and failover.
+GUEST_MODULES := crc32c_generic virtio_pci virtio_blk virtio_net ata_piix sd_mod ext4
 # Debian's i386 programs in the shell image, with their libraries and
 # ld-linux.so.2 (scripts/i386-progs.sh): e2fsprogs makes and checks file
 # systems. The bench image adds fio, whose libraries (librados, librbd,
