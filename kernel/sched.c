@@ -289,11 +289,13 @@ void thread_wake(uint32_t id)
     uint32_t fl = read_eflags();
     cpu_cli();
     for (struct thread *t = all_threads; t; t = t->all_next) {
-        if (t->id == id && t->state == THREAD_SLEEPING && runq_remove(&sleepq, &t->node)) {
+        if (t->id != id || t == current)
+            continue;
+        if (t->state == THREAD_SLEEPING && runq_remove(&sleepq, &t->node))
             make_runnable(t);
-            need_resched = true; /* run it at the end of the next interrupt, not of the waker's slice */
-            break;
-        }
+        if (t->state == THREAD_RUNNABLE)
+            need_resched = true; /* it runs at the end of the next interrupt, not of the waker's slice */
+        break;
     }
     write_eflags(fl);
 }

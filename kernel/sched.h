@@ -59,13 +59,15 @@ void thread_wait_interrupt(const volatile uint32_t *count, uint32_t seen);
 /* Block for at least ticks timer ticks. */
 void thread_sleep(uint32_t ticks);
 /*
- * thread_wake - end thread id's thread_sleep now instead of at its tick (a
- * no-op if it is not sleeping or does not exist; ids are never reused).
- * Only for threads whose every sleep re-checks what it waits for, as a
- * vCPU thread's halt does: a frame for its NIC (net/vswitch.h kick) wakes
- * it before its next timer event. The caller's slice ends at the next
- * interrupt, so the woken thread runs within a tick (a receiver drains
- * its queue before a sender fills it). Any context, interrupts on or off.
+ * thread_wake - end thread id's thread_sleep now instead of at its tick,
+ * and if it is then runnable (woken, or already waiting for the CPU) end
+ * the caller's slice at the next interrupt, so that it runs within a tick
+ * (a receiver drains its queue before a sender fills it). A no-op for the
+ * caller itself, a blocked thread or an id that does not exist (ids are
+ * never reused). Only for threads whose every sleep re-checks what it
+ * waits for, as a vCPU thread's halt does: a frame for its NIC
+ * (net/vswitch.h kick) wakes it before its next timer event. Any context,
+ * interrupts on or off.
  */
 void thread_wake(uint32_t id);
 /* Block the caller on q. The caller may hold lock l (taken with

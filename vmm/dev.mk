@@ -16,3 +16,9 @@ test_vdev_misc_SRCS := tests/unit/test_vdev_misc.c vmm/dev/iobus.c vmm/dev/vkbc.
 test_vdev_fuzz_SRCS := tests/unit/test_vdev_fuzz.c $(VDEV_SRCS)
 test_vdev_vblk_SRCS := tests/unit/test_vdev_vblk.c vmm/dev/iobus.c vmm/dev/vpci.c vmm/dev/virtio.c vmm/dev/vblk.c
 test_vdev_ide_SRCS := tests/unit/test_vdev_ide.c vmm/dev/iobus.c vmm/dev/vpci.c vmm/dev/vide.c
+# virtio-net and the virtual switch it plugs into (net/vswitch.c), kernel
+# services (heap, spinlocks) stubbed by the test.
+UNIT_TESTS += test_vdev_vnet
+test_vdev_vnet_SRCS := tests/unit/test_vdev_vnet.c vmm/dev/iobus.c vmm/dev/vpci.c vmm/dev/virtio.c vmm/dev/vnet.c \
+	net/vswitch.c
+test_vdev_vnet_CFLAGS := -include tests/unit/hosted_kernel.h
