@@ -49,6 +49,13 @@ linux-disk: hv86.iso $(DISKS)
 linux-powercut: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_powercut.py 3
 
+# Two Linux guests on an internal switch: ping both ways, a file fetched
+# from busybox httpd with its md5, `net` and `vm info` (tests/integration/test_net.py).
+INTEGRATION_TESTS += linux-net
+.PHONY: linux-net
+linux-net: hv86.iso $(DISKS)
+	$(PYTHON) tests/integration/test_net.py
+
 INTEGRATION_TESTS += linux-hv86
 BENCHES += bench-linux bench-disk
 .PHONY: linux-hv86 bench-linux bench-disk
