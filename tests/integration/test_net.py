@@ -14,13 +14,22 @@ guests    VMs a (ip=10.0.0.1/24) and b (ip=10.0.0.2/24, mac= given) on
           b pings a and a pings b; a fetches the file with busybox wget and
           its md5 matches; `vm info` shows each NIC; `net` shows both ports
           up, with frames and bytes in and out, no errors, both addresses
-          learned; `net destroy lan` is refused while ports remain, and
+          learned.
+flood     tests/guests/netflood.c, a hostile guest kernel, joins lan as c:
+          its checks of hv86's answers (runt, oversize, outside-RAM frames
+          counted and completed; a writable transmit buffer: NEEDS_RESET
+          until reset) all pass, then it floods the switch with broadcast
+          frames as fast as it can. Meanwhile a fetches the file from b
+          again and its md5 matches, and a pings b; `net` shows c's drops,
+          `vm info c` its transmit errors and bad chain; the console
+          answers. `net destroy lan` is refused while ports remain, and
           works after the VMs are destroyed.
 """
 import hashlib
 import os
 import re
 import sys
+import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -119,6 +128,45 @@ def guest_checks(m):
     check(len(re.findall(r"out \d+ frames \d+ bytes, drops 0", net)) == 2, "net: no output drops")
     outs = [int(b) for b in re.findall(r"out \d+ frames (\d+) bytes", net)]
     check(len(outs) == 2 and max(outs) > len(FILE), "net: the file's bytes went out to a's port")
+
+
+def flood_checks(m):
+    from test_guests_hv86 import guest_output, vm_states
+    out = m.cmd("vm create c kernel=netflood mem=16M net=lan")
+    check("created" in out, "vm create c kernel=netflood net=lan")
+    m.cmd("vm start c")
+    text = ""
+    for _ in range(60):
+        text = guest_output(m, "c")
+        if "FLOOD-START" in text:
+            break
+        time.sleep(1)
+    lines = [l for l in text.split("\n") if re.match(r"^(PASS|FAIL)", l)]
+    check("FLOOD-START" in text and len(lines) >= 12 and not [l for l in lines if l.startswith("FAIL")],
+          "netflood: %d checks, none failed, then the flood (%s)" % (len(lines), [l for l in lines if "FAIL" in l]))
+    con = lg.attach(m, "a")
+    con.wait_ready(60)
+    run(con, "wget -q -O /tmp/again.txt http://10.0.0.2/seq.txt", "during the flood: a fetches seq.txt again", 600)
+    out = run(con, "md5sum /tmp/again.txt", "md5sum", 600)
+    check(hashlib.md5(FILE).hexdigest() in out, "during the flood: the md5 matches")
+    out = run(con, "ping -c 3 -W 5 10.0.0.2", "during the flood: a pings b", 600)
+    check("3 packets received" in out or "2 packets received" in out, "during the flood: replies from b")
+    lg.detach(m)
+    net = m.cmd("net")
+    print(net)
+    c = re.search(r"port \d+\s+c\.0\s+\S+\s+up\s+learned (\d+)\n\s+in  (\d+) frames \d+ bytes, errors (\d+), drops (\d+)", net)
+    check(c is not None and int(c.group(2)) > 1000 and int(c.group(4)) > 0,
+          "net: c's port sent %s frames, %s of its copies dropped" % (c and c.group(2), c and c.group(4)))
+    check(c is not None and int(c.group(1)) <= 64, "net: c's addresses learned at most 64 (%s)" % (c and c.group(1)))
+    info = m.cmd("vm info c")
+    check(re.search(r"nic 0: rx 0 frames 0 bytes, 0 dropped; tx \d+ frames \d+ bytes, 4 errors; bad chains 1", info)
+          is not None, "vm info c: 4 transmit errors, 1 bad chain")
+    check(vm_states(m).get("c", ("?",))[0] == "running", "c still floods, the console answers")
+    m.cmd("vm stop c")
+    m.cmd("vm destroy c")
+
+
+def teardown(m):
     refused(m, "net destroy lan", "has ports")
     m.cmd("vm stop a")
     m.cmd("vm stop b")
@@ -132,6 +180,8 @@ def main():
     try:
         console_checks(m)
         guest_checks(m)
+        flood_checks(m)
+        teardown(m)
     finally:
         m.stop()
     print("test_net: %d failure(s)" % len(failures))

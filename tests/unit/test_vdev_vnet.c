@@ -211,8 +211,11 @@ static const uint8_t BCAST[6] = { 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF };
 static const uint8_t MAC_A[6] = { 2, 0, 0, 0, 0, 0xA };
 static const uint8_t MAC_B[6] = { 2, 0, 0, 0, 0, 0xB };
 
+static void drop_switch(const char *name);
+
 static int setup(void **state)
 {
+    drop_switch("s2"); /* a failed test's leftover must not fail the next one */
     fake_now_ns = 1000;
     vswitch_init(now);
     assert_int_equal(vswitch_create("lan", &sw), 0);
@@ -379,6 +382,17 @@ static void sw_kick(void *o) { ((struct sw_port *)o)->kicks++; }
 
 static struct sw_port ports[VSW_PORTS];
 static struct vswitch *s2;
+
+static void drop_switch(const char *name)
+{
+    struct vswitch *s = vswitch_find(name);
+    for (unsigned i = 0; s && i < VSW_PORTS; i++)
+        if (s->ports[i])
+            vswitch_port_remove(s->ports[i]);
+    if (s)
+        assert_int_equal(vswitch_destroy(s), 0);
+    locks_held = 0;
+}
 
 static void sw_make(unsigned n)
 {
