@@ -149,11 +149,13 @@ void vswitch_port_remove(struct vsw_port *p);
  * checked, learned, forwarded (above). Returns 0 if it was forwarded to
  * at least one port or filtered, E_INVAL (runt, oversize, group source:
  * in_errors), or E_NOSPC (no port took it: down, or no room). Any thread
- * or interrupt handler.
+ * or interrupt handler. Source: 802.1D-2004 §7.7 (forwarding), §7.8
+ * (learning), §7.9 (ageing); 802.3 §3.2.3 (group addresses).
  */
 int vswitch_port_send(struct vsw_port *p, const void *frame, uint32_t len);
 /* vswitch_port_recv - the oldest frame queued for p into buf (cap >=
- * VSW_FRAME_MAX bytes): its length, or 0 if none. p's owner only. */
+ * VSW_FRAME_MAX bytes): its length in bytes, or 0 if none (or if it did
+ * not fit in cap: dropped, out_drops). p's owner only; any context. */
 uint32_t vswitch_port_recv(struct vsw_port *p, void *buf, uint32_t cap);
 /* vswitch_port_pending - whether a frame waits for p. Lock-free; any context. */
 bool vswitch_port_pending(const struct vsw_port *p);
@@ -162,7 +164,8 @@ bool vswitch_port_pending(const struct vsw_port *p);
 void vswitch_port_link(struct vsw_port *p, bool up);
 /* vswitch_port_stats - a consistent copy of p's counters (under the lock). */
 void vswitch_port_stats(struct vsw_port *p, struct vsw_port_stats *st);
-/* vswitch_learned - how many live table entries point at p. */
+/* vswitch_learned - how many table entries point at p and have not aged
+ * (802.1D §7.9.2). Console. */
 unsigned vswitch_learned(struct vsw_port *p);
 
 #endif
