@@ -2,7 +2,7 @@
  * Robustness: every device of vmm/dev/ on one bus, wired to one vpic, fed a
  * fixed-seed stream of random port accesses (all sizes, including invalid
  * ones and ports next to the devices), clock jumps, interrupt traffic and
- * input. Nothing may crash, and each device's invariants must hold after
+ * input; the virtio-net NIC's port loops its frames back. Nothing may crash, and each device's invariants must hold after
  * every step.
  */
 #include "tests/unit/test_vdev_common.h"
@@ -11,6 +11,8 @@
 #define VBLK_IO    0xC000
 #define IDE_BM     0xC100
 #define VBLK_IRQ   11
+#define VNET_IO    0xC200
+#define VNET_IRQ   7
 #define RAM_BYTES  (64u << 10)       /* the virtio disk's guest RAM */
 #define DISK_SECT  64u
 
@@ -28,6 +30,7 @@ static struct vpci pci;
 static struct vdbg dbg;
 static struct vblk blk;
 static struct vide ide;
+static struct vnet net;
 static uint8_t ram[RAM_BYTES], disk[DISK_SECT * 512];
 static uint32_t rng = SEED;
 static uint64_t valid_accesses;
@@ -68,6 +71,28 @@ static int disk_write(void *o, uint64_t s, uint32_t n, const void *buf, bool cac
 }
 static int disk_flush(void *o) { return 0; }
 
+/* The NIC's port: what it sends comes back (a one-frame loop), so the
+ * receive path runs too. */
+static uint8_t looped[VDEV_FRAME_MAX];
+static uint32_t looped_len;
+static int port_send(void *o, const void *f, uint32_t len)
+{
+    assert_true(len >= VDEV_FRAME_MIN && len <= VDEV_FRAME_MAX);
+    memcpy(looped, f, len);
+    looped_len = len;
+    return 0;
+}
+static uint32_t port_recv(void *o, void *buf, uint32_t cap)
+{
+    uint32_t n = looped_len;
+    assert_true(cap >= VDEV_FRAME_MAX);
+    memcpy(buf, looped, n);
+    looped_len = 0;
+    return n;
+}
+static bool port_pending(void *o) { return looped_len != 0; }
+static void port_link(void *o, bool up) { if (!up) looped_len = 0; }
+
 static void build(void)
 {
     struct vdev_irq line = { to_pic, NULL };
@@ -98,6 +123,11 @@ static void build(void)
     assert_int_equal(vide_add_drive(&ide, 3, &be), 0);
     assert_int_equal(vide_attach(&ide, &pci, &test_bus), 0);
     vide_reset(&ide);
+    static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
+    struct vdev_net port = { port_send, port_recv, port_pending, port_link, NULL };
+    vnet_init(&net, 7 << 3, VNET_IO, VNET_IRQ, line, mem, mac, &port);
+    assert_int_equal(vnet_attach(&net, &pci, &test_bus), 0);
+    vnet_reset(&net);
     for (unsigned i = 0; i < RAM_BYTES; i++)
         ram[i] = (uint8_t)rnd();
 }
@@ -107,7 +137,8 @@ static uint16_t pick_port(void)
 {
     static const uint16_t bases[] = { 0x20, 0xA0, 0x4D0, 0x40, 0x61, 0x3F8, 0x70,
                                       0x60, 0x64, 0xCF8, 0xCFC, 0x80, 0xE9, 0xF4, VBLK_IO, VBLK_IO + 0x10,
-                                      0x1F0, 0x1F5, 0x3F6, 0x170, 0x175, 0x376, IDE_BM, IDE_BM + 8 };
+                                      0x1F0, 0x1F5, 0x3F6, 0x170, 0x175, 0x376, IDE_BM, IDE_BM + 8,
+                                      VNET_IO, VNET_IO + 0x10 };
     if (rnd() % 16 == 0)
         return (uint16_t)rnd();
     return (uint16_t)(bases[rnd() % ARRAY_SIZE(bases)] + rnd() % 10 - 2);
@@ -161,7 +192,7 @@ static void virtio_request(uint32_t q)
 static void script_step(void)
 {
     uint32_t r = rnd();
-    switch (rnd() % 7) {
+    switch (rnd() % 8) {
     case 6:  /* IDE: a random PRD table, a DMA or PIO command on either channel, start */
         for (unsigned i = 0; i < 4; i++) {
             uint32_t e[2] = { rnd() % RAM_BYTES, rnd() & 0x80000FFFu };
@@ -209,6 +240,21 @@ static void script_step(void)
         virtio_request(r % 16 * 4096u);
         assert_int_equal(iobus_out(&test_bus, VBLK_IO + 0x10, 2, 0), 0);
         valid_accesses++;
+        break;
+    case 7:  /* virtio-net: driver up, both queues in RAM full of random bytes, kicks, a poll */
+        out8(VNET_IO + 0x12, 0);
+        out8(VNET_IO + 0x12, 3);
+        for (unsigned q = 0; q < 2; q++) {
+            assert_int_equal(iobus_out(&test_bus, VNET_IO + 0x0E, 2, q), 0);
+            assert_int_equal(iobus_out(&test_bus, VNET_IO + 0x08, 4, (r >> (4 * q)) % 16), 0);
+            valid_accesses += 2;
+            virtio_request((r >> (4 * q)) % 16 * 4096u);
+        }
+        out8(VNET_IO + 0x12, 7);
+        assert_int_equal(iobus_out(&test_bus, VNET_IO + 0x10, 2, 1), 0);
+        assert_int_equal(iobus_out(&test_bus, VNET_IO + 0x10, 2, 0), 0);
+        valid_accesses += 2;
+        vnet_poll(&net);
         break;
     default: /* 8254 counter 2 gate via port 0x61 */
         out8(0x61, r & 0x0F);
@@ -272,6 +318,9 @@ static void check_invariants(void)
 
     assert_int_equal(blk.vp.isr & ~3u, 0);
     assert_int_equal(blk.vp.line_level, blk.vp.isr != 0);
+    assert_int_equal(net.vp.isr & ~3u, 0);
+    assert_int_equal(net.vp.line_level, net.vp.isr != 0);
+    assert_int_equal(net.vp.line_level, irq_level[VNET_IRQ]);
     assert_int_equal(pci.address & ~0x80FFFFFCu, 0);
 
     for (unsigned c = 0; c < VIDE_CHANNELS; c++) {
@@ -308,6 +357,10 @@ static void test_random_traffic(void **state)
     assert_true(ist->reads + ist->writes > 0 && ide.bad_prd > 0);
     print_message("IDE: %llu reads, %llu writes, %llu errors, %llu bad PRD tables\n", (unsigned long long)ist->reads,
                   (unsigned long long)ist->writes, (unsigned long long)ist->errors, (unsigned long long)ide.bad_prd);
+    assert_true(net.vp.bad_chains > 0 && net.st.tx_frames + net.st.tx_errors > 0);
+    print_message("virtio-net: %u malformed chains, %llu frames sent, %llu received, %llu transmit errors\n",
+                  net.vp.bad_chains, (unsigned long long)net.st.tx_frames, (unsigned long long)net.st.rx_frames,
+                  (unsigned long long)net.st.tx_errors);
     print_message("virtio-blk: %u malformed chains, %llu reads, %llu writes, %llu errors\n", blk.vp.bad_chains,
                   (unsigned long long)blk.st.reads, (unsigned long long)blk.st.writes,
                   (unsigned long long)blk.st.errors);
