@@ -4,7 +4,8 @@
  * i8042, PCI configuration mechanism #1 and the debug ports, wired together
  * (PIT -> IRQ 0, UART -> IRQ 4, RTC -> IRQ 8, all through the PIC) and to
  * the VM (console scrollback, reset line -> vm_request_reset, exit port ->
- * vm_kill).
+ * vm_kill); and the VM's disks (virtio-blk, PIIX3 IDE) and NICs
+ * (virtio-net, each on a port of its switch: net/vswitch.h).
  */
 #ifndef HV86_VMM_VMDEV_H
 #define HV86_VMM_VMDEV_H
@@ -37,13 +38,17 @@ void vmdev_reset(struct vm *vm);
  * completes the instruction and the run loop then reboots (vm_reboot). */
 void vmdev_in(struct vm *vm, uint16_t port, unsigned size, uint32_t *val);
 void vmdev_out(struct vm *vm, uint16_t port, unsigned size, uint32_t val);
-/* Advance device time to now; returns the vector of the highest-priority
- * pending interrupt at the PIC, or -1. Does not acknowledge. */
+/* Advance device time to now and move frames waiting at the VM's NICs'
+ * switch ports into its receive buffers (vnet_poll: the VM's vCPU thread
+ * only); returns the vector of the highest-priority pending interrupt at
+ * the PIC, or -1. Does not acknowledge. */
 int vmdev_poll_irq(struct vm *vm);
 /* Acknowledge (INTA): returns the vector to deliver. */
 int vmdev_ack_irq(struct vm *vm);
-/* Nanoseconds of host time until the next device event (timer tick), or
- * UINT64_MAX if none is armed: how long a halted vCPU may sleep. */
+/* Nanoseconds of host time until the next device event (timer tick; 0
+ * while a frame waits for a NIC whose guest has buffers), or UINT64_MAX if
+ * none is armed: how long a halted vCPU may sleep. Lock-free: also called
+ * from interrupt handlers. */
 uint64_t vmdev_next_event_ns(struct vm *vm);
 /* A byte typed by the attached administrator, for the guest's UART. */
 void vmdev_console_input(struct vm *vm, uint8_t byte);
