@@ -95,9 +95,10 @@ endef
 hv86-run.iso: hv86.iso boot/hv86.rc
 	$(call iso_plus,$(B)/iso-run,boot/hv86.rc,/boot/hv86.rc,rc)
 
-# `make bench-disk`'s ISO: the same plus the bench image (GRUB module
-# "bench", scripts/module.mk), 33 MB that the other ISOs need not carry.
-# --nounzip: GRUB would gunzip it (as it does the other images) into 85 MB
+# `make bench-disk`'s and `make bench-stress`'s ISO: the same plus the bench
+# image (GRUB module "bench", scripts/module.mk), 38.5 MB that the other
+# ISOs need not carry.
+# --nounzip: GRUB would gunzip it (as it does the other images) into 92 MiB
 # of host RAM and then of guest RAM, where Linux's rootfs (tmpfs, at most
 # half the RAM left beside the initrd) has no room to unpack it; so the
 # guest gets the same gzip'ed bytes as under QEMU's -initrd.

@@ -3,8 +3,9 @@
 
 usage: disk_bench.py [REPEAT]        (REPEAT defaults to 1; each figure the best of REPEAT)
 
-The same Linux guest (the bench image: the shell image plus Debian's fio
-and its libraries, 84 MiB unpacked, hence 256 MiB of RAM) on a raw 16 MiB
+The same Linux guest (the bench image: the shell image plus Debian's fio,
+stress-ng and sysbench and their libraries, 92 MiB unpacked, hence 256 MiB
+of RAM) on a raw 16 MiB
 disk. Sequential: it reads and writes the disk PASSES times over with
 busybox dd in 64 KiB blocks, timed by the guest's /proc/uptime around the
 passes, once untimed and then ROUNDS times, the best counting:
@@ -44,7 +45,7 @@ FUNCS = ["r() { for i in %s; do echo 3 >/proc/sys/vm/drop_caches; dd if=/dev/vda
          % " ".join(str(i) for i in range(PASSES))]
 CMDS = {"read": TIMED % "r", "write": TIMED % "w"}
 GUEST_MEM_MIB = 256  # the bench image unpacked, its gzip'ed copy while it unpacks, the kernel
-HOST_MEM_MIB = 768   # hv86's machine: the guest's RAM and the 33 MB module beside it
+HOST_MEM_MIB = 768   # hv86's machine: the guest's RAM and the 38.5 MB module beside it
 RAMP_SECONDS, RANDREAD_SECONDS = 5, 20
 FIO = ("fio --name=rr --filename=/dev/vda --rw=randread --bs=4k --direct=1 --ioengine=psync --size=16M "
        "--time_based --ramp_time=%d --runtime=%d --minimal" % (RAMP_SECONDS, RANDREAD_SECONDS))

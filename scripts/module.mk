@@ -1,7 +1,7 @@
 # The reference Linux guest: Debian's i386 kernel and two busybox initramfs
 # images, fetched and built here (nothing of Debian's is committed), put on
 # the ISO as GRUB modules `linux`, `shell` and `workload`; and the bench
-# image, only on hv86-bench.iso (`make bench-disk`).
+# image, only on hv86-bench.iso (`make bench-disk`, `make bench-stress`).
 LINUX_DIR := $(B)/linux
 LINUX_MODULES := $(LINUX_DIR)/linux.bz $(LINUX_DIR)/shell.img $(LINUX_DIR)/workload.img
 
@@ -15,9 +15,10 @@ GUEST_MODULES := crc32c_generic virtio_pci virtio_blk virtio_net ata_piix sd_mod
 # Debian's i386 programs in the shell image, with their libraries and
 # ld-linux.so.2 (scripts/i386-progs.sh): e2fsprogs makes and checks file
 # systems. The bench image adds fio, whose libraries (librados, librbd,
-# libgfapi and theirs) come to ~80 MiB: too big for hv86.iso.
+# libgfapi and theirs) come to ~80 MiB: too big for hv86.iso; and
+# stress-ng and sysbench (bench/stress_bench.py), ~25 MiB more.
 SHELL_PROGS := sbin/mke2fs sbin/mkfs.ext4 sbin/e2fsck sbin/fsck.ext4 etc/mke2fs.conf
-BENCH_PROGS := $(SHELL_PROGS) usr/bin/fio
+BENCH_PROGS := $(SHELL_PROGS) usr/bin/fio usr/bin/stress-ng usr/bin/sysbench
 # The packages they come from, and the library packages those need, unpacked
 # into $(DEBIAN_DIR)/root beside the kernel's.
 $(DEBIAN_DIR)/%.fetched: scripts/i386-progs.sh | $(DEBIAN_DIR)/vmlinux
@@ -31,7 +32,8 @@ $(LINUX_DIR)/workload.img: $(IMAGE_DEPS)
 $(LINUX_DIR)/shell.img: $(IMAGE_DEPS) scripts/i386-progs.sh $(DEBIAN_DIR)/e2fsprogs.fetched
 	@mkdir -p $(dir $@)
 	sh scripts/mkinitramfs.sh $@ shell $(DEBIAN_DIR)/busybox $(DEBIAN_DIR)/root $(GUEST_MODULES) -- $(SHELL_PROGS)
-$(LINUX_DIR)/bench.img: $(IMAGE_DEPS) scripts/i386-progs.sh $(DEBIAN_DIR)/e2fsprogs.fetched $(DEBIAN_DIR)/fio.fetched
+BENCH_PKGS := e2fsprogs fio stress-ng sysbench
+$(LINUX_DIR)/bench.img: $(IMAGE_DEPS) scripts/i386-progs.sh $(BENCH_PKGS:%=$(DEBIAN_DIR)/%.fetched)
 	@mkdir -p $(dir $@)
 	sh scripts/mkinitramfs.sh $@ shell $(DEBIAN_DIR)/busybox $(DEBIAN_DIR)/root $(GUEST_MODULES) -- $(BENCH_PROGS)
 
