@@ -8,6 +8,7 @@
 #include "kernel/boot.h"
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
+#include "kernel/paging.h"
 
 struct boot_info boot_info;
 
@@ -64,14 +65,47 @@ static void parse_module(const struct mb2_tag_module *t)
     m->frames = NULL;
 }
 
+/*
+ * GRUB puts the Multiboot information after the modules it loads: with the
+ * bench ISO's 40 MB of modules it lands above the 48 MiB direct map. Then
+ * it is copied here, a page at a time through the kmap window, and parsed
+ * from the copy (everything kept is copied out of it anyway).
+ */
+#define MBI_COPY_MAX 16384u
+static uint8_t mbi_copy[MBI_COPY_MAX] __attribute__((aligned(8)));
+
+static void copy_phys(uint32_t pa, void *buf, uint32_t len)
+{
+    uint8_t *p = buf;
+    while (len) {
+        uint32_t off = pa & (PAGE_SIZE - 1), n = MIN(len, PAGE_SIZE - off);
+        kmap_copy(pa & ~(PAGE_SIZE - 1), off, p, n, KMAP_READ);
+        pa += n, p += n, len -= n;
+    }
+}
+
+static const struct mb2_info *map_mbi(uint32_t mbi_phys)
+{
+    if ((uint64_t)mbi_phys + MBI_COPY_MAX <= DIRECTMAP_SIZE)
+        return phys_to_virt(mbi_phys);
+    struct mb2_info head;
+    copy_phys(mbi_phys, &head, sizeof(head));
+    if (head.total_size < sizeof(head) || head.total_size > MBI_COPY_MAX)
+        return NULL;
+    copy_phys(mbi_phys, mbi_copy, head.total_size);
+    return (const struct mb2_info *)mbi_copy;
+}
+
 int boot_info_parse(uint32_t magic, uint32_t mbi_phys)
 {
     if (magic != MB2_BOOTLOADER_MAGIC)
         return E_INVAL;
-    if (mbi_phys >= DIRECTMAP_SIZE - sizeof(struct mb2_info))
+    if ((uint64_t)mbi_phys + sizeof(struct mb2_info) > UINT32_MAX)
         return E_RANGE;
-    const struct mb2_info *info = phys_to_virt(mbi_phys);
-    if (info->total_size < sizeof(*info) || mbi_phys + info->total_size > DIRECTMAP_SIZE)
+    const struct mb2_info *info = map_mbi(mbi_phys);
+    if (!info)
+        return E_RANGE; /* larger than MBI_COPY_MAX beyond the direct map */
+    if (info->total_size < sizeof(*info) || (uint64_t)mbi_phys + info->total_size > UINT32_MAX)
         return E_INVAL;
     boot_info.mbi_phys = mbi_phys;
     boot_info.mbi_size = info->total_size;
