@@ -120,7 +120,7 @@ TSC_UNSTABLE = "dmesg | grep -i tsc | grep -i -m 2 'unstable\\|fail\\|skew\\|swi
 WORKDIR = "/tmp/b"          # the bench user's home and stress-ng's --temp-path
 # Make the guest able to run stress-ng as a user: the initramfs root is mode
 # 700 (mktemp -d) and has no passwd entry but root's.
-SETUP = ("chmod 755 /; echo bench:x:1000:1000::%s:/bin/sh >>/etc/passwd; mkdir -p %s; chown 1000 %s"
+SETUP = ("echo bench:x:1000:1000::%s:/bin/sh >>/etc/passwd; mkdir -p %s; chown 1000 %s"
          % (WORKDIR, WORKDIR, WORKDIR))
 SN = 'sn() { su bench -c "cd %s; stress-ng $* --metrics-brief --temp-path %s"; }' % (WORKDIR, WORKDIR)
 

@@ -24,6 +24,7 @@ set -eu
 OUT=$(realpath -m "$1"); KIND=$2; BUSYBOX=$3
 shift 3
 T=$(mktemp -d)
+chmod 755 "$T" # the image's root directory: mktemp makes it 700, which shuts every other user out
 trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/bin" "$T/dev" "$T/proc" "$T/sys" "$T/etc" "$T/tmp" "$T/root" "$T/mnt"
 cp "$BUSYBOX" "$T/bin/busybox"
