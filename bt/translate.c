@@ -762,15 +762,14 @@ static int h_seg_load(struct xlate *x, const struct rule_entry *r)
  *     jecxz slow
  *     mov [state:tmp2], ecx
  *     mov ecx, [state:save_ecx]
- *     mov [state:save_eax], eax
- *     lahf; seto al                     ; the guest's flags
+ *     <e_flags_save>                    ; EAX saved; AH = flags, AL = OF
  *     verw [state:tmp]                  ; the CPU's own VERW of the guest's
  *                                       ;   selector, for what else it does
  *                                       ;   (MDS buffer clearing)
  *     and byte [state:tmp2], 40h
  *     and ah, 0BFh; or ah, [state:tmp2] ; ZF is the table's, the rest kept
- *     add al, 7Fh; sahf                 ; OF and the others back
- *     mov eax, [state:save_eax]
+ *     mov [state:save_flags], eax
+ *     <e_flags_restore>                 ; OF and the others back, then EAX
  *     jmp done
  *   slow: mov ecx, [state:save_ecx]; <exit DESC>
  *   done:
@@ -786,16 +785,13 @@ static int h_verw(struct xlate *x)
     uint8_t *to_slow = e_lookup_ecx(e, SF(seg_verw));
     e_state(e, OP_MOV_RM_R, R_ECX, SF(tmp2));
     e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
-    e_state(e, OP_MOV_RM_R, R_EAX, SF(save_eax));
-    e8(e, OP_LAHF);
-    e8(e, OP_2BYTE), e8(e, OP_SETO), e8(e, 0xC0);                      /* seto al */
+    e_flags_save(e);                                                   /* EAX: AH flags, AL OF */
     e_state0f(e, 0x00, 5, SF(tmp));                                    /* verw [tmp] */
     e_state(e, OP_GRP1_IMM8_RM8, 4, SF(tmp2)), e8(e, BT_VERW_ZF);      /* and byte [tmp2],40h */
     e8(e, OP_GRP1_IMM8_RM8), e8(e, 0xE4), e8(e, (uint8_t)~BT_VERW_ZF); /* and ah,0BFh */
     e_state(e, OP_OR_R8_RM, R_AH, SF(tmp2));                           /* or ah,[tmp2] */
-    e8(e, OP_ADD_AL_IMM8), e8(e, 0x7F);
-    e8(e, OP_SAHF);
-    e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(save_flags));
+    e_flags_restore(e);
     e_slow_path(x, to_slow, BT_EXIT_DESC, 5);
     return CONTINUE;
 }
@@ -906,8 +902,9 @@ static bool copied_as_is(const struct xlate *x, const struct rule_entry *r)
  * fault can only be the instruction's own, before it changed anything: the
  * whole expansion maps back to it (precise faults), and the world switch
  * loads DS afresh at the next entry (in_swap tells native_seg_resync that
-DS then holds the alias and the guest's own DS is in ds_save). The access is checked by the CPU
- * against the alias, which seg_shadow_desc keeps below MONITOR_BASE; what
+ * DS then holds the alias and the guest's own DS is in ds_save). The
+ * access is checked by the CPU against the alias, which seg_shadow_desc
+ * keeps below MONITOR_BASE; what
  * the alias refuses faults into the monitor and is emulated with the
  * guest's own GS base and limit. Intel SDM Vol. 2B MOV (Sreg forms).
  * A CS-prefixed data access is the same with the guest's CS: at ring 1 CS

@@ -1538,9 +1538,9 @@ int emu_bt_exit(struct vcpu *c, int reason)
     if (reason >= 0 && reason < BT_EXIT_COUNT) {
         c->exits_by_reason[reason]++;
         vcpu_note_exit(c, (unsigned)reason);
-    }
-    else if (reason < 0)
+    } else if (reason < 0) {
         c->exits_by_reason[0]++; /* traps emulated as instructions (#GP, shadow-paging emulation) */
+    }
     /* CPL 3 code under translation (IOPL 3). This is also the only way to a
      * BT_EXIT_INVLPG: at CPL 0 the translator drops INVLPG (bt/translate.c). */
     if (c->cpl != 0 && (in.attr & DEC_A_PRIV))

@@ -314,6 +314,12 @@ int vcpu_load_ldt(struct vcpu *c, uint16_t sel)
     return 0;
 }
 
+/* The segment cache a load of sel with guest descriptor d leaves. */
+static struct vseg vseg_of(uint16_t sel, uint64_t d)
+{
+    return (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), desc_access(d), desc_flags(d) };
+}
+
 /*
  * May translated code load selector (idx << 3 | rpl) into DS, ES or FS
  * natively at ring 1 (h_seg_load in bt/translate.c), given the guest
@@ -565,7 +571,7 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
         c->sldt[idx] = seg_shadow_desc(d);
     else
         sgdt_set(c, idx, d, true);
-    c->seg[sr] = (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), acc, desc_flags(d) };
+    c->seg[sr] = vseg_of(sel, d);
     c->bv.sel[sr] = sel;
     return 0;
 }
@@ -845,8 +851,7 @@ static void seg_cache_from_native(struct vcpu *c, int sr, uint16_t sel)
          * load: unusable, so that a use faults into the monitor. */
         c->seg[sr] = (struct vseg){ .sel = sel };
     } else {
-        uint64_t d = c->gdt_src[sel >> 3];
-        c->seg[sr] = (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), desc_access(d), desc_flags(d) };
+        c->seg[sr] = vseg_of(sel, c->gdt_src[sel >> 3]);
     }
     c->bv.sel[sr] = sel;
 }
@@ -906,14 +911,13 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     f.eip = tca - c->bt.tc.cs_base; /* CS covers the TC alone */
     f.eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
     int wx = enter(c, &f);
-    if (wx != WX_ENTRY_FAIL)
-        native_seg_resync(c, &f);
     if (wx == WX_ENTRY_FAIL) {
         c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = v->eip };
         v->exit_desc = (uint32_t)&c->fault_desc;
         c->bt_trapped = false;
         return;
     }
+    native_seg_resync(c, &f);
     if (wx == WX_TRAP) {
         /* A fault in translated code: only IDENT-copied instructions fault,
          * so the TC address maps back to a guest instruction boundary. */
@@ -1227,7 +1231,7 @@ static void ring3_resync_segs(struct vcpu *c, const struct trap_frame *tf)
         if ((sel & ~3u) == 0 || vcpu_read_desc(c, sel, &d) != 0)
             c->seg[srs[i]] = (struct vseg){ .sel = sel }; /* null (or gone since): a use faults */
         else
-            c->seg[srs[i]] = (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), desc_access(d), desc_flags(d) };
+            c->seg[srs[i]] = vseg_of(sel, d);
         c->bv.sel[srs[i]] = sel;
     }
 }
