@@ -20,6 +20,7 @@
  * Every register access of a command happens with the channel lock held.
  */
 #include "drivers/ata.h"
+#include "drivers/ata_prd.h"
 #include "drivers/disk.h"
 #include "drivers/pci.h"
 #include "kernel/heap.h"
@@ -278,6 +279,8 @@ static const char *ata_id_unusable(const uint16_t *id)
 static int ata_disk_read(struct disk *d, uint64_t lba, uint32_t count, void *buf);
 static int ata_disk_write(struct disk *d, uint64_t lba, uint32_t count, const void *buf, bool flush);
 static int ata_disk_flush(struct disk *d);
+static int ata_disk_rw_sg(struct disk *d, uint64_t lba, uint32_t count, const struct dma_seg *sg, unsigned n,
+                          bool write, bool flush);
 
 /* Build, and register, the disk at channel ch drive drv from its IDENTIFY data. */
 static int ata_add_drive(int ch, uint8_t drv, const char *name, const uint16_t *id)
@@ -305,6 +308,7 @@ static int ata_add_drive(int ch, uint8_t drv, const char *name, const uint16_t *
     a->disk.read = ata_disk_read;
     a->disk.write = ata_disk_write;
     a->disk.flush = ata_disk_flush;
+    a->disk.rw_sg = ata_disk_rw_sg;
     a->disk.priv = a;
     log_info("%s: \"%s\", %llu sectors, LBA%d, %s", name, a->disk.model, (unsigned long long)a->disk.sectors,
              a->lba48 ? 48 : 28, a->dma ? "bus-master DMA" : "PIO");
@@ -493,19 +497,6 @@ static int ata_rw_command(struct ata_drive *a, uint64_t lba, uint32_t count, uin
     return 0;
 }
 
-/* A PRD table for the first bytes of the bounce buffer: entries never
- * cross a 64 KiB boundary (SFF-8038i §3.2); the last carries EOT. */
-static void ata_prd_build(struct ata_channel *c, uint32_t bytes)
-{
-    uint32_t pa = c->dma_pa, i = 0;
-    while (bytes) {
-        uint32_t n = MIN(bytes, 0x10000u - (pa & 0xFFFFu));
-        c->prd[2 * i] = pa;
-        c->prd[2 * i + 1] = (n & 0xFFFFu) | (n == bytes ? ATA_PRD_EOT : 0); /* 0 means 64 KiB */
-        pa += n, bytes -= n, i++;
-    }
-}
-
 /* Poll until the bus master stops and the drive is neither busy nor
  * requesting data. Returns the drive's status or an E_* code. */
 static int ata_dma_wait(const struct ata_channel *c)
@@ -530,13 +521,13 @@ static int ata_dma_wait(const struct ata_channel *c)
 }
 
 /*
- * One READ/WRITE DMA (EXT) command of count sectors (at most the bounce
- * buffer) through the channel's bus master (SFF-8038i §3; ATA-8 ACS §7.21,
- * §7.60): the data goes through the bounce buffer. A write ends with FLUSH
- * CACHE when flush is set. Returns 0 or an E_* code (the caller resets the
+ * One READ/WRITE DMA (EXT) command of count sectors through the channel's
+ * bus master, whose PRD table the caller has filled for count sectors
+ * (SFF-8038i §3; ATA-8 ACS §7.21, §7.60). A write ends with FLUSH CACHE
+ * when flush is set. Returns 0 or an E_* code (the caller resets the
  * channel).
  */
-static int ata_dma_command(struct ata_drive *a, uint64_t lba, uint32_t count, uint8_t *buf, int write, bool flush)
+static int ata_dma_run(struct ata_drive *a, uint64_t lba, uint32_t count, int write, bool flush)
 {
     static const uint8_t cmds[2][2] = {
         {ATA_CMD_READ_DMA, ATA_CMD_READ_DMA_EXT},
@@ -544,14 +535,10 @@ static int ata_dma_command(struct ata_drive *a, uint64_t lba, uint32_t count, ui
     };
     struct ata_channel *c = a->chan;
     int ext = lba + count > ATA_LBA28_LIMIT || count > ATA_LBA28_MAX_COUNT;
-    uint32_t bytes = count * ATA_SECTOR_SIZE;
     uint8_t dir = write ? 0 : ATA_BM_CMD_TO_MEM;
     int r = ata_wait(c, ATA_SR_DRQ, 0, ATA_IO_TIMEOUT_MS, 1);
     if (r < 0)
         return ata_fail(a, write ? "write" : "read", lba, r);
-    if (write)
-        memcpy(c->dma, buf, bytes);
-    ata_prd_build(c, bytes);
     outb((uint16_t)(c->bm + ATA_BM_CMD), dir); /* stopped */
     outb((uint16_t)(c->bm + ATA_BM_STATUS),
          (uint8_t)(inb((uint16_t)(c->bm + ATA_BM_STATUS)) | ATA_BM_ST_ERROR | ATA_BM_ST_IRQ));
@@ -563,9 +550,23 @@ static int ata_dma_command(struct ata_drive *a, uint64_t lba, uint32_t count, ui
     (void)ata_inb(c, ATA_REG_STATUS);         /* acknowledge the command */
     if (r < 0)
         return ata_fail(a, write ? "write DMA" : "read DMA", lba, r);
-    if (!write)
-        memcpy(buf, c->dma, bytes);
     return write && flush ? ata_flush_cache(a, ext, lba) : 0;
+}
+
+/* One DMA command of count sectors (at most the bounce buffer) through the
+ * channel's bounce buffer. As ata_dma_run. */
+static int ata_dma_command(struct ata_drive *a, uint64_t lba, uint32_t count, uint8_t *buf, int write, bool flush)
+{
+    struct ata_channel *c = a->chan;
+    uint32_t bytes = count * ATA_SECTOR_SIZE;
+    struct dma_seg bounce = { c->dma_pa, bytes };
+    if (write)
+        memcpy(c->dma, buf, bytes);
+    ata_prd_fill(c->prd, ATA_PRD_ENTRIES, &bounce, 1, 0, bytes, ATA_SECTOR_SIZE);
+    int r = ata_dma_run(a, lba, count, write, flush);
+    if (r == 0 && !write)
+        memcpy(buf, c->dma, bytes);
+    return r;
 }
 
 /* Split [lba, lba+count) into commands; holds the channel throughout. */
@@ -634,6 +635,64 @@ static int ata_disk_flush(struct disk *d)
     }
     if (r < 0 && ata_reset_channel(a->chan) < 0)
         log_warn("%s: channel reset after an error failed", d->name);
+    chan_unlock(a->chan);
+    return r;
+}
+
+/*
+ * disk->rw_sg: count sectors at lba straight between the drive and the
+ * host-physical pieces sg[0..n) (their lengths summing to count * 512, each
+ * at an even address with an even length: the bus master moves words), as
+ * few DMA commands as the PRD table and the command's sector count allow
+ * (SFF-8038i §3.2; ATA-8 ACS §7.21, §7.60). With write and flush the
+ * drive's write cache is flushed after the last command. Returns 0,
+ * E_RANGE, E_INVAL (a piece breaks the rules above), E_NOTSUP (the drive
+ * does no DMA, or stopped doing it when a command failed: nothing of the
+ * request is promised, and the caller does it again through ->read or
+ * ->write, which fall back to PIO), or E_TIMEOUT / E_NODEV. Thread context.
+ */
+static int ata_disk_rw_sg(struct disk *d, uint64_t lba, uint32_t count, const struct dma_seg *sg, unsigned n,
+                          bool write, bool flush)
+{
+    struct ata_drive *a = d->priv;
+    uint64_t bytes = 0;
+    int r = 0;
+
+    if (lba > d->sectors || count > d->sectors - lba)
+        return E_RANGE;
+    for (unsigned i = 0; i < n; i++) {
+        if ((sg[i].hpa | sg[i].len) & 1)
+            return E_INVAL;
+        bytes += sg[i].len;
+    }
+    if (bytes != (uint64_t)count * ATA_SECTOR_SIZE)
+        return E_INVAL;
+    chan_lock(a->chan);
+    for (uint64_t pos = 0; count && r == 0 && a->dma;) {
+        uint32_t max = MIN(count, a->lba48 ? ATA_LBA48_MAX_COUNT : ATA_LBA28_MAX_COUNT);
+        uint32_t got = ata_prd_fill(a->chan->prd, ATA_PRD_ENTRIES, sg, n, pos, max * ATA_SECTOR_SIZE,
+                                    ATA_SECTOR_SIZE);
+        uint32_t k = got / ATA_SECTOR_SIZE;
+        if (!a->lba48 && lba + k > ATA_LBA28_LIMIT) {
+            r = E_RANGE;
+            break;
+        }
+        if (k == 0) { /* one sector in more pieces than a PRD table holds */
+            r = E_NOTSUP;
+            break;
+        }
+        r = ata_dma_run(a, lba, k, write, flush && k == count);
+        if (r < 0 && r != E_RANGE) { /* the bus master failed us: PIO from now on */
+            log_warn("%s: DMA failed (%s): PIO from now on", d->name, err_name(r));
+            a->dma = 0;
+            if (ata_reset_channel(a->chan) < 0)
+                log_warn("%s: channel reset after an error failed", d->name);
+            r = E_NOTSUP;
+        }
+        lba += k, count -= k, pos += got;
+    }
+    if (r == 0 && count)
+        r = E_NOTSUP; /* no DMA on this drive */
     chan_unlock(a->chan);
     return r;
 }

@@ -92,8 +92,8 @@
 #define ATA_BM_ST_ERROR   0x02 /* write 1 to clear */
 #define ATA_BM_ST_IRQ     0x04 /* write 1 to clear */
 #define ATA_BM_ST_DRV_DMA 0x60 /* drive 0/1 DMA capable, read/write */
-#define ATA_PRD_EOT       0x80000000u /* last entry of a PRD table */
 #define ATA_DMA_BYTES     65536u      /* one DMA command's bounce buffer, per channel */
+#define ATA_PRD_ENTRIES   512u        /* entries of a channel's PRD table (one 4 KiB frame) */
 
 /* Signatures left in LBA mid/high by reset or an aborted IDENTIFY (§9.12) */
 #define ATA_SIG_ATAPI_MID  0x14

@@ -159,6 +159,16 @@ int disk_part_write_cached(struct disk *d, const struct partition *p, uint64_t l
     return part_write(d, p, lba, count, buf, false);
 }
 
+int disk_part_rw_sg(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count,
+                    const struct dma_seg *sg, unsigned n, bool write, bool flush)
+{
+    int r = disk_part_range(d, p, &lba, count);
+
+    if (r < 0)
+        return r;
+    return d->rw_sg ? d->rw_sg(d, lba, count, sg, n, write, flush) : E_NOTSUP;
+}
+
 int disk_flush(struct disk *d)
 {
     return d->flush ? d->flush(d) : E_INVAL;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "kernel/pmm.h"
 
 #define DISK_NAME_MAX 40
 #define DISK_MAX_PARTS 128
@@ -45,6 +46,12 @@ struct disk {
     int (*write)(struct disk *d, uint64_t lba, uint32_t count, const void *buf, bool flush);
     /* The drive's write cache to the medium (ATA FLUSH CACHE [EXT]). */
     int (*flush)(struct disk *d);
+    /* Optional (NULL: none): count sectors at lba straight between the
+     * drive and host memory, the pieces sg[0..n) (bus-master DMA, no
+     * copy); with write and flush as write's flush. E_NOTSUP when the
+     * driver cannot do it for this request: the caller uses read/write. */
+    int (*rw_sg)(struct disk *d, uint64_t lba, uint32_t count, const struct dma_seg *sg, unsigned n, bool write,
+                 bool flush);
     void *priv;
 };
 
@@ -102,6 +109,17 @@ int disk_part_write(struct disk *d, const struct partition *p, uint64_t lba, uin
  * drive's write cache until disk_flush (ATA-8 ACS §7.10, §7.14). */
 int disk_part_write_cached(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count,
                            const void *buf);
+/*
+ * disk_part_rw_sg - count sectors at lba, relative to partition p of d (p
+ * NULL: the whole disk), straight between the disk and the host-physical
+ * pieces sg[0..n) (their lengths summing to count * 512), through
+ * d->rw_sg. write: to the disk; flush: as disk_part_write (else as
+ * disk_part_write_cached). Returns 0, E_RANGE (as disk_part_read),
+ * E_NOTSUP (no zero-copy path for this disk or this request: use
+ * disk_part_read/_write), or the driver's error.
+ */
+int disk_part_rw_sg(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count,
+                    const struct dma_seg *sg, unsigned n, bool write, bool flush);
 /* disk_flush - everything written so far to the medium. 0, E_INVAL (no
  * flush method) or the driver's error. */
 int disk_flush(struct disk *d);

@@ -30,6 +30,7 @@
 #define E_BUSY    (-10)  /* object is in a state that forbids the request */
 #define E_TOOBIG  (-11)  /* input longer than the buffer that must hold it */
 #define E_NOSPC   (-12)  /* a bounded store (a redo log) is full */
+#define E_NOTSUP  (-13)  /* not offered for this request here: the caller takes another way */
 
 /* Human-readable name of an E_* code ("E_NOMEM", ...). Never NULL. */
 const char *err_name(int err);

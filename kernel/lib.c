@@ -106,7 +106,7 @@ const char *err_name(int err)
         [0] = "OK",         [1] = "E_NOMEM",   [2] = "E_INVAL",  [3] = "E_IO",
         [4] = "E_NODEV",    [5] = "E_TIMEOUT", [6] = "E_RANGE",  [7] = "E_EXIST",
         [8] = "E_NOENT",    [9] = "E_CORRUPT", [10] = "E_BUSY",  [11] = "E_TOOBIG",
-        [12] = "E_NOSPC",
+        [12] = "E_NOSPC",   [13] = "E_NOTSUP",
     };
     unsigned i = (unsigned)-err;
     return (err <= 0 && i < ARRAY_SIZE(names) && names[i]) ? names[i] : "E_UNKNOWN";

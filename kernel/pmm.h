@@ -25,6 +25,14 @@ struct mem_range {
     uint64_t len;  /* bytes */
 };
 
+/* One piece of a scatter-gather list: len bytes of host-physical memory at
+ * hpa, which a bus-master device reads or writes directly (a 32-bit
+ * address: hv86 manages no frame above 4 GiB). */
+struct dma_seg {
+    uint32_t hpa;
+    uint32_t len; /* bytes */
+};
+
 struct pmm_stats {
     uint32_t total[PMM_NZONES]; /* frames managed per zone */
     uint32_t free[PMM_NZONES];  /* frames free per zone */

@@ -472,10 +472,18 @@ static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, ui
 
 int vcpu_dma_write(struct vm *vm, uint32_t gpa, const void *buf, uint32_t len)
 {
-    struct vcpu *c = VCPU(vm);
     int rc = gmem_write(&vm->mem, gpa, buf, len);
     if (rc || !len)
         return rc;
+    vcpu_dma_wrote(vm, gpa, len);
+    return 0;
+}
+
+void vcpu_dma_wrote(struct vm *vm, uint32_t gpa, uint32_t len)
+{
+    struct vcpu *c = VCPU(vm);
+    if (!len)
+        return;
     shadow_gpa_changed(&c->sh, gpa, len);
     for (uint64_t pg = gpa & PAGE_MASK; pg < (uint64_t)gpa + len; pg += PAGE_SIZE) {
         if (sh_is_code(vm, (uint32_t)pg)) {
@@ -483,7 +491,6 @@ int vcpu_dma_write(struct vm *vm, uint32_t gpa, const void *buf, uint32_t len)
             code_mark(c, (uint32_t)pg, false);
         }
     }
-    return 0;
 }
 
 int vmem_read(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, uint32_t kind)

@@ -28,6 +28,10 @@ void vcpu_thread(void *vm);
  * written). vCPU thread only: the shadow is the current one.
  */
 int vcpu_dma_write(struct vm *vm, uint32_t gpa, const void *buf, uint32_t len);
+/* vcpu_dma_wrote - as vcpu_dma_write for bytes a host device already
+ * wrote into guest RAM by bus-master DMA (zero copy): only the dropping of
+ * the monitor's caches. gpa + len must lie inside guest RAM. vCPU thread. */
+void vcpu_dma_wrote(struct vm *vm, uint32_t gpa, uint32_t len);
 /* Print registers and engine statistics (for `vm info`). */
 struct cmd_out;
 void vcpu_info(struct vm *vm, struct cmd_out *out);

@@ -178,6 +178,15 @@ int vdisk_write(void *opaque, uint64_t sector, uint32_t count, const void *buf, 
     return disk_part_write(d->disk, d->part, sector, count, buf);
 }
 
+int vdisk_rw_sg(void *opaque, uint64_t sector, uint32_t count, const struct dma_seg *sg, unsigned n, bool write,
+                bool cached)
+{
+    struct vdisk *d = opaque;
+    if (d->redo || (write && d->mode == VDISK_RO))
+        return E_NOTSUP;
+    return disk_part_rw_sg(d->disk, d->part, sector, count, sg, n, write, !cached);
+}
+
 /* A guest's FLUSH: a persistent disk's writes to the medium (the host
  * disk's FLUSH CACHE) before the guest hears of it. A redo log needs none:
  * power-off loses it by design, and `vm commit` writes through. */

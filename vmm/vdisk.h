@@ -79,6 +79,13 @@ const char *vdisk_conflict(const struct vm *vm, const struct vdisk *d, unsigned 
 int vdisk_read(void *opaque, uint64_t sector, uint32_t count, void *buf);
 int vdisk_write(void *opaque, uint64_t sector, uint32_t count, const void *buf, bool cached);
 int vdisk_flush(void *opaque);
+/* vdisk_rw_sg - the zero-copy backend call (vdev_disk.rw_sg): straight
+ * between the partition and host frames, for a disk whose sectors all live
+ * on the partition (persistent or ro). A disk with a redo log, and a write
+ * to a ro disk, answer E_NOTSUP: the device copies through vdisk_read and
+ * vdisk_write, which know the log. Otherwise as disk_part_rw_sg. */
+int vdisk_rw_sg(void *opaque, uint64_t sector, uint32_t count, const struct dma_seg *sg, unsigned n, bool write,
+                bool cached);
 
 const char *vdisk_mode_name(enum vdisk_mode m);
 

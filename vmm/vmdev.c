@@ -62,12 +62,23 @@ static int dma_write(void *opaque, uint32_t gpa, const void *buf, uint32_t len)
 {
     return vcpu_dma_write(opaque, gpa, buf, len);
 }
+/* Zero copy: the host frame of a guest page, and what a host device wrote
+ * into guest pages behind the monitor's back (vcpu_dma_wrote). */
+static int dma_frame(void *opaque, uint32_t gpa, bool for_write, uint32_t *hpa)
+{
+    return gmem_gpa_to_hpa(&((struct vm *)opaque)->mem, gpa, hpa);
+}
+static void dma_written(void *opaque, uint32_t gpa, uint32_t len)
+{
+    vcpu_dma_wrote(opaque, gpa, len);
+}
 
 /* What a device model sees of vm's disk i. */
 static struct vdev_disk disk_backend(struct vm *vm, unsigned i)
 {
     struct vdisk *vd = &vm->disks[i];
-    struct vdev_disk be = { vdisk_read, vdisk_write, vdisk_flush, vd, vd->sectors, vd->mode == VDISK_RO, "" };
+    struct vdev_disk be = { vdisk_read, vdisk_write, vdisk_flush, vd, vd->sectors, vd->mode == VDISK_RO, "",
+                            vdisk_rw_sg };
     snprintf(be.serial, sizeof(be.serial), "hv86-%s", vd->spec);
     return be;
 }
@@ -78,7 +89,7 @@ static int disk_create(struct vm *vm, unsigned i, struct vdev_irq line)
 {
     struct vm_devices *d = vm->dev;
     struct vdev_disk be = disk_backend(vm, i);
-    struct vdev_mem mem = { dma_read, dma_write, vm };
+    struct vdev_mem mem = { dma_read, dma_write, vm, dma_frame, dma_written };
     if (vm->disks[i].type == VDISK_IDE) {
         if (!d->ide) {
             if (!(d->ide = kzalloc(sizeof(struct vide))))
@@ -129,7 +140,7 @@ static int nic_create(struct vm *vm, unsigned i, struct vdev_irq line)
     if (!(d->net[i] = kzalloc(sizeof(struct vnet))))
         return E_NOMEM;
     struct vdev_net port = { port_send, port_recv, port_pending, port_link, nic->port };
-    struct vdev_mem mem = { dma_read, dma_write, vm };
+    struct vdev_mem mem = { dma_read, dma_write, vm, dma_frame, dma_written };
     vnet_init(d->net[i], (uint8_t)((VNIC_FIRST_SLOT + i) << 3), (uint16_t)(VNIC_IO_BASE + i * VNET_BAR_BYTES),
               vnic_irq[i], line, mem, nic->mac, &port);
     return vnet_attach(d->net[i], &d->pci, &d->bus);
@@ -200,13 +211,14 @@ void vmdev_destroy(struct vm *vm)
     vm->dev = NULL;
 }
 
-/* "reads N (S sectors), writes ..., flushes F, errors E" */
+/* "reads N (S sectors), writes ..., Z of them without a copy, flushes F, errors E" */
 static void disk_stats(struct cmd_out *out, const struct vdev_disk_stats *st)
 {
-    cmd_printf(out, "reads %llu (%llu sectors), writes %llu (%llu sectors), flushes %llu, errors %llu",
+    cmd_printf(out, "reads %llu (%llu sectors), writes %llu (%llu sectors), %llu of them without a copy, "
+               "flushes %llu, errors %llu",
                (unsigned long long)st->reads, (unsigned long long)st->sectors_read, (unsigned long long)st->writes,
-               (unsigned long long)st->sectors_written, (unsigned long long)st->flushes,
-               (unsigned long long)st->errors);
+               (unsigned long long)st->sectors_written, (unsigned long long)st->zero_copy,
+               (unsigned long long)st->flushes, (unsigned long long)st->errors);
 }
 
 void vmdev_timer_info(struct vm *vm, struct cmd_out *out)

@@ -91,7 +91,7 @@ static inline int fake_ram_write(void *opaque, uint32_t gpa, const void *buf, ui
 
 static inline struct vdev_mem fake_ram_mem(struct fake_ram *r)
 {
-    return (struct vdev_mem){ fake_ram_read, fake_ram_write, r };
+    return (struct vdev_mem){ fake_ram_read, fake_ram_write, r, NULL, NULL };
 }
 
 /* IRQ recorder: current levels and rising-edge counts per line. */

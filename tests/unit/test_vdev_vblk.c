@@ -15,7 +15,13 @@
  *     (the queue is refused and NEEDS_RESET set); the guard sectors and
  *     the RAM outside the request's buffers untouched throughout;
  *   - random traffic: 20,000 random descriptor tables and rings; the
- *     backend only ever sees sectors inside the disk.
+ *     backend only ever sees sectors inside the disk;
+ *   - zero copy (vdev_disk.rw_sg, vdev_mem.dma_frame/dma_written), with
+ *     guest pages 0x50-0x5F on swapped host frames: the host pieces the
+ *     backend gets (split at pages, merged where contiguous), the data both
+ *     ways, what dma_written is told; the fallbacks to the bounce buffer
+ *     (an odd address, the backend's E_NOTSUP) giving the same data; and
+ *     the tests above run again with zero copy on.
  * Source: OASIS virtio v1.2 §2.7, §4.1.4.10, §5.2.
  */
 #include "tests/unit/test_vdev_common.h"
@@ -60,6 +66,74 @@ static int be_write(void *o, uint64_t s, uint32_t n, const void *buf, bool cache
     return 0;
 }
 static int be_flush(void *o) { backend_calls++; return 0; }
+
+/* Zero copy. Host "physical" memory is ram seen from HBASE; guest page g
+ * is host page g, except that pages 0x50-0x5F swap in pairs (g ^ 1), so
+ * that consecutive guest pages there are not contiguous in the host. */
+#define HBASE 0x10000000u
+static bool zero_copy, refuse_sg;
+static unsigned long sg_calls, sg_pieces;
+static struct { uint32_t gpa, len; } written[16];
+static unsigned nwritten;
+static uint32_t host_of(uint32_t gpa)
+{
+    uint32_t g = gpa >> 12;
+    return (g >= 0x50 && g <= 0x5F ? g ^ 1 : g) << 12 | (gpa & 0xFFF);
+}
+static int zc_read(void *o, uint32_t gpa, void *buf, uint32_t len)
+{
+    if ((uint64_t)gpa + len > RAM_BYTES)
+        return E_RANGE;
+    for (uint32_t i = 0; i < len; i++)
+        ((uint8_t *)buf)[i] = ram[host_of(gpa + i)];
+    return 0;
+}
+static int zc_write(void *o, uint32_t gpa, const void *buf, uint32_t len)
+{
+    if ((uint64_t)gpa + len > RAM_BYTES)
+        return E_RANGE;
+    for (uint32_t i = 0; i < len; i++)
+        ram[host_of(gpa + i)] = ((const uint8_t *)buf)[i];
+    return 0;
+}
+static int zc_frame(void *o, uint32_t gpa, bool for_write, uint32_t *hpa)
+{
+    assert_int_equal(gpa & 0xFFF, 0);
+    if (gpa >= RAM_BYTES)
+        return E_RANGE;
+    *hpa = HBASE + host_of(gpa);
+    return 0;
+}
+static void zc_written(void *o, uint32_t gpa, uint32_t len)
+{
+    assert_true(nwritten < 16);
+    written[nwritten].gpa = gpa, written[nwritten++].len = len;
+}
+static int be_rw_sg(void *o, uint64_t s, uint32_t n, const struct dma_seg *sg, unsigned nseg, bool write,
+                    bool cached)
+{
+    if (refuse_sg)
+        return E_NOTSUP;
+    sg_calls++;
+    sg_pieces = nseg;
+    if (write)
+        last_cached = cached;
+    assert_true(s + n <= DISK_SECT);
+    uint8_t *d = sector(s);
+    uint64_t total = 0;
+    for (unsigned i = 0; i < nseg; i++) {
+        assert_true(sg[i].hpa >= HBASE && sg[i].hpa - HBASE + (uint64_t)sg[i].len <= RAM_BYTES);
+        assert_int_equal((sg[i].hpa | sg[i].len) & 1, 0);
+        uint8_t *h = ram + (sg[i].hpa - HBASE);
+        if (write)
+            memcpy(d, h, sg[i].len);
+        else
+            memcpy(h, d, sg[i].len);
+        d += sg[i].len, total += sg[i].len;
+    }
+    assert_int_equal(total, (uint64_t)n * 512);
+    return 0;
+}
 static void irq_set(void *o, int irq, int level)
 {
     assert_int_equal(irq, IRQ);
@@ -87,9 +161,15 @@ static int setup(void **state)
     vpci_init(&pci);
     assert_int_equal(vpci_attach(&pci, &test_bus), 0);
     blk = calloc(1, sizeof(*blk));
-    struct vdev_disk be = { be_read, be_write, be_flush, NULL, DISK_SECT, read_only, "hv86-test" };
+    struct vdev_disk be = { be_read, be_write, be_flush, NULL, DISK_SECT, read_only, "hv86-test", NULL };
     struct vdev_irq line = { irq_set, NULL };
     struct vdev_mem mem = fake_ram_mem(&guest_ram);
+    if (zero_copy) {
+        be.rw_sg = be_rw_sg;
+        mem = (struct vdev_mem){ zc_read, zc_write, NULL, zc_frame, zc_written };
+    }
+    sg_calls = sg_pieces = nwritten = 0;
+    refuse_sg = false;
     vblk_init(blk, 3 << 3, IO_BASE, IRQ, line, mem, &be);
     assert_int_equal(vblk_attach(blk, &pci, &test_bus), 0);
     line_level = 0;
@@ -104,6 +184,16 @@ static int teardown(void **state)
     free(blk);
     read_only = false;
     return 0;
+}
+static int setup_zc(void **state)
+{
+    zero_copy = true;
+    return setup(state);
+}
+static int teardown_zc(void **state)
+{
+    zero_copy = false;
+    return teardown(state);
 }
 
 /* The legacy driver's bring-up (virtio_pci_legacy.c, virtio_blk.c). */
@@ -239,8 +329,10 @@ static void test_bad_requests(void **state)
 
 static void test_read_only(void **state)
 {
+    bool zc = zero_copy;
     teardown(state);
     read_only = true;
+    zero_copy = zc;
     setup(state);
     assert_true(inl(IO_BASE) & (1u << 5));                       /* RO offered */
     driver_up();
@@ -320,6 +412,90 @@ static void test_random_rings(void **state)
     assert_memory_equal(guard_hi, disk + (GUARD_SECT + DISK_SECT) * 512, sizeof guard_hi);
 }
 
+
+/* A request with its data in the given (gpa, len) pieces, descriptors
+ * 1..n; header at 0x20000, status at 0x30000. Returns the status. */
+static uint8_t request_at(uint32_t type, uint64_t sect, const uint32_t (*pieces)[2], unsigned n, bool in)
+{
+    uint8_t hdr[16] = { 0 };
+    memcpy(hdr, &type, 4), memcpy(hdr + 8, &sect, 8);
+    memcpy(ram + 0x20000, hdr, 16);
+    ram[0x30000] = 0xEE;
+    put_desc(0, 0x20000, 16, 1, 1);
+    for (unsigned i = 0; i < n; i++)
+        put_desc(1 + i, pieces[i][0], pieces[i][1], 1 | (in ? 2 : 0), (uint16_t)(2 + i));
+    put_desc(1 + n, 0x30000, 1, 2, 0);
+    make_avail(0);
+    outw(0, IO_BASE + 0x10);
+    assert_int_equal(used_idx(), ++used_seen);
+    return ram[0x30000];
+}
+
+/* 32 KiB at guest 0x50000 in two descriptors that meet inside a page. */
+static const uint32_t split_buf[2][2] = { { 0x50000, 3072 }, { 0x50C00, 32768 - 3072 } };
+
+static void test_zero_copy(void **state)
+{
+    uint8_t pattern[32768], back[32768];
+    driver_up();
+    for (unsigned i = 0; i < sizeof pattern; i++)
+        pattern[i] = (uint8_t)(i * 13 + (i >> 9));
+    zc_write(NULL, 0x50000, pattern, sizeof pattern);
+    assert_int_equal(request_at(1, 0, split_buf, 2, false), 0);     /* OUT 64 sectors */
+    assert_memory_equal(sector(0), pattern, sizeof pattern);
+    assert_int_equal(sg_calls, 1);
+    assert_int_equal(sg_pieces, 8);                                 /* one per page: none contiguous */
+    assert_int_equal(backend_calls, 0);                             /* no copy */
+    memset(back, 0, sizeof back);
+    zc_write(NULL, 0x50000, back, sizeof back);
+    assert_int_equal(request_at(0, 0, split_buf, 2, true), 0);      /* IN */
+    zc_read(NULL, 0x50000, back, sizeof back);
+    assert_memory_equal(back, pattern, sizeof back);
+    assert_int_equal(nwritten, 2);                                  /* exactly the data, not the status */
+    assert_int_equal(written[0].gpa, 0x50000);
+    assert_int_equal(written[0].len, 3072);
+    assert_int_equal(written[1].gpa, 0x50C00);
+    assert_int_equal(written[1].len, 32768 - 3072);
+    assert_int_equal(blk->st.zero_copy, 2);
+    /* Where guest pages are contiguous in the host: one piece. */
+    static const uint32_t flat[1][2] = { { 0x44000, 16384 } };
+    assert_int_equal(request_at(0, 8, flat, 1, true), 0);
+    assert_int_equal(sg_pieces, 1);
+    assert_memory_equal(ram + 0x44000, sector(8), 16384);
+    assert_int_equal(backend_calls, 0);
+}
+
+static void test_zero_copy_fallbacks(void **state)
+{
+    uint8_t back[1024];
+    driver_up();
+    /* An odd address: the bounce buffer serves it, with the same bytes. */
+    static const uint32_t odd[1][2] = { { 0x50001, 1024 } };
+    assert_int_equal(request_at(0, 3, odd, 1, true), 0);
+    zc_read(NULL, 0x50001, back, sizeof back);
+    assert_memory_equal(back, sector(3), sizeof back);
+    assert_int_equal(sg_calls, 0);
+    assert_int_equal(backend_calls, 1);
+    assert_int_equal(blk->st.zero_copy, 0);
+    /* The backend turns zero copy down: copied, same bytes. */
+    refuse_sg = true;
+    static const uint32_t even[1][2] = { { 0x52000, 1024 } };
+    for (unsigned i = 0; i < sizeof back; i++)
+        back[i] = (uint8_t)~i;
+    zc_write(NULL, 0x52000, back, sizeof back);
+    assert_int_equal(request_at(1, 9, even, 1, false), 0);
+    assert_memory_equal(sector(9), back, sizeof back);
+    assert_int_equal(backend_calls, 2);
+    assert_int_equal(blk->st.zero_copy, 0);
+    /* Data outside RAM: IOERR, and no backend call either way. */
+    refuse_sg = false;
+    static const uint32_t outside[2][2] = { { 0x52000, 512 }, { RAM_BYTES - 512, 1024 } };
+    assert_int_equal(request_at(0, 0, outside, 2, true), 1);
+    assert_int_equal(backend_calls, 2);
+    assert_int_equal(sg_calls, 0);
+    assert_int_equal(nwritten, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +505,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broken_chains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_rings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_copy, setup_zc, teardown_zc),
+        cmocka_unit_test_setup_teardown(test_zero_copy_fallbacks, setup_zc, teardown_zc),
+        cmocka_unit_test_setup_teardown(test_requests, setup_zc, teardown_zc),
+        cmocka_unit_test_setup_teardown(test_bad_requests, setup_zc, teardown_zc),
+        cmocka_unit_test_setup_teardown(test_read_only, setup_zc, teardown_zc),
+        cmocka_unit_test_setup_teardown(test_broken_chains, setup_zc, teardown_zc),
+        cmocka_unit_test_setup_teardown(test_random_rings, setup_zc, teardown_zc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,13 +47,99 @@ static uint32_t cfg_read(void *dev, unsigned off, unsigned size)
 
 static void cfg_write(void *dev, unsigned off, unsigned size, uint32_t v) { } /* nothing writable offered */
 
-/* IN or OUT of data bytes at sector, through the bounce buffer. */
+/* Call fn(b, gpa, len) for each guest-physical run of the request's data:
+ * for OUT the readable bytes after the header, for IN the writable bytes
+ * before the status byte, data bytes in all. Stops at fn's first nonzero
+ * answer and returns it. */
+static int each_data_run(struct vblk *b, const struct virtq_chain *c, bool out, uint64_t data,
+                         int (*fn)(struct vblk *b, uint64_t gpa, uint32_t len))
+{
+    uint64_t skip = out ? HDR_BYTES : 0;
+    for (unsigned i = 0; i < c->n && data; i++) {
+        const struct virtq_seg *s = &c->seg[i];
+        if (s->write == out)
+            continue;
+        uint64_t len = s->len, gpa = s->gpa;
+        uint64_t k = MIN(skip, len);
+        skip -= k, gpa += k, len -= k;
+        len = MIN(len, data);
+        if (!len)
+            continue;
+        int rc = fn(b, gpa, (uint32_t)len);
+        if (rc)
+            return rc;
+        data -= len;
+    }
+    return 0;
+}
+
+/* Append the host frames behind [gpa, gpa + len) to b->sg. E_RANGE outside
+ * RAM; E_NOTSUP when the list is full or a piece is odd (copy instead). */
+static int add_run(struct vblk *b, uint64_t gpa, uint32_t len)
+{
+    bool in = b->sg_in;
+    for (uint64_t end = gpa + len; gpa < end;) {
+        uint32_t hpa, page_off = (uint32_t)(gpa & (VDEV_PAGE - 1));
+        uint32_t k = (uint32_t)MIN(end - gpa, (uint64_t)(VDEV_PAGE - page_off));
+        if (gpa > UINT32_MAX || b->vp.mem.dma_frame(b->vp.mem.opaque, (uint32_t)gpa - page_off, in, &hpa))
+            return E_RANGE;
+        hpa += page_off;
+        struct dma_seg *last = b->sg_n ? &b->sg[b->sg_n - 1] : NULL;
+        if (last && last->hpa + last->len == hpa) {
+            last->len += k;
+        } else {
+            if (b->sg_n == VBLK_SG_MAX || (last && last->len & 1))
+                return E_NOTSUP;
+            b->sg[b->sg_n++] = (struct dma_seg){ hpa, k };
+        }
+        gpa += k;
+    }
+    return 0;
+}
+
+static int note_written(struct vblk *b, uint64_t gpa, uint32_t len)
+{
+    b->vp.mem.dma_written(b->vp.mem.opaque, (uint32_t)gpa, len);
+    return 0;
+}
+
+/* IN or OUT of data bytes at sector straight between the backend and the
+ * driver's buffers: a virtio status, or -1 when it must be copied instead. */
+static int rw_direct(struct vblk *b, const struct virtq_chain *c, bool out, uint64_t sector, uint64_t data)
+{
+    if (!b->be.rw_sg || !b->vp.mem.dma_frame || !b->vp.mem.dma_written)
+        return -1;
+    b->sg_n = 0;
+    b->sg_in = !out;
+    int rc = each_data_run(b, c, out, data, add_run);
+    if (rc == E_RANGE)
+        return VIRTIO_BLK_S_IOERR;
+    for (unsigned i = 0; rc == 0 && i < b->sg_n; i++)
+        if ((b->sg[i].hpa | b->sg[i].len) & 1)
+            rc = E_NOTSUP;
+    if (rc)
+        return -1;
+    rc = b->be.rw_sg(b->be.opaque, sector, (uint32_t)(data / VDEV_SECTOR), b->sg, b->sg_n, out,
+                     b->vp.driver_features & VIRTIO_BLK_F_FLUSH);
+    if (rc == E_NOTSUP)
+        return -1;
+    if (rc == 0 && !out)
+        each_data_run(b, c, false, data, note_written);
+    b->st.zero_copy += rc == 0;
+    return rc ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+}
+
+/* IN or OUT of data bytes at sector: without a copy where rw_direct can,
+ * else through the bounce buffer. */
 static uint8_t rw(struct vblk *b, const struct virtq_chain *c, bool out, uint64_t sector, uint64_t data)
 {
     if (data % VDEV_SECTOR || data > VBLK_MAX_REQUEST || sector > b->be.sectors ||
         data / VDEV_SECTOR > b->be.sectors - sector || (out && b->be.read_only))
         return VIRTIO_BLK_S_IOERR;
-    for (uint64_t done = 0; done < data;) {
+    int direct = rw_direct(b, c, out, sector, data);
+    if (direct == VIRTIO_BLK_S_IOERR)
+        return VIRTIO_BLK_S_IOERR;
+    for (uint64_t done = 0; direct < 0 && done < data;) {
         uint32_t n = (uint32_t)MIN(data - done, (uint64_t)VBLK_BUF_BYTES), count = n / VDEV_SECTOR;
         uint64_t at = sector + done / VDEV_SECTOR;
         int rc;

@@ -12,6 +12,15 @@
  * one the backend fails. FLUSH completes only after the backend's flush
  * (the host disk's FLUSH CACHE) did; a driver that did not negotiate FLUSH
  * gets write-through.
+ *
+ * Data moves without a copy when the backend and the memory owner offer it
+ * (vdev_disk.rw_sg, vdev_mem.dma_frame): the request's buffers become a
+ * list of host frames (split at guest page boundaries, merged where the
+ * frames are contiguous) that the host disk's bus master reads or writes
+ * directly; dma_written then tells the owner what a read wrote. A request
+ * whose buffers do not fit that (an odd address or length, more than
+ * VBLK_SG_MAX pieces) or that the backend turns down (E_NOTSUP) goes
+ * through the bounce buffer instead; both ways give the guest the same.
  * Source: OASIS virtio v1.2 §5.2 (block device), §5.2.6 (requests).
  *
  * Trust: the request header, data buffers and status byte are guest
@@ -29,6 +38,7 @@
 #define VBLK_MAX_REQUEST  (4u << 20)      /* data bytes one request may move */
 #define VBLK_SEG_MAX      (VIRTIO_QUEUE_SIZE - 2)
 #define VBLK_BAR_BYTES    0x40            /* legacy registers + device config, a power of two */
+#define VBLK_SG_MAX       512u            /* host pieces of one zero-copy request (else it is copied) */
 
 struct vblk {
     struct virtio_pci vp;
@@ -36,6 +46,9 @@ struct vblk {
     struct vdev_disk_stats st;
     struct virtq_chain chain;     /* the request being served */
     uint8_t buf[VBLK_BUF_BYTES];
+    struct dma_seg sg[VBLK_SG_MAX]; /* the request's data in host frames (zero copy) */
+    unsigned sg_n;                  /* pieces of sg in use */
+    bool sg_in;                     /* they are being built for an IN (the device writes them) */
 };
 
 /*

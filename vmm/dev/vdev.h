@@ -7,6 +7,7 @@
 #define HV86_VMM_DEV_VDEV_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "kernel/pmm.h"
 
 /* Drive interrupt line irq (0-15, ISA numbering) to level (0 low, 1 high).
  * Devices call it only when the level changes, except for pulses (1 then 0)
@@ -36,11 +37,23 @@ typedef void (*vdev_reset_fn)(void *opaque);
 /* Guest physical memory as a device that does DMA sees it: read or write
  * len bytes at gpa. Returns 0, or E_RANGE if any byte lies outside guest
  * RAM (nothing is copied then). The owner keeps the monitor's caches of
- * guest memory (shadow page tables, translated code) coherent on writes. */
+ * guest memory (shadow page tables, translated code) coherent on writes.
+ *
+ * Zero copy (optional: both NULL, and devices copy through read/write):
+ * dma_frame gives the host frame (its physical address) that holds the
+ * guest page at gpa (page aligned), for a host device to move data in
+ * (for_write) or out of directly; 0 or E_RANGE (outside guest RAM). The
+ * frame stays the page's while the calling device model runs (a guest's
+ * frames change only on its own vCPU thread). dma_written tells the owner
+ * that [gpa, gpa + len) was written that way, after the fact, so that it
+ * drops what it cached of those bytes as write would have. */
+#define VDEV_PAGE 4096u /* bytes of a guest page (dma_frame's unit) */
 struct vdev_mem {
     int (*read)(void *opaque, uint32_t gpa, void *buf, uint32_t len);
     int (*write)(void *opaque, uint32_t gpa, const void *buf, uint32_t len);
     void *opaque;
+    int (*dma_frame)(void *opaque, uint32_t gpa, bool for_write, uint32_t *hpa);
+    void (*dma_written)(void *opaque, uint32_t gpa, uint32_t len);
 };
 
 /* Monotonic host time in nanoseconds; never goes backwards. */
@@ -68,12 +81,21 @@ struct vdev_disk {
     uint64_t sectors;
     bool read_only;
     char serial[VDEV_DISK_SERIAL + 1];
+    /* Optional (NULL: none): count sectors at sector straight between the
+     * disk and host memory, the pieces sg[0..n) (lengths summing to
+     * count * 512, even addresses and lengths), with no copy; write: to
+     * the disk, cached as for write. E_NOTSUP: not for this request, and
+     * nothing of it is promised: the device does it again through
+     * read/write. */
+    int (*rw_sg)(void *opaque, uint64_t sector, uint32_t count, const struct dma_seg *sg, unsigned n, bool write,
+                 bool cached);
 };
 
 /* What a storage device did, for `vm info`: requests and 512-byte sectors
- * moved, flushes, and requests that completed with an error. */
+ * moved, flushes, requests that completed with an error, and reads and
+ * writes that moved their data without a copy (vdev_disk.rw_sg). */
 struct vdev_disk_stats {
-    uint64_t reads, writes, flushes, errors, sectors_read, sectors_written;
+    uint64_t reads, writes, flushes, errors, sectors_read, sectors_written, zero_copy;
 };
 
 /* An Ethernet port a NIC model is plugged into; hv86's owner is a port of
