@@ -770,6 +770,31 @@ int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigne
     return SHADOW_FIXED;
 }
 
+int shadow_prefault(struct shadow *s, uint32_t gva, uint32_t acc)
+{
+    struct gwalk w;
+    uint32_t hpa, err, d = (acc & PF_W) ? PTE_D : 0;
+    bool is_traced;
+
+    if (ensure_mode(s) < 0)
+        return E_NOMEM;
+    if (!paging_on(s) || in_monitor(gva) || gwalk(s, gva, acc, &w, &err) != 0)
+        return 0;
+    /* Nothing the access would set may be missing: a fill that is not a
+     * guest-visible change. */
+    if (!(w.pde & PTE_A) || (w.large ? (w.pde & d) != d : (w.pte & (PTE_A | d)) != (PTE_A | d)))
+        return 0;
+    if (s->ops.gpa_to_hpa(s->ops.ctx, w.gpa & PTE_FRAME, &hpa) < 0)
+        return 0;
+    if ((acc & PF_W) && (traced(s, w.gpa & PTE_FRAME) || code_page(s, w.gpa)))
+        return 0; /* that write is emulated anyway */
+    int r = fill(s, gva, &w, hpa, acc, &is_traced);
+    if (r < 0)
+        return r;
+    s->stats.prefaulted++;
+    return 1;
+}
+
 int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool set_ad,
                            uint32_t *gpa, uint32_t *err)
 {

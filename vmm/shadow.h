@@ -92,6 +92,7 @@ struct shadow_stats {
     uint32_t pts_in_use;      /* shadow page tables now */
     uint32_t hidden_faults;   /* #PF fixed by filling the shadow */
     uint32_t reflected_faults;/* #PF the guest's own tables give */
+    uint32_t prefaulted;      /* entries filled at the return from a reflected #PF (shadow_prefault) */
     uint32_t emulated;        /* SHADOW_EMULATE_* and SHADOW_MMIO results */
     uint32_t cr3_hits;        /* shadow_set_cr3 found a cached directory */
     uint32_t cr3_misses;      /* ... had to build one */
@@ -257,6 +258,21 @@ int shadow_flush_all(struct shadow *s);
  */
 int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigned cpl,
                         struct shadow_fault *out);
+
+/*
+ * shadow_prefault - fill the shadow entry for gva as shadow_handle_fault
+ * would for an access of kind acc (PF_W, PF_U bits), but only where the
+ * guest's tables allow that access now and already carry every accessed
+ * and dirty bit it would set: the fill is then a translation the CPU could
+ * have cached on its own (SDM Vol. 3A §4.10.2), with no guest-visible
+ * change. The monitor calls it when the guest returns from the handler of
+ * a page fault it was given, so that the retried access does not fault a
+ * second time (a hidden fault, and an exit, saved). Returns 1 (filled), 0
+ * (nothing done: not mapped, not allowed, a bit still to set, the monitor
+ * range, not RAM, a write to a traced table or to translated code, paging
+ * off), or E_NOMEM.
+ */
+int shadow_prefault(struct shadow *s, uint32_t gva, uint32_t acc);
 
 /*
  * shadow_guest_translate - walk the GUEST tables for any gva (also in the

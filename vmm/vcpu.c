@@ -1197,6 +1197,10 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
                           r == SHADOW_CODE_WRITE ? EXIT_WHY_CODE_WRITE : EXIT_WHY_PF_EMULATE);
         if (r == SHADOW_REFLECT) {
             c->bv.cr[2] = out.cr2;
+            c->pf_pending = true;
+            c->pf_gva = out.cr2;
+            c->pf_acc = (c->tf.error & PF_W) | (c->cpl == 3 ? PF_U : 0);
+            c->pf_cr3 = c->bv.cr[3];
             return vcpu_exception(c, T_PF, (int)out.guest_err) < 0 ? -1 : 0;
         }
         if (r == SHADOW_CODE_WRITE)
@@ -1473,8 +1477,10 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "\n");
     cmd_printf(out, "  exit requests from interrupts: %u left at an instruction boundary, %u at the block's end, "
                "%u from the lookup stub\n", c->exit_req_boundary, c->exit_req_block, c->exit_req_lookup);
-    cmd_printf(out, "shadow paging: %u pages, %u directories, %u hidden faults, %u reflected, cr3 %u hits %u misses\n",
-               ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.cr3_hits, ss.cr3_misses);
+    cmd_printf(out, "shadow paging: %u pages, %u directories, %u hidden faults, %u reflected (%u prefaulted at the "
+               "handler's return), cr3 %u hits %u misses\n",
+               ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.prefaulted, ss.cr3_hits,
+               ss.cr3_misses);
     cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u, "
                "stale translations dropped at an exit: %u\n",
                c->irqs_injected, c->guest_exceptions, c->smc_writes, c->stale_exits);

@@ -80,6 +80,10 @@ struct vcpu {
     struct trap_frame tf;       /* guest state at the last WX_TRAP */
     uint16_t r1_sel[3];         /* DS, ES, FS as translated code left them (native loads) */
     uint32_t cr2;               /* real CR2 at that trap */
+    /* The last #PF given to the guest, to prefault at its handler's IRET
+     * (vcpu_prefault): address, access (PF_W, PF_U), guest CR3 then. */
+    bool pf_pending;
+    uint32_t pf_gva, pf_acc, pf_cr3;
     struct bt_exit fault_desc;  /* handed to bt_run when a trap hit translated code */
     bool bt_trapped;            /* bt_run's return came from a trap, not an exit */
     uint32_t exit_req_boundary, exit_req_block, exit_req_lookup; /* how interrupts got translated code to exit */

@@ -1652,6 +1652,67 @@ static void test_random_differential(void **state)
 
 static unsigned prefetch_off = 0, prefetch_on = SHADOW_PREFETCH;
 
+
+/*
+ * shadow_prefault: after a reflected fault the guest maps the page; the
+ * fill happens only where no A/D bit is left to set (the guest's entries
+ * stay bit for bit as they were), never for a write to a traced table or
+ * into the monitor, and the retried access then needs no hidden fault.
+ */
+static void test_prefault(void **state)
+{
+    uint32_t gva = 0x08050000, pte_gpa;
+    struct outcome o;
+
+    guest_reset_tables();
+    pte_gpa = map4k(gva, 0x520000, 0); /* not present yet */
+    paging_on(GPD_A, true);
+    o = check_access(gva, ACC_W, 3);
+    assert_int_equal(o.kind, SHADOW_REFLECT);
+    /* The handler maps it, A and D set as Linux does for a write fault. */
+    gw32(pte_gpa, 0x520000 | PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);
+    uint32_t pde_gpa = GPD_A + (gva >> 22) * 4, pde_before = gr32(pde_gpa);
+    assert_int_equal(pde_before & PTE_A, 0);      /* a faulting walk sets no A */
+    assert_int_equal(shadow_prefault(&S, gva, PF_W | PF_U), 0);
+    assert_int_equal(gr32(pde_gpa), pde_before); /* and neither does a refused prefault */
+    pde_before |= PTE_A;                          /* as the kernel's own accesses would have */
+    gw32(pde_gpa, pde_before);
+    assert_int_equal(shadow_prefault(&S, gva, PF_W | PF_U), 1);
+    assert_int_equal(spte_of(gva) & (PTE_P | PTE_RW | PTE_US), PTE_P | PTE_RW | PTE_US);
+    assert_int_equal(gr32(pte_gpa), 0x520000 | PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);
+    assert_int_equal(gr32(pde_gpa), pde_before);
+    o = check_access(gva + 8, ACC_W, 3);
+    assert_int_equal(o.hidden, 0);
+    assert_int_equal(stats().prefaulted, 1);
+
+    /* D still clear: a write is not prefaulted (D would be set early)... */
+    uint32_t pde_a = PTE_P | PTE_RW | PTE_US | PTE_A;
+    uint32_t pte2 = map4k_in(GPD_A, gva + PAGE_SIZE, 0x521000, PTE_P | PTE_RW | PTE_US | PTE_A, pde_a);
+    assert_int_equal(shadow_prefault(&S, gva + PAGE_SIZE, PF_W | PF_U), 0);
+    assert_int_equal(spte_of(gva + PAGE_SIZE), 0);
+    /* ...a read is, read-only until the write's own fault sets D. */
+    assert_int_equal(shadow_prefault(&S, gva + PAGE_SIZE, PF_U), 1);
+    assert_int_equal(spte_of(gva + PAGE_SIZE) & (PTE_P | PTE_RW), PTE_P);
+    assert_int_equal(gr32(pte2), 0x521000 | PTE_P | PTE_RW | PTE_US | PTE_A);
+    /* A clear: nothing, and A stays clear. */
+    uint32_t pte3 = map4k_in(GPD_A, gva + 2 * PAGE_SIZE, 0x522000, PTE_P | PTE_RW | PTE_US, pde_a);
+    assert_int_equal(shadow_prefault(&S, gva + 2 * PAGE_SIZE, PF_U), 0);
+    assert_int_equal(gr32(pte3) & PTE_A, 0);
+    /* Not allowed (a user write to a read-only page), not present, the monitor: nothing. */
+    map4k_in(GPD_A, gva + 3 * PAGE_SIZE, 0x523000, PTE_P | PTE_US | PTE_A | PTE_D, pde_a);
+    assert_int_equal(shadow_prefault(&S, gva + 3 * PAGE_SIZE, PF_W | PF_U), 0);
+    assert_int_equal(shadow_prefault(&S, gva + 4 * PAGE_SIZE, PF_U), 0);
+    assert_int_equal(shadow_prefault(&S, MONITOR_BASE + PAGE_SIZE, 0), 0);
+    /* A write to a traced guest table (its own page table, mapped here) is
+     * left to the fault path, which emulates it. */
+    uint32_t pt_gpa = pte_gpa & PTE_FRAME;
+    map4k_in(GPD_A, gva + 5 * PAGE_SIZE, pt_gpa, PTE_P | PTE_RW | PTE_A | PTE_D, pde_a);
+    assert_true(shadow_is_pt_gpa(&S, pt_gpa));
+    assert_int_equal(shadow_prefault(&S, gva + 5 * PAGE_SIZE, PF_W), 0);
+    assert_int_equal(stats().prefaulted, 2);
+    check_rmap();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1678,6 +1739,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shared_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linux_like, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefault, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_random_differential, setup, teardown,
                                                  &prefetch_off),
         cmocka_unit_test_prestate_setup_teardown(test_random_differential, setup, teardown,
