@@ -43,6 +43,7 @@ struct thread {
     uint32_t esp0;            /* TSS.esp0 while this thread runs */
     void *local;              /* owner's per-thread pointer (the vCPU of a vCPU thread) */
     struct thread *all_next;  /* every thread, for sched_list */
+    bool wake_pending;        /* thread_wake came while it was not asleep: its next thread_sleep returns at once */
 };
 
 void switch_context(uint32_t *save_sp, uint32_t load_sp); /* boot/switch.S */
@@ -278,9 +279,15 @@ void thread_sleep(uint32_t n)
     uint32_t fl = read_eflags();
     cpu_cli();
     KASSERT(current != &boot_thread);
+    if (current->wake_pending) { /* woken between its last check and this sleep */
+        current->wake_pending = false;
+        write_eflags(fl);
+        return;
+    }
     current->state = THREAD_SLEEPING;
     sleepq_insert(&sleepq, &current->node, ticks + (n ? n : 1));
     schedule();
+    current->wake_pending = false; /* the sleep is over: a wake during it is spent */
     write_eflags(fl);
 }
 
@@ -289,10 +296,12 @@ void thread_wake(uint32_t id)
     uint32_t fl = read_eflags();
     cpu_cli();
     for (struct thread *t = all_threads; t; t = t->all_next) {
-        if (t->id != id || t == current)
+        if (t->id != id)
             continue;
         if (t->state == THREAD_SLEEPING && runq_remove(&sleepq, &t->node))
             make_runnable(t);
+        else if (t->state == THREAD_RUNNING || t->state == THREAD_RUNNABLE)
+            t->wake_pending = true; /* not asleep yet: it may be between its check and its sleep */
         if (t->state == THREAD_RUNNABLE)
             need_resched = true; /* it runs at the end of the next interrupt, not of the waker's slice */
         break;

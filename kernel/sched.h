@@ -62,9 +62,11 @@ void thread_sleep(uint32_t ticks);
  * thread_wake - end thread id's thread_sleep now instead of at its tick,
  * and if it is then runnable (woken, or already waiting for the CPU) end
  * the caller's slice at the next interrupt, so that it runs within a tick
- * (a receiver drains its queue before a sender fills it). A no-op for the
- * caller itself, a blocked thread or an id that does not exist (ids are
- * never reused). Only for threads whose every sleep re-checks what it
+ * (a receiver drains its queue before a sender fills it). A thread that is
+ * not asleep (running, the caller itself from an interrupt handler, or
+ * runnable) keeps the wake: its next thread_sleep returns at once, so a
+ * wake between its last check and its sleep is not lost. A no-op for a
+ * blocked thread or an id that does not exist (ids are never reused). Only for threads whose every sleep re-checks what it
  * waits for, as a vCPU thread's halt does: a frame for its NIC
  * (net/vswitch.h kick) wakes it before its next timer event. Any context,
  * interrupts on or off.
