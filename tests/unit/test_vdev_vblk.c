@@ -16,6 +16,8 @@
  *     the RAM outside the request's buffers untouched throughout;
  *   - random traffic: 20,000 random descriptor tables and rings; the
  *     backend only ever sees sectors inside the disk;
+ *   - the driver's VRING_AVAIL_F_NO_INTERRUPT: requests complete with no
+ *     interrupt while it is set, and raise one again once it is cleared;
  *   - zero copy (vdev_disk.rw_sg, vdev_mem.dma_frame/dma_written), with
  *     guest pages 0x50-0x5F on swapped host frames: the host pieces the
  *     backend gets (split at pages, merged where contiguous), the data both
@@ -413,6 +415,23 @@ static void test_random_rings(void **state)
 }
 
 
+static void test_no_interrupt(void **state)
+{
+    driver_up();
+    uint16_t no_interrupt = 1;
+    memcpy(ram + AVAIL_GPA, &no_interrupt, 2);                   /* avail->flags */
+    assert_int_equal(request(1, 5, 512, false), 0);
+    assert_int_equal(request(0, 5, 512, true), 0);               /* both completed (used index checked) */
+    assert_int_equal(line_raises, 0);
+    assert_false(line_level);
+    assert_int_equal(inb(IO_BASE + 0x13), 0);                    /* ISR: nothing */
+    no_interrupt = 0;
+    memcpy(ram + AVAIL_GPA, &no_interrupt, 2);
+    assert_int_equal(request(4, 0, 0, false), 0);
+    assert_int_equal(line_raises, 1);
+    assert_int_equal(inb(IO_BASE + 0x13), 1);
+}
+
 /* A request with its data in the given (gpa, len) pieces, descriptors
  * 1..n; header at 0x20000, status at 0x30000. Returns the status. */
 static uint8_t request_at(uint32_t type, uint64_t sect, const uint32_t (*pieces)[2], unsigned n, bool in)
@@ -505,6 +524,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broken_chains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_rings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_interrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_copy, setup_zc, teardown_zc),
         cmocka_unit_test_setup_teardown(test_zero_copy_fallbacks, setup_zc, teardown_zc),
         cmocka_unit_test_setup_teardown(test_requests, setup_zc, teardown_zc),

@@ -96,6 +96,18 @@ int disk_part_write_cached(struct disk *d, const struct partition *p, uint64_t l
     return disk_part_write(d, p, lba, n, buf);
 }
 int disk_flush(struct disk *d) { flushes++; return 0; }
+/* Zero copy: records what reached the disk layer. */
+static unsigned long sg_calls;
+static bool sg_last_write, sg_last_flush;
+static const struct partition *sg_last_part;
+int disk_part_rw_sg(struct disk *d, const struct partition *p, uint64_t lba, uint32_t count,
+                    const struct dma_seg *sg, unsigned n, bool write, bool flush)
+{
+    assert_true(lba + count <= part_size(p));
+    sg_calls++;
+    sg_last_write = write, sg_last_flush = flush, sg_last_part = p;
+    return 0;
+}
 int cmd_parse_size(const char *text, uint64_t *out)
 {
     char *end;
@@ -263,6 +275,42 @@ static void test_persistent_flush(void **state)
     vdisk_close(&d);
 }
 
+/* vdisk_rw_sg: straight to the partition for persistent and ro disks (a
+ * cached write without the flush, an uncached one with it); E_NOTSUP, the
+ * disk layer never called, for a disk with a redo log (its sectors may be
+ * in the log) and for a write to a ro disk. */
+static void test_zero_copy(void **state)
+{
+    struct vdisk d;
+    char err[128];
+    struct dma_seg sg = { 0x100000, 1024 };
+    sg_calls = 0;
+    assert_int_equal(vdisk_parse("ata0p2", &d, err, sizeof err), 0);
+    assert_int_equal(vdisk_open(&d), 0);
+    assert_int_equal(vdisk_rw_sg(&d, 3, 2, &sg, 1, true, true), 0);
+    assert_true(sg_last_write && !sg_last_flush && sg_last_part == &parts[1]);
+    assert_int_equal(vdisk_rw_sg(&d, 3, 2, &sg, 1, true, false), 0);
+    assert_true(sg_last_write && sg_last_flush);
+    assert_int_equal(vdisk_rw_sg(&d, 0, 2, &sg, 1, false, false), 0);
+    assert_false(sg_last_write);
+    assert_int_equal(sg_calls, 3);
+    vdisk_close(&d);
+    static const char *const copied[] = { "ata0p1,mode=nonpersistent", "ata0p1,mode=undoable" };
+    for (unsigned i = 0; i < 2; i++) {
+        assert_int_equal(vdisk_parse(copied[i], &d, err, sizeof err), 0);
+        assert_int_equal(vdisk_open(&d), 0);
+        assert_int_equal(vdisk_rw_sg(&d, 0, 2, &sg, 1, false, false), E_NOTSUP);
+        assert_int_equal(vdisk_rw_sg(&d, 0, 2, &sg, 1, true, false), E_NOTSUP);
+        vdisk_close(&d);
+    }
+    assert_int_equal(vdisk_parse("ata0p1,mode=ro", &d, err, sizeof err), 0);
+    assert_int_equal(vdisk_open(&d), 0);
+    assert_int_equal(vdisk_rw_sg(&d, 0, 2, &sg, 1, true, false), E_NOTSUP);
+    assert_int_equal(vdisk_rw_sg(&d, 0, 2, &sg, 1, false, false), 0);
+    assert_int_equal(sg_calls, 4);
+    vdisk_close(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_undoable),
         cmocka_unit_test(test_discard_and_full),
         cmocka_unit_test(test_persistent_flush),
+        cmocka_unit_test(test_zero_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

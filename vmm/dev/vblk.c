@@ -220,7 +220,7 @@ static void notify(void *dev, unsigned qi)
         pushed = true;
     }
     if (pushed)
-        virtio_interrupt(v);
+        virtio_interrupt(v, qi);
 }
 
 static void dev_reset(void *dev) { }

@@ -19,6 +19,7 @@
 #define VIRTQ_DESC_F_NEXT   1u
 #define VIRTQ_DESC_F_WRITE  2u
 #define VIRTQ_DESC_F_INDIRECT 4u
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1u /* avail->flags: the driver asks for no used-buffer interrupt (§2.7.7.2) */
 #define N                   VIRTIO_QUEUE_SIZE
 
 /* Legacy register offsets in BAR0 (§4.1.4.10). */
@@ -155,8 +156,13 @@ static void update_line(struct virtio_pci *v)
     }
 }
 
-void virtio_interrupt(struct virtio_pci *v)
+void virtio_interrupt(struct virtio_pci *v, unsigned qi)
 {
+    struct ring_addr r;
+    uint16_t flags;
+    if (qi < v->nqueues && v->q[qi].pfn && ring_addr(&v->q[qi], &r) == 0 && rd16(&v->mem, r.avail, &flags) == 0 &&
+        (flags & VIRTQ_AVAIL_F_NO_INTERRUPT))
+        return; /* the driver is polling the used ring (§2.7.7.2) */
     v->isr |= ISR_QUEUE;
     update_line(v);
 }

@@ -149,8 +149,11 @@ int virtio_pci_attach(struct virtio_pci *v, struct vpci *pci, struct iobus *bus)
  * the device model's reset is called too. */
 void virtio_pci_reset(struct virtio_pci *v);
 
-/* Raise the used-buffer interrupt (ISR bit 0). */
-void virtio_interrupt(struct virtio_pci *v);
+/* After used buffers were added to queue qi: raise the used-buffer
+ * interrupt (ISR bit 0), unless the driver set VIRTQ_AVAIL_F_NO_INTERRUPT
+ * in that queue's available ring (virtio v1.2 §2.7.7.2 without EVENT_IDX:
+ * flags 1, the device SHOULD NOT notify; 0, it MUST). */
+void virtio_interrupt(struct virtio_pci *v, unsigned qi);
 
 /* The driver broke queue q's rules: stop using it, set NEEDS_RESET and
  * raise the configuration-change interrupt (ISR bit 1), §2.1.2. */

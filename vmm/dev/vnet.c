@@ -86,7 +86,7 @@ static void tx_notify(struct vnet *n)
         pushed = true;
     }
     if (pushed)
-        virtio_interrupt(v);
+        virtio_interrupt(v, VNET_TXQ);
 }
 
 static void notify(void *dev, unsigned qi)
@@ -139,7 +139,7 @@ void vnet_poll(struct vnet *n)
         pushed = true;
     }
     if (pushed)
-        virtio_interrupt(v);
+        virtio_interrupt(v, VNET_RXQ);
 }
 
 bool vnet_rx_ready(const struct vnet *n)
