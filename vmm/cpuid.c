@@ -11,6 +11,7 @@
 
 #define BIT(n) (1u << (n))
 
+/* Leaf 1 EDX bit 9 (APIC) is added by cpuid_add_apic for VMs with one. */
 /* Leaf 1 ECX: SSE3 PCLMULQDQ SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT AES RDRAND.
  * Hidden: MONITOR (MWAIT would halt the host thread), VMX/SMX, EST/TM2
  * (thermal MSRs), PDCM/PCID/x2APIC/TSC-deadline (not modelled), XSAVE,
@@ -50,7 +51,20 @@ static uint32_t guest_max_basic(const uint32_t leaf0[4], uint64_t tsc_hz)
     return tsc_hz && intel_host(leaf0) ? CPUID_GUEST_MAX_BASIC : MIN(leaf0[0], 7u);
 }
 
-#define TSC_CRYSTAL_HZ 10000u /* leaf 15h's crystal: the TSC is reported in steps of it */
+/* Leaf 15h's core crystal clock, which is also the local APIC timer's input
+ * (SDM Vol. 3A §10.5.4: "the core crystal clock frequency" when leaf 15h
+ * enumerates it; vmm/dev/vlapic.h VLAPIC_TIMER_HZ). The TSC is reported as
+ * crystal * EBX / EAX with EAX = TSC_RATIO_DEN: 2 kHz steps, and Linux's
+ * 32-bit product crystal_khz * EBX (arch/x86/kernel/tsc.c) stays below
+ * 2^32 for a TSC up to 8 GHz. */
+#define TSC_RATIO_DEN 500u
+
+void cpuid_add_apic(uint32_t leaf, uint32_t out[4])
+{
+    if (leaf == 1) {
+        out[3] |= BIT(9);  /* APIC */
+    }
+}
 
 void cpuid_guest(cpuid_host_fn host, void *ctx, uint64_t tsc_hz, uint32_t leaf, uint32_t subleaf,
                  uint32_t out[4])
@@ -63,9 +77,10 @@ void cpuid_guest(cpuid_host_fn host, void *ctx, uint64_t tsc_hz, uint32_t leaf, 
     if (leaf > gmax || (ext && max[0] < 0x80000000u))
         return;
     if (leaf == 0x15) { /* TSC = crystal * EBX / EAX (SDM Vol. 2A CPUID, leaf 15h) */
-        out[0] = 1;
-        out[1] = (uint32_t)((tsc_hz + TSC_CRYSTAL_HZ / 2) / TSC_CRYSTAL_HZ);
-        out[2] = TSC_CRYSTAL_HZ;
+        uint64_t step = CPUID_CRYSTAL_HZ / TSC_RATIO_DEN;
+        out[0] = TSC_RATIO_DEN;
+        out[1] = (uint32_t)((tsc_hz + step / 2) / step);
+        out[2] = CPUID_CRYSTAL_HZ;
         return;
     }
     if (leaf == 0x16) { /* base, maximum and bus frequencies, MHz */

@@ -15,6 +15,8 @@
 /* Highest leaves a guest is told about (CPUID.0:EAX, CPUID.80000000h:EAX). */
 #define CPUID_GUEST_MAX_BASIC 0x16u
 #define CPUID_GUEST_MAX_EXT   0x80000008u
+/* The core crystal clock of leaf 15h, Hz: the local APIC timer's input. */
+#define CPUID_CRYSTAL_HZ      1000000u
 
 /*
  * The host's answer for one leaf/subleaf: host(ctx, leaf, subleaf, out[4])
@@ -29,12 +31,21 @@ typedef void (*cpuid_host_fn)(void *ctx, uint32_t leaf, uint32_t subleaf, uint32
  * maxima and leaves the policy does not expose read as all zeros (never
  * the host's data for its highest leaf). tsc_hz, the TSC frequency hv86
  * measured against the PIT at boot (Hz; 0: unknown), is reported in leaves
- * 15h (as a 10 kHz "crystal" times a ratio: 10 kHz resolution) and 16h (MHz)
+ * 15h (as a 1 MHz crystal, the APIC timer's input, times a ratio: 2 kHz steps) and 16h (MHz)
  * when the host is an Intel CPU, whose Linux code reads them there instead
  * of timing the PIT. Never fails.
  */
 void cpuid_guest(cpuid_host_fn host, void *ctx, uint64_t tsc_hz, uint32_t leaf, uint32_t subleaf,
                  uint32_t out[4]);
+
+/*
+ * cpuid_add_apic - for a VM with a local APIC (vmm/dev/vlapic.h): CPUID.1
+ * EDX bit 9 (APIC on chip) set in out[] (the answer for leaf). ECX bit 24
+ * (TSC-deadline) stays clear: vlapic models the mode, but hv86 does not
+ * offer it (docs/vmm.md "Local APIC": Linux's early periodic tick on a
+ * one-shot-only timer loses jiffies whenever the vCPU waits for the host).
+ */
+void cpuid_add_apic(uint32_t leaf, uint32_t out[4]);
 
 /* MSRs a guest may read or write (SDM Vol. 4 Table 2-2). */
 #define MSR_PLATFORM_ID    0x017u
@@ -46,9 +57,7 @@ void cpuid_guest(cpuid_host_fn host, void *ctx, uint64_t tsc_hz, uint32_t leaf, 
 #define MSR_MISC_ENABLE    0x1A0u
 #define MSR_PAT            0x277u
 #define MSR_TSC            0x010u
+#define MSR_TSC_DEADLINE   0x6E0u
 
-#define APIC_BASE_DEFAULT  0xFEE00000u /* xAPIC page, SDM Vol. 3A §11.4.4 */
-#define APIC_BASE_BSP      0x100u      /* bit 8: this is the bootstrap processor */
-#define APIC_BASE_ENABLE   0x800u      /* bit 11: xAPIC global enable */
 
 #endif

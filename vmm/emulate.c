@@ -584,9 +584,8 @@ static int emu_msr(struct vcpu *c, const struct dec_insn *in)
         if (!wr) v = 0;
         break;
     case MSR_PAT: if (!wr) v = PAT_POWER_ON; break;
-    case MSR_APIC_BASE: /* the xAPIC is hidden: it reads as disabled and stays so */
-        if (!wr) v = APIC_BASE_DEFAULT | APIC_BASE_BSP;
-        else if (v & APIC_BASE_ENABLE)
+    case MSR_APIC_BASE: case MSR_TSC_DEADLINE: /* the local APIC (vmm/dev/vlapic.c), if the VM has one */
+        if (!vmdev_apic_msr(c->vm, msr, wr, &v))
             return raise(c, T_GP, 0);
         break;
     default:
@@ -609,6 +608,8 @@ static int emu_cpuid(struct vcpu *c, const struct dec_insn *in)
 {
     uint32_t *g = c->bv.gpr, r[4];
     cpuid_guest(host_cpuid, NULL, clock_tsc_hz(), g[0], g[1], r);
+    if (vmdev_has_apic(c->vm))
+        cpuid_add_apic(g[0], r);
     g[0] = r[0]; g[3] = r[1]; g[1] = r[2]; g[2] = r[3];
     return next(c, in);
 }

@@ -453,7 +453,9 @@ static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, ui
         int rc = vmem_translate(c, gva, kind, &gpa);
         if (rc)
             return rc;
-        if (write && shadow_is_pt_gpa(&c->sh, gpa))
+        if (gpa >= c->vm->mem_bytes && vmdev_mmio(c->vm, gpa, p, n, write))
+            rc = 0; /* a device page (local APIC, I/O APIC): never mapped, every access lands here */
+        else if (write && shadow_is_pt_gpa(&c->sh, gpa))
             rc = shadow_pt_write(&c->sh, gpa, p, n);
         else
             rc = write ? gmem_write(&c->vm->mem, gpa, p, n) : gmem_read(&c->vm->mem, gpa, p, n);

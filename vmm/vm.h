@@ -48,6 +48,7 @@ struct vm {
     char initrd[64];               /* GRUB module name of a Linux initrd, "" if none */
     char cmdline[VM_CMDLINE_MAX];
     uint32_t mem_bytes;
+    bool apic;                     /* local APIC, I/O APIC and MP table (`apic=1`, the default) */
     struct gmem mem;
     struct vdisk disks[VM_MAX_DISKS]; /* held from create to destroy (vmm/vdisk.h) */
     unsigned ndisks;
@@ -141,10 +142,11 @@ extern struct vm *vms[VM_MAX];
  * claimed for the VM until vm_destroy; E_BUSY if another VM holds one of
  * them in a conflicting way (vdisk_conflict). nics (nnics <= VM_MAX_NICS,
  * parsed by vnic_parse) get a port each on their switch until vm_destroy;
- * E_EXIST if a port there has the same address. */
+ * E_EXIST if a port there has the same address. apic: give the VM a local
+ * APIC, an I/O APIC and an MP table (else the PIC-only PC of before). */
 int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t mem_bytes,
               const char *cmdline, const struct vdisk *disks, unsigned ndisks, const struct vnic *nics,
-              unsigned nnics, char *err, size_t errlen);
+              unsigned nnics, bool apic, char *err, size_t errlen);
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Stop a running or paused VM with reason and wait for its vCPU thread. */
 void vm_stop(struct vm *vm, const char *reason);

@@ -38,7 +38,7 @@ static bool valid_name(const char *s)
 
 static int cmd_vm_create(struct cmd_ctx *c)
 {
-    static const char *const keys[] = { "kernel", "initrd", "mem", "cmdline", "disk+", "net+", NULL };
+    static const char *const keys[] = { "kernel", "initrd", "mem", "cmdline", "disk+", "net+", "apic", NULL };
     const char *name = c->argv[0];
     if (!valid_name(name)) {
         cmd_error(c->out, "vm create: bad name '%s' (1-%d letters, digits, '-', '_')", name, VM_NAME_MAX - 1);
@@ -61,6 +61,12 @@ static int cmd_vm_create(struct cmd_ctx *c)
         cmd_error(c->out, "vm create: mem=%s is not a size from 2M to 1G (e.g. mem=64M)", memstr);
         return E_INVAL;
     }
+    const char *apicstr = cmd_kv_get(c->argc - 1, c->argv + 1, "apic");
+    if (apicstr && strcmp(apicstr, "0") && strcmp(apicstr, "1")) {
+        cmd_error(c->out, "vm create: apic=%s is not 0 or 1", apicstr);
+        return E_INVAL;
+    }
+    bool apic = !apicstr || !strcmp(apicstr, "1");
     char err[128] = "";
     struct vdisk disks[VM_MAX_DISKS];
     unsigned ndisks = 0;
@@ -90,7 +96,8 @@ static int cmd_vm_create(struct cmd_ctx *c)
         }
     }
     int rc = vm_create(name, kernel, cmd_kv_get(c->argc - 1, c->argv + 1, "initrd"), (uint32_t)mem,
-                       cmd_kv_get(c->argc - 1, c->argv + 1, "cmdline"), disks, ndisks, nics, nnics, err, sizeof err);
+                       cmd_kv_get(c->argc - 1, c->argv + 1, "cmdline"), disks, ndisks, nics, nnics, apic, err,
+                       sizeof err);
     if (rc) {
         cmd_error(c->out, "vm create %s: %s", name, err[0] ? err : err_name(rc));
         return rc;
@@ -349,7 +356,7 @@ static int cmd_net(struct cmd_ctx *c)
 }
 
 static const struct cmd_def vm_cmds[] = {
-    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=M][,redo=SIZE]]... [net=SWITCH[,mac=M]]...",
+    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=M][,redo=SIZE]]... [net=SWITCH[,mac=M]]... [apic=0|1]",
       "create a VM from a Multiboot kernel or a Linux bzImage module", 1, 5 + VM_MAX_DISKS + VM_MAX_NICS, cmd_vm_create, 0 },
     { "vm", "start", "NAME", "boot a created or stopped VM", 1, 1, cmd_vm_start, 0 },
     { "vm", "stop", "NAME", "stop a running VM", 1, 1, cmd_vm_stop, 0 },

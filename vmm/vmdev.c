@@ -12,6 +12,10 @@
 #include "vmm/redo.h"
 #include "kernel/sched.h"
 #include "mgmt/cmd.h"
+#include "vmm/mptable.h"
+#include "vmm/cpuid.h"
+#include "vmm/gmem.h"
+#include "kernel/x86.h"
 
 #define COM1_BASE 0x3F8
 #define COM1_IRQ  4
@@ -46,7 +50,39 @@ struct vm_devices {
     struct vide *ide;                   /* type=ide disks */
     uint8_t ide_slot[VM_MAX_DISKS];     /* IDE drive of disk i (vide_add_drive slot) */
     struct vnet *net[VM_MAX_NICS];      /* NICs by index */
+    bool apic;                          /* vm->apic: the APICs below exist */
+    struct vlapic lapic;
+    struct vioapic ioapic;
 };
+
+/* ISA IRQ n reaches I/O APIC input n, except IRQ 0 (the PIT), which a PC
+ * wires to input 2 (input 0 carries the 8259A's INTR there; here it is
+ * unconnected: the 8259A reaches the CPU through LINT0). The MP table says
+ * so (mptable_config). */
+_Static_assert(VLAPIC_TIMER_HZ == CPUID_CRYSTAL_HZ, "the APIC timer runs at the crystal CPUID 15h reports");
+
+static int isa_pin(int irq) { return irq == 0 ? 2 : irq; }
+
+/* Every device line goes to the 8259A pair and, in a VM with APICs, to the
+ * I/O APIC as well, as on a PC: the guest chooses which one it listens to
+ * by masking the other. */
+static void irq_route(void *opaque, int irq, int level)
+{
+    struct vm_devices *d = opaque;
+    vpic_set_irq(&d->pic, irq, level);
+    if (d->apic)
+        vioapic_set_irq(&d->ioapic, isa_pin(irq), level);
+}
+
+static void ioapic_deliver(void *opaque, uint8_t vector, bool level, uint8_t dest, bool logical)
+{
+    struct vm_devices *d = opaque;
+    if (vlapic_dest_match(&d->lapic, dest, logical))
+        vlapic_accept(&d->lapic, vector, level);
+}
+
+static void lapic_eoi(void *opaque, uint8_t vector) { vioapic_eoi(&((struct vm_devices *)opaque)->ioapic, vector); }
+static uint64_t lapic_tsc(void *opaque) { return rdtsc(); }
 
 static uint64_t dev_clock(void *opaque) { return clock_ns(); }
 static uint64_t dev_wall(void *opaque) { return clock_wall_seconds(); }
@@ -164,7 +200,10 @@ int vmdev_create(struct vm *vm)
     if (!d)
         return E_NOMEM;
     vm->dev = d;
-    struct vdev_irq line = { vpic_irq_sink, &d->pic };
+    struct vdev_irq line = { irq_route, d };
+    d->apic = vm->apic;
+    vlapic_init(&d->lapic, dev_clock, lapic_tsc, clock_tsc_hz(), lapic_eoi, d);
+    vioapic_init(&d->ioapic, ioapic_deliver, d);
     iobus_init(&d->bus);
     vpic_init(&d->pic, pic_intr, vm);
     vpit_init(&d->pit, dev_clock, vm, line);
@@ -227,6 +266,14 @@ void vmdev_timer_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "timer (8254 IRQ0): %llu ticks, %llu of them reinjected late, %llu waiting, %llu dropped\n",
                (unsigned long long)pit->ticks, (unsigned long long)pit->reinjected,
                (unsigned long long)pit->backlog, (unsigned long long)pit->lost_ticks);
+    const struct vm_devices *d = vm->dev;
+    if (d->apic)
+        cmd_printf(out, "APIC: %s, timer fired %llu times (%llu reinjected late, %u waiting, %llu dropped); "
+                   "I/O APIC sent %llu messages; odd accesses %llu\n",
+                   vlapic_enabled(&d->lapic) ? "enabled" : "disabled", (unsigned long long)d->lapic.timer_fires,
+                   (unsigned long long)d->lapic.reinjected, d->lapic.backlog, (unsigned long long)d->lapic.dropped,
+                   (unsigned long long)d->ioapic.messages,
+                   (unsigned long long)(d->lapic.bad_accesses + d->ioapic.bad_accesses));
 }
 
 void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out)
@@ -275,10 +322,56 @@ void vmdev_nic_info(struct vm *vm, unsigned i, struct cmd_out *out)
                (unsigned long long)n->st.tx_bytes, (unsigned long long)n->st.tx_errors, n->vp.bad_chains);
 }
 
+/* The VM's devices as the MP table describes them (vmm/mptable.h). */
+static void mptable_config(struct vm *vm, struct mp_config *cfg)
+{
+    struct vm_devices *d = vm->dev;
+    uint32_t sig, ebx, ecx, edx;
+    cpuid_count(1, 0, &sig, &ebx, &ecx, &edx);
+    *cfg = (struct mp_config){ .apic_id = 0, .apic_version = vlapic_read(&d->lapic, APIC_VER, 4) & 0xFF,
+                               .cpu_signature = sig, .cpu_features = edx, .lapic_addr = VLAPIC_DEFAULT_BASE,
+                               .ioapic_id = 0, .ioapic_version = VIOAPIC_VERSION, .ioapic_addr = VIOAPIC_BASE };
+    /* ISA IRQs except the cascade (2) and the lines PCI devices use. */
+    cfg->isa_irqs = 0xFFFF & ~(1u << VPIC_CASCADE_IRQ);
+    for (unsigned i = 0; i < 16; i++)
+        cfg->isa_pin[i] = (uint8_t)isa_pin((int)i);
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
+        if (!d->blk[i])
+            continue;
+        cfg->isa_irqs &= ~(1u << vdisk_irq[i]);
+        cfg->pci[cfg->npci].slot = (uint8_t)(VDISK_FIRST_SLOT + i);
+        cfg->pci[cfg->npci++].pin = vdisk_irq[i];
+    }
+    for (unsigned i = 0; i < VM_MAX_NICS; i++) {
+        if (!d->net[i])
+            continue;
+        cfg->isa_irqs &= ~(1u << vnic_irq[i]);
+        cfg->pci[cfg->npci].slot = (uint8_t)(VNIC_FIRST_SLOT + i);
+        cfg->pci[cfg->npci++].pin = vnic_irq[i];
+    }
+}
+
+/* The MP floating pointer and configuration table in the BIOS area. */
+static void write_mptable(struct vm *vm)
+{
+    uint8_t buf[MPTABLE_MAX];
+    struct mp_config cfg;
+    mptable_config(vm, &cfg);
+    size_t n = mptable_build(&cfg, MPTABLE_GPA, buf, sizeof(buf));
+    if (!n || gmem_write(&vm->mem, MPTABLE_GPA, buf, (uint32_t)n))
+        panic("vmdev: the MP table does not fit"); /* fixed sizes: a build mistake */
+}
+
 void vmdev_reset(struct vm *vm)
 {
     struct vm_devices *d = vm->dev;
     vpic_reset(&d->pic);
+    vlapic_reset(&d->lapic);
+    if (!d->apic)
+        d->lapic.base_msr &= ~APIC_BASE_ENABLE; /* absent: reads as disabled, cannot be enabled */
+    vioapic_reset(&d->ioapic);
+    if (d->apic)
+        write_mptable(vm);
     vpit_reset(&d->pit);
     vuart_reset(&d->uart);
     vrtc_reset(&d->rtc);
@@ -304,6 +397,31 @@ void vmdev_out(struct vm *vm, uint16_t port, unsigned size, uint32_t val)
     iobus_out(&vm->dev->bus, port, size, val);
 }
 
+/* Is the PIT's line free for a new tick: neither requested nor in service
+ * where the guest takes it, the 8259A or, routed there, the I/O APIC? */
+static bool pit_irq_idle(struct vm_devices *d)
+{
+    uint8_t vector;
+    if (vpic_irq_idle(&d->pic, VPIT_IRQ))
+        return true;
+    return d->apic && vioapic_pin_routed(&d->ioapic, isa_pin(VPIT_IRQ), &vector) &&
+           vlapic_vector_idle(&d->lapic, vector);
+}
+
+/* The vector the CPU would take now, or -1; *from_pic: it is the 8259A's.
+ * The local APIC's own requests come first; the 8259A's INTR reaches the
+ * CPU through LINT0 in ExtINT mode (not subject to the TPR, §10.5.1), or
+ * directly when the APIC is disabled or absent. */
+static int irq_pending(struct vm_devices *d, bool *from_pic)
+{
+    *from_pic = false;
+    int v = vlapic_pending(&d->lapic);
+    if (v >= 0 || !vlapic_extint_open(&d->lapic))
+        return v;
+    *from_pic = true;
+    return vpic_pending(&d->pic);
+}
+
 int vmdev_poll_irq(struct vm *vm)
 {
     struct vm_devices *d = vm->dev;
@@ -313,14 +431,26 @@ int vmdev_poll_irq(struct vm *vm)
             vnet_poll(d->net[i]); /* frames the switch queued, into this guest's RAM, on its own thread */
     if (vpit_next_event_ns(&d->pit) <= now)
         vpit_update(&d->pit, now);
-    if (vpit_reinject_ns(&d->pit) <= now && vpic_irq_idle(&d->pic, VPIT_IRQ))
+    if (vpit_reinject_ns(&d->pit) <= now && pit_irq_idle(d))
         vpit_reinject(&d->pit, now); /* a tick coalesced earlier, now that the PIC took the last */
     if (vrtc_next_event_ns(&d->rtc) <= now)
         vrtc_update(&d->rtc, now);
-    return vpic_pending(&d->pic);
+    if (d->apic && vlapic_next_event_ns(&d->lapic) <= now) {
+        vlapic_update(&d->lapic);
+        vlapic_reinject(&d->lapic); /* a period the guest was not run for, now that it took the last */
+    }
+    bool from_pic;
+    return irq_pending(d, &from_pic);
 }
 
-int vmdev_ack_irq(struct vm *vm) { return vpic_ack(&vm->dev->pic); }
+int vmdev_ack_irq(struct vm *vm)
+{
+    struct vm_devices *d = vm->dev;
+    bool from_pic;
+    if (irq_pending(d, &from_pic) < 0 && d->apic && vlapic_enabled(&d->lapic))
+        return vlapic_ack(&d->lapic); /* nothing left: the APIC's spurious vector */
+    return from_pic ? vpic_ack(&d->pic) : vlapic_ack(&d->lapic);
+}
 
 uint64_t vmdev_next_event_ns(struct vm *vm)
 {
@@ -329,13 +459,64 @@ uint64_t vmdev_next_event_ns(struct vm *vm)
         if (d->net[i] && vnet_rx_ready(d->net[i]))
             return 0; /* a frame waits for the guest (also read from interrupt handlers: lock-free) */
     uint64_t next = MIN(vpit_next_event_ns(&d->pit), vrtc_next_event_ns(&d->rtc));
-    if (vpic_irq_idle(&d->pic, VPIT_IRQ))
+    next = MIN(next, vlapic_next_event_ns(&d->lapic));
+    if (pit_irq_idle(d))
         next = MIN(next, vpit_reinject_ns(&d->pit));
     if (next == VDEV_NEVER)
         return UINT64_MAX;
     uint64_t now = clock_ns();
     return next <= now ? 0 : next - now;
 }
+
+bool vmdev_mmio(struct vm *vm, uint32_t gpa, void *buf, uint32_t len, bool write)
+{
+    struct vm_devices *d = vm->dev;
+    uint32_t page = gpa & ~(VLAPIC_PAGE_BYTES - 1);
+    bool lapic = page == vlapic_page(&d->lapic);
+    if (!d->apic || (!lapic && page != VIOAPIC_BASE))
+        return false;
+    uint8_t *p = buf;
+    for (uint32_t off = gpa - page, end = MIN(off + len, VLAPIC_PAGE_BYTES); off < end;) {
+        unsigned n = MIN(4 - (off & 3), end - off);
+        uint32_t v = 0;
+        if (write) {
+            memcpy(&v, p, n);
+            if (lapic)
+                vlapic_write(&d->lapic, off, n, v);
+            else
+                vioapic_write(&d->ioapic, off, n, v);
+        } else {
+            v = lapic ? vlapic_read(&d->lapic, off, n) : vioapic_read(&d->ioapic, off, n);
+            memcpy(p, &v, n);
+        }
+        p += n;
+        off += n;
+    }
+    return true;
+}
+
+bool vmdev_apic_msr(struct vm *vm, uint32_t msr, bool write, uint64_t *val)
+{
+    struct vm_devices *d = vm->dev;
+    if (msr == MSR_APIC_BASE) {
+        if (!write)
+            *val = d->lapic.base_msr;
+        else if (!d->apic)
+            return !(*val & APIC_BASE_ENABLE); /* absent: stays disabled, other writes ignored */
+        else if (vlapic_set_base(&d->lapic, *val))
+            return false;
+        return true;
+    }
+    if (msr != MSR_TSC_DEADLINE || !d->apic || !d->lapic.has_deadline)
+        return false;
+    if (write)
+        vlapic_set_deadline(&d->lapic, *val);
+    else
+        *val = vlapic_get_deadline(&d->lapic);
+    return true;
+}
+
+bool vmdev_has_apic(const struct vm *vm) { return vm->dev && vm->dev->apic; }
 
 void vmdev_console_input(struct vm *vm, uint8_t byte)
 {

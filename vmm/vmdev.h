@@ -9,6 +9,7 @@
  */
 #ifndef HV86_VMM_VMDEV_H
 #define HV86_VMM_VMDEV_H
+#include <stdbool.h>
 #include <stdint.h>
 
 struct vm;
@@ -50,6 +51,21 @@ int vmdev_ack_irq(struct vm *vm);
  * none is armed: how long a halted vCPU may sleep. Lock-free: also called
  * from interrupt handlers. */
 uint64_t vmdev_next_event_ns(struct vm *vm);
+/* vmdev_mmio - an emulated access of len bytes (within one page) at gpa,
+ * which is not guest RAM: the local APIC's page (where IA32_APIC_BASE puts
+ * it while enabled) or the I/O APIC's at 0xFEC00000, in a VM with APICs.
+ * Returns true if a device took it (buf read or written), false if the
+ * gpa is a hole. Sources: Intel SDM Vol. 3A §10.4.1; 82093AA datasheet §3. */
+bool vmdev_mmio(struct vm *vm, uint32_t gpa, void *buf, uint32_t len, bool write);
+/* vmdev_apic_msr - RDMSR/WRMSR of IA32_APIC_BASE (1Bh) or IA32_TSC_DEADLINE
+ * (6E0h) into/from *val. Returns false if msr is not one of them in this VM
+ * (the caller raises #GP(0): TSC_DEADLINE where the APIC does not offer
+ * TSC-deadline mode, which hv86's VMs do not) or if the write
+ * is refused (reserved bits; in a VM without APICs, setting the enable
+ * bit: the base reads 0xFEE00100, disabled, and other writes are dropped). SDM Vol. 3A §10.4.4, §10.5.4.1. */
+bool vmdev_apic_msr(struct vm *vm, uint32_t msr, bool write, uint64_t *val);
+/* vmdev_has_apic - was the VM created with APICs (apic=1)? */
+bool vmdev_has_apic(const struct vm *vm);
 /* A byte typed by the attached administrator, for the guest's UART. */
 void vmdev_console_input(struct vm *vm, uint8_t byte);
 

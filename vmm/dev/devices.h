@@ -30,4 +30,6 @@
 #include "vmm/dev/vnet.h"
 #include "vmm/dev/vide.h"
 #include "vmm/dev/virtio.h"
+#include "vmm/dev/vlapic.h"
+#include "vmm/dev/vioapic.h"
 #endif
