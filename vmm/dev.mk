@@ -5,7 +5,8 @@ VDEV_SRCS := vmm/dev/iobus.c vmm/dev/vpic.c vmm/dev/vpit.c vmm/dev/vuart.c \
 HV_SRCS += $(VDEV_SRCS)
 
 UNIT_TESTS += test_vdev_iobus test_vdev_pic test_vdev_pit test_vdev_uart test_vdev_rtc test_vdev_misc test_vdev_fuzz \
-	test_vdev_vblk test_vdev_ide
+	test_vdev_vblk test_vdev_ide test_vdev_apic
+test_vdev_apic_SRCS := tests/unit/test_vdev_apic.c vmm/dev/vlapic.c vmm/dev/vioapic.c vmm/mptable.c
 test_vdev_iobus_SRCS := tests/unit/test_vdev_iobus.c vmm/dev/iobus.c
 test_vdev_pic_SRCS := tests/unit/test_vdev_pic.c vmm/dev/iobus.c vmm/dev/vpic.c
 test_vdev_pit_SRCS := tests/unit/test_vdev_pit.c vmm/dev/iobus.c vmm/dev/vpit.c
