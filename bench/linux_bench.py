@@ -47,10 +47,12 @@ def native_workload():
         nat.stop()
 
 
-def hv86_run(m, name, image, until, timeout):
-    """Create and start NAME, attach at once, wait for `until` (READY and the
-    prompt, or WORKLOAD-END); return (seconds from `vm start`, transcript)."""
-    out = hv86_create(m, name, image)
+def hv86_run(m, name, image, until, timeout, extra="", before_stop=None):
+    """Create and start NAME (`vm create` options extra), attach at once,
+    wait for `until` (READY and the prompt, or WORKLOAD-END), call
+    before_stop(m, name) if given; return (seconds from `vm start`,
+    transcript)."""
+    out = hv86_create(m, name, image, extra=extra)
     if "created" not in out:
         raise RuntimeError(out)
     t0 = time.monotonic()
@@ -66,6 +68,8 @@ def hv86_run(m, name, image, until, timeout):
         return secs, con.transcript
     finally:
         detach(m)
+        if before_stop:
+            before_stop(m, name)
         m.cmd("vm stop %s" % name)
         m.cmd("vm destroy %s" % name)
 

@@ -57,12 +57,15 @@ linux-net: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_net.py
 
 INTEGRATION_TESTS += linux-hv86
-BENCHES += bench-linux bench-disk bench-stress
-.PHONY: linux-hv86 bench-linux bench-disk bench-stress
+BENCHES += bench-linux bench-disk bench-stress bench-apic
+.PHONY: linux-hv86 bench-linux bench-disk bench-stress bench-apic
 linux-hv86: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_linux.py
 bench-linux: hv86.iso $(DISKS)
 	$(PYTHON) bench/linux_bench.py 3
+# Linux boot and workload with apic=1 and apic=0, and an idle guest's cost.
+bench-apic: hv86.iso $(DISKS)
+	$(PYTHON) bench/apic_bench.py 2
 bench-disk: hv86-bench.iso $(DISKS)
 	$(PYTHON) bench/disk_bench.py 1
 # System calls, fork, exec, faults, pipes, switches, mmap, user CPU with

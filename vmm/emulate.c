@@ -331,6 +331,14 @@ static int emu_io(struct vcpu *c, const struct dec_insn *in)
     return next(c, in);
 }
 
+/* The CR4 bits of the virtual CPU (docs/vmm.md "CR4"): those of a P6-class
+ * processor whose CPUID it shows; the rest (VME and PVI: CPUID hides VME;
+ * UMIP, VMXE, SMXE, FSGSBASE, PCIDE, OSXSAVE, SMEP, SMAP, PKE...: hidden
+ * features, or reserved) are #GP(0) as the SDM has them for a CPU without
+ * the feature. TSD, DE, MCE and PCE are kept and read back but not acted on. */
+#define CR4_GUEST_BITS (CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | CR4_OSFXSR | \
+                        CR4_OSXMMEXCPT)
+
 static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
 {
     uint32_t *cr = c->bv.cr;
@@ -376,6 +384,8 @@ static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
             if (shadow_set_cr3(&c->sh, v))
                 return unsupported(c, in, "out of shadow page tables");
         } else if (n == 4) {
+            if (v & ~CR4_GUEST_BITS)
+                return raise(c, T_GP, 0); /* reserved for this CPU (SDM Vol. 3A §2.5) */
             cr[4] = v;
             if (shadow_set_cr4(&c->sh, v))
                 return unsupported(c, in, "out of shadow page tables");

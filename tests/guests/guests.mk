@@ -12,7 +12,7 @@ GUESTS := popf clisti segread tables cregs pgonoff pages adbits pf user \
 # a CPU hog for fairness, a triple fault, random bytes, a console flood, the
 # differential fuzzer (its reference is native Bochs running the same programs),
 # an endless REP OUTS, a hostile disk driver, a hostile NIC driver that floods its switch.
-HV_GUESTS := spin tfault randbytes flood fuzz repio diskattack netflood
+HV_GUESTS := spin tfault randbytes flood fuzz repio diskattack netflood apichammer
 # Guests GRUB boots with `multiboot2` in their Bochs ISO (QEMU -kernel is
 # always Multiboot v1), so the runtime's Multiboot2 entry is exercised too.
 GUESTS_MB2 := segread timer

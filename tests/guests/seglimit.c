@@ -79,23 +79,6 @@ static void expect_gp(const char *name, uint16_t sel, uint32_t off, bool write)
         check(name, vec == -1, "vector %d", vec);
 }
 
-/* QEMU TCG's CPUs carry "QEMU" in their brand string (hv86 passes the brand
- * through to its guests). Only they skip data-segment limit checks. */
-static bool cpu_is_qemu(void)
-{
-    uint32_t r[4], brand[12];
-    cpuid(0x80000000u, r);
-    if (r[0] < 0x80000004u)
-        return false;
-    for (uint32_t i = 0; i < 3; i++)
-        cpuid(0x80000002u + i, brand + 4 * i);
-    const char *b = (const char *)brand;
-    for (int i = 0; i + 4 <= 48; i++)
-        if (b[i] == 'Q' && b[i + 1] == 'E' && b[i + 2] == 'M' && b[i + 3] == 'U')
-            return true;
-    return false;
-}
-
 /* Decided by the CPU model, not by a limit probe: under hv86 a probe would
  * measure the monitor's own limit check, the thing under test. */
 static void limits_enforced(void)

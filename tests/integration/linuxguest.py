@@ -179,10 +179,10 @@ class NativeLinux:
 
 # ---------------------------------------------------------------- under hv86
 
-def hv86_create(m, name, image, mem_mib=MEM_MIB, cmdline=CMDLINE):
-    """`vm create NAME kernel=linux initrd=IMAGE`; returns the console's answer."""
-    return m.cmd('vm create %s kernel=linux initrd=%s mem=%dM cmdline="%s"'
-                 % (name, image, mem_mib, cmdline))
+def hv86_create(m, name, image, mem_mib=MEM_MIB, cmdline=CMDLINE, extra=""):
+    """`vm create NAME kernel=linux initrd=IMAGE [extra]`; returns the console's answer."""
+    return m.cmd('vm create %s kernel=linux initrd=%s mem=%dM cmdline="%s"%s'
+                 % (name, image, mem_mib, cmdline, " " + extra if extra else ""))
 
 
 def attach(m, name, timeout=60):

@@ -192,6 +192,12 @@ def guest_makes_fs(m, seq, fs_uuid):
     check("ran-from-disk" in out and hashlib.md5(GUEST_FILES["big.txt"]).hexdigest() in out,
           "a program read from the disk runs")
     run(con, "rm /mnt/busybox && umount /mnt", "umount")
+    # The disk's interrupt through the I/O APIC: a level-triggered input
+    # (the MP table's PCI entry for its slot), with every request above.
+    out = run(con, "grep virtio /proc/interrupts", "virtio-blk in /proc/interrupts")
+    found = re.search(r"^\s*11:\s+(\d+)\s+IO-APIC\s+11-fasteoi\s+virtio0", out, re.M)
+    check(found is not None and int(found.group(1)) > 0,
+          "virtio-blk interrupts on IO-APIC input 11, level-triggered (fasteoi), counting: %r" % out.strip())
     out = run(con, "e2fsck -fn /dev/vda 2>&1", "e2fsck -fn in the guest")
     check(re.search(r"^guestfs: \d+/\d+ files", out, re.M) is not None,
           "the guest's e2fsck -fn finds its file system clean: %r" % out.strip().split("\n")[-1])
@@ -356,6 +362,10 @@ def ide_checks(m):
     run(con, "umount /mnt && echo 3 > /proc/sys/vm/drop_caches && mount -t ext4 /dev/sda /mnt", "remount")
     out = run(con, "/mnt/busybox md5sum /mnt/ide.txt; umount /mnt", "run busybox read back by DMA")
     check(ide_md5 in out, "the guest reads its file back, with a program read from the IDE disk")
+    out = run(con, "grep ata_piix /proc/interrupts", "ata_piix in /proc/interrupts")
+    found = re.search(r"^\s*14:\s+(\d+)\s+IO-APIC\s+14-edge\s+ata_piix", out, re.M)
+    check(found is not None and int(found.group(1)) > 0,
+          "IDE interrupts on IO-APIC input 14, edge-triggered, counting: %r" % out.strip())
     out = run(con, "e2fsck -fn /dev/sda 2>&1", "e2fsck in the guest")
     check("idetest: " in out, "the guest's e2fsck checks its new file system (%r)" % out[-80:])
     out = run(con, "dd if=/dev/zero of=/dev/sda bs=512 seek=%d count=1 2>&1" % MAIL_SECTORS,

@@ -43,3 +43,20 @@ void guest_exit(void)
     for (;;)
         asm volatile("cli; hlt");
 }
+
+/* QEMU TCG's CPUs carry "QEMU" in their brand string (hv86 passes the brand
+ * through to its guests). */
+bool cpu_is_qemu(void)
+{
+    uint32_t r[4], brand[12];
+    cpuid(0x80000000u, r);
+    if (r[0] < 0x80000004u)
+        return false;
+    for (uint32_t i = 0; i < 3; i++)
+        cpuid(0x80000002u + i, brand + 4 * i);
+    const char *b = (const char *)brand;
+    for (int i = 0; i + 4 <= 48; i++)
+        if (b[i] == 'Q' && b[i + 1] == 'E' && b[i + 2] == 'M' && b[i + 3] == 'U')
+            return true;
+    return false;
+}

@@ -42,6 +42,9 @@ void guest_exit(void) __attribute__((noreturn));
 /* The loader's command line ("" if none), and the number after "key=" in it. */
 const char *boot_cmdline(void);
 uint32_t boot_arg(const char *key, uint32_t def);
+/* Does the CPU's brand string (CPUID 80000002h-80000004h, which hv86
+ * passes through) say QEMU? QEMU TCG skips some checks hardware makes. */
+bool cpu_is_qemu(void);
 void guest_main(void);
 
 /* ---------------------------------------------------------------- descriptors (desc.c) */
