@@ -3,6 +3,7 @@ HV_SRCS += drivers/ata.c
 HV_SRCS += drivers/ata_prd.c
 HV_SRCS += drivers/crc32.c
 HV_SRCS += drivers/disk.c
+HV_SRCS += drivers/e1000.c drivers/e1000_ring.c
 HV_SRCS += drivers/part.c
 HV_SRCS += drivers/pci.c
 

@@ -4,6 +4,7 @@
  * docs/boot.md tells the same story in prose.
  */
 #include "drivers/ata.h"
+#include "drivers/e1000.h"
 #include "drivers/pic.h"
 #include "drivers/pit.h"
 #include "drivers/serial.h"
@@ -122,6 +123,7 @@ static void init_thread(void *arg)
     if (pci_init)
         pci_init();
     ata_init();
+    e1000_init(); /* host NICs: switch uplinks (docs/net.md) */
     clock_init();
     int err = vm_commands_init();
     if (err)

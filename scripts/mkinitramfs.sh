@@ -12,6 +12,11 @@
 # function (8086:7010).
 # The shell image configures eth0 from the kernel command line (docs/net.md):
 #   ip=ADDR/PREFIX[:GATEWAY]   e.g. ip=10.0.0.1/24 or ip=10.0.0.1/24:10.0.0.254
+#   ip=dhcp                    busybox udhcpc; its script (/etc/udhcpc.script)
+#                              sets the address, the default route and
+#                              /etc/resolv.conf from the server's answer
+# WWW=DIR in the environment (the web image): DIR's files go to /www, and
+# init starts busybox httpd on port 80 serving them.
 # (Debian's kernel has no CONFIG_IP_PNP, so the name is free for init.)
 # -- PATH...: files of ROOT (Debian's i386 packages, unpacked by
 # scripts/i386-progs.sh fetch), e.g. sbin/mkfs.ext4, put at the same place
@@ -69,6 +74,28 @@ unset p n
 PROFILE
     } > "$T/etc/profile"
 fi
+if [ -n "${WWW:-}" ]; then
+    mkdir -p "$T/www"
+    cp -r "$WWW"/. "$T/www/"
+fi
+cat > "$T/etc/udhcpc.script" <<'DHCP'
+#!/bin/sh
+# udhcpc's hook (busybox networking/udhcp): $1 is the event; the lease is
+# in $ip, $subnet, $router, $dns.
+case $1 in
+deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+bound|renew)
+    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
+    ip route del default 2>/dev/null
+    for r in $router; do ip route add default via "$r" dev "$interface" && break; done
+    : > /etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+    echo "init: eth0 dhcp $ip/$subnet router $router dns $dns"
+    ;;
+esac
+exit 0
+DHCP
+chmod 755 "$T/etc/udhcpc.script"
 mknod -m 600 "$T/dev/console" c 5 1
 mknod -m 666 "$T/dev/null" c 1 3
 mknod -m 660 "$T/dev/ttyS0" c 4 64
@@ -96,7 +123,10 @@ INIT
     cat <<'INIT'
 ip link set lo up
 for a in $(cat /proc/cmdline); do case $a in ip=*) cfg=${a#ip=} ;; esac; done
-if [ -n "$cfg" ]; then
+if [ "$cfg" = dhcp ]; then
+    ip link set eth0 up && echo "init: eth0 $(cat /sys/class/net/eth0/address) asks for an address (udhcpc)"
+    udhcpc -i eth0 -s /etc/udhcpc.script -t 10 -T 3 -n -q || echo "init: eth0: no DHCP lease"
+elif [ -n "$cfg" ]; then
     addr=${cfg%%:*} gw=
     case $cfg in *:*) gw=${cfg#*:} ;; esac
     if ip link set eth0 up && ip addr add "$addr" dev eth0; then
@@ -105,6 +135,9 @@ if [ -n "$cfg" ]; then
     else
         echo "init: cannot configure eth0 with ip=$cfg"
     fi
+fi
+if [ -f /www/index.html ]; then
+    httpd -p 80 -h /www && echo "init: httpd serves /www on port 80"
 fi
 echo "hv86 guest shell ready"
 while true; do setsid cttyhack sh -l; done

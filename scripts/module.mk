@@ -1,9 +1,9 @@
 # The reference Linux guest: Debian's i386 kernel and two busybox initramfs
 # images, fetched and built here (nothing of Debian's is committed), put on
-# the ISO as GRUB modules `linux`, `shell` and `workload`; and the bench
+# the ISO as GRUB modules `linux`, `shell`, `workload` and `web`; and the bench
 # image, only on hv86-bench.iso (`make bench-disk`, `make bench-stress`).
 LINUX_DIR := $(B)/linux
-LINUX_MODULES := $(LINUX_DIR)/linux.bz $(LINUX_DIR)/shell.img $(LINUX_DIR)/workload.img
+LINUX_MODULES := $(LINUX_DIR)/linux.bz $(LINUX_DIR)/shell.img $(LINUX_DIR)/workload.img $(LINUX_DIR)/web.img
 
 $(LINUX_DIR)/linux.bz: $(DEBIAN_DIR)/vmlinux
 	@mkdir -p $(dir $@)
@@ -32,6 +32,14 @@ $(LINUX_DIR)/workload.img: $(IMAGE_DEPS)
 $(LINUX_DIR)/shell.img: $(IMAGE_DEPS) scripts/i386-progs.sh $(DEBIAN_DIR)/e2fsprogs.fetched
 	@mkdir -p $(dir $@)
 	sh scripts/mkinitramfs.sh $@ shell $(DEBIAN_DIR)/busybox $(DEBIAN_DIR)/root $(GUEST_MODULES) -- $(SHELL_PROGS)
+# The web image (GRUB module `web`): the shell image plus /www, which its
+# init serves with busybox httpd on port 80 (docs/net.md): an index page
+# and big.bin, 2 MiB from a fixed seed whose md5 the tests read from
+# $(LINUX_DIR)/www/big.md5 (scripts/mkwww.py).
+$(LINUX_DIR)/www/big.md5: scripts/mkwww.py
+	python3 scripts/mkwww.py $(LINUX_DIR)/www
+$(LINUX_DIR)/web.img: $(IMAGE_DEPS) scripts/i386-progs.sh $(DEBIAN_DIR)/e2fsprogs.fetched $(LINUX_DIR)/www/big.md5
+	WWW=$(LINUX_DIR)/www sh scripts/mkinitramfs.sh $@ shell $(DEBIAN_DIR)/busybox $(DEBIAN_DIR)/root $(GUEST_MODULES) -- $(SHELL_PROGS)
 BENCH_PKGS := e2fsprogs fio stress-ng sysbench
 $(LINUX_DIR)/bench.img: $(IMAGE_DEPS) scripts/i386-progs.sh $(BENCH_PKGS:%=$(DEBIAN_DIR)/%.fetched)
 	@mkdir -p $(dir $@)

@@ -56,6 +56,14 @@ INTEGRATION_TESTS += linux-net
 linux-net: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_net.py
 
+# A web guest on a switch bridged to hv86's e1000 (QEMU's user-mode network
+# behind it): DHCP, the harness fetching from the guest's httpd through a
+# port forward, the guest fetching from the harness (tests/integration/test_uplink.py).
+INTEGRATION_TESTS += linux-uplink
+.PHONY: linux-uplink
+linux-uplink: hv86.iso $(DISKS)
+	$(PYTHON) tests/integration/test_uplink.py
+
 INTEGRATION_TESTS += linux-hv86
 BENCHES += bench-linux bench-disk bench-stress bench-apic
 .PHONY: linux-hv86 bench-linux bench-disk bench-stress bench-apic

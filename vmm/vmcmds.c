@@ -3,6 +3,7 @@
  * and `console NAME` (attach to the guest's serial line; ^] detaches).
  */
 #include "drivers/crc32.h"
+#include "drivers/e1000.h"
 #include "kernel/boot.h"
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
@@ -314,8 +315,60 @@ static int cmd_monsum(struct cmd_ctx *c)
     return 0;
 }
 
-/* `net`, `net create NAME`, `net destroy NAME` (docs/net.md): one row,
- * since `net` alone lists. */
+/* The host NIC that is sw's uplink, or NULL. */
+static struct e1000 *uplink_of(const struct vswitch *sw)
+{
+    for (unsigned i = 0; i < e1000_count(); i++)
+        if (e1000_at(i)->sw == sw)
+            return e1000_at(i);
+    return NULL;
+}
+
+/* `net create NAME [uplink=NIC]`: the switch, then its uplink port (the
+ * switch is destroyed again if the NIC cannot be attached). */
+static int net_create(struct cmd_ctx *c, const char *name, const char *opt)
+{
+    struct vswitch *sw;
+    struct e1000 *nic = NULL;
+    if (opt) {
+        if (strncmp(opt, "uplink=", 7)) {
+            cmd_error(c->out, "net create: unknown option '%s' (uplink=NIC)", opt);
+            return E_INVAL;
+        }
+        if (!(nic = e1000_find(opt + 7))) {
+            cmd_error(c->out, "net create: no host NIC '%s' (%u found; the first is e1000)", opt + 7, e1000_count());
+            return E_NOENT;
+        }
+        if (nic->port) {
+            cmd_error(c->out, "net create: %s is already the uplink of switch %s", nic->name, nic->sw->name);
+            return E_BUSY;
+        }
+    }
+    int rc = vswitch_create(name, &sw);
+    if (rc == E_INVAL)
+        cmd_error(c->out, "net create: bad name '%s' (1-%d letters, digits, '-', '_')", name, VSW_NAME_MAX - 1);
+    else if (rc == E_EXIST)
+        cmd_error(c->out, "net create: a switch named '%s' exists", name);
+    else if (rc == E_BUSY)
+        cmd_error(c->out, "net create: all %d switches in use (`net destroy` one first)", VSW_MAX);
+    else if (rc)
+        cmd_error(c->out, "net create: %s", err_name(rc));
+    if (rc)
+        return rc;
+    if (nic && (rc = e1000_attach(nic, sw))) {
+        vswitch_destroy(sw);
+        cmd_error(c->out, "net create: cannot attach %s: %s", nic->name, err_name(rc));
+        return rc;
+    }
+    if (nic)
+        cmd_printf(c->out, "created switch %s (uplink %s)\n", name, nic->name);
+    else
+        cmd_printf(c->out, "created switch %s (internal)\n", name);
+    return 0;
+}
+
+/* `net`, `net create NAME [uplink=NIC]`, `net destroy NAME` (docs/net.md):
+ * one row, since `net` alone lists. */
 static int cmd_net(struct cmd_ctx *c)
 {
     struct vswitch *sw;
@@ -325,33 +378,25 @@ static int cmd_net(struct cmd_ctx *c)
     }
     const char *verb = c->argv[0], *name = c->argc > 1 ? c->argv[1] : NULL;
     bool create = !strcmp(verb, "create");
-    if ((!create && strcmp(verb, "destroy")) || !name) {
-        cmd_error(c->out, "net: '%s%s%s' is not `net`, `net create NAME` or `net destroy NAME`", verb,
+    if ((!create && strcmp(verb, "destroy")) || !name || (!create && c->argc > 2)) {
+        cmd_error(c->out, "net: '%s%s%s' is not `net`, `net create NAME [uplink=NIC]` or `net destroy NAME`", verb,
                   name ? " " : "", name ? name : "");
         return E_INVAL;
     }
-    if (create) {
-        int rc = vswitch_create(name, &sw);
-        if (rc == E_INVAL)
-            cmd_error(c->out, "net create: bad name '%s' (1-%d letters, digits, '-', '_')", name, VSW_NAME_MAX - 1);
-        else if (rc == E_EXIST)
-            cmd_error(c->out, "net create: a switch named '%s' exists", name);
-        else if (rc == E_BUSY)
-            cmd_error(c->out, "net create: all %d switches in use (`net destroy` one first)", VSW_MAX);
-        else if (rc)
-            cmd_error(c->out, "net create: %s", err_name(rc));
-        else
-            cmd_printf(c->out, "created switch %s (internal)\n", name);
-        return rc;
-    }
+    if (create)
+        return net_create(c, name, c->argc > 2 ? c->argv[2] : NULL);
     if (!(sw = vswitch_find(name))) {
         cmd_error(c->out, "net destroy: no switch named '%s' (see `net`)", name);
         return E_NOENT;
     }
-    if (vswitch_destroy(sw)) {
+    struct e1000 *nic = uplink_of(sw);
+    if (sw->nports > (nic ? 1u : 0u)) {
         cmd_error(c->out, "net destroy: switch %s has ports (`vm destroy` their VMs first)", name);
         return E_BUSY;
     }
+    if (nic)
+        e1000_detach(nic);
+    vswitch_destroy(sw);
     return 0;
 }
 
@@ -371,8 +416,8 @@ static const struct cmd_def vm_cmds[] = {
     { "vm", "exits", "NAME [reset]", "the guest instructions that exit most, by reason (reset: start counting anew)",
       1, 2, cmd_vm_exits, 0 },
     { "console", NULL, "NAME", "attach to a VM's serial line (^] detaches)", 1, 1, cmd_console, 0 },
-    { "net", NULL, "[create NAME | destroy NAME]", "virtual switches: ports, addresses, counters; make or remove one",
-      0, 2, cmd_net, 0 },
+    { "net", NULL, "[create NAME [uplink=NIC] | destroy NAME]",
+      "virtual switches: ports, addresses, counters, uplinks; make or remove one", 0, 3, cmd_net, 0 },
     { "modules", NULL, "", "guest images GRUB loaded (module2)", 0, 0, cmd_modules, 0 },
     { "monsum", NULL, "", "checksum of the monitor's code and read-only data (tests)", 0, 0, cmd_monsum, CMD_HIDDEN },
 };

@@ -4,6 +4,7 @@
  */
 #include "vmm/vnic.h"
 #include "drivers/crc32.h"
+#include "drivers/e1000.h"
 #include "kernel/kernel.h"
 #include "mgmt/cmd.h"
 
@@ -118,6 +119,25 @@ static void port_line(struct cmd_out *out, struct vsw_port *p)
                (unsigned long long)st.out_bytes, (unsigned long long)st.out_drops, p->count);
 }
 
+/* The uplink NIC's own view: link, frames both ways, what it dropped. */
+static void uplink_lines(struct cmd_out *out, struct e1000 *e)
+{
+    struct e1000_stats st;
+    typedef unsigned long long ull;
+    e1000_stats(e, &st);
+    cmd_printf(out, "  uplink %s: 82540EM %02x:%02x.%x irq %u, link %s", e->name, e->bus, e->dev, e->fn, e->irq,
+               e->link ? "up" : "down");
+    if (e->link)
+        cmd_printf(out, " %u Mb/s", e->speed);
+    cmd_printf(out, ", %llu interrupts\n", (ull)st.irqs);
+    cmd_printf(out, "    rx %llu frames %llu bytes, dropped: runt %llu, oversize %llu, errors %llu, not bridged %llu\n",
+               (ull)st.rx_frames, (ull)st.rx_bytes, (ull)st.rx_runt, (ull)st.rx_oversize, (ull)st.rx_errors,
+               (ull)st.rx_unbridged);
+    cmd_printf(out, "    tx %llu frames %llu bytes, bad %llu\n", (ull)st.tx_frames, (ull)st.tx_bytes, (ull)st.tx_bad);
+    cmd_printf(out, "    nic: missed %llu, no buffer %llu, crc errors %llu, undersize %llu, oversize %llu\n",
+               (ull)st.mpc, (ull)st.rnbc, (ull)st.crcerrs, (ull)st.ruc, (ull)st.roc);
+}
+
 void vnic_list(struct cmd_out *out)
 {
     unsigned n = 0;
@@ -126,12 +146,19 @@ void vnic_list(struct cmd_out *out)
         if (!sw)
             continue;
         n++;
-        cmd_printf(out, "switch %s (internal): %u ports, %llu flooded, %llu filtered, %llu addresses not learned\n",
-                   sw->name, sw->nports, (unsigned long long)sw->flooded, (unsigned long long)sw->filtered,
+        struct e1000 *nic = NULL;
+        for (unsigned k = 0; k < e1000_count(); k++)
+            if (e1000_at(k)->sw == sw)
+                nic = e1000_at(k);
+        cmd_printf(out, "switch %s (%s%s): %u ports, %llu flooded, %llu filtered, %llu addresses not learned\n",
+                   sw->name, nic ? "uplink " : "internal", nic ? nic->name : "", sw->nports,
+                   (unsigned long long)sw->flooded, (unsigned long long)sw->filtered,
                    (unsigned long long)sw->learn_refused);
         for (unsigned j = 0; j < VSW_PORTS; j++)
             if (sw->ports[j])
                 port_line(out, sw->ports[j]);
+        if (nic)
+            uplink_lines(out, nic);
     }
     if (!n)
         cmd_printf(out, "no switches (`net create NAME` makes one)\n");
