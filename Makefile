@@ -120,9 +120,14 @@ QEMU_ARGS = -accel tcg -m $(QEMU_MEM) -cdrom hv86.iso -boot d \
 	-drive file=$(DISK_MBR),format=raw,if=ide,index=1 \
 	-device isa-debug-exit,iobase=0xf4,iosize=4 -no-reboot
 
+# The machine's NIC: an Intel 82540EM (hv86's e1000 driver, the uplink of the
+# startup script's switch wan) on QEMU's user-mode network, with RUN_PORT on
+# this machine's loopback forwarded to the web guest's httpd (docs/net.md).
+RUN_PORT ?= 8080
+RUN_NIC = -nic user,model=e1000,hostfwd=tcp:127.0.0.1:$(RUN_PORT)-10.0.2.15:80
 .PHONY: run
 run: hv86-run.iso $(DISKS)
-	$(QEMU) $(QEMU_ARGS:hv86.iso=hv86-run.iso) -display none -serial mon:stdio
+	$(QEMU) $(QEMU_ARGS:hv86.iso=hv86-run.iso) $(RUN_NIC) -display none -serial mon:stdio
 
 # ---------------------------------------------------------------- unit tests
 define unit_test_rule

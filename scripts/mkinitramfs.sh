@@ -15,6 +15,7 @@
 #   ip=dhcp                    busybox udhcpc; its script (/etc/udhcpc.script)
 #                              sets the address, the default route and
 #                              /etc/resolv.conf from the server's answer
+#   ip1=...                    the same for eth1 (a VM's second net=)
 # WWW=DIR in the environment (the web image): DIR's files go to /www, and
 # init starts busybox httpd on port 80 serving them.
 # (Debian's kernel has no CONFIG_IP_PNP, so the name is free for init.)
@@ -90,7 +91,7 @@ bound|renew)
     for r in $router; do ip route add default via "$r" dev "$interface" && break; done
     : > /etc/resolv.conf
     for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
-    echo "init: eth0 dhcp $ip/$subnet router $router dns $dns"
+    echo "init: $interface dhcp $ip/$subnet router $router dns $dns"
     ;;
 esac
 exit 0
@@ -122,20 +123,25 @@ fi
 INIT
     cat <<'INIT'
 ip link set lo up
-for a in $(cat /proc/cmdline); do case $a in ip=*) cfg=${a#ip=} ;; esac; done
-if [ "$cfg" = dhcp ]; then
-    ip link set eth0 up && echo "init: eth0 $(cat /sys/class/net/eth0/address) asks for an address (udhcpc)"
-    udhcpc -i eth0 -s /etc/udhcpc.script -t 10 -T 3 -n -q || echo "init: eth0: no DHCP lease"
-elif [ -n "$cfg" ]; then
-    addr=${cfg%%:*} gw=
-    case $cfg in *:*) gw=${cfg#*:} ;; esac
-    if ip link set eth0 up && ip addr add "$addr" dev eth0; then
-        echo "init: eth0 $addr $(cat /sys/class/net/eth0/address)"
+# netif IFACE CFG: CFG is dhcp or ADDR/PREFIX[:GATEWAY]
+netif() {
+    if [ "$2" = dhcp ]; then
+        ip link set "$1" up && echo "init: $1 $(cat /sys/class/net/$1/address) asks for an address (udhcpc)"
+        udhcpc -i "$1" -s /etc/udhcpc.script -t 10 -T 3 -n -q || echo "init: $1: no DHCP lease"
+        return
+    fi
+    addr=${2%%:*} gw=
+    case $2 in *:*) gw=${2#*:} ;; esac
+    if ip link set "$1" up && ip addr add "$addr" dev "$1"; then
+        echo "init: $1 $addr $(cat /sys/class/net/$1/address)"
         [ -z "$gw" ] || ip route add default via "$gw" || echo "init: no route via $gw"
     else
-        echo "init: cannot configure eth0 with ip=$cfg"
+        echo "init: cannot configure $1 with $2"
     fi
-fi
+}
+for a in $(cat /proc/cmdline); do
+    case $a in ip=*) netif eth0 "${a#ip=}" ;; ip1=*) netif eth1 "${a#ip1=}" ;; esac
+done
 if [ -f /www/index.html ]; then
     httpd -p 80 -h /www && echo "init: httpd serves /www on port 80"
 fi

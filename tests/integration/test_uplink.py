@@ -10,7 +10,7 @@ dhcp      the web image (build/linux/web.img) as VM web on wan with
           ip=dhcp: busybox udhcpc gets slirp's first lease, 10.0.2.15, with
           the gateway 10.0.2.2 and a name server, through the switch and
           the e1000 both ways.
-in        from outside in: this harness fetches the index page and big.bin
+in        from outside in: this harness fetches the index page and big.bin with curl
           (2 MiB) from the guest's httpd through the port forward, QEMU's
           e1000, hv86's driver, the switch and the guest's virtio-net; the
           md5 is the build's (build/linux/www/big.md5), not the test's.
@@ -29,11 +29,11 @@ import http.server
 import os
 import random
 import re
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hvmachine import BUILD, Machine, free_port  # noqa: E402
@@ -55,8 +55,12 @@ def refused(m, line, reason):
 
 
 def fetch(url, timeout=300):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read()
+    """The body curl gets from url (raises OSError if curl fails)."""
+    r = subprocess.run(["curl", "-sS", "--fail", "--max-time", str(timeout), url], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    if r.returncode:
+        raise OSError("curl %s: exit %d %s" % (url, r.returncode, r.stderr.decode(errors="replace").strip()))
+    return r.stdout
 
 
 def fetch_retry(url, deadline):
