@@ -18,6 +18,10 @@ out       from inside out: the harness serves a file (2 MiB of other
           random bytes) with Python's http.server on 127.0.0.1; the guest
           fetches it from 10.0.2.2 (slirp's alias for the host) with wget,
           and md5sum in the guest matches.
+flood     netflood (a hostile guest kernel) floods wan with broadcast
+          frames as fast as it can; meanwhile big.bin still comes out and
+          the harness's file still goes in, md5s right; `net` shows the
+          flooder's drops.
 counters  `net` afterwards: the uplink received and sent more than the file
           each way, no errors, the guest's port learned its address; the
           console answers; `net destroy wan` refused while web has a port,
@@ -93,6 +97,40 @@ def uplink_counters(net):
     return rx, tx
 
 
+def flood_checks(m, port, want_md5, hport, data):
+    """netflood (tests/guests/netflood.c) floods wan with broadcast frames as
+    fast as it can; meanwhile both directions through the uplink still
+    carry 2 MiB with the right md5, and `net` shows the flooder's drops."""
+    from test_guests_hv86 import guest_output, vm_states
+    check("created" in m.cmd("vm create flood kernel=netflood mem=16M net=wan"), "vm create flood kernel=netflood net=wan")
+    m.cmd("vm start flood")
+    text = ""
+    for _ in range(60):
+        text = guest_output(m, "flood")
+        if "FLOOD-START" in text:
+            break
+        time.sleep(1)
+    check("FLOOD-START" in text, "netflood floods wan")
+    t0 = time.monotonic()
+    big = fetch("http://127.0.0.1:%d/big.bin" % port, 600)
+    check(hashlib.md5(big).hexdigest() == want_md5,
+          "during the flood, outside in: big.bin in %.1f s, md5 is the build's" % (time.monotonic() - t0))
+    con = lg.attach(m, "web")
+    con.wait_ready(60)
+    status, out = con.run("wget -q -O /tmp/host.bin http://10.0.2.2:%d/host.bin && md5sum /tmp/host.bin" % hport, 600)
+    check(status == 0 and hashlib.md5(data).hexdigest() in out, "during the flood, inside out: md5 matches (%r)" % out)
+    con.run("rm /tmp/host.bin")
+    lg.detach(m)
+    net = m.cmd("net")
+    print(net)
+    f = re.search(r"port \d+\s+flood\.0\s+\S+\s+up\s+learned \d+\n\s+in  (\d+) frames \d+ bytes, errors \d+, drops (\d+)", net)
+    check(f is not None and int(f.group(1)) > 1000 and int(f.group(2)) > 0,
+          "net: the flooder sent %s frames, %s of its copies dropped" % (f and f.group(1), f and f.group(2)))
+    check(vm_states(m).get("flood", ("?",))[0] == "running", "the flooder still runs, the console answers")
+    m.cmd("vm stop flood")
+    m.cmd("vm destroy flood")
+
+
 def main():
     port = free_port()
     want_md5 = open(os.path.join(WWW, "big.md5")).read().split()[0]
@@ -145,6 +183,8 @@ def main():
               "inside out: web fetched the harness's file from 10.0.2.2, md5 matches (%r)" % out)
         con.run("rm /tmp/host.bin")
         lg.detach(m)
+
+        flood_checks(m, port, want_md5, hport, data)
 
         net = m.cmd("net")
         print(net)
