@@ -65,6 +65,12 @@ linux-uplink: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_uplink.py
 
 INTEGRATION_TESTS += linux-hv86
+# Guest-to-guest TCP (busybox nc) and harness-to-guest HTTP requests per
+# second, natively (QEMU's virtio-net) and under hv86 (bench/net_bench.py).
+BENCHES += bench-net
+.PHONY: bench-net
+bench-net: hv86.iso $(DISKS)
+	$(PYTHON) bench/net_bench.py 1
 BENCHES += bench-linux bench-disk bench-stress bench-apic
 .PHONY: linux-hv86 bench-linux bench-disk bench-stress bench-apic
 linux-hv86: hv86.iso $(DISKS)

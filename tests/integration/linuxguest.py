@@ -48,6 +48,7 @@ LINUX_DIR = os.path.join(BUILD, "linux")
 KERNEL = os.path.join(LINUX_DIR, "linux.bz")
 IMAGES = {"shell": os.path.join(LINUX_DIR, "shell.img"),
           "workload": os.path.join(LINUX_DIR, "workload.img"),
+          "web": os.path.join(LINUX_DIR, "web.img"),         # the shell image plus /www and httpd (docs/net.md)
           "bench": os.path.join(LINUX_DIR, "bench.img")}     # the shell image plus fio (bench/disk_bench.py)
 MEM_MIB = 64
 CMDLINE = "console=ttyS0"
