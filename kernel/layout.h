@@ -5,7 +5,8 @@
  * The monitor (hypervisor code, data, heap, stacks, page tables) lives in
  * [MONITOR_BASE, MONITOR_END) of EVERY linear address space: the host's own
  * page directory and every guest's shadow page directory share the same 13
- * page-directory entries there. Guest segments are truncated to end below
+ * page-directory entries there, except the VMWIN_PDES of the per-VM window,
+ * which each VM's directories fill with its own page tables. Guest segments are truncated to end below
  * MONITOR_BASE (Intel SDM Vol. 3A §3.4.5 segment limit), so translated guest
  * code cannot reach it: every guest access at or above MONITOR_BASE faults
  * and is emulated against the guest's own page tables.
@@ -40,10 +41,24 @@
 
 /* Direct map: linear MONITOR_BASE + pa for host physical pa < DIRECTMAP_SIZE. */
 #define DIRECTMAP_BASE   MONITOR_BASE
-#define DIRECTMAP_SIZE   U32(0x03000000)  /* 48 MiB */
+#define DIRECTMAP_SIZE   U32(0x02400000)  /* 36 MiB */
+
+/*
+ * Per-VM monitor window (kernel/vmwin.h): PDEs whose contents differ per VM.
+ * A VM's shadow page directories (and its monitor page directory) map its
+ * own window there -- its translation cache and shadow page tables, in
+ * ZONE_HIGH frames -- and the host's page directory maps nothing. Its PTEs
+ * are not global, so the CR3 load of every switch between two VMs' threads
+ * drops the previous VM's window from the TLB (Intel SDM Vol. 3A §4.10.4.1).
+ */
+#define VMWIN_BASE       (DIRECTMAP_BASE + DIRECTMAP_SIZE) /* 0xFE400000 */
+#define VMWIN_SIZE       U32(0x00C00000)  /* 12 MiB */
+#define VMWIN_PDE_FIRST  (VMWIN_BASE >> 22)  /* = 1017 */
+#define VMWIN_PDES       (VMWIN_SIZE >> 22)  /* = 3 */
+#define VMWIN_PAGES      (VMWIN_SIZE >> PAGE_SHIFT) /* 3072 */
 
 /* Temporary per-slot mappings of arbitrary host frames (guest RAM, high frames). */
-#define KMAP_BASE        U32(0xFF000000)
+#define KMAP_BASE        U32(0xFF000000)  /* = VMWIN_BASE + VMWIN_SIZE */
 #define KMAP_SLOTS       U32(1024)        /* one page table of 4 KiB slots */
 
 /* Physical load address of the hypervisor image (GRUB puts it here). */
@@ -57,8 +72,12 @@ static inline void *phys_to_virt(uint32_t pa) { return (void *)(uintptr_t)(pa + 
 static inline uint32_t virt_to_phys(const void *va) { return (uint32_t)(uintptr_t)va - DIRECTMAP_BASE; }
 /* Page-directory index pdx holds the monitor's mappings in every address space. */
 static inline int monitor_pde(uint32_t pdx) { return pdx >= MONITOR_PDE_FIRST && pdx < MONITOR_PDE_END; }
+/* Linear address lin lies in the per-VM window. */
+static inline int in_vmwin(uint32_t lin) { return lin >= VMWIN_BASE && lin < VMWIN_BASE + VMWIN_SIZE; }
 /* Linear address lin is one of the monitor's own. */
 static inline int in_monitor(uint32_t lin) { return lin >= MONITOR_BASE && lin < MONITOR_END; }
+_Static_assert(VMWIN_BASE + VMWIN_SIZE == KMAP_BASE, "the window ends where kmap starts");
+_Static_assert(DIRECTMAP_SIZE % LARGE_PAGE_SIZE == 0 && VMWIN_SIZE % LARGE_PAGE_SIZE == 0, "whole PDEs");
 #endif
 
 #endif

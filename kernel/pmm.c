@@ -216,14 +216,15 @@ static uint32_t direct_part(const struct pmm *p, uint32_t f, uint32_t n)
 
 /* ---------------------------------------------------------------- alloc/free */
 
-int pmm_alloc(struct pmm *p, enum pmm_zone z, uint32_t nframes, uint32_t *pa)
+/* pmm_alloc's search; ZONE_HIGH falls back to ZONE_DIRECT only if fallback. */
+static int alloc_frames(struct pmm *p, enum pmm_zone z, uint32_t nframes, uint32_t *pa, bool fallback)
 {
     uint32_t f = NO_FRAME;
 
     if (!p || !pa || nframes == 0 || (unsigned)z >= PMM_NZONES)
         return E_INVAL;
     f = zone_find(p, z, nframes);
-    if (f == NO_FRAME && z == ZONE_HIGH) {
+    if (f == NO_FRAME && z == ZONE_HIGH && fallback) {
         z = ZONE_DIRECT; /* guest RAM may live anywhere; page tables may not */
         f = zone_find(p, z, nframes);
     }
@@ -234,6 +235,16 @@ int pmm_alloc(struct pmm *p, enum pmm_zone z, uint32_t nframes, uint32_t *pa)
     p->next[z] = f + nframes < zone_hi(p, z) ? f + nframes : zone_lo(p, z);
     *pa = f << PAGE_SHIFT;
     return 0;
+}
+
+int pmm_alloc(struct pmm *p, enum pmm_zone z, uint32_t nframes, uint32_t *pa)
+{
+    return alloc_frames(p, z, nframes, pa, true);
+}
+
+int pmm_alloc_exact(struct pmm *p, enum pmm_zone z, uint32_t nframes, uint32_t *pa)
+{
+    return alloc_frames(p, z, nframes, pa, false);
 }
 
 /* True if every frame of [f, f+n) is managed and currently allocated. */
@@ -366,6 +377,16 @@ int frame_alloc(enum pmm_zone z, uint32_t nframes, uint32_t *pa)
 {
     uint32_t flags = spin_lock_irqsave(&pmm_lock);
     int err = pmm_alloc(&kernel_pmm, z, nframes, pa);
+
+    spin_unlock_irqrestore(&pmm_lock, flags);
+    return err;
+}
+
+/* frame_alloc_exact - locked pmm_alloc_exact on kernel_pmm; same contract. */
+int frame_alloc_exact(enum pmm_zone z, uint32_t nframes, uint32_t *pa)
+{
+    uint32_t flags = spin_lock_irqsave(&pmm_lock);
+    int err = pmm_alloc_exact(&kernel_pmm, z, nframes, pa);
 
     spin_unlock_irqrestore(&pmm_lock, flags);
     return err;

@@ -80,6 +80,14 @@ int pmm_init(struct pmm *p, void *bitmap, size_t bitmap_bytes, uint64_t zone_spl
 int pmm_alloc(struct pmm *p, enum pmm_zone z, uint32_t nframes, uint32_t *pa);
 
 /*
+ * pmm_alloc_exact - pmm_alloc from zone z only: no fallback. For per-VM
+ * monitor memory that is mapped page by page (kernel/vmwin.h), so that it
+ * never eats the direct map the heap and page tables need. Returns 0,
+ * E_NOMEM (zone z exhausted) or E_INVAL.
+ */
+int pmm_alloc_exact(struct pmm *p, enum pmm_zone z, uint32_t nframes, uint32_t *pa);
+
+/*
  * pmm_free - free nframes frames starting at pa (bytes). Returns 0, or E_INVAL
  * if pa is unaligned, nframes is 0, the run leaves the bitmap, any frame in it
  * is already free (double free) or was never free RAM (reserved, hole) -- in
@@ -129,6 +137,7 @@ extern struct pmm kernel_pmm;
 void pmm_boot_init(const struct mem_range *avail, size_t navail, const struct mem_range *reserved,
                    size_t nreserved);
 int frame_alloc(enum pmm_zone z, uint32_t nframes, uint32_t *pa);
+int frame_alloc_exact(enum pmm_zone z, uint32_t nframes, uint32_t *pa);
 /* frame_unreserve - locked pmm_unreserve on kernel_pmm; same contract. */
 uint32_t frame_unreserve(const struct mem_range *r, const struct mem_range *avail, size_t navail,
                          const struct mem_range *reserved, size_t nreserved);

@@ -96,6 +96,18 @@ void thread_set_world(uint32_t cr3, const struct desc_ptr *gdtr, uint32_t esp0)
     write_eflags(fl);
 }
 
+uint32_t thread_set_cr3(uint32_t cr3)
+{
+    uint32_t fl = read_eflags();
+    cpu_cli();
+    uint32_t old = current->cr3;
+    current->cr3 = cr3;
+    if (cr3 != old)
+        write_cr3(cr3);
+    write_eflags(fl);
+    return old;
+}
+
 static void unlink_from_all(struct thread *t)
 {
     for (struct thread **p = &all_threads; *p; p = &(*p)->all_next) {

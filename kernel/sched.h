@@ -93,6 +93,15 @@ struct desc_ptr;
  * vCPU threads use it around guest execution; host threads never change it.
  */
 void thread_set_world(uint32_t cr3, const struct desc_ptr *gdtr, uint32_t esp0);
+/*
+ * thread_set_cr3 - the calling thread from now on runs with page directory
+ * cr3 (host physical), its GDT and esp0 unchanged; returns the page
+ * directory it had. For a host thread that must work in one VM's address
+ * space for a while (its per-VM window, kernel/vmwin.h): give the old value
+ * back when done. Loads CR3 unless it is already cr3 (non-global TLB
+ * entries, the window's among them, go with it: Intel SDM Vol. 3A §4.10.4.1).
+ */
+uint32_t thread_set_cr3(uint32_t cr3);
 /* Set only the calling thread's TSS.esp0 (interrupts must be off). */
 void thread_set_esp0(uint32_t esp0);
 /* A pointer the thread's owner keeps per thread (NULL by default). */

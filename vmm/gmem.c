@@ -24,7 +24,7 @@ int gmem_init(struct gmem *m, uint32_t bytes)
         return E_NOMEM;
     for (m->npages = 0; m->npages < npages; m->npages++) {
         uint32_t hpa;
-        if (frame_alloc(ZONE_HIGH, 1, &hpa)) {
+        if (frame_alloc_exact(ZONE_HIGH, 1, &hpa)) { /* the direct map is for monitor state */
             gmem_free(m);
             return E_NOMEM;
         }

@@ -34,22 +34,19 @@
 #include "mgmt/cmd.h"
 #include "vmm/vmdev.h"
 
-/* Translation cache per vCPU, in bytes, largest first. A Linux boot to its
- * shell translates some 60,000 blocks (48 bytes of code and about 115 of
- * metadata each, a third of them killed by the kernel patching itself):
- * the first size holds them all, the second flushes about four times per
- * boot (each flush costs a Linux boot over a second under QEMU TCG). A
- * guest of TC_LARGE_MIN_PAGES or more gets the first size that leaves
- * TC_DIRECT_RESERVE of the direct map free (shadow page tables of running
- * guests come from there too), or else the largest that can be allocated;
- * smaller guests (the test guests) get the last. */
+/* Translation cache per vCPU, in bytes. A Linux boot to its shell
+ * translates some 60,000 blocks (48 bytes of code and about 115 of metadata
+ * each, a third of them killed by the kernel patching itself): the large
+ * size holds nearly all of them (two flushes per boot). A guest of
+ * TC_LARGE_MIN_PAGES or more gets it, smaller guests (the test guests) the
+ * small one. Both live in the VM's window (kernel/vmwin.h), in high memory. */
 static const struct { uint32_t code, meta; } tc_sizes[] = {
     { 3u << 20, 7u << 20 },
-    { 2u << 20, 4u << 20 },
     { 1u << 20, 512u << 10 },
 };
 #define TC_LARGE_MIN_PAGES  (32u << 8)  /* 32 MiB */
-#define TC_DIRECT_RESERVE   (6u << 20)
+_Static_assert((3u << 20) + (7u << 20) + SH_POOL_PAGES * PAGE_SIZE <= VMWIN_SIZE,
+               "the largest TC and the shadow pool fit in the window");
 #define GDT_BYTES (GDT_ENTRIES * 8u)
 #define IDT_GATE_INT32  0xE
 #define IDT_GATE_TRAP32 0xF
@@ -73,30 +70,43 @@ static int sh_gpa_to_hpa(void *ctx, uint32_t gpa, uint32_t *hpa)
 static int sh_read32(void *ctx, uint32_t gpa, uint32_t *val) { return gmem_read(&((struct vm *)ctx)->mem, gpa, val, 4); }
 static int sh_write32(void *ctx, uint32_t gpa, uint32_t val) { return gmem_write(&((struct vm *)ctx)->mem, gpa, &val, 4); }
 
+/* Shadow tables come from the VM's own pool in its window: no VM can take
+ * another's, and the shadow pager evicts within its pool when it is empty. */
 static void *sh_table_alloc(void *ctx, uint32_t *hpa)
 {
-    if (frame_alloc(ZONE_DIRECT, 1, hpa))
+    struct vcpu *c = VCPU((struct vm *)ctx);
+    if (!c->sh_nfree)
         return NULL;
-    void *va = phys_to_virt(*hpa);
+    uint8_t *va = c->sh_pool + c->sh_free[--c->sh_nfree] * PAGE_SIZE;
     memset(va, 0, PAGE_SIZE);
+    *hpa = vmwin_hpa(&c->win, va);
     return va;
 }
 
-static void sh_table_free(void *ctx, void *va, uint32_t hpa) { frame_free(hpa, 1); }
+static void sh_table_free(void *ctx, void *va, uint32_t hpa)
+{
+    struct vcpu *c = VCPU((struct vm *)ctx);
+    uint32_t page = (uint32_t)((uint8_t *)va - c->sh_pool) / PAGE_SIZE;
+    KASSERT(page < SH_POOL_PAGES && c->sh_nfree < SH_POOL_PAGES && vmwin_hpa(&c->win, va) == hpa);
+    c->sh_free[c->sh_nfree++] = (uint16_t)page;
+}
+
 static void sh_flush_gva(void *ctx, uint32_t gva) { invlpg(gva); }
 
 /*
  * The shadow pager is dropping every directory, the loaded one included,
- * and may hand its frame out again at once, zeroed. Move CR3 to the host's
- * page directory (it maps the monitor, nothing else) until the caller loads
- * the rebuilt shadow: running on a freed directory would triple-fault.
+ * and may hand its frame out again at once, zeroed. Move CR3 to the VM's
+ * monitor page directory (the monitor and this VM's window, no guest page)
+ * until the caller loads the rebuilt shadow: running on a freed directory
+ * would triple-fault, and the pager goes on working in the window. A host
+ * thread doing this (vcpu_reset at vm create) is in that directory already.
  */
 static void sh_flush_all(void *ctx)
 {
     struct vm *vm = ctx;
     struct vcpu *c = VCPU(vm);
     if (thread_local() == c)
-        thread_set_world(paging_host_pd(), &c->sgdtr, 0);
+        thread_set_world(c->win.pd_hpa, &c->sgdtr, 0);
 }
 
 /*
@@ -185,54 +195,73 @@ static uint32_t bt_fetch(void *ctx, uint32_t gva, uint8_t *buf, uint32_t len)
 static void bt_enter(struct bt_vcpu *v, uint32_t tca);
 static struct vcpu *ldt_loaded_for; /* whose shadow LDT the CPU's LDTR holds */
 
-/* The translation-cache arenas: tc_sizes[first] or a smaller entry (see
- * there). Leaves tc_code/tc_meta NULL if even the last does not fit. */
-static void tc_alloc(struct vcpu *c, size_t first)
+/* "out of WHAT" into err; returns E_NOMEM. */
+static int out_of(char *err, size_t errlen, const char *what, uint32_t bytes)
 {
-    for (size_t i = first; i < ARRAY_SIZE(tc_sizes); i++) {
-        struct pmm_stats st;
-        frame_stats(&st);
-        uint64_t free_bytes = (uint64_t)st.free[ZONE_DIRECT] * PAGE_SIZE, want = tc_sizes[i].code + tc_sizes[i].meta;
-        if (i + 1 < ARRAY_SIZE(tc_sizes) && free_bytes < want + TC_DIRECT_RESERVE)
-            continue;
-        c->tc_code = kmalloc(tc_sizes[i].code);
-        c->tc_meta = c->tc_code ? kmalloc(tc_sizes[i].meta) : NULL;
-        if (c->tc_code && c->tc_meta) {
-            c->tc_code_bytes = tc_sizes[i].code;
-            c->tc_meta_bytes = tc_sizes[i].meta;
-            return;
-        }
-        kfree(c->tc_code); /* fragmented: try a smaller size */
-        c->tc_code = NULL;
-    }
+    snprintf(err, errlen, "out of %s (%u KiB more needed)", what, ALIGN_UP(bytes, 1024u) >> 10);
+    return E_NOMEM;
 }
 
-int vcpu_create(struct vm *vm)
+/* The VM's window: translation cache and shadow-table pool, from high memory. */
+static int window_create(struct vcpu *c, char *err, size_t errlen)
+{
+    size_t i = c->vm->mem.npages >= TC_LARGE_MIN_PAGES ? 0 : ARRAY_SIZE(tc_sizes) - 1;
+    void *code, *meta, *pool;
+    if (vmwin_init(&c->win))
+        return out_of(err, errlen, "direct-map memory for the VM's window page tables", 4 * PAGE_SIZE);
+    if (vmwin_alloc(&c->win, tc_sizes[i].code, &code) || vmwin_alloc(&c->win, tc_sizes[i].meta, &meta))
+        return out_of(err, errlen, "high memory for the translation cache", tc_sizes[i].code + tc_sizes[i].meta);
+    if (vmwin_alloc(&c->win, SH_POOL_PAGES * PAGE_SIZE, &pool))
+        return out_of(err, errlen, "high memory for the shadow page tables", SH_POOL_PAGES * PAGE_SIZE);
+    c->tc_code = code;
+    c->tc_meta = meta;
+    c->tc_code_bytes = tc_sizes[i].code;
+    c->tc_meta_bytes = tc_sizes[i].meta;
+    c->sh_pool = pool;
+    for (c->sh_nfree = 0; c->sh_nfree < SH_POOL_PAGES; c->sh_nfree++)
+        c->sh_free[c->sh_nfree] = (uint16_t)(SH_POOL_PAGES - 1 - c->sh_nfree);
+    return 0;
+}
+
+/* The shadow pager, built in the VM's address space (its tables are in the window). */
+static int shadow_create(struct vcpu *c, char *err, size_t errlen)
+{
+    struct vm *vm = c->vm;
+    struct shadow_ops ops = { vm, sh_gpa_to_hpa, sh_read32, sh_write32, sh_table_alloc, sh_table_free,
+                              sh_flush_gva, sh_flush_all, c->win.pdes, sh_is_code };
+    struct shadow_config cfg = { SH_MAX_PDS, SH_MAX_PTS };
+    uint32_t token = vmwin_enter(&c->win);
+    int rc = shadow_init(&c->sh, &ops, &cfg);
+    vmwin_leave(token);
+    if (rc == 0)
+        rc = shadow_limit_writable(&c->sh, MAX(8u, MIN(vm->mem.npages, (uint32_t)SHADOW_MAX_WRITABLE)));
+    return rc ? out_of(err, errlen, "shadow page tables", PAGE_SIZE) : 0;
+}
+
+int vcpu_create(struct vm *vm, char *err, size_t errlen)
 {
     struct vcpu *c = kzalloc(sizeof(*c));
     if (!c)
-        return E_NOMEM;
+        return out_of(err, errlen, "direct-map memory for the vCPU state", sizeof(*c));
     vm->vcpu = c;
     c->vm = vm;
-    tc_alloc(c, vm->mem.npages >= TC_LARGE_MIN_PAGES ? 0 : ARRAY_SIZE(tc_sizes) - 1);
+    int rc = window_create(c, err, errlen);
+    if (rc)
+        goto err_free;
     c->sgdt = kzalloc(GDT_BYTES);
     c->gdt_src = kzalloc(GDT_MONITOR_FIRST * sizeof(uint64_t));
-    if (!c->tc_code || !c->tc_meta || !c->sgdt || !c->gdt_src)
-        goto err_free;
     c->code_bits = kzalloc(ALIGN_UP(vm->mem.npages, 32u) / 8);
-    if (!c->code_bits)
+    if (!c->sgdt || !c->gdt_src || !c->code_bits) {
+        rc = out_of(err, errlen, "direct-map memory for the shadow GDT", 2 * GDT_BYTES);
         goto err_free;
-    struct shadow_ops ops = { vm, sh_gpa_to_hpa, sh_read32, sh_write32, sh_table_alloc, sh_table_free,
-                              sh_flush_gva, sh_flush_all, paging_monitor_pdes(), sh_is_code };
-    struct shadow_config cfg = { 8, 256 };
-    if (shadow_init(&c->sh, &ops, &cfg) ||
-        shadow_limit_writable(&c->sh, MAX(8u, MIN(vm->mem.npages, (uint32_t)SHADOW_MAX_WRITABLE))))
+    }
+    if ((rc = shadow_create(c, err, errlen)))
         goto err_free;
     return 0;
 
 err_free:
     vcpu_destroy(vm);
-    return E_NOMEM;
+    return rc;
 }
 
 void vcpu_destroy(struct vm *vm)
@@ -244,14 +273,16 @@ void vcpu_destroy(struct vm *vm)
         fpu_owner = NULL;
     if (ldt_loaded_for == c)
         ldt_loaded_for = NULL;
-    if (c->sh.ops.table_alloc)
+    if (c->sh.ops.table_alloc) { /* its directories and tables are in the window */
+        uint32_t token = vmwin_enter(&c->win);
         shadow_destroy(&c->sh);
+        vmwin_leave(token);
+    }
+    vmwin_destroy(&c->win);
     kfree(c->sgdt);
     kfree(c->gdt_src);
     kfree(c->sldt);
     kfree(c->code_bits);
-    kfree(c->tc_meta);
-    kfree(c->tc_code);
     kfree(c);
     vm->vcpu = NULL;
 }
@@ -1023,6 +1054,10 @@ void vmm_guest_trap(struct trap_frame *tf)
 void vcpu_reset(struct vm *vm, const struct loader_entry *e)
 {
     struct vcpu *c = VCPU(vm);
+    /* The TC and the shadow tables are in the VM's window: a host thread
+     * (vm create, vm start) works in the VM's address space meanwhile. */
+    bool host = thread_local() != c;
+    uint32_t token = host ? vmwin_enter(&c->win) : 0;
     /* Ring-1 CS covers the TC alone (init_sgdt): the addresses translated
      * code jumps through are offsets in it, and its exit routine lies in it. */
     struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
@@ -1075,6 +1110,8 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     c->ldt_stale = true;
     if (fpu_owner == c)
         fpu_owner = NULL; /* a reset guest starts from FNINIT state */
+    if (host)
+        vmwin_leave(token);
 }
 
 static void account(struct vm *vm, enum vm_exit_cause cause)
@@ -1416,6 +1453,7 @@ void vcpu_thread(void *arg)
     struct vm *vm = arg;
     struct vcpu *c = VCPU(vm);
     thread_set_local(c);
+    thread_set_cr3(c->win.pd_hpa); /* the TC and shadow tables are in the window */
     uint64_t start = vm->cpu_ticks - thread_cpu_ticks(); /* CPU time of earlier runs carries on */
     while (!vm->stop_req) {
         if (vm->reset_req) /* the guest pulsed its reset line (vm_request_reset) */

@@ -11,8 +11,15 @@
 
 struct vm;
 
-/* Allocate vm->vcpu (state, translation cache, shadow GDT). Returns 0 or E_NOMEM. */
-int vcpu_create(struct vm *vm);
+/*
+ * vcpu_create - allocate vm->vcpu: its state and shadow GDT from the direct
+ * map, its window (kernel/vmwin.h) with the translation cache (10 MiB for a
+ * guest of 32 MiB or more, else 1.5 MiB) and SH_POOL_PAGES shadow-table
+ * frames from high memory. Returns 0, or E_NOMEM with err naming what ran
+ * out ("out of high memory for the translation cache (10240 KiB more
+ * needed)"); nothing is left allocated then.
+ */
+int vcpu_create(struct vm *vm, char *err, size_t errlen);
 void vcpu_destroy(struct vm *vm);
 /* Architectural state at a Multiboot entry (Multiboot §3.2): protected mode,
  * paging off, flat segments, EAX/EBX/EIP from e; empties the TC. */

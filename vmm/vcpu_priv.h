@@ -9,6 +9,7 @@
 #include "bt/decode.h"
 #include "bt/translate.h"
 #include "kernel/traps.h"
+#include "kernel/vmwin.h"
 #include "kernel/x86.h"
 #include "vmm/segment.h"
 #include "vmm/shadow.h"
@@ -58,14 +59,24 @@ struct exit_site {
 #define EXIT_WHY_CODE_WRITE 0x203 /* a store into translated code: its translations dropped */
 #define EXIT_WHY_PF_EMULATE 0x204 /* an access to the monitor range or to device memory, emulated */
 
+/* Shadow paging limits per VM: cached directories (2 frames each) and page
+ * tables, all taken from the VM's window at creation. */
+#define SH_MAX_PDS 8u
+#define SH_MAX_PTS 256u
+#define SH_POOL_PAGES (2 * SH_MAX_PDS + SH_MAX_PTS)
+
 struct vcpu {
     uint8_t fpu[512] __attribute__((aligned(16))); /* FXSAVE image while another vCPU owns the FPU */
     struct bt_vcpu bv;          /* what translated code reaches through GS; canonical guest registers */
     struct vm *vm;
     struct bt bt;
     uint32_t tc_code_bytes, tc_meta_bytes; /* sizes of the two translation-cache arenas */
-    uint8_t *tc_code;
+    uint8_t *tc_code;           /* both arenas in the VM's window (kernel/vmwin.h) */
     void *tc_meta;
+    struct vmwin win;           /* the VM's own monitor window: TC and shadow page tables */
+    uint8_t *sh_pool;           /* SH_POOL_PAGES frames in the window for shadow tables */
+    uint16_t sh_free[SH_POOL_PAGES]; /* pages of sh_pool not in use (a stack) */
+    uint32_t sh_nfree;
     struct shadow sh;
     uint64_t *sgdt;             /* shadow GDT, GDT_ENTRIES descriptors */
     uint64_t *gdt_src;          /* the guest descriptor each guest entry of sgdt was made from

@@ -7,6 +7,7 @@
 #include "kernel/boot.h"
 #include "kernel/heap.h"
 #include "kernel/kernel.h"
+#include "kernel/pmm.h"
 #include "kernel/layout.h"
 #include "kernel/paging.h"
 #include "kernel/sched.h"
@@ -199,14 +200,19 @@ int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t
     vm->mem_bytes = ALIGN_UP(mem_bytes, PAGE_SIZE);
     rc = gmem_init(&vm->mem, vm->mem_bytes);
     if (rc) {
-        snprintf(err, errlen, "not enough free memory for %u MiB of guest RAM", vm->mem_bytes >> 20);
+        struct pmm_stats st;
+        frame_stats(&st);
+        snprintf(err, errlen, "out of high memory for %u MiB of guest RAM (%u MiB free)", vm->mem_bytes >> 20,
+                 st.free[ZONE_HIGH] >> 8);
         goto err_close_disks;
     }
-    if ((rc = vcpu_create(vm)) || (rc = vmdev_create(vm))) {
+    if ((rc = vcpu_create(vm, err, errlen)))
+        goto err_free_vcpu;
+    if ((rc = vmdev_create(vm))) {
         if (rc == E_BUSY)
             snprintf(err, errlen, "the switch of a net= has all its %d ports in use", VSW_PORTS);
         else
-            snprintf(err, errlen, "out of hypervisor memory");
+            snprintf(err, errlen, "out of direct-map memory for the devices");
         goto err_free_vcpu;
     }
     if ((rc = vm_load(vm, err, errlen)))

@@ -22,7 +22,7 @@
 #include "vmm/vdisk.h"
 #include "vmm/vnic.h"
 
-#define VM_MAX          8
+#define VM_MAX          64
 #define VM_NAME_MAX     16
 #define VM_REASON_MAX   96
 #define VM_CMDLINE_MAX  256

@@ -230,7 +230,10 @@ static void test_zone_split_and_fallback(void **state)
         assert_int_equal(pa, FRAME(8 + i));
     }
     assert_stats(8, 8, 8, 0);
-    /* HIGH is exhausted: it falls back to DIRECT. */
+    /* HIGH is exhausted: the exact allocation fails, changing nothing... */
+    assert_int_equal(pmm_alloc_exact(&pm, ZONE_HIGH, 1, &pa), E_NOMEM);
+    assert_stats(8, 8, 8, 0);
+    /* ... the other falls back to DIRECT. */
     assert_int_equal(pmm_alloc(&pm, ZONE_HIGH, 2, &pa), 0);
     assert_int_equal(pa, FRAME(0));
     assert_stats(8, 6, 8, 0);
