@@ -28,7 +28,7 @@
 #define VM_CMDLINE_MAX  256
 #define VM_SCROLLBACK   65536 /* bytes of guest console output kept (a Linux boot log) */
 
-enum vm_state { VM_CREATED, VM_RUNNING, VM_PAUSED, VM_STOPPED };
+enum vm_state { VM_CREATED, VM_RUNNING, VM_PAUSED, VM_STOPPED, VM_STATES };
 
 /* Why the vCPU left guest execution: counted per VM for `vm info`. */
 enum vm_exit_cause {

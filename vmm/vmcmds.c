@@ -31,6 +31,8 @@ static bool valid_name(const char *s)
     size_t n = strlen(s);
     if (n == 0 || n >= VM_NAME_MAX || strchr(s, '='))
         return false;
+    if (!strcmp(s, "all")) /* `vm start all` */
+        return false;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
             return false;
@@ -42,7 +44,7 @@ static int cmd_vm_create(struct cmd_ctx *c)
     static const char *const keys[] = { "kernel", "initrd", "mem", "cmdline", "disk+", "net+", "apic", NULL };
     const char *name = c->argv[0];
     if (!valid_name(name)) {
-        cmd_error(c->out, "vm create: bad name '%s' (1-%d letters, digits, '-', '_')", name, VM_NAME_MAX - 1);
+        cmd_error(c->out, "vm create: bad name '%s' (1-%d letters, digits, '-', '_'; not 'all')", name, VM_NAME_MAX - 1);
         return E_INVAL;
     }
     if (cmd_kv_check(c->argc - 1, c->argv + 1, keys, c->out))
@@ -107,16 +109,41 @@ static int cmd_vm_create(struct cmd_ctx *c)
     return 0;
 }
 
-static int cmd_vm_start(struct cmd_ctx *c)
+/* Start one VM; prints the error line if it cannot. */
+static int start_one(struct cmd_ctx *c, struct vm *vm)
 {
-    struct vm *vm = need_vm(c, c->argv[0]);
-    if (!vm)
-        return E_NOENT;
     char err[128] = "";
     int rc = vm_start(vm, err, sizeof err);
     if (rc)
         cmd_error(c->out, "vm start %s: %s", vm->name, err[0] ? err : err_name(rc));
     return rc;
+}
+
+/* `vm start NAME...` or `vm start all` (every created or stopped VM): each
+ * VM that cannot start gets its own error line and the others start all
+ * the same; returns the first error. */
+static int cmd_vm_start(struct cmd_ctx *c)
+{
+    int first = 0, rc;
+    if (c->argc == 1 && !strcmp(c->argv[0], "all")) {
+        unsigned started = 0;
+        for (int i = 0; i < VM_MAX; i++) {
+            struct vm *vm = vms[i];
+            if (!vm || (vm->state != VM_CREATED && vm->state != VM_STOPPED))
+                continue;
+            rc = start_one(c, vm);
+            started += rc == 0;
+            first = first ? first : rc;
+        }
+        cmd_printf(c->out, "started %u VMs\n", started);
+        return first;
+    }
+    for (int i = 0; i < c->argc; i++) {
+        struct vm *vm = need_vm(c, c->argv[i]);
+        rc = vm ? start_one(c, vm) : E_NOENT;
+        first = first ? first : rc;
+    }
+    return first;
 }
 
 static int cmd_vm_stop(struct cmd_ctx *c)
@@ -193,8 +220,12 @@ static int redo_cmd(struct cmd_ctx *c, bool commit)
 static int cmd_vm_commit(struct cmd_ctx *c) { return redo_cmd(c, true); }
 static int cmd_vm_discard(struct cmd_ctx *c) { return redo_cmd(c, false); }
 
+/* One row per VM in aligned columns (the reason last: it is the only long
+ * one), then the totals by state and the guest RAM they hold. */
 static int cmd_vm_list(struct cmd_ctx *c)
 {
+    unsigned by_state[VM_STATES] = { 0 }, n = 0;
+    uint64_t ram = 0;
     cmd_printf(c->out, "%-15s %-8s %6s %10s %9s  %s\n", "name", "state", "mem", "cpu ms", "exits/s", "reason");
     uint64_t now = timer_ticks();
     for (int i = 0; i < VM_MAX; i++) {
@@ -208,7 +239,13 @@ static int cmd_vm_list(struct cmd_ctx *c)
         cmd_printf(c->out, "%-15s %-8s %5uM %10u %9u  %s\n", vm->name, vm_state_name(vm->state),
                    vm->mem_bytes >> 20, (uint32_t)(vm->cpu_ticks * 1000 / TIMER_HZ), rate,
                    vm->stop_reason[0] ? vm->stop_reason : "-");
+        by_state[vm->state]++;
+        ram += vm->mem_bytes;
+        n++;
     }
+    cmd_printf(c->out, "%u of %d VMs: %u running, %u paused, %u stopped, %u created; %llu MiB of guest RAM\n", n,
+               VM_MAX, by_state[VM_RUNNING], by_state[VM_PAUSED], by_state[VM_STOPPED], by_state[VM_CREATED],
+               (unsigned long long)(ram >> 20));
     return 0;
 }
 
@@ -403,7 +440,7 @@ static int cmd_net(struct cmd_ctx *c)
 static const struct cmd_def vm_cmds[] = {
     { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=M][,redo=SIZE]]... [net=SWITCH[,mac=M]]... [apic=0|1]",
       "create a VM from a Multiboot kernel or a Linux bzImage module", 1, 5 + VM_MAX_DISKS + VM_MAX_NICS, cmd_vm_create, 0 },
-    { "vm", "start", "NAME", "boot a created or stopped VM", 1, 1, cmd_vm_start, 0 },
+    { "vm", "start", "NAME... | all", "boot created or stopped VMs (all: every one)", 1, CMD_ARGS_ANY, cmd_vm_start, 0 },
     { "vm", "stop", "NAME", "stop a running VM", 1, 1, cmd_vm_stop, 0 },
     { "vm", "pause", "NAME", "freeze a running VM", 1, 1, cmd_vm_pause, 0 },
     { "vm", "resume", "NAME", "continue a paused VM", 1, 1, cmd_vm_resume, 0 },

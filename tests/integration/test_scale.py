@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Many VMs on one host: the number of guests is bounded by RAM (issue 15).
+
+usage: test_scale.py dozen [N]     (QEMU TCG, 1 GiB host; N guests, default 12)
+       test_scale.py limits        (QEMU TCG, 2 GiB host)
+
+dozen: N Debian Linux guests of 64 MiB (the shell image) are created on a
+1 GiB host and started with one `vm start all`; each one's shell must come
+up, and then, with all N running, each must answer a command at its shell
+(its own name and uptime). `mem` is printed before the creates, after them
+and at the end; `vm list` must show N running rows and a total line. Each
+guest's translation cache and shadow tables are in its own window in high
+memory (docs/memory-layout.md), so the direct map must keep most of its
+frames. Then the host is nearly full: a guest whose RAM does not fit must be
+refused naming guest RAM, one whose RAM fits but not its translation cache
+must be refused naming the translation cache, and neither may leave a frame
+allocated.
+
+limits: on a 2 GiB host, small guests (the `timer` test guest, 2 MiB) are
+created until `vm create` fails: it must fail naming the direct map (each
+VM's state, about 0.9 MiB, comes from there) and the `vm list` total must
+show the VMs created; every VM is destroyed and `mem` must show the frames
+of both zones back where they were.
+"""
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hvmachine import Machine  # noqa: E402
+from linuxguest import attach, detach, hv86_create  # noqa: E402
+
+results = []
+MEM_ROW = re.compile(r"^(direct|high)\s+total\s+(\d+) frames .*free\s+(\d+) frames", re.M)
+VM_ROW = re.compile(r"^(\S+)\s+(created|running|paused|stopped)\s+(\d+)M\s+(\d+)\s+(\d+)\s+(.*)$")
+TOTAL = re.compile(r"^(\d+) of (\d+) VMs: (\d+) running, (\d+) paused, (\d+) stopped, (\d+) created; (\d+) MiB",
+                   re.M)
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print("%s %s%s" % ("PASS" if ok else "FAIL", name, "" if ok else ": " + detail), flush=True)
+    return ok
+
+
+def mem(m, label):
+    """`mem` printed under label; returns {zone: (total, free)} in frames."""
+    out = m.cmd("mem")
+    print("--- mem %s\n%s" % (label, out), flush=True)
+    return {z: (int(t), int(f)) for z, t, f in MEM_ROW.findall(out)}
+
+
+def same_frames(a, b):
+    """High memory exactly; the direct map within 16 frames (slabs the heap keeps)."""
+    return a["high"] == b["high"] and a["direct"][0] == b["direct"][0] and abs(a["direct"][1] - b["direct"][1]) <= 16
+
+
+def vm_rows(m):
+    out = m.cmd("vm list")
+    rows = {}
+    for line in out.split("\n"):
+        r = VM_ROW.match(line.strip())
+        if r:
+            rows[r.group(1)] = (r.group(2), r.group(6))
+    return rows, out
+
+
+def dozen(n):
+    m = Machine("qemu", mem_mib=1024).start()
+    try:
+        names = ["lx%02d" % i for i in range(1, n + 1)]
+        before = mem(m, "before the guests")
+        for name in names:
+            out = hv86_create(m, name, "shell")
+            check("vm create %s" % name, "created %s" % name in out, out)
+        created = mem(m, "with %d guests created" % n)
+        per_vm_direct = (before["direct"][1] - created["direct"][1]) / n
+        per_vm_high = (before["high"][1] - created["high"][1]) / n
+        print("per guest: %.0f direct-map frames (%.2f MiB), %.0f high frames (%.2f MiB)"
+              % (per_vm_direct, per_vm_direct / 256, per_vm_high, per_vm_high / 256))
+        check("each guest takes under 2 MiB of the direct map (%.2f MiB)" % (per_vm_direct / 256),
+              per_vm_direct < 512)
+        t0 = time.monotonic()
+        out = m.cmd("vm start all")
+        check("vm start all", "started %d VMs" % n in out and "error" not in out, out)
+        for name in names:  # they boot together; wait for each in turn
+            con = attach(m, name)
+            con.wait_ready(max(60, 420 - (time.monotonic() - t0)))
+            detach(m)
+            print("%s: shell up %.0f s after vm start all" % (name, time.monotonic() - t0), flush=True)
+        print("all %d shells up in %.0f s" % (n, time.monotonic() - t0))
+        for name in names:  # all running: each answers now
+            con = attach(m, name)
+            status, out = con.run("echo I am %s; cut -d' ' -f1 /proc/uptime" % name, timeout=120)
+            detach(m)
+            check("%s answers at its shell with all %d running" % (name, n),
+                  status == 0 and out.startswith("I am %s\n" % name), out)
+        rows, out = vm_rows(m)
+        print(out)
+        check("vm list: %d rows, all running, no stop reason" % n,
+              all(rows.get(x) == ("running", "-") for x in names), out)
+        t = TOTAL.search(out)
+        check("vm list total line", t is not None and int(t.group(3)) == n and int(t.group(7)) == 64 * n, out)
+        full = mem(m, "with %d guests running" % n)
+        check("the direct map keeps over half its frames", full["direct"][1] * 2 > full["direct"][0],
+              str(full))
+        refusals(m, full)
+    finally:
+        m.stop()
+
+
+def refusals(m, full):
+    """The host is nearly full: what does not fit is refused, by name."""
+    free_mib = full["high"][1] // 256
+    out = m.cmd('vm create big kernel=linux initrd=shell mem=%dM' % (free_mib + 4))
+    check("a guest whose RAM does not fit: refused naming guest RAM",
+          "error" in out and "out of high memory for %d MiB of guest RAM" % (free_mib + 4) in out, out)
+    ram = free_mib - 6  # fits; its 10 MiB translation cache does not
+    if ram >= 32:
+        out = m.cmd('vm create tight kernel=linux initrd=shell mem=%dM' % ram)
+        check("a guest whose RAM fits but not its translation cache: refused naming it",
+              "error" in out and "out of high memory for the translation cache" in out, out)
+    after = mem(m, "after the refused creates")
+    check("refused creates leave no frame allocated", same_frames(after, full), "%s -> %s" % (full, after))
+
+
+def limits():
+    m = Machine("qemu", mem_mib=2048).start()
+    try:
+        before = mem(m, "before")
+        made, out = [], ""
+        for i in range(64):
+            out = m.cmd("vm create t%02d kernel=timer mem=2M" % i)
+            if "created t%02d" % i not in out:
+                break
+            made.append("t%02d" % i)
+        print("created %d small guests; then: %s" % (len(made), out.strip()))
+        check("vm create fails naming the direct map once it is full",
+              "error" in out and "out of direct-map memory" in out and len(made) >= 20, out)
+        rows, listing = vm_rows(m)
+        t = TOTAL.search(listing)
+        check("vm list: one row per VM and the total", len(rows) == len(made) and t is not None
+              and int(t.group(1)) == len(made) and int(t.group(6)) == len(made), listing)
+        full = mem(m, "with %d guests" % len(made))
+        for name in made:
+            m.cmd("vm destroy %s" % name)
+        after = mem(m, "after destroying them")
+        check("every frame comes back (%d direct, %d high were in use)"
+              % (before["direct"][1] - full["direct"][1], before["high"][1] - full["high"][1]),
+              same_frames(after, before), "%s -> %s" % (before, after))
+    finally:
+        m.stop()
+
+
+def main():
+    what = sys.argv[1] if len(sys.argv) > 1 else "dozen"
+    if what == "dozen":
+        dozen(int(sys.argv[2]) if len(sys.argv) > 2 else 12)
+    elif what == "limits":
+        limits()
+    else:
+        sys.exit(__doc__)
+    print("%d checks, %d failed" % (len(results), results.count(False)))
+    sys.exit(0 if results and all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
