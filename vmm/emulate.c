@@ -35,7 +35,7 @@
  * (SDM Vol. 2A §2.3.11). Returns 0, 1 (exception injected), <0 (killed). */
 static int fetch_decode_bytes(struct vcpu *c, struct dec_insn *in, uint8_t buf[16])
 {
-    uint32_t lin = c->seg[SR_CS].base + c->bv.eip, kind = c->cpl == 3 ? PF_U : 0;
+    uint32_t lin = c->seg[SR_CS].base + c->bv->eip, kind = c->cpl == 3 ? PF_U : 0;
     uint32_t n = 0, gpa, err;
     while (n < 16) {
         uint32_t chunk = MIN(16u - n, PAGE_SIZE - ((lin + n) & (PAGE_SIZE - 1)));
@@ -46,12 +46,12 @@ static int fetch_decode_bytes(struct vcpu *c, struct dec_insn *in, uint8_t buf[1
             return rc;
         n += chunk;
     }
-    int len = dec_decode(buf, n, c->bv.eip, DEC_MODE_32, in);
+    int len = dec_decode(buf, n, c->bv->eip, DEC_MODE_32, in);
     if (len == DEC_ERR_TRUNCATED && n < 16) { /* needs the next page: read it, or take its #PF */
         int rc = vmem_read(c, lin + n, buf + n, 16 - n, kind);
         if (rc)
             return rc;
-        len = dec_decode(buf, 16, c->bv.eip, DEC_MODE_32, in);
+        len = dec_decode(buf, 16, c->bv->eip, DEC_MODE_32, in);
     }
     if (len <= 0) {
         vcpu_exception(c, len == DEC_ERR_TOO_LONG ? T_GP : T_UD, len == DEC_ERR_TOO_LONG ? 0 : -1);
@@ -68,7 +68,7 @@ static int fetch_decode(struct vcpu *c, struct dec_insn *in)
 
 static uint32_t reg_read(const struct vcpu *c, unsigned r)
 {
-    const uint32_t *g = c->bv.gpr;
+    const uint32_t *g = c->bv->gpr;
     if (r >= DEC_REG_EAX && r <= DEC_REG_EDI)
         return g[r - DEC_REG_EAX];
     if (r >= DEC_REG_AX && r <= DEC_REG_DI)
@@ -84,7 +84,7 @@ static uint32_t reg_read(const struct vcpu *c, unsigned r)
 
 static void reg_write(struct vcpu *c, unsigned r, uint32_t v)
 {
-    uint32_t *g = c->bv.gpr;
+    uint32_t *g = c->bv->gpr;
     if (r >= DEC_REG_EAX && r <= DEC_REG_EDI)
         g[r - DEC_REG_EAX] = v;
     else if (r >= DEC_REG_AX && r <= DEC_REG_DI)
@@ -214,13 +214,13 @@ static int op_read_rmw(struct vcpu *c, const struct dec_insn *in, int i, uint32_
 
 static int unsupported(struct vcpu *c, const struct dec_insn *in, const char *why)
 {
-    vm_kill(c->vm, "%s: %s at eip %08x", why, dec_mnemonic_name(in->mnemonic), c->bv.eip);
+    vm_kill(c->vm, "%s: %s at eip %08x", why, dec_mnemonic_name(in->mnemonic), c->bv->eip);
     return -1;
 }
 
 static int next(struct vcpu *c, const struct dec_insn *in)
 {
-    c->bv.eip += in->len;
+    c->bv->eip += in->len;
     return 0;
 }
 
@@ -245,10 +245,10 @@ static int raise(struct vcpu *c, unsigned vector, int err)
  * TSS's I/O permission bitmap (SDM Vol. 1 §19.5.2). */
 static bool io_allowed(struct vcpu *c, uint16_t port, unsigned size)
 {
-    if (c->cpl <= ((c->bv.vflags_sys & EFLAGS_IOPL) >> 12))
+    if (c->cpl <= ((c->bv->vflags_sys & EFLAGS_IOPL) >> 12))
         return true;
     uint64_t tssd = 0;
-    if (vcpu_read_desc(c, (uint16_t)(c->bv.tr & ~7u), &tssd))
+    if (vcpu_read_desc(c, (uint16_t)(c->bv->tr & ~7u), &tssd))
         return false;
     uint32_t base = desc_base_of(tssd), limit = desc_limit_bytes(tssd);
     uint16_t iomap = 0, bits = 0;
@@ -265,7 +265,7 @@ static bool io_allowed(struct vcpu *c, uint16_t port, unsigned size)
 static int io_element(struct vcpu *c, const struct dec_insn *in, uint16_t port, unsigned size, bool is_out,
                       int32_t step)
 {
-    uint32_t *gpr = c->bv.gpr, v = 0;
+    uint32_t *gpr = c->bv->gpr, v = 0;
     int rc;
     if (is_out) {
         if ((rc = vmem_read(c, c->seg[mem_sr(in)].base + gpr[6], &v, size, user_kind(c))) != 0)
@@ -291,7 +291,7 @@ static int emu_io(struct vcpu *c, const struct dec_insn *in)
                   in->mnemonic == DEC_M_OUTSD;
     bool string = in->attr & DEC_A_STRING;
     unsigned size = 1;
-    uint16_t port = (uint16_t)c->bv.gpr[2];
+    uint16_t port = (uint16_t)c->bv->gpr[2];
     for (int i = 0; i < in->num_ops; i++) {
         const struct dec_operand *op = &in->ops[i];
         if (op->kind == DEC_OP_IMM)
@@ -319,8 +319,8 @@ static int emu_io(struct vcpu *c, const struct dec_insn *in)
      * takes an interrupt between iterations (SDM Vol. 2B REP), so a guest's
      * REP OUTS with ECX = 2^32 - 1 cannot hold its vCPU thread, and with it
      * `vm stop`, for hours. */
-    uint32_t *gpr = c->bv.gpr, count = in->rep ? gpr[1] : 1;
-    int32_t step = (c->bv.eflags & EFLAGS_DF) ? -(int32_t)size : (int32_t)size;
+    uint32_t *gpr = c->bv->gpr, count = in->rep ? gpr[1] : 1;
+    int32_t step = (c->bv->eflags & EFLAGS_DF) ? -(int32_t)size : (int32_t)size;
     if (count > REP_IO_BURST) {
         for (uint32_t k = 0; k < REP_IO_BURST; k++)
             TRY(io_element(c, in, port, size, is_out, step));
@@ -341,7 +341,7 @@ static int emu_io(struct vcpu *c, const struct dec_insn *in)
 
 static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
 {
-    uint32_t *cr = c->bv.cr;
+    uint32_t *cr = c->bv->cr;
     switch (in->mnemonic) {
     case DEC_M_CLTS:
         cr[0] &= ~CR0_TS;
@@ -469,7 +469,7 @@ static int emu_desc_query(struct vcpu *c, const struct dec_insn *in)
         ok = ok && !sys && !code && (acc & 0x02);
         break;
     }
-    c->bv.eflags = ok ? c->bv.eflags | EFLAGS_ZF : c->bv.eflags & ~EFLAGS_ZF;
+    c->bv->eflags = ok ? c->bv->eflags | EFLAGS_ZF : c->bv->eflags & ~EFLAGS_ZF;
     return next(c, in);
 }
 
@@ -484,7 +484,7 @@ static int emu_desc(struct vcpu *c, const struct dec_insn *in)
         TRY(mem_rw(c, in, 2, &base, 4, false));
         if (in->opsize == 2)
             base &= 0xFFFFFF;
-        t = in->mnemonic == DEC_M_LGDT ? &c->bv.gdtr : &c->bv.idtr;
+        t = in->mnemonic == DEC_M_LGDT ? &c->bv->gdtr : &c->bv->idtr;
         t->base = base;
         t->limit = limit;
         if (in->mnemonic == DEC_M_LGDT)
@@ -492,14 +492,14 @@ static int emu_desc(struct vcpu *c, const struct dec_insn *in)
         return next(c, in);
     }
     case DEC_M_SGDT: case DEC_M_SIDT: {
-        t = in->mnemonic == DEC_M_SGDT ? &c->bv.gdtr : &c->bv.idtr;
+        t = in->mnemonic == DEC_M_SGDT ? &c->bv->gdtr : &c->bv->idtr;
         uint16_t limit = (uint16_t)t->limit;
         TRY(mem_rw(c, in, 0, &limit, 2, true));
         TRY(mem_rw(c, in, 2, &t->base, 4, true));
         return next(c, in);
     }
-    case DEC_M_SLDT: TRY(op_write(c, in, 0, c->bv.ldtr)); return next(c, in);
-    case DEC_M_STR: TRY(op_write(c, in, 0, c->bv.tr)); return next(c, in);
+    case DEC_M_SLDT: TRY(op_write(c, in, 0, c->bv->ldtr)); return next(c, in);
+    case DEC_M_STR: TRY(op_write(c, in, 0, c->bv->tr)); return next(c, in);
     case DEC_M_LLDT: {
         uint32_t v;
         TRY(op_read(c, in, 0, &v));
@@ -520,8 +520,8 @@ static int emu_desc(struct vcpu *c, const struct dec_insn *in)
         if (!((d >> 47) & 1))
             return raise(c, T_NP, sel & ~3u);
         d |= 2ull << 40; /* type 9 -> 11: busy */
-        TRY(vmem_write(c, c->bv.gdtr.base + (sel & ~7u), &d, 8, 0));
-        c->bv.tr = sel;
+        TRY(vmem_write(c, c->bv->gdtr.base + (sel & ~7u), &d, 8, 0));
+        c->bv->tr = sel;
         return next(c, in);
     }
     default:
@@ -552,16 +552,16 @@ static int emu_seg(struct vcpu *c, const struct dec_insn *in)
         if (in->ops[0].kind != DEC_OP_REG || in->ops[0].reg < DEC_REG_ES || in->ops[0].reg > DEC_REG_GS)
             return unsupported(c, in, "segment instruction not emulated"); /* not POP Sreg */
         unsigned sr = in->ops[0].reg - DEC_REG_ES;
-        uint32_t v = 0, esp = c->bv.gpr[4];
+        uint32_t v = 0, esp = c->bv->gpr[4];
         TRY(vmem_read(c, c->seg[SR_SS].base + esp, &v, in->opsize, user_kind(c)));
         TRY(vcpu_load_seg(c, (int)sr, (uint16_t)v));
-        c->bv.gpr[4] = esp + in->opsize;
+        c->bv->gpr[4] = esp + in->opsize;
         return next(c, in);
     }
     case DEC_M_PUSH: {
-        uint32_t v = reg_read(c, in->ops[0].reg), esp = c->bv.gpr[4] - in->opsize;
+        uint32_t v = reg_read(c, in->ops[0].reg), esp = c->bv->gpr[4] - in->opsize;
         TRY(vmem_write(c, c->seg[SR_SS].base + esp, &v, in->opsize, user_kind(c)));
-        c->bv.gpr[4] = esp;
+        c->bv->gpr[4] = esp;
         return next(c, in);
     }
     case DEC_M_LDS: case DEC_M_LES: case DEC_M_LFS: case DEC_M_LGS: case DEC_M_LSS: {
@@ -582,7 +582,7 @@ static int emu_seg(struct vcpu *c, const struct dec_insn *in)
 
 static int emu_msr(struct vcpu *c, const struct dec_insn *in)
 {
-    uint32_t *g = c->bv.gpr, msr = g[1];
+    uint32_t *g = c->bv->gpr, msr = g[1];
     bool wr = in->mnemonic == DEC_M_WRMSR;
     uint64_t v = ((uint64_t)g[2] << 32) | g[0];
     switch (msr) {
@@ -616,7 +616,7 @@ static void host_cpuid(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t out[
 /* CPUID: the policy in vmm/cpuid.c (EAX leaf, ECX subleaf). */
 static int emu_cpuid(struct vcpu *c, const struct dec_insn *in)
 {
-    uint32_t *g = c->bv.gpr, r[4];
+    uint32_t *g = c->bv->gpr, r[4];
     cpuid_guest(host_cpuid, NULL, clock_tsc_hz(), g[0], g[1], r);
     if (vmdev_has_apic(c->vm))
         cpuid_add_apic(g[0], r);
@@ -644,7 +644,7 @@ static void null_outer_segs(struct vcpu *c, unsigned cpl)
         const struct vseg *s = &c->seg[sr];
         bool code_nc = (s->access & DESC_CODE) && !(s->access & DESC_CONFORM);
         if ((s->sel & ~3u) && DESC_DPL(s->access) < cpl && (!(s->access & DESC_CODE) || code_nc))
-            c->seg[sr] = (struct vseg){ 0 }, c->bv.sel[sr] = 0;
+            c->seg[sr] = (struct vseg){ 0 }, c->bv->sel[sr] = 0;
     }
 }
 
@@ -773,8 +773,8 @@ static int retf_outer(struct vcpu *c, const struct dec_insn *in, uint32_t esp, u
         return c->vm->stop_req ? -1 : 0;
     }
     null_outer_segs(c, rpl);
-    c->bv.gpr[4] = (os == 2 ? (c->bv.gpr[4] & 0xFFFF0000u) | (nesp & 0xFFFF) : nesp) + in->stack_extra;
-    c->bv.eip = eip;
+    c->bv->gpr[4] = (os == 2 ? (c->bv->gpr[4] & 0xFFFF0000u) | (nesp & 0xFFFF) : nesp) + in->stack_extra;
+    c->bv->eip = eip;
     return 0;
 }
 
@@ -784,7 +784,7 @@ static int retf_outer(struct vcpu *c, const struct dec_insn *in, uint32_t esp, u
 static void prefault(struct vcpu *c)
 {
     c->pf_pending = false;
-    if (c->pf_cr3 == c->bv.cr[3]) /* E_NOMEM: nothing filled, the retry faults and that path says why */
+    if (c->pf_cr3 == c->bv->cr[3]) /* E_NOMEM: nothing filled, the retry faults and that path says why */
         (void)shadow_prefault(&c->sh, c->pf_gva, c->pf_acc);
 }
 
@@ -792,8 +792,8 @@ int emu_iret(struct vcpu *c)
 {
     if (c->pf_pending)
         prefault(c);
-    uint32_t esp = c->bv.gpr[4], eip, cs, fl;
-    if (c->bv.vflags_sys & EFLAGS_NT) {
+    uint32_t esp = c->bv->gpr[4], eip, cs, fl;
+    if (c->bv->vflags_sys & EFLAGS_NT) {
         vm_kill(c->vm, "IRET with NT set (task return) is not supported");
         return -1;
     }
@@ -804,9 +804,9 @@ int emu_iret(struct vcpu *c)
         return raise(c, T_GP, (int)(cs & 0xFFFC));
     if (rpl == 0) {
         TRY(vcpu_load_seg(c, SR_CS, (uint16_t)cs));
-        c->bv.gpr[4] = esp;
+        c->bv->gpr[4] = esp;
         vcpu_set_eflags(c, fl, true);
-        c->bv.eip = eip;
+        c->bv->eip = eip;
         return 0;
     }
     uint32_t uesp, uss;
@@ -827,8 +827,8 @@ int emu_iret(struct vcpu *c)
     }
     null_outer_segs(c, 3);
     vcpu_set_eflags(c, fl, true);
-    c->bv.gpr[4] = uesp;
-    c->bv.eip = eip;
+    c->bv->gpr[4] = uesp;
+    c->bv->eip = eip;
     return 0;
 }
 
@@ -837,7 +837,7 @@ static int emu_far(struct vcpu *c, const struct dec_insn *in)
     uint32_t target = 0, os = in->opsize;
     uint16_t sel = 0;
     if (in->cf == DEC_CF_RETF) {
-        uint32_t esp = c->bv.gpr[4], cs = 0;
+        uint32_t esp = c->bv->gpr[4], cs = 0;
         TRY(vmem_read(c, c->seg[SR_SS].base + esp, &target, os, user_kind(c)));
         TRY(vmem_read(c, c->seg[SR_SS].base + esp + os, &cs, os, user_kind(c)));
         esp += 2 * os;
@@ -851,8 +851,8 @@ static int emu_far(struct vcpu *c, const struct dec_insn *in)
         if (rpl > c->cpl)
             return retf_outer(c, in, esp, sel, target);
         TRY(vcpu_load_seg(c, SR_CS, sel));
-        c->bv.gpr[4] = esp + in->stack_extra;
-        c->bv.eip = target;
+        c->bv->gpr[4] = esp + in->stack_extra;
+        c->bv->eip = target;
         return 0;
     }
     if (in->ops[0].kind == DEC_OP_FAR) {
@@ -870,10 +870,10 @@ static int emu_far(struct vcpu *c, const struct dec_insn *in)
     if (ok != 1)
         return ok;
     sel = (uint16_t)((sel & ~3u) | c->cpl); /* CS.RPL := CPL */
-    uint32_t ret_eip = c->bv.eip + in->len;
+    uint32_t ret_eip = c->bv->eip + in->len;
     uint16_t ret_cs = c->seg[SR_CS].sel;
     if (in->cf == DEC_CF_CALL_FAR) {
-        uint32_t esp = c->bv.gpr[4] - 2 * os, frame[2] = { ret_eip, ret_cs };
+        uint32_t esp = c->bv->gpr[4] - 2 * os, frame[2] = { ret_eip, ret_cs };
         if (os == 2) {
             uint16_t f16[2] = { (uint16_t)ret_eip, ret_cs };
             TRY(vmem_write(c, c->seg[SR_SS].base + esp, f16, 4, user_kind(c)));
@@ -881,11 +881,11 @@ static int emu_far(struct vcpu *c, const struct dec_insn *in)
             TRY(vmem_write(c, c->seg[SR_SS].base + esp, frame, 8, user_kind(c)));
         }
         TRY(vcpu_load_seg(c, SR_CS, sel));
-        c->bv.gpr[4] = esp;
+        c->bv->gpr[4] = esp;
     } else {
         TRY(vcpu_load_seg(c, SR_CS, sel));
     }
-    c->bv.eip = target;
+    c->bv->eip = target;
     return 0;
 }
 
@@ -898,10 +898,10 @@ static int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
         vcpu_set_cpl(c, 0);
         TRY(vcpu_load_seg(c, SR_CS, (uint16_t)cs));
         TRY(vcpu_load_seg(c, SR_SS, (uint16_t)(cs + 8)));
-        c->bv.vflags_if = 0;
-        c->bv.vflags_sys &= ~(EFLAGS_VM | EFLAGS_RF);
-        c->bv.gpr[4] = c->sysenter_esp;
-        c->bv.eip = c->sysenter_eip;
+        c->bv->vflags_if = 0;
+        c->bv->vflags_sys &= ~(EFLAGS_VM | EFLAGS_RF);
+        c->bv->gpr[4] = c->sysenter_esp;
+        c->bv->eip = c->sysenter_eip;
         return 0;
     }
     if (in->cf == DEC_CF_SYSEXIT) {
@@ -910,8 +910,8 @@ static int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
         vcpu_set_cpl(c, 3);
         TRY(vcpu_load_seg(c, SR_CS, (uint16_t)((cs + 16) | 3)));
         TRY(vcpu_load_seg(c, SR_SS, (uint16_t)((cs + 24) | 3)));
-        c->bv.gpr[4] = c->bv.gpr[1]; /* ECX */
-        c->bv.eip = c->bv.gpr[2];    /* EDX */
+        c->bv->gpr[4] = c->bv->gpr[1]; /* ECX */
+        c->bv->eip = c->bv->gpr[2];    /* EDX */
         return 0;
     }
     return raise(c, T_UD, -1); /* SYSCALL/SYSRET: not in our CPU model */
@@ -946,10 +946,10 @@ static int emu_alu(struct vcpu *c, const struct dec_insn *in, enum alu_op op)
     else
         TRY(op_read(c, in, 0, &a));
     TRY(op_read(c, in, 1, &b));
-    uint32_t r = alu_exec(op, size, a, b, c->bv.eflags, &fl);
+    uint32_t r = alu_exec(op, size, a, b, c->bv->eflags, &fl);
     if (op != ALU_CMP && op != ALU_TEST)
         TRY(op_write(c, in, 0, size == 4 ? r : r & ((1u << (8 * size)) - 1)));
-    c->bv.eflags = (c->bv.eflags & ~ARITH_FLAGS) | (fl & ARITH_FLAGS);
+    c->bv->eflags = (c->bv->eflags & ~ARITH_FLAGS) | (fl & ARITH_FLAGS);
     return next(c, in);
 }
 
@@ -1005,8 +1005,8 @@ static int emu_string(struct vcpu *c, const struct dec_insn *in)
     unsigned m = in->mnemonic, size = string_size(in), src = mem_sr(in);
     bool movs = is_movs(m), stos = is_stos(m), cmp = is_cmps(m) || is_scas(m);
     uint32_t mask = in->addrsize == 2 ? 0xFFFFu : 0xFFFFFFFFu;
-    uint32_t *g = c->bv.gpr, count = in->rep ? g[1] & mask : 1;
-    uint32_t step = (c->bv.eflags & EFLAGS_DF) ? (uint32_t)-size : size;
+    uint32_t *g = c->bv->gpr, count = in->rep ? g[1] & mask : 1;
+    uint32_t step = (c->bv->eflags & EFLAGS_DF) ? (uint32_t)-size : size;
     uint32_t vmask = size == 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1;
     bool ended = false;
     for (uint32_t i = 0; i < count && i < STRING_BATCH && !ended; i++) {
@@ -1019,9 +1019,9 @@ static int emu_string(struct vcpu *c, const struct dec_insn *in)
             TRY(seg_check(c, SR_ES, di, size, false));
             TRY(vmem_read(c, c->seg[SR_ES].base + di, &d, size, user_kind(c)));
             uint32_t fl;
-            alu_exec(ALU_CMP, size, v & vmask, d, c->bv.eflags, &fl);
-            c->bv.eflags = (c->bv.eflags & ~ARITH_FLAGS) | (fl & ARITH_FLAGS);
-            bool zf = c->bv.eflags & EFLAGS_ZF;
+            alu_exec(ALU_CMP, size, v & vmask, d, c->bv->eflags, &fl);
+            c->bv->eflags = (c->bv->eflags & ~ARITH_FLAGS) | (fl & ARITH_FLAGS);
+            bool zf = c->bv->eflags & EFLAGS_ZF;
             ended = in->rep && (in->rep == DEC_REP_REP ? !zf : zf);
         } else if (movs || stos) {
             TRY(seg_check(c, SR_ES, di, size, true));
@@ -1091,7 +1091,7 @@ static int emu_bt(struct vcpu *c, const struct dec_insn *in)
         v = m == DEC_M_BTS ? v | 1u << bit : m == DEC_M_BTR ? v & ~(1u << bit) : v ^ 1u << bit;
         TRY(vmem_write(c, lin, &v, size, user_kind(c)));
     }
-    c->bv.eflags = (c->bv.eflags & ~EFLAGS_CF) | (cf ? EFLAGS_CF : 0);
+    c->bv->eflags = (c->bv->eflags & ~EFLAGS_CF) | (cf ? EFLAGS_CF : 0);
     return next(c, in);
 }
 
@@ -1105,7 +1105,7 @@ static uint32_t stack_mask(const struct vcpu *c)
  * guest's SS (#SS(0)); eSP is ESP, or SP when SS.B is clear. */
 static int stack_slot(struct vcpu *c, int32_t delta, uint32_t os, bool write, uint32_t *lin)
 {
-    uint32_t sp = (c->bv.gpr[4] + (uint32_t)(delta < 0 ? delta : 0)) & stack_mask(c);
+    uint32_t sp = (c->bv->gpr[4] + (uint32_t)(delta < 0 ? delta : 0)) & stack_mask(c);
     TRY(seg_check(c, SR_SS, sp, os, write));
     *lin = c->seg[SR_SS].base + sp;
     return 0;
@@ -1115,10 +1115,10 @@ static int stack_slot(struct vcpu *c, int32_t delta, uint32_t os, bool write, ui
  * updated only on success. */
 static int push_guest(struct vcpu *c, uint32_t v, unsigned size)
 {
-    uint32_t mask = stack_mask(c), esp = c->bv.gpr[4], lin = 0;
+    uint32_t mask = stack_mask(c), esp = c->bv->gpr[4], lin = 0;
     TRY(stack_slot(c, -(int32_t)size, size, true, &lin));
     TRY(vmem_write(c, lin, &v, size, user_kind(c)));
-    c->bv.gpr[4] = (esp & ~mask) | ((esp - size) & mask);
+    c->bv->gpr[4] = (esp & ~mask) | ((esp - size) & mask);
     return 0;
 }
 
@@ -1128,7 +1128,7 @@ static int push_guest(struct vcpu *c, uint32_t v, unsigned size)
 static int emu_push_pop_m(struct vcpu *c, const struct dec_insn *in)
 {
     uint32_t os = in->opsize, mask = stack_mask(c);
-    uint32_t v = 0, lin = 0, esp = c->bv.gpr[4];
+    uint32_t v = 0, lin = 0, esp = c->bv->gpr[4];
     if (in->mnemonic == DEC_M_PUSH) {
         TRY(mem_rw(c, in, 0, &v, os, false));
         TRY(push_guest(c, v, os));
@@ -1137,12 +1137,12 @@ static int emu_push_pop_m(struct vcpu *c, const struct dec_insn *in)
     TRY(stack_slot(c, 0, os, false, &lin));
     TRY(vmem_read(c, lin, &v, os, user_kind(c)));
     uint32_t new_esp = (esp & ~mask) | ((esp + os) & mask), sr = mem_sr(in);
-    c->bv.gpr[4] = new_esp; /* for the address only: a fault below is taken with the old ESP */
+    c->bv->gpr[4] = new_esp; /* for the address only: a fault below is taken with the old ESP */
     uint32_t off = ea_offset(c, in);
-    c->bv.gpr[4] = esp;
+    c->bv->gpr[4] = esp;
     TRY(seg_check(c, sr, off, os, true));
     TRY(vmem_write(c, c->seg[sr].base + off, &v, os, user_kind(c)));
-    c->bv.gpr[4] = new_esp;
+    c->bv->gpr[4] = new_esp;
     return next(c, in);
 }
 
@@ -1155,8 +1155,8 @@ static int emu_near_indirect(struct vcpu *c, const struct dec_insn *in)
     uint32_t target = 0;
     TRY(mem_rw(c, in, 0, &target, in->opsize, false));
     if (in->mnemonic == DEC_M_CALL)
-        TRY(push_guest(c, c->bv.eip + in->len, in->opsize));
-    c->bv.eip = in->opsize == 2 ? target & 0xFFFF : target;
+        TRY(push_guest(c, c->bv->eip + in->len, in->opsize));
+    c->bv->eip = in->opsize == 2 ? target & 0xFFFF : target;
     return 0;
 }
 
@@ -1186,16 +1186,16 @@ static int emu_hostexec(struct vcpu *c)
         TRY(vmem_read(c, lin, h.mem, (uint32_t)size, user_kind(c) | (wr ? PF_W : 0)));
     memcpy(&divisor, h.mem, sizeof(divisor));
     if ((in.mnemonic == DEC_M_DIV || in.mnemonic == DEC_M_IDIV) &&
-        hostexec_div_faults((unsigned)size, in.mnemonic == DEC_M_IDIV, c->bv.gpr[0], c->bv.gpr[2], divisor))
+        hostexec_div_faults((unsigned)size, in.mnemonic == DEC_M_IDIV, c->bv->gpr[0], c->bv->gpr[2], divisor))
         return raise(c, T_DE, -1);
-    memcpy(h.gpr, c->bv.gpr, sizeof(h.gpr));
-    h.eflags = c->bv.eflags;
+    memcpy(h.gpr, c->bv->gpr, sizeof(h.gpr));
+    h.eflags = c->bv->eflags;
     hostexec_run(&h);
     if (wr)
         TRY(vmem_write(c, lin, h.mem, (uint32_t)size, user_kind(c)));
-    h.gpr[4] = c->bv.gpr[4];
-    memcpy(c->bv.gpr, h.gpr, sizeof(h.gpr));
-    c->bv.eflags = (c->bv.eflags & ~ARITH_FLAGS) | (h.eflags & ARITH_FLAGS);
+    h.gpr[4] = c->bv->gpr[4];
+    memcpy(c->bv->gpr, h.gpr, sizeof(h.gpr));
+    c->bv->eflags = (c->bv->eflags & ~ARITH_FLAGS) | (h.eflags & ARITH_FLAGS);
     return next(c, &in);
 }
 
@@ -1206,7 +1206,7 @@ static int emu_mov_mem(struct vcpu *c, const struct dec_insn *in)
     bool sx = in->mnemonic == DEC_M_MOVSX;
     if (!mem_emulable(in)) {
         vm_kill(c->vm, "%s at eip %08x touches linear %08x, which the monitor must emulate (not supported for it)",
-                dec_mnemonic_name(in->mnemonic), c->bv.eip, in->has_mem ? ea_linear(c, in) : 0);
+                dec_mnemonic_name(in->mnemonic), c->bv->eip, in->has_mem ? ea_linear(c, in) : 0);
         return -1;
     }
     if (in->mnemonic == DEC_M_XCHG) { /* atomic on one vCPU */
@@ -1264,9 +1264,9 @@ static int insn_accesses(const struct vcpu *c, const struct dec_insn *in, struct
     uint32_t mask = in->addrsize == 2 ? 0xFFFFu : 0xFFFFFFFFu;
     if (size) {
         if (reads_si(m))
-            a[n++] = (struct seg_access){ mem_sr(in), c->bv.gpr[6] & mask, size, false };
+            a[n++] = (struct seg_access){ mem_sr(in), c->bv->gpr[6] & mask, size, false };
         if (uses_di(m))
-            a[n++] = (struct seg_access){ SR_ES, c->bv.gpr[7] & mask, size, is_stos(m) || is_movs(m) };
+            a[n++] = (struct seg_access){ SR_ES, c->bv->gpr[7] & mask, size, is_stos(m) || is_movs(m) };
         return (int)n;
     }
     bool write = in->attr & DEC_A_MEM_WRITE; /* the decoder's word: IDIV m, CMP m, TEST m only read */
@@ -1338,7 +1338,7 @@ static int emu_bound(struct vcpu *c, const struct dec_insn *in)
  * CPL 3 (SDM Vol. 2B POPF: IOPL changes only at CPL 0, IF only if CPL <= IOPL). */
 static int emu_pushf_popf(struct vcpu *c, const struct dec_insn *in)
 {
-    uint32_t esp = c->bv.gpr[4], n = in->opsize, img = 0;
+    uint32_t esp = c->bv->gpr[4], n = in->opsize, img = 0;
     if (in->mnemonic == DEC_M_PUSHF || in->mnemonic == DEC_M_PUSHFD) {
         img = vcpu_eflags(c) & ~(EFLAGS_RF | EFLAGS_VM);
         esp -= n;
@@ -1348,13 +1348,13 @@ static int emu_pushf_popf(struct vcpu *c, const struct dec_insn *in)
         esp += n;
         uint32_t fl = n == 2 ? (vcpu_eflags(c) & 0xFFFF0000u) | img : img;
         fl &= ~(EFLAGS_RF | EFLAGS_VM); /* POPF clears RF, never sets VM */
-        if (c->cpl > ((c->bv.vflags_sys & EFLAGS_IOPL) >> 12))
-            fl = (fl & ~EFLAGS_IF) | c->bv.vflags_if; /* IF kept when CPL > IOPL */
+        if (c->cpl > ((c->bv->vflags_sys & EFLAGS_IOPL) >> 12))
+            fl = (fl & ~EFLAGS_IF) | c->bv->vflags_if; /* IF kept when CPL > IOPL */
         vcpu_set_eflags(c, fl, c->cpl == 0);
         if (c->cpl != 0 && (vcpu_eflags(c) & EFLAGS_IOPL) >> 12 >= c->cpl)
-            c->bv.vflags_if = fl & EFLAGS_IF;
+            c->bv->vflags_if = fl & EFLAGS_IF;
     }
-    c->bv.gpr[4] = esp;
+    c->bv->gpr[4] = esp;
     return next(c, in);
 }
 
@@ -1378,9 +1378,9 @@ int emu_ring3_gp(struct vcpu *c)
         return emu_mov_cr(c, &in);
     if (in.cf == DEC_CF_INT || in.cf == DEC_CF_INT3 || in.cf == DEC_CF_INTO) {
         unsigned vec = in.cf == DEC_CF_INT ? in.ops[0].imm & 0xFF : in.cf == DEC_CF_INT3 ? T_BP : T_OF;
-        if (in.cf == DEC_CF_INTO && !(c->bv.eflags & EFLAGS_OF))
+        if (in.cf == DEC_CF_INTO && !(c->bv->eflags & EFLAGS_OF))
             return next(c, &in);
-        return vcpu_deliver(c, vec, -1, true, c->bv.eip + in.len) < 0 ? -1 : 0;
+        return vcpu_deliver(c, vec, -1, true, c->bv->eip + in.len) < 0 ? -1 : 0;
     }
     return emu_seg_fault(c, &in, T_GP); /* the shadow's narrower limit, or the guest's own #GP */
 }
@@ -1467,14 +1467,14 @@ static bool peek(struct vcpu *c, uint32_t eip, struct dec_insn *in)
 static int run_ahead(struct vcpu *c)
 {
     for (unsigned n = 0; n < 12; n++) {
-        if (c->cpl != 0 || c->stepping || (c->bv.vflags_sys & EFLAGS_TF) || (c->dr[7] & 0xFF) ||
-            (c->bv.irq_pending && c->bv.vflags_if) || c->vm->stop_req)
+        if (c->cpl != 0 || c->stepping || (c->bv->vflags_sys & EFLAGS_TF) || (c->dr[7] & 0xFF) ||
+            (c->bv->irq_pending && c->bv->vflags_if) || c->vm->stop_req)
             return 0;
         struct dec_insn in, then;
-        if (!peek(c, c->bv.eip, &in))
+        if (!peek(c, c->bv->eip, &in))
             return 0;
         enum ahead kind = run_ahead_kind(&in);
-        if (kind == AHEAD_STI && !(peek(c, c->bv.eip + in.len, &then) && then.cf == DEC_CF_SYSEXIT))
+        if (kind == AHEAD_STI && !(peek(c, c->bv->eip + in.len, &then) && then.cf == DEC_CF_SYSEXIT))
             return 0;
         if (kind == AHEAD_NO)
             return 0;
@@ -1487,16 +1487,16 @@ static int run_ahead(struct vcpu *c)
             rc = next(c, &in);
             break;
         case AHEAD_ADD_ESP: {
-            uint32_t a = c->bv.gpr[4], r = a + in.ops[1].imm;
-            c->bv.eflags = add_flags(c->bv.eflags, a, in.ops[1].imm, r);
-            c->bv.gpr[4] = r;
+            uint32_t a = c->bv->gpr[4], r = a + in.ops[1].imm;
+            c->bv->eflags = add_flags(c->bv->eflags, a, in.ops[1].imm, r);
+            c->bv->gpr[4] = r;
             rc = next(c, &in);
             break;
         }
         case AHEAD_VERX: rc = emu_desc(c, &in); break;
         case AHEAD_IRET: return emu_iret(c);
         case AHEAD_STI:
-            c->bv.vflags_if = 1;
+            c->bv->vflags_if = 1;
             next(c, &in);
             c->run_ahead++;
             return emu_sysenter(c, &then);
@@ -1518,12 +1518,12 @@ static int emu_code_fault(struct vcpu *c)
 {
     uint8_t buf[DEC_MAX_LEN];
     struct dec_insn in;
-    uint32_t lin = c->seg[SR_CS].base + c->bv.eip, b;
-    if (c->bv.eip > c->seg[SR_CS].limit)
+    uint32_t lin = c->seg[SR_CS].base + c->bv->eip, b;
+    if (c->bv->eip > c->seg[SR_CS].limit)
         return raise(c, T_GP, 0);
-    uint32_t got = c->bt.fetch(c->bt.fetch_ctx, c->bv.eip, buf, DEC_MAX_LEN);
-    uint64_t to_limit = (uint64_t)c->seg[SR_CS].limit - c->bv.eip + 1;
-    int len = dec_decode(buf, got, c->bv.eip, DEC_MODE_32, &in);
+    uint32_t got = c->bt.fetch(c->bt.fetch_ctx, c->bv->eip, buf, DEC_MAX_LEN);
+    uint64_t to_limit = (uint64_t)c->seg[SR_CS].limit - c->bv->eip + 1;
+    int len = dec_decode(buf, got, c->bv->eip, DEC_MODE_32, &in);
     if (len > 0)
         return 0; /* readable now (the guest changed its tables): translate again */
     if (len == DEC_ERR_TRUNCATED && got == to_limit)
@@ -1573,19 +1573,19 @@ int emu_bt_exit(struct vcpu *c, int reason)
     case BT_EXIT_HLT:
         vm->exits_by_cause[EXIT_HLT]++;
         c->halted = true;
-        if (!c->bv.vflags_if) {
+        if (!c->bv->vflags_if) {
             /* Nothing can wake it (no NMI source here): the PC's way to power
              * off without ACPI -- Linux's poweroff ends in exactly this. */
-            vm_kill(vm, "powered off (halted with interrupts disabled at eip %08x)", c->bv.eip);
+            vm_kill(vm, "powered off (halted with interrupts disabled at eip %08x)", c->bv->eip);
             return -1;
         }
         return next(c, &in);
     case BT_EXIT_INT: {
         vm->exits_by_cause[EXIT_INT]++;
-        if (in.cf == DEC_CF_INTO && !(c->bv.eflags & EFLAGS_OF))
+        if (in.cf == DEC_CF_INTO && !(c->bv->eflags & EFLAGS_OF))
             return next(c, &in);
         unsigned vec = in.cf == DEC_CF_INT ? in.ops[0].imm & 0xFF : in.cf == DEC_CF_INT3 ? T_BP : in.cf == DEC_CF_INT1 ? T_DB : T_OF;
-        return vcpu_deliver(c, vec, -1, true, c->bv.eip + in.len) < 0 ? -1 : 0;
+        return vcpu_deliver(c, vec, -1, true, c->bv->eip + in.len) < 0 ? -1 : 0;
     }
     case BT_EXIT_IRET: vm->exits_by_cause[EXIT_IRET]++; return emu_iret(c);
     case BT_EXIT_FAR: vm->exits_by_cause[EXIT_PRIV]++; return emu_far(c, &in);
@@ -1594,8 +1594,8 @@ int emu_bt_exit(struct vcpu *c, int reason)
     case BT_EXIT_RDTSC: {
         vm->exits_by_cause[EXIT_PRIV]++;
         uint64_t t = rdtsc();
-        c->bv.gpr[0] = (uint32_t)t;
-        c->bv.gpr[2] = (uint32_t)(t >> 32);
+        c->bv->gpr[0] = (uint32_t)t;
+        c->bv->gpr[2] = (uint32_t)(t >> 32);
         return next(c, &in);
     }
     case BT_EXIT_MSR: vm->exits_by_cause[EXIT_PRIV]++; return emu_msr(c, &in);

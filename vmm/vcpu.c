@@ -45,8 +45,8 @@ static const struct { uint32_t code, meta; } tc_sizes[] = {
     { 1u << 20, 512u << 10 },
 };
 #define TC_LARGE_MIN_PAGES  (32u << 8)  /* 32 MiB */
-_Static_assert((3u << 20) + (7u << 20) + SH_POOL_PAGES * PAGE_SIZE <= VMWIN_SIZE,
-               "the largest TC and the shadow pool fit in the window");
+_Static_assert((3u << 20) + (7u << 20) + SH_POOL_PAGES * PAGE_SIZE + ALIGN_UP(sizeof(struct bt_vcpu), PAGE_SIZE) <=
+               VMWIN_SIZE, "the largest TC, the shadow pool and the bt_vcpu fit in the window");
 #define GDT_BYTES (GDT_ENTRIES * 8u)
 #define IDT_GATE_INT32  0xE
 #define IDT_GATE_TRAP32 0xF
@@ -165,7 +165,7 @@ static int handle_code_write(struct vcpu *c, uint32_t gpa)
     c->smc_writes++;
     if (c->cpl == 0 || c->bt.cpl3) {
         c->bt.one_insn = true;
-        c->bt.one_insn_eip = c->bv.eip;
+        c->bt.one_insn_eip = c->bv->eip;
     }
     return 0; /* re-run the store: the page is writable again */
 }
@@ -218,6 +218,9 @@ static int window_create(struct vcpu *c, char *err, size_t errlen)
     c->tc_code_bytes = tc_sizes[i].code;
     c->tc_meta_bytes = tc_sizes[i].meta;
     c->sh_pool = pool;
+    if (vmwin_alloc(&c->win, sizeof(struct bt_vcpu), &pool))
+        return out_of(err, errlen, "high memory for the vCPU's translated-code state", sizeof(struct bt_vcpu));
+    c->bv = pool;
     for (c->sh_nfree = 0; c->sh_nfree < SH_POOL_PAGES; c->sh_nfree++)
         c->sh_free[c->sh_nfree] = (uint16_t)(SH_POOL_PAGES - 1 - c->sh_nfree);
     return 0;
@@ -291,7 +294,7 @@ void vcpu_destroy(struct vm *vm)
 
 static int read_guest_desc(struct vcpu *c, uint32_t idx, uint64_t *d)
 {
-    struct bt_desc_table *g = &c->bv.gdtr;
+    struct bt_desc_table *g = &c->bv->gdtr;
     if (idx == 0 || idx * 8 + 7 > g->limit)
         return E_RANGE;
     return vmem_read(c, g->base + idx * 8, d, 8, 0) ? E_RANGE : 0;
@@ -319,7 +322,7 @@ int vcpu_load_ldt(struct vcpu *c, uint16_t sel)
     uint64_t d;
     if ((sel & ~3u) == 0) {
         c->ldt_limit = 0;
-        c->bv.ldtr = sel;
+        c->bv->ldtr = sel;
         c->sgdt[SEL_GLDT >> 3] = 0;
         c->ldt_stale = true;
         return 0;
@@ -334,7 +337,7 @@ int vcpu_load_ldt(struct vcpu *c, uint16_t sel)
     }
     c->ldt_base = desc_base_of(d);
     c->ldt_limit = MIN(desc_limit_bytes(d), GDT_BYTES - 1);
-    c->bv.ldtr = sel;
+    c->bv->ldtr = sel;
     memset(c->sldt, 0, GDT_BYTES);
     for (uint32_t i = 0; i * 8 + 7 <= c->ldt_limit; i++) {
         uint64_t g;
@@ -392,8 +395,8 @@ static void sgdt_set(struct vcpu *c, uint32_t idx, uint64_t d, bool valid)
     c->sgdt[idx] = s;
     c->gdt_src[idx] = valid ? d : 0;
     for (unsigned rpl = 0; rpl < 4; rpl++) {
-        c->bv.seg_native[idx << 3 | rpl] = seg_native_ok(s, d, rpl);
-        c->bv.seg_verw[idx << 3 | rpl] = valid ? verw_answer(d, rpl) : 0;
+        c->bv->seg_native[idx << 3 | rpl] = seg_native_ok(s, d, rpl);
+        c->bv->seg_verw[idx << 3 | rpl] = valid ? verw_answer(d, rpl) : 0;
     }
 }
 
@@ -409,7 +412,7 @@ void vcpu_sync_gdt_entry(struct vcpu *c, uint32_t idx)
 /* After LGDT: every guest entry the guest's limit covers. */
 void vcpu_sync_gdt_all(struct vcpu *c)
 {
-    uint32_t n = MIN((c->bv.gdtr.limit + 1) / 8, (uint32_t)GDT_MONITOR_FIRST);
+    uint32_t n = MIN((c->bv->gdtr.limit + 1) / 8, (uint32_t)GDT_MONITOR_FIRST);
     for (uint32_t i = 1; i < GDT_MONITOR_FIRST; i++)
         if (i < n || c->sgdt[i])
             vcpu_sync_gdt_entry(c, i);
@@ -425,10 +428,10 @@ static void init_sgdt(struct vcpu *c)
     memset(c->gdt_src, 0, GDT_MONITOR_FIRST * 8u);
     /* Null selectors load anywhere but SS; no LDT selector (TI = 1) and no
      * monitor entry ever loads natively. */
-    memset(c->bv.seg_native, 0, sizeof(c->bv.seg_native));
-    memset(c->bv.seg_native, 1, 4);
-    memset(c->bv.seg_verw, 0, sizeof(c->bv.seg_verw)); /* VERW of a null selector: ZF = 0 */
-    memset(c->bv.seg_verw, BT_VERW_KNOWN, 4);
+    memset(c->bv->seg_native, 0, sizeof(c->bv->seg_native));
+    memset(c->bv->seg_native, 1, 4);
+    memset(c->bv->seg_verw, 0, sizeof(c->bv->seg_verw)); /* VERW of a null selector: ZF = 0 */
+    memset(c->bv->seg_verw, BT_VERW_KNOWN, 4);
     c->alias_valid = 0;
     memcpy(&c->sgdt[GDT_MONITOR_FIRST], gdt_monitor_entries(), (GDT_ENTRIES - GDT_MONITOR_FIRST) * 8);
     /* CS for translated code: the TC arena alone, execute-only (issue 11
@@ -437,7 +440,7 @@ static void init_sgdt(struct vcpu *c)
     c->sgdt[SEL_R1CODE >> 3] = gdt_make_desc((uint32_t)c->tc_code, (c->tc_code_bytes >> PAGE_SHIFT) - 1,
                                              DESC_P | DESC_S | DESC_CODE | (1 << 5), DESC_FLAG_G | DESC_FLAG_D);
     /* GS for translated code: exactly struct bt_vcpu, writable at ring 1. */
-    c->sgdt[SEL_R1VCPU >> 3] = gdt_make_desc((uint32_t)&c->bv, sizeof(c->bv) - 1, DESC_P | DESC_S | 0x02 | (1 << 5), DESC_FLAG_D);
+    c->sgdt[SEL_R1VCPU >> 3] = gdt_make_desc((uint32_t)c->bv, sizeof(*c->bv) - 1, DESC_P | DESC_S | 0x02 | (1 << 5), DESC_FLAG_D);
     c->sgdtr = (struct desc_ptr){ GDT_BYTES - 1, (uint32_t)c->sgdt };
 }
 
@@ -454,7 +457,7 @@ static int vmem_translate(struct vcpu *c, uint32_t gva, uint32_t kind, uint32_t 
         return rc;
     }
     if (rc == 1) {
-        c->bv.cr[2] = gva;
+        c->bv->cr[2] = gva;
         vcpu_exception(c, T_PF, (int)err);
     }
     return rc;
@@ -538,17 +541,17 @@ int vmem_write(struct vcpu *c, uint32_t gva, const void *buf, uint32_t len, uint
 
 /* ---------------------------------------------------------------- 4. segments, EFLAGS, CPL */
 
-uint32_t vcpu_eflags(const struct vcpu *c) { return bt_vcpu_eflags(&c->bv); }
+uint32_t vcpu_eflags(const struct vcpu *c) { return bt_vcpu_eflags(c->bv); }
 
 void vcpu_set_eflags(struct vcpu *c, uint32_t fl, bool cpl0)
 {
-    c->bv.eflags = fl & BT_FLAGS_REAL;
+    c->bv->eflags = fl & BT_FLAGS_REAL;
     if (cpl0) {
-        c->bv.vflags_if = fl & EFLAGS_IF;
-        c->bv.vflags_sys = fl & EFLAGS_GUEST_SYS;
+        c->bv->vflags_if = fl & EFLAGS_IF;
+        c->bv->vflags_sys = fl & EFLAGS_GUEST_SYS;
     } else {
         /* CPL 3 with IOPL < 3 cannot change IF or IOPL (SDM Vol. 2B POPF). */
-        c->bv.vflags_sys = (c->bv.vflags_sys & EFLAGS_IOPL) | (fl & EFLAGS_GUEST_SYS & ~EFLAGS_IOPL);
+        c->bv->vflags_sys = (c->bv->vflags_sys & EFLAGS_IOPL) | (fl & EFLAGS_GUEST_SYS & ~EFLAGS_IOPL);
     }
 }
 
@@ -583,7 +586,7 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
         if (sr == SR_SS || sr == SR_CS)
             return vcpu_exception(c, T_GP, 0) ? -1 : 1;
         c->seg[sr] = (struct vseg){ .sel = sel };
-        c->bv.sel[sr] = sel;
+        c->bv->sel[sr] = sel;
         return 0;
     }
     uint64_t d;
@@ -599,7 +602,7 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
          * it loads it (SDM Vol. 3A §3.4.5.1); the shadow's is always set, so
          * the monitor writes the guest's, through the guest's paging like
          * the CPU's implicit supervisor write (a #PF ends the load). */
-        uint32_t at = (sel & 4 ? c->ldt_base : c->bv.gdtr.base) + idx * 8 + 5;
+        uint32_t at = (sel & 4 ? c->ldt_base : c->bv->gdtr.base) + idx * 8 + 5;
         uint8_t b = (uint8_t)(acc | DESC_ACCESSED);
         int rc = vmem_write(c, at, &b, 1, 0);
         if (rc)
@@ -612,7 +615,7 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
     else
         sgdt_set(c, idx, d, true);
     c->seg[sr] = vseg_of(sel, d);
-    c->bv.sel[sr] = sel;
+    c->bv->sel[sr] = sel;
     return 0;
 }
 
@@ -634,8 +637,8 @@ static int gate_fault(struct vcpu *c, unsigned vector, unsigned fault, uint32_t 
         return E_INVAL;
     }
     if (vector == T_GP || vector == T_NP || vector == T_TS || vector == T_SS || vector == T_DE)
-        return vcpu_deliver(c, T_DF, 0, false, c->bv.eip);
-    return vcpu_deliver(c, fault, (int)err, false, c->bv.eip);
+        return vcpu_deliver(c, T_DF, 0, false, c->bv->eip);
+    return vcpu_deliver(c, fault, (int)err, false, c->bv->eip);
 }
 
 /* Fault-class exceptions, whose saved EFLAGS image has RF set so that the
@@ -657,7 +660,7 @@ static bool fault_sets_rf(unsigned vector)
 int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t next_eip)
 {
     uint64_t gate;
-    struct bt_desc_table *idt = &c->bv.idtr;
+    struct bt_desc_table *idt = &c->bv->idtr;
     if (c->deliver_depth > 0) {
         vm_kill(c->vm, "fault while delivering %s (vector %u): triple fault", trap_name(vector), vector);
         return E_INVAL;
@@ -683,7 +686,7 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
         return gate_fault(c, vector, T_GP, idt_err, next_eip);
     }
     if (soft && gdpl < c->cpl)
-        return vcpu_deliver(c, T_GP, (int)(vector * 8 + 2), false, c->bv.eip);
+        return vcpu_deliver(c, T_GP, (int)(vector * 8 + 2), false, c->bv->eip);
     if (!((gate >> 47) & 1))
         return gate_fault(c, vector, T_NP, idt_err, next_eip);
     uint16_t sel = (uint16_t)(gate >> 16);
@@ -692,8 +695,8 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
      * paging, copy on write, lazy FPU): thousands a second, not news. */
     if (vector < T_NEXC && vector != T_PF && vector != T_NM)
         log_debug("vm %s: deliver vector %u err %d from cpl %u eip %08x esp %08x -> %04x:%08x", c->vm->name, vector,
-                  err, c->cpl, next_eip, c->bv.gpr[4], sel, target);
-    uint32_t old_fl = vcpu_eflags(c), old_esp = c->bv.gpr[4];
+                  err, c->cpl, next_eip, c->bv->gpr[4], sel, target);
+    uint32_t old_fl = vcpu_eflags(c), old_esp = c->bv->gpr[4];
     if (!soft && fault_sets_rf(vector))
         old_fl |= EFLAGS_RF;
     uint16_t old_cs = c->seg[SR_CS].sel, old_ss = c->seg[SR_SS].sel;
@@ -703,9 +706,9 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
         /* Stack switch to the guest TSS's ring-0 stack (SDM Vol. 3A §6.12.1). */
         uint64_t tssd;
         uint32_t tss_esp0 = 0, tss_ss0 = 0;
-        if (read_guest_desc(c, c->bv.tr >> 3, &tssd) || vmem_read(c, desc_base_of(tssd) + 4, &tss_esp0, 4, 0) ||
+        if (read_guest_desc(c, c->bv->tr >> 3, &tssd) || vmem_read(c, desc_base_of(tssd) + 4, &tss_esp0, 4, 0) ||
             vmem_read(c, desc_base_of(tssd) + 8, &tss_ss0, 4, 0)) {
-            vm_kill(c->vm, "no usable guest TSS for a ring 3 -> 0 interrupt (TR %04x)", c->bv.tr);
+            vm_kill(c->vm, "no usable guest TSS for a ring 3 -> 0 interrupt (TR %04x)", c->bv->tr);
             return E_INVAL;
         }
         vcpu_set_cpl(c, 0);
@@ -713,9 +716,9 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
             vm_kill(c->vm, "bad SS0 %04x in the guest TSS", tss_ss0 & 0xFFFF);
             return E_INVAL;
         }
-        c->bv.gpr[4] = tss_esp0;
+        c->bv->gpr[4] = tss_esp0;
     }
-    uint32_t esp = c->bv.gpr[4];
+    uint32_t esp = c->bv->gpr[4];
     c->deliver_depth++;
     rc = 0;
     if (old_cpl == 3)
@@ -728,16 +731,16 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
         vm_kill(c->vm, "guest stack unusable while delivering vector %u (esp %08x)", vector, esp);
         return E_INVAL;
     }
-    c->bv.gpr[4] = esp;
+    c->bv->gpr[4] = esp;
     if (vcpu_load_seg(c, SR_CS, sel)) {
         vm_kill(c->vm, "guest IDT entry %u names a bad code selector %04x", vector, sel);
         return E_INVAL;
     }
     vcpu_set_cpl(c, 0);
-    c->bv.eip = target;
-    c->bv.vflags_sys &= ~(EFLAGS_TF | EFLAGS_NT | EFLAGS_RF);
+    c->bv->eip = target;
+    c->bv->vflags_sys &= ~(EFLAGS_TF | EFLAGS_NT | EFLAGS_RF);
     if (type == IDT_GATE_INT32)
-        c->bv.vflags_if = 0;
+        c->bv->vflags_if = 0;
     c->halted = false;
     if (vector < T_NEXC)
         c->guest_exceptions++;
@@ -756,7 +759,7 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
 static void fpu_prepare_entry(struct vcpu *c)
 {
     uint32_t cr0 = read_cr0();
-    if (fpu_owner == c && !(c->bv.cr[0] & (CR0_TS | CR0_EM))) {
+    if (fpu_owner == c && !(c->bv->cr[0] & (CR0_TS | CR0_EM))) {
         if (cr0 & CR0_TS)
             clts();
     } else if (!(cr0 & CR0_TS)) {
@@ -766,7 +769,7 @@ static void fpu_prepare_entry(struct vcpu *c)
 
 int vcpu_fpu_trap(struct vcpu *c)
 {
-    uint32_t gcr0 = c->bv.cr[0];
+    uint32_t gcr0 = c->bv->cr[0];
     int wait_len = emu_fwait_len(c);
     bool fwait = wait_len > 0;
     /* x87 and SSE: #NM on EM or TS; WAIT/FWAIT: only on TS with MP (SDM Vol. 3A Table 2-2). */
@@ -795,7 +798,7 @@ int vcpu_fpu_trap(struct vcpu *c)
      * pending in the state just loaded unless the guest left one, which we
      * do not model), anything else is re-run with the FPU. */
     if (fwait && (gcr0 & (CR0_TS | CR0_EM)))
-        c->bv.eip += (uint32_t)wait_len;
+        c->bv->eip += (uint32_t)wait_len;
     return 0;
 }
 
@@ -886,14 +889,14 @@ static uint32_t ring1_tca(const struct vcpu *c, uint32_t eip) { return eip + c->
  * selector's shadow entry was made from. */
 static void seg_cache_from_native(struct vcpu *c, int sr, uint16_t sel)
 {
-    if ((sel & ~3u) == 0 || !c->bv.seg_native[sel]) {
+    if ((sel & ~3u) == 0 || !c->bv->seg_native[sel]) {
         /* Null, or (a monitor bug) a selector the fast path would not
          * load: unusable, so that a use faults into the monitor. */
         c->seg[sr] = (struct vseg){ .sel = sel };
     } else {
         c->seg[sr] = vseg_of(sel, c->gdt_src[sel >> 3]);
     }
-    c->bv.sel[sr] = sel;
+    c->bv->sel[sr] = sel;
 }
 
 /*
@@ -912,28 +915,28 @@ static void native_seg_resync(struct vcpu *c, const struct trap_frame *entered)
         uint16_t sel = c->r1_sel[i];
         /* A fault inside a DS swap (h_seg_alias): DS holds the alias, the
          * guest's own DS is the one the swap saved. */
-        if (srs[i] == SR_DS && c->bv.in_swap)
-            sel = (uint16_t)c->bv.ds_save;
+        if (srs[i] == SR_DS && c->bv->in_swap)
+            sel = (uint16_t)c->bv->ds_save;
         if (sel == (uint16_t)was[i])
             continue;
         seg_cache_from_native(c, srs[i], sel);
     }
-    c->bv.in_swap = 0;
+    c->bv->in_swap = 0;
     /* GS is the state segment at ring 1: an inline GS load leaves the
      * guest's selector in sel[GS] (and seg_alias) alone. */
-    uint16_t gs = (uint16_t)c->bv.sel[SR_GS];
+    uint16_t gs = (uint16_t)c->bv->sel[SR_GS];
     if (gs != c->seg[SR_GS].sel) {
-        if ((gs & ~3u) == 0 || c->bv.seg_native[gs])
+        if ((gs & ~3u) == 0 || c->bv->seg_native[gs])
             seg_cache_from_native(c, SR_GS, gs);
         else
-            c->bv.sel[SR_GS] = c->seg[SR_GS].sel; /* not a selector ring 1 may load: keep the cache */
+            c->bv->sel[SR_GS] = c->seg[SR_GS].sel; /* not a selector ring 1 may load: keep the cache */
     }
 }
 
 /* bt_enter_fn: run translated code at tca, ring 1, until it exits or traps. */
 static void bt_enter(struct bt_vcpu *v, uint32_t tca)
 {
-    struct vcpu *c = container_of(v, struct vcpu, bv);
+    struct vcpu *c = thread_local(); /* v is c->bv: only the vCPU thread runs translated code */
     struct trap_frame f = { 0 };
     frame_gprs(&f, v->gpr);
     f.ds = load_alias(c, SR_DS, SEL_R1DS);
@@ -987,7 +990,7 @@ bool vmm_entry_fault(const struct trap_frame *tf)
     if (!c || tf->eip < (uint32_t)trap_return || tf->eip >= (uint32_t)trap_return_end)
         return false;
     vm_kill(c->vm, "the monitor could not enter the guest: %s (error %04x) loading its state at eip %08x",
-            trap_name(tf->vector), tf->error, c->bv.eip);
+            trap_name(tf->vector), tf->error, c->bv->eip);
     vmm_leave(c->host_esp, WX_ENTRY_FAIL);
 }
 
@@ -1015,8 +1018,8 @@ void vmm_guest_trap(struct trap_frame *tf)
         c->r1_sel[2] = (uint16_t)tf->fs;
     }
     if (tf->vector == HV_EXIT_VECTOR && (tf->cs & 3) == 1) {
-        save_gprs(c->bv.gpr, tf);
-        c->bv.eflags = tf->eflags & BT_FLAGS_REAL;
+        save_gprs(c->bv->gpr, tf);
+        c->bv->eflags = tf->eflags & BT_FLAGS_REAL;
         vmm_leave(c->host_esp, WX_BT_EXIT);
     }
     if (is_irq_vector(tf->vector)) {
@@ -1063,8 +1066,8 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
                               .native_seg_loads = true,
                              .cs_base = (uint32_t)c->tc_code, .exit_vector = HV_EXIT_VECTOR };
-    memset(&c->bv, 0, sizeof(c->bv));
-    bt_init(&c->bt, &cfg, &c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
+    memset(c->bv, 0, sizeof(*c->bv));
+    bt_init(&c->bt, &cfg, c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
     bt_set_page_fn(&c->bt, bt_page_of);
     bt_set_stable_fn(&c->bt, bt_code_stable);
     c->bt.monitor_exit = &c->fault_desc; /* bt_enter's own exit_desc, trusted by bt_run */
@@ -1082,17 +1085,17 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     struct vseg data = { 0x10, 0, 0xFFFFFFFFu, DESC_P | DESC_S | 0x03, DESC_FLAG_G | DESC_FLAG_D };
     for (int i = 0; i < SR_N; i++) {
         c->seg[i] = i == SR_CS ? code : data;
-        c->bv.sel[i] = c->seg[i].sel;
+        c->bv->sel[i] = c->seg[i].sel;
     }
-    c->bv.cr[0] = CR0_PE | CR0_ET;
+    c->bv->cr[0] = CR0_PE | CR0_ET;
     c->cpl = 0;
-    c->bv.eip = e->eip;
-    c->bv.gpr[0] = e->eax;
-    c->bv.gpr[3] = e->ebx;
-    c->bv.gpr[6] = e->esi;
+    c->bv->eip = e->eip;
+    c->bv->gpr[0] = e->eax;
+    c->bv->gpr[3] = e->ebx;
+    c->bv->gpr[6] = e->esi;
     if (e->gdt_limit) { /* the Linux boot protocol: a real GDT and __BOOT_CS/__BOOT_DS */
-        c->bv.gdtr.base = e->gdt_base;
-        c->bv.gdtr.limit = e->gdt_limit;
+        c->bv->gdtr.base = e->gdt_base;
+        c->bv->gdtr.limit = e->gdt_limit;
         vcpu_sync_gdt_all(c);
         bool ok = !vcpu_load_seg(c, SR_CS, e->cs);
         for (int sr = 0; sr < SR_N; sr++)
@@ -1100,7 +1103,7 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
                 ok = ok && !vcpu_load_seg(c, sr, e->ds);
         KASSERT(ok); /* our own GDT: a failure is a hypervisor bug */
     }
-    c->bv.eflags = 0;
+    c->bv->eflags = 0;
     c->cpl = 0;
     c->halted = false;
     c->fpu_valid = false;
@@ -1122,7 +1125,7 @@ static void account(struct vm *vm, enum vm_exit_cause cause)
 
 void vcpu_note_exit(struct vcpu *c, unsigned why)
 {
-    uint32_t eip = c->bv.eip, h = (eip * 2654435761u) ^ (why * 40503u);
+    uint32_t eip = c->bv->eip, h = (eip * 2654435761u) ^ (why * 40503u);
     for (unsigned i = 0; i < 16; i++) {
         struct exit_site *s = &c->sites[(h + i) & (EXIT_SITES - 1)];
         if (s->count && (s->eip != eip || s->why != why || s->cpl != c->cpl))
@@ -1193,15 +1196,15 @@ void vcpu_exit_sites(struct vm *vm, struct cmd_out *out, unsigned top, bool rese
 static int inject_irq(struct vcpu *c)
 {
     int vec = vmdev_poll_irq(c->vm);
-    c->bv.irq_pending = vec >= 0;
-    if (vec < 0 || !c->bv.vflags_if)
+    c->bv->irq_pending = vec >= 0;
+    if (vec < 0 || !c->bv->vflags_if)
         return 0;
     vec = vmdev_ack_irq(c->vm);
     if (vec < 0)
         return 0;
-    c->bv.irq_pending = 0;
+    c->bv->irq_pending = 0;
     c->irqs_injected++;
-    return vcpu_deliver(c, (unsigned)vec, -1, false, c->bv.eip);
+    return vcpu_deliver(c, (unsigned)vec, -1, false, c->bv->eip);
 }
 
 /* HLT: sleep until the next device event (timer) or console input. */
@@ -1235,11 +1238,11 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
         vcpu_note_exit(c, r == SHADOW_REFLECT ? EXIT_WHY_PF_GUEST : r == SHADOW_EMULATE_PT ? EXIT_WHY_PT_WRITE :
                           r == SHADOW_CODE_WRITE ? EXIT_WHY_CODE_WRITE : EXIT_WHY_PF_EMULATE);
         if (r == SHADOW_REFLECT) {
-            c->bv.cr[2] = out.cr2;
+            c->bv->cr[2] = out.cr2;
             c->pf_pending = true;
             c->pf_gva = out.cr2;
             c->pf_acc = (c->tf.error & PF_W) | (c->cpl == 3 ? PF_U : 0);
-            c->pf_cr3 = c->bv.cr[3];
+            c->pf_cr3 = c->bv->cr[3];
             return vcpu_exception(c, T_PF, (int)out.guest_err) < 0 ? -1 : 0;
         }
         if (r == SHADOW_CODE_WRITE)
@@ -1282,17 +1285,17 @@ static void ring3_resync_segs(struct vcpu *c, const struct trap_frame *tf)
             c->seg[srs[i]] = (struct vseg){ .sel = sel }; /* null (or gone since): a use faults */
         else
             c->seg[srs[i]] = vseg_of(sel, d);
-        c->bv.sel[srs[i]] = sel;
+        c->bv->sel[srs[i]] = sel;
     }
 }
 
 static int handle_ring3_trap(struct vcpu *c)
 {
     struct trap_frame *tf = &c->tf;
-    save_gprs(c->bv.gpr, tf);
+    save_gprs(c->bv->gpr, tf);
     ring3_resync_segs(c, tf);
-    c->bv.eip = tf->eip;
-    vcpu_set_eflags(c, (tf->eflags & ~(EFLAGS_IF | EFLAGS_IOPL)) | c->bv.vflags_if | (c->bv.vflags_sys & EFLAGS_IOPL), true);
+    c->bv->eip = tf->eip;
+    vcpu_set_eflags(c, (tf->eflags & ~(EFLAGS_IF | EFLAGS_IOPL)) | c->bv->vflags_if | (c->bv->vflags_sys & EFLAGS_IOPL), true);
     if (is_irq_vector(tf->vector)) {
         account(c->vm, EXIT_IRQ);
         return 0;
@@ -1311,7 +1314,7 @@ static int handle_ring3_trap(struct vcpu *c)
 
 static void sync_gdt_low(struct vcpu *c)
 {
-    uint32_t n = MIN((c->bv.gdtr.limit + 1) / 8, SYNC_GDT_LOW), lin = c->bv.gdtr.base, got = 0;
+    uint32_t n = MIN((c->bv->gdtr.limit + 1) / 8, SYNC_GDT_LOW), lin = c->bv->gdtr.base, got = 0;
     uint64_t now[SYNC_GDT_LOW];
     while (got < n * 8) {
         uint32_t a = lin + got, len = MIN(n * 8 - got, PAGE_SIZE - (a & (PAGE_SIZE - 1))), gpa, err;
@@ -1332,15 +1335,15 @@ static int run_ring3(struct vcpu *c)
 {
     struct trap_frame f = { 0 };
     sync_gdt_low(c); /* e.g. TLS descriptors the kernel rewrote */
-    frame_gprs(&f, c->bv.gpr);
+    frame_gprs(&f, c->bv->gpr);
     f.ds = ring3_sel(c, SR_DS);
     f.es = ring3_sel(c, SR_ES);
     f.fs = ring3_sel(c, SR_FS);
     f.gs = ring3_sel(c, SR_GS);
     f.ss = ring3_sel(c, SR_SS);
     f.cs = c->seg[SR_CS].sel | 3;
-    f.eip = c->bv.eip;
-    f.eflags = (c->bv.eflags & BT_FLAGS_REAL) | (c->bv.vflags_sys & (EFLAGS_TF | EFLAGS_AC)) | EFLAGS_IF | EFLAGS_FIXED;
+    f.eip = c->bv->eip;
+    f.eflags = (c->bv->eflags & BT_FLAGS_REAL) | (c->bv->vflags_sys & (EFLAGS_TF | EFLAGS_AC)) | EFLAGS_IF | EFLAGS_FIXED;
     if (enter(c, &f) == WX_ENTRY_FAIL)
         return -1;
     return handle_ring3_trap(c);
@@ -1355,8 +1358,8 @@ static int run_ring3(struct vcpu *c)
  * (SDM Vol. 3B §17.2.4-17.2.5), or -1. RF suppresses it for one instruction. */
 static int exec_breakpoint(const struct vcpu *c)
 {
-    uint32_t dr7 = c->dr[7], lin = c->seg[SR_CS].base + c->bv.eip;
-    if (c->bv.vflags_sys & EFLAGS_RF)
+    uint32_t dr7 = c->dr[7], lin = c->seg[SR_CS].base + c->bv->eip;
+    if (c->bv->vflags_sys & EFLAGS_RF)
         return -1;
     for (int n = 0; n < 4; n++)
         if (((dr7 >> (2 * n)) & 3) && ((dr7 >> (16 + 4 * n)) & 3) == DR7_RW_EXEC && c->dr[n] == lin)
@@ -1392,15 +1395,15 @@ static int run_step(struct vcpu *c)
         c->dr[6] |= 1u << bp;
         return vcpu_exception(c, T_DB, -1) < 0 ? -1 : 0;
     }
-    bool tf = c->bv.vflags_sys & EFLAGS_TF;
-    uint32_t eip = c->bv.eip, exc = c->guest_exceptions, irqs = c->irqs_injected;
+    bool tf = c->bv->vflags_sys & EFLAGS_TF;
+    uint32_t eip = c->bv->eip, exc = c->guest_exceptions, irqs = c->irqs_injected;
     c->bt.one_insn = true;
     c->bt.one_insn_eip = eip;
     int rc = run_bt_n(c, 1);
     if (rc < 0)
         return rc;
-    c->bv.vflags_sys &= ~EFLAGS_RF;
-    bool executed = c->bv.eip != eip && c->guest_exceptions == exc && c->irqs_injected == irqs;
+    c->bv->vflags_sys &= ~EFLAGS_RF;
+    bool executed = c->bv->eip != eip && c->guest_exceptions == exc && c->irqs_injected == irqs;
     if (tf && executed) {
         c->dr[6] |= DR6_BS;
         return vcpu_exception(c, T_DB, -1) < 0 ? -1 : 0;
@@ -1440,7 +1443,7 @@ static int run_bt_n(struct vcpu *c, uint32_t max_dispatch)
         return 0;
     if (reason == BT_EXIT_BAD_DESC) { /* ring-1 code forged bt_vcpu.exit_desc */
         vm_kill(c->vm, "translated code left a forged exit descriptor %08x (guest eip %08x)",
-                c->bt.exit->target, c->bv.eip);
+                c->bt.exit->target, c->bv->eip);
         return -1;
     }
     if (c->bt_trapped)
@@ -1472,8 +1475,8 @@ void vcpu_thread(void *arg)
         /* CPL 3 runs directly unless it has IOPL 3: then cli/sti/popf must act
          * on the virtual IF, which only translation can give it (such a
          * process can do port I/O anyway: translating it costs no isolation). */
-        bool direct = c->cpl == 3 && (c->bv.vflags_sys & EFLAGS_IOPL) != EFLAGS_IOPL;
-        bool step = !direct && ((c->bv.vflags_sys & EFLAGS_TF) || dr7_exec_armed(c));
+        bool direct = c->cpl == 3 && (c->bv->vflags_sys & EFLAGS_IOPL) != EFLAGS_IOPL;
+        bool step = !direct && ((c->bv->vflags_sys & EFLAGS_TF) || dr7_exec_armed(c));
         int rc = direct ? run_ring3(c) : step ? run_step(c) : run_bt(c);
         if (rc < 0)
             break;
@@ -1487,16 +1490,17 @@ void vcpu_thread(void *arg)
 void vcpu_info(struct vm *vm, struct cmd_out *out)
 {
     struct vcpu *c = VCPU(vm);
-    const uint32_t *g = c->bv.gpr;
+    uint32_t token = vmwin_enter(&c->win); /* c->bv is in the VM's window */
+    const uint32_t *g = c->bv->gpr;
     struct shadow_stats ss;
     shadow_get_stats(&c->sh, &ss);
     cmd_printf(out, "EIP=%08x EFLAGS=%08x CPL=%u%s  CS=%04x SS=%04x DS=%04x ES=%04x FS=%04x GS=%04x\n",
-               c->bv.eip, vcpu_eflags(c), c->cpl, c->halted ? " halted" : "", c->seg[SR_CS].sel,
+               c->bv->eip, vcpu_eflags(c), c->cpl, c->halted ? " halted" : "", c->seg[SR_CS].sel,
                c->seg[SR_SS].sel, c->seg[SR_DS].sel, c->seg[SR_ES].sel, c->seg[SR_FS].sel, c->seg[SR_GS].sel);
     cmd_printf(out, "EAX=%08x EBX=%08x ECX=%08x EDX=%08x ESI=%08x EDI=%08x EBP=%08x ESP=%08x\n", g[0], g[3],
                g[1], g[2], g[6], g[7], g[5], g[4]);
-    cmd_printf(out, "CR0=%08x CR2=%08x CR3=%08x CR4=%08x GDTR=%08x/%x IDTR=%08x/%x\n", c->bv.cr[0], c->bv.cr[2],
-               c->bv.cr[3], c->bv.cr[4], c->bv.gdtr.base, c->bv.gdtr.limit, c->bv.idtr.base, c->bv.idtr.limit);
+    cmd_printf(out, "CR0=%08x CR2=%08x CR3=%08x CR4=%08x GDTR=%08x/%x IDTR=%08x/%x\n", c->bv->cr[0], c->bv->cr[2],
+               c->bv->cr[3], c->bv->cr[4], c->bv->gdtr.base, c->bv->gdtr.limit, c->bv->idtr.base, c->bv->idtr.limit);
     cmd_printf(out, "translation cache: %u blocks translated, %u guest insns, %u dispatches, %u ibl misses\n",
                c->bt.stats.translations, c->bt.stats.insns, c->bt.stats.dispatches, c->bt.stats.ibl_misses);
     cmd_printf(out, "  %u flushes, %u blocks invalidated by stores, %u chains, %u unchains, %u branch exits\n",
@@ -1524,4 +1528,5 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u, "
                "stale translations dropped at an exit: %u\n",
                c->irqs_injected, c->guest_exceptions, c->smc_writes, c->stale_exits);
+    vmwin_leave(token);
 }

@@ -67,7 +67,9 @@ struct exit_site {
 
 struct vcpu {
     uint8_t fpu[512] __attribute__((aligned(16))); /* FXSAVE image while another vCPU owns the FPU */
-    struct bt_vcpu bv;          /* what translated code reaches through GS; canonical guest registers */
+    struct bt_vcpu *bv;         /* what translated code reaches through GS; canonical guest registers.
+                                   In the VM's window (640 KiB, mostly the IBL table): vCPU thread,
+                                   or a host thread between vmwin_enter and vmwin_leave */
     struct vm *vm;
     struct bt bt;
     uint32_t tc_code_bytes, tc_meta_bytes; /* sizes of the two translation-cache arenas */
@@ -136,7 +138,7 @@ int vmem_write(struct vcpu *c, uint32_t gva, const void *buf, uint32_t len, uint
 int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t next_eip);
 static inline int vcpu_exception(struct vcpu *c, unsigned vector, int err)
 {
-    return vcpu_deliver(c, vector, err, false, c->bv.eip);
+    return vcpu_deliver(c, vector, err, false, c->bv->eip);
 }
 /* Load a segment register from the guest GDT or LDT (protected-mode rules,
  * SDM Vol. 3A §5.5-5.8 simplified) and set the accessed bit of the guest's

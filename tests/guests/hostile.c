@@ -13,10 +13,12 @@
 #define MON_LO   0xFC000000u /* where the monitor starts in hv86 */
 #define MON_TOP  0xFFFFF000u
 #define MON_TEXT 0xFC103000u /* where hv86's own code is linked */
+#define MON_WIN  0xFE400000u /* hv86's per-VM window: this VM's translation cache (its stubs first) */
+#define MON_WIN_VCPU 0xFEF10000u /* ... and its struct bt_vcpu, after the cache and the shadow tables */
 #define SEL_MONSEG (SEL_SPARE + 8) /* data segment based at MON_LO */
 #define PATTERN  0x5EC0DE00u
 
-static uint8_t frames[4][PAGE_SIZE] __attribute__((aligned(4096)));
+static uint8_t frames[6][PAGE_SIZE] __attribute__((aligned(4096)));
 
 static volatile uint32_t *at(uint32_t va) { return (volatile uint32_t *)va; }
 
@@ -40,6 +42,18 @@ static void mapped_range(void)
     check_eq("top-of-memory", *(volatile uint32_t *)(frames[2] + 0xFF0), 0xC0FFEE);
     asm volatile("movl $0x12345678, %%eax\n\txchg %%eax, %0" : "+m"(*at(MON_LO + 64)) : : "eax");
     check_eq("xchg-in-monitor-range", *(volatile uint32_t *)(frames[0] + 64), 0x12345678);
+    /* The per-VM window: hv86 keeps this very VM's translated code and the
+     * state ring-1 code runs on there, so a store that reached it would
+     * derail the guest itself, not only the monitor. */
+    paging_map(MON_WIN, (uint32_t)frames[4], PTE_P | PTE_W);
+    paging_map(MON_WIN_VCPU, (uint32_t)frames[5], PTE_P | PTE_W);
+    for (uint32_t off = 0; off < PAGE_SIZE; off += 4) {
+        *at(MON_WIN + off) = 0xCCCCCCCC;
+        *at(MON_WIN_VCPU + off) = PATTERN + off;
+    }
+    check_eq("vm-window-code-hits-own-ram", *(volatile uint32_t *)(frames[4] + 0x10), 0xCCCCCCCC);
+    check_eq("vm-window-vcpu-hits-own-ram", *(volatile uint32_t *)(frames[5] + 0x40), PATTERN + 0x40);
+    check_eq("vm-window-readback", *at(MON_WIN_VCPU + 0xFFC), PATTERN + 0xFFC);
 }
 
 /* Arithmetic and string instructions on the monitor range: the monitor
