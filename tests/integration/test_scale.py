@@ -32,6 +32,7 @@ from hvmachine import Machine  # noqa: E402
 from linuxguest import attach, detach, hv86_create  # noqa: E402
 
 results = []
+BOOT_BUDGET = int(os.environ.get("HV86_SCALE_BOOT_S", "600"))  # seconds from `vm start all` to the last shell
 MEM_ROW = re.compile(r"^(direct|high)\s+total\s+(\d+) frames .*free\s+(\d+) frames", re.M)
 VM_ROW = re.compile(r"^(\S+)\s+(created|running|paused|stopped)\s+(\d+)M\s+(\d+)\s+(\d+)\s+(.*)$")
 TOTAL = re.compile(r"^(\d+) of (\d+) VMs: (\d+) running, (\d+) paused, (\d+) stopped, (\d+) created; (\d+) MiB",
@@ -86,7 +87,11 @@ def dozen(n):
         check("vm start all", "started %d VMs" % n in out and "error" not in out, out)
         for name in names:  # they boot together; wait for each in turn
             con = attach(m, name)
-            con.wait_ready(max(60, 420 - (time.monotonic() - t0)))
+            try:
+                con.wait_ready(max(60, BOOT_BUDGET - (time.monotonic() - t0)))
+            except Exception:
+                print("--- %s's console, last 3000 characters:\n%s" % (name, con.transcript[-3000:]))
+                raise
             detach(m)
             print("%s: shell up %.0f s after vm start all" % (name, time.monotonic() - t0), flush=True)
         print("all %d shells up in %.0f s" % (n, time.monotonic() - t0))
