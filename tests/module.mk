@@ -26,7 +26,7 @@ integration-bochs: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_console.py bochs
 # Many VMs (issue 15): twelve Linux guests of 64 MiB on a 1 GiB host, all
 # answering at once, and the refusals that name what ran out (about 6
-# minutes); small guests until the direct map is full (a minute).
+# minutes); small guests until the VM slots run out, before the direct map (a minute).
 INTEGRATION_TESTS += scale-dozen scale-limits
 .PHONY: scale-dozen scale-limits
 scale-dozen: hv86.iso $(DISKS)
