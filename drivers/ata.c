@@ -51,6 +51,7 @@ struct ata_channel {
     int irq;                  /* the channel's ISA IRQ */
     bool irq_on;              /* ata_irq installed and nIEN clear: waits halt instead of polling */
     volatile uint32_t intr;   /* interrupts taken (ata_irq) */
+    volatile uint32_t waiter; /* the thread asleep on the next interrupt, or 0 (thread_wait_interrupt) */
 };
 
 struct ata_drive {
@@ -112,10 +113,10 @@ static void ata_select(const struct ata_channel *c, uint8_t drive, uint8_t dev_b
 /* Between two polls of a busy channel: with interrupts on, another thread
  * runs or the CPU halts until the next interrupt (the drive's or the
  * timer's) unless one came since seen; without, another thread runs. */
-static void ata_idle(const struct ata_channel *c, uint32_t seen)
+static void ata_idle(struct ata_channel *c, uint32_t seen)
 {
     if (c->irq_on)
-        thread_wait_interrupt(&c->intr, seen);
+        thread_wait_interrupt(&c->intr, seen, &c->waiter);
     else
         thread_yield();
 }
@@ -137,6 +138,9 @@ static void ata_irq(int irq, void *ctx)
     }
     (void)ata_inb(c, ATA_REG_STATUS);
     c->intr++;
+    uint32_t w = c->waiter;
+    if (w)
+        thread_wake(w); /* its command's thread runs at the end of this interrupt */
 }
 
 /*
@@ -144,7 +148,7 @@ static void ata_irq(int irq, void *ctx)
  * Returns the status (>= 0), E_NODEV on a floating bus, E_TIMEOUT after
  * timeout_ms. may_yield: lend the CPU to other threads between polls.
  */
-static int ata_wait(const struct ata_channel *c, uint8_t mask, uint8_t want, uint32_t timeout_ms, int may_yield)
+static int ata_wait(struct ata_channel *c, uint8_t mask, uint8_t want, uint32_t timeout_ms, int may_yield)
 {
     uint64_t deadline = timer_ticks() + (uint64_t)timeout_ms * TIMER_HZ / 1000 + 1;
     uint32_t cap = timeout_ms * ATA_SPINS_PER_MS;
@@ -179,7 +183,7 @@ static int ata_is_atapi_signature(uint8_t mid, uint8_t hi)
  * selected, whose status reads 0 and would end the wait at once (QEMU even
  * completes the reset later, asynchronously). Returns 0, E_NODEV, E_TIMEOUT.
  */
-static int ata_reset_channel(const struct ata_channel *c)
+static int ata_reset_channel(struct ata_channel *c)
 {
     int st;
 
@@ -199,7 +203,7 @@ static int ata_reset_channel(const struct ata_channel *c)
  * E_NODEV (nothing there, or not an ATA disk: why is logged when useful),
  * E_TIMEOUT, or E_IO.
  */
-static int ata_identify(const struct ata_channel *c, uint8_t drive, const char *name, uint16_t *id)
+static int ata_identify(struct ata_channel *c, uint8_t drive, const char *name, uint16_t *id)
 {
     int st;
 
@@ -499,7 +503,7 @@ static int ata_rw_command(struct ata_drive *a, uint64_t lba, uint32_t count, uin
 
 /* Poll until the bus master stops and the drive is neither busy nor
  * requesting data. Returns the drive's status or an E_* code. */
-static int ata_dma_wait(const struct ata_channel *c)
+static int ata_dma_wait(struct ata_channel *c)
 {
     uint64_t deadline = timer_ticks() + (uint64_t)ATA_IO_TIMEOUT_MS * TIMER_HZ / 1000 + 1;
     for (uint32_t spins = 0;; spins++) {

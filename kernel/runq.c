@@ -17,6 +17,19 @@ int runq_push(struct runq *q, struct sched_node *n)
     return 0;
 }
 
+int runq_push_head(struct runq *q, struct sched_node *n)
+{
+    if (n->queued)
+        return E_BUSY;
+    n->next = q->head;
+    n->queued = true;
+    q->head = n;
+    if (!q->tail)
+        q->tail = n;
+    q->len++;
+    return 0;
+}
+
 struct sched_node *runq_pop(struct runq *q)
 {
     struct sched_node *n = q->head;

@@ -21,6 +21,8 @@ struct runq {
 
 /* Append n at the tail. Returns 0, or E_BUSY if n is already queued. */
 int runq_push(struct runq *q, struct sched_node *n);
+/* Insert n at the head: it is popped next. Returns 0, or E_BUSY if queued. */
+int runq_push_head(struct runq *q, struct sched_node *n);
 /* Remove and return the head, or NULL if empty. */
 struct sched_node *runq_pop(struct runq *q);
 /* Remove n wherever it is; returns true if it was in q. */

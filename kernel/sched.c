@@ -5,6 +5,11 @@
  *   - current runs until its slice (SCHED_SLICE_TICKS) ends, it blocks
  *     (wait queue, sleep) or it yields; the timer IRQ ends slices through
  *     sched_preempt_point(), called on the way out of every IRQ handler.
+ *   - a thread woken from its sleep by thread_wake (an event it waited for:
+ *     a disk interrupt, a frame, a finished read) goes to the head of the
+ *     run queue, ahead of threads that used up their slices; one whose
+ *     sleep simply ran out goes to the tail. thread_handoff runs a given
+ *     thread and then the caller, ahead of everyone.
  *   - schedule() always runs with interrupts disabled; switch_context
  *     (boot/switch.S) saves callee-saved registers only, because every
  *     switch happens at a C call boundary.
@@ -273,15 +278,23 @@ void thread_yield(void)
     write_eflags(fl);
 }
 
-void thread_wait_interrupt(const volatile uint32_t *count, uint32_t seen)
+void thread_wait_interrupt(const volatile uint32_t *count, uint32_t seen, volatile uint32_t *waiter)
 {
     uint32_t fl = read_eflags();
     cpu_cli();
     if (*count == seen) {
-        if (runq.len)
-            schedule();
-        else
+        if (!runq.len) {
             cpu_sti_hlt(); /* sti's shadow: an interrupt pending now still ends the hlt */
+        } else if (current->wake_pending) {
+            current->wake_pending = false; /* a wake came since: the caller looks again */
+        } else { /* asleep, so that the handler's thread_wake puts it first in the run queue */
+            *waiter = current->id;
+            current->state = THREAD_SLEEPING;
+            sleepq_insert(&sleepq, &current->node, ticks + 1);
+            schedule();
+            *waiter = 0;
+            current->wake_pending = false;
+        }
     }
     write_eflags(fl);
 }
@@ -303,20 +316,42 @@ void thread_sleep(uint32_t n)
     write_eflags(fl);
 }
 
+/* The thread with id, or NULL. Interrupts disabled. */
+static struct thread *find_thread(uint32_t id)
+{
+    for (struct thread *t = all_threads; t; t = t->all_next)
+        if (t->id == id)
+            return t;
+    return NULL;
+}
+
 void thread_wake(uint32_t id)
 {
     uint32_t fl = read_eflags();
     cpu_cli();
-    for (struct thread *t = all_threads; t; t = t->all_next) {
-        if (t->id != id)
-            continue;
-        if (t->state == THREAD_SLEEPING && runq_remove(&sleepq, &t->node))
-            make_runnable(t);
-        else if (t->state == THREAD_RUNNING || t->state == THREAD_RUNNABLE)
-            t->wake_pending = true; /* not asleep yet: it may be between its check and its sleep */
-        if (t->state == THREAD_RUNNABLE)
-            need_resched = true; /* it runs at the end of the next interrupt, not of the waker's slice */
-        break;
+    struct thread *t = find_thread(id);
+    if (t && t->state == THREAD_SLEEPING && runq_remove(&sleepq, &t->node)) {
+        t->state = THREAD_RUNNABLE; /* it waited for this: first in line, ahead of threads that used their slice */
+        runq_push_head(&runq, &t->node);
+    } else if (t && (t->state == THREAD_RUNNING || t->state == THREAD_RUNNABLE)) {
+        t->wake_pending = true; /* not asleep yet: it may be between its check and its sleep */
+    }
+    if (t && t->state == THREAD_RUNNABLE)
+        need_resched = true; /* it runs at the end of the next interrupt, not of the waker's slice */
+    write_eflags(fl);
+}
+
+void thread_handoff(uint32_t id)
+{
+    uint32_t fl = read_eflags();
+    cpu_cli();
+    struct thread *t = find_thread(id);
+    if (t && t != current && current != &boot_thread && t->state == THREAD_RUNNABLE &&
+        runq_remove(&runq, &t->node)) {
+        current->state = THREAD_RUNNABLE;
+        runq_push_head(&runq, &current->node);
+        runq_push_head(&runq, &t->node);
+        schedule();
     }
     write_eflags(fl);
 }

@@ -49,29 +49,41 @@ void thread_kill_current(const char *reason) __attribute__((noreturn));
 void thread_yield(void);
 /*
  * thread_wait_interrupt - wait for a device that interrupts, unless *count
- * (bumped by its IRQ handler) differs from seen already: give the CPU to
- * another runnable thread if there is one, else halt until the next
- * interrupt (the device's, or the timer's within 1 tick). The caller
- * re-checks its device and its deadline after every return. Interrupts are
- * as they were on return.
+ * (bumped by its IRQ handler) differs from seen already. With no other
+ * thread runnable the CPU halts until the next interrupt; else the caller
+ * sleeps for at most 1 tick with its id in *waiter, and the device's IRQ
+ * handler ends that sleep with thread_wake(*waiter) (0: nobody waits), so
+ * the caller runs again at the end of that interrupt, ahead of the threads
+ * that used their slices. The caller re-checks its device and its deadline
+ * after every return. Interrupts are as they were on return.
  */
-void thread_wait_interrupt(const volatile uint32_t *count, uint32_t seen);
+void thread_wait_interrupt(const volatile uint32_t *count, uint32_t seen, volatile uint32_t *waiter);
 /* Block for at least ticks timer ticks. */
 void thread_sleep(uint32_t ticks);
 /*
  * thread_wake - end thread id's thread_sleep now instead of at its tick,
- * and if it is then runnable (woken, or already waiting for the CPU) end
- * the caller's slice at the next interrupt, so that it runs within a tick
- * (a receiver drains its queue before a sender fills it). A thread that is
- * not asleep (running, the caller itself from an interrupt handler, or
- * runnable) keeps the wake: its next thread_sleep returns at once, so a
- * wake between its last check and its sleep is not lost. A no-op for a
- * blocked thread or an id that does not exist (ids are never reused). Only for threads whose every sleep re-checks what it
+ * putting it first in the run queue (it waited for an event: a frame, a
+ * disk interrupt; threads that used their slice wait behind it), and if it
+ * is then runnable end the caller's slice at the next interrupt, so that
+ * it runs within a tick (a receiver drains its queue before a sender fills
+ * it). A thread that is not asleep (running, the caller itself from an
+ * interrupt handler, or runnable) keeps the wake: its next thread_sleep
+ * returns at once, so a wake between its last check and its sleep is not
+ * lost. A no-op for a blocked thread or an id that does not exist (ids are
+ * never reused). Only for threads whose every sleep re-checks what it
  * waits for, as a vCPU thread's halt does: a frame for its NIC
  * (net/vswitch.h kick) wakes it before its next timer event. Any context,
  * interrupts on or off.
  */
 void thread_wake(uint32_t id);
+/*
+ * thread_handoff - if thread id is runnable, run it now and the caller
+ * right after it, ahead of every other runnable thread: a vCPU thread that
+ * queued work for its I/O thread lets it start the device, then goes on
+ * (the I/O thread soon sleeps on the device's interrupt). A no-op if id is
+ * the caller, not runnable, or does not exist. Thread context.
+ */
+void thread_handoff(uint32_t id);
 /* Block the caller on q. The caller may hold lock l (taken with
  * spin_lock_irqsave, flags fl); it is released while asleep and re-taken. */
 void wait_queue_sleep(struct wait_queue *q, spinlock_t *l, uint32_t *fl);

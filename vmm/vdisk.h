@@ -51,6 +51,7 @@ struct vdisk {
     enum vdisk_type type;
     uint64_t redo_cap;               /* bytes */
     struct redo *redo;               /* nonpersistent, undoable: from vm_create (vdisk_open) */
+    struct vdiskio *io;              /* its I/O thread (vmm/vdiskio.h), or NULL */
 };
 
 struct vm;

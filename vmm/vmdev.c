@@ -15,6 +15,7 @@
 #include "vmm/mptable.h"
 #include "vmm/cpuid.h"
 #include "vmm/gmem.h"
+#include "vmm/vdiskio.h"
 #include "kernel/x86.h"
 
 #define COM1_BASE 0x3F8
@@ -109,12 +110,16 @@ static void dma_written(void *opaque, uint32_t gpa, uint32_t len)
     vcpu_dma_wrote(opaque, gpa, len);
 }
 
+static void port_kick(void *opaque);
+
 /* What a device model sees of vm's disk i. */
 static struct vdev_disk disk_backend(struct vm *vm, unsigned i)
 {
     struct vdisk *vd = &vm->disks[i];
     struct vdev_disk be = { vdisk_read, vdisk_write, vdisk_flush, vd, vd->sectors, vd->mode == VDISK_RO, "",
-                            vdisk_rw_sg };
+                            vdisk_rw_sg, NULL, NULL };
+    if (vd->io)
+        be.submit = vdiskio_submit, be.drain = vdiskio_drain;
     snprintf(be.serial, sizeof(be.serial), "hv86-%s", vd->spec);
     return be;
 }
@@ -141,6 +146,11 @@ static int disk_create(struct vm *vm, unsigned i, struct vdev_irq line)
     d->blk[i] = kzalloc(sizeof(struct vblk));
     if (!d->blk[i])
         return E_NOMEM;
+    struct vdisk *vd = &vm->disks[i];
+    char name[THREAD_NAME_MAX];
+    snprintf(name, sizeof(name), "%s.disk%u", vm->name, i);
+    if ((vd->mode == VDISK_PERSISTENT || vd->mode == VDISK_RO) && vdiskio_start(vd, name, port_kick, vm) == 0)
+        be = disk_backend(vm, i); /* reads go on while the guest runs; without the thread they wait */
     vblk_init(d->blk[i], (uint8_t)((VDISK_FIRST_SLOT + i) << 3), (uint16_t)(VDISK_IO_BASE + i * VBLK_BAR_BYTES),
               vdisk_irq[i], line, mem, &be);
     return vblk_attach(d->blk[i], &d->pci, &d->bus);
@@ -243,8 +253,11 @@ void vmdev_destroy(struct vm *vm)
         vm->nics[i].port = NULL;
         kfree(vm->dev->net[i]);
     }
-    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
+        if (i < vm->ndisks)
+            vdiskio_stop(&vm->disks[i]); /* first: its disk writes no frame of vm once it is gone */
         kfree(vm->dev->blk[i]);
+    }
     kfree(vm->dev->ide);
     kfree(vm->dev);
     vm->dev = NULL;
@@ -429,6 +442,9 @@ int vmdev_poll_irq(struct vm *vm)
     for (unsigned i = 0; i < VM_MAX_NICS; i++)
         if (d->net[i])
             vnet_poll(d->net[i]); /* frames the switch queued, into this guest's RAM, on its own thread */
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+        if (d->blk[i])
+            vblk_poll(d->blk[i]); /* reads its disk's I/O thread finished */
     if (vpit_next_event_ns(&d->pit) <= now)
         vpit_update(&d->pit, now);
     if (vpit_reinject_ns(&d->pit) <= now && pit_irq_idle(d))
@@ -458,6 +474,9 @@ uint64_t vmdev_next_event_ns(struct vm *vm)
     for (unsigned i = 0; i < VM_MAX_NICS; i++)
         if (d->net[i] && vnet_rx_ready(d->net[i]))
             return 0; /* a frame waits for the guest (also read from interrupt handlers: lock-free) */
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+        if (d->blk[i] && vblk_ready(d->blk[i]))
+            return 0; /* a read is done */
     uint64_t next = MIN(vpit_next_event_ns(&d->pit), vrtc_next_event_ns(&d->rtc));
     next = MIN(next, vlapic_next_event_ns(&d->lapic));
     if (pit_irq_idle(d))

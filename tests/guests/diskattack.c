@@ -87,9 +87,20 @@ static void virtio_up(uint32_t pfn)
     outb(vio + 0x12, 1 | 2 | 4);         /* DRIVER_OK */
 }
 
+static uint64_t tsc(void)
+{
+    uint32_t lo, hi;
+    asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (uint64_t)hi << 32 | lo;
+}
+
+#define VREQ_WAIT_TSC (1ull << 32) /* TSC ticks (a second or more) a request may take */
+
 /* One request: header, data (len bytes at gpa, device-writable for a
- * read), status. Returns the status byte, or 0xEE if the device did not
- * complete it. */
+ * read), status. Returns the status byte once the device has put the
+ * request in the used ring (as on any virtio device, that may be after
+ * the notify returns: hv86 reads in the background), or 0xEE if it did
+ * not within VREQ_WAIT_TSC. */
 static uint8_t vreq(uint32_t type, uint64_t sector, uint32_t gpa, uint32_t len)
 {
     hdr.type = type;
@@ -100,7 +111,10 @@ static uint8_t vreq(uint32_t type, uint64_t sector, uint32_t gpa, uint32_t len)
     desc[2] = (struct vdesc){ (uint32_t)&vstatus, 1, F_WRITE, 0 };
     avail[2 + avail_idx % VQ_SIZE] = 0;
     avail[1] = ++avail_idx;
+    uint16_t before = used[1];
     outw(vio + 0x10, 0);
+    for (uint64_t t0 = tsc(); used[1] == before && tsc() - t0 < VREQ_WAIT_TSC;)
+        asm volatile("pause");
     return vstatus;
 }
 

@@ -36,6 +36,29 @@ static void test_round_robin_requeue(void **state)
     assert_ptr_equal(runq_pop(&q), &a);
 }
 
+static void test_push_head(void **state)
+{
+    /* A woken thread goes first: A B, then C at the head -> C A B; the head
+     * of an empty queue is also its tail. */
+    struct runq q = { 0 };
+    struct sched_node a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+    assert_int_equal(runq_push_head(&q, &d), 0);
+    assert_ptr_equal(q.tail, &d);
+    assert_ptr_equal(runq_pop(&q), &d);
+    assert_null(q.tail);
+    runq_push(&q, &a); runq_push(&q, &b);
+    assert_int_equal(runq_push_head(&q, &c), 0);
+    assert_int_equal(runq_push_head(&q, &c), E_BUSY);
+    assert_int_equal(q.len, 3);
+    assert_ptr_equal(runq_pop(&q), &c);
+    assert_ptr_equal(runq_pop(&q), &a);
+    runq_push(&q, &d);
+    assert_ptr_equal(q.tail, &d);
+    assert_ptr_equal(runq_pop(&q), &b);
+    assert_ptr_equal(runq_pop(&q), &d);
+    assert_null(runq_pop(&q));
+}
+
 static void test_double_push_refused(void **state)
 {
     struct runq q = { 0 };
@@ -141,6 +164,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo_order),
         cmocka_unit_test(test_round_robin_requeue),
+        cmocka_unit_test(test_push_head),
         cmocka_unit_test(test_double_push_refused),
         cmocka_unit_test(test_remove_middle_head_tail),
         cmocka_unit_test(test_sleep_order_and_expiry),

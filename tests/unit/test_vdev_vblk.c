@@ -18,6 +18,14 @@
  *     backend only ever sees sectors inside the disk;
  *   - the driver's VRING_AVAIL_F_NO_INTERRUPT: requests complete with no
  *     interrupt while it is set, and raise one again once it is cleared;
+ *   - started reads (vdev_disk.submit, the backend's I/O thread played by
+ *     the test): at most VBLK_INFLIGHT at once, the rest waiting in the
+ *     queue; nothing handed back, written or interrupted before the
+ *     backend is done; out-of-order completion, each handed back alone
+ *     with its data and length; a backend error, a late E_NOTSUP (copied
+ *     instead); writes and flushes never started; a driver reset with
+ *     reads in flight (waited for, dropped, their bytes still reported);
+ *     and the tests above run again with started reads;
  *   - zero copy (vdev_disk.rw_sg, vdev_mem.dma_frame/dma_written), with
  *     guest pages 0x50-0x5F on swapped host frames: the host pieces the
  *     backend gets (split at pages, merged where contiguous), the data both
@@ -136,6 +144,56 @@ static int be_rw_sg(void *o, uint64_t s, uint32_t n, const struct dma_seg *sg, u
     assert_int_equal(total, (uint64_t)n * 512);
     return 0;
 }
+/* Started reads: the test plays the backend's I/O thread. pending holds
+ * the ios submitted and not yet done. */
+static bool async_on;
+static struct vdev_io *pending[VBLK_INFLIGHT + 1];
+static unsigned npending, nsubmitted, drains;
+static int be_submit(void *o, struct vdev_io *io)
+{
+    assert_true(npending < VBLK_INFLIGHT);                       /* never more than the device's slots */
+    assert_false(io->write);                                     /* only reads are started */
+    assert_false(io->done);
+    pending[npending++] = io;
+    nsubmitted++;
+    return 0;
+}
+/* The I/O thread ends pending[i] with rc, having moved its data if rc is 0. */
+static void finish(unsigned i, int rc)
+{
+    struct vdev_io *io = pending[i];
+    if (rc == 0)
+        assert_int_equal(be_rw_sg(NULL, io->sector, io->count, io->sg, io->n, io->write, io->cached), 0);
+    io->rc = rc;
+    __atomic_store_n(&io->done, true, __ATOMIC_RELEASE);
+    pending[i] = pending[--npending];
+}
+/* The pending io reading sector sect. */
+static unsigned pending_at(uint64_t sect)
+{
+    for (unsigned i = 0; i < npending; i++)
+        if (pending[i]->sector == sect)
+            return i;
+    fail_msg("no started read at sector %llu", (unsigned long long)sect);
+    return 0;
+}
+static void be_drain(void *o)
+{
+    drains++;
+    while (npending)
+        finish(0, 0);
+}
+/* The driver's kick; with started reads, the backend then finishes them
+ * all and the vCPU polls, as it does before it next enters the guest. */
+static void kick(void)
+{
+    outw(0, IO_BASE + 0x10);
+    while (async_on && npending) {
+        finish(0, 0);
+        vblk_poll(blk);
+    }
+}
+
 static void irq_set(void *o, int irq, int level)
 {
     assert_int_equal(irq, IRQ);
@@ -163,13 +221,16 @@ static int setup(void **state)
     vpci_init(&pci);
     assert_int_equal(vpci_attach(&pci, &test_bus), 0);
     blk = calloc(1, sizeof(*blk));
-    struct vdev_disk be = { be_read, be_write, be_flush, NULL, DISK_SECT, read_only, "hv86-test", NULL };
+    struct vdev_disk be = { be_read, be_write, be_flush, NULL, DISK_SECT, read_only, "hv86-test", NULL, NULL, NULL };
     struct vdev_irq line = { irq_set, NULL };
     struct vdev_mem mem = fake_ram_mem(&guest_ram);
     if (zero_copy) {
         be.rw_sg = be_rw_sg;
         mem = (struct vdev_mem){ zc_read, zc_write, NULL, zc_frame, zc_written };
     }
+    if (async_on)
+        be.submit = be_submit, be.drain = be_drain;
+    npending = nsubmitted = drains = 0;
     sg_calls = sg_pieces = nwritten = 0;
     refuse_sg = false;
     vblk_init(blk, 3 << 3, IO_BASE, IRQ, line, mem, &be);
@@ -196,6 +257,16 @@ static int teardown_zc(void **state)
 {
     zero_copy = false;
     return teardown(state);
+}
+static int setup_async(void **state)
+{
+    async_on = true;
+    return setup_zc(state);
+}
+static int teardown_async(void **state)
+{
+    async_on = false;
+    return teardown_zc(state);
 }
 
 /* The legacy driver's bring-up (virtio_pci_legacy.c, virtio_blk.c). */
@@ -241,7 +312,7 @@ static uint8_t request(uint32_t type, uint64_t sect, uint32_t len, bool data_wri
         put_desc(1, 0x30000, 1, 2, 0);
     }
     make_avail(0);
-    outw(0, IO_BASE + 0x10);
+    kick();
     assert_int_equal(used_idx(), ++used_seen);
     return ram[0x30000];
 }
@@ -315,12 +386,12 @@ static void test_bad_requests(void **state)
     uint32_t in = 0;
     memcpy(ram + 0x20000, &in, 4);
     make_avail(0);
-    outw(0, IO_BASE + 0x10);
+    kick();
     assert_int_equal(ram[0x30000], 1);
     assert_int_equal(used_idx(), ++used_seen);
     put_desc(1, 0xFFFFF000u, 512, 3, 2);                         /* data outside RAM: IOERR */
     make_avail(0);
-    outw(0, IO_BASE + 0x10);
+    kick();
     assert_int_equal(ram[0x30000], 1);
     assert_int_equal(used_idx(), ++used_seen);
     calls = backend_calls - 1;                                   /* that IN read the disk */
@@ -408,7 +479,7 @@ static void test_random_rings(void **state)
             hdr[2] = (uint32_t)-1;
         memcpy(ram + 0x20000, hdr, sizeof hdr);
         make_avail((uint16_t)(rs % 9));
-        outw(0, IO_BASE + 0x10);
+        kick();
     }
     assert_memory_equal(guard_lo, disk, sizeof guard_lo);
     assert_memory_equal(guard_hi, disk + (GUARD_SECT + DISK_SECT) * 512, sizeof guard_hi);
@@ -445,7 +516,7 @@ static uint8_t request_at(uint32_t type, uint64_t sect, const uint32_t (*pieces)
         put_desc(1 + i, pieces[i][0], pieces[i][1], 1 | (in ? 2 : 0), (uint16_t)(2 + i));
     put_desc(1 + n, 0x30000, 1, 2, 0);
     make_avail(0);
-    outw(0, IO_BASE + 0x10);
+    kick();
     assert_int_equal(used_idx(), ++used_seen);
     return ram[0x30000];
 }
@@ -515,6 +586,137 @@ static void test_zero_copy_fallbacks(void **state)
     assert_int_equal(nwritten, 0);
 }
 
+/* Read k of a batch: header at 0x20000 + 16k, 4 KiB of data at
+ * 0x60000 + 4 KiB * k, status at 0x30000 + k; descriptors 3k..3k+2. */
+static void queue_read(unsigned k, uint64_t sect)
+{
+    uint8_t hdr[16] = { 0 };
+    memcpy(hdr + 8, &sect, 8);
+    memcpy(ram + 0x20000 + 16 * k, hdr, 16);
+    ram[0x30000 + k] = 0xEE;
+    put_desc(3 * k, 0x20000 + 16 * k, 16, 1, (uint16_t)(3 * k + 1));
+    put_desc(3 * k + 1, 0x60000 + 0x1000 * k, 4096, 3, (uint16_t)(3 * k + 2));
+    put_desc(3 * k + 2, 0x30000 + k, 1, 2, 0);
+    make_avail((uint16_t)(3 * k));
+}
+/* Used ring entry i: the chain's head and the bytes written. */
+static void used_entry(unsigned i, uint32_t *id, uint32_t *len)
+{
+    memcpy(id, ram + USED_GPA + 4 + 8 * i, 4);
+    memcpy(len, ram + USED_GPA + 8 + 8 * i, 4);
+}
+
+static void test_async_reads(void **state)
+{
+    enum { N = VBLK_INFLIGHT + 2 };
+    driver_up();
+    memset(ram + 0x60000, 0, N * 4096);
+    for (unsigned k = 0; k < N; k++)
+        queue_read(k, 8 * k);
+    outw(0, IO_BASE + 0x10);
+    assert_int_equal(nsubmitted, VBLK_INFLIGHT);                 /* the rest wait in the queue */
+    assert_int_equal(used_idx(), 0);                             /* nothing handed back yet */
+    assert_int_equal(line_raises, 0);
+    assert_int_equal(nwritten, 0);
+    assert_false(vblk_ready(blk));
+    assert_false(vblk_poll(blk));
+    for (unsigned i = 0; i < N * 4096; i++)
+        assert_int_equal(ram[0x60000 + i], 0);
+    /* The third finishes first: it alone comes back, and a waiting read starts. */
+    finish(pending_at(16), 0);
+    assert_true(vblk_ready(blk));
+    assert_true(vblk_poll(blk));
+    assert_false(vblk_ready(blk));
+    assert_int_equal(used_idx(), 1);
+    uint32_t id, len;
+    used_entry(0, &id, &len);
+    assert_int_equal(id, 6);
+    assert_int_equal(len, 4097);                                 /* data + status */
+    assert_int_equal(ram[0x30002], 0);
+    assert_int_equal(ram[0x30000], 0xEE);
+    assert_memory_equal(ram + 0x62000, sector(16), 4096);
+    assert_int_equal(nwritten, 1);
+    assert_int_equal(written[0].gpa, 0x62000);
+    assert_int_equal(written[0].len, 4096);
+    assert_int_equal(line_raises, 1);
+    assert_int_equal(nsubmitted, VBLK_INFLIGHT + 1);
+    /* The rest, newest first. */
+    while (npending) {
+        finish(npending - 1, 0);
+        vblk_poll(blk);
+    }
+    assert_int_equal(nsubmitted, N);
+    assert_int_equal(used_idx(), N);
+    for (unsigned k = 0; k < N; k++) {
+        assert_int_equal(ram[0x30000 + k], 0);
+        assert_memory_equal(ram + 0x60000 + 0x1000 * k, sector(8 * k), 4096);
+    }
+    assert_int_equal(blk->st.reads, N);
+    assert_int_equal(blk->st.zero_copy, N);
+    assert_int_equal(nwritten, N);
+    assert_int_equal(backend_calls, 0);                          /* never copied */
+}
+
+static void test_async_errors(void **state)
+{
+    driver_up();
+    memset(ram + 0x60000, 0, 3 * 4096);
+    queue_read(0, 0);
+    queue_read(1, 8);
+    outw(0, IO_BASE + 0x10);
+    assert_int_equal(npending, 2);
+    /* A flush and a write while the reads are out: served at once. */
+    put_desc(6, 0x20040, 16, 1, 7);
+    put_desc(7, 0x30010, 1, 2, 0);
+    memset(ram + 0x20040, 0, 16);
+    ram[0x20040] = 4;
+    make_avail(6);
+    outw(0, IO_BASE + 0x10);
+    assert_int_equal(used_idx(), 1);
+    assert_int_equal(ram[0x30010], 0);
+    assert_int_equal(nsubmitted, 2);
+    /* A disk error: IOERR, no data, nothing reported written. */
+    finish(pending_at(0), E_IO);
+    vblk_poll(blk);
+    assert_int_equal(used_idx(), 2);
+    assert_int_equal(ram[0x30000], 1);
+    uint32_t id, len;
+    used_entry(1, &id, &len);
+    assert_int_equal(len, 1);
+    assert_int_equal(blk->st.errors, 1);
+    assert_int_equal(nwritten, 0);
+    /* The backend turns it down late: copied through the bounce buffer. */
+    finish(pending_at(8), E_NOTSUP);
+    vblk_poll(blk);
+    assert_int_equal(used_idx(), 3);
+    assert_int_equal(ram[0x30001], 0);
+    assert_memory_equal(ram + 0x61000, sector(8), 4096);
+    assert_int_equal(backend_calls, 2);                          /* the flush, and the copy's read */
+    assert_int_equal(blk->st.zero_copy, 0);
+}
+
+static void test_async_reset(void **state)
+{
+    driver_up();
+    queue_read(0, 0);
+    queue_read(1, 8);
+    outw(0, IO_BASE + 0x10);
+    assert_int_equal(npending, 2);
+    outb(0, IO_BASE + 0x12);                                     /* the driver resets the device */
+    assert_int_equal(drains, 1);                                 /* it waited for the disk */
+    assert_int_equal(npending, 0);
+    assert_int_equal(nwritten, 2);                               /* what the disk wrote is reported */
+    assert_int_equal(used_idx(), 0);                             /* nothing handed back */
+    assert_false(vblk_ready(blk));
+    assert_false(vblk_poll(blk));
+    memset(ram + DESC_GPA, 0, 3 * 4096);
+    avail_idx = used_seen = 0;
+    driver_up();
+    assert_int_equal(request(0, 5, 1024, true), 0);              /* and it works again */
+    assert_memory_equal(sector(5), ram + 0x40000, 1024);
+    assert_int_equal(drains, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +734,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_only, setup_zc, teardown_zc),
         cmocka_unit_test_setup_teardown(test_broken_chains, setup_zc, teardown_zc),
         cmocka_unit_test_setup_teardown(test_random_rings, setup_zc, teardown_zc),
+        cmocka_unit_test_setup_teardown(test_async_reads, setup_async, teardown_async),
+        cmocka_unit_test_setup_teardown(test_async_errors, setup_async, teardown_async),
+        cmocka_unit_test_setup_teardown(test_async_reset, setup_async, teardown_async),
+        cmocka_unit_test_setup_teardown(test_requests, setup_async, teardown_async),
+        cmocka_unit_test_setup_teardown(test_bad_requests, setup_async, teardown_async),
+        cmocka_unit_test_setup_teardown(test_read_only, setup_async, teardown_async),
+        cmocka_unit_test_setup_teardown(test_broken_chains, setup_async, teardown_async),
+        cmocka_unit_test_setup_teardown(test_random_rings, setup_async, teardown_async),
+        cmocka_unit_test_setup_teardown(test_no_interrupt, setup_async, teardown_async),
+        cmocka_unit_test_setup_teardown(test_zero_copy, setup_async, teardown_async),
+        cmocka_unit_test_setup_teardown(test_zero_copy_fallbacks, setup_async, teardown_async),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,6 +73,8 @@ static int each_data_run(struct vblk *b, const struct virtq_chain *c, bool out, 
     return 0;
 }
 
+#define VBLK_STARTED (-1) /* not a virtio status: the request was started (vdev_disk.submit) */
+
 /* Append the host frames behind [gpa, gpa + len) to b->sg. E_RANGE outside
  * RAM; E_NOTSUP when the list is full or a piece is odd (copy instead). */
 static int add_run(struct vblk *b, uint64_t gpa, uint32_t len)
@@ -103,43 +105,48 @@ static int note_written(struct vblk *b, uint64_t gpa, uint32_t len)
     return 0;
 }
 
-/* IN or OUT of data bytes at sector straight between the backend and the
- * driver's buffers: a virtio status, or -1 when it must be copied instead. */
-static int rw_direct(struct vblk *b, const struct virtq_chain *c, bool out, uint64_t sector, uint64_t data)
+/* The data of slot s's request (data bytes, OUT or IN) as host frames in
+ * s->sg (b->sg_n pieces). Returns 0, E_RANGE (outside guest RAM), or
+ * E_NOTSUP: the request cannot go without a copy. */
+static int build_sg(struct vblk *b, struct vblk_slot *s, bool out, uint64_t data)
 {
     if (!b->be.rw_sg || !b->vp.mem.dma_frame || !b->vp.mem.dma_written)
-        return -1;
+        return E_NOTSUP;
+    b->sg = s->sg;
     b->sg_n = 0;
     b->sg_in = !out;
-    int rc = each_data_run(b, c, out, data, add_run);
-    if (rc == E_RANGE)
-        return VIRTIO_BLK_S_IOERR;
+    int rc = each_data_run(b, &s->chain, out, data, add_run);
     for (unsigned i = 0; rc == 0 && i < b->sg_n; i++)
-        if ((b->sg[i].hpa | b->sg[i].len) & 1)
+        if ((s->sg[i].hpa | s->sg[i].len) & 1)
             rc = E_NOTSUP;
-    if (rc)
-        return -1;
-    rc = b->be.rw_sg(b->be.opaque, sector, (uint32_t)(data / VDEV_SECTOR), b->sg, b->sg_n, out,
-                     b->vp.driver_features & VIRTIO_BLK_F_FLUSH);
-    if (rc == E_NOTSUP)
-        return -1;
-    if (rc == 0 && !out)
-        each_data_run(b, c, false, data, note_written);
-    b->st.zero_copy += rc == 0;
-    return rc ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+    return rc;
 }
 
-/* IN or OUT of data bytes at sector: without a copy where rw_direct can,
- * else through the bounce buffer. */
-static uint8_t rw(struct vblk *b, const struct virtq_chain *c, bool out, uint64_t sector, uint64_t data)
+static void count_rw(struct vblk *b, bool out, uint64_t data, bool direct)
 {
-    if (data % VDEV_SECTOR || data > VBLK_MAX_REQUEST || sector > b->be.sectors ||
-        data / VDEV_SECTOR > b->be.sectors - sector || (out && b->be.read_only))
+    if (out)
+        b->st.writes++, b->st.sectors_written += data / VDEV_SECTOR;
+    else
+        b->st.reads++, b->st.sectors_read += data / VDEV_SECTOR;
+    b->st.zero_copy += direct;
+}
+
+/* The status of s's request once the backend moved its data without a
+ * copy with result rc; a read's bytes are reported to the memory owner. */
+static uint8_t direct_done(struct vblk *b, struct vblk_slot *s, int rc)
+{
+    if (rc)
         return VIRTIO_BLK_S_IOERR;
-    int direct = rw_direct(b, c, out, sector, data);
-    if (direct == VIRTIO_BLK_S_IOERR)
-        return VIRTIO_BLK_S_IOERR;
-    for (uint64_t done = 0; direct < 0 && done < data;) {
+    if (!s->io.write)
+        each_data_run(b, &s->chain, false, s->data, note_written);
+    count_rw(b, s->io.write, s->data, true);
+    return VIRTIO_BLK_S_OK;
+}
+
+/* IN or OUT of data bytes at sector through the bounce buffer. */
+static uint8_t rw_copy(struct vblk *b, const struct virtq_chain *c, bool out, uint64_t sector, uint64_t data)
+{
+    for (uint64_t done = 0; done < data;) {
         uint32_t n = (uint32_t)MIN(data - done, (uint64_t)VBLK_BUF_BYTES), count = n / VDEV_SECTOR;
         uint64_t at = sector + done / VDEV_SECTOR;
         int rc;
@@ -154,17 +161,41 @@ static uint8_t rw(struct vblk *b, const struct virtq_chain *c, bool out, uint64_
             return VIRTIO_BLK_S_IOERR;
         done += n;
     }
-    if (out)
-        b->st.writes++, b->st.sectors_written += data / VDEV_SECTOR;
-    else
-        b->st.reads++, b->st.sectors_read += data / VDEV_SECTOR;
+    count_rw(b, out, data, false);
     return VIRTIO_BLK_S_OK;
 }
 
-/* One request (§5.2.6): its status, and in *written the data bytes put
- * into the driver's buffers (the status byte not counted). */
-static uint8_t request(struct vblk *b, const struct virtq_chain *c, uint32_t *written)
+/* IN or OUT of data bytes at sector for slot s: a virtio status, or
+ * VBLK_STARTED. Without a copy where the request's buffers allow it (a
+ * read started through submit where the backend offers it), else through
+ * the bounce buffer. */
+static int rw(struct vblk *b, struct vblk_slot *s, bool out, uint64_t sector, uint64_t data)
 {
+    if (data % VDEV_SECTOR || data > VBLK_MAX_REQUEST || sector > b->be.sectors ||
+        data / VDEV_SECTOR > b->be.sectors - sector || (out && b->be.read_only))
+        return VIRTIO_BLK_S_IOERR;
+    int rc = build_sg(b, s, out, data);
+    if (rc == E_RANGE)
+        return VIRTIO_BLK_S_IOERR;
+    if (rc == 0) {
+        bool cached = b->vp.driver_features & VIRTIO_BLK_F_FLUSH;
+        s->io = (struct vdev_io){ sector, (uint32_t)(data / VDEV_SECTOR), s->sg, b->sg_n, out, cached, 0, false };
+        s->data = data;
+        if (!out && data && b->be.submit && b->be.submit(b->be.opaque, &s->io) == 0)
+            return VBLK_STARTED;
+        rc = b->be.rw_sg(b->be.opaque, sector, s->io.count, s->sg, s->io.n, out, cached);
+        if (rc != E_NOTSUP)
+            return direct_done(b, s, rc);
+    }
+    return rw_copy(b, &s->chain, out, sector, data);
+}
+
+/* Slot s's request (§5.2.6): its status or VBLK_STARTED, and in *written
+ * the data bytes put into the driver's buffers (the status byte not
+ * counted). */
+static int request(struct vblk *b, struct vblk_slot *s, uint32_t *written)
+{
+    const struct virtq_chain *c = &s->chain;
     struct { uint32_t type, reserved; uint64_t sector; } h;
     *written = 0;
     if (c->readable < HDR_BYTES || virtq_copy(c, &b->vp.mem, false, 0, &h, HDR_BYTES))
@@ -172,12 +203,12 @@ static uint8_t request(struct vblk *b, const struct virtq_chain *c, uint32_t *wr
     uint64_t in_bytes = c->writable - 1; /* the last writable byte is the status */
     switch (h.type) {
     case VIRTIO_BLK_T_IN: {
-        uint8_t s = rw(b, c, false, h.sector, in_bytes);
-        *written = s == VIRTIO_BLK_S_OK ? (uint32_t)in_bytes : 0;
-        return s;
+        int st = rw(b, s, false, h.sector, in_bytes);
+        *written = st == VIRTIO_BLK_S_OK ? (uint32_t)in_bytes : 0;
+        return st;
     }
     case VIRTIO_BLK_T_OUT:
-        return rw(b, c, true, h.sector, c->readable - HDR_BYTES);
+        return rw(b, s, true, h.sector, c->readable - HDR_BYTES);
     case VIRTIO_BLK_T_FLUSH:
         b->st.flushes++;
         return b->be.flush(b->be.opaque) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
@@ -193,37 +224,137 @@ static uint8_t request(struct vblk *b, const struct virtq_chain *c, uint32_t *wr
     }
 }
 
-/* The driver kicked the queue: serve every available request, at most a
- * queue's worth per kick (one exit does bounded work), then interrupt. */
-static void notify(void *dev, unsigned qi)
+/* Hand slot s's request back with status and written data bytes; false if
+ * the queue broke doing it. */
+static bool complete(struct vblk *b, unsigned qi, struct vblk_slot *s, uint8_t status, uint32_t written)
 {
-    struct vblk *b = dev;
     struct virtio_pci *v = &b->vp;
-    struct virtq_chain *chain = &b->chain;
+    b->st.errors += status != VIRTIO_BLK_S_OK;
+    if (virtq_copy(&s->chain, &v->mem, true, s->chain.writable - 1, &status, 1) ||
+        virtq_push(&v->q[qi], &v->mem, s->chain.head, written + 1)) {
+        virtio_queue_broken(v, qi);
+        return false;
+    }
+    return true;
+}
+
+static struct vblk_slot *free_slot(struct vblk *b)
+{
+    for (unsigned i = 0; i < VBLK_INFLIGHT; i++)
+        if (!b->slot[i].busy)
+            return &b->slot[i];
+    return NULL;
+}
+
+/* Serve the available requests of queue qi, at most a queue's worth (one
+ * exit does bounded work), until the slots run out. Returns whether
+ * anything went into the used ring. */
+static bool serve(struct vblk *b, unsigned qi)
+{
+    struct virtio_pci *v = &b->vp;
     bool pushed = false;
     for (unsigned i = 0; i < VIRTIO_QUEUE_SIZE; i++) {
-        int rc = virtq_pop(&v->q[qi], &v->mem, chain);
+        struct vblk_slot *s = free_slot(b);
+        if (!s) {
+            b->starved = true; /* vblk_poll serves the rest when a slot frees */
+            break;
+        }
+        int rc = virtq_pop(&v->q[qi], &v->mem, &s->chain);
         if (rc == 0)
             break;
-        if (rc < 0 || chain->writable == 0) { /* malformed, or no byte for the status */
+        if (rc < 0 || s->chain.writable == 0) { /* malformed, or no byte for the status */
             virtio_queue_broken(v, qi);
             break;
         }
         uint32_t written;
-        uint8_t status = request(b, chain, &written);
-        b->st.errors += status != VIRTIO_BLK_S_OK;
-        if (virtq_copy(chain, &v->mem, true, chain->writable - 1, &status, 1) ||
-            virtq_push(&v->q[qi], &v->mem, chain->head, written + 1)) {
-            virtio_queue_broken(v, qi);
-            break;
+        int status = request(b, s, &written);
+        if (status == VBLK_STARTED) {
+            s->busy = true;
+            continue;
         }
+        if (!complete(b, qi, s, (uint8_t)status, written))
+            break;
         pushed = true;
     }
-    if (pushed)
-        virtio_interrupt(v, qi);
+    return pushed;
 }
 
-static void dev_reset(void *dev) { }
+/* The driver kicked the queue: serve it, then interrupt. */
+static void notify(void *dev, unsigned qi)
+{
+    struct vblk *b = dev;
+    if (serve(b, qi))
+        virtio_interrupt(&b->vp, qi);
+}
+
+static bool slot_done(const struct vblk_slot *s)
+{
+    return s->busy && __atomic_load_n(&s->io.done, __ATOMIC_ACQUIRE);
+}
+
+/* Forget started slot s, done, without handing it back: what its read
+ * put in guest RAM is still reported to the memory owner. */
+static void drop(struct vblk *b, struct vblk_slot *s)
+{
+    if (!s->io.write && s->io.rc == 0)
+        each_data_run(b, &s->chain, false, s->data, note_written);
+    s->busy = false;
+}
+
+bool vblk_poll(struct vblk *b)
+{
+    const struct virtq *q = &b->vp.q[0];
+    bool pushed = false, freed = false;
+    for (unsigned i = 0; i < VBLK_INFLIGHT; i++) {
+        struct vblk_slot *s = &b->slot[i];
+        if (!slot_done(s))
+            continue;
+        freed = true;
+        if (!q->pfn || q->broken) { /* the driver let the queue go meanwhile: nobody to tell */
+            drop(b, s);
+            continue;
+        }
+        uint8_t status;
+        if (s->io.rc == E_NOTSUP) /* the backend turned it down after all: copy */
+            status = rw_copy(b, &s->chain, false, s->io.sector, s->data);
+        else
+            status = direct_done(b, s, s->io.rc);
+        s->busy = false;
+        pushed |= complete(b, 0, s, status, status == VIRTIO_BLK_S_OK ? (uint32_t)s->data : 0);
+    }
+    if (freed && b->starved) {
+        b->starved = false;
+        pushed |= serve(b, 0);
+    }
+    if (pushed)
+        virtio_interrupt(&b->vp, 0);
+    return pushed;
+}
+
+bool vblk_ready(const struct vblk *b)
+{
+    for (unsigned i = 0; i < VBLK_INFLIGHT; i++)
+        if (slot_done(&b->slot[i]))
+            return true;
+    return false;
+}
+
+/* A reset (the driver's status 0, or power-on): the started requests are
+ * waited for and dropped, not put in the used ring; what their reads wrote
+ * is reported to the memory owner all the same. */
+static void dev_reset(void *dev)
+{
+    struct vblk *b = dev;
+    bool busy = false;
+    for (unsigned i = 0; i < VBLK_INFLIGHT; i++)
+        busy |= b->slot[i].busy;
+    if (busy)
+        b->be.drain(b->be.opaque);
+    for (unsigned i = 0; i < VBLK_INFLIGHT; i++)
+        if (b->slot[i].busy)
+            drop(b, &b->slot[i]);
+    b->starved = false;
+}
 
 static const struct virtio_ops vblk_ops = { cfg_read, cfg_write, notify, dev_reset, NULL };
 

@@ -65,6 +65,20 @@ typedef uint64_t (*vdev_clock_fn)(void *opaque);
 #define NS_PER_SEC 1000000000ull /* nanoseconds in a second */
 #define NS_PER_US  1000ull       /* nanoseconds in a microsecond */
 
+/* A disk I/O started without waiting for it (vdev_disk.submit): count
+ * sectors at sector between the disk and the host pieces sg[0..n), as
+ * rw_sg takes them. rc and done are written by the owner, rc first, from
+ * any thread; read done with __atomic_load_n(..., __ATOMIC_ACQUIRE). */
+struct vdev_io {
+    uint64_t sector;
+    uint32_t count;
+    const struct dma_seg *sg;
+    unsigned n;
+    bool write, cached;
+    int rc;
+    bool done;
+};
+
 /* A disk a storage device model serves (virtio-blk, IDE): 512-byte
  * sectors [0, sectors). Every call returns 0 or a negative error, and the
  * device has checked the range first. write's cached: the driver asked for
@@ -89,6 +103,16 @@ struct vdev_disk {
      * read/write. */
     int (*rw_sg)(void *opaque, uint64_t sector, uint32_t count, const struct dma_seg *sg, unsigned n, bool write,
                  bool cached);
+    /* Optional (NULL: none; then drain is NULL too): start io as rw_sg
+     * would do it and return 0 at once; later, from any thread, the owner
+     * sets io->rc (rw_sg's answer) and then io->done, and the device
+     * finishes the request on its own thread (vblk_poll). io, its sg and
+     * the frames they name stay the device's until done. E_BUSY: not
+     * started (the owner's queue is full); the device does it with rw_sg. */
+    int (*submit)(void *opaque, struct vdev_io *io);
+    /* Return once every io submitted so far is done (device reset, VM
+     * destroyed). */
+    void (*drain)(void *opaque);
 };
 
 /* What a storage device did, for `vm info`: requests and 512-byte sectors
