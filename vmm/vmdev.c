@@ -459,6 +459,15 @@ int vmdev_poll_irq(struct vm *vm)
     return irq_pending(d, &from_pic);
 }
 
+bool vmdev_dma_busy(struct vm *vm)
+{
+    struct vm_devices *d = vm->dev;
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+        if (d->blk[i] && vblk_busy(d->blk[i]))
+            return true;
+    return false;
+}
+
 int vmdev_ack_irq(struct vm *vm)
 {
     struct vm_devices *d = vm->dev;

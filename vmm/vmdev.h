@@ -39,9 +39,10 @@ void vmdev_reset(struct vm *vm);
  * completes the instruction and the run loop then reboots (vm_reboot). */
 void vmdev_in(struct vm *vm, uint16_t port, unsigned size, uint32_t *val);
 void vmdev_out(struct vm *vm, uint16_t port, unsigned size, uint32_t val);
-/* Advance device time to now and move frames waiting at the VM's NICs'
- * switch ports into its receive buffers (vnet_poll: the VM's vCPU thread
- * only); returns the vector of the highest-priority pending interrupt at
+/* Advance device time to now, move frames waiting at the VM's NICs'
+ * switch ports into its receive buffers (vnet_poll) and finish the disk
+ * reads its I/O threads are done with (vblk_poll): the VM's vCPU thread
+ * only; returns the vector of the highest-priority pending interrupt at
  * the PIC, or -1. Does not acknowledge. */
 int vmdev_poll_irq(struct vm *vm);
 /* Acknowledge (INTA): returns the vector to deliver. */
@@ -51,6 +52,11 @@ int vmdev_ack_irq(struct vm *vm);
  * none is armed: how long a halted vCPU may sleep. Lock-free: also called
  * from interrupt handlers. */
 uint64_t vmdev_next_event_ns(struct vm *vm);
+/* vmdev_dma_busy - whether a device of vm has DMA into its RAM in flight
+ * (a virtio-blk read started in the background, vblk_busy): until it ends,
+ * the frames it names must stay this VM's and its own (no page sharing may
+ * replace them). The vCPU thread's view; lock-free. */
+bool vmdev_dma_busy(struct vm *vm);
 /* vmdev_mmio - an emulated access of len bytes (within one page) at gpa,
  * which is not guest RAM: the local APIC's page (where IA32_APIC_BASE puts
  * it while enabled) or the I/O APIC's at 0xFEC00000, in a VM with APICs.

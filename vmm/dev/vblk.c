@@ -331,6 +331,14 @@ bool vblk_poll(struct vblk *b)
     return pushed;
 }
 
+bool vblk_busy(const struct vblk *b)
+{
+    for (unsigned i = 0; i < VBLK_INFLIGHT; i++)
+        if (b->slot[i].busy)
+            return true;
+    return false;
+}
+
 bool vblk_ready(const struct vblk *b)
 {
     for (unsigned i = 0; i < VBLK_INFLIGHT; i++)
@@ -345,10 +353,7 @@ bool vblk_ready(const struct vblk *b)
 static void dev_reset(void *dev)
 {
     struct vblk *b = dev;
-    bool busy = false;
-    for (unsigned i = 0; i < VBLK_INFLIGHT; i++)
-        busy |= b->slot[i].busy;
-    if (busy)
+    if (vblk_busy(b))
         b->be.drain(b->be.opaque);
     for (unsigned i = 0; i < VBLK_INFLIGHT; i++)
         if (b->slot[i].busy)

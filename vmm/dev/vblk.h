@@ -93,6 +93,9 @@ void vblk_reset(struct vblk *b);
  * it put anything in the used ring.
  */
 bool vblk_poll(struct vblk *b);
+/* vblk_busy - whether a request is started and not finished (its frames
+ * may still be written by the host disk). */
+bool vblk_busy(const struct vblk *b);
 /* vblk_ready - whether vblk_poll has work now: a started request is done.
  * Lock-free: any thread, for the vCPU's halt. */
 bool vblk_ready(const struct vblk *b);
