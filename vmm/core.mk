@@ -5,7 +5,7 @@ UNIT_TESTS += test_loader
 test_loader_SRCS := tests/unit/test_loader.c vmm/loader.c
 # The loader tests load hv86.elf itself and Debian's i386 kernel.
 build/unit/test_loader: hv86.elf $(DEBIAN_DIR)/vmlinux
-HV_SRCS += vmm/vm.c vmm/vmconsole.c vmm/vmcmds.c vmm/vcpu.c vmm/emulate.c vmm/segment.c vmm/switch.S vmm/hostexec.c vmm/hostexec_run.S
+HV_SRCS += vmm/vm.c vmm/vmconsole.c vmm/vmcmds.c vmm/vcpu.c vmm/emulate.c vmm/task.c vmm/segment.c vmm/switch.S vmm/hostexec.c vmm/hostexec_run.S
 HV_SRCS += vmm/vmdev.c vmm/cpuid.c vmm/vdisk.c vmm/vdiskio.c vmm/redo.c vmm/vnic.c vmm/mptable.c
 
 UNIT_TESTS += test_cpuid

@@ -21,6 +21,7 @@
 #include "vmm/vmdev.h"
 #include "vmm/cpuid.h"
 #include "vmm/hostexec.h"
+#include "vmm/task.h"
 
 #define PAT_POWER_ON 0x0007040600070406ull /* SDM Vol. 3A §11.12.4 */
 
@@ -694,29 +695,42 @@ static int outer_eip_ok(struct vcpu *c, uint16_t sel, uint32_t eip)
 
 /*
  * JMP/CALL far to a TSS, a task gate or a call gate (SDM Vol. 2A JMP, CALL
- * "Operation"): hardware checks the target's DPL against CPL and the
- * selector's RPL (#GP(sel)) and its presence (#NP(sel)), then switches
- * tasks or calls through the gate. Neither is in hv86's guest CPU model, so
- * the VM stops there, after those checks (docs/vmm.md). Returns 1 when sel
- * is not such a target (far_code_ok decides), else the result.
+ * "Operation"): the target's DPL against CPL and the selector's RPL
+ * (#GP(sel)) and its presence (#NP(sel)); then a TSS or a task gate's TSS
+ * becomes the new task (vmm/task.c: JMP without nesting, CALL with it).
+ * Call gates are not in hv86's guest CPU model: the VM stops there, after
+ * those checks (docs/vmm.md). A busy TSS is not such a target: far_code_ok
+ * gives its #GP(sel). Returns 1 when sel is not such a target, else the
+ * result.
  */
-static int far_system_target(struct vcpu *c, uint16_t sel)
+static int far_system_target(struct vcpu *c, const struct dec_insn *in, uint16_t sel)
 {
     uint64_t d;
     if (!(sel & ~3u) || vcpu_read_desc(c, sel, &d) || (!(sel & 4) && (sel >> 3) >= GDT_MONITOR_FIRST))
         return 1;
     uint8_t acc = desc_access(d), type = acc & 0xF;
-    bool tss = type == 0x1 || type == 0x9, gate = type == 0x4 || type == 0x5 || type == 0xC;
-    if ((acc & DESC_S) || (!tss && !gate))
+    bool tss = type == SYS_TSS16_AVAIL || type == SYS_TSS32_AVAIL, gate = type == SYS_TASK_GATE;
+    if ((acc & DESC_S) || (!tss && !gate && type != 0x4 && type != SYS_CALL_GATE32))
         return 1;
     unsigned dpl = DESC_DPL(acc);
     if (dpl < c->cpl || dpl < (sel & 3u))
         return raise(c, T_GP, sel & ~3u);
     if (!(acc & DESC_P))
         return raise(c, T_NP, sel & ~3u);
-    vm_kill(c->vm, "far JMP/CALL to %s %04x: task switches and call gates are not supported",
-            tss ? "a TSS" : type == 0x5 ? "a task gate" : "a call gate", sel);
-    return -1;
+    if (!tss && !gate) {
+        vm_kill(c->vm, "far JMP/CALL to a call gate %04x: call gates are not supported", sel);
+        return -1;
+    }
+    struct task_fault f;
+    int rc = 0;
+    if (gate) {
+        sel = (uint16_t)(d >> 16); /* the gate's TSS selector */
+        rc = task_gate_target(c, sel, &d, &f);
+    }
+    if (rc == 0)
+        rc = task_switch(c, sel, d, in->cf == DEC_CF_CALL_FAR ? TASK_CALL : TASK_JMP, c->bv->eip + in->len, -1,
+                         &f);
+    return rc == TASK_FAULT ? raise(c, f.vector, (int)f.err) : rc;
 }
 
 /* The checks of the SS a return to outer ring rpl loads (SDM Vol. 2A IRET,
@@ -793,9 +807,10 @@ int emu_iret(struct vcpu *c)
     if (c->pf_pending)
         prefault(c);
     uint32_t esp = c->bv->gpr[4], eip, cs, fl;
-    if (c->bv->vflags_sys & EFLAGS_NT) {
-        vm_kill(c->vm, "IRET with NT set (task return) is not supported");
-        return -1;
+    if (c->bv->vflags_sys & EFLAGS_NT) { /* a task return (SDM Vol. 3A §7.4) */
+        struct dec_insn in;
+        TRY(fetch_decode(c, &in));
+        return task_return(c, c->bv->eip + in.len);
     }
     if (pop32(c, &esp, &eip) || pop32(c, &esp, &cs) || pop32(c, &esp, &fl))
         return c->vm->stop_req ? -1 : 0;
@@ -864,7 +879,7 @@ static int emu_far(struct vcpu *c, const struct dec_insn *in)
     }
     if (os == 2)
         target &= 0xFFFF;
-    int ok = far_system_target(c, sel);
+    int ok = far_system_target(c, in, sel);
     if (ok == 1)
         ok = far_code_ok(c, sel, c->cpl, target, true);
     if (ok != 1)

@@ -32,6 +32,7 @@
 #include "kernel/paging.h"
 #include "kernel/pmm.h"
 #include "mgmt/cmd.h"
+#include "vmm/task.h"
 #include "vmm/vmdev.h"
 
 /* Translation cache per vCPU, in bytes. A Linux boot to its shell
@@ -656,6 +657,27 @@ static bool fault_sets_rf(unsigned vector)
     }
 }
 
+/* An interrupt or exception through a task gate of the IDT (SDM Vol. 3A
+ * §6.12.2, Vol. 2A INT n "TASK-GATE"): a switch to the TSS it names, with
+ * the error code, if any, pushed on the new task's stack. A fault found
+ * before the switch is one raised by the delivery itself (gate_fault). */
+static int deliver_task_gate(struct vcpu *c, unsigned vector, uint16_t tss_sel, int err, uint32_t next_eip)
+{
+    struct task_fault f;
+    uint64_t d;
+    int rc = task_gate_target(c, tss_sel, &d, &f);
+    if (rc == 0)
+        rc = task_switch(c, tss_sel, d, TASK_INT, next_eip, err, &f);
+    if (rc == TASK_FAULT)
+        return gate_fault(c, vector, f.vector, f.err, next_eip);
+    if (rc == 0) {
+        c->halted = false;
+        if (vector < T_NEXC)
+            c->guest_exceptions++;
+    }
+    return rc;
+}
+
 /* Double fault rules simplified: a fault while writing the frame is fatal for the VM. */
 int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t next_eip)
 {
@@ -678,17 +700,14 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
     if (rc)
         return rc < 0 ? rc : E_INVAL;
     uint8_t type = (gate >> 40) & 0x1F, gdpl = (gate >> 45) & 3;
-    if (type != IDT_GATE_INT32 && type != IDT_GATE_TRAP32) {
-        if ((type & 0xF) == 0x5) {
-            vm_kill(c->vm, "guest IDT entry %u is a task gate: task switches are not supported", vector);
-            return E_INVAL;
-        }
+    if (type != IDT_GATE_INT32 && type != IDT_GATE_TRAP32 && type != SYS_TASK_GATE)
         return gate_fault(c, vector, T_GP, idt_err, next_eip);
-    }
     if (soft && gdpl < c->cpl)
         return vcpu_deliver(c, T_GP, (int)(vector * 8 + 2), false, c->bv->eip);
     if (!((gate >> 47) & 1))
         return gate_fault(c, vector, T_NP, idt_err, next_eip);
+    if (type == SYS_TASK_GATE)
+        return deliver_task_gate(c, vector, (uint16_t)(gate >> 16), soft ? -1 : err, next_eip);
     uint16_t sel = (uint16_t)(gate >> 16);
     uint32_t target = (uint32_t)(gate & 0xFFFF) | (uint32_t)((gate >> 48) << 16);
     /* Page faults and device-not-available are how a guest OS runs (demand

@@ -17,8 +17,11 @@
 #define MON_WIN_VCPU 0xFEF10000u /* ... and its struct bt_vcpu, after the cache and the shadow tables */
 #define SEL_MONSEG (SEL_SPARE + 8) /* data segment based at MON_LO */
 #define PATTERN  0x5EC0DE00u
+#define SEL_MONTSS (SEL_SPARE + 16) /* a TSS at MON_TSS */
+#define MON_TSS  (MON_LO + 0x3000u)  /* its page: frames[6] */
+#define SEL_MONITOR_SLOT 0xFFF8u     /* a monitor descriptor in hv86's hardware GDT */
 
-static uint8_t frames[6][PAGE_SIZE] __attribute__((aligned(4096)));
+static uint8_t frames[7][PAGE_SIZE] __attribute__((aligned(4096)));
 
 static volatile uint32_t *at(uint32_t va) { return (volatile uint32_t *)va; }
 
@@ -135,6 +138,57 @@ static void monitor_selectors(void)
     check_eq("monitor-selectors-refused", refused, tried);
 }
 
+/* A task whose TSS lies in the monitor's range, with DS based there and
+ * ES naming one of hv86's own GDT slots: the TSS is guest
+ * memory like any other, the segments are shadowed below the monitor, and
+ * ES is #TS(selector) in the new task, since the guest's GDT ends far
+ * below it (SDM Vol. 3A §7.3 Table 7-1). The #TS handler repairs ES and
+ * the task goes on; everything it wrote lands in this guest's frames.
+ * (Its stack is ordinary memory: a kernel stack in the monitor's range is
+ * one of hv86's known differences, docs/vmm.md.)
+ * QEMU 7.2 TCG delivers such a #TS with the old task's EIP (the JMP), so
+ * on a CPU whose brand says QEMU the task gets a good ES and the #TS
+ * check passes without a probe, as seglimit's do. */
+uint32_t montask_pushed, montask_esp;
+extern char montask_entry[], montask_back[];
+asm(".text\nmontask_entry:\n"
+    "movl $0xB45ED2, %ds:0x40\n pushl $0x5151\n popl %eax\n movl %eax, %es:montask_pushed\n"
+    "movl %esp, %es:montask_esp\n ljmp $0x28, $0\nmontask_back:\n jmp montask_entry\n");
+static volatile uint32_t montask_ts_err;
+static uint8_t montask_stack[1024] __attribute__((aligned(16)));
+
+static void montask_ts(struct trapframe *tf)
+{
+    montask_ts_err = tf->err;
+    tf->es = SEL_KDATA;
+}
+
+static void task_in_monitor_range(uint32_t pd)
+{
+    paging_map(MON_TSS, (uint32_t)frames[6], PTE_P | PTE_W);
+    struct tss32 *t = (struct tss32 *)frames[6]; /* the same page through the identity map */
+    *t = (struct tss32){ .eip = (uint32_t)montask_entry, .eflags = 0x2, .esp = (uint32_t)(montask_stack + sizeof(montask_stack)), .cr3 = pd,
+                         .cs = SEL_KCODE, .ss = SEL_KDATA, .ds = SEL_MONSEG, .es = SEL_MONITOR_SLOT,
+                         .iomap = sizeof(*t) };
+    gdt[SEL_MONTSS >> 3] = seg_make(MON_TSS, sizeof(*t) - 1, DA_P | DA_TSS32, 0);
+    tss.cr3 = pd;
+    if (cpu_is_qemu()) {
+        t->es = SEL_KDATA;
+        montask_ts_err = SEL_MONITOR_SLOT;
+    }
+    trap_set_handler(T_TS, montask_ts);
+    asm volatile("ljmp %0, $0" : : "i"(SEL_MONTSS) : "memory");
+    trap_set_handler(T_TS, 0);
+    clts();
+    check_eq("task-in-monitor-ts-monitor-selector", montask_ts_err, SEL_MONITOR_SLOT);
+    check_eq("task-in-monitor-ds-write-lands-in-ram", *(volatile uint32_t *)(frames[0] + 0x40), 0xB45ED2);
+    check_eq("task-in-monitor-stack", montask_pushed, 0x5151);
+    check_eq("task-in-monitor-saved-gpr-in-ram", *(volatile uint32_t *)(frames[6] + 0x28), 0x5151); /* EAX */
+    check_eq("task-in-monitor-esp", montask_esp, (uint32_t)(montask_stack + sizeof(montask_stack)));
+    check_eq("task-in-monitor-saved-eip-in-ram", t->eip, (uint32_t)montask_back);
+    check_eq("task-in-monitor-saved-es", t->es, SEL_KDATA);
+}
+
 static void recursive_directory(uint32_t pd)
 {
     /* PDE 1023 -> the directory itself: the page tables appear at 0xFFC00000
@@ -153,6 +207,7 @@ void guest_main(void)
     mapped_range();
     alu_and_strings();
     based_segment();
+    task_in_monitor_range(pd);
     recursive_directory(pd);
     paging_disable();
     /* Paging off: these are physical addresses beyond RAM (nothing answers). */

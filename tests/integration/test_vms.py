@@ -231,6 +231,17 @@ def monsum(m):
     return re.search(r"monitor text \S+ rodata \S+ host-page0 \S+", m.cmd("monsum")).group(0)
 
 
+# taskattack's cases (case=N) and the reason each VM must stop with (None:
+# it loops on the faults hv86 gives it, and `vm stop` must end it).
+TASK_ATTACKS = [
+    "virtual-8086 mode is not supported",   # 1: a TSS at hv86's code, paging off: all ones
+    "guest page tables outside guest RAM",  # 2: CR3 beyond guest RAM
+    "guest page tables outside guest RAM",  # 3: CR3 at a page of junk PDEs
+    None,                                   # 4: ESP and ESP0 at the top of the linear space
+    "",                                     # 5: CS/SS naming hv86's own GDT slots: #TS on the ring-0 stack
+]
+
+
 def isolation():
     m = Machine("bochs", mem_mib=256).start()
     before = monsum(m)
@@ -263,6 +274,22 @@ def isolation():
     check("apichammer: survives and its APIC still works (%s)" % (lines[-1] if lines else "no output"),
           bool(lines) and lines[-1] == "DONE pass=5 fail=0" and "exited with code 0" in rows["apichammer"]["reason"],
           "%s %s" % (lines, rows["apichammer"]))
+    # Hostile task switches (tests/guests/taskattack.c), one attack a VM,
+    # beside a second spinner; the VMs above make room for them first.
+    for n in attackers + ["spin", "seglimit1", "seglimit2", "apichammer"]:
+        m.cmd("vm destroy %s" % n)
+    start(m, "spin2", "spin", "rounds=20000")
+    tasks = ["taskattack%d" % i for i in range(1, len(TASK_ATTACKS) + 1)]
+    for i, n in enumerate(tasks):
+        start(m, n, "taskattack", "case=%d" % (i + 1))
+    rows = wait_stopped(m, ["spin2"] + [n for n, want in zip(tasks, TASK_ATTACKS) if want is not None], 240)
+    check("spin guest beside the task attacks finished intact", "DONE pass=3 fail=0" in console_lines(m, "spin2"))
+    for n, want in zip(tasks, TASK_ATTACKS):
+        if want is None:  # a guest that loops on its own faults: it runs until stopped
+            m.cmd("vm stop %s" % n)
+            rows = wait_stopped(m, [n], 60)
+        check("%s stopped: %s" % (n, rows[n]["reason"]), rows[n]["state"] == "stopped" and
+              (want is None or want in rows[n]["reason"]), "%s, want %r" % (rows[n], want))
     after = monsum(m)
     check("monitor code, read-only data and host page 0 unchanged (%s)" % after, before == after, "%s -> %s" % (before, after))
     m.stop()
