@@ -14,8 +14,9 @@
 /* Leaf 1 EDX bit 9 (APIC) is added by cpuid_add_apic for VMs with one. */
 /* Leaf 1 ECX: SSE3 PCLMULQDQ SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT AES RDRAND.
  * Hidden: MONITOR (MWAIT would halt the host thread), VMX/SMX, EST/TM2
- * (thermal MSRs), PDCM/PCID/x2APIC/TSC-deadline (not modelled), XSAVE,
- * OSXSAVE, AVX, FMA, F16C (XCR0 is not virtualized), hypervisor bit. */
+ * (thermal MSRs), PDCM/PCID/x2APIC (not modelled), XSAVE,
+ * OSXSAVE, AVX, FMA, F16C (XCR0 is not virtualized), hypervisor bit.
+ * TSC-deadline (bit 24) is added with the local APIC by cpuid_add_apic. */
 #define LEAF1_ECX (BIT(0) | BIT(1) | BIT(9) | BIT(13) | BIT(19) | BIT(20) | BIT(22) | BIT(23) | \
                    BIT(25) | BIT(30))
 /* Leaf 1 EDX: FPU PSE TSC MSR CX8 SEP PGE CMOV CLFSH MMX FXSR SSE SSE2 SS.
@@ -63,6 +64,7 @@ void cpuid_add_apic(uint32_t leaf, uint32_t out[4])
 {
     if (leaf == 1) {
         out[3] |= BIT(9);  /* APIC */
+        out[2] |= BIT(24); /* TSC-deadline mode of its timer (vmm/dev/vlapic.c) */
     }
 }
 

@@ -39,11 +39,10 @@ void cpuid_guest(cpuid_host_fn host, void *ctx, uint64_t tsc_hz, uint32_t leaf, 
                  uint32_t out[4]);
 
 /*
- * cpuid_add_apic - for a VM with a local APIC (vmm/dev/vlapic.h): CPUID.1
- * EDX bit 9 (APIC on chip) set in out[] (the answer for leaf). ECX bit 24
- * (TSC-deadline) stays clear: vlapic models the mode, but hv86 does not
- * offer it (docs/vmm.md "Local APIC": Linux's early periodic tick on a
- * one-shot-only timer loses jiffies whenever the vCPU waits for the host).
+ * cpuid_add_apic - for a VM with a local APIC (vmm/dev/vlapic.h): in out[]
+ * (the answer for leaf), CPUID.1 EDX bit 9 (APIC on chip) and ECX bit 24
+ * (TSC-deadline mode of the APIC timer, IA32_TSC_DEADLINE; SDM Vol. 3A
+ * §10.5.4.1), both of which vlapic models. Other leaves are left alone.
  */
 void cpuid_add_apic(uint32_t leaf, uint32_t out[4]);
 

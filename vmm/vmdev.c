@@ -213,6 +213,7 @@ int vmdev_create(struct vm *vm)
     struct vdev_irq line = { irq_route, d };
     d->apic = vm->apic;
     vlapic_init(&d->lapic, dev_clock, lapic_tsc, clock_tsc_hz(), lapic_eoi, d);
+    d->lapic.has_deadline = true; /* TSC-deadline mode offered: CPUID.1:ECX[24] (cpuid_add_apic) */
     vioapic_init(&d->ioapic, ioapic_deliver, d);
     iobus_init(&d->bus);
     vpic_init(&d->pic, pic_intr, vm);
@@ -537,6 +538,7 @@ bool vmdev_apic_msr(struct vm *vm, uint32_t msr, bool write, uint64_t *val)
     }
     if (msr != MSR_TSC_DEADLINE || !d->apic || !d->lapic.has_deadline)
         return false;
+    vlapic_update(&d->lapic); /* a deadline the TSC has passed fires (and reads 0) before the access */
     if (write)
         vlapic_set_deadline(&d->lapic, *val);
     else

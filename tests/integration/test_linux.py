@@ -95,7 +95,8 @@ CPUINFO_ABSENT = {
 # Flags Linux sets from what hv86's CPUID adds: leaf 15h gives the TSC
 # frequency hv86 measured against the PIT, so Linux need not time the PIT
 # itself (arch/x86/kernel/tsc.c native_calibrate_tsc, X86_FEATURE_TSC_KNOWN_FREQ).
-ADDED_FLAGS = {"tsc_known_freq": "CPUID 15h reports the TSC frequency"}
+ADDED_FLAGS = {"tsc_known_freq": "CPUID 15h reports the TSC frequency",
+               "tsc_deadline_timer": "CPUID.1:ECX[24]: the local APIC's TSC-deadline mode, which QEMU TCG lacks"}
 # The CPUID policy (vmm/cpuid.c, a whitelist; docs/vmm.md): /proc/cpuinfo
 # names of the feature bits it hides. Only those the native CPU has matter;
 # the list is complete for leaf 1, the rest names what a bigger -cpu shows.
@@ -112,8 +113,8 @@ HIDDEN_FLAGS = {
     "ds_cpl": "no debug store", "vmx": "no VMX", "smx": "no SMX", "est": "no SpeedStep MSRs",
     "tm2": "no thermal monitor", "cid": "no L1 context ID", "sdbg": "no silicon debug MSR",
     "fma": "XCR0 not virtualized", "xtpr": "no xTPR", "pdcm": "no perfmon capabilities MSR",
-    "pcid": "not modelled", "dca": "no direct cache access", "x2apic": "no local APIC",
-    "tsc_deadline_timer": "modelled but not offered (docs/vmm.md, Local APIC)", "xsave": "XCR0 not virtualized",
+    "pcid": "not modelled", "dca": "no direct cache access", "x2apic": "no x2APIC mode",
+    "xsave": "XCR0 not virtualized",
     "avx": "XCR0 not virtualized", "f16c": "XCR0 not virtualized",
     "hypervisor": "hv86 does not announce itself",
     # leaf 7 and 80000001h
@@ -356,6 +357,7 @@ def interrupts(m, name, apic):
     try:
         _, first = con.run("cat /proc/interrupts", CMD_TIMEOUT)
         _, second = con.run("sleep 1; cat /proc/interrupts", CMD_TIMEOUT)
+        _, clockevent = con.run("cat /sys/devices/system/clockevents/clockevent0/current_device", CMD_TIMEOUT)
     finally:
         save("hv86-%s-interrupts" % name, con.transcript)
         detach(m)
@@ -363,6 +365,8 @@ def interrupts(m, name, apic):
     if apic:
         check("%s: LOC (local APIC timer) counts: %s -> %s" % (name, a, b),
               a is not None and b is not None and b > a, second)
+        check("%s: the local APIC timer in TSC-deadline mode is the clockevent (%s)" % (name, clockevent.strip()),
+              "lapic-deadline" in clockevent, clockevent)
         check("%s: the PIT on IO-APIC input 2" % name,
               re.search(r"^\s*0:\s+\d+\s+IO-APIC\s+2-edge\s+timer", second, re.M) is not None, second)
         check("%s: ttyS0 on an IO-APIC line" % name,
