@@ -131,3 +131,34 @@ void cpuid_guest(cpuid_host_fn host, void *ctx, uint64_t tsc_hz, uint32_t leaf, 
         break;
     }
 }
+
+/* The MSRs of the virtual CPU. A guest reads or writes these and nothing
+ * else; what each does is emu_msr's (vmm/emulate.c) and vmdev_apic_msr's.
+ * PAT is not here: CPUID hides PAT, and the shadow pager never sets the
+ * PAT bit (memory types are the host's), so IA32_PAT is #GP like any MSR
+ * of a feature the CPU lacks. Sources: SDM Vol. 4 Table 2-2. */
+static const struct msr_policy msrs[] = {
+    { MSR_TSC, "IA32_TIME_STAMP_COUNTER", true, 0, false },   /* reads the host's; writes ignored (docs) */
+    { MSR_PLATFORM_ID, "IA32_PLATFORM_ID", false, 0, false }, /* read-only: reads 0 */
+    { MSR_APIC_BASE, "IA32_APIC_BASE", true, 0, true },       /* vlapic_set_base: reserved bits #GP */
+    { MSR_BIOS_SIGN_ID, "IA32_BIOS_SIGN_ID", true, 0, false },/* no microcode: reads 0, writes are the
+                                                                 "clear before CPUID" idiom */
+    { MSR_SYSENTER_CS, "IA32_SYSENTER_CS", true, 0, false },
+    { MSR_SYSENTER_ESP, "IA32_SYSENTER_ESP", true, 0, false },
+    { MSR_SYSENTER_EIP, "IA32_SYSENTER_EIP", true, 0, false },
+    { MSR_MISC_ENABLE, "IA32_MISC_ENABLE", true, ~0ull, false }, /* reads 0: none of its model-specific
+                                                                    features; setting a bit is #GP */
+    { MSR_TSC_DEADLINE, "IA32_TSC_DEADLINE", true, 0, true },  /* vlapic: TSC-deadline mode */
+};
+
+const struct msr_policy *cpuid_msr_policy(uint32_t msr)
+{
+    for (unsigned i = 0; i < ARRAY_SIZE(msrs); i++)
+        if (msrs[i].msr == msr)
+            return &msrs[i];
+    return NULL;
+}
+
+unsigned cpuid_msr_count(void) { return ARRAY_SIZE(msrs); }
+
+const struct msr_policy *cpuid_msr_at(unsigned i) { return i < ARRAY_SIZE(msrs) ? &msrs[i] : NULL; }

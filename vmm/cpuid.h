@@ -10,6 +10,7 @@
  */
 #ifndef HV86_VMM_CPUID_H
 #define HV86_VMM_CPUID_H
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Highest leaves a guest is told about (CPUID.0:EAX, CPUID.80000000h:EAX). */
@@ -54,9 +55,29 @@ void cpuid_add_apic(uint32_t leaf, uint32_t out[4]);
 #define MSR_SYSENTER_ESP   0x175u
 #define MSR_SYSENTER_EIP   0x176u
 #define MSR_MISC_ENABLE    0x1A0u
-#define MSR_PAT            0x277u
+#define MSR_PAT            0x277u /* not offered: CPUID.1:EDX[16] clear, #GP */
 #define MSR_TSC            0x010u
 #define MSR_TSC_DEADLINE   0x6E0u
 
+/* One MSR of the virtual CPU (docs/vmm.md "CPUID and MSR policy"). */
+struct msr_policy {
+    uint32_t msr;
+    const char *name;
+    bool writable;          /* false: WRMSR is #GP(0) (a read-only MSR) */
+    uint64_t wr_reserved;   /* WRMSR with any of these bits set is #GP(0) */
+    bool device;            /* the local APIC decides (vmdev_apic_msr): #GP without one */
+};
+
+/*
+ * cpuid_msr_policy - the policy row of MSR msr, or NULL: every MSR not in
+ * the table is #GP(0) on RDMSR and WRMSR, as on a CPU without it (SDM
+ * Vol. 2B RDMSR/WRMSR: "If ECX specifies a reserved or unimplemented
+ * MSR address"), which Linux's rdmsr_safe expects. The rows, their
+ * values and why each is there: docs/vmm.md. cpuid_msr_count/cpuid_msr_at
+ * walk the table (for its tests). Never fails.
+ */
+const struct msr_policy *cpuid_msr_policy(uint32_t msr);
+unsigned cpuid_msr_count(void);
+const struct msr_policy *cpuid_msr_at(unsigned i);
 
 #endif

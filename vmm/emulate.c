@@ -23,7 +23,6 @@
 #include "vmm/hostexec.h"
 #include "vmm/task.h"
 
-#define PAT_POWER_ON 0x0007040600070406ull /* SDM Vol. 3A §11.12.4 */
 
 /* ---------------------------------------------------------------- 1. operands */
 
@@ -581,11 +580,17 @@ static int emu_seg(struct vcpu *c, const struct dec_insn *in)
     }
 }
 
+/* RDMSR/WRMSR at CPL 0 (ring 3 gets the hardware's #GP): the policy
+ * table (vmm/cpuid.c cpuid_msr_policy) says which MSRs exist, which are
+ * read-only and which bits are reserved (#GP(0)); the values are here. */
 static int emu_msr(struct vcpu *c, const struct dec_insn *in)
 {
     uint32_t *g = c->bv->gpr, msr = g[1];
     bool wr = in->mnemonic == DEC_M_WRMSR;
     uint64_t v = ((uint64_t)g[2] << 32) | g[0];
+    const struct msr_policy *p = cpuid_msr_policy(msr);
+    if (!p || (wr && (!p->writable || (v & p->wr_reserved))))
+        return raise(c, T_GP, 0);
     switch (msr) {
     case MSR_SYSENTER_CS: if (wr) c->sysenter_cs = (uint32_t)v; else v = c->sysenter_cs; break;
     case MSR_SYSENTER_ESP: if (wr) c->sysenter_esp = (uint32_t)v; else v = c->sysenter_esp; break;
@@ -594,13 +599,10 @@ static int emu_msr(struct vcpu *c, const struct dec_insn *in)
     case MSR_MISC_ENABLE: case MSR_PLATFORM_ID: case MSR_BIOS_SIGN_ID: /* no microcode, nothing to tune */
         if (!wr) v = 0;
         break;
-    case MSR_PAT: if (!wr) v = PAT_POWER_ON; break;
-    case MSR_APIC_BASE: case MSR_TSC_DEADLINE: /* the local APIC (vmm/dev/vlapic.c), if the VM has one */
+    default: /* p->device: the local APIC (vmm/dev/vlapic.c), if the VM has one */
         if (!vmdev_apic_msr(c->vm, msr, wr, &v))
             return raise(c, T_GP, 0);
         break;
-    default:
-        return raise(c, T_GP, 0); /* the policy: unknown MSRs #GP */
     }
     if (!wr) {
         g[0] = (uint32_t)v;

@@ -96,6 +96,56 @@ static void test_basic_leaves(void **state)
 
 /* The TSC frequency as Linux's native_calibrate_tsc and cpu_khz_from_cpuid
  * compute it from leaves 15h and 16h (arch/x86/kernel/tsc.c). */
+/* A VM with a local APIC: CPUID.1 EDX[9] (APIC) and ECX[24] (TSC-deadline),
+ * both modelled by vmm/dev/vlapic.c; nothing else, no other leaf. */
+static void test_apic_bits(void **state)
+{
+    uint32_t r[4] = { 0x11, 0x22, 0x33, 0x44 };
+    cpuid_add_apic(1, r);
+    assert_int_equal(r[0], 0x11);
+    assert_int_equal(r[1], 0x22);
+    assert_int_equal(r[2], 0x33u | 1u << 24);
+    assert_int_equal(r[3], 0x44u | 1u << 9);
+    uint32_t o[4] = { 0 };
+    cpuid_add_apic(7, o);
+    cpuid_add_apic(0x80000001u, o);
+    assert_int_equal(o[0] | o[1] | o[2] | o[3], 0);
+}
+
+/* The MSR policy table: one row per MSR; none for a feature CPUID hides
+ * (PAT, MTRRs, machine check, performance counters, EFER/SYSCALL,
+ * TSC_AUX, TSC_ADJUST, x2APIC, speculation control), so all of those are
+ * #GP; read-only and reserved-bit rules as docs/vmm.md has them. */
+static void test_msr_policy(void **state)
+{
+    unsigned n = cpuid_msr_count();
+    assert_true(n >= 9);
+    for (unsigned i = 0; i < n; i++) {
+        const struct msr_policy *p = cpuid_msr_at(i);
+        assert_non_null(p->name);
+        assert_ptr_equal(cpuid_msr_policy(p->msr), p); /* unique */
+    }
+    assert_null(cpuid_msr_at(n));
+    static const uint32_t hidden[] = {
+        0x277 /* PAT */, 0xFE /* MTRRCAP */, 0x200, 0x20F, 0x250, 0x2FF /* MTRRs */, 0x179, 0x17A,
+        0x17B /* MCG */, 0x400 /* MC0_CTL */, 0xC1, 0x186, 0x38F /* perfmon */, 0xC0000080 /* EFER */,
+        0xC0000081, 0xC0000103 /* TSC_AUX */, 0x3B /* TSC_ADJUST */, 0x48, 0x49, 0x10A /* speculation */,
+        0x802, 0x830 /* x2APIC */, 0xE7, 0xE8 /* MPERF APERF */, 0x1B0 /* ENERGY_PERF_BIAS */,
+    };
+    for (unsigned i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
+        assert_null(cpuid_msr_policy(hidden[i]));
+    unsigned found = 0;
+    for (uint32_t msr = 0; msr < 0x2000; msr++)
+        found += cpuid_msr_policy(msr) != NULL;
+    assert_int_equal(found, n); /* every row is in the architectural range, no other MSR answers */
+    assert_false(cpuid_msr_policy(MSR_PLATFORM_ID)->writable);
+    assert_int_equal(cpuid_msr_policy(MSR_MISC_ENABLE)->wr_reserved, ~0ull);
+    assert_true(cpuid_msr_policy(MSR_APIC_BASE)->device);
+    assert_true(cpuid_msr_policy(MSR_TSC_DEADLINE)->device);
+    assert_false(cpuid_msr_policy(MSR_SYSENTER_CS)->device);
+    assert_true(cpuid_msr_policy(MSR_SYSENTER_EIP)->writable);
+}
+
 static void test_tsc_leaves(void **state)
 {
     struct fake_host h = { 0x1F };
@@ -207,6 +257,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic_leaves),
+        cmocka_unit_test(test_apic_bits),
+        cmocka_unit_test(test_msr_policy),
         cmocka_unit_test(test_tsc_leaves),
         cmocka_unit_test(test_tsc_leaves_intel_only),
         cmocka_unit_test(test_leaf4_subleaves),
