@@ -2,9 +2,10 @@
  * What a guest sees of the CPU: the CPUID policy and the MSR set.
  *
  * A guest gets the host processor's identity (vendor, family/model/stepping,
- * brand string, caches) and only the features hv86 virtualizes; everything
- * it would have to trap and model (local APIC, MTRRs, machine check, PAE,
- * XSAVE/AVX state, VMX, performance monitoring, ...) is hidden. The table
+ * brand string, caches) and only the features hv86 virtualizes (the local
+ * APIC only in a VM that has one: cpuid_add_apic); everything it would
+ * have to trap and model (MTRRs, machine check, PAE, PAT, XSAVE/AVX state,
+ * VMX, performance monitoring, ...) is hidden. The table
  * and the reasons are in docs/vmm.md "CPUID and MSR policy".
  * Sources: Intel SDM Vol. 2A CPUID (Tables 3-8, 3-10, 3-11), Vol. 4 (MSRs).
  */
