@@ -21,6 +21,7 @@
 #include "kernel/version.h"
 #include "kernel/x86.h"
 #include "mgmt/console.h"
+#include "vmm/pshare.h"
 #include "vmm/vm.h"
 
 extern char _kernel_phys_start[], _kernel_phys_end[]; /* linker.ld */
@@ -128,6 +129,8 @@ static void init_thread(void *arg)
     int err = vm_commands_init();
     if (err)
         panic("cannot register the vm commands: %s", err_name(err));
+    if ((err = pshare_start())) /* page sharing (docs/memory-layout.md); the host runs without */
+        log_err("page sharing: cannot start: %s", err_name(err));
     err = console_start(); /* the console thread's id, or an E_* code */
     if (err < 0)
         panic("cannot start the management console: %s", err_name(err));

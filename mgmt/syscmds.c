@@ -20,6 +20,7 @@
 #include "mgmt/cmd.h"
 #include "mgmt/console.h"
 #include "mgmt/format.h"
+#include "vmm/pshare.h"
 
 
 #define PAGE_BYTES    4096u /* bytes per frame (kernel/layout.h PAGE_SIZE) */
@@ -84,6 +85,8 @@ static int cmd_mem(struct cmd_ctx *c)
     uint32_t total = 0, free = 0;
     char t[24];
 
+    if (c->argc)
+        return pshare_command(c->argc, c->argv, c->out);
     frame_stats(&ps);
     for (int z = 0; z < PMM_NZONES; z++) {
         mem_row(c->out, zone_names[z], ps.total[z], ps.free[z]);
@@ -98,6 +101,7 @@ static int cmd_mem(struct cmd_ctx *c)
                        "%zu since boot, %zu failed\n",
                hs.bytes_in_use, hs.bytes_reserved / 1024, hs.allocs, hs.total_allocs,
                hs.failed_allocs);
+    pshare_print(c->out);
     return 0;
 }
 
@@ -374,7 +378,8 @@ static const struct cmd_def sys_defs[] = {
     { "version", NULL, "", "name, version, git revision and build time", 0, 0, cmd_version, 0 },
     { "uptime", NULL, "", "time since boot: days, h:mm:ss.mmm", 0, 0, cmd_uptime, 0 },
     { "date", NULL, "", "wall-clock time from the RTC, ISO 8601", 0, 0, cmd_date, 0 },
-    { "mem", NULL, "", "physical frames per zone, kernel heap", 0, 0, cmd_mem, 0 },
+    { "mem", NULL, "[share on|off|rate N]", "physical frames per zone, kernel heap, page sharing; "
+      "turn sharing on/off, pages hashed per second", 0, 3, cmd_mem, 0 },
     { "threads", NULL, "", "kernel threads: state, CPU time, switches, fault", 0, 0, cmd_threads,
       0 },
     { "disks", NULL, "", "disks and their partitions", 0, 0, cmd_disks, 0 },

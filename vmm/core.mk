@@ -1,5 +1,5 @@
 # vmm/ core: VMs, vCPUs, guest memory, loader, world switch, console commands.
-HV_SRCS += vmm/loader.c vmm/gmem.c
+HV_SRCS += vmm/loader.c vmm/gmem.c vmm/pshare.c vmm/pshare_scan.c
 
 UNIT_TESTS += test_loader
 test_loader_SRCS := tests/unit/test_loader.c vmm/loader.c
@@ -25,5 +25,11 @@ test_hostexec_SRCS := tests/unit/test_hostexec.c vmm/hostexec.c vmm/hostexec_run
 
 # A VM's disks and redo logs against a model (kernel services stubbed).
 UNIT_TESTS += test_vdisk
-test_vdisk_SRCS := tests/unit/test_vdisk.c vmm/vdisk.c vmm/redo.c
+test_vdisk_SRCS := tests/unit/test_vdisk.c vmm/vdisk.c vmm/redo.c tests/unit/hosted_kernel.c
 test_vdisk_CFLAGS := -include tests/unit/hosted_kernel.h
+
+# Guest RAM and content-based page sharing: share, unshare on every write
+# path, reference counts, and a random model of several VMs.
+UNIT_TESTS += test_gmem
+test_gmem_SRCS := tests/unit/test_gmem.c vmm/gmem.c vmm/pshare.c tests/unit/hosted_kernel.c
+test_gmem_CFLAGS := -include tests/unit/hosted_kernel.h

@@ -31,7 +31,12 @@
  *   I4 A present spte implies A set in the guest PDE and PTE; a writable one
  *      implies D set in the guest's last-level entry.
  *   I5 No spte is global; no shadow maps a gva in_monitor() from the guest.
- *   I6 The reverse map holds exactly the writable sptes, at most max_writable.
+ *   I6 The reverse map holds exactly the writable sptes and the sptes onto
+ *      shared frames (SPTE_SHARED, read-only), at most max_writable.
+ *   I8 No present spte maps a shared frame (the VMM's gpa_to_hpa said
+ *      SHADOW_FRAME_SHARED) writable, or without SPTE_SHARED: the VMM calls
+ *      shadow_zap_frames before it shares a frame, shadow_zap_frame after it
+ *      unshares one (docs/memory-layout.md "Page sharing").
  *   I7 The active directory is the one the CPU uses (the VMM loads
  *      shadow_scr3() after every call that may change it): it is never
  *      freed (only emptied) before shadow_destroy, even when a switch fails.
@@ -49,6 +54,9 @@
  * which is the CPU hv86 presents (SDM Vol. 3A §4.3, Table 4-4). */
 #define PDE_PS_RSVD   0x003FE000u
 #define SPDE_FLAGS    (PTE_P | PTE_RW | PTE_US | PTE_A)
+/* Software bit of an spte (bits 11:9 are ignored by the CPU, SDM Vol. 3A
+ * §4.3, Table 4-6): it maps a frame shared copy-on-write (I8). */
+#define SPTE_SHARED   0x200u
 
 _Static_assert(SHADOW_MAX_PDS <= 32, "shadow_pt.parents is a 32-bit mask of directories");
 _Static_assert(SHADOW_MAX_PTS < 0xFFFF && SHADOW_MAX_WRITABLE < 0xFFFF, "16-bit indexes + 1");
@@ -224,13 +232,16 @@ static bool pt_in_active(const struct shadow *s, const struct shadow_pt *pt)
 }
 
 static bool spte_writable(uint32_t spte) { return (spte & (PTE_P | PTE_RW)) == (PTE_P | PTE_RW); }
+static bool spte_shared(uint32_t spte) { return (spte & (PTE_P | SPTE_SHARED)) == (PTE_P | SPTE_SHARED); }
+/* In the reverse map (I6): what write protection or an unshare must find. */
+static bool spte_rmapped(uint32_t spte) { return spte_writable(spte) || spte_shared(spte); }
 
 static uint16_t *rmap_bucket(struct shadow *s, uint32_t spte)
 {
     return &s->rmap_hash[(spte >> PAGE_SHIFT) % SHADOW_RMAP_HASH];
 }
 
-/* Forget the reverse-map entry of writable spte (pt, idx) = value spte. */
+/* Forget the reverse-map entry of spte (pt, idx) = value spte. */
 static void rmap_remove(struct shadow *s, uint32_t spte, uint16_t pt, uint16_t idx)
 {
     uint16_t *link = rmap_bucket(s, spte);
@@ -238,20 +249,23 @@ static void rmap_remove(struct shadow *s, uint32_t spte, uint16_t pt, uint16_t i
     while (*link && (s->rmap[*link - 1].pt != pt || s->rmap[*link - 1].idx != idx))
         link = &s->rmap[*link - 1].next;
     if (!*link)
-        panic("shadow: writable spte %u/%u missing from the reverse map", pt, idx);
+        panic("shadow: spte %u/%u missing from the reverse map", pt, idx);
     uint16_t e = *link - 1;
     *link = s->rmap[e].next;
     s->rmap[e] = (struct shadow_rmap){ .next = s->rmap_free };
     s->rmap_free = e + 1;
-    s->stats.writable--;
+    if (spte_writable(spte))
+        s->stats.writable--;
+    else
+        s->stats.shared_maps--;
 }
 
 static void spte_write(struct shadow *s, struct shadow_pt *pt, unsigned i, uint32_t v);
 
 /*
  * rmap_reclaim - all max_writable entries are in use: make one writable spte
- * read-only (clock over the entries). Always safe: a later write faults,
- * finds D set and makes it writable again.
+ * read-only, or drop one onto a shared frame (clock over the entries).
+ * Always safe: a later access faults and fills it again.
  */
 static void rmap_reclaim(struct shadow *s)
 {
@@ -259,7 +273,8 @@ static void rmap_reclaim(struct shadow *s)
     struct shadow_pt *pt = &s->pts[e->pt];
 
     s->rmap_hand = (s->rmap_hand + 1) % s->max_writable;
-    spte_write(s, pt, e->idx, pt->tbl[e->idx] & ~(PTE_RW | PTE_D));
+    uint32_t v = pt->tbl[e->idx];
+    spte_write(s, pt, e->idx, spte_shared(v) ? 0 : v & ~(PTE_RW | PTE_D));
     s->stats.wr_reclaims++;
 }
 
@@ -272,7 +287,10 @@ static void rmap_add(struct shadow *s, uint32_t spte, uint16_t pt, uint16_t idx)
     s->rmap_free = s->rmap[e].next;
     s->rmap[e] = (struct shadow_rmap){ .pt = pt, .idx = idx, .next = *bucket, .used = 1 };
     *bucket = e + 1;
-    s->stats.writable++;
+    if (spte_writable(spte))
+        s->stats.writable++;
+    else
+        s->stats.shared_maps++;
 }
 
 /*
@@ -284,11 +302,11 @@ static void spte_write(struct shadow *s, struct shadow_pt *pt, unsigned i, uint3
     uint16_t id = pt - s->pts;
     uint32_t old = pt->tbl[i];
 
-    if (spte_writable(old)) {
+    if (spte_rmapped(old)) {
         rmap_remove(s, old, id, i);
         pt->nwritable--;
     }
-    if (spte_writable(v)) {
+    if (spte_rmapped(v)) {
         rmap_add(s, v, id, i);
         pt->nwritable++;
     }
@@ -305,7 +323,7 @@ static void write_protect(struct shadow *s, uint32_t gpa)
 {
     uint32_t hpa;
 
-    if (s->ops.gpa_to_hpa(s->ops.ctx, gpa, &hpa) < 0)
+    if (s->ops.gpa_to_hpa(s->ops.ctx, gpa, false, &hpa) < 0)
         return;
     for (uint16_t e = *rmap_bucket(s, hpa); e;) {
         struct shadow_rmap *r = &s->rmap[e - 1];
@@ -329,7 +347,7 @@ static void pt_free(struct shadow *s, uint16_t id, bool flush)
     struct shadow_pt *pt = &s->pts[id];
 
     for (unsigned i = 0; pt->nwritable && i < 1024; i++)
-        if (spte_writable(pt->tbl[i])) {
+        if (spte_rmapped(pt->tbl[i])) {
             rmap_remove(s, pt->tbl[i], id, i);
             pt->nwritable--;
         }
@@ -571,14 +589,15 @@ static int ensure_mode(struct shadow *s)
  * after an access acc the guest allowed (docs/vmm.md, "Rights"):
  *  - U/S and R/W follow the guest's combined rights;
  *  - writable only once the guest's D is set (dirty emulation, §4.8);
- *  - never writable onto a traced guest page table (I3);
+ *  - never writable onto a traced guest page table (I3), translated code
+ *    or a shared frame (I8, which also marks it SPTE_SHARED);
  *  - guest CR0.WP=0: a supervisor-only page is writable (ring 1 is
  *    supervisor); a read-only user page is either user read-only or, after a
  *    supervisor write, supervisor-only writable; each access of the other kind
  *    faults and flips it back (KVM's scheme).
  */
 static uint32_t spte_make(const struct shadow *s, const struct gwalk *w, uint32_t hpa,
-                          uint32_t acc, bool is_traced)
+                          uint32_t acc, bool is_traced, bool shared)
 {
     uint32_t last = w->large ? w->pde : w->pte;
     uint32_t spte = hpa | PTE_P | PTE_A | (last & (PTE_PWT | PTE_PCD));
@@ -592,7 +611,9 @@ static uint32_t spte_make(const struct shadow *s, const struct gwalk *w, uint32_
     }
     if (us)
         spte |= PTE_US;
-    if (rw && (last & PTE_D) && !is_traced)
+    if (shared)
+        spte |= SPTE_SHARED;
+    else if (rw && (last & PTE_D) && !is_traced)
         spte |= PTE_RW | PTE_D;
     return spte;
 }
@@ -682,12 +703,15 @@ static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk 
     unsigned first = ptx & ~(s->prefetch - 1);
     struct gwalk n;
     uint32_t hpa, spte;
+    int r;
 
     for (unsigned j = first; j < first + s->prefetch; j++) {
         if (j == ptx || (pt->tbl[j] & PTE_P) || !neighbour_walk(s, pt, w, j, &n) ||
-            s->ops.gpa_to_hpa(s->ops.ctx, n.gpa, &hpa) < 0)
+            (r = s->ops.gpa_to_hpa(s->ops.ctx, n.gpa, false, &hpa)) < 0)
             continue;
-        spte = spte_make(s, &n, hpa, 0, traced(s, n.gpa) || code_page(s, n.gpa));
+        spte = spte_make(s, &n, hpa, 0, traced(s, n.gpa) || code_page(s, n.gpa), r == SHADOW_FRAME_SHARED);
+        if (!s->rmap_free && spte_shared(spte))
+            continue; /* a prefetch never reclaims */
         if (!s->rmap_free)
             spte &= ~(PTE_RW | PTE_D);
         spte_write(s, pt, j, spte);
@@ -697,7 +721,7 @@ static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk 
 
 /* Install the spte for gva -> w (hpa); *is_traced tells if the page is a guest table. */
 static int fill(struct shadow *s, uint32_t gva, const struct gwalk *w, uint32_t hpa, uint32_t acc,
-                bool *is_traced)
+                bool shared, bool *is_traced)
 {
     uint8_t kind = !paging_on(s) ? SPT_PHYS : w->large ? SPT_4M : SPT_4K;
     uint32_t gsrc = kind == SPT_PHYS ? (gva & LARGE_FRAME)
@@ -713,7 +737,7 @@ static int fill(struct shadow *s, uint32_t gva, const struct gwalk *w, uint32_t 
     s->pds[s->active].writes = 0;
     /* After spt_for: the table just made traced may be this very page. */
     *is_traced = traced(s, w->gpa & PTE_FRAME);
-    spte_write(s, pt, PTX(gva), spte_make(s, w, hpa, acc, *is_traced || code_page(s, w->gpa)));
+    spte_write(s, pt, PTX(gva), spte_make(s, w, hpa, acc, *is_traced || code_page(s, w->gpa), shared));
     if (s->prefetch)
         prefetch(s, pt, w, PTX(gva));
     return 0;
@@ -757,9 +781,13 @@ int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigne
     }
     if (in_monitor(gva))
         return emulate(s, SHADOW_EMULATE_MONITOR, w.gpa, out);
-    if (s->ops.gpa_to_hpa(s->ops.ctx, w.gpa & PTE_FRAME, &hpa) < 0)
+    /* A write unshares the page (copy-on-write) before the fill maps it. */
+    r = s->ops.gpa_to_hpa(s->ops.ctx, w.gpa & PTE_FRAME, acc & PF_W, &hpa);
+    if (r == E_NOMEM && (acc & PF_W))
+        return fail(s, E_NOMEM, "out of host memory for a private copy of a shared page");
+    if (r < 0)
         return emulate(s, SHADOW_MMIO, w.gpa, out);
-    r = fill(s, gva, &w, hpa, acc, &is_traced);
+    r = fill(s, gva, &w, hpa, acc, r == SHADOW_FRAME_SHARED, &is_traced);
     if (r < 0)
         return r;
     if (is_traced && (acc & PF_W))
@@ -784,11 +812,12 @@ int shadow_prefault(struct shadow *s, uint32_t gva, uint32_t acc)
      * guest-visible change. */
     if (!(w.pde & PTE_A) || (w.large ? (w.pde & d) != d : (w.pte & (PTE_A | d)) != (PTE_A | d)))
         return 0;
-    if (s->ops.gpa_to_hpa(s->ops.ctx, w.gpa & PTE_FRAME, &hpa) < 0)
-        return 0;
+    int r = s->ops.gpa_to_hpa(s->ops.ctx, w.gpa & PTE_FRAME, false, &hpa);
+    if (r < 0 || ((acc & PF_W) && r == SHADOW_FRAME_SHARED))
+        return 0; /* not RAM, or the write unshares at its own fault */
     if ((acc & PF_W) && (traced(s, w.gpa & PTE_FRAME) || code_page(s, w.gpa)))
         return 0; /* that write is emulated anyway */
-    int r = fill(s, gva, &w, hpa, acc, &is_traced);
+    r = fill(s, gva, &w, hpa, acc, r == SHADOW_FRAME_SHARED, &is_traced);
     if (r < 0)
         return r;
     s->stats.prefaulted++;
@@ -928,6 +957,67 @@ void shadow_gpa_changed(struct shadow *s, uint32_t gpa, uint32_t len)
             continue;
         for (uint64_t dw = MAX(page, gpa & ~3u); dw < MIN(page + PAGE_SIZE, end); dw += 4)
             zap_entry(s, (uint32_t)dw);
+    }
+}
+
+void shadow_zap_frame(struct shadow *s, uint32_t hpa)
+{
+    for (uint16_t e = *rmap_bucket(s, hpa); e;) {
+        struct shadow_rmap *r = &s->rmap[e - 1];
+        struct shadow_pt *pt = &s->pts[r->pt];
+        uint16_t next = r->next;
+
+        if ((pt->tbl[r->idx] & PTE_FRAME) == hpa) {
+            spte_write(s, pt, r->idx, 0);
+            s->stats.frame_zaps++;
+        }
+        e = next;
+    }
+}
+
+/* Insertion sort: n is a batch of at most a few hundred frames. */
+static void sort_u32(uint32_t *v, unsigned n)
+{
+    for (unsigned i = 1; i < n; i++) {
+        uint32_t x = v[i];
+        unsigned j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+static bool in_sorted(const uint32_t *v, unsigned n, uint32_t x)
+{
+    unsigned lo = 0, hi = n;
+
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (v[mid] == x)
+            return true;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+void shadow_zap_frames(struct shadow *s, uint32_t *hpas, unsigned n)
+{
+    if (!n)
+        return;
+    sort_u32(hpas, n);
+    for (unsigned id = 0; id < s->cfg.max_pts; id++) {
+        struct shadow_pt *pt = &s->pts[id];
+
+        if (!pt->hpa)
+            continue;
+        for (unsigned i = 0; i < 1024; i++)
+            if ((pt->tbl[i] & PTE_P) && in_sorted(hpas, n, pt->tbl[i] & PTE_FRAME)) {
+                spte_write(s, pt, i, 0);
+                s->stats.frame_zaps++;
+            }
     }
 }
 

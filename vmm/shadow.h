@@ -47,6 +47,7 @@
 #define SHADOW_MAX_WRITABLE 16384 /* writable sptes at a time (reverse-mapped) */
 #define SHADOW_RMAP_HASH    1024 /* buckets of the reverse map, by host frame */
 #define SHADOW_PREFETCH     8    /* default: entries filled around a hidden fault */
+#define SHADOW_FRAME_SHARED 1    /* gpa_to_hpa: the frame is shared copy-on-write */
 
 /*
  * Environment the VMM provides. Every callback gets ops->ctx. Guest memory
@@ -55,9 +56,14 @@
  */
 struct shadow_ops {
     void *ctx;
-    /* hpa of the 4 KiB host frame backing guest page gpa; 0, or negative if
-     * gpa is not guest RAM (MMIO or hole: never mapped by the shadow). */
-    int (*gpa_to_hpa)(void *ctx, uint32_t gpa, uint32_t *hpa);
+    /* hpa of the 4 KiB host frame backing guest page gpa, for a mapping
+     * that may be writable (write: the VMM unshares a shared page first,
+     * docs/memory-layout.md "Page sharing") or read-only (!write). Returns
+     * 0 (private frame), SHADOW_FRAME_SHARED (!write only: the frame is
+     * shared copy-on-write, map it read-only), E_NOMEM (write: no frame to
+     * unshare into; the fault fails), or another negative value if gpa is
+     * not guest RAM (MMIO or hole: never mapped by the shadow). */
+    int (*gpa_to_hpa)(void *ctx, uint32_t gpa, bool write, uint32_t *hpa);
     /* Aligned 32-bit guest-physical read/write; negative if gpa is not RAM. */
     int (*read_gpa32)(void *ctx, uint32_t gpa, uint32_t *val);
     int (*write_gpa32)(void *ctx, uint32_t gpa, uint32_t val);
@@ -108,6 +114,8 @@ struct shadow_stats {
     uint32_t pt_shares;       /* shadow PTs linked into one more directory */
     uint32_t wr_reclaims;     /* writable sptes made read-only to stay under max_writable */
     uint32_t writable;        /* writable sptes now */
+    uint32_t shared_maps;     /* sptes now mapping a shared frame (read-only, reverse-mapped) */
+    uint32_t frame_zaps;      /* sptes dropped because their frame was shared or unshared */
 };
 
 /* Per-shadow-page-table bookkeeping (private to shadow.c). */
@@ -119,7 +127,7 @@ struct shadow_pt {
     uint32_t parents;  /* bit i: linked from directory pds[i] (at the same pde) */
     uint16_t pde;      /* directory index it is linked at in every parent */
     uint16_t hnext;    /* next in hash chain / free list, +1 (0 = end) */
-    uint16_t nwritable;/* present writable entries */
+    uint16_t nwritable;/* entries in the reverse map (writable, or onto a shared frame) */
     uint8_t kind;      /* enum in shadow.c */
     uint8_t ref;       /* clock reference bit */
     uint16_t writes;   /* traced writes since the last fill (flood) */
@@ -136,7 +144,7 @@ struct shadow_pd {
     uint16_t monitor_gpdes; /* bit i: guest PDE MONITOR_PDE_FIRST+i is present */
 };
 
-/* Reverse-map entry: one writable spte (private to shadow.c). */
+/* Reverse-map entry: one writable spte, or one onto a shared frame (private to shadow.c). */
 struct shadow_rmap {
     uint16_t pt;   /* shadow_pt index */
     uint16_t idx;  /* entry in it */
@@ -312,6 +320,23 @@ void shadow_gpa_changed(struct shadow *s, uint32_t gpa, uint32_t len);
  * starts claiming the page.
  */
 void shadow_write_protect_gpa(struct shadow *s, uint32_t gpa);
+/*
+ * shadow_zap_frame - host frame hpa (4 KiB aligned) stopped backing the
+ * guest page it was shared for (the VMM unshared that page: the page now
+ * has a private copy): drop every spte onto hpa, found through the
+ * reverse map, which holds every spte onto a shared frame. Cost: the
+ * mappings of that frame. docs/memory-layout.md "Page sharing".
+ */
+void shadow_zap_frame(struct shadow *s, uint32_t hpa);
+/*
+ * shadow_zap_frames - the VMM is about to share the n host frames of
+ * hpas[] (4 KiB aligned, n <= 256; sorted in place): drop every present
+ * spte onto one of them, read-only ones included, by a sweep of every
+ * shadow PT (cost: tables in use x 1024, once per batch). Afterwards every
+ * fill asks gpa_to_hpa again and gets SHADOW_FRAME_SHARED, so no writable
+ * or unmapped-in-the-reverse-map spte onto a shared frame exists.
+ */
+void shadow_zap_frames(struct shadow *s, uint32_t *hpas, unsigned n);
 /* true if the page of gpa is a traced guest page table (mapped read-only). */
 bool shadow_is_pt_gpa(struct shadow *s, uint32_t gpa);
 /* Present guest PDEs in the monitor range of the active directory (bit i = PDE 1008+i). */

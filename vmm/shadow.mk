@@ -3,4 +3,4 @@
 HV_SRCS += vmm/shadow.c
 
 UNIT_TESTS += test_shadow
-test_shadow_SRCS := tests/unit/test_shadow.c vmm/shadow.c
+test_shadow_SRCS := tests/unit/test_shadow.c vmm/shadow.c tests/unit/hosted_kernel.c

@@ -62,10 +62,38 @@ void irq_handle(struct trap_frame *tf); /* kernel/irq.c */
 
 /* ---------------------------------------------------------------- 1. creation */
 
-static int sh_gpa_to_hpa(void *ctx, uint32_t gpa, uint32_t *hpa)
+_Static_assert(GMEM_SHARED == SHADOW_FRAME_SHARED, "sh_gpa_to_hpa passes gmem's answer on");
+
+/* A writable mapping unshares the page first (copy-on-write, vmm/gmem.h). */
+static int sh_gpa_to_hpa(void *ctx, uint32_t gpa, bool write, uint32_t *hpa)
 {
     struct vm *vm = ctx;
-    return gmem_gpa_to_hpa(&vm->mem, gpa & PAGE_MASK, hpa);
+    return write ? gmem_gpa_to_hpa_w(&vm->mem, gpa & PAGE_MASK, hpa) : gmem_gpa_to_hpa(&vm->mem, gpa & PAGE_MASK, hpa);
+}
+
+/*
+ * Page sharing (docs/memory-layout.md "Page sharing"). A page left shared
+ * frame old: every spte onto old goes (the reverse map has them all, I8).
+ * Only the vCPU thread may touch the shadow (its tables are in the window);
+ * a host thread writes guest RAM only while the VM does not run (load,
+ * reset), and the flag makes the next run start from empty shadows.
+ */
+static void gm_unshared(void *ctx, uint32_t gpa, uint32_t old)
+{
+    struct vcpu *c = ctx;
+    if (thread_local() == c)
+        shadow_zap_frame(&c->sh, old);
+    else
+        c->sh_stale = true;
+}
+
+/* Frames about to be shared: no spte may keep mapping them (gmem_share_apply,
+ * vCPU thread only). */
+static void gm_sharing(void *ctx, uint32_t *hpas, unsigned n)
+{
+    struct vcpu *c = ctx;
+    KASSERT(thread_local() == c);
+    shadow_zap_frames(&c->sh, hpas, n);
 }
 
 static int sh_read32(void *ctx, uint32_t gpa, uint32_t *val) { return gmem_read(&((struct vm *)ctx)->mem, gpa, val, 4); }
@@ -249,6 +277,9 @@ int vcpu_create(struct vm *vm, char *err, size_t errlen)
         return out_of(err, errlen, "direct-map memory for the vCPU state", sizeof(*c));
     vm->vcpu = c;
     c->vm = vm;
+    vm->mem.ctx = c;
+    vm->mem.unshared = gm_unshared;
+    vm->mem.sharing = gm_sharing;
     int rc = window_create(c, err, errlen);
     if (rc)
         goto err_free;
@@ -1478,6 +1509,12 @@ void vcpu_thread(void *arg)
     thread_set_cr3(c->win.pd_hpa); /* the TC and shadow tables are in the window */
     uint64_t start = vm->cpu_ticks - thread_cpu_ticks(); /* CPU time of earlier runs carries on */
     while (!vm->stop_req) {
+        if (c->sh_stale) { /* a host thread unshared pages while the VM was stopped */
+            c->sh_stale = false;
+            shadow_flush_all(&c->sh); /* enter() loads the new shadow_scr3 */
+        }
+        if (vm->mem.nreq) /* the scanner found pages to share (vmm/pshare.c) */
+            gmem_share_apply(&vm->mem);
         if (vm->reset_req) /* the guest pulsed its reset line (vm_request_reset) */
             vm_reboot(vm);
         if (vm->pause_req) {
@@ -1544,6 +1581,8 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                "handler's return), cr3 %u hits %u misses\n",
                ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.prefaulted, ss.cr3_hits,
                ss.cr3_misses);
+    cmd_printf(out, "  %u writable entries, %u onto shared frames, %u dropped by page sharing\n", ss.writable,
+               ss.shared_maps, ss.frame_zaps);
     cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u, "
                "stale translations dropped at an exit: %u\n",
                c->irqs_injected, c->guest_exceptions, c->smc_writes, c->stale_exits);

@@ -106,6 +106,7 @@ struct vcpu {
     uint64_t enter_tsc, guest_tsc, entries; /* TSC spent from world switch in to out, and how often */
     uint32_t run_ahead;         /* instructions emulated after a segment-load or VERW exit, in the same exit */
     bool ldt_stale;             /* the shadow LDT descriptor changed since LDTR was loaded */
+    volatile bool sh_stale;     /* a host thread unshared guest pages: flush the shadows before running */
     uint32_t irq_geip;          /* guest EIP where a host interrupt stopped translated code (WX_TRAP) */
     int deliver_depth;          /* nesting of vcpu_deliver: a fault inside is a triple fault */
     uint64_t *sldt;             /* shadow LDT (GDT_ENTRIES slots), allocated at the first LLDT */

@@ -262,6 +262,8 @@ static int cmd_vm_info(struct cmd_ctx *c)
     cmd_printf(c->out, "vm %s: %s, %u MiB, kernel %s%s%s, cmdline \"%s\"\n", vm->name, vm_state_name(vm->state),
                vm->mem_bytes >> 20, vm->kernel, vm->initrd[0] ? ", initrd " : "", vm->initrd, vm->cmdline);
     cmd_printf(c->out, "stop reason: %s\n", vm->stop_reason[0] ? vm->stop_reason : "-");
+    cmd_printf(c->out, "memory: %u pages, %u shared copy-on-write (%u KiB), %u private\n", vm->mem.npages,
+               vm->mem.nshared, vm->mem.nshared * 4, vm->mem.npages - vm->mem.nshared);
     for (unsigned i = 0; i < vm->ndisks; i++)
         vmdev_disk_info(vm, i, c->out);
     for (unsigned i = 0; i < vm->nnics; i++)

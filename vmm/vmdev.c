@@ -103,7 +103,10 @@ static int dma_write(void *opaque, uint32_t gpa, const void *buf, uint32_t len)
  * into guest pages behind the monitor's back (vcpu_dma_wrote). */
 static int dma_frame(void *opaque, uint32_t gpa, bool for_write, uint32_t *hpa)
 {
-    return gmem_gpa_to_hpa(&((struct vm *)opaque)->mem, gpa, hpa);
+    struct gmem *m = &((struct vm *)opaque)->mem;
+    if (for_write) /* the device writes the frame itself: it must be this VM's alone */
+        return gmem_gpa_to_hpa_w(m, gpa, hpa);
+    return gmem_gpa_to_hpa(m, gpa, hpa) < 0 ? E_RANGE : 0;
 }
 static void dma_written(void *opaque, uint32_t gpa, uint32_t len)
 {

@@ -35,18 +35,6 @@
 #define TABLE_HPA   0x40000000u /* fake hpa of shadow table frame 0 */
 #define MAX_TABLES  4096
 
-/* A broken shadow invariant fails the running test (kernel: halts the machine). */
-void panic(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vprint_error(fmt, ap);
-    va_end(ap);
-    fail();
-    abort();
-}
-
 /* ---------------------------------------------------------------- simulated machine */
 
 static uint8_t *hram[GRAM_FRAMES];     /* host frame n (hpa HRAM_HPA + n*4K) */
@@ -76,10 +64,39 @@ static uint32_t host_of(uint32_t gpa) { return HRAM_HPA + gfn_to_hfn[gpa >> 12] 
 static uint32_t code_gpa = 0xFFFFFFFFu;
 static bool op_is_code(void *ctx, uint32_t gpa) { return (gpa & ~0xFFFu) == code_gpa; }
 
-static int op_gpa_to_hpa(void *ctx, uint32_t gpa, uint32_t *hpa)
+/*
+ * Page sharing, as vmm/gmem.c does it for the shadow: a guest page marked in
+ * shared_gfn is backed by a shared frame, mapped read-only; a writable
+ * lookup unshares it into spare_hfn (a host frame the test set aside), and
+ * the VMM then drops the sptes onto the frame it left (shadow_zap_frame).
+ */
+#define NO_SPARE 0xFFFFFFFFu
+static bool shared_gfn[GRAM_FRAMES];
+static uint32_t spare_hfn = NO_SPARE;
+
+static int unshare_gfn(uint32_t gfn)
+{
+    uint32_t old = HRAM_HPA + gfn_to_hfn[gfn] * PAGE_SIZE;
+    if (spare_hfn == NO_SPARE)
+        return E_NOMEM;
+    memcpy(hram[spare_hfn], hram[gfn_to_hfn[gfn]], PAGE_SIZE);
+    gfn_to_hfn[gfn] = spare_hfn;
+    spare_hfn = NO_SPARE;
+    shared_gfn[gfn] = false;
+    shadow_zap_frame(&S, old);
+    return 0;
+}
+
+static int op_gpa_to_hpa(void *ctx, uint32_t gpa, bool write, uint32_t *hpa)
 {
     if (!is_ram(gpa))
         return E_NOENT;
+    if (shared_gfn[gpa >> 12] && !write) {
+        *hpa = host_of(gpa) & PAGE_MASK;
+        return SHADOW_FRAME_SHARED;
+    }
+    if (shared_gfn[gpa >> 12] && unshare_gfn(gpa >> 12))
+        return E_NOMEM;
     *hpa = host_of(gpa) & PAGE_MASK;
     return 0;
 }
@@ -173,6 +190,8 @@ static void machine_init(const struct shadow_config *cfg)
     OPS = (struct shadow_ops){ NULL, op_gpa_to_hpa, op_read32, op_write32, op_table_alloc,
                                op_table_free, op_flush_gva, op_flush_all, monitor_pdes, op_is_code };
     code_gpa = 0xFFFFFFFFu;
+    memset(shared_gfn, 0, sizeof(shared_gfn));
+    spare_hfn = NO_SPARE;
     loaded_cr3 = 0;
     assert_int_equal(shadow_init(&S, &OPS, cfg), 0);
     assert_int_equal(S.prefetch, SHADOW_PREFETCH);
@@ -472,14 +491,22 @@ static void assert_monitor_pdes(void)
                                 sizeof(monitor_pdes));
 }
 
-/* The reverse map holds exactly the writable sptes, within the limit. */
+#define SPTE_SHARED 0x200u /* vmm/shadow.c: an spte onto a shared frame */
+
+/* The reverse map holds exactly the writable sptes and those onto shared
+ * frames (which are read-only), within the limit (I6, I8). */
 static void check_rmap(void)
 {
-    uint32_t writable = 0, used = 0;
+    uint32_t writable = 0, shared = 0, used = 0;
 
     for (unsigned id = 0; id < SHADOW_MAX_PTS; id++)
-        for (unsigned i = 0; S.pts[id].kind && i < 1024; i++)
-            writable += (S.pts[id].tbl[i] & (PTE_P | PTE_RW)) == (PTE_P | PTE_RW);
+        for (unsigned i = 0; S.pts[id].kind && i < 1024; i++) {
+            uint32_t v = S.pts[id].tbl[i];
+            writable += (v & (PTE_P | PTE_RW)) == (PTE_P | PTE_RW);
+            shared += (v & (PTE_P | SPTE_SHARED)) == (PTE_P | SPTE_SHARED);
+            if (v & SPTE_SHARED)
+                assert_int_equal(v & PTE_RW, 0);
+        }
     for (unsigned e = 0; e < SHADOW_MAX_WRITABLE; e++) {
         const struct shadow_rmap *r = &S.rmap[e];
 
@@ -487,11 +514,13 @@ static void check_rmap(void)
             continue;
         used++;
         assert_int_not_equal(S.pts[r->pt].kind, 0);
-        assert_int_equal(S.pts[r->pt].tbl[r->idx] & (PTE_P | PTE_RW), PTE_P | PTE_RW);
+        uint32_t v = S.pts[r->pt].tbl[r->idx];
+        assert_true((v & (PTE_P | PTE_RW)) == (PTE_P | PTE_RW) || (v & (PTE_P | SPTE_SHARED)) == (PTE_P | SPTE_SHARED));
     }
-    assert_int_equal(writable, used);
+    assert_int_equal(writable + shared, used);
     assert_int_equal(writable, stats().writable);
-    assert_true(writable <= S.max_writable);
+    assert_int_equal(shared, stats().shared_maps);
+    assert_true(used <= S.max_writable);
 }
 
 /* ---------------------------------------------------------------- paging off */
@@ -1713,6 +1742,81 @@ static void test_prefault(void **state)
     check_rmap();
 }
 
+/*
+ * Page sharing (docs/memory-layout.md "Page sharing"): two guest pages A
+ * and B with equal bytes, A mapped at two gvas (an alias) and B writable.
+ * The VMM shares them: shadow_zap_frames drops every spte onto both frames
+ * (the writable one and the read-only ones), B is backed by A's frame.
+ * Reads then map the shared frame read-only (SPTE_SHARED, reverse-mapped);
+ * a write through the alias unshares A into a private copy (the VMM's
+ * gpa_to_hpa with write) and drops every spte onto the shared frame, so
+ * the other gva of A sees the write and B does not. No frame for the copy:
+ * the fault fails with E_NOMEM and the page stays shared.
+ */
+static void test_shared_frames(void **state)
+{
+    uint32_t x = 0x00401000, alias = 0x00801000, z = 0x00C01000, a = 0x600000, b = 0x700000;
+    uint32_t flags = PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D;
+    struct outcome o;
+
+    guest_reset_tables();
+    map4k(x, a, flags);
+    map4k(alias, a, flags);
+    map4k(z, b, flags);
+    memset(gptr(a), 0x5A, PAGE_SIZE);
+    memset(gptr(b), 0x5A, PAGE_SIZE);
+    paging_on(GPD_A, true);
+    check_access(x, ACC_R, 3);
+    check_access(alias, ACC_R, 0);
+    check_access(z, ACC_W, 3);
+    assert_int_equal(spte_of(z) & PTE_RW, PTE_RW);
+    /* Share: B onto A's frame; B's old frame is free (the spare for later). */
+    uint32_t frames[2] = { host_of(a) & PAGE_MASK, host_of(b) & PAGE_MASK };
+    shadow_zap_frames(&S, frames, 2);
+    assert_int_equal(spte_of(x) & PTE_P, 0);
+    assert_int_equal(spte_of(alias) & PTE_P, 0);
+    assert_int_equal(spte_of(z) & PTE_P, 0);
+    spare_hfn = gfn_to_hfn[b >> 12];
+    gfn_to_hfn[b >> 12] = gfn_to_hfn[a >> 12];
+    shared_gfn[a >> 12] = shared_gfn[b >> 12] = true;
+    memset(hram[spare_hfn], 0xDD, PAGE_SIZE); /* freed: whoever still maps it reads garbage */
+    /* Reads: read-only onto the shared frame, even with D set in the guest. */
+    o = check_access(z + 4, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(a) + 4);
+    assert_int_equal(spte_of(z) & (PTE_P | PTE_RW | SPTE_SHARED), PTE_P | SPTE_SHARED);
+    check_access(x, ACC_R, 3);
+    check_access(alias, ACC_R, 0);
+    check_rmap();
+    /* No frame for a copy: the write fails, nothing changes. */
+    uint32_t keep = spare_hfn;
+    spare_hfn = NO_SPARE;
+    o = access_gva(alias + 8, ACC_W, 0);
+    assert_int_equal(o.kind, E_NOMEM);
+    assert_true(shared_gfn[a >> 12]);
+    spare_hfn = keep;
+    /* A write through the alias: A gets its own frame, the write lands there. */
+    uint32_t shared_hpa = host_of(a) & PAGE_MASK;
+    o = check_access(alias + 8, ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_FIXED);
+    assert_false(shared_gfn[a >> 12]);
+    assert_int_not_equal(host_of(a) & PAGE_MASK, shared_hpa);
+    assert_int_equal(o.addr, host_of(a) + 8);
+    *(uint8_t *)gptr(a + 8) = 0x77; /* the CPU's store */
+    assert_int_equal(spte_of(alias) & (PTE_RW | SPTE_SHARED), PTE_RW);
+    /* Every spte onto the shared frame went: x refills onto A's copy and
+     * reads the store; z (B) still reads the shared frame's bytes. */
+    assert_int_equal(spte_of(x) & PTE_P, 0);
+    assert_int_equal(spte_of(z) & PTE_P, 0);
+    o = check_access(x + 8, ACC_R, 3);
+    assert_int_equal(*(uint8_t *)(uintptr_t)(hram[gfn_to_hfn[a >> 12]] + 8), 0x77);
+    assert_int_equal(o.addr, host_of(a) + 8);
+    o = check_access(z + 8, ACC_R, 3);
+    assert_int_equal(o.addr, shared_hpa + 8);
+    assert_int_equal(*gptr(b + 8), 0x5A);
+    check_rmap();
+    assert_true(stats().frame_zaps >= 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1740,6 +1844,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linux_like, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefault, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_frames, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_random_differential, setup, teardown,
                                                  &prefetch_off),
         cmocka_unit_test_prestate_setup_teardown(test_random_differential, setup, teardown,

@@ -53,17 +53,6 @@ int frame_alloc(enum pmm_zone z, uint32_t n, uint32_t *pa)
     return p ? 0 : E_NOMEM;
 }
 void frame_free(uint32_t pa, uint32_t n) { free((void *)(uintptr_t)pa); frames_out--; }
-void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir dir)
-{
-    uint8_t *p = (uint8_t *)(uintptr_t)pa + off;
-    assert_true(off + len <= 4096);
-    if (dir == KMAP_READ)
-        memcpy(buf, p, len);
-    else if (dir == KMAP_WRITE)
-        memcpy(p, buf, len);
-    else
-        memset(p, 0, len);
-}
 int disk_lookup(const char *spec, struct disk **d, const struct partition **p)
 {
     *d = &fake_disk;
