@@ -72,16 +72,19 @@ static bool op_is_code(void *ctx, uint32_t gpa) { return (gpa & ~0xFFFu) == code
  */
 #define NO_SPARE 0xFFFFFFFFu
 static bool shared_gfn[GRAM_FRAMES];
-static uint32_t spare_hfn = NO_SPARE;
+static uint32_t spare_hfn = NO_SPARE; /* NO_SPARE: the page keeps its frame (the last reference) */
+static bool unshare_fails;            /* no frame for a copy: E_NOMEM */
 
 static int unshare_gfn(uint32_t gfn)
 {
     uint32_t old = HRAM_HPA + gfn_to_hfn[gfn] * PAGE_SIZE;
-    if (spare_hfn == NO_SPARE)
+    if (unshare_fails)
         return E_NOMEM;
-    memcpy(hram[spare_hfn], hram[gfn_to_hfn[gfn]], PAGE_SIZE);
-    gfn_to_hfn[gfn] = spare_hfn;
-    spare_hfn = NO_SPARE;
+    if (spare_hfn != NO_SPARE) {
+        memcpy(hram[spare_hfn], hram[gfn_to_hfn[gfn]], PAGE_SIZE);
+        gfn_to_hfn[gfn] = spare_hfn;
+        spare_hfn = NO_SPARE;
+    }
     shared_gfn[gfn] = false;
     shadow_zap_frame(&S, old);
     return 0;
@@ -192,6 +195,7 @@ static void machine_init(const struct shadow_config *cfg)
     code_gpa = 0xFFFFFFFFu;
     memset(shared_gfn, 0, sizeof(shared_gfn));
     spare_hfn = NO_SPARE;
+    unshare_fails = false;
     loaded_cr3 = 0;
     assert_int_equal(shadow_init(&S, &OPS, cfg), 0);
     assert_int_equal(S.prefetch, SHADOW_PREFETCH);
@@ -1576,6 +1580,8 @@ static void check_invariants(void)
                 uint32_t gpa = hfn_to_gfn[hfn] << 12;
                 if (spte & PTE_RW)
                     assert_false(shadow_is_pt_gpa(&S, gpa));
+                if (shared_gfn[gpa >> 12]) /* I8: read-only, marked, reverse-mapped (check_rmap) */
+                    assert_int_equal(spte & (PTE_RW | SPTE_SHARED), SPTE_SHARED);
                 if (pd->gcr3 == SHADOW_GCR3_PHYS) {
                     assert_int_equal(gpa, gva);
                     continue;
@@ -1603,7 +1609,7 @@ static void r_store_through(const struct outcome *o)
 static void test_random_differential(void **state)
 {
     struct shadow_config cfg = { 3, 10 };
-    unsigned counts[6] = { 0 }, prefetch = *(unsigned *)*state;
+    unsigned counts[6] = { 0 }, prefetch = *(unsigned *)*state, nshares = 0;
 
     loaded_cr3 = 0;
     shadow_destroy(&S);
@@ -1633,6 +1639,20 @@ static void test_random_differential(void **state)
             if (o.kind == SHADOW_EMULATE_PT) {
                 uint32_t v = r_value_for(o.addr & ~3u);
                 assert_int_equal(shadow_pt_write(&S, o.addr & ~3u, &v, 4), 0);
+            }
+        } else if (op < 81) {                       /* page sharing: share a page, or unshare it */
+            uint32_t gpa;
+            do /* data or a table, as entries point to */
+                gpa = r_frame();
+            while (!is_ram(gpa));
+            uint32_t gfn = gpa >> 12;
+            uint32_t frame = HRAM_HPA + gfn_to_hfn[gfn] * PAGE_SIZE;
+            if (!shared_gfn[gfn]) {
+                shadow_zap_frames(&S, &frame, 1); /* then the VMM marks it shared */
+                shared_gfn[gfn] = true;
+                nshares++;
+            } else {
+                assert_int_equal(unshare_gfn(gfn), 0);
             }
         } else if (op < 82) {                       /* a kernel PDE set in every directory */
             uint32_t pdx = 768 + rnd_below(3), v = r_pde();
@@ -1668,15 +1688,17 @@ static void test_random_differential(void **state)
     struct shadow_stats st = stats();
     print_message("random (prefetch %u): %u completed, %u reflected, %u pt-emulated, %u monitor, %u mmio, "
                   "%u corrupt; %u hidden, %u zaps, %u floods, %u pt evictions, %u pd evictions, "
-                  "%u hits, %u write-right reclaims, %u prefetched, %u shares\n", prefetch, counts[0], counts[1], counts[2], counts[3],
+                  "%u hits, %u write-right reclaims, %u prefetched, %u shares; %u pages shared, %u sptes dropped "
+                  "for sharing\n", prefetch, counts[0], counts[1], counts[2], counts[3],
                   counts[4], counts[5], st.hidden_faults, st.zaps, st.floods, st.pt_evictions,
-                  st.pd_evictions, st.cr3_hits, st.wr_reclaims, st.prefetched, st.pt_shares);
+                  st.pd_evictions, st.cr3_hits, st.wr_reclaims, st.prefetched, st.pt_shares, nshares, st.frame_zaps);
     for (int k = 0; k < 6; k++)
         assert_true(counts[k] > 20);  /* every outcome was exercised */
     assert_true(st.floods > 0 && st.zaps > 0 && st.pt_evictions > 0 && st.pd_evictions > 0);
     assert_true(st.cr3_hits > 0 && st.a_sets > 0 && st.d_sets > 0 && st.wr_reclaims > 0);
     assert_true(prefetch ? st.prefetched > 1000 : st.prefetched == 0);
     assert_true(st.pt_shares > 300);
+    assert_true(nshares > 100 && st.frame_zaps > 100 && st.shared_maps + st.frame_zaps > 0);
 }
 
 static unsigned prefetch_off = 0, prefetch_on = SHADOW_PREFETCH;
@@ -1788,12 +1810,11 @@ static void test_shared_frames(void **state)
     check_access(alias, ACC_R, 0);
     check_rmap();
     /* No frame for a copy: the write fails, nothing changes. */
-    uint32_t keep = spare_hfn;
-    spare_hfn = NO_SPARE;
+    unshare_fails = true;
     o = access_gva(alias + 8, ACC_W, 0);
     assert_int_equal(o.kind, E_NOMEM);
     assert_true(shared_gfn[a >> 12]);
-    spare_hfn = keep;
+    unshare_fails = false;
     /* A write through the alias: A gets its own frame, the write lands there. */
     uint32_t shared_hpa = host_of(a) & PAGE_MASK;
     o = check_access(alias + 8, ACC_W, 0);
