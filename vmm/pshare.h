@@ -48,7 +48,7 @@ struct pshare_hint {
     uint16_t vm;    /* VM slot + 1 */
 };
 
-/* pshare_init - allocate the table (heap: ~640 KiB). 0 or E_NOMEM. */
+/* pshare_init - allocate the table (heap: 608 KiB). 0 or E_NOMEM. */
 int pshare_init(void);
 /* Sharing on (the default) or off: off stops the scanner; pages already
  * shared stay shared until written (as ESX). */
