@@ -1513,7 +1513,10 @@ void vcpu_thread(void *arg)
             c->sh_stale = false;
             shadow_flush_all(&c->sh); /* enter() loads the new shadow_scr3 */
         }
-        if (vm->mem.nreq) /* the scanner found pages to share (vmm/pshare.c) */
+        /* The scanner found pages to share (vmm/pshare.c). Not while a disk
+         * read is in flight: the host controller writes the frames it was
+         * given, which a merge would free (vmdev_dma_busy). */
+        if (vm->mem.nreq && !vmdev_dma_busy(vm))
             gmem_share_apply(&vm->mem);
         if (vm->reset_req) /* the guest pulsed its reset line (vm_request_reset) */
             vm_reboot(vm);
