@@ -348,7 +348,7 @@ def isolation():
           "%s %s" % (lines, rows["apichammer"]))
     # Hostile task switches (tests/guests/taskattack.c), one attack a VM,
     # beside a second spinner; the VMs above make room for them first.
-    for n in attackers + ["spin", "seglimit1", "seglimit2", "apichammer"]:
+    for n in attackers + ["spin", "seglimit1", "seglimit2", "apichammer", "pshare1", "pshare2"]:
         m.cmd("vm destroy %s" % n)
     start(m, "spin2", "spin", "rounds=20000")
     tasks = ["taskattack%d" % i for i in range(1, len(TASK_ATTACKS) + 1)]
