@@ -16,7 +16,8 @@
  * Hidden: MONITOR (MWAIT would halt the host thread), VMX/SMX, EST/TM2
  * (thermal MSRs), PDCM/PCID/x2APIC (not modelled), XSAVE,
  * OSXSAVE, AVX, FMA, F16C (XCR0 is not virtualized), hypervisor bit.
- * TSC-deadline (bit 24) is added with the local APIC by cpuid_add_apic. */
+ * TSC-deadline (bit 24) is added with the local APIC by cpuid_add_apic
+ * where the VM asks for it (apic=deadline). */
 #define LEAF1_ECX (BIT(0) | BIT(1) | BIT(9) | BIT(13) | BIT(19) | BIT(20) | BIT(22) | BIT(23) | \
                    BIT(25) | BIT(30))
 /* Leaf 1 EDX: FPU PSE TSC MSR CX8 SEP PGE CMOV CLFSH MMX FXSR SSE SSE2 SS.
@@ -60,11 +61,12 @@ static uint32_t guest_max_basic(const uint32_t leaf0[4], uint64_t tsc_hz)
  * 2^32 for a TSC up to 8 GHz. */
 #define TSC_RATIO_DEN 500u
 
-void cpuid_add_apic(uint32_t leaf, uint32_t out[4])
+void cpuid_add_apic(uint32_t leaf, uint32_t out[4], bool tsc_deadline)
 {
     if (leaf == 1) {
         out[3] |= BIT(9);  /* APIC */
-        out[2] |= BIT(24); /* TSC-deadline mode of its timer (vmm/dev/vlapic.c) */
+        if (tsc_deadline)
+            out[2] |= BIT(24); /* TSC-deadline mode of its timer (vmm/dev/vlapic.c) */
     }
 }
 

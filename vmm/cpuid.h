@@ -42,11 +42,12 @@ void cpuid_guest(cpuid_host_fn host, void *ctx, uint64_t tsc_hz, uint32_t leaf, 
 
 /*
  * cpuid_add_apic - for a VM with a local APIC (vmm/dev/vlapic.h): in out[]
- * (the answer for leaf), CPUID.1 EDX bit 9 (APIC on chip) and ECX bit 24
- * (TSC-deadline mode of the APIC timer, IA32_TSC_DEADLINE; SDM Vol. 3A
- * §10.5.4.1), both of which vlapic models. Other leaves are left alone.
+ * (the answer for leaf), CPUID.1 EDX bit 9 (APIC on chip) and, with
+ * tsc_deadline (`apic=deadline`), ECX bit 24 (TSC-deadline mode of the
+ * APIC timer, IA32_TSC_DEADLINE; SDM Vol. 3A §10.5.4.1), both of which
+ * vlapic models. Other leaves are left alone.
  */
-void cpuid_add_apic(uint32_t leaf, uint32_t out[4]);
+void cpuid_add_apic(uint32_t leaf, uint32_t out[4], bool tsc_deadline);
 
 /* MSRs a guest may read or write (SDM Vol. 4 Table 2-2). */
 #define MSR_PLATFORM_ID    0x017u

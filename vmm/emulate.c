@@ -622,7 +622,7 @@ static int emu_cpuid(struct vcpu *c, const struct dec_insn *in)
     uint32_t *g = c->bv->gpr, r[4];
     cpuid_guest(host_cpuid, NULL, clock_tsc_hz(), g[0], g[1], r);
     if (vmdev_has_apic(c->vm))
-        cpuid_add_apic(g[0], r);
+        cpuid_add_apic(g[0], r, c->vm->tsc_deadline);
     g[0] = r[0]; g[3] = r[1]; g[1] = r[2]; g[2] = r[3];
     return next(c, in);
 }

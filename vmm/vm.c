@@ -153,7 +153,7 @@ static bool nic_mac_free(const struct vm *vm, const struct vnic *nic, unsigned i
 
 int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t mem_bytes,
               const char *cmdline, const struct vdisk *disks, unsigned ndisks, const struct vnic *nics,
-              unsigned nnics, bool apic, char *err, size_t errlen)
+              unsigned nnics, enum vm_apic apic, char *err, size_t errlen)
 {
     int slot = -1;
     for (int i = 0; i < VM_MAX && slot < 0; i++)
@@ -172,7 +172,8 @@ int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t
     snprintf(vm->initrd, sizeof(vm->initrd), "%s", initrd ? initrd : "");
     snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", cmdline ? cmdline : "");
     vm->id = slot;
-    vm->apic = apic;
+    vm->apic = apic != VM_APIC_NONE;
+    vm->tsc_deadline = apic == VM_APIC_DEADLINE;
     for (unsigned i = 0; i < ndisks && i < VM_MAX_DISKS; i++) {
         const char *holder = vdisk_conflict(vm, &disks[i], i);
         vm->disks[i] = disks[i];

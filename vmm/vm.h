@@ -49,6 +49,7 @@ struct vm {
     char cmdline[VM_CMDLINE_MAX];
     uint32_t mem_bytes;
     bool apic;                     /* local APIC, I/O APIC and MP table (`apic=1`, the default) */
+    bool tsc_deadline;             /* its timer offers TSC-deadline mode too (`apic=deadline`) */
     struct gmem mem;
     struct vdisk disks[VM_MAX_DISKS]; /* held from create to destroy (vmm/vdisk.h) */
     unsigned ndisks;
@@ -142,11 +143,14 @@ extern struct vm *vms[VM_MAX];
  * claimed for the VM until vm_destroy; E_BUSY if another VM holds one of
  * them in a conflicting way (vdisk_conflict). nics (nnics <= VM_MAX_NICS,
  * parsed by vnic_parse) get a port each on their switch until vm_destroy;
- * E_EXIST if a port there has the same address. apic: give the VM a local
- * APIC, an I/O APIC and an MP table (else the PIC-only PC of before). */
+ * E_EXIST if a port there has the same address. apic: VM_APIC gives the
+ * VM a local APIC, an I/O APIC and an MP table, VM_APIC_DEADLINE the same
+ * with the TSC-deadline mode of the APIC timer offered (CPUID.1:ECX[24]),
+ * VM_APIC_NONE the PIC-only PC of before. */
+enum vm_apic { VM_APIC_NONE, VM_APIC, VM_APIC_DEADLINE };
 int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t mem_bytes,
               const char *cmdline, const struct vdisk *disks, unsigned ndisks, const struct vnic *nics,
-              unsigned nnics, bool apic, char *err, size_t errlen);
+              unsigned nnics, enum vm_apic apic, char *err, size_t errlen);
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Stop a running or paused VM with reason and wait for its vCPU thread. */
 void vm_stop(struct vm *vm, const char *reason);

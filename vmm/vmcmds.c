@@ -65,11 +65,13 @@ static int cmd_vm_create(struct cmd_ctx *c)
         return E_INVAL;
     }
     const char *apicstr = cmd_kv_get(c->argc - 1, c->argv + 1, "apic");
-    if (apicstr && strcmp(apicstr, "0") && strcmp(apicstr, "1")) {
-        cmd_error(c->out, "vm create: apic=%s is not 0 or 1", apicstr);
+    if (apicstr && strcmp(apicstr, "0") && strcmp(apicstr, "1") && strcmp(apicstr, "deadline")) {
+        cmd_error(c->out, "vm create: apic=%s is not 0, 1 or deadline", apicstr);
         return E_INVAL;
     }
-    bool apic = !apicstr || !strcmp(apicstr, "1");
+    enum vm_apic apic = !apicstr || !strcmp(apicstr, "1") ? VM_APIC
+                        : !strcmp(apicstr, "0")           ? VM_APIC_NONE
+                                                          : VM_APIC_DEADLINE;
     char err[128] = "";
     struct vdisk disks[VM_MAX_DISKS];
     unsigned ndisks = 0;
@@ -440,7 +442,7 @@ static int cmd_net(struct cmd_ctx *c)
 }
 
 static const struct cmd_def vm_cmds[] = {
-    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=M][,redo=SIZE]]... [net=SWITCH[,mac=M]]... [apic=0|1]",
+    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=M][,redo=SIZE]]... [net=SWITCH[,mac=M]]... [apic=0|1|deadline]",
       "create a VM from a Multiboot kernel or a Linux bzImage module", 1, 5 + VM_MAX_DISKS + VM_MAX_NICS, cmd_vm_create, 0 },
     { "vm", "start", "NAME... | all", "boot created or stopped VMs (all: every one)", 1, CMD_ARGS_ANY, cmd_vm_start, 0 },
     { "vm", "stop", "NAME", "stop a running VM", 1, 1, cmd_vm_stop, 0 },

@@ -216,7 +216,7 @@ int vmdev_create(struct vm *vm)
     struct vdev_irq line = { irq_route, d };
     d->apic = vm->apic;
     vlapic_init(&d->lapic, dev_clock, lapic_tsc, clock_tsc_hz(), lapic_eoi, d);
-    d->lapic.has_deadline = true; /* TSC-deadline mode offered: CPUID.1:ECX[24] (cpuid_add_apic) */
+    d->lapic.has_deadline = vm->tsc_deadline; /* apic=deadline: CPUID.1:ECX[24] too (cpuid_add_apic) */
     vioapic_init(&d->ioapic, ioapic_deliver, d);
     iobus_init(&d->bus);
     vpic_init(&d->pic, pic_intr, vm);

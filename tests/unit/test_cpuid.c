@@ -101,14 +101,17 @@ static void test_basic_leaves(void **state)
 static void test_apic_bits(void **state)
 {
     uint32_t r[4] = { 0x11, 0x22, 0x33, 0x44 };
-    cpuid_add_apic(1, r);
+    cpuid_add_apic(1, r, false);                                 /* apic=1: no TSC-deadline */
     assert_int_equal(r[0], 0x11);
     assert_int_equal(r[1], 0x22);
+    assert_int_equal(r[2], 0x33u);
+    assert_int_equal(r[3], 0x44u | 1u << 9);
+    cpuid_add_apic(1, r, true);                                  /* apic=deadline */
     assert_int_equal(r[2], 0x33u | 1u << 24);
     assert_int_equal(r[3], 0x44u | 1u << 9);
     uint32_t o[4] = { 0 };
-    cpuid_add_apic(7, o);
-    cpuid_add_apic(0x80000001u, o);
+    cpuid_add_apic(7, o, true);
+    cpuid_add_apic(0x80000001u, o, true);
     assert_int_equal(o[0] | o[1] | o[2] | o[3], 0);
 }
 
