@@ -22,7 +22,7 @@ static void count(struct profile_entry *table, uint32_t eip)
 
 void profile_sample(const struct trap_frame *tf)
 {
-    uint32_t ring = tf->cs & 3;
+    uint32_t ring = trap_ring(tf);
     rings[ring]++;
     if (ring != 0)
         return;

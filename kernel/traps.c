@@ -99,7 +99,7 @@ void backtrace_print(uint32_t ebp)
 
 void trap_dump(const struct trap_frame *tf)
 {
-    int from_outer = (tf->cs & 3) != 0;
+    int from_outer = trap_ring(tf) != 0;
     uint32_t esp = from_outer ? tf->esp : (uint32_t)&tf->esp; /* no esp/ss pushed at same CPL */
     uint32_t ss = from_outer ? tf->ss : SEL_KDATA;
     kprintf("\n*** %s (vector %u) in thread %u '%s'\n", trap_name(tf->vector), tf->vector,
@@ -135,8 +135,9 @@ static void fault_in_context(struct trap_frame *tf)
 
 void trap_dispatch(struct trap_frame *tf)
 {
-    /* The monitor itself only runs at ring 0: anything from rings 1-3 is a guest's. */
-    if (tf->cs & 3) {
+    /* The monitor itself only runs at ring 0: anything from rings 1-3 or
+     * from virtual-8086 mode is a guest's. */
+    if (trap_ring(tf)) {
         vmm_guest_trap(tf);
         return;
     }

@@ -77,6 +77,30 @@ struct trap_frame {
     uint32_t esp, ss;
 };
 
+/* The trap frame extension the CPU pushes above ss when it leaves
+ * virtual-8086 mode (SDM Vol. 3A §20.3.1.1, Figure 20-2): the guest's
+ * real-mode segment registers, which it then loads with null. */
+struct v86_segs {
+    uint32_t es, ds, fs, gs;
+};
+
+/* What vmm/switch.S copies below TSS.esp0 and IRETs through: a trap frame,
+ * and the segment registers an IRET to virtual-8086 mode pops after SS. */
+struct guest_frame {
+    struct trap_frame tf;
+    struct v86_segs v86;
+};
+
+#define TRAP_EFLAGS_VM 0x00020000u /* EFLAGS.VM: the trap came from virtual-8086 mode */
+
+/* The privilege level a trap came from: CS.RPL, or 3 from virtual-8086
+ * mode, where CS holds a real-mode segment whose low bits mean nothing
+ * (SDM Vol. 3A §20.2.1). */
+static inline unsigned trap_ring(const struct trap_frame *tf)
+{
+    return (tf->eflags & TRAP_EFLAGS_VM) ? 3 : tf->cs & 3;
+}
+
 /* Set up the GDT, the TSS (and the #DF task), and load them. */
 void gdt_init(void);
 /* Build the IDT (all 256 vectors go to trap_dispatch) and load it. */

@@ -5,11 +5,16 @@ UNIT_TESTS += test_loader
 test_loader_SRCS := tests/unit/test_loader.c vmm/loader.c
 # The loader tests load hv86.elf itself and Debian's i386 kernel.
 build/unit/test_loader: hv86.elf $(DEBIAN_DIR)/vmlinux
-HV_SRCS += vmm/vm.c vmm/vmconsole.c vmm/vmcmds.c vmm/vcpu.c vmm/emulate.c vmm/task.c vmm/segment.c vmm/switch.S vmm/hostexec.c vmm/hostexec_run.S
+HV_SRCS += vmm/vm.c vmm/vmconsole.c vmm/vmcmds.c vmm/vcpu.c vmm/emulate.c vmm/task.c vmm/segment.c vmm/realmode.c vmm/switch.S vmm/hostexec.c vmm/hostexec_run.S
 HV_SRCS += vmm/vmdev.c vmm/cpuid.c vmm/vdisk.c vmm/vdiskio.c vmm/redo.c vmm/vnic.c vmm/mptable.c
 
 UNIT_TESTS += test_cpuid
 test_cpuid_SRCS := tests/unit/test_cpuid.c vmm/cpuid.c
+
+# Real-mode decisions: which engine runs a real-mode state, real-mode
+# segment loads and FLAGS images.
+UNIT_TESTS += test_realmode
+test_realmode_SRCS := tests/unit/test_realmode.c vmm/realmode.c
 
 # Shadow segment descriptors against a model of the SDM's limit rules.
 UNIT_TESTS += test_segment

@@ -22,9 +22,17 @@
 #include "vmm/cpuid.h"
 #include "vmm/hostexec.h"
 #include "vmm/task.h"
+#include "vmm/realmode.h"
 
 
 /* ---------------------------------------------------------------- 1. operands */
+
+/* The default operand and address size of the guest's code: CS.D, which
+ * is 0 in real mode and in 16-bit protected-mode code (SDM Vol. 3A §3.4.5). */
+static enum dec_mode code_mode(const struct vcpu *c)
+{
+    return (c->seg[SR_CS].flags & DESC_FLAG_D) ? DEC_MODE_32 : DEC_MODE_16;
+}
 
 /* Fetch and decode the instruction at the guest's CS:EIP; its bytes are
  * left in buf (16 bytes: as many as were readable, the rest as they were).
@@ -46,12 +54,13 @@ static int fetch_decode_bytes(struct vcpu *c, struct dec_insn *in, uint8_t buf[1
             return rc;
         n += chunk;
     }
-    int len = dec_decode(buf, n, c->bv->eip, DEC_MODE_32, in);
+    enum dec_mode mode = code_mode(c);
+    int len = dec_decode(buf, n, c->bv->eip, mode, in);
     if (len == DEC_ERR_TRUNCATED && n < 16) { /* needs the next page: read it, or take its #PF */
         int rc = vmem_read(c, lin + n, buf + n, 16 - n, kind);
         if (rc)
             return rc;
-        len = dec_decode(buf, 16, c->bv->eip, DEC_MODE_32, in);
+        len = dec_decode(buf, 16, c->bv->eip, mode, in);
     }
     if (len <= 0) {
         vcpu_exception(c, len == DEC_ERR_TOO_LONG ? T_GP : T_UD, len == DEC_ERR_TOO_LONG ? 0 : -1);
@@ -849,10 +858,15 @@ int emu_iret(struct vcpu *c)
     return 0;
 }
 
+static int rm_far(struct vcpu *c, const struct dec_insn *in);
+static int emu_dispatch(struct vcpu *c, struct dec_insn *inp, int reason);
+
 static int emu_far(struct vcpu *c, const struct dec_insn *in)
 {
     uint32_t target = 0, os = in->opsize;
     uint16_t sel = 0;
+    if (!(c->bv->cr[0] & CR0_PE))
+        return rm_far(c, in);
     if (in->cf == DEC_CF_RETF) {
         uint32_t esp = c->bv->gpr[4], cs = 0;
         TRY(vmem_read(c, c->seg[SR_SS].base + esp, &target, os, user_kind(c)));
@@ -1003,7 +1017,7 @@ static bool uses_di(unsigned m) { return is_movs(m) || is_stos(m) || is_cmps(m) 
 static int seg_check(struct vcpu *c, unsigned sr, uint32_t off, uint32_t size, bool write)
 {
     const struct vseg *s = &c->seg[sr];
-    bool null = !(s->sel & ~3u) && sr != SR_SS;
+    bool null = !(s->sel & ~3u) && sr != SR_SS && (c->bv->cr[0] & CR0_PE); /* real mode has no null selector */
     if (!null && seg_access_ok(s->base, s->limit, s->access, s->flags, off, size, write))
         return 0;
     return vcpu_exception(c, sr == SR_SS ? T_SS : T_GP, 0) < 0 ? -1 : 1;
@@ -1355,14 +1369,17 @@ static int emu_bound(struct vcpu *c, const struct dec_insn *in)
  * CPL 3 (SDM Vol. 2B POPF: IOPL changes only at CPL 0, IF only if CPL <= IOPL). */
 static int emu_pushf_popf(struct vcpu *c, const struct dec_insn *in)
 {
-    uint32_t esp = c->bv->gpr[4], n = in->opsize, img = 0;
+    uint32_t esp = c->bv->gpr[4], n = in->opsize, img = 0, lin = 0, mask = stack_mask(c);
     if (in->mnemonic == DEC_M_PUSHF || in->mnemonic == DEC_M_PUSHFD) {
         img = vcpu_eflags(c) & ~(EFLAGS_RF | EFLAGS_VM);
-        esp -= n;
-        TRY(vmem_write(c, c->seg[SR_SS].base + esp, &img, n, user_kind(c)));
+        if (!(c->bv->cr[0] & CR0_PE))
+            img = (img & 0xFFFF0000u) | rm_flags_image(img);
+        TRY(push_guest(c, img, n));
+        return next(c, in);
     } else {
-        TRY(vmem_read(c, c->seg[SR_SS].base + esp, &img, n, user_kind(c)));
-        esp += n;
+        TRY(stack_slot(c, 0, n, false, &lin));
+        TRY(vmem_read(c, lin, &img, n, user_kind(c)));
+        esp = (esp & ~mask) | ((esp + n) & mask);
         uint32_t fl = n == 2 ? (vcpu_eflags(c) & 0xFFFF0000u) | img : img;
         fl &= ~(EFLAGS_RF | EFLAGS_VM); /* POPF clears RF, never sets VM */
         if (c->cpl > ((c->bv->vflags_sys & EFLAGS_IOPL) >> 12))
@@ -1373,6 +1390,232 @@ static int emu_pushf_popf(struct vcpu *c, const struct dec_insn *in)
     }
     c->bv->gpr[4] = esp;
     return next(c, in);
+}
+
+/* ---------------------------------------------------------------- 4. real mode and 16-bit code */
+
+/* Pop an os-byte (2 or 4) value at SS:eSP, checked against the guest's SS;
+ * eSP advanced (wrapping as SS.B says) only on success. */
+static int pop_guest(struct vcpu *c, uint32_t *v, unsigned os)
+{
+    uint32_t lin = 0, mask = stack_mask(c), esp = c->bv->gpr[4];
+    *v = 0;
+    TRY(stack_slot(c, 0, os, false, &lin));
+    TRY(vmem_read(c, lin, v, os, user_kind(c)));
+    c->bv->gpr[4] = (esp & ~mask) | ((esp + os) & mask);
+    return 0;
+}
+
+/* A real-mode code segment load: CS = sel, base sel * 16, the hidden limit
+ * kept (vcpu_load_seg's real-mode rule), and the new IP. */
+static void rm_jump(struct vcpu *c, uint16_t sel, uint32_t ip)
+{
+    vcpu_load_seg(c, SR_CS, sel); /* real mode: cannot fault */
+    c->bv->eip = ip;
+}
+
+/* JMP/CALL far and RETF in real-address mode: no descriptor, no checks
+ * but the stack's (SDM Vol. 2A JMP, CALL, Vol. 2B RET "real-address mode"). */
+static int rm_far(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t os = in->opsize, target = 0, cs = 0, esp = c->bv->gpr[4];
+    uint16_t sel = 0;
+    if (in->cf == DEC_CF_RETF) {
+        TRY(pop_guest(c, &target, os));
+        if (pop_guest(c, &cs, os)) {
+            c->bv->gpr[4] = esp;
+            return c->vm->stop_req ? -1 : 0;
+        }
+        c->bv->gpr[4] += in->stack_extra;
+        rm_jump(c, (uint16_t)cs, os == 2 ? target & 0xFFFF : target);
+        return 0;
+    }
+    if (in->ops[0].kind == DEC_OP_FAR) {
+        sel = in->ops[0].sel;
+        target = in->ops[0].imm;
+    } else {
+        TRY(mem_rw(c, in, os, &sel, 2, false));
+        TRY(mem_rw(c, in, 0, &target, os, false));
+    }
+    if (os == 2)
+        target &= 0xFFFF;
+    if (in->cf == DEC_CF_CALL_FAR) {
+        TRY(push_guest(c, c->seg[SR_CS].sel, os));
+        if (push_guest(c, c->bv->eip + in->len, os)) {
+            c->bv->gpr[4] = esp;
+            return c->vm->stop_req ? -1 : 0;
+        }
+    }
+    rm_jump(c, sel, target);
+    return 0;
+}
+
+/* IRET in real-address mode: IP, CS, FLAGS (or EIP, CS, EFLAGS with a
+ * 32-bit operand size) from the stack (SDM Vol. 2A IRET "real-address mode"). */
+static int rm_iret(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t os = in->opsize, ip = 0, cs = 0, fl = 0, esp = c->bv->gpr[4];
+    if (pop_guest(c, &ip, os) || pop_guest(c, &cs, os) || pop_guest(c, &fl, os)) {
+        c->bv->gpr[4] = esp;
+        return c->vm->stop_req ? -1 : 0;
+    }
+    vcpu_set_eflags(c, rm_flags_pop(vcpu_eflags(c), fl, os), true);
+    rm_jump(c, (uint16_t)cs, os == 2 ? ip & 0xFFFF : ip);
+    return 0;
+}
+
+/* Jcc condition cc (the low nibble of 70h-7Fh / 0F 80h-8Fh) on eflags
+ * (SDM Vol. 2A Jcc, Table B-1 of Vol. 1). */
+static bool cond_holds(uint32_t fl, unsigned cc)
+{
+    bool cf = fl & EFLAGS_CF, zf = fl & EFLAGS_ZF, sf = fl & EFLAGS_SF, of = fl & EFLAGS_OF, pf = fl & EFLAGS_PF;
+    bool r;
+    switch (cc >> 1) {
+    case 0: r = of; break;
+    case 1: r = cf; break;
+    case 2: r = zf; break;
+    case 3: r = cf || zf; break;
+    case 4: r = sf; break;
+    case 5: r = pf; break;
+    case 6: r = sf != of; break;
+    default: r = zf || sf != of; break;
+    }
+    return (cc & 1) ? !r : r;
+}
+
+/* Near JMP/Jcc/CALL/RET/LOOP/JCXZ in 16-bit code the monitor emulates;
+ * IP wraps at 64 KiB with a 16-bit operand size (decode_branch_target). */
+static int emu_branch(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t target = 0, v = 0, amask = in->addrsize == 2 ? 0xFFFFu : 0xFFFFFFFFu, *cx = &c->bv->gpr[1];
+    if (in->cf == DEC_CF_RET) {
+        TRY(pop_guest(c, &v, in->opsize));
+        c->bv->gpr[4] += in->stack_extra;
+        c->bv->eip = in->opsize == 2 ? v & 0xFFFF : v;
+        return 0;
+    }
+    if (is_near_indirect(in))
+        return emu_near_indirect(c, in);
+    if (in->ops[0].kind == DEC_OP_REG) {
+        target = reg_read(c, in->ops[0].reg);
+    } else if (decode_branch_target(in, &target) != 0) {
+        return unsupported(c, in, "branch not emulated");
+    }
+    bool taken = true;
+    switch (in->cf) {
+    case DEC_CF_JCC: taken = cond_holds(c->bv->eflags, in->opcode & 0xF); break;
+    case DEC_CF_JCXZ: taken = (*cx & amask) == 0; break;
+    case DEC_CF_LOOP: case DEC_CF_LOOPCC:
+        *cx = (*cx & ~amask) | ((*cx - 1) & amask);
+        taken = (*cx & amask) != 0;
+        if (in->cf == DEC_CF_LOOPCC) /* E1 LOOPE: ZF = 1; E0 LOOPNE: ZF = 0 */
+            taken = taken && ((c->bv->eflags & EFLAGS_ZF) != 0) == (in->opcode == 0xE1);
+        break;
+    case DEC_CF_CALL: TRY(push_guest(c, c->bv->eip + in->len, in->opsize)); break;
+    default: break;
+    }
+    if (!taken)
+        return next(c, in);
+    c->bv->eip = in->opsize == 2 ? target & 0xFFFF : target;
+    return 0;
+}
+
+/* PUSH r/imm, POP r, INC/DEC r: what mode switches and ISRs use around
+ * the instructions that trap. INC and DEC leave CF alone (SDM Vol. 2A INC). */
+static int emu_reg_misc(struct vcpu *c, const struct dec_insn *in)
+{
+    uint32_t v = 0, fl;
+    unsigned os = in->opsize;
+    switch (in->mnemonic) {
+    case DEC_M_PUSH:
+        TRY(op_read(c, in, 0, &v));
+        TRY(push_guest(c, v, os));
+        return next(c, in);
+    case DEC_M_POP:
+        TRY(pop_guest(c, &v, os));
+        reg_write(c, in->ops[0].reg, v);
+        return next(c, in);
+    default: { /* INC, DEC */
+        unsigned size = in->ops[0].size;
+        v = reg_read(c, in->ops[0].reg);
+        uint32_t r = alu_exec(in->mnemonic == DEC_M_INC ? ALU_ADD : ALU_SUB, size, v, 1, c->bv->eflags, &fl);
+        reg_write(c, in->ops[0].reg, r);
+        c->bv->eflags = (c->bv->eflags & ~(ARITH_FLAGS & ~EFLAGS_CF)) | (fl & ARITH_FLAGS & ~EFLAGS_CF);
+        return next(c, in);
+    }
+    }
+}
+
+/* The exit reason whose handler emulates in (emu_dispatch), or -1. */
+static int reason_of(const struct dec_insn *in)
+{
+    unsigned m = in->mnemonic;
+    if (in->attr & DEC_A_IO)
+        return BT_EXIT_IO;
+    switch (in->cf) {
+    case DEC_CF_HLT: return BT_EXIT_HLT;
+    case DEC_CF_INT: case DEC_CF_INT3: case DEC_CF_INT1: case DEC_CF_INTO: return BT_EXIT_INT;
+    case DEC_CF_JMP_FAR: case DEC_CF_CALL_FAR: case DEC_CF_RETF: return BT_EXIT_FAR;
+    default: break;
+    }
+    if (m == DEC_M_CPUID)
+        return BT_EXIT_CPUID;
+    if (m == DEC_M_RDTSC)
+        return BT_EXIT_RDTSC;
+    if (m == DEC_M_RDMSR || m == DEC_M_WRMSR)
+        return BT_EXIT_MSR;
+    if (m == DEC_M_CLTS || m == DEC_M_LMSW || m == DEC_M_SMSW ||
+        (m == DEC_M_MOV && in->num_ops == 2 && ((in->ops[0].reg >= DEC_REG_CR0 && in->ops[0].reg <= DEC_REG_CR7) ||
+                                                (in->ops[1].reg >= DEC_REG_CR0 && in->ops[1].reg <= DEC_REG_CR7))))
+        return BT_EXIT_MOV_CR;
+    if (m == DEC_M_LGDT || m == DEC_M_LIDT || m == DEC_M_SGDT || m == DEC_M_SIDT || m == DEC_M_LLDT ||
+        m == DEC_M_SLDT || m == DEC_M_LTR || m == DEC_M_STR)
+        return BT_EXIT_DESC;
+    if (in->attr & DEC_A_SEGLOAD)
+        return BT_EXIT_SEG;
+    if (m == DEC_M_MOV && in->num_ops == 2 && in->ops[1].kind == DEC_OP_REG && in->ops[1].reg >= DEC_REG_ES &&
+        in->ops[1].reg <= DEC_REG_GS)
+        return BT_EXIT_SEG; /* MOV r/m, Sreg */
+    if ((m == DEC_M_PUSH || m == DEC_M_POP) && in->ops[0].kind == DEC_OP_REG && in->ops[0].reg >= DEC_REG_ES &&
+        in->ops[0].reg <= DEC_REG_GS)
+        return BT_EXIT_SEG;
+    return -1;
+}
+
+int emu_step16(struct vcpu *c)
+{
+    struct dec_insn in;
+    TRY(fetch_decode(c, &in));
+    bool real = !(c->bv->cr[0] & CR0_PE);
+    unsigned m = in.mnemonic;
+    int reason = reason_of(&in);
+    c->exits_by_reason[0]++;
+    if (in.cf == DEC_CF_IRET)
+        return real ? rm_iret(c, &in) : in.opsize == 4 ? emu_iret(c)
+                                                       : unsupported(c, &in, "16-bit IRET in protected mode");
+    if (reason >= 0)
+        return emu_dispatch(c, &in, reason);
+    if (m == DEC_M_CLI || m == DEC_M_STI) {
+        c->bv->vflags_if = m == DEC_M_STI ? EFLAGS_IF : 0;
+        return next(c, &in);
+    }
+    if (m == DEC_M_PUSHF || m == DEC_M_POPF || m == DEC_M_PUSHFD || m == DEC_M_POPFD)
+        return emu_pushf_popf(c, &in);
+    if (in.cf == DEC_CF_JMP || in.cf == DEC_CF_JCC || in.cf == DEC_CF_CALL || in.cf == DEC_CF_RET ||
+        in.cf == DEC_CF_LOOP || in.cf == DEC_CF_LOOPCC || in.cf == DEC_CF_JCXZ)
+        return emu_branch(c, &in);
+    if (((m == DEC_M_PUSH || m == DEC_M_POP) && in.ops[0].kind != DEC_OP_MEM) ||
+        ((m == DEC_M_INC || m == DEC_M_DEC) && in.ops[0].kind == DEC_OP_REG))
+        return emu_reg_misc(c, &in);
+    if (m == DEC_M_NOP || m == DEC_M_CLD || m == DEC_M_STD) {
+        if (m != DEC_M_NOP)
+            c->bv->eflags = m == DEC_M_STD ? c->bv->eflags | EFLAGS_DF : c->bv->eflags & ~EFLAGS_DF;
+        return next(c, &in);
+    }
+    if (mem_emulable(&in))
+        return emu_mov_mem(c, &in);
+    return unsupported(c, &in, real ? "real-mode instruction not emulated outside virtual-8086 mode"
+                                    : "16-bit protected-mode instruction not emulated");
 }
 
 /* ------------------------------------------------ guest memory through its GS */
@@ -1483,6 +1726,8 @@ static bool peek(struct vcpu *c, uint32_t eip, struct dec_insn *in)
 
 static int run_ahead(struct vcpu *c)
 {
+    if (code_mode(c) != DEC_MODE_32 || !(c->bv->cr[0] & CR0_PE))
+        return 0; /* peek decodes 32-bit protected-mode code only */
     for (unsigned n = 0; n < 12; n++) {
         if (c->cpl != 0 || c->stepping || (c->bv->vflags_sys & EFLAGS_TF) || (c->dr[7] & 0xFF) ||
             (c->bv->irq_pending && c->bv->vflags_if) || c->vm->stop_req)
@@ -1585,6 +1830,15 @@ int emu_bt_exit(struct vcpu *c, int reason)
      * BT_EXIT_INVLPG: at CPL 0 the translator drops INVLPG (bt/translate.c). */
     if (c->cpl != 0 && (in.attr & DEC_A_PRIV))
         return raise(c, T_GP, 0);
+    return emu_dispatch(c, &in, reason);
+}
+
+/* The handler of exit reason (or -vector, or -100 - SHADOW_*) for the
+ * decoded instruction in at the guest EIP. */
+static int emu_dispatch(struct vcpu *c, struct dec_insn *inp, int reason)
+{
+    struct vm *vm = c->vm;
+    struct dec_insn in = *inp;
     switch (reason) {
     case BT_EXIT_IO: vm->exits_by_cause[EXIT_IO]++; return emu_io(c, &in);
     case BT_EXIT_HLT:

@@ -23,6 +23,18 @@
 #define DESC_FLAG_G   0x8  /* limit in 4 KiB units */
 #define DESC_FLAG_D   0x4  /* D/B: 32-bit; for expand-down data, upper bound 4 GiB - 1 */
 
+/* Segment registers in Sreg encoding order (SDM Vol. 2A Table 3-6). */
+enum { SR_ES, SR_CS, SR_SS, SR_DS, SR_FS, SR_GS, SR_N };
+
+/* The guest-visible ("hidden part") state of one segment register. */
+struct vseg {
+    uint16_t sel;
+    uint32_t base;   /* linear */
+    uint32_t limit;  /* bytes - 1, granularity applied */
+    uint8_t access;  /* P DPL S type */
+    uint8_t flags;   /* G D/B L AVL (high nibble of byte 6) */
+};
+
 /* Fields of a raw segment descriptor (SDM Vol. 3A Figure 3-8). */
 static inline uint8_t desc_access(uint64_t d) { return (uint8_t)(d >> 40); }
 static inline uint8_t desc_flags(uint64_t d) { return (uint8_t)((d >> 52) & 0xF); }

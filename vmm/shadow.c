@@ -682,6 +682,8 @@ static bool neighbour_walk(struct shadow *s, const struct shadow_pt *pt, const s
     *n = *w;
     if (pt->kind != SPT_4K) {  /* identity or a 4 MiB page: the PDE's A/D cover all */
         n->gpa = pt->gsrc | (j << 12);
+        if (pt->kind == SPT_PHYS)
+            n->gpa &= s->a20_mask; /* A20 off: 1 MiB up aliases 0 up */
         return true;
     }
     if (s->ops.read_gpa32(s->ops.ctx, (w->pde & PTE_FRAME) + j * 4, &n->pte) < 0 ||
@@ -744,9 +746,9 @@ static int fill(struct shadow *s, uint32_t gva, const struct gwalk *w, uint32_t 
 }
 
 /* Paging off: gva is the gpa, and every RAM page is user-writable (§4.1.1). */
-static void gwalk_phys(uint32_t gva, struct gwalk *w)
+static void gwalk_phys(const struct shadow *s, uint32_t gva, struct gwalk *w)
 {
-    *w = (struct gwalk){ .gpa = gva, .pte = PTE_P | PTE_RW | PTE_US | PTE_D, .rw = true, .us = true };
+    *w = (struct gwalk){ .gpa = gva & s->a20_mask, .pte = PTE_P | PTE_RW | PTE_US | PTE_D, .rw = true, .us = true };
 }
 
 static int emulate(struct shadow *s, int kind, uint32_t gpa, struct shadow_fault *out)
@@ -769,7 +771,7 @@ int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigne
     if (ensure_mode(s) < 0)
         return E_NOMEM;
     if (!paging_on(s)) {
-        gwalk_phys(gva, &w);
+        gwalk_phys(s, gva, &w);
     } else {
         r = gwalk(s, gva, acc, &w, &out->guest_err);
         if (r == 1)
@@ -831,7 +833,7 @@ int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool se
     int r;
 
     if (!paging_on(s)) {
-        *gpa = gva;
+        *gpa = gva & s->a20_mask;
         return 0;
     }
     r = gwalk(s, gva, acc, &w, err);
@@ -1151,7 +1153,19 @@ int shadow_init(struct shadow *s, const struct shadow_ops *ops, const struct sha
     s->pt_free = 1;
     shadow_limit_writable(s, MIN(16 * c.max_pts, SHADOW_MAX_WRITABLE));
     s->prefetch = SHADOW_PREFETCH;
+    s->a20_mask = 0xFFFFFFFFu;
     return activate(s, SHADOW_GCR3_PHYS);
+}
+
+int shadow_set_a20(struct shadow *s, bool enabled)
+{
+    uint32_t mask = enabled ? 0xFFFFFFFFu : ~SHADOW_A20_BIT;
+
+    if (mask == s->a20_mask)
+        return 0;
+    s->a20_mask = mask;
+    /* Every identity shadow built under the other mask maps 1 MiB up wrongly. */
+    return shadow_flush_all(s);
 }
 
 int shadow_set_prefetch(struct shadow *s, uint32_t n)

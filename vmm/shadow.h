@@ -161,6 +161,7 @@ struct shadow {
     uint32_t prefetch;           /* block filled around a hidden fault (power of 2, 0 = off) */
     struct shadow_stats stats;
     uint32_t gcr0, gcr3, gcr4;   /* guest control registers as the guest wrote them */
+    uint32_t a20_mask;           /* ~SHADOW_A20_BIT while the guest's A20 gate is off, else all ones */
     int active;                  /* index in pds[] of the loaded directory, -1 none */
     uint32_t lru_clock;
     uint32_t clock_hand;         /* PT eviction */
@@ -252,6 +253,19 @@ int shadow_set_cr4(struct shadow *s, uint32_t gcr4);
  * the tracing (e.g. a page unshadowed by flood), so the next access resyncs.
  */
 void shadow_invlpg(struct shadow *s, uint32_t gva);
+/*
+ * shadow_set_a20 - the guest's A20 gate (port 0x92 bit 1, i8042 output
+ * port bit 1) opened (enabled) or closed. While closed, address bit 20 of
+ * every gpa reached with paging off is forced to 0, as the PC's A20M#
+ * does: 1 MiB..1 MiB+64 KiB (what real mode reaches through FFFF:0010
+ * and up) aliases 0..64 KiB. With paging on the gate is not applied (a
+ * documented gap: no paging OS runs with A20 closed). A change drops
+ * every shadow. 0, or E_NOMEM from the flush. Source: IBM PC/AT
+ * Technical Reference (A20 gate); Intel SDM Vol. 3A §20.1.1 (A20M#).
+ */
+#define SHADOW_A20_BIT 0x00100000u
+int shadow_set_a20(struct shadow *s, bool enabled);
+
 /* shadow_flush_all - drop every shadow; keep the current mode. 0 or E_NOMEM. */
 int shadow_flush_all(struct shadow *s);
 

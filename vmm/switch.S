@@ -2,11 +2,14 @@
  * The world switch between the monitor (ring 0) and a guest (ring 1 for
  * translated guest kernel code, ring 3 for directly executed guest user code).
  *
- * vmm_enter(const struct trap_frame *guest, uint32_t *host_esp)
+ * vmm_enter(const struct guest_frame *guest, uint32_t *host_esp)
  *   Saves the monitor's callee-saved registers, stores ESP in *host_esp and
  *   in TSS.esp0 (so every trap out of the guest lands just below this frame
  *   on the vCPU thread's stack), copies *guest below and leaves through the
- *   common trap_return path: segment registers, pusha image, iret.
+ *   common trap_return path: segment registers, pusha image, iret. The
+ *   frame always has room for the four segment registers an IRET into
+ *   virtual-8086 mode pops after SS (SDM Vol. 3A §20.3.1.1); other IRETs
+ *   stop below them.
  *   Returns, with the value given to vmm_leave, when the monitor decides a
  *   trap ends this stint in the guest.
  *
@@ -21,7 +24,7 @@
  */
 #include "kernel/traps.h"
 
-#define TF_SIZE 76 /* sizeof(struct trap_frame), checked in vmm/vcpu.c */
+#define GF_SIZE 92 /* sizeof(struct guest_frame), checked in vmm/vcpu.c */
 
     .text
     .globl vmm_enter
@@ -36,10 +39,10 @@ vmm_enter:
     push %esp
     call vmm_set_esp0           /* TSS.esp0 and the thread's world = this ESP */
     add $4, %esp
-    sub $TF_SIZE, %esp
+    sub $GF_SIZE, %esp
     /* Copy the frame with plain moves: a REP MOVS costs a translated-block
      * trip per iteration under QEMU TCG, and this runs on every entry. */
-    .irp off, 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68, 72
+    .irp off, 0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68, 72, 76, 80, 84, 88
     mov \off(%esi), %eax
     mov %eax, \off(%esp)
     .endr

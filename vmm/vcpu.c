@@ -53,9 +53,9 @@ _Static_assert((3u << 20) + (7u << 20) + SH_POOL_PAGES * PAGE_SIZE + ALIGN_UP(si
 #define IDT_GATE_TRAP32 0xF
 #define EFLAGS_GUEST_SYS (EFLAGS_TF | EFLAGS_IOPL | EFLAGS_NT | EFLAGS_RF | EFLAGS_AC | EFLAGS_ID)
 
-_Static_assert(sizeof(struct trap_frame) == 76, "vmm/switch.S TF_SIZE");
+_Static_assert(sizeof(struct guest_frame) == 92, "vmm/switch.S GF_SIZE");
 
-int vmm_enter(const struct trap_frame *guest, uint32_t *host_esp); /* vmm/switch.S */
+int vmm_enter(const struct guest_frame *guest, uint32_t *host_esp); /* vmm/switch.S */
 static struct vcpu *fpu_owner; /* the vCPU whose state the FPU registers hold (lazy FPU) */
 void vmm_leave(uint32_t host_esp, int code) __attribute__((noreturn));
 void irq_handle(struct trap_frame *tf); /* kernel/irq.c */
@@ -614,6 +614,11 @@ static bool seg_type_ok(const struct vcpu *c, int sr, uint16_t sel, uint8_t acc)
 int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
 {
     uint32_t idx = sel >> 3;
+    if (!(c->bv->cr[0] & CR0_PE)) { /* real mode: no descriptor, no check (SDM Vol. 3A §20.1.1) */
+        rm_seg_load(&c->seg[sr], sel);
+        c->bv->sel[sr] = sel;
+        return 0;
+    }
     if ((sel & ~3u) == 0) {
         if (sr == SR_SS || sr == SR_CS)
             return vcpu_exception(c, T_GP, 0) ? -1 : 1;
@@ -709,6 +714,44 @@ static int deliver_task_gate(struct vcpu *c, unsigned vector, uint16_t tss_sel, 
     return rc;
 }
 
+/*
+ * Interrupt or exception delivery in real-address mode (SDM Vol. 3A
+ * §20.1.4): FLAGS, CS and IP pushed as words at SS:SP, IF, TF and AC
+ * cleared, CS:IP from the 4-byte vector at IDTR.base + 4 * vector (the
+ * IVT; LIDT may move it). No error code. A vector beyond the IDT limit
+ * shuts the processor down (Table 20-1 "#GP... shutdown" is what the
+ * double fault of that becomes): the VM stops with that reason. The
+ * stack and the vector are guest memory (A20 applied): nothing a guest
+ * writes there reaches the monitor.
+ */
+static int rm_deliver(struct vcpu *c, unsigned vector, uint32_t next_eip)
+{
+    struct bt_desc_table *idt = &c->bv->idtr;
+    uint32_t ivt = 0, mask = (c->seg[SR_SS].flags & DESC_FLAG_D) ? 0xFFFFFFFFu : 0xFFFFu, esp = c->bv->gpr[4];
+    if (vector * 4 + 3 > idt->limit) {
+        vm_kill(c->vm, "real-mode interrupt %u beyond the IDT limit %04x: shutdown", vector, idt->limit);
+        return E_INVAL;
+    }
+    if (vmem_read(c, idt->base + vector * 4, &ivt, 4, 0))
+        return c->vm->stop_req ? E_INVAL : 0;
+    uint16_t frame[3] = { (uint16_t)next_eip, c->seg[SR_CS].sel, rm_flags_image(vcpu_eflags(c)) };
+    for (int i = 2; i >= 0; i--) {
+        esp = (esp & ~mask) | ((esp - 2) & mask);
+        if (vmem_write(c, c->seg[SR_SS].base + (esp & mask), &frame[i], 2, 0))
+            return c->vm->stop_req ? E_INVAL : 0;
+    }
+    c->bv->gpr[4] = esp;
+    rm_seg_load(&c->seg[SR_CS], (uint16_t)(ivt >> 16));
+    c->bv->sel[SR_CS] = ivt >> 16;
+    c->bv->eip = ivt & 0xFFFF;
+    c->bv->vflags_if = 0;
+    c->bv->vflags_sys &= ~(EFLAGS_TF | EFLAGS_AC);
+    c->halted = false;
+    if (vector < T_NEXC)
+        c->guest_exceptions++;
+    return 0;
+}
+
 /* Double fault rules simplified: a fault while writing the frame is fatal for the VM. */
 int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t next_eip)
 {
@@ -718,6 +761,8 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
         vm_kill(c->vm, "fault while delivering %s (vector %u): triple fault", trap_name(vector), vector);
         return E_INVAL;
     }
+    if (!(c->bv->cr[0] & CR0_PE))
+        return rm_deliver(c, vector, next_eip);
     /* Beyond the IDT limit or not a usable gate: #GP / #NP with an error
      * code naming the IDT entry (SDM Vol. 3A §6.13: IDT bit = 2); a second
      * failure while delivering that #GP is a double fault, and a guest with
@@ -855,8 +900,12 @@ int vcpu_fpu_trap(struct vcpu *c)
 /* Called by vmm/switch.S with the ESP that traps from the guest must use. */
 void vmm_set_esp0(uint32_t esp0) { thread_set_esp0(esp0); }
 
-static int enter(struct vcpu *c, struct trap_frame *f)
+/* v86: the segment registers of a frame with EFLAGS.VM set, else NULL. */
+static int enter(struct vcpu *c, const struct trap_frame *f, const struct v86_segs *v86)
 {
+    struct guest_frame g = { .tf = *f };
+    if (v86)
+        g.v86 = *v86;
     /* From here to the IRET into the guest nothing may be preempted: CR0.TS
      * and LDTR are the CPU's, not the thread's, and another vCPU thread
      * running in between would leave its own (a guest entered with another
@@ -871,7 +920,7 @@ static int enter(struct vcpu *c, struct trap_frame *f)
         ldt_loaded_for = c;
         c->ldt_stale = false;
     }
-    int wx = vmm_enter(f, &c->host_esp);
+    int wx = vmm_enter(&g, &c->host_esp);
     /* Out of the guest through an interrupt gate: IF is clear. The monitor's
      * work on this exit (emulation, translation, shadow paging) is ordinary
      * thread code: host interrupts and preemption stay on for it. */
@@ -1003,7 +1052,7 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     f.cs = SEL_R1CODE;
     f.eip = tca - c->bt.tc.cs_base; /* CS covers the TC alone */
     f.eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
-    int wx = enter(c, &f);
+    int wx = enter(c, &f, NULL);
     if (wx == WX_ENTRY_FAIL) {
         c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = v->eip };
         v->exit_desc = (uint32_t)&c->fault_desc;
@@ -1061,13 +1110,14 @@ void vmm_guest_trap(struct trap_frame *tf)
 {
     struct vcpu *c = thread_local();
     if (!c)
-        panic("trap from ring %u with no vCPU on this thread", tf->cs & 3);
-    if ((tf->cs & 3) == 1) { /* native_seg_resync reads them once the world switch is over */
+        panic("trap from ring %u with no vCPU on this thread", trap_ring(tf));
+    bool ring1 = trap_ring(tf) == 1; /* translated code; a v86 CS may have any low bits */
+    if (ring1) { /* native_seg_resync reads them once the world switch is over */
         c->r1_sel[0] = (uint16_t)tf->ds;
         c->r1_sel[1] = (uint16_t)tf->es;
         c->r1_sel[2] = (uint16_t)tf->fs;
     }
-    if (tf->vector == HV_EXIT_VECTOR && (tf->cs & 3) == 1) {
+    if (tf->vector == HV_EXIT_VECTOR && ring1) {
         save_gprs(c->bv->gpr, tf);
         c->bv->eflags = tf->eflags & BT_FLAGS_REAL;
         vmm_leave(c->host_esp, WX_BT_EXIT);
@@ -1076,7 +1126,7 @@ void vmm_guest_trap(struct trap_frame *tf)
         irq_depth++;
         irq_handle(tf);
         irq_depth--;
-        if ((tf->cs & 3) == 1) {
+        if (ring1) {
             /* The monitor has something to do (a device event is due, a stop
              * or pause): if the CPU stopped exactly between two translated
              * guest instructions, leave now, as from a fault there; else let
@@ -1098,6 +1148,8 @@ void vmm_guest_trap(struct trap_frame *tf)
         }
     }
     c->tf = *tf;
+    if (tf->eflags & EFLAGS_VM) /* the CPU pushed them above SS (SDM Vol. 3A Figure 20-2) */
+        c->v86 = ((const struct guest_frame *)tf)->v86;
     c->cr2 = read_cr2();
     vmm_leave(c->host_esp, WX_TRAP);
 }
@@ -1123,6 +1175,8 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     c->bt.monitor_exit = &c->fault_desc; /* bt_enter's own exit_desc, trusted by bt_run */
     memset(c->code_bits, 0, ALIGN_UP(vm->mem.npages, 32u) / 8);
     shadow_flush_all(&c->sh); /* forget write protection of the previous run's code */
+    shadow_set_a20(&c->sh, true); /* the gate after reset: open (i8042 output port bit 1) */
+    c->a20 = true;
     shadow_set_cr0(&c->sh, CR0_PE | CR0_ET);
     shadow_set_cr4(&c->sh, 0);
     init_sgdt(c);
@@ -1306,6 +1360,8 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
     vcpu_note_exit(c, EXIT_WHY_TRAP + v);
     if (v == T_NM)
         return vcpu_fpu_trap(c);
+    if ((v == T_GP || v == T_SS) && (c->tf.eflags & EFLAGS_VM))
+        return emu_step16(c); /* a sensitive instruction, or an offset past FFFFh: vmm/realmode.h */
     if (v == T_GP)
         return direct ? emu_ring3_gp(c) : emu_bt_exit(c, -T_GP);
     if (v == T_SS)
@@ -1394,9 +1450,93 @@ static int run_ring3(struct vcpu *c)
     f.cs = c->seg[SR_CS].sel | 3;
     f.eip = c->bv->eip;
     f.eflags = (c->bv->eflags & BT_FLAGS_REAL) | (c->bv->vflags_sys & (EFLAGS_TF | EFLAGS_AC)) | EFLAGS_IF | EFLAGS_FIXED;
-    if (enter(c, &f) == WX_ENTRY_FAIL)
+    if (enter(c, &f, NULL) == WX_ENTRY_FAIL)
         return -1;
     return handle_ring3_trap(c);
+}
+
+/* ---------------------------------------------------------------- 7a. real mode */
+
+/*
+ * Real-mode guest code in virtual-8086 mode (vmm/realmode.h): CPL 3,
+ * EFLAGS.VM = 1, IOPL 0, so every instruction that would touch the real
+ * IF, the control registers, descriptor tables or ports faults to the
+ * monitor (SDM Vol. 3A §20.2.7; the monitor's TSS has no I/O bitmap, so
+ * every port faults too, §20.2.8.1). Linear addresses stop at 10FFEFh;
+ * with paging off the shadow maps them 1:1 onto guest RAM (A20 applied),
+ * so neither the monitor nor another guest is reachable. CR4.VME is 0
+ * in hv86: INT n is then always a #GP (§20.3.3 Table 20-2).
+ */
+static int run_v86(struct vcpu *c)
+{
+    struct trap_frame f = { 0 };
+    struct v86_segs v = { c->seg[SR_ES].sel, c->seg[SR_DS].sel, c->seg[SR_FS].sel, c->seg[SR_GS].sel };
+    frame_gprs(&f, c->bv->gpr);
+    f.cs = c->seg[SR_CS].sel;
+    f.ss = c->seg[SR_SS].sel;
+    f.eip = c->bv->eip;
+    f.eflags = (c->bv->eflags & BT_FLAGS_REAL) | EFLAGS_VM | EFLAGS_IF | EFLAGS_FIXED;
+    c->v86_entries++;
+    if (enter(c, &f, &v) == WX_ENTRY_FAIL)
+        return -1;
+    /* What the guest did to its registers, segment registers included:
+     * v86 code loads them itself (MOV Sreg, far JMP...), as real mode does. */
+    const struct trap_frame *tf = &c->tf;
+    const uint32_t sels[SR_N] = { [SR_ES] = c->v86.es, [SR_CS] = tf->cs, [SR_SS] = tf->ss,
+                                  [SR_DS] = c->v86.ds, [SR_FS] = c->v86.fs, [SR_GS] = c->v86.gs };
+    save_gprs(c->bv->gpr, tf);
+    c->bv->eip = tf->eip;
+    c->bv->eflags = tf->eflags & BT_FLAGS_REAL;
+    for (int sr = 0; sr < SR_N; sr++) {
+        if ((uint16_t)sels[sr] != c->seg[sr].sel || c->seg[sr].base != sels[sr] << 4) {
+            rm_seg_load(&c->seg[sr], (uint16_t)sels[sr]);
+            c->bv->sel[sr] = (uint16_t)sels[sr];
+        }
+    }
+    if (is_irq_vector(tf->vector)) {
+        account(c->vm, EXIT_IRQ);
+        return 0;
+    }
+    return handle_guest_trap(c, true);
+}
+
+/* The A20 gate the devices show (port 0x92, the i8042's output port)
+ * becomes the shadow pager's: translations made under the other gate map
+ * other frames, so they go too. */
+static int sync_a20(struct vcpu *c)
+{
+    bool on = vmdev_a20(c->vm);
+    if (on == c->a20)
+        return 0;
+    c->a20 = on;
+    tc_flush(&c->bt.tc);
+    if (shadow_set_a20(&c->sh, on)) {
+        vm_kill(c->vm, "out of shadow page tables switching the A20 gate");
+        return -1;
+    }
+    thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
+    return 0;
+}
+
+/* Real mode (CR0.PE = 0) and 16-bit protected-mode code at CPL 0, which
+ * the translator does not take (CS.D = 0): one stint. */
+static int run_16bit(struct vcpu *c)
+{
+    const char *why;
+    if (c->bv->cr[0] & CR0_PE) {
+        c->rm_emulated++;
+        return emu_step16(c);
+    }
+    switch (rm_engine_for(c->seg, c->bv->eip, &why)) {
+    case RM_V86:
+        return run_v86(c);
+    case RM_EMULATE:
+        c->rm_emulated++;
+        return emu_step16(c);
+    default:
+        vm_kill(c->vm, "%s at %04x:%08x", why, c->seg[SR_CS].sel, c->bv->eip);
+        return -1;
+    }
 }
 
 /* ---------------------------------------------------------------- 7b. stepping */
@@ -1536,7 +1676,10 @@ void vcpu_thread(void *arg)
          * process can do port I/O anyway: translating it costs no isolation). */
         bool direct = c->cpl == 3 && (c->bv->vflags_sys & EFLAGS_IOPL) != EFLAGS_IOPL;
         bool step = !direct && ((c->bv->vflags_sys & EFLAGS_TF) || dr7_exec_armed(c));
-        int rc = direct ? run_ring3(c) : step ? run_step(c) : run_bt(c);
+        bool code16 = !(c->bv->cr[0] & CR0_PE) || (c->cpl == 0 && !(c->seg[SR_CS].flags & DESC_FLAG_D));
+        if (sync_a20(c) < 0)
+            break;
+        int rc = code16 ? run_16bit(c) : direct ? run_ring3(c) : step ? run_step(c) : run_bt(c);
         if (rc < 0)
             break;
         vm->cpu_ticks = start + thread_cpu_ticks();
@@ -1573,6 +1716,8 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  %llu entries into the guest, %llu ms between entry and exit (world switches included)\n",
                (unsigned long long)c->entries, (unsigned long long)in_guest_ms);
     cmd_printf(out, "  %u instructions emulated ahead after segment loads and VERW\n", c->run_ahead);
+    cmd_printf(out, "  16-bit code: %u stints in virtual-8086 mode, %u instructions emulated outside it; A20 %s\n",
+               c->v86_entries, c->rm_emulated, c->a20 ? "open" : "closed");
     cmd_printf(out, "  exits by reason:");
     for (unsigned r = 0; r < BT_EXIT_COUNT; r++)
         if (c->exits_by_reason[r])

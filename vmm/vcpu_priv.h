@@ -12,21 +12,11 @@
 #include "kernel/vmwin.h"
 #include "kernel/x86.h"
 #include "vmm/segment.h"
+#include "vmm/realmode.h"
 #include "vmm/shadow.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
-/* Segment registers in Sreg encoding order (SDM Vol. 2A Table 3-6). */
-enum { SR_ES, SR_CS, SR_SS, SR_DS, SR_FS, SR_GS, SR_N };
-
-/* The guest-visible ("hidden part") state of one segment register. */
-struct vseg {
-    uint16_t sel;
-    uint32_t base;   /* linear */
-    uint32_t limit;  /* bytes - 1, granularity applied */
-    uint8_t access;  /* P DPL S type */
-    uint8_t flags;   /* G D/B L AVL (high nibble of byte 6) */
-};
 
 /* Why vmm_enter returned. */
 enum world_exit {
@@ -91,6 +81,8 @@ struct vcpu {
     /* World switch. */
     uint32_t host_esp;
     struct trap_frame tf;       /* guest state at the last WX_TRAP */
+    struct v86_segs v86;        /* ... and its segment registers, if it came from virtual-8086 mode */
+    bool a20;                   /* the A20 gate the shadow pager applies (vmdev_a20 is the device's) */
     uint16_t r1_sel[3];         /* DS, ES, FS as translated code left them (native loads) */
     uint32_t cr2;               /* real CR2 at that trap */
     /* The last #PF given to the guest, to prefault at its handler's IRET
@@ -123,6 +115,8 @@ struct vcpu {
     uint32_t sites_untracked;   /* exits not counted there: the table was full */
     uint64_t injected[256 / 64];
     uint32_t irqs_injected, guest_exceptions;
+    uint32_t v86_entries;       /* real mode: stints in virtual-8086 mode */
+    uint32_t rm_emulated;       /* real mode and 16-bit protected mode: instructions emulated */
 };
 
 #define VCPU(vm) ((struct vcpu *)(vm)->vcpu)
@@ -176,6 +170,13 @@ int emu_ring3_ss(struct vcpu *c);
 int vcpu_fpu_trap(struct vcpu *c);
 /* vmm/emulate.c: length of the WAIT/FWAIT at the guest EIP, or 0 if it is something else. */
 int emu_fwait_len(struct vcpu *c);
+/* vmm/emulate.c: emulate the one instruction at the guest's CS:EIP in
+ * 16-bit code -- real mode the CPU cannot run in virtual-8086 mode, 16-bit
+ * protected-mode code at CPL 0, an instruction that faulted in virtual-8086
+ * mode (vmm/realmode.h). 0 to go on (EIP advanced, or an exception
+ * delivered), <0 after vm_kill: an instruction it does not emulate stops
+ * the guest with its name. */
+int emu_step16(struct vcpu *c);
 /* vmm/emulate.c: IRET at CPL 0 from the guest stack. */
 int emu_iret(struct vcpu *c);
 

@@ -379,6 +379,11 @@ static void write_mptable(struct vm *vm)
         panic("vmdev: the MP table does not fit"); /* fixed sizes: a build mistake */
 }
 
+bool vmdev_a20(struct vm *vm)
+{
+    return vkbc_a20(&((struct vm_devices *)vm->dev)->kbc);
+}
+
 void vmdev_reset(struct vm *vm)
 {
     struct vm_devices *d = vm->dev;

@@ -44,6 +44,9 @@ void vmdev_out(struct vm *vm, uint16_t port, unsigned size, uint32_t val);
  * reads its I/O threads are done with (vblk_poll): the VM's vCPU thread
  * only; returns the vector of the highest-priority pending interrupt at
  * the PIC, or -1. Does not acknowledge. */
+/* vmdev_a20 - whether the VM's A20 gate is open (vkbc_a20: the i8042's
+ * output port or port 0x92). */
+bool vmdev_a20(struct vm *vm);
 int vmdev_poll_irq(struct vm *vm);
 /* Acknowledge (INTA): returns the vector to deliver. */
 int vmdev_ack_irq(struct vm *vm);

@@ -561,6 +561,39 @@ static void test_paging_off(void **state)
     assert_int_equal(gpa, 0x4321);
 }
 
+/*
+ * The A20 gate with paging off (PC/AT; SDM Vol. 3A §20.1.1): closed, every
+ * address with bit 20 set reaches the frame of the address without it --
+ * through hidden faults, prefetched neighbours and the emulator's
+ * translation alike -- and opening it again drops those mappings.
+ */
+static void test_a20(void **state)
+{
+    uint32_t gpa, err;
+    struct outcome o;
+
+    o = access_gva(0x100234, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x100234));          /* open: no wrap */
+    assert_int_equal(shadow_set_a20(&S, false), 0);
+    assert_int_equal(S.a20_mask, ~SHADOW_A20_BIT);
+    for (uint32_t gva = 0x100000; gva < 0x110000; gva += 0x1000) {
+        o = access_gva(gva + 0x34, gva & 0x1000 ? ACC_W : ACC_R, 3); /* v86 code runs at CPL 3 */
+        assert_int_equal(o.kind, SHADOW_FIXED);
+        assert_int_equal(o.addr, host_of(gva - 0x100000 + 0x34));
+    }
+    o = access_gva(0x300034, ACC_R, 0);                   /* 3 MiB: bit 20 set too */
+    assert_int_equal(o.addr, host_of(0x200034));
+    assert_int_equal(shadow_guest_translate(&S, 0x10FFEF, 0, true, &gpa, &err), 0);
+    assert_int_equal(gpa, 0xFFEF);
+    assert_int_equal(shadow_set_a20(&S, false), 0);       /* no change: nothing dropped */
+    assert_int_equal(shadow_set_a20(&S, true), 0);
+    assert_int_equal(spte_of(0x100000), 0);               /* the aliases are gone */
+    o = access_gva(0x100034, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x100034));
+    assert_int_equal(shadow_guest_translate(&S, 0x10FFEF, 0, true, &gpa, &err), 0);
+    assert_int_equal(gpa, 0x10FFEF);
+}
+
 /* ---------------------------------------------------------------- rights, error codes, A/D */
 
 /* One row: guest PDE/PTE rights, CR0.WP, access, CPL -> reflected error or 0 (completes). */
@@ -1842,6 +1875,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_paging_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a20, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rights_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dirty_emulation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_code_pages, setup, teardown),

@@ -235,6 +235,41 @@ static void test_kbc_machine_reset(void **state)
     assert_int_equal(resets, 2);
 }
 
+/* The A20 gate: open after reset; the last write to the output port
+ * (0xD1 data, 0xDD/0xDF) or to port 0x92 decides it; port 0x92 bit 0
+ * pulses reset on its 0 -> 1 edge only; port 0x92 reads the gate. */
+static void test_kbc_a20(void **state)
+{
+    assert_true(vkbc_a20(&kbc));
+    assert_int_equal(inb(0x92), 0x02);
+    outb(0xD1, KBD_CMD);
+    outb(0x01, KBD_DATA);                          /* reset inactive, A20 off */
+    assert_false(vkbc_a20(&kbc));
+    assert_int_equal(inb(0x92), 0x00);
+    assert_int_equal(resets, 0);
+    outb(0x02, 0x92);                              /* fast A20 on */
+    assert_true(vkbc_a20(&kbc));
+    assert_int_equal(inb(0x92), 0x02);
+    outb(0x00, 0x92);                              /* off, whatever the output port says */
+    assert_false(vkbc_a20(&kbc));
+    outb(0xDF, KBD_CMD);                           /* on through the controller */
+    assert_true(vkbc_a20(&kbc));
+    outb(0xDD, KBD_CMD);
+    assert_false(vkbc_a20(&kbc));
+    uint8_t op = 0;
+    assert_int_equal(i8042_command(0xD0, 0, NULL, 1, &op), 0);
+    assert_int_equal(op & 0x02, 0);
+    outb(0x03, 0x92);                              /* 0 -> 1 on bit 0: one pulse */
+    assert_int_equal(resets, 1);
+    outb(0x03, 0x92);                              /* still 1: no edge */
+    assert_int_equal(resets, 1);
+    assert_true(vkbc_a20(&kbc));
+    outb(0x00, 0x92);
+    vkbc_reset(&kbc);
+    assert_int_equal(inb(0x92), 0x02);
+    assert_true(vkbc_a20(&kbc));
+}
+
 #define CFG(bus, dev, fn, reg) (0x80000000u | (bus) << 16 | (dev) << 11 | (fn) << 8 | (reg))
 
 static uint32_t cfg_read(uint32_t addr)
@@ -335,6 +370,7 @@ int main(void)
         cmocka_unit_test_setup(test_kbc_reset_lines, setup),
         cmocka_unit_test_setup(test_kbc_linux_check_aux, setup),
         cmocka_unit_test_setup(test_kbc_reboot_request, setup),
+        cmocka_unit_test_setup(test_kbc_a20, setup),
         cmocka_unit_test_setup(test_kbc_machine_reset, setup),
         cmocka_unit_test_setup(test_pci_mechanisms, setup),
         cmocka_unit_test_setup(test_pci_host_bridge, setup),

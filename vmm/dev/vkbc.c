@@ -106,6 +106,7 @@ static void pulse_reset(struct vkbc *kbc)
 static void write_outport(struct vkbc *kbc, uint8_t v)
 {
     kbc->outport = v;
+    kbc->a20 = v & OUTPORT_A20;
     if (!(v & OUTPORT_RESET))
         pulse_reset(kbc);
     kbc->outport |= OUTPORT_RESET;  /* the reset line is a pulse, not a state */
@@ -133,8 +134,8 @@ static void command(struct vkbc *kbc, uint8_t cmd)
     case CMD_READ_INPUT:   push(kbc, INPUT_PORT, 0); break;
     case CMD_READ_OUTPORT: push(kbc, kbc->outport, 0); break;
     case CMD_READ_TEST:    push(kbc, 0, 0); break;
-    case CMD_A20_OFF:      kbc->outport &= ~OUTPORT_A20; break;
-    case CMD_A20_ON:       kbc->outport |= OUTPORT_A20; break;
+    case CMD_A20_OFF:      kbc->outport &= ~OUTPORT_A20; kbc->a20 = false; break;
+    case CMD_A20_ON:       kbc->outport |= OUTPORT_A20; kbc->a20 = true; break;
     default:
         if ((cmd >= CMD_WRITE_CTR && cmd <= CMD_WRITE_RAM_LAST) ||
             (cmd >= CMD_WRITE_OUTPORT && cmd <= CMD_WRITE_AUX))
@@ -190,10 +191,36 @@ static void kbc_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
     update_irq(kbc);
 }
 
+#define PORT92_RESET 0x01 /* a 0 -> 1 write pulses the reset line */
+#define PORT92_A20   0x02
+
+static uint32_t port92_in(void *opaque, uint16_t port, unsigned size)
+{
+    const struct vkbc *kbc = opaque;
+    return (kbc->port92 & PORT92_RESET) | (kbc->a20 ? PORT92_A20 : 0);
+}
+
+static void port92_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+    struct vkbc *kbc = opaque;
+    bool pulse = (val & PORT92_RESET) && !(kbc->port92 & PORT92_RESET);
+    kbc->port92 = (uint8_t)(val & (PORT92_RESET | PORT92_A20));
+    kbc->a20 = val & PORT92_A20;
+    if (pulse)
+        pulse_reset(kbc);
+}
+
+bool vkbc_a20(const struct vkbc *kbc)
+{
+    return kbc->a20;
+}
+
 void vkbc_reset(struct vkbc *kbc)
 {
     kbc->ctr = RESET_CTR;
     kbc->outport = RESET_OUTPORT;
+    kbc->port92 = 0;
+    kbc->a20 = true;
     kbc->pending_cmd = 0;
     kbc->last_was_cmd = false;
     kbc->qhead = kbc->qcount = 0;
@@ -214,5 +241,7 @@ int vkbc_attach(struct vkbc *kbc, struct iobus *bus)
     int err = iobus_register(bus, VKBC_DATA, 1, IOBUS_SZ_1, kbc_in, kbc_out, kbc, "kbc-data");
     if (!err)
         err = iobus_register(bus, VKBC_CMD, 1, IOBUS_SZ_1, kbc_in, kbc_out, kbc, "kbc-cmd");
+    if (!err)
+        err = iobus_register(bus, VKBC_PORT92, 1, IOBUS_SZ_1, port92_in, port92_out, kbc, "port92");
     return err;
 }
