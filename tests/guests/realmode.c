@@ -15,6 +15,13 @@
  * A20 gate through port 0x92 and the i8042 output port (FFFF:xxxx above
  * 1 MiB wraps to 0 with the gate closed).
  *
+ * Hostile (also run by test_vms.py isolation under Bochs): unreal-mode
+ * stores, REP STOS and REP MOVS aimed at hv86's range (0xFC000000 up: its
+ * code, a VM window) and the top of memory, which must not stick nor read
+ * back anything but the bus's constant; with ivt=1 on the command line an
+ * INT n through an IVT moved into that range; with d32=1 real mode
+ * entered with a 32-bit code segment, which hv86 stops the guest for.
+ *
  * Hazard: under hv86 real mode runs in virtual-8086 mode with every
  * sensitive instruction emulated, the mode switches and unreal accesses
  * emulated, and the A20 gate applied by the shadow pager.
@@ -37,6 +44,7 @@ struct rm_results {
     uint32_t mul, div_q, div_r, wrap, int_ax, int_if, iret_if, int3, ticks;
     uint32_t cli_if, sti_if, popf_if, flags_img, unreal_rd, a20off_low, a20on_low, a20on_high;
     uint32_t kbc_off_low, pmtrip, probe_lin;
+    uint8_t mon_write_sticks, mon_string_sticks, top_write_sticks, hostile_ivt;
 };
 
 extern const uint8_t rm_blob_start[], rm_blob_end[], rm_results_at[];
@@ -54,21 +62,33 @@ asm(
     /* 16-bit protected mode, CS = SEL_CODE16: 16-bit data segments, FS flat. */
     "    mov $" "0x40" ", %ax\n"
     "    mov %ax, %ds\n    mov %ax, %es\n    mov %ax, %ss\n    mov %ax, %gs\n"
-    "    mov $0x48, %ax\n    mov %ax, %fs\n"
+    "    mov $0x48, %ax\n    mov %ax, %fs\n    mov %ax, %es\n"
     "    mov %cr0, %eax\n    and $0xFFFFFFFE, %eax\n    mov %eax, %cr0\n"
     "    ljmp $0x2000, $(rm_entry - rm_blob_start)\n"
     "rm_entry:\n"
-    "    mov %cs, %ax\n    mov %ax, %ds\n    mov %ax, %es\n    mov %ax, %ss\n    mov %ax, %gs\n"
-    "    xor %ax, %ax\n    mov %ax, %fs\n"            /* base 0, the 4 GiB limit stays */
+    "    mov %cs, %ax\n    mov %ax, %ds\n    mov %ax, %ss\n    mov %ax, %gs\n"
+    "    xor %ax, %ax\n    mov %ax, %fs\n    mov %ax, %es\n" /* base 0, the 4 GiB limits stay */
+    /* hostile: unreal mode aimed at hv86's range (0xFC000000 up) and the top of memory */
+    "    mov $0xFC000000, %esi\n    movl $0x5EC0DE01, %fs:(%esi)\n    cmpl $0x5EC0DE01, %fs:(%esi)\n"
+    "    sete (R + 80 - rm_blob_start)\n"
+    "    mov $0xFC103000, %edi\n    mov $0xCCCCCCCC, %eax\n    mov $64, %ecx\n    cld\n    addr32 rep stosl\n"
+    "    mov $0xFE400000, %edi\n    mov $64, %ecx\n    addr32 rep stosl\n"
+    "    mov $0xFE400000, %esi\n    cmpl $0xCCCCCCCC, %fs:(%esi)\n    sete (R + 81 - rm_blob_start)\n"
+    "    mov $0xFFFFFFF0, %esi\n    movl $0x5EC0DE02, %fs:(%esi)\n    cmpl $0x5EC0DE02, %fs:(%esi)\n"
+    "    sete (R + 82 - rm_blob_start)\n"
+    "    mov $0xFC103000, %esi\n    mov $0x200100, %edi\n    mov $4, %ecx\n    addr32 rep movsl %fs:(%esi), %es:(%edi)\n"
+    "    mov %cs, %ax\n    mov %ax, %es\n"
     "    mov $0xFFF0, %sp\n"
     "    lidt (rm_idtr - rm_blob_start)\n"
+    "    cmpb $0, (R + 83 - rm_blob_start)\n    jne hostile_ivt\n"
     /* arithmetic */
     "    mov $1234, %ax\n    mov $56789, %bx\n    mul %bx\n"
     "    mov %ax, (R + 0 - rm_blob_start)\n    mov %dx, (R + 2 - rm_blob_start)\n"
     "    mov $0x12345678, %eax\n    mov $0x1234, %ecx\n    xor %edx, %edx\n    div %ecx\n"
     "    mov %eax, (R + 4 - rm_blob_start)\n    mov %edx, (R + 8 - rm_blob_start)\n"
     /* 64 KiB wrap of an offset: [0xFFF0 + 0x20] is [0x0010] */
-    "    movw $0xBEEF, (0x0010)\n    mov $0xFFF0, %bx\n    mov $0x20, %si\n    mov (%bx,%si), %ax\n"
+    "    mov $0x3000, %ax\n    mov %ax, %es\n"       /* scratch at 0x30000, not the blob */
+    "    movw $0xBEEF, %es:(0x0010)\n    mov $0xFFF0, %bx\n    mov $0x20, %si\n    mov %es:(%bx,%si), %ax\n"
     "    mov %ax, (R + 12 - rm_blob_start)\n"
     /* INT n, INT3 and IRET through the IVT */
     "    xor %ax, %ax\n    mov %ax, %es\n"
@@ -127,16 +147,19 @@ asm(
     "    ljmp $0x38, $(pm16_exit - rm_blob_start)\n"
     "pm16_exit:\n"
     "    ljmpl $0x08, $pm32_return\n"
+        "hostile_ivt:\n"      /* ivt=1: the IVT moved into hv86's range, then INT n */
+    "    lidtl (bad_idtr - rm_blob_start)\n    int $0x81\n    hlt\n"
     "kbc_wait:\n    in $0x64, %al\n    test $0x02, %al\n    jnz kbc_wait\n    ret\n"
     "isr81:\n    add $0x1111, %ax\n    pushf\n    pop %cx\n    iret\n"
     "isr03:\n    incw %cs:(R + 28 - rm_blob_start)\n    iret\n"
     "isr_timer:\n    incw %cs:(R + 32 - rm_blob_start)\n    push %ax\n    mov $0x20, %al\n    out %al, $0x20\n"
     "    pop %ax\n    iret\n"
     "rm_idtr:\n    .word 0x3FF\n    .long 0\n"
+    "bad_idtr:\n    .word 0x3FF\n    .long 0xFC000000\n"
     "rm_line:\n    .asciz \"PASS rm-serial-from-real-mode\\r\\n\"\n"
     "    .balign 4\n"
     "rm_results_at:\n"
-    "R:\n    .fill 20, 4, 0\n"
+    "R:\n    .fill 21, 4, 0\n"
     "rm_blob_end:\n"
     ".code32\n"
     "rm_call:\n"
@@ -152,7 +175,26 @@ asm(
 
 _Static_assert(SEL_CODE16 == 0x38 && SEL_DATA16 == 0x40 && SEL_FLAT4G == 0x48, "selectors in the asm");
 _Static_assert(RM_SEG == 0x2000 && RM_BASE == RM_SEG * 16u, "segment in the asm");
-_Static_assert(sizeof(struct rm_results) == 20 * 4, "table in the asm");
+_Static_assert(sizeof(struct rm_results) == 21 * 4, "table in the asm");
+
+/* Real mode entered with a 32-bit code segment still loaded (CS.D = 1):
+ * legal on hardware, and what hv86 stops the guest for (d32=1 on the
+ * command line; test_vms.py isolation). */
+static void real_mode_with_32bit_cs(void)
+{
+    asm volatile("cli\n\tmov %%cr0, %%eax\n\tand $0xFFFFFFFE, %%eax\n\tmov %%eax, %%cr0\n\t1: jmp 1b" ::: "eax");
+}
+
+/* What unreal mode read from hv86's range: natively nothing is there (the
+ * bus gives one constant value throughout); a leak of the monitor would
+ * not be uniform. */
+static bool uniform(const volatile uint8_t *p, unsigned n)
+{
+    for (unsigned i = 1; i < n; i++)
+        if (p[i] != p[0])
+            return false;
+    return true;
+}
 
 void guest_main(void)
 {
@@ -199,5 +241,25 @@ void guest_main(void)
     check_eq("rm-kbc-a20-off-wraps", r->kbc_off_low, 0x3C);
     check_eq("rm-pm-trip-from-real-mode", r->pmtrip & 0xFFFF, 0x1234);
     check_eq("rm-pm-trip-memory", *(volatile uint16_t *)PMTRIP_AT, 0x1234);
+    check_eq("rm-unreal-monitor-write-does-not-stick", r->mon_write_sticks, 0);
+    check_eq("rm-unreal-rep-stos-window-does-not-stick", r->mon_string_sticks, 0);
+    check_eq("rm-unreal-top-of-memory-write-does-not-stick", r->top_write_sticks, 0);
+    check("rm-unreal-movs-from-monitor-reads-nothing", uniform((volatile uint8_t *)(UNREAL_AT + 0x100), 16),
+          "bytes differ");
     *low = low_saved;
+    if (boot_arg("ivt", 0)) {
+        /* Real mode with its IVT moved into hv86's range, then INT n. hv86
+         * reads the vector from guest-physical 0xFC000204, which is no RAM
+         * and no device: all ones, FFFF:FFFF (linear 10FFEFh), where this
+         * HLT waits with IF clear: the guest powers itself off. Natively
+         * the vector is whatever the bus gives (not compared). */
+        printf("real-mode INT through an IVT at 0xFC000000 next\n");
+        *(volatile uint8_t *)0x10FFEFu = 0xF4;
+        r->hostile_ivt = 1;
+        rm_call();
+    }
+    if (boot_arg("d32", 0)) {
+        printf("real mode with CS.D = 1 next\n");
+        real_mode_with_32bit_cs();
+    }
 }

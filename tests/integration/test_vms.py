@@ -37,7 +37,12 @@ range through segments (unaligned bases, limits ending near 0xFC000000,
 physical page 0, where an overrunning segment would land (the direct map
 starts at MONITOR_BASE), must keep its checksum: no VM reads or writes it,
 so none can pass data to another through it. A `spin` guest runs alongside
-and must not notice.
+and must not notice. The `realmode` guest goes after the monitor from real
+and unreal mode (stores, REP STOS, REP MOVS at 0xFC000000 up and the top
+of memory) and must print its native results; `realmode ivt=1` runs INT n
+through an IVT moved into the monitor's range and must end on its own
+HLT at FFFF:FFFF ("powered off"); `realmode d32=1` enters real mode with
+a 32-bit code segment and must be stopped with that reason.
 
 console-flood: a `flood` guest prints forever without a newline, binary
 junk included (a memory tester redrawing its status line did this to the
@@ -315,15 +320,18 @@ def isolation():
     m = Machine("bochs", mem_mib=256).start()
     before = monsum(m)
     start(m, "spin", "spin", "rounds=20000")
-    attackers = ["hostile", "gsdata"]
+    attackers = ["hostile", "gsdata", "realmode"]
     for g in attackers:
         start(m, g, g)
     start(m, "seglimit1", "seglimit")
     start(m, "seglimit2", "seglimit")
     start(m, "apichammer", "apichammer")
+    start(m, "rmivt", "realmode", "ivt=1")
+    start(m, "rmd32", "realmode", "d32=1")
     pshare_start(m, True)
     counts = pshare_go(m, 300)
-    rows = wait_stopped(m, attackers + ["spin", "seglimit1", "seglimit2", "apichammer", "pshare1", "pshare2"], 360)
+    rows = wait_stopped(m, attackers + ["spin", "seglimit1", "seglimit2", "apichammer", "rmivt", "rmd32", "pshare1",
+                                        "pshare2"], 360)
     pshare_check(m, rows, counts, "bochs", True)
     for g in attackers:
         lines = console_lines(m, g)
@@ -346,9 +354,19 @@ def isolation():
     check("apichammer: survives and its APIC still works (%s)" % (lines[-1] if lines else "no output"),
           bool(lines) and lines[-1] == "DONE pass=5 fail=0" and "exited with code 0" in rows["apichammer"]["reason"],
           "%s %s" % (lines, rows["apichammer"]))
+    # Real mode against the monitor beyond the realmode guest's own unreal
+    # stores: an INT n through an IVT moved into the monitor's range reads
+    # no RAM and no device, so all ones, and lands at FFFF:FFFF on the
+    # guest's own HLT ("powered off" there); real mode entered with a
+    # 32-bit code segment is a mode hv86 does not run. Each stops that
+    # guest with its reason, the others carry on.
+    check("rmivt: INT through an IVT in the monitor's range ends on the guest's own HLT (%s)" % rows["rmivt"]["reason"],
+          "powered off" in rows["rmivt"]["reason"] and "0000ffff" in rows["rmivt"]["reason"], str(rows["rmivt"]))
+    check("rmd32: real mode with a 32-bit code segment stops with that reason (%s)" % rows["rmd32"]["reason"],
+          "32-bit code segment" in rows["rmd32"]["reason"], str(rows["rmd32"]))
     # Hostile task switches (tests/guests/taskattack.c), one attack a VM,
     # beside a second spinner; the VMs above make room for them first.
-    for n in attackers + ["spin", "seglimit1", "seglimit2", "apichammer", "pshare1", "pshare2"]:
+    for n in attackers + ["spin", "seglimit1", "seglimit2", "apichammer", "rmivt", "rmd32", "pshare1", "pshare2"]:
         m.cmd("vm destroy %s" % n)
     start(m, "spin2", "spin", "rounds=20000")
     tasks = ["taskattack%d" % i for i in range(1, len(TASK_ATTACKS) + 1)]
