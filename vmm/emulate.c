@@ -348,6 +348,17 @@ static int emu_io(struct vcpu *c, const struct dec_insn *in)
 #define CR4_GUEST_BITS (CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | CR4_OSFXSR | \
                         CR4_OSXMMEXCPT)
 
+/* The shadow pager refused a control-register write: a paging mode hv86
+ * does not run (PAE: E_INVAL, the mode named by shadow_why), or no shadow
+ * tables left. The VM stops with that reason, not as a triple fault. */
+static int shadow_refused(struct vcpu *c, const struct dec_insn *in)
+{
+    const char *why = shadow_why(&c->sh);
+    vm_kill(c->vm, "%s (not supported) at %s, eip %08x", *why ? why : "out of shadow page tables",
+            dec_mnemonic_name(in->mnemonic), c->bv->eip);
+    return -1;
+}
+
 static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
 {
     uint32_t *cr = c->bv->cr;
@@ -365,7 +376,7 @@ static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
         /* LMSW sets PE but never clears it; touches only PE MP EM TS. */
         uint32_t n = (cr[0] & ~0xEu) | (v & 0xF) | (cr[0] & CR0_PE);
         cr[0] = n;
-        return shadow_set_cr0(&c->sh, n) ? -1 : next(c, in);
+        return shadow_set_cr0(&c->sh, n) ? shadow_refused(c, in) : next(c, in);
     }
     default:
         break;
@@ -380,7 +391,7 @@ static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
             uint32_t changed = (v | CR0_ET) ^ cr[0];
             cr[0] = v | CR0_ET;
             if (shadow_set_cr0(&c->sh, cr[0]))
-                return unsupported(c, in, "out of shadow page tables");
+                return shadow_refused(c, in);
             /* Translations are keyed by linear address: turning paging or
              * protection on or off remaps them all. TS, MP, EM, WP, NE, AM,
              * CD, NW change nothing in translated code. */
@@ -391,13 +402,13 @@ static int emu_mov_cr(struct vcpu *c, const struct dec_insn *in)
         } else if (n == 3) {
             cr[3] = v;
             if (shadow_set_cr3(&c->sh, v))
-                return unsupported(c, in, "out of shadow page tables");
+                return shadow_refused(c, in);
         } else if (n == 4) {
             if (v & ~CR4_GUEST_BITS)
                 return raise(c, T_GP, 0); /* reserved for this CPU (SDM Vol. 3A §2.5) */
             cr[4] = v;
             if (shadow_set_cr4(&c->sh, v))
-                return unsupported(c, in, "out of shadow page tables");
+                return shadow_refused(c, in);
         } else {
             return raise(c, T_UD, -1);
         }

@@ -20,7 +20,8 @@
  * code, a VM window) and the top of memory, which must not stick nor read
  * back anything but the bus's constant; with ivt=1 on the command line an
  * INT n through an IVT moved into that range; with d32=1 real mode
- * entered with a 32-bit code segment, which hv86 stops the guest for.
+ * entered with a 32-bit code segment, and with pae=1 PAE paging: modes
+ * hv86 stops the guest for, with the reason.
  *
  * Hazard: under hv86 real mode runs in virtual-8086 mode with every
  * sensitive instruction emulated, the mode switches and unreal accesses
@@ -257,6 +258,13 @@ void guest_main(void)
         *(volatile uint8_t *)0x10FFEFu = 0xF4;
         r->hostile_ivt = 1;
         rm_call();
+    }
+    if (boot_arg("pae", 0)) {
+        /* PAE paging, a mode hv86 does not run: stopped with that reason. */
+        printf("PAE paging next\n");
+        asm volatile("mov %%cr4, %%eax\n\tor $0x20, %%eax\n\tmov %%eax, %%cr4\n\tmov $0x40000, %%eax\n\t"
+                     "mov %%eax, %%cr3\n\tmov %%cr0, %%eax\n\tor $0x80000000, %%eax\n\tmov %%eax, %%cr0\n\t"
+                     "1: jmp 1b" ::: "eax");
     }
     if (boot_arg("d32", 0)) {
         printf("real mode with CS.D = 1 next\n");

@@ -42,7 +42,8 @@ and unreal mode (stores, REP STOS, REP MOVS at 0xFC000000 up and the top
 of memory) and must print its native results; `realmode ivt=1` runs INT n
 through an IVT moved into the monitor's range and must end on its own
 HLT at FFFF:FFFF ("powered off"); `realmode d32=1` enters real mode with
-a 32-bit code segment and must be stopped with that reason.
+a 32-bit code segment and `realmode pae=1` turns on PAE paging: modes hv86
+does not run, each must be stopped with that reason.
 
 console-flood: a `flood` guest prints forever without a newline, binary
 junk included (a memory tester redrawing its status line did this to the
@@ -328,10 +329,11 @@ def isolation():
     start(m, "apichammer", "apichammer")
     start(m, "rmivt", "realmode", "ivt=1")
     start(m, "rmd32", "realmode", "d32=1")
+    start(m, "rmpae", "realmode", "pae=1")
     pshare_start(m, True)
     counts = pshare_go(m, 300)
-    rows = wait_stopped(m, attackers + ["spin", "seglimit1", "seglimit2", "apichammer", "rmivt", "rmd32", "pshare1",
-                                        "pshare2"], 360)
+    rows = wait_stopped(m, attackers + ["spin", "seglimit1", "seglimit2", "apichammer", "rmivt", "rmd32", "rmpae",
+                                        "pshare1", "pshare2"], 360)
     pshare_check(m, rows, counts, "bochs", True)
     for g in attackers:
         lines = console_lines(m, g)
@@ -364,9 +366,12 @@ def isolation():
           "powered off" in rows["rmivt"]["reason"] and "0000ffff" in rows["rmivt"]["reason"], str(rows["rmivt"]))
     check("rmd32: real mode with a 32-bit code segment stops with that reason (%s)" % rows["rmd32"]["reason"],
           "32-bit code segment" in rows["rmd32"]["reason"], str(rows["rmd32"]))
+    check("rmpae: PAE paging stops the guest with that reason (%s)" % rows["rmpae"]["reason"],
+          "PAE" in rows["rmpae"]["reason"] and "triple" not in rows["rmpae"]["reason"], str(rows["rmpae"]))
     # Hostile task switches (tests/guests/taskattack.c), one attack a VM,
     # beside a second spinner; the VMs above make room for them first.
-    for n in attackers + ["spin", "seglimit1", "seglimit2", "apichammer", "rmivt", "rmd32", "pshare1", "pshare2"]:
+    for n in attackers + ["spin", "seglimit1", "seglimit2", "apichammer", "rmivt", "rmd32", "rmpae", "pshare1",
+              "pshare2"]:
         m.cmd("vm destroy %s" % n)
     start(m, "spin2", "spin", "rounds=20000")
     tasks = ["taskattack%d" % i for i in range(1, len(TASK_ATTACKS) + 1)]
