@@ -15,6 +15,10 @@
 #include "vmm/vdisk.h"
 
 #define VDISKIO_QUEUE 8u /* ios queued per disk (at least VBLK_INFLIGHT) */
+/* Shorter reads are done on the vCPU thread (vdev_disk.submit_min):
+ * under QEMU TCG, 4 KiB random reads went at 1,690 IOPS started against
+ * 2,466 done at once (make bench-disk, quiet machine). */
+#define VDISKIO_SUBMIT_MIN (32u << 10)
 
 /*
  * vdiskio_start - d's I/O thread, named after its VM and disk; each io's

@@ -120,9 +120,9 @@ static struct vdev_disk disk_backend(struct vm *vm, unsigned i)
 {
     struct vdisk *vd = &vm->disks[i];
     struct vdev_disk be = { vdisk_read, vdisk_write, vdisk_flush, vd, vd->sectors, vd->mode == VDISK_RO, "",
-                            vdisk_rw_sg, NULL, NULL };
+                            vdisk_rw_sg, NULL, NULL, 0 };
     if (vd->io)
-        be.submit = vdiskio_submit, be.drain = vdiskio_drain;
+        be.submit = vdiskio_submit, be.drain = vdiskio_drain, be.submit_min = VDISKIO_SUBMIT_MIN;
     snprintf(be.serial, sizeof(be.serial), "hv86-%s", vd->spec);
     return be;
 }

@@ -97,7 +97,7 @@ static void build(void)
 {
     struct vdev_irq line = { to_pic, NULL };
     struct vdev_mem mem = fake_ram_mem(&guest_ram);
-    struct vdev_disk be = { disk_read, disk_write, disk_flush, NULL, DISK_SECT, false, "fuzz", NULL, NULL, NULL };
+    struct vdev_disk be = { disk_read, disk_write, disk_flush, NULL, DISK_SECT, false, "fuzz", NULL, NULL, NULL, 0 };
     iobus_init(&test_bus);
     reset_recorder();
     fake_now_ns = 0;

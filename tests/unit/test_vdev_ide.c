@@ -95,8 +95,8 @@ static void build(unsigned slot0, unsigned slot1, bool slave_ro)
     struct vdev_irq line = { irq_set, NULL };
     struct vdev_mem mem = fake_ram_mem(&guest_ram);
     vide_init(ide, BM_IO, line, mem);
-    struct vdev_disk d0 = { be_read, be_write, be_flush, (void *)0, DISK_SECT, false, "hv86-ata0p1", NULL, NULL, NULL };
-    struct vdev_disk d1 = { be_read, be_write, be_flush, (void *)1, DISK_SECT, slave_ro, "hv86-ata0p2", NULL, NULL, NULL };
+    struct vdev_disk d0 = { be_read, be_write, be_flush, (void *)0, DISK_SECT, false, "hv86-ata0p1", NULL, NULL, NULL, 0 };
+    struct vdev_disk d1 = { be_read, be_write, be_flush, (void *)1, DISK_SECT, slave_ro, "hv86-ata0p2", NULL, NULL, NULL, 0 };
     assert_int_equal(vide_add_drive(ide, slot0, &d0), 0);
     assert_int_equal(vide_add_drive(ide, slot0, &d0), E_EXIST);
     assert_int_equal(vide_add_drive(ide, 4, &d0), E_INVAL);

@@ -23,7 +23,8 @@
  *     queue; nothing handed back, written or interrupted before the
  *     backend is done; out-of-order completion, each handed back alone
  *     with its data and length; a backend error, a late E_NOTSUP (copied
- *     instead); writes and flushes never started; a driver reset with
+ *     instead); writes, flushes and reads under submit_min never
+ *     started; a driver reset with
  *     reads in flight (waited for, dropped, their bytes still reported);
  *     and the tests above run again with started reads;
  *   - zero copy (vdev_disk.rw_sg, vdev_mem.dma_frame/dma_written), with
@@ -221,7 +222,7 @@ static int setup(void **state)
     vpci_init(&pci);
     assert_int_equal(vpci_attach(&pci, &test_bus), 0);
     blk = calloc(1, sizeof(*blk));
-    struct vdev_disk be = { be_read, be_write, be_flush, NULL, DISK_SECT, read_only, "hv86-test", NULL, NULL, NULL };
+    struct vdev_disk be = { be_read, be_write, be_flush, NULL, DISK_SECT, read_only, "hv86-test", NULL, NULL, NULL, 0 };
     struct vdev_irq line = { irq_set, NULL };
     struct vdev_mem mem = fake_ram_mem(&guest_ram);
     if (zero_copy) {
@@ -697,6 +698,34 @@ static void test_async_errors(void **state)
     assert_int_equal(blk->st.zero_copy, 0);
 }
 
+/* A read shorter than submit_min is done at once, a longer one started. */
+static void test_async_submit_min(void **state)
+{
+    blk->be.submit_min = 8192;
+    driver_up();
+    queue_read(0, 0);                                            /* 4 KiB */
+    outw(0, IO_BASE + 0x10);
+    assert_int_equal(nsubmitted, 0);
+    assert_int_equal(used_idx(), 1);
+    assert_int_equal(ram[0x30000], 0);
+    assert_memory_equal(ram + 0x60000, sector(0), 4096);
+    assert_int_equal(sg_calls, 1);
+    static const uint32_t big[1][2] = { { 0x44000, 8192 } };     /* 8 KiB: started */
+    uint8_t hdr[16] = { 0 };
+    memcpy(ram + 0x20000, hdr, 16);
+    put_desc(0, 0x20000, 16, 1, 1);
+    put_desc(1, big[0][0], big[0][1], 3, 2);
+    put_desc(2, 0x30000, 1, 2, 0);
+    make_avail(0);
+    outw(0, IO_BASE + 0x10);
+    assert_int_equal(nsubmitted, 1);
+    assert_int_equal(used_idx(), 1);
+    finish(0, 0);
+    assert_true(vblk_poll(blk));
+    assert_int_equal(used_idx(), 2);
+    assert_memory_equal(ram + 0x44000, sector(0), 8192);
+}
+
 static void test_async_reset(void **state)
 {
     driver_up();
@@ -739,6 +768,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_async_reads, setup_async, teardown_async),
         cmocka_unit_test_setup_teardown(test_async_errors, setup_async, teardown_async),
         cmocka_unit_test_setup_teardown(test_async_reset, setup_async, teardown_async),
+        cmocka_unit_test_setup_teardown(test_async_submit_min, setup_async, teardown_async),
         cmocka_unit_test_setup_teardown(test_requests, setup_async, teardown_async),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup_async, teardown_async),
         cmocka_unit_test_setup_teardown(test_read_only, setup_async, teardown_async),

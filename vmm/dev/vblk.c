@@ -181,7 +181,7 @@ static int rw(struct vblk *b, struct vblk_slot *s, bool out, uint64_t sector, ui
         bool cached = b->vp.driver_features & VIRTIO_BLK_F_FLUSH;
         s->io = (struct vdev_io){ sector, (uint32_t)(data / VDEV_SECTOR), s->sg, b->sg_n, out, cached, 0, false };
         s->data = data;
-        if (!out && data && b->be.submit && b->be.submit(b->be.opaque, &s->io) == 0)
+        if (!out && data && data >= b->be.submit_min && b->be.submit && b->be.submit(b->be.opaque, &s->io) == 0)
             return VBLK_STARTED;
         rc = b->be.rw_sg(b->be.opaque, sector, s->io.count, s->sg, s->io.n, out, cached);
         if (rc != E_NOTSUP)

@@ -113,6 +113,10 @@ struct vdev_disk {
     /* Return once every io submitted so far is done (device reset, VM
      * destroyed). */
     void (*drain)(void *opaque);
+    /* Reads shorter than this (bytes) are not started but done at once
+     * with rw_sg: for a short read the switch to the owner's I/O thread
+     * and back costs more than the guest gains by running meanwhile. */
+    uint32_t submit_min;
 };
 
 /* What a storage device did, for `vm info`: requests and 512-byte sectors
