@@ -845,6 +845,22 @@ int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool se
     return 0;
 }
 
+int shadow_mapped(const struct shadow *s, uint32_t gva, uint32_t acc, uint32_t *hpa)
+{
+    uint32_t need = PTE_P | ((acc & PF_W) ? PTE_RW : 0) | ((acc & PF_U) ? PTE_US : 0);
+
+    if (s->active < 0 || in_monitor(gva) || s->pds[s->active].gcr3 != mode_key(s))
+        return 1;
+    uint16_t id = s->pds[s->active].child[PDX(gva)];
+    if (!id)
+        return 1;
+    uint32_t spte = s->pts[id - 1].tbl[PTX(gva)];
+    if ((spte & need) != need)
+        return 1;
+    *hpa = (spte & PTE_FRAME) | (gva & ~PTE_FRAME);
+    return 0;
+}
+
 bool shadow_guest_global(struct shadow *s, uint32_t gva)
 {
     struct gwalk w;

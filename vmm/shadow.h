@@ -307,6 +307,20 @@ int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool se
                            uint32_t *gpa, uint32_t *err);
 
 /*
+ * shadow_mapped - the host frame the loaded shadow maps gva to for an
+ * access of kind acc (PF_W, PF_U bits), as the CPU itself would reach it
+ * from the guest: what a guest access would find without a fault. The
+ * shadow is the guest's TLB (Intel SDM Vol. 3A §4.10.2): an entry exists
+ * only after a guest walk allowed the access and set A (D for a writable
+ * entry), and it is dropped at traced PTE writes, INVLPG and CR3 loads as
+ * §4.10.4 lets a TLB be. A monitor read may therefore use it instead of
+ * walking the guest tables. Returns 0 with *hpa (byte address), or 1: no
+ * such entry (not present, too few rights, a monitor-range gva, another
+ * mode's directory loaded); then walk (shadow_guest_translate).
+ */
+int shadow_mapped(const struct shadow *s, uint32_t gva, uint32_t acc, uint32_t *hpa);
+
+/*
  * shadow_guest_global - does the guest's translation of gva outlive a CR3
  * write? True with paging off (nothing to reload), or when CR4.PGE is set
  * and the leaf entry mapping gva (PTE, or PDE of a 4 MiB page) has G; false

@@ -423,6 +423,8 @@ static uint8_t verw_answer(uint64_t d, unsigned rpl)
  * selectors' bytes of bt_vcpu.seg_native and seg_verw, always together. */
 static void sgdt_set(struct vcpu *c, uint32_t idx, uint64_t d, bool valid)
 {
+    if (valid && d && c->gdt_src[idx] == d)
+        return; /* shadowed from this very descriptor (SYSENTER, SYSEXIT and IRET reload theirs) */
     uint64_t s = valid ? seg_shadow_desc(d) : 0;
     c->sgdt[idx] = s;
     c->gdt_src[idx] = valid ? d : 0;
@@ -515,7 +517,17 @@ static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, ui
         }
     }
     while (len) {
-        uint32_t n = MIN(len, PAGE_SIZE - (gva & (PAGE_SIZE - 1))), gpa;
+        uint32_t n = MIN(len, PAGE_SIZE - (gva & (PAGE_SIZE - 1))), gpa, hpa;
+        if (!write && shadow_mapped(&c->sh, gva, kind, &hpa) == 0) {
+            /* What a guest load would find: no walk of the guest's tables
+             * (two frame maps), the monitor's most common read (an exit's
+             * instruction fetch, a descriptor). */
+            kmap_copy(hpa & PTE_FRAME, hpa & ~PTE_FRAME, p, n, KMAP_READ);
+            gva += n;
+            p += n;
+            len -= n;
+            continue;
+        }
         int rc = vmem_translate(c, gva, kind, &gpa);
         if (rc)
             return rc;

@@ -1639,10 +1639,28 @@ static void r_store_through(const struct outcome *o)
     gw32(gpa, r_value_for(gpa));
 }
 
+/*
+ * shadow_mapped (the monitor's reads without a guest walk) may answer only
+ * what the CPU would reach through the loaded shadow without a fault, and
+ * the same frame. Returns whether it answered.
+ */
+static bool check_mapped(uint32_t gva, int acc, int cpl)
+{
+    uint32_t hpa = 0, hw_hpa = 0, err;
+    uint32_t kind = (acc == ACC_W ? PF_W : 0) | (cpl == 3 ? PF_U : 0);
+
+    if (shadow_mapped(&S, gva, kind, &hpa) != 0)
+        return false;
+    assert_false(in_monitor(gva));
+    assert_int_equal(mmu_walk(shadow_scr3(&S), gva, acc, cpl == 3 ? 3 : 1, &hw_hpa, &err), 0);
+    assert_int_equal(hpa, hw_hpa);
+    return true;
+}
+
 static void test_random_differential(void **state)
 {
     struct shadow_config cfg = { 3, 10 };
-    unsigned counts[6] = { 0 }, prefetch = *(unsigned *)*state, nshares = 0;
+    unsigned counts[6] = { 0 }, prefetch = *(unsigned *)*state, nshares = 0, mapped_hits = 0;
 
     loaded_cr3 = 0;
     shadow_destroy(&S);
@@ -1664,7 +1682,11 @@ static void test_random_differential(void **state)
 
         if (op < 70) {
             int acc = (int)rnd_below(3), cpl = rnd_below(2) ? 3 : 0;
-            struct outcome o = check_access(r_gva(), acc, cpl);
+            uint32_t gva = r_gva();
+            check_mapped(gva, acc, cpl);
+            struct outcome o = check_access(gva, acc, cpl);
+            if (o.kind == SHADOW_FIXED) /* the entry the CPU just used, or a fill */
+                mapped_hits += check_mapped(gva, acc, cpl);
             assert_true(o.kind >= E_CORRUPT && o.kind <= SHADOW_MMIO);
             counts[o.kind < 0 ? 5 : o.kind]++;
             if (o.kind == SHADOW_FIXED && acc == ACC_W)
@@ -1722,11 +1744,12 @@ static void test_random_differential(void **state)
     print_message("random (prefetch %u): %u completed, %u reflected, %u pt-emulated, %u monitor, %u mmio, "
                   "%u corrupt; %u hidden, %u zaps, %u floods, %u pt evictions, %u pd evictions, "
                   "%u hits, %u write-right reclaims, %u prefetched, %u shares; %u pages shared, %u sptes dropped "
-                  "for sharing\n", prefetch, counts[0], counts[1], counts[2], counts[3],
+                  "for sharing; %u accesses answered from the shadow\n", prefetch, counts[0], counts[1], counts[2], counts[3],
                   counts[4], counts[5], st.hidden_faults, st.zaps, st.floods, st.pt_evictions,
-                  st.pd_evictions, st.cr3_hits, st.wr_reclaims, st.prefetched, st.pt_shares, nshares, st.frame_zaps);
+                  st.pd_evictions, st.cr3_hits, st.wr_reclaims, st.prefetched, st.pt_shares, nshares, st.frame_zaps, mapped_hits);
     for (int k = 0; k < 6; k++)
         assert_true(counts[k] > 20);  /* every outcome was exercised */
+    assert_true(mapped_hits > 1000);  /* and reads that need no guest walk */
     assert_true(st.floods > 0 && st.zaps > 0 && st.pt_evictions > 0 && st.pd_evictions > 0);
     assert_true(st.cr3_hits > 0 && st.a_sets > 0 && st.d_sets > 0 && st.wr_reclaims > 0);
     assert_true(prefetch ? st.prefetched > 1000 : st.prefetched == 0);

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Where hv86's time goes while a Linux guest runs a command: a sampling
+profile of the whole QEMU machine, taken through QEMU's gdbstub (issue 14).
+
+usage: profile.py [--samples N] [--top K] [--iso ISO] COMMAND...
+    COMMAND: a shell command for the bench guest, run as the bench user
+        through stress-ng's wrapper `sn` when it starts with "sn "
+        (e.g. 'sn --null 1 --null-ops 200000'), else as root; it is run
+        again until N samples are taken
+    --samples N (default 3000), --top K (default 30 rows per table)
+
+hv86-bench.iso boots in QEMU TCG with `-gdb tcp::PORT`; a VM with the
+bench image (bench/stress_bench.py) starts and runs COMMAND. Meanwhile the
+script stops the machine about every 2 ms of host time (GDB remote
+protocol: ^C, `g` for the registers, `c`), and counts where EIP was:
+    ring 0   the monitor: its function, from hv86.elf's symbols (nm);
+    ring 1   translated guest kernel code (the translation cache), one row;
+    ring 3   guest user code, one row (v86 mode counted apart);
+and prints the shares, then the monitor's functions by share: self (EIP
+in it) and inclusive (in it or below it, from the EBP chain; hv86 is built
+with frame pointers, the trap entry stubs end a chain).
+
+Under TCG a stop lands at a translated block's boundary, so a helper's
+time (a segment load, an IRET, a TLB flush) is seen at the instruction
+after it: read rows as "time up to and around this function". Samples
+are of QEMU's wall time, so a loaded machine distorts nothing but the
+count per second.
+"""
+import bisect
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from hvmachine import Machine, free_port  # noqa: E402
+from linuxguest import attach  # noqa: E402
+from disk_bench import GUEST_MEM_MIB, HOST_MEM_MIB  # noqa: E402
+from stress_bench import SETUP, SN  # noqa: E402
+
+VM = "prof"
+MONITOR_BASE = 0xFC000000   # docs/memory-layout.md: the monitor's linear range
+STACK_DEPTH = 12
+EFLAGS_VM = 1 << 17
+
+
+class Rsp:
+    """A minimal GDB remote serial protocol client (GDB manual, appendix E
+    "Remote Protocol"): packets $data#checksum, acknowledged by '+'."""
+
+    def __init__(self, port):
+        for _ in range(100):
+            try:
+                self.s = socket.create_connection(("127.0.0.1", port))
+                # Without it, Nagle and delayed ACKs hold each small packet
+                # ~40 ms: 88 ms per sample instead of well under one.
+                self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("no gdbstub on port %d" % port)
+        self.buf = b""
+
+    def _read_packet(self):
+        while True:
+            start = self.buf.find(b"$")
+            end = self.buf.find(b"#", start)
+            if start >= 0 and end >= 0 and len(self.buf) >= end + 3:
+                data = self.buf[start + 1:end]
+                self.buf = self.buf[end + 3:]
+                self.s.sendall(b"+")
+                return data.decode("latin-1")
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise RuntimeError("gdbstub closed")
+            self.buf += chunk
+
+    def send(self, data, reply=True):
+        pkt = "$%s#%02x" % (data, sum(data.encode()) & 0xFF)
+        self.s.sendall(pkt.encode())
+        return self._read_packet() if reply else None
+
+    def interrupt(self):
+        self.s.sendall(b"\x03")
+        return self._read_packet()
+
+    def registers(self):
+        """(eip, cs, eflags, ebp) from a `g` packet: i386 order eax ecx edx
+        ebx esp ebp esi edi eip eflags cs ..., 32-bit little-endian hex each."""
+        g = self.send("g")
+        word = lambda i: int.from_bytes(bytes.fromhex(g[8 * i:8 * i + 8]), "little")
+        return word(8), word(10), word(9), word(5)
+
+    def read_words(self, addr, n):
+        """N 32-bit words at linear ADDR (the current CR3's), or None."""
+        r = self.send("m%x,%x" % (addr, 4 * n))
+        if len(r) != 8 * n:
+            return None
+        return [int.from_bytes(bytes.fromhex(r[8 * i:8 * i + 8]), "little") for i in range(n)]
+
+    def callers(self, ebp, depth):
+        """Return addresses up the EBP chain (hv86 is built with
+        -fno-omit-frame-pointer): [ret1, ret2, ...], at most DEPTH."""
+        rets = []
+        while len(rets) < depth and ebp >= MONITOR_BASE and ebp & 3 == 0:
+            w = self.read_words(ebp, 2)
+            if not w or w[0] <= ebp:
+                break
+            ebp = w[0]
+            rets.append(w[1])
+        return rets
+
+
+def symbols(elf):
+    """Sorted [(address, name)] of hv86.elf's text symbols."""
+    out = subprocess.run(["nm", "-n", elf], capture_output=True, text=True, check=True).stdout
+    syms = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] in "tTwW":
+            syms.append((int(parts[0], 16), parts[2]))
+    return syms
+
+
+def main():
+    args = sys.argv[1:]
+    samples, top, iso = 3000, 30, os.path.join(ROOT, "hv86-bench.iso")
+    while args and args[0].startswith("--"):
+        opt = args.pop(0)
+        if opt == "--samples":
+            samples = int(args.pop(0))
+        elif opt == "--top":
+            top = int(args.pop(0))
+        elif opt == "--iso":
+            iso = args.pop(0)
+        else:
+            sys.exit("unknown option %s" % opt)
+    if not args:
+        sys.exit(__doc__)
+    command = " ".join(args)
+    syms = symbols(os.path.join(ROOT, "hv86.elf"))
+    addrs = [a for a, _ in syms]
+    port = free_port()
+    m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=iso, extra_args=["-gdb", "tcp::%d" % port]).start()
+    try:
+        out = m.cmd('vm create %s kernel=linux initrd=bench mem=%dM cmdline="console=ttyS0"' % (VM, GUEST_MEM_MIB))
+        if "created" not in out:
+            raise RuntimeError("vm create: %r" % out.strip())
+        m.cmd("vm start %s" % VM)
+        con = attach(m, VM)
+        con.wait_ready(600)
+        for line in (SETUP, SN):
+            con.run(line, 120)
+        con.run(command, 600)        # once untimed: translations, page cache
+        counts, rings, inclusive = Counter(), Counter(), Counter()
+        def name_of(a):
+            i = bisect.bisect_right(addrs, a) - 1
+            return syms[i][1] if i >= 0 else hex(a)
+        done = threading.Event()
+        def sampler():
+            rsp = Rsp(port)
+            while len(list(rings.elements())) < samples and not done.is_set():
+                rsp.interrupt()
+                eip, cs, eflags, ebp = rsp.registers()
+                rets = rsp.callers(ebp, STACK_DEPTH) if cs & 3 == 0 and not eflags & EFLAGS_VM else []
+                rsp.send("c", reply=False)
+                if eflags & EFLAGS_VM:
+                    rings["v86"] += 1
+                elif cs & 3 == 0:
+                    names = [name_of(a) for a in [eip] + rets]
+                    counts[names[0]] += 1
+                    for name in set(names):
+                        inclusive[name] += 1
+                    rings["ring 0 (monitor)"] += 1
+                elif cs & 3 == 1:
+                    rings["ring 1 (translated guest kernel)"] += 1
+                else:
+                    rings["ring 3 (guest user)"] += 1
+                time.sleep(0.002)
+            rsp.s.close()
+        t = threading.Thread(target=sampler)
+        t.start()
+        runs = 0
+        while t.is_alive():
+            con.run(command, 600)
+            runs += 1
+        done.set()
+        t.join()
+        total = sum(rings.values())
+        print("%d samples over %d runs of %r" % (total, runs, command))
+        for name, n in rings.most_common():
+            print("  %5.1f%%  %s" % (100.0 * n / total, name))
+        print("monitor functions, share of all samples: self, and with what they call")
+        for name, n in inclusive.most_common(top):
+            print("  %5.1f%% %5.1f%%  %s" % (100.0 * counts[name] / total, 100.0 * n / total, name))
+    finally:
+        m.stop()
+
+
+if __name__ == "__main__":
+    main()
