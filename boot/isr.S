@@ -41,6 +41,7 @@ isr_\vec:
     ISR_ALL 192, 255
 
     .text
+    .globl trap_common          /* also vmm/switch.S's vmm_sysenter_entry */
 trap_common:
     pusha
     push %ds

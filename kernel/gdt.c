@@ -31,7 +31,7 @@ struct __attribute__((packed)) tss {
 };
 
 static uint64_t gdt[GDT_ENTRIES] __attribute__((aligned(8)));
-static struct tss tss_main;
+struct tss tss_main; /* not static: vmm/switch.S reads esp0 (offset 4) at a guest's SYSENTER */
 static struct tss tss_df;
 static uint8_t df_stack[8192] __attribute__((aligned(16)));
 struct desc_ptr host_gdtr;

@@ -116,6 +116,7 @@ void trap_dump(const struct trap_frame *tf)
 }
 
 void vmm_guest_trap(struct trap_frame *tf);      /* vmm/vcpu.c */
+bool vmm_sysenter_debug(struct trap_frame *tf);   /* vmm/vcpu.c */
 bool vmm_entry_fault(const struct trap_frame *tf); /* vmm/vcpu.c */
 void vmm_thread_faulted(const char *reason);       /* vmm/vcpu.c */
 
@@ -144,6 +145,9 @@ void trap_dispatch(struct trap_frame *tf)
     /* A fault while loading a guest's state on the way into it is the
      * guest's problem: that VM stops, the monitor goes on. */
     if (tf->vector < T_NEXC && vmm_entry_fault(tf))
+        return;
+    /* A guest's SYSENTER with TF set steps into the monitor's entry stub. */
+    if (vmm_sysenter_debug(tf))
         return;
     if (tf->vector >= IRQ_BASE_VECTOR && tf->vector < IRQ_BASE_VECTOR + 16) {
         irq_depth++;

@@ -63,6 +63,11 @@
  * into DS around a guest CS-prefixed data access (h_seg_alias). */
 #define SEL_R1CSD  0xFF99
 #define HV_EXIT_VECTOR 0xF0 /* int gate (DPL 1) translated code leaves through */
+/* Not a gate: the vector of the trap frames vmm/switch.S builds when a
+ * guest's SYSENTER from ring 3 enters the monitor through the host's
+ * SYSENTER MSRs (vmm_sysenter_entry). Its IDT gate is DPL 0, so INT 0F1h
+ * from a guest is a #GP, and no interrupt controller is given it. */
+#define HV_SYSENTER_VECTOR 0xF1
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>

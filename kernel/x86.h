@@ -180,6 +180,8 @@ static inline void lldt(uint16_t sel) { __asm__ volatile("lldt %0" : : "r"(sel))
 static inline void ltr(uint16_t sel) { __asm__ volatile("ltr %0" : : "r"(sel)); }
 
 #define MSR_IA32_SYSENTER_CS 0x174u /* SDM Vol. 4 Table 2-2 */
+#define MSR_IA32_SYSENTER_ESP 0x175u
+#define MSR_IA32_SYSENTER_EIP 0x176u
 static inline void wrmsr(uint32_t msr, uint64_t v)
 {
     __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));

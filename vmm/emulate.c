@@ -47,7 +47,8 @@ static int fetch_decode_bytes(struct vcpu *c, struct dec_insn *in, uint8_t buf[1
     uint32_t n = 0, gpa, err;
     while (n < 16) {
         uint32_t chunk = MIN(16u - n, PAGE_SIZE - ((lin + n) & (PAGE_SIZE - 1)));
-        if (n && shadow_guest_translate(&c->sh, lin + n, kind, false, &gpa, &err) != 0)
+        if (n && shadow_mapped(&c->sh, lin + n, kind, &gpa) != 0 &&
+            shadow_guest_translate(&c->sh, lin + n, kind, false, &gpa, &err) != 0)
             break; /* decode what there is; vmem_read below faults if it is needed */
         int rc = vmem_read(c, lin + n, buf + n, chunk, kind);
         if (rc)
@@ -931,27 +932,60 @@ static int emu_far(struct vcpu *c, const struct dec_insn *in)
     return 0;
 }
 
-static int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
+/* What SYSENTER puts in CS or SS (SDM Vol. 2B SYSENTER "Operation"): a
+ * flat 4 GiB segment at DPL 0, execute/read or read/write, accessed; no
+ * descriptor is read. Ring 1 runs on aliases of these caches (vcpu.c
+ * load_alias), so the guest's GDT entries do not matter here either. */
+static void sysenter_seg(struct vcpu *c, int sr, uint16_t sel)
+{
+    uint8_t type = sr == SR_CS ? DESC_CODE | DESC_WRITABLE | DESC_ACCESSED : DESC_WRITABLE | DESC_ACCESSED;
+    c->seg[sr] = (struct vseg){ sel, 0, 0xFFFFFFFFu, DESC_P | DESC_S | type, DESC_FLAG_G | DESC_FLAG_D };
+    c->bv->sel[sr] = sel;
+}
+
+/* SYSEXIT's CS or SS at ring 3, which runs directly: the CPU will load the
+ * selector from the shadow GDT, so the cache is the guest descriptor that
+ * entry was made from where the monitor keeps it current (entries below
+ * SYNC_GDT_LOW, resynced before ring 3 runs); elsewhere a checked load. */
+static int sysexit_seg(struct vcpu *c, int sr, uint16_t sel)
+{
+    uint32_t idx = sel >> 3u;
+    if (idx < SYNC_GDT_LOW && c->gdt_src[idx]) {
+        c->seg[sr] = vseg_of(sel, c->gdt_src[idx]);
+        c->bv->sel[sr] = sel;
+        return 0;
+    }
+    return vcpu_load_seg(c, sr, sel);
+}
+
+int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
 {
     uint32_t cs = c->sysenter_cs & ~3u;
     if (in->cf == DEC_CF_SYSENTER) {
         if (!cs)
             return raise(c, T_GP, 0);
         vcpu_set_cpl(c, 0);
-        TRY(vcpu_load_seg(c, SR_CS, (uint16_t)cs));
-        TRY(vcpu_load_seg(c, SR_SS, (uint16_t)(cs + 8)));
+        sysenter_seg(c, SR_CS, (uint16_t)cs);
+        sysenter_seg(c, SR_SS, (uint16_t)(cs + 8));
         c->bv->vflags_if = 0;
         c->bv->vflags_sys &= ~(EFLAGS_VM | EFLAGS_RF);
         c->bv->gpr[4] = c->sysenter_esp;
         c->bv->eip = c->sysenter_eip;
+        /* SYSENTER keeps TF: the single-step trap comes once it is done,
+         * at CPL 0 before the entry's first instruction (SDM Vol. 3B
+         * §17.3.1.4; Linux's #DB handler knows this EIP). */
+        if (c->bv->vflags_sys & EFLAGS_TF) {
+            c->dr[6] |= DR6_BS;
+            return vcpu_exception(c, T_DB, -1) < 0 ? -1 : 0;
+        }
         return 0;
     }
     if (in->cf == DEC_CF_SYSEXIT) {
         if (!cs || c->cpl != 0)
             return raise(c, T_GP, 0);
         vcpu_set_cpl(c, 3);
-        TRY(vcpu_load_seg(c, SR_CS, (uint16_t)((cs + 16) | 3)));
-        TRY(vcpu_load_seg(c, SR_SS, (uint16_t)((cs + 24) | 3)));
+        TRY(sysexit_seg(c, SR_CS, (uint16_t)((cs + 16) | 3)));
+        TRY(sysexit_seg(c, SR_SS, (uint16_t)((cs + 24) | 3)));
         c->bv->gpr[4] = c->bv->gpr[1]; /* ECX */
         c->bv->eip = c->bv->gpr[2];    /* EDX */
         return 0;

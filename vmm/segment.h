@@ -49,6 +49,12 @@ static inline uint32_t desc_limit_bytes(uint64_t d)
     return ((d >> 55) & 1) ? (lim << 12) | 0xFFF : lim;
 }
 
+/* The segment cache a load of sel with descriptor d leaves (SDM Vol. 3A §3.4.3). */
+static inline struct vseg vseg_of(uint16_t sel, uint64_t d)
+{
+    return (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), desc_access(d), desc_flags(d) };
+}
+
 /*
  * Whether an access of size bytes (1-16) at offset off passes the limit
  * check of a segment with the given limit (bytes - 1, granularity applied),

@@ -58,4 +58,38 @@ vmm_leave:
     pop %ebp
     ret
 
+/*
+ * vmm_sysenter_entry - where the CPU goes when directly executed guest user
+ * code runs SYSENTER while the monitor has armed the host's SYSENTER MSRs
+ * (vcpu.c sysenter_arm: only at ring 3 of a protected-mode guest whose own
+ * IA32_SYSENTER_CS is not 0). SYSENTER (SDM Vol. 2B) loaded CS = SEL_KCODE,
+ * SS = SEL_KDATA, ESP = the top of sysenter_stack, cleared IF, VM and RF,
+ * and kept neither EIP nor ESP; DS/ES/FS/GS are still the guest's. The
+ * stub builds the trap frame a ring-3 exception would have left at
+ * TSS.esp0, vector HV_SYSENTER_VECTOR, no EIP/ESP (0), CS with RPL 3, and
+ * joins trap_common: the monitor emulates the guest's SYSENTER without the
+ * #GP and the instruction fetch the disarmed path costs (docs/vmm.md).
+ * Interrupts stay off until the world switch is over. A single-step trap
+ * after SYSENTER (guest TF) lands at the first instruction on
+ * sysenter_stack; kernel/traps.c takes it (vmm_sysenter_debug).
+ */
+    .globl vmm_sysenter_entry
+vmm_sysenter_entry:
+    mov %ss:tss_main+4, %esp    /* TSS.esp0: where a trap from ring 3 lands; DS is the guest's */
+    pushl $3                    /* SS: RPL 3; the guest's is in its vCPU */
+    pushl $0                    /* ESP: SYSENTER keeps none */
+    pushfl                      /* EFLAGS: the guest's, IF/VM/RF cleared */
+    pushl $3                    /* CS: RPL 3, from ring 3 */
+    pushl $0                    /* EIP: SYSENTER keeps none */
+    pushl $0                    /* error code */
+    pushl $HV_SYSENTER_VECTOR
+    jmp trap_common
+
+    .bss
+    .align 16
+    .globl sysenter_stack_top
+sysenter_stack:
+    .skip 2048                  /* the #DB (or NMI) taken at the stub's first instruction */
+sysenter_stack_top:
+
     .section .note.GNU-stack, "", @progbits

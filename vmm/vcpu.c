@@ -380,12 +380,6 @@ int vcpu_load_ldt(struct vcpu *c, uint16_t sel)
     return 0;
 }
 
-/* The segment cache a load of sel with guest descriptor d leaves. */
-static struct vseg vseg_of(uint16_t sel, uint64_t d)
-{
-    return (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), desc_access(d), desc_flags(d) };
-}
-
 /*
  * May translated code load selector (idx << 3 | rpl) into DS, ES or FS
  * natively at ring 1 (h_seg_load in bt/translate.c), given the guest
@@ -1407,6 +1401,58 @@ static void ring3_resync_segs(struct vcpu *c, const struct trap_frame *tf)
     }
 }
 
+/*
+ * The host's SYSENTER MSRs (SDM Vol. 3A §5.8.7): armed, a guest's SYSENTER
+ * at ring 3 goes straight to vmm_sysenter_entry (vmm/switch.S); disarmed
+ * (IA32_SYSENTER_CS = 0), it raises #GP(0) and the monitor decodes the
+ * faulting instruction. Armed only while a protected-mode guest's user code
+ * runs and its own IA32_SYSENTER_CS is not 0: that guest's SYSENTER then
+ * cannot fault, so the EIP it does not keep is never needed. Real mode runs
+ * in virtual-8086 mode, where SYSENTER would work on the host but must
+ * raise #GP(0) for the guest (CR0.PE = 0): disarmed there, as at boot
+ * (kernel/gdt.c). Translated code never runs SYSENTER (bt/translate.c
+ * exits on it). One CPU: the state is the host's, kept here to skip
+ * WRMSRs that change nothing.
+ */
+extern const uint8_t vmm_sysenter_entry[], sysenter_stack_top[]; /* vmm/switch.S */
+static int sysenter_armed = -1;
+static bool sysenter_tf; /* the guest had TF: vmm_sysenter_debug took the step trap */
+
+static void sysenter_arm(bool on)
+{
+    if (sysenter_armed == (int)on)
+        return;
+    if (sysenter_armed < 0) {
+        wrmsr(MSR_IA32_SYSENTER_ESP, (uint32_t)sysenter_stack_top);
+        wrmsr(MSR_IA32_SYSENTER_EIP, (uint32_t)vmm_sysenter_entry);
+    }
+    wrmsr(MSR_IA32_SYSENTER_CS, on ? SEL_KCODE : 0);
+    sysenter_armed = on;
+}
+
+bool vmm_sysenter_debug(struct trap_frame *tf)
+{
+    if (tf->vector != T_DB || tf->eip != (uint32_t)vmm_sysenter_entry)
+        return false;
+    tf->eflags &= ~EFLAGS_TF; /* the guest's step resumes once it is at its kernel's entry */
+    sysenter_tf = true;
+    return true;
+}
+
+/* The guest's SYSENTER, through vmm_sysenter_entry: SDM Vol. 2B SYSENTER
+ * from CPL 3, as emu_sysenter does it for the decoded instruction. */
+static int fast_sysenter(struct vcpu *c)
+{
+    static const struct dec_insn sysenter = { .cf = DEC_CF_SYSENTER };
+    account(c->vm, EXIT_PRIV);
+    vcpu_note_exit(c, BT_EXIT_SYSENTER);
+    if (sysenter_tf) {
+        sysenter_tf = false;
+        c->bv->vflags_sys |= EFLAGS_TF; /* SYSENTER keeps TF: the step traps in the kernel */
+    }
+    return emu_sysenter(c, &sysenter);
+}
+
 static int handle_ring3_trap(struct vcpu *c)
 {
     struct trap_frame *tf = &c->tf;
@@ -1414,6 +1460,8 @@ static int handle_ring3_trap(struct vcpu *c)
     ring3_resync_segs(c, tf);
     c->bv->eip = tf->eip;
     vcpu_set_eflags(c, (tf->eflags & ~(EFLAGS_IF | EFLAGS_IOPL)) | c->bv->vflags_if | (c->bv->vflags_sys & EFLAGS_IOPL), true);
+    if (tf->vector == HV_SYSENTER_VECTOR)
+        return fast_sysenter(c);
     if (is_irq_vector(tf->vector)) {
         account(c->vm, EXIT_IRQ);
         return 0;
@@ -1428,16 +1476,17 @@ static int handle_ring3_trap(struct vcpu *c)
  * entry; only entries that changed are shadowed again. If the table cannot
  * be read whole (a page not mapped), entry by entry as before.
  */
-#define SYNC_GDT_LOW 64u
 
 static void sync_gdt_low(struct vcpu *c)
 {
     uint32_t n = MIN((c->bv->gdtr.limit + 1) / 8, SYNC_GDT_LOW), lin = c->bv->gdtr.base, got = 0;
     uint64_t now[SYNC_GDT_LOW];
     while (got < n * 8) {
-        uint32_t a = lin + got, len = MIN(n * 8 - got, PAGE_SIZE - (a & (PAGE_SIZE - 1))), gpa, err;
-        if (shadow_guest_translate(&c->sh, a, 0, false, &gpa, &err) != 0 ||
-            gmem_read(&c->vm->mem, gpa, (uint8_t *)now + got, len))
+        uint32_t a = lin + got, len = MIN(n * 8 - got, PAGE_SIZE - (a & (PAGE_SIZE - 1))), gpa, hpa, err;
+        if (shadow_mapped(&c->sh, a, 0, &hpa) == 0) /* the kernel's own GDT page: mapped */
+            kmap_copy(hpa & PTE_FRAME, hpa & ~PTE_FRAME, (uint8_t *)now + got, len, KMAP_READ);
+        else if (shadow_guest_translate(&c->sh, a, 0, false, &gpa, &err) != 0 ||
+                 gmem_read(&c->vm->mem, gpa, (uint8_t *)now + got, len))
             break;
         got += len;
     }
@@ -1453,6 +1502,15 @@ static int run_ring3(struct vcpu *c)
 {
     struct trap_frame f = { 0 };
     sync_gdt_low(c); /* e.g. TLS descriptors the kernel rewrote */
+    /* The CPU loads CS and SS from the shadow GDT at this entry: the
+     * vCPU's caches of them become what it loads (SYSEXIT took them from
+     * the entries as they were before this sync). */
+    for (int sr = SR_CS; sr <= SR_SS; sr++) {
+        uint16_t sel = c->seg[sr].sel;
+        if (!(sel & 4) && (sel >> 3) && (sel >> 3) < SYNC_GDT_LOW && c->gdt_src[sel >> 3])
+            c->seg[sr] = vseg_of(sel, c->gdt_src[sel >> 3]);
+    }
+    sysenter_arm((c->sysenter_cs & ~3u) != 0);
     frame_gprs(&f, c->bv->gpr);
     f.ds = ring3_sel(c, SR_DS);
     f.es = ring3_sel(c, SR_ES);
@@ -1489,6 +1547,7 @@ static int run_v86(struct vcpu *c)
     f.eip = c->bv->eip;
     f.eflags = (c->bv->eflags & BT_FLAGS_REAL) | EFLAGS_VM | EFLAGS_IF | EFLAGS_FIXED;
     c->v86_entries++;
+    sysenter_arm(false); /* real mode's SYSENTER is a #GP(0) */
     if (enter(c, &f, &v) == WX_ENTRY_FAIL)
         return -1;
     /* What the guest did to its registers, segment registers included:
@@ -1553,7 +1612,6 @@ static int run_16bit(struct vcpu *c)
 
 /* ---------------------------------------------------------------- 7b. stepping */
 
-#define DR6_BS     0x4000u /* single step */
 #define DR7_RW_EXEC 0u     /* RWn = 00: instruction execution */
 
 /* Armed execute breakpoint n matching the instruction at the guest EIP

@@ -42,6 +42,12 @@ struct exit_site {
 /* What `why` holds: a translator exit reason (enum bt_exit_reason) below
  * EXIT_WHY_TRAP; EXIT_WHY_TRAP + vector for an exception, except page
  * faults, which are split by outcome. */
+/* Guest GDT entries 1 to SYNC_GDT_LOW - 1 are read again before every
+ * entry into ring 3 (vcpu.c sync_gdt_low): ring 3 loads them itself. */
+#define SYNC_GDT_LOW 64u
+
+#define DR6_BS 0x4000u /* DR6: the #DB is a single step (SDM Vol. 3B §17.2.3) */
+
 #define EXIT_WHY_TRAP      0x100
 #define EXIT_WHY_PF_HIDDEN 0x200 /* fixed by shadow paging, the guest never knew */
 #define EXIT_WHY_PF_GUEST  0x201 /* reflected to the guest: its own page fault */
@@ -165,6 +171,10 @@ int emu_bt_exit(struct vcpu *c, int reason);
 /* vmm/emulate.c: a #GP / #SS from direct-executed (ring 3) guest code;
  * 0 to go on, <0 stops. */
 int emu_ring3_gp(struct vcpu *c);
+/* emu_sysenter - SYSENTER or SYSEXIT (in->cf; SYSCALL/SYSRET: #UD) from
+ * the guest's IA32_SYSENTER_* MSRs, SDM Vol. 2B: 0, or 1 after injecting
+ * #GP(0) (IA32_SYSENTER_CS = 0, SYSEXIT at CPL > 0), <0 after vm_kill. */
+int emu_sysenter(struct vcpu *c, const struct dec_insn *in);
 int emu_ring3_ss(struct vcpu *c);
 /* vmm/vcpu.c: a #NM from guest code: lazy FPU switch or the guest's own #NM. */
 int vcpu_fpu_trap(struct vcpu *c);

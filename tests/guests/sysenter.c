@@ -71,6 +71,25 @@ static void user_sysexit(void)
     u_start2 = s;
 }
 
+/* Single steps seen: at CPL 3 (the user code before SYSENTER, stepped with
+ * TF from user_run), and at CPL 0, where SYSENTER, which keeps TF, traps
+ * before the entry's first instruction (SDM Vol. 3B §17.3.1.4). The
+ * kernel-mode one clears TF, so the rest runs unstepped. A monitor that
+ * takes SYSENTER through its own MSRs gets that trap in its own entry code. */
+static volatile uint32_t db_user, db_kernel, db_kernel_eip, db_kernel_cs, db_kernel_tf;
+static void on_db(struct trapframe *tf)
+{
+    if (tf->cs & 3) {
+        db_user++;
+        return;
+    }
+    db_kernel++;
+    db_kernel_eip = tf->eip;
+    db_kernel_cs = tf->cs & 0xFFFF;
+    db_kernel_tf = tf->eflags & FL_TF;
+    tf->eflags &= ~FL_TF;
+}
+
 void guest_main(void)
 {
     uint32_t id[4];
@@ -97,6 +116,18 @@ void guest_main(void)
     check_eq("exit-esp", u_esp_after, u_esp_before);
     check_eq("exit-if-set", u_eflags & FL_IF, FL_IF);
 
+    /* SYSENTER stepped: the trap is at the entry, at CPL 0, TF saved. */
+    trap_set_handler(T_DB, on_db);
+    user_run(user_sysenter, FL_RSVD1 | FL_IF | FL_TF);
+    trap_set_handler(T_DB, 0);
+    check("tf-user-steps", db_user > 0, "%u single steps at CPL 3", db_user);
+    check_eq("tf-kernel-steps", db_kernel, 1);
+    check_eq("tf-trap-eip", db_kernel_eip, (uint32_t)sysenter_entry);
+    check_eq("tf-trap-cs", db_kernel_cs, SEL_KCODE);
+    check_eq("tf-trap-saved-tf", db_kernel_tf, FL_TF);
+    check_eq("tf-entry-taken", se_count, 2);
+    check_eq("tf-exit-eax", u_eax, SYSENTER_RESULT);
+
     /* SYSENTER with SYSENTER_CS = 0 is #GP(0); so is SYSEXIT outside CPL 0. */
     wrmsr(MSR_SYSENTER_CS, 0);
     user_run(user_sysenter_faults, FL_RSVD1);
@@ -106,6 +137,6 @@ void guest_main(void)
     user_run(user_sysexit, FL_RSVD1);
     last_trap = u_trap2;
     check_fault("user-sysexit-gp", u_start2, 0, (struct fault_want){ T_GP, 0, false });
-    check_eq("entry-count-after-faults", se_count, 1);
+    check_eq("entry-count-after-faults", se_count, 2);
     cli();
 }
