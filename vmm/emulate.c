@@ -961,8 +961,9 @@ static int sysexit_seg(struct vcpu *c, int sr, uint16_t sel)
 int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
 {
     uint32_t cs = c->sysenter_cs & ~3u;
+    bool pe = c->bv->cr[0] & CR0_PE;
     if (in->cf == DEC_CF_SYSENTER) {
-        if (!cs)
+        if (!cs || !pe)
             return raise(c, T_GP, 0);
         vcpu_set_cpl(c, 0);
         sysenter_seg(c, SR_CS, (uint16_t)cs);
@@ -981,7 +982,7 @@ int emu_sysenter(struct vcpu *c, const struct dec_insn *in)
         return 0;
     }
     if (in->cf == DEC_CF_SYSEXIT) {
-        if (!cs || c->cpl != 0)
+        if (!cs || !pe || c->cpl != 0)
             return raise(c, T_GP, 0);
         vcpu_set_cpl(c, 3);
         TRY(sysexit_seg(c, SR_CS, (uint16_t)((cs + 16) | 3)));
@@ -1601,6 +1602,7 @@ static int reason_of(const struct dec_insn *in)
     case DEC_CF_HLT: return BT_EXIT_HLT;
     case DEC_CF_INT: case DEC_CF_INT3: case DEC_CF_INT1: case DEC_CF_INTO: return BT_EXIT_INT;
     case DEC_CF_JMP_FAR: case DEC_CF_CALL_FAR: case DEC_CF_RETF: return BT_EXIT_FAR;
+    case DEC_CF_SYSENTER: case DEC_CF_SYSEXIT: case DEC_CF_SYSCALL: case DEC_CF_SYSRET: return BT_EXIT_SYSENTER;
     default: break;
     }
     if (m == DEC_M_CPUID)

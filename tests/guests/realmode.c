@@ -46,6 +46,7 @@ struct rm_results {
     uint32_t cli_if, sti_if, popf_if, flags_img, unreal_rd, a20off_low, a20on_low, a20on_high;
     uint32_t kbc_off_low, pmtrip, probe_lin;
     uint8_t mon_write_sticks, mon_string_sticks, top_write_sticks, hostile_ivt;
+    uint16_t sysenter_gp, after_sysenter;
 };
 
 extern const uint8_t rm_blob_start[], rm_blob_end[], rm_results_at[];
@@ -133,6 +134,15 @@ asm(
     "    movb $0x3C, %es:(%di)\n    movzbl %fs:(%ebx), %eax\n    mov %eax, (R + 68 - rm_blob_start)\n"
     "    mov $0xD1, %al\n    out %al, $0x64\n    call kbc_wait\n    mov $0xDF, %al\n    out %al, $0x60\n    call kbc_wait\n"
     "    mov %cs, %ax\n    mov %ax, %es\n"
+    /* SYSENTER in real mode is #GP(0) whatever IA32_SYSENTER_CS holds
+     * (SDM Vol. 2B SYSENTER: CR0.PE = 0); the handler steps over it. Under
+     * hv86 this runs in virtual-8086 mode, where the host's SYSENTER would
+     * work if the monitor had its MSRs armed. */
+    "    xor %ax, %ax\n    mov %ax, %es\n"
+    "    movw $(isr0d - rm_blob_start), %es:(0x0D*4)\n    movw %cs, %es:(0x0D*4+2)\n"
+    "    mov %cs, %ax\n    mov %ax, %es\n"
+    "    sysenter\n"
+    "    movw $0x5E, %cs:(R + 86 - rm_blob_start)\n"
     /* protected mode and back, from real mode */
     "    mov %cr0, %eax\n    or $1, %al\n    mov %eax, %cr0\n"
     "    ljmp $0x38, $(pm16_trip - rm_blob_start)\n"
@@ -153,6 +163,8 @@ asm(
     "kbc_wait:\n    in $0x64, %al\n    test $0x02, %al\n    jnz kbc_wait\n    ret\n"
     "isr81:\n    add $0x1111, %ax\n    pushf\n    pop %cx\n    iret\n"
     "isr03:\n    incw %cs:(R + 28 - rm_blob_start)\n    iret\n"
+    "isr0d:\n    push %bp\n    mov %sp, %bp\n    addw $2, 2(%bp)\n    incw %cs:(R + 84 - rm_blob_start)\n"
+    "    pop %bp\n    iret\n"
     "isr_timer:\n    incw %cs:(R + 32 - rm_blob_start)\n    push %ax\n    mov $0x20, %al\n    out %al, $0x20\n"
     "    pop %ax\n    iret\n"
     "rm_idtr:\n    .word 0x3FF\n    .long 0\n"
@@ -160,7 +172,7 @@ asm(
     "rm_line:\n    .asciz \"PASS rm-serial-from-real-mode\\r\\n\"\n"
     "    .balign 4\n"
     "rm_results_at:\n"
-    "R:\n    .fill 21, 4, 0\n"
+    "R:\n    .fill 22, 4, 0\n"
     "rm_blob_end:\n"
     ".code32\n"
     "rm_call:\n"
@@ -176,7 +188,7 @@ asm(
 
 _Static_assert(SEL_CODE16 == 0x38 && SEL_DATA16 == 0x40 && SEL_FLAT4G == 0x48, "selectors in the asm");
 _Static_assert(RM_SEG == 0x2000 && RM_BASE == RM_SEG * 16u, "segment in the asm");
-_Static_assert(sizeof(struct rm_results) == 21 * 4, "table in the asm");
+_Static_assert(sizeof(struct rm_results) == 22 * 4, "table in the asm");
 
 /* Real mode entered with a 32-bit code segment still loaded (CS.D = 1):
  * legal on hardware, and what hv86 stops the guest for (d32=1 on the
@@ -217,7 +229,9 @@ void guest_main(void)
     struct rm_results *r = (struct rm_results *)(RM_BASE + (uint32_t)(rm_results_at - rm_blob_start));
     r->probe_lin = probe;
 
+    wrmsr(MSR_SYSENTER_CS, SEL_KCODE); /* SYSENTER would work in protected mode */
     rm_call();
+    wrmsr(MSR_SYSENTER_CS, 0);
 
     volatile uint32_t x = 1234, y = 56789, n = 0x12345678, d = 0x1234; /* C is the oracle */
     check_eq("rm-mul-16", r->mul, x * y);
@@ -240,6 +254,8 @@ void guest_main(void)
     check_eq("rm-a20-on-reaches-1m", r->a20on_high, 0xA5);
     check_eq("rm-a20-on-probe-in-memory", a20_probe[1] & 0xFF, 0xA5);
     check_eq("rm-kbc-a20-off-wraps", r->kbc_off_low, 0x3C);
+    check_eq("rm-sysenter-gp", r->sysenter_gp, 1);
+    check_eq("rm-sysenter-stepped-over", r->after_sysenter, 0x5E);
     check_eq("rm-pm-trip-from-real-mode", r->pmtrip & 0xFFFF, 0x1234);
     check_eq("rm-pm-trip-memory", *(volatile uint16_t *)PMTRIP_AT, 0x1234);
     check_eq("rm-unreal-monitor-write-does-not-stick", r->mon_write_sticks, 0);
@@ -257,7 +273,9 @@ void guest_main(void)
         printf("real-mode INT through an IVT at 0xFC000000 next\n");
         *(volatile uint8_t *)0x10FFEFu = 0xF4;
         r->hostile_ivt = 1;
-        rm_call();
+        wrmsr(MSR_SYSENTER_CS, SEL_KCODE); /* SYSENTER would work in protected mode */
+    rm_call();
+    wrmsr(MSR_SYSENTER_CS, 0);
     }
     if (boot_arg("pae", 0)) {
         /* PAE paging, a mode hv86 does not run: stopped with that reason. */
