@@ -906,7 +906,38 @@ int vcpu_fpu_trap(struct vcpu *c)
 /* Called by vmm/switch.S with the ESP that traps from the guest must use. */
 void vmm_set_esp0(uint32_t esp0) { thread_set_esp0(esp0); }
 
-/* v86: the segment registers of a frame with EFLAGS.VM set, else NULL. */
+/*
+ * The host's SYSENTER MSRs (SDM Vol. 3A §5.8.7): armed, a guest's SYSENTER
+ * at ring 3 goes straight to vmm_sysenter_entry (vmm/switch.S); disarmed
+ * (IA32_SYSENTER_CS = 0), it raises #GP(0) and the monitor decodes the
+ * faulting instruction. Armed only while a protected-mode guest's user code
+ * runs and its own IA32_SYSENTER_CS is not 0: that guest's SYSENTER then
+ * cannot fault, so the EIP it does not keep is never needed. Real mode runs
+ * in virtual-8086 mode, where SYSENTER would work on the host but must
+ * raise #GP(0) for the guest (CR0.PE = 0): disarmed there, as at boot
+ * (kernel/gdt.c). Translated code never runs SYSENTER (bt/translate.c
+ * exits on it). One CPU: the state is the host's, kept here to skip
+ * WRMSRs that change nothing.
+ */
+extern const uint8_t vmm_sysenter_entry[], sysenter_stack_top[]; /* vmm/switch.S */
+static int sysenter_armed = -1;
+static bool sysenter_tf; /* the guest had TF: vmm_sysenter_debug took the step trap */
+
+static void sysenter_arm(bool on)
+{
+    if (sysenter_armed == (int)on)
+        return;
+    if (sysenter_armed < 0) {
+        wrmsr(MSR_IA32_SYSENTER_ESP, (uint32_t)sysenter_stack_top);
+        wrmsr(MSR_IA32_SYSENTER_EIP, (uint32_t)vmm_sysenter_entry);
+    }
+    wrmsr(MSR_IA32_SYSENTER_CS, on ? SEL_KCODE : 0);
+    sysenter_armed = on;
+}
+
+/* v86: the segment registers of a frame with EFLAGS.VM set, else NULL.
+ * The host's SYSENTER MSRs are set for the ring entered with interrupts
+ * off, so no other vCPU's entry can change them in between. */
 static int enter(struct vcpu *c, const struct trap_frame *f, const struct v86_segs *v86)
 {
     struct guest_frame g = { .tf = *f };
@@ -917,6 +948,10 @@ static int enter(struct vcpu *c, const struct trap_frame *f, const struct v86_se
      * running in between would leave its own (a guest entered with another
      * VM's FPU registers or LDT). The IRET turns interrupts back on. */
     cpu_cli();
+    if (v86)
+        sysenter_arm(false); /* real mode's SYSENTER is a #GP(0) */
+    else if ((f->cs & 3) == 3)
+        sysenter_arm((c->sysenter_cs & ~3u) != 0);
     c->enter_tsc = rdtsc();
     thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
     fpu_prepare_entry(c);
@@ -1401,35 +1436,6 @@ static void ring3_resync_segs(struct vcpu *c, const struct trap_frame *tf)
     }
 }
 
-/*
- * The host's SYSENTER MSRs (SDM Vol. 3A §5.8.7): armed, a guest's SYSENTER
- * at ring 3 goes straight to vmm_sysenter_entry (vmm/switch.S); disarmed
- * (IA32_SYSENTER_CS = 0), it raises #GP(0) and the monitor decodes the
- * faulting instruction. Armed only while a protected-mode guest's user code
- * runs and its own IA32_SYSENTER_CS is not 0: that guest's SYSENTER then
- * cannot fault, so the EIP it does not keep is never needed. Real mode runs
- * in virtual-8086 mode, where SYSENTER would work on the host but must
- * raise #GP(0) for the guest (CR0.PE = 0): disarmed there, as at boot
- * (kernel/gdt.c). Translated code never runs SYSENTER (bt/translate.c
- * exits on it). One CPU: the state is the host's, kept here to skip
- * WRMSRs that change nothing.
- */
-extern const uint8_t vmm_sysenter_entry[], sysenter_stack_top[]; /* vmm/switch.S */
-static int sysenter_armed = -1;
-static bool sysenter_tf; /* the guest had TF: vmm_sysenter_debug took the step trap */
-
-static void sysenter_arm(bool on)
-{
-    if (sysenter_armed == (int)on)
-        return;
-    if (sysenter_armed < 0) {
-        wrmsr(MSR_IA32_SYSENTER_ESP, (uint32_t)sysenter_stack_top);
-        wrmsr(MSR_IA32_SYSENTER_EIP, (uint32_t)vmm_sysenter_entry);
-    }
-    wrmsr(MSR_IA32_SYSENTER_CS, on ? SEL_KCODE : 0);
-    sysenter_armed = on;
-}
-
 bool vmm_sysenter_debug(struct trap_frame *tf)
 {
     if (tf->vector != T_DB || tf->eip != (uint32_t)vmm_sysenter_entry)
@@ -1510,7 +1516,6 @@ static int run_ring3(struct vcpu *c)
         if (!(sel & 4) && (sel >> 3) && (sel >> 3) < SYNC_GDT_LOW && c->gdt_src[sel >> 3])
             c->seg[sr] = vseg_of(sel, c->gdt_src[sel >> 3]);
     }
-    sysenter_arm((c->sysenter_cs & ~3u) != 0);
     frame_gprs(&f, c->bv->gpr);
     f.ds = ring3_sel(c, SR_DS);
     f.es = ring3_sel(c, SR_ES);
@@ -1547,7 +1552,6 @@ static int run_v86(struct vcpu *c)
     f.eip = c->bv->eip;
     f.eflags = (c->bv->eflags & BT_FLAGS_REAL) | EFLAGS_VM | EFLAGS_IF | EFLAGS_FIXED;
     c->v86_entries++;
-    sysenter_arm(false); /* real mode's SYSENTER is a #GP(0) */
     if (enter(c, &f, &v) == WX_ENTRY_FAIL)
         return -1;
     /* What the guest did to its registers, segment registers included:
