@@ -352,7 +352,7 @@ uint32_t bt_insn_sum(const uint8_t *bytes, uint32_t len)
 
 /* Exit to the monitor at this instruction; computes its memory operand's
  * offset into exit_ea with LEA (never faults, changes no flags). */
-static int exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
+static void e_exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
 {
     const struct dec_insn *in = &x->insn;
     if (in->has_mem && in->has_modrm && in->mod != 3) { /* not XLAT, MASKMOVQ: no ModRM memory */
@@ -370,6 +370,11 @@ static int exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
     ex->aux = aux;
     ex->rm_reg = (in->has_modrm && in->mod == 3) ? (uint8_t)(DEC_REG_EAX + in->rm) : DEC_REG_NONE;
     e_stub(&x->e, ex);
+}
+
+static int exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
+{
+    e_exit_insn(x, reason, aux);
     return END_BLOCK;
 }
 
@@ -482,16 +487,36 @@ static int h_grp_ff(struct xlate *x)
     }
 }
 
+/*
+ * INVLPG at CPL 0 (flag-free: JECXZ), as e_irq_check:
+ *   mov [save_ecx],ecx; movzx ecx,byte [invlpg_exit]; jecxz skip;
+ *   mov ecx,[save_ecx]; <exit INVLPG at this insn>; skip: mov ecx,[save_ecx]
+ * While every shadow page table is in sync with the guest's (vmm/shadow.c
+ * I2) there is no stale translation for INVLPG to drop, and it costs
+ * nothing: Linux's early_memremap() runs it some 70,000 times while it
+ * scans the BIOS area for an MP table. While some are out of sync (the
+ * monitor sets invlpg_exit), it exits so the shadow drops that entry.
+ */
+static int h_invlpg(struct xlate *x)
+{
+    struct emit *e = &x->e;
+    e_state(e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
+    e_state0f(e, OP_MOVZX8, R_ECX, SF(invlpg_exit));
+    e8(e, OP_JECXZ);
+    uint8_t *rel = e->p++;
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    e_exit_insn(x, BT_EXIT_INVLPG, 0);
+    KASSERT(e->p - (rel + 1) <= 127);
+    *rel = (uint8_t)(e->p - (rel + 1));
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    return CONTINUE;
+}
+
 static int h_grp_0f01(struct xlate *x)
 {
-    /* INVLPG at CPL 0 needs nothing from the monitor: the shadow page
-     * tables never hold an entry that differs from the guest's tables as
-     * they are in memory (traced writes zap it at once and flush the real
-     * TLB; vmm/shadow.c invariant I2), so there is no stale translation for
-     * INVLPG to drop. Linux's early_memremap() runs it some 70,000 times
-     * while it scans the BIOS area for an MP table. At CPL 3 it exits (#GP). */
+    /* At CPL 3 INVLPG exits (#GP). */
     if (x->insn.mod != 3 && x->insn.reg == 7 && !x->bt->cpl3)
-        return CONTINUE;
+        return h_invlpg(x);
     if (x->insn.mod != 3 || x->insn.reg == 4 || x->insn.reg == 6) /* SMSW/LMSW have r forms */
         return h_exit(x, &rules_grp7_mem[x->insn.reg]);
     if (x->insn.modrm == 0xF9) /* RDTSCP */

@@ -166,6 +166,9 @@ struct bt_desc_table {
  *                                                                        that selector from the shadow tables: the
  *                                                                        CPU checks it; a nonzero byte only where the
  *                                                                        shadow entry is the guest's own descriptor
+ *   invlpg_exit       -                          none (vcpu writes it    a ring-1 store is never emitted; its
+ *                                                before every bt_run)    value only chooses between an exit
+ *                                                                        and none for the guest's own INVLPG
  *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (as ibl_tca)
  */
 struct bt_vcpu {
@@ -206,6 +209,8 @@ struct bt_vcpu {
     uint32_t tmp2;            /* scratch of the inline VERW */
     uint32_t in_swap;         /* 1 while a DS swap runs (h_seg_alias, a selector read through CS):
                                  a fault there leaves DS = the alias, the guest's DS in ds_save */
+    uint32_t invlpg_exit;     /* nonzero: INVLPG at CPL 0 exits (BT_EXIT_INVLPG) instead of being
+                                 dropped: the shadow has out-of-sync page tables (byte 0 read) */
     uint32_t ibl[BT_IBL_ENTRIES][2]; /* {bt_ibl_key(guest eip), tca} indirect-branch lookup table */
     /* Segment loads run natively (bt_config.native_seg_loads): nonzero at a
      * selector that MOV/POP DS, ES or FS may load at ring 1 as it is, from

@@ -1873,8 +1873,8 @@ int emu_bt_exit(struct vcpu *c, int reason)
     } else if (reason < 0) {
         c->exits_by_reason[0]++; /* traps emulated as instructions (#GP, shadow-paging emulation) */
     }
-    /* CPL 3 code under translation (IOPL 3). This is also the only way to a
-     * BT_EXIT_INVLPG: at CPL 0 the translator drops INVLPG (bt/translate.c). */
+    /* CPL 3 code under translation (IOPL 3): privileged instructions,
+     * BT_EXIT_INVLPG among them, are #GP there. */
     if (c->cpl != 0 && (in.attr & DEC_A_PRIV))
         return raise(c, T_GP, 0);
     return emu_dispatch(c, &in, reason);
@@ -1932,6 +1932,12 @@ static int emu_dispatch(struct vcpu *c, struct dec_insn *inp, int reason)
         return rc ? rc : run_ahead(c);
     }
     case BT_EXIT_UD: vm->exits_by_cause[EXIT_EXCEPTION]++; return raise(c, T_UD, -1);
+    case BT_EXIT_INVLPG:
+        /* Only while shadow page tables are out of sync (bt/translate.c
+         * h_invlpg); no fault on the operand (SDM Vol. 2A INVLPG). */
+        vm->exits_by_cause[EXIT_PRIV]++;
+        shadow_invlpg(&c->sh, ea_linear(c, &in));
+        return next(c, &in);
     case -T_GP:
     case -T_SS:
         /* A #GP or #SS in translated code: the shadow's narrower limit, or

@@ -15,6 +15,8 @@
  *   4. fill            shadow_handle_fault(): hidden fault -> spte, and
  *                      prefetch of neighbours that need no A/D update.
  *   5. sync            shadow_pt_write(), shadow_gpa_changed(), flood.
+ *   5b. out of sync    page tables the guest writes often run unsynced
+ *                      until the next TLB flush (KVM's unsync pages).
  *   6. control regs    CR0/CR3/CR4 writes, INVLPG, flushes, init/destroy.
  *
  * Invariants
@@ -26,8 +28,20 @@
  *      are the monitor's, copied; the ones above are the guest's as any other.
  *   I2 Every present spte equals what spte_make() gives for the guest entries
  *      as they are now in guest memory (traced writes zap the rest), except
- *      that it may be less permissive (D set later; CR0.WP went 1->0).
- *   I3 No present spte maps a traced guest page writable.
+ *      that it may be less permissive (D set later; CR0.WP went 1->0), and
+ *      except in an out-of-sync shadow PT (U1), which may hold what the
+ *      guest PTE was at some point since the last resync: what a TLB may
+ *      hold until the flush (SDM Vol. 3A §4.10.4). Either way an spte only
+ *      ever holds a frame gpa_to_hpa gave for this guest's RAM; a frame
+ *      that stops being the guest's own is dropped by frame (I8, rmap), not
+ *      by guest PTE, so staleness never reaches another guest's frame, the
+ *      monitor (I5) or a shared frame writable.
+ *   I3 No present spte maps a traced guest page writable (an out-of-sync
+ *      page is not traced: it is write-protected again when resynced).
+ *   U1 All SPT_4K shadows of one guest page are in sync or all out of sync;
+ *      an out-of-sync page has no shadow directory and is not translated
+ *      code. nunsync counts the out-of-sync shadow PTs; while it is nonzero
+ *      the VMM sends every guest INVLPG to shadow_invlpg.
  *   I4 A present spte implies A set in the guest PDE and PTE; a writable one
  *      implies D set in the guest's last-level entry.
  *   I5 No spte is global; no shadow maps a gva in_monitor() from the guest.
@@ -210,7 +224,7 @@ static int pd_find(const struct shadow *s, uint32_t key)
 static bool traced(const struct shadow *s, uint32_t gpa)
 {
     for (uint16_t id = s->hash[hash_of(gpa)]; id; id = s->pts[id - 1].hnext)
-        if (s->pts[id - 1].gsrc == gpa && s->pts[id - 1].kind == SPT_4K)
+        if (s->pts[id - 1].gsrc == gpa && s->pts[id - 1].kind == SPT_4K && !s->pts[id - 1].unsync)
             return true;
     return pd_find(s, gpa) >= 0;
 }
@@ -261,6 +275,9 @@ static void rmap_remove(struct shadow *s, uint32_t spte, uint16_t pt, uint16_t i
 }
 
 static void spte_write(struct shadow *s, struct shadow_pt *pt, unsigned i, uint32_t v);
+static bool page_unsynced(const struct shadow *s, uint32_t page);
+static void page_sync(struct shadow *s, uint32_t page);
+static void try_unsync(struct shadow *s, uint32_t page);
 
 /*
  * rmap_reclaim - all max_writable entries are in use: make one writable spte
@@ -359,6 +376,7 @@ static void pt_free(struct shadow *s, uint16_t id, bool flush)
     if (flush && pt_in_active(s, pt))
         s->ops.flush_all(s->ops.ctx);
     hash_remove(s, id);
+    s->nunsync -= pt->unsync;
     s->ops.table_free(s->ops.ctx, pt->tbl, pt->hpa);
     *pt = (struct shadow_pt){ .hnext = s->pt_free };
     s->pt_free = id + 1;
@@ -461,14 +479,18 @@ static int pt_alloc(struct shadow *s, uint16_t pd, unsigned pde, uint8_t kind, u
         return fail(s, E_NOMEM, "no frame for a shadow page table");
     }
     bool was_traced = kind == SPT_4K && traced(s, gsrc);
-    *pt = (struct shadow_pt){ .tbl = tbl, .hpa = hpa, .gsrc = gsrc, .gpde = gpde,
-                              .parents = 1u << pd, .pde = pde, .kind = kind, .ref = 1 };
+    /* U1: a new shadow of an out-of-sync page starts out of sync (empty,
+     * so in sync with anything), and the page stays writable. */
+    bool unsync = kind == SPT_4K && page_unsynced(s, gsrc);
+    *pt = (struct shadow_pt){ .tbl = tbl, .hpa = hpa, .gsrc = gsrc, .gpde = gpde, .parents = 1u << pd,
+                              .pde = pde, .kind = kind, .ref = 1, .unsync = unsync };
+    s->nunsync += unsync;
     hash_insert(s, id); /* every kind: the index of tables to share, by gsrc */
     s->pds[pd].tbl[pde] = pt->hpa | SPDE_FLAGS;
     s->pds[pd].child[pde] = id + 1;
     s->stats.pts_in_use++;
     s->stats.pages_in_use++;
-    if (kind == SPT_4K && !was_traced)
+    if (kind == SPT_4K && !was_traced && !unsync)
         write_protect(s, gsrc);
     return id;
 }
@@ -527,6 +549,8 @@ static int pd_alloc(struct shadow *s, uint32_t key)
     pd = &s->pds[i];
     *pd = (struct shadow_pd){ .tbl = tbl, .child = child, .hpa = hpa, .child_hpa = child_hpa };
     memcpy(&pd->tbl[MONITOR_PDE_FIRST], s->ops.monitor_pdes, MONITOR_PDES * 4);
+    if (key != SHADOW_GCR3_PHYS)
+        page_sync(s, key); /* U1: a directory's writes are always traced */
     bool was_traced = key != SHADOW_GCR3_PHYS && traced(s, key);
     pd->gcr3 = key;
     pd->monitor_gpdes = monitor_gpdes_of(s, key);
@@ -780,6 +804,8 @@ int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigne
             return r == 1 ? SHADOW_REFLECT : r;
         if (gset_ad(s, &w, acc & PF_W) < 0)
             return E_CORRUPT;
+        if ((acc & PF_W) && !in_monitor(gva))
+            try_unsync(s, w.gpa & PTE_FRAME);
     }
     if (in_monitor(gva))
         return emulate(s, SHADOW_EMULATE_MONITOR, w.gpa, out);
@@ -966,6 +992,120 @@ int shadow_pt_write(struct shadow *s, uint32_t gpa, const void *bytes, uint32_t 
     return 0;
 }
 
+/* ---------------------------------------------------------------- 5b. out of sync */
+
+/*
+ * Linux writes a page table's entries in runs: a demand fault's new PTE,
+ * fork's copy-on-write protection of every PTE of the parent, exit's
+ * teardown. Traced, each store is an exit and an emulation. Out of sync,
+ * the first store makes the page writable (one hidden fault) and the rest
+ * run natively; the shadow PTs built from the page may then hold entries
+ * the guest has since changed, exactly as a TLB may (SDM Vol. 3A
+ * §4.10.4.2: software must flush after changing an entry), until the
+ * guest flushes: INVLPG drops its one entry (shadow_invlpg), a CR3, CR0 or
+ * CR4 write resyncs them all (every entry checked against the guest PTE,
+ * the page write-protected again). A fill always reads the guest PTE as it
+ * is now, so a new or upgraded entry is seen at its first fault, as on
+ * hardware. KVM does the same (mmu "unsync" shadow pages).
+ */
+
+/* true if page has an out-of-sync shadow PT (then all of its are, U1). */
+static bool page_unsynced(const struct shadow *s, uint32_t page)
+{
+    for (uint16_t id = s->hash[hash_of(page)]; id; id = s->pts[id - 1].hnext)
+        if (s->pts[id - 1].gsrc == page && s->pts[id - 1].kind == SPT_4K && s->pts[id - 1].unsync)
+            return true;
+    return false;
+}
+
+/*
+ * try_unsync - a write the guest allowed hit traced page; let the page go
+ * out of sync if it is shadowed as page tables only (U1) and not written
+ * SHADOW_FLOOD times without a fill (then it is unshadowed, note_write).
+ * Afterwards the fill maps the page writable, since it is no longer traced.
+ */
+static void try_unsync(struct shadow *s, uint32_t page)
+{
+    if (!s->unsync_on || !traced(s, page) || pd_find(s, page) >= 0 || code_page(s, page))
+        return;
+    note_write(s, page);
+    for (uint16_t id = s->hash[hash_of(page)]; id; id = s->pts[id - 1].hnext) {
+        struct shadow_pt *pt = &s->pts[id - 1];
+
+        if (pt->gsrc == page && pt->kind == SPT_4K && !pt->unsync) {
+            pt->unsync = 1;
+            s->nunsync++;
+        }
+    }
+    s->stats.unsyncs++;
+}
+
+/*
+ * spte_current - may present spte v at entry j of out-of-sync shadow PT pt
+ * stay? Only if the guest PTE still gives at least its rights to the same
+ * frame, with A (and D for a writable one) set: the PDE is traced, so the
+ * PTE alone can have changed. Anything else (and any doubt) drops it.
+ */
+static bool spte_current(struct shadow *s, const struct shadow_pt *pt, unsigned j, uint32_t v)
+{
+    uint32_t g, hpa;
+    int r;
+
+    if (s->ops.read_gpa32(s->ops.ctx, pt->gsrc + j * 4, &g) < 0 || (g & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
+        return false;
+    if (((v & PTE_RW) && (g & (PTE_RW | PTE_D)) != (PTE_RW | PTE_D)) || ((v & PTE_US) && !(g & PTE_US)) ||
+        ((v ^ g) & (PTE_PWT | PTE_PCD)))
+        return false;
+    r = s->ops.gpa_to_hpa(s->ops.ctx, g & PTE_FRAME, false, &hpa);
+    return r >= 0 && (hpa & PTE_FRAME) == (v & PTE_FRAME) && (r == SHADOW_FRAME_SHARED) == !!(v & SPTE_SHARED);
+}
+
+/* Bring out-of-sync shadow PT id back in sync: drop every stale spte. */
+static void pt_resync(struct shadow *s, uint16_t id)
+{
+    struct shadow_pt *pt = &s->pts[id];
+
+    for (unsigned j = 0; j < 1024; j++)
+        if ((pt->tbl[j] & PTE_P) && !spte_current(s, pt, j, pt->tbl[j])) {
+            spte_write(s, pt, j, 0);
+            s->stats.resync_zaps++;
+        }
+    pt->unsync = 0;
+    s->nunsync--;
+    s->stats.resyncs++;
+}
+
+/* page_sync - resync every shadow PT of page and trace the page again (I3). */
+static void page_sync(struct shadow *s, uint32_t page)
+{
+    bool any = false;
+
+    for (uint16_t id = s->hash[hash_of(page)]; id; id = s->pts[id - 1].hnext)
+        if (s->pts[id - 1].gsrc == page && s->pts[id - 1].kind == SPT_4K && s->pts[id - 1].unsync) {
+            pt_resync(s, id - 1);
+            any = true;
+        }
+    if (any)
+        write_protect(s, page);
+}
+
+/* A TLB flush of the guest's: resync every out-of-sync page table. */
+static void resync_all(struct shadow *s)
+{
+    for (unsigned id = 0; s->nunsync && id < s->cfg.max_pts; id++)
+        if (s->pts[id].unsync)
+            page_sync(s, s->pts[id].gsrc);
+}
+
+int shadow_set_unsync(struct shadow *s, bool on)
+{
+    resync_all(s);
+    s->unsync_on = on;
+    return 0;
+}
+
+uint32_t shadow_unsync_count(const struct shadow *s) { return s->nunsync; }
+
 void shadow_gpa_changed(struct shadow *s, uint32_t gpa, uint32_t len)
 {
     uint64_t end = (uint64_t)gpa + len;
@@ -1085,6 +1225,7 @@ int shadow_flush_all(struct shadow *s)
 {
     int old = s->active, r;
 
+    resync_all(s); /* free_all drops them anyway; this keeps the count exact */
     free_all(s, false);
     s->stats.full_flushes++;
     /* The emptied directory is reloaded before its tables' frames are reused. */
@@ -1108,6 +1249,7 @@ int shadow_set_cr0(struct shadow *s, uint32_t gcr0)
 {
     uint32_t old = s->gcr0;
 
+    resync_all(s);
     s->gcr0 = gcr0;
     if (check_mode(s) < 0)
         return E_INVAL;
@@ -1124,6 +1266,7 @@ int shadow_set_cr4(struct shadow *s, uint32_t gcr4)
 {
     uint32_t old = s->gcr4;
 
+    resync_all(s);
     s->gcr4 = gcr4;
     if (check_mode(s) < 0)
         return E_INVAL;
@@ -1134,6 +1277,7 @@ int shadow_set_cr4(struct shadow *s, uint32_t gcr4)
 
 int shadow_set_cr3(struct shadow *s, uint32_t gcr3)
 {
+    resync_all(s);
     s->gcr3 = gcr3;
     if (!paging_on(s))
         return 0;
@@ -1169,6 +1313,7 @@ int shadow_init(struct shadow *s, const struct shadow_ops *ops, const struct sha
     s->pt_free = 1;
     shadow_limit_writable(s, MIN(16 * c.max_pts, SHADOW_MAX_WRITABLE));
     s->prefetch = SHADOW_PREFETCH;
+    s->unsync_on = true;
     s->a20_mask = 0xFFFFFFFFu;
     return activate(s, SHADOW_GCR3_PHYS);
 }

@@ -116,6 +116,9 @@ struct shadow_stats {
     uint32_t writable;        /* writable sptes now */
     uint32_t shared_maps;     /* sptes now mapping a shared frame (read-only, reverse-mapped) */
     uint32_t frame_zaps;      /* sptes dropped because their frame was shared or unshared */
+    uint32_t unsyncs;         /* traced page tables let out of sync by a store (one exit, then none) */
+    uint32_t resyncs;         /* out-of-sync shadow PTs brought back in sync (CR3/CR0/CR4 write, flush) */
+    uint32_t resync_zaps;     /* sptes dropped at a resync: their guest PTE had changed */
 };
 
 /* Per-shadow-page-table bookkeeping (private to shadow.c). */
@@ -130,7 +133,8 @@ struct shadow_pt {
     uint16_t nwritable;/* entries in the reverse map (writable, or onto a shared frame) */
     uint8_t kind;      /* enum in shadow.c */
     uint8_t ref;       /* clock reference bit */
-    uint16_t writes;   /* traced writes since the last fill (flood) */
+    uint16_t writes;   /* traced writes (or unsyncs) since the last fill (flood) */
+    uint8_t unsync;    /* out of sync: the guest page is writable, stores are not traced (shadow.c 5b) */
 };
 
 /* Per-shadow-directory bookkeeping (private to shadow.c). */
@@ -159,6 +163,8 @@ struct shadow {
     struct shadow_config cfg;
     uint32_t max_writable;       /* reverse-map entries in use (see shadow_config) */
     uint32_t prefetch;           /* block filled around a hidden fault (power of 2, 0 = off) */
+    bool unsync_on;              /* page tables may go out of sync (shadow_set_unsync) */
+    uint32_t nunsync;            /* shadow PTs out of sync now */
     struct shadow_stats stats;
     uint32_t gcr0, gcr3, gcr4;   /* guest control registers as the guest wrote them */
     uint32_t a20_mask;           /* ~SHADOW_A20_BIT while the guest's A20 gate is off, else all ones */
@@ -215,6 +221,20 @@ int shadow_limit_writable(struct shadow *s, uint32_t n);
  */
 int shadow_set_prefetch(struct shadow *s, uint32_t n);
 /*
+ * shadow_set_unsync - let (on, the default) or never let (off) guest page
+ * tables go out of sync: a store into a traced page table that is not a
+ * directory nor translated code then makes the page writable (one hidden
+ * fault) instead of being emulated, and its shadow PTs are resynced at the
+ * next CR3, CR0 or CR4 write or flush; in between, an INVLPG must reach
+ * shadow_invlpg (shadow_unsync_count() > 0). KVM's unsync shadow pages;
+ * the staleness allowed is the TLB's (SDM Vol. 3A §4.10.4). Turning it off
+ * resyncs everything first. Returns 0.
+ */
+int shadow_set_unsync(struct shadow *s, bool on);
+/* Shadow PTs out of sync now: while nonzero, every guest INVLPG must be
+ * given to shadow_invlpg (the translator may drop it only at zero). */
+uint32_t shadow_unsync_count(const struct shadow *s);
+/*
  * shadow_destroy - free every frame the shadow holds (VM destruction). The
  * CPU must not be using shadow_scr3() any more (load the host CR3 first).
  */
@@ -233,7 +253,8 @@ uint32_t shadow_scr3(const struct shadow *s);
  * shadow_set_cr3 - guest wrote CR3 (gcr3, PCD/PWT ignored). With paging on,
  * switch to the cached shadow of that directory or build an empty one
  * (evicting the least recently used); with paging off, only remember it.
- * Returns 0 (load shadow_scr3()) or E_NOMEM. SDM Vol. 3A §4.10.4.1.
+ * Out-of-sync page tables are resynced first (a CR3 load flushes the TLB's
+ * non-global entries; no spte is global, so all of them). Returns 0 (load shadow_scr3()) or E_NOMEM. SDM Vol. 3A §4.10.4.1.
  */
 int shadow_set_cr3(struct shadow *s, uint32_t gcr3);
 /*
@@ -242,7 +263,8 @@ int shadow_set_cr3(struct shadow *s, uint32_t gcr3);
  * WP 1 -> 0 flushes nothing (shadows are only stricter; faults re-walk);
  * a CR0.PG change switches between the paging-off directory and the one of
  * the current CR3, both kept. CR4.PGE is only remembered (no shadow carries
- * G). Returns 0 (load shadow_scr3()), E_INVAL (PAE paging: not shadowed) or
+ * G). Every write (and shadow_set_cr3) first resyncs the out-of-sync page
+ * tables: each is a TLB flush (SDM Vol. 3A §4.10.4.1). Returns 0 (load shadow_scr3()), E_INVAL (PAE paging: not shadowed) or
  * E_NOMEM.
  */
 int shadow_set_cr0(struct shadow *s, uint32_t gcr0);
@@ -251,6 +273,7 @@ int shadow_set_cr4(struct shadow *s, uint32_t gcr4);
  * shadow_invlpg - guest executed INVLPG gva (SDM §4.10.4.1): drop the shadow
  * entry for gva, and the whole shadow table if the guest PDE changed behind
  * the tracing (e.g. a page unshadowed by flood), so the next access resyncs.
+ * Needed only while page tables are out of sync (shadow_unsync_count).
  */
 void shadow_invlpg(struct shadow *s, uint32_t gva);
 /*
@@ -313,7 +336,8 @@ int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool se
  * shadow is the guest's TLB (Intel SDM Vol. 3A §4.10.2): an entry exists
  * only after a guest walk allowed the access and set A (D for a writable
  * entry), and it is dropped at traced PTE writes, INVLPG and CR3 loads as
- * §4.10.4 lets a TLB be. A monitor read may therefore use it instead of
+ * §4.10.4 lets a TLB be (in an out-of-sync table it may be what the guest
+ * PTE was until then, as a TLB entry may: still a frame of this guest's). A monitor read may therefore use it instead of
  * walking the guest tables. Returns 0 with *hpa (byte address), or 1: no
  * such entry (not present, too few rights, a monitor-range gva, another
  * mode's directory loaded); then walk (shadow_guest_translate).

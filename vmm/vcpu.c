@@ -1700,6 +1700,7 @@ static int run_bt_n(struct vcpu *c, uint32_t max_dispatch)
         c->tc_cs_limit = c->seg[SR_CS].limit;
     }
     c->bt_trapped = false; /* bt_run may return without entering (IRQ window) */
+    c->bv->invlpg_exit = shadow_unsync_count(&c->sh) != 0; /* only the monitor changes it */
     int reason = bt_run(&c->bt, max_dispatch);
     if (c->vm->stop_req)
         return -1;
@@ -1805,6 +1806,9 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                ss.cr3_misses);
     cmd_printf(out, "  %u writable entries, %u onto shared frames, %u dropped by page sharing\n", ss.writable,
                ss.shared_maps, ss.frame_zaps);
+    cmd_printf(out, "  %u page-table stores emulated, %u tables let out of sync, %u resynced (%u entries dropped), "
+               "%u out of sync now\n", ss.pt_writes, ss.unsyncs, ss.resyncs, ss.resync_zaps,
+               shadow_unsync_count(&c->sh));
     cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u, "
                "stale translations dropped at an exit: %u\n",
                c->irqs_injected, c->guest_exceptions, c->smc_writes, c->stale_exits);

@@ -321,7 +321,7 @@ def isolation():
     m = Machine("bochs", mem_mib=256).start()
     before = monsum(m)
     start(m, "spin", "spin", "rounds=20000")
-    attackers = ["hostile", "gsdata", "realmode"]
+    attackers = ["hostile", "gsdata", "realmode", "unsync"]
     for g in attackers:
         start(m, g, g)
     start(m, "seglimit1", "seglimit")

@@ -923,6 +923,7 @@ static void test_pt_write_trace(void **state)
 {
     uint32_t gva = 0x08048000, self = 0x3FF000, pte_gpa, gpt;
     struct outcome o;
+    assert_int_equal(shadow_set_unsync(&S, false), 0); /* traced mode: every store emulated */
 
     pte_gpa = self_mapped_table(gva, self, &gpt);
     check_access(gva, ACC_R, 3);
@@ -1036,6 +1037,7 @@ static void test_write_protect_new_table(void **state)
 {
     uint32_t data_gva = 0x20000000, x = 0xA00000, region = 0x30000000;
     struct outcome o;
+    assert_int_equal(shadow_set_unsync(&S, false), 0); /* traced mode: every store emulated */
 
     guest_reset_tables();
     map4k(data_gva, x, PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);
@@ -1060,6 +1062,7 @@ static void test_flood(void **state)
 {
     uint32_t gva = 0x08048000, self = 0x3FF000, pte_gpa, gpt;
     struct outcome o;
+    assert_int_equal(shadow_set_unsync(&S, false), 0); /* traced mode: every store emulated */
 
     pte_gpa = self_mapped_table(gva, self, &gpt);
     check_access(gva, ACC_R, 3);
@@ -1081,6 +1084,124 @@ static void test_flood(void **state)
     assert_true(shadow_is_pt_gpa(&S, gpt)); /* traced again, and the self-map read-only */
     o = check_access(self + (pte_gpa & 0xFFF), ACC_W, 0);
     assert_int_equal(o.kind, SHADOW_EMULATE_PT);
+}
+
+/* ---------------------------------------------------------------- out-of-sync page tables */
+
+/* A native store of v at gva, which must complete (no emulation). */
+static void native_store(uint32_t gva, uint32_t v)
+{
+    struct outcome o = access_gva(gva, ACC_W, 0);
+
+    assert_int_equal(o.kind, SHADOW_FIXED);
+    *(uint32_t *)(hram[(o.addr - HRAM_HPA) >> 12] + (o.addr & 0xFFF)) = v;
+}
+
+/*
+ * The first kernel store into a traced page table makes it writable (one
+ * hidden fault, no emulation) and the later ones cost nothing; the shadow
+ * keeps what the guest PTE was until the guest flushes (as a TLB may), and
+ * only ever the frame it mapped; INVLPG drops one entry, a CR3 write
+ * resyncs everything and traces the page again.
+ */
+static void test_unsync(void **state)
+{
+    uint32_t gva = 0x08048000, self = 0x3FF000, pte_gpa, gpt;
+    struct outcome o;
+
+    pte_gpa = self_mapped_table(gva, self, &gpt);
+    map4k(gva + PAGE_SIZE, 0x901000, PTE_P | PTE_RW | PTE_US);
+    check_access(gva, ACC_W, 3);
+    check_access(gva + PAGE_SIZE, ACC_R, 3);
+    assert_true(shadow_is_pt_gpa(&S, gpt));
+    unsigned hidden = stats().hidden_faults, emulated = stats().emulated;
+    /* Retarget both PTEs, no flush: the first store unsyncs the page. */
+    native_store(self + (pte_gpa & 0xFFF), 0x902000 | PTE_P | PTE_RW | PTE_US);
+    native_store(self + (pte_gpa & 0xFFF) + 4, 0x903000 | PTE_P | PTE_US);
+    assert_int_equal(stats().hidden_faults, hidden + 1);
+    assert_int_equal(stats().emulated, emulated);
+    assert_int_equal(stats().unsyncs, 1);
+    assert_int_equal(shadow_unsync_count(&S), 1);
+    assert_false(shadow_is_pt_gpa(&S, gpt));
+    assert_int_equal(spte_of(self) & PTE_RW, PTE_RW);
+    /* Stale until the flush, and then only the frame it was. */
+    o = access_gva(gva, ACC_W, 3);
+    assert_int_equal(o.kind, SHADOW_FIXED);
+    assert_int_equal(o.addr, host_of(0x900000));
+    /* INVLPG of one: that entry is the guest's now, the other still stale. */
+    shadow_invlpg(&S, gva);
+    o = check_access(gva, ACC_W, 3);
+    assert_int_equal(o.addr, host_of(0x902000));
+    o = access_gva(gva + PAGE_SIZE, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x901000));
+    /* A CR3 load: every entry resynced, the page traced again. */
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
+    assert_int_equal(shadow_unsync_count(&S), 0);
+    assert_true(shadow_is_pt_gpa(&S, gpt));
+    assert_int_equal(spte_of(self) & PTE_RW, 0);
+    assert_int_equal(spte_of(gva) & PTE_FRAME, host_of(0x902000)); /* unchanged: kept */
+    o = check_access(gva + PAGE_SIZE, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x903000));
+    o = check_access(gva + PAGE_SIZE, ACC_W, 3); /* now read-only */
+    assert_int_equal(o.err, PF_P | PF_W | PF_U);
+    assert_true(stats().resync_zaps >= 1);
+    /* Taking a right away without a flush keeps the old one until the flush. */
+    native_store(self + (pte_gpa & 0xFFF), 0x902000 | PTE_P | PTE_US | PTE_A | PTE_D);
+    assert_int_equal(shadow_unsync_count(&S), 1);
+    assert_int_equal(spte_of(gva) & PTE_RW, PTE_RW);
+    assert_int_equal(vmm_set_cr4(S.gcr4), 0); /* any CR4 write flushes */
+    o = check_access(gva, ACC_W, 3);
+    assert_int_equal(o.err, PF_P | PF_W | PF_U);
+    /* Unmapped without a flush, the page then shared: the stale spte goes
+     * with the frame (I8), whatever the guest PTE says. */
+    check_access(gva, ACC_R, 3);
+    native_store(self + (pte_gpa & 0xFFF), 0);
+    assert_int_equal(spte_of(gva) & PTE_FRAME, host_of(0x902000));
+    uint32_t frame = host_of(0x902000);
+    shadow_zap_frames(&S, &frame, 1);
+    assert_int_equal(spte_of(gva), 0);
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.err, PF_U);
+    check_rmap();
+}
+
+/* Never out of sync: a page directory (its PDEs link shadow tables, I1),
+ * translated code, or anything while shadow_set_unsync(false). */
+static void test_unsync_never(void **state)
+{
+    uint32_t gva = 0x08048000, self = 0x3FF000, pte_gpa, gpt;
+    struct outcome o;
+
+    pte_gpa = self_mapped_table(gva, self, &gpt);
+    map4k(0x3FE000, GPD_A, PTE_P | PTE_RW | PTE_A | PTE_D); /* the directory, mapped */
+    check_access(gva, ACC_R, 3);
+    o = check_access(0x3FE000 + 0x200 * 4, ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_EMULATE_PT);
+    code_gpa = gpt;
+    o = access_gva(self + (pte_gpa & 0xFFF), ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_EMULATE_PT); /* traced and code: not unsynced */
+    code_gpa = 0xFFFFFFFFu;
+    assert_int_equal(shadow_set_unsync(&S, false), 0);
+    o = check_access(self + (pte_gpa & 0xFFF), ACC_W, 0);
+    assert_int_equal(o.kind, SHADOW_EMULATE_PT);
+    assert_int_equal(stats().unsyncs, 0);
+    /* Turned back on, a store unsyncs; off again resyncs it at once. */
+    assert_int_equal(shadow_set_unsync(&S, true), 0);
+    native_store(self + (pte_gpa & 0xFFF), 0x904000 | PTE_P | PTE_US);
+    assert_int_equal(shadow_unsync_count(&S), 1);
+    assert_int_equal(shadow_set_unsync(&S, false), 0);
+    assert_int_equal(shadow_unsync_count(&S), 0);
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x904000));
+    /* A page written SHADOW_FLOOD times with no use is unshadowed. */
+    assert_int_equal(shadow_set_unsync(&S, true), 0);
+    for (unsigned i = 0; i < SHADOW_FLOOD; i++) {
+        native_store(self + 0x800, i);
+        assert_int_equal(vmm_set_cr3(GPD_A), 0);
+    }
+    assert_int_equal(stats().floods, 1);
+    assert_false(shadow_is_pt_gpa(&S, gpt));
 }
 
 /* ---------------------------------------------------------------- invlpg, DMA */
@@ -1273,6 +1394,7 @@ static void test_writable_limit(void **state)
     loaded_cr3 = 0;
     shadow_destroy(&S);
     machine_init(&cfg);
+    assert_int_equal(shadow_set_unsync(&S, false), 0); /* traced mode: the last store is emulated */
     guest_reset_tables();
     for (uint32_t i = 0; i < 200; i++)
         map4k(base + i * PAGE_SIZE, 0x900000 + i * PAGE_SIZE, PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);
@@ -1452,6 +1574,7 @@ static void test_linux_like(void **state)
     uint32_t user = 0x08048000, p1 = 0x100000, p2 = 0x101000, pt1 = 0x110000, pt2 = 0x111000;
     uint32_t pte1 = pt1 + ((user >> 12) & 0x3FF) * 4;
     struct outcome o;
+    assert_int_equal(shadow_set_unsync(&S, false), 0); /* traced mode: every store emulated */
 
     linux_process(p1, pt1, 0x900000, 16);
     linux_process(p2, pt2, 0xA00000, 16);
@@ -1619,6 +1742,10 @@ static void check_invariants(void)
                     assert_int_equal(gpa, gva);
                     continue;
                 }
+                /* Out of sync: may be what the guest PTE was (a TLB's
+                 * staleness), checked exactly once resynced. */
+                if (S.pts[pd->child[pdx] - 1].unsync)
+                    continue;
                 int cpl = (spte & PTE_US) ? 3 : 0, acc = (spte & PTE_RW) ? ACC_W : ACC_R;
                 struct ref r = ref_walk_in(pd->gcr3, S.gcr0, S.gcr4, gva, acc, cpl);
                 assert_false(r.fault || r.corrupt);
@@ -1657,14 +1784,22 @@ static bool check_mapped(uint32_t gva, int acc, int cpl)
     return true;
 }
 
+/* What a run of test_random_differential sets: prefetch, out-of-sync tables. */
+struct random_mode {
+    unsigned prefetch;
+    bool unsync;
+};
+
 static void test_random_differential(void **state)
 {
     struct shadow_config cfg = { 3, 10 };
-    unsigned counts[6] = { 0 }, prefetch = *(unsigned *)*state, nshares = 0, mapped_hits = 0;
+    const struct random_mode *mode = *state;
+    unsigned counts[6] = { 0 }, prefetch = mode->prefetch, nshares = 0, stale_ok = 0, mapped_hits = 0;
 
     loaded_cr3 = 0;
     shadow_destroy(&S);
     machine_init(&cfg);
+    assert_int_equal(shadow_set_unsync(&S, mode->unsync), 0);
     assert_int_equal(shadow_set_prefetch(&S, prefetch), 0);
     assert_int_equal(shadow_limit_writable(&S, 8), 0);
     rng_state = 20261121;
@@ -1680,8 +1815,32 @@ static void test_random_differential(void **state)
     for (unsigned step = 0; step < 40000; step++) {
         uint32_t op = rnd_below(100);
 
-        if (op < 70) {
+        if (op < 70 && S.nunsync && rnd_below(8)) {
+            /* Out of sync, with no flush since: the shadow may answer as
+             * a TLB would (stale), but only ever with this guest's RAM. */
             int acc = (int)rnd_below(3), cpl = rnd_below(2) ? 3 : 0;
+            struct outcome o = access_gva(r_gva(), acc, cpl);
+            assert_true(o.kind >= E_CORRUPT && o.kind <= SHADOW_MMIO);
+            if (o.kind == SHADOW_FIXED) {
+                assert_true(o.addr >= HRAM_HPA && o.addr < HRAM_HPA + GRAM_SIZE);
+                if (acc == ACC_W) {
+                    uint32_t gfn = hfn_to_gfn[(o.addr - HRAM_HPA) >> 12];
+                    assert_false(shared_gfn[gfn]);                       /* I8 */
+                    assert_false(shadow_is_pt_gpa(&S, gfn << 12));       /* I3 */
+                    r_store_through(&o);
+                }
+            } else if (o.kind == SHADOW_EMULATE_PT) {
+                uint32_t v = r_value_for(o.addr & ~3u);
+                assert_int_equal(shadow_pt_write(&S, o.addr & ~3u, &v, 4), 0);
+            }
+            stale_ok++;
+            check_invariants();
+        } else if (op < 70) {
+            int acc = (int)rnd_below(3), cpl = rnd_below(2) ? 3 : 0;
+            if (S.nunsync) { /* the guest flushes first: from here every answer is exact */
+                assert_int_equal(vmm_set_cr3(S.gcr3), 0);
+                check_invariants();
+            }
             uint32_t gva = r_gva();
             check_mapped(gva, acc, cpl);
             struct outcome o = check_access(gva, acc, cpl);
@@ -1717,6 +1876,16 @@ static void test_random_differential(void **state)
             uint32_t gpa = r_entry_gpa(), v = r_value_for(gpa);
             uint32_t len = rnd_below(3) == 0 ? 2 : 4, off = len == 2 ? 2 * rnd_below(2) : 0;
             assert_int_equal(shadow_pt_write(&S, gpa + off, (uint8_t *)&v + off, len), 0);
+        } else if (op < 85 && S.nunsync) {          /* native stores into an out-of-sync table */
+            unsigned id = rnd_below(cfg.max_pts);
+            while (!S.pts[id].unsync)
+                id = (id + 1) % cfg.max_pts;
+            for (unsigned i = 0; i < SHADOW_FLOOD + 1; i++) {
+                uint32_t j = rnd_below(1024);
+                for (uint32_t k = 0; k < 1024 && !(S.pts[id].tbl[j] & PTE_P) && i % 4; k++)
+                    j = (j + 1) % 1024; /* mostly entries the shadow holds */
+                gw32(S.pts[id].gsrc + j * 4, r_value_for(S.pts[id].gsrc + j * 4));
+            }
         } else if (op < 85) {                       /* a burst on one page (fork, exit) */
             uint32_t gpa = r_entry_gpa() & PTE_FRAME;
             for (unsigned i = 0; i < SHADOW_FLOOD + 1; i++) {
@@ -1726,7 +1895,14 @@ static void test_random_differential(void **state)
         } else if (op < 92) {
             assert_int_equal(vmm_set_cr3(R_PD0 + rnd_below(R_PDS) * PAGE_SIZE), 0);
         } else if (op < 95) {
-            shadow_invlpg(&S, r_gva());
+            /* INVLPG: whatever else is stale, this gva's translation is now
+             * the guest's (its PDE is traced, its PTE re-read). */
+            uint32_t gva = r_gva();
+            int acc = (int)rnd_below(3), cpl = rnd_below(2) ? 3 : 0;
+            shadow_invlpg(&S, gva);
+            struct outcome o = check_access(gva, acc, cpl);
+            if (o.kind == SHADOW_FIXED && acc == ACC_W)
+                r_store_through(&o);
         } else if (op < 97) {                       /* DMA into a table */
             uint32_t gpa = r_entry_gpa();
             gw32(gpa, r_value_for(gpa));
@@ -1739,14 +1915,19 @@ static void test_random_differential(void **state)
             check_invariants();
         }
     }
+    assert_int_equal(vmm_set_cr3(S.gcr3), 0);
+    assert_int_equal(S.nunsync, 0);
     check_invariants();
     struct shadow_stats st = stats();
     print_message("random (prefetch %u): %u completed, %u reflected, %u pt-emulated, %u monitor, %u mmio, "
                   "%u corrupt; %u hidden, %u zaps, %u floods, %u pt evictions, %u pd evictions, "
                   "%u hits, %u write-right reclaims, %u prefetched, %u shares; %u pages shared, %u sptes dropped "
-                  "for sharing; %u accesses answered from the shadow\n", prefetch, counts[0], counts[1], counts[2], counts[3],
+                  "for sharing; %u accesses answered from the shadow; unsync %d: %u unsyncs, %u resyncs (%u sptes "
+                  "dropped), %u stale-allowed accesses\n",
+                  prefetch, counts[0], counts[1], counts[2], counts[3],
                   counts[4], counts[5], st.hidden_faults, st.zaps, st.floods, st.pt_evictions,
-                  st.pd_evictions, st.cr3_hits, st.wr_reclaims, st.prefetched, st.pt_shares, nshares, st.frame_zaps, mapped_hits);
+                  st.pd_evictions, st.cr3_hits, st.wr_reclaims, st.prefetched, st.pt_shares, nshares, st.frame_zaps,
+                  mapped_hits, mode->unsync, st.unsyncs, st.resyncs, st.resync_zaps, stale_ok);
     for (int k = 0; k < 6; k++)
         assert_true(counts[k] > 20);  /* every outcome was exercised */
     assert_true(mapped_hits > 1000);  /* and reads that need no guest walk */
@@ -1755,9 +1936,14 @@ static void test_random_differential(void **state)
     assert_true(prefetch ? st.prefetched > 1000 : st.prefetched == 0);
     assert_true(st.pt_shares > 300);
     assert_true(nshares > 100 && st.frame_zaps > 100 && st.shared_maps + st.frame_zaps > 0);
+    if (mode->unsync)
+        assert_true(st.unsyncs > 50 && st.resyncs > 50 && st.resync_zaps > 10 && stale_ok > 200);
+    else
+        assert_true(st.unsyncs == 0 && stale_ok == 0);
 }
 
-static unsigned prefetch_off = 0, prefetch_on = SHADOW_PREFETCH;
+static struct random_mode prefetch_off = { 0, false }, prefetch_on = { SHADOW_PREFETCH, false },
+                          unsync_on = { SHADOW_PREFETCH, true };
 
 
 /*
@@ -1911,6 +2097,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pt_write_inactive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_protect_new_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsync_never, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invlpg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_control_registers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_guest, setup, teardown),
@@ -1927,6 +2115,8 @@ int main(void)
                                                  &prefetch_off),
         cmocka_unit_test_prestate_setup_teardown(test_random_differential, setup, teardown,
                                                  &prefetch_on),
+        cmocka_unit_test_prestate_setup_teardown(test_random_differential, setup, teardown,
+                                                 &unsync_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
