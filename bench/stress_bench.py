@@ -4,6 +4,8 @@ sysbench in a Linux guest under hv86 against the same guest under QEMU alone
 (make bench-stress; issue 14).
 
 usage: stress_bench.py [ROUNDS] [ITEM...]
+       HV86_BENCH_ISO_B=other-bench.iso stress_bench.py ...   (A/B: a second
+        hv86 build measured in the same run, item by item after this one)
     ROUNDS (default 1): each figure is the fastest of ROUNDS runs (the user
         CPU items: of at least CPU_ROUNDS)
     ITEM: a name in ITEMS, e.g. "null system call" (default: every item)
@@ -324,8 +326,13 @@ class Hv86(Guest):
     side = "hv86"
     exits = {}
 
+    def __init__(self, iso=None, side="hv86"):
+        super().__init__()
+        self.iso = iso or os.path.join(ROOT, "hv86-bench.iso")
+        self.side = side
+
     def boot(self):
-        self.m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=os.path.join(ROOT, "hv86-bench.iso")).start()
+        self.m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=self.iso).start()
         print("  hv86 up in %.1f s (not counted)" % self.m.boot_seconds, flush=True)
         out = self.m.cmd('vm create %s kernel=linux initrd=bench mem=%dM cmdline="console=ttyS0"'
                          % (VM, GUEST_MEM_MIB))
@@ -365,6 +372,8 @@ def main():
     print("stress bench: Debian's stress-ng and sysbench, bench image, %d MiB, QEMU TCG, %d round%s"
           % (GUEST_MEM_MIB, rounds, "s" if rounds > 1 else ""), flush=True)
     guests = [Native(), Hv86()]
+    if os.environ.get("HV86_BENCH_ISO_B"):  # an A/B of two hv86 builds, interleaved in this run
+        guests.append(Hv86(os.environ["HV86_BENCH_ISO_B"], "hv86-B"))
     t = {}
     try:
         for g in guests:
@@ -403,6 +412,13 @@ def main():
     print("hv86 exits per item (vm info, increase over the item):")
     for i in items:
         print("  %-20s %s" % (i.name, exits.get(i.name, "-")))
+    if len(guests) > 2:
+        print("A/B: hv86 (this build) against hv86-B (%s), same items, interleaved:" % guests[2].iso)
+        for i in items:
+            a, b = t["hv86"].get(i.name), t["hv86-B"].get(i.name)
+            print("  %-20s hv86 %s s, hv86-B %s s, hv86/hv86-B %s" % (
+                i.name, "%.2f" % a if a else "-", "%.2f" % b if b else "-", "%.2f" % (a / b) if a and b else "-"))
+            print("  %-20s hv86-B: %s" % ("", guests[2].exits.get(i.name, "-")))
     sources = {g.side: getattr(g, "clocksource", "?") for g in guests}
     if len(set(sources.values())) > 1:
         print("note: the guests' clocksources differ (%s): with pit, every clock read is port I/O (io exits"
