@@ -321,7 +321,7 @@ def isolation():
     m = Machine("bochs", mem_mib=256).start()
     before = monsum(m)
     start(m, "spin", "spin", "rounds=20000")
-    attackers = ["hostile", "gsdata", "realmode", "unsync"]
+    attackers = ["hostile", "gsdata", "realmode"]
     for g in attackers:
         start(m, g, g)
     start(m, "seglimit1", "seglimit")
@@ -374,11 +374,22 @@ def isolation():
               "pshare2"]:
         m.cmd("vm destroy %s" % n)
     start(m, "spin2", "spin", "rounds=20000")
+    # Page tables rewritten without INVLPG while hv86 lets them go out of
+    # sync (tests/guests/unsync.c): every access lands where hardware
+    # could have put it, as the native Bochs run prints. (Here, not with the
+    # attackers above: those VMs leave no room for its window.)
+    start(m, "unsync", "unsync")
     tasks = ["taskattack%d" % i for i in range(1, len(TASK_ATTACKS) + 1)]
     for i, n in enumerate(tasks):
         start(m, n, "taskattack", "case=%d" % (i + 1))
-    rows = wait_stopped(m, ["spin2"] + [n for n, want in zip(tasks, TASK_ATTACKS) if want is not None], 240)
+    rows = wait_stopped(m, ["spin2", "unsync"] + [n for n, want in zip(tasks, TASK_ATTACKS) if want is not None], 240)
     check("spin guest beside the task attacks finished intact", "DONE pass=3 fail=0" in console_lines(m, "spin2"))
+    with open(os.path.join(BUILD, "guests", "out", "unsync.bochs.txt")) as f:
+        want = [l for l in f.read().split("\n") if PROTOCOL.match(l)]
+    lines = console_lines(m, "unsync")
+    check("unsync guest: stale page-table entries reach only what hardware allows (same results as native)",
+          lines == want and bool(want), "got %s want %s" % (lines, want))
+    check("unsync guest stopped normally", "exited with code 0" in rows["unsync"]["reason"], str(rows["unsync"]))
     for n, want in zip(tasks, TASK_ATTACKS):
         if want is None:  # a guest that loops on its own faults: it runs until stopped
             m.cmd("vm stop %s" % n)
