@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential gcc-multilib binutils make grub-pc-bin grub-common xorriso mtools
 qemu-system-x86 bochs bochsbios vgabios libcmocka-dev:i386 libzydis-dev:i386
 libcapstone-dev:i386 qemu-user expect python3-pexpect fdisk gdisk cpio dosfstools
-kmod e2fsprogs curl"
+kmod e2fsprogs curl seabios"
 missing=""
 for p in $PKGS; do
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -38,3 +38,11 @@ test_vdisk_CFLAGS := -include tests/unit/hosted_kernel.h
 UNIT_TESTS += test_gmem
 test_gmem_SRCS := tests/unit/test_gmem.c vmm/gmem.c vmm/pshare.c tests/unit/hosted_kernel.c
 test_gmem_CFLAGS := -include tests/unit/hosted_kernel.h
+
+# firmware=bios: Debian's SeaBIOS (package seabios), its 128 KiB QEMU build,
+# as GRUB module "seabios" (vm.h VM_BIOS_MODULE; docs/vmm.md "Guest firmware").
+SEABIOS_BIN := /usr/share/seabios/bios.bin
+$(B)/fw/seabios.bin: | deps
+	@mkdir -p $(dir $@)
+	cp $(SEABIOS_BIN) $@
+ISO_MODULES += $(B)/fw/seabios.bin

@@ -66,6 +66,13 @@ struct loader_entry {
 };
 
 #define LOADER_LINUX 100    /* loader_entry.version for a Linux bzImage */
+/* loader_entry.version for firmware (vm->bios): the vCPU starts in real
+ * mode at cs:eip = F000:FFF0 with CS.base = F0000h. A CPU's reset state
+ * has CS.base = FFFF0000h (SDM Vol. 3A §9.1.4), which lies in the
+ * monitor's linear range; the F-segment alias is the same bytes. */
+#define LOADER_FIRMWARE 101
+#define LOADER_RESET_CS 0xF000u
+#define LOADER_RESET_IP 0xFFF0u
 #define LINUX_BOOT_PARAMS_GPA 0x00010000u /* the zero page */
 #define LINUX_CMDLINE_GPA     0x00011000u
 #define LINUX_GDT_GPA         0x00012000u

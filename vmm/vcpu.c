@@ -1073,6 +1073,25 @@ static void native_seg_resync(struct vcpu *c, const struct trap_frame *entered)
     }
 }
 
+/*
+ * An IRET to an outer ring whose SS is 16-bit (B = 0) loads SP only: ESP's
+ * upper half keeps the monitor's stack address (the "espfix" problem;
+ * SDM Vol. 2A IRET, "RETURN-TO-OUTER-PRIVILEGE-LEVEL"). Firmware runs
+ * 32-bit code on a real-mode SS between a switch to protected mode and its
+ * SS reload (SeaBIOS's transition32), and the trap that ends the stint
+ * then pushes that ESP. Ring-1 code cannot load SS itself (it exits), so
+ * the stint ran on the SS it entered with: with a 16-bit one, ESP's upper
+ * half is the guest's from before the stint. Translated code that reads
+ * all of ESP meanwhile sees the monitor's half (docs/vmm.md "Guest
+ * firmware", a known gap).
+ */
+static void stack16_fix_esp(struct vcpu *c, uint32_t esp_in)
+{
+    uint32_t *esp = &c->bv->gpr[4];
+    if (!(c->alias_src[SR_SS].flags & DESC_FLAG_D) && *esp >= MONITOR_BASE && esp_in < MONITOR_BASE)
+        *esp = (esp_in & 0xFFFF0000u) | (*esp & 0xFFFFu);
+}
+
 /* bt_enter_fn: run translated code at tca, ring 1, until it exits or traps. */
 static void bt_enter(struct bt_vcpu *v, uint32_t tca)
 {
@@ -1093,6 +1112,7 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     f.cs = SEL_R1CODE;
     f.eip = tca - c->bt.tc.cs_base; /* CS covers the TC alone */
     f.eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
+    uint32_t esp_in = v->gpr[4];
     int wx = enter(c, &f, NULL);
     if (wx == WX_ENTRY_FAIL) {
         c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = v->eip };
@@ -1118,6 +1138,7 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
         c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = geip };
         v->exit_desc = (uint32_t)&c->fault_desc;
     }
+    stack16_fix_esp(c, esp_in);
 }
 
 extern const uint8_t trap_return[], trap_return_end[]; /* boot/isr.S */
@@ -1197,6 +1218,27 @@ void vmm_guest_trap(struct trap_frame *tf)
 
 /* ---------------------------------------------------------------- 7. run loop */
 
+/* The processor state after RESET (SDM Vol. 3A §9.1.1, Table 9-1), with
+ * CS.base = selector * 16 (loader.h LOADER_FIRMWARE): real mode, paging
+ * and protection off, every data segment 0:FFFF, the IVT at 0. */
+static void reset_real_mode(struct vcpu *c, const struct loader_entry *e)
+{
+    uint32_t cr0 = CR0_CD | CR0_NW | CR0_ET;
+    for (int i = 0; i < SR_N; i++) {
+        uint16_t sel = i == SR_CS ? e->cs : 0;
+        c->seg[i] = (struct vseg){ sel, (uint32_t)sel << 4, RM_OFFSET_MAX,
+                                   DESC_P | DESC_S | (i == SR_CS ? DESC_CODE | 0x03 : 0x03), 0 };
+        c->bv->sel[i] = sel;
+    }
+    c->bv->cr[0] = cr0;
+    KASSERT(!shadow_set_cr0(&c->sh, cr0)); /* paging off: nothing to refuse */
+    c->bv->eip = e->eip;
+    c->bv->gdtr = (struct bt_desc_table){ 0, RM_OFFSET_MAX };
+    c->bv->idtr = (struct bt_desc_table){ 0, 0x3FF };
+    memset(c->bv->gpr, 0, sizeof(c->bv->gpr));
+    c->bv->eflags = EFLAGS_FIXED;
+}
+
 void vcpu_reset(struct vm *vm, const struct loader_entry *e)
 {
     struct vcpu *c = VCPU(vm);
@@ -1249,6 +1291,8 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
         KASSERT(ok); /* our own GDT: a failure is a hypervisor bug */
     }
     c->bv->eflags = 0;
+    if (e->version == LOADER_FIRMWARE)
+        reset_real_mode(c, e);
     c->cpl = 0;
     c->halted = false;
     c->fpu_valid = false;

@@ -104,12 +104,37 @@ static int load_image(struct vm *vm, const struct boot_module *k, const struct b
     return loader_load_multiboot(&img, vm->mem_bytes, vm->cmdline, &ops, e, err, errlen);
 }
 
-/* Load the kernel (Multiboot or Linux bzImage) into guest RAM and reset
- * vCPU and devices: what power-on does. */
+/* firmware=bios: the BIOS image (Debian's 128 KiB SeaBIOS bios.bin, or a
+ * 64 KiB one) into guest RAM below VM_BIOS_TOP, where a PC's chipset
+ * shadows it (E0000h-FFFFFh), and the reset vector F000:FFF0 as the entry.
+ * E_NOENT without the module, E_INVAL for an image of another size. */
+static int load_bios(struct vm *vm, struct loader_entry *e, char *err, size_t errlen)
+{
+    const struct boot_module *m = module_find(VM_BIOS_MODULE, err, errlen);
+    if (!m)
+        return E_NOENT;
+    if (m->size != VM_BIOS_BYTES && m->size != VM_BIOS_BYTES / 2) {
+        snprintf(err, errlen, "module %s is %u bytes, not a 64 or 128 KiB BIOS image", VM_BIOS_MODULE, m->size);
+        return E_INVAL;
+    }
+    uint8_t buf[512];
+    for (uint32_t off = 0; off < m->size; off += sizeof(buf)) {
+        int rc = boot_module_read(m, off, buf, sizeof(buf));
+        rc = rc ? rc : gmem_write(&vm->mem, VM_BIOS_TOP - m->size + off, buf, sizeof(buf));
+        if (rc)
+            return rc;
+    }
+    *e = (struct loader_entry){ .eip = LOADER_RESET_IP, .cs = LOADER_RESET_CS, .version = LOADER_FIRMWARE,
+                                .load_lo = VM_BIOS_TOP - m->size, .load_hi = VM_BIOS_TOP };
+    return 0;
+}
+
+/* Load the kernel (Multiboot or Linux bzImage) or the BIOS into guest RAM
+ * and reset vCPU and devices: what power-on does. */
 static int vm_load(struct vm *vm, char *err, size_t errlen)
 {
-    const struct boot_module *k = module_find(vm->kernel, err, errlen), *rd = NULL;
-    if (!k)
+    const struct boot_module *k = NULL, *rd = NULL;
+    if (!vm->bios && !(k = module_find(vm->kernel, err, errlen)))
         return E_NOENT;
     if (vm->initrd[0] && !(rd = module_find(vm->initrd, err, errlen)))
         return E_NOENT;
@@ -118,7 +143,7 @@ static int vm_load(struct vm *vm, char *err, size_t errlen)
         return rc;
     struct loader_entry e;
     loader_lock();
-    rc = load_image(vm, k, rd, &e, err, errlen);
+    rc = vm->bios ? load_bios(vm, &e, err, errlen) : load_image(vm, k, rd, &e, err, errlen);
     loader_busy = false;
     if (rc)
         return rc;
@@ -153,7 +178,7 @@ static bool nic_mac_free(const struct vm *vm, const struct vnic *nic, unsigned i
 
 int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t mem_bytes,
               const char *cmdline, const struct vdisk *disks, unsigned ndisks, const struct vnic *nics,
-              unsigned nnics, enum vm_apic apic, char *err, size_t errlen)
+              unsigned nnics, enum vm_apic apic, bool bios, char *err, size_t errlen)
 {
     int slot = -1;
     for (int i = 0; i < VM_MAX && slot < 0; i++)
@@ -168,7 +193,8 @@ int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t
     if (!vm)
         return E_NOMEM;
     snprintf(vm->name, sizeof(vm->name), "%s", name);
-    snprintf(vm->kernel, sizeof(vm->kernel), "%s", kernel);
+    snprintf(vm->kernel, sizeof(vm->kernel), "%s", kernel ? kernel : "");
+    vm->bios = bios;
     snprintf(vm->initrd, sizeof(vm->initrd), "%s", initrd ? initrd : "");
     snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", cmdline ? cmdline : "");
     vm->id = slot;
@@ -220,7 +246,8 @@ int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t
         goto err_free_vcpu;
     vm->state = VM_CREATED;
     vms[slot] = vm;
-    log_info("vm %s: created, %u MiB, kernel '%s'", vm->name, vm->mem_bytes >> 20, vm->kernel);
+    log_info("vm %s: created, %u MiB, %s '%s'", vm->name, vm->mem_bytes >> 20, bios ? "firmware" : "kernel",
+             bios ? VM_BIOS_MODULE : vm->kernel);
     return 0;
 
 err_free_vcpu:

@@ -27,6 +27,9 @@
 #define VM_REASON_MAX   96
 #define VM_CMDLINE_MAX  256
 #define VM_SCROLLBACK   65536 /* bytes of guest console output kept (a Linux boot log) */
+#define VM_BIOS_MODULE  "seabios" /* GRUB module of firmware=bios: Debian's 128 KiB SeaBIOS bios.bin */
+#define VM_BIOS_BYTES   0x20000u  /* its size */
+#define VM_BIOS_TOP     0x100000u /* the BIOS image ends at 1 MiB (E0000h-FFFFFh for 128 KiB) */
 
 enum vm_state { VM_CREATED, VM_RUNNING, VM_PAUSED, VM_STOPPED, VM_STATES };
 
@@ -44,7 +47,8 @@ struct vm {
     int id;
     volatile enum vm_state state;
     char stop_reason[VM_REASON_MAX];
-    char kernel[64];               /* GRUB module name of the kernel image */
+    char kernel[64];               /* GRUB module name of the kernel image ("" with bios) */
+    bool bios;                     /* firmware=bios: SeaBIOS from GRUB module VM_BIOS_MODULE boots the first disk */
     char initrd[64];               /* GRUB module name of a Linux initrd, "" if none */
     char cmdline[VM_CMDLINE_MAX];
     uint32_t mem_bytes;
@@ -146,11 +150,13 @@ extern struct vm *vms[VM_MAX];
  * E_EXIST if a port there has the same address. apic: VM_APIC gives the
  * VM a local APIC, an I/O APIC and an MP table, VM_APIC_DEADLINE the same
  * with the TSC-deadline mode of the APIC timer offered (CPUID.1:ECX[24]),
- * VM_APIC_NONE the PIC-only PC of before. */
+ * VM_APIC_NONE the PIC-only PC of before. bios: kernel is NULL and the VM
+ * boots through SeaBIOS (module VM_BIOS_MODULE) from its first disk, as a
+ * PC does (docs/vmm.md "Guest firmware"); E_INVAL if it has no disk. */
 enum vm_apic { VM_APIC_NONE, VM_APIC, VM_APIC_DEADLINE };
 int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t mem_bytes,
               const char *cmdline, const struct vdisk *disks, unsigned ndisks, const struct vnic *nics,
-              unsigned nnics, enum vm_apic apic, char *err, size_t errlen);
+              unsigned nnics, enum vm_apic apic, bool bios, char *err, size_t errlen);
 int vm_start(struct vm *vm, char *err, size_t errlen);
 /* Stop a running or paused VM with reason and wait for its vCPU thread. */
 void vm_stop(struct vm *vm, const char *reason);

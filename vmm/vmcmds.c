@@ -41,7 +41,7 @@ static bool valid_name(const char *s)
 
 static int cmd_vm_create(struct cmd_ctx *c)
 {
-    static const char *const keys[] = { "kernel", "initrd", "mem", "cmdline", "disk+", "net+", "apic", NULL };
+    static const char *const keys[] = { "kernel", "initrd", "mem", "cmdline", "disk+", "net+", "apic", "firmware", NULL };
     const char *name = c->argv[0];
     if (!valid_name(name)) {
         cmd_error(c->out, "vm create: bad name '%s' (1-%d letters, digits, '-', '_'; not 'all')", name, VM_NAME_MAX - 1);
@@ -55,8 +55,22 @@ static int cmd_vm_create(struct cmd_ctx *c)
     }
     const char *kernel = cmd_kv_get(c->argc - 1, c->argv + 1, "kernel");
     const char *memstr = cmd_kv_get(c->argc - 1, c->argv + 1, "mem");
-    if (!kernel) {
-        cmd_error(c->out, "vm create: kernel=MODULE is required (see `modules`)");
+    const char *fw = cmd_kv_get(c->argc - 1, c->argv + 1, "firmware");
+    if (fw && strcmp(fw, "bios")) {
+        cmd_error(c->out, "vm create: firmware=%s is not bios", fw);
+        return E_INVAL;
+    }
+    if (fw && (kernel || cmd_kv_get(c->argc - 1, c->argv + 1, "initrd") ||
+               cmd_kv_get(c->argc - 1, c->argv + 1, "cmdline"))) {
+        cmd_error(c->out, "vm create: firmware=bios boots from the first disk: no kernel=, initrd= or cmdline=");
+        return E_INVAL;
+    }
+    if (fw && !cmd_kv_get(c->argc - 1, c->argv + 1, "disk")) {
+        cmd_error(c->out, "vm create: firmware=bios needs a disk= to boot from");
+        return E_INVAL;
+    }
+    if (!kernel && !fw) {
+        cmd_error(c->out, "vm create: kernel=MODULE (see `modules`) or firmware=bios is required");
         return E_INVAL;
     }
     uint64_t mem = DEFAULT_MEM;
@@ -101,13 +115,14 @@ static int cmd_vm_create(struct cmd_ctx *c)
         }
     }
     int rc = vm_create(name, kernel, cmd_kv_get(c->argc - 1, c->argv + 1, "initrd"), (uint32_t)mem,
-                       cmd_kv_get(c->argc - 1, c->argv + 1, "cmdline"), disks, ndisks, nics, nnics, apic, err,
-                       sizeof err);
+                       cmd_kv_get(c->argc - 1, c->argv + 1, "cmdline"), disks, ndisks, nics, nnics, apic, fw != NULL,
+                       err, sizeof err);
     if (rc) {
         cmd_error(c->out, "vm create %s: %s", name, err[0] ? err : err_name(rc));
         return rc;
     }
-    cmd_printf(c->out, "created %s: %u MiB, kernel %s\n", name, (uint32_t)(mem >> 20), kernel);
+    cmd_printf(c->out, "created %s: %u MiB, %s %s\n", name, (uint32_t)(mem >> 20), fw ? "firmware" : "kernel",
+               fw ? "bios (" VM_BIOS_MODULE ")" : kernel);
     return 0;
 }
 
@@ -261,8 +276,13 @@ static int cmd_vm_info(struct cmd_ctx *c)
     struct vm *vm = need_vm(c, c->argv[0]);
     if (!vm)
         return E_NOENT;
-    cmd_printf(c->out, "vm %s: %s, %u MiB, kernel %s%s%s, cmdline \"%s\"\n", vm->name, vm_state_name(vm->state),
-               vm->mem_bytes >> 20, vm->kernel, vm->initrd[0] ? ", initrd " : "", vm->initrd, vm->cmdline);
+    if (vm->bios)
+        cmd_printf(c->out, "vm %s: %s, %u MiB, firmware bios (%s), boots disk 0\n", vm->name,
+                   vm_state_name(vm->state), vm->mem_bytes >> 20, VM_BIOS_MODULE);
+    else
+        cmd_printf(c->out, "vm %s: %s, %u MiB, kernel %s%s%s, cmdline \"%s\"\n", vm->name,
+                   vm_state_name(vm->state), vm->mem_bytes >> 20, vm->kernel, vm->initrd[0] ? ", initrd " : "",
+                   vm->initrd, vm->cmdline);
     cmd_printf(c->out, "stop reason: %s\n", vm->stop_reason[0] ? vm->stop_reason : "-");
     cmd_printf(c->out, "memory: %u pages, %u shared copy-on-write (%u KiB), %u private\n", vm->mem.npages,
                vm->mem.nshared, vm->mem.nshared * 4, vm->mem.npages - vm->mem.nshared);
@@ -442,7 +462,7 @@ static int cmd_net(struct cmd_ctx *c)
 }
 
 static const struct cmd_def vm_cmds[] = {
-    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=M][,redo=SIZE]]... [net=SWITCH[,mac=M]]... [apic=0|1|deadline]",
+    { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=M][,redo=SIZE]]... [net=SWITCH[,mac=M]]... [apic=0|1|deadline]; or NAME firmware=bios disk=DISK... (boots the first disk through SeaBIOS)",
       "create a VM from a Multiboot kernel or a Linux bzImage module", 1, 5 + VM_MAX_DISKS + VM_MAX_NICS, cmd_vm_create, 0 },
     { "vm", "start", "NAME... | all", "boot created or stopped VMs (all: every one)", 1, CMD_ARGS_ANY, cmd_vm_start, 0 },
     { "vm", "stop", "NAME", "stop a running VM", 1, 1, cmd_vm_stop, 0 },

@@ -392,8 +392,8 @@ void vmdev_reset(struct vm *vm)
     if (!d->apic)
         d->lapic.base_msr &= ~APIC_BASE_ENABLE; /* absent: reads as disabled, cannot be enabled */
     vioapic_reset(&d->ioapic);
-    if (d->apic)
-        write_mptable(vm);
+    if (d->apic && !vm->bios)
+        write_mptable(vm); /* SeaBIOS writes its own (from the PCI and APIC state it finds) */
     vpit_reset(&d->pit);
     vuart_reset(&d->uart);
     vrtc_reset(&d->rtc);

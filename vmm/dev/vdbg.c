@@ -47,6 +47,8 @@ int vdbg_attach(struct vdbg *dbg, struct iobus *bus)
     if (!err)
         err = iobus_register(bus, VDBG_CONSOLE_PORT, 1, IOBUS_SZ_1, console_in, console_out, dbg, "dbgcon");
     if (!err)
+        err = iobus_register(bus, VDBG_QEMU_CON_PORT, 1, IOBUS_SZ_1, console_in, console_out, dbg, "debugcon");
+    if (!err)
         err = iobus_register(bus, VDBG_EXIT_PORT, VDBG_EXIT_PORTS, IOBUS_SZ_ALL, NULL, exit_out, dbg, "dbg-exit");
     return err;
 }

@@ -4,6 +4,9 @@
  *         "slow down I/O" port Linux writes between PIC accesses)
  *   0xE9  Bochs/QEMU debug console: bytes written go to the owner's console
  *         callback; reads return 0xE9, the value that tells a guest it exists
+ *   0x402 QEMU's isa-debugcon port as SeaBIOS's QEMU build uses it
+ *         (CONFIG_DEBUG_IO): the same as 0xE9; SeaBIOS writes its debug log
+ *         there once a read returns 0xE9
  *   0xF4  test exit, like QEMU's isa-debug-exit (iosize 4): a write of value N
  *         (any size) calls the owner's exit callback with N; QEMU would exit
  *         with status (N << 1) | 1, the owner decides what N means
@@ -15,6 +18,7 @@
 
 #define VDBG_POST_PORT    0x80
 #define VDBG_CONSOLE_PORT 0xE9
+#define VDBG_QEMU_CON_PORT 0x402
 #define VDBG_EXIT_PORT    0xF4
 #define VDBG_EXIT_PORTS   4     /* 0xF4-0xF7, dword writes at 0xF4 */
 #define VDBG_CONSOLE_ID   0xE9  /* read back from the console port */
@@ -33,7 +37,7 @@ struct vdbg {
 /* console and exit may be NULL (bytes / requests are then dropped). */
 void vdbg_init(struct vdbg *dbg, vdbg_console_fn console, vdbg_exit_fn exit, void *opaque);
 
-/* Claim 0x80, 0xE9 and 0xF4-0xF7. Returns 0 or an iobus error. */
+/* Claim 0x80, 0xE9, 0x402 and 0xF4-0xF7. Returns 0 or an iobus error. */
 int vdbg_attach(struct vdbg *dbg, struct iobus *bus);
 
 #endif

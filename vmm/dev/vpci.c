@@ -23,6 +23,18 @@
 #define CMD_RESET         0x0006     /* memory space and bus master on */
 #define STATUS_RESET      0x0280     /* fast back-to-back capable, medium DEVSEL */
 #define LATENCY_RESET     0x00
+/* 82441FX PAM0-PAM6 (config 59h-5Fh): read/write enables of the BIOS area
+ * (PAM0 bits 5:4, F0000h-FFFFFh) and of 16 KiB pieces of C0000h-EFFFFh
+ * (two nibbles each, bits 1:0 and 5:4). hv86 keeps the guest's BIOS in
+ * its RAM (vmm/vm.c load_bios), so the area is RAM whatever these say;
+ * PAM0 reads "F segment reads from DRAM" from reset, which tells SeaBIOS
+ * its code is already in RAM and keeps it from running its shadowing
+ * code from the top-of-4-GiB alias (SeaBIOS src/fw/shadow.c). */
+#define PAM0              0x59
+#define PAMS              7
+#define PAM0_WMASK        0x30
+#define PAM_WMASK         0x33
+#define PAM0_RESET        0x10        /* F0000h-FFFFFh reads go to DRAM */
 
 uint32_t vpci_get(const struct vpci_func *f, unsigned off, unsigned size)
 {
@@ -71,6 +83,9 @@ void vpci_reset(struct vpci *pci)
     b->wmask[VPCI_COMMAND] = CMD_IO_MEM_MASTER;
     b->wmask[VPCI_LATENCY] = 0xF8;          /* latency timer, 8-clock granular */
     b->wmask[VPCI_INTERRUPT_LINE] = 0xFF;
+    for (unsigned i = 0; i < PAMS; i++)
+        b->wmask[PAM0 + i] = i ? PAM_WMASK : PAM0_WMASK;
+    b->cfg[PAM0] = PAM0_RESET;
     pci->address = 0;
 }
 
