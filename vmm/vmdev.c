@@ -47,6 +47,7 @@ struct vm_devices {
     struct vkbc kbc;
     struct vpci pci;
     struct vdbg dbg;
+    struct vfwcfg fwcfg;                /* firmware=bios only */
     struct vblk *blk[VM_MAX_DISKS];     /* type=virtio disks by disk index */
     struct vide *ide;                   /* type=ide disks */
     uint8_t ide_slot[VM_MAX_DISKS];     /* IDE drive of disk i (vide_add_drive slot) */
@@ -234,6 +235,8 @@ int vmdev_create(struct vm *vm)
     rc = rc ? rc : vkbc_attach(&d->kbc, &d->bus);
     rc = rc ? rc : vpci_attach(&d->pci, &d->bus);
     rc = rc ? rc : vdbg_attach(&d->dbg, &d->bus);
+    if (vm->bios)
+        rc = rc ? rc : vfwcfg_attach(&d->fwcfg, &d->bus);
     if (rc)
         panic("vmdev: device ports overlap (%s)", err_name(rc)); /* a build mistake, not guest input */
     for (unsigned i = 0; i < vm->ndisks && !rc; i++)
@@ -399,6 +402,7 @@ void vmdev_reset(struct vm *vm)
     vrtc_reset(&d->rtc);
     vkbc_reset(&d->kbc);
     vpci_reset(&d->pci);
+    vfwcfg_reset(&d->fwcfg);
     for (unsigned i = 0; i < VM_MAX_DISKS; i++)
         if (d->blk[i])
             vblk_reset(d->blk[i]);

@@ -1,10 +1,12 @@
 /*
  * Unit tests of the i8042 (vmm/dev/vkbc.c), PCI mechanism #1 host bridge
- * (vmm/dev/vpci.c) and debug ports (vmm/dev/vdbg.c), following Linux's
- * drivers/input/serio/i8042.c and arch/x86/pci/direct.c probes.
+ * (vmm/dev/vpci.c), debug ports (vmm/dev/vdbg.c) and fw_cfg
+ * (vmm/dev/vfwcfg.c), following Linux's drivers/input/serio/i8042.c and
+ * arch/x86/pci/direct.c probes and SeaBIOS's src/fw/paravirt.c.
  */
 #include "tests/unit/test_vdev_common.h"
 #include "vmm/dev/vdbg.h"
+#include "vmm/dev/vfwcfg.h"
 #include "vmm/dev/vkbc.h"
 #include "vmm/dev/vpci.h"
 
@@ -17,6 +19,7 @@
 static struct vkbc kbc;
 static struct vpci pci;
 static struct vdbg dbg;
+static struct vfwcfg fwcfg;
 static int resets;
 static char console[64];
 static unsigned console_len;
@@ -45,6 +48,8 @@ static int setup(void **state)
     assert_int_equal(vkbc_attach(&kbc, &test_bus), 0);
     assert_int_equal(vpci_attach(&pci, &test_bus), 0);
     assert_int_equal(vdbg_attach(&dbg, &test_bus), 0);
+    vfwcfg_reset(&fwcfg);
+    assert_int_equal(vfwcfg_attach(&fwcfg, &test_bus), 0);
     return 0;
 }
 
@@ -362,6 +367,88 @@ static void test_debug_ports(void **state)
     assert_int_equal(inl(0xF4), 0xFFFFFFFFu);       /* write-only */
 }
 
+/* 82441FX PAM0-PAM6: PAM0 reads "F segment in DRAM" from reset (what
+ * keeps SeaBIOS from running its shadowing code at the top-of-4-GiB
+ * alias), the enable bits are writable, the rest of each byte is not. */
+static void test_pci_pam(void **state)
+{
+    outl(CFG(0, 0, 0, 0x58), 0xCF8);
+    assert_int_equal(inl(0xCFC), 0x00001000u);     /* PAM0 (0x59) = 0x10 */
+    outl(0xFFFFFFFFu, 0xCFC);
+    assert_int_equal(inl(0xCFC), 0x33333000u);     /* 0x58 is not a PAM; PAM0 takes 5:4 only */
+    outl(CFG(0, 0, 0, 0x5C), 0xCF8);
+    outl(0xFFFFFFFFu, 0xCFC);
+    assert_int_equal(inl(0xCFC), 0x33333333u);     /* PAM3-PAM6 */
+    outl(CFG(0, 0, 0, 0x60), 0xCF8);
+    outl(0xFFFFFFFFu, 0xCFC);
+    assert_int_equal(inl(0xCFC), 0);               /* past PAM6: read-only */
+    vpci_reset(&pci);
+    assert_int_equal(cfg_read(CFG(0, 0, 0, 0x58)), 0x00001000u);
+}
+
+/* SeaBIOS's debug output port (CONFIG_DEBUG_IO): present when it reads 0xE9. */
+static void test_qemu_debugcon(void **state)
+{
+    assert_int_equal(inb(0x402), 0xE9);
+    outb('s', 0x402);
+    outb('b', 0x402);
+    assert_string_equal(console, "sb");
+}
+
+/* Read n bytes of fw_cfg item key as SeaBIOS's qemu_cfg_read does. */
+static void fwcfg_read(uint16_t key, uint8_t *buf, unsigned n)
+{
+    outw(key, VFWCFG_PORT_SEL);
+    for (unsigned i = 0; i < n; i++)
+        buf[i] = inb(VFWCFG_PORT_DATA);
+}
+
+/* fw_cfg.rst: signature, ID, the legacy items SeaBIOS reads, an empty file
+ * directory; past an item's end and for unknown selectors, zeros. */
+static void test_fwcfg_items(void **state)
+{
+    uint8_t b[8];
+    fwcfg_read(FW_CFG_SIGNATURE, b, 6);
+    assert_memory_equal(b, "QEMU\0\0", 6);     /* 4 bytes, then zeros */
+    fwcfg_read(FW_CFG_ID, b, 4);
+    assert_memory_equal(b, "\1\0\0\0", 4);      /* traditional interface, no DMA */
+    fwcfg_read(FW_CFG_NB_CPUS, b, 2);
+    assert_int_equal(b[0] | b[1] << 8, 1);
+    fwcfg_read(FW_CFG_FILE_DIR, b, 4);
+    assert_memory_equal(b, "\0\0\0\0", 4);      /* BE32 count 0 */
+    fwcfg_read(FW_CFG_IRQ0_OVERRIDE, b, 1);
+    assert_int_equal(b[0], 1);
+    fwcfg_read(0x000E, b, 2);                       /* boot menu (legacy): none */
+    assert_int_equal(b[0] | b[1], 0);
+    assert_int_equal(fwcfg.bad_selects, 1);
+    /* Reselecting rewinds; the write flag still selects the item. */
+    fwcfg_read(FW_CFG_SIGNATURE | FW_CFG_WRITE_CHANNEL, b, 2);
+    assert_memory_equal(b, "QE", 2);
+}
+
+/* A hostile guest: every selector, reads far past the end, byte writes to
+ * the selector and writes to the data port change nothing and read 0. */
+static void test_fwcfg_hostile(void **state)
+{
+    for (uint32_t key = 0; key <= 0xFFFF; key++) {
+        outw((uint16_t)key, VFWCFG_PORT_SEL);
+        for (int i = 0; i < 8; i++)
+            (void)inb(VFWCFG_PORT_DATA);
+        assert_true(fwcfg.offset <= (fwcfg.sel ? fwcfg.sel->len : 0));
+    }
+    outw(FW_CFG_SIGNATURE, VFWCFG_PORT_SEL);
+    for (int i = 0; i < 100000; i++)
+        (void)inb(VFWCFG_PORT_DATA);
+    assert_int_equal(inb(VFWCFG_PORT_DATA), 0);
+    assert_int_equal(fwcfg.offset, 4);
+    outb('X', VFWCFG_PORT_DATA);                    /* ignored */
+    outb(FW_CFG_ID, VFWCFG_PORT_SEL);               /* byte write: not the selector's size */
+    assert_int_equal(fwcfg.selector, FW_CFG_SIGNATURE);
+    outw(FW_CFG_SIGNATURE, VFWCFG_PORT_SEL);
+    assert_int_equal(inb(VFWCFG_PORT_DATA), 'Q');
+    assert_int_equal(inw(VFWCFG_PORT_DATA), 0xFF00 | 'E'); /* a word read: the data byte, then 0x512 (unclaimed) */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +463,10 @@ int main(void)
         cmocka_unit_test_setup(test_pci_host_bridge, setup),
         cmocka_unit_test_setup(test_pci_absent, setup),
         cmocka_unit_test_setup(test_debug_ports, setup),
+        cmocka_unit_test_setup(test_pci_pam, setup),
+        cmocka_unit_test_setup(test_qemu_debugcon, setup),
+        cmocka_unit_test_setup(test_fwcfg_items, setup),
+        cmocka_unit_test_setup(test_fwcfg_hostile, setup),
     };
     return cmocka_run_group_tests_name("vdev_misc", tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #define HV86_VMM_DEV_DEVICES_H
 #include "vmm/dev/iobus.h"
 #include "vmm/dev/vdbg.h"
+#include "vmm/dev/vfwcfg.h"
 #include "vmm/dev/vdev.h"
 #include "vmm/dev/vkbc.h"
 #include "vmm/dev/vpci.h"
