@@ -23,7 +23,7 @@ set -eu
 OUT=$1 KERNEL=$2 INITRD=$3
 GRUB_DIR=/usr/lib/grub/i386-pc
 SFDISK=$(command -v sfdisk || echo /usr/sbin/sfdisk)
-MIB=64                  # disk size
+MIB=72                  # disk size (unlike the other test disks, so `disks` tells it apart)
 PART_START=2048         # sectors: 1 MiB, room for core.img in the gap
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

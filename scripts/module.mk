@@ -46,3 +46,9 @@ $(LINUX_DIR)/bench.img: $(IMAGE_DEPS) scripts/i386-progs.sh $(BENCH_PKGS:%=$(DEB
 	sh scripts/mkinitramfs.sh $@ shell $(DEBIAN_DIR)/busybox $(DEBIAN_DIR)/root $(GUEST_MODULES) -- $(BENCH_PROGS)
 
 ISO_MODULES += $(LINUX_MODULES)
+
+# A disk a PC boots from (scripts/mkbootdisk.sh): MBR with GRUB's boot.img,
+# core.img in the gap, an ext4 partition with the kernel and the shell
+# image; `make linux-bios` boots it through SeaBIOS (firmware=bios).
+$(B)/disk-boot.img: scripts/mkbootdisk.sh $(LINUX_DIR)/linux.bz $(LINUX_DIR)/shell.img
+	sh scripts/mkbootdisk.sh $@ $(LINUX_DIR)/linux.bz $(LINUX_DIR)/shell.img

@@ -117,3 +117,11 @@ fuzz-slice: hv86.iso $(GUEST_B)/fuzz.elf
 fuzz: hv86.iso $(GUEST_B)/fuzz.elf
 	$(PYTHON) tests/integration/fuzz.py --seed $(FUZZ_SEED) \
 		$(if $(FUZZ_COUNT),--count $(FUZZ_COUNT)) $(if $(FUZZ_SECONDS),--seconds $(FUZZ_SECONDS))
+
+# A PC's boot (issue 16): firmware=bios, SeaBIOS from the reset vector,
+# GRUB from the VM's own disk, Debian's kernel to the busybox shell;
+# natively under QEMU with the same bios.bin first (tests/integration/test_bios.py).
+INTEGRATION_TESTS += linux-bios
+.PHONY: linux-bios
+linux-bios: hv86.iso $(DISKS) $(B)/disk-boot.img
+	$(PYTHON) tests/integration/test_bios.py

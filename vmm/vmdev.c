@@ -17,6 +17,7 @@
 #include "vmm/gmem.h"
 #include "vmm/vdiskio.h"
 #include "kernel/x86.h"
+#include "kernel/boot.h"
 
 #define COM1_BASE 0x3F8
 #define COM1_IRQ  4
@@ -207,6 +208,8 @@ static void dbg_exit(void *opaque, uint32_t code)
 /* The i8042 pulsed the CPU reset line: Linux's `reboot` (BOOT_KBD) and
  * panic=N. The vCPU thread reboots the VM once this port access is done. */
 static void kbc_reset(void *opaque) { vm_request_reset(opaque, "i8042 reset line"); }
+/* The PIIX3's reset control register (0xCF9): SeaBIOS's reboot, Linux's reboot=pci. */
+static void pci_reset_cpu(void *opaque) { vm_request_reset(opaque, "PCI reset control register"); }
 
 int vmdev_create(struct vm *vm)
 {
@@ -227,6 +230,8 @@ int vmdev_create(struct vm *vm)
     vrtc_init(&d->rtc, dev_clock, dev_wall, vm, line, vm->mem_bytes);
     vkbc_init(&d->kbc, kbc_reset, vm, line);
     vpci_init(&d->pci);
+    d->pci.reset_cpu = pci_reset_cpu;
+    d->pci.reset_opaque = vm;
     vdbg_init(&d->dbg, dbg_console, dbg_exit, vm);
     int rc = vpic_attach(&d->pic, &d->bus);
     rc = rc ? rc : vpit_attach(&d->pit, &d->bus);
@@ -509,9 +514,26 @@ uint64_t vmdev_next_event_ns(struct vm *vm)
     return next <= now ? 0 : next - now;
 }
 
+/* firmware=bios: the BIOS image's alias at the top of 4 GiB, where a PC's
+ * chipset decodes its flash ROM (SeaBIOS reads its pristine copy there to
+ * reboot, src/fw/shadow.c qemu_reboot). Read-only: writes are dropped, as
+ * a ROM drops them. True if gpa lies in it. */
+static bool bios_rom_alias(struct vm *vm, uint32_t gpa, void *buf, uint32_t len, bool write)
+{
+    const struct boot_module *m = vm->bios ? boot_module_find(VM_BIOS_MODULE) : NULL;
+    if (!m || m->size > VM_BIOS_BYTES || gpa < 0u - m->size)
+        return false;
+    uint32_t off = gpa - (0u - m->size);
+    if (!write && (len > m->size - off || boot_module_read(m, off, buf, len)))
+        memset(buf, 0xFF, len);
+    return true;
+}
+
 bool vmdev_mmio(struct vm *vm, uint32_t gpa, void *buf, uint32_t len, bool write)
 {
     struct vm_devices *d = vm->dev;
+    if (bios_rom_alias(vm, gpa, buf, len, write))
+        return true;
     uint32_t page = gpa & ~(VLAPIC_PAGE_BYTES - 1);
     bool lapic = page == vlapic_page(&d->lapic);
     if (!d->apic || (!lapic && page != VIOAPIC_BASE))

@@ -62,8 +62,9 @@ uint64_t vmdev_next_event_ns(struct vm *vm);
 bool vmdev_dma_busy(struct vm *vm);
 /* vmdev_mmio - an emulated access of len bytes (within one page) at gpa,
  * which is not guest RAM: the local APIC's page (where IA32_APIC_BASE puts
- * it while enabled) or the I/O APIC's at 0xFEC00000, in a VM with APICs.
- * Returns true if a device took it (buf read or written), false if the
+ * it while enabled) or the I/O APIC's at 0xFEC00000, in a VM with APICs;
+ * in a firmware=bios VM, the BIOS image's read-only alias in the last
+ * VM_BIOS_BYTES (or its size) below 4 GiB. Returns true if a device took it (buf read or written), false if the
  * gpa is a hole. Sources: Intel SDM Vol. 3A §10.4.1; 82093AA datasheet §3. */
 bool vmdev_mmio(struct vm *vm, uint32_t gpa, void *buf, uint32_t len, bool write);
 /* vmdev_apic_msr - RDMSR/WRMSR of IA32_APIC_BASE (1Bh) or IA32_TSC_DEADLINE

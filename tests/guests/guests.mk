@@ -63,3 +63,15 @@ guests-native: guests
 	$(PYTHON) $(GUEST_SRC)/run-native.py --out $(GUEST_B)/out $(GUESTS)
 
 -include $(shell find $(GUEST_B) -name '*.d' -type f 2>/dev/null)
+
+# fwattack: a boot sector for firmware=bios VMs, not a Multiboot guest
+# (tests/guests/fwattack.S, scripts/mkfwattack.sh); the isolation suite
+# boots its cases through SeaBIOS.
+$(GUEST_B)/fwattack.bin: $(GUEST_SRC)/fwattack.S | deps
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -c -o $(GUEST_B)/fwattack.S.o $<
+	ld -m elf_i386 -Ttext=0x7C00 --oformat binary -o $@ $(GUEST_B)/fwattack.S.o
+	@test $$(stat -c %s $@) -eq 4096 || (echo "$@ is not 4 KiB"; rm -f $@; exit 1)
+$(GUEST_B)/fwattack.img: $(GUEST_B)/fwattack.bin scripts/mkfwattack.sh
+	sh scripts/mkfwattack.sh $@ $<
+guests: $(GUEST_B)/fwattack.img

@@ -386,6 +386,27 @@ static void test_pci_pam(void **state)
     assert_int_equal(cfg_read(CFG(0, 0, 0, 0x58)), 0x00001000u);
 }
 
+static int pci_resets;
+static void on_pci_reset(void *opaque) { pci_resets++; }
+
+/* 0xCF9, the PIIX3 reset control register, shares CONFIG_ADDRESS's dword:
+ * SeaBIOS's pci_reboot writes 0x02 then 0x06; only RCPU resets; dword
+ * accesses are still CONFIG_ADDRESS. */
+static void test_pci_reset_control(void **state)
+{
+    pci_resets = 0;
+    pci.reset_cpu = on_pci_reset;
+    outl(0x80000000u, 0xCF8);
+    outb(0x02, 0xCF9);
+    assert_int_equal(pci_resets, 0);
+    outb(0x06, 0xCF9);
+    assert_int_equal(pci_resets, 1);
+    assert_int_equal(inl(0xCF8), 0x80000000u);     /* the address is untouched */
+    outw(0x0606, 0xCF8);                            /* a word access: neither */
+    assert_int_equal(pci_resets, 1);
+    assert_int_equal(inl(0xCF8), 0x80000000u);
+}
+
 /* SeaBIOS's debug output port (CONFIG_DEBUG_IO): present when it reads 0xE9. */
 static void test_qemu_debugcon(void **state)
 {
@@ -464,6 +485,7 @@ int main(void)
         cmocka_unit_test_setup(test_pci_absent, setup),
         cmocka_unit_test_setup(test_debug_ports, setup),
         cmocka_unit_test_setup(test_pci_pam, setup),
+        cmocka_unit_test_setup(test_pci_reset_control, setup),
         cmocka_unit_test_setup(test_qemu_debugcon, setup),
         cmocka_unit_test_setup(test_fwcfg_items, setup),
         cmocka_unit_test_setup(test_fwcfg_hostile, setup),

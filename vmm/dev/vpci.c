@@ -92,6 +92,7 @@ void vpci_reset(struct vpci *pci)
 void vpci_init(struct vpci *pci)
 {
     pci->nfuncs = 0;
+    pci->reset_cpu = NULL;
     vpci_reset(pci);
 }
 
@@ -122,14 +123,22 @@ static struct vpci_func *selected(struct vpci *pci)
     return NULL;
 }
 
+/* CONFIG_ADDRESS takes dword accesses only (PCI 3.0 §3.2.2.3.2); the
+ * other sizes go to ISA devices, of which 0xCF9 is the reset control. */
 static uint32_t addr_in(void *opaque, uint16_t port, unsigned size)
 {
+    if (size != 4)
+        return port == VPCI_RESET_CONTROL && size == 1 ? 0 : 0xFFFFFFFFu;
     return ((struct vpci *)opaque)->address;
 }
 
 static void addr_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 {
-    ((struct vpci *)opaque)->address = val & ADDR_KEPT;
+    struct vpci *pci = opaque;
+    if (size == 4)
+        pci->address = val & ADDR_KEPT;
+    else if (port == VPCI_RESET_CONTROL && size == 1 && (val & VPCI_RC_RCPU) && pci->reset_cpu)
+        pci->reset_cpu(pci->reset_opaque);
 }
 
 /* CONFIG_DATA: byte i of the access is config byte REG + (port - 0xCFC) + i. */
@@ -161,7 +170,7 @@ static void data_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 
 int vpci_attach(struct vpci *pci, struct iobus *bus)
 {
-    int err = iobus_register(bus, VPCI_CONFIG_ADDRESS, 4, IOBUS_SZ_4, addr_in, addr_out, pci, "pci-addr");
+    int err = iobus_register(bus, VPCI_CONFIG_ADDRESS, 4, IOBUS_SZ_ALL, addr_in, addr_out, pci, "pci-addr");
     if (!err)
         err = iobus_register(bus, VPCI_CONFIG_DATA, 4, IOBUS_SZ_ALL, data_in, data_out, pci, "pci-data");
     return err;

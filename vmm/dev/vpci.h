@@ -20,6 +20,12 @@
 
 #define VPCI_CONFIG_ADDRESS 0xCF8
 #define VPCI_CONFIG_DATA    0xCFC
+/* The PIIX3's Reset Control Register, a byte port inside CONFIG_ADDRESS's
+ * dword (PIIX3 datasheet §4.1.6 RC: bit 1 SRST hard reset, bit 2 RCPU
+ * reset the CPU): a byte write with RCPU set resets the machine, as Linux's
+ * reboot=pci and SeaBIOS's pci_reboot do. */
+#define VPCI_RESET_CONTROL  0xCF9
+#define VPCI_RC_RCPU        0x04
 #define VPCI_CONFIG_BYTES   256   /* type 0 configuration space, bytes */
 #define VPCI_MAX_FUNCS      8     /* functions besides the host bridge */
 
@@ -50,6 +56,8 @@ struct vpci {
     struct vpci_func bridge;            /* 00:00.0 */
     struct vpci_func *func[VPCI_MAX_FUNCS];
     unsigned nfuncs;
+    void (*reset_cpu)(void *opaque);    /* a write to VPCI_RESET_CONTROL with RCPU; NULL: ignored */
+    void *reset_opaque;
 };
 
 void vpci_init(struct vpci *pci);
@@ -57,7 +65,8 @@ void vpci_init(struct vpci *pci);
  * their devices' to reset. */
 void vpci_reset(struct vpci *pci);
 
-/* Claim 0xCF8-0xCFB (dword only) and 0xCFC-0xCFF. Returns 0 or an iobus error. */
+/* Claim 0xCF8-0xCFB (CONFIG_ADDRESS dword accesses; byte 0xCF9, the reset
+ * control register) and 0xCFC-0xCFF. Returns 0 or an iobus error. */
 int vpci_attach(struct vpci *pci, struct iobus *bus);
 
 /*
