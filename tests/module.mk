@@ -8,7 +8,7 @@ INTEGRATION_TESTS += integration-qemu integration-bochs guests-hv86-qemu guests-
 # monitor's isolation from a hostile guest (Bochs enforces segment limits).
 vms-fairness: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_vms.py fairness
-vms-isolation: hv86.iso $(DISKS) guests-native
+vms-isolation: hv86.iso $(DISKS) guests-native $(B)/guests/fwattack.img
 	$(PYTHON) tests/integration/test_vms.py isolation
 # A guest printing megabytes without a newline must stall neither the
 # console nor the other VMs (issue 11).

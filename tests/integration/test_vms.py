@@ -43,7 +43,11 @@ of memory) and must print its native results; `realmode ivt=1` runs INT n
 through an IVT moved into the monitor's range and must end on its own
 HLT at FFFF:FFFF ("powered off"); `realmode d32=1` enters real mode with
 a 32-bit code segment and `realmode pae=1` turns on PAE paging: modes hv86
-does not run, each must be stopped with that reason.
+does not run, each must be stopped with that reason. Three firmware=bios
+VMs boot the `fwattack` boot sector through SeaBIOS (fw_attacks below):
+fw_cfg out of range, the BIOS ROM's alias at the top of 4 GiB read and
+written, a jump to the reset vector (a reboot) and to its alias FFFFFFF0h
+(stopped with the reason), a fw_cfg flood.
 
 console-flood: a `flood` guest prints forever without a newline, binary
 junk included (a memory tester redrawing its status line did this to the
@@ -318,7 +322,7 @@ TASK_ATTACKS = [
 
 
 def isolation():
-    m = Machine("bochs", mem_mib=256).start()
+    m = Machine("bochs", mem_mib=256, slave2=FWATTACK_IMG).start()
     before = monsum(m)
     start(m, "spin", "spin", "rounds=20000")
     attackers = ["hostile", "gsdata", "realmode"]
@@ -396,9 +400,64 @@ def isolation():
             rows = wait_stopped(m, [n], 60)
         check("%s stopped: %s" % (n, rows[n]["reason"]), rows[n]["state"] == "stopped" and
               (want is None or want in rows[n]["reason"]), "%s, want %r" % (rows[n], want))
+    fw_attacks(m)
     after = monsum(m)
     check("monitor code, read-only data and host page 0 unchanged (%s)" % after, before == after, "%s -> %s" % (before, after))
     m.stop()
+
+
+FWATTACK_IMG = os.path.join(BUILD, "guests", "fwattack.img")
+FW_CHECKS = ["PASS fwcfg-signature", "PASS fwcfg-past-end-reads-0", "PASS fwcfg-unknown-selectors-read-0",
+             "PASS fwcfg-writes-ignored", "PASS rom-alias-is-reset-vector", "PASS rom-alias-writes-dropped"]
+
+
+def console_text(m, name):
+    """Everything the VM's console replays, cleaned, as lines."""
+    m.send("console %s\r" % name)
+    m.expect(r"\[attached to %s" % re.escape(name), 30)
+    text = m.log
+    m.send("\x1d")
+    m.expect_prompt(30)
+    return clean(text[text.rfind("console %s" % name):]).split("\n")
+
+
+def fw_attacks(m):
+    """firmware=bios VMs booting the fwattack boot sector (tests/guests/fwattack.S)
+    through SeaBIOS: the disk itself is case 1 (fw_cfg and the ROM alias at
+    the top of 4 GiB, in the monitor's range, then a jump to the reset
+    vector: SeaBIOS reboots the VM, which must come back to the program),
+    partition 1 case 2 (a far jump to FFFFFFF0h: stopped with the reason),
+    partition 2 case 3 (a fw_cfg flood, then HLT with interrupts off)."""
+    disk = re.findall(r"^disk \d+ (ata\d) .* %d sectors of 512 bytes" % (os.path.getsize(FWATTACK_IMG) // 512),
+                      m.cmd("disks"), re.M)
+    check("the fwattack disk is attached", len(disk) == 1, str(disk))
+    if len(disk) != 1:
+        return
+    start(m, "spin3", "spin", "rounds=20000")
+    for n, d in (("fw1", disk[0]), ("fw2", disk[0] + "p1"), ("fw3", disk[0] + "p2")):
+        out = m.cmd("vm create %s firmware=bios mem=16M disk=%s,mode=ro" % (n, d))
+        check("vm create %s firmware=bios disk=%s" % (n, d), "created %s" % n in out, out)
+    m.cmd("vm start fw1 fw2 fw3")
+    rows = wait_stopped(m, ["fw2", "fw3", "spin3"], 600)
+    check("fw2: a jump to the reset vector's alias FFFFFFF0h stops it with the reason (%s)" % rows["fw2"]["reason"],
+          rows["fw2"]["state"] == "stopped" and "fffffff0" in rows["fw2"]["reason"], str(rows["fw2"]))
+    check("fw3: fw_cfg flood, then its own HLT (%s)" % rows["fw3"]["reason"],
+          "powered off" in rows["fw3"]["reason"] and "FWATTACK case 3: flood done" in console_text(m, "fw3"),
+          str(rows["fw3"]))
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # case 1 again after SeaBIOS's reboot
+        lines = console_text(m, "fw1")
+        if lines.count("FWATTACK case 1") >= 2:
+            break
+        time.sleep(10)
+    first = lines[lines.index("FWATTACK case 1") + 1:] if "FWATTACK case 1" in lines else []
+    check("fw1: fw_cfg and the ROM alias as on QEMU (%s)" % [l for l in first[:6] if l.startswith("FAIL")],
+          first[:6] == FW_CHECKS, str(first[:8]))
+    check("fw1: a jump to the reset vector reboots through SeaBIOS to the boot sector again",
+          lines.count("FWATTACK case 1") >= 2 and sum(l.startswith("SeaBIOS (version") for l in lines) >= 2, "%d runs" % lines.count("FWATTACK case 1"))
+    check("spin guest beside the firmware attacks finished intact", "DONE pass=3 fail=0" in console_lines(m, "spin3"))
+    m.cmd("vm stop fw1")
+    check("fw1 stops on request", vm_list(m)["fw1"]["state"] == "stopped")
 
 
 def pshare_alone(backend):
