@@ -126,8 +126,11 @@ QEMU_ARGS = -accel tcg -m $(QEMU_MEM) -cdrom hv86.iso -boot d \
 RUN_PORT ?= 8080
 RUN_NIC = -nic user,model=e1000,hostfwd=tcp:127.0.0.1:$(RUN_PORT)-10.0.2.15:80
 .PHONY: run
-run: hv86-run.iso $(DISKS)
-	$(QEMU) $(QEMU_ARGS:hv86.iso=hv86-run.iso) $(RUN_NIC) -display none -serial mon:stdio
+# The secondary slave is the boot disk of `vm create pc firmware=bios disk=ata3`
+# (scripts/mkbootdisk.sh; docs/vmm.md "Guest firmware").
+run: hv86-run.iso $(DISKS) $(B)/disk-boot.img
+	$(QEMU) $(QEMU_ARGS:hv86.iso=hv86-run.iso) -drive file=$(B)/disk-boot.img,format=raw,if=ide,index=3 \
+		$(RUN_NIC) -display none -serial mon:stdio
 
 # ---------------------------------------------------------------- unit tests
 define unit_test_rule

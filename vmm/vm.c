@@ -188,6 +188,10 @@ int vm_create(const char *name, const char *kernel, const char *initrd, uint32_t
         snprintf(err, errlen, "all %d VM slots in use (destroy one first)", VM_MAX);
         return E_BUSY;
     }
+    if (bios && !ndisks) {
+        snprintf(err, errlen, "firmware=bios needs a disk= to boot from");
+        return E_INVAL;
+    }
     struct vm *vm = kzalloc(sizeof(*vm));
     int rc;
     if (!vm)

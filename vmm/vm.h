@@ -93,7 +93,8 @@ void vm_thread_died(struct vm *vm);
  * at its next loop turn with vm_reboot. Any thread; cannot fail. */
 void vm_request_reset(struct vm *vm, const char *why);
 /* vm_reboot - honour reset_req on the vCPU thread (vcpu_thread, between
- * guest instructions): guest RAM zeroed, kernel and initrd loaded again and
+ * guest instructions): guest RAM zeroed, kernel and initrd (firmware=bios:
+ * the BIOS image, the vCPU at the reset vector) loaded again and
  * vCPU and devices at power-on state, exactly as `vm start` of a stopped VM
  * (the VM stays RUNNING; statistics and console scrollback carry on). If the
  * reload fails (E_NOENT, E_RANGE, E_NOMEM: see vm_create) the VM is stopped

@@ -412,12 +412,13 @@ FW_CHECKS = ["PASS fwcfg-signature", "PASS fwcfg-past-end-reads-0", "PASS fwcfg-
 
 
 def console_text(m, name):
-    """Everything the VM's console replays, cleaned, as lines."""
+    """Everything the VM's console replays (up to its 64 KiB scrollback, at
+    line speed: minutes of Bochs time at worst), cleaned, as lines."""
     m.send("console %s\r" % name)
-    m.expect(r"\[attached to %s" % re.escape(name), 30)
+    m.expect(r"\[attached to %s" % re.escape(name), 300)
     text = m.log
     m.send("\x1d")
-    m.expect_prompt(30)
+    m.expect_prompt(60)
     return clean(text[text.rfind("console %s" % name):]).split("\n")
 
 
