@@ -22,7 +22,9 @@ struct vm;
 int vcpu_create(struct vm *vm, char *err, size_t errlen);
 void vcpu_destroy(struct vm *vm);
 /* Architectural state at a Multiboot entry (Multiboot §3.2): protected mode,
- * paging off, flat segments, EAX/EBX/EIP from e; empties the TC. */
+ * paging off, flat segments, EAX/EBX/EIP from e; empties the TC. For
+ * e->version == LOADER_FIRMWARE, the state after RESET instead (SDM Vol. 3A
+ * Table 9-1): real mode at e->cs:e->eip with CS.base = e->cs * 16. */
 void vcpu_reset(struct vm *vm, const struct loader_entry *e);
 /* Body of the VM's vCPU thread: runs the guest until the VM stops. */
 void vcpu_thread(void *vm);
