@@ -288,15 +288,18 @@ static void disk_stats(struct cmd_out *out, const struct vdev_disk_stats *st)
 void vmdev_timer_info(struct vm *vm, struct cmd_out *out)
 {
     const struct vpit *pit = &vm->dev->pit;
-    cmd_printf(out, "timer (8254 IRQ0): %llu ticks, %llu of them reinjected late, %llu waiting, %llu dropped\n",
-               (unsigned long long)pit->ticks, (unsigned long long)pit->reinjected,
-               (unsigned long long)pit->backlog, (unsigned long long)pit->lost_ticks);
+    cmd_printf(out, "timer (8254 IRQ0): %llu ticks, %llu of them reinjected late, %llu waiting, %llu dropped "
+               "(%llu gaps too long to catch up)\n",
+               (unsigned long long)pit->ticks, (unsigned long long)pit->tick.reinjected,
+               (unsigned long long)pit->tick.backlog, (unsigned long long)pit->tick.dropped,
+               (unsigned long long)pit->tick.gave_up);
     const struct vm_devices *d = vm->dev;
     if (d->apic)
-        cmd_printf(out, "APIC: %s, timer fired %llu times (%llu reinjected late, %u waiting, %llu dropped); "
-                   "I/O APIC sent %llu messages; odd accesses %llu\n",
+        cmd_printf(out, "APIC: %s, timer fired %llu times (%llu reinjected late, %llu waiting, %llu dropped, "
+                   "%llu gaps too long to catch up); I/O APIC sent %llu messages; odd accesses %llu\n",
                    vlapic_enabled(&d->lapic) ? "enabled" : "disabled", (unsigned long long)d->lapic.timer_fires,
-                   (unsigned long long)d->lapic.reinjected, d->lapic.backlog, (unsigned long long)d->lapic.dropped,
+                   (unsigned long long)d->lapic.tick.reinjected, (unsigned long long)d->lapic.tick.backlog,
+                   (unsigned long long)d->lapic.tick.dropped, (unsigned long long)d->lapic.tick.gave_up,
                    (unsigned long long)d->ioapic.messages,
                    (unsigned long long)(d->lapic.bad_accesses + d->ioapic.bad_accesses));
 }

@@ -146,6 +146,28 @@ static void test_timer_oneshot(void **state)
     assert_int_equal(vlapic_next_event_ns(&a), VDEV_NEVER);
 }
 
+/* The APIC timer's periods follow the PIT's lost-tick policy
+ * (vmm/dev/vtick.h): a gap of up to 50 ms (12 periods of 4 ms) is kept in
+ * full, a longer one keeps four; short gaps never taken fill the backlog
+ * to one second's worth. */
+static void test_timer_periodic_long_gap(void **state)
+{
+    wr(APIC_TDCR, 0xB);                      /* divide by 1: 1 us per count */
+    wr(APIC_LVT_TIMER, APIC_TIMER_PERIODIC | 0x51);
+    wr(APIC_TMICT, 4000);                    /* 4 ms, Linux's HZ=250 tick */
+    at(52000000);                            /* 13 periods: 1 now, 12 kept */
+    assert_int_equal(a.tick.backlog, 12);
+    assert_int_equal(a.tick.gave_up, 0);
+    at(112000000);                           /* 15 more: 1 now, 4 of 14 kept */
+    assert_int_equal(a.tick.backlog, 12 + VTICK_GAP_KEEP);
+    assert_int_equal(a.tick.dropped, 14 - VTICK_GAP_KEEP);
+    assert_int_equal(a.tick.gave_up, 1);
+    for (uint64_t t = 112000000 + 40000000; t < 112000000 + 40000000ull * 60; t += 40000000)
+        at(t);                               /* gaps of 9 missed, never taken */
+    assert_int_equal(a.tick.backlog, 250);
+    assert_int_equal(a.tick.gave_up, 1);
+}
+
 static void test_timer_periodic_backlog(void **state)
 {
     wr(APIC_TDCR, 0xB);                      /* divide by 1: 1 us per count */
@@ -158,9 +180,9 @@ static void test_timer_periodic_backlog(void **state)
     assert_int_equal(rd(APIC_TMCCT), 2000);
     at(24000000);                            /* 5 periods late: 1 now, 4 kept */
     assert_int_equal(take(), 0x51);
-    assert_int_equal(a.backlog, 4);
+    assert_int_equal(a.tick.backlog, 4);
     vlapic_reinject(&a);                     /* vector in service: nothing */
-    assert_int_equal(a.backlog, 4);
+    assert_int_equal(a.tick.backlog, 4);
     wr(APIC_EOI, 0);
     assert_int_equal(vlapic_next_event_ns(&a), 0);
     for (int i = 0; i < 4; i++) {
@@ -168,13 +190,14 @@ static void test_timer_periodic_backlog(void **state)
         assert_int_equal(take(), 0x51);
         wr(APIC_EOI, 0);
     }
-    assert_int_equal(a.reinjected, 4);
+    assert_int_equal(a.tick.reinjected, 4);
     assert_int_equal(vlapic_next_event_ns(&a), 28000000); /* still on the grid */
-    at(10000000000ull);                      /* 10 s away: at most 1 s kept */
-    assert_int_equal(a.backlog, 250);
-    assert_true(a.dropped > 2000);
+    at(10000000000ull);                      /* 10 s away: too long to catch up, four kept */
+    assert_int_equal(a.tick.backlog, VTICK_GAP_KEEP);
+    assert_true(a.tick.dropped > 2000);
+    assert_int_equal(a.tick.gave_up, 1);
     wr(APIC_TMICT, 0);
-    assert_int_equal(a.backlog, 0);
+    assert_int_equal(a.tick.backlog, 0);
     assert_int_equal(rd(APIC_TMCCT), 0);
 }
 
@@ -383,6 +406,7 @@ int main(void)
         cmocka_unit_test_setup(test_software_disable, setup),
         cmocka_unit_test_setup(test_timer_oneshot, setup),
         cmocka_unit_test_setup(test_timer_periodic_backlog, setup),
+        cmocka_unit_test_setup(test_timer_periodic_long_gap, setup),
         cmocka_unit_test_setup(test_timer_divide_change, setup),
         cmocka_unit_test_setup(test_tsc_deadline, setup),
         cmocka_unit_test_setup(test_tsc_deadline_rules, setup),

@@ -67,14 +67,57 @@ static void test_periodic_mode2(void **state)
     at(45000000, t0);
     vpit_update(&pit, fake_now_ns);
     assert_int_equal(irq_rises[0], 2);
-    assert_int_equal(pit.backlog, 2);
-    assert_int_equal(pit.lost_ticks, 0);
+    assert_int_equal(pit.tick.backlog, 2);
+    assert_int_equal(pit.tick.dropped, 0);
     assert_true(vpit_next_event_ns(&pit) > fake_now_ns);
 }
 
+/* Catch-up with a bound (vmm/dev/vtick.h): a gap of up to
+ * VTICK_GAP_FULL_NS is kept in full; a longer one keeps VTICK_GAP_KEEP of
+ * its ticks, also on top of a backlog; short gaps the guest never works off
+ * fill the backlog to VPIT_BACKLOG_MAX and no further. */
+static void test_lost_ticks_long_gaps(void **state)
+{
+    uint64_t t0 = fake_now_ns;
+    outb(0x34, PIT_MODE);
+    outb(LATCH_100HZ & 0xFF, PIT_CH0);
+    outb(LATCH_100HZ >> 8, PIT_CH0);
+    at(35000000, t0);                        /* edges at 10, 20, 30 ms: one pulse, two kept */
+    vpit_update(&pit, fake_now_ns);
+    assert_int_equal(pit.tick.backlog, 2);
+    at(85000000, t0);                        /* 40..80 ms: a 40 ms gap, kept in full */
+    vpit_update(&pit, fake_now_ns);
+    assert_int_equal(pit.tick.backlog, 6);
+    assert_int_equal(pit.tick.gave_up, 0);
+    for (int i = 0; i < 6; i++)
+        vpit_reinject(&pit, vpit_reinject_ns(&pit));
+    assert_int_equal(irq_rises[0], 2 + 6);
+    assert_int_equal(pit.tick.backlog, 0);
+    at(175000000, t0);                       /* 90..170 ms: an 80 ms gap, four kept */
+    vpit_update(&pit, fake_now_ns);
+    assert_int_equal(pit.tick.backlog, VTICK_GAP_KEEP);
+    assert_int_equal(pit.tick.dropped, 8 - VTICK_GAP_KEEP);
+    assert_int_equal(pit.tick.gave_up, 1);
+    at(255000000, t0);                       /* another before they were taken: four more */
+    vpit_update(&pit, fake_now_ns);
+    assert_int_equal(pit.tick.backlog, 2 * VTICK_GAP_KEEP);
+    assert_int_equal(pit.tick.dropped, 8 - VTICK_GAP_KEEP + 7 - VTICK_GAP_KEEP);
+    assert_int_equal(pit.tick.gave_up, 2);
+    uint64_t t = 255000000;
+    for (int i = 0; i < 70; i++) {           /* 70 gaps of 4 missed, never taken: capped */
+        t += 50000000;
+        at(t, t0);
+        vpit_update(&pit, fake_now_ns);
+    }
+    assert_int_equal(pit.tick.backlog, VPIT_BACKLOG_MAX);
+    assert_int_equal(pit.tick.gave_up, 2);
+    assert_int_equal(pit.tick.dropped, 8 - VTICK_GAP_KEEP + 7 - VTICK_GAP_KEEP + 8 + 70 * 4 - VPIT_BACKLOG_MAX);
+}
+
 /* The backlog is reinjected one pulse at a time, no sooner than the rate
- * limit after the last pulse; it is capped at VPIT_BACKLOG_MAX, the rest
- * counted as lost; a new count for counter 0 empties it. */
+ * limit after the last pulse; a gap too long to catch up in full keeps
+ * VTICK_GAP_KEEP of its ticks, the rest counted as lost (vmm/dev/vtick.h);
+ * a new count for counter 0 empties it. */
 static void test_lost_ticks_reinjected(void **state)
 {
     uint64_t t0 = fake_now_ns;
@@ -85,31 +128,32 @@ static void test_lost_ticks_reinjected(void **state)
     at(35000000, t0);                        /* edges at 10, 20, 30 ms: one pulse, two kept */
     vpit_update(&pit, fake_now_ns);
     assert_int_equal(irq_rises[0], 1);
-    assert_int_equal(pit.backlog, 2);
+    assert_int_equal(pit.tick.backlog, 2);
     uint64_t due = vpit_reinject_ns(&pit);
     assert_int_equal(due, fake_now_ns + VPIT_MIN_PERIOD_NS);
     vpit_reinject(&pit, due - 1);            /* too soon: nothing */
     assert_int_equal(irq_rises[0], 1);
     vpit_reinject(&pit, due);
     assert_int_equal(irq_rises[0], 2);
-    assert_int_equal(pit.backlog, 1);
+    assert_int_equal(pit.tick.backlog, 1);
     vpit_reinject(&pit, vpit_reinject_ns(&pit));
     assert_int_equal(irq_rises[0], 3);
-    assert_int_equal(pit.backlog, 0);
-    assert_int_equal(pit.reinjected, 2);
+    assert_int_equal(pit.tick.backlog, 0);
+    assert_int_equal(pit.tick.reinjected, 2);
     assert_int_equal(vpit_reinject_ns(&pit), VDEV_NEVER);
     vpit_reinject(&pit, fake_now_ns + 1000000000);  /* empty: nothing */
     assert_int_equal(irq_rises[0], 3);
-    /* Not run for 5 s: 500 edges (40 ms .. 5030 ms), one pulse, the backlog
-     * full, the rest lost. */
+    /* Not run for 5 s: 500 edges (40 ms .. 5030 ms), one pulse, four kept,
+     * the rest lost. */
     at(5035000000ull, t0);
     vpit_update(&pit, fake_now_ns);
     assert_int_equal(irq_rises[0], 4);
-    assert_int_equal(pit.backlog, VPIT_BACKLOG_MAX);
-    assert_int_equal(pit.lost_ticks, 500 - 1 - VPIT_BACKLOG_MAX);
+    assert_int_equal(pit.tick.backlog, VTICK_GAP_KEEP);
+    assert_int_equal(pit.tick.dropped, 500 - 1 - VTICK_GAP_KEEP);
+    assert_int_equal(pit.tick.gave_up, 1);
     /* Reprogramming counter 0 drops it. */
     outb(LATCH_100HZ & 0xFF, PIT_CH0);
-    assert_int_equal(pit.backlog, 0);
+    assert_int_equal(pit.tick.backlog, 0);
     assert_int_equal(vpit_reinject_ns(&pit), VDEV_NEVER);
 }
 
@@ -277,7 +321,7 @@ static void test_periodic_rate_limit(void **state)
     vpit_update(&pit, fake_now_ns + VPIT_MIN_PERIOD_NS / 2);
     assert_int_equal(irq_rises[0], 50);
     assert_true(fake_now_ns - t0 < 51 * VPIT_MIN_PERIOD_NS);
-    assert_true(pit.lost_ticks > 49 * 50);   /* ~59 edges (119 ticks / 2) per pulse */
+    assert_true(pit.tick.dropped > 49 * 50);   /* ~59 edges (119 ticks / 2) per pulse */
     /* The 100 Hz rate of a normal guest is untouched. */
     outb(0x34, PIT_MODE);
     outb(LATCH_100HZ & 0xFF, PIT_CH0);
@@ -304,7 +348,7 @@ static void test_mode2_new_count_at_period_end(void **state)
     at(838096, t0);                        /* the old period ends: edge, reload */
     vpit_update(&pit, fake_now_ns);
     assert_int_equal(irq_rises[0], 1);
-    assert_int_equal(pit.lost_ticks, 0);
+    assert_int_equal(pit.tick.dropped, 0);
     assert_int_equal(vpit_next_event_ns(&pit), t0 + 838096 + 419048);  /* ceil(500 ticks) */
     at(838096 + 83810, t0);                /* 100 ticks into the new period */
     assert_int_equal(read16(PIT_CH0), 400);
@@ -624,7 +668,7 @@ static void test_irq0_not_on_port_b(void **state)
     at(20000302, t0);
     inb(PIT_CH0);
     assert_int_equal(irq_rises[0], 2);
-    assert_int_equal(pit.lost_ticks, 0);
+    assert_int_equal(pit.tick.dropped, 0);
 }
 
 int main(void)
@@ -632,6 +676,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_periodic_mode2, setup),
         cmocka_unit_test_setup(test_lost_ticks_reinjected, setup),
+        cmocka_unit_test_setup(test_lost_ticks_long_gaps, setup),
         cmocka_unit_test_setup(test_readback_and_status, setup),
         cmocka_unit_test_setup(test_calibrate_tsc_mode0, setup),
         cmocka_unit_test_setup(test_quick_calibrate_msb, setup),

@@ -104,7 +104,7 @@ static uint32_t current_count(const struct vlapic *a, uint64_t now)
 /* Count down from count at now, tmict being the reload value. */
 static void timer_start(struct vlapic *a, uint64_t now, uint32_t count)
 {
-    a->backlog = 0;
+    vtick_forget(&a->tick);
     a->t_start = now - (uint64_t)(a->tmict - count) * tick_ns(a);
     a->t_next = count ? now + (uint64_t)count * tick_ns(a) : VDEV_NEVER;
 }
@@ -155,13 +155,8 @@ void vlapic_update(struct vlapic *a)
     }
     if (timer_mode(a) == APIC_TIMER_PERIODIC) {
         uint64_t period = a->tmict * tick_ns(a), missed = (now - a->t_next) / period;
-        uint64_t keep = MIN_U64(BACKLOG_MAX, NS_PER_SEC / period);
         a->t_next = a->t_start + ((now - a->t_start) / period + 1) * period;
-        if (a->backlog + missed > keep) {
-            a->dropped += a->backlog + missed - keep;
-            missed = keep - MIN_U64(keep, a->backlog);
-        }
-        a->backlog += (uint32_t)missed;
+        vtick_missed(&a->tick, missed, MIN_U64(BACKLOG_MAX, NS_PER_SEC / period), period);
     } else {
         a->t_next = VDEV_NEVER;
     }
@@ -170,16 +165,13 @@ void vlapic_update(struct vlapic *a)
 
 static bool backlog_ready(const struct vlapic *a)
 {
-    return a->backlog && vlapic_vector_idle(a, a->lvt[VLAPIC_LVT_TIMER] & APIC_LVT_VECTOR);
+    return a->tick.backlog && vlapic_vector_idle(a, a->lvt[VLAPIC_LVT_TIMER] & APIC_LVT_VECTOR);
 }
 
 void vlapic_reinject(struct vlapic *a)
 {
-    if (!backlog_ready(a))
-        return;
-    a->backlog--;
-    a->reinjected++;
-    timer_fire(a);
+    if (backlog_ready(a) && vtick_take(&a->tick))
+        timer_fire(a);
 }
 
 uint64_t vlapic_next_event_ns(const struct vlapic *a)
@@ -210,7 +202,7 @@ static void write_lvt_timer(struct vlapic *a, uint32_t v, uint64_t now)
         return;
     /* A mode change disarms the timer (§10.5.4.1). */
     a->tmict = 0;
-    a->backlog = 0;
+    vtick_forget(&a->tick);
     a->tsc_deadline = 0;
     a->t_next = VDEV_NEVER;
     a->t_start = now;
@@ -236,7 +228,7 @@ void vlapic_reset(struct vlapic *a)
     a->t_start = 0;
     a->t_next = VDEV_NEVER;
     a->tsc_deadline = 0;
-    a->backlog = 0;
+    vtick_forget(&a->tick);
 }
 
 void vlapic_init(struct vlapic *a, vdev_clock_fn clock, vlapic_tsc_fn tsc, uint64_t tsc_hz, vlapic_eoi_fn eoi,
@@ -248,7 +240,8 @@ void vlapic_init(struct vlapic *a, vdev_clock_fn clock, vlapic_tsc_fn tsc, uint6
     a->eoi = eoi;
     a->opaque = opaque;
     a->has_deadline = false;
-    a->timer_fires = a->reinjected = a->dropped = a->bad_accesses = 0;
+    a->timer_fires = a->bad_accesses = 0;
+    vtick_reset(&a->tick);
     vlapic_reset(a);
 }
 

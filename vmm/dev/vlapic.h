@@ -19,8 +19,8 @@
  * in CPUID leaf 15h) divided by the divide configuration register; it is a
  * function of the host clock (vlapic_update). A periodic timer stays on its
  * grid, and periods the guest was not run for are kept (up to one second)
- * and delivered one at a time as the guest takes the previous one (EOI), as
- * hv86's PIT does (vmm/dev/vpit.h): Linux counts jiffies from its periodic
+ * and delivered one at a time as the guest takes the previous one (EOI), or
+ * given up when it cannot keep up, as hv86's PIT does (vmm/dev/vtick.h): Linux counts jiffies from its periodic
  * tick until it switches to one-shot mode, and with ticks lost there its
  * clocksource watchdog finds the TSC "unstable". One-shot and TSC-deadline
  * expirations are never lost, only late.
@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "vmm/dev/vdev.h"
+#include "vmm/dev/vtick.h"
 
 #define VLAPIC_DEFAULT_BASE 0xFEE00000u /* IA32_APIC_BASE at reset (§10.4.4) */
 #define VLAPIC_PAGE_BYTES   4096u
@@ -119,8 +120,8 @@ struct vlapic {
     vlapic_eoi_fn eoi;
     void *opaque;
     bool has_deadline;          /* TSC-deadline mode exists (else LVT timer bit 18 is reserved) */
-    uint32_t backlog;           /* periodic expirations missed, to deliver */
-    uint64_t timer_fires, reinjected, dropped, bad_accesses; /* statistics */
+    struct vtick tick;          /* periodic expirations missed: kept (vlapic_reinject) or dropped */
+    uint64_t timer_fires, bad_accesses; /* statistics */
 };
 
 /* vlapic_init - has_deadline false (set it after init to offer TSC-deadline

@@ -11,6 +11,7 @@
  */
 #include "kernel/kernel.h"
 #include "vmm/dev/vpit.h"
+#include "vmm/dev/vtick.h"
 
 #define PIT_CTRL         (VPIT_BASE + 3)
 #define CW_SC_SHIFT      6      /* control word: SC1-SC0 select counter */
@@ -240,27 +241,21 @@ void vpit_update(struct vpit *pit, uint64_t now_ns)
         edges += periodic(c) ? d / c->ce_init - c->last_tick / c->ce_init : 1;
     if (!edges || now_ns < rate_limit_ns(pit))
         return;
-    uint64_t keep = 0;
-    if (periodic(c) && ticks_to_ns_ceil(c->ce_init) >= VPIT_MIN_PERIOD_NS)
-        keep = MIN(edges - 1, VPIT_BACKLOG_MAX - pit->backlog);
-    pit->backlog += keep;
-    pit->lost_ticks += edges - 1 - keep;
+    bool keep = periodic(c) && ticks_to_ns_ceil(c->ce_init) >= VPIT_MIN_PERIOD_NS;
+    vtick_missed(&pit->tick, edges - 1, keep ? VPIT_BACKLOG_MAX : 0, ticks_to_ns_ceil(c->ce_init));
     c->last_tick = d;
     pulse(pit, now_ns);
 }
 
 uint64_t vpit_reinject_ns(const struct vpit *pit)
 {
-    return pit->backlog ? pit->last_irq_ns + VPIT_MIN_PERIOD_NS : VDEV_NEVER;
+    return pit->tick.backlog ? pit->last_irq_ns + VPIT_MIN_PERIOD_NS : VDEV_NEVER;
 }
 
 void vpit_reinject(struct vpit *pit, uint64_t now_ns)
 {
-    if (!pit->backlog || now_ns < vpit_reinject_ns(pit))
-        return;
-    pit->backlog--;
-    pit->reinjected++;
-    pulse(pit, now_ns);
+    if (now_ns >= vpit_reinject_ns(pit) && vtick_take(&pit->tick))
+        pulse(pit, now_ns);
 }
 
 uint64_t vpit_next_event_ns(const struct vpit *pit)
@@ -315,7 +310,7 @@ static void write_control(struct vpit *pit, uint8_t cw, uint64_t now)
         return;
     }
     if (sc == 0)
-        pit->backlog = 0; /* a new mode: the old period's ticks mean nothing */
+        vtick_forget(&pit->tick); /* a new mode: the old period's ticks mean nothing */
     /* A new mode resets the counter's control logic; OUT goes to its
      * initial state and the counter waits for a count. */
     c->mode_bits = cw >> CW_MODE_SHIFT & CW_MODE_MASK;
@@ -472,7 +467,7 @@ static void pit_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
         write_control(pit, (uint8_t)val, now);
     } else {
         if (port == VPIT_BASE)
-            pit->backlog = 0; /* a new count: the old period's ticks mean nothing */
+            vtick_forget(&pit->tick); /* a new count: the old period's ticks mean nothing */
         write_counter(&pit->ch[port - VPIT_BASE], (uint8_t)val, now);
     }
     /* A wait for OUT2 may start here: its first turn counts from the
@@ -485,7 +480,8 @@ void vpit_reset(struct vpit *pit)
     memset(pit->ch, 0, sizeof(pit->ch));
     pit->ch[0].gate = pit->ch[1].gate = true;  /* tied high on the PC */
     pit->port_b = 0;
-    pit->ticks = pit->lost_ticks = pit->last_irq_ns = pit->backlog = pit->reinjected = 0;
+    pit->ticks = pit->last_irq_ns = 0;
+    vtick_reset(&pit->tick);
     pit->port_b_ns = 0;
     pit->turn_min_ns = UINT64_MAX;
 }

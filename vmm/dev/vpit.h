@@ -21,13 +21,14 @@
  * the last update they are coalesced into one IRQ0 pulse (the PIC latches a
  * single request anyway) and the surplus goes to a backlog, which the owner
  * reinjects one pulse at a time once the PIC has taken the previous one
- * (vpit_reinject), the "reinject" policy of KVM's PIT: a guest that was not
- * run for a while still counts every tick. Linux's clocksource watchdog
+ * (vpit_reinject): a guest that was not run for a while still counts every
+ * tick, unless it cannot keep up, when the backlog is given up (the
+ * lost-tick policy of vmm/dev/vtick.h, shared with the APIC timer). Linux's clocksource watchdog
  * compares the TSC with jiffies early in boot; with ticks lost to slow
  * exits, jiffies fell 12% behind, Linux declared the TSC unstable and read
  * the PIT for every timestamp instead (six port exits each). The backlog
  * holds at most VPIT_BACKLOG_MAX edges; beyond it, and for periods shorter
- * than the rate limit below, edges are counted in lost_ticks and dropped.
+ * than the rate limit below, edges are counted in tick.dropped.
  *
  * Host protection: in the periodic modes (2, 3) IRQ0 pulses are at least
  * VPIT_MIN_PERIOD_NS apart whatever the count (KVM limits its PIT the same
@@ -38,6 +39,7 @@
 #define HV86_VMM_DEV_VPIT_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "vmm/dev/vtick.h"
 #include "vmm/dev/iobus.h"
 #include "vmm/dev/vdev.h"
 
@@ -83,9 +85,7 @@ struct vpit {
     void *opaque;            /* passed to clock */
     uint64_t ticks;          /* IRQ0 pulses delivered */
     uint64_t last_irq_ns;    /* when the last pulse was delivered */
-    uint64_t lost_ticks;     /* edges coalesced into an earlier pulse and dropped */
-    uint64_t backlog;        /* edges coalesced and not yet reinjected (vpit_reinject) */
-    uint64_t reinjected;     /* pulses delivered from the backlog */
+    struct vtick tick;       /* edges coalesced into an earlier pulse: kept (vpit_reinject) or dropped */
     uint64_t pace_ns;        /* vpit_set_pace; 0 = off */
     uint64_t port_b_ns;      /* last PIT write or paced port 0x61 read, 0 = none */
     uint64_t turn_min_ns;    /* shortest gap seen from that to the next paced read */
@@ -117,8 +117,8 @@ int vpit_attach(struct vpit *pit, struct iobus *bus);
 
 /* vpit_update - deliver counter 0's OUT rising edges due by now_ns (host
  * ns): one IRQ0 pulse (level 1 then 0) at most, the surplus added to the
- * backlog (up to VPIT_BACKLOG_MAX; periodic modes with a period of at
- * least VPIT_MIN_PERIOD_NS) or else counted in lost_ticks, periodic pulses
+ * backlog by vtick_missed (up to VPIT_BACKLOG_MAX; periodic modes with a
+ * period of at least VPIT_MIN_PERIOD_NS) or else dropped, periodic pulses
  * at least VPIT_MIN_PERIOD_NS apart; applies a mode 2/3 reload of counter
  * 0 whose period has ended. now_ns may repeat; it must not go backwards. */
 void vpit_update(struct vpit *pit, uint64_t now_ns);
@@ -131,7 +131,7 @@ void vpit_update(struct vpit *pit, uint64_t now_ns);
  * pulse (IRQ0 neither requested nor in service), or the pulse would merge
  * into that one. Writing a new mode or count to counter 0 empties the
  * backlog, as a new period makes the old ticks meaningless. KVM's PIT
- * "reinject" lost-tick policy. */
+ * "reinject" lost-tick policy, bounded as vmm/dev/vtick.h says. */
 uint64_t vpit_reinject_ns(const struct vpit *pit);
 void vpit_reinject(struct vpit *pit, uint64_t now_ns);
 
