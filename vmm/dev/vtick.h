@@ -21,8 +21,8 @@
  *     tick it missed. Catching up in full would only make it spend the CPU
  *     it gets in its tick handler: twelve Linux guests booting at once
  *     under QEMU TCG, each descheduled for about 110 ms at a time, had nine
- *     ticks in ten reinjected ones and took 20 minutes on a loaded machine
- *     (soft lockups; docs/vmm.md "Lost ticks"). This is KVM's "discard"
+ *     ticks in ten reinjected ones and none reached its shell in ten minutes
+ *     on a loaded machine (docs/vmm.md "Lost ticks"). This is KVM's "discard"
  *     for such gaps.
  * Why VTICK_GAP_KEEP and not nothing: Linux's check_timer
  * (arch/x86/kernel/apic/io_apic.c, timer_irq_works) wants more than four
@@ -33,8 +33,11 @@
  * With four kept they arrive back to back when it resumes.
  * Dropped periods are counted, never silent (`vm info`).
  *
- * Trust: nothing here comes from the guest but the timing of its EOIs; a
- * guest that never EOIs only keeps its own backlog from draining.
+ * Trust: the guest chooses the period (its count) and the timing of its
+ * EOIs, nothing else. missed x period never exceeds the host time since the
+ * timer's last update (both timers compute missed from it), so the product
+ * cannot overflow; a guest that never EOIs only keeps its own backlog from
+ * draining, and whatever it programs, it only loses its own ticks.
  */
 #ifndef HV86_VMM_DEV_VTICK_H
 #define HV86_VMM_DEV_VTICK_H
