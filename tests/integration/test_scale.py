@@ -6,13 +6,14 @@ usage: test_scale.py dozen [N]     (QEMU TCG, 1 GiB host; N guests, default 12)
 
 dozen: N Debian Linux guests of 64 MiB (the shell image) are created on a
 1 GiB host and all started at once (`vm start all`); each one's shell must
-come up within HV86_SCALE_BOOT_S seconds (900), and then, with all N
-running, each must answer a command at its shell (its own name and uptime).
+come up within HV86_SCALE_BOOT_S seconds (1200; 780 s were measured with
+QEMU getting a third of a core), and then, with all N running, each must
+answer a command at its shell (its name, uptime and clocksource).
 Each guest's timer catch-up (vmm/dev/vtick.h) is printed from `vm info`:
-without giving up the backlog of a guest that cannot keep up, twelve Linux
-guests booting at once spent their CPU in reinjected ticks. `mem` is printed before the creates, after them
-and at the end; `vm list` must show N running rows and a total line. Each
-guest's translation cache and shadow tables are in its own window in high
+without giving up most of a long gap's ticks, twelve Linux guests booting
+at once spent their CPU in reinjected ticks. `mem` is printed before the
+creates, after them and at the end; `vm list` must show N running rows
+and a total line. Each guest's translation cache and shadow tables are in its own window in high
 memory (docs/memory-layout.md), so the direct map must keep most of its
 frames. Then the host is nearly full: a guest whose RAM does not fit must be
 refused naming guest RAM, one whose RAM fits but not its translation cache
@@ -38,7 +39,7 @@ from linuxguest import attach, detach, hv86_create  # noqa: E402
 
 results = []
 VM_MAX = 64  # vmm/vm.h
-BOOT_BUDGET = int(os.environ.get("HV86_SCALE_BOOT_S", "900"))  # seconds from `vm start all` to the last shell
+BOOT_BUDGET = int(os.environ.get("HV86_SCALE_BOOT_S", "1200"))  # seconds from `vm start all` to the last shell
 TIMER = re.compile(r"^\s*(timer \(8254 IRQ0\)|APIC): .*$", re.M)
 MEM_ROW = re.compile(r"^(direct|high)\s+total\s+(\d+) frames .*free\s+(\d+) frames", re.M)
 VM_ROW = re.compile(r"^(\S+)\s+(created|running|paused|stopped)\s+(\d+)M\s+(\d+)\s+(\d+)\s+(.*)$")

@@ -19,8 +19,9 @@
  * in CPUID leaf 15h) divided by the divide configuration register; it is a
  * function of the host clock (vlapic_update). A periodic timer stays on its
  * grid, and periods the guest was not run for are kept (up to one second)
- * and delivered one at a time as the guest takes the previous one (EOI), or
- * given up when it cannot keep up, as hv86's PIT does (vmm/dev/vtick.h): Linux counts jiffies from its periodic
+ * and delivered one at a time as the guest takes the previous one (EOI),
+ * but for the bulk of a gap too long to catch up, as hv86's PIT does
+ * (vmm/dev/vtick.h): Linux counts jiffies from its periodic
  * tick until it switches to one-shot mode, and with ticks lost there its
  * clocksource watchdog finds the TSC "unstable". One-shot and TSC-deadline
  * expirations are never lost, only late.

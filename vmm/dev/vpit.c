@@ -11,7 +11,6 @@
  */
 #include "kernel/kernel.h"
 #include "vmm/dev/vpit.h"
-#include "vmm/dev/vtick.h"
 
 #define PIT_CTRL         (VPIT_BASE + 3)
 #define CW_SC_SHIFT      6      /* control word: SC1-SC0 select counter */
