@@ -949,9 +949,8 @@ static void sysenter_seg(struct vcpu *c, int sr, uint16_t sel)
  * SYNC_GDT_LOW, resynced before ring 3 runs); elsewhere a checked load. */
 static int sysexit_seg(struct vcpu *c, int sr, uint16_t sel)
 {
-    uint32_t idx = sel >> 3u;
-    if (idx < SYNC_GDT_LOW && c->gdt_src[idx]) {
-        c->seg[sr] = vseg_of(sel, c->gdt_src[idx]);
+    if (gdt_low_cached(c, sel)) {
+        c->seg[sr] = vseg_of(sel, c->gdt_src[sel >> 3]);
         c->bv->sel[sr] = sel;
         return 0;
     }

@@ -491,6 +491,18 @@ static int vmem_translate(struct vcpu *c, uint32_t gva, uint32_t kind, uint32_t 
     return rc;
 }
 
+/* Read len bytes (within one page) at gva as a guest access of kind would
+ * find them, from the frame the loaded shadow maps there (shadow_mapped):
+ * no walk of the guest's tables. False, nothing read, if it maps none. */
+static bool read_mapped(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, uint32_t kind)
+{
+    uint32_t hpa;
+    if (shadow_mapped(&c->sh, gva, kind, &hpa) != 0)
+        return false;
+    kmap_copy(hpa & PTE_FRAME, hpa & ~PTE_FRAME, buf, len, KMAP_READ);
+    return true;
+}
+
 static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, uint32_t kind, bool write)
 {
     uint8_t *p = buf;
@@ -511,12 +523,10 @@ static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, ui
         }
     }
     while (len) {
-        uint32_t n = MIN(len, PAGE_SIZE - (gva & (PAGE_SIZE - 1))), gpa, hpa;
-        if (!write && shadow_mapped(&c->sh, gva, kind, &hpa) == 0) {
-            /* What a guest load would find: no walk of the guest's tables
-             * (two frame maps), the monitor's most common read (an exit's
-             * instruction fetch, a descriptor). */
-            kmap_copy(hpa & PTE_FRAME, hpa & ~PTE_FRAME, p, n, KMAP_READ);
+        uint32_t n = MIN(len, PAGE_SIZE - (gva & (PAGE_SIZE - 1))), gpa;
+        if (!write && read_mapped(c, gva, p, n, kind)) {
+            /* The monitor's most common read (an exit's instruction fetch,
+             * a descriptor) without the walk's two frame maps. */
             gva += n;
             p += n;
             len -= n;
@@ -1532,9 +1542,9 @@ static void sync_gdt_low(struct vcpu *c)
     uint32_t n = MIN((c->bv->gdtr.limit + 1) / 8, SYNC_GDT_LOW), lin = c->bv->gdtr.base, got = 0;
     uint64_t now[SYNC_GDT_LOW];
     while (got < n * 8) {
-        uint32_t a = lin + got, len = MIN(n * 8 - got, PAGE_SIZE - (a & (PAGE_SIZE - 1))), gpa, hpa, err;
-        if (shadow_mapped(&c->sh, a, 0, &hpa) == 0) /* the kernel's own GDT page: mapped */
-            kmap_copy(hpa & PTE_FRAME, hpa & ~PTE_FRAME, (uint8_t *)now + got, len, KMAP_READ);
+        uint32_t a = lin + got, len = MIN(n * 8 - got, PAGE_SIZE - (a & (PAGE_SIZE - 1))), gpa, err;
+        if (read_mapped(c, a, (uint8_t *)now + got, len, 0)) /* the kernel's own GDT page: mapped */
+            ;
         else if (shadow_guest_translate(&c->sh, a, 0, false, &gpa, &err) != 0 ||
                  gmem_read(&c->vm->mem, gpa, (uint8_t *)now + got, len))
             break;
@@ -1557,7 +1567,7 @@ static int run_ring3(struct vcpu *c)
      * the entries as they were before this sync). */
     for (int sr = SR_CS; sr <= SR_SS; sr++) {
         uint16_t sel = c->seg[sr].sel;
-        if (!(sel & 4) && (sel >> 3) && (sel >> 3) < SYNC_GDT_LOW && c->gdt_src[sel >> 3])
+        if (gdt_low_cached(c, sel))
             c->seg[sr] = vseg_of(sel, c->gdt_src[sel >> 3]);
     }
     frame_gprs(&f, c->bv->gpr);

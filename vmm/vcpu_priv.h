@@ -125,6 +125,14 @@ struct vcpu {
     uint32_t rm_emulated;       /* real mode and 16-bit protected mode: instructions emulated */
 };
 
+/* Does sel name a GDT entry below SYNC_GDT_LOW, with a guest descriptor cached in
+ * gdt_src (what its shadow entry was made from)? */
+static inline bool gdt_low_cached(const struct vcpu *c, uint16_t sel)
+{
+    uint32_t idx = sel >> 3u;
+    return !(sel & 4) && idx && idx < SYNC_GDT_LOW && c->gdt_src[idx];
+}
+
 #define VCPU(vm) ((struct vcpu *)(vm)->vcpu)
 
 /* Guest linear-memory access with the guest's paging (kind: PF_W for writes,
