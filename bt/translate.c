@@ -38,6 +38,7 @@ _Static_assert(offsetof(struct bt_vcpu, exit_entry) == BT_OFF_EXIT_ENTRY, "BT_OF
 _Static_assert(offsetof(struct bt_vcpu, exit_desc) == BT_OFF_EXIT_DESC, "BT_OFF_EXIT_DESC");
 _Static_assert(offsetof(struct bt_vcpu, entry_tca) == BT_OFF_ENTRY_TCA, "BT_OFF_ENTRY_TCA");
 _Static_assert(offsetof(struct bt_vcpu, host_esp) == BT_OFF_HOST_ESP, "BT_OFF_HOST_ESP");
+_Static_assert(offsetof(struct bt_vcpu, exit_esp) == BT_OFF_EXIT_ESP, "BT_OFF_EXIT_ESP");
 
 /* x86 encodings used by the emitter (SDM Vol. 2). */
 enum {
@@ -1212,11 +1213,21 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
     if (cfg->exit_vector) {
         /* The routine exit stubs jump to through exit_entry: a software
          * interrupt through the one gate ring 1 may use (SDM Vol. 3A
-         * §6.12.1.1); UD2 after it, never resumed. */
-        uint8_t *x = tc_reserve_code(&bt->tc, 4);
+         * §6.12.1.1); UD2 after it, never resumed. With exit_sysenter,
+         * SYSENTER first, which under QEMU TCG costs far less than an
+         * interrupt gate's IDT, TSS and descriptor reads; ESP is stored
+         * before, as SYSENTER loads its own. */
+        uint8_t *x = tc_reserve_code(&bt->tc, 32);
         if (!x)
             return E_INVAL;
-        x[0] = 0xCD, x[1] = cfg->exit_vector, x[2] = 0x0F, x[3] = 0x0B;
+        struct emit r = { .p = x, .start = x, .tca = x, .bt = bt };
+        if (cfg->exit_sysenter) {
+            e_state(&r, OP_MOV_RM_R, R_ESP, SF(exit_esp));
+            bt->exit_sysenter_eip = (uint32_t)(uintptr_t)r.p - cfg->cs_base;
+            e8(&r, OP_2BYTE), e8(&r, 0x34); /* SYSENTER */
+        }
+        e8(&r, 0xCD), e8(&r, cfg->exit_vector);
+        e8(&r, OP_2BYTE), e8(&r, 0x0B); /* UD2 */
         vcpu->exit_entry = (uint32_t)(uintptr_t)x - cfg->cs_base;
     }
     return 0;

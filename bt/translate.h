@@ -43,6 +43,12 @@ struct bt_config {
                                   storing it into bt_vcpu.sel[]; else they exit (SEG) */
     uint8_t  exit_vector;      /* nonzero: bt_init puts `int exit_vector; ud2` in the TC and
                                   points exit_entry at it (the exit routine must lie inside CS) */
+    bool     exit_sysenter;    /* with exit_vector: the routine is `mov %esp, exit_esp; sysenter;
+                                  int exit_vector; ud2` instead -- SYSENTER (SDM Vol. 2B) keeps
+                                  neither ESP nor EIP but reads no descriptor; its host target
+                                  builds the trap frame the INT would have (vmm/switch.S), and the
+                                  INT after it serves where the host's SYSENTER is disarmed:
+                                  the #GP(0) it then raises is taken as the same exit */
 };
 
 /* Copy up to len bytes of guest code at gva into buf; return how many were
@@ -82,6 +88,7 @@ struct bt {
     uint32_t one_insn_eip;
     bool cpl3;                  /* translating guest CPL 3 code (IOPL 3): POPF exits, since it must
                                    keep IOPL; the monitor flushes the TC when it changes this */
+    uint32_t exit_sysenter_eip; /* exit_sysenter: offset in CS of the routine's SYSENTER, else 0 */
     uint8_t *ibl_stub;          /* shared inline-lookup stub (in the TC) */
     struct bt_exit ibl_miss_exit;   /* exit descriptor of its miss path */
     struct bt_exit fault_exit;  /* descriptor returned with BT_EXIT_CODE_FAULT */

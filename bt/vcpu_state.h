@@ -32,6 +32,7 @@
 #define BT_OFF_EXIT_DESC  0x2C
 #define BT_OFF_ENTRY_TCA  0x30
 #define BT_OFF_HOST_ESP   0x34
+#define BT_OFF_EXIT_ESP   0xC8
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -169,6 +170,8 @@ struct bt_desc_table {
  *   invlpg_exit       -                          none (vcpu writes it    a ring-1 store is never emitted; its
  *                                                before every bt_run)    value only chooses between an exit
  *                                                                        and none for the guest's own INVLPG
+ *   exit_esp          the exit routine           vmm/switch.S's          guest ESP: becomes gpr[4] like any
+ *                     (SYSENTER variant)         SYSENTER stub           guest register value
  *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (as ibl_tca)
  */
 struct bt_vcpu {
@@ -211,6 +214,8 @@ struct bt_vcpu {
                                  a fault there leaves DS = the alias, the guest's DS in ds_save */
     uint32_t invlpg_exit;     /* nonzero: INVLPG at CPL 0 exits (BT_EXIT_INVLPG) instead of being
                                  dropped: the shadow has out-of-sync page tables (byte 0 read) */
+    uint32_t exit_esp;        /* 0xC8: ESP stored by an exit routine that leaves through SYSENTER
+                                 (bt_config.exit_sysenter), which keeps none */
     uint32_t ibl[BT_IBL_ENTRIES][2]; /* {bt_ibl_key(guest eip), tca} indirect-branch lookup table */
     /* Segment loads run natively (bt_config.native_seg_loads): nonzero at a
      * selector that MOV/POP DS, ES or FS may load at ring 1 as it is, from

@@ -56,6 +56,14 @@ static int fetch_decode_bytes(struct vcpu *c, struct dec_insn *in, uint8_t buf[1
         n += chunk;
     }
     enum dec_mode mode = code_mode(c);
+    /* The same bytes at the same EIP in the same mode decode the same: a
+     * decoder reads no byte past the instruction's length. */
+    struct dec_memo *m = &c->dec_memo[(c->bv->eip ^ (c->bv->eip >> 7)) & (DEC_MEMO - 1)];
+    if (m->in.len && m->in.addr == c->bv->eip && m->in.mode == mode && m->in.len <= n &&
+        !memcmp(m->bytes, buf, m->in.len)) {
+        *in = m->in;
+        return 0;
+    }
     int len = dec_decode(buf, n, c->bv->eip, mode, in);
     if (len == DEC_ERR_TRUNCATED && n < 16) { /* needs the next page: read it, or take its #PF */
         int rc = vmem_read(c, lin + n, buf + n, 16 - n, kind);
@@ -67,6 +75,8 @@ static int fetch_decode_bytes(struct vcpu *c, struct dec_insn *in, uint8_t buf[1
         vcpu_exception(c, len == DEC_ERR_TOO_LONG ? T_GP : T_UD, len == DEC_ERR_TOO_LONG ? 0 : -1);
         return 1;
     }
+    m->in = *in;
+    memcpy(m->bytes, buf, (uint32_t)len);
     return 0;
 }
 

@@ -422,6 +422,8 @@ static void sgdt_set(struct vcpu *c, uint32_t idx, uint64_t d, bool valid)
     uint64_t s = valid ? seg_shadow_desc(d) : 0;
     c->sgdt[idx] = s;
     c->gdt_src[idx] = valid ? d : 0;
+    if (s && idx >= c->gdt_low_zero_from && idx < SYNC_GDT_LOW)
+        c->gdt_low_zero_from = idx + 1;
     for (unsigned rpl = 0; rpl < 4; rpl++) {
         c->bv->seg_native[idx << 3 | rpl] = seg_native_ok(s, d, rpl);
         c->bv->seg_verw[idx << 3 | rpl] = valid ? verw_answer(d, rpl) : 0;
@@ -454,6 +456,7 @@ static void init_sgdt(struct vcpu *c)
      * code descriptor, and #GP, #DF and the host go down with it. */
     memset(c->sgdt, 0, GDT_MONITOR_FIRST * 8u);
     memset(c->gdt_src, 0, GDT_MONITOR_FIRST * 8u);
+    c->gdt_low_zero_from = 1;
     /* Null selectors load anywhere but SS; no LDT selector (TI = 1) and no
      * monitor entry ever loads natively. */
     memset(c->bv->seg_native, 0, sizeof(c->bv->seg_native));
@@ -925,9 +928,12 @@ void vmm_set_esp0(uint32_t esp0) { thread_set_esp0(esp0); }
  * cannot fault, so the EIP it does not keep is never needed. Real mode runs
  * in virtual-8086 mode, where SYSENTER would work on the host but must
  * raise #GP(0) for the guest (CR0.PE = 0): disarmed there, as at boot
- * (kernel/gdt.c). Translated code never runs SYSENTER (bt/translate.c
- * exits on it). One CPU: the state is the host's, kept here to skip
- * WRMSRs that change nothing.
+ * (kernel/gdt.c). At ring 1 always armed: the guest's own SYSENTER is
+ * translated into an exit there, and the only SYSENTER ring-1 code runs
+ * is that exit's routine (bt_config.exit_sysenter), which the stub tells
+ * from a ring-3 SYSENTER by GS (SEL_R1VCPU, which ring 3 cannot load).
+ * One CPU: the state is the host's, kept here to skip WRMSRs that change
+ * nothing.
  */
 extern const uint8_t vmm_sysenter_entry[], sysenter_stack_top[]; /* vmm/switch.S */
 static int sysenter_armed = -1;
@@ -945,14 +951,14 @@ static void sysenter_arm(bool on)
     sysenter_armed = on;
 }
 
-/* v86: the segment registers of a frame with EFLAGS.VM set, else NULL.
- * The host's SYSENTER MSRs are set for the ring entered with interrupts
- * off, so no other vCPU's entry can change them in between. */
-static int enter(struct vcpu *c, const struct trap_frame *f, const struct v86_segs *v86)
+/* g: the frame vmm_enter copies and IRETs through, built in place by the
+ * caller (no copy of it here: this runs at every world switch); v86: it
+ * has EFLAGS.VM and the four segment registers after SS. The host's
+ * SYSENTER MSRs are set for the ring entered with interrupts off, so no
+ * other vCPU's entry can change them in between. */
+static int enter(struct vcpu *c, const struct guest_frame *g, bool v86)
 {
-    struct guest_frame g = { .tf = *f };
-    if (v86)
-        g.v86 = *v86;
+    const struct trap_frame *f = &g->tf;
     /* From here to the IRET into the guest nothing may be preempted: CR0.TS
      * and LDTR are the CPU's, not the thread's, and another vCPU thread
      * running in between would leave its own (a guest entered with another
@@ -962,6 +968,8 @@ static int enter(struct vcpu *c, const struct trap_frame *f, const struct v86_se
         sysenter_arm(false); /* real mode's SYSENTER is a #GP(0) */
     else if ((f->cs & 3) == 3)
         sysenter_arm((c->sysenter_cs & ~3u) != 0);
+    else
+        sysenter_arm(true); /* translated code's exit routine (bt_config.exit_sysenter) */
     c->enter_tsc = rdtsc();
     thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
     fpu_prepare_entry(c);
@@ -971,7 +979,7 @@ static int enter(struct vcpu *c, const struct trap_frame *f, const struct v86_se
         ldt_loaded_for = c;
         c->ldt_stale = false;
     }
-    int wx = vmm_enter(&g, &c->host_esp);
+    int wx = vmm_enter(g, &c->host_esp);
     /* Out of the guest through an interrupt gate: IF is clear. The monitor's
      * work on this exit (emulation, translation, shadow paging) is ordinary
      * thread code: host interrupts and preemption stay on for it. */
@@ -1106,31 +1114,32 @@ static void stack16_fix_esp(struct vcpu *c, uint32_t esp_in)
 static void bt_enter(struct bt_vcpu *v, uint32_t tca)
 {
     struct vcpu *c = thread_local(); /* v is c->bv: only the vCPU thread runs translated code */
-    struct trap_frame f = { 0 };
-    frame_gprs(&f, v->gpr);
-    f.ds = load_alias(c, SR_DS, SEL_R1DS);
-    f.es = load_alias(c, SR_ES, SEL_R1ES);
-    f.fs = load_alias(c, SR_FS, SEL_R1FS);
-    f.gs = SEL_R1VCPU;
+    struct guest_frame g = { 0 };
+    struct trap_frame *f = &g.tf;
+    frame_gprs(f, v->gpr);
+    f->ds = load_alias(c, SR_DS, SEL_R1DS);
+    f->es = load_alias(c, SR_ES, SEL_R1ES);
+    f->fs = load_alias(c, SR_FS, SEL_R1FS);
+    f->gs = SEL_R1VCPU;
     v->seg_alias = load_alias(c, SR_GS, SEL_R1GS); /* DS while a guest GS access runs (h_seg_alias) */
     /* ... and while a guest CS-prefixed access runs: an execute-only CS
      * cannot be read through, so its alias is null (the read #GPs). */
     bool cs_readable = (c->seg[SR_CS].access & DESC_CODE) && (c->seg[SR_CS].access & DESC_WRITABLE);
     v->cs_alias = cs_readable ? load_alias(c, SR_CS, SEL_R1CSD) : 0;
-    f.ss = load_alias(c, SR_SS, SEL_R1STACK);
+    f->ss = load_alias(c, SR_SS, SEL_R1STACK);
     v->in_swap = 0;
-    f.cs = SEL_R1CODE;
-    f.eip = tca - c->bt.tc.cs_base; /* CS covers the TC alone */
-    f.eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
+    f->cs = SEL_R1CODE;
+    f->eip = tca - c->bt.tc.cs_base; /* CS covers the TC alone */
+    f->eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
     uint32_t esp_in = v->gpr[4];
-    int wx = enter(c, &f, NULL);
+    int wx = enter(c, &g, false);
     if (wx == WX_ENTRY_FAIL) {
         c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = v->eip };
         v->exit_desc = (uint32_t)&c->fault_desc;
         c->bt_trapped = false;
         return;
     }
-    native_seg_resync(c, &f);
+    native_seg_resync(c, f);
     if (wx == WX_TRAP) {
         /* A fault in translated code: only IDENT-copied instructions fault,
          * so the TC address maps back to a guest instruction boundary. */
@@ -1189,6 +1198,13 @@ void vmm_guest_trap(struct trap_frame *tf)
         c->r1_sel[1] = (uint16_t)tf->es;
         c->r1_sel[2] = (uint16_t)tf->fs;
     }
+    /* Translated code's exit routine leaves through SYSENTER (vmm/switch.S
+     * makes the frame INT HV_EXIT_VECTOR would have), or, where this CPU's
+     * SYSENTER is disarmed (another vCPU's ring-3 entry ran while this one
+     * was preempted at ring 1), the #GP(0) of that SYSENTER: the same exit.
+     * Nothing else at ring 1 runs an instruction at that offset of CS. */
+    if (ring1 && tf->vector == T_GP && c->bt.exit_sysenter_eip && tf->eip == c->bt.exit_sysenter_eip)
+        tf->vector = HV_EXIT_VECTOR;
     if (tf->vector == HV_EXIT_VECTOR && ring1) {
         save_gprs(c->bv->gpr, tf);
         c->bv->eflags = tf->eflags & BT_FLAGS_REAL;
@@ -1260,7 +1276,8 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
      * code jumps through are offsets in it, and its exit routine lies in it. */
     struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
                               .native_seg_loads = true,
-                             .cs_base = (uint32_t)c->tc_code, .exit_vector = HV_EXIT_VECTOR };
+                             .cs_base = (uint32_t)c->tc_code, .exit_vector = HV_EXIT_VECTOR,
+                             .exit_sysenter = true };
     memset(c->bv, 0, sizeof(*c->bv));
     bt_init(&c->bt, &cfg, c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
     bt_set_page_fn(&c->bt, bt_page_of);
@@ -1532,14 +1549,28 @@ static int handle_ring3_trap(struct vcpu *c)
 /*
  * Before ring 3 runs: guest GDT entries 1-63 as they are in guest memory
  * now, since ring 3 loads them itself (the kernel may have rewritten its
- * TLS descriptors). One read of the table instead of one page walk per
- * entry; only entries that changed are shadowed again. If the table cannot
- * be read whole (a page not mapped), entry by entry as before.
+ * TLS descriptors); only entries that changed are shadowed again. This
+ * runs at every return to user mode, so the common case costs no copy and
+ * no walk: a table within one page that the shadow maps (the guest's TLB,
+ * as in read_mapped) is compared where it lies, and entries beyond the
+ * guest's limit are not looked at while gdt_low_zero_from says they are
+ * already empty. Otherwise the table is read whole through the shadow or
+ * the guest's tables, or entry by entry if a page is not mapped.
  */
-
 static void sync_gdt_low(struct vcpu *c)
 {
-    uint32_t n = MIN((c->bv->gdtr.limit + 1) / 8, SYNC_GDT_LOW), lin = c->bv->gdtr.base, got = 0;
+    uint32_t n = MIN((c->bv->gdtr.limit + 1) / 8, SYNC_GDT_LOW), lin = c->bv->gdtr.base, got = 0, hpa;
+    uint32_t off = lin & (PAGE_SIZE - 1);
+    if (c->gdt_low_zero_from <= n && off + n * 8 <= PAGE_SIZE && shadow_mapped(&c->sh, lin, 0, &hpa) == 0) {
+        uint32_t fl = read_eflags(); /* kmap_cached: one window, no preemption while in use */
+        cpu_cli();
+        const uint64_t *g = (const uint64_t *)((const uint8_t *)kmap_cached(hpa & PTE_FRAME) + off);
+        for (uint32_t i = 1; i < n; i++)
+            if (g[i] != c->gdt_src[i])
+                sgdt_set(c, i, g[i], true);
+        write_eflags(fl);
+        return;
+    }
     uint64_t now[SYNC_GDT_LOW];
     while (got < n * 8) {
         uint32_t a = lin + got, len = MIN(n * 8 - got, PAGE_SIZE - (a & (PAGE_SIZE - 1))), gpa, err;
@@ -1556,11 +1587,13 @@ static void sync_gdt_low(struct vcpu *c)
         else if (i < n ? now[i] != c->gdt_src[i] : c->sgdt[i] != 0) /* beyond the limit: none */
             sgdt_set(c, i, i < n ? now[i] : 0, i < n);
     }
+    c->gdt_low_zero_from = MAX(n, 1u);
 }
 
 static int run_ring3(struct vcpu *c)
 {
-    struct trap_frame f = { 0 };
+    struct guest_frame g = { 0 };
+    struct trap_frame *f = &g.tf;
     sync_gdt_low(c); /* e.g. TLS descriptors the kernel rewrote */
     /* The CPU loads CS and SS from the shadow GDT at this entry: the
      * vCPU's caches of them become what it loads (SYSEXIT took them from
@@ -1570,16 +1603,16 @@ static int run_ring3(struct vcpu *c)
         if (gdt_low_cached(c, sel))
             c->seg[sr] = vseg_of(sel, c->gdt_src[sel >> 3]);
     }
-    frame_gprs(&f, c->bv->gpr);
-    f.ds = ring3_sel(c, SR_DS);
-    f.es = ring3_sel(c, SR_ES);
-    f.fs = ring3_sel(c, SR_FS);
-    f.gs = ring3_sel(c, SR_GS);
-    f.ss = ring3_sel(c, SR_SS);
-    f.cs = c->seg[SR_CS].sel | 3;
-    f.eip = c->bv->eip;
-    f.eflags = (c->bv->eflags & BT_FLAGS_REAL) | (c->bv->vflags_sys & (EFLAGS_TF | EFLAGS_AC)) | EFLAGS_IF | EFLAGS_FIXED;
-    if (enter(c, &f, NULL) == WX_ENTRY_FAIL)
+    frame_gprs(f, c->bv->gpr);
+    f->ds = ring3_sel(c, SR_DS);
+    f->es = ring3_sel(c, SR_ES);
+    f->fs = ring3_sel(c, SR_FS);
+    f->gs = ring3_sel(c, SR_GS);
+    f->ss = ring3_sel(c, SR_SS);
+    f->cs = c->seg[SR_CS].sel | 3;
+    f->eip = c->bv->eip;
+    f->eflags = (c->bv->eflags & BT_FLAGS_REAL) | (c->bv->vflags_sys & (EFLAGS_TF | EFLAGS_AC)) | EFLAGS_IF | EFLAGS_FIXED;
+    if (enter(c, &g, false) == WX_ENTRY_FAIL)
         return -1;
     return handle_ring3_trap(c);
 }
@@ -1598,15 +1631,16 @@ static int run_ring3(struct vcpu *c)
  */
 static int run_v86(struct vcpu *c)
 {
-    struct trap_frame f = { 0 };
-    struct v86_segs v = { c->seg[SR_ES].sel, c->seg[SR_DS].sel, c->seg[SR_FS].sel, c->seg[SR_GS].sel };
-    frame_gprs(&f, c->bv->gpr);
-    f.cs = c->seg[SR_CS].sel;
-    f.ss = c->seg[SR_SS].sel;
-    f.eip = c->bv->eip;
-    f.eflags = (c->bv->eflags & BT_FLAGS_REAL) | EFLAGS_VM | EFLAGS_IF | EFLAGS_FIXED;
+    struct guest_frame g = { 0 };
+    struct trap_frame *f = &g.tf;
+    g.v86 = (struct v86_segs){ c->seg[SR_ES].sel, c->seg[SR_DS].sel, c->seg[SR_FS].sel, c->seg[SR_GS].sel };
+    frame_gprs(f, c->bv->gpr);
+    f->cs = c->seg[SR_CS].sel;
+    f->ss = c->seg[SR_SS].sel;
+    f->eip = c->bv->eip;
+    f->eflags = (c->bv->eflags & BT_FLAGS_REAL) | EFLAGS_VM | EFLAGS_IF | EFLAGS_FIXED;
     c->v86_entries++;
-    if (enter(c, &f, &v) == WX_ENTRY_FAIL)
+    if (enter(c, &g, true) == WX_ENTRY_FAIL)
         return -1;
     /* What the guest did to its registers, segment registers included:
      * v86 code loads them itself (MOV Sreg, far JMP...), as real mode does. */

@@ -46,6 +46,10 @@ struct exit_site {
  * entry into ring 3 (vcpu.c sync_gdt_low): ring 3 loads them itself. */
 #define SYNC_GDT_LOW 64u
 
+/* Decoded instructions kept per vCPU (a power of two): the same few exit
+ * sites (SYSEXIT, IRET, port I/O) are decoded again and again. */
+#define DEC_MEMO 32u
+
 #define DR6_BS 0x4000u /* DR6: the #DB is a single step (SDM Vol. 3B §17.2.3) */
 
 #define EXIT_WHY_TRAP      0x100
@@ -79,6 +83,8 @@ struct vcpu {
     uint64_t *sgdt;             /* shadow GDT, GDT_ENTRIES descriptors */
     uint64_t *gdt_src;          /* the guest descriptor each guest entry of sgdt was made from
                                    (GDT_MONITOR_FIRST; 0: none): what a native load cached */
+    uint32_t gdt_low_zero_from; /* sgdt entries [this, SYNC_GDT_LOW) are all 0 (sync_gdt_low may
+                                   then skip them when the guest's limit ends at or above it) */
     struct desc_ptr sgdtr;
     struct vseg seg[SR_N];
     unsigned cpl;               /* guest CPL: 0 (translated) or 3 (direct) */
@@ -118,6 +124,10 @@ struct vcpu {
     bool fpu_valid;             /* fpu[] holds state (else the first use starts from FNINIT) */
     /* Statistics. */
     struct exit_site sites[EXIT_SITES]; /* `vm exits`: where the guest exits most (vcpu_note_exit) */
+    struct dec_memo {           /* emulate.c fetch_decode_bytes: the last decode at each slot */
+        uint8_t bytes[16];      /* the instruction's bytes (in.len of them) */
+        struct dec_insn in;     /* in.len 0: empty; in.addr and in.mode: where and how decoded */
+    } dec_memo[DEC_MEMO];
     uint32_t sites_untracked;   /* exits not counted there: the table was full */
     uint64_t injected[256 / 64];
     uint32_t irqs_injected, guest_exceptions;

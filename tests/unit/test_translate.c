@@ -1445,6 +1445,33 @@ static void test_cs_relative(void **state)
     restore_host_bt();
 }
 
+/* The exit routine that leaves through SYSENTER (bt_config.exit_sysenter):
+ * ESP into bt_vcpu.exit_esp through the state segment, SYSENTER, then the
+ * INT the monitor falls back on where SYSENTER faults, and UD2; the
+ * SYSENTER's offset in CS is what the monitor matches a #GP(0) against. */
+static void test_exit_sysenter_routine(void **state)
+{
+    static struct bt kbt;
+    static uint8_t meta[1u << 16];
+    static struct bt_vcpu v;
+    uint32_t base = (uint32_t)(uintptr_t)H.tc_code, size = H.tc_code_size;
+    struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
+                             .state_base = STATE_MARK, .cs_base = base, .exit_vector = 0xF0,
+                             .exit_sysenter = true };
+    assert_int_equal(bt_init(&kbt, &cfg, &v, H.tc_code, size, meta, sizeof(meta), bt_harness_text_fetch, NULL,
+                             bt_host_enter), 0);
+    uint32_t esp_slot = STATE_MARK + BT_OFF_EXIT_ESP;
+    const uint8_t want[] = { 0x65, 0x89, 0x25, (uint8_t)esp_slot, (uint8_t)(esp_slot >> 8), (uint8_t)(esp_slot >> 16),
+                             (uint8_t)(esp_slot >> 24), 0x0F, 0x34, 0xCD, 0xF0, 0x0F, 0x0B };
+    assert_true(v.exit_entry + sizeof(want) <= size);
+    assert_memory_equal(H.tc_code + v.exit_entry, want, sizeof(want));
+    assert_int_equal(kbt.exit_sysenter_eip, v.exit_entry + 7);
+    struct dec_insn in;
+    assert_int_equal(dec_decode(H.tc_code + v.exit_entry, 16, 0, DEC_MODE_32, &in), 7);
+    assert_int_equal(in.mem.seg, DEC_REG_GS);
+    restore_host_bt();
+}
+
 /*
  * The review's last step: code that can write bt_vcpu (here: the guest, as
  * gva == host address and no state segment) plants an IBL entry that sends
@@ -1532,6 +1559,7 @@ int main(void)
         cmocka_unit_test(test_state_segment_never_guest),
         cmocka_unit_test(test_gs_alias_swap),
         cmocka_unit_test(test_cs_relative),
+        cmocka_unit_test(test_exit_sysenter_routine),
         cmocka_unit_test(test_forged_exit_desc),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
