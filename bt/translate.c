@@ -186,6 +186,7 @@ enum rule {
     RULE_NATIVE,      /* sensitive, but what the CPU gives is what the guest gets: copied */
     RULE_SEG_LOAD,    /* MOV Sreg, r/m and POP Sreg: native for DS/ES/FS where allowed, else exit SEG */
     RULE_GRP6,        /* 0F 00: VERW inline where seg_verw knows the answer, the rest exit DESC */
+    RULE_IRET,        /* IRET: inline back to the same CS (bt_config.inline_iret), else exit IRET */
     RULE_EXIT,        /* end the block, exit with the table's reason */
 };
 
@@ -212,7 +213,7 @@ static const struct rule_entry rules_primary[256] = {
     [0xCA] = EXIT(FAR), [0xCB] = EXIT(FAR),                              /* RETF */
     [0xCC] = { RULE_EXIT, BT_EXIT_INT, 3 }, [0xCD] = EXIT(INT),
     [0xCE] = { RULE_EXIT, BT_EXIT_INT, 4 }, [0xF1] = { RULE_EXIT, BT_EXIT_INT, 1 },
-    [0xCF] = EXIT(IRET),
+    [0xCF] = { RULE_IRET, BT_EXIT_IRET, 0 },
     [0xE0 ... 0xE3] = { RULE_LOOP, 0, 0 },
     [0xE4 ... 0xE7] = EXIT(IO), [0xEC ... 0xEF] = EXIT(IO),
     [0xE8] = { RULE_CALL, 0, 0 }, [0xE9] = { RULE_JMP, 0, 0 }, [0xEA] = EXIT(FAR),
@@ -562,8 +563,13 @@ static int h_sti(struct xlate *x)
 
 /*
  * PUSHF: pushf (the guest access); then, flags saved, rewrite the pushed
- * image in place: real CF PF AF ZF SF DF OF + virtual IF, IOPL, ...
+ * image in place: real CF PF AF ZF SF DF OF + virtual IF, IOPL, ..., with
+ * RF and VM clear as PUSHF stores them (SDM Vol. 2B PUSHF: "the VM and RF
+ * flags are not copied"; the virtual RF an IRET loaded stays set until the
+ * monitor's next look, where hardware clears it after one instruction).
  */
+#define EFLAGS_IMAGE_RF 0x10000u
+#define EFLAGS_IMAGE_VM 0x20000u
 static int h_pushf(struct xlate *x)
 {
     struct emit *e = &x->e;
@@ -575,9 +581,27 @@ static int h_pushf(struct xlate *x)
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_REAL | BT_FLAGS_FIXED1);
     e_state(e, OP_OR_R_RM, R_EAX, SF(vflags_if));
     e_state(e, OP_OR_R_RM, R_EAX, SF(vflags_sys));
+    e8(e, OP_AND_EAX_IMM32), e32(e, ~(EFLAGS_IMAGE_RF | EFLAGS_IMAGE_VM)); /* PUSHF clears them in the image */
     e8(e, OP_MOV_RM_R), e8(e, 0x04), e8(e, 0x24); /* mov [esp],eax */
     e_flags_restore(e);
     return CONTINUE;
+}
+
+/* The real DF, CF PF AF ZF SF and OF from the EFLAGS image in bt_vcpu.tmp
+ * (POPF, IRET): STD/CLD, then SAHF, and OF from AL = OF through ADD AL,7Fh.
+ * Clobbers EAX. */
+static void e_flags_from_tmp(struct emit *e)
+{
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(tmp));
+    e8(e, OP_GRP_F6), e8(e, 0xC4), e8(e, 0x04);   /* test ah,4 (DF = bit 10) */
+    e8(e, 0x74), e8(e, 3);                         /* jz +3 */
+    e8(e, OP_STD), e8(e, OP_JMP8), e8(e, 1);       /* std; jmp +1 */
+    e8(e, OP_CLD);
+    e8(e, OP_SHIFT_IMM), e8(e, 0xE8), e8(e, 11);   /* shr eax,11 */
+    e8(e, OP_GRP1_IMM8), e8(e, 0xE0), e8(e, 1);    /* and eax,1: AL = OF */
+    e_state(e, OP_MOV_R8_RM, R_AH, SF(tmp));       /* AH = SF ZF AF PF CF */
+    e8(e, OP_ADD_AL_IMM8), e8(e, 0x7F);
+    e8(e, OP_SAHF);
 }
 
 /*
@@ -606,19 +630,103 @@ static int h_popf(struct xlate *x)
     e_state(e, OP_MOV_R_RM, R_EAX, SF(tmp));
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_IF);
     e_state(e, OP_MOV_RM_R, R_EAX, SF(vflags_if));
-    e_state(e, OP_MOV_R_RM, R_EAX, SF(tmp));
-    e8(e, OP_GRP_F6), e8(e, 0xC4), e8(e, 0x04);   /* test ah,4 (DF = bit 10) */
-    e8(e, 0x74), e8(e, 3);                         /* jz +3 */
-    e8(e, OP_STD), e8(e, OP_JMP8), e8(e, 1);       /* std; jmp +1 */
-    e8(e, OP_CLD);
-    e8(e, OP_SHIFT_IMM), e8(e, 0xE8), e8(e, 11);   /* shr eax,11 */
-    e8(e, OP_GRP1_IMM8), e8(e, 0xE0), e8(e, 1);    /* and eax,1: AL = OF */
-    e_state(e, OP_MOV_R8_RM, R_AH, SF(tmp));       /* AH = SF ZF AF PF CF */
-    e8(e, OP_ADD_AL_IMM8), e8(e, 0x7F);
-    e8(e, OP_SAHF);
+    e_flags_from_tmp(e);
     e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
     e_irq_check(x, x->next);
     return CONTINUE;
+}
+
+/* Jcc rel8 to a label patched later (e_patch8). */
+static uint8_t *e_jcc8(struct emit *e, uint8_t cc)
+{
+    e8(e, (uint8_t)(OP_JCC8 | cc));
+    return e->p++;
+}
+
+static void e_patch8(struct emit *e, uint8_t *rel)
+{
+    KASSERT(e->p - (rel + 1) <= 127);
+    *rel = (uint8_t)(e->p - (rel + 1));
+}
+
+/*
+ * IRET (32-bit, CPL 0) back to the code segment it runs in, as Linux's
+ * sync_core() does some 38,000 times in a boot while it patches its own
+ * code. Inline when, at run time, the stack's 12 bytes lie in one page of
+ * a flat SS (ss_flat), the current EFLAGS has NT (a task return), VIF and
+ * VIP clear, the popped CS is the current selector (same privilege: no
+ * stack switch, SDM Vol. 2A IRET "RETURN-TO-SAME-PRIVILEGE-LEVEL"), and
+ * the popped EFLAGS has VM, RF, NT, TF, VIF and VIP clear and the same IF
+ * (no interrupt window opens, nothing to step): then IRET is "pop EIP,
+ * pop CS, POPF" and the rest of EFLAGS is loaded as POPF at CPL 0 loads
+ * it. Anything else exits (BT_EXIT_IRET) with the guest's state as it was.
+ * The descriptor cache of CS is kept rather than reloaded from the GDT:
+ * the same selector with the same base and limit (the TC is flushed when
+ * they change, run_bt_n).
+ *   mov [save_eax],eax; mov eax,[esp] (the first guest access: a fault
+ *   there is the IRET's, nothing changed); mov [ibl_target],eax;
+ *   mov eax,[save_eax]; <e_flags_save>
+ *   mov eax,esp; and eax,FFFh; cmp eax,FF4h; ja slow      (one page)
+ *   cmp byte [ss_flat],0; je slow
+ *   mov eax,[vflags_sys]; test eax,NT|VIF|VIP; jnz slow
+ *   mov eax,[esp+4]; cmp ax,[sel+4*CS]; jne slow           (cannot fault:
+ *   mov eax,[esp+8]; test eax,VM|RF|NT|TF|VIF|VIP; jnz slow  the page and
+ *   and eax,IF; cmp eax,[vflags_if]; jne slow               SS of [esp])
+ *   jmp fast
+ *   slow: <e_flags_restore>; <exit IRET>
+ *   fast: mov eax,[esp+8]; mov [tmp],eax; and eax,POPF_SYS; mov [vflags_sys],eax
+ *   <DF, then CF PF AF ZF SF and OF from [tmp], as h_popf>
+ *   mov eax,[save_eax]; lea esp,[esp+12]; jmp ibl_stub
+ */
+static int h_iret(struct xlate *x)
+{
+    struct emit *e = &x->e;
+    if (!x->bt->cfg.inline_iret || x->insn.opsize != 4 || x->bt->cpl3)
+        return exit_insn(x, BT_EXIT_IRET, 0);
+    const uint32_t cur_bad = 0x4000u | 0x80000u | 0x100000u;                      /* NT VIF VIP */
+    const uint32_t img_bad = 0x100u | 0x4000u | 0x10000u | 0x20000u | 0x80000u | 0x100000u; /* TF NT RF VM VIF VIP */
+    uint8_t *slow[6];
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(save_eax));
+    e8(e, OP_MOV_R_RM), e8(e, 0x04), e8(e, 0x24);                 /* mov eax,[esp] */
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(ibl_target));
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
+    e_flags_save(e);
+    e8(e, OP_MOV_RM_R), e8(e, 0xE0);                              /* mov eax,esp */
+    e8(e, OP_AND_EAX_IMM32), e32(e, PAGE_SIZE - 1);
+    e8(e, 0x3D), e32(e, PAGE_SIZE - 12);                           /* cmp eax,FF4h */
+    slow[0] = e_jcc8(e, 0x7);                                      /* ja */
+    e_state(e, OP_GRP1_IMM8_RM8, 7, SF(ss_flat)), e8(e, 0);        /* cmp byte [ss_flat],0 */
+    slow[1] = e_jcc8(e, 0x4);                                      /* je */
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(vflags_sys));
+    e8(e, OP_TEST_EAX_IMM32), e32(e, cur_bad);
+    slow[2] = e_jcc8(e, 0x5);                                      /* jnz */
+    e8(e, OP_MOV_R_RM), e8(e, 0x44), e8(e, 0x24), e8(e, 4);       /* mov eax,[esp+4] */
+    e8(e, PFX_OPSIZE);
+    e_state(e, OP_CMP_R_RM, R_EAX, SF(sel) + 4u * BT_CS);         /* cmp ax,[sel+4*CS] */
+    slow[3] = e_jcc8(e, 0x5);                                      /* jne */
+    e8(e, OP_MOV_R_RM), e8(e, 0x44), e8(e, 0x24), e8(e, 8);       /* mov eax,[esp+8] */
+    e8(e, OP_TEST_EAX_IMM32), e32(e, img_bad);
+    slow[4] = e_jcc8(e, 0x5);                                      /* jnz */
+    e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_IF);
+    e_state(e, OP_CMP_R_RM, R_EAX, SF(vflags_if));
+    slow[5] = e_jcc8(e, 0x5);                                      /* jne */
+    e8(e, OP_JMP32);                                               /* to the inline IRET */
+    uint8_t *to_fast = e->p;
+    e->p += 4;
+    for (int i = 0; i < 6; i++)
+        e_patch8(e, slow[i]);
+    e_flags_restore(e);
+    e_exit_insn(x, BT_EXIT_IRET, 0);
+    uint32_t rel = (uint32_t)(e->p - (to_fast + 4));
+    memcpy(to_fast, &rel, 4);
+    e8(e, OP_MOV_R_RM), e8(e, 0x44), e8(e, 0x24), e8(e, 8);       /* mov eax,[esp+8] */
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(tmp));
+    e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_POPF_SYS);
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(vflags_sys));
+    e_flags_from_tmp(e);
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
+    e8(e, OP_LEA), e8(e, 0x64), e8(e, 0x24), e8(e, 12);           /* lea esp,[esp+12] */
+    return e_to_ibl(x);
 }
 
 /* PUSH Sreg: push [sel[n]] with the guest's operand size. */
@@ -978,6 +1086,7 @@ static int translate_insn(struct xlate *x)
     case RULE_STI: return h_sti(x);
     case RULE_PUSHF: return h_pushf(x);
     case RULE_POPF: return h_popf(x);
+    case RULE_IRET: return h_iret(x);
     case RULE_PUSH_SREG: return h_push_sreg(x, r->aux);
     case RULE_MOV_FROM_SREG: return h_mov_from_sreg(x);
     case RULE_MOV_FROM_CR: return h_mov_from_cr(x);

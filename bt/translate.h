@@ -43,6 +43,9 @@ struct bt_config {
                                   storing it into bt_vcpu.sel[]; else they exit (SEG) */
     uint8_t  exit_vector;      /* nonzero: bt_init puts `int exit_vector; ud2` in the TC and
                                   points exit_entry at it (the exit routine must lie inside CS) */
+    bool     inline_iret;      /* a 32-bit IRET at CPL 0 back to the same CS with IF, NT, TF, VM,
+                                  RF, VIF and VIP unchanged or clear runs in translated code
+                                  (h_iret; bt_vcpu.ss_flat, sel[CS]); any other exits (IRET) */
     bool     exit_sysenter;    /* with exit_vector: the routine is `mov %esp, exit_esp; sysenter;
                                   int exit_vector; ud2` instead -- SYSENTER (SDM Vol. 2B) keeps
                                   neither ESP nor EIP but reads no descriptor; its host target

@@ -172,6 +172,9 @@ struct bt_desc_table {
  *                                                                        and none for the guest's own INVLPG
  *   exit_esp          the exit routine           vmm/switch.S's          guest ESP: becomes gpr[4] like any
  *                     (SYSENTER variant)         SYSENTER stub           guest register value
+ *   ss_flat           -                          none (bt_enter writes   a lie only lets an inline IRET's second
+ *                                                it at every entry)      or third stack read fault after its
+ *                                                                        first succeeded: the guest's own state
  *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (as ibl_tca)
  */
 struct bt_vcpu {
@@ -216,6 +219,9 @@ struct bt_vcpu {
                                  dropped: the shadow has out-of-sync page tables (byte 0 read) */
     uint32_t exit_esp;        /* 0xC8: ESP stored by an exit routine that leaves through SYSENTER
                                  (bt_config.exit_sysenter), which keeps none */
+    uint32_t ss_flat;         /* nonzero: the guest's SS is flat (base 0, 4 GiB, expand-up, B = 1),
+                                 so 12 bytes of stack within one page fault together or not at
+                                 all (bt_config.inline_iret); the monitor sets it at every entry */
     uint32_t ibl[BT_IBL_ENTRIES][2]; /* {bt_ibl_key(guest eip), tca} indirect-branch lookup table */
     /* Segment loads run natively (bt_config.native_seg_loads): nonzero at a
      * selector that MOV/POP DS, ES or FS may load at ring 1 as it is, from

@@ -1127,6 +1127,9 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     bool cs_readable = (c->seg[SR_CS].access & DESC_CODE) && (c->seg[SR_CS].access & DESC_WRITABLE);
     v->cs_alias = cs_readable ? load_alias(c, SR_CS, SEL_R1CSD) : 0;
     f->ss = load_alias(c, SR_SS, SEL_R1STACK);
+    const struct vseg *ss = &c->seg[SR_SS];
+    v->ss_flat = ss->base == 0 && ss->limit == 0xFFFFFFFFu && !(ss->access & DESC_DOWN) &&
+                 (ss->flags & DESC_FLAG_D); /* h_iret: 12 bytes in one page fault together */
     v->in_swap = 0;
     f->cs = SEL_R1CODE;
     f->eip = tca - c->bt.tc.cs_base; /* CS covers the TC alone */
@@ -1277,7 +1280,7 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
                               .native_seg_loads = true,
                              .cs_base = (uint32_t)c->tc_code, .exit_vector = HV_EXIT_VECTOR,
-                             .exit_sysenter = true };
+                             .exit_sysenter = true, .inline_iret = true };
     memset(c->bv, 0, sizeof(*c->bv));
     bt_init(&c->bt, &cfg, c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
     bt_set_page_fn(&c->bt, bt_page_of);

@@ -365,6 +365,20 @@ static void test_popf_virtual(void **state)
     assert_int_equal(M.irq_windows, 0);
 }
 
+/* PUSHF stores RF and VM clear whatever the vCPU holds (SDM Vol. 2B PUSHF):
+ * an IRET's image may have left RF set in the virtual flags. */
+SNIPPET(sn_pushf_rf, "pushf\n pop %eax\n hlt");
+
+static void test_pushf_clears_rf(void **state)
+{
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.vflags_sys = 0x10000u | 0x3000u; /* RF, IOPL 3 */
+    load_and_monitor(sn_pushf_rf_start, sn_pushf_rf_end);
+    assert_int_equal(bt_host_vcpu.gpr[0] & 0x30000u, 0);
+    assert_int_equal(bt_host_vcpu.gpr[0] & 0x3000u, 0x3000u);
+    bt_host_vcpu.vflags_sys = 0;
+}
+
 SNIPPET(sn_irq,
         "cli\n push $0x202\n popf\n mov $1, %eax\n"  /* popf sets IF: window after it */
         "cli\n sti\n mov $2, %ebx\n mov $3, %ecx\n hlt");   /* sti: window after the next insn */
@@ -430,6 +444,129 @@ static void test_popf_tf_exits(void **state)
     assert_int_equal(bt_host_vcpu.vflags_sys & 0x100, 0x100);
     bt_host_vcpu.irq_pending = 0;
     bt_host_vcpu.vflags_sys = 0;
+}
+
+/* The snippets run from a copy: the EIP an IRET pops is pushed by a CALL
+ * and moved to label 1 (its ADD takes an imm32: 7 + 1 + 1 bytes on); STC again, as ADD cleared CF. */
+#define IRET_EIP "call 2f\n2: addl $(1f - 2b), (%esp)\n stc\n iret\n"
+
+/* IRET back to the same CS (bt_config.inline_iret), as Linux's sync_core():
+ * inline when the checks of h_iret pass, else an IRET exit with the guest's
+ * state as it was at the IRET. */
+SNIPPET(sn_iret_self, "mov $7, %eax\n stc\n pushf\n push %cs\n" IRET_EIP "1: mov %eax, %ebx\n hlt");
+SNIPPET(sn_iret_other_cs, "mov $7, %eax\n stc\n pushf\n push $0x1234\n" IRET_EIP "1: mov %eax, %ebx\n hlt");
+SNIPPET(sn_iret_if, "mov $7, %eax\n stc\n pushf\n orl $0x200, (%esp)\n push %cs\n" IRET_EIP "1: hlt");
+SNIPPET(sn_iret_stack, "mov %esi, %esp\n mov $7, %eax\n stc\n pushf\n push %cs\n" IRET_EIP "1: hlt");
+SNIPPET(sn_iret_fault, "mov $0x55, %eax\n stc\n mov %esi, %esp\n iret\n hlt");
+
+static uint8_t iret_stack[2 * 4096] __attribute__((aligned(4096)));
+static void expect_fault(const uint8_t *start, const uint8_t *end, uint32_t fault_off, const uint32_t expect[8]);
+
+/* Run the snippet with inline IRET on, the vCPU at IF = 1, CS 60h, a flat
+ * SS; return the run's result with its entry and HLT addresses. */
+static int run_iret(const uint8_t *start, const uint8_t *end, uint32_t *entry_out, uint32_t *hlt_out)
+{
+    bt_harness_reset_vcpu(&H);
+    H.bt.cfg.inline_iret = true;
+    uint32_t hlt, entry = load_snippet(start, end, &hlt);
+    bt_host_vcpu.ss_flat = 1;
+    bt_host_vcpu.vflags_if = BT_FLAGS_IF;
+    bt_host_vcpu.vflags_sys = 0;
+    bt_host_vcpu.sel[BT_CS] = 0x60;
+    bt_host_vcpu.eip = entry;
+    int r = bt_harness_run(&H, 0);
+    H.bt.cfg.inline_iret = false;
+    *entry_out = entry;
+    *hlt_out = hlt;
+    return r;
+}
+
+/* The IRET exit: at the IRET, EAX and CF as before it, the frame still on the stack. */
+static void expect_iret_exit(const uint8_t *start, const uint8_t *end, uint32_t iret_off)
+{
+    uint32_t entry, hlt;
+    int r = run_iret(start, end, &entry, &hlt);
+    assert_int_equal(r, BT_EXIT_IRET);
+    assert_int_equal(bt_host_vcpu.eip, entry + iret_off);
+    assert_int_equal(bt_host_vcpu.gpr[0], 7);
+    assert_true(bt_host_vcpu.eflags & 1);
+    assert_int_equal(*(uint32_t *)(uintptr_t)bt_host_vcpu.gpr[4], entry + iret_off + 1);
+}
+
+static void test_iret_inline(void **state)
+{
+    uint32_t entry, hlt;
+    /* Same CS, IF unchanged, flat stack within a page: no exit; CF from the image. */
+    assert_int_equal(run_iret(sn_iret_self_start, sn_iret_self_end, &entry, &hlt), BT_EXIT_HLT);
+    uint32_t esp_start = bt_host_vcpu.gpr[4];
+    assert_int_equal(bt_host_vcpu.eip, hlt);
+    assert_int_equal(bt_host_vcpu.gpr[3], 7);
+    assert_true(bt_host_vcpu.eflags & 1);
+    assert_int_equal(bt_host_vcpu.vflags_if, BT_FLAGS_IF);
+    bt_harness_reset_vcpu(&H);
+    assert_int_equal(esp_start, bt_host_vcpu.gpr[4]); /* the three pops undid the three pushes */
+    /* Another CS: exit at the IRET. */
+    expect_iret_exit(sn_iret_other_cs_start, sn_iret_other_cs_end, 5 + 1 + 1 + 5 + 5 + 7 + 1);
+}
+
+static void test_iret_refused(void **state)
+{
+    uint32_t entry, hlt;
+    /* Not a flat SS: exit. */
+    bt_harness_reset_vcpu(&H);
+    H.bt.cfg.inline_iret = true;
+    entry = load_snippet(sn_iret_self_start, sn_iret_self_end, &hlt);
+    bt_host_vcpu.ss_flat = 0;
+    bt_host_vcpu.vflags_if = BT_FLAGS_IF;
+    bt_host_vcpu.sel[BT_CS] = 0x60;
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_IRET);
+    assert_int_equal(bt_host_vcpu.eip, entry + 5 + 1 + 1 + 1 + 5 + 7 + 1);
+    assert_int_equal(bt_host_vcpu.gpr[0], 7);
+    /* NT set now: a task return, exit. */
+    bt_harness_reset_vcpu(&H);
+    entry = load_snippet(sn_iret_self_start, sn_iret_self_end, &hlt);
+    bt_host_vcpu.ss_flat = 1;
+    bt_host_vcpu.vflags_if = BT_FLAGS_IF;
+    bt_host_vcpu.vflags_sys = 0x4000;
+    bt_host_vcpu.sel[BT_CS] = 0x60;
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_IRET);
+    assert_int_equal(bt_host_vcpu.eip, entry + 5 + 1 + 1 + 1 + 5 + 7 + 1);
+    bt_host_vcpu.vflags_sys = 0;
+    /* IF 0 in the vCPU, 1 in the image: a window would open, exit. */
+    bt_harness_reset_vcpu(&H);
+    entry = load_snippet(sn_iret_if_start, sn_iret_if_end, &hlt);
+    bt_host_vcpu.ss_flat = 1;
+    bt_host_vcpu.vflags_if = 0;
+    bt_host_vcpu.sel[BT_CS] = 0x60;
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_IRET);
+    assert_int_equal(bt_host_vcpu.eip, entry + 5 + 1 + 1 + 7 + 1 + 5 + 7 + 1);
+    assert_int_equal(bt_host_vcpu.gpr[0], 7);
+    assert_true(bt_host_vcpu.eflags & 1);
+    /* The frame's last byte in the next page: exit. */
+    bt_harness_reset_vcpu(&H);
+    entry = load_snippet(sn_iret_stack_start, sn_iret_stack_end, &hlt);
+    bt_host_vcpu.gpr[6] = (uint32_t)(uintptr_t)iret_stack + 4096 + 4;
+    bt_host_vcpu.ss_flat = 1;
+    bt_host_vcpu.vflags_if = BT_FLAGS_IF;
+    bt_host_vcpu.sel[BT_CS] = 0x60;
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_IRET);
+    assert_int_equal(bt_host_vcpu.eip, entry + 2 + 5 + 1 + 1 + 1 + 5 + 7 + 1);
+    assert_int_equal(bt_host_vcpu.gpr[4], (uint32_t)(uintptr_t)iret_stack + 4096 - 8);
+    H.bt.cfg.inline_iret = false;
+}
+
+/* The first stack read faults: at the IRET, EAX and CF untouched. */
+static void test_iret_fault_precise(void **state)
+{
+    H.bt.cfg.inline_iret = true;
+    uint32_t e[8] = { 0x55, 0, 0, 0, (uint32_t)(uintptr_t)H.hole, 0, (uint32_t)(uintptr_t)H.hole, 0 };
+    expect_fault(sn_iret_fault_start, sn_iret_fault_end, 5 + 1 + 2, e);
+    assert_true(bt_host_vcpu.eflags & 1);
+    H.bt.cfg.inline_iret = false;
 }
 
 /* An endless chained loop; a timer "interrupt" makes a virtual interrupt
@@ -1539,6 +1676,7 @@ int main(void)
         cmocka_unit_test(test_calls),         cmocka_unit_test(test_indirect),
         cmocka_unit_test(test_strings),       cmocka_unit_test(test_flags),
         cmocka_unit_test(test_cli_sti_pushf), cmocka_unit_test(test_popf_virtual),
+        cmocka_unit_test(test_pushf_clears_rf),
         cmocka_unit_test(test_pending_irq),   cmocka_unit_test(test_sti_before_branch),
         cmocka_unit_test(test_async_interrupt),
         cmocka_unit_test(test_popf_tf_exits),
@@ -1560,6 +1698,9 @@ int main(void)
         cmocka_unit_test(test_gs_alias_swap),
         cmocka_unit_test(test_cs_relative),
         cmocka_unit_test(test_exit_sysenter_routine),
+        cmocka_unit_test(test_iret_inline),
+        cmocka_unit_test(test_iret_refused),
+        cmocka_unit_test(test_iret_fault_precise),
         cmocka_unit_test(test_forged_exit_desc),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
