@@ -951,6 +951,32 @@ static void sysenter_arm(bool on)
     sysenter_armed = on;
 }
 
+/*
+ * The processor state a guest runs with that the scheduler does not keep
+ * per thread: CR0.TS (lazy FPU), LDTR and the host's SYSENTER MSRs, set for
+ * the guest about to run at cs's RPL (v86: virtual-8086 mode). Called with
+ * interrupts off, the vCPU thread's world (CR3, GDT) loaded: at every entry,
+ * and again when a host interrupt that preempted the guest's thread
+ * returns to the guest without an exit (vmm_guest_trap), since the threads
+ * that ran meanwhile, other VMs' vCPUs among them, left theirs.
+ */
+static void cpu_state_for_guest(struct vcpu *c, uint32_t cs, bool v86)
+{
+    if (v86)
+        sysenter_arm(false); /* real mode's SYSENTER is a #GP(0) */
+    else if ((cs & 3) == 3)
+        sysenter_arm((c->sysenter_cs & ~3u) != 0);
+    else
+        sysenter_arm(true); /* translated code's exit routine (bt_config.exit_sysenter) */
+    fpu_prepare_entry(c);
+    /* LDTR's hidden part may be another VM's, or this one's before its last LLDT. */
+    if (ldt_loaded_for != c || c->ldt_stale) {
+        lldt(c->ldt_limit ? SEL_GLDT : 0);
+        ldt_loaded_for = c;
+        c->ldt_stale = false;
+    }
+}
+
 /* g: the frame vmm_enter copies and IRETs through, built in place by the
  * caller (no copy of it here: this runs at every world switch); v86: it
  * has EFLAGS.VM and the four segment registers after SS. The host's
@@ -964,21 +990,9 @@ static int enter(struct vcpu *c, const struct guest_frame *g, bool v86)
      * running in between would leave its own (a guest entered with another
      * VM's FPU registers or LDT). The IRET turns interrupts back on. */
     cpu_cli();
-    if (v86)
-        sysenter_arm(false); /* real mode's SYSENTER is a #GP(0) */
-    else if ((f->cs & 3) == 3)
-        sysenter_arm((c->sysenter_cs & ~3u) != 0);
-    else
-        sysenter_arm(true); /* translated code's exit routine (bt_config.exit_sysenter) */
     c->enter_tsc = rdtsc();
     thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
-    fpu_prepare_entry(c);
-    /* LDTR's hidden part may be another VM's, or this one's before its last LLDT. */
-    if (ldt_loaded_for != c || c->ldt_stale) {
-        lldt(c->ldt_limit ? SEL_GLDT : 0);
-        ldt_loaded_for = c;
-        c->ldt_stale = false;
-    }
+    cpu_state_for_guest(c, f->cs, v86);
     int wx = vmm_enter(g, &c->host_esp);
     /* Out of the guest through an interrupt gate: IF is clear. The monitor's
      * work on this exit (emulation, translation, shadow paging) is ordinary
@@ -1188,6 +1202,20 @@ void vmm_thread_faulted(const char *reason)
     vm_thread_died(c->vm);
 }
 
+/*
+ * True if the run loop (vcpu_thread) has work before the guest may run on:
+ * a stop, pause or reset request, page shares to apply, stale shadows, a
+ * device event due (a timer, a frame, a finished read) or an interrupt
+ * requested (e.g. the UART's, raised by the console thread). Read-only and
+ * lock-free: called from host interrupt handlers on the vCPU thread.
+ */
+static bool run_loop_due(struct vcpu *c)
+{
+    struct vm *vm = c->vm;
+    return vm->stop_req || vm->pause_req || vm->reset_req || vm->mem.nreq || c->sh_stale ||
+           vmdev_next_event_ns(vm) == 0 || vmdev_irq_pending(vm);
+}
+
 /* Every trap from ring 1 or 3 comes here (kernel/traps.c), on the vCPU
  * thread's stack below the frame vmm_enter saved. */
 void vmm_guest_trap(struct trap_frame *tf)
@@ -1235,7 +1263,21 @@ void vmm_guest_trap(struct trap_frame *tf)
                 c->exit_req_lookup += how == BT_STOP_LOOKUP;
             }
             sched_preempt_point();
+            cpu_state_for_guest(c, tf->cs, false); /* other threads may have run meanwhile */
             return;
+        }
+        /* Directly executed user code, interrupted at an instruction
+         * boundary: resume it at once, as a CPU returns from a host
+         * interrupt, unless the run loop has work for it. A world exit
+         * here only to find nothing to do was one exit per host tick, 1000
+         * a second for a CPU-bound guest (docs/performance.md). */
+        if (!(tf->eflags & EFLAGS_VM)) {
+            sched_preempt_point();
+            if (!run_loop_due(c)) {
+                cpu_state_for_guest(c, tf->cs, false);
+                c->irqs_resumed++;
+                return;
+            }
         }
     }
     c->tf = *tf;
@@ -1890,7 +1932,8 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
             cmd_printf(out, " %s %u", r ? bt_exit_name(r) : "trap", c->exits_by_reason[r]);
     cmd_printf(out, "\n");
     cmd_printf(out, "  exit requests from interrupts: %u left at an instruction boundary, %u at the block's end, "
-               "%u from the lookup stub\n", c->exit_req_boundary, c->exit_req_block, c->exit_req_lookup);
+               "%u from the lookup stub; %u host interrupts resumed user code without an exit\n",
+               c->exit_req_boundary, c->exit_req_block, c->exit_req_lookup, c->irqs_resumed);
     cmd_printf(out, "shadow paging: %u pages, %u directories, %u hidden faults, %u reflected (%u prefaulted at the "
                "handler's return), cr3 %u hits %u misses\n",
                ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.prefaulted, ss.cr3_hits,

@@ -480,6 +480,12 @@ int vmdev_poll_irq(struct vm *vm)
     return irq_pending(d, &from_pic);
 }
 
+bool vmdev_irq_pending(struct vm *vm)
+{
+    bool from_pic;
+    return irq_pending(vm->dev, &from_pic) >= 0;
+}
+
 bool vmdev_dma_busy(struct vm *vm)
 {
     struct vm_devices *d = vm->dev;

@@ -55,6 +55,11 @@ int vmdev_ack_irq(struct vm *vm);
  * none is armed: how long a halted vCPU may sleep. Lock-free: also called
  * from interrupt handlers. */
 uint64_t vmdev_next_event_ns(struct vm *vm);
+/* True if an interrupt is requested (the local APIC's, or the 8259A's
+ * through LINT0) without advancing any device's time: a line another
+ * thread raised (the console's UART input) since the vCPU last polled.
+ * Lock-free and read-only: called from the host's interrupt handlers. */
+bool vmdev_irq_pending(struct vm *vm);
 /* vmdev_dma_busy - whether a device of vm has DMA into its RAM in flight
  * (a virtio-blk read started in the background, vblk_busy): until it ends,
  * the frames it names must stay this VM's and its own (no page sharing may

@@ -11,8 +11,9 @@ GUESTS := popf clisti segread tables cregs pgonoff pages adbits pf user tasks cp
 # Guests for hv86 only (no native reference: their point is how hv86 copes):
 # a CPU hog for fairness, a triple fault, random bytes, a console flood, the
 # differential fuzzer (its reference is native Bochs running the same programs),
-# an endless REP OUTS, a hostile disk driver, a hostile NIC driver that floods its switch.
-HV_GUESTS := spin tfault randbytes flood fuzz repio diskattack netflood apichammer taskattack
+# an endless REP OUTS, a hostile disk driver, a hostile NIC driver that floods its switch,
+# FPU registers checked while VMs take turns (fpukeep).
+HV_GUESTS := spin tfault randbytes flood fuzz repio diskattack netflood apichammer taskattack fpukeep
 # Guests GRUB boots with `multiboot2` in their Bochs ISO (QEMU -kernel is
 # always Multiboot v1), so the runtime's Multiboot2 entry is exercised too.
 GUESTS_MB2 := segread timer

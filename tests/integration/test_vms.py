@@ -5,6 +5,7 @@ usage: test_vms.py fairness [ROUNDS]    (QEMU TCG)
        test_vms.py isolation             (Bochs: segment limits enforced)
        test_vms.py console-flood         (QEMU TCG)
        test_vms.py pshare [qemu|bochs]   (the page-sharing case alone)
+       test_vms.py fpu [qemu|bochs]      (the FPU case alone)
 
 fairness: four CPU-bound `spin` guests each do ROUNDS rounds of work
 (default 4,000,000: about three minutes for the four together). Meanwhile a guest that triple-faults and guests that
@@ -48,6 +49,12 @@ VMs boot the `fwattack` boot sector through SeaBIOS (fw_attacks below):
 fw_cfg out of range, the BIOS ROM's alias at the top of 4 GiB read and
 written, a jump to the reset vector (a reboot) and to its alias FFFFFFF0h
 (stopped with the reason), a fw_cfg flood.
+
+isolation (FPU): three `fpukeep` guests keep their own values in the
+MMX registers at CPL 0 and at CPL 3 while their vCPU threads take turns,
+often preempted inside a host interrupt that returns to the guest without
+an exit (the lazy FPU's CR0.TS must then be this VM's again): each must
+finish with its registers intact.
 
 console-flood: a `flood` guest prints forever without a newline, binary
 junk included (a memory tester redrawing its status line did this to the
@@ -400,6 +407,9 @@ def isolation():
             rows = wait_stopped(m, [n], 60)
         check("%s stopped: %s" % (n, rows[n]["reason"]), rows[n]["state"] == "stopped" and
               (want is None or want in rows[n]["reason"]), "%s, want %r" % (rows[n], want))
+    for n in ["spin2", "unsync"] + tasks:
+        m.cmd("vm destroy %s" % n)
+    fpu_turns(m, 6000)
     fw_attacks(m)
     after = monsum(m)
     check("monitor code, read-only data and host page 0 unchanged (%s)" % after, before == after, "%s -> %s" % (before, after))
@@ -461,6 +471,35 @@ def fw_attacks(m):
     check("fw1 stops on request", vm_list(m)["fw1"]["state"] == "stopped")
 
 
+FPU_SEEDS = (1, 2, 3)
+
+
+def fpu_turns(m, rounds):
+    """Three `fpukeep` guests at once (tests/guests/fpukeep.c), each holding
+    its own values in the eight MMX registers at CPL 0 and then at CPL 3
+    while the host's 10 ms slices switch between their vCPU threads, often
+    inside a host interrupt that returns to the guest without an exit: each
+    must finish with its registers intact, none seeing another's. ROUNDS:
+    enough that the three overlap for many slices at each CPL (QEMU: 2,000
+    rounds let a missing restore at CPL 3 go unseen, 20,000 did not)."""
+    names = ["fpukeep%d" % s for s in FPU_SEEDS]
+    for n, seed in zip(names, FPU_SEEDS):
+        start(m, n, "fpukeep", "seed=%d rounds=%d" % (seed, rounds))
+    rows = wait_stopped(m, names, 600)
+    for n in names:
+        lines = console_lines(m, n)
+        check("%s: its FPU registers kept at CPL 0 and 3 while VMs take turns (%s)" % (n, rows[n]["reason"]),
+              lines[-1:] == ["DONE pass=4 fail=0"] and "exited with code 0" in rows[n]["reason"],
+              "%s %s" % (lines, rows[n]))
+        m.cmd("vm destroy %s" % n)
+
+
+def fpu_alone(backend):
+    m = Machine(backend, mem_mib=256).start()
+    fpu_turns(m, 6000 if backend == "bochs" else 20000)
+    m.stop()
+
+
 def pshare_alone(backend):
     m = Machine(backend, mem_mib=256).start()
     monitor = backend == "bochs"
@@ -480,6 +519,8 @@ def main():
             console_flood()
         elif what == "pshare":
             pshare_alone(sys.argv[2] if len(sys.argv) > 2 else "qemu")
+        elif what == "fpu":
+            fpu_alone(sys.argv[2] if len(sys.argv) > 2 else "qemu")
         else:
             isolation()
     except Exception as e:  # noqa: BLE001 -- a dead console is the failure we look for
