@@ -5,9 +5,12 @@ sysbench in a Linux guest under hv86 against the same guest under QEMU alone
 
 usage: stress_bench.py [ROUNDS] [ITEM...]
        HV86_BENCH_ISO_B=other-bench.iso stress_bench.py ...   (A/B: a second
-        hv86 build measured in the same run, item by item after this one)
-    ROUNDS (default 1): each figure is the fastest of ROUNDS runs (the user
-        CPU items: of at least CPU_ROUNDS)
+        hv86 build measured in the same run, in the same pairs)
+       HV86_BENCH_ISO=this-bench.iso   (the hv86 side; default hv86-bench.iso)
+       HV86_BENCH_CPU=N|none           (the host CPU every QEMU is pinned to;
+        default the highest one this process may use)
+    ROUNDS (default 1): pairs per item; each ratio is the median of the
+        per-pair ratios (the user CPU items: at least CPU_ROUNDS pairs)
     ITEM: a name in ITEMS, e.g. "null system call" (default: every item)
 
 The guest is the bench image (bench/disk_bench.py: the shell image plus fio,
@@ -21,6 +24,31 @@ waits at its shell prompt, halted), and the two sides of a ratio run
 minutes apart at most: on a shared two-core machine, whatever else runs
 weighs on both alike, where one side after the other measured user CPU at
 1.5 in one run and 0.8 in the next.
+
+The estimator: the median of per-pair ratios, every QEMU on one host CPU.
+Round r runs each item once on each side, back to back (a *pair*: seconds
+apart), native first in even rounds and hv86 first in odd ones, so that a
+drift in the host's speed within a pair favours neither side over the run.
+The pair's ratio is hv86's time over native's; an item's ratio is the
+median of its pairs' ratios, printed with the number of pairs and the
+lowest and highest (their spread). Why:
+* The host has (at least) two speeds. In one run on main at f5278d1, user
+  CPU (queens) took 2.08/2.18, 1.97/2.11, 2.05/2.14 s (native/hv86) in three
+  rounds and 1.41/2.11, 1.41/2.16 in the next two, when other engineers'
+  QEMUs had started: native got the fast speed twice and hv86 never, so the
+  fastest of each side gave 1.50 where every pair gave 1.04-1.07 (and
+  sysbench's fastest gave 1.00 from a native 1.00 s in round 1 and an hv86
+  1.00 s in round 4, 1.45 s natively in between; docs/performance.md). A
+  side's fastest time measures the best speed it happened to get; a pair's
+  ratio measures hv86 against native at one speed. The median ignores the
+  pairs that straddle a change of speed, which the lowest and highest show.
+* One host CPU for all QEMUs (sched_setaffinity on every thread; only one
+  side works at a time, the others' guests halt at their prompt): both sides
+  then share whatever else runs on that CPU, and the host's scheduler
+  cannot put one side on a less loaded CPU than the other. HV86_BENCH_CPU
+  chooses it; "none" leaves the QEMUs where the host puts them.
+* Not a mean: one pair that straddles a change of speed moves a mean of
+  five by several percent, the target's whole margin.
 
 Each item runs a fixed amount of work: stress-ng with one worker and
 `--ITEM-ops N` (bogo operations), sysbench with `--events=N --time=0`, the
@@ -162,10 +190,9 @@ class Item:
 
 
 # The user CPU items, whose target leaves 5% and which take seconds, run at
-# least CPU_ROUNDS rounds: on a shared machine, the best of two still
-# varied by 20% from run to run.
+# least CPU_ROUNDS pairs: an odd number, so that the median is one pair's.
 USER_CPU_TARGET = 1.05
-CPU_ROUNDS = 5
+CPU_ROUNDS = 7
 
 # Sized so that native QEMU TCG takes 0.3-3 s per item and hv86, at 1-12
 # times that (main at 954646c; 1-100 at cb2ec91), two rounds 4-9 minutes
@@ -185,17 +212,49 @@ ITEMS = [
 
 # ---------------------------------------------------------------- the two guests
 
+def bench_cpu():
+    """The host CPU to pin every QEMU to (HV86_BENCH_CPU), or None."""
+    want = os.environ.get("HV86_BENCH_CPU", "")
+    if want == "none":
+        return None
+    return int(want) if want else max(os.sched_getaffinity(0))
+
+
+def pin(pid, cpu):
+    """Pin every thread of process pid to host CPU cpu (None: leave it);
+    threads it starts later inherit it. Returns how many were pinned."""
+    if cpu is None:
+        return 0
+    tids = os.listdir("/proc/%d/task" % pid)
+    for tid in tids:
+        os.sched_setaffinity(int(tid), {cpu})
+    return len(tids)
+
+
+def load_average():
+    """The host's 1, 5 and 15 minute load averages, as text: how busy the
+    machine was (other engineers' QEMUs; two cores)."""
+    return " ".join("%.2f" % x for x in os.getloadavg())
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
 class Guest:
     """One side's guest, booted once and kept for all rounds: the bench
-    image's shell set up for stress-ng. Keeps the fastest time of each item
-    (`best`, guest seconds), the items that failed and why (`failed`), and
-    whether its shell still answers (`alive`)."""
+    image's shell set up for stress-ng. Keeps each item's time per round
+    (`times[item][round]`, guest seconds, None where it failed), the items
+    that failed and why (`failed`), and whether its shell still answers
+    (`alive`)."""
 
     side = "?"
 
     def __init__(self):
         self.con = None
-        self.best, self.failed, self.alive = {}, {}, True
+        self.times, self.failed, self.alive = {}, {}, True
         self.clock = None   # (guest uptime, host monotonic) at the first item
 
     def boot(self):
@@ -205,10 +264,13 @@ class Guest:
     def before(self, item):
         """Called before each run of an item (hv86: the exit counters)."""
 
-    def after(self, item):
-        """Called after each run of an item that gave a time."""
+    def after(self, item, secs):
+        """Called after each run of an item that gave a time (secs)."""
 
     def stop(self):
+        raise NotImplementedError
+
+    def qemu_pid(self):
         raise NotImplementedError
 
     def start(self):
@@ -216,6 +278,10 @@ class Guest:
         self.con = self.boot()
         self.con.wait_ready(BOOT_TIMEOUT)
         print("  %-6s booted in %.1f s (not counted)" % (self.side, time.monotonic() - t0), flush=True)
+        cpu = bench_cpu()
+        n = pin(self.qemu_pid(), cpu)
+        if n:
+            print("  %-6s QEMU's %d threads pinned to host CPU %d" % (self.side, n, cpu), flush=True)
         for line in (SETUP, SN):
             if self.con.run(line, 120)[0] != 0:
                 raise RuntimeError("guest setup failed: %r" % line)
@@ -231,9 +297,11 @@ class Guest:
         out = self.con.run("cat /proc/uptime", 120)[1]
         return float(out.split()[0]), time.monotonic()
 
-    def measure(self, item):
-        """One run of ITEM; a failed item is not run again, a shell that does
-        not answer ends this side."""
+    def measure(self, item, r):
+        """Round r's run of ITEM; a failed item is not run again, a shell
+        that does not answer ends this side."""
+        got = self.times.setdefault(item.name, [])
+        got.extend([None] * (r + 1 - len(got)))
         if not self.alive or item.name in self.failed:
             return
         if self.clock is None:
@@ -241,9 +309,9 @@ class Guest:
         try:
             self.before(item)
             secs = item.seconds(*self.con.run(item.command(), ITEM_TIMEOUT))
-            self.best[item.name] = min(secs, self.best.get(item.name, secs))
+            got[r] = secs
             print("  %-6s %-20s %8.2f s" % (self.side, item.name, secs), flush=True)
-            self.after(item)
+            self.after(item, secs)
         except Exception as e:  # noqa: BLE001 -- report, go on with the other items
             self.failed[item.name] = "%s: %s" % (type(e).__name__, str(e).split("\n")[0][:200])
             print("  %-6s %-20s no figure: %s" % (self.side, item.name, self.failed[item.name]), flush=True)
@@ -251,9 +319,9 @@ class Guest:
                 self.alive = False      # the shell did not answer: nothing else would be
 
     def figures(self):
-        """{item: host seconds}: the best times over the guest clock's rate,
-        measured from the first item to now; {} if the clock is off by more
-        than CLOCK_TOLERANCE or the shell died."""
+        """{item: [host seconds or None per round]}: the times over the guest
+        clock's rate, measured from the first item to now; {} if the clock is
+        off by more than CLOCK_TOLERANCE or the shell died."""
         if not self.alive or self.clock is None:
             return {}
         g0, h0 = self.clock
@@ -265,7 +333,7 @@ class Guest:
             print("  %-6s the guest's clock is off by more than %d%%: no figure of this side counts"
                   % (self.side, CLOCK_TOLERANCE * 100), flush=True)
             return {}
-        return {name: secs / rate for name, secs in self.best.items()}
+        return {name: [t / rate if t else None for t in ts] for name, ts in self.times.items()}
 
 
 class Native(Guest):
@@ -274,6 +342,9 @@ class Native(Guest):
     def boot(self):
         self.nat = NativeLinux("bench", mem_mib=GUEST_MEM_MIB).start()
         return self.nat.console
+
+    def qemu_pid(self):
+        return self.nat.child.pid
 
     def stop(self):
         if getattr(self, "nat", None):
@@ -311,12 +382,13 @@ def counter_delta(before, after):
     return {k: (v - before.get(k, 0)) % (1 << 32) for k, v in after.items() if v != before.get(k, 0)}
 
 
-def format_delta(d, ops):
+def format_delta(d, ops, secs):
     causes = sorted(((v, k[5:]) for k, v in d.items() if k.startswith("exit:")), reverse=True)
     reasons = sorted(((v, k[3:]) for k, v in d.items() if k.startswith("bt:")), reverse=True)
     total = d.get("exits", 0)
-    return ("%d exits, %.1f per op; by cause: %s; translator exits by reason: %s; hidden faults %d"
-            % (total, total / ops, ", ".join("%s %d" % (k, v) for v, k in causes) or "-",
+    return ("%d exits, %.1f per op, %.0f per second of its time (its start's included); by cause: %s; translator exits by reason: %s;"
+            " hidden faults %d"
+            % (total, total / ops, total / secs, ", ".join("%s %d" % (k, v) for v, k in causes) or "-",
                ", ".join("%s %d" % (k, v) for v, k in reasons) or "-", d.get("hidden faults", 0)))
 
 
@@ -328,8 +400,11 @@ class Hv86(Guest):
 
     def __init__(self, iso=None, side="hv86"):
         super().__init__()
-        self.iso = iso or os.path.join(ROOT, "hv86-bench.iso")
+        self.iso = iso or os.environ.get("HV86_BENCH_ISO") or os.path.join(ROOT, "hv86-bench.iso")
         self.side = side
+
+    def qemu_pid(self):
+        return self.m.child.pid
 
     def boot(self):
         self.m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=self.iso).start()
@@ -353,13 +428,36 @@ class Hv86(Guest):
     def before(self, item):
         self.counted = self.counters()
 
-    def after(self, item):
-        self.exits[item.name] = format_delta(counter_delta(self.counted, self.counters()), item.ops)
+    def after(self, item, secs):
+        self.exits[item.name] = format_delta(counter_delta(self.counted, self.counters()), item.ops, secs)
         print("         %s" % self.exits[item.name], flush=True)
 
     def stop(self):
         if getattr(self, "m", None):
             self.m.stop()
+
+
+def pair_ratios(a, b):
+    """Per-round ratios a/b of two sides' times (lists by round), where
+    both have one."""
+    return [x / y for x, y in zip(a or [], b or []) if x and y]
+
+
+def ratio_cells(ratios):
+    """(median, "pairs", "lowest-highest") of per-pair ratios, as text."""
+    if not ratios:
+        return "-", "0", "-"
+    return "%.2f" % median(ratios), "%d" % len(ratios), "%.2f-%.2f" % (min(ratios), max(ratios))
+
+
+def print_table(rows):
+    w = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    for r in rows:
+        print("  " + "  ".join(c.ljust(w[k]) if k < 2 else c.rjust(w[k]) for k, c in enumerate(r[:-1])) + "  " + r[-1])
+
+
+def item_rounds(item, rounds):
+    return max(rounds, CPU_ROUNDS) if item.target == USER_CPU_TARGET else rounds
 
 
 def main():
@@ -369,8 +467,8 @@ def main():
     if not items:
         print("no such item; the items: %s" % ", ".join(i.name for i in ITEMS))
         return 2
-    print("stress bench: Debian's stress-ng and sysbench, bench image, %d MiB, QEMU TCG, %d round%s"
-          % (GUEST_MEM_MIB, rounds, "s" if rounds > 1 else ""), flush=True)
+    print("stress bench: Debian's stress-ng and sysbench, bench image, %d MiB, QEMU TCG, %d pair%s per item;"
+          " host load average %s" % (GUEST_MEM_MIB, rounds, "s" if rounds > 1 else "", load_average()), flush=True)
     guests = [Native(), Hv86()]
     if os.environ.get("HV86_BENCH_ISO_B"):  # an A/B of two hv86 builds, interleaved in this run
         guests.append(Hv86(os.environ["HV86_BENCH_ISO_B"], "hv86-B"))
@@ -384,47 +482,65 @@ def main():
                       flush=True)
                 g.alive = False
         for r in range(max(rounds, CPU_ROUNDS)):
+            # Rotate who goes first, round by round: native first in even rounds.
+            order = guests[r % len(guests):] + guests[:r % len(guests)]
             for item in items:
-                if r < rounds or (item.target == USER_CPU_TARGET and r < CPU_ROUNDS):
-                    for g in guests:
-                        g.measure(item)
+                if r < item_rounds(item, rounds):
+                    for g in order:
+                        g.measure(item, r)
         for g in guests:
             t[g.side] = g.figures()
     finally:
         for g in guests:
             g.stop()
     exits = guests[1].exits
-    print("stress bench results (seconds of the tool's own real time for the same work on both sides, "
-          "fastest of %d rounds, user CPU of %d):" % (rounds, max(rounds, CPU_ROUNDS)))
-    rows = [("item", "stressor", "native", "hv86", "ratio", "target")]
+    print("host load average at the end: %s" % load_average())
+    print("stress bench results (the tool's own real time for the same work on both sides; ratio: the median "
+          "of per-pair ratios hv86/native, %d pairs per item, user CPU %d; seconds: each side's median):"
+          % (rounds, max(rounds, CPU_ROUNDS)))
+    rows = [("item", "stressor", "native", "hv86", "ratio", "pairs", "pair range", "target")]
     for i in items:
         n, h = t["native"].get(i.name), t["hv86"].get(i.name)
-        ratio = h / n if n and h else None
+        ratios = pair_ratios(h, n)
+        med, npairs, spread = ratio_cells(ratios)
         target = ""
         if i.target:
-            target = "<= %g" % i.target + ("" if ratio is None else
-                                           "  %s" % ("met" if ratio <= i.target else "missed"))
-        rows.append((i.name, "%s, %d ops" % (i.label(), i.ops), "%.2f" % n if n else "-",
-                     "%.2f" % h if h else "-", "%.2f" % ratio if ratio else "-", target))
-    w = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
-    for r in rows:
-        print("  %-*s  %-*s  %*s  %*s  %*s  %s" % (w[0], r[0], w[1], r[1], w[2], r[2], w[3], r[3], w[4], r[4], r[5]))
-    print("hv86 exits per item (vm info, increase over the item):")
+            target = "<= %g" % i.target + ("" if not ratios else
+                                           "  %s" % ("met" if median(ratios) <= i.target else "missed"))
+        med_n = [x for x in n or [] if x]
+        med_h = [x for x in h or [] if x]
+        rows.append((i.name, "%s, %d ops" % (i.label(), i.ops), "%.2f" % median(med_n) if med_n else "-",
+                     "%.2f" % median(med_h) if med_h else "-", med, npairs, spread, target))
+    print_table(rows)
+    print("per-pair ratios hv86/native, round by round (native first in even rounds):")
+    for i in items:
+        print("  %-20s %s" % (i.name, " ".join("%.3f" % x if x else "-" for x in
+                                               [hh / nn if hh and nn else None for hh, nn in
+                                                zip(t["hv86"].get(i.name) or [], t["native"].get(i.name) or [])])))
+    print("hv86 exits per item (vm info, increase over the item's last run):")
     for i in items:
         print("  %-20s %s" % (i.name, exits.get(i.name, "-")))
     if len(guests) > 2:
-        print("A/B: hv86 (this build) against hv86-B (%s), same items, interleaved:" % guests[2].iso)
+        print("A/B: hv86 (%s) against hv86-B (%s), median of per-round ratios:" % (guests[1].iso, guests[2].iso))
+        rows = [("item", "", "hv86", "hv86-B", "hv86/B", "pairs", "pair range", "hv86-B/native")]
         for i in items:
-            a, b = t["hv86"].get(i.name), t["hv86-B"].get(i.name)
-            print("  %-20s hv86 %s s, hv86-B %s s, hv86/hv86-B %s" % (
-                i.name, "%.2f" % a if a else "-", "%.2f" % b if b else "-", "%.2f" % (a / b) if a and b else "-"))
-            print("  %-20s hv86-B: %s" % ("", guests[2].exits.get(i.name, "-")))
+            a, b, n = t["hv86"].get(i.name), t["hv86-B"].get(i.name), t["native"].get(i.name)
+            ab = pair_ratios(a, b)
+            med, npairs, spread = ratio_cells(ab)
+            ma, mb = [x for x in a or [] if x], [x for x in b or [] if x]
+            rows.append((i.name, "", "%.2f" % median(ma) if ma else "-", "%.2f" % median(mb) if mb else "-",
+                         med, npairs, spread, ratio_cells(pair_ratios(b, n))[0]))
+        print_table(rows)
+        for i in items:
+            print("  %-20s hv86-B: %s" % (i.name, guests[2].exits.get(i.name, "-")))
     sources = {g.side: getattr(g, "clocksource", "?") for g in guests}
     if len(set(sources.values())) > 1:
         print("note: the guests' clocksources differ (%s): with pit, every clock read is port I/O (io exits"
-              " under hv86) and the clock lags when ticks come late"
+              " under hv86) and the clock lags when ticks come late; with refined-jiffies, clock_gettime"
+              " is a system call (two exits under hv86)"
               % ", ".join("%s %s" % kv for kv in sources.items()))
-    ok = all(i.name in t["native"] and i.name in t["hv86"] for i in items)
+    ok = all(i.name in t["native"] and i.name in t["hv86"] and pair_ratios(t["hv86"][i.name], t["native"][i.name])
+             for i in items)
     return 0 if ok else 1
 
 
