@@ -1209,6 +1209,12 @@ void vmm_thread_faulted(const char *reason)
  * requested (e.g. the UART's, raised by the console thread). Read-only and
  * lock-free: called from host interrupt handlers on the vCPU thread.
  */
+/* Host interrupts in a row that return to ring 3 at once before one exits
+ * anyway (10 ms at TIMER_HZ): the run loop's bookkeeping (`vm list`'s CPU
+ * time) stays at most that stale for a guest that never exits by itself,
+ * one with no timer of its own. Linux's tick exits 250 times a second. */
+#define RESUME_MAX_IN_ROW 10u
+
 static bool run_loop_due(struct vcpu *c)
 {
     struct vm *vm = c->vm;
@@ -1273,7 +1279,7 @@ void vmm_guest_trap(struct trap_frame *tf)
          * a second for a CPU-bound guest (docs/performance.md). */
         if (!(tf->eflags & EFLAGS_VM)) {
             sched_preempt_point();
-            if (!run_loop_due(c)) {
+            if (!run_loop_due(c) && ++c->resumed_in_row < RESUME_MAX_IN_ROW) {
                 cpu_state_for_guest(c, tf->cs, false);
                 c->irqs_resumed++;
                 return;
@@ -1657,6 +1663,7 @@ static int run_ring3(struct vcpu *c)
     f->cs = c->seg[SR_CS].sel | 3;
     f->eip = c->bv->eip;
     f->eflags = (c->bv->eflags & BT_FLAGS_REAL) | (c->bv->vflags_sys & (EFLAGS_TF | EFLAGS_AC)) | EFLAGS_IF | EFLAGS_FIXED;
+    c->resumed_in_row = 0;
     if (enter(c, &g, false) == WX_ENTRY_FAIL)
         return -1;
     return handle_ring3_trap(c);

@@ -105,6 +105,7 @@ struct vcpu {
     bool bt_trapped;            /* bt_run's return came from a trap, not an exit */
     uint32_t exit_req_boundary, exit_req_block, exit_req_lookup; /* how interrupts got translated code to exit */
     uint32_t irqs_resumed;      /* host interrupts from direct ring 3 that returned to it without an exit */
+    uint32_t resumed_in_row;    /* of them since the last entry to ring 3 (RESUME_MAX_IN_ROW) */
     uint32_t exits_by_reason[BT_EXIT_COUNT]; /* translator exits by bt_exit reason ([0]: emulated traps) */
     struct vseg alias_src[SR_N]; /* the descriptor caches the ring-1 alias slots were built from */
     uint32_t alias_valid;       /* bit sr: alias_src[sr] and its slot are current */
