@@ -1202,6 +1202,12 @@ void vmm_thread_faulted(const char *reason)
     vm_thread_died(c->vm);
 }
 
+/* Host interrupts in a row that return to ring 3 at once before one exits
+ * anyway (10 ms at TIMER_HZ): the run loop's bookkeeping (`vm list`'s CPU
+ * time) stays at most that stale for a guest that never exits by itself,
+ * one with no timer of its own. Linux's tick exits 250 times a second. */
+#define RESUME_MAX_IN_ROW 10u
+
 /*
  * True if the run loop (vcpu_thread) has work before the guest may run on:
  * a stop, pause or reset request, page shares to apply, stale shadows, a
@@ -1209,12 +1215,6 @@ void vmm_thread_faulted(const char *reason)
  * requested (e.g. the UART's, raised by the console thread). Read-only and
  * lock-free: called from host interrupt handlers on the vCPU thread.
  */
-/* Host interrupts in a row that return to ring 3 at once before one exits
- * anyway (10 ms at TIMER_HZ): the run loop's bookkeeping (`vm list`'s CPU
- * time) stays at most that stale for a guest that never exits by itself,
- * one with no timer of its own. Linux's tick exits 250 times a second. */
-#define RESUME_MAX_IN_ROW 10u
-
 static bool run_loop_due(struct vcpu *c)
 {
     struct vm *vm = c->vm;
