@@ -49,7 +49,7 @@ enum {
     OP_LAHF = 0x9F, OP_MOV_RM_IMM32 = 0xC7, OP_JECXZ = 0xE3, OP_JMP32 = 0xE9,
     OP_JMP8 = 0xEB, OP_PUSH_IMM32 = 0x68, OP_GRP_FF = 0xFF, OP_GRP_F6 = 0xF6,
     OP_STD = 0xFD, OP_CLD = 0xFC, OP_2BYTE = 0x0F, OP_SETO = 0x90, OP_MOVZX8 = 0xB6,
-    OP_MOVZX16 = 0xB7, OP_SHIFT_IMM = 0xC1, OP_GRP1_IMM8 = 0x83, OP_GRP1_IMM8_RM8 = 0x80, OP_OR_R8_RM = 0x0A, OP_MOV_RM_SREG = 0x8C, OP_MOV_SREG_RM = 0x8E,
+    OP_MOVZX16 = 0xB7, OP_SHIFT_IMM = 0xC1, OP_GRP1_IMM8 = 0x83, OP_GRP1_IMM32 = 0x81, OP_GRP1_IMM8_RM8 = 0x80, OP_OR_R8_RM = 0x0A, OP_MOV_RM_SREG = 0x8C, OP_MOV_SREG_RM = 0x8E,
     SREG_DS = 3,
     PFX_OPSIZE = 0x66, PFX_ADSIZE = 0x67, PFX_CS = 0x2E, PFX_DS = 0x3E, PFX_GS = 0x65,
     FF_PUSH = 6, FF_JMP = 4, MODRM_DISP32 = 0x05, SIB_NOBASE_X8_ECX = 0xCD,
@@ -490,27 +490,73 @@ static int h_grp_ff(struct xlate *x)
 }
 
 /*
- * INVLPG at CPL 0 (flag-free: JECXZ), as e_irq_check:
- *   mov [save_ecx],ecx; movzx ecx,byte [invlpg_exit]; jecxz skip;
- *   mov ecx,[save_ecx]; <exit INVLPG at this insn>; skip: mov ecx,[save_ecx]
+ * INVLPG at CPL 0, its operand through DS:
+ *   mov [save_ecx],ecx; movzx ecx,byte [invlpg_exit]; jecxz done
+ *   mov ecx,[save_ecx]; lea ecx,[mem]; <e_flags_save>
+ *   and ecx,FFFFF000h; cmp ecx,[invlpg_skip]; jne slow
+ *   mov eax,[sel+4*DS]; cmp eax,[invlpg_skip_ds]; jne slow
+ *   <e_flags_restore>
+ *   done: mov ecx,[save_ecx]; jmp end
+ *   slow: <e_flags_restore>; mov ecx,[save_ecx]; <exit INVLPG at this insn>
+ *   end:
+ * (through another segment: the jecxz, then the exit; flag-free).
  * While every shadow page table is in sync with the guest's (vmm/shadow.c
  * I2) there is no stale translation for INVLPG to drop, and it costs
  * nothing: Linux's early_memremap() runs it some 70,000 times while it
  * scans the BIOS area for an MP table. While some are out of sync (the
- * monitor sets invlpg_exit), it exits so the shadow drops that entry.
+ * monitor sets invlpg_exit), it exits so the shadow drops that entry --
+ * unless it is the page the monitor already dropped when it gave the guest
+ * its #PF (invlpg_skip, an offset in the DS whose selector is
+ * invlpg_skip_ds): nothing can map that page again until the next exit,
+ * so the INVLPG Linux makes after changing the faulting PTE (a
+ * copy-on-write break) has nothing to do (docs/vmm.md "INVLPG after a page
+ * fault"). Operands through another segment always exit.
  */
 static int h_invlpg(struct xlate *x)
 {
+    const struct dec_insn *in = &x->insn;
     struct emit *e = &x->e;
     e_state(e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
     e_state0f(e, OP_MOVZX8, R_ECX, SF(invlpg_exit));
     e8(e, OP_JECXZ);
-    uint8_t *rel = e->p++;
+    uint8_t *to_done = e->p++;
+    if (in->mem.seg != DEC_REG_DS) {
+        e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+        e_exit_insn(x, BT_EXIT_INVLPG, 0);
+        KASSERT(e->p - (to_done + 1) <= 127);
+        *to_done = (uint8_t)(e->p - (to_done + 1));
+        e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+        return CONTINUE;
+    }
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    if (in->prefixes & DEC_PFX_ADSIZE)
+        e8(e, PFX_ADSIZE);
+    e8(e, OP_LEA);
+    e_modrm_copy(x, R_ECX);
+    e_flags_save(e);
+    e8(e, OP_GRP1_IMM32), e8(e, 0xE1), e32(e, PAGE_MASK); /* and ecx,FFFFF000h */
+    e_state(e, OP_CMP_R_RM, R_ECX, SF(invlpg_skip));
+    e8(e, OP_JNE8);
+    uint8_t *slow1 = e->p++;
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(sel) + 4u * BT_DS);
+    e_state(e, OP_CMP_R_RM, R_EAX, SF(invlpg_skip_ds));
+    e8(e, OP_JNE8);
+    uint8_t *slow2 = e->p++;
+    e_flags_restore(e);
+    KASSERT(e->p - (to_done + 1) <= 127);
+    *to_done = (uint8_t)(e->p - (to_done + 1));
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx)); /* done: the next instruction follows */
+    e8(e, OP_JMP32);
+    uint8_t *to_end = e->p;
+    e->p += 4;
+    KASSERT(e->p - (slow1 + 1) <= 127);
+    *slow1 = (uint8_t)(e->p - (slow1 + 1));
+    *slow2 = (uint8_t)(e->p - (slow2 + 1));
+    e_flags_restore(e);
     e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
     e_exit_insn(x, BT_EXIT_INVLPG, 0);
-    KASSERT(e->p - (rel + 1) <= 127);
-    *rel = (uint8_t)(e->p - (rel + 1));
-    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    uint32_t rel = (uint32_t)(e->p - (to_end + 4));
+    memcpy(to_end, &rel, 4);
     return CONTINUE;
 }
 

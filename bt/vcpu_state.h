@@ -175,6 +175,9 @@ struct bt_desc_table {
  *   ss_flat           -                          none (bt_enter writes   a lie only lets an inline IRET's second
  *                                                it at every entry)      or third stack read fault after its
  *                                                                        first succeeded: the guest's own state
+ *   invlpg_skip,      -                          none (vcpu writes them  as invlpg_exit: a lie could only skip
+ *   invlpg_skip_ds                               around every bt_run)    the guest's own INVLPG, leaving a stale
+ *                                                                        entry of its own RAM (shadow.c I2)
  *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (as ibl_tca)
  */
 struct bt_vcpu {
@@ -222,6 +225,11 @@ struct bt_vcpu {
     uint32_t ss_flat;         /* nonzero: the guest's SS is flat (base 0, 4 GiB, expand-up, B = 1),
                                  so 12 bytes of stack within one page fault together or not at
                                  all (bt_config.inline_iret); the monitor sets it at every entry */
+    uint32_t invlpg_skip;     /* no INVLPG exit for this page even with invlpg_exit (a DS offset, page-aligned; any
+                                 other value matches none) while DS holds invlpg_skip_ds: the
+                                 monitor dropped its shadow entry and nothing refills it before
+                                 the next exit (BT_INVLPG_SKIP_NONE: no such page) */
+    uint32_t invlpg_skip_ds;
     uint32_t ibl[BT_IBL_ENTRIES][2]; /* {bt_ibl_key(guest eip), tca} indirect-branch lookup table */
     /* Segment loads run natively (bt_config.native_seg_loads): nonzero at a
      * selector that MOV/POP DS, ES or FS may load at ring 1 as it is, from
@@ -233,6 +241,9 @@ struct bt_vcpu {
      * BT_VERW_ZF set if the segment is writable there. */
     uint8_t seg_verw[BT_SEG_NATIVE_SELECTORS];
 };
+
+/* bt_vcpu.invlpg_skip when no page may be skipped: not page-aligned. */
+#define BT_INVLPG_SKIP_NONE 1u
 
 /* Full guest-visible EFLAGS image: real arithmetic part + virtual parts. */
 static inline uint32_t bt_vcpu_eflags(const struct bt_vcpu *v)

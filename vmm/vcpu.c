@@ -1373,6 +1373,7 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
         reset_real_mode(c, e);
     c->cpl = 0;
     c->halted = false;
+    c->invlpg_dropped = BT_INVLPG_SKIP_NONE;
     c->fpu_valid = false;
     c->stepping = false;
     memset(c->dr, 0, sizeof(c->dr));
@@ -1483,6 +1484,45 @@ static void halt_wait(struct vcpu *c)
 }
 
 /*
+ * INVLPG after a page fault (docs/vmm.md). Linux's handler of a #PF on a
+ * present PTE (a copy-on-write break) changes the PTE, then flushes the
+ * page with INVLPG, which exits while page tables are out of sync. The
+ * shadow entry is dropped here instead, as the guest gets the fault: "the
+ * processor is always free to invalidate additional entries in the TLBs"
+ * (SDM Vol. 3A §4.10.4.1), so this is that INVLPG, early. Only the monitor
+ * fills shadow entries, and only outside translated code (the fault path
+ * and the IRET's prefault), so until translated code next exits, an
+ * INVLPG of that page has nothing to drop, and ring 1 skips it.
+ */
+static void invlpg_ahead(struct vcpu *c, uint32_t gva)
+{
+    if (!shadow_unsync_count(&c->sh))
+        return; /* every INVLPG is dropped anyway (bt/translate.c h_invlpg) */
+    shadow_invlpg(&c->sh, gva);
+    c->invlpg_dropped = gva & PAGE_MASK;
+}
+
+/*
+ * Publish the page invlpg_ahead dropped to the translated code about to
+ * run, as an offset in DS (bt/translate.c h_invlpg compares the INVLPG's
+ * DS offset and DS selector): only with a DS of base 0 that stays 0 when
+ * ring 1 reloads the same selector natively from the shadow GDT.
+ */
+static void invlpg_skip_publish(struct vcpu *c)
+{
+    uint32_t page = c->invlpg_dropped;
+    uint16_t ds = c->seg[SR_DS].sel;
+    c->invlpg_dropped = BT_INVLPG_SKIP_NONE;
+    c->bv->invlpg_skip = BT_INVLPG_SKIP_NONE;
+    if (page == BT_INVLPG_SKIP_NONE || c->seg[SR_DS].base != 0 || (ds & 4) ||
+        (c->bv->seg_native[ds] && desc_base_of(c->sgdt[ds >> 3]) != 0))
+        return;
+    c->bv->invlpg_skip = page;
+    c->bv->invlpg_skip_ds = ds;
+    c->invlpg_skipped++;
+}
+
+/*
  * An exception from guest code: directly executed (direct) or translated.
  * c->bv holds the guest state at the faulting instruction.
  */
@@ -1510,6 +1550,7 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
             c->pf_gva = out.cr2;
             c->pf_acc = (c->tf.error & PF_W) | (c->cpl == 3 ? PF_U : 0);
             c->pf_cr3 = c->bv->cr[3];
+            invlpg_ahead(c, out.cr2);
             return vcpu_exception(c, T_PF, (int)out.guest_err) < 0 ? -1 : 0;
         }
         if (r == SHADOW_CODE_WRITE)
@@ -1841,7 +1882,9 @@ static int run_bt_n(struct vcpu *c, uint32_t max_dispatch)
     }
     c->bt_trapped = false; /* bt_run may return without entering (IRQ window) */
     c->bv->invlpg_exit = shadow_unsync_count(&c->sh) != 0; /* only the monitor changes it */
+    invlpg_skip_publish(c);
     int reason = bt_run(&c->bt, max_dispatch);
+    c->bv->invlpg_skip = BT_INVLPG_SKIP_NONE; /* the monitor may fill sptes from now on */
     if (c->vm->stop_req)
         return -1;
     if (reason == BT_EXIT_NONE)
@@ -1894,6 +1937,8 @@ void vcpu_thread(void *arg)
         bool code16 = !(c->bv->cr[0] & CR0_PE) || (c->cpl == 0 && !(c->seg[SR_CS].flags & DESC_FLAG_D));
         if (sync_a20(c) < 0)
             break;
+        if (code16 || direct) /* ring 3 or 16-bit code may fill shadow entries before translated code runs */
+            c->invlpg_dropped = BT_INVLPG_SKIP_NONE;
         int rc = code16 ? run_16bit(c) : direct ? run_ring3(c) : step ? run_step(c) : run_bt(c);
         if (rc < 0)
             break;
@@ -1948,8 +1993,8 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  %u writable entries, %u onto shared frames, %u dropped by page sharing\n", ss.writable,
                ss.shared_maps, ss.frame_zaps);
     cmd_printf(out, "  %u page-table stores emulated, %u tables let out of sync, %u resynced (%u entries dropped), "
-               "%u out of sync now\n", ss.pt_writes, ss.unsyncs, ss.resyncs, ss.resync_zaps,
-               shadow_unsync_count(&c->sh));
+               "%u out of sync now; %u faulting pages dropped for the handler's INVLPG\n", ss.pt_writes, ss.unsyncs,
+               ss.resyncs, ss.resync_zaps, shadow_unsync_count(&c->sh), c->invlpg_skipped);
     cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u, "
                "stale translations dropped at an exit: %u\n",
                c->irqs_injected, c->guest_exceptions, c->smc_writes, c->stale_exits);

@@ -101,6 +101,11 @@ struct vcpu {
      * (vcpu_prefault): address, access (PF_W, PF_U), guest CR3 then. */
     bool pf_pending;
     uint32_t pf_gva, pf_acc, pf_cr3;
+    /* The page whose shadow entry that #PF's reflection dropped, for the
+     * next run of translated code to skip the guest's INVLPG of it
+     * (bt_vcpu.invlpg_skip), or BT_INVLPG_SKIP_NONE. */
+    uint32_t invlpg_dropped;
+    uint32_t invlpg_skipped;    /* ... published that many times (vm info) */
     struct bt_exit fault_desc;  /* handed to bt_run when a trap hit translated code */
     bool bt_trapped;            /* bt_run's return came from a trap, not an exit */
     uint32_t exit_req_boundary, exit_req_block, exit_req_lookup; /* how interrupts got translated code to exit */

@@ -1009,6 +1009,64 @@ static void test_invlpg(void **state)
     assert_int_equal(bt_host_vcpu.exit_ea, bt_host_vcpu.gpr[0]);
 }
 
+/* Run one INVLPG snippet with the given skip state; the flags, EAX and ECX
+ * must come back as they were whether it exits or not. Returns the exit. */
+static int run_invlpg(const uint8_t *code, uint32_t len, uint32_t exit_on, uint32_t skip, uint32_t skip_ds,
+                      uint32_t *entry)
+{
+    static const uint32_t flags = BT_FLAGS_REAL & ~0x400u; /* CF PF AF ZF SF OF set, DF clear */
+    uint32_t hlt;
+    tc_flush(&H.bt.tc);
+    *entry = load_snippet(code, code + len, &hlt);
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.gpr[0] = 0xDEADBEEF;
+    bt_host_vcpu.gpr[1] = 0x12345678;
+    bt_host_vcpu.eflags = BT_FLAGS_FIXED1 | flags;
+    bt_host_vcpu.sel[BT_DS] = 0x7B;
+    bt_host_vcpu.invlpg_exit = exit_on;
+    bt_host_vcpu.invlpg_skip = skip;
+    bt_host_vcpu.invlpg_skip_ds = skip_ds;
+    bt_host_vcpu.eip = *entry;
+    int r = bt_harness_run(&H, 0);
+    bt_host_vcpu.invlpg_exit = 0;
+    assert_int_equal(bt_host_vcpu.gpr[0], 0xDEADBEEF);
+    assert_int_equal(bt_host_vcpu.gpr[1], 0x12345678);
+    assert_int_equal(bt_host_vcpu.eflags & BT_FLAGS_REAL, flags);
+    return r;
+}
+
+/* While shadow tables are out of sync INVLPG exits, except for the page the
+ * monitor dropped at the #PF it gave (invlpg_skip, a DS offset while DS
+ * holds invlpg_skip_ds): compared by page, through DS only, with the
+ * guest's own ECX in the address and its flags, EAX and ECX kept. */
+static void test_invlpg_skip(void **state)
+{
+    static const uint8_t ds[] = { 0x0F, 0x01, 0x39, 0xF4 };        /* invlpg (%ecx); hlt */
+    static const uint8_t fs[] = { 0x64, 0x0F, 0x01, 0x39, 0xF4 };  /* invlpg %fs:(%ecx); hlt */
+    static const uint8_t disp[] = { 0x0F, 0x01, 0xB9, 0x00, 0x10, 0x00, 0x00, 0xF4 }; /* invlpg 0x1000(%ecx) */
+    uint32_t entry;
+    /* Skipped: the same page, another offset in it. */
+    assert_int_equal(run_invlpg(ds, sizeof(ds), 1, 0x12345000, 0x7B, &entry), BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.eip, entry + 3);
+    /* Another page, or the displacement moving it to the next one: exit. */
+    assert_int_equal(run_invlpg(ds, sizeof(ds), 1, 0x12346000, 0x7B, &entry), BT_EXIT_INVLPG);
+    assert_int_equal(bt_host_vcpu.eip, entry);
+    assert_int_equal(bt_host_vcpu.exit_ea, 0x12345678);
+    assert_int_equal(run_invlpg(disp, sizeof(disp), 1, 0x12345000, 0x7B, &entry), BT_EXIT_INVLPG);
+    assert_int_equal(bt_host_vcpu.exit_ea, 0x12346678);
+    assert_int_equal(run_invlpg(disp, sizeof(disp), 1, 0x12346000, 0x7B, &entry), BT_EXIT_HLT);
+    /* DS holds another selector than the one the offset is for: exit. */
+    assert_int_equal(run_invlpg(ds, sizeof(ds), 1, 0x12345000, 0x83, &entry), BT_EXIT_INVLPG);
+    /* No page to skip (BT_INVLPG_SKIP_NONE is never a page): exit. */
+    assert_int_equal(run_invlpg(ds, sizeof(ds), 1, BT_INVLPG_SKIP_NONE, 0x7B, &entry), BT_EXIT_INVLPG);
+    /* Through FS: always exits, whatever the skip says. */
+    assert_int_equal(run_invlpg(fs, sizeof(fs), 1, 0x12345000, 0x7B, &entry), BT_EXIT_INVLPG);
+    assert_int_equal(bt_host_vcpu.eip, entry);
+    /* All tables in sync: nothing to do, no exit. */
+    assert_int_equal(run_invlpg(fs, sizeof(fs), 0, BT_INVLPG_SKIP_NONE, 0, &entry), BT_EXIT_HLT);
+    tc_flush(&H.bt.tc);
+}
+
 static void test_undefined_opcode(void **state)
 {
     static const uint8_t code[] = { 0x90, 0x0F, 0x04, 0xF4 }; /* nop; (reserved 0F 04) */
@@ -1692,6 +1750,7 @@ int main(void)
         cmocka_unit_test(test_eviction),      cmocka_unit_test(test_random_programs),
         cmocka_unit_test(test_exit_table),
         cmocka_unit_test(test_invlpg),
+        cmocka_unit_test(test_invlpg_skip),
         cmocka_unit_test(test_undefined_opcode),
         cmocka_unit_test(test_kernel_text),   cmocka_unit_test(test_segment_mode),
         cmocka_unit_test(test_state_segment_never_guest),
