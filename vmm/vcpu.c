@@ -506,6 +506,21 @@ static bool read_mapped(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, u
     return true;
 }
 
+/* Write len bytes (within one page) at gva through a writable entry of the
+ * loaded shadow, as the CPU would through that TLB entry: a writable spte
+ * already has the guest's A and D set and never maps a traced page table,
+ * translated code, a shared frame or a device (shadow.c I3, I4, I8), so
+ * the plain store is all the access does. False, nothing written, if the
+ * shadow has no writable entry there. */
+static bool write_mapped(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, uint32_t kind)
+{
+    uint32_t hpa;
+    if (shadow_mapped(&c->sh, gva, kind | PF_W, &hpa) != 0)
+        return false;
+    kmap_copy(hpa & PTE_FRAME, hpa & ~PTE_FRAME, buf, len, KMAP_WRITE);
+    return true;
+}
+
 static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, uint32_t kind, bool write)
 {
     uint8_t *p = buf;
@@ -527,9 +542,10 @@ static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, ui
     }
     while (len) {
         uint32_t n = MIN(len, PAGE_SIZE - (gva & (PAGE_SIZE - 1))), gpa;
-        if (!write && read_mapped(c, gva, p, n, kind)) {
-            /* The monitor's most common read (an exit's instruction fetch,
-             * a descriptor) without the walk's two frame maps. */
+        if (write ? write_mapped(c, gva, p, n, kind) : read_mapped(c, gva, p, n, kind)) {
+            /* The monitor's most common accesses (an exit's instruction
+             * fetch, a descriptor, an interrupt frame) without the walk's
+             * two frame maps. */
             gva += n;
             p += n;
             len -= n;
@@ -676,12 +692,6 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
 }
 
 /* ---------------------------------------------------------------- 5. delivery */
-
-static int push32(struct vcpu *c, uint32_t *esp, uint32_t v)
-{
-    *esp -= 4;
-    return vmem_write(c, c->seg[SR_SS].base + *esp, &v, 4, 0);
-}
 
 /* A fault raised by the delivery of vector itself (SDM Vol. 3A Table 6-5):
  * contributory-on-contributory becomes #DF; a fault delivering #DF kills. */
@@ -832,14 +842,21 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
         }
         c->bv->gpr[4] = tss_esp0;
     }
-    uint32_t esp = c->bv->gpr[4];
+    /* The frame as the pushes leave it (SDM Vol. 3A Figure 6-4), written
+     * at once: a fault anywhere in it is fatal here anyway. */
+    uint32_t frame[6], n = 0, esp;
+    if (err >= 0)
+        frame[n++] = (uint32_t)err;
+    frame[n++] = next_eip;
+    frame[n++] = old_cs;
+    frame[n++] = old_fl;
+    if (old_cpl == 3) {
+        frame[n++] = old_esp;
+        frame[n++] = old_ss;
+    }
+    esp = c->bv->gpr[4] - 4 * n;
     c->deliver_depth++;
-    rc = 0;
-    if (old_cpl == 3)
-        rc = push32(c, &esp, old_ss) || push32(c, &esp, old_esp);
-    rc = rc || push32(c, &esp, old_fl) || push32(c, &esp, old_cs) || push32(c, &esp, next_eip);
-    if (!rc && err >= 0)
-        rc = push32(c, &esp, (uint32_t)err);
+    rc = vmem_write(c, c->seg[SR_SS].base + esp, frame, 4 * n, 0);
     c->deliver_depth--;
     if (rc) {
         vm_kill(c->vm, "guest stack unusable while delivering vector %u (esp %08x)", vector, esp);
