@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Guest disk speed under hv86 against QEMU's own virtio-blk (make bench-disk).
 
-usage: disk_bench.py [REPEAT]        (REPEAT defaults to 1; each figure the best of REPEAT)
+usage: disk_bench.py [REPEAT] [ISO...]
+    REPEAT defaults to 1; each figure the best of REPEAT
+    ISO: hv86 ISOs to compare (an A/B in one run: each round runs native,
+         then every ISO in turn, so the load of the machine falls on all
+         alike); default hv86-bench.iso
 
 The same Linux guest (the bench image: the shell image plus Debian's fio,
 stress-ng and sysbench and their libraries, 92 MiB unpacked, hence 256 MiB
@@ -99,8 +103,8 @@ def native():
         os.remove(disk)
 
 
-def hv86():
-    m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=os.path.join(ROOT, "hv86-bench.iso")).start()
+def hv86(iso):
+    m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=iso).start()
     try:
         out = m.cmd('vm create bench kernel=linux initrd=bench mem=%dM cmdline="console=ttyS0" disk=ata0p2'
                     % GUEST_MEM_MIB)
@@ -118,17 +122,22 @@ def hv86():
 
 def main():
     repeat = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-    best = {"native": {}, "hv86": {}}
+    isos = sys.argv[2:] or [os.path.join(ROOT, "hv86-bench.iso")]
+    sides = [("native", native)] + [(iso, lambda iso=iso: hv86(iso)) for iso in isos]
+    best = {side: {} for side, _ in sides}
     for _ in range(repeat):
-        for side, fn in (("native", native), ("hv86", hv86)):
+        for side, fn in sides:
             for k, v in fn().items():
                 best[side][k] = max(best[side].get(k, 0), v)
-    for k in CMDS:
-        n, h = best["native"][k], best["hv86"][k]
-        print("disk %-8s native %6.1f MB/s  hv86 %6.1f MB/s  ratio hv86/native %.2f" % (k, n, h, h / n))
-    n, h = best["native"]["randread"], best["hv86"]["randread"]
-    print("disk %-8s native %6.0f IOPS  hv86 %6.0f IOPS  ratio hv86/native %.2f  (4 KiB, one at a time)"
-          % ("randread", n, h, h / n))
+    for iso in isos:
+        if len(isos) > 1:
+            print("hv86: %s" % iso)
+        for k in CMDS:
+            n, h = best["native"][k], best[iso][k]
+            print("disk %-8s native %6.1f MB/s  hv86 %6.1f MB/s  ratio hv86/native %.2f" % (k, n, h, h / n))
+        n, h = best["native"]["randread"], best[iso]["randread"]
+        print("disk %-8s native %6.0f IOPS  hv86 %6.0f IOPS  ratio hv86/native %.2f  (4 KiB, one at a time)"
+              % ("randread", n, h, h / n))
     return 0
 
 

@@ -8,6 +8,9 @@ usage: profile.py [--samples N] [--top K] [--iso ISO] COMMAND...
         (e.g. 'sn --null 1 --null-ops 200000'), else as root; it is run
         again until N samples are taken
     --samples N (default 3000), --top K (default 30 rows per table)
+    --disk SPEC   give the VM disk=SPEC (e.g. ata0p2, as make bench-disk
+        does), to profile a disk command such as
+        'echo 3 >/proc/sys/vm/drop_caches; dd if=/dev/vda of=/dev/null bs=64k'
 
 hv86-bench.iso boots in QEMU TCG with `-gdb tcp::PORT`; a VM with the
 bench image (bench/stress_bench.py) starts and runs COMMAND. Meanwhile the
@@ -130,7 +133,7 @@ def symbols(elf):
 
 def main():
     args = sys.argv[1:]
-    samples, top, iso = 3000, 30, os.path.join(ROOT, "hv86-bench.iso")
+    samples, top, iso, disk = 3000, 30, os.path.join(ROOT, "hv86-bench.iso"), ""
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--samples":
@@ -139,6 +142,8 @@ def main():
             top = int(args.pop(0))
         elif opt == "--iso":
             iso = args.pop(0)
+        elif opt == "--disk":
+            disk = " disk=" + args.pop(0)
         else:
             sys.exit("unknown option %s" % opt)
     if not args:
@@ -149,7 +154,8 @@ def main():
     port = free_port()
     m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=iso, extra_args=["-gdb", "tcp::%d" % port]).start()
     try:
-        out = m.cmd('vm create %s kernel=linux initrd=bench mem=%dM cmdline="console=ttyS0"' % (VM, GUEST_MEM_MIB))
+        out = m.cmd('vm create %s kernel=linux initrd=bench mem=%dM cmdline="console=ttyS0"%s'
+                    % (VM, GUEST_MEM_MIB, disk))
         if "created" not in out:
             raise RuntimeError("vm create: %r" % out.strip())
         m.cmd("vm start %s" % VM)
