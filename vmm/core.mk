@@ -6,7 +6,7 @@ test_loader_SRCS := tests/unit/test_loader.c vmm/loader.c
 # The loader tests load hv86.elf itself and Debian's i386 kernel.
 build/unit/test_loader: hv86.elf $(DEBIAN_DIR)/vmlinux
 HV_SRCS += vmm/vm.c vmm/vmconsole.c vmm/vmcmds.c vmm/vcpu.c vmm/emulate.c vmm/task.c vmm/segment.c vmm/realmode.c vmm/switch.S vmm/hostexec.c vmm/hostexec_run.S
-HV_SRCS += vmm/vmdev.c vmm/cpuid.c vmm/vdisk.c vmm/vdiskio.c vmm/redo.c vmm/vnic.c vmm/mptable.c
+HV_SRCS += vmm/vmdev.c vmm/cpuid.c vmm/vdisk.c vmm/vdiskio.c vmm/diskra.c vmm/redo.c vmm/vnic.c vmm/mptable.c
 
 UNIT_TESTS += test_cpuid
 test_cpuid_SRCS := tests/unit/test_cpuid.c vmm/cpuid.c
@@ -32,6 +32,11 @@ test_hostexec_SRCS := tests/unit/test_hostexec.c vmm/hostexec.c vmm/hostexec_run
 UNIT_TESTS += test_vdisk
 test_vdisk_SRCS := tests/unit/test_vdisk.c vmm/vdisk.c vmm/redo.c tests/unit/hosted_kernel.c
 test_vdisk_CFLAGS := -include tests/unit/hosted_kernel.h
+
+# Sequential read-ahead of a VM disk: plans, hits, and a write never hidden
+# by a window or a fill in flight (against a model of the disk's sectors).
+UNIT_TESTS += test_diskra
+test_diskra_SRCS := tests/unit/test_diskra.c vmm/diskra.c
 
 # Guest RAM and content-based page sharing: share, unshare on every write
 # path, reference counts, and a random model of several VMs.

@@ -6,6 +6,7 @@
 #include "kernel/kernel.h"
 #include "vmm/vm.h"
 #include "vmm/redo.h"
+#include "vmm/vdiskio.h"
 #include "kernel/paging.h"
 #include "mgmt/cmd.h"
 
@@ -173,9 +174,10 @@ int vdisk_write(void *opaque, uint64_t sector, uint32_t count, const void *buf, 
         return E_INVAL;
     if (d->redo)
         return redo_write(d, sector, count, buf);
-    if (cached) /* the guest flushes when it needs the data on the medium */
-        return disk_part_write_cached(d->disk, d->part, sector, count, buf);
-    return disk_part_write(d->disk, d->part, sector, count, buf);
+    int rc = cached ? disk_part_write_cached(d->disk, d->part, sector, count, buf) /* the guest flushes */
+                    : disk_part_write(d->disk, d->part, sector, count, buf);
+    vdiskio_wrote(d, sector, count); /* even after an error: some of it may be on the drive */
+    return rc;
 }
 
 int vdisk_rw_sg(void *opaque, uint64_t sector, uint32_t count, const struct dma_seg *sg, unsigned n, bool write,
@@ -184,7 +186,10 @@ int vdisk_rw_sg(void *opaque, uint64_t sector, uint32_t count, const struct dma_
     struct vdisk *d = opaque;
     if (d->redo || (write && d->mode == VDISK_RO))
         return E_NOTSUP;
-    return disk_part_rw_sg(d->disk, d->part, sector, count, sg, n, write, !cached);
+    int rc = disk_part_rw_sg(d->disk, d->part, sector, count, sg, n, write, !cached);
+    if (write)
+        vdiskio_wrote(d, sector, count); /* before the guest hears of it (vmm/diskra.h, Coherence) */
+    return rc;
 }
 
 /* A guest's FLUSH: a persistent disk's writes to the medium (the host

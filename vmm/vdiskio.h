@@ -6,12 +6,22 @@
  * runs on while the host disk works, as a PC's CPU does while its disk
  * controller transfers. The thread touches no guest memory through the
  * monitor's mappings and no device state: only the host frames the device
- * named and the io's rc and done; the device finishes the request on the
- * vCPU thread (vblk_poll).
+ * named (by DMA, or by a copy from the read-ahead window through
+ * kmap_copy, which writes exactly what the DMA would have) and the io's rc
+ * and done; the device finishes the request on the vCPU thread
+ * (vblk_poll).
+ *
+ * Read-ahead (vmm/diskra.h): after a guest read that continues the
+ * previous one, the thread reads the next DISKRA_SECTORS into the disk's
+ * window (256 KiB of host frames, allocated with the thread), unless
+ * another request waits; a later guest read that lies in the window is a
+ * copy instead of a host command. Writes (vdiskio_wrote, called by
+ * vmm/vdisk.c) drop what they overlap.
  */
 #ifndef HV86_VMM_VDISKIO_H
 #define HV86_VMM_VDISKIO_H
 #include "vmm/dev/vdev.h"
+#include "vmm/diskra.h"
 #include "vmm/vdisk.h"
 
 #define VDISKIO_QUEUE 8u /* ios queued per disk (at least VBLK_INFLIGHT) */
@@ -38,6 +48,17 @@ void vdiskio_stop(struct vdisk *d);
  * and the frames of its sg must stay the caller's until io->done.
  */
 int vdiskio_submit(void *opaque, struct vdev_io *io);
+/*
+ * vdiskio_wrote - count sectors at sector of d were written (by whatever
+ * path: zero copy, bounce buffer, the emulated IDE): drop what the
+ * read-ahead window or a fill in flight holds of them (vmm/diskra.h,
+ * Coherence). Call after the write reached the host drive and before the
+ * guest is told. No-op for a disk without an I/O thread. Any thread.
+ */
+void vdiskio_wrote(struct vdisk *d, uint64_t sector, uint32_t count);
+/* vdiskio_ra_stats - d's read-ahead counters and window size (KiB), for
+ * `vm info`; false if d has no window (no I/O thread, or no memory for it). */
+bool vdiskio_ra_stats(const struct vdisk *d, struct diskra_stats *st, uint32_t *window_kib);
 /* vdiskio_drain - vdev_disk.drain: return once every submitted io is done
  * (sleeps a tick at a time). Thread context. */
 void vdiskio_drain(void *opaque);

@@ -333,6 +333,13 @@ void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out)
     cmd_printf(out, "virtio-blk 00:%02x.0 io %04x irq %u: ", b->vp.fn.devfn >> 3, b->vp.bar0.base, b->vp.irq);
     disk_stats(out, &b->st);
     cmd_printf(out, ", bad chains %u\n", b->vp.bad_chains);
+    struct diskra_stats ra;
+    uint32_t kib;
+    if (vdiskio_ra_stats(vd, &ra, &kib))
+        cmd_printf(out, "disk %u: read-ahead window %u KiB: %llu fills (%llu sectors), %llu reads served from it "
+                   "(%llu sectors), %llu dropped by writes\n", i, kib, (unsigned long long)ra.fills,
+                   (unsigned long long)ra.sectors_filled, (unsigned long long)ra.hits,
+                   (unsigned long long)ra.sectors_hit, (unsigned long long)ra.stale);
 }
 
 void vmdev_nic_info(struct vm *vm, unsigned i, struct cmd_out *out)
