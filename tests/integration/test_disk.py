@@ -177,6 +177,17 @@ def guest_makes_fs(m, seq, fs_uuid):
               "e2fsprogs in the guest")
     check(out.split("\n")[:2] == ["/sbin/mkfs.ext4", "/sbin/e2fsck"] and
           out.count("Using EXT2FS Library version 1.47") == 2, "mkfs.ext4 and e2fsck are Debian's: %r" % out[:200])
+    # Read-ahead coherence (vmm/diskra.h): a sequential read makes the host
+    # fill its window with what follows; a write over all of it must
+    # drop the window, so the read back gives the new bytes, not the
+    # window's (vm info must count the drop, below, or this proved nothing).
+    run(con, "echo 3 >/proc/sys/vm/drop_caches; dd if=/dev/vda of=/dev/null bs=64k count=64 2>/dev/null",
+        "read the disk's first 4 MiB")
+    run(con, "head -c 6291456 /dev/urandom >/tmp/r && dd if=/tmp/r of=/dev/vda bs=64k conv=fsync 2>/dev/null && "
+        "echo 3 >/proc/sys/vm/drop_caches", "overwrite its first 6 MiB with random bytes")
+    out = run(con, "md5sum </tmp/r; dd if=/dev/vda bs=64k count=96 2>/dev/null | md5sum; rm /tmp/r", "read them back")
+    sums = re.findall(r"^([0-9a-f]{32})", out, re.M)
+    check(len(sums) == 2 and sums[0] == sums[1], "a write after read-ahead reads back as written: %r" % sums)
     run(con, "mkfs.ext4 -q -F -L guestfs -U %s /dev/vda" % fs_uuid, "mkfs.ext4 /dev/vda in the guest")
     run(con, "mount -t ext4 /dev/vda /mnt", "mount the guest's ext4")
     out = run(con, "ls /mnt", "ls the new file system")
@@ -207,6 +218,10 @@ def guest_makes_fs(m, seq, fs_uuid):
     info = m.cmd("vm info mail")
     check(re.search(r"disk 0: ata0p1, persistent, 16384 sectors; .*writes [1-9]", info) is not None,
           "vm info counts the writes")
+    check(re.search(r"disk 0: read-ahead window 256 KiB: [1-9]\d* fills .*, [1-9]\d* reads served from it .*, "
+                    r"[1-9]\d* dropped by writes", info) is not None,
+          "vm info counts read-ahead fills, reads served from the window and windows dropped by writes: %r"
+          % [l for l in info.split("\n") if "read-ahead" in l])
     m.cmd("vm stop mail")
     m.cmd("vm destroy mail")
 
