@@ -36,6 +36,10 @@ static int parse_field(const char *f, size_t n, struct vdisk *d, char *err, size
         { "mode=nonpersistent", VDISK_NONPERSISTENT, -1 }, { "mode=undoable", VDISK_UNDOABLE, -1 },
         { "type=virtio", -1, VDISK_VIRTIO }, { "type=ide", -1, VDISK_IDE },
     };
+    if ((n == 12 && !strncmp(f, "readahead=on", n)) || (n == 13 && !strncmp(f, "readahead=off", n))) {
+        d->readahead = n == 12;
+        return 0;
+    }
     if (n > 5 && !strncmp(f, "redo=", 5)) {
         char size[24];
         uint64_t bytes;
@@ -57,7 +61,7 @@ static int parse_field(const char *f, size_t n, struct vdisk *d, char *err, size
         }
     }
     snprintf(err, errlen, "unknown disk option '%.*s' (mode=persistent|ro|nonpersistent|undoable, "
-             "redo=SIZE, type=virtio|ide)", (int)n, f);
+             "redo=SIZE, type=virtio|ide, readahead=on|off)", (int)n, f);
     return E_INVAL;
 }
 

@@ -13,6 +13,9 @@
  *          writes it to the partition or `vm discard` drops it
  *   redo   the redo log's cap (a size, default VDISK_REDO_DEFAULT): a write
  *          that needs more is an I/O error to the guest
+ *   readahead  on: a persistent or ro virtio disk gets a host read-ahead
+ *          window (vmm/diskra.h); off (default): its gain is unproven
+ *          (docs/performance.md, "Host read-ahead")
  *   type   virtio (default): a virtio-blk PCI function (vmm/dev/vblk.h);
  *          ide: an ATA disk on the VM's PIIX3 IDE controller
  *          (vmm/dev/vide.h), in the order given: primary master, primary
@@ -52,6 +55,7 @@ struct vdisk {
     uint64_t redo_cap;               /* bytes */
     struct redo *redo;               /* nonpersistent, undoable: from vm_create (vdisk_open) */
     struct vdiskio *io;              /* its I/O thread (vmm/vdiskio.h), or NULL */
+    bool readahead;                  /* readahead=on: the I/O thread's read-ahead window (off by default) */
 };
 
 struct vm;

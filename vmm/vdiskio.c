@@ -120,7 +120,7 @@ int vdiskio_start(struct vdisk *d, const char *name, void (*kick)(void *ctx), vo
         return E_NOMEM;
     *q = (struct vdiskio){ .d = d, .lock = SPINLOCK_INIT("vdiskio"), .kick = kick, .ctx = ctx };
     diskra_init(&q->ra, d->sectors);
-    if (frame_alloc(ZONE_DIRECT, WIN_BYTES / PAGE_SIZE, &q->win_pa))
+    if (!d->readahead || frame_alloc(ZONE_DIRECT, WIN_BYTES / PAGE_SIZE, &q->win_pa))
         q->win_pa = 0; /* no window: no read-ahead, everything else as before */
     int tid = thread_create(name, io_thread, q);
     if (tid < 0) {

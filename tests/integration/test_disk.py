@@ -165,7 +165,7 @@ def guest_makes_fs(m, seq, fs_uuid):
     """The first VM: reads the build's file system, makes its own with
     Debian's mkfs.ext4 (label guestfs, UUID fs_uuid), writes GUEST_FILES,
     checks it with e2fsck -fn."""
-    con = boot(m, "mail", "ata0p1")
+    con = boot(m, "mail", "ata0p1,readahead=on")
     out = run(con, "cat /sys/block/vda/size", "vda exists")
     check(out.strip() == str(MAIL_SECTORS), "vda has the partition's %d sectors (%r)" % (MAIL_SECTORS, out.strip()))
     run(con, "mount -t ext4 /dev/vda /mnt", "mount the build's ext4")

@@ -133,7 +133,9 @@ static void test_parse(void **state)
     struct vdisk d;
     char err[128];
     assert_int_equal(vdisk_parse("ata0p1", &d, err, sizeof err), 0);
-    assert_true(d.mode == VDISK_PERSISTENT && d.sectors == PART_SECT && d.first == PART_START);
+    assert_true(d.mode == VDISK_PERSISTENT && d.sectors == PART_SECT && d.first == PART_START && !d.readahead);
+    assert_int_equal(vdisk_parse("ata0p1,readahead=on,readahead=off", &d, err, sizeof err), 0);
+    assert_false(d.readahead);
     assert_int_equal(vdisk_parse("ata0p1,mode=undoable,redo=128K", &d, err, sizeof err), 0);
     assert_true(d.mode == VDISK_UNDOABLE && d.redo_cap == 128 * 1024);
     assert_int_equal(vdisk_parse("ata0,mode=nonpersistent", &d, err, sizeof err), 0);
@@ -320,7 +322,8 @@ static void test_writes_reach_readahead(void **state)
     char err[128];
     uint8_t buf[2 * 512] = { 3 };
     struct dma_seg sg = { 0x100000, 1024 };
-    assert_int_equal(vdisk_parse("ata0p2", &d, err, sizeof err), 0);
+    assert_int_equal(vdisk_parse("ata0p2,readahead=on", &d, err, sizeof err), 0);
+    assert_true(d.readahead);
     assert_int_equal(vdisk_open(&d), 0);
     wrote_calls = 0;
     assert_int_equal(vdisk_write(&d, 7, 2, buf, true), 0);
