@@ -30,6 +30,7 @@
 #include "bt/decode.h"
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
+#include "kernel/x86.h"
 
 _Static_assert(offsetof(struct bt_vcpu, gpr) == BT_OFF_GPR, "BT_OFF_GPR");
 _Static_assert(offsetof(struct bt_vcpu, eflags) == BT_OFF_EFLAGS, "BT_OFF_EFLAGS");
@@ -122,6 +123,34 @@ static void e_stub(struct emit *e, struct bt_exit *x)
     x->stub_tca = e_final(e, s);
     /* Unchaining restores the head all stubs share (tc_set_stub_head in bt_init). */
     KASSERT(!memcmp(s, e->bt->tc.stub_head, sizeof(e->bt->tc.stub_head)));
+}
+
+/* Forward branches: the emitters return where the displacement goes, and
+ * e_patch8/e_patch32 point it at the current position (the label). */
+static uint8_t *e_jcc8(struct emit *e, uint8_t cc)
+{
+    e8(e, (uint8_t)(OP_JCC8 | cc));
+    return e->p++;
+}
+
+static void e_patch8(struct emit *e, uint8_t *rel)
+{
+    KASSERT(e->p - (rel + 1) <= 127);
+    *rel = (uint8_t)(e->p - (rel + 1));
+}
+
+static uint8_t *e_jmp32_fwd(struct emit *e)
+{
+    e8(e, OP_JMP32);
+    uint8_t *rel = e->p;
+    e->p += 4;
+    return rel;
+}
+
+static void e_patch32(struct emit *e, uint8_t *rel)
+{
+    uint32_t d = (uint32_t)(e->p - (rel + 4));
+    memcpy(rel, &d, 4);
 }
 
 /* Save EAX and the arithmetic flags (AH <- SF ZF AF PF CF, AL <- OF). */
@@ -523,8 +552,7 @@ static int h_invlpg(struct xlate *x)
     if (in->mem.seg != DEC_REG_DS) {
         e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
         e_exit_insn(x, BT_EXIT_INVLPG, 0);
-        KASSERT(e->p - (to_done + 1) <= 127);
-        *to_done = (uint8_t)(e->p - (to_done + 1));
+        e_patch8(e, to_done);
         e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
         return CONTINUE;
     }
@@ -536,27 +564,20 @@ static int h_invlpg(struct xlate *x)
     e_flags_save(e);
     e8(e, OP_GRP1_IMM32), e8(e, 0xE1), e32(e, PAGE_MASK); /* and ecx,FFFFF000h */
     e_state(e, OP_CMP_R_RM, R_ECX, SF(invlpg_skip));
-    e8(e, OP_JNE8);
-    uint8_t *slow1 = e->p++;
+    uint8_t *slow1 = e_jcc8(e, 0x5);                      /* jne */
     e_state(e, OP_MOV_R_RM, R_EAX, SF(sel) + 4u * BT_DS);
     e_state(e, OP_CMP_R_RM, R_EAX, SF(invlpg_skip_ds));
-    e8(e, OP_JNE8);
-    uint8_t *slow2 = e->p++;
+    uint8_t *slow2 = e_jcc8(e, 0x5);                      /* jne */
     e_flags_restore(e);
-    KASSERT(e->p - (to_done + 1) <= 127);
-    *to_done = (uint8_t)(e->p - (to_done + 1));
+    e_patch8(e, to_done);
     e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx)); /* done: the next instruction follows */
-    e8(e, OP_JMP32);
-    uint8_t *to_end = e->p;
-    e->p += 4;
-    KASSERT(e->p - (slow1 + 1) <= 127);
-    *slow1 = (uint8_t)(e->p - (slow1 + 1));
-    *slow2 = (uint8_t)(e->p - (slow2 + 1));
+    uint8_t *to_end = e_jmp32_fwd(e);
+    e_patch8(e, slow1);
+    e_patch8(e, slow2);
     e_flags_restore(e);
     e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
     e_exit_insn(x, BT_EXIT_INVLPG, 0);
-    uint32_t rel = (uint32_t)(e->p - (to_end + 4));
-    memcpy(to_end, &rel, 4);
+    e_patch32(e, to_end);
     return CONTINUE;
 }
 
@@ -614,8 +635,6 @@ static int h_sti(struct xlate *x)
  * flags are not copied"; the virtual RF an IRET loaded stays set until the
  * monitor's next look, where hardware clears it after one instruction).
  */
-#define EFLAGS_IMAGE_RF 0x10000u
-#define EFLAGS_IMAGE_VM 0x20000u
 static int h_pushf(struct xlate *x)
 {
     struct emit *e = &x->e;
@@ -627,7 +646,7 @@ static int h_pushf(struct xlate *x)
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_REAL | BT_FLAGS_FIXED1);
     e_state(e, OP_OR_R_RM, R_EAX, SF(vflags_if));
     e_state(e, OP_OR_R_RM, R_EAX, SF(vflags_sys));
-    e8(e, OP_AND_EAX_IMM32), e32(e, ~(EFLAGS_IMAGE_RF | EFLAGS_IMAGE_VM)); /* PUSHF clears them in the image */
+    e8(e, OP_AND_EAX_IMM32), e32(e, ~(EFLAGS_RF | EFLAGS_VM)); /* PUSHF clears them in the image */
     e8(e, OP_MOV_RM_R), e8(e, 0x04), e8(e, 0x24); /* mov [esp],eax */
     e_flags_restore(e);
     return CONTINUE;
@@ -667,12 +686,10 @@ static int h_popf(struct xlate *x)
     /* TF set: the monitor must single-step from the next instruction on
      * (SDM Vol. 3B §17.3.1.4): raise irq_pending so the check below leaves
      * the block there; the monitor recomputes irq_pending at every exit. */
-    e8(e, OP_TEST_EAX_IMM32), e32(e, 0x100u);
-    e8(e, OP_JCC8 | 0x4);                          /* jz over the store */
-    uint8_t *jz_rel = e->p;
-    e8(e, 0);
+    e8(e, OP_TEST_EAX_IMM32), e32(e, EFLAGS_TF);
+    uint8_t *jz_rel = e_jcc8(e, 0x4);              /* jz over the store */
     e_store_imm(e, SF(irq_pending), 1);
-    *jz_rel = (uint8_t)(e->p - (jz_rel + 1));
+    e_patch8(e, jz_rel);
     e_state(e, OP_MOV_R_RM, R_EAX, SF(tmp));
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_IF);
     e_state(e, OP_MOV_RM_R, R_EAX, SF(vflags_if));
@@ -680,19 +697,6 @@ static int h_popf(struct xlate *x)
     e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
     e_irq_check(x, x->next);
     return CONTINUE;
-}
-
-/* Jcc rel8 to a label patched later (e_patch8). */
-static uint8_t *e_jcc8(struct emit *e, uint8_t cc)
-{
-    e8(e, (uint8_t)(OP_JCC8 | cc));
-    return e->p++;
-}
-
-static void e_patch8(struct emit *e, uint8_t *rel)
-{
-    KASSERT(e->p - (rel + 1) <= 127);
-    *rel = (uint8_t)(e->p - (rel + 1));
 }
 
 /*
@@ -729,8 +733,8 @@ static int h_iret(struct xlate *x)
     struct emit *e = &x->e;
     if (!x->bt->cfg.inline_iret || x->insn.opsize != 4 || x->bt->cpl3)
         return exit_insn(x, BT_EXIT_IRET, 0);
-    const uint32_t cur_bad = 0x4000u | 0x80000u | 0x100000u;                      /* NT VIF VIP */
-    const uint32_t img_bad = 0x100u | 0x4000u | 0x10000u | 0x20000u | 0x80000u | 0x100000u; /* TF NT RF VM VIF VIP */
+    const uint32_t cur_bad = EFLAGS_NT | EFLAGS_VIF | EFLAGS_VIP;
+    const uint32_t img_bad = EFLAGS_TF | EFLAGS_NT | EFLAGS_RF | EFLAGS_VM | EFLAGS_VIF | EFLAGS_VIP;
     uint8_t *slow[6];
     e_state(e, OP_MOV_RM_R, R_EAX, SF(save_eax));
     e8(e, OP_MOV_R_RM), e8(e, 0x04), e8(e, 0x24);                 /* mov eax,[esp] */
@@ -756,15 +760,12 @@ static int h_iret(struct xlate *x)
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_IF);
     e_state(e, OP_CMP_R_RM, R_EAX, SF(vflags_if));
     slow[5] = e_jcc8(e, 0x5);                                      /* jne */
-    e8(e, OP_JMP32);                                               /* to the inline IRET */
-    uint8_t *to_fast = e->p;
-    e->p += 4;
+    uint8_t *to_fast = e_jmp32_fwd(e);                             /* to the inline IRET */
     for (int i = 0; i < 6; i++)
         e_patch8(e, slow[i]);
     e_flags_restore(e);
     e_exit_insn(x, BT_EXIT_IRET, 0);
-    uint32_t rel = (uint32_t)(e->p - (to_fast + 4));
-    memcpy(to_fast, &rel, 4);
+    e_patch32(e, to_fast);
     e8(e, OP_MOV_R_RM), e8(e, 0x44), e8(e, 0x24), e8(e, 8);       /* mov eax,[esp+8] */
     e_state(e, OP_MOV_RM_R, R_EAX, SF(tmp));
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_POPF_SYS);
@@ -862,14 +863,11 @@ static void e_slow_path(struct xlate *x, uint8_t *to_slow, uint8_t reason, uint8
 {
     struct emit *e = &x->e;
     e8(e, OP_JMP8);
-    uint8_t *to_done = e->p;
-    e8(e, 0);
-    KASSERT(e->p - (to_slow + 1) <= 127);
-    *to_slow = (uint8_t)(e->p - (to_slow + 1));
+    uint8_t *to_done = e->p++;
+    e_patch8(e, to_slow);
     e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
     exit_insn(x, reason, aux);
-    KASSERT(e->p - (to_done + 1) <= 127);
-    *to_done = (uint8_t)(e->p - (to_done + 1));
+    e_patch8(e, to_done);
 }
 
 /*
