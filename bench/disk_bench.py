@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Guest disk speed under hv86 against QEMU's own virtio-blk (make bench-disk).
 
-usage: disk_bench.py [REPEAT] [ISO...]
+usage: disk_bench.py [--readahead] [REPEAT] [ISO...]
+    --readahead: every ISO runs twice, the second time with the VM's disk
+         given readahead=on (an A/B of host read-ahead in one run)
     REPEAT defaults to 1; each figure the best of REPEAT
     ISO: hv86 ISOs to compare (an A/B in one run: each round runs native,
          then every ISO in turn, so the load of the machine falls on all
@@ -103,11 +105,13 @@ def native():
         os.remove(disk)
 
 
-def hv86(iso):
+def hv86(iso, disk_opts=""):
+    """The figures of one hv86 run; disk_opts is appended to the VM's
+    disk= key (for example ",readahead=on")."""
     m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=iso).start()
     try:
-        out = m.cmd('vm create bench kernel=linux initrd=bench mem=%dM cmdline="console=ttyS0" disk=ata0p2'
-                    % GUEST_MEM_MIB)
+        out = m.cmd('vm create bench kernel=linux initrd=bench mem=%dM cmdline="console=ttyS0" disk=ata0p2%s'
+                    % (GUEST_MEM_MIB, disk_opts))
         if "created" not in out:
             raise RuntimeError("vm create: %r" % out.strip())
         m.cmd("vm start bench")
@@ -121,9 +125,16 @@ def hv86(iso):
 
 
 def main():
-    repeat = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-    isos = sys.argv[2:] or [os.path.join(ROOT, "hv86-bench.iso")]
+    args = sys.argv[1:]
+    readahead = "--readahead" in args
+    args = [a for a in args if a != "--readahead"]
+    repeat = int(args[0]) if args else 1
+    isos = args[1:] or [os.path.join(ROOT, "hv86-bench.iso")]
     sides = [("native", native)] + [(iso, lambda iso=iso: hv86(iso)) for iso in isos]
+    if readahead:
+        ra = [(iso + " readahead=on", lambda iso=iso: hv86(iso, ",readahead=on")) for iso in isos]
+        sides += ra
+        isos = isos + [side for side, _ in ra]
     best = {side: {} for side, _ in sides}
     for _ in range(repeat):
         for side, fn in sides:

@@ -1814,7 +1814,7 @@ static int run_ahead(struct vcpu *c)
         case AHEAD_VERX: rc = emu_desc(c, &in); break;
         case AHEAD_IRET: return emu_iret(c);
         case AHEAD_STI:
-            c->bv->vflags_if = 1;
+            c->bv->vflags_if = EFLAGS_IF;
             next(c, &in);
             c->run_ahead++;
             return emu_sysenter(c, &then);

@@ -31,6 +31,19 @@ asm(".text\n"
     "\tsysexit\n");
 extern char sysenter_entry[];
 
+/* The same return after an instruction the monitor emulates (VERR): a
+ * monitor that emulates the STI and SYSEXIT after it in the same exit
+ * must leave IF set for ring 3, and the user's flags alone. */
+static volatile uint16_t se_verr_sel = SEL_KDATA;
+asm(".text\n"
+    "sysenter_entry_verr:\n"
+    "\tincl se_count\n"
+    "\tmovl $0x5E5E, %eax\n"
+    "\tverr se_verr_sel\n"
+    "\tsti\n"
+    "\tsysexit\n");
+extern char sysenter_entry_verr[];
+
 static volatile uint32_t u_eax, u_cs, u_ss, u_esp_before, u_esp_after, u_eflags;
 
 static void user_sysenter(void)
@@ -48,6 +61,26 @@ static void user_sysenter(void)
     u_cs = READ_SEG(cs);
     u_ss = READ_SEG(ss);
     u_eflags = read_eflags();
+}
+
+/* SYSENTER, then (back at CPL 3, CF clear) INT 0x80: the kernel's
+ * frame of it shows the flags ring 3 ran with after the SYSEXIT. */
+static volatile uint32_t sc_eflags, sc_count;
+static void on_syscall_flags(struct trapframe *tf)
+{
+    sc_eflags = tf->eflags;
+    sc_count++;
+}
+
+static void user_sysenter_then_int(void)
+{
+    asm volatile("movl %%esp, %%ecx\n\t"
+                 "movl $1f, %%edx\n\t"
+                 "sysenter\n"
+                 "1:\tclc\n\t"
+                 "movl $1, %%eax\n\t"
+                 "int $0x80"
+                 : : : "eax", "ecx", "edx", "memory", "cc");
 }
 
 static struct trap_record u_trap;
@@ -116,6 +149,17 @@ void guest_main(void)
     check_eq("exit-esp", u_esp_after, u_esp_before);
     check_eq("exit-if-set", u_eflags & FL_IF, FL_IF);
 
+    /* The return emulated after VERR: IF set and CF as ring 3 left it. */
+    wrmsr(MSR_SYSENTER_EIP, (uint32_t)sysenter_entry_verr);
+    user_set_syscall(on_syscall_flags);
+    user_run(user_sysenter_then_int, FL_RSVD1 | FL_IF);
+    user_set_syscall(0);
+    wrmsr(MSR_SYSENTER_EIP, (uint32_t)sysenter_entry);
+    check_eq("verr-entry-taken", se_count, 2);
+    check_eq("verr-int-taken", sc_count, 1);
+    check_eq("verr-exit-if-set", sc_eflags & FL_IF, FL_IF);
+    check_eq("verr-exit-cf-clear", sc_eflags & FL_CF, 0);
+
     /* SYSENTER stepped: the trap is at the entry, at CPL 0, TF saved. */
     trap_set_handler(T_DB, on_db);
     user_run(user_sysenter, FL_RSVD1 | FL_IF | FL_TF);
@@ -125,7 +169,7 @@ void guest_main(void)
     check_eq("tf-trap-eip", db_kernel_eip, (uint32_t)sysenter_entry);
     check_eq("tf-trap-cs", db_kernel_cs, SEL_KCODE);
     check_eq("tf-trap-saved-tf", db_kernel_tf, FL_TF);
-    check_eq("tf-entry-taken", se_count, 2);
+    check_eq("tf-entry-taken", se_count, 3);
     check_eq("tf-exit-eax", u_eax, SYSENTER_RESULT);
 
     /* SYSENTER with SYSENTER_CS = 0 is #GP(0); so is SYSEXIT outside CPL 0. */
@@ -137,6 +181,6 @@ void guest_main(void)
     user_run(user_sysexit, FL_RSVD1);
     last_trap = u_trap2;
     check_fault("user-sysexit-gp", u_start2, 0, (struct fault_want){ T_GP, 0, false });
-    check_eq("entry-count-after-faults", se_count, 2);
+    check_eq("entry-count-after-faults", se_count, 3);
     cli();
 }
