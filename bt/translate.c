@@ -51,7 +51,12 @@ enum {
     OP_JMP8 = 0xEB, OP_PUSH_IMM32 = 0x68, OP_GRP_FF = 0xFF, OP_GRP_F6 = 0xF6,
     OP_STD = 0xFD, OP_CLD = 0xFC, OP_2BYTE = 0x0F, OP_SETO = 0x90, OP_MOVZX8 = 0xB6,
     OP_MOVZX16 = 0xB7, OP_SHIFT_IMM = 0xC1, OP_GRP1_IMM8 = 0x83, OP_GRP1_IMM32 = 0x81, OP_GRP1_IMM8_RM8 = 0x80, OP_OR_R8_RM = 0x0A, OP_MOV_RM_SREG = 0x8C, OP_MOV_SREG_RM = 0x8E,
-    SREG_DS = 3,
+    SREG_ES = 0, SREG_SS = 2, SREG_DS = 3, SREG_FS = 4, SREG_GS = 5,
+    R_EDX = 2, R_ESI = 6, R_EDI = 7, GRP1_CMP = 7, F7_TEST = 0,
+    OP_PUSH_EAX = 0x50, OP_POP_EAX = 0x58, OP_PUSH_ES = 0x06, OP_POP_ES = 0x07, OP_POPF = 0x9D,
+    OP_MOV_ESP_IMM32 = 0xBC, OP_MOV_ESI_IMM32 = 0xBE, OP_XOR_R_RM = 0x31, OP_GRP_F7 = 0xF7,
+    OP_CMPSD = 0xA7, OP_IRET = 0xCF, OP_JCC32 = 0x80, PFX_REP = 0xF3, PFX_SS = 0x36,
+    CC_E = 0x4, CC_NE = 0x5, CC_A = 0x7,
     PFX_OPSIZE = 0x66, PFX_ADSIZE = 0x67, PFX_CS = 0x2E, PFX_DS = 0x3E, PFX_GS = 0x65,
     FF_PUSH = 6, FF_JMP = 4, MODRM_DISP32 = 0x05, SIB_NOBASE_X8_ECX = 0xCD,
 };
@@ -151,6 +156,14 @@ static void e_patch32(struct emit *e, uint8_t *rel)
 {
     uint32_t d = (uint32_t)(e->p - (rel + 4));
     memcpy(rel, &d, 4);
+}
+
+static uint8_t *e_jcc32_fwd(struct emit *e, uint8_t cc)
+{
+    e8(e, OP_2BYTE), e8(e, (uint8_t)(OP_JCC32 | cc));
+    uint8_t *rel = e->p;
+    e->p += 4;
+    return rel;
 }
 
 /* Save EAX and the arithmetic flags (AH <- SF ZF AF PF CF, AL <- OF). */
@@ -381,6 +394,18 @@ uint32_t bt_insn_sum(const uint8_t *bytes, uint32_t len)
     return h;
 }
 
+/* The exit descriptor of this instruction: the monitor emulates it. */
+static struct bt_exit *insn_exit(struct xlate *x, uint8_t reason, uint8_t aux)
+{
+    const struct dec_insn *in = &x->insn;
+    struct bt_exit *ex = new_exit(x, reason, x->eip);
+    ex->len = in->len;
+    ex->insn_sum = bt_insn_sum(x->bytes, in->len);
+    ex->aux = aux;
+    ex->rm_reg = (in->has_modrm && in->mod == 3) ? (uint8_t)(DEC_REG_EAX + in->rm) : DEC_REG_NONE;
+    return ex;
+}
+
 /* Exit to the monitor at this instruction; computes its memory operand's
  * offset into exit_ea with LEA (never faults, changes no flags). */
 static void e_exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
@@ -395,12 +420,7 @@ static void e_exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
         e_state(&x->e, OP_MOV_RM_R, R_EAX, SF(exit_ea));
         e_state(&x->e, OP_MOV_R_RM, R_EAX, SF(save_eax));
     }
-    struct bt_exit *ex = new_exit(x, reason, x->eip);
-    ex->len = in->len;
-    ex->insn_sum = bt_insn_sum(x->bytes, in->len);
-    ex->aux = aux;
-    ex->rm_reg = (in->has_modrm && in->mod == 3) ? (uint8_t)(DEC_REG_EAX + in->rm) : DEC_REG_NONE;
-    e_stub(&x->e, ex);
+    e_stub(&x->e, insn_exit(x, reason, aux));
 }
 
 static int exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
@@ -409,10 +429,21 @@ static int exit_insn(struct xlate *x, uint8_t reason, uint8_t aux)
     return END_BLOCK;
 }
 
+/* SYSEXIT at CPL 0 with the return stub: its exit descriptor in r3_desc,
+ * then the stub (emit_r3_stub), which returns to ring 3 or takes that exit. */
+static int h_sysexit(struct xlate *x, uint8_t aux)
+{
+    e_store_imm(&x->e, SF(r3_desc), (uint32_t)(uintptr_t)insn_exit(x, BT_EXIT_SYSENTER, aux));
+    e_jmp_to(&x->e, x->bt->r3_stub);
+    return END_BLOCK;
+}
+
 static int h_exit(struct xlate *x, const struct rule_entry *r)
 {
     const struct dec_insn *in = &x->insn;
     uint8_t aux = r->aux;
+    if (in->cf == DEC_CF_SYSEXIT && x->bt->r3_stub && !x->bt->cpl3)
+        return h_sysexit(x, aux);
     if (in->has_modrm)
         aux = in->reg;                      /* group member, CR or Sreg number */
     else if (in->imm_size == 1)
@@ -1325,6 +1356,126 @@ static void emit_ibl_stub(struct bt *bt, uint8_t *at)
     e_state(&e, OP_GRP_FF, FF_JMP, SF(ibl_tca));
 }
 
+/* ---------------------------------------------------------------- return to ring 3 */
+
+/* Bytes reserved for the stub: it is 376 (KASSERTed in emit_r3_stub). */
+#define R3_STUB_BYTES 448u
+
+/* r3_stack offsets within the state segment, and of the guest's saved
+ * values relative to ESP once the stub has pushed them (BT_R3_SAVE_*). */
+#define R3_TOP (SF(r3_stack) + 4u * BT_R3_STACK_DWORDS)
+#define R3_AT(i) (SF(r3_stack) + 4u * (i))
+
+/* [esp+disp8] forms: op modrm(01, reg, 100) sib(none, esp) disp8. */
+static void e_esp8(struct emit *e, uint8_t op, uint8_t reg, uint8_t disp)
+{
+    e8(e, op), e8(e, (uint8_t)(0x44 | reg << 3)), e8(e, 0x24), e8(e, disp);
+}
+
+/*
+ * The shared return-to-ring-3 stub (bt_config.inline_sysexit). A SYSEXIT
+ * site stores its exit descriptor in r3_desc and jumps here, with every
+ * guest register and flag as the guest has them. The stub:
+ *   1. moves to its own stack (SS = r3_priv_ss, the state segment; ESP in
+ *      r3_stack) and pushes EFLAGS, EAX, ECX, ESI, EDI and ES there;
+ *   2. takes the exit unless: r3_ok; no interrupt pending; virtual IF set
+ *      (the STI before SYSEXIT) and TF, NT, RF, VM, AC, VIF, VIP, IOPL all
+ *      clear; EDX (the return EIP) within r3_cs_limit; the guest's DS, ES,
+ *      FS and GS selectors ones seg_native lets ring 1 load; and the
+ *      guest's GDT entries 1.. (r3_gdt_dwords, read through ES = r3_gdtw,
+ *      the monitor's window onto the GDT's frame) equal to gdt_low, i.e.
+ *      the shadow GDT is current for ring 3;
+ *   3. else builds an IRET frame to r3_cs:EDX, r3_ss:ECX with the guest's
+ *      arithmetic flags, DF and IF set (SYSEXIT's effect, SDM Vol. 2B),
+ *      restores the registers, loads DS, ES, FS and GS with the guest's
+ *      selectors (the IRET nulls those ring 3 may not use, as it would for
+ *      the guest, SDM Vol. 2A IRET) and runs IRET to ring 3.
+ * The exit path restores everything and leaves through exit_entry with
+ * exit_desc = r3_desc, as the site's own stub would have. Nothing in it
+ * can fault: the monitor checked what its loads and the IRET take and
+ * mapped the page the compare reads (vmm/vcpu.c r3_arm); a fault there
+ * would be a monitor bug, which stops the VM as any fault at a TC address
+ * outside a guest instruction does. The monitor learns of the return when
+ * ring 3 next traps: the trap frame says CPL 3.
+ */
+static void emit_r3_stub(struct bt *bt, uint8_t *code)
+{
+    struct emit r = { .p = code, .start = code, .tca = code, .bt = bt };
+    struct emit *e = &r;
+    uint8_t *slow[10];
+    unsigned n = 0;
+    const uint32_t sys_bad = EFLAGS_TF | EFLAGS_NT | EFLAGS_RF | EFLAGS_VM | EFLAGS_AC | EFLAGS_VIF | EFLAGS_VIP |
+                             EFLAGS_IOPL;
+    e_state(e, OP_MOV_RM_R, R_ESP, SF(r3_esp));
+    e_state(e, OP_MOV_RM_SREG, SREG_SS, SF(r3_ss_save));
+    e_state(e, OP_MOV_SREG_RM, SREG_SS, SF(r3_priv_ss));
+    e8(e, OP_MOV_ESP_IMM32), e32(e, R3_TOP); /* in MOV SS's interrupt shadow */
+    e8(e, OP_PUSHF);
+    e8(e, OP_PUSH_EAX + R_EAX), e8(e, OP_PUSH_EAX + R_ECX), e8(e, OP_PUSH_EAX + R_ESI);
+    e8(e, OP_PUSH_EAX + R_EDI), e8(e, OP_PUSH_ES);
+    e_state(e, OP_GRP1_IMM8, GRP1_CMP, SF(r3_ok)), e8(e, 0);
+    slow[n++] = e_jcc32_fwd(e, CC_E);
+    e_state(e, OP_GRP1_IMM8_RM8, GRP1_CMP, SF(irq_pending)), e8(e, 0);
+    slow[n++] = e_jcc32_fwd(e, CC_NE);
+    e_state(e, OP_GRP1_IMM32, GRP1_CMP, SF(vflags_if)), e32(e, BT_FLAGS_IF);
+    slow[n++] = e_jcc32_fwd(e, CC_NE);
+    e_state(e, OP_GRP_F7, F7_TEST, SF(vflags_sys)), e32(e, sys_bad);
+    slow[n++] = e_jcc32_fwd(e, CC_NE);
+    e_state(e, OP_CMP_R_RM, R_EDX, SF(r3_cs_limit));
+    slow[n++] = e_jcc32_fwd(e, CC_A);
+    static const uint8_t data_sregs[4] = { BT_DS, BT_ES, BT_FS, BT_GS };
+    for (unsigned i = 0; i < 4; i++) {
+        e_state0f(e, OP_MOVZX16, R_EAX, SF(sel) + 4u * data_sregs[i]);
+        e_pfx(e);
+        e8(e, OP_GRP1_IMM8_RM8), e8(e, 0x80 | GRP1_CMP << 3 | R_EAX), e32(e, SF(seg_native)), e8(e, 0);
+        slow[n++] = e_jcc32_fwd(e, CC_E); /* cmp byte [gs:eax+seg_native],0; je */
+    }
+    e_state(e, OP_MOV_SREG_RM, SREG_ES, SF(r3_gdtw));
+    e_state(e, OP_MOV_R_RM, R_EDI, SF(r3_gdt_off));
+    e8(e, OP_MOV_ESI_IMM32), e32(e, SF(gdt_low) + 8u);
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(r3_gdt_dwords));
+    e8(e, OP_CLD);
+    e8(e, OP_XOR_R_RM), e8(e, 0xC0); /* xor eax,eax: ZF = 1 if nothing is compared */
+    e_pfx(e);
+    e8(e, PFX_REP), e8(e, OP_CMPSD); /* repe cmpsd: gs:[esi] against es:[edi] */
+    slow[n++] = e_jcc32_fwd(e, CC_NE);
+    KASSERT(n <= sizeof(slow) / sizeof(slow[0]));
+    /* The IRET frame below the saved registers: SS, ESP, EFLAGS, CS, EIP. */
+    e_state(e, OP_GRP_FF, FF_PUSH, SF(r3_ss));
+    e_esp8(e, OP_GRP_FF, FF_PUSH, 4u * (BT_R3_SAVE_ECX - BT_R3_SAVE_ES) + 4u);   /* the guest's ECX */
+    e_esp8(e, OP_MOV_R_RM, R_EAX, 4u * (BT_R3_SAVE_EFLAGS - BT_R3_SAVE_ES) + 8u);
+    e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_REAL);
+    e8(e, 0x0D), e32(e, BT_FLAGS_IF | BT_FLAGS_FIXED1); /* or eax,imm32 */
+    e8(e, OP_PUSH_EAX + R_EAX);
+    e_state(e, OP_GRP_FF, FF_PUSH, SF(r3_cs));
+    e8(e, OP_PUSH_EAX + R_EDX);
+    const uint8_t frame = 20; /* bytes of the frame: the saves are above it */
+    e_esp8(e, OP_MOV_R_RM, R_EDI, (uint8_t)(frame + 4u * (BT_R3_SAVE_EDI - BT_R3_SAVE_ES)));
+    e_esp8(e, OP_MOV_R_RM, R_ESI, (uint8_t)(frame + 4u * (BT_R3_SAVE_ESI - BT_R3_SAVE_ES)));
+    e_esp8(e, OP_MOV_R_RM, R_ECX, (uint8_t)(frame + 4u * (BT_R3_SAVE_ECX - BT_R3_SAVE_ES)));
+    e_esp8(e, OP_MOV_R_RM, R_EAX, (uint8_t)(frame + 4u * (BT_R3_SAVE_EAX - BT_R3_SAVE_ES)));
+    e_state(e, OP_MOV_SREG_RM, SREG_DS, SF(sel) + 4u * BT_DS);
+    e_state(e, OP_MOV_SREG_RM, SREG_ES, SF(sel) + 4u * BT_ES);
+    e_state(e, OP_MOV_SREG_RM, SREG_FS, SF(sel) + 4u * BT_FS);
+    /* GS last, read through SS (the same segment): it was the state segment. */
+    e8(e, PFX_SS), e8(e, OP_MOV_SREG_RM), e8(e, (uint8_t)(SREG_GS << 3 | MODRM_DISP32)), e32(e, SF(sel) + 4u * BT_GS);
+    e8(e, OP_IRET);
+    /* The exit: exit_desc = r3_desc, the guest's state back, exit_entry. */
+    for (unsigned i = 0; i < n; i++)
+        e_patch32(e, slow[i]);
+    e_state(e, OP_GRP_FF, FF_PUSH, SF(r3_desc));
+    e_state(e, OP_POP_RM, 0, SF(exit_desc));
+    e8(e, OP_POP_ES), e8(e, OP_POP_EAX + R_EDI), e8(e, OP_POP_EAX + R_ESI), e8(e, OP_POP_EAX + R_ECX);
+    e8(e, OP_POP_EAX + R_EAX), e8(e, OP_POPF);
+    e_state(e, OP_MOV_SREG_RM, SREG_SS, SF(r3_ss_save));
+    e_state(e, OP_MOV_R_RM, R_ESP, SF(r3_esp)); /* in MOV SS's interrupt shadow */
+    e_state(e, OP_GRP_FF, FF_JMP, SF(exit_entry));
+    KASSERT((uint32_t)(e->p - code) <= R3_STUB_BYTES);
+    bt->r3_stub = code;
+    bt->r3_stub_off = (uint32_t)(uintptr_t)code - bt->cfg.cs_base;
+    bt->r3_stub_len = (uint32_t)(e->p - code);
+}
+
 #define IBL_STUB_BYTES 160u
 #define IBL_MISS_BYTES 32u
 
@@ -1382,6 +1533,15 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
         e8(&r, 0xCD), e8(&r, cfg->exit_vector);
         e8(&r, OP_2BYTE), e8(&r, 0x0B); /* UD2 */
         vcpu->exit_entry = (uint32_t)(uintptr_t)x - cfg->cs_base;
+    }
+    bt->r3_stub = NULL;
+    if (cfg->inline_sysexit) {
+        if (!cfg->exit_vector || !cfg->state_seg_prefix || cfg->state_base != 0)
+            return E_INVAL; /* the stub addresses bt_vcpu through SS as well as GS */
+        uint8_t *stub = tc_reserve_code(&bt->tc, R3_STUB_BYTES);
+        if (!stub)
+            return E_INVAL;
+        emit_r3_stub(bt, stub);
     }
     return 0;
 }
