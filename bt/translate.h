@@ -52,6 +52,11 @@ struct bt_config {
                                   builds the trap frame the INT would have (vmm/switch.S), and the
                                   INT after it serves where the host's SYSENTER is disarmed:
                                   the #GP(0) it then raises is taken as the same exit */
+    bool     inline_sysexit;   /* with exit_vector and a state segment at base 0: SYSEXIT at CPL 0
+                                  goes to a shared stub that returns to ring 3 itself when the
+                                  monitor allows it (bt_vcpu.r3_ok) and the guest's GDT is as the
+                                  monitor shadowed it; else it exits (SYSENTER). docs/bt.md
+                                  "Returning to ring 3" */
 };
 
 /* Copy up to len bytes of guest code at gva into buf; return how many were
@@ -92,6 +97,8 @@ struct bt {
     bool cpl3;                  /* translating guest CPL 3 code (IOPL 3): POPF exits, since it must
                                    keep IOPL; the monitor flushes the TC when it changes this */
     uint32_t exit_sysenter_eip; /* exit_sysenter: offset in CS of the routine's SYSENTER, else 0 */
+    uint8_t *r3_stub;           /* inline_sysexit: the return-to-ring-3 stub (in the TC), else NULL */
+    uint32_t r3_stub_off, r3_stub_len; /* ... its offset in CS and length */
     uint8_t *ibl_stub;          /* shared inline-lookup stub (in the TC) */
     struct bt_exit ibl_miss_exit;   /* exit descriptor of its miss path */
     struct bt_exit fault_exit;  /* descriptor returned with BT_EXIT_CODE_FAULT */

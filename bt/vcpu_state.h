@@ -99,6 +99,20 @@ struct bt_exit {
     struct bt_exit *next_in;  /* next exit chained into the same target block */
 };
 
+/* The stub's stack (bt_vcpu.r3_stack): it pushes EFLAGS, EAX, ECX, ESI,
+ * EDI and ES in that order from the top; a fault inside the stub finds the
+ * guest's values at these indices. */
+#define BT_R3_STACK_DWORDS 16u
+#define BT_R3_SAVE_EFLAGS  15u
+#define BT_R3_SAVE_EAX     14u
+#define BT_R3_SAVE_ECX     13u
+#define BT_R3_SAVE_ESI     12u
+#define BT_R3_SAVE_EDI     11u
+#define BT_R3_SAVE_ES      10u
+/* Guest GDT entries the monitor resynchronizes before ring 3 runs (vmm/vcpu.c
+ * sync_gdt_low), and bt_vcpu.gdt_low holds. */
+#define BT_GDT_LOW 64u
+
 #define BT_IBL_ENTRIES 65536u /* indirect-branch lookup table: indexed by the target's low 16 bits
                                  (MOVZX, which leaves the flags alone) */
 #define BT_IBL_EMPTY   0xFFFFFFFFu /* guest eip an empty slot stands for (never a code gva) */
@@ -179,6 +193,11 @@ struct bt_desc_table {
  *   invlpg_skip_ds                               around every bt_run)    the guest's own INVLPG, leaving a stale
  *                                                                        entry of its own RAM (shadow.c I2)
  *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (as ibl_tca)
+ *   r3_ok .. r3_gdtw, -                          none (vcpu writes them  the return stub's checks; the CPU checks
+ *   gdt_low[]                                    in r3_arm, sgdt_set)    its IRET and loads against the shadow GDT
+ *   r3_desc           a SYSEXIT site             bt_run (as exit_desc)   validated like any exit descriptor
+ *   r3_esp, r3_ss_save, the return stub          none                    scratch: guest values, and the SS ring 1
+ *   r3_stack[]                                                           held a moment before
  */
 struct bt_vcpu {
     /* Saved at every exit, loaded at every entry (harness/world switch). */
@@ -230,6 +249,25 @@ struct bt_vcpu {
                                  monitor dropped its shadow entry and nothing refills it before
                                  the next exit (BT_INVLPG_SKIP_NONE: no such page) */
     uint32_t invlpg_skip_ds;
+    /* The inline return to ring 3 (bt_config.inline_sysexit, docs/bt.md
+     * "Returning to ring 3"). Written by the monitor, read by the stub: */
+    uint32_t r3_ok;           /* nonzero: the stub may try; zero: it always takes the exit */
+    uint32_t r3_cs, r3_ss;    /* the selectors SYSEXIT loads (RPL 3), checked by the monitor */
+    uint32_t r3_cs_limit;     /* CS's limit in the shadow GDT: a return EIP above it exits */
+    uint32_t r3_gdt_off;      /* offset of the guest's GDT entry 1 in r3_gdtw's page */
+    uint32_t r3_gdt_dwords;   /* dwords from there that must equal gdt_low[1..] */
+    uint32_t r3_priv_ss;      /* SEL_R1VCPU: SS of the stub's own stack (r3_stack) */
+    uint32_t r3_gdtw;         /* SEL_R1GDTW: ES while it compares the guest's GDT, read through
+                                 a window onto its frame (the guest's own GDT may lie in the
+                                 monitor's range, as Linux's read-only fixmap alias does) */
+    /* Written by ring 1 (the SYSEXIT's site, then the stub): */
+    uint32_t r3_desc;         /* exit descriptor of the SYSEXIT (the stub's way out when it may not) */
+    uint32_t r3_esp;          /* the guest's ESP at the stub's entry */
+    uint32_t r3_ss_save;      /* the ring-1 SS at the stub's entry (16 bits stored) */
+    uint32_t r3_stack[BT_R3_STACK_DWORDS]; /* the stub's stack: the saved guest state at the top
+                                 (BT_R3_SAVE_*), the IRET frame below it */
+    uint64_t gdt_low[BT_GDT_LOW]; /* guest GDT entries 0..BT_GDT_LOW-1 as the monitor shadowed them
+                                 (its gdt_src); the stub compares the guest's GDT with them */
     uint32_t ibl[BT_IBL_ENTRIES][2]; /* {bt_ibl_key(guest eip), tca} indirect-branch lookup table */
     /* Segment loads run natively (bt_config.native_seg_loads): nonzero at a
      * selector that MOV/POP DS, ES or FS may load at ring 1 as it is, from

@@ -62,6 +62,11 @@
 /* 8179: ring-1 data alias of the guest's cached CS (readable code), loaded
  * into DS around a guest CS-prefixed data access (h_seg_alias). */
 #define SEL_R1CSD  0xFF99
+/* 8178: ring-1 read-only data over one page of the VM's window onto the
+ * frame holding the guest's GDT (vmm/vcpu.c r3_arm): ES while translated
+ * code's return to ring 3 compares that GDT with its shadow
+ * (bt/translate.c emit_r3_stub). */
+#define SEL_R1GDTW 0xFF91
 #define HV_EXIT_VECTOR 0xF0 /* int gate (DPL 1) translated code leaves through */
 /* Not a gate: the vector of the trap frames vmm/switch.S builds when a
  * guest's SYSENTER from ring 3 enters the monitor through the host's

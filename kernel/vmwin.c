@@ -8,8 +8,13 @@
 #include "kernel/paging.h"
 #include "kernel/pmm.h"
 #include "kernel/sched.h"
+#include "kernel/x86.h"
 
 #define WIN_PTE (PTE_P | PTE_RW) /* supervisor, not global: see kernel/vmwin.h */
+/* A page vmwin_reserve handed out: it owns no frame (PTE bit 9, one the
+ * CPU leaves to software, SDM Vol. 3A Table 4-6); what vmwin_alias points
+ * it at belongs to someone else, and vmwin_destroy frees nothing there. */
+#define WIN_PTE_BORROWED 0x200u
 
 static void *direct_frame(uint32_t *pa)
 {
@@ -64,6 +69,24 @@ int vmwin_alloc(struct vmwin *w, uint32_t bytes, void **va)
     return 0;
 }
 
+int vmwin_reserve(struct vmwin *w, void **va)
+{
+    if (w->pages == VMWIN_PAGES)
+        return E_RANGE;
+    *pte_of(w, w->pages) = WIN_PTE_BORROWED; /* not present */
+    *va = (void *)(uintptr_t)(VMWIN_BASE + w->pages * PAGE_SIZE);
+    w->pages++;
+    return 0;
+}
+
+void vmwin_alias(struct vmwin *w, const void *va, uint32_t hpa)
+{
+    uint32_t lin = (uint32_t)(uintptr_t)va, *pte = pte_of(w, (lin - VMWIN_BASE) / PAGE_SIZE);
+    KASSERT(in_vmwin(lin) && (lin - VMWIN_BASE) / PAGE_SIZE < w->pages && (*pte & WIN_PTE_BORROWED));
+    *pte = hpa ? (hpa & PAGE_MASK) | PTE_P | WIN_PTE_BORROWED : WIN_PTE_BORROWED;
+    invlpg(lin); /* the VM's window is in the current address space: the caller's */
+}
+
 uint32_t vmwin_hpa(const struct vmwin *w, const void *va)
 {
     uint32_t lin = (uint32_t)(uintptr_t)va;
@@ -79,7 +102,8 @@ void vmwin_leave(uint32_t token) { thread_set_cr3(token); }
 void vmwin_destroy(struct vmwin *w)
 {
     for (uint32_t p = 0; p < w->pages; p++)
-        frame_free(*pte_of(w, p) & PTE_FRAME, 1);
+        if (!(*pte_of(w, p) & WIN_PTE_BORROWED))
+            frame_free(*pte_of(w, p) & PTE_FRAME, 1);
     for (unsigned i = 0; i < VMWIN_PDES; i++)
         if (w->pt[i])
             frame_free(virt_to_phys(w->pt[i]), 1);

@@ -50,6 +50,22 @@ int vmwin_init(struct vmwin *w);
  */
 int vmwin_alloc(struct vmwin *w, uint32_t bytes, void **va);
 
+/*
+ * vmwin_reserve - the next 4 KiB page of the window with no frame behind
+ * it (not present), for vmwin_alias. Stores its window address in *va.
+ * Returns 0 or E_RANGE (the window is full).
+ */
+int vmwin_reserve(struct vmwin *w, void **va);
+
+/*
+ * vmwin_alias - map a page vmwin_reserve gave (va) read-only onto frame
+ * hpa (a frame of the VM's own RAM: the caller keeps it so, remapping
+ * whenever the frame it stands for changes), or unmap it (hpa 0), and drop
+ * its TLB entry. Only in the VM's address space (its vCPU thread, or
+ * between vmwin_enter and vmwin_leave). vmwin_destroy never frees hpa.
+ */
+void vmwin_alias(struct vmwin *w, const void *va, uint32_t hpa);
+
 /* Host physical address of window address va (allocated), or 0. */
 uint32_t vmwin_hpa(const struct vmwin *w, const void *va);
 

@@ -63,12 +63,25 @@ void irq_handle(struct trap_frame *tf); /* kernel/irq.c */
 /* ---------------------------------------------------------------- 1. creation */
 
 _Static_assert(GMEM_SHARED == SHADOW_FRAME_SHARED, "sh_gpa_to_hpa passes gmem's answer on");
+_Static_assert(SYNC_GDT_LOW == BT_GDT_LOW, "bt_vcpu.gdt_low mirrors the entries sync_gdt_low keeps");
 
 /* A writable mapping unshares the page first (copy-on-write, vmm/gmem.h). */
 static int sh_gpa_to_hpa(void *ctx, uint32_t gpa, bool write, uint32_t *hpa)
 {
     struct vm *vm = ctx;
     return write ? gmem_gpa_to_hpa_w(&vm->mem, gpa & PAGE_MASK, hpa) : gmem_gpa_to_hpa(&vm->mem, gpa & PAGE_MASK, hpa);
+}
+
+/* The window onto the guest GDT's frame (r3_arm) maps nothing until r3_arm
+ * looks again: the frame behind a guest page changes when it is shared or
+ * unshared, and the old one may go to another VM. Any thread: the window's
+ * page tables are in the direct map, its PTEs are not global. */
+static void gdtw_drop(struct vcpu *c)
+{
+    if (c->gdtw_hpa) {
+        vmwin_alias(&c->win, c->gdtw, 0);
+        c->gdtw_hpa = 0;
+    }
 }
 
 /*
@@ -81,6 +94,7 @@ static int sh_gpa_to_hpa(void *ctx, uint32_t gpa, bool write, uint32_t *hpa)
 static void gm_unshared(void *ctx, uint32_t gpa, uint32_t old)
 {
     struct vcpu *c = ctx;
+    gdtw_drop(c);
     if (thread_local() == c)
         shadow_zap_frame(&c->sh, old);
     else
@@ -93,6 +107,7 @@ static void gm_sharing(void *ctx, uint32_t *hpas, unsigned n)
 {
     struct vcpu *c = ctx;
     KASSERT(thread_local() == c);
+    gdtw_drop(c);
     shadow_zap_frames(&c->sh, hpas, n);
 }
 
@@ -250,6 +265,8 @@ static int window_create(struct vcpu *c, char *err, size_t errlen)
     if (vmwin_alloc(&c->win, sizeof(struct bt_vcpu), &pool))
         return out_of(err, errlen, "high memory for the vCPU's translated-code state", sizeof(struct bt_vcpu));
     c->bv = pool;
+    if (vmwin_reserve(&c->win, &c->gdtw))
+        return out_of(err, errlen, "window space for the guest GDT's page", PAGE_SIZE);
     for (c->sh_nfree = 0; c->sh_nfree < SH_POOL_PAGES; c->sh_nfree++)
         c->sh_free[c->sh_nfree] = (uint16_t)(SH_POOL_PAGES - 1 - c->sh_nfree);
     return 0;
@@ -422,6 +439,9 @@ static void sgdt_set(struct vcpu *c, uint32_t idx, uint64_t d, bool valid)
     uint64_t s = valid ? seg_shadow_desc(d) : 0;
     c->sgdt[idx] = s;
     c->gdt_src[idx] = valid ? d : 0;
+    if (idx < BT_GDT_LOW)
+        c->bv->gdt_low[idx] = c->gdt_src[idx];
+    c->r3_valid = false;
     if (s && idx >= c->gdt_low_zero_from && idx < SYNC_GDT_LOW)
         c->gdt_low_zero_from = idx + 1;
     for (unsigned rpl = 0; rpl < 4; rpl++) {
@@ -456,6 +476,8 @@ static void init_sgdt(struct vcpu *c)
      * code descriptor, and #GP, #DF and the host go down with it. */
     memset(c->sgdt, 0, GDT_MONITOR_FIRST * 8u);
     memset(c->gdt_src, 0, GDT_MONITOR_FIRST * 8u);
+    memset(c->bv->gdt_low, 0, sizeof(c->bv->gdt_low));
+    c->r3_valid = false;
     c->gdt_low_zero_from = 1;
     /* Null selectors load anywhere but SS; no LDT selector (TI = 1) and no
      * monitor entry ever loads natively. */
@@ -472,6 +494,13 @@ static void init_sgdt(struct vcpu *c)
                                              DESC_P | DESC_S | DESC_CODE | (1 << 5), DESC_FLAG_G | DESC_FLAG_D);
     /* GS for translated code: exactly struct bt_vcpu, writable at ring 1. */
     c->sgdt[SEL_R1VCPU >> 3] = gdt_make_desc((uint32_t)c->bv, sizeof(*c->bv) - 1, DESC_P | DESC_S | 0x02 | (1 << 5), DESC_FLAG_D);
+    /* ES of the return-to-ring-3 stub's GDT compare: read-only, the one
+     * window page r3_arm maps onto the frame of the guest's GDT (a frame of
+     * this guest's, which its ring 1 may read anyway). */
+    c->sgdt[SEL_R1GDTW >> 3] = gdt_make_desc((uint32_t)c->gdtw, PAGE_SIZE - 1, DESC_P | DESC_S | DESC_ACCESSED | (1 << 5),
+                                             DESC_FLAG_D);
+    c->bv->r3_priv_ss = SEL_R1VCPU;
+    c->bv->r3_gdtw = SEL_R1GDTW;
     c->sgdtr = (struct desc_ptr){ GDT_BYTES - 1, (uint32_t)c->sgdt };
 }
 
@@ -1141,6 +1170,104 @@ static void stack16_fix_esp(struct vcpu *c, uint32_t esp_in)
         *esp = (esp_in & 0xFFFF0000u) | (*esp & 0xFFFFu);
 }
 
+/* ---------------------------------------------------------------- 6a. return to ring 3 from ring 1 */
+
+/* May ring 3 be entered with this shadow descriptor in CS (code, DPL 3 or
+ * conforming, present) or in SS (writable data, DPL 3, present), so that
+ * IRET's checks of them cannot fault (SDM Vol. 2A IRET)? */
+static bool r3_code_ok(uint64_t s)
+{
+    uint8_t acc = desc_access(s);
+    return s && (acc & DESC_P) && (acc & DESC_S) && (acc & DESC_CODE) &&
+           ((acc & DESC_CONFORM) || DESC_DPL(acc) == 3);
+}
+
+static bool r3_stack_ok(uint64_t s)
+{
+    uint8_t acc = desc_access(s);
+    return s && (acc & DESC_P) && (acc & DESC_S) && !(acc & DESC_CODE) && (acc & DESC_WRITABLE) &&
+           DESC_DPL(acc) == 3;
+}
+
+/*
+ * The stub reads the guest's GDT through c->gdtw, which must map the frame
+ * the guest's tables give for GDTR.base now: walked at every entry to
+ * translated code while the return may be tried (the guest may have
+ * rewritten a PTE since, and its INVLPG need not exit), remapped when the
+ * frame differs. Returns 0, or E_NOENT: no RAM frame there (not mapped,
+ * MMIO); the stub then must not run.
+ */
+static int gdtw_map(struct vcpu *c)
+{
+    uint32_t gpa, err, hpa;
+    if (shadow_guest_translate(&c->sh, c->bv->gdtr.base, 0, false, &gpa, &err) != 0 ||
+        gmem_gpa_to_hpa(&c->vm->mem, gpa & PAGE_MASK, &hpa) != 0)
+        return E_NOENT;
+    if (hpa != c->gdtw_hpa) {
+        vmwin_alias(&c->win, c->gdtw, hpa);
+        c->gdtw_hpa = hpa;
+    }
+    return 0;
+}
+
+/*
+ * bt_vcpu.r3_*: may translated code's SYSEXIT return to ring 3 by itself
+ * (bt_config.inline_sysexit, docs/bt.md "Returning to ring 3")? Its CS
+ * and SS (SYSENTER_CS + 16 and + 24, RPL 3) must be GDT entries below the
+ * guest's limit and SYNC_GDT_LOW whose shadows IRET accepts at ring 3;
+ * the stub then compares the guest's entries [1, n) with gdt_low, and
+ * equal means the shadow GDT is what sync_gdt_low would leave. Recomputed
+ * when SYSENTER_CS, GDTR or any shadowed entry changed (r3_valid); at
+ * every entry, refused while a reflected #PF awaits its IRET (prefault),
+ * while stepping or with breakpoints armed, where the monitor's own path
+ * must run.
+ */
+static void r3_arm(struct vcpu *c)
+{
+    struct bt_vcpu *v = c->bv;
+    if (!c->r3_valid || c->r3_key_cs != c->sysenter_cs || c->r3_key_gdt_base != v->gdtr.base ||
+        c->r3_key_gdt_limit != v->gdtr.limit) {
+        c->r3_valid = true;
+        c->r3_key_cs = c->sysenter_cs;
+        c->r3_key_gdt_base = v->gdtr.base;
+        c->r3_key_gdt_limit = v->gdtr.limit;
+        uint32_t n = MIN((v->gdtr.limit + 1) / 8, SYNC_GDT_LOW), base = c->sysenter_cs & 0xFFF8u;
+        uint16_t cs = (uint16_t)((base + 16) | 3), ss = (uint16_t)((base + 24) | 3);
+        c->r3_ready = base && (cs >> 3) < n && (ss >> 3) < n && gdt_low_cached(c, cs) && gdt_low_cached(c, ss) &&
+                      r3_code_ok(c->sgdt[cs >> 3]) && r3_stack_ok(c->sgdt[ss >> 3]) &&
+                      (v->gdtr.base & (PAGE_SIZE - 1)) + n * 8u <= PAGE_SIZE;
+        if (c->r3_ready) {
+            c->r3_cs = cs;
+            c->r3_ss = ss;
+            v->r3_cs = cs;
+            v->r3_ss = ss;
+            v->r3_cs_limit = desc_limit_bytes(c->sgdt[cs >> 3]);
+            v->r3_gdt_off = (v->gdtr.base & (PAGE_SIZE - 1)) + 8;
+            v->r3_gdt_dwords = 2 * (n - 1);
+        }
+    }
+    v->r3_ok = c->r3_ready && (v->cr[0] & CR0_PE) && !c->pf_pending && !c->stepping && !(c->dr[7] & 0xFF) &&
+               gdtw_map(c) == 0;
+}
+
+/* Translated code returned to ring 3 itself and ring 3 has now trapped
+ * (c->tf): the vCPU is at CPL 3 with the CS and SS SYSEXIT loaded, cached
+ * as sysexit_seg caches them; the rest of the state is the trap's, which
+ * the run loop takes as from any trap at ring 3 (handle_ring3_trap). */
+static void r3_returned(struct vcpu *c)
+{
+    vcpu_set_cpl(c, 3);
+    c->seg[SR_CS] = vseg_of(c->r3_cs, c->gdt_src[c->r3_cs >> 3]);
+    c->seg[SR_SS] = vseg_of(c->r3_ss, c->gdt_src[c->r3_ss >> 3]);
+    c->bv->sel[SR_CS] = c->r3_cs;
+    c->bv->sel[SR_SS] = c->r3_ss;
+    c->r3_returns++;
+    c->r3_trapped = true;
+    c->bt_trapped = false;
+    c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = c->tf.eip };
+    c->bv->exit_desc = (uint32_t)&c->fault_desc;
+}
+
 /* bt_enter_fn: run translated code at tca, ring 1, until it exits or traps. */
 static void bt_enter(struct bt_vcpu *v, uint32_t tca)
 {
@@ -1166,11 +1293,18 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     f->eip = tca - c->bt.tc.cs_base; /* CS covers the TC alone */
     f->eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
     uint32_t esp_in = v->gpr[4];
+    if (c->bt.r3_stub)
+        r3_arm(c);
+    c->resumed_in_row = 0; /* ring 3 may be entered from here (the return stub) */
     int wx = enter(c, &g, false);
     if (wx == WX_ENTRY_FAIL) {
         c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = v->eip };
         v->exit_desc = (uint32_t)&c->fault_desc;
         c->bt_trapped = false;
+        return;
+    }
+    if (wx == WX_TRAP && trap_ring(&c->tf) == 3) { /* the return stub went to ring 3 (no v86: IRET at ring 1 keeps VM) */
+        r3_returned(c);
         return;
     }
     native_seg_resync(c, f);
@@ -1345,7 +1479,7 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
                               .native_seg_loads = true,
                              .cs_base = (uint32_t)c->tc_code, .exit_vector = HV_EXIT_VECTOR,
-                             .exit_sysenter = true, .inline_iret = true };
+                             .exit_sysenter = true, .inline_iret = true, .inline_sysexit = true };
     memset(c->bv, 0, sizeof(*c->bv));
     bt_init(&c->bt, &cfg, c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
     bt_set_page_fn(&c->bt, bt_page_of);
@@ -1904,6 +2038,10 @@ static int run_bt_n(struct vcpu *c, uint32_t max_dispatch)
     c->bv->invlpg_skip = BT_INVLPG_SKIP_NONE; /* the monitor may fill sptes from now on */
     if (c->vm->stop_req)
         return -1;
+    if (c->r3_trapped) { /* the translated SYSEXIT returned to ring 3, which then trapped */
+        c->r3_trapped = false;
+        return handle_ring3_trap(c);
+    }
     if (reason == BT_EXIT_NONE)
         return 0;
     if (reason == BT_EXIT_BAD_DESC) { /* ring-1 code forged bt_vcpu.exit_desc */
@@ -1993,6 +2131,7 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  %llu entries into the guest, %llu ms between entry and exit (world switches included)\n",
                (unsigned long long)c->entries, (unsigned long long)in_guest_ms);
     cmd_printf(out, "  %u instructions emulated ahead after segment loads and VERW\n", c->run_ahead);
+    cmd_printf(out, "  %u returns to ring 3 by translated SYSEXIT without an exit\n", c->r3_returns);
     cmd_printf(out, "  16-bit code: %u stints in virtual-8086 mode, %u instructions emulated outside it; A20 %s\n",
                c->v86_entries, c->rm_emulated, c->a20 ? "open" : "closed");
     cmd_printf(out, "  exits by reason:");

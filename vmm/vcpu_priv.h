@@ -108,6 +108,15 @@ struct vcpu {
     uint32_t invlpg_skipped;    /* ... published that many times (vm info) */
     struct bt_exit fault_desc;  /* handed to bt_run when a trap hit translated code */
     bool bt_trapped;            /* bt_run's return came from a trap, not an exit */
+    /* Translated code's own return to ring 3 (r3_arm, bt_config.inline_sysexit). */
+    bool r3_trapped;            /* bt_run's return came from a trap at ring 3 after one */
+    bool r3_valid;              /* r3_ready and the bt_vcpu.r3_* fields below are current for... */
+    uint32_t r3_key_cs, r3_key_gdt_base, r3_key_gdt_limit; /* ...this SYSENTER_CS and GDTR */
+    bool r3_ready;              /* SYSEXIT's CS and SS are ones ring 3 can be entered with */
+    uint16_t r3_cs, r3_ss;      /* ... these (the monitor's copies of bt_vcpu.r3_cs, r3_ss) */
+    uint32_t r3_returns;        /* returns to ring 3 without an exit (vm info) */
+    void *gdtw;                 /* a window page (vmwin_reserve) the stub reads the guest's GDT through */
+    uint32_t gdtw_hpa;          /* the frame it maps now (vmwin_alias), 0: none */
     uint32_t exit_req_boundary, exit_req_block, exit_req_lookup; /* how interrupts got translated code to exit */
     uint32_t irqs_resumed;      /* host interrupts from direct ring 3 that returned to it without an exit */
     uint32_t resumed_in_row;    /* of them since the last entry to ring 3 (RESUME_MAX_IN_ROW) */

@@ -83,6 +83,93 @@ static void user_sysenter_then_int(void)
                  : : : "eax", "ecx", "edx", "memory", "cc");
 }
 
+/* Every register and flag the kernel leaves for SYSEXIT must reach ring 3
+ * as it left them, whichever way the monitor takes the return. The entry
+ * sets them; the user side records what it got. */
+asm(".text\n"
+    "sysenter_entry_regs:\n"
+    "\tincl se_count\n"
+    "\tmovl $0x5E5E, %eax\n"
+    "\tmovl $0x11111111, %ebx\n"
+    "\tmovl $0x22222222, %esi\n"
+    "\tmovl $0x33333333, %edi\n"
+    "\tmovl $0x44444444, %ebp\n"
+    "\tstc\n"
+    "\tstd\n"
+    "\tsti\n"
+    "\tsysexit\n");
+extern char sysenter_entry_regs[];
+
+volatile uint32_t r_eax, r_ebx, r_ecx, r_esi, r_edi, r_ebp, r_esp, r_esp_before, r_eflags;
+asm(".text\n"
+    "user_sysenter_regs:\n"
+    "\tpushl %ebp\n\tpushl %ebx\n\tpushl %esi\n\tpushl %edi\n"
+    "\tmovl %esp, %ecx\n"
+    "\tmovl %esp, r_esp_before\n"
+    "\tmovl $1f, %edx\n"
+    "\tsysenter\n"
+    "1:\tpushfl\n"
+    "\tpopl r_eflags\n"
+    "\tcld\n"
+    "\tmovl %eax, r_eax\n\tmovl %ebx, r_ebx\n\tmovl %ecx, r_ecx\n\tmovl %esi, r_esi\n"
+    "\tmovl %edi, r_edi\n\tmovl %ebp, r_ebp\n\tmovl %esp, r_esp\n"
+    "\tpopl %edi\n\tpopl %esi\n\tpopl %ebx\n\tpopl %ebp\n"
+    "\tret\n");
+void user_sysenter_regs(void);
+
+/* "how-what" into buf (the checks' names). */
+static const char *name2(char *buf, size_t size, const char *how, const char *what)
+{
+    size_t n = 0;
+    for (const char *p = how; *p && n + 1 < size; p++)
+        buf[n++] = *p;
+    if (n + 1 < size)
+        buf[n++] = '-';
+    for (const char *p = what; *p && n + 1 < size; p++)
+        buf[n++] = *p;
+    buf[n] = 0;
+    return buf;
+}
+
+static void check_regs(const char *how)
+{
+    char name[48];
+    static const char *const what[] = { "eax", "ebx", "ecx", "esi", "edi", "ebp", "esp" };
+    const uint32_t got[] = { r_eax, r_ebx, r_ecx, r_esi, r_edi, r_ebp, r_esp };
+    const uint32_t want[] = { SYSENTER_RESULT, 0x11111111, r_esp_before, 0x22222222, 0x33333333, 0x44444444,
+                              r_esp_before };
+    for (unsigned i = 0; i < sizeof(got) / sizeof(got[0]); i++)
+        check_eq(name2(name, sizeof(name), how, what[i]), got[i], want[i]);
+    check_eq(name2(name, sizeof(name), how, "cf-df-if"), r_eflags & (FL_CF | FL_DF | FL_IF),
+             FL_CF | FL_DF | FL_IF);
+}
+
+/* The GDT seen through a linear alias nothing has touched yet (LGDT to
+ * it): a monitor that reads the guest's GDT on the way back to ring 3
+ * finds that page missing from its tables at the first return. */
+#define GDT_ALIAS 0x40000000u
+
+static void sysexit_regs(void)
+{
+    wrmsr(MSR_SYSENTER_EIP, (uint32_t)sysenter_entry_regs);
+    user_run(user_sysenter_regs, FL_RSVD1 | FL_IF);
+    check_regs("regs");
+    struct dtr was, alias;
+    sgdt(&was);
+    paging_enable(paging_identity());
+    paging_map(GDT_ALIAS, was.base & PAGE_MASK, PTE_P | PTE_W);
+    alias = (struct dtr){ was.limit, GDT_ALIAS + (was.base & ~PAGE_MASK) };
+    lgdt(&alias);
+    for (int i = 0; i < 2; i++) {
+        r_eax = r_ebx = r_ecx = r_esi = r_edi = r_ebp = r_esp = r_eflags = 0;
+        user_run(user_sysenter_regs, FL_RSVD1 | FL_IF);
+        check_regs(i ? "alias-again" : "alias-first");
+    }
+    lgdt(&was);
+    paging_disable();
+    wrmsr(MSR_SYSENTER_EIP, (uint32_t)sysenter_entry);
+}
+
 static struct trap_record u_trap;
 static uint32_t u_start;
 
@@ -160,6 +247,9 @@ void guest_main(void)
     check_eq("verr-exit-if-set", sc_eflags & FL_IF, FL_IF);
     check_eq("verr-exit-cf-clear", sc_eflags & FL_CF, 0);
 
+    sysexit_regs();
+    check_eq("regs-entries-taken", se_count, 5);
+
     /* SYSENTER stepped: the trap is at the entry, at CPL 0, TF saved. */
     trap_set_handler(T_DB, on_db);
     user_run(user_sysenter, FL_RSVD1 | FL_IF | FL_TF);
@@ -169,7 +259,7 @@ void guest_main(void)
     check_eq("tf-trap-eip", db_kernel_eip, (uint32_t)sysenter_entry);
     check_eq("tf-trap-cs", db_kernel_cs, SEL_KCODE);
     check_eq("tf-trap-saved-tf", db_kernel_tf, FL_TF);
-    check_eq("tf-entry-taken", se_count, 3);
+    check_eq("tf-entry-taken", se_count, 6);
     check_eq("tf-exit-eax", u_eax, SYSENTER_RESULT);
 
     /* SYSENTER with SYSENTER_CS = 0 is #GP(0); so is SYSEXIT outside CPL 0. */
@@ -181,6 +271,6 @@ void guest_main(void)
     user_run(user_sysexit, FL_RSVD1);
     last_trap = u_trap2;
     check_fault("user-sysexit-gp", u_start2, 0, (struct fault_want){ T_GP, 0, false });
-    check_eq("entry-count-after-faults", se_count, 3);
+    check_eq("entry-count-after-faults", se_count, 6);
     cli();
 }
