@@ -3,6 +3,7 @@
 profile of the whole QEMU machine, taken through QEMU's gdbstub (issue 14).
 
 usage: profile.py [--samples N] [--top K] [--iso ISO] COMMAND...
+       profile.py [--samples N] [--top K] [--iso ISO] --boot IMAGE
     COMMAND: a shell command for the bench guest, run as the bench user
         through stress-ng's wrapper `sn` when it starts with "sn "
         (e.g. 'sn --null 1 --null-ops 200000'), else as root; it is run
@@ -11,6 +12,11 @@ usage: profile.py [--samples N] [--top K] [--iso ISO] COMMAND...
     --disk SPEC   give the VM disk=SPEC (e.g. ata0p2, as make bench-disk
         does), to profile a disk command such as
         'echo 3 >/proc/sys/vm/drop_caches; dd if=/dev/vda of=/dev/null bs=64k'
+    --boot IMAGE  instead of a command, profile whole runs of a VM with
+        IMAGE (workload or shell: make bench-linux's 64 MiB guest, on
+        hv86.iso unless --iso), from `vm start` to WORKLOAD-END or the
+        shell's prompt, each VM destroyed and created again until N
+        samples are taken
 
 hv86-bench.iso boots in QEMU TCG with `-gdb tcp::PORT`; a VM with the
 bench image (bench/stress_bench.py) starts and runs COMMAND. Meanwhile the
@@ -42,7 +48,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from hvmachine import Machine, free_port  # noqa: E402
-from linuxguest import attach  # noqa: E402
+from linuxguest import WORKLOAD_END, attach, detach, hv86_create  # noqa: E402
 from disk_bench import GUEST_MEM_MIB, HOST_MEM_MIB  # noqa: E402
 from stress_bench import SETUP, SN  # noqa: E402
 
@@ -131,9 +137,43 @@ def symbols(elf):
     return syms
 
 
+def boot_runner(m, image):
+    """A function that runs one VM with IMAGE from `vm start` to its end
+    (WORKLOAD-END, or the shell image's prompt) and destroys it."""
+    def run():
+        if "created" not in hv86_create(m, VM, image):
+            raise RuntimeError("vm create failed")
+        m.cmd("vm start %s" % VM)
+        con = attach(m, VM)
+        if image == "workload":
+            con._expect(WORKLOAD_END, 600, exact=True)
+        else:
+            con.wait_ready(600)
+        detach(m)
+        m.cmd("vm stop %s" % VM)
+        m.cmd("vm destroy %s" % VM)
+    return run
+
+
+def command_runner(m, command, disk):
+    """Boot the bench guest, run COMMAND once untimed (translations, page
+    cache); return a function that runs it once more."""
+    out = m.cmd('vm create %s kernel=linux initrd=bench mem=%dM cmdline="console=ttyS0"%s'
+                % (VM, GUEST_MEM_MIB, disk))
+    if "created" not in out:
+        raise RuntimeError("vm create: %r" % out.strip())
+    m.cmd("vm start %s" % VM)
+    con = attach(m, VM)
+    con.wait_ready(600)
+    for line in (SETUP, SN):
+        con.run(line, 120)
+    con.run(command, 600)
+    return lambda: con.run(command, 600)
+
+
 def main():
     args = sys.argv[1:]
-    samples, top, iso, disk = 3000, 30, os.path.join(ROOT, "hv86-bench.iso"), ""
+    samples, top, iso, disk, boot = 3000, 30, None, "", None
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--samples":
@@ -144,26 +184,20 @@ def main():
             iso = args.pop(0)
         elif opt == "--disk":
             disk = " disk=" + args.pop(0)
+        elif opt == "--boot":
+            boot = args.pop(0)
         else:
             sys.exit("unknown option %s" % opt)
-    if not args:
+    if not args and not boot:
         sys.exit(__doc__)
-    command = " ".join(args)
+    command = " ".join(args) if not boot else "boot of the %s image" % boot
+    iso = iso or os.path.join(ROOT, "hv86.iso" if boot else "hv86-bench.iso")
     syms = symbols(os.path.join(ROOT, "hv86.elf"))
     addrs = [a for a, _ in syms]
     port = free_port()
     m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=iso, extra_args=["-gdb", "tcp::%d" % port]).start()
     try:
-        out = m.cmd('vm create %s kernel=linux initrd=bench mem=%dM cmdline="console=ttyS0"%s'
-                    % (VM, GUEST_MEM_MIB, disk))
-        if "created" not in out:
-            raise RuntimeError("vm create: %r" % out.strip())
-        m.cmd("vm start %s" % VM)
-        con = attach(m, VM)
-        con.wait_ready(600)
-        for line in (SETUP, SN):
-            con.run(line, 120)
-        con.run(command, 600)        # once untimed: translations, page cache
+        run_once = boot_runner(m, boot) if boot else command_runner(m, command, disk)
         counts, rings, inclusive = Counter(), Counter(), Counter()
         def name_of(a):
             i = bisect.bisect_right(addrs, a) - 1
@@ -194,7 +228,7 @@ def main():
         t.start()
         runs = 0
         while t.is_alive():
-            con.run(command, 600)
+            run_once()
             runs += 1
         done.set()
         t.join()
