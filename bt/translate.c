@@ -737,10 +737,19 @@ static int h_popf(struct xlate *x)
  * a flat SS (ss_flat), the current EFLAGS has NT (a task return), VIF and
  * VIP clear, the popped CS is the current selector (same privilege: no
  * stack switch, SDM Vol. 2A IRET "RETURN-TO-SAME-PRIVILEGE-LEVEL"), and
- * the popped EFLAGS has VM, RF, NT, TF, VIF and VIP clear and the same IF
- * (no interrupt window opens, nothing to step): then IRET is "pop EIP,
- * pop CS, POPF" and the rest of EFLAGS is loaded as POPF at CPL 0 loads
- * it. Anything else exits (BT_EXIT_IRET) with the guest's state as it was.
+ * the popped EFLAGS has VM, NT, TF, VIF and VIP clear (nothing to step),
+ * and IF clear or no interrupt pending (irq_pending clear): then IRET is
+ * "pop EIP, pop CS, POPF" and the rest of EFLAGS, IF included, is loaded
+ * as POPF at CPL 0 loads it. RF (a fault handler's frame, SDM Vol. 3A
+ * §17.3.1.1) is dropped: it only holds off an instruction breakpoint for
+ * one instruction, and translated code never runs with one armed (the
+ * monitor single-steps then, run_step). An IRET that opens the interrupt
+ * window (an interrupt handler's return to code with IF = 1, some 15,000
+ * in a Linux boot) needs no exit when nothing is pending: the monitor sets
+ * irq_pending only between runs of translated code (inject_irq), and a
+ * device event that comes due meanwhile stops the run through exit_req,
+ * whatever IF is. Anything else exits (BT_EXIT_IRET) with the guest's
+ * state as it was.
  * The descriptor cache of CS is kept rather than reloaded from the GDT:
  * the same selector with the same base and limit (the TC is flushed when
  * they change, run_bt_n).
@@ -751,11 +760,13 @@ static int h_popf(struct xlate *x)
  *   cmp byte [ss_flat],0; je slow
  *   mov eax,[vflags_sys]; test eax,NT|VIF|VIP; jnz slow
  *   mov eax,[esp+4]; cmp ax,[sel+4*CS]; jne slow           (cannot fault:
- *   mov eax,[esp+8]; test eax,VM|RF|NT|TF|VIF|VIP; jnz slow  the page and
- *   and eax,IF; cmp eax,[vflags_if]; jne slow               SS of [esp])
- *   jmp fast
+ *   mov eax,[esp+8]; test eax,VM|NT|TF|VIF|VIP; jnz slow     the page and
+ *   and eax,IF; jz fast0                                    SS of [esp])
+ *   cmp byte [irq_pending],0; jne slow
+ *   fast0: jmp fast
  *   slow: <e_flags_restore>; <exit IRET>
  *   fast: mov eax,[esp+8]; mov [tmp],eax; and eax,POPF_SYS; mov [vflags_sys],eax
+ *   mov eax,[tmp]; and eax,IF; mov [vflags_if],eax
  *   <DF, then CF PF AF ZF SF and OF from [tmp], as h_popf>
  *   mov eax,[save_eax]; lea esp,[esp+12]; jmp ibl_stub
  */
@@ -765,7 +776,7 @@ static int h_iret(struct xlate *x)
     if (!x->bt->cfg.inline_iret || x->insn.opsize != 4 || x->bt->cpl3)
         return exit_insn(x, BT_EXIT_IRET, 0);
     const uint32_t cur_bad = EFLAGS_NT | EFLAGS_VIF | EFLAGS_VIP;
-    const uint32_t img_bad = EFLAGS_TF | EFLAGS_NT | EFLAGS_RF | EFLAGS_VM | EFLAGS_VIF | EFLAGS_VIP;
+    const uint32_t img_bad = EFLAGS_TF | EFLAGS_NT | EFLAGS_VM | EFLAGS_VIF | EFLAGS_VIP;
     uint8_t *slow[6];
     e_state(e, OP_MOV_RM_R, R_EAX, SF(save_eax));
     e8(e, OP_MOV_R_RM), e8(e, 0x04), e8(e, 0x24);                 /* mov eax,[esp] */
@@ -789,8 +800,10 @@ static int h_iret(struct xlate *x)
     e8(e, OP_TEST_EAX_IMM32), e32(e, img_bad);
     slow[4] = e_jcc8(e, 0x5);                                      /* jnz */
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_IF);
-    e_state(e, OP_CMP_R_RM, R_EAX, SF(vflags_if));
+    uint8_t *if_clear = e_jcc8(e, 0x4);                            /* jz: no window opens */
+    e_state(e, OP_GRP1_IMM8_RM8, 7, SF(irq_pending)), e8(e, 0);    /* cmp byte [irq_pending],0 */
     slow[5] = e_jcc8(e, 0x5);                                      /* jne */
+    e_patch8(e, if_clear);
     uint8_t *to_fast = e_jmp32_fwd(e);                             /* to the inline IRET */
     for (int i = 0; i < 6; i++)
         e_patch8(e, slow[i]);
@@ -801,6 +814,9 @@ static int h_iret(struct xlate *x)
     e_state(e, OP_MOV_RM_R, R_EAX, SF(tmp));
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_POPF_SYS);
     e_state(e, OP_MOV_RM_R, R_EAX, SF(vflags_sys));
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(tmp));
+    e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_IF);
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(vflags_if));
     e_flags_from_tmp(e);
     e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
     e8(e, OP_LEA), e8(e, 0x64), e8(e, 0x24), e8(e, 12);           /* lea esp,[esp+12] */

@@ -456,29 +456,41 @@ static void test_popf_tf_exits(void **state)
 SNIPPET(sn_iret_self, "mov $7, %eax\n stc\n pushf\n push %cs\n" IRET_EIP "1: mov %eax, %ebx\n hlt");
 SNIPPET(sn_iret_other_cs, "mov $7, %eax\n stc\n pushf\n push $0x1234\n" IRET_EIP "1: mov %eax, %ebx\n hlt");
 SNIPPET(sn_iret_if, "mov $7, %eax\n stc\n pushf\n orl $0x200, (%esp)\n push %cs\n" IRET_EIP "1: hlt");
+SNIPPET(sn_iret_noif, "mov $7, %eax\n stc\n pushf\n andl $0xfffffdff, (%esp)\n push %cs\n" IRET_EIP "1: hlt");
+SNIPPET(sn_iret_rf, "mov $7, %eax\n stc\n pushf\n orl $0x10000, (%esp)\n push %cs\n" IRET_EIP "1: hlt");
 SNIPPET(sn_iret_stack, "mov %esi, %esp\n mov $7, %eax\n stc\n pushf\n push %cs\n" IRET_EIP "1: hlt");
 SNIPPET(sn_iret_fault, "mov $0x55, %eax\n stc\n mov %esi, %esp\n iret\n hlt");
 
 static uint8_t iret_stack[2 * 4096] __attribute__((aligned(4096)));
 static void expect_fault(const uint8_t *start, const uint8_t *end, uint32_t fault_off, const uint32_t expect[8]);
 
-/* Run the snippet with inline IRET on, the vCPU at IF = 1, CS 60h, a flat
- * SS; return the run's result with its entry and HLT addresses. */
-static int run_iret(const uint8_t *start, const uint8_t *end, uint32_t *entry_out, uint32_t *hlt_out)
+/* Run the snippet with inline IRET on, the vCPU at virtual IF vif with
+ * irq_pending pending, CS 60h, a flat SS; return the run's result with its
+ * entry and HLT addresses. */
+static int run_iret_at(const uint8_t *start, const uint8_t *end, uint32_t vif, uint32_t pending,
+                       uint32_t *entry_out, uint32_t *hlt_out)
 {
     bt_harness_reset_vcpu(&H);
     H.bt.cfg.inline_iret = true;
     uint32_t hlt, entry = load_snippet(start, end, &hlt);
     bt_host_vcpu.ss_flat = 1;
-    bt_host_vcpu.vflags_if = BT_FLAGS_IF;
+    bt_host_vcpu.vflags_if = vif;
+    bt_host_vcpu.irq_pending = pending;
     bt_host_vcpu.vflags_sys = 0;
     bt_host_vcpu.sel[BT_CS] = 0x60;
     bt_host_vcpu.eip = entry;
     int r = bt_harness_run(&H, 0);
     H.bt.cfg.inline_iret = false;
+    bt_host_vcpu.irq_pending = 0;
     *entry_out = entry;
     *hlt_out = hlt;
     return r;
+}
+
+/* The same at IF = 1, nothing pending. */
+static int run_iret(const uint8_t *start, const uint8_t *end, uint32_t *entry_out, uint32_t *hlt_out)
+{
+    return run_iret_at(start, end, BT_FLAGS_IF, 0, entry_out, hlt_out);
 }
 
 /* The IRET exit: at the IRET, EAX and CF as before it, the frame still on the stack. */
@@ -507,6 +519,23 @@ static void test_iret_inline(void **state)
     assert_int_equal(esp_start, bt_host_vcpu.gpr[4]); /* the three pops undid the three pushes */
     /* Another CS: exit at the IRET. */
     expect_iret_exit(sn_iret_other_cs_start, sn_iret_other_cs_end, 5 + 1 + 1 + 5 + 5 + 7 + 1);
+    /* IF 0 in the vCPU, 1 in the image, nothing pending: the window opens
+     * inline, IF is the image's. */
+    assert_int_equal(run_iret_at(sn_iret_if_start, sn_iret_if_end, 0, 0, &entry, &hlt), BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.eip, hlt);
+    assert_int_equal(bt_host_vcpu.vflags_if, BT_FLAGS_IF);
+    assert_true(bt_host_vcpu.eflags & 1);
+    /* IF 1 in the vCPU, 0 in the image: inline, IF cleared. */
+    assert_int_equal(run_iret(sn_iret_noif_start, sn_iret_noif_end, &entry, &hlt), BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.eip, hlt);
+    assert_int_equal(bt_host_vcpu.vflags_if, 0);
+    /* RF in the image (a fault's frame, SDM Vol. 3A §17.3.1.1): inline, and
+     * RF not kept, as after the one instruction it covers (translated code
+     * never runs with an instruction breakpoint armed: run_step does). */
+    assert_int_equal(run_iret(sn_iret_rf_start, sn_iret_rf_end, &entry, &hlt), BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.eip, hlt);
+    assert_int_equal(bt_host_vcpu.vflags_sys & 0x10000u, 0);
+    assert_int_equal(bt_host_vcpu.vflags_if, BT_FLAGS_IF);
 }
 
 static void test_iret_refused(void **state)
@@ -534,17 +563,14 @@ static void test_iret_refused(void **state)
     assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_IRET);
     assert_int_equal(bt_host_vcpu.eip, entry + 5 + 1 + 1 + 1 + 5 + 7 + 1);
     bt_host_vcpu.vflags_sys = 0;
-    /* IF 0 in the vCPU, 1 in the image: a window would open, exit. */
-    bt_harness_reset_vcpu(&H);
-    entry = load_snippet(sn_iret_if_start, sn_iret_if_end, &hlt);
-    bt_host_vcpu.ss_flat = 1;
-    bt_host_vcpu.vflags_if = 0;
-    bt_host_vcpu.sel[BT_CS] = 0x60;
-    bt_host_vcpu.eip = entry;
-    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_IRET);
+    /* IF 0 in the vCPU, 1 in the image, an interrupt pending: the window
+     * would open onto it, exit. */
+    assert_int_equal(run_iret_at(sn_iret_if_start, sn_iret_if_end, 0, 1, &entry, &hlt), BT_EXIT_IRET);
     assert_int_equal(bt_host_vcpu.eip, entry + 5 + 1 + 1 + 7 + 1 + 5 + 7 + 1);
     assert_int_equal(bt_host_vcpu.gpr[0], 7);
     assert_true(bt_host_vcpu.eflags & 1);
+    assert_int_equal(bt_host_vcpu.vflags_if, 0);
+    H.bt.cfg.inline_iret = true;
     /* The frame's last byte in the next page: exit. */
     bt_harness_reset_vcpu(&H);
     entry = load_snippet(sn_iret_stack_start, sn_iret_stack_end, &hlt);
