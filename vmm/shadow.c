@@ -277,7 +277,7 @@ static void rmap_remove(struct shadow *s, uint32_t spte, uint16_t pt, uint16_t i
 static void spte_write(struct shadow *s, struct shadow_pt *pt, unsigned i, uint32_t v);
 static bool page_unsynced(const struct shadow *s, uint32_t page);
 static void page_sync(struct shadow *s, uint32_t page);
-static void try_unsync(struct shadow *s, uint32_t page);
+static void try_unsync(struct shadow *s, uint32_t gpa);
 
 /*
  * rmap_reclaim - all max_writable entries are in use: make one writable spte
@@ -483,7 +483,7 @@ static int pt_alloc(struct shadow *s, uint16_t pd, unsigned pde, uint8_t kind, u
      * so in sync with anything), and the page stays writable. */
     bool unsync = kind == SPT_4K && page_unsynced(s, gsrc);
     *pt = (struct shadow_pt){ .tbl = tbl, .hpa = hpa, .gsrc = gsrc, .gpde = gpde, .parents = 1u << pd,
-                              .pde = pde, .kind = kind, .ref = 1, .unsync = unsync };
+                              .pde = pde, .kind = kind, .ref = 1, .unsync = unsync, .unsync_idx = SPT_NO_IDX };
     s->nunsync += unsync;
     hash_insert(s, id); /* every kind: the index of tables to share, by gsrc */
     s->pds[pd].tbl[pde] = pt->hpa | SPDE_FLAGS;
@@ -720,29 +720,40 @@ static bool neighbour_walk(struct shadow *s, const struct shadow_pt *pt, const s
 }
 
 /*
- * prefetch - after a fill at ptx, fill the empty entries of its aligned
- * block of s->prefetch that need no guest A/D update. Writable ones only
- * while the reverse map has room (a prefetch never reclaims).
+ * prefill - fill empty entry j of pt (under guest PDE w->pde) with the
+ * spte a supervisor read would install, if the guest PTE needs no A/D
+ * update. Writable only while the reverse map has room (never reclaims).
+ * Returns 1 if it filled the entry, else 0.
  */
-static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk *w, unsigned ptx)
+static unsigned prefill(struct shadow *s, struct shadow_pt *pt, const struct gwalk *w, unsigned j)
 {
-    unsigned first = ptx & ~(s->prefetch - 1);
     struct gwalk n;
     uint32_t hpa, spte;
     int r;
 
-    for (unsigned j = first; j < first + s->prefetch; j++) {
-        if (j == ptx || (pt->tbl[j] & PTE_P) || !neighbour_walk(s, pt, w, j, &n) ||
-            (r = s->ops.gpa_to_hpa(s->ops.ctx, n.gpa, false, &hpa)) < 0)
-            continue;
-        spte = spte_make(s, &n, hpa, 0, traced(s, n.gpa) || code_page(s, n.gpa), r == SHADOW_FRAME_SHARED);
-        if (!s->rmap_free && spte_shared(spte))
-            continue; /* a prefetch never reclaims */
-        if (!s->rmap_free)
-            spte &= ~(PTE_RW | PTE_D);
-        spte_write(s, pt, j, spte);
-        s->stats.prefetched++;
-    }
+    if ((pt->tbl[j] & PTE_P) || !neighbour_walk(s, pt, w, j, &n) ||
+        (r = s->ops.gpa_to_hpa(s->ops.ctx, n.gpa, false, &hpa)) < 0)
+        return 0;
+    spte = spte_make(s, &n, hpa, 0, traced(s, n.gpa) || code_page(s, n.gpa), r == SHADOW_FRAME_SHARED);
+    if (!s->rmap_free && spte_shared(spte))
+        return 0;
+    if (!s->rmap_free)
+        spte &= ~(PTE_RW | PTE_D);
+    spte_write(s, pt, j, spte);
+    return 1;
+}
+
+/*
+ * prefetch - after a fill at ptx, fill the empty entries of its aligned
+ * block of s->prefetch that need no guest A/D update (prefill).
+ */
+static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk *w, unsigned ptx)
+{
+    unsigned first = ptx & ~(s->prefetch - 1);
+
+    for (unsigned j = first; j < first + s->prefetch; j++)
+        if (j != ptx)
+            s->stats.prefetched += prefill(s, pt, w, j);
 }
 
 /* Install the spte for gva -> w (hpa); *is_traced tells if the page is a guest table. */
@@ -805,7 +816,7 @@ int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigne
         if (gset_ad(s, &w, acc & PF_W) < 0)
             return E_CORRUPT;
         if ((acc & PF_W) && !in_monitor(gva))
-            try_unsync(s, w.gpa & PTE_FRAME);
+            try_unsync(s, w.gpa);
     }
     if (in_monitor(gva))
         return emulate(s, SHADOW_EMULATE_MONITOR, w.gpa, out);
@@ -1019,13 +1030,16 @@ static bool page_unsynced(const struct shadow *s, uint32_t page)
 }
 
 /*
- * try_unsync - a write the guest allowed hit traced page; let the page go
- * out of sync if it is shadowed as page tables only (U1) and not written
- * SHADOW_FLOOD times without a fill (then it is unshadowed, note_write).
- * Afterwards the fill maps the page writable, since it is no longer traced.
+ * try_unsync - a write the guest allowed hit traced page at gpa; let the
+ * page go out of sync if it is shadowed as page tables only (U1) and not
+ * written SHADOW_FLOOD times without a fill (then it is unshadowed,
+ * note_write). Afterwards the fill maps the page writable, since it is no
+ * longer traced. The entry written is kept: the resync refills it.
  */
-static void try_unsync(struct shadow *s, uint32_t page)
+static void try_unsync(struct shadow *s, uint32_t gpa)
 {
+    uint32_t page = gpa & PTE_FRAME;
+
     if (!s->unsync_on || !traced(s, page) || pd_find(s, page) >= 0 || code_page(s, page))
         return;
     note_write(s, page);
@@ -1034,6 +1048,7 @@ static void try_unsync(struct shadow *s, uint32_t page)
 
         if (pt->gsrc == page && pt->kind == SPT_4K && !pt->unsync) {
             pt->unsync = 1;
+            pt->unsync_idx = (uint16_t)((gpa & ~PTE_FRAME) / 4);
             s->nunsync++;
         }
     }
@@ -1060,7 +1075,15 @@ static bool spte_current(struct shadow *s, const struct shadow_pt *pt, unsigned 
     return r >= 0 && (hpa & PTE_FRAME) == (v & PTE_FRAME) && (r == SHADOW_FRAME_SHARED) == !!(v & SPTE_SHARED);
 }
 
-/* Bring out-of-sync shadow PT id back in sync: drop every stale spte. */
+/*
+ * Bring out-of-sync shadow PT id back in sync: drop every stale spte. Then
+ * fill the entry whose store made the table go out of sync, if the guest
+ * PTE there needs no A/D update (prefetch's rule, prefill): a PTE the guest
+ * just wrote is one it is about to use. Linux's text_poke() writes the PTE
+ * of its temporary mapping, loads CR3 (this resync) and stores through it,
+ * some 8,000 times in a boot; without this, every one of those stores was
+ * a hidden fault.
+ */
 static void pt_resync(struct shadow *s, uint16_t id)
 {
     struct shadow_pt *pt = &s->pts[id];
@@ -1070,6 +1093,11 @@ static void pt_resync(struct shadow *s, uint16_t id)
             spte_write(s, pt, j, 0);
             s->stats.resync_zaps++;
         }
+    if (pt->unsync_idx != SPT_NO_IDX && !(pt->tbl[pt->unsync_idx] & PTE_P)) {
+        struct gwalk w = { .pde = pt->gpde };
+        s->stats.resync_fills += prefill(s, pt, &w, pt->unsync_idx);
+    }
+    pt->unsync_idx = SPT_NO_IDX;
     pt->unsync = 0;
     s->nunsync--;
     s->stats.resyncs++;

@@ -119,6 +119,7 @@ struct shadow_stats {
     uint32_t unsyncs;         /* traced page tables let out of sync by a store (one exit, then none) */
     uint32_t resyncs;         /* out-of-sync shadow PTs brought back in sync (CR3/CR0/CR4 write, flush) */
     uint32_t resync_zaps;     /* sptes dropped at a resync: their guest PTE had changed */
+    uint32_t resync_fills;    /* entries filled at a resync: the store that unsynced the table wrote them (pt_resync) */
 };
 
 /* Per-shadow-page-table bookkeeping (private to shadow.c). */
@@ -135,7 +136,9 @@ struct shadow_pt {
     uint8_t ref;       /* clock reference bit */
     uint16_t writes;   /* traced writes (or unsyncs) since the last fill (flood) */
     uint8_t unsync;    /* out of sync: the guest page is writable, stores are not traced (shadow.c 5b) */
+    uint16_t unsync_idx; /* entry whose store made it out of sync (refilled at the resync), or SPT_NO_IDX */
 };
+#define SPT_NO_IDX 0xFFFFu
 
 /* Per-shadow-directory bookkeeping (private to shadow.c). */
 struct shadow_pd {

@@ -2148,9 +2148,9 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                ss.cr3_misses);
     cmd_printf(out, "  %u writable entries, %u onto shared frames, %u dropped by page sharing\n", ss.writable,
                ss.shared_maps, ss.frame_zaps);
-    cmd_printf(out, "  %u page-table stores emulated, %u tables let out of sync, %u resynced (%u entries dropped), "
-               "%u out of sync now; %u faulting pages dropped for the handler's INVLPG\n", ss.pt_writes, ss.unsyncs,
-               ss.resyncs, ss.resync_zaps, shadow_unsync_count(&c->sh), c->invlpg_skipped);
+    cmd_printf(out, "  %u page-table stores emulated, %u tables let out of sync, %u resynced (%u entries dropped, "
+               "%u filled), %u out of sync now; %u faulting pages dropped for the handler's INVLPG\n", ss.pt_writes,
+               ss.unsyncs, ss.resyncs, ss.resync_zaps, ss.resync_fills, shadow_unsync_count(&c->sh), c->invlpg_skipped);
     cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u, "
                "stale translations dropped at an exit: %u\n",
                c->irqs_injected, c->guest_exceptions, c->smc_writes, c->stale_exits);

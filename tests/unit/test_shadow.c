@@ -1166,6 +1166,42 @@ static void test_unsync(void **state)
     check_rmap();
 }
 
+/*
+ * The resync fills the entry whose store made the table go out of sync, as
+ * Linux's text_poke() needs it: a PTE written, CR3 loaded, a store through
+ * it. Only where no A/D update is due, and only that entry.
+ */
+static void test_unsync_prefill(void **state)
+{
+    uint32_t gva = 0x08048000, self = 0x3FF000, pte_gpa, gpt;
+
+    pte_gpa = self_mapped_table(gva, self, &gpt);
+    check_access(gva, ACC_W, 3);
+    assert_true(shadow_is_pt_gpa(&S, gpt));
+    /* A new PTE one page on, A and D set: its store unsyncs the table;
+     * another, two pages on, stored after it. */
+    native_store(self + (pte_gpa & 0xFFF) + 4, 0x902000 | PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);
+    native_store(self + (pte_gpa & 0xFFF) + 8, 0x903000 | PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);
+    assert_int_equal(shadow_unsync_count(&S), 1);
+    assert_int_equal(spte_of(gva + PAGE_SIZE), 0);
+    unsigned fills = stats().resync_fills, hidden = stats().hidden_faults;
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
+    assert_int_equal(stats().resync_fills, fills + 1);
+    assert_int_equal(spte_of(gva + PAGE_SIZE) & (PTE_FRAME | PTE_RW | PTE_US), host_of(0x902000) | PTE_RW | PTE_US);
+    assert_int_equal(spte_of(gva + 2 * PAGE_SIZE), 0); /* not the store that unsynced it */
+    struct outcome o = check_access(gva + PAGE_SIZE, ACC_W, 3);
+    assert_int_equal(o.addr, host_of(0x902000));
+    assert_int_equal(stats().hidden_faults, hidden);
+    /* Without A: left empty, its first access sets A in the guest PTE. */
+    native_store(self + (pte_gpa & 0xFFF) + 12, 0x904000 | PTE_P | PTE_RW | PTE_US);
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
+    assert_int_equal(stats().resync_fills, fills + 1);
+    assert_int_equal(spte_of(gva + 3 * PAGE_SIZE), 0);
+    o = check_access(gva + 3 * PAGE_SIZE, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x904000));
+    check_rmap();
+}
+
 /* Never out of sync: a page directory (its PDEs link shadow tables, I1),
  * translated code, or anything while shadow_set_unsync(false). */
 static void test_unsync_never(void **state)
@@ -2143,6 +2179,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_protect_new_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsync_prefill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsync_never, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invlpg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_control_registers, setup, teardown),
