@@ -189,6 +189,9 @@ def main():
     with open(os.path.join(BUILD, "guests-hv86-%s.log" % emulator), "w") as f:
         f.write(m.log)
     print("guests-hv86-%s: %d passed, %d failed" % (emulator, passed, failed))
+    if passed + failed == 0:  # no native reference run (make guests-native): nothing was compared
+        print("FAIL no guest was compared: build/guests/out has no %s reference run (make guests-native)" % emulator)
+        return 1
     return 1 if failed else 0
 
 
