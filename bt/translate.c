@@ -744,8 +744,8 @@ static int h_popf(struct xlate *x)
  * §17.3.1.1) is dropped: it only holds off an instruction breakpoint for
  * one instruction, and translated code never runs with one armed (the
  * monitor single-steps then, run_step). An IRET that opens the interrupt
- * window (an interrupt handler's return to code with IF = 1, some 15,000
- * in a Linux boot) needs no exit when nothing is pending: the monitor sets
+ * window (a handler's return to kernel code with IF = 1) needs no exit
+ * when nothing is pending: the monitor sets
  * irq_pending only between runs of translated code (inject_irq), and a
  * device event that comes due meanwhile stops the run through exit_req,
  * whatever IF is. Anything else exits (BT_EXIT_IRET) with the guest's
