@@ -56,7 +56,26 @@ struct vm_devices {
     bool apic;                          /* vm->apic: the APICs below exist */
     struct vlapic lapic;
     struct vioapic ioapic;
+    /* vmdev_poll_irq's last answer, kept while nothing it depends on can
+     * have changed (irq_state_changed): the run loop asks at every exit. */
+    volatile uint32_t irq_epoch;        /* bumped after every change of a line, register or request */
+    uint32_t poll_epoch;                /* irq_epoch when poll_vec was computed */
+    bool poll_valid;                    /* poll_vec, poll_due_ns hold an answer */
+    int poll_vec;                       /* the vector pending then, or -1 */
+    uint64_t poll_due_ns;               /* clock_ns() of the earliest timer event then */
+    uint64_t polls, polls_cached;       /* `vm info`: polls, and those answered from the cache */
 };
+
+/* Something an interrupt request depends on changed: a line (on any
+ * thread: the console's UART input, a disk's completion polled on the
+ * vCPU thread), a guest access to a device, an acknowledge or EOI, a
+ * reset. Called after the change, so that a poll that read the old epoch
+ * either saw the change or is answered again at its next call. One
+ * instruction on the one host CPU: an interrupt cannot split it. */
+static void irq_state_changed(struct vm_devices *d)
+{
+    __atomic_fetch_add(&d->irq_epoch, 1, __ATOMIC_SEQ_CST);
+}
 
 /* ISA IRQ n reaches I/O APIC input n, except IRQ 0 (the PIT), which a PC
  * wires to input 2 (input 0 carries the 8259A's INTR there; here it is
@@ -75,6 +94,7 @@ static void irq_route(void *opaque, int irq, int level)
     vpic_set_irq(&d->pic, irq, level);
     if (d->apic)
         vioapic_set_irq(&d->ioapic, isa_pin(irq), level);
+    irq_state_changed(d);
 }
 
 static void ioapic_deliver(void *opaque, uint8_t vector, bool level, uint8_t dest, bool logical)
@@ -82,9 +102,15 @@ static void ioapic_deliver(void *opaque, uint8_t vector, bool level, uint8_t des
     struct vm_devices *d = opaque;
     if (vlapic_dest_match(&d->lapic, dest, logical))
         vlapic_accept(&d->lapic, vector, level);
+    irq_state_changed(d);
 }
 
-static void lapic_eoi(void *opaque, uint8_t vector) { vioapic_eoi(&((struct vm_devices *)opaque)->ioapic, vector); }
+static void lapic_eoi(void *opaque, uint8_t vector)
+{
+    struct vm_devices *d = opaque;
+    vioapic_eoi(&d->ioapic, vector);
+    irq_state_changed(d);
+}
 static uint64_t lapic_tsc(void *opaque) { return rdtsc(); }
 
 static uint64_t dev_clock(void *opaque) { return clock_ns(); }
@@ -302,6 +328,8 @@ void vmdev_timer_info(struct vm *vm, struct cmd_out *out)
                    (unsigned long long)d->lapic.tick.dropped, (unsigned long long)d->lapic.tick.gave_up,
                    (unsigned long long)d->ioapic.messages,
                    (unsigned long long)(d->lapic.bad_accesses + d->ioapic.bad_accesses));
+    cmd_printf(out, "interrupt polls: %llu, %llu of them answered from the last (no device change, no timer due)\n",
+               (unsigned long long)d->polls, (unsigned long long)d->polls_cached);
 }
 
 void vmdev_disk_info(struct vm *vm, unsigned i, struct cmd_out *out)
@@ -426,16 +454,20 @@ void vmdev_reset(struct vm *vm)
     for (unsigned i = 0; i < VM_MAX_NICS; i++)
         if (d->net[i])
             vnet_reset(d->net[i]);
+    d->poll_valid = false;
+    irq_state_changed(d);
 }
 
 void vmdev_in(struct vm *vm, uint16_t port, unsigned size, uint32_t *val)
 {
     iobus_in(&vm->dev->bus, port, size, val);
+    irq_state_changed(vm->dev); /* a read can change state too (OCW3 poll, a latch, an ack) */
 }
 
 void vmdev_out(struct vm *vm, uint16_t port, unsigned size, uint32_t val)
 {
     iobus_out(&vm->dev->bus, port, size, val);
+    irq_state_changed(vm->dev);
 }
 
 /* Is the PIT's line free for a new tick: neither requested nor in service
@@ -463,16 +495,41 @@ static int irq_pending(struct vm_devices *d, bool *from_pic)
     return vpic_pending(&d->pic);
 }
 
+/* The earliest clock_ns() at which vmdev_poll_irq has a timer to update:
+ * the same deadlines it tests, no sooner than the state they depend on
+ * (irq_epoch) changes. */
+static uint64_t poll_deadline(struct vm_devices *d)
+{
+    uint64_t due = MIN(vpit_next_event_ns(&d->pit), vrtc_next_event_ns(&d->rtc));
+    if (pit_irq_idle(d))
+        due = MIN(due, vpit_reinject_ns(&d->pit));
+    if (d->apic)
+        due = MIN(due, vlapic_next_event_ns(&d->lapic));
+    return due;
+}
+
+/*
+ * The run loop polls at every exit, and most exits (a system call, an
+ * IRET) touch no device: then the answer is the last one, unless a timer
+ * is due or irq_epoch moved. The NICs and disks are polled every time all
+ * the same: their frames and completions arrive from other threads
+ * without a line change until polled.
+ */
 int vmdev_poll_irq(struct vm *vm)
 {
     struct vm_devices *d = vm->dev;
-    uint64_t now = clock_ns();
     for (unsigned i = 0; i < VM_MAX_NICS; i++)
         if (d->net[i])
             vnet_poll(d->net[i]); /* frames the switch queued, into this guest's RAM, on its own thread */
     for (unsigned i = 0; i < VM_MAX_DISKS; i++)
         if (d->blk[i])
             vblk_poll(d->blk[i]); /* reads its disk's I/O thread finished */
+    uint64_t now = clock_ns();
+    d->polls++;
+    if (d->poll_valid && d->poll_epoch == d->irq_epoch && now < d->poll_due_ns) {
+        d->polls_cached++;
+        return d->poll_vec;
+    }
     if (vpit_next_event_ns(&d->pit) <= now)
         vpit_update(&d->pit, now);
     if (vpit_reinject_ns(&d->pit) <= now && pit_irq_idle(d))
@@ -483,8 +540,16 @@ int vmdev_poll_irq(struct vm *vm)
         vlapic_update(&d->lapic);
         vlapic_reinject(&d->lapic); /* a period the guest was not run for, now that it took the last */
     }
+    /* Read before the state it stands for: a change from here on (another
+     * thread's line) moves it again and the next poll looks afresh. */
+    uint32_t epoch = d->irq_epoch;
     bool from_pic;
-    return irq_pending(d, &from_pic);
+    int vec = irq_pending(d, &from_pic);
+    d->poll_due_ns = poll_deadline(d);
+    d->poll_vec = vec;
+    d->poll_epoch = epoch;
+    d->poll_valid = true;
+    return vec;
 }
 
 bool vmdev_irq_pending(struct vm *vm)
@@ -506,9 +571,13 @@ int vmdev_ack_irq(struct vm *vm)
 {
     struct vm_devices *d = vm->dev;
     bool from_pic;
+    int vec;
     if (irq_pending(d, &from_pic) < 0 && d->apic && vlapic_enabled(&d->lapic))
-        return vlapic_ack(&d->lapic); /* nothing left: the APIC's spurious vector */
-    return from_pic ? vpic_ack(&d->pic) : vlapic_ack(&d->lapic);
+        vec = vlapic_ack(&d->lapic); /* nothing left: the APIC's spurious vector */
+    else
+        vec = from_pic ? vpic_ack(&d->pic) : vlapic_ack(&d->lapic);
+    irq_state_changed(d);
+    return vec;
 }
 
 uint64_t vmdev_next_event_ns(struct vm *vm)
@@ -571,12 +640,14 @@ bool vmdev_mmio(struct vm *vm, uint32_t gpa, void *buf, uint32_t len, bool write
         p += n;
         off += n;
     }
+    irq_state_changed(d); /* a store to the TPR, EOI, ICR, LVT or a redirection entry */
     return true;
 }
 
 bool vmdev_apic_msr(struct vm *vm, uint32_t msr, bool write, uint64_t *val)
 {
     struct vm_devices *d = vm->dev;
+    irq_state_changed(d); /* the APIC's base (enable) or its deadline */
     if (msr == MSR_APIC_BASE) {
         if (!write)
             *val = d->lapic.base_msr;
@@ -600,6 +671,8 @@ bool vmdev_has_apic(const struct vm *vm) { return vm->dev && vm->dev->apic; }
 
 void vmdev_console_input(struct vm *vm, uint8_t byte)
 {
-    if (vm->dev)
-        vuart_feed(&vm->dev->uart, &byte, 1); /* paced: typed-ahead bytes wait for room */
+    if (!vm->dev)
+        return;
+    vuart_feed(&vm->dev->uart, &byte, 1); /* paced: typed-ahead bytes wait for room */
+    irq_state_changed(vm->dev);
 }
