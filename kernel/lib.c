@@ -10,11 +10,20 @@ typedef uint32_t __attribute__((may_alias, aligned(1))) u32_any;
 
 /* Plain loops of 32-bit moves, not REP MOVS/STOS: under QEMU TCG every
  * iteration of a REP string instruction is a trip through its translated
- * block, which made memcpy the monitor's hottest function. */
+ * block, which made memcpy the monitor's hottest function. Four moves per
+ * iteration: every loop branch ends a translated block too, and the
+ * monitor's copies are mostly whole structures (a decoded instruction,
+ * 116 bytes; a trap frame, 76) at every exit. */
 void *memset(void *d, int c, size_t n)
 {
     uint8_t *p = d;
     uint32_t w = 0x01010101u * (uint8_t)c;
+    for (; n >= 16; n -= 16, p += 16) {
+        ((u32_any *)p)[0] = w;
+        ((u32_any *)p)[1] = w;
+        ((u32_any *)p)[2] = w;
+        ((u32_any *)p)[3] = w;
+    }
     for (; n >= 4; n -= 4, p += 4)
         *(u32_any *)p = w;
     while (n--)
@@ -26,6 +35,14 @@ void *memcpy(void *d, const void *s, size_t n)
 {
     uint8_t *dp = d;
     const uint8_t *sp = s;
+    for (; n >= 16; n -= 16, dp += 16, sp += 16) {
+        uint32_t a = ((const u32_any *)sp)[0], b = ((const u32_any *)sp)[1];
+        uint32_t e = ((const u32_any *)sp)[2], f = ((const u32_any *)sp)[3];
+        ((u32_any *)dp)[0] = a;
+        ((u32_any *)dp)[1] = b;
+        ((u32_any *)dp)[2] = e;
+        ((u32_any *)dp)[3] = f;
+    }
     for (; n >= 4; n -= 4, dp += 4, sp += 4)
         *(u32_any *)dp = *(const u32_any *)sp;
     while (n--)

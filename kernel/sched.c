@@ -88,16 +88,21 @@ static void switch_world(uint32_t prev_cr3, const struct desc_ptr *prev_gdtr, co
         tss_set_kernel_stack(next->esp0);
 }
 
-void thread_set_world(uint32_t cr3, const struct desc_ptr *gdtr, uint32_t esp0)
+void thread_set_world_irqs_off(uint32_t cr3, const struct desc_ptr *gdtr, uint32_t esp0)
 {
-    uint32_t fl = read_eflags();
-    cpu_cli();
     uint32_t old_cr3 = current->cr3;
     const struct desc_ptr *old_gdtr = current->gdtr;
     current->cr3 = cr3;
     current->gdtr = gdtr;
     current->esp0 = esp0;
     switch_world(old_cr3, old_gdtr, current);
+}
+
+void thread_set_world(uint32_t cr3, const struct desc_ptr *gdtr, uint32_t esp0)
+{
+    uint32_t fl = read_eflags();
+    cpu_cli();
+    thread_set_world_irqs_off(cr3, gdtr, esp0);
     write_eflags(fl);
 }
 

@@ -105,6 +105,10 @@ struct desc_ptr;
  * vCPU threads use it around guest execution; host threads never change it.
  */
 void thread_set_world(uint32_t cr3, const struct desc_ptr *gdtr, uint32_t esp0);
+/* thread_set_world_irqs_off - the same, called with interrupts already
+ * disabled (a world switch into a guest): no EFLAGS save and restore,
+ * whose POPF costs a translated-block end under QEMU TCG at every entry. */
+void thread_set_world_irqs_off(uint32_t cr3, const struct desc_ptr *gdtr, uint32_t esp0);
 /*
  * thread_set_cr3 - the calling thread from now on runs with page directory
  * cr3 (host physical), its GDT and esp0 unchanged; returns the page

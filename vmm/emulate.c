@@ -881,7 +881,7 @@ int emu_iret(struct vcpu *c)
 }
 
 static int rm_far(struct vcpu *c, const struct dec_insn *in);
-static int emu_dispatch(struct vcpu *c, struct dec_insn *inp, int reason);
+static int emu_dispatch(struct vcpu *c, const struct dec_insn *in, int reason);
 
 static int emu_far(struct vcpu *c, const struct dec_insn *in)
 {
@@ -1891,12 +1891,11 @@ int emu_bt_exit(struct vcpu *c, int reason)
 
 /* The handler of exit reason (or -vector, or -100 - SHADOW_*) for the
  * decoded instruction in at the guest EIP. */
-static int emu_dispatch(struct vcpu *c, struct dec_insn *inp, int reason)
+static int emu_dispatch(struct vcpu *c, const struct dec_insn *in, int reason)
 {
     struct vm *vm = c->vm;
-    struct dec_insn in = *inp;
     switch (reason) {
-    case BT_EXIT_IO: vm->exits_by_cause[EXIT_IO]++; return emu_io(c, &in);
+    case BT_EXIT_IO: vm->exits_by_cause[EXIT_IO]++; return emu_io(c, in);
     case BT_EXIT_HLT:
         vm->exits_by_cause[EXIT_HLT]++;
         c->halted = true;
@@ -1906,38 +1905,38 @@ static int emu_dispatch(struct vcpu *c, struct dec_insn *inp, int reason)
             vm_kill(vm, "powered off (halted with interrupts disabled at eip %08x)", c->bv->eip);
             return -1;
         }
-        return next(c, &in);
+        return next(c, in);
     case BT_EXIT_INT: {
         vm->exits_by_cause[EXIT_INT]++;
-        if (in.cf == DEC_CF_INTO && !(c->bv->eflags & EFLAGS_OF))
-            return next(c, &in);
-        unsigned vec = in.cf == DEC_CF_INT ? in.ops[0].imm & 0xFF : in.cf == DEC_CF_INT3 ? T_BP : in.cf == DEC_CF_INT1 ? T_DB : T_OF;
-        return vcpu_deliver(c, vec, -1, true, c->bv->eip + in.len) < 0 ? -1 : 0;
+        if (in->cf == DEC_CF_INTO && !(c->bv->eflags & EFLAGS_OF))
+            return next(c, in);
+        unsigned vec = in->cf == DEC_CF_INT ? in->ops[0].imm & 0xFF : in->cf == DEC_CF_INT3 ? T_BP : in->cf == DEC_CF_INT1 ? T_DB : T_OF;
+        return vcpu_deliver(c, vec, -1, true, c->bv->eip + in->len) < 0 ? -1 : 0;
     }
     case BT_EXIT_IRET: vm->exits_by_cause[EXIT_IRET]++; return emu_iret(c);
-    case BT_EXIT_FAR: vm->exits_by_cause[EXIT_PRIV]++; return emu_far(c, &in);
-    case BT_EXIT_SYSENTER: vm->exits_by_cause[EXIT_PRIV]++; return emu_sysenter(c, &in);
-    case BT_EXIT_CPUID: vm->exits_by_cause[EXIT_PRIV]++; return emu_cpuid(c, &in);
+    case BT_EXIT_FAR: vm->exits_by_cause[EXIT_PRIV]++; return emu_far(c, in);
+    case BT_EXIT_SYSENTER: vm->exits_by_cause[EXIT_PRIV]++; return emu_sysenter(c, in);
+    case BT_EXIT_CPUID: vm->exits_by_cause[EXIT_PRIV]++; return emu_cpuid(c, in);
     case BT_EXIT_RDTSC: {
         vm->exits_by_cause[EXIT_PRIV]++;
         uint64_t t = rdtsc();
         c->bv->gpr[0] = (uint32_t)t;
         c->bv->gpr[2] = (uint32_t)(t >> 32);
-        return next(c, &in);
+        return next(c, in);
     }
-    case BT_EXIT_MSR: vm->exits_by_cause[EXIT_PRIV]++; return emu_msr(c, &in);
+    case BT_EXIT_MSR: vm->exits_by_cause[EXIT_PRIV]++; return emu_msr(c, in);
     case BT_EXIT_MOV_CR:
     case BT_EXIT_CR3_WRITE:
         vm->exits_by_cause[reason == BT_EXIT_CR3_WRITE ? EXIT_CR3 : EXIT_PRIV]++;
-        return emu_mov_cr(c, &in);
+        return emu_mov_cr(c, in);
     case BT_EXIT_DESC: {
         vm->exits_by_cause[EXIT_PRIV]++;
-        int rc = emu_desc(c, &in);
+        int rc = emu_desc(c, in);
         return rc ? rc : run_ahead(c);
     }
     case BT_EXIT_SEG: {
         vm->exits_by_cause[EXIT_PRIV]++;
-        int rc = emu_seg(c, &in);
+        int rc = emu_seg(c, in);
         return rc ? rc : run_ahead(c);
     }
     case BT_EXIT_UD: vm->exits_by_cause[EXIT_EXCEPTION]++; return raise(c, T_UD, -1);
@@ -1945,34 +1944,34 @@ static int emu_dispatch(struct vcpu *c, struct dec_insn *inp, int reason)
         /* Only while shadow page tables are out of sync (bt/translate.c
          * h_invlpg); no fault on the operand (SDM Vol. 2A INVLPG). */
         vm->exits_by_cause[EXIT_PRIV]++;
-        shadow_invlpg(&c->sh, ea_linear(c, &in));
-        return next(c, &in);
+        shadow_invlpg(&c->sh, ea_linear(c, in));
+        return next(c, in);
     case -T_GP:
     case -T_SS:
         /* A #GP or #SS in translated code: the shadow's narrower limit, or
          * a genuine guest fault. */
-        return emu_seg_fault(c, &in, reason == -T_GP ? T_GP : T_SS);
+        return emu_seg_fault(c, in, reason == -T_GP ? T_GP : T_SS);
     case -100 - SHADOW_EMULATE_PT:
     case -100 - SHADOW_EMULATE_MONITOR:
     case -100 - SHADOW_MMIO:
-        return emu_mov_mem(c, &in);
+        return emu_mov_mem(c, in);
     default:
         vm->exits_by_cause[EXIT_BT]++;
-        if (in.mnemonic == DEC_M_WBINVD || in.mnemonic == DEC_M_INVD)
-            return next(c, &in);
-        if (in.mnemonic == DEC_M_BOUND)
-            return emu_bound(c, &in);
-        if (in.mnemonic == DEC_M_PUSHF || in.mnemonic == DEC_M_POPF || in.mnemonic == DEC_M_PUSHFD ||
-            in.mnemonic == DEC_M_POPFD)
-            return emu_pushf_popf(c, &in);
-        if (in.mnemonic == DEC_M_MOV && in.num_ops == 2 &&
-            ((in.ops[0].reg >= DEC_REG_DR0 && in.ops[0].reg <= DEC_REG_DR7) ||
-             (in.ops[1].reg >= DEC_REG_DR0 && in.ops[1].reg <= DEC_REG_DR7)))
-            return emu_mov_dr(c, &in);
+        if (in->mnemonic == DEC_M_WBINVD || in->mnemonic == DEC_M_INVD)
+            return next(c, in);
+        if (in->mnemonic == DEC_M_BOUND)
+            return emu_bound(c, in);
+        if (in->mnemonic == DEC_M_PUSHF || in->mnemonic == DEC_M_POPF || in->mnemonic == DEC_M_PUSHFD ||
+            in->mnemonic == DEC_M_POPFD)
+            return emu_pushf_popf(c, in);
+        if (in->mnemonic == DEC_M_MOV && in->num_ops == 2 &&
+            ((in->ops[0].reg >= DEC_REG_DR0 && in->ops[0].reg <= DEC_REG_DR7) ||
+             (in->ops[1].reg >= DEC_REG_DR0 && in->ops[1].reg <= DEC_REG_DR7)))
+            return emu_mov_dr(c, in);
         /* The guest's own GS, which translated code never uses at ring 1
          * (bt/translate.c uses_state_seg): anything emu_mov_mem emulates. */
-        if (in.has_mem && in.mem.seg == DEC_REG_GS)
-            return emu_mov_mem(c, &in);
-        return unsupported(c, &in, "instruction not emulated");
+        if (in->has_mem && in->mem.seg == DEC_REG_GS)
+            return emu_mov_mem(c, in);
+        return unsupported(c, in, "instruction not emulated");
     }
 }

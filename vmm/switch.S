@@ -39,7 +39,7 @@ vmm_enter:
     mov 24(%esp), %eax          /* host_esp slot */
     mov %esp, (%eax)
     push %esp
-    call vmm_set_esp0           /* TSS.esp0 and the thread's world = this ESP */
+    call thread_set_esp0        /* TSS.esp0 and the thread's record of it = this ESP (one call: every entry) */
     add $4, %esp
     sub $GF_SIZE, %esp
     /* Copy the frame with plain moves: a REP MOVS costs a translated-block

@@ -962,9 +962,6 @@ int vcpu_fpu_trap(struct vcpu *c)
     return 0;
 }
 
-/* Called by vmm/switch.S with the ESP that traps from the guest must use. */
-void vmm_set_esp0(uint32_t esp0) { thread_set_esp0(esp0); }
-
 /*
  * The host's SYSENTER MSRs (SDM Vol. 3A §5.8.7): armed, a guest's SYSENTER
  * at ring 3 goes straight to vmm_sysenter_entry (vmm/switch.S); disarmed
@@ -1037,7 +1034,7 @@ static int enter(struct vcpu *c, const struct guest_frame *g, bool v86)
      * VM's FPU registers or LDT). The IRET turns interrupts back on. */
     cpu_cli();
     c->enter_tsc = rdtsc();
-    thread_set_world(shadow_scr3(&c->sh), &c->sgdtr, 0);
+    thread_set_world_irqs_off(shadow_scr3(&c->sh), &c->sgdtr, 0);
     cpu_state_for_guest(c, f->cs, v86);
     int wx = vmm_enter(g, &c->host_esp);
     /* Out of the guest through an interrupt gate: IF is clear. The monitor's
@@ -1077,7 +1074,12 @@ static void save_gprs(uint32_t *gpr, const struct trap_frame *f)
  * and a guest may rewrite or drop a GDT entry after loading it -- real
  * hardware keeps using the cached descriptor, and so do we.
  */
-static uint32_t load_alias(struct vcpu *c, int sr, uint16_t slot)
+static uint32_t load_alias_build(struct vcpu *c, int sr, uint16_t slot);
+
+/* Inline: six of them at every entry to translated code, and almost
+ * always the alias of the last entry (a call and return each under TCG,
+ * where every return is a lookup of its target's translated block). */
+static inline __attribute__((always_inline)) uint32_t load_alias(struct vcpu *c, int sr, uint16_t slot)
 {
     const struct vseg *s = &c->seg[sr];
     if (!(s->sel & ~3u) && sr != SR_SS)
@@ -1086,6 +1088,13 @@ static uint32_t load_alias(struct vcpu *c, int sr, uint16_t slot)
     if ((c->alias_valid & (1u << sr)) && a->sel == s->sel && a->base == s->base && a->limit == s->limit &&
         a->access == s->access && a->flags == s->flags)
         return slot; /* built from this very cache at an earlier entry */
+    return load_alias_build(c, sr, slot);
+}
+
+/* load_alias's shadow descriptor for slot, made from the vCPU's cache of sr. */
+static __attribute__((noinline)) uint32_t load_alias_build(struct vcpu *c, int sr, uint16_t slot)
+{
+    const struct vseg *s = &c->seg[sr];
     c->alias_src[sr] = *s;
     c->alias_valid |= 1u << sr;
     uint32_t limit = (s->flags & DESC_FLAG_G) ? s->limit >> 12 : s->limit;

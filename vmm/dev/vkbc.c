@@ -210,11 +210,6 @@ static void port92_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
         pulse_reset(kbc);
 }
 
-bool vkbc_a20(const struct vkbc *kbc)
-{
-    return kbc->a20;
-}
-
 void vkbc_reset(struct vkbc *kbc)
 {
     kbc->ctr = RESET_CTR;
