@@ -176,11 +176,24 @@ void tc_commit_block(struct tc *tc, struct tc_block *b)
     tc->stats.tc_bytes += b->body_len;
 }
 
-struct tc_block *tc_lookup(const struct tc *tc, uint32_t guest_eip)
+/* A block found behind others in its bucket moves to the front: the
+ * blocks looked up by EIP are the few that world switches enter (a system
+ * call's entry, the code after an emulated instruction), and each step
+ * along a chain reads another block's metadata (under TCG, often a TLB
+ * refill of its page). */
+struct tc_block *tc_lookup(struct tc *tc, uint32_t guest_eip)
 {
-    for (struct tc_block *b = tc->hash[hash_eip(guest_eip)]; b; b = b->hash_next)
-        if (b->guest_eip == guest_eip)
-            return b;
+    struct tc_block **head = &tc->hash[hash_eip(guest_eip)];
+    for (struct tc_block **pp = head, *b; (b = *pp); pp = &b->hash_next) {
+        if (b->guest_eip != guest_eip)
+            continue;
+        if (pp != head) {
+            *pp = b->hash_next;
+            b->hash_next = *head;
+            *head = b;
+        }
+        return b;
+    }
     return NULL;
 }
 

@@ -143,8 +143,9 @@ struct bt_exit *tc_alloc_exit(struct tc *tc);
  * tc_lookup from now on. */
 void tc_commit_block(struct tc *tc, struct tc_block *b);
 
-/* tc_lookup - the live block translated from guest_eip, or NULL. O(1). */
-struct tc_block *tc_lookup(const struct tc *tc, uint32_t guest_eip);
+/* tc_lookup - the live block translated from guest_eip, or NULL. O(1);
+ * moves the block to the front of its hash bucket. */
+struct tc_block *tc_lookup(struct tc *tc, uint32_t guest_eip);
 
 /*
  * tc_chain - patch exit stub e (a BRANCH exit) into "jmp rel32 to->tca" so

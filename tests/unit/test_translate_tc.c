@@ -65,6 +65,40 @@ static void test_lookup_and_flush(void **state)
     assert_int_equal(tc.generation, gen + 1);
 }
 
+/* Blocks that share a hash bucket (the bucket is the low 12 bits of
+ * eip ^ eip >> 12: page 0x100 * k at offset 0x100 * k ^ 0x55 is bucket
+ * 0x55 for every k) are all found whatever the order of lookups, the one
+ * looked up moves to the front, and a removed one is gone without losing
+ * the others. */
+static void test_lookup_same_bucket(void **state)
+{
+    tc_flush(&tc);
+    struct tc_block *blk[4];
+    const uint32_t h = 0x55;
+    for (uint32_t i = 0; i < 4; i++) {
+        uint32_t page = 0x100u * (i + 1);
+        blk[i] = fake_block(page << 12 | (page ^ h), 2, NULL);
+    }
+    assert_ptr_equal(tc.hash[h], blk[3]); /* the last committed is first */
+    static const unsigned order[] = { 0, 2, 0, 1, 3, 1, 2 };
+    for (unsigned k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+        struct tc_block *b = blk[order[k]];
+        assert_ptr_equal(tc_lookup(&tc, b->guest_eip), b);
+        assert_ptr_equal(tc.hash[h], b);
+    }
+    for (uint32_t i = 0; i < 4; i++)
+        assert_ptr_equal(tc_lookup(&tc, blk[i]->guest_eip), blk[i]);
+    unsigned n = 0;
+    for (struct tc_block *b = tc.hash[h]; b; b = b->hash_next)
+        n++;
+    assert_int_equal(n, 4);
+    assert_int_equal(tc_invalidate_page(&tc, blk[1]->guest_eip), 1);
+    assert_null(tc_lookup(&tc, blk[1]->guest_eip));
+    for (uint32_t i = 0; i < 4; i++)
+        if (i != 1)
+            assert_ptr_equal(tc_lookup(&tc, blk[i]->guest_eip), blk[i]);
+}
+
 static void test_flush_when_full(void **state)
 {
     tc_flush(&tc);
@@ -204,7 +238,8 @@ static void test_interrupt_exits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lookup_and_flush), cmocka_unit_test(test_flush_when_full),
+        cmocka_unit_test(test_lookup_and_flush), cmocka_unit_test(test_lookup_same_bucket),
+        cmocka_unit_test(test_flush_when_full),
         cmocka_unit_test(test_chain_unchain),    cmocka_unit_test(test_invalidate_straddling),
         cmocka_unit_test(test_invalidate_bucket_sharing), cmocka_unit_test(test_ibl_table),        cmocka_unit_test(test_guest_eip_map),
         cmocka_unit_test(test_interrupt_exits),
