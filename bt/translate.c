@@ -572,6 +572,16 @@ static int h_grp_ff(struct xlate *x)
  * copy-on-write break) has nothing to do (docs/vmm.md "INVLPG after a page
  * fault"). Operands through another segment always exit.
  */
+/* An INVLPG that does not exit: the monitor's walk of the GDT's page may
+ * be what it invalidated (gdtw_map), so no return to ring 3 by the stub
+ * until the monitor has walked it again. mov [invlpg_inline],1;
+ * mov [r3_ok],0 (flag-free). */
+static void e_invlpg_inline(struct emit *e)
+{
+    e_store_imm(e, SF(invlpg_inline), 1);
+    e_store_imm(e, SF(r3_ok), 0);
+}
+
 static int h_invlpg(struct xlate *x)
 {
     const struct dec_insn *in = &x->insn;
@@ -584,6 +594,7 @@ static int h_invlpg(struct xlate *x)
         e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
         e_exit_insn(x, BT_EXIT_INVLPG, 0);
         e_patch8(e, to_done);
+        e_invlpg_inline(e);
         e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
         return CONTINUE;
     }
@@ -601,7 +612,8 @@ static int h_invlpg(struct xlate *x)
     uint8_t *slow2 = e_jcc8(e, 0x5);                      /* jne */
     e_flags_restore(e);
     e_patch8(e, to_done);
-    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx)); /* done: the next instruction follows */
+    e_invlpg_inline(e);                           /* done: the next instruction follows */
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
     uint8_t *to_end = e_jmp32_fwd(e);
     e_patch8(e, slow1);
     e_patch8(e, slow2);

@@ -198,6 +198,8 @@ struct bt_desc_table {
  *   r3_desc           a SYSEXIT site             bt_run (as exit_desc)   validated like any exit descriptor
  *   r3_esp, r3_ss_save, the return stub          none                    scratch: guest values, and the SS ring 1
  *   r3_stack[]                                                           held a moment before
+ *   invlpg_inline,    an INVLPG without an exit  none (gdtw_map reads     a lie only makes the monitor walk the
+ *   r3_ok (set to 0)  (h_invlpg)                 and clears it)          GDT's page again and the stub exit
  */
 struct bt_vcpu {
     /* Saved at every exit, loaded at every entry (harness/world switch). */
@@ -264,6 +266,10 @@ struct bt_vcpu {
     uint32_t r3_desc;         /* exit descriptor of the SYSEXIT (the stub's way out when it may not) */
     uint32_t r3_esp;          /* the guest's ESP at the stub's entry */
     uint32_t r3_ss_save;      /* the ring-1 SS at the stub's entry (16 bits stored) */
+    /* Written by ring 1 at an INVLPG that does not exit (h_invlpg), with r3_ok = 0: the
+     * translation of the GDT's page the monitor walked may be one the guest has just
+     * invalidated, so the stub must not use it and the monitor walks again (gdtw_map). */
+    uint32_t invlpg_inline;
     uint32_t r3_stack[BT_R3_STACK_DWORDS]; /* the stub's stack: the saved guest state at the top
                                  (BT_R3_SAVE_*), the IRET frame below it */
     uint64_t gdt_low[BT_GDT_LOW]; /* guest GDT entries 0..BT_GDT_LOW-1 as the monitor shadowed them

@@ -979,6 +979,7 @@ int shadow_pt_write(struct shadow *s, uint32_t gpa, const void *bytes, uint32_t 
     const uint8_t *src = bytes;
     uint32_t first = gpa & ~3u, end = gpa + len;
 
+    s->tlb_gen++;
     if (len == 0 || len > PAGE_SIZE || end < gpa)
         return fail(s, E_INVAL, "page-table store size");
     for (uint32_t dw = first; dw < end; dw += 4) {
@@ -1134,10 +1135,13 @@ int shadow_set_unsync(struct shadow *s, bool on)
 
 uint32_t shadow_unsync_count(const struct shadow *s) { return s->nunsync; }
 
+uint32_t shadow_tlb_gen(const struct shadow *s) { return s->tlb_gen; }
+
 void shadow_gpa_changed(struct shadow *s, uint32_t gpa, uint32_t len)
 {
     uint64_t end = (uint64_t)gpa + len;
 
+    s->tlb_gen++;
     for (uint64_t page = gpa & PTE_FRAME; page < end; page += PAGE_SIZE) {
         if (!traced(s, (uint32_t)page))
             continue;
@@ -1213,6 +1217,7 @@ void shadow_invlpg(struct shadow *s, uint32_t gva)
 {
     uint32_t gpde;
 
+    s->tlb_gen++;
     if (s->active < 0 || s->pds[s->active].gcr3 != mode_key(s) || in_monitor(gva))
         return;
     struct shadow_pd *pd = &s->pds[s->active];
@@ -1253,6 +1258,7 @@ int shadow_flush_all(struct shadow *s)
 {
     int old = s->active, r;
 
+    s->tlb_gen++;
     resync_all(s); /* free_all drops them anyway; this keeps the count exact */
     free_all(s, false);
     s->stats.full_flushes++;
@@ -1277,6 +1283,7 @@ int shadow_set_cr0(struct shadow *s, uint32_t gcr0)
 {
     uint32_t old = s->gcr0;
 
+    s->tlb_gen++;
     resync_all(s);
     s->gcr0 = gcr0;
     if (check_mode(s) < 0)
@@ -1294,6 +1301,7 @@ int shadow_set_cr4(struct shadow *s, uint32_t gcr4)
 {
     uint32_t old = s->gcr4;
 
+    s->tlb_gen++;
     resync_all(s);
     s->gcr4 = gcr4;
     if (check_mode(s) < 0)
@@ -1305,6 +1313,7 @@ int shadow_set_cr4(struct shadow *s, uint32_t gcr4)
 
 int shadow_set_cr3(struct shadow *s, uint32_t gcr3)
 {
+    s->tlb_gen++;
     resync_all(s);
     s->gcr3 = gcr3;
     if (!paging_on(s))
@@ -1350,6 +1359,7 @@ int shadow_set_a20(struct shadow *s, bool enabled)
 {
     uint32_t mask = enabled ? 0xFFFFFFFFu : ~SHADOW_A20_BIT;
 
+    s->tlb_gen++;
     if (mask == s->a20_mask)
         return 0;
     s->a20_mask = mask;

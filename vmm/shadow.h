@@ -171,6 +171,7 @@ struct shadow {
     struct shadow_stats stats;
     uint32_t gcr0, gcr3, gcr4;   /* guest control registers as the guest wrote them */
     uint32_t a20_mask;           /* ~SHADOW_A20_BIT while the guest's A20 gate is off, else all ones */
+    uint32_t tlb_gen;            /* shadow_tlb_gen */
     int active;                  /* index in pds[] of the loaded directory, -1 none */
     uint32_t lru_clock;
     uint32_t clock_hand;         /* PT eviction */
@@ -346,6 +347,20 @@ int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool se
  * mode's directory loaded); then walk (shadow_guest_translate).
  */
 int shadow_mapped(const struct shadow *s, uint32_t gva, uint32_t acc, uint32_t *hpa);
+
+/*
+ * shadow_tlb_gen - a count that changes at every event after which a
+ * translation of the guest's (gva -> gpa) may no longer be one its TLB
+ * could hold (Intel SDM Vol. 3A §4.10.4): any INVLPG given to
+ * shadow_invlpg, CR0, CR3 and CR4 loads, the A20 gate, full flushes, a
+ * guest page-table store the monitor emulated (shadow_pt_write) and a
+ * host write to guest RAM (shadow_gpa_changed). A translation the monitor
+ * walked (shadow_guest_translate) while the count had some value may be
+ * used as long as it keeps it, as a TLB entry would be -- except for a
+ * page whose INVLPG translated code skips (bt_vcpu.invlpg_skip), which
+ * changes nothing here. Units: none; it wraps.
+ */
+uint32_t shadow_tlb_gen(const struct shadow *s);
 
 /*
  * shadow_guest_global - does the guest's translation of gva outlive a CR3

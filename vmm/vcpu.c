@@ -1200,15 +1200,30 @@ static bool r3_stack_ok(uint64_t s)
 
 /*
  * The stub reads the guest's GDT through c->gdtw, which must map the frame
- * the guest's tables give for GDTR.base now: walked at every entry to
- * translated code while the return may be tried (the guest may have
- * rewritten a PTE since, and its INVLPG need not exit), remapped when the
- * frame differs. Returns 0, or E_NOENT: no RAM frame there (not mapped,
- * MMIO); the stub then must not run.
+ * the guest's TLB could give for GDTR.base now (the CPU reads descriptors
+ * through linear addresses, SDM Vol. 3A §3.5.1). The walk it took is kept
+ * as a TLB entry would be, while shadow_tlb_gen keeps its value (no
+ * INVLPG the monitor ran, CR3 load, emulated page-table store... since),
+ * translated code ran no INVLPG without an exit (invlpg_inline: one that
+ * h_invlpg lets through, and that store also stopped the stub trying
+ * until this walk), the window maps a frame (gdtw_drop clears it when the
+ * frame behind the page changes) and translated code may not skip an
+ * INVLPG of that page (invlpg_skip: the reflected #PF dropped it, and the
+ * guest's own INVLPG after its PTE store would not exit); otherwise the
+ * guest tables are walked again and
+ * the window remapped when the frame differs. Linux's GDT page (its
+ * fixmap alias) is walked once per CR3 load. Returns 0, or E_NOENT: no
+ * RAM frame there (not mapped, MMIO); the stub then must not run.
  */
 static int gdtw_map(struct vcpu *c)
 {
-    uint32_t gpa, err, hpa;
+    uint32_t gpa, err, hpa, page = c->bv->gdtr.base & PAGE_MASK, gen = shadow_tlb_gen(&c->sh);
+    bool skipped = c->invlpg_dropped == page || c->bv->invlpg_skip == page;
+    bool inline_invlpg = c->bv->invlpg_inline != 0;
+    c->bv->invlpg_inline = 0;
+    if (c->gdtw_hpa && c->gdtw_gva == page && c->gdtw_gen == gen && !skipped && !inline_invlpg)
+        return 0;
+    c->gdtw_walks++;
     if (shadow_guest_translate(&c->sh, c->bv->gdtr.base, 0, false, &gpa, &err) != 0 ||
         gmem_gpa_to_hpa(&c->vm->mem, gpa & PAGE_MASK, &hpa) != 0)
         return E_NOENT;
@@ -1216,6 +1231,8 @@ static int gdtw_map(struct vcpu *c)
         vmwin_alias(&c->win, c->gdtw, hpa);
         c->gdtw_hpa = hpa;
     }
+    c->gdtw_gva = page;
+    c->gdtw_gen = skipped ? gen - 1 : gen; /* skipped: walk again next time */
     return 0;
 }
 
@@ -2140,7 +2157,8 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  %llu entries into the guest, %llu ms between entry and exit (world switches included)\n",
                (unsigned long long)c->entries, (unsigned long long)in_guest_ms);
     cmd_printf(out, "  %u instructions emulated ahead after segment loads and VERW\n", c->run_ahead);
-    cmd_printf(out, "  %u returns to ring 3 by translated SYSEXIT without an exit\n", c->r3_returns);
+    cmd_printf(out, "  %u returns to ring 3 by translated SYSEXIT without an exit (GDT page walked %u times)\n",
+               c->r3_returns, c->gdtw_walks);
     cmd_printf(out, "  16-bit code: %u stints in virtual-8086 mode, %u instructions emulated outside it; A20 %s\n",
                c->v86_entries, c->rm_emulated, c->a20 ? "open" : "closed");
     cmd_printf(out, "  exits by reason:");

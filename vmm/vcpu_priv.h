@@ -117,6 +117,9 @@ struct vcpu {
     uint32_t r3_returns;        /* returns to ring 3 without an exit (vm info) */
     void *gdtw;                 /* a window page (vmwin_reserve) the stub reads the guest's GDT through */
     uint32_t gdtw_hpa;          /* the frame it maps now (vmwin_alias), 0: none */
+    uint32_t gdtw_gva;          /* ... for this guest page (GDTR.base's), walked while */
+    uint32_t gdtw_gen;          /* ... shadow_tlb_gen had this value (gdtw_map) */
+    uint32_t gdtw_walks;        /* gdtw_map's walks of the guest tables (vm info) */
     uint32_t exit_req_boundary, exit_req_block, exit_req_lookup; /* how interrupts got translated code to exit */
     uint32_t irqs_resumed;      /* host interrupts from direct ring 3 that returned to it without an exit */
     uint32_t resumed_in_row;    /* of them since the last entry to ring 3 (RESUME_MAX_IN_ROW) */

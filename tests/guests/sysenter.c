@@ -170,6 +170,80 @@ static void sysexit_regs(void)
     wrmsr(MSR_SYSENTER_EIP, (uint32_t)sysenter_entry);
 }
 
+/* The GDT's page remapped by the kernel between SYSENTER and SYSEXIT:
+ * the entry stores a new PTE for the alias (another frame holding the same
+ * GDT but for one descriptor), INVLPGs it and returns; ring 3 must then
+ * see the new frame's descriptor (LSL), as the CPU reads descriptors
+ * through the linear address GDTR gives (SDM Vol. 3A §3.5.1). A monitor
+ * that kept a translation of the GDT's page past that INVLPG would
+ * compare the old frame against its shadow, find it current and let ring
+ * 3 run with the old descriptor. */
+#define REMAP_SEL   (SEL_SPARE | 3)
+#define REMAP_OLD   0x1234u
+#define REMAP_NEW   0x5678u
+static uint8_t gdt_copy[PAGE_SIZE] ALIGNED(PAGE_SIZE);
+volatile uint32_t remap_pte_val, *remap_pte_at;
+asm(".text\n"
+    "sysenter_entry_remap:\n"
+    "\tincl se_count\n"
+    "\tmovl remap_pte_at, %eax\n"
+    "\tmovl remap_pte_val, %ebx\n"
+    "\tmovl %ebx, (%eax)\n"
+    "\tinvlpg 0x40000000\n"
+    "\tmovl $0x5E5E, %eax\n"
+    "\tsti\n"
+    "\tsysexit\n");
+extern char sysenter_entry_remap[];
+
+volatile uint32_t remap_lsl, remap_zf;
+static void user_sysenter_lsl(void)
+{
+    asm volatile("movl %%esp, %%ecx\n\t"
+                 "movl $1f, %%edx\n\t"
+                 "sysenter\n"
+                 "1:\tmovl %0, %%ecx\n\t"
+                 "xorl %%eax, %%eax\n\t"
+                 "lsl %%ecx, %%eax\n\t"
+                 "setz %%dl\n\t"
+                 "movzbl %%dl, %%edx\n\t"
+                 "movl %%eax, remap_lsl\n\t"
+                 "movl %%edx, remap_zf"
+                 : : "i"(REMAP_SEL) : "eax", "ecx", "edx", "ebx", "memory", "cc");
+}
+
+static void sysexit_gdt_remap(void)
+{
+    struct dtr was, alias;
+    sgdt(&was);
+    gdt[SEL_SPARE >> 3] = seg_make(0, REMAP_OLD, DA_P | DA_S | DA_W | DA_A | DA_DPL(3), DF_DB);
+    const uint32_t *page = (const uint32_t *)(was.base & PAGE_MASK);
+    for (unsigned i = 0; i < PAGE_SIZE / 4; i++)
+        ((uint32_t *)gdt_copy)[i] = page[i];
+    struct seg_desc *copy = (struct seg_desc *)(gdt_copy + (was.base & ~PAGE_MASK));
+    copy[SEL_SPARE >> 3] = seg_make(0, REMAP_NEW, DA_P | DA_S | DA_W | DA_A | DA_DPL(3), DF_DB);
+    paging_enable(paging_identity());
+    paging_map(GDT_ALIAS, was.base & PAGE_MASK, PTE_P | PTE_W);
+    alias = (struct dtr){ was.limit, GDT_ALIAS + (was.base & ~PAGE_MASK) };
+    lgdt(&alias);
+    remap_pte_at = paging_pte(GDT_ALIAS);
+    /* Returns through the old frame first, so a monitor has walked it. */
+    remap_pte_val = *remap_pte_at;
+    wrmsr(MSR_SYSENTER_EIP, (uint32_t)sysenter_entry_remap);
+    for (int i = 0; i < 2; i++) {
+        user_run(user_sysenter_lsl, FL_RSVD1 | FL_IF);
+        check_eq(i ? "remap-before-again" : "remap-before", remap_lsl, REMAP_OLD);
+    }
+    remap_pte_val = (uint32_t)gdt_copy | PTE_P | PTE_W;
+    user_run(user_sysenter_lsl, FL_RSVD1 | FL_IF);
+    check_eq("remap-lsl-valid", remap_zf, 1);
+    check_eq("remap-after", remap_lsl, REMAP_NEW);
+    paging_map(GDT_ALIAS, was.base & PAGE_MASK, PTE_P | PTE_W);
+    lgdt(&was);
+    paging_disable();
+    gdt[SEL_SPARE >> 3] = (struct seg_desc){ 0, 0 };
+    wrmsr(MSR_SYSENTER_EIP, (uint32_t)sysenter_entry);
+}
+
 static struct trap_record u_trap;
 static uint32_t u_start;
 
@@ -249,6 +323,9 @@ void guest_main(void)
 
     sysexit_regs();
     check_eq("regs-entries-taken", se_count, 5);
+    sysexit_gdt_remap();
+    check_eq("remap-entries-taken", se_count, 8);
+    se_count = 5;
 
     /* SYSENTER stepped: the trap is at the entry, at CPL 0, TF saved. */
     trap_set_handler(T_DB, on_db);

@@ -119,9 +119,15 @@ def console_lines(m, name):
     return [l for l in text.split("\n") if PROTOCOL.match(l)]
 
 
+def create(m, args):
+    """`vm create ARGS`; on failure the assertion carries the host's memory
+    (`mem`: frames per zone, heap) and the VMs there are (`vm list`)."""
+    out = m.cmd("vm create %s" % args)
+    assert "created" in out, "%s\n%s\n%s" % (out, m.cmd("mem"), m.cmd("vm list"))
+
+
 def start(m, name, kernel, cmdline=""):
-    out = m.cmd('vm create %s kernel=%s mem=16M%s' % (name, kernel, ' cmdline="%s"' % cmdline if cmdline else ""))
-    assert "created" in out, out
+    create(m, '%s kernel=%s mem=16M%s' % (name, kernel, ' cmdline="%s"' % cmdline if cmdline else ""))
     out = m.cmd("vm start %s" % name)
     assert "error" not in out, out
 
@@ -268,9 +274,7 @@ def pshare_start(m, monitor):
     limits that send it to hv86's emulator)."""
     m.cmd("mem share rate 20000")
     for name, role in (("pshare1", 1), ("pshare2", 2)):
-        out = m.cmd('vm create %s kernel=pshare mem=4M cmdline="role=%d wait=1800 monitor=%d"'
-                    % (name, role, monitor))
-        assert "created" in out, out
+        create(m, '%s kernel=pshare mem=4M cmdline="role=%d wait=1800 monitor=%d"' % (name, role, monitor))
         assert "error" not in m.cmd("vm start %s" % name)
 
 
@@ -329,7 +333,14 @@ TASK_ATTACKS = [
 
 
 def isolation():
-    m = Machine("bochs", mem_mib=256, slave2=FWATTACK_IMG).start()
+    # Twelve VMs at once: ten of 16 MiB and two of 4 MiB, each with some
+    # 3.2 MiB of translation cache, shadow pool and vCPU state, beside
+    # hv86 and its boot modules (the Linux images) come to about 240 MiB.
+    # With 256 MiB the last `vm create` succeeded only once page sharing
+    # had merged enough of the first VMs' zero pages, which a loaded
+    # machine left it too little time for ("out of high memory for the
+    # vCPU's translated-code state"); 320 MiB holds them all unshared.
+    m = Machine("bochs", mem_mib=320, slave2=FWATTACK_IMG).start()
     before = monsum(m)
     start(m, "spin", "spin", "rounds=20000")
     attackers = ["hostile", "gsdata", "realmode"]
@@ -342,6 +353,8 @@ def isolation():
     start(m, "rmd32", "realmode", "d32=1")
     start(m, "rmpae", "realmode", "pae=1")
     pshare_start(m, True)
+    print("    host memory with the twelve VMs created:\n" +
+          "\n".join("      " + l for l in m.cmd("mem").splitlines() if l.strip()))
     counts = pshare_go(m, 300)
     rows = wait_stopped(m, attackers + ["spin", "seglimit1", "seglimit2", "apichammer", "rmivt", "rmd32", "rmpae",
                                         "pshare1", "pshare2"], 360)

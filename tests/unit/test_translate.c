@@ -1017,9 +1017,12 @@ static void test_invlpg(void **state)
     bt_harness_reset_vcpu(&H);
     bt_host_vcpu.gpr[0] = 41;
     bt_host_vcpu.eip = entry;
+    bt_host_vcpu.r3_ok = 1;
     assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
     assert_int_equal(bt_host_vcpu.eip, entry + 4);
     assert_int_equal(bt_host_vcpu.gpr[0], 42);
+    assert_int_equal(bt_host_vcpu.invlpg_inline, 1);
+    assert_int_equal(bt_host_vcpu.r3_ok, 0);
 
     tc_flush(&H.bt.tc);
     H.bt.cpl3 = true;
@@ -1052,9 +1055,16 @@ static int run_invlpg(const uint8_t *code, uint32_t len, uint32_t exit_on, uint3
     bt_host_vcpu.invlpg_exit = exit_on;
     bt_host_vcpu.invlpg_skip = skip;
     bt_host_vcpu.invlpg_skip_ds = skip_ds;
+    bt_host_vcpu.invlpg_inline = 0;
+    bt_host_vcpu.r3_ok = 1;
     bt_host_vcpu.eip = *entry;
     int r = bt_harness_run(&H, 0);
     bt_host_vcpu.invlpg_exit = 0;
+    /* One that does not exit tells the monitor and stops the return stub
+     * (vmm/vcpu.c gdtw_map); one that exits leaves both alone. */
+    assert_int_equal(bt_host_vcpu.invlpg_inline, r == BT_EXIT_INVLPG ? 0 : 1);
+    assert_int_equal(bt_host_vcpu.r3_ok, r == BT_EXIT_INVLPG ? 1 : 0);
+    bt_host_vcpu.r3_ok = 0;
     assert_int_equal(bt_host_vcpu.gpr[0], 0xDEADBEEF);
     assert_int_equal(bt_host_vcpu.gpr[1], 0x12345678);
     assert_int_equal(bt_host_vcpu.eflags & BT_FLAGS_REAL, flags);
