@@ -1128,16 +1128,16 @@ static void seg_cache_from_native(struct vcpu *c, int sr, uint16_t sel)
 
 /*
  * Translated code may have loaded DS, ES or FS itself (h_seg_load in
- * bt/translate.c): the CPU's selector then differs from the one the entry
- * loaded, and the vCPU's descriptor cache becomes the guest descriptor that
+ * bt/translate.c): the CPU's selector then differs from the one its last
+ * entry loaded (bt_frame: bt_enter's, or sysenter_in_world's since), and the vCPU's descriptor cache becomes the guest descriptor that
  * selector's shadow entry was made from -- exactly what the CPU cached, as
  * nothing changes the shadow GDT while ring-1 code runs. The selector is
  * taken from the CPU, not from bt_vcpu.sel[], which ring 1 can write.
  */
-static void native_seg_resync(struct vcpu *c, const struct trap_frame *entered)
+static void native_seg_resync(struct vcpu *c)
 {
     static const int srs[3] = { SR_DS, SR_ES, SR_FS };
-    const uint32_t was[3] = { entered->ds, entered->es, entered->fs };
+    const uint32_t *was = c->r1_entered;
     for (unsigned i = 0; i < 3; i++) {
         uint16_t sel = c->r1_sel[i];
         /* A fault inside a DS swap (h_seg_alias): DS holds the alias, the
@@ -1294,12 +1294,16 @@ static void r3_returned(struct vcpu *c)
     c->bv->exit_desc = (uint32_t)&c->fault_desc;
 }
 
-/* bt_enter_fn: run translated code at tca, ring 1, until it exits or traps. */
-static void bt_enter(struct bt_vcpu *v, uint32_t tca)
+/*
+ * The frame translated code at tca is entered with (ring 1), from the
+ * vCPU's state: its registers, DS/ES/FS/SS as ring-1 aliases of the
+ * cached descriptors, GS the state segment, the arithmetic flags with IF
+ * set; and what ring 1 reads at entry (seg_alias, cs_alias, ss_flat, the
+ * return stub's r3_*). bt_enter and sysenter_in_world.
+ */
+static void bt_frame(struct vcpu *c, struct trap_frame *f, uint32_t tca)
 {
-    struct vcpu *c = thread_local(); /* v is c->bv: only the vCPU thread runs translated code */
-    struct guest_frame g = { 0 };
-    struct trap_frame *f = &g.tf;
+    struct bt_vcpu *v = c->bv;
     frame_gprs(f, v->gpr);
     f->ds = load_alias(c, SR_DS, SEL_R1DS);
     f->es = load_alias(c, SR_ES, SEL_R1ES);
@@ -1318,11 +1322,24 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     f->cs = SEL_R1CODE;
     f->eip = tca - c->bt.tc.cs_base; /* CS covers the TC alone */
     f->eflags = (v->eflags & BT_FLAGS_REAL) | EFLAGS_IF | EFLAGS_FIXED;
-    uint32_t esp_in = v->gpr[4];
+    c->r1_entered[0] = f->ds;
+    c->r1_entered[1] = f->es;
+    c->r1_entered[2] = f->fs;
+    c->r1_esp_in = v->gpr[4];
     if (c->bt.r3_stub)
         r3_arm(c);
     c->resumed_in_row = 0; /* ring 3 may be entered from here (the return stub) */
+}
+
+/* bt_enter_fn: run translated code at tca, ring 1, until it exits or traps. */
+static void bt_enter(struct bt_vcpu *v, uint32_t tca)
+{
+    struct vcpu *c = thread_local(); /* v is c->bv: only the vCPU thread runs translated code */
+    struct guest_frame g = { 0 };
+    bt_frame(c, &g.tf, tca);
+    c->bt_world = true;
     int wx = enter(c, &g, false);
+    c->bt_world = false;
     if (wx == WX_ENTRY_FAIL) {
         c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = v->eip };
         v->exit_desc = (uint32_t)&c->fault_desc;
@@ -1333,7 +1350,7 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
         r3_returned(c);
         return;
     }
-    native_seg_resync(c, f);
+    native_seg_resync(c);
     if (wx == WX_TRAP) {
         /* A fault in translated code: only IDENT-copied instructions fault,
          * so the TC address maps back to a guest instruction boundary. */
@@ -1351,7 +1368,7 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
         c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = geip };
         v->exit_desc = (uint32_t)&c->fault_desc;
     }
-    stack16_fix_esp(c, esp_in);
+    stack16_fix_esp(c, c->r1_esp_in);
 }
 
 extern const uint8_t trap_return[], trap_return_end[]; /* boot/isr.S */
@@ -1399,6 +1416,57 @@ static bool run_loop_due(struct vcpu *c)
            vmdev_next_event_ns(vm) == 0 || vmdev_irq_pending(vm);
 }
 
+static void ring3_resync_segs(struct vcpu *c, const struct trap_frame *tf);
+
+/* 0 builds hv86 without sysenter_in_world, for an A/B of it. */
+#ifndef FAST_SYSENTER
+#define FAST_SYSENTER 1
+#endif
+
+/*
+ * A SYSENTER from ring 3 that the return stub entered (bt_world: the
+ * world switch in progress is bt_enter's), taken into translated code
+ * from the trap itself (docs/bt.md "System calls without a world
+ * switch"): the vCPU state becomes what handle_ring3_trap and emu_sysenter
+ * make of it -- the registers and DS..GS from the frame, CPL 0, SYSENTER's
+ * flat CS and SS, ESP and EIP from the guest's MSRs, virtual IF clear --
+ * and tf, rewritten as bt_enter would build it for the translated block
+ * of the guest's SYSENTER_EIP, returns to ring 1 through trap_return. No
+ * exit: vmm_enter's saved frame, TSS.esp0, CR3 and the GDT stay as they
+ * are, and nothing else ran on this CPU since the entry. Only when the
+ * run loop has nothing to do (run_loop_due; the virtual IF is clear
+ * after SYSENTER, so no interrupt could be delivered anyway), the block
+ * exists and is for a flat CS (tc_cs_*), no single step, breakpoint,
+ * one-instruction block or stop request waits, and the guest's TF is
+ * clear (its step trap belongs to the monitor's path). Returns false,
+ * having changed nothing, when the monitor's path must run.
+ */
+static bool sysenter_in_world(struct vcpu *c, struct trap_frame *tf)
+{
+    struct bt_vcpu *v = c->bv;
+    if (!c->bt_world || !c->fast_sysenter || c->cpl != 0 || c->bt.cpl3 || (c->sysenter_cs & ~3u) == 0 ||
+        !(v->cr[0] & CR0_PE) || sysenter_tf || (tf->eflags & EFLAGS_TF) || c->stepping || (c->dr[7] & 0xFF) ||
+        c->pf_pending || c->bt.one_insn || v->exit_req || c->tc_cs_base != 0 || c->tc_cs_limit != 0xFFFFFFFFu ||
+        run_loop_due(c))
+        return false;
+    struct tc_block *b = tc_lookup(&c->bt.tc, c->sysenter_eip);
+    if (!b)
+        return false;
+    static const struct dec_insn sysenter = { .cf = DEC_CF_SYSENTER };
+    c->r3_returns++; /* the stub's return, learnt of now */
+    save_gprs(v->gpr, tf);
+    ring3_resync_segs(c, tf);
+    v->eip = tf->eip;
+    vcpu_set_eflags(c, (tf->eflags & ~(EFLAGS_IF | EFLAGS_IOPL)) | v->vflags_if | (v->vflags_sys & EFLAGS_IOPL), true);
+    if (emu_sysenter(c, &sysenter) != 0 || c->seg[SR_CS].base != 0 || c->seg[SR_CS].limit != 0xFFFFFFFFu)
+        KASSERT(false); /* SYSENTER_CS is not 0, PE is set, TF clear: it cannot fault */
+    c->sysenter_in_world++;
+    c->bt.stats.dispatches++;
+    bt_frame(c, tf, (uint32_t)(uintptr_t)b->tca);
+    cpu_state_for_guest(c, tf->cs, false);
+    return true;
+}
+
 /* Every trap from ring 1 or 3 comes here (kernel/traps.c), on the vCPU
  * thread's stack below the frame vmm_enter saved. */
 void vmm_guest_trap(struct trap_frame *tf)
@@ -1424,6 +1492,8 @@ void vmm_guest_trap(struct trap_frame *tf)
         c->bv->eflags = tf->eflags & BT_FLAGS_REAL;
         vmm_leave(c->host_esp, WX_BT_EXIT);
     }
+    if (tf->vector == HV_SYSENTER_VECTOR && !ring1 && sysenter_in_world(c, tf))
+        return;
     if (is_irq_vector(tf->vector)) {
         irq_depth++;
         irq_handle(tf);
@@ -1510,6 +1580,7 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     bt_init(&c->bt, &cfg, c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
     bt_set_page_fn(&c->bt, bt_page_of);
     bt_set_stable_fn(&c->bt, bt_code_stable);
+    c->fast_sysenter = FAST_SYSENTER; /* sysenter_in_world */
     c->bt.monitor_exit = &c->fault_desc; /* bt_enter's own exit_desc, trusted by bt_run */
     memset(c->code_bits, 0, ALIGN_UP(vm->mem.npages, 32u) / 8);
     shadow_flush_all(&c->sh); /* forget write protection of the previous run's code */
@@ -2159,6 +2230,7 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  %u instructions emulated ahead after segment loads and VERW\n", c->run_ahead);
     cmd_printf(out, "  %u returns to ring 3 by translated SYSEXIT without an exit (GDT page walked %u times)\n",
                c->r3_returns, c->gdtw_walks);
+    cmd_printf(out, "  %u SYSENTERs from ring 3 into translated code without an exit\n", c->sysenter_in_world);
     cmd_printf(out, "  16-bit code: %u stints in virtual-8086 mode, %u instructions emulated outside it; A20 %s\n",
                c->v86_entries, c->rm_emulated, c->a20 ? "open" : "closed");
     cmd_printf(out, "  exits by reason:");

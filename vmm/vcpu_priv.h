@@ -96,6 +96,11 @@ struct vcpu {
     struct v86_segs v86;        /* ... and its segment registers, if it came from virtual-8086 mode */
     bool a20;                   /* the A20 gate the shadow pager applies (vmdev_a20 is the device's) */
     uint16_t r1_sel[3];         /* DS, ES, FS as translated code left them (native loads) */
+    uint32_t r1_entered[3];     /* DS, ES, FS translated code was last entered with (bt_frame) */
+    uint32_t r1_esp_in;         /* ... and its ESP (stack16_fix_esp) */
+    bool bt_world;              /* the world switch in progress is bt_enter's (sysenter_in_world) */
+    bool fast_sysenter;         /* sysenter_in_world may run (FAST_SYSENTER) */
+    uint32_t sysenter_in_world; /* SYSENTERs from ring 3 taken into translated code without an exit (vm info) */
     uint32_t cr2;               /* real CR2 at that trap */
     /* The last #PF given to the guest, to prefault at its handler's IRET
      * (vcpu_prefault): address, access (PF_W, PF_U), guest CR3 then. */

@@ -149,11 +149,38 @@ static void check_regs(const char *how)
  * finds that page missing from its tables at the first return. */
 #define GDT_ALIAS 0x40000000u
 
+/* Several system calls in one stint at ring 3: a monitor that returned
+ * to ring 3 by itself may take the next SYSENTER into its kernel's entry
+ * without going through its own run loop; each must still see the same
+ * registers and flags on both sides. */
+#define REPEAT 4
+static uint32_t rep[REPEAT][9];
+static void user_sysenter_repeat(void)
+{
+    for (int i = 0; i < REPEAT; i++) {
+        user_sysenter_regs();
+        const uint32_t got[9] = { r_eax, r_ebx, r_ecx, r_esi, r_edi, r_ebp, r_esp, r_esp_before, r_eflags };
+        for (int j = 0; j < 9; j++)
+            rep[i][j] = got[j];
+        r_eax = r_ebx = r_ecx = r_esi = r_edi = r_ebp = r_esp = r_eflags = 0;
+    }
+}
+
 static void sysexit_regs(void)
 {
     wrmsr(MSR_SYSENTER_EIP, (uint32_t)sysenter_entry_regs);
     user_run(user_sysenter_regs, FL_RSVD1 | FL_IF);
     check_regs("regs");
+    uint32_t count = se_count;
+    user_run(user_sysenter_repeat, FL_RSVD1 | FL_IF);
+    check_eq("repeat-entries-taken", se_count - count, REPEAT);
+    for (int i = 0; i < REPEAT; i++) {
+        static const char *const names[REPEAT] = { "repeat0", "repeat1", "repeat2", "repeat3" };
+        r_eax = rep[i][0], r_ebx = rep[i][1], r_ecx = rep[i][2], r_esi = rep[i][3], r_edi = rep[i][4];
+        r_ebp = rep[i][5], r_esp = rep[i][6], r_esp_before = rep[i][7], r_eflags = rep[i][8];
+        check_regs(names[i]);
+    }
+    se_count = count;
     struct dtr was, alias;
     sgdt(&was);
     paging_enable(paging_identity());
