@@ -82,6 +82,12 @@ static void gdtw_drop(struct vcpu *c)
         vmwin_alias(&c->win, c->gdtw, 0);
         c->gdtw_hpa = 0;
     }
+    /* On the vCPU thread the drop may come from the trap of a run of
+     * translated code that goes on (pf_in_world: a write's copy-on-write):
+     * its stub must not read the page it was armed for. Elsewhere the VM
+     * is not running (and its bt_vcpu not mapped): r3_arm runs first. */
+    if (thread_local() == c)
+        c->bv->r3_ok = 0;
 }
 
 /*
@@ -1033,6 +1039,7 @@ static int enter(struct vcpu *c, const struct guest_frame *g, bool v86)
      * running in between would leave its own (a guest entered with another
      * VM's FPU registers or LDT). The IRET turns interrupts back on. */
     cpu_cli();
+    c->pf_stashed = false; /* pf_in_world's stash is for the trap that ends this entry */
     c->enter_tsc = rdtsc();
     thread_set_world_irqs_off(shadow_scr3(&c->sh), &c->sgdtr, 0);
     cpu_state_for_guest(c, f->cs, v86);
@@ -1418,6 +1425,14 @@ static bool run_loop_due(struct vcpu *c)
 
 static void ring3_resync_segs(struct vcpu *c, const struct trap_frame *tf);
 
+/* run_loop_due's answer for the paths that stay in the trap, cheaper and
+ * conservative: the devices' side from the last poll (vmdev_quiet). */
+static bool run_loop_quiet(struct vcpu *c)
+{
+    struct vm *vm = c->vm;
+    return !(vm->stop_req || vm->pause_req || vm->reset_req || vm->mem.nreq || c->sh_stale) && vmdev_quiet(vm);
+}
+
 /* 0 builds hv86 without sysenter_in_world, for an A/B of it. */
 #ifndef FAST_SYSENTER
 #define FAST_SYSENTER 1
@@ -1434,7 +1449,7 @@ static void ring3_resync_segs(struct vcpu *c, const struct trap_frame *tf);
  * of the guest's SYSENTER_EIP, returns to ring 1 through trap_return. No
  * exit: vmm_enter's saved frame, TSS.esp0, CR3 and the GDT stay as they
  * are, and nothing else ran on this CPU since the entry. Only when the
- * run loop has nothing to do (run_loop_due; the virtual IF is clear
+ * run loop has nothing to do (run_loop_quiet; the virtual IF is clear
  * after SYSENTER, so no interrupt could be delivered anyway), the block
  * exists and is for a flat CS (tc_cs_*), no single step, breakpoint,
  * one-instruction block or stop request waits, and the guest's TF is
@@ -1447,7 +1462,7 @@ static bool sysenter_in_world(struct vcpu *c, struct trap_frame *tf)
     if (!c->bt_world || !c->fast_sysenter || c->cpl != 0 || c->bt.cpl3 || (c->sysenter_cs & ~3u) == 0 ||
         !(v->cr[0] & CR0_PE) || sysenter_tf || (tf->eflags & EFLAGS_TF) || c->stepping || (c->dr[7] & 0xFF) ||
         c->pf_pending || c->bt.one_insn || v->exit_req || c->tc_cs_base != 0 || c->tc_cs_limit != 0xFFFFFFFFu ||
-        run_loop_due(c))
+        !run_loop_quiet(c))
         return false;
     struct tc_block *b = tc_lookup(&c->bt.tc, c->sysenter_eip);
     if (!b)
@@ -1465,6 +1480,64 @@ static bool sysenter_in_world(struct vcpu *c, struct trap_frame *tf)
     bt_frame(c, tf, (uint32_t)(uintptr_t)b->tca);
     cpu_state_for_guest(c, tf->cs, false);
     return true;
+}
+
+/* 0 builds hv86 without pf_in_world, for an A/B of it. */
+#ifndef FAST_PF
+#define FAST_PF 1
+#endif
+#define PF_WORLD_REPEATS 8u /* hidden faults in a row at one CR2 and EIP fixed from the trap */
+
+/*
+ * A page fault from ring 1 or 3 (not v86) that the shadow alone fixes (a
+ * hidden fault: the guest's tables allow the access, only the shadow entry
+ * was missing or lacked a right) is fixed from the trap, and trap_return
+ * runs the faulting instruction again, as the CPU itself would after a
+ * TLB miss (docs/vmm.md "Hidden faults without an exit"): no world switch
+ * and no run loop. The state of the interrupted code is untouched, so
+ * this holds in translated code (a faulting instruction is restartable
+ * wherever it is) and in ring 3 however it was entered. A fill while
+ * translated code may skip an INVLPG (invlpg_skip: only the monitor fills
+ * entries, and so far only between runs) ends that: the guest's INVLPG
+ * exits again. Any other result is stashed for the monitor's path, which
+ * takes it instead of calling shadow_handle_fault a second time (its
+ * first call may have set A/D bits or let a table go out of sync). Not
+ * while the run loop may have work (run_loop_quiet) or the monitor is stepping.
+ * Returns true if the fault was fixed.
+ */
+static bool pf_in_world(struct vcpu *c, const struct trap_frame *tf)
+{
+    if (!c->fast_pf || c->stepping || !run_loop_quiet(c))
+        return false;
+    uint32_t cr2 = read_cr2();
+    /* The same access faulting again and again (a read's fill, then the
+     * write's D bit: twice) is left to the monitor's path, which says why. */
+    if (cr2 == c->pf_world_cr2 && tf->eip == c->pf_world_eip) {
+        if (++c->pf_world_repeats > PF_WORLD_REPEATS)
+            return false;
+    } else {
+        c->pf_world_cr2 = cr2;
+        c->pf_world_eip = tf->eip;
+        c->pf_world_repeats = 0;
+    }
+    unsigned cpl = trap_ring(tf) == 3 ? 3 : c->cpl; /* at ring 3 after the return stub c->cpl is still 0 */
+    struct shadow_fault out;
+    int r = shadow_handle_fault(&c->sh, cr2, tf->error, cpl, &out);
+    if (r == SHADOW_FIXED) {
+        /* What run_bt_n told this run of translated code about the shadow:
+         * a write may have let a table go out of sync (INVLPG must exit). */
+        c->bv->invlpg_exit = shadow_unsync_count(&c->sh) != 0;
+        c->bv->invlpg_skip = BT_INVLPG_SKIP_NONE;
+        c->pf_in_world++;
+        return true;
+    }
+    c->pf_stashed = true;
+    c->pf_stash_r = r;
+    c->pf_stash = out;
+    c->pf_stash_cr2 = cr2;
+    c->pf_stash_err = tf->error;
+    c->pf_stash_eip = tf->eip;
+    return false;
 }
 
 /* Every trap from ring 1 or 3 comes here (kernel/traps.c), on the vCPU
@@ -1493,6 +1566,8 @@ void vmm_guest_trap(struct trap_frame *tf)
         vmm_leave(c->host_esp, WX_BT_EXIT);
     }
     if (tf->vector == HV_SYSENTER_VECTOR && !ring1 && sysenter_in_world(c, tf))
+        return;
+    if (tf->vector == T_PF && !(tf->eflags & EFLAGS_VM) && pf_in_world(c, tf))
         return;
     if (is_irq_vector(tf->vector)) {
         irq_depth++;
@@ -1581,6 +1656,7 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     bt_set_page_fn(&c->bt, bt_page_of);
     bt_set_stable_fn(&c->bt, bt_code_stable);
     c->fast_sysenter = FAST_SYSENTER; /* sysenter_in_world */
+    c->fast_pf = FAST_PF;             /* pf_in_world */
     c->bt.monitor_exit = &c->fault_desc; /* bt_enter's own exit_desc, trusted by bt_run */
     memset(c->code_bits, 0, ALIGN_UP(vm->mem.npages, 32u) / 8);
     shadow_flush_all(&c->sh); /* forget write protection of the previous run's code */
@@ -1783,7 +1859,15 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
     }
     if (v == T_PF) {
         struct shadow_fault out;
-        int r = shadow_handle_fault(&c->sh, c->cr2, c->tf.error, c->cpl, &out);
+        int r;
+        if (c->pf_stashed && c->pf_stash_cr2 == c->cr2 && c->pf_stash_err == c->tf.error &&
+            c->pf_stash_eip == c->tf.eip) { /* pf_in_world's result for this very trap */
+            r = c->pf_stash_r;
+            out = c->pf_stash;
+        } else {
+            r = shadow_handle_fault(&c->sh, c->cr2, c->tf.error, c->cpl, &out);
+        }
+        c->pf_stashed = false;
         if (r == SHADOW_FIXED) {
             account(c->vm, EXIT_PF_HIDDEN);
             vcpu_note_exit(c, EXIT_WHY_PF_HIDDEN);
@@ -2231,6 +2315,7 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  %u returns to ring 3 by translated SYSEXIT without an exit (GDT page walked %u times)\n",
                c->r3_returns, c->gdtw_walks);
     cmd_printf(out, "  %u SYSENTERs from ring 3 into translated code without an exit\n", c->sysenter_in_world);
+    cmd_printf(out, "  %u hidden page faults fixed without an exit\n", c->pf_in_world);
     cmd_printf(out, "  16-bit code: %u stints in virtual-8086 mode, %u instructions emulated outside it; A20 %s\n",
                c->v86_entries, c->rm_emulated, c->a20 ? "open" : "closed");
     cmd_printf(out, "  exits by reason:");

@@ -101,6 +101,16 @@ struct vcpu {
     bool bt_world;              /* the world switch in progress is bt_enter's (sysenter_in_world) */
     bool fast_sysenter;         /* sysenter_in_world may run (FAST_SYSENTER) */
     uint32_t sysenter_in_world; /* SYSENTERs from ring 3 taken into translated code without an exit (vm info) */
+    bool fast_pf;               /* pf_in_world may run (FAST_PF) */
+    uint32_t pf_in_world;       /* hidden faults fixed from the trap, without an exit (vm info) */
+    uint32_t pf_world_cr2, pf_world_eip, pf_world_repeats; /* the last one's address, EIP, repeats */
+    /* pf_in_world's shadow_handle_fault result when it was not a hidden
+     * fault, for the monitor's path to use instead of a second call: valid
+     * for the trap with this CR2, error code and EIP until the next entry. */
+    bool pf_stashed;
+    int pf_stash_r;
+    uint32_t pf_stash_cr2, pf_stash_err, pf_stash_eip;
+    struct shadow_fault pf_stash;
     uint32_t cr2;               /* real CR2 at that trap */
     /* The last #PF given to the guest, to prefault at its handler's IRET
      * (vcpu_prefault): address, access (PF_W, PF_U), guest CR3 then. */

@@ -552,6 +552,20 @@ int vmdev_poll_irq(struct vm *vm)
     return vec;
 }
 
+bool vmdev_quiet(struct vm *vm)
+{
+    struct vm_devices *d = vm->dev;
+    if (!d->poll_valid || d->poll_epoch != d->irq_epoch || d->poll_vec >= 0)
+        return false;
+    for (unsigned i = 0; i < VM_MAX_NICS; i++)
+        if (d->net[i] && vnet_rx_ready(d->net[i]))
+            return false;
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+        if (d->blk[i] && vblk_ready(d->blk[i]))
+            return false;
+    return clock_ns() < d->poll_due_ns;
+}
+
 bool vmdev_irq_pending(struct vm *vm)
 {
     bool from_pic;

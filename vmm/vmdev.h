@@ -60,6 +60,14 @@ uint64_t vmdev_next_event_ns(struct vm *vm);
  * thread raised (the console's UART input) since the vCPU last polled.
  * Lock-free and read-only: called from the host's interrupt handlers. */
 bool vmdev_irq_pending(struct vm *vm);
+/* vmdev_quiet - true only if the devices have nothing for the run loop:
+ * the last vmdev_poll_irq found no interrupt requested, no line, register
+ * or request changed since (irq_epoch), its earliest timer deadline is
+ * still ahead (clock_ns), and no NIC frame or finished disk read waits.
+ * A cheaper, conservative !(vmdev_next_event_ns() == 0 ||
+ * vmdev_irq_pending()): false whenever unsure (no poll yet). Lock-free,
+ * read-only; the vCPU thread, interrupts off (vcpu.c's in-trap paths). */
+bool vmdev_quiet(struct vm *vm);
 /* vmdev_dma_busy - whether a device of vm has DMA into its RAM in flight
  * (a virtio-blk read started in the background, vblk_busy): until it ends,
  * the frames it names must stay this VM's and its own (no page sharing may
