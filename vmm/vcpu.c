@@ -1217,10 +1217,10 @@ static bool r3_stack_ok(uint64_t s)
  * frame behind the page changes) and translated code may not skip an
  * INVLPG of that page (invlpg_skip: the reflected #PF dropped it, and the
  * guest's own INVLPG after its PTE store would not exit); otherwise the
- * guest tables are walked again and
- * the window remapped when the frame differs. Linux's GDT page (its
- * fixmap alias) is walked once per CR3 load. Returns 0, or E_NOENT: no
- * RAM frame there (not mapped, MMIO); the stub then must not run.
+ * guest tables are walked again and the window remapped when the frame
+ * differs. Linux's GDT page (its fixmap alias) is walked once per CR3
+ * load. Returns 0, or E_NOENT: no RAM frame there (not mapped, MMIO); the
+ * stub then must not run.
  */
 static int gdtw_map(struct vcpu *c)
 {
