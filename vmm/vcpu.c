@@ -1136,9 +1136,10 @@ static void seg_cache_from_native(struct vcpu *c, int sr, uint16_t sel)
 /*
  * Translated code may have loaded DS, ES or FS itself (h_seg_load in
  * bt/translate.c): the CPU's selector then differs from the one its last
- * entry loaded (bt_frame: bt_enter's, or sysenter_in_world's since), and the vCPU's descriptor cache becomes the guest descriptor that
- * selector's shadow entry was made from -- exactly what the CPU cached, as
- * nothing changes the shadow GDT while ring-1 code runs. The selector is
+ * entry loaded (bt_frame: bt_enter's, or sysenter_in_world's since), and
+ * the vCPU's descriptor cache becomes the guest descriptor that selector's
+ * shadow entry was made from -- exactly what the CPU cached, as nothing
+ * changes the shadow GDT while ring-1 code runs. The selector is
  * taken from the CPU, not from bt_vcpu.sel[], which ring 1 can write.
  */
 static void native_seg_resync(struct vcpu *c)
@@ -1423,7 +1424,10 @@ static bool run_loop_due(struct vcpu *c)
            vmdev_next_event_ns(vm) == 0 || vmdev_irq_pending(vm);
 }
 
-static void ring3_resync_segs(struct vcpu *c, const struct trap_frame *tf);
+static void ring3_state_from_trap(struct vcpu *c, const struct trap_frame *tf);
+
+/* SYSENTER as emu_sysenter takes it (it looks at nothing else of it). */
+static const struct dec_insn insn_sysenter = { .cf = DEC_CF_SYSENTER };
 
 /* run_loop_due's answer for the paths that stay in the trap, cheaper and
  * conservative: the devices' side from the last poll (vmdev_quiet). */
@@ -1467,14 +1471,10 @@ static bool sysenter_in_world(struct vcpu *c, struct trap_frame *tf)
     struct tc_block *b = tc_lookup(&c->bt.tc, c->sysenter_eip);
     if (!b)
         return false;
-    static const struct dec_insn sysenter = { .cf = DEC_CF_SYSENTER };
     c->r3_returns++; /* the stub's return, learnt of now */
-    save_gprs(v->gpr, tf);
-    ring3_resync_segs(c, tf);
-    v->eip = tf->eip;
-    vcpu_set_eflags(c, (tf->eflags & ~(EFLAGS_IF | EFLAGS_IOPL)) | v->vflags_if | (v->vflags_sys & EFLAGS_IOPL), true);
-    if (emu_sysenter(c, &sysenter) != 0 || c->seg[SR_CS].base != 0 || c->seg[SR_CS].limit != 0xFFFFFFFFu)
-        KASSERT(false); /* SYSENTER_CS is not 0, PE is set, TF clear: it cannot fault */
+    ring3_state_from_trap(c, tf);
+    int r = emu_sysenter(c, &insn_sysenter); /* flat CS and SS (sysenter_seg), as tc_cs_* above */
+    KASSERT(r == 0);                         /* SYSENTER_CS is not 0, PE is set, TF clear: no fault */
     c->sysenter_in_world++;
     c->bt.stats.dispatches++;
     bt_frame(c, tf, (uint32_t)(uintptr_t)b->tca);
@@ -1944,23 +1944,30 @@ bool vmm_sysenter_debug(struct trap_frame *tf)
  * from CPL 3, as emu_sysenter does it for the decoded instruction. */
 static int fast_sysenter(struct vcpu *c)
 {
-    static const struct dec_insn sysenter = { .cf = DEC_CF_SYSENTER };
     account(c->vm, EXIT_PRIV);
     vcpu_note_exit(c, BT_EXIT_SYSENTER);
     if (sysenter_tf) {
         sysenter_tf = false;
         c->bv->vflags_sys |= EFLAGS_TF; /* SYSENTER keeps TF: the step traps in the kernel */
     }
-    return emu_sysenter(c, &sysenter);
+    return emu_sysenter(c, &insn_sysenter);
+}
+
+/* The vCPU state at a trap from directly executed ring 3: registers, DS..GS
+ * and EIP from the frame, the flags ring 3 may change (IF and IOPL stay
+ * the vCPU's). handle_ring3_trap and sysenter_in_world. */
+static void ring3_state_from_trap(struct vcpu *c, const struct trap_frame *tf)
+{
+    save_gprs(c->bv->gpr, tf);
+    ring3_resync_segs(c, tf);
+    c->bv->eip = tf->eip;
+    vcpu_set_eflags(c, (tf->eflags & ~(EFLAGS_IF | EFLAGS_IOPL)) | c->bv->vflags_if | (c->bv->vflags_sys & EFLAGS_IOPL), true);
 }
 
 static int handle_ring3_trap(struct vcpu *c)
 {
     struct trap_frame *tf = &c->tf;
-    save_gprs(c->bv->gpr, tf);
-    ring3_resync_segs(c, tf);
-    c->bv->eip = tf->eip;
-    vcpu_set_eflags(c, (tf->eflags & ~(EFLAGS_IF | EFLAGS_IOPL)) | c->bv->vflags_if | (c->bv->vflags_sys & EFLAGS_IOPL), true);
+    ring3_state_from_trap(c, tf);
     if (tf->vector == HV_SYSENTER_VECTOR)
         return fast_sysenter(c);
     if (is_irq_vector(tf->vector)) {

@@ -508,6 +508,13 @@ static uint64_t poll_deadline(struct vm_devices *d)
     return due;
 }
 
+/* Is vmdev_poll_irq's last answer still the answer at clock_ns() now:
+ * nothing it depends on changed (irq_epoch) and no timer is due? */
+static bool poll_fresh(const struct vm_devices *d, uint64_t now)
+{
+    return d->poll_valid && d->poll_epoch == d->irq_epoch && now < d->poll_due_ns;
+}
+
 /*
  * The run loop polls at every exit, and most exits (a system call, an
  * IRET) touch no device: then the answer is the last one, unless a timer
@@ -526,7 +533,7 @@ int vmdev_poll_irq(struct vm *vm)
             vblk_poll(d->blk[i]); /* reads its disk's I/O thread finished */
     uint64_t now = clock_ns();
     d->polls++;
-    if (d->poll_valid && d->poll_epoch == d->irq_epoch && now < d->poll_due_ns) {
+    if (poll_fresh(d, now)) {
         d->polls_cached++;
         return d->poll_vec;
     }
@@ -555,7 +562,7 @@ int vmdev_poll_irq(struct vm *vm)
 bool vmdev_quiet(struct vm *vm)
 {
     struct vm_devices *d = vm->dev;
-    if (!d->poll_valid || d->poll_epoch != d->irq_epoch || d->poll_vec >= 0)
+    if (!d->poll_valid || d->poll_vec >= 0)
         return false;
     for (unsigned i = 0; i < VM_MAX_NICS; i++)
         if (d->net[i] && vnet_rx_ready(d->net[i]))
@@ -563,7 +570,7 @@ bool vmdev_quiet(struct vm *vm)
     for (unsigned i = 0; i < VM_MAX_DISKS; i++)
         if (d->blk[i] && vblk_ready(d->blk[i]))
             return false;
-    return clock_ns() < d->poll_due_ns;
+    return poll_fresh(d, clock_ns());
 }
 
 bool vmdev_irq_pending(struct vm *vm)
