@@ -11,8 +11,10 @@ HV_SRCS += $(BT_DECODER_SRCS)
 
 # Debian i386 kernel + busybox: the real-code corpus of the differential test.
 # Fetched once; a failed fetch stops make: the tests that read it cannot run.
+# After deps: both run apt-get, and a second apt-get fails on dpkg's lock
+# (seen with make -j2 on a new machine).
 DEBIAN_DIR := $(B)/debian
-$(DEBIAN_DIR)/vmlinux:
+$(DEBIAN_DIR)/vmlinux: | deps
 	@sh scripts/fetch-debian.sh $(DEBIAN_DIR) || \
 		{ echo "bt: fetching the Debian kernel and busybox into $(DEBIAN_DIR) failed"; exit 1; }
 

@@ -134,6 +134,10 @@ void bt_harness_reset_vcpu(struct bt_harness *h)
      * exit request must not end this test's first dispatch. */
     v->exit_req = 0;
     v->exit_entry = (uint32_t)(uintptr_t)bt_host_exit;
+    uint32_t es, fs;
+    __asm__ volatile("movl %%es, %0\n movl %%fs, %1" : "=r"(es), "=r"(fs));
+    bt_host_guest_es = es & 0xFFFF;
+    bt_host_guest_fs = fs & 0xFFFF;
 }
 
 int bt_harness_run(struct bt_harness *h, uint32_t max_dispatch)

@@ -43,6 +43,8 @@ extern struct bt_vcpu bt_host_vcpu;
 /* Host world switch (bt_harness_asm.S). */
 void bt_host_enter(struct bt_vcpu *v, uint32_t tca);
 void bt_host_exit(void);
+/* The guest's ES and FS selectors between runs (bt_harness_asm.S). */
+extern uint32_t bt_host_guest_es, bt_host_guest_fs;
 
 /* Set up everything; tc sizes in bytes. Returns 0 or a negative E_* code. */
 int bt_harness_init(struct bt_harness *h, uint32_t tc_code_size, uint32_t tc_meta_size,

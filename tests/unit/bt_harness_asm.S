@@ -10,6 +10,11 @@
  * clear DF (the C ABI wants it clear) and return from bt_host_enter.
  * The current vcpu and entry tca are in globals because no register is free
  * at the moment of the switch.
+ * ES and FS are the guest's while it runs (translated code loads them
+ * natively, bt_config.native_seg_loads): bt_host_enter loads them from
+ * bt_host_guest_es/fs after saving the host's, bt_host_exit stores them
+ * there and loads the host's again. A real CPU faults C code's string
+ * stores through an ES the guest left read-only (x86-64's compat CS, 0x23).
  */
 #include "bt/vcpu_state.h"
 
@@ -19,6 +24,11 @@
 bt_host_cur:      .long 0   /* struct bt_vcpu * of the running guest */
 bt_host_entry:    .long 0   /* tca to jump to */
 bt_host_scratch:  .long 0   /* guest EAX during the exit */
+bt_host_es:       .long 0   /* the host's ES and FS while the guest runs */
+bt_host_fs:       .long 0
+    .globl bt_host_guest_es, bt_host_guest_fs
+bt_host_guest_es: .long 0   /* the guest's ES and FS (bt_harness_reset_vcpu: the host's) */
+bt_host_guest_fs: .long 0
 
     .text
     .globl bt_host_enter
@@ -33,6 +43,10 @@ bt_host_enter:
     mov %ecx, bt_host_entry
     mov %eax, bt_host_cur
     mov %esp, BT_OFF_HOST_ESP(%eax)
+    movw %es, bt_host_es
+    movw %fs, bt_host_fs
+    movw bt_host_guest_es, %es
+    movw bt_host_guest_fs, %fs
     pushl BT_OFF_EFLAGS(%eax)
     popfl
     mov BT_OFF_GPR + 4(%eax), %ecx
@@ -60,6 +74,10 @@ bt_host_exit:
     mov %edi, BT_OFF_GPR + 28(%eax)
     mov bt_host_scratch, %ecx
     mov %ecx, BT_OFF_GPR + 0(%eax)
+    movw %es, bt_host_guest_es
+    movw %fs, bt_host_guest_fs
+    movw bt_host_es, %es
+    movw bt_host_fs, %fs
     mov BT_OFF_HOST_ESP(%eax), %esp
     pushfl
     popl BT_OFF_EFLAGS(%eax)

@@ -837,8 +837,10 @@ static void test_segments(void **state)
  * seg_native allows is loaded by the CPU at once -- the real register and
  * the virtual selector both take it, the flags and the other registers are
  * untouched, the stack moves as for POP -- and one it refuses exits SEG at
- * that instruction. 0x23 and 0x2b are Linux i386's user code and data
- * selectors, which the test process itself may load (code is readable). */
+ * that instruction. 0x23 and 0x2b are the user code and data selectors
+ * an i386 program gets from x86-64 Linux (and from qemu-i386), which the
+ * test process itself may load (code is readable; the harness gives C code
+ * its own ES back, bt_harness_asm.S). */
 SNIPPET(sn_native_seg,
         "mov %ds, %eax\n mov $0x23, %edx\n stc\n mov %edx, %es\n mov %es, %ebx\n setc %cl\n"
         "push %eax\n pop %fs\n mov %fs, %esi\n"
@@ -847,7 +849,7 @@ SNIPPET(sn_native_seg,
 static void test_native_seg_loads(void **state)
 {
     struct bt_vcpu *v = &bt_host_vcpu;
-    uint16_t host_ds, host_es, host_fs, es_after;
+    uint16_t host_ds, host_es, host_fs, es_after, host_es_now, host_fs_now;
     __asm__ volatile("mov %%ds, %0\n mov %%es, %1\n mov %%fs, %2" : "=r"(host_ds), "=r"(host_es), "=r"(host_fs));
     assert_int_equal(host_ds, 0x2b);
     H.bt.cfg.native_seg_loads = true;
@@ -860,7 +862,10 @@ static void test_native_seg_loads(void **state)
         v->sel[BT_DS] = 0x2b, v->sel[BT_ES] = v->sel[BT_FS] = 0;
         uint32_t esp = v->gpr[4];
         load_and_monitor(sn_native_seg_start, sn_native_seg_end);
-        __asm__ volatile("mov %%es, %0\n mov %1, %%es\n mov %2, %%fs" : "=r"(es_after) : "r"(host_es), "r"(host_fs));
+        es_after = (uint16_t)bt_host_guest_es; /* the CPU's ES when the guest left */
+        __asm__ volatile("mov %%es, %0\n mov %%fs, %1" : "=r"(host_es_now), "=r"(host_fs_now));
+        assert_int_equal(host_es_now, host_es); /* the harness gave the host its own back */
+        assert_int_equal(host_fs_now, host_fs);
         assert_int_equal(M.exits[BT_EXIT_SEG], allowed ? 0 : 1);
         if (allowed)
             assert_int_equal(es_after, 0x23); /* the CPU's ES, loaded by translated code */
