@@ -551,15 +551,18 @@ static int h_grp_ff(struct xlate *x)
 
 /*
  * INVLPG at CPL 0, its operand through DS:
- *   mov [save_ecx],ecx; movzx ecx,byte [invlpg_exit]; jecxz done
- *   mov ecx,[save_ecx]; lea ecx,[mem]; <e_flags_save>
- *   and ecx,FFFFF000h; cmp ecx,[invlpg_skip]; jne slow
+ *   mov [save_ecx],ecx; lea ecx,[mem]; <e_flags_save>; and ecx,FFFFF000h
+ *   cmp byte [invlpg_exit],0; je done
+ *   cmp ecx,[invlpg_skip]; jne slow
  *   mov eax,[sel+4*DS]; cmp eax,[invlpg_skip_ds]; jne slow
- *   <e_flags_restore>
- *   done: mov ecx,[save_ecx]; jmp end
+ *   done: mov eax,[sel+4*DS]; cmp eax,[r3_gdt_ds]; jne clear
+ *   cmp ecx,[r3_gdt_page]; jne kept
+ *   clear: <e_invlpg_inline>
+ *   kept: <e_flags_restore>; mov ecx,[save_ecx]; jmp end
  *   slow: <e_flags_restore>; mov ecx,[save_ecx]; <exit INVLPG at this insn>
  *   end:
- * (through another segment: the jecxz, then the exit; flag-free).
+ * (through another segment: movzx ecx,byte [invlpg_exit]; jecxz, the
+ * exit, then <e_invlpg_inline>; flag-free).
  * While every shadow page table is in sync with the guest's (vmm/shadow.c
  * I2) there is no stale translation for INVLPG to drop, and it costs
  * nothing: Linux's early_memremap() runs it some 70,000 times while it
@@ -570,7 +573,12 @@ static int h_grp_ff(struct xlate *x)
  * invlpg_skip_ds): nothing can map that page again until the next exit,
  * so the INVLPG Linux makes after changing the faulting PTE (a
  * copy-on-write break) has nothing to do (docs/vmm.md "INVLPG after a page
- * fault"). Operands through another segment always exit.
+ * fault"). Operands through another segment always exit. One that does
+ * not exit stops the return stubs until the monitor walks the GDT's page
+ * again (e_invlpg_inline), unless it is through the DS r3_gdt_ds names
+ * (base 0) and of another page than r3_gdt_page (GDTR.base's): then the
+ * walk still holds, as a TLB entry of that page would (the #PF handler's
+ * INVLPG before its IRET, which the IRET stub then takes).
  */
 /* An INVLPG that does not exit: the monitor's walk of the GDT's page may
  * be what it invalidated (gdtw_map), so no return to ring 3 by the stub
@@ -587,10 +595,10 @@ static int h_invlpg(struct xlate *x)
     const struct dec_insn *in = &x->insn;
     struct emit *e = &x->e;
     e_state(e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
-    e_state0f(e, OP_MOVZX8, R_ECX, SF(invlpg_exit));
-    e8(e, OP_JECXZ);
-    uint8_t *to_done = e->p++;
     if (in->mem.seg != DEC_REG_DS) {
+        e_state0f(e, OP_MOVZX8, R_ECX, SF(invlpg_exit));
+        e8(e, OP_JECXZ);
+        uint8_t *to_done = e->p++;
         e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
         e_exit_insn(x, BT_EXIT_INVLPG, 0);
         e_patch8(e, to_done);
@@ -598,21 +606,29 @@ static int h_invlpg(struct xlate *x)
         e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
         return CONTINUE;
     }
-    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
     if (in->prefixes & DEC_PFX_ADSIZE)
         e8(e, PFX_ADSIZE);
     e8(e, OP_LEA);
     e_modrm_copy(x, R_ECX);
     e_flags_save(e);
     e8(e, OP_GRP1_IMM32), e8(e, 0xE1), e32(e, PAGE_MASK); /* and ecx,FFFFF000h */
+    e_state(e, OP_GRP1_IMM8_RM8, GRP1_CMP, SF(invlpg_exit)), e8(e, 0);
+    uint8_t *to_done = e_jcc8(e, 0x4);                    /* je done */
     e_state(e, OP_CMP_R_RM, R_ECX, SF(invlpg_skip));
     uint8_t *slow1 = e_jcc8(e, 0x5);                      /* jne */
     e_state(e, OP_MOV_R_RM, R_EAX, SF(sel) + 4u * BT_DS);
     e_state(e, OP_CMP_R_RM, R_EAX, SF(invlpg_skip_ds));
     uint8_t *slow2 = e_jcc8(e, 0x5);                      /* jne */
+    e_patch8(e, to_done);                                 /* done: */
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(sel) + 4u * BT_DS);
+    e_state(e, OP_CMP_R_RM, R_EAX, SF(r3_gdt_ds));
+    uint8_t *clear = e_jcc8(e, 0x5);                      /* jne clear: DS not the flat one */
+    e_state(e, OP_CMP_R_RM, R_ECX, SF(r3_gdt_page));
+    uint8_t *kept = e_jcc8(e, 0x5);                       /* jne kept: not the GDT's page */
+    e_patch8(e, clear);
+    e_invlpg_inline(e);
+    e_patch8(e, kept);
     e_flags_restore(e);
-    e_patch8(e, to_done);
-    e_invlpg_inline(e);                           /* done: the next instruction follows */
     e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
     uint8_t *to_end = e_jmp32_fwd(e);
     e_patch8(e, slow1);
@@ -743,6 +759,65 @@ static int h_popf(struct xlate *x)
 }
 
 /*
+ * The slow path of an inline IRET (h_iret), arithmetic flags in save_flags
+ * and EAX in save_eax: an IRET to ring 3 that the IRET stub may take
+ * (bt_config.inline_iret3) stores its frame's EIP, EFLAGS and ESP in
+ * r3_eip, r3_fl and r3_uesp, its exit descriptor in r3_desc, and jumps to
+ * the stub with every guest register and flag as the guest has them;
+ * anything else falls through to the IRET exit. The frame's 20 bytes lie
+ * in the page of [esp], which h_iret read first, of a flat SS: no read
+ * here faults. Taken: popped CS = r3_cs and SS = r3_ss (the selectors
+ * whose shadow descriptors r3_arm checked), the popped EFLAGS with IF set
+ * and TF, NT, VM, AC, VIF, VIP and IOPL clear (no step, no task, no I/O
+ * privilege, nothing of v86 to emulate). RF, which every fault handler's
+ * frame has (vcpu_deliver), is dropped: it only holds off an instruction
+ * breakpoint, and r3_ok is clear while the guest has one armed.
+ *   mov eax,esp; and eax,FFFh; cmp eax,FECh; ja out
+ *   cmp byte [ss_flat],0; je out
+ *   mov eax,[esp+4]; cmp ax,[r3_cs]; jne out
+ *   mov eax,[esp+16]; cmp ax,[r3_ss]; jne out
+ *   mov eax,[esp+8]; test eax,bad; jnz out; test eax,IF; jz out
+ *   mov [r3_fl],eax; mov eax,[esp]; mov [r3_eip],eax; mov eax,[esp+12]; mov [r3_uesp],eax
+ *   <e_flags_restore>; mov [r3_desc],desc; jmp r3_iret_stub
+ *   out:
+ */
+static void e_iret3(struct xlate *x, struct bt_exit *desc)
+{
+    struct emit *e = &x->e;
+    const uint32_t img_bad = EFLAGS_TF | EFLAGS_NT | EFLAGS_VM | EFLAGS_AC | EFLAGS_VIF | EFLAGS_VIP | EFLAGS_IOPL;
+    uint8_t *out[6];
+    e8(e, OP_MOV_RM_R), e8(e, 0xE0);                              /* mov eax,esp */
+    e8(e, OP_AND_EAX_IMM32), e32(e, PAGE_SIZE - 1);
+    e8(e, 0x3D), e32(e, PAGE_SIZE - 20);                           /* cmp eax,FECh */
+    out[0] = e_jcc32_fwd(e, CC_A);
+    e_state(e, OP_GRP1_IMM8_RM8, GRP1_CMP, SF(ss_flat)), e8(e, 0);
+    out[1] = e_jcc32_fwd(e, CC_E);
+    e8(e, OP_MOV_R_RM), e8(e, 0x44), e8(e, 0x24), e8(e, 4);       /* mov eax,[esp+4] */
+    e8(e, PFX_OPSIZE);
+    e_state(e, OP_CMP_R_RM, R_EAX, SF(r3_cs));                      /* cmp ax,[r3_cs] */
+    out[2] = e_jcc32_fwd(e, CC_NE);
+    e8(e, OP_MOV_R_RM), e8(e, 0x44), e8(e, 0x24), e8(e, 16);      /* mov eax,[esp+16] */
+    e8(e, PFX_OPSIZE);
+    e_state(e, OP_CMP_R_RM, R_EAX, SF(r3_ss));                      /* cmp ax,[r3_ss] */
+    out[3] = e_jcc32_fwd(e, CC_NE);
+    e8(e, OP_MOV_R_RM), e8(e, 0x44), e8(e, 0x24), e8(e, 8);       /* mov eax,[esp+8] */
+    e8(e, OP_TEST_EAX_IMM32), e32(e, img_bad);
+    out[4] = e_jcc32_fwd(e, CC_NE);
+    e8(e, OP_TEST_EAX_IMM32), e32(e, BT_FLAGS_IF);
+    out[5] = e_jcc32_fwd(e, CC_E);
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(r3_fl));
+    e8(e, OP_MOV_R_RM), e8(e, 0x04), e8(e, 0x24);                 /* mov eax,[esp] */
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(r3_eip));
+    e8(e, OP_MOV_R_RM), e8(e, 0x44), e8(e, 0x24), e8(e, 12);      /* mov eax,[esp+12] */
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(r3_uesp));
+    e_flags_restore(e);
+    e_store_imm(e, SF(r3_desc), (uint32_t)(uintptr_t)desc);
+    e_jmp_to(e, x->bt->r3_iret_stub);
+    for (int i = 0; i < 6; i++)
+        e_patch32(e, out[i]);
+}
+
+/*
  * IRET (32-bit, CPL 0) back to the code segment it runs in, as Linux's
  * sync_core() does some 38,000 times in a boot while it patches its own
  * code. Inline when, at run time, the stack's 12 bytes lie in one page of
@@ -819,8 +894,11 @@ static int h_iret(struct xlate *x)
     uint8_t *to_fast = e_jmp32_fwd(e);                             /* to the inline IRET */
     for (int i = 0; i < 6; i++)
         e_patch8(e, slow[i]);
+    struct bt_exit *desc = insn_exit(x, BT_EXIT_IRET, 0);
+    if (x->bt->r3_iret_stub)
+        e_iret3(x, desc);
     e_flags_restore(e);
-    e_exit_insn(x, BT_EXIT_IRET, 0);
+    e_stub(e, desc);
     e_patch32(e, to_fast);
     e8(e, OP_MOV_R_RM), e8(e, 0x44), e8(e, 0x24), e8(e, 8);       /* mov eax,[esp+8] */
     e_state(e, OP_MOV_RM_R, R_EAX, SF(tmp));
@@ -1426,7 +1504,7 @@ static void e_esp8(struct emit *e, uint8_t op, uint8_t reg, uint8_t disp)
  * outside a guest instruction does. The monitor learns of the return when
  * ring 3 next traps: the trap frame says CPL 3.
  */
-static void emit_r3_stub(struct bt *bt, uint8_t *code)
+static void emit_r3_stub(struct bt *bt, uint8_t *code, bool iret)
 {
     struct emit r = { .p = code, .start = code, .tca = code, .bt = bt };
     struct emit *e = &r;
@@ -1445,12 +1523,20 @@ static void emit_r3_stub(struct bt *bt, uint8_t *code)
     slow[n++] = e_jcc32_fwd(e, CC_E);
     e_state(e, OP_GRP1_IMM8_RM8, GRP1_CMP, SF(irq_pending)), e8(e, 0);
     slow[n++] = e_jcc32_fwd(e, CC_NE);
-    e_state(e, OP_GRP1_IMM32, GRP1_CMP, SF(vflags_if)), e32(e, BT_FLAGS_IF);
-    slow[n++] = e_jcc32_fwd(e, CC_NE);
-    e_state(e, OP_GRP_F7, F7_TEST, SF(vflags_sys)), e32(e, sys_bad);
-    slow[n++] = e_jcc32_fwd(e, CC_NE);
-    e_state(e, OP_CMP_R_RM, R_EDX, SF(r3_cs_limit));
-    slow[n++] = e_jcc32_fwd(e, CC_A);
+    if (iret) { /* the IRET's own EFLAGS were checked at its site; a task return exits */
+        e_state(e, OP_GRP_F7, F7_TEST, SF(vflags_sys)), e32(e, EFLAGS_NT);
+        slow[n++] = e_jcc32_fwd(e, CC_NE);
+        e_state(e, OP_MOV_R_RM, R_EAX, SF(r3_eip));
+        e_state(e, OP_CMP_R_RM, R_EAX, SF(r3_cs_limit));
+        slow[n++] = e_jcc32_fwd(e, CC_A);
+    } else {
+        e_state(e, OP_GRP1_IMM32, GRP1_CMP, SF(vflags_if)), e32(e, BT_FLAGS_IF);
+        slow[n++] = e_jcc32_fwd(e, CC_NE);
+        e_state(e, OP_GRP_F7, F7_TEST, SF(vflags_sys)), e32(e, sys_bad);
+        slow[n++] = e_jcc32_fwd(e, CC_NE);
+        e_state(e, OP_CMP_R_RM, R_EDX, SF(r3_cs_limit));
+        slow[n++] = e_jcc32_fwd(e, CC_A);
+    }
     static const uint8_t data_sregs[4] = { BT_DS, BT_ES, BT_FS, BT_GS };
     for (unsigned i = 0; i < 4; i++) {
         e_state0f(e, OP_MOVZX16, R_EAX, SF(sel) + 4u * data_sregs[i]);
@@ -1470,13 +1556,29 @@ static void emit_r3_stub(struct bt *bt, uint8_t *code)
     KASSERT(n <= sizeof(slow) / sizeof(slow[0]));
     /* The IRET frame below the saved registers: SS, ESP, EFLAGS, CS, EIP. */
     e_state(e, OP_GRP_FF, FF_PUSH, SF(r3_ss));
-    e_esp8(e, OP_GRP_FF, FF_PUSH, 4u * (BT_R3_SAVE_ECX - BT_R3_SAVE_ES) + 4u);   /* the guest's ECX */
-    e_esp8(e, OP_MOV_R_RM, R_EAX, 4u * (BT_R3_SAVE_EFLAGS - BT_R3_SAVE_ES) + 8u);
+    if (iret) {
+        e_state(e, OP_GRP_FF, FF_PUSH, SF(r3_uesp));
+        e_state(e, OP_MOV_R_RM, R_EAX, SF(r3_fl));
+    } else {
+        e_esp8(e, OP_GRP_FF, FF_PUSH, 4u * (BT_R3_SAVE_ECX - BT_R3_SAVE_ES) + 4u);   /* the guest's ECX */
+        e_esp8(e, OP_MOV_R_RM, R_EAX, 4u * (BT_R3_SAVE_EFLAGS - BT_R3_SAVE_ES) + 8u);
+    }
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_REAL);
     e8(e, 0x0D), e32(e, BT_FLAGS_IF | BT_FLAGS_FIXED1); /* or eax,imm32 */
     e8(e, OP_PUSH_EAX + R_EAX);
     e_state(e, OP_GRP_FF, FF_PUSH, SF(r3_cs));
-    e8(e, OP_PUSH_EAX + R_EDX);
+    if (iret) {
+        e_state(e, OP_GRP_FF, FF_PUSH, SF(r3_eip));
+        /* The guest's virtual flags become the popped ones, as POPF at
+         * CPL 0 would load them (IF set: checked at the site). */
+        e_state(e, OP_MOV_R_RM, R_EAX, SF(r3_fl));
+        e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_POPF_SYS);
+        e_state(e, OP_MOV_RM_R, R_EAX, SF(vflags_sys));
+        e_store_imm(e, SF(vflags_if), BT_FLAGS_IF);
+    } else {
+        e8(e, OP_PUSH_EAX + R_EDX);
+    }
+    e_store_imm(e, SF(r3_via_iret), iret);
     const uint8_t frame = 20; /* bytes of the frame: the saves are above it */
     e_esp8(e, OP_MOV_R_RM, R_EDI, (uint8_t)(frame + 4u * (BT_R3_SAVE_EDI - BT_R3_SAVE_ES)));
     e_esp8(e, OP_MOV_R_RM, R_ESI, (uint8_t)(frame + 4u * (BT_R3_SAVE_ESI - BT_R3_SAVE_ES)));
@@ -1499,6 +1601,10 @@ static void emit_r3_stub(struct bt *bt, uint8_t *code)
     e_state(e, OP_MOV_R_RM, R_ESP, SF(r3_esp)); /* in MOV SS's interrupt shadow */
     e_state(e, OP_GRP_FF, FF_JMP, SF(exit_entry));
     KASSERT((uint32_t)(e->p - code) <= R3_STUB_BYTES);
+    if (iret) {
+        bt->r3_iret_stub = code;
+        return;
+    }
     bt->r3_stub = code;
     bt->r3_stub_off = (uint32_t)(uintptr_t)code - bt->cfg.cs_base;
     bt->r3_stub_len = (uint32_t)(e->p - code);
@@ -1563,13 +1669,19 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
         vcpu->exit_entry = (uint32_t)(uintptr_t)x - cfg->cs_base;
     }
     bt->r3_stub = NULL;
+    bt->r3_iret_stub = NULL;
     if (cfg->inline_sysexit) {
         if (!cfg->exit_vector || !cfg->state_seg_prefix || cfg->state_base != 0)
             return E_INVAL; /* the stub addresses bt_vcpu through SS as well as GS */
         uint8_t *stub = tc_reserve_code(&bt->tc, R3_STUB_BYTES);
         if (!stub)
             return E_INVAL;
-        emit_r3_stub(bt, stub);
+        emit_r3_stub(bt, stub, false);
+        if (cfg->inline_iret3 && cfg->inline_iret) {
+            if (!(stub = tc_reserve_code(&bt->tc, R3_STUB_BYTES)))
+                return E_INVAL;
+            emit_r3_stub(bt, stub, true);
+        }
     }
     return 0;
 }

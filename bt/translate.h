@@ -57,6 +57,11 @@ struct bt_config {
                                   monitor allows it (bt_vcpu.r3_ok) and the guest's GDT is as the
                                   monitor shadowed it; else it exits (SYSENTER). docs/bt.md
                                   "Returning to ring 3" */
+    bool     inline_iret3;     /* with inline_sysexit and inline_iret: a 32-bit IRET at CPL 0 to
+                                  the CS and SS SYSEXIT would load (bt_vcpu.r3_cs, r3_ss), with
+                                  IF set and TF, NT, VM, AC, VIF, VIP and IOPL clear in the
+                                  popped EFLAGS (RF dropped) and its 20-byte frame in one page of a flat SS,
+                                  goes to a second stub that returns to ring 3 the same way */
 };
 
 /* Copy up to len bytes of guest code at gva into buf; return how many were
@@ -98,6 +103,7 @@ struct bt {
                                    keep IOPL; the monitor flushes the TC when it changes this */
     uint32_t exit_sysenter_eip; /* exit_sysenter: offset in CS of the routine's SYSENTER, else 0 */
     uint8_t *r3_stub;           /* inline_sysexit: the return-to-ring-3 stub (in the TC), else NULL */
+    uint8_t *r3_iret_stub;      /* inline_iret3: its IRET variant, else NULL */
     uint32_t r3_stub_off, r3_stub_len; /* ... its offset in CS and length */
     uint8_t *ibl_stub;          /* shared inline-lookup stub (in the TC) */
     struct bt_exit ibl_miss_exit;   /* exit descriptor of its miss path */

@@ -195,11 +195,21 @@ struct bt_desc_table {
  *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (as ibl_tca)
  *   r3_ok .. r3_gdtw, -                          none (vcpu writes them  the return stub's checks; the CPU checks
  *   gdt_low[]                                    in r3_arm, sgdt_set)    its IRET and loads against the shadow GDT
- *   r3_desc           a SYSEXIT site             bt_run (as exit_desc)   validated like any exit descriptor
+ *   r3_desc           a SYSEXIT or IRET site     bt_run (as exit_desc)   validated like any exit descriptor
+ *   r3_eip, r3_fl,    an IRET site (to ring 3)   none (the IRET stub     the frame of an IRET to ring 3: EIP
+ *   r3_uesp                                      reads them)             checked against r3_cs_limit, EFLAGS
+ *                                                                        masked to the arithmetic bits, DF
+ *                                                                        and IF; any ESP is ring 3's own;
+ *                                                                        vflags_sys <- EFLAGS & POPF_SYS, as
+ *                                                                        POPF at ring 1 may write it
+ *   r3_via_iret       the return stubs           vm info                 a lie only miscounts
  *   r3_esp, r3_ss_save, the return stub          none                    scratch: guest values, and the SS ring 1
  *   r3_stack[]                                                           held a moment before
  *   invlpg_inline,    an INVLPG without an exit  none (gdtw_map reads     a lie only makes the monitor walk the
  *   r3_ok (set to 0)  (h_invlpg)                 and clears it)          GDT's page again and the stub exit
+ *   r3_gdt_page,      -                          none (vcpu writes them  a lie only lets an INVLPG of the GDT's
+ *   r3_gdt_ds                                    in r3_arm)              page keep the stub's walk: the guest's
+ *                                                                        own GDT read through a stale entry
  */
 struct bt_vcpu {
     /* Saved at every exit, loaded at every entry (harness/world switch). */
@@ -270,6 +280,15 @@ struct bt_vcpu {
      * translation of the GDT's page the monitor walked may be one the guest has just
      * invalidated, so the stub must not use it and the monitor walks again (gdtw_map). */
     uint32_t invlpg_inline;
+    /* Written by the monitor (r3_arm): an INVLPG through DS while DS holds r3_gdt_ds, of
+     * another page than r3_gdt_page (GDTR.base's, a DS offset: that DS has base 0), leaves
+     * the walk of the GDT's page standing (r3_gdt_ds 0xFFFFFFFF: no DS is known flat). */
+    uint32_t r3_gdt_page, r3_gdt_ds;
+    /* Written by an IRET's site before it jumps to the IRET stub
+     * (bt_config.inline_iret3): the return frame's EIP, EFLAGS and ESP. */
+    uint32_t r3_eip, r3_fl, r3_uesp;
+    uint32_t r3_via_iret;     /* written by the stubs as they return: 1 by the IRET stub, 0 by
+                                 SYSEXIT's (vm info's counts) */
     uint32_t r3_stack[BT_R3_STACK_DWORDS]; /* the stub's stack: the saved guest state at the top
                                  (BT_R3_SAVE_*), the IRET frame below it */
     uint64_t gdt_low[BT_GDT_LOW]; /* guest GDT entries 0..BT_GDT_LOW-1 as the monitor shadowed them

@@ -1244,17 +1244,33 @@ static int gdtw_map(struct vcpu *c)
     return 0;
 }
 
+/* Is a DS offset a linear address while DS holds its selector now, in
+ * translated code that may reload it natively from the shadow GDT (base 0
+ * cached and shadowed)? Keys the INVLPG compares of h_invlpg. */
+static bool ds_flat(const struct vcpu *c)
+{
+    uint16_t ds = c->seg[SR_DS].sel;
+    return c->seg[SR_DS].base == 0 && !(ds & 4) && !(c->bv->seg_native[ds] && desc_base_of(c->sgdt[ds >> 3]) != 0);
+}
+
+/* 0 builds hv86 without the IRET stub (bt_config.inline_iret3), for an A/B of it. */
+#ifndef FAST_IRET3
+#define FAST_IRET3 1
+#endif
+
 /*
  * bt_vcpu.r3_*: may translated code's SYSEXIT return to ring 3 by itself
  * (bt_config.inline_sysexit, docs/bt.md "Returning to ring 3")? Its CS
  * and SS (SYSENTER_CS + 16 and + 24, RPL 3) must be GDT entries below the
  * guest's limit and SYNC_GDT_LOW whose shadows IRET accepts at ring 3;
  * the stub then compares the guest's entries [1, n) with gdt_low, and
- * equal means the shadow GDT is what sync_gdt_low would leave. Recomputed
- * when SYSENTER_CS, GDTR or any shadowed entry changed (r3_valid); at
- * every entry, refused while a reflected #PF awaits its IRET (prefault),
- * while stepping or with breakpoints armed, where the monitor's own path
- * must run.
+ * equal means the shadow GDT is what sync_gdt_low would leave. The IRET
+ * stub (inline_iret3) returns to the same CS and SS. Recomputed when
+ * SYSENTER_CS, GDTR or any shadowed entry changed (r3_valid); at every
+ * entry, refused while stepping or with breakpoints armed, where the
+ * monitor's own path must run, and while a reflected #PF awaits its IRET
+ * (prefault) unless hidden faults are fixed from the trap (pf_in_world):
+ * then the retry's fault costs less than the IRET's exit.
  */
 static void r3_arm(struct vcpu *c)
 {
@@ -1280,22 +1296,39 @@ static void r3_arm(struct vcpu *c)
             v->r3_gdt_dwords = 2 * (n - 1);
         }
     }
-    v->r3_ok = c->r3_ready && (v->cr[0] & CR0_PE) && !c->pf_pending && !c->stepping && !(c->dr[7] & 0xFF) &&
-               gdtw_map(c) == 0;
+    v->r3_gdt_page = v->gdtr.base & PAGE_MASK;
+    v->r3_gdt_ds = ds_flat(c) ? c->seg[SR_DS].sel : 0xFFFFFFFFu;
+    v->r3_ok = c->r3_ready && (v->cr[0] & CR0_PE) && (!c->pf_pending || c->fast_pf) && !c->stepping &&
+               !(c->dr[7] & 0xFF) && gdtw_map(c) == 0;
+}
+
+/* A return stub went to ring 3, learnt of at ring 3's next trap: count
+ * it; a reflected #PF's IRET, if it was one, is past (no prefault). */
+static void r3_learnt(struct vcpu *c)
+{
+    c->r3_returns++;
+    c->r3_iret_returns += c->bv->r3_via_iret != 0;
+    c->pf_pending = false;
 }
 
 /* Translated code returned to ring 3 itself and ring 3 has now trapped
  * (c->tf): the vCPU is at CPL 3 with the CS and SS SYSEXIT loaded, cached
- * as sysexit_seg caches them; the rest of the state is the trap's, which
- * the run loop takes as from any trap at ring 3 (handle_ring3_trap). */
-static void r3_returned(struct vcpu *c)
+ * as sysexit_seg caches them (r3_state); the rest of the state is the
+ * trap's, which the run loop takes as from any trap at ring 3
+ * (handle_ring3_trap). */
+static void r3_state(struct vcpu *c)
 {
     vcpu_set_cpl(c, 3);
     c->seg[SR_CS] = vseg_of(c->r3_cs, c->gdt_src[c->r3_cs >> 3]);
     c->seg[SR_SS] = vseg_of(c->r3_ss, c->gdt_src[c->r3_ss >> 3]);
     c->bv->sel[SR_CS] = c->r3_cs;
     c->bv->sel[SR_SS] = c->r3_ss;
-    c->r3_returns++;
+    r3_learnt(c);
+}
+
+static void r3_returned(struct vcpu *c)
+{
+    r3_state(c);
     c->r3_trapped = true;
     c->bt_trapped = false;
     c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = c->tf.eip };
@@ -1350,6 +1383,13 @@ static void bt_enter(struct bt_vcpu *v, uint32_t tca)
     c->bt_world = false;
     if (wx == WX_ENTRY_FAIL) {
         c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_EMULATE, .eip = v->eip };
+        v->exit_desc = (uint32_t)&c->fault_desc;
+        c->bt_trapped = false;
+        return;
+    }
+    if (c->world_handled) { /* the vCPU state is the guest's already: bt_run returns, the run loop goes on */
+        c->world_handled = false;
+        c->fault_desc = (struct bt_exit){ .reason = BT_EXIT_NONE, .eip = v->eip };
         v->exit_desc = (uint32_t)&c->fault_desc;
         c->bt_trapped = false;
         return;
@@ -1465,13 +1505,13 @@ static bool sysenter_in_world(struct vcpu *c, struct trap_frame *tf)
     struct bt_vcpu *v = c->bv;
     if (!c->bt_world || !c->fast_sysenter || c->cpl != 0 || c->bt.cpl3 || (c->sysenter_cs & ~3u) == 0 ||
         !(v->cr[0] & CR0_PE) || sysenter_tf || (tf->eflags & EFLAGS_TF) || c->stepping || (c->dr[7] & 0xFF) ||
-        c->pf_pending || c->bt.one_insn || v->exit_req || c->tc_cs_base != 0 || c->tc_cs_limit != 0xFFFFFFFFu ||
+        c->bt.one_insn || v->exit_req || c->tc_cs_base != 0 || c->tc_cs_limit != 0xFFFFFFFFu ||
         !run_loop_quiet(c))
         return false;
     struct tc_block *b = tc_lookup(&c->bt.tc, c->sysenter_eip);
     if (!b)
         return false;
-    c->r3_returns++; /* the stub's return, learnt of now */
+    r3_learnt(c);
     ring3_state_from_trap(c, tf);
     int r = emu_sysenter(c, &insn_sysenter); /* flat CS and SS (sysenter_seg), as tc_cs_* above */
     KASSERT(r == 0);                         /* SYSENTER_CS is not 0, PE is set, TF clear: no fault */
@@ -1505,7 +1545,9 @@ static bool sysenter_in_world(struct vcpu *c, struct trap_frame *tf)
  * while the run loop may have work (run_loop_quiet) or the monitor is stepping.
  * Returns true if the fault was fixed.
  */
-static bool pf_in_world(struct vcpu *c, const struct trap_frame *tf)
+static bool reflect_in_world(struct vcpu *c, struct trap_frame *tf, const struct shadow_fault *out);
+
+static bool pf_in_world(struct vcpu *c, struct trap_frame *tf)
 {
     if (!c->fast_pf || c->stepping || !run_loop_quiet(c))
         return false;
@@ -1531,6 +1573,8 @@ static bool pf_in_world(struct vcpu *c, const struct trap_frame *tf)
         c->pf_in_world++;
         return true;
     }
+    if (r == SHADOW_REFLECT && trap_ring(tf) == 3 && reflect_in_world(c, tf, &out))
+        return true;
     c->pf_stashed = true;
     c->pf_stash_r = r;
     c->pf_stash = out;
@@ -1538,6 +1582,62 @@ static bool pf_in_world(struct vcpu *c, const struct trap_frame *tf)
     c->pf_stash_err = tf->error;
     c->pf_stash_eip = tf->eip;
     return false;
+}
+
+/* 0 builds hv86 without reflect_in_world, for an A/B of it. */
+#ifndef FAST_REFLECT
+#define FAST_REFLECT 1
+#endif
+
+/*
+ * A page fault of ring 3, which a return stub entered (bt_world), that the
+ * guest's own tables raise (out: shadow_handle_fault's SHADOW_REFLECT),
+ * given to the guest from the trap itself (docs/vmm.md "Guest page faults
+ * without an exit"): the vCPU state becomes ring 3's at the trap
+ * (r3_state, ring3_state_from_trap), pf_reflect delivers the #PF through
+ * the guest's IDT as the monitor's path would, and when that left CPL 0 in
+ * a flat CS with a translated block at the handler, tf is rewritten as
+ * bt_enter would build it for that block (bt_frame) and the handler runs
+ * at ring 1 through trap_return. Only under sysenter_in_world's
+ * conditions: the run loop has nothing to do, no single step, breakpoint,
+ * guest TF, one-instruction block or exit request. Once the delivery has
+ * run the state is the guest's whatever came of it (another fault, a
+ * triple fault that stopped the VM, a handler not yet translated): the
+ * world is then left with world_handled, and bt_enter hands bt_run the
+ * state as it is. Returns false, having changed nothing, when the
+ * monitor's path must run; else true (tf is the handler's entry).
+ */
+static int pf_reflect(struct vcpu *c, const struct shadow_fault *out, uint32_t err);
+static void invlpg_skip_publish(struct vcpu *c);
+
+static bool reflect_in_world(struct vcpu *c, struct trap_frame *tf, const struct shadow_fault *out)
+{
+    struct bt_vcpu *v = c->bv;
+    if (!c->bt_world || !c->fast_reflect || c->bt.cpl3 || !(v->cr[0] & CR0_PE) || (tf->eflags & EFLAGS_TF) ||
+        c->stepping || (c->dr[7] & 0xFF) || c->bt.one_insn || v->exit_req || c->tc_cs_base != 0 ||
+        c->tc_cs_limit != 0xFFFFFFFFu)
+        return false; /* run_loop_quiet: pf_in_world asked */
+    r3_state(c);
+    ring3_state_from_trap(c, tf);
+    int rc = pf_reflect(c, out, tf->error);
+    struct tc_block *b = NULL;
+    if (rc == 0 && !c->vm->stop_req && c->cpl == 0 && c->seg[SR_CS].base == 0 &&
+        c->seg[SR_CS].limit == 0xFFFFFFFFu && !(v->vflags_sys & EFLAGS_TF))
+        b = tc_lookup(&c->bt.tc, v->eip);
+    if (!b) {
+        c->world_handled = true;
+        vmm_leave(c->host_esp, WX_TRAP);
+    }
+    /* What run_bt_n tells a run of translated code about INVLPG: the
+     * fault may have let a table out of sync, and the handler's INVLPG of
+     * the page pf_reflect dropped ahead has nothing to do. */
+    v->invlpg_exit = shadow_unsync_count(&c->sh) != 0;
+    invlpg_skip_publish(c);
+    c->pf_reflected_in_world++;
+    c->bt.stats.dispatches++;
+    bt_frame(c, tf, (uint32_t)(uintptr_t)b->tca);
+    cpu_state_for_guest(c, tf->cs, false);
+    return true;
 }
 
 /* Every trap from ring 1 or 3 comes here (kernel/traps.c), on the vCPU
@@ -1650,13 +1750,15 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
                               .native_seg_loads = true,
                              .cs_base = (uint32_t)c->tc_code, .exit_vector = HV_EXIT_VECTOR,
-                             .exit_sysenter = true, .inline_iret = true, .inline_sysexit = true };
+                             .exit_sysenter = true, .inline_iret = true, .inline_sysexit = true,
+                             .inline_iret3 = FAST_IRET3 };
     memset(c->bv, 0, sizeof(*c->bv));
     bt_init(&c->bt, &cfg, c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
     bt_set_page_fn(&c->bt, bt_page_of);
     bt_set_stable_fn(&c->bt, bt_code_stable);
     c->fast_sysenter = FAST_SYSENTER; /* sysenter_in_world */
     c->fast_pf = FAST_PF;             /* pf_in_world */
+    c->fast_reflect = FAST_REFLECT;   /* reflect_in_world */
     c->bt.monitor_exit = &c->fault_desc; /* bt_enter's own exit_desc, trusted by bt_run */
     memset(c->code_bits, 0, ALIGN_UP(vm->mem.npages, 32u) / 8);
     shadow_flush_all(&c->sh); /* forget write protection of the previous run's code */
@@ -1838,12 +1940,27 @@ static void invlpg_skip_publish(struct vcpu *c)
     uint16_t ds = c->seg[SR_DS].sel;
     c->invlpg_dropped = BT_INVLPG_SKIP_NONE;
     c->bv->invlpg_skip = BT_INVLPG_SKIP_NONE;
-    if (page == BT_INVLPG_SKIP_NONE || c->seg[SR_DS].base != 0 || (ds & 4) ||
-        (c->bv->seg_native[ds] && desc_base_of(c->sgdt[ds >> 3]) != 0))
+    if (page == BT_INVLPG_SKIP_NONE || !ds_flat(c))
         return;
     c->bv->invlpg_skip = page;
     c->bv->invlpg_skip_ds = ds;
     c->invlpg_skipped++;
+}
+
+/* A #PF the guest's own tables raise (shadow_handle_fault's
+ * SHADOW_REFLECT, out), taken at CPL c->cpl with the hardware error code
+ * err: CR2, what the handler's IRET prefaults, the faulting page dropped
+ * ahead of its INVLPG, and the delivery through the guest's IDT (SDM Vol.
+ * 3A §4.7, §6.12). Returns what vcpu_exception returns. */
+static int pf_reflect(struct vcpu *c, const struct shadow_fault *out, uint32_t err)
+{
+    c->bv->cr[2] = out->cr2;
+    c->pf_pending = true;
+    c->pf_gva = out->cr2;
+    c->pf_acc = (err & PF_W) | (c->cpl == 3 ? PF_U : 0);
+    c->pf_cr3 = c->bv->cr[3];
+    invlpg_ahead(c, out->cr2);
+    return vcpu_exception(c, T_PF, (int)out->guest_err);
 }
 
 /*
@@ -1876,15 +1993,8 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
         account(c->vm, EXIT_PF_GUEST);
         vcpu_note_exit(c, r == SHADOW_REFLECT ? EXIT_WHY_PF_GUEST : r == SHADOW_EMULATE_PT ? EXIT_WHY_PT_WRITE :
                           r == SHADOW_CODE_WRITE ? EXIT_WHY_CODE_WRITE : EXIT_WHY_PF_EMULATE);
-        if (r == SHADOW_REFLECT) {
-            c->bv->cr[2] = out.cr2;
-            c->pf_pending = true;
-            c->pf_gva = out.cr2;
-            c->pf_acc = (c->tf.error & PF_W) | (c->cpl == 3 ? PF_U : 0);
-            c->pf_cr3 = c->bv->cr[3];
-            invlpg_ahead(c, out.cr2);
-            return vcpu_exception(c, T_PF, (int)out.guest_err) < 0 ? -1 : 0;
-        }
+        if (r == SHADOW_REFLECT)
+            return pf_reflect(c, &out, c->tf.error) < 0 ? -1 : 0;
         if (r == SHADOW_CODE_WRITE)
             return handle_code_write(c, out.gpa);
         if (r == SHADOW_EMULATE_PT || r == SHADOW_EMULATE_MONITOR || r == SHADOW_MMIO)
@@ -2321,8 +2431,11 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  %u instructions emulated ahead after segment loads and VERW\n", c->run_ahead);
     cmd_printf(out, "  %u returns to ring 3 by translated SYSEXIT without an exit (GDT page walked %u times)\n",
                c->r3_returns, c->gdtw_walks);
+    cmd_printf(out, "  %u returns to ring 3 by translated IRET without an exit\n", c->r3_iret_returns);
     cmd_printf(out, "  %u SYSENTERs from ring 3 into translated code without an exit\n", c->sysenter_in_world);
     cmd_printf(out, "  %u hidden page faults fixed without an exit\n", c->pf_in_world);
+    cmd_printf(out, "  %u guest page faults of ring 3 given to the guest without an exit\n",
+               c->pf_reflected_in_world);
     cmd_printf(out, "  16-bit code: %u stints in virtual-8086 mode, %u instructions emulated outside it; A20 %s\n",
                c->v86_entries, c->rm_emulated, c->a20 ? "open" : "closed");
     cmd_printf(out, "  exits by reason:");

@@ -104,6 +104,9 @@ struct vcpu {
     bool fast_pf;               /* pf_in_world may run (FAST_PF) */
     uint32_t pf_in_world;       /* hidden faults fixed from the trap, without an exit (vm info) */
     uint32_t pf_world_cr2, pf_world_eip, pf_world_repeats; /* the last one's address, EIP, repeats */
+    bool fast_reflect;          /* reflect_in_world may run (FAST_REFLECT) */
+    uint32_t pf_reflected_in_world; /* guest page faults from ring 3 given to the guest without an exit */
+    bool world_handled;         /* the trap that left the world was handled there (reflect_in_world) */
     /* pf_in_world's shadow_handle_fault result when it was not a hidden
      * fault, for the monitor's path to use instead of a second call: valid
      * for the trap with this CR2, error code and EIP until the next entry. */
@@ -130,6 +133,7 @@ struct vcpu {
     bool r3_ready;              /* SYSEXIT's CS and SS are ones ring 3 can be entered with */
     uint16_t r3_cs, r3_ss;      /* ... these (the monitor's copies of bt_vcpu.r3_cs, r3_ss) */
     uint32_t r3_returns;        /* returns to ring 3 without an exit (vm info) */
+    uint32_t r3_iret_returns;   /* ... of them by an IRET (bt_config.inline_iret3) */
     void *gdtw;                 /* a window page (vmwin_reserve) the stub reads the guest's GDT through */
     uint32_t gdtw_hpa;          /* the frame it maps now (vmwin_alias), 0: none */
     uint32_t gdtw_gva;          /* ... for this guest page (GDTR.base's), walked while */

@@ -1045,6 +1045,11 @@ static void test_invlpg(void **state)
 
 /* Run one INVLPG snippet with the given skip state; the flags, EAX and ECX
  * must come back as they were whether it exits or not. Returns the exit. */
+/* r3_gdt_page and r3_gdt_ds for run_invlpg: by default no DS is known flat,
+ * so every INVLPG that does not exit stops the return stubs. */
+static uint32_t invlpg_gdt_page, invlpg_gdt_ds = 0xFFFFFFFFu;
+static bool invlpg_keeps_walk; /* ... unless the test says this one keeps the GDT walk */
+
 static int run_invlpg(const uint8_t *code, uint32_t len, uint32_t exit_on, uint32_t skip, uint32_t skip_ds,
                       uint32_t *entry)
 {
@@ -1061,14 +1066,18 @@ static int run_invlpg(const uint8_t *code, uint32_t len, uint32_t exit_on, uint3
     bt_host_vcpu.invlpg_skip = skip;
     bt_host_vcpu.invlpg_skip_ds = skip_ds;
     bt_host_vcpu.invlpg_inline = 0;
+    bt_host_vcpu.r3_gdt_page = invlpg_gdt_page;
+    bt_host_vcpu.r3_gdt_ds = invlpg_gdt_ds;
     bt_host_vcpu.r3_ok = 1;
     bt_host_vcpu.eip = *entry;
     int r = bt_harness_run(&H, 0);
     bt_host_vcpu.invlpg_exit = 0;
     /* One that does not exit tells the monitor and stops the return stub
-     * (vmm/vcpu.c gdtw_map); one that exits leaves both alone. */
-    assert_int_equal(bt_host_vcpu.invlpg_inline, r == BT_EXIT_INVLPG ? 0 : 1);
-    assert_int_equal(bt_host_vcpu.r3_ok, r == BT_EXIT_INVLPG ? 1 : 0);
+     * (vmm/vcpu.c gdtw_map), unless it cannot be of the GDT's page; one
+     * that exits leaves both alone. */
+    bool stops = r != BT_EXIT_INVLPG && !invlpg_keeps_walk;
+    assert_int_equal(bt_host_vcpu.invlpg_inline, stops ? 1 : 0);
+    assert_int_equal(bt_host_vcpu.r3_ok, stops ? 0 : 1);
     bt_host_vcpu.r3_ok = 0;
     assert_int_equal(bt_host_vcpu.gpr[0], 0xDEADBEEF);
     assert_int_equal(bt_host_vcpu.gpr[1], 0x12345678);
@@ -1105,6 +1114,36 @@ static void test_invlpg_skip(void **state)
     assert_int_equal(bt_host_vcpu.eip, entry);
     /* All tables in sync: nothing to do, no exit. */
     assert_int_equal(run_invlpg(fs, sizeof(fs), 0, BT_INVLPG_SKIP_NONE, 0, &entry), BT_EXIT_HLT);
+    tc_flush(&H.bt.tc);
+}
+
+/* An INVLPG that does not exit stops the return stubs (r3_ok = 0) and has
+ * the monitor walk the GDT's page again (invlpg_inline), unless it is
+ * through DS while DS holds r3_gdt_ds and of another page than
+ * r3_gdt_page: the #PF handler's INVLPG of the faulting page, before the
+ * IRET the IRET stub takes. Its page is compared whole; the state of the
+ * skip (invlpg_exit, invlpg_skip) does not matter. */
+static void test_invlpg_gdt_page(void **state)
+{
+    static const uint8_t ds[] = { 0x0F, 0x01, 0x39, 0xF4 };        /* invlpg (%ecx); hlt */
+    static const uint8_t fs[] = { 0x64, 0x0F, 0x01, 0x39, 0xF4 };  /* invlpg %fs:(%ecx); hlt */
+    uint32_t entry;
+    invlpg_gdt_ds = 0x7B;
+    invlpg_gdt_page = 0x0BAD0000; /* ECX is 0x12345678 */
+    invlpg_keeps_walk = true;      /* another page, through the flat DS */
+    assert_int_equal(run_invlpg(ds, sizeof(ds), 0, BT_INVLPG_SKIP_NONE, 0, &entry), BT_EXIT_HLT);
+    assert_int_equal(run_invlpg(ds, sizeof(ds), 1, 0x12345000, 0x7B, &entry), BT_EXIT_HLT);
+    invlpg_keeps_walk = false;     /* the GDT's page, at any offset in it */
+    invlpg_gdt_page = 0x12345000;
+    assert_int_equal(run_invlpg(ds, sizeof(ds), 0, BT_INVLPG_SKIP_NONE, 0, &entry), BT_EXIT_HLT);
+    assert_int_equal(run_invlpg(ds, sizeof(ds), 1, 0x12345000, 0x7B, &entry), BT_EXIT_HLT);
+    invlpg_gdt_page = 0x0BAD0000;  /* DS holds another selector than the flat one */
+    invlpg_gdt_ds = 0x83;
+    assert_int_equal(run_invlpg(ds, sizeof(ds), 0, BT_INVLPG_SKIP_NONE, 0, &entry), BT_EXIT_HLT);
+    invlpg_gdt_ds = 0x7B;          /* through FS: its base is not known */
+    assert_int_equal(run_invlpg(fs, sizeof(fs), 0, BT_INVLPG_SKIP_NONE, 0, &entry), BT_EXIT_HLT);
+    invlpg_gdt_ds = 0xFFFFFFFFu;
+    invlpg_gdt_page = 0;
     tc_flush(&H.bt.tc);
 }
 
@@ -1792,6 +1831,7 @@ int main(void)
         cmocka_unit_test(test_exit_table),
         cmocka_unit_test(test_invlpg),
         cmocka_unit_test(test_invlpg_skip),
+        cmocka_unit_test(test_invlpg_gdt_page),
         cmocka_unit_test(test_undefined_opcode),
         cmocka_unit_test(test_kernel_text),   cmocka_unit_test(test_segment_mode),
         cmocka_unit_test(test_state_segment_never_guest),
