@@ -728,8 +728,9 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
 
 /* ---------------------------------------------------------------- 5. delivery */
 
-/* A fault raised by the delivery of vector itself (SDM Vol. 3A Table 6-5):
- * contributory-on-contributory becomes #DF; a fault delivering #DF kills. */
+/* A fault raised by the delivery of vector itself (fault: #GP or #NP, both
+ * contributory; SDM Vol. 3A Table 6-5): one on a contributory fault or on
+ * a page fault becomes #DF; a fault delivering #DF kills. */
 static int gate_fault(struct vcpu *c, unsigned vector, unsigned fault, uint32_t err, uint32_t next_eip)
 {
     (void)next_eip;
@@ -737,7 +738,7 @@ static int gate_fault(struct vcpu *c, unsigned vector, unsigned fault, uint32_t 
         vm_kill(c->vm, "no usable guest handler for a double fault: triple fault");
         return E_INVAL;
     }
-    if (vector == T_GP || vector == T_NP || vector == T_TS || vector == T_SS || vector == T_DE)
+    if (vector == T_GP || vector == T_NP || vector == T_TS || vector == T_SS || vector == T_DE || vector == T_PF)
         return vcpu_deliver(c, T_DF, 0, false, c->bv->eip);
     return vcpu_deliver(c, fault, (int)err, false, c->bv->eip);
 }

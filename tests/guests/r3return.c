@@ -5,7 +5,8 @@
  * flags, registers and descriptors the popped frame and the GDT say, also
  * where IRET must do more than return: TF set (a step trap after one
  * instruction), IOPL raised, a descriptor rewritten before the return,
- * a frame that straddles two pages.
+ * a frame that straddles two pages; and a ring-3 fault whose #PF gate is
+ * not present, which is a double fault.
  *
  * Hazard: a monitor that returns to ring 3 and gives ring 3's faults to
  * the guest kernel without a world switch (hv86's IRET stub and
@@ -26,19 +27,19 @@
 #define SPARE_OLD   0x1FFFu
 #define SPARE_NEW   0x2FFFu
 
-static uint8_t frames[NPAGES][PAGE_SIZE] ALIGNED(PAGE_SIZE);
+static uint8_t frames[NPAGES + 1][PAGE_SIZE] ALIGNED(PAGE_SIZE); /* the last: double_fault's */
 static uint8_t entry_stack[2 * PAGE_SIZE] ALIGNED(PAGE_SIZE); /* the straddling frame's */
 static uint32_t sysenter_stack[64];
 
 /* ------------------------------------------------------------------ demand faults */
 struct pf_seen { uint32_t cr2, err, eip, cs, eflags, esp, ss; };
-static volatile struct pf_seen pf[NPAGES];
+static volatile struct pf_seen pf[NPAGES + 1];
 static volatile uint32_t pf_count, pf_stray;
 
 static void on_pf(struct trapframe *tf)
 {
     uint32_t cr2 = read_cr2(), i = (cr2 - REGION) / PAGE_SIZE;
-    if (cr2 < REGION || i >= NPAGES || pf_count >= NPAGES || !(tf->cs & 3)) {
+    if (cr2 < REGION || i > NPAGES || pf_count > NPAGES || !(tf->cs & 3)) {
         pf_stray++;
         check("pf-stray", false, "#PF cr2 0x%x err 0x%x at %x:%x", cr2, tf->err, tf->cs, tf->eip);
         guest_exit();
@@ -89,6 +90,59 @@ static void demand_faults(void)
     }
     check_eq("demand-frames-as-pushed", bad, 0);
     check_eq("demand-values-back", u_sum, want_sum);
+}
+
+/* ------------------------------------------------------------------ a fault delivering a fault */
+/* The #PF gate not present when ring 3 faults: delivering the #PF raises
+ * #NP, and a contributory fault while a #PF is delivered is a double fault
+ * (SDM Vol. 3A Table 6-5), error code 0. The #DF handler makes the gate
+ * present again and returns (the saved EIP of a #DF is undefined, but
+ * both emulators give the faulting instruction's); the store then faults
+ * again, this time into the #PF handler. */
+static volatile uint32_t df_count, df_err, df_cs, np_count, df_val;
+
+static void on_df(struct trapframe *tf)
+{
+    df_count++;
+    df_err = tf->err;
+    df_cs = tf->cs;
+    idt[T_PF].hi |= 1u << 15;
+}
+
+static void on_np(struct trapframe *tf)
+{
+    np_count++;
+    idt[T_PF].hi |= 1u << 15;
+}
+
+static void user_double_fault(void)
+{
+    volatile uint32_t *p = (volatile uint32_t *)(REGION + NPAGES * PAGE_SIZE + 8);
+    *p = 0x7777;
+    df_val = *p;
+}
+
+static void double_fault(void)
+{
+    paging_enable(paging_identity());
+    paging_map(REGION, (uint32_t)frames[0], PTE_P | PTE_W | PTE_U); /* demand_faults' own, kept */
+    trap_set_handler(T_PF, on_pf);
+    trap_set_handler(T_DF, on_df);
+    trap_set_handler(T_NP, on_np);
+    uint32_t before = pf_count;
+    idt[T_PF].hi &= ~(1u << 15);
+    user_run(user_double_fault, FL_RSVD1 | FL_IF);
+    idt[T_PF].hi |= 1u << 15;
+    trap_set_handler(T_NP, 0);
+    trap_set_handler(T_DF, 0);
+    trap_set_handler(T_PF, 0);
+    paging_disable();
+    check_eq("pf-gate-absent-double-fault", df_count, 1);
+    check_eq("pf-gate-absent-no-np", np_count, 0);
+    check_eq("double-fault-err", df_err, 0);
+    check_eq("double-fault-from-user", df_cs, SEL_UCODE | 3);
+    check_eq("double-fault-then-pf", pf_count - before, 1);
+    check_eq("double-fault-value", df_val, 0x7777);
 }
 
 /* ------------------------------------------------------------------ returns from int 0x80 */
@@ -239,6 +293,7 @@ void guest_main(void)
     wrmsr(MSR_SYSENTER_ESP, (uint32_t)&sysenter_stack[64]);
     wrmsr(MSR_SYSENTER_EIP, 0);
     demand_faults();
+    double_fault();
     syscall_returns();
     cli();
 }
