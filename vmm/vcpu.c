@@ -823,7 +823,8 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
     uint64_t gate;
     struct bt_desc_table *idt = &c->bv->idtr;
     if (c->deliver_depth > 0) {
-        vm_kill(c->vm, "fault while delivering %s (vector %u): triple fault", trap_name(vector), vector);
+        vm_kill(c->vm, "fault while delivering %s (vector %u): triple fault (eip %08x, esp %08x, cr2 %08x)",
+                trap_name(vector), vector, c->bv->eip, c->bv->gpr[4], c->bv->cr[2]);
         return E_INVAL;
     }
     if (!(c->bv->cr[0] & CR0_PE))
