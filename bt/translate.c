@@ -1496,6 +1496,12 @@ static void e_esp8(struct emit *e, uint8_t op, uint8_t reg, uint8_t disp)
  *      restores the registers, loads DS, ES, FS and GS with the guest's
  *      selectors (the IRET nulls those ring 3 may not use, as it would for
  *      the guest, SDM Vol. 2A IRET) and runs IRET to ring 3.
+ * The IRET variant (inline_iret3, e_iret3) checks the current NT and the
+ * saved EIP instead of IF, TF... and EDX, builds the frame from r3_eip,
+ * r3_uesp and r3_fl, stores the popped system flags and IF as the
+ * guest's, and, while r3_prefault says a #PF handler is returning, first
+ * calls the monitor to fill the faulting page (prefault_call) so that ring
+ * 3's retry does not fault again.
  * The exit path restores everything and leaves through exit_entry with
  * exit_desc = r3_desc, as the site's own stub would have. Nothing in it
  * can fault: the monitor checked what its loads and the IRET take and
@@ -1554,6 +1560,17 @@ static void emit_r3_stub(struct bt *bt, uint8_t *code, bool iret)
     e8(e, PFX_REP), e8(e, OP_CMPSD); /* repe cmpsd: gs:[esi] against es:[edi] */
     slow[n++] = e_jcc32_fwd(e, CC_NE);
     KASSERT(n <= sizeof(slow) / sizeof(slow[0]));
+    if (iret) {
+        /* A #PF handler's return: the monitor fills the faulting page's
+         * shadow entry first (vmm/vcpu.c prefault_call), through the exit
+         * routine with exit_desc = &prefault_call, and resumes here. */
+        e_state(e, OP_GRP1_IMM8_RM8, GRP1_CMP, SF(r3_prefault)), e8(e, 0);
+        uint8_t *go = e_jcc8(e, 0x4);                            /* je go */
+        e_store_imm(e, SF(exit_desc), (uint32_t)(uintptr_t)&bt->prefault_call);
+        e_state(e, OP_GRP_FF, FF_JMP, SF(exit_entry));
+        bt->prefault_ret = (uint32_t)(uintptr_t)e->p - bt->cfg.cs_base;
+        e_patch8(e, go);
+    }
     /* The IRET frame below the saved registers: SS, ESP, EFLAGS, CS, EIP. */
     e_state(e, OP_GRP_FF, FF_PUSH, SF(r3_ss));
     if (iret) {

@@ -104,6 +104,9 @@ struct bt {
     uint32_t exit_sysenter_eip; /* exit_sysenter: offset in CS of the routine's SYSENTER, else 0 */
     uint8_t *r3_stub;           /* inline_sysexit: the return-to-ring-3 stub (in the TC), else NULL */
     uint8_t *r3_iret_stub;      /* inline_iret3: its IRET variant, else NULL */
+    struct bt_exit prefault_call; /* its call to the monitor (bt_vcpu.r3_prefault): its address is
+                                   the exit_desc the monitor takes as that call, never an exit */
+    uint32_t prefault_ret;      /* ... and where in CS the stub goes on after it */
     uint32_t r3_stub_off, r3_stub_len; /* ... its offset in CS and length */
     uint8_t *ibl_stub;          /* shared inline-lookup stub (in the TC) */
     struct bt_exit ibl_miss_exit;   /* exit descriptor of its miss path */

@@ -203,6 +203,9 @@ struct bt_desc_table {
  *                                                                        vflags_sys <- EFLAGS & POPF_SYS, as
  *                                                                        POPF at ring 1 may write it
  *   r3_via_iret       the return stubs           vm info                 a lie only miscounts
+ *   r3_prefault       -                          none (r3_arm writes it; a lie only makes the stub call the
+ *                                                the stub reads it)      monitor, which fills only what the
+ *                                                                        guest's tables allow (shadow_prefault)
  *   r3_esp, r3_ss_save, the return stub          none                    scratch: guest values, and the SS ring 1
  *   r3_stack[]                                                           held a moment before
  *   invlpg_inline,    an INVLPG without an exit  none (gdtw_map reads     a lie only makes the monitor walk the
@@ -289,6 +292,10 @@ struct bt_vcpu {
     uint32_t r3_eip, r3_fl, r3_uesp;
     uint32_t r3_via_iret;     /* written by the stubs as they return: 1 by the IRET stub, 0 by
                                  SYSEXIT's (vm info's counts) */
+    uint32_t r3_prefault;     /* written by the monitor: nonzero while a #PF it gave the guest
+                                 awaits its handler's IRET, whose stub then calls the monitor
+                                 (struct bt prefault_call) to fill the faulting page's shadow
+                                 entry before ring 3 retries the access */
     uint32_t r3_stack[BT_R3_STACK_DWORDS]; /* the stub's stack: the saved guest state at the top
                                  (BT_R3_SAVE_*), the IRET frame below it */
     uint64_t gdt_low[BT_GDT_LOW]; /* guest GDT entries 0..BT_GDT_LOW-1 as the monitor shadowed them

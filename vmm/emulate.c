@@ -825,10 +825,11 @@ static int retf_outer(struct vcpu *c, const struct dec_insn *in, uint32_t esp, u
     return 0;
 }
 
-/* The guest's handler of a #PF it was given returns: fill the shadow entry
- * for the access it is about to retry, if its tables now allow it without
- * a bit to set (shadow_prefault), so the retry does not fault again. */
-static void prefault(struct vcpu *c)
+/* The guest's handler of a #PF it was given returns (its IRET, emulated
+ * or by the IRET stub): fill the shadow entry for the access it is about
+ * to retry, if its tables now allow it without a bit to set
+ * (shadow_prefault), so the retry does not fault again. */
+void vcpu_prefault(struct vcpu *c)
 {
     c->pf_pending = false;
     if (c->pf_cr3 == c->bv->cr[3]) /* E_NOMEM: nothing filled, the retry faults and that path says why */
@@ -838,7 +839,7 @@ static void prefault(struct vcpu *c)
 int emu_iret(struct vcpu *c)
 {
     if (c->pf_pending)
-        prefault(c);
+        vcpu_prefault(c);
     uint32_t esp = c->bv->gpr[4], eip, cs, fl;
     if (c->bv->vflags_sys & EFLAGS_NT) { /* a task return (SDM Vol. 3A §7.4) */
         struct dec_insn in;

@@ -1255,6 +1255,11 @@ static bool ds_flat(const struct vcpu *c)
     return c->seg[SR_DS].base == 0 && !(ds & 4) && !(c->bv->seg_native[ds] && desc_base_of(c->sgdt[ds >> 3]) != 0);
 }
 
+/* 0 builds hv86 without the IRET stub's call to prefault (prefault_call), for an A/B of it. */
+#ifndef FAST_PREFAULT
+#define FAST_PREFAULT 1
+#endif
+
 /* 0 builds hv86 without the IRET stub (bt_config.inline_iret3), for an A/B of it. */
 #ifndef FAST_IRET3
 #define FAST_IRET3 1
@@ -1302,6 +1307,7 @@ static void r3_arm(struct vcpu *c)
     v->r3_gdt_ds = ds_flat(c) ? c->seg[SR_DS].sel : 0xFFFFFFFFu;
     v->r3_ok = c->r3_ready && (v->cr[0] & CR0_PE) && (!c->pf_pending || c->fast_pf) && !c->stepping &&
                !(c->dr[7] & 0xFF) && gdtw_map(c) == 0;
+    v->r3_prefault = c->pf_pending && FAST_PREFAULT;
 }
 
 /* A return stub went to ring 3, learnt of at ring 3's next trap: count
@@ -1642,6 +1648,39 @@ static bool reflect_in_world(struct vcpu *c, struct trap_frame *tf, const struct
     return true;
 }
 
+/*
+ * The IRET stub's call before it returns from a #PF handler to ring 3
+ * (bt_vcpu.r3_prefault, docs/bt.md "Returning to ring 3"): its exit
+ * routine left with exit_desc = &bt.prefault_call, which no exit
+ * descriptor is. The monitor fills the shadow entry the retry will use
+ * (vcpu_prefault: only what the guest's tables allow) and returns into
+ * the stub right after its call (bt.prefault_ret) on the stub's own stack
+ * (r3_priv_ss, the ESP the routine stored), with its registers and
+ * segment registers as they were; the stub's flags are on its stack. The
+ * retry then does not fault: a SYSENTER and an IRET instead of a page
+ * fault, which under QEMU TCG costs far more. Also the #GP(0) of that
+ * SYSENTER where the host's is disarmed. Returns false for any other trap.
+ */
+static bool prefault_call(struct vcpu *c, struct trap_frame *tf)
+{
+    struct bt_vcpu *v = c->bv;
+    bool exit = tf->vector == HV_EXIT_VECTOR ||
+                (tf->vector == T_GP && c->bt.exit_sysenter_eip && tf->eip == c->bt.exit_sysenter_eip);
+    if (!exit || v->exit_desc != (uint32_t)(uintptr_t)&c->bt.prefault_call || !c->bt.prefault_ret)
+        return false;
+    v->exit_desc = 0;
+    v->r3_prefault = 0;
+    if (c->pf_pending)
+        vcpu_prefault(c);
+    c->prefault_calls++;
+    tf->eip = c->bt.prefault_ret;
+    tf->cs = SEL_R1CODE;
+    tf->esp = v->exit_esp;
+    tf->ss = v->r3_priv_ss;
+    tf->eflags = EFLAGS_IF | EFLAGS_FIXED;
+    return true;
+}
+
 /* Every trap from ring 1 or 3 comes here (kernel/traps.c), on the vCPU
  * thread's stack below the frame vmm_enter saved. */
 void vmm_guest_trap(struct trap_frame *tf)
@@ -1650,6 +1689,8 @@ void vmm_guest_trap(struct trap_frame *tf)
     if (!c)
         panic("trap from ring %u with no vCPU on this thread", trap_ring(tf));
     bool ring1 = trap_ring(tf) == 1; /* translated code; a v86 CS may have any low bits */
+    if (ring1 && prefault_call(c, tf))
+        return;
     if (ring1) { /* native_seg_resync reads them once the world switch is over */
         c->r1_sel[0] = (uint16_t)tf->ds;
         c->r1_sel[1] = (uint16_t)tf->es;
@@ -2433,7 +2474,8 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  %u instructions emulated ahead after segment loads and VERW\n", c->run_ahead);
     cmd_printf(out, "  %u returns to ring 3 by translated SYSEXIT without an exit (GDT page walked %u times)\n",
                c->r3_returns, c->gdtw_walks);
-    cmd_printf(out, "  %u returns to ring 3 by translated IRET without an exit\n", c->r3_iret_returns);
+    cmd_printf(out, "  %u returns to ring 3 by translated IRET without an exit (%u filled the faulting page first)\n",
+               c->r3_iret_returns, c->prefault_calls);
     cmd_printf(out, "  %u SYSENTERs from ring 3 into translated code without an exit\n", c->sysenter_in_world);
     cmd_printf(out, "  %u hidden page faults fixed without an exit\n", c->pf_in_world);
     cmd_printf(out, "  %u guest page faults of ring 3 given to the guest without an exit\n",

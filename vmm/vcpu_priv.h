@@ -134,6 +134,7 @@ struct vcpu {
     uint16_t r3_cs, r3_ss;      /* ... these (the monitor's copies of bt_vcpu.r3_cs, r3_ss) */
     uint32_t r3_returns;        /* returns to ring 3 without an exit (vm info) */
     uint32_t r3_iret_returns;   /* ... of them by an IRET (bt_config.inline_iret3) */
+    uint32_t prefault_calls;    /* the IRET stub's calls to fill a #PF's page (prefault_call) */
     void *gdtw;                 /* a window page (vmwin_reserve) the stub reads the guest's GDT through */
     uint32_t gdtw_hpa;          /* the frame it maps now (vmwin_alias), 0: none */
     uint32_t gdtw_gva;          /* ... for this guest page (GDTR.base's), walked while */
@@ -245,5 +246,9 @@ int emu_fwait_len(struct vcpu *c);
 int emu_step16(struct vcpu *c);
 /* vmm/emulate.c: IRET at CPL 0 from the guest stack. */
 int emu_iret(struct vcpu *c);
+/* Fill the shadow entry of the access a returning #PF handler's code will
+ * retry (pf_gva, pf_acc), if the guest's tables allow it now and CR3 is
+ * the one it faulted under; clears pf_pending. vmm/emulate.c. */
+void vcpu_prefault(struct vcpu *c);
 
 #endif
