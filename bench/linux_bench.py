@@ -76,6 +76,7 @@ def hv86_run(m, name, image, until, timeout, extra="", before_stop=None):
     t0 = time.monotonic()
     m.cmd("vm start %s" % name)
     con = attach(m, name)
+    failed = None
     try:
         if until == "shell":
             con.wait_ready(timeout)
@@ -84,8 +85,18 @@ def hv86_run(m, name, image, until, timeout, extra="", before_stop=None):
             con._expect(WORKLOAD_END, timeout, exact=True)
             secs = time.monotonic() - t0
         return secs, con.transcript
+    except Exception as e:  # noqa: BLE001 -- said with what the VM was doing, then raised again
+        failed = e
+        raise
     finally:
         detach(m)
+        if failed is not None:  # where the guest was: its last lines, the VM's state and EIP
+            info = m.cmd("vm info %s" % name).splitlines()
+            print("  %s failed (%s) after %.0f s; its console's last lines:\n    %s\n  vm info: %s" % (
+                name, type(failed).__name__, time.monotonic() - t0,
+                "\n    ".join(con.transcript.strip().splitlines()[-8:]),
+                " | ".join(l.strip() for l in info[:2] + [l for l in info if l.startswith(("EIP=", "exits:"))])),
+                flush=True)
         if before_stop:
             before_stop(m, name)
         m.cmd("vm stop %s" % name)
