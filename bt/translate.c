@@ -438,55 +438,12 @@ static int h_sysexit(struct xlate *x, uint8_t aux)
     return END_BLOCK;
 }
 
-/*
- * IN AL,DX at CPL 0 (bt_config.fast_in_port): while the monitor says a read
- * of that port changes nothing in its device (fast_in_ok), AL takes the
- * value it published before this run (fast_in_val) without an exit; any
- * other port, or the device's own path, exits IO as before. Linux's serial
- * console reads the LSR before every character it prints: half the port
- * exits of a boot. Flag-free (IN changes no flag):
- *   mov [save_ecx],ecx; movzx ecx,dx; lea ecx,[ecx-port]; jecxz port
- *   jmp slow
- *   port: movzx ecx,byte [fast_in_ok]; jecxz slow
- *   mov al,[fast_in_val]; mov ecx,[fast_in_count]; lea ecx,[ecx+1]
- *   mov [fast_in_count],ecx; mov ecx,[save_ecx]; jmp end
- *   slow: mov ecx,[save_ecx]; <exit IO at this insn>
- *   end:
- */
-static int h_in_fast(struct xlate *x)
-{
-    struct emit *e = &x->e;
-    e_state(e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
-    e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0xCA);                   /* movzx ecx,dx */
-    e8(e, OP_LEA), e8(e, 0x89), e32(e, (uint32_t)-(int32_t)x->bt->cfg.fast_in_port); /* lea ecx,[ecx-port] */
-    e8(e, OP_JECXZ), e8(e, 2);                                         /* jecxz port */
-    e8(e, OP_JMP8);
-    uint8_t *slow1 = e->p++;                                           /* jmp slow */
-    e_state0f(e, OP_MOVZX8, R_ECX, SF(fast_in_ok));                    /* port: */
-    e8(e, OP_JECXZ);
-    uint8_t *slow2 = e->p++;
-    e_state(e, OP_MOV_R8_RM, R_EAX, SF(fast_in_val));                 /* mov al,[fast_in_val] */
-    e_state(e, OP_MOV_R_RM, R_ECX, SF(fast_in_count));
-    e8(e, OP_LEA), e8(e, 0x49), e8(e, 1);                              /* lea ecx,[ecx+1] */
-    e_state(e, OP_MOV_RM_R, R_ECX, SF(fast_in_count));
-    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
-    uint8_t *to_end = e_jmp32_fwd(e);
-    e_patch8(e, slow1);
-    e_patch8(e, slow2);
-    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
-    e_exit_insn(x, BT_EXIT_IO, 0);
-    e_patch32(e, to_end);
-    return CONTINUE;
-}
-
 static int h_exit(struct xlate *x, const struct rule_entry *r)
 {
     const struct dec_insn *in = &x->insn;
     uint8_t aux = r->aux;
     if (in->cf == DEC_CF_SYSEXIT && x->bt->r3_stub && !x->bt->cpl3)
         return h_sysexit(x, aux);
-    if (in->map == DEC_MAP_PRIMARY && in->opcode == 0xEC && x->bt->cfg.fast_in_port && !x->bt->cpl3)
-        return h_in_fast(x);
     if (in->has_modrm)
         aux = in->reg;                      /* group member, CR or Sreg number */
     else if (in->imm_size == 1)

@@ -57,10 +57,6 @@ struct bt_config {
                                   monitor allows it (bt_vcpu.r3_ok) and the guest's GDT is as the
                                   monitor shadowed it; else it exits (SYSENTER). docs/bt.md
                                   "Returning to ring 3" */
-    uint16_t fast_in_port;     /* nonzero: IN AL,DX at CPL 0 with DX = this port loads AL from
-                                  bt_vcpu.fast_in_val while bt_vcpu.fast_in_ok is nonzero,
-                                  without an exit (h_in_fast: the serial console's LSR, which
-                                  Linux polls before every character it prints) */
     bool     inline_iret3;     /* with inline_sysexit and inline_iret: a 32-bit IRET at CPL 0 to
                                   the CS and SS SYSEXIT would load (bt_vcpu.r3_cs, r3_ss), with
                                   IF set and TF, NT, VM, AC, VIF, VIP and IOPL clear in the

@@ -203,9 +203,6 @@ struct bt_desc_table {
  *                                                                        vflags_sys <- EFLAGS & POPF_SYS, as
  *                                                                        POPF at ring 1 may write it
  *   r3_via_iret       the return stubs           vm info                 a lie only miscounts
- *   fast_in_ok,       -                          none (vcpu writes them  a lie only gives the guest a wrong
- *   fast_in_val                                  before every bt_run)    value of its own UART's LSR
- *   fast_in_count     h_in_fast                  vm info                 a lie only miscounts
  *   r3_prefault       -                          none (r3_arm writes it; a lie only makes the stub call the
  *                                                the stub reads it)      monitor, which fills only what the
  *                                                                        guest's tables allow (shadow_prefault)
@@ -295,10 +292,6 @@ struct bt_vcpu {
     uint32_t r3_eip, r3_fl, r3_uesp;
     uint32_t r3_via_iret;     /* written by the stubs as they return: 1 by the IRET stub, 0 by
                                  SYSEXIT's (vm info's counts) */
-    /* Written by the monitor before each run (bt_config.fast_in_port): */
-    uint32_t fast_in_ok;      /* nonzero: IN AL,DX of fast_in_port answers fast_in_val */
-    uint32_t fast_in_val;     /* byte 0: the value (the LSR as a read now would return it) */
-    uint32_t fast_in_count;   /* counted by ring 1 at each such read (vm info) */
     uint32_t r3_prefault;     /* written by the monitor: nonzero while a #PF it gave the guest
                                  awaits its handler's IRET, whose stub then calls the monitor
                                  (struct bt prefault_call) to fill the faulting page's shadow

@@ -1255,11 +1255,6 @@ static bool ds_flat(const struct vcpu *c)
     return c->seg[SR_DS].base == 0 && !(ds & 4) && !(c->bv->seg_native[ds] && desc_base_of(c->sgdt[ds >> 3]) != 0);
 }
 
-/* 0 builds hv86 without translated reads of the console's LSR (h_in_fast), for an A/B of them. */
-#ifndef FAST_LSR
-#define FAST_LSR 1
-#endif
-
 /* 0 builds hv86 without the IRET stub's call to prefault (prefault_call), for an A/B of it. */
 #ifndef FAST_PREFAULT
 #define FAST_PREFAULT 1
@@ -1795,15 +1790,11 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     uint32_t token = host ? vmwin_enter(&c->win) : 0;
     /* Ring-1 CS covers the TC alone (init_sgdt): the addresses translated
      * code jumps through are offsets in it, and its exit routine lies in it. */
-    uint16_t lsr_port = 0; /* the console's LSR, read by translated code without an exit (h_in_fast) */
-    uint8_t lsr_val;
-    if (FAST_LSR)
-        (void)vmdev_console_lsr(vm, &lsr_port, &lsr_val);
     struct bt_config cfg = { .state_seg_prefix = BT_SEG_GS, .rewrite_cs_override = true, .guest_seg_alias = true,
                               .native_seg_loads = true,
                              .cs_base = (uint32_t)c->tc_code, .exit_vector = HV_EXIT_VECTOR,
                              .exit_sysenter = true, .inline_iret = true, .inline_sysexit = true,
-                             .inline_iret3 = FAST_IRET3, .fast_in_port = lsr_port };
+                             .inline_iret3 = FAST_IRET3 };
     memset(c->bv, 0, sizeof(*c->bv));
     bt_init(&c->bt, &cfg, c->bv, c->tc_code, c->tc_code_bytes, c->tc_meta, c->tc_meta_bytes, bt_fetch, c, bt_enter);
     bt_set_page_fn(&c->bt, bt_page_of);
@@ -2384,12 +2375,6 @@ static int run_bt_n(struct vcpu *c, uint32_t max_dispatch)
     c->bt_trapped = false; /* bt_run may return without entering (IRQ window) */
     c->bv->invlpg_exit = shadow_unsync_count(&c->sh) != 0; /* only the monitor changes it */
     invlpg_skip_publish(c);
-    if (c->bt.cfg.fast_in_port) { /* the UART changes only between runs (its exits, the run loop) */
-        uint16_t port;
-        uint8_t val = 0;
-        c->bv->fast_in_ok = vmdev_console_lsr(c->vm, &port, &val) && port == c->bt.cfg.fast_in_port;
-        c->bv->fast_in_val = val;
-    }
     int reason = bt_run(&c->bt, max_dispatch);
     c->bv->invlpg_skip = BT_INVLPG_SKIP_NONE; /* the monitor may fill sptes from now on */
     if (c->vm->stop_req)
@@ -2493,8 +2478,6 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                c->r3_iret_returns, c->prefault_calls);
     cmd_printf(out, "  %u SYSENTERs from ring 3 into translated code without an exit\n", c->sysenter_in_world);
     cmd_printf(out, "  %u hidden page faults fixed without an exit\n", c->pf_in_world);
-    cmd_printf(out, "  %u reads of the console's line status (port %03x) without an exit\n", c->bv->fast_in_count,
-               c->bt.cfg.fast_in_port);
     cmd_printf(out, "  %u guest page faults of ring 3 given to the guest without an exit\n",
                c->pf_reflected_in_world);
     cmd_printf(out, "  16-bit code: %u stints in virtual-8086 mode, %u instructions emulated outside it; A20 %s\n",

@@ -690,14 +690,6 @@ bool vmdev_apic_msr(struct vm *vm, uint32_t msr, bool write, uint64_t *val)
 
 bool vmdev_has_apic(const struct vm *vm) { return vm->dev && vm->dev->apic; }
 
-bool vmdev_console_lsr(const struct vm *vm, uint16_t *port, uint8_t *val)
-{
-    if (!vm->dev)
-        return false;
-    *port = (uint16_t)(vm->dev->uart.base + 5);
-    return vuart_lsr_peek(&vm->dev->uart, val);
-}
-
 void vmdev_console_input(struct vm *vm, uint8_t byte)
 {
     if (!vm->dev)

@@ -87,13 +87,6 @@ bool vmdev_mmio(struct vm *vm, uint32_t gpa, void *buf, uint32_t len, bool write
  * is refused (reserved bits; in a VM without APICs, setting the enable
  * bit: the base reads 0xFEE00100, disabled, and other writes are dropped). SDM Vol. 3A §10.4.4, §10.5.4.1. */
 bool vmdev_apic_msr(struct vm *vm, uint32_t msr, bool write, uint64_t *val);
-/* vmdev_console_lsr - the serial console's Line Status Register port
- * (COM1 base + 5) into *port, and into *val what reading it now returns,
- * when that read changes nothing in the device (vuart_lsr_peek): true;
- * false if the VM has no devices or the read must be emulated. For
- * translated code's IN AL,DX without an exit (bt_config.fast_in_port). */
-bool vmdev_console_lsr(const struct vm *vm, uint16_t *port, uint8_t *val);
-
 /* vmdev_has_apic - was the VM created with APICs (apic=1)? */
 bool vmdev_has_apic(const struct vm *vm);
 /* A byte typed by the attached administrator, for the guest's UART. */

@@ -134,11 +134,6 @@ MUST_RUN = {"sysenter": [("translated SYSEXIT returned to ring 3 itself 4 times"
             # adbits touches its pages through fresh mappings at CPL 0 and 3:
             # hidden faults, each fixed from the trap (pf_in_world), A and D
             # as the CPU sets them (its checks against the native run).
-            # uart polls its LSR around loopback and FIFO checks: those
-            # reads answered by translated code from the value the monitor
-            # published before the run (h_in_fast), the others emulated.
-            "uart": [("the LSR read without an exit 100 times",
-                      r"(\d+) reads of the console's line status \(port 3fd\) without an exit", 100)],
             "adbits": [("hidden page faults fixed without an exit 20 times",
                         r"(\d+) hidden page faults fixed without an exit", 20)],
             # r3return's 24 demand faults and 13 system calls from ring 3

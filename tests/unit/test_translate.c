@@ -1043,70 +1043,24 @@ static void test_invlpg(void **state)
     assert_int_equal(bt_host_vcpu.exit_ea, bt_host_vcpu.gpr[0]);
 }
 
-/* IN AL,DX of bt_config.fast_in_port (the console's LSR): AL from
- * fast_in_val while fast_in_ok, no exit, the flags, ECX and the rest of
- * EAX kept, fast_in_count counting; an IO exit at the IN otherwise, or for
- * another port. */
-/* CF PF AF ZF SF OF set, DF clear: the flags a snippet that must keep them starts with. */
-static const uint32_t kept_flags = BT_FLAGS_REAL & ~0x400u;
-
-/* A fresh TC with len bytes of code loaded, the vCPU reset to run it
- * (*entry) with EAX, ECX and kept_flags. */
-static void load_kept(const uint8_t *code, uint32_t len, uint32_t eax, uint32_t ecx, uint32_t *entry)
-{
-    uint32_t hlt;
-    tc_flush(&H.bt.tc);
-    *entry = load_snippet(code, code + len, &hlt);
-    bt_harness_reset_vcpu(&H);
-    bt_host_vcpu.gpr[0] = eax;
-    bt_host_vcpu.gpr[1] = ecx;
-    bt_host_vcpu.eflags = BT_FLAGS_FIXED1 | kept_flags;
-    bt_host_vcpu.eip = *entry;
-}
-
-static int run_in_fast(uint16_t port, uint32_t ok, uint32_t *entry)
-{
-    const uint8_t code[] = { 0x66, 0xBA, (uint8_t)port, (uint8_t)(port >> 8), 0xEC, 0xF4 }; /* mov dx,port; in al,dx; hlt */
-    load_kept(code, sizeof(code), 0x11223344, 0x55667788, entry);
-    bt_host_vcpu.fast_in_ok = ok;
-    bt_host_vcpu.fast_in_val = 0x61;
-    bt_host_vcpu.fast_in_count = 0;
-    int r = bt_harness_run(&H, 0);
-    assert_int_equal(bt_host_vcpu.gpr[1], 0x55667788);
-    assert_int_equal(bt_host_vcpu.eflags & BT_FLAGS_REAL, kept_flags);
-    return r;
-}
-
-static void test_in_fast(void **state)
-{
-    uint32_t entry;
-    H.bt.cfg.fast_in_port = 0x3FD;
-    assert_int_equal(run_in_fast(0x3FD, 1, &entry), BT_EXIT_HLT);
-    assert_int_equal(bt_host_vcpu.gpr[0], 0x11223361);
-    assert_int_equal(bt_host_vcpu.fast_in_count, 1);
-    assert_int_equal(run_in_fast(0x3FD, 0, &entry), BT_EXIT_IO); /* the device's own path */
-    assert_int_equal(bt_host_vcpu.eip, entry + 4);
-    assert_int_equal(bt_host_vcpu.gpr[0], 0x11223344);
-    assert_int_equal(bt_host_vcpu.fast_in_count, 0);
-    assert_int_equal(run_in_fast(0x3F8, 1, &entry), BT_EXIT_IO); /* another port */
-    assert_int_equal(bt_host_vcpu.eip, entry + 4);
-    assert_int_equal(run_in_fast(0x3FC, 1, &entry), BT_EXIT_IO);
-    H.bt.cfg.fast_in_port = 0;                                   /* not configured: always the exit */
-    assert_int_equal(run_in_fast(0x3FD, 1, &entry), BT_EXIT_IO);
-    tc_flush(&H.bt.tc);
-}
-
+/* Run one INVLPG snippet with the given skip state; the flags, EAX and ECX
+ * must come back as they were whether it exits or not. Returns the exit. */
 /* r3_gdt_page and r3_gdt_ds for run_invlpg: by default no DS is known flat,
  * so every INVLPG that does not exit stops the return stubs. */
 static uint32_t invlpg_gdt_page, invlpg_gdt_ds = 0xFFFFFFFFu;
 static bool invlpg_keeps_walk; /* ... unless the test says this one keeps the GDT walk */
 
-/* Run one INVLPG snippet with the given skip state; the flags, EAX and ECX
- * must come back as they were whether it exits or not. Returns the exit. */
 static int run_invlpg(const uint8_t *code, uint32_t len, uint32_t exit_on, uint32_t skip, uint32_t skip_ds,
                       uint32_t *entry)
 {
-    load_kept(code, len, 0xDEADBEEF, 0x12345678, entry);
+    static const uint32_t flags = BT_FLAGS_REAL & ~0x400u; /* CF PF AF ZF SF OF set, DF clear */
+    uint32_t hlt;
+    tc_flush(&H.bt.tc);
+    *entry = load_snippet(code, code + len, &hlt);
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.gpr[0] = 0xDEADBEEF;
+    bt_host_vcpu.gpr[1] = 0x12345678;
+    bt_host_vcpu.eflags = BT_FLAGS_FIXED1 | flags;
     bt_host_vcpu.sel[BT_DS] = 0x7B;
     bt_host_vcpu.invlpg_exit = exit_on;
     bt_host_vcpu.invlpg_skip = skip;
@@ -1115,6 +1069,7 @@ static int run_invlpg(const uint8_t *code, uint32_t len, uint32_t exit_on, uint3
     bt_host_vcpu.r3_gdt_page = invlpg_gdt_page;
     bt_host_vcpu.r3_gdt_ds = invlpg_gdt_ds;
     bt_host_vcpu.r3_ok = 1;
+    bt_host_vcpu.eip = *entry;
     int r = bt_harness_run(&H, 0);
     bt_host_vcpu.invlpg_exit = 0;
     /* One that does not exit tells the monitor and stops the return stub
@@ -1126,7 +1081,7 @@ static int run_invlpg(const uint8_t *code, uint32_t len, uint32_t exit_on, uint3
     bt_host_vcpu.r3_ok = 0;
     assert_int_equal(bt_host_vcpu.gpr[0], 0xDEADBEEF);
     assert_int_equal(bt_host_vcpu.gpr[1], 0x12345678);
-    assert_int_equal(bt_host_vcpu.eflags & BT_FLAGS_REAL, kept_flags);
+    assert_int_equal(bt_host_vcpu.eflags & BT_FLAGS_REAL, flags);
     return r;
 }
 
@@ -1877,7 +1832,6 @@ int main(void)
         cmocka_unit_test(test_invlpg),
         cmocka_unit_test(test_invlpg_skip),
         cmocka_unit_test(test_invlpg_gdt_page),
-        cmocka_unit_test(test_in_fast),
         cmocka_unit_test(test_undefined_opcode),
         cmocka_unit_test(test_kernel_text),   cmocka_unit_test(test_segment_mode),
         cmocka_unit_test(test_state_segment_never_guest),

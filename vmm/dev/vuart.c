@@ -217,14 +217,6 @@ static uint8_t read_lsr(struct vuart *u)
     return v;
 }
 
-bool vuart_lsr_peek(const struct vuart *u, uint8_t *val)
-{
-    if (u->lsr & LSR_ERRORS)
-        return false;
-    *val = (uint8_t)(u->lsr | LSR_THRE | LSR_TEMT | (u->rx_count ? LSR_DR : 0));
-    return true;
-}
-
 static uint8_t read_msr(struct vuart *u)
 {
     uint8_t v = u->msr;

@@ -80,10 +80,5 @@ size_t vuart_feed(struct vuart *u, const uint8_t *buf, size_t len);
 
 /* Free room in the receiver, bytes (lets the owner pace a paste). */
 size_t vuart_rx_space(const struct vuart *u);
-/* What a read of the Line Status Register (base + 5) would return, into
- * *val, if that read has no side effect (no error bit for it to clear):
- * true; false when the read must go through the device. Does not change
- * u. 16550 datasheet "Line Status Register". */
-bool vuart_lsr_peek(const struct vuart *u, uint8_t *val);
 
 #endif
