@@ -1508,12 +1508,32 @@ static bool run_loop_quiet(struct vcpu *c)
  * clear (its step trap belongs to the monitor's path). Returns false,
  * having changed nothing, when the monitor's path must run.
  */
+/* May a trap from ring 3 that a return stub entered go on into translated
+ * code from the trap itself (sysenter_in_world, reflect_in_world)? The
+ * world switch in progress is bt_enter's, the guest is in protected mode
+ * and translated for CPL 0 in a flat CS (tc_cs_*), and neither the guest's
+ * TF, the monitor's stepping or breakpoints, a one-instruction block nor
+ * an exit request wants the monitor's path. */
+static bool world_may_go_on(const struct vcpu *c, const struct trap_frame *tf)
+{
+    return c->bt_world && !c->bt.cpl3 && (c->bv->cr[0] & CR0_PE) && !(tf->eflags & EFLAGS_TF) && !c->stepping &&
+           !(c->dr[7] & 0xFF) && !c->bt.one_insn && !c->bv->exit_req && c->tc_cs_base == 0 &&
+           c->tc_cs_limit == 0xFFFFFFFFu;
+}
+
+/* ... and, the vCPU state made what the monitor's path would make it, go
+ * on: tf becomes the frame bt_enter builds for block b (bt_frame), which
+ * trap_return enters at ring 1. */
+static void world_go_on(struct vcpu *c, struct trap_frame *tf, const struct tc_block *b)
+{
+    c->bt.stats.dispatches++;
+    bt_frame(c, tf, (uint32_t)(uintptr_t)b->tca);
+    cpu_state_for_guest(c, tf->cs, false);
+}
+
 static bool sysenter_in_world(struct vcpu *c, struct trap_frame *tf)
 {
-    struct bt_vcpu *v = c->bv;
-    if (!c->bt_world || !c->fast_sysenter || c->cpl != 0 || c->bt.cpl3 || (c->sysenter_cs & ~3u) == 0 ||
-        !(v->cr[0] & CR0_PE) || sysenter_tf || (tf->eflags & EFLAGS_TF) || c->stepping || (c->dr[7] & 0xFF) ||
-        c->bt.one_insn || v->exit_req || c->tc_cs_base != 0 || c->tc_cs_limit != 0xFFFFFFFFu ||
+    if (!c->fast_sysenter || !world_may_go_on(c, tf) || c->cpl != 0 || (c->sysenter_cs & ~3u) == 0 || sysenter_tf ||
         !run_loop_quiet(c))
         return false;
     struct tc_block *b = tc_lookup(&c->bt.tc, c->sysenter_eip);
@@ -1524,9 +1544,7 @@ static bool sysenter_in_world(struct vcpu *c, struct trap_frame *tf)
     int r = emu_sysenter(c, &insn_sysenter); /* flat CS and SS (sysenter_seg), as tc_cs_* above */
     KASSERT(r == 0);                         /* SYSENTER_CS is not 0, PE is set, TF clear: no fault */
     c->sysenter_in_world++;
-    c->bt.stats.dispatches++;
-    bt_frame(c, tf, (uint32_t)(uintptr_t)b->tca);
-    cpu_state_for_guest(c, tf->cs, false);
+    world_go_on(c, tf, b);
     return true;
 }
 
@@ -1621,9 +1639,7 @@ static void invlpg_skip_publish(struct vcpu *c);
 static bool reflect_in_world(struct vcpu *c, struct trap_frame *tf, const struct shadow_fault *out)
 {
     struct bt_vcpu *v = c->bv;
-    if (!c->bt_world || !c->fast_reflect || c->bt.cpl3 || !(v->cr[0] & CR0_PE) || (tf->eflags & EFLAGS_TF) ||
-        c->stepping || (c->dr[7] & 0xFF) || c->bt.one_insn || v->exit_req || c->tc_cs_base != 0 ||
-        c->tc_cs_limit != 0xFFFFFFFFu)
+    if (!c->fast_reflect || !world_may_go_on(c, tf))
         return false; /* run_loop_quiet: pf_in_world asked */
     r3_state(c);
     ring3_state_from_trap(c, tf);
@@ -1642,9 +1658,7 @@ static bool reflect_in_world(struct vcpu *c, struct trap_frame *tf, const struct
     v->invlpg_exit = shadow_unsync_count(&c->sh) != 0;
     invlpg_skip_publish(c);
     c->pf_reflected_in_world++;
-    c->bt.stats.dispatches++;
-    bt_frame(c, tf, (uint32_t)(uintptr_t)b->tca);
-    cpu_state_for_guest(c, tf->cs, false);
+    world_go_on(c, tf, b);
     return true;
 }
 
@@ -1658,15 +1672,14 @@ static bool reflect_in_world(struct vcpu *c, struct trap_frame *tf, const struct
  * (r3_priv_ss, the ESP the routine stored), with its registers and
  * segment registers as they were; the stub's flags are on its stack. The
  * retry then does not fault: a SYSENTER and an IRET instead of a page
- * fault, which under QEMU TCG costs far more. Also the #GP(0) of that
- * SYSENTER where the host's is disarmed. Returns false for any other trap.
+ * fault, which under QEMU TCG costs far more. tf is an exit of ring 1
+ * (vmm_guest_trap took the #GP(0) of a disarmed SYSENTER as one already).
+ * Returns false for any other exit.
  */
 static bool prefault_call(struct vcpu *c, struct trap_frame *tf)
 {
     struct bt_vcpu *v = c->bv;
-    bool exit = tf->vector == HV_EXIT_VECTOR ||
-                (tf->vector == T_GP && c->bt.exit_sysenter_eip && tf->eip == c->bt.exit_sysenter_eip);
-    if (!exit || v->exit_desc != (uint32_t)(uintptr_t)&c->bt.prefault_call || !c->bt.prefault_ret)
+    if (v->exit_desc != (uint32_t)(uintptr_t)&c->bt.prefault_call || !c->bt.prefault_ret)
         return false;
     v->exit_desc = 0;
     v->r3_prefault = 0;
@@ -1689,13 +1702,6 @@ void vmm_guest_trap(struct trap_frame *tf)
     if (!c)
         panic("trap from ring %u with no vCPU on this thread", trap_ring(tf));
     bool ring1 = trap_ring(tf) == 1; /* translated code; a v86 CS may have any low bits */
-    if (ring1 && prefault_call(c, tf))
-        return;
-    if (ring1) { /* native_seg_resync reads them once the world switch is over */
-        c->r1_sel[0] = (uint16_t)tf->ds;
-        c->r1_sel[1] = (uint16_t)tf->es;
-        c->r1_sel[2] = (uint16_t)tf->fs;
-    }
     /* Translated code's exit routine leaves through SYSENTER (vmm/switch.S
      * makes the frame INT HV_EXIT_VECTOR would have), or, where this CPU's
      * SYSENTER is disarmed (another vCPU's ring-3 entry ran while this one
@@ -1703,6 +1709,13 @@ void vmm_guest_trap(struct trap_frame *tf)
      * Nothing else at ring 1 runs an instruction at that offset of CS. */
     if (ring1 && tf->vector == T_GP && c->bt.exit_sysenter_eip && tf->eip == c->bt.exit_sysenter_eip)
         tf->vector = HV_EXIT_VECTOR;
+    if (tf->vector == HV_EXIT_VECTOR && ring1 && prefault_call(c, tf))
+        return;
+    if (ring1) { /* native_seg_resync reads them once the world switch is over */
+        c->r1_sel[0] = (uint16_t)tf->ds;
+        c->r1_sel[1] = (uint16_t)tf->es;
+        c->r1_sel[2] = (uint16_t)tf->fs;
+    }
     if (tf->vector == HV_EXIT_VECTOR && ring1) {
         save_gprs(c->bv->gpr, tf);
         c->bv->eflags = tf->eflags & BT_FLAGS_REAL;
