@@ -70,14 +70,20 @@ type=83
 EOF
 }
 
-# make_bad FILE: a GPT, then one flipped byte in each header's CRC32 field
-# (byte 16 of the header; UEFI 2.10 §5.3.2), primary at LBA 1, backup at the last LBA.
+# make_bad FILE: a GPT, then every bit inverted of one byte of each header's CRC32
+# field (byte 16 of the header; UEFI 2.10 §5.3.2), primary at LBA 1, backup at
+# the last LBA. Inverted, not overwritten: the CRC depends on sgdisk's random
+# GUIDs, and a constant written over it left it unchanged once in 256 images.
 make_bad() {
     blank_image "$1" 8
     "$SGDISK" --clear --new=1:0:+2M --change-name=1:bad1 --new=2:0:+2M --change-name=2:bad2 "$1" >/dev/null
     last=$(( $(stat -c %s "$1") / 512 - 1 ))
     for lba in 1 "$last"; do
-        printf '\377' | dd of="$1" bs=1 seek=$((lba * 512 + 16)) conv=notrunc 2>/dev/null
+        off=$((lba * 512 + 16))
+        byte=$(od -An -tu1 -j "$off" -N1 "$1" | tr -d ' ')
+        printf "\\$(printf %03o $((byte ^ 255)))" | dd of="$1" bs=1 seek="$off" conv=notrunc 2>/dev/null
+        [ "$(od -An -tu1 -j "$off" -N1 "$1" | tr -d ' ')" -eq $((byte ^ 255)) ] ||
+            { echo "mkdisks: could not corrupt the GPT header CRC at byte $off of $1" >&2; exit 1; }
     done
 }
 
