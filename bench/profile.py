@@ -3,7 +3,7 @@
 profile of the whole QEMU machine, taken through QEMU's gdbstub (issue 14).
 
 usage: profile.py [--samples N] [--top K] [--iso ISO] COMMAND...
-       profile.py [--samples N] [--top K] [--iso ISO] --boot IMAGE
+       profile.py [--samples N] [--top K] [--iso ISO] [--callers FN] --boot IMAGE
     COMMAND: a shell command for the bench guest, run as the bench user
         through stress-ng's wrapper `sn` when it starts with "sn "
         (e.g. 'sn --null 1 --null-ops 200000'), else as root; it is run
@@ -12,6 +12,8 @@ usage: profile.py [--samples N] [--top K] [--iso ISO] COMMAND...
     --disk SPEC   give the VM disk=SPEC (e.g. ata0p2, as make bench-disk
         does), to profile a disk command such as
         'echo 3 >/proc/sys/vm/drop_caches; dd if=/dev/vda of=/dev/null bs=64k'
+    --callers FN  also count, for the samples taken in monitor function
+        FN, the chains of its three nearest callers
     --boot IMAGE  instead of a command, profile whole runs of a VM with
         IMAGE (workload or shell: make bench-linux's 64 MiB guest, on
         hv86.iso unless --iso), from `vm start` to WORKLOAD-END or the
@@ -173,7 +175,7 @@ def command_runner(m, command, disk):
 
 def main():
     args = sys.argv[1:]
-    samples, top, iso, disk, boot = 3000, 30, None, "", None
+    samples, top, iso, disk, boot, callers_of = 3000, 30, None, "", None, None
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--samples":
@@ -184,6 +186,8 @@ def main():
             iso = args.pop(0)
         elif opt == "--disk":
             disk = " disk=" + args.pop(0)
+        elif opt == "--callers":
+            callers_of = args.pop(0)
         elif opt == "--boot":
             boot = args.pop(0)
         else:
@@ -198,7 +202,7 @@ def main():
     m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=iso, extra_args=["-gdb", "tcp::%d" % port]).start()
     try:
         run_once = boot_runner(m, boot) if boot else command_runner(m, command, disk)
-        counts, rings, inclusive = Counter(), Counter(), Counter()
+        counts, rings, inclusive, chains = Counter(), Counter(), Counter(), Counter()
         def name_of(a):
             i = bisect.bisect_right(addrs, a) - 1
             return syms[i][1] if i >= 0 else hex(a)
@@ -215,6 +219,8 @@ def main():
                 elif cs & 3 == 0:
                     names = [name_of(a) for a in [eip] + rets]
                     counts[names[0]] += 1
+                    if names[0] == callers_of:
+                        chains[" < ".join(names[1:4])] += 1
                     for name in set(names):
                         inclusive[name] += 1
                     rings["ring 0 (monitor)"] += 1
@@ -239,6 +245,10 @@ def main():
         print("monitor functions, share of all samples: self, and with what they call")
         for name, n in inclusive.most_common(top):
             print("  %5.1f%% %5.1f%%  %s" % (100.0 * counts[name] / total, 100.0 * n / total, name))
+        if callers_of:
+            print("%s's callers (nearest first), share of all samples:" % callers_of)
+            for chain, n in chains.most_common(top):
+                print("  %5.1f%%  %s" % (100.0 * n / total, chain or "(none)"))
     finally:
         m.stop()
 

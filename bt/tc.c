@@ -197,11 +197,37 @@ struct tc_block *tc_lookup(struct tc *tc, uint32_t guest_eip)
     return NULL;
 }
 
+uint32_t *tc_ibl_find(struct tc *tc, uint32_t guest_eip)
+{
+    uint32_t *s1 = tc->vcpu->ibl[tc_ibl_slot(guest_eip)], *s2 = tc->vcpu->ibl[tc_ibl_slot2(guest_eip)];
+    return s1[0] == bt_ibl_key(guest_eip) ? s1 : s2[0] == bt_ibl_key(guest_eip) ? s2 : NULL;
+}
+
+/* Key first, then target (see tc_ibl_reset). */
+static void ibl_set(uint32_t *slot, uint32_t key, uint32_t tca)
+{
+    slot[0] = key;
+    slot[1] = tca;
+}
+
 void tc_ibl_insert(struct tc *tc, struct tc_block *b)
 {
-    uint32_t *slot = tc->vcpu->ibl[tc_ibl_slot(b->guest_eip)];
-    slot[0] = bt_ibl_key(b->guest_eip);
-    slot[1] = (uint32_t)(uintptr_t)b->tca - tc->cs_base;
+    uint32_t key = bt_ibl_key(b->guest_eip), tca = (uint32_t)(uintptr_t)b->tca - tc->cs_base;
+    uint32_t *s1 = tc->vcpu->ibl[tc_ibl_slot(b->guest_eip)], *s2 = tc->vcpu->ibl[tc_ibl_slot2(b->guest_eip)];
+    uint32_t empty = bt_ibl_key(BT_IBL_EMPTY), *to = s1;
+    /* An eip is never in both of its slots: kill_block clears one. */
+    if (s1[0] != key && (s2[0] == key || (s1[0] != empty && s2[0] == empty))) {
+        to = s2;
+    } else if (s1[0] != key && s1[0] != empty) {
+        /* Both taken by others: the one in the first slot moves to its
+         * other slot (one step, no chain of moves), replacing what is there. */
+        uint32_t other = 0u - s1[0], *alt = tc->vcpu->ibl[tc_ibl_slot(other)];
+        if (alt == s1)
+            alt = tc->vcpu->ibl[tc_ibl_slot2(other)];
+        if (alt != s1)
+            ibl_set(alt, s1[0], s1[1]);
+    }
+    ibl_set(to, key, tca);
 }
 
 /* ---------------------------------------------------------------- links */
@@ -269,11 +295,9 @@ static void hash_remove(struct tc *tc, struct tc_block *b)
 
 static void kill_block(struct tc *tc, struct tc_block *b)
 {
-    uint32_t *slot = tc->vcpu->ibl[tc_ibl_slot(b->guest_eip)];
-    if (slot[0] == bt_ibl_key(b->guest_eip) && slot[1] == (uint32_t)(uintptr_t)b->tca - tc->cs_base) {
-        slot[0] = bt_ibl_key(BT_IBL_EMPTY);
-        slot[1] = tc->ibl_miss_tca;
-    }
+    uint32_t *slot = tc_ibl_find(tc, b->guest_eip);
+    if (slot && slot[1] == (uint32_t)(uintptr_t)b->tca - tc->cs_base)
+        ibl_set(slot, bt_ibl_key(BT_IBL_EMPTY), tc->ibl_miss_tca);
     hash_remove(tc, b);
     unchain_inputs(tc, b);
     b->dead = true;

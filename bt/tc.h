@@ -174,13 +174,27 @@ bool tc_exit_valid(const struct tc *tc, const struct bt_exit *e);
 void tc_unchain_all(struct tc *tc);
 
 /*
- * tc_ibl_insert - enter guest_eip -> b->tca into the vCPU's IBL table (the
- * inline indirect-branch lookup), replacing whatever the slot held.
+ * tc_ibl_insert - enter b->guest_eip -> b->tca into the vCPU's IBL table
+ * (the inline indirect-branch lookup). An eip may sit in either of its two
+ * slots (tc_ibl_slot, tc_ibl_slot2; the lookup stub probes both): an empty
+ * one or its own is taken; else b takes its first slot and the eip there
+ * moves to its other slot, replacing what that held.
  */
 void tc_ibl_insert(struct tc *tc, struct tc_block *b);
 
-/* tc_ibl_slot - IBL table index of a guest eip (shared with emitted code). */
+/* tc_ibl_find - the IBL slot ({key, tca}) holding guest_eip, or NULL. */
+uint32_t *tc_ibl_find(struct tc *tc, uint32_t guest_eip);
+
+/* tc_ibl_slot, tc_ibl_slot2 - the two IBL table indices a guest eip may use
+ * (shared with emitted code, which computes them without touching the
+ * flags: MOVZX of the low 16 bits; BSWAP, LEA and MOVZX for the second,
+ * which mixes in the high 16, so that eips 64 KiB apart, which share their
+ * first slot, differ in their second). */
 static inline uint32_t tc_ibl_slot(uint32_t guest_eip) { return guest_eip & (BT_IBL_ENTRIES - 1); }
+static inline uint32_t tc_ibl_slot2(uint32_t guest_eip)
+{
+    return (guest_eip + __builtin_bswap32(guest_eip)) & (BT_IBL_ENTRIES - 1);
+}
 
 /*
  * tc_invalidate_page - kill every block with guest code on the page

@@ -83,6 +83,8 @@ struct bt_stats {
     uint32_t insns;         /* guest instructions translated */
     uint32_t ibl_misses;    /* indirect branches that reached the dispatcher */
     uint32_t branch_exits;  /* unchained direct-branch exits */
+    uint32_t branch_found;  /* of them, to a block already translated */
+    uint32_t ibl_found;     /* IBL misses to a block already translated */
 };
 
 struct bt {

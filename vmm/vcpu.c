@@ -2474,9 +2474,10 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                c->bv->cr[3], c->bv->cr[4], c->bv->gdtr.base, c->bv->gdtr.limit, c->bv->idtr.base, c->bv->idtr.limit);
     cmd_printf(out, "translation cache: %u blocks translated, %u guest insns, %u dispatches, %u ibl misses\n",
                c->bt.stats.translations, c->bt.stats.insns, c->bt.stats.dispatches, c->bt.stats.ibl_misses);
-    cmd_printf(out, "  %u flushes, %u blocks invalidated by stores, %u chains, %u unchains, %u branch exits\n",
+    cmd_printf(out, "  %u flushes, %u blocks invalidated by stores, %u chains, %u unchains, %u branch exits"
+               " (%u of them and %u IBL misses to a block translated before)\n",
                c->bt.tc.stats.flushes, c->bt.tc.stats.invalidated, c->bt.tc.stats.chains, c->bt.tc.stats.unchains,
-               c->bt.stats.branch_exits);
+               c->bt.stats.branch_exits, c->bt.stats.branch_found, c->bt.stats.ibl_found);
     const struct tc *tc = &c->bt.tc;
     cmd_printf(out, "  in use since the last flush: %u of %u blocks, code %u of %u KiB, exits and maps %u of %u KiB\n",
                tc->nblocks, tc->max_blocks, tc->code_used >> 10, tc->code_size >> 10, tc->meta_used >> 10,

@@ -202,6 +202,24 @@ static void test_indirect(void **state)
     uint32_t misses = H.bt.stats.ibl_misses;
     run_both(entry, hlt, init, data, NULL);
     assert_true(H.bt.stats.ibl_misses - misses <= 2);
+    /* Third run with every entry moved to its second slot (the one an eip
+     * takes when another holds its first): the stub's second probe finds
+     * them, so again few misses. */
+    unsigned moved = 0;
+    for (uint32_t i = 0; i < BT_IBL_ENTRIES; i++) {
+        uint32_t *slot = bt_host_vcpu.ibl[i], eip = 0u - slot[0];
+        uint32_t *alt = bt_host_vcpu.ibl[tc_ibl_slot2(eip)];
+        if (slot[0] == bt_ibl_key(BT_IBL_EMPTY) || i != tc_ibl_slot(eip) || alt == slot ||
+            alt[0] != bt_ibl_key(BT_IBL_EMPTY))
+            continue;
+        alt[0] = slot[0], alt[1] = slot[1];
+        slot[0] = bt_ibl_key(BT_IBL_EMPTY), slot[1] = H.bt.tc.ibl_miss_tca;
+        moved++;
+    }
+    assert_true(moved >= 6);
+    misses = H.bt.stats.ibl_misses;
+    run_both(entry, hlt, init, data, NULL);
+    assert_true(H.bt.stats.ibl_misses - misses <= 2);
 }
 
 static void test_strings(void **state)
@@ -1192,6 +1210,7 @@ static void test_kernel_text(void **state)
     struct bt_config cfg = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
     assert_int_equal(bt_init(&kbt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, meta,
                              sizeof(meta), bt_harness_text_fetch, &t, bt_host_enter), 0);
+    kbt.chaining = false; /* a chained stub is a JMP and dead bytes: read the emitted code only */
     uint32_t end = t.addr + MIN(t.size, 4u << 20), blocks = 0;
     for (uint32_t eip = t.addr; eip < end; blocks++) {
         struct tc_block *b;
@@ -1539,6 +1558,46 @@ static void init_state_bt(struct bt *b, void *meta, uint32_t meta_size)
                              .native_seg_loads = true, .state_base = STATE_MARK };
     assert_int_equal(bt_init(b, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, meta, meta_size,
                              bt_harness_text_fetch, NULL, bt_host_enter), 0);
+    b->chaining = false; /* a chained stub is a JMP and dead bytes: read the emitted code only */
+}
+
+/* A block's branch to a block already translated is chained when the block
+ * is translated (no dispatcher exit the first time it is taken); one to a
+ * block not yet translated is left for the dispatcher. Only translates. */
+static void test_eager_chain(void **state)
+{
+    static struct bt kbt;
+    static uint8_t meta[1u << 16];
+    struct bt_config cfg = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
+    /* 0x1000: nop; jmp short 0x1010    0x1010: nop; jmp short 0x1000 */
+    uint8_t code[32];
+    memset(code, 0xF4, sizeof(code));
+    code[0x00] = 0x90, code[0x01] = 0xEB, code[0x02] = 0x0D;
+    code[0x10] = 0x90, code[0x11] = 0xEB, code[0x12] = 0xED;
+    struct bt_elf_text t = { .bytes = code, .addr = 0x1000, .size = sizeof(code) };
+    assert_int_equal(bt_init(&kbt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, meta, sizeof(meta),
+                             bt_harness_text_fetch, &t, bt_host_enter), 0);
+    struct tc_block *a, *b;
+    assert_int_equal(bt_translate(&kbt, 0x1000, &a), 0);
+    assert_int_equal(a->nexits, 1);
+    assert_int_equal(a->exits[0].reason, BT_EXIT_BRANCH);
+    assert_int_equal(a->exits[0].target, 0x1010);
+    assert_null(a->exits[0].to);                           /* 0x1010 not translated yet */
+    assert_int_equal(bt_translate(&kbt, 0x1010, &b), 0);
+    assert_ptr_equal(b->exits[0].to, a);                   /* back to 0x1000: chained at once */
+    assert_int_equal(b->exits[0].stub_tca[0], 0xE9);
+    int32_t rel;
+    memcpy(&rel, b->exits[0].stub_tca + 1, 4);
+    assert_ptr_equal(b->exits[0].stub_tca + 5 + rel, a->tca);
+    assert_null(a->exits[0].to);                           /* the dispatcher chains that one */
+    /* Not with chaining off. */
+    assert_int_equal(bt_init(&kbt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, meta, sizeof(meta),
+                             bt_harness_text_fetch, &t, bt_host_enter), 0);
+    kbt.chaining = false;
+    assert_int_equal(bt_translate(&kbt, 0x1000, &a), 0);
+    assert_int_equal(bt_translate(&kbt, 0x1010, &b), 0);
+    assert_null(b->exits[0].to);
+    restore_host_bt();
 }
 
 /* Every GS-prefixed form the review used, and every opcode of both maps
@@ -1819,6 +1878,7 @@ int main(void)
         cmocka_unit_test(test_async_interrupt),
         cmocka_unit_test(test_popf_tf_exits),
         cmocka_unit_test(test_ibl_reset_race),
+        cmocka_unit_test(test_eager_chain),
         cmocka_unit_test(test_stop_at),
         cmocka_unit_test(test_mov_cr),
         cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
