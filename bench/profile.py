@@ -3,7 +3,7 @@
 profile of the whole QEMU machine, taken through QEMU's gdbstub (issue 14).
 
 usage: profile.py [--samples N] [--top K] [--iso ISO] COMMAND...
-       profile.py [--samples N] [--top K] [--iso ISO] [--callers FN] --boot IMAGE
+       profile.py [--samples N] [--top K] [--iso ISO] [--callers FN] [--under FN] --boot IMAGE
     COMMAND: a shell command for the bench guest, run as the bench user
         through stress-ng's wrapper `sn` when it starts with "sn "
         (e.g. 'sn --null 1 --null-ops 200000'), else as root; it is run
@@ -14,6 +14,8 @@ usage: profile.py [--samples N] [--top K] [--iso ISO] COMMAND...
         'echo 3 >/proc/sys/vm/drop_caches; dd if=/dev/vda of=/dev/null bs=64k'
     --callers FN  also count, for the samples taken in monitor function
         FN, the chains of its three nearest callers
+    --under FN    also count, for the samples with FN on the stack, the
+        function they were taken in
     --boot IMAGE  instead of a command, profile whole runs of a VM with
         IMAGE (workload or shell: make bench-linux's 64 MiB guest, on
         hv86.iso unless --iso), from `vm start` to WORKLOAD-END or the
@@ -175,7 +177,7 @@ def command_runner(m, command, disk):
 
 def main():
     args = sys.argv[1:]
-    samples, top, iso, disk, boot, callers_of = 3000, 30, None, "", None, None
+    samples, top, iso, disk, boot, callers_of, under = 3000, 30, None, "", None, None, None
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--samples":
@@ -188,6 +190,8 @@ def main():
             disk = " disk=" + args.pop(0)
         elif opt == "--callers":
             callers_of = args.pop(0)
+        elif opt == "--under":
+            under = args.pop(0)
         elif opt == "--boot":
             boot = args.pop(0)
         else:
@@ -202,7 +206,7 @@ def main():
     m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=iso, extra_args=["-gdb", "tcp::%d" % port]).start()
     try:
         run_once = boot_runner(m, boot) if boot else command_runner(m, command, disk)
-        counts, rings, inclusive, chains = Counter(), Counter(), Counter(), Counter()
+        counts, rings, inclusive, chains, leaves = Counter(), Counter(), Counter(), Counter(), Counter()
         def name_of(a):
             i = bisect.bisect_right(addrs, a) - 1
             return syms[i][1] if i >= 0 else hex(a)
@@ -221,6 +225,8 @@ def main():
                     counts[names[0]] += 1
                     if names[0] == callers_of:
                         chains[" < ".join(names[1:4])] += 1
+                    if under in names:
+                        leaves[names[0]] += 1
                     for name in set(names):
                         inclusive[name] += 1
                     rings["ring 0 (monitor)"] += 1
@@ -249,6 +255,10 @@ def main():
             print("%s's callers (nearest first), share of all samples:" % callers_of)
             for chain, n in chains.most_common(top):
                 print("  %5.1f%%  %s" % (100.0 * n / total, chain or "(none)"))
+        if under:
+            print("samples with %s on the stack, by the function they were taken in, share of all samples:" % under)
+            for name, n in leaves.most_common(top):
+                print("  %5.1f%%  %s" % (100.0 * n / total, name))
     finally:
         m.stop()
 

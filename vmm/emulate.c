@@ -1122,6 +1122,15 @@ static int emu_string(struct vcpu *c, const struct dec_insn *in)
             g[7] = (g[7] & ~mask) | ((di + step) & mask);
         if (in->rep)
             g[1] = (g[1] & ~mask) | ((g[1] - 1) & mask);
+        /* A store that landed in plain RAM: the CPU does the rest, as a
+         * run of translated code with a hidden fault at most, instead of
+         * a walk and a frame map per element here. Linux zeroing a freed
+         * page table (its first stores trap; the shadow drops the table
+         * after SHADOW_FLOOD of them) took 1,000 elements here. */
+        if ((movs || stos) && c->plain_write && in->rep && (g[1] & mask)) {
+            c->strings_resumed++;
+            break;
+        }
     }
     /* not done: the same instruction resumes */
     return in->rep && (g[1] & mask) && !ended ? 0 : next(c, in);

@@ -559,8 +559,10 @@ static bool write_mapped(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, 
 static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, uint32_t kind, bool write)
 {
     uint8_t *p = buf;
-    if (write)
+    if (write) {
         kind |= PF_W;
+        c->plain_write = true;
+    }
     /* A write that crosses a page boundary changes nothing unless every
      * page of it translates: the CPU checks all pages first, and a #PF on
      * the second leaves the first as it was (Bochs 2.7's access_write_linear
@@ -590,16 +592,19 @@ static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, ui
         if (rc)
             return rc;
         if (gpa >= c->vm->mem_bytes && vmdev_mmio(c->vm, gpa, p, n, write))
-            rc = 0; /* a device page (local APIC, I/O APIC): never mapped, every access lands here */
+            rc = 0, c->plain_write = false; /* a device page (local APIC, I/O APIC): never mapped, every access lands here */
         else if (write && shadow_is_pt_gpa(&c->sh, gpa))
-            rc = shadow_pt_write(&c->sh, gpa, p, n);
+            rc = shadow_pt_write(&c->sh, gpa, p, n), c->plain_write = false;
         else
             rc = write ? gmem_write(&c->vm->mem, gpa, p, n) : gmem_read(&c->vm->mem, gpa, p, n);
         if (rc && !write)
             memset(p, 0xFF, n); /* no RAM, no device: the bus floats high, writes vanish */
+        if (rc)
+            c->plain_write = false;
         if (write && sh_is_code(c->vm, gpa)) {
             tc_invalidate_page(&c->bt.tc, gpa & PAGE_MASK); /* the monitor wrote translated code */
             code_mark(c, gpa, false);
+            c->plain_write = false;
         }
         gva += n;
         p += n;
@@ -1036,6 +1041,15 @@ static void cpu_state_for_guest(struct vcpu *c, uint32_t cs, bool v86)
 static int enter(struct vcpu *c, const struct guest_frame *g, bool v86)
 {
     const struct trap_frame *f = &g->tf;
+    if (c->exit_tsc) {
+        unsigned cause = EXIT_CAUSES;
+        for (unsigned i = 0; i < EXIT_CAUSES; i++)
+            if (c->vm->exits_by_cause[i] != c->cause_seen[i]) {
+                c->cause_seen[i] = c->vm->exits_by_cause[i];
+                cause = i;
+            }
+        c->monitor_tsc[cause] += rdtsc() - c->exit_tsc;
+    }
     /* From here to the IRET into the guest nothing may be preempted: CR0.TS
      * and LDTR are the CPU's, not the thread's, and another vCPU thread
      * running in between would leave its own (a guest entered with another
@@ -1050,7 +1064,8 @@ static int enter(struct vcpu *c, const struct guest_frame *g, bool v86)
      * work on this exit (emulation, translation, shadow paging) is ordinary
      * thread code: host interrupts and preemption stay on for it. */
     cpu_sti();
-    c->guest_tsc += rdtsc() - c->enter_tsc;
+    c->exit_tsc = rdtsc();
+    c->guest_tsc += c->exit_tsc - c->enter_tsc;
     c->entries++;
     return wx;
 }
@@ -2458,6 +2473,12 @@ void vcpu_thread(void *arg)
     thread_set_local(NULL);
 }
 
+uint64_t vcpu_monitor_us(struct vm *vm, unsigned cause)
+{
+    uint64_t per_us = clock_tsc_hz() / 1000000u;
+    return cause <= EXIT_CAUSES && per_us ? VCPU(vm)->monitor_tsc[cause] / per_us : 0;
+}
+
 void vcpu_info(struct vm *vm, struct cmd_out *out)
 {
     struct vcpu *c = VCPU(vm);
@@ -2516,5 +2537,7 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u, "
                "stale translations dropped at an exit: %u\n",
                c->irqs_injected, c->guest_exceptions, c->smc_writes, c->stale_exits);
+    cmd_printf(out, "  %u REP MOVS/STOS given back to the CPU once their stores reached plain RAM\n",
+               c->strings_resumed);
     vmwin_leave(token);
 }

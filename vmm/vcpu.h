@@ -44,6 +44,15 @@ void vcpu_dma_wrote(struct vm *vm, uint32_t gpa, uint32_t len);
 /* Print registers and engine statistics (for `vm info`). */
 struct cmd_out;
 void vcpu_info(struct vm *vm, struct cmd_out *out);
+
+/*
+ * vcpu_monitor_us - microseconds the monitor spent from the VM's exits of
+ * a cause (enum vm_exit_cause; EXIT_CAUSES: exits that counted none, the
+ * translator's dispatches) to its next entries: handling, and anything
+ * the thread waited for or was preempted by meanwhile (a HLT's idle time).
+ * 0 for an unknown cause.
+ */
+uint64_t vcpu_monitor_us(struct vm *vm, unsigned cause);
 /*
  * vcpu_exit_sites - print the guest instructions that exit most (for `vm
  * exits`): up to `top` rows of count, guest EIP, CPL and why (translator

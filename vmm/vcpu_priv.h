@@ -147,6 +147,12 @@ struct vcpu {
     struct vseg alias_src[SR_N]; /* the descriptor caches the ring-1 alias slots were built from */
     uint32_t alias_valid;       /* bit sr: alias_src[sr] and its slot are current */
     uint64_t enter_tsc, guest_tsc, entries; /* TSC spent from world switch in to out, and how often */
+    /* The monitor's time per exit, by cause (vcpu_monitor_us): the TSC from
+     * each world switch out (exit_tsc) to the next one in, charged to the
+     * cause whose count (vm->exits_by_cause, seen at the last entry in
+     * cause_seen) that exit raised; [EXIT_CAUSES]: none raised (the
+     * dispatcher's exits: a branch, a lookup miss, translation). */
+    uint64_t exit_tsc, cause_seen[EXIT_CAUSES], monitor_tsc[EXIT_CAUSES + 1];
     uint32_t run_ahead;         /* instructions emulated after a segment-load or VERW exit, in the same exit */
     bool ldt_stale;             /* the shadow LDT descriptor changed since LDTR was loaded */
     volatile bool sh_stale;     /* a host thread unshared guest pages: flush the shadows before running */
@@ -156,6 +162,9 @@ struct vcpu {
     uint32_t ldt_base, ldt_limit; /* the guest LDT (linear, bytes - 1); ldt_limit 0: none */
     uint32_t *code_bits;        /* guest RAM pages we translated from (1 bit per page): write-protected */
     uint32_t smc_writes;        /* stores into translated code caught */
+    bool plain_write;           /* the last vmem_write landed in guest RAM that is nothing more (no device,
+                                 * traced page table or translated code): the CPU may do the next itself */
+    uint32_t strings_resumed;   /* REP MOVS/STOS handed back to the CPU once their stores were plain */
     uint32_t stale_exits;       /* exits whose instruction had changed since translation (emu_bt_exit) */
     uint32_t dr[8];             /* debug registers (execute breakpoints are checked while stepping) */
     bool stepping;              /* one instruction per dispatch: guest TF or an armed DR7 */

@@ -298,6 +298,16 @@ static int cmd_vm_info(struct cmd_ctx *c)
         if (vm->exits_by_cause[i])
             cmd_printf(c->out, " %s %u", causes[i], (uint32_t)vm->exits_by_cause[i]);
     cmd_printf(c->out, "\n");
+    cmd_printf(c->out, "monitor time from exit to entry, ms (us per exit):");
+    for (int i = 0; i <= EXIT_CAUSES; i++) {
+        uint64_t us = vcpu_monitor_us(vm, (unsigned)i), n = i < EXIT_CAUSES ? vm->exits_by_cause[i] : 0;
+        if (us && n)
+            cmd_printf(c->out, " %s %llu (%llu)", causes[i], (unsigned long long)(us / 1000),
+                       (unsigned long long)(us / n));
+        else if (us)
+            cmd_printf(c->out, " dispatch %llu", (unsigned long long)(us / 1000));
+    }
+    cmd_printf(c->out, "\n");
     vcpu_info(vm, c->out);
     return 0;
 }

@@ -14,16 +14,21 @@
  * accepts both hardware outcomes and nothing else, so the output is the
  * same natively (QEMU, Bochs) and under hv86; vms-isolation runs it under
  * Bochs beside other VMs.
+ *
+ * Last, a freed page directory cleared by REP STOSD and refilled by REP
+ * MOVSD: under hv86 those start as emulated stores to a traced directory,
+ * and the CPU must finish them exactly (recycled_table).
  */
 #include "guest.h"
 
 #define VA      0x40000000u /* retargeted entry */
 #define VA_FREE 0x40400000u /* a page the guest unmaps and reuses as a table */
 #define VA_NEW  0x40800000u /* the region that reused table maps */
+#define VA_TBL  0x40C00000u /* the region of the table recycled() clears and refills */
 #define NO_RAM  0xE0000000u /* no RAM and no device natively, nor under hv86 */
 #define MARK    0x5A5A0000u
 
-enum { PG_A, PG_B, PG_C, PG_D, PG_E, NPAGES };
+enum { PG_A, PG_B, PG_C, PG_D, PG_E, PG_T, PG_P, NPAGES };
 static volatile uint32_t pages[NPAGES][1024] ALIGNED(PAGE_SIZE);
 
 static uint32_t pa(int i) { return (uint32_t)pages[i]; }
@@ -118,11 +123,64 @@ static void freed_frame(void)
     check_eq("reused-table-first-entry-still-d", rd(VA_NEW), MARK + 10);
 }
 
+static uint32_t pattern[1024];
+
+/* Make P a second page directory (the identity map copied, and T the
+ * page table of VA_TBL), run on it and read through it (the shadow builds
+ * and keeps a directory from it), then go back to the first: P is now the
+ * directory of an address space not running, as Linux's are when it frees
+ * them (a process that exited). */
+static void use_directory_elsewhere(void)
+{
+    uint32_t cr3 = read_cr3();
+    for (int i = 0; i < 1024; i++) {
+        pages[PG_T][i] = i < 4 ? pa(PG_A + i) | PTE_P | PTE_W : 0;
+        pages[PG_P][i] = kernel_pd[i];
+    }
+    pages[PG_P][VA_TBL >> 22] = pa(PG_T) | PTE_P | PTE_W;
+    write_cr3(pa(PG_P));
+    check_eq("recycled-directory-maps-a", rd(VA_TBL), pages[PG_A][0]);
+    write_cr3(cr3);
+}
+
+/*
+ * A freed page directory cleared and refilled by string instructions, the
+ * way Linux clears a page-table page it allocates again (kernel_init_pages:
+ * the first and the last dword, then REP STOSD over the rest) and copies a
+ * page. Under hv86 the first stores reach a directory the shadow still
+ * keeps and are emulated; once it drops it (SHADOW_FLOOD stores), the rest
+ * is the CPU's (emu_string gives the instruction back). Every dword must
+ * end as written, and ECX, ESI and EDI where the CPU leaves them.
+ */
+static void recycled_table(void)
+{
+    uint32_t *t = (uint32_t *)pages[PG_P], ecx, edi, esi, bad = 0;
+    use_directory_elsewhere();
+    t[0] = 0;
+    t[1023] = 0;
+    __asm__ volatile("cld; rep stosl" : "=c"(ecx), "=D"(edi) : "a"(0), "c"(1022), "D"(t + 1) : "memory");
+    for (int i = 0; i < 1024; i++)
+        bad += t[i] != 0;
+    check("recycled-directory-rep-stos-zeroes-it", bad == 0 && ecx == 0 && edi == (uint32_t)(t + 1023),
+          "%d dwords not zero, ecx %x, edi %x", bad, ecx, edi);
+    for (int i = 0; i < 1024; i++)
+        pattern[i] = 0x3C000000u + i * 0x01010101u;
+    use_directory_elsewhere();
+    __asm__ volatile("cld; rep movsl" : "=c"(ecx), "=S"(esi), "=D"(edi) : "c"(1024), "S"(pattern), "D"(t) : "memory");
+    bad = 0;
+    for (int i = 0; i < 1024; i++)
+        bad += t[i] != pattern[i];
+    check("recycled-directory-rep-movs-copies-into-it",
+          bad == 0 && ecx == 0 && esi == (uint32_t)(pattern + 1024) && edi == (uint32_t)(t + 1024),
+          "%d dwords differ, ecx %x, esi %x, edi %x", bad, ecx, esi, edi);
+}
+
 void guest_main(void)
 {
     paging_enable(paging_identity());
     retarget();
     no_ram();
     freed_frame();
+    recycled_table();
     paging_disable();
 }
