@@ -105,7 +105,7 @@ static void *meta_alloc(struct tc *tc, uint32_t bytes)
     return p;
 }
 
-static bool block_fits(const struct tc *tc)
+bool tc_block_fits(const struct tc *tc)
 {
     uint32_t meta_need = TC_BLOCK_MAX_INSNS * sizeof(struct tc_imap) +
                          TC_BLOCK_MAX_EXITS * ALIGN_UP(sizeof(struct bt_exit), 4u);
@@ -115,7 +115,7 @@ static bool block_fits(const struct tc *tc)
 
 struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip)
 {
-    if (!block_fits(tc))
+    if (!tc_block_fits(tc))
         tc_flush(tc);
     struct tc_block *b = &tc->blocks[tc->nblocks];
     memset(b, 0, sizeof(*b));
@@ -234,11 +234,16 @@ void tc_ibl_insert(struct tc *tc, struct tc_block *b)
 
 void tc_chain(struct tc *tc, struct bt_exit *e, struct tc_block *to)
 {
+    tc_chain_into(tc, e, to, e->stub_tca);
+}
+
+void tc_chain_into(struct tc *tc, struct bt_exit *e, struct tc_block *to, uint8_t *at)
+{
     if (e->to || e->from->dead || to->dead)
         return;
     int32_t rel = (int32_t)((uintptr_t)to->tca - ((uintptr_t)e->stub_tca + JMP_REL32_LEN));
-    e->stub_tca[0] = X86_JMP_REL32;
-    memcpy(e->stub_tca + 1, &rel, sizeof(rel));
+    at[0] = X86_JMP_REL32;
+    memcpy(at + 1, &rel, sizeof(rel));
     e->to = to;
     e->next_in = to->in_links;
     to->in_links = e;

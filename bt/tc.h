@@ -138,6 +138,10 @@ void tc_set_stub_head(struct tc *tc, const uint8_t head[5]);
  * fails between tc_begin_block and tc_commit_block (space was reserved). */
 struct bt_exit *tc_alloc_exit(struct tc *tc);
 
+/* tc_block_fits - whether a block of the largest size fits without a
+ * flush (tc_begin_block flushes when it does not). */
+bool tc_block_fits(const struct tc *tc);
+
 /* tc_commit_block - publish the block being built (b->body_len code bytes,
  * at most TC_BLOCK_MAX_CODE, already in place at b->tca): reachable by
  * tc_lookup from now on. */
@@ -153,6 +157,13 @@ struct tc_block *tc_lookup(struct tc *tc, uint32_t guest_eip);
  * already chained or either block is dead.
  */
 void tc_chain(struct tc *tc, struct bt_exit *e, struct tc_block *to);
+
+/* tc_chain_into - tc_chain with the "jmp rel32" (still relative to
+ * e->stub_tca) written at `at`, where the stub's bytes are now: the copy a
+ * block is built in before it is copied to its place in the arena (one
+ * store fewer into the arena per exit; under QEMU TCG each such store
+ * into a page holding code takes its self-modifying-code path). */
+void tc_chain_into(struct tc *tc, struct bt_exit *e, struct tc_block *to, uint8_t *at);
 
 /*
  * tc_exit_valid - is e one of the exit descriptors the translator made for a

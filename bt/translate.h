@@ -85,6 +85,7 @@ struct bt_stats {
     uint32_t branch_exits;  /* unchained direct-branch exits */
     uint32_t branch_found;  /* of them, to a block already translated */
     uint32_t ibl_found;     /* IBL misses to a block already translated */
+    uint32_t successors;    /* blocks translated ahead of their first run (translate_successor) */
 };
 
 struct bt {
@@ -97,6 +98,8 @@ struct bt {
     bt_page_fn page_of;         /* NULL: blocks record gva pages (bt_set_page_fn) */
     bt_stable_fn code_stable;   /* NULL: every code mapping is (bt_set_stable_fn) */
     bool chaining;              /* patch exits block to block (default true) */
+    bool successors;            /* translate a missed block's unconditional successor with it
+                                 * (default true; needs chaining) */
     bool one_insn;              /* the next dispatch, if it is at one_insn_eip and finds no block
                                    there, translates one instruction only (set by the monitor to
                                    re-run a store into code); cleared by the next dispatch */
@@ -130,6 +133,14 @@ struct bt {
      * of a block's bytes used to be stored one at a time. */
     uint8_t scratch[TC_BLOCK_MAX_CODE] __attribute__((aligned(16)));
 };
+
+/*
+ * bt_block_for - the block bt_run enters at guest eip: looked up, or
+ * translated (with its unconditional successor, bt->successors), chained to by
+ * the branch that led there (bt_run's state) and entered into the IBL
+ * table after a miss. NULL if the code at eip is not fetchable.
+ */
+struct tc_block *bt_block_for(struct bt *bt, uint32_t eip);
 
 /*
  * bt_init - set up a translator for one vCPU over caller memory (see

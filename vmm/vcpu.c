@@ -2493,8 +2493,9 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                g[1], g[2], g[6], g[7], g[5], g[4]);
     cmd_printf(out, "CR0=%08x CR2=%08x CR3=%08x CR4=%08x GDTR=%08x/%x IDTR=%08x/%x\n", c->bv->cr[0], c->bv->cr[2],
                c->bv->cr[3], c->bv->cr[4], c->bv->gdtr.base, c->bv->gdtr.limit, c->bv->idtr.base, c->bv->idtr.limit);
-    cmd_printf(out, "translation cache: %u blocks translated, %u guest insns, %u dispatches, %u ibl misses\n",
-               c->bt.stats.translations, c->bt.stats.insns, c->bt.stats.dispatches, c->bt.stats.ibl_misses);
+    cmd_printf(out, "translation cache: %u blocks translated (%u ahead of their first run), %u guest insns, "
+               "%u dispatches, %u ibl misses\n", c->bt.stats.translations, c->bt.stats.successors,
+               c->bt.stats.insns, c->bt.stats.dispatches, c->bt.stats.ibl_misses);
     cmd_printf(out, "  %u flushes, %u blocks invalidated by stores, %u chains, %u unchains, %u branch exits"
                " (%u of them and %u IBL misses to a block translated before)\n",
                c->bt.tc.stats.flushes, c->bt.tc.stats.invalidated, c->bt.tc.stats.chains, c->bt.tc.stats.unchains,

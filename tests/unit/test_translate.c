@@ -1279,6 +1279,11 @@ SNIPPET(sn_smc,
 
 static void test_self_modifying(void **state)
 {
+    /* The harness does not write-protect a page again when it translates
+     * from it, as the monitor does (bt_page_of): a successor translated
+     * ahead from the page the snippet then writes would stay stale here,
+     * where the monitor's protection would drop it. */
+    H.bt.successors = false;
     bt_harness_reset_vcpu(&H);
     uint32_t hlt, entry = load_snippet(sn_smc_start, sn_smc_end, &hlt);
     uint8_t *page = (uint8_t *)((uintptr_t)entry & ~0xFFFu);
@@ -1297,6 +1302,7 @@ static void test_self_modifying(void **state)
     assert_int_equal(r, BT_EXIT_HLT);
     assert_int_equal(bt_host_vcpu.gpr[0], 2); /* the patched immediate, not the stale one */
     assert_int_equal(bt_host_vcpu.gpr[3], 1);
+    H.bt.successors = true;
 }
 
 /* Blocks keyed by a page identity other than the gva (a "gpa"). */
@@ -1559,6 +1565,53 @@ static void init_state_bt(struct bt *b, void *meta, uint32_t meta_size)
     assert_int_equal(bt_init(b, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, meta, meta_size,
                              bt_harness_text_fetch, NULL, bt_host_enter), 0);
     b->chaining = false; /* a chained stub is a JMP and dead bytes: read the emitted code only */
+}
+
+/* A missed block that ends in an unconditional branch has its target
+ * translated with it and chained to it; a conditional branch's targets
+ * wait for their misses, as does anything on another page or the
+ * successor's own successor. Only translates (the dispatcher's lookup). */
+static void test_successors(void **state)
+{
+    /* 0x1000: jz 0x1010; 0x1002: jmp 0x1030; 0x1030: call 0x1040
+     * 0x1FFE: jmp 0x2000 (the next page)   hlt everywhere else */
+    static uint8_t code[0x1010];
+    memset(code, 0xF4, sizeof(code));
+    code[0x000] = 0x74, code[0x001] = 0x0E;
+    code[0x002] = 0xEB, code[0x003] = 0x2C;
+    code[0x030] = 0xE8, code[0x031] = 0x0B, code[0x032] = 0, code[0x033] = 0, code[0x034] = 0;
+    code[0xFFE] = 0xEB, code[0xFFF] = 0x00;
+    static struct bt kbt;
+    static uint8_t meta[1u << 16];
+    struct bt_config cfg = { .state_base = (uint32_t)(uintptr_t)&bt_host_vcpu };
+    struct bt_elf_text t = { .bytes = code, .addr = 0x1000, .size = sizeof(code) };
+    assert_int_equal(bt_init(&kbt, &cfg, &bt_host_vcpu, H.tc_code, H.tc_code_size, meta, sizeof(meta),
+                             bt_harness_text_fetch, &t, bt_host_enter), 0);
+    struct tc_block *a = bt_block_for(&kbt, 0x1000);
+    assert_non_null(a);
+    assert_int_equal(a->nexits, 2);
+    assert_null(tc_lookup(&kbt.tc, 0x1002));                /* a conditional branch: nothing ahead */
+    assert_null(tc_lookup(&kbt.tc, 0x1010));
+    assert_int_equal(kbt.stats.successors, 0);
+    struct tc_block *j = bt_block_for(&kbt, 0x1002);        /* a JMP: its target */
+    struct tc_block *target = tc_lookup(&kbt.tc, 0x1030);
+    assert_non_null(target);
+    assert_ptr_equal(j->exits[0].to, target);
+    assert_int_equal(kbt.stats.successors, 1);
+    assert_null(tc_lookup(&kbt.tc, 0x1040));                /* not the successor's successor */
+    assert_ptr_equal(bt_block_for(&kbt, 0x1030), target);   /* found: nothing translated */
+    assert_null(tc_lookup(&kbt.tc, 0x1040));
+    j = bt_block_for(&kbt, 0x1FFE);
+    assert_non_null(j);
+    assert_null(tc_lookup(&kbt.tc, 0x2000));                /* never on another page */
+    assert_null(j->exits[0].to);
+    kbt.successors = false;                                 /* and not when switched off */
+    target = tc_lookup(&kbt.tc, 0x1030);
+    tc_invalidate_page(&kbt.tc, 0x1000);
+    j = bt_block_for(&kbt, 0x1002);
+    assert_null(tc_lookup(&kbt.tc, 0x1030));
+    assert_int_equal(kbt.stats.successors, 1);
+    restore_host_bt();
 }
 
 /* A block's branch to a block already translated is chained when the block
@@ -1879,6 +1932,7 @@ int main(void)
         cmocka_unit_test(test_popf_tf_exits),
         cmocka_unit_test(test_ibl_reset_race),
         cmocka_unit_test(test_eager_chain),
+        cmocka_unit_test(test_successors),
         cmocka_unit_test(test_stop_at),
         cmocka_unit_test(test_mov_cr),
         cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
