@@ -71,6 +71,7 @@ def check(ok, what):
     print("%s %s" % ("ok  " if ok else "FAIL", what), flush=True)
     if not ok:
         failures.append(what)
+    return ok
 
 
 def sectors(image, start, count):
@@ -140,7 +141,9 @@ def boot(m, name, disk):
 
 def run(con, cmd, what, want_status=0):
     status, out = con.run(cmd, 600)
-    check(status == want_status, "%s (status %s)" % (what, status))
+    if not check(status == want_status, "%s (status %s)" % (what, status)):
+        print("     its output: %r" % out[-600:])
+        print("     the console before it: %r" % con.transcript[-1500:])
     return out
 
 
