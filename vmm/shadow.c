@@ -882,6 +882,23 @@ int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool se
     return 0;
 }
 
+int shadow_guest_pt_page(struct shadow *s, uint32_t gva, uint32_t *pt_page)
+{
+    struct gwalk w;
+    uint32_t err;
+    int r;
+
+    if (!paging_on(s))
+        return 1;
+    r = gwalk(s, gva, 0, &w, &err);
+    if (r != 0)
+        return r;
+    if (w.large)
+        return 1;
+    *pt_page = w.pte_gpa & PTE_FRAME;
+    return 0;
+}
+
 int shadow_mapped(const struct shadow *s, uint32_t gva, uint32_t acc, uint32_t *hpa)
 {
     uint32_t need = PTE_P | ((acc & PF_W) ? PTE_RW : 0) | ((acc & PF_U) ? PTE_US : 0);

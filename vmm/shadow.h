@@ -334,6 +334,14 @@ int shadow_guest_translate(struct shadow *s, uint32_t gva, uint32_t acc, bool se
                            uint32_t *gpa, uint32_t *err);
 
 /*
+ * shadow_guest_pt_page - the gpa page of the GUEST page table whose PTE
+ * maps gva now (a 4 KiB mapping with paging on; walk as a read, no A/D
+ * set). Returns 0 with *pt_page, 1 when there is none (paging off, a 4 MiB
+ * page, not present), or E_CORRUPT.
+ */
+int shadow_guest_pt_page(struct shadow *s, uint32_t gva, uint32_t *pt_page);
+
+/*
  * shadow_mapped - the host frame the loaded shadow maps gva to for an
  * access of kind acc (PF_W, PF_U bits), as the CPU itself would reach it
  * from the guest: what a guest access would find without a fault. The

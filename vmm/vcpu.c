@@ -179,10 +179,54 @@ static void code_mark(struct vcpu *c, uint32_t gpa, bool on)
     uint32_t pg = gpa >> PAGE_SHIFT;
     if (pg >= c->vm->mem.npages)
         return;
-    if (on)
+    if (on) {
         c->code_bits[pg / 32] |= 1u << (pg % 32);
-    else
-        c->code_bits[pg / 32] &= ~(1u << (pg % 32));
+        return;
+    }
+    c->code_bits[pg / 32] &= ~(1u << (pg % 32));
+    /* A store into a page table that mapped translated code may remap that
+     * code's EIPs to other bytes, and the translation cache is looked up
+     * by EIP: the translations of every code frame it mapped go (a Linux
+     * module's init text is freed after init and the next module loaded at
+     * the same address on other frames). Conservative: any store. */
+    uint32_t page = gpa & PAGE_MASK;
+    for (uint32_t i = 0; i < c->nwatch;) {
+        if (c->watch[i].table == page) {
+            uint32_t code = c->watch[i].code;
+            c->watch[i] = c->watch[--c->nwatch];
+            tc_invalidate_page(&c->bt.tc, code);
+            c->watch_drops++;
+            code_mark(c, code, false);
+            i = 0; /* the list changed under the recursion */
+            continue;
+        }
+        i++;
+    }
+}
+
+#define CODE_WATCH_MAX 2048u /* code frames whose mapping is watched (vcpu.watch) */
+
+/* Watch the page table that maps lin's code frame `code` (both gpa pages)
+ * while translations from it exist: see code_mark. A full list, a 4 MiB
+ * mapping (its directory entry is traced with the directory) or a table
+ * that is the code frame itself watch nothing. */
+static void code_watch(struct vcpu *c, uint32_t lin, uint32_t code)
+{
+    uint32_t table;
+    if (shadow_guest_pt_page(&c->sh, lin, &table) != 0 || table == code)
+        return;
+    for (uint32_t i = 0; i < c->nwatch; i++)
+        if (c->watch[i].table == table && c->watch[i].code == code)
+            return;
+    if (c->nwatch == CODE_WATCH_MAX) {
+        c->watch_full++;
+        return;
+    }
+    c->watch[c->nwatch++] = (struct code_watch){ table, code };
+    if (!sh_is_code(c->vm, table)) {
+        code_mark(c, table, true);
+        shadow_write_protect_gpa(&c->sh, table);
+    }
 }
 
 /* bt_page_fn: the gpa page of a block's code, which from now on is protected
@@ -196,6 +240,7 @@ static uint32_t bt_page_of(void *ctx, uint32_t gva)
     if (!c->bt.one_insn && !sh_is_code(c->vm, gpa)) {
         code_mark(c, gpa, true);
         shadow_write_protect_gpa(&c->sh, gpa);
+        code_watch(c, lin, gpa & PAGE_MASK);
     }
     return gpa & PAGE_MASK;
 }
@@ -309,7 +354,8 @@ int vcpu_create(struct vm *vm, char *err, size_t errlen)
     c->sgdt = kzalloc(GDT_BYTES);
     c->gdt_src = kzalloc(GDT_MONITOR_FIRST * sizeof(uint64_t));
     c->code_bits = kzalloc(ALIGN_UP(vm->mem.npages, 32u) / 8);
-    if (!c->sgdt || !c->gdt_src || !c->code_bits) {
+    c->watch = kzalloc(CODE_WATCH_MAX * sizeof(*c->watch));
+    if (!c->sgdt || !c->gdt_src || !c->code_bits || !c->watch) {
         rc = out_of(err, errlen, "direct-map memory for the shadow GDT", 2 * GDT_BYTES);
         goto err_free;
     }
@@ -341,6 +387,7 @@ void vcpu_destroy(struct vm *vm)
     kfree(c->gdt_src);
     kfree(c->sldt);
     kfree(c->code_bits);
+    kfree(c->watch);
     kfree(c);
     vm->vcpu = NULL;
 }
@@ -1832,6 +1879,7 @@ void vcpu_reset(struct vm *vm, const struct loader_entry *e)
     c->fast_reflect = FAST_REFLECT;   /* reflect_in_world */
     c->bt.monitor_exit = &c->fault_desc; /* bt_enter's own exit_desc, trusted by bt_run */
     memset(c->code_bits, 0, ALIGN_UP(vm->mem.npages, 32u) / 8);
+    c->nwatch = 0;
     shadow_flush_all(&c->sh); /* forget write protection of the previous run's code */
     shadow_set_a20(&c->sh, true); /* the gate after reset: open (i8042 output port bit 1) */
     c->a20 = true;
@@ -2540,5 +2588,7 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                c->irqs_injected, c->guest_exceptions, c->smc_writes, c->stale_exits);
     cmd_printf(out, "  %u REP MOVS/STOS given back to the CPU once their stores reached plain RAM\n",
                c->strings_resumed);
+    cmd_printf(out, "  page tables mapping translated code: %u code frames watched, %u dropped by stores into "
+               "their tables, %u not watched (list full)\n", c->nwatch, c->watch_drops, c->watch_full);
     vmwin_leave(token);
 }

@@ -161,6 +161,11 @@ struct vcpu {
     uint64_t *sldt;             /* shadow LDT (GDT_ENTRIES slots), allocated at the first LLDT */
     uint32_t ldt_base, ldt_limit; /* the guest LDT (linear, bytes - 1); ldt_limit 0: none */
     uint32_t *code_bits;        /* guest RAM pages we translated from (1 bit per page): write-protected */
+    /* Guest page tables that map translated code (code_watch): marked in
+     * code_bits as well, so a store into one is caught like one into code,
+     * and then the translations of the code frames it mapped are dropped. */
+    struct code_watch { uint32_t table, code; } *watch; /* gpa pages */
+    uint32_t nwatch, watch_full, watch_drops;
     uint32_t smc_writes;        /* stores into translated code caught */
     bool plain_write;           /* the last vmem_write landed in guest RAM that is nothing more (no device,
                                  * traced page table or translated code): the CPU may do the next itself */

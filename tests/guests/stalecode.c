@@ -12,6 +12,10 @@
  * (INVLPG after), a second page directory mapping the EIP elsewhere
  * (MOV CR3), and a segment (CS) with another base over the same offset is
  * covered by far transfers elsewhere (segread, fuzz).
+ *
+ * Last, code that never exits (`mov $imm, %eax; jmp *%ecx`) remapped by its
+ * PTE and INVLPG: hv86 must run the new bytes, not its translation of the
+ * old ones (it watches the page table that maps translated code).
  */
 #include "guest.h"
 
@@ -19,6 +23,31 @@
 
 static uint8_t frame_a[PAGE_SIZE] ALIGNED(PAGE_SIZE);
 static uint8_t frame_b[PAGE_SIZE] ALIGNED(PAGE_SIZE);
+static uint8_t frame_c[PAGE_SIZE] ALIGNED(PAGE_SIZE);
+static uint8_t frame_d[PAGE_SIZE] ALIGNED(PAGE_SIZE);
+#define PLAIN_VA (CODE_VA + PAGE_SIZE) /* plain code (no exit), remapped from frame_c to frame_d */
+
+/* Write `mov $v, %eax; jmp *%ecx` at the start of frame f. */
+static void plain(uint8_t *f, uint32_t v)
+{
+    f[0] = 0xB8;
+    f[1] = (uint8_t)v, f[2] = (uint8_t)(v >> 8), f[3] = (uint8_t)(v >> 16), f[4] = (uint8_t)(v >> 24);
+    f[5] = 0xFF; /* jmp *%ecx */
+    f[6] = 0xE1;
+}
+
+/* Jump to the code at PLAIN_VA and come back; returns its EAX. */
+static uint32_t run_plain(void)
+{
+    uint32_t eax;
+    asm volatile("lea 1f, %%ecx\n\t"
+                 "jmp *%[va]\n"
+                 "1:"
+                 : "=a"(eax)
+                 : [va] "r"(PLAIN_VA)
+                 : "ecx", "memory");
+    return eax;
+}
 static pte_t pd2[1024] ALIGNED(PAGE_SIZE);
 static pte_t pt2[1024] ALIGNED(PAGE_SIZE);
 
@@ -104,4 +133,17 @@ void guest_main(void)
     write_cr3(cr3);
     eax = run_stub(ds, &es, &delta);
     check_eq("first-cr3-pops-es", es, ds);
+
+    /* 4. Code that never exits, remapped by its PTE and INVLPG (as Linux
+     * loads a module where another's freed init text was): the new bytes
+     * run, not a translation of the old ones. */
+    plain(frame_c, 0x11111111);
+    plain(frame_d, 0x22222222);
+    paging_map(PLAIN_VA, (uint32_t)frame_c, PTE_P | PTE_W);
+    for (int i = 0; i < 3; i++)
+        check_eq("plain-code-runs", run_plain(), 0x11111111);
+    *paging_pte(PLAIN_VA) = (uint32_t)frame_d | PTE_P | PTE_W;
+    asm volatile("invlpg (%0)" : : "r"(PLAIN_VA) : "memory");
+    check_eq("plain-code-remapped-pte-runs-new-bytes", run_plain(), 0x22222222);
+    check_eq("plain-code-remapped-pte-runs-new-bytes-again", run_plain(), 0x22222222);
 }
