@@ -191,16 +191,19 @@ static void code_mark(struct vcpu *c, uint32_t gpa, bool on)
      * the same address on other frames). Conservative: any store. */
     uint32_t page = gpa & PAGE_MASK;
     for (uint32_t i = 0; i < c->nwatch;) {
-        if (c->watch[i].table == page) {
-            uint32_t code = c->watch[i].code;
-            c->watch[i] = c->watch[--c->nwatch];
-            tc_invalidate_page(&c->bt.tc, code);
-            c->watch_drops++;
-            code_mark(c, code, false);
-            i = 0; /* the list changed under the recursion */
+        if (c->watch[i].table != page) {
+            i++;
             continue;
         }
-        i++;
+        uint32_t code = c->watch[i].code, cp = code >> PAGE_SHIFT;
+        c->watch[i] = c->watch[--c->nwatch];
+        tc_invalidate_page(&c->bt.tc, code);
+        c->watch_drops++;
+        /* Unmarked so that its next translation watches its table again;
+         * not through code_mark: a frame that is also a watched table
+         * (a guest may build chains of them) would recurse once per link. */
+        if (cp < c->vm->mem.npages)
+            c->code_bits[cp / 32] &= ~(1u << (cp % 32));
     }
 }
 
