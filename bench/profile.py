@@ -2,7 +2,7 @@
 """Where hv86's time goes while a Linux guest runs a command: a sampling
 profile of the whole QEMU machine, taken through QEMU's gdbstub (issue 14).
 
-usage: profile.py [--samples N] [--top K] [--iso ISO] COMMAND...
+usage: profile.py [--samples N] [--top K] [--iso ISO] [--native] COMMAND...
        profile.py [--samples N] [--top K] [--iso ISO] [--callers FN] [--under FN] --boot IMAGE
     COMMAND: a shell command for the bench guest, run as the bench user
         through stress-ng's wrapper `sn` when it starts with "sn "
@@ -16,6 +16,9 @@ usage: profile.py [--samples N] [--top K] [--iso ISO] COMMAND...
         FN, the chains of its three nearest callers
     --under FN    also count, for the samples with FN on the stack, the
         function they were taken in
+    --native      profile COMMAND in the same bench guest booted natively
+        under QEMU TCG (as make bench-stress does), by guest kernel
+        function: the table to hold the translated kernel's against
     --boot IMAGE  instead of a command, profile whole runs of a VM with
         IMAGE (workload or shell: make bench-linux's 64 MiB guest, on
         hv86.iso unless --iso), from `vm start` to WORKLOAD-END or the
@@ -31,7 +34,17 @@ protocol: ^C, `g` for the registers, `c`), and counts where EIP was:
     ring 3   guest user code, one row (v86 mode counted apart);
 and prints the shares, then the monitor's functions by share: self (EIP
 in it) and inclusive (in it or below it, from the EBP chain; hv86 is built
-with frame pointers, the trap entry stubs end a chain).
+with frame pointers, the trap entry stubs end a chain). For a COMMAND it
+then prints the guest kernel functions translated code ran, from the
+monitor's own timer profile (`debug profile`: at each of its 1 ms ticks
+that lands in ring 1, the guest instruction the translation came from),
+named by the guest's /proc/kallsyms; --native prints the same table from
+the gdbstub's samples of the native kernel (CPL 0). The monitor runs its
+trap paths with interrupts off, so a tick that comes meanwhile is taken at
+the first ring-1 instruction after it: the monitor's time shows there (a
+page-fault handler's first instruction after a fault given to the guest;
+a small hex number, a stub of the translation cache by its offset, after
+a call into the monitor). Read those rows with the gdbstub's table above.
 
 Under TCG a stop lands at a translated block's boundary, so a helper's
 time (a segment load, an IRET, a TLB flush) is seen at the instruction
@@ -175,9 +188,124 @@ def command_runner(m, command, disk):
     return lambda: con.run(command, 600)
 
 
+# Name each guest EIP by the guest's /proc/kallsyms, in the guest: an awk
+# program (typed line by line: the shell's line editor takes short lines)
+# that binary-searches the sorted text symbols (fixed-width hex, so string
+# order is numeric order).
+KSYM_AWK = [
+    'NR == FNR { if ($2 ~ /^[tT]$/) { a[n] = $1; s[n++] = $3 }; next }',
+    '{ lo = 0; hi = n - 1',
+    '  while (lo < hi) { m = int((lo + hi + 1) / 2); if (a[m] <= $1) lo = m; else hi = m - 1 }',
+    '  if (a[lo] <= $1) print $1, s[lo], a[lo]; else print $1, "?", $1 }',
+]
+
+
+def guest_symbols(con, eips):
+    """{eip: (kernel function, its address)} for the guest EIPs (ints),
+    through shell con."""
+    con.run("sort /proc/kallsyms > /tmp/ksyms; : > /tmp/keips; : > /tmp/ksym.awk", 120)
+    for line in KSYM_AWK:
+        con.run("echo '%s' >> /tmp/ksym.awk" % line, 60)
+    eips = sorted(set(eips))
+    for i in range(0, len(eips), 8):
+        con.run("for e in %s; do echo $e; done >> /tmp/keips" % " ".join("%08x" % e for e in eips[i:i + 8]), 60)
+    out = con.run("awk -f /tmp/ksym.awk /tmp/ksyms /tmp/keips", 300)[1]
+    names = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 3 and len(f[0]) == 8:
+            names[int(f[0], 16)] = (f[1], int(f[2], 16))
+    return names
+
+
+def print_guest_functions(title, counts, names, total, top):
+    by_fn = Counter()
+    for eip, n in counts.items():
+        by_fn[names.get(eip, ("%08x" % eip, eip))[0]] += n
+    print(title)
+    for name, n in by_fn.most_common(top):
+        print("  %5.1f%%  %s" % (100.0 * n / total, name))
+    print("  the guest instructions sampled most:")
+    for eip, n in counts.most_common(min(top, 20)):
+        name, base = names.get(eip, ("?", eip))
+        print("  %5.1f%%  %08x %s+0x%x" % (100.0 * n / total, eip, name, eip - base))
+
+
+def sample(port, samples, run_once, take):
+    """Call run_once until the gdbstub on port took `samples` samples: about
+    every 2 ms the machine is stopped, take(rsp, eip, cs, eflags, ebp) is
+    called while it is (it may read memory through rsp) and returns the
+    sample's label, and the machine goes on. Returns (Counter of labels,
+    runs of run_once)."""
+    rings, done = Counter(), threading.Event()
+
+    def sampler():
+        rsp = Rsp(port)
+        while sum(rings.values()) < samples and not done.is_set():
+            rsp.interrupt()
+            rings[take(rsp, *rsp.registers())] += 1
+            rsp.send("c", reply=False)
+            time.sleep(0.002)
+        rsp.s.close()
+    t = threading.Thread(target=sampler)
+    t.start()
+    runs = 0
+    while t.is_alive():
+        run_once()
+        runs += 1
+    done.set()
+    t.join()
+    return rings, runs
+
+
+def native_profile(command, samples, top):
+    """--native: the bench guest booted natively, COMMAND run until the
+    gdbstub took `samples` samples; prints ring shares and the kernel's
+    functions."""
+    from linuxguest import NativeLinux
+    port = free_port()
+    nat = NativeLinux("bench", mem_mib=GUEST_MEM_MIB, extra_args=["-gdb", "tcp::%d" % port]).start()
+    try:
+        con = nat.console
+        con.wait_ready(600)
+        for line in (SETUP, SN):
+            con.run(line, 120)
+        con.run(command, 600)
+        kernel = Counter()
+
+        def take(rsp, eip, cs, eflags, ebp):
+            if cs & 3 == 0 and not eflags & EFLAGS_VM:
+                kernel[eip] += 1
+                return "kernel (CPL 0)"
+            return "user (CPL 3)"
+        rings, runs = sample(port, samples, lambda: con.run(command, 600), take)
+        total = sum(rings.values())
+        print("%d samples over %d runs of %r, native" % (total, runs, command))
+        for name, n in rings.most_common():
+            print("  %5.1f%%  %s" % (100.0 * n / total, name))
+        print_guest_functions("guest kernel functions, share of all samples:", kernel,
+                              guest_symbols(con, kernel), total, top)
+    finally:
+        nat.stop()
+
+
+def debug_profile_guest(text):
+    """{guest eip: samples} and the ring-1 sample count from `debug profile`."""
+    counts, ring1, in_guest = Counter(), 0, False
+    for line in text.splitlines():
+        if "timer samples" in line:
+            ring1 = int(line.split("ring 1)")[1].split(",")[0])
+        elif line.startswith("translated guest code, by"):
+            in_guest = True
+        elif in_guest and line.strip():
+            f = line.split()
+            counts[int(f[0], 16)] += int(f[1])
+    return counts, ring1
+
+
 def main():
     args = sys.argv[1:]
-    samples, top, iso, disk, boot, callers_of, under = 3000, 30, None, "", None, None, None
+    samples, top, iso, disk, boot, callers_of, under, native = 3000, 30, None, "", None, None, None, False
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--samples":
@@ -194,11 +322,17 @@ def main():
             under = args.pop(0)
         elif opt == "--boot":
             boot = args.pop(0)
+        elif opt == "--native":
+            native = True
         else:
             sys.exit("unknown option %s" % opt)
     if not args and not boot:
         sys.exit(__doc__)
     command = " ".join(args) if not boot else "boot of the %s image" % boot
+    if native:
+        if boot:
+            sys.exit("--native profiles a COMMAND, not --boot")
+        return native_profile(command, samples, top)
     iso = iso or os.path.join(ROOT, "hv86.iso" if boot else "hv86-bench.iso")
     syms = symbols(os.path.join(ROOT, "hv86.elf"))
     addrs = [a for a, _ in syms]
@@ -206,44 +340,32 @@ def main():
     m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=iso, extra_args=["-gdb", "tcp::%d" % port]).start()
     try:
         run_once = boot_runner(m, boot) if boot else command_runner(m, command, disk)
-        counts, rings, inclusive, chains, leaves = Counter(), Counter(), Counter(), Counter(), Counter()
+        if not boot:
+            detach(m)
+            m.cmd("debug profile reset")
+            attach(m, VM)
+        counts, inclusive, chains, leaves = Counter(), Counter(), Counter(), Counter()
         def name_of(a):
             i = bisect.bisect_right(addrs, a) - 1
             return syms[i][1] if i >= 0 else hex(a)
-        done = threading.Event()
-        def sampler():
-            rsp = Rsp(port)
-            while len(list(rings.elements())) < samples and not done.is_set():
-                rsp.interrupt()
-                eip, cs, eflags, ebp = rsp.registers()
-                rets = rsp.callers(ebp, STACK_DEPTH) if cs & 3 == 0 and not eflags & EFLAGS_VM else []
-                rsp.send("c", reply=False)
-                if eflags & EFLAGS_VM:
-                    rings["v86"] += 1
-                elif cs & 3 == 0:
-                    names = [name_of(a) for a in [eip] + rets]
-                    counts[names[0]] += 1
-                    if names[0] == callers_of:
-                        chains[" < ".join(names[1:4])] += 1
-                    if under in names:
-                        leaves[names[0]] += 1
-                    for name in set(names):
-                        inclusive[name] += 1
-                    rings["ring 0 (monitor)"] += 1
-                elif cs & 3 == 1:
-                    rings["ring 1 (translated guest kernel)"] += 1
-                else:
-                    rings["ring 3 (guest user)"] += 1
-                time.sleep(0.002)
-            rsp.s.close()
-        t = threading.Thread(target=sampler)
-        t.start()
-        runs = 0
-        while t.is_alive():
-            run_once()
-            runs += 1
-        done.set()
-        t.join()
+
+        def take(rsp, eip, cs, eflags, ebp):
+            if eflags & EFLAGS_VM:
+                return "v86"
+            if cs & 3 == 1:
+                return "ring 1 (translated guest kernel)"
+            if cs & 3 == 3:
+                return "ring 3 (guest user)"
+            names = [name_of(a) for a in [eip] + rsp.callers(ebp, STACK_DEPTH)]
+            counts[names[0]] += 1
+            if names[0] == callers_of:
+                chains[" < ".join(names[1:4])] += 1
+            if under in names:
+                leaves[names[0]] += 1
+            for name in set(names):
+                inclusive[name] += 1
+            return "ring 0 (monitor)"
+        rings, runs = sample(port, samples, run_once, take)
         total = sum(rings.values())
         print("%d samples over %d runs of %r" % (total, runs, command))
         for name, n in rings.most_common():
@@ -259,6 +381,14 @@ def main():
             print("samples with %s on the stack, by the function they were taken in, share of all samples:" % under)
             for name, n in leaves.most_common(top):
                 print("  %5.1f%%  %s" % (100.0 * n / total, name))
+        if not boot:
+            detach(m)
+            guest, ring1 = debug_profile_guest(m.cmd("debug profile"))
+            con = attach(m, VM)
+            print("translated guest kernel by guest function (the monitor's %d ring-1 timer samples), "
+                  "share of ring 1:" % ring1)
+            if ring1:
+                print_guest_functions("", guest, guest_symbols(con, guest), ring1, top)
     finally:
         m.stop()
 

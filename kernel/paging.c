@@ -81,16 +81,25 @@ void *kmap_cached(uint32_t pa)
     return (void *)(uintptr_t)va;
 }
 
+typedef uint32_t __attribute__((may_alias, aligned(1))) u32_unaligned;
+
 void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir dir)
 {
-    uint32_t fl = read_eflags(); /* kmap_cached: one window, no preemption while in use */
-    cpu_cli();
+    /* kmap_cached: one window, no preemption while in use. The monitor's
+     * trap paths already run with interrupts off: then no CLI, and no
+     * POPF, which ends a translated block under QEMU TCG. */
+    uint32_t fl = read_eflags();
+    if (fl & EFLAGS_IF)
+        cpu_cli();
     uint8_t *win = kmap_cached(pa);
-    if (dir == KMAP_WRITE)
+    if (len == 4 && dir == KMAP_READ) /* a guest PDE, PTE or descriptor half: most calls */
+        *(u32_unaligned *)buf = *(const volatile uint32_t *)(win + off);
+    else if (dir == KMAP_WRITE)
         memcpy(win + off, buf, len);
     else if (dir == KMAP_READ)
         memcpy(buf, win + off, len);
     else
         memset(win + off, 0, len);
-    write_eflags(fl);
+    if (fl & EFLAGS_IF)
+        write_eflags(fl);
 }

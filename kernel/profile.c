@@ -3,7 +3,7 @@
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
 
-static struct profile_entry slots[PROFILE_SLOTS], callers[PROFILE_SLOTS];
+static struct profile_entry slots[PROFILE_SLOTS], callers[PROFILE_SLOTS], guest[PROFILE_SLOTS];
 static uint32_t rings[4], dropped;
 
 static void count(struct profile_entry *table, uint32_t eip)
@@ -24,6 +24,9 @@ void profile_sample(const struct trap_frame *tf)
 {
     uint32_t ring = trap_ring(tf);
     rings[ring]++;
+    uint32_t geip;
+    if (ring == 1) /* a stub of the translation cache (no guest EIP): its own, a small offset */
+        count(guest, vmm_ring1_guest_eip(tf->eip, &geip) == 0 ? geip : tf->eip);
     if (ring != 0)
         return;
     count(slots, tf->eip);
@@ -33,9 +36,9 @@ void profile_sample(const struct trap_frame *tf)
         count(callers, *(const uint32_t *)(uintptr_t)(tf->ebp + 4));
 }
 
-uint32_t profile_top(struct profile_entry *out, uint32_t n, uint32_t ring_samples[4], bool by_caller)
+uint32_t profile_top(struct profile_entry *out, uint32_t n, uint32_t ring_samples[4], enum profile_table which)
 {
-    const struct profile_entry *table = by_caller ? callers : slots;
+    const struct profile_entry *table = which == PROFILE_CALLERS ? callers : which == PROFILE_GUEST ? guest : slots;
     uint32_t got = 0;
     for (uint32_t i = 0; i < PROFILE_SLOTS; i++) {
         if (!table[i].count)
@@ -60,6 +63,7 @@ void profile_reset(void)
 {
     memset(slots, 0, sizeof(slots));
     memset(callers, 0, sizeof(callers));
+    memset(guest, 0, sizeof(guest));
     memset(rings, 0, sizeof(rings));
     dropped = 0;
 }

@@ -337,7 +337,7 @@ static int cmd_debug_attach(struct cmd_ctx *c)
 /* Where the timer interrupts found the CPU since boot or the last reset. */
 static int cmd_debug_profile(struct cmd_ctx *c)
 {
-    static struct profile_entry top[30];
+    static struct profile_entry top[30], guest[200];
     uint32_t rings[4];
     if (c->argc && strcmp(c->argv[0], "reset") == 0) {
         profile_reset();
@@ -348,16 +348,20 @@ static int cmd_debug_profile(struct cmd_ctx *c)
         cmd_error(c->out, "debug profile: '%s' is not 'reset'", c->argv[0]);
         return E_INVAL;
     }
-    uint32_t n = profile_top(top, ARRAY_SIZE(top), rings, false);
+    uint32_t n = profile_top(top, ARRAY_SIZE(top), rings, PROFILE_MONITOR);
     uint32_t all = rings[0] + rings[1] + rings[2] + rings[3];
     cmd_printf(c->out, "%u timer samples: monitor %u, translated guest code (ring 1) %u, guest user code %u\n",
                all, rings[0], rings[1], rings[3]);
     for (uint32_t i = 0; i < n; i++)
         cmd_printf(c->out, "  %08x %6u\n", top[i].eip, top[i].count);
-    n = profile_top(top, ARRAY_SIZE(top), rings, true);
+    n = profile_top(top, ARRAY_SIZE(top), rings, PROFILE_CALLERS);
     cmd_printf(c->out, "callers of the interrupted functions:\n");
     for (uint32_t i = 0; i < n; i++)
         cmd_printf(c->out, "  %08x %6u\n", top[i].eip, top[i].count);
+    n = profile_top(guest, ARRAY_SIZE(guest), rings, PROFILE_GUEST);
+    cmd_printf(c->out, "translated guest code, by the guest EIP it was translated from:\n");
+    for (uint32_t i = 0; i < n; i++)
+        cmd_printf(c->out, "  %08x %6u\n", guest[i].eip, guest[i].count);
     return 0;
 }
 
@@ -391,7 +395,7 @@ static const struct cmd_def sys_defs[] = {
       cmd_debug_fault, 0 },
     { "debug", "attach", "[MS]", "attach a loop-back client; ^] or MS ms detach it", 0, 1,
       cmd_debug_attach, CMD_HIDDEN },
-    { "debug", "profile", "[reset]", "monitor EIPs the timer interrupted most (addr2line -e hv86.elf)", 0,
+    { "debug", "profile", "[reset]", "monitor and translated guest EIPs the timer interrupted most", 0,
       1, cmd_debug_profile, CMD_HIDDEN },
     { "echo", NULL, "[ARG...]", "print the arguments in brackets", 0, CMD_ARGS_ANY, cmd_echo,
       CMD_HIDDEN },

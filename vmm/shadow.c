@@ -212,8 +212,22 @@ static void hash_remove(struct shadow *s, uint16_t id)
 }
 
 /* Directory descriptor shadowing guest directory page gpd, or -1. */
+/* Set pd_filter's bits from the directories in pds[] (after one is made or freed). */
+static void pd_filter_update(struct shadow *s)
+{
+    memset(s->pd_filter, 0, sizeof(s->pd_filter));
+    for (int i = 0; i < SHADOW_MAX_PDS; i++)
+        if (s->pds[i].hpa)
+            s->pd_filter[hash_of(s->pds[i].gcr3) / 32] |= 1u << (hash_of(s->pds[i].gcr3) % 32);
+}
+
+/* The index in pds[] of the shadow of key, or -1. traced() asks for every
+ * fill and prefetched entry: the filter answers most of them without the
+ * scan of all SHADOW_MAX_PDS slots. */
 static int pd_find(const struct shadow *s, uint32_t key)
 {
+    if (!(s->pd_filter[hash_of(key) / 32] & (1u << (hash_of(key) % 32))))
+        return -1;
     for (int i = 0; i < SHADOW_MAX_PDS; i++)
         if (s->pds[i].hpa && s->pds[i].gcr3 == key)
             return i;
@@ -517,6 +531,7 @@ static void pd_free(struct shadow *s, int i)
     s->ops.table_free(s->ops.ctx, pd->child, pd->child_hpa);
     s->ops.table_free(s->ops.ctx, pd->tbl, pd->hpa);
     *pd = (struct shadow_pd){ 0 };
+    pd_filter_update(s);
     if (s->active == i)
         s->active = -1;
     s->stats.pds_in_use--;
@@ -553,6 +568,7 @@ static int pd_alloc(struct shadow *s, uint32_t key)
         page_sync(s, key); /* U1: a directory's writes are always traced */
     bool was_traced = key != SHADOW_GCR3_PHYS && traced(s, key);
     pd->gcr3 = key;
+    pd_filter_update(s);
     pd->monitor_gpdes = monitor_gpdes_of(s, key);
     s->stats.pds_in_use++;
     s->stats.pages_in_use += 2;
@@ -696,12 +712,13 @@ static int spt_for(struct shadow *s, unsigned pdx, uint8_t kind, uint32_t gsrc, 
 
 /*
  * neighbour_walk - the guest translation of entry j of shadow PT pt, from the
- * faulting walk w under the same guest PDE, without touching guest memory.
- * false unless it needs no A/D update and is present: then the spte is the
- * one a fault would install for a supervisor read (KVM's PTE prefetch).
+ * faulting walk w under the same guest PDE and the guest PTE there (*gpte,
+ * or read here when gpte is NULL). false unless it needs no A/D update and
+ * is present: then the spte is the one a fault would install for a
+ * supervisor read (KVM's PTE prefetch).
  */
 static bool neighbour_walk(struct shadow *s, const struct shadow_pt *pt, const struct gwalk *w,
-                           unsigned j, struct gwalk *n)
+                           unsigned j, const uint32_t *gpte, struct gwalk *n)
 {
     *n = *w;
     if (pt->kind != SPT_4K) {  /* identity or a 4 MiB page: the PDE's A/D cover all */
@@ -710,8 +727,11 @@ static bool neighbour_walk(struct shadow *s, const struct shadow_pt *pt, const s
             n->gpa &= s->a20_mask; /* A20 off: 1 MiB up aliases 0 up */
         return true;
     }
-    if (s->ops.read_gpa32(s->ops.ctx, (w->pde & PTE_FRAME) + j * 4, &n->pte) < 0 ||
-        (n->pte & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
+    if (gpte)
+        n->pte = *gpte;
+    else if (s->ops.read_gpa32(s->ops.ctx, (w->pde & PTE_FRAME) + j * 4, &n->pte) < 0)
+        return false;
+    if ((n->pte & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
         return false;
     n->gpa = n->pte & PTE_FRAME;
     n->rw = w->pde & n->pte & PTE_RW;
@@ -721,17 +741,18 @@ static bool neighbour_walk(struct shadow *s, const struct shadow_pt *pt, const s
 
 /*
  * prefill - fill empty entry j of pt (under guest PDE w->pde) with the
- * spte a supervisor read would install, if the guest PTE needs no A/D
- * update. Writable only while the reverse map has room (never reclaims).
- * Returns 1 if it filled the entry, else 0.
+ * spte a supervisor read would install, if the guest PTE (*gpte, or read
+ * when NULL) needs no A/D update. Writable only while the reverse map has
+ * room (never reclaims). Returns 1 if it filled the entry, else 0.
  */
-static unsigned prefill(struct shadow *s, struct shadow_pt *pt, const struct gwalk *w, unsigned j)
+static unsigned prefill(struct shadow *s, struct shadow_pt *pt, const struct gwalk *w, unsigned j,
+                        const uint32_t *gpte)
 {
     struct gwalk n;
     uint32_t hpa, spte;
     int r;
 
-    if ((pt->tbl[j] & PTE_P) || !neighbour_walk(s, pt, w, j, &n) ||
+    if ((pt->tbl[j] & PTE_P) || !neighbour_walk(s, pt, w, j, gpte, &n) ||
         (r = s->ops.gpa_to_hpa(s->ops.ctx, n.gpa, false, &hpa)) < 0)
         return 0;
     spte = spte_make(s, &n, hpa, 0, traced(s, n.gpa) || code_page(s, n.gpa), r == SHADOW_FRAME_SHARED);
@@ -745,15 +766,28 @@ static unsigned prefill(struct shadow *s, struct shadow_pt *pt, const struct gwa
 
 /*
  * prefetch - after a fill at ptx, fill the empty entries of its aligned
- * block of s->prefetch that need no guest A/D update (prefill).
+ * block of s->prefetch that need no guest A/D update (prefill). The guest
+ * PTEs of a 4 KiB table are read in one ops.read_gpa call when there is
+ * one and the block holds an empty entry: one frame map instead of seven
+ * (under QEMU TCG each is a few dozen monitor instructions, and a guest
+ * that demand-faults page after page finds all seven empty every time).
  */
 static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk *w, unsigned ptx)
 {
-    unsigned first = ptx & ~(s->prefetch - 1);
+    unsigned first = ptx & ~(s->prefetch - 1), empty = 0;
+    uint32_t gptes[SHADOW_PREFETCH_MAX];
+    const uint32_t *block = NULL;
 
     for (unsigned j = first; j < first + s->prefetch; j++)
+        empty += j != ptx && !(pt->tbl[j] & PTE_P);
+    if (!empty)
+        return;
+    if (pt->kind == SPT_4K && s->ops.read_gpa &&
+        s->ops.read_gpa(s->ops.ctx, (w->pde & PTE_FRAME) + first * 4, gptes, s->prefetch * 4) == 0)
+        block = gptes;
+    for (unsigned j = first; j < first + s->prefetch; j++)
         if (j != ptx)
-            s->stats.prefetched += prefill(s, pt, w, j);
+            s->stats.prefetched += prefill(s, pt, w, j, block ? &block[j - first] : NULL);
 }
 
 /* Install the spte for gva -> w (hpa); *is_traced tells if the page is a guest table. */
@@ -1113,7 +1147,7 @@ static void pt_resync(struct shadow *s, uint16_t id)
         }
     if (pt->unsync_idx != SPT_NO_IDX && !(pt->tbl[pt->unsync_idx] & PTE_P)) {
         struct gwalk w = { .pde = pt->gpde };
-        s->stats.resync_fills += prefill(s, pt, &w, pt->unsync_idx);
+        s->stats.resync_fills += prefill(s, pt, &w, pt->unsync_idx, NULL);
     }
     pt->unsync_idx = SPT_NO_IDX;
     pt->unsync = 0;
@@ -1386,7 +1420,7 @@ int shadow_set_a20(struct shadow *s, bool enabled)
 
 int shadow_set_prefetch(struct shadow *s, uint32_t n)
 {
-    if (n > 64 || (n & (n - 1)))
+    if (n > SHADOW_PREFETCH_MAX || (n & (n - 1)))
         return E_INVAL;
     s->prefetch = n;
     return 0;

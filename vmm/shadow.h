@@ -47,6 +47,7 @@
 #define SHADOW_MAX_WRITABLE 16384 /* writable sptes at a time (reverse-mapped) */
 #define SHADOW_RMAP_HASH    1024 /* buckets of the reverse map, by host frame */
 #define SHADOW_PREFETCH     8    /* default: entries filled around a hidden fault */
+#define SHADOW_PREFETCH_MAX 64   /* the largest block shadow_set_prefetch takes */
 #define SHADOW_FRAME_SHARED 1    /* gpa_to_hpa: the frame is shared copy-on-write */
 
 /*
@@ -83,6 +84,11 @@ struct shadow_ops {
      * that every shadow maps it read-only and a store to it comes back as
      * SHADOW_CODE_WRITE (self-modifying code). NULL: no such pages. */
     bool (*is_code)(void *ctx, uint32_t gpa);
+    /* Optional: len bytes (a multiple of 4, within one 4 KiB page) of guest
+     * RAM at gpa into buf, as read_gpa32 would give them one by one, in
+     * one call (the prefetch reads its block of guest PTEs at once);
+     * negative if gpa is not RAM. NULL: read_gpa32 per entry. */
+    int (*read_gpa)(void *ctx, uint32_t gpa, void *buf, uint32_t len);
 };
 
 /* Runtime limits, for the VMM's memory budget and for the tests' pressure. */
@@ -182,6 +188,7 @@ struct shadow {
     uint16_t rmap_hash[SHADOW_RMAP_HASH]; /* host frame -> writable sptes (+1) */
     const char *why;             /* reason of the last negative return */
     struct shadow_pd pds[SHADOW_MAX_PDS];
+    uint32_t pd_filter[SHADOW_HASH / 32]; /* bit hash_of(gcr3) of every directory in pds[] (pd_find) */
     struct shadow_pt pts[SHADOW_MAX_PTS];
     struct shadow_rmap rmap[SHADOW_MAX_WRITABLE];
 };

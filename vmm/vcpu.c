@@ -119,6 +119,7 @@ static void gm_sharing(void *ctx, uint32_t *hpas, unsigned n)
 
 static int sh_read32(void *ctx, uint32_t gpa, uint32_t *val) { return gmem_read(&((struct vm *)ctx)->mem, gpa, val, 4); }
 static int sh_write32(void *ctx, uint32_t gpa, uint32_t val) { return gmem_write(&((struct vm *)ctx)->mem, gpa, &val, 4); }
+static int sh_read(void *ctx, uint32_t gpa, void *buf, uint32_t len) { return gmem_read(&((struct vm *)ctx)->mem, gpa, buf, len); }
 
 /* Shadow tables come from the VM's own pool in its window: no VM can take
  * another's, and the shadow pager evicts within its pool when it is empty. */
@@ -331,7 +332,7 @@ static int shadow_create(struct vcpu *c, char *err, size_t errlen)
 {
     struct vm *vm = c->vm;
     struct shadow_ops ops = { vm, sh_gpa_to_hpa, sh_read32, sh_write32, sh_table_alloc, sh_table_free,
-                              sh_flush_gva, sh_flush_all, c->win.pdes, sh_is_code };
+                              sh_flush_gva, sh_flush_all, c->win.pdes, sh_is_code, sh_read };
     struct shadow_config cfg = { SH_MAX_PDS, SH_MAX_PTS };
     uint32_t token = vmwin_enter(&c->win);
     int rc = shadow_init(&c->sh, &ops, &cfg);
@@ -921,18 +922,17 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
     if (old_cpl == 3) {
         /* Stack switch to the guest TSS's ring-0 stack (SDM Vol. 3A §6.12.1). */
         uint64_t tssd;
-        uint32_t tss_esp0 = 0, tss_ss0 = 0;
-        if (read_guest_desc(c, c->bv->tr >> 3, &tssd) || vmem_read(c, desc_base_of(tssd) + 4, &tss_esp0, 4, 0) ||
-            vmem_read(c, desc_base_of(tssd) + 8, &tss_ss0, 4, 0)) {
+        uint32_t tss_sp0[2] = { 0, 0 }; /* ESP0 and SS0: offsets 4 and 8 (SDM Vol. 3A Figure 8-2) */
+        if (read_guest_desc(c, c->bv->tr >> 3, &tssd) || vmem_read(c, desc_base_of(tssd) + 4, tss_sp0, 8, 0)) {
             vm_kill(c->vm, "no usable guest TSS for a ring 3 -> 0 interrupt (TR %04x)", c->bv->tr);
             return E_INVAL;
         }
         vcpu_set_cpl(c, 0);
-        if (vcpu_load_seg(c, SR_SS, (uint16_t)tss_ss0)) {
-            vm_kill(c->vm, "bad SS0 %04x in the guest TSS", tss_ss0 & 0xFFFF);
+        if (vcpu_load_seg(c, SR_SS, (uint16_t)tss_sp0[1])) {
+            vm_kill(c->vm, "bad SS0 %04x in the guest TSS", tss_sp0[1] & 0xFFFF);
             return E_INVAL;
         }
-        c->bv->gpr[4] = tss_esp0;
+        c->bv->gpr[4] = tss_sp0[0];
     }
     /* The frame as the pushes leave it (SDM Vol. 3A Figure 6-4), written
      * at once: a fault anywhere in it is fatal here anyway. */
@@ -1184,6 +1184,12 @@ static __attribute__((noinline)) uint32_t load_alias_build(struct vcpu *c, int s
 /* The TC address of an EIP of ring-1 code: an offset in its CS, which
  * covers the TC alone (init_sgdt). */
 static uint32_t ring1_tca(const struct vcpu *c, uint32_t eip) { return eip + c->bt.tc.cs_base; }
+
+int vmm_ring1_guest_eip(uint32_t eip, uint32_t *guest_eip)
+{
+    const struct vcpu *c = thread_local();
+    return c ? tc_lookup_guest_eip(&c->bt.tc, ring1_tca(c, eip), guest_eip) : E_NOENT;
+}
 
 /* Segment register sr now holds sel, loaded by translated code itself:
  * the vCPU's cache becomes what the CPU cached, the guest descriptor the

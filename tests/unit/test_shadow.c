@@ -113,6 +113,20 @@ static int op_read32(void *ctx, uint32_t gpa, uint32_t *v)
     return 0;
 }
 
+/* ops.read_gpa: what op_read32 gives, entry by entry, within one page. */
+static unsigned read_block_calls;
+static int op_read(void *ctx, uint32_t gpa, void *buf, uint32_t len)
+{
+    read_block_calls++;
+    assert_int_equal(gpa & 3, 0);
+    assert_int_equal(len & 3, 0);
+    assert_true((gpa & 0xFFF) + len <= 0x1000);
+    for (uint32_t i = 0; i < len; i += 4)
+        if (op_read32(ctx, gpa + i, (uint32_t *)((uint8_t *)buf + i)))
+            return E_NOENT;
+    return 0;
+}
+
 static int op_write32(void *ctx, uint32_t gpa, uint32_t v)
 {
     assert_int_equal(gpa & 3, 0);
@@ -191,7 +205,7 @@ static void machine_init(const struct shadow_config *cfg)
     tables_live = tables_limit = tables_allocs = 0;
     flush_gva_calls = flush_all_calls = 0;
     OPS = (struct shadow_ops){ NULL, op_gpa_to_hpa, op_read32, op_write32, op_table_alloc,
-                               op_table_free, op_flush_gva, op_flush_all, monitor_pdes, op_is_code };
+                               op_table_free, op_flush_gva, op_flush_all, monitor_pdes, op_is_code, op_read };
     code_gpa = 0xFFFFFFFFu;
     memset(shared_gfn, 0, sizeof(shared_gfn));
     spare_hfn = NO_SPARE;
@@ -1592,9 +1606,11 @@ static void test_prefetch(void **state)
     paging_on(GPD_A, true);
     assert_int_equal(shadow_set_prefetch(&S, 6), E_INVAL);
     assert_int_equal(shadow_set_prefetch(&S, 8), 0);
+    read_block_calls = 0;
     o = check_access(gva, ACC_R, 3);
     assert_int_equal(o.hidden, 1);
     assert_int_equal(stats().prefetched, 4); /* entries 1, 2, 6, 7 */
+    assert_int_equal(read_block_calls, S.ops.read_gpa ? 1 : 0); /* the block's 8 guest PTEs at once */
     assert_int_equal(spte_of(gva + 1 * PAGE_SIZE) & (PTE_P | PTE_RW | PTE_US), PTE_P | PTE_US);
     assert_int_equal(spte_of(gva + 2 * PAGE_SIZE) & (PTE_P | PTE_RW | PTE_US), PTE_P | PTE_RW | PTE_US);
     assert_int_equal(spte_of(gva + 3 * PAGE_SIZE), 0);
@@ -1616,6 +1632,13 @@ static void test_prefetch(void **state)
     assert_int_equal(o.hidden, 0);
     o = check_access(big + 8 * PAGE_SIZE, ACC_W, 0);
     assert_int_equal(o.hidden, 1);
+}
+
+/* The same with no ops.read_gpa: the guest PTEs read one by one. */
+static void test_prefetch_entry_reads(void **state)
+{
+    S.ops.read_gpa = NULL;
+    test_prefetch(state);
 }
 
 /* ---------------------------------------------------------------- a Linux-like run */
@@ -2300,6 +2323,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writable_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefetch_entry_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linux_like, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_frames, setup, teardown),
