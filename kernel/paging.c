@@ -92,9 +92,11 @@ void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir
     if (fl & EFLAGS_IF)
         cpu_cli();
     uint8_t *win = kmap_cached(pa);
-    if (len == 4 && dir == KMAP_READ) /* a guest PDE, PTE or descriptor half: most calls */
-        *(u32_unaligned *)buf = *(const volatile uint32_t *)(win + off);
-    else if (dir == KMAP_WRITE)
+    if ((len == 4 || len == 8) && dir == KMAP_READ) { /* a guest PDE or PTE, a descriptor: most calls */
+        ((u32_unaligned *)buf)[0] = *(const volatile u32_unaligned *)(win + off);
+        if (len == 8)
+            ((u32_unaligned *)buf)[1] = *(const volatile u32_unaligned *)(win + off + 4);
+    } else if (dir == KMAP_WRITE)
         memcpy(win + off, buf, len);
     else if (dir == KMAP_READ)
         memcpy(buf, win + off, len);

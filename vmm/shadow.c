@@ -1264,11 +1264,11 @@ void shadow_zap_frames(struct shadow *s, uint32_t *hpas, unsigned n)
 
 /* ---------------------------------------------------------------- 6. control regs */
 
-void shadow_invlpg(struct shadow *s, uint32_t gva)
+/* Drop the shadow entry for gva, and its table if the guest PDE changed. */
+static void drop_page(struct shadow *s, uint32_t gva)
 {
     uint32_t gpde;
 
-    s->tlb_gen++;
     if (s->active < 0 || s->pds[s->active].gcr3 != mode_key(s) || in_monitor(gva))
         return;
     struct shadow_pd *pd = &s->pds[s->active];
@@ -1288,6 +1288,14 @@ void shadow_invlpg(struct shadow *s, uint32_t gva)
     if (pt->tbl[PTX(gva)] & PTE_P)
         spte_write(s, pt, PTX(gva), 0);
 }
+
+void shadow_invlpg(struct shadow *s, uint32_t gva)
+{
+    s->tlb_gen++;
+    drop_page(s, gva);
+}
+
+void shadow_fault_invalidate(struct shadow *s, uint32_t gva) { drop_page(s, gva); }
 
 /* Drop every shadow; the active directory only loses its tables (I7) unless all. */
 static void free_all(struct shadow *s, bool all)

@@ -288,6 +288,17 @@ int shadow_set_cr4(struct shadow *s, uint32_t gcr4);
  */
 void shadow_invlpg(struct shadow *s, uint32_t gva);
 /*
+ * shadow_fault_invalidate - what a page fault at gva invalidates (SDM Vol.
+ * 3A §4.10.4.1, "Page-fault exceptions"): the TLB entries for gva's page
+ * and the paging-structure entries used for gva; here, as shadow_invlpg
+ * does, gva's shadow entry and its table if the guest PDE changed. Unlike
+ * an INVLPG, which invalidates every paging-structure cache entry, it
+ * leaves shadow_tlb_gen as it is: a walk the monitor keeps for another
+ * page stays good, unless it went through gva's PDE (the caller's to
+ * check: same 4 MiB region).
+ */
+void shadow_fault_invalidate(struct shadow *s, uint32_t gva);
+/*
  * shadow_set_a20 - the guest's A20 gate (port 0x92 bit 1, i8042 output
  * port bit 1) opened (enabled) or closed. While closed, address bit 20 of
  * every gpa reached with paging off is forced to 0, as the PC's A20M#
@@ -373,7 +384,8 @@ int shadow_mapped(const struct shadow *s, uint32_t gva, uint32_t acc, uint32_t *
  * walked (shadow_guest_translate) while the count had some value may be
  * used as long as it keeps it, as a TLB entry would be -- except for a
  * page whose INVLPG translated code skips (bt_vcpu.invlpg_skip), which
- * changes nothing here. Units: none; it wraps.
+ * changes nothing here, and the page of a fault (and those under its PDE)
+ * given to shadow_fault_invalidate. Units: none; it wraps.
  */
 uint32_t shadow_tlb_gen(const struct shadow *s);
 

@@ -2052,7 +2052,14 @@ static void invlpg_ahead(struct vcpu *c, uint32_t gva)
 {
     if (!shadow_unsync_count(&c->sh))
         return; /* every INVLPG is dropped anyway (bt/translate.c h_invlpg) */
-    shadow_invlpg(&c->sh, gva);
+    /* What the #PF itself invalidates, not an INVLPG: gdtw_map's walk of
+     * the GDT's page stays good, unless it went through this PDE (the
+     * fault's own page is caught there by invlpg_dropped). Moving the TLB
+     * generation here made that walk again at every fault given to the
+     * guest. */
+    shadow_fault_invalidate(&c->sh, gva);
+    if ((gva >> 22) == (c->bv->gdtr.base >> 22))
+        c->gdtw_hpa = 0;
     c->invlpg_dropped = gva & PAGE_MASK;
 }
 
@@ -2587,8 +2594,9 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                "handler's return), cr3 %u hits %u misses\n",
                ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.prefaulted, ss.cr3_hits,
                ss.cr3_misses);
-    cmd_printf(out, "  %u writable entries, %u onto shared frames, %u dropped by page sharing\n", ss.writable,
-               ss.shared_maps, ss.frame_zaps);
+    cmd_printf(out, "  %u writable entries (of at most %u; %u made read-only to make room), %u onto shared frames, "
+               "%u dropped by page sharing\n", ss.writable, c->sh.max_writable, ss.wr_reclaims, ss.shared_maps,
+               ss.frame_zaps);
     cmd_printf(out, "  %u page-table stores emulated, %u tables let out of sync, %u resynced (%u entries dropped, "
                "%u filled), %u out of sync now; %u faulting pages dropped for the handler's INVLPG\n", ss.pt_writes,
                ss.unsyncs, ss.resyncs, ss.resync_zaps, ss.resync_fills, shadow_unsync_count(&c->sh), c->invlpg_skipped);

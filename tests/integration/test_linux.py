@@ -405,6 +405,7 @@ def syscall_exits(m, name):
     a page fault sent through the monitor. The DS, ES and FS loads and the
     VERW between run natively (docs/vmm.md): no site of them either."""
     m.cmd("vm exits %s reset" % name)
+    m.cmd("debug profile reset")
     info0 = m.cmd("vm info %s" % name)
     before, polls0 = R3_RETURNS.search(info0), interrupt_polls(info0)
     entries0 = SYSENTER_IN_WORLD.search(info0)
@@ -443,8 +444,32 @@ def syscall_exits(m, name):
     walks = int(after.group(2)) - int(before.group(2)) if before and after else -1
     check("%s: the GDT's page walked %d times for those %d returns" % (name, walks, returns),
           0 <= walks <= returns // 10, "vm info: %r -> %r" % (before and before.group(0), after and after.group(0)))
+    profile_guest_eips(m, name)
     bad = m.cmd("vm exits %s sideways" % name)
     check("vm exits with a typo is an error naming it", "sideways" in bad and "error" in bad.lower(), bad)
+
+
+def profile_guest_eips(m, name):
+    """`debug profile` after the dd loop: the timer ticks that found
+    translated code are counted by the guest instruction it came from
+    (tc_lookup_guest_eip), which bench/profile.py names by the guest's
+    /proc/kallsyms. Most of those EIPs must lie in the kernel's text as
+    the guest's own symbol table gives it."""
+    out = m.cmd("debug profile")
+    i = out.find("translated guest code, by the guest EIP")
+    eips = [(int(a, 16), int(n)) for a, n in re.findall(r"^\s+([0-9a-f]{8})\s+(\d+)\s*$", out[i:], re.M)] if i >= 0 else []
+    con = attach(m, name)
+    try:
+        text = con.run("grep -wE '_stext|_etext' /proc/kallsyms", 60)[1]
+    finally:
+        detach(m)
+    bounds = dict((sym, int(a, 16)) for a, sym in re.findall(r"^([0-9a-f]{8}) \S (_stext|_etext)\s*$", text, re.M))
+    lo, hi = bounds.get("_stext", 1), bounds.get("_etext", 0)
+    ticks = sum(n for _, n in eips)
+    in_text = sum(n for a, n in eips if lo <= a < hi)
+    check("debug profile: %d of %d ticks in translated code named a guest instruction in the kernel's text "
+          "(%08x-%08x by /proc/kallsyms)" % (in_text, ticks, lo, hi),
+          ticks > 0 and in_text >= 0.5 * ticks, out[-1500:] + "\n" + text)
 
 
 def part_workload(m, state):

@@ -1343,6 +1343,27 @@ static void test_invlpg(void **state)
     shadow_gpa_changed(&S, 0x900000, 3 * PAGE_SIZE); /* untraced: nothing */
 }
 
+/* What a page fault invalidates drops the same entry as INVLPG, but keeps
+ * shadow_tlb_gen: the monitor's walks of other pages stay good. */
+static void test_fault_invalidate(void **state)
+{
+    uint32_t gva = 0x08048000, pte_gpa;
+    struct outcome o;
+
+    guest_reset_tables();
+    pte_gpa = map4k(gva, 0x900000, PTE_P | PTE_RW | PTE_US);
+    paging_on(GPD_A, true);
+    check_access(gva, ACC_R, 3);
+    gw32(pte_gpa, 0x906000 | PTE_P | PTE_US | PTE_A);
+    uint32_t gen = shadow_tlb_gen(&S);
+    shadow_fault_invalidate(&S, gva);
+    assert_int_equal(shadow_tlb_gen(&S), gen);
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x906000));
+    shadow_invlpg(&S, gva);
+    assert_int_not_equal(shadow_tlb_gen(&S), gen);
+}
+
 /* ---------------------------------------------------------------- control registers */
 
 static void test_control_registers(void **state)
@@ -2315,6 +2336,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unsync_prefill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsync_never, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invlpg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fault_invalidate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_control_registers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_guest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frame_exhaustion, setup, teardown),
