@@ -211,7 +211,6 @@ static void hash_remove(struct shadow *s, uint16_t id)
         *link = s->pts[id].hnext;
 }
 
-/* Directory descriptor shadowing guest directory page gpd, or -1. */
 /* Set pd_filter's bits from the directories in pds[] (after one is made or freed). */
 static void pd_filter_update(struct shadow *s)
 {
@@ -221,7 +220,8 @@ static void pd_filter_update(struct shadow *s)
             s->pd_filter[hash_of(s->pds[i].gcr3) / 32] |= 1u << (hash_of(s->pds[i].gcr3) % 32);
 }
 
-/* The index in pds[] of the shadow of key, or -1. traced() asks for every
+/* The index in pds[] of the directory shadowing guest directory page key
+ * (or SHADOW_GCR3_PHYS), or -1. traced() asks for every
  * fill and prefetched entry: the filter answers most of them without the
  * scan of all SHADOW_MAX_PDS slots. */
 static int pd_find(const struct shadow *s, uint32_t key)

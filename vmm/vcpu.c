@@ -2059,7 +2059,7 @@ static void invlpg_ahead(struct vcpu *c, uint32_t gva)
      * guest. */
     shadow_fault_invalidate(&c->sh, gva);
     if ((gva >> 22) == (c->bv->gdtr.base >> 22))
-        c->gdtw_hpa = 0;
+        c->gdtw_gen = shadow_tlb_gen(&c->sh) - 1; /* walk again (the alias stays as gdtw_drop knows it) */
     c->invlpg_dropped = gva & PAGE_MASK;
 }
 
