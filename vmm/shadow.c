@@ -1112,13 +1112,18 @@ static void try_unsync(struct shadow *s, uint32_t gpa)
  * stay? Only if the guest PTE still gives at least its rights to the same
  * frame, with A (and D for a writable one) set: the PDE is traced, so the
  * PTE alone can have changed. Anything else (and any doubt) drops it.
+ * gpte: the guest PTE if the caller read it, else NULL (read here).
  */
-static bool spte_current(struct shadow *s, const struct shadow_pt *pt, unsigned j, uint32_t v)
+static bool spte_current(struct shadow *s, const struct shadow_pt *pt, unsigned j, uint32_t v, const uint32_t *gpte)
 {
     uint32_t g, hpa;
     int r;
 
-    if (s->ops.read_gpa32(s->ops.ctx, pt->gsrc + j * 4, &g) < 0 || (g & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
+    if (gpte)
+        g = *gpte;
+    else if (s->ops.read_gpa32(s->ops.ctx, pt->gsrc + j * 4, &g) < 0)
+        return false;
+    if ((g & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
         return false;
     if (((v & PTE_RW) && (g & (PTE_RW | PTE_D)) != (PTE_RW | PTE_D)) || ((v & PTE_US) && !(g & PTE_US)) ||
         ((v ^ g) & (PTE_PWT | PTE_PCD)))
@@ -1136,15 +1141,30 @@ static bool spte_current(struct shadow *s, const struct shadow_pt *pt, unsigned 
  * some 8,000 times in a boot; without this, every one of those stores was
  * a hidden fault.
  */
+#define RESYNC_CHUNK 16u /* guest PTEs read at once by pt_resync (64 bytes) */
+
 static void pt_resync(struct shadow *s, uint16_t id)
 {
     struct shadow_pt *pt = &s->pts[id];
+    uint32_t g[RESYNC_CHUNK];
 
-    for (unsigned j = 0; j < 1024; j++)
-        if ((pt->tbl[j] & PTE_P) && !spte_current(s, pt, j, pt->tbl[j])) {
-            spte_write(s, pt, j, 0);
-            s->stats.resync_zaps++;
-        }
+    /* The guest PTEs a chunk at a time where two or more entries of it are
+     * present (one frame map instead of one each: a process's stack or
+     * heap table resyncs at every switch to it), else one by one. */
+    for (unsigned j0 = 0; j0 < 1024; j0 += RESYNC_CHUNK) {
+        unsigned present = 0;
+        for (unsigned j = j0; j < j0 + RESYNC_CHUNK; j++)
+            present += (pt->tbl[j] & PTE_P) != 0;
+        if (!present)
+            continue;
+        bool block = present >= 2 && s->ops.read_gpa &&
+                     s->ops.read_gpa(s->ops.ctx, pt->gsrc + j0 * 4, g, sizeof(g)) == 0;
+        for (unsigned j = j0; j < j0 + RESYNC_CHUNK; j++)
+            if ((pt->tbl[j] & PTE_P) && !spte_current(s, pt, j, pt->tbl[j], block ? &g[j - j0] : NULL)) {
+                spte_write(s, pt, j, 0);
+                s->stats.resync_zaps++;
+            }
+    }
     if (pt->unsync_idx != SPT_NO_IDX && !(pt->tbl[pt->unsync_idx] & PTE_P)) {
         struct gwalk w = { .pde = pt->gpde };
         s->stats.resync_fills += prefill(s, pt, &w, pt->unsync_idx, NULL);

@@ -86,7 +86,8 @@ struct shadow_ops {
     bool (*is_code)(void *ctx, uint32_t gpa);
     /* Optional: len bytes (a multiple of 4, within one 4 KiB page) of guest
      * RAM at gpa into buf, as read_gpa32 would give them one by one, in
-     * one call (the prefetch reads its block of guest PTEs at once);
+     * one call (the prefetch reads its block of guest PTEs at once, a
+     * resync 16 PTEs at a time);
      * negative if gpa is not RAM. NULL: read_gpa32 per entry. */
     int (*read_gpa)(void *ctx, uint32_t gpa, void *buf, uint32_t len);
 };

@@ -1224,6 +1224,31 @@ static void test_unsync(void **state)
     check_rmap();
 }
 
+/* A resync reads the guest PTEs of a chunk with two or more present
+ * entries at once (ops.read_gpa): each entry is judged by its own PTE. */
+static void test_resync_block(void **state)
+{
+    uint32_t gva = 0x08048000, self = 0x3FF000, pte_gpa, gpt;
+    struct outcome o;
+
+    pte_gpa = self_mapped_table(gva, self, &gpt);
+    map4k(gva + PAGE_SIZE, 0x901000, PTE_P | PTE_RW | PTE_US | PTE_A);
+    map4k(gva + 2 * PAGE_SIZE, 0x902000, PTE_P | PTE_RW | PTE_US | PTE_A);
+    for (uint32_t i = 0; i < 3; i++)
+        check_access(gva + i * PAGE_SIZE, ACC_R, 3);
+    /* The third PTE retargeted, no flush: the store unsyncs the table. */
+    native_store(self + (pte_gpa & 0xFFF) + 8, 0x905000 | PTE_P | PTE_US | PTE_A);
+    assert_int_equal(shadow_unsync_count(&S), 1);
+    unsigned zaps = stats().resync_zaps, reads = read_block_calls;
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
+    assert_true(read_block_calls > reads);
+    assert_int_equal(stats().resync_zaps, zaps + 1); /* the retargeted one alone */
+    assert_int_equal(spte_of(gva) & PTE_FRAME, host_of(0x900000));
+    assert_int_equal(spte_of(gva + PAGE_SIZE) & PTE_FRAME, host_of(0x901000));
+    o = check_access(gva + 2 * PAGE_SIZE, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x905000));
+}
+
 /*
  * The resync fills the entry whose store made the table go out of sync, as
  * Linux's text_poke() needs it: a PTE written, CR3 loaded, a store through
@@ -2334,6 +2359,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsync_prefill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resync_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsync_never, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invlpg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_invalidate, setup, teardown),
