@@ -222,7 +222,8 @@ def print_guest_functions(title, counts, names, total, top):
     by_fn = Counter()
     for eip, n in counts.items():
         by_fn[names.get(eip, ("%08x" % eip, eip))[0]] += n
-    print(title)
+    if title:
+        print(title)
     for name, n in by_fn.most_common(top):
         print("  %5.1f%%  %s" % (100.0 * n / total, name))
     print("  the guest instructions sampled most:")

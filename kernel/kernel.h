@@ -16,6 +16,9 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* A 32-bit word access that may alias anything and needs no alignment (IA-32). */
+typedef uint32_t __attribute__((may_alias, aligned(1))) u32_any;
+
 /* Error codes: functions return 0 or a negative E* value (STYLE.md §5). */
 #define E_OK      0
 #define E_NOMEM   (-1)   /* out of frames or heap */

@@ -5,9 +5,6 @@
 #undef memset
 #undef memcpy
 
-/* Word-sized accesses that may alias anything and need no alignment (IA-32). */
-typedef uint32_t __attribute__((may_alias, aligned(1))) u32_any;
-
 /* Plain loops of 32-bit moves, not REP MOVS/STOS: under QEMU TCG every
  * iteration of a REP string instruction is a trip through its translated
  * block, which made memcpy the monitor's hottest function. Four moves per

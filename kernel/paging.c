@@ -81,8 +81,6 @@ void *kmap_cached(uint32_t pa)
     return (void *)(uintptr_t)va;
 }
 
-typedef uint32_t __attribute__((may_alias, aligned(1))) u32_unaligned;
-
 void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir dir)
 {
     /* kmap_cached: one window, no preemption while in use. The monitor's
@@ -93,9 +91,9 @@ void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir
         cpu_cli();
     uint8_t *win = kmap_cached(pa);
     if ((len == 4 || len == 8) && dir == KMAP_READ) { /* a guest PDE or PTE, a descriptor: most calls */
-        ((u32_unaligned *)buf)[0] = *(const volatile u32_unaligned *)(win + off);
+        ((u32_any *)buf)[0] = *(const volatile u32_any *)(win + off);
         if (len == 8)
-            ((u32_unaligned *)buf)[1] = *(const volatile u32_unaligned *)(win + off + 4);
+            ((u32_any *)buf)[1] = *(const volatile u32_any *)(win + off + 4);
     } else if (dir == KMAP_WRITE)
         memcpy(win + off, buf, len);
     else if (dir == KMAP_READ)

@@ -216,8 +216,10 @@ static void pd_filter_update(struct shadow *s)
 {
     memset(s->pd_filter, 0, sizeof(s->pd_filter));
     for (int i = 0; i < SHADOW_MAX_PDS; i++)
-        if (s->pds[i].hpa)
-            s->pd_filter[hash_of(s->pds[i].gcr3) / 32] |= 1u << (hash_of(s->pds[i].gcr3) % 32);
+        if (s->pds[i].hpa) {
+            unsigned h = hash_of(s->pds[i].gcr3);
+            s->pd_filter[h / 32] |= 1u << (h % 32);
+        }
 }
 
 /* The index in pds[] of the directory shadowing guest directory page key
@@ -226,7 +228,8 @@ static void pd_filter_update(struct shadow *s)
  * scan of all SHADOW_MAX_PDS slots. */
 static int pd_find(const struct shadow *s, uint32_t key)
 {
-    if (!(s->pd_filter[hash_of(key) / 32] & (1u << (hash_of(key) % 32))))
+    unsigned h = hash_of(key);
+    if (!(s->pd_filter[h / 32] & (1u << (h % 32))))
         return -1;
     for (int i = 0; i < SHADOW_MAX_PDS; i++)
         if (s->pds[i].hpa && s->pds[i].gcr3 == key)
@@ -710,6 +713,25 @@ static int spt_for(struct shadow *s, unsigned pdx, uint8_t kind, uint32_t gsrc, 
     return shared;
 }
 
+/* The guest PTE at gpa: *given if the caller read it already, else read
+ * now (read_gpa32's result). */
+static int gpte_at(struct shadow *s, uint32_t gpa, const uint32_t *given, uint32_t *pte)
+{
+    if (given) {
+        *pte = *given;
+        return 0;
+    }
+    return s->ops.read_gpa32(s->ops.ctx, gpa, pte);
+}
+
+/* n guest PTEs from gpa (within one table) into buf in one ops.read_gpa
+ * call: buf, or NULL when there is no such op or it failed (then each is
+ * read on its own, gpte_at). */
+static const uint32_t *gptes_block(struct shadow *s, uint32_t gpa, uint32_t *buf, unsigned n)
+{
+    return s->ops.read_gpa && s->ops.read_gpa(s->ops.ctx, gpa, buf, n * 4) == 0 ? buf : NULL;
+}
+
 /*
  * neighbour_walk - the guest translation of entry j of shadow PT pt, from the
  * faulting walk w under the same guest PDE and the guest PTE there (*gpte,
@@ -727,11 +749,7 @@ static bool neighbour_walk(struct shadow *s, const struct shadow_pt *pt, const s
             n->gpa &= s->a20_mask; /* A20 off: 1 MiB up aliases 0 up */
         return true;
     }
-    if (gpte)
-        n->pte = *gpte;
-    else if (s->ops.read_gpa32(s->ops.ctx, (w->pde & PTE_FRAME) + j * 4, &n->pte) < 0)
-        return false;
-    if ((n->pte & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
+    if (gpte_at(s, (w->pde & PTE_FRAME) + j * 4, gpte, &n->pte) < 0 || (n->pte & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
         return false;
     n->gpa = n->pte & PTE_FRAME;
     n->rw = w->pde & n->pte & PTE_RW;
@@ -782,9 +800,8 @@ static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk 
         empty += j != ptx && !(pt->tbl[j] & PTE_P);
     if (!empty)
         return;
-    if (pt->kind == SPT_4K && s->ops.read_gpa &&
-        s->ops.read_gpa(s->ops.ctx, (w->pde & PTE_FRAME) + first * 4, gptes, s->prefetch * 4) == 0)
-        block = gptes;
+    if (pt->kind == SPT_4K)
+        block = gptes_block(s, (w->pde & PTE_FRAME) + first * 4, gptes, s->prefetch);
     for (unsigned j = first; j < first + s->prefetch; j++)
         if (j != ptx)
             s->stats.prefetched += prefill(s, pt, w, j, block ? &block[j - first] : NULL);
@@ -1119,11 +1136,7 @@ static bool spte_current(struct shadow *s, const struct shadow_pt *pt, unsigned 
     uint32_t g, hpa;
     int r;
 
-    if (gpte)
-        g = *gpte;
-    else if (s->ops.read_gpa32(s->ops.ctx, pt->gsrc + j * 4, &g) < 0)
-        return false;
-    if ((g & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
+    if (gpte_at(s, pt->gsrc + j * 4, gpte, &g) < 0 || (g & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
         return false;
     if (((v & PTE_RW) && (g & (PTE_RW | PTE_D)) != (PTE_RW | PTE_D)) || ((v & PTE_US) && !(g & PTE_US)) ||
         ((v ^ g) & (PTE_PWT | PTE_PCD)))
@@ -1157,10 +1170,9 @@ static void pt_resync(struct shadow *s, uint16_t id)
             present += (pt->tbl[j] & PTE_P) != 0;
         if (!present)
             continue;
-        bool block = present >= 2 && s->ops.read_gpa &&
-                     s->ops.read_gpa(s->ops.ctx, pt->gsrc + j0 * 4, g, sizeof(g)) == 0;
+        const uint32_t *block = present >= 2 ? gptes_block(s, pt->gsrc + j0 * 4, g, RESYNC_CHUNK) : NULL;
         for (unsigned j = j0; j < j0 + RESYNC_CHUNK; j++)
-            if ((pt->tbl[j] & PTE_P) && !spte_current(s, pt, j, pt->tbl[j], block ? &g[j - j0] : NULL)) {
+            if ((pt->tbl[j] & PTE_P) && !spte_current(s, pt, j, pt->tbl[j], block ? &block[j - j0] : NULL)) {
                 spte_write(s, pt, j, 0);
                 s->stats.resync_zaps++;
             }

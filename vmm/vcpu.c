@@ -175,16 +175,23 @@ static bool sh_is_code(void *ctx, uint32_t gpa)
     return c && c->code_bits && pg < c->vm->mem.npages && (c->code_bits[pg / 32] >> (pg % 32)) & 1;
 }
 
-static void code_mark(struct vcpu *c, uint32_t gpa, bool on)
+/* Set or clear gpa's bit in code_bits; false (nothing done) outside guest RAM. */
+static bool code_bit(struct vcpu *c, uint32_t gpa, bool on)
 {
     uint32_t pg = gpa >> PAGE_SHIFT;
     if (pg >= c->vm->mem.npages)
-        return;
-    if (on) {
+        return false;
+    if (on)
         c->code_bits[pg / 32] |= 1u << (pg % 32);
+    else
+        c->code_bits[pg / 32] &= ~(1u << (pg % 32));
+    return true;
+}
+
+static void code_mark(struct vcpu *c, uint32_t gpa, bool on)
+{
+    if (!code_bit(c, gpa, on) || on)
         return;
-    }
-    c->code_bits[pg / 32] &= ~(1u << (pg % 32));
     /* A store into a page table that mapped translated code may remap that
      * code's EIPs to other bytes, and the translation cache is looked up
      * by EIP: the translations of every code frame it mapped go (a Linux
@@ -196,15 +203,14 @@ static void code_mark(struct vcpu *c, uint32_t gpa, bool on)
             i++;
             continue;
         }
-        uint32_t code = c->watch[i].code, cp = code >> PAGE_SHIFT;
+        uint32_t code = c->watch[i].code;
         c->watch[i] = c->watch[--c->nwatch];
         tc_invalidate_page(&c->bt.tc, code);
         c->watch_drops++;
         /* Unmarked so that its next translation watches its table again;
          * not through code_mark: a frame that is also a watched table
          * (a guest may build chains of them) would recurse once per link. */
-        if (cp < c->vm->mem.npages)
-            c->code_bits[cp / 32] &= ~(1u << (cp % 32));
+        code_bit(c, code, false);
     }
 }
 
@@ -2053,10 +2059,9 @@ static void invlpg_ahead(struct vcpu *c, uint32_t gva)
     if (!shadow_unsync_count(&c->sh))
         return; /* every INVLPG is dropped anyway (bt/translate.c h_invlpg) */
     /* What the #PF itself invalidates, not an INVLPG: gdtw_map's walk of
-     * the GDT's page stays good, unless it went through this PDE (the
-     * fault's own page is caught there by invlpg_dropped). Moving the TLB
-     * generation here made that walk again at every fault given to the
-     * guest. */
+     * the GDT's page stays good, unless it went through this PDE (the GDT's
+     * own page included). Moving the TLB generation here made that walk
+     * again at every fault given to the guest. */
     shadow_fault_invalidate(&c->sh, gva);
     if ((gva >> 22) == (c->bv->gdtr.base >> 22))
         c->gdtw_gen = shadow_tlb_gen(&c->sh) - 1; /* walk again (the alias stays as gdtw_drop knows it) */
