@@ -29,13 +29,15 @@ hv86-bench.iso boots in QEMU TCG with `-gdb tcp::PORT`; a VM with the
 bench image (bench/stress_bench.py) starts and runs COMMAND. Meanwhile the
 script stops the machine about every 2 ms of host time (GDB remote
 protocol: ^C, `g` for the registers, `c`), and counts where EIP was:
-    ring 0   the monitor: its function, from hv86.elf's symbols (nm);
+    ring 0   the monitor: its function, from the symbols (nm) of the
+             hv86.elf in the ISO;
     ring 1   translated guest kernel code (the translation cache), one row;
     ring 3   guest user code, one row (v86 mode counted apart);
 and prints the shares, then the monitor's functions by share: self (EIP
 in it) and inclusive (in it or below it, from the EBP chain; hv86 is built
 with frame pointers, the trap entry stubs end a chain). For a COMMAND it
-then prints the guest kernel functions translated code ran, from the
+then prints the ring-1 samples by place in the translation cache (a stub
+`vm info` lists, by offset, or a block), then the guest kernel functions translated code ran, from the
 monitor's own timer profile (`debug profile`: at each of its 1 ms ticks
 that lands in ring 1, the guest instruction the translation came from),
 named by the guest's /proc/kallsyms; --native prints the same table from
@@ -54,9 +56,11 @@ count per second.
 """
 import bisect
 import os
+import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -143,9 +147,15 @@ class Rsp:
         return rets
 
 
-def symbols(elf):
-    """Sorted [(address, name)] of hv86.elf's text symbols."""
-    out = subprocess.run(["nm", "-n", elf], capture_output=True, text=True, check=True).stdout
+def symbols(iso):
+    """Sorted [(address, name)] of the text symbols of the hv86.elf that
+    ISO boots (/boot/hv86.elf in it, read with osirrox): the tree's own
+    hv86.elf may be a later build than the ISO profiled."""
+    with tempfile.TemporaryDirectory() as tmp:
+        elf = os.path.join(tmp, "hv86.elf")
+        subprocess.run(["osirrox", "-indev", iso, "-extract", "/boot/hv86.elf", elf],
+                       capture_output=True, check=True)
+        out = subprocess.run(["nm", "-n", elf], capture_output=True, text=True, check=True).stdout
     syms = []
     for line in out.splitlines():
         parts = line.split()
@@ -304,6 +314,35 @@ def debug_profile_guest(text):
     return counts, ring1
 
 
+def print_ring1_places(eips, info, top):
+    """The gdbstub's ring-1 samples by place in the translation cache: in
+    one of the stubs `vm info` lists (by offset in it), else in a block.
+    Under TCG a stop lands at a translated block's boundary, so a stub's
+    first offset also holds the time of the block that jumped to it."""
+    m = re.search(r"stubs at ring-1 EIP ([0-9a-f]+)-([0-9a-f]+): lookup ([0-9a-f]+), exit routine ([0-9a-f]+), "
+                  r"return to ring 3 ([0-9a-f]+), its IRET variant ([0-9a-f]+)", info)
+    total = sum(eips.values())
+    if not m or not total:
+        print("ring 1 by place: %s" % ("no stubs line in vm info" if total else "no ring-1 samples"))
+        return
+    first, end, lookup, exit_routine, r3, r3_iret = (int(g, 16) for g in m.groups())
+    named = {first: "other stubs", lookup: "lookup stub"}
+    for at, name in ((exit_routine, "exit routine"), (r3, "ring-3 return stub"), (r3_iret, "its IRET variant")):
+        if at:  # 0: no such stub (bt_config)
+            named[at] = name
+    starts = sorted(named.items())
+    places = Counter()
+    for eip, n in eips.items():
+        if not first <= eip < end:
+            places["blocks"] += n
+            continue
+        base, name = [x for x in starts if x[0] <= eip][-1]
+        places["%s +%x" % (name, eip - base)] += n
+    print("ring 1 by place in the translation cache (gdbstub samples), share of ring 1:")
+    for name, n in places.most_common(top):
+        print("  %5.1f%%  %s" % (100.0 * n / total, name))
+
+
 def main():
     args = sys.argv[1:]
     samples, top, iso, disk, boot, callers_of, under, native = 3000, 30, None, "", None, None, None, False
@@ -335,7 +374,7 @@ def main():
             sys.exit("--native profiles a COMMAND, not --boot")
         return native_profile(command, samples, top)
     iso = iso or os.path.join(ROOT, "hv86.iso" if boot else "hv86-bench.iso")
-    syms = symbols(os.path.join(ROOT, "hv86.elf"))
+    syms = symbols(iso)
     addrs = [a for a, _ in syms]
     port = free_port()
     m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=iso, extra_args=["-gdb", "tcp::%d" % port]).start()
@@ -345,7 +384,7 @@ def main():
             detach(m)
             m.cmd("debug profile reset")
             attach(m, VM)
-        counts, inclusive, chains, leaves = Counter(), Counter(), Counter(), Counter()
+        counts, inclusive, chains, leaves, ring1_eips = Counter(), Counter(), Counter(), Counter(), Counter()
         def name_of(a):
             i = bisect.bisect_right(addrs, a) - 1
             return syms[i][1] if i >= 0 else hex(a)
@@ -354,6 +393,7 @@ def main():
             if eflags & EFLAGS_VM:
                 return "v86"
             if cs & 3 == 1:
+                ring1_eips[eip] += 1
                 return "ring 1 (translated guest kernel)"
             if cs & 3 == 3:
                 return "ring 3 (guest user)"
@@ -384,6 +424,7 @@ def main():
                 print("  %5.1f%%  %s" % (100.0 * n / total, name))
         if not boot:
             detach(m)
+            print_ring1_places(ring1_eips, m.cmd("vm info %s" % VM), top)
             guest, ring1 = debug_profile_guest(m.cmd("debug profile"))
             con = attach(m, VM)
             print("translated guest kernel by guest function (the monitor's %d ring-1 timer samples), "

@@ -1448,23 +1448,23 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
  * and all guest state live. No instruction in it touches the flags (MOV,
  * MOVZX, LEA, BSWAP, JECXZ, JMP), so there is nothing to save and restore:
  *   save eax, ecx; eax = target;
- *   ecx = [ibl + slot(eax)*8] + eax  (the key is the negated eip: 0 on a hit)
+ *   ecx = [ibl + slot(eax)*8] + eax  (the key is the negated eip: 0 on a hit;
+ *         the slot's 4 times, by LEA and MOVZX r32,r16, is scaled by 2)
  *   jecxz hit; the same with slot2(eax): jecxz hit2
  *   miss: restore; exit IBL_MISS (the dispatcher reads ibl_target)
- *   hit2: ecx = slot2(eax); jmp go;  hit: ecx = slot(eax)
- *   go: [ibl_tca] = [ibl + ecx*8 + 4]; exit_req set? -> miss;
+ *   hit2: ecx = slot2(eax)*4; jmp go;  hit: ecx = slot(eax)*4
+ *   go: [ibl_tca] = [ibl + ecx*2 + 4]; exit_req set? -> miss;
  *   restore; jmp [ibl_tca]
  * slot and slot2 are tc_ibl_slot and tc_ibl_slot2 (bt/tc.h).
  */
-_Static_assert(BT_IBL_ENTRIES == 65536u, "the lookup stub indexes with MOVZX r32,r16");
-#define IBL_STUB_BYTES 192u  /* bytes reserved for it (KASSERTed) */
-/* [pfx] op reg, [ibl + ecx*8 + extra] */
+_Static_assert(BT_IBL_ENTRIES == 16384u, "the lookup stub's slot is 14 bits: MOVZX r32,r16 of 4 times it");
+#define IBL_STUB_BYTES 256u  /* bytes reserved for it (KASSERTed) */
+/* [pfx] op reg, [ibl + ecx*2 + extra] (ecx: e_ibl_slot's) */
 static void e_ibl_table_op(struct emit *e, uint8_t op, uint8_t reg, uint32_t extra)
 {
     e_pfx(e);
     e8(e, op);
-    e8(e, (uint8_t)(reg << 3 | 0x04)); /* SIB follows */
-    e8(e, SIB_NOBASE_X8_ECX);           /* [disp32 + ecx*8] */
+    e8(e, (uint8_t)(reg << 3 | 0x04)); e8(e, 0x4D); /* [ecx*2 + disp32] */
     e32(e, e->bt->cfg.state_base + SF(ibl) + extra);
 }
 
@@ -1475,17 +1475,19 @@ static void e_ibl_restore(struct emit *e)
     e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
 }
 
-/* ecx = tc_ibl_slot(eax), or tc_ibl_slot2(eax) when second */
+/* ecx = 4 * tc_ibl_slot(eax), or 4 * tc_ibl_slot2(eax) when second: half
+ * the slot's byte offset in the table (e_ibl_table_op scales it by 2) */
 static void e_ibl_slot(struct emit *e, bool second)
 {
     if (second) {
         e8(e, OP_MOV_R_RM), e8(e, 0xC8);                    /* mov ecx,eax */
         e8(e, OP_2BYTE), e8(e, OP_BSWAP_ECX);               /* bswap ecx */
         e8(e, OP_LEA), e8(e, 0x0C), e8(e, 0x01);            /* lea ecx,[ecx+eax] */
-        e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0xC9);    /* movzx ecx,cx */
+        e8(e, OP_LEA), e8(e, 0x0C), e8(e, 0x8D), e32(e, 0); /* lea ecx,[ecx*4] */
     } else {
-        e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0xC8);    /* movzx ecx,ax */
+        e8(e, OP_LEA), e8(e, 0x0C), e8(e, 0x85), e32(e, 0); /* lea ecx,[eax*4] */
     }
+    e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0xC9);        /* movzx ecx,cx */
 }
 
 /* ecx = key of slot + eax (0 on a hit); jecxz to a rel8 patched later */

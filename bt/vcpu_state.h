@@ -113,8 +113,8 @@ struct bt_exit {
  * sync_gdt_low), and bt_vcpu.gdt_low holds. */
 #define BT_GDT_LOW 64u
 
-#define BT_IBL_ENTRIES 65536u /* indirect-branch lookup table: indexed by the target's low 16 bits
-                                 (MOVZX, which leaves the flags alone) */
+#define BT_IBL_ENTRIES 16384u /* indirect-branch lookup table: indexed by 14 bits of the target
+                                (MOVZX and LEA, which leave the flags alone: tc_ibl_slot) */
 #define BT_IBL_EMPTY   0xFFFFFFFFu /* guest eip an empty slot stands for (never a code gva) */
 /* What a slot holds as its key: the negated guest eip, so that the lookup
  * stub tests for a hit with LEA and JECXZ instead of a flag-setting CMP. */

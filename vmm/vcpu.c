@@ -42,12 +42,12 @@
  * TC_LARGE_MIN_PAGES or more gets it, smaller guests (the test guests) the
  * small one. Both live in the VM's window (kernel/vmwin.h), in high memory. */
 static const struct { uint32_t code, meta; } tc_sizes[] = {
-    { 3u << 20, 7u << 20 },
+    { 3264u << 10, 7616u << 10 }, /* the window's room, 3:7 (bt_vcpu 65 pages, the GDT's page 1) */
     { 1u << 20, 512u << 10 },
 };
 #define TC_LARGE_MIN_PAGES  (32u << 8)  /* 32 MiB */
-_Static_assert((3u << 20) + (7u << 20) + SH_POOL_PAGES * PAGE_SIZE + ALIGN_UP(sizeof(struct bt_vcpu), PAGE_SIZE) <=
-               VMWIN_SIZE, "the largest TC, the shadow pool and the bt_vcpu fit in the window");
+_Static_assert((3264u << 10) + (7616u << 10) + SH_POOL_PAGES * PAGE_SIZE + ALIGN_UP(sizeof(struct bt_vcpu), PAGE_SIZE) +
+               PAGE_SIZE <= VMWIN_SIZE, "the largest TC, the shadow pool, the bt_vcpu and the GDT's page fit in the window");
 #define GDT_BYTES (GDT_ENTRIES * 8u)
 #define IDT_GATE_INT32  0xE
 #define IDT_GATE_TRAP32 0xF
@@ -2573,6 +2573,14 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  in use since the last flush: %u of %u blocks, code %u of %u KiB, exits and maps %u of %u KiB\n",
                tc->nblocks, tc->max_blocks, tc->code_used >> 10, tc->code_size >> 10, tc->meta_used >> 10,
                tc->meta_size >> 10);
+    /* Ring-1 EIPs (CS covers the TC alone) of the stubs bt_init reserved at
+     * the arena's start: bench/profile.py names its samples there by them. */
+    uint32_t stubs = (uint32_t)(uintptr_t)tc->code - tc->cs_base;
+    cmd_printf(out, "  stubs at ring-1 EIP %x-%x: lookup %x, exit routine %x, return to ring 3 %x, its IRET variant %x"
+               " (prefault return %x)\n", stubs, stubs + tc->reserved, (uint32_t)(uintptr_t)c->bt.ibl_stub - tc->cs_base,
+               c->bt.exit_sysenter_eip,
+               c->bt.r3_stub ? (uint32_t)(uintptr_t)c->bt.r3_stub - tc->cs_base : 0,
+               c->bt.r3_iret_stub ? (uint32_t)(uintptr_t)c->bt.r3_iret_stub - tc->cs_base : 0, c->bt.prefault_ret);
     uint64_t in_guest_ms = c->guest_tsc / (clock_tsc_hz() / 1000 ? clock_tsc_hz() / 1000 : 1);
     cmd_printf(out, "  %llu entries into the guest, %llu ms between entry and exit (world switches included)\n",
                (unsigned long long)c->entries, (unsigned long long)in_guest_ms);
