@@ -201,9 +201,9 @@ uint32_t *tc_ibl_find(struct tc *tc, uint32_t guest_eip);
  * flags: the low 14 bits, as MOVZX r32,r16 of 4 times the eip (LEA);
  * BSWAP and LEA first for the second, which mixes in the high bits, so
  * that eips 16 KiB apart, which share their first slot, differ in their
- * second). 16,384 slots of 8 bytes are 32 pages; 65,536 (128 pages, a
- * lookup's load mostly from a page out of QEMU TCG's software TLB) took
- * more time, for one instruction less per slot (docs/performance.md). */
+ * second). 16,384 slots of 8 bytes are 128 KiB; 65,536, found with one
+ * instruction less per slot, took 512 KiB of each vCPU's state and no
+ * less time (docs/performance.md "Returns"). */
 static inline uint32_t tc_ibl_slot(uint32_t guest_eip) { return guest_eip & (BT_IBL_ENTRIES - 1); }
 static inline uint32_t tc_ibl_slot2(uint32_t guest_eip)
 {

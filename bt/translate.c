@@ -58,7 +58,8 @@ enum {
     OP_CMPSD = 0xA7, OP_IRET = 0xCF, OP_JCC32 = 0x80, PFX_REP = 0xF3, PFX_SS = 0x36,
     CC_E = 0x4, CC_NE = 0x5, CC_A = 0x7,
     PFX_OPSIZE = 0x66, PFX_ADSIZE = 0x67, PFX_CS = 0x2E, PFX_DS = 0x3E, PFX_GS = 0x65,
-    FF_PUSH = 6, FF_JMP = 4, MODRM_DISP32 = 0x05, SIB_NOBASE_X8_ECX = 0xCD,
+    FF_PUSH = 6, FF_JMP = 4, MODRM_DISP32 = 0x05, SIB_NOBASE_X2_ECX = 0x4D, SIB_NOBASE_X4_ECX = 0x8D,
+    SIB_NOBASE_X4_EAX = 0x85,
 };
 
 #define SF(field) ((uint32_t)offsetof(struct bt_vcpu, field))
@@ -1464,7 +1465,8 @@ static void e_ibl_table_op(struct emit *e, uint8_t op, uint8_t reg, uint32_t ext
 {
     e_pfx(e);
     e8(e, op);
-    e8(e, (uint8_t)(reg << 3 | 0x04)); e8(e, 0x4D); /* [ecx*2 + disp32] */
+    e8(e, (uint8_t)(reg << 3 | 0x04)); /* SIB follows */
+    e8(e, SIB_NOBASE_X2_ECX);           /* [disp32 + ecx*2] */
     e32(e, e->bt->cfg.state_base + SF(ibl) + extra);
 }
 
@@ -1483,9 +1485,9 @@ static void e_ibl_slot(struct emit *e, bool second)
         e8(e, OP_MOV_R_RM), e8(e, 0xC8);                    /* mov ecx,eax */
         e8(e, OP_2BYTE), e8(e, OP_BSWAP_ECX);               /* bswap ecx */
         e8(e, OP_LEA), e8(e, 0x0C), e8(e, 0x01);            /* lea ecx,[ecx+eax] */
-        e8(e, OP_LEA), e8(e, 0x0C), e8(e, 0x8D), e32(e, 0); /* lea ecx,[ecx*4] */
+        e8(e, OP_LEA), e8(e, 0x0C), e8(e, SIB_NOBASE_X4_ECX), e32(e, 0); /* lea ecx,[ecx*4] */
     } else {
-        e8(e, OP_LEA), e8(e, 0x0C), e8(e, 0x85), e32(e, 0); /* lea ecx,[eax*4] */
+        e8(e, OP_LEA), e8(e, 0x0C), e8(e, SIB_NOBASE_X4_EAX), e32(e, 0); /* lea ecx,[eax*4] */
     }
     e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0xC9);        /* movzx ecx,cx */
 }
