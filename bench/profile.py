@@ -37,8 +37,8 @@ and prints the shares, then the monitor's functions by share: self (EIP
 in it) and inclusive (in it or below it, from the EBP chain; hv86 is built
 with frame pointers, the trap entry stubs end a chain). For a COMMAND it
 then prints the ring-1 samples by place in the translation cache (a stub
-`vm info` lists, by offset, or a block), then the guest kernel functions translated code ran, from the
-monitor's own timer profile (`debug profile`: at each of its 1 ms ticks
+`vm info` lists, by offset, or a block), then the guest kernel functions
+translated code ran, from the monitor's own timer profile (`debug profile`: at each of its 1 ms ticks
 that lands in ring 1, the guest instruction the translation came from),
 named by the guest's /proc/kallsyms; --native prints the same table from
 the gdbstub's samples of the native kernel (CPL 0). The monitor runs its
@@ -330,13 +330,14 @@ def print_ring1_places(eips, info, top):
     for at, name in ((exit_routine, "exit routine"), (r3, "ring-3 return stub"), (r3_iret, "its IRET variant")):
         if at:  # 0: no such stub (bt_config)
             named[at] = name
-    starts = sorted(named.items())
+    starts = sorted(named)
     places = Counter()
     for eip, n in eips.items():
         if not first <= eip < end:
             places["blocks"] += n
             continue
-        base, name = [x for x in starts if x[0] <= eip][-1]
+        base = starts[bisect.bisect_right(starts, eip) - 1]
+        name = named[base]
         places["%s +%x" % (name, eip - base)] += n
     print("ring 1 by place in the translation cache (gdbstub samples), share of ring 1:")
     for name, n in places.most_common(top):

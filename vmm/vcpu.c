@@ -41,12 +41,14 @@
  * size holds nearly all of them (two flushes per boot). A guest of
  * TC_LARGE_MIN_PAGES or more gets it, smaller guests (the test guests) the
  * small one. Both live in the VM's window (kernel/vmwin.h), in high memory. */
+#define TC_LARGE_CODE (3264u << 10) /* the window's room, 3:7 (bt_vcpu 65 pages, the GDT's page 1) */
+#define TC_LARGE_META (7616u << 10)
 static const struct { uint32_t code, meta; } tc_sizes[] = {
-    { 3264u << 10, 7616u << 10 }, /* the window's room, 3:7 (bt_vcpu 65 pages, the GDT's page 1) */
+    { TC_LARGE_CODE, TC_LARGE_META },
     { 1u << 20, 512u << 10 },
 };
 #define TC_LARGE_MIN_PAGES  (32u << 8)  /* 32 MiB */
-_Static_assert((3264u << 10) + (7616u << 10) + SH_POOL_PAGES * PAGE_SIZE + ALIGN_UP(sizeof(struct bt_vcpu), PAGE_SIZE) +
+_Static_assert(TC_LARGE_CODE + TC_LARGE_META + SH_POOL_PAGES * PAGE_SIZE + ALIGN_UP(sizeof(struct bt_vcpu), PAGE_SIZE) +
                PAGE_SIZE <= VMWIN_SIZE, "the largest TC, the shadow pool, the bt_vcpu and the GDT's page fit in the window");
 #define GDT_BYTES (GDT_ENTRIES * 8u)
 #define IDT_GATE_INT32  0xE
