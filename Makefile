@@ -133,8 +133,12 @@ run: hv86-run.iso $(DISKS) $(B)/disk-boot.img
 		$(RUN_NIC) -display none -serial mon:stdio
 
 # ---------------------------------------------------------------- unit tests
+# A program is built from several sources in one gcc run, whose -MMD file
+# lists the headers of the last source only: every program depends on every
+# header instead, so that no test runs stale code after a header changes.
+UNIT_HDRS := $(shell find bt kernel vmm drivers net mgmt tests/unit -name '*.h')
 define unit_test_rule
-$(B)/unit/$(1): $$($(1)_SRCS) | deps
+$(B)/unit/$(1): $$($(1)_SRCS) $$(UNIT_HDRS) | deps
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(HOST_CFLAGS) $$($(1)_CFLAGS) -o $$@ $$($(1)_SRCS) $$(HOST_LDLIBS) $$($(1)_LDLIBS)
 endef
