@@ -214,20 +214,20 @@ void tc_ibl_insert(struct tc *tc, struct tc_block *b)
 {
     uint32_t key = bt_ibl_key(b->guest_eip), tca = (uint32_t)(uintptr_t)b->tca - tc->cs_base;
     uint32_t *s1 = tc->vcpu->ibl[tc_ibl_slot(b->guest_eip)], *s2 = tc->vcpu->ibl[tc_ibl_slot2(b->guest_eip)];
-    uint32_t empty = bt_ibl_key(BT_IBL_EMPTY);
-    /* An eip is never in both of its slots. */
-    if (s2 != s1 && s2[0] == key)
-        ibl_set(s2, empty, tc->ibl_miss_tca);
-    if (s1[0] != key && s1[0] != empty) {
-        /* The eip there moves to its other slot (one step, no chain of
-         * moves), replacing what is there. */
+    uint32_t empty = bt_ibl_key(BT_IBL_EMPTY), *to = s1;
+    /* An eip is never in both of its slots: kill_block clears one. */
+    if (s1[0] != key && (s2[0] == key || (s1[0] != empty && s2[0] == empty))) {
+        to = s2;
+    } else if (s1[0] != key && s1[0] != empty) {
+        /* Both taken by others: the one in the first slot moves to its
+         * other slot (one step, no chain of moves), replacing what is there. */
         uint32_t other = 0u - s1[0], *alt = tc->vcpu->ibl[tc_ibl_slot(other)];
         if (alt == s1)
             alt = tc->vcpu->ibl[tc_ibl_slot2(other)];
         if (alt != s1)
             ibl_set(alt, s1[0], s1[1]);
     }
-    ibl_set(s1, key, tca);
+    ibl_set(to, key, tca);
 }
 
 /* ---------------------------------------------------------------- links */

@@ -187,10 +187,9 @@ void tc_unchain_all(struct tc *tc);
 /*
  * tc_ibl_insert - enter b->guest_eip -> b->tca into the vCPU's IBL table
  * (the inline indirect-branch lookup). An eip may sit in either of its two
- * slots (tc_ibl_slot, tc_ibl_slot2; the lookup stub probes both, the first
- * first): b takes its first slot, and the eip there moves to its other
- * slot, replacing what that held. The eip inserted last is the one that
- * missed last, and most lookups of it find it at the first probe.
+ * slots (tc_ibl_slot, tc_ibl_slot2; the lookup stub probes both): an empty
+ * one or its own is taken; else b takes its first slot and the eip there
+ * moves to its other slot, replacing what that held.
  */
 void tc_ibl_insert(struct tc *tc, struct tc_block *b);
 
@@ -199,18 +198,19 @@ uint32_t *tc_ibl_find(struct tc *tc, uint32_t guest_eip);
 
 /* tc_ibl_slot, tc_ibl_slot2 - the two IBL table indices a guest eip may use
  * (shared with emitted code, which computes them without touching the
- * flags: the low 14 bits, as MOVZX r32,r16 of 4 times the eip (LEA). The
- * second adds BSWAP of 5 times the eip (LEA), whose low 14 bits depend on
- * all of its bits from 14 up (eips 16 KiB apart share their first slot):
- * BSWAP of the eip itself, as before 5 Dec, left bits 14-15 out, and the
- * eips 16, 32 and 48 KiB apart shared both slots. 16,384 slots of 8 bytes
- * are 128 KiB; 65,536, found with one instruction less per slot, took 512
- * KiB of each vCPU's state and no less time (docs/performance.md
- * "Returns"). */
+ * flags: the low 14 bits, as MOVZX r32,r16 of 4 times the eip (LEA);
+ * BSWAP and LEA first for the second, which mixes in bits 16-21 and
+ * 24-31: eips 64 KiB apart, which share their first slot, differ in their
+ * second, but those 16, 32 and 48 KiB apart share both; BSWAP of 5 times
+ * the eip, which mixes in every bit from 14 up, took more IBL misses on
+ * the vm stressor, 6,300 a run against 4,200, and no less time,
+ * docs/bt.md). 16,384 slots of 8 bytes are 128 KiB; 65,536, found with one
+ * instruction less per slot, took 512 KiB of each vCPU's state and no
+ * less time (docs/performance.md "Returns"). */
 static inline uint32_t tc_ibl_slot(uint32_t guest_eip) { return guest_eip & (BT_IBL_ENTRIES - 1); }
 static inline uint32_t tc_ibl_slot2(uint32_t guest_eip)
 {
-    return (guest_eip + __builtin_bswap32(guest_eip * 5u)) & (BT_IBL_ENTRIES - 1);
+    return (guest_eip + __builtin_bswap32(guest_eip)) & (BT_IBL_ENTRIES - 1);
 }
 
 /*

@@ -59,7 +59,7 @@ enum {
     CC_E = 0x4, CC_NE = 0x5, CC_A = 0x7,
     PFX_OPSIZE = 0x66, PFX_ADSIZE = 0x67, PFX_CS = 0x2E, PFX_DS = 0x3E, PFX_GS = 0x65,
     FF_PUSH = 6, FF_JMP = 4, MODRM_DISP32 = 0x05, SIB_NOBASE_X2_ECX = 0x4D, SIB_NOBASE_X4_ECX = 0x8D,
-    SIB_NOBASE_X4_EAX = 0x85, SIB_EAX_X4_EAX = 0x80,
+    SIB_NOBASE_X4_EAX = 0x85,
 };
 
 #define SF(field) ((uint32_t)offsetof(struct bt_vcpu, field))
@@ -1482,7 +1482,7 @@ static void e_ibl_restore(struct emit *e)
 static void e_ibl_slot(struct emit *e, bool second)
 {
     if (second) {
-        e8(e, OP_LEA), e8(e, 0x0C), e8(e, SIB_EAX_X4_EAX);   /* lea ecx,[eax+eax*4] */
+        e8(e, OP_MOV_R_RM), e8(e, 0xC8);                    /* mov ecx,eax */
         e8(e, OP_2BYTE), e8(e, OP_BSWAP_ECX);               /* bswap ecx */
         e8(e, OP_LEA), e8(e, 0x0C), e8(e, 0x01);            /* lea ecx,[ecx+eax] */
         e8(e, OP_LEA), e8(e, 0x0C), e8(e, SIB_NOBASE_X4_ECX), e32(e, 0); /* lea ecx,[ecx*4] */
