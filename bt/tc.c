@@ -24,6 +24,7 @@
 
 #define X86_JMP_REL32 0xE9   /* JMP rel32 (SDM Vol. 2A JMP) */
 #define JMP_REL32_LEN 5
+#define X86_MAX_INSN_LEN 15 /* bytes (SDM Vol. 2A §2.3.11) */
 
 static uint32_t hash_eip(uint32_t eip)
 {
@@ -82,6 +83,7 @@ void tc_flush(struct tc *tc)
     tc->meta_used = 0;
     tc->generation++;
     tc->stats.flushes++;
+    memset(tc->mmio_eip, 0, sizeof(tc->mmio_eip));
     tc_ibl_reset(tc);
 }
 
@@ -230,6 +232,31 @@ void tc_ibl_insert(struct tc *tc, struct tc_block *b)
     ibl_set(to, key, tca);
 }
 
+/* ---------------------------------------------------------------- adaptive */
+
+static uint32_t kill_page(struct tc *tc, uint32_t page);
+
+void tc_mark_mmio_site(struct tc *tc, uint32_t eip)
+{
+    if (eip == 0 || tc_is_mmio_site(tc, eip))
+        return;
+    /* Its blocks go (retranslated at their next dispatch); the other marks
+     * on the page stay. */
+    kill_page(tc, eip & ~0xFFFu);
+    kill_page(tc, (eip + X86_MAX_INSN_LEN - 1) & ~0xFFFu);
+    tc->mmio_eip[tc->mmio_next] = eip;
+    tc->mmio_next = (tc->mmio_next + 1) % TC_MMIO_SITES;
+    tc->stats.mmio_sites++;
+}
+
+bool tc_is_mmio_site(const struct tc *tc, uint32_t eip)
+{
+    for (uint32_t i = 0; i < TC_MMIO_SITES; i++)
+        if (tc->mmio_eip[i] == eip && eip)
+            return true;
+    return false;
+}
+
 /* ---------------------------------------------------------------- links */
 
 void tc_chain(struct tc *tc, struct bt_exit *e, struct tc_block *to)
@@ -315,9 +342,10 @@ static struct tc_block *page_list_next(const struct tc_block *b, uint32_t page)
     return b->page[0] == page ? b->page_next[0] : b->page_next[1];
 }
 
-uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva)
+/* Kill every live block with code on page (4 KiB aligned); returns how many. */
+static uint32_t kill_page(struct tc *tc, uint32_t page)
 {
-    uint32_t page = page_gva & ~0xFFFu, killed = 0;
+    uint32_t killed = 0;
     struct tc_block *b = tc->page_hash[hash_page(page)];
     while (b) {
         /* A bucket mixes pages: follow the link of the page b shares with
@@ -331,6 +359,15 @@ uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva)
         b = next;
     }
     return killed;
+}
+
+uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva)
+{
+    uint32_t page = page_gva & ~0xFFFu;
+    for (uint32_t i = 0; i < TC_MMIO_SITES; i++)
+        if (tc->mmio_eip[i] && (tc->mmio_eip[i] & ~0xFFFu) == page)
+            tc->mmio_eip[i] = 0;
+    return kill_page(tc, page);
 }
 
 /* ---------------------------------------------------------------- fault map */
