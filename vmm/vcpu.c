@@ -2125,8 +2125,10 @@ static void count_mmio_fault(struct vcpu *c)
     unsigned least = 0;
     for (unsigned i = 0; i < ARRAY_SIZE(c->mmio_faults); i++) {
         if (c->mmio_faults[i].eip == eip) {
-            if (++c->mmio_faults[i].faults == MMIO_SITE_FAULTS)
+            if (++c->mmio_faults[i].faults >= MMIO_SITE_FAULTS) {
                 tc_mark_mmio_site(&c->bt.tc, eip);
+                c->mmio_faults[i].faults = 0; /* counted afresh should the mark go (the code changed) */
+            }
             return;
         }
         if (c->mmio_faults[i].faults < c->mmio_faults[least].faults)
