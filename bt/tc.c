@@ -24,7 +24,6 @@
 
 #define X86_JMP_REL32 0xE9   /* JMP rel32 (SDM Vol. 2A JMP) */
 #define JMP_REL32_LEN 5
-#define X86_MAX_INSN_LEN 15 /* bytes (SDM Vol. 2A §2.3.11) */
 
 static uint32_t hash_eip(uint32_t eip)
 {
@@ -236,15 +235,17 @@ void tc_ibl_insert(struct tc *tc, struct tc_block *b)
 
 static uint32_t kill_page(struct tc *tc, uint32_t page);
 
-void tc_mark_mmio_site(struct tc *tc, uint32_t eip)
+void tc_mark_mmio_site(struct tc *tc, uint32_t eip, uint32_t page)
 {
     if (eip == 0 || tc_is_mmio_site(tc, eip))
         return;
-    /* Its blocks go (retranslated at their next dispatch); the other marks
-     * on the page stay. */
-    kill_page(tc, eip & ~0xFFFu);
-    kill_page(tc, (eip + X86_MAX_INSN_LEN - 1) & ~0xFFFu);
+    /* Every block holding the instruction has its first byte's page among
+     * its own (a block covers at most two pages: page[0], page[1]); they
+     * go, to be retranslated at their next dispatch; other marks on the
+     * page stay. */
+    kill_page(tc, page & ~0xFFFu);
     tc->mmio_eip[tc->mmio_next] = eip;
+    tc->mmio_page[tc->mmio_next] = page & ~0xFFFu;
     tc->mmio_next = (tc->mmio_next + 1) % TC_MMIO_SITES;
     tc->stats.mmio_sites++;
 }
@@ -365,7 +366,7 @@ uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva)
 {
     uint32_t page = page_gva & ~0xFFFu;
     for (uint32_t i = 0; i < TC_MMIO_SITES; i++)
-        if (tc->mmio_eip[i] && (tc->mmio_eip[i] & ~0xFFFu) == page)
+        if (tc->mmio_eip[i] && tc->mmio_page[i] == page)
             tc->mmio_eip[i] = 0;
     return kill_page(tc, page);
 }

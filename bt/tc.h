@@ -91,6 +91,7 @@ struct tc {
     struct tc_imap imap_build[TC_BLOCK_MAX_INSNS]; /* map of the block being built */
     struct tc_stats stats;
     uint32_t mmio_eip[TC_MMIO_SITES]; /* gvas tc_mark_mmio_site marked, 0 = none */
+    uint32_t mmio_page[TC_MMIO_SITES]; /* the page identity of each (as blocks record it) */
     uint32_t mmio_next;               /* slot the next mark takes (round robin) */
 };
 
@@ -98,14 +99,16 @@ struct tc {
  * tc_mark_mmio_site - adaptive translation (Adams & Agesen, ASPLOS 2006,
  * §4): the guest instruction at eip (a gva) keeps faulting on device
  * memory, each time a #PF into the monitor, a walk of the guest's tables
- * and an exit to emulate it. Kill the blocks on its page(s) (eip and
- * eip + 15) and remember eip, so that its next translation
+ * and an exit to emulate it. Kill the blocks on page, the identity the
+ * blocks record for eip's page (bt_set_page_fn: its guest-physical page
+ * in hv86), and remember eip, so that its next translation
  * (tc_is_mmio_site) exits to the monitor at it without a fault. At most
  * TC_MMIO_SITES are kept; a mark replaces the oldest. Marks are dropped
  * by tc_flush and by tc_invalidate_page of their page (the code there
- * changed). eip 0 is not marked.
+ * changed). eip 0 is not marked. The translator's bt_mark_mmio_site
+ * finds page.
  */
-void tc_mark_mmio_site(struct tc *tc, uint32_t eip);
+void tc_mark_mmio_site(struct tc *tc, uint32_t eip, uint32_t page);
 
 /* tc_is_mmio_site - did tc_mark_mmio_site mark eip (and no invalidation
  * of its page since)? */

@@ -1407,6 +1407,11 @@ static uint32_t page_id(const struct bt *bt, uint32_t gva)
     return (bt->page_of ? bt->page_of(bt->fetch_ctx, gva) : gva) & PAGE_MASK;
 }
 
+void bt_mark_mmio_site(struct bt *bt, uint32_t eip)
+{
+    tc_mark_mmio_site(&bt->tc, eip, page_id(bt, eip));
+}
+
 int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
 {
     struct xlate x = { .bt = bt, .eip = guest_eip };

@@ -2113,7 +2113,7 @@ static int pf_reflect(struct vcpu *c, const struct shadow_fault *out, uint32_t e
 /*
  * A translated instruction at c->bv->eip faulted on device memory: count it
  * by guest EIP (c->mmio_faults), and at MMIO_SITE_FAULTS have the
- * translator give it an exit to the monitor instead (tc_mark_mmio_site:
+ * translator give it an exit to the monitor instead (bt_mark_mmio_site:
  * VMware's adaptive translation, Adams & Agesen, ASPLOS 2006, §4). Linux's
  * local APIC stores (native_apic_mem_write: EOI, the timer's count) are
  * the case this is for: a #PF, a walk and an exit each, over a thousand
@@ -2126,7 +2126,7 @@ static void count_mmio_fault(struct vcpu *c)
     for (unsigned i = 0; i < ARRAY_SIZE(c->mmio_faults); i++) {
         if (c->mmio_faults[i].eip == eip) {
             if (++c->mmio_faults[i].faults >= MMIO_SITE_FAULTS) {
-                tc_mark_mmio_site(&c->bt.tc, eip);
+                bt_mark_mmio_site(&c->bt, eip);
                 c->mmio_faults[i].faults = 0; /* counted afresh should the mark go (the code changed) */
             }
             return;
@@ -2621,8 +2621,12 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     unsigned marked = 0;
     for (unsigned i = 0; i < TC_MMIO_SITES; i++)
         marked += tc->mmio_eip[i] != 0;
-    cmd_printf(out, "  %u instructions retranslated to exit at device accesses (%u such now)\n",
-               tc->stats.mmio_sites, marked);
+    cmd_printf(out, "  %u instructions retranslated to exit at device accesses (%u such now", tc->stats.mmio_sites,
+               marked);
+    for (unsigned i = 0, n = 0; i < TC_MMIO_SITES; i++)
+        if (tc->mmio_eip[i])
+            cmd_printf(out, "%s%08x", n++ ? " " : ": ", tc->mmio_eip[i]);
+    cmd_printf(out, ")\n");
     uint64_t in_guest_ms = c->guest_tsc / (clock_tsc_hz() / 1000 ? clock_tsc_hz() / 1000 : 1);
     cmd_printf(out, "  %llu entries into the guest, %llu ms between entry and exit (world switches included)\n",
                (unsigned long long)c->entries, (unsigned long long)in_guest_ms);

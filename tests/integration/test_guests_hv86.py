@@ -132,7 +132,7 @@ MUST_RUN = {"sysenter": [("translated SYSEXIT returned to ring 3 itself 4 times"
                          ("SYSENTER from ring 3 taken into translated code without an exit 3 times",
                           r"(\d+) SYSENTERs from ring 3 into translated code without an exit", 3)],
             # mmiosite's MOV into the local APIC is marked for an exit of its
-            # own after the device faults (tc_mark_mmio_site), then emulated
+            # own after the device faults (bt_mark_mmio_site), then emulated
             # from the exit for the APIC, RAM and the top page; the rewrite
             # drops the mark, and 20 more APIC stores mark it again.
             "mmiosite": [("the MOV marked for an exit at device accesses twice",

@@ -449,7 +449,7 @@ def syscall_exits(m, name):
     # monitor through a #PF now.
     mmio = [r for r in rows if r[3] == "mmio"]
     by_pf = [r for r in rows if r[3] == "pf-emulated" and r[1] in {x[1] for x in mmio}]
-    marked = re.search(r"(\d+) instructions retranslated to exit at device accesses \((\d+) such now\)", info1)
+    marked = re.search(r"(\d+) instructions retranslated to exit at device accesses \((\d+) such now", info1)
     check("%s: device MOVs exit without a fault (%s)" % (name, ", ".join("%s x%s" % (r[1], r[0]) for r in mmio)
                                                         or "none"),
           mmio and not by_pf and marked and int(marked.group(2)) >= 1,
