@@ -82,7 +82,6 @@ void tc_flush(struct tc *tc)
     tc->meta_used = 0;
     tc->generation++;
     tc->stats.flushes++;
-    memset(tc->mmio_eip, 0, sizeof(tc->mmio_eip));
     tc_ibl_reset(tc);
 }
 
@@ -231,33 +230,6 @@ void tc_ibl_insert(struct tc *tc, struct tc_block *b)
     ibl_set(to, key, tca);
 }
 
-/* ---------------------------------------------------------------- adaptive */
-
-static uint32_t kill_page(struct tc *tc, uint32_t page);
-
-void tc_mark_mmio_site(struct tc *tc, uint32_t eip, uint32_t page)
-{
-    if (eip == 0 || tc_is_mmio_site(tc, eip))
-        return;
-    /* Every block holding the instruction has its first byte's page among
-     * its own (a block covers at most two pages: page[0], page[1]); they
-     * go, to be retranslated at their next dispatch; other marks on the
-     * page stay. */
-    kill_page(tc, page & ~0xFFFu);
-    tc->mmio_eip[tc->mmio_next] = eip;
-    tc->mmio_page[tc->mmio_next] = page & ~0xFFFu;
-    tc->mmio_next = (tc->mmio_next + 1) % TC_MMIO_SITES;
-    tc->stats.mmio_sites++;
-}
-
-bool tc_is_mmio_site(const struct tc *tc, uint32_t eip)
-{
-    for (uint32_t i = 0; i < TC_MMIO_SITES; i++)
-        if (tc->mmio_eip[i] == eip && eip)
-            return true;
-    return false;
-}
-
 /* ---------------------------------------------------------------- links */
 
 void tc_chain(struct tc *tc, struct bt_exit *e, struct tc_block *to)
@@ -343,10 +315,9 @@ static struct tc_block *page_list_next(const struct tc_block *b, uint32_t page)
     return b->page[0] == page ? b->page_next[0] : b->page_next[1];
 }
 
-/* Kill every live block with code on page (4 KiB aligned); returns how many. */
-static uint32_t kill_page(struct tc *tc, uint32_t page)
+uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva)
 {
-    uint32_t killed = 0;
+    uint32_t page = page_gva & ~0xFFFu, killed = 0;
     struct tc_block *b = tc->page_hash[hash_page(page)];
     while (b) {
         /* A bucket mixes pages: follow the link of the page b shares with
@@ -360,15 +331,6 @@ static uint32_t kill_page(struct tc *tc, uint32_t page)
         b = next;
     }
     return killed;
-}
-
-uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva)
-{
-    uint32_t page = page_gva & ~0xFFFu;
-    for (uint32_t i = 0; i < TC_MMIO_SITES; i++)
-        if (tc->mmio_eip[i] && tc->mmio_page[i] == page)
-            tc->mmio_eip[i] = 0;
-    return kill_page(tc, page);
 }
 
 /* ---------------------------------------------------------------- fault map */

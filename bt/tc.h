@@ -65,11 +65,7 @@ struct tc_stats {
     uint32_t unchains;      /* exit stubs restored */
     uint32_t guest_bytes;   /* guest code bytes translated */
     uint32_t tc_bytes;      /* TC bytes emitted */
-    uint32_t mmio_sites;    /* instructions marked by tc_mark_mmio_site */
 };
-
-/* Guest instructions that tc_mark_mmio_site retranslates as an exit. */
-#define TC_MMIO_SITES 16
 
 struct tc {
     uint8_t *code;          /* code arena */
@@ -90,29 +86,7 @@ struct tc {
     struct tc_block *page_hash[TC_PAGE_BUCKETS]; /* by page, dead blocks included */
     struct tc_imap imap_build[TC_BLOCK_MAX_INSNS]; /* map of the block being built */
     struct tc_stats stats;
-    uint32_t mmio_eip[TC_MMIO_SITES]; /* gvas tc_mark_mmio_site marked, 0 = none */
-    uint32_t mmio_page[TC_MMIO_SITES]; /* the page identity of each (as blocks record it) */
-    uint32_t mmio_next;               /* slot the next mark takes (round robin) */
 };
-
-/*
- * tc_mark_mmio_site - adaptive translation (Adams & Agesen, ASPLOS 2006,
- * §4): the guest instruction at eip (a gva) keeps faulting on device
- * memory, each time a #PF into the monitor, a walk of the guest's tables
- * and an exit to emulate it. Kill the blocks on page, the identity the
- * blocks record for eip's page (bt_set_page_fn: its guest-physical page
- * in hv86), and remember eip, so that its next translation
- * (tc_is_mmio_site) exits to the monitor at it without a fault. At most
- * TC_MMIO_SITES are kept; a mark replaces the oldest. Marks are dropped
- * by tc_flush and by tc_invalidate_page of their page (the code there
- * changed). eip 0 is not marked. The translator's bt_mark_mmio_site
- * finds page.
- */
-void tc_mark_mmio_site(struct tc *tc, uint32_t eip, uint32_t page);
-
-/* tc_is_mmio_site - did tc_mark_mmio_site mark eip (and no invalidation
- * of its page since)? */
-bool tc_is_mmio_site(const struct tc *tc, uint32_t eip);
 
 /*
  * tc_set_ibl_miss - make every empty IBL slot hold tca as its target, and

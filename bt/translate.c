@@ -1264,11 +1264,6 @@ static int translate_insn(struct xlate *x)
         x->insn.mem.seg == DEC_REG_CS && (x->insn.attr & (DEC_A_MEM_READ | DEC_A_MEM_WRITE)) &&
         copied_as_is(x, r))
         return h_seg_alias(x, SF(cs_alias));
-    /* A MOV that kept faulting on device memory (tc_mark_mmio_site): the
-     * monitor emulates it at once instead of after a #PF and a walk. */
-    if (r->rule == RULE_IDENT && x->insn.mnemonic == DEC_M_MOV && x->insn.has_mem &&
-        tc_is_mmio_site(&x->bt->tc, x->eip))
-        return exit_insn(x, BT_EXIT_MMIO, 0);
     switch (r->rule) {
     case RULE_JMP: return h_jmp(x);
     case RULE_JCC: return h_jcc(x);
@@ -1405,11 +1400,6 @@ void bt_set_page_fn(struct bt *bt, bt_page_fn page_of)
 static uint32_t page_id(const struct bt *bt, uint32_t gva)
 {
     return (bt->page_of ? bt->page_of(bt->fetch_ctx, gva) : gva) & PAGE_MASK;
-}
-
-void bt_mark_mmio_site(struct bt *bt, uint32_t eip)
-{
-    tc_mark_mmio_site(&bt->tc, eip, page_id(bt, eip));
 }
 
 int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
@@ -1958,7 +1948,7 @@ static const char *const exit_names[BT_EXIT_COUNT] = {
     [BT_EXIT_MSR] = "msr", [BT_EXIT_MOV_CR] = "mov-cr", [BT_EXIT_CR3_WRITE] = "cr3-write",
     [BT_EXIT_DESC] = "desc", [BT_EXIT_SEG] = "seg", [BT_EXIT_INVLPG] = "invlpg",
     [BT_EXIT_EMULATE] = "emulate", [BT_EXIT_UD] = "ud", [BT_EXIT_CODE_FAULT] = "code-fault",
-    [BT_EXIT_BAD_DESC] = "bad-exit-desc", [BT_EXIT_MMIO] = "mmio",
+    [BT_EXIT_BAD_DESC] = "bad-exit-desc",
 };
 
 const char *bt_exit_name(unsigned reason)

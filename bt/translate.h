@@ -159,14 +159,6 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
 void bt_set_page_fn(struct bt *bt, bt_page_fn page_of);
 
 /*
- * bt_mark_mmio_site - the MOV at guest eip (a gva) keeps faulting on device
- * memory: give it an exit of its own, BT_EXIT_MMIO, from its next
- * translation on (tc_mark_mmio_site, with the page identity blocks record
- * for eip: bt_set_page_fn). Call from the monitor, between runs.
- */
-void bt_mark_mmio_site(struct bt *bt, uint32_t eip);
-
-/*
  * bt_set_stable_fn - native segment loads (bt_config.native_seg_loads) are
  * emitted only for an instruction whose bytes lie in code that stable(
  * fetch_ctx, gva) calls stable. Blocks are found by EIP: an instruction

@@ -75,8 +75,6 @@ enum bt_exit_reason {
     BT_EXIT_CODE_FAULT,  /* the first instruction of a block could not be fetched */
     BT_EXIT_BAD_DESC,    /* bt_vcpu.exit_desc is no descriptor of ours (ring-1 code forged it):
                             the monitor stops the VM; vcpu.eip unchanged */
-    BT_EXIT_MMIO,        /* MOV to or from memory at a site tc_mark_mmio_site marked (it kept
-                            touching device memory): emulate it */
     BT_EXIT_COUNT
 };
 

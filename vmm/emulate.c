@@ -1965,9 +1965,6 @@ static int emu_dispatch(struct vcpu *c, const struct dec_insn *in, int reason)
     case -100 - SHADOW_EMULATE_MONITOR:
     case -100 - SHADOW_MMIO:
         return emu_mov_mem(c, in);
-    case BT_EXIT_MMIO: /* a device access, memory-mapped: counted with port I/O */
-        vm->exits_by_cause[EXIT_IO]++;
-        return emu_mov_mem(c, in);
     default:
         vm->exits_by_cause[EXIT_BT]++;
         if (in->mnemonic == DEC_M_WBINVD || in->mnemonic == DEC_M_INVD)

@@ -2105,39 +2105,6 @@ static int pf_reflect(struct vcpu *c, const struct shadow_fault *out, uint32_t e
     return vcpu_exception(c, T_PF, (int)out->guest_err);
 }
 
-/* #PFs on device memory at one translated instruction before it gets an
- * exit of its own: a handful, so that a store to a page that is only now
- * and then a device's (a frame buffer being remapped) stays translated. */
-#define MMIO_SITE_FAULTS 8
-
-/*
- * A translated instruction at c->bv->eip faulted on device memory: count it
- * by guest EIP (c->mmio_faults), and at MMIO_SITE_FAULTS have the
- * translator give it an exit to the monitor instead (bt_mark_mmio_site:
- * VMware's adaptive translation, Adams & Agesen, ASPLOS 2006, §4). Linux's
- * local APIC stores (native_apic_mem_write: EOI, the timer's count) are
- * the case this is for: a #PF, a walk and an exit each, over a thousand
- * times a second.
- */
-static void count_mmio_fault(struct vcpu *c)
-{
-    uint32_t eip = c->bv->eip;
-    unsigned least = 0;
-    for (unsigned i = 0; i < ARRAY_SIZE(c->mmio_faults); i++) {
-        if (c->mmio_faults[i].eip == eip) {
-            if (++c->mmio_faults[i].faults >= MMIO_SITE_FAULTS) {
-                bt_mark_mmio_site(&c->bt, eip);
-                c->mmio_faults[i].faults = 0; /* counted afresh should the mark go (the code changed) */
-            }
-            return;
-        }
-        if (c->mmio_faults[i].faults < c->mmio_faults[least].faults)
-            least = i;
-    }
-    c->mmio_faults[least].eip = eip;
-    c->mmio_faults[least].faults = 1;
-}
-
 /*
  * An exception from guest code: directly executed (direct) or translated.
  * c->bv holds the guest state at the faulting instruction.
@@ -2172,8 +2139,6 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
             return pf_reflect(c, &out, c->tf.error) < 0 ? -1 : 0;
         if (r == SHADOW_CODE_WRITE)
             return handle_code_write(c, out.gpa);
-        if (r == SHADOW_MMIO && !direct)
-            count_mmio_fault(c);
         if (r == SHADOW_EMULATE_PT || r == SHADOW_EMULATE_MONITOR || r == SHADOW_MMIO)
             return emu_bt_exit(c, -(int)r - 100); /* emulate the faulting instruction */
         vm_kill(c->vm, "shadow paging failed at gva %08x: %s", c->cr2, shadow_why(&c->sh));
@@ -2618,15 +2583,6 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                c->bt.exit_sysenter_eip,
                c->bt.r3_stub ? (uint32_t)(uintptr_t)c->bt.r3_stub - tc->cs_base : 0,
                c->bt.r3_iret_stub ? (uint32_t)(uintptr_t)c->bt.r3_iret_stub - tc->cs_base : 0, c->bt.prefault_ret);
-    unsigned marked = 0;
-    for (unsigned i = 0; i < TC_MMIO_SITES; i++)
-        marked += tc->mmio_eip[i] != 0;
-    cmd_printf(out, "  %u instructions retranslated to exit at device accesses (%u such now", tc->stats.mmio_sites,
-               marked);
-    for (unsigned i = 0, n = 0; i < TC_MMIO_SITES; i++)
-        if (tc->mmio_eip[i])
-            cmd_printf(out, "%s%08x", n++ ? " " : ": ", tc->mmio_eip[i]);
-    cmd_printf(out, ")\n");
     uint64_t in_guest_ms = c->guest_tsc / (clock_tsc_hz() / 1000 ? clock_tsc_hz() / 1000 : 1);
     cmd_printf(out, "  %llu entries into the guest, %llu ms between entry and exit (world switches included)\n",
                (unsigned long long)c->entries, (unsigned long long)in_guest_ms);

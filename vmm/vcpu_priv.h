@@ -115,10 +115,6 @@ struct vcpu {
     uint32_t pf_stash_cr2, pf_stash_err, pf_stash_eip;
     struct shadow_fault pf_stash;
     uint32_t cr2;               /* real CR2 at that trap */
-    /* Translated instructions whose #PF was a device access (SHADOW_MMIO),
-     * by guest EIP, counted until MMIO_SITE_FAULTS marks one for an exit
-     * of its own (tc_mark_mmio_site); a miss replaces the least counted. */
-    struct { uint32_t eip, faults; } mmio_faults[4];
     /* The last #PF given to the guest, to prefault at its handler's IRET
      * (vcpu_prefault): address, access (PF_W, PF_U), guest CR3 then. */
     bool pf_pending;

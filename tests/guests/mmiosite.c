@@ -2,15 +2,18 @@
  * mmiosite — one MOV that keeps touching the local APIC, then RAM, then
  * an unmapped page at the top of the linear space, then rewritten.
  *
- * Hazard: a monitor that translates such a MOV into an exit of its own
- * after enough device faults (adaptive translation, Adams & Agesen §4)
- * emulates it from then on without a fault to tell it what the operand
- * is. The emulation must stay the instruction's: a store to RAM lands in
- * RAM; a store to a page the guest never mapped, in the range a monitor
- * keeps for itself at the top of every address space, is the guest's #PF
- * with its CR2 and error code (and writes nothing of the monitor's); and
- * once the guest rewrites the instruction, the new one runs, not the
- * emulation of the old (SDM Vol. 3A §4.7, §10.4.1).
+ * Hazard: a monitor emulates a translated store that faults on device
+ * memory (the shadow keeps the device's page not present); the same
+ * instruction, run again and again, must stay the instruction's whatever
+ * the monitor learnt of it: a store to RAM lands in RAM; a store to a page
+ * the guest never mapped, in the range a monitor keeps for itself at the
+ * top of every address space, is the guest's #PF with its CR2 and error
+ * code (and writes nothing of the monitor's); and once the guest rewrites
+ * the instruction, the new one runs. A monitor that translates such a MOV
+ * into an exit of its own after enough device faults (adaptive
+ * translation, Adams & Agesen §4; tried in hv86 and not kept,
+ * docs/performance.md) emulates it from then on without a fault to say
+ * what the operand is. SDM Vol. 3A §4.7, §10.4.1.
  */
 #include "guest.h"
 
@@ -18,7 +21,7 @@
 #define LAPIC_VA   0x00400000u  /* as tests/guests/apic.c maps it */
 #define L_TPR      0x80
 #define TOP_VA     0xFF000000u  /* not mapped: paging_identity maps the first 4 MiB only */
-#define CALLS      20           /* device accesses through the site: far more than a monitor's threshold */
+#define CALLS      20           /* device accesses through the site */
 #define OP_MOV_RM_R 0x89        /* mov %eax,(%edx) is 89 02 */
 #define OP_ADD_RM_R 0x01        /* add %eax,(%edx) is 01 02 */
 

@@ -443,17 +443,6 @@ def syscall_exits(m, name):
     walks = int(after.group(2)) - int(before.group(2)) if before and after else -1
     check("%s: the GDT's page walked %d times for those %d returns" % (name, walks, returns),
           0 <= walks <= returns // 10, "vm info: %r -> %r" % (before and before.group(0), after and after.group(0)))
-    # Adaptive translation (docs/bt.md "Device accesses"): the local APIC's
-    # MOVs (EOI, the timer's count) faulted on device memory during boot
-    # and were retranslated to exit at once; none of them reaches the
-    # monitor through a #PF now.
-    mmio = [r for r in rows if r[3] == "mmio"]
-    by_pf = [r for r in rows if r[3] == "pf-emulated" and r[1] in {x[1] for x in mmio}]
-    marked = re.search(r"(\d+) instructions retranslated to exit at device accesses \((\d+) such now", info1)
-    check("%s: device MOVs exit without a fault (%s)" % (name, ", ".join("%s x%s" % (r[1], r[0]) for r in mmio)
-                                                        or "none"),
-          mmio and not by_pf and marked and int(marked.group(2)) >= 1,
-          "%s\n%s" % (marked and marked.group(0), out))
     profile_guest_eips(m, name)
     bad = m.cmd("vm exits %s sideways" % name)
     check("vm exits with a typo is an error naming it", "sideways" in bad and "error" in bad.lower(), bad)

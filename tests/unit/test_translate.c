@@ -251,7 +251,6 @@ struct model {
     uint32_t int_vector;
     uint32_t irq_windows;
     uint32_t irq_window_eip;
-    uint32_t mmio, mmio_stored;
 };
 
 static struct model M;
@@ -323,13 +322,6 @@ static bool emulate_exit(int reason)
     case BT_EXIT_DESC: emulate_desc(&in); break;
     case BT_EXIT_SEG: v->sel[e->aux] = *gpr(e->rm_reg) & 0xFFFF; break;
     case BT_EXIT_INT: M.int_vector = e->aux; break;
-    case BT_EXIT_MMIO: /* a device register: reads give 0x5A, stores are recorded */
-        M.mmio++;
-        if (in.opcode == 0x89)
-            M.mmio_stored = *gpr(DEC_REG_EAX + in.reg);
-        else
-            *gpr(DEC_REG_EAX + in.reg) = 0x5A;
-        break;
     default: fail_msg("unexpected exit %s", bt_exit_name((unsigned)reason));
     }
     v->eip += e->len;
@@ -791,63 +783,6 @@ static void test_mov_cr(void **state)
     assert_int_equal(v->gpr[6], 0xdeadb000);
     assert_int_equal(M.cr3_writes, 1);
     assert_int_equal(M.exits[BT_EXIT_MOV_CR], 1);
-}
-
-/* esi -> a data word (a device register once its MOVs are marked). */
-SNIPPET(sn_mmio, "mov $7, %eax\n .globl sn_mmio_st\n sn_mmio_st: mov %eax, (%esi)\n"
-        " .globl sn_mmio_ld\n sn_mmio_ld: mov (%esi), %ebx\n add %ebx, %eax\n hlt");
-extern const uint8_t sn_mmio_st[], sn_mmio_ld[];
-
-/* Blocks record a page identity other than the gva, as hv86's do (the
- * guest-physical page): here the gva's page moved up 256 MiB. */
-static uint32_t fake_page_of(void *ctx, uint32_t gva) { return (gva + 0x10000000u) & ~0xFFFu; }
-
-/* Adaptive translation (bt_mark_mmio_site): a marked MOV exits before its
- * access, BT_EXIT_MMIO, and the monitor's emulation is what the guest
- * sees; unmarked, the same code runs through; the blocks already
- * translated go at the mark, by the page identity blocks record (not the
- * gva); a store into the page (tc_invalidate_page of that identity) or a
- * flush drops the marks. */
-static void test_mmio_site(void **state)
-{
-    bt_harness_reset_vcpu(&H);
-    bt_set_page_fn(&H.bt, fake_page_of);
-    uint32_t hlt, entry = load_snippet(sn_mmio_start, sn_mmio_end, &hlt);
-    uint32_t st = gva_of_label(sn_mmio_start, sn_mmio_st), ld = gva_of_label(sn_mmio_start, sn_mmio_ld);
-    uint32_t *word = (uint32_t *)(void *)data_area();
-    *word = 0;
-    bt_host_vcpu.gpr[6] = (uint32_t)(uintptr_t)word;
-    monitor_run(entry);
-    assert_int_equal(bt_host_vcpu.eip, hlt);
-    assert_int_equal(M.mmio, 0);
-    assert_int_equal(bt_host_vcpu.gpr[0], 14); /* 7 + what the store left */
-
-    /* The block of the run above is still there: the marks must kill it. */
-    bt_mark_mmio_site(&H.bt, st);
-    bt_mark_mmio_site(&H.bt, ld);
-    assert_true(tc_is_mmio_site(&H.bt.tc, st) && tc_is_mmio_site(&H.bt.tc, ld));
-    *word = 0;
-    bt_host_vcpu.gpr[6] = (uint32_t)(uintptr_t)word;
-    monitor_run(entry);
-    assert_int_equal(bt_host_vcpu.eip, hlt);
-    assert_int_equal(M.mmio, 2);
-    assert_int_equal(M.exits[BT_EXIT_MMIO], 2);
-    assert_int_equal(M.mmio_stored, 7);
-    assert_int_equal(*word, 0);                      /* the store went to the "device" */
-    assert_int_equal(bt_host_vcpu.gpr[0], 7 + 0x5A); /* and the load came from it */
-
-    tc_invalidate_page(&H.bt.tc, st); /* the gva: not the identity, nothing goes */
-    assert_true(tc_is_mmio_site(&H.bt.tc, st));
-    tc_invalidate_page(&H.bt.tc, fake_page_of(NULL, st));
-    assert_false(tc_is_mmio_site(&H.bt.tc, st) || tc_is_mmio_site(&H.bt.tc, ld));
-    bt_mark_mmio_site(&H.bt, st);
-    tc_flush(&H.bt.tc);
-    assert_false(tc_is_mmio_site(&H.bt.tc, st));
-    bt_host_vcpu.gpr[6] = (uint32_t)(uintptr_t)word;
-    monitor_run(entry);
-    assert_int_equal(M.mmio, 0);
-    assert_int_equal(*word, 7);
-    bt_set_page_fn(&H.bt, NULL);
 }
 
 /* esi -> 6-byte GDT pseudo-descriptor, edi -> where SGDT/SIDT store. */
@@ -1999,7 +1934,7 @@ int main(void)
         cmocka_unit_test(test_eager_chain),
         cmocka_unit_test(test_successors),
         cmocka_unit_test(test_stop_at),
-        cmocka_unit_test(test_mov_cr), cmocka_unit_test(test_mmio_site),
+        cmocka_unit_test(test_mov_cr),
         cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
         cmocka_unit_test(test_segments),      cmocka_unit_test(test_native_seg_loads),
         cmocka_unit_test(test_inline_verw),
