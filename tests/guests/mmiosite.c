@@ -57,7 +57,7 @@ void guest_main(void)
     check_eq("site-stores-ram", ram_word, 0x1234);
 
     uint32_t start, next;
-    PROBE(start, next, "movl $0x55, %%eax\n\tmovl $0xFF000000, %%edx\n\tmovl $2f, %%ecx",
+    PROBE(start, next, "movl $0x55, %%eax\n\tmovl top_va, %%edx\n\tmovl $2f, %%ecx",
           "jmp *site_ptr", "eax", "ecx", "edx");
     (void)start, (void)next;
     check_eq("site-top-pf-vector", (uint32_t)last_trap.vector, T_PF);
@@ -76,5 +76,6 @@ void guest_main(void)
     check_eq("tpr-cleared", tpr(), 0);
 }
 
-/* The site's address for the probe's indirect jump. */
+/* The site's address for the probe's indirect jump, and its operand. */
 uint8_t *const site_ptr = site;
+const uint32_t top_va = TOP_VA;
