@@ -84,6 +84,11 @@ BENCHES += bench-net
 bench-net: hv86.iso $(DISKS)
 	$(PYTHON) bench/net_bench.py 1
 BENCHES += bench-linux bench-disk bench-stress bench-apic
+# The TCG plugin bench/insn_count.py loads into QEMU (a 64-bit host
+# program, so without -m32; docs/performance.md "Counting guest instructions").
+$(B)/bench/qemu_tbcount.so: bench/qemu_tbcount.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -Wno-unused-parameter -fPIC -shared -fvisibility=hidden -o $@ $< -lpthread
 .PHONY: linux-hv86 bench-linux bench-disk bench-stress bench-apic
 linux-hv86: hv86.iso $(DISKS)
 	$(PYTHON) tests/integration/test_linux.py

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Guest instructions QEMU runs for a command in the bench guest, by place.
+
+    python3 bench/insn_count.py [--iso ISO | --native] [--runs N] [--top N] 'COMMAND'
+
+Boots the bench image (stress-ng as `sn`, as bench/stress_bench.py sets it
+up) natively under QEMU TCG or as a VM of hv86 (ISO: default
+hv86-bench.iso), with the TCG plugin bench/qemu_tbcount.c loaded, runs
+COMMAND once to warm up, then N times (default 2), and for each run prints
+how many guest instructions and translated-block executions QEMU ran, by
+where the TB starts:
+    user         guest user code (below 0xC0000000)
+    kernel       the guest kernel run natively (0xC0000000 up; native only)
+    monitor      hv86 (its image and direct map, 0xFC000000 up), with its
+                 functions from the ISO's hv86.elf (--top of them)
+    tc           hv86's translation cache (the VM's window, 0xFE400000 up)
+and the translation cache's TBs by size. QEMU's time follows the guest
+instruction count closely (about 1 ns each on the build machine, natively
+and under hv86 alike): a difference of a few percent is visible here from
+one run, where a timed A/B needs many (docs/performance.md "Counting guest
+instructions"). What it does not count: QEMU's own work per TB
+transition, TB lookup, TLB fill and exception, which a change of code size
+or of the number of indirect jumps moves too.
+"""
+import argparse
+import bisect
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from hvmachine import Machine  # noqa: E402
+from linuxguest import NativeLinux, attach  # noqa: E402
+from disk_bench import GUEST_MEM_MIB, HOST_MEM_MIB  # noqa: E402
+from stress_bench import SETUP, SN  # noqa: E402
+from profile import symbols  # noqa: E402
+
+PLUGIN = os.path.join(ROOT, "build", "bench", "qemu_tbcount.so")
+USER_TOP, MONITOR_BASE, VMWIN_BASE, KMAP_BASE = 0xC0000000, 0xFC000000, 0xFE400000, 0xFF000000
+VM = "count"
+DUMP_TIMEOUT = 60
+
+
+def region(vaddr, native):
+    if vaddr < USER_TOP:
+        return "user"
+    if native:
+        return "kernel"
+    if VMWIN_BASE <= vaddr < KMAP_BASE:
+        return "tc"
+    return "monitor" if vaddr >= MONITOR_BASE else "other"
+
+
+def read_dump(path):
+    """{(vaddr, ninsns): executions} of one dump (TBs of one vaddr and size
+    translated more than once are added up)."""
+    counts = Counter()
+    with open(path) as f:
+        for line in f:
+            vaddr, ninsns, n = line.split()
+            counts[(int(vaddr, 16), int(ninsns))] += int(n)
+    return counts
+
+
+class Counted:
+    """The plugin's control file: dump() returns the counts so far."""
+
+    def __init__(self, tmp):
+        self.ctl = os.path.join(tmp, "tbcount")
+        self.n = 0
+
+    def args(self):
+        return ["-plugin", "%s,ctl=%s" % (PLUGIN, self.ctl)]
+
+    def dump(self):
+        self.n += 1
+        out = "%s.%d" % (self.ctl, self.n)
+        with open(self.ctl + ".req", "w") as f:
+            f.write(out + "\n")
+        deadline = time.monotonic() + DUMP_TIMEOUT
+        while os.path.exists(self.ctl + ".req"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the plugin wrote no dump in %d s (is it loaded?)" % DUMP_TIMEOUT)
+            time.sleep(0.05)
+        return read_dump(out)
+
+
+def report(delta, native, syms, top):
+    insns, execs = Counter(), Counter()
+    for (vaddr, n), c in delta.items():
+        r = region(vaddr, native)
+        insns[r] += n * c
+        execs[r] += c
+    total = sum(insns.values())
+    print("  %.1f M guest instructions, %.1f M TB executions" % (total / 1e6, sum(execs.values()) / 1e6))
+    for r, i in insns.most_common():
+        print("    %-8s %9.1f M  %5.1f%%  %8.2f M TBs (%.1f instructions each)"
+              % (r, i / 1e6, 100.0 * i / total, execs[r] / 1e6, i / execs[r]))
+    if syms and top:
+        addrs = [a for a, _ in syms]
+        fn, calls = Counter(), Counter()
+        for (vaddr, n), c in delta.items():
+            if region(vaddr, native) != "monitor":
+                continue
+            k = bisect.bisect_right(addrs, vaddr) - 1
+            name = syms[k][1] if k >= 0 else "?"
+            fn[name] += n * c
+            if k >= 0 and vaddr == addrs[k]:
+                calls[name] += c
+        print("    monitor functions: instructions (M), calls (entries at the symbol)")
+        for name, i in fn.most_common(top):
+            print("      %8.2f M %9d  %s" % (i / 1e6, calls[name], name))
+    if not native and top:
+        tbs = sorted(((n * c, vaddr, n, c) for (vaddr, n), c in delta.items() if region(vaddr, native) == "tc"),
+                     reverse=True)[:top]
+        print("    translation cache TBs: instructions (M), tca, size, executions")
+        for i, vaddr, n, c in tbs:
+            print("      %8.2f M  %08x  %3d  %d" % (i / 1e6, vaddr, n, c))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--iso", default=os.environ.get("HV86_BENCH_ISO") or os.path.join(ROOT, "hv86-bench.iso"))
+    ap.add_argument("--native", action="store_true")
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("command")
+    a = ap.parse_args()
+    subprocess.run(["make", "-s", "-C", ROOT, os.path.relpath(PLUGIN, ROOT)], check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        counted = Counted(tmp)
+        if a.native:
+            side = NativeLinux("bench", mem_mib=GUEST_MEM_MIB, extra_args=counted.args()).start()
+            con, syms = side.console, None
+        else:
+            side = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=a.iso, extra_args=counted.args()).start()
+            out = side.cmd('vm create %s kernel=linux initrd=bench mem=%dM cmdline="console=ttyS0"' % (VM, GUEST_MEM_MIB))
+            if "created" not in out:
+                raise RuntimeError("vm create: %r" % out.strip())
+            side.cmd("vm start %s" % VM)
+            con, syms = attach(side, VM), symbols(a.iso)
+        try:
+            con.wait_ready(600)
+            for line in (SETUP, SN):
+                if con.run(line, 120)[0] != 0:
+                    raise RuntimeError("guest setup failed: %r" % line)
+            con.run(a.command, 900)
+            for r in range(a.runs):
+                before = counted.dump()
+                status, _ = con.run(a.command, 900)
+                after = counted.dump()
+                delta = Counter({k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)})
+                print("run %d of %r (%s, exit status %d):" % (r + 1, a.command, "native" if a.native else a.iso, status))
+                report(delta, a.native, syms, a.top)
+        finally:
+            side.stop()
+
+
+if __name__ == "__main__":
+    main()
