@@ -1937,21 +1937,21 @@ void bt_request_exit(struct bt *bt)
     tc_unchain_all(&bt->tc);
 }
 
-int bt_stop_at(struct bt *bt, uint32_t *tca)
+int bt_stop_at(struct bt *bt, uint32_t tca)
 {
     bt->vcpu->exit_req = 1; /* IBL entries miss, bt_run returns at its next dispatch */
-    if (tc_stop_block_at(&bt->tc, *tca) == 0)
+    if (tc_stop_block_at(&bt->tc, tca) == 0)
         return BT_STOP_BLOCK;
     uint8_t *entry;
     struct tc_block *b;
-    if (tc_ibl_entry_at(&bt->tc, *tca, &entry, &b) == 0) {
-        uint32_t off = *tca - (uint32_t)(uintptr_t)entry;
+    if (tc_ibl_entry_at(&bt->tc, tca, &entry, &b) == 0) {
+        uint32_t off = tca - (uint32_t)(uintptr_t)entry;
         if (off < ibl_go(bt))
             return BT_STOP_LOOKUP; /* its exit_req check is still to come */
         /* Past it, on its way into its block: that block leaves at its end. */
         return b && tc_stop_block_at(&bt->tc, (uint32_t)(uintptr_t)b->tca) == 0 ? BT_STOP_BLOCK : BT_STOP_EXITING;
     }
-    if (*tca - (uint32_t)(uintptr_t)bt->ibl_stub < IBL_MISS_OFF)
+    if (tca - (uint32_t)(uintptr_t)bt->ibl_stub < IBL_MISS_OFF)
         return BT_STOP_LOOKUP; /* way 0's empty-slot code: on to way 1, an entry or the miss routine */
     return BT_STOP_EXITING;
 }
@@ -1960,7 +1960,7 @@ int bt_stop_at(struct bt *bt, uint32_t *tca)
  * The exit descriptor ring-1 code left in exit_desc, or NULL. bt_vcpu is
  * writable from ring 1 (GS), so exit_desc is a claim, not a fact: it must
  * be one of the descriptors this translator made in the current TC
- * generation (tc_exit_valid), the lookup stub's miss exit, or the enter
+ * generation (tc_exit_valid), the IBL miss routine's exit, or the enter
  * function's trap descriptor. A forged one would make tc_chain patch a
  * "stub" anywhere the guest likes, at ring 0 (issue 11).
  */

@@ -224,7 +224,7 @@ int bt_run(struct bt *bt, uint32_t max_dispatch);
 void bt_request_exit(struct bt *bt);
 
 /*
- * bt_stop_at - an interrupt stopped translated code at *tca, not at a guest
+ * bt_stop_at - an interrupt stopped translated code at tca, not at a guest
  * instruction boundary (tc_insn_boundary), and the monitor wants it back:
  * arrange for it to leave soon without unchaining the whole cache. The
  * code at *tca is a block's body or stubs, or an IBL entry past its
@@ -232,11 +232,10 @@ void bt_request_exit(struct bt *bt);
  * exits at its end), an IBL entry before that check or way 0's empty-slot
  * code (BT_STOP_LOOKUP: the lookup misses) or on its way out already
  * (BT_STOP_EXITING: the miss routine, the exit routine). Call with the
- * translated code interrupted, never running, and resume it at *tca
- * (which this version leaves as it is).
+ * translated code interrupted, never running.
  */
 enum { BT_STOP_BLOCK, BT_STOP_LOOKUP, BT_STOP_EXITING };
-int bt_stop_at(struct bt *bt, uint32_t *tca);
+int bt_stop_at(struct bt *bt, uint32_t tca);
 
 /*
  * bt_ibl_insert - enter b into the vCPU's IBL table (tc_ibl_insert). A

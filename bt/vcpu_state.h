@@ -186,8 +186,9 @@ struct bt_desc_table {
  *   invlpg_skip,      -                          none (vcpu writes them  as invlpg_exit: a lie could only skip
  *   invlpg_skip_ds                               around every bt_run)    the guest's own INVLPG, leaving a stale
  *                                                                        entry of its own RAM (shadow.c I2)
- *   ibl[][]           -                          none (tc.c writes;      ring 1 jumps through it: an offset in CS,
- *                                                moves a word within it) which covers the TC alone (#GP outside)
+ *   ibl[][]           an IBL entry's swap of     none (tc.c compares     ring 1 jumps through it: an offset in CS,
+ *                     its set's ways, at         and moves words, never  which covers the TC alone (#GP outside)
+ *                     [ibl[w] + eax], EAX < 64K  follows one)
  *   r3_ok .. r3_gdtw, -                          none (vcpu writes them  the return stub's checks; the CPU checks
  *   gdt_low[]                                    in r3_arm, sgdt_set)    its IRET and loads against the shadow GDT
  *   r3_desc           a SYSEXIT or IRET site     bt_run (as exit_desc)   validated like any exit descriptor

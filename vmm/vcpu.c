@@ -1821,8 +1821,7 @@ void vmm_guest_trap(struct trap_frame *tf)
                     c->tf = *tf;
                     vmm_leave(c->host_esp, WX_TRAP);
                 }
-                int how = bt_stop_at(&c->bt, &tca);
-                tf->eip = tca - c->bt.tc.cs_base; /* moved out of the IBL lookup: the miss routine */
+                int how = bt_stop_at(&c->bt, tca);
                 c->exit_req_block += how == BT_STOP_BLOCK;
                 c->exit_req_lookup += how == BT_STOP_LOOKUP;
             }
