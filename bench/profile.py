@@ -319,14 +319,14 @@ def print_ring1_places(eips, info, top):
     one of the stubs `vm info` lists (by offset in it), else in a block.
     Under TCG a stop lands at a translated block's boundary, so a stub's
     first offset also holds the time of the block that jumped to it."""
-    m = re.search(r"stubs at ring-1 EIP ([0-9a-f]+)-([0-9a-f]+): IBL routines ([0-9a-f]+), exit routine ([0-9a-f]+), "
+    m = re.search(r"stubs at ring-1 EIP ([0-9a-f]+)-([0-9a-f]+): lookup ([0-9a-f]+), exit routine ([0-9a-f]+), "
                   r"return to ring 3 ([0-9a-f]+), its IRET variant ([0-9a-f]+)", info)
     total = sum(eips.values())
     if not m or not total:
         print("ring 1 by place: %s" % ("no stubs line in vm info" if total else "no ring-1 samples"))
         return
     first, end, lookup, exit_routine, r3, r3_iret = (int(g, 16) for g in m.groups())
-    named = {first: "other stubs", lookup: "IBL routines"}
+    named = {first: "other stubs", lookup: "lookup stub"}
     for at, name in ((exit_routine, "exit routine"), (r3, "ring-3 return stub"), (r3_iret, "its IRET variant")):
         if at:  # 0: no such stub (bt_config)
             named[at] = name

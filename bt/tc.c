@@ -35,18 +35,20 @@ static uint32_t hash_page(uint32_t page)
     return (page >> 12) & (TC_PAGE_BUCKETS - 1);
 }
 
+/* Key first, then target: a lookup racing with this (an interrupt handler's
+ * bt_request_exit) sees either the old pair or a miss. */
 void tc_ibl_reset(struct tc *tc)
 {
     struct bt_vcpu *v = tc->vcpu;
-    for (uint32_t w = 0; w < 2; w++)
-        for (uint32_t i = 0; i < BT_IBL_ENTRIES; i++)
-            v->ibl[w][i] = tc->ibl_empty[w];
+    for (uint32_t i = 0; i < BT_IBL_ENTRIES; i++) {
+        v->ibl[i][0] = bt_ibl_key(BT_IBL_EMPTY);
+        v->ibl[i][1] = tc->ibl_miss_tca;
+    }
 }
 
-void tc_set_ibl_empty(struct tc *tc, uint32_t way0_tca, uint32_t way1_tca)
+void tc_set_ibl_miss(struct tc *tc, uint32_t tca)
 {
-    tc->ibl_empty[0] = way0_tca - tc->cs_base;
-    tc->ibl_empty[1] = way1_tca - tc->cs_base;
+    tc->ibl_miss_tca = tca - tc->cs_base;
     tc_ibl_reset(tc);
 }
 
@@ -67,7 +69,6 @@ int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32
     tc->meta = (uint8_t *)meta + tc->max_blocks * sizeof(struct tc_block);
     tc->meta_size = meta_size - tc->max_blocks * sizeof(struct tc_block);
     tc->vcpu = vcpu;
-    tc->tramp_low = code_size;
     tc_ibl_reset(tc);
     return 0;
 }
@@ -78,7 +79,6 @@ void tc_flush(struct tc *tc)
     memset(tc->page_hash, 0, sizeof(tc->page_hash));
     tc->nblocks = 0;
     tc->code_used = tc->reserved;
-    tc->tramp_low = tc->code_size;
     tc->meta_used = 0;
     tc->generation++;
     tc->stats.flushes++;
@@ -87,7 +87,7 @@ void tc_flush(struct tc *tc)
 
 uint8_t *tc_reserve_code(struct tc *tc, uint32_t bytes)
 {
-    if (tc->nblocks != 0 || tc->code_used + bytes + TC_BLOCK_MAX_CODE > tc->tramp_low)
+    if (tc->nblocks != 0 || tc->code_used + bytes + TC_BLOCK_MAX_CODE > tc->code_size)
         return NULL;
     uint8_t *p = tc->code + tc->code_used;
     tc->code_used += bytes;
@@ -109,11 +109,11 @@ bool tc_block_fits(const struct tc *tc)
 {
     uint32_t meta_need = TC_BLOCK_MAX_INSNS * sizeof(struct tc_imap) +
                          TC_BLOCK_MAX_EXITS * ALIGN_UP(sizeof(struct bt_exit), 4u);
-    return tc->nblocks < tc->max_blocks && tc->code_used + TC_IBL_PRE + TC_BLOCK_MAX_CODE <= tc->tramp_low &&
+    return tc->nblocks < tc->max_blocks && tc->code_used + TC_BLOCK_MAX_CODE <= tc->code_size &&
            tc->meta_used + meta_need <= tc->meta_size;
 }
 
-struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip, bool ibl_entry)
+struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip)
 {
     if (!tc_block_fits(tc))
         tc_flush(tc);
@@ -121,10 +121,6 @@ struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip, bool ibl_entr
     memset(b, 0, sizeof(*b));
     b->guest_eip = guest_eip;
     b->tca = tc->code + tc->code_used;
-    if (ibl_entry) {
-        b->ibl_entry = b->tca;
-        b->tca += TC_IBL_PRE;
-    }
     b->imap = tc->imap_build; /* copied to its exact size by tc_commit_block */
     return b;
 }
@@ -174,7 +170,7 @@ void tc_commit_block(struct tc *tc, struct tc_block *b)
         tc->page_hash[ph] = b;
     }
     tc->nblocks++;
-    tc->code_used = ALIGN_UP((uint32_t)(b->tca + b->body_len - tc->code), 16u);
+    tc->code_used += ALIGN_UP((uint32_t)b->body_len, 16u);
     tc->stats.blocks++;
     tc->stats.guest_bytes += b->guest_len;
     tc->stats.tc_bytes += b->body_len;
@@ -201,80 +197,37 @@ struct tc_block *tc_lookup(struct tc *tc, uint32_t guest_eip)
     return NULL;
 }
 
-uint8_t *tc_alloc_ibl_entry(struct tc *tc)
+uint32_t *tc_ibl_find(struct tc *tc, uint32_t guest_eip)
 {
-    if (tc->tramp_low < tc->code_used + TC_IBL_PRE + TC_BLOCK_MAX_CODE + TC_IBL_ENTRY_BYTES)
-        return NULL;
-    tc->tramp_low -= TC_IBL_ENTRY_BYTES;
-    return tc->code + tc->tramp_low;
+    uint32_t *s1 = tc->vcpu->ibl[tc_ibl_slot(guest_eip)], *s2 = tc->vcpu->ibl[tc_ibl_slot2(guest_eip)];
+    return s1[0] == bt_ibl_key(guest_eip) ? s1 : s2[0] == bt_ibl_key(guest_eip) ? s2 : NULL;
 }
 
-static const struct tc_block *block_at(const struct tc *tc, uint32_t tca);
-
-int tc_ibl_entry_at(const struct tc *tc, uint32_t tca, uint8_t **entry, struct tc_block **b)
+/* Key first, then target (see tc_ibl_reset). */
+static void ibl_set(uint32_t *slot, uint32_t key, uint32_t tca)
 {
-    uint32_t off = tca - (uint32_t)(uintptr_t)tc->code;
-    if (off >= tc->tramp_low && off < tc->code_size) {
-        *entry = tc->code + off - (off - tc->tramp_low) % TC_IBL_ENTRY_BYTES;
-        if (tca - (uint32_t)(uintptr_t)*entry >= TC_IBL_PRE + 5u)
-            return E_NOENT; /* the padding after the JMP */
-        int32_t rel;
-        memcpy(&rel, *entry + TC_IBL_PRE + 1, sizeof(rel));
-        *b = (struct tc_block *)block_at(tc, (uint32_t)(uintptr_t)(*entry + TC_IBL_PRE + 5) + (uint32_t)rel);
-        return 0;
-    }
-    /* Before a block made with its entry: the first block above tca. */
-    uint32_t lo = 0, hi = tc->nblocks;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if ((uint32_t)(uintptr_t)tc->blocks[mid].tca <= tca)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == tc->nblocks)
-        return E_NOENT;
-    struct tc_block *n = &tc->blocks[lo];
-    if (!n->ibl_entry || n->ibl_entry + TC_IBL_PRE != n->tca || tca < (uint32_t)(uintptr_t)n->ibl_entry)
-        return E_NOENT;
-    *entry = n->ibl_entry;
-    *b = n;
-    return 0;
-}
-
-/* What way w's slot holds when it holds b's entry. */
-static uint32_t entry_tca(const struct tc *tc, const struct tc_block *b, int w)
-{
-    return (uint32_t)(uintptr_t)b->ibl_entry - tc->cs_base + (w ? TC_IBL_WAY1 : 0u);
-}
-
-int tc_ibl_way(const struct tc *tc, const struct tc_block *b)
-{
-    if (!b->ibl_entry)
-        return -1;
-    const uint32_t s = tc_ibl_slot(b->guest_eip);
-    for (int w = 0; w < 2; w++)
-        if (tc->vcpu->ibl[w][s] == entry_tca(tc, b, w))
-            return w;
-    return -1;
+    slot[0] = key;
+    slot[1] = tca;
 }
 
 void tc_ibl_insert(struct tc *tc, struct tc_block *b)
 {
-    if (!b->ibl_entry || b->dead || tc_ibl_way(tc, b) >= 0)
-        return;
-    uint32_t *way0 = &tc->vcpu->ibl[0][tc_ibl_slot(b->guest_eip)];
-    uint32_t *way1 = &tc->vcpu->ibl[1][tc_ibl_slot(b->guest_eip)];
-    if (*way0 != tc->ibl_empty[0] && *way1 == tc->ibl_empty[1]) {
-        *way1 = entry_tca(tc, b, 1);
-        return;
+    uint32_t key = bt_ibl_key(b->guest_eip), tca = (uint32_t)(uintptr_t)b->tca - tc->cs_base;
+    uint32_t *s1 = tc->vcpu->ibl[tc_ibl_slot(b->guest_eip)], *s2 = tc->vcpu->ibl[tc_ibl_slot2(b->guest_eip)];
+    uint32_t empty = bt_ibl_key(BT_IBL_EMPTY), *to = s1;
+    /* An eip is never in both of its slots: kill_block clears one. */
+    if (s1[0] != key && (s2[0] == key || (s1[0] != empty && s2[0] == empty))) {
+        to = s2;
+    } else if (s1[0] != key && s1[0] != empty) {
+        /* Both taken by others: the one in the first slot moves to its
+         * other slot (one step, no chain of moves), replacing what is there. */
+        uint32_t other = 0u - s1[0], *alt = tc->vcpu->ibl[tc_ibl_slot(other)];
+        if (alt == s1)
+            alt = tc->vcpu->ibl[tc_ibl_slot2(other)];
+        if (alt != s1)
+            ibl_set(alt, s1[0], s1[1]);
     }
-    /* Way 0's entry, if any, moves to way 1: the same entry's way-1 door.
-     * Ring 1 may have written anything into the table (it is in bt_vcpu):
-     * a word moved is still only a place in the TC ring 1 may jump to. */
-    if (*way0 != tc->ibl_empty[0])
-        *way1 = *way0 + TC_IBL_WAY1;
-    *way0 = entry_tca(tc, b, 0);
+    ibl_set(to, key, tca);
 }
 
 /* ---------------------------------------------------------------- links */
@@ -347,9 +300,9 @@ static void hash_remove(struct tc *tc, struct tc_block *b)
 
 static void kill_block(struct tc *tc, struct tc_block *b)
 {
-    int w = tc_ibl_way(tc, b);
-    if (w >= 0)
-        tc->vcpu->ibl[w][tc_ibl_slot(b->guest_eip)] = tc->ibl_empty[w];
+    uint32_t *slot = tc_ibl_find(tc, b->guest_eip);
+    if (slot && slot[1] == (uint32_t)(uintptr_t)b->tca - tc->cs_base)
+        ibl_set(slot, bt_ibl_key(BT_IBL_EMPTY), tc->ibl_miss_tca);
     hash_remove(tc, b);
     unchain_inputs(tc, b);
     b->dead = true;

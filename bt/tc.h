@@ -53,7 +53,6 @@ struct tc_block {
     uint8_t ninsns;         /* <= TC_BLOCK_MAX_INSNS */
     uint8_t nexits;         /* <= TC_BLOCK_MAX_EXITS */
     bool dead;              /* invalidated: unreachable, space reclaimed at flush */
-    uint8_t *ibl_entry;     /* its IBL entry code (TC_IBL_ENTRY_BYTES, tc_alloc_ibl_entry), or NULL */
 };
 _Static_assert(TC_BLOCK_MAX_INSNS <= 255 && TC_BLOCK_MAX_EXITS <= 255, "tc_block counts are 8-bit");
 _Static_assert(TC_BLOCK_MAX_CODE <= 0xFFFF, "tc_block.body_len is 16-bit");
@@ -78,11 +77,9 @@ struct tc {
     uint32_t generation;    /* incremented by every tc_flush */
     struct bt_vcpu *vcpu;   /* owner of the IBL table kept in step with the TC */
     uint32_t reserved;      /* bytes of shared stubs at the start of the code arena */
-    uint32_t ibl_empty[2];  /* what an empty slot of each IBL way holds (tc_set_ibl_empty), CS-relative */
-    uint32_t tramp_low;     /* bytes from code: the IBL entries allocated so far occupy
-                               [tramp_low, code_size) (tc_alloc_ibl_entry); code_size: none */
+    uint32_t ibl_miss_tca;  /* target stored in empty IBL slots (see tc_set_ibl_miss), CS-relative */
     uint32_t cs_base;       /* base of the CS ring-1 code runs with: the TC addresses it jumps
-                               through (IBL slots, exit_entry) are stored relative to
+                               through (IBL slots, ibl_tca, exit_entry) are stored relative to
                                it; 0 = a flat CS (bt_config.cs_base) */
     uint8_t stub_head[5];   /* first bytes of every pristine exit stub (tc_set_stub_head) */
     struct tc_block *hash[TC_HASH_BUCKETS];
@@ -92,13 +89,12 @@ struct tc {
 };
 
 /*
- * tc_set_ibl_empty - what an empty slot of way 0 and of way 1 of the IBL
- * table holds (tcas: way 0's goes on to way 1's slot, way 1's to the miss
- * exit), and clear the table. A slot is one word, so a lookup racing with
- * an interrupt handler that empties the table (bt_request_exit) reads
- * either the old entry or the empty one, never half of each.
+ * tc_set_ibl_miss - make every empty IBL slot hold tca as its target, and
+ * clear the table. The lookup stub compares a slot's key, then loads its
+ * target: an interrupt handler that empties the table between the two
+ * (bt_request_exit) must leave a target that goes to the dispatcher, never 0.
  */
-void tc_set_ibl_empty(struct tc *tc, uint32_t way0_tca, uint32_t way1_tca);
+void tc_set_ibl_miss(struct tc *tc, uint32_t tca);
 
 /*
  * tc_init - set up an empty TC over caller memory.
@@ -123,13 +119,12 @@ uint8_t *tc_reserve_code(struct tc *tc, uint32_t bytes);
 
 /*
  * tc_begin_block - make room for one new block: at most TC_BLOCK_MAX_CODE
- * code bytes, TC_BLOCK_MAX_INSNS map entries and TC_BLOCK_MAX_EXITS exits,
- * and with ibl_entry, TC_IBL_PRE bytes before them for its IBL entry (the
- * caller writes it at b->ibl_entry; b->tca follows it). Flushes the whole
- * TC first if they might not fit (eviction). Returns the block being built
- * (tca set, imap pointing at a build area) — finish with tc_commit_block.
+ * code bytes, TC_BLOCK_MAX_INSNS map entries and TC_BLOCK_MAX_EXITS exits.
+ * Flushes the whole TC first if they might not fit (eviction). Returns the
+ * block being built (tca set, imap pointing at a build area) — finish with
+ * tc_commit_block.
  */
-struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip, bool ibl_entry);
+struct tc_block *tc_begin_block(struct tc *tc, uint32_t guest_eip);
 
 /*
  * tc_set_stub_head - the first 5 bytes that every exit stub starts with
@@ -190,52 +185,33 @@ bool tc_exit_valid(const struct tc *tc, const struct bt_exit *e);
 void tc_unchain_all(struct tc *tc);
 
 /*
- * The IBL (indirect-branch lookup, docs/bt.md "Indirect branches") is a
- * two-way set-associative table in the vCPU's state: BT_IBL_ENTRIES sets,
- * indexed by tc_ibl_slot(guest eip), of one tca per way. The tca is the
- * block's IBL entry, code that checks the target itself: it compares the
- * guest eip the lookup carries with its own (an immediate), then enters
- * its block; on a mismatch way 0's entry goes on to way 1's slot of the
- * same set and way 1's to the miss exit. TC_IBL_ENTRY_BYTES of code per
- * block that is ever a target, allocated from the top of the code arena
- * down (tc_alloc_ibl_entry); way 1's entry is TC_IBL_WAY1 bytes in, and
- * TC_IBL_PRE bytes in, the entry has left the lookup: either its block's
- * first instruction follows (the entry was made with the block,
- * tc_begin_block), or a JMP rel32 to it (made later, tc_alloc_ibl_entry).
- * The rest of the layout is translate.c's (emit_ibl_entry).
- */
-#define TC_IBL_ENTRY_BYTES 128u
-#define TC_IBL_WAY1        24u
-#define TC_IBL_PRE         112u
-
-/* tc_alloc_ibl_entry - TC_IBL_ENTRY_BYTES of code for the IBL entry of a
- * block made without one, or NULL when they would leave no room for a
- * block (the next block flushes the TC). The caller emits the code (its
- * JMP to the block at TC_IBL_PRE) and sets b->ibl_entry. */
-uint8_t *tc_alloc_ibl_entry(struct tc *tc);
-
-/* tc_ibl_entry_at - if tca lies in an IBL entry, before its block's code
- * or its JMP there: 0, *entry its first byte and *b its block (NULL if the
- * JMP goes to none); else E_NOENT. */
-int tc_ibl_entry_at(const struct tc *tc, uint32_t tca, uint8_t **entry, struct tc_block **b);
-
-/*
- * tc_ibl_insert - enter b (which has its ibl_entry) into the vCPU's IBL
- * table: nothing if it is there already; else into an empty way of its
- * set, way 0 first; else it takes way 0 and what way 0 held moves to way 1
- * (the least recently inserted of the two leaves). A block without an
- * entry is not entered.
+ * tc_ibl_insert - enter b->guest_eip -> b->tca into the vCPU's IBL table
+ * (the inline indirect-branch lookup). An eip may sit in either of its two
+ * slots (tc_ibl_slot, tc_ibl_slot2; the lookup stub probes both): an empty
+ * one or its own is taken; else b takes its first slot and the eip there
+ * moves to its other slot, replacing what that held.
  */
 void tc_ibl_insert(struct tc *tc, struct tc_block *b);
 
-/* tc_ibl_way - the way of b's set holding b's entry (0 or 1), or -1. */
-int tc_ibl_way(const struct tc *tc, const struct tc_block *b);
+/* tc_ibl_find - the IBL slot ({key, tca}) holding guest_eip, or NULL. */
+uint32_t *tc_ibl_find(struct tc *tc, uint32_t guest_eip);
 
-/* tc_ibl_slot - the IBL set of a guest eip (shared with emitted code,
- * which computes it without touching the flags: the low 14 bits, as
- * MOVZX r32,r16 of 4 times the eip (LEA), which is also the set's byte
- * offset in a way's table of 4-byte tcas). */
+/* tc_ibl_slot, tc_ibl_slot2 - the two IBL table indices a guest eip may use
+ * (shared with emitted code, which computes them without touching the
+ * flags: the low 14 bits, as MOVZX r32,r16 of 4 times the eip (LEA);
+ * BSWAP and LEA first for the second, which mixes in bits 16-21 and
+ * 24-31: eips 64 KiB apart, which share their first slot, differ in their
+ * second, but those 16, 32 and 48 KiB apart share both; BSWAP of 5 times
+ * the eip, which mixes in every bit from 14 up, took more IBL misses on
+ * the vm stressor, 6,300 a run against 4,200, and no less time,
+ * docs/bt.md). 16,384 slots of 8 bytes are 128 KiB; 65,536, found with one
+ * instruction less per slot, took 512 KiB of each vCPU's state and no
+ * less time (docs/performance.md "Returns"). */
 static inline uint32_t tc_ibl_slot(uint32_t guest_eip) { return guest_eip & (BT_IBL_ENTRIES - 1); }
+static inline uint32_t tc_ibl_slot2(uint32_t guest_eip)
+{
+    return (guest_eip + __builtin_bswap32(guest_eip)) & (BT_IBL_ENTRIES - 1);
+}
 
 /*
  * tc_invalidate_page - kill every block with guest code on the page
@@ -274,17 +250,16 @@ int tc_insn_boundary(const struct tc *tc, uint32_t tca, uint32_t *guest_eip);
 /*
  * tc_stop_block_at - make the block whose code (body or exit stubs) holds
  * tca leave translated code at its end: its chained exits are unchained (a
- * block ending in RET/JMP r/m goes through the lookup stub to an IBL
- * entry, which bt_stop_at's exit_req makes miss). Cheaper than tc_unchain_all() when an
+ * block ending in RET/JMP r/m goes through the lookup stub, which
+ * bt_stop_at's exit_req makes miss). Cheaper than tc_unchain_all() when an
  * interrupt wants the monitor back and tc_insn_boundary() said no.
  * Returns 0, or E_NOENT when tca is in no block (the shared lookup stub,
  * outside the TC): then only tc_unchain_all() stops the code in time.
  */
 int tc_stop_block_at(struct tc *tc, uint32_t tca);
 
-/* tc_ibl_reset - empty the indirect-branch lookup table: every slot of
- * way w holds ibl_empty[w] (tc_set_ibl_empty). Entries already allocated
- * stay, for their blocks' next insertion. */
+/* tc_ibl_reset - empty the indirect-branch lookup table: every slot's key
+ * is BT_IBL_EMPTY and its target the miss trampoline (tc_set_ibl_miss). */
 void tc_ibl_reset(struct tc *tc);
 
 #endif

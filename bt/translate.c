@@ -8,8 +8,7 @@
  *   handlers     one per rule: ident, branches, indirect, cli/sti,
  *                pushf/popf, segment and CR reads, exits
  *   blocks       bt_translate: decode, pick a rule, emit, record imap
- *   IBL          the indirect-branch lookup: e_ibl_lookup, entries
- *                (emit_ibl_entry), the shared routines (emit_ibl_stub)
+ *   shared stub  the indirect-branch lookup (emit_ibl_stub)
  *   dispatcher   bt_run
  *
  * Invariants every expansion keeps (docs/bt.md "Precise faults"):
@@ -54,13 +53,13 @@ enum {
     OP_MOVZX16 = 0xB7, OP_BSWAP_ECX = 0xC9, OP_SHIFT_IMM = 0xC1, OP_GRP1_IMM8 = 0x83, OP_GRP1_IMM32 = 0x81, OP_GRP1_IMM8_RM8 = 0x80, OP_OR_R8_RM = 0x0A, OP_MOV_RM_SREG = 0x8C, OP_MOV_SREG_RM = 0x8E,
     SREG_ES = 0, SREG_SS = 2, SREG_DS = 3, SREG_FS = 4, SREG_GS = 5,
     R_EDX = 2, R_ESI = 6, R_EDI = 7, GRP1_CMP = 7, F7_TEST = 0,
-    OP_PUSH_EAX = 0x50, OP_POP_EAX = 0x58, OP_POP_ECX = 0x59, OP_MOV_ECX_IMM32 = 0xB9, OP_PUSH_ES = 0x06, OP_POP_ES = 0x07, OP_POPF = 0x9D,
+    OP_PUSH_EAX = 0x50, OP_POP_EAX = 0x58, OP_PUSH_ES = 0x06, OP_POP_ES = 0x07, OP_POPF = 0x9D,
     OP_MOV_ESP_IMM32 = 0xBC, OP_MOV_ESI_IMM32 = 0xBE, OP_XOR_R_RM = 0x31, OP_GRP_F7 = 0xF7,
     OP_CMPSD = 0xA7, OP_IRET = 0xCF, OP_JCC32 = 0x80, PFX_REP = 0xF3, PFX_SS = 0x36,
     CC_E = 0x4, CC_NE = 0x5, CC_A = 0x7,
     PFX_OPSIZE = 0x66, PFX_ADSIZE = 0x67, PFX_CS = 0x2E, PFX_DS = 0x3E, PFX_GS = 0x65,
     FF_PUSH = 6, FF_JMP = 4, MODRM_DISP32 = 0x05, SIB_NOBASE_X2_ECX = 0x4D, SIB_NOBASE_X4_ECX = 0x8D,
-    SIB_NOBASE_X4_EAX = 0x85, SIB_NOBASE_X1_EAX = 0x05,
+    SIB_NOBASE_X4_EAX = 0x85,
 };
 
 #define SF(field) ((uint32_t)offsetof(struct bt_vcpu, field))
@@ -506,33 +505,18 @@ static int h_call(struct xlate *x)
     return h_jmp(x);
 }
 
-static void emit_ibl_entry(struct bt *bt, uint8_t *at, uint32_t eip, const uint8_t *jmp_to);
-static void e_ibl_lookup(struct emit *e);
-
-/* The IBL lookup, from the target in ECX and the guest's ECX in save_ecx
- * ("Indirect branches" below). */
 static int e_to_ibl(struct xlate *x)
 {
-    e_ibl_lookup(&x->e);
+    e_jmp_to(&x->e, x->bt->ibl_stub);
     return END_BLOCK;
 }
 
-/* The same from a target in ibl_target: mov [save_ecx],ecx;
- * mov ecx,[ibl_target]; <lookup> */
-static int e_to_ibl_from_target(struct xlate *x)
-{
-    e_state(&x->e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
-    e_state(&x->e, OP_MOV_R_RM, R_ECX, SF(ibl_target));
-    return e_to_ibl(x);
-}
-
-/* mov [save_ecx],ecx; pop ecx; (lea esp,[esp+imm16]); <lookup> */
+/* pop [ibl_target]; (lea esp,[esp+imm16]); jmp ibl_stub */
 static int h_ret(struct xlate *x)
 {
     if (x->insn.opsize != 4)
         return exit_insn(x, BT_EXIT_EMULATE, 0);
-    e_state(&x->e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
-    e8(&x->e, OP_POP_ECX);
+    e_state(&x->e, OP_POP_RM, 0, SF(ibl_target));
     if (x->insn.opcode == 0xC2) {
         e8(&x->e, OP_LEA), e8(&x->e, 0xA4), e8(&x->e, 0x24); /* lea esp,[esp+disp32] */
         e32(&x->e, x->insn.ops[0].imm & 0xFFFF);
@@ -541,10 +525,8 @@ static int h_ret(struct xlate *x)
 }
 
 /*
- * mov [save_ecx],ecx; mov ecx,r/m32 (the only guest access); <lookup>.
- * A CALL pushes its return address with the guest's ECX back (a fault of
- * the PUSH must find the guest's registers): mov [ibl_target],ecx;
- * mov ecx,[save_ecx]; push imm32 <return>; then e_to_ibl_from_target.
+ * mov [save_ecx],ecx; mov ecx,r/m32 (the only guest access); mov
+ * [ibl_target],ecx; mov ecx,[save_ecx]; (push imm32 <return>); jmp ibl_stub
  */
 static int h_indirect(struct xlate *x, bool is_call)
 {
@@ -555,13 +537,13 @@ static int h_indirect(struct xlate *x, bool is_call)
     e_mem_prefixes(x);
     e8(&x->e, OP_MOV_R_RM);
     e_modrm_copy(x, R_ECX);
-    if (!is_call)
-        return e_to_ibl(x);
     e_state(&x->e, OP_MOV_RM_R, R_ECX, SF(ibl_target));
     e_state(&x->e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
-    e8(&x->e, OP_PUSH_IMM32);
-    e32(&x->e, x->next);
-    return e_to_ibl_from_target(x);
+    if (is_call) {
+        e8(&x->e, OP_PUSH_IMM32);
+        e32(&x->e, x->next);
+    }
+    return e_to_ibl(x);
 }
 
 static int h_grp_ff(struct xlate *x)
@@ -881,7 +863,7 @@ static void e_iret3(struct xlate *x, struct bt_exit *desc)
  *   fast: mov eax,[esp+8]; mov [tmp],eax; and eax,POPF_SYS; mov [vflags_sys],eax
  *   mov eax,[tmp]; and eax,IF; mov [vflags_if],eax
  *   <DF, then CF PF AF ZF SF and OF from [tmp], as h_popf>
- *   mov eax,[save_eax]; lea esp,[esp+12]; <e_to_ibl_from_target>
+ *   mov eax,[save_eax]; lea esp,[esp+12]; jmp ibl_stub
  */
 static int h_iret(struct xlate *x)
 {
@@ -936,7 +918,7 @@ static int h_iret(struct xlate *x)
     e_flags_from_tmp(e);
     e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
     e8(e, OP_LEA), e8(e, 0x64), e8(e, 0x24), e8(e, 12);           /* lea esp,[esp+12] */
-    return e_to_ibl_from_target(x);
+    return e_to_ibl(x);
 }
 
 /* PUSH Sreg: push [sel[n]] with the guest's operand size. */
@@ -1426,7 +1408,7 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
     const uint8_t *first;
     if (fetch_insn_bytes(&x, &first) == 0)
         return E_NOENT;
-    x.b = tc_begin_block(&bt->tc, guest_eip, bt->want_ibl_entry);
+    x.b = tc_begin_block(&bt->tc, guest_eip);
     uint32_t meta_mark = bt->tc.meta_used;
     x.e = (struct emit){ .p = bt->scratch, .start = bt->scratch, .tca = x.b->tca, .bt = bt };
     translate_body(&x);
@@ -1450,12 +1432,8 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
         if (to)
             tc_chain_into(&bt->tc, &b->exits[i], to, bt->scratch + (b->exits[i].stub_tca - b->tca));
     }
-    if (b->ibl_entry) {
-        emit_ibl_entry(bt, b->ibl_entry, guest_eip, NULL);
-        bt->stats.ibl_entries++;
-    }
-    /* Whole words (the arena keeps blocks and entries 16-byte aligned, so
-     * the padding stays inside this block's space). */
+    /* Whole words (the arena keeps blocks 16-byte aligned, so the padding
+     * stays inside this block's space). */
     memcpy(b->tca, bt->scratch, ALIGN_UP((uint32_t)b->body_len, 4u));
     tc_commit_block(&bt->tc, b);
     bt->stats.translations++;
@@ -1464,168 +1442,103 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
     return 0;
 }
 
-/* ---------------------------------------------------------------- indirect-branch lookup */
+/* ---------------------------------------------------------------- shared stub */
 
 /*
- * Indirect branches (docs/bt.md "Indirect branches"). A RET, JMP r/m or
- * CALL r/m site puts the target gva in ECX and the guest's ECX in
- * save_ecx, hashes the target into a set of the IBL table (bt/tc.h) and
- * jumps through way 0's slot (e_ibl_lookup, inline at the site):
- *   mov [save_eax],eax; lea eax,[ecx*4]; movzx eax,ax
- *   jmp [ibl[0] + eax]                        (eax: the set's byte offset)
- * A slot holds the tca of a block's IBL entry, which checks the target
- * against its own block's guest eip (an immediate), so the table holds no
- * keys and a hit costs no second load:
- *   way 0:   lea ecx,[ecx - EIP]; jecxz ok; lea ecx,[ecx + EIP]
- *            jmp [ibl[1] + eax]               (the same set's way 1)
- *   way 1:   lea ecx,[ecx - EIP]; jecxz up; lea ecx,[ecx + EIP]; jmp miss
- *   up:      mov ecx,[ibl[0] + eax]; lea ecx,[ecx + WAY1]
- *            mov [ibl[1] + eax],ecx; mov dword [ibl[0] + eax],<way 0 of this entry>
- *   ok:      movzx ecx,byte [exit_req]; jecxz go; mov ecx,EIP; jmp miss
- *   go:      mov ecx,[save_ecx]; mov eax,[save_eax]
- * and then the block's first instruction. A hit in way 1 swaps the two
- * ways of the set ("up"), so the target found there is found in way 0
- * next: the monitor inserts a target that missed into way 0, and without
- * that swap every insertion would leave the set's other target, however
- * hot, in way 1 for good (an empty way 0 holds code whose way-1 door,
- * WAY1 bytes on, is the miss routine: the swap keeps each way's kind). A
- * block translated for a lookup that missed is made with its entry in
- * front of it (tc_begin_block): under QEMU TCG the hit path then ends
- * where the block's code starts, on its page, with no second jump to look
- * up; a block that becomes a target later gets an entry apart, ending in
- * JMP <block> (bt_ibl_insert). Way 1's empty slots hold the miss routine:
- * mov [ibl_target],ecx; mov ecx,[save_ecx]; mov eax,[save_eax]; exit
- * IBL_MISS (the dispatcher reads ibl_target). No instruction of it all
- * touches the flags (MOV, MOVZX, LEA, JECXZ, JMP). A hit in way 0 is 14
- * instructions from a RET's first to the block's, with the one indirect
- * jump a native RET has; the keyed table and shared lookup stub this
- * replaced took 19 (33 for an eip in its second slot) and two indirect
- * jumps under TCG (docs/performance.md).
+ * Indirect-branch lookup, entered by JMP with the target gva in ibl_target
+ * and all guest state live. No instruction in it touches the flags (MOV,
+ * MOVZX, LEA, BSWAP, JECXZ, JMP), so there is nothing to save and restore:
+ *   save eax, ecx; eax = target;
+ *   ecx = [ibl + slot(eax)*8] + eax  (the key is the negated eip: 0 on a hit;
+ *         the slot's 4 times, by LEA and MOVZX r32,r16, is scaled by 2)
+ *   jecxz hit; the same with slot2(eax): jecxz hit2
+ *   miss: restore; exit IBL_MISS (the dispatcher reads ibl_target)
+ *   hit2: ecx = slot2(eax)*4; jmp go;  hit: ecx = slot(eax)*4
+ *   go: [ibl_tca] = [ibl + ecx*2 + 4]; exit_req set? -> miss;
+ *   restore; jmp [ibl_tca]
+ * slot and slot2 are tc_ibl_slot and tc_ibl_slot2 (bt/tc.h).
  */
-_Static_assert(BT_IBL_ENTRIES == 16384u, "the set is 14 bits: MOVZX r32,r16 of 4 times the eip");
-#define IBL_EMPTY0_OFF  0u   /* way 0's empty-slot code */
-#define IBL_MISS_OFF    (IBL_EMPTY0_OFF + TC_IBL_WAY1) /* the miss routine: way 1's door of an empty way 0 */
-#define IBL_OK          77u  /* an entry's exit_req check, after its swap of the two ways */
-_Static_assert(IBL_MISS_OFF + 40u <= BT_IBL_STUB_BYTES, "the miss routine fits");
-
-/* Where an entry's swap of the two ways starts: it ends at IBL_OK (three
- * MOVs with [ibl + eax], one with an imm32, and a LEA). */
-static uint32_t ibl_up(const struct bt *bt)
-{
-    uint32_t mov = 7u + (bt->cfg.state_seg_prefix ? 1u : 0u);
-    return IBL_OK - (3u * mov + 4u + 6u);
-}
-
-/* Where an entry's go part starts: it ends at TC_IBL_PRE (two MOVs from
- * the state). From there on the entry goes into its block (bt_stop_at). */
-static uint32_t ibl_go(const struct bt *bt)
-{
-    return TC_IBL_PRE - 2u * (6u + (bt->cfg.state_seg_prefix ? 1u : 0u));
-}
-
-/* [pfx] op [ibl[way] + eax] with ModRM.reg reg */
-static void e_ibl_way_op(struct emit *e, uint8_t op, uint8_t reg, unsigned way)
+_Static_assert(BT_IBL_ENTRIES == 16384u, "the lookup stub's slot is 14 bits: MOVZX r32,r16 of 4 times it");
+#define IBL_STUB_BYTES 256u  /* bytes reserved for it (KASSERTed) */
+/* [pfx] op reg, [ibl + ecx*2 + extra] (ecx: e_ibl_slot's) */
+static void e_ibl_table_op(struct emit *e, uint8_t op, uint8_t reg, uint32_t extra)
 {
     e_pfx(e);
     e8(e, op);
     e8(e, (uint8_t)(reg << 3 | 0x04)); /* SIB follows */
-    e8(e, SIB_NOBASE_X1_EAX);           /* [disp32 + eax] */
-    e32(e, e->bt->cfg.state_base + SF(ibl) + way * (uint32_t)sizeof(e->bt->vcpu->ibl[0]));
+    e8(e, SIB_NOBASE_X2_ECX);           /* [disp32 + ecx*2] */
+    e32(e, e->bt->cfg.state_base + SF(ibl) + extra);
 }
 
-static void e_ibl_jmp_way(struct emit *e, unsigned way) { e_ibl_way_op(e, OP_GRP_FF, FF_JMP, way); }
-
-/* The lookup, from the target in ECX and the guest's ECX in save_ecx:
- * mov [save_eax],eax; lea eax,[ecx*4]; movzx eax,ax; jmp [ibl[0] + eax] */
-static void e_ibl_lookup(struct emit *e)
+/* mov ecx,[save_ecx]; mov eax,[save_eax] */
+static void e_ibl_restore(struct emit *e)
 {
-    e_state(e, OP_MOV_RM_R, R_EAX, SF(save_eax));
-    e8(e, OP_LEA), e8(e, 0x04), e8(e, SIB_NOBASE_X4_ECX), e32(e, 0); /* lea eax,[ecx*4] */
-    e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0xC0);                  /* movzx eax,ax */
-    e_ibl_jmp_way(e, 0);
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
 }
 
-/* lea ecx,[ecx + disp32] */
-static void e_lea_ecx(struct emit *e, uint32_t disp)
+/* ecx = 4 * tc_ibl_slot(eax), or 4 * tc_ibl_slot2(eax) when second: half
+ * the slot's byte offset in the table (e_ibl_table_op scales it by 2) */
+static void e_ibl_slot(struct emit *e, bool second)
 {
-    e8(e, OP_LEA), e8(e, 0x89);
-    e32(e, disp);
+    if (second) {
+        e8(e, OP_MOV_R_RM), e8(e, 0xC8);                    /* mov ecx,eax */
+        e8(e, OP_2BYTE), e8(e, OP_BSWAP_ECX);               /* bswap ecx */
+        e8(e, OP_LEA), e8(e, 0x0C), e8(e, 0x01);            /* lea ecx,[ecx+eax] */
+        e8(e, OP_LEA), e8(e, 0x0C), e8(e, SIB_NOBASE_X4_ECX), e32(e, 0); /* lea ecx,[ecx*4] */
+    } else {
+        e8(e, OP_LEA), e8(e, 0x0C), e8(e, SIB_NOBASE_X4_EAX), e32(e, 0); /* lea ecx,[eax*4] */
+    }
+    e8(e, OP_2BYTE), e8(e, OP_MOVZX16), e8(e, 0xC9);        /* movzx ecx,cx */
 }
 
-static void e_pad_to(struct emit *e, uint32_t off)
+/* ecx = key of slot + eax (0 on a hit); jecxz to a rel8 patched later */
+static uint8_t *e_ibl_probe(struct emit *e, bool second)
 {
-    KASSERT((uint32_t)(e->p - e->start) <= off);
-    while ((uint32_t)(e->p - e->start) < off)
-        e8(e, 0xCC); /* INT3: never reached */
+    e_ibl_slot(e, second);
+    e_ibl_table_op(e, OP_MOV_R_RM, R_ECX, 0);                /* ecx = -key */
+    e8(e, OP_LEA), e8(e, 0x0C), e8(e, 0x01);                /* lea ecx,[ecx+eax] */
+    e8(e, OP_JECXZ);
+    e8(e, 0);
+    return e->p - 1;
+}
+
+static void patch_rel8(uint8_t *rel, const uint8_t *to)
+{
+    KASSERT(to - (rel + 1) >= -128 && to - (rel + 1) <= 127);
+    *rel = (uint8_t)(to - (rel + 1));
 }
 
 static void emit_ibl_stub(struct bt *bt, uint8_t *at)
 {
     struct emit e = { .p = at, .start = at, .tca = at, .bt = bt };
-    e_pad_to(&e, IBL_EMPTY0_OFF);
-    e_ibl_jmp_way(&e, 1);
-    e_pad_to(&e, IBL_MISS_OFF);
-    e_state(&e, OP_MOV_RM_R, R_ECX, SF(ibl_target));
-    e_state(&e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
-    e_state(&e, OP_MOV_R_RM, R_EAX, SF(save_eax));
+    e_state(&e, OP_MOV_RM_R, R_EAX, SF(save_eax));
+    e_state(&e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
+    e_state(&e, OP_MOV_R_RM, R_EAX, SF(ibl_target));
+    uint8_t *hit_rel = e_ibl_probe(&e, false);
+    uint8_t *hit2_rel = e_ibl_probe(&e, true);
+    uint8_t *miss = e.p;
+    e_ibl_restore(&e);
     e_stub(&e, &bt->ibl_miss_exit);
-    e_pad_to(&e, BT_IBL_STUB_BYTES);
-}
-
-/* The IBL entry of the block at guest eip, to be placed at `at`: its first
- * TC_IBL_PRE bytes (the layout above), then with jmp_to a JMP there (an
- * entry apart from its block). Built in a buffer and copied whole: under
- * TCG a store into a page of translated code is costly one by one. */
-static void emit_ibl_entry(struct bt *bt, uint8_t *at, uint32_t eip, const uint8_t *jmp_to)
-{
-    uint8_t buf[TC_IBL_ENTRY_BYTES];
-    struct emit e = { .p = buf, .start = buf, .tca = at, .bt = bt };
-    const uint8_t *miss = bt->ibl_stub + IBL_MISS_OFF;
-    for (unsigned way = 0; way < 2; way++) {
-        e_pad_to(&e, way ? TC_IBL_WAY1 : 0);
-        e_lea_ecx(&e, 0u - eip);
-        e8(&e, OP_JECXZ);
-        e8(&e, (uint8_t)((way ? ibl_up(bt) : IBL_OK) - (e.p + 1 - e.start)));
-        e_lea_ecx(&e, eip);
-        if (way == 0)
-            e_ibl_jmp_way(&e, 1);
-        else
-            e_jmp_to(&e, miss);
-    }
-    e_pad_to(&e, ibl_up(bt));
-    e_ibl_way_op(&e, OP_MOV_R_RM, R_ECX, 0);              /* mov ecx,[ibl[0] + eax] */
-    e_lea_ecx(&e, TC_IBL_WAY1);
-    e_ibl_way_op(&e, OP_MOV_RM_R, R_ECX, 1);              /* mov [ibl[1] + eax],ecx */
-    e_ibl_way_op(&e, OP_MOV_RM_IMM32, 0, 0);              /* mov dword [ibl[0] + eax],imm32 */
-    e32(&e, (uint32_t)(uintptr_t)at - bt->cfg.cs_base);
-    KASSERT((uint32_t)(e.p - e.start) == IBL_OK);
+    patch_rel8(hit2_rel, e.p);
+    e_ibl_slot(&e, true);
+    e8(&e, OP_JMP8);
+    uint8_t *go_rel = e.p;
+    e8(&e, 0);
+    patch_rel8(hit_rel, e.p);
+    e_ibl_slot(&e, false);
+    patch_rel8(go_rel, e.p);
+    e_ibl_table_op(&e, OP_MOV_R_RM, R_EAX, 4);
+    e_state(&e, OP_MOV_RM_R, R_EAX, SF(ibl_tca));
+    /* A hit still misses when the monitor asked for control (bt_stop_at):
+     * checked after ibl_tca is stored, so an interrupt anywhere in the stub
+     * either sees the check to come or can redirect ibl_tca itself. */
     e_state0f(&e, OP_MOVZX8, R_ECX, SF(exit_req));
-    e8(&e, OP_JECXZ);
-    e8(&e, (uint8_t)(ibl_go(bt) - (e.p + 1 - e.start)));
-    e8(&e, OP_MOV_ECX_IMM32), e32(&e, eip);
-    e_jmp_to(&e, miss);
-    e_pad_to(&e, ibl_go(bt));
-    e_state(&e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
-    e_state(&e, OP_MOV_R_RM, R_EAX, SF(save_eax));
-    KASSERT((uint32_t)(e.p - e.start) == TC_IBL_PRE);
-    if (jmp_to) {
-        e_jmp_to(&e, jmp_to);
-        e_pad_to(&e, TC_IBL_ENTRY_BYTES);
-    }
-    memcpy(at, buf, (size_t)(e.p - e.start));
-}
-
-void bt_ibl_insert(struct bt *bt, struct tc_block *b)
-{
-    if (!b->ibl_entry) {
-        uint8_t *at = tc_alloc_ibl_entry(&bt->tc);
-        if (!at)
-            return; /* the arena is full: the next translation flushes it */
-        emit_ibl_entry(bt, at, b->guest_eip, b->tca);
-        b->ibl_entry = at;
-        bt->stats.ibl_apart++;
-    }
-    tc_ibl_insert(&bt->tc, b);
+    e8(&e, OP_JECXZ), e8(&e, 2);                            /* jecxz go */
+    e8(&e, OP_JMP8), e8(&e, (uint8_t)(miss - (e.p + 1)));   /* jmp miss */
+    e_ibl_restore(&e);                                      /* go: */
+    e_state(&e, OP_GRP_FF, FF_JMP, SF(ibl_tca));
+    KASSERT((uint32_t)(e.p - at) <= IBL_STUB_BYTES);
 }
 
 /* ---------------------------------------------------------------- return to ring 3 */
@@ -1793,6 +1706,8 @@ static void emit_r3_stub(struct bt *bt, uint8_t *code, bool iret)
     bt->r3_stub_len = (uint32_t)(e->p - code);
 }
 
+#define IBL_MISS_BYTES 32u
+
 int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, uint8_t *code,
             uint32_t code_size, void *meta, uint32_t meta_size, bt_fetch_fn fetch,
             void *fetch_ctx, bt_enter_fn enter)
@@ -1817,12 +1732,18 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
     struct emit head = { .p = bt->scratch, .start = bt->scratch, .tca = bt->scratch, .bt = bt };
     e_store_imm(&head, SF(exit_desc), 0);
     tc_set_stub_head(&bt->tc, bt->scratch);
-    bt->ibl_stub = tc_reserve_code(&bt->tc, BT_IBL_STUB_BYTES);
+    bt->ibl_stub = tc_reserve_code(&bt->tc, IBL_STUB_BYTES);
     if (!bt->ibl_stub)
         return E_INVAL;
     emit_ibl_stub(bt, bt->ibl_stub);
-    tc_set_ibl_empty(&bt->tc, (uint32_t)(uintptr_t)(bt->ibl_stub + IBL_EMPTY0_OFF),
-                     (uint32_t)(uintptr_t)(bt->ibl_stub + IBL_MISS_OFF));
+    /* Target of empty IBL slots: straight to the miss exit (registers and
+     * flags are already the guest's when the stub jumps through a slot). */
+    uint8_t *miss = tc_reserve_code(&bt->tc, IBL_MISS_BYTES);
+    if (!miss)
+        return E_INVAL;
+    struct emit e = { .p = miss, .start = miss, .tca = miss, .bt = bt };
+    e_stub(&e, &bt->ibl_miss_exit);
+    tc_set_ibl_miss(&bt->tc, (uint32_t)(uintptr_t)miss);
     if (cfg->exit_vector) {
         /* The routine exit stubs jump to through exit_entry: a software
          * interrupt through the one gate ring 1 may use (SDM Vol. 3A
@@ -1912,10 +1833,7 @@ struct tc_block *bt_block_for(struct bt *bt, uint32_t eip)
     bt->one_insn = bt->one_insn && !b && eip == bt->one_insn_eip;
     if (!b) {
         bool one = bt->one_insn;
-        bt->want_ibl_entry = bt->ibl_insert; /* a lookup's target: made with its entry */
-        int rc = bt_translate(bt, eip, &b);
-        bt->want_ibl_entry = false;
-        if (rc < 0)
+        if (bt_translate(bt, eip, &b) < 0)
             return NULL;
         if (!one)
             translate_successor(bt, b);
@@ -1926,7 +1844,7 @@ struct tc_block *bt_block_for(struct bt *bt, uint32_t eip)
     if (bt->chain_from && bt->chain_from->target == eip && bt->chain_gen == bt->tc.generation && bt->chaining)
         tc_chain(&bt->tc, bt->chain_from, b);
     if (bt->ibl_insert)
-        bt_ibl_insert(bt, b);
+        tc_ibl_insert(&bt->tc, b);
     bt->chain_from = NULL;
     bt->ibl_insert = false;
     return b;
@@ -1939,20 +1857,17 @@ void bt_request_exit(struct bt *bt)
 
 int bt_stop_at(struct bt *bt, uint32_t tca)
 {
-    bt->vcpu->exit_req = 1; /* IBL entries miss, bt_run returns at its next dispatch */
+    bt->vcpu->exit_req = 1; /* lookups miss, bt_run returns at its next dispatch */
     if (tc_stop_block_at(&bt->tc, tca) == 0)
         return BT_STOP_BLOCK;
-    uint8_t *entry;
-    struct tc_block *b;
-    if (tc_ibl_entry_at(&bt->tc, tca, &entry, &b) == 0) {
-        uint32_t off = tca - (uint32_t)(uintptr_t)entry;
-        if (off < ibl_go(bt))
-            return BT_STOP_LOOKUP; /* its exit_req check is still to come */
-        /* Past it, on its way into its block: that block leaves at its end. */
-        return b && tc_stop_block_at(&bt->tc, (uint32_t)(uintptr_t)b->tca) == 0 ? BT_STOP_BLOCK : BT_STOP_EXITING;
+    uint32_t stub = (uint32_t)(uintptr_t)bt->ibl_stub;
+    if (tca - stub < IBL_STUB_BYTES) {
+        /* Past the exit_req check: the target it loaded into ibl_tca is
+         * replaced by the miss exit (ibl_target, the guest address, stays:
+         * the dispatcher resumes there). Before it: the check misses. */
+        bt->vcpu->ibl_tca = bt->tc.ibl_miss_tca;
+        return BT_STOP_LOOKUP;
     }
-    if (tca - (uint32_t)(uintptr_t)bt->ibl_stub < IBL_MISS_OFF)
-        return BT_STOP_LOOKUP; /* way 0's empty-slot code: on to way 1, an entry or the miss routine */
     return BT_STOP_EXITING;
 }
 
@@ -1960,7 +1875,7 @@ int bt_stop_at(struct bt *bt, uint32_t tca)
  * The exit descriptor ring-1 code left in exit_desc, or NULL. bt_vcpu is
  * writable from ring 1 (GS), so exit_desc is a claim, not a fact: it must
  * be one of the descriptors this translator made in the current TC
- * generation (tc_exit_valid), the IBL miss routine's exit, or the enter
+ * generation (tc_exit_valid), the lookup stub's miss exit, or the enter
  * function's trap descriptor. A forged one would make tc_chain patch a
  * "stub" anywhere the guest likes, at ring 0 (issue 11).
  */

@@ -86,8 +86,6 @@ struct bt_stats {
     uint32_t branch_found;  /* of them, to a block already translated */
     uint32_t ibl_found;     /* IBL misses to a block already translated */
     uint32_t successors;    /* blocks translated ahead of their first run (translate_successor) */
-    uint32_t ibl_entries;   /* IBL entries made in front of their blocks */
-    uint32_t ibl_apart;     /* IBL entries made apart, for blocks that already existed */
 };
 
 struct bt {
@@ -115,8 +113,7 @@ struct bt {
                                    the exit_desc the monitor takes as that call, never an exit */
     uint32_t prefault_ret;      /* ... and where in CS the stub goes on after it */
     uint32_t r3_stub_off, r3_stub_len; /* ... its offset in CS and length */
-    uint8_t *ibl_stub;          /* the IBL's shared routines (in the TC, BT_IBL_STUB_BYTES):
-                                   way 0's empty slot, the miss routine */
+    uint8_t *ibl_stub;          /* shared inline-lookup stub (in the TC) */
     struct bt_exit ibl_miss_exit;   /* exit descriptor of its miss path */
     struct bt_exit fault_exit;  /* descriptor returned with BT_EXIT_CODE_FAULT */
     struct bt_exit irq_exit;    /* BT_EXIT_IRQ_WINDOW found by the dispatcher */
@@ -127,7 +124,6 @@ struct bt {
     struct bt_exit *chain_from; /* BRANCH exit that led to the dispatcher */
     uint32_t chain_gen;         /* tc.generation chain_from belongs to */
     bool ibl_insert;            /* enter the next block into the IBL table */
-    bool want_ibl_entry;        /* the block being translated gets its IBL entry in front */
     const struct bt_exit *exit; /* the exit bt_run returned for */
     struct bt_stats stats;
     /* The block being translated is built here and copied into the code
@@ -227,25 +223,13 @@ void bt_request_exit(struct bt *bt);
  * bt_stop_at - an interrupt stopped translated code at tca, not at a guest
  * instruction boundary (tc_insn_boundary), and the monitor wants it back:
  * arrange for it to leave soon without unchaining the whole cache. The
- * code at *tca is a block's body or stubs, or an IBL entry past its
- * exit_req check on its way into its block (BT_STOP_BLOCK: that block
- * exits at its end), an IBL entry before that check or way 0's empty-slot
- * code (BT_STOP_LOOKUP: the lookup misses) or on its way out already
- * (BT_STOP_EXITING: the miss routine, the exit routine). Call with the
- * translated code interrupted, never running.
+ * code at tca is a block's body or stubs (BT_STOP_BLOCK: that block exits
+ * at its end), the shared lookup stub (BT_STOP_LOOKUP: the lookup misses)
+ * or on its way out already (BT_STOP_EXITING: the miss exit, the exit
+ * routine). Call with the translated code interrupted, never running.
  */
 enum { BT_STOP_BLOCK, BT_STOP_LOOKUP, BT_STOP_EXITING };
 int bt_stop_at(struct bt *bt, uint32_t tca);
-
-/*
- * bt_ibl_insert - enter b into the vCPU's IBL table (tc_ibl_insert). A
- * block made without its IBL entry (docs/bt.md "Indirect branches") gets
- * one apart the first time, TC_IBL_ENTRY_BYTES from the top of the code
- * arena; when the arena has no room left for it, b is not entered (its
- * lookups miss until the next flush).
- */
-void bt_ibl_insert(struct bt *bt, struct tc_block *b);
-#define BT_IBL_STUB_BYTES 64u /* bytes of code at bt.ibl_stub */
 
 /* bt_exit_name - "hlt", "io", ...; "?" if out of range. */
 const char *bt_exit_name(unsigned reason);

@@ -32,7 +32,7 @@
 #define BT_OFF_EXIT_DESC  0x2C
 #define BT_OFF_ENTRY_TCA  0x30
 #define BT_OFF_HOST_ESP   0x34
-#define BT_OFF_EXIT_ESP   0xC4
+#define BT_OFF_EXIT_ESP   0xC8
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -113,8 +113,12 @@ struct bt_exit {
  * sync_gdt_low), and bt_vcpu.gdt_low holds. */
 #define BT_GDT_LOW 64u
 
-#define BT_IBL_ENTRIES 16384u /* sets of the indirect-branch lookup table: indexed by 14 bits of
-                                the target (MOVZX and LEA, which leave the flags alone: tc_ibl_slot) */
+#define BT_IBL_ENTRIES 16384u /* indirect-branch lookup table: indexed by 14 bits of the target
+                                (MOVZX and LEA, which leave the flags alone: tc_ibl_slot) */
+#define BT_IBL_EMPTY   0xFFFFFFFFu /* guest eip an empty slot stands for (never a code gva) */
+/* What a slot holds as its key: the negated guest eip, so that the lookup
+ * stub tests for a hit with LEA and JECXZ instead of a flag-setting CMP. */
+static inline uint32_t bt_ibl_key(uint32_t eip) { return 0u - eip; }
 
 #define BT_SEG_NATIVE_SELECTORS 65536u /* bt_vcpu.seg_native, seg_verw: one byte per selector value */
 #define BT_VERW_KNOWN 0x01u /* seg_verw: the answer is known (zero: exit) */
@@ -147,6 +151,8 @@ struct bt_desc_table {
  *   entry_tca, host_esp -                        hosted harness only     not used by the hypervisor
  *   save_*, tmp       inline sequences           none                    scratch
  *   ibl_target        ret / indirect jmp, call   bt_run (IBL miss)       guest address: translated like any eip
+ *   ibl_tca           lookup stub                bt_stop_at writes only  ring 1 jumps through it: an offset in CS,
+ *                                                                        which covers the TC alone (#GP outside)
  *   exit_ea           exit_insn's LEA            (emulate recomputes)    guest offset: guest segment + guest tables
  *   vflags_if         CLI/STI/POPF               vcpu, emulate           guest virtual IF
  *   vflags_sys        POPF (BT_FLAGS_POPF_SYS)   vcpu, emulate           guest virtual bits; ring-3 entry loads only
@@ -186,9 +192,7 @@ struct bt_desc_table {
  *   invlpg_skip,      -                          none (vcpu writes them  as invlpg_exit: a lie could only skip
  *   invlpg_skip_ds                               around every bt_run)    the guest's own INVLPG, leaving a stale
  *                                                                        entry of its own RAM (shadow.c I2)
- *   ibl[][]           an IBL entry's swap of     none (tc.c compares     ring 1 jumps through it: an offset in CS,
- *                     its set's ways, at         and moves words, never  which covers the TC alone (#GP outside)
- *                     [ibl[w] + eax], EAX < 64K  follows one)
+ *   ibl[]             -                          none (tc.c writes)      ring 1 jumps through it (as ibl_tca)
  *   r3_ok .. r3_gdtw, -                          none (vcpu writes them  the return stub's checks; the CPU checks
  *   gdt_low[]                                    in r3_arm, sgdt_set)    its IRET and loads against the shadow GDT
  *   r3_desc           a SYSEXIT or IRET site     bt_run (as exit_desc)   validated like any exit descriptor
@@ -225,18 +229,19 @@ struct bt_vcpu {
     uint32_t save_ecx;        /* 0x3C */
     uint32_t save_flags;      /* 0x40: LAHF/SETO image (AH = flags, AL = OF) */
     uint32_t tmp;             /* 0x44: POPF image, PUSHF real image */
-    uint32_t ibl_target;      /* 0x48: gva of an indirect branch target, on an IBL miss */
-    uint32_t exit_ea;         /* 0x4C: effective address (offset) of the exiting insn's memory operand */
+    uint32_t ibl_target;      /* 0x48: gva of an indirect branch target */
+    uint32_t ibl_tca;         /* 0x4C: its tca on a lookup hit */
+    uint32_t exit_ea;         /* 0x50: effective address (offset) of the exiting insn's memory operand */
     /* Virtual system state. */
-    uint32_t vflags_if;       /* 0x50: 0 or BT_FLAGS_IF */
-    uint32_t vflags_sys;      /* 0x54: virtual TF IOPL NT RF VM AC VIF VIP ID */
-    uint32_t irq_pending;     /* 0x58: nonzero: monitor has an interrupt to inject (byte 0 read) */
-    uint32_t cr[5];           /* 0x5C: CR0..CR4 (CR1 unused) */
-    uint32_t sel[8];          /* 0x70: ES CS SS DS FS GS selectors, zero-extended */
+    uint32_t vflags_if;       /* 0x54: 0 or BT_FLAGS_IF */
+    uint32_t vflags_sys;      /* 0x58: virtual TF IOPL NT RF VM AC VIF VIP ID */
+    uint32_t irq_pending;     /* 0x5C: nonzero: monitor has an interrupt to inject (byte 0 read) */
+    uint32_t cr[5];           /* 0x60: CR0..CR4 (CR1 unused) */
+    uint32_t sel[8];          /* 0x74: ES CS SS DS FS GS selectors, zero-extended */
     struct bt_desc_table gdtr, idtr;
     uint32_t ldtr, tr;        /* selectors */
     uint32_t exit_req;        /* nonzero: the monitor wants control back soon (byte 0 read by the
-                                 IBL entries, which then miss; bt_run returns before dispatching) */
+                                 lookup stub, which then misses; bt_run returns before dispatching) */
     /* A guest memory access through the state segment's register (the
      * guest's own GS) runs with DS swapped (bt_config.guest_seg_alias). */
     uint32_t seg_alias;       /* selector loaded into DS for it: a ring-1 alias of the guest's
@@ -249,7 +254,7 @@ struct bt_vcpu {
                                  a fault there leaves DS = the alias, the guest's DS in ds_save */
     uint32_t invlpg_exit;     /* nonzero: INVLPG at CPL 0 exits (BT_EXIT_INVLPG) instead of being
                                  dropped: the shadow has out-of-sync page tables (byte 0 read) */
-    uint32_t exit_esp;        /* 0xC4: ESP stored by an exit routine that leaves through SYSENTER
+    uint32_t exit_esp;        /* 0xC8: ESP stored by an exit routine that leaves through SYSENTER
                                  (bt_config.exit_sysenter), which keeps none */
     uint32_t ss_flat;         /* nonzero: the guest's SS is flat (base 0, 4 GiB, expand-up, B = 1),
                                  so 12 bytes of stack within one page fault together or not at
@@ -295,8 +300,7 @@ struct bt_vcpu {
                                  (BT_R3_SAVE_*), the IRET frame below it */
     uint64_t gdt_low[BT_GDT_LOW]; /* guest GDT entries 0..BT_GDT_LOW-1 as the monitor shadowed them
                                  (its gdt_src); the stub compares the guest's GDT with them */
-    uint32_t ibl[2][BT_IBL_ENTRIES]; /* indirect-branch lookup table: way, set -> the tca of a
-                                 block's IBL entry or of the way's empty-slot code (bt/tc.h) */
+    uint32_t ibl[BT_IBL_ENTRIES][2]; /* {bt_ibl_key(guest eip), tca} indirect-branch lookup table */
     /* Segment loads run natively (bt_config.native_seg_loads): nonzero at a
      * selector that MOV/POP DS, ES or FS may load at ring 1 as it is, from
      * the shadow descriptor tables, with the effect the guest's own load

@@ -2571,8 +2571,6 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                " (%u of them and %u IBL misses to a block translated before)\n",
                c->bt.tc.stats.flushes, c->bt.tc.stats.invalidated, c->bt.tc.stats.chains, c->bt.tc.stats.unchains,
                c->bt.stats.branch_exits, c->bt.stats.branch_found, c->bt.stats.ibl_found);
-    cmd_printf(out, "  IBL entries: %u made in front of their blocks, %u apart\n", c->bt.stats.ibl_entries,
-               c->bt.stats.ibl_apart);
     const struct tc *tc = &c->bt.tc;
     cmd_printf(out, "  in use since the last flush: %u of %u blocks, code %u of %u KiB, exits and maps %u of %u KiB\n",
                tc->nblocks, tc->max_blocks, tc->code_used >> 10, tc->code_size >> 10, tc->meta_used >> 10,
@@ -2580,7 +2578,7 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     /* Ring-1 EIPs (CS covers the TC alone) of the stubs bt_init reserved at
      * the arena's start: bench/profile.py names its samples there by them. */
     uint32_t stubs = (uint32_t)(uintptr_t)tc->code - tc->cs_base;
-    cmd_printf(out, "  stubs at ring-1 EIP %x-%x: IBL routines %x, exit routine %x, return to ring 3 %x, its IRET variant %x"
+    cmd_printf(out, "  stubs at ring-1 EIP %x-%x: lookup %x, exit routine %x, return to ring 3 %x, its IRET variant %x"
                " (prefault return %x)\n", stubs, stubs + tc->reserved, (uint32_t)(uintptr_t)c->bt.ibl_stub - tc->cs_base,
                c->bt.exit_sysenter_eip,
                c->bt.r3_stub ? (uint32_t)(uintptr_t)c->bt.r3_stub - tc->cs_base : 0,

@@ -17,23 +17,20 @@ static uint8_t code[64 * 1024] __attribute__((aligned(16)));
 static uint32_t meta[64 * 1024 / 4];
 static struct bt_vcpu vcpu;
 static struct tc tc;
-#define EMPTY0 0x100u /* what empty IBL slots hold (tc_set_ibl_empty): no tca of code[] */
-#define EMPTY1 0x200u
 
 static int setup(void **state)
 {
     assert_int_equal(tc_init(&tc, code, sizeof(code), meta, sizeof(meta), &vcpu), 0);
     static const uint8_t head[5] = { 0xC7, 0xC7, 0xC7, 0xC7, 0xC7 }; /* fake_block's stubs */
     tc_set_stub_head(&tc, head);
-    tc_set_ibl_empty(&tc, EMPTY0, EMPTY1);
     return 0;
 }
 
 /* A fake block of ninsns instructions of 2 guest bytes and 10 TC bytes each,
  * with one 16-byte exit stub at the end (looks like a translator's). */
-static struct tc_block *fake_block_e(uint32_t eip, uint16_t ninsns, struct bt_exit **exit_out, bool entry)
+static struct tc_block *fake_block(uint32_t eip, uint16_t ninsns, struct bt_exit **exit_out)
 {
-    struct tc_block *b = tc_begin_block(&tc, eip, entry);
+    struct tc_block *b = tc_begin_block(&tc, eip);
     for (uint16_t i = 0; i < ninsns; i++) {
         b->imap[i].tca_off = (uint16_t)(10 * i);
         b->imap[i].eip_off = (uint16_t)(2 * i);
@@ -53,11 +50,6 @@ static struct tc_block *fake_block_e(uint32_t eip, uint16_t ninsns, struct bt_ex
     if (exit_out)
         *exit_out = e;
     return b;
-}
-
-static struct tc_block *fake_block(uint32_t eip, uint16_t ninsns, struct bt_exit **exit_out)
-{
-    return fake_block_e(eip, ninsns, exit_out, false);
 }
 
 static void test_lookup_and_flush(void **state)
@@ -167,104 +159,31 @@ static void test_invalidate_bucket_sharing(void **state)
     assert_int_equal(tc_invalidate_page(&tc, 0x1000), 0);
 }
 
-/* A block with its IBL entry allocated, as translate.c's ibl_insert does. */
-static struct tc_block *ibl_block(uint32_t eip)
-{
-    struct tc_block *b = fake_block(eip, 1, NULL);
-    b->ibl_entry = tc_alloc_ibl_entry(&tc);
-    assert_non_null(b->ibl_entry);
-    return b;
-}
-
-static uint32_t way_tca(const struct tc_block *b, unsigned way)
-{
-    return (uint32_t)(uintptr_t)b->ibl_entry + (way ? TC_IBL_WAY1 : 0u);
-}
-
 static void test_ibl_table(void **state)
 {
     tc_flush(&tc);
-    const uint32_t set = tc_ibl_slot(0x7010);
-    assert_int_equal(vcpu.ibl[0][set], EMPTY0);
-    assert_int_equal(vcpu.ibl[1][set], EMPTY1);
-    /* No entry code, no entry in the table. */
     struct tc_block *b = fake_block(0x7010, 1, NULL);
     tc_ibl_insert(&tc, b);
-    assert_int_equal(tc_ibl_way(&tc, b), -1);
-    assert_int_equal(vcpu.ibl[0][set], EMPTY0);
-    /* Entries come from the top of the arena down. */
-    b->ibl_entry = tc_alloc_ibl_entry(&tc);
-    assert_ptr_equal(b->ibl_entry, code + sizeof(code) - TC_IBL_ENTRY_BYTES);
-    tc_ibl_insert(&tc, b);
-    assert_int_equal(tc_ibl_way(&tc, b), 0);
-    assert_int_equal(vcpu.ibl[0][set], way_tca(b, 0));
-    tc_ibl_insert(&tc, b); /* already there: nothing moves */
-    assert_int_equal(vcpu.ibl[1][set], EMPTY1);
+    uint32_t *slot = vcpu.ibl[tc_ibl_slot(0x7010)];
+    assert_int_equal(slot[0], bt_ibl_key(0x7010));
+    assert_int_equal(slot[1], (uint32_t)(uintptr_t)b->tca);
     tc_invalidate_page(&tc, 0x7000);
-    assert_int_equal(vcpu.ibl[0][set], EMPTY0);
-    assert_int_equal(tc_ibl_way(&tc, b), -1);
-    tc_ibl_insert(&tc, b); /* dead: never again */
-    assert_int_equal(vcpu.ibl[0][set], EMPTY0);
-
-    /* Three eips of one set: the second takes way 1; the third way 0,
-     * whose holder moves to way 1 through its way-1 door, and the one in
-     * way 1 leaves. */
-    struct tc_block *x = ibl_block(0xC8107010), *y = ibl_block(0xC8117010), *z = ibl_block(0xC0007010);
-    assert_int_equal(tc_ibl_slot(0xC8107010), set);
-    assert_int_equal(tc_ibl_slot(0xC8117010), set);
-    assert_int_equal(tc_ibl_slot(0xC0007010), set);
+    assert_int_equal(slot[0], bt_ibl_key(BT_IBL_EMPTY));
+    assert_int_equal(slot[1], tc.ibl_miss_tca); /* a lookup racing with this still exits */
+    /* Two eips with one first slot: the second goes to its other slot, and
+     * both are found. */
+    struct tc_block *x = fake_block(0xC8107010, 1, NULL), *y = fake_block(0xC8117010, 1, NULL);
+    assert_int_equal(tc_ibl_slot(0xC8107010), tc_ibl_slot(0xC8117010));
+    assert_int_not_equal(tc_ibl_slot2(0xC8117010), tc_ibl_slot(0xC8117010));
     tc_ibl_insert(&tc, x);
     tc_ibl_insert(&tc, y);
-    assert_int_equal(tc_ibl_way(&tc, x), 0);
-    assert_int_equal(tc_ibl_way(&tc, y), 1);
-    assert_int_equal(vcpu.ibl[1][set], way_tca(y, 1));
-    tc_ibl_insert(&tc, z);
-    assert_int_equal(tc_ibl_way(&tc, z), 0);
-    assert_int_equal(tc_ibl_way(&tc, x), 1);
-    assert_int_equal(vcpu.ibl[1][set], way_tca(x, 1));
-    assert_int_equal(tc_ibl_way(&tc, y), -1);
-    /* Killing x empties way 1 only. */
-    tc_invalidate_page(&tc, 0xC8107000);
-    assert_int_equal(vcpu.ibl[1][set], EMPTY1);
-    assert_int_equal(vcpu.ibl[0][set], way_tca(z, 0));
-
-    /* An address inside an entry apart names it and, through its JMP, its
-     * block; one in a block does not. */
-    uint8_t *entry = NULL, jmp[5] = { 0xE9 };
-    int32_t rel = (int32_t)((uintptr_t)z->tca - ((uintptr_t)z->ibl_entry + TC_IBL_PRE + 5));
-    memcpy(jmp + 1, &rel, 4);
-    memcpy(z->ibl_entry + TC_IBL_PRE, jmp, 5);
-    struct tc_block *owner = NULL;
-    assert_int_equal(tc_ibl_entry_at(&tc, (uint32_t)(uintptr_t)z->ibl_entry + 40, &entry, &owner), 0);
-    assert_ptr_equal(entry, z->ibl_entry);
-    assert_ptr_equal(owner, z);
-    assert_int_equal(tc_ibl_entry_at(&tc, (uint32_t)(uintptr_t)z->tca, &entry, &owner), E_NOENT);
-
-    /* A block made with its entry: the entry right before its code, which
-     * stays 16-byte aligned; addresses in it name it and the block. */
-    struct tc_block *p = fake_block_e(0x9010, 2, NULL, true);
-    assert_ptr_equal(p->ibl_entry + TC_IBL_PRE, p->tca);
-    assert_int_equal((uintptr_t)p->tca % 16, 0);
-    assert_int_equal(tc_ibl_entry_at(&tc, (uint32_t)(uintptr_t)p->ibl_entry + 3, &entry, &owner), 0);
-    assert_ptr_equal(entry, p->ibl_entry);
-    assert_ptr_equal(owner, p);
-    assert_int_equal(tc_ibl_entry_at(&tc, (uint32_t)(uintptr_t)p->tca + 1, &entry, &owner), E_NOENT);
-    tc_ibl_insert(&tc, p);
-    assert_int_equal(vcpu.ibl[0][tc_ibl_slot(0x9010)], (uint32_t)(uintptr_t)p->ibl_entry);
-    /* The next block starts after p's code, not over it. */
-    struct tc_block *q = fake_block(0x9100, 1, NULL);
-    assert_true(q->tca >= p->tca + p->body_len);
-    assert_int_equal(tc_ibl_entry_at(&tc, (uint32_t)(uintptr_t)q->tca - 1, &entry, &owner), E_NOENT);
-
-    /* Entries stop where a block would no longer fit; a flush frees them. */
-    unsigned n = 0;
-    while (tc_alloc_ibl_entry(&tc))
-        n++;
-    assert_true(n > 100);
-    assert_true(tc_block_fits(&tc));
+    assert_ptr_equal(tc_ibl_find(&tc, 0xC8107010), vcpu.ibl[tc_ibl_slot(0xC8107010)]);
+    assert_ptr_equal(tc_ibl_find(&tc, 0xC8117010), vcpu.ibl[tc_ibl_slot2(0xC8117010)]);
+    assert_int_equal(tc_ibl_find(&tc, 0xC8117010)[1], (uint32_t)(uintptr_t)y->tca);
+    b = fake_block(0x8010, 1, NULL);
+    tc_ibl_insert(&tc, b);
     tc_flush(&tc);
-    assert_int_equal(vcpu.ibl[0][set], EMPTY0);
-    assert_ptr_equal(tc_alloc_ibl_entry(&tc), code + sizeof(code) - TC_IBL_ENTRY_BYTES);
+    assert_int_equal(vcpu.ibl[tc_ibl_slot(0x8010)][0], bt_ibl_key(BT_IBL_EMPTY));
 }
 
 static void test_guest_eip_map(void **state)
@@ -297,7 +216,6 @@ static void test_interrupt_exits(void **state)
     uint32_t eip, atca = (uint32_t)(uintptr_t)a->tca;
     tc_chain(&tc, ea, b);
     tc_chain(&tc, ec, b);
-    b->ibl_entry = tc_alloc_ibl_entry(&tc);
     tc_ibl_insert(&tc, b);
 
     assert_int_equal(tc_insn_boundary(&tc, atca, &eip), 0);
@@ -318,7 +236,7 @@ static void test_interrupt_exits(void **state)
     assert_ptr_equal(b->in_links, ec);
     assert_null(ec->next_in);
     assert_int_equal(ec->stub_tca[0], 0xE9);
-    assert_int_equal(tc_ibl_way(&tc, b), 0); /* the lookup table is left alone */
+    assert_int_equal(vcpu.ibl[tc_ibl_slot(0x6000)][0], bt_ibl_key(0x6000)); /* the lookup table is left alone */
     /* An address in a block's stubs stops that block; outside every block: no. */
     assert_int_equal(tc_stop_block_at(&tc, (uint32_t)(uintptr_t)ec->stub_tca + 2), 0);
     assert_null(ec->to);
