@@ -35,13 +35,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from hvmachine import Machine  # noqa: E402
-from linuxguest import NativeLinux, attach  # noqa: E402
+from linuxguest import NativeLinux, attach, hv86_create  # noqa: E402
 from disk_bench import GUEST_MEM_MIB, HOST_MEM_MIB  # noqa: E402
-from stress_bench import SETUP, SN  # noqa: E402
-from profile import symbols  # noqa: E402
+from stress_bench import bench_shell  # noqa: E402
+from profile import MONITOR_BASE, symbols  # noqa: E402
 
 PLUGIN = os.path.join(ROOT, "build", "bench", "qemu_tbcount.so")
-USER_TOP, MONITOR_BASE, VMWIN_BASE, KMAP_BASE = 0xC0000000, 0xFC000000, 0xFE400000, 0xFF000000
+USER_TOP, VMWIN_BASE, KMAP_BASE = 0xC0000000, 0xFE400000, 0xFF000000  # docs/memory-layout.md
 VM = "count"
 DUMP_TIMEOUT = 60
 
@@ -139,16 +139,14 @@ def main():
             con, syms = side.console, None
         else:
             side = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=a.iso, extra_args=counted.args()).start()
-            out = side.cmd('vm create %s kernel=linux initrd=bench mem=%dM cmdline="console=ttyS0"' % (VM, GUEST_MEM_MIB))
+            out = hv86_create(side, VM, "bench", mem_mib=GUEST_MEM_MIB)
             if "created" not in out:
                 raise RuntimeError("vm create: %r" % out.strip())
             side.cmd("vm start %s" % VM)
             con, syms = attach(side, VM), symbols(a.iso)
         try:
             con.wait_ready(600)
-            for line in (SETUP, SN):
-                if con.run(line, 120)[0] != 0:
-                    raise RuntimeError("guest setup failed: %r" % line)
+            bench_shell(con)
             con.run(a.command, 900)
             for r in range(a.runs):
                 before = counted.dump()

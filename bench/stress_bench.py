@@ -243,6 +243,15 @@ def median(xs):
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
+def bench_shell(con):
+    """Make the bench image's shell (a LinuxConsole at its prompt) ready for
+    `sn`: the user bench, its directory, the function (SETUP, SN). Raises
+    RuntimeError if a line fails."""
+    for line in (SETUP, SN):
+        if con.run(line, 120)[0] != 0:
+            raise RuntimeError("guest setup failed: %r" % line)
+
+
 class Guest:
     """One side's guest, booted once and kept for all rounds: the bench
     image's shell set up for stress-ng. Keeps each item's time per round
@@ -282,9 +291,7 @@ class Guest:
         n = pin(self.qemu_pid(), cpu)
         if n:
             print("  %-6s QEMU's %d threads pinned to host CPU %d" % (self.side, n, cpu), flush=True)
-        for line in (SETUP, SN):
-            if self.con.run(line, 120)[0] != 0:
-                raise RuntimeError("guest setup failed: %r" % line)
+        bench_shell(self.con)
         self.print_clock()
 
     def print_clock(self):
