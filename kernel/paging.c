@@ -81,6 +81,29 @@ void *kmap_cached(uint32_t pa)
     return (void *)(uintptr_t)va;
 }
 
+uint32_t kmap_read32(uint32_t pa, uint32_t off)
+{
+    uint32_t fl = read_eflags(); /* as kmap_copy: no CLI or POPF when interrupts are off already */
+    if (fl & EFLAGS_IF)
+        cpu_cli();
+    uint32_t v = *(const volatile u32_any *)((const uint8_t *)kmap_cached(pa) + off);
+    if (fl & EFLAGS_IF)
+        write_eflags(fl);
+    return v;
+}
+
+uint64_t kmap_read64(uint32_t pa, uint32_t off)
+{
+    uint32_t fl = read_eflags();
+    if (fl & EFLAGS_IF)
+        cpu_cli();
+    const volatile u32_any *p = (const volatile u32_any *)((const uint8_t *)kmap_cached(pa) + off);
+    uint64_t v = p[0] | (uint64_t)p[1] << 32;
+    if (fl & EFLAGS_IF)
+        write_eflags(fl);
+    return v;
+}
+
 void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir dir)
 {
     /* kmap_cached: one window, no preemption while in use. The monitor's

@@ -52,4 +52,14 @@ void *kmap_cached(uint32_t pa);
 enum kmap_dir { KMAP_READ, KMAP_WRITE, KMAP_ZERO };
 void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir dir);
 
+/*
+ * kmap_read32, kmap_read64 - the 4 or 8 bytes at offset off of host frame
+ * pa (4 KiB aligned; off + 4 or 8 <= 4 KiB, any alignment) as kmap_copy
+ * would read them, without its dispatch on len and dir: the monitor's
+ * most frequent reads (a guest PTE of a walk, a descriptor, an IDT gate),
+ * several per guest page fault. Any thread.
+ */
+uint32_t kmap_read32(uint32_t pa, uint32_t off);
+uint64_t kmap_read64(uint32_t pa, uint32_t off);
+
 #endif

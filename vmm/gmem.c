@@ -109,6 +109,15 @@ int gmem_read(const struct gmem *m, uint32_t gpa, void *buf, uint32_t len)
 {
     return copy((struct gmem *)m, gpa, buf, len, KMAP_READ); /* KMAP_READ never changes m */
 }
+int gmem_read32(const struct gmem *m, uint32_t gpa, uint32_t *val)
+{
+    uint32_t pfn = gpa >> PAGE_SHIFT;
+    if (pfn >= m->npages || (gpa & 3))
+        return gmem_read(m, gpa, val, 4); /* E_RANGE; unaligned: never from a walk */
+    *val = kmap_read32(m->hpa[pfn] & PAGE_MASK, gpa & (PAGE_SIZE - 1));
+    return 0;
+}
+
 int gmem_write(struct gmem *m, uint32_t gpa, const void *buf, uint32_t len) { return copy(m, gpa, (void *)buf, len, KMAP_WRITE); }
 int gmem_zero(struct gmem *m, uint32_t gpa, uint32_t len) { return copy(m, gpa, NULL, len, KMAP_ZERO); }
 

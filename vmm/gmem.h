@@ -83,6 +83,9 @@ uint32_t gmem_share_apply(struct gmem *m);
  * (nothing copied), E_NOMEM if a page could not be unshared (the pages
  * before it are written). */
 int gmem_read(const struct gmem *m, uint32_t gpa, void *buf, uint32_t len);
+/* gmem_read of the 4 bytes at gpa (4-byte aligned: a guest PDE or PTE),
+ * without the page loop: 0, or E_RANGE (nothing read). */
+int gmem_read32(const struct gmem *m, uint32_t gpa, uint32_t *val);
 int gmem_write(struct gmem *m, uint32_t gpa, const void *buf, uint32_t len);
 int gmem_zero(struct gmem *m, uint32_t gpa, uint32_t len);
 

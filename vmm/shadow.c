@@ -1216,9 +1216,6 @@ int shadow_set_unsync(struct shadow *s, bool on)
     return 0;
 }
 
-uint32_t shadow_unsync_count(const struct shadow *s) { return s->nunsync; }
-
-uint32_t shadow_tlb_gen(const struct shadow *s) { return s->tlb_gen; }
 
 void shadow_gpa_changed(struct shadow *s, uint32_t gpa, uint32_t len)
 {

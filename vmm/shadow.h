@@ -245,7 +245,7 @@ int shadow_set_prefetch(struct shadow *s, uint32_t n);
 int shadow_set_unsync(struct shadow *s, bool on);
 /* Shadow PTs out of sync now: while nonzero, every guest INVLPG must be
  * given to shadow_invlpg (the translator may drop it only at zero). */
-uint32_t shadow_unsync_count(const struct shadow *s);
+static inline uint32_t shadow_unsync_count(const struct shadow *s) { return s->nunsync; }
 /*
  * shadow_destroy - free every frame the shadow holds (VM destruction). The
  * CPU must not be using shadow_scr3() any more (load the host CR3 first).
@@ -386,9 +386,10 @@ int shadow_mapped(const struct shadow *s, uint32_t gva, uint32_t acc, uint32_t *
  * used as long as it keeps it, as a TLB entry would be -- except for a
  * page whose INVLPG translated code skips (bt_vcpu.invlpg_skip), which
  * changes nothing here, and the page of a fault (and those under its PDE)
- * given to shadow_fault_invalidate. Units: none; it wraps.
+ * given to shadow_fault_invalidate. Units: none; it wraps. Inline: read at
+ * every guest page fault.
  */
-uint32_t shadow_tlb_gen(const struct shadow *s);
+static inline uint32_t shadow_tlb_gen(const struct shadow *s) { return s->tlb_gen; }
 
 /*
  * shadow_guest_global - does the guest's translation of gva outlive a CR3

@@ -119,7 +119,7 @@ static void gm_sharing(void *ctx, uint32_t *hpas, unsigned n)
     shadow_zap_frames(&c->sh, hpas, n);
 }
 
-static int sh_read32(void *ctx, uint32_t gpa, uint32_t *val) { return gmem_read(&((struct vm *)ctx)->mem, gpa, val, 4); }
+static int sh_read32(void *ctx, uint32_t gpa, uint32_t *val) { return gmem_read32(&((struct vm *)ctx)->mem, gpa, val); }
 static int sh_write32(void *ctx, uint32_t gpa, uint32_t val) { return gmem_write(&((struct vm *)ctx)->mem, gpa, &val, 4); }
 static int sh_read(void *ctx, uint32_t gpa, void *buf, uint32_t len) { return gmem_read(&((struct vm *)ctx)->mem, gpa, buf, len); }
 
@@ -406,11 +406,26 @@ void vcpu_destroy(struct vm *vm)
 
 /* ---------------------------------------------------------------- 2. shadow GDT */
 
+static int gdtw_map(struct vcpu *c);
+
+/* Guest GDT entry idx as the CPU would read it: through the window onto
+ * the GDT's frame (gdtw_map: the walk it keeps is one the guest's TLB
+ * could hold) on the vCPU thread, where it is mapped, when the entry lies
+ * in GDTR.base's page; else through vmem_read. A delivery from ring 3
+ * reads three (TSS, SS, CS): the window is a load where vmem_read is a
+ * walk of the shadow and a kmap. 0, or E_RANGE (beyond the limit, not
+ * readable: vmem_read may have given the guest its #PF). */
 static int read_guest_desc(struct vcpu *c, uint32_t idx, uint64_t *d)
 {
     struct bt_desc_table *g = &c->bv->gdtr;
     if (idx == 0 || idx * 8 + 7 > g->limit)
         return E_RANGE;
+    uint32_t off = (g->base & (PAGE_SIZE - 1)) + idx * 8;
+    if (off + 8 <= PAGE_SIZE && thread_local() == c && gdtw_map(c) == 0) {
+        const volatile u32_any *p = (const volatile u32_any *)((const uint8_t *)c->gdtw + off);
+        *d = p[0] | (uint64_t)p[1] << 32;
+        return 0;
+    }
     return vmem_read(c, g->base + idx * 8, d, 8, 0) ? E_RANGE : 0;
 }
 
@@ -618,6 +633,20 @@ static bool write_mapped(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, 
 static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, uint32_t kind, bool write)
 {
     uint8_t *p = buf;
+    uint32_t hpa;
+    /* The common read first (a descriptor, an IDT gate, the TSS's ESP0):
+     * read_mapped's case without the page loop or kmap_copy's dispatch. */
+    if (!write && (len == 4 || len == 8) && (gva & (PAGE_SIZE - 1)) + len <= PAGE_SIZE &&
+        shadow_mapped(&c->sh, gva, kind, &hpa) == 0) {
+        if (len == 8) {
+            uint64_t v = kmap_read64(hpa & PTE_FRAME, hpa & ~PTE_FRAME);
+            ((u32_any *)buf)[0] = (uint32_t)v;
+            ((u32_any *)buf)[1] = (uint32_t)(v >> 32);
+        } else {
+            *(u32_any *)buf = kmap_read32(hpa & PTE_FRAME, hpa & ~PTE_FRAME);
+        }
+        return 0;
+    }
     if (write) {
         kind |= PF_W;
         c->plain_write = true;

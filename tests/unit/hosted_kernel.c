@@ -37,3 +37,17 @@ void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir
     else
         memset(p, 0, len);
 }
+
+uint32_t kmap_read32(uint32_t pa, uint32_t off)
+{
+    uint32_t v;
+    kmap_copy(pa, off, &v, 4, KMAP_READ);
+    return v;
+}
+
+uint64_t kmap_read64(uint32_t pa, uint32_t off)
+{
+    uint64_t v;
+    kmap_copy(pa, off, &v, 8, KMAP_READ);
+    return v;
+}
