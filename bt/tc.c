@@ -52,6 +52,42 @@ void tc_set_ibl_miss(struct tc *tc, uint32_t tca)
     tc_ibl_reset(tc);
 }
 
+void tc_set_ibl_stop(struct tc *tc, uint8_t *stub, uint8_t *stop)
+{
+    tc->ibl_stub = stub;
+    tc->ibl_stop = stop;
+}
+
+/* Point b's jmp to the lookup stub at to. */
+static void ibl_jmp_set(struct tc_block *b, const uint8_t *to)
+{
+    uint8_t *rel = b->tca + b->ibl_jmp;
+    uint32_t disp = (uint32_t)((uintptr_t)to - ((uintptr_t)rel + 4));
+    memcpy(rel, &disp, 4);
+}
+
+static bool ibl_jmp_stopped(const struct tc *tc, const struct tc_block *b)
+{
+    uint32_t disp;
+    if (!b->ibl_jmp)
+        return false;
+    memcpy(&disp, b->tca + b->ibl_jmp, 4);
+    return (uintptr_t)b->tca + b->ibl_jmp + 4 + disp == (uintptr_t)tc->ibl_stop;
+}
+
+void tc_restore_stopped(struct tc *tc)
+{
+    if (tc->nstopped > TC_STOPPED_MAX) {
+        for (uint32_t i = 0; i < tc->nblocks; i++)
+            if (ibl_jmp_stopped(tc, &tc->blocks[i]))
+                ibl_jmp_set(&tc->blocks[i], tc->ibl_stub);
+    } else {
+        for (uint32_t i = 0; i < tc->nstopped; i++)
+            ibl_jmp_set(tc->stopped[i], tc->ibl_stub);
+    }
+    tc->nstopped = 0;
+}
+
 int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32_t meta_size,
             struct bt_vcpu *vcpu)
 {
@@ -82,6 +118,7 @@ void tc_flush(struct tc *tc)
     tc->meta_used = 0;
     tc->generation++;
     tc->stats.flushes++;
+    tc->nstopped = 0; /* the stopped blocks' code is gone */
     tc_ibl_reset(tc);
 }
 
@@ -284,7 +321,8 @@ void tc_unchain_all(struct tc *tc)
 {
     for (uint32_t i = 0; i < tc->nblocks; i++)
         unchain_inputs(tc, &tc->blocks[i]);
-    tc_ibl_reset(tc);
+    for (uint32_t i = 0; i < BT_IBL_ENTRIES; i++)
+        tc->vcpu->ibl[i][0] = bt_ibl_key(BT_IBL_EMPTY);
 }
 
 /* ---------------------------------------------------------------- SMC */
@@ -364,6 +402,13 @@ int tc_stop_block_at(struct tc *tc, uint32_t tca)
     for (uint16_t i = 0; i < b->nexits; i++)
         if (b->exits[i].to)
             unchain_exit(tc, &b->exits[i]);
+    if (b->ibl_jmp && tc->ibl_stop && !ibl_jmp_stopped(tc, b)) {
+        ibl_jmp_set(b, tc->ibl_stop);
+        if (tc->nstopped < TC_STOPPED_MAX)
+            tc->stopped[tc->nstopped] = b;
+        if (tc->nstopped <= TC_STOPPED_MAX)
+            tc->nstopped++;
+    }
     return 0;
 }
 

@@ -39,6 +39,10 @@ struct tc_imap {
 
 /* Metadata is what limits how many blocks the TC holds (a Linux boot
  * translates some 60,000), so the fields are as narrow as their ranges. */
+/* Blocks tc_stop_block_at stops between two dispatches, listed for
+ * tc_restore_stopped; beyond it, every block is looked at. */
+#define TC_STOPPED_MAX 16u
+
 struct tc_block {
     uint32_t guest_eip;     /* gva of the first guest instruction */
     uint32_t page[2];       /* pages covered (gva, or bt_set_page_fn's identity) */
@@ -50,6 +54,7 @@ struct tc_block {
     struct bt_exit *exits;  /* this block's exit descriptors (consecutive) */
     uint16_t guest_len;     /* bytes of guest code translated */
     uint16_t body_len;      /* bytes of the translation in the code arena, exit stubs included */
+    uint16_t ibl_jmp;       /* offset of the rel32 of its jmp to the lookup stub, 0: none */
     uint8_t ninsns;         /* <= TC_BLOCK_MAX_INSNS */
     uint8_t nexits;         /* <= TC_BLOCK_MAX_EXITS */
     bool dead;              /* invalidated: unreachable, space reclaimed at flush */
@@ -82,6 +87,9 @@ struct tc {
                                through (IBL slots, ibl_tca, exit_entry) are stored relative to
                                it; 0 = a flat CS (bt_config.cs_base) */
     uint8_t stub_head[5];   /* first bytes of every pristine exit stub (tc_set_stub_head) */
+    uint8_t *ibl_stub, *ibl_stop; /* the lookup stub and its miss path (tc_set_ibl_stop) */
+    struct tc_block *stopped[TC_STOPPED_MAX]; /* blocks whose jmp goes to ibl_stop */
+    uint32_t nstopped;      /* how many; TC_STOPPED_MAX + 1: more, find them all */
     struct tc_block *hash[TC_HASH_BUCKETS];
     struct tc_block *page_hash[TC_PAGE_BUCKETS]; /* by page, dead blocks included */
     struct tc_imap imap_build[TC_BLOCK_MAX_INSNS]; /* map of the block being built */
@@ -95,6 +103,21 @@ struct tc {
  * (bt_request_exit) must leave a target that goes to the dispatcher, never 0.
  */
 void tc_set_ibl_miss(struct tc *tc, uint32_t tca);
+
+/*
+ * tc_set_ibl_stop - the lookup stub (stub) and its miss path entered like
+ * the stub itself (stop: target in EAX, the guest's EAX saved), where
+ * tc_stop_block_at points a stopped block's jump to the stub until
+ * tc_restore_stopped. Linear TC addresses.
+ */
+void tc_set_ibl_stop(struct tc *tc, uint8_t *stub, uint8_t *stop);
+
+/*
+ * tc_restore_stopped - point the jumps tc_stop_block_at moved to the miss
+ * path back at the lookup stub (blocks of this TC generation). Call only
+ * while no translated code runs (bt_run, when it takes exit_req).
+ */
+void tc_restore_stopped(struct tc *tc);
 
 /*
  * tc_init - set up an empty TC over caller memory.
@@ -180,7 +203,10 @@ bool tc_exit_valid(const struct tc *tc, const struct bt_exit *e);
  * tc_unchain_all - restore every chained exit stub and empty the IBL table,
  * so that translated code reaches the dispatcher at its next block end.
  * Safe while translated code is interrupted anywhere (a stub is patched
- * only in its first instruction, which is atomic to the interrupted CPU).
+ * only in its first instruction, which is atomic to the interrupted CPU);
+ * the table's keys are emptied, their targets left: a lookup interrupted
+ * between its key compare and its target load goes to the block it found,
+ * which exits at its end like any other.
  */
 void tc_unchain_all(struct tc *tc);
 
@@ -249,10 +275,10 @@ int tc_insn_boundary(const struct tc *tc, uint32_t tca, uint32_t *guest_eip);
 
 /*
  * tc_stop_block_at - make the block whose code (body or exit stubs) holds
- * tca leave translated code at its end: its chained exits are unchained (a
- * block ending in RET/JMP r/m goes through the lookup stub, which
- * bt_stop_at's exit_req makes miss). Cheaper than tc_unchain_all() when an
- * interrupt wants the monitor back and tc_insn_boundary() said no.
+ * tca leave translated code at its end: its chained exits are unchained,
+ * and a jump to the lookup stub (RET, JMP/CALL r/m, IRET) goes to the
+ * stub's miss path until tc_restore_stopped. Cheaper than tc_unchain_all()
+ * when an interrupt wants the monitor back and tc_insn_boundary() said no.
  * Returns 0, or E_NOENT when tca is in no block (the shared lookup stub,
  * outside the TC): then only tc_unchain_all() stops the code in time.
  */

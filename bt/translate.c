@@ -505,18 +505,24 @@ static int h_call(struct xlate *x)
     return h_jmp(x);
 }
 
+/* The block's last instruction: jmp ibl_stub, with the target in EAX and
+ * the guest's EAX in save_eax (emit_ibl_stub). Where its rel32 lies is
+ * kept in the block: tc_stop_block_at points it at the stub's miss path. */
 static int e_to_ibl(struct xlate *x)
 {
+    x->b->ibl_jmp = (uint16_t)(x->e.p - x->e.start + 1);
     e_jmp_to(&x->e, x->bt->ibl_stub);
     return END_BLOCK;
 }
 
-/* pop [ibl_target]; (lea esp,[esp+imm16]); jmp ibl_stub */
+/* mov [save_eax],eax; pop eax (the guest access: a fault leaves EAX as it
+ * was); (lea esp,[esp+imm16]); jmp ibl_stub */
 static int h_ret(struct xlate *x)
 {
     if (x->insn.opsize != 4)
         return exit_insn(x, BT_EXIT_EMULATE, 0);
-    e_state(&x->e, OP_POP_RM, 0, SF(ibl_target));
+    e_state(&x->e, OP_MOV_RM_R, R_EAX, SF(save_eax));
+    e8(&x->e, OP_POP_EAX);
     if (x->insn.opcode == 0xC2) {
         e8(&x->e, OP_LEA), e8(&x->e, 0xA4), e8(&x->e, 0x24); /* lea esp,[esp+disp32] */
         e32(&x->e, x->insn.ops[0].imm & 0xFFFF);
@@ -525,23 +531,27 @@ static int h_ret(struct xlate *x)
 }
 
 /*
- * mov [save_ecx],ecx; mov ecx,r/m32 (the only guest access); mov
- * [ibl_target],ecx; mov ecx,[save_ecx]; (push imm32 <return>); jmp ibl_stub
+ * JMP r/m32: mov [save_eax],eax; mov eax,r/m32 (the guest access: a fault
+ * leaves EAX as it was); jmp ibl_stub.
+ * CALL r/m32 pushes its return address after the load, with the guest's
+ * EAX back (the push may fault too): ... mov [ibl_target],eax; mov
+ * eax,[save_eax]; push imm32 <return>; mov eax,[ibl_target]; jmp ibl_stub.
  */
 static int h_indirect(struct xlate *x, bool is_call)
 {
     const struct dec_insn *in = &x->insn;
     if (in->opsize != 4)
         return exit_insn(x, BT_EXIT_EMULATE, 0);
-    e_state(&x->e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
+    e_state(&x->e, OP_MOV_RM_R, R_EAX, SF(save_eax));
     e_mem_prefixes(x);
     e8(&x->e, OP_MOV_R_RM);
-    e_modrm_copy(x, R_ECX);
-    e_state(&x->e, OP_MOV_RM_R, R_ECX, SF(ibl_target));
-    e_state(&x->e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    e_modrm_copy(x, R_EAX);
     if (is_call) {
+        e_state(&x->e, OP_MOV_RM_R, R_EAX, SF(ibl_target));
+        e_state(&x->e, OP_MOV_R_RM, R_EAX, SF(save_eax));
         e8(&x->e, OP_PUSH_IMM32);
         e32(&x->e, x->next);
+        e_state(&x->e, OP_MOV_R_RM, R_EAX, SF(ibl_target));
     }
     return e_to_ibl(x);
 }
@@ -842,7 +852,7 @@ static void e_iret3(struct xlate *x, struct bt_exit *desc)
  * window (a handler's return to kernel code with IF = 1) needs no exit
  * when nothing is pending: the monitor sets
  * irq_pending only between runs of translated code (inject_irq), and a
- * device event that comes due meanwhile stops the run through exit_req,
+ * device event that comes due meanwhile stops the run (bt_stop_at),
  * whatever IF is. Anything else exits (BT_EXIT_IRET) with the guest's
  * state as it was.
  * The descriptor cache of CS is kept rather than reloaded from the GDT:
@@ -863,7 +873,8 @@ static void e_iret3(struct xlate *x, struct bt_exit *desc)
  *   fast: mov eax,[esp+8]; mov [tmp],eax; and eax,POPF_SYS; mov [vflags_sys],eax
  *   mov eax,[tmp]; and eax,IF; mov [vflags_if],eax
  *   <DF, then CF PF AF ZF SF and OF from [tmp], as h_popf>
- *   mov eax,[save_eax]; lea esp,[esp+12]; jmp ibl_stub
+ *   mov eax,[ibl_target]; lea esp,[esp+12]; jmp ibl_stub (save_eax holds
+ *   the guest's EAX, as the stub wants it)
  */
 static int h_iret(struct xlate *x)
 {
@@ -916,7 +927,7 @@ static int h_iret(struct xlate *x)
     e8(e, OP_AND_EAX_IMM32), e32(e, BT_FLAGS_IF);
     e_state(e, OP_MOV_RM_R, R_EAX, SF(vflags_if));
     e_flags_from_tmp(e);
-    e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
+    e_state(e, OP_MOV_R_RM, R_EAX, SF(ibl_target));
     e8(e, OP_LEA), e8(e, 0x64), e8(e, 0x24), e8(e, 12);           /* lea esp,[esp+12] */
     return e_to_ibl(x);
 }
@@ -1445,18 +1456,28 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
 /* ---------------------------------------------------------------- shared stub */
 
 /*
- * Indirect-branch lookup, entered by JMP with the target gva in ibl_target
- * and all guest state live. No instruction in it touches the flags (MOV,
- * MOVZX, LEA, BSWAP, JECXZ, JMP), so there is nothing to save and restore:
- *   save eax, ecx; eax = target;
- *   ecx = [ibl + slot(eax)*8] + eax  (the key is the negated eip: 0 on a hit;
- *         the slot's 4 times, by LEA and MOVZX r32,r16, is scaled by 2)
- *   jecxz hit; the same with slot2(eax): jecxz hit2
- *   miss: restore; exit IBL_MISS (the dispatcher reads ibl_target)
- *   hit2: ecx = slot2(eax)*4; jmp go;  hit: ecx = slot(eax)*4
- *   go: [ibl_tca] = [ibl + ecx*2 + 4]; exit_req set? -> miss;
- *   restore; jmp [ibl_tca]
- * slot and slot2 are tc_ibl_slot and tc_ibl_slot2 (bt/tc.h).
+ * Indirect-branch lookup, entered by JMP with the target gva in EAX, the
+ * guest's EAX in save_eax and every other register and flag the guest's
+ * (the sites: h_ret, h_indirect, h_iret). No instruction in it touches
+ * the flags (MOV, MOVZX, LEA, BSWAP, NOT, JECXZ, JMP), so there is nothing
+ * to save and restore:
+ *   start:  save ecx
+ *           ecx = [ibl + slot(eax)*8] + eax  (the key is the negated eip: 0
+ *           on a hit; the slot's 4 times, by LEA and MOVZX r32,r16, is
+ *           scaled by 2); jecxz hit; the same with slot2(eax): jecxz hit2
+ *   miss:   restore ecx
+ *   miss_live: [ibl_target] = eax; restore eax; exit IBL_MISS (the
+ *           dispatcher reads ibl_target)
+ *   hit2:   ecx = slot2(eax)*4; jmp go;  hit: ecx = slot(eax)*4
+ *   go:     eax = [ibl + ecx*2 + 4]
+ *   loaded: [ibl_tca] = eax; restore eax, ecx
+ *   last:   jmp [ibl_tca]
+ *   recover: eax = NOT [ibl + ecx*2] + 1 (the target again); jmp miss
+ * slot and slot2 are tc_ibl_slot and tc_ibl_slot2 (bt/tc.h). A hit is 13
+ * instructions. Nothing in it looks at exit_req: bt_stop_at moves an
+ * interrupted lookup to the miss path (or, at `last`, stops the block it
+ * jumps to) by the labels kept in bt->ibl_at, and tc_stop_block_at points
+ * a stopped block's own jmp to the stub at miss_live.
  */
 _Static_assert(BT_IBL_ENTRIES == 16384u, "the lookup stub's slot is 14 bits: MOVZX r32,r16 of 4 times it");
 #define IBL_STUB_BYTES 256u  /* bytes reserved for it (KASSERTed) */
@@ -1468,13 +1489,6 @@ static void e_ibl_table_op(struct emit *e, uint8_t op, uint8_t reg, uint32_t ext
     e8(e, (uint8_t)(reg << 3 | 0x04)); /* SIB follows */
     e8(e, SIB_NOBASE_X2_ECX);           /* [disp32 + ecx*2] */
     e32(e, e->bt->cfg.state_base + SF(ibl) + extra);
-}
-
-/* mov ecx,[save_ecx]; mov eax,[save_eax] */
-static void e_ibl_restore(struct emit *e)
-{
-    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
-    e_state(e, OP_MOV_R_RM, R_EAX, SF(save_eax));
 }
 
 /* ecx = 4 * tc_ibl_slot(eax), or 4 * tc_ibl_slot2(eax) when second: half
@@ -1509,17 +1523,23 @@ static void patch_rel8(uint8_t *rel, const uint8_t *to)
     *rel = (uint8_t)(to - (rel + 1));
 }
 
+static uint8_t ibl_off(const uint8_t *at, const uint8_t *p) { return (uint8_t)(p - at); }
+
 static void emit_ibl_stub(struct bt *bt, uint8_t *at)
 {
     struct emit e = { .p = at, .start = at, .tca = at, .bt = bt };
-    e_state(&e, OP_MOV_RM_R, R_EAX, SF(save_eax));
+    struct bt_ibl_labels *l = &bt->ibl_at;
     e_state(&e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
-    e_state(&e, OP_MOV_R_RM, R_EAX, SF(ibl_target));
     uint8_t *hit_rel = e_ibl_probe(&e, false);
     uint8_t *hit2_rel = e_ibl_probe(&e, true);
     uint8_t *miss = e.p;
-    e_ibl_restore(&e);
+    l->miss = ibl_off(at, e.p);
+    e_state(&e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    l->miss_live = ibl_off(at, e.p);
+    e_state(&e, OP_MOV_RM_R, R_EAX, SF(ibl_target));
+    e_state(&e, OP_MOV_R_RM, R_EAX, SF(save_eax));
     e_stub(&e, &bt->ibl_miss_exit);
+    l->hit2 = ibl_off(at, e.p);
     patch_rel8(hit2_rel, e.p);
     e_ibl_slot(&e, true);
     e8(&e, OP_JMP8);
@@ -1528,17 +1548,21 @@ static void emit_ibl_stub(struct bt *bt, uint8_t *at)
     patch_rel8(hit_rel, e.p);
     e_ibl_slot(&e, false);
     patch_rel8(go_rel, e.p);
-    e_ibl_table_op(&e, OP_MOV_R_RM, R_EAX, 4);
+    e_ibl_table_op(&e, OP_MOV_R_RM, R_EAX, 4);              /* go: */
+    l->loaded = ibl_off(at, e.p);
     e_state(&e, OP_MOV_RM_R, R_EAX, SF(ibl_tca));
-    /* A hit still misses when the monitor asked for control (bt_stop_at):
-     * checked after ibl_tca is stored, so an interrupt anywhere in the stub
-     * either sees the check to come or can redirect ibl_tca itself. */
-    e_state0f(&e, OP_MOVZX8, R_ECX, SF(exit_req));
-    e8(&e, OP_JECXZ), e8(&e, 2);                            /* jecxz go */
-    e8(&e, OP_JMP8), e8(&e, (uint8_t)(miss - (e.p + 1)));   /* jmp miss */
-    e_ibl_restore(&e);                                      /* go: */
+    e_state(&e, OP_MOV_R_RM, R_EAX, SF(save_eax));
+    e_state(&e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    l->last = ibl_off(at, e.p);
     e_state(&e, OP_GRP_FF, FF_JMP, SF(ibl_tca));
-    KASSERT((uint32_t)(e.p - at) <= IBL_STUB_BYTES);
+    l->recover = ibl_off(at, e.p);
+    e_ibl_table_op(&e, OP_MOV_R_RM, R_EAX, 0);              /* eax = -target */
+    e8(&e, OP_GRP_F7), e8(&e, 0xD0);                        /* not eax */
+    e8(&e, OP_LEA), e8(&e, 0x40), e8(&e, 1);                /* lea eax,[eax+1] */
+    e8(&e, OP_JMP8), e8(&e, 0);
+    patch_rel8(e.p - 1, miss);
+    l->end = ibl_off(at, e.p);
+    KASSERT((uint32_t)(e.p - at) <= IBL_STUB_BYTES && IBL_STUB_BYTES <= 256u);
 }
 
 /* ---------------------------------------------------------------- return to ring 3 */
@@ -1706,7 +1730,7 @@ static void emit_r3_stub(struct bt *bt, uint8_t *code, bool iret)
     bt->r3_stub_len = (uint32_t)(e->p - code);
 }
 
-#define IBL_MISS_BYTES 32u
+#define IBL_MISS_BYTES 48u
 
 int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, uint8_t *code,
             uint32_t code_size, void *meta, uint32_t meta_size, bt_fetch_fn fetch,
@@ -1736,14 +1760,20 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
     if (!bt->ibl_stub)
         return E_INVAL;
     emit_ibl_stub(bt, bt->ibl_stub);
-    /* Target of empty IBL slots: straight to the miss exit (registers and
-     * flags are already the guest's when the stub jumps through a slot). */
+    /* Target of empty IBL slots, which only a lookup of BT_IBL_EMPTY
+     * itself finds (their key is its; the monitor empties slots only while
+     * no lookup runs, or leaves their targets, tc_unchain_all): the miss
+     * exit with that target (registers and flags are already the guest's
+     * when the stub jumps through a slot). */
     uint8_t *miss = tc_reserve_code(&bt->tc, IBL_MISS_BYTES);
     if (!miss)
         return E_INVAL;
     struct emit e = { .p = miss, .start = miss, .tca = miss, .bt = bt };
+    e_store_imm(&e, SF(ibl_target), BT_IBL_EMPTY);
     e_stub(&e, &bt->ibl_miss_exit);
+    KASSERT((uint32_t)(e.p - miss) <= IBL_MISS_BYTES);
     tc_set_ibl_miss(&bt->tc, (uint32_t)(uintptr_t)miss);
+    tc_set_ibl_stop(&bt->tc, bt->ibl_stub, bt->ibl_stub + bt->ibl_at.miss_live);
     if (cfg->exit_vector) {
         /* The routine exit stubs jump to through exit_entry: a software
          * interrupt through the one gate ring 1 may use (SDM Vol. 3A
@@ -1855,20 +1885,24 @@ void bt_request_exit(struct bt *bt)
     tc_unchain_all(&bt->tc);
 }
 
-int bt_stop_at(struct bt *bt, uint32_t tca)
+int bt_stop_at(struct bt *bt, uint32_t *tca)
 {
-    bt->vcpu->exit_req = 1; /* lookups miss, bt_run returns at its next dispatch */
-    if (tc_stop_block_at(&bt->tc, tca) == 0)
+    bt->vcpu->exit_req = 1; /* bt_run returns at its next dispatch */
+    if (tc_stop_block_at(&bt->tc, *tca) == 0)
         return BT_STOP_BLOCK;
-    uint32_t stub = (uint32_t)(uintptr_t)bt->ibl_stub;
-    if (tca - stub < IBL_STUB_BYTES) {
-        /* Past the exit_req check: the target it loaded into ibl_tca is
-         * replaced by the miss exit (ibl_target, the guest address, stays:
-         * the dispatcher resumes there). Before it: the check misses. */
-        bt->vcpu->ibl_tca = bt->tc.ibl_miss_tca;
-        return BT_STOP_LOOKUP;
-    }
-    return BT_STOP_EXITING;
+    uint32_t stub = (uint32_t)(uintptr_t)bt->ibl_stub, off = *tca - stub;
+    const struct bt_ibl_labels *l = &bt->ibl_at;
+    if (off >= l->end || (off >= l->miss && off < l->hit2) || off >= l->recover)
+        return BT_STOP_EXITING; /* outside the stub, or on its miss path already */
+    if (off == 0)
+        *tca = stub + l->miss_live; /* EAX the target, ECX not saved yet */
+    else if (off < l->loaded)
+        *tca = stub + l->miss;      /* EAX the target, ECX saved */
+    else if (off < l->last)
+        *tca = stub + l->recover;   /* ECX the slot (4 times its index) */
+    else                            /* jmp [ibl_tca]: the target block exits at its end */
+        tc_stop_block_at(&bt->tc, bt->vcpu->ibl_tca + bt->tc.cs_base);
+    return BT_STOP_LOOKUP;
 }
 
 /*
@@ -1893,6 +1927,7 @@ int bt_run(struct bt *bt, uint32_t max_dispatch)
     for (uint32_t n = 0; max_dispatch == 0 || n < max_dispatch; n++) {
         if (v->exit_req) { /* bt_stop_at: the monitor has something to do */
             v->exit_req = 0;
+            tc_restore_stopped(&bt->tc);
             return BT_EXIT_NONE;
         }
         if (v->irq_pending && v->vflags_if) { /* a block boundary is an insn boundary */

@@ -114,6 +114,9 @@ struct bt {
     uint32_t prefault_ret;      /* ... and where in CS the stub goes on after it */
     uint32_t r3_stub_off, r3_stub_len; /* ... its offset in CS and length */
     uint8_t *ibl_stub;          /* shared inline-lookup stub (in the TC) */
+    struct bt_ibl_labels {      /* its labels (emit_ibl_stub), offsets from ibl_stub, for bt_stop_at */
+        uint8_t miss, miss_live, hit2, loaded, last, recover, end;
+    } ibl_at;
     struct bt_exit ibl_miss_exit;   /* exit descriptor of its miss path */
     struct bt_exit fault_exit;  /* descriptor returned with BT_EXIT_CODE_FAULT */
     struct bt_exit irq_exit;    /* BT_EXIT_IRQ_WINDOW found by the dispatcher */
@@ -220,16 +223,21 @@ int bt_run(struct bt *bt, uint32_t max_dispatch);
 void bt_request_exit(struct bt *bt);
 
 /*
- * bt_stop_at - an interrupt stopped translated code at tca, not at a guest
- * instruction boundary (tc_insn_boundary), and the monitor wants it back:
- * arrange for it to leave soon without unchaining the whole cache. The
- * code at tca is a block's body or stubs (BT_STOP_BLOCK: that block exits
- * at its end), the shared lookup stub (BT_STOP_LOOKUP: the lookup misses)
- * or on its way out already (BT_STOP_EXITING: the miss exit, the exit
- * routine). Call with the translated code interrupted, never running.
+ * bt_stop_at - an interrupt stopped translated code at *tca (a linear TC
+ * address, where it resumes), not at a guest instruction boundary
+ * (tc_insn_boundary), and the monitor wants it back: arrange for it to
+ * leave soon without unchaining the whole cache, and set exit_req, which
+ * bt_run takes at its next dispatch. The code at *tca is a block's body or
+ * stubs (BT_STOP_BLOCK: that block exits at its end: its chained exits
+ * are unchained and its jump to the lookup stub goes to the stub's miss
+ * path, until bt_run takes exit_req), the shared lookup stub
+ * (BT_STOP_LOOKUP: *tca is moved to its miss path, or at its last jump the
+ * block it jumps to is stopped) or on its way out already
+ * (BT_STOP_EXITING: the miss exit, the exit routine). Call with the
+ * translated code interrupted, never running; resume it at *tca.
  */
 enum { BT_STOP_BLOCK, BT_STOP_LOOKUP, BT_STOP_EXITING };
-int bt_stop_at(struct bt *bt, uint32_t tca);
+int bt_stop_at(struct bt *bt, uint32_t *tca);
 
 /* bt_exit_name - "hlt", "io", ...; "?" if out of range. */
 const char *bt_exit_name(unsigned reason);

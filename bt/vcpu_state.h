@@ -150,9 +150,11 @@ struct bt_desc_table {
  *                                                                        trap descriptor, else BT_EXIT_BAD_DESC
  *   entry_tca, host_esp -                        hosted harness only     not used by the hypervisor
  *   save_*, tmp       inline sequences           none                    scratch
- *   ibl_target        ret / indirect jmp, call   bt_run (IBL miss)       guest address: translated like any eip
- *   ibl_tca           lookup stub                bt_stop_at writes only  ring 1 jumps through it: an offset in CS,
- *                                                                        which covers the TC alone (#GP outside)
+ *   ibl_target        lookup stub's miss path,   bt_run (IBL miss)       guest address: translated like any eip
+ *                     CALL r/m, IRET
+ *   ibl_tca           lookup stub                bt_stop_at (the block   ring 1 jumps through it: an offset in CS,
+ *                                                to stop: any address    which covers the TC alone (#GP outside)
+ *                                                only stops a block)
  *   exit_ea           exit_insn's LEA            (emulate recomputes)    guest offset: guest segment + guest tables
  *   vflags_if         CLI/STI/POPF               vcpu, emulate           guest virtual IF
  *   vflags_sys        POPF (BT_FLAGS_POPF_SYS)   vcpu, emulate           guest virtual bits; ring-3 entry loads only
@@ -240,8 +242,8 @@ struct bt_vcpu {
     uint32_t sel[8];          /* 0x74: ES CS SS DS FS GS selectors, zero-extended */
     struct bt_desc_table gdtr, idtr;
     uint32_t ldtr, tr;        /* selectors */
-    uint32_t exit_req;        /* nonzero: the monitor wants control back soon (byte 0 read by the
-                                 lookup stub, which then misses; bt_run returns before dispatching) */
+    uint32_t exit_req;        /* nonzero: the monitor wants control back soon (bt_stop_at; bt_run
+                                 returns before dispatching); translated code never reads it */
     /* A guest memory access through the state segment's register (the
      * guest's own GS) runs with DS swapped (bt_config.guest_seg_alias). */
     uint32_t seg_alias;       /* selector loaded into DS for it: a ring-1 alias of the guest's

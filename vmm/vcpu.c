@@ -1850,7 +1850,8 @@ void vmm_guest_trap(struct trap_frame *tf)
                     c->tf = *tf;
                     vmm_leave(c->host_esp, WX_TRAP);
                 }
-                int how = bt_stop_at(&c->bt, tca);
+                int how = bt_stop_at(&c->bt, &tca);
+                tf->eip = tca - c->bt.tc.cs_base; /* bt_stop_at may move a lookup to its miss path */
                 c->exit_req_block += how == BT_STOP_BLOCK;
                 c->exit_req_lookup += how == BT_STOP_LOOKUP;
             }

@@ -55,6 +55,8 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
         signal(sig, SIG_DFL);
         return;
     }
+    if (sig == SIGTRAP && h->trap_hook && h->trap_hook(uc))
+        return;
     h->fault_sig = sig;
     h->fault_tca = (uint32_t)uc->uc_mcontext.gregs[REG_EIP];
     h->fault_addr = (uint32_t)(uintptr_t)si->si_addr;

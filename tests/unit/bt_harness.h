@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <ucontext.h>
 #include "bt/translate.h"
 
 #define BT_HARNESS_FAULT (-100) /* bt_harness_run: guest code faulted */
@@ -34,6 +35,9 @@ struct bt_harness {
     uint32_t fault_addr;           /* si_addr */
     int fault_sig;                 /* SIGSEGV, SIGBUS, SIGTRAP */
     int fault_eip_ok;              /* tc_lookup_guest_eip result */
+    /* Called for a SIGTRAP while guest code runs; true: resume at the
+     * context as the hook left it (a test's INT3 probe), false: a fault. */
+    bool (*trap_hook)(ucontext_t *uc);
     sigjmp_buf jb;
 };
 

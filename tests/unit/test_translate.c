@@ -730,7 +730,8 @@ static void on_stop(int sig, siginfo_t *si, void *uc)
 {
     uint32_t eip = (uint32_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_EIP];
     stop_signals++;
-    stop_how[bt_stop_at(&H.bt, eip)]++;
+    stop_how[bt_stop_at(&H.bt, &eip)]++;
+    ((ucontext_t *)uc)->uc_mcontext.gregs[REG_EIP] = (greg_t)eip; /* a lookup goes on at its miss path */
 }
 
 static void test_stop_at(void **state)
@@ -762,6 +763,149 @@ static void test_stop_at(void **state)
     assert_int_equal(r, BT_EXIT_HLT);
     assert_int_equal(bt_host_vcpu.gpr[0], 4000000);
     assert_true(returns >= 1);
+}
+
+/*
+ * bt_stop_at at every instruction of a lookup, deterministically: an INT3
+ * planted at one instruction boundary of the lookup stub, or of the RET's
+ * block, stops a run of the call/ret loop there (the trap hook puts the
+ * byte back and calls bt_stop_at as the monitor's interrupt handler
+ * would); the run must come back early with the loop's state whole, and
+ * run on to the right end; no block may keep its jump at the miss path.
+ * Three tables: cold (the RET misses: the miss path), warm (first-slot
+ * hits) and warm with the target in its second slot (another eip planted
+ * in its first). Every label of the stub is reached by one of them.
+ */
+SNIPPET(sn_ret_short, "mov $50, %ecx\n 1: call 2f\n loop 1b\n hlt\n 2: inc %eax\n ret");
+static uint8_t *probe_at, probe_byte;
+static int probe_how;
+
+static bool on_probe(ucontext_t *uc)
+{
+    uint32_t eip = (uint32_t)uc->uc_mcontext.gregs[REG_EIP] - 1;
+    if (!probe_at || eip != (uint32_t)(uintptr_t)probe_at)
+        return false;
+    *probe_at = probe_byte;
+    probe_at = NULL;
+    probe_how = bt_stop_at(&H.bt, &eip);
+    uc->uc_mcontext.gregs[REG_EIP] = (greg_t)eip;
+    return true;
+}
+
+/* No block's jump to the lookup stub left at its miss path. */
+static void assert_no_stopped_jmp(void)
+{
+    for (uint32_t i = 0; i < H.bt.tc.nblocks; i++) {
+        const struct tc_block *b = &H.bt.tc.blocks[i];
+        uint32_t disp;
+        if (!b->ibl_jmp)
+            continue;
+        memcpy(&disp, b->tca + b->ibl_jmp, 4);
+        assert_ptr_equal(b->tca + b->ibl_jmp + 4 + disp, H.bt.ibl_stub);
+    }
+}
+
+enum { PROBE_COLD, PROBE_WARM, PROBE_SLOT2 };
+
+/* A table for the loop as mode wants it; returns the RET's target gva. */
+static uint32_t probe_table(int mode, uint32_t entry)
+{
+    uint32_t target = entry + 5 + 5; /* after mov and call: the LOOP */
+    tc_flush(&H.bt.tc);
+    if (mode == PROBE_SLOT2) { /* an eip with the target's first slot, there first */
+        uint32_t other = target + BT_IBL_ENTRIES;
+        assert_int_equal(tc_ibl_slot(other), tc_ibl_slot(target));
+        assert_int_not_equal(tc_ibl_slot2(target), tc_ibl_slot(target));
+        bt_host_vcpu.ibl[tc_ibl_slot(other)][0] = bt_ibl_key(other);
+    }
+    if (mode != PROBE_COLD) {
+        bt_host_vcpu.eip = entry;
+        bt_host_vcpu.gpr[0] = 0;
+        assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+        uint32_t *slot = tc_ibl_find(&H.bt.tc, target);
+        assert_non_null(slot);
+        assert_ptr_equal(slot, bt_host_vcpu.ibl[mode == PROBE_SLOT2 ? tc_ibl_slot2(target) : tc_ibl_slot(target)]);
+    }
+    return target;
+}
+
+/* One armed run at code; returns whether the probe was hit (and the run
+ * stopped early and finished right). */
+static bool probe_run(int mode, uint32_t entry, uint8_t *code)
+{
+    probe_table(mode, entry);
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.eip = entry;
+    probe_byte = *code;
+    probe_at = code;
+    *code = 0xCC;
+    H.trap_hook = on_probe;
+    int r = bt_harness_run(&H, 0);
+    bool hit = probe_at == NULL;
+    if (!hit)
+        *code = probe_byte, probe_at = NULL;
+    if (hit) {
+        assert_int_equal(r, BT_EXIT_NONE); /* came back early, at a dispatch */
+        assert_true(bt_host_vcpu.gpr[0] <= 50);
+        /* Whole iterations: between the INC and the LOOP one more INC than LOOPs. */
+        uint32_t sum = bt_host_vcpu.gpr[0] + bt_host_vcpu.gpr[1];
+        assert_true(sum == 50 || sum == 51);
+        assert_no_stopped_jmp();
+        r = bt_harness_run(&H, 0);
+    }
+    H.trap_hook = NULL;
+    assert_int_equal(r, BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.gpr[0], 50);
+    assert_int_equal(bt_host_vcpu.gpr[1], 0);
+    assert_int_equal(bt_host_vcpu.gpr[4], (uint32_t)(uintptr_t)H.stack + H.stack_size - 64);
+    assert_no_stopped_jmp();
+    return hit;
+}
+
+static void test_stop_at_every_place(void **state)
+{
+    uint32_t hlt, entry = load_snippet(sn_ret_short_start, sn_ret_short_end, &hlt);
+    const struct bt_ibl_labels *l = &H.bt.ibl_at;
+    uint32_t hits[3] = { 0 }, where = 0;
+    bool label_hit[7] = { false };
+    const uint8_t labels[7] = { 0, l->miss, l->miss_live, l->hit2, l->loaded, l->last, l->recover };
+    for (int mode = PROBE_COLD; mode <= PROBE_SLOT2; mode++) {
+        /* Every instruction of the stub ... */
+        for (uint32_t off = 0; off < l->end;) {
+            struct dec_insn in;
+            assert_true(dec_decode(H.bt.ibl_stub + off, l->end - off, 0, DEC_MODE_32, &in) > 0);
+            if (probe_run(mode, entry, H.bt.ibl_stub + off)) {
+                hits[mode]++;
+                for (int k = 0; k < 7; k++)
+                    label_hit[k] |= labels[k] == off;
+                where |= 1u << (probe_how + 1);
+            }
+            off += in.len;
+        }
+        /* ... and of the RET's block (2: inc; ret) with the table warm (a
+         * cold run translates it again over the probe). */
+        if (mode == PROBE_COLD)
+            continue;
+        probe_table(mode, entry);
+        struct tc_block *b = tc_lookup(&H.bt.tc, hlt + 1);
+        assert_non_null(b);
+        assert_true(b->ibl_jmp > 0);
+        uint32_t end = b->ibl_jmp - 1 + 5, blocks_hit = 0;
+        for (uint32_t off = 0; off < end;) {
+            struct dec_insn in;
+            assert_true(dec_decode(b->tca + off, end - off, 0, DEC_MODE_32, &in) > 0);
+            if (probe_run(mode, entry, b->tca + off))
+                blocks_hit++, assert_int_equal(probe_how, BT_STOP_BLOCK);
+            off += in.len;
+        }
+        assert_int_equal(blocks_hit, 4); /* inc, the save, pop, jmp */
+    }
+    print_message("stop at every place: %u, %u and %u stub instructions reached (cold, warm, second slot)\n",
+                  hits[0], hits[1], hits[2]);
+    for (int k = 0; k < 6; k++) /* recover is only ever entered from bt_stop_at */
+        assert_true(label_hit[k]);
+    assert_true(where & (1u << (BT_STOP_LOOKUP + 1)));
+    assert_true(where & (1u << (BT_STOP_EXITING + 1)));
 }
 
 SNIPPET(sn_cr,
@@ -1934,6 +2078,7 @@ int main(void)
         cmocka_unit_test(test_eager_chain),
         cmocka_unit_test(test_successors),
         cmocka_unit_test(test_stop_at),
+        cmocka_unit_test(test_stop_at_every_place),
         cmocka_unit_test(test_mov_cr),
         cmocka_unit_test(test_desc_tables),   cmocka_unit_test(test_io_cpuid_int),
         cmocka_unit_test(test_segments),      cmocka_unit_test(test_native_seg_loads),
