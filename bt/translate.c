@@ -1858,6 +1858,11 @@ struct tc_block *bt_block_for(struct bt *bt, uint32_t eip)
      * then ran as stale code after the rewrite. */
     if (b && bt->chain_from)
         bt->stats.branch_found++;
+    /* Only the target of the lookup that missed: bt_run may have returned
+     * in between (exit_req) and the monitor moved EIP (an interrupt
+     * delivered), and a block entered for an eip no lookup wants takes a
+     * slot a target may need (its holder moves to its second). */
+    bt->ibl_insert = bt->ibl_insert && eip == bt->ibl_insert_eip;
     if (b && bt->ibl_insert)
         bt->stats.ibl_found++;
     bt->one_insn = bt->one_insn && !b && eip == bt->one_insn_eip;
@@ -1965,6 +1970,7 @@ int bt_run(struct bt *bt, uint32_t max_dispatch)
         } else if (e->reason == BT_EXIT_IBL_MISS) {
             v->eip = v->ibl_target;
             bt->ibl_insert = true;
+            bt->ibl_insert_eip = v->eip;
             bt->stats.ibl_misses++;
         } else {
             v->eip = e->eip;

@@ -126,7 +126,8 @@ struct bt {
     struct bt_exit bad_exit;    /* BT_EXIT_BAD_DESC: exit_desc failed the check */
     struct bt_exit *chain_from; /* BRANCH exit that led to the dispatcher */
     uint32_t chain_gen;         /* tc.generation chain_from belongs to */
-    bool ibl_insert;            /* enter the next block into the IBL table */
+    bool ibl_insert;            /* enter the next block into the IBL table ... */
+    uint32_t ibl_insert_eip;    /* ... if it is for this eip (the lookup's target) */
     const struct bt_exit *exit; /* the exit bt_run returned for */
     struct bt_stats stats;
     /* The block being translated is built here and copied into the code
