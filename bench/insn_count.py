@@ -14,7 +14,12 @@ where the TB starts:
     monitor      hv86 (its image and direct map, 0xFC000000 up), with its
                  functions from the ISO's hv86.elf (--top of them)
     tc           hv86's translation cache (the VM's window, 0xFE400000 up)
-and the translation cache's TBs by size. QEMU's time follows the guest
+and the translation cache's TBs by size. With --inclusive N, the plugin
+also follows the monitor's calls and returns, and the N monitor functions
+with the most instructions under them (their own and their callees',
+monitor code only: a world switch's guest time is not in it) are printed
+with their calls and instructions per call: what a path costs whole, where
+the table above splits it by function. QEMU's time follows the guest
 instruction count closely (about 1 ns each on the build machine, natively
 and under hv86 alike): a difference of a few percent is visible here from
 one run, where a timed A/B needs many (docs/performance.md "Counting guest
@@ -70,12 +75,15 @@ def read_dump(path):
 class Counted:
     """The plugin's control file: dump() returns the counts so far."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, calls=False):
         self.ctl = os.path.join(tmp, "tbcount")
         self.n = 0
+        self.calls = calls
+        self.last = None
 
     def args(self):
-        return ["-plugin", "%s,ctl=%s" % (PLUGIN, self.ctl)]
+        extra = ",calls=%x-%x" % (MONITOR_BASE, VMWIN_BASE) if self.calls else ""
+        return ["-plugin", "%s,ctl=%s%s" % (PLUGIN, self.ctl, extra)]
 
     def dump(self):
         self.n += 1
@@ -87,7 +95,33 @@ class Counted:
             if time.monotonic() > deadline:
                 raise RuntimeError("the plugin wrote no dump in %d s (is it loaded?)" % DUMP_TIMEOUT)
             time.sleep(0.05)
+        self.last = out
         return read_dump(out)
+
+    def calls_dump(self):
+        """{entry: (instructions, calls)} of the last dump's PATH.calls."""
+        got = {}
+        if self.calls and self.last and os.path.exists(self.last + ".calls"):
+            with open(self.last + ".calls") as f:
+                for line in f:
+                    entry, insns, calls = line.split()
+                    got[int(entry, 16)] = (int(insns), int(calls))
+        return got
+
+
+def report_inclusive(before, after, syms, top):
+    addrs = [a for a, _ in syms]
+    rows = []
+    for entry, (insns, calls) in after.items():
+        i0, c0 = before.get(entry, (0, 0))
+        if calls > c0:
+            k = bisect.bisect_right(addrs, entry) - 1
+            name = syms[k][1] if k >= 0 and syms[k][0] == entry else "%08x" % entry
+            rows.append((insns - i0, calls - c0, name))
+    rows.sort(reverse=True)
+    print("    monitor functions with their callees: instructions (M), calls, per call")
+    for insns, calls, name in rows[:top]:
+        print("      %8.2f M %9d %8.0f  %s" % (insns / 1e6, calls, insns / calls, name))
 
 
 def report(delta, native, syms, top):
@@ -129,11 +163,12 @@ def main():
     ap.add_argument("--native", action="store_true")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--inclusive", type=int, default=0, metavar="N")
     ap.add_argument("command")
     a = ap.parse_args()
     subprocess.run(["make", "-s", "-C", ROOT, os.path.relpath(PLUGIN, ROOT)], check=True)
     with tempfile.TemporaryDirectory() as tmp:
-        counted = Counted(tmp)
+        counted = Counted(tmp, calls=a.inclusive > 0 and not a.native)
         if a.native:
             side = NativeLinux("bench", mem_mib=GUEST_MEM_MIB, extra_args=counted.args()).start()
             con, syms = side.console, None
@@ -150,11 +185,14 @@ def main():
             con.run(a.command, 900)
             for r in range(a.runs):
                 before = counted.dump()
+                calls_before = counted.calls_dump()
                 status, _ = con.run(a.command, 900)
                 after = counted.dump()
                 delta = Counter({k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)})
                 print("run %d of %r (%s, exit status %d):" % (r + 1, a.command, "native" if a.native else a.iso, status))
                 report(delta, a.native, syms, a.top)
+                if counted.calls:
+                    report_inclusive(calls_before, counted.calls_dump(), syms, a.inclusive)
         finally:
             side.stop()
 

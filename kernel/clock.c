@@ -59,4 +59,19 @@ uint64_t clock_ns(void)
 }
 
 uint64_t clock_tsc_hz(void) { return tsc_hz; }
+
+uint64_t clock_tsc_before(uint64_t ns)
+{
+    if (!mult)
+        return 0;
+    /* ns * tsc_hz / 1e9 in two parts, neither of which overflows: the
+     * second's product is below 1e9 * tsc_hz < 2^64 for tsc_hz < 18 GHz.
+     * Truncating and the margin of 2 keep it at or before the TSC where
+     * clock_ns() (truncating too) reaches ns. */
+    uint64_t s = ns / 1000000000ull;
+    if (s >= (UINT64_MAX - tsc0) / tsc_hz / 2)
+        return UINT64_MAX; /* centuries away (no timer armed): never */
+    uint64_t d = s * tsc_hz + ns % 1000000000ull * tsc_hz / 1000000000ull;
+    return d < 2 ? 0 : tsc0 + d - 2;
+}
 uint64_t clock_wall_seconds(void) { return wall0 + clock_ns() / 1000000000ull; }

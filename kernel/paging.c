@@ -104,6 +104,19 @@ uint64_t kmap_read64(uint32_t pa, uint32_t off)
     return v;
 }
 
+void kmap_write_words(uint32_t pa, uint32_t off, const void *buf, uint32_t n)
+{
+    uint32_t fl = read_eflags();
+    if (fl & EFLAGS_IF)
+        cpu_cli();
+    volatile u32_any *p = (volatile u32_any *)((uint8_t *)kmap_cached(pa) + off);
+    const u32_any *s = buf;
+    for (uint32_t i = 0; i < n; i++)
+        p[i] = s[i];
+    if (fl & EFLAGS_IF)
+        write_eflags(fl);
+}
+
 void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir dir)
 {
     /* kmap_cached: one window, no preemption while in use. The monitor's

@@ -61,5 +61,9 @@ void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir
  */
 uint32_t kmap_read32(uint32_t pa, uint32_t off);
 uint64_t kmap_read64(uint32_t pa, uint32_t off);
+/* kmap_write_words - kmap_copy's KMAP_WRITE of n 4-byte words from buf to
+ * offset off of host frame pa (off + 4 * n <= 4 KiB), a word at a time
+ * rather than through memcpy: an interrupt frame given to a guest. */
+void kmap_write_words(uint32_t pa, uint32_t off, const void *buf, uint32_t n);
 
 #endif

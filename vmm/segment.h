@@ -50,6 +50,17 @@ static inline uint32_t desc_limit_bytes(uint64_t d)
 }
 
 /* The segment cache a load of sel with descriptor d leaves (SDM Vol. 3A §3.4.3). */
+/* *d = *s field by field, without the memcpy call the hypervisor's build
+ * makes of a structure assignment (-mstringop-strategy=libcall). */
+static inline void vseg_copy(struct vseg *d, const struct vseg *s)
+{
+    d->sel = s->sel;
+    d->base = s->base;
+    d->limit = s->limit;
+    d->access = s->access;
+    d->flags = s->flags;
+}
+
 static inline struct vseg vseg_of(uint16_t sel, uint64_t d)
 {
     return (struct vseg){ sel, desc_base_of(d), desc_limit_bytes(d), desc_access(d), desc_flags(d) };

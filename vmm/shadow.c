@@ -739,18 +739,32 @@ static const uint32_t *gptes_block(struct shadow *s, uint32_t gpa, uint32_t *buf
  * is present: then the spte is the one a fault would install for a
  * supervisor read (KVM's PTE prefetch).
  */
+/* *n = *w field by field: the hypervisor is built to call memcpy for a
+ * structure assignment (-mstringop-strategy=libcall), some 70 instructions
+ * for these 24 bytes, once per neighbour of every fill. */
+static void gwalk_copy(struct gwalk *n, const struct gwalk *w)
+{
+    n->gpa = w->gpa;
+    n->pde_gpa = w->pde_gpa, n->pde = w->pde;
+    n->pte_gpa = w->pte_gpa, n->pte = w->pte;
+    n->large = w->large, n->rw = w->rw, n->us = w->us;
+}
+
 static bool neighbour_walk(struct shadow *s, const struct shadow_pt *pt, const struct gwalk *w,
                            unsigned j, const uint32_t *gpte, struct gwalk *n)
 {
-    *n = *w;
+    uint32_t pte;
     if (pt->kind != SPT_4K) {  /* identity or a 4 MiB page: the PDE's A/D cover all */
+        gwalk_copy(n, w);
         n->gpa = pt->gsrc | (j << 12);
         if (pt->kind == SPT_PHYS)
             n->gpa &= s->a20_mask; /* A20 off: 1 MiB up aliases 0 up */
         return true;
     }
-    if (gpte_at(s, (w->pde & PTE_FRAME) + j * 4, gpte, &n->pte) < 0 || (n->pte & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
+    if (gpte_at(s, (w->pde & PTE_FRAME) + j * 4, gpte, &pte) < 0 || (pte & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
         return false;
+    gwalk_copy(n, w);
+    n->pte = pte;
     n->gpa = n->pte & PTE_FRAME;
     n->rw = w->pde & n->pte & PTE_RW;
     n->us = w->pde & n->pte & PTE_US;
@@ -1273,21 +1287,34 @@ static bool in_sorted(const uint32_t *v, unsigned n, uint32_t x)
     return false;
 }
 
+/* Bit of a frame in zap_frames' filter: 256 bits, from the frame number. */
+static uint32_t zap_bit(uint32_t spte) { return (spte >> PAGE_SHIFT) & 255u; }
+
 void shadow_zap_frames(struct shadow *s, uint32_t *hpas, unsigned n)
 {
+    uint32_t filter[8] = { 0 };
     if (!n)
         return;
     sort_u32(hpas, n);
+    /* Every present spte is looked at (read-only ones are in no reverse
+     * map): a batch's frames set at most n of 256 bits, so most entries
+     * are passed over by one bit test instead of a binary search. */
+    for (unsigned k = 0; k < n; k++)
+        filter[zap_bit(hpas[k]) / 32] |= 1u << (zap_bit(hpas[k]) % 32);
     for (unsigned id = 0; id < s->cfg.max_pts; id++) {
         struct shadow_pt *pt = &s->pts[id];
 
         if (!pt->hpa)
             continue;
-        for (unsigned i = 0; i < 1024; i++)
-            if ((pt->tbl[i] & PTE_P) && in_sorted(hpas, n, pt->tbl[i] & PTE_FRAME)) {
+        for (unsigned i = 0; i < 1024; i++) {
+            uint32_t v = pt->tbl[i];
+            if (!(v & PTE_P) || !(filter[zap_bit(v) / 32] & (1u << (zap_bit(v) % 32))))
+                continue;
+            if (in_sorted(hpas, n, v & PTE_FRAME)) {
                 spte_write(s, pt, i, 0);
                 s->stats.frame_zaps++;
             }
+        }
     }
 }
 

@@ -408,6 +408,16 @@ void vcpu_destroy(struct vm *vm)
 
 static int gdtw_map(struct vcpu *c);
 
+/* gdtw_map's answer when it has nothing to do (no walk, no remap), inline:
+ * the window was walked for this page in this TLB generation and no
+ * INVLPG of it is skipped or was run inline since. */
+static inline bool gdtw_current(const struct vcpu *c)
+{
+    uint32_t page = c->bv->gdtr.base & PAGE_MASK;
+    return c->gdtw_hpa && c->gdtw_gva == page && c->gdtw_gen == shadow_tlb_gen(&c->sh) && c->invlpg_dropped != page &&
+           c->bv->invlpg_skip != page && !c->bv->invlpg_inline;
+}
+
 /* Guest GDT entry idx as the CPU would read it: through the window onto
  * the GDT's frame (gdtw_map: the walk it keeps is one the guest's TLB
  * could hold) on the vCPU thread, where it is mapped, when the entry lies
@@ -421,7 +431,7 @@ static int read_guest_desc(struct vcpu *c, uint32_t idx, uint64_t *d)
     if (idx == 0 || idx * 8 + 7 > g->limit)
         return E_RANGE;
     uint32_t off = (g->base & (PAGE_SIZE - 1)) + idx * 8;
-    if (off + 8 <= PAGE_SIZE && thread_local() == c && gdtw_map(c) == 0) {
+    if (off + 8 <= PAGE_SIZE && thread_local() == c && (gdtw_current(c) || gdtw_map(c) == 0)) {
         const volatile u32_any *p = (const volatile u32_any *)((const uint8_t *)c->gdtw + off);
         *d = p[0] | (uint64_t)p[1] << 32;
         return 0;
@@ -647,6 +657,14 @@ static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, ui
         }
         return 0;
     }
+    /* ... and the common write (an interrupt frame): whole words within a
+     * page through a writable spte, as write_mapped writes them. */
+    if (write && !(len & 3) && len <= 32 && (gva & (PAGE_SIZE - 1)) + len <= PAGE_SIZE &&
+        shadow_mapped(&c->sh, gva, kind | PF_W, &hpa) == 0) {
+        c->plain_write = true;
+        kmap_write_words(hpa & PTE_FRAME, hpa & ~PTE_FRAME, buf, len / 4);
+        return 0;
+    }
     if (write) {
         kind |= PF_W;
         c->plain_write = true;
@@ -792,6 +810,12 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
     uint64_t d;
     if (vcpu_read_desc(c, sel, &d) || (!(sel & 4) && idx >= GDT_MONITOR_FIRST))
         return vcpu_exception(c, T_GP, sel & ~3u) ? -1 : 1;
+    struct seg_memo *m = &c->seg_memo[sr];
+    if (m->valid && m->sel == sel && m->d == d && m->cpl == c->cpl && !(sel & 4) && c->gdt_src[idx] == d) {
+        vseg_copy(&c->seg[sr], &m->v); /* checked, accessed and shadowed (gdt_src) from this very descriptor */
+        c->bv->sel[sr] = sel;
+        return 0;
+    }
     uint8_t acc = desc_access(d);
     if (!seg_type_ok(c, sr, sel, acc))
         return vcpu_exception(c, T_GP, sel & ~3u) ? -1 : 1;
@@ -816,6 +840,10 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
         sgdt_set(c, idx, d, true);
     c->seg[sr] = vseg_of(sel, d);
     c->bv->sel[sr] = sel;
+    if (!(sel & 4)) {
+        m->d = d, m->sel = sel, m->cpl = (uint8_t)c->cpl, m->valid = true;
+        vseg_copy(&m->v, &c->seg[sr]);
+    }
     return 0;
 }
 

@@ -145,6 +145,17 @@ struct vcpu {
     uint32_t resumed_in_row;    /* of them since the last entry to ring 3 (RESUME_MAX_IN_ROW) */
     uint32_t exits_by_reason[BT_EXIT_COUNT]; /* translator exits by bt_exit reason ([0]: emulated traps) */
     struct vseg alias_src[SR_N]; /* the descriptor caches the ring-1 alias slots were built from */
+    /* vcpu_load_seg's last GDT load into each register that passed its
+     * checks: the same selector, descriptor (accessed bit set) and CPL pass
+     * them again, to the same cache (a delivery from ring 3 loads the
+     * kernel's SS and CS at every fault). */
+    struct seg_memo {
+        uint64_t d;
+        uint16_t sel;
+        uint8_t cpl;
+        bool valid;
+        struct vseg v;
+    } seg_memo[SR_N];
     uint32_t alias_valid;       /* bit sr: alias_src[sr] and its slot are current */
     uint64_t enter_tsc, guest_tsc, entries; /* TSC spent from world switch in to out, and how often */
     /* The monitor's time per exit, by cause (vcpu_monitor_us): the TSC from

@@ -45,6 +45,11 @@ uint32_t kmap_read32(uint32_t pa, uint32_t off)
     return v;
 }
 
+void kmap_write_words(uint32_t pa, uint32_t off, const void *buf, uint32_t n)
+{
+    kmap_copy(pa, off, (void *)buf, 4 * n, KMAP_WRITE);
+}
+
 uint64_t kmap_read64(uint32_t pa, uint32_t off)
 {
     uint64_t v;
