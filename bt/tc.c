@@ -52,10 +52,27 @@ void tc_set_ibl_miss(struct tc *tc, uint32_t tca)
     tc_ibl_reset(tc);
 }
 
-void tc_set_ibl_stop(struct tc *tc, uint8_t *stub, uint8_t *stop)
+void tc_set_ibl_stop(struct tc *tc, uint8_t *stub, uint32_t len, uint32_t stop_off)
 {
     tc->ibl_stub = stub;
-    tc->ibl_stop = stop;
+    tc->ibl_len = len;
+    tc->ibl_stop_off = stop_off;
+}
+
+/* Arena page index of linear TC address a (the arena need not be page aligned). */
+static uint32_t code_page(const struct tc *tc, uintptr_t a) { return (uint32_t)((a >> 12) - ((uintptr_t)tc->code >> 12)); }
+
+uint8_t *tc_ibl_stub_at(const struct tc *tc, uint32_t tca)
+{
+    if (!tc->ibl_stub)
+        return NULL;
+    if (tca - (uint32_t)(uintptr_t)tc->ibl_stub < tc->ibl_len)
+        return tc->ibl_stub;
+    uint32_t pg = code_page(tc, tca);
+    if (tca < (uint32_t)(uintptr_t)tc->code || pg >= TC_MAX_CODE_PAGES || !tc->ibl_copy[pg])
+        return NULL;
+    uint8_t *copy = (uint8_t *)((uintptr_t)(tca & ~0xFFFu) + tc->ibl_copy[pg] - 1);
+    return tca - (uint32_t)(uintptr_t)copy < tc->ibl_len ? copy : NULL;
 }
 
 /* Point b's jmp to the lookup stub at to. */
@@ -66,26 +83,49 @@ static void ibl_jmp_set(struct tc_block *b, const uint8_t *to)
     memcpy(rel, &disp, 4);
 }
 
-static bool ibl_jmp_stopped(const struct tc *tc, const struct tc_block *b)
+/* Where b's jmp to the lookup stub goes now. */
+static uint8_t *ibl_jmp_target(const struct tc_block *b)
 {
     uint32_t disp;
+    memcpy(&disp, b->tca + b->ibl_jmp, 4);
+    return b->tca + b->ibl_jmp + 4 + disp;
+}
+
+/* Is b's jump at the miss path of a stub (tc_stop_block_at)? */
+static bool ibl_jmp_stopped(const struct tc *tc, const struct tc_block *b)
+{
     if (!b->ibl_jmp)
         return false;
-    memcpy(&disp, b->tca + b->ibl_jmp, 4);
-    return (uintptr_t)b->tca + b->ibl_jmp + 4 + disp == (uintptr_t)tc->ibl_stop;
+    uint8_t *base = ibl_jmp_target(b) - tc->ibl_stop_off;
+    return tc_ibl_stub_at(tc, (uint32_t)(uintptr_t)base) == base;
 }
 
 void tc_restore_stopped(struct tc *tc)
 {
-    if (tc->nstopped > TC_STOPPED_MAX) {
-        for (uint32_t i = 0; i < tc->nblocks; i++)
-            if (ibl_jmp_stopped(tc, &tc->blocks[i]))
-                ibl_jmp_set(&tc->blocks[i], tc->ibl_stub);
-    } else {
-        for (uint32_t i = 0; i < tc->nstopped; i++)
-            ibl_jmp_set(tc->stopped[i], tc->ibl_stub);
+    for (uint32_t i = 0; i < (tc->nstopped > TC_STOPPED_MAX ? tc->nblocks : tc->nstopped); i++) {
+        struct tc_block *b = tc->nstopped > TC_STOPPED_MAX ? &tc->blocks[i] : tc->stopped[i];
+        if (ibl_jmp_stopped(tc, b))
+            ibl_jmp_set(b, ibl_jmp_target(b) - tc->ibl_stop_off);
     }
     tc->nstopped = 0;
+}
+
+void tc_ibl_place(struct tc *tc, struct tc_block *b)
+{
+    uint8_t *jmp = b->tca + b->ibl_jmp - 1, *page_end = (uint8_t *)(((uintptr_t)jmp & ~(uintptr_t)0xFFF) + 0x1000);
+    uint32_t pg = code_page(tc, (uintptr_t)jmp);
+    if (!b->ibl_jmp || !tc->ibl_len || pg >= TC_MAX_CODE_PAGES)
+        return;
+    if (!tc->ibl_copy[pg]) {
+        uint8_t *at = tc->code + tc->code_used; /* right after b, 16-byte aligned */
+        if (at + tc->ibl_len > page_end || tc->code_used + tc->ibl_len > tc->code_size)
+            return;
+        memcpy(at, tc->ibl_stub, tc->ibl_len);
+        tc->code_used += ALIGN_UP(tc->ibl_len, 16u);
+        tc->ibl_copy[pg] = (uint16_t)(((uintptr_t)at & 0xFFF) + 1);
+        tc->stats.ibl_copies++;
+    }
+    ibl_jmp_set(b, (uint8_t *)((uintptr_t)page_end - 0x1000 + tc->ibl_copy[pg] - 1));
 }
 
 int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32_t meta_size,
@@ -93,7 +133,7 @@ int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32
 {
     uint32_t per_block = sizeof(struct tc_block) + TC_BLOCK_MAX_INSNS * sizeof(struct tc_imap) +
                          TC_BLOCK_MAX_EXITS * sizeof(struct bt_exit);
-    if (code_size < 2 * TC_BLOCK_MAX_CODE || meta_size < 4 * per_block)
+    if (code_size < 2 * TC_BLOCK_MAX_CODE || code_size > (TC_MAX_CODE_PAGES - 1) * 4096u || meta_size < 4 * per_block)
         return E_INVAL;
     memset(tc, 0, sizeof(*tc));
     tc->code = code;
@@ -118,7 +158,8 @@ void tc_flush(struct tc *tc)
     tc->meta_used = 0;
     tc->generation++;
     tc->stats.flushes++;
-    tc->nstopped = 0; /* the stopped blocks' code is gone */
+    tc->nstopped = 0; /* the stopped blocks' code is gone, and the stub's copies */
+    memset(tc->ibl_copy, 0, sizeof(tc->ibl_copy));
     tc_ibl_reset(tc);
 }
 
@@ -402,8 +443,8 @@ int tc_stop_block_at(struct tc *tc, uint32_t tca)
     for (uint16_t i = 0; i < b->nexits; i++)
         if (b->exits[i].to)
             unchain_exit(tc, &b->exits[i]);
-    if (b->ibl_jmp && tc->ibl_stop && !ibl_jmp_stopped(tc, b)) {
-        ibl_jmp_set(b, tc->ibl_stop);
+    if (b->ibl_jmp && tc->ibl_len && !ibl_jmp_stopped(tc, b)) {
+        ibl_jmp_set(b, ibl_jmp_target(b) + tc->ibl_stop_off);
         if (tc->nstopped < TC_STOPPED_MAX)
             tc->stopped[tc->nstopped] = b;
         if (tc->nstopped <= TC_STOPPED_MAX)

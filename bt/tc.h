@@ -42,6 +42,9 @@ struct tc_imap {
 /* Blocks tc_stop_block_at stops between two dispatches, listed for
  * tc_restore_stopped; beyond it, every block is looked at. */
 #define TC_STOPPED_MAX 16u
+/* Code arena pages at most (tc_init refuses a larger arena): each may hold
+ * a copy of the lookup stub (tc_ibl_place). */
+#define TC_MAX_CODE_PAGES 2048u
 
 struct tc_block {
     uint32_t guest_eip;     /* gva of the first guest instruction */
@@ -70,6 +73,7 @@ struct tc_stats {
     uint32_t unchains;      /* exit stubs restored */
     uint32_t guest_bytes;   /* guest code bytes translated */
     uint32_t tc_bytes;      /* TC bytes emitted */
+    uint32_t ibl_copies;    /* copies of the lookup stub placed (tc_ibl_place) */
 };
 
 struct tc {
@@ -87,8 +91,11 @@ struct tc {
                                through (IBL slots, ibl_tca, exit_entry) are stored relative to
                                it; 0 = a flat CS (bt_config.cs_base) */
     uint8_t stub_head[5];   /* first bytes of every pristine exit stub (tc_set_stub_head) */
-    uint8_t *ibl_stub, *ibl_stop; /* the lookup stub and its miss path (tc_set_ibl_stop) */
-    struct tc_block *stopped[TC_STOPPED_MAX]; /* blocks whose jmp goes to ibl_stop */
+    uint8_t *ibl_stub;      /* the lookup stub (tc_set_ibl_stop) ... */
+    uint32_t ibl_len;       /* ... its bytes, which any copy of it repeats ... */
+    uint32_t ibl_stop_off;  /* ... and the offset of its miss path for a stopped block's jmp */
+    uint16_t ibl_copy[TC_MAX_CODE_PAGES]; /* per arena page: 1 + the offset in it of its copy, 0: none */
+    struct tc_block *stopped[TC_STOPPED_MAX]; /* blocks whose jmp goes to a miss path */
     uint32_t nstopped;      /* how many; TC_STOPPED_MAX + 1: more, find them all */
     struct tc_block *hash[TC_HASH_BUCKETS];
     struct tc_block *page_hash[TC_PAGE_BUCKETS]; /* by page, dead blocks included */
@@ -105,12 +112,25 @@ struct tc {
 void tc_set_ibl_miss(struct tc *tc, uint32_t tca);
 
 /*
- * tc_set_ibl_stop - the lookup stub (stub) and its miss path entered like
- * the stub itself (stop: target in EAX, the guest's EAX saved), where
- * tc_stop_block_at points a stopped block's jump to the stub until
- * tc_restore_stopped. Linear TC addresses.
+ * tc_set_ibl_stop - the lookup stub (stub, len bytes, position-independent:
+ * copies of it work alike) and the offset of its miss path entered like
+ * the stub itself (stop_off: target in EAX, the guest's EAX saved), where
+ * tc_stop_block_at points a stopped block's jump until tc_restore_stopped.
  */
-void tc_set_ibl_stop(struct tc *tc, uint8_t *stub, uint8_t *stop);
+void tc_set_ibl_stop(struct tc *tc, uint8_t *stub, uint32_t len, uint32_t stop_off);
+
+/*
+ * tc_ibl_place - point committed block b's jump to the lookup stub (its
+ * ibl_jmp) at a copy of the stub in the arena page of that jump, placing
+ * one right after b if the page has none and it fits there. Under QEMU
+ * TCG a direct jump is chained only within a page, and one to another
+ * page is a TB lookup: every return's jump to the shared stub was one.
+ * Without room in the page the jump stays at the stub.
+ */
+void tc_ibl_place(struct tc *tc, struct tc_block *b);
+
+/* tc_ibl_stub_at - the stub or copy of it whose code holds tca, or NULL. */
+uint8_t *tc_ibl_stub_at(const struct tc *tc, uint32_t tca);
 
 /*
  * tc_restore_stopped - point the jumps tc_stop_block_at moved to the miss

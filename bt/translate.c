@@ -1447,6 +1447,7 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
      * stays inside this block's space). */
     memcpy(b->tca, bt->scratch, ALIGN_UP((uint32_t)b->body_len, 4u));
     tc_commit_block(&bt->tc, b);
+    tc_ibl_place(&bt->tc, b); /* its jump to the lookup stub to a copy in its own page */
     bt->stats.translations++;
     bt->stats.insns += b->ninsns;
     *out = b;
@@ -1773,7 +1774,7 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
     e_stub(&e, &bt->ibl_miss_exit);
     KASSERT((uint32_t)(e.p - miss) <= IBL_MISS_BYTES);
     tc_set_ibl_miss(&bt->tc, (uint32_t)(uintptr_t)miss);
-    tc_set_ibl_stop(&bt->tc, bt->ibl_stub, bt->ibl_stub + bt->ibl_at.miss_live);
+    tc_set_ibl_stop(&bt->tc, bt->ibl_stub, bt->ibl_at.end, bt->ibl_at.miss_live);
     if (cfg->exit_vector) {
         /* The routine exit stubs jump to through exit_entry: a software
          * interrupt through the one gate ring 1 may use (SDM Vol. 3A
@@ -1895,10 +1896,13 @@ int bt_stop_at(struct bt *bt, uint32_t *tca)
     bt->vcpu->exit_req = 1; /* bt_run returns at its next dispatch */
     if (tc_stop_block_at(&bt->tc, *tca) == 0)
         return BT_STOP_BLOCK;
-    uint32_t stub = (uint32_t)(uintptr_t)bt->ibl_stub, off = *tca - stub;
+    uint8_t *base = tc_ibl_stub_at(&bt->tc, *tca); /* the stub or its copy in this page */
+    if (!base)
+        return BT_STOP_EXITING; /* on its way out: an exit routine, a trampoline */
+    uint32_t stub = (uint32_t)(uintptr_t)base, off = *tca - stub;
     const struct bt_ibl_labels *l = &bt->ibl_at;
-    if (off >= l->end || (off >= l->miss && off < l->hit2) || off >= l->recover)
-        return BT_STOP_EXITING; /* outside the stub, or on its miss path already */
+    if ((off >= l->miss && off < l->hit2) || off >= l->recover)
+        return BT_STOP_EXITING; /* on its miss path already */
     if (off == 0)
         *tca = stub + l->miss_live; /* EAX the target, ECX not saved yet */
     else if (off < l->loaded)

@@ -2630,9 +2630,10 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                c->bt.tc.stats.flushes, c->bt.tc.stats.invalidated, c->bt.tc.stats.chains, c->bt.tc.stats.unchains,
                c->bt.stats.branch_exits, c->bt.stats.branch_found, c->bt.stats.ibl_found);
     const struct tc *tc = &c->bt.tc;
-    cmd_printf(out, "  in use since the last flush: %u of %u blocks, code %u of %u KiB, exits and maps %u of %u KiB\n",
+    cmd_printf(out, "  in use since the last flush: %u of %u blocks, code %u of %u KiB, exits and maps %u of %u KiB;"
+               " %u copies of the lookup stub placed\n",
                tc->nblocks, tc->max_blocks, tc->code_used >> 10, tc->code_size >> 10, tc->meta_used >> 10,
-               tc->meta_size >> 10);
+               tc->meta_size >> 10, tc->stats.ibl_copies);
     /* Ring-1 EIPs (CS covers the TC alone) of the stubs bt_init reserved at
      * the arena's start: bench/profile.py names its samples there by them. */
     uint32_t stubs = (uint32_t)(uintptr_t)tc->code - tc->cs_base;

@@ -792,23 +792,30 @@ static bool on_probe(ucontext_t *uc)
     return true;
 }
 
-/* No block's jump to the lookup stub left at its miss path. */
+/* Where block b's jump to the lookup stub goes. */
+static uint8_t *ibl_target_of(const struct tc_block *b)
+{
+    uint32_t disp;
+    memcpy(&disp, b->tca + b->ibl_jmp, 4);
+    return b->tca + b->ibl_jmp + 4 + disp;
+}
+
+/* Every block's jump to the lookup stub at the start of the stub or of a
+ * copy of it (none left at a miss path). */
 static void assert_no_stopped_jmp(void)
 {
     for (uint32_t i = 0; i < H.bt.tc.nblocks; i++) {
         const struct tc_block *b = &H.bt.tc.blocks[i];
-        uint32_t disp;
-        if (!b->ibl_jmp)
-            continue;
-        memcpy(&disp, b->tca + b->ibl_jmp, 4);
-        assert_ptr_equal(b->tca + b->ibl_jmp + 4 + disp, H.bt.ibl_stub);
+        if (b->ibl_jmp)
+            assert_ptr_equal(tc_ibl_stub_at(&H.bt.tc, (uint32_t)(uintptr_t)ibl_target_of(b)), ibl_target_of(b));
     }
 }
 
 enum { PROBE_COLD, PROBE_WARM, PROBE_SLOT2 };
 
-/* A table for the loop as mode wants it; returns the RET's target gva. */
-static uint32_t probe_table(int mode, uint32_t entry)
+/* The loop translated afresh (the same layout every time) and run once,
+ * its table as mode wants it: cold, emptied after the run. */
+static void probe_table(int mode, uint32_t entry)
 {
     uint32_t target = entry + 5 + 5; /* after mov and call: the LOOP */
     tc_flush(&H.bt.tc);
@@ -818,15 +825,14 @@ static uint32_t probe_table(int mode, uint32_t entry)
         assert_int_not_equal(tc_ibl_slot2(target), tc_ibl_slot(target));
         bt_host_vcpu.ibl[tc_ibl_slot(other)][0] = bt_ibl_key(other);
     }
-    if (mode != PROBE_COLD) {
-        bt_host_vcpu.eip = entry;
-        bt_host_vcpu.gpr[0] = 0;
-        assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
-        uint32_t *slot = tc_ibl_find(&H.bt.tc, target);
-        assert_non_null(slot);
-        assert_ptr_equal(slot, bt_host_vcpu.ibl[mode == PROBE_SLOT2 ? tc_ibl_slot2(target) : tc_ibl_slot(target)]);
-    }
-    return target;
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+    uint32_t *slot = tc_ibl_find(&H.bt.tc, target);
+    assert_non_null(slot);
+    assert_ptr_equal(slot, bt_host_vcpu.ibl[mode == PROBE_SLOT2 ? tc_ibl_slot2(target) : tc_ibl_slot(target)]);
+    if (mode == PROBE_COLD)
+        tc_ibl_reset(&H.bt.tc);
 }
 
 /* One armed run at code; returns whether the probe was hit (and the run
@@ -870,11 +876,19 @@ static void test_stop_at_every_place(void **state)
     bool label_hit[7] = { false };
     const uint8_t labels[7] = { 0, l->miss, l->miss_live, l->hit2, l->loaded, l->last, l->recover };
     for (int mode = PROBE_COLD; mode <= PROBE_SLOT2; mode++) {
-        /* Every instruction of the stub ... */
+        /* Every instruction of the stub the RET's block jumps to (its copy
+         * in the block's page: tc_ibl_place) ... */
+        probe_table(mode, entry);
+        struct tc_block *b = tc_lookup(&H.bt.tc, hlt + 1);
+        assert_non_null(b);
+        assert_true(b->ibl_jmp > 0);
+        uint8_t *stub = ibl_target_of(b);
+        assert_ptr_equal(tc_ibl_stub_at(&H.bt.tc, (uint32_t)(uintptr_t)stub), stub);
+        assert_memory_equal(stub, H.bt.ibl_stub, l->end);
         for (uint32_t off = 0; off < l->end;) {
             struct dec_insn in;
-            assert_true(dec_decode(H.bt.ibl_stub + off, l->end - off, 0, DEC_MODE_32, &in) > 0);
-            if (probe_run(mode, entry, H.bt.ibl_stub + off)) {
+            assert_true(dec_decode(stub + off, l->end - off, 0, DEC_MODE_32, &in) > 0);
+            if (probe_run(mode, entry, stub + off)) {
                 hits[mode]++;
                 for (int k = 0; k < 7; k++)
                     label_hit[k] |= labels[k] == off;
@@ -882,14 +896,9 @@ static void test_stop_at_every_place(void **state)
             }
             off += in.len;
         }
-        /* ... and of the RET's block (2: inc; ret) with the table warm (a
-         * cold run translates it again over the probe). */
+        /* ... and of the RET's block (2: inc; ret), the table warm. */
         if (mode == PROBE_COLD)
             continue;
-        probe_table(mode, entry);
-        struct tc_block *b = tc_lookup(&H.bt.tc, hlt + 1);
-        assert_non_null(b);
-        assert_true(b->ibl_jmp > 0);
         uint32_t end = b->ibl_jmp - 1 + 5, blocks_hit = 0;
         for (uint32_t off = 0; off < end;) {
             struct dec_insn in;

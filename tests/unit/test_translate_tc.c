@@ -245,6 +245,88 @@ static void test_interrupt_exits(void **state)
     assert_int_equal(tc_stop_block_at(&tc, 0x10), E_NOENT);
 }
 
+/* In TC t, a block of n bytes (one instruction) ending in a jump to the
+ * lookup stub, committed and placed (tc_ibl_place) as bt_translate does. */
+static struct tc_block *ibl_block(struct tc *t, uint32_t eip, uint32_t n)
+{
+    struct tc_block *b = tc_begin_block(t, eip);
+    b->imap[0] = (struct tc_imap){ 0 };
+    b->ninsns = 1;
+    b->guest_len = 1;
+    b->page[0] = b->page[1] = eip & ~0xFFFu;
+    b->body_len = (uint16_t)n;
+    memset(b->tca, 0x90, n - 5);
+    b->tca[n - 5] = 0xE9;
+    uint32_t disp = (uint32_t)((uintptr_t)t->ibl_stub - (uintptr_t)(b->tca + n));
+    memcpy(b->tca + n - 4, &disp, 4);
+    b->ibl_jmp = (uint16_t)(n - 4);
+    tc_commit_block(t, b);
+    tc_ibl_place(t, b);
+    return b;
+}
+
+static uint8_t *ibl_jmp_to(const struct tc_block *b)
+{
+    uint32_t disp;
+    memcpy(&disp, b->tca + b->ibl_jmp, 4);
+    return b->tca + b->ibl_jmp + 4 + disp;
+}
+
+/* tc_ibl_place: a block's jump to the lookup stub goes to a copy of the
+ * stub in the page of that jump, placed right after the first such block
+ * of the page; the page's next block jumps to the same copy; a page
+ * without room after its block keeps the jump at the stub itself; a flush
+ * drops the copies; tc_ibl_stub_at finds the stub and each copy by any
+ * address in them, and nothing else. */
+static void test_ibl_copies(void **state)
+{
+    static uint8_t arena[6 * 4096] __attribute__((aligned(4096)));
+    static uint32_t meta2[32 * 1024];
+    static struct tc t;
+    assert_int_equal(tc_init(&t, arena, sizeof(arena), meta2, sizeof(meta2), &vcpu), 0);
+    uint8_t *stub = tc_reserve_code(&t, 64);
+    for (unsigned i = 0; i < 64; i++)
+        stub[i] = (uint8_t)i;
+    tc_set_ibl_stop(&t, stub, 48, 20);
+    struct tc_block *a = ibl_block(&t, 0x1000, 100), *b = ibl_block(&t, 0x2000, 100);
+    uint8_t *copy = ibl_jmp_to(a);
+    assert_ptr_equal(copy, a->tca + 112);                   /* right after a, 16-byte aligned */
+    assert_memory_equal(copy, stub, 48);
+    assert_ptr_equal(ibl_jmp_to(b), copy);                   /* b is in the same page */
+    assert_true(b->tca > copy);
+    assert_int_equal(t.stats.ibl_copies, 1);
+    assert_ptr_equal(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)stub + 47), stub);
+    assert_ptr_equal(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)copy), copy);
+    assert_ptr_equal(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)copy + 47), copy);
+    assert_null(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)copy + 48));
+    assert_null(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)a->tca));
+    /* A block filling page 0 (its jump there: the page's copy), then one
+     * of 4,080 bytes filling page 1 but 16: no room for a copy after it,
+     * so its jump stays at the stub. */
+    uint8_t *page1 = arena + 4096;
+    struct tc_block *f = ibl_block(&t, 0x2800, (uint32_t)(page1 - (t.code + t.code_used)));
+    assert_ptr_equal(ibl_jmp_to(f), copy);
+    struct tc_block *c = ibl_block(&t, 0x3000, 4080);
+    assert_ptr_equal(c->tca, page1);
+    assert_ptr_equal(ibl_jmp_to(c), stub);
+    assert_int_equal(t.stats.ibl_copies, 1);
+    /* The next block's jump is in page 2, which gets its own copy; a
+     * stopped block's jump goes to its copy's miss path and comes back. */
+    struct tc_block *d = ibl_block(&t, 0x4000, 100);
+    assert_true((uintptr_t)(d->tca + d->ibl_jmp) >= (uintptr_t)page1 + 4096);
+    assert_ptr_not_equal(ibl_jmp_to(d), copy);
+    assert_int_equal(t.stats.ibl_copies, 2);
+    assert_ptr_equal(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)ibl_jmp_to(d)), ibl_jmp_to(d));
+    uint8_t *dcopy = ibl_jmp_to(d);
+    assert_int_equal(tc_stop_block_at(&t, (uint32_t)(uintptr_t)d->tca), 0);
+    assert_ptr_equal(ibl_jmp_to(d), dcopy + 20);
+    tc_restore_stopped(&t);
+    assert_ptr_equal(ibl_jmp_to(d), dcopy);
+    tc_flush(&t);
+    assert_null(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)copy));
+    assert_ptr_equal(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)stub), stub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,7 +334,7 @@ int main(void)
         cmocka_unit_test(test_flush_when_full),
         cmocka_unit_test(test_chain_unchain),    cmocka_unit_test(test_invalidate_straddling),
         cmocka_unit_test(test_invalidate_bucket_sharing), cmocka_unit_test(test_ibl_table),        cmocka_unit_test(test_guest_eip_map),
-        cmocka_unit_test(test_interrupt_exits),
+        cmocka_unit_test(test_interrupt_exits), cmocka_unit_test(test_ibl_copies),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
