@@ -7,6 +7,7 @@ QEMU: the serial line is QEMU's stdio. Bochs: the serial line is a TCP socket
 (com1 mode=socket-server) that we connect to, because Bochs' own stdio is its
 debugger.
 """
+import atexit
 import os
 import re
 import socket
@@ -66,6 +67,10 @@ class Machine:
 
     def start(self, timeout=None):
         t0 = time.monotonic()
+        # A test that fails before its stop() must not leave its emulator
+        # running: a Bochs left spinning at 100% of a core once slowed every
+        # test after it on a two-core machine.
+        atexit.register(self.stop)
         self._private_disks()
         if self.backend == "qemu":
             self._start_qemu()
@@ -138,6 +143,7 @@ class Machine:
         self.child = pexpect.fdpexpect.fdspawn(self.sock.fileno(), encoding="latin-1", timeout=60)
 
     def stop(self):
+        """Stop the emulator and remove its files; again: nothing."""
         if self.backend == "qemu" and self.child is not None:
             self.child.terminate(force=True)
         if self.proc is not None:
@@ -146,10 +152,13 @@ class Machine:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+            self.proc = None
         if self.sock is not None:
             self.sock.close()
+            self.sock = None
         if self.tmp and not os.environ.get("HV86_KEEP_TMP"):
             subprocess.run(["rm", "-rf", self.tmp])
+            self.tmp = None
 
     # ------------------------------------------------------------ I/O
     def _record(self):
