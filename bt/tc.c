@@ -133,7 +133,7 @@ int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32
 {
     uint32_t per_block = sizeof(struct tc_block) + TC_BLOCK_MAX_INSNS * sizeof(struct tc_imap) +
                          TC_BLOCK_MAX_EXITS * sizeof(struct bt_exit);
-    if (code_size < 2 * TC_BLOCK_MAX_CODE || code_size > (TC_MAX_CODE_PAGES - 1) * 4096u || meta_size < 4 * per_block)
+    if (code_size < 2 * TC_BLOCK_MAX_CODE || meta_size < 4 * per_block)
         return E_INVAL;
     memset(tc, 0, sizeof(*tc));
     tc->code = code;

@@ -42,8 +42,8 @@ struct tc_imap {
 /* Blocks tc_stop_block_at stops between two dispatches, listed for
  * tc_restore_stopped; beyond it, every block is looked at. */
 #define TC_STOPPED_MAX 16u
-/* Code arena pages at most (tc_init refuses a larger arena): each may hold
- * a copy of the lookup stub (tc_ibl_place). */
+/* Code arena pages that may hold a copy of the lookup stub (tc_ibl_place);
+ * a larger arena's later pages jump to the stub itself. */
 #define TC_MAX_CODE_PAGES 2048u
 
 struct tc_block {
