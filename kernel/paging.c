@@ -81,50 +81,54 @@ void *kmap_cached(uint32_t pa)
     return (void *)(uintptr_t)va;
 }
 
-uint32_t kmap_read32(uint32_t pa, uint32_t off)
+/* kmap_cached's window is one per CPU and only good with interrupts off:
+ * the flags to restore. The monitor's trap paths already run with them
+ * off: then no CLI, and no POPF after (it ends a translated block under
+ * QEMU TCG). */
+static uint32_t window_irqs_off(void)
 {
-    uint32_t fl = read_eflags(); /* as kmap_copy: no CLI or POPF when interrupts are off already */
+    uint32_t fl = read_eflags();
     if (fl & EFLAGS_IF)
         cpu_cli();
-    uint32_t v = *(const volatile u32_any *)((const uint8_t *)kmap_cached(pa) + off);
+    return fl;
+}
+
+static void window_irqs_restore(uint32_t fl)
+{
     if (fl & EFLAGS_IF)
         write_eflags(fl);
+}
+
+uint32_t kmap_read32(uint32_t pa, uint32_t off)
+{
+    uint32_t fl = window_irqs_off();
+    uint32_t v = *(const volatile u32_any *)((const uint8_t *)kmap_cached(pa) + off);
+    window_irqs_restore(fl);
     return v;
 }
 
 uint64_t kmap_read64(uint32_t pa, uint32_t off)
 {
-    uint32_t fl = read_eflags();
-    if (fl & EFLAGS_IF)
-        cpu_cli();
+    uint32_t fl = window_irqs_off();
     const volatile u32_any *p = (const volatile u32_any *)((const uint8_t *)kmap_cached(pa) + off);
     uint64_t v = p[0] | (uint64_t)p[1] << 32;
-    if (fl & EFLAGS_IF)
-        write_eflags(fl);
+    window_irqs_restore(fl);
     return v;
 }
 
 void kmap_write_words(uint32_t pa, uint32_t off, const void *buf, uint32_t n)
 {
-    uint32_t fl = read_eflags();
-    if (fl & EFLAGS_IF)
-        cpu_cli();
+    uint32_t fl = window_irqs_off();
     volatile u32_any *p = (volatile u32_any *)((uint8_t *)kmap_cached(pa) + off);
     const u32_any *s = buf;
     for (uint32_t i = 0; i < n; i++)
         p[i] = s[i];
-    if (fl & EFLAGS_IF)
-        write_eflags(fl);
+    window_irqs_restore(fl);
 }
 
 void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir dir)
 {
-    /* kmap_cached: one window, no preemption while in use. The monitor's
-     * trap paths already run with interrupts off: then no CLI, and no
-     * POPF, which ends a translated block under QEMU TCG. */
-    uint32_t fl = read_eflags();
-    if (fl & EFLAGS_IF)
-        cpu_cli();
+    uint32_t fl = window_irqs_off();
     uint8_t *win = kmap_cached(pa);
     if ((len == 4 || len == 8) && dir == KMAP_READ) { /* a guest PDE or PTE, a descriptor: most calls */
         ((u32_any *)buf)[0] = *(const volatile u32_any *)(win + off);
@@ -136,6 +140,5 @@ void kmap_copy(uint32_t pa, uint32_t off, void *buf, uint32_t len, enum kmap_dir
         memcpy(buf, win + off, len);
     else
         memset(win + off, 0, len);
-    if (fl & EFLAGS_IF)
-        write_eflags(fl);
+    window_irqs_restore(fl);
 }

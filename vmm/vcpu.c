@@ -408,9 +408,9 @@ void vcpu_destroy(struct vm *vm)
 
 static int gdtw_map(struct vcpu *c);
 
-/* gdtw_map's answer when it has nothing to do (no walk, no remap), inline:
- * the window was walked for this page in this TLB generation and no
- * INVLPG of it is skipped or was run inline since. */
+/* Does the window still hold what gdtw_map would walk (no walk, no remap)?
+ * It was walked for this page in this TLB generation and no INVLPG of it
+ * is skipped or was run inline since. Inline: gdtw_map's first test. */
 static inline bool gdtw_current(const struct vcpu *c)
 {
     uint32_t page = c->bv->gdtr.base & PAGE_MASK;
@@ -431,7 +431,7 @@ static int read_guest_desc(struct vcpu *c, uint32_t idx, uint64_t *d)
     if (idx == 0 || idx * 8 + 7 > g->limit)
         return E_RANGE;
     uint32_t off = (g->base & (PAGE_SIZE - 1)) + idx * 8;
-    if (off + 8 <= PAGE_SIZE && thread_local() == c && (gdtw_current(c) || gdtw_map(c) == 0)) {
+    if (off + 8 <= PAGE_SIZE && thread_local() == c && gdtw_map(c) == 0) {
         const volatile u32_any *p = (const volatile u32_any *)((const uint8_t *)c->gdtw + off);
         *d = p[0] | (uint64_t)p[1] << 32;
         return 0;
@@ -1364,11 +1364,10 @@ static bool r3_stack_ok(uint64_t s)
 static int gdtw_map(struct vcpu *c)
 {
     uint32_t gpa, err, hpa, page = c->bv->gdtr.base & PAGE_MASK, gen = shadow_tlb_gen(&c->sh);
-    bool skipped = c->invlpg_dropped == page || c->bv->invlpg_skip == page;
-    bool inline_invlpg = c->bv->invlpg_inline != 0;
-    c->bv->invlpg_inline = 0;
-    if (c->gdtw_hpa && c->gdtw_gva == page && c->gdtw_gen == gen && !skipped && !inline_invlpg)
+    if (gdtw_current(c))
         return 0;
+    bool skipped = c->invlpg_dropped == page || c->bv->invlpg_skip == page;
+    c->bv->invlpg_inline = 0;
     c->gdtw_walks++;
     if (shadow_guest_translate(&c->sh, c->bv->gdtr.base, 0, false, &gpa, &err) != 0 ||
         gmem_gpa_to_hpa(&c->vm->mem, gpa & PAGE_MASK, &hpa) != 0)
