@@ -12,11 +12,14 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
 import pexpect
 import pexpect.fdpexpect
+
+import bochs_snapshot
 
 PROMPT = "hv86> "
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -128,8 +131,10 @@ class Machine:
         cmds = os.path.join(self.tmp, "cmds")
         with open(cmds, "w") as f:
             f.write("c\n")
+        # stdin a pipe: the debugger reads it when a stall is diagnosed
+        # (bochs_snapshot); stop() closes it.
         self.proc = subprocess.Popen(["bochs", "-q", "-f", rc, "-rc", cmds], cwd=self.tmp,
-                                     stdin=subprocess.DEVNULL, stdout=open(os.path.join(self.tmp, "stdout"), "w"),
+                                     stdin=subprocess.PIPE, stdout=open(os.path.join(self.tmp, "stdout"), "w"),
                                      stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:
@@ -147,6 +152,8 @@ class Machine:
         if self.backend == "qemu" and self.child is not None:
             self.child.terminate(force=True)
         if self.proc is not None:
+            if self.proc.stdin:
+                self.proc.stdin.close()
             self.proc.terminate()
             try:
                 self.proc.wait(10)
@@ -165,10 +172,46 @@ class Machine:
         self.log += clean((self.child.before or "") + (self.child.after if isinstance(self.child.after, str) else ""))
 
     def expect_prompt(self, timeout=60):
-        self.child.expect_exact(PROMPT, timeout=timeout)
+        try:
+            self.child.expect_exact(PROMPT, timeout=timeout)
+        except pexpect.TIMEOUT:
+            self._diagnose_stall(timeout)
+            raise
         out = clean(self.child.before)
         self.log += out + PROMPT
         return out
+
+    def _diagnose_stall(self, timeout):
+        """No prompt for timeout s: say on stderr what came last, what hv86
+        was doing (under Bochs: its threads, from a snapshot), whether the
+        prompt comes late, and whether an empty line gets one. The caller's
+        TIMEOUT is raised all the same; this only tells a slow console from a
+        stopped one, and a prompt broken up by other output from none."""
+        tail = (self.child.before or "")[-400:]
+        sys.stderr.write("console: no prompt in %d s; last bytes received: %r\n" % (timeout, tail))
+        self._snapshot("at the stall")
+        t0 = time.monotonic()
+        for probe in ("", "\r"):
+            if probe:
+                self._snapshot("60 s later")
+                self.child.send(probe)
+            try:
+                self.child.expect_exact(PROMPT, timeout=60)
+                sys.stderr.write("console: a prompt came %.0f s later%s; bytes before it: %r\n"
+                                 % (time.monotonic() - t0, " after an empty line" if probe else "",
+                                    (self.child.before or "")[-400:]))
+                return
+            except (pexpect.TIMEOUT, pexpect.EOF):
+                pass
+        sys.stderr.write("console: still no prompt %.0f s later, nor after an empty line\n" % (time.monotonic() - t0))
+
+    def _snapshot(self, when):
+        if self.backend != "bochs":
+            return
+        elf = os.path.join(ROOT, "hv86.elf")
+        sys.stderr.write("console: inside hv86 %s (Bochs snapshot; symbols from the tree's hv86.elf%s):\n%s\n" % (
+            when, ", which may not be HV86_ISO's" if os.environ.get("HV86_ISO") else "",
+            bochs_snapshot.snapshot(self.proc, self.tmp, elf)))
 
     def expect(self, pattern, timeout=30):
         self.child.expect(pattern, timeout=timeout)
