@@ -58,7 +58,9 @@ bool pshare_enabled(void);
 void pshare_set_rate(uint32_t pages_per_second);
 uint32_t pshare_rate(void);
 
-/* pshare_hash - 32-bit hash of a 4 KiB page (FNV-1a over 32-bit words). */
+/* pshare_hash - 32-bit hash of a 4 KiB page: four interleaved FNV-1a lanes
+ * over its 32-bit words, folded and finalized. Only equal within one boot
+ * matters: shares are decided by comparing the bytes (pshare_share). */
 uint32_t pshare_hash(const void *page);
 
 /*

@@ -874,8 +874,11 @@ int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigne
         gwalk_phys(s, gva, &w);
     } else {
         r = gwalk(s, gva, acc, &w, &out->guest_err);
-        if (r == 1)
+        if (r == 1) {
             s->stats.reflected_faults++;
+            out->gpde = w.pde;
+            out->gpde_read = true;
+        }
         if (r != 0)
             return r == 1 ? SHADOW_REFLECT : r;
         if (gset_ad(s, &w, acc & PF_W) < 0)
@@ -1321,9 +1324,11 @@ void shadow_zap_frames(struct shadow *s, uint32_t *hpas, unsigned n)
 /* ---------------------------------------------------------------- 6. control regs */
 
 /* Drop the shadow entry for gva, and its table if the guest PDE changed. */
-static void drop_page(struct shadow *s, uint32_t gva)
+/* gva's shadow entry, or its table if the guest PDE changed (*known: that
+ * PDE as the caller read it just now, or NULL to read it). */
+static void drop_page(struct shadow *s, uint32_t gva, const uint32_t *known)
 {
-    uint32_t gpde;
+    uint32_t gpde = known ? *known : 0;
 
     if (s->active < 0 || s->pds[s->active].gcr3 != mode_key(s) || in_monitor(gva))
         return;
@@ -1336,7 +1341,7 @@ static void drop_page(struct shadow *s, uint32_t gva)
      * paging-structure cache entry (§4.10.4.1): both go whole. */
     if (pt->kind == SPT_4M ||
         (pt->kind == SPT_4K &&
-         (s->ops.read_gpa32(s->ops.ctx, (s->gcr3 & PTE_FRAME) + PDX(gva) * 4, &gpde) < 0 ||
+         ((!known && s->ops.read_gpa32(s->ops.ctx, (s->gcr3 & PTE_FRAME) + PDX(gva) * 4, &gpde) < 0) ||
           !same_gpde(gpde, pt->gpde)))) {
         pt_unlink(s, id - 1, s->active, true);
         return;
@@ -1348,10 +1353,10 @@ static void drop_page(struct shadow *s, uint32_t gva)
 void shadow_invlpg(struct shadow *s, uint32_t gva)
 {
     s->tlb_gen++;
-    drop_page(s, gva);
+    drop_page(s, gva, NULL);
 }
 
-void shadow_fault_invalidate(struct shadow *s, uint32_t gva) { drop_page(s, gva); }
+void shadow_fault_invalidate(struct shadow *s, uint32_t gva, const uint32_t *gpde) { drop_page(s, gva, gpde); }
 
 /* Drop every shadow; the active directory only loses its tables (I7) unless all. */
 static void free_all(struct shadow *s, bool all)

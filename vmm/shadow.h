@@ -211,6 +211,8 @@ struct shadow_fault {
     uint32_t guest_err; /* SHADOW_REFLECT: the #PF error code for the guest */
     uint32_t cr2;       /* SHADOW_REFLECT: the faulting gva */
     uint32_t gpa;       /* EMULATE_* / MMIO: the guest-physical address accessed */
+    uint32_t gpde;      /* SHADOW_REFLECT: the guest PDE the walk read for cr2 ... */
+    bool gpde_read;     /* ... if it read one (shadow_fault_invalidate takes it) */
 };
 
 /*
@@ -296,9 +298,10 @@ void shadow_invlpg(struct shadow *s, uint32_t gva);
  * an INVLPG, which invalidates every paging-structure cache entry, it
  * leaves shadow_tlb_gen as it is: a walk the monitor keeps for another
  * page stays good, unless it went through gva's PDE (the caller's to
- * check: same 4 MiB region).
+ * check: same 4 MiB region). gpde: the guest PDE of gva as the fault's
+ * walk read it (shadow_fault.gpde), or NULL to read it here.
  */
-void shadow_fault_invalidate(struct shadow *s, uint32_t gva);
+void shadow_fault_invalidate(struct shadow *s, uint32_t gva, const uint32_t *gpde);
 /*
  * shadow_set_a20 - the guest's A20 gate (port 0x92 bit 1, i8042 output
  * port bit 1) opened (enabled) or closed. While closed, address bit 20 of

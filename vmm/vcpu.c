@@ -2113,7 +2113,7 @@ static void halt_wait(struct vcpu *c)
  * and the IRET's prefault), so until translated code next exits, an
  * INVLPG of that page has nothing to drop, and ring 1 skips it.
  */
-static void invlpg_ahead(struct vcpu *c, uint32_t gva)
+static void invlpg_ahead(struct vcpu *c, uint32_t gva, const uint32_t *gpde)
 {
     if (!shadow_unsync_count(&c->sh))
         return; /* every INVLPG is dropped anyway (bt/translate.c h_invlpg) */
@@ -2121,7 +2121,7 @@ static void invlpg_ahead(struct vcpu *c, uint32_t gva)
      * the GDT's page stays good, unless it went through this PDE (the GDT's
      * own page included). Moving the TLB generation here made that walk
      * again at every fault given to the guest. */
-    shadow_fault_invalidate(&c->sh, gva);
+    shadow_fault_invalidate(&c->sh, gva, gpde);
     if ((gva >> 22) == (c->bv->gdtr.base >> 22))
         c->gdtw_gen = shadow_tlb_gen(&c->sh) - 1; /* walk again (the alias stays as gdtw_drop knows it) */
     c->invlpg_dropped = gva & PAGE_MASK;
@@ -2158,7 +2158,7 @@ static int pf_reflect(struct vcpu *c, const struct shadow_fault *out, uint32_t e
     c->pf_gva = out->cr2;
     c->pf_acc = (err & PF_W) | (c->cpl == 3 ? PF_U : 0);
     c->pf_cr3 = c->bv->cr[3];
-    invlpg_ahead(c, out->cr2);
+    invlpg_ahead(c, out->cr2, out->gpde_read ? &out->gpde : NULL); /* the PDE the fault's walk just read */
     return vcpu_exception(c, T_PF, (int)out->guest_err);
 }
 
@@ -2180,6 +2180,7 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
             c->pf_stash_eip == c->tf.eip) { /* pf_in_world's result for this very trap */
             r = c->pf_stash_r;
             out = c->pf_stash;
+            out.gpde_read = false; /* a disk's DMA may have written the PDE since: read it again */
         } else {
             r = shadow_handle_fault(&c->sh, c->cr2, c->tf.error, c->cpl, &out);
         }

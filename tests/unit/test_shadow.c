@@ -1381,12 +1381,57 @@ static void test_fault_invalidate(void **state)
     check_access(gva, ACC_R, 3);
     gw32(pte_gpa, 0x906000 | PTE_P | PTE_US | PTE_A);
     uint32_t gen = shadow_tlb_gen(&S);
-    shadow_fault_invalidate(&S, gva);
+    shadow_fault_invalidate(&S, gva, NULL);
     assert_int_equal(shadow_tlb_gen(&S), gen);
     o = check_access(gva, ACC_R, 3);
     assert_int_equal(o.addr, host_of(0x906000));
     shadow_invlpg(&S, gva);
     assert_int_not_equal(shadow_tlb_gen(&S), gen);
+}
+
+/* A reflected fault hands back the guest PDE its walk read, and the
+ * fault's invalidation takes that PDE as read just now (the monitor's
+ * pf_reflect): the same PDE drops gva's entry alone, a changed one the
+ * whole table; and it does not read the PDE again (a stale value given
+ * keeps the table, which a read would have dropped). */
+static void test_fault_invalidate_known_pde(void **state)
+{
+    uint32_t gva = 0x08048000, gva2 = 0x08049000, absent = 0x0804A000, hpa, err;
+    uint32_t pde_gpa = GPD_A + (gva >> 22) * 4;
+    struct shadow_fault f;
+
+    guest_reset_tables();
+    uint32_t pte_gpa = map4k(gva, 0x900000, PTE_P | PTE_RW | PTE_US);
+    map4k(gva2, 0x901000, PTE_P | PTE_RW | PTE_US);
+    paging_on(GPD_A, true);
+    check_access(gva, ACC_R, 3);
+    check_access(gva2, ACC_R, 3);
+
+    assert_int_equal(shadow_handle_fault(&S, absent, PF_U, 3, &f), SHADOW_REFLECT);
+    assert_true(f.gpde_read);
+    assert_int_equal(f.gpde, gr32(pde_gpa));
+
+    /* The same PDE: gva's entry goes (the guest rewrote its PTE), gva2's stays. */
+    gw32(pte_gpa, 0x906000 | PTE_P | PTE_US | PTE_A);
+    shadow_fault_invalidate(&S, gva, &f.gpde);
+    assert_int_not_equal(mmu_walk(shadow_scr3(&S), gva, ACC_R, 3, &hpa, &err), 0);
+    assert_int_equal(mmu_walk(shadow_scr3(&S), gva2, ACC_R, 3, &hpa, &err), 0);
+    assert_int_equal(check_access(gva, ACC_R, 3).addr, host_of(0x906000));
+
+    /* The guest points the PDE at another table behind the shadow's back. */
+    uint32_t old_pde = gr32(pde_gpa), new_pt = next_gpt;
+    next_gpt += PAGE_SIZE;
+    gw32(new_pt + ((gva2 >> 12) & 0x3FF) * 4, 0x907000 | PTE_P | PTE_US | PTE_A);
+    gw32(pde_gpa, new_pt | PTE_P | PTE_RW | PTE_US | PTE_A);
+    /* Given the stale PDE, nothing is read: the table stays. */
+    shadow_fault_invalidate(&S, absent, &old_pde);
+    assert_int_equal(mmu_walk(shadow_scr3(&S), gva2, ACC_R, 3, &hpa, &err), 0);
+    assert_int_equal(hpa, host_of(0x901000));
+    /* Given the PDE as it is now: the whole table goes, gva2 maps anew. */
+    uint32_t now = gr32(pde_gpa);
+    shadow_fault_invalidate(&S, absent, &now);
+    assert_int_not_equal(mmu_walk(shadow_scr3(&S), gva2, ACC_R, 3, &hpa, &err), 0);
+    assert_int_equal(check_access(gva2, ACC_R, 3).addr, host_of(0x907000));
 }
 
 /* ---------------------------------------------------------------- control registers */
@@ -2363,6 +2408,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unsync_never, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invlpg, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_invalidate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fault_invalidate_known_pde, setup, teardown),
         cmocka_unit_test_setup_teardown(test_control_registers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_guest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frame_exhaustion, setup, teardown),
