@@ -170,11 +170,22 @@ static bool queued_twice(const uint32_t *pfns, uint32_t k, uint32_t pfn)
     return false;
 }
 
+bool gmem_share_due(struct gmem *m, uint64_t now)
+{
+    if (!m->nreq)
+        return false;
+    if (!m->req_seen)
+        m->req_seen = now ? now : 1;
+    return m->nreq >= GMEM_SHARE_BATCH || now - m->req_seen >= GMEM_SHARE_WAIT_TICKS;
+}
+
 uint32_t gmem_share_apply(struct gmem *m)
 {
-    struct gmem_share_req r[GMEM_SHARE_BATCH];
+    struct gmem_share_work *w = &m->work;
+    struct gmem_share_req *r = w->r;
     uint32_t n = take_requests(m, r), k = 0;
-    uint32_t old[GMEM_SHARE_BATCH], shared[GMEM_SHARE_BATCH], pfn[GMEM_SHARE_BATCH], zap[GMEM_SHARE_BATCH];
+    m->req_seen = 0;
+    uint32_t *old = w->old, *shared = w->shared, *pfn = w->pfn, *zap = w->zap;
     for (uint32_t i = 0; i < n; i++) {
         if (r[i].pfn >= m->npages || m->hpa[r[i].pfn] != r[i].hpa || queued_twice(pfn, k, r[i].pfn))
             continue; /* written (unshared, remapped) since it was hashed */

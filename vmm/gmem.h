@@ -19,7 +19,12 @@
 #include <stdint.h>
 
 #define GMEM_SHARED      1u  /* in hpa[]: the frame is shared (read-only for everyone) */
-#define GMEM_SHARE_BATCH 64u /* share requests queued per VM between two applies */
+/* Share requests queued per VM between two applies. Each apply sweeps
+ * every shadow PT once (shadow_zap_frames, at most 256 frames), so the
+ * sweep's cost is spread over up to this many merged pages. */
+#define GMEM_SHARE_BATCH 256u
+/* Ticks a queued request may wait for more to join it (gmem_share_due). */
+#define GMEM_SHARE_WAIT_TICKS 500u
 
 /* A page the scanner found worth sharing (vmm/pshare.c), for the VM's thread. */
 struct gmem_share_req {
@@ -41,7 +46,14 @@ struct gmem {
     void (*sharing)(void *ctx, uint32_t *hpas, unsigned n);
     void *ctx;
     volatile uint32_t nreq; /* queued share requests (scanner -> vCPU thread) */
+    uint64_t req_seen;      /* tick the VM's thread first saw requests queued, 0: none seen */
     struct gmem_share_req req[GMEM_SHARE_BATCH];
+    /* gmem_share_apply's own arrays (7 KiB: too much for a thread stack),
+     * used by the VM's thread alone. */
+    struct gmem_share_work {
+        struct gmem_share_req r[GMEM_SHARE_BATCH];
+        uint32_t old[GMEM_SHARE_BATCH], shared[GMEM_SHARE_BATCH], pfn[GMEM_SHARE_BATCH], zap[GMEM_SHARE_BATCH];
+    } work;
 };
 
 /*
@@ -79,6 +91,15 @@ int gmem_scan_page(struct gmem *m, unsigned vm);
  * the pages newly shared.
  */
 uint32_t gmem_share_apply(struct gmem *m);
+/*
+ * gmem_share_due - on the VM's own thread, at tick now: is it time for
+ * gmem_share_apply? Yes once the batch is full, or GMEM_SHARE_WAIT_TICKS
+ * after this thread first saw requests queued. Each apply sweeps every
+ * shadow PT of the VM once (m->sharing: about a million instructions with
+ * a few hundred tables), so requests are gathered instead of applied one
+ * scanner pass (100 ms) at a time: the sweep then serves up to 256 pages.
+ */
+bool gmem_share_due(struct gmem *m, uint64_t now);
 /* Copy between guest RAM and host memory; E_RANGE if any byte is outside
  * (nothing copied), E_NOMEM if a page could not be unshared (the pages
  * before it are written). */

@@ -1291,17 +1291,20 @@ static bool in_sorted(const uint32_t *v, unsigned n, uint32_t x)
 }
 
 /* Bit of a frame in zap_frames' filter: 256 bits, from the frame number. */
-static uint32_t zap_bit(uint32_t spte) { return (spte >> PAGE_SHIFT) & 255u; }
+/* A frame's bit in shadow_zap_frames' filter (ZAP_FILTER_BITS). */
+#define ZAP_FILTER_BITS 4096u
+static uint32_t zap_bit(uint32_t spte) { return (spte >> PAGE_SHIFT) & (ZAP_FILTER_BITS - 1); }
 
 void shadow_zap_frames(struct shadow *s, uint32_t *hpas, unsigned n)
 {
-    uint32_t filter[8] = { 0 };
+    uint32_t filter[ZAP_FILTER_BITS / 32] = { 0 };
     if (!n)
         return;
     sort_u32(hpas, n);
     /* Every present spte is looked at (read-only ones are in no reverse
-     * map): a batch's frames set at most n of 256 bits, so most entries
-     * are passed over by one bit test instead of a binary search. */
+     * map): a batch's frames set at most n of 4,096 bits (n <= 256), so
+     * most entries are passed over by one bit test instead of a binary
+     * search. */
     for (unsigned k = 0; k < n; k++)
         filter[zap_bit(hpas[k]) / 32] |= 1u << (zap_bit(hpas[k]) % 32);
     for (unsigned id = 0; id < s->cfg.max_pts; id++) {
@@ -1323,7 +1326,6 @@ void shadow_zap_frames(struct shadow *s, uint32_t *hpas, unsigned n)
 
 /* ---------------------------------------------------------------- 6. control regs */
 
-/* Drop the shadow entry for gva, and its table if the guest PDE changed. */
 /* gva's shadow entry, or its table if the guest PDE changed (*known: that
  * PDE as the caller read it just now, or NULL to read it). */
 static void drop_page(struct shadow *s, uint32_t gva, const uint32_t *known)

@@ -2567,7 +2567,7 @@ void vcpu_thread(void *arg)
         /* The scanner found pages to share (vmm/pshare.c). Not while a disk
          * read is in flight: the host controller writes the frames it was
          * given, which a merge would free (vmdev_dma_busy). */
-        if (vm->mem.nreq && !vmdev_dma_busy(vm))
+        if (vm->mem.nreq && gmem_share_due(&vm->mem, timer_ticks()) && !vmdev_dma_busy(vm))
             gmem_share_apply(&vm->mem);
         if (vm->reset_req) /* the guest pulsed its reset line (vm_request_reset) */
             vm_reboot(vm);

@@ -386,6 +386,35 @@ static void test_hash_single_words(void **state)
                 fail_msg("pages %u and %u (0: none set, k: word k - 1 set) hash the same: %08x", i, j, seen[i]);
 }
 
+/* Requests wait for more to join them: an apply is due GMEM_SHARE_WAIT_TICKS
+ * after the VM's thread first saw one queued, or at once with a full batch;
+ * the apply starts the wait over. */
+static void test_share_due(void **state)
+{
+    vm_make(0, GMEM_SHARE_BATCH + 2);
+    vm_make(1, GMEM_SHARE_BATCH + 2);
+    for (uint32_t p = 0; p < GMEM_SHARE_BATCH + 2; p++) {
+        fill(0, p, 0x66);
+        fill(1, p, 0x66);
+    }
+    assert_false(gmem_share_due(&vm[0], 1000)); /* nothing queued */
+    for (uint32_t p = 0; p < GMEM_SHARE_BATCH + 2; p++)
+        gmem_scan_page(&vm[1], 1); /* hints for VM 0's pages to find */
+    gmem_scan_page(&vm[0], 0);
+    assert_int_equal(vm[0].nreq, 1);
+    assert_false(gmem_share_due(&vm[0], 1000));              /* first seen now */
+    assert_false(gmem_share_due(&vm[0], 1000 + GMEM_SHARE_WAIT_TICKS - 1));
+    assert_true(gmem_share_due(&vm[0], 1000 + GMEM_SHARE_WAIT_TICKS));
+    assert_int_equal(gmem_share_apply(&vm[0]), 1);
+    assert_false(gmem_share_due(&vm[0], 5000));
+    while (vm[0].nreq < GMEM_SHARE_BATCH)
+        assert_int_equal(gmem_scan_page(&vm[0], 0), 1);
+    assert_true(gmem_share_due(&vm[0], 5000)); /* full: no wait */
+    assert_int_equal(gmem_share_apply(&vm[0]), GMEM_SHARE_BATCH);
+    gmem_scan_page(&vm[0], 0);
+    assert_false(gmem_share_due(&vm[0], 9000)); /* the wait starts over */
+}
+
 /* ---------------------------------------------------------------- the random model */
 
 static uint8_t model[NVM][NPAGES][PAGE_SIZE / 64]; /* one byte per 64-byte line */
@@ -487,6 +516,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unshare_out_of_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hash_collision_never_shares, setup, teardown),
         cmocka_unit_test(test_hash_single_words),
+        cmocka_unit_test_setup_teardown(test_share_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_model, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

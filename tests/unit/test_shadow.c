@@ -2310,6 +2310,35 @@ static void test_prefault(void **state)
     check_rmap();
 }
 
+/* A full batch (GMEM_SHARE_BATCH = 256 frames) zapped at once: exactly
+ * the sptes onto those frames go, read-only and writable alike, and the
+ * 64 pages around them stay mapped. */
+static void test_zap_full_batch(void **state)
+{
+    enum { PAGES = 320 };
+    uint32_t gva0 = 0x10000000, gpa0 = 0x200000, frames[256], n = 0;
+
+    guest_reset_tables();
+    for (uint32_t i = 0; i < PAGES; i++)
+        map4k(gva0 + i * PAGE_SIZE, gpa0 + i * PAGE_SIZE, PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);
+    paging_on(GPD_A, true);
+    for (uint32_t i = 0; i < PAGES; i++)
+        check_access(gva0 + i * PAGE_SIZE, i % 2 ? ACC_W : ACC_R, 3);
+    for (uint32_t i = 0; i < PAGES; i++)
+        if (i % 5)
+            frames[n++] = host_of(gpa0 + i * PAGE_SIZE) & PAGE_MASK;
+    assert_int_equal(n, 256);
+    shadow_zap_frames(&S, frames, n);
+    for (uint32_t i = 0; i < PAGES; i++) {
+        uint32_t spte = spte_of(gva0 + i * PAGE_SIZE);
+        if (i % 5)
+            assert_int_equal(spte & PTE_P, 0);
+        else
+            assert_int_equal(spte & PTE_FRAME, host_of(gpa0 + i * PAGE_SIZE) & PAGE_MASK);
+    }
+    check_rmap();
+}
+
 /*
  * Page sharing (docs/memory-layout.md "Page sharing"): two guest pages A
  * and B with equal bytes, A mapped at two gvas (an alias) and B writable.
@@ -2420,6 +2449,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prefetch_entry_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linux_like, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefault, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zap_full_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_frames, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_random_differential, setup, teardown,
                                                  &prefetch_off),
