@@ -124,6 +124,7 @@ void tc_ibl_place(struct tc *tc, struct tc_block *b)
         tc->code_used += ALIGN_UP(tc->ibl_len, 16u);
         tc->ibl_copy[pg] = (uint16_t)(((uintptr_t)at & 0xFFF) + 1);
         tc->stats.ibl_copies++;
+        tc->ibl_copies_live++;
     }
     ibl_jmp_set(b, (uint8_t *)((uintptr_t)page_end - 0x1000 + tc->ibl_copy[pg] - 1));
 }
@@ -160,6 +161,7 @@ void tc_flush(struct tc *tc)
     tc->stats.flushes++;
     tc->nstopped = 0; /* the stopped blocks' code is gone, and the stub's copies */
     memset(tc->ibl_copy, 0, sizeof(tc->ibl_copy));
+    tc->ibl_copies_live = 0;
     tc_ibl_reset(tc);
 }
 

@@ -95,6 +95,7 @@ struct tc {
     uint32_t ibl_len;       /* ... its bytes, which any copy of it repeats ... */
     uint32_t ibl_stop_off;  /* ... and the offset of its miss path for a stopped block's jmp */
     uint16_t ibl_copy[TC_MAX_CODE_PAGES]; /* per arena page: 1 + the offset in it of its copy, 0: none */
+    uint32_t ibl_copies_live;             /* copies of the stub in the arena since the last flush */
     struct tc_block *stopped[TC_STOPPED_MAX]; /* blocks whose jmp goes to a miss path */
     uint32_t nstopped;      /* how many; TC_STOPPED_MAX + 1: more, find them all */
     struct tc_block *hash[TC_HASH_BUCKETS];

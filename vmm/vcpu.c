@@ -2631,9 +2631,9 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                c->bt.stats.branch_exits, c->bt.stats.branch_found, c->bt.stats.ibl_found);
     const struct tc *tc = &c->bt.tc;
     cmd_printf(out, "  in use since the last flush: %u of %u blocks, code %u of %u KiB, exits and maps %u of %u KiB;"
-               " %u copies of the lookup stub placed\n",
+               " %u copies of the lookup stub (%u placed since the VM started)\n",
                tc->nblocks, tc->max_blocks, tc->code_used >> 10, tc->code_size >> 10, tc->meta_used >> 10,
-               tc->meta_size >> 10, tc->stats.ibl_copies);
+               tc->meta_size >> 10, tc->ibl_copies_live, tc->stats.ibl_copies);
     /* Ring-1 EIPs (CS covers the TC alone) of the stubs bt_init reserved at
      * the arena's start: bench/profile.py names its samples there by them. */
     uint32_t stubs = (uint32_t)(uintptr_t)tc->code - tc->cs_base;

@@ -322,7 +322,10 @@ static void test_ibl_copies(void **state)
     assert_ptr_equal(ibl_jmp_to(d), dcopy + 20);
     tc_restore_stopped(&t);
     assert_ptr_equal(ibl_jmp_to(d), dcopy);
+    assert_int_equal(t.ibl_copies_live, 2);
     tc_flush(&t);
+    assert_int_equal(t.ibl_copies_live, 0);   /* vm info's "in use since the last flush" */
+    assert_int_equal(t.stats.ibl_copies, 2);  /* ... and its count since the start */
     assert_null(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)copy));
     assert_ptr_equal(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)stub), stub);
 }
