@@ -84,7 +84,7 @@ static void ibl_jmp_set(struct tc_block *b, const uint8_t *to)
 }
 
 /* Where b's jmp to the lookup stub goes now. */
-static uint8_t *ibl_jmp_target(const struct tc_block *b)
+uint8_t *tc_ibl_jmp_target(const struct tc_block *b)
 {
     uint32_t disp;
     memcpy(&disp, b->tca + b->ibl_jmp, 4);
@@ -96,7 +96,7 @@ static bool ibl_jmp_stopped(const struct tc *tc, const struct tc_block *b)
 {
     if (!b->ibl_jmp)
         return false;
-    uint8_t *base = ibl_jmp_target(b) - tc->ibl_stop_off;
+    uint8_t *base = tc_ibl_jmp_target(b) - tc->ibl_stop_off;
     return tc_ibl_stub_at(tc, (uint32_t)(uintptr_t)base) == base;
 }
 
@@ -105,7 +105,7 @@ void tc_restore_stopped(struct tc *tc)
     for (uint32_t i = 0; i < (tc->nstopped > TC_STOPPED_MAX ? tc->nblocks : tc->nstopped); i++) {
         struct tc_block *b = tc->nstopped > TC_STOPPED_MAX ? &tc->blocks[i] : tc->stopped[i];
         if (ibl_jmp_stopped(tc, b))
-            ibl_jmp_set(b, ibl_jmp_target(b) - tc->ibl_stop_off);
+            ibl_jmp_set(b, tc_ibl_jmp_target(b) - tc->ibl_stop_off);
     }
     tc->nstopped = 0;
 }
@@ -446,7 +446,7 @@ int tc_stop_block_at(struct tc *tc, uint32_t tca)
         if (b->exits[i].to)
             unchain_exit(tc, &b->exits[i]);
     if (b->ibl_jmp && tc->ibl_len && !ibl_jmp_stopped(tc, b)) {
-        ibl_jmp_set(b, ibl_jmp_target(b) + tc->ibl_stop_off);
+        ibl_jmp_set(b, tc_ibl_jmp_target(b) + tc->ibl_stop_off);
         if (tc->nstopped < TC_STOPPED_MAX)
             tc->stopped[tc->nstopped] = b;
         if (tc->nstopped <= TC_STOPPED_MAX)

@@ -130,6 +130,10 @@ void tc_set_ibl_stop(struct tc *tc, uint8_t *stub, uint32_t len, uint32_t stop_o
  */
 void tc_ibl_place(struct tc *tc, struct tc_block *b);
 
+/* tc_ibl_jmp_target - where block b's jump to the lookup stub goes now: a
+ * stub's first byte, or its miss path while b is stopped (b->ibl_jmp != 0). */
+uint8_t *tc_ibl_jmp_target(const struct tc_block *b);
+
 /* tc_ibl_stub_at - the stub or copy of it whose code holds tca, or NULL. */
 uint8_t *tc_ibl_stub_at(const struct tc *tc, uint32_t tca);
 

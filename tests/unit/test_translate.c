@@ -792,14 +792,6 @@ static bool on_probe(ucontext_t *uc)
     return true;
 }
 
-/* Where block b's jump to the lookup stub goes. */
-static uint8_t *ibl_target_of(const struct tc_block *b)
-{
-    uint32_t disp;
-    memcpy(&disp, b->tca + b->ibl_jmp, 4);
-    return b->tca + b->ibl_jmp + 4 + disp;
-}
-
 /* Every block's jump to the lookup stub at the start of the stub or of a
  * copy of it (none left at a miss path). */
 static void assert_no_stopped_jmp(void)
@@ -807,7 +799,7 @@ static void assert_no_stopped_jmp(void)
     for (uint32_t i = 0; i < H.bt.tc.nblocks; i++) {
         const struct tc_block *b = &H.bt.tc.blocks[i];
         if (b->ibl_jmp)
-            assert_ptr_equal(tc_ibl_stub_at(&H.bt.tc, (uint32_t)(uintptr_t)ibl_target_of(b)), ibl_target_of(b));
+            assert_ptr_equal(tc_ibl_stub_at(&H.bt.tc, (uint32_t)(uintptr_t)tc_ibl_jmp_target(b)), tc_ibl_jmp_target(b));
     }
 }
 
@@ -882,7 +874,7 @@ static void test_stop_at_every_place(void **state)
         struct tc_block *b = tc_lookup(&H.bt.tc, hlt + 1);
         assert_non_null(b);
         assert_true(b->ibl_jmp > 0);
-        uint8_t *stub = ibl_target_of(b);
+        uint8_t *stub = tc_ibl_jmp_target(b);
         assert_ptr_equal(tc_ibl_stub_at(&H.bt.tc, (uint32_t)(uintptr_t)stub), stub);
         assert_memory_equal(stub, H.bt.ibl_stub, l->end);
         for (uint32_t off = 0; off < l->end;) {

@@ -265,13 +265,6 @@ static struct tc_block *ibl_block(struct tc *t, uint32_t eip, uint32_t n)
     return b;
 }
 
-static uint8_t *ibl_jmp_to(const struct tc_block *b)
-{
-    uint32_t disp;
-    memcpy(&disp, b->tca + b->ibl_jmp, 4);
-    return b->tca + b->ibl_jmp + 4 + disp;
-}
-
 /* tc_ibl_place: a block's jump to the lookup stub goes to a copy of the
  * stub in the page of that jump, placed right after the first such block
  * of the page; the page's next block jumps to the same copy; a page
@@ -289,10 +282,10 @@ static void test_ibl_copies(void **state)
         stub[i] = (uint8_t)i;
     tc_set_ibl_stop(&t, stub, 48, 20);
     struct tc_block *a = ibl_block(&t, 0x1000, 100), *b = ibl_block(&t, 0x2000, 100);
-    uint8_t *copy = ibl_jmp_to(a);
+    uint8_t *copy = tc_ibl_jmp_target(a);
     assert_ptr_equal(copy, a->tca + 112);                   /* right after a, 16-byte aligned */
     assert_memory_equal(copy, stub, 48);
-    assert_ptr_equal(ibl_jmp_to(b), copy);                   /* b is in the same page */
+    assert_ptr_equal(tc_ibl_jmp_target(b), copy);                   /* b is in the same page */
     assert_true(b->tca > copy);
     assert_int_equal(t.stats.ibl_copies, 1);
     assert_ptr_equal(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)stub + 47), stub);
@@ -305,23 +298,23 @@ static void test_ibl_copies(void **state)
      * so its jump stays at the stub. */
     uint8_t *page1 = arena + 4096;
     struct tc_block *f = ibl_block(&t, 0x2800, (uint32_t)(page1 - (t.code + t.code_used)));
-    assert_ptr_equal(ibl_jmp_to(f), copy);
+    assert_ptr_equal(tc_ibl_jmp_target(f), copy);
     struct tc_block *c = ibl_block(&t, 0x3000, 4080);
     assert_ptr_equal(c->tca, page1);
-    assert_ptr_equal(ibl_jmp_to(c), stub);
+    assert_ptr_equal(tc_ibl_jmp_target(c), stub);
     assert_int_equal(t.stats.ibl_copies, 1);
     /* The next block's jump is in page 2, which gets its own copy; a
      * stopped block's jump goes to its copy's miss path and comes back. */
     struct tc_block *d = ibl_block(&t, 0x4000, 100);
     assert_true((uintptr_t)(d->tca + d->ibl_jmp) >= (uintptr_t)page1 + 4096);
-    assert_ptr_not_equal(ibl_jmp_to(d), copy);
+    assert_ptr_not_equal(tc_ibl_jmp_target(d), copy);
     assert_int_equal(t.stats.ibl_copies, 2);
-    assert_ptr_equal(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)ibl_jmp_to(d)), ibl_jmp_to(d));
-    uint8_t *dcopy = ibl_jmp_to(d);
+    assert_ptr_equal(tc_ibl_stub_at(&t, (uint32_t)(uintptr_t)tc_ibl_jmp_target(d)), tc_ibl_jmp_target(d));
+    uint8_t *dcopy = tc_ibl_jmp_target(d);
     assert_int_equal(tc_stop_block_at(&t, (uint32_t)(uintptr_t)d->tca), 0);
-    assert_ptr_equal(ibl_jmp_to(d), dcopy + 20);
+    assert_ptr_equal(tc_ibl_jmp_target(d), dcopy + 20);
     tc_restore_stopped(&t);
-    assert_ptr_equal(ibl_jmp_to(d), dcopy);
+    assert_ptr_equal(tc_ibl_jmp_target(d), dcopy);
     assert_int_equal(t.ibl_copies_live, 2);
     tc_flush(&t);
     assert_int_equal(t.ibl_copies_live, 0);   /* vm info's "in use since the last flush" */
