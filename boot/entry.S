@@ -95,7 +95,7 @@ high_entry:
 
     .bss
     .align 16
-    .globl boot_stack_bottom
+    .globl boot_stack_bottom, boot_stack_top /* kernel/sched.c: the boot/idle thread's stack */
 boot_stack_bottom:
     .skip 16384
 boot_stack_top:

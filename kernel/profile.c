@@ -2,6 +2,7 @@
 #include "kernel/profile.h"
 #include "kernel/kernel.h"
 #include "kernel/layout.h"
+#include "kernel/sched.h"
 
 static struct profile_entry slots[PROFILE_SLOTS], callers[PROFILE_SLOTS], guest[PROFILE_SLOTS];
 static uint32_t rings[4], dropped;
@@ -31,8 +32,11 @@ void profile_sample(const struct trap_frame *tf)
         return;
     count(slots, tf->eip);
     /* The caller of the interrupted function, by its frame pointer (the
-     * monitor keeps them): return address at [ebp+4]. */
-    if (tf->ebp >= MONITOR_BASE && tf->ebp < MONITOR_END - 8 && !(tf->ebp & 3))
+     * monitor keeps them): return address at [ebp+4]. Only an EBP on this
+     * thread's stack is one: hostexec runs a guest instruction at ring 0
+     * with the guest's EBP, which may name an unmapped page of the
+     * monitor's range (a tick there once read it and took the host down). */
+    if (sched_on_stack(tf->ebp, 8) && !(tf->ebp & 3))
         count(callers, *(const uint32_t *)(uintptr_t)(tf->ebp + 4));
 }
 

@@ -70,6 +70,15 @@ uint32_t thread_current_id(void) { return current->id; }
 const char *thread_current_name(void) { return current->name; }
 bool sched_can_kill_current(void) { return started && current != &boot_thread; }
 
+extern uint8_t boot_stack_bottom[], boot_stack_top[]; /* boot/entry.S */
+
+bool sched_on_stack(uint32_t addr, uint32_t len)
+{
+    uint32_t lo = current->stack ? (uint32_t)(uintptr_t)current->stack : (uint32_t)(uintptr_t)boot_stack_bottom;
+    uint32_t hi = current->stack ? lo + THREAD_STACK_SIZE : (uint32_t)(uintptr_t)boot_stack_top;
+    return addr >= lo && addr < hi && len <= hi - addr;
+}
+
 void sched_init(void)
 {
     boot_thread.cr3 = read_cr3();

@@ -128,6 +128,12 @@ uint64_t thread_cpu_ticks(void);
 /* True if the current context is a thread that may be killed on a fault
  * (not the idle/boot context, scheduler running). */
 bool sched_can_kill_current(void);
+/* Whether the len bytes at addr lie within the calling thread's own kernel
+ * stack (the boot stack for the boot/idle thread): the only place a frame
+ * pointer of monitor code can point. Ring-0 code may run with some other
+ * value in EBP (hostexec runs a guest instruction with the guest's), so
+ * whoever follows a frame chain (the profiler, a backtrace) asks first. */
+bool sched_on_stack(uint32_t addr, uint32_t len);
 /* Switch threads if the timer or a wakeup asked for it; called at the end of
  * every IRQ, interrupts disabled. */
 void sched_preempt_point(void);

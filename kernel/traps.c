@@ -77,19 +77,17 @@ void idt_init(void)
 
 static void dump_stack_words(uint32_t esp, int n)
 {
-    /* Only dump stacks that lie in the monitor's direct map; anything else
-     * could fault again. */
-    if (esp < MONITOR_BASE || esp > 0xFFFFFFFFu - 4u * (uint32_t)n)
-        return;
+    /* Only what lies on this thread's own stack: anything else (a guest's
+     * ESP, a stack pointer gone astray) could fault again. */
     const uint32_t *sp = (const uint32_t *)esp;
-    for (int i = 0; i < n; i += 4)
+    for (int i = 0; i < n && sched_on_stack(esp + 4u * (uint32_t)i, 16); i += 4)
         kprintf("  %08x: %08x %08x %08x %08x\n", esp + 4 * i, sp[i], sp[i + 1], sp[i + 2], sp[i + 3]);
 }
 
 void backtrace_print(uint32_t ebp)
 {
     kprintf("backtrace:");
-    for (int depth = 0; depth < 16 && ebp >= MONITOR_BASE && ebp < 0xFFFFFFF8u && !(ebp & 3); depth++) {
+    for (int depth = 0; depth < 16 && sched_on_stack(ebp, 8) && !(ebp & 3); depth++) {
         const uint32_t *frame = (const uint32_t *)ebp;
         kprintf(" %08x", frame[1]);
         ebp = frame[0];

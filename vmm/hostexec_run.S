@@ -2,8 +2,12 @@
  * hostexec_run(struct hostexec *h): run the stub h->code with the guest's
  * general registers (ESP excepted) and arithmetic flags, and store what it
  * leaves back into h (vmm/hostexec.h). The stub ends in RET; it touches
- * only h->mem. The host's IF, DF, TF and IOPL are kept throughout: only
- * CF PF AF ZF SF OF come from the guest.
+ * only h->mem. The host's DF, TF and IOPL are kept throughout, and its IF
+ * restored at the end: only CF PF AF ZF SF OF come from the guest.
+ * Interrupts are off from the guest's registers in to their values out:
+ * meanwhile EBP is the guest's, and an interrupt handler that took it for
+ * a frame pointer (the profiler, a backtrace) would follow a guest value
+ * into the monitor's range.
  * Source: Intel SDM Vol. 2B POPF (flags a CPL-0 POPF loads).
  */
 #include "vmm/hostexec.h"
@@ -15,12 +19,13 @@ hostexec_run:
     push %ebx
     push %esi
     push %edi
-    mov 20(%esp), %eax              /* h */
+    pushf                           /* the host's flags, IF with them, popped at the end */
+    mov 24(%esp), %eax              /* h */
     push %eax                       /* 4(%esp) after the next push: h */
     lea HOSTEXEC_CODE(%eax), %ecx
     push %ecx                       /* (%esp): the stub */
     pushf
-    andl $~HOSTEXEC_FLAGS, (%esp)   /* the host's flags, the guest's arithmetic ones */
+    andl $~(HOSTEXEC_FLAGS | 0x200), (%esp) /* the host's flags but IF, the guest's arithmetic ones */
     mov HOSTEXEC_EFLAGS(%eax), %ecx
     and $HOSTEXEC_FLAGS, %ecx
     or %ecx, (%esp)
@@ -45,6 +50,7 @@ hostexec_run:
     popl 0(%eax)
     popl HOSTEXEC_EFLAGS(%eax)
     add $8, %esp
+    popf                            /* the host's IF again */
     pop %edi
     pop %esi
     pop %ebx

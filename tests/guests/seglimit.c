@@ -173,6 +173,30 @@ static void strings16(void)
     check_eq("addr16-rep-lodsb-ecx", ecx, 0x11110000);
 }
 
+/*
+ * INC of a dword at linear MON_LO + 0x100 through the flat DS, EBP_ROUNDS
+ * times, with EBP holding 0xFF200000 meanwhile: an address in hv86's
+ * monitor range that no page of hv86 maps (a kmap slot it does not reach).
+ * Under hv86 each INC is emulated by host execution, which runs the
+ * instruction at ring 0 with the guest's registers, EBP included. A host
+ * timer tick during that once had hv86's profiler take EBP for a frame
+ * pointer and read [EBP+4]: a page fault in the monitor, and the host
+ * halted. The rounds make a tick land there (about one in 20,000 here).
+ * The count must come out exact, as on hardware. Where limits are not
+ * enforced (QEMU TCG) the INC would reach the monitor itself: left out.
+ */
+#define EBP_ROUNDS 60000u
+static void ebp_in_monitor(void)
+{
+    if (!enforced)
+        return;
+    *word(frames[1] + 0x100) = 0;
+    for (uint32_t i = 0; i < EBP_ROUNDS; i++)
+        asm volatile("push %%ebp\n\tmovl $0xFF200000, %%ebp\n\tincl (%0)\n\tpop %%ebp"
+                     : : "r"(MON_LO + 0x100) : "memory", "cc");
+    check_eq("ebp-in-monitor-incs", *word(frames[1] + 0x100), EBP_ROUNDS);
+}
+
 void guest_main(void)
 {
     uint32_t pd = paging_identity();
@@ -185,4 +209,5 @@ void guest_main(void)
     expand_down();
     limit_near_monitor();
     strings16();
+    ebp_in_monitor();
 }

@@ -187,7 +187,7 @@ class Machine:
         prompt comes late, and whether an empty line gets one. The caller's
         TIMEOUT is raised all the same; this only tells a slow console from a
         stopped one, and a prompt broken up by other output from none."""
-        tail = (self.child.before or "")[-400:]
+        tail = (self.child.before or "")[-4000:]
         sys.stderr.write("console: no prompt in %d s; last bytes received: %r\n" % (timeout, tail))
         self._snapshot("at the stall")
         t0 = time.monotonic()
