@@ -25,8 +25,11 @@ int gmem_init(struct gmem *m, uint32_t bytes)
     uint32_t npages = ALIGN_UP(bytes, PAGE_SIZE) / PAGE_SIZE;
     *m = (struct gmem){ 0 };
     m->hpa = kzalloc(npages * sizeof(uint32_t));
-    if (!m->hpa)
+    m->share = kzalloc(sizeof(*m->share));
+    if (!m->hpa || !m->share) {
+        gmem_free(m);
         return E_NOMEM;
+    }
     for (m->npages = 0; m->npages < npages; m->npages++) {
         uint32_t hpa;
         if (frame_alloc_exact(ZONE_HIGH, 1, &hpa)) { /* the direct map is for monitor state */
@@ -48,6 +51,7 @@ void gmem_free(struct gmem *m)
             frame_free(m->hpa[i], 1);
     }
     kfree(m->hpa);
+    kfree(m->share);
     *m = (struct gmem){ 0 };
 }
 
@@ -131,7 +135,7 @@ static uint32_t frame_hash(uint32_t hpa)
 
 int gmem_scan_page(struct gmem *m, unsigned vm)
 {
-    if (!m->npages)
+    if (!m->npages || !m->share)
         return 0;
     uint32_t pfn = m->scan_next++ % m->npages, e = m->hpa[pfn];
     if (m->scan_next >= m->npages)
@@ -146,7 +150,7 @@ int gmem_scan_page(struct gmem *m, unsigned vm)
         promote = true;
     else
         return 0;
-    m->req[m->nreq] = (struct gmem_share_req){ pfn, e, promote };
+    m->share->req[m->nreq] = (struct gmem_share_req){ pfn, e, promote };
     m->nreq++;
     return 1;
 }
@@ -156,7 +160,7 @@ static uint32_t take_requests(struct gmem *m, struct gmem_share_req *out)
 {
     uint32_t fl = spin_lock_irqsave(&req_lock);
     uint32_t n = m->nreq;
-    memcpy(out, m->req, n * sizeof(*out));
+    memcpy(out, m->share->req, n * sizeof(*out));
     m->nreq = 0;
     spin_unlock_irqrestore(&req_lock, fl);
     return n;
@@ -170,21 +174,31 @@ static bool queued_twice(const uint32_t *pfns, uint32_t k, uint32_t pfn)
     return false;
 }
 
+bool gmem_share_ready(const struct gmem *m, uint64_t now)
+{
+    return m->nreq && (m->nreq >= GMEM_SHARE_BATCH || !pshare_enabled() ||
+                       (m->req_seen && now - m->req_seen >= GMEM_SHARE_WAIT_TICKS));
+}
+
 bool gmem_share_due(struct gmem *m, uint64_t now)
 {
     if (!m->nreq)
         return false;
     if (!m->req_seen)
         m->req_seen = now ? now : 1;
-    return m->nreq >= GMEM_SHARE_BATCH || now - m->req_seen >= GMEM_SHARE_WAIT_TICKS;
+    return gmem_share_ready(m, now);
 }
 
 uint32_t gmem_share_apply(struct gmem *m)
 {
-    struct gmem_share_work *w = &m->work;
+    if (!m->share)
+        return 0;
+    struct gmem_share_queue *w = m->share;
     struct gmem_share_req *r = w->r;
     uint32_t n = take_requests(m, r), k = 0;
     m->req_seen = 0;
+    if (!pshare_enabled())
+        return 0; /* queued before `mem share off`: dropped, nothing merges after it */
     uint32_t *old = w->old, *shared = w->shared, *pfn = w->pfn, *zap = w->zap;
     for (uint32_t i = 0; i < n; i++) {
         if (r[i].pfn >= m->npages || m->hpa[r[i].pfn] != r[i].hpa || queued_twice(pfn, k, r[i].pfn))

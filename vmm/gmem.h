@@ -47,13 +47,14 @@ struct gmem {
     void *ctx;
     volatile uint32_t nreq; /* queued share requests (scanner -> vCPU thread) */
     uint64_t req_seen;      /* tick the VM's thread first saw requests queued, 0: none seen */
-    struct gmem_share_req req[GMEM_SHARE_BATCH];
-    /* gmem_share_apply's own arrays (7 KiB: too much for a thread stack),
-     * used by the VM's thread alone. */
-    struct gmem_share_work {
-        struct gmem_share_req r[GMEM_SHARE_BATCH];
+    /* The queue and gmem_share_apply's own arrays (10 KiB: too much for a
+     * thread stack), kmalloc'd by gmem_init: kept out of struct vm, whose
+     * fields the trap paths read, so that those stay on few pages. */
+    struct gmem_share_queue {
+        struct gmem_share_req req[GMEM_SHARE_BATCH]; /* the scanner adds */
+        struct gmem_share_req r[GMEM_SHARE_BATCH];   /* the rest: the VM's thread alone */
         uint32_t old[GMEM_SHARE_BATCH], shared[GMEM_SHARE_BATCH], pfn[GMEM_SHARE_BATCH], zap[GMEM_SHARE_BATCH];
-    } work;
+    } *share;
 };
 
 /*
@@ -100,6 +101,16 @@ uint32_t gmem_share_apply(struct gmem *m);
  * scanner pass (100 ms) at a time: the sweep then serves up to 256 pages.
  */
 bool gmem_share_due(struct gmem *m, uint64_t now);
+/*
+ * gmem_share_ready - gmem_share_due's answer from what it recorded, read
+ * only (interrupt handlers on the VM's thread ask it: does the run loop
+ * have shares to apply?). Requests the thread has not yet seen wait for
+ * the run loop's next turn unless the batch is full: until then the
+ * in-world paths (system calls, faults given to the guest) go on. With
+ * sharing turned off, queued requests are due at once: gmem_share_apply
+ * drops them (`mem share off`: no merge after it).
+ */
+bool gmem_share_ready(const struct gmem *m, uint64_t now);
 /* Copy between guest RAM and host memory; E_RANGE if any byte is outside
  * (nothing copied), E_NOMEM if a page could not be unshared (the pages
  * before it are written). */

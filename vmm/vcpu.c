@@ -1358,8 +1358,12 @@ static bool r3_stack_ok(uint64_t s)
  * guest's own INVLPG after its PTE store would not exit); otherwise the
  * guest tables are walked again and the window remapped when the frame
  * differs. Linux's GDT page (its fixmap alias) is walked once per CR3
- * load. Returns 0, or E_NOENT: no RAM frame there (not mapped, MMIO); the
- * stub then must not run.
+ * load. A frame page sharing merged the page onto serves as well: the
+ * window only reads, and both a share and an unshare drop it
+ * (gm_sharing, gm_unshared); refusing it left every return to ring 3 to
+ * the monitor for as long as the page stayed shared (a process that makes
+ * no context switch never writes its GDT). Returns 0, or E_NOENT: no RAM
+ * frame there (not mapped, MMIO); the stub then must not run.
  */
 static int gdtw_map(struct vcpu *c)
 {
@@ -1370,7 +1374,7 @@ static int gdtw_map(struct vcpu *c)
     c->bv->invlpg_inline = 0;
     c->gdtw_walks++;
     if (shadow_guest_translate(&c->sh, c->bv->gdtr.base, 0, false, &gpa, &err) != 0 ||
-        gmem_gpa_to_hpa(&c->vm->mem, gpa & PAGE_MASK, &hpa) != 0)
+        gmem_gpa_to_hpa(&c->vm->mem, gpa & PAGE_MASK, &hpa) < 0) /* 1: a shared frame, read as well */
         return E_NOENT;
     if (hpa != c->gdtw_hpa) {
         vmwin_alias(&c->win, c->gdtw, hpa);
@@ -1603,8 +1607,8 @@ void vmm_thread_faulted(const char *reason)
 static bool run_loop_due(struct vcpu *c)
 {
     struct vm *vm = c->vm;
-    return vm->stop_req || vm->pause_req || vm->reset_req || vm->mem.nreq || c->sh_stale ||
-           vmdev_next_event_ns(vm) == 0 || vmdev_irq_pending(vm);
+    return vm->stop_req || vm->pause_req || vm->reset_req || gmem_share_ready(&vm->mem, timer_ticks()) ||
+           c->sh_stale || vmdev_next_event_ns(vm) == 0 || vmdev_irq_pending(vm);
 }
 
 static void ring3_state_from_trap(struct vcpu *c, const struct trap_frame *tf);
@@ -1617,7 +1621,8 @@ static const struct dec_insn insn_sysenter = { .cf = DEC_CF_SYSENTER };
 static bool run_loop_quiet(struct vcpu *c)
 {
     struct vm *vm = c->vm;
-    return !(vm->stop_req || vm->pause_req || vm->reset_req || vm->mem.nreq || c->sh_stale) && vmdev_quiet(vm);
+    return !(vm->stop_req || vm->pause_req || vm->reset_req || gmem_share_ready(&vm->mem, timer_ticks()) ||
+             c->sh_stale) && vmdev_quiet(vm);
 }
 
 /* 0 builds hv86 without sysenter_in_world, for an A/B of it. */

@@ -402,17 +402,29 @@ static void test_share_due(void **state)
         gmem_scan_page(&vm[1], 1); /* hints for VM 0's pages to find */
     gmem_scan_page(&vm[0], 0);
     assert_int_equal(vm[0].nreq, 1);
+    assert_false(gmem_share_ready(&vm[0], 1000000));         /* not seen by the VM's thread yet */
     assert_false(gmem_share_due(&vm[0], 1000));              /* first seen now */
+    assert_false(gmem_share_ready(&vm[0], 1000 + GMEM_SHARE_WAIT_TICKS - 1));
+    assert_true(gmem_share_ready(&vm[0], 1000 + GMEM_SHARE_WAIT_TICKS));
     assert_false(gmem_share_due(&vm[0], 1000 + GMEM_SHARE_WAIT_TICKS - 1));
     assert_true(gmem_share_due(&vm[0], 1000 + GMEM_SHARE_WAIT_TICKS));
     assert_int_equal(gmem_share_apply(&vm[0]), 1);
     assert_false(gmem_share_due(&vm[0], 5000));
     while (vm[0].nreq < GMEM_SHARE_BATCH)
         assert_int_equal(gmem_scan_page(&vm[0], 0), 1);
-    assert_true(gmem_share_due(&vm[0], 5000)); /* full: no wait */
+    assert_true(gmem_share_ready(&vm[0], 5000)); /* full: no wait, seen or not */
+    assert_true(gmem_share_due(&vm[0], 5000));
     assert_int_equal(gmem_share_apply(&vm[0]), GMEM_SHARE_BATCH);
     gmem_scan_page(&vm[0], 0);
     assert_false(gmem_share_due(&vm[0], 9000)); /* the wait starts over */
+    /* Sharing turned off: what is queued is due at once and dropped. */
+    pshare_set_enabled(false);
+    assert_true(gmem_share_ready(&vm[0], 9000));
+    uint32_t shared = vm[0].nshared;
+    assert_int_equal(gmem_share_apply(&vm[0]), 0);
+    assert_int_equal(vm[0].nshared, shared);
+    assert_int_equal(vm[0].nreq, 0);
+    pshare_set_enabled(true);
 }
 
 /* ---------------------------------------------------------------- the random model */
