@@ -25,11 +25,8 @@ int gmem_init(struct gmem *m, uint32_t bytes)
     uint32_t npages = ALIGN_UP(bytes, PAGE_SIZE) / PAGE_SIZE;
     *m = (struct gmem){ 0 };
     m->hpa = kzalloc(npages * sizeof(uint32_t));
-    m->share = kzalloc(sizeof(*m->share));
-    if (!m->hpa || !m->share) {
-        gmem_free(m);
+    if (!m->hpa)
         return E_NOMEM;
-    }
     for (m->npages = 0; m->npages < npages; m->npages++) {
         uint32_t hpa;
         if (frame_alloc_exact(ZONE_HIGH, 1, &hpa)) { /* the direct map is for monitor state */
@@ -51,7 +48,6 @@ void gmem_free(struct gmem *m)
             frame_free(m->hpa[i], 1);
     }
     kfree(m->hpa);
-    kfree(m->share);
     *m = (struct gmem){ 0 };
 }
 
@@ -135,7 +131,7 @@ static uint32_t frame_hash(uint32_t hpa)
 
 int gmem_scan_page(struct gmem *m, unsigned vm)
 {
-    if (!m->npages || !m->share)
+    if (!m->npages)
         return 0;
     uint32_t pfn = m->scan_next++ % m->npages, e = m->hpa[pfn];
     if (m->scan_next >= m->npages)
@@ -150,7 +146,7 @@ int gmem_scan_page(struct gmem *m, unsigned vm)
         promote = true;
     else
         return 0;
-    m->share->req[m->nreq] = (struct gmem_share_req){ pfn, e, promote };
+    m->req[m->nreq] = (struct gmem_share_req){ pfn, e, promote };
     m->nreq++;
     return 1;
 }
@@ -160,7 +156,7 @@ static uint32_t take_requests(struct gmem *m, struct gmem_share_req *out)
 {
     uint32_t fl = spin_lock_irqsave(&req_lock);
     uint32_t n = m->nreq;
-    memcpy(out, m->share->req, n * sizeof(*out));
+    memcpy(out, m->req, n * sizeof(*out));
     m->nreq = 0;
     spin_unlock_irqrestore(&req_lock, fl);
     return n;
@@ -191,15 +187,12 @@ bool gmem_share_due(struct gmem *m, uint64_t now)
 
 uint32_t gmem_share_apply(struct gmem *m)
 {
-    if (!m->share)
-        return 0;
-    struct gmem_share_queue *w = m->share;
-    struct gmem_share_req *r = w->r;
+    struct gmem_share_req r[GMEM_SHARE_BATCH];
     uint32_t n = take_requests(m, r), k = 0;
     m->req_seen = 0;
     if (!pshare_enabled())
         return 0; /* queued before `mem share off`: dropped, nothing merges after it */
-    uint32_t *old = w->old, *shared = w->shared, *pfn = w->pfn, *zap = w->zap;
+    uint32_t old[GMEM_SHARE_BATCH], shared[GMEM_SHARE_BATCH], pfn[GMEM_SHARE_BATCH], zap[GMEM_SHARE_BATCH];
     for (uint32_t i = 0; i < n; i++) {
         if (r[i].pfn >= m->npages || m->hpa[r[i].pfn] != r[i].hpa || queued_twice(pfn, k, r[i].pfn))
             continue; /* written (unshared, remapped) since it was hashed */

@@ -19,10 +19,10 @@
 #include <stdint.h>
 
 #define GMEM_SHARED      1u  /* in hpa[]: the frame is shared (read-only for everyone) */
-/* Share requests queued per VM between two applies. Each apply sweeps
- * every shadow PT once (shadow_zap_frames, at most 256 frames), so the
- * sweep's cost is spread over up to this many merged pages. */
-#define GMEM_SHARE_BATCH 256u
+/* Share requests queued per VM between two applies (gmem_share_due). A
+ * bigger batch (256) spread each apply's sweep over more pages, but the
+ * queue lives in struct vm, in the direct map, which 64 VMs share. */
+#define GMEM_SHARE_BATCH 64u
 /* Ticks a queued request may wait for more to join it (gmem_share_due). */
 #define GMEM_SHARE_WAIT_TICKS 500u
 
@@ -47,14 +47,7 @@ struct gmem {
     void *ctx;
     volatile uint32_t nreq; /* queued share requests (scanner -> vCPU thread) */
     uint64_t req_seen;      /* tick the VM's thread first saw requests queued, 0: none seen */
-    /* The queue and gmem_share_apply's own arrays (10 KiB: too much for a
-     * thread stack), kmalloc'd by gmem_init: kept out of struct vm, whose
-     * fields the trap paths read, so that those stay on few pages. */
-    struct gmem_share_queue {
-        struct gmem_share_req req[GMEM_SHARE_BATCH]; /* the scanner adds */
-        struct gmem_share_req r[GMEM_SHARE_BATCH];   /* the rest: the VM's thread alone */
-        uint32_t old[GMEM_SHARE_BATCH], shared[GMEM_SHARE_BATCH], pfn[GMEM_SHARE_BATCH], zap[GMEM_SHARE_BATCH];
-    } *share;
+    struct gmem_share_req req[GMEM_SHARE_BATCH];
 };
 
 /*
@@ -98,7 +91,7 @@ uint32_t gmem_share_apply(struct gmem *m);
  * after this thread first saw requests queued. Each apply sweeps every
  * shadow PT of the VM once (m->sharing: about a million instructions with
  * a few hundred tables), so requests are gathered instead of applied one
- * scanner pass (100 ms) at a time: the sweep then serves up to 256 pages.
+ * scanner pass (100 ms) at a time: the sweep then serves up to a batch.
  */
 bool gmem_share_due(struct gmem *m, uint64_t now);
 /*
