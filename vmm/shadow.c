@@ -1290,7 +1290,6 @@ static bool in_sorted(const uint32_t *v, unsigned n, uint32_t x)
     return false;
 }
 
-/* Bit of a frame in zap_frames' filter: 256 bits, from the frame number. */
 /* A frame's bit in shadow_zap_frames' filter (ZAP_FILTER_BITS). */
 #define ZAP_FILTER_BITS 4096u
 static uint32_t zap_bit(uint32_t spte) { return (spte >> PAGE_SHIFT) & (ZAP_FILTER_BITS - 1); }
