@@ -414,6 +414,40 @@ uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva)
     return killed;
 }
 
+/*
+ * Whether block b's guest code, or the bytes its last instruction's decode
+ * may have read past it (TC_DECODE_SLACK), meets [off, off + len) of page
+ * (one of b's pages). base: the CS base its guest_eip was translated under.
+ */
+#define TC_DECODE_SLACK 15u /* an instruction is at most 15 bytes (SDM Vol. 2A §2.3.11) */
+#define TC_PAGE 0x1000u
+static bool block_meets(const struct tc_block *b, uint32_t page, uint32_t off, uint32_t len, uint32_t base)
+{
+    uint32_t start = (b->guest_eip + base) & 0xFFFu, end = start + b->guest_len + TC_DECODE_SLACK;
+    /* In its first page from start; what runs past the page is the second's from 0. */
+    if (b->page[0] == page && off < MIN(end, TC_PAGE) && off + len > start)
+        return true;
+    return b->page[1] == page && end > TC_PAGE && off < end - TC_PAGE;
+}
+
+uint32_t tc_invalidate_range(struct tc *tc, uint32_t page_gva, uint32_t off, uint32_t len, uint32_t base)
+{
+    uint32_t page = page_gva & ~0xFFFu, killed = 0;
+    struct tc_block *b = tc->page_hash[hash_page(page)];
+    if (!len)
+        return 0;
+    while (b) {
+        uint32_t link_page = hash_page(b->page[0]) == hash_page(page) ? b->page[0] : b->page[1];
+        struct tc_block *next = page_list_next(b, link_page);
+        if (!b->dead && (b->page[0] == page || b->page[1] == page) && block_meets(b, page, off, len, base)) {
+            kill_block(tc, b);
+            killed++;
+        }
+        b = next;
+    }
+    return killed;
+}
+
 /* ---------------------------------------------------------------- fault map */
 
 /* The last block starting at or below tca (blocks are sorted by tca), or NULL. */

@@ -273,6 +273,17 @@ static inline uint32_t tc_ibl_slot2(uint32_t guest_eip)
  * blocks were killed.
  */
 uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva);
+/*
+ * tc_invalidate_range - kill only the blocks whose guest code meets the len
+ * bytes at offset off (0..4095, off + len <= 4096) of the page containing
+ * page_gva (the identity tc_invalidate_page takes): a store the monitor
+ * emulated into translated code (self-modifying code, per byte range as
+ * QEMU's TB invalidation does). A block's bytes are its guest_len from
+ * guest_eip + base (base: the CS base the cache was built under), the part
+ * past its first page on its second, plus the 15 bytes after it that
+ * decoding its last instruction may have read. Returns how many were killed.
+ */
+uint32_t tc_invalidate_range(struct tc *tc, uint32_t page_gva, uint32_t off, uint32_t len, uint32_t base);
 
 /*
  * tc_lookup_guest_eip - map a TC address inside translated code back to the

@@ -1965,6 +1965,8 @@ static int emu_dispatch(struct vcpu *c, const struct dec_insn *in, int reason)
     case -100 - SHADOW_EMULATE_MONITOR:
     case -100 - SHADOW_MMIO:
         return emu_mov_mem(c, in);
+    case -100 - SHADOW_CODE_WRITE: /* its stores reach vmem_access's smc_store */
+        return mem_emulable(in) ? emu_mov_mem(c, in) : vcpu_code_write_unprotect(c);
     default:
         vm->exits_by_cause[EXIT_BT]++;
         if (in->mnemonic == DEC_M_WBINVD || in->mnemonic == DEC_M_INVD)

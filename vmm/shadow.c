@@ -40,8 +40,14 @@
  *      page is not traced: it is write-protected again when resynced).
  *   U1 All SPT_4K shadows of one guest page are in sync or all out of sync;
  *      an out-of-sync page has no shadow directory and is not translated
- *      code. nunsync counts the out-of-sync shadow PTs; while it is nonzero
- *      the VMM sends every guest INVLPG to shadow_invlpg.
+ *      code. nunsync counts the out-of-sync shadow PTs, unsync_map has
+ *      their bits.
+ *   U2 While unsync_active is false, no out-of-sync shadow PT is linked in
+ *      the active directory (the VMM then lets the translator drop guest
+ *      INVLPGs; while true it sends each to shadow_invlpg). An out-of-sync
+ *      PT of another directory may hold entries staler than the guest's
+ *      last flush: it is resynced before its directory is loaded again
+ *      (activate) or it is linked into the active one (spt_for).
  *   I4 A present spte implies A set in the guest PDE and PTE; a writable one
  *      implies D set in the guest's last-level entry.
  *   I5 No spte is global; no shadow maps a gva in_monitor() from the guest.
@@ -191,7 +197,10 @@ static int gset_ad(struct shadow *s, struct gwalk *w, bool write)
 
 /* ---------------------------------------------------------------- 2. tracing index */
 
-static unsigned hash_of(uint32_t gpa) { return (gpa >> PAGE_SHIFT) % SHADOW_HASH; }
+/* The page number folded with its 4 MiB number: every SPT_4M shadow's gsrc
+ * is 4 MiB-aligned, and by page number alone all of them shared bucket 0
+ * (pt_share walked that chain, 270 instructions a call). */
+static unsigned hash_of(uint32_t gpa) { return ((gpa >> PAGE_SHIFT) ^ (gpa >> 22)) % SHADOW_HASH; }
 
 static void hash_insert(struct shadow *s, uint16_t id)
 {
@@ -296,6 +305,21 @@ static bool page_unsynced(const struct shadow *s, uint32_t page);
 static void page_sync(struct shadow *s, uint32_t page);
 static void try_unsync(struct shadow *s, uint32_t gpa);
 
+/* Mark shadow PT id out of sync (on) or in sync: its flag, nunsync and its bit in unsync_map (U1). */
+static void unsync_mark(struct shadow *s, uint16_t id, bool on)
+{
+    if (s->pts[id].unsync == on)
+        return;
+    s->pts[id].unsync = on;
+    if (on) {
+        s->nunsync++;
+        s->unsync_map[id / 32] |= 1u << (id % 32);
+    } else {
+        s->nunsync--;
+        s->unsync_map[id / 32] &= ~(1u << (id % 32));
+    }
+}
+
 /*
  * rmap_reclaim - all max_writable entries are in use: make one writable spte
  * read-only, or drop one onto a shared frame (clock over the entries).
@@ -393,7 +417,7 @@ static void pt_free(struct shadow *s, uint16_t id, bool flush)
     if (flush && pt_in_active(s, pt))
         s->ops.flush_all(s->ops.ctx);
     hash_remove(s, id);
-    s->nunsync -= pt->unsync;
+    unsync_mark(s, id, false);
     s->ops.table_free(s->ops.ctx, pt->tbl, pt->hpa);
     *pt = (struct shadow_pt){ .hnext = s->pt_free };
     s->pt_free = id + 1;
@@ -500,11 +524,13 @@ static int pt_alloc(struct shadow *s, uint16_t pd, unsigned pde, uint8_t kind, u
      * so in sync with anything), and the page stays writable. */
     bool unsync = kind == SPT_4K && page_unsynced(s, gsrc);
     *pt = (struct shadow_pt){ .tbl = tbl, .hpa = hpa, .gsrc = gsrc, .gpde = gpde, .parents = 1u << pd,
-                              .pde = pde, .kind = kind, .ref = 1, .unsync = unsync, .unsync_idx = SPT_NO_IDX };
-    s->nunsync += unsync;
+                              .pde = pde, .kind = kind, .ref = 1, .unsync_idx = SPT_NO_IDX };
+    unsync_mark(s, id, unsync);
+    s->unsync_active |= unsync && pd == s->active; /* U2 */
     hash_insert(s, id); /* every kind: the index of tables to share, by gsrc */
     s->pds[pd].tbl[pde] = pt->hpa | SPDE_FLAGS;
     s->pds[pd].child[pde] = id + 1;
+    s->pde_used[pde / 32] |= 1u << (pde % 32);
     s->stats.pts_in_use++;
     s->stats.pages_in_use++;
     if (kind == SPT_4K && !was_traced && !unsync)
@@ -522,6 +548,42 @@ static uint16_t monitor_gpdes_of(struct shadow *s, uint32_t gpd)
         if (s->ops.read_gpa32(s->ops.ctx, gpd + (MONITOR_PDE_FIRST + i) * 4, &v) == 0 && (v & PTE_P))
             mask |= 1u << i;
     return mask;
+}
+
+static int pt_share(struct shadow *s, unsigned pdx, uint8_t kind, uint32_t gsrc, uint32_t gpde);
+
+/*
+ * pd_prelink - link into new directory i, for guest directory page key,
+ * every shadow PT another directory built from the same guest PDE
+ * (pt_share's rule), where that PDE has A set (I4: the CPU sets A in no
+ * PDE the linked entries translate through). The kernel half of a new
+ * Linux process is every other process's: each of its 4 MiB regions cost
+ * a hidden fault, the first touch under each new directory, fork's and
+ * exec's alike.
+ */
+static void pd_prelink(struct shadow *s, int i, uint32_t key)
+{
+    struct shadow_pd *pd = &s->pds[i];
+
+    /* Only where some shadow PT was ever made (pde_used): a process uses
+     * a few dozen of the 1,024 PDEs. */
+    for (unsigned w = 0; w < 1024 / 32; w++)
+        for (uint32_t m = s->pde_used[w]; m; m &= m - 1) {
+            unsigned pdx = w * 32 + __builtin_ctz(m);
+            uint32_t gpde;
+            if (monitor_pde(pdx) || s->ops.read_gpa32(s->ops.ctx, key + pdx * 4, &gpde) < 0 ||
+                (gpde & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
+                continue;
+            bool large = (gpde & PDE_PS) && (s->gcr4 & CR4_PSE);
+            int id = pt_share(s, pdx, large ? SPT_4M : SPT_4K, gpde & (large ? LARGE_FRAME : PTE_FRAME), gpde);
+            if (id < 0)
+                continue;
+            s->pts[id].parents |= 1u << i;
+            pd->tbl[pdx] = s->pts[id].hpa | SPDE_FLAGS;
+            pd->child[pdx] = id + 1;
+            s->stats.pt_shares++;
+            s->stats.prelinks++;
+        }
 }
 
 static void pd_free(struct shadow *s, int i)
@@ -577,6 +639,8 @@ static int pd_alloc(struct shadow *s, uint32_t key)
     s->stats.pages_in_use += 2;
     if (key != SHADOW_GCR3_PHYS && !was_traced)
         write_protect(s, key);
+    if (key != SHADOW_GCR3_PHYS)
+        pd_prelink(s, i, key); /* its out-of-sync tables are resynced by activate (U2) */
     return i;
 
 err_free_dir:
@@ -584,7 +648,10 @@ err_free_dir:
     return fail(s, E_NOMEM, "no frame for a shadow directory index");
 }
 
-/* Make the shadow of key (guest directory page or SHADOW_GCR3_PHYS) active. */
+static void sync_active(struct shadow *s);
+
+/* Make the shadow of key (guest directory page or SHADOW_GCR3_PHYS) active,
+ * its out-of-sync tables resynced (U2). */
 static int activate(struct shadow *s, uint32_t key)
 {
     int i = pd_find(s, key);
@@ -602,6 +669,7 @@ static int activate(struct shadow *s, uint32_t key)
     s->active = i;
     s->pds[i].lru = ++s->lru_clock;
     s->pds[i].writes = 0;
+    sync_active(s);
     return 0;
 }
 
@@ -706,6 +774,9 @@ static int spt_for(struct shadow *s, unsigned pdx, uint8_t kind, uint32_t gsrc, 
     shared = pt_share(s, pdx, kind, gsrc, gpde);
     if (shared < 0)
         return pt_alloc(s, s->active, pdx, kind, gsrc, gpde);
+    /* U2: it may have missed a flush of the guest's in another directory. */
+    if (s->pts[shared].unsync)
+        page_sync(s, gsrc);
     s->pts[shared].parents |= 1u << s->active;
     pd->tbl[pdx] = s->pts[shared].hpa | SPDE_FLAGS;
     pd->child[pdx] = shared + 1;
@@ -1133,11 +1204,11 @@ static void try_unsync(struct shadow *s, uint32_t gpa)
         struct shadow_pt *pt = &s->pts[id - 1];
 
         if (pt->gsrc == page && pt->kind == SPT_4K && !pt->unsync) {
-            pt->unsync = 1;
+            unsync_mark(s, id - 1, true);
             pt->unsync_idx = (uint16_t)((gpa & ~PTE_FRAME) / 4);
-            s->nunsync++;
         }
     }
+    s->unsync_active = true; /* U2: the store came through the active directory */
     s->stats.unsyncs++;
 }
 
@@ -1199,8 +1270,7 @@ static void pt_resync(struct shadow *s, uint16_t id)
         s->stats.resync_fills += prefill(s, pt, &w, pt->unsync_idx, NULL);
     }
     pt->unsync_idx = SPT_NO_IDX;
-    pt->unsync = 0;
-    s->nunsync--;
+    unsync_mark(s, id, false);
     s->stats.resyncs++;
 }
 
@@ -1218,12 +1288,34 @@ static void page_sync(struct shadow *s, uint32_t page)
         write_protect(s, page);
 }
 
-/* A TLB flush of the guest's: resync every out-of-sync page table. */
+/*
+ * Resync the out-of-sync page tables that have a shadow PT whose parents
+ * meet mask (all: ~0). page_sync clears the bits of every shadow of the
+ * page, later ones of this word included: each bit is looked up again.
+ */
+static void resync_where(struct shadow *s, uint32_t mask)
+{
+    for (unsigned w = 0; s->nunsync && w < SHADOW_MAX_PTS / 32; w++)
+        for (uint32_t m = s->unsync_map[w]; m; m &= m - 1) {
+            struct shadow_pt *pt = &s->pts[w * 32 + __builtin_ctz(m)];
+            if (pt->unsync && (pt->parents & mask))
+                page_sync(s, pt->gsrc);
+        }
+}
+
+/* A TLB flush of the guest's everywhere: resync every out-of-sync page table. */
 static void resync_all(struct shadow *s)
 {
-    for (unsigned id = 0; s->nunsync && id < s->cfg.max_pts; id++)
-        if (s->pts[id].unsync)
-            page_sync(s, s->pts[id].gsrc);
+    resync_where(s, ~0u);
+    s->unsync_active = false;
+}
+
+/* The active directory was just loaded: resync the out-of-sync tables it links (U2). */
+static void sync_active(struct shadow *s)
+{
+    if (s->nunsync)
+        resync_where(s, 1u << s->active);
+    s->unsync_active = false;
 }
 
 int shadow_set_unsync(struct shadow *s, bool on)
@@ -1435,11 +1527,13 @@ int shadow_set_cr4(struct shadow *s, uint32_t gcr4)
 int shadow_set_cr3(struct shadow *s, uint32_t gcr3)
 {
     s->tlb_gen++;
-    resync_all(s);
     s->gcr3 = gcr3;
     if (!paging_on(s))
-        return 0;
-    return activate(s, gcr3 & PTE_FRAME);
+        return 0; /* the paging-off directory links no 4 KiB table (U2) */
+    int r = activate(s, gcr3 & PTE_FRAME);
+    if (r < 0)
+        resync_all(s); /* the old directory stays loaded; the flush still happened */
+    return r;
 }
 
 uint32_t shadow_scr3(const struct shadow *s) { return s->active < 0 ? 0 : s->pds[s->active].hpa; }

@@ -192,8 +192,14 @@ static bool code_bit(struct vcpu *c, uint32_t gpa, bool on)
 
 static void code_mark(struct vcpu *c, uint32_t gpa, bool on)
 {
-    if (!code_bit(c, gpa, on) || on)
+    if (!code_bit(c, gpa, on))
         return;
+    if (on) { /* a new round of smc_store's count */
+        struct smc_slot *s = &c->smc[(gpa >> PAGE_SHIFT) % SMC_SLOTS];
+        if (s->page == (gpa & PAGE_MASK))
+            s->stores = 0;
+        return;
+    }
     /* A store into a page table that mapped translated code may remap that
      * code's EIPs to other bytes, and the translation cache is looked up
      * by EIP: the translations of every code frame it mapped go (a Linux
@@ -264,17 +270,61 @@ static bool bt_code_stable(void *ctx, uint32_t gva)
     return shadow_guest_global(&c->sh, gva + c->seg[SR_CS].base);
 }
 
-/* A store hit translated code at gpa: see sh_is_code. */
+/* Whether page (a gpa page) is a page table code_watch watches. */
+static bool watched_table(const struct vcpu *c, uint32_t page)
+{
+    for (uint32_t i = 0; i < c->nwatch; i++)
+        if (c->watch[i].table == page)
+            return true;
+    return false;
+}
+
+/*
+ * smc_store - the monitor stored n bytes at gpa (within one page), which
+ * sh_is_code claims: translated code, or a page table mapping some. For
+ * code, only the translations the bytes meet are dropped, and the page
+ * stays protected, so the next store is caught too (QEMU drops TBs by byte
+ * range the same way): Linux patches code a few bytes at a time at boot
+ * (alternatives, retpolines, static keys), and dropping every translation
+ * of a page at each patch made the kernel translate a third of its boot
+ * code twice. A watched page table (code_mark says why), or a page stored
+ * into SMC_FLOOD times since it was marked (data sharing a page with code),
+ * has all its translations dropped and its mark cleared instead: the guest
+ * then writes it natively until code from it is translated again.
+ */
+static void smc_store(struct vcpu *c, uint32_t gpa, uint32_t n)
+{
+    uint32_t page = gpa & PAGE_MASK;
+    struct smc_slot *s = &c->smc[(page >> PAGE_SHIFT) % SMC_SLOTS];
+    if (s->page != page)
+        *s = (struct smc_slot){ .page = page };
+    if (++s->stores <= SMC_FLOOD && !watched_table(c, page)) {
+        tc_invalidate_range(&c->bt.tc, page, gpa & ~PAGE_MASK, n, c->tc_cs_base);
+        c->smc_ranged++;
+        return;
+    }
+    tc_invalidate_page(&c->bt.tc, page);
+    code_mark(c, gpa, false);
+    c->smc_unprotects++;
+}
+
+/* A store hit translated code at gpa: see sh_is_code. Its translations
+ * go and the page is written natively (the store re-runs). */
 static int handle_code_write(struct vcpu *c, uint32_t gpa)
 {
     tc_invalidate_page(&c->bt.tc, gpa & PAGE_MASK);
     code_mark(c, gpa, false);
-    c->smc_writes++;
     if (c->cpl == 0 || c->bt.cpl3) {
         c->bt.one_insn = true;
         c->bt.one_insn_eip = c->bv->eip;
     }
     return 0; /* re-run the store: the page is writable again */
+}
+
+int vcpu_code_write_unprotect(struct vcpu *c)
+{
+    c->smc_unprotects++;
+    return handle_code_write(c, c->code_write_gpa);
 }
 
 /* bt_fetch_fn: guest code bytes at CS:gva, no further than the guest CS
@@ -708,8 +758,7 @@ static int vmem_access(struct vcpu *c, uint32_t gva, void *buf, uint32_t len, ui
         if (rc)
             c->plain_write = false;
         if (write && sh_is_code(c->vm, gpa)) {
-            tc_invalidate_page(&c->bt.tc, gpa & PAGE_MASK); /* the monitor wrote translated code */
-            code_mark(c, gpa, false);
+            smc_store(c, gpa, n); /* the monitor wrote translated code */
             c->plain_write = false;
         }
         gva += n;
@@ -1734,7 +1783,7 @@ static bool pf_in_world(struct vcpu *c, struct trap_frame *tf)
     if (r == SHADOW_FIXED) {
         /* What run_bt_n told this run of translated code about the shadow:
          * a write may have let a table go out of sync (INVLPG must exit). */
-        c->bv->invlpg_exit = shadow_unsync_count(&c->sh) != 0;
+        c->bv->invlpg_exit = shadow_unsync_active(&c->sh);
         c->bv->invlpg_skip = BT_INVLPG_SKIP_NONE;
         c->pf_in_world++;
         return true;
@@ -1795,7 +1844,7 @@ static bool reflect_in_world(struct vcpu *c, struct trap_frame *tf, const struct
     /* What run_bt_n tells a run of translated code about INVLPG: the
      * fault may have let a table out of sync, and the handler's INVLPG of
      * the page pf_reflect dropped ahead has nothing to do. */
-    v->invlpg_exit = shadow_unsync_count(&c->sh) != 0;
+    v->invlpg_exit = shadow_unsync_active(&c->sh);
     invlpg_skip_publish(c);
     c->pf_reflected_in_world++;
     world_go_on(c, tf, b);
@@ -2120,7 +2169,7 @@ static void halt_wait(struct vcpu *c)
  */
 static void invlpg_ahead(struct vcpu *c, uint32_t gva, const uint32_t *gpde)
 {
-    if (!shadow_unsync_count(&c->sh))
+    if (!shadow_unsync_active(&c->sh))
         return; /* every INVLPG is dropped anyway (bt/translate.c h_invlpg) */
     /* What the #PF itself invalidates, not an INVLPG: gdtw_map's walk of
      * the GDT's page stays good, unless it went through this PDE (the GDT's
@@ -2200,8 +2249,13 @@ static int handle_guest_trap(struct vcpu *c, bool direct)
                           r == SHADOW_CODE_WRITE ? EXIT_WHY_CODE_WRITE : EXIT_WHY_PF_EMULATE);
         if (r == SHADOW_REFLECT)
             return pf_reflect(c, &out, c->tf.error) < 0 ? -1 : 0;
-        if (r == SHADOW_CODE_WRITE)
-            return handle_code_write(c, out.gpa);
+        if (r == SHADOW_CODE_WRITE) {
+            /* From translated code the store is emulated (smc_store);
+             * directly executed code re-runs it on a writable page. */
+            c->smc_writes++;
+            c->code_write_gpa = out.gpa;
+            return direct ? handle_code_write(c, out.gpa) : emu_bt_exit(c, -100 - SHADOW_CODE_WRITE);
+        }
         if (r == SHADOW_EMULATE_PT || r == SHADOW_EMULATE_MONITOR || r == SHADOW_MMIO)
             return emu_bt_exit(c, -(int)r - 100); /* emulate the faulting instruction */
         vm_kill(c->vm, "shadow paging failed at gva %08x: %s", c->cr2, shadow_why(&c->sh));
@@ -2535,7 +2589,7 @@ static int run_bt_n(struct vcpu *c, uint32_t max_dispatch)
         c->tc_cs_limit = c->seg[SR_CS].limit;
     }
     c->bt_trapped = false; /* bt_run may return without entering (IRQ window) */
-    c->bv->invlpg_exit = shadow_unsync_count(&c->sh) != 0; /* only the monitor changes it */
+    c->bv->invlpg_exit = shadow_unsync_active(&c->sh); /* only the monitor changes it */
     invlpg_skip_publish(c);
     int reason = bt_run(&c->bt, max_dispatch);
     c->bv->invlpg_skip = BT_INVLPG_SKIP_NONE; /* the monitor may fill sptes from now on */
@@ -2673,15 +2727,19 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                "handler's return), cr3 %u hits %u misses\n",
                ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.prefaulted, ss.cr3_hits,
                ss.cr3_misses);
+    cmd_printf(out, "  %u tables shared between directories (%u of them linked as their directory was made)\n",
+               ss.pt_shares, ss.prelinks);
     cmd_printf(out, "  %u writable entries (of at most %u; %u made read-only to make room), %u onto shared frames, "
                "%u dropped by page sharing\n", ss.writable, c->sh.max_writable, ss.wr_reclaims, ss.shared_maps,
                ss.frame_zaps);
     cmd_printf(out, "  %u page-table stores emulated, %u tables let out of sync, %u resynced (%u entries dropped, "
                "%u filled), %u out of sync now; %u faulting pages dropped for the handler's INVLPG\n", ss.pt_writes,
                ss.unsyncs, ss.resyncs, ss.resync_zaps, ss.resync_fills, shadow_unsync_count(&c->sh), c->invlpg_skipped);
-    cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u, "
+    cmd_printf(out, "interrupts injected: %u, guest exceptions: %u, stores into translated code: %u (%u emulated "
+               "dropping only the translations they met, %u pages given back to native stores), "
                "stale translations dropped at an exit: %u\n",
-               c->irqs_injected, c->guest_exceptions, c->smc_writes, c->stale_exits);
+               c->irqs_injected, c->guest_exceptions, c->smc_writes, c->smc_ranged, c->smc_unprotects,
+               c->stale_exits);
     cmd_printf(out, "  %u REP MOVS/STOS given back to the CPU once their stores reached plain RAM\n",
                c->strings_resumed);
     cmd_printf(out, "  page tables mapping translated code: %u code frames watched, %u dropped by stores into "

@@ -61,6 +61,12 @@ struct exit_site {
 
 /* Shadow paging limits per VM: cached directories (2 frames each) and page
  * tables, all taken from the VM's window at creation. */
+/* Self-modifying code (vmm/vcpu.c smc_store): stores into one page of
+ * translated code the monitor emulates, dropping only the translations they
+ * meet, before the page goes back to native stores; slots of that count. */
+#define SMC_FLOOD 12u
+#define SMC_SLOTS 16u
+
 #define SH_MAX_PDS 8u
 #define SH_MAX_PTS 256u
 #define SH_POOL_PAGES (2 * SH_MAX_PDS + SH_MAX_PTS)
@@ -178,6 +184,12 @@ struct vcpu {
     struct code_watch { uint32_t table, code; } *watch; /* gpa pages */
     uint32_t nwatch, watch_full, watch_drops;
     uint32_t smc_writes;        /* stores into translated code caught */
+    uint32_t code_write_gpa;    /* where the caught store went (vcpu_code_write_unprotect) */
+    /* Emulated stores into a page of translated code since it was marked
+     * (smc_store), by page: a page past SMC_FLOOD is written natively. */
+    struct smc_slot { uint32_t page, stores; } smc[SMC_SLOTS];
+    uint32_t smc_ranged;        /* emulated stores that dropped only the translations they met */
+    uint32_t smc_unprotects;    /* pages given back to native stores (SMC_FLOOD, a watched table) */
     bool plain_write;           /* the last vmem_write landed in guest RAM that is nothing more (no device,
                                  * traced page table or translated code): the CPU may do the next itself */
     uint32_t strings_resumed;   /* REP MOVS/STOS handed back to the CPU once their stores were plain */
@@ -258,6 +270,10 @@ int emu_ring3_gp(struct vcpu *c);
  * #GP(0) (IA32_SYSENTER_CS = 0, SYSEXIT at CPL > 0), <0 after vm_kill. */
 int emu_sysenter(struct vcpu *c, const struct dec_insn *in);
 int emu_ring3_ss(struct vcpu *c);
+/* vmm/vcpu.c: the store emu_bt_exit was asked to emulate into translated
+ * code (-100 - SHADOW_CODE_WRITE) is one the emulator does not do: drop the
+ * page's translations and let the store run natively. 0. */
+int vcpu_code_write_unprotect(struct vcpu *c);
 /* vmm/vcpu.c: a #NM from guest code: lazy FPU switch or the guest's own #NM. */
 int vcpu_fpu_trap(struct vcpu *c);
 /* vmm/emulate.c: length of the WAIT/FWAIT at the guest EIP, or 0 if it is something else. */

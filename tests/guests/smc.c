@@ -2,7 +2,9 @@
  * smc — self-modifying code: new bytes written over code that already ran
  * (an immediate, an opcode), over the very next instruction of the running
  * block and one a few bytes further, inside a running loop, into a buffer executed as code, with rep
- * movsb, and through a second virtual mapping of the code page.
+ * movsb, and through a second virtual mapping of the code page; over the
+ * last byte of a routine, over the part of a routine that runs into the
+ * next page, and after a hundred stores into data sharing the page with code.
  *
  * Hazard: guest kernel code runs from the translator's cache, so every
  * guest write to translated code must invalidate the translation before
@@ -30,8 +32,15 @@ asm(".text\n"
     "2:\n3:\t.byte 0x83, 0xC0, 0x01\n"      /* addl $1, %eax */
     "\tloop 1b\n\tmovb $1, 3b+2\n\tret\n"
     /* a page of its own, for the alias mapping */
-    ".align 4096\nsmc_page:\n\tmovl $7, %eax\n\tret\n.align 4096\n");
+    ".align 4096\nsmc_page:\n\tmovl $7, %eax\n\tret\n.align 4096\n"
+    /* returns 5; its first RET, the routine's last byte, becomes INC EAX */
+    "smc_last:\n\tmovl $5, %eax\n\tret\n\tret\n"
+    /* 32 bytes of data on the same page as code */
+    ".align 64\nsmc_data:\n\t.fill 32, 1, 0\n"
+    /* returns the imm32 at smc_cross+1, whose last two bytes are on the next page */
+    ".align 4096\n\t.fill 4093, 1, 0x90\nsmc_cross:\n\tmovl $0x01020304, %eax\n\tret\n.align 4096\n");
 extern uint8_t smc_imm[], smc_op[], smc_next[], smc_ahead[], smc_loop[], smc_page[];
+extern uint8_t smc_last[], smc_data[], smc_cross[];
 
 #define OP_INC_EAX 0x40
 #define OP_DEC_EAX 0x48
@@ -79,6 +88,35 @@ static void alias_checks(void)
     paging_disable();
 }
 
+/* Stores that meet a translation only at its edges: the routine's last
+ * byte, the part of it on its second page, and code next to data stored
+ * into a hundred times (the monitor may drop translations by byte range). */
+static void edge_checks(void)
+{
+    check_eq("last-byte-before", call(smc_last), 5);
+    smc_last[5] = OP_INC_EAX;
+    check_eq("last-byte-patched", call(smc_last), 6);
+    smc_last[5] = OP_RET;
+    check_eq("last-byte-back", call(smc_last), 5);
+
+    check_eq("cross-page-before", call(smc_cross), 0x01020304);
+    smc_cross[4] = 0x11;                 /* the imm32's top byte: on the second page */
+    check_eq("cross-page-second-page", call(smc_cross), 0x11020304);
+    smc_cross[1] = 0x22;                 /* its low byte: on the first page */
+    check_eq("cross-page-first-page", call(smc_cross), 0x11020322);
+
+    for (uint32_t i = 0; i < 100; i++) {
+        put32(smc_data + 4 * (i % 8), i);
+        if (i % 25 == 0)
+            check(i == 0 ? "data-page-run-0" : i == 25 ? "data-page-run-25" : i == 50 ? "data-page-run-50"
+                                                                                     : "data-page-run-75",
+                  call(smc_last) == 5, "got 0x%x", call(smc_last));
+    }
+    smc_last[5] = OP_INC_EAX;
+    check_eq("data-page-then-patched", call(smc_last), 6);
+    smc_last[5] = OP_RET;
+}
+
 void guest_main(void)
 {
     check_eq("imm-original", call(smc_imm), 1);
@@ -101,4 +139,5 @@ void guest_main(void)
     check_eq("loop-self-patch-again", call(smc_loop), 15);
     jit_checks();
     alias_checks();
+    edge_checks();
 }

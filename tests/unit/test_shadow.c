@@ -1224,6 +1224,61 @@ static void test_unsync(void **state)
     check_rmap();
 }
 
+static void check_invariants(void);
+
+/*
+ * A CR3 load resyncs only the out-of-sync tables the loaded directory links
+ * (U2): a table of process A's written while A ran stays out of sync while
+ * B runs, and B's INVLPGs need not exit; it is resynced when A is loaded
+ * again, or when B's first access links it, before B can use an entry it
+ * holds (KVM syncs per root the same way).
+ */
+static void test_unsync_lazy(void **state)
+{
+    uint32_t gva = 0x08048000, self = 0x3FF000, pte_gpa, gpt;
+    struct outcome o;
+
+    pte_gpa = self_mapped_table(gva, self, &gpt);
+    map4k(gva + PAGE_SIZE, 0x901000, PTE_P | PTE_RW | PTE_US);
+    gw32(GPD_B + (gva >> 22) * 4, gr32(GPD_A + (gva >> 22) * 4)); /* B has the same table there */
+    check_access(gva, ACC_R, 3);
+    check_access(gva + PAGE_SIZE, ACC_R, 3);
+    native_store(self + (pte_gpa & 0xFFF), 0x902000 | PTE_P | PTE_RW | PTE_US);
+    assert_int_equal(shadow_unsync_count(&S), 1);
+    assert_true(shadow_unsync_active(&S));
+    unsigned resyncs = stats().resyncs;
+    /* B loaded: it links no shadow of the table yet, which stays out of sync. */
+    assert_int_equal(vmm_set_cr3(GPD_B), 0);
+    assert_int_equal(shadow_unsync_count(&S), 1);
+    assert_false(shadow_unsync_active(&S));
+    assert_int_equal(stats().resyncs, resyncs);
+    assert_false(shadow_is_pt_gpa(&S, gpt));
+    check_invariants();
+    /* A loaded again: resynced, traced, and its entry the guest's. */
+    assert_int_equal(vmm_set_cr3(GPD_A), 0);
+    assert_int_equal(shadow_unsync_count(&S), 0);
+    assert_false(shadow_unsync_active(&S));
+    assert_int_equal(stats().resyncs, resyncs + 1);
+    assert_true(shadow_is_pt_gpa(&S, gpt));
+    o = check_access(gva, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x902000));
+    /* The second entry retargeted while A runs, then B loaded: B's first
+     * access under that PDE links A's shadow table, resynced first, so
+     * the second entry is the guest's, not the one A's shadow held. */
+    check_access(gva + PAGE_SIZE, ACC_R, 3);
+    native_store(self + (pte_gpa & 0xFFF) + 4, 0x903000 | PTE_P | PTE_US);
+    assert_int_equal(vmm_set_cr3(GPD_B), 0);
+    assert_int_equal(shadow_unsync_count(&S), 1);
+    unsigned shares = stats().pt_shares;
+    check_access(gva, ACC_R, 3);
+    assert_int_equal(stats().pt_shares, shares + 1);
+    assert_int_equal(shadow_unsync_count(&S), 0);
+    assert_false(shadow_unsync_active(&S));
+    o = check_access(gva + PAGE_SIZE, ACC_R, 3);
+    assert_int_equal(o.addr, host_of(0x903000));
+    check_invariants();
+}
+
 /* A resync reads the guest PTEs of a chunk with two or more present
  * entries at once (ops.read_gpa): each entry is judged by its own PTE. */
 static void test_resync_block(void **state)
@@ -1613,8 +1668,6 @@ static void test_writable_limit(void **state)
 
 /* ---------------------------------------------------------------- shared shadow tables */
 
-static void check_invariants(void);
-
 /* Directories with the same guest PDE share its shadow PT, and A/D stay exact. */
 static void test_shared_tables(void **state)
 {
@@ -1641,8 +1694,9 @@ static void test_shared_tables(void **state)
     assert_int_equal(gr32(GPD_B + (k4 >> 22) * 4) & PTE_A, PTE_A);
     o = check_access(k4 + 0x10, ACC_R, 0);
     assert_int_equal(o.hidden, 0);
-    o = check_access(k4m, ACC_W, 0);
-    assert_int_equal(o.hidden, 1);
+    o = check_access(k4m, ACC_W, 0);         /* linked when B's directory was made: A (and D) set there */
+    assert_int_equal(o.hidden, 0);
+    assert_int_equal(stats().prelinks, 1);
     assert_int_equal(stats().pts_in_use, 3);
     check_access(k4m_clean, ACC_W, 0);       /* A's table has D clear: B gets its own */
     struct shadow_stats st = stats();
@@ -1904,9 +1958,26 @@ static uint32_t r_entry_gpa(void)
  * (and D for writable ones) already set, onto the right frame; no traced page
  * is writable (I3); the monitor PDEs are intact and nothing is global (I5).
  */
+/* U1's count and map, and U2: with unsync_active false, no out-of-sync
+ * shadow PT is linked in the active directory. */
+static void check_unsync(void)
+{
+    uint32_t n = 0;
+
+    for (unsigned id = 0; id < SHADOW_MAX_PTS; id++) {
+        bool bit = (S.unsync_map[id / 32] >> (id % 32)) & 1;
+        assert_int_equal(bit, S.pts[id].unsync != 0);
+        n += bit;
+        if (S.pts[id].unsync && !S.unsync_active && S.active >= 0)
+            assert_false(S.pts[id].parents & (1u << S.active));
+    }
+    assert_int_equal(n, S.nunsync);
+}
+
 static void check_invariants(void)
 {
     check_rmap();
+    check_unsync();
     assert_monitor_pdes();
     for (int i = 0; i < SHADOW_MAX_PDS; i++) {
         struct shadow_pd *pd = &S.pds[i];
@@ -2075,7 +2146,7 @@ static void random_run(const struct random_mode *mode, uint32_t seed, struct ran
     for (unsigned step = 0; step < 40000; step++) {
         uint32_t op = rnd_below(100);
 
-        if (op < 70 && S.nunsync && rnd_below(8)) {
+        if (op < 70 && shadow_unsync_active(&S) && rnd_below(8)) {
             /* Out of sync, with no flush since: the shadow may answer as
              * a TLB would (stale), but only ever with this guest's RAM. */
             int acc = (int)rnd_below(3), cpl = rnd_below(2) ? 3 : 0;
@@ -2097,7 +2168,8 @@ static void random_run(const struct random_mode *mode, uint32_t seed, struct ran
             check_invariants();
         } else if (op < 70) {
             int acc = (int)rnd_below(3), cpl = rnd_below(2) ? 3 : 0;
-            if (S.nunsync) { /* the guest flushes first: from here every answer is exact */
+            if (shadow_unsync_active(&S)) { /* the guest flushes first: from here every answer is exact,
+                                             * with tables of other directories still out of sync (U2) */
                 assert_int_equal(vmm_set_cr3(S.gcr3), 0);
                 check_invariants();
             }
@@ -2157,7 +2229,7 @@ static void random_run(const struct random_mode *mode, uint32_t seed, struct ran
         } else if (op < 95) {
             /* INVLPG: whatever else is stale, this gva's translation is now
              * the guest's (its PDE is traced, its PTE re-read). */
-            bool ahead = S.nunsync != 0;
+            bool ahead = shadow_unsync_active(&S);
             uint32_t gva = ahead ? r_gva_held() : r_gva();
             int acc = (int)rnd_below(3), cpl = rnd_below(2) ? 3 : 0;
             shadow_invlpg(&S, gva);
@@ -2179,7 +2251,7 @@ static void random_run(const struct random_mode *mode, uint32_t seed, struct ran
         }
     }
     assert_int_equal(vmm_set_cr3(S.gcr3), 0);
-    assert_int_equal(S.nunsync, 0);
+    assert_false(shadow_unsync_active(&S));
     check_invariants();
     struct shadow_stats st = stats();
     print_message("random seed %u (prefetch %u): %u completed, %u reflected, %u pt-emulated, %u monitor, %u mmio, "
@@ -2238,6 +2310,8 @@ static void test_random_differential(void **state)
     assert_true(st->cr3_hits > 0 && st->a_sets > 0 && st->d_sets > 0 && st->wr_reclaims > 0);
     assert_true(mode->prefetch ? st->prefetched > 1000 * count : st->prefetched == 0);
     assert_true(st->pt_shares > 300 * count);
+    print_message("tables linked into a directory as it was made: %u\n", st->prelinks);
+    assert_true(st->prelinks > 20 * count);
     assert_true(cv.nshares > 100 * count && st->frame_zaps > 100 * count && st->shared_maps + st->frame_zaps > 0);
     if (mode->unsync)
         assert_true(st->unsyncs > 50 * count && st->resyncs > 50 * count && st->resync_zaps > 10 * count &&
@@ -2433,6 +2507,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsync_prefill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsync_lazy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resync_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsync_never, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invlpg, setup, teardown),

@@ -159,6 +159,49 @@ static void test_invalidate_bucket_sharing(void **state)
     assert_int_equal(tc_invalidate_page(&tc, 0x1000), 0);
 }
 
+/*
+ * A store the monitor emulated into translated code kills only the blocks
+ * whose guest bytes it meets: their own, and the 15 after them that the
+ * last instruction's decode may have read; the part of a block past its
+ * first page is in its second from offset 0; guest_eip is offset by the
+ * CS base given.
+ */
+static void test_invalidate_range(void **state)
+{
+    tc_flush(&tc);
+    struct tc_block *a = fake_block(0x1100, 3, NULL); /* 0x1100..0x1105, decode slack to 0x1114 */
+    assert_int_equal(tc_invalidate_range(&tc, 0x1000, 0x0FF, 1, 0), 0);  /* the byte before */
+    assert_int_equal(tc_invalidate_range(&tc, 0x1000, 0x115, 4, 0), 0);  /* past the slack */
+    assert_int_equal(tc_invalidate_range(&tc, 0x2000, 0x100, 1, 0), 0);  /* another page */
+    assert_int_equal(tc_invalidate_range(&tc, 0x1000, 0x105, 0, 0), 0);  /* nothing stored */
+    assert_false(a->dead);
+    assert_int_equal(tc_invalidate_range(&tc, 0x1000, 0x114, 1, 0), 1);  /* the slack's last byte */
+    assert_true(a->dead);
+    a = fake_block(0x1100, 3, NULL);
+    assert_int_equal(tc_invalidate_range(&tc, 0x1000, 0x0FE, 3, 0), 1);  /* ends on its first byte */
+    a = fake_block(0x1100, 3, NULL);
+    assert_int_equal(tc_invalidate_range(&tc, 0x1000, 0x105, 1, 0), 1);  /* its last byte */
+    /* Two blocks on a page: a store meets one of them. */
+    struct tc_block *lo = fake_block(0x3000, 2, NULL), *hi = fake_block(0x3800, 2, NULL);
+    assert_int_equal(tc_invalidate_range(&tc, 0x3000, 0x801, 2, 0), 1);
+    assert_true(hi->dead);
+    assert_false(lo->dead);
+    assert_ptr_equal(tc_lookup(&tc, 0x3000), lo);
+    /* Across pages: 0x5FFC..0x6003, slack to 0x6012. */
+    struct tc_block *s = fake_block(0x5FFC, 4, NULL);
+    assert_int_equal(tc_invalidate_range(&tc, 0x5000, 0xFFB, 1, 0), 0);
+    assert_int_equal(tc_invalidate_range(&tc, 0x6000, 0x013, 8, 0), 0);
+    assert_false(s->dead);
+    assert_int_equal(tc_invalidate_range(&tc, 0x6000, 0x012, 1, 0), 1);
+    s = fake_block(0x5FFC, 4, NULL);
+    assert_int_equal(tc_invalidate_range(&tc, 0x5000, 0xFFF, 1, 0), 1);
+    /* Under a CS base of 0x80, guest_eip 0x7100 is linear 0x7180 (the
+     * same page: fake_block takes its page from guest_eip). */
+    fake_block(0x7100, 3, NULL);
+    assert_int_equal(tc_invalidate_range(&tc, 0x7000, 0x100, 1, 0x80), 0);
+    assert_int_equal(tc_invalidate_range(&tc, 0x7000, 0x180, 1, 0x80), 1);
+}
+
 static void test_ibl_table(void **state)
 {
     tc_flush(&tc);
@@ -329,7 +372,8 @@ int main(void)
         cmocka_unit_test(test_lookup_and_flush), cmocka_unit_test(test_lookup_same_bucket),
         cmocka_unit_test(test_flush_when_full),
         cmocka_unit_test(test_chain_unchain),    cmocka_unit_test(test_invalidate_straddling),
-        cmocka_unit_test(test_invalidate_bucket_sharing), cmocka_unit_test(test_ibl_table),        cmocka_unit_test(test_guest_eip_map),
+        cmocka_unit_test(test_invalidate_bucket_sharing), cmocka_unit_test(test_invalidate_range),
+        cmocka_unit_test(test_ibl_table),        cmocka_unit_test(test_guest_eip_map),
         cmocka_unit_test(test_interrupt_exits), cmocka_unit_test(test_ibl_copies),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
