@@ -25,9 +25,9 @@
 #define X86_JMP_REL32 0xE9   /* JMP rel32 (SDM Vol. 2A JMP) */
 #define JMP_REL32_LEN 5
 
-static uint32_t hash_eip(uint32_t eip)
+static uint32_t hash_eip(const struct tc *tc, uint32_t eip)
 {
-    return (eip ^ (eip >> 12)) & (TC_HASH_BUCKETS - 1);
+    return (eip ^ (eip >> 12)) & tc->hash_mask;
 }
 
 static uint32_t hash_page(uint32_t page)
@@ -134,11 +134,22 @@ int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32
 {
     uint32_t per_block = sizeof(struct tc_block) + TC_BLOCK_MAX_INSNS * sizeof(struct tc_imap) +
                          TC_BLOCK_MAX_EXITS * sizeof(struct bt_exit);
-    if (code_size < 2 * TC_BLOCK_MAX_CODE || meta_size < 4 * per_block)
+    uint32_t buckets = TC_HASH_MAX;
+    while (buckets > TC_HASH_MIN && buckets * sizeof(struct tc_block *) * 64 > meta_size)
+        buckets /= 2;
+    uint32_t tables = (buckets + TC_PAGE_BUCKETS) * sizeof(struct tc_block *);
+    if (code_size < 2 * TC_BLOCK_MAX_CODE || meta_size < tables + 4 * per_block)
         return E_INVAL;
     memset(tc, 0, sizeof(*tc));
     tc->code = code;
     tc->code_size = code_size;
+    /* The two hash tables first (tc_flush clears them), then the blocks. */
+    tc->hash = meta;
+    tc->hash_mask = buckets - 1;
+    tc->page_hash = tc->hash + buckets;
+    memset(meta, 0, tables);
+    meta = (uint8_t *)meta + tables;
+    meta_size -= tables;
     /* Room in the block array for blocks of average metadata (about six
      * instructions and two exits); the worst case is checked per block. */
     tc->max_blocks = meta_size / (sizeof(struct tc_block) + TC_META_AVG_BLOCK);
@@ -152,8 +163,8 @@ int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32
 
 void tc_flush(struct tc *tc)
 {
-    memset(tc->hash, 0, sizeof(tc->hash));
-    memset(tc->page_hash, 0, sizeof(tc->page_hash));
+    memset(tc->hash, 0, (tc->hash_mask + 1) * sizeof(*tc->hash));
+    memset(tc->page_hash, 0, TC_PAGE_BUCKETS * sizeof(*tc->page_hash));
     tc->nblocks = 0;
     tc->code_used = tc->reserved;
     tc->meta_used = 0;
@@ -239,7 +250,7 @@ bool tc_exit_valid(const struct tc *tc, const struct bt_exit *e)
 void tc_commit_block(struct tc *tc, struct tc_block *b)
 {
     KASSERT(b == &tc->blocks[tc->nblocks] && b->body_len <= TC_BLOCK_MAX_CODE);
-    uint32_t h = hash_eip(b->guest_eip);
+    uint32_t h = hash_eip(tc, b->guest_eip);
     b->imap = meta_alloc(tc, b->ninsns * (uint32_t)sizeof(struct tc_imap));
     memcpy(b->imap, tc->imap_build, b->ninsns * sizeof(struct tc_imap));
     b->hash_next = tc->hash[h];
@@ -263,7 +274,7 @@ void tc_commit_block(struct tc *tc, struct tc_block *b)
  * refill of its page). */
 struct tc_block *tc_lookup(struct tc *tc, uint32_t guest_eip)
 {
-    struct tc_block **head = &tc->hash[hash_eip(guest_eip)];
+    struct tc_block **head = &tc->hash[hash_eip(tc, guest_eip)];
     for (struct tc_block **pp = head, *b; (b = *pp); pp = &b->hash_next) {
         if (b->guest_eip != guest_eip)
             continue;
@@ -372,7 +383,7 @@ void tc_unchain_all(struct tc *tc)
 
 static void hash_remove(struct tc *tc, struct tc_block *b)
 {
-    struct tc_block **pp = &tc->hash[hash_eip(b->guest_eip)];
+    struct tc_block **pp = &tc->hash[hash_eip(tc, b->guest_eip)];
     while (*pp && *pp != b)
         pp = &(*pp)->hash_next;
     if (*pp)

@@ -20,7 +20,12 @@
 #include <stdint.h>
 #include "bt/vcpu_state.h"
 
-#define TC_HASH_BUCKETS 4096u  /* guest-EIP -> block hash buckets (power of two) */
+/* Guest-EIP -> block hash buckets: a power of two, about a 64th of the
+ * metadata arena (tc_init), at least TC_HASH_MIN and at most TC_HASH_MAX:
+ * 16,384 for hv86's 4 MiB arena, against some 60,000 blocks a Linux boot
+ * keeps (4,096 made chains of 15, walked whole at every miss). */
+#define TC_HASH_MIN 256u
+#define TC_HASH_MAX 16384u
 #define TC_PAGE_BUCKETS 1024u  /* page -> blocks hash buckets (power of two) */
 #define TC_BLOCK_MAX_CODE 4096u  /* bytes of TC one block may use, stubs included */
 #define TC_BLOCK_MAX_INSNS 64u   /* guest instructions per block */
@@ -98,8 +103,9 @@ struct tc {
     uint32_t ibl_copies_live;             /* copies of the stub in the arena since the last flush */
     struct tc_block *stopped[TC_STOPPED_MAX]; /* blocks whose jmp goes to a miss path */
     uint32_t nstopped;      /* how many; TC_STOPPED_MAX + 1: more, find them all */
-    struct tc_block *hash[TC_HASH_BUCKETS];
-    struct tc_block *page_hash[TC_PAGE_BUCKETS]; /* by page, dead blocks included */
+    struct tc_block **hash;      /* hash_mask + 1 buckets, at the start of the metadata arena */
+    uint32_t hash_mask;
+    struct tc_block **page_hash; /* TC_PAGE_BUCKETS, by page, dead blocks included; after hash */
     struct tc_imap imap_build[TC_BLOCK_MAX_INSNS]; /* map of the block being built */
     struct tc_stats stats;
 };
@@ -147,8 +153,10 @@ void tc_restore_stopped(struct tc *tc);
 /*
  * tc_init - set up an empty TC over caller memory.
  *   code/code_size: code arena (bytes, >= 2 * TC_BLOCK_MAX_CODE);
- *   meta/meta_size: metadata arena (bytes, 4-byte aligned); max_blocks is
- *   derived from it. vcpu: whose IBL table follows the TC.
+ *   meta/meta_size: metadata arena (bytes, 4-byte aligned): the guest-EIP
+ *   hash (TC_HASH_MIN..TC_HASH_MAX buckets, about a 64th of it) and the page
+ *   hash first, then the blocks; max_blocks is derived from the rest.
+ *   vcpu: whose IBL table follows the TC.
  * Returns 0, or E_INVAL if an arena is too small. Nothing is allocated.
  */
 int tc_init(struct tc *tc, uint8_t *code, uint32_t code_size, void *meta, uint32_t meta_size,

@@ -202,6 +202,37 @@ static void test_invalidate_range(void **state)
     assert_int_equal(tc_invalidate_range(&tc, 0x7000, 0x180, 1, 0x80), 1);
 }
 
+/* The guest-EIP hash takes about a 64th of the metadata arena (a power of
+ * two within TC_HASH_MIN..TC_HASH_MAX), the page hash follows it, and the
+ * blocks come after both: a flush clears the tables, not the blocks'
+ * metadata, and a block written never lands in a bucket. */
+static void test_hash_in_meta(void **state)
+{
+    static uint32_t big[(4u << 20) / 4];
+    struct tc t;
+    assert_int_equal(tc_init(&t, code, sizeof(code), big, sizeof(big), &vcpu), 0);
+    assert_int_equal(t.hash_mask + 1, TC_HASH_MAX);
+    assert_ptr_equal(t.hash, (void *)big);
+    assert_ptr_equal(t.page_hash, t.hash + TC_HASH_MAX);
+    assert_true((uint8_t *)t.blocks >= (uint8_t *)(t.page_hash + TC_PAGE_BUCKETS));
+    assert_int_equal(tc_init(&t, code, sizeof(code), big, 256u << 10, &vcpu), 0);
+    assert_int_equal(t.hash_mask + 1, 1024); /* 256 KiB / 64 = 4 KiB of pointers */
+    assert_int_equal(tc.hash_mask + 1, TC_HASH_MIN); /* setup's 64 KiB */
+    /* More blocks than buckets are all found, and a flush forgets them. */
+    tc_flush(&tc);
+    uint32_t flushes = tc.stats.flushes, n = MIN(tc.max_blocks - 1, 2 * TC_HASH_MIN);
+    assert_true(n > TC_HASH_MIN);
+    for (uint32_t i = 0; i < n; i++)
+        fake_block(0x10000 + 16 * i, 1, NULL);
+    assert_int_equal(tc.stats.flushes, flushes);
+    for (uint32_t i = 0; i < n; i++)
+        assert_non_null(tc_lookup(&tc, 0x10000 + 16 * i));
+    tc_flush(&tc);
+    for (uint32_t b = 0; b <= tc.hash_mask; b++)
+        assert_null(tc.hash[b]);
+    assert_null(tc_lookup(&tc, 0x10000));
+}
+
 static void test_ibl_table(void **state)
 {
     tc_flush(&tc);
@@ -372,7 +403,7 @@ int main(void)
         cmocka_unit_test(test_lookup_and_flush), cmocka_unit_test(test_lookup_same_bucket),
         cmocka_unit_test(test_flush_when_full),
         cmocka_unit_test(test_chain_unchain),    cmocka_unit_test(test_invalidate_straddling),
-        cmocka_unit_test(test_invalidate_bucket_sharing), cmocka_unit_test(test_invalidate_range),
+        cmocka_unit_test(test_invalidate_bucket_sharing), cmocka_unit_test(test_invalidate_range), cmocka_unit_test(test_hash_in_meta),
         cmocka_unit_test(test_ibl_table),        cmocka_unit_test(test_guest_eip_map),
         cmocka_unit_test(test_interrupt_exits), cmocka_unit_test(test_ibl_copies),
     };
