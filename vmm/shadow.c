@@ -42,12 +42,11 @@
  *      an out-of-sync page has no shadow directory and is not translated
  *      code. nunsync counts the out-of-sync shadow PTs, unsync_map has
  *      their bits.
- *   U2 While unsync_active is false, no out-of-sync shadow PT is linked in
- *      the active directory (the VMM then lets the translator drop guest
- *      INVLPGs; while true it sends each to shadow_invlpg). An out-of-sync
- *      PT of another directory may hold entries staler than the guest's
- *      last flush: it is resynced before its directory is loaded again
- *      (activate) or it is linked into the active one (spt_for).
+ *   U2 While unsync_active is false, no shadow PT is out of sync (the VMM
+ *      then lets the translator drop guest INVLPGs; while true it sends
+ *      each to shadow_invlpg). Every CR3, CR0 or CR4 write resyncs them
+ *      all: a resync per loaded directory instead (KVM's) let 4 to 12
+ *      VMs booting at once crash the monitor (docs/vmm.md).
  *   I4 A present spte implies A set in the guest PDE and PTE; a writable one
  *      implies D set in the guest's last-level entry.
  *   I5 No spte is global; no shadow maps a gva in_monitor() from the guest.
@@ -640,7 +639,7 @@ static int pd_alloc(struct shadow *s, uint32_t key)
     if (key != SHADOW_GCR3_PHYS && !was_traced)
         write_protect(s, key);
     if (key != SHADOW_GCR3_PHYS)
-        pd_prelink(s, i, key); /* its out-of-sync tables are resynced by activate (U2) */
+        pd_prelink(s, i, key);
     return i;
 
 err_free_dir:
@@ -648,10 +647,7 @@ err_free_dir:
     return fail(s, E_NOMEM, "no frame for a shadow directory index");
 }
 
-static void sync_active(struct shadow *s);
-
-/* Make the shadow of key (guest directory page or SHADOW_GCR3_PHYS) active,
- * its out-of-sync tables resynced (U2). */
+/* Make the shadow of key (guest directory page or SHADOW_GCR3_PHYS) active. */
 static int activate(struct shadow *s, uint32_t key)
 {
     int i = pd_find(s, key);
@@ -669,7 +665,6 @@ static int activate(struct shadow *s, uint32_t key)
     s->active = i;
     s->pds[i].lru = ++s->lru_clock;
     s->pds[i].writes = 0;
-    sync_active(s);
     return 0;
 }
 
@@ -774,9 +769,6 @@ static int spt_for(struct shadow *s, unsigned pdx, uint8_t kind, uint32_t gsrc, 
     shared = pt_share(s, pdx, kind, gsrc, gpde);
     if (shared < 0)
         return pt_alloc(s, s->active, pdx, kind, gsrc, gpde);
-    /* U2: it may have missed a flush of the guest's in another directory. */
-    if (s->pts[shared].unsync)
-        page_sync(s, gsrc);
     s->pts[shared].parents |= 1u << s->active;
     pd->tbl[pdx] = s->pts[shared].hpa | SPDE_FLAGS;
     pd->child[pdx] = shared + 1;
@@ -1288,33 +1280,17 @@ static void page_sync(struct shadow *s, uint32_t page)
         write_protect(s, page);
 }
 
-/*
- * Resync the out-of-sync page tables that have a shadow PT whose parents
- * meet mask (all: ~0). page_sync clears the bits of every shadow of the
- * page, later ones of this word included: each bit is looked up again.
- */
-static void resync_where(struct shadow *s, uint32_t mask)
+/* A TLB flush of the guest's: resync every out-of-sync page table, found
+ * in unsync_map. page_sync clears the bits of every shadow of the page,
+ * later ones of this word included: each bit is looked up again. */
+static void resync_all(struct shadow *s)
 {
     for (unsigned w = 0; s->nunsync && w < SHADOW_MAX_PTS / 32; w++)
         for (uint32_t m = s->unsync_map[w]; m; m &= m - 1) {
             struct shadow_pt *pt = &s->pts[w * 32 + __builtin_ctz(m)];
-            if (pt->unsync && (pt->parents & mask))
+            if (pt->unsync)
                 page_sync(s, pt->gsrc);
         }
-}
-
-/* A TLB flush of the guest's everywhere: resync every out-of-sync page table. */
-static void resync_all(struct shadow *s)
-{
-    resync_where(s, ~0u);
-    s->unsync_active = false;
-}
-
-/* The active directory was just loaded: resync the out-of-sync tables it links (U2). */
-static void sync_active(struct shadow *s)
-{
-    if (s->nunsync)
-        resync_where(s, 1u << s->active);
     s->unsync_active = false;
 }
 
@@ -1527,13 +1503,11 @@ int shadow_set_cr4(struct shadow *s, uint32_t gcr4)
 int shadow_set_cr3(struct shadow *s, uint32_t gcr3)
 {
     s->tlb_gen++;
+    resync_all(s);
     s->gcr3 = gcr3;
     if (!paging_on(s))
-        return 0; /* the paging-off directory links no 4 KiB table (U2) */
-    int r = activate(s, gcr3 & PTE_FRAME);
-    if (r < 0)
-        resync_all(s); /* the old directory stays loaded; the flush still happened */
-    return r;
+        return 0;
+    return activate(s, gcr3 & PTE_FRAME);
 }
 
 uint32_t shadow_scr3(const struct shadow *s) { return s->active < 0 ? 0 : s->pds[s->active].hpa; }

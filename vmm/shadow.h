@@ -176,7 +176,7 @@ struct shadow {
     uint32_t prefetch;           /* block filled around a hidden fault (power of 2, 0 = off) */
     bool unsync_on;              /* page tables may go out of sync (shadow_set_unsync) */
     uint32_t nunsync;            /* shadow PTs out of sync now */
-    bool unsync_active;          /* an out-of-sync shadow PT may be linked in the active directory (U2) */
+    bool unsync_active;          /* a shadow PT may be out of sync (U2) */
     uint32_t unsync_map[SHADOW_MAX_PTS / 32]; /* bit id: pts[id] is out of sync */
     uint32_t pde_used[1024 / 32]; /* bit pde: a shadow PT was made at that PDE index (pd_prelink looks there) */
     struct shadow_stats stats;
@@ -242,21 +242,19 @@ int shadow_set_prefetch(struct shadow *s, uint32_t n);
  * shadow_set_unsync - let (on, the default) or never let (off) guest page
  * tables go out of sync: a store into a traced page table that is not a
  * directory nor translated code then makes the page writable (one hidden
- * fault) instead of being emulated. Its shadow PTs are resynced when a
- * directory that links them is next loaded (a CR3 write), or linked into
- * the loaded one, and all of them at a CR0 or CR4 write or a flush; in
- * between, an INVLPG must reach shadow_invlpg (shadow_unsync_active()).
- * KVM's unsync shadow pages, synced per root (kvm_mmu_sync_roots); the
+ * fault) instead of being emulated. Its shadow PTs are resynced at the
+ * next CR3, CR0 or CR4 write or flush; in between, an INVLPG must reach
+ * shadow_invlpg (shadow_unsync_active()). KVM's unsync shadow pages; the
  * staleness allowed is the TLB's (SDM Vol. 3A §4.10.4). Turning it off
  * resyncs everything first. Returns 0.
  */
 int shadow_set_unsync(struct shadow *s, bool on);
-/* Shadow PTs out of sync now, in any directory (what `vm info` shows). */
+/* Shadow PTs out of sync now (what `vm info` shows). */
 static inline uint32_t shadow_unsync_count(const struct shadow *s) { return s->nunsync; }
-/* true while the directory the CPU uses may link an out-of-sync shadow PT:
- * then every guest INVLPG must be given to shadow_invlpg (the translator may
- * drop it only while false). False from each CR3 load until a store lets a
- * table out of sync. */
+/* true while a shadow PT may be out of sync: then every guest INVLPG must
+ * be given to shadow_invlpg (the translator may drop it only while false).
+ * False from each resync of all of them (a CR3, CR0 or CR4 write) until a
+ * store lets a table out of sync. */
 static inline bool shadow_unsync_active(const struct shadow *s) { return s->unsync_active; }
 /*
  * shadow_destroy - free every frame the shadow holds (VM destruction). The
@@ -277,9 +275,8 @@ uint32_t shadow_scr3(const struct shadow *s);
  * shadow_set_cr3 - guest wrote CR3 (gcr3, PCD/PWT ignored). With paging on,
  * switch to the cached shadow of that directory or build an empty one
  * (evicting the least recently used); with paging off, only remember it.
- * The out-of-sync page tables the new directory links are resynced (a CR3
- * load flushes the TLB's non-global entries; no spte is global, so all of
- * them); the others wait until a directory that links them is loaded. Returns 0 (load shadow_scr3()) or E_NOMEM. SDM Vol. 3A §4.10.4.1.
+ * Out-of-sync page tables are resynced first (a CR3 load flushes the TLB's
+ * non-global entries; no spte is global, so all of them). Returns 0 (load shadow_scr3()) or E_NOMEM. SDM Vol. 3A §4.10.4.1.
  */
 int shadow_set_cr3(struct shadow *s, uint32_t gcr3);
 /*
@@ -288,8 +285,8 @@ int shadow_set_cr3(struct shadow *s, uint32_t gcr3);
  * WP 1 -> 0 flushes nothing (shadows are only stricter; faults re-walk);
  * a CR0.PG change switches between the paging-off directory and the one of
  * the current CR3, both kept. CR4.PGE is only remembered (no shadow carries
- * G). Every write first resyncs all out-of-sync page tables (shadow_set_cr3
- * the ones it loads): each is a TLB flush (SDM Vol. 3A §4.10.4.1). Returns 0 (load shadow_scr3()), E_INVAL (PAE paging: not shadowed) or
+ * G). Every write (and shadow_set_cr3) first resyncs the out-of-sync page
+ * tables: each is a TLB flush (SDM Vol. 3A §4.10.4.1). Returns 0 (load shadow_scr3()), E_INVAL (PAE paging: not shadowed) or
  * E_NOMEM.
  */
 int shadow_set_cr0(struct shadow *s, uint32_t gcr0);

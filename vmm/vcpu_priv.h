@@ -65,6 +65,8 @@ struct exit_site {
  * translated code the monitor emulates, dropping only the translations they
  * meet, before the page goes back to native stores; slots of that count. */
 #define SMC_FLOOD 12u
+/* The run loop empties the lookup (IBL) table this often (ticks, ms). */
+#define IBL_AGE_TICKS 1000u
 #define SMC_SLOTS 16u
 
 #define SH_MAX_PDS 8u
@@ -188,6 +190,8 @@ struct vcpu {
     /* Emulated stores into a page of translated code since it was marked
      * (smc_store), by page: a page past SMC_FLOOD is written natively. */
     struct smc_slot { uint32_t page, stores; } smc[SMC_SLOTS];
+    uint64_t ibl_aged_at;       /* timer_ticks() when the lookup table was last emptied (IBL_AGE_TICKS) */
+    uint32_t ibl_ages;          /* times it was */
     uint32_t smc_ranged;        /* emulated stores that dropped only the translations they met */
     uint32_t smc_unprotects;    /* pages given back to native stores (SMC_FLOOD, a watched table) */
     bool plain_write;           /* the last vmem_write landed in guest RAM that is nothing more (no device,

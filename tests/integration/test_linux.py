@@ -392,6 +392,7 @@ def interrupt_polls(info_text):
 
 
 SYSENTER_IN_WORLD = re.compile(r"(\d+) SYSENTERs from ring 3 into translated code without an exit")
+IBL_AGES = re.compile(r"the lookup table emptied (\d+) times")
 
 
 def syscall_exits(m, name):
@@ -444,8 +445,28 @@ def syscall_exits(m, name):
     check("%s: the GDT's page walked %d times for those %d returns" % (name, walks, returns),
           0 <= walks <= returns // 10, "vm info: %r -> %r" % (before and before.group(0), after and after.group(0)))
     profile_guest_eips(m, name)
+    ibl_aging(m, name)
     bad = m.cmd("vm exits %s sideways" % name)
     check("vm exits with a typo is an error naming it", "sideways" in bad and "error" in bad.lower(), bad)
+
+
+def ibl_aging(m, name):
+    """The run loop empties the translator's lookup table once a second
+    (vmm/vcpu.c IBL_AGE_TICKS), so that the targets a boot left there give
+    their first slot up to those in use: over a guest's `sleep 3`, mostly
+    halted, `vm info` counts one emptying a second."""
+    ages0 = IBL_AGES.search(m.cmd("vm info %s" % name))
+    t0 = time.monotonic()
+    con = attach(m, name)
+    try:
+        con.run("sleep 3", 60)
+    finally:
+        detach(m)
+    ages1 = IBL_AGES.search(m.cmd("vm info %s" % name))
+    secs = time.monotonic() - t0
+    ages = int(ages1.group(1)) - int(ages0.group(1)) if ages0 and ages1 else -1
+    check("%s: the lookup table emptied %d times in %.1f s" % (name, ages, secs), secs - 2 <= ages <= secs + 1,
+          "vm info: %r -> %r" % (ages0 and ages0.group(0), ages1 and ages1.group(0)))
 
 
 def profile_guest_eips(m, name):

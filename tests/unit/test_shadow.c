@@ -1224,61 +1224,6 @@ static void test_unsync(void **state)
     check_rmap();
 }
 
-static void check_invariants(void);
-
-/*
- * A CR3 load resyncs only the out-of-sync tables the loaded directory links
- * (U2): a table of process A's written while A ran stays out of sync while
- * B runs, and B's INVLPGs need not exit; it is resynced when A is loaded
- * again, or when B's first access links it, before B can use an entry it
- * holds (KVM syncs per root the same way).
- */
-static void test_unsync_lazy(void **state)
-{
-    uint32_t gva = 0x08048000, self = 0x3FF000, pte_gpa, gpt;
-    struct outcome o;
-
-    pte_gpa = self_mapped_table(gva, self, &gpt);
-    map4k(gva + PAGE_SIZE, 0x901000, PTE_P | PTE_RW | PTE_US);
-    gw32(GPD_B + (gva >> 22) * 4, gr32(GPD_A + (gva >> 22) * 4)); /* B has the same table there */
-    check_access(gva, ACC_R, 3);
-    check_access(gva + PAGE_SIZE, ACC_R, 3);
-    native_store(self + (pte_gpa & 0xFFF), 0x902000 | PTE_P | PTE_RW | PTE_US);
-    assert_int_equal(shadow_unsync_count(&S), 1);
-    assert_true(shadow_unsync_active(&S));
-    unsigned resyncs = stats().resyncs;
-    /* B loaded: it links no shadow of the table yet, which stays out of sync. */
-    assert_int_equal(vmm_set_cr3(GPD_B), 0);
-    assert_int_equal(shadow_unsync_count(&S), 1);
-    assert_false(shadow_unsync_active(&S));
-    assert_int_equal(stats().resyncs, resyncs);
-    assert_false(shadow_is_pt_gpa(&S, gpt));
-    check_invariants();
-    /* A loaded again: resynced, traced, and its entry the guest's. */
-    assert_int_equal(vmm_set_cr3(GPD_A), 0);
-    assert_int_equal(shadow_unsync_count(&S), 0);
-    assert_false(shadow_unsync_active(&S));
-    assert_int_equal(stats().resyncs, resyncs + 1);
-    assert_true(shadow_is_pt_gpa(&S, gpt));
-    o = check_access(gva, ACC_R, 3);
-    assert_int_equal(o.addr, host_of(0x902000));
-    /* The second entry retargeted while A runs, then B loaded: B's first
-     * access under that PDE links A's shadow table, resynced first, so
-     * the second entry is the guest's, not the one A's shadow held. */
-    check_access(gva + PAGE_SIZE, ACC_R, 3);
-    native_store(self + (pte_gpa & 0xFFF) + 4, 0x903000 | PTE_P | PTE_US);
-    assert_int_equal(vmm_set_cr3(GPD_B), 0);
-    assert_int_equal(shadow_unsync_count(&S), 1);
-    unsigned shares = stats().pt_shares;
-    check_access(gva, ACC_R, 3);
-    assert_int_equal(stats().pt_shares, shares + 1);
-    assert_int_equal(shadow_unsync_count(&S), 0);
-    assert_false(shadow_unsync_active(&S));
-    o = check_access(gva + PAGE_SIZE, ACC_R, 3);
-    assert_int_equal(o.addr, host_of(0x903000));
-    check_invariants();
-}
-
 /* A resync reads the guest PTEs of a chunk with two or more present
  * entries at once (ops.read_gpa): each entry is judged by its own PTE. */
 static void test_resync_block(void **state)
@@ -1668,6 +1613,8 @@ static void test_writable_limit(void **state)
 
 /* ---------------------------------------------------------------- shared shadow tables */
 
+static void check_invariants(void);
+
 /* Directories with the same guest PDE share its shadow PT, and A/D stay exact. */
 static void test_shared_tables(void **state)
 {
@@ -1958,8 +1905,8 @@ static uint32_t r_entry_gpa(void)
  * (and D for writable ones) already set, onto the right frame; no traced page
  * is writable (I3); the monitor PDEs are intact and nothing is global (I5).
  */
-/* U1's count and map, and U2: with unsync_active false, no out-of-sync
- * shadow PT is linked in the active directory. */
+/* U1's count and map, and U2: with unsync_active false, no shadow PT is
+ * out of sync. */
 static void check_unsync(void)
 {
     uint32_t n = 0;
@@ -1968,8 +1915,8 @@ static void check_unsync(void)
         bool bit = (S.unsync_map[id / 32] >> (id % 32)) & 1;
         assert_int_equal(bit, S.pts[id].unsync != 0);
         n += bit;
-        if (S.pts[id].unsync && !S.unsync_active && S.active >= 0)
-            assert_false(S.pts[id].parents & (1u << S.active));
+        if (!S.unsync_active)
+            assert_false(S.pts[id].unsync);
     }
     assert_int_equal(n, S.nunsync);
 }
@@ -2168,8 +2115,7 @@ static void random_run(const struct random_mode *mode, uint32_t seed, struct ran
             check_invariants();
         } else if (op < 70) {
             int acc = (int)rnd_below(3), cpl = rnd_below(2) ? 3 : 0;
-            if (shadow_unsync_active(&S)) { /* the guest flushes first: from here every answer is exact,
-                                             * with tables of other directories still out of sync (U2) */
+            if (shadow_unsync_active(&S)) { /* the guest flushes first: from here every answer is exact */
                 assert_int_equal(vmm_set_cr3(S.gcr3), 0);
                 check_invariants();
             }
@@ -2251,6 +2197,7 @@ static void random_run(const struct random_mode *mode, uint32_t seed, struct ran
         }
     }
     assert_int_equal(vmm_set_cr3(S.gcr3), 0);
+    assert_int_equal(S.nunsync, 0);
     assert_false(shadow_unsync_active(&S));
     check_invariants();
     struct shadow_stats st = stats();
@@ -2507,7 +2454,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsync_prefill, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unsync_lazy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resync_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsync_never, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invlpg, setup, teardown),
