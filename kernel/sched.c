@@ -103,7 +103,13 @@ void thread_set_world_irqs_off(uint32_t cr3, const struct desc_ptr *gdtr, uint32
     const struct desc_ptr *old_gdtr = current->gdtr;
     current->cr3 = cr3;
     current->gdtr = gdtr;
-    current->esp0 = esp0;
+    /* 0 leaves it as is, for every later switch back too: stored, a 0 made
+     * switch_world keep the TSS.esp0 of whichever thread ran before, and a
+     * vCPU thread that then went back to its guest from a trap (after
+     * sched_preempt_point in a host interrupt) took its next trap on that
+     * other thread's stack (docs/security.md F9). */
+    if (esp0)
+        current->esp0 = esp0;
     switch_world(old_cr3, old_gdtr, current);
 }
 

@@ -45,8 +45,7 @@
  *   U2 While unsync_active is false, no shadow PT is out of sync (the VMM
  *      then lets the translator drop guest INVLPGs; while true it sends
  *      each to shadow_invlpg). Every CR3, CR0 or CR4 write resyncs them
- *      all: a resync per loaded directory instead (KVM's) let 4 to 12
- *      VMs booting at once crash the monitor (docs/vmm.md).
+ *      all (docs/vmm.md: a resync per loaded directory, KVM's, was tried).
  *   I4 A present spte implies A set in the guest PDE and PTE; a writable one
  *      implies D set in the guest's last-level entry.
  *   I5 No spte is global; no shadow maps a gva in_monitor() from the guest.
