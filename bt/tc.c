@@ -407,24 +407,6 @@ static struct tc_block *page_list_next(const struct tc_block *b, uint32_t page)
     return b->page[0] == page ? b->page_next[0] : b->page_next[1];
 }
 
-uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva)
-{
-    uint32_t page = page_gva & ~0xFFFu, killed = 0;
-    struct tc_block *b = tc->page_hash[hash_page(page)];
-    while (b) {
-        /* A bucket mixes pages: follow the link of the page b shares with
-         * the bucket (page[0] if it hashes here, else page[1]). */
-        uint32_t link_page = hash_page(b->page[0]) == hash_page(page) ? b->page[0] : b->page[1];
-        struct tc_block *next = page_list_next(b, link_page);
-        if (!b->dead && (b->page[0] == page || b->page[1] == page)) {
-            kill_block(tc, b);
-            killed++;
-        }
-        b = next;
-    }
-    return killed;
-}
-
 /*
  * Whether block b's guest code, or the bytes its last instruction's decode
  * may have read past it (TC_DECODE_SLACK), meets [off, off + len) of page
@@ -441,22 +423,35 @@ static bool block_meets(const struct tc_block *b, uint32_t page, uint32_t off, u
     return b->page[1] == page && end > TC_PAGE && off < end - TC_PAGE;
 }
 
-uint32_t tc_invalidate_range(struct tc *tc, uint32_t page_gva, uint32_t off, uint32_t len, uint32_t base)
+/* Kill the live blocks with code on page: all of them (whole), or those
+ * whose bytes meet [off, off + len) under CS base base (block_meets). */
+static uint32_t kill_on_page(struct tc *tc, uint32_t page, bool whole, uint32_t off, uint32_t len, uint32_t base)
 {
-    uint32_t page = page_gva & ~0xFFFu, killed = 0;
+    uint32_t killed = 0;
     struct tc_block *b = tc->page_hash[hash_page(page)];
-    if (!len)
-        return 0;
     while (b) {
+        /* A bucket mixes pages: follow the link of the page b shares with
+         * the bucket (page[0] if it hashes here, else page[1]). */
         uint32_t link_page = hash_page(b->page[0]) == hash_page(page) ? b->page[0] : b->page[1];
         struct tc_block *next = page_list_next(b, link_page);
-        if (!b->dead && (b->page[0] == page || b->page[1] == page) && block_meets(b, page, off, len, base)) {
+        if (!b->dead && (b->page[0] == page || b->page[1] == page) &&
+            (whole || block_meets(b, page, off, len, base))) {
             kill_block(tc, b);
             killed++;
         }
         b = next;
     }
     return killed;
+}
+
+uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva)
+{
+    return kill_on_page(tc, page_gva & ~0xFFFu, true, 0, 0, 0);
+}
+
+uint32_t tc_invalidate_range(struct tc *tc, uint32_t page_gva, uint32_t off, uint32_t len, uint32_t base)
+{
+    return len ? kill_on_page(tc, page_gva & ~0xFFFu, false, off, len, base) : 0;
 }
 
 /* ---------------------------------------------------------------- fault map */

@@ -42,10 +42,10 @@
  *      an out-of-sync page has no shadow directory and is not translated
  *      code. nunsync counts the out-of-sync shadow PTs, unsync_map has
  *      their bits.
- *   U2 While unsync_active is false, no shadow PT is out of sync (the VMM
- *      then lets the translator drop guest INVLPGs; while true it sends
- *      each to shadow_invlpg). Every CR3, CR0 or CR4 write resyncs them
- *      all (docs/vmm.md: a resync per loaded directory, KVM's, was tried).
+ *   U2 While no shadow PT is out of sync (shadow_unsync_active() false)
+ *      the VMM lets the translator drop guest INVLPGs; otherwise it sends
+ *      each to shadow_invlpg. Every CR3, CR0 or CR4 write resyncs them all
+ *      (docs/vmm.md: a resync per loaded directory, KVM's, was tried).
  *   I4 A present spte implies A set in the guest PDE and PTE; a writable one
  *      implies D set in the guest's last-level entry.
  *   I5 No spte is global; no shadow maps a gva in_monitor() from the guest.
@@ -524,7 +524,6 @@ static int pt_alloc(struct shadow *s, uint16_t pd, unsigned pde, uint8_t kind, u
     *pt = (struct shadow_pt){ .tbl = tbl, .hpa = hpa, .gsrc = gsrc, .gpde = gpde, .parents = 1u << pd,
                               .pde = pde, .kind = kind, .ref = 1, .unsync_idx = SPT_NO_IDX };
     unsync_mark(s, id, unsync);
-    s->unsync_active |= unsync && pd == s->active; /* U2 */
     hash_insert(s, id); /* every kind: the index of tables to share, by gsrc */
     s->pds[pd].tbl[pde] = pt->hpa | SPDE_FLAGS;
     s->pds[pd].child[pde] = id + 1;
@@ -550,6 +549,16 @@ static uint16_t monitor_gpdes_of(struct shadow *s, uint32_t gpd)
 
 static int pt_share(struct shadow *s, unsigned pdx, uint8_t kind, uint32_t gsrc, uint32_t gpde);
 
+/* Link existing shadow PT id into directory pd at its index pdx (I1): one
+ * more parent, a table shared (pt_share's find). */
+static void pt_link(struct shadow *s, uint16_t id, int pd, unsigned pdx)
+{
+    s->pts[id].parents |= 1u << pd;
+    s->pds[pd].tbl[pdx] = s->pts[id].hpa | SPDE_FLAGS;
+    s->pds[pd].child[pdx] = id + 1;
+    s->stats.pt_shares++;
+}
+
 /*
  * pd_prelink - link into new directory i, for guest directory page key,
  * every shadow PT another directory built from the same guest PDE
@@ -561,8 +570,6 @@ static int pt_share(struct shadow *s, unsigned pdx, uint8_t kind, uint32_t gsrc,
  */
 static void pd_prelink(struct shadow *s, int i, uint32_t key)
 {
-    struct shadow_pd *pd = &s->pds[i];
-
     /* Only where some shadow PT was ever made (pde_used): a process uses
      * a few dozen of the 1,024 PDEs. */
     for (unsigned w = 0; w < 1024 / 32; w++)
@@ -576,10 +583,7 @@ static void pd_prelink(struct shadow *s, int i, uint32_t key)
             int id = pt_share(s, pdx, large ? SPT_4M : SPT_4K, gpde & (large ? LARGE_FRAME : PTE_FRAME), gpde);
             if (id < 0)
                 continue;
-            s->pts[id].parents |= 1u << i;
-            pd->tbl[pdx] = s->pts[id].hpa | SPDE_FLAGS;
-            pd->child[pdx] = id + 1;
-            s->stats.pt_shares++;
+            pt_link(s, (uint16_t)id, i, pdx);
             s->stats.prelinks++;
         }
 }
@@ -768,10 +772,7 @@ static int spt_for(struct shadow *s, unsigned pdx, uint8_t kind, uint32_t gsrc, 
     shared = pt_share(s, pdx, kind, gsrc, gpde);
     if (shared < 0)
         return pt_alloc(s, s->active, pdx, kind, gsrc, gpde);
-    s->pts[shared].parents |= 1u << s->active;
-    pd->tbl[pdx] = s->pts[shared].hpa | SPDE_FLAGS;
-    pd->child[pdx] = shared + 1;
-    s->stats.pt_shares++;
+    pt_link(s, (uint16_t)shared, s->active, pdx);
     return shared;
 }
 
@@ -1199,7 +1200,6 @@ static void try_unsync(struct shadow *s, uint32_t gpa)
             pt->unsync_idx = (uint16_t)((gpa & ~PTE_FRAME) / 4);
         }
     }
-    s->unsync_active = true; /* U2: the store came through the active directory */
     s->stats.unsyncs++;
 }
 
@@ -1290,7 +1290,6 @@ static void resync_all(struct shadow *s)
             if (pt->unsync)
                 page_sync(s, pt->gsrc);
         }
-    s->unsync_active = false;
 }
 
 int shadow_set_unsync(struct shadow *s, bool on)

@@ -176,7 +176,6 @@ struct shadow {
     uint32_t prefetch;           /* block filled around a hidden fault (power of 2, 0 = off) */
     bool unsync_on;              /* page tables may go out of sync (shadow_set_unsync) */
     uint32_t nunsync;            /* shadow PTs out of sync now */
-    bool unsync_active;          /* a shadow PT may be out of sync (U2) */
     uint32_t unsync_map[SHADOW_MAX_PTS / 32]; /* bit id: pts[id] is out of sync */
     uint32_t pde_used[1024 / 32]; /* bit pde: a shadow PT was made at that PDE index (pd_prelink looks there) */
     struct shadow_stats stats;
@@ -251,11 +250,11 @@ int shadow_set_prefetch(struct shadow *s, uint32_t n);
 int shadow_set_unsync(struct shadow *s, bool on);
 /* Shadow PTs out of sync now (what `vm info` shows). */
 static inline uint32_t shadow_unsync_count(const struct shadow *s) { return s->nunsync; }
-/* true while a shadow PT may be out of sync: then every guest INVLPG must
- * be given to shadow_invlpg (the translator may drop it only while false).
+/* true while a shadow PT is out of sync: then every guest INVLPG must be
+ * given to shadow_invlpg (the translator may drop it only while false).
  * False from each resync of all of them (a CR3, CR0 or CR4 write) until a
- * store lets a table out of sync. */
-static inline bool shadow_unsync_active(const struct shadow *s) { return s->unsync_active; }
+ * store lets a table out of sync (U2). */
+static inline bool shadow_unsync_active(const struct shadow *s) { return s->nunsync != 0; }
 /*
  * shadow_destroy - free every frame the shadow holds (VM destruction). The
  * CPU must not be using shadow_scr3() any more (load the host CR3 first).

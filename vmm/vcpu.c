@@ -270,6 +270,14 @@ static bool bt_code_stable(void *ctx, uint32_t gva)
     return shadow_guest_global(&c->sh, gva + c->seg[SR_CS].base);
 }
 
+/* Every translation of gpa's page goes, and the page is no longer claimed:
+ * the guest writes it natively until code from it is translated again. */
+static void code_page_drop(struct vcpu *c, uint32_t gpa)
+{
+    tc_invalidate_page(&c->bt.tc, gpa & PAGE_MASK);
+    code_mark(c, gpa, false);
+}
+
 /* Whether page (a gpa page) is a page table code_watch watches. */
 static bool watched_table(const struct vcpu *c, uint32_t page)
 {
@@ -303,8 +311,7 @@ static void smc_store(struct vcpu *c, uint32_t gpa, uint32_t n)
         c->smc_ranged++;
         return;
     }
-    tc_invalidate_page(&c->bt.tc, page);
-    code_mark(c, gpa, false);
+    code_page_drop(c, gpa);
     c->smc_unprotects++;
 }
 
@@ -312,8 +319,7 @@ static void smc_store(struct vcpu *c, uint32_t gpa, uint32_t n)
  * go and the page is written natively (the store re-runs). */
 static int handle_code_write(struct vcpu *c, uint32_t gpa)
 {
-    tc_invalidate_page(&c->bt.tc, gpa & PAGE_MASK);
-    code_mark(c, gpa, false);
+    code_page_drop(c, gpa);
     if (c->cpl == 0 || c->bt.cpl3) {
         c->bt.one_insn = true;
         c->bt.one_insn_eip = c->bv->eip;
@@ -784,10 +790,8 @@ void vcpu_dma_wrote(struct vm *vm, uint32_t gpa, uint32_t len)
         return;
     shadow_gpa_changed(&c->sh, gpa, len);
     for (uint64_t pg = gpa & PAGE_MASK; pg < (uint64_t)gpa + len; pg += PAGE_SIZE) {
-        if (sh_is_code(vm, (uint32_t)pg)) {
-            tc_invalidate_page(&c->bt.tc, (uint32_t)pg);
-            code_mark(c, (uint32_t)pg, false);
-        }
+        if (sh_is_code(vm, (uint32_t)pg))
+            code_page_drop(c, (uint32_t)pg);
     }
 }
 

@@ -59,16 +59,16 @@ struct exit_site {
 #define EXIT_WHY_CODE_WRITE 0x203 /* a store into translated code: its translations dropped */
 #define EXIT_WHY_PF_EMULATE 0x204 /* an access to the monitor range or to device memory, emulated */
 
-/* Shadow paging limits per VM: cached directories (2 frames each) and page
- * tables, all taken from the VM's window at creation. */
 /* Self-modifying code (vmm/vcpu.c smc_store): stores into one page of
  * translated code the monitor emulates, dropping only the translations they
  * meet, before the page goes back to native stores; slots of that count. */
 #define SMC_FLOOD 12u
+#define SMC_SLOTS 16u
 /* The run loop empties the lookup (IBL) table this often (ticks, ms). */
 #define IBL_AGE_TICKS 1000u
-#define SMC_SLOTS 16u
 
+/* Shadow paging limits per VM: cached directories (2 frames each) and page
+ * tables, all taken from the VM's window at creation. */
 #define SH_MAX_PDS 8u
 #define SH_MAX_PTS 256u
 #define SH_POOL_PAGES (2 * SH_MAX_PDS + SH_MAX_PTS)

@@ -1905,8 +1905,8 @@ static uint32_t r_entry_gpa(void)
  * (and D for writable ones) already set, onto the right frame; no traced page
  * is writable (I3); the monitor PDEs are intact and nothing is global (I5).
  */
-/* U1's count and map, and U2: with unsync_active false, no shadow PT is
- * out of sync. */
+/* U1's count and map, and U2: with shadow_unsync_active() false, no shadow
+ * PT is out of sync. */
 static void check_unsync(void)
 {
     uint32_t n = 0;
@@ -1915,7 +1915,7 @@ static void check_unsync(void)
         bool bit = (S.unsync_map[id / 32] >> (id % 32)) & 1;
         assert_int_equal(bit, S.pts[id].unsync != 0);
         n += bit;
-        if (!S.unsync_active)
+        if (!shadow_unsync_active(&S))
             assert_false(S.pts[id].unsync);
     }
     assert_int_equal(n, S.nunsync);
