@@ -152,6 +152,12 @@ def report(delta, native, syms, top):
     if not native and top:
         tbs = sorted(((n * c, vaddr, n, c) for (vaddr, n), c in delta.items() if region(vaddr, native) == "tc"),
                      reverse=True)[:top]
+        sizes = Counter()
+        for (vaddr, n), c in delta.items():
+            if region(vaddr, native) == "tc":
+                sizes[min(n, 9)] += c
+        print("    translation cache TB executions by size (instructions; 9: 9 or more): %s"
+              % ", ".join("%d: %.2f M" % (n, c / 1e6) for n, c in sorted(sizes.items())))
         print("    translation cache TBs: instructions (M), tca, size, executions")
         for i, vaddr, n, c in tbs:
             print("      %8.2f M  %08x  %3d  %d" % (i / 1e6, vaddr, n, c))

@@ -17,7 +17,8 @@
  *   - a live block is in exactly one hash chain; a dead block in none, has
  *     no IBL entry and no chained exit pointing at it;
  *   - an exit stub is either pristine (tc->stub_head bytes) or "jmp rel32" to
- *     e->to->tca, and then e is on e->to->in_links.
+ *     e->to->tca, and then e is on e->to->in_links; the Jcc of a stub with
+ *     jcc_rel jumps to the stub, or to e->to->tca while it is chained.
  */
 #include "bt/tc.h"
 #include "kernel/kernel.h"
@@ -328,17 +329,35 @@ void tc_chain(struct tc *tc, struct bt_exit *e, struct tc_block *to)
     tc_chain_into(tc, e, to, e->stub_tca);
 }
 
+/* Point the rel32 at `at` (an instruction that ends at end, in the final
+ * code) at dest. */
+static void set_rel32(uint8_t *at, const uint8_t *end, const uint8_t *dest)
+{
+    int32_t rel = (int32_t)((uintptr_t)dest - (uintptr_t)end);
+    memcpy(at, &rel, sizeof(rel));
+}
+
 void tc_chain_into(struct tc *tc, struct bt_exit *e, struct tc_block *to, uint8_t *at)
 {
     if (e->to || e->from->dead || to->dead)
         return;
-    int32_t rel = (int32_t)((uintptr_t)to->tca - ((uintptr_t)e->stub_tca + JMP_REL32_LEN));
     at[0] = X86_JMP_REL32;
-    memcpy(at + 1, &rel, sizeof(rel));
+    set_rel32(at + 1, e->stub_tca + JMP_REL32_LEN, to->tca);
+    if (e->jcc_rel) /* the Jcc too, in the same copy of the block as the stub */
+        set_rel32(at + (e->jcc_rel - e->stub_tca), e->jcc_rel + sizeof(int32_t), to->tca);
     e->to = to;
     e->next_in = to->in_links;
     to->in_links = e;
     tc->stats.chains++;
+}
+
+/* e's stub as translated (it leaves to the dispatcher), and its Jcc, if
+ * any, jumping to it again. */
+static void stub_restore(struct tc *tc, struct bt_exit *e)
+{
+    memcpy(e->stub_tca, tc->stub_head, JMP_REL32_LEN);
+    if (e->jcc_rel)
+        set_rel32(e->jcc_rel, e->jcc_rel + sizeof(int32_t), e->stub_tca);
 }
 
 /* Restore every stub chained into b, so those exits reach the dispatcher. */
@@ -347,7 +366,7 @@ static void unchain_inputs(struct tc *tc, struct tc_block *b)
     struct bt_exit *e = b->in_links;
     while (e) {
         struct bt_exit *next = e->next_in;
-        memcpy(e->stub_tca, tc->stub_head, JMP_REL32_LEN);
+        stub_restore(tc, e);
         e->to = NULL;
         e->next_in = NULL;
         tc->stats.unchains++;
@@ -364,7 +383,7 @@ static void unchain_exit(struct tc *tc, struct bt_exit *e)
         pp = &(*pp)->next_in;
     if (*pp)
         *pp = e->next_in;
-    memcpy(e->stub_tca, tc->stub_head, JMP_REL32_LEN);
+    stub_restore(tc, e);
     e->to = NULL;
     e->next_in = NULL;
     tc->stats.unchains++;

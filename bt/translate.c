@@ -303,6 +303,7 @@ struct xlate {
     uint32_t eip;          /* gva of the instruction */
     uint32_t next;         /* gva of the following one */
     bool sti_shadow;       /* previous insn was STI: check interrupts after this one */
+    uint32_t side_stubs;   /* Jcc stubs still to emit after the block's end (h_jcc) */
     bool fault;            /* first instruction not fetchable */
     /* Guest code fetched ahead (fetch_decode): chunk_len bytes at chunk_eip;
      * chunk_end: the fetch stopped short there (an unreadable byte or the
@@ -467,16 +468,35 @@ static int h_jmp(struct xlate *x)
     return END_BLOCK;
 }
 
-/* jcc +stub_len; <fall-through stub>; <taken stub> */
+/* jcc rel32 <its taken stub, after the block's end>; then the block goes
+ * on with the fall-through (docs/bt.md "Conditional branches inside a
+ * block"): the branch not taken runs on in the same block, and chaining
+ * points the Jcc itself at the target's translation (tc_chain). */
 static int h_jcc(struct xlate *x)
 {
     uint32_t target;
     decode_branch_target(&x->insn, &target);
-    e8(&x->e, (uint8_t)(OP_JCC8 | (x->insn.opcode & 0x0F)));
-    e8(&x->e, (uint8_t)stub_len(x->bt));
-    e_branch_stub(x, x->next);
-    e_branch_stub(x, target);
-    return END_BLOCK;
+    struct bt_exit *ex = new_exit(x, BT_EXIT_BRANCH, x->eip);
+    ex->target = target;
+    ex->jcc_rel = e_final(&x->e, e_jcc32_fwd(&x->e, x->insn.opcode & 0x0F));
+    x->side_stubs++;
+    return CONTINUE;
+}
+
+/* The stubs of the block's Jcc's taken sides (h_jcc), after its end, each
+ * Jcc's rel32 pointed at its stub. */
+static void e_side_stubs(struct xlate *x)
+{
+    struct tc_block *b = x->b;
+    for (uint8_t i = 0; i < b->nexits; i++) {
+        struct bt_exit *ex = &b->exits[i];
+        if (!ex->jcc_rel || ex->stub_tca)
+            continue;
+        uint8_t *rel = x->e.start + (ex->jcc_rel - x->e.tca);
+        e_patch32(&x->e, rel);
+        e_stub(&x->e, ex);
+    }
+    x->side_stubs = 0;
 }
 
 /* [67] loop/jecxz +2; jmp short +stub_len; <taken stub>; <fall-through stub> */
@@ -1367,7 +1387,8 @@ static void translate_body(struct xlate *x)
     uint32_t page0 = x->b->guest_eip & PAGE_MASK;
     for (;;) {
         bool full = x->b->ninsns == TC_BLOCK_MAX_INSNS || (x->bt->one_insn && x->b->ninsns == 1) ||
-                    (uint32_t)(x->e.p - x->e.start) > TC_BLOCK_MAX_CODE - BLOCK_CODE_SLACK;
+                    (uint32_t)(x->e.p - x->e.start) + x->side_stubs * stub_len(x->bt) >
+                        TC_BLOCK_MAX_CODE - BLOCK_CODE_SLACK;
         bool new_page = x->b->ninsns > 0 && (x->eip & PAGE_MASK) != page0;
         int d = (full || new_page) ? 0 : fetch_decode(x);
         if (d == 0 && x->b->ninsns == 0) {
@@ -1428,6 +1449,7 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
         bt->tc.meta_used = meta_mark; /* block not committed: drop its exits */
         return E_NOENT;
     }
+    e_side_stubs(&x);
     struct tc_block *b = x.b;
     b->guest_len = x.eip - guest_eip;
     b->page[0] = page_id(bt, guest_eip);
@@ -1830,15 +1852,17 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
  */
 static void translate_successor(struct bt *bt, struct tc_block *b)
 {
-    struct bt_exit *e = NULL;
-    for (uint8_t i = 0; i < b->nexits; i++)
-        if (b->exits[i].reason == BT_EXIT_BRANCH) {
-            if (e)
-                return; /* a conditional branch */
-            e = &b->exits[i];
-        }
+    /* The block's last exit, if it is a direct branch and no other exit
+     * belongs to its instruction (a LOOP's two); a taken conditional branch
+     * earlier in the block leaves by its own exit, at another eip. */
+    struct bt_exit *e = b->nexits ? &b->exits[b->nexits - 1] : NULL;
+    if (!e || e->reason != BT_EXIT_BRANCH)
+        return;
+    for (uint8_t i = 0; i + 1 < b->nexits; i++)
+        if (b->exits[i].eip == e->eip)
+            return;
     struct tc_block *t;
-    if (!e || e->to || !bt->chaining || !bt->successors || ((e->target ^ b->guest_eip) & PAGE_MASK) ||
+    if (e->to || !bt->chaining || !bt->successors || ((e->target ^ b->guest_eip) & PAGE_MASK) ||
         tc_lookup(&bt->tc, e->target) || !tc_block_fits(&bt->tc))
         return;
     uint32_t gen = bt->tc.generation;

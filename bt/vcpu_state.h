@@ -94,6 +94,8 @@ struct bt_exit {
                              emulates only the instruction the translator classified */
     uint32_t target;      /* BRANCH: gva of the branch target */
     uint8_t *stub_tca;    /* BRANCH: first byte of the patchable exit stub */
+    uint8_t *jcc_rel;     /* BRANCH, the taken side of a Jcc inside the block: the rel32 of that
+                             Jcc, which jumps to the stub, or when chained to the target itself */
     struct tc_block *from;    /* block containing the stub */
     struct tc_block *to;      /* chained target block, or NULL */
     struct bt_exit *next_in;  /* next exit chained into the same target block */

@@ -1493,6 +1493,27 @@ static void test_chaining(void **state)
     print_message("dispatcher entries: %u unchained, %u chained\n", unchained, chained);
     assert_true(unchained >= 2000);
     assert_true(chained <= 5);
+    /* The loop's JNZ (inside the block that starts at "1:") jumps to its
+     * target's translation itself once chained, and to its stub again once
+     * unchained. */
+    struct tc_block *loop = tc_lookup(&H.bt.tc, entry + 7);
+    assert_non_null(loop);
+    struct bt_exit *jnz = &loop->exits[0];
+    assert_non_null(jnz->jcc_rel);
+    assert_int_equal(jnz->jcc_rel[-2], 0x0F);
+    assert_int_equal(jnz->jcc_rel[-1], 0x85);
+    assert_ptr_equal(jnz->to, loop);
+    int32_t rel;
+    memcpy(&rel, jnz->jcc_rel, 4);
+    assert_ptr_equal(jnz->jcc_rel + 4 + rel, loop->tca);
+    bt_request_exit(&H.bt);
+    assert_null(jnz->to);
+    memcpy(&rel, jnz->jcc_rel, 4);
+    assert_ptr_equal(jnz->jcc_rel + 4 + rel, jnz->stub_tca);
+    bt_harness_reset_vcpu(&H);
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.gpr[0], 2001000);
 }
 
 static void test_eviction(void **state)
@@ -1714,16 +1735,20 @@ static void init_state_bt(struct bt *b, void *meta, uint32_t meta_size)
 
 /* A missed block that ends in an unconditional branch has its target
  * translated with it and chained to it; a conditional branch's targets
- * wait for their misses, as does anything on another page or the
- * successor's own successor. Only translates (the dispatcher's lookup). */
+ * wait for their misses: its taken side inside a block (the block goes on
+ * with its fall-through), and both sides of a LOOP that ends a block; as
+ * does anything on another page or the successor's own successor. Only
+ * translates (the dispatcher's lookup). */
 static void test_successors(void **state)
 {
-    /* 0x1000: jz 0x1010; 0x1002: jmp 0x1030; 0x1030: call 0x1040
-     * 0x1FFE: jmp 0x2000 (the next page)   hlt everywhere else */
+    /* 0x1000: jz 0x1010; 0x1002: jmp 0x1030; 0x1020: loop 0x1010;
+     * 0x1030: call 0x1040; 0x1FFE: jmp 0x2000 (the next page)
+     * hlt everywhere else */
     static uint8_t code[0x1010];
     memset(code, 0xF4, sizeof(code));
     code[0x000] = 0x74, code[0x001] = 0x0E;
     code[0x002] = 0xEB, code[0x003] = 0x2C;
+    code[0x020] = 0xE2, code[0x021] = 0xEE;
     code[0x030] = 0xE8, code[0x031] = 0x0B, code[0x032] = 0, code[0x033] = 0, code[0x034] = 0;
     code[0xFFE] = 0xEB, code[0xFFF] = 0x00;
     static struct bt kbt;
@@ -1734,26 +1759,32 @@ static void test_successors(void **state)
                              bt_harness_text_fetch, &t, bt_host_enter), 0);
     struct tc_block *a = bt_block_for(&kbt, 0x1000);
     assert_non_null(a);
+    assert_int_equal(a->ninsns, 2);                         /* the JZ's fall-through, in the block */
+    assert_int_equal(a->guest_len, 4);
     assert_int_equal(a->nexits, 2);
-    assert_null(tc_lookup(&kbt.tc, 0x1002));                /* a conditional branch: nothing ahead */
-    assert_null(tc_lookup(&kbt.tc, 0x1010));
-    assert_int_equal(kbt.stats.successors, 0);
-    struct tc_block *j = bt_block_for(&kbt, 0x1002);        /* a JMP: its target */
-    struct tc_block *target = tc_lookup(&kbt.tc, 0x1030);
+    assert_int_equal(a->exits[0].target, 0x1010);
+    assert_null(a->exits[0].to);
+    assert_null(tc_lookup(&kbt.tc, 0x1010));                /* the taken side: nothing ahead */
+    assert_null(tc_lookup(&kbt.tc, 0x1002));                /* no block of its own */
+    struct tc_block *target = tc_lookup(&kbt.tc, 0x1030);  /* the JMP that ends it: its target */
     assert_non_null(target);
-    assert_ptr_equal(j->exits[0].to, target);
+    assert_ptr_equal(a->exits[1].to, target);
     assert_int_equal(kbt.stats.successors, 1);
     assert_null(tc_lookup(&kbt.tc, 0x1040));                /* not the successor's successor */
     assert_ptr_equal(bt_block_for(&kbt, 0x1030), target);   /* found: nothing translated */
     assert_null(tc_lookup(&kbt.tc, 0x1040));
-    j = bt_block_for(&kbt, 0x1FFE);
+    struct tc_block *l = bt_block_for(&kbt, 0x1020);        /* a LOOP ends its block: nothing ahead */
+    assert_int_equal(l->nexits, 2);
+    assert_null(tc_lookup(&kbt.tc, 0x1022));
+    assert_null(tc_lookup(&kbt.tc, 0x1010));
+    assert_int_equal(kbt.stats.successors, 1);
+    struct tc_block *j = bt_block_for(&kbt, 0x1FFE);
     assert_non_null(j);
     assert_null(tc_lookup(&kbt.tc, 0x2000));                /* never on another page */
     assert_null(j->exits[0].to);
     kbt.successors = false;                                 /* and not when switched off */
-    target = tc_lookup(&kbt.tc, 0x1030);
     tc_invalidate_page(&kbt.tc, 0x1000);
-    j = bt_block_for(&kbt, 0x1002);
+    j = bt_block_for(&kbt, 0x1000);
     assert_null(tc_lookup(&kbt.tc, 0x1030));
     assert_int_equal(kbt.stats.successors, 1);
     restore_host_bt();
