@@ -6,7 +6,7 @@ INTEGRATION_TESTS += integration-qemu integration-bochs guests-hv86-qemu guests-
 	vms-console-flood
 # Several VMs at once: fair shares and misbehaving guests (QEMU), and the
 # monitor's isolation from a hostile guest (Bochs enforces segment limits).
-vms-fairness: hv86.iso $(DISKS)
+vms-fairness: hv86.iso $(DISKS) guests-native
 	$(PYTHON) tests/integration/test_vms.py fairness
 vms-isolation: hv86.iso $(DISKS) guests-native $(B)/guests/fwattack.img
 	$(PYTHON) tests/integration/test_vms.py isolation

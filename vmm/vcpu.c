@@ -2744,8 +2744,8 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                "handler's return), cr3 %u hits %u misses\n",
                ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.prefaulted, ss.cr3_hits,
                ss.cr3_misses);
-    cmd_printf(out, "  %u tables shared between directories (%u of them linked as their directory was made)\n",
-               ss.pt_shares, ss.prelinks);
+    cmd_printf(out, "  %u tables shared between directories (%u of them linked as their directory was made), "
+               "%u evicted for room\n", ss.pt_shares, ss.prelinks, ss.pt_evictions);
     cmd_printf(out, "  %u writable entries (of at most %u; %u made read-only to make room), %u onto shared frames, "
                "%u dropped by page sharing\n", ss.writable, c->sh.max_writable, ss.wr_reclaims, ss.shared_maps,
                ss.frame_zaps);

@@ -7,7 +7,8 @@
 # See tests/guests/README.md for the output protocol and the hv86 backend hook.
 
 GUESTS := popf clisti segread tables cregs pgonoff pages adbits pf user r3return tasks cpufeat \
-	sysenter timer except smc hlt uart hostile seglimit gsdata stalecode apic pshare realmode unsync mmiosite
+	sysenter timer except smc hlt uart hostile seglimit gsdata stalecode apic pshare realmode unsync mmiosite \
+	ptchurn
 # Guests for hv86 only (no native reference: their point is how hv86 copes):
 # a CPU hog for fairness, a triple fault, random bytes, a console flood, the
 # differential fuzzer (its reference is native Bochs running the same programs),
