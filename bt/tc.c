@@ -76,12 +76,19 @@ uint8_t *tc_ibl_stub_at(const struct tc *tc, uint32_t tca)
     return tca - (uint32_t)(uintptr_t)copy < tc->ibl_len ? copy : NULL;
 }
 
+/* Point the rel32 at `at` (an instruction that ends at end, in the final
+ * code) at dest. */
+static void set_rel32(uint8_t *at, const uint8_t *end, const uint8_t *dest)
+{
+    int32_t rel = (int32_t)((uintptr_t)dest - (uintptr_t)end);
+    memcpy(at, &rel, sizeof(rel));
+}
+
 /* Point b's jmp to the lookup stub at to. */
 static void ibl_jmp_set(struct tc_block *b, const uint8_t *to)
 {
     uint8_t *rel = b->tca + b->ibl_jmp;
-    uint32_t disp = (uint32_t)((uintptr_t)to - ((uintptr_t)rel + 4));
-    memcpy(rel, &disp, 4);
+    set_rel32(rel, rel + sizeof(int32_t), to);
 }
 
 /* Where b's jmp to the lookup stub goes now. */
@@ -327,14 +334,6 @@ void tc_ibl_insert(struct tc *tc, struct tc_block *b)
 void tc_chain(struct tc *tc, struct bt_exit *e, struct tc_block *to)
 {
     tc_chain_into(tc, e, to, e->stub_tca);
-}
-
-/* Point the rel32 at `at` (an instruction that ends at end, in the final
- * code) at dest. */
-static void set_rel32(uint8_t *at, const uint8_t *end, const uint8_t *dest)
-{
-    int32_t rel = (int32_t)((uintptr_t)dest - (uintptr_t)end);
-    memcpy(at, &rel, sizeof(rel));
 }
 
 void tc_chain_into(struct tc *tc, struct bt_exit *e, struct tc_block *to, uint8_t *at)

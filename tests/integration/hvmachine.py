@@ -32,6 +32,17 @@ def clean(text):
     return ANSI.sub("", text).replace("\r", "")
 
 
+# A test guest's result lines (tests/guests/README.md "Output protocol").
+PROTOCOL = re.compile(r"^(PASS|FAIL|SKIP|DONE)\b.*$")
+
+
+def guest_reference(name, emulator):
+    """The result lines of test guest name's native run under emulator
+    (make guests-native: build/guests/out/NAME.EMULATOR.txt)."""
+    with open(os.path.join(BUILD, "guests", "out", "%s.%s.txt" % (name, emulator))) as f:
+        return [l for l in f.read().split("\n") if PROTOCOL.match(l)]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

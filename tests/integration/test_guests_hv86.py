@@ -19,9 +19,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hvmachine import BUILD, Machine, clean  # noqa: E402
+from hvmachine import BUILD, PROTOCOL, Machine, clean, guest_reference  # noqa: E402
 
-PROTOCOL = re.compile(r"^(PASS|FAIL|SKIP|DONE)\b.*$", re.M)
 BATCH = 4
 
 # Checks whose result under hv86 differs from the hardware's for a reason we
@@ -85,11 +84,6 @@ def guests_on_iso(emulator):
     out = os.path.join(BUILD, "guests", "out")
     return [n for n in re.findall(r"module2 \S+ (\S+)", cfg)
             if os.path.exists(os.path.join(out, "%s.%s.txt" % (n, emulator)))]
-
-
-def reference(name, emulator):
-    with open(os.path.join(BUILD, "guests", "out", "%s.%s.txt" % (name, emulator))) as f:
-        return [l for l in f.read().split("\n") if PROTOCOL.match(l)]
 
 
 VM_ROW = re.compile(r"^(\S+)\s+(created|running|paused|stopped)\s+(\d+)M\s+(\d+)\s+(\d+)\s+(.*)$")
@@ -203,7 +197,7 @@ def main():
             if state != "stopped":
                 m.cmd("vm stop %s" % n)
             got = [l for l in guest_output(m, n).split("\n") if PROTOCOL.match(l)]
-            want = reference(n, emulator)
+            want = guest_reference(n, emulator)
             ok, known, other = compare(got, want)
             not_run = paths_not_run(m, n)
             if ok and not_run:

@@ -73,9 +73,8 @@ import time
 import pexpect
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hvmachine import BUILD, Machine, clean  # noqa: E402
+from hvmachine import BUILD, PROTOCOL, Machine, clean, guest_reference  # noqa: E402
 
-PROTOCOL = re.compile(r"^(PASS|FAIL|SKIP|DONE)\b.*$")
 results = []
 
 
@@ -189,8 +188,7 @@ def fairness(rounds):
     check("fair shares: each within 10% of the mean",
           mean > 0 and all(abs(x - mean) <= 0.10 * mean for x in cpu), str(cpu))
     rows = wait_stopped(m, churn, 300)
-    with open(os.path.join(BUILD, "guests", "out", "ptchurn.qemu.txt")) as f:
-        want = [l for l in f.read().split("\n") if PROTOCOL.match(l)]
+    want = guest_reference("ptchurn", "qemu")
     for n in churn:
         lines = console_lines(m, n)
         check("%s: page tables churned beside the spinners, every read as natively (%s)" % (n, rows[n]["reason"]),
@@ -319,8 +317,7 @@ def pshare_go(m, timeout):
 def pshare_check(m, rows, counts, backend, monitor):
     """Both print the native run's lines: each saw its own writes through
     every path, and none of the other's."""
-    with open(os.path.join(BUILD, "guests", "out", "pshare.%s.txt" % backend)) as f:
-        want = [l for l in f.read().split("\n") if PROTOCOL.match(l)]
+    want = guest_reference("pshare", backend)
     if not monitor:  # the two checks of the monitor-range store are left out
         want = [l for l in want if l not in ("PASS emulated-store", "PASS ad-bits")]
         want[-1] = "DONE pass=%d fail=0" % (len(want) - 1)
@@ -379,13 +376,11 @@ def isolation():
     pshare_check(m, rows, counts, "bochs", True)
     for g in attackers:
         lines = console_lines(m, g)
-        with open(os.path.join(BUILD, "guests", "out", "%s.bochs.txt" % g)) as f:
-            want = [l for l in f.read().split("\n") if PROTOCOL.match(l)]
+        want = guest_reference(g, "bochs")
         check("%s guest: same results as on hardware" % g, lines == want,
               "got %s want %s" % (lines, want))
         check("%s guest stopped normally" % g, "exited with code 0" in rows[g]["reason"], str(rows[g]))
-    with open(os.path.join(BUILD, "guests", "out", "seglimit.bochs.txt")) as f:
-        want = [l for l in f.read().split("\n") if PROTOCOL.match(l)]
+    want = guest_reference("seglimit", "bochs")
     for n in ("seglimit1", "seglimit2"):
         lines = console_lines(m, n)
         check("%s: segments reaching the monitor range work as on hardware" % n, lines == want,
@@ -426,8 +421,7 @@ def isolation():
         start(m, n, "taskattack", "case=%d" % (i + 1))
     rows = wait_stopped(m, ["spin2", "unsync"] + [n for n, want in zip(tasks, TASK_ATTACKS) if want is not None], 240)
     check("spin guest beside the task attacks finished intact", "DONE pass=3 fail=0" in console_lines(m, "spin2"))
-    with open(os.path.join(BUILD, "guests", "out", "unsync.bochs.txt")) as f:
-        want = [l for l in f.read().split("\n") if PROTOCOL.match(l)]
+    want = guest_reference("unsync", "bochs")
     lines = console_lines(m, "unsync")
     check("unsync guest: stale page-table entries reach only what hardware allows (same results as native)",
           lines == want and bool(want), "got %s want %s" % (lines, want))
