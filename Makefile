@@ -23,9 +23,9 @@ CC      := gcc
 HV_CFLAGS := -m32 -march=i686 -std=gnu11 -ffreestanding -fno-builtin -fno-pie -fno-pic \
 	-fno-stack-protector -fno-omit-frame-pointer -fno-tree-loop-distribute-patterns -mgeneral-regs-only -mno-red-zone \
 	-mstringop-strategy=libcall \
-	-O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -I. -MMD -MP
+	-O2 -flto -g -Wall -Wextra -Werror -Wno-unused-parameter -I. -MMD -MP
 HV_ASFLAGS := -m32 -g -I. -D__ASSEMBLER__ -MMD -MP
-HV_LDFLAGS := -m32 -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,linker.ld -Wl,-z,max-page-size=0x1000 -Wl,--no-warn-rwx-segments
+HV_LDFLAGS := -m32 -O2 -flto -flto-partition=none -mgeneral-regs-only -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,linker.ld -Wl,-z,max-page-size=0x1000 -Wl,--no-warn-rwx-segments
 HOST_CFLAGS := -m32 -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-I. -DHV86_HOSTED -fno-omit-frame-pointer -MMD -MP
 HOST_LDLIBS := -lcmocka
@@ -64,6 +64,10 @@ HV_OBJS := $(patsubst %.c,$(B)/hv/%.o,$(patsubst %.S,$(B)/hv/%.o,$(HV_SRCS)))
 $(B)/hv/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(HV_CFLAGS) -c $< -o $@
+# memcpy and memset: the compiler emits calls to them after link-time
+# optimization (struct copies, -mstringop-strategy=libcall), when an LTO
+# object's definition could already have been dropped as unused.
+$(B)/hv/kernel/lib.o: HV_CFLAGS += -fno-lto
 $(B)/hv/%.o: %.S | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(HV_ASFLAGS) -c $< -o $@

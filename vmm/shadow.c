@@ -879,9 +879,13 @@ static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk 
         return;
     if (pt->kind == SPT_4K)
         block = gptes_block(s, (w->pde & PTE_FRAME) + first * 4, gptes, s->prefetch);
-    for (unsigned j = first; j < first + s->prefetch; j++)
-        if (j != ptx)
-            s->stats.prefetched += prefill(s, pt, w, j, block ? &block[j - first] : NULL);
+    for (unsigned j = first; j < first + s->prefetch; j++) {
+        /* neighbour_walk's first test, without the call: a demand-faulting
+         * guest's neighbours are not present yet. */
+        if (j == ptx || (block && (block[j - first] & (PTE_P | PTE_A)) != (PTE_P | PTE_A)))
+            continue;
+        s->stats.prefetched += prefill(s, pt, w, j, block ? &block[j - first] : NULL);
+    }
 }
 
 /* Install the spte for gva -> w (hpa); *is_traced tells if the page is a guest table. */

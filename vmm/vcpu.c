@@ -462,17 +462,22 @@ void vcpu_destroy(struct vm *vm)
 
 /* ---------------------------------------------------------------- 2. shadow GDT */
 
-static int gdtw_map(struct vcpu *c);
+static int gdtw_remap(struct vcpu *c);
 
 /* Does the window still hold what gdtw_map would walk (no walk, no remap)?
  * It was walked for this page in this TLB generation and no INVLPG of it
- * is skipped or was run inline since. Inline: gdtw_map's first test. */
+ * is skipped or was run inline since. */
 static inline bool gdtw_current(const struct vcpu *c)
 {
     uint32_t page = c->bv->gdtr.base & PAGE_MASK;
     return c->gdtw_hpa && c->gdtw_gva == page && c->gdtw_gen == shadow_tlb_gen(&c->sh) && c->invlpg_dropped != page &&
            c->bv->invlpg_skip != page && !c->bv->invlpg_inline;
 }
+
+/* The window onto the GDT's frame, walked again only when not current
+ * (gdtw_remap): inline, since a delivery from ring 3 and every entry to
+ * translated code ask, and nearly always it is. 0, or E_NOENT. */
+static inline int gdtw_map(struct vcpu *c) { return gdtw_current(c) ? 0 : gdtw_remap(c); }
 
 /* Guest GDT entry idx as the CPU would read it: through the window onto
  * the GDT's frame (gdtw_map: the walk it keeps is one the guest's TLB
@@ -1418,11 +1423,9 @@ static bool r3_stack_ok(uint64_t s)
  * no context switch never writes its GDT). Returns 0, or E_NOENT: no RAM
  * frame there (not mapped, MMIO); the stub then must not run.
  */
-static int gdtw_map(struct vcpu *c)
+static int gdtw_remap(struct vcpu *c)
 {
     uint32_t gpa, err, hpa, page = c->bv->gdtr.base & PAGE_MASK, gen = shadow_tlb_gen(&c->sh);
-    if (gdtw_current(c))
-        return 0;
     bool skipped = c->invlpg_dropped == page || c->bv->invlpg_skip == page;
     c->bv->invlpg_inline = 0;
     c->gdtw_walks++;
