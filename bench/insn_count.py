@@ -19,7 +19,12 @@ also follows the monitor's calls and returns, and the N monitor functions
 with the most instructions under them (their own and their callees',
 monitor code only: a world switch's guest time is not in it) are printed
 with their calls and instructions per call: what a path costs whole, where
-the table above splits it by function. QEMU's time follows the guest
+the table above splits it by function. With --native and --inclusive N,
+it follows the guest kernel's calls instead: the N kernel functions
+called most (calls, instructions per call with their callees, named from
+the guest's /proc/kallsyms), and how many of all calls went to functions
+of at most 12 and 25 instructions: the returns a translator that inlined
+such functions would not look up (docs/performance.md, session 20). QEMU's time follows the guest
 instruction count closely (about 1 ns each on the build machine, natively
 and under hv86 alike): a difference of a few percent is visible here from
 one run, where a timed A/B needs many (docs/performance.md "Counting guest
@@ -43,7 +48,7 @@ from hvmachine import Machine  # noqa: E402
 from linuxguest import NativeLinux, attach, hv86_create  # noqa: E402
 from disk_bench import GUEST_MEM_MIB, HOST_MEM_MIB  # noqa: E402
 from stress_bench import bench_shell  # noqa: E402
-from profile import MONITOR_BASE, symbols  # noqa: E402
+from profile import MONITOR_BASE, guest_symbols, symbols  # noqa: E402
 
 PLUGIN = os.path.join(ROOT, "build", "bench", "qemu_tbcount.so")
 USER_TOP, VMWIN_BASE, KMAP_BASE = 0xC0000000, 0xFE400000, 0xFF000000  # docs/memory-layout.md
@@ -81,8 +86,9 @@ class Counted:
         self.calls = calls
         self.last = None
 
-    def args(self):
-        extra = ",calls=%x-%x" % (MONITOR_BASE, VMWIN_BASE) if self.calls else ""
+    def args(self, native=False):
+        lo, hi = (USER_TOP, 0xFFFFF000) if native else (MONITOR_BASE, VMWIN_BASE)
+        extra = ",calls=%x-%x" % (lo, hi) if self.calls else ""
         return ["-plugin", "%s,ctl=%s%s" % (PLUGIN, self.ctl, extra)]
 
     def dump(self):
@@ -122,6 +128,26 @@ def report_inclusive(before, after, syms, top):
     print("    monitor functions with their callees: instructions (M), calls, per call")
     for insns, calls, name in rows[:top]:
         print("      %8.2f M %9d %8.0f  %s" % (insns / 1e6, calls, insns / calls, name))
+
+
+def report_kernel_calls(before, after, con, top):
+    """The guest kernel's functions by calls (natively), and the share of
+    calls to short ones."""
+    rows = []
+    for entry, (insns, calls) in after.items():
+        i0, c0 = before.get(entry, (0, 0))
+        if calls > c0:
+            rows.append((calls - c0, (insns - i0) / (calls - c0), entry))
+    rows.sort(reverse=True)
+    total = sum(r[0] for r in rows) or 1
+    names = guest_symbols(con, [e for _, _, e in rows[:top]])
+    print("    guest kernel functions by calls: calls, instructions per call with their callees")
+    for calls, per, entry in rows[:top]:
+        name, at = names.get(entry, ("%08x" % entry, entry))
+        print("      %9d %8.1f  %s%s" % (calls, per, name, "" if at == entry else "+%x" % (entry - at)))
+    for most in (12, 25):
+        n = sum(r[0] for r in rows if r[1] <= most)
+        print("    calls to functions of at most %d instructions: %d of %d (%.0f%%)" % (most, n, total, 100.0 * n / total))
 
 
 def report(delta, native, syms, top):
@@ -174,9 +200,9 @@ def main():
     a = ap.parse_args()
     subprocess.run(["make", "-s", "-C", ROOT, os.path.relpath(PLUGIN, ROOT)], check=True)
     with tempfile.TemporaryDirectory() as tmp:
-        counted = Counted(tmp, calls=a.inclusive > 0 and not a.native)
+        counted = Counted(tmp, calls=a.inclusive > 0)
         if a.native:
-            side = NativeLinux("bench", mem_mib=GUEST_MEM_MIB, extra_args=counted.args()).start()
+            side = NativeLinux("bench", mem_mib=GUEST_MEM_MIB, extra_args=counted.args(native=True)).start()
             con, syms = side.console, None
         else:
             side = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=a.iso, extra_args=counted.args()).start()
@@ -197,7 +223,9 @@ def main():
                 delta = Counter({k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)})
                 print("run %d of %r (%s, exit status %d):" % (r + 1, a.command, "native" if a.native else a.iso, status))
                 report(delta, a.native, syms, a.top)
-                if counted.calls:
+                if counted.calls and a.native:
+                    report_kernel_calls(calls_before, counted.calls_dump(), con, a.inclusive)
+                elif counted.calls:
                     report_inclusive(calls_before, counted.calls_dump(), syms, a.inclusive)
         finally:
             side.stop()
