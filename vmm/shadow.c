@@ -795,6 +795,10 @@ static const uint32_t *gptes_block(struct shadow *s, uint32_t gpa, uint32_t *buf
     return s->ops.read_gpa && s->ops.read_gpa(s->ops.ctx, gpa, buf, n * 4) == 0 ? buf : NULL;
 }
 
+/* May a neighbour with guest PTE pte be prefetched? Present, and its A
+ * already set (a prefetch sets no guest bit). */
+static bool gpte_prefetchable(uint32_t pte) { return (pte & (PTE_P | PTE_A)) == (PTE_P | PTE_A); }
+
 /*
  * neighbour_walk - the guest translation of entry j of shadow PT pt, from the
  * faulting walk w under the same guest PDE and the guest PTE there (*gpte,
@@ -824,7 +828,7 @@ static bool neighbour_walk(struct shadow *s, const struct shadow_pt *pt, const s
             n->gpa &= s->a20_mask; /* A20 off: 1 MiB up aliases 0 up */
         return true;
     }
-    if (gpte_at(s, (w->pde & PTE_FRAME) + j * 4, gpte, &pte) < 0 || (pte & (PTE_P | PTE_A)) != (PTE_P | PTE_A))
+    if (gpte_at(s, (w->pde & PTE_FRAME) + j * 4, gpte, &pte) < 0 || !gpte_prefetchable(pte))
         return false;
     gwalk_copy(n, w);
     n->pte = pte;
@@ -882,7 +886,7 @@ static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk 
     for (unsigned j = first; j < first + s->prefetch; j++) {
         /* neighbour_walk's first test, without the call: a demand-faulting
          * guest's neighbours are not present yet. */
-        if (j == ptx || (block && (block[j - first] & (PTE_P | PTE_A)) != (PTE_P | PTE_A)))
+        if (j == ptx || (block && !gpte_prefetchable(block[j - first])))
             continue;
         s->stats.prefetched += prefill(s, pt, w, j, block ? &block[j - first] : NULL);
     }

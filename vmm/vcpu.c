@@ -855,16 +855,22 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
     uint32_t idx = sel >> 3;
     struct seg_memo *m = &c->seg_memo[sr];
     uint64_t d;
+    bool read = false;
     /* The memo's case first, with nothing else looked at: the GDT selector
      * it holds, at the same CPL, whose guest descriptor is still the one
      * it was checked and shadowed from (a delivery's SS and CS, IRET's).
      * The memo holds only selectors that loaded (never null, never the
-     * LDT's or the monitor's, always in protected mode). */
-    if (m->valid && m->sel == sel && m->cpl == c->cpl && (c->bv->cr[0] & CR0_PE) &&
-        read_guest_desc(c, idx, &d) == 0 && m->d == d && c->gdt_src[idx] == d) {
-        vseg_copy(&c->seg[sr], &m->v);
-        c->bv->sel[sr] = sel;
-        return 0;
+     * LDT's or the monitor's, always in protected mode). The descriptor is
+     * read once: a read that fails may have given the guest a #PF. */
+    if (m->valid && m->sel == sel && m->cpl == c->cpl && (c->bv->cr[0] & CR0_PE)) {
+        if (read_guest_desc(c, idx, &d))
+            return vcpu_exception(c, T_GP, sel & ~3u) ? -1 : 1;
+        if (m->d == d && c->gdt_src[idx] == d) {
+            vseg_copy(&c->seg[sr], &m->v);
+            c->bv->sel[sr] = sel;
+            return 0;
+        }
+        read = true;
     }
     if (!(c->bv->cr[0] & CR0_PE)) { /* real mode: no descriptor, no check (SDM Vol. 3A §20.1.1) */
         rm_seg_load(&c->seg[sr], sel);
@@ -878,7 +884,7 @@ int vcpu_load_seg(struct vcpu *c, int sr, uint16_t sel)
         c->bv->sel[sr] = sel;
         return 0;
     }
-    if (vcpu_read_desc(c, sel, &d) || (!(sel & 4) && idx >= GDT_MONITOR_FIRST))
+    if ((!read && vcpu_read_desc(c, sel, &d)) || (!(sel & 4) && idx >= GDT_MONITOR_FIRST))
         return vcpu_exception(c, T_GP, sel & ~3u) ? -1 : 1;
     uint8_t acc = desc_access(d);
     if (!seg_type_ok(c, sr, sel, acc))
