@@ -24,8 +24,8 @@ it follows the guest kernel's calls instead: the N kernel functions
 called most (calls, instructions per call with their callees, named from
 the guest's /proc/kallsyms), and how many of all calls went to functions
 of at most 12 and 25 instructions: the returns a translator that inlined
-such functions would not look up (docs/performance.md, session 20). QEMU's time follows the guest
-instruction count closely (about 1 ns each on the build machine, natively
+such functions would not look up (docs/performance.md, session 20).
+QEMU's time follows the guest instruction count closely (about 1 ns each on the build machine, natively
 and under hv86 alike): a difference of a few percent is visible here from
 one run, where a timed A/B needs many (docs/performance.md "Counting guest
 instructions"). What it does not count: QEMU's own work per TB
