@@ -13,7 +13,8 @@
  * Invariants:
  *   - blocks[0..nblocks) are in ascending tca order (bump allocation);
  *   - every block since the last flush is on the page-bucket list of each
- *     of its (one or two) pages, dead or alive;
+ *     of its pages (one to three: its own two, its inlined callees'), once
+ *     per bucket (page_link), dead or alive;
  *   - a live block is in exactly one hash chain; a dead block in none, has
  *     no IBL entry and no chained exit pointing at it;
  *   - an exit stub is either pristine (tc->stub_head bytes) or "jmp rel32" to
@@ -34,6 +35,26 @@ static uint32_t hash_eip(const struct tc *tc, uint32_t eip)
 static uint32_t hash_page(uint32_t page)
 {
     return (page >> 12) & (TC_PAGE_BUCKETS - 1);
+}
+
+/* Which of b's page links (page_next[i]) chains it in page bucket ph: the
+ * first of its pages that hashes there. A block is in a bucket once, however
+ * many of its pages hash to it (its own two and its callees' may). */
+static uint32_t page_link(const struct tc_block *b, uint32_t ph)
+{
+    uint32_t i = 0;
+    while (i + 1 < TC_BLOCK_PAGES && hash_page(b->page[i]) != ph)
+        i++;
+    return i;
+}
+
+/* Whether page is one of b's pages. */
+static bool block_on_page(const struct tc_block *b, uint32_t page)
+{
+    for (uint32_t i = 0; i < TC_BLOCK_PAGES; i++)
+        if (b->page[i] == page)
+            return true;
+    return false;
 }
 
 /* Key first, then target: a lookup racing with this (an interrupt handler's
@@ -263,8 +284,10 @@ void tc_commit_block(struct tc *tc, struct tc_block *b)
     memcpy(b->imap, tc->imap_build, b->ninsns * sizeof(struct tc_imap));
     b->hash_next = tc->hash[h];
     tc->hash[h] = b;
-    for (int i = 0; i < (b->page[1] != b->page[0] ? 2 : 1); i++) {
+    for (uint32_t i = 0; i < TC_BLOCK_PAGES; i++) {
         uint32_t ph = hash_page(b->page[i]);
+        if (page_link(b, ph) != i)
+            continue; /* in this bucket already, by an earlier page */
         b->page_next[i] = tc->page_hash[ph];
         tc->page_hash[ph] = b;
     }
@@ -419,11 +442,6 @@ static void kill_block(struct tc *tc, struct tc_block *b)
     tc->stats.invalidated++;
 }
 
-/* Next block after b in the bucket list of page (b covers page). */
-static struct tc_block *page_list_next(const struct tc_block *b, uint32_t page)
-{
-    return b->page[0] == page ? b->page_next[0] : b->page_next[1];
-}
 
 /*
  * Whether block b's guest code, or the bytes its last instruction's decode
@@ -438,7 +456,12 @@ static bool block_meets(const struct tc_block *b, uint32_t page, uint32_t off, u
     /* In its first page from start; what runs past the page is the second's from 0. */
     if (b->page[0] == page && off < MIN(end, TC_PAGE) && off + len > start)
         return true;
-    return b->page[1] == page && end > TC_PAGE && off < end - TC_PAGE;
+    if (b->page[1] == page && end > TC_PAGE && off < end - TC_PAGE)
+        return true;
+    /* Inlined callees: within their one page (translate.c inline_scan). */
+    uint32_t inl = (b->inl_gva + base) & 0xFFFu;
+    return b->inl_hi && b->page[TC_PAGE_INLINE] == page && off < MIN(inl + b->inl_hi + TC_DECODE_SLACK, TC_PAGE) &&
+           off + len > inl + b->inl_lo;
 }
 
 /* Kill the live blocks with code on page: all of them (whole), or those
@@ -448,11 +471,9 @@ static uint32_t kill_on_page(struct tc *tc, uint32_t page, bool whole, uint32_t 
     uint32_t killed = 0;
     struct tc_block *b = tc->page_hash[hash_page(page)];
     while (b) {
-        /* A bucket mixes pages: follow the link of the page b shares with
-         * the bucket (page[0] if it hashes here, else page[1]). */
-        uint32_t link_page = hash_page(b->page[0]) == hash_page(page) ? b->page[0] : b->page[1];
-        struct tc_block *next = page_list_next(b, link_page);
-        if (!b->dead && (b->page[0] == page || b->page[1] == page) &&
+        /* A bucket mixes pages: follow b's link for this bucket. */
+        struct tc_block *next = b->page_next[page_link(b, hash_page(page))];
+        if (!b->dead && block_on_page(b, page) &&
             (whole || block_meets(b, page, off, len, base))) {
             kill_block(tc, b);
             killed++;
@@ -529,7 +550,7 @@ int tc_insn_boundary(const struct tc *tc, uint32_t tca, uint32_t *guest_eip)
     }
     if (lo == b->ninsns || b->imap[lo].tca_off != off || (b->imap[lo].flags & TC_IMAP_IRQ_SHADOW))
         return E_NOENT;
-    *guest_eip = b->guest_eip + b->imap[lo].eip_off;
+    *guest_eip = tc_imap_eip(b, &b->imap[lo]);
     return 0;
 }
 
@@ -542,6 +563,6 @@ int tc_lookup_guest_eip(const struct tc *tc, uint32_t tca, uint32_t *guest_eip)
     uint32_t i = 0;
     while (i + 1 < b->ninsns && b->imap[i + 1].tca_off <= off)
         i++;
-    *guest_eip = b->guest_eip + b->imap[i].eip_off;
+    *guest_eip = tc_imap_eip(b, &b->imap[i]);
     return 0;
 }

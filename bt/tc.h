@@ -34,10 +34,14 @@
 
 /* One guest instruction's place in a block: fault at tca in
  * [block->tca + tca_off, next entry's tca_off) is a fault of guest eip
- * block->guest_eip + eip_off. */
+ * tc_imap_eip(): block->guest_eip + eip_off, or for an instruction of a
+ * callee translated inline (docs/bt.md "Short callees inline"), the
+ * callee page's gva block->inl_gva + eip_off. */
 struct tc_imap {
     uint16_t tca_off;      /* bytes from block->tca */
-    uint16_t eip_off : 15; /* bytes from block->guest_eip (< a page plus one instruction) */
+    uint16_t eip_off : 14; /* bytes from block->guest_eip (< a page plus one instruction), or
+                            * from block->inl_gva when callee */
+    uint16_t callee : 1;   /* an instruction of an inlined callee */
     uint16_t flags : 1;    /* TC_IMAP_* */
 };
 #define TC_IMAP_IRQ_SHADOW 0x01 /* follows STI: no interrupt may be taken before it (SDM Vol. 3A §6.8.3) */
@@ -51,16 +55,25 @@ struct tc_imap {
  * a larger arena's later pages jump to the stub itself. */
 #define TC_MAX_CODE_PAGES 2048u
 
+/* Pages a block's guest code may lie on: the two its own code covers, and
+ * the page of the short callees translated inline into it (TC_PAGE_INLINE). */
+#define TC_BLOCK_PAGES 3u
+#define TC_PAGE_INLINE 2u
+
 struct tc_block {
     uint32_t guest_eip;     /* gva of the first guest instruction */
-    uint32_t page[2];       /* pages covered (gva, or bt_set_page_fn's identity) */
+    uint32_t page[TC_BLOCK_PAGES]; /* pages covered (gva, or bt_set_page_fn's identity);
+                                    * page[TC_PAGE_INLINE] is page[0] when nothing is inlined */
+    uint32_t inl_gva;       /* gva of the page of the inlined callees (page-aligned) */
+    uint16_t inl_lo, inl_hi; /* their bytes: [inl_lo, inl_hi) from inl_gva; inl_hi 0: none */
     uint8_t *tca;           /* first byte of the translation (entry point) */
     struct tc_imap *imap;   /* ninsns entries, ascending tca_off */
     struct tc_block *hash_next;
-    struct tc_block *page_next[2]; /* next block in the page bucket of page[i] */
+    struct tc_block *page_next[TC_BLOCK_PAGES]; /* next block in the page bucket of page[i]
+                                                 * (the first i of each bucket: tc.c page_link) */
     struct bt_exit *in_links; /* exits of other blocks chained to this one */
     struct bt_exit *exits;  /* this block's exit descriptors (consecutive) */
-    uint16_t guest_len;     /* bytes of guest code translated */
+    uint16_t guest_len;     /* bytes of guest code translated from guest_eip (callees apart) */
     uint16_t body_len;      /* bytes of the translation in the code arena, exit stubs included */
     uint16_t ibl_jmp;       /* offset of the rel32 of its jmp to the lookup stub, 0: none */
     uint8_t ninsns;         /* <= TC_BLOCK_MAX_INSNS */
@@ -69,6 +82,12 @@ struct tc_block {
 };
 _Static_assert(TC_BLOCK_MAX_INSNS <= 255 && TC_BLOCK_MAX_EXITS <= 255, "tc_block counts are 8-bit");
 _Static_assert(TC_BLOCK_MAX_CODE <= 0xFFFF, "tc_block.body_len is 16-bit");
+
+/* tc_imap_eip - the guest eip (gva) of map entry m of block b. */
+static inline uint32_t tc_imap_eip(const struct tc_block *b, const struct tc_imap *m)
+{
+    return (m->callee ? b->inl_gva : b->guest_eip) + m->eip_off;
+}
 
 struct tc_stats {
     uint32_t blocks;        /* blocks committed since init */
@@ -289,7 +308,9 @@ uint32_t tc_invalidate_page(struct tc *tc, uint32_t page_gva);
  * QEMU's TB invalidation does). A block's bytes are its guest_len from
  * guest_eip + base (base: the CS base the cache was built under), the part
  * past its first page on its second, plus the 15 bytes after it that
- * decoding its last instruction may have read. Returns how many were killed.
+ * decoding its last instruction may have read, and the bytes of the
+ * callees it has inline (inl_lo..inl_hi of page[TC_PAGE_INLINE], the same
+ * 15 after). Returns how many were killed.
  */
 uint32_t tc_invalidate_range(struct tc *tc, uint32_t page_gva, uint32_t off, uint32_t len, uint32_t base);
 

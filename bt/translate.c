@@ -311,6 +311,12 @@ struct xlate {
     uint32_t chunk_eip, chunk_len;
     bool chunk_end;
     uint8_t chunk[BT_FETCH_CHUNK];
+    /* A short callee being translated inline (h_call, docs/bt.md "Short
+     * callees inline"): x->eip is in it until its RET at callee_ret, which
+     * goes on with the caller's call_next. */
+    bool in_callee;
+    bool callee_stores_ret; /* it stores through ESP: its RET ends the block as a lookup */
+    uint32_t callee_ret, call_next;
 };
 
 enum { CONTINUE = 0, END_BLOCK = 1 };
@@ -515,13 +521,112 @@ static int h_loop(struct xlate *x)
     return END_BLOCK;
 }
 
-/* push imm32 <return gva>; <stub to target>. PUSH is the only access. */
+static int fetch_decode(struct xlate *x);
+static const struct rule_entry *rule_of(const struct dec_insn *in);
+static bool uses_state_seg(const struct xlate *x);
+static bool copied_as_is(const struct xlate *x, const struct rule_entry *r);
+
+/* A callee's instruction that may be translated inline: what the block
+ * would copy as it is (no exit, no control flow, nothing privileged or
+ * sensitive, nothing through the state segment or the guest's CS), or a
+ * Jcc, whose taken side leaves the block by its exit stub like any other. */
+static bool inline_ok(const struct xlate *s)
+{
+    const struct rule_entry *r = rule_of(&s->insn);
+    if (r->rule == RULE_JCC)
+        return true;
+    if (s->insn.cf != DEC_CF_NONE || uses_state_seg(s) || (s->insn.has_mem && s->insn.mem.seg == DEC_REG_CS))
+        return false;
+    return copied_as_is(s, r);
+}
+
+/*
+ * inline_scan - is the code at target a short leaf function: at most
+ * BT_INLINE_MAX_INSNS instructions, each inline_ok, along the
+ * fall-through to a near RET (C3, 32-bit operand), all within the page of
+ * target (the block records one page of callees: tc_block.inl_gva)?
+ * Returns true with *ret_eip = the RET's gva and *n = the instructions,
+ * RET included, and *stores_esp = whether one of them stores through ESP
+ * (a retpoline thunk, "mov %eax,(%esp); ret", returns to where it stored,
+ * never to its caller). Reads guest code through bt->fetch like the block.
+ */
+static bool inline_scan(const struct xlate *x, uint32_t target, uint32_t *ret_eip, uint32_t *n, bool *stores_esp)
+{
+    struct xlate s = { .bt = x->bt, .eip = target }; /* a few hundred bytes of a 16 KiB stack */
+    uint32_t page = target & PAGE_MASK;
+    *stores_esp = false;
+    for (uint32_t i = 0; i < BT_INLINE_MAX_INSNS; i++, s.eip = s.next) {
+        if (fetch_decode(&s) != 1 || ((s.next - 1) & PAGE_MASK) != page)
+            return false;
+        if (rule_of(&s.insn)->rule == RULE_RET) {
+            if (s.insn.opcode != 0xC3 || s.insn.opsize != 4)
+                return false;
+            *ret_eip = s.eip;
+            *n = i + 1;
+            return true;
+        }
+        if (!inline_ok(&s))
+            return false;
+        *stores_esp |= s.insn.has_mem && s.insn.mem.base == DEC_REG_ESP && (s.insn.attr & DEC_A_MEM_WRITE);
+    }
+    return false;
+}
+
+/* Bytes one inlined instruction's translation may take at most (the
+ * largest inline_ok expansion, CMPXCHG8B's, is under 40), and an inlined
+ * RET's (h_ret_inline, 46 with a state-segment prefix). */
+#define INLINE_INSN_BYTES 48u
+#define INLINE_RET_BYTES 64u
+
+/*
+ * After a CALL's push: translate its callee into this block when it is a
+ * short leaf (inline_scan) whose page is the block's one page of callees
+ * (or the first), the block has room for it, and nothing asks for a
+ * single instruction. Returns true with the translation moved to the
+ * callee (x->next, x->in_callee); its RET comes back (h_ret_inline).
+ */
+static bool inline_callee(struct xlate *x, uint32_t target)
+{
+    struct tc_block *b = x->b;
+    uint32_t ret_eip, n, page = target & PAGE_MASK;
+    bool stores_esp;
+    if (!x->bt->inline_calls || x->bt->one_insn || x->in_callee || (b->inl_hi && page != b->inl_gva))
+        return false;
+    if (b->ninsns + 2u > TC_BLOCK_MAX_INSNS || !inline_scan(x, target, &ret_eip, &n, &stores_esp))
+        return false;
+    /* Room for the callee, each of its instructions a Jcc with a stub at worst. */
+    uint32_t code = (uint32_t)(x->e.p - x->e.start) + (x->side_stubs + n) * stub_len(x->bt) +
+                    n * INLINE_INSN_BYTES + INLINE_RET_BYTES;
+    if (b->ninsns + n + 1 > TC_BLOCK_MAX_INSNS || code > TC_BLOCK_MAX_CODE - BLOCK_CODE_SLACK)
+        return false;
+    uint16_t lo = (uint16_t)(target - page), hi = (uint16_t)(ret_eip + 1 - page);
+    if (!b->inl_hi) {
+        b->inl_gva = page;
+        b->inl_lo = lo, b->inl_hi = hi;
+    }
+    b->inl_lo = MIN(b->inl_lo, lo), b->inl_hi = MAX(b->inl_hi, hi);
+    x->in_callee = true;
+    x->callee_stores_ret = stores_esp;
+    x->callee_ret = ret_eip;
+    x->call_next = x->next;
+    x->next = target;
+    x->bt->stats.inlined++;
+    x->bt->stats.inlined_insns += n;
+    return true;
+}
+
+/* push imm32 <return gva>; then the callee inline (inline_callee), or a
+ * stub to the target. PUSH is the only access. */
 static int h_call(struct xlate *x)
 {
     if (x->insn.opsize != 4)
         return exit_insn(x, BT_EXIT_EMULATE, 0);
     e8(&x->e, OP_PUSH_IMM32);
     e32(&x->e, x->next);
+    uint32_t target;
+    decode_branch_target(&x->insn, &target);
+    if (inline_callee(x, target))
+        return CONTINUE;
     return h_jmp(x);
 }
 
@@ -535,10 +640,50 @@ static int e_to_ibl(struct xlate *x)
     return END_BLOCK;
 }
 
+/*
+ * The RET of a callee translated inline (inline_callee): it goes on with
+ * the caller's next instruction in this block when the return address on
+ * the stack is still the one the CALL pushed, with no lookup. Flag-free
+ * (MOV, LEA, JECXZ):
+ *     mov [save_ecx],ecx
+ *     mov ecx,[esp]             ; the guest access: a fault leaves ECX as it was
+ *     lea ecx,[ecx - call_next]
+ *     jecxz match
+ *     mov ecx,[save_ecx]        ; another address (the callee rewrote it):
+ *     mov [save_eax],eax        ;   a plain RET into the lookup stub's miss
+ *     pop eax                   ;   path (the slot just read: cannot fault),
+ *     jmp <stub's miss_live>    ;   and the dispatcher finds the target
+ * match:
+ *     mov ecx,[save_ecx]
+ *     lea esp,[esp+4]
+ */
+static int h_ret_inline(struct xlate *x)
+{
+    struct emit *e = &x->e;
+    e_state(e, OP_MOV_RM_R, R_ECX, SF(save_ecx));
+    e8(e, OP_MOV_R_RM), e8(e, 0x0C), e8(e, 0x24);        /* mov ecx,[esp] */
+    e8(e, OP_LEA), e8(e, 0x89), e32(e, -x->call_next); /* lea ecx,[ecx+disp32] */
+    e8(e, OP_JECXZ);
+    uint8_t *match = e->p++;
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    e_state(e, OP_MOV_RM_R, R_EAX, SF(save_eax));
+    e8(e, OP_POP_EAX);
+    e_jmp_to(e, x->bt->ibl_stub + x->bt->ibl_at.miss_live);
+    e_patch8(e, match);
+    e_state(e, OP_MOV_R_RM, R_ECX, SF(save_ecx));
+    e8(e, OP_LEA), e8(e, 0x64), e8(e, 0x24), e8(e, 4); /* lea esp,[esp+4] */
+    x->in_callee = false;
+    x->next = x->call_next;
+    return CONTINUE;
+}
+
 /* mov [save_eax],eax; pop eax (the guest access: a fault leaves EAX as it
  * was); (lea esp,[esp+imm16]); jmp ibl_stub */
 static int h_ret(struct xlate *x)
 {
+    if (x->in_callee && !x->callee_stores_ret && x->eip == x->callee_ret && x->insn.opcode == 0xC3 &&
+        x->insn.opsize == 4)
+        return h_ret_inline(x);
     if (x->insn.opsize != 4)
         return exit_insn(x, BT_EXIT_EMULATE, 0);
     e_state(&x->e, OP_MOV_RM_R, R_EAX, SF(save_eax));
@@ -1375,7 +1520,8 @@ static void record_insn(struct xlate *x)
     struct tc_block *b = x->b;
     KASSERT(b->ninsns < TC_BLOCK_MAX_INSNS);
     b->imap[b->ninsns].tca_off = (uint16_t)(x->e.p - x->e.start);
-    b->imap[b->ninsns].eip_off = (uint16_t)(x->eip - b->guest_eip);
+    b->imap[b->ninsns].eip_off = (uint16_t)(x->eip - (x->in_callee ? b->inl_gva : b->guest_eip));
+    b->imap[b->ninsns].callee = x->in_callee;
     b->imap[b->ninsns].flags = x->sti_shadow ? TC_IMAP_IRQ_SHADOW : 0;
     b->ninsns++;
 }
@@ -1386,10 +1532,11 @@ static void translate_body(struct xlate *x)
 {
     uint32_t page0 = x->b->guest_eip & PAGE_MASK;
     for (;;) {
-        bool full = x->b->ninsns == TC_BLOCK_MAX_INSNS || (x->bt->one_insn && x->b->ninsns == 1) ||
-                    (uint32_t)(x->e.p - x->e.start) + x->side_stubs * stub_len(x->bt) >
-                        TC_BLOCK_MAX_CODE - BLOCK_CODE_SLACK;
-        bool new_page = x->b->ninsns > 0 && (x->eip & PAGE_MASK) != page0;
+        /* A callee inline had its room checked and lies in one page (inline_callee). */
+        bool full = !x->in_callee && (x->b->ninsns == TC_BLOCK_MAX_INSNS || (x->bt->one_insn && x->b->ninsns == 1) ||
+                                      (uint32_t)(x->e.p - x->e.start) + x->side_stubs * stub_len(x->bt) >
+                                          TC_BLOCK_MAX_CODE - BLOCK_CODE_SLACK);
+        bool new_page = !x->in_callee && x->b->ninsns > 0 && (x->eip & PAGE_MASK) != page0;
         int d = (full || new_page) ? 0 : fetch_decode(x);
         if (d == 0 && x->b->ninsns == 0) {
             x->fault = true; /* the block's first instruction is not readable */
@@ -1451,9 +1598,12 @@ int bt_translate(struct bt *bt, uint32_t guest_eip, struct tc_block **out)
     }
     e_side_stubs(&x);
     struct tc_block *b = x.b;
-    b->guest_len = x.eip - guest_eip;
+    /* A block may end inside a callee (an instruction there that is not
+     * what inline_scan saw): its own code then ends with the CALL. */
+    b->guest_len = (x.in_callee ? x.call_next : x.eip) - guest_eip;
     b->page[0] = page_id(bt, guest_eip);
     b->page[1] = page_id(bt, guest_eip + (b->guest_len ? b->guest_len - 1 : 0));
+    b->page[TC_PAGE_INLINE] = b->inl_hi ? page_id(bt, b->inl_gva + b->inl_lo) : b->page[0];
     bt->one_insn = false; /* after page_id: the monitor's page_of sees which block it serves */
     b->body_len = (uint32_t)(x.e.p - x.e.start);
     /* Branches to blocks already translated are chained now, as the
@@ -1771,6 +1921,7 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
     bt->enter = enter;
     bt->chaining = true;
     bt->successors = true;
+    bt->inline_calls = true;
     bt->ibl_miss_exit.reason = BT_EXIT_IBL_MISS;
     bt->fault_exit.reason = BT_EXIT_CODE_FAULT;
     bt->irq_exit.reason = BT_EXIT_IRQ_WINDOW;

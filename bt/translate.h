@@ -86,7 +86,13 @@ struct bt_stats {
     uint32_t branch_found;  /* of them, to a block already translated */
     uint32_t ibl_found;     /* IBL misses to a block already translated */
     uint32_t successors;    /* blocks translated ahead of their first run (translate_successor) */
+    uint32_t inlined;       /* calls whose callee was translated into the caller's block */
+    uint32_t inlined_insns; /* their callees' instructions, RETs included */
 };
+
+/* The longest callee translated inline, in instructions, its RET included
+ * (docs/bt.md "Short callees inline"). */
+#define BT_INLINE_MAX_INSNS 24u
 
 struct bt {
     struct tc tc;
@@ -100,6 +106,8 @@ struct bt {
     bool chaining;              /* patch exits block to block (default true) */
     bool successors;            /* translate a missed block's unconditional successor with it
                                  * (default true; needs chaining) */
+    bool inline_calls;          /* translate a CALL's short leaf callee into the caller's block
+                                 * (default true; inline_callee) */
     bool one_insn;              /* the next dispatch, if it is at one_insn_eip and finds no block
                                    there, translates one instruction only (set by the monitor to
                                    re-run a store into code); cleared by the next dispatch */

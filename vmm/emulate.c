@@ -1883,6 +1883,7 @@ int emu_bt_exit(struct vcpu *c, int reason)
         c->stale_exits++;
         tc_invalidate_page(&c->bt.tc, ex->from->page[0]);
         tc_invalidate_page(&c->bt.tc, ex->from->page[1]);
+        tc_invalidate_page(&c->bt.tc, ex->from->page[TC_PAGE_INLINE]);
         return 0;
     }
     vm->exits++;

@@ -862,6 +862,7 @@ static bool probe_run(int mode, uint32_t entry, uint8_t *code)
 
 static void test_stop_at_every_place(void **state)
 {
+    H.bt.inline_calls = false; /* the RET goes through the lookup stub */
     uint32_t hlt, entry = load_snippet(sn_ret_short_start, sn_ret_short_end, &hlt);
     const struct bt_ibl_labels *l = &H.bt.ibl_at;
     uint32_t hits[3] = { 0 }, where = 0;
@@ -907,6 +908,7 @@ static void test_stop_at_every_place(void **state)
         assert_true(label_hit[k]);
     assert_true(where & (1u << (BT_STOP_LOOKUP + 1)));
     assert_true(where & (1u << (BT_STOP_EXITING + 1)));
+    H.bt.inline_calls = true;
 }
 
 SNIPPET(sn_cr,
@@ -1418,17 +1420,22 @@ static void test_precise_faults(void **state)
 
 /* ------------------------------------------------------------ SMC, chaining, eviction */
 
+/* The JMP before the second call: a block that stores into a callee and
+ * then calls it would have the callee inline, translated before the store
+ * ran; the monitor's write protection catches that store (the harness does
+ * not protect pages again), test_inline_callee the invalidation. */
 SNIPPET(sn_smc,
         "call 1f\n1: pop %esi\n call 2f\n mov %eax, %ebx\n movb $2, (2f + 1 - 1b)(%esi)\n"
-        "call 2f\n hlt\n2: mov $1, %eax\n ret");
+        "jmp 3f\n3: call 2f\n hlt\n2: mov $1, %eax\n ret");
 
-static void test_self_modifying(void **state)
+static void self_modifying(bool inline_calls)
 {
     /* The harness does not write-protect a page again when it translates
      * from it, as the monitor does (bt_page_of): a successor translated
      * ahead from the page the snippet then writes would stay stale here,
      * where the monitor's protection would drop it. */
     H.bt.successors = false;
+    H.bt.inline_calls = inline_calls;
     bt_harness_reset_vcpu(&H);
     uint32_t hlt, entry = load_snippet(sn_smc_start, sn_smc_end, &hlt);
     uint8_t *page = (uint8_t *)((uintptr_t)entry & ~0xFFFu);
@@ -1439,15 +1446,132 @@ static void test_self_modifying(void **state)
     assert_int_equal(r, BT_HARNESS_FAULT);
     assert_int_equal(H.fault_addr, entry + (uint32_t)(sn_smc_end - sn_smc_start) - 6 + 1);
     assert_int_equal(bt_host_vcpu.gpr[3], 1);
-    uint32_t killed = tc_invalidate_page(&H.bt.tc, H.fault_addr);
-    assert_true(killed >= 3);
-    assert_null(tc_lookup(&H.bt.tc, entry));
     assert_int_equal(mprotect(page, 4096, PROT_READ | PROT_WRITE | PROT_EXEC), 0);
+    /* Inline, "2: mov $1,%eax; ret" is part of the block of the CALL. */
+    uint32_t killed = tc_invalidate_page(&H.bt.tc, H.fault_addr);
+    assert_true(killed >= (inline_calls ? 2u : 3u));
+    assert_null(tc_lookup(&H.bt.tc, entry));
     r = bt_harness_run(&H, 0);
     assert_int_equal(r, BT_EXIT_HLT);
     assert_int_equal(bt_host_vcpu.gpr[0], 2); /* the patched immediate, not the stale one */
     assert_int_equal(bt_host_vcpu.gpr[3], 1);
     H.bt.successors = true;
+    H.bt.inline_calls = true;
+}
+
+static void test_self_modifying(void **state)
+{
+    self_modifying(false);
+    uint32_t inlined = H.bt.stats.inlined;
+    self_modifying(true);
+    assert_true(H.bt.stats.inlined > inlined);
+}
+
+/* ------------------------------------------------------------ short callees inline */
+
+/*
+ * Calls to short leaf functions (docs/bt.md "Short callees inline"): one
+ * with a Jcc and a stack argument, one that rewrites its return address
+ * (the inline RET's miss path), one too long, one that calls (not a leaf),
+ * one with RET imm16, and one on the next page. Esi = the data area.
+ */
+SNIPPET(sn_inline,
+        "mov $20, %ecx\n"
+        "1: push %ecx\n call 3f\n add $4, %esp\n add %eax, %ebx\n"
+        "call 4f\n inc %edx\n add $3, %edx\n"
+        "call 5f\n call 6f\n push $1\n call 7f\n sn_inline_after7: call 8f\n add %eax, %edi\n"
+        "call 8f\n add %eax, %edi\n mov %ebx, (%esi)\n loop 1b\n hlt\n"
+        "3: mov 4(%esp), %eax\n test $1, %al\n jz 31f\n neg %eax\n 31: ret\n"
+        "4: mov %esp, %eax\n addl $1, (%eax)\n ret\n" /* over the INC */
+        "5: .rept 30\n inc %ebp\n .endr\n ret\n"
+        "6: call 3b\n ret\n"
+        "7: add 4(%esp), %ebp\n ret $4\n"
+        ".skip 4096 - ((. - sn_inline_start) & 4095), 0x90\n"
+        "8: mov (%esi), %eax\n add $7, %eax\n ret");
+extern const uint8_t sn_inline_after7[];
+
+/* A retpoline thunk (Linux's __x86_indirect_thunk_eax): the callee stores
+ * the target over its return address; inline, its RET is a lookup that
+ * finds it (a compare with the CALL's return would miss every time). */
+SNIPPET(sn_inline_thunk,
+        "mov $20, %ecx\n 1: call 91f\n 91: pop %eax\n add $(93f - 91b), %eax\n"
+        "call 9f\n inc %edx\n 93: loop 1b\n hlt\n"
+        "9: mov %eax, (%esp)\n ret");
+
+/* A fault inside an inlined callee on another page: its own EIP, with the
+ * return address already pushed. Esi = the hole. */
+SNIPPET(sn_inline_fault,
+        "mov $0x66, %ecx\n call 2f\n hlt\n"
+        ".skip 4096 - ((. - sn_inline_fault_start) & 4095), 0x90\n"
+        "2: mov $0x77, %eax\n mov 8(%esi), %edx\n ret");
+
+static void test_inline_callee(void **state)
+{
+    /* Natively and translated, the same state, with and without inlining. */
+    for (int on = 0; on < 2; on++) {
+        H.bt.inline_calls = on;
+        uint32_t inlined = H.bt.stats.inlined;
+        uint32_t init[8] = { 0, 0, 0, 0, 0, 0, (uint32_t)(uintptr_t)data_area(), 0 };
+        run_snippet(sn_inline_start, sn_inline_end, init, NULL);
+        /* 3f, 4f and the two 8f of the first block that runs them; 5f
+         * (31 instructions), 6f (calls) and 7f (RET 4) never. */
+        _Static_assert(BT_INLINE_MAX_INSNS < 31, "sn_inline's 5f must be too long to inline");
+        if (on)
+            assert_true(H.bt.stats.inlined - inlined >= 4);
+        else
+            assert_int_equal(H.bt.stats.inlined, inlined);
+    }
+    uint32_t hlt, entry = load_snippet(sn_inline_start, sn_inline_end, &hlt);
+    uint32_t page2 = (entry + (uint32_t)(sn_inline_end - sn_inline_start) - 1) & ~0xFFFu;
+    uint32_t init[8] = { 0, 0, 0, 0, 0, 0, (uint32_t)(uintptr_t)data_area(), 0 };
+    set_regs(init, (const uint8_t[DATA_BYTES]){ 0 });
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+    /* The block after the call to 7f holds both calls of the callee on the
+     * next page (2 + 3 + 1 bytes at its start). */
+    uint32_t after7 = gva_of_label(sn_inline_start, sn_inline_after7);
+    struct tc_block *b = tc_lookup(&H.bt.tc, after7);
+    assert_non_null(b);
+    assert_int_equal(b->inl_gva, page2);
+    assert_int_equal(b->page[TC_PAGE_INLINE], page2);
+    assert_int_equal(b->inl_lo, 0);
+    assert_int_equal(b->inl_hi, 6);
+    assert_true(b->page[0] != page2);
+    /* A store past the callee (and the decoder's 15 bytes) leaves the
+     * block; one into the callee kills it; so does its page going. */
+    assert_int_equal(tc_invalidate_range(&H.bt.tc, page2, 6 + 15, 4, 0), 0);
+    assert_non_null(tc_lookup(&H.bt.tc, after7));
+    assert_true(tc_invalidate_range(&H.bt.tc, page2, 3, 1, 0) >= 1);
+    assert_null(tc_lookup(&H.bt.tc, after7));
+    set_regs(init, (const uint8_t[DATA_BYTES]){ 0 });
+    bt_host_vcpu.eip = entry;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+    assert_non_null(tc_lookup(&H.bt.tc, after7));
+    assert_true(tc_invalidate_page(&H.bt.tc, page2) >= 1);
+    assert_null(tc_lookup(&H.bt.tc, after7));
+
+    /* The thunk: inline, and warm, no lookup misses. */
+    uint32_t thunk_inlined = H.bt.stats.inlined;
+    run_snippet(sn_inline_thunk_start, sn_inline_thunk_end, NULL, NULL);
+    assert_int_equal(bt_host_vcpu.gpr[2], 0);
+    assert_true(H.bt.stats.inlined > thunk_inlined);
+    uint32_t misses = H.bt.stats.ibl_misses;
+    bt_host_vcpu.eip = gva_of_label(sn_inline_thunk_start, sn_inline_thunk_start);
+    bt_host_vcpu.gpr[1] = 20;
+    assert_int_equal(bt_harness_run(&H, 0), BT_EXIT_HLT);
+    assert_int_equal(bt_host_vcpu.gpr[2], 0);
+    assert_true(H.bt.stats.ibl_misses - misses <= 1);
+
+    /* Precise fault in the callee: its EIP, ECX and EAX as the callee left them. */
+    const uint32_t any = 0xFFFFFFFFu, hole = (uint32_t)(uintptr_t)H.hole;
+    uint32_t callee = (uint32_t)(sn_inline_fault_end - sn_inline_fault_start) - 9; /* 5 + 3 + 1 bytes */
+    uint32_t e[8] = { 0x77, 0x66, 0, 0, any, 0, hole, 0 };
+    uint32_t inlined = H.bt.stats.inlined;
+    expect_fault(sn_inline_fault_start, sn_inline_fault_end, callee + 5, e);
+    assert_int_equal(H.bt.stats.inlined, inlined + 1);
+    uint32_t ret_slot;
+    memcpy(&ret_slot, (void *)(uintptr_t)bt_host_vcpu.gpr[4], 4);
+    assert_int_equal(ret_slot, (uint32_t)(uintptr_t)H.guest + 10); /* the pushed return: the HLT */
 }
 
 /* Blocks keyed by a page identity other than the gva (a "gpa"). */
@@ -2117,6 +2241,7 @@ int main(void)
         cmocka_unit_test(test_inline_verw),
         cmocka_unit_test(test_precise_faults),
         cmocka_unit_test(test_self_modifying), cmocka_unit_test(test_page_identity),
+        cmocka_unit_test(test_inline_callee),
         cmocka_unit_test(test_chaining),
         cmocka_unit_test(test_eviction),      cmocka_unit_test(test_random_programs),
         cmocka_unit_test(test_exit_table),
