@@ -317,6 +317,9 @@ struct xlate {
     bool in_callee;
     bool callee_stores_ret; /* it stores through ESP: its RET ends the block as a lookup */
     uint32_t callee_ret, call_next;
+    uint32_t callee_left;   /* instructions of the path not yet translated */
+    uint32_t callee_taken, callee_jcc; /* the path's Jcc's taken (inline_path.taken), and how
+                                        * many of them were translated */
 };
 
 enum { CONTINUE = 0, END_BLOCK = 1 };
@@ -466,10 +469,19 @@ static int h_exit(struct xlate *x, const struct rule_entry *r)
     return exit_insn(x, r->reason, aux);
 }
 
+/* Inside an inlined callee (on inline_scan's path: translate_body ends the
+ * block where it is not) a JMP emits nothing, and the block goes on at the
+ * target. */
+static bool callee_follows(const struct xlate *x) { return x->in_callee; }
+
 static int h_jmp(struct xlate *x)
 {
     uint32_t target;
     decode_branch_target(&x->insn, &target);
+    if (callee_follows(x) && (target & PAGE_MASK) == x->b->inl_gva) {
+        x->next = target;
+        return CONTINUE;
+    }
     e_branch_stub(x, target);
     return END_BLOCK;
 }
@@ -481,10 +493,19 @@ static int h_jmp(struct xlate *x)
 static int h_jcc(struct xlate *x)
 {
     uint32_t target;
+    uint8_t cc = x->insn.opcode & 0x0F;
     decode_branch_target(&x->insn, &target);
+    /* On an inlined callee's path through its taken side: the opposite
+     * condition leaves for the fall-through, and the block goes on at the
+     * target (SDM Vol. 2A Jcc: condition codes pair up by their low bit). */
+    if (callee_follows(x) && (x->callee_taken >> x->callee_jcc++ & 1)) {
+        uint32_t t = target;
+        target = x->next, x->next = t;
+        cc ^= 1;
+    }
     struct bt_exit *ex = new_exit(x, BT_EXIT_BRANCH, x->eip);
     ex->target = target;
-    ex->jcc_rel = e_final(&x->e, e_jcc32_fwd(&x->e, x->insn.opcode & 0x0F));
+    ex->jcc_rel = e_final(&x->e, e_jcc32_fwd(&x->e, cc));
     x->side_stubs++;
     return CONTINUE;
 }
@@ -540,36 +561,79 @@ static bool inline_ok(const struct xlate *s)
     return copied_as_is(s, r);
 }
 
+/* What inline_scan found: the path through a callee to its RET. */
+struct inline_path {
+    uint32_t ret_eip;  /* gva of the RET */
+    uint32_t n;        /* instructions along the path, RET included */
+    uint32_t taken;    /* bit i: the path takes the i-th Jcc along it */
+    uint16_t lo, hi;   /* its bytes span [lo, hi) of the callee's page */
+    bool stores_esp;   /* one of them stores through ESP */
+};
+
+#define INLINE_MAX_JCC 8u       /* Jcc's along a path (taken's bits) */
+#define INLINE_SCAN_STEPS 96u   /* instructions decoded per scan, all paths tried */
+
 /*
- * inline_scan - is the code at target a short leaf function: at most
- * BT_INLINE_MAX_INSNS instructions, each inline_ok, along the
- * fall-through to a near RET (C3, 32-bit operand), all within the page of
+ * inline_scan - is the code at target a short leaf function: a path of at
+ * most BT_INLINE_MAX_INSNS instructions to a near RET (C3, 32-bit
+ * operand), each inline_ok, that goes on past a Jcc on either side (the
+ * fall-through tried first) and past a direct JMP, all in the page of
  * target (the block records one page of callees: tc_block.inl_gva)?
- * Returns true with *ret_eip = the RET's gva and *n = the instructions,
- * RET included, and *stores_esp = whether one of them stores through ESP
- * (a retpoline thunk, "mov %eax,(%esp); ret", returns to where it stored,
- * never to its caller). Reads guest code through bt->fetch like the block.
+ * Depth-first over the Jcc's, at most INLINE_MAX_JCC along a path and
+ * INLINE_SCAN_STEPS decoded in all. Returns true with *p. p->stores_esp:
+ * a retpoline thunk, "mov %eax,(%esp); ret", returns to where it stored,
+ * never to its caller. Reads guest code through bt->fetch like the block.
  */
-static bool inline_scan(const struct xlate *x, uint32_t target, uint32_t *ret_eip, uint32_t *n, bool *stores_esp)
+static bool inline_scan(const struct xlate *x, uint32_t target, struct inline_path *p)
 {
-    struct xlate s = { .bt = x->bt, .eip = target }; /* a few hundred bytes of a 16 KiB stack */
-    uint32_t page = target & PAGE_MASK;
-    *stores_esp = false;
-    for (uint32_t i = 0; i < BT_INLINE_MAX_INSNS; i++, s.eip = s.next) {
-        if (fetch_decode(&s) != 1 || ((s.next - 1) & PAGE_MASK) != page)
-            return false;
-        if (rule_of(&s.insn)->rule == RULE_RET) {
-            if (s.insn.opcode != 0xC3 || s.insn.opsize != 4)
-                return false;
-            *ret_eip = s.eip;
-            *n = i + 1;
-            return true;
+    struct xlate s = { .bt = x->bt }; /* a few hundred bytes of a 16 KiB stack */
+    struct inline_path cur = { .lo = 0xFFFF }, alt[INLINE_MAX_JCC]; /* alt: a Jcc's taken side, untried */
+    uint32_t alt_eip[INLINE_MAX_JCC], alt_jcc[INLINE_MAX_JCC], nalt = 0;
+    uint32_t jcc = 0, steps = 0, page = target & PAGE_MASK, eip = target;
+    for (;;) {
+        uint32_t t;
+        bool ok = cur.n < BT_INLINE_MAX_INSNS && steps++ < INLINE_SCAN_STEPS;
+        if (ok) {
+            s.eip = eip;
+            ok = fetch_decode(&s) == 1 && (eip & PAGE_MASK) == page && ((s.next - 1) & PAGE_MASK) == page;
         }
-        if (!inline_ok(&s))
+        if (ok) {
+            const struct rule_entry *r = rule_of(&s.insn);
+            cur.n++;
+            cur.lo = MIN(cur.lo, (uint16_t)(eip - page));
+            cur.hi = MAX(cur.hi, (uint16_t)(s.next - page));
+            if (r->rule == RULE_RET) {
+                if (s.insn.opcode == 0xC3 && s.insn.opsize == 4) {
+                    cur.ret_eip = eip;
+                    *p = cur;
+                    return true;
+                }
+            } else if (r->rule == RULE_JMP) {
+                if (decode_branch_target(&s.insn, &t) == 0) {
+                    eip = t;
+                    continue;
+                }
+            } else if (r->rule == RULE_JCC) {
+                if (jcc < INLINE_MAX_JCC && decode_branch_target(&s.insn, &t) == 0) {
+                    alt[nalt] = cur;
+                    alt[nalt].taken |= 1u << jcc;
+                    alt_eip[nalt] = t;
+                    alt_jcc[nalt++] = ++jcc;
+                    eip = s.next; /* the fall-through first */
+                    continue;
+                }
+            } else if (inline_ok(&s)) {
+                cur.stores_esp |= s.insn.has_mem && s.insn.mem.base == DEC_REG_ESP && (s.insn.attr & DEC_A_MEM_WRITE);
+                eip = s.next;
+                continue;
+            }
+        }
+        /* This path fails: on to the taken side of its last Jcc not tried yet. */
+        if (nalt == 0)
             return false;
-        *stores_esp |= s.insn.has_mem && s.insn.mem.base == DEC_REG_ESP && (s.insn.attr & DEC_A_MEM_WRITE);
+        nalt--;
+        cur = alt[nalt], eip = alt_eip[nalt], jcc = alt_jcc[nalt];
     }
-    return false;
 }
 
 /* Bytes one inlined instruction's translation may take at most (the
@@ -588,26 +652,29 @@ static bool inline_scan(const struct xlate *x, uint32_t target, uint32_t *ret_ei
 static bool inline_callee(struct xlate *x, uint32_t target)
 {
     struct tc_block *b = x->b;
-    uint32_t ret_eip, n, page = target & PAGE_MASK;
-    bool stores_esp;
+    struct inline_path p;
+    uint32_t page = target & PAGE_MASK;
     if (!x->bt->inline_calls || x->bt->one_insn || x->in_callee || (b->inl_hi && page != b->inl_gva))
         return false;
-    if (b->ninsns + 2u > TC_BLOCK_MAX_INSNS || !inline_scan(x, target, &ret_eip, &n, &stores_esp))
+    if (b->ninsns + 2u > TC_BLOCK_MAX_INSNS || !inline_scan(x, target, &p))
         return false;
+    uint32_t n = p.n;
     /* Room for the callee, each of its instructions a Jcc with a stub at worst. */
     uint32_t code = (uint32_t)(x->e.p - x->e.start) + (x->side_stubs + n) * stub_len(x->bt) +
                     n * INLINE_INSN_BYTES + INLINE_RET_BYTES;
     if (b->ninsns + n + 1 > TC_BLOCK_MAX_INSNS || code > TC_BLOCK_MAX_CODE - BLOCK_CODE_SLACK)
         return false;
-    uint16_t lo = (uint16_t)(target - page), hi = (uint16_t)(ret_eip + 1 - page);
     if (!b->inl_hi) {
         b->inl_gva = page;
-        b->inl_lo = lo, b->inl_hi = hi;
+        b->inl_lo = p.lo, b->inl_hi = p.hi;
     }
-    b->inl_lo = MIN(b->inl_lo, lo), b->inl_hi = MAX(b->inl_hi, hi);
+    b->inl_lo = MIN(b->inl_lo, p.lo), b->inl_hi = MAX(b->inl_hi, p.hi);
     x->in_callee = true;
-    x->callee_stores_ret = stores_esp;
-    x->callee_ret = ret_eip;
+    x->callee_stores_ret = p.stores_esp;
+    x->callee_ret = p.ret_eip;
+    x->callee_left = n;
+    x->callee_taken = p.taken;
+    x->callee_jcc = 0;
     x->call_next = x->next;
     x->next = target;
     x->bt->stats.inlined++;
@@ -625,6 +692,7 @@ static int h_call(struct xlate *x)
     e32(&x->e, x->next);
     uint32_t target;
     decode_branch_target(&x->insn, &target);
+    x->bt->stats.calls++;
     if (inline_callee(x, target))
         return CONTINUE;
     return h_jmp(x);
@@ -681,7 +749,7 @@ static int h_ret_inline(struct xlate *x)
  * was); (lea esp,[esp+imm16]); jmp ibl_stub */
 static int h_ret(struct xlate *x)
 {
-    if (x->in_callee && !x->callee_stores_ret && x->eip == x->callee_ret && x->insn.opcode == 0xC3 &&
+    if (callee_follows(x) && !x->callee_stores_ret && x->eip == x->callee_ret && x->insn.opcode == 0xC3 &&
         x->insn.opsize == 4)
         return h_ret_inline(x);
     if (x->insn.opsize != 4)
@@ -1522,6 +1590,8 @@ static void record_insn(struct xlate *x)
     b->imap[b->ninsns].tca_off = (uint16_t)(x->e.p - x->e.start);
     b->imap[b->ninsns].eip_off = (uint16_t)(x->eip - (x->in_callee ? b->inl_gva : b->guest_eip));
     b->imap[b->ninsns].callee = x->in_callee;
+    if (x->in_callee)
+        x->callee_left--; /* > 0: translate_body checked */
     b->imap[b->ninsns].flags = x->sti_shadow ? TC_IMAP_IRQ_SHADOW : 0;
     b->ninsns++;
 }
@@ -1532,11 +1602,16 @@ static void translate_body(struct xlate *x)
 {
     uint32_t page0 = x->b->guest_eip & PAGE_MASK;
     for (;;) {
-        /* A callee inline had its room checked and lies in one page (inline_callee). */
+        /* A callee inline had its room checked and lies in one page
+         * (inline_callee). An instruction there that is not on the path
+         * inline_scan saw (its bytes changed since) ends the block: the
+         * block's record of its callees' bytes would not cover it. */
+        uint32_t inl_off = x->eip - x->b->inl_gva;
+        bool off_path = x->in_callee && (x->callee_left == 0 || inl_off < x->b->inl_lo || inl_off >= x->b->inl_hi);
         bool full = !x->in_callee && (x->b->ninsns == TC_BLOCK_MAX_INSNS || (x->bt->one_insn && x->b->ninsns == 1) ||
                                       (uint32_t)(x->e.p - x->e.start) + x->side_stubs * stub_len(x->bt) >
                                           TC_BLOCK_MAX_CODE - BLOCK_CODE_SLACK);
-        bool new_page = !x->in_callee && x->b->ninsns > 0 && (x->eip & PAGE_MASK) != page0;
+        bool new_page = off_path || (!x->in_callee && x->b->ninsns > 0 && (x->eip & PAGE_MASK) != page0);
         int d = (full || new_page) ? 0 : fetch_decode(x);
         if (d == 0 && x->b->ninsns == 0) {
             x->fault = true; /* the block's first instruction is not readable */

@@ -86,7 +86,8 @@ struct bt_stats {
     uint32_t branch_found;  /* of them, to a block already translated */
     uint32_t ibl_found;     /* IBL misses to a block already translated */
     uint32_t successors;    /* blocks translated ahead of their first run (translate_successor) */
-    uint32_t inlined;       /* calls whose callee was translated into the caller's block */
+    uint32_t calls;         /* direct CALLs translated */
+    uint32_t inlined;       /* of them, calls whose callee was translated into the caller's block */
     uint32_t inlined_insns; /* their callees' instructions, RETs included */
 };
 

@@ -1490,6 +1490,18 @@ SNIPPET(sn_inline,
         "8: mov (%esi), %eax\n add $7, %eax\n ret");
 extern const uint8_t sn_inline_after7[];
 
+/*
+ * Paths through a callee: the fall-through of its first Jcc calls (so the
+ * path takes it), and a JMP forward to its RET; the calls alternate
+ * between the two sides of each Jcc, so both run inline and as exits.
+ * Ebp counts the slow calls.
+ */
+SNIPPET(sn_inline_path,
+        "mov $40, %ecx\n 1: mov %ecx, %eax\n and $3, %eax\n call 3f\n add %eax, %ebx\n loop 1b\n hlt\n"
+        "3: cmp $1, %eax\n jae 31f\n call 4f\n jmp 33f\n"
+        "31: test $2, %al\n jz 32f\n add $7, %eax\n jmp 33f\n 32: shl $4, %eax\n 33: ret\n"
+        "4: inc %ebp\n ret");
+
 /* A retpoline thunk (Linux's __x86_indirect_thunk_eax): the callee stores
  * the target over its return address; inline, its RET is a lookup that
  * finds it (a compare with the CALL's return would miss every time). */
@@ -1549,6 +1561,21 @@ static void test_inline_callee(void **state)
     assert_non_null(tc_lookup(&H.bt.tc, after7));
     assert_true(tc_invalidate_page(&H.bt.tc, page2) >= 1);
     assert_null(tc_lookup(&H.bt.tc, after7));
+
+    /* Paths through the taken side of a Jcc and over a JMP: inline (the
+     * block of the loop holds the callee), right either way. */
+    for (int on = 0; on < 2; on++) {
+        H.bt.inline_calls = on;
+        uint32_t before = H.bt.stats.inlined;
+        run_snippet(sn_inline_path_start, sn_inline_path_end, NULL, NULL);
+        assert_int_equal(bt_host_vcpu.gpr[5], 10); /* the slow calls: ecx % 4 == 0 */
+        assert_true(on ? H.bt.stats.inlined > before : H.bt.stats.inlined == before);
+    }
+    uint32_t path_entry = gva_of_label(sn_inline_path_start, sn_inline_path_start);
+    struct tc_block *pb = tc_lookup(&H.bt.tc, path_entry + 5);
+    assert_non_null(pb);
+    /* mov, and, call; cmp, jae (taken), test, jz, add, jmp, ret; add, loop: 12 */
+    assert_int_equal(pb->ninsns, 12);
 
     /* The thunk: inline, and warm, no lookup misses. */
     uint32_t thunk_inlined = H.bt.stats.inlined;
