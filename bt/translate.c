@@ -561,17 +561,8 @@ static bool inline_ok(const struct xlate *s)
     return copied_as_is(s, r);
 }
 
-/* What inline_scan found: the path through a callee to its RET. */
-struct inline_path {
-    uint32_t ret_eip;  /* gva of the RET */
-    uint32_t n;        /* instructions along the path, RET included */
-    uint32_t taken;    /* bit i: the path takes the i-th Jcc along it */
-    uint16_t lo, hi;   /* its bytes span [lo, hi) of the callee's page */
-    bool stores_esp;   /* one of them stores through ESP */
-};
-
-#define INLINE_MAX_JCC 8u       /* Jcc's along a path (taken's bits) */
-#define INLINE_SCAN_STEPS 96u   /* instructions decoded per scan, all paths tried */
+#define INLINE_MAX_JCC 4u       /* Jcc's along a path (taken's bits) */
+#define INLINE_SCAN_STEPS 48u   /* instructions decoded per scan, all paths tried */
 
 /*
  * inline_scan - is the code at target a short leaf function: a path of at
@@ -584,10 +575,11 @@ struct inline_path {
  * a retpoline thunk, "mov %eax,(%esp); ret", returns to where it stored,
  * never to its caller. Reads guest code through bt->fetch like the block.
  */
-static bool inline_scan(const struct xlate *x, uint32_t target, struct inline_path *p)
+static bool inline_scan(const struct xlate *x, uint32_t target, struct bt_inline_path *p)
 {
-    struct xlate s = { .bt = x->bt }; /* a few hundred bytes of a 16 KiB stack */
-    struct inline_path cur = { .lo = 0xFFFF }, alt[INLINE_MAX_JCC]; /* alt: a Jcc's taken side, untried */
+    struct xlate s; /* a few hundred bytes of a 16 KiB stack; what fetch_decode uses is set */
+    s.bt = x->bt, s.chunk_eip = s.chunk_len = 0, s.chunk_end = false;
+    struct bt_inline_path cur = { .lo = 0xFFFF }, alt[INLINE_MAX_JCC]; /* alt: a Jcc's taken side, untried */
     uint32_t alt_eip[INLINE_MAX_JCC], alt_jcc[INLINE_MAX_JCC], nalt = 0;
     uint32_t jcc = 0, steps = 0, page = target & PAGE_MASK, eip = target;
     for (;;) {
@@ -652,12 +644,20 @@ static bool inline_scan(const struct xlate *x, uint32_t target, struct inline_pa
 static bool inline_callee(struct xlate *x, uint32_t target)
 {
     struct tc_block *b = x->b;
-    struct inline_path p;
     uint32_t page = target & PAGE_MASK;
-    if (!x->bt->inline_calls || x->bt->one_insn || x->in_callee || (b->inl_hi && page != b->inl_gva))
+    if (!x->bt->inline_calls || x->bt->one_insn || x->in_callee || (b->inl_hi && page != b->inl_gva) ||
+        b->ninsns + 2u > TC_BLOCK_MAX_INSNS)
         return false;
-    if (b->ninsns + 2u > TC_BLOCK_MAX_INSNS || !inline_scan(x, target, &p))
+    struct bt_inline_memo *m = &x->bt->inline_memo[(target ^ target >> 10) & (BT_INLINE_MEMO - 1)];
+    if (m->target != target || m->gen != x->bt->tc.generation + 1) {
+        m->target = target;
+        m->gen = x->bt->tc.generation + 1;
+        m->ok = inline_scan(x, target, &m->path);
+        x->bt->stats.inline_scans++;
+    }
+    if (!m->ok)
         return false;
+    struct bt_inline_path p = m->path;
     uint32_t n = p.n;
     /* Room for the callee, each of its instructions a Jcc with a stub at worst. */
     uint32_t code = (uint32_t)(x->e.p - x->e.start) + (x->side_stubs + n) * stub_len(x->bt) +
@@ -1384,10 +1384,14 @@ static int h_mov_to_cr(struct xlate *x)
 
 /* The segment register (enum dec_reg) emitted code reaches the state with,
  * or DEC_REG_NONE; guest memory operands through it must be emulated. */
-static unsigned state_sreg(const struct bt *bt)
+/* The decoder's register for the state segment, or DEC_REG_NONE (asked of
+ * every instruction translated: bt_init keeps it in bt->state_dec_sreg). */
+static unsigned state_sreg(const struct bt *bt) { return bt->state_dec_sreg; }
+
+static unsigned state_sreg_of(const struct bt_config *cfg)
 {
     for (unsigned i = 0; i < BT_NSREG; i++)
-        if (bt->cfg.state_seg_prefix && seg_prefix_byte[i] == bt->cfg.state_seg_prefix)
+        if (cfg->state_seg_prefix && seg_prefix_byte[i] == cfg->state_seg_prefix)
             return DEC_REG_ES + i;
     return DEC_REG_NONE;
 }
@@ -1603,14 +1607,15 @@ static void translate_body(struct xlate *x)
     uint32_t page0 = x->b->guest_eip & PAGE_MASK;
     for (;;) {
         /* A callee inline had its room checked and lies in one page
-         * (inline_callee). An instruction there that is not on the path
-         * inline_scan saw (its bytes changed since) ends the block: the
+         * (inline_callee), so neither check ends the block inside it on
+         * the path inline_scan saw. An instruction off that path (its
+         * bytes changed since, or a stale memo) ends the block: the
          * block's record of its callees' bytes would not cover it. */
         uint32_t inl_off = x->eip - x->b->inl_gva;
         bool off_path = x->in_callee && (x->callee_left == 0 || inl_off < x->b->inl_lo || inl_off >= x->b->inl_hi);
-        bool full = !x->in_callee && (x->b->ninsns == TC_BLOCK_MAX_INSNS || (x->bt->one_insn && x->b->ninsns == 1) ||
-                                      (uint32_t)(x->e.p - x->e.start) + x->side_stubs * stub_len(x->bt) >
-                                          TC_BLOCK_MAX_CODE - BLOCK_CODE_SLACK);
+        bool full = x->b->ninsns == TC_BLOCK_MAX_INSNS || (x->bt->one_insn && x->b->ninsns == 1) ||
+                    (uint32_t)(x->e.p - x->e.start) + x->side_stubs * stub_len(x->bt) >
+                        TC_BLOCK_MAX_CODE - BLOCK_CODE_SLACK;
         bool new_page = off_path || (!x->in_callee && x->b->ninsns > 0 && (x->eip & PAGE_MASK) != page0);
         int d = (full || new_page) ? 0 : fetch_decode(x);
         if (d == 0 && x->b->ninsns == 0) {
@@ -1990,6 +1995,7 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
         return r;
     bt->vcpu = vcpu;
     bt->cfg = *cfg;
+    bt->state_dec_sreg = (uint8_t)state_sreg_of(cfg);
     bt->tc.cs_base = cfg->cs_base;
     bt->fetch = fetch;
     bt->fetch_ctx = fetch_ctx;

@@ -89,16 +89,40 @@ struct bt_stats {
     uint32_t calls;         /* direct CALLs translated */
     uint32_t inlined;       /* of them, calls whose callee was translated into the caller's block */
     uint32_t inlined_insns; /* their callees' instructions, RETs included */
+    uint32_t inline_scans;  /* callees scanned (inline_scan; the others' answers were memoized) */
 };
 
 /* The longest callee translated inline, in instructions, its RET included
  * (docs/bt.md "Short callees inline"). */
-#define BT_INLINE_MAX_INSNS 24u
+#define BT_INLINE_MAX_INSNS 8u
+
+/* What translate.c's inline_scan found at a callee: the path to its RET. */
+struct bt_inline_path {
+    uint32_t ret_eip;  /* gva of the RET */
+    uint32_t n;        /* instructions along the path, RET included */
+    uint32_t taken;    /* bit i: the path takes the i-th Jcc along it */
+    uint16_t lo, hi;   /* its bytes span [lo, hi) of the callee's page */
+    bool stores_esp;   /* one of them stores through ESP */
+};
+
+/* inline_scan's answers by callee gva, for this TC generation: a callee is
+ * called from many places (a Linux boot scans 36,000 call sites, of some
+ * 8,000 callees). Direct-mapped; a stale answer (the code changed since)
+ * costs a block that ends early, never a wrong translation (translate_body
+ * ends the block at any instruction off the path). */
+#define BT_INLINE_MEMO 1024u
+struct bt_inline_memo {
+    uint32_t target;   /* callee gva */
+    uint32_t gen;      /* tc.generation + 1 of the answer, 0: empty */
+    bool ok;           /* inlinable, along path */
+    struct bt_inline_path path;
+};
 
 struct bt {
     struct tc tc;
     struct bt_vcpu *vcpu;
     struct bt_config cfg;
+    uint8_t state_dec_sreg;     /* cfg.state_seg_prefix as the decoder's DEC_REG_*, or DEC_REG_NONE */
     bt_fetch_fn fetch;
     void *fetch_ctx;
     bt_enter_fn enter;
@@ -139,6 +163,7 @@ struct bt {
     uint32_t ibl_insert_eip;    /* ... if it is for this eip (the lookup's target) */
     const struct bt_exit *exit; /* the exit bt_run returned for */
     struct bt_stats stats;
+    struct bt_inline_memo inline_memo[BT_INLINE_MEMO];
     /* The block being translated is built here and copied into the code
      * arena whole, 4 bytes per store: under QEMU TCG every store into a
      * page that holds code QEMU has translated takes its self-modifying-code

@@ -2720,8 +2720,9 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                " (%u of them and %u IBL misses to a block translated before)\n",
                c->bt.tc.stats.flushes, c->bt.tc.stats.invalidated, c->bt.tc.stats.chains, c->bt.tc.stats.unchains,
                c->bt.stats.branch_exits, c->bt.stats.branch_found, c->bt.stats.ibl_found);
-    cmd_printf(out, "  %u of %u direct calls translated with their callee inline (%u instructions of callees)\n",
-               c->bt.stats.inlined, c->bt.stats.calls, c->bt.stats.inlined_insns);
+    cmd_printf(out, "  %u of %u direct calls translated with their callee inline (%u instructions of callees,"
+               " %u callees scanned)\n",
+               c->bt.stats.inlined, c->bt.stats.calls, c->bt.stats.inlined_insns, c->bt.stats.inline_scans);
     const struct tc *tc = &c->bt.tc;
     cmd_printf(out, "  in use since the last flush: %u of %u blocks, code %u of %u KiB, exits and maps %u of %u KiB;"
                " %u copies of the lookup stub (%u placed since the VM started)\n",
