@@ -2,6 +2,7 @@
 """Guest instructions QEMU runs for a command in the bench guest, by place.
 
     python3 bench/insn_count.py [--iso ISO | --native] [--runs N] [--top N] 'COMMAND'
+    python3 bench/insn_count.py [--iso ISO] --boot [--top N]
 
 Boots the bench image (stress-ng as `sn`, as bench/stress_bench.py sets it
 up) natively under QEMU TCG or as a VM of hv86 (ISO: default
@@ -25,6 +26,9 @@ called most (calls, instructions per call with their callees, named from
 the guest's /proc/kallsyms), and how many of all calls went to functions
 of at most 12 and 25 instructions: the returns a translator that inlined
 such functions would not look up (docs/performance.md, session 20).
+With --boot (hv86 only), it counts the guest's boot instead, from `vm
+start` to the shell's prompt: what translation costs (docs/performance.md,
+session 21).
 QEMU's time follows the guest instruction count closely (about 1 ns each on the build machine, natively
 and under hv86 alike): a difference of a few percent is visible here from
 one run, where a timed A/B needs many (docs/performance.md "Counting guest
@@ -196,8 +200,11 @@ def main():
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--inclusive", type=int, default=0, metavar="N")
-    ap.add_argument("command")
+    ap.add_argument("--boot", action="store_true")
+    ap.add_argument("command", nargs="?")
     a = ap.parse_args()
+    if a.boot == (a.command is not None) or (a.boot and a.native):
+        ap.error("give a COMMAND, or --boot (hv86 only)")
     subprocess.run(["make", "-s", "-C", ROOT, os.path.relpath(PLUGIN, ROOT)], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         counted = Counted(tmp, calls=a.inclusive > 0)
@@ -209,10 +216,17 @@ def main():
             out = hv86_create(side, VM, "bench", mem_mib=GUEST_MEM_MIB)
             if "created" not in out:
                 raise RuntimeError("vm create: %r" % out.strip())
+            before = counted.dump() if a.boot else None
             side.cmd("vm start %s" % VM)
             con, syms = attach(side, VM), symbols(a.iso)
         try:
             con.wait_ready(600)
+            if a.boot:
+                after = counted.dump()
+                delta = Counter({k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)})
+                print("boot of the bench guest, vm start to its shell (%s):" % a.iso)
+                report(delta, a.native, syms, a.top)
+                return
             bench_shell(con)
             con.run(a.command, 900)
             for r in range(a.runs):
