@@ -648,7 +648,9 @@ static bool inline_callee(struct xlate *x, uint32_t target)
     if (!x->bt->inline_calls || x->bt->one_insn || x->in_callee || (b->inl_hi && page != b->inl_gva) ||
         b->ninsns + 2u > TC_BLOCK_MAX_INSNS)
         return false;
-    struct bt_inline_memo *m = &x->bt->inline_memo[(target ^ target >> 10) & (BT_INLINE_MEMO - 1)];
+    struct bt_inline_memo scratch = { 0 }, *m = &scratch;
+    if (x->bt->inline_memo)
+        m = &x->bt->inline_memo[(target ^ target >> 10) & (x->bt->inline_memo_n - 1)];
     if (m->target != target || m->gen != x->bt->tc.generation + 1) {
         m->target = target;
         m->gen = x->bt->tc.generation + 1;
@@ -1990,6 +1992,16 @@ int bt_init(struct bt *bt, const struct bt_config *cfg, struct bt_vcpu *vcpu, ui
             void *fetch_ctx, bt_enter_fn enter)
 {
     memset(bt, 0, sizeof(*bt));
+    uint32_t memo_n = BT_INLINE_MEMO;
+    while (memo_n >= 64u && memo_n * (uint32_t)sizeof(struct bt_inline_memo) * 64u > meta_size)
+        memo_n /= 2;
+    if (memo_n >= 64u) { /* else a small arena (a test's): no memo */
+        bt->inline_memo = meta;
+        bt->inline_memo_n = memo_n;
+        memset(meta, 0, memo_n * sizeof(struct bt_inline_memo));
+        meta = (uint8_t *)meta + memo_n * sizeof(struct bt_inline_memo);
+        meta_size -= memo_n * (uint32_t)sizeof(struct bt_inline_memo);
+    }
     int r = tc_init(&bt->tc, code, code_size, meta, meta_size, vcpu);
     if (r < 0)
         return r;

@@ -107,9 +107,13 @@ struct bt_inline_path {
 
 /* inline_scan's answers by callee gva, for this TC generation: a callee is
  * called from many places (a Linux boot scans 36,000 call sites, of some
- * 8,000 callees). Direct-mapped; a stale answer (the code changed since)
- * costs a block that ends early, never a wrong translation (translate_body
- * ends the block at any instruction off the path). */
+ * 8,000 callees). Direct-mapped, at the start of the metadata arena (not
+ * in struct bt: the vCPU's structures are in the monitor's direct map,
+ * which must hold 64 VMs); a stale answer (the code changed since) costs a
+ * block that ends early, never a wrong translation (translate_body ends
+ * the block at any instruction off the path). At most BT_INLINE_MEMO
+ * entries, a 64th of the arena at most; none under 64 entries (every callee
+ * is scanned). */
 #define BT_INLINE_MEMO 1024u
 struct bt_inline_memo {
     uint32_t target;   /* callee gva */
@@ -163,7 +167,8 @@ struct bt {
     uint32_t ibl_insert_eip;    /* ... if it is for this eip (the lookup's target) */
     const struct bt_exit *exit; /* the exit bt_run returned for */
     struct bt_stats stats;
-    struct bt_inline_memo inline_memo[BT_INLINE_MEMO];
+    struct bt_inline_memo *inline_memo; /* inline_memo_n entries (a power of two), or NULL */
+    uint32_t inline_memo_n;
     /* The block being translated is built here and copied into the code
      * arena whole, 4 bytes per store: under QEMU TCG every store into a
      * page that holds code QEMU has translated takes its self-modifying-code
