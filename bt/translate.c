@@ -472,13 +472,11 @@ static int h_exit(struct xlate *x, const struct rule_entry *r)
 /* Inside an inlined callee (on inline_scan's path: translate_body ends the
  * block where it is not) a JMP emits nothing, and the block goes on at the
  * target. */
-static bool callee_follows(const struct xlate *x) { return x->in_callee; }
-
 static int h_jmp(struct xlate *x)
 {
     uint32_t target;
     decode_branch_target(&x->insn, &target);
-    if (callee_follows(x) && (target & PAGE_MASK) == x->b->inl_gva) {
+    if (x->in_callee && (target & PAGE_MASK) == x->b->inl_gva) {
         x->next = target;
         return CONTINUE;
     }
@@ -498,7 +496,7 @@ static int h_jcc(struct xlate *x)
     /* On an inlined callee's path through its taken side: the opposite
      * condition leaves for the fall-through, and the block goes on at the
      * target (SDM Vol. 2A Jcc: condition codes pair up by their low bit). */
-    if (callee_follows(x) && (x->callee_taken >> x->callee_jcc++ & 1)) {
+    if (x->in_callee && (x->callee_taken >> x->callee_jcc++ & 1)) {
         uint32_t t = target;
         target = x->next, x->next = t;
         cc ^= 1;
@@ -584,10 +582,10 @@ static bool inline_scan(const struct xlate *x, uint32_t target, struct bt_inline
     uint32_t jcc = 0, steps = 0, page = target & PAGE_MASK, eip = target;
     for (;;) {
         uint32_t t;
-        bool ok = cur.n < BT_INLINE_MAX_INSNS && steps++ < INLINE_SCAN_STEPS;
+        bool ok = cur.n < BT_INLINE_MAX_INSNS && steps++ < INLINE_SCAN_STEPS && (eip & PAGE_MASK) == page;
         if (ok) {
             s.eip = eip;
-            ok = fetch_decode(&s) == 1 && (eip & PAGE_MASK) == page && ((s.next - 1) & PAGE_MASK) == page;
+            ok = fetch_decode(&s) == 1 && ((s.next - 1) & PAGE_MASK) == page;
         }
         if (ok) {
             const struct rule_entry *r = rule_of(&s.insn);
@@ -697,7 +695,8 @@ static int h_call(struct xlate *x)
     x->bt->stats.calls++;
     if (inline_callee(x, target))
         return CONTINUE;
-    return h_jmp(x);
+    e_branch_stub(x, target);
+    return END_BLOCK;
 }
 
 /* The block's last instruction: jmp ibl_stub, with the target in EAX and
@@ -751,7 +750,7 @@ static int h_ret_inline(struct xlate *x)
  * was); (lea esp,[esp+imm16]); jmp ibl_stub */
 static int h_ret(struct xlate *x)
 {
-    if (callee_follows(x) && !x->callee_stores_ret && x->eip == x->callee_ret && x->insn.opcode == 0xC3 &&
+    if (x->in_callee && !x->callee_stores_ret && x->eip == x->callee_ret && x->insn.opcode == 0xC3 &&
         x->insn.opsize == 4)
         return h_ret_inline(x);
     if (x->insn.opsize != 4)

@@ -106,8 +106,7 @@ struct bt_inline_path {
 };
 
 /* inline_scan's answers by callee gva, for this TC generation: a callee is
- * called from many places (a Linux boot scans 36,000 call sites, of some
- * 8,000 callees). Direct-mapped, at the start of the metadata arena (not
+ * called from many places (a Linux boot has some 36,000 call sites). Direct-mapped, at the start of the metadata arena (not
  * in struct bt: the vCPU's structures are in the monitor's direct map,
  * which must hold 64 VMs); a stale answer (the code changed since) costs a
  * block that ends early, never a wrong translation (translate_body ends

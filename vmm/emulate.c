@@ -1881,9 +1881,8 @@ int emu_bt_exit(struct vcpu *c, int reason)
     const struct bt_exit *ex = c->bt.exit;
     if (reason >= 0 && ex && ex->len && (in.len != ex->len || bt_insn_sum(bytes, in.len) != ex->insn_sum)) {
         c->stale_exits++;
-        tc_invalidate_page(&c->bt.tc, ex->from->page[0]);
-        tc_invalidate_page(&c->bt.tc, ex->from->page[1]);
-        tc_invalidate_page(&c->bt.tc, ex->from->page[TC_PAGE_INLINE]);
+        for (uint32_t i = 0; i < TC_BLOCK_PAGES; i++) /* its own two and its callees' */
+            tc_invalidate_page(&c->bt.tc, ex->from->page[i]);
         return 0;
     }
     vm->exits++;
