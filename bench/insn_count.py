@@ -3,6 +3,7 @@
 
     python3 bench/insn_count.py [--iso ISO | --native] [--runs N] [--top N] 'COMMAND'
     python3 bench/insn_count.py [--iso ISO] --boot [--top N]
+    python3 bench/insn_count.py [--iso ISO] [--top N] --by-function 'COMMAND'
 
 Boots the bench image (stress-ng as `sn`, as bench/stress_bench.py sets it
 up) natively under QEMU TCG or as a VM of hv86 (ISO: default
@@ -29,6 +30,14 @@ such functions would not look up (docs/performance.md, session 20).
 With --boot (hv86 only), it counts the guest's boot instead, from `vm
 start` to the shell's prompt: what translation costs (docs/performance.md,
 session 21).
+With --by-function, it runs COMMAND natively and then under hv86 (one
+warm-up and one counted run each) and puts the two side by side by guest
+kernel function: natively the kernel's TBs by their address, under hv86
+the translation cache's TBs by the guest EIP each starts in (`vm tceip`,
+the VM paused), both named from the guest's /proc/kallsyms; what is in no
+translated block (the shared lookup stub, exit stubs) is a row of its own.
+Where translated code runs more instructions than the kernel it
+translates, and in which functions (docs/performance.md, session 22).
 QEMU's time follows the guest instruction count closely (about 1 ns each on the build machine, natively
 and under hv86 alike): a difference of a few percent is visible here from
 one run, where a timed A/B needs many (docs/performance.md "Counting guest
@@ -49,7 +58,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from hvmachine import Machine  # noqa: E402
-from linuxguest import NativeLinux, attach, hv86_create  # noqa: E402
+from linuxguest import NativeLinux, attach, detach, hv86_create  # noqa: E402
 from disk_bench import GUEST_MEM_MIB, HOST_MEM_MIB  # noqa: E402
 from stress_bench import bench_shell  # noqa: E402
 from profile import MONITOR_BASE, guest_symbols, symbols  # noqa: E402
@@ -193,6 +202,138 @@ def report(delta, native, syms, top):
             print("      %8.2f M  %08x  %3d  %d" % (i / 1e6, vaddr, n, c))
 
 
+TCEIP_PER_LINE = 13  # addresses per `vm tceip` line (the console takes 16 tokens)
+BY_FN_SHARE = 0.995  # the translation cache TBs resolved: those that ran this share of its instructions
+
+
+def kernel_text_symbols(con):
+    """[(address, name)] of the guest kernel's text symbols, sorted."""
+    _, out = con.run("awk '$2 ~ /^[tT]$/ { print $1, $3 }' /proc/kallsyms | sort", 600)
+    syms = []
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 2 and len(f[0]) == 8:
+            syms.append((int(f[0], 16), f[1]))
+    if not syms:
+        raise RuntimeError("no text symbols in the guest's /proc/kallsyms")
+    return sorted(syms)
+
+
+def by_symbol(counts, syms):
+    """{name: instructions} of {eip: instructions}, each eip in the text
+    symbol at or below it."""
+    addrs = [a for a, _ in syms]
+    out = Counter()
+    for eip, n in counts.items():
+        k = bisect.bisect_right(addrs, eip) - 1
+        out[syms[k][1] if k >= 0 else "?"] += n
+    return out
+
+
+def tc_guest_eips(m, tcas):
+    """{tca: guest EIP or None} through `vm tceip`, the VM paused (its
+    console detached meanwhile); returns it and the console attached again."""
+    detach(m)
+    m.cmd("vm pause %s" % VM)
+    eips = {}
+    try:
+        tcas = sorted(tcas)
+        for i in range(0, len(tcas), TCEIP_PER_LINE):
+            line = "vm tceip %s %s" % (VM, " ".join("0x%x" % t for t in tcas[i:i + TCEIP_PER_LINE]))
+            out = m.cmd(line)
+            if "did not answer" in out:
+                raise RuntimeError(out.strip())
+            for row in out.splitlines():
+                f = row.split()
+                if len(f) == 2 and len(f[0]) == 8:
+                    eips[int(f[0], 16)] = None if f[1] == "-" else int(f[1], 16)
+    finally:
+        m.cmd("vm resume %s" % VM)
+    missing = set(tcas) - set(eips)
+    if missing:
+        raise RuntimeError("vm tceip answered nothing for %d addresses, e.g. %08x" % (len(missing), min(missing)))
+    return eips, attach(m, VM)
+
+
+def counted_run(con, counted, command):
+    """One warm-up run of command, then one counted: the TBs' delta."""
+    bench_shell(con)
+    con.run(command, 900)
+    before = counted.dump()
+    status, _ = con.run(command, 900)
+    if status:
+        raise RuntimeError("%r exited %d" % (command, status))
+    after = counted.dump()
+    return Counter({k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)})
+
+
+def by_function(a):
+    """--by-function: COMMAND natively and under hv86, by kernel function."""
+    with tempfile.TemporaryDirectory() as tmp:
+        counted = Counted(tmp)
+        side = NativeLinux("bench", mem_mib=GUEST_MEM_MIB, extra_args=counted.args(native=True)).start()
+        try:
+            side.console.wait_ready(600)
+            delta = counted_run(side.console, counted, a.command)
+            ksyms = kernel_text_symbols(side.console)
+        finally:
+            side.stop()
+    native = Counter()
+    for (vaddr, n), c in delta.items():
+        if vaddr >= USER_TOP:
+            native[vaddr] += n * c
+    native_fn = by_symbol(native, ksyms)
+    with tempfile.TemporaryDirectory() as tmp:
+        counted = Counted(tmp)
+        m = Machine("qemu", mem_mib=HOST_MEM_MIB, iso=a.iso, extra_args=counted.args()).start()
+        try:
+            out = hv86_create(m, VM, "bench", mem_mib=GUEST_MEM_MIB)
+            if "created" not in out:
+                raise RuntimeError("vm create: %r" % out.strip())
+            m.cmd("vm start %s" % VM)
+            con = attach(m, VM)
+            con.wait_ready(600)
+            delta = counted_run(con, counted, a.command)
+            tc = Counter()
+            for (vaddr, n), c in delta.items():
+                if region(vaddr, False) == "tc":
+                    tc[vaddr] += n * c
+            total = sum(tc.values())
+            chosen, acc = [], 0
+            for vaddr, n in tc.most_common():
+                if acc >= BY_FN_SHARE * total:
+                    break
+                chosen.append(vaddr)
+                acc += n
+            eips, con = tc_guest_eips(m, chosen)
+            hv_ksyms = kernel_text_symbols(con)  # its own: the kernel may sit elsewhere in each boot (KASLR)
+        finally:
+            m.stop()
+    guest, stubs = Counter(), 0
+    for vaddr in chosen:
+        if eips[vaddr] is None:
+            stubs += tc[vaddr]
+        else:
+            guest[eips[vaddr]] += tc[vaddr]
+    hv_fn = by_symbol(guest, hv_ksyms)
+    unresolved = total - acc
+    print("%r: guest kernel instructions natively against translated code under hv86 (%s), by function"
+          % (a.command, a.iso))
+    print("  native kernel %.1f M; translation cache %.1f M: in blocks %.1f M, in no block (lookup and exit"
+          " stubs) %.1f M, not resolved (the rarest TBs) %.1f M"
+          % (sum(native.values()) / 1e6, total / 1e6, sum(guest.values()) / 1e6, stubs / 1e6, unresolved / 1e6))
+    rows = [(hv_fn[f] - native_fn[f], f) for f in set(hv_fn) | set(native_fn)]
+    rows.sort(reverse=True)
+    print("  function: native M, hv86 M, hv86 - native M, ratio (most excess first)")
+    for d, f in rows[:a.top]:
+        nat, hv = native_fn[f], hv_fn[f]
+        print("    %-40s %8.2f %8.2f %+8.2f  %s" % (f[:40], nat / 1e6, hv / 1e6, d / 1e6,
+                                                    "%.2f" % (hv / nat) if nat else "-"))
+    print("  ... and the functions hv86 runs fewer instructions of (inlined callees count in their caller):")
+    for d, f in sorted(rows)[:min(a.top, 10)]:
+        print("    %-40s %8.2f %8.2f %+8.2f" % (f[:40], native_fn[f] / 1e6, hv_fn[f] / 1e6, d / 1e6))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--iso", default=os.environ.get("HV86_BENCH_ISO") or os.path.join(ROOT, "hv86-bench.iso"))
@@ -201,11 +342,17 @@ def main():
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--inclusive", type=int, default=0, metavar="N")
     ap.add_argument("--boot", action="store_true")
+    ap.add_argument("--by-function", action="store_true")
     ap.add_argument("command", nargs="?")
     a = ap.parse_args()
     if a.boot == (a.command is not None) or (a.boot and a.native):
         ap.error("give a COMMAND, or --boot (hv86 only)")
+    if a.by_function and (a.native or a.boot or a.inclusive):
+        ap.error("--by-function runs both sides, without --inclusive")
     subprocess.run(["make", "-s", "-C", ROOT, os.path.relpath(PLUGIN, ROOT)], check=True)
+    if a.by_function:
+        by_function(a)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         counted = Counted(tmp, calls=a.inclusive > 0)
         if a.native:

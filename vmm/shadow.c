@@ -864,37 +864,49 @@ static unsigned prefill(struct shadow *s, struct shadow_pt *pt, const struct gwa
 }
 
 /*
- * prefetch - after a fill at ptx, fill the empty entries of its aligned
- * block of s->prefetch that need no guest A/D update (prefill). The guest
- * PTEs of a 4 KiB table are read in one ops.read_gpa call when there is
- * one and the block holds an empty entry: one frame map instead of seven
- * (under QEMU TCG each is a few dozen monitor instructions, and a guest
- * that demand-faults page after page finds all seven empty every time).
+ * prefetch - after a fill at ptx for an access acc, fill the empty entries
+ * of its aligned block of s->prefetch that need no guest A/D update
+ * (prefill). The guest PTEs of a 4 KiB table are read in one ops.read_gpa
+ * call when there is one and the block holds an empty entry: one frame map
+ * instead of seven (under QEMU TCG each is a few dozen monitor
+ * instructions, and a guest that demand-faults page after page finds all
+ * seven empty every time). After a write, only neighbours the guest has
+ * writable and dirty, whose spte is writable: a read-only one would be
+ * dropped again unused where the writes go on, as over memory populated
+ * with the zero page and broken page by page on write (copy on write).
+ * The `vm` stressor's 256-page mappings made 59,000 such prefetches and
+ * as many drops a run, 500 monitor instructions a fault; 260 hidden faults
+ * were saved (docs/performance.md, session 22).
  */
-static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk *w, unsigned ptx)
+static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk *w, unsigned ptx, uint32_t acc)
 {
     unsigned first = ptx & ~(s->prefetch - 1), empty = 0;
     uint32_t gptes[SHADOW_PREFETCH_MAX];
     const uint32_t *block = NULL;
+    uint32_t need = PTE_P | PTE_A;
 
     for (unsigned j = first; j < first + s->prefetch; j++)
         empty += j != ptx && !(pt->tbl[j] & PTE_P);
     if (!empty)
         return;
-    if (pt->kind == SPT_4K)
+    if (pt->kind == SPT_4K) {
         block = gptes_block(s, (w->pde & PTE_FRAME) + first * 4, gptes, s->prefetch);
+        if (acc & PF_W)
+            need |= PTE_RW | PTE_D;
+    }
     for (unsigned j = first; j < first + s->prefetch; j++) {
         /* neighbour_walk's first test, without the call: a demand-faulting
          * guest's neighbours are not present yet. */
-        if (j == ptx || (block && !gpte_prefetchable(block[j - first])))
+        if (j == ptx || (block && (block[j - first] & need) != need))
             continue;
         s->stats.prefetched += prefill(s, pt, w, j, block ? &block[j - first] : NULL);
     }
 }
 
-/* Install the spte for gva -> w (hpa); *is_traced tells if the page is a guest table. */
+/* Install the spte for gva -> w (hpa), and prefetch its neighbours if
+ * neighbours; *is_traced tells if the page is a guest table. */
 static int fill(struct shadow *s, uint32_t gva, const struct gwalk *w, uint32_t hpa, uint32_t acc,
-                bool shared, bool *is_traced)
+                bool shared, bool neighbours, bool *is_traced)
 {
     uint8_t kind = !paging_on(s) ? SPT_PHYS : w->large ? SPT_4M : SPT_4K;
     uint32_t gsrc = kind == SPT_PHYS ? (gva & LARGE_FRAME)
@@ -911,8 +923,8 @@ static int fill(struct shadow *s, uint32_t gva, const struct gwalk *w, uint32_t 
     /* After spt_for: the table just made traced may be this very page. */
     *is_traced = traced(s, w->gpa & PTE_FRAME);
     spte_write(s, pt, PTX(gva), spte_make(s, w, hpa, acc, *is_traced || code_page(s, w->gpa), shared));
-    if (s->prefetch)
-        prefetch(s, pt, w, PTX(gva));
+    if (s->prefetch && neighbours)
+        prefetch(s, pt, w, PTX(gva), acc);
     return 0;
 }
 
@@ -965,7 +977,7 @@ int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigne
         return fail(s, E_NOMEM, "out of host memory for a private copy of a shared page");
     if (r < 0)
         return emulate(s, SHADOW_MMIO, w.gpa, out);
-    r = fill(s, gva, &w, hpa, acc, r == SHADOW_FRAME_SHARED, &is_traced);
+    r = fill(s, gva, &w, hpa, acc, r == SHADOW_FRAME_SHARED, true, &is_traced);
     if (r < 0)
         return r;
     if (is_traced && (acc & PF_W))
@@ -995,7 +1007,11 @@ int shadow_prefault(struct shadow *s, uint32_t gva, uint32_t acc)
         return 0; /* not RAM, or the write unshares at its own fault */
     if ((acc & PF_W) && (traced(s, w.gpa & PTE_FRAME) || code_page(s, w.gpa)))
         return 0; /* that write is emulated anyway */
-    r = fill(s, gva, &w, hpa, acc, r == SHADOW_FRAME_SHARED, &is_traced);
+    /* No neighbours after a write: Linux's handler maps one page for it
+     * (an anonymous page, a copy-on-write break), so the block is read
+     * for nothing, where a read's may have been mapped around it
+     * (a file's fault-around). */
+    r = fill(s, gva, &w, hpa, acc, r == SHADOW_FRAME_SHARED, !(acc & PF_W), &is_traced);
     if (r < 0)
         return r;
     s->stats.prefaulted++;

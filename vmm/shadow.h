@@ -345,7 +345,9 @@ int shadow_handle_fault(struct shadow *s, uint32_t gva, uint32_t hw_err, unsigne
  * have cached on its own (SDM Vol. 3A §4.10.2), with no guest-visible
  * change. The monitor calls it when the guest returns from the handler of
  * a page fault it was given, so that the retried access does not fault a
- * second time (a hidden fault, and an exit, saved). Returns 1 (filled), 0
+ * second time (a hidden fault, and an exit, saved). Neighbours are
+ * prefetched as a hidden fault's are only after a read: for a write,
+ * Linux maps the one page. Returns 1 (filled), 0
  * (nothing done: not mapped, not allowed, a bit still to set, the monitor
  * range, not RAM, a write to a traced table or to translated code, paging
  * off), or E_NOMEM.

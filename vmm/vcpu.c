@@ -80,6 +80,8 @@ static int sh_gpa_to_hpa(void *ctx, uint32_t gpa, bool write, uint32_t *hpa)
  * page tables are in the direct map, its PTEs are not global. */
 static void gdtw_drop(struct vcpu *c)
 {
+    for (unsigned i = 0; i < ARRAY_SIZE(c->sys_tlb); i++)
+        c->sys_tlb[i].hpa = 0; /* read_sys8's frames too */
     if (c->gdtw_hpa) {
         vmwin_alias(&c->win, c->gdtw, 0);
         c->gdtw_hpa = 0;
@@ -498,6 +500,50 @@ static int read_guest_desc(struct vcpu *c, uint32_t idx, uint64_t *d)
         return 0;
     }
     return vmem_read(c, g->base + idx * 8, d, 8, 0) ? E_RANGE : 0;
+}
+
+/* read_sys8's entries: the page of the IDT's gate, of the TSS's ESP0. */
+enum { SYS_TLB_IDT, SYS_TLB_TSS };
+
+/*
+ * The 8 bytes at gva, for the reads every delivery from ring 3 makes
+ * through a guest page: the IDT gate (slot SYS_TLB_IDT) and the TSS's
+ * ESP0 and SS0 (SYS_TLB_TSS). Linux keeps both in its fixmap, which lies
+ * in the monitor's range, so the shadow never maps them and vmem_read
+ * walked the guest's tables twice per delivery (160 instructions a read
+ * under QEMU TCG, a sixth of the delivery). The walk is kept here as a TLB
+ * entry would be, on the rules of the GDT window (gdtw_current): while
+ * shadow_tlb_gen and CR3 keep their values, translated code neither skips
+ * an INVLPG of the page nor ran one inline (invlpg_inline, which a GDT
+ * walk clears: gdtw_walks then differs), the fault given to the guest was
+ * not under the same PDE (invlpg_ahead) and the frame behind the page
+ * stayed (gdtw_drop). Else vmem_read, which also sets the guest's A bits
+ * and raises its #PF, as the CPU's read would, and the entry is walked
+ * again. Returns what vmem_read returns (0: read).
+ */
+static int read_sys8(struct vcpu *c, unsigned slot, uint32_t gva, void *buf)
+{
+    struct sys_tlb *t = &c->sys_tlb[slot];
+    uint32_t page = gva & PAGE_MASK, off = gva & (PAGE_SIZE - 1), gen = shadow_tlb_gen(&c->sh);
+    if (off + 8 > PAGE_SIZE || thread_local() != c)
+        return vmem_read(c, gva, buf, 8, 0);
+    bool usable = !c->bv->invlpg_inline && c->invlpg_dropped != page && c->bv->invlpg_skip != page;
+    if (t->hpa && t->page == page && t->gen == gen && t->walks == c->gdtw_walks && t->cr3 == c->bv->cr[3] &&
+        usable) {
+        uint64_t v = kmap_read64(t->hpa, off);
+        ((u32_any *)buf)[0] = (uint32_t)v;
+        ((u32_any *)buf)[1] = (uint32_t)(v >> 32);
+        c->sys_tlb_hits++;
+        return 0;
+    }
+    int rc = vmem_read(c, gva, buf, 8, 0);
+    uint32_t gpa, err, hpa;
+    t->hpa = 0;
+    if (rc == 0 && usable && shadow_guest_translate(&c->sh, gva, 0, false, &gpa, &err) == 0 &&
+        gpa < c->vm->mem_bytes && gmem_gpa_to_hpa(&c->vm->mem, gpa & PAGE_MASK, &hpa) >= 0 &&
+        shadow_tlb_gen(&c->sh) == gen)
+        *t = (struct sys_tlb){ page, hpa, gen, c->gdtw_walks, c->bv->cr[3] };
+    return rc;
 }
 
 int vcpu_read_desc(struct vcpu *c, uint16_t sel, uint64_t *d)
@@ -1028,7 +1074,7 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
     if (vector * 8 + 7 > idt->limit)
         return gate_fault(c, vector, T_GP, idt_err, next_eip);
     c->deliver_depth++;
-    int rc = vmem_read(c, idt->base + vector * 8, &gate, 8, 0);
+    int rc = read_sys8(c, SYS_TLB_IDT, idt->base + vector * 8, &gate);
     c->deliver_depth--;
     if (rc)
         return rc < 0 ? rc : E_INVAL;
@@ -1058,7 +1104,7 @@ int vcpu_deliver(struct vcpu *c, unsigned vector, int err, bool soft, uint32_t n
         /* Stack switch to the guest TSS's ring-0 stack (SDM Vol. 3A §6.12.1). */
         uint64_t tssd;
         uint32_t tss_sp0[2] = { 0, 0 }; /* ESP0 and SS0: offsets 4 and 8 (SDM Vol. 3A Figure 8-2) */
-        if (read_guest_desc(c, c->bv->tr >> 3, &tssd) || vmem_read(c, desc_base_of(tssd) + 4, tss_sp0, 8, 0)) {
+        if (read_guest_desc(c, c->bv->tr >> 3, &tssd) || read_sys8(c, SYS_TLB_TSS, desc_base_of(tssd) + 4, tss_sp0)) {
             vm_kill(c->vm, "no usable guest TSS for a ring 3 -> 0 interrupt (TR %04x)", c->bv->tr);
             return E_INVAL;
         }
@@ -2197,6 +2243,9 @@ static void invlpg_ahead(struct vcpu *c, uint32_t gva, const uint32_t *gpde)
     shadow_fault_invalidate(&c->sh, gva, gpde);
     if ((gva >> 22) == (c->bv->gdtr.base >> 22))
         c->gdtw_gen = shadow_tlb_gen(&c->sh) - 1; /* walk again (the alias stays as gdtw_drop knows it) */
+    for (unsigned i = 0; i < ARRAY_SIZE(c->sys_tlb); i++)
+        if ((gva >> 22) == (c->sys_tlb[i].page >> 22))
+            c->sys_tlb[i].hpa = 0; /* read_sys8 walks again */
     c->invlpg_dropped = gva & PAGE_MASK;
 }
 
@@ -2592,6 +2641,31 @@ static int run_bt(struct vcpu *c)
     return run_bt_n(c, 64);
 }
 
+struct tceip_req {
+    const uint32_t *tca;
+    uint32_t *eip;
+    int *rc;
+    unsigned n;
+    volatile bool done;
+};
+
+/* The paused run loop's turn: answer vcpu_tc_guest_eips' request, if
+ * any, with interrupts off (one CPU: the asking thread, which may give up
+ * and free the request, never runs in the middle of it). */
+static void tceip_answer(struct vcpu *c)
+{
+    uint32_t fl = read_eflags();
+    cpu_cli();
+    struct tceip_req *q = c->tceip;
+    if (q) {
+        for (unsigned i = 0; i < q->n; i++)
+            q->rc[i] = tc_lookup_guest_eip(&c->bt.tc, q->tca[i], &q->eip[i]);
+        c->tceip = NULL;
+        q->done = true;
+    }
+    write_eflags(fl);
+}
+
 static int run_bt_n(struct vcpu *c, uint32_t max_dispatch)
 {
     bool cpl3 = c->cpl != 0;
@@ -2662,6 +2736,7 @@ void vcpu_thread(void *arg)
             c->ibl_ages++;
         }
         if (vm->pause_req) {
+            tceip_answer(c);
             thread_sleep(10);
             continue;
         }
@@ -2690,6 +2765,23 @@ void vcpu_thread(void *arg)
     vm->cpu_ticks = start + thread_cpu_ticks();
     thread_set_world(paging_host_pd(), &host_gdtr, 0);
     thread_set_local(NULL);
+}
+
+int vcpu_tc_guest_eips(struct vm *vm, const uint32_t *tca, uint32_t *eip, int *rc, unsigned n)
+{
+    struct vcpu *c = VCPU(vm);
+    if (!c || vm->state != VM_PAUSED || n > VCPU_TCEIP_MAX)
+        return E_BUSY;
+    struct tceip_req q = { tca, eip, rc, n, false };
+    c->tceip = &q;
+    for (unsigned waited = 0; !q.done; waited += 5) {
+        if (waited >= 1000 || vm->state != VM_PAUSED) {
+            c->tceip = NULL; /* one CPU: the vCPU thread is not inside tceip_answer now */
+            return q.done ? 0 : E_TIMEOUT;
+        }
+        thread_sleep(5);
+    }
+    return 0;
 }
 
 uint64_t vcpu_monitor_us(struct vm *vm, unsigned cause)
@@ -2742,6 +2834,7 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
     cmd_printf(out, "  %u instructions emulated ahead after segment loads and VERW\n", c->run_ahead);
     cmd_printf(out, "  %u returns to ring 3 by translated SYSEXIT without an exit (GDT page walked %u times)\n",
                c->r3_returns, c->gdtw_walks);
+    cmd_printf(out, "  %u reads of IDT gates and of the TSS's ring-0 stack through a kept walk\n", c->sys_tlb_hits);
     cmd_printf(out, "  %u returns to ring 3 by translated IRET without an exit (%u filled the faulting page first)\n",
                c->r3_iret_returns, c->prefault_calls);
     cmd_printf(out, "  %u SYSENTERs from ring 3 into translated code without an exit\n", c->sysenter_in_world);
@@ -2759,9 +2852,9 @@ void vcpu_info(struct vm *vm, struct cmd_out *out)
                "%u from the lookup stub; %u host interrupts resumed user code without an exit\n",
                c->exit_req_boundary, c->exit_req_block, c->exit_req_lookup, c->irqs_resumed);
     cmd_printf(out, "shadow paging: %u pages, %u directories, %u hidden faults, %u reflected (%u prefaulted at the "
-               "handler's return), cr3 %u hits %u misses\n",
-               ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.prefaulted, ss.cr3_hits,
-               ss.cr3_misses);
+               "handler's return), %u neighbours prefetched, cr3 %u hits %u misses\n",
+               ss.pages_in_use, ss.pds_in_use, ss.hidden_faults, ss.reflected_faults, ss.prefaulted, ss.prefetched,
+               ss.cr3_hits, ss.cr3_misses);
     cmd_printf(out, "  %u tables shared between directories (%u of them linked as their directory was made), "
                "%u evicted for room\n", ss.pt_shares, ss.prelinks, ss.pt_evictions);
     cmd_printf(out, "  %u writable entries (of at most %u; %u made read-only to make room), %u onto shared frames, "

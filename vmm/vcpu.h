@@ -62,5 +62,20 @@ uint64_t vcpu_monitor_us(struct vm *vm, unsigned cause);
  * row read while it counts may be one exit behind.
  */
 void vcpu_exit_sites(struct vm *vm, struct cmd_out *out, unsigned top, bool reset);
+/*
+ * vcpu_tc_guest_eips - the guest EIP whose translation holds each of n
+ * translation cache addresses tca[] (linear addresses in the VM's TC
+ * window, as a ring-1 CS base + EIP; bt/tc.h tc_lookup_guest_eip), into
+ * eip[], and 0 or E_NOENT (in no translated block: the shared lookup
+ * stub, exit stubs, outside the TC) into rc[]: for `vm tceip`, which
+ * bench/insn_count.py uses to put translated code's instructions against
+ * the guest kernel's functions. The TC and its window belong to the vCPU
+ * thread, so the lookups run there, while the VM is paused: the caller
+ * (another thread) waits for its run loop to take them, at most a second.
+ * n <= VCPU_TCEIP_MAX. Returns 0, E_BUSY if the VM is not paused, or
+ * E_TIMEOUT if the vCPU thread did not answer.
+ */
+#define VCPU_TCEIP_MAX 16
+int vcpu_tc_guest_eips(struct vm *vm, const uint32_t *tca, uint32_t *eip, int *rc, unsigned n);
 
 #endif

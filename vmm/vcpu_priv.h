@@ -148,6 +148,13 @@ struct vcpu {
     uint32_t gdtw_gva;          /* ... for this guest page (GDTR.base's), walked while */
     uint32_t gdtw_gen;          /* ... shadow_tlb_gen had this value (gdtw_map) */
     uint32_t gdtw_walks;        /* gdtw_map's walks of the guest tables (vm info) */
+    /* The walks of a delivery's IDT gate and TSS (ESP0, SS0) reads, kept
+     * as a TLB entry would be (read_sys8): the guest page, the frame, and
+     * shadow_tlb_gen, gdtw_walks and CR3 when walked; hpa 0: none. */
+    struct sys_tlb {
+        uint32_t page, hpa, gen, walks, cr3;
+    } sys_tlb[2];
+    uint32_t sys_tlb_hits;      /* reads read_sys8 took from them (vm info) */
     uint32_t exit_req_boundary, exit_req_block, exit_req_lookup; /* how interrupts got translated code to exit */
     uint32_t irqs_resumed;      /* host interrupts from direct ring 3 that returned to it without an exit */
     uint32_t resumed_in_row;    /* of them since the last entry to ring 3 (RESUME_MAX_IN_ROW) */
@@ -190,6 +197,7 @@ struct vcpu {
     /* Emulated stores into a page of translated code since it was marked
      * (smc_store), by page: a page past SMC_FLOOD is written natively. */
     struct smc_slot { uint32_t page, stores; } smc[SMC_SLOTS];
+    struct tceip_req *tceip;    /* vcpu_tc_guest_eips' request for the paused run loop */
     uint64_t ibl_aged_at;       /* timer_ticks() when the lookup table was last emptied (IBL_AGE_TICKS) */
     uint32_t ibl_ages;          /* times it was */
     uint32_t smc_ranged;        /* emulated stores that dropped only the translations they met */

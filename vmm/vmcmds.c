@@ -471,6 +471,43 @@ static int cmd_net(struct cmd_ctx *c)
     return 0;
 }
 
+/* `vm tceip NAME TCA...`: the guest EIP of each translation cache address
+ * (hex), or "-" where it is in no translated block, one "TCA EIP" line
+ * each (vcpu_tc_guest_eip); the VM must be paused. For
+ * bench/insn_count.py --by-function. */
+static int cmd_vm_tceip(struct cmd_ctx *c)
+{
+    struct vm *vm = need_vm(c, c->argv[0]);
+    if (!vm)
+        return E_NOENT;
+    if (vm->state != VM_PAUSED) {
+        cmd_error(c->out, "vm tceip: %s is %s, not paused (vm pause %s)", vm->name, vm_state_name(vm->state),
+                  vm->name);
+        return E_BUSY;
+    }
+    uint32_t tca[VCPU_TCEIP_MAX], eip[VCPU_TCEIP_MAX];
+    int rcs[VCPU_TCEIP_MAX];
+    unsigned n = 0;
+    for (int i = 1; i < c->argc && n < VCPU_TCEIP_MAX; i++, n++) {
+        if (cmd_parse_u32(c->argv[i], &tca[n])) {
+            cmd_error(c->out, "vm tceip: '%s' is not an address", c->argv[i]);
+            return E_INVAL;
+        }
+    }
+    int rc = vcpu_tc_guest_eips(vm, tca, eip, rcs, n);
+    if (rc) {
+        cmd_error(c->out, "vm tceip: %s's vCPU did not answer (%s)", vm->name, rc == E_TIMEOUT ? "timed out" : "busy");
+        return rc;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (rcs[i])
+            cmd_printf(c->out, "%08x -\n", tca[i]);
+        else
+            cmd_printf(c->out, "%08x %08x\n", tca[i], eip[i]);
+    }
+    return 0;
+}
+
 static const struct cmd_def vm_cmds[] = {
     { "vm", "create", "NAME kernel=MODULE [initrd=MODULE] [mem=SIZE] [cmdline=\"...\"] [disk=DISK[,mode=M][,redo=SIZE]]... [net=SWITCH[,mac=M]]... [apic=0|1|deadline]; or NAME firmware=bios disk=DISK... (boots the first disk through SeaBIOS)",
       "create a VM from a Multiboot kernel or a Linux bzImage module", 1, 5 + VM_MAX_DISKS + VM_MAX_NICS, cmd_vm_create, 0 },
@@ -490,6 +527,8 @@ static const struct cmd_def vm_cmds[] = {
     { "net", NULL, "[create NAME [uplink=NIC] | destroy NAME]",
       "virtual switches: ports, addresses, counters, uplinks; make or remove one", 0, 3, cmd_net, 0 },
     { "modules", NULL, "", "guest images GRUB loaded (module2)", 0, 0, cmd_modules, 0 },
+    { "vm", "tceip", "NAME TCA...", "guest EIPs of translation cache addresses (bench)", 2, CMD_ARGS_ANY,
+      cmd_vm_tceip, CMD_HIDDEN },
     { "monsum", NULL, "", "checksum of the monitor's code and read-only data (tests)", 0, 0, cmd_monsum, CMD_HIDDEN },
 };
 static struct cmd_table vm_table = CMD_TABLE("vm", vm_cmds);

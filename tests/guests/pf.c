@@ -20,6 +20,7 @@
 #define USER     (R + 0x5000)       /* P W U */
 #define SUP_CODE (R + 0x6000)       /* code page mapped supervisor */
 #define USR_CODE (R + 0x7000)       /* the same code page mapped user */
+#define IDT_VA   (R + 0x10000)      /* P W, supervisor: the IDT, moved (idt_remap_checks) */
 #define NO_PDE   0x50000000u        /* its page directory entry is empty */
 #define NONE     0xFFFFFFFFu        /* want: no fault */
 
@@ -149,6 +150,58 @@ static void string_checks(void)
     check_eq("rep-movsb-copied-half", rep_dst[7], 0xA1);
 }
 
+/* The IDT's page remapped to another frame between user page faults:
+ * every fault after the INVLPG is delivered through the new frame's gate
+ * (here: a stub that counts, then the usual #PF entry), and back again,
+ * that time flushed by a CR3 load instead.
+ * Hazard: the monitor's delivery keeps its walk of the IDT's page between
+ * faults, as a TLB would (vmm/vcpu.c read_sys8); it must drop it at the
+ * remap, and not read the old frame. */
+static struct gate_desc idt_frames[2][PAGE_SIZE / 8] ALIGNED(PAGE_SIZE);
+volatile uint32_t alt_pf_count;
+uint32_t pf_stub_addr;
+asm(".text\nalt_pf_entry:\n\tlock incl alt_pf_count\n\tjmp *pf_stub_addr\n");
+extern char alt_pf_entry[];
+
+static void idt_remap_checks(void)
+{
+    static const struct pf_case thrice[3] = {
+        { "user-read-not-present", NOTPRES + 0x74, READ, PFE_U, NOTPRES + 0x74 },
+        { "user-read-not-present", NOTPRES + 0x78, READ, PFE_U, NOTPRES + 0x78 },
+        { "user-write-not-present", NOTPRES + 0x7C, WRITE, PFE_W | PFE_U, NOTPRES + 0x7C },
+    };
+    static const char *const names[3] = { "idt-frame-a-user-pf", "idt-remapped-frame-b-user-pf",
+                                          "idt-remapped-back-frame-a-user-pf" };
+    struct dtr moved = { sizeof(idt) - 1, IDT_VA }, home = { sizeof(idt) - 1, (uint32_t)idt };
+    pf_stub_addr = stub_table[T_PF];
+    for (unsigned f = 0; f < 2; f++)
+        for (unsigned i = 0; i < 256; i++)
+            idt_frames[f][i] = idt[i];
+    idt_frames[1][T_PF] = gate_make(SEL_KCODE, (uint32_t)alt_pf_entry, DA_INTGATE, 0);
+    paging_map(IDT_VA, (uint32_t)idt_frames[0], PTE_P | PTE_W);
+    lidt(&moved);
+    for (unsigned round = 0; round < 3; round++) {
+        unsigned frame = round == 1;
+        if (round < 2) {
+            paging_map(IDT_VA, (uint32_t)idt_frames[frame], PTE_P | PTE_W); /* and INVLPG */
+        } else {
+            *paging_pte(IDT_VA) = (uint32_t)idt_frames[frame] | PTE_P | PTE_W;
+            write_cr3(read_cr3());
+        }
+        uint32_t before = alt_pf_count;
+        user_set = thrice;
+        user_n = ARRAY_SIZE(thrice);
+        user_run(user_body, FL_RSVD1);
+        bool ok = alt_pf_count - before == (frame ? 3u : 0u);
+        for (unsigned i = 0; i < ARRAY_SIZE(thrice); i++)
+            ok = ok && results[i].t.vector == T_PF && results[i].t.err == thrice[i].err &&
+                 results[i].t.cr2 == thrice[i].cr2 && results[i].t.eip == results[i].start;
+        check(names[round], ok, "%u faults through frame B's gate, want %u; last vector %d err 0x%x cr2 0x%x",
+              alt_pf_count - before, frame ? 3u : 0u, results[2].t.vector, results[2].t.err, results[2].t.cr2);
+    }
+    lidt(&home);
+}
+
 void guest_main(void)
 {
     uint32_t dp = (uint32_t)data_page;
@@ -165,6 +218,7 @@ void guest_main(void)
 
     run_kernel(kernel_cases, ARRAY_SIZE(kernel_cases));
     run_user(user_cases, ARRAY_SIZE(user_cases));
+    idt_remap_checks();
     write_cr0(read_cr0() & ~CR0_WP);
     run_kernel(wp0_cases, ARRAY_SIZE(wp0_cases));
     run_user(wp0_user_cases, ARRAY_SIZE(wp0_user_cases));

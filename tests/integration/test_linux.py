@@ -445,6 +445,7 @@ def syscall_exits(m, name):
     check("%s: the GDT's page walked %d times for those %d returns" % (name, walks, returns),
           0 <= walks <= returns // 10, "vm info: %r -> %r" % (before and before.group(0), after and after.group(0)))
     profile_guest_eips(m, name)
+    tc_guest_eips(m, name)
     ibl_aging(m, name)
     bad = m.cmd("vm exits %s sideways" % name)
     check("vm exits with a typo is an error naming it", "sideways" in bad and "error" in bad.lower(), bad)
@@ -497,6 +498,39 @@ def profile_guest_eips(m, name):
     check("debug profile: %d of %d ticks in translated code named a guest instruction in the kernel's text "
           "(%08x-%08x by /proc/kallsyms)" % (in_text, ticks, lo, hi),
           ticks >= 20 and in_text >= 0.5 * ticks, out[-1500:] + "\n" + text)
+
+
+TC_WINDOW = 0xFE400000  # the VM's translation cache (docs/memory-layout.md)
+
+
+def tc_guest_eips(m, name):
+    """`vm tceip` (bench/insn_count.py --by-function): the guest EIP each
+    translation cache address was translated from. Refused while the VM
+    runs; paused, addresses spread over the first 52 KiB of the cache,
+    which a booted Linux has filled, name guest kernel instructions (at
+    least half of them; the rest are stubs or padding: "-"); a typo is an
+    error naming it, and the VM runs on after `vm resume`."""
+    addrs = " ".join("0x%x" % (TC_WINDOW + 0x1000 * (i + 1) + 0x40) for i in range(13))
+    running = m.cmd("vm tceip %s %s" % (name, addrs))
+    check("vm tceip on a running VM is refused", "not paused" in running and "error" in running.lower(), running)
+    m.cmd("vm pause %s" % name)
+    try:
+        out = m.cmd("vm tceip %s %s" % (name, addrs))
+        bad = m.cmd("vm tceip %s 0x%x zz" % (name, TC_WINDOW))
+    finally:
+        m.cmd("vm resume %s" % name)
+    rows = re.findall(r"^([0-9a-f]{8}) (-|[0-9a-f]{8})\s*$", out, re.M)
+    eips = [int(e, 16) for _, e in rows if e != "-"]
+    check("vm tceip: %d of 13 addresses answered, %d in translated blocks, all of them kernel code (%s)"
+          % (len(rows), len(eips), " ".join("%08x" % e for e in eips[:4])),
+          len(rows) == 13 and len(eips) >= 7 and all(e >= 0xC0000000 for e in eips), out)
+    check("vm tceip with a typo is an error naming it", "'zz'" in bad and "error" in bad.lower(), bad)
+    con = attach(m, name)
+    try:
+        status, text = con.run("echo still-running", 60)
+    finally:
+        detach(m)
+    check("the VM runs on after vm tceip and vm resume", status == 0 and "still-running" in text, text)
 
 
 def part_workload(m, state):

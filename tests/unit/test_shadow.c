@@ -1726,6 +1726,43 @@ static void test_prefetch(void **state)
     assert_int_equal(o.hidden, 1);
 }
 
+/* After a write, only neighbours the guest has writable and dirty: over
+ * memory populated with the zero page (read-only, accessed, every PTE the
+ * same frame) and then written page by page, as Linux's MAP_POPULATE
+ * leaves it, a read-only prefetch would be dropped again unused. A read
+ * still prefetches them. */
+static void test_prefetch_after_write(void **state)
+{
+    uint32_t gva = 0x08048000;
+    struct outcome o;
+
+    guest_reset_tables();
+    map4k(gva, 0x900000, PTE_P | PTE_RW | PTE_US);
+    for (uint32_t i = 1; i <= 3; i++)
+        map4k(gva + i * PAGE_SIZE, 0x905000, PTE_P | PTE_US | PTE_A);             /* the zero page */
+    map4k(gva + 4 * PAGE_SIZE, 0x904000, PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D); /* writable */
+    map4k(gva + 5 * PAGE_SIZE, 0x906000, PTE_P | PTE_RW | PTE_US | PTE_A);         /* RO until D */
+    paging_on(GPD_A, true);
+    assert_int_equal(shadow_set_prefetch(&S, 8), 0);
+    o = check_access(gva, ACC_W, 3);
+    assert_int_equal(o.hidden, 1);
+    assert_int_equal(stats().prefetched, 1); /* entry 4 alone */
+    assert_int_equal(spte_of(gva + 4 * PAGE_SIZE) & (PTE_P | PTE_RW | PTE_US), PTE_P | PTE_RW | PTE_US);
+    for (uint32_t i = 1; i <= 5; i++)
+        if (i != 4)
+            assert_int_equal(spte_of(gva + i * PAGE_SIZE), 0);
+    o = check_access(gva + 4 * PAGE_SIZE, ACC_W, 3);
+    assert_int_equal(o.hidden, 0);
+    o = check_access(gva + 1 * PAGE_SIZE, ACC_R, 3);
+    assert_int_equal(o.hidden, 1);
+    assert_int_equal(stats().prefetched, 4); /* and now 2, 3 and 5 */
+    assert_int_equal(spte_of(gva + 2 * PAGE_SIZE) & (PTE_P | PTE_RW | PTE_US), PTE_P | PTE_US);
+    assert_int_equal(spte_of(gva + 5 * PAGE_SIZE) & (PTE_P | PTE_RW | PTE_US), PTE_P | PTE_US);
+    for (uint32_t i = 0; i < 8; i++) /* every access still as the guest's tables say */
+        for (int acc = ACC_R; acc <= ACC_W; acc++)
+            check_access(gva + i * PAGE_SIZE, acc, 3);
+}
+
 /* The same with no ops.read_gpa: the guest PTEs read one by one. */
 static void test_prefetch_entry_reads(void **state)
 {
@@ -2331,6 +2368,37 @@ static void test_prefault(void **state)
     check_rmap();
 }
 
+/* Neighbours at a prefault: after a read (a file's page, mapped around
+ * as Linux's fault-around maps them) the block is prefetched; after a
+ * write (an anonymous page, a copy-on-write break: Linux maps the one
+ * page) it is not, even where the neighbours could be mapped writable. */
+static void test_prefault_neighbours(void **state)
+{
+    uint32_t text = 0x08060000, data = 0x08070000;
+
+    guest_reset_tables();
+    for (uint32_t i = 0; i < 8; i++) {
+        map4k(text + i * PAGE_SIZE, 0x530000 + i * PAGE_SIZE, PTE_P | PTE_US | PTE_A);
+        map4k(data + i * PAGE_SIZE, 0x540000 + i * PAGE_SIZE, PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D);
+    }
+    gw32(GPD_A + (text >> 22) * 4, gr32(GPD_A + (text >> 22) * 4) | PTE_A);
+    paging_on(GPD_A, true);
+    assert_int_equal(shadow_set_prefetch(&S, 8), 0);
+    assert_int_equal(shadow_prefault(&S, text + 3 * PAGE_SIZE, PF_U), 1);
+    assert_int_equal(stats().prefetched, 7);
+    assert_int_equal(spte_of(text) & (PTE_P | PTE_RW | PTE_US), PTE_P | PTE_US);
+    assert_int_equal(shadow_prefault(&S, data + 3 * PAGE_SIZE, PF_W | PF_U), 1);
+    assert_int_equal(stats().prefetched, 7);
+    assert_int_equal(spte_of(data + 3 * PAGE_SIZE) & (PTE_P | PTE_RW | PTE_US), PTE_P | PTE_RW | PTE_US);
+    assert_int_equal(spte_of(data + 2 * PAGE_SIZE), 0);
+    for (uint32_t i = 0; i < 8; i++) /* every access still as the guest's tables say */
+        for (int acc = ACC_R; acc <= ACC_W; acc++) {
+            check_access(text + i * PAGE_SIZE, acc, 3);
+            check_access(data + i * PAGE_SIZE, acc, 3);
+        }
+    check_rmap();
+}
+
 /* A full batch (GMEM_SHARE_BATCH = 256 frames) zapped at once: exactly
  * the sptes onto those frames go, read-only and writable alike, and the
  * 64 pages around them stay mapped. */
@@ -2468,6 +2536,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shared_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefetch_entry_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefetch_after_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefault_neighbours, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linux_like, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zap_full_batch, setup, teardown),
