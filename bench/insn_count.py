@@ -322,6 +322,11 @@ def by_function(a):
     print("  native kernel %.1f M; translation cache %.1f M: in blocks %.1f M, in no block (lookup and exit"
           " stubs) %.1f M, not resolved (the rarest TBs) %.1f M"
           % (sum(native.values()) / 1e6, total / 1e6, sum(guest.values()) / 1e6, stubs / 1e6, unresolved / 1e6))
+    stub_tbs = sorted(((tc[v], v) for v in chosen if eips[v] is None), reverse=True)[:12]
+    print("  the TBs in no block that ran most (M instructions, tca, executions):")
+    for n, v in stub_tbs:
+        execs = sum(c for (vaddr, _), c in delta.items() if vaddr == v)
+        print("    %8.2f  %08x  %d" % (n / 1e6, v, execs))
     rows = [(hv_fn[f] - native_fn[f], f) for f in set(hv_fn) | set(native_fn)]
     rows.sort(reverse=True)
     print("  function: native M, hv86 M, hv86 - native M, ratio (most excess first)")
