@@ -79,14 +79,17 @@ def region(vaddr, native):
     return "monitor" if vaddr >= MONITOR_BASE else "other"
 
 
-def read_dump(path):
+def read_dump(path, translations=None):
     """{(vaddr, ninsns): executions} of one dump (TBs of one vaddr and size
-    translated more than once are added up)."""
+    translated more than once are added up); translations, if given, gets
+    {vaddr: TB translations that ran} (one line each in the dump)."""
     counts = Counter()
     with open(path) as f:
         for line in f:
             vaddr, ninsns, n = line.split()
             counts[(int(vaddr, 16), int(ninsns))] += int(n)
+            if translations is not None:
+                translations[int(vaddr, 16)] += 1
     return counts
 
 
@@ -115,7 +118,8 @@ class Counted:
                 raise RuntimeError("the plugin wrote no dump in %d s (is it loaded?)" % DUMP_TIMEOUT)
             time.sleep(0.05)
         self.last = out
-        return read_dump(out)
+        self.translations = Counter()
+        return read_dump(out, self.translations)
 
     def calls_dump(self):
         """{entry: (instructions, calls)} of the last dump's PATH.calls."""
@@ -374,10 +378,18 @@ def main():
         try:
             con.wait_ready(600)
             if a.boot:
+                tr_before = counted.translations
                 after = counted.dump()
                 delta = Counter({k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)})
                 print("boot of the bench guest, vm start to its shell (%s):" % a.iso)
                 report(delta, a.native, syms, a.top)
+                tr, addrs = Counter(), Counter()
+                for vaddr, n in counted.translations.items():
+                    if n > tr_before.get(vaddr, 0):
+                        tr[region(vaddr, False)] += n - tr_before.get(vaddr, 0)
+                        addrs[region(vaddr, False)] += 1
+                print("    QEMU's translations of TBs that ran, by place (translations, addresses): %s"
+                      % ", ".join("%s %d, %d" % (r, n, addrs[r]) for r, n in tr.most_common()))
                 return
             bench_shell(con)
             con.run(a.command, 900)
