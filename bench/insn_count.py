@@ -101,6 +101,7 @@ class Counted:
         self.n = 0
         self.calls = calls
         self.last = None
+        self.translations = Counter()  # {vaddr: TB translations that ran}, as of the last dump
 
     def args(self, native=False):
         lo, hi = (USER_TOP, 0xFFFFF000) if native else (MONITOR_BASE, VMWIN_BASE)

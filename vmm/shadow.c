@@ -796,14 +796,19 @@ static const uint32_t *gptes_block(struct shadow *s, uint32_t gpa, uint32_t *buf
 }
 
 /* May a neighbour with guest PTE pte be prefetched? Present, and its A
- * already set (a prefetch sets no guest bit). */
-static bool gpte_prefetchable(uint32_t pte) { return (pte & (PTE_P | PTE_A)) == (PTE_P | PTE_A); }
+ * already set (a prefetch sets no guest bit), and the bits of need
+ * (prefetch's rule after a write: PTE_RW | PTE_D). */
+static bool gpte_prefetchable(uint32_t pte, uint32_t need)
+{
+    need |= PTE_P | PTE_A;
+    return (pte & need) == need;
+}
 
 /*
  * neighbour_walk - the guest translation of entry j of shadow PT pt, from the
  * faulting walk w under the same guest PDE and the guest PTE there (*gpte,
  * or read here when gpte is NULL). false unless it needs no A/D update and
- * is present: then the spte is the one a fault would install for a
+ * is present (and has the bits of need: gpte_prefetchable): then the spte is the one a fault would install for a
  * supervisor read (KVM's PTE prefetch).
  */
 /* *n = *w field by field: the hypervisor is built to call memcpy for a
@@ -818,7 +823,7 @@ static void gwalk_copy(struct gwalk *n, const struct gwalk *w)
 }
 
 static bool neighbour_walk(struct shadow *s, const struct shadow_pt *pt, const struct gwalk *w,
-                           unsigned j, const uint32_t *gpte, struct gwalk *n)
+                           unsigned j, const uint32_t *gpte, uint32_t need, struct gwalk *n)
 {
     uint32_t pte;
     if (pt->kind != SPT_4K) {  /* identity or a 4 MiB page: the PDE's A/D cover all */
@@ -828,7 +833,7 @@ static bool neighbour_walk(struct shadow *s, const struct shadow_pt *pt, const s
             n->gpa &= s->a20_mask; /* A20 off: 1 MiB up aliases 0 up */
         return true;
     }
-    if (gpte_at(s, (w->pde & PTE_FRAME) + j * 4, gpte, &pte) < 0 || !gpte_prefetchable(pte))
+    if (gpte_at(s, (w->pde & PTE_FRAME) + j * 4, gpte, &pte) < 0 || !gpte_prefetchable(pte, need))
         return false;
     gwalk_copy(n, w);
     n->pte = pte;
@@ -841,17 +846,17 @@ static bool neighbour_walk(struct shadow *s, const struct shadow_pt *pt, const s
 /*
  * prefill - fill empty entry j of pt (under guest PDE w->pde) with the
  * spte a supervisor read would install, if the guest PTE (*gpte, or read
- * when NULL) needs no A/D update. Writable only while the reverse map has
+ * when NULL) needs no A/D update and has the bits of need. Writable only while the reverse map has
  * room (never reclaims). Returns 1 if it filled the entry, else 0.
  */
 static unsigned prefill(struct shadow *s, struct shadow_pt *pt, const struct gwalk *w, unsigned j,
-                        const uint32_t *gpte)
+                        const uint32_t *gpte, uint32_t need)
 {
     struct gwalk n;
     uint32_t hpa, spte;
     int r;
 
-    if ((pt->tbl[j] & PTE_P) || !neighbour_walk(s, pt, w, j, gpte, &n) ||
+    if ((pt->tbl[j] & PTE_P) || !neighbour_walk(s, pt, w, j, gpte, need, &n) ||
         (r = s->ops.gpa_to_hpa(s->ops.ctx, n.gpa, false, &hpa)) < 0)
         return 0;
     spte = spte_make(s, &n, hpa, 0, traced(s, n.gpa) || code_page(s, n.gpa), r == SHADOW_FRAME_SHARED);
@@ -883,23 +888,20 @@ static void prefetch(struct shadow *s, struct shadow_pt *pt, const struct gwalk 
     unsigned first = ptx & ~(s->prefetch - 1), empty = 0;
     uint32_t gptes[SHADOW_PREFETCH_MAX];
     const uint32_t *block = NULL;
-    uint32_t need = PTE_P | PTE_A;
+    uint32_t need = acc & PF_W ? PTE_RW | PTE_D : 0; /* under a 4 MiB page or paging off the PDE's rights cover all */
 
     for (unsigned j = first; j < first + s->prefetch; j++)
         empty += j != ptx && !(pt->tbl[j] & PTE_P);
     if (!empty)
         return;
-    if (pt->kind == SPT_4K) {
+    if (pt->kind == SPT_4K)
         block = gptes_block(s, (w->pde & PTE_FRAME) + first * 4, gptes, s->prefetch);
-        if (acc & PF_W)
-            need |= PTE_RW | PTE_D;
-    }
     for (unsigned j = first; j < first + s->prefetch; j++) {
         /* neighbour_walk's first test, without the call: a demand-faulting
          * guest's neighbours are not present yet. */
-        if (j == ptx || (block && (block[j - first] & need) != need))
+        if (j == ptx || (block && !gpte_prefetchable(block[j - first], need)))
             continue;
-        s->stats.prefetched += prefill(s, pt, w, j, block ? &block[j - first] : NULL);
+        s->stats.prefetched += prefill(s, pt, w, j, block ? &block[j - first] : NULL, need);
     }
 }
 
@@ -1282,7 +1284,7 @@ static void pt_resync(struct shadow *s, uint16_t id)
     }
     if (pt->unsync_idx != SPT_NO_IDX && !(pt->tbl[pt->unsync_idx] & PTE_P)) {
         struct gwalk w = { .pde = pt->gpde };
-        s->stats.resync_fills += prefill(s, pt, &w, pt->unsync_idx, NULL);
+        s->stats.resync_fills += prefill(s, pt, &w, pt->unsync_idx, NULL, 0);
     }
     pt->unsync_idx = SPT_NO_IDX;
     unsync_mark(s, id, false);

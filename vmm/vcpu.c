@@ -466,14 +466,23 @@ void vcpu_destroy(struct vm *vm)
 
 static int gdtw_remap(struct vcpu *c);
 
+/* May the monitor keep a walk of guest page `page` as a TLB entry would
+ * (the GDT window, read_sys8), besides shadow_tlb_gen keeping its value?
+ * Not while translated code may skip an INVLPG of it (invlpg_dropped,
+ * invlpg_skip) or after it ran one inline (invlpg_inline, until the GDT's
+ * page is walked again). */
+static inline bool walk_keepable(const struct vcpu *c, uint32_t page)
+{
+    return c->invlpg_dropped != page && c->bv->invlpg_skip != page && !c->bv->invlpg_inline;
+}
+
 /* Does the window still hold what gdtw_map would walk (no walk, no remap)?
  * It was walked for this page in this TLB generation and no INVLPG of it
  * is skipped or was run inline since. */
 static inline bool gdtw_current(const struct vcpu *c)
 {
     uint32_t page = c->bv->gdtr.base & PAGE_MASK;
-    return c->gdtw_hpa && c->gdtw_gva == page && c->gdtw_gen == shadow_tlb_gen(&c->sh) && c->invlpg_dropped != page &&
-           c->bv->invlpg_skip != page && !c->bv->invlpg_inline;
+    return c->gdtw_hpa && c->gdtw_gva == page && c->gdtw_gen == shadow_tlb_gen(&c->sh) && walk_keepable(c, page);
 }
 
 /* The window onto the GDT's frame, walked again only when not current
@@ -513,9 +522,9 @@ enum { SYS_TLB_IDT, SYS_TLB_TSS };
  * walked the guest's tables twice per delivery (160 instructions a read
  * under QEMU TCG, a sixth of the delivery). The walk is kept here as a TLB
  * entry would be, on the rules of the GDT window (gdtw_current): while
- * shadow_tlb_gen and CR3 keep their values, translated code neither skips
- * an INVLPG of the page nor ran one inline (invlpg_inline, which a GDT
- * walk clears: gdtw_walks then differs), the fault given to the guest was
+ * shadow_tlb_gen keeps its value (a CR3 load moves it), walk_keepable
+ * holds (invlpg_inline, which a GDT walk clears: gdtw_walks then
+ * differs), the fault given to the guest was
  * not under the same PDE (invlpg_ahead) and the frame behind the page
  * stayed (gdtw_drop). Else vmem_read, which also sets the guest's A bits
  * and raises its #PF, as the CPU's read would, and the entry is walked
@@ -527,9 +536,8 @@ static int read_sys8(struct vcpu *c, unsigned slot, uint32_t gva, void *buf)
     uint32_t page = gva & PAGE_MASK, off = gva & (PAGE_SIZE - 1), gen = shadow_tlb_gen(&c->sh);
     if (off + 8 > PAGE_SIZE || thread_local() != c)
         return vmem_read(c, gva, buf, 8, 0);
-    bool usable = !c->bv->invlpg_inline && c->invlpg_dropped != page && c->bv->invlpg_skip != page;
-    if (t->hpa && t->page == page && t->gen == gen && t->walks == c->gdtw_walks && t->cr3 == c->bv->cr[3] &&
-        usable) {
+    bool usable = walk_keepable(c, page);
+    if (t->hpa && t->page == page && t->gen == gen && t->walks == c->gdtw_walks && usable) {
         uint64_t v = kmap_read64(t->hpa, off);
         ((u32_any *)buf)[0] = (uint32_t)v;
         ((u32_any *)buf)[1] = (uint32_t)(v >> 32);
@@ -542,7 +550,7 @@ static int read_sys8(struct vcpu *c, unsigned slot, uint32_t gva, void *buf)
     if (rc == 0 && usable && shadow_guest_translate(&c->sh, gva, 0, false, &gpa, &err) == 0 &&
         gpa < c->vm->mem_bytes && gmem_gpa_to_hpa(&c->vm->mem, gpa & PAGE_MASK, &hpa) >= 0 &&
         shadow_tlb_gen(&c->sh) == gen)
-        *t = (struct sys_tlb){ page, hpa, gen, c->gdtw_walks, c->bv->cr[3] };
+        *t = (struct sys_tlb){ page, hpa, gen, c->gdtw_walks };
     return rc;
 }
 

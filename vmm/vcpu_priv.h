@@ -150,9 +150,9 @@ struct vcpu {
     uint32_t gdtw_walks;        /* gdtw_map's walks of the guest tables (vm info) */
     /* The walks of a delivery's IDT gate and TSS (ESP0, SS0) reads, kept
      * as a TLB entry would be (read_sys8): the guest page, the frame, and
-     * shadow_tlb_gen, gdtw_walks and CR3 when walked; hpa 0: none. */
+     * shadow_tlb_gen and gdtw_walks when walked; hpa 0: none. */
     struct sys_tlb {
-        uint32_t page, hpa, gen, walks, cr3;
+        uint32_t page, hpa, gen, walks;
     } sys_tlb[2];
     uint32_t sys_tlb_hits;      /* reads read_sys8 took from them (vm info) */
     uint32_t exit_req_boundary, exit_req_block, exit_req_lookup; /* how interrupts got translated code to exit */

@@ -473,7 +473,7 @@ static int cmd_net(struct cmd_ctx *c)
 
 /* `vm tceip NAME TCA...`: the guest EIP of each translation cache address
  * (hex), or "-" where it is in no translated block, one "TCA EIP" line
- * each (vcpu_tc_guest_eip); the VM must be paused. For
+ * each (vcpu_tc_guest_eips); the VM must be paused. For
  * bench/insn_count.py --by-function. */
 static int cmd_vm_tceip(struct cmd_ctx *c)
 {

@@ -1770,6 +1770,13 @@ static void test_prefetch_entry_reads(void **state)
     test_prefetch(state);
 }
 
+/* The rule after a write holds with the guest PTEs read one by one too. */
+static void test_prefetch_after_write_entry_reads(void **state)
+{
+    S.ops.read_gpa = NULL;
+    test_prefetch_after_write(state);
+}
+
 /* ---------------------------------------------------------------- a Linux-like run */
 
 
@@ -2537,6 +2544,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefetch_entry_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefetch_after_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefetch_after_write_entry_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefault_neighbours, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linux_like, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefault, setup, teardown),
